@@ -1,0 +1,78 @@
+"""The two interfaces the call talks to: an audio source and an audio sink.
+
+Devices, WAV files and the null device implement both, so the call never knows which it
+has. Samples are always int16 mono numpy arrays at the backend's own `sample_rate`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+from bridge.audio.playout import PlayoutStats
+
+
+@dataclass
+class DeviceStats:
+    input_overflows: int = 0
+    output_underflows: int = 0
+    reopens: int = 0
+    notes: list[str] = field(default_factory=list)
+
+
+class AudioSource(Protocol):
+    sample_rate: int
+
+    def start(self) -> None: ...
+
+    def read(self, due: int) -> np.ndarray:
+        """Return captured samples. `due` is what real time owes since the last call;
+        a clocked device returns what it actually captured instead."""
+        ...
+
+    def close(self) -> None: ...
+
+    @property
+    def level_db(self) -> float: ...
+
+
+class AudioSink(Protocol):
+    """Where the assistant's audio goes (LiveKit's AudioOutput contract, trimmed)."""
+
+    sample_rate: int
+
+    def start(self) -> None: ...
+
+    def capture_frame(self, samples: np.ndarray) -> None:
+        """Queue decoded audio for playout."""
+        ...
+
+    def clear_buffer(self) -> None:
+        """Barge-in: drop what is queued; the output fades out within one block."""
+        ...
+
+    def close(self) -> None: ...
+
+    def playout_stats(self) -> PlayoutStats: ...
+
+    @property
+    def played_samples(self) -> int: ...
+
+
+FrameTap = Callable[[np.ndarray], None]
+
+
+def level_dbfs(samples: np.ndarray) -> float:
+    if len(samples) == 0:
+        return -120.0
+    rms = float(np.sqrt(np.mean(np.square(samples, dtype=np.float64))))
+    return 20.0 * np.log10(max(rms, 1e-9) / 32768.0)
+
+
+def apply_gain(samples: np.ndarray, gain: float) -> np.ndarray:
+    if gain == 1.0 or len(samples) == 0:
+        return samples
+    return np.clip(samples * gain, -32768, 32767).astype(np.int16)

@@ -1,0 +1,79 @@
+"""Wire formats: PCM s16le and G.711 µ-law, one codec each.
+
+A codec turns int16 mono samples into wire bytes and back. Decoders are stateful: the
+downlink arrives in chunks that are not sample-aligned, so an odd byte of s16le is carried
+to the next chunk.
+"""
+
+from __future__ import annotations
+
+import sys
+import warnings
+from typing import Protocol
+
+import numpy as np
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", DeprecationWarning)
+    import audioop  # stdlib up to 3.12; the audioop-lts package from 3.13
+
+_LITTLE = sys.byteorder == "little"
+
+
+class Codec(Protocol):
+    name: str
+    bytes_per_sample: int
+
+    def encode(self, samples: np.ndarray) -> bytes: ...
+
+    def decode(self, data: bytes) -> np.ndarray: ...
+
+    def reset(self) -> None: ...
+
+
+class PcmS16leCodec:
+    name = "pcm_s16le"
+    bytes_per_sample = 2
+
+    def __init__(self) -> None:
+        self._carry = b""
+
+    def encode(self, samples: np.ndarray) -> bytes:
+        return samples.astype("<i2", copy=False).tobytes()
+
+    def decode(self, data: bytes) -> np.ndarray:
+        if self._carry:
+            data = self._carry + data
+            self._carry = b""
+        if len(data) % 2:
+            self._carry = data[-1:]
+            data = data[:-1]
+        return np.frombuffer(data, dtype="<i2").astype(np.int16, copy=False)
+
+    def reset(self) -> None:
+        self._carry = b""
+
+
+class MulawCodec:
+    name = "mulaw"
+    bytes_per_sample = 1
+
+    def encode(self, samples: np.ndarray) -> bytes:
+        pcm = samples.astype(np.int16, copy=False).tobytes()
+        if not _LITTLE:
+            pcm = audioop.byteswap(pcm, 2)
+        return audioop.lin2ulaw(pcm, 2)
+
+    def decode(self, data: bytes) -> np.ndarray:
+        return np.frombuffer(audioop.ulaw2lin(data, 2), dtype=np.int16)
+
+    def reset(self) -> None:
+        return None
+
+
+def codec_for(wire_format: str) -> Codec:
+    if wire_format == "pcm_s16le":
+        return PcmS16leCodec()
+    if wire_format == "mulaw":
+        return MulawCodec()
+    raise ValueError(f"unknown wire format {wire_format!r}")

@@ -1,0 +1,196 @@
+"""WAV files and the null device as audio backends.
+
+A `WavSource` plays its file in real time and then silence. A `WavSink` and `NullSink`
+are clocked like a device: a task pulls one block every `block_ms` from the playout buffer,
+so barge-in, underruns and timing behave as on a speaker, and the WAV holds what a
+listener would have heard, silence included.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import wave
+from pathlib import Path
+
+import numpy as np
+
+from bridge.audio.base import level_dbfs
+from bridge.audio.playout import PlayoutBuffer, PlayoutSettings, PlayoutStats
+from bridge.audio.resample import resample_all
+from bridge.errors import AudioDeviceError
+
+
+def read_wav_mono(path: Path, rate: int | None = None) -> tuple[np.ndarray, int]:
+    try:
+        with wave.open(str(path), "rb") as w:
+            if w.getsampwidth() != 2:
+                raise AudioDeviceError(f"{path}: only 16-bit PCM WAV files are supported")
+            channels, file_rate = w.getnchannels(), w.getframerate()
+            data = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").astype(np.int16)
+    except FileNotFoundError:
+        raise AudioDeviceError(f"input file not found: {path}") from None
+    except (wave.Error, EOFError) as exc:
+        raise AudioDeviceError(f"{path}: not a readable WAV file ({exc})") from None
+    if channels > 1:
+        data = data.reshape(-1, channels).mean(axis=1).astype(np.int16)
+    if rate and rate != file_rate:
+        data = resample_all(data, file_rate, rate)
+        file_rate = rate
+    return data, file_rate
+
+
+class WavWriter:
+    """A WAV file whose header is valid after every write, so a crash loses nothing."""
+
+    def __init__(self, path: Path, sample_rate: int, channels: int = 1) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._w = wave.open(str(path), "wb")  # noqa: SIM115 - closed in close()
+        self._w.setnchannels(channels)
+        self._w.setsampwidth(2)
+        self._w.setframerate(sample_rate)
+        self._closed = False
+
+    def write(self, samples: np.ndarray) -> None:
+        if not self._closed:
+            self._w.writeframes(samples.astype("<i2", copy=False).tobytes())
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._w.close()
+
+
+class WavSource:
+    """Plays a WAV file into the call in real time, then silence.
+
+    With `paused=True` it sends silence until `play()` (the demo waits for the greeting).
+    """
+
+    def __init__(self, path: Path, sample_rate: int, loop: bool = False,
+                 paused: bool = False) -> None:
+        self.sample_rate = sample_rate
+        self._data, _ = read_wav_mono(path, sample_rate)
+        self._pos = 0
+        self._loop = loop
+        self._paused = paused
+        self._level = -120.0
+
+    @property
+    def duration_s(self) -> float:
+        return len(self._data) / self.sample_rate
+
+    def start(self) -> None:
+        self._pos = 0
+
+    def play(self) -> None:
+        self._paused = False
+
+    def read(self, due: int) -> np.ndarray:
+        out = np.zeros(due, dtype=np.int16)
+        if self._paused:
+            return out
+        if self._loop and len(self._data):
+            idx = (np.arange(self._pos, self._pos + due) % len(self._data))
+            out[:] = self._data[idx]
+        else:
+            chunk = self._data[self._pos:self._pos + due]
+            out[: len(chunk)] = chunk
+        self._pos += due
+        self._level = level_dbfs(out)
+        return out
+
+    @property
+    def finished(self) -> bool:
+        return not self._paused and not self._loop and self._pos >= len(self._data)
+
+    @property
+    def level_db(self) -> float:
+        return self._level
+
+    def close(self) -> None:
+        return None
+
+
+class NullSource:
+    def __init__(self, sample_rate: int) -> None:
+        self.sample_rate = sample_rate
+
+    def start(self) -> None:
+        return None
+
+    def read(self, due: int) -> np.ndarray:
+        return np.zeros(due, dtype=np.int16)
+
+    @property
+    def level_db(self) -> float:
+        return -120.0
+
+    def close(self) -> None:
+        return None
+
+
+class ClockedSink:
+    """A sink pulled by an asyncio task in real time; writes to a WAV or nowhere."""
+
+    def __init__(self, sample_rate: int, path: Path | None = None, block_ms: int = 20,
+                 playout: PlayoutSettings | None = None) -> None:
+        self.sample_rate = sample_rate
+        self.path = path
+        self._block = sample_rate * block_ms // 1000
+        self._block_s = block_ms / 1000.0
+        self.buffer = PlayoutBuffer(sample_rate, playout)
+        self._writer: WavWriter | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        if self.path is not None:
+            try:
+                self._writer = WavWriter(self.path, self.sample_rate)
+            except OSError as exc:
+                raise AudioDeviceError(f"cannot write output file {self.path}: "
+                                       f"{exc.strerror}") from None
+        self._task = asyncio.get_running_loop().create_task(self._pull(), name="sink-clock")
+
+    async def _pull(self) -> None:
+        loop = asyncio.get_running_loop()
+        block = np.zeros(self._block, dtype=np.int16)
+        t0 = loop.time()
+        k = 0
+        while True:
+            k += 1
+            delay = t0 + k * self._block_s - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            elif delay < -0.2:  # the loop stalled: resync rather than write a burst
+                t0, k = loop.time(), 0
+            self.buffer.read_into(block)
+            if self._writer is not None:
+                self._writer.write(block)
+
+    def capture_frame(self, samples: np.ndarray) -> None:
+        self.buffer.write(samples)
+
+    def clear_buffer(self) -> None:
+        self.buffer.flush()
+
+    def playout_stats(self) -> PlayoutStats:
+        return self.buffer.stats()
+
+    @property
+    def played_samples(self) -> int:
+        return self.buffer.played_samples
+
+    def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
+        if self._writer is not None:
+            # play out what is still queued, so the file ends where the audio did
+            rest = np.zeros(int(self.buffer.depth_ms * self.sample_rate / 1000), np.int16)
+            with contextlib.suppress(Exception):
+                self.buffer.target_samples = 0
+                self.buffer.read_into(rest)
+                self._writer.write(rest)
+            self._writer.close()

@@ -1,0 +1,181 @@
+"""The playout buffer between the downlink and the speaker.
+
+One producer (the event loop, writing decoded assistant audio) and one consumer (the
+output device callback, or a clocked file writer) share a ring of int16 samples without a
+lock: each side advances only its own counter, and a flush is a request the consumer
+carries out on its next pull, with a short fade so the cut does not click.
+
+Playback starts once `start_ms` of audio is queued and starts again the same way after an
+underrun; audio beyond `max_ms` is dropped from the oldest end so delay stays bounded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class PlayoutSettings:
+    start_ms: float = 60.0
+    min_ms: float = 40.0
+    max_ms: float = 200.0
+    fade_ms: float = 8.0
+    capacity_ms: float = 4000.0
+
+
+@dataclass
+class PlayoutStats:
+    underruns: int = 0
+    dropped_ms: float = 0.0
+    overflow_ms: float = 0.0
+    flushes: int = 0
+    flushed_ms: float = 0.0
+    played_ms: float = 0.0
+    depth_ms: float = 0.0
+
+
+class PlayoutBuffer:
+    def __init__(self, sample_rate: int, settings: PlayoutSettings | None = None) -> None:
+        self.sample_rate = sample_rate
+        self.settings = s = settings or PlayoutSettings()
+        per_ms = sample_rate / 1000.0
+        self._cap = int(s.capacity_ms * per_ms)
+        self._ring = np.zeros(self._cap, dtype=np.int16)
+        self._fade = max(1, int(s.fade_ms * per_ms))
+        self._ramp_down = np.linspace(1.0, 0.0, self._fade, dtype=np.float32)
+        self._ramp_up = self._ramp_down[::-1].copy()
+        self._scratch = np.zeros(self._fade, dtype=np.float32)
+        self.target_samples = int(s.start_ms * per_ms)  # written by the producer only
+        self._max_samples = int(s.max_ms * per_ms)
+        # producer-owned
+        self._w = 0
+        self._flush_to = 0
+        self._overflow = 0
+        self._flush_requests = 0
+        # consumer-owned
+        self._r = 0
+        self._playing = False
+        self._fade_in_next = False
+        self._underruns = 0
+        self._dropped = 0
+        self._flushed = 0
+        self._flushes_done = 0
+
+    # ---- producer side (event loop) -------------------------------------------------
+    def write(self, samples: np.ndarray) -> None:
+        n = len(samples)
+        if n == 0:
+            return
+        free = self._cap - (self._w - self._r)
+        if n > free:  # consumer stalled: keep the newest audio that fits
+            self._overflow += n - free
+            samples = samples[n - free:] if free > 0 else samples[:0]
+            n = len(samples)
+            if n == 0:
+                return
+        start = self._w % self._cap
+        first = min(n, self._cap - start)
+        self._ring[start:start + first] = samples[:first]
+        if first < n:
+            self._ring[: n - first] = samples[first:]
+        self._w += n
+
+    def flush(self) -> None:
+        """Drop everything queued so far (barge-in). Takes effect on the next pull."""
+        self._flush_to = self._w
+        self._flush_requests += 1
+
+    def set_target_ms(self, ms: float) -> None:
+        self.target_samples = int(ms * self.sample_rate / 1000.0)
+
+    # ---- consumer side (audio callback) ---------------------------------------------
+    def read_into(self, out: np.ndarray) -> None:
+        """Fill `out` (int16, 1-D) completely: audio, or silence when there is none."""
+        want = len(out)
+        w = self._w
+        flush_to = self._flush_to
+        if flush_to > self._r:
+            self._flush_consumer(out, flush_to)
+            return
+        depth = w - self._r
+        if not self._playing:
+            if depth < self.target_samples or depth == 0:
+                out[:] = 0
+                return
+            self._playing = True
+        if depth > self._max_samples + want:
+            drop = depth - self.target_samples
+            self._r += drop
+            self._dropped += drop
+            depth -= drop
+        n = min(want, depth)
+        self._copy_out(out[:n], n)
+        if self._fade_in_next:
+            k = min(self._fade, n)
+            self._apply_ramp(out[:k], self._ramp_up[:k])
+            self._fade_in_next = False
+        if n < want:
+            k = min(self._fade, n)
+            if k:
+                self._apply_ramp(out[n - k:n], self._ramp_down[self._fade - k:])
+            out[n:] = 0
+            self._playing = False
+            self._fade_in_next = True
+            self._underruns += 1
+
+    def _flush_consumer(self, out: np.ndarray, flush_to: int) -> None:
+        depth = self._w - self._r
+        k = min(self._fade, depth, len(out))
+        if k and self._playing:
+            self._copy_out(out[:k], k)
+            self._apply_ramp(out[:k], self._ramp_down[:k])
+        else:
+            k = 0
+        out[k:] = 0
+        skipped = max(0, flush_to - self._r)
+        self._flushed += skipped
+        self._r = max(self._r, flush_to)
+        self._flushes_done += 1
+        self._playing = False
+        self._fade_in_next = False
+
+    def _copy_out(self, dst: np.ndarray, n: int) -> None:
+        start = self._r % self._cap
+        first = min(n, self._cap - start)
+        dst[:first] = self._ring[start:start + first]
+        if first < n:
+            dst[first:n] = self._ring[: n - first]
+        self._r += n
+
+    def _apply_ramp(self, seg: np.ndarray, ramp: np.ndarray) -> None:
+        k = len(seg)
+        tmp = self._scratch[:k]
+        np.multiply(seg, ramp, out=tmp)
+        seg[:] = tmp
+
+    # ---- either side (reads only) ---------------------------------------------------
+    @property
+    def depth_ms(self) -> float:
+        return max(0, self._w - self._r) * 1000.0 / self.sample_rate
+
+    @property
+    def played_samples(self) -> int:
+        return self._r
+
+    @property
+    def flush_pending(self) -> bool:
+        return self._flush_to > self._r
+
+    def stats(self) -> PlayoutStats:
+        per_ms = self.sample_rate / 1000.0
+        return PlayoutStats(
+            underruns=self._underruns,
+            dropped_ms=self._dropped / per_ms,
+            overflow_ms=self._overflow / per_ms,
+            flushes=self._flushes_done,
+            flushed_ms=self._flushed / per_ms,
+            played_ms=self._r / per_ms,
+            depth_ms=self.depth_ms,
+        )

@@ -1,0 +1,305 @@
+"""One call's lifecycle: create → connect at once → stream both ways → end → summary.
+
+```python
+async with Call(profile, api, source, sink) as call:
+    async for event in call.events():
+        ...
+print(call.summary.line())
+```
+
+Leaving the block ends the call if it is still up (sending `end-call`, waiting briefly for
+Vapi's `ended`, then closing) and reads the outcome with `GET /call/{id}`. Barge-in and
+call state are handled here; what to show of the events is the caller's business.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
+
+from bridge import USER_AGENT
+from bridge.audio.base import AudioSink, AudioSource, FrameTap
+from bridge.audio.codec import codec_for
+from bridge.audio.playout import PlayoutStats
+from bridge.downlink import Downlink
+from bridge.errors import NetworkError
+from bridge.profile.model import Profile
+from bridge.uplink import Uplink, UplinkStats
+from bridge.vapi import messages
+from bridge.vapi.api import CallInfo, VapiApi
+
+log = logging.getLogger("bridge.call")
+
+NORMAL_CLOSE_CODES = (1000, 1001, 1005, 1006)
+SEND_TIMEOUT_S = 5.0
+CONNECTION_LOST = "connection-lost"
+
+
+@dataclass
+class CallSummary:
+    call_id: str
+    ended_reason: str
+    duration_s: float
+    cost: float | None = None
+    uplink: UplinkStats = field(default_factory=UplinkStats)
+    playout: PlayoutStats = field(default_factory=PlayoutStats)
+    received_s: float = 0.0
+    malformed: int = 0
+
+    @property
+    def connection_lost(self) -> bool:
+        return self.ended_reason == CONNECTION_LOST
+
+    def line(self) -> str:
+        cost = f", cost ${self.cost:.4f}" if self.cost is not None else ""
+        return (f"call {self.call_id[:8]} ended: {self.ended_reason} after "
+                f"{self.duration_s:.1f} s{cost}; sent {self.uplink.frames_sent * 0.02:.1f} s, "
+                f"received {self.received_s:.1f} s of audio, {self.playout.underruns} "
+                f"underruns, {self.playout.flushes} interruptions")
+
+
+class Call:
+    def __init__(self, profile: Profile, api: VapiApi, source: AudioSource, sink: AudioSink, *,
+                 uplink_tap: FrameTap | None = None, downlink_tap: FrameTap | None = None,
+                 fault: str | None = None) -> None:
+        self.profile = profile
+        self.api = api
+        self.source = source
+        self.sink = sink
+        self.fault = fault
+        wire = profile.wire
+        self.uplink = Uplink(source, codec_for(wire.format), wire.sample_rate, self._send_audio,
+                             gain=10 ** (profile.audio.input_gain_db / 20), tap=uplink_tap)
+        self.downlink = Downlink(codec_for(wire.format), wire.sample_rate, sink,
+                                 gain=10 ** (profile.audio.output_gain_db / 20),
+                                 tap=downlink_tap)
+        self.info: CallInfo | None = None
+        self.status = "creating"
+        self.ended_reason: str | None = None
+        self.summary: CallSummary | None = None
+        self.malformed = 0
+        self._ws: ClientConnection | None = None
+        self._events: asyncio.Queue[messages.Event | None] = asyncio.Queue(maxsize=1000)
+        self._tasks: list[asyncio.Task[None]] = []
+        self._closed = asyncio.Event()
+        self._ended = asyncio.Event()
+        self._ending = False
+        self._started_mono = 0.0
+        self._assistant_started_at = 0
+
+    # ---- lifecycle --------------------------------------------------------------------
+    async def __aenter__(self) -> Call:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def start(self) -> None:
+        self.info = await self.api.create_call(self.profile.create_body(), fault=self.fault)
+        log.info("call %s created (%s %d Hz)", self.short_id, self.profile.wire.format,
+                 self.profile.wire.sample_rate)
+        self.status = "connecting"
+        self._ws = await self._connect(self.info.websocket_url)
+        self._started_mono = time.monotonic()
+        self.status = "connected"
+        self._tasks = [
+            asyncio.create_task(self._run_uplink(), name="uplink"),
+            asyncio.create_task(self._receive(), name="downlink"),
+        ]
+
+    async def _connect(self, url: str) -> ClientConnection:
+        last = ""
+        for attempt in range(1, 4):
+            try:
+                return await connect(url, user_agent_header=USER_AGENT, compression=None,
+                                     max_size=2**20, ping_interval=10, ping_timeout=20,
+                                     close_timeout=1, open_timeout=10, proxy=None)
+            except (OSError, InvalidHandshake, TimeoutError) as exc:
+                last = exc.__class__.__name__
+                log.warning("call %s: cannot open the call socket (%s); attempt %d of 3",
+                            self.short_id, last, attempt)
+                await asyncio.sleep(0.5 * attempt)
+            except InvalidURI:
+                raise NetworkError("Vapi returned an unusable websocketCallUrl") from None
+        raise NetworkError(f"cannot open the call socket ({last}) — check the network; the "
+                           f"call will time out on Vapi's side")
+
+    async def events(self) -> AsyncIterator[messages.Event]:
+        """Every server event of the call, until the call is over."""
+        while True:
+            event = await self._events.get()
+            if event is None:
+                return
+            yield event
+
+    async def wait_closed(self) -> None:
+        await self._closed.wait()
+
+    @property
+    def done(self) -> bool:
+        return self._closed.is_set()
+
+    @property
+    def short_id(self) -> str:
+        return self.info.id[:8] if self.info else "--------"
+
+    @property
+    def elapsed_s(self) -> float:
+        return time.monotonic() - self._started_mono if self._started_mono else 0.0
+
+    async def send_command(self, command: dict[str, Any]) -> None:
+        if self._ws is None or self._closed.is_set():
+            raise NetworkError("no call in progress")
+        async with asyncio.timeout(SEND_TIMEOUT_S):
+            await self._ws.send(messages.encode(command))
+        log.debug("call %s: sent %s", self.short_id, command.get("type"))
+
+    async def end(self) -> None:
+        """Ask Vapi to end the call, wait briefly for it, then close our side."""
+        if self._ending or self._ws is None:
+            return
+        self._ending = True
+        self.status = "ending"
+        if not self._closed.is_set():
+            with contextlib.suppress(Exception):
+                await self.send_command(messages.end_call(self.profile.call.end_command))
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.profile.call.end_timeout_seconds):
+                    await asyncio.wait(
+                        [asyncio.ensure_future(self._ended.wait()),
+                         asyncio.ensure_future(self._closed.wait())],
+                        return_when=asyncio.FIRST_COMPLETED)
+        await self._close_socket()
+
+    async def close(self) -> None:
+        """End if needed, stop both paths, and read the outcome."""
+        if self.summary is not None:
+            return
+        try:
+            if self._ws is not None:
+                await self.end()
+        finally:
+            for task in self._tasks:
+                task.cancel()
+            for task in self._tasks:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+            self._closed.set()
+            self._push(None)
+        await self._summarise()
+
+    async def _close_socket(self) -> None:
+        if self._ws is not None:
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(2):
+                    await self._ws.close()
+
+    # ---- the two paths ----------------------------------------------------------------
+    async def _send_audio(self, frame: bytes) -> None:
+        assert self._ws is not None
+        async with asyncio.timeout(SEND_TIMEOUT_S):
+            await self._ws.send(frame)
+
+    async def _run_uplink(self) -> None:
+        try:
+            await self.uplink.run()
+        except (ConnectionClosed, TimeoutError) as exc:
+            if not self._ending and not self._ended.is_set():
+                self._lost(f"uplink: {exc.__class__.__name__}")
+            await self._close_socket()
+
+    async def _receive(self) -> None:
+        assert self._ws is not None
+        try:
+            async for message in self._ws:
+                if isinstance(message, bytes):
+                    self.downlink.on_audio(message)
+                else:
+                    self._on_event(messages.parse_event(message))
+        except ConnectionClosed:
+            pass
+        finally:
+            code = self._ws.close_code
+            if self.ended_reason is None and not self._ending:
+                if code == 1000:
+                    self.ended_reason = "remote-closed"
+                    log.info("call %s: the call socket was closed by Vapi", self.short_id)
+                else:
+                    self._lost(f"socket closed with code {code}")
+            self._closed.set()
+            self._push(None)
+
+    def _lost(self, detail: str) -> None:
+        if self.ended_reason is None:
+            self.ended_reason = CONNECTION_LOST
+            log.warning("call %s: connection lost (%s)", self.short_id, detail)
+        self._closed.set()
+
+    # ---- events -----------------------------------------------------------------------
+    def _on_event(self, event: messages.Event) -> None:
+        if isinstance(event, messages.MalformedEvent):
+            self.malformed += 1
+            log.debug("call %s: ignored a malformed message (%s)", self.short_id, event.reason)
+            return
+        if isinstance(event, messages.StatusUpdate):
+            self._on_status(event)
+        elif messages.is_barge_in(event):
+            self._barge_in(event)
+        elif isinstance(event, messages.SpeechUpdate) and event.role == "assistant" \
+                and event.status == "started":
+            self._assistant_started_at = self.sink.played_samples
+        elif isinstance(event, messages.UnknownEvent):
+            log.debug("call %s: %s", self.short_id, event.type)
+        self._push(event)
+
+    def _on_status(self, event: messages.StatusUpdate) -> None:
+        if event.status and event.status != self.status:
+            log.info("call %s: %s", self.short_id, event.status
+                     + (f" ({event.ended_reason})" if event.ended_reason else ""))
+        self.status = event.status or self.status
+        if event.status == "ended":
+            self.ended_reason = event.ended_reason or self.ended_reason or "ended"
+            self._ended.set()
+
+    def _barge_in(self, event: messages.Event) -> None:
+        dropped = self.downlink.barge_in()
+        heard = (self.sink.played_samples - self._assistant_started_at) / self.sink.sample_rate
+        log.info("call %s: visitor interrupted (%s); dropped %.0f ms of queued reply, "
+                 "%.1f s of it was heard", self.short_id, event.type, dropped, max(heard, 0.0))
+
+    def _push(self, event: messages.Event | None) -> None:
+        try:
+            self._events.put_nowait(event)
+        except asyncio.QueueFull:  # nobody is reading events: keep the newest
+            with contextlib.suppress(asyncio.QueueEmpty):
+                self._events.get_nowait()
+            self._events.put_nowait(event)
+
+    async def _summarise(self) -> None:
+        reason = self.ended_reason or "ended"
+        duration = self.elapsed_s
+        cost: float | None = None
+        if self.info is not None and reason != CONNECTION_LOST:
+            try:
+                async with asyncio.timeout(5):
+                    final = await self.api.get_call(self.info.id, attempts=2)
+                body = final.raw
+                reason = body.get("endedReason") or reason
+                cost = body.get("cost") if isinstance(body.get("cost"), (int, float)) else None
+            except Exception as exc:
+                log.warning("call %s: could not read the call's outcome (%s)", self.short_id,
+                            exc)
+        self.summary = CallSummary(
+            call_id=self.info.id if self.info else "", ended_reason=reason,
+            duration_s=duration, cost=cost, uplink=self.uplink.stats,
+            playout=self.sink.playout_stats(), received_s=self.downlink.received_seconds,
+            malformed=self.malformed)

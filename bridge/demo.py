@@ -1,0 +1,147 @@
+"""`vapi-bridge demo`: a whole call with no account, against the built-in simulator.
+
+The simulator runs in-process on a free loopback port with the echo assistant. With a
+usable microphone and speaker the visitor talks to it (Ctrl-C ends); without them, or with
+`--headless`, a spoken WAV goes into the call after the greeting, the assistant's audio is
+written to a WAV, and the demo ends by itself once the echo has been heard.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import shutil
+import subprocess
+import tempfile
+from importlib import resources
+from pathlib import Path
+
+from bridge.audio.base import AudioSink, AudioSource
+from bridge.audio.files import ClockedSink, WavSource
+from bridge.errors import AudioDeviceError, UsageError
+from bridge.profile import Profile, parse_profile
+from bridge.runner import run_once
+from bridge.vapi import messages
+
+log = logging.getLogger("bridge.demo")
+
+VISITOR_LINE = "Hello. I have an appointment at two o'clock with Doctor Lee."
+
+
+def _asset(name: str) -> Path:
+    return Path(str(resources.files("bridge") / "assets" / name))
+
+
+def visitor_speech(workdir: Path) -> Path:
+    """Speech for the headless visitor: espeak-ng when installed, else the bundled WAV."""
+    espeak = shutil.which("espeak-ng")
+    if espeak:
+        out = workdir / "visitor.wav"
+        result = subprocess.run([espeak, "-s", "150", "-w", str(out), VISITOR_LINE],
+                                capture_output=True, check=False, timeout=30)
+        if result.returncode == 0 and out.stat().st_size > 1000:
+            return out
+    return _asset("visitor.wav")
+
+
+def devices_usable() -> bool:
+    try:
+        from bridge.audio.devices import find_device
+
+        find_device("default", "input")
+        find_device("default", "output")
+    except (AudioDeviceError, Exception):
+        return False
+    return True
+
+
+def demo_profile(base_url: str, wire: str) -> Profile:
+    rate = "16000" if wire == "pcm_s16le" else "8000"
+    return parse_profile(_asset("demo.yaml").read_text(), origin=str(_asset("demo.yaml")),
+                         overrides=[f"api.base_url={base_url}", f"wire.format={wire}",
+                                    f"wire.sample_rate={rate}"])
+
+
+class HeadlessVisitor:
+    """Speaks after the greeting, and stops the call once the echo has been heard."""
+
+    def __init__(self, source: WavSource, stop: asyncio.Event) -> None:
+        self.source = source
+        self.stop = stop
+        self.assistant_turns = 0
+        self._deadline: asyncio.TimerHandle | None = None
+
+    def __call__(self, event: messages.Event) -> None:
+        if isinstance(event, messages.SpeechUpdate) and event.role == "assistant" \
+                and event.status == "stopped":
+            self.assistant_turns += 1
+            if self.assistant_turns == 1:
+                log.info("the visitor speaks (%.1f s of audio)", self.source.duration_s)
+                self.source.play()
+                loop = asyncio.get_running_loop()
+                self._deadline = loop.call_later(self.source.duration_s + 15, self.stop.set)
+            elif self.source.finished:
+                asyncio.get_running_loop().call_later(0.5, self.stop.set)
+
+    def start_fallback(self) -> None:
+        """Speak anyway if no greeting ends within 10 s."""
+        loop = asyncio.get_running_loop()
+        loop.call_later(10, self._fallback)
+
+    def _fallback(self) -> None:
+        if self.assistant_turns == 0:
+            self(messages.SpeechUpdate("speech-update", {}, status="stopped", role="assistant"))
+
+
+async def run_demo(*, headless: bool, out: str, wire: str) -> int:
+    try:
+        from bridge.sim import SimConfig, Simulator
+    except ImportError as exc:
+        raise UsageError(f"the demo needs the simulator's [sim] extra ({exc.name} is "
+                         f"missing) — run: pip install 'vapi-bridge[sim]'") from None
+    key = "demo-" + secrets.token_hex(8)
+    cfg = SimConfig(host="127.0.0.1", port=0, assistant="echo", api_key=key)
+    use_devices = not headless and devices_usable()
+    if not headless and not use_devices:
+        log.info("no usable microphone and speaker: running headless (a WAV speaks for the "
+                 "visitor)")
+    async with Simulator(cfg) as sim:
+        log.info("simulator with the echo assistant on %s", sim.base_url)
+        profile = demo_profile(sim.base_url, wire)
+        with _env("VAPI_API_KEY", key):
+            if use_devices:
+                print("Speak after the greeting; the assistant repeats what you say. "
+                      "Ctrl-C ends the call.", flush=True)
+                return await run_once(profile)
+            with tempfile.TemporaryDirectory(prefix="vapi-bridge-demo-") as tmp:
+                return await _headless(profile, Path(tmp), Path(out))
+
+
+async def _headless(profile: Profile, workdir: Path, out: Path) -> int:
+    rate = profile.wire.sample_rate
+    source = WavSource(visitor_speech(workdir), rate, paused=True)
+    sink: AudioSink = ClockedSink(rate, out, playout=profile.audio.playout)
+    stop = asyncio.Event()
+    visitor = HeadlessVisitor(source, stop)
+    visitor.start_fallback()
+    audio: tuple[AudioSource, AudioSink] = (source, sink)
+    code = await run_once(profile, hooks=[visitor], stop=stop, audio=audio)
+    print(f"the assistant's audio was written to {out}", flush=True)
+    return code
+
+
+@contextlib.contextmanager
+def _env(name: str, value: str):  # type: ignore[no-untyped-def]
+    import os
+
+    old = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = old

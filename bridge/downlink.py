@@ -1,0 +1,49 @@
+"""The downlink: wire bytes → decoder (odd-byte carry) → resampler → the sink's playout.
+
+Vapi's audio chunks are neither frame-sized nor sample-aligned; the decoder carries a
+split sample and the playout buffer re-frames for the device. On barge-in the queued audio
+is dropped (the sink fades it out) and the decoder and resampler forget their history.
+"""
+
+from __future__ import annotations
+
+from bridge.audio.base import AudioSink, FrameTap, apply_gain
+from bridge.audio.codec import Codec
+from bridge.audio.resample import Resampler
+
+
+class Downlink:
+    def __init__(self, codec: Codec, wire_rate: int, sink: AudioSink, *, gain: float = 1.0,
+                 tap: FrameTap | None = None) -> None:
+        self.codec = codec
+        self.wire_rate = wire_rate
+        self.sink = sink
+        self._gain = gain
+        self._tap = tap
+        self._resampler = Resampler(wire_rate, sink.sample_rate)
+        self.bytes_received = 0
+        self.chunks_received = 0
+
+    def on_audio(self, data: bytes) -> None:
+        self.bytes_received += len(data)
+        self.chunks_received += 1
+        samples = self.codec.decode(data)
+        if len(samples) == 0:
+            return
+        if self._tap is not None:
+            self._tap(samples)
+        out = self._resampler.process(apply_gain(samples, self._gain))
+        if len(out):
+            self.sink.capture_frame(out)
+
+    def barge_in(self) -> float:
+        """Silence the speaker now. Returns how many ms of queued audio were dropped."""
+        dropped = self.sink.playout_stats().depth_ms
+        self.sink.clear_buffer()
+        self._resampler.reset()
+        return dropped
+
+    @property
+    def received_seconds(self) -> float:
+        return self.bytes_received / self.codec.bytes_per_sample / self.wire_rate
+

@@ -1,0 +1,63 @@
+"""Errors a user can act on, each with the process exit code it maps to.
+
+Anything raised as a `BridgeError` is printed as one line (its message already names the
+cause and the fix) and never as a traceback.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    OK = 0
+    FAILURE = 1  # unexpected internal error
+    PROFILE = 2  # profile or command line wrong
+    AUTH = 3  # API key refused, billing, blocked client
+    AUDIO = 4  # audio device missing or failed
+    NETWORK = 5  # retries exhausted, connection lost for good
+    SIGINT = 130
+    SIGTERM = 143
+
+
+class BridgeError(Exception):
+    """An error with a one-line, user-facing message and an exit code."""
+
+    exit_code: ExitCode = ExitCode.FAILURE
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ProfileError(BridgeError):
+    exit_code = ExitCode.PROFILE
+
+
+class UsageError(BridgeError):
+    exit_code = ExitCode.PROFILE
+
+
+class AuthError(BridgeError):
+    """401, 402, 403: not retried."""
+
+    exit_code = ExitCode.AUTH
+
+
+class ApiRequestError(BridgeError):
+    """400 and other refusals of the request itself: not retried."""
+
+    exit_code = ExitCode.PROFILE
+
+
+class NetworkError(BridgeError):
+    """The API or the call socket could not be reached, after retries."""
+
+    exit_code = ExitCode.NETWORK
+
+
+class AudioDeviceError(BridgeError):
+    exit_code = ExitCode.AUDIO

@@ -1,0 +1,56 @@
+"""Logging: one line per event, secrets masked.
+
+Under systemd (JOURNAL_STREAM set) lines carry syslog priority prefixes (`<3>`…`<7>`) and
+no timestamps, so `journalctl -p warning` works; in a terminal, timestamps, and colour only
+on a TTY. Logs go to stderr; stdout is for the conversation and the summary.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+from bridge.redact import RedactingFilter
+
+_PRIORITY = {logging.DEBUG: 7, logging.INFO: 6, logging.WARNING: 4, logging.ERROR: 3,
+             logging.CRITICAL: 2}
+_COLOUR = {logging.DEBUG: "\033[2m", logging.WARNING: "\033[33m", logging.ERROR: "\033[31m",
+           logging.CRITICAL: "\033[31;1m"}
+
+
+def under_journal() -> bool:
+    return bool(os.environ.get("JOURNAL_STREAM"))
+
+
+class JournalFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return f"<{_PRIORITY.get(record.levelno, 6)}>{super().format(record)}"
+
+
+class TerminalFormatter(logging.Formatter):
+    def __init__(self, colour: bool) -> None:
+        super().__init__("%(asctime)s %(levelname)-7s %(message)s", datefmt="%H:%M:%S")
+        self.colour = colour
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        colour = _COLOUR.get(record.levelno) if self.colour else None
+        return f"{colour}{line}\033[0m" if colour else line
+
+
+def setup_logging(level: str = "info") -> None:
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(RedactingFilter())
+    if under_journal():
+        handler.setFormatter(JournalFormatter("%(message)s"))
+    else:
+        handler.setFormatter(TerminalFormatter(colour=sys.stderr.isatty()
+                                               and not os.environ.get("NO_COLOR")))
+    root.addHandler(handler)
+    root.setLevel(level.upper())
+    for noisy in ("websockets", "httpx", "httpcore", "asyncio", "aiohttp.access"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

@@ -1,0 +1,6 @@
+"""Profiles: one YAML file per kiosk use, validated into frozen settings."""
+
+from bridge.profile.loader import api_key, find_profile, load_profile, parse_profile, public_key
+from bridge.profile.model import Profile
+
+__all__ = ["Profile", "api_key", "find_profile", "load_profile", "parse_profile", "public_key"]

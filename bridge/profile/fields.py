@@ -1,0 +1,159 @@
+"""Field validators for the profile: each turns a YAML value into a typed one, or says
+in a few words what is wrong and what would be right."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+class Invalid(ValueError):
+    """Raised by a field with the sentence to show after `key.path: `."""
+
+
+_MISSING = object()
+
+
+@dataclass(frozen=True)
+class Field:
+    default: Any = None
+    optional: bool = True
+
+    def check(self, value: Any) -> Any:
+        return value
+
+    def parse(self, value: Any) -> Any:
+        if value is None:
+            if self.optional:
+                return self.default
+            raise Invalid("must be set")
+        return self.check(value)
+
+
+@dataclass(frozen=True)
+class Str(Field):
+    max_len: int = 10_000
+
+    def check(self, value: Any) -> str:
+        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+            raise Invalid(f"expected a text value, got {_kind(value)}")
+        text = str(value)
+        if not text.strip():
+            raise Invalid("must not be empty")
+        if len(text) > self.max_len:
+            raise Invalid(f"at most {self.max_len} characters (got {len(text)})")
+        return text
+
+
+@dataclass(frozen=True)
+class Int(Field):
+    lo: int = 0
+    hi: int = 2**31
+
+    def check(self, value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise Invalid(f"expected a whole number from {self.lo} to {self.hi}, "
+                          f"got {_show(value)}")
+        if not self.lo <= value <= self.hi:
+            raise Invalid(f"must be from {self.lo} to {self.hi} (got {value})")
+        return value
+
+
+@dataclass(frozen=True)
+class Num(Field):
+    lo: float = 0.0
+    hi: float = 1e9
+
+    def check(self, value: Any) -> float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise Invalid(f"expected a number from {self.lo:g} to {self.hi:g}, "
+                          f"got {_show(value)}")
+        if not self.lo <= value <= self.hi:
+            raise Invalid(f"must be from {self.lo:g} to {self.hi:g} (got {value})")
+        return float(value)
+
+
+@dataclass(frozen=True)
+class Bool(Field):
+    def check(self, value: Any) -> bool:
+        if not isinstance(value, bool):
+            raise Invalid(f"expected true or false, got {_show(value)}")
+        return value
+
+
+@dataclass(frozen=True)
+class Choice(Field):
+    choices: tuple[str, ...] = ()
+
+    def check(self, value: Any) -> str:
+        if value is False and "off" in self.choices:  # YAML reads a bare `off` as false
+            return "off"
+        text = str(value)
+        if text not in self.choices:
+            hint = suggest(text, self.choices)
+            raise Invalid(f"{_show(value)} is not one of: {', '.join(self.choices)}"
+                          + (f" (did you mean '{hint}'?)" if hint else ""))
+        return text
+
+
+@dataclass(frozen=True)
+class Mapping(Field):
+    """A free-form mapping passed through to Vapi as it is (assistant, overrides)."""
+
+    def check(self, value: Any) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            raise Invalid(f"expected a mapping of keys to values, got {_kind(value)}")
+        return value
+
+
+@dataclass(frozen=True)
+class Device(Field):
+    """`default`, `null`, `file:PATH`, a device index, or a (part of a) device name."""
+
+    def check(self, value: Any) -> str | int:
+        if isinstance(value, bool):
+            raise Invalid("expected default, null, file:PATH, a device index or name")
+        if isinstance(value, int):
+            if value < 0:
+                raise Invalid("a device index is 0 or more; `vapi-bridge devices` lists them")
+            return value
+        if not isinstance(value, str) or not value.strip():
+            raise Invalid("expected default, null, file:PATH, a device index or name")
+        if value.startswith("file:") and not value[5:].strip():
+            raise Invalid("file: needs a path, e.g. file:/tmp/visitor.wav")
+        return value
+
+
+@dataclass(frozen=True)
+class Latency(Field):
+    def check(self, value: Any) -> str | float:
+        if value in ("low", "high"):
+            return str(value)
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and \
+                0 < value <= 1.0:
+            return float(value)
+        raise Invalid(f"expected low, high, or seconds between 0 and 1 (got {_show(value)})")
+
+
+def suggest(word: str, choices: tuple[str, ...] | list[str]) -> str | None:
+    import difflib
+
+    match = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return match[0] if match else None
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, bool):
+        return "true/false"
+    return type(value).__name__
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, (dict, list)):
+        return _kind(value)
+    return repr(value) if isinstance(value, str) else str(value).lower() \
+        if isinstance(value, bool) else str(value)

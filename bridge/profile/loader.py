@@ -1,0 +1,185 @@
+"""Find, read and validate a profile; resolve its secrets.
+
+Every error is one `ProfileError` line: `file:line: key.path: what is wrong — the fix`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import stat
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bridge.errors import ProfileError
+from bridge.profile.fields import Invalid, suggest
+from bridge.profile.model import FORBIDDEN, SECTIONS, SPEC, WIRE_RATES, Profile
+from bridge.profile.yamlnodes import Lines, load_with_lines, read_text
+
+log = logging.getLogger("bridge.profile")
+
+SEARCH_DIRS = (Path("config"), Path("/etc/vapi-bridge"))
+CREDENTIAL_NAME = "vapi-api-key"
+PUBLIC_CREDENTIAL_NAME = "vapi-public-key"
+
+
+def find_profile(name_or_path: str) -> Path:
+    """A path as given, else NAME.yaml in ./config or /etc/vapi-bridge."""
+    path = Path(name_or_path)
+    if path.suffix in (".yaml", ".yml") or os.sep in name_or_path:
+        if path.is_file():
+            return path
+        raise ProfileError(f"profile not found: {path}")
+    for directory in SEARCH_DIRS:
+        for suffix in (".yaml", ".yml"):
+            candidate = directory / f"{name_or_path}{suffix}"
+            if candidate.is_file():
+                return candidate
+    looked = ", ".join(str(d / f"{name_or_path}.yaml") for d in SEARCH_DIRS)
+    raise ProfileError(f"profile {name_or_path!r} not found (looked in {looked}) — give a "
+                       f"path, or copy one of the examples in config/")
+
+
+def load_profile(name_or_path: str, overrides: list[str] | None = None) -> Profile:
+    path = find_profile(name_or_path)
+    return parse_profile(read_text(path), origin=str(path), overrides=overrides,
+                         directory=path.parent.resolve())
+
+
+def parse_profile(text: str, *, origin: str = "<profile>", overrides: list[str] | None = None,
+                  directory: Path | None = None) -> Profile:
+    data, lines = load_with_lines(text, origin)
+    if not isinstance(data, dict):
+        raise ProfileError(f"{origin}:1: the profile must be a mapping of sections "
+                           f"({', '.join(SPEC)})")
+    for item in overrides or []:
+        _apply_override(data, item)
+    name = Path(origin).stem if origin.endswith((".yaml", ".yml")) else origin.strip("<>")
+    return _build(data, lines, origin, name, directory or Path.cwd())
+
+
+def _apply_override(data: dict[str, Any], item: str) -> None:
+    key, sep, raw = item.partition("=")
+    if not sep or "." not in key:
+        raise ProfileError(f"--set {item!r}: expected SECTION.KEY=VALUE, e.g. "
+                           f"--set audio.input=null")
+    section, field_name = key.split(".", 1)
+    value = yaml.safe_load(raw) if raw else None
+    target = data.setdefault(section, {})
+    if not isinstance(target, dict):
+        raise ProfileError(f"--set {item!r}: {section} is not a section")
+    target[field_name] = value
+
+
+def _err(origin: str, lines: Lines, path: str, message: str) -> ProfileError:
+    line = lines.get(path) or lines.get(path.rsplit(".", 1)[0]) or 0
+    where = f"{origin}:{line}" if line else origin
+    return ProfileError(f"{where}: {path}: {message}")
+
+
+def _build(data: dict[str, Any], lines: Lines, origin: str, name: str,
+           directory: Path) -> Profile:
+    for section in data:
+        if section not in SPEC:
+            hint = suggest(section, list(SPEC))
+            raise _err(origin, lines, section, "unknown section"
+                       + (f" (did you mean '{hint}'?)" if hint else
+                          f"; valid sections: {', '.join(SPEC)}"))
+    built: dict[str, Any] = {}
+    for section, fields in SPEC.items():
+        raw = data.get(section)
+        if raw is None:
+            raw = {}
+        if not isinstance(raw, dict):
+            raise _err(origin, lines, section, "must be a mapping of keys (indent the keys "
+                                               "under it)")
+        for key in raw:
+            path = f"{section}.{key}"
+            if path in FORBIDDEN:
+                raise _err(origin, lines, path, FORBIDDEN[path])
+            if key not in fields:
+                hint = suggest(str(key), list(fields))
+                raise _err(origin, lines, path, "unknown key"
+                           + (f" (did you mean '{hint}'?)" if hint
+                              else f"; valid keys: {', '.join(fields)}"))
+        values: dict[str, Any] = {}
+        for key, spec in fields.items():
+            try:
+                values[key] = spec.parse(raw.get(key))
+            except Invalid as exc:
+                raise _err(origin, lines, f"{section}.{key}", str(exc)) from None
+        built[section] = values
+    _cross_checks(built, lines, origin)
+    return Profile(name=name, origin=origin, directory=directory,
+                   **{s: SECTIONS[s](**v) for s, v in built.items()})
+
+
+def _cross_checks(built: dict[str, dict[str, Any]], lines: Lines, origin: str) -> None:
+    assistant = built["assistant"]
+    if bool(assistant["id"]) == bool(assistant["inline"]):
+        which = "both are set" if assistant["id"] else "neither is set"
+        raise _err(origin, lines, "assistant", f"set exactly one of assistant.id (an "
+                   f"assistant from the Vapi dashboard) or assistant.inline ({which})")
+    wire = built["wire"]
+    if wire["sample_rate"] is None:
+        wire["sample_rate"] = WIRE_RATES[wire["format"]]
+    if wire["sample_rate"] % 50:
+        raise _err(origin, lines, "wire.sample_rate", "must be a multiple of 50 Hz so a 20 ms "
+                   "frame is a whole number of samples (e.g. 8000, 16000, 24000)")
+    audio = built["audio"]
+    if not audio["playout_min_ms"] <= audio["playout_start_ms"] <= audio["playout_max_ms"]:
+        raise _err(origin, lines, "audio.playout_start_ms", "must lie between "
+                   "audio.playout_min_ms and audio.playout_max_ms")
+    device = audio["input"]
+    if isinstance(device, str) and device.startswith("file:") and \
+            not Path(device[5:]).expanduser().is_file():
+        raise _err(origin, lines, "audio.input", f"no such file: {device[5:]}")
+
+
+def _read_secret_file(path: Path, what: str) -> str:
+    try:
+        mode = path.stat().st_mode
+        text = path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ProfileError(f"cannot read the {what} file {path}: {exc.strerror}") from None
+    if mode & (stat.S_IRGRP | stat.S_IROTH) and not str(path).startswith(
+            os.environ.get("CREDENTIALS_DIRECTORY", "\0")):
+        log.warning("the %s file %s is readable by other users; run: chmod 600 %s",
+                    what, path, path)
+    if not text:
+        raise ProfileError(f"the {what} file {path} is empty")
+    return text
+
+
+def resolve_secret(env_name: str, file_name: str | None, credential: str,
+                   directory: Path) -> str | None:
+    """Env var, then key file, then `$CREDENTIALS_DIRECTORY/<credential>` (systemd)."""
+    value = os.environ.get(env_name, "").strip()
+    if value:
+        return value
+    if file_name:
+        path = Path(file_name).expanduser()
+        if not path.is_absolute():
+            path = directory / path
+        return _read_secret_file(path, "key")
+    creds = os.environ.get("CREDENTIALS_DIRECTORY")
+    if creds and (Path(creds) / credential).is_file():
+        return _read_secret_file(Path(creds) / credential, "credential")
+    return None
+
+
+def api_key(profile: Profile) -> str:
+    key = resolve_secret(profile.api.key_env, profile.api.key_file, CREDENTIAL_NAME,
+                         profile.directory)
+    if not key:
+        raise ProfileError(f"no Vapi API key: set the environment variable "
+                           f"{profile.api.key_env}, or api.key_file in {profile.origin}, or a "
+                           f"systemd credential named {CREDENTIAL_NAME}")
+    return key
+
+
+def public_key(profile: Profile) -> str | None:
+    return resolve_secret(profile.api.public_key_env, profile.api.public_key_file,
+                          PUBLIC_CREDENTIAL_NAME, profile.directory)

@@ -1,0 +1,66 @@
+"""YAML to plain Python values, remembering the line of every key.
+
+The profile loader reports errors as `file:line: key.path: …`, so it needs the line of
+each key, which PyYAML's safe_load throws away. This composes the node tree instead.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bridge.errors import ProfileError
+
+Lines = dict[str, int]
+
+
+def load_with_lines(text: str, origin: str) -> tuple[Any, Lines]:
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        line = exc.problem_mark.line + 1 if exc.problem_mark else 0
+        raise ProfileError(f"{origin}:{line}: not valid YAML: {exc.problem} — check the "
+                           f"indentation and quoting around that line") from None
+    except yaml.YAMLError as exc:
+        raise ProfileError(f"{origin}: not valid YAML: {exc}") from None
+    if node is None:
+        return {}, {}
+    lines: Lines = {}
+    return _convert(node, "", lines, origin), lines
+
+
+def _convert(node: yaml.Node, path: str, lines: Lines, origin: str) -> Any:
+    lines.setdefault(path, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        out: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            key = yaml.SafeLoader(" ").construct_object(key_node) if not isinstance(
+                key_node, yaml.ScalarNode) else key_node.value
+            key = str(key)
+            sub = f"{path}.{key}" if path else key
+            if key in out:
+                raise ProfileError(f"{origin}:{key_node.start_mark.line + 1}: {sub}: "
+                                   f"appears twice — keep one")
+            lines[sub] = key_node.start_mark.line + 1
+            out[key] = _convert(value_node, sub, lines, origin)
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        return [_convert(v, f"{path}[{i}]", lines, origin) for i, v in enumerate(node.value)]
+    loader = yaml.SafeLoader("")
+    try:
+        return loader.construct_object(node, deep=True)
+    except yaml.YAMLError as exc:
+        raise ProfileError(f"{origin}:{node.start_mark.line + 1}: {path}: {exc}") from None
+    finally:
+        loader.dispose()
+
+
+def read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ProfileError(f"profile not found: {path}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ProfileError(f"cannot read profile {path}: {exc}") from None

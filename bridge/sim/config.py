@@ -1,0 +1,87 @@
+"""The simulator's configuration (one frozen dataclass) and assistant-spec parsing."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from bridge.sim.faults import Fault, parse_faults
+
+ASSISTANT_KINDS = ("echo", "tone", "script", "replay")
+DEFAULT_API_KEY = "sim-private-key"
+DEFAULT_PUBLIC_KEY = "sim-public-key"
+
+
+@dataclass(frozen=True)
+class AssistantSpec:
+    kind: str  # echo | tone | script | replay
+    path: Path | None = None
+
+    @property
+    def label(self) -> str:
+        return self.kind if self.path is None else f"{self.kind}:{self.path.name}"
+
+
+def parse_assistant(spec: str) -> AssistantSpec:
+    kind, sep, rest = spec.partition(":")
+    kind = kind.strip().lower()
+    if kind not in ASSISTANT_KINDS:
+        raise ValueError(f"unknown assistant {spec!r}: use echo, tone, script:FILE or replay:FILE")
+    if kind in ("script", "replay"):
+        if not sep or not rest:
+            raise ValueError(f"assistant {kind} needs a file: {kind}:FILE")
+        path = Path(rest).expanduser()
+        if not path.is_file():
+            raise ValueError(f"assistant file not found: {path}")
+        return AssistantSpec(kind, path)
+    if sep:
+        raise ValueError(f"assistant {kind} takes no file")
+    return AssistantSpec(kind)
+
+
+@dataclass(frozen=True)
+class SimConfig:
+    """Everything the simulator needs; all fields have defaults."""
+
+    host: str = "127.0.0.1"
+    port: int = 0
+    assistant: str = "echo"  # echo | tone | script:FILE | replay:FILE
+    api_key: str = DEFAULT_API_KEY  # private key: POST/GET /call
+    public_key: str = DEFAULT_PUBLIC_KEY  # listen/control when authentication is enabled
+    faults: tuple[str, ...] = ()  # "NAME[=ARG]" for every call
+    downlink_chunking: str = "vapi"  # vapi | frames
+    never_connected_timeout: float = 20.0
+    speech: str = "auto"  # auto | espeak | tones
+    first_message: str | None = None  # replaces the assistant's default first message
+    strict_limits: bool = False  # enforce Vapi's >= 10 s minimums on the two timeouts
+    default_silence_timeout: float = 30.0
+    default_max_duration: float = 600.0
+    replay_speed: float = 1.0
+    tone_hz: float = 1000.0
+    tone_ms: float = 60.0
+    tone_period_ms: float = 500.0
+    vad_threshold_dbfs: float = -40.0
+    vad_hangover_ms: float = 600.0
+    listen_rate: int = 16000
+    http_hang_seconds: float = 120.0
+    seed: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.downlink_chunking not in ("vapi", "frames"):
+            raise ValueError("downlink_chunking must be 'vapi' or 'frames'")
+        if self.speech not in ("auto", "espeak", "tones"):
+            raise ValueError("speech must be 'auto', 'espeak' or 'tones'")
+        if self.replay_speed <= 0:
+            raise ValueError("replay_speed must be > 0")
+        if isinstance(self.faults, str):
+            object.__setattr__(self, "faults", (self.faults,))
+        parse_assistant(self.assistant)
+        parse_faults(self.faults)
+
+    @property
+    def assistant_spec(self) -> AssistantSpec:
+        return parse_assistant(self.assistant)
+
+    @property
+    def parsed_faults(self) -> tuple[Fault, ...]:
+        return parse_faults(self.faults)

@@ -1,0 +1,135 @@
+"""The downlink pump: real-time pacing and Vapi-like chunking of the assistant's audio.
+
+Bytes are due at exactly the wire byte rate since the socket connected; each send instant
+sends what is due, so faults that move send instants (jitter, stalls) keep the average
+rate. ``vapi`` chunking: an instant about every 50 ms, chunk sizes scaled from the
+170-750 bytes seen for 8 kHz µ-law (x byte-rate/8000), never a frame multiple, odd byte
+counts allowed; a backlog larger than one chunk goes out as back-to-back chunks.
+``frames`` chunking: exact 20 ms frames every 20 ms.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import random
+from collections.abc import Callable
+
+import numpy as np
+
+from bridge.sim.faults import FaultSet
+from bridge.sim.mouth import Mouth
+from bridge.sim.outbox import Outbox
+from bridge.sim.wirecodec import WireFormat, encode
+
+SampleSink = Callable[[np.ndarray], None]
+
+
+class DownlinkPump:
+    def __init__(self, fmt: WireFormat, mouth: Mouth, outbox: Outbox, *, chunking: str,
+                 faults: FaultSet, rng: random.Random, connected_mono: float,
+                 sink: SampleSink) -> None:
+        self.fmt = fmt
+        self.mouth = mouth
+        self.outbox = outbox
+        self.chunking = chunking
+        self.faults = faults
+        self.rng = rng
+        self.connected_mono = connected_mono
+        self.sink = sink  # receives every generated sample (recording, listen)
+        self._pending = b""
+        self._running = True
+        scale = fmt.byte_rate / 8000.0
+        self.min_chunk = max(2, int(170 * scale))
+        self.max_chunk = max(self.min_chunk + 2, int(750 * scale))
+        self.nominal = fmt.byte_rate * 0.05
+
+    def stop(self) -> None:
+        self._running = False
+
+    def _produce(self, size: int) -> tuple[bytes, list[dict[str, object]]]:
+        markers: list[dict[str, object]] = []
+        bps = self.fmt.bytes_per_sample
+        while len(self._pending) < size:
+            n = math.ceil((size - len(self._pending)) / bps)
+            samples, mk = self.mouth.take(n)
+            self.sink(samples)
+            for m in mk:
+                pos = int(m.pop("streamPos"))
+                m["streamSeconds"] = round(pos / self.fmt.rate, 6)
+                m["scheduledMonotonic"] = self.connected_mono + pos / self.fmt.rate
+                markers.append(m)
+            self._pending += encode(samples, self.fmt)
+        chunk, self._pending = self._pending[:size], self._pending[size:]
+        return chunk, markers
+
+    def _interval(self) -> float:
+        if self.chunking == "frames":
+            return 0.02
+        r = self.rng.random()
+        if r < 0.04:
+            return 0.002  # back-to-back
+        if r < 0.08:
+            return self.rng.uniform(0.07, 0.1)
+        return self.rng.uniform(0.0485, 0.0525)
+
+    def _sizes(self, need: int) -> list[int]:
+        odd = "odd-binary" in self.faults
+        sizes: list[int] = []
+        if self.chunking == "frames":
+            frame = self.fmt.frame_bytes
+            flip = 1
+            while need >= frame:
+                size = frame + flip if odd else frame
+                flip = -flip
+                sizes.append(size)
+                need -= size
+            return sizes
+        frame = self.fmt.frame_bytes
+        while need >= self.min_chunk:
+            if need <= self.max_chunk:
+                wobble = int(self.nominal * 0.08)
+                size = need + self.rng.randint(-wobble, wobble)
+            else:
+                size = self.rng.randint(int(self.max_chunk * 0.8), self.max_chunk)
+            size = max(self.min_chunk, min(self.max_chunk, size))
+            if size % frame == 0:
+                size += 1
+            if odd and size % 2 == 0:
+                size += 1
+            sizes.append(size)
+            need -= size
+        return sizes
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
+        stall = self.faults.get("stall")
+        stall_at = stall.at(2.0) if stall else None
+        stall_len = stall.number() / 1000.0 if stall else 0.0
+        burst = self.faults.get("burst")
+        burst_at = burst.number() if burst else None
+        jitter = self.faults.get("jitter")
+        jitter_s = jitter.number() / 1000.0 if jitter else 0.0
+        ahead, sent, nominal_t = 0, 0, t0
+        while self._running:
+            nominal_t += self._interval()
+            send_at = nominal_t + (self.rng.uniform(0, jitter_s) if jitter_s else 0.0)
+            if stall_at is not None and t0 + stall_at <= send_at < t0 + stall_at + stall_len:
+                send_at = t0 + stall_at + stall_len
+                nominal_t = send_at
+            delay = send_at - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            if not self._running:
+                break
+            now = loop.time()
+            if burst_at is not None and now - t0 >= burst_at:
+                ahead += self.fmt.byte_rate
+                burst_at = None
+            due = int((now - t0) * self.fmt.byte_rate) + ahead
+            for size in self._sizes(due - sent):
+                chunk, markers = self._produce(size)
+                self.outbox.audio(chunk, markers)
+                sent += size
+            nominal_t = max(nominal_t, now - 0.2)  # don't try to replay a long pause

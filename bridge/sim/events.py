@@ -1,0 +1,100 @@
+"""Server → client JSON events, in the flat shapes Vapi sends on the call socket."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+Event = dict[str, Any]
+ASSISTANT_NAME = "vapi-bridge-sim"
+
+
+def status_update(status: str, ended_reason: str | None = None) -> Event:
+    ev: Event = {"type": "status-update", "status": status}
+    if ended_reason is not None:
+        ev["endedReason"] = ended_reason
+    return ev
+
+
+def speech_update(status: str, role: str, turn: int) -> Event:
+    return {"type": "speech-update", "status": status, "role": role, "turn": turn}
+
+
+def transcript(role: str, kind: str, text: str, assistant_id: str | None = None) -> Event:
+    ev: Event = {"type": "transcript", "role": role, "transcriptType": kind, "transcript": text}
+    if role == "assistant":
+        ev["assistantId"] = assistant_id or "sim-assistant"
+        ev["assistantName"] = ASSISTANT_NAME
+    return ev
+
+
+def conversation_update(conversation: list[dict[str, Any]], spec_shape: bool = False) -> Event:
+    items = [dict(m) for m in conversation]
+    if spec_shape:
+        return {"type": "conversation-update", "messages": [
+            {"role": "bot" if m["role"] == "assistant" else m["role"],
+             "message": m.get("content", "")} for m in items]}
+    return {"type": "conversation-update", "conversation": items}
+
+
+def model_output(output: str, turn_id: str) -> Event:
+    return {"type": "model-output", "output": output, "turnId": turn_id}
+
+
+def voice_input(text: str, turn: int) -> Event:
+    return {"type": "voice-input", "input": text, "turn": turn}
+
+
+def user_interrupted(turn_id: str) -> Event:
+    return {"type": "user-interrupted", "turnId": turn_id}
+
+
+def hang() -> Event:
+    return {"type": "hang"}
+
+
+def transfer_update(destination: Any) -> Event:
+    return {"type": "transfer-update", "destination": destination}
+
+
+def allowed(event: Event, client_messages: list[str] | None) -> bool:
+    """Apply ``assistant.clientMessages`` (None = Vapi's default: send everything we emit).
+
+    Entries may be plain types or ``type[field="value"]`` filters, e.g.
+    ``transcript[transcriptType="final"]``."""
+    if client_messages is None:
+        return True
+    etype = event.get("type")
+    for entry in client_messages:
+        name, bracket, cond = entry.partition("[")
+        if name != etype:
+            continue
+        if not bracket:
+            return True
+        field, _, value = cond.rstrip("]").partition("=")
+        if str(event.get(field.strip())) == value.strip().strip("'\""):
+            return True
+    return False
+
+
+def decorate(event: Event, call_id: str, *, spec_shapes: bool, wrapped: bool) -> Event:
+    """Fault variants: add timestamp/call (spec shapes) and/or wrap as a webhook message."""
+    out = dict(event)
+    if spec_shapes:
+        out["timestamp"] = int(time.time() * 1000)
+        out["call"] = {"id": call_id, "type": "vapi.websocketCall"}
+    return {"message": out} if wrapped else out
+
+
+MALFORMED_FRAMES = (
+    "{not json",
+    '{"type": "sim-unknown-event", "payload": {"x": 1}}',
+    "[]",
+    '"just a string"',
+    "null",
+    '{"type": 42}',
+    "{}",
+    '{"type": "metadata", "metadata": {"sim": true}}',
+    '{"type": "transcript", "role": "user"}',
+    "",
+)

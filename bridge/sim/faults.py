@@ -1,0 +1,119 @@
+"""Fault specs: ``NAME[=ARG]``, from the command line, ``?fault=`` or ``X-Sim-Fault``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+# name -> (argument syntax, description); "" means no argument.
+FAULTS: dict[str, tuple[str, str]] = {
+    "http-400": ("[N]", "POST /call answers 400 (first N attempts, or always)"),
+    "http-401": ("[N]", "POST /call answers 401 with Vapi's body"),
+    "http-402": ("[N]", "POST /call answers 402 insufficient_credits"),
+    "http-429": ("[N]", "POST /call answers 429 'Rate limit exceeded', no Retry-After"),
+    "http-500": ("[N]", "POST /call answers 500"),
+    "http-hang": ("[N]", "POST /call is held open (http_hang_seconds), then 524"),
+    "ws-close-1006": ("SECONDS", "call socket: TCP aborted without a close frame after SECONDS"),
+    "ws-drop": ("SECONDS[@HOLD]", "call socket goes dead at SECONDS (no audio, events, pongs), "
+                "TCP aborted HOLD s later (default 10)"),
+    "malformed-json": ("[SECONDS]", "invalid JSON / unknown events every SECONDS (default 1)"),
+    "odd-binary": ("", "every downlink binary frame has an odd length, even with --chunking frames"),
+    "stall": ("MS[@SECONDS]", "downlink stalls MS ms at SECONDS (default 2), then catches up"),
+    "burst": ("SECONDS", "at SECONDS, 1 s of extra downlink audio is sent at once"),
+    "delay-in-progress": ("MS", "status-update in-progress is sent MS ms after connect"),
+    "jitter": ("MS", "each downlink chunk is delayed by a random 0..MS ms (same average rate)"),
+    "hang": ("MS", "the assistant takes MS ms before each reply and sends 'hang' meanwhile"),
+    "wrapped-events": ("", "server events are wrapped as {\"message\": {...}} (webhook shape)"),
+    "spec-shapes": ("", "conversation-update carries 'messages' (spec) instead of 'conversation'; "
+                    "events carry timestamp and call"),
+    "end-close": ("CODE", "after 'ended', close with 1000, 1001, 1005 (no code) or 1006 (abort)"),
+    "monitor-in-create": ("", "the 201 response of POST /call includes 'monitor'"),
+    "listen-swap": ("", "listen socket: channel 0 = assistant, channel 1 = customer"),
+}
+
+NEEDS_ARG = {"ws-close-1006", "ws-drop", "stall", "burst", "delay-in-progress", "jitter", "hang",
+             "end-close"}
+HTTP_FAULTS = ("http-400", "http-401", "http-402", "http-429", "http-500", "http-hang")
+
+
+@dataclass(frozen=True)
+class Fault:
+    name: str
+    arg: str | None = None
+
+    @property
+    def raw(self) -> str:
+        return self.name if self.arg is None else f"{self.name}={self.arg}"
+
+    def number(self, default: float = 0.0) -> float:
+        """The first number of the argument (before any '@')."""
+        if not self.arg:
+            return default
+        return float(self.arg.split("@", 1)[0])
+
+    def at(self, default: float) -> float:
+        """The number after '@', if any."""
+        if self.arg and "@" in self.arg:
+            return float(self.arg.split("@", 1)[1])
+        return default
+
+
+def parse_fault(text: str) -> Fault:
+    name, _, arg = text.strip().partition("=")
+    name = name.strip().lower()
+    if name not in FAULTS:
+        raise ValueError(f"unknown fault {name!r} (known: {', '.join(sorted(FAULTS))})")
+    if not arg and name in NEEDS_ARG:
+        raise ValueError(f"fault {name} needs an argument: {name}={FAULTS[name][0]}")
+    if arg and not FAULTS[name][0]:
+        raise ValueError(f"fault {name} takes no argument")
+    fault = Fault(name, arg.strip() or None)
+    try:
+        fault.number()
+        fault.at(0.0)
+    except ValueError:
+        raise ValueError(f"bad argument for {name}: {arg!r} (syntax {FAULTS[name][0]})") from None
+    if name == "end-close" and fault.number() not in (1000, 1001, 1005, 1006):
+        raise ValueError("end-close takes 1000, 1001, 1005 or 1006")
+    return fault
+
+
+def parse_faults(specs: Iterable[str]) -> tuple[Fault, ...]:
+    """Parse specs, each possibly comma-separated; later ones replace earlier ones by name."""
+    found: dict[str, Fault] = {}
+    for spec in specs:
+        for part in spec.split(","):
+            if part.strip():
+                fault = parse_fault(part)
+                found[fault.name] = fault
+    return tuple(found.values())
+
+
+class FaultSet:
+    """The faults in force for one call (global ones, then per-call ones on top)."""
+
+    def __init__(self, faults: Iterable[Fault] = ()) -> None:
+        self._by_name = {f.name: f for f in faults}
+
+    def get(self, name: str) -> Fault | None:
+        return self._by_name.get(name)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._by_name
+
+    def names(self) -> list[str]:
+        return [f.raw for f in self._by_name.values()]
+
+    def merged(self, more: Iterable[Fault]) -> FaultSet:
+        return FaultSet([*self._by_name.values(), *more])
+
+
+def describe() -> str:
+    lines = []
+    for name, (syntax, text) in FAULTS.items():
+        if syntax.startswith("["):
+            spec = f"{name}[={syntax[1:-1]}]"
+        else:
+            spec = f"{name}={syntax}" if syntax else name
+        lines.append(f"  {spec:<24} {text}")
+    return "\n".join(lines)

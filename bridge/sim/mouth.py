@@ -1,0 +1,143 @@
+"""What the assistant is saying, sample by sample: a queue of utterances over a "bed"
+(near-silence, or the tone assistant's beeps)."""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from bridge.sim.speech import near_silence, tone
+
+Marker = dict[str, Any]
+
+
+@dataclass
+class Utterance:
+    text: str
+    pcm: np.ndarray
+    turn: int
+    turn_id: str = ""
+    interruptible: bool = True
+    silent: bool = False  # no events (the replay assistant sends recorded ones)
+    after: str | None = None  # what to do once spoken: an endedReason, or "transfer"
+    pos: int = 0
+    start_stream_pos: int = -1
+    last_partial_pos: int = 0
+    words_sent: int = 0
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def done(self) -> bool:
+        return self.pos >= len(self.pcm)
+
+
+class MouthListener(Protocol):
+    def utterance_started(self, utt: Utterance) -> None: ...
+    def utterance_progress(self, utt: Utterance) -> None: ...
+    def utterance_ended(self, utt: Utterance, interrupted: bool) -> None: ...
+
+
+class Bed:
+    """Near-silence (±3 LSB noise) between utterances."""
+
+    def __init__(self, rng: np.random.Generator) -> None:
+        self.rng = rng
+
+    def render(self, start: int, n: int) -> tuple[np.ndarray, list[Marker]]:
+        return near_silence(n, self.rng), []
+
+
+class ToneBed(Bed):
+    """Near-silence with a beep of ``freq`` Hz, ``ms`` long, every ``period_ms`` (first at
+    one period); each beep onset is reported as a marker with its stream position."""
+
+    def __init__(self, rng: np.random.Generator, rate: int, freq: float, ms: float,
+                 period_ms: float) -> None:
+        super().__init__(rng)
+        self.rate, self.freq = rate, freq
+        self.period = max(1, int(round(rate * period_ms / 1000.0)))
+        self.beep = tone(freq, ms, rate, amplitude=12000)
+
+    def render(self, start: int, n: int) -> tuple[np.ndarray, list[Marker]]:
+        out, markers = near_silence(n, self.rng), []
+        first_k = max(1, -(-(start - len(self.beep)) // self.period))
+        k = first_k
+        while k * self.period < start + n:
+            onset = k * self.period
+            lo, hi = max(start, onset), min(start + n, onset + len(self.beep))
+            if hi > lo:
+                out[lo - start : hi - start] = self.beep[lo - onset : hi - onset]
+            if start <= onset < start + n:
+                markers.append({"streamPos": onset, "freq": self.freq, "kind": "tone"})
+            k += 1
+        return out, markers
+
+
+class Mouth:
+    def __init__(self, rate: int, bed: Bed, listener: MouthListener) -> None:
+        self.rate = rate
+        self.bed = bed
+        self.listener = listener
+        self.queue: deque[Utterance] = deque()
+        self.current: Utterance | None = None
+        self.muted = False
+        self.stream_pos = 0  # samples produced so far
+
+    @property
+    def speaking(self) -> bool:
+        return self.current is not None
+
+    @property
+    def busy(self) -> bool:
+        return self.current is not None or bool(self.queue)
+
+    def enqueue(self, utt: Utterance, *, front: bool = False) -> None:
+        if front:
+            self.queue.appendleft(utt)
+        else:
+            self.queue.append(utt)
+
+    def interrupt(self, *, only_interruptible: bool = True) -> Utterance | None:
+        """Stop the current utterance and drop the queued ones (barge-in)."""
+        cur = self.current
+        if cur is not None and only_interruptible and not cur.interruptible:
+            return None
+        self.queue = deque(u for u in self.queue if only_interruptible and not u.interruptible)
+        self.current = None
+        if cur is not None:
+            self.listener.utterance_ended(cur, True)
+        return cur
+
+    def take(self, n: int) -> tuple[np.ndarray, list[Marker]]:
+        """The next n samples of the downlink, with any bed markers."""
+        parts: list[np.ndarray] = []
+        markers: list[Marker] = []
+        pos, remaining = self.stream_pos, n
+        while remaining > 0:
+            if self.current is None and self.queue:
+                self.current = self.queue.popleft()
+                self.current.start_stream_pos = pos
+                self.listener.utterance_started(self.current)
+            cur = self.current
+            if cur is None:
+                chunk, mk = self.bed.render(pos, remaining)
+                markers.extend(mk)
+            else:
+                k = min(remaining, len(cur.pcm) - cur.pos)
+                if self.muted:
+                    chunk, _ = Bed.render(self.bed, pos, k)
+                else:
+                    chunk = cur.pcm[cur.pos : cur.pos + k]
+                cur.pos += k
+                self.listener.utterance_progress(cur)
+                if cur.done and self.current is cur:
+                    self.current = None
+                    self.listener.utterance_ended(cur, False)
+            parts.append(np.asarray(chunk, dtype=np.int16))
+            pos += len(chunk)
+            remaining -= len(chunk)
+        self.stream_pos = pos
+        return (np.concatenate(parts) if len(parts) > 1 else parts[0]), markers

@@ -1,0 +1,91 @@
+"""The uplink: microphone → gain → resampler → framer → encoder → one frame every 20 ms.
+
+A single task paced on absolute deadlines (so scheduling jitter never accumulates) sends
+exactly one wire frame per tick, with digital silence whenever the source has nothing, so
+Vapi sees an unbroken 20 ms cadence for the whole call. After a stall of the event loop it
+resynchronises instead of sending a burst, which would confuse Vapi's turn detection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from bridge.audio.base import AudioSource, FrameTap, apply_gain
+from bridge.audio.codec import Codec
+from bridge.audio.framing import Framer
+from bridge.audio.resample import Resampler
+
+log = logging.getLogger("bridge.uplink")
+
+FRAME_MS = 20
+
+
+@dataclass
+class UplinkStats:
+    frames_sent: int = 0
+    silence_frames: int = 0
+    late_ticks: int = 0
+    dropped_ms: float = 0.0
+
+
+class Uplink:
+    def __init__(self, source: AudioSource, codec: Codec, wire_rate: int,
+                 send: Callable[[bytes], Awaitable[None]], *, gain: float = 1.0,
+                 tap: FrameTap | None = None,
+                 clock: Callable[[], float] | None = None) -> None:
+        self.source = source
+        self.codec = codec
+        self.wire_rate = wire_rate
+        self._send = send
+        self._gain = gain
+        self._tap = tap
+        self._clock = clock
+        self._resampler = Resampler(source.sample_rate, wire_rate)
+        self._framer = Framer(wire_rate, FRAME_MS)
+        self._silence = np.zeros(self._framer.frame_samples, dtype=np.int16)
+        self.muted = False
+        self.stats = UplinkStats()
+
+    def mute(self, muted: bool) -> None:
+        """Local microphone mute: the cadence goes on, with silence."""
+        self.muted = muted
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        clock = self._clock or loop.time
+        period = FRAME_MS / 1000.0
+        dev_rate = self.source.sample_rate
+        t0 = clock()
+        tick = 0
+        owed_total = 0  # device samples real time has owed since t0
+        while True:
+            tick += 1
+            deadline = t0 + tick * period
+            delay = deadline - clock()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            elif delay < -3 * period:  # the loop stalled; skip the missed ticks, no burst
+                self.stats.late_ticks += 1
+                t0, tick, owed_total = clock(), 0, 0
+                continue
+            due_total = tick * dev_rate * FRAME_MS // 1000
+            due, owed_total = due_total - owed_total, due_total
+            await self._send(self._next_frame(due))
+
+    def _next_frame(self, due: int) -> bytes:
+        captured = apply_gain(self.source.read(due), self._gain)
+        self._framer.push(self._resampler.process(captured))
+        frame = self._framer.pop()
+        if self.muted:
+            frame = self._silence
+        if self._tap is not None:
+            self._tap(frame)
+        self.stats.frames_sent += 1
+        self.stats.silence_frames = self._framer.silence_frames
+        self.stats.dropped_ms = self._framer.dropped_samples * 1000.0 / self.wire_rate
+        return self.codec.encode(frame)

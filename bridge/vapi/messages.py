@@ -1,0 +1,160 @@
+"""Vapi call-socket JSON: server events in, client commands out.
+
+`parse_event` never raises on what the server sends: an unknown type becomes an
+`UnknownEvent`, and text that is not a JSON object becomes a `MalformedEvent`, so a new or
+broken message can never end a session. Webhook-style `{"message": {...}}` wrapping is
+accepted too.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Event:
+    type: str
+    raw: dict[str, Any] = field(repr=False, compare=False)
+
+
+@dataclass(frozen=True)
+class StatusUpdate(Event):
+    status: str = ""
+    ended_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class SpeechUpdate(Event):
+    status: str = ""  # started | stopped
+    role: str = ""  # assistant | user
+    turn: int | None = None
+
+
+@dataclass(frozen=True)
+class UserInterrupted(Event):
+    turn_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Transcript(Event):
+    role: str = ""
+    final: bool = False
+    text: str = ""
+
+
+@dataclass(frozen=True)
+class Hang(Event):
+    """The assistant is stalled (slow model or tool). Not a hangup."""
+
+
+@dataclass(frozen=True)
+class UnknownEvent(Event):
+    """Any other type: conversation-update, model-output, tool-calls, …"""
+
+
+@dataclass(frozen=True)
+class MalformedEvent(Event):
+    reason: str = ""
+
+
+def _str(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def parse_event(text: str | bytes) -> Event:
+    try:
+        data = json.loads(text)
+    except (ValueError, UnicodeDecodeError) as exc:
+        return MalformedEvent("malformed", {}, reason=f"invalid JSON ({exc.__class__.__name__})")
+    if isinstance(data, dict) and "type" not in data and isinstance(data.get("message"), dict):
+        data = data["message"]
+    if not isinstance(data, dict) or not isinstance(data.get("type"), str):
+        return MalformedEvent("malformed", data if isinstance(data, dict) else {},
+                              reason="not a JSON object with a string 'type'")
+    kind: str = data["type"]
+    if kind == "status-update":
+        reason = data.get("endedReason")
+        return StatusUpdate(kind, data, status=_str(data.get("status")),
+                            ended_reason=reason if isinstance(reason, str) else None)
+    if kind == "speech-update":
+        turn = data.get("turn")
+        return SpeechUpdate(kind, data, status=_str(data.get("status")),
+                            role=_str(data.get("role")),
+                            turn=turn if isinstance(turn, int) else None)
+    if kind == "user-interrupted":
+        turn_id = data.get("turnId")
+        return UserInterrupted(kind, data, turn_id=turn_id if isinstance(turn_id, str) else None)
+    if kind == "transcript" or kind.startswith("transcript["):
+        return Transcript(kind, data, role=_str(data.get("role")),
+                          final=data.get("transcriptType") == "final",
+                          text=_str(data.get("transcript")))
+    if kind == "hang":
+        return Hang(kind, data)
+    return UnknownEvent(kind, data)
+
+
+def is_barge_in(event: Event) -> bool:
+    """The visitor started talking over the assistant: drop queued playout."""
+    if isinstance(event, UserInterrupted):
+        return True
+    return isinstance(event, SpeechUpdate) and event.role == "user" and event.status == "started"
+
+
+# ---- client → server commands ---------------------------------------------------------
+
+def end_call(style: str = "end-call") -> dict[str, Any]:
+    return {"type": "hangup"} if style == "hangup" else {"type": "end-call"}
+
+
+def say(content: str, end_after: bool = False, interruptions: bool = True,
+        interrupt_assistant: bool = False) -> dict[str, Any]:
+    return {"type": "say", "content": content, "endCallAfterSpoken": end_after,
+            "interruptionsEnabled": interruptions,
+            "interruptAssistantEnabled": interrupt_assistant}
+
+
+def add_message(content: str, role: str = "system", trigger_response: bool = True
+                ) -> dict[str, Any]:
+    return {"type": "add-message", "message": {"role": role, "content": content},
+            "triggerResponseEnabled": trigger_response}
+
+
+CONTROLS = ("mute-assistant", "unmute-assistant", "mute-customer", "unmute-customer",
+            "say-first-message")
+
+
+def control(name: str) -> dict[str, Any]:
+    if name not in CONTROLS:
+        raise ValueError(f"unknown control {name!r}; valid: {', '.join(CONTROLS)}")
+    return {"type": "control", "control": name}
+
+
+def transfer(destination: str, message: str | None = None) -> dict[str, Any]:
+    dest: dict[str, Any] = (
+        {"type": "sip", "sipUri": destination} if destination.startswith("sip:")
+        else {"type": "number", "number": destination}
+    )
+    cmd: dict[str, Any] = {"type": "transfer", "destination": dest}
+    if message:
+        cmd["content"] = message
+    return cmd
+
+
+def handoff(assistant_id: str, context: str = "all", message: str | None = None
+            ) -> dict[str, Any]:
+    plan: dict[str, Any]
+    if context.startswith("last:"):
+        plan = {"type": "lastNMessages", "maxMessages": int(context.split(":", 1)[1])}
+    else:
+        plan = {"type": context}
+    cmd: dict[str, Any] = {"type": "handoff", "destination": {
+        "type": "assistant", "assistantId": assistant_id, "contextEngineeringPlan": plan}}
+    if message:
+        cmd["content"] = message
+    return cmd
+
+
+def encode(command: dict[str, Any]) -> str:
+    return json.dumps(command, separators=(",", ":"))

@@ -1,0 +1,57 @@
+"""The server-message parser against what Vapi really sends, and anything else."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bridge.vapi import messages
+
+FIXTURE = Path(__file__).parent.parent / "fixtures" / "transport_ack_dropped_by_vapi.json"
+
+
+def test_recorded_call_events_parse_into_their_types() -> None:
+    events = [e["event"] for e in json.loads(FIXTURE.read_text())["events"]]
+    parsed = [messages.parse_event(json.dumps(e)) for e in events]
+    kinds = {type(p).__name__ for p in parsed}
+    assert {"StatusUpdate", "SpeechUpdate", "Transcript", "Hang", "UnknownEvent"} <= kinds
+    finals = [p for p in parsed if isinstance(p, messages.Transcript) and p.final]
+    assert finals[0].role == "user" and finals[0].text == "Hello."
+    assert any(p.role == "assistant" and p.text.endswith("good moment?") for p in finals)
+    barge = [p for p in parsed if messages.is_barge_in(p)]
+    assert len(barge) == 2, "each user speech start is a barge-in trigger"
+    assert not any(isinstance(p, messages.MalformedEvent) for p in parsed)
+
+
+def test_webhook_wrapping_and_ended_reason() -> None:
+    ev = messages.parse_event('{"message": {"type": "status-update", "status": "ended", '
+                              '"endedReason": "silence-timed-out"}}')
+    assert isinstance(ev, messages.StatusUpdate)
+    assert ev.ended_reason == "silence-timed-out"
+
+
+def test_user_interrupted_is_a_barge_in_and_hang_is_not_a_hangup() -> None:
+    assert messages.is_barge_in(messages.parse_event('{"type": "user-interrupted"}'))
+    hang = messages.parse_event('{"type": "hang"}')
+    assert isinstance(hang, messages.Hang) and not messages.is_barge_in(hang)
+
+
+@given(st.one_of(st.text(), st.binary(),
+                 st.recursive(st.none() | st.booleans() | st.integers() | st.text(),
+                              lambda c: st.lists(c) | st.dictionaries(st.text(), c),
+                              max_leaves=10).map(json.dumps)))
+def test_anything_the_server_sends_parses_without_raising(payload: str | bytes) -> None:
+    event = messages.parse_event(payload)
+    assert isinstance(event, messages.Event)
+
+
+def test_commands_have_the_documented_shapes() -> None:
+    assert messages.end_call() == {"type": "end-call"}
+    assert messages.end_call("hangup") == {"type": "hangup"}
+    assert messages.say("hi")["content"] == "hi"
+    assert messages.transfer("sip:desk@example.com")["destination"]["type"] == "sip"
+    assert messages.handoff("a1", "last:3")["destination"]["contextEngineeringPlan"] == {
+        "type": "lastNMessages", "maxMessages": 3}

@@ -1,0 +1,102 @@
+"""The playout buffer's invariants: pulls are always exactly the size asked, a flush empties
+it with a fade, depth stays bounded, underruns fade instead of clicking."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bridge.audio.playout import PlayoutBuffer, PlayoutSettings
+
+RATE = 16000
+
+
+def ramp(n: int, start: int = 0) -> np.ndarray:
+    return (np.arange(start, start + n) % 20000 + 1000).astype(np.int16)
+
+
+def test_holds_back_until_the_start_depth_then_plays_in_order() -> None:
+    buf = PlayoutBuffer(RATE, PlayoutSettings(start_ms=60))
+    out = np.empty(160, dtype=np.int16)
+    buf.write(ramp(800))  # 50 ms: below the start depth
+    buf.read_into(out)
+    assert not out.any(), "playback must not start before 60 ms are queued"
+    buf.write(ramp(800, 800))  # now 100 ms
+    played = []
+    for _ in range(10):
+        buf.read_into(out)
+        played.append(out.copy())
+    got = np.concatenate(played)
+    assert np.array_equal(got, ramp(1600)), "audio must come out unchanged and in order"
+
+
+def test_flush_silences_within_one_block_with_a_fade() -> None:
+    buf = PlayoutBuffer(RATE, PlayoutSettings(start_ms=20, fade_ms=8))
+    loud = np.full(3000, 20000, dtype=np.int16)  # below the 200 ms bound
+    buf.write(loud)
+    out = np.empty(320, dtype=np.int16)
+    buf.read_into(out)
+    assert out.min() == 20000
+    buf.flush()
+    buf.read_into(out)
+    fade = 8 * RATE // 1000
+    assert out[0] > 15000, "the fade starts from the current level"
+    assert np.all(np.diff(out[:fade].astype(int)) <= 0), "the fade only goes down"
+    assert not out[fade:].any(), "after the fade the block is silent"
+    buf.read_into(out)
+    assert not out.any(), "nothing queued before the flush is played after it"
+    assert buf.depth_ms == 0
+    assert buf.stats().flushes == 1
+    assert buf.stats().flushed_ms > 150
+
+
+def test_audio_after_a_flush_plays() -> None:
+    buf = PlayoutBuffer(RATE, PlayoutSettings(start_ms=20))
+    buf.write(np.full(3200, 5000, dtype=np.int16))
+    out = np.empty(320, dtype=np.int16)
+    buf.read_into(out)
+    buf.flush()
+    buf.read_into(out)
+    buf.write(np.full(1600, 7000, dtype=np.int16))
+    buf.read_into(out)
+    assert out.max() > 0, "new audio after the interruption is played"
+
+
+def test_underrun_fades_out_and_counts() -> None:
+    buf = PlayoutBuffer(RATE, PlayoutSettings(start_ms=20, fade_ms=5))
+    buf.write(np.full(400, 10000, dtype=np.int16))
+    out = np.empty(480, dtype=np.int16)
+    buf.read_into(out)
+    assert out[0] == 10000
+    assert abs(int(out[399])) < 10000 // 10, "the last samples before the gap are faded"
+    assert not out[400:].any()
+    assert buf.stats().underruns == 1
+
+
+def test_depth_bounded_by_dropping_the_oldest() -> None:
+    buf = PlayoutBuffer(RATE, PlayoutSettings(start_ms=60, max_ms=200))
+    buf.write(ramp(16000))  # one second at once (a burst)
+    out = np.empty(160, dtype=np.int16)
+    buf.read_into(out)
+    assert buf.depth_ms <= 200
+    assert buf.stats().dropped_ms > 700
+    assert out[0] == ramp(16000)[16000 - 960], "what survives is the newest audio"
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["write", "read", "flush"]),
+                          st.integers(min_value=0, max_value=3000)), max_size=60))
+def test_random_operations_keep_the_invariants(ops: list[tuple[str, int]]) -> None:
+    buf = PlayoutBuffer(RATE, PlayoutSettings(start_ms=40, max_ms=200, capacity_ms=500))
+    for op, n in ops:
+        if op == "write":
+            buf.write(np.full(n, 1000, dtype=np.int16))
+        elif op == "flush":
+            buf.flush()
+        else:
+            out = np.full(max(n, 1), 12345, dtype=np.int16)
+            buf.read_into(out)
+            assert not np.any(out == 12345), "every sample of the block is written"
+            assert buf.depth_ms <= 500
+        assert buf.depth_ms >= 0

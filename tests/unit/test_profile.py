@@ -1,0 +1,107 @@
+"""Profile errors: one line naming file, line, key path and the fix; exit code 2."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bridge.errors import ProfileError
+from bridge.profile import api_key, parse_profile
+
+ROOT = Path(__file__).resolve().parents[2]
+GOOD = "assistant:\n  id: asst-1\n"
+
+
+def error_of(text: str) -> str:
+    with pytest.raises(ProfileError) as info:
+        parse_profile(text, origin="kiosk.yaml")
+    return str(info.value)
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("assistant:\n  id: a\nwire:\n  fromat: mulaw\n",
+     "kiosk.yaml:4: wire.fromat: unknown key (did you mean 'format'?)"),
+    ("assistant:\n  id: a\nwire:\n  format: ulaw\n",
+     "kiosk.yaml:4: wire.format: 'ulaw' is not one of: pcm_s16le, mulaw"),
+    ("assitant:\n  id: a\n", "kiosk.yaml:1: assitant: unknown section (did you mean "
+                             "'assistant'?)"),
+    ("assistant:\n  id: a\ncall:\n  max_duration_seconds: five\n",
+     "kiosk.yaml:4: call.max_duration_seconds: expected a whole number from 10 to 43200"),
+    ("assistant:\n  id: a\naudio:\n  block_ms: 1000\n",
+     "kiosk.yaml:4: audio.block_ms: must be from 5 to 100 (got 1000)"),
+    ("assistant: {}\n", "kiosk.yaml:1: assistant: set exactly one of assistant.id"),
+    ("assistant:\n  id: a\n  inline: {name: x}\n", "set exactly one of assistant.id"),
+    ("assistant:\n  id: a\napi:\n  key: sk-123\n",
+     "kiosk.yaml:4: api.key: do not put the API key in the profile"),
+    ("assistant:\n  id: a\naudio:\n  input: file:/nonexistent.wav\n",
+     "kiosk.yaml:4: audio.input: no such file: /nonexistent.wav"),
+    ("assistant:\n  id: a\nwire:\n  sample_rate: 11025\n",
+     "wire.sample_rate: must be a multiple of 50 Hz"),
+    ("assistant:\n  id: a\n   wire: x\n", "kiosk.yaml:3: not valid YAML"),
+    ("assistant:\n  id: a\nwire: mulaw\n", "kiosk.yaml:3: wire: must be a mapping"),
+    ("- a\n- b\n", "kiosk.yaml:1: the profile must be a mapping"),
+    ("assistant:\n  id: a\nassistant:\n  id: b\n", "kiosk.yaml:3: assistant: appears twice"),
+])
+def test_each_error_class_names_line_key_and_fix(text: str, expected: str) -> None:
+    message = error_of(text)
+    assert expected in message
+    assert "\n" not in message
+
+
+def test_defaults_and_the_call_body() -> None:
+    p = parse_profile(GOOD + "wire:\n  format: mulaw\ncall:\n  max_duration_seconds: 60\n")
+    assert p.wire.sample_rate == 8000 and p.wire.frame_bytes == 160
+    body = p.create_body()
+    assert body["assistantId"] == "asst-1"
+    assert body["assistantOverrides"] == {"maxDurationSeconds": 60}
+    assert body["transport"]["audioFormat"] == {"format": "mulaw", "container": "raw",
+                                                "sampleRate": 8000}
+    assert "phoneNumberId" not in body and "customer" not in body
+
+
+def test_key_from_env_file_or_credentials_dir(tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("VAPI_API_KEY", raising=False)
+    monkeypatch.delenv("CREDENTIALS_DIRECTORY", raising=False)
+    p = parse_profile(GOOD)
+    with pytest.raises(ProfileError, match="no Vapi API key: set the environment variable"):
+        api_key(p)
+    (tmp_path / "vapi-api-key").write_text("from-credential\n")
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(tmp_path))
+    assert api_key(p) == "from-credential"
+    key_file = tmp_path / "key"
+    key_file.write_text("from-file")
+    p2 = parse_profile(GOOD + f"api:\n  key_file: {key_file}\n")
+    assert api_key(p2) == "from-file"
+    monkeypatch.setenv("VAPI_API_KEY", "from-env")
+    assert api_key(p2) == "from-env"
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in (ROOT / "config").glob("*.yaml")))
+def test_example_profiles_are_valid(name: str) -> None:
+    parse_profile((ROOT / "config" / name).read_text(), origin=name)
+
+
+def test_cli_prints_one_line_and_exits_2(tmp_path: Path) -> None:
+    bad = tmp_path / "frontdesk.yaml"
+    bad.write_text("assistant:\n  id: a\naudio:\n  outptu: default\n")
+    result = subprocess.run([sys.executable, "-m", "bridge", "run", "--profile", str(bad)],
+                            capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"vapi-bridge: {bad}:4: audio.outptu: unknown key (did you mean 'output'?)"]
+    assert "Traceback" not in result.stderr
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.text(max_size=300))
+def test_only_profile_errors_escape_the_loader(text: str) -> None:
+    try:
+        parse_profile(text, origin="fuzz.yaml")
+    except ProfileError:
+        pass
