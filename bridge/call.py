@@ -26,12 +26,13 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
 from bridge import USER_AGENT
-from bridge.audio.base import AudioSink, AudioSource, FrameTap
+from bridge.audio.base import AudioSink, AudioSource
 from bridge.audio.codec import codec_for
 from bridge.audio.playout import PlayoutStats
 from bridge.downlink import Downlink
 from bridge.errors import NetworkError
 from bridge.profile.model import Profile
+from bridge.record import Recorder
 from bridge.uplink import Uplink, UplinkStats
 from bridge.vapi import messages
 from bridge.vapi.api import CallInfo, VapiApi
@@ -68,19 +69,20 @@ class CallSummary:
 
 class Call:
     def __init__(self, profile: Profile, api: VapiApi, source: AudioSource, sink: AudioSink, *,
-                 uplink_tap: FrameTap | None = None, downlink_tap: FrameTap | None = None,
-                 fault: str | None = None) -> None:
+                 recorder: Recorder | None = None, fault: str | None = None) -> None:
         self.profile = profile
         self.api = api
         self.source = source
         self.sink = sink
         self.fault = fault
+        self.recorder = recorder
         wire = profile.wire
         self.uplink = Uplink(source, codec_for(wire.format), wire.sample_rate, self._send_audio,
-                             gain=10 ** (profile.audio.input_gain_db / 20), tap=uplink_tap)
+                             gain=10 ** (profile.audio.input_gain_db / 20),
+                             tap=recorder.on_uplink if recorder else None)
         self.downlink = Downlink(codec_for(wire.format), wire.sample_rate, sink,
                                  gain=10 ** (profile.audio.output_gain_db / 20),
-                                 tap=downlink_tap)
+                                 tap=recorder.on_downlink if recorder else None)
         self.info: CallInfo | None = None
         self.status = "creating"
         self.ended_reason: str | None = None
@@ -107,6 +109,8 @@ class Call:
         self.info = await self.api.create_call(self.profile.create_body(), fault=self.fault)
         log.info("call %s created (%s %d Hz)", self.short_id, self.profile.wire.format,
                  self.profile.wire.sample_rate)
+        if self.recorder is not None:
+            self.recorder.open(self.info.id)
         self.status = "connecting"
         self._ws = await self._connect(self.info.websocket_url)
         self._started_mono = time.monotonic()
@@ -195,6 +199,8 @@ class Call:
                     await task
             self._closed.set()
             self._push(None)
+            if self.recorder is not None:
+                self.recorder.close()
         await self._summarise()
 
     async def _close_socket(self) -> None:
@@ -257,6 +263,8 @@ class Call:
         elif isinstance(event, messages.SpeechUpdate) and event.role == "assistant" \
                 and event.status == "started":
             self._assistant_started_at = self.sink.played_samples
+        elif isinstance(event, messages.Transcript) and event.final and self.recorder:
+            self.recorder.on_transcript(event.role, event.text)
         elif isinstance(event, messages.UnknownEvent):
             log.debug("call %s: %s", self.short_id, event.type)
         self._push(event)

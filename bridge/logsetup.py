@@ -36,7 +36,8 @@ class TerminalFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         line = super().format(record)
         colour = _COLOUR.get(record.levelno) if self.colour else None
-        return f"{colour}{line}\033[0m" if colour else line
+        line = f"{colour}{line}\033[0m" if colour else line
+        return f"\r\033[K{line}" if self.colour else line
 
 
 def setup_logging(level: str = "info") -> None:

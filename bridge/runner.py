@@ -14,11 +14,13 @@ import signal
 import sys
 from collections.abc import Callable
 
+from bridge import statusline
 from bridge.audio.backends import open_sink, open_source
 from bridge.audio.base import AudioSink, AudioSource
 from bridge.call import Call, CallSummary
 from bridge.errors import ExitCode
 from bridge.profile import Profile, api_key
+from bridge.record import Recorder
 from bridge.vapi import messages
 from bridge.vapi.api import RetryPolicy, VapiApi
 
@@ -48,7 +50,7 @@ def transcript_printer(mode: str) -> EventHook:
         if event.final or mode == "all":
             who = ROLE_NAMES.get(event.role, event.role or "?")
             mark = "" if event.final else " …"
-            print(f"{who}: {event.text}{mark}", flush=True)
+            print(f"{statusline.clear_prefix(sys.stdout)}{who}: {event.text}{mark}", flush=True)
 
     return show
 
@@ -74,7 +76,10 @@ async def place_call(call: Call, stop: asyncio.Event, hooks: list[EventHook]) ->
         else:
             starter.result()
             watcher = asyncio.create_task(_dispatch(call, hooks))
+            status = asyncio.create_task(statusline.show(call)) if statusline.wanted() else None
             await asyncio.wait({watcher, stopper}, return_when=asyncio.FIRST_COMPLETED)
+            if status is not None:
+                status.cancel()
     finally:
         stopper.cancel()
         await call.close()
@@ -107,7 +112,9 @@ async def run_once(profile: Profile, *, hooks: list[EventHook] | None = None,
     try:
         source.start()
         sink.start()
-        call = Call(profile, api, source, sink, fault=fault)
+        recorder = (Recorder(profile.record.path, profile.name, profile.wire.sample_rate)
+                    if profile.record.path else None)
+        call = Call(profile, api, source, sink, recorder=recorder, fault=fault)
         all_hooks = [transcript_printer(profile.transcript.print), *(hooks or [])]
         summary = await place_call(call, stop, all_hooks)
     finally:

@@ -67,6 +67,9 @@ SPEC: dict[str, dict[str, Field]] = {
     "transcript": {
         "print": Choice(default="finals", choices=("finals", "all", "off")),
     },
+    "record": {
+        "path": Str(),
+    },
     "log": {
         "level": Choice(default="info", choices=("debug", "info", "warning", "error")),
     },
@@ -150,6 +153,11 @@ class TranscriptSettings:
 
 
 @dataclass(frozen=True)
+class RecordSettings:
+    path: str | None
+
+
+@dataclass(frozen=True)
 class LogSettings:
     level: str
 
@@ -164,6 +172,7 @@ class Profile:
     wire: WireSettings
     audio: AudioSettings
     transcript: TranscriptSettings
+    record: RecordSettings
     log: LogSettings
     directory: Path = field(default=Path("."))
 
@@ -194,5 +203,5 @@ class Profile:
 SECTIONS: dict[str, type] = {
     "api": ApiSettings, "assistant": AssistantSettings, "call": CallSettings,
     "wire": WireSettings, "audio": AudioSettings, "transcript": TranscriptSettings,
-    "log": LogSettings,
+    "record": RecordSettings, "log": LogSettings,
 }

@@ -105,7 +105,8 @@ def espeak(
     espeak-ng writes 22050 Hz; the result is normalised to a peak of ``peak_db`` dBFS (None keeps
     espeak's own level). Results are cached per arguments; a fresh copy is returned each call.
     """
-    return np.frombuffer(_espeak_cached(text, int(rate), voice, int(speed), peak_db), np.int16).copy()
+    raw = _espeak_cached(text, int(rate), voice, int(speed), peak_db)
+    return np.frombuffer(raw, np.int16).copy()
 
 
 def tone(

@@ -1,0 +1,121 @@
+"""Client → server commands, from the call socket or ``POST /<id>/control``."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+from bridge.sim import events as ev
+
+if TYPE_CHECKING:
+    from bridge.sim.session import CallSession
+
+log = logging.getLogger("bridge.sim.commands")
+COMMANDS = ("end-call", "hangup", "say", "add-message", "control", "transfer", "handoff")
+CONTROLS = ("mute-assistant", "unmute-assistant", "mute-customer", "unmute-customer",
+            "say-first-message")
+ROLE_FOR_GET = {"assistant": "bot", "user": "user", "system": "system", "tool": "tool"}
+ACKNOWLEDGEMENT = "Okay, noted."
+HANDOFF_LINE = "Hello, this is the next assistant. How can I help?"
+
+
+def handle_text(s: CallSession, text: str) -> None:
+    """A text frame on the call socket: record it, run it if it is a known command."""
+    rec = s.rec
+    at = rec.since_connect()
+    try:
+        msg = json.loads(text)
+    except ValueError:
+        rec.messages_received.append({"at": at, "source": "socket", "raw": text[:4000],
+                                      "error": "invalid JSON"})
+        log.warning("call %s: client sent invalid JSON (%d chars), ignored", rec.id, len(text))
+        return
+    rec.messages_received.append({"at": at, "source": "socket", "message": msg})
+    problem = validate(msg)
+    if problem:
+        log.warning("call %s: client message ignored: %s", rec.id, problem)
+        return
+    run(s, msg)
+
+
+def validate(msg: Any) -> str | None:
+    """Why a command is not acceptable, or None."""
+    if not isinstance(msg, dict):
+        return "message must be a JSON object"
+    kind = msg.get("type")
+    if kind not in COMMANDS:
+        return f"unknown message type {kind!r}"
+    if kind == "say" and not isinstance(msg.get("content", msg.get("message")), str):
+        return "say needs a 'content' string"
+    if kind == "add-message":
+        m = msg.get("message")
+        if not isinstance(m, dict) or not isinstance(m.get("content"), str) \
+                or m.get("role") not in ROLE_FOR_GET:
+            return "add-message needs message: {role, content}"
+    if kind == "control" and msg.get("control") not in CONTROLS:
+        return f"unknown control {msg.get('control')!r}"
+    if kind in ("transfer", "handoff") and not isinstance(msg.get("destination"), dict):
+        return f"{kind} needs a destination object"
+    return None
+
+
+def run(s: CallSession, msg: dict[str, Any]) -> None:
+    """Execute a validated command on a live call."""
+    kind = msg["type"]
+    log.info("call %s: command %s", s.rec.id, kind if kind != "control" else msg["control"])
+    if kind in ("end-call", "hangup"):
+        s.end("customer-ended-call")
+    elif kind == "say":
+        if msg.get("interruptAssistantEnabled") and s.mouth.busy:
+            s.epoch += 1
+            s.mouth.interrupt()
+        s.say(str(msg.get("content", msg.get("message"))), from_model=False,
+              interruptible=bool(msg.get("interruptionsEnabled", True)),
+              after="assistant-ended-call" if msg.get("endCallAfterSpoken") else None)
+    elif kind == "add-message":
+        m = msg["message"]
+        s.rec.conversation.append({"role": m["role"], "content": m["content"]})
+        s.rec.add_message(ROLE_FOR_GET[m["role"]], m["content"], time.time())
+        s.emit_conversation()
+        if msg.get("triggerResponseEnabled", True):
+            s.say(ACKNOWLEDGEMENT)
+    elif kind == "control":
+        _control(s, msg["control"])
+    elif kind == "transfer":
+        content = msg.get("content") or msg.get("message")
+        if isinstance(content, str) and content:
+            s.say(content, from_model=False, interruptible=False, after="transfer",
+                  destination=msg["destination"])
+        else:
+            s.spawn(do_transfer(s, msg["destination"]))
+    elif kind == "handoff":
+        s.rec.handoffs.append({"at": s.rec.since_connect(), "destination": msg["destination"],
+                               "content": msg.get("content")})
+        s.epoch += 1
+        s.mouth.interrupt()
+        content = msg.get("content")
+        s.say(content if isinstance(content, str) and content else HANDOFF_LINE, from_model=False)
+
+
+def _control(s: CallSession, control: str) -> None:
+    if control == "mute-assistant":
+        s.mouth.muted = True
+    elif control == "unmute-assistant":
+        s.mouth.muted = False
+    elif control == "mute-customer":
+        s.customer_muted = True
+    elif control == "unmute-customer":
+        s.customer_muted = False
+    elif control == "say-first-message":
+        s.say(s.assistant.first_message_text(s, for_command=True) or "", from_model=False)
+
+
+async def do_transfer(s: CallSession, destination: Any) -> None:
+    s.emit(ev.transfer_update(destination))
+    s.rec.status = "forwarding"
+    s.emit(ev.status_update("forwarding"))
+    await asyncio.sleep(0.3)
+    s.end("assistant-forwarded-call")

@@ -1,0 +1,62 @@
+"""Faults acted out on a connected call socket (the timed ones)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING
+
+from bridge.sim.events import MALFORMED_FRAMES
+
+if TYPE_CHECKING:
+    from bridge.sim.session import CallSession
+
+log = logging.getLogger("bridge.sim.faults")
+DROP_REASON = "call.in-progress.error-vapifault-worker-died"
+
+
+def start_socket_faults(s: CallSession) -> None:
+    faults = s.rec.faults
+    if (f := faults.get("ws-close-1006")) is not None:
+        s.spawn(_abort_after(s, f.number()))
+    if (f := faults.get("ws-drop")) is not None:
+        s.spawn(_blackhole(s, f.number(), f.at(10.0)))
+    if (f := faults.get("malformed-json")) is not None:
+        s.spawn(_malformed(s, f.number(1.0) or 1.0))
+
+
+async def _abort_after(s: CallSession, seconds: float) -> None:
+    await asyncio.sleep(seconds)
+    if s.ended:
+        return
+    log.info("call %s: fault ws-close-1006: aborting TCP without a close frame", s.rec.id)
+    s.end(DROP_REASON, notify=False)
+    s.outbox.abort(1006)
+
+
+async def _blackhole(s: CallSession, seconds: float, hold: float) -> None:
+    await asyncio.sleep(seconds)
+    if s.ended:
+        return
+    log.info("call %s: fault ws-drop: socket goes silent for %.1f s, then TCP abort", s.rec.id, hold)
+    s.blackholed = True
+    s.outbox.dead = True
+    if s.pump is not None:
+        s.pump.stop()
+    try:
+        await asyncio.sleep(hold)
+    finally:
+        s.end(DROP_REASON, notify=False)
+        s.outbox.abort(1006)
+        s.blackholed = False
+        s.unblackhole.set()
+
+
+async def _malformed(s: CallSession, period: float) -> None:
+    i = 0
+    while not s.ended:
+        await asyncio.sleep(period)
+        if s.ended:
+            return
+        s.outbox.raw(MALFORMED_FRAMES[i % len(MALFORMED_FRAMES)])
+        i += 1

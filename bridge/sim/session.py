@@ -1,0 +1,329 @@
+"""One connected call socket: the uplink (VAD, recording), the assistant's speech and
+events, barge-in, timeouts and the end of the call."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import random
+import time
+import uuid
+from collections.abc import Coroutine
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from aiohttp import WSMsgType, web
+
+from bridge.sim import events as ev
+from bridge.sim.assistants import make_assistant
+from bridge.sim.calls import CallRecord
+from bridge.sim.commands import do_transfer, handle_text
+from bridge.sim.context import SimContext
+from bridge.sim.downlink import DownlinkPump
+from bridge.sim.faultrun import start_socket_faults
+from bridge.sim.mouth import Bed, Mouth, Utterance
+from bridge.sim.outbox import Outbox
+from bridge.sim.vad import EnergyVad, OnsetDetector, VadEvent
+from bridge.sim.wirecodec import StreamDecoder
+
+log = logging.getLogger("bridge.sim.session")
+MAX_RECORD_SECONDS = 1800
+PREROLL_S, TAIL_S = 0.2, 0.15
+
+
+@dataclass
+class SpeakRequest:
+    text: str
+    pcm: np.ndarray | None
+    from_model: bool
+    interruptible: bool
+    after: str | None
+    silent: bool
+    epoch: int
+    meta: dict[str, Any]
+
+
+class RollingAudio:
+    """The last ``seconds`` of uplink audio, addressed by absolute sample position."""
+
+    def __init__(self, rate: int, seconds: float = 60.0) -> None:
+        self.max = int(rate * seconds)
+        self.buf = np.zeros(0, dtype=np.int16)
+        self.base = 0
+
+    def append(self, x: np.ndarray) -> None:
+        self.buf = np.concatenate([self.buf, x])
+        if len(self.buf) > self.max:
+            cut = len(self.buf) - self.max
+            self.buf, self.base = self.buf[cut:], self.base + cut
+
+    def get(self, start: int, end: int) -> np.ndarray:
+        a, b = max(start, self.base) - self.base, max(0, min(end, self.base + len(self.buf)) - self.base)
+        return self.buf[a:b].copy()
+
+
+class CallSession:
+    def __init__(self, ctx: SimContext, rec: CallRecord, ws: web.WebSocketResponse,
+                 request: web.Request) -> None:
+        self.ctx, self.cfg, self.rec, self.ws = ctx, ctx.config, rec, ws
+        self.fmt = rec.fmt
+        self.rate = rec.fmt.rate
+        self.rng = random.Random(self.cfg.seed)
+        self.outbox = Outbox(ws, rec, request)
+        self.mouth = Mouth(self.rate, Bed(np.random.default_rng(self.cfg.seed)), self)
+        self.assistant = make_assistant(rec.assistant, ctx)
+        self.vad = EnergyVad(self.rate, self.cfg.vad_threshold_dbfs, self.cfg.vad_hangover_ms)
+        self.onsets = OnsetDetector(self.rate, self.cfg.vad_threshold_dbfs) \
+            if self.assistant.kind == "tone" else None
+        self.decoder = StreamDecoder(self.fmt)
+        self.history = RollingAudio(self.rate)
+        self.pump: DownlinkPump | None = None
+        self.customer_muted = False
+        self.user_turn = self.assistant_turn = 0
+        self.ended = self.ended_sent = self.blackholed = False
+        self.unblackhole = asyncio.Event()
+        self.last_uplink_mono: float | None = None
+        self.uplink_wall0: float | None = None
+        self.epoch = 0
+        self.speech_q: asyncio.Queue[SpeakRequest] = asyncio.Queue()
+        self.tasks: set[asyncio.Task[Any]] = set()
+
+    # ---- plumbing -------------------------------------------------------------------
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        task = asyncio.get_running_loop().create_task(coro)
+        self.tasks.add(task)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self.tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("call %s: task failed", self.rec.id, exc_info=task.exception())
+
+    def emit(self, event: dict[str, Any]) -> None:
+        if self.ended_sent or not ev.allowed(event, self.rec.options.client_messages):
+            return
+        if event.get("type") == "status-update" and event.get("status") == "ended":
+            self.ended_sent = True
+        self.outbox.event(ev.decorate(event, self.rec.id, spec_shapes="spec-shapes" in self.rec.faults,
+                                      wrapped="wrapped-events" in self.rec.faults))
+
+    def emit_conversation(self) -> None:
+        self.emit(ev.conversation_update(self.rec.conversation, "spec-shapes" in self.rec.faults))
+
+    def wall_at(self, stream_pos: int) -> float:
+        return (self.rec.started_wall or time.time()) + stream_pos / self.rate
+
+    def uplink_wall(self, pos: int) -> float:
+        return (self.uplink_wall0 or time.time()) + pos / self.rate
+
+    # ---- lifecycle ------------------------------------------------------------------
+    async def run(self) -> None:
+        rec = self.rec
+        rec.mark_connected()
+        rec.session = self
+        assert rec.connected_mono is not None
+        self.pump = DownlinkPump(self.fmt, self.mouth, self.outbox, chunking=self.cfg.downlink_chunking,
+                                 faults=rec.faults, rng=self.rng, connected_mono=rec.connected_mono,
+                                 sink=self._downlink_samples)
+        for coro in (self.outbox.run(), self.pump.run(), self._speaker(), self._timers(),
+                     self._startup()):
+            self.spawn(coro)
+        start_socket_faults(self)
+        try:
+            await self._read_loop()
+        finally:
+            if not self.ended:
+                self.end("customer-ended-call", notify=False)
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self.outbox.closed.wait(), 2.0)
+            if rec.close_code is None:
+                rec.close_code = self.ws.close_code if self.ws.close_code is not None else 1006
+            for task in list(self.tasks):
+                task.cancel()
+            await asyncio.gather(*self.tasks, return_exceptions=True)
+            log.info("call %s: socket closed (%s), %d uplink frames", rec.id, rec.close_code,
+                     rec.uplink.frames)
+
+    async def _read_loop(self) -> None:
+        while True:
+            if self.blackholed:
+                await self.unblackhole.wait()
+            msg = await self.ws.receive()
+            if msg.type == WSMsgType.BINARY:
+                if not self.blackholed:
+                    self.on_binary(msg.data)
+            elif msg.type == WSMsgType.TEXT:
+                self.rec.uplink.text_frames += 1
+                if not self.blackholed:
+                    handle_text(self, msg.data)
+            elif msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR):
+                return
+
+    async def _startup(self) -> None:
+        delay = self.rec.faults.get("delay-in-progress")
+        if delay:
+            await asyncio.sleep(delay.number() / 1000.0)
+        if not self.assistant.owns_status:
+            self.emit(ev.status_update("in-progress"))
+        await self.assistant.start(self)
+
+    async def _timers(self) -> None:
+        opts, rec = self.rec.options, self.rec
+        assert rec.connected_mono is not None
+        while not self.ended:
+            await asyncio.sleep(0.05)
+            now = time.monotonic()
+            if now - rec.connected_mono >= opts.max_duration:
+                self.end("exceeded-max-duration")
+            elif not self.blackholed and now - (self.last_uplink_mono or rec.connected_mono) >= opts.silence_timeout:
+                self.end("silence-timed-out")
+
+    def end(self, reason: str, *, notify: bool = True) -> None:
+        if self.ended:
+            return
+        self.ended = True
+        self.rec.mark_ended(reason)
+        log.info("call %s: ended (%s)", self.rec.id, reason)
+        if self.pump is not None:
+            self.pump.stop()
+        if notify and not self.outbox.dead:
+            self.emit(ev.status_update("ended", reason))
+            code = self.rec.faults.get("end-close")
+            self.outbox.close(int(code.number()) if code else 1000)
+
+    def end_later(self, reason: str, delay: float = 0.3) -> None:
+        async def later() -> None:
+            await asyncio.sleep(delay)
+            self.end(reason)
+        self.spawn(later())
+
+    def shutdown(self) -> None:
+        self.end("worker-shutdown")
+
+    # ---- uplink ---------------------------------------------------------------------
+    def on_binary(self, data: bytes) -> None:
+        rec = self.rec
+        mono = time.monotonic()
+        assert rec.connected_mono is not None
+        rec.uplink.record(len(data), mono, mono - rec.connected_mono)
+        self.last_uplink_mono = mono
+        if self.uplink_wall0 is None:
+            self.uplink_wall0 = time.time()
+        samples = self.decoder.feed(data)
+        rec.uplink.samples += len(samples)
+        if len(rec.uplink_pcm) < MAX_RECORD_SECONDS * self.rate * 2:
+            rec.uplink_pcm += samples.astype("<i2").tobytes()
+        rec.listen.push_uplink(samples)
+        if self.onsets is not None:
+            for kind, pos, hz in self.onsets.feed(samples):
+                if kind == "onset":
+                    rec.uplink.markers.append({"arrivalMonotonic": mono, "streamSeconds": round(
+                        pos / self.rate, 6), "freq": None, "kind": "tone", "_pos": pos})
+                else:
+                    for m in rec.uplink.markers:
+                        if m.get("_pos") == pos:
+                            m["freq"] = round(hz, 1)
+                            del m["_pos"]
+        self.history.append(samples)
+        if self.assistant.scripted:
+            return
+        fed = np.zeros_like(samples) if self.customer_muted else samples
+        for vev in self.vad.feed(fed):
+            if vev.kind == "start":
+                self._user_started()
+            else:
+                self._user_stopped(vev)
+
+    def _user_started(self) -> None:
+        self.emit(ev.speech_update("started", "user", self.user_turn))
+        cur = self.mouth.current
+        if (cur is not None and cur.interruptible and not cur.silent) or (cur is None and self.mouth.busy):
+            self.epoch += 1
+            self.emit(ev.user_interrupted(cur.turn_id if cur else ""))
+            self.mouth.interrupt()
+
+    def _user_stopped(self, vev: VadEvent) -> None:
+        dur = (vev.end - vev.start) / self.rate
+        text = f"(speech {dur:.1f} s)"
+        self.emit(ev.transcript("user", "partial", text))
+        self.rec.conversation.append({"role": "user", "content": text})
+        self.emit_conversation()
+        self.emit(ev.transcript("user", "final", text))
+        self.emit(ev.speech_update("stopped", "user", self.user_turn))
+        self.rec.add_message("user", text, self.uplink_wall(vev.start), self.uplink_wall(vev.end))
+        self.user_turn += 1
+        audio = self.history.get(vev.start - int(PREROLL_S * self.rate), vev.end + int(TAIL_S * self.rate))
+        self.spawn(self._reply(audio, dur))
+
+    async def _reply(self, audio: np.ndarray, dur: float) -> None:
+        hang = self.rec.faults.get("hang")
+        if hang:
+            await asyncio.sleep(hang.number() / 2000.0)
+            self.emit(ev.hang())
+            await asyncio.sleep(hang.number() / 2000.0)
+        if not self.ended:
+            await self.assistant.on_user_turn(self, audio, dur)
+
+    # ---- downlink -------------------------------------------------------------------
+    def _downlink_samples(self, samples: np.ndarray) -> None:
+        if len(self.rec.downlink_pcm) < MAX_RECORD_SECONDS * self.rate * 2:
+            self.rec.downlink_pcm += samples.astype("<i2").tobytes()
+        self.rec.listen.push_downlink(samples)
+
+    def say(self, text: str, *, pcm: np.ndarray | None = None, from_model: bool = True,
+            interruptible: bool = True, after: str | None = None, silent: bool = False,
+            **meta: Any) -> None:
+        """Queue a line for the assistant to speak (in order; synthesized if no pcm)."""
+        self.speech_q.put_nowait(SpeakRequest(text, pcm, from_model, interruptible, after, silent,
+                                              self.epoch, meta))
+
+    async def _speaker(self) -> None:
+        while True:
+            req = await self.speech_q.get()
+            pcm = req.pcm if req.pcm is not None else await self.ctx.synth.speak(req.text, self.rate)
+            if self.ended or (req.interruptible and req.epoch != self.epoch):
+                continue
+            turn, turn_id = self.assistant_turn, str(uuid.uuid4())
+            self.assistant_turn += 1
+            if req.from_model and not req.silent:
+                self.emit(ev.model_output(req.text, turn_id))
+                self.emit(ev.voice_input(req.text, turn))
+            self.mouth.enqueue(Utterance(req.text, pcm, turn, turn_id, req.interruptible, req.silent,
+                                         req.after, meta=dict(req.meta)))
+
+    def utterance_started(self, utt: Utterance) -> None:
+        utt.meta["start_wall"] = self.wall_at(utt.start_stream_pos)
+        if not utt.silent:
+            self.emit(ev.speech_update("started", "assistant", utt.turn))
+
+    def utterance_progress(self, utt: Utterance) -> None:
+        if utt.silent or utt.done or utt.pos - utt.last_partial_pos < int(0.48 * self.rate):
+            return
+        utt.last_partial_pos = utt.pos
+        words = utt.text.split()
+        k = math.ceil(len(words) * utt.pos / max(1, len(utt.pcm)))
+        if 0 < k < len(words) and k > utt.words_sent:
+            utt.words_sent = k
+            self.emit(ev.transcript("assistant", "partial", " ".join(words[:k])))
+
+    def utterance_ended(self, utt: Utterance, interrupted: bool) -> None:
+        if not utt.silent:
+            spoken = " ".join(utt.text.split()[: utt.words_sent]) if interrupted else utt.text
+            self.emit(ev.speech_update("stopped", "assistant", utt.turn))
+            start = utt.meta.get("start_wall", time.time())
+            end = self.wall_at(utt.start_stream_pos + utt.pos)
+            if spoken:
+                self.emit(ev.transcript("assistant", "final", spoken))
+                self.rec.conversation.append({"role": "assistant", "content": spoken})
+                self.emit_conversation()
+                self.rec.add_message("bot", spoken, start, end)
+        if interrupted or not utt.after:
+            return
+        if utt.after == "transfer":
+            self.spawn(do_transfer(self, utt.meta.get("destination")))
+        else:
+            self.end_later(utt.after)

@@ -1,0 +1,30 @@
+"""``/<id>/transport``: the call socket."""
+
+from __future__ import annotations
+
+import logging
+
+from aiohttp import web
+
+from bridge.sim.context import ctx_of, find_call, json_error
+from bridge.sim.session import CallSession
+
+log = logging.getLogger("bridge.sim.transport")
+
+
+async def transport_handler(request: web.Request) -> web.StreamResponse:
+    rec = find_call(request)
+    if rec is None:
+        return json_error(404, "Call not found", "Not Found")
+    if rec.ended:
+        log.info("call %s: socket refused, call already ended (%s)", rec.id, rec.ended_reason)
+        return json_error(410, f"Call has ended ({rec.ended_reason})", "Gone")
+    if rec.session is not None:
+        log.info("call %s: second socket refused", rec.id)
+        return json_error(409, "Call transport already connected", "Conflict")
+    ws = web.WebSocketResponse(compress=False, autoping=True, max_msg_size=1 << 20)
+    await ws.prepare(request)
+    log.info("call %s: socket connected (%s %d Hz)", rec.id, rec.fmt.encoding, rec.fmt.rate)
+    session = CallSession(ctx_of(request), rec, ws, request)
+    await session.run()
+    return ws

@@ -1,0 +1,157 @@
+"""POST /call body validation, answering like Vapi's NestJS validators."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bridge.sim.calls import CallOptions
+from bridge.sim.config import SimConfig
+from bridge.sim.wirecodec import DEFAULT_RATES, FORMATS, WireFormat
+
+SOURCES = ("assistantId", "assistant", "squadId", "squad", "workflowId", "workflow")
+REJECTED = ("phoneNumber", "phoneNumberId", "customer", "customers", "customerId")
+ALLOWED = {*SOURCES, *REJECTED, "assistantOverrides", "squadOverrides", "workflowOverrides",
+           "name", "transport", "metadata", "schedulePlan"}
+FIRST_MESSAGE_MODES = ("assistant-speaks-first", "assistant-waits-for-user",
+                       "assistant-speaks-first-with-model-generated-message")
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_num(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _check_assistant_fields(obj: dict[str, Any], where: str, strict: bool) -> list[str]:
+    errors: list[str] = []
+    if "firstMessage" in obj and not isinstance(obj["firstMessage"], str):
+        errors.append(f"{where}.firstMessage must be a string")
+    if "firstMessageMode" in obj and obj["firstMessageMode"] not in FIRST_MESSAGE_MODES:
+        errors.append(f"{where}.firstMessageMode must be one of the following values: "
+                      + ", ".join(FIRST_MESSAGE_MODES))
+    for key, low, high in (("maxDurationSeconds", 10, 43200), ("silenceTimeoutSeconds", 10, 3600)):
+        if key not in obj:
+            continue
+        v = obj[key]
+        if not _is_num(v):
+            errors.append(f"{where}.{key} must be a number conforming to the specified constraints")
+        elif v < (low if strict else 0.1):
+            errors.append(f"{where}.{key} must not be less than {low if strict else 0.1}")
+        elif v > high:
+            errors.append(f"{where}.{key} must not be greater than {high}")
+    plan = obj.get("monitorPlan")
+    if plan is not None:
+        if not isinstance(plan, dict):
+            errors.append(f"{where}.monitorPlan must be an object")
+        else:
+            for key in ("listenEnabled", "controlEnabled", "listenAuthenticationEnabled",
+                        "controlAuthenticationEnabled"):
+                if key in plan and not isinstance(plan[key], bool):
+                    errors.append(f"{where}.monitorPlan.{key} must be a boolean value")
+    cm = obj.get("clientMessages")
+    if cm is not None and (not isinstance(cm, list) or not all(isinstance(x, str) for x in cm)):
+        errors.append(f"{where}.clientMessages must be an array of strings")
+    return errors
+
+
+def _check_transport(t: Any) -> list[str]:
+    if not isinstance(t, dict):
+        return ["transport.provider must be one of the following values: vapi.websocket"]
+    errors = [f"property transport.{k} should not exist" for k in t
+              if k not in ("provider", "audioFormat", "conversationType")]
+    if t.get("provider") != "vapi.websocket":
+        errors.append("transport.provider must be one of the following values: vapi.websocket")
+    if "conversationType" in t and t["conversationType"] != "voice":
+        errors.append("transport.conversationType must be one of the following values: voice")
+    af = t.get("audioFormat")
+    if af is None:
+        return errors
+    if not isinstance(af, dict):
+        return [*errors, "transport.audioFormat must be an object"]
+    errors += [f"property transport.audioFormat.{k} should not exist" for k in af
+               if k not in ("format", "container", "sampleRate")]
+    if "format" in af and af["format"] not in FORMATS:
+        errors.append("transport.audioFormat.format must be one of the following values: "
+                      + ", ".join(FORMATS))
+    if "container" in af and af["container"] != "raw":
+        errors.append("transport.audioFormat.container must be one of the following values: raw")
+    if "sampleRate" in af:
+        rate = af["sampleRate"]
+        if not _is_int(rate):
+            errors.append("transport.audioFormat.sampleRate must be an integer number")
+        elif rate < 4000:
+            errors.append("transport.audioFormat.sampleRate must not be less than 4000")
+        elif rate > 192000:
+            errors.append("transport.audioFormat.sampleRate must not be greater than 192000")
+    return errors
+
+
+def validate_body(body: Any, config: SimConfig) -> list[str]:
+    """Every problem with a POST /call body (empty list: fine)."""
+    if not isinstance(body, dict):
+        return ["body must be a JSON object"]
+    errors = [f"property {k} should not exist" for k in body if k not in ALLOWED]
+    errors += [f"property {k} should not exist" for k in REJECTED if k in body]
+    sources = [k for k in SOURCES if body.get(k) is not None]
+    if not sources:
+        errors.append("Need Either `assistant`, `assistantId`, `squad`, `squadId`, `workflow`, "
+                      "or `workflowId`.")
+    elif len(sources) > 1:
+        errors.append(f"Only one of {', '.join(SOURCES)} may be given (got {', '.join(sources)}).")
+    for key in ("assistantId", "squadId", "workflowId"):
+        if key in body and (not isinstance(body[key], str) or not body[key]):
+            errors.append(f"{key} must be a string")
+    for key in ("assistant", "squad", "workflow", "assistantOverrides", "metadata"):
+        if key in body and not isinstance(body[key], dict):
+            errors.append(f"{key} must be an object")
+    if "name" in body:
+        if not isinstance(body["name"], str):
+            errors.append("name must be a string")
+        elif len(body["name"]) > 40:
+            errors.append("name must be shorter than or equal to 40 characters")
+    for key in ("assistant", "assistantOverrides"):
+        if isinstance(body.get(key), dict):
+            errors += _check_assistant_fields(body[key], key, config.strict_limits)
+    return errors + _check_transport(body.get("transport"))
+
+
+def wire_format(body: dict[str, Any]) -> WireFormat:
+    af = body.get("transport", {}).get("audioFormat") or {}
+    encoding = af.get("format", "pcm_s16le")
+    return WireFormat(encoding, int(af.get("sampleRate", DEFAULT_RATES[encoding])))
+
+
+def call_options(body: dict[str, Any], config: SimConfig) -> CallOptions:
+    """Inline assistant fields, then assistantOverrides on top."""
+    merged: dict[str, Any] = {}
+    for key in ("assistant", "assistantOverrides"):
+        part = body.get(key)
+        if isinstance(part, dict):
+            for k, v in part.items():
+                if k == "monitorPlan" and isinstance(v, dict):
+                    merged["monitorPlan"] = {**merged.get("monitorPlan", {}), **v}
+                else:
+                    merged[k] = v
+    plan = merged.get("monitorPlan", {})
+    return CallOptions(
+        first_message=merged.get("firstMessage"),
+        first_message_mode=merged.get("firstMessageMode", "assistant-speaks-first"),
+        max_duration=float(merged.get("maxDurationSeconds", config.default_max_duration)),
+        silence_timeout=float(merged.get("silenceTimeoutSeconds", config.default_silence_timeout)),
+        listen_enabled=plan.get("listenEnabled", True),
+        control_enabled=plan.get("controlEnabled", True),
+        listen_auth=plan.get("listenAuthenticationEnabled", False),
+        control_auth=plan.get("controlAuthenticationEnabled", False),
+        client_messages=merged.get("clientMessages"),
+    )
+
+
+def system_prompt(body: dict[str, Any], kind: str) -> str:
+    model = (body.get("assistant") or {}).get("model") if isinstance(body.get("assistant"), dict) else None
+    if isinstance(model, dict):
+        for m in model.get("messages") or []:
+            if isinstance(m, dict) and m.get("role") == "system" and isinstance(m.get("content"), str):
+                return m["content"]
+    return f"You are the vapi-bridge simulator's {kind} assistant."

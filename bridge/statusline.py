@@ -1,0 +1,52 @@
+"""A one-line live status in a terminal: call state, time, microphone meter, playout.
+
+Only on a TTY and never under systemd; it redraws in place every 250 ms, and log and
+transcript lines clear it before they print (see `clear_prefix`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from typing import TextIO
+
+from bridge.call import Call
+
+CLEAR = "\r\033[K"
+
+
+def wanted(stream: TextIO = sys.stderr) -> bool:
+    return stream.isatty() and not os.environ.get("JOURNAL_STREAM") and \
+        os.environ.get("TERM", "") != "dumb"
+
+
+def clear_prefix(stream: TextIO) -> str:
+    """What a line printed to `stream` should start with so it erases the status line."""
+    return CLEAR if wanted(stream) else ""
+
+
+def meter(db: float, width: int = 10) -> str:
+    filled = max(0, min(width, round((db + 60) / 60 * width)))
+    return "█" * filled + "·" * (width - filled)
+
+
+def render(call: Call) -> str:
+    elapsed = int(call.elapsed_s)
+    mic = call.source.level_db
+    stats = call.sink.playout_stats()
+    muted = " (muted)" if call.uplink.muted else ""
+    return (f"● {call.status:<11} {elapsed // 60:02d}:{elapsed % 60:02d}  mic {meter(mic)} "
+            f"{mic:4.0f} dB{muted}  playout {stats.depth_ms:3.0f} ms  "
+            f"underruns {stats.underruns}")
+
+
+async def show(call: Call, stream: TextIO = sys.stderr) -> None:
+    try:
+        while not call.done:
+            stream.write(CLEAR + render(call))
+            stream.flush()
+            await asyncio.sleep(0.25)
+    finally:
+        stream.write(CLEAR)
+        stream.flush()

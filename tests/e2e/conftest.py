@@ -1,0 +1,101 @@
+"""End-to-end harness: the real simulator on loopback, the real `vapi-bridge` process."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from bridge.sim import SimConfig, run_in_thread
+
+ROOT = Path(__file__).resolve().parents[2]
+KEY = "sim-private-key"
+
+
+@dataclass
+class SimHandle:
+    base_url: str
+    stop: Callable[[], None]
+
+    def get(self, path: str) -> Any:
+        with urllib.request.urlopen(self.base_url + path, timeout=10) as resp:  # noqa: S310
+            return json.loads(resp.read())
+
+    def get_bytes(self, path: str) -> bytes:
+        with urllib.request.urlopen(self.base_url + path, timeout=10) as resp:  # noqa: S310
+            return bytes(resp.read())
+
+    def calls(self) -> list[dict[str, Any]]:
+        listing = self.get("/_sim/calls")
+        ids = listing["calls"] if isinstance(listing, dict) else listing
+        ids = [c["id"] if isinstance(c, dict) else c for c in ids]
+        return [self.get(f"/_sim/calls/{cid}") for cid in ids]
+
+    def only_call(self) -> dict[str, Any]:
+        calls = self.calls()
+        assert len(calls) == 1, f"expected one call, the simulator saw {len(calls)}"
+        return calls[0]
+
+
+@pytest.fixture
+def start_sim() -> Iterator[Callable[..., SimHandle]]:
+    handles: list[Any] = []
+
+    def start(**kwargs: Any) -> SimHandle:
+        cfg = SimConfig(host="127.0.0.1", port=0, api_key=KEY, **kwargs)
+        handle = run_in_thread(cfg)
+        handles.append(handle)
+        return SimHandle(handle.base_url, handle.stop)
+
+    yield start
+    for h in handles:
+        h.stop()
+
+
+@dataclass
+class ProfileBuilder:
+    directory: Path
+    base: dict[str, Any] = field(default_factory=dict)
+
+    def write(self, base_url: str, name: str = "kiosk", **sections: dict[str, Any]) -> Path:
+        data: dict[str, Any] = {
+            "api": {"base_url": base_url, "retry_max_delay_seconds": 1},
+            "assistant": {"id": "echo", "overrides": {"firstMessage": ""}},
+            "audio": {"input": "null", "output": "null"},
+        }
+        for section, values in sections.items():
+            data.setdefault(section, {}).update(values)
+        path = self.directory / f"{name}.yaml"
+        path.write_text(yaml.safe_dump(data, sort_keys=False))
+        return path
+
+
+@pytest.fixture
+def profiles(tmp_path: Path) -> ProfileBuilder:
+    return ProfileBuilder(tmp_path)
+
+
+def bridge_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("VAPI_", "PULSE_"))}
+    env.update({"VAPI_API_KEY": KEY, "PYTHONUNBUFFERED": "1"})
+    env.update(extra)
+    return env
+
+
+def bridge_cmd(*args: str) -> list[str]:
+    return [sys.executable, "-m", "bridge", *args]
+
+
+def run_bridge(*args: str, timeout: float = 90, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(bridge_cmd(*args), capture_output=True, text=True, timeout=timeout,
+                          env=bridge_env(**env), cwd=ROOT)
+

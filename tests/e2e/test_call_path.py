@@ -1,0 +1,149 @@
+"""Issue 3's acceptance: a real call from a profile, both audio directions, real sockets.
+
+The visitor is espeak-ng speech in a WAV; the simulator's echo assistant plays back what it
+heard; the bridge writes what it played to a WAV at the device rate. The simulator's own
+record of the call is the judge of the uplink cadence.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.e2e.conftest import ProfileBuilder, bridge_cmd, bridge_env, run_bridge
+from tests.rig.signals import align_and_correlate, espeak, read_wav, resample, write_wav
+
+ROOT = Path(__file__).resolve().parents[2]
+LINE = "I have an appointment at two o'clock with Doctor Lee"
+
+CASES = [
+    ("pcm_s16le", 16000, 16000),
+    ("pcm_s16le", 16000, 48000),
+    ("mulaw", 8000, 44100),
+    ("mulaw", 8000, 16000),
+]
+
+
+@pytest.fixture(scope="module")
+def visitor_16k() -> np.ndarray:
+    return espeak(LINE, 16000)
+
+
+@pytest.mark.parametrize(("wire", "wire_rate", "device_rate"), CASES)
+def test_echo_call_round_trip(start_sim, profiles: ProfileBuilder, tmp_path: Path,
+                              visitor_16k: np.ndarray, wire: str, wire_rate: int,
+                              device_rate: int) -> None:
+    sim = start_sim(assistant="echo")
+    mic = tmp_path / "visitor.wav"
+    write_wav(mic, resample(visitor_16k, 16000, device_rate), device_rate)
+    speaker = tmp_path / "speaker.wav"
+    profile = profiles.write(
+        sim.base_url,
+        wire={"format": wire, "sample_rate": wire_rate},
+        call={"max_duration_seconds": 12},
+        audio={"input": f"file:{mic}", "output": f"file:{speaker}",
+               "device_rate": device_rate},
+    )
+    result = run_bridge("run", "--profile", str(profile))
+    assert result.returncode == 0, result.stderr
+    assert "exceeded-max-duration" in result.stdout, result.stdout
+
+    record = sim.only_call()
+    up = record["uplink"]
+    frame_bytes = wire_rate // 50 * (2 if wire == "pcm_s16le" else 1)
+    assert set(up["frameBytes"]) == {frame_bytes}, "every uplink frame is exactly 20 ms"
+    arrivals = np.asarray(up["arrivalMonotonic"])
+    gaps_ms = np.diff(arrivals) * 1000
+    assert len(gaps_ms) > 450, "about 10 s of frames arrived"
+    within = np.mean(np.abs(gaps_ms - 20) <= 5)
+    print(f"\n{wire}@{device_rate}: {within:.1%} of gaps in 20±5 ms, max gap "
+          f"{gaps_ms.max():.1f} ms, {len(arrivals)} frames")
+    assert within >= 0.95
+    assert gaps_ms.max() <= 60
+    speech_s = len(visitor_16k) / 16000
+    assert arrivals[-1] - arrivals[0] > speech_s + 5, "silence flows after the WAV ends"
+    assert up["audioSeconds"] == pytest.approx(len(arrivals) * 0.02, rel=0.01)
+
+    played, rate = read_wav(speaker)
+    assert rate == device_rate
+    # what the echo can return: the speech band-limited by the wire rate
+    reference = resample(resample(visitor_16k, 16000, wire_rate), wire_rate, device_rate)
+    lag, corr = align_and_correlate(reference, played.ravel(), device_rate)
+    print(f"echo correlation {corr:.3f} at {lag:.2f} s")
+    assert corr >= 0.9
+    assert lag > speech_s, "the echo comes after the visitor spoke"
+
+
+def test_sigterm_ends_the_call_cleanly(start_sim, profiles: ProfileBuilder) -> None:
+    sim = start_sim(assistant="echo")
+    profile = profiles.write(sim.base_url)
+    proc = subprocess.Popen(bridge_cmd("run", "--profile", str(profile)), cwd=ROOT,
+                            env=bridge_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    try:
+        for _ in range(200):
+            calls = sim.calls()
+            if calls and calls[0]["uplink"]["frames"] > 25:
+                break
+            time.sleep(0.05)
+        else:
+            pytest.fail("the call never started streaming")
+        sent = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=15)
+        took = time.monotonic() - sent
+    finally:
+        proc.kill()
+    print(f"\nexit after SIGTERM took {took:.2f} s")
+    assert proc.returncode == 0, err
+    record = sim.only_call()
+    assert {"type": "end-call"} in [
+        {k: v for k, v in m.items() if k == "type"} for m in record["messagesReceived"]]
+    assert record["endedReason"] == "customer-ended-call"
+    assert "customer-ended-call" in out
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(("fault", "code", "words"), [
+    ("http-400", 2, "Vapi refused the call (400 Bad Request)"),
+    ("http-401", 3, "Vapi rejected the API key (401): Invalid Key"),
+    ("http-402", 3, "for billing (402)"),
+    ("http-500", 5, "HTTP 500 after 2 attempts"),
+    ("http-429", 5, "HTTP 429 rate limited after 2 attempts"),
+])
+def test_rest_errors_are_one_line_with_exit_code(start_sim, profiles: ProfileBuilder,
+                                                 fault: str, code: int, words: str) -> None:
+    sim = start_sim(assistant="echo")
+    profile = profiles.write(sim.base_url, api={"retry_attempts": 2})
+    result = run_bridge("run", "--profile", str(profile), "--fault", fault)
+    assert result.returncode == code, result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("vapi-bridge: ") and words in last, result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_transient_500_is_retried_then_the_call_goes_through(start_sim,
+                                                             profiles: ProfileBuilder) -> None:
+    sim = start_sim(assistant="echo")
+    profile = profiles.write(sim.base_url, call={"max_duration_seconds": 10})
+    result = run_bridge("run", "--profile", str(profile), "--fault", "http-500=1")
+    assert result.returncode == 0, result.stderr
+    assert "HTTP 500; retrying in" in result.stderr
+    assert sim.only_call()["endedReason"] == "exceeded-max-duration"
+
+
+def test_wrong_key_and_unreachable_host(start_sim, profiles: ProfileBuilder) -> None:
+    sim = start_sim(assistant="echo")
+    profile = profiles.write(sim.base_url)
+    wrong = run_bridge("run", "--profile", str(profile), VAPI_API_KEY="not-the-key")
+    assert wrong.returncode == 3
+    assert "not-the-key" not in wrong.stderr + wrong.stdout, "the key is never printed"
+    closed = profiles.write("http://127.0.0.1:9", name="closed", api={"retry_attempts": 2})
+    down = run_bridge("run", "--profile", str(closed))
+    assert down.returncode == 5
+    assert "could not reach Vapi at 127.0.0.1:9" in down.stderr
