@@ -5,7 +5,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 STAMP := $(VENV)/.installed
-DEBS := libportaudio2 pulseaudio pulseaudio-utils libasound2-plugins espeak-ng sox
+DEBS := libportaudio2 pulseaudio pulseaudio-utils libasound2-plugins espeak-ng sox systemd libseccomp2
 
 .PHONY: demo test deps venv lint bench clean
 

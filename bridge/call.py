@@ -54,6 +54,7 @@ class CallSummary:
     playout: PlayoutStats = field(default_factory=PlayoutStats)
     received_s: float = 0.0
     malformed: int = 0
+    interruptions: int = 0
 
     @property
     def connection_lost(self) -> bool:
@@ -64,7 +65,7 @@ class CallSummary:
         return (f"call {self.call_id[:8]} ended: {self.ended_reason} after "
                 f"{self.duration_s:.1f} s{cost}; sent {self.uplink.frames_sent * 0.02:.1f} s, "
                 f"received {self.received_s:.1f} s of audio, {self.playout.underruns} "
-                f"underruns, {self.playout.flushes} interruptions")
+                f"underruns, {self.interruptions} interruptions")
 
 
 class Call:
@@ -82,7 +83,11 @@ class Call:
                              tap=recorder.on_uplink if recorder else None)
         self.downlink = Downlink(codec_for(wire.format), wire.sample_rate, sink,
                                  gain=10 ** (profile.audio.output_gain_db / 20),
-                                 tap=recorder.on_downlink if recorder else None)
+                                 tap=recorder.on_downlink if recorder else None,
+                                 bounds_ms=(profile.audio.playout_min_ms,
+                                            profile.audio.playout_max_ms),
+                                 block_ms=profile.audio.block_ms,
+                                 start_ms=profile.audio.playout_start_ms)
         self.info: CallInfo | None = None
         self.status = "creating"
         self.ended_reason: str | None = None
@@ -96,6 +101,9 @@ class Call:
         self._ending = False
         self._started_mono = 0.0
         self._assistant_started_at = 0
+        self.assistant_speaking = False
+        self.interruptions = 0
+        self._playout_at_close: PlayoutStats | None = None
 
     # ---- lifecycle --------------------------------------------------------------------
     async def __aenter__(self) -> Call:
@@ -234,6 +242,8 @@ class Call:
         except ConnectionClosed:
             pass
         finally:
+            # the stream is over: what the speaker does from here (running dry) is no fault
+            self._playout_at_close = self.sink.playout_stats()
             code = self._ws.close_code
             if self.ended_reason is None and not self._ending:
                 if code == 1000:
@@ -260,9 +270,10 @@ class Call:
             self._on_status(event)
         elif messages.is_barge_in(event):
             self._barge_in(event)
-        elif isinstance(event, messages.SpeechUpdate) and event.role == "assistant" \
-                and event.status == "started":
-            self._assistant_started_at = self.sink.played_samples
+        elif isinstance(event, messages.SpeechUpdate) and event.role == "assistant":
+            self.assistant_speaking = event.status == "started"
+            if self.assistant_speaking:
+                self._assistant_started_at = self.sink.played_samples
         elif isinstance(event, messages.Transcript) and event.final and self.recorder:
             self.recorder.on_transcript(event.role, event.text)
         elif isinstance(event, messages.UnknownEvent):
@@ -280,9 +291,15 @@ class Call:
 
     def _barge_in(self, event: messages.Event) -> None:
         dropped = self.downlink.barge_in()
+        if not self.assistant_speaking:
+            log.debug("call %s: visitor started speaking; flushed %.0f ms of playout",
+                      self.short_id, dropped)
+            return
+        self.interruptions += 1
         heard = (self.sink.played_samples - self._assistant_started_at) / self.sink.sample_rate
-        log.info("call %s: visitor interrupted (%s); dropped %.0f ms of queued reply, "
-                 "%.1f s of it was heard", self.short_id, event.type, dropped, max(heard, 0.0))
+        log.info("call %s: visitor interrupted the assistant (%s) after %.1f s of its reply; "
+                 "dropped %.0f ms still queued", self.short_id, event.type, max(heard, 0.0),
+                 dropped)
 
     def _push(self, event: messages.Event | None) -> None:
         try:
@@ -309,5 +326,6 @@ class Call:
         self.summary = CallSummary(
             call_id=self.info.id if self.info else "", ended_reason=reason,
             duration_s=duration, cost=cost, uplink=self.uplink.stats,
-            playout=self.sink.playout_stats(), received_s=self.downlink.received_seconds,
-            malformed=self.malformed)
+            playout=self._playout_at_close or self.sink.playout_stats(),
+            received_s=self.downlink.received_seconds, malformed=self.malformed,
+            interruptions=self.interruptions)

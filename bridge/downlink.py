@@ -7,14 +7,20 @@ is dropped (the sink fades it out) and the decoder and resampler forget their hi
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+
 from bridge.audio.base import AudioSink, FrameTap, apply_gain
 from bridge.audio.codec import Codec
+from bridge.audio.jitter import JitterEstimator, target_ms
 from bridge.audio.resample import Resampler
 
 
 class Downlink:
     def __init__(self, codec: Codec, wire_rate: int, sink: AudioSink, *, gain: float = 1.0,
-                 tap: FrameTap | None = None) -> None:
+                 tap: FrameTap | None = None, clock: Callable[[], float] = time.monotonic,
+                 bounds_ms: tuple[float, float] = (40.0, 200.0), block_ms: float = 20.0,
+                 start_ms: float = 60.0, adaptive: bool = True) -> None:
         self.codec = codec
         self.wire_rate = wire_rate
         self.sink = sink
@@ -23,6 +29,11 @@ class Downlink:
         self._resampler = Resampler(wire_rate, sink.sample_rate)
         self.bytes_received = 0
         self.chunks_received = 0
+        self._clock = clock
+        self._bounds = bounds_ms
+        self._block_ms = block_ms
+        self.jitter = JitterEstimator(wire_rate) if adaptive else None
+        self.target_ms = start_ms
 
     def on_audio(self, data: bytes) -> None:
         self.bytes_received += len(data)
@@ -30,6 +41,14 @@ class Downlink:
         samples = self.codec.decode(data)
         if len(samples) == 0:
             return
+        if self.jitter is not None:
+            needed = self.jitter.on_chunk(self._clock(), len(samples))
+            target = target_ms(needed, self._block_ms, *self._bounds)
+            rise = target > self.target_ms + 5
+            fall = target < self.target_ms - 5 and self.jitter.settled
+            if rise or fall:
+                self.target_ms = target
+                self.sink.set_playout_target(target, self.jitter.jitter_ms)
         if self._tap is not None:
             self._tap(samples)
         out = self._resampler.process(apply_gain(samples, self._gain))

@@ -123,4 +123,5 @@ async def run_once(profile: Profile, *, hooks: list[EventHook] | None = None,
         sink.close()
         await api.aclose()
     print(summary.line(), file=sys.stdout, flush=True)
+    log.debug("uplink: %s; playout: %s", summary.uplink, summary.playout)
     return ExitCode.NETWORK if summary.connection_lost else ExitCode.OK

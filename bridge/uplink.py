@@ -31,6 +31,7 @@ class UplinkStats:
     silence_frames: int = 0
     late_ticks: int = 0
     dropped_ms: float = 0.0
+    max_lateness_ms: float = 0.0  # how late the worst tick fired after its deadline
 
 
 class Uplink:
@@ -69,7 +70,9 @@ class Uplink:
             delay = deadline - clock()
             if delay > 0:
                 await asyncio.sleep(delay)
-            elif delay < -3 * period:  # the loop stalled; skip the missed ticks, no burst
+            lateness = clock() - deadline
+            self.stats.max_lateness_ms = max(self.stats.max_lateness_ms, lateness * 1000)
+            if lateness > 3 * period:  # the loop stalled; skip the missed ticks, no burst
                 self.stats.late_ticks += 1
                 t0, tick, owed_total = clock(), 0, 0
                 continue

@@ -224,6 +224,9 @@ class DeviceSink:
     def clear_buffer(self) -> None:
         self.buffer.flush()
 
+    def set_playout_target(self, ms: float, floor_ms: float = 0.0) -> None:
+        self.buffer.set_target_ms(ms, floor_ms)
+
     def playout_stats(self) -> PlayoutStats:
         return self.buffer.stats()
 

@@ -175,6 +175,9 @@ class ClockedSink:
     def clear_buffer(self) -> None:
         self.buffer.flush()
 
+    def set_playout_target(self, ms: float, floor_ms: float = 0.0) -> None:
+        self.buffer.set_target_ms(ms, floor_ms)
+
     def playout_stats(self) -> PlayoutStats:
         return self.buffer.stats()
 

@@ -5,12 +5,21 @@ output device callback, or a clocked file writer) share a ring of int16 samples 
 lock: each side advances only its own counter, and a flush is a request the consumer
 carries out on its next pull, with a short fade so the cut does not click.
 
-Playback starts once `start_ms` of audio is queued and starts again the same way after an
-underrun; audio beyond `max_ms` is dropped from the oldest end so delay stays bounded.
+Playback starts once the target depth (`start_ms`, then what the jitter estimate asks
+for) is queued, and starts again the same way after an underrun. While playing, the
+buffer's low-water mark over the last ~1.5 s (the depth just before the latest arrivals)
+is kept at or above a floor (the arrival lateness the jitter estimate has seen, at least
+one device block): below it, a block of silence is held back to grow the buffer; when it
+has stayed two blocks above the floor for four periods (~6 s), a block is skipped. Both
+happen only while everything queued is near-silence (Vapi sends it between utterances);
+pauses between words are shorter than the queue, so speech is never stretched.
+A burst that puts more than `max_ms` beyond the target in the queue is trimmed from the
+oldest end, so delay stays bounded.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,10 +34,14 @@ class PlayoutSettings:
     capacity_ms: float = 4000.0
 
 
+QUIET_PEAK = 330  # about -40 dBFS: Vapi's between-utterance near-silence is far below it
+
+
 @dataclass
 class PlayoutStats:
     underruns: int = 0
     dropped_ms: float = 0.0
+    stretched_ms: float = 0.0
     overflow_ms: float = 0.0
     flushes: int = 0
     flushed_ms: float = 0.0
@@ -48,6 +61,7 @@ class PlayoutBuffer:
         self._ramp_up = self._ramp_down[::-1].copy()
         self._scratch = np.zeros(self._fade, dtype=np.float32)
         self.target_samples = int(s.start_ms * per_ms)  # written by the producer only
+        self.floor_samples = 0  # written by the producer only
         self._max_samples = int(s.max_ms * per_ms)
         # producer-owned
         self._w = 0
@@ -62,6 +76,11 @@ class PlayoutBuffer:
         self._dropped = 0
         self._flushed = 0
         self._flushes_done = 0
+        self._stretched = 0
+        self._period = int(1.5 * sample_rate)  # low-water period, in samples played
+        self._pulls = 0
+        self._period_low = 1 << 30
+        self._lows: deque[int] = deque(maxlen=4)  # low-water marks of the last periods
 
     # ---- producer side (event loop) -------------------------------------------------
     def write(self, samples: np.ndarray) -> None:
@@ -87,8 +106,11 @@ class PlayoutBuffer:
         self._flush_to = self._w
         self._flush_requests += 1
 
-    def set_target_ms(self, ms: float) -> None:
+    def set_target_ms(self, ms: float, floor_ms: float = 0.0) -> None:
+        """`ms`: depth to hold before (re)starting; `floor_ms`: the low-water mark to keep
+        while playing (the lateness the jitter estimate has seen)."""
         self.target_samples = int(ms * self.sample_rate / 1000.0)
+        self.floor_samples = int(floor_ms * self.sample_rate / 1000.0)
 
     # ---- consumer side (audio callback) ---------------------------------------------
     def read_into(self, out: np.ndarray) -> None:
@@ -105,11 +127,15 @@ class PlayoutBuffer:
                 out[:] = 0
                 return
             self._playing = True
-        if depth > self._max_samples + want:
+        if depth > self.target_samples + self._max_samples + want:  # a burst: trim it
             drop = depth - self.target_samples
             self._r += drop
             self._dropped += drop
             depth -= drop
+        else:
+            depth = self._steer(out, want, depth)
+            if depth < 0:
+                return
         n = min(want, depth)
         self._copy_out(out[:n], n)
         if self._fade_in_next:
@@ -140,6 +166,46 @@ class PlayoutBuffer:
         self._flushes_done += 1
         self._playing = False
         self._fade_in_next = False
+
+    def _steer(self, out: np.ndarray, want: int, depth: int) -> int:
+        """Keep the low-water mark (the depth just before the latest arrivals) between one
+        and three blocks, adjusting only in near-silence. Returns the new depth, or -1
+        when this block was filled with held-back silence."""
+        self._period_low = min(self._period_low, depth)
+        self._pulls += 1
+        if self._pulls * want >= self._period:
+            self._lows.append(self._period_low)
+            self._period_low, self._pulls = depth, 0
+        recent = min(self._period_low, self._lows[-1]) if self._lows else self._period_low
+        floor = max(want, self.floor_samples)
+        if recent < floor and self._quiet(want, depth):
+            self._shift_lows(want)  # hold back one quiet block: later depths are one higher
+            out[:] = 0
+            self._stretched += want
+            return -1
+        if len(self._lows) == self._lows.maxlen and min(min(self._lows), self._period_low) \
+                > floor + 2 * want and self._quiet(want, depth):
+            self._shift_lows(-want)  # skip one quiet block: the delay shrinks by a block
+            self._r += want
+            self._dropped += want
+            return depth - want
+        return depth
+
+    def _shift_lows(self, delta: int) -> None:
+        self._period_low += delta
+        for i in range(len(self._lows)):
+            self._lows[i] += delta
+
+    def _quiet(self, want: int, depth: int) -> bool:
+        """Whether everything queued (at least one block) is near-silence: the assistant is
+        between utterances, not in a pause between words."""
+        if depth < want:
+            return False
+        start = self._r % self._cap
+        end = start + depth
+        parts = ((self._ring[start:end],) if end <= self._cap
+                 else (self._ring[start:], self._ring[: end - self._cap]))
+        return all(int(x.max()) < QUIET_PEAK and int(x.min()) > -QUIET_PEAK for x in parts)
 
     def _copy_out(self, dst: np.ndarray, n: int) -> None:
         start = self._r % self._cap
@@ -173,6 +239,7 @@ class PlayoutBuffer:
         return PlayoutStats(
             underruns=self._underruns,
             dropped_ms=self._dropped / per_ms,
+            stretched_ms=self._stretched / per_ms,
             overflow_ms=self._overflow / per_ms,
             flushes=self._flushes_done,
             flushed_ms=self._flushed / per_ms,

@@ -31,13 +31,17 @@ class Assistant:
         self.ctx = ctx
 
     def first_message_text(self, s: CallSession, *, for_command: bool = False) -> str | None:
-        """The first message: assistantOverrides/assistant, then SimConfig, then default."""
-        opts = s.rec.options
-        if not for_command and opts.first_message_mode == "assistant-waits-for-user":
+        """The first message: assistantOverrides/assistant, then SimConfig, then the default.
+        ``say-first-message`` (for_command) takes the first non-empty one of those."""
+        opts, cfg = s.rec.options, self.ctx.config
+        if for_command:
+            found = [c for c in (opts.first_message, cfg.first_message) if c]
+            return found[0] if found else self.default_first_message
+        if opts.first_message_mode == "assistant-waits-for-user":
             return None
-        for candidate in (opts.first_message, self.ctx.config.first_message):
+        for candidate in (opts.first_message, cfg.first_message):
             if candidate is not None:
-                return candidate or (self.default_first_message if for_command else None)
+                return candidate or None
         return self.default_first_message
 
     async def start(self, s: CallSession) -> None:
@@ -100,7 +104,7 @@ class ScriptAssistant(Assistant):
                 return
             first = False
             self.next += 1
-            while s.mouth.busy or not s.speech_q.empty():
+            while not s.voice.idle:
                 await asyncio.sleep(0.02)
             if line.hang:
                 s.emit(ev.hang())
@@ -129,8 +133,10 @@ class ReplayAssistant(Assistant):
     async def start(self, s: CallSession) -> None:
         speed = self.ctx.config.replay_speed
         segments = replay_segments(self.events)
-        synth = {i: asyncio.ensure_future(self.ctx.synth.speak(text, s.rate))
-                 for i, (text, _) in segments.items()}
+        synth = {
+            i: asyncio.ensure_future(self.ctx.synth.speak(text, s.rate))
+            for i, (text, _) in segments.items()
+        }
         t0 = s.rec.connected_mono or time.monotonic()
         try:
             for i, item in enumerate(self.events):

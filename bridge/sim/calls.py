@@ -14,7 +14,7 @@ from bridge.sim.faults import FaultSet
 from bridge.sim.wirecodec import WireFormat
 
 if TYPE_CHECKING:
-    from bridge.sim.listen import ListenHub
+    from bridge.sim.listenmix import ListenHub
     from bridge.sim.session import CallSession
 
 COST_PER_MINUTE = 0.05
@@ -23,14 +23,23 @@ COST_PER_MINUTE = 0.05
 def iso(ts: float | None) -> str | None:
     if ts is None:
         return None
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{int(ts * 1000) % 1000:03d}Z"
+    return (
+        datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.")
+        + f"{int(ts * 1000) % 1000:03d}Z"
+    )
 
 
 def new_call_id() -> str:
     """A UUIDv7-like id (time-ordered, like Vapi's)."""
     ms = int(time.time() * 1000)
     rnd = int.from_bytes(os.urandom(10), "big")
-    value = (ms << 80) | (0x7 << 76) | ((rnd >> 68) & 0xFFF) << 64 | (0b10 << 62) | (rnd & ((1 << 62) - 1))
+    value = (
+        (ms << 80)
+        | (0x7 << 76)
+        | ((rnd >> 68) & 0xFFF) << 64
+        | (0b10 << 62)
+        | (rnd & ((1 << 62) - 1))
+    )
     h = f"{value:032x}"
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
@@ -131,8 +140,14 @@ class CallRecord:
         self.listen.close()
         return True
 
-    def add_message(self, role: str, text: str, start_wall: float, end_wall: float | None = None,
-                    duration_ms: float | None = None) -> None:
+    def add_message(
+        self,
+        role: str,
+        text: str,
+        start_wall: float,
+        end_wall: float | None = None,
+        duration_ms: float | None = None,
+    ) -> None:
         """Append to the GET /call ``messages[]`` (roles system | user | bot | tool)."""
         base = self.started_wall or self.created_wall
         msg: dict[str, Any] = {"role": role, "message": text, "time": int(start_wall * 1000)}
@@ -140,7 +155,9 @@ class CallRecord:
             msg["endTime"] = int(end_wall * 1000)
         msg["secondsFromStart"] = round(max(0.0, start_wall - base), 3) if role != "system" else 0
         if end_wall is not None:
-            msg["duration"] = int(duration_ms if duration_ms is not None else (end_wall - start_wall) * 1000)
+            msg["duration"] = int(
+                duration_ms if duration_ms is not None else (end_wall - start_wall) * 1000
+            )
         if role == "bot":
             msg["source"] = ""
         self.messages.append(msg)
@@ -161,8 +178,17 @@ class CallRecord:
         """The Call object: POST /call's 201 body (for_get=False) or GET /call/{id}'s."""
         urls = self.urls()
         obj: dict[str, Any] = {"id": self.id, "orgId": "sim-org", "type": "vapi.websocketCall"}
-        for key in ("assistantId", "assistant", "assistantOverrides", "squadId", "squad",
-                    "workflowId", "workflow", "name", "metadata"):
+        for key in (
+            "assistantId",
+            "assistant",
+            "assistantOverrides",
+            "squadId",
+            "squad",
+            "workflowId",
+            "workflow",
+            "name",
+            "metadata",
+        ):
             if key in self.create_body:
                 obj[key] = self.create_body[key]
         obj["status"] = self.status
@@ -177,7 +203,11 @@ class CallRecord:
             obj["endedAt"] = iso(self.ended_wall)
         obj["transport"] = {
             "provider": "vapi.websocket",
-            "audioFormat": {"format": self.fmt.encoding, "container": "raw", "sampleRate": self.fmt.rate},
+            "audioFormat": {
+                "format": self.fmt.encoding,
+                "container": "raw",
+                "sampleRate": self.fmt.rate,
+            },
             "websocketCallUrl": urls["websocketCallUrl"],
         }
         monitor = {}
@@ -191,8 +221,10 @@ class CallRecord:
         else:
             if "monitor-in-create" in self.faults:
                 obj["monitor"] = monitor
-            obj["subscriptionLimits"] = {"concurrencyBlocked": False,
-                                         "remainingConcurrentCalls": remaining}
+            obj["subscriptionLimits"] = {
+                "concurrencyBlocked": False,
+                "remainingConcurrentCalls": remaining,
+            }
         return obj
 
 

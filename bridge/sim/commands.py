@@ -15,8 +15,13 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("bridge.sim.commands")
 COMMANDS = ("end-call", "hangup", "say", "add-message", "control", "transfer", "handoff")
-CONTROLS = ("mute-assistant", "unmute-assistant", "mute-customer", "unmute-customer",
-            "say-first-message")
+CONTROLS = (
+    "mute-assistant",
+    "unmute-assistant",
+    "mute-customer",
+    "unmute-customer",
+    "say-first-message",
+)
 ROLE_FOR_GET = {"assistant": "bot", "user": "user", "system": "system", "tool": "tool"}
 ACKNOWLEDGEMENT = "Okay, noted."
 HANDOFF_LINE = "Hello, this is the next assistant. How can I help?"
@@ -29,8 +34,9 @@ def handle_text(s: CallSession, text: str) -> None:
     try:
         msg = json.loads(text)
     except ValueError:
-        rec.messages_received.append({"at": at, "source": "socket", "raw": text[:4000],
-                                      "error": "invalid JSON"})
+        rec.messages_received.append(
+            {"at": at, "source": "socket", "raw": text[:4000], "error": "invalid JSON"}
+        )
         log.warning("call %s: client sent invalid JSON (%d chars), ignored", rec.id, len(text))
         return
     rec.messages_received.append({"at": at, "source": "socket", "message": msg})
@@ -52,8 +58,11 @@ def validate(msg: Any) -> str | None:
         return "say needs a 'content' string"
     if kind == "add-message":
         m = msg.get("message")
-        if not isinstance(m, dict) or not isinstance(m.get("content"), str) \
-                or m.get("role") not in ROLE_FOR_GET:
+        if (
+            not isinstance(m, dict)
+            or not isinstance(m.get("content"), str)
+            or m.get("role") not in ROLE_FOR_GET
+        ):
             return "add-message needs message: {role, content}"
     if kind == "control" and msg.get("control") not in CONTROLS:
         return f"unknown control {msg.get('control')!r}"
@@ -70,11 +79,13 @@ def run(s: CallSession, msg: dict[str, Any]) -> None:
         s.end("customer-ended-call")
     elif kind == "say":
         if msg.get("interruptAssistantEnabled") and s.mouth.busy:
-            s.epoch += 1
-            s.mouth.interrupt()
-        s.say(str(msg.get("content", msg.get("message"))), from_model=False,
-              interruptible=bool(msg.get("interruptionsEnabled", True)),
-              after="assistant-ended-call" if msg.get("endCallAfterSpoken") else None)
+            s.voice.interrupt()
+        s.say(
+            str(msg.get("content", msg.get("message"))),
+            from_model=False,
+            interruptible=bool(msg.get("interruptionsEnabled", True)),
+            after="assistant-ended-call" if msg.get("endCallAfterSpoken") else None,
+        )
     elif kind == "add-message":
         m = msg["message"]
         s.rec.conversation.append({"role": m["role"], "content": m["content"]})
@@ -87,15 +98,24 @@ def run(s: CallSession, msg: dict[str, Any]) -> None:
     elif kind == "transfer":
         content = msg.get("content") or msg.get("message")
         if isinstance(content, str) and content:
-            s.say(content, from_model=False, interruptible=False, after="transfer",
-                  destination=msg["destination"])
+            s.say(
+                content,
+                from_model=False,
+                interruptible=False,
+                after="transfer",
+                destination=msg["destination"],
+            )
         else:
             s.spawn(do_transfer(s, msg["destination"]))
     elif kind == "handoff":
-        s.rec.handoffs.append({"at": s.rec.since_connect(), "destination": msg["destination"],
-                               "content": msg.get("content")})
-        s.epoch += 1
-        s.mouth.interrupt()
+        s.rec.handoffs.append(
+            {
+                "at": s.rec.since_connect(),
+                "destination": msg["destination"],
+                "content": msg.get("content"),
+            }
+        )
+        s.voice.interrupt()
         content = msg.get("content")
         s.say(content if isinstance(content, str) and content else HANDOFF_LINE, from_model=False)
 

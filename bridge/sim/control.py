@@ -39,6 +39,8 @@ async def control_handler(request: web.Request) -> web.Response:
     session = rec.session
     if rec.status not in ("in-progress", "forwarding") or session is None or session.ended:
         log.info("call %s: control %s refused (status %s)", rec.id, msg.get("type"), rec.status)
-        return _closing(json_error(409, f"Call is not in progress (status: {rec.status})", "Conflict"))
+        return _closing(
+            json_error(409, f"Call is not in progress (status: {rec.status})", "Conflict")
+        )
     run(session, msg)
     return _closing(web.json_response({"ok": True}))

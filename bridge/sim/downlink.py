@@ -26,9 +26,18 @@ SampleSink = Callable[[np.ndarray], None]
 
 
 class DownlinkPump:
-    def __init__(self, fmt: WireFormat, mouth: Mouth, outbox: Outbox, *, chunking: str,
-                 faults: FaultSet, rng: random.Random, connected_mono: float,
-                 sink: SampleSink) -> None:
+    def __init__(
+        self,
+        fmt: WireFormat,
+        mouth: Mouth,
+        outbox: Outbox,
+        *,
+        chunking: str,
+        faults: FaultSet,
+        rng: random.Random,
+        connected_mono: float,
+        sink: SampleSink,
+    ) -> None:
         self.fmt = fmt
         self.mouth = mouth
         self.outbox = outbox
@@ -111,7 +120,7 @@ class DownlinkPump:
         burst_at = burst.number() if burst else None
         jitter = self.faults.get("jitter")
         jitter_s = jitter.number() / 1000.0 if jitter else 0.0
-        ahead, sent, nominal_t = 0, 0, t0
+        sent, nominal_t = 0, t0
         while self._running:
             nominal_t += self._interval()
             send_at = nominal_t + (self.rng.uniform(0, jitter_s) if jitter_s else 0.0)
@@ -124,10 +133,11 @@ class DownlinkPump:
             if not self._running:
                 break
             now = loop.time()
+            due = int((now - t0) * self.fmt.byte_rate)
             if burst_at is not None and now - t0 >= burst_at:
-                ahead += self.fmt.byte_rate
+                # the next second goes out now; nothing more until real time catches up
+                due += self.fmt.byte_rate
                 burst_at = None
-            due = int((now - t0) * self.fmt.byte_rate) + ahead
             for size in self._sizes(due - sent):
                 chunk, markers = self._produce(size)
                 self.outbox.audio(chunk, markers)

@@ -31,9 +31,16 @@ def transcript(role: str, kind: str, text: str, assistant_id: str | None = None)
 def conversation_update(conversation: list[dict[str, Any]], spec_shape: bool = False) -> Event:
     items = [dict(m) for m in conversation]
     if spec_shape:
-        return {"type": "conversation-update", "messages": [
-            {"role": "bot" if m["role"] == "assistant" else m["role"],
-             "message": m.get("content", "")} for m in items]}
+        return {
+            "type": "conversation-update",
+            "messages": [
+                {
+                    "role": "bot" if m["role"] == "assistant" else m["role"],
+                    "message": m.get("content", ""),
+                }
+                for m in items
+            ],
+        }
     return {"type": "conversation-update", "conversation": items}
 
 

@@ -38,7 +38,9 @@ async def _blackhole(s: CallSession, seconds: float, hold: float) -> None:
     await asyncio.sleep(seconds)
     if s.ended:
         return
-    log.info("call %s: fault ws-drop: socket goes silent for %.1f s, then TCP abort", s.rec.id, hold)
+    log.info(
+        "call %s: fault ws-drop: socket goes silent for %.1f s, then TCP abort", s.rec.id, hold
+    )
     s.blackholed = True
     s.outbox.dead = True
     if s.pump is not None:

@@ -14,25 +14,45 @@ FAULTS: dict[str, tuple[str, str]] = {
     "http-500": ("[N]", "POST /call answers 500"),
     "http-hang": ("[N]", "POST /call is held open (http_hang_seconds), then 524"),
     "ws-close-1006": ("SECONDS", "call socket: TCP aborted without a close frame after SECONDS"),
-    "ws-drop": ("SECONDS[@HOLD]", "call socket goes dead at SECONDS (no audio, events, pongs), "
-                "TCP aborted HOLD s later (default 10)"),
+    "ws-drop": (
+        "SECONDS[@HOLD]",
+        "call socket goes dead at SECONDS (no audio, events, pongs), "
+        "TCP aborted HOLD s later (default 10)",
+    ),
     "malformed-json": ("[SECONDS]", "invalid JSON / unknown events every SECONDS (default 1)"),
-    "odd-binary": ("", "every downlink binary frame has an odd length, even with --chunking frames"),
+    "odd-binary": (
+        "",
+        "every downlink binary frame has an odd length, even with --chunking frames",
+    ),
     "stall": ("MS[@SECONDS]", "downlink stalls MS ms at SECONDS (default 2), then catches up"),
-    "burst": ("SECONDS", "at SECONDS, 1 s of extra downlink audio is sent at once"),
+    "burst": (
+        "SECONDS",
+        "at SECONDS, the next 1 s of downlink audio is sent at once (then nothing until it is due)",
+    ),
     "delay-in-progress": ("MS", "status-update in-progress is sent MS ms after connect"),
     "jitter": ("MS", "each downlink chunk is delayed by a random 0..MS ms (same average rate)"),
     "hang": ("MS", "the assistant takes MS ms before each reply and sends 'hang' meanwhile"),
-    "wrapped-events": ("", "server events are wrapped as {\"message\": {...}} (webhook shape)"),
-    "spec-shapes": ("", "conversation-update carries 'messages' (spec) instead of 'conversation'; "
-                    "events carry timestamp and call"),
+    "wrapped-events": ("", 'server events are wrapped as {"message": {...}} (webhook shape)'),
+    "spec-shapes": (
+        "",
+        "conversation-update carries 'messages' (spec) instead of 'conversation'; "
+        "events carry timestamp and call",
+    ),
     "end-close": ("CODE", "after 'ended', close with 1000, 1001, 1005 (no code) or 1006 (abort)"),
     "monitor-in-create": ("", "the 201 response of POST /call includes 'monitor'"),
     "listen-swap": ("", "listen socket: channel 0 = assistant, channel 1 = customer"),
 }
 
-NEEDS_ARG = {"ws-close-1006", "ws-drop", "stall", "burst", "delay-in-progress", "jitter", "hang",
-             "end-close"}
+NEEDS_ARG = {
+    "ws-close-1006",
+    "ws-drop",
+    "stall",
+    "burst",
+    "delay-in-progress",
+    "jitter",
+    "hang",
+    "end-close",
+}
 HTTP_FAULTS = ("http-400", "http-401", "http-402", "http-429", "http-500", "http-hang")
 
 

@@ -54,11 +54,12 @@ class ToneBed(Bed):
     """Near-silence with a beep of ``freq`` Hz, ``ms`` long, every ``period_ms`` (first at
     one period); each beep onset is reported as a marker with its stream position."""
 
-    def __init__(self, rng: np.random.Generator, rate: int, freq: float, ms: float,
-                 period_ms: float) -> None:
+    def __init__(
+        self, rng: np.random.Generator, rate: int, freq: float, ms: float, period_ms: float
+    ) -> None:
         super().__init__(rng)
         self.rate, self.freq = rate, freq
-        self.period = max(1, int(round(rate * period_ms / 1000.0)))
+        self.period = max(1, round(rate * period_ms / 1000.0))
         self.beep = tone(freq, ms, rate, amplitude=12000)
 
     def render(self, start: int, n: int) -> tuple[np.ndarray, list[Marker]]:

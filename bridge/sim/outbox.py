@@ -14,6 +14,7 @@ from aiohttp import WSMsgType, web
 from bridge.sim.calls import CallRecord
 
 log = logging.getLogger("bridge.sim.outbox")
+MAX_QUEUED = 1500  # about a minute of audio chunks
 
 
 @dataclass
@@ -31,6 +32,7 @@ class Outbox:
         self._q: asyncio.Queue[_Item] = asyncio.Queue()
         self.dead = False  # ws-drop: everything is silently discarded
         self.closed = asyncio.Event()
+        self.dropped = 0
 
     def audio(self, data: bytes, markers: list[dict[str, Any]] | None = None) -> None:
         self._put(_Item("audio", data, markers or []))
@@ -45,8 +47,12 @@ class Outbox:
         self._put(_Item("close", code))
 
     def _put(self, item: _Item) -> None:
-        if not self.dead:
-            self._q.put_nowait(item)
+        if self.dead:
+            return
+        if item.kind == "audio" and self._q.qsize() > MAX_QUEUED:
+            self.dropped += 1  # the client stopped reading: don't grow without bound
+            return
+        self._q.put_nowait(item)
 
     def abort(self, code: int = 1006) -> None:
         """Drop the TCP connection without a close frame."""

@@ -12,13 +12,15 @@ from bridge.sim.calls import CallRecord, new_call_id
 from bridge.sim.config import parse_assistant
 from bridge.sim.context import SimContext, bearer_ok, ctx_of, find_call, json_error
 from bridge.sim.faults import HTTP_FAULTS, Fault, FaultSet, parse_faults
-from bridge.sim.listen import ListenHub
+from bridge.sim.listenmix import ListenHub
 from bridge.sim.validation import call_options, system_prompt, validate_body, wire_format
 
 log = logging.getLogger("bridge.sim.rest")
 
-INVALID_KEY = ("Invalid Key. Hot tip, you may be using the private key instead of the public "
-               "key, or vice versa.")
+INVALID_KEY = (
+    "Invalid Key. Hot tip, you may be using the private key instead of the public "
+    "key, or vice versa."
+)
 CONCURRENCY_LIMIT = 10
 
 
@@ -35,14 +37,22 @@ def request_faults(request: web.Request) -> list[Fault]:
 
 def _fault_response(status: int) -> web.Response:
     if status == 400:
-        return json_error(400, ["simulated fault: this request was refused (http-400)"], "Bad Request")
+        return json_error(
+            400, ["simulated fault: this request was refused (http-400)"], "Bad Request"
+        )
     if status == 401:
         return unauthorized()
     if status == 402:
-        return web.json_response({"statusCode": 402, "message": "Your account does not have enough "
-                                  "credits to make this call (simulated).",
-                                  "reason": "insufficient_credits", "error": "Payment Required"},
-                                 status=402)
+        return web.json_response(
+            {
+                "statusCode": 402,
+                "message": "Your account does not have enough "
+                "credits to make this call (simulated).",
+                "reason": "insufficient_credits",
+                "error": "Payment Required",
+            },
+            status=402,
+        )
     if status == 429:
         return web.Response(status=429, text="Rate limit exceeded")
     return web.json_response({"statusCode": 500, "message": "Internal server error"}, status=500)
@@ -101,11 +111,17 @@ async def create_call(request: web.Request) -> web.Response:
         except ValueError as exc:
             return json_error(400, [f"sim: {exc}"], "Bad Request")
     fmt = wire_format(body)
-    headers = {k: ("<redacted>" if k.lower() == "authorization" else v)
-               for k, v in request.headers.items()}
+    headers = {
+        k: ("<redacted>" if k.lower() == "authorization" else v) for k, v in request.headers.items()
+    }
     rec = CallRecord(
-        id=new_call_id(), host=request.host, fmt=fmt, assistant=spec,
-        options=call_options(body, ctx.config), faults=faults, create_body=body,
+        id=new_call_id(),
+        host=request.host,
+        fmt=fmt,
+        assistant=spec,
+        options=call_options(body, ctx.config),
+        faults=faults,
+        create_body=body,
         request_headers=headers,
         listen=ListenHub(fmt.rate, ctx.config.listen_rate, swap="listen-swap" in faults),
     )
@@ -114,8 +130,14 @@ async def create_call(request: web.Request) -> web.Response:
     rec.conversation.append({"role": "system", "content": prompt})
     ctx.calls.add(rec)
     ctx.spawn(_never_connected(ctx, rec))
-    log.info("call %s created (%s %d Hz, assistant %s%s)", rec.id, fmt.encoding, fmt.rate,
-             spec.label, f", faults {','.join(faults.names())}" if faults.names() else "")
+    log.info(
+        "call %s created (%s %d Hz, assistant %s%s)",
+        rec.id,
+        fmt.encoding,
+        fmt.rate,
+        spec.label,
+        f", faults {','.join(faults.names())}" if faults.names() else "",
+    )
     remaining = max(0, CONCURRENCY_LIMIT - ctx.calls.active())
     return web.json_response(rec.call_object(for_get=False, remaining=remaining), status=201)
 

@@ -38,10 +38,15 @@ def _line(item: Any, where: str) -> ScriptLine:
     text = item.get("say", item.get("text", ""))
     if not isinstance(text, str) or (not text and "tone" not in item):
         raise ValueError(f"{where}: 'say' must be a non-empty string (or give 'tone')")
-    return ScriptLine(text=text, tone=float(item["tone"]) if "tone" in item else None,
-                      ms=float(item.get("ms", 400)), wait=bool(item.get("wait", True)),
-                      delay=float(item.get("delay", 0)), hang=bool(item.get("hang", False)),
-                      end_call=bool(item.get("endCall", False)))
+    return ScriptLine(
+        text=text,
+        tone=float(item["tone"]) if "tone" in item else None,
+        ms=float(item.get("ms", 400)),
+        wait=bool(item.get("wait", True)),
+        delay=float(item.get("delay", 0)),
+        hang=bool(item.get("hang", False)),
+        end_call=bool(item.get("endCall", False)),
+    )
 
 
 def load_script(path: Path) -> list[ScriptLine]:
@@ -69,18 +74,38 @@ def replay_segments(events: list[ReplayEvent]) -> dict[int, tuple[str, float]]:
     segments: dict[int, tuple[str, float]] = {}
     for i, e in enumerate(events):
         ev = e.event
-        if not (ev.get("type") == "speech-update" and ev.get("role") == "assistant"
-                and ev.get("status") == "started"):
+        if not (
+            ev.get("type") == "speech-update"
+            and ev.get("role") == "assistant"
+            and ev.get("status") == "started"
+        ):
             continue
         later = events[i + 1 :]
-        stop_at = next((x.at_s for x in later if x.event.get("type") == "speech-update"
-                        and x.event.get("role") == "assistant"
-                        and x.event.get("status") == "stopped"), None)
-        said = [str(x.event.get("transcript", "")) for x in later
-                if x.event.get("type") == "transcript" and x.event.get("role") == "assistant"]
-        finals = [str(x.event.get("transcript", "")) for x in later
-                  if x.event.get("type") == "transcript" and x.event.get("role") == "assistant"
-                  and x.event.get("transcriptType") == "final"]
+        stop_at = next(
+            (
+                x.at_s
+                for x in later
+                if x.event.get("type") == "speech-update"
+                and x.event.get("role") == "assistant"
+                and x.event.get("status") == "stopped"
+            ),
+            None,
+        )
+        said = [
+            str(x.event.get("transcript", ""))
+            for x in later
+            if x.event.get("type") == "transcript" and x.event.get("role") == "assistant"
+        ]
+        finals = [
+            str(x.event.get("transcript", ""))
+            for x in later
+            if x.event.get("type") == "transcript"
+            and x.event.get("role") == "assistant"
+            and x.event.get("transcriptType") == "final"
+        ]
         text = finals[0] if finals else (said[-1] if said else "")
-        segments[i] = (text or "Hello.", (stop_at if stop_at is not None else e.at_s + 2.0) - e.at_s)
+        segments[i] = (
+            text or "Hello.",
+            (stop_at if stop_at is not None else e.at_s + 2.0) - e.at_s,
+        )
     return segments

@@ -6,12 +6,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
 import random
 import time
-import uuid
 from collections.abc import Coroutine
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -20,13 +17,15 @@ from aiohttp import WSMsgType, web
 from bridge.sim import events as ev
 from bridge.sim.assistants import make_assistant
 from bridge.sim.calls import CallRecord
-from bridge.sim.commands import do_transfer, handle_text
+from bridge.sim.commands import handle_text
 from bridge.sim.context import SimContext
 from bridge.sim.downlink import DownlinkPump
 from bridge.sim.faultrun import start_socket_faults
-from bridge.sim.mouth import Bed, Mouth, Utterance
+from bridge.sim.history import RollingAudio
+from bridge.sim.mouth import Bed
 from bridge.sim.outbox import Outbox
 from bridge.sim.vad import EnergyVad, OnsetDetector, VadEvent
+from bridge.sim.voice import Voice
 from bridge.sim.wirecodec import StreamDecoder
 
 log = logging.getLogger("bridge.sim.session")
@@ -34,62 +33,37 @@ MAX_RECORD_SECONDS = 1800
 PREROLL_S, TAIL_S = 0.2, 0.15
 
 
-@dataclass
-class SpeakRequest:
-    text: str
-    pcm: np.ndarray | None
-    from_model: bool
-    interruptible: bool
-    after: str | None
-    silent: bool
-    epoch: int
-    meta: dict[str, Any]
-
-
-class RollingAudio:
-    """The last ``seconds`` of uplink audio, addressed by absolute sample position."""
-
-    def __init__(self, rate: int, seconds: float = 60.0) -> None:
-        self.max = int(rate * seconds)
-        self.buf = np.zeros(0, dtype=np.int16)
-        self.base = 0
-
-    def append(self, x: np.ndarray) -> None:
-        self.buf = np.concatenate([self.buf, x])
-        if len(self.buf) > self.max:
-            cut = len(self.buf) - self.max
-            self.buf, self.base = self.buf[cut:], self.base + cut
-
-    def get(self, start: int, end: int) -> np.ndarray:
-        a, b = max(start, self.base) - self.base, max(0, min(end, self.base + len(self.buf)) - self.base)
-        return self.buf[a:b].copy()
-
-
 class CallSession:
-    def __init__(self, ctx: SimContext, rec: CallRecord, ws: web.WebSocketResponse,
-                 request: web.Request) -> None:
+    def __init__(
+        self, ctx: SimContext, rec: CallRecord, ws: web.WebSocketResponse, request: web.Request
+    ) -> None:
         self.ctx, self.cfg, self.rec, self.ws = ctx, ctx.config, rec, ws
         self.fmt = rec.fmt
         self.rate = rec.fmt.rate
         self.rng = random.Random(self.cfg.seed)
         self.outbox = Outbox(ws, rec, request)
-        self.mouth = Mouth(self.rate, Bed(np.random.default_rng(self.cfg.seed)), self)
+        self.voice = Voice(self, Bed(np.random.default_rng(self.cfg.seed)))
+        self.mouth = self.voice.mouth
+        self.say = self.voice.say
         self.assistant = make_assistant(rec.assistant, ctx)
         self.vad = EnergyVad(self.rate, self.cfg.vad_threshold_dbfs, self.cfg.vad_hangover_ms)
-        self.onsets = OnsetDetector(self.rate, self.cfg.vad_threshold_dbfs) \
-            if self.assistant.kind == "tone" else None
+        self.onsets = (
+            OnsetDetector(self.rate, self.cfg.vad_threshold_dbfs)
+            if self.assistant.kind == "tone"
+            else None
+        )
         self.decoder = StreamDecoder(self.fmt)
         self.history = RollingAudio(self.rate)
         self.pump: DownlinkPump | None = None
         self.customer_muted = False
-        self.user_turn = self.assistant_turn = 0
+        self.user_turn = 0
         self.ended = self.ended_sent = self.blackholed = False
         self.unblackhole = asyncio.Event()
         self.last_uplink_mono: float | None = None
         self.uplink_wall0: float | None = None
-        self.epoch = 0
-        self.speech_q: asyncio.Queue[SpeakRequest] = asyncio.Queue()
         self.tasks: set[asyncio.Task[Any]] = set()
+        aid = rec.create_body.get("assistantId")
+        self.assistant_id = aid if isinstance(aid, str) else None
 
     # ---- plumbing -------------------------------------------------------------------
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
@@ -108,8 +82,14 @@ class CallSession:
             return
         if event.get("type") == "status-update" and event.get("status") == "ended":
             self.ended_sent = True
-        self.outbox.event(ev.decorate(event, self.rec.id, spec_shapes="spec-shapes" in self.rec.faults,
-                                      wrapped="wrapped-events" in self.rec.faults))
+        self.outbox.event(
+            ev.decorate(
+                event,
+                self.rec.id,
+                spec_shapes="spec-shapes" in self.rec.faults,
+                wrapped="wrapped-events" in self.rec.faults,
+            )
+        )
 
     def emit_conversation(self) -> None:
         self.emit(ev.conversation_update(self.rec.conversation, "spec-shapes" in self.rec.faults))
@@ -126,32 +106,54 @@ class CallSession:
         rec.mark_connected()
         rec.session = self
         assert rec.connected_mono is not None
-        self.pump = DownlinkPump(self.fmt, self.mouth, self.outbox, chunking=self.cfg.downlink_chunking,
-                                 faults=rec.faults, rng=self.rng, connected_mono=rec.connected_mono,
-                                 sink=self._downlink_samples)
-        for coro in (self.outbox.run(), self.pump.run(), self._speaker(), self._timers(),
-                     self._startup()):
+        self.pump = DownlinkPump(
+            self.fmt,
+            self.mouth,
+            self.outbox,
+            chunking=self.cfg.downlink_chunking,
+            faults=rec.faults,
+            rng=self.rng,
+            connected_mono=rec.connected_mono,
+            sink=self._downlink_samples,
+        )
+        for coro in (
+            self.outbox.run(),
+            self.pump.run(),
+            self.voice.run(),
+            self._timers(),
+            self._startup(),
+        ):
             self.spawn(coro)
         start_socket_faults(self)
         try:
             await self._read_loop()
         finally:
+            server_closed = self.ended
+            if rec.close_code is None and not server_closed and self.ws.close_code is not None:
+                rec.close_code = self.ws.close_code
             if not self.ended:
                 self.end("customer-ended-call", notify=False)
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self.outbox.closed.wait(), 2.0)
+            if server_closed:
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self.outbox.closed.wait(), 2.0)
             if rec.close_code is None:
                 rec.close_code = self.ws.close_code if self.ws.close_code is not None else 1006
             for task in list(self.tasks):
                 task.cancel()
             await asyncio.gather(*self.tasks, return_exceptions=True)
-            log.info("call %s: socket closed (%s), %d uplink frames", rec.id, rec.close_code,
-                     rec.uplink.frames)
+            log.info(
+                "call %s: socket closed (%s), %d uplink frames",
+                rec.id,
+                rec.close_code,
+                rec.uplink.frames,
+            )
 
     async def _read_loop(self) -> None:
         while True:
             if self.blackholed:
                 await self.unblackhole.wait()
+            if self.outbox.dead:  # the TCP connection was dropped on purpose
+                return
             msg = await self.ws.receive()
             if msg.type == WSMsgType.BINARY:
                 if not self.blackholed:
@@ -160,7 +162,12 @@ class CallSession:
                 self.rec.uplink.text_frames += 1
                 if not self.blackholed:
                     handle_text(self, msg.data)
-            elif msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR):
+            elif msg.type in (
+                WSMsgType.CLOSE,
+                WSMsgType.CLOSING,
+                WSMsgType.CLOSED,
+                WSMsgType.ERROR,
+            ):
                 return
 
     async def _startup(self) -> None:
@@ -179,7 +186,10 @@ class CallSession:
             now = time.monotonic()
             if now - rec.connected_mono >= opts.max_duration:
                 self.end("exceeded-max-duration")
-            elif not self.blackholed and now - (self.last_uplink_mono or rec.connected_mono) >= opts.silence_timeout:
+            elif (
+                not self.blackholed
+                and now - (self.last_uplink_mono or rec.connected_mono) >= opts.silence_timeout
+            ):
                 self.end("silence-timed-out")
 
     def end(self, reason: str, *, notify: bool = True) -> None:
@@ -199,6 +209,7 @@ class CallSession:
         async def later() -> None:
             await asyncio.sleep(delay)
             self.end(reason)
+
         self.spawn(later())
 
     def shutdown(self) -> None:
@@ -221,8 +232,15 @@ class CallSession:
         if self.onsets is not None:
             for kind, pos, hz in self.onsets.feed(samples):
                 if kind == "onset":
-                    rec.uplink.markers.append({"arrivalMonotonic": mono, "streamSeconds": round(
-                        pos / self.rate, 6), "freq": None, "kind": "tone", "_pos": pos})
+                    rec.uplink.markers.append(
+                        {
+                            "arrivalMonotonic": mono,
+                            "streamSeconds": round(pos / self.rate, 6),
+                            "freq": None,
+                            "kind": "tone",
+                            "_pos": pos,
+                        }
+                    )
                 else:
                     for m in rec.uplink.markers:
                         if m.get("_pos") == pos:
@@ -241,10 +259,11 @@ class CallSession:
     def _user_started(self) -> None:
         self.emit(ev.speech_update("started", "user", self.user_turn))
         cur = self.mouth.current
-        if (cur is not None and cur.interruptible and not cur.silent) or (cur is None and self.mouth.busy):
-            self.epoch += 1
+        if (cur is not None and cur.interruptible and not cur.silent) or (
+            cur is None and self.mouth.busy
+        ):
             self.emit(ev.user_interrupted(cur.turn_id if cur else ""))
-            self.mouth.interrupt()
+            self.voice.interrupt()
 
     def _user_stopped(self, vev: VadEvent) -> None:
         dur = (vev.end - vev.start) / self.rate
@@ -256,7 +275,9 @@ class CallSession:
         self.emit(ev.speech_update("stopped", "user", self.user_turn))
         self.rec.add_message("user", text, self.uplink_wall(vev.start), self.uplink_wall(vev.end))
         self.user_turn += 1
-        audio = self.history.get(vev.start - int(PREROLL_S * self.rate), vev.end + int(TAIL_S * self.rate))
+        audio = self.history.get(
+            vev.start - int(PREROLL_S * self.rate), vev.end + int(TAIL_S * self.rate)
+        )
         self.spawn(self._reply(audio, dur))
 
     async def _reply(self, audio: np.ndarray, dur: float) -> None:
@@ -273,57 +294,3 @@ class CallSession:
         if len(self.rec.downlink_pcm) < MAX_RECORD_SECONDS * self.rate * 2:
             self.rec.downlink_pcm += samples.astype("<i2").tobytes()
         self.rec.listen.push_downlink(samples)
-
-    def say(self, text: str, *, pcm: np.ndarray | None = None, from_model: bool = True,
-            interruptible: bool = True, after: str | None = None, silent: bool = False,
-            **meta: Any) -> None:
-        """Queue a line for the assistant to speak (in order; synthesized if no pcm)."""
-        self.speech_q.put_nowait(SpeakRequest(text, pcm, from_model, interruptible, after, silent,
-                                              self.epoch, meta))
-
-    async def _speaker(self) -> None:
-        while True:
-            req = await self.speech_q.get()
-            pcm = req.pcm if req.pcm is not None else await self.ctx.synth.speak(req.text, self.rate)
-            if self.ended or (req.interruptible and req.epoch != self.epoch):
-                continue
-            turn, turn_id = self.assistant_turn, str(uuid.uuid4())
-            self.assistant_turn += 1
-            if req.from_model and not req.silent:
-                self.emit(ev.model_output(req.text, turn_id))
-                self.emit(ev.voice_input(req.text, turn))
-            self.mouth.enqueue(Utterance(req.text, pcm, turn, turn_id, req.interruptible, req.silent,
-                                         req.after, meta=dict(req.meta)))
-
-    def utterance_started(self, utt: Utterance) -> None:
-        utt.meta["start_wall"] = self.wall_at(utt.start_stream_pos)
-        if not utt.silent:
-            self.emit(ev.speech_update("started", "assistant", utt.turn))
-
-    def utterance_progress(self, utt: Utterance) -> None:
-        if utt.silent or utt.done or utt.pos - utt.last_partial_pos < int(0.48 * self.rate):
-            return
-        utt.last_partial_pos = utt.pos
-        words = utt.text.split()
-        k = math.ceil(len(words) * utt.pos / max(1, len(utt.pcm)))
-        if 0 < k < len(words) and k > utt.words_sent:
-            utt.words_sent = k
-            self.emit(ev.transcript("assistant", "partial", " ".join(words[:k])))
-
-    def utterance_ended(self, utt: Utterance, interrupted: bool) -> None:
-        if not utt.silent:
-            spoken = " ".join(utt.text.split()[: utt.words_sent]) if interrupted else utt.text
-            self.emit(ev.speech_update("stopped", "assistant", utt.turn))
-            start = utt.meta.get("start_wall", time.time())
-            end = self.wall_at(utt.start_stream_pos + utt.pos)
-            if spoken:
-                self.emit(ev.transcript("assistant", "final", spoken))
-                self.rec.conversation.append({"role": "assistant", "content": spoken})
-                self.emit_conversation()
-                self.rec.add_message("bot", spoken, start, end)
-        if interrupted or not utt.after:
-            return
-        if utt.after == "transfer":
-            self.spawn(do_transfer(self, utt.meta.get("destination")))
-        else:
-            self.end_later(utt.after)

@@ -24,9 +24,11 @@ def resample(samples: np.ndarray, from_rate: int, to_rate: int) -> np.ndarray:
     return np.asarray(out, dtype=np.int16)
 
 
-def tone(freq: float, ms: float, rate: int, amplitude: int = 12000, ramp_ms: float = 3.0) -> np.ndarray:
+def tone(
+    freq: float, ms: float, rate: int, amplitude: int = 12000, ramp_ms: float = 3.0
+) -> np.ndarray:
     """A sine burst with short raised-cosine ramps (no clicks)."""
-    n = max(1, int(round(rate * ms / 1000.0)))
+    n = max(1, round(rate * ms / 1000.0))
     t = np.arange(n) / rate
     wave = np.sin(2 * np.pi * freq * t) * amplitude
     ramp = min(n // 2, int(rate * ramp_ms / 1000.0))
@@ -105,12 +107,20 @@ class Synth:
         assert self.espeak is not None
         try:
             proc = await asyncio.create_subprocess_exec(
-                self.espeak, "--stdout", "-v", "en-us", "-s", "170", "--", text[:2000],
-                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+                self.espeak,
+                "--stdout",
+                "-v",
+                "en-us",
+                "-s",
+                "170",
+                "--",
+                text[:2000],
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.DEVNULL,
             )
             out, _ = await asyncio.wait_for(proc.communicate(), timeout=20)
             samples, src_rate = parse_wav_bytes(out)
-        except (OSError, ValueError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, OSError, ValueError) as exc:
             log.warning("espeak-ng failed (%s); speaking in tones", exc)
             return None
         peak = int(np.max(np.abs(samples.astype(np.int32)))) if len(samples) else 0

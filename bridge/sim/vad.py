@@ -50,7 +50,9 @@ class EnergyVad:
     after ``hangover_ms`` without a voiced block. Digital silence and ±3 LSB noise never
     trigger it; espeak-ng speech (around -20 dBFS RMS) always does."""
 
-    def __init__(self, rate: int, threshold_dbfs: float = -40.0, hangover_ms: float = 600.0) -> None:
+    def __init__(
+        self, rate: int, threshold_dbfs: float = -40.0, hangover_ms: float = 600.0
+    ) -> None:
         self.rate = rate
         self.threshold = dbfs_to_rms(threshold_dbfs)
         self.hangover = int(rate * hangover_ms / 1000.0)

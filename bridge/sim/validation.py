@@ -10,10 +10,22 @@ from bridge.sim.wirecodec import DEFAULT_RATES, FORMATS, WireFormat
 
 SOURCES = ("assistantId", "assistant", "squadId", "squad", "workflowId", "workflow")
 REJECTED = ("phoneNumber", "phoneNumberId", "customer", "customers", "customerId")
-ALLOWED = {*SOURCES, *REJECTED, "assistantOverrides", "squadOverrides", "workflowOverrides",
-           "name", "transport", "metadata", "schedulePlan"}
-FIRST_MESSAGE_MODES = ("assistant-speaks-first", "assistant-waits-for-user",
-                       "assistant-speaks-first-with-model-generated-message")
+ALLOWED = {
+    *SOURCES,
+    *REJECTED,
+    "assistantOverrides",
+    "squadOverrides",
+    "workflowOverrides",
+    "name",
+    "transport",
+    "metadata",
+    "schedulePlan",
+}
+FIRST_MESSAGE_MODES = (
+    "assistant-speaks-first",
+    "assistant-waits-for-user",
+    "assistant-speaks-first-with-model-generated-message",
+)
 
 
 def _is_int(v: Any) -> bool:
@@ -29,8 +41,10 @@ def _check_assistant_fields(obj: dict[str, Any], where: str, strict: bool) -> li
     if "firstMessage" in obj and not isinstance(obj["firstMessage"], str):
         errors.append(f"{where}.firstMessage must be a string")
     if "firstMessageMode" in obj and obj["firstMessageMode"] not in FIRST_MESSAGE_MODES:
-        errors.append(f"{where}.firstMessageMode must be one of the following values: "
-                      + ", ".join(FIRST_MESSAGE_MODES))
+        errors.append(
+            f"{where}.firstMessageMode must be one of the following values: "
+            + ", ".join(FIRST_MESSAGE_MODES)
+        )
     for key, low, high in (("maxDurationSeconds", 10, 43200), ("silenceTimeoutSeconds", 10, 3600)):
         if key not in obj:
             continue
@@ -46,8 +60,12 @@ def _check_assistant_fields(obj: dict[str, Any], where: str, strict: bool) -> li
         if not isinstance(plan, dict):
             errors.append(f"{where}.monitorPlan must be an object")
         else:
-            for key in ("listenEnabled", "controlEnabled", "listenAuthenticationEnabled",
-                        "controlAuthenticationEnabled"):
+            for key in (
+                "listenEnabled",
+                "controlEnabled",
+                "listenAuthenticationEnabled",
+                "controlAuthenticationEnabled",
+            ):
                 if key in plan and not isinstance(plan[key], bool):
                     errors.append(f"{where}.monitorPlan.{key} must be a boolean value")
     cm = obj.get("clientMessages")
@@ -59,8 +77,11 @@ def _check_assistant_fields(obj: dict[str, Any], where: str, strict: bool) -> li
 def _check_transport(t: Any) -> list[str]:
     if not isinstance(t, dict):
         return ["transport.provider must be one of the following values: vapi.websocket"]
-    errors = [f"property transport.{k} should not exist" for k in t
-              if k not in ("provider", "audioFormat", "conversationType")]
+    errors = [
+        f"property transport.{k} should not exist"
+        for k in t
+        if k not in ("provider", "audioFormat", "conversationType")
+    ]
     if t.get("provider") != "vapi.websocket":
         errors.append("transport.provider must be one of the following values: vapi.websocket")
     if "conversationType" in t and t["conversationType"] != "voice":
@@ -70,11 +91,16 @@ def _check_transport(t: Any) -> list[str]:
         return errors
     if not isinstance(af, dict):
         return [*errors, "transport.audioFormat must be an object"]
-    errors += [f"property transport.audioFormat.{k} should not exist" for k in af
-               if k not in ("format", "container", "sampleRate")]
+    errors += [
+        f"property transport.audioFormat.{k} should not exist"
+        for k in af
+        if k not in ("format", "container", "sampleRate")
+    ]
     if "format" in af and af["format"] not in FORMATS:
-        errors.append("transport.audioFormat.format must be one of the following values: "
-                      + ", ".join(FORMATS))
+        errors.append(
+            "transport.audioFormat.format must be one of the following values: "
+            + ", ".join(FORMATS)
+        )
     if "container" in af and af["container"] != "raw":
         errors.append("transport.audioFormat.container must be one of the following values: raw")
     if "sampleRate" in af:
@@ -96,8 +122,10 @@ def validate_body(body: Any, config: SimConfig) -> list[str]:
     errors += [f"property {k} should not exist" for k in REJECTED if k in body]
     sources = [k for k in SOURCES if body.get(k) is not None]
     if not sources:
-        errors.append("Need Either `assistant`, `assistantId`, `squad`, `squadId`, `workflow`, "
-                      "or `workflowId`.")
+        errors.append(
+            "Need Either `assistant`, `assistantId`, `squad`, `squadId`, `workflow`, "
+            "or `workflowId`."
+        )
     elif len(sources) > 1:
         errors.append(f"Only one of {', '.join(SOURCES)} may be given (got {', '.join(sources)}).")
     for key in ("assistantId", "squadId", "workflowId"):
@@ -149,9 +177,17 @@ def call_options(body: dict[str, Any], config: SimConfig) -> CallOptions:
 
 
 def system_prompt(body: dict[str, Any], kind: str) -> str:
-    model = (body.get("assistant") or {}).get("model") if isinstance(body.get("assistant"), dict) else None
+    model = (
+        (body.get("assistant") or {}).get("model")
+        if isinstance(body.get("assistant"), dict)
+        else None
+    )
     if isinstance(model, dict):
         for m in model.get("messages") or []:
-            if isinstance(m, dict) and m.get("role") == "system" and isinstance(m.get("content"), str):
+            if (
+                isinstance(m, dict)
+                and m.get("role") == "system"
+                and isinstance(m.get("content"), str)
+            ):
                 return m["content"]
     return f"You are the vapi-bridge simulator's {kind} assistant."

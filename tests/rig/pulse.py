@@ -57,6 +57,11 @@ _PULSE_PCM_PLUGIN_GLOBS = (
     "/usr/lib/alsa-lib/libasound_module_pcm_pulse.so",
     "/usr/lib64/alsa-lib/libasound_module_pcm_pulse.so",
 )
+LOOPBACK_MIN_MS = 20
+# Harness stream buffering. Timestamps do not depend on it (they come from PortAudio's DAC/ADC
+# times), so it is generous: with ~8 ms ("low") or 30 ms the harness's own mic player underflowed
+# on a 2-core machine with one core kept busy, glitching the "mic" signal.
+_HARNESS_LATENCY_S = 0.1
 DEBIAN_PACKAGES = "libportaudio2 pulseaudio pulseaudio-utils libasound2-plugins"
 
 
@@ -89,6 +94,29 @@ def _finalize(procs: list[subprocess.Popen[bytes]], dirs: list[Path]) -> None:
         _terminate(p, 1.0)
     for d in dirs:
         shutil.rmtree(d, ignore_errors=True)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _sweep_stale_dirs() -> None:
+    """Remove private dirs left by a rig whose owning process died without cleanup (SIGKILL):
+    the daemon itself is gone by then (parent-death signal), only its temp dirs remain."""
+    for d in glob.glob(os.path.join(tempfile.gettempdir(), "vbrig-*")) + glob.glob("/tmp/vbrig-*"):
+        owner = Path(d) / "owner.pid"
+        try:
+            pid = int(owner.read_text())
+        except (OSError, ValueError):
+            continue
+        if not _pid_alive(pid):
+            shutil.rmtree(d, ignore_errors=True)
 
 
 def _reinit_portaudio() -> None:
@@ -227,14 +255,17 @@ class PulseRig:
             raise
 
     def _start(self) -> None:
+        _sweep_stale_dirs()
         if self._tmpdir_arg is None:
             self.base = Path(tempfile.mkdtemp(prefix="vbrig-"))
             self._owned_dirs.append(self.base)
+            (self.base / "owner.pid").write_text(str(os.getpid()))
         else:
             self.base = self._tmpdir_arg
             self.base.mkdir(parents=True, exist_ok=True)
         self._run = Path(tempfile.mkdtemp(prefix="vbrig-run-", dir="/tmp"))
         self._owned_dirs.append(self._run)
+        (self._run / "owner.pid").write_text(str(os.getpid()))
         self._finalizer = weakref.finalize(self, _finalize, self._procs, self._owned_dirs)
 
         home = self.base / "home"
@@ -271,17 +302,15 @@ class PulseRig:
             "enable-memfd = no\n"
         )
         client_conf = pulse_dir / "client.conf"
-        client_conf.write_text(
-            f"default-server = {server}\nautospawn = no\nenable-memfd = no\n"
-        )
+        client_conf.write_text(f"default-server = {server}\nautospawn = no\nenable-memfd = no\n")
         (cfg / "pulse" / "client.conf").write_text(client_conf.read_text())
 
         alsa_conf = _alsa_conf()
         assert alsa_conf is not None
         devices = (
-            f'pcm.{SPEAKER_DEVICE} {{ type asym; playback.pcm {{ type pulse; '
+            f"pcm.{SPEAKER_DEVICE} {{ type asym; playback.pcm {{ type pulse; "
             f'server "{server}"; device "{SPEAKER_SINK}" }} }}\n'
-            f'pcm.{MIC_DEVICE} {{ type asym; capture.pcm {{ type pulse; '
+            f"pcm.{MIC_DEVICE} {{ type asym; capture.pcm {{ type pulse; "
             f'server "{server}"; device "{MIC_SOURCE}" }} }}\n'
         )
         devices_conf = alsa_dir / "devices.conf"
@@ -289,9 +318,9 @@ class PulseRig:
         (home / ".asoundrc").write_text(devices)
         harness_conf = alsa_dir / "harness.conf"
         harness_conf.write_text(
-            f'pcm.{_HARNESS_MIC_IN} {{ type asym; playback.pcm {{ type pulse; '
+            f"pcm.{_HARNESS_MIC_IN} {{ type asym; playback.pcm {{ type pulse; "
             f'server "{server}"; device "{MIC_SINK}" }} }}\n'
-            f'pcm.{_HARNESS_SPEAKER_MONITOR} {{ type asym; capture.pcm {{ type pulse; '
+            f"pcm.{_HARNESS_SPEAKER_MONITOR} {{ type asym; capture.pcm {{ type pulse; "
             f'server "{server}"; device "{SPEAKER_SINK}.monitor" }} }}\n'
         )
 
@@ -395,9 +424,7 @@ class PulseRig:
             time.sleep(0.02)
 
     def _sink_info(self) -> dict[str, dict[str, Any]]:
-        return {
-            str(si["name"]): si for si in json.loads(self.pactl("-f", "json", "list", "sinks"))
-        }
+        return {str(si["name"]): si for si in json.loads(self.pactl("-f", "json", "list", "sinks"))}
 
     def _wait_sinks_running(self) -> None:
         """Wait for both sinks to run with the keep-alives attached, then drop their backlog.
@@ -493,14 +520,23 @@ class PulseRig:
         self._saved_environ = {k: os.environ.get(k) for k in self._harness_env}
         os.environ.update(self._harness_env)
         _reinit_portaudio()
-        h = _Harness(self.rate, max(1, round(self.rate * self.block_ms / 1000)))
-        try:
-            h.open()
-        except BaseException:
-            h.close()
-            self._restore_environ()
-            raise
-        self._harness = h
+        block = max(1, round(self.rate * self.block_ms / 1000))
+        for attempt in range(2):
+            h = _Harness(self.rate, block)
+            try:
+                h.open()
+            except RigError:
+                h.close()
+                if attempt == 0:
+                    continue  # one retry: a stream that never starts is reopened once
+                self._restore_environ()
+                raise
+            except BaseException:
+                h.close()
+                self._restore_environ()
+                raise
+            self._harness = h
+            return
 
     def _restore_environ(self) -> None:
         if self._saved_environ is None:
@@ -572,11 +608,17 @@ class PulseRig:
 
     def loop_speaker_into_mic(self, gain_db: float = -6.0, delay_ms: float = 0.0) -> Loopback:
         """Route the speaker's monitor back into the mic sink (module-loopback) at ``gain_db``,
-        as an acoustic echo path for echo-cancellation tests. ``delay_ms`` is module-loopback's
-        target end-to-end latency (clamped to its minimum, which is ~the sinks' block latency;
-        the achieved delay is in docs/audio-rig.md). Remove with handle.remove() or use the
-        handle as a context manager; it is removed at rig exit anyway."""
-        latency = max(1, round(delay_ms))
+        as an acoustic echo path for echo-cancellation tests.
+
+        ``delay_ms`` is the echo delay (speaker DAC time -> mic), raised to LOOPBACK_MIN_MS (20):
+        below that module-loopback glitched in most runs at 5-15 ms. The achieved delay is
+        within about ±4 ms of the target and then constant: rate adaptation is off
+        (``adjust_time=0``; both sinks run on the same clock), which otherwise made the delay
+        wander by 0.5-4 ms per 3 s and smeared the echo. The path is near-transparent
+        (module-loopback always resamples, soxr-mq at 1:1: correlation 0.998 at 48 kHz, 0.990
+        at 16 kHz). Remove with handle.remove() or use the handle as a context manager; it is
+        removed at rig exit anyway."""
+        latency = max(LOOPBACK_MIN_MS, round(delay_ms))
         module = int(
             self.pactl(
                 "load-module",
@@ -587,6 +629,7 @@ class PulseRig:
                 "source_dont_move=true",
                 "sink_dont_move=true",
                 "remix=no",
+                "adjust_time=0",
                 "sink_input_properties=media.name=vbrig-echo-path",
             ).strip()
         )
@@ -602,7 +645,7 @@ class PulseRig:
                     raise RigError("module-loopback sink input did not appear")
                 time.sleep(0.02)
         self.pactl("set-sink-input-volume", str(sink_input), f"{gain_db:.2f}dB")
-        lb = Loopback(self, module, sink_input, gain_db, delay_ms)
+        lb = Loopback(self, module, sink_input, gain_db, float(latency))
         self._loopbacks.append(lb)
         return lb
 
@@ -620,6 +663,7 @@ class _Harness:
         self._idle.set()
         self.underflows = 0
         self.overflows = 0
+        self.underflow_times: list[float] = []  # time.monotonic() of each mic-player underflow
         self._out_callbacks = 0
         self._in_frames = 0
         self._in_callbacks = 0
@@ -641,7 +685,7 @@ class _Harness:
             channels=1,
             dtype="int16",
             blocksize=self.block,
-            latency="low",
+            latency=_HARNESS_LATENCY_S,
             callback=self._out_cb,
         )
         self._in = sd.InputStream(
@@ -650,17 +694,20 @@ class _Harness:
             channels=1,
             dtype="int16",
             blocksize=self.block,
-            latency="low",
+            latency=_HARNESS_LATENCY_S,
             callback=self._in_cb,
         )
         self._in.start()
         self._out.start()
         # Both streams' timing estimates are off during the first ~100 ms (PortAudio/pulse
-        # priming); wait until they have settled.
-        settle = 0.15
-        deadline = time.monotonic() + 5
-        need = int(settle * self.rate / self.block)
-        while self._out_callbacks < need or self._in_callbacks < need:
+        # priming; the first output callbacks come in a burst to fill the buffer): wait 0.2 s
+        # and until both callbacks are running.
+        t0 = time.monotonic()
+        deadline = t0 + 5
+        need = int(0.1 * self.rate / self.block)
+        while (
+            self._out_callbacks < need or self._in_callbacks < need or time.monotonic() - t0 < 0.2
+        ):
             if time.monotonic() > deadline:
                 raise RigError(
                     f"harness streams not running (out callbacks {self._out_callbacks}, "
@@ -689,6 +736,7 @@ class _Harness:
         now = time.monotonic()
         if status.output_underflow:
             self.underflows += 1
+            self.underflow_times.append(now)
         self._out_callbacks += 1
         with self._lock:
             if not self._clips:

@@ -1,0 +1,116 @@
+"""``vapi-bridge sim``: run the simulator in the foreground."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+
+from bridge.sim.app import Simulator
+from bridge.sim.config import DEFAULT_API_KEY, DEFAULT_PUBLIC_KEY, SimConfig
+from bridge.sim.faults import describe
+
+
+def build_parser(prog: str = "vapi-bridge sim") -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog=prog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="A local Vapi-compatible simulator (REST, call socket, listen, control).",
+        epilog="faults (also per call: POST /call?fault=NAME[=ARG] or header X-Sim-Fault):\n"
+        + describe(),
+    )
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8099)
+    p.add_argument("--assistant", default="echo", help="echo | tone | script:FILE | replay:FILE")
+    p.add_argument(
+        "--api-key",
+        default=None,
+        help=f"private key for POST/GET /call (env VAPI_SIM_API_KEY; default {DEFAULT_API_KEY})",
+    )
+    p.add_argument(
+        "--public-key",
+        default=DEFAULT_PUBLIC_KEY,
+        help="public key for listen/control when their authentication is enabled",
+    )
+    p.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        metavar="NAME[=ARG]",
+        help="inject a fault on every call (repeatable)",
+    )
+    p.add_argument(
+        "--chunking",
+        choices=("vapi", "frames"),
+        default="vapi",
+        help="downlink chunks: Vapi-like (default) or exact 20 ms frames",
+    )
+    p.add_argument("--speech", choices=("auto", "espeak", "tones"), default="auto")
+    p.add_argument("--first-message", default=None, help="replace the assistant's first message")
+    p.add_argument("--never-connected-timeout", type=float, default=20.0)
+    p.add_argument("--replay-speed", type=float, default=1.0)
+    p.add_argument(
+        "--strict-limits",
+        action="store_true",
+        help="reject maxDurationSeconds/silenceTimeoutSeconds below 10 like Vapi",
+    )
+    p.add_argument("-v", "--verbose", action="store_true")
+    return p
+
+
+async def _serve(cfg: SimConfig) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    async with Simulator(cfg) as sim:
+        print(f"simulator listening on {sim.base_url} — API key: {cfg.api_key}", flush=True)
+        await stop.wait()
+    print("simulator stopped", file=sys.stderr, flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    if not args.verbose:
+        logging.getLogger("aiohttp").setLevel(logging.WARNING)
+    api_key = args.api_key or os.environ.get("VAPI_SIM_API_KEY") or DEFAULT_API_KEY
+    try:
+        cfg = SimConfig(
+            host=args.host,
+            port=args.port,
+            assistant=args.assistant,
+            api_key=api_key,
+            public_key=args.public_key,
+            faults=tuple(args.fault),
+            downlink_chunking=args.chunking,
+            speech=args.speech,
+            first_message=args.first_message,
+            never_connected_timeout=args.never_connected_timeout,
+            replay_speed=args.replay_speed,
+            strict_limits=args.strict_limits,
+        )
+    except ValueError as exc:
+        print(f"vapi-bridge sim: {exc}", file=sys.stderr)
+        return 2
+    try:
+        asyncio.run(_serve(cfg))
+    except KeyboardInterrupt:
+        pass
+    except OSError as exc:
+        print(f"vapi-bridge sim: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,124 @@
+"""The assistant's voice on one call: an ordered queue of lines to speak (synthesized or
+given as audio), barge-in, and the events that follow the audio as it is sent."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+import uuid
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from bridge.sim import events as ev
+from bridge.sim.commands import do_transfer
+from bridge.sim.mouth import Bed, Mouth, Utterance
+
+if TYPE_CHECKING:
+    from bridge.sim.session import CallSession
+
+
+@dataclass
+class SpeakRequest:
+    text: str
+    pcm: np.ndarray | None
+    from_model: bool
+    interruptible: bool
+    after: str | None
+    silent: bool
+    epoch: int
+    meta: dict[str, Any]
+
+
+class Voice:
+    """Implements the Mouth's listener: speech-update, cumulative partials, finals,
+    conversation-update and the bot entry of GET /call's messages."""
+
+    def __init__(self, session: CallSession, bed: Bed) -> None:
+        self.s = session
+        self.rate = session.rate
+        self.mouth = Mouth(self.rate, bed, self)
+        self.queue: asyncio.Queue[SpeakRequest] = asyncio.Queue()
+        self.epoch = 0  # bumped on barge-in: lines requested before it are dropped
+        self.turn = 0
+
+    @property
+    def idle(self) -> bool:
+        return not self.mouth.busy and self.queue.empty()
+
+    def say(
+        self,
+        text: str,
+        *,
+        pcm: np.ndarray | None = None,
+        from_model: bool = True,
+        interruptible: bool = True,
+        after: str | None = None,
+        silent: bool = False,
+        **meta: Any,
+    ) -> None:
+        """Queue a line (in order; synthesized when no pcm is given).
+
+        ``after``: an endedReason to end the call with once spoken, or "transfer"."""
+        self.queue.put_nowait(
+            SpeakRequest(text, pcm, from_model, interruptible, after, silent, self.epoch, meta)
+        )
+
+    def interrupt(self) -> None:
+        """Barge-in: stop the current line and drop the queued ones."""
+        self.epoch += 1
+        self.mouth.interrupt()
+
+    async def run(self) -> None:
+        s = self.s
+        while True:
+            req = await self.queue.get()
+            pcm = req.pcm if req.pcm is not None else await s.ctx.synth.speak(req.text, self.rate)
+            if s.ended or (req.interruptible and req.epoch != self.epoch):
+                continue
+            turn, turn_id = self.turn, str(uuid.uuid4())
+            self.turn += 1
+            if req.from_model and not req.silent:
+                s.emit(ev.model_output(req.text, turn_id))
+                s.emit(ev.voice_input(req.text, turn))
+            utt = Utterance(req.text, pcm, turn, turn_id, req.interruptible, req.silent, req.after)
+            utt.meta.update(req.meta)
+            self.mouth.enqueue(utt)
+
+    # ---- MouthListener ----------------------------------------------------------------
+    def utterance_started(self, utt: Utterance) -> None:
+        utt.meta["start_wall"] = self.s.wall_at(utt.start_stream_pos)
+        if not utt.silent:
+            self.s.emit(ev.speech_update("started", "assistant", utt.turn))
+
+    def utterance_progress(self, utt: Utterance) -> None:
+        if utt.silent or utt.done or utt.pos - utt.last_partial_pos < int(0.48 * self.rate):
+            return
+        utt.last_partial_pos = utt.pos
+        words = utt.text.split()
+        k = math.ceil(len(words) * utt.pos / max(1, len(utt.pcm)))
+        if 0 < k < len(words) and k > utt.words_sent:
+            utt.words_sent = k
+            text = " ".join(words[:k])
+            self.s.emit(ev.transcript("assistant", "partial", text, self.s.assistant_id))
+
+    def utterance_ended(self, utt: Utterance, interrupted: bool) -> None:
+        s = self.s
+        if not utt.silent:
+            spoken = " ".join(utt.text.split()[: utt.words_sent]) if interrupted else utt.text
+            s.emit(ev.speech_update("stopped", "assistant", utt.turn))
+            start = utt.meta.get("start_wall", time.time())
+            end = s.wall_at(utt.start_stream_pos + utt.pos)
+            if spoken:
+                s.emit(ev.transcript("assistant", "final", spoken, s.assistant_id))
+                s.rec.conversation.append({"role": "assistant", "content": spoken})
+                s.emit_conversation()
+                s.rec.add_message("bot", spoken, start, end)
+        if interrupted or not utt.after:
+            return
+        if utt.after == "transfer":
+            s.spawn(do_transfer(s, utt.meta.get("destination")))
+        else:
+            s.end_later(utt.after)
