@@ -26,11 +26,11 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
 from bridge import USER_AGENT
-from bridge.audio.base import AudioSink, AudioSource
+from bridge.audio.base import AudioSink, AudioSource, DeviceStats
 from bridge.audio.codec import codec_for
 from bridge.audio.playout import PlayoutStats
 from bridge.downlink import Downlink
-from bridge.errors import NetworkError
+from bridge.errors import AudioDeviceError, ExitCode, NetworkError
 from bridge.profile.model import Profile
 from bridge.record import Recorder
 from bridge.uplink import Uplink, UplinkStats
@@ -55,17 +55,33 @@ class CallSummary:
     received_s: float = 0.0
     malformed: int = 0
     interruptions: int = 0
+    devices: DeviceStats | None = None  # sound-card counters, when a device was used
+    device_error: str | None = None  # a device failed for good and ended the call
 
     @property
     def connection_lost(self) -> bool:
         return self.ended_reason == CONNECTION_LOST
 
+    @property
+    def exit_code(self) -> ExitCode:
+        if self.device_error:
+            return ExitCode.AUDIO
+        return ExitCode.NETWORK if self.connection_lost else ExitCode.OK
+
     def line(self) -> str:
         cost = f", cost ${self.cost:.4f}" if self.cost is not None else ""
         return (f"call {self.call_id[:8]} ended: {self.ended_reason} after "
                 f"{self.duration_s:.1f} s{cost}; sent {self.uplink.frames_sent * 0.02:.1f} s, "
-                f"received {self.received_s:.1f} s of audio, {self.playout.underruns} "
-                f"underruns, {self.interruptions} interruptions")
+                f"received {self.received_s:.1f} s of audio, {self.playout.audible_underruns} "
+                f"audible underruns ({self.playout.underruns} in all), "
+                f"{self.interruptions} interruptions{self._device_counts()}")
+
+    def _device_counts(self) -> str:
+        d = self.devices
+        if d is None:
+            return ""
+        return (f"; devices: {d.input_overflows} input overflows, {d.output_underflows} "
+                f"output underflows, {d.reopens} reopens")
 
 
 class Call:
@@ -104,6 +120,8 @@ class Call:
         self.assistant_speaking = False
         self.interruptions = 0
         self._playout_at_close: PlayoutStats | None = None
+        self.device_error: str | None = None
+        self._device_base = self._device_totals()
 
     # ---- lifecycle --------------------------------------------------------------------
     async def __aenter__(self) -> Call:
@@ -127,6 +145,11 @@ class Call:
             asyncio.create_task(self._run_uplink(), name="uplink"),
             asyncio.create_task(self._receive(), name="downlink"),
         ]
+        for backend in (self.source, self.sink):
+            supervise = getattr(backend, "supervise", None)
+            if supervise is not None:
+                self._tasks.append(asyncio.create_task(self._watch_device(supervise),
+                                                       name="device"))
 
     async def _connect(self, url: str) -> ClientConnection:
         last = ""
@@ -254,6 +277,26 @@ class Call:
             self._closed.set()
             self._push(None)
 
+    async def _watch_device(self, supervise: Any) -> None:
+        """A device that fails for good (its reopen attempts spent) ends the call."""
+        try:
+            await supervise()
+        except AudioDeviceError as exc:
+            if self.device_error is None and not self._ending:
+                self.device_error = str(exc)
+                log.error("call %s: %s — ending the call", self.short_id, exc)
+                await self.end()
+
+    def _device_totals(self) -> DeviceStats | None:
+        stats = [s for s in (getattr(self.source, "stats", None), getattr(self.sink, "stats",
+                                                                           None))
+                 if isinstance(s, DeviceStats)]
+        if not stats:
+            return None
+        return DeviceStats(input_overflows=sum(s.input_overflows for s in stats),
+                           output_underflows=sum(s.output_underflows for s in stats),
+                           reopens=sum(s.reopens for s in stats))
+
     def _lost(self, detail: str) -> None:
         if self.ended_reason is None:
             self.ended_reason = CONNECTION_LOST
@@ -311,6 +354,11 @@ class Call:
 
     async def _summarise(self) -> None:
         reason = self.ended_reason or "ended"
+        devices, base = self._device_totals(), self._device_base
+        if devices is not None and base is not None:  # this call's share (devices outlive it)
+            devices = DeviceStats(devices.input_overflows - base.input_overflows,
+                                  devices.output_underflows - base.output_underflows,
+                                  devices.reopens - base.reopens)
         duration = self.elapsed_s
         cost: float | None = None
         if self.info is not None and reason != CONNECTION_LOST:
@@ -328,4 +376,6 @@ class Call:
             duration_s=duration, cost=cost, uplink=self.uplink.stats,
             playout=self._playout_at_close or self.sink.playout_stats(),
             received_s=self.downlink.received_seconds, malformed=self.malformed,
-            interruptions=self.interruptions)
+            interruptions=self.interruptions, devices=devices, device_error=self.device_error)
+        if self.device_error:
+            self.summary.ended_reason = self.device_error

@@ -29,12 +29,13 @@ def _level(args: argparse.Namespace, default: str = "info") -> str:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from bridge.daemon import Daemon
     from bridge.profile import load_profile
-    from bridge.runner import run_once
 
     profile = load_profile(args.profile, args.set)
     setup_logging(_level(args, profile.log.level))
-    return asyncio.run(run_once(profile, fault=args.fault))
+    daemon = Daemon(profile, reload_from=args.profile, overrides=args.set, fault=args.fault)
+    return asyncio.run(daemon.run())
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -45,12 +46,23 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_sim(args: argparse.Namespace) -> int:
+    return run_sim(args.sim_args)
+
+
+def run_sim(sim_args: list[str]) -> int:
     try:
         from bridge.sim.cli import main as sim_main
     except ImportError as exc:
         raise UsageError(f"the simulator needs the [sim] extra ({exc.name} is missing) — "
                          f"run: pip install 'vapi-bridge[sim]'") from None
-    return sim_main(args.sim_args)
+    return sim_main(sim_args)
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from bridge.check import run_check
+
+    setup_logging(_level(args, "warning"))
+    return asyncio.run(run_check(args.profile, args.set, args.beep))
 
 
 def cmd_devices(args: argparse.Namespace) -> int:
@@ -102,6 +114,14 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("sim_args", nargs=argparse.REMAINDER)
     sim.set_defaults(func=cmd_sim)
 
+    check = sub.add_parser("check", parents=[common],
+                           help="check a profile, the API key, the network and the devices")
+    check.add_argument("--profile", "-p", required=True, help="a profile NAME or PATH")
+    check.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE")
+    check.add_argument("--beep", action="store_true",
+                       help="play a short tone and record a second, showing the input level")
+    check.set_defaults(func=cmd_check)
+
     devices = sub.add_parser("devices", parents=[common], help="list audio devices")
     devices.add_argument("--json", action="store_true")
     devices.set_defaults(func=cmd_devices)
@@ -109,6 +129,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "sim":  # the simulator parses its own options
+        try:
+            return run_sim(argv[1:])
+        except BridgeError as exc:
+            print(f"vapi-bridge: {exc}", file=sys.stderr)
+            return int(exc.exit_code)
     parser = build_parser()
     args = parser.parse_args(argv)
     func: Callable[[argparse.Namespace], int] | None = getattr(args, "func", None)

@@ -20,9 +20,9 @@ from pathlib import Path
 
 from bridge.audio.base import AudioSink, AudioSource
 from bridge.audio.files import ClockedSink, WavSource
+from bridge.daemon import Daemon
 from bridge.errors import UsageError
 from bridge.profile import Profile, parse_profile
-from bridge.runner import run_once
 from bridge.vapi import messages
 
 log = logging.getLogger("bridge.demo")
@@ -116,7 +116,7 @@ async def run_demo(*, headless: bool, out: str, wire: str) -> int:
             if use_devices:
                 print("Speak after the greeting; the assistant repeats what you say. "
                       "Ctrl-C ends the call.", flush=True)
-                return await run_once(profile)
+                return await Daemon(profile).run()
             with tempfile.TemporaryDirectory(prefix="vapi-bridge-demo-") as tmp:
                 return await _headless(profile, Path(tmp), Path(out))
 
@@ -129,7 +129,7 @@ async def _headless(profile: Profile, workdir: Path, out: Path) -> int:
     visitor = HeadlessVisitor(source, stop)
     visitor.start_fallback()
     audio: tuple[AudioSource, AudioSink] = (source, sink)
-    code = await run_once(profile, hooks=[visitor], stop=stop, audio=audio)
+    code = await Daemon(profile, hooks=[visitor], stop=stop, audio=audio).run()
     print(f"the assistant's audio was written to {out}", flush=True)
     return code
 

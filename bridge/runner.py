@@ -1,16 +1,12 @@
-"""`vapi-bridge run`: open the devices, place one call, show it, end it cleanly.
-
-The first SIGINT/SIGTERM asks the call to end (`end-call`, a short wait, close) and the
-process exits 0; a second one exits at once with the conventional signal code.
-"""
+"""The pieces of running one call: the API client, the audio backends, the transcript
+lines, and `place_call`, which runs a call until it ends or a stop is asked for and always
+returns its summary. The daemon (`bridge/daemon.py`) composes them into modes."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-import os
-import signal
 import sys
 from collections.abc import Callable
 
@@ -18,9 +14,7 @@ from bridge import statusline
 from bridge.audio.backends import open_sink, open_source
 from bridge.audio.base import AudioSink, AudioSource
 from bridge.call import Call, CallSummary
-from bridge.errors import ExitCode
 from bridge.profile import Profile, api_key
-from bridge.record import Recorder
 from bridge.vapi import messages
 from bridge.vapi.api import RetryPolicy, VapiApi
 
@@ -28,19 +22,6 @@ log = logging.getLogger("bridge.run")
 
 EventHook = Callable[[messages.Event], None]
 ROLE_NAMES = {"assistant": "assistant", "user": "visitor"}
-
-
-def install_stop_signals(stop: asyncio.Event) -> None:
-    loop = asyncio.get_running_loop()
-
-    def handler(signum: int) -> None:
-        if stop.is_set():
-            os._exit(ExitCode.SIGINT if signum == signal.SIGINT else ExitCode.SIGTERM)
-        log.info("%s: ending the call", signal.Signals(signum).name)
-        stop.set()
-
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, handler, signum)
 
 
 def transcript_printer(mode: str) -> EventHook:
@@ -100,28 +81,3 @@ def open_audio(profile: Profile) -> tuple[AudioSource, AudioSink]:
     source = open_source(profile.audio, profile.wire.sample_rate)
     sink = open_sink(profile.audio, profile.wire.sample_rate)
     return source, sink
-
-
-async def run_once(profile: Profile, *, hooks: list[EventHook] | None = None,
-                   stop: asyncio.Event | None = None, fault: str | None = None,
-                   audio: tuple[AudioSource, AudioSink] | None = None) -> int:
-    stop = stop or asyncio.Event()
-    install_stop_signals(stop)
-    api = make_api(profile)
-    source, sink = audio or open_audio(profile)
-    try:
-        source.start()
-        sink.start()
-        recorder = (Recorder(profile.record.path, profile.name, profile.wire.sample_rate)
-                    if profile.record.path else None)
-        call = Call(profile, api, source, sink, recorder=recorder, fault=fault)
-        all_hooks = [transcript_printer(profile.transcript.print), *(hooks or [])]
-        summary = await place_call(call, stop, all_hooks)
-    finally:
-        with contextlib.suppress(Exception):
-            source.close()
-        sink.close()
-        await api.aclose()
-    print(summary.line(), file=sys.stdout, flush=True)
-    log.debug("uplink: %s; playout: %s", summary.uplink, summary.playout)
-    return ExitCode.NETWORK if summary.connection_lost else ExitCode.OK

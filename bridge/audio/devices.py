@@ -1,15 +1,29 @@
 """Microphone and speaker through sounddevice (PortAudio) callback streams.
 
-The callbacks run on PortAudio's thread. They never block and never touch the event loop:
-the input callback writes into a single-producer ring the uplink drains, and the output
-callback pulls from the playout buffer. Each stream is opened at the wire rate when the
-device takes it (no resampling then), else at the device's default rate.
+The callbacks run on PortAudio's thread. They never block, never take a lock and never
+touch the event loop: the input callback writes into a single-producer ring the uplink
+drains, the output callback pulls from the playout buffer, and both only bump counters and
+set flags that the event loop reads. Each stream is opened at the wire rate when the device
+takes it (no resampling then), else at the device's default rate (the uplink and downlink
+resample with soxr).
+
+A device that fails during a call is noticed from the event loop (`supervise()`, run by
+the call as a task): the stream's finished callback fired, PortAudio says it is no longer
+active, the callback raised, or no callback came for `STALL_S`. The stream is then closed
+and reopened on a worker thread, up to `REOPEN_ATTEMPTS` times in a row; after that
+`supervise()` raises `AudioDeviceError` and the call ends with that reason.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import functools
 import logging
-from typing import Any
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -19,14 +33,30 @@ from bridge.errors import AudioDeviceError
 
 log = logging.getLogger("bridge.devices")
 
+DEBIAN_PACKAGE = "libportaudio2"
+POLL_S = 0.1  # how often the event loop looks at a stream's health
+STALL_S = 2.0  # no callback for this long: the device hangs
+REOPEN_ATTEMPTS = 3  # in a row; a stream that runs SETTLE_S after a reopen resets the count
+REOPEN_DELAYS_S = (0.2, 0.5, 1.0)  # before each attempt
+SETTLE_S = 5.0
+OPEN_TIMEOUT_S = 5.0  # an open or close that takes longer counts as failed
+
+# PortAudio's API is not thread-safe: opening, starting, stopping and closing streams is
+# serialised (reopens run on worker threads). Callbacks never take it.
+_PA_LOCK = threading.Lock()
+
+T = TypeVar("T")
+
 
 def sounddevice() -> Any:
     """Import sounddevice, turning a missing PortAudio into a one-line fix."""
     try:
         import sounddevice as sd
     except OSError:
-        raise AudioDeviceError("the PortAudio library is not installed — run: "
-                               "sudo apt-get install libportaudio2") from None
+        raise AudioDeviceError(f"the PortAudio library is not installed — run: "
+                               f"sudo apt-get install {DEBIAN_PACKAGE}") from None
+    except Exception as exc:  # sd.PortAudioError from Pa_Initialize
+        raise AudioDeviceError(f"PortAudio could not start: {exc}") from None
     return sd
 
 
@@ -87,18 +117,35 @@ def _available(devices: list[dict[str, Any]], kind: str) -> str:
 
 
 def pick_rate(device: int | None, kind: str, preferred: int, forced: int | None) -> int:
+    """The stream rate: `forced` (audio.device_rate) or an error; else the wire rate when
+    the device takes it; else the device's default rate (resampled with soxr)."""
     sd = sounddevice()
     check = sd.check_input_settings if kind == "input" else sd.check_output_settings
-    for rate in ([forced] if forced else [preferred]):
+    role = "microphone" if kind == "input" else "speaker"
+
+    def refusal(rate: int) -> str | None:
         try:
             check(device=device, samplerate=rate, channels=1, dtype="int16")
-            return rate
         except Exception as exc:
-            if forced:
-                raise AudioDeviceError(f"the {kind} device refuses audio.device_rate "
-                                       f"{forced} Hz ({exc}); remove the setting") from None
-    info = sd.query_devices(device, kind)
-    return int(info["default_samplerate"])
+            return str(exc) or exc.__class__.__name__
+        return None
+
+    if forced:
+        why = refusal(forced)
+        if why is not None:
+            raise AudioDeviceError(f"the {role} refuses audio.device_rate {forced} Hz ({why}); "
+                                   f"remove the setting or choose another rate")
+        return forced
+    why = refusal(preferred)
+    if why is None:
+        return preferred
+    default = int(sd.query_devices(device, kind)["default_samplerate"])
+    if default != preferred and refusal(default) is None:
+        log.info("the %s refuses %d Hz (%s); using its default %d Hz, resampled",
+                 role, preferred, why, default)
+        return default
+    raise AudioDeviceError(f"the {role} refuses {preferred} Hz ({why}) and its default "
+                           f"{default} Hz; set audio.device_rate to a rate it supports")
 
 
 class _CaptureRing:
@@ -135,37 +182,222 @@ class _CaptureRing:
         return out
 
 
-class DeviceSource:
-    def __init__(self, spec: str | int, wire_rate: int, *, latency: str | float = "low",
-                 block_ms: int = 20, device_rate: int | None = None) -> None:
+async def _in_thread(fn: Callable[[], T], timeout: float, what: str) -> T:
+    """Run a blocking PortAudio call on a daemon thread (a hung device must not freeze the
+    event loop, nor keep the process from exiting)."""
+    loop = asyncio.get_running_loop()
+    fut: asyncio.Future[T] = loop.create_future()
+
+    def deliver(ok: bool, value: Any) -> None:
+        if not fut.done():
+            if ok:
+                fut.set_result(value)
+            else:
+                fut.set_exception(value)
+
+    def run() -> None:
+        try:
+            result: Any = (True, fn())
+        except BaseException as exc:  # handed to the event loop
+            result = (False, exc)
+        with contextlib.suppress(RuntimeError):  # the loop is gone: nobody waits
+            loop.call_soon_threadsafe(deliver, *result)
+
+    threading.Thread(target=run, name=f"portaudio-{what}", daemon=True).start()
+    try:
+        async with asyncio.timeout(timeout):
+            return await fut
+    except TimeoutError:
+        raise AudioDeviceError(f"{what} did not finish within {timeout:.0f} s") from None
+
+
+class _DeviceStream:
+    """What the microphone and the speaker share: opening, health, reopening, closing."""
+
+    kind = "input"
+    role = "microphone"
+
+    def __init__(self, spec: str | int, wire_rate: int, *, latency: str | float,
+                 block_ms: int, device_rate: int | None) -> None:
         self.stats = DeviceStats()
-        self.device = find_device(spec, "input")
-        self.sample_rate = pick_rate(self.device, "input", wire_rate, device_rate)
+        self.spec = spec
+        self._sd = sounddevice()
+        self.device = find_device(spec, self.kind)
+        self.name = str(self._sd.query_devices(self.device, self.kind)["name"])
+        self.sample_rate = pick_rate(self.device, self.kind, wire_rate, device_rate)
         self._latency = latency
         self._blocksize = self.sample_rate * block_ms // 1000
-        self._ring = _CaptureRing(self.sample_rate * 2)
         self._stream: Any = None
-        self._level = -120.0
+        self._gen = 0  # which stream is current; the finished callback reports its own
+        self._lock = threading.Lock()  # this device's open/close; never taken by callbacks
+        self._closing = False
+        # written by PortAudio's thread, read by the event loop (plain attribute stores)
+        self._finished_gen = -1
+        self._callbacks = 0
+        self._callback_error: str | None = None
+        # event loop only
+        self._seen_callbacks = -1
+        self._seen_at = 0.0
+        self._attempts = 0
+        self._reopened_at = 0.0
+        self.failure: str | None = None
+        self.latency_s = 0.0  # PortAudio's own estimate for the open stream
 
-    def _callback(self, indata: np.ndarray, frames: int, time: Any, status: Any) -> None:
-        if status.input_overflow:
-            self.stats.input_overflows += 1
-        self._ring.put(indata[:, 0])
+    # ---- opening and closing (event loop at start/close, a worker thread to reopen) ----
+    def _new_stream(self, gen: int) -> Any:
+        raise NotImplementedError
+
+    def _open(self) -> None:
+        gen = self._gen + 1
+        with _PA_LOCK:
+            stream = self._new_stream(gen)
+            self._callback_error = None
+            try:
+                stream.start()
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    stream.close()
+                raise
+        self._stream, self._gen = stream, gen
+        self.latency_s = float(stream.latency)
+
+    def _shut(self, *, drain: bool) -> None:
+        stream, self._stream = self._stream, None
+        if stream is None:
+            return
+        with _PA_LOCK:
+            try:
+                stream.stop() if drain else stream.abort()
+            except Exception as exc:
+                log.debug("%s: stopping the stream failed: %s", self.role, exc)
+            try:
+                stream.close()
+            except Exception as exc:
+                log.debug("%s: closing the stream failed: %s", self.role, exc)
 
     def start(self) -> None:
-        sd = sounddevice()
-        try:
-            self._stream = sd.InputStream(device=self.device, samplerate=self.sample_rate,
-                                          channels=1, dtype="int16", latency=self._latency,
-                                          blocksize=self._blocksize, callback=self._callback)
-            self._stream.start()
-        except Exception as exc:
-            raise AudioDeviceError(f"cannot open the microphone: {exc}") from None
-        log.info("microphone: %s at %d Hz", self.name, self.sample_rate)
+        with self._lock:
+            self._closing = False
+            try:
+                self._open()
+            except Exception as exc:
+                raise AudioDeviceError(f"cannot open the {self.role} {self.name!r}: "
+                                       f"{exc}") from None
+        self._seen_callbacks, self._seen_at = -1, time.monotonic()
+        log.info("%s: %s at %d Hz, %d-frame blocks, %.0f ms PortAudio latency", self.role,
+                 self.name, self.sample_rate, self._blocksize, self.latency_s * 1000)
 
-    @property
-    def name(self) -> str:
-        return str(sounddevice().query_devices(self.device, "input")["name"])
+    def close(self) -> None:
+        self._closing = True
+        if not self._lock.acquire(timeout=OPEN_TIMEOUT_S):
+            log.warning("%s: a reopen hangs; leaving the stream to the OS", self.role)
+            return
+        try:
+            self._shut(drain=self.failure is None)
+        finally:
+            self._lock.release()
+
+    def _reopen(self) -> None:
+        with self._lock:
+            if self._closing:
+                raise AudioDeviceError("closed meanwhile")
+            self._shut(drain=False)
+            self._open()
+
+    # ---- PortAudio's thread -------------------------------------------------------------
+    def _on_finished(self, gen: int) -> None:
+        self._finished_gen = gen
+
+    def _failed_in_callback(self, exc: BaseException) -> None:
+        self._callback_error = f"{exc.__class__.__name__}: {exc}"
+
+    # ---- event loop ---------------------------------------------------------------------
+    def problem(self) -> str | None:
+        """Why the stream is not delivering audio, or None while it is healthy."""
+        stream = self._stream
+        if stream is None:
+            return "the stream is closed"
+        if self._callback_error is not None:
+            return f"the audio callback failed ({self._callback_error})"
+        if self._finished_gen == self._gen:
+            return "the stream stopped"
+        try:
+            active = bool(stream.active)
+        except Exception as exc:
+            return f"PortAudio: {exc}"
+        if not active:
+            return "the stream is no longer active"
+        now = time.monotonic()
+        count = self._callbacks
+        if count != self._seen_callbacks:
+            self._seen_callbacks, self._seen_at = count, now
+        elif now - self._seen_at > STALL_S:
+            return f"no audio for {now - self._seen_at:.1f} s"
+        return None
+
+    async def supervise(self) -> None:
+        """Watch the stream for the whole call (an event-loop task; cancel it to stop).
+        Reopens a failed stream; raises AudioDeviceError when that keeps failing."""
+        self._seen_callbacks, self._seen_at = -1, time.monotonic()
+        while True:
+            await asyncio.sleep(POLL_S)
+            why = self.problem()
+            if why is not None:
+                await self._recover(why)
+
+    async def _recover(self, why: str) -> None:
+        if time.monotonic() - self._reopened_at > SETTLE_S:
+            self._attempts = 0  # the last reopen held: a new failure starts a new series
+        log.warning("%s %s: %s; reopening it", self.role, self.name, why)
+        last = why
+        while self._attempts < REOPEN_ATTEMPTS:
+            await asyncio.sleep(REOPEN_DELAYS_S[min(self._attempts, len(REOPEN_DELAYS_S) - 1)])
+            self._attempts += 1
+            try:
+                await _in_thread(self._reopen, OPEN_TIMEOUT_S, f"reopening the {self.role}")
+            except Exception as exc:
+                last = str(exc) or exc.__class__.__name__
+                log.warning("%s %s: reopen attempt %d of %d failed: %s", self.role, self.name,
+                            self._attempts, REOPEN_ATTEMPTS, last)
+                continue
+            self.stats.reopens += 1
+            self._reopened_at = time.monotonic()
+            self._seen_callbacks, self._seen_at = -1, self._reopened_at
+            self.failure = None
+            log.warning("%s %s: reopened (attempt %d of %d)", self.role, self.name,
+                        self._attempts, REOPEN_ATTEMPTS)
+            return
+        self.failure = (f"{self.role} lost: {self.name}: {why}; {REOPEN_ATTEMPTS} reopen "
+                        f"attempts failed ({last})")
+        raise AudioDeviceError(self.failure)
+
+
+class DeviceSource(_DeviceStream):
+    kind = "input"
+    role = "microphone"
+
+    def __init__(self, spec: str | int, wire_rate: int, *, latency: str | float = "low",
+                 block_ms: int = 20, device_rate: int | None = None) -> None:
+        super().__init__(spec, wire_rate, latency=latency, block_ms=block_ms,
+                         device_rate=device_rate)
+        self._ring = _CaptureRing(self.sample_rate * 2)
+        self._level = -120.0
+
+    def _new_stream(self, gen: int) -> Any:
+        return self._sd.InputStream(
+            device=self.device, samplerate=self.sample_rate, channels=1, dtype="int16",
+            latency=self._latency, blocksize=self._blocksize, callback=self._callback,
+            finished_callback=functools.partial(self._on_finished, gen))
+
+    def _callback(self, indata: np.ndarray, frames: int, time: Any, status: Any) -> None:
+        try:
+            self._callbacks += 1
+            if status.input_overflow:
+                self.stats.input_overflows += 1
+            self._ring.put(indata[:, 0])
+        except Exception as exc:
+            self._failed_in_callback(exc)
+            raise self._sd.CallbackAbort from None
 
     def read(self, due: int) -> np.ndarray:
         samples = self._ring.take()
@@ -177,46 +409,34 @@ class DeviceSource:
     def level_db(self) -> float:
         return self._level
 
-    def close(self) -> None:
-        if self._stream is not None:
-            stream, self._stream = self._stream, None
-            try:
-                stream.stop()
-            finally:
-                stream.close()
 
+class DeviceSink(_DeviceStream):
+    kind = "output"
+    role = "speaker"
 
-class DeviceSink:
     def __init__(self, spec: str | int, wire_rate: int, *, latency: str | float = "low",
                  block_ms: int = 20, device_rate: int | None = None,
                  playout: PlayoutSettings | None = None) -> None:
-        self.stats = DeviceStats()
-        self.device = find_device(spec, "output")
-        self.sample_rate = pick_rate(self.device, "output", wire_rate, device_rate)
-        self._latency = latency
-        self._blocksize = self.sample_rate * block_ms // 1000
+        super().__init__(spec, wire_rate, latency=latency, block_ms=block_ms,
+                         device_rate=device_rate)
         self.buffer = PlayoutBuffer(self.sample_rate, playout)
-        self._stream: Any = None
+
+    def _new_stream(self, gen: int) -> Any:
+        return self._sd.OutputStream(
+            device=self.device, samplerate=self.sample_rate, channels=1, dtype="int16",
+            latency=self._latency, blocksize=self._blocksize, callback=self._callback,
+            finished_callback=functools.partial(self._on_finished, gen))
 
     def _callback(self, outdata: np.ndarray, frames: int, time: Any, status: Any) -> None:
-        if status.output_underflow:
-            self.stats.output_underflows += 1
-        self.buffer.read_into(outdata[:, 0])
-
-    def start(self) -> None:
-        sd = sounddevice()
         try:
-            self._stream = sd.OutputStream(device=self.device, samplerate=self.sample_rate,
-                                           channels=1, dtype="int16", latency=self._latency,
-                                           blocksize=self._blocksize, callback=self._callback)
-            self._stream.start()
+            self._callbacks += 1
+            if status.output_underflow:
+                self.stats.output_underflows += 1
+            self.buffer.read_into(outdata[:, 0])
         except Exception as exc:
-            raise AudioDeviceError(f"cannot open the speaker: {exc}") from None
-        log.info("speaker: %s at %d Hz", self.name, self.sample_rate)
-
-    @property
-    def name(self) -> str:
-        return str(sounddevice().query_devices(self.device, "output")["name"])
+            outdata.fill(0)
+            self._failed_in_callback(exc)
+            raise self._sd.CallbackAbort from None
 
     def capture_frame(self, samples: np.ndarray) -> None:
         self.buffer.write(samples)
@@ -233,11 +453,3 @@ class DeviceSink:
     @property
     def played_samples(self) -> int:
         return self.buffer.played_samples
-
-    def close(self) -> None:
-        if self._stream is not None:
-            stream, self._stream = self._stream, None
-            try:
-                stream.stop()
-            finally:
-                stream.close()

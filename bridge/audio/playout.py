@@ -40,6 +40,7 @@ QUIET_PEAK = 330  # about -40 dBFS: Vapi's between-utterance near-silence is far
 @dataclass
 class PlayoutStats:
     underruns: int = 0
+    audible_underruns: int = 0  # the audio that ran dry was not near-silence
     dropped_ms: float = 0.0
     stretched_ms: float = 0.0
     overflow_ms: float = 0.0
@@ -73,6 +74,7 @@ class PlayoutBuffer:
         self._playing = False
         self._fade_in_next = False
         self._underruns = 0
+        self._audible_underruns = 0
         self._dropped = 0
         self._flushed = 0
         self._flushes_done = 0
@@ -144,6 +146,8 @@ class PlayoutBuffer:
             self._fade_in_next = False
         if n < want:
             k = min(self._fade, n)
+            if n and (int(out[:n].max()) >= QUIET_PEAK or int(out[:n].min()) <= -QUIET_PEAK):
+                self._audible_underruns += 1
             if k:
                 self._apply_ramp(out[n - k:n], self._ramp_down[self._fade - k:])
             out[n:] = 0
@@ -238,6 +242,7 @@ class PlayoutBuffer:
         per_ms = self.sample_rate / 1000.0
         return PlayoutStats(
             underruns=self._underruns,
+            audible_underruns=self._audible_underruns,
             dropped_ms=self._dropped / per_ms,
             stretched_ms=self._stretched / per_ms,
             overflow_ms=self._overflow / per_ms,

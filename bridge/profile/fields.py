@@ -29,6 +29,10 @@ class Field:
             raise Invalid("must be set")
         return self.check(value)
 
+    def parse_null(self) -> Any:
+        """The key is present with the value null (`key:` or `key: null`)."""
+        return self.parse(None)
+
 
 @dataclass(frozen=True)
 class Str(Field):
@@ -109,6 +113,9 @@ class Mapping(Field):
 @dataclass(frozen=True)
 class Device(Field):
     """`default`, `null`, `file:PATH`, a device index, or a (part of a) device name."""
+
+    def parse_null(self) -> str:
+        return "null"  # YAML reads a bare `null` as None; for a device it names the null one
 
     def check(self, value: Any) -> str | int:
         if isinstance(value, bool):

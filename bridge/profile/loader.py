@@ -107,7 +107,8 @@ def _build(data: dict[str, Any], lines: Lines, origin: str, name: str,
         values: dict[str, Any] = {}
         for key, spec in fields.items():
             try:
-                values[key] = spec.parse(raw.get(key))
+                values[key] = (spec.parse(None) if key not in raw else
+                               spec.parse_null() if raw[key] is None else spec.parse(raw[key]))
             except Invalid as exc:
                 raise _err(origin, lines, f"{section}.{key}", str(exc)) from None
         built[section] = values

@@ -70,6 +70,12 @@ SPEC: dict[str, dict[str, Field]] = {
     "record": {
         "path": Str(),
     },
+    "service": {
+        "mode": Choice(default="once", choices=("once", "standby", "loop")),
+        "loop_delay_seconds": Num(default=5.0, lo=0, hi=3600),
+        "max_backoff_seconds": Num(default=300.0, lo=1, hi=86400),
+        "control_socket": Str(),
+    },
     "log": {
         "level": Choice(default="info", choices=("debug", "info", "warning", "error")),
     },
@@ -158,6 +164,14 @@ class RecordSettings:
 
 
 @dataclass(frozen=True)
+class ServiceSettings:
+    mode: str
+    loop_delay_seconds: float
+    max_backoff_seconds: float
+    control_socket: str | None
+
+
+@dataclass(frozen=True)
 class LogSettings:
     level: str
 
@@ -173,6 +187,7 @@ class Profile:
     audio: AudioSettings
     transcript: TranscriptSettings
     record: RecordSettings
+    service: ServiceSettings
     log: LogSettings
     directory: Path = field(default=Path("."))
 
@@ -203,5 +218,5 @@ class Profile:
 SECTIONS: dict[str, type] = {
     "api": ApiSettings, "assistant": AssistantSettings, "call": CallSettings,
     "wire": WireSettings, "audio": AudioSettings, "transcript": TranscriptSettings,
-    "record": RecordSettings, "log": LogSettings,
+    "record": RecordSettings, "service": ServiceSettings, "log": LogSettings,
 }

@@ -157,6 +157,10 @@ class VapiApi:
                                    attempts=attempts)
         return CallInfo.from_body(data)
 
+    async def check_key(self) -> None:
+        """A harmless authenticated request (list one call): raises if the key is refused."""
+        await self._request("GET", "/call", "the key check", attempts=1, params={"limit": 1})
+
     async def _request(self, method: str, path: str, what: str, *, attempts: int | None = None,
                        **kwargs: Any) -> dict[str, Any]:
         total = attempts or self.retry.attempts
@@ -176,6 +180,8 @@ class VapiApi:
                     except ValueError:
                         raise ApiRequestError(f"{method} {path}: the answer was not JSON — is "
                                               f"api.base_url a Vapi API?") from None
+                    if isinstance(body, list):
+                        return {"items": body}
                     if not isinstance(body, dict):
                         raise ApiRequestError(f"{method} {path}: unexpected answer shape")
                     return body

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
 from pathlib import Path
@@ -101,7 +102,12 @@ def test_cli_prints_one_line_and_exits_2(tmp_path: Path) -> None:
 @settings(max_examples=150, deadline=None)
 @given(st.text(max_size=300))
 def test_only_profile_errors_escape_the_loader(text: str) -> None:
-    try:
+    with contextlib.suppress(ProfileError):
         parse_profile(text, origin="fuzz.yaml")
-    except ProfileError:
-        pass
+
+
+def test_null_device_written_as_yaml_null_is_the_null_device() -> None:
+    p = parse_profile(GOOD + "audio:\n  input: null\n  output:\n")
+    assert p.audio.input == "null" and p.audio.output == "null"
+    assert parse_profile(GOOD).audio.input == "default"
+    assert parse_profile(GOOD, overrides=["audio.input=null"]).audio.input == "null"

@@ -1,0 +1,150 @@
+"""`vapi-bridge check`: is this kiosk ready? A checklist with the fix for each ✗.
+
+Profile valid; API key present and accepted (a harmless authenticated request); API host
+resolves and, for https, TLS verifies; input and output devices found and opened
+(`--beep` plays a short tone and records a second, showing the input level).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import numpy as np
+
+from bridge.audio.backends import describe, open_sink, open_source
+from bridge.audio.base import level_dbfs
+from bridge.errors import BridgeError, ExitCode
+from bridge.profile import Profile, api_key, load_profile
+from bridge.redact import scrub_urls
+from bridge.vapi.api import VapiApi, is_loopback
+
+
+@dataclass
+class Item:
+    ok: bool
+    what: str
+    detail: str = ""
+    code: int = ExitCode.OK
+
+
+def _line(item: Item, colour: bool) -> str:
+    mark = "✓" if item.ok else "✗"
+    if colour:
+        mark = f"\033[32m{mark}\033[0m" if item.ok else f"\033[31m{mark}\033[0m"
+    return f" {mark} {item.what}" + (f" — {item.detail}" if item.detail else "")
+
+
+async def _network(profile: Profile) -> list[Item]:
+    url = urlsplit(profile.api.base_url)
+    host, port = url.hostname or "", url.port or (443 if url.scheme == "https" else 80)
+    items: list[Item] = []
+    try:
+        await asyncio.get_running_loop().getaddrinfo(host, port)
+        items.append(Item(True, f"API host {host} resolves"))
+    except OSError as exc:
+        items.append(Item(False, f"API host {host} resolves", f"{exc.strerror or exc}; check "
+                          f"DNS and the network, or api.base_url", ExitCode.NETWORK))
+        return items
+    if url.scheme == "https":
+        try:
+            ctx = ssl.create_default_context()
+            _, writer = await asyncio.wait_for(
+                asyncio.open_connection(host, port, ssl=ctx, server_hostname=host), 10)
+            writer.close()
+            items.append(Item(True, f"TLS to {host} verifies"))
+        except (OSError, TimeoutError, ssl.SSLError) as exc:
+            items.append(Item(False, f"TLS to {host} verifies", f"{exc}; check the clock, "
+                              f"a proxy, or ca-certificates", ExitCode.NETWORK))
+    elif not is_loopback(profile.api.base_url):
+        items.append(Item(True, f"plain {url.scheme}:// to {host} (api.allow_plaintext)"))
+    return items
+
+
+async def _key(profile: Profile) -> list[Item]:
+    try:
+        key = api_key(profile)
+    except BridgeError as exc:
+        return [Item(False, "API key present", str(exc), exc.exit_code)]
+    items = [Item(True, "API key present")]
+    api = VapiApi(profile.api.base_url, key, timeout=min(profile.api.timeout_seconds, 10),
+                  allow_plaintext=profile.api.allow_plaintext)
+    try:
+        await api.check_key()
+        items.append(Item(True, "API key accepted"))
+    except BridgeError as exc:
+        items.append(Item(False, "API key accepted", scrub_urls(str(exc)), exc.exit_code))
+    finally:
+        await api.aclose()
+    return items
+
+
+async def _devices(profile: Profile, beep: bool) -> list[Item]:
+    items: list[Item] = []
+    rate = profile.wire.sample_rate
+    for kind, opener, spec in (("input", open_source, profile.audio.input),
+                               ("output", open_sink, profile.audio.output)):
+        what = f"{kind} device {describe(spec)}"
+        try:
+            dev = opener(profile.audio, rate)
+            dev.start()
+            name = getattr(dev, "name", describe(spec))
+            await asyncio.sleep(0.2)
+            dev.close()
+            items.append(Item(True, f"{what} opens", f"{name} at {dev.sample_rate} Hz"))
+        except BridgeError as exc:
+            items.append(Item(False, f"{what} opens", str(exc), exc.exit_code))
+    if beep and all(i.ok for i in items):
+        items.append(await _beep(profile))
+    return items
+
+
+async def _beep(profile: Profile) -> Item:
+    rate = profile.wire.sample_rate
+    try:
+        source = open_source(profile.audio, rate)
+        sink = open_sink(profile.audio, rate)
+        source.start()
+        sink.start()
+        t = np.arange(int(0.3 * sink.sample_rate)) / sink.sample_rate
+        sink.capture_frame((np.sin(2 * np.pi * 880 * t) * 8000).astype(np.int16))
+        captured = []
+        for _ in range(10):
+            await asyncio.sleep(0.1)
+            captured.append(source.read(source.sample_rate // 10))
+        source.close()
+        sink.close()
+    except BridgeError as exc:
+        return Item(False, "beep and record", str(exc), exc.exit_code)
+    level = level_dbfs(np.concatenate(captured)) if captured else -120.0
+    if level < -70:
+        return Item(False, "microphone hears something", f"input level {level:.0f} dBFS: "
+                    "check the microphone, its mute switch and audio.input", ExitCode.AUDIO)
+    return Item(True, "microphone hears something", f"input level {level:.0f} dBFS")
+
+
+async def run_check(name: str, overrides: list[str], beep: bool,
+                    out: Callable[[str], None] = print) -> int:
+    colour = sys.stdout.isatty()
+    try:
+        profile = load_profile(name, overrides)
+    except BridgeError as exc:
+        out(_line(Item(False, "profile valid", str(exc)), colour))
+        return int(exc.exit_code)
+    items = [Item(True, "profile valid", profile.origin)]
+    items += await _network(profile)
+    if all(i.ok for i in items):
+        items += await _key(profile)
+    items += await _devices(profile, beep)
+    for item in items:
+        out(_line(item, colour))
+    failed = [i for i in items if not i.ok]
+    out(f"{len(items) - len(failed)} passed, {len(failed)} failed" if failed
+        else "ready: all checks passed")
+    return int(failed[0].code or ExitCode.FAILURE) if failed else ExitCode.OK
+
+

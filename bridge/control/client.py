@@ -1,0 +1,97 @@
+"""The client end of the control socket: find a daemon's socket, send one request.
+
+```python
+from bridge.control.client import find_socket, request
+answer = request(find_socket(profile="frontdesk"), {"cmd": "say", "text": "One moment"})
+```
+
+`request` returns the answer dict (`ok` true or false) and raises `NoDaemon` (exit 5) when
+nothing answers, `Refused` (exit 1) when the socket refuses this user.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from pathlib import Path
+from typing import Any
+
+from bridge.control import NoDaemon, Refused
+from bridge.control.paths import client_candidates, default_dirs, discover
+from bridge.errors import BridgeError, NetworkError, UsageError
+from bridge.profile import load_profile
+from bridge.profile.model import Profile
+
+DEFAULT_TIMEOUT_S = 30.0
+
+
+def _load(profile_arg: str) -> Profile | None:
+    try:
+        return load_profile(profile_arg)
+    except BridgeError:
+        if os.sep in profile_arg or profile_arg.endswith((".yaml", ".yml")):
+            raise
+        return None  # a bare name whose file is not here: the socket may still be
+
+
+def find_socket(profile: str | None = None, socket_path: str | None = None) -> Path:
+    if socket_path:
+        return Path(socket_path).expanduser()
+    if profile:
+        loaded = _load(profile)
+        name = loaded.name if loaded else profile
+        candidates = client_candidates(loaded, name)
+        for path in candidates:
+            if os.path.lexists(path):
+                return path
+        raise NoDaemon(f"no vapi-bridge daemon is running for profile {name} (no control "
+                       f"socket at {', '.join(map(str, candidates))})")
+    found = discover()
+    if len(found) == 1:
+        return found[0]
+    if not found:
+        looked = ", ".join(str(d) for d in default_dirs(for_client=True))
+        raise NoDaemon(f"no vapi-bridge daemon found (no control socket in {looked}); give "
+                       f"--profile or --socket")
+    raise UsageError(f"several daemons are running ({', '.join(map(str, found))}); choose one "
+                     f"with --profile or --socket")
+
+
+def request(path: Path, req: dict[str, Any], timeout: float = DEFAULT_TIMEOUT_S
+            ) -> dict[str, Any]:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.settimeout(timeout)
+    try:
+        try:
+            sock.connect(str(path))
+        except (FileNotFoundError, ConnectionRefusedError):
+            state = "a stale socket: the daemon is gone" if os.path.lexists(path) else "none"
+            raise NoDaemon(f"no vapi-bridge daemon is running at {path} ({state})") from None
+        except PermissionError:
+            raise Refused(f"permission denied on {path} — run this as the daemon's user"
+                          ) from None
+        sock.sendall((json.dumps(req) + "\n").encode())
+        data = b""
+        while not data.endswith(b"\n"):
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    except TimeoutError:
+        raise NetworkError(f"the daemon at {path} did not answer within {timeout:.0f} s"
+                           ) from None
+    except OSError as exc:
+        raise NoDaemon(f"the control socket {path} failed: {exc.strerror or exc}") from None
+    finally:
+        sock.close()
+    if not data.strip():
+        raise NoDaemon(f"the daemon at {path} closed the connection without an answer")
+    try:
+        answer = json.loads(data)
+    except ValueError:
+        raise NoDaemon(f"{path} did not answer with JSON — is it a vapi-bridge socket?"
+                       ) from None
+    if not isinstance(answer, dict):
+        raise NoDaemon(f"{path} gave an unexpected answer")
+    return answer

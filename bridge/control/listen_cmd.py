@@ -1,0 +1,241 @@
+"""`vapi-bridge listen`: record (and play) a call's listen stream; `--verify` it.
+
+Where the listenUrl comes from: `--url`; or `--call-id` (`GET /call/{id}` with the
+profile's API settings); or, with neither, the daemon's current call, asked over its
+control socket (`--profile`/`--socket`), which needs no API key in this shell.
+
+Exit codes: 0 done (and, with --verify, verified); 1 refused (the call is over, 404/410)
+or --verify inconclusive; 2 usage; 3 the listenUrl wants the public key; 5 no daemon or
+the network failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import signal
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bridge import redact
+from bridge.audio.files import WavWriter
+from bridge.control import Refused
+from bridge.control.client import find_socket, request
+from bridge.control.verify import correlate
+from bridge.errors import BridgeError, ExitCode, NetworkError, UsageError
+from bridge.listen import AudioChunk, listen
+from bridge.profile import Profile, load_profile, public_key
+
+log = logging.getLogger("bridge.listen")
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    src = parser.add_mutually_exclusive_group()
+    src.add_argument("--call-id", help="a call id: its listenUrl is read with GET /call/{id}")
+    src.add_argument("--url", help="the listenUrl itself (a secret: prefer --call-id)")
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--profile", "-p",
+                       help="profile NAME or PATH (API settings; the daemon to ask)")
+    where.add_argument("--socket", help="the daemon's control socket PATH")
+    parser.add_argument("--out", help="the WAV to write (default listen-TIME.wav; "
+                                      "'-' for none)")
+    parser.add_argument("--play", nargs="?", const="default", metavar="DEVICE",
+                        help="play the call live (both parties mixed) on a speaker")
+    parser.add_argument("--channels", type=int, help="channels in the stream (default: as "
+                        "announced by the server, else 2)")
+    parser.add_argument("--rate", type=int, help="sample rate (default: as announced, else "
+                        "16000)")
+    auth = parser.add_mutually_exclusive_group()
+    auth.add_argument("--auth", dest="auth", action="store_true", default=None,
+                      help="send the PUBLIC key (listen authentication on); default: the "
+                           "profile's call.control_auth")
+    auth.add_argument("--no-auth", dest="auth", action="store_false")
+    parser.add_argument("--seconds", type=float, help="stop after this long")
+    parser.add_argument("--verify", action="store_true",
+                        help="on the daemon's own call: report which channel is which "
+                             "(needs record.path in the daemon's profile)")
+    parser.add_argument("--no-events", action="store_true", help="do not print text frames")
+
+
+@dataclass
+class Target:
+    url: str
+    allow_plaintext: bool = False
+    call: str | None = None
+    monitor: dict[str, Any] = field(default_factory=dict)  # the daemon's answer, if asked
+    asked_at: float = 0.0
+
+
+def _profile(args: argparse.Namespace) -> Profile | None:
+    return load_profile(args.profile) if args.profile else None
+
+
+def _ask_daemon(args: argparse.Namespace) -> Target:
+    path = find_socket(args.profile, args.socket)
+    answer = request(path, {"cmd": "monitor"})
+    asked = time.monotonic()
+    if not answer.get("ok"):
+        error = str(answer.get("error", "refused"))
+        kinds: dict[str, type[BridgeError]] = {"network": NetworkError, "usage": UsageError}
+        raise kinds.get(str(answer.get("kind")), Refused)(error)
+    url = str(answer["listenUrl"])
+    redact.register_url(url, "listen URL")
+    return Target(url, bool(answer.get("allowPlaintext")), str(answer.get("call")), answer,
+                  asked)
+
+
+async def resolve(args: argparse.Namespace, profile: Profile | None) -> Target:
+    if args.verify and (args.url or args.call_id):
+        raise UsageError("--verify works on the daemon's own call: give --profile or "
+                         "--socket, not --url or --call-id")
+    if args.url:
+        return Target(args.url, profile.api.allow_plaintext if profile else False)
+    if args.call_id:
+        if profile is None:
+            raise UsageError("--call-id needs --profile (for the API settings and key)")
+        from bridge.runner import make_api
+
+        async with make_api(profile) as api:
+            info = await api.get_call(args.call_id, attempts=2)
+        if not info.listen_url:
+            raise Refused(f"Vapi gave no listenUrl for call {args.call_id[:8]} (is "
+                          f"monitorPlan.listenEnabled off?)")
+        return Target(info.listen_url, profile.api.allow_plaintext, args.call_id[:8])
+    return _ask_daemon(args)
+
+
+def _key(args: argparse.Namespace, profile: Profile | None) -> str | None:
+    wanted = args.auth if args.auth is not None else bool(profile and profile.call.control_auth)
+    if not wanted:
+        return None
+    key = public_key(profile) if profile else os.environ.get("VAPI_PUBLIC_KEY")
+    if not key:
+        raise UsageError("--auth needs the PUBLIC key: set VAPI_PUBLIC_KEY (or the profile's "
+                         "api.public_key_env / api.public_key_file)")
+    return key
+
+
+class Player:
+    """Both parties mixed to mono, on a speaker."""
+
+    def __init__(self, spec: str, rate: int) -> None:
+        from bridge.audio.devices import DeviceSink
+        from bridge.audio.resample import Resampler
+
+        self.sink = DeviceSink(spec, rate)
+        self.resampler = Resampler(rate, self.sink.sample_rate)
+        self.sink.start()
+
+    def play(self, chunk: AudioChunk) -> None:
+        mono = chunk.samples.astype(np.int32).sum(axis=1) // chunk.channels
+        self.sink.capture_frame(self.resampler.process(mono.astype(np.int16)))
+
+    def close(self) -> None:
+        self.sink.close()
+
+
+@dataclass
+class Session:
+    writer: WavWriter | None = None
+    out: Path | None = None
+    player: Player | None = None
+    kept: list[np.ndarray] = field(default_factory=list)
+    labels: tuple[str, ...] | None = None
+    rate: int = 0
+    channels: int = 0
+    frames: int = 0
+    first_audio: float = 0.0
+
+
+async def _consume(args: argparse.Namespace, target: Target, key: str | None,
+                   s: Session) -> None:
+    async for item in listen(target.url, public_key=key, channels=args.channels,
+                             rate=args.rate, allow_plaintext=target.allow_plaintext):
+        if not isinstance(item, AudioChunk):
+            if not args.no_events:
+                print(json.dumps(item.data), flush=True)
+            continue
+        if not s.frames:
+            s.first_audio = time.monotonic()
+            s.rate, s.channels, s.labels = item.rate, item.channels, item.labels
+            if s.out is not None:
+                s.writer = WavWriter(s.out, item.rate, channels=item.channels)
+            if args.play:
+                s.player = Player(args.play, item.rate)
+        s.frames += len(item.samples)
+        if s.writer is not None:
+            s.writer.write(item.samples)
+        if s.player is not None:
+            s.player.play(item)
+        if args.verify:
+            s.kept.append(item.samples)
+
+
+async def run_listen(args: argparse.Namespace) -> int:
+    profile = _profile(args)
+    target = await resolve(args, profile)
+    if args.verify and not target.monitor.get("recording"):
+        raise UsageError("--verify compares with the daemon's own recording of the call: set "
+                         "record.path in the daemon's profile")
+    key = _key(args, profile)
+    s = Session()
+    if args.out != "-":
+        s.out = Path(args.out or f"listen-{datetime.now():%Y%m%dT%H%M%S}.wav")
+    print(f"listening to call {target.call or '(from URL)'}"
+          + (f", writing {s.out}" if s.out else ""), file=sys.stderr, flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    consumer = asyncio.create_task(_consume(args, target, key, s))
+    stopper = asyncio.create_task(stop.wait())
+    try:
+        await asyncio.wait({consumer, stopper}, timeout=args.seconds,
+                           return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+        stopper.cancel()
+        if not consumer.done():
+            consumer.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await consumer
+        if s.writer is not None:
+            s.writer.close()
+        if s.player is not None:
+            s.player.close()
+    shape = f"{s.channels} channel(s) at {s.rate} Hz" if s.frames else "no audio"
+    print(f"listen: {s.frames / s.rate if s.rate else 0:.1f} s of {shape}"
+          + (f" written to {s.out}" if s.writer else ""), file=sys.stderr, flush=True)
+    return _verify(target, s) if args.verify else ExitCode.OK
+
+
+def _verify(target: Target, s: Session) -> int:
+    if not s.kept:
+        print("verify: inconclusive: no audio was heard", file=sys.stderr)
+        return ExitCode.FAILURE
+    listen_audio = np.concatenate(s.kept)
+    mon = target.monitor
+    offset = float(mon.get("sentSeconds", 0.0)) + (s.first_audio - target.asked_at) \
+        - len(s.kept[0]) / s.rate
+    try:
+        report = correlate(listen_audio, s.rate, s.labels, Path(mon["recording"]), offset)
+    except (OSError, EOFError, ValueError) as exc:
+        raise Refused(f"cannot read the daemon's recording {mon['recording']}: {exc}") from None
+    for line in report.lines():
+        print(f"verify: {line}", flush=True)
+    return ExitCode.OK if report.mapping else ExitCode.FAILURE
+
+
+def cmd(args: argparse.Namespace) -> int:
+    return asyncio.run(run_listen(args))

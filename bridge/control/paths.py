@@ -1,0 +1,111 @@
+"""Where a daemon's control socket lives.
+
+The daemon binds, in order: `service.control_socket` (relative to the profile's
+directory); `$RUNTIME_DIRECTORY/<profile>.sock` (systemd; the first of several
+':'-separated paths); `$XDG_RUNTIME_DIR/vapi-bridge/<profile>.sock`;
+`/tmp/vapi-bridge-<uid>/<profile>.sock` (a 0700 directory this user owns).
+
+`ctl`, run from an operator's shell, has no `$RUNTIME_DIRECTORY`: it looks in the same
+places plus `/run/vapi-bridge` (the system unit's RuntimeDirectory) and takes the first
+socket that exists.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Mapping
+from pathlib import Path
+
+from bridge.errors import ProfileError
+from bridge.profile.model import Profile
+
+SYSTEM_RUNTIME_DIR = Path("/run/vapi-bridge")
+MAX_PATH_BYTES = 107  # sun_path is 108 bytes with the terminating NUL
+
+
+def _first(value: str | None) -> Path | None:
+    if not value:
+        return None
+    head = value.split(":")[0].strip()
+    return Path(head) if head else None
+
+
+def explicit_path(profile: Profile) -> Path | None:
+    configured = profile.service.control_socket
+    if not configured:
+        return None
+    path = Path(configured).expanduser()
+    return path if path.is_absolute() else profile.directory / path
+
+
+def default_dirs(env: Mapping[str, str] | None = None, *, for_client: bool = False
+                 ) -> list[Path]:
+    """Directories holding `<profile>.sock`, most specific first."""
+    env = os.environ if env is None else env
+    dirs: list[Path] = []
+    runtime = _first(env.get("RUNTIME_DIRECTORY"))
+    if runtime is not None:
+        dirs.append(runtime)
+    if for_client:
+        dirs.append(SYSTEM_RUNTIME_DIR)
+    xdg = _first(env.get("XDG_RUNTIME_DIR"))
+    if xdg is not None:
+        dirs.append(xdg / "vapi-bridge")
+    dirs.append(Path(f"/tmp/vapi-bridge-{os.getuid()}"))
+    return dirs
+
+
+def socket_path(profile: Profile, env: Mapping[str, str] | None = None) -> Path:
+    """The path the daemon binds for this profile."""
+    return explicit_path(profile) or default_dirs(env)[0] / f"{profile.name}.sock"
+
+
+def client_candidates(profile: Profile | None, name: str | None = None,
+                      env: Mapping[str, str] | None = None) -> list[Path]:
+    """Where `ctl` looks for a daemon's socket, in order."""
+    if profile is not None:
+        explicit = explicit_path(profile)
+        if explicit is not None:
+            return [explicit]
+        name = profile.name
+    if name:
+        return [d / f"{name}.sock" for d in default_dirs(env, for_client=True)]
+    return []
+
+
+def discover(env: Mapping[str, str] | None = None) -> list[Path]:
+    """Every live-looking socket in the default directories (for `ctl` without --profile)."""
+    found: list[Path] = []
+    for directory in default_dirs(env, for_client=True):
+        try:
+            entries = sorted(directory.glob("*.sock"))
+        except OSError:
+            continue
+        for entry in entries:
+            try:
+                if stat.S_ISSOCK(entry.stat().st_mode) and entry not in found:
+                    found.append(entry)
+            except OSError:
+                continue
+    return found
+
+
+def prepare_directory(path: Path) -> None:
+    """Create the socket's directory (0700) if needed; refuse one another user controls."""
+    if len(os.fsencode(str(path))) > MAX_PATH_BYTES:
+        raise ProfileError(f"control socket path too long for a Unix socket ({path}); set "
+                           f"service.control_socket to a shorter path")
+    parent = path.parent
+    try:
+        parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        info = parent.lstat()
+    except OSError as exc:
+        raise ProfileError(f"cannot create the control socket directory {parent}: "
+                           f"{exc.strerror} — set service.control_socket") from None
+    if stat.S_ISLNK(info.st_mode):
+        raise ProfileError(f"the control socket directory {parent} is a symlink; refusing it")
+    shared_tmp = parent.parent == Path("/tmp")
+    if shared_tmp and (info.st_uid != os.getuid() or info.st_mode & 0o077):
+        raise ProfileError(f"{parent} belongs to another user or is open to others; remove "
+                           f"it or set service.control_socket")

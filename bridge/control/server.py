@@ -1,0 +1,209 @@
+"""The daemon's control socket: a Unix stream socket, mode 0600, one JSON request per line
+and one JSON answer line each.
+
+A peer whose uid (SO_PEERCRED) is not the daemon's gets a refusal and is disconnected. A
+socket file left by a dead daemon is replaced; one a live daemon answers on is not (the
+new daemon stops with a clear error). The file is removed when the daemon exits.
+
+```python
+async with serve_control(daemon):
+    await daemon_work()
+```
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import socket
+import stat
+import struct
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from bridge.control import commands
+from bridge.control.paths import prepare_directory, socket_path
+from bridge.errors import ProfileError
+
+if TYPE_CHECKING:
+    from bridge.daemon import Daemon
+
+log = logging.getLogger("bridge.control")
+
+MAX_LINE = 64 * 1024
+IDLE_TIMEOUT_S = 60.0
+STOP_GRACE_S = 2.0
+UCRED = struct.Struct("3i")  # struct ucred: pid, uid, gid
+
+
+class SocketInUse(ProfileError):
+    """Another daemon answers on this control socket."""
+
+
+def peer_uid(sock: socket.socket) -> int | None:
+    try:
+        raw = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, UCRED.size)
+    except (OSError, AttributeError):
+        return None
+    return int(UCRED.unpack(raw)[1])
+
+
+def _answer_line(answer: dict[str, Any]) -> bytes:
+    return (json.dumps(answer, separators=(",", ":"), default=str) + "\n").encode()
+
+
+async def _is_live(path: Path) -> bool:
+    try:
+        async with asyncio.timeout(2):
+            _, writer = await asyncio.open_unix_connection(str(path))
+    except (ConnectionRefusedError, FileNotFoundError, TimeoutError):
+        return False
+    except OSError:
+        return False
+    writer.close()
+    with contextlib.suppress(Exception):
+        await writer.wait_closed()
+    return True
+
+
+class ControlServer:
+    def __init__(self, daemon: Daemon, path: Path, *, allowed_uid: int | None = None) -> None:
+        self.daemon = daemon
+        self.path = path
+        self.allowed_uid = os.getuid() if allowed_uid is None else allowed_uid
+        self._server: asyncio.Server | None = None
+        self._inode: tuple[int, int] | None = None
+        self._clients: set[asyncio.Task[Any]] = set()
+        self._busy: set[asyncio.Task[Any]] = set()  # clients in the middle of a request
+
+    async def start(self) -> None:
+        prepare_directory(self.path)
+        await self._clear_stale()
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            old = os.umask(0o177)
+            try:
+                sock.bind(str(self.path))
+            finally:
+                os.umask(old)
+            os.chmod(self.path, 0o600)
+            sock.listen(16)
+            sock.setblocking(False)
+            info = self.path.stat()
+            self._inode = (info.st_dev, info.st_ino)
+            self._server = await asyncio.start_unix_server(self._serve, sock=sock,
+                                                           limit=MAX_LINE)
+        except OSError as exc:
+            sock.close()
+            raise ProfileError(f"cannot open the control socket {self.path}: "
+                               f"{exc.strerror or exc}") from None
+        log.info("control socket: %s", self.path)
+
+    async def _clear_stale(self) -> None:
+        try:
+            info = self.path.lstat()
+        except FileNotFoundError:
+            return
+        if not stat.S_ISSOCK(info.st_mode):
+            raise ProfileError(f"{self.path} exists and is not a socket; refusing to replace it "
+                               f"(set service.control_socket elsewhere)")
+        if await _is_live(self.path):
+            raise SocketInUse(f"another vapi-bridge daemon is already running with the control "
+                              f"socket {self.path} — stop it first (`vapi-bridge ctl --socket "
+                              f"{self.path} status` shows it)")
+        log.info("removing a stale control socket %s", self.path)
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            if self._busy:  # let answers in flight (e.g. to `end`) go out first
+                await asyncio.wait(set(self._busy), timeout=STOP_GRACE_S)
+            for task in list(self._clients):
+                task.cancel()
+            for task in list(self._clients):
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+            self._server = None
+        self._remove_file()
+
+    def _remove_file(self) -> None:
+        if self._inode is None:
+            return
+        with contextlib.suppress(OSError):
+            info = self.path.lstat()
+            if (info.st_dev, info.st_ino) == self._inode:  # still ours, not a successor's
+                self.path.unlink()
+        self._inode = None
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._clients.add(task)
+        try:
+            sock = writer.get_extra_info("socket")
+            uid = peer_uid(sock) if sock is not None else None
+            if uid != self.allowed_uid:
+                log.warning("control socket: refused a peer with uid %s", uid)
+                writer.write(_answer_line(commands.error(
+                    f"refused: uid {uid} is not this daemon's user", "refused")))
+                await writer.drain()
+                return
+            await self._requests(reader, writer)
+        except (ConnectionError, TimeoutError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            if task is not None:
+                self._clients.discard(task)
+            writer.close()
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()
+
+    async def _requests(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+                        ) -> None:
+        while True:
+            try:
+                async with asyncio.timeout(IDLE_TIMEOUT_S):
+                    line = await reader.readline()
+            except (ValueError, asyncio.LimitOverrunError):
+                writer.write(_answer_line(commands.error("request line too long", "usage")))
+                await writer.drain()
+                return
+            if not line:
+                return
+            if not line.strip():
+                continue
+            task = asyncio.current_task()
+            if task is not None:
+                self._busy.add(task)
+            try:
+                writer.write(_answer_line(await self._answer(line)))
+                await writer.drain()
+            finally:
+                self._busy.discard(task)  # type: ignore[arg-type]
+
+    async def _answer(self, line: bytes) -> dict[str, Any]:
+        try:
+            request = json.loads(line)
+        except ValueError:
+            return commands.error("the request is not valid JSON", "usage")
+        answer = await commands.handle(self.daemon, request)
+        log.debug("control: %s → %s", request.get("cmd") if isinstance(request, dict) else "?",
+                  "ok" if answer.get("ok") else answer.get("error"))
+        return answer
+
+
+@contextlib.asynccontextmanager
+async def serve_control(daemon: Daemon, path: Path | None = None) -> AsyncIterator[ControlServer]:
+    """Run the daemon's control socket for the duration of the block."""
+    server = ControlServer(daemon, path or socket_path(daemon.profile))
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()

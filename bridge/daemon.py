@@ -1,0 +1,248 @@
+"""The daemon: profile, API, devices and calls composed into a mode, under systemd or not.
+
+Modes (`service.mode`): `once` places one call and exits; `standby` keeps the devices
+open and places a call on `vapi-bridge ctl call` or SIGUSR1, then waits again; `loop`
+calls again after `loop_delay_seconds`, backing off (up to `max_backoff_seconds`) while
+calls fail. SIGHUP reloads the profile between calls (a broken one is reported and the
+old one kept); SIGINT/SIGTERM end the call in progress and the daemon.
+
+Under systemd it says READY=1 once the profile is loaded and the devices are open,
+keeps STATUS= current, pings the watchdog from the event loop and says STOPPING=1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import random
+import signal
+import sys
+from collections import deque
+from typing import Any
+
+from bridge.audio.base import AudioSink, AudioSource
+from bridge.call import Call, CallSummary
+from bridge.errors import BridgeError, ExitCode, NetworkError
+from bridge.profile import Profile, load_profile
+from bridge.record import Recorder
+from bridge.runner import EventHook, make_api, open_audio, place_call, transcript_printer
+from bridge.service.notify import Notifier, watchdog_loop
+from bridge.vapi import messages
+from bridge.vapi.api import VapiApi
+
+log = logging.getLogger("bridge.daemon")
+
+
+class Daemon:
+    def __init__(self, profile: Profile, *, reload_from: str | None = None,
+                 overrides: list[str] | None = None, fault: str | None = None,
+                 audio: tuple[AudioSource, AudioSink] | None = None,
+                 hooks: list[EventHook] | None = None,
+                 stop: asyncio.Event | None = None) -> None:
+        self.profile = profile
+        self.reload_from = reload_from
+        self.overrides = overrides or []
+        self.fault = fault
+        self.hooks = hooks or []
+        self.call: Call | None = None
+        self.transcript: deque[tuple[str, str]] = deque(maxlen=10)
+        self.last_summary: CallSummary | None = None
+        self.state = "starting"
+        self.notifier = Notifier()
+        self._injected_audio = audio
+        self.source: AudioSource | None = None
+        self.sink: AudioSink | None = None
+        self.api: VapiApi | None = None
+        self._stop = stop or asyncio.Event()
+        self._trigger = asyncio.Event()
+        self._reload_pending = False
+
+    # ---- requests (signals, the control socket) ---------------------------------------
+    def request_call(self) -> str | None:
+        """Start a call in standby mode. Returns why not, or None when accepted."""
+        if self.profile.service.mode != "standby":
+            return f"the daemon is in {self.profile.service.mode} mode, not standby"
+        if self.call is not None and not self.call.done:
+            return "a call is already in progress"
+        self._trigger.set()
+        return None
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    def request_reload(self) -> None:
+        self._reload_pending = True
+        log.info("reload requested: the profile is read again after the current call"
+                 if self.call else "reload requested")
+        self._trigger_reload_now()
+
+    def _trigger_reload_now(self) -> None:
+        if self.call is None or self.call.done:
+            self._apply_reload()
+
+    def _apply_reload(self) -> None:
+        if not self._reload_pending or not self.reload_from:
+            self._reload_pending = False
+            return
+        self._reload_pending = False
+        self.notifier.reloading("reloading the profile")
+        try:
+            new = load_profile(self.reload_from, self.overrides)
+        except BridgeError as exc:
+            log.error("reload failed, keeping the old profile: %s", exc)
+        else:
+            if new.wire != self.profile.wire or new.audio != self.profile.audio:
+                self._close_audio()
+            self.profile = new
+            log.info("profile reloaded from %s (mode %s)", new.origin, new.service.mode)
+        self.notifier.ready()  # a reload always ends with READY=1 (sd_notify protocol)
+        self._set_state(self.state)
+
+    # ---- run ---------------------------------------------------------------------------
+    async def run(self) -> int:
+        self._install_signals()
+        watchdog: asyncio.Task[None] | None = None
+        try:
+            self.api = make_api(self.profile)
+            self._open_audio()
+            self.notifier.ready()
+            self._set_state("ready")
+            if self.notifier.enabled:
+                watchdog = asyncio.create_task(watchdog_loop(self.notifier))
+            return await self._modes()
+        finally:
+            self.notifier.stopping("stopping")
+            if watchdog is not None:
+                watchdog.cancel()
+            self._close_audio()
+            if self.api is not None:
+                await self.api.aclose()
+
+    async def _modes(self) -> int:
+        failures = 0
+        while not self._stop.is_set():
+            mode = self.profile.service.mode
+            if mode == "standby":
+                self._set_state("waiting for trigger")
+                if not await self._wait_for(self._trigger):
+                    break
+                self._trigger.clear()
+            code = await self._call_once()
+            if mode == "once":
+                return code
+            failures = failures + 1 if code != ExitCode.OK else 0
+            self._apply_reload()
+            if mode == "loop" and not self._stop.is_set():
+                delay = self._loop_delay(failures)
+                self._set_state(f"next call in {delay:.0f} s")
+                await self._wait_for(self._stop, delay)
+        return ExitCode.OK
+
+    def _loop_delay(self, failures: int) -> float:
+        svc = self.profile.service
+        if not failures:
+            return svc.loop_delay_seconds
+        ceiling = min(svc.max_backoff_seconds, max(1.0, svc.loop_delay_seconds) * 2 ** failures)
+        return random.uniform(ceiling / 2, ceiling)
+
+    async def _call_once(self) -> int:
+        """One call; network failures end it with code 5 (fatal only in `once` mode)."""
+        self._open_audio()
+        assert self.api is not None and self.source is not None and self.sink is not None
+        p = self.profile
+        recorder = (Recorder(p.record.path, p.name, p.wire.sample_rate)
+                    if p.record.path else None)
+        call = Call(p, self.api, self.source, self.sink, recorder=recorder, fault=self.fault)
+        self.call = call
+        self._set_state("calling")
+        status = asyncio.create_task(self._status_updates(call))
+        hooks = [transcript_printer(p.transcript.print), self._remember, *self.hooks]
+        try:
+            summary = await place_call(call, self._stop, hooks)
+        except NetworkError as exc:
+            if p.service.mode == "once":
+                raise
+            log.error("%s", exc)
+            return ExitCode.NETWORK
+        finally:
+            status.cancel()
+        self.last_summary = summary
+        print(summary.line(), file=sys.stdout, flush=True)
+        log.debug("uplink: %s; playout: %s", summary.uplink, summary.playout)
+        return ExitCode.NETWORK if summary.connection_lost else ExitCode.OK
+
+    def _remember(self, event: messages.Event) -> None:
+        if isinstance(event, messages.Transcript) and event.final:
+            self.transcript.append((event.role, event.text))
+
+    async def _status_updates(self, call: Call) -> None:
+        while True:
+            if call.status in ("in-progress", "connected"):
+                elapsed = int(call.elapsed_s)
+                under = call.sink.playout_stats().audible_underruns
+                self._set_state(f"in call {elapsed // 60:02d}:{elapsed % 60:02d}, "
+                                f"{under} underruns")
+            await asyncio.sleep(5)
+
+    def _set_state(self, state: str) -> None:
+        self.state = state
+        self.notifier.status(f"{self.profile.name}: {state}")
+
+    async def _wait_for(self, event: asyncio.Event, timeout: float | None = None) -> bool:
+        """Wait for `event` (or the timeout); False when the daemon is stopping instead."""
+        waiters = {asyncio.ensure_future(self._stop.wait())}
+        if event is not self._stop:
+            waiters.add(asyncio.ensure_future(event.wait()))
+        try:
+            await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for w in waiters:
+                w.cancel()
+        return not self._stop.is_set()
+
+    # ---- audio --------------------------------------------------------------------------
+    def _open_audio(self) -> None:
+        if self.source is not None:
+            return
+        source, sink = self._injected_audio or open_audio(self.profile)
+        try:
+            source.start()
+            sink.start()
+        except BaseException:
+            with contextlib.suppress(Exception):
+                source.close()
+            with contextlib.suppress(Exception):
+                sink.close()
+            raise
+        self.source, self.sink = source, sink
+
+    def _close_audio(self) -> None:
+        for part in (self.source, self.sink):
+            if part is not None:
+                with contextlib.suppress(Exception):
+                    part.close()
+        self.source = self.sink = None
+
+    # ---- signals ------------------------------------------------------------------------
+    def _install_signals(self) -> None:
+        loop = asyncio.get_running_loop()
+
+        def stop(signum: int) -> None:
+            if self._stop.is_set():
+                os._exit(ExitCode.SIGINT if signum == signal.SIGINT else ExitCode.SIGTERM)
+            log.info("%s: stopping", signal.Signals(signum).name)
+            self._stop.set()
+
+        handlers: dict[int, Any] = {
+            signal.SIGINT: (stop, signal.SIGINT), signal.SIGTERM: (stop, signal.SIGTERM),
+            signal.SIGHUP: (self.request_reload,), signal.SIGUSR1: (self._sigusr1,),
+        }
+        for signum, (fn, *args) in handlers.items():
+            loop.add_signal_handler(signum, fn, *args)
+
+    def _sigusr1(self) -> None:
+        refused = self.request_call()
+        if refused:
+            log.warning("SIGUSR1 ignored: %s", refused)

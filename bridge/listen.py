@@ -1,0 +1,157 @@
+"""Call listen: join a call's `listenUrl` and get its audio and JSON frames.
+
+```python
+from bridge.listen import AudioChunk, listen
+
+async for item in listen(url):
+    if isinstance(item, AudioChunk):
+        customer, assistant = item.channel(0), item.channel(1)
+    else:
+        print(item.type, item.data)        # a JSON text frame, e.g. listen-start
+```
+
+Vapi does not document the format. The default is interleaved stereo s16le at 16 kHz; a
+`listen-start`-style first frame announcing `channels`/`sampleRate` is followed unless
+`channels=`/`rate=` are given. Which party is on which channel is not documented either:
+`vapi-bridge listen --verify` measures it (see docs/control.md).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus, InvalidURI
+
+from bridge import USER_AGENT, redact
+from bridge.control import Refused
+from bridge.errors import AuthError, NetworkError, UsageError
+from bridge.vapi.api import check_plaintext
+
+log = logging.getLogger("bridge.listen")
+
+DEFAULT_CHANNELS = 2
+DEFAULT_RATE = 16000
+
+
+@dataclass(frozen=True)
+class AudioChunk:
+    """Interleaved audio, as (frames, channels) int16."""
+
+    samples: np.ndarray
+    rate: int
+    labels: tuple[str, ...] | None = None  # as announced by the server, if it did
+
+    @property
+    def channels(self) -> int:
+        return int(self.samples.shape[1])
+
+    @property
+    def seconds(self) -> float:
+        return len(self.samples) / self.rate
+
+    def channel(self, which: int | str) -> np.ndarray:
+        """One channel by index, or by announced label ("customer", "assistant")."""
+        if isinstance(which, str):
+            if not self.labels or which not in self.labels:
+                raise KeyError(f"no channel labelled {which!r} (labels: {self.labels})")
+            which = self.labels.index(which)
+        return self.samples[:, which]
+
+
+@dataclass(frozen=True)
+class ListenEvent:
+    """A text frame: its JSON `type` (or "text" when it was not JSON) and body."""
+
+    type: str
+    data: dict[str, Any]
+
+
+def _announced(data: dict[str, Any]) -> tuple[int | None, int | None, tuple[str, ...] | None]:
+    channels = data.get("channels")
+    labels = tuple(map(str, channels)) if isinstance(channels, list) else None
+    count = len(channels) if isinstance(channels, list) else \
+        channels if isinstance(channels, int) else None
+    rate = data.get("sampleRate")
+    return count, rate if isinstance(rate, int) and rate > 0 else None, labels
+
+
+def _event(text: str) -> ListenEvent:
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return ListenEvent("text", {"text": text[:2000]})
+    if not isinstance(data, dict):
+        return ListenEvent("text", {"value": data})
+    return ListenEvent(str(data.get("type", "unknown")), data)
+
+
+def _connect_error(exc: Exception) -> Exception:
+    if isinstance(exc, InvalidStatus):
+        status = exc.response.status_code
+        if status == 401:
+            return AuthError("the listenUrl refused this client (401): it needs the public key "
+                             "(listen authentication is on) — use --auth and VAPI_PUBLIC_KEY")
+        if status == 410:
+            return Refused("the call has ended (410): there is nothing to listen to")
+        if status == 404:
+            return Refused("no such call to listen to (404), or listening is disabled "
+                           "(monitorPlan.listenEnabled)")
+        if 400 <= status < 500:
+            return Refused(f"the listenUrl refused this client ({status})")
+        return NetworkError(f"the listenUrl failed (HTTP {status})")
+    if isinstance(exc, InvalidURI):
+        return UsageError("that is not a usable listen URL (ws:// or wss://)")
+    return NetworkError(f"cannot open the listen socket ({exc.__class__.__name__})")
+
+
+async def listen(url: str, *, public_key: str | None = None, channels: int | None = None,
+                 rate: int | None = None, allow_plaintext: bool = False,
+                 open_timeout: float = 10.0) -> AsyncIterator[AudioChunk | ListenEvent]:
+    """Yield the call's audio chunks and text frames until the call ends (the server
+    closes the socket). `public_key` is sent as `Authorization: Bearer` when given."""
+    redact.register_url(url, "listen URL")
+    check_plaintext(url, allow_plaintext, "the listenUrl")
+    headers = {"Authorization": f"Bearer {public_key}"} if public_key else None
+    if public_key:
+        redact.register(public_key, "public key")
+    try:
+        ws = await connect(url, additional_headers=headers, user_agent_header=USER_AGENT,
+                           compression=None, max_size=2**22, open_timeout=open_timeout,
+                           ping_interval=10, ping_timeout=20, close_timeout=1, proxy=None)
+    except (OSError, TimeoutError, InvalidStatus, InvalidURI) as exc:
+        raise _connect_error(exc) from None
+    except Exception as exc:  # other handshake failures
+        raise _connect_error(exc) from None
+    n_channels, sample_rate, labels = channels, rate, None
+    carry = b""
+    try:
+        async for message in ws:
+            if isinstance(message, str):
+                event = _event(message)
+                count, announced_rate, announced_labels = _announced(event.data)
+                if announced_labels or count or announced_rate:
+                    n_channels = n_channels or count
+                    sample_rate = sample_rate or announced_rate
+                    labels = announced_labels if (announced_labels and len(announced_labels)
+                                                  == (n_channels or 0)) else labels
+                yield event
+                continue
+            n_channels = n_channels or DEFAULT_CHANNELS
+            sample_rate = sample_rate or DEFAULT_RATE
+            frame = 2 * n_channels
+            data = carry + message
+            usable = len(data) - len(data) % frame
+            carry = data[usable:]
+            if usable:
+                samples = np.frombuffer(data[:usable], dtype="<i2").astype(np.int16)
+                yield AudioChunk(samples.reshape(-1, n_channels), sample_rate, labels)
+    except ConnectionClosed as exc:
+        log.debug("listen socket closed (%s)", exc.rcvd.code if exc.rcvd else "no close frame")
+    finally:
+        await ws.close()

@@ -1,0 +1,191 @@
+"""The daemon under a service manager's eyes: sd_notify, modes, signals, reload.
+
+Each test runs the real `vapi-bridge run` process against the simulator, with a datagram
+socket the test owns as NOTIFY_SOCKET (the way systemd runs the unit's ExecStart).
+"""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.e2e.conftest import ProfileBuilder, bridge_cmd, bridge_env
+
+ROOT = Path(__file__).resolve().parents[2]
+SHORT_CALL = {"firstMessage": "", "maxDurationSeconds": 2}
+
+
+class NotifyListener:
+    """An AF_UNIX datagram socket collecting what the daemon tells its service manager."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(str(path))
+        self.sock.settimeout(0.2)
+        self.messages: list[str] = []
+        self._done = False
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._done:
+            try:
+                data = self.sock.recv(4096)
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            self.messages.extend(data.decode().splitlines())
+
+    def wait_for(self, prefix: str, count: int = 1, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if sum(m.startswith(prefix) for m in self.messages) >= count:
+                return
+            time.sleep(0.05)
+        raise AssertionError(f"no {count}x {prefix!r} in {self.messages}")
+
+    def close(self) -> None:
+        self._done = True
+        self._thread.join(2)
+        self.sock.close()
+
+
+@pytest.fixture
+def notify(tmp_path: Path) -> Iterator[NotifyListener]:
+    listener = NotifyListener(tmp_path / "notify.sock")
+    yield listener
+    listener.close()
+
+
+def start_daemon(profile: Path, notify: NotifyListener, *args: str,
+                 **env: str) -> subprocess.Popen[str]:
+    environment = bridge_env(NOTIFY_SOCKET=str(notify.path), **env)
+    return subprocess.Popen(bridge_cmd("run", "--profile", str(profile), *args), cwd=ROOT,
+                            env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+
+
+def finish(proc: subprocess.Popen[str], sig: int | None = signal.SIGTERM) -> tuple[str, str]:
+    if sig is not None and proc.poll() is None:
+        proc.send_signal(sig)
+    try:
+        return proc.communicate(timeout=20)
+    finally:
+        proc.kill()
+
+
+def test_notify_sequence_across_a_call(start_sim, profiles: ProfileBuilder,
+                                       notify: NotifyListener) -> None:
+    sim = start_sim(assistant="echo")
+    profile = profiles.write(sim.base_url, assistant={"overrides": SHORT_CALL})
+    proc = start_daemon(profile, notify, WATCHDOG_USEC="400000")
+    out, err = finish(proc, sig=None)
+    assert proc.returncode == 0, err
+    messages = notify.messages
+    assert messages[0] == "READY=1", messages
+    stopping = messages.index("STOPPING=1")
+    assert all(m.startswith("STATUS=") for m in messages[stopping + 1:]), \
+        "after STOPPING=1 only a last status line"
+    assert messages[:stopping].count("WATCHDOG=1") >= 3, \
+        "the event loop pinged the watchdog during the call"
+    statuses = [m for m in notify.messages if m.startswith("STATUS=")]
+    assert any("calling" in s for s in statuses), statuses
+    assert "exceeded-max-duration" in out
+
+
+def test_standby_waits_for_a_trigger_and_waits_again(start_sim, profiles: ProfileBuilder,
+                                                     notify: NotifyListener) -> None:
+    sim = start_sim(assistant="echo")
+    profile = profiles.write(sim.base_url, assistant={"overrides": SHORT_CALL},
+                             service={"mode": "standby"})
+    proc = start_daemon(profile, notify)
+    try:
+        notify.wait_for("STATUS=kiosk: waiting for trigger")
+        time.sleep(0.5)
+        assert sim.calls() == [], "standby places no call by itself"
+        for n in (1, 2):
+            proc.send_signal(signal.SIGUSR1)
+            notify.wait_for("STATUS=kiosk: calling", count=n)
+            notify.wait_for("STATUS=kiosk: waiting for trigger", count=n + 1)
+        assert [c["endedReason"] for c in sim.calls()] == ["exceeded-max-duration"] * 2
+    finally:
+        _out, err = finish(proc)
+    assert proc.returncode == 0, err
+
+
+def test_loop_calls_again_and_backs_off_when_calls_fail(start_sim, profiles: ProfileBuilder,
+                                                        notify: NotifyListener) -> None:
+    sim = start_sim(assistant="echo")
+    profile = profiles.write(sim.base_url, assistant={"overrides": SHORT_CALL},
+                             service={"mode": "loop", "loop_delay_seconds": 0.2,
+                                      "max_backoff_seconds": 1})
+    proc = start_daemon(profile, notify)
+    try:
+        notify.wait_for("STATUS=kiosk: next call", count=2, timeout=40)
+    finally:
+        _, err = finish(proc)
+    assert proc.returncode == 0, err
+    assert len(sim.calls()) >= 2
+    failing = profiles.write(sim.base_url, name="failing", api={"retry_attempts": 1},
+                             service={"mode": "loop", "max_backoff_seconds": 1})
+    before = sum(m.startswith("STATUS=failing: next call") for m in notify.messages)
+    proc = start_daemon(failing, notify, "--fault", "http-500")
+    try:
+        notify.wait_for("STATUS=failing: next call", count=before + 3, timeout=40)
+    finally:
+        _, err = finish(proc)
+    assert proc.returncode == 0, "a stop during the backoff is a clean end"
+    assert err.count("could not reach Vapi") >= 3, err
+    assert "Traceback" not in err
+
+
+def test_sighup_with_a_broken_profile_keeps_the_old_one(start_sim, profiles: ProfileBuilder,
+                                                        notify: NotifyListener) -> None:
+    sim = start_sim(assistant="echo")
+    profile = profiles.write(sim.base_url, assistant={"overrides": SHORT_CALL},
+                             call={"name": "first"}, service={"mode": "standby"})
+    good = profile.read_text()
+    proc = start_daemon(profile, notify)
+
+    def call_and_wait(n: int) -> None:
+        proc.send_signal(signal.SIGUSR1)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            calls = sim.calls()
+            if len(calls) == n and calls[-1]["status"] == "ended":
+                return
+            time.sleep(0.1)
+        raise AssertionError(f"call {n} did not happen")
+
+    try:
+        notify.wait_for("STATUS=kiosk: waiting for trigger")
+        broken = yaml.safe_load(good)
+        broken["audio"]["outptu"] = broken["audio"].pop("output")
+        profile.write_text(yaml.safe_dump(broken))
+        proc.send_signal(signal.SIGHUP)
+        notify.wait_for("READY=1", count=2)
+        call_and_wait(1)
+        data = yaml.safe_load(good)
+        data["call"]["name"] = "second"
+        profile.write_text(yaml.safe_dump(data))
+        notify.wait_for("STATUS=kiosk: waiting for trigger", count=3)
+        proc.send_signal(signal.SIGHUP)
+        notify.wait_for("READY=1", count=3)
+        call_and_wait(2)
+    finally:
+        _out, err = finish(proc)
+    assert proc.returncode == 0, err
+    assert "reload failed, keeping the old profile" in err
+    assert "audio.outptu: unknown key" in err
+    names = [c["createBody"].get("name") for c in sim.calls()]
+    assert names == ["first", "second"], "the broken profile changed nothing; the good one did"
