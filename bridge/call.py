@@ -40,7 +40,10 @@ from bridge.vapi.api import CallInfo, VapiApi
 log = logging.getLogger("bridge.call")
 
 NORMAL_CLOSE_CODES = (1000, 1001, 1005, 1006)
-SEND_TIMEOUT_S = 5.0
+SEND_TIMEOUT_S = 5.0  # a send blocked this long means the connection is gone
+SILENCE_TIMEOUT_S = 8.0  # Vapi streams audio all call long: this much nothing is a dead link
+MAX_MESSAGE = 16 * 2**20  # accepted by the socket; beyond MAX_USEFUL it is dropped and counted
+MAX_USEFUL = 2**20
 CONNECTION_LOST = "connection-lost"
 
 
@@ -116,6 +119,7 @@ class Call:
         self._ended = asyncio.Event()
         self._ending = False
         self._started_mono = 0.0
+        self._last_message = 0.0
         self._assistant_started_at = 0
         self.assistant_speaking = False
         self.interruptions = 0
@@ -139,11 +143,12 @@ class Call:
             self.recorder.open(self.info.id)
         self.status = "connecting"
         self._ws = await self._connect(self.info.websocket_url)
-        self._started_mono = time.monotonic()
+        self._started_mono = self._last_message = time.monotonic()
         self.status = "connected"
         self._tasks = [
             asyncio.create_task(self._run_uplink(), name="uplink"),
             asyncio.create_task(self._receive(), name="downlink"),
+            asyncio.create_task(self._watch_silence(), name="downlink-watchdog"),
         ]
         for backend in (self.source, self.sink):
             supervise = getattr(backend, "supervise", None)
@@ -156,7 +161,7 @@ class Call:
         for attempt in range(1, 4):
             try:
                 return await connect(url, user_agent_header=USER_AGENT, compression=None,
-                                     max_size=2**20, ping_interval=10, ping_timeout=20,
+                                     max_size=MAX_MESSAGE, ping_interval=5, ping_timeout=10,
                                      close_timeout=1, open_timeout=10, proxy=None)
             except (OSError, InvalidHandshake, TimeoutError) as exc:
                 last = exc.__class__.__name__
@@ -258,7 +263,12 @@ class Call:
         assert self._ws is not None
         try:
             async for message in self._ws:
-                if isinstance(message, bytes):
+                self._last_message = time.monotonic()
+                if len(message) > MAX_USEFUL:
+                    self.malformed += 1
+                    log.debug("call %s: dropped an oversized message (%d bytes)",
+                              self.short_id, len(message))
+                elif isinstance(message, bytes):
                     self.downlink.on_audio(message)
                 else:
                     self._on_event(messages.parse_event(message))
@@ -296,6 +306,16 @@ class Call:
         return DeviceStats(input_overflows=sum(s.input_overflows for s in stats),
                            output_underflows=sum(s.output_underflows for s in stats),
                            reopens=sum(s.reopens for s in stats))
+
+    async def _watch_silence(self) -> None:
+        """Ping/pong catches a dead TCP link; this catches a live one that carries nothing."""
+        while not self._closed.is_set():
+            await asyncio.sleep(1.0)
+            quiet = time.monotonic() - self._last_message
+            if quiet > SILENCE_TIMEOUT_S and not self._ending:
+                self._lost(f"nothing received for {quiet:.0f} s")
+                await self._close_socket()
+                return
 
     def _lost(self, detail: str) -> None:
         if self.ended_reason is None:

@@ -65,6 +65,20 @@ def cmd_check(args: argparse.Namespace) -> int:
     return asyncio.run(run_check(args.profile, args.set, args.beep))
 
 
+def cmd_ctl(args: argparse.Namespace) -> int:
+    from bridge.control.ctl import run as run_ctl
+
+    setup_logging(_level(args, "warning"))
+    return run_ctl(args)
+
+
+def cmd_listen(args: argparse.Namespace) -> int:
+    from bridge.control.listen_cmd import cmd as run_listen
+
+    setup_logging(_level(args, "warning"))
+    return run_listen(args)
+
+
 def cmd_devices(args: argparse.Namespace) -> int:
     from bridge.audio.devices import list_devices
 
@@ -125,6 +139,20 @@ def build_parser() -> argparse.ArgumentParser:
     devices = sub.add_parser("devices", parents=[common], help="list audio devices")
     devices.add_argument("--json", action="store_true")
     devices.set_defaults(func=cmd_devices)
+
+    from bridge.control import ctl as ctl_args
+    from bridge.control import listen_args
+
+    ctl = sub.add_parser("ctl", parents=[common], help="steer the running daemon's call",
+                         description=ctl_args.__doc__,
+                         formatter_class=argparse.RawDescriptionHelpFormatter)
+    ctl_args.configure(ctl)
+    ctl.set_defaults(func=cmd_ctl)
+    listen = sub.add_parser("listen", parents=[common], help="record or play a call live",
+                            description=listen_args.__doc__,
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
+    listen_args.configure(listen)
+    listen.set_defaults(func=cmd_listen)
     return parser
 
 

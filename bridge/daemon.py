@@ -111,7 +111,10 @@ class Daemon:
             self._set_state("ready")
             if self.notifier.enabled:
                 watchdog = asyncio.create_task(watchdog_loop(self.notifier))
-            return await self._modes()
+            from bridge.control.server import serve_control
+
+            async with serve_control(self):
+                return await self._modes()
         finally:
             self.notifier.stopping("stopping")
             if watchdog is not None:

@@ -66,7 +66,8 @@ def request(path: Path, req: dict[str, Any], timeout: float = DEFAULT_TIMEOUT_S
         try:
             sock.connect(str(path))
         except (FileNotFoundError, ConnectionRefusedError):
-            state = "a stale socket: the daemon is gone" if os.path.lexists(path) else "none"
+            state = ("a stale socket: the daemon is gone" if os.path.lexists(path)
+                     else "no socket there")
             raise NoDaemon(f"no vapi-bridge daemon is running at {path} ({state})") from None
         except PermissionError:
             raise Refused(f"permission denied on {path} — run this as the daemon's user"

@@ -24,6 +24,10 @@ SYSTEM_RUNTIME_DIR = Path("/run/vapi-bridge")
 MAX_PATH_BYTES = 107  # sun_path is 108 bytes with the terminating NUL
 
 
+def tmp_dir() -> Path:
+    return Path(f"/tmp/vapi-bridge-{os.getuid()}")
+
+
 def _first(value: str | None) -> Path | None:
     if not value:
         return None
@@ -52,7 +56,7 @@ def default_dirs(env: Mapping[str, str] | None = None, *, for_client: bool = Fal
     xdg = _first(env.get("XDG_RUNTIME_DIR"))
     if xdg is not None:
         dirs.append(xdg / "vapi-bridge")
-    dirs.append(Path(f"/tmp/vapi-bridge-{os.getuid()}"))
+    dirs.append(tmp_dir())
     return dirs
 
 
@@ -105,7 +109,6 @@ def prepare_directory(path: Path) -> None:
                            f"{exc.strerror} — set service.control_socket") from None
     if stat.S_ISLNK(info.st_mode):
         raise ProfileError(f"the control socket directory {parent} is a symlink; refusing it")
-    shared_tmp = parent.parent == Path("/tmp")
-    if shared_tmp and (info.st_uid != os.getuid() or info.st_mode & 0o077):
+    if parent == tmp_dir() and (info.st_uid != os.getuid() or info.st_mode & 0o077):
         raise ProfileError(f"{parent} belongs to another user or is open to others; remove "
                            f"it or set service.control_socket")

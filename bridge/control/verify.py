@@ -20,6 +20,8 @@ import numpy as np
 from bridge.audio.resample import resample_all
 
 WINDOW_S = 1.0
+BLOCK_S = 0.5
+ACTIVE_DBFS = -50.0  # blocks quieter than this (pauses, near-silence) are not compared
 SILENT_DBFS = -60.0
 CONFIDENT = 0.5  # each matched channel's correlation at least this
 MARGIN = 0.2  # and the winning pairing this much better than the other
@@ -93,6 +95,28 @@ def best_lag(x: np.ndarray, y: np.ndarray, lo: int, hi: int) -> tuple[float, int
     return float(ncc[i]), int(ks[i])
 
 
+def blockwise(x: np.ndarray, y: np.ndarray, centre: int, window: int, rate: int
+              ) -> tuple[float, float]:
+    """Energy-weighted mean over `BLOCK_S` blocks of x of each block's best correlation with
+    y near where it should be, and the median lag (s) against that place. The daemon's
+    recording places received audio by arrival, so its timeline wanders by tens of ms: one
+    lag for the whole stream would understate a true match."""
+    n = int(BLOCK_S * rate)
+    scores, weights, lags = [], [], []
+    for start in range(0, max(1, len(x) - n // 2), n):
+        block = x[start:start + n]
+        if _level_db(block) < ACTIVE_DBFS:
+            continue
+        at = centre + start
+        r, k = best_lag(block, y, at - window, at + window)
+        scores.append(r)
+        weights.append(float(np.sum(np.square(block, dtype=np.float64))))
+        lags.append((k - at) / rate)
+    if not scores:
+        return 0.0, 0.0
+    return float(np.average(scores, weights=weights)), float(np.median(lags))
+
+
 def correlate(listen: np.ndarray, listen_rate: int, labels: tuple[str, ...] | None,
               recording: Path, offset_s: float) -> Report:
     """`listen` (frames, channels) int16 began `offset_s` into the daemon's recording."""
@@ -101,14 +125,13 @@ def correlate(listen: np.ndarray, listen_rate: int, labels: tuple[str, ...] | No
     legs = {leg: resample_all(np.ascontiguousarray(ref[:, i]), ref_rate, listen_rate)
             for i, leg in enumerate(LEGS)}
     centre = int((offset_s - start) * listen_rate)
-    lo, hi = centre - int(WINDOW_S * listen_rate), centre + int(WINDOW_S * listen_rate)
+    window = int(WINDOW_S * listen_rate)
     matches = []
     for ch in range(listen.shape[1]):
         x = listen[:, ch]
         corr, lag = {}, {}
         for leg, y in legs.items():
-            corr[leg], k = best_lag(x, y, lo, hi) if len(y) else (0.0, centre)
-            lag[leg] = (k - centre) / listen_rate
+            corr[leg], lag[leg] = blockwise(x, y, centre, window, listen_rate)
         label = labels[ch] if labels and ch < len(labels) else None
         matches.append(ChannelMatch(ch, label, corr, lag, _level_db(x)))
     return decide(matches, legs)

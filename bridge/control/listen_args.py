@@ -1,0 +1,42 @@
+"""`vapi-bridge listen`: record (and play) a call's listen stream; `--verify` it.
+
+Where the listenUrl comes from: `--url`; or `--call-id` (`GET /call/{id}` with the
+profile's API settings); or, with neither, the daemon's current call, asked over its
+control socket (`--profile`/`--socket`), which needs no API key in this shell.
+
+Exit codes: 0 done (and, with --verify, verified); 1 refused (the call is over, 404/410)
+or --verify inconclusive; 2 usage; 3 the listenUrl wants the public key; 5 no daemon or
+the network failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    src = parser.add_mutually_exclusive_group()
+    src.add_argument("--call-id", help="a call id: its listenUrl is read with GET /call/{id}")
+    src.add_argument("--url", help="the listenUrl itself (a secret: prefer --call-id)")
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--profile", "-p",
+                       help="profile NAME or PATH (API settings; the daemon to ask)")
+    where.add_argument("--socket", help="the daemon's control socket PATH")
+    parser.add_argument("--out", help="the WAV to write (default listen-TIME.wav; "
+                                      "'-' for none)")
+    parser.add_argument("--play", nargs="?", const="default", metavar="DEVICE",
+                        help="play the call live (both parties mixed) on a speaker")
+    parser.add_argument("--channels", type=int, help="channels in the stream (default: as "
+                        "announced by the server, else 2)")
+    parser.add_argument("--rate", type=int, help="sample rate (default: as announced, else "
+                        "16000)")
+    auth = parser.add_mutually_exclusive_group()
+    auth.add_argument("--auth", dest="auth", action="store_true", default=None,
+                      help="send the PUBLIC key (listen authentication on); default: the "
+                           "profile's call.control_auth")
+    auth.add_argument("--no-auth", dest="auth", action="store_false")
+    parser.add_argument("--seconds", type=float, help="stop after this long")
+    parser.add_argument("--verify", action="store_true",
+                        help="on the daemon's own call: report which channel is which "
+                             "(needs record.path in the daemon's profile)")
+    parser.add_argument("--no-events", action="store_true", help="do not print text frames")
