@@ -28,6 +28,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 from bridge import USER_AGENT
 from bridge.audio.base import AudioSink, AudioSource, DeviceStats
 from bridge.audio.codec import codec_for
+from bridge.audio.echo import echo_path
 from bridge.audio.playout import PlayoutStats
 from bridge.downlink import Downlink
 from bridge.errors import AudioDeviceError, ExitCode, NetworkError
@@ -97,9 +98,11 @@ class Call:
         self.fault = fault
         self.recorder = recorder
         wire = profile.wire
+        echo, far_end = echo_path(profile.audio.echo, source, sink)
         self.uplink = Uplink(source, codec_for(wire.format), wire.sample_rate, self._send_audio,
                              gain=10 ** (profile.audio.input_gain_db / 20),
-                             tap=recorder.on_uplink if recorder else None)
+                             tap=recorder.on_uplink if recorder else None,
+                             echo=echo, far_end=far_end)
         self.downlink = Downlink(codec_for(wire.format), wire.sample_rate, sink,
                                  gain=10 ** (profile.audio.output_gain_db / 20),
                                  tap=recorder.on_downlink if recorder else None,
@@ -125,7 +128,7 @@ class Call:
         self.interruptions = 0
         self._playout_at_close: PlayoutStats | None = None
         self.device_error: str | None = None
-        self._device_base = self._device_totals()
+        self._device_base: DeviceStats | None = None
 
     # ---- lifecycle --------------------------------------------------------------------
     async def __aenter__(self) -> Call:
@@ -145,6 +148,7 @@ class Call:
         self._ws = await self._connect(self.info.websocket_url)
         self._started_mono = self._last_message = time.monotonic()
         self.status = "connected"
+        self._device_base = self._device_totals()  # count from here: the call's share
         self._tasks = [
             asyncio.create_task(self._run_uplink(), name="uplink"),
             asyncio.create_task(self._receive(), name="downlink"),

@@ -1,4 +1,5 @@
-"""The uplink: microphone → gain → resampler → framer → encoder → one frame every 20 ms.
+"""The uplink: microphone → gain → echo control → resampler → framer → encoder → one
+frame every 20 ms.
 
 A single task paced on absolute deadlines (so scheduling jitter never accumulates) sends
 exactly one wire frame per tick, with digital silence whenever the source has nothing, so
@@ -17,6 +18,7 @@ import numpy as np
 
 from bridge.audio.base import AudioSource, FrameTap, apply_gain
 from bridge.audio.codec import Codec
+from bridge.audio.echo import EchoControl
 from bridge.audio.framing import Framer
 from bridge.audio.resample import Resampler
 
@@ -38,7 +40,9 @@ class Uplink:
     def __init__(self, source: AudioSource, codec: Codec, wire_rate: int,
                  send: Callable[[bytes], Awaitable[None]], *, gain: float = 1.0,
                  tap: FrameTap | None = None,
-                 clock: Callable[[], float] | None = None) -> None:
+                 clock: Callable[[], float] | None = None,
+                 echo: EchoControl | None = None,
+                 far_end: Callable[[], np.ndarray] | None = None) -> None:
         self.source = source
         self.codec = codec
         self.wire_rate = wire_rate
@@ -46,6 +50,8 @@ class Uplink:
         self._gain = gain
         self._tap = tap
         self._clock = clock
+        self._echo = echo
+        self._far_end = far_end
         self._resampler = Resampler(source.sample_rate, wire_rate)
         self._framer = Framer(wire_rate, FRAME_MS)
         self._silence = np.zeros(self._framer.frame_samples, dtype=np.int16)
@@ -82,6 +88,9 @@ class Uplink:
 
     def _next_frame(self, due: int) -> bytes:
         captured = apply_gain(self.source.read(due), self._gain)
+        if self._echo is not None and self._far_end is not None:
+            self._echo.far(self._far_end())
+            captured = self._echo.near(captured)
         self._framer.push(self._resampler.process(captured))
         frame = self._framer.pop()
         if self.muted:

@@ -24,6 +24,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from bridge.audio.ring import SampleRing
+
 
 @dataclass(frozen=True)
 class PlayoutSettings:
@@ -79,6 +81,7 @@ class PlayoutBuffer:
         self._flushed = 0
         self._flushes_done = 0
         self._stretched = 0
+        self.reference: SampleRing | None = None
         self._period = int(1.5 * sample_rate)  # low-water period, in samples played
         self._pulls = 0
         self._period_low = 1 << 30
@@ -114,9 +117,19 @@ class PlayoutBuffer:
         self.target_samples = int(ms * self.sample_rate / 1000.0)
         self.floor_samples = int(floor_ms * self.sample_rate / 1000.0)
 
+    def enable_reference(self, seconds: float = 2.0) -> SampleRing:
+        """Mirror every block played into a ring: the echo canceller's far end."""
+        self.reference = SampleRing(int(seconds * self.sample_rate))
+        return self.reference
+
     # ---- consumer side (audio callback) ---------------------------------------------
     def read_into(self, out: np.ndarray) -> None:
         """Fill `out` (int16, 1-D) completely: audio, or silence when there is none."""
+        self._fill(out)
+        if self.reference is not None:
+            self.reference.put(out)
+
+    def _fill(self, out: np.ndarray) -> None:
         want = len(out)
         w = self._w
         flush_to = self._flush_to

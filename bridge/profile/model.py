@@ -63,6 +63,7 @@ SPEC: dict[str, dict[str, Field]] = {
         "playout_start_ms": Num(default=60.0, lo=0, hi=1000),
         "playout_min_ms": Num(default=40.0, lo=0, hi=1000),
         "playout_max_ms": Num(default=200.0, lo=20, hi=3000),
+        "echo": Choice(default="gate", choices=("off", "gate", "aec")),
     },
     "transcript": {
         "print": Choice(default="finals", choices=("finals", "all", "off")),
@@ -146,6 +147,7 @@ class AudioSettings:
     playout_start_ms: float
     playout_min_ms: float
     playout_max_ms: float
+    echo: str
 
     @property
     def playout(self) -> PlayoutSettings:

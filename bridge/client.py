@@ -1,0 +1,162 @@
+"""A small Python API for scripts: place a call with a profile, steer it, listen to it.
+
+```python
+import asyncio
+from bridge.client import AudioChunk, Transcript, listen, open_call
+
+async def main() -> None:
+    async with open_call("frontdesk") as call:          # devices from the profile
+        await call.say("Hello! How can I help?")
+        async for event in call.events():               # until the call is over
+            if isinstance(event, Transcript) and event.final:
+                print(f"{event.role}: {event.text}")
+
+asyncio.run(main())
+```
+
+`open_call` is the daemon's own path (the same `bridge.call.Call`, API client and audio
+backends), so a script behaves exactly like `vapi-bridge run`: real-time uplink with
+silence, barge-in, clean end (`end-call`) when the block is left, the summary in
+`call.summary`. Commands go over the call socket or the controlUrl as the profile says
+(`call.commands_via`; `handoff` always by controlUrl), as with `vapi-bridge ctl`.
+
+`listen(url)` (from `bridge.listen`) yields `AudioChunk`s (`.samples` is (frames,
+channels) int16) and `ListenEvent`s (JSON text frames); `call.listen()` does it for the
+call at hand.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+from bridge import redact
+from bridge.audio.base import AudioSink, AudioSource
+from bridge.call import Call, CallSummary
+from bridge.control import Refused, sender
+from bridge.listen import AudioChunk, ListenEvent, listen
+from bridge.profile import Profile, load_profile, public_key
+from bridge.record import Recorder
+from bridge.runner import make_api, open_audio
+from bridge.vapi import messages
+from bridge.vapi.messages import Event, SpeechUpdate, StatusUpdate, Transcript, UserInterrupted
+
+__all__ = ["AudioChunk", "CallHandle", "Event", "ListenEvent", "SpeechUpdate",
+           "StatusUpdate", "Transcript", "UserInterrupted", "listen", "open_call"]
+
+
+class CallHandle:
+    """A live call placed by `open_call`. `.call` is the underlying `bridge.call.Call`."""
+
+    def __init__(self, call: Call) -> None:
+        self.call = call
+
+    @property
+    def id(self) -> str:
+        return self.call.info.id if self.call.info else ""
+
+    @property
+    def status(self) -> str:
+        return self.call.status
+
+    @property
+    def done(self) -> bool:
+        return self.call.done
+
+    @property
+    def summary(self) -> CallSummary | None:
+        """Set once the call is closed (after the `async with` block)."""
+        return self.call.summary
+
+    def events(self) -> AsyncIterator[Event]:
+        """Every server event until the call is over (read it from one task only)."""
+        return self.call.events()
+
+    async def send(self, command: dict[str, Any]) -> str:
+        """Any client command (see `bridge.vapi.messages`); returns "socket" or
+        "control-url". Raises `Refused` when the call is over or Vapi says 4xx."""
+        return await sender.send(self.call, command)
+
+    async def say(self, text: str, *, end_after: bool = False, interruptions: bool = True,
+                  interrupt_assistant: bool = False) -> str:
+        return await self.send(messages.say(text, end_after, interruptions,
+                                            interrupt_assistant))
+
+    async def add_message(self, text: str, role: str = "system",
+                          trigger_response: bool = True) -> str:
+        return await self.send(messages.add_message(text, role, trigger_response))
+
+    async def control(self, name: str) -> str:
+        """mute-assistant, unmute-assistant, mute-customer, unmute-customer,
+        say-first-message."""
+        return await self.send(messages.control(name))
+
+    def mute_mic(self, muted: bool = True) -> None:
+        """Local: send silence instead of the microphone (the 20 ms cadence goes on)."""
+        sender.ensure_live(self.call).uplink.mute(muted)
+
+    async def transfer(self, destination: str, message: str | None = None) -> str:
+        return await self.send(messages.transfer(destination, message))
+
+    async def handoff(self, assistant_id: str, context: str = "all",
+                      message: str | None = None) -> str:
+        return await self.send(messages.handoff(assistant_id, context, message))
+
+    async def end(self) -> None:
+        """End the call now (`end-call`, a short wait for Vapi, close)."""
+        await self.call.end()
+
+    async def listen_url(self) -> str:
+        """The call's listenUrl (a bearer secret: do not log it)."""
+        call = sender.ensure_live(self.call)
+        assert call.info is not None
+        url = call.info.listen_url or (await call.api.get_call(call.info.id)).listen_url
+        if not url:
+            raise Refused("Vapi gave no listenUrl for this call (monitorPlan.listenEnabled?)")
+        redact.register_url(url, "listen URL")
+        return url
+
+    async def listen(self, *, auth: bool | None = None, channels: int | None = None,
+                     rate: int | None = None) -> AsyncIterator[AudioChunk | ListenEvent]:
+        """This call's listen stream; `auth` (default: `call.control_auth`) sends the
+        public key."""
+        p = self.call.profile
+        use_key = p.call.control_auth if auth is None else auth
+        async for item in listen(await self.listen_url(),
+                                 public_key=public_key(p) if use_key else None,
+                                 channels=channels, rate=rate,
+                                 allow_plaintext=p.api.allow_plaintext):
+            yield item
+
+
+@contextlib.asynccontextmanager
+async def open_call(profile: str | Profile, *, overrides: list[str] | None = None,
+                    audio: tuple[AudioSource, AudioSink] | None = None,
+                    record: bool = True) -> AsyncIterator[CallHandle]:
+    """Place a call with a profile (a NAME, a PATH or a loaded `Profile`; `overrides` like
+    `["audio.input=null"]`), yield it live, end it cleanly on leaving. `audio` replaces
+    the profile's devices with your own source and sink (started and closed here);
+    `record=False` skips the profile's `record.path`."""
+    p = profile if isinstance(profile, Profile) else load_profile(profile, overrides)
+    api = make_api(p)
+    source: AudioSource | None = None
+    sink: AudioSink | None = None
+    try:
+        source, sink = audio or open_audio(p)
+        source.start()
+        sink.start()
+        recorder = (Recorder(p.record.path, p.name, p.wire.sample_rate)
+                    if record and p.record.path else None)
+        call = Call(p, api, source, sink, recorder=recorder)
+        try:
+            await call.start()
+            yield CallHandle(call)
+        finally:
+            await call.close()
+    finally:
+        for part in (source, sink):
+            if part is not None:
+                with contextlib.suppress(Exception):
+                    part.close()
+        await api.aclose()

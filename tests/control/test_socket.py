@@ -1,0 +1,151 @@
+"""The control socket itself: where it lives, its mode, stale and live sockets, refusals."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import socket
+import stat
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from bridge.control.paths import client_candidates, default_dirs, socket_path
+from bridge.profile import parse_profile
+from tests.control.conftest import control_profile, wait_for
+from tests.e2e.conftest import ROOT, ProfileBuilder, bridge_cmd, bridge_env
+
+
+def _raw(path: Path, payload: bytes) -> dict:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(5)
+        s.connect(str(path))
+        s.sendall(payload)
+        data = b""
+        while not data.endswith(b"\n"):
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+    return json.loads(data)
+
+
+def test_socket_paths_follow_systemd_then_xdg_then_tmp(tmp_path: Path) -> None:
+    profile = parse_profile("assistant: {id: x}\n", origin=str(tmp_path / "desk.yaml"),
+                            directory=tmp_path)
+    env = {"RUNTIME_DIRECTORY": "/run/a:/run/b", "XDG_RUNTIME_DIR": "/run/user/7"}
+    assert socket_path(profile, env) == Path("/run/a/desk.sock")
+    assert socket_path(profile, {"XDG_RUNTIME_DIR": "/run/user/7"}) == \
+        Path("/run/user/7/vapi-bridge/desk.sock")
+    assert socket_path(profile, {}) == Path(f"/tmp/vapi-bridge-{os.getuid()}/desk.sock")
+    # ctl, from a shell without RUNTIME_DIRECTORY, also looks where the system unit puts it
+    assert Path("/run/vapi-bridge") in default_dirs({}, for_client=True)
+    explicit = parse_profile("assistant: {id: x}\nservice: {control_socket: ctl/s.sock}\n",
+                             origin=str(tmp_path / "desk.yaml"), directory=tmp_path)
+    assert socket_path(explicit, env) == tmp_path / "ctl/s.sock"
+    assert client_candidates(explicit) == [tmp_path / "ctl/s.sock"]
+
+
+def test_no_daemon_is_a_clear_error(short_dir: Path) -> None:
+    env = bridge_env()
+    result = subprocess.run(bridge_cmd("ctl", "--socket", str(short_dir / "none.sock"),
+                                       "status"), capture_output=True, text=True, env=env,
+                            cwd=ROOT, timeout=20)
+    assert result.returncode == 5
+    assert result.stderr.strip() == (f"vapi-bridge: no vapi-bridge daemon is running at "
+                                     f"{short_dir / 'none.sock'} (no socket there)")
+    # a stale socket file (its daemon died) says so
+    stale = short_dir / "stale.sock"
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.bind(str(stale))
+    s.close()
+    result = subprocess.run(bridge_cmd("ctl", "--socket", str(stale), "say", "hi"),
+                            capture_output=True, text=True, env=env, cwd=ROOT, timeout=20)
+    assert result.returncode == 5
+    assert "the daemon is gone" in result.stderr
+
+
+def test_socket_mode_stale_replaced_live_refused_removed_on_exit(
+        start_sim, profiles: ProfileBuilder, short_dir: Path, start_daemon) -> None:
+    sim = start_sim(assistant="echo")
+    sock = short_dir / "ctl.sock"
+    stale = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    stale.bind(str(sock))  # left behind by a daemon that was killed
+    stale.close()
+    daemon = start_daemon(control_profile(profiles, sim, sock))
+    wait_for(lambda: daemon.ctl("status").returncode == 0, 10, "the daemon to answer")
+    mode = sock.stat().st_mode
+    assert stat.S_ISSOCK(mode)
+    assert stat.S_IMODE(mode) == 0o600
+
+    status = daemon.ok("status")
+    assert "profile kiosk (standby mode): waiting for trigger" in status
+    assert "wire pcm_s16le 16000 Hz" in status
+
+    # a command needing a call, with none in progress
+    refused = daemon.ctl("say", "hello")
+    assert refused.returncode == 1
+    assert refused.stderr.strip() == "vapi-bridge ctl: no call in progress"
+
+    # bad requests are answered, not fatal
+    assert _raw(sock, b"not json\n") == {"ok": False, "error": "the request is not valid JSON",
+                                         "kind": "usage"}
+    unknown = _raw(sock, b'{"cmd": "dance"}\n')
+    assert unknown["ok"] is False and unknown["kind"] == "usage"
+    assert "unknown command 'dance'" in unknown["error"]
+    bad = _raw(sock, b'{"cmd": "handoff", "assistant_id": "a", "context": "some"}\n')
+    assert bad == {"ok": False, "error": "context must be none, all or last:N (N > 0)",
+                   "kind": "usage"}
+
+    # a second daemon on the same socket refuses to start, and leaves the first alone
+    other = control_profile(profiles, sim, sock, name="other")
+    second = subprocess.run(bridge_cmd("run", "--profile", str(other)), capture_output=True,
+                            text=True, env=bridge_env(), cwd=ROOT, timeout=20)
+    assert second.returncode == 2, second.stderr
+    assert (f"vapi-bridge: another vapi-bridge daemon is already running with the control "
+            f"socket {sock}") in second.stderr
+    assert daemon.ctl("status").returncode == 0
+
+    assert daemon.stop() == 0, daemon.err
+    assert not sock.exists(), "the socket file is removed on exit"
+    assert "Traceback" not in daemon.err
+
+
+def test_a_peer_of_another_uid_is_refused(short_dir: Path) -> None:
+    from bridge.control.server import ControlServer
+
+    async def scenario() -> dict:
+        server = ControlServer(daemon=None, path=short_dir / "uid.sock",  # type: ignore[arg-type]
+                               allowed_uid=os.getuid() + 1)
+        await server.start()
+        try:
+            reader, writer = await asyncio.open_unix_connection(str(short_dir / "uid.sock"))
+            writer.write(b'{"cmd": "status"}\n')
+            await writer.drain()
+            answer = json.loads(await reader.readline())
+            # closed after the refusal (or reset: the request was never read)
+            with contextlib.suppress(ConnectionResetError):
+                assert await reader.read() == b""
+            writer.close()
+            return answer
+        finally:
+            await server.stop()
+
+    answer = asyncio.run(scenario())
+    assert answer == {"ok": False, "kind": "refused",
+                      "error": f"refused: uid {os.getuid()} is not this daemon's user"}
+    assert not (short_dir / "uid.sock").exists()
+
+
+@pytest.mark.parametrize("argv", [["ctl", "--socket", "x", "handoff"],
+                                  ["ctl", "--socket", "x", "add-message", "hi", "--role", "bot"],
+                                  ["ctl", "--socket", "x", "fly"]])
+def test_usage_errors_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    from bridge.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
