@@ -27,11 +27,11 @@ class SimHandle:
     stop: Callable[[], None]
 
     def get(self, path: str) -> Any:
-        with urllib.request.urlopen(self.base_url + path, timeout=10) as resp:  # noqa: S310
+        with urllib.request.urlopen(self.base_url + path, timeout=10) as resp:
             return json.loads(resp.read())
 
     def get_bytes(self, path: str) -> bytes:
-        with urllib.request.urlopen(self.base_url + path, timeout=10) as resp:  # noqa: S310
+        with urllib.request.urlopen(self.base_url + path, timeout=10) as resp:
             return bytes(resp.read())
 
     def calls(self) -> list[dict[str, Any]]:

@@ -1,0 +1,84 @@
+"""Recordings: a stereo WAV at the wire rate (left = what we sent, right = what the
+assistant sent, aligned) and a transcript JSONL — valid however the call ends."""
+
+from __future__ import annotations
+
+import io
+import json
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+
+from tests.e2e.conftest import ProfileBuilder, bridge_cmd, bridge_env, run_bridge
+from tests.rig.signals import align_and_correlate, espeak, write_wav
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def read_stereo(path: Path) -> tuple[np.ndarray, int]:
+    import wave
+
+    with wave.open(str(path), "rb") as w:
+        data = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2")
+        return data.reshape(-1, w.getnchannels()), w.getframerate()
+
+
+def wav_bytes(data: bytes) -> np.ndarray:
+    import wave
+
+    with wave.open(io.BytesIO(data), "rb") as w:
+        return np.frombuffer(w.readframes(w.getnframes()), dtype="<i2")
+
+
+def test_recording_holds_both_legs_aligned_and_the_transcript(
+        start_sim, profiles: ProfileBuilder, tmp_path: Path) -> None:
+    sim = start_sim(assistant="echo")
+    visitor = tmp_path / "visitor.wav"
+    write_wav(visitor, espeak("Is the cafeteria on the second floor", 16000), 16000)
+    profile = profiles.write(sim.base_url, call={"max_duration_seconds": 10},
+                             audio={"input": f"file:{visitor}"},
+                             record={"path": str(tmp_path / "rec" / "{profile}-{call_id}")})
+    result = run_bridge("run", "--profile", str(profile))
+    assert result.returncode == 0, result.stderr
+    call = sim.only_call()
+    wav = tmp_path / "rec" / f"kiosk-{call['id']}.wav"
+    stereo, rate = read_stereo(wav)
+    assert rate == 16000 and stereo.shape[1] == 2
+    sent = wav_bytes(sim.get_bytes(f"/_sim/calls/{call['id']}/uplink.wav"))
+    heard = wav_bytes(sim.get_bytes(f"/_sim/calls/{call['id']}/downlink.wav"))
+    lag_l, corr_l = align_and_correlate(sent[: 16000 * 8], stereo[:, 0], rate)
+    lag_r, corr_r = align_and_correlate(heard[: 16000 * 8], stereo[:, 1], rate)
+    print(f"\nleft {corr_l:.3f} at {lag_l * 1000:.0f} ms, right {corr_r:.3f} at "
+          f"{lag_r * 1000:.0f} ms")
+    assert corr_l > 0.99, "left is exactly what the simulator received"
+    assert corr_r > 0.9, "right is what the assistant sent"
+    assert abs(lag_l - lag_r) < 0.15, "the two channels are aligned in time"
+    lines = [json.loads(x) for x in wav.with_suffix(".jsonl").read_text().splitlines()]
+    assert [x["role"] for x in lines][:2] == ["user", "assistant"]
+    assert all({"t", "time", "role", "text"} <= set(x) for x in lines)
+
+
+def test_recording_of_a_call_ended_by_sigterm_is_valid(start_sim, profiles: ProfileBuilder,
+                                                        tmp_path: Path) -> None:
+    sim = start_sim(assistant="echo")
+    profile = profiles.write(sim.base_url,
+                             record={"path": str(tmp_path / "{call_id}")})
+    proc = subprocess.Popen(bridge_cmd("run", "--profile", str(profile)), cwd=ROOT,
+                            env=bridge_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    try:
+        for _ in range(200):
+            calls = sim.calls()
+            if calls and calls[0]["uplink"]["frames"] > 100:
+                break
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=15)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err
+    stereo, rate = read_stereo(tmp_path / f"{sim.only_call()['id']}.wav")
+    assert stereo.shape[1] == 2 and len(stereo) > rate, "both channels, over a second of call"
