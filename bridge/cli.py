@@ -1,4 +1,4 @@
-"""The `vapi-bridge` command: run | demo | sim | devices.
+"""The `vapi-bridge` command: run | demo | sim | devices | check | ctl | listen.
 
 Every user error ends as one line on stderr and the exit code of its kind; a traceback is
 shown only for an internal error, and only with -v.

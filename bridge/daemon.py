@@ -24,6 +24,7 @@ from typing import Any
 
 from bridge.audio.base import AudioSink, AudioSource
 from bridge.call import Call, CallSummary
+from bridge.control.server import serve_control
 from bridge.errors import BridgeError, ExitCode, NetworkError
 from bridge.profile import Profile, load_profile
 from bridge.record import Recorder
@@ -107,13 +108,11 @@ class Daemon:
         try:
             self.api = make_api(self.profile)
             self._open_audio()
-            self.notifier.ready()
-            self._set_state("ready")
-            if self.notifier.enabled:
-                watchdog = asyncio.create_task(watchdog_loop(self.notifier))
-            from bridge.control.server import serve_control
-
-            async with serve_control(self):
+            async with serve_control(self):  # bound before READY: READY means ctl works
+                self.notifier.ready()
+                self._set_state("ready")
+                if self.notifier.enabled:
+                    watchdog = asyncio.create_task(watchdog_loop(self.notifier))
                 return await self._modes()
         finally:
             self.notifier.stopping("stopping")

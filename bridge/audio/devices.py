@@ -22,7 +22,7 @@ import functools
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 import numpy as np
@@ -39,11 +39,24 @@ STALL_S = 2.0  # no callback for this long: the device hangs
 REOPEN_ATTEMPTS = 3  # in a row; a stream that runs SETTLE_S after a reopen resets the count
 REOPEN_DELAYS_S = (0.2, 0.5, 1.0)  # before each attempt
 SETTLE_S = 5.0
+XRUN_REPORT_S = 2.0  # overflows/underflows are logged at most this often
 OPEN_TIMEOUT_S = 5.0  # an open or close that takes longer counts as failed
+
+CLOSE_TIMEOUT_S = 2.0
 
 # PortAudio's API is not thread-safe: opening, starting, stopping and closing streams is
 # serialised (reopens run on worker threads). Callbacks never take it.
 _PA_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _portaudio_lock(what: str) -> Iterator[None]:
+    if not _PA_LOCK.acquire(timeout=OPEN_TIMEOUT_S):
+        raise AudioDeviceError(f"{what}: PortAudio is stuck in another call")
+    try:
+        yield
+    finally:
+        _PA_LOCK.release()
 
 T = TypeVar("T")
 
@@ -117,11 +130,9 @@ def _available(devices: list[dict[str, Any]], kind: str) -> str:
 
 
 def pick_rate(device: int | None, kind: str, preferred: int, forced: int | None) -> int:
-    """The stream rate: `forced` (audio.device_rate) or an error; else the wire rate when
-    the device takes it; else the device's default rate (resampled with soxr)."""
+    """The stream rate for a device (see `choose_rate`), asking PortAudio."""
     sd = sounddevice()
     check = sd.check_input_settings if kind == "input" else sd.check_output_settings
-    role = "microphone" if kind == "input" else "speaker"
 
     def refusal(rate: int) -> str | None:
         try:
@@ -130,6 +141,16 @@ def pick_rate(device: int | None, kind: str, preferred: int, forced: int | None)
             return str(exc) or exc.__class__.__name__
         return None
 
+    default = int(sd.query_devices(device, kind)["default_samplerate"])
+    return choose_rate(kind, preferred, forced, default, refusal)
+
+
+def choose_rate(kind: str, preferred: int, forced: int | None, default: int,
+                refusal: Callable[[int], str | None]) -> int:
+    """`forced` (audio.device_rate) or an error; else the wire rate when the device takes
+    it; else the device's default rate (the uplink and downlink resample with soxr).
+    `refusal(rate)` is None when the device takes `rate`, else why not."""
+    role = "microphone" if kind == "input" else "speaker"
     if forced:
         why = refusal(forced)
         if why is not None:
@@ -139,7 +160,6 @@ def pick_rate(device: int | None, kind: str, preferred: int, forced: int | None)
     why = refusal(preferred)
     if why is None:
         return preferred
-    default = int(sd.query_devices(device, kind)["default_samplerate"])
     if default != preferred and refusal(default) is None:
         log.info("the %s refuses %d Hz (%s); using its default %d Hz, resampled",
                  role, preferred, why, default)
@@ -216,6 +236,7 @@ class _DeviceStream:
 
     kind = "input"
     role = "microphone"
+    xrun_name = "input overflows"
 
     def __init__(self, spec: str | int, wire_rate: int, *, latency: str | float,
                  block_ms: int, device_rate: int | None) -> None:
@@ -243,13 +264,18 @@ class _DeviceStream:
         self.failure: str | None = None
         self.latency_s = 0.0  # PortAudio's own estimate for the open stream
 
+    @property
+    def latency_ms(self) -> float:
+        """PortAudio's latency estimate for the open stream (the AEC's stream delay)."""
+        return self.latency_s * 1000.0
+
     # ---- opening and closing (event loop at start/close, a worker thread to reopen) ----
     def _new_stream(self, gen: int) -> Any:
         raise NotImplementedError
 
     def _open(self) -> None:
         gen = self._gen + 1
-        with _PA_LOCK:
+        with _portaudio_lock(f"opening the {self.role}"):
             stream = self._new_stream(gen)
             self._callback_error = None
             try:
@@ -261,19 +287,19 @@ class _DeviceStream:
         self._stream, self._gen = stream, gen
         self.latency_s = float(stream.latency)
 
-    def _shut(self, *, drain: bool) -> None:
-        stream, self._stream = self._stream, None
-        if stream is None:
-            return
-        with _PA_LOCK:
-            try:
-                stream.stop() if drain else stream.abort()
-            except Exception as exc:
-                log.debug("%s: stopping the stream failed: %s", self.role, exc)
-            try:
-                stream.close()
-            except Exception as exc:
-                log.debug("%s: closing the stream failed: %s", self.role, exc)
+    def _shut(self, stream: Any) -> None:
+        """Abort and close a stream (any thread). Abort, not stop: stopping waits for the
+        callback thread, which never returns from a stalled device; and what abort drops
+        (one PortAudio buffer) is the silence after the call."""
+        try:
+            with _portaudio_lock(f"closing the {self.role}"):
+                for step in (stream.abort, stream.close):
+                    try:
+                        step()
+                    except Exception as exc:
+                        log.debug("%s: %s failed: %s", self.role, step.__name__, exc)
+        except AudioDeviceError as exc:
+            log.debug("%s", exc)
 
     def start(self) -> None:
         with self._lock:
@@ -288,21 +314,40 @@ class _DeviceStream:
                  self.name, self.sample_rate, self._blocksize, self.latency_s * 1000)
 
     def close(self) -> None:
+        """Stop the device; never hangs for longer than CLOSE_TIMEOUT_S (a stream stuck in
+        PortAudio is left to the OS)."""
         self._closing = True
         if not self._lock.acquire(timeout=OPEN_TIMEOUT_S):
-            log.warning("%s: a reopen hangs; leaving the stream to the OS", self.role)
+            log.warning("%s %s: a reopen hangs; leaving the stream to the OS", self.role,
+                        self.name)
             return
         try:
-            self._shut(drain=self.failure is None)
+            stream, self._stream = self._stream, None
         finally:
             self._lock.release()
+        if stream is None:
+            return
+        closer = threading.Thread(target=self._shut, args=(stream,), daemon=True,
+                                  name=f"portaudio-close-{self.role}")
+        closer.start()
+        closer.join(CLOSE_TIMEOUT_S)
+        if closer.is_alive():
+            log.warning("%s %s: closing the stream hangs; leaving it to the OS", self.role,
+                        self.name)
 
     def _reopen(self) -> None:
-        with self._lock:
+        """Close the failed stream and open a new one (a worker thread)."""
+        if not self._lock.acquire(timeout=OPEN_TIMEOUT_S):
+            raise AudioDeviceError("an earlier attempt still hangs")
+        try:
             if self._closing:
-                raise AudioDeviceError("closed meanwhile")
-            self._shut(drain=False)
+                raise AudioDeviceError("the device was closed meanwhile")
+            stream, self._stream = self._stream, None
+            if stream is not None:
+                self._shut(stream)
             self._open()
+        finally:
+            self._lock.release()
 
     # ---- PortAudio's thread -------------------------------------------------------------
     def _on_finished(self, gen: int) -> None:
@@ -339,11 +384,20 @@ class _DeviceStream:
         """Watch the stream for the whole call (an event-loop task; cancel it to stop).
         Reopens a failed stream; raises AudioDeviceError when that keeps failing."""
         self._seen_callbacks, self._seen_at = -1, time.monotonic()
+        xruns, reported_at = self._xruns(), time.monotonic()
         while True:
             await asyncio.sleep(POLL_S)
             why = self.problem()
             if why is not None:
                 await self._recover(why)
+            now = time.monotonic()
+            if now - reported_at >= XRUN_REPORT_S and self._xruns() > xruns:
+                log.info("%s %s: %d PortAudio %s in the last %.0f s", self.role, self.name,
+                         self._xruns() - xruns, self.xrun_name, now - reported_at)
+                xruns, reported_at = self._xruns(), now
+
+    def _xruns(self) -> int:
+        return self.stats.input_overflows + self.stats.output_underflows
 
     async def _recover(self, why: str) -> None:
         if time.monotonic() - self._reopened_at > SETTLE_S:
@@ -375,6 +429,7 @@ class _DeviceStream:
 class DeviceSource(_DeviceStream):
     kind = "input"
     role = "microphone"
+    xrun_name = "input overflows"
 
     def __init__(self, spec: str | int, wire_rate: int, *, latency: str | float = "low",
                  block_ms: int = 20, device_rate: int | None = None) -> None:
@@ -413,6 +468,7 @@ class DeviceSource(_DeviceStream):
 class DeviceSink(_DeviceStream):
     kind = "output"
     role = "speaker"
+    xrun_name = "output underflows"
 
     def __init__(self, spec: str | int, wire_rate: int, *, latency: str | float = "low",
                  block_ms: int = 20, device_rate: int | None = None,

@@ -167,6 +167,7 @@ async def do_monitor(daemon: Daemon, req: dict[str, Any]) -> Answer:
     wav = recorder.wav_path if recorder is not None else None
     return {"message": f"call {call.short_id}", "call": call.short_id, "callId": call.info.id,
             "listenUrl": url, "allowPlaintext": call.profile.api.allow_plaintext,
+            "auth": call.profile.call.control_auth,
             "recording": str(wav.resolve()) if wav else None,
             "recordingRate": call.profile.wire.sample_rate,
             "sentSeconds": call.uplink.stats.frames_sent * 0.02}

@@ -33,7 +33,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     auth = parser.add_mutually_exclusive_group()
     auth.add_argument("--auth", dest="auth", action="store_true", default=None,
                       help="send the PUBLIC key (listen authentication on); default: the "
-                           "profile's call.control_auth")
+                           "profile's (or the daemon's) call.control_auth")
     auth.add_argument("--no-auth", dest="auth", action="store_false")
     parser.add_argument("--seconds", type=float, help="stop after this long")
     parser.add_argument("--verify", action="store_true",

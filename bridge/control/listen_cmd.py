@@ -77,8 +77,9 @@ async def resolve(args: argparse.Namespace, profile: Profile | None) -> Target:
     return _ask_daemon(args)
 
 
-def _key(args: argparse.Namespace, profile: Profile | None) -> str | None:
-    wanted = args.auth if args.auth is not None else bool(profile and profile.call.control_auth)
+def _key(args: argparse.Namespace, profile: Profile | None, target: Target) -> str | None:
+    default = bool(profile.call.control_auth) if profile else bool(target.monitor.get("auth"))
+    wanted = args.auth if args.auth is not None else default
     if not wanted:
         return None
     key = public_key(profile) if profile else os.environ.get("VAPI_PUBLIC_KEY")
@@ -150,7 +151,7 @@ async def run_listen(args: argparse.Namespace) -> int:
     if args.verify and not target.monitor.get("recording"):
         raise UsageError("--verify compares with the daemon's own recording of the call: set "
                          "record.path in the daemon's profile")
-    key = _key(args, profile)
+    key = _key(args, profile, target)
     s = Session()
     if args.out != "-":
         s.out = Path(args.out or f"listen-{datetime.now():%Y%m%dT%H%M%S}.wav")

@@ -122,6 +122,7 @@ class SimHandle:
             loop.run_forever()
         finally:
             loop.run_until_complete(self.simulator.stop())
+            _cancel_leftovers(loop)
             loop.run_until_complete(loop.shutdown_asyncgens())
             loop.close()
 
@@ -170,6 +171,16 @@ class SimHandle:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+def _cancel_leftovers(loop: asyncio.AbstractEventLoop) -> None:
+    """Cancel and collect the handlers still running (a held ``http-hang``, a socket in a
+    ``connect-delay``), so closing the loop destroys no pending task (as ``asyncio.run``)."""
+    pending = [task for task in asyncio.all_tasks(loop) if not task.done()]
+    for task in pending:
+        task.cancel()
+    if pending:
+        loop.run_until_complete(asyncio.wait(pending, timeout=2.0))
 
 
 def run_in_thread(config: SimConfig | None = None) -> SimHandle:

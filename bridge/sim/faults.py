@@ -13,6 +13,7 @@ FAULTS: dict[str, tuple[str, str]] = {
     "http-429": ("[N]", "POST /call answers 429 'Rate limit exceeded', no Retry-After"),
     "http-500": ("[N]", "POST /call answers 500"),
     "http-hang": ("[N]", "POST /call is held open (http_hang_seconds), then 524"),
+    "connect-delay": ("MS", "call socket: the websocket upgrade is held MS ms, then answered"),
     "ws-close-1006": ("SECONDS", "call socket: TCP aborted without a close frame after SECONDS"),
     "ws-drop": (
         "SECONDS[@HOLD]",
@@ -44,6 +45,7 @@ FAULTS: dict[str, tuple[str, str]] = {
 }
 
 NEEDS_ARG = {
+    "connect-delay",
     "ws-close-1006",
     "ws-drop",
     "stall",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from aiohttp import web
@@ -16,6 +17,12 @@ async def transport_handler(request: web.Request) -> web.StreamResponse:
     rec = find_call(request)
     if rec is None:
         return json_error(404, "Call not found", "Not Found")
+    if (delay := rec.faults.get("connect-delay")) is not None:
+        log.info("call %s: fault connect-delay: holding the upgrade %s ms", rec.id, delay.arg)
+        await asyncio.sleep(delay.number() / 1000)
+        if request.transport is None or request.transport.is_closing():
+            log.info("call %s: the client left during the held upgrade", rec.id)
+            return web.Response(status=499)  # nobody reads it
     if rec.ended:
         log.info("call %s: socket refused, call already ended (%s)", rec.id, rec.ended_reason)
         return json_error(410, f"Call has ended ({rec.ended_reason})", "Gone")

@@ -27,13 +27,16 @@ from tests.e2e.conftest import (  # noqa: F401 - fixtures re-exported for this d
 )
 
 
-def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, what: str = "it") -> Any:
+def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, what: str = "it",
+             interval: float = 0.1) -> Any:
+    """Poll `predicate` (gently: each simulator report is serialized on its event loop,
+    which also paces the call's audio)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()
         if value:
             return value
-        time.sleep(0.05)
+        time.sleep(interval)
     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 

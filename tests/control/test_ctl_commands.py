@@ -31,34 +31,31 @@ def _rec(sim: SimHandle, call_id: str) -> dict:
 
 def test_commands_over_the_call_socket(start_sim, profiles: ProfileBuilder, short_dir: Path,
                                        start_daemon) -> None:
-    sim = start_sim(assistant="echo")
+    sim = start_sim(assistant="echo", first_message="Hi there.")
     daemon = start_daemon(control_profile(profiles, sim, short_dir / "ctl.sock"))
-    call_id = _call(sim, daemon)
+    call_id = _call(sim, daemon)  # no greeting: firstMessage ""
 
     assert "say sent (socket)" in daemon.ok("say", "Welcome to the front desk.")
-    wait_for(lambda: "Welcome to the front desk." in finals(_rec(sim, call_id)), 10,
-             "the assistant to say the line")
-
     daemon.ok("add-message", "The visitor is Ms Lee.", "--role", "system")
-    wait_for(lambda: "Okay, noted." in finals(_rec(sim, call_id)), 10, "the acknowledgement")
     daemon.ok("add-message", "She is early.", "--no-response")
-
     daemon.ok("mute-assistant")
     daemon.ok("mute-customer")
     state = _rec(sim, call_id)["state"]
     assert state["assistantMuted"] and state["customerMuted"]
-    status = daemon.ok("status")
-    assert f"call {call_id[:8]}: in-progress" in status
-    assert "muted: assistant, customer" in status
-    assert "assistant: Welcome to the front desk." in status  # the last final lines
+    assert "muted: assistant, customer" in daemon.ok("status")
     daemon.ok("unmute-assistant")
     daemon.ok("unmute-customer")
     state = _rec(sim, call_id)["state"]
     assert not state["assistantMuted"] and not state["customerMuted"]
-
     daemon.ok("say-first-message")
-    before = len(finals(_rec(sim, call_id)))
-    wait_for(lambda: len(finals(_rec(sim, call_id))) > before, 10, "the first message again")
+
+    # in order: the line, the acknowledgement of the first add-message only, the greeting
+    wait_for(lambda: "Hi there." in finals(_rec(sim, call_id)), 15, "the assistant's lines")
+    assert finals(_rec(sim, call_id)) == ["Welcome to the front desk.", "Okay, noted.",
+                                         "Hi there."]
+    status = daemon.ok("status")
+    assert f"call {call_id[:8]}: in-progress" in status
+    assert "  assistant: Welcome to the front desk.\n  assistant: Okay, noted." in status
 
     out = daemon.ok("transfer", "+15551234567", "--message", "Transferring you now.")
     assert "transfer to number +15551234567 requested (socket)" in out
@@ -92,7 +89,7 @@ def test_commands_over_the_call_socket(start_sim, profiles: ProfileBuilder, shor
 def test_say_while_the_assistant_speaks(start_sim, profiles: ProfileBuilder, short_dir: Path,
                                         start_daemon) -> None:
     sim = start_sim(assistant="echo")
-    first = "Welcome to the front desk. Please tell me your name and who you are here to see."
+    first = "Welcome to the front desk, how can I help you today?"
     daemon = start_daemon(control_profile(profiles, sim, short_dir / "ctl.sock",
                                           overrides={"firstMessage": first}))
     call_id = _call(sim, daemon)
@@ -187,7 +184,9 @@ def test_commands_via_the_control_url_with_auth_and_local_mic_mute(
     runs = list(zip(starts, ends, strict=True))
     longest = max(runs, key=lambda r: r[1] - r[0])
     seconds = (longest[1] - longest[0]) / 16000
-    assert abs(seconds - (unmuted_at - muted_at)) < 0.3, (seconds, unmuted_at - muted_at)
+    # muted between the two ctl commands: at least the 1 s slept, at most the time from
+    # launching the first to the second's return
+    assert 1.0 <= seconds <= unmuted_at - muted_at + 0.1, (seconds, unmuted_at - muted_at)
     assert longest[0] > 16000 * 0.5 and longest[1] < len(up) - 16000 * 0.2, "tone around it"
     assert daemon.stop() == 0
 

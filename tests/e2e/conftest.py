@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -85,8 +86,11 @@ def profiles(tmp_path: Path) -> ProfileBuilder:
 
 
 def bridge_env(**extra: str) -> dict[str, str]:
+    """The environment of a bridge process: the simulator's key, and a runtime dir of its
+    own so control sockets of runs in parallel never meet."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("VAPI_", "PULSE_"))}
-    env.update({"VAPI_API_KEY": KEY, "PYTHONUNBUFFERED": "1"})
+    env.update({"VAPI_API_KEY": KEY, "PYTHONUNBUFFERED": "1",
+                "XDG_RUNTIME_DIR": tempfile.mkdtemp(prefix="vb-run-")})
     env.update(extra)
     return env
 

@@ -1,0 +1,166 @@
+"""`vapi-bridge listen` on a simulator call: the recording matches both legs, and
+`--verify` tells which channel is which (also when the server swaps them)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import subprocess
+import wave
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.control.conftest import control_profile, finals, wait_for
+from tests.e2e.conftest import KEY, ROOT, ProfileBuilder, bridge_cmd, bridge_env
+from tests.rig.signals import align_and_correlate, espeak, silence, write_wav
+
+LINE = "An appointment with Doctor Lee"
+
+
+def _stereo(path: Path) -> tuple[np.ndarray, int]:
+    with wave.open(str(path), "rb") as w:
+        assert w.getnchannels() == 2 and w.getsampwidth() == 2
+        data = np.frombuffer(w.readframes(w.getnframes()), "<i2").reshape(-1, 2)
+        return data, w.getframerate()
+
+
+def _mono(raw: bytes) -> np.ndarray:
+    return np.frombuffer(raw[44:], "<i2")
+
+
+@pytest.mark.parametrize("fault", [None, "listen-swap"])
+def test_listen_records_both_legs_and_verify_tells_which_is_which(
+        start_sim, profiles: ProfileBuilder, short_dir: Path, tmp_path: Path, start_daemon,
+        fault: str | None) -> None:
+    sim = start_sim(assistant="echo", faults=(fault,) if fault else ())
+    visitor = np.concatenate([silence(1000, 16000), espeak(LINE, 16000), silence(300, 16000)])
+    mic = tmp_path / "visitor.wav"
+    write_wav(mic, visitor, 16000)
+    profile = control_profile(
+        profiles, sim, short_dir / "ctl.sock", service={"mode": "once"},
+        call={"max_duration_seconds": 20},
+        audio={"input": f"file:{mic}", "output": "null"},
+        record={"path": str(tmp_path / "rec-{call_id}")})
+    daemon = start_daemon(profile)
+    wait_for(lambda: "in-progress" in daemon.ctl("status").stdout, 10, "the call")
+
+    out = tmp_path / "listen.wav"
+    listen = subprocess.Popen(
+        bridge_cmd("listen", "--socket", str(daemon.socket), "--verify", "--out", str(out)),
+        cwd=ROOT, env=daemon.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    def echoed() -> dict | None:
+        calls = sim.calls()
+        return calls[0] if calls and "(echo of" in " ".join(finals(calls[0])) else None
+
+    call = wait_for(echoed, 20, "the echo of the visitor", interval=0.3)
+    daemon.ok("end")
+    stdout, stderr = listen.communicate(timeout=20)
+    assert daemon.stop() == 0
+
+    print(stdout, stderr)
+    assert listen.returncode == 0, stderr
+    first = json.loads(stdout.splitlines()[0])
+    assert first["type"] == "listen-start"
+    customer = first["channels"].index("customer")
+    assert customer == (1 if fault else 0)
+    assert f"verify: verified: channel {customer} is the customer, channel {1 - customer} " \
+           f"the assistant" in stdout
+    assert "but the server announced" not in stdout
+    assert f"listening to call {call['id'][:8]}, writing {out}" in stderr
+    assert "http" not in stdout + stderr and "ws://" not in stdout + stderr
+
+    audio, rate = _stereo(out)
+    assert rate == 16000
+    assert len(audio) / rate > 3
+    up = _mono(sim.get_bytes(f"/_sim/calls/{call['id']}/uplink.wav"))
+    down = _mono(sim.get_bytes(f"/_sim/calls/{call['id']}/downlink.wav"))
+    stalls = call["uplink"]["maxGapMs"] > 150  # a loaded machine: the listen mix has holes
+    for channel, leg, name in ((customer, up, "customer/uplink"),
+                               (1 - customer, down, "assistant/downlink")):
+        lag, corr = align_and_correlate(audio[:, channel], leg, rate)
+        blocks = blockwise_corr(audio[:, channel], leg, rate, lag)
+        print(f"{name}: channel {channel} correlates {corr:.3f} at {lag:.2f} s into the leg "
+              f"(per 0.5 s block: {blocks:.3f}; uplink max gap {call['uplink']['maxGapMs']} ms)")
+        assert blocks >= 0.9, name
+        assert corr >= 0.9 or stalls, name
+
+
+def blockwise_corr(x: np.ndarray, leg: np.ndarray, rate: int, lag_s: float) -> float:
+    """Energy-weighted mean correlation of x's 0.5 s blocks, each aligned on its own within
+    ±0.5 s of the global lag: a late uplink frame leaves a hole in the live mix and shifts
+    what follows, which one global alignment would count as a mismatch."""
+    n, near = rate // 2, rate // 2
+    scores, weights = [], []
+    for start in range(0, len(x) - n + 1, n):
+        block = x[start:start + n]
+        energy = float(np.sum(block.astype(np.float64) ** 2))
+        if energy < n * 100.0 ** 2:  # below about -50 dBFS: pauses, near-silence
+            continue
+        at = start + round(lag_s * rate)
+        lo = max(0, at - near)
+        _, corr = align_and_correlate(block, leg[lo:at + n + near], rate)
+        scores.append(corr)
+        weights.append(energy)
+    assert scores, "no audible block"
+    return float(np.average(scores, weights=weights))
+
+
+def test_listen_auth_and_errors(start_sim, profiles: ProfileBuilder, tmp_path: Path,
+                                monkeypatch: pytest.MonkeyPatch) -> None:
+    from bridge.client import ListenEvent, listen, open_call
+    from bridge.errors import AuthError
+
+    sim = start_sim(assistant="echo")
+    monkeypatch.setenv("VAPI_API_KEY", KEY)
+    monkeypatch.setenv("VAPI_PUBLIC_KEY", "sim-public-key")
+    profile = profiles.write(sim.base_url, assistant={"id": "echo", "overrides": {
+        "firstMessage": "", "monitorPlan": {"listenAuthenticationEnabled": True}}})
+
+    async def scenario() -> tuple[str, str]:
+        async with open_call(str(profile)) as call:
+            url = await call.listen_url()
+            with pytest.raises(AuthError, match="needs the public key"):
+                async for _ in listen(url):
+                    pass
+            async for item in call.listen(auth=True):
+                assert isinstance(item, ListenEvent) and item.type == "listen-start"
+                break
+            # the CLI on the live call: Ctrl-C finalizes the WAV and exits 0
+            proc = await asyncio.create_subprocess_exec(
+                *bridge_cmd("listen", "--url", url, "--auth", "--out", str(wav)), cwd=ROOT,
+                env=bridge_env(VAPI_PUBLIC_KEY="sim-public-key"),
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+            await asyncio.sleep(2.0)
+            proc.send_signal(signal.SIGINT)
+            _, err = await asyncio.wait_for(proc.communicate(), 10)
+            assert proc.returncode == 0, err
+            return url, call.id
+
+    wav = tmp_path / "interrupted.wav"
+    url, call_id = asyncio.run(scenario())
+    audio, rate = _stereo(wav)
+    assert rate == 16000 and 0.5 < len(audio) / rate < 2.0, len(audio) / rate
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(bridge_cmd("listen", *args), capture_output=True, text=True,
+                              timeout=20, cwd=ROOT,
+                              env=bridge_env(VAPI_PUBLIC_KEY="sim-public-key"))
+
+    no_key = run("--url", url, "--out", "-")
+    assert no_key.returncode == 3
+    assert no_key.stderr.strip().splitlines()[-1] == (
+        "vapi-bridge: the listenUrl refused this client (401): it needs the public key "
+        "(listen authentication is on) — use --auth and VAPI_PUBLIC_KEY")
+    ended = run("--url", url, "--out", "-", "--auth")
+    assert ended.returncode == 1
+    assert ended.stderr.strip().splitlines()[-1] == \
+        "vapi-bridge: the call has ended (410): there is nothing to listen to"
+    assert url not in no_key.stderr + ended.stderr + ended.stdout
+    by_id = run("--call-id", call_id, "--profile", str(profile), "--out", "-", "--auth")
+    assert by_id.returncode == 1 and "the call has ended (410)" in by_id.stderr
+    assert run("--call-id", call_id).returncode == 2
+    verify = run("--call-id", call_id, "--profile", str(profile), "--verify")
+    assert verify.returncode == 2 and "--verify works on the daemon's own call" in verify.stderr

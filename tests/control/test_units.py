@@ -1,0 +1,63 @@
+"""Small pieces: ctl request building, the listen player's mix, verify's decision."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bridge.cli import build_parser
+from bridge.control.ctl import build_request
+from bridge.control.verify import best_lag, blockwise
+from bridge.listen import AudioChunk
+
+
+@pytest.mark.parametrize(("argv", "request_"), [
+    (["say", "Hi", "--end-after", "--no-interrupt"],
+     {"cmd": "say", "text": "Hi", "end_after": True, "interruptions": False,
+      "interrupt_assistant": False}),
+    (["add-message", "Note", "--role", "user", "--no-response"],
+     {"cmd": "add-message", "text": "Note", "role": "user", "trigger_response": False}),
+    (["transfer", "sip:desk@example.com"],
+     {"cmd": "transfer", "destination": "sip:desk@example.com", "message": None}),
+    (["handoff", "a1", "--context", "none"],
+     {"cmd": "handoff", "assistant_id": "a1", "context": "none", "message": None}),
+    (["mute-mic"], {"cmd": "mute-mic"}),
+])
+def test_ctl_builds_the_request(argv: list[str], request_: dict) -> None:
+    args = build_parser().parse_args(["ctl", "--socket", "s", *argv])
+    assert build_request(args) == request_
+
+
+def test_player_mixes_both_channels_to_mono(monkeypatch: pytest.MonkeyPatch) -> None:
+    played: list[np.ndarray] = []
+
+    class FakeSink:
+        def __init__(self, spec: str, rate: int) -> None:
+            self.sample_rate = rate
+
+        def start(self) -> None: ...
+
+        def capture_frame(self, samples: np.ndarray) -> None:
+            played.append(samples)
+
+        def close(self) -> None: ...
+
+    monkeypatch.setattr("bridge.audio.devices.DeviceSink", FakeSink)
+    from bridge.control.listen_cmd import Player
+
+    player = Player("default", 16000)
+    stereo = np.array([[1000, 3000], [-32768, -32768], [32767, 32767]], dtype=np.int16)
+    player.play(AudioChunk(stereo, 16000))
+    assert played[0].tolist() == [2000, -32768, 32767]
+
+
+def test_verify_finds_a_shifted_copy_only_near_where_it_should_be() -> None:
+    rng = np.random.default_rng(1)
+    y = (rng.standard_normal(16000 * 6) * 3000).astype(np.int16)
+    x = y[16000 * 2:16000 * 4]  # starts 2 s into y
+    r, k = best_lag(x, y, 16000, 16000 * 3)
+    assert r == pytest.approx(1.0) and k == 32000
+    r, _ = best_lag(x, y, 0, 16000)  # the window excludes the true place
+    assert r < 0.1
+    r, lag = blockwise(x, y, 32000 - 800, 16000, 16000)  # hint 50 ms off
+    assert r == pytest.approx(1.0) and lag == pytest.approx(0.05)

@@ -1,0 +1,135 @@
+"""A stateful (hypothesis) test of the playout buffer: any interleaving of writes, pulls of
+any block size, flushes and target changes keeps the buffer's promises.
+
+Every loud sample written carries its own sequence number (distinct ramps over the whole
+int16 range, all at least 1000 in magnitude); quiet writes (near-silence, |x| <= 3, like
+Vapi's between-utterance bed) carry none but let the near-silence steering run. With a
+one-sample fade (`fade_ms=0`) the buffer never alters a sample, so every loud sample that
+comes out names exactly which one went in. Invariants:
+
+- every pull fills the whole block (a sentinel value never survives);
+- samples come out in the order written (sequence numbers strictly increase), each at
+  most once, and only ones that were written;
+- once a flush has been consumed (the pull after it), nothing written before it plays,
+  and nothing written before it is still queued;
+- the depth never exceeds the capacity;
+- the counters (underruns, drops, flushes, played…) never decrease.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+from hypothesis import settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+
+from bridge.audio.playout import QUIET_PEAK, PlayoutBuffer, PlayoutSettings
+
+RATE = 8000
+PER_MS = RATE // 1000
+SENTINEL = 999  # not a loud id (>= 1000), not near-silence (< QUIET_PEAK): never written
+POSITIVE = 32767 - 1000 + 1  # ids 0..POSITIVE-1 map to 1000..32767, the rest to -1000..
+
+
+def encode(ids: np.ndarray) -> np.ndarray:
+    return np.where(ids < POSITIVE, 1000 + ids, -1000 - (ids - POSITIVE)).astype(np.int16)
+
+
+def decode(values: np.ndarray) -> np.ndarray:
+    v = values.astype(np.int64)
+    return np.where(v > 0, v - 1000, POSITIVE + (-v - 1000))
+
+
+MAX_IDS = 2 * (32767 - 1000)  # about 63 000 distinct loud samples
+COUNTERS = ("underruns", "audible_underruns", "dropped_ms", "stretched_ms", "overflow_ms",
+            "flushes", "flushed_ms", "played_ms")
+
+
+class PlayoutMachine(RuleBasedStateMachine):
+    buf: PlayoutBuffer
+    capacity: int
+
+    @initialize(start_ms=st.integers(0, 120), max_ms=st.integers(20, 400),
+                capacity_ms=st.integers(60, 600))
+    def make(self, start_ms: int, max_ms: int, capacity_ms: int) -> None:
+        settings_ = PlayoutSettings(start_ms=start_ms, min_ms=0, max_ms=max_ms, fade_ms=0,
+                                    capacity_ms=capacity_ms)
+        self.buf = PlayoutBuffer(RATE, settings_)
+        self.capacity = capacity_ms * PER_MS
+        self.next_id = 0  # the id the next loud sample gets
+        self.last_played = -1  # the highest id played so far
+        self.min_allowed = 0  # ids below this were flushed away
+        self.pending_flush: int | None = None
+        self.since_flush = 0  # samples written since the latest flush
+        self.stats = self.buf.stats()
+        self.played = 0
+
+    # ---- producer -------------------------------------------------------------------
+    @precondition(lambda self: self.next_id < MAX_IDS - 2000)
+    @rule(n=st.integers(1, 2000))
+    def write_loud(self, n: int) -> None:
+        ids = np.arange(self.next_id, self.next_id + n)
+        self.next_id += n
+        self.buf.write(encode(ids))
+        self.since_flush += n
+
+    @rule(n=st.integers(1, 2000), seed=st.integers(0, 2**16))
+    def write_quiet(self, n: int, seed: int) -> None:
+        self.buf.write(np.random.default_rng(seed).integers(-3, 4, n).astype(np.int16))
+        self.since_flush += n
+
+    @rule()
+    def flush(self) -> None:
+        self.buf.flush()
+        self.pending_flush = self.next_id
+        self.since_flush = 0
+
+    @rule(ms=st.integers(0, 300), floor_ms=st.integers(0, 120))
+    def set_target(self, ms: int, floor_ms: int) -> None:
+        self.buf.set_target_ms(ms, floor_ms)
+
+    # ---- consumer -------------------------------------------------------------------
+    @rule(block=st.integers(1, 800))
+    def pull(self, block: int) -> None:
+        out = np.full(block, SENTINEL, dtype=np.int16)
+        self.buf.read_into(out)
+        assert not np.any(out == SENTINEL), "every sample of the block is written"
+        loud = np.abs(out.astype(np.int32)) >= 1000
+        assert not np.any((np.abs(out.astype(np.int32)) >= QUIET_PEAK) & ~loud), \
+            "only what was written comes out (a sample was altered)"
+        ids = decode(out[loud])
+        if len(ids):
+            assert np.all(np.diff(ids) > 0), "samples come out in the order written, once"
+            assert ids[0] > self.last_played, "nothing plays twice or out of order"
+            assert ids[-1] < self.next_id, "only samples that were written"
+            assert np.all(ids >= self.min_allowed), "audio flushed earlier played"
+            if self.pending_flush is not None:  # the pull consuming a flush: one faded
+                # sample (fade_ms=0: one, unchanged) of the old audio, then nothing older
+                assert np.all(ids[1:] >= self.pending_flush), "flushed audio played"
+            self.last_played = int(ids[-1])
+        if self.pending_flush is not None:  # this pull consumed the flush
+            self.min_allowed = max(self.min_allowed, self.pending_flush)
+            self.pending_flush = None
+            assert self.buf.depth_ms * PER_MS <= self.since_flush, \
+                "what was queued before the flush is gone"
+        self.played += block
+
+    # ---- invariants -----------------------------------------------------------------
+    @invariant()
+    def depth_within_capacity(self) -> None:
+        depth = round(self.buf.depth_ms * PER_MS)
+        assert 0 <= depth <= self.capacity
+
+    @invariant()
+    def counters_never_decrease(self) -> None:
+        now = self.buf.stats()
+        for name in COUNTERS:
+            assert getattr(now, name) >= getattr(self.stats, name), name
+        self.stats = dataclasses.replace(now)
+
+
+PlayoutMachine.TestCase.settings = settings(max_examples=150, stateful_step_count=60,
+                                            deadline=None)
+TestPlayoutMachine = PlayoutMachine.TestCase
