@@ -178,8 +178,8 @@ def start_simulator() -> tuple[subprocess.Popen[str], str]:
 
 def write_profile(directory: Path, base_url: str) -> Path:
     data = {
-        "api": {"base_url": base_url, "key_env": "SOAK_SIM_KEY", "retry_attempts": 2, "retry_max_delay_seconds": 1,
-                "timeout_seconds": 1},
+        "api": {"base_url": base_url, "key_env": "SOAK_SIM_KEY", "retry_attempts": 2,
+                "retry_max_delay_seconds": 1, "timeout_seconds": 1},
         "assistant": {"id": "echo", "overrides": {"firstMessage": "Hello."}},
         "audio": {"input": "null", "output": "null"},
         "call": {"end_timeout_seconds": 1},
