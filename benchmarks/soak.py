@@ -158,7 +158,8 @@ class SoakDaemon(Daemon):
                 self.last = snap
                 self._stop.set()
         if n % 20 == 0:
-            print(f"  {n} calls, RSS {Snapshot.take().rss_kb / 1024:.1f} MB", flush=True)
+            print(f"  {n} calls, RSS {Snapshot.take().rss_kb / 1024:.1f} MB", file=sys.stderr,
+                  flush=True)
         return code
 
 

@@ -74,7 +74,7 @@ class CallSummary:
 
     def line(self) -> str:
         cost = f", cost ${self.cost:.4f}" if self.cost is not None else ""
-        return (f"call {self.call_id[:8]} ended: {self.ended_reason} after "
+        return (f"call {self.call_id[-8:]} ended: {self.ended_reason} after "
                 f"{self.duration_s:.1f} s{cost}; sent {self.uplink.frames_sent * 0.02:.1f} s, "
                 f"received {self.received_s:.1f} s of audio, {self.playout.audible_underruns} "
                 f"audible underruns ({self.playout.underruns} in all), "
@@ -194,7 +194,8 @@ class Call:
 
     @property
     def short_id(self) -> str:
-        return self.info.id[:8] if self.info else "--------"
+        # Vapi's ids are UUIDv7: the head is a timestamp shared by calls a minute apart
+        return self.info.id[-8:] if self.info else "--------"
 
     @property
     def elapsed_s(self) -> float:

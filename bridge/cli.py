@@ -172,8 +172,7 @@ def main(argv: list[str] | None = None) -> int:
         return ExitCode.PROFILE
     try:
         return int(func(args))
-    except BridgeError as exc:
-        logging.getLogger("bridge").debug("error detail", exc_info=True)
+    except BridgeError as exc:  # a user error: its message says it all, never a traceback
         print(f"vapi-bridge: {_masked(str(exc))}", file=sys.stderr)
         return int(exc.exit_code)
     except KeyboardInterrupt:

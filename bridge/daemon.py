@@ -121,6 +121,7 @@ class Daemon:
             self._close_audio()
             if self.api is not None:
                 await self.api.aclose()
+            self.notifier.close()
 
     async def _modes(self) -> int:
         failures = 0
@@ -170,6 +171,9 @@ class Daemon:
             return ExitCode.NETWORK
         finally:
             status.cancel()
+        if call.info is None:  # stopped while the call was being created
+            log.info("stopped before the call was created")
+            return ExitCode.OK
         self.last_summary = summary
         print(summary.line(), file=sys.stdout, flush=True)
         log.debug("uplink: %s; playout: %s", summary.uplink, summary.playout)

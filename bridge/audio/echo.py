@@ -14,6 +14,7 @@ the microphone's rate, in the uplink task, before resampling to the wire.
 from __future__ import annotations
 
 import logging
+from collections import deque
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -48,13 +49,18 @@ class EchoGate:
     """Half-duplex gate with double-talk pass-through."""
 
     def __init__(self, rate: int, *, hangover_ms: float = 250.0, attenuation_db: float = 30.0,
-                 margin_db: float = 10.0, far_floor_db: float = -50.0) -> None:
+                 margin_db: float = 6.0, far_floor_db: float = -50.0,
+                 echo_span_ms: float = 400.0, learn_s: float = 3.0) -> None:
         self.rate = rate
         self._hangover = int(rate * hangover_ms / 1000)
         self._atten = 10 ** (-attenuation_db / 20)
         self._margin = margin_db
         self._floor = far_floor_db
-        self._erl_db = 0.0  # expected echo level relative to the far end; learned, starts high
+        self._erl_db = -40.0  # the loudest echo relative to the far end, learned at first
+        self._learn_left = int(rate * learn_s)  # far-active time left to learn it
+        # far-end block levels over the span an echo can lag behind them: the echo heard
+        # now may come from any of them, so the gate compares with their peak
+        self._far_levels: deque[float] = deque(maxlen=max(1, int(echo_span_ms / 10)))
         self._far_db = -120.0
         self._quiet_for = 1 << 30  # samples since the far end was last audible
         self._gain = 1.0
@@ -64,11 +70,11 @@ class EchoGate:
         if len(samples) == 0:
             return
         level = _db(samples)
+        for _ in range(max(1, round(len(samples) * 100 / self.rate))):  # one per 10 ms
+            self._far_levels.append(level)
+        self._far_db = max(self._far_levels)
         if level > self._floor:
-            self._far_db = max(level, self._far_db - 1.0)  # follow peaks, decay slowly
             self._quiet_for = 0
-        else:
-            self._quiet_for += len(samples)
 
     def near(self, samples: np.ndarray) -> np.ndarray:
         if len(samples) == 0:
@@ -79,12 +85,17 @@ class EchoGate:
         if far_active:
             near_db = _db(samples)
             expected = self._far_db + self._erl_db
-            if near_db > expected + self._margin:
+            if self._learn_left <= 0 and near_db > expected + self._margin:
                 target = 1.0  # double talk: the visitor is clearly louder than the echo
             else:
                 target = self._atten
-                # learn the echo return level from echo-only stretches (slowly)
-                self._erl_db += 0.05 * ((near_db - self._far_db) - self._erl_db)
+                if near_db > -60.0 and self._learn_left > 0:
+                    # learn the loudest echo return from the assistant's first seconds of
+                    # speech (the greeting: visitors rarely talk over it), then hold it —
+                    # it is a property of the room, and learning on would learn the visitor
+                    self._learn_left -= len(samples)
+                    erl = max(near_db - self._far_db, self._erl_db)
+                    self._erl_db = min(6.0, max(-40.0, erl))
                 self.gated_ms += len(samples) * 1000 / self.rate
         ramp = np.linspace(self._gain, target, len(samples), dtype=np.float32)
         self._gain = target

@@ -71,9 +71,9 @@ async def resolve(args: argparse.Namespace, profile: Profile | None) -> Target:
         async with make_api(profile) as api:
             info = await api.get_call(args.call_id, attempts=2)
         if not info.listen_url:
-            raise Refused(f"Vapi gave no listenUrl for call {args.call_id[:8]} (is "
+            raise Refused(f"Vapi gave no listenUrl for call {args.call_id[-8:]} (is "
                           f"monitorPlan.listenEnabled off?)")
-        return Target(info.listen_url, profile.api.allow_plaintext, args.call_id[:8])
+        return Target(info.listen_url, profile.api.allow_plaintext, args.call_id[-8:])
     return _ask_daemon(args)
 
 

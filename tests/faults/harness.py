@@ -38,14 +38,6 @@ KEY = "sim-private-key"
 UNCLEAN = ("Traceback", "Task was destroyed", "Exception ignored", "ResourceWarning",
            "was never awaited")
 WORKERS = 3
-# Bugs reported to the lead and not fixed yet: each is left out of the "unclean" check here
-# and has a strict xfail test of its own (which fails once fixed: then delete it here).
-KNOWN_BUGS: dict[str, re.Pattern[str]] = {
-    # bridge/daemon.py Daemon.run never closes its Notifier's AF_UNIX datagram socket
-    "notify-socket-unclosed": re.compile(
-        r"^.*ResourceWarning: unclosed <socket\.socket fd=\d+, family=1, type=2, proto=0>\n"
-        r"(?:  .*\n)?", re.M),
-}
 TRACEMALLOC_HINT = re.compile(r"^ResourceWarning: Enable tracemalloc.*\n", re.M)
 WAV_HEADER = 44
 
@@ -142,16 +134,13 @@ class Result:
         return self.out + self.err
 
     @property
-    def err_without_known_bugs(self) -> str:
-        err = self.err
-        for pattern in KNOWN_BUGS.values():
-            err = pattern.sub("", err)
-        return TRACEMALLOC_HINT.sub("", err)
+    def clean_err(self) -> str:
+        """stderr without Python's tracemalloc hint line."""
+        return TRACEMALLOC_HINT.sub("", self.err)
 
-    def unclean(self, *, known: bool = False) -> list[str]:
-        """What is wrong with stderr; `known=True` includes the known bugs."""
-        err = self.err if known else self.err_without_known_bugs
-        return [word for word in UNCLEAN if word in err]
+    def unclean(self) -> list[str]:
+        """What is wrong with stderr: tracebacks, destroyed tasks, unclosed resources."""
+        return [word for word in UNCLEAN if word in self.err]
 
 
 def run_once(profile: Path, *args: str, timeout: float = 60, **extra_env: str) -> Result:
@@ -319,7 +308,7 @@ def recordings(directory: Path) -> list[Path]:
 
 def one_line_error(result: Result, words: str) -> str:
     """The last line of stderr is the error, once, prefixed `vapi-bridge: `."""
-    lines = result.err_without_known_bugs.strip().splitlines()
+    lines = result.clean_err.strip().splitlines()
     assert lines, "nothing on stderr"
     last = lines[-1]
     assert last.startswith("vapi-bridge: ") and words in last, result.err

@@ -1,9 +1,5 @@
-"""Bugs in the client found by the fault tests, reported with a proposed fix, not yet fixed.
-
-Each test states the behaviour a user expects and is a strict xfail: once the fix lands it
-passes, the strict xfail turns that into a failure, and the marker (and, for the first,
-the entry in `harness.KNOWN_BUGS`) should be removed.
-"""
+"""Regressions for bugs the fault tests found: the notify socket closed at exit, short
+call ids that differ between calls, no bogus summary when stopped before a call exists."""
 
 from __future__ import annotations
 
@@ -19,9 +15,6 @@ from tests.faults.harness import Daemon, Sim, case_dir, run_once, write_profile
 pytestmark = pytest.mark.timeout(120)
 
 
-@pytest.mark.xfail(strict=True, reason="bridge/daemon.py: Daemon.run's finally never calls "
-                   "self.notifier.close(); under systemd the AF_UNIX socket is left to the GC "
-                   "(ResourceWarning at exit)")
 def test_the_notify_socket_is_closed_at_exit() -> None:
     with Sim() as sim, case_dir() as d:
         profile = write_profile(d, sim.base_url)
@@ -33,12 +26,9 @@ def test_the_notify_socket_is_closed_at_exit() -> None:
         finally:
             listener.close()
     assert result.code == 2
-    assert result.unclean(known=True) == [], result.err
+    assert result.unclean() == [], result.err
 
 
-@pytest.mark.xfail(strict=True, reason="bridge/call.py: short_id is id[:8], but Vapi's ids "
-                   "are UUIDv7 (time first): calls within ~65 s share those 8 characters, so "
-                   "logs, summaries and `ctl status` cannot tell consecutive calls apart")
 def test_consecutive_calls_have_different_short_ids_in_the_log() -> None:
     with Sim() as sim, case_dir() as d:
         profile = write_profile(d, sim.base_url, service={"mode": "loop"},
@@ -55,9 +45,6 @@ def test_consecutive_calls_have_different_short_ids_in_the_log() -> None:
     assert len(set(shown)) == len(shown) >= 2, f"{shown} for {full_ids}"
 
 
-@pytest.mark.xfail(strict=True, reason="bridge/daemon.py: a stop before POST /call answered "
-                   "still prints a summary for a call that does not exist: 'call  ended: "
-                   "ended after 0.0 s; …' (empty id)")
 def test_a_stop_before_the_call_exists_prints_no_call_summary() -> None:
     with Sim() as sim, case_dir() as d:
         profile = write_profile(d, sim.base_url, api={"timeout_seconds": 60,

@@ -1,0 +1,133 @@
+"""Echo control on real (virtual) devices: the speaker is looped into the microphone
+(-6 dB, 40 ms: an acoustic echo path, louder than most rooms), a scripted assistant speaks
+a long line, and a visitor speaks into the microphone once it has finished. From the
+simulator's record of the uplink: how much of the assistant's audio each mode removes,
+compared with `off`, and how much of the visitor it keeps. (The gate is half-duplex: with
+an echo path this strong it also attenuates a visitor talking over the assistant; the
+AEC does not — see benchmarks/echo.py.)
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import yaml
+
+from tests.e2e.conftest import ProfileBuilder, bridge_cmd, bridge_env
+from tests.e2e.test_recording import wav_bytes
+from tests.rig.pulse import PulseRig
+from tests.rig.signals import align, espeak, overlap
+
+ROOT = Path(__file__).resolve().parents[2]
+RATE = 16000
+SCRIPT = [  # one long line, then silence: the next line waits for a visitor the simulator's
+    # VAD never hears (its threshold is out of reach), so echo cannot trigger barge-in
+    {"say": "Welcome to the front desk. Please tell me your name and who you are here to "
+            "see, and I will let them know that you have arrived.", "wait": False},
+    {"say": "Thank you.", "wait": True},
+]
+TALKER_AT_S = 2.0  # after the first line ends
+
+
+@pytest.fixture(scope="module")
+def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PulseRig]:
+    ok, why = PulseRig.available()
+    if not ok:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI must run the PulseAudio tests: {why}")
+        pytest.skip(why)
+    with PulseRig(rate=RATE, tmpdir=tmp_path_factory.mktemp("echo-rig")) as r:
+        yield r
+
+
+def envelope_db(x: np.ndarray, block: int = 800) -> np.ndarray:
+    n = len(x) // block
+    blocks = x[: n * block].astype(np.float64).reshape(n, block)
+    return 10 * np.log10(np.mean(blocks ** 2, axis=1) / 32768.0 ** 2 + 1e-12)
+
+
+def run_call(rig: PulseRig, start_sim: Any, profiles: ProfileBuilder, mode: str,
+             talker: np.ndarray, tmp: Path) -> dict[str, Any]:
+    script = tmp / "script.yaml"
+    script.write_text(yaml.safe_dump(SCRIPT))
+    sim = start_sim(assistant=f"script:{script}", vad_threshold_dbfs=-3.0)
+    profile = profiles.write(
+        sim.base_url, name=f"echo-{mode}",
+        assistant={"overrides": {"maxDurationSeconds": 16}},
+        audio={"input": rig.mic_device, "output": rig.speaker_device, "echo": mode,
+               "device_rate": RATE})
+    env = {**bridge_env(), **rig.env}
+    proc = subprocess.Popen(bridge_cmd("run", "--profile", str(profile)), cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # the visitor speaks in the assistant's pause: after its first line has gone out
+    def visitor() -> None:
+        for _ in range(400):
+            calls = sim.calls()
+            events = [e["event"] for e in calls[0]["eventsSent"]] if calls else []
+            stops = [e for e in events if e.get("type") == "speech-update"
+                     and e.get("role") == "assistant" and e.get("status") == "stopped"]
+            if stops:
+                time.sleep(TALKER_AT_S)
+                rig.play_into_mic(talker, RATE)
+                return
+            time.sleep(0.05)
+    thread = threading.Thread(target=visitor, daemon=True)
+    thread.start()
+    out, err = proc.communicate(timeout=60)
+    thread.join(5)
+    assert proc.returncode == 0, err
+    call = sim.only_call()
+    up = wav_bytes(sim.get_bytes(f"/_sim/calls/{call['id']}/uplink.wav"))
+    down = wav_bytes(sim.get_bytes(f"/_sim/calls/{call['id']}/downlink.wav"))
+    if os.environ.get("ECHO_DEBUG"):
+        from tests.rig.signals import write_wav
+        write_wav(f"/tmp/echo-{mode}-up.wav", up, RATE)
+        write_wav(f"/tmp/echo-{mode}-down.wav", down, RATE)
+        Path(f"/tmp/echo-{mode}.err").write_text(err)
+    return {"up": up, "down": down, "stdout": out}
+
+
+def measure(result: dict[str, Any], talker: np.ndarray) -> tuple[float, float]:
+    """(echo level in the uplink while the assistant talks, visitor level) in dBFS."""
+    up, down = result["up"], result["down"]
+    lag = align(talker, up)
+    _, rec = overlap(talker, up, lag)
+    # the assistant is silent by then: the aligned window holds the visitor alone
+    visitor_db = 10 * np.log10(float(np.mean(rec ** 2)) + 1e-12)
+    env_down, env_up = envelope_db(down), envelope_db(up)
+    n = min(len(env_down), len(env_up))
+    talking = env_down[:n] > -45
+    talking[: 10] = False  # the start, before the devices settle
+    v0, v1 = max(0, lag // 800 - 2), (lag + len(talker)) // 800 + 8
+    talking[v0:v1] = False  # not while the visitor speaks
+    echo_db = 10 * np.log10(np.mean(10 ** (env_up[:n][talking] / 10)))
+    return float(echo_db), float(visitor_db)
+
+
+def test_gate_and_aec_remove_the_echo_and_keep_the_visitor(
+        rig: PulseRig, start_sim: Any, profiles: ProfileBuilder, tmp_path: Path) -> None:
+    talker = espeak("My name is Robin Smith and I am here to see Doctor Lee", RATE,
+                    peak_db=-6.0)
+    results: dict[str, tuple[float, float]] = {}
+    with rig.loop_speaker_into_mic(gain_db=-6.0, delay_ms=40):
+        for mode in ("off", "gate", "aec"):
+            results[mode] = measure(run_call(rig, start_sim, profiles, mode, talker,
+                                             tmp_path), talker)
+    echo_off, visitor_off = results["off"]
+    print()
+    for mode, (echo, visitor) in results.items():
+        print(f"{mode:>4}: echo {echo:6.1f} dBFS (removed {echo_off - echo:5.1f} dB), "
+              f"visitor {visitor:6.1f} dBFS ({visitor - visitor_off:+.1f} dB)")
+    assert echo_off > -40, "the echo path is there: with echo off the assistant is heard"
+    assert echo_off - results["gate"][0] >= 15
+    assert echo_off - results["aec"][0] >= 20
+    for mode in ("gate", "aec"):
+        assert results[mode][1] - visitor_off >= -3, f"{mode} keeps the visitor"
