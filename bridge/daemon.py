@@ -177,7 +177,9 @@ class Daemon:
         self.last_summary = summary
         print(summary.line(), file=sys.stdout, flush=True)
         log.debug("uplink: %s; playout: %s", summary.uplink, summary.playout)
-        return ExitCode.NETWORK if summary.connection_lost else ExitCode.OK
+        if summary.exit_code == ExitCode.AUDIO:
+            self._close_audio()  # reopened (or reported missing) before the next call
+        return summary.exit_code
 
     def _remember(self, event: messages.Event) -> None:
         if isinstance(event, messages.Transcript) and event.final:
