@@ -28,7 +28,8 @@ from typing import Any, TypeVar
 import numpy as np
 
 from bridge.audio.base import DeviceStats, level_dbfs
-from bridge.audio.playout import PlayoutBuffer, PlayoutSettings, PlayoutStats
+from bridge.audio.playout import BufferedSink, PlayoutBuffer, PlayoutSettings
+from bridge.audio.ring import SampleRing
 from bridge.errors import AudioDeviceError
 
 log = logging.getLogger("bridge.devices")
@@ -166,40 +167,6 @@ def choose_rate(kind: str, preferred: int, forced: int | None, default: int,
         return default
     raise AudioDeviceError(f"the {role} refuses {preferred} Hz ({why}) and its default "
                            f"{default} Hz; set audio.device_rate to a rate it supports")
-
-
-class _CaptureRing:
-    """Single producer (PortAudio thread) / single consumer (event loop) sample ring."""
-
-    def __init__(self, capacity: int) -> None:
-        self.buf = np.zeros(capacity, dtype=np.int16)
-        self.cap = capacity
-        self.w = 0
-        self.r = 0
-
-    def put(self, samples: np.ndarray) -> None:
-        n = min(len(samples), self.cap)
-        start = self.w % self.cap
-        first = min(n, self.cap - start)
-        self.buf[start:start + first] = samples[:first]
-        if first < n:
-            self.buf[: n - first] = samples[first:n]
-        self.w += n
-
-    def take(self) -> np.ndarray:
-        w = self.w
-        n = w - self.r
-        if n > self.cap:  # the consumer fell behind a whole ring: skip to the newest
-            self.r = w - self.cap
-            n = self.cap
-        out = np.empty(n, dtype=np.int16)
-        start = self.r % self.cap
-        first = min(n, self.cap - start)
-        out[:first] = self.buf[start:start + first]
-        if first < n:
-            out[first:] = self.buf[: n - first]
-        self.r = w
-        return out
 
 
 async def _in_thread(fn: Callable[[], T], timeout: float, what: str) -> T:
@@ -435,7 +402,7 @@ class DeviceSource(_DeviceStream):
                  block_ms: int = 20, device_rate: int | None = None) -> None:
         super().__init__(spec, wire_rate, latency=latency, block_ms=block_ms,
                          device_rate=device_rate)
-        self._ring = _CaptureRing(self.sample_rate * 2)
+        self._ring = SampleRing(self.sample_rate * 2)
         self._level = -120.0
 
     def _new_stream(self, gen: int) -> Any:
@@ -465,7 +432,7 @@ class DeviceSource(_DeviceStream):
         return self._level
 
 
-class DeviceSink(_DeviceStream):
+class DeviceSink(BufferedSink, _DeviceStream):
     kind = "output"
     role = "speaker"
     xrun_name = "output underflows"
@@ -494,18 +461,3 @@ class DeviceSink(_DeviceStream):
             self._failed_in_callback(exc)
             raise self._sd.CallbackAbort from None
 
-    def capture_frame(self, samples: np.ndarray) -> None:
-        self.buffer.write(samples)
-
-    def clear_buffer(self) -> None:
-        self.buffer.flush()
-
-    def set_playout_target(self, ms: float, floor_ms: float = 0.0) -> None:
-        self.buffer.set_target_ms(ms, floor_ms)
-
-    def playout_stats(self) -> PlayoutStats:
-        return self.buffer.stats()
-
-    @property
-    def played_samples(self) -> int:
-        return self.buffer.played_samples

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from bridge.audio.base import level_dbfs
-from bridge.audio.playout import PlayoutBuffer, PlayoutSettings, PlayoutStats
+from bridge.audio.playout import BufferedSink, PlayoutBuffer, PlayoutSettings
 from bridge.audio.resample import resample_all
 from bridge.errors import AudioDeviceError
 
@@ -131,7 +131,7 @@ class NullSource:
         return None
 
 
-class ClockedSink:
+class ClockedSink(BufferedSink):
     """A sink pulled by an asyncio task in real time; writes to a WAV or nowhere."""
 
     def __init__(self, sample_rate: int, path: Path | None = None, block_ms: int = 20,
@@ -169,21 +169,6 @@ class ClockedSink:
             if self._writer is not None:
                 self._writer.write(block)
 
-    def capture_frame(self, samples: np.ndarray) -> None:
-        self.buffer.write(samples)
-
-    def clear_buffer(self) -> None:
-        self.buffer.flush()
-
-    def set_playout_target(self, ms: float, floor_ms: float = 0.0) -> None:
-        self.buffer.set_target_ms(ms, floor_ms)
-
-    def playout_stats(self) -> PlayoutStats:
-        return self.buffer.stats()
-
-    @property
-    def played_samples(self) -> int:
-        return self.buffer.played_samples
 
     def close(self) -> None:
         if self._task is not None:

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -40,6 +41,16 @@ class SimHandle:
         ids = listing["calls"] if isinstance(listing, dict) else listing
         ids = [c["id"] if isinstance(c, dict) else c for c in ids]
         return [self.get(f"/_sim/calls/{cid}") for cid in ids]
+
+    def wait_streaming(self, frames: int, timeout: float = 15.0) -> None:
+        """Until the first call's uplink has carried `frames` frames."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            calls = self.calls()
+            if calls and calls[0]["uplink"]["frames"] >= frames:
+                return
+            time.sleep(0.05)
+        raise AssertionError(f"the call never streamed {frames} frames")
 
     def only_call(self) -> dict[str, Any]:
         calls = self.calls()

@@ -86,13 +86,7 @@ def test_sigterm_ends_the_call_cleanly(start_sim, profiles: ProfileBuilder) -> N
                             env=bridge_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
     try:
-        for _ in range(200):
-            calls = sim.calls()
-            if calls and calls[0]["uplink"]["frames"] > 25:
-                break
-            time.sleep(0.05)
-        else:
-            pytest.fail("the call never started streaming")
+        sim.wait_streaming(25)
         sent = time.monotonic()
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=15)

@@ -7,7 +7,6 @@ import io
 import json
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import numpy as np
@@ -70,11 +69,7 @@ def test_recording_of_a_call_ended_by_sigterm_is_valid(start_sim, profiles: Prof
                             env=bridge_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
     try:
-        for _ in range(200):
-            calls = sim.calls()
-            if calls and calls[0]["uplink"]["frames"] > 100:
-                break
-            time.sleep(0.05)
+        sim.wait_streaming(100)
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=15)
     finally:

@@ -7,9 +7,7 @@ socket the test owns as NOTIFY_SOCKET (the way systemd runs the unit's ExecStart
 from __future__ import annotations
 
 import signal
-import socket
 import subprocess
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,56 +16,20 @@ import pytest
 import yaml
 
 from tests.e2e.conftest import ProfileBuilder, bridge_cmd, bridge_env
+from tests.faults.harness import Notify
 
 ROOT = Path(__file__).resolve().parents[2]
 SHORT_CALL = {"firstMessage": "", "maxDurationSeconds": 2}
 
 
-class NotifyListener:
-    """An AF_UNIX datagram socket collecting what the daemon tells its service manager."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self.sock.bind(str(path))
-        self.sock.settimeout(0.2)
-        self.messages: list[str] = []
-        self._done = False
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._done:
-            try:
-                data = self.sock.recv(4096)
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            self.messages.extend(data.decode().splitlines())
-
-    def wait_for(self, prefix: str, count: int = 1, timeout: float = 30) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if sum(m.startswith(prefix) for m in self.messages) >= count:
-                return
-            time.sleep(0.05)
-        raise AssertionError(f"no {count}x {prefix!r} in {self.messages}")
-
-    def close(self) -> None:
-        self._done = True
-        self._thread.join(2)
-        self.sock.close()
-
-
 @pytest.fixture
-def notify(tmp_path: Path) -> Iterator[NotifyListener]:
-    listener = NotifyListener(tmp_path / "notify.sock")
+def notify(tmp_path: Path) -> Iterator[Notify]:
+    listener = Notify(tmp_path)
     yield listener
     listener.close()
 
 
-def start_daemon(profile: Path, notify: NotifyListener, *args: str,
+def start_daemon(profile: Path, notify: Notify, *args: str,
                  **env: str) -> subprocess.Popen[str]:
     environment = bridge_env(NOTIFY_SOCKET=str(notify.path), **env)
     return subprocess.Popen(bridge_cmd("run", "--profile", str(profile), *args), cwd=ROOT,
@@ -85,7 +47,7 @@ def finish(proc: subprocess.Popen[str], sig: int | None = signal.SIGTERM) -> tup
 
 
 def test_notify_sequence_across_a_call(start_sim, profiles: ProfileBuilder,
-                                       notify: NotifyListener) -> None:
+                                       notify: Notify) -> None:
     sim = start_sim(assistant="echo")
     profile = profiles.write(sim.base_url, assistant={"overrides": SHORT_CALL})
     proc = start_daemon(profile, notify, WATCHDOG_USEC="400000")
@@ -104,7 +66,7 @@ def test_notify_sequence_across_a_call(start_sim, profiles: ProfileBuilder,
 
 
 def test_standby_waits_for_a_trigger_and_waits_again(start_sim, profiles: ProfileBuilder,
-                                                     notify: NotifyListener) -> None:
+                                                     notify: Notify) -> None:
     sim = start_sim(assistant="echo")
     profile = profiles.write(sim.base_url, assistant={"overrides": SHORT_CALL},
                              service={"mode": "standby"})
@@ -124,7 +86,7 @@ def test_standby_waits_for_a_trigger_and_waits_again(start_sim, profiles: Profil
 
 
 def test_loop_calls_again_and_backs_off_when_calls_fail(start_sim, profiles: ProfileBuilder,
-                                                        notify: NotifyListener) -> None:
+                                                        notify: Notify) -> None:
     sim = start_sim(assistant="echo")
     profile = profiles.write(sim.base_url, assistant={"overrides": SHORT_CALL},
                              service={"mode": "loop", "loop_delay_seconds": 0.2,
@@ -150,7 +112,7 @@ def test_loop_calls_again_and_backs_off_when_calls_fail(start_sim, profiles: Pro
 
 
 def test_sighup_with_a_broken_profile_keeps_the_old_one(start_sim, profiles: ProfileBuilder,
-                                                        notify: NotifyListener) -> None:
+                                                        notify: Notify) -> None:
     sim = start_sim(assistant="echo")
     profile = profiles.write(sim.base_url, assistant={"overrides": SHORT_CALL},
                              call={"name": "first"}, service={"mode": "standby"})
