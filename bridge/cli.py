@@ -173,15 +173,23 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(func(args))
     except BridgeError as exc:  # a user error: its message says it all, never a traceback
-        print(f"vapi-bridge: {_masked(str(exc))}", file=sys.stderr)
+        print(f"{_err_prefix()}vapi-bridge: {_masked(str(exc))}", file=sys.stderr)
         return int(exc.exit_code)
     except KeyboardInterrupt:
         return ExitCode.SIGINT
     except Exception as exc:
         log.debug("internal error", exc_info=True)
-        print(f"vapi-bridge: internal error: {_masked(repr(exc))} — run with -v for details "
+        print(f"{_err_prefix()}vapi-bridge: internal error: {_masked(repr(exc))} — run with "
+              f"-v for details "
               f"and please report it", file=sys.stderr)
         return ExitCode.FAILURE
+
+
+def _err_prefix() -> str:
+    """Under systemd the journal reads a syslog priority from the line: this is an error."""
+    from bridge.logsetup import under_journal
+
+    return "<3>" if under_journal() else ""
 
 
 def _masked(text: str) -> str:

@@ -10,6 +10,7 @@ FAULTS: dict[str, tuple[str, str]] = {
     "http-400": ("[N]", "POST /call answers 400 (first N attempts, or always)"),
     "http-401": ("[N]", "POST /call answers 401 with Vapi's body"),
     "http-402": ("[N]", "POST /call answers 402 insufficient_credits"),
+    "http-403": ("[N]", "POST /call answers 403 'error code: 1010' (the CDN's client block)"),
     "http-429": ("[N]", "POST /call answers 429 'Rate limit exceeded', no Retry-After"),
     "http-500": ("[N]", "POST /call answers 500"),
     "http-hang": ("[N]", "POST /call is held open (http_hang_seconds), then 524"),
@@ -55,7 +56,8 @@ NEEDS_ARG = {
     "hang",
     "end-close",
 }
-HTTP_FAULTS = ("http-400", "http-401", "http-402", "http-429", "http-500", "http-hang")
+HTTP_FAULTS = ("http-400", "http-401", "http-402", "http-403", "http-429", "http-500",
+               "http-hang")
 
 
 @dataclass(frozen=True)

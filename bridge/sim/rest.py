@@ -53,6 +53,8 @@ def _fault_response(status: int) -> web.Response:
             },
             status=402,
         )
+    if status == 403:
+        return web.Response(status=403, text="error code: 1010")
     if status == 429:
         return web.Response(status=429, text="Rate limit exceeded")
     return web.json_response({"statusCode": 500, "message": "Internal server error"}, status=500)

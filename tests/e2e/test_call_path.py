@@ -107,6 +107,7 @@ def test_sigterm_ends_the_call_cleanly(start_sim, profiles: ProfileBuilder) -> N
     ("http-400", 2, "Vapi refused the call (400 Bad Request)"),
     ("http-401", 3, "Vapi rejected the API key (401): Invalid Key"),
     ("http-402", 3, "for billing (402)"),
+    ("http-403", 3, "Vapi's front end blocked this client (403: error code: 1010)"),
     ("http-500", 5, "HTTP 500 after 2 attempts"),
     ("http-429", 5, "HTTP 429 rate limited after 2 attempts"),
 ])

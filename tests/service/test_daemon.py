@@ -6,8 +6,10 @@ socket the test owns as NOTIFY_SOCKET (the way systemd runs the unit's ExecStart
 
 from __future__ import annotations
 
+import re
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -46,11 +48,24 @@ def finish(proc: subprocess.Popen[str], sig: int | None = signal.SIGTERM) -> tup
         proc.kill()
 
 
+def unit_exec_start(profile: Path) -> list[str]:
+    """The unit's own ExecStart line, pointed at this venv and a test profile."""
+    unit = (ROOT / "systemd" / "vapi-bridge@.service").read_text()
+    argv = next(line for line in unit.splitlines() if line.startswith("ExecStart="))
+    argv_list = argv.split("=", 1)[1].split()
+    assert argv_list[0] == "/opt/vapi-bridge/venv/bin/vapi-bridge"
+    argv_list[0] = str(Path(sys.executable).parent / "vapi-bridge")
+    return [str(profile) if a == "/etc/vapi-bridge/%i.yaml" else a for a in argv_list]
+
+
 def test_notify_sequence_across_a_call(start_sim, profiles: ProfileBuilder,
                                        notify: Notify) -> None:
     sim = start_sim(assistant="echo")
     profile = profiles.write(sim.base_url, assistant={"overrides": SHORT_CALL})
-    proc = start_daemon(profile, notify, WATCHDOG_USEC="400000")
+    env = bridge_env(NOTIFY_SOCKET=str(notify.path), WATCHDOG_USEC="400000",
+                     JOURNAL_STREAM="8:1234")
+    proc = subprocess.Popen(unit_exec_start(profile), cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     out, err = finish(proc, sig=None)
     assert proc.returncode == 0, err
     messages = notify.messages
@@ -63,6 +78,11 @@ def test_notify_sequence_across_a_call(start_sim, profiles: ProfileBuilder,
     statuses = [m for m in notify.messages if m.startswith("STATUS=")]
     assert any("calling" in s for s in statuses), statuses
     assert "exceeded-max-duration" in out
+    lines = err.strip().splitlines()
+    assert lines and all(re.match(r"<[0-7]>", line) for line in lines), \
+        "under the journal every log line carries a syslog priority"
+    assert not any(re.match(r"<\d>\d\d:\d\d:\d\d", line) for line in lines), \
+        "and no timestamp (the journal has its own)"
 
 
 def test_standby_waits_for_a_trigger_and_waits_again(start_sim, profiles: ProfileBuilder,
