@@ -20,7 +20,7 @@ def _call(sim: SimHandle, daemon) -> str:
     started = daemon.ok("call")
     assert started.startswith("call ") and started.strip().endswith(" started"), started
     short = started.split()[1]
-    rec = wait_for(lambda: [c for c in sim.calls() if c["id"].startswith(short)], 10,
+    rec = wait_for(lambda: [c for c in sim.calls() if c["id"].endswith(short)], 10,
                    "the simulator to see the call")[0]
     return str(rec["id"])
 
@@ -54,7 +54,7 @@ def test_commands_over_the_call_socket(start_sim, profiles: ProfileBuilder, shor
     assert finals(_rec(sim, call_id)) == ["Welcome to the front desk.", "Okay, noted.",
                                          "Hi there."]
     status = daemon.ok("status")
-    assert f"call {call_id[:8]}: in-progress" in status
+    assert f"call {call_id[-8:]}: in-progress" in status
     assert "  assistant: Welcome to the front desk.\n  assistant: Okay, noted." in status
 
     out = daemon.ok("transfer", "+15551234567", "--message", "Transferring you now.")
@@ -81,7 +81,7 @@ def test_commands_over_the_call_socket(start_sim, profiles: ProfileBuilder, shor
     refused = daemon.ctl("say", "anyone there?")
     assert refused.returncode == 1
     assert refused.stderr.strip() == (f"vapi-bridge ctl: no call in progress (call "
-                                      f"{call_id[:8]} ended: assistant-forwarded-call)")
+                                      f"{call_id[-8:]} ended: assistant-forwarded-call)")
     wait_for(lambda: "waiting for trigger" in daemon.ok("status"), 10, "standby again")
     assert daemon.stop() == 0, daemon.err
 
@@ -123,7 +123,7 @@ def test_say_while_the_assistant_speaks(start_sim, profiles: ProfileBuilder, sho
 
     # `ctl end` ends the call cleanly; the daemon stays in standby
     out = daemon.ok("end")
-    assert out.strip() == f"call {call_id[:8]} ended (customer-ended-call)"
+    assert out.strip() == f"call {call_id[-8:]} ended (customer-ended-call)"
     rec = _rec(sim, call_id)
     assert rec["endedReason"] == "customer-ended-call"
     assert received(rec)[-1] == ("socket", {"type": "end-call"})
