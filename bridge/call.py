@@ -19,7 +19,6 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
@@ -31,10 +30,11 @@ from bridge.audio.codec import codec_for
 from bridge.audio.echo import echo_path
 from bridge.audio.playout import PlayoutStats
 from bridge.downlink import Downlink
-from bridge.errors import AudioDeviceError, ExitCode, NetworkError
+from bridge.errors import AudioDeviceError, NetworkError
 from bridge.profile.model import Profile
 from bridge.record import Recorder
-from bridge.uplink import Uplink, UplinkStats
+from bridge.summary import CONNECTION_LOST, CallSummary
+from bridge.uplink import Uplink
 from bridge.vapi import messages
 from bridge.vapi.api import CallInfo, VapiApi
 
@@ -45,47 +45,6 @@ SEND_TIMEOUT_S = 5.0  # a send blocked this long means the connection is gone
 SILENCE_TIMEOUT_S = 8.0  # Vapi streams audio all call long: this much nothing is a dead link
 MAX_MESSAGE = 16 * 2**20  # accepted by the socket; beyond MAX_USEFUL it is dropped and counted
 MAX_USEFUL = 2**20
-CONNECTION_LOST = "connection-lost"
-
-
-@dataclass
-class CallSummary:
-    call_id: str
-    ended_reason: str
-    duration_s: float
-    cost: float | None = None
-    uplink: UplinkStats = field(default_factory=UplinkStats)
-    playout: PlayoutStats = field(default_factory=PlayoutStats)
-    received_s: float = 0.0
-    malformed: int = 0
-    interruptions: int = 0
-    devices: DeviceStats | None = None  # sound-card counters, when a device was used
-    device_error: str | None = None  # a device failed for good and ended the call
-
-    @property
-    def connection_lost(self) -> bool:
-        return self.ended_reason == CONNECTION_LOST
-
-    @property
-    def exit_code(self) -> ExitCode:
-        if self.device_error:
-            return ExitCode.AUDIO
-        return ExitCode.NETWORK if self.connection_lost else ExitCode.OK
-
-    def line(self) -> str:
-        cost = f", cost ${self.cost:.4f}" if self.cost is not None else ""
-        return (f"call {self.call_id[-8:]} ended: {self.ended_reason} after "
-                f"{self.duration_s:.1f} s{cost}; sent {self.uplink.frames_sent * 0.02:.1f} s, "
-                f"received {self.received_s:.1f} s of audio, {self.playout.audible_underruns} "
-                f"audible underruns ({self.playout.underruns} in all), "
-                f"{self.interruptions} interruptions{self._device_counts()}")
-
-    def _device_counts(self) -> str:
-        d = self.devices
-        if d is None:
-            return ""
-        return (f"; devices: {d.input_overflows} input overflows, {d.output_underflows} "
-                f"output underflows, {d.reopens} reopens")
 
 
 class Call:

@@ -80,7 +80,7 @@ def cmd_listen(args: argparse.Namespace) -> int:
 
 
 def cmd_devices(args: argparse.Namespace) -> int:
-    from bridge.audio.devices import list_devices
+    from bridge.audio.device_lookup import list_devices
 
     devices = list_devices()
     if args.json:

@@ -33,12 +33,13 @@ from typing import Any
 
 from bridge import redact
 from bridge.audio.base import AudioSink, AudioSource
-from bridge.call import Call, CallSummary
+from bridge.call import Call
 from bridge.control import Refused, sender
 from bridge.listen import AudioChunk, ListenEvent, listen
 from bridge.profile import Profile, load_profile, public_key
 from bridge.record import Recorder
 from bridge.runner import make_api, open_audio
+from bridge.summary import CallSummary
 from bridge.vapi import messages
 from bridge.vapi.messages import Event, SpeechUpdate, StatusUpdate, Transcript, UserInterrupted
 

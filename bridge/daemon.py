@@ -23,13 +23,14 @@ from collections import deque
 from typing import Any
 
 from bridge.audio.base import AudioSink, AudioSource
-from bridge.call import Call, CallSummary
+from bridge.call import Call
 from bridge.control.server import serve_control
 from bridge.errors import BridgeError, ExitCode, NetworkError
 from bridge.profile import Profile, load_profile
 from bridge.record import Recorder
 from bridge.runner import EventHook, make_api, open_audio, place_call, transcript_printer
 from bridge.service.notify import Notifier, watchdog_loop
+from bridge.summary import CallSummary
 from bridge.vapi import messages
 from bridge.vapi.api import VapiApi
 

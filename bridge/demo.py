@@ -48,7 +48,7 @@ def visitor_speech(workdir: Path) -> Path:
 
 def devices_usable() -> bool:
     try:
-        from bridge.audio.devices import find_device
+        from bridge.audio.device_lookup import find_device
 
         find_device("default", "input")
         find_device("default", "output")

@@ -13,8 +13,9 @@ from collections.abc import Callable
 from bridge import statusline
 from bridge.audio.backends import open_sink, open_source
 from bridge.audio.base import AudioSink, AudioSource
-from bridge.call import Call, CallSummary
+from bridge.call import Call
 from bridge.profile import Profile, api_key
+from bridge.summary import CallSummary
 from bridge.vapi import messages
 from bridge.vapi.api import RetryPolicy, VapiApi
 

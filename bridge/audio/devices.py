@@ -28,13 +28,13 @@ from typing import Any, TypeVar
 import numpy as np
 
 from bridge.audio.base import DeviceStats, level_dbfs
+from bridge.audio.device_lookup import find_device, pick_rate, sounddevice
 from bridge.audio.playout import BufferedSink, PlayoutBuffer, PlayoutSettings
 from bridge.audio.ring import SampleRing
 from bridge.errors import AudioDeviceError
 
 log = logging.getLogger("bridge.devices")
 
-DEBIAN_PACKAGE = "libportaudio2"
 POLL_S = 0.1  # how often the event loop looks at a stream's health
 STALL_S = 2.0  # no callback for this long: the device hangs
 REOPEN_ATTEMPTS = 3  # in a row; a stream that runs SETTLE_S after a reopen resets the count
@@ -60,113 +60,6 @@ def _portaudio_lock(what: str) -> Iterator[None]:
         _PA_LOCK.release()
 
 T = TypeVar("T")
-
-
-def sounddevice() -> Any:
-    """Import sounddevice, turning a missing PortAudio into a one-line fix."""
-    try:
-        import sounddevice as sd
-    except OSError:
-        raise AudioDeviceError(f"the PortAudio library is not installed — run: "
-                               f"sudo apt-get install {DEBIAN_PACKAGE}") from None
-    except Exception as exc:  # sd.PortAudioError from Pa_Initialize
-        raise AudioDeviceError(f"PortAudio could not start: {exc}") from None
-    return sd
-
-
-def list_devices() -> list[dict[str, Any]]:
-    sd = sounddevice()
-    apis = sd.query_hostapis()
-    try:
-        default_in, default_out = sd.default.device
-    except Exception:  # no defaults on a machine without devices
-        default_in = default_out = -1
-    out = []
-    for dev in sd.query_devices():
-        out.append({
-            "index": dev["index"], "name": dev["name"],
-            "hostapi": apis[dev["hostapi"]]["name"],
-            "inputs": dev["max_input_channels"], "outputs": dev["max_output_channels"],
-            "default_rate": dev["default_samplerate"],
-            "default_input": dev["index"] == default_in,
-            "default_output": dev["index"] == default_out,
-        })
-    return out
-
-
-def find_device(spec: str | int, kind: str) -> int | None:
-    """Resolve `default`, an index, an exact name or a name substring to an index.
-    `kind` is "input" or "output". Returns None for the system default."""
-    channels_key = "inputs" if kind == "input" else "outputs"
-    devices = [d for d in list_devices() if d[channels_key] > 0]
-    if spec == "default":
-        if not devices:
-            raise AudioDeviceError(f"no audio {kind} device on this machine — plug one in, "
-                                   f"or set audio.{kind} to null or file:PATH")
-        return None
-    if isinstance(spec, int) or (isinstance(spec, str) and spec.isdigit()):
-        index = int(spec)
-        if any(d["index"] == index for d in devices):
-            return index
-        raise AudioDeviceError(f"no {kind} device with index {index}; "
-                               f"{_available(devices, kind)}")
-    exact = [d for d in devices if d["name"] == spec]
-    if exact:
-        return int(exact[0]["index"])
-    partial = [d for d in devices if spec.lower() in d["name"].lower()]
-    if len(partial) == 1:
-        return int(partial[0]["index"])
-    if len(partial) > 1:
-        names = ", ".join(repr(d["name"]) for d in partial)
-        raise AudioDeviceError(f"audio.{kind} {spec!r} matches several devices ({names}); "
-                               f"use the full name or the index")
-    raise AudioDeviceError(f"no {kind} device named {spec!r}; {_available(devices, kind)}")
-
-
-def _available(devices: list[dict[str, Any]], kind: str) -> str:
-    if not devices:
-        return f"this machine has no {kind} devices"
-    names = "; ".join(f"{d['index']}: {d['name']}" for d in devices)
-    return f"available {kind}s: {names} (see `vapi-bridge devices`)"
-
-
-def pick_rate(device: int | None, kind: str, preferred: int, forced: int | None) -> int:
-    """The stream rate for a device (see `choose_rate`), asking PortAudio."""
-    sd = sounddevice()
-    check = sd.check_input_settings if kind == "input" else sd.check_output_settings
-
-    def refusal(rate: int) -> str | None:
-        try:
-            check(device=device, samplerate=rate, channels=1, dtype="int16")
-        except Exception as exc:
-            return str(exc) or exc.__class__.__name__
-        return None
-
-    default = int(sd.query_devices(device, kind)["default_samplerate"])
-    return choose_rate(kind, preferred, forced, default, refusal)
-
-
-def choose_rate(kind: str, preferred: int, forced: int | None, default: int,
-                refusal: Callable[[int], str | None]) -> int:
-    """`forced` (audio.device_rate) or an error; else the wire rate when the device takes
-    it; else the device's default rate (the uplink and downlink resample with soxr).
-    `refusal(rate)` is None when the device takes `rate`, else why not."""
-    role = "microphone" if kind == "input" else "speaker"
-    if forced:
-        why = refusal(forced)
-        if why is not None:
-            raise AudioDeviceError(f"the {role} refuses audio.device_rate {forced} Hz ({why}); "
-                                   f"remove the setting or choose another rate")
-        return forced
-    why = refusal(preferred)
-    if why is None:
-        return preferred
-    if default != preferred and refusal(default) is None:
-        log.info("the %s refuses %d Hz (%s); using its default %d Hz, resampled",
-                 role, preferred, why, default)
-        return default
-    raise AudioDeviceError(f"the {role} refuses {preferred} Hz ({why}) and its default "
-                           f"{default} Hz; set audio.device_rate to a rate it supports")
 
 
 async def _in_thread(fn: Callable[[], T], timeout: float, what: str) -> T:

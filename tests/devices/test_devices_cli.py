@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from bridge.audio.devices import choose_rate
+from bridge.audio.device_lookup import choose_rate
 from bridge.errors import AudioDeviceError
 from tests.devices.conftest import (
     ROOT,

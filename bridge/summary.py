@@ -1,0 +1,52 @@
+"""What one call came to: its outcome, the audio counters, and the one summary line."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from bridge.audio.base import DeviceStats
+from bridge.audio.playout import PlayoutStats
+from bridge.errors import ExitCode
+from bridge.uplink import UplinkStats
+
+CONNECTION_LOST = "connection-lost"
+
+
+@dataclass
+class CallSummary:
+    call_id: str
+    ended_reason: str
+    duration_s: float
+    cost: float | None = None
+    uplink: UplinkStats = field(default_factory=UplinkStats)
+    playout: PlayoutStats = field(default_factory=PlayoutStats)
+    received_s: float = 0.0
+    malformed: int = 0
+    interruptions: int = 0
+    devices: DeviceStats | None = None  # sound-card counters, when a device was used
+    device_error: str | None = None  # a device failed for good and ended the call
+
+    @property
+    def connection_lost(self) -> bool:
+        return self.ended_reason == CONNECTION_LOST
+
+    @property
+    def exit_code(self) -> ExitCode:
+        if self.device_error:
+            return ExitCode.AUDIO
+        return ExitCode.NETWORK if self.connection_lost else ExitCode.OK
+
+    def line(self) -> str:
+        cost = f", cost ${self.cost:.4f}" if self.cost is not None else ""
+        return (f"call {self.call_id[-8:]} ended: {self.ended_reason} after "
+                f"{self.duration_s:.1f} s{cost}; sent {self.uplink.frames_sent * 0.02:.1f} s, "
+                f"received {self.received_s:.1f} s of audio, {self.playout.audible_underruns} "
+                f"audible underruns ({self.playout.underruns} in all), "
+                f"{self.interruptions} interruptions{self._device_counts()}")
+
+    def _device_counts(self) -> str:
+        d = self.devices
+        if d is None:
+            return ""
+        return (f"; devices: {d.input_overflows} input overflows, {d.output_underflows} "
+                f"output underflows, {d.reopens} reopens")
