@@ -94,9 +94,13 @@ class Player:
 
     def __init__(self, spec: str, rate: int) -> None:
         from bridge.audio.devices import DeviceSink
+        from bridge.audio.playout import PlayoutSettings
         from bridge.audio.resample import Resampler
 
-        self.sink = DeviceSink(spec, rate)
+        # monitoring needs no low latency, and the listen stream arrives in bursts: hold
+        # a deep buffer so it plays without gaps
+        self.sink = DeviceSink(spec, rate, playout=PlayoutSettings(start_ms=250, min_ms=150,
+                                                                   max_ms=600))
         self.resampler = Resampler(rate, self.sink.sample_rate)
         self.sink.start()
 
