@@ -89,6 +89,11 @@ def _key(args: argparse.Namespace, profile: Profile | None, target: Target) -> s
     return key
 
 
+def mix_to_mono(samples: np.ndarray) -> np.ndarray:
+    """(frames, channels) int16 → mono int16: the channels' mean, which cannot clip."""
+    return (samples.astype(np.int32).sum(axis=1) // samples.shape[1]).astype(np.int16)
+
+
 class Player:
     """Both parties mixed to mono, on a speaker."""
 
@@ -105,8 +110,7 @@ class Player:
         self.sink.start()
 
     def play(self, chunk: AudioChunk) -> None:
-        mono = chunk.samples.astype(np.int32).sum(axis=1) // chunk.channels
-        self.sink.capture_frame(self.resampler.process(mono.astype(np.int16)))
+        self.sink.capture_frame(self.resampler.process(mix_to_mono(chunk.samples)))
 
     def close(self) -> None:
         self.sink.close()

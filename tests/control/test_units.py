@@ -7,8 +7,8 @@ import pytest
 
 from bridge.cli import build_parser
 from bridge.control.ctl import build_request
+from bridge.control.listen_cmd import mix_to_mono
 from bridge.control.verify import best_lag, blockwise
-from bridge.listen import AudioChunk
 
 
 @pytest.mark.parametrize(("argv", "request_"), [
@@ -28,27 +28,9 @@ def test_ctl_builds_the_request(argv: list[str], request_: dict) -> None:
     assert build_request(args) == request_
 
 
-def test_player_mixes_both_channels_to_mono(monkeypatch: pytest.MonkeyPatch) -> None:
-    played: list[np.ndarray] = []
-
-    class FakeSink:
-        def __init__(self, spec: str, rate: int) -> None:
-            self.sample_rate = rate
-
-        def start(self) -> None: ...
-
-        def capture_frame(self, samples: np.ndarray) -> None:
-            played.append(samples)
-
-        def close(self) -> None: ...
-
-    monkeypatch.setattr("bridge.audio.devices.DeviceSink", FakeSink)
-    from bridge.control.listen_cmd import Player
-
-    player = Player("default", 16000)
+def test_both_parties_are_mixed_to_mono_without_clipping() -> None:
     stereo = np.array([[1000, 3000], [-32768, -32768], [32767, 32767]], dtype=np.int16)
-    player.play(AudioChunk(stereo, 16000))
-    assert played[0].tolist() == [2000, -32768, 32767]
+    assert mix_to_mono(stereo).tolist() == [2000, -32768, 32767]
 
 
 def test_verify_finds_a_shifted_copy_only_near_where_it_should_be() -> None:
