@@ -70,29 +70,28 @@ class HeadlessVisitor:
     def __init__(self, source: WavSource, stop: asyncio.Event) -> None:
         self.source = source
         self.stop = stop
-        self.assistant_turns = 0
-        self._deadline: asyncio.TimerHandle | None = None
+        self._spoken = False
 
     def __call__(self, event: messages.Event) -> None:
-        if isinstance(event, messages.SpeechUpdate) and event.role == "assistant" \
-                and event.status == "stopped":
-            self.assistant_turns += 1
-            if self.assistant_turns == 1:
-                log.info("the visitor speaks (%.1f s of audio)", self.source.duration_s)
-                self.source.play()
-                loop = asyncio.get_running_loop()
-                self._deadline = loop.call_later(self.source.duration_s + 15, self.stop.set)
-            elif self.source.finished:
-                asyncio.get_running_loop().call_later(0.5, self.stop.set)
+        if not (isinstance(event, messages.SpeechUpdate) and event.role == "assistant"
+                and event.status == "stopped"):
+            return
+        if not self._spoken:
+            self._speak()
+        elif self.source.finished:
+            asyncio.get_running_loop().call_later(0.5, self.stop.set)
+
+    def _speak(self) -> None:
+        if self._spoken:
+            return
+        self._spoken = True
+        log.info("the visitor speaks (%.1f s of audio)", self.source.duration_s)
+        self.source.play()
+        asyncio.get_running_loop().call_later(self.source.duration_s + 15, self.stop.set)
 
     def start_fallback(self) -> None:
         """Speak anyway if no greeting ends within 10 s."""
-        loop = asyncio.get_running_loop()
-        loop.call_later(10, self._fallback)
-
-    def _fallback(self) -> None:
-        if self.assistant_turns == 0:
-            self(messages.SpeechUpdate("speech-update", {}, status="stopped", role="assistant"))
+        asyncio.get_running_loop().call_later(10, self._speak)
 
 
 async def run_demo(*, headless: bool, out: str, wire: str) -> int:

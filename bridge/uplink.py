@@ -56,7 +56,18 @@ class Uplink:
         self._framer = Framer(wire_rate, FRAME_MS)
         self._silence = np.zeros(self._framer.frame_samples, dtype=np.int16)
         self.muted = False
-        self.stats = UplinkStats()
+        self._frames_sent = 0
+        self._late_ticks = 0
+        self._max_lateness_ms = 0.0
+
+    @property
+    def stats(self) -> UplinkStats:
+        """A snapshot; the framer keeps its own counters, read here, not copied per frame."""
+        return UplinkStats(frames_sent=self._frames_sent,
+                           silence_frames=self._framer.silence_frames,
+                           late_ticks=self._late_ticks,
+                           dropped_ms=self._framer.dropped_samples * 1000.0 / self.wire_rate,
+                           max_lateness_ms=self._max_lateness_ms)
 
     def mute(self, muted: bool) -> None:
         """Local microphone mute: the cadence goes on, with silence."""
@@ -77,9 +88,9 @@ class Uplink:
             if delay > 0:
                 await asyncio.sleep(delay)
             lateness = clock() - deadline
-            self.stats.max_lateness_ms = max(self.stats.max_lateness_ms, lateness * 1000)
+            self._max_lateness_ms = max(self._max_lateness_ms, lateness * 1000)
             if lateness > 3 * period:  # the loop stalled; skip the missed ticks, no burst
-                self.stats.late_ticks += 1
+                self._late_ticks += 1
                 t0, tick, owed_total = clock(), 0, 0
                 continue
             due_total = tick * dev_rate * FRAME_MS // 1000
@@ -97,7 +108,5 @@ class Uplink:
             frame = self._silence
         if self._tap is not None:
             self._tap(frame)
-        self.stats.frames_sent += 1
-        self.stats.silence_frames = self._framer.silence_frames
-        self.stats.dropped_ms = self._framer.dropped_samples * 1000.0 / self.wire_rate
+        self._frames_sent += 1
         return self.codec.encode(frame)

@@ -55,7 +55,7 @@ class PlayoutStats:
 class PlayoutBuffer:
     def __init__(self, sample_rate: int, settings: PlayoutSettings | None = None) -> None:
         self.sample_rate = sample_rate
-        self.settings = s = settings or PlayoutSettings()
+        s = settings or PlayoutSettings()
         per_ms = sample_rate / 1000.0
         self._cap = int(s.capacity_ms * per_ms)
         self._ring = np.zeros(self._cap, dtype=np.int16)
@@ -70,7 +70,6 @@ class PlayoutBuffer:
         self._w = 0
         self._flush_to = 0
         self._overflow = 0
-        self._flush_requests = 0
         # consumer-owned
         self._r = 0
         self._playing = False
@@ -109,7 +108,6 @@ class PlayoutBuffer:
     def flush(self) -> None:
         """Drop everything queued so far (barge-in). Takes effect on the next pull."""
         self._flush_to = self._w
-        self._flush_requests += 1
 
     def set_target_ms(self, ms: float, floor_ms: float = 0.0) -> None:
         """`ms`: depth to hold before (re)starting; `floor_ms`: the low-water mark to keep
@@ -185,9 +183,10 @@ class PlayoutBuffer:
         self._fade_in_next = False
 
     def _steer(self, out: np.ndarray, want: int, depth: int) -> int:
-        """Keep the low-water mark (the depth just before the latest arrivals) between one
-        and three blocks, adjusting only in near-silence. Returns the new depth, or -1
-        when this block was filled with held-back silence."""
+        """Keep the low-water mark (the depth just before the latest arrivals) at or above
+        the floor, and shrink it when it has stayed two blocks above for four periods;
+        only in near-silence. Returns the new depth, or -1 when this block was filled with
+        held-back silence."""
         self._period_low = min(self._period_low, depth)
         self._pulls += 1
         if self._pulls * want >= self._period:
