@@ -144,9 +144,6 @@ class Call:
                 return
             yield event
 
-    async def wait_closed(self) -> None:
-        await self._closed.wait()
-
     @property
     def done(self) -> bool:
         return self._closed.is_set()

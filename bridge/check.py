@@ -17,10 +17,11 @@ from urllib.parse import urlsplit
 import numpy as np
 
 from bridge.audio.backends import describe, open_sink, open_source
-from bridge.audio.base import level_dbfs
+from bridge.audio.base import AudioSink, AudioSource, level_dbfs
 from bridge.errors import BridgeError, ExitCode
 from bridge.profile import Profile, api_key, load_profile
 from bridge.redact import scrub_urls
+from bridge.runner import close_audio, start_audio
 from bridge.vapi.api import VapiApi, is_loopback
 
 
@@ -104,22 +105,20 @@ async def _devices(profile: Profile, beep: bool) -> list[Item]:
 
 
 async def _beep(profile: Profile) -> Item:
-    rate = profile.wire.sample_rate
+    source: AudioSource | None = None
+    sink: AudioSink | None = None
     try:
-        source = open_source(profile.audio, rate)
-        sink = open_sink(profile.audio, rate)
-        source.start()
-        sink.start()
+        source, sink = start_audio(profile)
         t = np.arange(int(0.3 * sink.sample_rate)) / sink.sample_rate
         sink.capture_frame((np.sin(2 * np.pi * 880 * t) * 8000).astype(np.int16))
         captured = []
         for _ in range(10):
             await asyncio.sleep(0.1)
             captured.append(source.read(source.sample_rate // 10))
-        source.close()
-        sink.close()
     except BridgeError as exc:
         return Item(False, "beep and record", str(exc), exc.exit_code)
+    finally:
+        close_audio(source, sink)
     level = level_dbfs(np.concatenate(captured)) if captured else -120.0
     if level < -70:
         return Item(False, "microphone hears something", f"input level {level:.0f} dBFS: "

@@ -37,8 +37,7 @@ from bridge.call import Call
 from bridge.control import Refused, sender
 from bridge.listen import AudioChunk, ListenEvent, listen
 from bridge.profile import Profile, load_profile, public_key
-from bridge.record import Recorder
-from bridge.runner import make_api, open_audio
+from bridge.runner import close_audio, make_api, make_recorder, start_audio
 from bridge.summary import CallSummary
 from bridge.vapi import messages
 from bridge.vapi.messages import Event, SpeechUpdate, StatusUpdate, Transcript, UserInterrupted
@@ -144,20 +143,13 @@ async def open_call(profile: str | Profile, *, overrides: list[str] | None = Non
     source: AudioSource | None = None
     sink: AudioSink | None = None
     try:
-        source, sink = audio or open_audio(p)
-        source.start()
-        sink.start()
-        recorder = (Recorder(p.record.path, p.name, p.wire.sample_rate)
-                    if record and p.record.path else None)
-        call = Call(p, api, source, sink, recorder=recorder)
+        source, sink = start_audio(p, audio)
+        call = Call(p, api, source, sink, recorder=make_recorder(p) if record else None)
         try:
             await call.start()
             yield CallHandle(call)
         finally:
             await call.close()
     finally:
-        for part in (source, sink):
-            if part is not None:
-                with contextlib.suppress(Exception):
-                    part.close()
+        close_audio(source, sink)
         await api.aclose()

@@ -13,10 +13,8 @@ keeps STATUS= current, pings the watchdog from the event loop and says STOPPING=
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
-import random
 import signal
 import sys
 from collections import deque
@@ -27,12 +25,19 @@ from bridge.call import Call
 from bridge.control.server import serve_control
 from bridge.errors import BridgeError, ExitCode, NetworkError
 from bridge.profile import Profile, load_profile
-from bridge.record import Recorder
-from bridge.runner import EventHook, make_api, open_audio, place_call, transcript_printer
+from bridge.runner import (
+    EventHook,
+    close_audio,
+    make_api,
+    make_recorder,
+    place_call,
+    start_audio,
+    transcript_printer,
+)
 from bridge.service.notify import Notifier, watchdog_loop
 from bridge.summary import CallSummary
 from bridge.vapi import messages
-from bridge.vapi.api import VapiApi
+from bridge.vapi.api import RetryPolicy, VapiApi
 
 log = logging.getLogger("bridge.daemon")
 
@@ -76,19 +81,16 @@ class Daemon:
 
     def request_reload(self) -> None:
         self._reload_pending = True
+        busy = self.call is not None and not self.call.done
         log.info("reload requested: the profile is read again after the current call"
-                 if self.call else "reload requested")
-        self._trigger_reload_now()
-
-    def _trigger_reload_now(self) -> None:
-        if self.call is None or self.call.done:
+                 if busy else "reload requested")
+        if not busy:
             self._apply_reload()
 
     def _apply_reload(self) -> None:
-        if not self._reload_pending or not self.reload_from:
-            self._reload_pending = False
+        pending, self._reload_pending = self._reload_pending, False
+        if not pending or not self.reload_from:
             return
-        self._reload_pending = False
         self.notifier.reloading("reloading the profile")
         try:
             new = load_profile(self.reload_from, self.overrides)
@@ -148,17 +150,17 @@ class Daemon:
         svc = self.profile.service
         if not failures:
             return svc.loop_delay_seconds
-        ceiling = min(svc.max_backoff_seconds, max(1.0, svc.loop_delay_seconds) * 2 ** failures)
-        return random.uniform(ceiling / 2, ceiling)
+        backoff = RetryPolicy(base_delay=max(1.0, svc.loop_delay_seconds),
+                              max_delay=svc.max_backoff_seconds)
+        return backoff.delay(failures + 1, rate_limited=False)
 
     async def _call_once(self) -> int:
         """One call; network failures end it with code 5 (fatal only in `once` mode)."""
         self._open_audio()
         assert self.api is not None and self.source is not None and self.sink is not None
         p = self.profile
-        recorder = (Recorder(p.record.path, p.name, p.wire.sample_rate)
-                    if p.record.path else None)
-        call = Call(p, self.api, self.source, self.sink, recorder=recorder, fault=self.fault)
+        call = Call(p, self.api, self.source, self.sink, recorder=make_recorder(p),
+                    fault=self.fault)
         self.call = call
         self._set_state("calling")
         status = asyncio.create_task(self._status_updates(call))
@@ -213,25 +215,11 @@ class Daemon:
 
     # ---- audio --------------------------------------------------------------------------
     def _open_audio(self) -> None:
-        if self.source is not None:
-            return
-        source, sink = self._injected_audio or open_audio(self.profile)
-        try:
-            source.start()
-            sink.start()
-        except BaseException:
-            with contextlib.suppress(Exception):
-                source.close()
-            with contextlib.suppress(Exception):
-                sink.close()
-            raise
-        self.source, self.sink = source, sink
+        if self.source is None:
+            self.source, self.sink = start_audio(self.profile, self._injected_audio)
 
     def _close_audio(self) -> None:
-        for part in (self.source, self.sink):
-            if part is not None:
-                with contextlib.suppress(Exception):
-                    part.close()
+        close_audio(self.source, self.sink)
         self.source = self.sink = None
 
     # ---- signals ------------------------------------------------------------------------

@@ -53,7 +53,6 @@ class Recorder:
         started = datetime.now(UTC)
         stem = expand_path(self.template, call_id=call_id, profile=self.profile,
                            started=started)
-        stem.parent.mkdir(parents=True, exist_ok=True)
         self.wav_path = stem.with_name(stem.name + ".wav")
         self.transcript_path = stem.with_name(stem.name + ".jsonl")
         self._wav = WavWriter(self.wav_path, self.rate, channels=2)

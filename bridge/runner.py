@@ -15,6 +15,7 @@ from bridge.audio.backends import open_sink, open_source
 from bridge.audio.base import AudioSink, AudioSource
 from bridge.call import Call
 from bridge.profile import Profile, api_key
+from bridge.record import Recorder
 from bridge.summary import CallSummary
 from bridge.vapi import messages
 from bridge.vapi.api import RetryPolicy, VapiApi
@@ -82,3 +83,29 @@ def open_audio(profile: Profile) -> tuple[AudioSource, AudioSink]:
     source = open_source(profile.audio, profile.wire.sample_rate)
     sink = open_sink(profile.audio, profile.wire.sample_rate)
     return source, sink
+
+
+def start_audio(profile: Profile, audio: tuple[AudioSource, AudioSink] | None = None
+                ) -> tuple[AudioSource, AudioSink]:
+    """Open the profile's backends (or take `audio`) and start both; if either fails to
+    start, both are closed before the error goes on."""
+    source, sink = audio or open_audio(profile)
+    try:
+        source.start()
+        sink.start()
+    except BaseException:
+        close_audio(source, sink)
+        raise
+    return source, sink
+
+
+def close_audio(*parts: AudioSource | AudioSink | None) -> None:
+    for part in parts:
+        if part is not None:
+            with contextlib.suppress(Exception):
+                part.close()
+
+
+def make_recorder(profile: Profile) -> Recorder | None:
+    p = profile
+    return Recorder(p.record.path, p.name, p.wire.sample_rate) if p.record.path else None

@@ -39,7 +39,7 @@ class CallSummary:
     def line(self) -> str:
         cost = f", cost ${self.cost:.4f}" if self.cost is not None else ""
         return (f"call {self.call_id[-8:]} ended: {self.ended_reason} after "
-                f"{self.duration_s:.1f} s{cost}; sent {self.uplink.frames_sent * 0.02:.1f} s, "
+                f"{self.duration_s:.1f} s{cost}; sent {self.uplink.sent_seconds:.1f} s, "
                 f"received {self.received_s:.1f} s of audio, {self.playout.audible_underruns} "
                 f"audible underruns ({self.playout.underruns} in all), "
                 f"{self.interruptions} interruptions{self._device_counts()}")

@@ -35,6 +35,10 @@ class UplinkStats:
     dropped_ms: float = 0.0
     max_lateness_ms: float = 0.0  # how late the worst tick fired after its deadline
 
+    @property
+    def sent_seconds(self) -> float:
+        return self.frames_sent * FRAME_MS / 1000
+
 
 class Uplink:
     def __init__(self, source: AudioSource, codec: Codec, wire_rate: int,

@@ -170,7 +170,7 @@ async def do_monitor(daemon: Daemon, req: dict[str, Any]) -> Answer:
             "auth": call.profile.call.control_auth,
             "recording": str(wav.resolve()) if wav else None,
             "recordingRate": call.profile.wire.sample_rate,
-            "sentSeconds": call.uplink.stats.frames_sent * 0.02}
+            "sentSeconds": call.uplink.stats.sent_seconds}
 
 
 HANDLERS: dict[str, Handler] = {

@@ -19,9 +19,9 @@ from websockets.exceptions import ConnectionClosed
 from bridge import USER_AGENT, redact
 from bridge.call import Call
 from bridge.control import Refused
-from bridge.errors import BridgeError, NetworkError, ProfileError
+from bridge.errors import NetworkError, ProfileError
 from bridge.profile import public_key
-from bridge.vapi.api import check_plaintext
+from bridge.vapi.api import check_plaintext, response_message
 
 log = logging.getLogger("bridge.control")
 
@@ -114,25 +114,10 @@ async def post_control(call: Call, command: dict[str, Any]) -> None:
     if status < 300:
         log.info("call %s: %s accepted by the controlUrl", call.short_id, kind)
         return
-    detail = redact.scrub_urls(_message(response))
+    detail = redact.scrub_urls(response_message(response))
     if status == 401:
         raise Refused(f"the controlUrl refused {kind} (401 {detail}) — it needs the public "
                       f"key: set call.control_auth: true and VAPI_PUBLIC_KEY")
     if 400 <= status < 500:
         raise Refused(f"the controlUrl refused {kind} ({status}): {detail}")
     raise NetworkError(f"the controlUrl failed on {kind} (HTTP {status})")
-
-
-def _message(response: httpx.Response) -> str:
-    try:
-        body = response.json()
-    except ValueError:
-        return response.text.strip()[:200] or response.reason_phrase
-    if isinstance(body, dict):
-        msg = body.get("message", body.get("error", ""))
-        return "; ".join(map(str, msg)) if isinstance(msg, list) else str(msg)
-    return str(body)[:200]
-
-
-def describe(exc: BaseException) -> str:
-    return redact.scrub_urls(str(exc) if isinstance(exc, BridgeError) else repr(exc))

@@ -8,11 +8,12 @@ from __future__ import annotations
 import contextlib
 from typing import TYPE_CHECKING, Any
 
+from bridge.runner import ROLE_NAMES
+
 if TYPE_CHECKING:
     from bridge.daemon import Daemon
 
 TRANSCRIPT_LINES = 5
-ROLE_NAMES = {"assistant": "assistant", "user": "visitor"}
 
 
 def _device(part: Any, spec: str | int) -> str:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bridge.audio.base import level_dbfs
 from bridge.audio.resample import resample_all
 
 WINDOW_S = 1.0
@@ -61,11 +62,6 @@ class Report:
         return out
 
 
-def _level_db(x: np.ndarray) -> float:
-    rms = float(np.sqrt(np.mean(np.square(x, dtype=np.float64)))) if len(x) else 0.0
-    return 20 * np.log10(max(rms, 1e-9) / 32768.0)
-
-
 def read_segment(path: Path, start_s: float, seconds: float) -> tuple[np.ndarray, int, float]:
     """(stereo int16 samples, rate, actual start in seconds) of a recording."""
     with wave.open(str(path), "rb") as w:
@@ -105,7 +101,7 @@ def blockwise(x: np.ndarray, y: np.ndarray, centre: int, window: int, rate: int
     scores, weights, lags = [], [], []
     for start in range(0, max(1, len(x) - n // 2), n):
         block = x[start:start + n]
-        if _level_db(block) < ACTIVE_DBFS:
+        if level_dbfs(block) < ACTIVE_DBFS:
             continue
         at = centre + start
         r, k = best_lag(block, y, at - window, at + window)
@@ -133,7 +129,7 @@ def correlate(listen: np.ndarray, listen_rate: int, labels: tuple[str, ...] | No
         for leg, y in legs.items():
             corr[leg], lag[leg] = blockwise(x, y, centre, window, listen_rate)
         label = labels[ch] if labels and ch < len(labels) else None
-        matches.append(ChannelMatch(ch, label, corr, lag, _level_db(x)))
+        matches.append(ChannelMatch(ch, label, corr, lag, level_dbfs(x)))
     return decide(matches, legs)
 
 
@@ -141,7 +137,7 @@ def decide(matches: list[ChannelMatch], legs: dict[str, np.ndarray]) -> Report:
     if len(matches) != 2:
         return Report(matches, None, f"inconclusive: the listen stream has {len(matches)} "
                                      f"channel(s), not 2")
-    silent_legs = [leg for leg, y in legs.items() if _level_db(y) < SILENT_DBFS]
+    silent_legs = [leg for leg, y in legs.items() if level_dbfs(y) < SILENT_DBFS]
     if silent_legs:
         return Report(matches, None, f"inconclusive: what this bridge {silent_legs[0]} was "
                                      f"silent during the listen; speak (or play a file) and "

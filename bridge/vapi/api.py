@@ -78,7 +78,8 @@ def check_plaintext(url: str, allow_plaintext: bool, what: str) -> None:
                            f"https/wss, or set api.allow_plaintext: true if you really mean it")
 
 
-def _messages(response: httpx.Response) -> str:
+def response_message(response: httpx.Response) -> str:
+    """Vapi's error text from a response: NestJS `message` (joined when a list), or text."""
     try:
         body = response.json()
     except (ValueError, json.JSONDecodeError):
@@ -93,7 +94,7 @@ def _messages(response: httpx.Response) -> str:
 
 def _refusal(response: httpx.Response, what: str) -> Exception | None:
     """The error for a response that must not be retried, or None."""
-    status, text = response.status_code, redact.mask(_messages(response))
+    status, text = response.status_code, redact.mask(response_message(response))
     if status == 400:
         return ApiRequestError(f"Vapi refused {what} (400 Bad Request): {text} — fix the "
                                f"assistant/overrides in the profile")
