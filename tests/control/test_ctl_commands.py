@@ -183,10 +183,14 @@ def test_commands_via_the_control_url_with_auth_and_local_mic_mute(
     starts, ends = np.flatnonzero(np.diff(silent) == 1), np.flatnonzero(np.diff(silent) == -1)
     runs = list(zip(starts, ends, strict=True))
     longest = max(runs, key=lambda r: r[1] - r[0])
-    seconds = (longest[1] - longest[0]) / 16000
-    # muted between the two ctl commands: at least the 1 s slept, at most the time from
-    # launching the first to the second's return
-    assert 1.0 <= seconds <= unmuted_at - muted_at + 0.1, (seconds, unmuted_at - muted_at)
+    # how long it lasted, by the frames' arrival times: the same clock as muted_at and
+    # unmuted_at (a sample count would shrink when a stalled uplink skips ticks)
+    arrivals = rec["uplink"]["arrivalMonotonic"]
+    frame = 320  # 20 ms at 16 kHz
+    seconds = arrivals[(longest[1] - 1) // frame] - arrivals[longest[0] // frame] + 0.02
+    # muted between the two ctl commands: at least the 1 s slept (less a frame in flight),
+    # at most the time from launching the first to the second's return
+    assert 0.98 <= seconds <= unmuted_at - muted_at + 0.1, (seconds, unmuted_at - muted_at)
     assert longest[0] > 16000 * 0.5 and longest[1] < len(up) - 16000 * 0.2, "tone around it"
     assert daemon.stop() == 0
 

@@ -28,15 +28,19 @@ def event_time(call: dict[str, Any], kind: str) -> float:
     return float(call["connectedMonotonic"] + at)
 
 
-def silence_onset(x: np.ndarray, rate: int, start: float, after: float) -> float:
-    """Monotonic time from which the speaker stays quiet (< -50 dBFS) for 200 ms."""
-    win = rate // 200  # 5 ms windows
+def levels_5ms(x: np.ndarray, rate: int) -> np.ndarray:
+    win = rate // 200
     n = len(x) // win
-    level = 10 * np.log10(np.mean(x[: n * win].astype(np.float64).reshape(n, win) ** 2,
-                                  axis=1) / 32768**2 + 1e-12)
+    return 10 * np.log10(np.mean(x[: n * win].astype(np.float64).reshape(n, win) ** 2,
+                                 axis=1) / 32768**2 + 1e-12)
+
+
+def silence_onset(level: np.ndarray, start: float, after: float) -> float:
+    """Monotonic time from which the speaker stays quiet (< -50 dBFS) for 600 ms — longer
+    than any pause in the line plus the playout depth, so a pause is not taken for it."""
     first = max(0, int((after - start) * 200))
-    quiet_run = 40
-    for i in range(first, n - quiet_run):
+    quiet_run = 120
+    for i in range(first, len(level) - quiet_run):
         if np.all(level[i:i + quiet_run] < -50):
             return start + i / 200
     raise AssertionError("the speaker never fell silent after the interruption")
@@ -69,7 +73,10 @@ def test_barge_in_silences_the_speaker_within_a_block(rig: PulseRig, start_sim: 
     recording, rate, start = rig.stop_speaker_recording()
     call = sim.calls()[0]
     interrupted = event_time(call, "user-interrupted")
-    quiet = silence_onset(recording, rate, start, interrupted)
+    level = levels_5ms(recording, rate)
+    at = int((interrupted - start) * 200)
+    assert level[max(0, at - 60):at].max() > -30, "the assistant was speaking when interrupted"
+    quiet = silence_onset(level, start, interrupted)
     latency = float(re.search(r"speaker: .* (\d+) ms PortAudio latency", bp.err)[1])
     bridge_ms = (quiet - interrupted) * 1000 - latency
     print(f"\nspeaker silent {(quiet - interrupted) * 1000:.0f} ms after user-interrupted; "

@@ -77,13 +77,16 @@ def run_call(rig: PulseRig, start_sim: Any, profiles: ProfileBuilder, mode: str,
             if stops:
                 time.sleep(TALKER_AT_S)
                 rig.play_into_mic(talker, RATE)
+                spoke.set()
                 return
             time.sleep(0.05)
+    spoke = threading.Event()
     thread = threading.Thread(target=visitor, daemon=True)
     thread.start()
     out, err = proc.communicate(timeout=60)
     thread.join(5)
     assert proc.returncode == 0, err
+    assert spoke.is_set(), "the visitor spoke after the assistant's line"
     call = sim.only_call()
     up = wav_bytes(sim.get_bytes(f"/_sim/calls/{call['id']}/uplink.wav"))
     down = wav_bytes(sim.get_bytes(f"/_sim/calls/{call['id']}/downlink.wav"))
@@ -127,6 +130,7 @@ def test_gate_and_aec_remove_the_echo_and_keep_the_visitor(
         print(f"{mode:>4}: echo {echo:6.1f} dBFS (removed {echo_off - echo:5.1f} dB), "
               f"visitor {visitor:6.1f} dBFS ({visitor - visitor_off:+.1f} dB)")
     assert echo_off > -40, "the echo path is there: with echo off the assistant is heard"
+    assert visitor_off > -35, "the visitor is heard with echo off"
     assert echo_off - results["gate"][0] >= 15
     assert echo_off - results["aec"][0] >= 20
     for mode in ("gate", "aec"):

@@ -35,6 +35,7 @@ def test_device_blocks_that_do_not_line_up_prime_once_then_run_clean() -> None:
 
 def test_backlog_is_dropped_to_keep_delay_bounded() -> None:
     f = Framer(16000, max_backlog_ms=100, keep_ms=40)
-    f.push(np.ones(16000, dtype=np.int16))
-    assert f.buffered_ms <= 100
-    assert f.dropped_samples > 0
+    f.push(np.arange(16000, dtype=np.int16))
+    assert f.buffered_ms == 40, "trimmed back to keep_ms"
+    assert f.dropped_samples == 16000 - 640
+    assert np.array_equal(f.pop(), np.arange(15360, 15680)), "the newest audio is kept"
