@@ -37,6 +37,7 @@ from bridge.summary import CONNECTION_LOST, CallSummary
 from bridge.uplink import Uplink
 from bridge.vapi import messages
 from bridge.vapi.api import CallInfo, VapiApi
+from bridge.vapi.interruptions import BargeInRule
 
 log = logging.getLogger("bridge.call")
 
@@ -85,6 +86,7 @@ class Call:
         self._assistant_started_at = 0
         self.assistant_speaking = False
         self.interruptions = 0
+        self._barge_in_rule = BargeInRule.for_call(profile.create_body())
         self._playout_at_close: PlayoutStats | None = None
         self.device_error: str | None = None
         self._device_base: DeviceStats | None = None
@@ -101,6 +103,10 @@ class Call:
         self.info = await self.api.create_call(self.profile.create_body(), fault=self.fault)
         log.info("call %s created (%s %d Hz)", self.short_id, self.profile.wire.format,
                  self.profile.wire.sample_rate)
+        if not self._barge_in_rule.interrupted_sent:
+            log.info("call %s: clientMessages leave out user-interrupted, so the speaker is "
+                     "flushed whenever the visitor starts speaking, even where Vapi does not "
+                     "interrupt (add user-interrupted to clientMessages)", self.short_id)
         if self.recorder is not None:
             self.recorder.open(self.info.id)
         self.status = "connecting"
@@ -292,7 +298,7 @@ class Call:
             return
         if isinstance(event, messages.StatusUpdate):
             self._on_status(event)
-        elif messages.is_barge_in(event):
+        elif self._barge_in_rule.is_barge_in(event):
             self._barge_in(event)
         elif isinstance(event, messages.SpeechUpdate) and event.role == "assistant":
             self.assistant_speaking = event.status == "started"

@@ -47,7 +47,7 @@ class Assistant:
     async def start(self, s: CallSession) -> None:
         text = self.first_message_text(s)
         if text:
-            s.say(text, from_model=False)
+            s.say(text, from_model=False, interruptible=s.rec.options.first_message_interruptions)
 
     async def on_user_turn(self, s: CallSession, audio: np.ndarray, dur: float) -> None:
         return None
@@ -91,12 +91,14 @@ class ScriptAssistant(Assistant):
         if overridden or opts.first_message_mode == "assistant-waits-for-user":
             await super().start(s)
         else:
-            await self._advance(s)
+            await self._advance(s, opening=True)
 
     async def on_user_turn(self, s: CallSession, audio: np.ndarray, dur: float) -> None:
         await self._advance(s)
 
-    async def _advance(self, s: CallSession) -> None:
+    async def _advance(self, s: CallSession, *, opening: bool = False) -> None:
+        """Speak the next line and those after it that do not wait. The opening line is
+        the first message: interruptible only with firstMessageInterruptionsEnabled."""
         first = True
         while self.next < len(self.lines):
             line = self.lines[self.next]
@@ -111,11 +113,18 @@ class ScriptAssistant(Assistant):
             if line.delay:
                 await asyncio.sleep(line.delay)
             after = "assistant-ended-call" if line.end_call else None
+            interruptible = s.rec.options.first_message_interruptions if opening else True
+            opening = False
             if line.tone is not None:
                 pcm = tone(line.tone, line.ms, s.rate)
-                s.say(line.text or f"(tone {line.tone:g} Hz)", pcm=pcm, after=after)
+                s.say(
+                    line.text or f"(tone {line.tone:g} Hz)",
+                    pcm=pcm,
+                    after=after,
+                    interruptible=interruptible,
+                )
             else:
-                s.say(line.text, after=after)
+                s.say(line.text, after=after, interruptible=interruptible)
 
 
 class ReplayAssistant(Assistant):

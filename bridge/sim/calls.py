@@ -50,6 +50,7 @@ class CallOptions:
 
     first_message: str | None = None  # None: assistant default; "": none
     first_message_mode: str = "assistant-speaks-first"
+    first_message_interruptions: bool = False  # Vapi's schema default
     max_duration: float = 600.0
     silence_timeout: float = 30.0
     listen_enabled: bool = True

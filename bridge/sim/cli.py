@@ -54,6 +54,13 @@ def build_parser(prog: str = "vapi-bridge sim") -> argparse.ArgumentParser:
     p.add_argument("--never-connected-timeout", type=float, default=20.0)
     p.add_argument("--replay-speed", type=float, default=1.0)
     p.add_argument(
+        "--backchannel-ms",
+        type=float,
+        default=600.0,
+        help="visitor speech over the assistant interrupts once it lasts this long; shorter "
+        "is a backchannel ('okay') that never does (0: interrupt at the onset)",
+    )
+    p.add_argument(
         "--strict-limits",
         action="store_true",
         help="reject maxDurationSeconds/silenceTimeoutSeconds below 10 like Vapi",
@@ -97,6 +104,7 @@ def main(argv: list[str] | None = None) -> int:
             first_message=args.first_message,
             never_connected_timeout=args.never_connected_timeout,
             replay_speed=args.replay_speed,
+            backchannel_ms=args.backchannel_ms,
             strict_limits=args.strict_limits,
         )
     except ValueError as exc:

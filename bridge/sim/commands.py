@@ -130,7 +130,11 @@ def _control(s: CallSession, control: str) -> None:
     elif control == "unmute-customer":
         s.customer_muted = False
     elif control == "say-first-message":
-        s.say(s.assistant.first_message_text(s, for_command=True) or "", from_model=False)
+        s.say(
+            s.assistant.first_message_text(s, for_command=True) or "",
+            from_model=False,
+            interruptible=s.rec.options.first_message_interruptions,
+        )
 
 
 async def do_transfer(s: CallSession, destination: Any) -> None:

@@ -62,6 +62,7 @@ class SimConfig:
     tone_period_ms: float = 500.0
     vad_threshold_dbfs: float = -40.0
     vad_hangover_ms: float = 600.0
+    backchannel_ms: float = 600.0  # shorter visitor speech over the assistant never interrupts
     listen_rate: int = 16000
     http_hang_seconds: float = 120.0
     seed: int | None = None
@@ -73,6 +74,8 @@ class SimConfig:
             raise ValueError("speech must be 'auto', 'espeak' or 'tones'")
         if self.replay_speed <= 0:
             raise ValueError("replay_speed must be > 0")
+        if not 0 <= self.backchannel_ms <= 10000:
+            raise ValueError("backchannel_ms must be between 0 and 10000")
         if isinstance(self.faults, str):
             object.__setattr__(self, "faults", (self.faults,))
         parse_assistant(self.assistant)

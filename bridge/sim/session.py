@@ -22,6 +22,7 @@ from bridge.sim.context import SimContext
 from bridge.sim.downlink import DownlinkPump
 from bridge.sim.faultrun import start_socket_faults
 from bridge.sim.history import RollingAudio
+from bridge.sim.interrupts import Interruptions
 from bridge.sim.mouth import Bed
 from bridge.sim.outbox import Outbox
 from bridge.sim.vad import EnergyVad, OnsetDetector, VadEvent
@@ -47,6 +48,7 @@ class CallSession:
         self.say = self.voice.say
         self.assistant = make_assistant(rec.assistant, ctx)
         self.vad = EnergyVad(self.rate, self.cfg.vad_threshold_dbfs, self.cfg.vad_hangover_ms)
+        self.interruptions = Interruptions(self, int(self.rate * self.cfg.backchannel_ms / 1000))
         self.onsets = (
             OnsetDetector(self.rate, self.cfg.vad_threshold_dbfs)
             if self.assistant.kind == "tone"
@@ -252,20 +254,15 @@ class CallSession:
         fed = np.zeros_like(samples) if self.customer_muted else samples
         for vev in self.vad.feed(fed):
             if vev.kind == "start":
-                self._user_started()
+                self.emit(ev.speech_update("started", "user", self.user_turn))
+                self.interruptions.started()
             else:
                 self._user_stopped(vev)
-
-    def _user_started(self) -> None:
-        self.emit(ev.speech_update("started", "user", self.user_turn))
-        cur = self.mouth.current
-        if (cur is not None and cur.interruptible and not cur.silent) or (
-            cur is None and self.mouth.busy
-        ):
-            self.emit(ev.user_interrupted(cur.turn_id if cur else ""))
-            self.voice.interrupt()
+        if self.vad.in_speech:
+            self.interruptions.progress(self.vad.last_voiced_end - self.vad.start)
 
     def _user_stopped(self, vev: VadEvent) -> None:
+        backchannel = self.interruptions.stopped()
         dur = (vev.end - vev.start) / self.rate
         text = f"(speech {dur:.1f} s)"
         self.emit(ev.transcript("user", "partial", text))
@@ -275,6 +272,8 @@ class CallSession:
         self.emit(ev.speech_update("stopped", "user", self.user_turn))
         self.rec.add_message("user", text, self.uplink_wall(vev.start), self.uplink_wall(vev.end))
         self.user_turn += 1
+        if backchannel:
+            return
         audio = self.history.get(
             vev.start - int(PREROLL_S * self.rate), vev.end + int(TAIL_S * self.rate)
         )

@@ -25,6 +25,7 @@ def report(rec: CallRecord) -> dict[str, Any]:
         "faults": rec.faults.names(),
         "options": {
             "firstMessage": rec.options.first_message,
+            "firstMessageInterruptionsEnabled": rec.options.first_message_interruptions,
             "maxDurationSeconds": rec.options.max_duration,
             "silenceTimeoutSeconds": rec.options.silence_timeout,
             "listenAuthenticationEnabled": rec.options.listen_auth,

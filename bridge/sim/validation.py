@@ -68,6 +68,10 @@ def _check_assistant_fields(obj: dict[str, Any], where: str, strict: bool) -> li
             ):
                 if key in plan and not isinstance(plan[key], bool):
                     errors.append(f"{where}.monitorPlan.{key} must be a boolean value")
+    if "firstMessageInterruptionsEnabled" in obj and not isinstance(
+        obj["firstMessageInterruptionsEnabled"], bool
+    ):
+        errors.append(f"{where}.firstMessageInterruptionsEnabled must be a boolean value")
     cm = obj.get("clientMessages")
     if cm is not None and (not isinstance(cm, list) or not all(isinstance(x, str) for x in cm)):
         errors.append(f"{where}.clientMessages must be an array of strings")
@@ -166,6 +170,7 @@ def call_options(body: dict[str, Any], config: SimConfig) -> CallOptions:
     return CallOptions(
         first_message=merged.get("firstMessage"),
         first_message_mode=merged.get("firstMessageMode", "assistant-speaks-first"),
+        first_message_interruptions=merged.get("firstMessageInterruptionsEnabled", False),
         max_duration=float(merged.get("maxDurationSeconds", config.default_max_duration)),
         silence_timeout=float(merged.get("silenceTimeoutSeconds", config.default_silence_timeout)),
         listen_enabled=plan.get("listenEnabled", True),

@@ -95,13 +95,6 @@ def parse_event(text: str | bytes) -> Event:
     return UnknownEvent(kind, data)
 
 
-def is_barge_in(event: Event) -> bool:
-    """The visitor started talking over the assistant: drop queued playout."""
-    if isinstance(event, UserInterrupted):
-        return True
-    return isinstance(event, SpeechUpdate) and event.role == "user" and event.status == "started"
-
-
 # ---- client → server commands ---------------------------------------------------------
 
 def end_call(style: str = "end-call") -> dict[str, Any]:

@@ -21,8 +21,6 @@ def test_recorded_call_events_parse_into_their_types() -> None:
     finals = [p for p in parsed if isinstance(p, messages.Transcript) and p.final]
     assert finals[0].role == "user" and finals[0].text == "Hello."
     assert any(p.role == "assistant" and p.text.endswith("good moment?") for p in finals)
-    barge = [p for p in parsed if messages.is_barge_in(p)]
-    assert len(barge) == 2, "each user speech start is a barge-in trigger"
     assert not any(isinstance(p, messages.MalformedEvent) for p in parsed)
 
 
@@ -33,10 +31,13 @@ def test_webhook_wrapping_and_ended_reason() -> None:
     assert ev.ended_reason == "silence-timed-out"
 
 
-def test_user_interrupted_is_a_barge_in_and_hang_is_not_a_hangup() -> None:
-    assert messages.is_barge_in(messages.parse_event('{"type": "user-interrupted"}'))
+def test_user_interrupted_carries_the_cut_turn_and_hang_is_not_a_hangup() -> None:
+    cut = messages.parse_event('{"type": "user-interrupted", "turnId": "t-1"}')
+    assert isinstance(cut, messages.UserInterrupted) and cut.turn_id == "t-1"
+    odd = messages.parse_event('{"type": "user-interrupted", "turnId": 7}')
+    assert isinstance(odd, messages.UserInterrupted) and odd.turn_id is None
     hang = messages.parse_event('{"type": "hang"}')
-    assert isinstance(hang, messages.Hang) and not messages.is_barge_in(hang)
+    assert isinstance(hang, messages.Hang)
 
 
 @given(st.one_of(st.text(), st.binary(),

@@ -1,0 +1,57 @@
+"""Whether the visitor's speech interrupts the assistant, as Vapi's `stopSpeakingPlan`
+decides it — with length standing in for words, since the simulator recognises none.
+
+Every utterance the VAD hears sends `speech-update user started` at its onset. It
+interrupts only once it has lasted ``window`` samples (onset to its latest voiced block;
+`SimConfig.backchannel_ms`, 600 ms by default): a lone "okay", "yeah" or "right" is
+shorter, and Vapi never lets those interrupt. At that moment, if the line being spoken is
+interruptible (not the first message unless `firstMessageInterruptionsEnabled`, not a
+`say` with `interruptionsEnabled: false`), `user-interrupted` goes out with the `turnId`
+of that line and the rest of it is not sent. An utterance that began over the assistant
+and ended before the window is a backchannel: transcribed, but it starts no reply. A
+window of 0 interrupts at the onset.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from bridge.sim import events as ev
+
+if TYPE_CHECKING:
+    from bridge.sim.session import CallSession
+
+
+class Interruptions:
+    def __init__(self, session: CallSession, window: int) -> None:
+        self.s = session
+        self.window = window
+        self.decided = True  # no utterance under way
+        self.over_assistant = False
+
+    def started(self) -> None:
+        """The VAD heard an onset."""
+        self.decided = False
+        self.over_assistant = self.s.mouth.busy
+        if self.window <= 0:
+            self._decide()
+
+    def progress(self, voiced: int) -> None:
+        """The utterance under way has lasted ``voiced`` samples so far."""
+        if not self.decided and voiced >= self.window:
+            self._decide()
+
+    def stopped(self) -> bool:
+        """The utterance is over; True when it was a backchannel (no reply to it)."""
+        backchannel = not self.decided and self.over_assistant
+        self.decided = True
+        return backchannel
+
+    def _decide(self) -> None:
+        self.decided = True
+        mouth = self.s.mouth
+        line = mouth.current or (mouth.queue[0] if mouth.queue else None)
+        if line is None or not line.interruptible or line.silent:
+            return
+        self.s.emit(ev.user_interrupted(line.turn_id))
+        self.s.voice.interrupt()
