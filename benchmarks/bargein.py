@@ -1,11 +1,13 @@
-"""Barge-in time: `user-interrupted` received → silence at the (virtual) speaker.
+"""Barge-in: what a backchannel costs, and how fast a real interruption silences.
 
-Runs the PulseAudio-rig barge-in test (tests/devices/test_barge_in.py: a long assistant
-line, a visitor talking over it) N times and prints, per run and as median / max: the time
-from the event to silence in the speaker's recording, the device's own output latency,
-and the bridge's part (the difference), against one device block plus the fade.
+Runs the PulseAudio-rig barge-in test (tests/devices/test_barge_in.py: the visitor says
+"okay" over the greeting, then later talks over a long line) N times and prints, per run
+and as median / max: how much of the greeting's speech never played (0: no flush), the
+time from `user-interrupted` to silence in the speaker's recording, the device's own
+output latency, and the bridge's part (the difference), against one device block plus
+the fade.
 
-    .venv/bin/python benchmarks/bargein.py [--runs 5]
+    .venv/bin/python benchmarks/bargein.py [--runs 3]
 """
 
 from __future__ import annotations
@@ -18,28 +20,33 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+TEST = "tests/devices/test_barge_in.py::test_okay_over_the_greeting_then_a_real_interruption"
+GREETING = re.compile(r"line 0: \d+ ms of speech sent, (\d+) ms lost")
 LINE = re.compile(r"speaker silent (\d+) ms after user-interrupted; PortAudio output latency "
                   r"(\d+) ms; the bridge's part (-?\d+) ms")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
     rows = []
     for _ in range(args.runs):
         out = subprocess.run([sys.executable, "-m", "pytest", "-q", "-s", "-p",
-                              "no:cacheprovider", "tests/devices/test_barge_in.py"],
+                              "no:cacheprovider", TEST],
                              cwd=ROOT, capture_output=True, text=True, check=False).stdout
-        m = LINE.search(out)
-        if not m:
+        m, g = LINE.search(out), GREETING.search(out)
+        if not m or not g:
             raise SystemExit(f"the barge-in run failed:\n{out[-2000:]}")
-        rows.append(tuple(int(x) for x in m.groups()))
-    print("Barge-in: user-interrupted → silence at the speaker (20 ms blocks, 8 ms fade)")
-    print(f"{'run':>3} {'to silence':>11} {'device latency':>15} {'bridge':>7}")
-    for i, (total, device, bridge) in enumerate(rows, 1):
-        print(f"{i:>3} {total:>8} ms {device:>12} ms {bridge:>4} ms")
-    bridge_ms = [r[2] for r in rows]
+        rows.append((int(g[1]), *(int(x) for x in m.groups())))
+    print("Barge-in: okay over the greeting (speech lost), then user-interrupted → silence at "
+          "the speaker (20 ms blocks, 8 ms fade)")
+    print(f"{'run':>3} {'greeting lost':>14} {'to silence':>11} {'device latency':>15} "
+          f"{'bridge':>7}")
+    for i, (lost, total, device, bridge) in enumerate(rows, 1):
+        print(f"{i:>3} {lost:>11} ms {total:>8} ms {device:>12} ms {bridge:>4} ms")
+    print(f"greeting speech lost to the okay: max {max(r[0] for r in rows)} ms")
+    bridge_ms = [r[3] for r in rows]
     print(f"bridge's part: median {statistics.median(bridge_ms):.0f} ms, max "
           f"{max(bridge_ms)} ms (one block + fade = 28 ms)")
 

@@ -33,6 +33,7 @@ from tests.devices.conftest import (
     BridgeProcess,
     run_bridge,
     running_bridge,
+    summary_of,
     wait_streaming,
     write_profile,
 )
@@ -104,10 +105,12 @@ def line_heard(sim: SimHandle, call: dict[str, Any], turn: int, recording: np.nd
 def assert_played_whole(report: Heard, bp: BridgeProcess) -> None:
     """Nothing of the line lost (no flush); a gap only where the speaker ran dry and the
     summary owns up to it (an underrun under load is the playout's business, not this)."""
+    summary = summary_of(bp.out)
     assert report.voiced_ms > 3000
-    assert report.lost_ms < 5, f"{report.lost_ms:.0f} ms of the line never played"
-    underruns = int(re.search(r"(\d+) audible underruns", bp.out)[1])
-    assert len(report.gaps) <= underruns, f"gaps {report.gaps} inside speech"
+    assert report.lost_ms < 5, (f"{report.lost_ms:.0f} ms of the line never played "
+                                f"(from {report.first_unheard_s} s); {summary['line']}")
+    ran_dry = summary["audible"] + summary["underflows"]
+    assert len(report.gaps) <= ran_dry, f"gaps {report.gaps} inside speech; {summary['line']}"
 
 
 def spoke_during(call: dict[str, Any], turn: int) -> int:
@@ -244,4 +247,4 @@ def test_without_user_interrupted_the_speech_start_flushes(rig: PulseRig, start_
     assert "clientMessages leave out user-interrupted" in bp.err
     assert "visitor interrupted the assistant (speech-update)" in bp.err
     greeting = line_heard(sim, call, 0, recording, rate)
-    assert greeting.lost_ms >= 20, "the speaker dropped what it had queued"
+    assert greeting.lost_ms >= 5, "the speaker dropped what it had queued"

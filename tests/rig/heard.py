@@ -8,11 +8,12 @@ The sent audio is cut into short windows; each voiced one is looked for in the r
 at the lag the previous one was found at. Two voiced windows back to back must be found at
 the same lag (±``tolerance_ms``); after a quiet stretch, or after windows that were not
 found, the lag may move by up to ``max_shift_ms``. A voiced window found nowhere it may
-be is *unheard*. Between the found windows around unheard ones, the content is accounted
-for: the lag grew by the silence inserted there, less the speech that went missing. So an
-underrun (a gap: silence in, nothing lost) and a flush (speech lost, then silence while
-the buffer refills) are told apart: ``lost_ms`` is speech that never played, ``gaps``
-the silences inserted inside speech.
+be is *unheard*. Between the found windows around unheard ones, the audible sent audio is
+looked for again in short pieces, at the lag before and the lag after: so an underrun (silence
+in, nothing lost), near-silence dropped between words, a repeat (a rewind in the sound
+server) and a flush (speech lost, then silence while the buffer refills) are told apart.
+``lost_ms`` is audible speech that never played (an underrun's edges cost a piece or
+two), ``gaps`` the silences inserted inside speech.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from tests.rig.signals import align
 
-SILENT_DB = -70.0  # a 1 ms block this quiet is silence (the bridge plays digital zeros)
+PIECE_MS = 2.5  # what is looked for where windows were missed
+AUDIBLE_DB = -40.0  # a piece above this is speech, not the near-silence between words
 
 
 @dataclass
@@ -36,24 +38,23 @@ class Heard:
     first_unheard_s: float | None = None  # where in the sent audio the first miss is
     lags_ms: list[float] = field(default_factory=list)  # the lag of each found window
 
-    @property
-    def whole(self) -> bool:
-        """Every voiced window heard, in place: nothing lost, no gap."""
-        return self.voiced_ms > 0 and self.unheard_ms == 0
-
 
 def _level_db(x: np.ndarray) -> float:
     return float(10 * np.log10(np.mean(x * x) / 32768.0**2 + 1e-12))
 
 
-def _silent(x: np.ndarray, rate: int) -> int:
-    """Samples of ``x`` in silent 1 ms blocks."""
-    b = max(1, rate // 1000)
-    n = len(x) // b
-    if n == 0:
-        return 0
-    p = np.mean(x[: n * b].reshape(n, b) ** 2, axis=1) / 32768.0**2
-    return int(np.sum(p < 10 ** (SILENT_DB / 10))) * b
+def _missing(x: np.ndarray, y: np.ndarray, a: int, b: int, lags: tuple[int, int],
+             rate: int, tol: int, min_corr: float) -> int:
+    """Samples of audible sent audio in ``x[a:b]`` found at neither of the lags around it
+    (a repeat, a gap or dropped near-silence lose nothing)."""
+    p = max(1, int(rate * PIECE_MS / 1000))
+    lost = 0
+    for s in range(a, b - p + 1, p):
+        if _level_db(x[s:s + p]) < AUDIBLE_DB:
+            continue
+        if all(_find(x, y, s, p, lag - tol, lag + tol, min_corr) is None for lag in lags):
+            lost += p
+    return lost
 
 
 def _find(x: np.ndarray, y: np.ndarray, s: int, w: int, lo: int, hi: int,
@@ -103,15 +104,11 @@ def heard(sent: np.ndarray, played: np.ndarray, rate: int, *, window_ms: float =
             adjacent = False
             continue
         if missed and last_end is not None:
-            # between the windows found around the miss: silence inserted there, less the
-            # lag's growth, is speech that never played
-            sent_part = x[last_end:s]
-            played_part = y[last_end + lag:s + found]
-            inserted = max(0, _silent(played_part, rate) - _silent(sent_part, rate))
-            lost = min(max(0, inserted - (found - lag)), missed)
+            # between the windows found around the miss: what never played
+            lost = _missing(x, y, last_end, s, (lag, found), rate, tol, min_corr)
             out.lost_ms += 1000 * lost / rate
-            if inserted > lost:
-                out.gaps.append((last_end / rate, 1000 * (inserted - lost) / rate))
+            if found - lag > tol:
+                out.gaps.append((last_end / rate, 1000 * (found - lag) / rate))
         elif missed:
             out.lost_ms += 1000 * missed / rate  # nothing heard before: all of it lost
         missed = 0
