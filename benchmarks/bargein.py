@@ -32,19 +32,21 @@ def main() -> None:
     args = parser.parse_args()
     rows = []
     for _ in range(args.runs):
-        out = subprocess.run([sys.executable, "-m", "pytest", "-q", "-s", "-p",
+        run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-s", "-p",
                               "no:cacheprovider", TEST],
-                             cwd=ROOT, capture_output=True, text=True, check=False).stdout
+                             cwd=ROOT, capture_output=True, text=True, check=False)
+        out = run.stdout
         m, g = LINE.search(out), GREETING.search(out)
         if not m or not g:
             raise SystemExit(f"the barge-in run failed:\n{out[-2000:]}")
-        rows.append((int(g[1]), *(int(x) for x in m.groups())))
+        rows.append((int(g[1]), *(int(x) for x in m.groups()), run.returncode == 0))
     print("Barge-in: okay over the greeting (speech lost), then user-interrupted → silence at "
           "the speaker (20 ms blocks, 8 ms fade)")
     print(f"{'run':>3} {'greeting lost':>14} {'to silence':>11} {'device latency':>15} "
-          f"{'bridge':>7}")
-    for i, (lost, total, device, bridge) in enumerate(rows, 1):
-        print(f"{i:>3} {lost:>11} ms {total:>8} ms {device:>12} ms {bridge:>4} ms")
+          f"{'bridge':>7}  test")
+    for i, (lost, total, device, bridge, ok) in enumerate(rows, 1):
+        print(f"{i:>3} {lost:>11} ms {total:>8} ms {device:>12} ms {bridge:>4} ms  "
+              f"{'pass' if ok else 'FAIL'}")
     print(f"greeting speech lost to the okay: max {max(r[0] for r in rows)} ms")
     bridge_ms = [r[3] for r in rows]
     print(f"bridge's part: median {statistics.median(bridge_ms):.0f} ms, max "
