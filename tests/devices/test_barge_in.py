@@ -89,6 +89,17 @@ def wait_event(sim: SimHandle, bp: BridgeProcess, kind: str, n: int = 1, timeout
     pytest.fail(f"the simulator never sent {kind} {fields}")
 
 
+def hang_up(rig: PulseRig, sim: SimHandle, bp: BridgeProcess, after: float
+            ) -> tuple[np.ndarray, int, float, dict[str, Any]]:
+    """``after`` seconds on, end the call: (speaker recording, its rate, its start, the
+    simulator's record of the call)."""
+    time.sleep(after)
+    bp.stop()
+    assert bp.finish() == 0, bp.err
+    recording, rate, start = rig.stop_speaker_recording()
+    return recording, rate, start, sim.calls()[0]
+
+
 def line_heard(sim: SimHandle, call: dict[str, Any], turn: int, recording: np.ndarray,
                rate: int) -> Heard:
     """What of the assistant's line `turn` the speaker played, from the simulator's record."""
@@ -164,11 +175,7 @@ def test_okay_over_the_greeting_then_a_real_interruption(rig: PulseRig, start_si
         rig.play_into_mic(excuse, rig.rate)
         rig.wait_mic_idle()
         wait_event(sim, bp, "user-interrupted")
-        time.sleep(1.0)
-        bp.stop()
-        assert bp.finish() == 0, bp.err
-    recording, rate, start = rig.stop_speaker_recording()
-    call = sim.calls()[0]
+        recording, rate, start, call = hang_up(rig, sim, bp, 1.0)
 
     # (1) the "okay" was heard by Vapi, which went on: so must the speaker
     assert spoke_during(call, turn=0) == 1, "the visitor said okay over the greeting"
@@ -212,11 +219,7 @@ def test_say_no_interrupt_plays_whole_while_the_visitor_talks(
         time.sleep(1.0)
         rig.play_into_mic(excuse, rig.rate)  # and talk Vapi may not cut either
         wait_event(sim, bp, "speech-update", role="assistant", status="stopped")
-        time.sleep(0.5)
-        bp.stop()
-        assert bp.finish() == 0, bp.err
-    recording, rate, _ = rig.stop_speaker_recording()
-    call = sim.calls()[0]
+        recording, rate, _, call = hang_up(rig, sim, bp, 0.5)
     assert spoke_during(call, turn=0) == 2, "the visitor spoke twice over the line"
     assert not events(call, "user-interrupted")
     assert_played_whole(line_heard(sim, call, 0, recording, rate), bp)
@@ -238,11 +241,7 @@ def test_without_user_interrupted_the_speech_start_flushes(rig: PulseRig, start_
         time.sleep(1.5)
         rig.play_into_mic(okay, rig.rate)
         wait_event(sim, bp, "speech-update", role="assistant", status="stopped")
-        time.sleep(0.5)
-        bp.stop()
-        assert bp.finish() == 0, bp.err
-    recording, rate, _ = rig.stop_speaker_recording()
-    call = sim.calls()[0]
+        recording, rate, _, call = hang_up(rig, sim, bp, 0.5)
     assert spoke_during(call, turn=0) == 1
     assert "clientMessages leave out user-interrupted" in bp.err
     assert "visitor interrupted the assistant (speech-update)" in bp.err

@@ -7,7 +7,8 @@ that drops queued speech, a trim, a gap inside a word all show up here.
 The sent audio is cut into short windows; each voiced one is looked for in the recording
 at the lag the previous one was found at. Two voiced windows back to back must be found at
 the same lag (±``tolerance_ms``); after a quiet stretch, or after windows that were not
-found, the lag may move by up to ``max_shift_ms``. A voiced window found nowhere it may
+found, the lag may move by up to ``max_shift_ms`` (or to wherever the next 0.4 s of sent
+audio is found, when that fails: a long glitch). A voiced window found nowhere it may
 be is *unheard*. Between the found windows around unheard ones, the audible sent audio is
 looked for again in short pieces, at the lag before and the lag after: so an underrun (silence
 in, nothing lost), near-silence dropped between words, a repeat (a rewind in the sound
@@ -96,6 +97,9 @@ def heard(sent: np.ndarray, played: np.ndarray, rate: int, *, window_ms: float =
         out.voiced_ms += window_ms
         span = (lag - tol, lag + tol) if adjacent else (lag - shift, lag + shift)
         found = _find(x, y, s, w, *span, min_corr)
+        if found is None and not adjacent:  # lost the track (a long glitch): find it again
+            again = align(x[s:s + int(0.4 * rate)], y) - s
+            found = _find(x, y, s, w, again - tol, again + tol, min_corr)
         if found is None:
             out.unheard_ms += window_ms
             if out.first_unheard_s is None:

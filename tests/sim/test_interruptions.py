@@ -15,6 +15,8 @@ from tests.sim.conftest import (
     AUTH,
     Peer,
     create_call,
+    get_json,
+    rms_dbfs,
     run,
     sim_report,
     simulator,
@@ -39,6 +41,18 @@ async def spoke_whole(peer: Peer, line: str) -> None:
     assert final["transcript"] == line
 
 
+async def talk_over(sim: Any, body: dict[str, Any], seconds: float, after: float = 0.5
+                    ) -> tuple[dict[str, Any], Peer]:
+    """A call on which the visitor speaks ``seconds`` of voice ``after`` seconds into the
+    assistant's first line."""
+    call = await create_call(sim, body)
+    peer = await Peer.open(call["transport"]["websocketCallUrl"])
+    await peer.wait_event("speech-update", role="assistant", status="started")
+    await asyncio.sleep(after)
+    peer.speak(voiced(seconds))
+    return call, peer
+
+
 def sent_at(rep: dict[str, Any], kind: str, **fields: Any) -> list[float]:
     return [e["at"] for e in rep["eventsSent"] if e["event"]["type"] == kind
             and all(e["event"].get(k) == v for k, v in fields.items())]
@@ -47,11 +61,7 @@ def sent_at(rep: dict[str, Any], kind: str, **fields: Any) -> list[float]:
 def test_the_first_message_is_not_interrupted_by_default() -> None:
     async def body() -> None:
         async with simulator(speech="tones") as sim:
-            call = await create_call(sim, ws_body(firstMessage=GREETING))
-            peer = await Peer.open(call["transport"]["websocketCallUrl"])
-            await peer.wait_event("speech-update", role="assistant", status="started")
-            await asyncio.sleep(0.5)
-            peer.speak(voiced(REAL_S))
+            call, peer = await talk_over(sim, ws_body(firstMessage=GREETING), REAL_S)
             await peer.wait_event("speech-update", role="user", status="started")
             await spoke_whole(peer, GREETING)
             # a real turn, not a backchannel: it is answered, after the greeting
@@ -65,6 +75,29 @@ def test_the_first_message_is_not_interrupted_by_default() -> None:
     run(body())
 
 
+def test_an_interruption_stops_the_line_at_once() -> None:
+    async def body() -> None:
+        async with simulator(speech="tones") as sim:
+            call, peer = await talk_over(sim, ws_body(
+                firstMessage=GREETING, firstMessageInterruptionsEnabled=True), REAL_S)
+            interrupted = await peer.wait_event("user-interrupted")
+            i_user = peer.events.index(peer.find("speech-update", role="user", status="started")[0])
+            assert peer.events.index(interrupted) > i_user
+            stopped = await peer.wait_event("speech-update", role="assistant", status="stopped")
+            assert peer.events.index(stopped) > peer.events.index(interrupted)
+            t_int = peer.event_times[peer.events.index(interrupted)] + peer.connected
+            await asyncio.sleep(0.6)
+            late = sum(n for t, n in peer.chunks if t > t_int + 0.25)
+            tail = peer.received()[(len(peer.audio) - late) // 2:]
+            assert len(tail) > 0 and rms_dbfs(tail) < -60  # the rest of the line is not sent
+            got = await get_json(sim, f"/call/{call['id']}", True)
+            assert GREETING not in [m["message"] for m in got["messages"]]
+            assert (await sim_report(sim, call["id"]))["status"] == "in-progress"
+            await peer.close()
+
+    run(body())
+
+
 @pytest.mark.parametrize("where", ["assistantOverrides", "assistant"])
 def test_first_message_interruptions_enabled_is_honoured(where: str) -> None:
     fields = {"firstMessage": GREETING, "firstMessageInterruptionsEnabled": True}
@@ -73,11 +106,7 @@ def test_first_message_interruptions_enabled_is_honoured(where: str) -> None:
 
     async def body() -> None:
         async with simulator(speech="tones") as sim:
-            call = await create_call(sim, create)
-            peer = await Peer.open(call["transport"]["websocketCallUrl"])
-            await peer.wait_event("speech-update", role="assistant", status="started")
-            await asyncio.sleep(0.5)
-            peer.speak(voiced(REAL_S))
+            _, peer = await talk_over(sim, create, REAL_S)
             await peer.wait_event("user-interrupted")
             final = await peer.wait_event("transcript", role="assistant",
                                           transcriptType="final")
@@ -90,12 +119,9 @@ def test_first_message_interruptions_enabled_is_honoured(where: str) -> None:
 def test_a_backchannel_is_transcribed_but_interrupts_nothing_and_gets_no_reply() -> None:
     async def body() -> None:
         async with simulator(speech="tones") as sim:
-            call = await create_call(sim, ws_body(firstMessage=GREETING,
-                                                  firstMessageInterruptionsEnabled=True))
-            peer = await Peer.open(call["transport"]["websocketCallUrl"])
-            await peer.wait_event("speech-update", role="assistant", status="started")
-            await asyncio.sleep(0.8)
-            peer.speak(voiced(OKAY_S))
+            _, peer = await talk_over(sim, ws_body(firstMessage=GREETING,
+                                                   firstMessageInterruptionsEnabled=True),
+                                      OKAY_S, after=0.8)
             await peer.wait_event("speech-update", role="user", status="started")
             okay = await peer.wait_event("transcript", role="user", transcriptType="final")
             assert okay["transcript"] == f"(speech {OKAY_S:.1f} s)"
@@ -171,13 +197,9 @@ def test_say_honours_interruptions_enabled(interruptions: bool) -> None:
 def test_without_user_interrupted_in_client_messages_only_the_speech_start_is_sent() -> None:
     async def body() -> None:
         async with simulator(speech="tones") as sim:
-            call = await create_call(sim, ws_body(
+            _, peer = await talk_over(sim, ws_body(
                 firstMessage=GREETING, firstMessageInterruptionsEnabled=True,
-                clientMessages=["speech-update", "transcript", "status-update"]))
-            peer = await Peer.open(call["transport"]["websocketCallUrl"])
-            await peer.wait_event("speech-update", role="assistant", status="started")
-            await asyncio.sleep(0.5)
-            peer.speak(voiced(REAL_S))
+                clientMessages=["speech-update", "transcript", "status-update"]), REAL_S)
             await peer.wait_event("speech-update", role="user", status="started")
             final = await peer.wait_event("transcript", role="assistant",
                                           transcriptType="final")
