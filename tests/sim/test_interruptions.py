@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
+from bridge.sim import SimConfig
 from tests.sim.conftest import (
     AUTH,
     Peer,
@@ -220,3 +221,9 @@ def test_first_message_interruptions_enabled_must_be_a_boolean() -> None:
                     "value") in r.json()["message"]
 
     run(body())
+
+
+@pytest.mark.parametrize("ms", [-1.0, 10001.0])
+def test_backchannel_ms_is_bounded(ms: float) -> None:
+    with pytest.raises(ValueError, match="backchannel_ms"):
+        SimConfig(backchannel_ms=ms)
