@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -31,6 +32,7 @@ from bridge.audio.echo import echo_path
 from bridge.audio.playout import PlayoutStats
 from bridge.downlink import Downlink
 from bridge.errors import AudioDeviceError, NetworkError
+from bridge.inert import inert
 from bridge.profile.model import Profile
 from bridge.record import Recorder
 from bridge.summary import CONNECTION_LOST, CallSummary
@@ -298,7 +300,8 @@ class Call:
             self.assistant_speaking = event.status == "started"
             if self.assistant_speaking:
                 self._assistant_started_at = self.sink.played_samples
-        elif isinstance(event, messages.Transcript) and event.final and self.recorder:
+        elif isinstance(event, messages.Transcript) and event.final and event.text \
+                and self.recorder:
             self.recorder.on_transcript(event.role, event.text)
         elif isinstance(event, messages.UnknownEvent):
             log.debug("call %s: %s", self.short_id, event.type)
@@ -346,9 +349,7 @@ class Call:
             try:
                 async with asyncio.timeout(5):
                     final = await self.api.get_call(self.info.id, attempts=2)
-                body = final.raw
-                reason = body.get("endedReason") or reason
-                cost = body.get("cost") if isinstance(body.get("cost"), (int, float)) else None
+                reason, cost = outcome(final.raw, reason)
             except Exception as exc:
                 log.warning("call %s: could not read the call's outcome (%s)", self.short_id,
                             exc)
@@ -360,3 +361,14 @@ class Call:
             interruptions=self.interruptions, devices=devices, device_error=self.device_error)
         if self.device_error:
             self.summary.ended_reason = self.device_error
+
+
+def outcome(body: dict[str, Any], reason: str) -> tuple[str, float | None]:
+    """The ended reason and cost of `GET /call/{id}`: server text, so inert and bounded, and
+    only of the right types."""
+    ended = body.get("endedReason")
+    cost = body.get("cost")
+    good = isinstance(cost, (int, float)) and not isinstance(cost, bool) and \
+        math.isfinite(cost) and cost >= 0
+    return (inert(ended, 100) if isinstance(ended, str) and ended else reason,
+            float(cost) if good else None)

@@ -18,7 +18,6 @@ Vapi does not document the format. The default is interleaved stereo s16le at 16
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -31,6 +30,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus, InvalidURI
 from bridge import USER_AGENT, redact
 from bridge.control import Refused
 from bridge.errors import AuthError, NetworkError, UsageError
+from bridge.vapi import safejson
 from bridge.vapi.api import check_plaintext
 
 log = logging.getLogger("bridge.listen")
@@ -83,7 +83,7 @@ def _announced(data: dict[str, Any]) -> tuple[int | None, int | None, tuple[str,
 
 def _event(text: str) -> ListenEvent:
     try:
-        data = json.loads(text)
+        data = safejson.loads(text)
     except ValueError:
         return ListenEvent("text", {"text": text[:2000]})
     if not isinstance(data, dict):

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
-import json
 import logging
 import random
 from dataclasses import dataclass
@@ -19,8 +18,11 @@ import httpx
 
 from bridge import USER_AGENT, redact
 from bridge.errors import ApiRequestError, AuthError, NetworkError, ProfileError
+from bridge.inert import inert
+from bridge.vapi import safejson
 
 log = logging.getLogger("bridge.api")
+MAX_BODY = 16 * 2**20  # a long call's object (messages, artifact) stays far below this
 
 
 @dataclass(frozen=True)
@@ -81,15 +83,15 @@ def check_plaintext(url: str, allow_plaintext: bool, what: str) -> None:
 def response_message(response: httpx.Response) -> str:
     """Vapi's error text from a response: NestJS `message` (joined when a list), or text."""
     try:
-        body = response.json()
-    except (ValueError, json.JSONDecodeError):
+        body = safejson.loads(response.content, max_bytes=MAX_BODY)
+    except ValueError:
         return response.text.strip()[:300] or response.reason_phrase
     if isinstance(body, dict):
         msg = body.get("message", body.get("error", ""))
         if isinstance(msg, list):
-            return "; ".join(str(m) for m in msg)
-        return str(msg)
-    return str(body)[:300]
+            return inert("; ".join(str(m) for m in msg[:20]), 300)
+        return inert(str(msg), 300)
+    return inert(str(body), 300)
 
 
 def _refusal(response: httpx.Response, what: str) -> Exception | None:
@@ -177,7 +179,7 @@ class VapiApi:
             else:
                 if response.status_code < 300:
                     try:
-                        body = response.json()
+                        body = safejson.loads(response.content, max_bytes=MAX_BODY)
                     except ValueError:
                         raise ApiRequestError(f"{method} {path}: the answer was not JSON — is "
                                               f"api.base_url a Vapi API?") from None
