@@ -100,6 +100,8 @@ class Call:
         await self.close()
 
     async def start(self) -> None:
+        if self.recorder is not None:
+            self.recorder.check()  # before a call exists: a bad record.path costs nothing
         self.info = await self.api.create_call(self.profile.create_body(), fault=self.fault)
         log.info("call %s created (%s %d Hz)", self.short_id, self.profile.wire.format,
                  self.profile.wire.sample_rate)
@@ -358,9 +360,12 @@ class Call:
             duration_s=duration, cost=cost, uplink=self.uplink.stats,
             playout=self._playout_at_close or self.sink.playout_stats(),
             received_s=self.downlink.received_seconds, malformed=self.malformed,
-            interruptions=self.interruptions, devices=devices, device_error=self.device_error)
+            interruptions=self.interruptions, devices=devices, device_error=self.device_error,
+            recording_error=self.recorder.failure if self.recorder else None)
         if self.device_error:
             self.summary.ended_reason = self.device_error
+        if self.recorder is not None and self.info is not None:
+            self.recorder.note_end(self.info.id, self.summary.ended_reason)
 
 
 def outcome(body: dict[str, Any], reason: str) -> tuple[str, float | None]:

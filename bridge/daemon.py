@@ -23,8 +23,9 @@ from typing import Any
 from bridge.audio.base import AudioSink, AudioSource
 from bridge.call import Call
 from bridge.control.server import serve_control
-from bridge.errors import BridgeError, ExitCode, NetworkError
+from bridge.errors import BridgeError, ExitCode, NetworkError, ProfileError
 from bridge.profile import Profile, load_profile
+from bridge.record import check_destination
 from bridge.runner import (
     EventHook,
     close_audio,
@@ -110,6 +111,8 @@ class Daemon:
         watchdog: asyncio.Task[None] | None = None
         try:
             self.api = make_api(self.profile)
+            if self.profile.record.path:  # a recording that cannot be made: exit 2 now
+                check_destination(self.profile.record.path, self.profile.name)
             self._open_audio()
             async with serve_control(self):  # bound before READY: READY means ctl works
                 self.notifier.ready()
@@ -167,11 +170,11 @@ class Daemon:
         hooks = [transcript_printer(p.transcript.print), self._remember, *self.hooks]
         try:
             summary = await place_call(call, self._stop, hooks)
-        except NetworkError as exc:
+        except (NetworkError, ProfileError) as exc:  # ProfileError: e.g. record.path gone
             if p.service.mode == "once":
                 raise
             log.error("%s", exc)
-            return ExitCode.NETWORK
+            return exc.exit_code
         finally:
             status.cancel()
         if call.info is None:  # stopped while the call was being created

@@ -5,10 +5,16 @@ so its sample count is the recording's clock: a downlink chunk is placed at the 
 position it arrived at (silence fills the gap before it), which keeps the two channels
 aligned to within one downlink chunk. The WAV header is rewritten after every block, so
 the file is valid even if the process dies; `close()` is called on every ending path.
+
+A recording never ends a call. Its destination is checked before the call is created
+(`check_destination`: a profile error, exit 2); if writing fails during the call (a full
+disk), the recording stops with one warning naming the path and the cause, what was
+written stays valid, and `failure` says why for the call's summary.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -20,6 +26,7 @@ from typing import IO
 import numpy as np
 
 from bridge.audio.files import WavWriter
+from bridge.errors import ProfileError
 
 log = logging.getLogger("bridge.record")
 
@@ -35,6 +42,34 @@ def expand_path(template: str, *, call_id: str, profile: str, started: datetime)
     return path
 
 
+def check_destination(template: str, profile: str) -> Path:
+    """The directory a recording will go to, made now if it does not name the call, else
+    its nearest existing parent checked; a `ProfileError` naming the path if it cannot be
+    made or written, so no call is created only to fail."""
+    now = datetime.now(UTC)
+    probes = [expand_path(template, call_id=probe, profile=profile, started=now).parent
+              for probe in ("probe-a", "probe-b")]
+    directory = probes[0]
+    try:
+        if probes[0] == probes[1]:
+            directory.mkdir(parents=True, exist_ok=True)
+            existing = directory
+        else:  # the directory names the call: check the part that exists
+            existing = next(p for p in directory.parents if p.exists())
+            if not existing.is_dir():
+                raise NotADirectoryError(20, "Not a directory", str(existing))
+        if not os.access(existing, os.W_OK | os.X_OK):
+            raise PermissionError(13, "Permission denied", str(existing))
+    except OSError as exc:
+        where = exc.filename or directory
+        cause = exc.strerror or exc.__class__.__name__
+        if isinstance(exc, (FileExistsError, NotADirectoryError)):
+            cause = "a file is in the way, not a directory"
+        raise ProfileError(f"record.path: cannot write recordings in {directory} ({where}: "
+                           f"{cause}) — fix record.path or the directory") from None
+    return directory
+
+
 class Recorder:
     def __init__(self, template: str, profile: str, rate: int) -> None:
         self.template = template
@@ -48,6 +83,11 @@ class Recorder:
         self._right: list[np.ndarray] = []
         self._left_n = self._right_n = self._written = 0
         self._t0 = 0.0
+        self.failure: str | None = None  # why the recording stopped early
+
+    def check(self) -> None:
+        """Before the call is created: raises `ProfileError` if it could not be recorded."""
+        check_destination(self.template, self.profile)
 
     def open(self, call_id: str) -> None:
         started = datetime.now(UTC)
@@ -55,9 +95,13 @@ class Recorder:
                            started=started)
         self.wav_path = stem.with_name(stem.name + ".wav")
         self.transcript_path = stem.with_name(stem.name + ".jsonl")
-        self._wav = WavWriter(self.wav_path, self.rate, channels=2)
-        self._jsonl = self.transcript_path.open("a", encoding="utf-8")
         self._t0 = time.monotonic()
+        try:
+            self._wav = WavWriter(self.wav_path, self.rate, channels=2, on_error=self._failed)
+            self._jsonl = self.transcript_path.open("a", encoding="utf-8")
+        except OSError as exc:
+            self._failed(exc, Path(exc.filename) if exc.filename else self.wav_path)
+            return
         log.info("recording to %s", self.wav_path)
 
     # taps: called from the event loop
@@ -84,8 +128,27 @@ class Recorder:
         line = {"t": round(time.monotonic() - self._t0, 3),
                 "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
                 "role": role, "text": text}
-        self._jsonl.write(json.dumps(line) + "\n")
-        self._jsonl.flush()
+        try:
+            self._jsonl.write(json.dumps(line) + "\n")
+            self._jsonl.flush()
+        except OSError as exc:
+            assert self.transcript_path is not None
+            self._failed(exc, self.transcript_path)
+
+    def _failed(self, exc: OSError, path: Path) -> None:
+        """A write failed: stop recording (both files), say so once, keep what was written."""
+        if self.failure is None:
+            self.failure = f"{path}: {exc.strerror or exc.__class__.__name__}"
+            log.warning("recording stopped: cannot write %s (%s); the call goes on, what was "
+                        "recorded so far is kept", path, exc.strerror or exc)
+        wav, jsonl, self._wav, self._jsonl = self._wav, self._jsonl, None, None
+        if wav is not None:
+            wav.close()
+        if jsonl is not None:
+            with contextlib.suppress(OSError):
+                jsonl.close()
+        self._left.clear()
+        self._right.clear()
 
     def _pad_right(self, upto: int) -> None:
         if self._right_n < upto:
@@ -112,12 +175,33 @@ class Recorder:
         try:
             self._flush(final=True)
         finally:
-            self._wav.close()
-            self._wav = None
+            if self._wav is not None:  # None when the last write failed
+                self._wav.close()
+                self._wav = None
             if self._jsonl is not None:
-                self._jsonl.close()
+                try:
+                    self._jsonl.close()
+                except OSError as exc:
+                    assert self.transcript_path is not None
+                    self._failed(exc, self.transcript_path)
                 self._jsonl = None
-        log.info("recording finished: %s (%.1f s)", self.wav_path, self._written / self.rate)
+        if self.failure is None:
+            log.info("recording finished: %s (%.1f s)", self.wav_path,
+                     self._written / self.rate)
+
+
+    def note_end(self, call_id: str, ended_reason: str) -> None:
+        """Once the call is over, its full id (now safe to show) as the JSONL's last line."""
+        if self.transcript_path is None or self.failure is not None:
+            return
+        line = {"t": round(time.monotonic() - self._t0, 3),
+                "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
+                "ended": {"callId": call_id, "endedReason": ended_reason}}
+        try:
+            with self.transcript_path.open("a", encoding="utf-8") as f:
+                f.write(json.dumps(line) + "\n")
+        except OSError as exc:
+            self._failed(exc, self.transcript_path)
 
 
 def _take(chunks: list[np.ndarray], n: int) -> np.ndarray:

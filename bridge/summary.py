@@ -25,6 +25,7 @@ class CallSummary:
     interruptions: int = 0
     devices: DeviceStats | None = None  # sound-card counters, when a device was used
     device_error: str | None = None  # a device failed for good and ended the call
+    recording_error: str | None = None  # the recording stopped early: path and cause
 
     @property
     def connection_lost(self) -> bool:
@@ -38,11 +39,14 @@ class CallSummary:
 
     def line(self) -> str:
         cost = f", cost ${self.cost:.4f}" if self.cost is not None else ""
-        return (f"call {self.call_id[-8:]} ended: {self.ended_reason} after "
+        # the full id: the call is over, so it no longer opens anything (see call.py)
+        return (f"call {self.call_id} ended: {self.ended_reason} after "
                 f"{self.duration_s:.1f} s{cost}; sent {self.uplink.sent_seconds:.1f} s, "
                 f"received {self.received_s:.1f} s of audio, {self.playout.audible_underruns} "
                 f"audible underruns ({self.playout.underruns} in all), "
-                f"{self.interruptions} interruptions{self._device_counts()}")
+                f"{self.interruptions} interruptions{self._device_counts()}"
+                + (f"; recording incomplete ({self.recording_error})"
+                   if self.recording_error else ""))
 
     def _device_counts(self) -> str:
         d = self.devices

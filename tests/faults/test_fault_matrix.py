@@ -205,6 +205,9 @@ def run_case(case: Case) -> Outcome:
                 assert [t["text"] for t in rec.transcript] == ["Hello."], rec.transcript
             (report,) = sim.calls()
             assert report["endedReason"] == NORMAL_END
+            assert rec.ended == {"callId": report["id"], "endedReason": NORMAL_END}, \
+                "the JSONL ends with the call's full id, written once it was over"
+            assert f"call {report['id']} ended: " in result.out, "the summary has the full id"
         return outcome
 
 
