@@ -202,7 +202,11 @@ class Call:
             self._push(None)
             if self.recorder is not None:
                 self.recorder.close()
-        await self._summarise()
+        try:
+            await self._summarise()
+        finally:
+            if self.info is not None:
+                self.info.release_secrets()
 
     async def _close_socket(self) -> None:
         if self._ws is not None:

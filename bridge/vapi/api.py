@@ -60,7 +60,16 @@ class CallInfo:
         redact.register_url(info.websocket_url, "call socket URL")
         redact.register_url(info.listen_url, "listen URL")
         redact.register_url(info.control_url, "control URL")
+        # a live call's id opens it too: logs show only its tail (`Call.short_id`)
+        redact.register(info.id, shown=f"…{info.id[-8:]}")
         return info
+
+    def release_secrets(self) -> None:
+        """The call is over: its URLs and id open nothing now; stop masking them, so the
+        redactor does not grow with every call (URLs are still shortened by pattern)."""
+        for url in (self.websocket_url, self.listen_url, self.control_url):
+            redact.release_url(url)
+        redact.release_call(self.id)  # and URLs learnt later (GET /call), which hold the id
 
 
 def is_loopback(url: str) -> bool:
