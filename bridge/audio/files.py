@@ -64,7 +64,7 @@ class WavWriter:
             self._w.setsampwidth(2)
             self._w.setframerate(sample_rate)
             self._w.writeframes(b"")  # the header now: a full disk shows before the call
-            self._data_start = self._file.tell()
+            self._data_start = self._file.tell() if self._file.seekable() else 44
         except BaseException:
             self._file.close()
             raise

@@ -21,6 +21,7 @@ import pytest
 
 from tests.e2e.conftest import ROOT, bridge_cmd
 from tests.faults.harness import (
+    Daemon,
     Result,
     Sim,
     assert_clean,
@@ -51,6 +52,38 @@ def test_a_record_directory_that_cannot_be_made_is_found_before_the_call(mode: s
     assert result.code == 2, result.err
     assert_clean(result)
     one_line_error(result, f"record.path: cannot write recordings in {d / 'blocker'}")
+
+
+def test_a_daemon_whose_record_directory_goes_missing_skips_the_call_and_carries_on() -> None:
+    """Found at start it is a profile error; once the daemon runs, a call that could not be
+    recorded is not placed (logged, backed off) and the daemon keeps going."""
+    with Sim() as sim, case_dir() as d:
+        recs = d / "recs"
+        profile = write_profile(d, sim.base_url, record={"path": str(recs / "rec-{call_id}")},
+                                service={"mode": "loop"},
+                                assistant={"overrides": {"maxDurationSeconds": 1}})
+        daemon = Daemon(profile, d)
+        try:
+            daemon.wait_err("recording to ")
+            shutil.rmtree(recs)
+            recs.write_text("a file where the directory was\n")
+            daemon.wait_err(f"record.path: cannot write recordings in {recs}", timeout=30)
+            calls = len(sim.calls())
+            daemon.notify.wait_for("STATUS=kiosk: next call in", count=2)
+            assert daemon.alive()
+            recs.unlink()
+            daemon.notify.wait_for("STATUS=kiosk: calling", count=4, timeout=30)
+            deadline = time.monotonic() + 20
+            while len(sim.calls()) <= calls and time.monotonic() < deadline:
+                time.sleep(0.1)
+            result = daemon.stop()
+            resumed = len(sim.calls())
+        finally:
+            daemon.close()
+    assert resumed > calls, "calls resumed once the directory could be made again"
+    assert result.code == 0, result.err
+    assert_clean(result)
+    assert calls == 1, "no call was created while the recording could not be made"
 
 
 def test_a_record_directory_named_by_the_call_is_checked_through_its_parents() -> None:
