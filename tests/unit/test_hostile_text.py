@@ -6,6 +6,8 @@ safe line (`bridge.inert`)."""
 from __future__ import annotations
 
 import json
+import logging
+import sys
 from dataclasses import fields
 from typing import Any
 
@@ -14,6 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bridge.inert import inert, is_inert
+from bridge.logsetup import JournalFormatter, TerminalFormatter
+from bridge.runner import transcript_printer
 from bridge.vapi import messages, safejson
 
 # what a hostile server can put in a string
@@ -137,3 +141,39 @@ def test_inert_keeps_accents_emoji_and_scripts() -> None:
     text = "Grüß Gott — 你好 — مرحبا — 👩‍💻"
     assert inert(text) == text
     assert inert("a" * 10, limit=4) == "aaaa…"
+
+
+@settings(max_examples=200)
+@given(nasty_text, st.sampled_from([logging.DEBUG, logging.INFO, logging.WARNING,
+                                    logging.ERROR]))
+def test_any_message_is_one_inert_log_line(text: str, level: int) -> None:
+    record = logging.LogRecord("bridge.call", level, __file__, 1, "call x: %s", (text,), None)
+    for formatter in (JournalFormatter("%(message)s"), TerminalFormatter(colour=False)):
+        line = formatter.format(record)
+        assert len(line.splitlines()) == 1 and is_inert(line), repr(line)
+        line.encode("utf-8")
+    journal = JournalFormatter("%(message)s").format(record)
+    assert journal[:1] == "<" and journal[2] == ">" and journal[3:4] != "<"
+
+
+def test_a_traceback_keeps_its_lines_each_one_indented_with_its_priority() -> None:
+    try:
+        raise ValueError("bad\n<3>FORGED\n12:00:00 ERROR FORGED")
+    except ValueError:
+        record = logging.LogRecord("bridge", logging.WARNING, __file__, 1, "failed", None,
+                                   sys.exc_info())
+    lines = JournalFormatter("%(message)s").format(record).splitlines()
+    assert lines[0] == "<4>failed" and len(lines) > 3
+    assert all(line.startswith("<4>  ") for line in lines[1:]), lines
+    terminal = TerminalFormatter(colour=False).format(record).splitlines()
+    assert all(line.startswith("  ") for line in terminal[1:]), terminal
+
+
+def test_the_transcript_printer_prints_one_inert_line_per_event(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    show = transcript_printer("all")
+    show(messages.Transcript("transcript", {}, role="<3>x\n", final=True,
+                             text="a\nb \x1b[31m \ud83c"))
+    show(messages.Transcript("transcript", {}, role="assistant", final=False, text="partial"))
+    out = capsys.readouterr().out
+    assert out == "[<3>x\\n]: a\\nb \\x1b[31m \\ud83c\nassistant: partial …\n"
