@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -32,10 +31,9 @@ from bridge.audio.echo import echo_path
 from bridge.audio.playout import PlayoutStats
 from bridge.downlink import Downlink
 from bridge.errors import AudioDeviceError, NetworkError
-from bridge.inert import inert
 from bridge.profile.model import Profile
 from bridge.record import Recorder
-from bridge.summary import CONNECTION_LOST, CallSummary
+from bridge.summary import CONNECTION_LOST, CallSummary, outcome
 from bridge.uplink import Uplink
 from bridge.vapi import messages
 from bridge.vapi.api import CallInfo, VapiApi
@@ -371,13 +369,3 @@ class Call:
         if self.recorder is not None and self.info is not None:
             self.recorder.note_end(self.info.id, self.summary.ended_reason)
 
-
-def outcome(body: dict[str, Any], reason: str) -> tuple[str, float | None]:
-    """The ended reason and cost of `GET /call/{id}`: server text, so inert and bounded, and
-    only of the right types."""
-    ended = body.get("endedReason")
-    cost = body.get("cost")
-    good = isinstance(cost, (int, float)) and not isinstance(cost, bool) and \
-        math.isfinite(cost) and cost >= 0
-    return (inert(ended, 100) if isinstance(ended, str) and ended else reason,
-            float(cost) if good else None)

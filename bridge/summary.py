@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
+from typing import Any
 
 from bridge.audio.base import DeviceStats
 from bridge.audio.playout import PlayoutStats
 from bridge.errors import ExitCode
+from bridge.inert import inert
 from bridge.uplink import UplinkStats
 
 CONNECTION_LOST = "connection-lost"
@@ -54,3 +57,14 @@ class CallSummary:
             return ""
         return (f"; devices: {d.input_overflows} input overflows, {d.output_underflows} "
                 f"output underflows, {d.reopens} reopens")
+
+
+def outcome(body: dict[str, Any], reason: str) -> tuple[str, float | None]:
+    """The ended reason and cost of `GET /call/{id}`: server text, so inert and bounded, and
+    only of the right types."""
+    ended = body.get("endedReason")
+    cost = body.get("cost")
+    good = isinstance(cost, (int, float)) and not isinstance(cost, bool) and \
+        math.isfinite(cost) and cost >= 0
+    return (inert(ended, 100) if isinstance(ended, str) and ended else reason,
+            float(cost) if good else None)

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from bridge.inert import inert, is_inert
 from bridge.logsetup import JournalFormatter, TerminalFormatter
 from bridge.runner import transcript_printer
+from bridge.summary import outcome
 from bridge.vapi import messages, safejson
 
 # what a hostile server can put in a string
@@ -177,3 +178,11 @@ def test_the_transcript_printer_prints_one_inert_line_per_event(
     show(messages.Transcript("transcript", {}, role="assistant", final=False, text="partial"))
     out = capsys.readouterr().out
     assert out == "[<3>x\\n]: a\\nb \\x1b[31m \\ud83c\nassistant: partial …\n"
+
+
+def test_the_calls_outcome_from_rest_is_inert_and_typed() -> None:
+    assert outcome({"endedReason": "done\n<3>FORGED", "cost": 0.01}, "x") == \
+        ("done\\n<3>FORGED", 0.01)
+    for cost in (True, float("nan"), float("inf"), -1, "0.1", [1]):
+        assert outcome({"cost": cost}, "ended") == ("ended", None)
+    assert outcome({"endedReason": {"a": 1}}, "ended")[0] == "ended"
