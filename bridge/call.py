@@ -293,8 +293,11 @@ class Call:
     # ---- events -----------------------------------------------------------------------
     def _on_event(self, event: messages.Event) -> None:
         if isinstance(event, messages.MalformedEvent):
-            self.malformed += 1
-            log.debug("call %s: ignored a malformed message (%s)", self.short_id, event.reason)
+            self.malformed += 1  # the first is worth a warning; a stream of them is not
+            log.log(logging.WARNING if self.malformed == 1 else logging.DEBUG,
+                    "call %s: ignored a malformed message (%s)%s", self.short_id, event.reason,
+                    "; the call goes on, more are logged with -v" if self.malformed == 1
+                    else "")
             return
         if isinstance(event, messages.StatusUpdate):
             self._on_status(event)
