@@ -19,7 +19,7 @@ import json
 import logging
 import os
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO
 
@@ -43,12 +43,13 @@ def expand_path(template: str, *, call_id: str, profile: str, started: datetime)
 
 
 def check_destination(template: str, profile: str) -> Path:
-    """The directory a recording will go to, made now if it does not name the call, else
-    its nearest existing parent checked; a `ProfileError` naming the path if it cannot be
-    made or written, so no call is created only to fail."""
+    """The directory a recording will go to, made now if it names neither the call nor its
+    start, else its nearest existing parent checked (no empty directory is left behind); a
+    `ProfileError` naming the path if it cannot be made or written, so no call is created
+    only to fail."""
     now = datetime.now(UTC)
-    probes = [expand_path(template, call_id=probe, profile=profile, started=now).parent
-              for probe in ("probe-a", "probe-b")]
+    probes = [expand_path(template, call_id=probe, profile=profile, started=when).parent
+              for probe, when in (("probe-a", now), ("probe-b", now + timedelta(days=1)))]
     directory = probes[0]
     try:
         if probes[0] == probes[1]:

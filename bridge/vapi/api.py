@@ -94,7 +94,7 @@ def response_message(response: httpx.Response) -> str:
     try:
         body = safejson.loads(response.content, max_bytes=MAX_BODY)
     except ValueError:
-        return response.text.strip()[:300] or response.reason_phrase
+        return inert(response.text.strip(), 300) or response.reason_phrase
     if isinstance(body, dict):
         msg = body.get("message", body.get("error", ""))
         if isinstance(msg, list):

@@ -208,3 +208,14 @@ def test_a_transcript_that_cannot_be_written_stops_the_recording_not_the_call() 
     assert f"recording stopped: cannot write {d / 'rec.jsonl'} (No space left on device)" \
         in result.err
     assert f"recording incomplete ({d / 'rec.jsonl'}: No space left on device)" in result.out
+
+
+def test_the_check_leaves_no_directory_behind_when_the_directory_names_the_call() -> None:
+    with Sim() as sim, case_dir() as d:
+        profile = write_profile(d, sim.base_url,
+                                record={"path": str(d / "rec/{started}/{call_id}/call")})
+        result = run_once(profile)
+        (call,) = sim.calls()
+        made = sorted(p.relative_to(d / "rec") for p in (d / "rec").rglob("*") if p.is_dir())
+    assert result.code == 0, result.err
+    assert len(made) == 2 and made[1].name == call["id"], made

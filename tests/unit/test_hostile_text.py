@@ -11,6 +11,7 @@ import sys
 from dataclasses import fields
 from typing import Any
 
+import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -20,6 +21,7 @@ from bridge.logsetup import JournalFormatter, TerminalFormatter
 from bridge.runner import transcript_printer
 from bridge.summary import outcome
 from bridge.vapi import messages, safejson
+from bridge.vapi.api import response_message
 
 # what a hostile server can put in a string
 NASTY = ["\n12:00:00 ERROR forged", "<3>journal error", "\x1b[2J\x1b[31mred", "\r\x1b[K",
@@ -186,3 +188,15 @@ def test_the_calls_outcome_from_rest_is_inert_and_typed() -> None:
     for cost in (True, float("nan"), float("inf"), -1, "0.1", [1]):
         assert outcome({"cost": cost}, "ended") == ("ended", None)
     assert outcome({"endedReason": {"a": 1}}, "ended")[0] == "ended"
+
+
+def test_rest_error_text_is_inert_whatever_its_shape() -> None:
+    def said(**kwargs: Any) -> str:
+        return response_message(httpx.Response(400, **kwargs))
+
+    assert said(json={"message": ["a\nb", "<3>c\x1b[2J"]}) == "a\\nb; <3>c\\x1b[2J"
+    assert said(json={"error": "x\r\n12:00:00 ERROR FORGED"}) == "x\\r\\n12:00:00 ERROR FORGED"
+    deep = said(content=b"[" * 5000 + b"]" * 5000)
+    assert deep.startswith("[[[") and len(deep) <= 301
+    assert said(text="plain\nbody") == "plain\\nbody"
+    assert len(said(json={"message": ["x" * 1000] * 1000})) <= 301
