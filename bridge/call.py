@@ -371,4 +371,3 @@ class Call:
             self.summary.ended_reason = self.device_error
         if self.recorder is not None and self.info is not None:
             self.recorder.note_end(self.info.id, self.summary.ended_reason)
-

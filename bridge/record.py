@@ -148,8 +148,6 @@ class Recorder:
         if jsonl is not None:
             with contextlib.suppress(OSError):
                 jsonl.close()
-        self._left.clear()
-        self._right.clear()
 
     def _pad_right(self, upto: int) -> None:
         if self._right_n < upto:
