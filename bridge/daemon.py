@@ -23,9 +23,9 @@ from typing import Any
 from bridge.audio.base import AudioSink, AudioSource
 from bridge.call import Call
 from bridge.control.server import serve_control
-from bridge.errors import BridgeError, ExitCode, NetworkError, ProfileError
+from bridge.errors import BridgeError, ExitCode, NetworkError
 from bridge.profile import Profile, load_profile
-from bridge.record import check_destination
+from bridge.record import DestinationError, check_destination
 from bridge.runner import (
     EventHook,
     close_audio,
@@ -170,7 +170,7 @@ class Daemon:
         hooks = [transcript_printer(p.transcript.print), self._remember, *self.hooks]
         try:
             summary = await place_call(call, self._stop, hooks)
-        except (NetworkError, ProfileError) as exc:  # ProfileError: e.g. record.path gone
+        except (NetworkError, DestinationError) as exc:  # the record directory went away
             if p.service.mode == "once":
                 raise
             log.error("%s", exc)

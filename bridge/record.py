@@ -42,11 +42,15 @@ def expand_path(template: str, *, call_id: str, profile: str, started: datetime)
     return path
 
 
+class DestinationError(ProfileError):
+    """The recording's directory cannot be made or written."""
+
+
 def check_destination(template: str, profile: str) -> Path:
     """The directory a recording will go to, made now if it names neither the call nor its
-    start, else its nearest existing parent checked (no empty directory is left behind); a
-    `ProfileError` naming the path if it cannot be made or written, so no call is created
-    only to fail."""
+    start, else its nearest existing parent checked (no empty directory is left behind).
+    A `DestinationError` (a profile error) names the path if it cannot be made or written,
+    so no call is created only to fail."""
     now = datetime.now(UTC)
     probes = [expand_path(template, call_id=probe, profile=profile, started=when).parent
               for probe, when in (("probe-a", now), ("probe-b", now + timedelta(days=1)))]
@@ -66,7 +70,7 @@ def check_destination(template: str, profile: str) -> Path:
         cause = exc.strerror or exc.__class__.__name__
         if isinstance(exc, (FileExistsError, NotADirectoryError)):
             cause = "a file is in the way, not a directory"
-        raise ProfileError(f"record.path: cannot write recordings in {directory} ({where}: "
+        raise DestinationError(f"record.path: cannot write recordings in {directory} ({where}: "
                            f"{cause}) — fix record.path or the directory") from None
     return directory
 
@@ -87,7 +91,7 @@ class Recorder:
         self.failure: str | None = None  # why the recording stopped early
 
     def check(self) -> None:
-        """Before the call is created: raises `ProfileError` if it could not be recorded."""
+        """Before the call is created: `DestinationError` if it could not be recorded."""
         check_destination(self.template, self.profile)
 
     def open(self, call_id: str) -> None:
