@@ -43,6 +43,11 @@ FAULTS: dict[str, tuple[str, str]] = {
     "end-close": ("CODE", "after 'ended', close with 1000, 1001, 1005 (no code) or 1006 (abort)"),
     "monitor-in-create": ("", "the 201 response of POST /call includes 'monitor'"),
     "listen-swap": ("", "listen socket: channel 0 = assistant, channel 1 = customer"),
+    "listen-no-start": ("", "listen socket: no {\"type\": \"start\"} text frame first"),
+    "say-late": ("[MS]", "a controlUrl say is accepted (200) and spoken MS ms later "
+                 "(default: a random 0.3-10 s)"),
+    "say-lost": ("[N]", "a controlUrl say is accepted (200) and never spoken (the first N, "
+                 "or all)"),
 }
 
 NEEDS_ARG = {
