@@ -42,7 +42,11 @@ async def listen_handler(request: web.Request) -> web.StreamResponse:
     reader = asyncio.get_running_loop().create_task(drain_client())
     try:
         if "listen-no-start" not in rec.faults:
-            await ws.send_str(dumps(hub.start_frame()))
+            start = hub.start_frame()
+            announced = rec.faults.get("listen-encoding")
+            if announced is not None and announced.arg:
+                start["encoding"] = announced.arg
+            await ws.send_str(dumps(start))
         while True:
             getter = asyncio.ensure_future(q.get())
             done, _ = await asyncio.wait({getter, reader}, return_when=asyncio.FIRST_COMPLETED)
