@@ -61,7 +61,7 @@ def build_parser(prog: str = "vapi-bridge sim") -> argparse.ArgumentParser:
     p.add_argument(
         "--strict-limits",
         action="store_true",
-        help="reject maxDurationSeconds/silenceTimeoutSeconds below 10 like Vapi",
+        help="reject maxDurationSeconds below 10 like Vapi",
     )
     p.add_argument(
         "--assistant-id",

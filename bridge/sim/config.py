@@ -57,7 +57,7 @@ class SimConfig:
     never_connected_timeout: float = 20.0
     speech: str = "auto"  # auto | espeak | tones
     first_message: str | None = None  # replaces the assistant's default first message
-    strict_limits: bool = False  # enforce Vapi's >= 10 s minimums on the two timeouts
+    strict_limits: bool = False  # enforce Vapi's >= 10 s minimum on maxDurationSeconds
     default_silence_timeout: float = 30.0
     default_max_duration: float = 600.0
     replay_speed: float = 1.0
