@@ -49,7 +49,8 @@ def test_listen_records_both_legs_and_verify_tells_which_is_which(
         fault: str | None, wire: str, listen_rate: int, wav_rate: int) -> None:
     sim = start_sim(assistant="echo", faults=(fault,) if fault else (),
                     listen_rate=listen_rate)
-    visitor = np.concatenate([silence(1000, 16000), espeak(LINE, 16000), silence(300, 16000)])
+    # the visitor starts 2.5 s in: time for the listener (a new process) to join first
+    visitor = np.concatenate([silence(2500, 16000), espeak(LINE, 16000), silence(300, 16000)])
     mic = tmp_path / "visitor.wav"
     write_wav(mic, visitor, 16000)
     profile = control_profile(
