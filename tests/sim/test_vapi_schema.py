@@ -23,12 +23,6 @@ def sim() -> Iterator[SimHandle]:
         yield handle
 
 
-@pytest.fixture
-def client(sim: SimHandle) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=sim.base_url, timeout=10) as c:
-        yield c
-
-
 def refused(client: httpx.Client, body: Any) -> list[str]:
     r = client.post("/call", json=body, headers=AUTH)
     assert r.status_code == 400, r.text
