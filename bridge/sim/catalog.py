@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import re
-import time
 from typing import Any
 
 from aiohttp import web
@@ -15,7 +14,6 @@ from bridge.sim.calls import iso
 from bridge.sim.context import SimContext, json_error
 
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)
-CREATED = time.time()
 
 
 def known(ctx: SimContext, assistant_id: str) -> bool:
@@ -56,8 +54,8 @@ def assistant_object(ctx: SimContext, assistant_id: str) -> dict[str, Any]:
         "voice": {"provider": "vapi", "voiceId": "Elliot"},
         "transcriber": {"provider": "deepgram", "model": "nova-3", "language": "en"},
         "latestVersion": None,
-        "createdAt": iso(CREATED),
-        "updatedAt": iso(CREATED),
+        "createdAt": iso(ctx.started),
+        "updatedAt": iso(ctx.started),
     }
     allowed = schema.keys("Assistant")
     return {k: v for k, v in obj.items() if k in allowed}
