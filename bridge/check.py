@@ -70,8 +70,9 @@ def _extras(profile: Profile) -> list[Item]:
 
 
 def _writable(directory: Path) -> str | None:
-    """Why files cannot be made in `directory` (created if missing), or None. Only the
-    nearest existing ancestor is tried, with a temporary file: nothing is left behind."""
+    """Why files cannot be made in `directory` (once `run` has created it), or None. Only
+    the nearest existing ancestor is tried, with a temporary file: nothing is created or
+    left behind."""
     existing = directory
     while not existing.exists():
         existing = existing.parent
