@@ -57,6 +57,17 @@ class Transcript(Event):
 
 
 @dataclass(frozen=True)
+class AssistantSpeechStarted(Event):
+    """`assistant.speechStarted` (opt-in through `clientMessages`): the full text of the
+    assistant's turn as its audio starts, for captions. `source`: model, force-say or
+    custom-voice; Vapi sends it once per TTS chunk, always with the whole turn's text."""
+
+    text: str = ""
+    turn: int | None = None
+    source: str = ""
+
+
+@dataclass(frozen=True)
 class Hang(Event):
     """The assistant is stalled (slow model or tool). Not a hangup."""
 
@@ -114,6 +125,10 @@ def _typed(data: dict[str, Any]) -> Event:
         return Transcript(kind, data, role=_str(data.get("role")),
                           final=data.get("transcriptType") == "final",
                           text=_str(data.get("transcript"), MAX_TEXT))
+    if kind == "assistant.speechStarted":
+        return AssistantSpeechStarted(kind, data, text=_str(data.get("text"), MAX_TEXT),
+                                      turn=_turn(data.get("turn")),
+                                      source=_str(data.get("source")))
     if kind == "hang":
         return Hang(kind, data)
     return UnknownEvent(kind, data)
