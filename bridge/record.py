@@ -18,6 +18,7 @@ import contextlib
 import json
 import logging
 import os
+import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -46,32 +47,38 @@ class DestinationError(ProfileError):
     """The recording's directory cannot be made or written."""
 
 
+def unwritable(directory: Path) -> str | None:
+    """Why files cannot be made in `directory` (once it is created), or None. Only the
+    nearest existing ancestor is tried, with a temporary file: nothing is left behind."""
+    existing = directory
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        return f"{existing} is a file, not a directory"
+    try:
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as exc:
+        return f"cannot write in {existing}: {exc.strerror or exc}"
+    return None
+
+
 def check_destination(template: str, profile: str) -> Path:
     """The directory a recording will go to, made now if it names neither the call nor its
-    start, else its nearest existing parent checked (no empty directory is left behind).
-    A `DestinationError` (a profile error) names the path if it cannot be made or written,
-    so no call is created only to fail."""
+    start (else only its nearest existing parent is tried: no empty directory is left
+    behind). A `DestinationError` (a profile error) names the path if it cannot be made or
+    written, so no call is created only to fail."""
     now = datetime.now(UTC)
     probes = [expand_path(template, call_id=probe, profile=profile, started=when).parent
               for probe, when in (("probe-a", now), ("probe-b", now + timedelta(days=1)))]
     directory = probes[0]
-    try:
-        if probes[0] == probes[1]:
+    if probes[0] == probes[1]:
+        with contextlib.suppress(OSError):  # why it failed is found just below
             directory.mkdir(parents=True, exist_ok=True)
-            existing = directory
-        else:  # the directory names the call: check the part that exists
-            existing = next(p for p in directory.parents if p.exists())
-            if not existing.is_dir():
-                raise NotADirectoryError(20, "Not a directory", str(existing))
-        if not os.access(existing, os.W_OK | os.X_OK):
-            raise PermissionError(13, "Permission denied", str(existing))
-    except OSError as exc:
-        where = exc.filename or directory
-        cause = exc.strerror or exc.__class__.__name__
-        if isinstance(exc, (FileExistsError, NotADirectoryError)):
-            cause = "a file is in the way, not a directory"
-        raise DestinationError(f"record.path: cannot write recordings in {directory} ({where}: "
-                           f"{cause}) — fix record.path or the directory") from None
+    problem = unwritable(directory)
+    if problem is not None:
+        raise DestinationError(f"record.path: cannot write recordings in {directory} "
+                               f"({problem}) — fix record.path or the directory")
     return directory
 
 

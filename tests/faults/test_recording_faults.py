@@ -94,7 +94,7 @@ def test_a_record_directory_named_by_the_call_is_checked_through_its_parents() -
         result = run_once(profile)
         no_call_was_created(sim)
     assert result.code == 2
-    one_line_error(result, f"({d / 'blocker'}: a file is in the way, not a directory)")
+    one_line_error(result, f"({d / 'blocker'} is a file, not a directory)")
 
 
 @pytest.mark.parametrize(("template", "words"), [
