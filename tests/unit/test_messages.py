@@ -9,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bridge.vapi import messages
+from bridge.vapi.interruptions import BargeInRule
 
 FIXTURE = Path(__file__).parent.parent / "fixtures" / "transport_ack_dropped_by_vapi.json"
 
@@ -63,7 +64,7 @@ def test_speech_started_is_its_own_event_and_wrong_types_become_defaults() -> No
                               '"turn": 2, "source": "model", "timing": {"type": "x"}}')
     assert isinstance(ev, messages.AssistantSpeechStarted)
     assert (ev.text, ev.turn, ev.source) == ("Welcome!", 2, "model")
-    assert not messages.is_barge_in(ev)
+    assert not any(BargeInRule(sent).is_barge_in(ev) for sent in (True, False))
     odd = messages.parse_event('{"type": "assistant.speechStarted", "text": ["x"], '
                                '"turn": "2", "source": null}')
     assert isinstance(odd, messages.AssistantSpeechStarted)
