@@ -13,8 +13,8 @@ be is *unheard*. Between the found windows around unheard ones, the audible sent
 looked for again in short pieces, at the lag before and the lag after: so an underrun (silence
 in, nothing lost), near-silence dropped between words, a repeat (a rewind in the sound
 server) and a flush (speech lost, then silence while the buffer refills) are told apart.
-``lost_ms`` is audible speech that never played (an underrun's edges cost a piece or
-two), ``gaps`` the silences inserted inside speech.
+``lost_ms`` is audible speech that never played, ``gaps`` the silences inserted inside
+speech.
 """
 
 from __future__ import annotations
@@ -35,27 +35,63 @@ class Heard:
     voiced_ms: float = 0.0  # voiced audio sent
     unheard_ms: float = 0.0  # voiced windows not found where they should be
     lost_ms: float = 0.0  # speech that never played (a flush, a trim)
+    losses: list[tuple[float, float]] = field(default_factory=list)  # (at s, ms) of it
     gaps: list[tuple[float, float]] = field(default_factory=list)  # (at s, ms) inside speech
     first_unheard_s: float | None = None  # where in the sent audio the first miss is
     lags_ms: list[float] = field(default_factory=list)  # the lag of each found window
+
+    def lost_between(self, start_s: float, end_s: float) -> float:
+        """ms of speech lost from sent positions in [start_s, end_s)."""
+        return sum(ms for at, ms in self.losses if start_s <= at < end_s)
 
 
 def _level_db(x: np.ndarray) -> float:
     return float(10 * np.log10(np.mean(x * x) / 32768.0**2 + 1e-12))
 
 
+def _silence_mask(y: np.ndarray, run: int = 8) -> np.ndarray:
+    """True where ``y`` is inside a run of at least ``run`` exact zeros: the digital
+    silence a playout buffer writes when it runs dry or refills."""
+    zero = np.concatenate(([False], y == 0, [False]))
+    edges = np.flatnonzero(np.diff(zero.astype(np.int8)))
+    mask = np.zeros(len(y), dtype=bool)
+    for lo, hi in zip(edges[::2], edges[1::2], strict=True):
+        if hi - lo >= run:
+            mask[lo:hi] = True
+    return mask
+
+
 def _missing(x: np.ndarray, y: np.ndarray, a: int, b: int, lags: tuple[int, int],
              rate: int, tol: int, min_corr: float) -> int:
     """Samples of audible sent audio in ``x[a:b]`` found at neither of the lags around it
-    (a repeat, a gap or dropped near-silence lose nothing)."""
+    (a repeat, a gap or dropped near-silence lose nothing). A piece is matched on its part
+    that did not fall into inserted silence, so the two edges of an underrun cost nothing."""
     p = max(1, int(rate * PIECE_MS / 1000))
     lost = 0
     for s in range(a, b - p + 1, p):
-        if _level_db(x[s:s + p]) < AUDIBLE_DB:
+        piece = x[s:s + p]
+        if _level_db(piece) < AUDIBLE_DB:
             continue
-        if all(_find(x, y, s, p, lag - tol, lag + tol, min_corr) is None for lag in lags):
+        if not any(_present(piece, y, s + lag - tol, 2 * tol + 1, min_corr) for lag in lags):
             lost += p
     return lost
+
+
+def _present(piece: np.ndarray, y: np.ndarray, at: int, n: int, min_corr: float) -> bool:
+    """Whether ``piece`` is in ``y`` at one of the ``n`` offsets from ``at``, on at least a
+    quarter of its length outside inserted silence."""
+    p = len(piece)
+    lo, hi = max(0, at), min(len(y) - p, at + n - 1)
+    if hi < lo:
+        return False
+    seg = y[lo:hi + p]
+    cand = sliding_window_view(seg, p)
+    keep = ~sliding_window_view(_silence_mask(seg), p)
+    xm = keep * piece
+    dot = np.einsum("ij,ij->i", cand, xm)
+    norms = np.sqrt(np.einsum("ij,ij->i", cand * keep, cand) * np.einsum("ij,ij->i", xm, xm))
+    ok = (keep.sum(axis=1) >= p // 4) & (dot >= min_corr * (norms + 1e-9))
+    return bool(ok.any())
 
 
 def _find(x: np.ndarray, y: np.ndarray, s: int, w: int, lo: int, hi: int,
@@ -90,6 +126,12 @@ def heard(sent: np.ndarray, played: np.ndarray, rate: int, *, window_ms: float =
     adjacent = False
     last_end: int | None = None  # end (in sent) of the last window found
     missed = 0  # voiced samples not found since then
+    miss_at = 0  # where (in sent) the misses since then began
+
+    def lose(samples: int) -> None:
+        if samples:
+            out.lost_ms += 1000 * samples / rate
+            out.losses.append((miss_at / rate, 1000 * samples / rate))
     for s, v in zip(starts, voiced, strict=True):
         if not v:
             adjacent = False
@@ -104,19 +146,20 @@ def heard(sent: np.ndarray, played: np.ndarray, rate: int, *, window_ms: float =
             out.unheard_ms += window_ms
             if out.first_unheard_s is None:
                 out.first_unheard_s = s / rate
+            if not missed:
+                miss_at = s
             missed += w
             adjacent = False
             continue
         if missed and last_end is not None:
             # between the windows found around the miss: what never played
-            lost = _missing(x, y, last_end, s, (lag, found), rate, tol, min_corr)
-            out.lost_ms += 1000 * lost / rate
+            lose(_missing(x, y, last_end, s, (lag, found), rate, tol, min_corr))
             if found - lag > tol:
                 out.gaps.append((last_end / rate, 1000 * (found - lag) / rate))
         elif missed:
-            out.lost_ms += 1000 * missed / rate  # nothing heard before: all of it lost
+            lose(missed)  # nothing heard before: all of it lost
         missed = 0
         lag, adjacent, last_end = found, True, s + w
         out.lags_ms.append(1000 * lag / rate)
-    out.lost_ms += 1000 * missed / rate  # not heard up to the end
+    lose(missed)  # not heard up to the end
     return out
