@@ -161,5 +161,9 @@ def heard(sent: np.ndarray, played: np.ndarray, rate: int, *, window_ms: float =
         missed = 0
         lag, adjacent, last_end = found, True, s + w
         out.lags_ms.append(1000 * lag / rate)
-    lose(missed)  # not heard up to the end
+    if missed and last_end is not None:  # missed up to the end: where did the tail go?
+        tail = align(x[miss_at:], y) - miss_at
+        lose(_missing(x, y, last_end, len(x), (lag, tail), rate, tol, min_corr))
+    else:
+        lose(missed)  # nothing of it heard at all
     return out
