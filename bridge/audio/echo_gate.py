@@ -34,31 +34,30 @@ ANALYSIS_RATE = 8000  # about: the device rate divided by a whole number
 
 class _Analysis:
     """One stream at the analysis rate: low-passed (a windowed-sinc FIR, ~1 ms of delay at
-    48 kHz) and decimated by an integer `k`, pre-emphasised, kept as history. Only the
-    kept outputs are computed (a sliding view times the taps: no per-sample loop)."""
+    48 kHz), decimated by an integer `k`, pre-emphasised, kept as history."""
 
     def __init__(self, rate: int, keep_s: float) -> None:
         self.k = max(1, round(rate / ANALYSIS_RATE))
         self.rate = rate // self.k
         self.history = History(int(keep_s * self.rate))
-        n = int(np.ceil(5.5 * rate / (0.2 * self.rate))) | 1 if self.k > 1 else 1
+        # Hamming (-53 dB sidelobes), passband to 0.4 of the analysis rate, stopband from 0.6
+        n = int(np.ceil(3.3 * rate / (0.2 * self.rate))) | 1 if self.k > 1 else 1
         t = np.arange(n) - (n - 1) / 2
-        taps = np.sinc(t * 0.8 / self.k) * np.blackman(n) if n > 1 else np.ones(1)
-        self._taps = (taps / taps.sum() / 32768.0).astype(np.float32)
+        taps = np.sinc(t / self.k) * np.hamming(n) if n > 1 else np.ones(1)
+        self._taps = (taps / taps.sum() / 32768.0).astype(np.float32)  # symmetric
         self._held = np.zeros(n - 1, dtype=np.float32)  # the last n - 1 inputs
-        self._skip = 0  # inputs to skip before the next kept output
+        self._skip = 0  # filter outputs to skip before the next kept one
         self._last = 0.0
 
     def push(self, samples: np.ndarray) -> int:
         x = np.concatenate((self._held, samples.astype(np.float32)))
         n = len(self._taps)
-        windows = np.lib.stride_tricks.sliding_window_view(x, n)[self._skip::self.k]
-        if n > 1:
-            self._held = x[len(x) - n + 1:]
-        self._skip = (self._skip - (len(x) - n + 1)) % self.k
-        if len(windows) == 0:
+        whole = len(x) - n + 1  # filter outputs this block can give
+        a = np.convolve(x, self._taps, mode="valid")[self._skip::self.k]
+        self._held = x[whole:]
+        self._skip = (self._skip - whole) % self.k
+        if len(a) == 0:
             return 0
-        a = windows @ self._taps
         y = np.empty_like(a)
         y[0] = a[0] - 0.9 * self._last
         y[1:] = a[1:] - 0.9 * a[:-1]
@@ -75,7 +74,7 @@ class EchoGate:
                  floor_dbfs: float = -60.0, echo_floor_dbfs: float = -75.0,
                  tail_db_per_10ms: float = 2.0,
                  noise_margin_db: float = 10.0, noise_rise_db_per_s: float = 3.0,
-                 ramp_ms: float = 2.0) -> None:
+                 ramp_ms: float = 2.0, check_ms: float = 40.0) -> None:
         self.rate = rate
         self._far = _Analysis(rate, 1.0)
         self._mic = _Analysis(rate, 1.0)
@@ -94,6 +93,13 @@ class EchoGate:
         self._noise = -1.0  # the microphone's floor (minimum statistics); < 0: not yet seen
         self._open_for = 0  # analysis samples the gate stays open without a new visitor frame
         self._heard = 0  # visitor frames heard since the gate last closed
+        self._ticks = 0
+        self._check = int(arate * check_ms / 1000)
+        self._check_rho2 = 0.6  # the newest check_ms this much explained: echo
+        self._echo_only = 0.8  # the whole window this much explained: the visitor stopped
+        # a newest measurement explaining less than the lock needs may be chance (a short
+        # onset correlates by chance with some lag), not echo
+        self._explained = self.path.lock_rho2
         self._hold = int(arate * hold_ms / 1000)
         self._quiet_for = 1 << 30  # analysis samples since echo was last expected
         self._ramp = max(1, int(rate * ramp_ms / 1000))
@@ -123,7 +129,11 @@ class EchoGate:
     def _decide(self, n: int) -> float:
         """The gain for the newest `n` analysis samples of microphone."""
         mic = self._mic.history
-        now = self.path.measure(self._far.history, mic)
+        self._ticks += 1
+        # once locked, every other tick is enough to follow the path (half the CPU), but
+        # every tick while it is not, or while the visitor talks
+        measure = self.path.lag is None or self._open_for > 0 or self._ticks % 2 == 0
+        now = self.path.measure(self._far.history, mic) if measure else None
         end = mic.count
         frames = max(1, n // self._frame)
         edges = np.linspace(end - n, end, frames + 1).astype(np.int64)
@@ -138,6 +148,8 @@ class EchoGate:
         echo = bool(expected.max() * self._margin > max(self._echo_floor, noise))
         self._quiet_for = 0 if echo else self._quiet_for + n
         heard = int(np.count_nonzero((p_mic > self._margin * expected) & (p_mic > floor)))
+        if heard and self.path.lag is not None and self._far_explains_newest():
+            heard = 0  # the path moved (an underrun, a lost block): echo, not the visitor
         if heard:  # the visitor
             if self._open_for <= 0 and log.isEnabledFor(logging.DEBUG):
                 log.debug("echo gate: visitor heard (mic %s dB, echo expected %s dB, path "
@@ -151,13 +163,19 @@ class EchoGate:
             if echo:
                 self.doubletalk_ms += n * 1000 / self._mic.rate
             return 1.0
-        if self._open_for > 0:
+        if self._open_for > 0 and not (now is not None and now.rho2 >= self._echo_only):
             self._open_for -= n
             return 1.0
-        self._heard = 0
+        self._open_for = self._heard = 0  # held out, or the whole window is echo again
         if echo or (self._gain < 1.0 and self._quiet_for < self._release):
             return self._atten  # the echo, or a pause in it
         return 1.0
+
+    def _far_explains_newest(self) -> bool:
+        """Whether the far end, at any lag, explains the newest `check_ms` of microphone."""
+        newest = self.path.measure(self._far.history, self._mic.history, self._check,
+                                   lock=False)
+        return newest is not None and newest.rho2 >= self._check_rho2
 
     def _expected(self, edges: np.ndarray, now: PathMeasurement | None) -> np.ndarray:
         """Echo power to expect in each frame: the locked path's echo-return ratio times
@@ -167,7 +185,7 @@ class EchoGate:
         far = self._far.history
         if self.path.lag is not None:
             out = self.path.ratio * self._far_peak(far, edges + self.path.lag)
-        if now is not None and now.rho2 > 0:
+        if now is not None and now.rho2 >= self._explained:
             out = np.maximum(out, now.gain2 * self._far_power(far, edges + now.lag))
         return out
 

@@ -65,38 +65,41 @@ class EchoPathEstimator:
         self.rate = rate
         self.window = int(rate * window_ms / 1000)
         self.max_lag = int(rate * max_lag_ms / 1000)
-        self._nfft = 1 << int(np.ceil(np.log2(self.window + self.max_lag)))
-        self._lock_rho2 = lock_rho2
+        self.lock_rho2 = lock_rho2
         # the least energy worth measuring: 10 ms at `min_dbfs` (full scale 1)
         self._min_energy = 10 ** (min_dbfs / 10) * rate / 100
         self.lag: int | None = None  # the locked echo path
         self.ratio = 0.0  # microphone / far energy at the locked lag (reverb, noise included)
         self.locks = 0
 
-    def measure(self, far: History, mic: History) -> PathMeasurement | None:
-        """The best explanation of the newest microphone window by the far end, or None
-        when either is too quiet to tell. Updates the lock when the far end explains it."""
+    def measure(self, far: History, mic: History, window: int | None = None,
+                lock: bool = True) -> PathMeasurement | None:
+        """The best explanation of the newest `window` samples of microphone (default: the
+        estimator's window) by the far end, or None when either is too quiet to tell.
+        Updates the lock (if `lock`) when the far end explains it."""
+        w = window or self.window
+        nfft = 1 << int(np.ceil(np.log2(w + self.max_lag)))
         m_end = mic.count
-        x = mic.span(m_end - self.window, m_end)
+        x = mic.span(m_end - w, m_end)
         e_m = float(np.dot(x, x))
         if e_m < self._min_energy:
             return None
         # lags from "the far end just played" (far.count - m_end) back to max_lag earlier
         top = far.count - m_end
         low = top - self.max_lag
-        y = far.span(m_end - self.window + low, m_end + top)
+        y = far.span(m_end - w + low, m_end + top)
         sq = np.concatenate(([0.0], np.cumsum(np.square(y, dtype=np.float64))))
-        e_f = sq[self.window:] - sq[:-self.window]  # far energy under the window, per lag
+        e_f = sq[w:] - sq[:-w]  # far energy under the window, per lag
         if float(e_f.max()) < self._min_energy:
             return None
-        spec = np.conj(np.fft.rfft(x, self._nfft)) * np.fft.rfft(y, self._nfft)
-        r = np.fft.irfft(spec, self._nfft)[: len(e_f)]
+        spec = np.conj(np.fft.rfft(x, nfft)) * np.fft.rfft(y, nfft)
+        r = np.fft.irfft(spec, nfft)[: len(e_f)]
         explained = np.square(r) / np.maximum(e_f, self._min_energy)
         k = int(np.argmax(explained))
         rho2 = min(1.0, float(explained[k]) / e_m)
         gain2 = float(explained[k]) / max(float(e_f[k]), self._min_energy)
         found = PathMeasurement(lag=low + k, gain2=gain2, rho2=rho2)
-        if rho2 >= self._lock_rho2:
+        if lock and rho2 >= self.lock_rho2:
             ratio = e_m / max(float(e_f[k]), self._min_energy)
             first = self.lag is None
             self.lag = found.lag

@@ -44,7 +44,10 @@ LINE_1 = ("Welcome to the front desk. Please tell me your name and who you are h
 LINE_2 = ("The lifts are on your left, the cafeteria is on the second floor, and visitors "
           "sign the book by the door.")
 VISITOR = "Excuse me, I am Robin Smith and I am here to see Doctor Lee"
-PATHS = {"none": None, "-20dB-40ms": (-20.0, 40), "-6dB-40ms": (-6.0, 40)}
+# echo path (loop gain dB, delay ms); the device rate: the default (the wire rate, which
+# the rig takes), and 48 kHz, as many USB devices insist on
+PATHS = {"none": (None, None), "-20dB-40ms": ((-20.0, 40), None),
+         "-6dB-40ms": ((-6.0, 40), None), "-6dB-40ms-48k": ((-6.0, 40), 48000)}
 ARRIVAL_MS = 300
 ECHO_DOWN_DB = 25
 
@@ -69,7 +72,8 @@ def assistant_started(sim: Any) -> bool:
 
 
 def run_call(rig: PulseRig, start_sim: Any, profiles: ProfileBuilder, tmp: Path, name: str,
-             lines: list[dict[str, Any]], visitor: np.ndarray | None) -> dict[str, Any]:
+             lines: list[dict[str, Any]], visitor: np.ndarray | None,
+             device_rate: int | None = None) -> dict[str, Any]:
     """One call with the profile defaults; the visitor, if any, starts as the assistant's
     first word reaches the speaker."""
     script = tmp / f"{name}-script.yaml"
@@ -77,7 +81,8 @@ def run_call(rig: PulseRig, start_sim: Any, profiles: ProfileBuilder, tmp: Path,
     sim = start_sim(assistant=f"script:{script}", vad_threshold_dbfs=-3.0)
     profile = profiles.write(
         sim.base_url, name=name, assistant={"overrides": {"maxDurationSeconds": 22}},
-        audio={"input": rig.mic_device, "output": rig.speaker_device},
+        audio={"input": rig.mic_device, "output": rig.speaker_device,
+               **({"device_rate": device_rate} if device_rate else {})},
         log={"level": os.environ.get("ECHO_LOG", "info")})
     played: list[float] = []
 
@@ -158,15 +163,17 @@ def echo_down_db(up: np.ndarray, down: np.ndarray, gain_db: float,
 def test_visitor_is_heard_over_the_assistant_from_its_first_word(
         rig: PulseRig, start_sim: Any, profiles: ProfileBuilder, tmp_path: Path,
         visitor: np.ndarray, path: str) -> None:
-    loop = PATHS[path]
+    loop, device_rate = PATHS[path]
     lines = [{"say": LINE_1, "wait": False}, {"say": LINE_2, "wait": False, "delay": 1.0},
              {"say": "Thank you.", "wait": True}]
     with contextlib.ExitStack() as stack:
         if loop is not None:
             stack.enter_context(rig.loop_speaker_into_mic(gain_db=loop[0], delay_ms=loop[1]))
-        talked = run_call(rig, start_sim, profiles, tmp_path, f"{path}-talk", lines, visitor)
+        talked = run_call(rig, start_sim, profiles, tmp_path, f"{path}-talk", lines, visitor,
+                          device_rate)
         silent = None if loop is None else run_call(
-            rig, start_sim, profiles, tmp_path, f"{path}-silent", lines[:1] + lines[2:], None)
+            rig, start_sim, profiles, tmp_path, f"{path}-silent", lines[:1] + lines[2:], None,
+            device_rate)
     offset = talked["visitor_from_first_word"]
     took, onset = arrival_ms(talked["up"], visitor)
     report = (f"\n{path}: visitor began {offset * 1000:+.0f} ms from the assistant's first "

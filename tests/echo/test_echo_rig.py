@@ -2,9 +2,8 @@
 (-6 dB, 40 ms: an acoustic echo path, louder than most rooms), a scripted assistant speaks
 a long line, and a visitor speaks into the microphone once it has finished. From the
 simulator's record of the uplink: how much of the assistant's audio each mode removes,
-compared with `off`, and how much of the visitor it keeps. (The gate is half-duplex: with
-an echo path this strong it also attenuates a visitor talking over the assistant; the
-AEC does not — see benchmarks/echo.py.)
+compared with `off`, and how much of the visitor it keeps. (A visitor talking over the
+assistant is tested in test_echo_barge_in.py; see also benchmarks/echo.py.)
 """
 
 from __future__ import annotations
