@@ -133,8 +133,9 @@ def main() -> None:
             removed = ("no echo" if gain_db is None else
                        f"{10 * np.log10(before / max(after, 1.0)):.1f} dB")
             shown = "never" if worst == float("inf") else f"{worst:.0f} ms"
-            print(f"{name:<14} {mode:<5} {shown:>16} {min(kept):>5.1f} dB {removed:>13} "
-                  f"{cpu:>7.0f} µs")
+            low = min(kept)
+            level = "none" if low == float("-inf") else f"{low if abs(low) >= 0.05 else 0.0:.1f} dB"
+            print(f"{name:<14} {mode:<5} {shown:>16} {level:>8} {removed:>13} {cpu:>7.0f} µs")
 
 
 if __name__ == "__main__":

@@ -1,22 +1,27 @@
 """`audio.echo: gate`: attenuate the microphone while it holds only the assistant's echo.
 
 Every uplink tick the far end (what the speaker played) and the microphone are brought to
-an 8 kHz analysis stream (soxr, pre-emphasised so room rumble does not dominate), and the
-echo path is measured from the two (`EchoPathEstimator`). For each 10 ms of microphone
-the echo to expect is the far end's level at the path's lag — a decaying peak, so a
-short reverberation tail is expected too — times the measured echo-return ratio. The
-microphone is the visitor (double talk, Geigel-style) when it is `margin_db` louder than
-that, and above the noise floor: the gate then opens at once and holds `hangover_ms`
-after the visitor's last such frame. While echo is expected and no visitor is heard the
-microphone is attenuated by `attenuation_db`; with nothing to expect it passes untouched.
+an ~8 kHz analysis stream (a short FIR and an integer decimation, so the analysis is only
+~1 ms behind the samples it gates; pre-emphasised so room rumble does not dominate), and
+the echo path is measured from the two (`EchoPathEstimator`). For each 10 ms of
+microphone the echo to expect is the far end's level at the path's lag — a decaying peak,
+so a short reverberation tail is expected too, and 10 ms ahead, in case the path stepped
+earlier — times the measured echo-return ratio. The microphone is the visitor (double
+talk, Geigel-style, with a measured echo return) when it is `margin_db` louder than that
+and above the noise floor, unless the far end at some other lag explains its newest
+`check_ms` (the path moved: an underrun, a lost block). The gate then opens at once and
+holds `hold_ms` per frame heard, up to `hangover_ms`, or until the whole measuring window
+is echo again. While echo is expected and no visitor is heard, the microphone is
+attenuated by `attenuation_db` (also through pauses in the echo shorter than
+`release_ms`); with nothing to expect it passes untouched.
 
 From the assistant's first word: the echo cannot reach the microphone before the far end
-has played, and the first 10 ms of echo are already explained by the far end (the
-microphone holds nothing else), so the path locks before the echo can leak; a visitor
-who talks from the first word is not explained by the far end at any lag, so they open
-the gate with no path at all (no acoustic echo) as with one.
+has played, and its first 10-20 ms are already explained by the far end (the microphone
+holds nothing else), so the path locks before the echo can leak; a visitor who talks
+from the first word is not explained by the far end at any lag, so they open the gate
+with no acoustic path as with one, and are never learned as echo.
 
-The gain is applied at the device rate; the analysis never touches those samples.
+The gain is applied at the device rate, ramped over `ramp_ms`.
 """
 
 from __future__ import annotations

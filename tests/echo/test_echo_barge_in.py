@@ -33,7 +33,7 @@ import yaml
 
 from tests.devices.conftest import boosted_rig, rig_env
 from tests.e2e.conftest import ProfileBuilder, bridge_cmd
-from tests.e2e.test_recording import wav_bytes
+from tests.echo.test_echo_rig import call_audio
 from tests.rig.pulse import PulseRig
 from tests.rig.signals import align, espeak, resample
 
@@ -112,14 +112,7 @@ def run_call(rig: PulseRig, start_sim: Any, profiles: ProfileBuilder, tmp: Path,
     speaker, speaker_rate, speaker_t0 = rig.stop_speaker_recording()
     assert proc.returncode == 0, err
     assert "echo control: gate" in err, "the default echo control is the gate"
-    call = sim.only_call()
-    up = wav_bytes(sim.get_bytes(f"/_sim/calls/{call['id']}/uplink.wav"))
-    down = wav_bytes(sim.get_bytes(f"/_sim/calls/{call['id']}/downlink.wav"))
-    if os.environ.get("ECHO_DEBUG"):
-        from tests.rig.signals import write_wav
-        write_wav(f"/tmp/echo-{name}-up.wav", up, WIRE_RATE)
-        write_wav(f"/tmp/echo-{name}-down.wav", down, WIRE_RATE)
-        Path(f"/tmp/echo-{name}.err").write_text(err)
+    up, down = call_audio(sim, name, err, WIRE_RATE)
     first_word = speaker_t0 + int(np.argmax(np.abs(speaker) > 1000)) / speaker_rate
     return {"up": up.astype(np.float64), "down": down.astype(np.float64),
             "visitor_from_first_word": played[0] - first_word if played else None}
