@@ -2,7 +2,8 @@
 
 The real echo controls run on a synthetic kiosk at 48 kHz, fed 20 ms blocks as the uplink
 feeds them: the far end is what the speaker was handed; the microphone hears it after the
-speaker's latency (40 ms), the echo path (none; -20 dB, 40 ms; -6 dB, 40 ms) and its own
+speaker's latency (40 ms), the echo path (none; -20 dB, 40 ms; -6 dB, 40 ms; and a
+reverberant room: -6 dB, 40 ms with a diffuse tail of RT60 0.5 s) and its own
 latency (20 ms), over the microphone's own noise (-70 dBFS). The assistant says a 7 s
 line (espeak-ng, -6 dBFS peaks).
 
@@ -38,7 +39,8 @@ RATE = 48000
 BLOCK = RATE // 50
 OUT_LAT, IN_LAT = 40, 20  # ms
 ONSETS_S = (0.0, 0.04, 0.5, 1.5, 3.0)
-PATHS = (("none", None, 0), ("-20 dB, 40 ms", -20.0, 40), ("-6 dB, 40 ms", -6.0, 40))
+PATHS = (("none", None, 0, 0.0), ("-20 dB, 40 ms", -20.0, 40, 0.0),
+         ("-6 dB, 40 ms", -6.0, 40, 0.0), ("-6 dB, RT60 0.5s", -6.0, 40, 0.5))
 ASSISTANT = ("Welcome to the front desk. Please tell me your name and who you are here to "
              "see, and I will let them know that you have arrived. The lifts are on your left.")
 VISITOR = "Excuse me, I am Robin Smith and I am here to see Doctor Lee"
@@ -52,13 +54,28 @@ def ms(n: int) -> int:
 NOISE = 32768 * 10 ** (-70 / 20)
 
 
+def response(gain_db: float, rt60: float) -> np.ndarray:
+    """The echo path's impulse response: the direct sound, and with `rt60` a diffuse tail
+    (decaying 60 dB in rt60 s) holding a quarter of the direct sound's energy."""
+    direct = 10 ** (gain_db / 20)
+    if not rt60:
+        return np.array([direct])
+    t = np.arange(int(rt60 * RATE)) / RATE
+    tail = np.random.default_rng(5).standard_normal(len(t)) * 10 ** (-3 * t / rt60)
+    tail[: ms(3)] = 0.0
+    tail *= 0.5 * direct / np.sqrt(np.sum(tail ** 2))
+    tail[0] = direct
+    return tail
+
+
 def room(far: np.ndarray, gain_db: float | None, delay_ms: int, visitor: np.ndarray | None,
-         onset: int, noise: float = NOISE) -> np.ndarray:
+         onset: int, noise: float = NOISE, rt60: float = 0.0) -> np.ndarray:
     """The microphone stream: echo of what the speaker was handed, plus the visitor."""
     mic = np.random.default_rng(0).normal(0.0, noise, len(far))
     if gain_db is not None:
         d = ms(OUT_LAT + delay_ms + IN_LAT)
-        mic[d:] += far[: len(far) - d] * 10 ** (gain_db / 20)
+        echo = np.convolve(far.astype(np.float64), response(gain_db, rt60))[: len(far) - d]
+        mic[d:] += echo
     if visitor is not None:
         mic[onset:onset + len(visitor)] += visitor[: len(mic) - onset]
     return np.clip(mic, -32768, 32767).astype(np.int16)
@@ -113,21 +130,21 @@ def main() -> None:
     visitor = visitor[v_start:]
     modes = ("off", "gate", "aec")
     print(f"Echo control at {RATE} Hz, 20 ms blocks (gate is the default)")
-    print(f"{'echo path':<14} {'mode':<5} {'barge-in (worst)':>16} {'kept':>8} "
+    print(f"{'echo path':<16} {'mode':<5} {'barge-in (worst)':>16} {'kept':>8} "
           f"{'echo removed':>13} {'CPU/20 ms':>10}")
-    for name, gain_db, delay in PATHS:
+    for name, gain_db, delay, rt60 in PATHS:
         for mode in modes:
             worst, kept = 0.0, []
             for onset_s in ONSETS_S:
                 onset = speaker_onset + int(onset_s * RATE) + ms(IN_LAT)
-                mic = room(far, gain_db, delay, visitor, onset)
+                mic = room(far, gain_db, delay, visitor, onset, rt60=rt60)
                 out, _ = run(mode, far, mic)
                 arrival, level = barge_in(out, visitor, onset)
                 worst = max(worst, arrival)
                 kept.append(level)
-            mic = room(far, gain_db, delay, None, 0)
+            mic = room(far, gain_db, delay, None, 0, rt60=rt60)
             out, cpu = run(mode, far, mic)
-            echo = np.sum(frames(room(far, gain_db, delay, None, 0, noise=0.0)) ** 2, axis=1)
+            echo = np.sum(frames(room(far, gain_db, delay, None, 0, 0.0, rt60)) ** 2, axis=1)
             audible = echo > 100 * NOISE ** 2 * ms(10)
             before, after = np.sum(frames(mic)[audible] ** 2), np.sum(frames(out)[audible] ** 2)
             removed = ("no echo" if gain_db is None else
@@ -135,7 +152,7 @@ def main() -> None:
             shown = "never" if worst == float("inf") else f"{worst:.0f} ms"
             low = min(kept)
             level = "none" if low == float("-inf") else f"{low if abs(low) >= 0.05 else 0.0:.1f} dB"
-            print(f"{name:<14} {mode:<5} {shown:>16} {level:>8} {removed:>13} {cpu:>7.0f} µs")
+            print(f"{name:<16} {mode:<5} {shown:>16} {level:>8} {removed:>13} {cpu:>7.0f} µs")
 
 
 if __name__ == "__main__":

@@ -77,12 +77,12 @@ class EchoGate:
     def __init__(self, rate: int, *, attenuation_db: float = 30.0, margin_db: float = 4.0,
                  hangover_ms: float = 200.0, hold_ms: float = 50.0, release_ms: float = 250.0,
                  floor_dbfs: float = -60.0, echo_floor_dbfs: float = -75.0,
-                 tail_db_per_10ms: float = 2.0,
+                 tail_db_per_10ms: float = 1.0,
                  noise_margin_db: float = 10.0, noise_rise_db_per_s: float = 3.0,
                  ramp_ms: float = 2.0, check_ms: float = 40.0) -> None:
         self.rate = rate
-        self._far = _Analysis(rate, 1.0)
-        self._mic = _Analysis(rate, 1.0)
+        self._far = _Analysis(rate, 1.5)  # the longest lag, the window and the tail
+        self._mic = _Analysis(rate, 0.5)
         arate = self._mic.rate
         self._frame = arate // 100  # 10 ms
         self.path = EchoPathEstimator(arate)
@@ -93,6 +93,7 @@ class EchoGate:
         self._floor = 10 ** (floor_dbfs / 10)  # mean square, full scale 1 (pre-emphasised)
         self._echo_floor = 10 ** (echo_floor_dbfs / 10)  # echo below it is not gated
         self._tail = 10 ** (-tail_db_per_10ms / 10)
+        self._back = int(np.ceil(40 / tail_db_per_10ms))  # frames of tail, down to -40 dB
         self._noise_margin = 10 ** (noise_margin_db / 10)
         self._noise_rise = 10 ** (noise_rise_db_per_s / 10 / 100)  # per 10 ms frame
         self._noise = -1.0  # the microphone's floor (minimum statistics); < 0: not yet seen
@@ -204,7 +205,7 @@ class EchoGate:
         """The far end's level over each span, or its decaying tail from up to 100 ms
         earlier if that is higher (the room's reverberation), or the next 10 ms if that
         is higher (the path may have stepped earlier: an underrun, a lost block)."""
-        back, f = 10, self._frame
+        back, f = self._back, self._frame
         end = int(edges[-1])
         x = far.span(int(edges[0]) - back * f, int(edges[0]))
         head = np.square(x, dtype=np.float64).reshape(back, f).mean(axis=1)

@@ -60,7 +60,7 @@ class History:
 
 
 class EchoPathEstimator:
-    def __init__(self, rate: int, *, window_ms: float = 128.0, max_lag_ms: float = 380.0,
+    def __init__(self, rate: int, *, window_ms: float = 128.0, max_lag_ms: float = 850.0,
                  lock_rho2: float = 0.5, min_dbfs: float = -80.0) -> None:
         self.rate = rate
         self.window = int(rate * window_ms / 1000)
