@@ -13,7 +13,7 @@ Streams are indexed by their own cumulative sample counts (far `f`, microphone `
 echo path is the constant relation `m + lag` = the far sample heard at microphone sample
 `m`, so it holds across ticks whatever the callbacks' timing. The lock (`lag`, `ratio`:
 microphone energy over far energy at that lag) is updated only from windows the far end
-explains well (`rho2 >= lock_rho2`).
+explains well (`rho2 >= lock_rho2`), twice running at the same lag (within 2 ms).
 """
 
 from __future__ import annotations
@@ -71,6 +71,12 @@ class EchoPathEstimator:
         self.lag: int | None = None  # the locked echo path
         self.ratio = 0.0  # microphone / far energy at the locked lag (reverb, noise included)
         self.locks = 0
+        # (lag, microphone count) where a confident measurement first found a lag: it is
+        # locked once found again a whole window later, on new data (a real echo path
+        # stays; a chance match — a visitor whose voice resembles the assistant's, at one
+        # of thousands of lags — does not)
+        self._candidate: tuple[int, int] | None = None
+        self._agree = max(1, rate // 500)  # 2 ms
 
     def measure(self, far: History, mic: History, window: int | None = None,
                 lock: bool = True) -> PathMeasurement | None:
@@ -100,9 +106,19 @@ class EchoPathEstimator:
         gain2 = float(explained[k]) / max(float(e_f[k]), self._min_energy)
         found = PathMeasurement(lag=low + k, gain2=gain2, rho2=rho2)
         if lock and rho2 >= self.lock_rho2:
-            ratio = e_m / max(float(e_f[k]), self._min_energy)
-            first = self.lag is None
-            self.lag = found.lag
-            self.ratio = ratio if first else 0.5 * self.ratio + 0.5 * ratio
-            self.locks += 1
+            self._confirm(found, e_m / max(float(e_f[k]), self._min_energy), m_end)
         return found
+
+    def _confirm(self, found: PathMeasurement, ratio: float, at: int) -> None:
+        c = self._candidate
+        same = c is not None and abs(found.lag - c[0]) <= self._agree
+        if c is None or not same:
+            self._candidate = (found.lag, at)
+            if not (self.lag is not None and abs(found.lag - self.lag) <= self._agree):
+                return
+        elif at - c[1] < self.window:
+            return
+        first = self.lag is None
+        self.lag = found.lag
+        self.ratio = ratio if first else 0.5 * self.ratio + 0.5 * ratio
+        self.locks += 1
