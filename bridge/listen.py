@@ -32,6 +32,7 @@ from bridge import USER_AGENT, redact
 from bridge.control import Refused
 from bridge.errors import AuthError, NetworkError, UsageError
 from bridge.vapi.api import check_plaintext
+from bridge.vapi.net import ws_options
 
 log = logging.getLogger("bridge.listen")
 
@@ -123,7 +124,8 @@ async def listen(url: str, *, public_key: str | None = None, channels: int | Non
     try:
         ws = await connect(url, additional_headers=headers, user_agent_header=USER_AGENT,
                            compression=None, max_size=2**22, open_timeout=open_timeout,
-                           ping_interval=10, ping_timeout=20, close_timeout=1, proxy=None)
+                           ping_interval=10, ping_timeout=20, close_timeout=1,
+                           **ws_options(url))
     except (OSError, TimeoutError, InvalidStatus, InvalidURI) as exc:
         raise _connect_error(exc) from None
     except Exception as exc:  # other handshake failures

@@ -22,6 +22,7 @@ from bridge.control import Refused
 from bridge.errors import NetworkError, ProfileError
 from bridge.profile import public_key
 from bridge.vapi.api import check_plaintext, response_message
+from bridge.vapi.net import http_client
 
 log = logging.getLogger("bridge.control")
 
@@ -101,7 +102,7 @@ async def post_control(call: Call, command: dict[str, Any]) -> None:
     kind = command.get("type", "?")
     timeout = call.profile.api.timeout_seconds
     try:
-        async with httpx.AsyncClient(timeout=timeout, trust_env=False) as client:
+        async with http_client(timeout=timeout) as client:
             response = await client.post(url, content=json.dumps(command),
                                          headers=control_headers(call))
     except httpx.TimeoutException:
