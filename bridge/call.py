@@ -38,7 +38,7 @@ from bridge.summary import CONNECTION_LOST, CallSummary
 from bridge.uplink import Uplink
 from bridge.vapi import messages
 from bridge.vapi.api import CallInfo, VapiApi
-from bridge.vapi.net import ws_options
+from bridge.vapi.net import untrusted, ws_options
 
 log = logging.getLogger("bridge.call")
 
@@ -129,6 +129,9 @@ class Call:
                                      max_size=MAX_MESSAGE, ping_interval=5, ping_timeout=10,
                                      close_timeout=1, open_timeout=10, **ws_options(url))
             except (OSError, InvalidHandshake, TimeoutError) as exc:
+                refusal = untrusted(exc, "the call socket")
+                if refusal is not None:
+                    raise refusal from None
                 last = exc.__class__.__name__
                 log.warning("call %s: cannot open the call socket (%s); attempt %d of 3",
                             self.short_id, last, attempt)

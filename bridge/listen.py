@@ -32,7 +32,7 @@ from bridge import USER_AGENT, redact
 from bridge.control import Refused
 from bridge.errors import AuthError, NetworkError, UsageError
 from bridge.vapi.api import check_plaintext
-from bridge.vapi.net import ws_options
+from bridge.vapi.net import untrusted, ws_options
 
 log = logging.getLogger("bridge.listen")
 
@@ -93,6 +93,9 @@ def _event(text: str) -> ListenEvent:
 
 
 def _connect_error(exc: Exception) -> Exception:
+    refusal = untrusted(exc, "the listenUrl")
+    if refusal is not None:
+        return refusal
     if isinstance(exc, InvalidStatus):
         status = exc.response.status_code
         if status == 401:

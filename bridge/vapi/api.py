@@ -23,7 +23,7 @@ import httpx
 from bridge import USER_AGENT, redact
 from bridge.errors import ApiRequestError, AuthError, NetworkError, ProfileError
 from bridge.vapi.created import find_created, marked_name
-from bridge.vapi.net import http_client
+from bridge.vapi.net import http_client, untrusted
 
 log = logging.getLogger("bridge.api")
 
@@ -242,6 +242,9 @@ class VapiApi:
         try:
             response = await self._client.request(method, path, **kwargs)
         except NOT_SENT as exc:
+            refusal = untrusted(exc, self.host)
+            if refusal is not None:
+                raise refusal from None
             return Failure(f"cannot connect ({exc.__class__.__name__})")
         except httpx.TimeoutException:
             return Failure("timed out", maybe_processed=True)

@@ -19,6 +19,9 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from bridge import redact
+from bridge.errors import NetworkError
+
 
 def tls_context() -> ssl.SSLContext:
     """A verifying client context with the system's trust store (see the module doc)."""
@@ -30,6 +33,22 @@ def tls_context() -> ssl.SSLContext:
 
         context.load_verify_locations(certifi.where())
     return context
+
+
+def untrusted(exc: BaseException, what: str) -> NetworkError | None:
+    """The one-line error for a connection refused because the server's certificate is
+    not trusted (retrying cannot help), or None when `exc` is something else."""
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            reason = redact.scrub_urls(str(cause.verify_message or cause.reason or "failed"))
+            return NetworkError(f"the TLS certificate of {what} is not trusted ({reason}) — "
+                                f"add its CA to the system's trust store, or name a CA file "
+                                f"in SSL_CERT_FILE")
+        seen.add(id(cause))
+        cause = cause.__cause__ or cause.__context__
+    return None
 
 
 def http_client(**kwargs: Any) -> httpx.AsyncClient:
