@@ -9,7 +9,7 @@ VENV ?= .venv
 STAMP := $(VENV)/.installed
 FLOORS_VENV ?= .venv-floors
 FLOORS_STAMP := $(FLOORS_VENV)/.installed
-FLOORS_TESTS ?= tests/unit tests/e2e tests/network
+FLOORS_TESTS ?= tests/unit tests/e2e tests/network tests/devices/test_devices_cli.py tests/echo
 DEBS := libportaudio2 pulseaudio pulseaudio-utils libasound2-plugins espeak-ng sox systemd libseccomp2
 
 .PHONY: demo test test-floors deps venv lint bench clean
