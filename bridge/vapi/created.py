@@ -4,6 +4,11 @@ call. Every attempt names its call with a marker of its own (`CreateCallDTO.name
 your own reference", at most 40 characters); the calls created since the first attempt
 are listed (`GET /call?createdAtGt=…`, newest first) and searched for one of the markers
 sent, before anything is sent again.
+
+Why `name`: Vapi's schema has no idempotency key, and `CreateCallDTO` has no `metadata`
+(only `assistantOverrides.metadata`, which would replace the assistant's own metadata for
+the call — what its webhooks may rely on). `GET /call` filters by id, assistantId,
+phoneNumberId and createdAt/updatedAt bounds, not by name, so the name is matched here.
 """
 
 from __future__ import annotations
