@@ -10,7 +10,7 @@ import shutil
 import subprocess
 import time
 import wave
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,7 @@ import pytest
 import soxr
 from websockets.asyncio.client import ClientConnection, connect
 
-from bridge.sim import SimConfig, Simulator
+from bridge.sim import SimConfig, SimHandle, Simulator
 
 API_KEY = "sim-private-key"
 PUBLIC_KEY = "sim-public-key"
@@ -31,6 +31,13 @@ RECORDING = FIXTURES / "transport_ack_dropped_by_vapi.json"
 SPEECH_TEXT = "Hello, this is a test of the echo."
 
 Event = dict[str, Any]
+
+
+@pytest.fixture
+def client(sim: SimHandle) -> Iterator[httpx.Client]:
+    """A plain HTTP client of the module's `sim` fixture (a simulator in a thread)."""
+    with httpx.Client(base_url=sim.base_url, timeout=10) as c:
+        yield c
 
 
 def run(coro: Coroutine[Any, Any, Any], timeout: float = 60.0) -> Any:

@@ -22,12 +22,6 @@ def sim() -> Iterator[SimHandle]:
         yield handle
 
 
-@pytest.fixture
-def client(sim: SimHandle) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=sim.base_url, timeout=10) as c:
-        yield c
-
-
 def create(client: httpx.Client, name: str, **kw: Any) -> dict[str, Any]:
     r = client.post("/call", json={**ws_body(), "name": name}, headers=AUTH, **kw)
     assert r.status_code == 201, r.text

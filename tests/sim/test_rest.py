@@ -33,12 +33,6 @@ def sim() -> Iterator[SimHandle]:
         yield handle
 
 
-@pytest.fixture
-def client(sim: SimHandle) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=sim.base_url, timeout=10) as c:
-        yield c
-
-
 def post(client: httpx.Client, body: Any, headers: dict[str, str] | None = None,
          **kw: Any) -> httpx.Response:
     return client.post("/call", json=body, headers={**AUTH, **(headers or {})}, **kw)
