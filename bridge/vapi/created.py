@@ -2,7 +2,7 @@
 (a timeout, a dropped connection, a 5xx) Vapi may still have created — and will bill — the
 call. Every attempt names its call with a marker of its own (`CreateCallDTO.name`, "for
 your own reference", at most 40 characters); the calls created since the first attempt
-are listed (`GET /call?createdAtGt=…`, newest first) and searched for one of the markers
+are listed (`GET /call?createdAtGt=…`, page by page) and searched for one of the markers
 sent, before anything is sent again.
 
 Why `name`: Vapi's schema has no idempotency key, and `CreateCallDTO` has no `metadata`
@@ -58,10 +58,13 @@ async def find_created(list_calls: ListCalls, sent: list[str], since: float,
                 return _usable(found)
             if len(items) < PAGE:
                 return None
-            oldest = min((str(c.get("createdAt", "")) for c in items), default="")
-            if not oldest:
+            stamps = [str(c.get("createdAt", "")) for c in items]
+            if not all(stamps):
                 break
-            params["createdAtLt"] = oldest
+            if stamps[0] >= stamps[-1]:  # newest first (as Vapi lists): go further back
+                params["createdAtLt"] = min(stamps)
+            else:  # oldest first: go forward
+                params["createdAtGt"] = max(stamps)
     except NetworkError as exc:
         raise NetworkError(f"POST /call: {failure}, and Vapi could not be asked whether the "
                            f"call was created ({exc}); not trying again, so as not to create "

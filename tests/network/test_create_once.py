@@ -5,6 +5,8 @@ The bridge's own API client against a simulator in a thread, over loopback."""
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,6 +15,7 @@ import pytest
 
 from bridge.errors import NetworkError
 from bridge.sim import SimConfig, SimHandle, run_in_thread
+from bridge.vapi import created
 from bridge.vapi.api import RetryPolicy, VapiApi
 
 KEY = "sim-private-key"
@@ -87,3 +90,24 @@ def test_a_long_profile_name_is_shortened_to_fit_the_marker(sim: SimHandle) -> N
     (call,) = sim_calls(sim)
     assert call["id"] == info.id
     assert call["name"] == "x" * 30 + call["name"][30:] and len(call["name"]) == 40
+
+
+def test_the_lookup_pages_back_past_calls_created_after_the_lost_one(
+        sim: SimHandle, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Other kiosks on the same account create calls meanwhile: with pages of 2, the lost
+    call is on the second page of the list."""
+    monkeypatch.setattr(created, "PAGE", 2)
+    headers = {"Authorization": f"Bearer {KEY}", "User-Agent": "another-kiosk"}
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        ours = pool.submit(create, sim, "created-hang", timeout=3.0)
+        deadline = time.monotonic() + 10
+        while not sim_calls(sim):
+            assert time.monotonic() < deadline, "the first POST never reached the simulator"
+            time.sleep(0.02)
+        others = [httpx.post(f"{sim.base_url}/call", json={**BODY, "name": f"other-{i}"},
+                             headers=headers).json()["id"] for i in range(3)]
+        info = ours.result(timeout=30)
+    calls = sim_calls(sim)
+    assert len(calls) == 4, "one call of ours, three of the others"
+    assert info.id not in others
+    assert [c["id"] for c in calls if c["name"].startswith("front-desk #")] == [info.id]
