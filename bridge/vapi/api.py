@@ -209,7 +209,11 @@ class VapiApi:
 
     async def list_calls(self, what: str, **params: Any) -> list[Any]:
         """GET /call with the schema's filters (createdAtGt, limit, ...)."""
-        return list((await self._request("GET", "/call", what, params=params))["items"])
+        items = (await self._request("GET", "/call", what, params=params)).get("items")
+        if not isinstance(items, list):
+            raise ApiRequestError("GET /call: the answer was not a list of calls — is "
+                                  "api.base_url a Vapi API?")
+        return items
 
     async def check_key(self) -> None:
         """A harmless authenticated request (list one call): raises if the key is refused."""
