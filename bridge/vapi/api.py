@@ -16,7 +16,7 @@ import secrets
 import time
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import httpx
 
@@ -214,6 +214,11 @@ class VapiApi:
             raise ApiRequestError("GET /call: the answer was not a list of calls — is "
                                   "api.base_url a Vapi API?")
         return items
+
+    async def get_assistant(self, assistant_id: str) -> dict[str, Any]:
+        """`GET /assistant/{id}` (one attempt): 404 or 400 raise `ApiRequestError`."""
+        return await self._request("GET", f"/assistant/{quote(assistant_id, safe='')}",
+                                   "the assistant lookup", attempts=1)
 
     async def check_key(self) -> None:
         """A harmless authenticated request (list one call): raises if the key is refused."""

@@ -20,7 +20,7 @@ import pytest
 import soxr
 from websockets.asyncio.client import ClientConnection, connect
 
-from bridge.sim import SimConfig, SimHandle, Simulator
+from bridge.sim import SimConfig, Simulator
 
 API_KEY = "sim-private-key"
 PUBLIC_KEY = "sim-public-key"
@@ -31,13 +31,6 @@ RECORDING = FIXTURES / "transport_ack_dropped_by_vapi.json"
 SPEECH_TEXT = "Hello, this is a test of the echo."
 
 Event = dict[str, Any]
-
-
-@pytest.fixture
-def client(sim: SimHandle) -> Iterator[httpx.Client]:
-    """A plain HTTP client of the module's `sim` fixture (a simulator in a thread)."""
-    with httpx.Client(base_url=sim.base_url, timeout=10) as c:
-        yield c
 
 
 def run(coro: Coroutine[Any, Any, Any], timeout: float = 60.0) -> Any:
@@ -57,6 +50,13 @@ def ws_body(fmt: str = "pcm_s16le", rate: int | None = 16000, **overrides: Any) 
     if overrides:
         body["assistantOverrides"] = overrides
     return body
+
+
+@pytest.fixture
+def client(sim: Any) -> Iterator[httpx.Client]:
+    """A plain HTTP client of the module's ``sim`` fixture (a simulator in a thread)."""
+    with httpx.Client(base_url=sim.base_url, timeout=10) as c:
+        yield c
 
 
 @contextlib.asynccontextmanager
