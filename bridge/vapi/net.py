@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from bridge import redact
-from bridge.errors import NetworkError
+from bridge.errors import NetworkError, ProfileError
 
 
 def tls_context() -> ssl.SSLContext:
@@ -53,7 +53,12 @@ def untrusted(exc: BaseException, what: str) -> NetworkError | None:
 
 def http_client(**kwargs: Any) -> httpx.AsyncClient:
     """An httpx client that honours the environment's proxies and the system's trust."""
-    return httpx.AsyncClient(verify=tls_context(), trust_env=True, **kwargs)
+    try:
+        return httpx.AsyncClient(verify=tls_context(), trust_env=True, **kwargs)
+    except ImportError:  # a socks:// proxy in the environment, without httpx's extra
+        raise ProfileError("the environment names a SOCKS proxy (ALL_PROXY/HTTPS_PROXY), "
+                           "which needs: pip install 'httpx[socks]' python-socks — or use "
+                           "an HTTP proxy (http://host:port)") from None
 
 
 def ws_options(url: str) -> dict[str, Any]:

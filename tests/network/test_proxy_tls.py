@@ -149,3 +149,13 @@ def test_control_url_and_listen_go_through_the_proxy(tls_sim: tuple[SimHandle, P
         assert w.getnframes() >= w.getframerate(), "the listen stream carried audio"
     # create, call socket, controlUrl POST, listen socket (and GETs): all tunnelled
     assert proxy.tunnels.count(f"127.0.0.1:{sim.port}") >= 4, proxy.tunnels
+
+
+def test_a_socks_proxy_without_its_packages_is_one_clear_line(short_dir: Path) -> None:
+    profile = write_profile(short_dir, "https://127.0.0.1:9")
+    result = run("run", "--profile", str(profile),
+                 env=proxy_env(None, None, HTTPS_PROXY="socks5://127.0.0.1:9"))
+    assert result.returncode == 2, result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("vapi-bridge: ") and "pip install 'httpx[socks]'" in last
+    assert "Traceback" not in result.stderr
