@@ -1,8 +1,9 @@
 # The two commands a new user needs, each doing its own set-up:
 #   make demo   — a call to the built-in simulator, no account needed
 #   make test   — the whole test suite (lint included)
-#   make test-floors — the unit, end-to-end and network tests with every dependency at
-#                 exactly its declared floor (pyproject.toml), in a second venv
+#   make test-floors — the unit, end-to-end, network, device-listing and echo tests with
+#                 every dependency at exactly its declared floor (pyproject.toml), in a
+#                 second venv
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv

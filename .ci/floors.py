@@ -12,12 +12,13 @@ import re
 import sys
 import tomllib
 from pathlib import Path
+from typing import Any
 
 PYPROJECT = Path(__file__).resolve().parents[1] / "pyproject.toml"
 REQUIREMENT = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*(\[[^\]]*\])?\s*([^;]*?)\s*(;.*)?$")
 
 
-def floors(project: dict) -> list[str]:
+def floors(project: dict[str, Any]) -> list[str]:
     own = project["name"]
     lines = list(project.get("dependencies", []))
     for extra in project.get("optional-dependencies", {}).values():
