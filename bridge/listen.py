@@ -21,7 +21,6 @@ docs/control.md).
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -34,6 +33,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus, InvalidURI
 from bridge import USER_AGENT, redact
 from bridge.control import Refused
 from bridge.errors import AuthError, NetworkError, UsageError
+from bridge.vapi import safejson
 from bridge.vapi.api import check_plaintext
 from bridge.vapi.net import untrusted, ws_options
 
@@ -100,7 +100,7 @@ def _check_encoding(data: dict[str, Any]) -> None:
 
 def _event(text: str) -> ListenEvent:
     try:
-        data = json.loads(text)
+        data = safejson.loads(text)
     except ValueError:
         return ListenEvent("text", {"text": text[:2000]})
     if not isinstance(data, dict):

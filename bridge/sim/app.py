@@ -93,6 +93,16 @@ class Simulator:
     def call_ids(self) -> list[str]:
         return list(self.ctx.calls.calls)
 
+    def send_text(self, call_id: str, frames: list[str]) -> bool:
+        """Send raw text frames on a connected call socket, in order, after what is queued
+        (for fuzz tests: any text, valid JSON or not). False if the call is not connected."""
+        rec = self.ctx.calls.get(call_id)
+        if rec is None or rec.session is None or rec.session.ended:
+            return False
+        for frame in frames:
+            rec.session.outbox.raw(frame)
+        return True
+
     async def __aenter__(self) -> Simulator:
         return await self.start()
 

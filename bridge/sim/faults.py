@@ -27,6 +27,11 @@ FAULTS: dict[str, tuple[str, str]] = {
         "TCP aborted HOLD s later (default 10)",
     ),
     "malformed-json": ("[SECONDS]", "invalid JSON / unknown events every SECONDS (default 1)"),
+    "hostile-text": (
+        "[SECONDS]",
+        "at SECONDS (default 0.5), frames a hostile server could send: forged log lines, "
+        "ANSI escapes, lone surrogates, huge numbers, wrong types, nesting 5000 deep",
+    ),
     "odd-binary": (
         "",
         "every downlink binary frame has an odd length, even with --chunking frames",

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
-import json
 import logging
 import random
 import secrets
@@ -22,10 +21,13 @@ import httpx
 
 from bridge import USER_AGENT, redact
 from bridge.errors import ApiRequestError, AuthError, NetworkError, ProfileError
+from bridge.inert import inert
+from bridge.vapi import safejson
 from bridge.vapi.created import find_created, marked_name
 from bridge.vapi.net import http_client, untrusted
 
 log = logging.getLogger("bridge.api")
+MAX_BODY = 16 * 2**20  # a long call's object (messages, artifact) stays far below this
 
 # failures before the request left: it cannot have been processed
 NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.ProxyError,
@@ -67,7 +69,16 @@ class CallInfo:
         redact.register_url(info.websocket_url, "call socket URL")
         redact.register_url(info.listen_url, "listen URL")
         redact.register_url(info.control_url, "control URL")
+        # a live call's id opens it too: logs show only its tail (`Call.short_id`)
+        redact.register(info.id, shown=f"…{info.id[-8:]}")
         return info
+
+    def release_secrets(self) -> None:
+        """The call is over: its URLs and id open nothing now; stop masking them, so the
+        redactor does not grow with every call (URLs are still shortened by pattern)."""
+        for url in (self.websocket_url, self.listen_url, self.control_url):
+            redact.release_url(url)
+        redact.release_call(self.id)  # and URLs learnt later (GET /call), which hold the id
 
 
 def is_loopback(url: str) -> bool:
@@ -90,15 +101,15 @@ def check_plaintext(url: str, allow_plaintext: bool, what: str) -> None:
 def response_message(response: httpx.Response) -> str:
     """Vapi's error text from a response: NestJS `message` (joined when a list), or text."""
     try:
-        body = response.json()
-    except (ValueError, json.JSONDecodeError):
-        return response.text.strip()[:300] or response.reason_phrase
+        body = safejson.loads(response.content, max_bytes=MAX_BODY)
+    except ValueError:
+        return inert(response.text.strip(), 300) or response.reason_phrase
     if isinstance(body, dict):
         msg = body.get("message", body.get("error", ""))
         if isinstance(msg, list):
-            return "; ".join(str(m) for m in msg)
-        return str(msg)
-    return str(body)[:300]
+            return inert("; ".join(str(m) for m in msg[:20]), 300)
+        return inert(str(msg), 300)
+    return inert(str(body), 300)
 
 
 def _refusal(response: httpx.Response, what: str) -> Exception | None:
@@ -261,7 +272,7 @@ class VapiApi:
             return Failure(f"connection lost ({exc.__class__.__name__})", maybe_processed=True)
         if response.status_code < 300:
             try:
-                body = response.json()
+                body = safejson.loads(response.content, max_bytes=MAX_BODY)
             except ValueError:
                 raise ApiRequestError(f"{method} {path}: the answer was not JSON — is "
                                       f"api.base_url a Vapi API?") from None

@@ -25,8 +25,8 @@ log = logging.getLogger("bridge.api")
 NAME_MAX = 40
 DEFAULT_NAME = "vapi-bridge"
 CLOCK_SLACK_S = 900.0  # our clock against Vapi's: look this far before the first attempt
-PAGE = 1000  # the schema's largest `limit`
-MAX_PAGES = 5
+PAGE = 100  # the schema's default `limit`: a page of full Call objects stays small
+MAX_PAGES = 10
 
 ListCalls = Callable[..., Awaitable[list[Any]]]
 
