@@ -110,8 +110,6 @@ class EchoGate:
         self._quiet_for = 1 << 30  # analysis samples since echo was last expected
         self._ramp = max(1, int(rate * ramp_ms / 1000))
         self._gain = 1.0
-        self.gated_ms = 0.0
-        self.doubletalk_ms = 0.0
 
     def far(self, samples: np.ndarray) -> None:
         if len(samples):
@@ -122,8 +120,6 @@ class EchoGate:
             return samples
         n = self._mic.push(samples)
         target = self._decide(n) if n else self._gain
-        if target < 1.0:
-            self.gated_ms += len(samples) * 1000 / self.rate
         if target == self._gain == 1.0:
             return samples
         gain = np.full(len(samples), target, dtype=np.float32)
@@ -166,8 +162,6 @@ class EchoGate:
             # (a glitch in the echo path) opens it only briefly
             self._heard += heard
             self._open_for = max(self._open_for, min(self._hangover, self._heard * self._hold))
-            if echo:
-                self.doubletalk_ms += n * 1000 / self._mic.rate
             return 1.0
         if self._open_for > 0 and not (now is not None and now.rho2 >= self._echo_only):
             self._open_for -= n
