@@ -10,9 +10,7 @@
 - `ctl say --no-interrupt`: plays whole while the visitor says "okay" and even talks.
 - With `clientMessages` lacking `user-interrupted`, the visitor's speech start flushes.
 
-The profile is the defaults but for `audio.echo: off`: with the default `gate` a visitor
-is not heard over the assistant at all on this rig (issue 11, point 1), and these tests
-need the simulator to hear them.
+The profile is the defaults (the echo gate included), but for the rig's device rate.
 """
 
 from __future__ import annotations
@@ -45,7 +43,6 @@ from tests.rig.signals import espeak, resample
 
 BLOCK_MS, FADE_MS = 20, 8
 WIRE = 16000
-ECHO = "off"
 GREETING = ("Welcome to the front desk. Please tell me your name and who you are here to "
             "see, and I will let them know that you have arrived.")
 LONG_LINE = ("While I look up your appointment, let me tell you about the building: the "
@@ -167,7 +164,7 @@ def test_okay_over_the_greeting_then_a_real_interruption(rig: PulseRig, start_si
     sim = start_sim(f"script:{script}")
     profile = write_profile(tmp_path / "kiosk.yaml", sim.base_url,
                             assistant={"overrides": {}},
-                            audio={"device_rate": rig.rate, "echo": ECHO})
+                            audio={"device_rate": rig.rate})
     okay = espeak("okay", rig.rate, peak_db=-6.0)
     hello = espeak("Hello, I am here to see Doctor Lee", rig.rate, peak_db=-6.0)
     excuse = espeak("Excuse me, where is the elevator", rig.rate, peak_db=-6.0)
@@ -213,7 +210,7 @@ def test_say_no_interrupt_plays_whole_while_the_visitor_talks(
     sim = start_sim("echo")
     sock = short_dir / "ctl.sock"
     profile = write_profile(tmp_path / "kiosk.yaml", sim.base_url,
-                            audio={"device_rate": rig.rate, "echo": ECHO},
+                            audio={"device_rate": rig.rate},
                             service={"control_socket": str(sock)})
     okay = espeak("okay", rig.rate, peak_db=-6.0)
     excuse = espeak("Excuse me, where is the elevator", rig.rate, peak_db=-6.0)
@@ -242,7 +239,7 @@ def test_without_user_interrupted_the_speech_start_flushes(rig: PulseRig, start_
     profile = write_profile(tmp_path / "kiosk.yaml", sim.base_url,
                             assistant={"overrides": {"firstMessage": GREETING,
                                                      "clientMessages": NO_INTERRUPTED}},
-                            audio={"device_rate": rig.rate, "echo": ECHO})
+                            audio={"device_rate": rig.rate})
     okay = espeak("okay", rig.rate, peak_db=-6.0)
     rig.start_speaker_recording()
     with running_bridge(rig, profile) as bp:
