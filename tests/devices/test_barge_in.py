@@ -89,6 +89,15 @@ def wait_event(sim: SimHandle, bp: BridgeProcess, kind: str, n: int = 1, timeout
     pytest.fail(f"the simulator never sent {kind} {fields}")
 
 
+def okay_over_the_greeting(rig: PulseRig, sim: SimHandle, bp: BridgeProcess) -> None:
+    """Once the call streams, the visitor says "okay" into the greeting, which then ends."""
+    wait_streaming(sim, bp, frames=25)
+    wait_event(sim, bp, "speech-update", role="assistant", status="started")
+    time.sleep(OKAY_AFTER_S)
+    rig.play_into_mic(espeak("okay", rig.rate, peak_db=-6.0), rig.rate)
+    wait_event(sim, bp, "speech-update", role="assistant", status="stopped")
+
+
 def hang_up(rig: PulseRig, sim: SimHandle, bp: BridgeProcess, after: float
             ) -> tuple[np.ndarray, int, float, dict[str, Any]]:
     """``after`` seconds on, end the call: (speaker recording, its rate, its start, the
@@ -165,16 +174,11 @@ def test_okay_over_the_greeting_then_a_real_interruption(rig: PulseRig, start_si
     profile = write_profile(tmp_path / "kiosk.yaml", sim.base_url,
                             assistant={"overrides": {}},
                             audio={"device_rate": rig.rate})
-    okay = espeak("okay", rig.rate, peak_db=-6.0)
     hello = espeak("Hello, I am here to see Doctor Lee", rig.rate, peak_db=-6.0)
     excuse = espeak("Excuse me, where is the elevator", rig.rate, peak_db=-6.0)
     rig.start_speaker_recording()
     with running_bridge(rig, profile) as bp:
-        wait_streaming(sim, bp, frames=25)
-        wait_event(sim, bp, "speech-update", role="assistant", status="started")
-        time.sleep(OKAY_AFTER_S)
-        rig.play_into_mic(okay, rig.rate)
-        wait_event(sim, bp, "speech-update", role="assistant", status="stopped")
+        okay_over_the_greeting(rig, sim, bp)
         time.sleep(0.5)
         rig.play_into_mic(hello, rig.rate)  # a turn: the script goes on with LONG_LINE
         wait_event(sim, bp, "speech-update", role="assistant", status="started", turn=1)
@@ -240,14 +244,9 @@ def test_without_user_interrupted_the_speech_start_flushes(rig: PulseRig, start_
                             assistant={"overrides": {"firstMessage": GREETING,
                                                      "clientMessages": NO_INTERRUPTED}},
                             audio={"device_rate": rig.rate})
-    okay = espeak("okay", rig.rate, peak_db=-6.0)
     rig.start_speaker_recording()
     with running_bridge(rig, profile) as bp:
-        wait_streaming(sim, bp, frames=25)
-        wait_event(sim, bp, "speech-update", role="assistant", status="started")
-        time.sleep(OKAY_AFTER_S)
-        rig.play_into_mic(okay, rig.rate)
-        wait_event(sim, bp, "speech-update", role="assistant", status="stopped")
+        okay_over_the_greeting(rig, sim, bp)
         recording, rate, _, call = hang_up(rig, sim, bp, 0.5)
     assert spoke_during(call, turn=0) == 1
     assert "clientMessages leave out user-interrupted" in bp.err
