@@ -28,8 +28,9 @@ from typing import Any, TypeVar
 import numpy as np
 
 from bridge.audio.base import DeviceStats, level_dbfs
+from bridge.audio.buffered import BufferedSink
 from bridge.audio.device_lookup import find_device, pick_rate, sounddevice
-from bridge.audio.playout import BufferedSink, PlayoutBuffer, PlayoutSettings
+from bridge.audio.playout import PlayoutBuffer, PlayoutSettings
 from bridge.audio.ring import SampleRing
 from bridge.errors import AudioDeviceError
 

@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from bridge.audio.base import level_dbfs
-from bridge.audio.playout import BufferedSink, PlayoutBuffer, PlayoutSettings
+from bridge.audio.buffered import BufferedSink
+from bridge.audio.playout import PlayoutBuffer, PlayoutSettings
 from bridge.audio.resample import resample_all
 from bridge.errors import AudioDeviceError
 
