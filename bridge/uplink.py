@@ -73,6 +73,11 @@ class Uplink:
                            dropped_ms=self._framer.dropped_samples * 1000.0 / self.wire_rate,
                            max_lateness_ms=self._max_lateness_ms)
 
+    @property
+    def delay_ms(self) -> float:
+        """How long the resampler holds captured audio back before it is sent."""
+        return self._resampler.delay_ms
+
     def mute(self, muted: bool) -> None:
         """Local microphone mute: the cadence goes on, with silence."""
         self.muted = muted

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from bridge.audio.playout import PlayoutBuffer, PlayoutStats
+from bridge.audio.ring import SampleRing
 
 
 class BufferedSink:
@@ -24,6 +25,12 @@ class BufferedSink:
 
     def playout_stats(self) -> PlayoutStats:
         return self.buffer.stats()
+
+    def add_played_ring(self, seconds: float) -> SampleRing:
+        return self.buffer.add_played_ring(seconds)
+
+    def remove_played_ring(self, ring: SampleRing) -> None:
+        self.buffer.remove_played_ring(ring)
 
     @property
     def played_samples(self) -> int:
