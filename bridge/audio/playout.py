@@ -17,8 +17,9 @@ pauses between words are shorter than the queue, so speech is never stretched.
 Speech is never dropped. Audio arriving faster than real time (a whole reply at once) is
 queued whole in a preallocated ring of `capacity_ms` (90 s) and played at the device's
 pace. The delay bound (`max_ms` beyond the target) is kept only in near-silence: while the
-queue is longer, near-silence at its head at least 150 ms from speech is skipped (a pause
-keeps 300 ms; no word is cut). Only a full ring (a stalled device) loses arriving audio.
+queue is longer, near-silence at its head 800 ms past speech and 50 ms before the next is
+skipped (pauses under 850 ms stay whole; no word is cut). Only a full ring (a stalled
+device) loses arriving audio.
 Every sample dropped is counted, as silence or as speech.
 """
 

@@ -2,10 +2,11 @@
 near-silence.
 
 The producer notes each write: its loud samples (|x| >= `QUIET_PEAK`, about -40 dBFS)
-make runs, and loud samples closer than two guards apart belong to the same run (a pause
-between words is speech). The consumer asks how much of what lies ahead of its read
-position is near-silence at least one guard away from any speech — what it may drop
-without touching a word, and leaving every pause at least two guards long.
+make runs, and loud samples closer than `after + before` apart belong to the same run (a
+pause between words or sentences is part of the reply). The consumer asks how much of what
+lies ahead of its read position is near-silence at least `after` past the end of speech
+and `before` ahead of the next — what it may drop without touching a word or the rhythm
+of a reply: a pause shorter than 850 ms is never shortened, a longer one keeps 850 ms.
 
 Like the sample ring it is single-producer / single-consumer without a lock: runs live in
 preallocated arrays, the producer advances only `_n` (after writing the run), the consumer
@@ -26,8 +27,11 @@ def loud_count(samples: np.ndarray) -> int:
 
 
 class SpeechRuns:
-    def __init__(self, sample_rate: int, guard_ms: float = 150.0, slots: int = 4096) -> None:
-        self.guard = max(1, int(guard_ms * sample_rate / 1000.0))
+    def __init__(self, sample_rate: int, after_ms: float = 800.0, before_ms: float = 50.0,
+                 slots: int = 4096) -> None:
+        self.after = max(1, int(after_ms * sample_rate / 1000.0))
+        self.before = max(1, int(before_ms * sample_rate / 1000.0))
+        self.gap = self.after + self.before  # shorter pauses belong to the run
         self._slots = slots
         self._start = np.zeros(slots, dtype=np.int64)
         self._end = np.zeros(slots, dtype=np.int64)
@@ -40,7 +44,7 @@ class SpeechRuns:
         loud = np.flatnonzero((samples >= QUIET_PEAK) | (samples <= -QUIET_PEAK))
         if len(loud) == 0:
             return
-        breaks = np.flatnonzero(np.diff(loud) >= 2 * self.guard)
+        breaks = np.flatnonzero(np.diff(loud) >= self.gap)
         starts = np.concatenate((loud[:1], loud[breaks + 1])) + pos
         ends = np.concatenate((loud[breaks], loud[-1:])) + pos + 1
         for s, e in zip(starts.tolist(), ends.tolist(), strict=True):
@@ -50,7 +54,7 @@ class SpeechRuns:
         n = self._n
         if n:
             last = (n - 1) % self._slots
-            if start - int(self._end[last]) < 2 * self.guard or n - self._i >= self._slots - 1:
+            if start - int(self._end[last]) < self.gap or n - self._i >= self._slots - 1:
                 self._end[last] = end
                 return
         self._start[n % self._slots] = start
@@ -64,13 +68,13 @@ class SpeechRuns:
         return n == 0 or int(self._end[(n - 1) % self._slots]) <= r
 
     def droppable(self, r: int, w: int) -> int:
-        """How many samples from `r` on are near-silence at least a guard away from speech
-        on both sides (what comes after `w` is not known yet: it may be speech)."""
+        """How many samples from `r` on are near-silence at least `after` past speech and
+        `before` ahead of the next (what comes after `w` is not known yet: maybe speech)."""
         n = self._n
         slots = self._slots
         while self._i < n - 1 and int(self._end[self._i % slots]) <= r:
             self._i += 1
-        prev_end, next_start = -self.guard, w
+        prev_end, next_start = -self.after, w
         if n:
             i = self._i
             start, end = int(self._start[i % slots]), int(self._end[i % slots])
@@ -82,6 +86,6 @@ class SpeechRuns:
                 next_start = min(w, start)
                 if i > 0:
                     prev_end = int(self._end[(i - 1) % slots])
-        if r < prev_end + self.guard:
+        if r < prev_end + self.after:
             return 0
-        return max(0, next_start - self.guard - r)
+        return max(0, next_start - self.before - r)

@@ -95,6 +95,9 @@ class DownlinkPump:
     def _sizes(self, need: int) -> list[int]:
         odd = "odd-binary" in self.faults
         sizes: list[int] = []
+        if "one-frame" in self.faults:
+            size = need - 1 if odd and need % 2 == 0 else need
+            return [size] if size >= self.min_chunk else []
         if self.chunking == "frames":
             frame = self.fmt.frame_bytes
             flip = 1

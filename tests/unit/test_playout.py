@@ -99,10 +99,11 @@ def drain(buf: PlayoutBuffer, seconds: float, block: int = 320) -> np.ndarray:
 
 def test_a_whole_reply_at_once_plays_whole() -> None:
     """A minute of speech delivered in one go (at 48 kHz, the device rate of most kiosks) is
-    queued and played sample for sample: no word, no pause between words, is lost."""
+    queued and played sample for sample: no word is lost, no pause between sentences
+    (600 ms) shortened."""
     rate = 48000
-    buf = PlayoutBuffer(rate, PlayoutSettings(start_ms=60, max_ms=200))
-    reply = speech(60.0, rate=rate)
+    buf = PlayoutBuffer(rate, PlayoutSettings(start_ms=60, max_ms=200, fade_ms=0))
+    reply = speech(60.0, pause_ms=600, rate=rate)
     buf.write(reply)
     got = drain(buf, 61.0, block=960)
     start = int(np.flatnonzero(got)[0])
@@ -114,7 +115,7 @@ def test_a_whole_reply_at_once_plays_whole() -> None:
 def test_delay_bound_kept_by_shortening_silence_only() -> None:
     """A burst (1 s of speech, 2 s of near-silence, 1 s of speech, at once) is played with
     every loud sample in order; the bound is restored by skipping near-silence, and the
-    pause keeps at least 300 ms."""
+    pause keeps 850 ms."""
     quiet = np.random.default_rng(2).integers(-3, 4, 2 * RATE).astype(np.int16)
     first, second = ramp(RATE), ramp(RATE, RATE)
     buf = PlayoutBuffer(RATE, PlayoutSettings(start_ms=60, max_ms=200, fade_ms=0))
@@ -124,7 +125,7 @@ def test_delay_bound_kept_by_shortening_silence_only() -> None:
     assert np.array_equal(got[loud], np.concatenate([first, second])), "every word, in order"
     ends = np.flatnonzero(loud)
     pause = np.diff(ends).max() - 1
-    assert 0.3 * RATE <= pause < 2 * RATE, f"pause {pause / RATE:.2f} s"
+    assert 0.85 * RATE <= pause < 2 * RATE, f"pause {pause / RATE:.2f} s"
     stats = buf.stats()
     assert stats.speech_dropped_ms == 0
     assert stats.silence_dropped_ms == (2 * RATE - pause) * 1000 / RATE
