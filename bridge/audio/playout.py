@@ -270,6 +270,11 @@ class PlayoutBuffer:
         return self._r
 
     @property
+    def speech_queued(self) -> bool:
+        """Whether anything loud is still queued (else only near-silence is)."""
+        return not self._runs.quiet_from(self._r)
+
+    @property
     def flush_pending(self) -> bool:
         return self._flush_to > self._r
 
