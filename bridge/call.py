@@ -97,9 +97,7 @@ class Call:
         if recorder is None:
             return None
         played = self.sink.add_played_ring(RECORD_RING_S)
-        latency_ms = (float(getattr(self.sink, "latency_ms", 0.0))
-                      + float(getattr(self.source, "latency_ms", 0.0)) + self.uplink.delay_ms)
-        recorder.attach_speaker(played, self.sink.sample_rate, latency_ms)
+        recorder.attach_speaker(played, self.sink.sample_rate, self.uplink.frame_captured_at)
         return played
 
     # ---- lifecycle --------------------------------------------------------------------

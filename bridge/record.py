@@ -2,17 +2,17 @@
 
 Left is what was sent (after echo control); right is what the speaker actually played
 (after the playout buffer: flushes, underruns and silence included), taken from a ring the
-sink's consumer fills with every block it plays. Both legs are on one clock, the
-uplink's real-time ticks: at each tick the frame sent goes on the left, and what the
-speaker played since the last tick (resampled to the wire rate) goes on the right. The
-network never moves either leg (a burst, a stall or an oversized frame only changes what
-the speaker plays), so the file lasts as long as the call and speech has no gaps. Each
-leg is placed where it was heard: the right leg is delayed by the output and input
-latencies (and the resamplers' delays), so a sound the microphone picked up from the
-speaker lies at the same place on both legs. A leg whose source stopped (the event loop
-stalled, a device reopened) is padded with silence up to the clock. The WAV header is
-rewritten after every block, so the file is valid even if the process dies; `close()` is
-called on every ending path.
+sink's consumer fills with every block it plays. Both legs are placed on one clock, where
+their sound was heard at the kiosk: each frame sent where its start was captured (the
+input device's capture clock, less what the resampler and framer still held), each stretch
+played where the speaker makes it heard (the output device's clock, stamped on the played
+ring). Each leg is a continuous stream of its device's samples, so the placement only
+decides the legs' offset, from the first half second (nothing is written before), and
+fills with silence any time a leg lost later (the event loop stalled, a device reopened).
+The network never moves either leg — a burst, a stall or an oversized frame only changes
+what the speaker plays — so the file lasts as long as the call, and speech has no gaps.
+The WAV header is rewritten after every block, so the file is valid even if the process
+dies; `close()` is called on every ending path.
 """
 
 from __future__ import annotations
@@ -34,7 +34,8 @@ from bridge.audio.ring import SampleRing
 
 log = logging.getLogger("bridge.record")
 
-SLACK_S = 0.06  # a leg this far behind the clock has lost time (a stall): pad it
+SLACK_S = 0.015  # a leg this far behind its clock has lost time (a stall): pad it
+SETTLE_TICKS = 25  # uplink ticks over which the legs' offset is measured
 
 
 def expand_path(template: str, *, call_id: str, profile: str, started: datetime) -> Path:
@@ -57,14 +58,15 @@ class Recorder:
         self._wav: WavWriter | None = None
         self._jsonl: IO[str] | None = None
         self._clock = clock
-        self._left = _Leg()
-        self._right = _Leg()
+        self._left = _Leg("sent")
+        self._right = _Leg("speaker")
         self._written = 0
         self._t0 = 0.0
-        self._start: float | None = None  # the clock's zero: the first frame sent
         self._speaker: SampleRing | None = None
         self._resampler: Resampler | None = None
-        self._shift = 0
+        self._frame_captured_at: Callable[[], float] | None = None
+        self._ref: float | None = None  # the instant at the WAV's start (monotonic)
+        self._base: int | None = None  # how far both legs lag their clocks, once settled
 
     def open(self, call_id: str) -> None:
         started = datetime.now(UTC)
@@ -77,37 +79,74 @@ class Recorder:
         self._t0 = self._clock()
         log.info("recording to %s", self.wav_path)
 
-    def attach_speaker(self, played: SampleRing, device_rate: int, latency_ms: float) -> None:
-        """`played` receives every block the speaker plays (at `device_rate`); `latency_ms`
-        is how long after the uplink sends a sound the speaker's copy of the same instant
-        is heard: output + input latency and the uplink resampler's delay."""
+    def attach_speaker(self, played: SampleRing, device_rate: int,
+                       frame_captured_at: Callable[[], float]) -> None:
+        """`played` receives every block the speaker plays (at `device_rate`), stamped
+        with when it is heard; `frame_captured_at()` says when the start of the latest
+        frame sent was captured."""
         self._speaker = played
         self._resampler = Resampler(device_rate, self.rate)
-        shift_ms = latency_ms - self._resampler.delay_ms
-        self._shift = max(0, round(shift_ms * self.rate / 1000))
+        self._frame_captured_at = frame_captured_at
 
     # called from the event loop, once per uplink tick
     def on_uplink(self, frame: np.ndarray) -> None:
         if self._wav is None:
             return
-        now = self._clock()
-        if self._start is None:
-            self._start = self._t0 = now
+        captured = (self._frame_captured_at() if self._frame_captured_at is not None
+                    else self._clock() - len(frame) / self.rate)
+        if self._ref is None:
+            self._ref, self._t0 = captured, self._clock()
             if self._speaker is not None:
                 self._speaker.take()  # played before the call: not part of it
-            self._right.pad(self._shift)
-        clock = round((now - self._start) * self.rate)
-        self._left.pad(clock - len(frame) - round(SLACK_S * self.rate))
+        self._place(self._left, captured)
         self._left.add(frame.copy())
-        self._take_played(clock)
+        self._take_played()
+        if self._base is None and len(self._left.lags) >= SETTLE_TICKS:
+            self._settle()
         self._flush()
 
-    def _take_played(self, clock: int) -> None:
+    def _take_played(self) -> None:
         if self._speaker is None or self._resampler is None:
             self._right.pad(self._left.n)  # no speaker to hear: silence
             return
-        self._right.add(self._resampler.process(self._speaker.take()))
-        self._right.pad(clock + self._shift - round(SLACK_S * self.rate))
+        first = self._right.n == 0
+        played = self._resampler.process(self._speaker.take())
+        heard = self._speaker.time_of(self._speaker.r)  # when the end of it is heard
+        if heard is None:
+            heard = self._clock()
+        heard -= (self._resampler.held_ms + len(played) * 1000.0 / self.rate) / 1000.0
+        self._place(self._right, heard)
+        self._right.add(played)
+        if first and self._right.n:
+            self._right.padded = 0  # the speaker's latency, not lost time
+
+    def _place(self, leg: _Leg, at: float) -> None:
+        """Pad `leg` with silence up to where the instant `at` lies when it has fallen
+        behind that by more than `SLACK_S`: time its source lost (a stall)."""
+        assert self._ref is not None
+        target = round((at - self._ref) * self.rate) - (self._base or 0)
+        if self._base is None:
+            leg.lags.append(target - leg.n)
+        if leg.n < target - round(SLACK_S * self.rate):
+            if self._base is not None:
+                log.info("recording: the %s leg lost %.0f ms at %.2f s", leg.name,
+                          (target - leg.n) * 1000.0 / self.rate, leg.n / self.rate)
+            leg.pad(target)
+
+    def _settle(self) -> None:
+        """After the first half second (nothing is written before): how far each leg's
+        samples lag where their clock puts them (the median, against the jitter of the first
+        ticks); the leg that lags less gets the difference as silence at its start, so an
+        instant lies at the same place on both."""
+        lags = [sorted(leg.lags)[len(leg.lags) // 2] if leg.lags else 0
+                for leg in (self._left, self._right)]
+        for leg, lag in zip((self._left, self._right), lags, strict=True):
+            extra = lag - min(lags)
+            leg.chunks.insert(0, np.zeros(extra, dtype=np.int16))
+            leg.n += extra
+        self._base = min(lags)
+        log.info("recording: the speaker's leg placed %.0f ms after the sent one",
+                 (self._right.n - self._left.n) * 1000.0 / self.rate)
 
     def on_transcript(self, role: str, text: str) -> None:
         if self._jsonl is None:
@@ -119,6 +158,10 @@ class Recorder:
         self._jsonl.flush()
 
     def _flush(self, final: bool = False) -> None:
+        if self._base is None:
+            if not final:
+                return  # the legs' offset is not settled yet
+            self._settle()
         left, right = self._left.n, self._right.n
         end = max(left, right) if final else min(left, right)
         n = end - self._written
@@ -134,8 +177,8 @@ class Recorder:
         if self._wav is None:
             return
         try:
-            if self._start is not None:
-                self._take_played(self._left.n - self._shift)
+            if self._ref is not None:
+                self._take_played()
             self._flush(final=True)
         finally:
             self._wav.close()
@@ -143,15 +186,21 @@ class Recorder:
             if self._jsonl is not None:
                 self._jsonl.close()
                 self._jsonl = None
-        log.info("recording finished: %s (%.1f s)", self.wav_path, self._written / self.rate)
+        ms = 1000.0 / self.rate
+        log.info("recording finished: %s (%.1f s; time lost and filled with silence: sent "
+                 "%.0f ms, speaker %.0f ms)", self.wav_path, self._written / self.rate,
+                 self._left.padded * ms, self._right.padded * ms)
 
 
 class _Leg:
     """One channel's samples not yet written, and how many it has had in all."""
 
-    def __init__(self) -> None:
+    def __init__(self, name: str) -> None:
+        self.name = name
         self.chunks: list[np.ndarray] = []
         self.n = 0
+        self.padded = 0
+        self.lags: list[int] = []  # how far behind its clock, over the first ticks
 
     def add(self, samples: np.ndarray) -> None:
         if len(samples):
@@ -159,7 +208,9 @@ class _Leg:
             self.n += len(samples)
 
     def pad(self, upto: int) -> None:
+        """Silence up to `upto`: time this leg's source lost (counted in `padded`)."""
         if self.n < upto:
+            self.padded += upto - self.n
             self.add(np.zeros(upto - self.n, dtype=np.int16))
 
     def take(self, n: int) -> np.ndarray:

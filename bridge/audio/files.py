@@ -166,7 +166,7 @@ class ClockedSink(BufferedSink):
                 await asyncio.sleep(delay)
             elif delay < -0.2:  # the loop stalled: resync rather than write a burst
                 t0, k = loop.time(), 0
-            self.buffer.read_into(block)
+            self.buffer.read_into(block, loop.time())
             if self._writer is not None:
                 self._writer.write(block)
 

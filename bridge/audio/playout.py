@@ -140,6 +140,7 @@ class PlayoutBuffer:
         """Another ring mirroring every block played (flushes and silence included), for a
         consumer other than the echo control (the recording's assistant leg)."""
         ring = SampleRing(int(seconds * self.sample_rate))
+        ring.rate = self.sample_rate
         self._played_rings = (*self._played_rings, ring)
         return ring
 
@@ -147,13 +148,16 @@ class PlayoutBuffer:
         self._played_rings = tuple(r for r in self._played_rings if r is not ring)
 
     # ---- consumer side (audio callback) ---------------------------------------------
-    def read_into(self, out: np.ndarray) -> None:
-        """Fill `out` (int16, 1-D) completely: audio, or silence when there is none."""
+    def read_into(self, out: np.ndarray, heard_at: float | None = None) -> None:
+        """Fill `out` (int16, 1-D) completely: audio, or silence when there is none.
+        `heard_at`: when the block's first sample reaches the listener (monotonic)."""
         self._fill(out)
         if self.reference is not None:
             self.reference.put(out)
         for ring in self._played_rings:
             ring.put(out)
+            if heard_at is not None:
+                ring.stamp = (heard_at, ring.w - len(out))
 
     def _fill(self, out: np.ndarray) -> None:
         want = len(out)
