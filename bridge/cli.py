@@ -34,6 +34,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     profile = load_profile(args.profile, args.set)
     setup_logging(_level(args, profile.log.level))
+    for warning in profile.warnings:
+        log.warning("%s: %s", profile.origin, warning)
     daemon = Daemon(profile, reload_from=args.profile, overrides=args.set, fault=args.fault)
     return asyncio.run(daemon.run())
 
@@ -162,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             return run_sim(argv[1:])
         except BridgeError as exc:
-            print(f"vapi-bridge: {exc}", file=sys.stderr)
+            print(f"vapi-bridge: {_masked(str(exc))}", file=sys.stderr)
             return int(exc.exit_code)
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -193,9 +195,11 @@ def _err_prefix() -> str:
 
 
 def _masked(text: str) -> str:
+    """Secrets masked, and one inert line whatever the text held (server text often)."""
+    from bridge.inert import inert
     from bridge.redact import scrub_urls
 
-    return scrub_urls(text)
+    return inert(scrub_urls(text), 2000)
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ from bridge.call import Call
 from bridge.control.server import serve_control
 from bridge.errors import BridgeError, ExitCode, NetworkError
 from bridge.profile import Profile, load_profile
+from bridge.record import DestinationError, check_destination
 from bridge.runner import (
     EventHook,
     close_audio,
@@ -101,6 +102,8 @@ class Daemon:
                 self._close_audio()
             self.profile = new
             log.info("profile reloaded from %s (mode %s)", new.origin, new.service.mode)
+            for warning in new.warnings:
+                log.warning("%s: %s", new.origin, warning)
         self.notifier.ready()  # a reload always ends with READY=1 (sd_notify protocol)
         self._set_state(self.state)
 
@@ -110,6 +113,8 @@ class Daemon:
         watchdog: asyncio.Task[None] | None = None
         try:
             self.api = make_api(self.profile)
+            if self.profile.record.path:  # a recording that cannot be made: exit 2 now
+                check_destination(self.profile.record.path, self.profile.name)
             self._open_audio()
             async with serve_control(self):  # bound before READY: READY means ctl works
                 self.notifier.ready()
@@ -167,11 +172,11 @@ class Daemon:
         hooks = [transcript_printer(p.transcript.print), self._remember, *self.hooks]
         try:
             summary = await place_call(call, self._stop, hooks)
-        except NetworkError as exc:
+        except (NetworkError, DestinationError) as exc:  # the record directory went away
             if p.service.mode == "once":
                 raise
             log.error("%s", exc)
-            return ExitCode.NETWORK
+            return exc.exit_code
         finally:
             status.cancel()
         if call.info is None:  # stopped while the call was being created

@@ -13,16 +13,23 @@ The network never moves either leg — a burst, a stall or an oversized frame on
 what the speaker plays — so the file lasts as long as the call, and speech has no gaps.
 The WAV header is rewritten after every block, so the file is valid even if the process
 dies; `close()` is called on every ending path.
+
+A recording never ends a call. Its destination is checked before the call is created
+(`check_destination`: a profile error, exit 2); if writing fails during the call (a full
+disk), the recording stops with one warning naming the path and the cause, what was
+written stays valid, and `failure` says why for the call's summary.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
+import tempfile
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO
 
@@ -31,6 +38,8 @@ import numpy as np
 from bridge.audio.files import WavWriter
 from bridge.audio.resample import Resampler
 from bridge.audio.ring import SampleRing
+from bridge.audio.timeline import Leg
+from bridge.errors import ProfileError
 
 log = logging.getLogger("bridge.record")
 
@@ -47,6 +56,45 @@ def expand_path(template: str, *, call_id: str, profile: str, started: datetime)
     return path
 
 
+class DestinationError(ProfileError):
+    """The recording's directory cannot be made or written."""
+
+
+def unwritable(directory: Path) -> str | None:
+    """Why files cannot be made in `directory` (once it is created), or None. Only the
+    nearest existing ancestor is tried, with a temporary file: nothing is left behind."""
+    existing = directory
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        return f"{existing} is a file, not a directory"
+    try:
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as exc:
+        return f"cannot write in {existing}: {exc.strerror or exc}"
+    return None
+
+
+def check_destination(template: str, profile: str) -> Path:
+    """The directory a recording will go to, made now if it names neither the call nor its
+    start (else only its nearest existing parent is tried: no empty directory is left
+    behind). A `DestinationError` (a profile error) names the path if it cannot be made or
+    written, so no call is created only to fail."""
+    now = datetime.now(UTC)
+    probes = [expand_path(template, call_id=probe, profile=profile, started=when).parent
+              for probe, when in (("probe-a", now), ("probe-b", now + timedelta(days=1)))]
+    directory = probes[0]
+    if probes[0] == probes[1]:
+        with contextlib.suppress(OSError):  # why it failed is found just below
+            directory.mkdir(parents=True, exist_ok=True)
+    problem = unwritable(directory)
+    if problem is not None:
+        raise DestinationError(f"record.path: cannot write recordings in {directory} "
+                               f"({problem}) — fix record.path or the directory")
+    return directory
+
+
 class Recorder:
     def __init__(self, template: str, profile: str, rate: int,
                  clock: Callable[[], float] = time.monotonic) -> None:
@@ -58,8 +106,8 @@ class Recorder:
         self._wav: WavWriter | None = None
         self._jsonl: IO[str] | None = None
         self._clock = clock
-        self._left = _Leg("sent")
-        self._right = _Leg("speaker")
+        self._left = Leg("sent")
+        self._right = Leg("speaker")
         self._written = 0
         self._t0 = 0.0
         self._speaker: SampleRing | None = None
@@ -67,6 +115,11 @@ class Recorder:
         self._frame_captured_at: Callable[[], float] | None = None
         self._ref: float | None = None  # the instant at the WAV's start (monotonic)
         self._base: int | None = None  # how far both legs lag their clocks, once settled
+        self.failure: str | None = None  # why the recording stopped early
+
+    def check(self) -> None:
+        """Before the call is created: `DestinationError` if it could not be recorded."""
+        check_destination(self.template, self.profile)
 
     def open(self, call_id: str) -> None:
         started = datetime.now(UTC)
@@ -74,9 +127,13 @@ class Recorder:
                            started=started)
         self.wav_path = stem.with_name(stem.name + ".wav")
         self.transcript_path = stem.with_name(stem.name + ".jsonl")
-        self._wav = WavWriter(self.wav_path, self.rate, channels=2)
-        self._jsonl = self.transcript_path.open("a", encoding="utf-8")
         self._t0 = self._clock()
+        try:
+            self._wav = WavWriter(self.wav_path, self.rate, channels=2, on_error=self._failed)
+            self._jsonl = self.transcript_path.open("a", encoding="utf-8")
+        except OSError as exc:
+            self._failed(exc, Path(exc.filename) if exc.filename else self.wav_path)
+            return
         log.info("recording to %s", self.wav_path)
 
     def attach_speaker(self, played: SampleRing, device_rate: int,
@@ -120,7 +177,7 @@ class Recorder:
         if first and self._right.n:
             self._right.padded = 0  # the speaker's latency, not lost time
 
-    def _place(self, leg: _Leg, at: float) -> None:
+    def _place(self, leg: Leg, at: float) -> None:
         """Pad `leg` with silence up to where the instant `at` lies when it has fallen
         behind that by more than `SLACK_S`: time its source lost (a stall)."""
         assert self._ref is not None
@@ -154,8 +211,25 @@ class Recorder:
         line = {"t": round(self._clock() - self._t0, 3),
                 "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
                 "role": role, "text": text}
-        self._jsonl.write(json.dumps(line) + "\n")
-        self._jsonl.flush()
+        try:
+            self._jsonl.write(json.dumps(line) + "\n")
+            self._jsonl.flush()
+        except OSError as exc:
+            assert self.transcript_path is not None
+            self._failed(exc, self.transcript_path)
+
+    def _failed(self, exc: OSError, path: Path) -> None:
+        """A write failed: stop recording (both files), say so once, keep what was written."""
+        if self.failure is None:
+            self.failure = f"{path}: {exc.strerror or exc.__class__.__name__}"
+            log.warning("recording stopped: cannot write %s (%s); the call goes on, what was "
+                        "recorded so far is kept", path, exc.strerror or exc)
+        wav, jsonl, self._wav, self._jsonl = self._wav, self._jsonl, None, None
+        if wav is not None:
+            wav.close()
+        if jsonl is not None:
+            with contextlib.suppress(OSError):
+                jsonl.close()
 
     def _flush(self, final: bool = False) -> None:
         if self._base is None:
@@ -181,53 +255,31 @@ class Recorder:
                 self._take_played()
             self._flush(final=True)
         finally:
-            self._wav.close()
-            self._wav = None
+            if self._wav is not None:  # None when the last write failed
+                self._wav.close()
+                self._wav = None
             if self._jsonl is not None:
-                self._jsonl.close()
+                try:
+                    self._jsonl.close()
+                except OSError as exc:
+                    assert self.transcript_path is not None
+                    self._failed(exc, self.transcript_path)
                 self._jsonl = None
-        ms = 1000.0 / self.rate
-        log.info("recording finished: %s (%.1f s; time lost and filled with silence: sent "
-                 "%.0f ms, speaker %.0f ms)", self.wav_path, self._written / self.rate,
-                 self._left.padded * ms, self._right.padded * ms)
+        if self.failure is None:
+            ms = 1000.0 / self.rate
+            log.info("recording finished: %s (%.1f s; time lost and filled with silence: sent "
+                     "%.0f ms, speaker %.0f ms)", self.wav_path, self._written / self.rate,
+                     self._left.padded * ms, self._right.padded * ms)
 
-
-class _Leg:
-    """One channel's samples not yet written, and how many it has had in all."""
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.chunks: list[np.ndarray] = []
-        self.n = 0
-        self.padded = 0
-        self.lags: list[int] = []  # how far behind its clock, over the first ticks
-
-    def add(self, samples: np.ndarray) -> None:
-        if len(samples):
-            self.chunks.append(samples)
-            self.n += len(samples)
-
-    def pad(self, upto: int) -> None:
-        """Silence up to `upto`: time this leg's source lost (counted in `padded`)."""
-        if self.n < upto:
-            self.padded += upto - self.n
-            self.add(np.zeros(upto - self.n, dtype=np.int16))
-
-    def take(self, n: int) -> np.ndarray:
-        return _take(self.chunks, n)
-
-
-def _take(chunks: list[np.ndarray], n: int) -> np.ndarray:
-    """Remove and return the first n samples of a chunk list (zeros where it runs out)."""
-    out = np.zeros(n, dtype=np.int16)
-    filled = 0
-    while chunks and filled < n:
-        head = chunks[0]
-        k = min(len(head), n - filled)
-        out[filled:filled + k] = head[:k]
-        filled += k
-        if k == len(head):
-            chunks.pop(0)
-        else:
-            chunks[0] = head[k:]
-    return out
+    def note_end(self, call_id: str, ended_reason: str) -> None:
+        """Once the call is over, its full id (now safe to show) as the JSONL's last line."""
+        if self.transcript_path is None or self.failure is not None:
+            return
+        line = {"t": round(self._clock() - self._t0, 3),
+                "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
+                "ended": {"callId": call_id, "endedReason": ended_reason}}
+        try:
+            with self.transcript_path.open("a", encoding="utf-8") as f:
+                f.write(json.dumps(line) + "\n")
+        except OSError as exc:
+            self._failed(exc, self.transcript_path)

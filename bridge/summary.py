@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
+from typing import Any
 
 from bridge.audio.base import DeviceStats
 from bridge.audio.playout import PlayoutStats
 from bridge.errors import ExitCode
+from bridge.inert import inert
 from bridge.uplink import UplinkStats
 
 CONNECTION_LOST = "connection-lost"
@@ -25,6 +28,7 @@ class CallSummary:
     interruptions: int = 0
     devices: DeviceStats | None = None  # sound-card counters, when a device was used
     device_error: str | None = None  # a device failed for good and ended the call
+    recording_error: str | None = None  # the recording stopped early: path and cause
 
     @property
     def connection_lost(self) -> bool:
@@ -38,11 +42,14 @@ class CallSummary:
 
     def line(self) -> str:
         cost = f", cost ${self.cost:.4f}" if self.cost is not None else ""
-        return (f"call {self.call_id[-8:]} ended: {self.ended_reason} after "
+        # the full id: the call is over, so it no longer opens anything (see call.py)
+        return (f"call {self.call_id} ended: {self.ended_reason} after "
                 f"{self.duration_s:.1f} s{cost}; sent {self.uplink.sent_seconds:.1f} s, "
                 f"received {self.received_s:.1f} s of audio, {self.playout.audible_underruns} "
                 f"audible underruns ({self.playout.underruns} in all), {self._dropped()}, "
-                f"{self.interruptions} interruptions{self._device_counts()}")
+                f"{self.interruptions} interruptions{self._device_counts()}"
+                + (f"; recording incomplete ({self.recording_error})"
+                   if self.recording_error else ""))
 
     def _dropped(self) -> str:
         p = self.playout
@@ -55,3 +62,14 @@ class CallSummary:
             return ""
         return (f"; devices: {d.input_overflows} input overflows, {d.output_underflows} "
                 f"output underflows, {d.reopens} reopens")
+
+
+def outcome(body: dict[str, Any], reason: str) -> tuple[str, float | None]:
+    """The ended reason and cost of `GET /call/{id}`: server text, so inert and bounded, and
+    only of the right types."""
+    ended = body.get("endedReason")
+    cost = body.get("cost")
+    good = isinstance(cost, (int, float)) and not isinstance(cost, bool) and \
+        math.isfinite(cost) and cost >= 0
+    return (inert(ended, 100) if isinstance(ended, str) and ended else reason,
+            float(cost) if good else None)

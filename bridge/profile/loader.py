@@ -15,7 +15,15 @@ import yaml
 
 from bridge.errors import ProfileError
 from bridge.profile.fields import Invalid, suggest
-from bridge.profile.model import FORBIDDEN, SECTIONS, SPEC, WIRE_RATES, Profile
+from bridge.profile.model import (
+    DEPRECATED,
+    FORBIDDEN,
+    GONE_FROM_VAPI,
+    SECTIONS,
+    SPEC,
+    WIRE_RATES,
+    Profile,
+)
 from bridge.profile.yamlnodes import Lines, load_with_lines, read_text
 
 log = logging.getLogger("bridge.profile")
@@ -114,7 +122,19 @@ def _build(data: dict[str, Any], lines: Lines, origin: str, name: str,
         built[section] = values
     _cross_checks(built, lines, origin)
     return Profile(name=name, origin=origin, directory=directory,
+                   warnings=_warnings(data, built),
                    **{s: SECTIONS[s](**v) for s, v in built.items()})
+
+
+def _warnings(data: dict[str, Any], built: dict[str, dict[str, Any]]) -> tuple[str, ...]:
+    found = [message for path, message in DEPRECATED.items()
+             if path.split(".")[1] in (data.get(path.split(".")[0]) or {})]
+    wire = built["wire"]
+    if wire["format"] == "mulaw" and wire["sample_rate"] != 8000:
+        found.append(f"wire.sample_rate: µ-law (G.711) is 8000 Hz on telephone lines and "
+                     f"Vapi; {wire['sample_rate']} Hz µ-law is unusual — set "
+                     f"wire.sample_rate: 8000, or use pcm_s16le for wideband")
+    return tuple(found)
 
 
 def _cross_checks(built: dict[str, dict[str, Any]], lines: Lines, origin: str) -> None:
@@ -123,6 +143,10 @@ def _cross_checks(built: dict[str, dict[str, Any]], lines: Lines, origin: str) -
         which = "both are set" if assistant["id"] else "neither is set"
         raise _err(origin, lines, "assistant", f"set exactly one of assistant.id (an "
                    f"assistant from the Vapi dashboard) or assistant.inline ({which})")
+    for part in ("inline", "overrides"):
+        for key in assistant[part] or {}:
+            if key in GONE_FROM_VAPI:
+                raise _err(origin, lines, f"assistant.{part}.{key}", GONE_FROM_VAPI[key])
     wire = built["wire"]
     if wire["sample_rate"] is None:
         wire["sample_rate"] = WIRE_RATES[wire["format"]]
@@ -133,13 +157,6 @@ def _cross_checks(built: dict[str, dict[str, Any]], lines: Lines, origin: str) -
     if not audio["playout_min_ms"] <= audio["playout_start_ms"] <= audio["playout_max_ms"]:
         raise _err(origin, lines, "audio.playout_start_ms", "must lie between "
                    "audio.playout_min_ms and audio.playout_max_ms")
-    template = built["record"]["path"]
-    if template:
-        try:
-            template.format(call_id="x", profile="x", started="x")
-        except (KeyError, IndexError, ValueError) as exc:
-            raise _err(origin, lines, "record.path", f"unknown placeholder {exc}; use "
-                       f"{{call_id}}, {{profile}} and {{started}}") from None
     device = audio["input"]
     if isinstance(device, str) and device.startswith("file:") and \
             not Path(device[5:]).expanduser().is_file():

@@ -24,6 +24,7 @@ def build_app(ctx: SimContext) -> web.Application:
     app.router.add_post("/call", rest.create_call)
     app.router.add_get("/call", rest.list_calls)
     app.router.add_get("/call/{call_id}", rest.get_call)
+    app.router.add_get("/assistant/{assistant_id}", rest.get_assistant)
     app.router.add_get("/_sim", testapi.info_handler)
     app.router.add_get("/_sim/calls", testapi.list_handler)
     app.router.add_get("/_sim/calls/{call_id}", testapi.call_handler)
@@ -82,6 +83,16 @@ class Simulator:
     @property
     def call_ids(self) -> list[str]:
         return list(self.ctx.calls.calls)
+
+    def send_text(self, call_id: str, frames: list[str]) -> bool:
+        """Send raw text frames on a connected call socket, in order, after what is queued
+        (for fuzz tests: any text, valid JSON or not). False if the call is not connected."""
+        rec = self.ctx.calls.get(call_id)
+        if rec is None or rec.session is None or rec.session.ended:
+            return False
+        for frame in frames:
+            rec.session.outbox.raw(frame)
+        return True
 
     async def __aenter__(self) -> Simulator:
         return await self.start()

@@ -8,19 +8,21 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
-import json
 import logging
 import random
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import httpx
 
 from bridge import USER_AGENT, redact
 from bridge.errors import ApiRequestError, AuthError, NetworkError, ProfileError
+from bridge.inert import inert
+from bridge.vapi import safejson
 
 log = logging.getLogger("bridge.api")
+MAX_BODY = 16 * 2**20  # a long call's object (messages, artifact) stays far below this
 
 
 @dataclass(frozen=True)
@@ -58,7 +60,16 @@ class CallInfo:
         redact.register_url(info.websocket_url, "call socket URL")
         redact.register_url(info.listen_url, "listen URL")
         redact.register_url(info.control_url, "control URL")
+        # a live call's id opens it too: logs show only its tail (`Call.short_id`)
+        redact.register(info.id, shown=f"…{info.id[-8:]}")
         return info
+
+    def release_secrets(self) -> None:
+        """The call is over: its URLs and id open nothing now; stop masking them, so the
+        redactor does not grow with every call (URLs are still shortened by pattern)."""
+        for url in (self.websocket_url, self.listen_url, self.control_url):
+            redact.release_url(url)
+        redact.release_call(self.id)  # and URLs learnt later (GET /call), which hold the id
 
 
 def is_loopback(url: str) -> bool:
@@ -81,15 +92,15 @@ def check_plaintext(url: str, allow_plaintext: bool, what: str) -> None:
 def response_message(response: httpx.Response) -> str:
     """Vapi's error text from a response: NestJS `message` (joined when a list), or text."""
     try:
-        body = response.json()
-    except (ValueError, json.JSONDecodeError):
-        return response.text.strip()[:300] or response.reason_phrase
+        body = safejson.loads(response.content, max_bytes=MAX_BODY)
+    except ValueError:
+        return inert(response.text.strip(), 300) or response.reason_phrase
     if isinstance(body, dict):
         msg = body.get("message", body.get("error", ""))
         if isinstance(msg, list):
-            return "; ".join(str(m) for m in msg)
-        return str(msg)
-    return str(body)[:300]
+            return inert("; ".join(str(m) for m in msg[:20]), 300)
+        return inert(str(msg), 300)
+    return inert(str(body), 300)
 
 
 def _refusal(response: httpx.Response, what: str) -> Exception | None:
@@ -158,6 +169,11 @@ class VapiApi:
                                    attempts=attempts)
         return CallInfo.from_body(data)
 
+    async def get_assistant(self, assistant_id: str) -> dict[str, Any]:
+        """`GET /assistant/{id}` (one attempt): 404 or 400 raise `ApiRequestError`."""
+        return await self._request("GET", f"/assistant/{quote(assistant_id, safe='')}",
+                                   "the assistant lookup", attempts=1)
+
     async def check_key(self) -> None:
         """A harmless authenticated request (list one call): raises if the key is refused."""
         await self._request("GET", "/call", "the key check", attempts=1, params={"limit": 1})
@@ -177,7 +193,7 @@ class VapiApi:
             else:
                 if response.status_code < 300:
                     try:
-                        body = response.json()
+                        body = safejson.loads(response.content, max_bytes=MAX_BODY)
                     except ValueError:
                         raise ApiRequestError(f"{method} {path}: the answer was not JSON — is "
                                               f"api.base_url a Vapi API?") from None

@@ -276,6 +276,7 @@ class Recording:
     frames: int
     rate: int
     transcript: list[dict[str, Any]] = field(default_factory=list)
+    ended: dict[str, Any] | None = None  # the JSONL's last line, once the call is over
 
     @property
     def seconds(self) -> float:
@@ -297,9 +298,12 @@ def check_recording(wav: Path, *, want_audio: bool = True) -> Recording:
     jsonl = wav.with_suffix(".jsonl")
     assert jsonl.exists(), f"{jsonl.name} missing"
     lines = [json.loads(line) for line in jsonl.read_text().splitlines() if line.strip()]
-    for line in lines:
+    ends = [line["ended"] for line in lines if "ended" in line]
+    transcript = [line for line in lines if "ended" not in line]
+    for line in transcript:
         assert {"t", "role", "text"} <= set(line), line
-    return Recording(wav, frames, rate, lines)
+    assert len(ends) <= 1 and (not ends or "ended" in lines[-1]), "one end line, the last"
+    return Recording(wav, frames, rate, transcript, ends[0] if ends else None)
 
 
 def recordings(directory: Path) -> list[Path]:

@@ -103,6 +103,17 @@ CASES: dict[str, Case] = {
                            never="malformed"),
     "spec-shapes": Case("spec-shapes", 0, "assistant: Hello.", reason=NORMAL_END,
                         never="malformed"),
+    "hostile-text": Case("hostile-text=0.3", 0, "assistant: Your table is ready \\ud83c",
+                         reason=NORMAL_END, debug_words="nested 5001 deep",
+                         never="\x1b"),
+    # what Vapi's schema and account refuse, as the simulator now does
+    "schema-unknown-override": Case(None, 2, "assistantOverrides.property silenceTimeout "
+                                    "should not exist", call=False, profile={"assistant": {
+                                        "overrides": {"silenceTimeout": 30}}}),
+    "unknown-assistant": Case(None, 2, "Couldn't Get Assistant. `assistantId` "
+                              "00000000-0000-0000-0000-000000000000 Does Not Exist.",
+                              call=False, profile={"assistant": {
+                                  "id": "00000000-0000-0000-0000-000000000000"}}),
 }
 
 
@@ -197,9 +208,14 @@ def run_case(case: Case) -> Outcome:
             assert float(np.median(np.abs(heard))) < 50, \
                 "near-silence stayed near-silent (odd-length chunks decoded byte-aligned)"
         if case.reason == NORMAL_END:
-            assert [t["text"] for t in rec.transcript] == ["Hello."], rec.transcript
+            assert [t["text"] for t in rec.transcript][-1] == "Hello.", rec.transcript
+            if not case.fault or not case.fault.startswith("hostile-text"):
+                assert [t["text"] for t in rec.transcript] == ["Hello."], rec.transcript
             (report,) = sim.calls()
             assert report["endedReason"] == NORMAL_END
+            assert rec.ended == {"callId": report["id"], "endedReason": NORMAL_END}, \
+                "the JSONL ends with the call's full id, written once it was over"
+            assert f"call {report['id']} ended: " in result.out, "the summary has the full id"
         return outcome
 
 
