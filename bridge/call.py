@@ -29,7 +29,6 @@ from bridge.audio.base import AudioSink, AudioSource, DeviceStats
 from bridge.audio.codec import codec_for
 from bridge.audio.echo import echo_path
 from bridge.audio.playout import PlayoutStats
-from bridge.audio.ring import SampleRing
 from bridge.downlink import Downlink
 from bridge.errors import AudioDeviceError, NetworkError
 from bridge.profile.model import Profile
@@ -46,7 +45,6 @@ SEND_TIMEOUT_S = 5.0  # a send blocked this long means the connection is gone
 SILENCE_TIMEOUT_S = 8.0  # Vapi streams audio all call long: this much nothing is a dead link
 MAX_MESSAGE = 16 * 2**20  # accepted by the socket; beyond MAX_USEFUL it is dropped and counted
 MAX_USEFUL = 2**20
-RECORD_RING_S = 5.0  # played audio awaiting the recorder: drained every 20 ms tick
 
 
 class Call:
@@ -70,7 +68,8 @@ class Call:
                                             profile.audio.playout_max_ms),
                                  block_ms=profile.audio.block_ms,
                                  start_ms=profile.audio.playout_start_ms)
-        self._played = self._hear_speaker(recorder)
+        if recorder is not None:  # the recording's right leg: what the speaker plays
+            recorder.attach_speaker(sink, self.uplink.frame_captured_at)
         self.info: CallInfo | None = None
         self.status = "creating"
         self.ended_reason: str | None = None
@@ -90,15 +89,6 @@ class Call:
         self._playout_at_close: PlayoutStats | None = None
         self.device_error: str | None = None
         self._device_base: DeviceStats | None = None
-
-    def _hear_speaker(self, recorder: Recorder | None) -> SampleRing | None:
-        """The recording's right leg: every block the speaker plays, mirrored into a ring
-        by the sink's consumer, placed after the uplink's frames by the audio latencies."""
-        if recorder is None:
-            return None
-        played = self.sink.add_played_ring(RECORD_RING_S)
-        recorder.attach_speaker(played, self.sink.sample_rate, self.uplink.frame_captured_at)
-        return played
 
     # ---- lifecycle --------------------------------------------------------------------
     async def __aenter__(self) -> Call:
@@ -211,8 +201,6 @@ class Call:
             self._push(None)
             if self.recorder is not None:
                 self.recorder.close()
-            if self._played is not None:
-                self.sink.remove_played_ring(self._played)
         try:
             await self._summarise()
         finally:

@@ -35,6 +35,7 @@ from typing import IO
 
 import numpy as np
 
+from bridge.audio.base import AudioSink
 from bridge.audio.files import WavWriter
 from bridge.audio.resample import Resampler
 from bridge.audio.ring import SampleRing
@@ -45,6 +46,7 @@ log = logging.getLogger("bridge.record")
 
 SLACK_S = 0.015  # a leg this far behind its clock has lost time (a stall): pad it
 SETTLE_TICKS = 25  # uplink ticks over which the legs' offset is measured
+PLAYED_RING_S = 5.0  # played audio awaiting the recorder: drained every 20 ms tick
 
 
 def expand_path(template: str, *, call_id: str, profile: str, started: datetime) -> Path:
@@ -110,6 +112,7 @@ class Recorder:
         self._right = Leg("speaker")
         self._written = 0
         self._t0 = 0.0
+        self._sink: AudioSink | None = None
         self._speaker: SampleRing | None = None
         self._resampler: Resampler | None = None
         self._frame_captured_at: Callable[[], float] | None = None
@@ -136,13 +139,13 @@ class Recorder:
             return
         log.info("recording to %s", self.wav_path)
 
-    def attach_speaker(self, played: SampleRing, device_rate: int,
-                       frame_captured_at: Callable[[], float]) -> None:
-        """`played` receives every block the speaker plays (at `device_rate`), stamped
-        with when it is heard; `frame_captured_at()` says when the start of the latest
-        frame sent was captured."""
-        self._speaker = played
-        self._resampler = Resampler(device_rate, self.rate)
+    def attach_speaker(self, sink: AudioSink, frame_captured_at: Callable[[], float]) -> None:
+        """Record every block `sink` plays (its consumer fills a ring, stamped with when
+        each block is heard; detached on close); `frame_captured_at()` says when the start
+        of the latest frame sent was captured."""
+        self._sink = sink
+        self._speaker = sink.add_played_ring(PLAYED_RING_S)
+        self._resampler = Resampler(sink.sample_rate, self.rate)
         self._frame_captured_at = frame_captured_at
 
     # called from the event loop, once per uplink tick
@@ -248,6 +251,9 @@ class Recorder:
         self._written = end
 
     def close(self) -> None:
+        if self._sink is not None and self._speaker is not None:
+            self._sink.remove_played_ring(self._speaker)
+            self._sink = None
         if self._wav is None:
             return
         try:
