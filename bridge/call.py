@@ -25,6 +25,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
 from bridge import USER_AGENT
+from bridge.aio import wait_any
 from bridge.audio.base import AudioSink, AudioSource, DeviceStats
 from bridge.audio.codec import codec_for
 from bridge.audio.echo import echo_path
@@ -37,6 +38,7 @@ from bridge.summary import CONNECTION_LOST, CallSummary, outcome
 from bridge.uplink import Uplink
 from bridge.vapi import messages
 from bridge.vapi.api import CallInfo, VapiApi
+from bridge.vapi.net import untrusted, ws_options
 
 log = logging.getLogger("bridge.call")
 
@@ -128,8 +130,11 @@ class Call:
             try:
                 return await connect(url, user_agent_header=USER_AGENT, compression=None,
                                      max_size=MAX_MESSAGE, ping_interval=5, ping_timeout=10,
-                                     close_timeout=1, open_timeout=10, proxy=None)
+                                     close_timeout=1, open_timeout=10, **ws_options(url))
             except (OSError, InvalidHandshake, TimeoutError) as exc:
+                refusal = untrusted(exc, "the call socket")
+                if refusal is not None:
+                    raise refusal from None
                 last = exc.__class__.__name__
                 log.warning("call %s: cannot open the call socket (%s); attempt %d of 3",
                             self.short_id, last, attempt)
@@ -176,12 +181,8 @@ class Call:
         if not self._closed.is_set():
             with contextlib.suppress(Exception):
                 await self.send_command(messages.end_call(self.profile.call.end_command))
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self.profile.call.end_timeout_seconds):
-                    await asyncio.wait(
-                        [asyncio.ensure_future(self._ended.wait()),
-                         asyncio.ensure_future(self._closed.wait())],
-                        return_when=asyncio.FIRST_COMPLETED)
+            await wait_any(self._ended, self._closed,
+                           timeout=self.profile.call.end_timeout_seconds)
         await self._close_socket()
 
     async def close(self) -> None:

@@ -53,7 +53,7 @@ def _extras(profile: Profile) -> list[Item]:
     """The optional packages this profile needs, imported as `run` will import them."""
     if profile.audio.echo != "aec":
         return []
-    from bridge.audio.echo import WebRtcAec
+    from bridge.audio.aec import WebRtcAec
 
     what = "echo cancellation (audio.echo: aec) available"
     try:

@@ -20,6 +20,7 @@ import sys
 from collections import deque
 from typing import Any
 
+from bridge.aio import wait_any
 from bridge.audio.base import AudioSink, AudioSource
 from bridge.call import Call
 from bridge.control.server import serve_control
@@ -66,6 +67,7 @@ class Daemon:
         self._stop = stop or asyncio.Event()
         self._trigger = asyncio.Event()
         self._reload_pending = False
+        self._closing: set[asyncio.Task[None]] = set()  # retired API clients being closed
 
     # ---- requests (signals, the control socket) ---------------------------------------
     def request_call(self) -> str | None:
@@ -95,17 +97,26 @@ class Daemon:
         self.notifier.reloading("reloading the profile")
         try:
             new = load_profile(self.reload_from, self.overrides)
+            api = make_api(new)  # base_url, key and timeouts may all have changed
         except BridgeError as exc:
             log.error("reload failed, keeping the old profile: %s", exc)
         else:
             if new.wire != self.profile.wire or new.audio != self.profile.audio:
                 self._close_audio()
-            self.profile = new
+            self._retire_api()
+            self.api, self.profile = api, new
             log.info("profile reloaded from %s (mode %s)", new.origin, new.service.mode)
             for warning in new.warnings:
                 log.warning("%s: %s", new.origin, warning)
         self.notifier.ready()  # a reload always ends with READY=1 (sd_notify protocol)
         self._set_state(self.state)
+
+    def _retire_api(self) -> None:
+        """Close the API client being replaced (no call uses it: reloads wait for calls)."""
+        if self.api is not None:
+            task = asyncio.get_running_loop().create_task(self.api.aclose())
+            self._closing.add(task)
+            task.add_done_callback(self._closing.discard)
 
     # ---- run ---------------------------------------------------------------------------
     async def run(self) -> int:
@@ -129,6 +140,7 @@ class Daemon:
             self._close_audio()
             if self.api is not None:
                 await self.api.aclose()
+            await asyncio.gather(*self._closing, return_exceptions=True)
             self.notifier.close()
 
     async def _modes(self) -> int:
@@ -208,14 +220,7 @@ class Daemon:
 
     async def _wait_for(self, event: asyncio.Event, timeout: float | None = None) -> bool:
         """Wait for `event` (or the timeout); False when the daemon is stopping instead."""
-        waiters = {asyncio.ensure_future(self._stop.wait())}
-        if event is not self._stop:
-            waiters.add(asyncio.ensure_future(event.wait()))
-        try:
-            await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for w in waiters:
-                w.cancel()
+        await wait_any(*{self._stop, event}, timeout=timeout)
         return not self._stop.is_set()
 
     # ---- audio --------------------------------------------------------------------------

@@ -35,6 +35,7 @@ from bridge.control import Refused
 from bridge.errors import AuthError, NetworkError, UsageError
 from bridge.vapi import safejson
 from bridge.vapi.api import check_plaintext
+from bridge.vapi.net import untrusted, ws_options
 
 log = logging.getLogger("bridge.listen")
 
@@ -108,6 +109,9 @@ def _event(text: str) -> ListenEvent:
 
 
 def _connect_error(exc: Exception) -> Exception:
+    refusal = untrusted(exc, "the listenUrl")
+    if refusal is not None:
+        return refusal
     if isinstance(exc, InvalidStatus):
         status = exc.response.status_code
         if status == 401:
@@ -139,7 +143,8 @@ async def listen(url: str, *, public_key: str | None = None, channels: int | Non
     try:
         ws = await connect(url, additional_headers=headers, user_agent_header=USER_AGENT,
                            compression=None, max_size=2**22, open_timeout=open_timeout,
-                           ping_interval=10, ping_timeout=20, close_timeout=1, proxy=None)
+                           ping_interval=10, ping_timeout=20, close_timeout=1,
+                           **ws_options(url))
     except (OSError, TimeoutError, InvalidStatus, InvalidURI) as exc:
         raise _connect_error(exc) from None
     except Exception as exc:  # other handshake failures

@@ -1,7 +1,8 @@
 """Vapi's REST API: create a call, read a call, with Vapi's errors mapped to ours.
 
 400/401/402/403 are never retried: they need a person. 429, 5xx, timeouts and refused
-connections are retried with bounded exponential backoff and full jitter.
+connections are retried with bounded exponential backoff and full jitter — but a create
+whose answer was lost is first looked for (`bridge/vapi/created.py`): never two calls.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ import asyncio
 import ipaddress
 import logging
 import random
+import secrets
+import time
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -20,9 +23,15 @@ from bridge import USER_AGENT, redact
 from bridge.errors import ApiRequestError, AuthError, NetworkError, ProfileError
 from bridge.inert import inert
 from bridge.vapi import safejson
+from bridge.vapi.created import find_created, marked_name
+from bridge.vapi.net import http_client, untrusted
 
 log = logging.getLogger("bridge.api")
 MAX_BODY = 16 * 2**20  # a long call's object (messages, artifact) stays far below this
+
+# failures before the request left: it cannot have been processed
+NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.ProxyError,
+            httpx.UnsupportedProtocol)
 
 
 @dataclass(frozen=True)
@@ -126,6 +135,15 @@ def _refusal(response: httpx.Response, what: str) -> Exception | None:
     return None
 
 
+@dataclass(frozen=True)
+class Failure:
+    """One attempt that got no usable answer."""
+
+    text: str
+    rate_limited: bool = False
+    maybe_processed: bool = False  # the request may have reached Vapi and been acted on
+
+
 class VapiApi:
     def __init__(self, base_url: str, api_key: str, *, timeout: float = 10.0,
                  retry: RetryPolicy | None = None, allow_plaintext: bool = False) -> None:
@@ -134,11 +152,10 @@ class VapiApi:
         self.base_url = base_url.rstrip("/")
         self.retry = retry or RetryPolicy()
         self.allow_plaintext = allow_plaintext
-        self._client = httpx.AsyncClient(
+        self._client = http_client(
             base_url=self.base_url,
             headers={"Authorization": f"Bearer {api_key}", "User-Agent": USER_AGENT},
             timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
-            trust_env=False,
         )
 
     async def __aenter__(self) -> VapiApi:
@@ -155,9 +172,41 @@ class VapiApi:
         return urlsplit(self.base_url).netloc
 
     async def create_call(self, body: dict[str, Any], *, fault: str | None = None) -> CallInfo:
+        """POST /call, never billing twice: each attempt carries its own marker in `name`,
+        and after a failure the request may have survived (a timeout, a dropped connection,
+        a 5xx) the calls created since are looked up by marker before any new attempt."""
         params = {"fault": fault} if fault else None
-        data = await self._request("POST", "/call", "the call", json=body, params=params)
-        info = CallInfo.from_body(data)
+        total = self.retry.attempts
+        since = time.time()
+        sent: list[str] = []
+        last = Failure("")
+        for attempt in range(1, total + 1):
+            sent.append(marked_name(body.get("name"), secrets.token_hex(4)))
+            outcome = await self._attempt("POST", "/call", "the call", params=params,
+                                          json={**body, "name": sent[-1]})
+            if isinstance(outcome, dict):
+                return await self._usable(CallInfo.from_body(outcome))
+            last = outcome
+            delay = self.retry.delay(attempt, outcome.rate_limited)
+            if outcome.maybe_processed:
+                await asyncio.sleep(delay)  # let a slow create land before looking
+                delay = 0.0
+                found = await find_created(self.list_calls, sent, since, outcome.text)
+                if found is not None:
+                    log.warning("POST /call: %s, but Vapi had created the call: using it",
+                                outcome.text)
+                    return await self._usable(CallInfo.from_body(found))
+            if attempt == total:
+                break
+            log.warning("POST /call: %s; retrying%s (attempt %d of %d)", outcome.text,
+                        f" in {delay:.1f} s" if delay else " (no call was created)",
+                        attempt + 1, total)
+            await asyncio.sleep(delay)
+        raise self._gave_up("the call", last, total)
+
+    async def _usable(self, info: CallInfo) -> CallInfo:
+        if not info.websocket_url and info.id:  # a listed call may lack it: read it whole
+            info = await self.get_call(info.id, attempts=2)
         if not info.id or not info.websocket_url:
             raise ApiRequestError("Vapi's answer to POST /call had no call id or no "
                                   "transport.websocketCallUrl — is api.base_url a Vapi API?")
@@ -168,6 +217,14 @@ class VapiApi:
         data = await self._request("GET", f"/call/{call_id}", "the call lookup",
                                    attempts=attempts)
         return CallInfo.from_body(data)
+
+    async def list_calls(self, what: str, **params: Any) -> list[Any]:
+        """GET /call with the schema's filters (createdAtGt, limit, ...)."""
+        items = (await self._request("GET", "/call", what, params=params)).get("items")
+        if not isinstance(items, list):
+            raise ApiRequestError("GET /call: the answer was not a list of calls — is "
+                                  "api.base_url a Vapi API?")
+        return items
 
     async def get_assistant(self, assistant_id: str) -> dict[str, Any]:
         """`GET /assistant/{id}` (one attempt): 404 or 400 raise `ApiRequestError`."""
@@ -181,37 +238,52 @@ class VapiApi:
     async def _request(self, method: str, path: str, what: str, *, attempts: int | None = None,
                        **kwargs: Any) -> dict[str, Any]:
         total = attempts or self.retry.attempts
-        last = ""
+        last = Failure("")
         for attempt in range(1, total + 1):
-            rate_limited = False
-            try:
-                response = await self._client.request(method, path, **kwargs)
-            except httpx.TimeoutException:
-                last = "timed out"
-            except httpx.TransportError as exc:
-                last = f"cannot connect ({exc.__class__.__name__})"
-            else:
-                if response.status_code < 300:
-                    try:
-                        body = safejson.loads(response.content, max_bytes=MAX_BODY)
-                    except ValueError:
-                        raise ApiRequestError(f"{method} {path}: the answer was not JSON — is "
-                                              f"api.base_url a Vapi API?") from None
-                    if isinstance(body, list):
-                        return {"items": body}
-                    if not isinstance(body, dict):
-                        raise ApiRequestError(f"{method} {path}: unexpected answer shape")
-                    return body
-                refusal = _refusal(response, what)
-                if refusal is not None:
-                    raise refusal
-                rate_limited = response.status_code == 429
-                last = f"HTTP {response.status_code}" + (" rate limited" if rate_limited else "")
+            outcome = await self._attempt(method, path, what, **kwargs)
+            if isinstance(outcome, dict):
+                return outcome
+            last = outcome
             if attempt == total:
                 break
-            delay = self.retry.delay(attempt, rate_limited)
+            delay = self.retry.delay(attempt, outcome.rate_limited)
             log.warning("%s %s: %s; retrying in %.1f s (attempt %d of %d)",
-                        method, path, last, delay, attempt + 1, total)
+                        method, path, outcome.text, delay, attempt + 1, total)
             await asyncio.sleep(delay)
-        raise NetworkError(f"could not reach Vapi at {self.host} ({what}): {last} after "
-                           f"{total} attempts — check the network and api.base_url")
+        raise self._gave_up(what, last, total)
+
+    def _gave_up(self, what: str, last: Failure, total: int) -> NetworkError:
+        return NetworkError(f"could not reach Vapi at {self.host} ({what}): {last.text} after "
+                            f"{total} attempts — check the network and api.base_url")
+
+    async def _attempt(self, method: str, path: str, what: str,
+                       **kwargs: Any) -> dict[str, Any] | Failure:
+        """One request: its JSON body, or why not (refusals raise: they need a person)."""
+        try:
+            response = await self._client.request(method, path, **kwargs)
+        except NOT_SENT as exc:
+            refusal = untrusted(exc, self.host)
+            if refusal is not None:
+                raise refusal from None
+            return Failure(f"cannot connect ({exc.__class__.__name__})")
+        except httpx.TimeoutException:
+            return Failure("timed out", maybe_processed=True)
+        except httpx.TransportError as exc:
+            return Failure(f"connection lost ({exc.__class__.__name__})", maybe_processed=True)
+        if response.status_code < 300:
+            try:
+                body = safejson.loads(response.content, max_bytes=MAX_BODY)
+            except ValueError:
+                raise ApiRequestError(f"{method} {path}: the answer was not JSON — is "
+                                      f"api.base_url a Vapi API?") from None
+            if isinstance(body, list):
+                return {"items": body}
+            if not isinstance(body, dict):
+                raise ApiRequestError(f"{method} {path}: unexpected answer shape")
+            return body
+        refusal = _refusal(response, what)
+        if refusal is not None:
+            raise refusal
+        if response.status_code == 429:
+            return Failure("HTTP 429 rate limited", rate_limited=True)
+        return Failure(f"HTTP {response.status_code}", maybe_processed=True)

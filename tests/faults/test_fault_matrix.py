@@ -74,7 +74,18 @@ CASES: dict[str, Case] = {
     "http-429-exhausted": Case("http-429", 5, "HTTP 429 rate limited after 2 attempts",
                                call=False),
     "http-500-exhausted": Case("http-500", 5, "HTTP 500 after 2 attempts", call=False),
-    "http-500-transient": Case("http-500=1", 0, "HTTP 500; retrying in", reason=NORMAL_END),
+    "http-500-transient": Case("http-500=1", 0, "HTTP 500; retrying (no call was created)",
+                               reason=NORMAL_END),
+    # the call is created but its answer is lost: found and used, never created twice
+    "created-hang": Case("created-hang", 0, "timed out, but Vapi had created the call: using it",
+                         reason=NORMAL_END, profile=FAST_FAIL, sim={"http_hang_seconds": 30}),
+    "created-drop": Case("created-drop", 0, "connection lost (RemoteProtocolError), but Vapi "
+                         "had created the call: using it", reason=NORMAL_END),
+    "created-500": Case("created-500", 0, "HTTP 500, but Vapi had created the call: using it",
+                        reason=NORMAL_END),
+    "created-500-lookup-fails": Case("created-500", 5, "and Vapi could not be asked whether the "
+                                     "call was created", call=False,
+                                     sim={"faults": ("list-500",)}),
     "http-hang": Case("http-hang", 5, "(the call): timed out after 2 attempts", call=False,
                       profile=FAST_FAIL),
     "connection-refused": Case(None, 5, "(the call): cannot connect (ConnectError) after 2 "
@@ -195,11 +206,15 @@ def run_case(case: Case) -> Outcome:
             assert case.never not in result.printed, result.printed
         wavs = recordings(d)
         outcome = Outcome(result)
+        created = [c["id"] for c in sim.get("/_sim/calls")["calls"]]
         if not case.call:
-            assert wavs == [], "no call was created, so nothing was recorded"
-            assert sim.get("/_sim/calls")["calls"] == []
+            assert wavs == [], "no call was connected, so nothing was recorded"
+            lost = 1 if case.fault and case.fault.startswith("created-") else 0
+            assert len(created) == lost, f"{len(created)} calls created, {lost} expected"
             return outcome
+        assert len(created) == 1, f"exactly one call was created, not {len(created)}"
         assert len(wavs) == 1, wavs
+        assert created[0] in wavs[0].name, "the call the bridge used is the one created"
         rec = check_recording(wavs[0], want_audio=case.audio)
         outcome.recordings.append(rec.seconds)
         if case.audio:
