@@ -46,10 +46,15 @@ class CallSummary:
         return (f"call {self.call_id} ended: {self.ended_reason} after "
                 f"{self.duration_s:.1f} s{cost}; sent {self.uplink.sent_seconds:.1f} s, "
                 f"received {self.received_s:.1f} s of audio, {self.playout.audible_underruns} "
-                f"audible underruns ({self.playout.underruns} in all), "
+                f"audible underruns ({self.playout.underruns} in all), {self._dropped()}, "
                 f"{self.interruptions} interruptions{self._device_counts()}"
                 + (f"; recording incomplete ({self.recording_error})"
                    if self.recording_error else ""))
+
+    def _dropped(self) -> str:
+        p = self.playout
+        return (f"dropped {p.speech_dropped_ms:.0f} ms of speech and "
+                f"{p.silence_dropped_ms:.0f} ms of silence")
 
     def _device_counts(self) -> str:
         d = self.devices
