@@ -2,7 +2,9 @@
 
 Vapi's audio chunks are neither frame-sized nor sample-aligned; the decoder carries a
 split sample and the playout buffer re-frames for the device. On barge-in the queued audio
-is dropped (the sink fades it out) and the decoder and resampler forget their history.
+is dropped (the sink fades it out), the resampler forgets its history, and a sample split
+across the cut decodes as silence: played after the refill, that one sample of the cut
+reply would ring through the resampler as a click.
 """
 
 from __future__ import annotations
@@ -57,6 +59,7 @@ class Downlink:
         dropped = self.sink.playout_stats().depth_ms
         self.sink.clear_buffer()
         self._resampler.reset()
+        self.codec.drop_split()
         return dropped
 
     @property

@@ -28,6 +28,11 @@ class Codec(Protocol):
 
     def decode(self, data: bytes) -> np.ndarray: ...
 
+    def drop_split(self) -> None:
+        """The audio decoded so far was dropped: a sample split across it and the next
+        chunk decodes as silence (the byte alignment is kept)."""
+        ...
+
     def reset(self) -> None: ...
 
 
@@ -37,21 +42,29 @@ class PcmS16leCodec:
 
     def __init__(self) -> None:
         self._carry = b""
+        self._silence_split = False
 
     def encode(self, samples: np.ndarray) -> bytes:
         return samples.astype("<i2", copy=False).tobytes()
 
     def decode(self, data: bytes) -> np.ndarray:
         if self._carry:
-            data = self._carry + data
-            self._carry = b""
+            if not data:
+                return np.zeros(0, dtype=np.int16)
+            first = b"\0\0" if self._silence_split else self._carry + data[:1]
+            data = first + data[1:]
+            self._carry, self._silence_split = b"", False
         if len(data) % 2:
             self._carry = data[-1:]
             data = data[:-1]
         return np.frombuffer(data, dtype="<i2").astype(np.int16, copy=False)
 
+    def drop_split(self) -> None:
+        self._silence_split = bool(self._carry)
+
     def reset(self) -> None:
         self._carry = b""
+        self._silence_split = False
 
 
 class MulawCodec:
@@ -66,6 +79,9 @@ class MulawCodec:
 
     def decode(self, data: bytes) -> np.ndarray:
         return np.frombuffer(audioop.ulaw2lin(data, 2), dtype=np.int16)
+
+    def drop_split(self) -> None:
+        return None
 
     def reset(self) -> None:
         return None
