@@ -14,6 +14,7 @@ from bridge import statusline
 from bridge.audio.backends import open_sink, open_source
 from bridge.audio.base import AudioSink, AudioSource
 from bridge.call import Call
+from bridge.logsetup import under_journal
 from bridge.profile import Profile, api_key
 from bridge.record import Recorder
 from bridge.summary import CallSummary
@@ -26,7 +27,18 @@ EventHook = Callable[[messages.Event], None]
 ROLE_NAMES = {"assistant": "assistant", "user": "visitor"}
 
 
+def transcript_mode(mode: str) -> str:
+    """`auto`: final lines in a terminal; none when stdout or stderr is the journal (under
+    systemd what visitors say must not land in the system log; `record.path` keeps it,
+    in a file of its own)."""
+    if mode != "auto":
+        return mode
+    return "off" if under_journal(1) or under_journal(2) else "finals"
+
+
 def transcript_printer(mode: str) -> EventHook:
+    mode = transcript_mode(mode)
+
     def show(event: messages.Event) -> None:
         if mode == "off" or not isinstance(event, messages.Transcript):
             return

@@ -7,18 +7,17 @@ transcript lines clear it before they print (see `clear_prefix`).
 from __future__ import annotations
 
 import asyncio
-import os
 import sys
 from typing import TextIO
 
 from bridge.call import Call
+from bridge.logsetup import live_terminal
 
 CLEAR = "\r\033[K"
 
 
 def wanted(stream: TextIO = sys.stderr) -> bool:
-    return stream.isatty() and not os.environ.get("JOURNAL_STREAM") and \
-        os.environ.get("TERM", "") != "dumb"
+    return live_terminal(stream)
 
 
 def clear_prefix(stream: TextIO) -> str:

@@ -7,6 +7,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from bridge.audio.pulse import is_pulse, route
 from bridge.errors import AudioDeviceError
 
 log = logging.getLogger("bridge.devices")
@@ -47,10 +48,13 @@ def list_devices() -> list[dict[str, Any]]:
 
 
 def find_device(spec: str | int, kind: str) -> int | None:
-    """Resolve `default`, an index, an exact name or a name substring to an index.
+    """Resolve `default`, an index, an exact name, a name substring or `pulse:NAME` (see
+    `bridge.audio.pulse`) to an index.
     `kind` is "input" or "output". Returns None for the system default."""
     channels_key = "inputs" if kind == "input" else "outputs"
     devices = [d for d in list_devices() if d[channels_key] > 0]
+    if is_pulse(spec):
+        spec = route(str(spec), kind, [d["name"] for d in devices])
     if spec == "default":
         if not devices:
             raise AudioDeviceError(f"no audio {kind} device on this machine — plug one in, "

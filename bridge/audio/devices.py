@@ -30,6 +30,7 @@ import numpy as np
 from bridge.audio.base import DeviceStats, level_dbfs
 from bridge.audio.device_lookup import find_device, pick_rate, sounddevice
 from bridge.audio.playout import BufferedSink, PlayoutBuffer, PlayoutSettings
+from bridge.audio.pulse import is_pulse
 from bridge.audio.ring import SampleRing
 from bridge.errors import AudioDeviceError
 
@@ -104,7 +105,8 @@ class _DeviceStream:
         self.spec = spec
         self._sd = sounddevice()
         self.device = find_device(spec, self.kind)
-        self.name = str(self._sd.query_devices(self.device, self.kind)["name"])
+        self.name = str(spec) if is_pulse(spec) else \
+            str(self._sd.query_devices(self.device, self.kind)["name"])
         self.sample_rate = pick_rate(self.device, self.kind, wire_rate, device_rate)
         self._latency = latency
         self._blocksize = self.sample_rate * block_ms // 1000

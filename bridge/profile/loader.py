@@ -20,26 +20,33 @@ from bridge.profile.yamlnodes import Lines, load_with_lines, read_text
 
 log = logging.getLogger("bridge.profile")
 
-SEARCH_DIRS = (Path("config"), Path("/etc/vapi-bridge"))
+SYSTEM_DIR = Path("/etc/vapi-bridge")
+
+
+def search_dirs() -> list[Path]:
+    """Where a bare profile NAME is looked for, in order."""
+    config_home = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
+    return [Path("."), Path("config"), config_home / "vapi-bridge", SYSTEM_DIR]
 CREDENTIAL_NAME = "vapi-api-key"
 PUBLIC_CREDENTIAL_NAME = "vapi-public-key"
 
 
 def find_profile(name_or_path: str) -> Path:
-    """A path as given, else NAME.yaml in ./config or /etc/vapi-bridge."""
+    """A path as given, else NAME.yaml in `search_dirs()`."""
     path = Path(name_or_path)
     if path.suffix in (".yaml", ".yml") or os.sep in name_or_path:
         if path.is_file():
             return path
         raise ProfileError(f"profile not found: {path}")
-    for directory in SEARCH_DIRS:
+    dirs = search_dirs()
+    for directory in dirs:
         for suffix in (".yaml", ".yml"):
             candidate = directory / f"{name_or_path}{suffix}"
             if candidate.is_file():
                 return candidate
-    looked = ", ".join(str(d / f"{name_or_path}.yaml") for d in SEARCH_DIRS)
+    looked = ", ".join(str(d / f"{name_or_path}.yaml") for d in dirs)
     raise ProfileError(f"profile {name_or_path!r} not found (looked in {looked}) — give a "
-                       f"path, or copy one of the examples in config/")
+                       f"path, or create it: vapi-bridge init {name_or_path}")
 
 
 def load_profile(name_or_path: str, overrides: list[str] | None = None) -> Profile:

@@ -66,7 +66,7 @@ SPEC: dict[str, dict[str, Field]] = {
         "echo": Choice(default="gate", choices=("off", "gate", "aec")),
     },
     "transcript": {
-        "print": Choice(default="finals", choices=("finals", "all", "off")),
+        "print": Choice(default="auto", choices=("auto", "finals", "all", "off")),
     },
     "record": {
         "path": Str(),
