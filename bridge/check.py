@@ -8,6 +8,7 @@ resolves and, for https, TLS verifies; input and output devices found and opened
 from __future__ import annotations
 
 import asyncio
+import json
 import ssl
 import sys
 from collections.abc import Callable
@@ -17,8 +18,9 @@ from urllib.parse import urlsplit
 import numpy as np
 
 from bridge.audio.backends import describe, open_sink, open_source
-from bridge.audio.base import AudioSink, AudioSource, level_dbfs
+from bridge.audio.base import AudioSink, AudioSource, level_dbfs, show_dbfs
 from bridge.errors import BridgeError, ExitCode
+from bridge.logsetup import colour_wanted
 from bridge.profile import Profile, api_key, load_profile
 from bridge.redact import scrub_urls
 from bridge.runner import close_audio, start_audio
@@ -121,29 +123,38 @@ async def _beep(profile: Profile) -> Item:
         close_audio(source, sink)
     level = level_dbfs(np.concatenate(captured)) if captured else -120.0
     if level < -70:
-        return Item(False, "microphone hears something", f"input level {level:.0f} dBFS: "
+        return Item(False, "microphone hears something", f"input level {show_dbfs(level)}: "
                     "check the microphone, its mute switch and audio.input", ExitCode.AUDIO)
-    return Item(True, "microphone hears something", f"input level {level:.0f} dBFS")
+    return Item(True, "microphone hears something", f"input level {show_dbfs(level)}")
+
+
+def _report(items: list[Item], as_json: bool, out: Callable[[str], None]) -> int:
+    failed = [i for i in items if not i.ok]
+    code = int(failed[0].code or ExitCode.FAILURE) if failed else ExitCode.OK
+    if as_json:
+        out(json.dumps({"ok": not failed, "exit_code": code,
+                        "checks": [{"ok": i.ok, "check": i.what, "detail": i.detail}
+                                   for i in items]}, indent=2))
+        return code
+    colour = colour_wanted(sys.stdout)
+    for item in items:
+        out(_line(item, colour))
+    out(f"{len(items) - len(failed)} passed, {len(failed)} failed" if failed
+        else "ready: all checks passed")
+    return code
 
 
 async def run_check(name: str, overrides: list[str], beep: bool,
-                    out: Callable[[str], None] = print) -> int:
-    colour = sys.stdout.isatty()
+                    out: Callable[[str], None] = print, *, as_json: bool = False) -> int:
     try:
         profile = load_profile(name, overrides)
     except BridgeError as exc:
-        out(_line(Item(False, "profile valid", str(exc)), colour))
-        return int(exc.exit_code)
+        return _report([Item(False, "profile valid", str(exc), exc.exit_code)], as_json, out)
     items = [Item(True, "profile valid", profile.origin)]
     items += await _network(profile)
     if all(i.ok for i in items):
         items += await _key(profile)
     items += await _devices(profile, beep)
-    for item in items:
-        out(_line(item, colour))
-    failed = [i for i in items if not i.ok]
-    out(f"{len(items) - len(failed)} passed, {len(failed)} failed" if failed
-        else "ready: all checks passed")
-    return int(failed[0].code or ExitCode.FAILURE) if failed else ExitCode.OK
+    return _report(items, as_json, out)
 
 

@@ -10,6 +10,7 @@ import asyncio
 import sys
 from typing import TextIO
 
+from bridge.audio.base import SILENCE_DBFS
 from bridge.call import Call
 from bridge.logsetup import live_terminal
 
@@ -30,13 +31,18 @@ def meter(db: float, width: int = 10) -> str:
     return "█" * filled + "·" * (width - filled)
 
 
+def _db(db: float) -> str:
+    """Four characters: ` -23`, or `-inf` for digital silence."""
+    return "-inf" if db <= SILENCE_DBFS else f"{db:4.0f}"
+
+
 def render(call: Call) -> str:
     elapsed = int(call.elapsed_s)
     mic = call.source.level_db
     stats = call.sink.playout_stats()
     muted = " (muted)" if call.uplink.muted else ""
     return (f"● {call.status:<11} {elapsed // 60:02d}:{elapsed % 60:02d}  mic {meter(mic)} "
-            f"{mic:4.0f} dB{muted}  playout {stats.depth_ms:3.0f} ms  "
+            f"{_db(mic)} dB{muted}  playout {stats.depth_ms:3.0f} ms  "
             f"underruns {stats.underruns}")
 
 

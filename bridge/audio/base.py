@@ -77,6 +77,14 @@ def level_dbfs(samples: np.ndarray) -> float:
     return 20.0 * np.log10(max(rms, 1e-9) / 32768.0)
 
 
+SILENCE_DBFS = -200.0  # below any real signal: level_dbfs() of digital silence is about -270
+
+
+def show_dbfs(db: float, silence: str = "silence") -> str:
+    """A level for people: `-23 dBFS`, or `silence` (digital zero) rather than -270."""
+    return silence if db <= SILENCE_DBFS else f"{db:.0f} dBFS"
+
+
 def apply_gain(samples: np.ndarray, gain: float) -> np.ndarray:
     if gain == 1.0 or len(samples) == 0:
         return samples

@@ -67,7 +67,8 @@ def configure(parser: argparse.ArgumentParser,
     add = sub.add_parser("add-message", help="Vapi: add TEXT to the conversation",
                          parents=parents)
     add.add_argument("text")
-    add.add_argument("--role", choices=("system", "user", "assistant"), default="system")
+    add.add_argument("--role", choices=("system", "user", "assistant"), default="system",
+                     help="whose message it is (default %(default)s)")
     add.add_argument("--no-response", action="store_true",
                      help="do not make the assistant answer it")
 

@@ -19,6 +19,7 @@ import httpx
 
 from bridge import USER_AGENT, redact
 from bridge.errors import ApiRequestError, AuthError, NetworkError, ProfileError
+from bridge.vapi import connect_errors
 
 log = logging.getLogger("bridge.api")
 
@@ -166,14 +167,15 @@ class VapiApi:
                        **kwargs: Any) -> dict[str, Any]:
         total = attempts or self.retry.attempts
         last = ""
+        server_failed = False  # the last attempt got an answer: Vapi's fault, not the network
         for attempt in range(1, total + 1):
             rate_limited = False
             try:
                 response = await self._client.request(method, path, **kwargs)
             except httpx.TimeoutException:
-                last = "timed out"
+                last, server_failed = "timed out", False
             except httpx.TransportError as exc:
-                last = f"cannot connect ({exc.__class__.__name__})"
+                last, server_failed = connect_errors.describe(exc, self.host), False
             else:
                 if response.status_code < 300:
                     try:
@@ -191,11 +193,20 @@ class VapiApi:
                     raise refusal
                 rate_limited = response.status_code == 429
                 last = f"HTTP {response.status_code}" + (" rate limited" if rate_limited else "")
+                server_failed = True
             if attempt == total:
                 break
             delay = self.retry.delay(attempt, rate_limited)
             log.warning("%s %s: %s; retrying in %.1f s (attempt %d of %d)",
                         method, path, last, delay, attempt + 1, total)
             await asyncio.sleep(delay)
+        if server_failed:
+            raise NetworkError(f"Vapi at {self.host} kept failing ({what}): {last} after "
+                               f"{_attempts(total)} — the fault is on Vapi's side, not the "
+                               f"network; try again later")
         raise NetworkError(f"could not reach Vapi at {self.host} ({what}): {last} after "
-                           f"{total} attempts — check the network and api.base_url")
+                           f"{_attempts(total)} — check the network and api.base_url")
+
+
+def _attempts(n: int) -> str:
+    return "1 attempt" if n == 1 else f"{n} attempts"
