@@ -1,17 +1,27 @@
 # The two commands a new user needs, each doing its own set-up:
-#   make demo   — a call to the built-in simulator, no account needed
-#   make test   — the whole test suite (lint included)
+#   make demo   — a call to the built-in simulator, no account needed: PortAudio and the
+#                 package with its simulator extra, nothing else
+#   make test   — the whole test suite (lint included), with the test stack: a private
+#                 PulseAudio, sox, espeak-ng, systemd's tools, livekit, hypothesis, ruff
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 STAMP := $(VENV)/.installed
+DEMO_STAMP := $(VENV)/.demo
+DEMO_DEBS := libportaudio2
 DEBS := libportaudio2 pulseaudio pulseaudio-utils libasound2-plugins espeak-ng sox systemd libseccomp2
 
-.PHONY: demo test deps venv lint bench clean
+.PHONY: demo test deps demo-deps apt-install venv demo-venv lint bench clean
 
 deps:
+	@$(MAKE) --no-print-directory apt-install PKGS="$(DEBS)"
+
+demo-deps:
+	@$(MAKE) --no-print-directory apt-install PKGS="$(DEMO_DEBS)"
+
+apt-install:
 	@missing=""; \
-	for p in $(DEBS); do \
+	for p in $(PKGS); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
 	done; \
 	$(PYTHON) -c 'import ensurepip' 2>/dev/null || missing="$$missing python3-venv"; \
@@ -28,11 +38,20 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
 	$(VENV)/bin/pip install -q -e '.[test]'
+	touch $@ $(DEMO_STAMP)
+
+# the demo's venv: the package and its [sim] extra (a full test venv serves too)
+$(DEMO_STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -e '.[sim]'
 	touch $@
 
 venv: deps $(STAMP)
 
-demo: venv
+demo-venv: demo-deps $(DEMO_STAMP)
+
+demo: demo-venv
 	$(VENV)/bin/vapi-bridge demo $(ARGS)
 
 test: venv

@@ -23,8 +23,9 @@ def build_parser(prog: str = "vapi-bridge sim") -> argparse.ArgumentParser:
         epilog="faults (also per call: POST /call?fault=NAME[=ARG] or header X-Sim-Fault):\n"
         + describe(),
     )
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8099)
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default %(default)s)")
+    p.add_argument("--port", type=int, default=8099,
+                   help="port to listen on; 0 picks a free one (default %(default)s)")
     p.add_argument("--assistant", default="echo", help="echo | tone | script:FILE | replay:FILE")
     p.add_argument(
         "--api-key",
@@ -49,16 +50,22 @@ def build_parser(prog: str = "vapi-bridge sim") -> argparse.ArgumentParser:
         default="vapi",
         help="downlink chunks: Vapi-like (default) or exact 20 ms frames",
     )
-    p.add_argument("--speech", choices=("auto", "espeak", "tones"), default="auto")
+    p.add_argument("--speech", choices=("auto", "espeak", "tones"), default="auto",
+                   help="the assistant's voice: espeak-ng, tones, or auto (espeak-ng when "
+                   "installed)")
     p.add_argument("--first-message", default=None, help="replace the assistant's first message")
-    p.add_argument("--never-connected-timeout", type=float, default=20.0)
-    p.add_argument("--replay-speed", type=float, default=1.0)
+    p.add_argument("--never-connected-timeout", type=float, default=20.0,
+                   help="seconds a created call waits for its socket before it ends "
+                   "(default %(default)s)")
+    p.add_argument("--replay-speed", type=float, default=1.0,
+                   help="replay:FILE assistants: play the recording this much faster "
+                   "(default %(default)s)")
     p.add_argument(
         "--strict-limits",
         action="store_true",
         help="reject maxDurationSeconds/silenceTimeoutSeconds below 10 like Vapi",
     )
-    p.add_argument("-v", "--verbose", action="store_true")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     return p
 
 
