@@ -101,6 +101,7 @@ def cmd_unit(args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
+NATIVE_STDERR_COMMANDS = ("run", "demo", "check", "devices", "listen")
 PROFILE_HELP = ("a profile NAME (./NAME.yaml, ./config/NAME.yaml, ~/.config/vapi-bridge/"
                 "NAME.yaml, /etc/vapi-bridge/NAME.yaml) or a PATH")
 SET_HELP = ("override one profile key, e.g. --set audio.input=null (repeatable; a relative "
@@ -273,6 +274,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return ExitCode.PROFILE
     try:
+        if args.command in NATIVE_STDERR_COMMANDS:  # they open PortAudio
+            from bridge.native_stderr import capture
+
+            with capture():
+                return int(func(args))
         return int(func(args))
     except BridgeError as exc:  # a user error: its message says it all, never a traceback
         print(f"{_err_prefix()}vapi-bridge: {_masked(str(exc))}", file=sys.stderr)

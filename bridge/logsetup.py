@@ -21,17 +21,17 @@ _COLOUR = {logging.DEBUG: "\033[2m", logging.WARNING: "\033[33m", logging.ERROR:
            logging.CRITICAL: "\033[31;1m"}
 
 
-def under_journal(fd: int = 2) -> bool:
+def under_journal(fd: int | None = None) -> bool:
     """stderr is the journal: JOURNAL_STREAM names its device and inode (`DEV:INODE`), as
     systemd documents; a variable merely inherited by a program whose stderr goes
-    elsewhere (a terminal, a pipe) does not count."""
+    elsewhere (a terminal, a pipe) does not count. `fd`: another stream (1: stdout)."""
     value = os.environ.get("JOURNAL_STREAM", "")
     dev, sep, ino = value.partition(":")
     if not sep or not dev.isdigit() or not ino.isdigit():
         return False
     try:
-        st = os.fstat(fd)
-    except OSError:
+        st = os.fstat(sys.stderr.fileno() if fd is None else fd)
+    except (OSError, AttributeError, ValueError):
         return False
     return (st.st_dev, st.st_ino) == (int(dev), int(ino))
 

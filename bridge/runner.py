@@ -33,7 +33,7 @@ def transcript_mode(mode: str) -> str:
     in a file of its own)."""
     if mode != "auto":
         return mode
-    return "off" if under_journal(1) or under_journal(2) else "finals"
+    return "off" if under_journal(1) or under_journal() else "finals"
 
 
 def transcript_printer(mode: str) -> EventHook:

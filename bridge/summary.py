@@ -8,6 +8,7 @@ from bridge.audio.base import DeviceStats
 from bridge.audio.playout import PlayoutStats
 from bridge.errors import ExitCode
 from bridge.uplink import UplinkStats
+from bridge.words import plural
 
 CONNECTION_LOST = "connection-lost"
 
@@ -40,13 +41,16 @@ class CallSummary:
         cost = f", cost ${self.cost:.4f}" if self.cost is not None else ""
         return (f"call {self.call_id[-8:]} ended: {self.ended_reason} after "
                 f"{self.duration_s:.1f} s{cost}; sent {self.uplink.sent_seconds:.1f} s, "
-                f"received {self.received_s:.1f} s of audio, {self.playout.audible_underruns} "
-                f"audible underruns ({self.playout.underruns} in all), "
-                f"{self.interruptions} interruptions{self._device_counts()}")
+                f"received {self.received_s:.1f} s of audio, "
+                f"{plural(self.playout.audible_underruns, 'audible underrun')} "
+                f"({self.playout.underruns} in all), "
+                f"{plural(self.interruptions, 'interruption')}{self._device_counts()}")
 
     def _device_counts(self) -> str:
         d = self.devices
         if d is None:
             return ""
-        return (f"; devices: {d.input_overflows} input overflows, {d.output_underflows} "
-                f"output underflows, {d.reopens} reopens")
+        reopens = (f"{plural(d.reopen_attempts, 'reopen attempt')} ({d.reopens} succeeded)"
+                   if d.reopen_attempts else "no reopens")
+        return (f"; devices: {plural(d.input_overflows, 'input overflow')}, "
+                f"{plural(d.output_underflows, 'output underflow')}, {reopens}")

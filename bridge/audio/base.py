@@ -19,7 +19,8 @@ from bridge.audio.playout import PlayoutStats
 class DeviceStats:
     input_overflows: int = 0
     output_underflows: int = 0
-    reopens: int = 0
+    reopens: int = 0  # reopens that succeeded
+    reopen_attempts: int = 0
     notes: list[str] = field(default_factory=list)
 
 

@@ -33,6 +33,7 @@ from bridge.audio.playout import BufferedSink, PlayoutBuffer, PlayoutSettings
 from bridge.audio.pulse import is_pulse
 from bridge.audio.ring import SampleRing
 from bridge.errors import AudioDeviceError
+from bridge.words import plural
 
 log = logging.getLogger("bridge.devices")
 
@@ -269,6 +270,7 @@ class _DeviceStream:
         while self._attempts < REOPEN_ATTEMPTS:
             await asyncio.sleep(REOPEN_DELAYS_S[min(self._attempts, len(REOPEN_DELAYS_S) - 1)])
             self._attempts += 1
+            self.stats.reopen_attempts += 1
             try:
                 await _in_thread(self._reopen, OPEN_TIMEOUT_S, f"reopening the {self.role}")
             except Exception as exc:
@@ -283,8 +285,8 @@ class _DeviceStream:
             log.warning("%s %s: reopened (attempt %d of %d)", self.role, self.name,
                         self._attempts, REOPEN_ATTEMPTS)
             return
-        self.failure = (f"{self.role} lost: {self.name}: {why}; {REOPEN_ATTEMPTS} reopen "
-                        f"attempts failed ({last})")
+        self.failure = (f"{self.role} lost: {self.name}: {why}; "
+                        f"{plural(REOPEN_ATTEMPTS, 'reopen attempt')} failed ({last})")
         raise AudioDeviceError(self.failure)
 
 

@@ -20,6 +20,7 @@ import httpx
 from bridge import USER_AGENT, redact
 from bridge.errors import ApiRequestError, AuthError, NetworkError, ProfileError
 from bridge.vapi import connect_errors
+from bridge.words import plural
 
 log = logging.getLogger("bridge.api")
 
@@ -202,11 +203,8 @@ class VapiApi:
             await asyncio.sleep(delay)
         if server_failed:
             raise NetworkError(f"Vapi at {self.host} kept failing ({what}): {last} after "
-                               f"{_attempts(total)} — the fault is on Vapi's side, not the "
+                               f"{plural(total, 'attempt')} — the fault is on Vapi's side, not the "
                                f"network; try again later")
         raise NetworkError(f"could not reach Vapi at {self.host} ({what}): {last} after "
-                           f"{_attempts(total)} — check the network and api.base_url")
+                           f"{plural(total, 'attempt')} — check the network and api.base_url")
 
-
-def _attempts(n: int) -> str:
-    return "1 attempt" if n == 1 else f"{n} attempts"
