@@ -134,7 +134,7 @@ def _report(items: list[Item], as_json: bool, out: Callable[[str], None]) -> int
     if as_json:
         out(json.dumps({"ok": not failed, "exit_code": code,
                         "checks": [{"ok": i.ok, "check": i.what, "detail": i.detail}
-                                   for i in items]}, indent=2))
+                                   for i in items]}, indent=2, ensure_ascii=False))
         return code
     colour = colour_wanted(sys.stdout)
     for item in items:

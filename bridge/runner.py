@@ -7,8 +7,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 from bridge import statusline
 from bridge.audio.backends import open_sink, open_source
@@ -120,4 +122,11 @@ def close_audio(*parts: AudioSource | AudioSink | None) -> None:
 
 def make_recorder(profile: Profile) -> Recorder | None:
     p = profile
-    return Recorder(p.record.path, p.name, p.wire.sample_rate) if p.record.path else None
+    if not p.record.path:
+        return None
+    # a relative stem: under systemd's $STATE_DIRECTORY (record.py), else the profile's
+    # directory, like every other relative path in a profile
+    stem = Path(p.record.path).expanduser()
+    if not stem.is_absolute() and not os.environ.get("STATE_DIRECTORY"):
+        stem = p.directory / stem
+    return Recorder(str(stem), p.name, p.wire.sample_rate)

@@ -27,8 +27,9 @@ def asset_text(*parts: str) -> str:
 def profile_text(name: str) -> str:
     """The commented example profile, its call named after the profile."""
     text = asset_text("frontdesk.yaml")
-    return re.sub(r"(?m)^(  name: )front-desk(\s)", lambda m: f"{m[1]}{name}{m[2]}", text,
-                  count=1)
+    # the value replaced, the comment kept in its column
+    return re.sub(r"(?m)^(  name: )(front-desk *)(?=#)",
+                  lambda m: f"{m[1]}{name:<{len(m[2]) - 1}} ", text, count=1)
 
 
 def target_path(name_or_path: str) -> tuple[str, Path]:
@@ -61,7 +62,7 @@ def init(name_or_path: str, force: bool = False) -> str:
         raise UsageError(f"cannot write {path}: {exc.strerror} — write it where you may, "
                          f"or as root (sudo)") from None
     return (f"wrote {path}: set assistant.id, and audio.input/output (see `vapi-bridge "
-            f"devices`); then: vapi-bridge check --profile {path}")
+            f"devices`); then: vapi-bridge check --profile {name_or_path}")
 
 
 def installed_exe() -> str:

@@ -62,12 +62,13 @@ def parse_profile(text: str, *, origin: str = "<profile>", overrides: list[str] 
         raise ProfileError(f"{origin}:1: the profile must be a mapping of sections "
                            f"({', '.join(SPEC)})")
     for item in overrides or []:
-        _apply_override(data, item)
+        lines[_apply_override(data, item)] = OVERRIDDEN
     name = Path(origin).stem if origin.endswith((".yaml", ".yml")) else origin.strip("<>")
     return _build(data, lines, origin, name, directory or Path.cwd())
 
 
-def _apply_override(data: dict[str, Any], item: str) -> None:
+def _apply_override(data: dict[str, Any], item: str) -> str:
+    """Apply `--set SECTION.KEY=VALUE`; returns the key's path."""
     key, sep, raw = item.partition("=")
     if not sep or "." not in key:
         raise ProfileError(f"--set {item!r}: expected SECTION.KEY=VALUE, e.g. "
@@ -78,10 +79,16 @@ def _apply_override(data: dict[str, Any], item: str) -> None:
     if not isinstance(target, dict):
         raise ProfileError(f"--set {item!r}: {section} is not a section")
     target[field_name] = value
+    return key
+
+
+OVERRIDDEN = -1  # in Lines: the key's value came from --set, not from the file
 
 
 def _err(origin: str, lines: Lines, path: str, message: str) -> ProfileError:
     line = lines.get(path) or lines.get(path.rsplit(".", 1)[0]) or 0
+    if line == OVERRIDDEN:  # point at the override, not at a line of the file
+        return ProfileError(f"--set {path}: {message}")
     where = f"{origin}:{line}" if line else origin
     return ProfileError(f"{where}: {path}: {message}")
 
@@ -119,9 +126,21 @@ def _build(data: dict[str, Any], lines: Lines, origin: str, name: str,
             except Invalid as exc:
                 raise _err(origin, lines, f"{section}.{key}", str(exc)) from None
         built[section] = values
+    _resolve_files(built["audio"], directory)
     _cross_checks(built, lines, origin)
     return Profile(name=name, origin=origin, directory=directory,
                    **{s: SECTIONS[s](**v) for s, v in built.items()})
+
+
+def _resolve_files(audio: dict[str, Any], directory: Path) -> None:
+    """A relative `file:PATH` is relative to the profile's directory, as are
+    api.key_file and service.control_socket."""
+    for key in ("input", "output"):
+        spec = audio[key]
+        if isinstance(spec, str) and spec.startswith("file:"):
+            path = Path(spec[5:].strip()).expanduser()
+            if not path.is_absolute():
+                audio[key] = f"file:{directory / path}"
 
 
 def _cross_checks(built: dict[str, dict[str, Any]], lines: Lines, origin: str) -> None:
