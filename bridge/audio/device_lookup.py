@@ -7,7 +7,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from bridge.audio.pulse import is_pulse, route
+from bridge.audio.pulse import is_pulse, route, suggestion
 from bridge.errors import AudioDeviceError
 
 log = logging.getLogger("bridge.devices")
@@ -76,7 +76,8 @@ def find_device(spec: str | int, kind: str) -> int | None:
         names = ", ".join(repr(d["name"]) for d in partial)
         raise AudioDeviceError(f"audio.{kind} {spec!r} matches several devices ({names}); "
                                f"use the full name or the index")
-    raise AudioDeviceError(f"no {kind} device named {spec!r}; {_available(devices, kind)}")
+    raise AudioDeviceError(f"no {kind} device named {spec!r}; {_available(devices, kind)}"
+                           f"{suggestion(spec, kind)}")
 
 
 def _available(devices: list[dict[str, Any]], kind: str) -> str:

@@ -81,6 +81,12 @@ def list_nodes() -> list[dict[str, Any]] | None:
     return found
 
 
+def suggestion(name: str, kind: str) -> str:
+    """` — did you mean pulse:NAME?` when the sound server has a source/sink so named."""
+    rows = _pactl_short(kind) or []
+    return f" — did you mean {PREFIX}{name}?" if any(r[1] == name for r in rows) else ""
+
+
 def route(spec: str, kind: str, alsa_names: list[str]) -> str:
     """Point this process's pulse streams of `kind` at the node `spec` names; returns the
     ALSA device to open. `alsa_names` are the ALSA devices PortAudio lists for `kind`."""
