@@ -6,11 +6,13 @@ ALSA devices, cannot open them by name — `pulse:` routes through the ALSA puls
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.control.conftest import finals
 from tests.devices.conftest import (
     list_devices_json,
     require_espeak,
@@ -87,11 +89,18 @@ def test_a_call_through_the_echo_cancelled_source_and_sink(echo_cancel: PulseRig
     assert "microphone: pulse:ec_mic at " in bp.err, bp.err
     summary = summary_of(bp.out)
     assert summary["reason"] == "exceeded-max-duration", summary["line"]
-    # the visitor went in through ec_mic and the echo came out through ec_speaker
+    # the visitor went in through ec_mic: the simulator heard all of the speech
+    heard = finals(sim.only_call(), "user")
+    spoken = len(speech) / 16000
+    seconds = [float(m[1]) for t in heard if (m := re.match(r"\(speech ([\d.]+) s\)", t))]
+    assert seconds and max(seconds) >= 0.7 * spoken, (heard, spoken)
+    # and its echo came out through ec_speaker. The canceller's filter adapts while it
+    # plays (its far end is this very sink), so the shape is compared loosely (0.79-0.91
+    # in three runs; another sentence correlates 0.11)
     reference = resample(speech, 16000, rate)
     _lag, corr = align_and_correlate(reference, played, rate)
-    print(f"\nthrough module-echo-cancel: correlation {corr:.3f}")
-    assert corr >= 0.6, f"correlation {corr:.3f}"
+    print(f"\nthrough module-echo-cancel: correlation {corr:.3f}, heard {heard}")
+    assert corr >= 0.45, f"correlation {corr:.3f}"
 
 
 def test_a_wrong_pulse_name_lists_the_real_ones(echo_cancel: PulseRig, tmp_path: Path) -> None:
