@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -107,6 +108,19 @@ def test_init_unit_and_a_call_from_the_wheel_alone(installed: Installed, start_s
     assert call.returncode == 0, call.stderr
     assert "assistant: Hello." in call.stdout
     assert "ended: exceeded-max-duration" in call.stdout
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None,
+                    reason="systemd-analyze not found (Debian: apt-get install systemd)")
+def test_the_printed_unit_verifies(installed: Installed, tmp_path: Path) -> None:
+    """`vapi-bridge unit | tee /etc/systemd/system/vapi-bridge@.service`, as the guide says:
+    systemd accepts it, its ExecStart= being the installed program."""
+    unit = tmp_path / "vapi-bridge@frontdesk.service"
+    unit.write_text(installed.run("unit").stdout)
+    result = subprocess.run(["systemd-analyze", "verify", str(unit)], capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 0 and not (result.stdout + result.stderr).strip(), \
+        result.stdout + result.stderr
 
 
 def test_the_extra_hint_installs_from_where_the_copy_came_from(installed: Installed) -> None:
