@@ -21,7 +21,7 @@ from collections.abc import Iterator
 
 log = logging.getLogger("bridge.devices")
 
-BURST_S = 0.3  # lines closer together than this are one burst
+BURST_S = 1.0  # lines closer together than this are one burst (a device lost and reopened)
 MAX_LINE = 300
 
 
