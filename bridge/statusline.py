@@ -17,8 +17,10 @@ from bridge.logsetup import live_terminal
 CLEAR = "\r\033[K"
 
 
-def wanted(stream: TextIO = sys.stderr) -> bool:
-    return live_terminal(stream)
+def wanted(stream: TextIO | None = None) -> bool:
+    """`stream` defaults to the current sys.stderr (looked up when called: it may have been
+    replaced since import, see `bridge.native_stderr`)."""
+    return live_terminal(sys.stderr if stream is None else stream)
 
 
 def clear_prefix(stream: TextIO) -> str:
@@ -46,7 +48,8 @@ def render(call: Call) -> str:
             f"underruns {stats.underruns}")
 
 
-async def show(call: Call, stream: TextIO = sys.stderr) -> None:
+async def show(call: Call, stream: TextIO | None = None) -> None:
+    stream = sys.stderr if stream is None else stream
     try:
         while not call.done:
             stream.write(CLEAR + render(call))

@@ -156,41 +156,71 @@ def test_journal_mode_only_when_stderr_is_the_journal_stream(start_sim,
     assert "assistant: Hello." in forced.stdout
 
 
-def test_no_color_in_check_and_the_log(start_sim, profiles: ProfileBuilder) -> None:
-    """Colour needs a terminal: run under a pseudo-terminal, with and without NO_COLOR."""
+def in_pty(*args: str, **env: str) -> str:
+    """The CLI on a pseudo-terminal (colour and the status line need one); all it wrote."""
     pty = pytest.importorskip("pty")
+    full = bridge_env(**env)
+    full["TERM"] = "xterm"
+    out = bytearray()
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: exec the CLI on the terminal
+        os.chdir(ROOT)
+        os.execvpe(bridge_cmd()[0], [*bridge_cmd(), *args], full)
+    try:
+        while True:
+            try:
+                data = os.read(fd, 4096)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not data:
+                break
+            out.extend(data)
+    finally:
+        os.waitpid(pid, 0)
+        os.close(fd)
+    return out.decode("utf-8", "replace")
+
+
+def test_no_color_in_check(start_sim, profiles: ProfileBuilder) -> None:
     sim = start_sim(assistant="echo")
     profile = str(profiles.write(sim.base_url))
-
-    def in_pty(*args: str, **env: str) -> str:
-        full = bridge_env(**env)
-        full["TERM"] = "xterm"
-        out = bytearray()
-
-        def read(fd: int) -> bytes:
-            data = os.read(fd, 4096)
-            out.extend(data)
-            return data
-
-        pid, fd = pty.fork()
-        if pid == 0:  # the child: exec the CLI on the terminal
-            os.chdir(ROOT)
-            os.execvpe(bridge_cmd()[0], [*bridge_cmd(), *args], full)
-        try:
-            while True:
-                try:
-                    if not read(fd):
-                        break
-                except OSError:
-                    break
-        finally:
-            os.waitpid(pid, 0)
-        return out.decode("utf-8", "replace")
-
     coloured = in_pty("check", "-p", profile)
     plain = in_pty("check", "-p", profile, NO_COLOR="1")
     assert "\x1b[32m✓" in coloured, repr(coloured)
     assert "✓ API key accepted" in plain and "\x1b[" not in plain, repr(plain)
+
+
+def test_status_line_with_no_color_and_silence(start_sim, profiles: ProfileBuilder,
+                                               tmp_path: Path) -> None:
+    """NO_COLOR: no colour, but the live status line is still cleared before every log or
+    transcript line; a digitally silent microphone reads -inf, not -270 dB."""
+    import wave
+
+    silence = tmp_path / "silence.wav"
+    with wave.open(str(silence), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(16000)
+        w.writeframes(b"\0\0" * 16000 * 5)
+    sim = start_sim(assistant="echo")
+    profile = str(profiles.write(sim.base_url, assistant={"overrides": SHORT_CALL},
+                                 audio={"input": f"file:{silence}"}))
+    text = in_pty("run", "-p", profile, NO_COLOR="1")
+    assert "ended: exceeded-max-duration" in text, text
+    assert "\x1b[3" not in text, "no colour with NO_COLOR"
+    status = [part for part in text.split("\r\x1b[K") if part.startswith("● ")]
+    assert status, f"the status line was drawn: {text!r}"
+    assert all(" -inf dB " in s for s in status if "in-progress" in s), status
+    assert "-270" not in text
+    # every log or transcript line starts on a cleared line, never glued to the status
+    for line in re.finditer(r"(\d\d:\d\d:\d\d (INFO|WARNING) |assistant: )", text):
+        before = text[max(0, line.start() - 4):line.start()]
+        assert before.endswith("\r\x1b[K") or before.endswith("\n"), \
+            repr(text[max(0, line.start() - 80):line.end()])
+        if not before.endswith("\r\x1b[K"):
+            previous = text[:line.start()].rsplit("\n", 2)[-2]
+            assert not previous.rstrip("\r").startswith("● ") and "● " not in previous, \
+                repr(previous)
 
 
 def test_check_json(start_sim, profiles: ProfileBuilder) -> None:
@@ -263,3 +293,23 @@ def test_relative_file_paths_are_relative_to_the_profile(start_sim, profiles: Pr
     assert result.returncode == 0, result.stderr
     assert (profile.parent / "heard.wav").stat().st_size > 1000
     assert not (ROOT / "heard.wav").exists()
+
+
+def test_check_beep_calls_digital_silence_silence(start_sim, profiles: ProfileBuilder) -> None:
+    sim = start_sim(assistant="echo")
+    profile = profiles.write(sim.base_url)  # null devices: the microphone hears zeros
+    result = run_bridge("check", "-p", str(profile), "--beep")
+    assert result.returncode == 4
+    assert "✗ microphone hears something — input level silence: check the microphone" \
+        in result.stdout, result.stdout
+    assert "-270" not in result.stdout
+
+
+def test_devices_without_a_sound_card_says_what_to_check() -> None:
+    cards = Path("/proc/asound/cards")
+    if cards.exists() and "no soundcards" not in cards.read_text():
+        pytest.skip("this machine has a sound card")
+    result = run_bridge("devices")
+    assert result.returncode == 0
+    assert result.stdout.startswith("no audio devices found. Check that a sound card")
+    assert "aplay -l" in result.stdout and "file:PATH.wav or null" in result.stdout
