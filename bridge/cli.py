@@ -82,6 +82,7 @@ def cmd_listen(args: argparse.Namespace) -> int:
 def cmd_devices(args: argparse.Namespace) -> int:
     from bridge.devices_cmd import show_devices
 
+    setup_logging(_level(args, "warning"))
     return show_devices(args.json)
 
 

@@ -255,8 +255,9 @@ class _DeviceStream:
                 await self._recover(why)
             now = time.monotonic()
             if now - reported_at >= XRUN_REPORT_S and self._xruns() > xruns:
-                log.info("%s %s: %d PortAudio %s in the last %.0f s", self.role, self.name,
-                         self._xruns() - xruns, self.xrun_name, now - reported_at)
+                log.info("%s %s: %s in the last %.0f s", self.role, self.name,
+                         plural(self._xruns() - xruns, "PortAudio " + self.xrun_name[:-1]),
+                         now - reported_at)
                 xruns, reported_at = self._xruns(), now
 
     def _xruns(self) -> int:
