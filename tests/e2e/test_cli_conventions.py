@@ -313,3 +313,13 @@ def test_devices_without_a_sound_card_says_what_to_check() -> None:
     assert result.returncode == 0
     assert result.stdout.startswith("no audio devices found. Check that a sound card")
     assert "aplay -l" in result.stdout and "file:PATH.wav or null" in result.stdout
+
+
+def test_check_exit_code_for_a_missing_key_is_the_documented_one(
+        start_sim, profiles: ProfileBuilder) -> None:
+    sim = start_sim(assistant="echo")
+    result = run_bridge("check", "-p", str(profiles.write(sim.base_url)), VAPI_API_KEY="")
+    assert result.returncode == 2, result.stdout
+    assert "✗ API key present" in result.stdout
+    documented = run_bridge("check", "--help").stdout
+    assert "  2    the profile is wrong, or no API key is set" in documented
