@@ -210,7 +210,7 @@ def test_status_line_with_no_color_and_silence(start_sim, profiles: ProfileBuild
     assert "\x1b[3" not in text, "no colour with NO_COLOR"
     status = [part for part in text.split("\r\x1b[K") if part.startswith("● ")]
     assert status, f"the status line was drawn: {text!r}"
-    assert all(" -inf dB " in s for s in status if "in-progress" in s), status
+    assert any(" -inf dB " in s for s in status), status
     assert "-270" not in text
     # every log or transcript line starts on a cleared line, never glued to the status
     for line in re.finditer(r"(\d\d:\d\d:\d\d (INFO|WARNING) |assistant: )", text):
