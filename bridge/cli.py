@@ -112,6 +112,21 @@ def cmd_unit(args: argparse.Namespace) -> int:
 
 
 NATIVE_STDERR_COMMANDS = ("run", "demo", "check", "devices", "listen")
+
+
+def _doc(module: str) -> str | None:
+    """A module's docstring, read without importing it (importing `bridge.demo` or
+    `bridge.check` would load numpy and PortAudio for every `--help` and every `ctl`)."""
+    import ast
+    import importlib.util
+
+    spec = importlib.util.find_spec(module)
+    if spec is None or spec.origin is None:
+        return None
+    with open(spec.origin, encoding="utf-8") as f:
+        return ast.get_docstring(ast.parse(f.read()))
+
+
 def _sub(sub: argparse._SubParsersAction, name: str, help_text: str, doc: str | None,
          epilog: str | None = None, **kwargs: object) -> argparse.ArgumentParser:
     """A command whose --help has a description (the module's docstring) and exit codes."""
@@ -148,10 +163,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--fault", help=argparse.SUPPRESS)  # simulator fault for tests
     run.set_defaults(func=cmd_run)
 
-    from bridge import demo as demo_doc
-
     demo = _sub(sub, "demo", "try it with no account: a call to the built-in simulator",
-                demo_doc.__doc__, DEMO_EXITS, parents=[common])
+                _doc("bridge.demo"), DEMO_EXITS, parents=[common])
     demo.add_argument("--headless", action="store_true",
                       help="speak a WAV into the call instead of using the microphone")
     demo.add_argument("--out", default="out/demo-reply.wav",
@@ -166,10 +179,8 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("sim_args", nargs=argparse.REMAINDER)
     sim.set_defaults(func=cmd_sim)
 
-    from bridge import check as check_doc
-
     check = _sub(sub, "check", "check a profile, the API key, the network and the devices",
-                 check_doc.__doc__, CHECK_EXITS, parents=[common])
+                 _doc("bridge.check"), CHECK_EXITS, parents=[common])
     check.add_argument("--profile", "-p", required=True, help=PROFILE_HELP)
     check.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                        help=SET_HELP)
