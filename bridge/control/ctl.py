@@ -57,7 +57,7 @@ def configure(parser: argparse.ArgumentParser,
         sub.add_parser(name, help=text, description=text, parents=parents)
 
     say = sub.add_parser("say", help="Vapi: the assistant says TEXT", parents=parents)
-    say.add_argument("text")
+    say.add_argument("text", help="what the assistant says")
     say.add_argument("--end-after", action="store_true", help="end the call after it")
     say.add_argument("--no-interrupt", action="store_true",
                      help="the visitor cannot interrupt it")
@@ -66,7 +66,7 @@ def configure(parser: argparse.ArgumentParser,
 
     add = sub.add_parser("add-message", help="Vapi: add TEXT to the conversation",
                          parents=parents)
-    add.add_argument("text")
+    add.add_argument("text", help="the message's text")
     add.add_argument("--role", choices=("system", "user", "assistant"), default="system",
                      help="whose message it is (default %(default)s)")
     add.add_argument("--no-response", action="store_true",
@@ -74,12 +74,14 @@ def configure(parser: argparse.ArgumentParser,
 
     transfer = sub.add_parser("transfer", help="Vapi: transfer to a NUMBER or sip: URI",
                               parents=parents)
-    transfer.add_argument("destination", metavar="NUMBER|SIP-URI")
+    transfer.add_argument("destination", metavar="NUMBER|SIP-URI",
+                          help="a phone number (E.164, e.g. +15551234567) or a sip: URI")
     transfer.add_argument("--message", help="what the assistant says before transferring")
 
     handoff = sub.add_parser("handoff", help="Vapi (controlUrl): hand off to another assistant",
                              parents=parents)
-    handoff.add_argument("assistant_id", metavar="ASSISTANT_ID")
+    handoff.add_argument("assistant_id", metavar="ASSISTANT_ID",
+                         help="the assistant that takes the call over")
     handoff.add_argument("--context", default="all", metavar="none|all|last:N",
                          help="what of the conversation the next assistant gets (all)")
     handoff.add_argument("--message", help="what the next assistant says first")

@@ -48,13 +48,22 @@ def test_help_has_a_description_exit_codes_and_help_for_every_option(command: st
     assert not bare, f"options without help: {bare}"
 
 
-def test_every_sim_option_has_help() -> None:
-    result = run_bridge("sim", "--help")
-    options = result.stdout.split("options:", 1)[1].split("\n\n")[0]
-    entries = re.split(r"\n  (?=-)", "\n" + options.strip("\n"))
-    bare = [e.strip() for e in entries if e.strip() and len(e.strip().split("  ")) < 2
+def _bare_entries(section: str) -> list[str]:
+    """Entries of an argparse help section (options, positionals) with no help text."""
+    entries = re.split(r"\n  (?=\S)", "\n" + section.strip("\n"))
+    return [e.strip() for e in entries if e.strip() and len(e.strip().split("  ")) < 2
             and "\n" not in e.strip()]
-    assert not bare, f"options without help: {bare}"
+
+
+@pytest.mark.parametrize("argv", [("sim",), ("unit",), ("ctl",), ("ctl", "say"),
+                                  ("ctl", "add-message"), ("ctl", "transfer"),
+                                  ("ctl", "handoff"), ("ctl", "status")])
+def test_every_option_and_argument_has_help(argv: tuple[str, ...]) -> None:
+    text = run_bridge(*argv, "--help").stdout
+    for heading in ("options:", "positional arguments:"):
+        if heading in text:
+            section = text.split(heading, 1)[1].split("\n\n")[0]
+            assert not _bare_entries(section), f"{argv} {heading} {_bare_entries(section)}"
 
 
 def test_ctl_and_listen_find_the_daemon_by_profile_name_with_options_anywhere(
