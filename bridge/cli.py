@@ -145,7 +145,9 @@ def global_options(parser: argparse.ArgumentParser, *, top: bool) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vapi-bridge", description=__doc__.splitlines()[0],
-                                     epilog=RUN_EXITS,
+                                     epilog=RUN_EXITS.replace(
+                                         "exit codes:", "exit codes of run (each COMMAND "
+                                         "--help lists its own):", 1),
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"vapi-bridge {__version__}")
     global_options(parser, top=True)
