@@ -1,8 +1,11 @@
 """`vapi-bridge check`: is this kiosk ready? A checklist with the fix for each ✗.
 
-Profile valid; API key present and accepted (a harmless authenticated request); API host
-resolves and, for https, TLS verifies; input and output devices found and opened
-(`--beep` plays a short tone and records a second, showing the input level).
+Profile valid (its warnings shown with !, not failing); the extras it needs installed
+(`audio.echo: aec` needs livekit); the recording directory and the control socket's
+directory writable; API host resolves and, for https, TLS verifies; API key present and
+accepted (a harmless authenticated request); `assistant.id` found (`GET /assistant/{id}`);
+input and output devices found and opened (`--beep` plays a short tone and records a
+second, showing the input level).
 """
 
 from __future__ import annotations
@@ -11,20 +14,28 @@ import asyncio
 import json
 import ssl
 import sys
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import numpy as np
 
 from bridge.audio.backends import describe, open_sink, open_source
 from bridge.audio.base import AudioSink, AudioSource, level_dbfs, show_dbfs
-from bridge.errors import BridgeError, ExitCode
+from bridge.control.paths import prepare_directory, socket_path
+from bridge.errors import ApiRequestError, BridgeError, ExitCode
 from bridge.logsetup import colour_wanted
 from bridge.profile import Profile, api_key, load_profile
+from bridge.record import expand_path
 from bridge.redact import scrub_urls
-from bridge.runner import close_audio, start_audio
+from bridge.runner import close_audio, record_template, start_audio
 from bridge.vapi.api import VapiApi, is_loopback
+from bridge.words import plural
+
+PLACEHOLDER_ID = "00000000-0000-0000-0000-000000000000"  # config/frontdesk.yaml's
 
 
 @dataclass
@@ -33,13 +44,73 @@ class Item:
     what: str
     detail: str = ""
     code: int = ExitCode.OK
+    warn: bool = False  # passed, but worth a look: shown with !
 
 
 def _line(item: Item, colour: bool) -> str:
-    mark = "✓" if item.ok else "✗"
+    mark, hue = ("!", 33) if item.warn else ("✓", 32) if item.ok else ("✗", 31)
     if colour:
-        mark = f"\033[32m{mark}\033[0m" if item.ok else f"\033[31m{mark}\033[0m"
+        mark = f"\033[{hue}m{mark}\033[0m"
     return f" {mark} {item.what}" + (f" — {item.detail}" if item.detail else "")
+
+
+def _extras(profile: Profile) -> list[Item]:
+    """The optional packages this profile needs, imported as `run` will import them."""
+    if profile.audio.echo != "aec":
+        return []
+    from bridge.audio.echo import WebRtcAec
+
+    what = "echo cancellation (audio.echo: aec) available"
+    try:
+        WebRtcAec(16000)
+    except BridgeError as exc:
+        return [Item(False, what, str(exc), exc.exit_code)]
+    except (ImportError, OSError) as exc:  # installed but broken (a missing native library)
+        return [Item(False, what, f"livekit does not load ({exc.__class__.__name__}: {exc}) "
+                     f"— reinstall it: pip install --force-reinstall 'vapi-bridge[aec]', or "
+                     f"use audio.echo: gate", ExitCode.PROFILE)]
+    return [Item(True, what, "livekit")]
+
+
+def _writable(directory: Path) -> str | None:
+    """Why files cannot be made in `directory` (once `run` has created it), or None. Only
+    the nearest existing ancestor is tried, with a temporary file: nothing is created or
+    left behind."""
+    existing = directory
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        return f"{existing} is a file, not a directory"
+    try:
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as exc:
+        return f"cannot write in {existing}: {exc.strerror or exc}"
+    return None
+
+
+def _paths(profile: Profile) -> list[Item]:
+    items: list[Item] = []
+    template = record_template(profile)
+    if template:
+        stem = expand_path(template, call_id="CALLID", profile=profile.name,
+                           started=datetime.now(UTC))
+        what = f"recordings can be written in {stem.parent}"
+        problem = _writable(stem.parent)
+        items.append(Item(True, what) if problem is None else Item(
+            False, what, f"{problem} — change record.path, or make that a directory this "
+            f"user can write", ExitCode.PROFILE))
+    path = socket_path(profile)
+    what = f"control socket directory {path.parent} is usable"
+    try:
+        prepare_directory(path)  # what `run` does first: create it 0700, refuse a foreign one
+    except BridgeError as exc:
+        return [*items, Item(False, what, str(exc), exc.exit_code)]
+    problem = _writable(path.parent)
+    items.append(Item(True, what) if problem is None else Item(
+        False, what, f"{problem} — set service.control_socket to a path you can write",
+        ExitCode.PROFILE))
+    return items
 
 
 async def _network(profile: Profile) -> list[Item]:
@@ -79,11 +150,30 @@ async def _key(profile: Profile) -> list[Item]:
     try:
         await api.check_key()
         items.append(Item(True, "API key accepted"))
+        if profile.assistant.id:
+            items.append(await _assistant(api, profile))
     except BridgeError as exc:
         items.append(Item(False, "API key accepted", scrub_urls(str(exc)), exc.exit_code))
     finally:
         await api.aclose()
     return items
+
+
+async def _assistant(api: VapiApi, profile: Profile) -> Item:
+    assistant_id = str(profile.assistant.id)
+    what = f"assistant {assistant_id!a} found"
+    try:
+        found = await api.get_assistant(assistant_id)
+    except ApiRequestError:
+        fix = (f"assistant.id in {profile.origin} is still the example's placeholder"
+               if assistant_id == PLACEHOLDER_ID else
+               "Vapi has no assistant with this id for this API key")
+        return Item(False, what, f"{fix} — copy the assistant's id from the Vapi dashboard "
+                    f"(Assistants), or use assistant.inline", ExitCode.PROFILE)
+    except BridgeError as exc:
+        return Item(False, what, scrub_urls(str(exc)), exc.exit_code)
+    name = found.get("name")
+    return Item(True, what, f"{name[:60]!a}" if isinstance(name, str) and name else "")
 
 
 async def _devices(profile: Profile, beep: bool) -> list[Item]:
@@ -133,14 +223,17 @@ def _report(items: list[Item], as_json: bool, out: Callable[[str], None]) -> int
     code = int(failed[0].code or ExitCode.FAILURE) if failed else ExitCode.OK
     if as_json:
         out(json.dumps({"ok": not failed, "exit_code": code,
-                        "checks": [{"ok": i.ok, "check": i.what, "detail": i.detail}
-                                   for i in items]}, indent=2, ensure_ascii=False))
+                        "checks": [{"ok": i.ok, "warning": i.warn, "check": i.what,
+                                    "detail": i.detail} for i in items]},
+                       indent=2, ensure_ascii=False))
         return code
     colour = colour_wanted(sys.stdout)
     for item in items:
         out(_line(item, colour))
-    out(f"{len(items) - len(failed)} passed, {len(failed)} failed" if failed
-        else "ready: all checks passed")
+    warned = sum(i.warn for i in items)
+    note = f" ({plural(warned, 'warning')})" if warned else ""
+    out(f"{len(items) - len(failed)} passed, {len(failed)} failed{note}" if failed
+        else f"ready: all checks passed{note}")
     return code
 
 
@@ -151,8 +244,11 @@ async def run_check(name: str, overrides: list[str], beep: bool,
     except BridgeError as exc:
         return _report([Item(False, "profile valid", str(exc), exc.exit_code)], as_json, out)
     items = [Item(True, "profile valid", profile.origin)]
-    items += await _network(profile)
-    if all(i.ok for i in items):
+    items += [Item(True, "profile", warning, warn=True) for warning in profile.warnings]
+    items += _extras(profile) + _paths(profile)
+    network = await _network(profile)
+    items += network
+    if all(i.ok for i in network):
         items += await _key(profile)
     items += await _devices(profile, beep)
     return _report(items, as_json, out)

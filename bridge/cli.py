@@ -42,6 +42,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     profile = load_profile(args.profile, args.set)
     setup_logging(_level(args, profile.log.level))
+    for warning in profile.warnings:
+        log.warning("%s: %s", profile.origin, warning)
     daemon = Daemon(profile, reload_from=args.profile, overrides=args.set, fault=args.fault)
     return asyncio.run(daemon.run())
 

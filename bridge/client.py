@@ -40,10 +40,18 @@ from bridge.profile import Profile, load_profile, public_key
 from bridge.runner import close_audio, make_api, make_recorder, start_audio
 from bridge.summary import CallSummary
 from bridge.vapi import messages
-from bridge.vapi.messages import Event, SpeechUpdate, StatusUpdate, Transcript, UserInterrupted
+from bridge.vapi.messages import (
+    AssistantSpeechStarted,
+    Event,
+    SpeechUpdate,
+    StatusUpdate,
+    Transcript,
+    UserInterrupted,
+)
 
-__all__ = ["AudioChunk", "CallHandle", "Event", "ListenEvent", "SpeechUpdate",
-           "StatusUpdate", "Transcript", "UserInterrupted", "listen", "open_call"]
+__all__ = ["AssistantSpeechStarted", "AudioChunk", "CallHandle", "Event", "ListenEvent",
+           "SpeechUpdate", "StatusUpdate", "Transcript", "UserInterrupted", "listen",
+           "open_call"]
 
 
 class CallHandle:

@@ -108,6 +108,8 @@ class Daemon:
                 self._close_audio()
             self.profile = new
             log.info("profile reloaded from %s (mode %s)", new.origin, new.service.mode)
+            for warning in new.warnings:
+                log.warning("%s: %s", new.origin, warning)
         self.notifier.ready()  # a reload always ends with READY=1 (sd_notify protocol)
         self._set_state(self.state, again=True)
 

@@ -7,13 +7,16 @@ async for item in listen(url):
     if isinstance(item, AudioChunk):
         customer, assistant = item.channel(0), item.channel(1)
     else:
-        print(item.type, item.data)        # a JSON text frame, e.g. listen-start
+        print(item.type, item.data)        # a JSON text frame, e.g. "start"
 ```
 
-Vapi does not document the format. The default is interleaved stereo s16le at 16 kHz; a
-`listen-start`-style first frame announcing `channels`/`sampleRate` is followed unless
-`channels=`/`rate=` are given. Which party is on which channel is not documented either:
-`vapi-bridge listen --verify` measures it (see docs/control.md).
+Vapi does not document the format. The default is interleaved stereo s16le at 16 kHz. The
+stream may begin with a text frame like `{"type": "start", "encoding": "linear16",
+"container": "raw", "sampleRate": 16000, "channels": 2}`: its `sampleRate` and `channels`
+(a number, or a list of labels) are followed unless `channels=`/`rate=` are given, and an
+`encoding` other than linear16 is refused rather than played as noise. Which party is on
+which channel is not documented either: `vapi-bridge listen --verify` measures it (see
+docs/control.md).
 """
 
 from __future__ import annotations
@@ -82,6 +85,19 @@ def _announced(data: dict[str, Any]) -> tuple[int | None, int | None, tuple[str,
     return count, rate if isinstance(rate, int) and rate > 0 else None, labels
 
 
+PCM_ENCODINGS = ("linear16", "pcm_s16le", "s16le")
+
+
+def _check_encoding(data: dict[str, Any]) -> None:
+    """A start frame announcing another encoding: refuse it (ascii() keeps it inert)."""
+    if data.get("type") not in ("start", "listen-start"):
+        return
+    encoding = data.get("encoding", data.get("format"))
+    if encoding is not None and str(encoding).lower() not in PCM_ENCODINGS:
+        raise Refused(f"the listen stream announced encoding {str(encoding)[:40]!a}; only "
+                      f"linear16 (16-bit PCM) can be read")
+
+
 def _event(text: str) -> ListenEvent:
     try:
         data = json.loads(text)
@@ -142,6 +158,7 @@ async def listen(url: str, *, public_key: str | None = None, channels: int | Non
         async for message in ws:
             if isinstance(message, str):
                 event = _event(message)
+                _check_encoding(event.data)
                 count, announced_rate, announced_labels = _announced(event.data)
                 if announced_labels or count or announced_rate:
                     n_channels = n_channels or count

@@ -120,13 +120,17 @@ def close_audio(*parts: AudioSource | AudioSink | None) -> None:
                 part.close()
 
 
-def make_recorder(profile: Profile) -> Recorder | None:
-    p = profile
+def record_template(p: Profile) -> str | None:
+    """`record.path`, a relative stem anchored to the profile's directory like every other
+    relative path in a profile — unless systemd's $STATE_DIRECTORY takes it (record.py)."""
     if not p.record.path:
         return None
-    # a relative stem: under systemd's $STATE_DIRECTORY (record.py), else the profile's
-    # directory, like every other relative path in a profile
     stem = Path(p.record.path).expanduser()
     if not stem.is_absolute() and not os.environ.get("STATE_DIRECTORY"):
         stem = p.directory / stem
-    return Recorder(str(stem), p.name, p.wire.sample_rate)
+    return str(stem)
+
+
+def make_recorder(p: Profile) -> Recorder | None:
+    template = record_template(p)
+    return Recorder(template, p.name, p.wire.sample_rate) if template else None

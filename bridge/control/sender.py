@@ -3,7 +3,8 @@
 `call.commands_via: control-url` in the profile sends every command as a POST; `handoff`
 always goes that way (it is a controlUrl-only command in Vapi's docs). The controlUrl is
 fetched with `GET /call/{id}` when the create response lacked it, and sent the public key
-when `call.control_auth` is on. 2xx means accepted (not yet spoken); 4xx is a refusal.
+when `call.control_auth` is on. 2xx means accepted, not spoken: Vapi may speak a `say`
+seconds later or never. 4xx is a refusal; Vapi answers 400 (not 404) once the call is over.
 """
 
 from __future__ import annotations
@@ -118,6 +119,10 @@ async def post_control(call: Call, command: dict[str, Any]) -> None:
     if status == 401:
         raise Refused(f"the controlUrl refused {kind} (401 {detail}) — it needs the public "
                       f"key: set call.control_auth: true and VAPI_PUBLIC_KEY")
+    if status in (400, 404, 409, 410):
+        # Vapi answers 400 for a call it no longer runs as well as for a bad command
+        raise Refused(f"the controlUrl refused {kind} ({status}: {detail}) — the call may "
+                      f"have ended, or Vapi does not take this command")
     if 400 <= status < 500:
         raise Refused(f"the controlUrl refused {kind} ({status}): {detail}")
     raise NetworkError(f"the controlUrl failed on {kind} (HTTP {status})")

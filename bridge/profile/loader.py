@@ -15,7 +15,15 @@ import yaml
 
 from bridge.errors import ProfileError
 from bridge.profile.fields import Invalid, suggest
-from bridge.profile.model import FORBIDDEN, SECTIONS, SPEC, WIRE_RATES, Profile
+from bridge.profile.model import (
+    DEPRECATED,
+    FORBIDDEN,
+    GONE_FROM_VAPI,
+    SECTIONS,
+    SPEC,
+    WIRE_RATES,
+    Profile,
+)
 from bridge.profile.yamlnodes import Lines, load_with_lines, read_text
 
 log = logging.getLogger("bridge.profile")
@@ -129,6 +137,7 @@ def _build(data: dict[str, Any], lines: Lines, origin: str, name: str,
     _resolve_files(built["audio"], directory)
     _cross_checks(built, lines, origin)
     return Profile(name=name, origin=origin, directory=directory,
+                   warnings=_warnings(data, built),
                    **{s: SECTIONS[s](**v) for s, v in built.items()})
 
 
@@ -143,12 +152,27 @@ def _resolve_files(audio: dict[str, Any], directory: Path) -> None:
                 audio[key] = f"file:{directory / path}"
 
 
+def _warnings(data: dict[str, Any], built: dict[str, dict[str, Any]]) -> tuple[str, ...]:
+    found = [message for path, message in DEPRECATED.items()
+             if path.split(".")[1] in (data.get(path.split(".")[0]) or {})]
+    wire = built["wire"]
+    if wire["format"] == "mulaw" and wire["sample_rate"] != 8000:
+        found.append(f"wire.sample_rate: µ-law (G.711) is 8000 Hz on telephone lines and "
+                     f"Vapi; {wire['sample_rate']} Hz µ-law is unusual — set "
+                     f"wire.sample_rate: 8000, or use pcm_s16le for wideband")
+    return tuple(found)
+
+
 def _cross_checks(built: dict[str, dict[str, Any]], lines: Lines, origin: str) -> None:
     assistant = built["assistant"]
     if bool(assistant["id"]) == bool(assistant["inline"]):
         which = "both are set" if assistant["id"] else "neither is set"
         raise _err(origin, lines, "assistant", f"set exactly one of assistant.id (an "
                    f"assistant from the Vapi dashboard) or assistant.inline ({which})")
+    for part in ("inline", "overrides"):
+        for key in assistant[part] or {}:
+            if key in GONE_FROM_VAPI:
+                raise _err(origin, lines, f"assistant.{part}.{key}", GONE_FROM_VAPI[key])
     wire = built["wire"]
     if wire["sample_rate"] is None:
         wire["sample_rate"] = WIRE_RATES[wire["format"]]

@@ -94,6 +94,23 @@ FORBIDDEN = {
 }
 
 
+# keys Vapi's API no longer accepts (its validator answers 400 "should not exist"):
+# refused where a profile passes them to Vapi as written (assistant.inline/overrides)
+_SILENCE_FIX = ("set Silence Timeout on the assistant in the Vapi dashboard (Advanced, "
+                "Call Timeout Settings)")
+GONE_FROM_VAPI = {
+    "silenceTimeoutSeconds": "Vapi's API no longer accepts silenceTimeoutSeconds in an "
+                             f"assistant or its overrides (removed in 2025); remove it and "
+                             f"{_SILENCE_FIX}",
+}
+# profile keys still read (old profiles keep working) but no longer sent
+DEPRECATED = {
+    "call.silence_timeout_seconds": "call.silence_timeout_seconds is ignored: Vapi's API no "
+                                    "longer accepts silenceTimeoutSeconds (removed in 2025); "
+                                    f"remove the key and {_SILENCE_FIX}",
+}
+
+
 @dataclass(frozen=True)
 class ApiSettings:
     base_url: str
@@ -192,6 +209,7 @@ class Profile:
     service: ServiceSettings
     log: LogSettings
     directory: Path = field(default=Path("."))
+    warnings: tuple[str, ...] = ()  # shown by run (logged) and check (!), never fatal
 
     def create_body(self) -> dict[str, Any]:
         """The JSON body of POST /call."""
@@ -203,8 +221,6 @@ class Profile:
         overrides = dict(self.assistant.overrides)
         if self.call.max_duration_seconds is not None:
             overrides["maxDurationSeconds"] = self.call.max_duration_seconds
-        if self.call.silence_timeout_seconds is not None:
-            overrides["silenceTimeoutSeconds"] = self.call.silence_timeout_seconds
         if overrides:
             body["assistantOverrides"] = overrides
         if self.call.name:

@@ -24,6 +24,7 @@ def build_app(ctx: SimContext) -> web.Application:
     app.router.add_post("/call", rest.create_call)
     app.router.add_get("/call", rest.list_calls)
     app.router.add_get("/call/{call_id}", rest.get_call)
+    app.router.add_get("/assistant/{assistant_id}", rest.get_assistant)
     app.router.add_get("/_sim", testapi.info_handler)
     app.router.add_get("/_sim/calls", testapi.list_handler)
     app.router.add_get("/_sim/calls/{call_id}", testapi.call_handler)

@@ -44,6 +44,26 @@ def new_call_id() -> str:
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
+ENDED_MESSAGES = {
+    "customer-ended-call": "The customer ended the call.",
+    "assistant-ended-call": "The assistant ended the call.",
+    "assistant-ended-call-after-message-spoken": "The assistant ended the call after speaking "
+    "the message it was asked to say.",
+    "assistant-forwarded-call": "The assistant transferred the call.",
+    "silence-timed-out": "The call ended because nobody spoke for the silence timeout.",
+    "exceeded-max-duration": "The call reached its maxDurationSeconds.",
+}
+
+
+def ended_message(reason: str) -> str:
+    """``endedMessage``: a sentence adding context to the endedReason."""
+    if reason in ENDED_MESSAGES:
+        return ENDED_MESSAGES[reason]
+    if "error" in reason or "fault" in reason:
+        return f"The call ended on an error ({reason}). Check the call logs for details."
+    return f"The call ended ({reason})."
+
+
 @dataclass
 class CallOptions:
     """The effective assistant settings of one call (inline assistant + overrides)."""
@@ -174,12 +194,13 @@ class CallRecord:
             return 0
         return round((self.ended_wall - self.started_wall) / 60.0 * COST_PER_MINUTE, 4)
 
-    def call_object(self, *, for_get: bool, remaining: int = 9) -> dict[str, Any]:
+    def call_object(self, *, for_get: bool, remaining: int = 9, limit: int = 10) -> dict[str, Any]:
         """The Call object: POST /call's 201 body (for_get=False) or GET /call/{id}'s."""
         urls = self.urls()
         obj: dict[str, Any] = {"id": self.id, "orgId": "sim-org", "type": "vapi.websocketCall"}
         for key in (
             "assistantId",
+            "assistantVersion",
             "assistant",
             "assistantOverrides",
             "squadId",
@@ -194,6 +215,7 @@ class CallRecord:
         obj["status"] = self.status
         if self.ended_reason:
             obj["endedReason"] = self.ended_reason
+            obj["endedMessage"] = ended_message(self.ended_reason)
         obj["cost"] = self.cost()
         obj["createdAt"] = iso(self.created_wall)
         obj["updatedAt"] = iso(self.ended_wall or self.started_wall or self.created_wall)
@@ -223,6 +245,7 @@ class CallRecord:
                 obj["monitor"] = monitor
             obj["subscriptionLimits"] = {
                 "concurrencyBlocked": False,
+                "concurrencyLimit": limit,
                 "remainingConcurrentCalls": remaining,
             }
         return obj

@@ -11,7 +11,12 @@ import signal
 import sys
 
 from bridge.sim.app import Simulator
-from bridge.sim.config import DEFAULT_API_KEY, DEFAULT_PUBLIC_KEY, SimConfig
+from bridge.sim.config import (
+    DEFAULT_API_KEY,
+    DEFAULT_ASSISTANT_IDS,
+    DEFAULT_PUBLIC_KEY,
+    SimConfig,
+)
 from bridge.sim.faults import describe
 
 
@@ -63,7 +68,15 @@ def build_parser(prog: str = "vapi-bridge sim") -> argparse.ArgumentParser:
     p.add_argument(
         "--strict-limits",
         action="store_true",
-        help="reject maxDurationSeconds/silenceTimeoutSeconds below 10 like Vapi",
+        help="reject maxDurationSeconds below 10 like Vapi",
+    )
+    p.add_argument(
+        "--assistant-id",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="an assistant id the simulator knows (repeatable; default: "
+        + ", ".join(DEFAULT_ASSISTANT_IDS) + ")",
     )
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     return p
@@ -96,6 +109,7 @@ def main(argv: list[str] | None = None) -> int:
             host=args.host,
             port=args.port,
             assistant=args.assistant,
+            assistant_ids=tuple(args.assistant_id) or DEFAULT_ASSISTANT_IDS,
             api_key=api_key,
             public_key=args.public_key,
             faults=tuple(args.fault),

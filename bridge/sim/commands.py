@@ -71,8 +71,8 @@ def validate(msg: Any) -> str | None:
     return None
 
 
-def run(s: CallSession, msg: dict[str, Any]) -> None:
-    """Execute a validated command on a live call."""
+def run(s: CallSession, msg: dict[str, Any], via: str = "socket") -> None:
+    """Execute a validated command on a live call (``via`` "socket" or "control")."""
     kind = msg["type"]
     log.info("call %s: command %s", s.rec.id, kind if kind != "control" else msg["control"])
     if kind in ("end-call", "hangup"):
@@ -84,7 +84,10 @@ def run(s: CallSession, msg: dict[str, Any]) -> None:
             str(msg.get("content", msg.get("message"))),
             from_model=False,
             interruptible=bool(msg.get("interruptionsEnabled", True)),
-            after="assistant-ended-call" if msg.get("endCallAfterSpoken") else None,
+            after="assistant-ended-call-after-message-spoken"
+            if msg.get("endCallAfterSpoken")
+            else None,
+            source="force-say" if via == "socket" else None,  # no speechStarted via control
         )
     elif kind == "add-message":
         m = msg["message"]

@@ -10,6 +10,9 @@ from bridge.sim.faults import Fault, parse_faults
 ASSISTANT_KINDS = ("echo", "tone", "script", "replay")
 DEFAULT_API_KEY = "sim-private-key"
 DEFAULT_PUBLIC_KEY = "sim-public-key"
+# the ids the simulator's assistant answers to: readable aliases, and the example id of
+# Vapi's websocket-transport docs; any other id is unknown (GET /assistant 404, POST /call 400)
+DEFAULT_ASSISTANT_IDS = ("echo", "tone", "5b0a4a08-133c-4146-9315-0984f8c6be80")
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,7 @@ class SimConfig:
     host: str = "127.0.0.1"
     port: int = 0
     assistant: str = "echo"  # echo | tone | script:FILE | replay:FILE
+    assistant_ids: tuple[str, ...] = DEFAULT_ASSISTANT_IDS  # ids that assistant answers to
     api_key: str = DEFAULT_API_KEY  # private key: POST/GET /call
     public_key: str = DEFAULT_PUBLIC_KEY  # listen/control when authentication is enabled
     faults: tuple[str, ...] = ()  # "NAME[=ARG]" for every call
@@ -53,7 +57,7 @@ class SimConfig:
     never_connected_timeout: float = 20.0
     speech: str = "auto"  # auto | espeak | tones
     first_message: str | None = None  # replaces the assistant's default first message
-    strict_limits: bool = False  # enforce Vapi's >= 10 s minimums on the two timeouts
+    strict_limits: bool = False  # enforce Vapi's >= 10 s minimum on maxDurationSeconds
     default_silence_timeout: float = 30.0
     default_max_duration: float = 600.0
     replay_speed: float = 1.0
@@ -75,6 +79,8 @@ class SimConfig:
             raise ValueError("replay_speed must be > 0")
         if isinstance(self.faults, str):
             object.__setattr__(self, "faults", (self.faults,))
+        if isinstance(self.assistant_ids, str):
+            object.__setattr__(self, "assistant_ids", (self.assistant_ids,))
         parse_assistant(self.assistant)
         parse_faults(self.faults)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Coroutine
 from typing import Any
 
@@ -21,6 +22,7 @@ class SimContext:
         self.faults = FaultSet(config.parsed_faults)
         self.calls = CallRegistry()
         self.synth = Synth(config.speech)
+        self.started = time.time()  # the assistant store's createdAt
         self.attempts: dict[str, int] = {}  # http-* fault attempt counters, by source + spec
         self._tasks: set[asyncio.Task[Any]] = set()
 

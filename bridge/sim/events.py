@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from bridge.sim import schema
+
 Event = dict[str, Any]
 ASSISTANT_NAME = "vapi-bridge-sim"
 
@@ -56,6 +58,11 @@ def user_interrupted(turn_id: str) -> Event:
     return {"type": "user-interrupted", "turnId": turn_id}
 
 
+def speech_started(text: str, turn: int, source: str) -> Event:
+    """``assistant.speechStarted`` (opt-in): the turn's full text as its audio starts."""
+    return {"type": "assistant.speechStarted", "text": text, "turn": turn, "source": source}
+
+
 def hang() -> Event:
     return {"type": "hang"}
 
@@ -65,23 +72,10 @@ def transfer_update(destination: Any) -> Event:
 
 
 def allowed(event: Event, client_messages: list[str] | None) -> bool:
-    """Apply ``assistant.clientMessages`` (None = Vapi's default: send everything we emit).
-
-    Entries may be plain types or ``type[field="value"]`` filters, e.g.
-    ``transcript[transcriptType="final"]``."""
-    if client_messages is None:
-        return True
-    etype = event.get("type")
-    for entry in client_messages:
-        name, bracket, cond = entry.partition("[")
-        if name != etype:
-            continue
-        if not bracket:
-            return True
-        field, _, value = cond.rstrip("]").partition("=")
-        if str(event.get(field.strip())) == value.strip().strip("'\""):
-            return True
-    return False
+    """Apply ``clientMessages`` (validated against the schema's enum on create); None is
+    the schema's default list, which leaves out the opt-in ``assistant.speechStarted``."""
+    wanted = schema.defaults("clientMessages") if client_messages is None else client_messages
+    return event.get("type") in wanted
 
 
 def decorate(event: Event, call_id: str, *, spec_shapes: bool, wrapped: bool) -> Event:

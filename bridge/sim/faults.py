@@ -43,9 +43,16 @@ FAULTS: dict[str, tuple[str, str]] = {
     "end-close": ("CODE", "after 'ended', close with 1000, 1001, 1005 (no code) or 1006 (abort)"),
     "monitor-in-create": ("", "the 201 response of POST /call includes 'monitor'"),
     "listen-swap": ("", "listen socket: channel 0 = assistant, channel 1 = customer"),
+    "listen-no-start": ("", "listen socket: no {\"type\": \"start\"} text frame first"),
+    "listen-encoding": ("NAME", "listen socket: the start frame announces encoding NAME"),
+    "say-late": ("[MS]", "a controlUrl say is accepted (200) and spoken MS ms later "
+                 "(default: a random 0.3-10 s)"),
+    "say-lost": ("[N]", "a controlUrl say is accepted (200) and never spoken (the first N, "
+                 "or all)"),
 }
 
 NEEDS_ARG = {
+    "listen-encoding",
     "connect-delay",
     "ws-close-1006",
     "ws-drop",
@@ -56,6 +63,7 @@ NEEDS_ARG = {
     "hang",
     "end-close",
 }
+TEXT_ARG = {"listen-encoding"}  # a word, not a number
 HTTP_FAULTS = ("http-400", "http-401", "http-402", "http-403", "http-429", "http-500",
                "http-hang")
 
@@ -92,6 +100,8 @@ def parse_fault(text: str) -> Fault:
     if arg and not FAULTS[name][0]:
         raise ValueError(f"fault {name} takes no argument")
     fault = Fault(name, arg.strip() or None)
+    if name in TEXT_ARG:
+        return fault
     try:
         fault.number()
         fault.at(0.0)

@@ -3,7 +3,8 @@ mixed by :class:`bridge.sim.listenmix.ListenHub`.
 
 Channel 0 (left) = customer (the uplink the client sent), channel 1 (right) = assistant
 (the downlink the simulator sent); the ``listen-swap`` fault swaps them. The first frame
-is a JSON text frame describing the stream.
+is a JSON text frame describing the stream, as Vapi's ``{"type": "start", "encoding":
+"linear16", …, "channels": 2}``; the ``listen-no-start`` fault leaves it out.
 """
 
 from __future__ import annotations
@@ -40,7 +41,12 @@ async def listen_handler(request: web.Request) -> web.StreamResponse:
 
     reader = asyncio.get_running_loop().create_task(drain_client())
     try:
-        await ws.send_str(dumps(hub.start_frame()))
+        if "listen-no-start" not in rec.faults:
+            start = hub.start_frame()
+            announced = rec.faults.get("listen-encoding")
+            if announced is not None and announced.arg:
+                start["encoding"] = announced.arg
+            await ws.send_str(dumps(start))
         while True:
             getter = asyncio.ensure_future(q.get())
             done, _ = await asyncio.wait({getter, reader}, return_when=asyncio.FIRST_COMPLETED)

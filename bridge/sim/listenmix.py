@@ -102,11 +102,12 @@ class ListenHub:
                 q.put_nowait(None)
 
     def start_frame(self) -> dict[str, object]:
-        channels = ["assistant", "customer"] if self.swap else ["customer", "assistant"]
+        """The text frame the stream begins with, shaped like Vapi's (``channels`` a
+        number; which party is on which channel is not said)."""
         return {
-            "type": "listen-start",
-            "format": "pcm_s16le",
-            "channels": channels,
+            "type": "start",
+            "encoding": "linear16",
+            "container": "raw",
             "sampleRate": self.out_rate,
-            "interleaved": True,
+            "channels": 2,
         }

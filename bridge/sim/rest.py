@@ -1,4 +1,4 @@
-"""The REST API: POST /call, GET /call/{id}, GET /call."""
+"""The REST API: POST /call, GET /call/{id}, GET /call, GET /assistant/{id}."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import logging
 
 from aiohttp import web
 
+from bridge.sim import catalog
 from bridge.sim.calls import CallRecord, new_call_id
 from bridge.sim.config import parse_assistant
 from bridge.sim.context import SimContext, bearer_ok, ctx_of, find_call, json_error
@@ -104,6 +105,9 @@ async def create_call(request: web.Request) -> web.Response:
         log.info("POST /call: 400 (%d problems)", len(errors))
         return json_error(400, errors, "Bad Request")
     assert isinstance(body, dict)
+    if isinstance(body.get("assistantId"), str) and not catalog.known(ctx, body["assistantId"]):
+        log.info("POST /call: 400 (unknown assistantId)")
+        return catalog.unknown_assistant(body["assistantId"])
     faults = FaultSet(ctx.config.parsed_faults).merged(per_call)
     spec = ctx.config.assistant_spec
     override = request.query.get("assistant") or request.headers.get("X-Sim-Assistant")
@@ -141,7 +145,9 @@ async def create_call(request: web.Request) -> web.Response:
         f", faults {','.join(faults.names())}" if faults.names() else "",
     )
     remaining = max(0, CONCURRENCY_LIMIT - ctx.calls.active())
-    return web.json_response(rec.call_object(for_get=False, remaining=remaining), status=201)
+    return web.json_response(
+        rec.call_object(for_get=False, remaining=remaining, limit=CONCURRENCY_LIMIT), status=201
+    )
 
 
 async def _never_connected(ctx: SimContext, rec: CallRecord) -> None:
@@ -166,3 +172,12 @@ async def list_calls(request: web.Request) -> web.Response:
         return unauthorized()
     calls = sorted(ctx.calls.calls.values(), key=lambda c: c.created_wall, reverse=True)
     return web.json_response([c.call_object(for_get=True) for c in calls])
+
+
+async def get_assistant(request: web.Request) -> web.Response:
+    ctx = ctx_of(request)
+    if not bearer_ok(request, ctx.config.api_key):
+        return unauthorized()
+    assistant_id = request.match_info["assistant_id"]
+    refusal = catalog.lookup_refusal(ctx, assistant_id)
+    return refusal or web.json_response(catalog.assistant_object(ctx, assistant_id))

@@ -1,26 +1,21 @@
-"""POST /call body validation, answering like Vapi's NestJS validators."""
+"""POST /call body validation, answering like Vapi's NestJS validators.
+
+Property names are checked against the key sets of Vapi's published schema
+(:mod:`bridge.sim.schema`): an unknown key is a 400 "property X should not exist", nested
+ones prefixed with their parent's path as NestJS does ("assistantOverrides.property X …").
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+from bridge.sim import schema
 from bridge.sim.calls import CallOptions
 from bridge.sim.config import SimConfig
 from bridge.sim.wirecodec import DEFAULT_RATES, FORMATS, WireFormat
 
 SOURCES = ("assistantId", "assistant", "squadId", "squad", "workflowId", "workflow")
 REJECTED = ("phoneNumber", "phoneNumberId", "customer", "customers", "customerId")
-ALLOWED = {
-    *SOURCES,
-    *REJECTED,
-    "assistantOverrides",
-    "squadOverrides",
-    "workflowOverrides",
-    "name",
-    "transport",
-    "metadata",
-    "schedulePlan",
-}
 FIRST_MESSAGE_MODES = (
     "assistant-speaks-first",
     "assistant-waits-for-user",
@@ -36,8 +31,26 @@ def _is_num(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
+def unknown_keys(obj: dict[str, Any], component: str, where: str = "") -> list[str]:
+    """NestJS whitelist errors for the keys of ``obj`` the schema component lacks."""
+    prefix = f"{where}." if where else ""
+    allowed = schema.keys(component)
+    return [f"{prefix}property {k} should not exist" for k in obj if k not in allowed]
+
+
+def _check_client_messages(cm: Any, where: str) -> list[str]:
+    if not isinstance(cm, list) or not all(isinstance(x, str) for x in cm):
+        return [f"{where}.clientMessages must be an array of strings"]
+    values = schema.enum("clientMessages")
+    if any(x not in values for x in cm):
+        return [f"{where}.each value in clientMessages must be one of the following values: "
+                + ", ".join(values)]
+    return []
+
+
 def _check_assistant_fields(obj: dict[str, Any], where: str, strict: bool) -> list[str]:
-    errors: list[str] = []
+    component = "AssistantOverrides" if where == "assistantOverrides" else "CreateAssistantDTO"
+    errors = unknown_keys(obj, component, where)
     if "firstMessage" in obj and not isinstance(obj["firstMessage"], str):
         errors.append(f"{where}.firstMessage must be a string")
     if "firstMessageMode" in obj and obj["firstMessageMode"] not in FIRST_MESSAGE_MODES:
@@ -45,7 +58,7 @@ def _check_assistant_fields(obj: dict[str, Any], where: str, strict: bool) -> li
             f"{where}.firstMessageMode must be one of the following values: "
             + ", ".join(FIRST_MESSAGE_MODES)
         )
-    for key, low, high in (("maxDurationSeconds", 10, 43200), ("silenceTimeoutSeconds", 10, 3600)):
+    for key, low, high in (("maxDurationSeconds", 10, 43200),):
         if key not in obj:
             continue
         v = obj[key]
@@ -60,6 +73,7 @@ def _check_assistant_fields(obj: dict[str, Any], where: str, strict: bool) -> li
         if not isinstance(plan, dict):
             errors.append(f"{where}.monitorPlan must be an object")
         else:
+            errors += unknown_keys(plan, "MonitorPlan", f"{where}.monitorPlan")
             for key in (
                 "listenEnabled",
                 "controlEnabled",
@@ -68,20 +82,15 @@ def _check_assistant_fields(obj: dict[str, Any], where: str, strict: bool) -> li
             ):
                 if key in plan and not isinstance(plan[key], bool):
                     errors.append(f"{where}.monitorPlan.{key} must be a boolean value")
-    cm = obj.get("clientMessages")
-    if cm is not None and (not isinstance(cm, list) or not all(isinstance(x, str) for x in cm)):
-        errors.append(f"{where}.clientMessages must be an array of strings")
+    if obj.get("clientMessages") is not None:
+        errors += _check_client_messages(obj["clientMessages"], where)
     return errors
 
 
 def _check_transport(t: Any) -> list[str]:
     if not isinstance(t, dict):
         return ["transport.provider must be one of the following values: vapi.websocket"]
-    errors = [
-        f"property transport.{k} should not exist"
-        for k in t
-        if k not in ("provider", "audioFormat", "conversationType")
-    ]
+    errors = unknown_keys(t, "VapiWebsocketTransport", "transport")
     if t.get("provider") != "vapi.websocket":
         errors.append("transport.provider must be one of the following values: vapi.websocket")
     if "conversationType" in t and t["conversationType"] != "voice":
@@ -91,11 +100,7 @@ def _check_transport(t: Any) -> list[str]:
         return errors
     if not isinstance(af, dict):
         return [*errors, "transport.audioFormat must be an object"]
-    errors += [
-        f"property transport.audioFormat.{k} should not exist"
-        for k in af
-        if k not in ("format", "container", "sampleRate")
-    ]
+    errors += unknown_keys(af, "AudioFormat", "transport.audioFormat")
     if "format" in af and af["format"] not in FORMATS:
         errors.append(
             "transport.audioFormat.format must be one of the following values: "
@@ -118,7 +123,7 @@ def validate_body(body: Any, config: SimConfig) -> list[str]:
     """Every problem with a POST /call body (empty list: fine)."""
     if not isinstance(body, dict):
         return ["body must be a JSON object"]
-    errors = [f"property {k} should not exist" for k in body if k not in ALLOWED]
+    errors = unknown_keys(body, "CreateCallDTO")
     errors += [f"property {k} should not exist" for k in REJECTED if k in body]
     sources = [k for k in SOURCES if body.get(k) is not None]
     if not sources:
@@ -131,9 +136,12 @@ def validate_body(body: Any, config: SimConfig) -> list[str]:
     for key in ("assistantId", "squadId", "workflowId"):
         if key in body and (not isinstance(body[key], str) or not body[key]):
             errors.append(f"{key} must be a string")
-    for key in ("assistant", "squad", "workflow", "assistantOverrides", "metadata"):
+    for key in ("assistant", "squad", "workflow", "assistantOverrides"):
         if key in body and not isinstance(body[key], dict):
             errors.append(f"{key} must be an object")
+    version = body.get("assistantVersion")
+    if version is not None and not isinstance(version, str):
+        errors.append("assistantVersion must be a string")
     if "name" in body:
         if not isinstance(body["name"], str):
             errors.append("name must be a string")
@@ -167,7 +175,7 @@ def call_options(body: dict[str, Any], config: SimConfig) -> CallOptions:
         first_message=merged.get("firstMessage"),
         first_message_mode=merged.get("firstMessageMode", "assistant-speaks-first"),
         max_duration=float(merged.get("maxDurationSeconds", config.default_max_duration)),
-        silence_timeout=float(merged.get("silenceTimeoutSeconds", config.default_silence_timeout)),
+        silence_timeout=config.default_silence_timeout,
         listen_enabled=plan.get("listenEnabled", True),
         control_enabled=plan.get("controlEnabled", True),
         listen_auth=plan.get("listenAuthenticationEnabled", False),

@@ -84,6 +84,7 @@ class Voice:
                 s.emit(ev.model_output(req.text, turn_id))
                 s.emit(ev.voice_input(req.text, turn))
             utt = Utterance(req.text, pcm, turn, turn_id, req.interruptible, req.silent, req.after)
+            utt.meta["source"] = "model" if req.from_model else "force-say"
             utt.meta.update(req.meta)
             self.mouth.enqueue(utt)
 
@@ -92,6 +93,8 @@ class Voice:
         utt.meta["start_wall"] = self.s.wall_at(utt.start_stream_pos)
         if not utt.silent:
             self.s.emit(ev.speech_update("started", "assistant", utt.turn))
+            if utt.meta.get("source"):
+                self.s.emit(ev.speech_started(utt.text, utt.turn, utt.meta["source"]))
 
     def utterance_progress(self, utt: Utterance) -> None:
         if utt.silent or utt.done or utt.pos - utt.last_partial_pos < int(0.48 * self.rate):

@@ -13,7 +13,7 @@ import logging
 import random
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import httpx
 
@@ -159,6 +159,11 @@ class VapiApi:
         data = await self._request("GET", f"/call/{call_id}", "the call lookup",
                                    attempts=attempts)
         return CallInfo.from_body(data)
+
+    async def get_assistant(self, assistant_id: str) -> dict[str, Any]:
+        """`GET /assistant/{id}` (one attempt): 404 or 400 raise `ApiRequestError`."""
+        return await self._request("GET", f"/assistant/{quote(assistant_id, safe='')}",
+                                   "the assistant lookup", attempts=1)
 
     async def check_key(self) -> None:
         """A harmless authenticated request (list one call): raises if the key is refused."""

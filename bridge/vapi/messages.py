@@ -45,6 +45,17 @@ class Transcript(Event):
 
 
 @dataclass(frozen=True)
+class AssistantSpeechStarted(Event):
+    """`assistant.speechStarted` (opt-in through `clientMessages`): the full text of the
+    assistant's turn as its audio starts, for captions. `source`: model, force-say or
+    custom-voice; Vapi sends it once per TTS chunk, always with the whole turn's text."""
+
+    text: str = ""
+    turn: int | None = None
+    source: str = ""
+
+
+@dataclass(frozen=True)
 class Hang(Event):
     """The assistant is stalled (slow model or tool). Not a hangup."""
 
@@ -90,6 +101,11 @@ def parse_event(text: str | bytes) -> Event:
         return Transcript(kind, data, role=_str(data.get("role")),
                           final=data.get("transcriptType") == "final",
                           text=_str(data.get("transcript")))
+    if kind == "assistant.speechStarted":
+        turn = data.get("turn")
+        return AssistantSpeechStarted(kind, data, text=_str(data.get("text")),
+                                      turn=turn if isinstance(turn, int) else None,
+                                      source=_str(data.get("source")))
     if kind == "hang":
         return Hang(kind, data)
     return UnknownEvent(kind, data)

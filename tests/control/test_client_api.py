@@ -7,8 +7,15 @@ import asyncio
 import numpy as np
 import pytest
 
-from bridge.client import AudioChunk, ListenEvent, Transcript, listen, open_call
-from bridge.control import Refused
+from bridge.client import (
+    AssistantSpeechStarted,
+    AudioChunk,
+    ListenEvent,
+    Transcript,
+    listen,
+    open_call,
+)
+from bridge.control import Refused, sender
 from tests.control.conftest import received
 from tests.e2e.conftest import KEY, ProfileBuilder
 
@@ -52,10 +59,58 @@ def test_open_call_say_events_listen_end(start_sim, profiles: ProfileBuilder,
     assert via == "socket"
     assert said == ["Hello from a script."]
     assert reason == "customer-ended-call"
-    assert frames[0].type == "listen-start"
+    assert frames[0].type == "start" and frames[0].data["channels"] == 2
     chunk = heard[0]
     assert chunk.rate == 16000 and chunk.channels == 2 and chunk.samples.dtype == np.int16
-    assert chunk.labels == ("customer", "assistant")
-    assert np.array_equal(chunk.channel("assistant"), chunk.samples[:, 1])
+    assert chunk.labels is None  # Vapi's start frame gives a count, not which party is where
+    assert np.array_equal(chunk.channel(1), chunk.samples[:, 1])
     record = sim.only_call()
     assert [m["type"] for _, m in received(record)] == ["say", "end-call"]
+
+
+def test_captions_event_when_opted_in(start_sim, profiles: ProfileBuilder,
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """`assistant.speechStarted` (opt-in in clientMessages) arrives as its own event."""
+    sim = start_sim(assistant="echo")
+    monkeypatch.setenv("VAPI_API_KEY", KEY)
+    profile = profiles.write(sim.base_url, call={"max_duration_seconds": 30}, assistant={
+        "id": "echo", "overrides": {"firstMessage": "", "clientMessages": [
+            "status-update", "speech-update", "transcript", "assistant.speechStarted"]}})
+
+    async def scenario() -> list[AssistantSpeechStarted]:
+        started: list[AssistantSpeechStarted] = []
+        async with open_call(str(profile)) as call:
+            await call.say("Your visitor badge is printing.")
+            async for event in call.events():
+                if isinstance(event, AssistantSpeechStarted):
+                    started.append(event)
+                if isinstance(event, Transcript) and event.final:
+                    break
+        return started
+
+    started = asyncio.run(scenario())
+    assert [(e.text, e.turn, e.source) for e in started] == [
+        ("Your visitor badge is printing.", 0, "force-say")]
+
+
+def test_control_url_400_is_a_refusal_naming_the_likely_cause(
+        start_sim, profiles: ProfileBuilder, monkeypatch: pytest.MonkeyPatch) -> None:
+    sim = start_sim(assistant="echo")
+    monkeypatch.setenv("VAPI_API_KEY", KEY)
+    profile = profiles.write(sim.base_url, call={"commands_via": "control-url"})
+
+    async def scenario() -> tuple[str, str]:
+        async with open_call(str(profile)) as call:
+            with pytest.raises(Refused) as bad:
+                await call.send({"type": "dance"})
+            live = call.call
+            await call.end()
+        with pytest.raises(Refused) as ended:  # straight to the URL, as a late command would
+            await sender.post_control(live, {"type": "say", "content": "Too late."})
+        return str(bad.value), str(ended.value)
+
+    bad, ended = asyncio.run(scenario())
+    assert bad.startswith("the controlUrl refused dance (400: unknown message type")
+    assert ended.startswith("the controlUrl refused say (400: No active call")
+    assert "the call may have ended" in ended
+    assert "http" not in bad + ended

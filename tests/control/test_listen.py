@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import soxr
 
 from tests.control.conftest import control_profile, finals, wait_for
 from tests.e2e.conftest import KEY, ROOT, ProfileBuilder, bridge_cmd, bridge_env
@@ -31,17 +32,30 @@ def _mono(raw: bytes) -> np.ndarray:
     return np.frombuffer(raw[44:], "<i2")
 
 
-@pytest.mark.parametrize("fault", [None, "listen-swap"])
+# (fault, wire format, the simulator's listen rate, the rate the WAV must have)
+CASES = [
+    (None, "pcm_s16le", 16000, 16000),
+    ("listen-swap", "pcm_s16le", 16000, 16000),
+    # a µ-law call whose listen stream announces 8 kHz: the client follows the start frame
+    (None, "mulaw", 8000, 8000),
+    # no start frame at all: the documented default, stereo s16le at 16 kHz
+    ("listen-no-start", "mulaw", 16000, 16000),
+]
+
+
+@pytest.mark.parametrize(("fault", "wire", "listen_rate", "wav_rate"), CASES)
 def test_listen_records_both_legs_and_verify_tells_which_is_which(
         start_sim, profiles: ProfileBuilder, short_dir: Path, tmp_path: Path, start_daemon,
-        fault: str | None) -> None:
-    sim = start_sim(assistant="echo", faults=(fault,) if fault else ())
-    visitor = np.concatenate([silence(1000, 16000), espeak(LINE, 16000), silence(300, 16000)])
+        fault: str | None, wire: str, listen_rate: int, wav_rate: int) -> None:
+    sim = start_sim(assistant="echo", faults=(fault,) if fault else (),
+                    listen_rate=listen_rate)
+    # the visitor starts 2.5 s in: time for the listener (a new process) to join first
+    visitor = np.concatenate([silence(2500, 16000), espeak(LINE, 16000), silence(300, 16000)])
     mic = tmp_path / "visitor.wav"
     write_wav(mic, visitor, 16000)
     profile = control_profile(
         profiles, sim, short_dir / "ctl.sock", service={"mode": "once"},
-        call={"max_duration_seconds": 20},
+        call={"max_duration_seconds": 20}, wire={"format": wire},
         audio={"input": f"file:{mic}", "output": "null"},
         record={"path": str(tmp_path / "rec-{call_id}")})
     daemon = start_daemon(profile)
@@ -58,14 +72,18 @@ def test_listen_records_both_legs_and_verify_tells_which_is_which(
     call = wait_for(echoed, 20, "the echo of the visitor", interval=0.3)
     daemon.ok("end")
     stdout, stderr = listen.communicate(timeout=20)
-    assert daemon.stop() == 0
+    daemon.proc.wait(timeout=20)  # once mode: it exits by itself (a SIGTERM sent while it
+    assert daemon.stop() == 0     # is already on its way out would race its handlers)
 
     print(stdout, stderr)
     assert listen.returncode == 0, stderr
-    first = json.loads(stdout.splitlines()[0])
-    assert first["type"] == "listen-start"
-    customer = first["channels"].index("customer")
-    assert customer == (1 if fault else 0)
+    events = [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
+    if fault == "listen-no-start":
+        assert events == []
+    else:
+        assert events[0] == {"type": "start", "encoding": "linear16", "container": "raw",
+                             "sampleRate": listen_rate, "channels": 2}
+    customer = 1 if fault == "listen-swap" else 0
     assert f"verify: verified: channel {customer} is the customer, channel {1 - customer} " \
            f"the assistant" in stdout
     assert "but the server announced" not in stdout
@@ -73,10 +91,12 @@ def test_listen_records_both_legs_and_verify_tells_which_is_which(
     assert "http" not in stdout + stderr and "ws://" not in stdout + stderr
 
     audio, rate = _stereo(out)
-    assert rate == 16000
+    assert rate == wav_rate
     assert len(audio) / rate > 3
-    up = _mono(sim.get_bytes(f"/_sim/calls/{call['id']}/uplink.wav"))
-    down = _mono(sim.get_bytes(f"/_sim/calls/{call['id']}/downlink.wav"))
+    call_rate = call["sampleRate"]
+    up, down = (np.asarray(soxr.resample(_mono(sim.get_bytes(
+        f"/_sim/calls/{call['id']}/{leg}.wav")), call_rate, rate), dtype=np.int16)
+        for leg in ("uplink", "downlink"))
     stalls = call["uplink"]["maxGapMs"] > 150  # a loaded machine: the listen mix has holes
     for channel, leg, name in ((customer, up, "customer/uplink"),
                                (1 - customer, down, "assistant/downlink")):
@@ -126,7 +146,7 @@ def test_listen_auth_and_errors(start_sim, profiles: ProfileBuilder, tmp_path: P
                 async for _ in listen(url):
                     pass
             async for item in call.listen(auth=True):
-                assert isinstance(item, ListenEvent) and item.type == "listen-start"
+                assert isinstance(item, ListenEvent) and item.type == "start"
                 break
             # the CLI on the live call: Ctrl-C finalizes the WAV and exits 0
             proc = await asyncio.create_subprocess_exec(
@@ -164,3 +184,24 @@ def test_listen_auth_and_errors(start_sim, profiles: ProfileBuilder, tmp_path: P
     assert run("--call-id", call_id).returncode == 2
     verify = run("--call-id", call_id, "--profile", str(profile), "--verify")
     assert verify.returncode == 2 and "--verify works on the daemon's own call" in verify.stderr
+
+
+def test_listen_refuses_a_stream_announced_in_an_encoding_it_cannot_read(
+        start_sim, profiles: ProfileBuilder, monkeypatch: pytest.MonkeyPatch) -> None:
+    from bridge.client import open_call
+    from bridge.control import Refused
+
+    sim = start_sim(assistant="echo", faults=("listen-encoding=mulaw\x1b[2J",))
+    monkeypatch.setenv("VAPI_API_KEY", KEY)
+    profile = profiles.write(sim.base_url)
+
+    async def scenario() -> str:
+        async with open_call(str(profile)) as call:
+            with pytest.raises(Refused) as err:
+                async for _ in call.listen():
+                    pass
+        return str(err.value)
+
+    message = asyncio.run(scenario())
+    assert message == ("the listen stream announced encoding 'mulaw\\x1b[2J'; only linear16 "
+                       "(16-bit PCM) can be read")

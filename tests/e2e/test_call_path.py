@@ -132,6 +132,30 @@ def test_transient_500_is_retried_then_the_call_goes_through(start_sim,
     assert sim.only_call()["endedReason"] == "exceeded-max-duration"
 
 
+def test_keys_vapi_dropped_are_not_sent_and_unknown_overrides_are_vapis_400(
+        start_sim, profiles: ProfileBuilder) -> None:
+    """The simulator refuses keys outside Vapi's schema, as Vapi does: the deprecated
+    call.silence_timeout_seconds is no longer sent (a warning says so), and an override the
+    schema lacks ends in one line quoting Vapi's validator, before any call exists."""
+    sim = start_sim(assistant="echo")
+    profile = profiles.write(sim.base_url, call={"max_duration_seconds": 10,
+                                                 "silence_timeout_seconds": 30})
+    result = run_bridge("run", "--profile", str(profile))
+    assert result.returncode == 0, result.stderr
+    assert "call.silence_timeout_seconds is ignored" in result.stderr
+    body = sim.only_call()["createBody"]
+    assert body["assistantOverrides"] == {"firstMessage": "", "maxDurationSeconds": 10}
+
+    typo = profiles.write(sim.base_url, name="typo", assistant={
+        "id": "echo", "overrides": {"firstMessage": "", "silenceTimeout": 30}})
+    refused = run_bridge("run", "--profile", str(typo))
+    assert refused.returncode == 2
+    assert refused.stderr.strip().splitlines()[-1] == (
+        "vapi-bridge: Vapi refused the call (400 Bad Request): assistantOverrides.property "
+        "silenceTimeout should not exist — fix the assistant/overrides in the profile")
+    assert len(sim.calls()) == 1
+
+
 def test_wrong_key_and_unreachable_host(start_sim, profiles: ProfileBuilder) -> None:
     sim = start_sim(assistant="echo")
     profile = profiles.write(sim.base_url)

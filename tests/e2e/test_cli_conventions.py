@@ -237,7 +237,8 @@ def test_check_json(start_sim, profiles: ProfileBuilder) -> None:
     good = run_bridge("check", "-p", str(profiles.write(sim.base_url)), "--json")
     data = json.loads(good.stdout)
     assert good.returncode == 0 and data["ok"] is True and data["exit_code"] == 0
-    assert {"ok": True, "check": "API key accepted", "detail": ""} in data["checks"]
+    assert {"ok": True, "warning": False, "check": "API key accepted", "detail": ""} \
+        in data["checks"]
     bad = run_bridge("check", "-p", str(profiles.write(sim.base_url)), "--json",
                      VAPI_API_KEY="sk-wrong")
     data = json.loads(bad.stdout)

@@ -106,6 +106,14 @@ CASES: dict[str, Case] = {
                            never="malformed"),
     "spec-shapes": Case("spec-shapes", 0, "assistant: Hello.", reason=NORMAL_END,
                         never="malformed"),
+    # what Vapi's schema and account refuse, as the simulator now does
+    "schema-unknown-override": Case(None, 2, "assistantOverrides.property silenceTimeout "
+                                    "should not exist", call=False, profile={"assistant": {
+                                        "overrides": {"silenceTimeout": 30}}}),
+    "unknown-assistant": Case(None, 2, "Couldn't Get Assistant. `assistantId` "
+                              "00000000-0000-0000-0000-000000000000 Does Not Exist.",
+                              call=False, profile={"assistant": {
+                                  "id": "00000000-0000-0000-0000-000000000000"}}),
 }
 
 

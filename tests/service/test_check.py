@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from tests.e2e.conftest import ProfileBuilder, run_bridge
 
 
@@ -36,3 +38,86 @@ def test_check_shows_each_failure_with_its_fix(start_sim, profiles: ProfileBuild
             and "check the network and api.base_url" in unreachable.stdout)
     for result in (wrong_key, missing, unreachable):
         assert "Traceback" not in result.stderr
+
+
+def test_check_fails_what_run_would_fail_on(start_sim, profiles: ProfileBuilder,
+                                           tmp_path: Path) -> None:
+    """The example's placeholder assistant id, an assistant the account lacks, a recording
+    directory and a control socket directory that cannot be made: each ✗ with its fix."""
+    sim = start_sim(assistant="echo")
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    profile = profiles.write(
+        sim.base_url, assistant={"id": "00000000-0000-0000-0000-000000000000"},
+        record={"path": str(blocker / "rec" / "{call_id}")},
+        service={"control_socket": str(blocker / "ctl.sock")})
+    result = run_bridge("check", "--profile", str(profile))
+    assert result.returncode == 2, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert (f" ✗ assistant '00000000-0000-0000-0000-000000000000' found — assistant.id in "
+            f"{profile} is still the example's placeholder — copy the assistant's id from the "
+            f"Vapi dashboard (Assistants), or use assistant.inline") in lines
+    assert (f" ✗ recordings can be written in {blocker / 'rec'} — {blocker} is a file, not a "
+            f"directory — change record.path, or make that a directory this user can write"
+            ) in lines
+    assert any(line.startswith(f" ✗ control socket directory {blocker} is usable — cannot "
+                               f"create the control socket directory") and
+               line.endswith("— set service.control_socket") for line in lines), lines
+    assert " ✓ API key accepted" in lines and " ✓ output device null opens" in lines[-2]
+    assert lines[-1] == "6 passed, 3 failed"
+    assert not (blocker.is_dir() or (tmp_path / "rec").exists())
+
+    other = run_bridge("check", "--profile", str(profile), "--set",
+                       "assistant.id=3f1c9a52-8d2e-4b7a-9c11-5e0d2a7b6f43",
+                       "--set", "record.path=null", "--set", "service.control_socket=null")
+    assert other.returncode == 2
+    assert (" ✗ assistant '3f1c9a52-8d2e-4b7a-9c11-5e0d2a7b6f43' found — Vapi has no "
+            "assistant with this id for this API key — copy the assistant's id") in other.stdout
+    assert "Traceback" not in result.stderr + other.stderr
+
+
+def test_check_finds_the_assistant_and_a_writable_recording_directory(
+        start_sim, profiles: ProfileBuilder, tmp_path: Path) -> None:
+    sim = start_sim(assistant="echo")
+    profile = profiles.write(sim.base_url, record={"path": str(tmp_path / "rec/{call_id}")})
+    result = run_bridge("check", "--profile", str(profile))
+    assert result.returncode == 0, result.stdout
+    assert " ✓ assistant 'echo' found — 'vapi-bridge-sim echo'" in result.stdout
+    assert f" ✓ recordings can be written in {tmp_path / 'rec'}" in result.stdout
+    assert not (tmp_path / "rec").exists()  # checked, not created
+
+
+def test_check_warns_on_mulaw_at_16k_and_deprecated_keys_without_failing(
+        start_sim, profiles: ProfileBuilder) -> None:
+    sim = start_sim(assistant="echo")
+    profile = profiles.write(sim.base_url, wire={"format": "mulaw", "sample_rate": 16000},
+                             call={"silence_timeout_seconds": 30})
+    result = run_bridge("check", "--profile", str(profile))
+    assert result.returncode == 0, result.stdout
+    lines = result.stdout.splitlines()
+    assert " ! profile — wire.sample_rate: µ-law (G.711) is 8000 Hz on telephone lines and " \
+           "Vapi; 16000 Hz µ-law is unusual — set wire.sample_rate: 8000, or use pcm_s16le " \
+           "for wideband" in lines
+    assert any(line.startswith(" ! profile — call.silence_timeout_seconds is ignored")
+               for line in lines)
+    assert lines[-1] == "ready: all checks passed (2 warnings)"
+
+
+def test_check_says_aec_needs_livekit_when_it_is_missing(
+        start_sim, profiles: ProfileBuilder, tmp_path: Path) -> None:
+    """`audio.echo: aec` without livekit importable (shadowed by a package that fails to
+    import, as a missing one does): ✗ with the pip command."""
+    sim = start_sim(assistant="echo")
+    shadow = tmp_path / "shadow" / "livekit"
+    shadow.mkdir(parents=True)
+    (shadow / "__init__.py").write_text("raise ModuleNotFoundError(\"No module named "
+                                        "'livekit'\", name='livekit')\n")
+    profile = profiles.write(sim.base_url, audio={"echo": "aec"})
+    result = run_bridge("check", "--profile", str(profile),
+                        PYTHONPATH=str(tmp_path / "shadow"))
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert (" ✗ echo cancellation (audio.echo: aec) available — audio.echo: aec needs the "
+            "[aec] extra (livekit) — run: pip install 'vapi-bridge[aec]', or use audio.echo: "
+            "gate") in result.stdout.splitlines()
+    present = run_bridge("check", "--profile", str(profile))
+    assert " ✓ echo cancellation (audio.echo: aec) available — livekit" in present.stdout

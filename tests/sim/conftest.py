@@ -10,7 +10,7 @@ import shutil
 import subprocess
 import time
 import wave
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +50,13 @@ def ws_body(fmt: str = "pcm_s16le", rate: int | None = 16000, **overrides: Any) 
     if overrides:
         body["assistantOverrides"] = overrides
     return body
+
+
+@pytest.fixture
+def client(sim: Any) -> Iterator[httpx.Client]:
+    """A plain HTTP client of the module's ``sim`` fixture (a simulator in a thread)."""
+    with httpx.Client(base_url=sim.base_url, timeout=10) as c:
+        yield c
 
 
 @contextlib.asynccontextmanager

@@ -71,7 +71,7 @@ def test_script_lines_wait_for_the_visitor(tmp_path: Path) -> None:
 
     async def body() -> None:
         async with simulator(assistant=f"script:{script}", speech="tones") as sim:
-            call = await create_call(sim, {"assistantId": "desk", "transport": {
+            call = await create_call(sim, {"assistantId": "echo", "transport": {
                 "provider": "vapi.websocket"}})
             peer = await Peer.open(call["transport"]["websocketCallUrl"])
             await peer.wait_event("transcript", role="assistant", transcriptType="final",

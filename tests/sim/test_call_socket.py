@@ -217,7 +217,7 @@ def test_say_and_end_call_after_spoken() -> None:
             await peer.wait_event("transcript", role="assistant", transcriptType="final",
                                   transcript="Legacy form.")
             ended = await peer.wait_event("status-update", status="ended")
-            assert ended["endedReason"] == "assistant-ended-call"
+            assert ended["endedReason"] == "assistant-ended-call-after-message-spoken"
             await peer.wait_closed()
             assert peer.ws.close_code == 1000
             assert not peer.find("model-output")  # said lines do not come from the model

@@ -9,8 +9,8 @@ from tests.sim.conftest import Peer, create_call, get_json, run, sim_report, sim
 
 def test_silence_timeout_without_uplink_frames() -> None:
     async def body() -> None:
-        async with simulator() as sim:
-            call = await create_call(sim, ws_body(firstMessage="", silenceTimeoutSeconds=0.6))
+        async with simulator(default_silence_timeout=0.6) as sim:
+            call = await create_call(sim, ws_body(firstMessage=""))
             peer = await Peer.open(call["transport"]["websocketCallUrl"], mic=False)
             ended = await peer.wait_event("status-update", status="ended", timeout=5)
             assert ended["endedReason"] == "silence-timed-out"
@@ -18,6 +18,7 @@ def test_silence_timeout_without_uplink_frames() -> None:
             assert peer.ws.close_code == 1000
             got = await get_json(sim, f"/call/{call['id']}", auth=True)
             assert (got["status"], got["endedReason"]) == ("ended", "silence-timed-out")
+            assert "nobody spoke" in got["endedMessage"]
             await peer.close()
 
     run(body())
@@ -25,8 +26,8 @@ def test_silence_timeout_without_uplink_frames() -> None:
 
 def test_streaming_silence_frames_keeps_the_call_alive() -> None:
     async def body() -> None:
-        async with simulator() as sim:
-            call = await create_call(sim, ws_body(firstMessage="", silenceTimeoutSeconds=0.6))
+        async with simulator(default_silence_timeout=0.6) as sim:
+            call = await create_call(sim, ws_body(firstMessage=""))
             peer = await Peer.open(call["transport"]["websocketCallUrl"])
             await asyncio.sleep(1.5)
             assert not peer.find("status-update", status="ended")

@@ -33,12 +33,6 @@ def sim() -> Iterator[SimHandle]:
         yield handle
 
 
-@pytest.fixture
-def client(sim: SimHandle) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=sim.base_url, timeout=10) as c:
-        yield c
-
-
 def post(client: httpx.Client, body: Any, headers: dict[str, str] | None = None,
          **kw: Any) -> httpx.Response:
     return client.post("/call", json=body, headers={**AUTH, **(headers or {})}, **kw)
@@ -163,7 +157,7 @@ def test_audio_formats_and_defaults(client: httpx.Client, sim: SimHandle) -> Non
     cases = [(ws_body(fmt="mulaw", rate=None), ("mulaw", 8000)),
              (ws_body(fmt="pcm_s16le", rate=None), ("pcm_s16le", 16000)),
              (ws_body(fmt="pcm_s16le", rate=24000), ("pcm_s16le", 24000)),
-             ({"assistantId": "a", "transport": {"provider": "vapi.websocket"}},
+             ({"assistantId": "echo", "transport": {"provider": "vapi.websocket"}},
               ("pcm_s16le", 16000))]
     for body, (fmt, rate) in cases:
         call = post(client, body).json()

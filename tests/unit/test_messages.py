@@ -55,3 +55,15 @@ def test_commands_have_the_documented_shapes() -> None:
     assert messages.transfer("sip:desk@example.com")["destination"]["type"] == "sip"
     assert messages.handoff("a1", "last:3")["destination"]["contextEngineeringPlan"] == {
         "type": "lastNMessages", "maxMessages": 3}
+
+
+def test_speech_started_is_its_own_event_and_wrong_types_become_defaults() -> None:
+    ev = messages.parse_event('{"type": "assistant.speechStarted", "text": "Welcome!", '
+                              '"turn": 2, "source": "model", "timing": {"type": "x"}}')
+    assert isinstance(ev, messages.AssistantSpeechStarted)
+    assert (ev.text, ev.turn, ev.source) == ("Welcome!", 2, "model")
+    assert not messages.is_barge_in(ev)
+    odd = messages.parse_event('{"type": "assistant.speechStarted", "text": ["x"], '
+                               '"turn": "2", "source": null}')
+    assert isinstance(odd, messages.AssistantSpeechStarted)
+    assert (odd.text, odd.turn, odd.source) == ("", None, "")

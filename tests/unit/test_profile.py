@@ -54,6 +54,17 @@ def test_each_error_class_names_line_key_and_fix(text: str, expected: str) -> No
     assert "\n" not in message
 
 
+def test_keys_vapi_no_longer_accepts() -> None:
+    gone = error_of(GOOD + "  overrides:\n    silenceTimeoutSeconds: 20\n")
+    assert gone.startswith("kiosk.yaml:4: assistant.overrides.silenceTimeoutSeconds: Vapi's "
+                           "API no longer accepts silenceTimeoutSeconds")
+    assert "Vapi dashboard (Advanced, Call Timeout Settings)" in gone
+    old = parse_profile(GOOD + "call:\n  silence_timeout_seconds: 30\n")
+    assert "assistantOverrides" not in old.create_body()  # read, warned, never sent
+    assert [w.split(":")[0] for w in old.warnings] == ["call.silence_timeout_seconds is ignored"]
+    assert parse_profile(GOOD + "wire:\n  format: mulaw\n").warnings == ()
+
+
 def test_defaults_and_the_call_body() -> None:
     p = parse_profile(GOOD + "wire:\n  format: mulaw\ncall:\n  max_duration_seconds: 60\n")
     assert p.wire.sample_rate == 8000 and p.wire.frame_bytes == 160

@@ -1,0 +1,132 @@
+"""`say` as Vapi delivers it: accepted by the controlUrl but spoken late or never, and the
+opt-in `assistant.speechStarted` captions event."""
+
+from __future__ import annotations
+
+import httpx
+
+from tests.sim.conftest import (
+    UA,
+    Peer,
+    create_call,
+    get_json,
+    run,
+    sim_report,
+    simulator,
+    ws_body,
+)
+
+CAPTIONS = ["status-update", "speech-update", "transcript", "assistant.speechStarted"]
+
+
+async def control(url: str, payload: dict) -> httpx.Response:
+    async with httpx.AsyncClient(timeout=5) as c:
+        return await c.post(url, json=payload, headers={"User-Agent": UA})
+
+
+async def open_call(sim, fault: str | None = None, **overrides) -> tuple[dict, Peer, str]:
+    params = {"fault": fault} if fault else None
+    call = await create_call(sim, ws_body(firstMessage="", **overrides), params=params)
+    url = (await get_json(sim, f"/call/{call['id']}", auth=True))["monitor"]["controlUrl"]
+    peer = await Peer.open(call["transport"]["websocketCallUrl"])
+    await peer.wait_event("status-update", status="in-progress")
+    return call, peer, url
+
+
+def event_at(report: dict, type_: str, **fields) -> float:
+    return next(e["at"] for e in report["eventsSent"] if e["event"].get("type") == type_
+                and all(e["event"].get(k) == v for k, v in fields.items()))
+
+
+def test_say_late_is_accepted_at_once_and_spoken_later() -> None:
+    async def body() -> None:
+        async with simulator(speech="tones") as sim:
+            call, peer, url = await open_call(sim, "say-late=1500")
+            r = await control(url, {"type": "say", "content": "Your badge is ready."})
+            assert r.status_code == 200 and r.headers["Connection"].lower() == "close"
+            await peer.wait_event("transcript", transcriptType="final",
+                                  transcript="Your badge is ready.", timeout=10)
+            rep = await sim_report(sim, call["id"])
+            accepted = rep["controlRequests"][0]
+            assert accepted["delivery"] == "late 1.50 s"
+            spoken = event_at(rep, "speech-update", role="assistant", status="started")
+            assert spoken >= accepted["at"] + 1.5  # on the simulator's own clock
+            await peer.close()
+
+    run(body())
+
+
+def test_say_late_without_a_delay_picks_one_from_what_was_measured() -> None:
+    async def body() -> None:
+        async with simulator(speech="tones", seed=3) as sim:
+            call, peer, url = await open_call(sim, "say-late")
+            assert (await control(url, {"type": "say", "content": "Hi."})).status_code == 200
+            rep = await sim_report(sim, call["id"])
+            delay = float(rep["controlRequests"][0]["delivery"].split()[1])
+            assert 0.3 <= delay <= 10.0
+            await peer.close()
+
+    run(body())
+
+
+def test_say_lost_is_accepted_and_never_spoken() -> None:
+    async def body() -> None:
+        async with simulator(speech="tones") as sim:
+            call, peer, url = await open_call(sim, "say-lost=1")
+            lost = await control(url, {"type": "say", "content": "Lost line."})
+            assert lost.status_code == 200  # accepted: no error, no event
+            spoken = await control(url, {"type": "say", "content": "Second line."})
+            assert spoken.status_code == 200
+            await peer.wait_event("transcript", transcriptType="final",
+                                  transcript="Second line.", timeout=10)
+            assert not peer.find("transcript", transcript="Lost line.")
+            rep = await sim_report(sim, call["id"])
+            assert [r.get("delivery") for r in rep["controlRequests"]] == ["lost", None]
+            await peer.close()
+
+    run(body())
+
+
+def test_say_end_call_after_spoken_through_the_control_url() -> None:
+    async def body() -> None:
+        async with simulator(speech="tones") as sim:
+            call, peer, url = await open_call(sim)
+            r = await control(url, {"type": "say", "content": "Goodbye.",
+                                    "endCallAfterSpoken": True})
+            assert r.status_code == 200
+            ended = await peer.wait_event("status-update", status="ended", timeout=10)
+            assert ended["endedReason"] == "assistant-ended-call-after-message-spoken"
+            got = await get_json(sim, f"/call/{call['id']}", auth=True)
+            assert got["endedReason"] == "assistant-ended-call-after-message-spoken"
+            assert got["endedMessage"]
+            after = await control(url, {"type": "say", "content": "Too late."})
+            assert after.status_code == 400
+            await peer.close()
+
+    run(body())
+
+
+def test_speech_started_is_sent_only_when_opted_in_and_not_for_control_say() -> None:
+    async def body() -> None:
+        async with simulator(speech="tones") as sim:
+            _, peer, url = await open_call(sim, clientMessages=CAPTIONS)
+            await peer.send_json({"type": "say", "content": "Welcome to the front desk."})
+            started = await peer.wait_event("assistant.speechStarted", timeout=10)
+            assert started == {"type": "assistant.speechStarted",
+                               "text": "Welcome to the front desk.", "turn": 0,
+                               "source": "force-say"}
+            await peer.wait_event("speech-update", role="assistant", status="stopped")
+            assert (await control(url, {"type": "say", "content": "Via control."})).status_code \
+                == 200
+            await peer.wait_event("transcript", transcriptType="final", transcript="Via control.")
+            assert len(peer.find("assistant.speechStarted")) == 1  # none for a controlUrl say
+            assert not peer.find("conversation-update")  # not in clientMessages
+            await peer.close()
+
+            _, plain, _ = await open_call(sim)
+            await plain.send_json({"type": "say", "content": "No captions."})
+            await plain.wait_event("transcript", transcriptType="final", transcript="No captions.")
+            assert not plain.find("assistant.speechStarted")  # not in Vapi's default list
+            await plain.close()
+
+    run(body())
