@@ -93,8 +93,8 @@ def test_streams_killed_mid_call_are_reopened(rig: PulseRig, start_sim, tmp_path
     summary = summary_of(bp.out)
     print(f"\n{summary['line']}")
     assert summary["reason"] == "exceeded-max-duration"
-    assert (summary["attempts"], summary["reopens"]) == (2, 2), summary["line"]
-    assert "2 reopen attempts (2 succeeded)" in summary["line"]
+    assert summary["reopens"] == 2 and summary["attempts"] >= 2, summary["line"]
+    assert f"{summary['attempts']} reopen attempts (2 succeeded)" in summary["line"]
     for role in ("microphone vb_mic", "speaker vb_speaker"):
         assert f"{role}: the stream stopped; reopening it" in bp.err, bp.err
         assert f"{role}: reopened (attempt 1 of 3)" in bp.err, bp.err
