@@ -3,15 +3,21 @@
 #                 package with its simulator extra, nothing else
 #   make test   — the whole test suite (lint included), with the test stack: a private
 #                 PulseAudio, sox, espeak-ng, systemd's tools, livekit, hypothesis, ruff
+#   make test-floors — the unit, end-to-end, network, device-listing and echo tests with
+#                 every dependency at exactly its declared floor (pyproject.toml), in a
+#                 second venv
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 STAMP := $(VENV)/.installed
 DEMO_STAMP := $(VENV)/.demo
 DEMO_DEBS := libportaudio2
+FLOORS_VENV ?= .venv-floors
+FLOORS_STAMP := $(FLOORS_VENV)/.installed
+FLOORS_TESTS ?= tests/unit tests/e2e tests/network tests/devices/test_devices_cli.py tests/echo
 DEBS := libportaudio2 pulseaudio pulseaudio-utils libasound2-plugins espeak-ng sox systemd libseccomp2
 
-.PHONY: demo test deps demo-deps apt-install venv demo-venv lint bench clean
+.PHONY: demo test test-floors deps demo-deps apt-install venv demo-venv lint bench clean
 
 deps:
 	@$(MAKE) --no-print-directory apt-install PKGS="$(DEBS)"
@@ -49,6 +55,17 @@ $(DEMO_STAMP): pyproject.toml
 
 venv: deps $(STAMP)
 
+$(FLOORS_STAMP): pyproject.toml .ci/floors.py
+	$(PYTHON) -m venv $(FLOORS_VENV)
+	$(FLOORS_VENV)/bin/pip install -q --upgrade pip
+	$(PYTHON) .ci/floors.py > $(FLOORS_VENV)/floors.txt
+	$(FLOORS_VENV)/bin/pip install -q -c $(FLOORS_VENV)/floors.txt -e '.[test]'
+	touch $@
+
+test-floors: deps $(FLOORS_STAMP)
+	@echo "dependency floors:"; sed 's/^/  /' $(FLOORS_VENV)/floors.txt
+	$(FLOORS_VENV)/bin/pytest -q -p no:cacheprovider $(FLOORS_TESTS) $(ARGS)
+
 demo-venv: demo-deps $(DEMO_STAMP)
 
 demo: demo-venv
@@ -65,4 +82,4 @@ bench: venv
 	@for b in benchmarks/*.py; do echo "== $$b"; $(VENV)/bin/python $$b || exit 1; done
 
 clean:
-	rm -rf $(VENV) out .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(FLOORS_VENV) out .pytest_cache .ruff_cache

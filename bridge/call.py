@@ -25,6 +25,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
 from bridge import USER_AGENT
+from bridge.aio import wait_any
 from bridge.audio.base import AudioSink, AudioSource, DeviceStats
 from bridge.audio.codec import codec_for
 from bridge.audio.echo import echo_path
@@ -33,10 +34,11 @@ from bridge.downlink import Downlink
 from bridge.errors import AudioDeviceError, NetworkError
 from bridge.profile.model import Profile
 from bridge.record import Recorder
-from bridge.summary import CONNECTION_LOST, CallSummary
+from bridge.summary import CONNECTION_LOST, CallSummary, outcome
 from bridge.uplink import Uplink
 from bridge.vapi import messages
 from bridge.vapi.api import CallInfo, VapiApi
+from bridge.vapi.net import untrusted, ws_options
 
 log = logging.getLogger("bridge.call")
 
@@ -98,6 +100,8 @@ class Call:
         await self.close()
 
     async def start(self) -> None:
+        if self.recorder is not None:
+            self.recorder.check()  # before a call exists: a bad record.path costs nothing
         self.info = await self.api.create_call(self.profile.create_body(), fault=self.fault)
         log.info("call %s created (%s %d Hz)", self.short_id, self.profile.wire.format,
                  self.profile.wire.sample_rate)
@@ -125,8 +129,11 @@ class Call:
             try:
                 return await connect(url, user_agent_header=USER_AGENT, compression=None,
                                      max_size=MAX_MESSAGE, ping_interval=5, ping_timeout=10,
-                                     close_timeout=1, open_timeout=10, proxy=None)
+                                     close_timeout=1, open_timeout=10, **ws_options(url))
             except (OSError, InvalidHandshake, TimeoutError) as exc:
+                refusal = untrusted(exc, "the call socket")
+                if refusal is not None:
+                    raise refusal from None
                 last = exc.__class__.__name__
                 log.warning("call %s: cannot open the call socket (%s); attempt %d of 3",
                             self.short_id, last, attempt)
@@ -173,12 +180,8 @@ class Call:
         if not self._closed.is_set():
             with contextlib.suppress(Exception):
                 await self.send_command(messages.end_call(self.profile.call.end_command))
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self.profile.call.end_timeout_seconds):
-                    await asyncio.wait(
-                        [asyncio.ensure_future(self._ended.wait()),
-                         asyncio.ensure_future(self._closed.wait())],
-                        return_when=asyncio.FIRST_COMPLETED)
+            await wait_any(self._ended, self._closed,
+                           timeout=self.profile.call.end_timeout_seconds)
         await self._close_socket()
 
     async def close(self) -> None:
@@ -198,7 +201,11 @@ class Call:
             self._push(None)
             if self.recorder is not None:
                 self.recorder.close()
-        await self._summarise()
+        try:
+            await self._summarise()
+        finally:
+            if self.info is not None:
+                self.info.release_secrets()
 
     async def _close_socket(self) -> None:
         if self._ws is not None:
@@ -288,8 +295,11 @@ class Call:
     # ---- events -----------------------------------------------------------------------
     def _on_event(self, event: messages.Event) -> None:
         if isinstance(event, messages.MalformedEvent):
-            self.malformed += 1
-            log.debug("call %s: ignored a malformed message (%s)", self.short_id, event.reason)
+            self.malformed += 1  # the first is worth a warning; a stream of them is not
+            log.log(logging.WARNING if self.malformed == 1 else logging.DEBUG,
+                    "call %s: ignored a malformed message (%s)%s", self.short_id, event.reason,
+                    "; the call goes on, more are logged with -v" if self.malformed == 1
+                    else "")
             return
         if isinstance(event, messages.StatusUpdate):
             self._on_status(event)
@@ -299,7 +309,8 @@ class Call:
             self.assistant_speaking = event.status == "started"
             if self.assistant_speaking:
                 self._assistant_started_at = self.sink.played_samples
-        elif isinstance(event, messages.Transcript) and event.final and self.recorder:
+        elif isinstance(event, messages.Transcript) and event.final and event.text \
+                and self.recorder:
             self.recorder.on_transcript(event.role, event.text)
         elif isinstance(event, messages.UnknownEvent):
             log.debug("call %s: %s", self.short_id, event.type)
@@ -348,9 +359,7 @@ class Call:
             try:
                 async with asyncio.timeout(5):
                     final = await self.api.get_call(self.info.id, attempts=2)
-                body = final.raw
-                reason = body.get("endedReason") or reason
-                cost = body.get("cost") if isinstance(body.get("cost"), (int, float)) else None
+                reason, cost = outcome(final.raw, reason)
             except Exception as exc:
                 log.warning("call %s: could not read the call's outcome (%s)", self.short_id,
                             exc)
@@ -359,6 +368,9 @@ class Call:
             duration_s=duration, cost=cost, uplink=self.uplink.stats,
             playout=self._playout_at_close or self.sink.playout_stats(),
             received_s=self.downlink.received_seconds, malformed=self.malformed,
-            interruptions=self.interruptions, devices=devices, device_error=self.device_error)
+            interruptions=self.interruptions, devices=devices, device_error=self.device_error,
+            recording_error=self.recorder.failure if self.recorder else None)
         if self.device_error:
             self.summary.ended_reason = self.device_error
+        if self.recorder is not None and self.info is not None:
+            self.recorder.note_end(self.info.id, self.summary.ended_reason)

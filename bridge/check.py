@@ -14,11 +14,9 @@ import asyncio
 import json
 import ssl
 import sys
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import numpy as np
@@ -29,7 +27,7 @@ from bridge.control.paths import prepare_directory, socket_path
 from bridge.errors import ApiRequestError, BridgeError, ExitCode
 from bridge.logsetup import colour_wanted
 from bridge.profile import Profile, api_key, load_profile
-from bridge.record import expand_path
+from bridge.record import expand_path, unwritable
 from bridge.redact import scrub_urls
 from bridge.runner import close_audio, record_template, start_audio
 from bridge.vapi.api import VapiApi, is_loopback
@@ -72,23 +70,6 @@ def _extras(profile: Profile) -> list[Item]:
     return [Item(True, what, "livekit")]
 
 
-def _writable(directory: Path) -> str | None:
-    """Why files cannot be made in `directory` (once `run` has created it), or None. Only
-    the nearest existing ancestor is tried, with a temporary file: nothing is created or
-    left behind."""
-    existing = directory
-    while not existing.exists():
-        existing = existing.parent
-    if not existing.is_dir():
-        return f"{existing} is a file, not a directory"
-    try:
-        with tempfile.TemporaryFile(dir=existing):
-            pass
-    except OSError as exc:
-        return f"cannot write in {existing}: {exc.strerror or exc}"
-    return None
-
-
 def _paths(profile: Profile) -> list[Item]:
     items: list[Item] = []
     template = record_template(profile)
@@ -96,7 +77,7 @@ def _paths(profile: Profile) -> list[Item]:
         stem = expand_path(template, call_id="CALLID", profile=profile.name,
                            started=datetime.now(UTC))
         what = f"recordings can be written in {stem.parent}"
-        problem = _writable(stem.parent)
+        problem = unwritable(stem.parent)
         items.append(Item(True, what) if problem is None else Item(
             False, what, f"{problem} — change record.path, or make that a directory this "
             f"user can write", ExitCode.PROFILE))
@@ -106,7 +87,7 @@ def _paths(profile: Profile) -> list[Item]:
         prepare_directory(path)  # what `run` does first: create it 0700, refuse a foreign one
     except BridgeError as exc:
         return [*items, Item(False, what, str(exc), exc.exit_code)]
-    problem = _writable(path.parent)
+    problem = unwritable(path.parent)
     items.append(Item(True, what) if problem is None else Item(
         False, what, f"{problem} — set service.control_socket to a path you can write",
         ExitCode.PROFILE))

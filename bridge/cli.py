@@ -255,7 +255,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             return run_sim(sim_args)
         except BridgeError as exc:
-            print(f"vapi-bridge: {exc}", file=sys.stderr)
+            print(f"vapi-bridge: {_masked(str(exc))}", file=sys.stderr)
             return int(exc.exit_code)
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -291,9 +291,11 @@ def _err_prefix() -> str:
 
 
 def _masked(text: str) -> str:
+    """Secrets masked, and one inert line whatever the text held (server text often)."""
+    from bridge.inert import inert
     from bridge.redact import scrub_urls
 
-    return scrub_urls(text)
+    return inert(scrub_urls(text), 2000)
 
 
 if __name__ == "__main__":

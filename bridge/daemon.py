@@ -22,11 +22,13 @@ import time
 from collections import deque
 from typing import Any
 
+from bridge.aio import wait_any
 from bridge.audio.base import AudioSink, AudioSource
 from bridge.call import Call
 from bridge.control.server import serve_control
 from bridge.errors import BridgeError, ExitCode, NetworkError
 from bridge.profile import Profile, load_profile
+from bridge.record import DestinationError, check_destination
 from bridge.runner import (
     EventHook,
     close_audio,
@@ -72,6 +74,7 @@ class Daemon:
         self._stop = stop or asyncio.Event()
         self._trigger = asyncio.Event()
         self._reload_pending = False
+        self._closing: set[asyncio.Task[None]] = set()  # retired API clients being closed
 
     # ---- requests (signals, the control socket) ---------------------------------------
     def request_call(self) -> str | None:
@@ -101,17 +104,26 @@ class Daemon:
         self.notifier.reloading("reloading the profile")
         try:
             new = load_profile(self.reload_from, self.overrides)
+            api = make_api(new)  # base_url, key and timeouts may all have changed
         except BridgeError as exc:
             log.error("reload failed, keeping the old profile: %s", exc)
         else:
             if new.wire != self.profile.wire or new.audio != self.profile.audio:
                 self._close_audio()
-            self.profile = new
+            self._retire_api()
+            self.api, self.profile = api, new
             log.info("profile reloaded from %s (mode %s)", new.origin, new.service.mode)
             for warning in new.warnings:
                 log.warning("%s: %s", new.origin, warning)
         self.notifier.ready()  # a reload always ends with READY=1 (sd_notify protocol)
         self._set_state(self.state, again=True)
+
+    def _retire_api(self) -> None:
+        """Close the API client being replaced (no call uses it: reloads wait for calls)."""
+        if self.api is not None:
+            task = asyncio.get_running_loop().create_task(self.api.aclose())
+            self._closing.add(task)
+            task.add_done_callback(self._closing.discard)
 
     # ---- run ---------------------------------------------------------------------------
     async def run(self) -> int:
@@ -119,6 +131,8 @@ class Daemon:
         watchdog: asyncio.Task[None] | None = None
         try:
             self.api = make_api(self.profile)
+            if self.profile.record.path:  # a recording that cannot be made: exit 2 now
+                check_destination(self.profile.record.path, self.profile.name)
             self._open_audio()
             async with serve_control(self):  # bound before READY: READY means ctl works
                 self.notifier.ready()
@@ -133,6 +147,7 @@ class Daemon:
             self._close_audio()
             if self.api is not None:
                 await self.api.aclose()
+            await asyncio.gather(*self._closing, return_exceptions=True)
             self.notifier.close()
 
     async def _modes(self) -> int:
@@ -182,11 +197,11 @@ class Daemon:
         hooks = [transcript_printer(p.transcript.print), self._remember, *self.hooks]
         try:
             summary = await place_call(call, self._stop, hooks)
-        except NetworkError as exc:
+        except (NetworkError, DestinationError) as exc:  # the record directory went away
             if p.service.mode == "once":
                 raise
             log.error("%s", exc)
-            return ExitCode.NETWORK
+            return exc.exit_code
         finally:
             status.cancel()
         if call.info is None:  # stopped while the call was being created
@@ -225,14 +240,7 @@ class Daemon:
 
     async def _wait_for(self, event: asyncio.Event, timeout: float | None = None) -> bool:
         """Wait for `event` (or the timeout); False when the daemon is stopping instead."""
-        waiters = {asyncio.ensure_future(self._stop.wait())}
-        if event is not self._stop:
-            waiters.add(asyncio.ensure_future(event.wait()))
-        try:
-            await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for w in waiters:
-                w.cancel()
+        await wait_any(*{self._stop, event}, timeout=timeout)
         return not self._stop.is_set()
 
     # ---- audio --------------------------------------------------------------------------

@@ -21,7 +21,6 @@ docs/control.md).
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -35,7 +34,9 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus, InvalidURI
 from bridge import USER_AGENT, redact
 from bridge.control import Refused
 from bridge.errors import AuthError, NetworkError, UsageError
+from bridge.vapi import safejson
 from bridge.vapi.api import check_plaintext
+from bridge.vapi.net import untrusted, ws_options
 
 log = logging.getLogger("bridge.listen")
 
@@ -100,7 +101,7 @@ def _check_encoding(data: dict[str, Any]) -> None:
 
 def _event(text: str) -> ListenEvent:
     try:
-        data = json.loads(text)
+        data = safejson.loads(text)
     except ValueError:
         return ListenEvent("text", {"text": text[:2000]})
     if not isinstance(data, dict):
@@ -109,6 +110,9 @@ def _event(text: str) -> ListenEvent:
 
 
 def _connect_error(exc: Exception) -> Exception:
+    refusal = untrusted(exc, "the listenUrl")
+    if refusal is not None:
+        return refusal
     if isinstance(exc, InvalidStatus):
         status = exc.response.status_code
         if status == 401:
@@ -147,7 +151,8 @@ async def listen(url: str, *, public_key: str | None = None, channels: int | Non
     try:
         ws = await connect(url, additional_headers=headers, user_agent_header=USER_AGENT,
                            compression=None, max_size=2**22, open_timeout=open_timeout,
-                           ping_interval=10, ping_timeout=20, close_timeout=1, proxy=None)
+                           ping_interval=10, ping_timeout=20, close_timeout=1,
+                           **ws_options(url))
     except (OSError, TimeoutError, InvalidStatus, InvalidURI) as exc:
         raise _connect_error(exc) from None
     except Exception as exc:  # other handshake failures

@@ -1,4 +1,9 @@
-"""Logging: one line per event, secrets masked.
+"""Logging: one line per event, secrets masked, nothing in a message able to forge a line.
+
+A message is made inert (`bridge.inert`) and bounded before it is printed: a newline, an
+ANSI escape or a `<3>` from server text shows as `\\n`, `\\x1b`, and never starts a line.
+A traceback (`-v`) keeps its lines, each indented (and, under systemd, carrying the
+record's priority), so none of them can pass for a log line either.
 
 Under systemd (stderr is the stream JOURNAL_STREAM names) lines carry syslog priority
 prefixes (`<3>`…`<7>`) and no timestamps, so `journalctl -p warning` works; in a terminal,
@@ -13,12 +18,16 @@ import os
 import sys
 from typing import TextIO
 
+from bridge.inert import inert
 from bridge.redact import RedactingFilter
 
 _PRIORITY = {logging.DEBUG: 7, logging.INFO: 6, logging.WARNING: 4, logging.ERROR: 3,
              logging.CRITICAL: 2}
 _COLOUR = {logging.DEBUG: "\033[2m", logging.WARNING: "\033[33m", logging.ERROR: "\033[31m",
            logging.CRITICAL: "\033[31;1m"}
+
+
+MAX_MESSAGE = 8000  # characters: well under journald's LineMax, which would split a line
 
 
 def under_journal(fd: int | None = None) -> bool:
@@ -54,12 +63,42 @@ def _isatty(stream: TextIO) -> bool:
         return False
 
 
-class JournalFormatter(logging.Formatter):
+class InertFormatter(logging.Formatter):
+    """One inert line per message; traceback and stack lines indented by `continuation`."""
+
+    def continuation(self, record: logging.LogRecord) -> str:
+        return "  "
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        record.message = inert(record.message, MAX_MESSAGE)
+        return super().formatMessage(record)
+
+    def format(self, record: logging.LogRecord) -> str:
+        saved = record.exc_text, record.stack_info
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        lead = self.continuation(record)
+        record.exc_text, record.stack_info = (
+            "\n".join(lead + inert(line, MAX_MESSAGE) for line in text.splitlines()) if text
+            else text for text in (record.exc_text, record.stack_info))
+        try:
+            return super().format(record)
+        finally:
+            record.exc_text, record.stack_info = saved
+
+    def formatStack(self, stack_info: str) -> str:
+        return stack_info
+
+
+class JournalFormatter(InertFormatter):
+    def continuation(self, record: logging.LogRecord) -> str:
+        return f"<{_PRIORITY.get(record.levelno, 6)}>  "
+
     def format(self, record: logging.LogRecord) -> str:
         return f"<{_PRIORITY.get(record.levelno, 6)}>{super().format(record)}"
 
 
-class TerminalFormatter(logging.Formatter):
+class TerminalFormatter(InertFormatter):
     """`clear`: erase a live status line first (a terminal, with or without colour)."""
 
     def __init__(self, colour: bool, clear: bool = False) -> None:

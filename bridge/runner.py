@@ -16,6 +16,7 @@ from bridge import statusline
 from bridge.audio.backends import open_sink, open_source
 from bridge.audio.base import AudioSink, AudioSource
 from bridge.call import Call
+from bridge.inert import inert
 from bridge.logsetup import under_journal
 from bridge.profile import Profile, api_key
 from bridge.record import Recorder
@@ -39,15 +40,19 @@ def transcript_mode(mode: str) -> str:
 
 
 def transcript_printer(mode: str) -> EventHook:
+    """Prints transcript lines to stdout, one line each: the text is inert (already so from
+    the parser; again here, as this is where it meets the terminal or the journal), and a
+    role we do not know is shown in brackets, so no server text starts a line."""
     mode = transcript_mode(mode)
 
     def show(event: messages.Event) -> None:
-        if mode == "off" or not isinstance(event, messages.Transcript):
+        if mode == "off" or not isinstance(event, messages.Transcript) or not event.text:
             return
         if event.final or mode == "all":
-            who = ROLE_NAMES.get(event.role, event.role or "?")
+            who = ROLE_NAMES.get(event.role) or f"[{inert(event.role or '?', 20)}]"
             mark = "" if event.final else " …"
-            print(f"{statusline.clear_prefix(sys.stdout)}{who}: {event.text}{mark}", flush=True)
+            print(f"{statusline.clear_prefix(sys.stdout)}{who}: {inert(event.text)}{mark}",
+                  flush=True)
 
     return show
 

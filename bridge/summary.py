@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
+from typing import Any
 
 from bridge.audio.base import DeviceStats
 from bridge.audio.playout import PlayoutStats
 from bridge.errors import ExitCode
+from bridge.inert import inert
 from bridge.uplink import UplinkStats
 from bridge.words import plural
 
@@ -26,6 +29,7 @@ class CallSummary:
     interruptions: int = 0
     devices: DeviceStats | None = None  # sound-card counters, when a device was used
     device_error: str | None = None  # a device failed for good and ended the call
+    recording_error: str | None = None  # the recording stopped early: path and cause
 
     @property
     def connection_lost(self) -> bool:
@@ -39,12 +43,15 @@ class CallSummary:
 
     def line(self) -> str:
         cost = f", cost ${self.cost:.4f}" if self.cost is not None else ""
-        return (f"call {self.call_id[-8:]} ended: {self.ended_reason} after "
+        # the full id: the call is over, so it no longer opens anything (see call.py)
+        return (f"call {self.call_id} ended: {self.ended_reason} after "
                 f"{self.duration_s:.1f} s{cost}; sent {self.uplink.sent_seconds:.1f} s, "
                 f"received {self.received_s:.1f} s of audio, "
                 f"{plural(self.playout.audible_underruns, 'audible underrun')} "
                 f"({self.playout.underruns} in all), "
-                f"{plural(self.interruptions, 'interruption')}{self._device_counts()}")
+                f"{plural(self.interruptions, 'interruption')}{self._device_counts()}"
+                + (f"; recording incomplete ({self.recording_error})"
+                   if self.recording_error else ""))
 
     def _device_counts(self) -> str:
         d = self.devices
@@ -54,3 +61,14 @@ class CallSummary:
                    if d.reopen_attempts else "no reopens")
         return (f"; devices: {plural(d.input_overflows, 'input overflow')}, "
                 f"{plural(d.output_underflows, 'output underflow')}, {reopens}")
+
+
+def outcome(body: dict[str, Any], reason: str) -> tuple[str, float | None]:
+    """The ended reason and cost of `GET /call/{id}`: server text, so inert and bounded, and
+    only of the right types."""
+    ended = body.get("endedReason")
+    cost = body.get("cost")
+    good = isinstance(cost, (int, float)) and not isinstance(cost, bool) and \
+        math.isfinite(cost) and cost >= 0
+    return (inert(ended, 100) if isinstance(ended, str) and ended else reason,
+            float(cost) if good else None)

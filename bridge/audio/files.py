@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import struct
 import wave
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -41,25 +43,74 @@ def read_wav_mono(path: Path, rate: int | None = None) -> tuple[np.ndarray, int]
 
 
 class WavWriter:
-    """A WAV file whose header is valid after every write, so a crash loses nothing."""
+    """A WAV file whose header is valid after every write, so a crash loses nothing.
 
-    def __init__(self, path: Path, sample_rate: int, channels: int = 1) -> None:
+    A write that fails (a full disk, an I/O error) cuts the file back to the last whole
+    write and makes the header agree with it, so what was recorded stays a valid WAV; then
+    the error goes to `on_error` (once; later writes are ignored), or is raised without one.
+    """
+
+    def __init__(self, path: Path, sample_rate: int, channels: int = 1,
+                 on_error: Callable[[OSError, Path], None] | None = None) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self._w = wave.open(str(path), "wb")  # noqa: SIM115 - closed in close()
-        self._w.setnchannels(channels)
-        self._w.setsampwidth(2)
-        self._w.setframerate(sample_rate)
+        self._on_error = on_error
+        self._frame_bytes = 2 * channels
+        self._frames = 0  # written whole, header included
+        self._file = path.open("wb")
+        try:
+            self._w = wave.open(self._file, "wb")  # noqa: SIM115 - closed in close()
+            self._w.setnchannels(channels)
+            self._w.setsampwidth(2)
+            self._w.setframerate(sample_rate)
+            self._w.writeframes(b"")  # the header now: a full disk shows before the call
+            self._data_start = self._file.tell() if self._file.seekable() else 44
+        except BaseException:
+            self._file.close()
+            raise
         self._closed = False
 
     def write(self, samples: np.ndarray) -> None:
-        if not self._closed:
+        if self._closed:
+            return
+        try:
             self._w.writeframes(samples.astype("<i2", copy=False).tobytes())
+        except OSError as exc:
+            self._fail(exc)
+        else:
+            self._frames += len(samples)
 
     def close(self) -> None:
-        if not self._closed:
-            self._closed = True
+        if self._closed:
+            return
+        try:
             self._w.close()
+            self._file.close()
+        except OSError as exc:
+            self._fail(exc)
+        self._closed = True
+
+    def _fail(self, exc: OSError) -> None:
+        self._closed = True
+        with contextlib.suppress(OSError, ValueError):
+            self._w.close()  # it may try to write again; it lets go of the file either way
+        with contextlib.suppress(OSError, ValueError):
+            self._file.close()
+        self._salvage()
+        if self._on_error is None:
+            raise exc
+        self._on_error(exc, self.path)
+
+    def _salvage(self) -> None:
+        """Cut to the whole frames written and patch the two sizes in the header: both
+        rewrite bytes already on disk, so they work on a full disk too."""
+        data = self._frames * self._frame_bytes
+        with contextlib.suppress(OSError), self.path.open("r+b", buffering=0) as f:
+            f.truncate(self._data_start + data)
+            f.seek(4)
+            f.write(struct.pack("<I", self._data_start - 8 + data))
+            f.seek(self._data_start - 4)
+            f.write(struct.pack("<I", data))
 
 
 class WavSource:

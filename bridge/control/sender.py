@@ -23,6 +23,7 @@ from bridge.control import Refused
 from bridge.errors import NetworkError, ProfileError
 from bridge.profile import public_key
 from bridge.vapi.api import check_plaintext, response_message
+from bridge.vapi.net import http_client, untrusted
 
 log = logging.getLogger("bridge.control")
 
@@ -102,13 +103,16 @@ async def post_control(call: Call, command: dict[str, Any]) -> None:
     kind = command.get("type", "?")
     timeout = call.profile.api.timeout_seconds
     try:
-        async with httpx.AsyncClient(timeout=timeout, trust_env=False) as client:
+        async with http_client(timeout=timeout) as client:
             response = await client.post(url, content=json.dumps(command),
                                          headers=control_headers(call))
     except httpx.TimeoutException:
         raise NetworkError(f"call {call.short_id}: the controlUrl did not answer {kind} "
                            f"within {timeout:.0f} s") from None
     except httpx.TransportError as exc:
+        refusal = untrusted(exc, "the controlUrl")
+        if refusal is not None:
+            raise refusal from None
         raise NetworkError(f"call {call.short_id}: cannot reach the controlUrl "
                            f"({exc.__class__.__name__})") from None
     status = response.status_code

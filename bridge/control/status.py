@@ -1,6 +1,8 @@
 """`ctl status`: what the daemon and its call are doing, as JSON and as lines for people.
 
-Never a URL or a key: call ids are shortened, devices are named as the profile names them.
+Never a URL or a key; a live call's id is shortened (while the call lives its id opens it),
+an ended call's is given in full (`callId`, for support and `listen --call-id`); devices are
+named as the profile names them.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ def status(daemon: Daemon, controls: dict[str, bool]) -> dict[str, Any]:
     if call is not None:
         answer["call"] = {
             "id": call.short_id, "status": call.status, "live": live,
+            "callId": call.info.id if call.info is not None and call.done else None,
             "elapsedSeconds": round(call.elapsed_s, 1), "endedReason": call.ended_reason,
             "micMuted": call.uplink.muted,
             "assistantMuted": controls.get("assistant", False),

@@ -3,6 +3,7 @@ in a few words what is wrong and what would be right."""
 
 from __future__ import annotations
 
+import string
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,6 +47,30 @@ class Str(Field):
             raise Invalid("must not be empty")
         if len(text) > self.max_len:
             raise Invalid(f"at most {self.max_len} characters (got {len(text)})")
+        return text
+
+
+@dataclass(frozen=True)
+class Template(Str):
+    """Text with `{name}` placeholders, each one of `names` as it is: no attribute, index,
+    conversion or format (`{call_id.short}` is refused here, not at the first call)."""
+
+    names: tuple[str, ...] = ()
+
+    def check(self, value: Any) -> str:
+        text = super().check(value)
+        known = ", ".join(f"{{{n}}}" for n in self.names)
+        try:
+            fields = [(f, spec, conv) for _, f, spec, conv in string.Formatter().parse(text)
+                      if f is not None]
+        except ValueError as exc:
+            raise Invalid(f"malformed placeholder ({exc}); use {known}, and {{{{ or }}}} for "
+                          f"a literal brace") from None
+        for name, spec, conversion in fields:
+            if name not in self.names or spec or conversion:
+                shown = "{" + name + (f"!{conversion}" if conversion else "") + \
+                    (f":{spec}" if spec else "") + "}"
+                raise Invalid(f"unknown placeholder {shown}; use {known}")
         return text
 
 

@@ -183,13 +183,6 @@ def _cross_checks(built: dict[str, dict[str, Any]], lines: Lines, origin: str) -
     if not audio["playout_min_ms"] <= audio["playout_start_ms"] <= audio["playout_max_ms"]:
         raise _err(origin, lines, "audio.playout_start_ms", "must lie between "
                    "audio.playout_min_ms and audio.playout_max_ms")
-    template = built["record"]["path"]
-    if template:
-        try:
-            template.format(call_id="x", profile="x", started="x")
-        except (KeyError, IndexError, ValueError) as exc:
-            raise _err(origin, lines, "record.path", f"unknown placeholder {exc}; use "
-                       f"{{call_id}}, {{profile}} and {{started}}") from None
     device = audio["input"]
     if isinstance(device, str) and device.startswith("file:") and \
             not Path(device[5:]).expanduser().is_file():

@@ -17,6 +17,7 @@ from bridge.profile.fields import (
     Mapping,
     Num,
     Str,
+    Template,
 )
 
 WIRE_RATES = {"pcm_s16le": 16000, "mulaw": 8000}
@@ -69,7 +70,7 @@ SPEC: dict[str, dict[str, Field]] = {
         "print": Choice(default="auto", choices=("auto", "finals", "all", "off")),
     },
     "record": {
-        "path": Str(),
+        "path": Template(names=("call_id", "profile", "started")),
     },
     "service": {
         "mode": Choice(default="once", choices=("once", "standby", "loop")),

@@ -23,8 +23,16 @@ def load_with_lines(text: str, origin: str) -> tuple[Any, Lines]:
         line = exc.problem_mark.line + 1 if exc.problem_mark else 0
         raise ProfileError(f"{origin}:{line}: not valid YAML: {exc.problem} — check the "
                            f"indentation and quoting around that line") from None
+    except yaml.reader.ReaderError as exc:  # a character YAML does not allow, e.g. NUL
+        line = text.count("\n", 0, max(exc.position, 0)) + 1
+        name = "NUL" if exc.character in (0, "\0") else f"#x{ord(exc.character):04x}" \
+            if isinstance(exc.character, str) else f"#x{exc.character:04x}"
+        hint = " — is it saved as UTF-16? Save it as UTF-8" if name == "NUL" else \
+            " — remove it, or save the file as UTF-8 text"
+        raise ProfileError(f"{origin}:{line}: not valid YAML: it holds the control character "
+                           f"{name}{hint}") from None
     except yaml.YAMLError as exc:
-        raise ProfileError(f"{origin}: not valid YAML: {exc}") from None
+        raise ProfileError(f"{origin}: not valid YAML: {' '.join(str(exc).split())}") from None
     if node is None:
         return {}, {}
     lines: Lines = {}
@@ -62,5 +70,10 @@ def read_text(path: Path) -> str:
         return path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ProfileError(f"profile not found: {path}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ProfileError(f"cannot read profile {path}: {exc}") from None
+    except UnicodeDecodeError as exc:
+        utf16 = exc.object[:2] in (b"\xff\xfe", b"\xfe\xff")
+        what = "it is UTF-16 text" if utf16 else \
+            f"it is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start})"
+        raise ProfileError(f"cannot read profile {path}: {what} — save it as UTF-8") from None
+    except OSError as exc:
+        raise ProfileError(f"cannot read profile {path}: {exc.strerror or exc}") from None

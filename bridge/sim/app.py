@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import ssl
 import threading
 from types import TracebackType
 from typing import Any
@@ -55,19 +56,27 @@ class Simulator:
             host = "127.0.0.1"
         elif ":" in host:
             host = f"[{host}]"
-        return f"http://{host}:{self.port}"
+        return f"{'https' if self.config.tls_cert else 'http'}://{host}:{self.port}"
 
     async def start(self) -> Simulator:
         self._runner = web.AppRunner(
             build_app(self.ctx), access_log=None, handle_signals=False, shutdown_timeout=1.0
         )
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.config.host, self.config.port)
+        site = web.TCPSite(self._runner, self.config.host, self.config.port,
+                           ssl_context=self._tls())
         await site.start()
         addresses = self._runner.addresses
         self.port = int(addresses[0][1]) if addresses else self.config.port
         log.info("simulator listening on %s (assistant %s)", self.base_url, self.config.assistant)
         return self
+
+    def _tls(self) -> ssl.SSLContext | None:
+        if self.config.tls_cert is None:
+            return None
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(self.config.tls_cert, self.config.tls_key)
+        return context
 
     async def stop(self) -> None:
         if self._runner is None:
@@ -83,6 +92,16 @@ class Simulator:
     @property
     def call_ids(self) -> list[str]:
         return list(self.ctx.calls.calls)
+
+    def send_text(self, call_id: str, frames: list[str]) -> bool:
+        """Send raw text frames on a connected call socket, in order, after what is queued
+        (for fuzz tests: any text, valid JSON or not). False if the call is not connected."""
+        rec = self.ctx.calls.get(call_id)
+        if rec is None or rec.session is None or rec.session.ended:
+            return False
+        for frame in frames:
+            rec.session.outbox.raw(frame)
+        return True
 
     async def __aenter__(self) -> Simulator:
         return await self.start()

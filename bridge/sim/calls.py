@@ -110,6 +110,7 @@ class CallRecord:
     create_body: dict[str, Any]
     request_headers: dict[str, str]
     listen: ListenHub
+    secure: bool = False  # created over TLS: the call's URLs are wss:// and https://
     created_wall: float = field(default_factory=time.time)
     status: str = "queued"
     ended_reason: str | None = None
@@ -183,10 +184,11 @@ class CallRecord:
         self.messages.append(msg)
 
     def urls(self) -> dict[str, str]:
+        ws, http = ("wss", "https") if self.secure else ("ws", "http")
         return {
-            "websocketCallUrl": f"ws://{self.host}/{self.id}/transport",
-            "listenUrl": f"ws://{self.host}/{self.id}/listen",
-            "controlUrl": f"http://{self.host}/{self.id}/control",
+            "websocketCallUrl": f"{ws}://{self.host}/{self.id}/transport",
+            "listenUrl": f"{ws}://{self.host}/{self.id}/listen",
+            "controlUrl": f"{http}://{self.host}/{self.id}/control",
         }
 
     def cost(self) -> float:

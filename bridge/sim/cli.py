@@ -78,6 +78,9 @@ def build_parser(prog: str = "vapi-bridge sim") -> argparse.ArgumentParser:
         help="an assistant id the simulator knows (repeatable; default: "
         + ", ".join(DEFAULT_ASSISTANT_IDS) + ")",
     )
+    p.add_argument("--tls-cert", default=None, metavar="PEM",
+                   help="serve https/wss with this certificate chain (needs --tls-key)")
+    p.add_argument("--tls-key", default=None, metavar="PEM", help="the certificate's key")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     return p
 
@@ -119,6 +122,8 @@ def main(argv: list[str] | None = None) -> int:
             never_connected_timeout=args.never_connected_timeout,
             replay_speed=args.replay_speed,
             strict_limits=args.strict_limits,
+            tls_cert=args.tls_cert,
+            tls_key=args.tls_key,
         )
     except ValueError as exc:
         print(f"vapi-bridge sim: {exc}", file=sys.stderr)

@@ -68,6 +68,8 @@ class SimConfig:
     vad_hangover_ms: float = 600.0
     listen_rate: int = 16000
     http_hang_seconds: float = 120.0
+    tls_cert: str | None = None  # PEM certificate chain: serve https/wss (with tls_key)
+    tls_key: str | None = None
     seed: int | None = None
 
     def __post_init__(self) -> None:
@@ -83,6 +85,8 @@ class SimConfig:
             object.__setattr__(self, "assistant_ids", (self.assistant_ids,))
         parse_assistant(self.assistant)
         parse_faults(self.faults)
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("tls_cert and tls_key go together")
 
     @property
     def assistant_spec(self) -> AssistantSpec:

@@ -7,6 +7,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from bridge.sim.events import MALFORMED_FRAMES
+from bridge.sim.hostile import HOSTILE_FRAMES
 
 if TYPE_CHECKING:
     from bridge.sim.session import CallSession
@@ -23,6 +24,8 @@ def start_socket_faults(s: CallSession) -> None:
         s.spawn(_blackhole(s, f.number(), f.at(10.0)))
     if (f := faults.get("malformed-json")) is not None:
         s.spawn(_malformed(s, f.number(1.0) or 1.0))
+    if (f := faults.get("hostile-text")) is not None:
+        s.spawn(_hostile(s, f.number(0.5)))
 
 
 async def _abort_after(s: CallSession, seconds: float) -> None:
@@ -62,3 +65,12 @@ async def _malformed(s: CallSession, period: float) -> None:
             return
         s.outbox.raw(MALFORMED_FRAMES[i % len(MALFORMED_FRAMES)])
         i += 1
+
+
+async def _hostile(s: CallSession, at: float) -> None:
+    await asyncio.sleep(at)
+    for frame in HOSTILE_FRAMES:
+        if s.ended:
+            return
+        s.outbox.raw(frame)
+        await asyncio.sleep(0.02)

@@ -14,6 +14,11 @@ FAULTS: dict[str, tuple[str, str]] = {
     "http-429": ("[N]", "POST /call answers 429 'Rate limit exceeded', no Retry-After"),
     "http-500": ("[N]", "POST /call answers 500"),
     "http-hang": ("[N]", "POST /call is held open (http_hang_seconds), then 524"),
+    "created-hang": ("[N]", "POST /call creates the call, then holds the answer "
+                     "(http_hang_seconds) and answers 524: the answer comes too late"),
+    "created-drop": ("[N]", "POST /call creates the call, then drops the connection unanswered"),
+    "created-500": ("[N]", "POST /call creates the call, then answers 500"),
+    "list-500": ("", "GET /call (the list) answers 500"),
     "connect-delay": ("MS", "call socket: the websocket upgrade is held MS ms, then answered"),
     "ws-close-1006": ("SECONDS", "call socket: TCP aborted without a close frame after SECONDS"),
     "ws-drop": (
@@ -22,6 +27,11 @@ FAULTS: dict[str, tuple[str, str]] = {
         "TCP aborted HOLD s later (default 10)",
     ),
     "malformed-json": ("[SECONDS]", "invalid JSON / unknown events every SECONDS (default 1)"),
+    "hostile-text": (
+        "[SECONDS]",
+        "at SECONDS (default 0.5), frames a hostile server could send: forged log lines, "
+        "ANSI escapes, lone surrogates, huge numbers, wrong types, nesting 5000 deep",
+    ),
     "odd-binary": (
         "",
         "every downlink binary frame has an odd length, even with --chunking frames",
@@ -66,6 +76,7 @@ NEEDS_ARG = {
 TEXT_ARG = {"listen-encoding"}  # a word, not a number
 HTTP_FAULTS = ("http-400", "http-401", "http-402", "http-403", "http-429", "http-500",
                "http-hang")
+CREATED_FAULTS = ("created-hang", "created-drop", "created-500")  # after the call exists
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,9 @@ from bridge.sim import catalog
 from bridge.sim.calls import CallRecord, new_call_id
 from bridge.sim.config import parse_assistant
 from bridge.sim.context import SimContext, bearer_ok, ctx_of, find_call, json_error
-from bridge.sim.faults import HTTP_FAULTS, Fault, FaultSet, parse_faults
+from bridge.sim.faults import CREATED_FAULTS, HTTP_FAULTS, Fault, FaultSet, parse_faults
 from bridge.sim.listenmix import ListenHub
+from bridge.sim.listquery import parse_list_query
 from bridge.sim.validation import call_options, system_prompt, validate_body, wire_format
 
 log = logging.getLogger("bridge.sim.rest")
@@ -61,21 +62,42 @@ def _fault_response(status: int) -> web.Response:
     return web.json_response({"statusCode": 500, "message": "Internal server error"}, status=500)
 
 
-async def _http_fault(ctx: SimContext, faults: list[tuple[str, Fault]]) -> web.Response | None:
-    """Apply the first http-* fault still active (``=N``: only the first N attempts)."""
+def _active_fault(ctx: SimContext, faults: list[tuple[str, Fault]],
+                  names: tuple[str, ...]) -> Fault | None:
+    """The first of `names` still active (``=N``: only the first N attempts), counted."""
     for source, fault in faults:
-        if fault.name not in HTTP_FAULTS:
+        if fault.name not in names:
             continue
         key = f"{source}:{fault.raw}"
         ctx.attempts[key] = ctx.attempts.get(key, 0) + 1
         if fault.arg is not None and ctx.attempts[key] > fault.number():
             continue
         log.info("POST /call: fault %s (attempt %d)", fault.raw, ctx.attempts[key])
-        if fault.name == "http-hang":
-            await asyncio.sleep(ctx.config.http_hang_seconds)
-            return web.Response(status=524, text="error code: 524")
-        return _fault_response(int(fault.name.split("-")[1]))
+        return fault
     return None
+
+
+async def _http_fault(ctx: SimContext, faults: list[tuple[str, Fault]]) -> web.Response | None:
+    """An http-* fault: the request is answered before any call is created."""
+    fault = _active_fault(ctx, faults, HTTP_FAULTS)
+    if fault is None:
+        return None
+    if fault.name == "http-hang":
+        await asyncio.sleep(ctx.config.http_hang_seconds)
+        return web.Response(status=524, text="error code: 524")
+    return _fault_response(int(fault.name.split("-")[1]))
+
+
+async def _created_fault(request: web.Request, fault: Fault) -> web.Response:
+    """A created-* fault: the call exists, but the client never gets the 201."""
+    if fault.name == "created-drop":
+        assert request.transport is not None
+        request.transport.abort()  # TCP gone, nothing answered
+        return web.Response(status=204)
+    if fault.name == "created-hang":
+        await asyncio.sleep(ctx_of(request).config.http_hang_seconds)
+        return web.Response(status=524, text="error code: 524")
+    return _fault_response(500)
 
 
 async def create_call(request: web.Request) -> web.Response:
@@ -88,8 +110,9 @@ async def create_call(request: web.Request) -> web.Response:
         per_call = request_faults(request)
     except ValueError as exc:
         return json_error(400, [f"sim: {exc}"], "Bad Request")
-    global_faults = [("global", f) for f in ctx.config.parsed_faults]
-    response = await _http_fault(ctx, [*global_faults, *(("request", f) for f in per_call)])
+    sources = [("global", f) for f in ctx.config.parsed_faults]
+    sources += [("request", f) for f in per_call]
+    response = await _http_fault(ctx, sources)
     if response is not None:
         return response
     if not bearer_ok(request, ctx.config.api_key):
@@ -123,6 +146,7 @@ async def create_call(request: web.Request) -> web.Response:
     rec = CallRecord(
         id=new_call_id(),
         host=request.host,
+        secure=request.secure,
         fmt=fmt,
         assistant=spec,
         options=call_options(body, ctx.config),
@@ -144,6 +168,9 @@ async def create_call(request: web.Request) -> web.Response:
         spec.label,
         f", faults {','.join(faults.names())}" if faults.names() else "",
     )
+    late = _active_fault(ctx, sources, CREATED_FAULTS)
+    if late is not None:
+        return await _created_fault(request, late)
     remaining = max(0, CONCURRENCY_LIMIT - ctx.calls.active())
     return web.json_response(
         rec.call_object(for_get=False, remaining=remaining, limit=CONCURRENCY_LIMIT), status=201
@@ -167,11 +194,19 @@ async def get_call(request: web.Request) -> web.Response:
 
 
 async def list_calls(request: web.Request) -> web.Response:
+    """``GET /call`` as Vapi's schema has it: filters by id, assistantId, phoneNumberId and
+    createdAt/updatedAt bounds, newest first, at most ``limit`` (default 100, 0..1000)."""
     ctx = ctx_of(request)
     if not bearer_ok(request, ctx.config.api_key):
         return unauthorized()
-    calls = sorted(ctx.calls.calls.values(), key=lambda c: c.created_wall, reverse=True)
-    return web.json_response([c.call_object(for_get=True) for c in calls])
+    if "list-500" in ctx.faults:
+        return _fault_response(500)
+    query, errors = parse_list_query(request.query)
+    if errors:
+        return json_error(400, errors, "Bad Request")
+    calls = [c for c in ctx.calls.calls.values() if query.matches(c)]
+    calls.sort(key=lambda c: c.created_wall, reverse=True)
+    return web.json_response([c.call_object(for_get=True) for c in calls[: query.limit]])
 
 
 async def get_assistant(request: web.Request) -> web.Response:

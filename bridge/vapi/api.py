@@ -1,16 +1,18 @@
 """Vapi's REST API: create a call, read a call, with Vapi's errors mapped to ours.
 
 400/401/402/403 are never retried: they need a person. 429, 5xx, timeouts and refused
-connections are retried with bounded exponential backoff and full jitter.
+connections are retried with bounded exponential backoff and full jitter — but a create
+whose answer was lost is first looked for (`bridge/vapi/created.py`): never two calls.
 """
 
 from __future__ import annotations
 
 import asyncio
 import ipaddress
-import json
 import logging
 import random
+import secrets
+import time
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -19,10 +21,18 @@ import httpx
 
 from bridge import USER_AGENT, redact
 from bridge.errors import ApiRequestError, AuthError, NetworkError, ProfileError
-from bridge.vapi import connect_errors
+from bridge.inert import inert
+from bridge.vapi import connect_errors, safejson
+from bridge.vapi.created import find_created, marked_name
+from bridge.vapi.net import http_client, untrusted
 from bridge.words import plural
 
 log = logging.getLogger("bridge.api")
+MAX_BODY = 16 * 2**20  # a long call's object (messages, artifact) stays far below this
+
+# failures before the request left: it cannot have been processed
+NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.ProxyError,
+            httpx.UnsupportedProtocol)
 
 
 @dataclass(frozen=True)
@@ -60,7 +70,16 @@ class CallInfo:
         redact.register_url(info.websocket_url, "call socket URL")
         redact.register_url(info.listen_url, "listen URL")
         redact.register_url(info.control_url, "control URL")
+        # a live call's id opens it too: logs show only its tail (`Call.short_id`)
+        redact.register(info.id, shown=f"…{info.id[-8:]}")
         return info
+
+    def release_secrets(self) -> None:
+        """The call is over: its URLs and id open nothing now; stop masking them, so the
+        redactor does not grow with every call (URLs are still shortened by pattern)."""
+        for url in (self.websocket_url, self.listen_url, self.control_url):
+            redact.release_url(url)
+        redact.release_call(self.id)  # and URLs learnt later (GET /call), which hold the id
 
 
 def is_loopback(url: str) -> bool:
@@ -83,15 +102,15 @@ def check_plaintext(url: str, allow_plaintext: bool, what: str) -> None:
 def response_message(response: httpx.Response) -> str:
     """Vapi's error text from a response: NestJS `message` (joined when a list), or text."""
     try:
-        body = response.json()
-    except (ValueError, json.JSONDecodeError):
-        return response.text.strip()[:300] or response.reason_phrase
+        body = safejson.loads(response.content, max_bytes=MAX_BODY)
+    except ValueError:
+        return inert(response.text.strip(), 300) or response.reason_phrase
     if isinstance(body, dict):
         msg = body.get("message", body.get("error", ""))
         if isinstance(msg, list):
-            return "; ".join(str(m) for m in msg)
-        return str(msg)
-    return str(body)[:300]
+            return inert("; ".join(str(m) for m in msg[:20]), 300)
+        return inert(str(msg), 300)
+    return inert(str(body), 300)
 
 
 def _refusal(response: httpx.Response, what: str) -> Exception | None:
@@ -117,6 +136,16 @@ def _refusal(response: httpx.Response, what: str) -> Exception | None:
     return None
 
 
+@dataclass(frozen=True)
+class Failure:
+    """One attempt that got no usable answer."""
+
+    text: str
+    rate_limited: bool = False
+    maybe_processed: bool = False  # the request may have reached Vapi and been acted on
+    answered: bool = False  # Vapi answered (an HTTP status): not the network's fault
+
+
 class VapiApi:
     def __init__(self, base_url: str, api_key: str, *, timeout: float = 10.0,
                  retry: RetryPolicy | None = None, allow_plaintext: bool = False) -> None:
@@ -125,11 +154,10 @@ class VapiApi:
         self.base_url = base_url.rstrip("/")
         self.retry = retry or RetryPolicy()
         self.allow_plaintext = allow_plaintext
-        self._client = httpx.AsyncClient(
+        self._client = http_client(
             base_url=self.base_url,
             headers={"Authorization": f"Bearer {api_key}", "User-Agent": USER_AGENT},
             timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
-            trust_env=False,
         )
 
     async def __aenter__(self) -> VapiApi:
@@ -146,9 +174,41 @@ class VapiApi:
         return urlsplit(self.base_url).netloc
 
     async def create_call(self, body: dict[str, Any], *, fault: str | None = None) -> CallInfo:
+        """POST /call, never billing twice: each attempt carries its own marker in `name`,
+        and after a failure the request may have survived (a timeout, a dropped connection,
+        a 5xx) the calls created since are looked up by marker before any new attempt."""
         params = {"fault": fault} if fault else None
-        data = await self._request("POST", "/call", "the call", json=body, params=params)
-        info = CallInfo.from_body(data)
+        total = self.retry.attempts
+        since = time.time()
+        sent: list[str] = []
+        last = Failure("")
+        for attempt in range(1, total + 1):
+            sent.append(marked_name(body.get("name"), secrets.token_hex(4)))
+            outcome = await self._attempt("POST", "/call", "the call", params=params,
+                                          json={**body, "name": sent[-1]})
+            if isinstance(outcome, dict):
+                return await self._usable(CallInfo.from_body(outcome))
+            last = outcome
+            delay = self.retry.delay(attempt, outcome.rate_limited)
+            if outcome.maybe_processed:
+                await asyncio.sleep(delay)  # let a slow create land before looking
+                delay = 0.0
+                found = await find_created(self.list_calls, sent, since, outcome.text)
+                if found is not None:
+                    log.warning("POST /call: %s, but Vapi had created the call: using it",
+                                outcome.text)
+                    return await self._usable(CallInfo.from_body(found))
+            if attempt == total:
+                break
+            log.warning("POST /call: %s; retrying%s (attempt %d of %d)", outcome.text,
+                        f" in {delay:.1f} s" if delay else " (no call was created)",
+                        attempt + 1, total)
+            await asyncio.sleep(delay)
+        raise self._gave_up("the call", last, total)
+
+    async def _usable(self, info: CallInfo) -> CallInfo:
+        if not info.websocket_url and info.id:  # a listed call may lack it: read it whole
+            info = await self.get_call(info.id, attempts=2)
         if not info.id or not info.websocket_url:
             raise ApiRequestError("Vapi's answer to POST /call had no call id or no "
                                   "transport.websocketCallUrl — is api.base_url a Vapi API?")
@@ -159,6 +219,14 @@ class VapiApi:
         data = await self._request("GET", f"/call/{call_id}", "the call lookup",
                                    attempts=attempts)
         return CallInfo.from_body(data)
+
+    async def list_calls(self, what: str, **params: Any) -> list[Any]:
+        """GET /call with the schema's filters (createdAtGt, limit, ...)."""
+        items = (await self._request("GET", "/call", what, params=params)).get("items")
+        if not isinstance(items, list):
+            raise ApiRequestError("GET /call: the answer was not a list of calls — is "
+                                  "api.base_url a Vapi API?")
+        return items
 
     async def get_assistant(self, assistant_id: str) -> dict[str, Any]:
         """`GET /assistant/{id}` (one attempt): 404 or 400 raise `ApiRequestError`."""
@@ -172,44 +240,56 @@ class VapiApi:
     async def _request(self, method: str, path: str, what: str, *, attempts: int | None = None,
                        **kwargs: Any) -> dict[str, Any]:
         total = attempts or self.retry.attempts
-        last = ""
-        server_failed = False  # the last attempt got an answer: Vapi's fault, not the network
+        last = Failure("")
         for attempt in range(1, total + 1):
-            rate_limited = False
-            try:
-                response = await self._client.request(method, path, **kwargs)
-            except httpx.TimeoutException:
-                last, server_failed = "timed out", False
-            except httpx.TransportError as exc:
-                last, server_failed = connect_errors.describe(exc, self.host), False
-            else:
-                if response.status_code < 300:
-                    try:
-                        body = response.json()
-                    except ValueError:
-                        raise ApiRequestError(f"{method} {path}: the answer was not JSON — is "
-                                              f"api.base_url a Vapi API?") from None
-                    if isinstance(body, list):
-                        return {"items": body}
-                    if not isinstance(body, dict):
-                        raise ApiRequestError(f"{method} {path}: unexpected answer shape")
-                    return body
-                refusal = _refusal(response, what)
-                if refusal is not None:
-                    raise refusal
-                rate_limited = response.status_code == 429
-                last = f"HTTP {response.status_code}" + (" rate limited" if rate_limited else "")
-                server_failed = True
+            outcome = await self._attempt(method, path, what, **kwargs)
+            if isinstance(outcome, dict):
+                return outcome
+            last = outcome
             if attempt == total:
                 break
-            delay = self.retry.delay(attempt, rate_limited)
+            delay = self.retry.delay(attempt, outcome.rate_limited)
             log.warning("%s %s: %s; retrying in %.1f s (attempt %d of %d)",
-                        method, path, last, delay, attempt + 1, total)
+                        method, path, outcome.text, delay, attempt + 1, total)
             await asyncio.sleep(delay)
-        if server_failed:
-            raise NetworkError(f"Vapi at {self.host} kept failing ({what}): {last} after "
-                               f"{plural(total, 'attempt')} — the fault is on Vapi's side, not the "
-                               f"network; try again later")
-        raise NetworkError(f"could not reach Vapi at {self.host} ({what}): {last} after "
-                           f"{plural(total, 'attempt')} — check the network and api.base_url")
+        raise self._gave_up(what, last, total)
 
+    def _gave_up(self, what: str, last: Failure, total: int) -> NetworkError:
+        if last.answered:  # Vapi answered (5xx, 429): its side failed, not the network
+            return NetworkError(f"Vapi at {self.host} kept failing ({what}): {last.text} after "
+                                f"{plural(total, 'attempt')} — the fault is on Vapi's side, "
+                                f"not the network; try again later")
+        return NetworkError(f"could not reach Vapi at {self.host} ({what}): {last.text} after "
+                            f"{plural(total, 'attempt')} — check the network and api.base_url")
+
+    async def _attempt(self, method: str, path: str, what: str,
+                       **kwargs: Any) -> dict[str, Any] | Failure:
+        """One request: its JSON body, or why not (refusals raise: they need a person)."""
+        try:
+            response = await self._client.request(method, path, **kwargs)
+        except NOT_SENT as exc:
+            refusal = untrusted(exc, self.host)
+            if refusal is not None:
+                raise refusal from None
+            return Failure(connect_errors.describe(exc, self.host))
+        except httpx.TimeoutException:
+            return Failure("timed out", maybe_processed=True)
+        except httpx.TransportError as exc:
+            return Failure(f"connection lost ({exc.__class__.__name__})", maybe_processed=True)
+        if response.status_code < 300:
+            try:
+                body = safejson.loads(response.content, max_bytes=MAX_BODY)
+            except ValueError:
+                raise ApiRequestError(f"{method} {path}: the answer was not JSON — is "
+                                      f"api.base_url a Vapi API?") from None
+            if isinstance(body, list):
+                return {"items": body}
+            if not isinstance(body, dict):
+                raise ApiRequestError(f"{method} {path}: unexpected answer shape")
+            return body
+        refusal = _refusal(response, what)
+        if refusal is not None:
+            raise refusal
+        if response.status_code == 429:
+            return Failure("HTTP 429 rate limited", rate_limited=True, answered=True)
+        return Failure(f"HTTP {response.status_code}", maybe_processed=True, answered=True)

@@ -1,9 +1,14 @@
 """Vapi call-socket JSON: server events in, client commands out.
 
 `parse_event` never raises on what the server sends: an unknown type becomes an
-`UnknownEvent`, and text that is not a JSON object becomes a `MalformedEvent`, so a new or
-broken message can never end a session. Webhook-style `{"message": {...}}` wrapping is
-accepted too.
+`UnknownEvent`, and text that is not a JSON object — or is too big or too deeply nested to
+take (`safejson`) — becomes a `MalformedEvent`, so a new or broken message can never end a
+session. Webhook-style `{"message": {...}}` wrapping is accepted too.
+
+Every string an event carries is bounded and inert (`bridge.inert`: control characters,
+line breaks, bidi overrides and lone surrogates escaped), so whatever prints it — the
+transcript, a log line, `ctl status`, the recording's JSONL — prints one safe line. A value
+of the wrong type reads as empty.
 """
 
 from __future__ import annotations
@@ -11,6 +16,13 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from typing import Any
+
+from bridge.inert import inert
+from bridge.vapi import safejson
+
+MAX_WORD = 100  # a type, status, role or ended reason
+MAX_TEXT = 4000  # a transcript
+MAX_TURN = 2**31
 
 
 @dataclass(frozen=True)
@@ -70,41 +82,52 @@ class MalformedEvent(Event):
     reason: str = ""
 
 
-def _str(value: Any) -> str:
-    return value if isinstance(value, str) else ""
+def _str(value: Any, limit: int = MAX_WORD) -> str:
+    return inert(value, limit) if isinstance(value, str) else ""
+
+
+def _opt_str(value: Any) -> str | None:
+    return inert(value, MAX_WORD) if isinstance(value, str) else None
+
+
+def _turn(value: Any) -> int | None:
+    ok = isinstance(value, int) and not isinstance(value, bool) and 0 <= value < MAX_TURN
+    return value if ok else None
 
 
 def parse_event(text: str | bytes) -> Event:
     try:
-        data = json.loads(text)
-    except (ValueError, UnicodeDecodeError) as exc:
-        return MalformedEvent("malformed", {}, reason=f"invalid JSON ({exc.__class__.__name__})")
+        data = safejson.loads(text)
+    except safejson.UnsafeJson as exc:
+        return MalformedEvent("malformed", {}, reason=str(exc))
     if isinstance(data, dict) and "type" not in data and isinstance(data.get("message"), dict):
         data = data["message"]
     if not isinstance(data, dict) or not isinstance(data.get("type"), str):
         return MalformedEvent("malformed", data if isinstance(data, dict) else {},
                               reason="not a JSON object with a string 'type'")
-    kind: str = data["type"]
+    try:
+        return _typed(data)
+    except Exception as exc:  # a guard: the reads above cannot fail on a dict of JSON values
+        return MalformedEvent("malformed", data, reason=f"unreadable ({exc.__class__.__name__})")
+
+
+def _typed(data: dict[str, Any]) -> Event:
+    kind = _str(data["type"])
     if kind == "status-update":
-        reason = data.get("endedReason")
         return StatusUpdate(kind, data, status=_str(data.get("status")),
-                            ended_reason=reason if isinstance(reason, str) else None)
+                            ended_reason=_opt_str(data.get("endedReason")))
     if kind == "speech-update":
-        turn = data.get("turn")
         return SpeechUpdate(kind, data, status=_str(data.get("status")),
-                            role=_str(data.get("role")),
-                            turn=turn if isinstance(turn, int) else None)
+                            role=_str(data.get("role")), turn=_turn(data.get("turn")))
     if kind == "user-interrupted":
-        turn_id = data.get("turnId")
-        return UserInterrupted(kind, data, turn_id=turn_id if isinstance(turn_id, str) else None)
+        return UserInterrupted(kind, data, turn_id=_opt_str(data.get("turnId")))
     if kind == "transcript" or kind.startswith("transcript["):
         return Transcript(kind, data, role=_str(data.get("role")),
                           final=data.get("transcriptType") == "final",
-                          text=_str(data.get("transcript")))
+                          text=_str(data.get("transcript"), MAX_TEXT))
     if kind == "assistant.speechStarted":
-        turn = data.get("turn")
-        return AssistantSpeechStarted(kind, data, text=_str(data.get("text")),
-                                      turn=turn if isinstance(turn, int) else None,
+        return AssistantSpeechStarted(kind, data, text=_str(data.get("text"), MAX_TEXT),
+                                      turn=_turn(data.get("turn")),
                                       source=_str(data.get("source")))
     if kind == "hang":
         return Hang(kind, data)

@@ -3,6 +3,7 @@ which path), what the assistant did, how the call ended."""
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -56,6 +57,10 @@ def test_commands_over_the_call_socket(start_sim, profiles: ProfileBuilder, shor
     status = daemon.ok("status")
     assert f"call {call_id[-8:]}: in-progress" in status
     assert "  assistant: Welcome to the front desk.\n  assistant: Okay, noted." in status
+    live = json.loads(daemon.ok("--json", "status"))
+    assert live["call"]["id"] == call_id[-8:] and live["call"]["callId"] is None, \
+        "a live call's full id opens it: not even the 0600 socket gives it"
+    assert call_id not in json.dumps(live)
 
     out = daemon.ok("transfer", "+15551234567", "--message", "Transferring you now.")
     assert "transfer to number +15551234567 requested (socket)" in out
@@ -83,7 +88,11 @@ def test_commands_over_the_call_socket(start_sim, profiles: ProfileBuilder, shor
     assert refused.stderr.strip() == (f"vapi-bridge ctl: no call in progress (call "
                                       f"{call_id[-8:]} ended: assistant-forwarded-call)")
     wait_for(lambda: "waiting for trigger" in daemon.ok("status"), 10, "standby again")
+    ended = json.loads(daemon.ok("--json", "status"))
+    assert ended["call"]["callId"] == call_id, "once over, the full id is given, for support"
+    assert ended["lastCall"].startswith(f"call {call_id} ended: assistant-forwarded-call")
     assert daemon.stop() == 0, daemon.err
+    assert call_id not in daemon.err, "never in the logs"
 
 
 def test_say_while_the_assistant_speaks(start_sim, profiles: ProfileBuilder, short_dir: Path,

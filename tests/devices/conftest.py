@@ -252,7 +252,7 @@ def wait_streaming(sim: SimHandle, bp: BridgeProcess, frames: int = 25,
 
 
 SUMMARY = re.compile(
-    r"call \w+ ended: (?P<reason>.+?) after [\d.]+ s.*?(?P<audible>\d+) audible underruns? "
+    r"call [\w-]+ ended: (?P<reason>.+?) after [\d.]+ s.*?(?P<audible>\d+) audible underruns? "
     r"\((?P<underruns>\d+) in all\).*?; devices: (?P<overflows>\d+) input overflows?, "
     r"(?P<underflows>\d+) output underflows?, (?:no reopens|(?P<attempts>\d+) reopen "
     r"attempts? \((?P<reopens>\d+) succeeded\))")

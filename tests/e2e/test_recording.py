@@ -55,9 +55,10 @@ def test_recording_holds_both_legs_aligned_and_the_transcript(
     assert corr_l > 0.99, "left is exactly what the simulator received"
     assert corr_r > 0.9, "right is what the assistant sent"
     assert abs(lag_l - lag_r) < 0.15, "the two channels are aligned in time"
-    lines = [json.loads(x) for x in wav.with_suffix(".jsonl").read_text().splitlines()]
+    *lines, end = [json.loads(x) for x in wav.with_suffix(".jsonl").read_text().splitlines()]
     assert [x["role"] for x in lines][:2] == ["user", "assistant"]
     assert all({"t", "time", "role", "text"} <= set(x) for x in lines)
+    assert end["ended"]["callId"] == call["id"], "the last line: the call's full id, once over"
 
 
 def test_recording_of_a_call_ended_by_sigterm_is_valid(start_sim, profiles: ProfileBuilder,

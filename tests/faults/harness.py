@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import re
 import shutil
 import signal
@@ -143,12 +144,22 @@ class Result:
         return [word for word in UNCLEAN if word in self.err]
 
 
-def run_once(profile: Path, *args: str, timeout: float = 60, **extra_env: str) -> Result:
+def run_once(profile: Path, *args: str, timeout: float = 60, journal: bool = False,
+             **extra_env: str) -> Result:
+    """`vapi-bridge run`; `journal`: its stderr is a stream JOURNAL_STREAM names by device
+    and inode, as systemd sets it up (the only case the bridge takes for the journal)."""
     started = time.monotonic()
-    proc = subprocess.run(bridge_cmd("run", "--profile", str(profile), *args), cwd=ROOT,
-                          env=env(**extra_env), capture_output=True, text=True,
-                          timeout=timeout, check=False)
-    return Result(proc.returncode, proc.stdout, proc.stderr, time.monotonic() - started)
+    with tempfile.TemporaryFile("w+") as stream:
+        if journal:
+            st = os.fstat(stream.fileno())
+            extra_env = {**extra_env, "JOURNAL_STREAM": f"{st.st_dev}:{st.st_ino}"}
+        proc = subprocess.run(bridge_cmd("run", "--profile", str(profile), *args), cwd=ROOT,
+                              env=env(**extra_env), stdout=subprocess.PIPE,
+                              stderr=stream if journal else subprocess.PIPE, text=True,
+                              timeout=timeout, check=False)
+        stream.seek(0)
+        err = stream.read() if journal else proc.stderr
+    return Result(proc.returncode, proc.stdout, err, time.monotonic() - started)
 
 
 def run_cli(*args: str, timeout: float = 30, **extra_env: str) -> Result:
@@ -276,6 +287,7 @@ class Recording:
     frames: int
     rate: int
     transcript: list[dict[str, Any]] = field(default_factory=list)
+    ended: dict[str, Any] | None = None  # the JSONL's last line, once the call is over
 
     @property
     def seconds(self) -> float:
@@ -297,9 +309,12 @@ def check_recording(wav: Path, *, want_audio: bool = True) -> Recording:
     jsonl = wav.with_suffix(".jsonl")
     assert jsonl.exists(), f"{jsonl.name} missing"
     lines = [json.loads(line) for line in jsonl.read_text().splitlines() if line.strip()]
-    for line in lines:
+    ends = [line["ended"] for line in lines if "ended" in line]
+    transcript = [line for line in lines if "ended" not in line]
+    for line in transcript:
         assert {"t", "role", "text"} <= set(line), line
-    return Recording(wav, frames, rate, lines)
+    assert len(ends) <= 1 and (not ends or "ended" in lines[-1]), "one end line, the last"
+    return Recording(wav, frames, rate, transcript, ends[0] if ends else None)
 
 
 def recordings(directory: Path) -> list[Path]:

@@ -76,7 +76,18 @@ CASES: dict[str, Case] = {
     "http-500-exhausted": Case("http-500", 5, "kept failing (the call): HTTP 500 after 2 "
                                "attempts — the fault is on Vapi's side, not the network",
                                call=False),
-    "http-500-transient": Case("http-500=1", 0, "HTTP 500; retrying in", reason=NORMAL_END),
+    "http-500-transient": Case("http-500=1", 0, "HTTP 500; retrying (no call was created)",
+                               reason=NORMAL_END),
+    # the call is created but its answer is lost: found and used, never created twice
+    "created-hang": Case("created-hang", 0, "timed out, but Vapi had created the call: using it",
+                         reason=NORMAL_END, profile=FAST_FAIL, sim={"http_hang_seconds": 30}),
+    "created-drop": Case("created-drop", 0, "connection lost (RemoteProtocolError), but Vapi "
+                         "had created the call: using it", reason=NORMAL_END),
+    "created-500": Case("created-500", 0, "HTTP 500, but Vapi had created the call: using it",
+                        reason=NORMAL_END),
+    "created-500-lookup-fails": Case("created-500", 5, "and Vapi could not be asked whether the "
+                                     "call was created", call=False,
+                                     sim={"faults": ("list-500",)}),
     "http-hang": Case("http-hang", 5, "(the call): timed out after 2 attempts", call=False,
                       profile=FAST_FAIL),
     "connection-refused": Case(None, 5, "(nothing listens there) after 2 attempts",
@@ -106,6 +117,9 @@ CASES: dict[str, Case] = {
                            never="malformed"),
     "spec-shapes": Case("spec-shapes", 0, "assistant: Hello.", reason=NORMAL_END,
                         never="malformed"),
+    "hostile-text": Case("hostile-text=0.3", 0, "assistant: Your table is ready \\ud83c",
+                         reason=NORMAL_END, debug_words="nested 5001 deep",
+                         never="\x1b"),
     # what Vapi's schema and account refuse, as the simulator now does
     "schema-unknown-override": Case(None, 2, "assistantOverrides.property silenceTimeout "
                                     "should not exist", call=False, profile={"assistant": {
@@ -195,11 +209,15 @@ def run_case(case: Case) -> Outcome:
             assert case.never not in result.printed, result.printed
         wavs = recordings(d)
         outcome = Outcome(result)
+        created = [c["id"] for c in sim.get("/_sim/calls")["calls"]]
         if not case.call:
-            assert wavs == [], "no call was created, so nothing was recorded"
-            assert sim.get("/_sim/calls")["calls"] == []
+            assert wavs == [], "no call was connected, so nothing was recorded"
+            lost = 1 if case.fault and case.fault.startswith("created-") else 0
+            assert len(created) == lost, f"{len(created)} calls created, {lost} expected"
             return outcome
+        assert len(created) == 1, f"exactly one call was created, not {len(created)}"
         assert len(wavs) == 1, wavs
+        assert created[0] in wavs[0].name, "the call the bridge used is the one created"
         rec = check_recording(wavs[0], want_audio=case.audio)
         outcome.recordings.append(rec.seconds)
         if case.audio:
@@ -208,9 +226,14 @@ def run_case(case: Case) -> Outcome:
             assert float(np.median(np.abs(heard))) < 50, \
                 "near-silence stayed near-silent (odd-length chunks decoded byte-aligned)"
         if case.reason == NORMAL_END:
-            assert [t["text"] for t in rec.transcript] == ["Hello."], rec.transcript
+            assert [t["text"] for t in rec.transcript][-1] == "Hello.", rec.transcript
+            if not case.fault or not case.fault.startswith("hostile-text"):
+                assert [t["text"] for t in rec.transcript] == ["Hello."], rec.transcript
             (report,) = sim.calls()
             assert report["endedReason"] == NORMAL_END
+            assert rec.ended == {"callId": report["id"], "endedReason": NORMAL_END}, \
+                "the JSONL ends with the call's full id, written once it was over"
+            assert f"call {report['id']} ended: " in result.out, "the summary has the full id"
         return outcome
 
 

@@ -129,6 +129,15 @@ def test_nothing_printed_holds_a_key_or_a_call_url() -> None:
     full = "\n".join(r.printed for r in results["full call"])
     assert "accepted by the controlUrl" in full, "the controlUrl was really used"
     assert calls[0]["id"][-8:] in full, "the call is named by its id"
+    # a live call's id opens it: the full id is only in the summary, printed once it ended
+    shown = [(name, line) for name, rs in results.items() for r in rs
+             for line in r.printed.splitlines() for call in calls if call["id"] in line]
+    assert shown, "the summary shows the full id"
+    for name, line in shown:
+        assert " ended: " in line and line.startswith("call "), f"{name}: {line}"
+    summary = [line for r in results["full call"] for line in r.out.splitlines()
+               if " ended: " in line]
+    assert summary and summary[0].startswith(f"call {calls[0]['id']} ended: "), summary
 
 
 def test_a_key_file_readable_by_others_gets_a_warning() -> None:

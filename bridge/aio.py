@@ -1,0 +1,17 @@
+"""Small asyncio helpers the call and the daemon share."""
+
+from __future__ import annotations
+
+import asyncio
+
+
+async def wait_any(*events: asyncio.Event, timeout: float | None = None) -> None:
+    """Until one of `events` is set or `timeout` seconds pass. Every waiter is cancelled
+    and collected before this returns (or is cancelled): none is left pending."""
+    waiters = [asyncio.ensure_future(event.wait()) for event in events]
+    try:
+        await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
+        await asyncio.gather(*waiters, return_exceptions=True)

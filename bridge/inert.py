@@ -1,0 +1,39 @@
+"""Text from elsewhere made safe to print: one line, no terminal or journal control.
+
+Server text (transcripts, statuses, error bodies) reaches the terminal, the log and the
+journal. A newline in it would forge a second log line, an ANSI escape would repaint the
+terminal, a bidi override would reorder what is shown, a lone surrogate cannot even be
+encoded, and `<3>` at a line's start is an error priority to journald. `inert` escapes all
+of those as visible `\\n`, `\\x1b`, `\\u202e`… and keeps every other character (accents,
+emoji, any script) as it is. The standard library has no such escape: `repr` and the
+`unicode_escape` codec escape all non-ASCII text too, which would garble any language
+but English.
+"""
+
+from __future__ import annotations
+
+import re
+
+# C0 and C1 controls and DEL; line/paragraph separators; bidi embeddings, overrides,
+# isolates and marks; surrogates (only lone ones can be in a str)
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069"
+                     "\ud800-\udfff]")
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+ELLIPSIS = "…"
+
+
+def _escape(match: re.Match[str]) -> str:
+    char = match.group()
+    code = ord(char)
+    return _NAMED.get(char) or (f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
+
+
+def inert(text: str, limit: int | None = None) -> str:
+    """`text` as one printable line: controls escaped, cut to `limit` characters (+ …)."""
+    if limit is not None and len(text) > limit:
+        text = text[:limit] + ELLIPSIS
+    return _UNSAFE.sub(_escape, text)
+
+
+def is_inert(text: str) -> bool:
+    return _UNSAFE.search(text) is None

@@ -1,0 +1,44 @@
+"""The ``hostile-text`` fault: frames a compromised or buggy server could send, to prove a
+client parses everything without failing and prints none of it raw.
+
+Each frame is raw text (not built with ``json.dumps``, which cannot even produce nesting
+5,000 deep): forged log lines after a newline, a journald ``<3>`` priority, ANSI escapes,
+a bidi override, a transcript ending in an escaped lone surrogate, numbers of thousands of
+digits, the wrong type in every field, and nesting far past any stack. Tests look for the
+word ``FORGED`` to find where the text ended up.
+"""
+
+from __future__ import annotations
+
+import json
+
+DEEP = 5000
+FORGED_LOG = "\n12:00:00 ERROR   vapi-bridge: FORGED log line\n<3>FORGED journal error"
+ANSI = "\x1b[2J\x1b[31mFORGED red\x1b[0m"
+SURROGATE_LINE = "Your table is ready \\ud83c"  # JSON text: an escaped lone surrogate
+
+
+def _frame(**fields: object) -> str:
+    return json.dumps(fields)
+
+
+HOSTILE_FRAMES: tuple[str, ...] = (
+    '{"type":"conversation-update","messages":' + "[" * DEEP + "]" * DEEP + "}",
+    "[" * DEEP + "]" * DEEP,
+    '{"type":"status-update","status":"in-progress","n":' + "9" * DEEP + "}",
+    _frame(type="status-update", status="in-progress" + FORGED_LOG),
+    _frame(type="transcript", role="assistant", transcriptType="final",
+           transcript="Welcome." + FORGED_LOG + " " + ANSI + " \u202eFORGED bidi\u202c"),
+    _frame(type="transcript", role="<3>FORGED role\n", transcriptType="final",
+           transcript="who am I"),
+    '{"type":"transcript","role":"assistant","transcriptType":"final",'
+    f'"transcript":"{SURROGATE_LINE}"}}',
+    _frame(type="speech-update", status="started", role="assistant", turn=True),
+    '{"type":"speech-update","status":"stopped","role":"assistant","turn":1e400}',
+    _frame(type="status-update", status={"FORGED": 1}, endedReason=["x"]),
+    _frame(type="transcript", role=None, transcriptType="final", transcript=12),
+    _frame(type="user-interrupted", turnId={"a": [1, 2]}),
+    _frame(type="model-output" + FORGED_LOG, output=ANSI),
+    _frame(type=["status-update"]),
+    '{"type":"hang","x":"' + "\\u0000" * 64 + '"}',
+)

@@ -1,0 +1,67 @@
+"""How the bridge reaches the network: the same TLS trust and proxies for every connection
+(REST, the call socket, `listen`, controlUrl POSTs).
+
+- Proxies come from the environment, as curl and pip take them: `HTTPS_PROXY` for https://
+  and wss://, `HTTP_PROXY` for http:// and ws://, `ALL_PROXY`, and `NO_PROXY` for the hosts
+  to reach directly (httpx for HTTP, websockets' own CONNECT support for sockets).
+- Trust is the system's store (OpenSSL's default paths, e.g. Debian's ca-certificates),
+  which honours `SSL_CERT_FILE` and `SSL_CERT_DIR`; certifi's bundle is used only where the
+  system has none at all. One stdlib context serves both libraries, so a private CA added
+  to the system (or named by `SSL_CERT_FILE`) works for every connection alike.
+"""
+
+from __future__ import annotations
+
+import os
+import ssl
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from bridge import redact
+from bridge.errors import NetworkError, ProfileError
+
+
+def tls_context() -> ssl.SSLContext:
+    """A verifying client context with the system's trust store (see the module doc)."""
+    context = ssl.create_default_context()
+    paths = ssl.get_default_verify_paths()
+    has_system = any(p and os.path.exists(p) for p in (paths.cafile, paths.capath))
+    if not has_system:
+        import certifi  # httpx's own dependency: a last resort for a system without a store
+
+        context.load_verify_locations(certifi.where())
+    return context
+
+
+def untrusted(exc: BaseException, what: str) -> NetworkError | None:
+    """The one-line error for a connection refused because the server's certificate is
+    not trusted (retrying cannot help), or None when `exc` is something else."""
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            reason = redact.scrub_urls(str(cause.verify_message or cause.reason or "failed"))
+            return NetworkError(f"the TLS certificate of {what} is not trusted ({reason}) — "
+                                f"add its CA to the system's trust store, or name a CA file "
+                                f"in SSL_CERT_FILE")
+        seen.add(id(cause))
+        cause = cause.__cause__ or cause.__context__
+    return None
+
+
+def http_client(**kwargs: Any) -> httpx.AsyncClient:
+    """An httpx client that honours the environment's proxies and the system's trust."""
+    try:
+        return httpx.AsyncClient(verify=tls_context(), trust_env=True, **kwargs)
+    except ImportError:  # a socks:// proxy in the environment, without httpx's extra
+        raise ProfileError("the environment names a SOCKS proxy (ALL_PROXY/HTTPS_PROXY), "
+                           "which needs: pip install 'httpx[socks]' python-socks — or use "
+                           "an HTTP proxy (http://host:port)") from None
+
+
+def ws_options(url: str) -> dict[str, Any]:
+    """Keyword arguments for `websockets.asyncio.client.connect` to `url`: TLS trust for
+    wss:// (proxies from the environment are websockets' default, `proxy=True`)."""
+    return {"ssl": tls_context()} if urlsplit(url).scheme == "wss" else {}

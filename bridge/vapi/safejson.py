@@ -1,0 +1,55 @@
+"""JSON from the network, bounded: size and nesting are checked before parsing, so no
+input can exhaust the stack (the decoder recurses once per level) or raise anything but
+`UnsafeJson`, a `ValueError`.
+
+Vapi's messages nest about ten levels deep; `MAX_DEPTH` leaves room for tool-call
+arguments. The depth is read from the text itself, string literals removed, with one
+vectorised pass (numpy) so a megabyte costs milliseconds, not a Python loop.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import numpy as np
+
+MAX_BYTES = 2**20
+MAX_DEPTH = 64
+
+_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.S)
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+_STEP = np.zeros(256, dtype=np.int32)
+_STEP[[ord("["), ord("{")]] = 1
+_STEP[[ord("]"), ord("}")]] = -1
+
+
+class UnsafeJson(ValueError):
+    """Text that is not JSON, or JSON too big or too deep to take."""
+
+
+def nesting(text: str) -> int:
+    """How deep the brackets of a JSON text go (strings ignored)."""
+    brackets = _NOT_BRACKET.sub("", _STRING.sub("", text))
+    if not brackets:
+        return 0
+    steps = _STEP[np.frombuffer(brackets.encode("ascii"), dtype=np.uint8)]
+    return int(np.cumsum(steps).max())
+
+
+def loads(data: str | bytes | bytearray, *, max_bytes: int = MAX_BYTES,
+          max_depth: int = MAX_DEPTH) -> Any:
+    """Parse JSON text within the bounds; raises only `UnsafeJson`."""
+    if len(data) > max_bytes:
+        raise UnsafeJson(f"{len(data)} bytes, more than {max_bytes}")
+    try:
+        text = data if isinstance(data, str) else bytes(data).decode("utf-8")
+        depth = nesting(text)
+        if depth > max_depth:
+            raise UnsafeJson(f"nested {depth} deep, more than {max_depth}")
+        return json.loads(text)
+    except UnsafeJson:
+        raise
+    except (ValueError, RecursionError, MemoryError) as exc:  # UnicodeDecodeError is one
+        raise UnsafeJson(f"invalid JSON ({exc.__class__.__name__})") from None

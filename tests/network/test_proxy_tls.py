@@ -1,0 +1,161 @@
+"""Networks people really have: the real `vapi-bridge` processes reach a simulator served
+over TLS (a test CA, trusted through `SSL_CERT_FILE`) through an HTTP CONNECT proxy on
+loopback (`HTTPS_PROXY`), for REST, the call socket, controlUrl POSTs and `listen`.
+
+`NO_PROXY` is emptied: loopback is often in it by default, and then nothing would go
+through the proxy; the proxy's record of CONNECTs shows that everything did.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+import time
+import wave
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trustme
+
+from bridge.sim import SimConfig, SimHandle, run_in_thread
+from tests.e2e.conftest import ROOT, bridge_cmd, bridge_env
+from tests.faults.harness import write_profile
+from tests.network.connect_proxy import ConnectProxy
+
+pytestmark = pytest.mark.timeout(180)
+KEY = "sim-private-key"
+
+
+@pytest.fixture
+def short_dir() -> Iterator[Path]:
+    path = Path(tempfile.mkdtemp(prefix="vbnet-", dir="/tmp"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def tls_sim(short_dir: Path) -> Iterator[tuple[SimHandle, Path]]:
+    """A simulator serving https/wss with a certificate from a test CA; the CA's PEM."""
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1", "localhost")
+    chain, key, ca_pem = short_dir / "chain.pem", short_dir / "key.pem", short_dir / "ca.pem"
+    cert.private_key_and_cert_chain_pem.write_to_path(str(chain))
+    cert.private_key_pem.write_to_path(str(key))
+    ca.cert_pem.write_to_path(str(ca_pem))
+    config = SimConfig(port=0, api_key=KEY, tls_cert=str(chain), tls_key=str(key))
+    with run_in_thread(config) as sim:
+        yield sim, ca_pem
+
+
+def proxy_env(proxy: ConnectProxy | None, ca_pem: Path | None, **extra: str) -> dict[str, str]:
+    env = {name: "" for name in ("HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy",
+                                 "NO_PROXY", "no_proxy", "SSL_CERT_FILE", "SSL_CERT_DIR")}
+    if proxy is not None:
+        env.update(HTTPS_PROXY=proxy.url, https_proxy=proxy.url)
+    if ca_pem is not None:
+        env["SSL_CERT_FILE"] = str(ca_pem)
+    env.update(extra)
+    return bridge_env(**env)
+
+
+def run(*args: str, env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(bridge_cmd(*args), cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=timeout, check=False)
+
+
+def test_a_call_over_tls_goes_through_the_proxy(tls_sim: tuple[SimHandle, Path],
+                                                short_dir: Path) -> None:
+    sim, ca_pem = tls_sim
+    assert sim.base_url.startswith("https://127.0.0.1:")
+    profile = write_profile(short_dir, sim.base_url)
+    with ConnectProxy() as proxy:
+        result = run("run", "--profile", str(profile), env=proxy_env(proxy, ca_pem))
+    assert result.returncode == 0, result.stderr
+    assert "ended: exceeded-max-duration" in result.stdout, result.stdout
+    target = f"127.0.0.1:{sim.port}"
+    # one tunnel for REST (POST /call and GET /call/{id}, kept alive), one for the socket
+    assert proxy.tunnels == [target, target], proxy.tunnels
+    assert proxy.refused == []
+
+
+def test_no_proxy_is_honoured(tls_sim: tuple[SimHandle, Path], short_dir: Path) -> None:
+    sim, ca_pem = tls_sim
+    profile = write_profile(short_dir, sim.base_url)
+    with ConnectProxy() as proxy:
+        result = run("run", "--profile", str(profile),
+                     env=proxy_env(proxy, ca_pem, NO_PROXY="127.0.0.1", no_proxy="127.0.0.1"))
+    assert result.returncode == 0, result.stderr
+    assert proxy.tunnels == [], "NO_PROXY hosts are reached directly"
+
+
+def test_an_untrusted_certificate_is_one_clear_line(tls_sim: tuple[SimHandle, Path],
+                                                    short_dir: Path) -> None:
+    sim, _ = tls_sim
+    profile = write_profile(short_dir, sim.base_url)
+    with ConnectProxy() as proxy:
+        result = run("run", "--profile", str(profile), env=proxy_env(proxy, None))
+    assert result.returncode == 5, result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("vapi-bridge: ") and "SSL_CERT_FILE" in last, result.stderr
+    assert "Traceback" not in result.stderr
+    assert proxy.tunnels, "it went through the proxy and met the simulator's certificate"
+    assert not sim_calls(sim), "no call was created"
+
+
+def sim_calls(sim: SimHandle) -> list[Any]:
+    assert sim.simulator is not None
+    return list(sim.simulator.ctx.calls.calls.values())
+
+
+def test_control_url_and_listen_go_through_the_proxy(tls_sim: tuple[SimHandle, Path],
+                                                     short_dir: Path) -> None:
+    sim, ca_pem = tls_sim
+    sock = short_dir / "ctl.sock"
+    profile = write_profile(short_dir, sim.base_url,
+                            assistant={"overrides": {"maxDurationSeconds": 30}},
+                            call={"commands_via": "control-url"},
+                            service={"mode": "once", "control_socket": str(sock)})
+    with ConnectProxy() as proxy:
+        env = proxy_env(proxy, ca_pem)
+        daemon = subprocess.Popen(bridge_cmd("run", "--profile", str(profile)), cwd=ROOT,
+                                  env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  text=True)
+        try:
+            deadline = time.monotonic() + 30
+            while "in-progress" not in run("ctl", "--socket", str(sock), "status",
+                                           env=env).stdout:
+                assert daemon.poll() is None and time.monotonic() < deadline, "no call"
+                time.sleep(0.3)
+            said = run("ctl", "--socket", str(sock), "say", "Through the proxy.", env=env)
+            assert said.returncode == 0, said.stderr
+            wav = short_dir / "listen.wav"
+            heard = run("listen", "--socket", str(sock), "--seconds", "2", "--out", str(wav),
+                        "--no-events", env=env)
+            assert heard.returncode == 0, heard.stderr
+            run("ctl", "--socket", str(sock), "end", env=env)
+            _, err = daemon.communicate(timeout=30)
+        finally:
+            if daemon.poll() is None:
+                daemon.kill()
+                daemon.communicate(timeout=10)
+    assert daemon.returncode == 0, err
+    (call,) = sim_calls(sim)
+    controls = [m["message"] for m in call.messages_received if m["source"] == "control"]
+    assert {"type": "say", "content": "Through the proxy."}.items() <= controls[0].items()
+    with wave.open(str(wav), "rb") as w:
+        assert w.getnframes() >= w.getframerate(), "the listen stream carried audio"
+    # create, call socket, controlUrl POST, listen socket (and GETs): all tunnelled
+    assert proxy.tunnels.count(f"127.0.0.1:{sim.port}") >= 4, proxy.tunnels
+
+
+def test_a_socks_proxy_without_its_packages_is_one_clear_line(short_dir: Path) -> None:
+    profile = write_profile(short_dir, "https://127.0.0.1:9")
+    result = run("run", "--profile", str(profile),
+                 env=proxy_env(None, None, HTTPS_PROXY="socks5://127.0.0.1:9"))
+    assert result.returncode == 2, result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("vapi-bridge: ") and "pip install 'httpx[socks]'" in last
+    assert "Traceback" not in result.stderr

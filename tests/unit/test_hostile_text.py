@@ -1,0 +1,202 @@
+"""Server text is hostile: whatever a frame holds — nesting thousands deep, numbers of
+thousands of digits, lone surrogates, control characters, the wrong type in every field —
+`parse_event` returns an event and never raises, and every string it carries prints as one
+safe line (`bridge.inert`)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from dataclasses import fields
+from typing import Any
+
+import httpx
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from bridge.inert import inert, is_inert
+from bridge.logsetup import JournalFormatter, TerminalFormatter
+from bridge.runner import transcript_printer
+from bridge.summary import outcome
+from bridge.vapi import messages, safejson
+from bridge.vapi.api import response_message
+
+# what a hostile server can put in a string
+NASTY = ["\n12:00:00 ERROR forged", "<3>journal error", "\x1b[2J\x1b[31mred", "\r\x1b[K",
+         "\u202eevil\u202c", "\u2028next", "\x00", "\x85", "\ud83c", "\udfff", "\t"]
+nasty_text = st.lists(st.sampled_from(NASTY) | st.text(max_size=20), max_size=6).map("".join)
+json_leaf = (st.none() | st.booleans() | st.integers() | st.floats() | nasty_text
+             | st.integers(min_value=10**300, max_value=10**400))
+json_value = st.recursive(json_leaf, lambda c: st.lists(c, max_size=4)
+                          | st.dictionaries(nasty_text, c, max_size=4), max_leaves=12)
+TYPES = ["status-update", "speech-update", "user-interrupted", "transcript",
+         "transcript[transcriptType=\"final\"]", "hang", "conversation-update", "model-output"]
+KEYS = ["status", "endedReason", "role", "turn", "turnId", "transcriptType", "transcript",
+        "message", "type"]
+
+
+def strings_of(event: messages.Event) -> list[str]:
+    out: list[str] = []
+    for f in fields(event):
+        if f.name == "raw":
+            continue
+        value = getattr(event, f.name)
+        if isinstance(value, str):
+            out.append(value)
+    return out
+
+
+def check(event: messages.Event) -> None:
+    assert isinstance(event, messages.Event)
+    for text in strings_of(event):
+        assert is_inert(text), repr(text)
+        assert len(text.splitlines()) <= 1
+        text.encode("utf-8")  # strict: a lone surrogate would raise here
+        assert len(text) <= 6 * messages.MAX_TEXT + 1
+    if isinstance(event, messages.SpeechUpdate) and event.turn is not None:
+        assert type(event.turn) is int and 0 <= event.turn < messages.MAX_TURN
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, allow_nan=True)
+
+
+@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from(TYPES),
+       st.dictionaries(st.sampled_from(KEYS), json_value, max_size=len(KEYS)),
+       st.booleans())
+def test_every_field_of_every_type_may_hold_anything(kind: str, body: dict[str, Any],
+                                                     wrapped: bool) -> None:
+    frame: dict[str, Any] = {"type": kind, **body} if "type" not in body else body
+    if wrapped:
+        frame = {"message": frame}
+    check(messages.parse_event(dumps(frame)))
+
+
+@settings(max_examples=300)
+@given(st.one_of(st.text(), st.binary(), json_value.map(dumps)))
+def test_any_text_or_bytes_parses_without_raising(payload: str | bytes) -> None:
+    check(messages.parse_event(payload))
+
+
+@pytest.mark.parametrize("frame", [
+    "[" * 5000 + "]" * 5000,
+    '{"a":' * 5000 + "1" + "}" * 5000,
+    '{"type":"transcript","transcript":"x","extra":' + "[" * 5000 + "]" * 5000 + "}",
+    "[" * 100_000,  # unbalanced too
+    '{"type":"status-update","status":"in-progress","n":' + "9" * 5000 + "}",
+    '{"type":"status-update","status":"ended","cost":1e999999}',
+    '{"type":"transcript","transcript":"' + "x" * (2**20 + 10) + '"}',
+    b'{"type":"transcript","transcript":"\xff\xfe"}',
+])
+def test_frames_too_deep_too_big_or_broken_are_malformed(frame: str | bytes) -> None:
+    event = messages.parse_event(frame)
+    check(event)
+    if "1e999999" not in str(frame[:80]):
+        assert isinstance(event, messages.MalformedEvent), event
+
+
+def test_nesting_within_bounds_still_parses() -> None:
+    deep = {"type": "tool-calls", "args": json.loads("[" * 60 + "]" * 60)}
+    assert isinstance(messages.parse_event(json.dumps(deep)), messages.UnknownEvent)
+    assert safejson.nesting('{"a": "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[", "b": [1]}') == 2
+
+
+def test_a_transcript_ending_in_a_lone_surrogate_keeps_the_line() -> None:
+    event = messages.parse_event('{"type":"transcript","role":"assistant",'
+                                 '"transcriptType":"final","transcript":"Welcome! \\ud83c"}')
+    assert isinstance(event, messages.Transcript) and event.final
+    assert event.text == "Welcome! \\ud83c"
+    print(event.text)  # stdout is strict UTF-8: this would raise with the raw surrogate
+
+
+def test_forged_lines_and_escapes_are_made_inert() -> None:
+    event = messages.parse_event(json.dumps({
+        "type": "status-update", "status": "in-progress\n12:00:00 ERROR    disk on fire",
+        "endedReason": "<3>\x1b[31mboom"}))
+    assert isinstance(event, messages.StatusUpdate)
+    assert event.status == "in-progress\\n12:00:00 ERROR    disk on fire"
+    assert event.ended_reason == "<3>\\x1b[31mboom"
+
+
+def test_wrong_types_read_as_empty() -> None:
+    event = messages.parse_event('{"type":"speech-update","status":["started"],"role":7,'
+                                 '"turn":true}')
+    assert isinstance(event, messages.SpeechUpdate)
+    assert (event.status, event.role, event.turn) == ("", "", None)
+    assert messages.parse_event('{"type":"speech-update","turn":1e300}').turn is None  # type: ignore[attr-defined]
+    assert messages.parse_event('{"type":7}').type == "malformed"
+
+
+@given(st.text())
+def test_inert_text_is_one_printable_line_and_keeps_what_is_safe(text: str) -> None:
+    out = inert(text)
+    assert is_inert(out) and len(out.splitlines()) <= 1
+    out.encode("utf-8")
+    assert inert(out) == out
+    if is_inert(text):
+        assert out == text
+
+
+def test_inert_keeps_accents_emoji_and_scripts() -> None:
+    text = "Grüß Gott — 你好 — مرحبا — 👩‍💻"
+    assert inert(text) == text
+    assert inert("a" * 10, limit=4) == "aaaa…"
+
+
+@settings(max_examples=200)
+@given(nasty_text, st.sampled_from([logging.DEBUG, logging.INFO, logging.WARNING,
+                                    logging.ERROR]))
+def test_any_message_is_one_inert_log_line(text: str, level: int) -> None:
+    record = logging.LogRecord("bridge.call", level, __file__, 1, "call x: %s", (text,), None)
+    for formatter in (JournalFormatter("%(message)s"), TerminalFormatter(colour=False)):
+        line = formatter.format(record)
+        assert len(line.splitlines()) == 1 and is_inert(line), repr(line)
+        line.encode("utf-8")
+    journal = JournalFormatter("%(message)s").format(record)
+    assert journal[:1] == "<" and journal[2] == ">" and journal[3:4] != "<"
+
+
+def test_a_traceback_keeps_its_lines_each_one_indented_with_its_priority() -> None:
+    try:
+        raise ValueError("bad\n<3>FORGED\n12:00:00 ERROR FORGED")
+    except ValueError:
+        record = logging.LogRecord("bridge", logging.WARNING, __file__, 1, "failed", None,
+                                   sys.exc_info())
+    lines = JournalFormatter("%(message)s").format(record).splitlines()
+    assert lines[0] == "<4>failed" and len(lines) > 3
+    assert all(line.startswith("<4>  ") for line in lines[1:]), lines
+    terminal = TerminalFormatter(colour=False).format(record).splitlines()
+    assert all(line.startswith("  ") for line in terminal[1:]), terminal
+
+
+def test_the_transcript_printer_prints_one_inert_line_per_event(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    show = transcript_printer("all")
+    show(messages.Transcript("transcript", {}, role="<3>x\n", final=True,
+                             text="a\nb \x1b[31m \ud83c"))
+    show(messages.Transcript("transcript", {}, role="assistant", final=False, text="partial"))
+    out = capsys.readouterr().out
+    assert out == "[<3>x\\n]: a\\nb \\x1b[31m \\ud83c\nassistant: partial …\n"
+
+
+def test_the_calls_outcome_from_rest_is_inert_and_typed() -> None:
+    assert outcome({"endedReason": "done\n<3>FORGED", "cost": 0.01}, "x") == \
+        ("done\\n<3>FORGED", 0.01)
+    for cost in (True, float("nan"), float("inf"), -1, "0.1", [1]):
+        assert outcome({"cost": cost}, "ended") == ("ended", None)
+    assert outcome({"endedReason": {"a": 1}}, "ended")[0] == "ended"
+
+
+def test_rest_error_text_is_inert_whatever_its_shape() -> None:
+    def said(**kwargs: Any) -> str:
+        return response_message(httpx.Response(400, **kwargs))
+
+    assert said(json={"message": ["a\nb", "<3>c\x1b[2J"]}) == "a\\nb; <3>c\\x1b[2J"
+    assert said(json={"error": "x\r\n12:00:00 ERROR FORGED"}) == "x\\r\\n12:00:00 ERROR FORGED"
+    deep = said(content=b"[" * 5000 + b"]" * 5000)
+    assert deep.startswith("[[[") and len(deep) <= 301
+    assert said(text="plain\nbody") == "plain\\nbody"
+    assert len(said(json={"message": ["x" * 1000] * 1000})) <= 301
