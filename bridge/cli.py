@@ -117,8 +117,7 @@ NATIVE_STDERR_COMMANDS = ("run", "demo", "check", "devices", "listen")
 
 
 def _doc(module: str) -> str | None:
-    """A module's docstring, read without importing it (importing `bridge.demo` or
-    `bridge.check` would load numpy and PortAudio for every `--help` and every `ctl`)."""
+    """A module's docstring, read without importing it (that would load PortAudio)."""
     import ast
     import importlib.util
 
@@ -137,8 +136,7 @@ def _sub(sub: argparse._SubParsersAction, name: str, help_text: str, doc: str | 
 
 
 def global_options(parser: argparse.ArgumentParser, *, top: bool) -> None:
-    """-v/-q: on the top parser with their defaults, on each command without, so that
-    `vapi-bridge -v run` and `vapi-bridge run -v` both work."""
+    """-v/-q, with defaults on the top parser only: `-v run` and `run -v` both work."""
     default: dict[str, object] = {} if top else {"default": argparse.SUPPRESS}
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging", **default)
     parser.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only",
