@@ -83,6 +83,10 @@ def capture() -> Iterator[None]:
             sys.stderr.flush()
         os.dup2(real, 2)  # the pipe's last writer is gone: the reader drains and ends
         reader.join(timeout=1.0)
-        # the copy stays open: log handlers made meanwhile still write to it
-        sys.stderr = old_stderr
+        replaced, sys.stderr = sys.stderr, old_stderr
+        for handler in logging.getLogger().handlers:  # made meanwhile, on the copy
+            if isinstance(handler, logging.StreamHandler) and handler.stream is replaced:
+                handler.setStream(old_stderr)
+        with contextlib.suppress(OSError, ValueError):
+            replaced.close()
         os.close(real)
