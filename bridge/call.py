@@ -66,11 +66,12 @@ class Call:
                              echo=echo, far_end=far_end)
         self.downlink = Downlink(codec_for(wire.format), wire.sample_rate, sink,
                                  gain=10 ** (profile.audio.output_gain_db / 20),
-                                 tap=recorder.on_downlink if recorder else None,
                                  bounds_ms=(profile.audio.playout_min_ms,
                                             profile.audio.playout_max_ms),
                                  block_ms=profile.audio.block_ms,
                                  start_ms=profile.audio.playout_start_ms)
+        if recorder is not None:  # the recording's right leg: what the speaker plays
+            recorder.attach_speaker(sink, self.uplink.frame_captured_at)
         self.info: CallInfo | None = None
         self.status = "creating"
         self.ended_reason: str | None = None

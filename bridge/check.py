@@ -25,6 +25,7 @@ from bridge.audio.backends import describe, open_sink, open_source
 from bridge.audio.base import AudioSink, AudioSource, level_dbfs, show_dbfs
 from bridge.control.paths import prepare_directory, socket_path
 from bridge.errors import ApiRequestError, BridgeError, ExitCode
+from bridge.extras import install_command
 from bridge.logsetup import colour_wanted
 from bridge.profile import Profile, api_key, load_profile
 from bridge.record import expand_path, unwritable
@@ -56,7 +57,7 @@ def _extras(profile: Profile) -> list[Item]:
     """The optional packages this profile needs, imported as `run` will import them."""
     if profile.audio.echo != "aec":
         return []
-    from bridge.audio.echo import WebRtcAec
+    from bridge.audio.aec import WebRtcAec
 
     what = "echo cancellation (audio.echo: aec) available"
     try:
@@ -65,7 +66,7 @@ def _extras(profile: Profile) -> list[Item]:
         return [Item(False, what, str(exc), exc.exit_code)]
     except (ImportError, OSError) as exc:  # installed but broken (a missing native library)
         return [Item(False, what, f"livekit does not load ({exc.__class__.__name__}: {exc}) "
-                     f"— reinstall it: pip install --force-reinstall 'vapi-bridge[aec]', or "
+                     f"— reinstall it: {install_command('aec')} --force-reinstall, or "
                      f"use audio.echo: gate", ExitCode.PROFILE)]
     return [Item(True, what, "livekit")]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from bridge.audio.base import AudioSink, FrameTap, apply_gain
+from bridge.audio.base import AudioSink, apply_gain
 from bridge.audio.codec import Codec
 from bridge.audio.jitter import JitterEstimator, target_ms
 from bridge.audio.resample import Resampler
@@ -18,14 +18,13 @@ from bridge.audio.resample import Resampler
 
 class Downlink:
     def __init__(self, codec: Codec, wire_rate: int, sink: AudioSink, *, gain: float = 1.0,
-                 tap: FrameTap | None = None, clock: Callable[[], float] = time.monotonic,
+                 clock: Callable[[], float] = time.monotonic,
                  bounds_ms: tuple[float, float] = (40.0, 200.0), block_ms: float = 20.0,
                  start_ms: float = 60.0, adaptive: bool = True) -> None:
         self.codec = codec
         self.wire_rate = wire_rate
         self.sink = sink
         self._gain = gain
-        self._tap = tap
         self._resampler = Resampler(wire_rate, sink.sample_rate)
         self.bytes_received = 0
         self.chunks_received = 0
@@ -49,8 +48,6 @@ class Downlink:
             if rise or fall:
                 self.target_ms = target
                 self.sink.set_playout_target(target, self.jitter.jitter_ms)
-        if self._tap is not None:
-            self._tap(samples)
         out = self._resampler.process(apply_gain(samples, self._gain))
         if len(out):
             self.sink.capture_frame(out)

@@ -1,10 +1,18 @@
 """Call recording: a stereo WAV at the wire rate and a transcript JSONL.
 
-Left is what we sent, right is what the assistant sent. The uplink is paced in real time,
-so its sample count is the recording's clock: a downlink chunk is placed at the uplink
-position it arrived at (silence fills the gap before it), which keeps the two channels
-aligned to within one downlink chunk. The WAV header is rewritten after every block, so
-the file is valid even if the process dies; `close()` is called on every ending path.
+Left is what was sent (after echo control); right is what the speaker actually played
+(after the playout buffer: flushes, underruns and silence included), taken from a ring the
+sink's consumer fills with every block it plays. Both legs are placed on one clock, where
+their sound was heard at the kiosk: each frame sent where its start was captured (the
+input device's capture clock, less what the resampler and framer still held), each stretch
+played where the speaker makes it heard (the output device's clock, stamped on the played
+ring). Each leg is a continuous stream of its device's samples, so the placement only
+decides the legs' offset, from the first half second (nothing is written before), and
+fills with silence any time a leg lost later (the event loop stalled, a device reopened).
+The network never moves either leg — a burst, a stall or an oversized frame only changes
+what the speaker plays — so the file lasts as long as the call, and speech has no gaps.
+The WAV header is rewritten after every block, so the file is valid even if the process
+dies; `close()` is called on every ending path.
 
 A recording never ends a call. Its destination is checked before the call is created
 (`check_destination`: a profile error, exit 2); if writing fails during the call (a full
@@ -20,18 +28,25 @@ import logging
 import os
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO
 
 import numpy as np
 
+from bridge.audio.base import AudioSink
 from bridge.audio.files import WavWriter
+from bridge.audio.resample import Resampler
+from bridge.audio.ring import SampleRing
+from bridge.audio.timeline import Leg
 from bridge.errors import ProfileError
 
 log = logging.getLogger("bridge.record")
 
-MAX_SKEW_S = 1.0  # downlink silent longer than this: pad its channel so memory stays bounded
+SLACK_S = 0.015  # a leg this far behind its clock has lost time (a stall): pad it
+SETTLE_TICKS = 25  # uplink ticks over which the legs' offset is measured
+PLAYED_RING_S = 5.0  # played audio awaiting the recorder: drained every 20 ms tick
 
 
 def expand_path(template: str, *, call_id: str, profile: str, started: datetime) -> Path:
@@ -83,7 +98,8 @@ def check_destination(template: str, profile: str) -> Path:
 
 
 class Recorder:
-    def __init__(self, template: str, profile: str, rate: int) -> None:
+    def __init__(self, template: str, profile: str, rate: int,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.template = template
         self.profile = profile
         self.rate = rate
@@ -91,10 +107,17 @@ class Recorder:
         self.transcript_path: Path | None = None
         self._wav: WavWriter | None = None
         self._jsonl: IO[str] | None = None
-        self._left: list[np.ndarray] = []
-        self._right: list[np.ndarray] = []
-        self._left_n = self._right_n = self._written = 0
+        self._clock = clock
+        self._left = Leg("sent")
+        self._right = Leg("speaker")
+        self._written = 0
         self._t0 = 0.0
+        self._sink: AudioSink | None = None
+        self._speaker: SampleRing | None = None
+        self._resampler: Resampler | None = None
+        self._frame_captured_at: Callable[[], float] | None = None
+        self._ref: float | None = None  # the instant at the WAV's start (monotonic)
+        self._base: int | None = None  # how far both legs lag their clocks, once settled
         self.failure: str | None = None  # why the recording stopped early
 
     def check(self) -> None:
@@ -107,7 +130,7 @@ class Recorder:
                            started=started)
         self.wav_path = stem.with_name(stem.name + ".wav")
         self.transcript_path = stem.with_name(stem.name + ".jsonl")
-        self._t0 = time.monotonic()
+        self._t0 = self._clock()
         try:
             self._wav = WavWriter(self.wav_path, self.rate, channels=2, on_error=self._failed)
             self._jsonl = self.transcript_path.open("a", encoding="utf-8")
@@ -116,28 +139,79 @@ class Recorder:
             return
         log.info("recording to %s", self.wav_path)
 
-    # taps: called from the event loop
+    def attach_speaker(self, sink: AudioSink, frame_captured_at: Callable[[], float]) -> None:
+        """Record every block `sink` plays (its consumer fills a ring, stamped with when
+        each block is heard; detached on close); `frame_captured_at()` says when the start
+        of the latest frame sent was captured."""
+        self._sink = sink
+        self._speaker = sink.add_played_ring(PLAYED_RING_S)
+        self._resampler = Resampler(sink.sample_rate, self.rate)
+        self._frame_captured_at = frame_captured_at
+
+    # called from the event loop, once per uplink tick
     def on_uplink(self, frame: np.ndarray) -> None:
         if self._wav is None:
             return
-        self._left.append(frame.copy())
-        self._left_n += len(frame)
-        if self._left_n - self._right_n > MAX_SKEW_S * self.rate:
-            self._pad_right(self._left_n - int(0.2 * self.rate))
+        captured = (self._frame_captured_at() if self._frame_captured_at is not None
+                    else self._clock() - len(frame) / self.rate)
+        if self._ref is None:
+            self._ref, self._t0 = captured, self._clock()
+            if self._speaker is not None:
+                self._speaker.take()  # played before the call: not part of it
+        self._place(self._left, captured)
+        self._left.add(frame.copy())
+        self._take_played()
+        if self._base is None and len(self._left.lags) >= SETTLE_TICKS:
+            self._settle()
         self._flush()
 
-    def on_downlink(self, samples: np.ndarray) -> None:
-        if self._wav is None:
+    def _take_played(self) -> None:
+        if self._speaker is None or self._resampler is None:
+            self._right.pad(self._left.n)  # no speaker to hear: silence
             return
-        self._pad_right(self._left_n)
-        self._right.append(samples.copy())
-        self._right_n += len(samples)
-        self._flush()
+        first = self._right.n == 0
+        played = self._resampler.process(self._speaker.take())
+        heard = self._speaker.time_of(self._speaker.r)  # when the end of it is heard
+        if heard is None:
+            heard = self._clock()
+        heard -= (self._resampler.held_ms + len(played) * 1000.0 / self.rate) / 1000.0
+        self._place(self._right, heard)
+        self._right.add(played)
+        if first and self._right.n:
+            self._right.padded = 0  # the speaker's latency, not lost time
+
+    def _place(self, leg: Leg, at: float) -> None:
+        """Pad `leg` with silence up to where the instant `at` lies when it has fallen
+        behind that by more than `SLACK_S`: time its source lost (a stall)."""
+        assert self._ref is not None
+        target = round((at - self._ref) * self.rate) - (self._base or 0)
+        if self._base is None:
+            leg.lags.append(target - leg.n)
+        if leg.n < target - round(SLACK_S * self.rate):
+            if self._base is not None:
+                log.info("recording: the %s leg lost %.0f ms at %.2f s", leg.name,
+                          (target - leg.n) * 1000.0 / self.rate, leg.n / self.rate)
+            leg.pad(target)
+
+    def _settle(self) -> None:
+        """After the first half second (nothing is written before): how far each leg's
+        samples lag where their clock puts them (the median, against the jitter of the first
+        ticks); the leg that lags less gets the difference as silence at its start, so an
+        instant lies at the same place on both."""
+        lags = [sorted(leg.lags)[len(leg.lags) // 2] if leg.lags else 0
+                for leg in (self._left, self._right)]
+        for leg, lag in zip((self._left, self._right), lags, strict=True):
+            extra = lag - min(lags)
+            leg.chunks.insert(0, np.zeros(extra, dtype=np.int16))
+            leg.n += extra
+        self._base = min(lags)
+        log.info("recording: the speaker's leg placed %.0f ms after the sent one",
+                 (self._right.n - self._left.n) * 1000.0 / self.rate)
 
     def on_transcript(self, role: str, text: str) -> None:
         if self._jsonl is None:
             return
-        line = {"t": round(time.monotonic() - self._t0, 3),
+        line = {"t": round(self._clock() - self._t0, 3),
                 "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
                 "role": role, "text": text}
         try:
@@ -160,29 +234,31 @@ class Recorder:
             with contextlib.suppress(OSError):
                 jsonl.close()
 
-    def _pad_right(self, upto: int) -> None:
-        if self._right_n < upto:
-            gap = upto - self._right_n
-            self._right.append(np.zeros(gap, dtype=np.int16))
-            self._right_n += gap
-
     def _flush(self, final: bool = False) -> None:
-        end = max(self._left_n, self._right_n) if final else min(self._left_n, self._right_n)
+        if self._base is None:
+            if not final:
+                return  # the legs' offset is not settled yet
+            self._settle()
+        left, right = self._left.n, self._right.n
+        end = max(left, right) if final else min(left, right)
         n = end - self._written
         if n <= 0 or self._wav is None:
             return
-        left = _take(self._left, n)
-        right = _take(self._right, n)
         stereo = np.empty((n, 2), dtype=np.int16)
-        stereo[:, 0] = left
-        stereo[:, 1] = right
+        stereo[:, 0] = self._left.take(n)
+        stereo[:, 1] = self._right.take(n)
         self._wav.write(stereo)
         self._written = end
 
     def close(self) -> None:
+        if self._sink is not None and self._speaker is not None:
+            self._sink.remove_played_ring(self._speaker)
+            self._sink = None
         if self._wav is None:
             return
         try:
+            if self._ref is not None:
+                self._take_played()
             self._flush(final=True)
         finally:
             if self._wav is not None:  # None when the last write failed
@@ -196,15 +272,16 @@ class Recorder:
                     self._failed(exc, self.transcript_path)
                 self._jsonl = None
         if self.failure is None:
-            log.info("recording finished: %s (%.1f s)", self.wav_path,
-                     self._written / self.rate)
-
+            ms = 1000.0 / self.rate
+            log.info("recording finished: %s (%.1f s; time lost and filled with silence: sent "
+                     "%.0f ms, speaker %.0f ms)", self.wav_path, self._written / self.rate,
+                     self._left.padded * ms, self._right.padded * ms)
 
     def note_end(self, call_id: str, ended_reason: str) -> None:
         """Once the call is over, its full id (now safe to show) as the JSONL's last line."""
         if self.transcript_path is None or self.failure is not None:
             return
-        line = {"t": round(time.monotonic() - self._t0, 3),
+        line = {"t": round(self._clock() - self._t0, 3),
                 "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
                 "ended": {"callId": call_id, "endedReason": ended_reason}}
         try:
@@ -212,19 +289,3 @@ class Recorder:
                 f.write(json.dumps(line) + "\n")
         except OSError as exc:
             self._failed(exc, self.transcript_path)
-
-
-def _take(chunks: list[np.ndarray], n: int) -> np.ndarray:
-    """Remove and return the first n samples of a chunk list (zeros where it runs out)."""
-    out = np.zeros(n, dtype=np.int16)
-    filled = 0
-    while chunks and filled < n:
-        head = chunks[0]
-        k = min(len(head), n - filled)
-        out[filled:filled + k] = head[:k]
-        filled += k
-        if k == len(head):
-            chunks.pop(0)
-        else:
-            chunks[0] = head[k:]
-    return out

@@ -48,10 +48,15 @@ class CallSummary:
                 f"{self.duration_s:.1f} s{cost}; sent {self.uplink.sent_seconds:.1f} s, "
                 f"received {self.received_s:.1f} s of audio, "
                 f"{plural(self.playout.audible_underruns, 'audible underrun')} "
-                f"({self.playout.underruns} in all), "
+                f"({self.playout.underruns} in all), {self._dropped()}, "
                 f"{plural(self.interruptions, 'interruption')}{self._device_counts()}"
                 + (f"; recording incomplete ({self.recording_error})"
                    if self.recording_error else ""))
+
+    def _dropped(self) -> str:
+        p = self.playout
+        return (f"dropped {p.speech_dropped_ms:.0f} ms of speech and "
+                f"{p.silence_dropped_ms:.0f} ms of silence")
 
     def _device_counts(self) -> str:
         d = self.devices

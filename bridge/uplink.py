@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -63,6 +64,7 @@ class Uplink:
         self._frames_sent = 0
         self._late_ticks = 0
         self._max_lateness_ms = 0.0
+        self._captured_until = 0.0
 
     @property
     def stats(self) -> UplinkStats:
@@ -72,6 +74,13 @@ class Uplink:
                            late_ticks=self._late_ticks,
                            dropped_ms=self._framer.dropped_samples * 1000.0 / self.wire_rate,
                            max_lateness_ms=self._max_lateness_ms)
+
+    def frame_captured_at(self) -> float:
+        """When (time.monotonic()) the start of the latest frame sent was captured: the
+        device's capture time of the newest sample read, less what the resampler and the
+        framer still hold and the frame itself."""
+        held_ms = self._resampler.held_ms + self._framer.buffered_ms + FRAME_MS
+        return self._captured_until - held_ms / 1000.0
 
     def mute(self, muted: bool) -> None:
         """Local microphone mute: the cadence goes on, with silence."""
@@ -103,6 +112,8 @@ class Uplink:
 
     def _next_frame(self, due: int) -> bytes:
         captured = apply_gain(self.source.read(due), self._gain)
+        stamp = getattr(self.source, "captured_until", None)  # a device's own capture clock
+        self._captured_until = stamp if stamp is not None else time.monotonic()
         if self._echo is not None and self._far_end is not None:
             self._echo.far(self._far_end())
             captured = self._echo.near(captured)

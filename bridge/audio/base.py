@@ -13,6 +13,7 @@ from typing import Protocol
 import numpy as np
 
 from bridge.audio.playout import PlayoutStats
+from bridge.audio.ring import SampleRing
 
 
 @dataclass
@@ -63,6 +64,12 @@ class AudioSink(Protocol):
     def close(self) -> None: ...
 
     def playout_stats(self) -> PlayoutStats: ...
+
+    def add_played_ring(self, seconds: float) -> SampleRing:
+        """A ring that receives every block the sink plays (filled by its consumer)."""
+        ...
+
+    def remove_played_ring(self, ring: SampleRing) -> None: ...
 
     @property
     def played_samples(self) -> int: ...

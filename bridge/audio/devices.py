@@ -28,8 +28,9 @@ from typing import Any, TypeVar
 import numpy as np
 
 from bridge.audio.base import DeviceStats, level_dbfs
+from bridge.audio.buffered import BufferedSink
 from bridge.audio.device_lookup import find_device, pick_rate, sounddevice
-from bridge.audio.playout import BufferedSink, PlayoutBuffer, PlayoutSettings
+from bridge.audio.playout import PlayoutBuffer, PlayoutSettings
 from bridge.audio.pulse import is_pulse
 from bridge.audio.ring import SampleRing
 from bridge.errors import AudioDeviceError
@@ -62,6 +63,11 @@ def _portaudio_lock(what: str) -> Iterator[None]:
         _PA_LOCK.release()
 
 T = TypeVar("T")
+
+
+def _monotonic(time_info: Any, stream_time: float) -> float:
+    """A PortAudio stream time (ADC or DAC time of a block) on the time.monotonic() clock."""
+    return time.monotonic() + (stream_time - time_info.currentTime)
 
 
 async def _in_thread(fn: Callable[[], T], timeout: float, what: str) -> T:
@@ -301,7 +307,9 @@ class DeviceSource(_DeviceStream):
         super().__init__(spec, wire_rate, latency=latency, block_ms=block_ms,
                          device_rate=device_rate)
         self._ring = SampleRing(self.sample_rate * 2)
+        self._ring.rate = self.sample_rate
         self._level = -120.0
+        self.captured_until: float | None = None  # when the newest sample read was captured
 
     def _new_stream(self, gen: int) -> Any:
         return self._sd.InputStream(
@@ -309,18 +317,22 @@ class DeviceSource(_DeviceStream):
             latency=self._latency, blocksize=self._blocksize, callback=self._callback,
             finished_callback=functools.partial(self._on_finished, gen))
 
-    def _callback(self, indata: np.ndarray, frames: int, time: Any, status: Any) -> None:
+    def _callback(self, indata: np.ndarray, frames: int, time_info: Any, status: Any) -> None:
         try:
             self._callbacks += 1
             if status.input_overflow:
                 self.stats.input_overflows += 1
             self._ring.put(indata[:, 0])
+            if time_info.inputBufferAdcTime > 0:  # PortAudio's capture time of the block
+                self._ring.stamp = (_monotonic(time_info, time_info.inputBufferAdcTime),
+                                    self._ring.w - frames)
         except Exception as exc:
             self._failed_in_callback(exc)
             raise self._sd.CallbackAbort from None
 
     def read(self, due: int) -> np.ndarray:
         samples = self._ring.take()
+        self.captured_until = self._ring.time_of(self._ring.r)
         if len(samples):
             self._level = level_dbfs(samples)
         return samples
@@ -348,12 +360,14 @@ class DeviceSink(BufferedSink, _DeviceStream):
             latency=self._latency, blocksize=self._blocksize, callback=self._callback,
             finished_callback=functools.partial(self._on_finished, gen))
 
-    def _callback(self, outdata: np.ndarray, frames: int, time: Any, status: Any) -> None:
+    def _callback(self, outdata: np.ndarray, frames: int, time_info: Any, status: Any) -> None:
         try:
             self._callbacks += 1
             if status.output_underflow:
                 self.stats.output_underflows += 1
-            self.buffer.read_into(outdata[:, 0])
+            dac = time_info.outputBufferDacTime
+            self.buffer.read_into(outdata[:, 0],
+                                  _monotonic(time_info, dac) if dac > 0 else None)
         except Exception as exc:
             outdata.fill(0)
             self._failed_in_callback(exc)

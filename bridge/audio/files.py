@@ -18,7 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from bridge.audio.base import level_dbfs
-from bridge.audio.playout import BufferedSink, PlayoutBuffer, PlayoutSettings
+from bridge.audio.buffered import BufferedSink
+from bridge.audio.playout import PlayoutBuffer, PlayoutSettings
 from bridge.audio.resample import resample_all
 from bridge.errors import AudioDeviceError
 
@@ -216,7 +217,7 @@ class ClockedSink(BufferedSink):
                 await asyncio.sleep(delay)
             elif delay < -0.2:  # the loop stalled: resync rather than write a burst
                 t0, k = loop.time(), 0
-            self.buffer.read_into(block)
+            self.buffer.read_into(block, loop.time())
             if self._writer is not None:
                 self._writer.write(block)
 

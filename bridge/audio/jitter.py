@@ -3,7 +3,9 @@
 For each downlink chunk, `offset = arrival time − media time` (media time = audio received
 so far / rate). A chunk that arrives late raises its offset. Between arrivals the speaker
 drains up to one whole chunk, so to hide every late arrival in a sliding window the buffer
-must hold the spread of offsets plus the longest chunk, plus one device block. The target
+must hold the largest lateness (an offset above the lowest offset before it) plus the
+longest chunk, plus one device block. Audio arriving early (faster than real time, which
+lowers each offset) is queued anyway and is no lateness, so it does not raise the target. The target
 rises as soon as a later arrival is seen and falls only once a whole window has shown less
 (fast attack, slow decay). A long pause in arrivals (Vapi stops sending on barge-in) starts
 a new window, so a silence is not mistaken for network delay.
@@ -46,8 +48,11 @@ class JitterEstimator:
         while now - window[0][0] > self.window_s:
             window.popleft()
         self.span_s = now - window[0][0]
-        offsets = [o for _, o, _ in window]
-        self.jitter_ms = (max(offsets) - min(offsets)) * 1000.0
+        lowest, late = float("inf"), 0.0
+        for _, o, _ in window:
+            lowest = min(lowest, o)
+            late = max(late, o - lowest)
+        self.jitter_ms = late * 1000.0
         self.chunk_ms = max(c for _, _, c in window) * 1000.0
         return self.jitter_ms + self.chunk_ms
 

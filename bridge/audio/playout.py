@@ -13,8 +13,14 @@ one device block): below it, a block of silence is held back to grow the buffer;
 has stayed two blocks above the floor for four periods (~6 s), a block is skipped. Both
 happen only while everything queued is near-silence (Vapi sends it between utterances);
 pauses between words are shorter than the queue, so speech is never stretched.
-A burst that puts more than `max_ms` beyond the target in the queue is trimmed from the
-oldest end, so delay stays bounded.
+
+Speech is never dropped. Audio arriving faster than real time (a whole reply at once) is
+queued whole in a preallocated ring of `capacity_ms` (90 s) and played at the device's
+pace. The delay bound (`max_ms` beyond the target) is kept only in near-silence: while the
+queue is longer, near-silence at its head 800 ms past speech and 50 ms before the next is
+skipped (pauses under 850 ms stay whole; no word is cut). Only a full ring (a stalled
+device) loses arriving audio.
+Every sample dropped is counted, as silence or as speech.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from bridge.audio.ring import SampleRing
+from bridge.audio.speechruns import QUIET_PEAK, SpeechRuns, loud_count
 
 
 @dataclass(frozen=True)
@@ -33,23 +40,25 @@ class PlayoutSettings:
     min_ms: float = 40.0
     max_ms: float = 200.0
     fade_ms: float = 8.0
-    capacity_ms: float = 4000.0
-
-
-QUIET_PEAK = 330  # about -40 dBFS: Vapi's between-utterance near-silence is far below it
+    capacity_ms: float = 90_000.0  # a long reply delivered at once fits
 
 
 @dataclass
 class PlayoutStats:
     underruns: int = 0
     audible_underruns: int = 0  # the audio that ran dry was not near-silence
-    dropped_ms: float = 0.0
+    silence_dropped_ms: float = 0.0  # near-silence skipped to keep the delay bound
+    speech_dropped_ms: float = 0.0  # audio with speech in it lost (only to a full ring)
     stretched_ms: float = 0.0
-    overflow_ms: float = 0.0
+    overflow_ms: float = 0.0  # lost to a full ring (counted in the two above as well)
     flushes: int = 0
     flushed_ms: float = 0.0
     played_ms: float = 0.0
     depth_ms: float = 0.0
+
+    @property
+    def dropped_ms(self) -> float:
+        return self.silence_dropped_ms + self.speech_dropped_ms
 
 
 class PlayoutBuffer:
@@ -66,21 +75,24 @@ class PlayoutBuffer:
         self.target_samples = int(s.start_ms * per_ms)  # written by the producer only
         self.floor_samples = 0  # written by the producer only
         self._max_samples = int(s.max_ms * per_ms)
+        self._runs = SpeechRuns(sample_rate)
         # producer-owned
         self._w = 0
         self._flush_to = 0
         self._overflow = 0
+        self._overflow_speech = 0
         # consumer-owned
         self._r = 0
         self._playing = False
         self._fade_in_next = False
         self._underruns = 0
         self._audible_underruns = 0
-        self._dropped = 0
+        self._dropped = 0  # near-silence skipped by the consumer
         self._flushed = 0
         self._flushes_done = 0
         self._stretched = 0
         self.reference: SampleRing | None = None
+        self._played_rings: tuple[SampleRing, ...] = ()
         self._period = int(1.5 * sample_rate)  # low-water period, in samples played
         self._pulls = 0
         self._period_low = 1 << 30
@@ -93,11 +105,15 @@ class PlayoutBuffer:
             return
         free = self._cap - (self._w - self._r)
         if n > free:  # consumer stalled: keep the newest audio that fits
-            self._overflow += n - free
+            lost = samples[: n - free]
+            self._overflow += len(lost)
+            if loud_count(lost):
+                self._overflow_speech += len(lost)
             samples = samples[n - free:] if free > 0 else samples[:0]
             n = len(samples)
             if n == 0:
                 return
+        self._runs.note(self._w, samples)
         start = self._w % self._cap
         first = min(n, self._cap - start)
         self._ring[start:start + first] = samples[:first]
@@ -120,12 +136,28 @@ class PlayoutBuffer:
         self.reference = SampleRing(int(seconds * self.sample_rate))
         return self.reference
 
+    def add_played_ring(self, seconds: float) -> SampleRing:
+        """Another ring mirroring every block played (flushes and silence included), for a
+        consumer other than the echo control (the recording's assistant leg)."""
+        ring = SampleRing(int(seconds * self.sample_rate))
+        ring.rate = self.sample_rate
+        self._played_rings = (*self._played_rings, ring)
+        return ring
+
+    def remove_played_ring(self, ring: SampleRing) -> None:
+        self._played_rings = tuple(r for r in self._played_rings if r is not ring)
+
     # ---- consumer side (audio callback) ---------------------------------------------
-    def read_into(self, out: np.ndarray) -> None:
-        """Fill `out` (int16, 1-D) completely: audio, or silence when there is none."""
+    def read_into(self, out: np.ndarray, heard_at: float | None = None) -> None:
+        """Fill `out` (int16, 1-D) completely: audio, or silence when there is none.
+        `heard_at`: when the block's first sample reaches the listener (monotonic)."""
         self._fill(out)
         if self.reference is not None:
             self.reference.put(out)
+        for ring in self._played_rings:
+            ring.put(out)
+            if heard_at is not None:
+                ring.stamp = (heard_at, ring.w - len(out))
 
     def _fill(self, out: np.ndarray) -> None:
         want = len(out)
@@ -140,11 +172,12 @@ class PlayoutBuffer:
                 out[:] = 0
                 return
             self._playing = True
-        if depth > self.target_samples + self._max_samples + want:  # a burst: trim it
-            drop = depth - self.target_samples
-            self._r += drop
-            self._dropped += drop
-            depth -= drop
+        if depth > self.target_samples + self._max_samples + want:  # beyond the bound
+            drop = min(self._runs.droppable(self._r, w), depth - self.target_samples)
+            if drop > 0:  # near-silence only, never a word
+                self._r += drop
+                self._dropped += drop
+                depth -= drop
         else:
             depth = self._steer(out, want, depth)
             if depth < 0:
@@ -215,13 +248,7 @@ class PlayoutBuffer:
     def _quiet(self, want: int, depth: int) -> bool:
         """Whether everything queued (at least one block) is near-silence: the assistant is
         between utterances, not in a pause between words."""
-        if depth < want:
-            return False
-        start = self._r % self._cap
-        end = start + depth
-        parts = ((self._ring[start:end],) if end <= self._cap
-                 else (self._ring[start:], self._ring[: end - self._cap]))
-        return all(int(x.max()) < QUIET_PEAK and int(x.min()) > -QUIET_PEAK for x in parts)
+        return depth >= want and self._runs.quiet_from(self._r)
 
     def _copy_out(self, dst: np.ndarray, n: int) -> None:
         start = self._r % self._cap
@@ -247,42 +274,27 @@ class PlayoutBuffer:
         return self._r
 
     @property
+    def speech_queued(self) -> bool:
+        """Whether anything loud is still queued (else only near-silence is)."""
+        return not self._runs.quiet_from(self._r)
+
+    @property
     def flush_pending(self) -> bool:
         return self._flush_to > self._r
 
     def stats(self) -> PlayoutStats:
         per_ms = self.sample_rate / 1000.0
+        overflow, overflow_speech = self._overflow, self._overflow_speech
         return PlayoutStats(
             underruns=self._underruns,
             audible_underruns=self._audible_underruns,
-            dropped_ms=self._dropped / per_ms,
+            silence_dropped_ms=(self._dropped + overflow - overflow_speech) / per_ms,
+            speech_dropped_ms=overflow_speech / per_ms,
             stretched_ms=self._stretched / per_ms,
-            overflow_ms=self._overflow / per_ms,
+            overflow_ms=overflow / per_ms,
             flushes=self._flushes_done,
             flushed_ms=self._flushed / per_ms,
             played_ms=self._r / per_ms,
             depth_ms=self.depth_ms,
         )
 
-
-class BufferedSink:
-    """The sink side of the AudioSink contract for a sink that owns a `PlayoutBuffer`
-    (`self.buffer`) pulled by its own clock: a device callback or a timer task."""
-
-    buffer: PlayoutBuffer
-
-    def capture_frame(self, samples: np.ndarray) -> None:
-        self.buffer.write(samples)
-
-    def clear_buffer(self) -> None:
-        self.buffer.flush()
-
-    def set_playout_target(self, ms: float, floor_ms: float = 0.0) -> None:
-        self.buffer.set_target_ms(ms, floor_ms)
-
-    def playout_stats(self) -> PlayoutStats:
-        return self.buffer.stats()
-
-    @property
-    def played_samples(self) -> int:
-        return self.buffer.played_samples

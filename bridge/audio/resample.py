@@ -23,6 +23,7 @@ class Resampler:
         self.in_rate = in_rate
         self.out_rate = out_rate
         self.passthrough = in_rate == out_rate
+        self._in = self._out = 0  # samples fed and returned since the last reset
         self._stream = (
             None if self.passthrough
             else soxr.ResampleStream(in_rate, out_rate, 1, dtype="int16", quality=quality,
@@ -32,11 +33,21 @@ class Resampler:
     def process(self, samples: np.ndarray) -> np.ndarray:
         if self._stream is None:
             return samples
-        return self._stream.resample_chunk(samples)
+        out = self._stream.resample_chunk(samples)
+        self._in += len(samples)
+        self._out += len(out)
+        return out
 
     def reset(self) -> None:
         if self._stream is not None:
             self._stream.clear()
+        self._in = self._out = 0
+
+    @property
+    def held_ms(self) -> float:
+        """How much of the input has not come out yet (the vr engine works in blocks, so
+        this varies from call to call with how the input fell against them)."""
+        return max(0.0, self._in / self.in_rate - self._out / self.out_rate) * 1000.0
 
     @property
     def delay_ms(self) -> float:

@@ -3,6 +3,10 @@
 Each side advances only its own counter (a Python int assignment is atomic), so an audio
 callback can write while the event loop reads. When the reader falls a whole ring behind,
 it skips to the newest audio.
+
+The writer may stamp the ring with when its latest sample was (or will be) heard, as
+`(monotonic time, write count)` in one tuple, so the reader can tell when the end of what
+it took was heard, however the two sides interleave.
 """
 
 from __future__ import annotations
@@ -16,6 +20,15 @@ class SampleRing:
         self.cap = capacity
         self.w = 0  # written by the producer only
         self.r = 0  # written by the consumer only
+        self.stamp: tuple[float, int] | None = None  # (time of sample w, w): producer only
+        self.rate = 0  # samples per second, for `time_of`
+
+    def time_of(self, pos: int) -> float | None:
+        """When sample `pos` was (or will be) heard, from the latest stamp."""
+        stamp = self.stamp
+        if stamp is None or not self.rate:
+            return None
+        return stamp[0] + (pos - stamp[1]) / self.rate
 
     def put(self, samples: np.ndarray) -> None:
         n = len(samples)

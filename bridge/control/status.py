@@ -41,7 +41,9 @@ def status(daemon: Daemon, controls: dict[str, bool]) -> dict[str, Any]:
         "call": None,
         "playout": None if playout is None else {
             "depthMs": round(playout.depth_ms, 1), "underruns": playout.underruns,
-            "audibleUnderruns": playout.audible_underruns},
+            "audibleUnderruns": playout.audible_underruns,
+            "speechDroppedMs": round(playout.speech_dropped_ms),
+            "silenceDroppedMs": round(playout.silence_dropped_ms)},
         "transcript": [{"role": r, "text": t}
                        for r, t in list(daemon.transcript)[-TRANSCRIPT_LINES:]],
         "lastCall": daemon.last_summary.line() if daemon.last_summary else None,
@@ -87,7 +89,8 @@ def lines(a: dict[str, Any]) -> list[str]:
     if a["playout"]:
         pl = a["playout"]
         out.append(f"playout {pl['depthMs']:.0f} ms queued, {pl['audibleUnderruns']} audible "
-                   f"underruns ({pl['underruns']} in all)")
+                   f"underruns ({pl['underruns']} in all), dropped {pl['speechDroppedMs']} ms "
+                   f"of speech and {pl['silenceDroppedMs']} ms of silence")
     for item in a["transcript"]:
         out.append(f"  {ROLE_NAMES.get(item['role'], item['role'])}: {item['text']}")
     return out

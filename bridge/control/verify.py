@@ -1,7 +1,8 @@
 """`listen --verify`: which listen channel carries which leg of the call.
 
 The reference is the daemon's own recording of the call (`record.path`: left = what this
-bridge sent, right = what it received, at the wire rate, on the uplink's clock). The
+bridge sent, right = what its speaker played — what it received, later by the playout
+delay — at the wire rate, on one clock). The
 daemon tells where that recording stood when the listener asked (`sentSeconds`), so the
 listen stream is searched for only within ±`WINDOW_S` of that point: an echoing
 assistant repeats the visitor seconds later, and an unbounded search would match the
@@ -95,8 +96,9 @@ def blockwise(x: np.ndarray, y: np.ndarray, centre: int, window: int, rate: int
               ) -> tuple[float, float]:
     """Energy-weighted mean over `BLOCK_S` blocks of x of each block's best correlation with
     y near where it should be, and the median lag (s) against that place. The daemon's
-    recording places received audio by arrival, so its timeline wanders by tens of ms: one
-    lag for the whole stream would understate a true match."""
+    recording holds what its speaker played, later than Vapi sent it by a playout delay
+    that varies (tens of ms, more after a burst): one lag for the whole stream would
+    understate a true match."""
     n = int(BLOCK_S * rate)
     scores, weights, lags = [], [], []
     for start in range(0, max(1, len(x) - n // 2), n):

@@ -64,6 +64,8 @@ SPEC: dict[str, dict[str, Field]] = {
         "playout_start_ms": Num(default=60.0, lo=0, hi=1000),
         "playout_min_ms": Num(default=40.0, lo=0, hi=1000),
         "playout_max_ms": Num(default=200.0, lo=20, hi=3000),
+        # gate: measured echo path, double talk passes (bridge/audio/echo_gate.py); aec:
+        # WebRTC (extra [aec]); off. Only with a real microphone and speaker.
         "echo": Choice(default="gate", choices=("off", "gate", "aec")),
     },
     "transcript": {

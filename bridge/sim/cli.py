@@ -16,6 +16,7 @@ from bridge.sim.config import (
     DEFAULT_ASSISTANT_IDS,
     DEFAULT_PUBLIC_KEY,
     SimConfig,
+    parse_speed,
 )
 from bridge.sim.faults import describe
 
@@ -54,6 +55,13 @@ def build_parser(prog: str = "vapi-bridge sim") -> argparse.ArgumentParser:
         choices=("vapi", "frames"),
         default="vapi",
         help="downlink chunks: Vapi-like (default) or exact 20 ms frames",
+    )
+    p.add_argument(
+        "--downlink-speed",
+        default="1",
+        metavar="FACTOR|whole",
+        help="send the assistant's speech FACTOR times faster than real time (e.g. 1.3, 3), "
+        "or each whole reply at once (default 1: real time)",
     )
     p.add_argument("--speech", choices=("auto", "espeak", "tones"), default="auto",
                    help="the assistant's voice: espeak-ng, tones, or auto (espeak-ng when "
@@ -108,6 +116,7 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger("aiohttp").setLevel(logging.WARNING)
     api_key = args.api_key or os.environ.get("VAPI_SIM_API_KEY") or DEFAULT_API_KEY
     try:
+        speed = parse_speed(args.downlink_speed)
         cfg = SimConfig(
             host=args.host,
             port=args.port,
@@ -117,6 +126,7 @@ def main(argv: list[str] | None = None) -> int:
             public_key=args.public_key,
             faults=tuple(args.fault),
             downlink_chunking=args.chunking,
+            downlink_speed=speed,
             speech=args.speech,
             first_message=args.first_message,
             never_connected_timeout=args.never_connected_timeout,

@@ -25,6 +25,20 @@ class AssistantSpec:
         return self.kind if self.path is None else f"{self.kind}:{self.path.name}"
 
 
+def parse_speed(text: str) -> float:
+    """`--downlink-speed`: a factor of at least 1, or `whole` (each reply at once)."""
+    if text.strip().lower() == "whole":
+        return float("inf")
+    try:
+        speed = float(text)
+    except ValueError:
+        speed = 0.0
+    if not 1.0 <= speed < float("inf"):
+        raise ValueError(f"downlink speed {text!r}: use a factor of at least 1 (e.g. 1.3, 3) "
+                         f"or 'whole'")
+    return speed
+
+
 def parse_assistant(spec: str) -> AssistantSpec:
     kind, sep, rest = spec.partition(":")
     kind = kind.strip().lower()
@@ -54,6 +68,7 @@ class SimConfig:
     public_key: str = DEFAULT_PUBLIC_KEY  # listen/control when authentication is enabled
     faults: tuple[str, ...] = ()  # "NAME[=ARG]" for every call
     downlink_chunking: str = "vapi"  # vapi | frames
+    downlink_speed: float = 1.0  # speech sent this many times faster than real time; inf: whole
     never_connected_timeout: float = 20.0
     speech: str = "auto"  # auto | espeak | tones
     first_message: str | None = None  # replaces the assistant's default first message
@@ -77,6 +92,8 @@ class SimConfig:
             raise ValueError("downlink_chunking must be 'vapi' or 'frames'")
         if self.speech not in ("auto", "espeak", "tones"):
             raise ValueError("speech must be 'auto', 'espeak' or 'tones'")
+        if not self.downlink_speed >= 1.0:  # also refuses NaN
+            raise ValueError("downlink_speed must be at least 1 (inf: each reply at once)")
         if self.replay_speed <= 0:
             raise ValueError("replay_speed must be > 0")
         if isinstance(self.faults, str):

@@ -6,6 +6,13 @@ rate. ``vapi`` chunking: an instant about every 50 ms, chunk sizes scaled from t
 170-750 bytes seen for 8 kHz µ-law (x byte-rate/8000), never a frame multiple, odd byte
 counts allowed; a backlog larger than one chunk goes out as back-to-back chunks.
 ``frames`` chunking: exact 20 ms frames every 20 ms.
+
+``speed`` makes speech faster than real time, as a TTS engine produces it: while the
+assistant has speech to send, the stream runs ahead of real time by ``speed - 1`` seconds
+per second (``inf``: the whole of every reply is due the moment it starts). Between
+replies the near-silence bed goes on in real time from wherever the stream stands, so the
+lead is kept and every reply adds to it — the bridge must play the speech whole and shed
+only the near-silence to keep its delay bounded.
 """
 
 from __future__ import annotations
@@ -37,6 +44,7 @@ class DownlinkPump:
         rng: random.Random,
         connected_mono: float,
         sink: SampleSink,
+        speed: float = 1.0,
     ) -> None:
         self.fmt = fmt
         self.mouth = mouth
@@ -46,6 +54,8 @@ class DownlinkPump:
         self.rng = rng
         self.connected_mono = connected_mono
         self.sink = sink  # receives every generated sample (recording, listen)
+        self.speed = speed
+        self.lead = 0.0  # bytes sent ahead of real time (faster-than-real-time speech)
         self._pending = b""
         self._running = True
         scale = fmt.byte_rate / 8000.0
@@ -85,6 +95,9 @@ class DownlinkPump:
     def _sizes(self, need: int) -> list[int]:
         odd = "odd-binary" in self.faults
         sizes: list[int] = []
+        if "one-frame" in self.faults:
+            size = need - 1 if odd and need % 2 == 0 else need
+            return [size] if size >= self.min_chunk else []
         if self.chunking == "frames":
             frame = self.fmt.frame_bytes
             flip = 1
@@ -110,6 +123,16 @@ class DownlinkPump:
             need -= size
         return sizes
 
+    def _advance_lead(self, dt: float, sent: int, realtime: float) -> None:
+        """Speech is produced `speed` times faster than real time while there is any."""
+        pending = self.mouth.pending_samples * self.fmt.bytes_per_sample
+        if self.speed <= 1.0 or pending == 0:
+            return
+        if math.isinf(self.speed):
+            self.lead = max(self.lead, sent + len(self._pending) + pending - realtime)
+        else:
+            self.lead += (self.speed - 1.0) * dt * self.fmt.byte_rate
+
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
         t0 = loop.time()
@@ -120,7 +143,7 @@ class DownlinkPump:
         burst_at = burst.number() if burst else None
         jitter = self.faults.get("jitter")
         jitter_s = jitter.number() / 1000.0 if jitter else 0.0
-        sent, nominal_t = 0, t0
+        sent, nominal_t, last = 0, t0, t0
         while self._running:
             nominal_t += self._interval()
             send_at = nominal_t + (self.rng.uniform(0, jitter_s) if jitter_s else 0.0)
@@ -133,7 +156,10 @@ class DownlinkPump:
             if not self._running:
                 break
             now = loop.time()
-            due = int((now - t0) * self.fmt.byte_rate)
+            realtime = (now - t0) * self.fmt.byte_rate
+            self._advance_lead(now - last, sent, realtime)
+            last = now
+            due = int(realtime + self.lead)
             if burst_at is not None and now - t0 >= burst_at:
                 # the next second goes out now; nothing more until real time catches up
                 due += self.fmt.byte_rate

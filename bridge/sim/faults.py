@@ -41,6 +41,11 @@ FAULTS: dict[str, tuple[str, str]] = {
         "SECONDS",
         "at SECONDS, the next 1 s of downlink audio is sent at once (then nothing until it is due)",
     ),
+    "one-frame": (
+        "",
+        "all downlink audio due at a send instant goes out as one binary frame, however large "
+        "(with a burst or --downlink-speed whole: oversized frames)",
+    ),
     "delay-in-progress": ("MS", "status-update in-progress is sent MS ms after connect"),
     "jitter": ("MS", "each downlink chunk is delayed by a random 0..MS ms (same average rate)"),
     "hang": ("MS", "the assistant takes MS ms before each reply and sends 'hang' meanwhile"),

@@ -95,6 +95,13 @@ class Mouth:
     def busy(self) -> bool:
         return self.current is not None or bool(self.queue)
 
+    @property
+    def pending_samples(self) -> int:
+        """Speech still to be produced: the rest of the current utterance and the queue."""
+        cur = self.current
+        rest = len(cur.pcm) - cur.pos if cur is not None else 0
+        return rest + sum(len(u.pcm) for u in self.queue)
+
     def enqueue(self, utt: Utterance, *, front: bool = False) -> None:
         if front:
             self.queue.appendleft(utt)

@@ -115,6 +115,7 @@ class CallSession:
             rng=self.rng,
             connected_mono=rec.connected_mono,
             sink=self._downlink_samples,
+            speed=self.cfg.downlink_speed,
         )
         for coro in (
             self.outbox.run(),

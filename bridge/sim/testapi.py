@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import math
 import wave
 from typing import Any
 
@@ -52,6 +53,9 @@ def report(rec: CallRecord) -> dict[str, Any]:
             "chunkBytes": rec.downlink_chunk_sizes,
             "audioSeconds": round(len(rec.downlink_pcm) / 2 / rec.fmt.rate, 6),
             "markers": rec.downlink_markers,
+            # how far the stream ran ahead of real time (faster-than-real-time speech)
+            "leadSeconds": round(session.pump.lead / rec.fmt.byte_rate, 6)
+            if session is not None and session.pump is not None else 0.0,
         },
         "state": {
             "assistantMuted": bool(session and session.mouth.muted),
@@ -104,5 +108,6 @@ async def info_handler(request: web.Request) -> web.Response:
             "assistant": cfg.assistant,
             "faults": list(cfg.faults),
             "downlinkChunking": cfg.downlink_chunking,
+            "downlinkSpeed": "whole" if math.isinf(cfg.downlink_speed) else cfg.downlink_speed,
         }
     )

@@ -253,7 +253,8 @@ def wait_streaming(sim: SimHandle, bp: BridgeProcess, frames: int = 25,
 
 SUMMARY = re.compile(
     r"call [\w-]+ ended: (?P<reason>.+?) after [\d.]+ s.*?(?P<audible>\d+) audible underruns? "
-    r"\((?P<underruns>\d+) in all\).*?; devices: (?P<overflows>\d+) input overflows?, "
+    r"\((?P<underruns>\d+) in all\), dropped (?P<speech_dropped>\d+) ms of speech and "
+    r"(?P<silence_dropped>\d+) ms of silence.*?; devices: (?P<overflows>\d+) input overflows?, "
     r"(?P<underflows>\d+) output underflows?, (?:no reopens|(?P<attempts>\d+) reopen "
     r"attempts? \((?P<reopens>\d+) succeeded\))")
 

@@ -2,9 +2,8 @@
 (-6 dB, 40 ms: an acoustic echo path, louder than most rooms), a scripted assistant speaks
 a long line, and a visitor speaks into the microphone once it has finished. From the
 simulator's record of the uplink: how much of the assistant's audio each mode removes,
-compared with `off`, and how much of the visitor it keeps. (The gate is half-duplex: with
-an echo path this strong it also attenuates a visitor talking over the assistant; the
-AEC does not — see benchmarks/echo.py.)
+compared with `off`, and how much of the visitor it keeps. (A visitor talking over the
+assistant is tested in test_echo_barge_in.py; see also benchmarks/echo.py.)
 """
 
 from __future__ import annotations
@@ -87,15 +86,22 @@ def run_call(rig: PulseRig, start_sim: Any, profiles: ProfileBuilder, mode: str,
     thread.join(5)
     assert proc.returncode == 0, err
     assert spoke.is_set(), "the visitor spoke after the assistant's line"
+    up, down = call_audio(sim, mode, err, RATE)
+    return {"up": up, "down": down, "stdout": out}
+
+
+def call_audio(sim: Any, name: str, err: str, rate: int) -> tuple[np.ndarray, np.ndarray]:
+    """(what the simulator received, what it sent) in its only call; with ECHO_DEBUG set,
+    also written to /tmp with the bridge's log."""
     call = sim.only_call()
     up = wav_bytes(sim.get_bytes(f"/_sim/calls/{call['id']}/uplink.wav"))
     down = wav_bytes(sim.get_bytes(f"/_sim/calls/{call['id']}/downlink.wav"))
     if os.environ.get("ECHO_DEBUG"):
         from tests.rig.signals import write_wav
-        write_wav(f"/tmp/echo-{mode}-up.wav", up, RATE)
-        write_wav(f"/tmp/echo-{mode}-down.wav", down, RATE)
-        Path(f"/tmp/echo-{mode}.err").write_text(err)
-    return {"up": up, "down": down, "stdout": out}
+        write_wav(f"/tmp/echo-{name}-up.wav", up, rate)
+        write_wav(f"/tmp/echo-{name}-down.wav", down, rate)
+        Path(f"/tmp/echo-{name}.err").write_text(err)
+    return up, down
 
 
 def measure(result: dict[str, Any], talker: np.ndarray) -> tuple[float, float]:

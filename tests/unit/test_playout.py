@@ -1,5 +1,6 @@
 """The playout buffer's invariants: pulls are always exactly the size asked, a flush empties
-it with a fade, depth stays bounded, underruns fade instead of clicking."""
+it with a fade, speech delivered at once plays whole, the delay bound is kept in
+near-silence only, underruns fade instead of clicking."""
 
 from __future__ import annotations
 
@@ -74,14 +75,68 @@ def test_underrun_fades_out_and_counts() -> None:
     assert buf.stats().underruns == 1
 
 
-def test_depth_bounded_by_dropping_the_oldest() -> None:
-    buf = PlayoutBuffer(RATE, PlayoutSettings(start_ms=60, max_ms=200))
-    buf.write(ramp(16000))  # one second at once (a burst)
-    out = np.empty(160, dtype=np.int16)
-    buf.read_into(out)
-    assert buf.depth_ms <= 60 + 200
-    assert buf.stats().dropped_ms > 700
-    assert out[0] == ramp(16000)[16000 - 960], "what survives is the newest audio"
+def speech(seconds: float, pause_ms: float = 100.0, rate: int = RATE) -> np.ndarray:
+    """Loud "words" of 250 ms (a ramp whose every sample is distinct) with `pause_ms` of
+    near-silence (±3 LSB) between them."""
+    word, pause = int(0.25 * rate), int(pause_ms * rate / 1000)
+    parts, made = [], 0
+    rng = np.random.default_rng(1)
+    while made < seconds * rate:
+        parts.append(ramp(word, made))
+        parts.append(rng.integers(-3, 4, pause).astype(np.int16))
+        made += word + pause
+    return np.concatenate(parts)
+
+
+def drain(buf: PlayoutBuffer, seconds: float, block: int = 320) -> np.ndarray:
+    out = np.empty(block, dtype=np.int16)
+    played = []
+    for _ in range(int(seconds * buf.sample_rate / block)):
+        buf.read_into(out)
+        played.append(out.copy())
+    return np.concatenate(played)
+
+
+def test_a_whole_reply_at_once_plays_whole() -> None:
+    """A minute of speech delivered in one go (at 48 kHz, the device rate of most kiosks) is
+    queued and played sample for sample: no word is lost, no pause between sentences
+    (600 ms) shortened."""
+    rate = 48000
+    buf = PlayoutBuffer(rate, PlayoutSettings(start_ms=60, max_ms=200, fade_ms=0))
+    reply = speech(60.0, pause_ms=600, rate=rate)
+    buf.write(reply)
+    got = drain(buf, 61.0, block=960)
+    start = int(np.flatnonzero(got)[0])
+    assert np.array_equal(got[start:start + len(reply)], reply)
+    stats = buf.stats()
+    assert stats.speech_dropped_ms == 0 and stats.silence_dropped_ms == 0
+
+
+def test_delay_bound_kept_by_shortening_silence_only() -> None:
+    """A burst (1 s of speech, 2 s of near-silence, 1 s of speech, at once) is played with
+    every loud sample in order; the bound is restored by skipping near-silence, and the
+    pause keeps 850 ms."""
+    quiet = np.random.default_rng(2).integers(-3, 4, 2 * RATE).astype(np.int16)
+    first, second = ramp(RATE), ramp(RATE, RATE)
+    buf = PlayoutBuffer(RATE, PlayoutSettings(start_ms=60, max_ms=200, fade_ms=0))
+    buf.write(np.concatenate([first, quiet, second]))
+    got = drain(buf, 4.0)
+    loud = np.abs(got.astype(np.int32)) >= 1000
+    assert np.array_equal(got[loud], np.concatenate([first, second])), "every word, in order"
+    ends = np.flatnonzero(loud)
+    pause = np.diff(ends).max() - 1
+    assert 0.85 * RATE <= pause < 2 * RATE, f"pause {pause / RATE:.2f} s"
+    stats = buf.stats()
+    assert stats.speech_dropped_ms == 0
+    assert stats.silence_dropped_ms == (2 * RATE - pause) * 1000 / RATE
+
+
+def test_a_full_ring_counts_lost_speech() -> None:
+    buf = PlayoutBuffer(RATE, PlayoutSettings(start_ms=60, capacity_ms=500))
+    buf.write(np.zeros(RATE // 4, dtype=np.int16))
+    buf.write(ramp(RATE // 2))  # 250 ms more than fits
+    stats = buf.stats()
+    assert stats.overflow_ms == 250 and stats.speech_dropped_ms == 250
 
 
 @settings(max_examples=60, deadline=None)

@@ -12,6 +12,10 @@ comes out names exactly which one went in. Invariants:
   most once, and only ones that were written;
 - once a flush has been consumed (the pull after it), nothing written before it plays,
   and nothing written before it is still queued;
+- speech is never dropped: a loud sample that never plays was either flushed or lost to a
+  full ring as it arrived (the model knows which), and the speech-dropped counter covers
+  exactly those losses — zero whenever the ring never overflowed with speech (always, with
+  the large capacity some runs draw);
 - the depth never exceeds the capacity;
 - the counters (underruns, drops, flushes, played…) never decrease.
 """
@@ -43,8 +47,8 @@ def decode(values: np.ndarray) -> np.ndarray:
 
 
 MAX_IDS = 2 * (32767 - 1000)  # about 63 000 distinct loud samples
-COUNTERS = ("underruns", "audible_underruns", "dropped_ms", "stretched_ms", "overflow_ms",
-            "flushes", "flushed_ms", "played_ms")
+COUNTERS = ("underruns", "audible_underruns", "silence_dropped_ms", "speech_dropped_ms",
+            "stretched_ms", "overflow_ms", "flushes", "flushed_ms", "played_ms")
 
 
 class PlayoutMachine(RuleBasedStateMachine):
@@ -52,7 +56,7 @@ class PlayoutMachine(RuleBasedStateMachine):
     capacity: int
 
     @initialize(start_ms=st.integers(0, 120), max_ms=st.integers(20, 400),
-                capacity_ms=st.integers(60, 600))
+                capacity_ms=st.one_of(st.integers(60, 600), st.just(20_000)))
     def make(self, start_ms: int, max_ms: int, capacity_ms: int) -> None:
         settings_ = PlayoutSettings(start_ms=start_ms, min_ms=0, max_ms=max_ms, fade_ms=0,
                                     capacity_ms=capacity_ms)
@@ -65,6 +69,11 @@ class PlayoutMachine(RuleBasedStateMachine):
         self.since_flush = 0  # samples written since the latest flush
         self.stats = self.buf.stats()
         self.played = 0
+        self.may_vanish = np.zeros(MAX_IDS, dtype=bool)  # flushed, or lost to a full ring
+        self.lost_speech = 0  # samples of writes with speech that a full ring cut
+
+    def _free(self) -> int:
+        return self.capacity - round(self.buf.depth_ms * PER_MS)
 
     # ---- producer -------------------------------------------------------------------
     @precondition(lambda self: self.next_id < MAX_IDS - 2000)
@@ -72,6 +81,9 @@ class PlayoutMachine(RuleBasedStateMachine):
     def write_loud(self, n: int) -> None:
         ids = np.arange(self.next_id, self.next_id + n)
         self.next_id += n
+        lost = max(0, n - self._free())  # a full ring keeps the newest that fits
+        self.may_vanish[ids[:lost]] = True
+        self.lost_speech += lost
         self.buf.write(encode(ids))
         self.since_flush += n
 
@@ -100,7 +112,12 @@ class PlayoutMachine(RuleBasedStateMachine):
         assert not np.any((np.abs(out.astype(np.int32)) >= QUIET_PEAK) & ~loud), \
             "only what was written comes out (a sample was altered)"
         ids = decode(out[loud])
+        if self.pending_flush is not None:  # this pull consumes the flush
+            self.may_vanish[:self.pending_flush] = True
         if len(ids):
+            skipped = np.setdiff1d(np.arange(self.last_played + 1, ids[-1] + 1), ids)
+            assert np.all(self.may_vanish[skipped]), "speech that was neither flushed nor " \
+                "lost to a full ring was dropped"
             assert np.all(np.diff(ids) > 0), "samples come out in the order written, once"
             assert ids[0] > self.last_played, "nothing plays twice or out of order"
             assert ids[-1] < self.next_id, "only samples that were written"
@@ -121,6 +138,10 @@ class PlayoutMachine(RuleBasedStateMachine):
     def depth_within_capacity(self) -> None:
         depth = round(self.buf.depth_ms * PER_MS)
         assert 0 <= depth <= self.capacity
+
+    @invariant()
+    def speech_dropped_only_by_a_full_ring(self) -> None:
+        assert round(self.buf.stats().speech_dropped_ms * PER_MS) == self.lost_speech
 
     @invariant()
     def counters_never_decrease(self) -> None:

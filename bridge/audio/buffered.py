@@ -1,0 +1,37 @@
+"""The playout half of a sink pulled by its own clock (a device callback, a timer task)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from bridge.audio.playout import PlayoutBuffer, PlayoutStats
+from bridge.audio.ring import SampleRing
+
+
+class BufferedSink:
+    """The sink side of the AudioSink contract for a sink that owns a `PlayoutBuffer`
+    (`self.buffer`) pulled by its own clock: a device callback or a timer task."""
+
+    buffer: PlayoutBuffer
+
+    def capture_frame(self, samples: np.ndarray) -> None:
+        self.buffer.write(samples)
+
+    def clear_buffer(self) -> None:
+        self.buffer.flush()
+
+    def set_playout_target(self, ms: float, floor_ms: float = 0.0) -> None:
+        self.buffer.set_target_ms(ms, floor_ms)
+
+    def playout_stats(self) -> PlayoutStats:
+        return self.buffer.stats()
+
+    def add_played_ring(self, seconds: float) -> SampleRing:
+        return self.buffer.add_played_ring(seconds)
+
+    def remove_played_ring(self, ring: SampleRing) -> None:
+        self.buffer.remove_played_ring(ring)
+
+    @property
+    def played_samples(self) -> int:
+        return self.buffer.played_samples

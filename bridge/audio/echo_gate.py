@@ -1,0 +1,210 @@
+"""`audio.echo: gate`: attenuate the microphone while it holds only the assistant's echo.
+
+Every uplink tick the far end (what the speaker played) and the microphone are brought to
+an ~8 kHz analysis stream (a short FIR and an integer decimation, so the analysis is only
+~1 ms behind the samples it gates; pre-emphasised so room rumble does not dominate), and
+the echo path is measured from the two (`EchoPathEstimator`). For each 10 ms of
+microphone the echo to expect is the far end's level at the path's lag — a decaying peak,
+so a short reverberation tail is expected too, and 10 ms ahead, in case the path stepped
+earlier — times the measured echo-return ratio. The microphone is the visitor (double
+talk, Geigel-style, with a measured echo return) when it is `margin_db` louder than that
+and above the noise floor, unless the far end at some other lag explains its newest
+`check_ms` (the path moved: an underrun, a lost block). The gate then opens at once and
+holds `hold_ms` per frame heard, up to `hangover_ms`, or until the whole measuring window
+is echo again. While echo is expected and no visitor is heard, the microphone is
+attenuated by `attenuation_db` (also through pauses in the echo shorter than
+`release_ms`); with nothing to expect it passes untouched.
+
+From the assistant's first word: the echo cannot reach the microphone before the far end
+has played, and its first 10-20 ms are already explained by the far end (the microphone
+holds nothing else), so the path locks before the echo can leak; a visitor who talks
+from the first word is not explained by the far end at any lag, so they open the gate
+with no acoustic path as with one, and are never learned as echo.
+
+The gain is applied at the device rate, ramped over `ramp_ms`.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from bridge.audio.echo_path import EchoPathEstimator, History, PathMeasurement
+
+log = logging.getLogger("bridge.echo")
+
+ANALYSIS_RATE = 8000  # about: the device rate divided by a whole number
+
+
+class _Analysis:
+    """One stream at the analysis rate: low-passed (a windowed-sinc FIR, ~1 ms of delay at
+    48 kHz), decimated by an integer `k`, pre-emphasised, kept as history."""
+
+    def __init__(self, rate: int, keep_s: float) -> None:
+        self.k = max(1, round(rate / ANALYSIS_RATE))
+        self.rate = rate // self.k
+        self.history = History(int(keep_s * self.rate))
+        # Hamming (-53 dB sidelobes), passband to 0.4 of the analysis rate, stopband from 0.6
+        n = int(np.ceil(3.3 * rate / (0.2 * self.rate))) | 1 if self.k > 1 else 1
+        t = np.arange(n) - (n - 1) / 2
+        taps = np.sinc(t / self.k) * np.hamming(n) if n > 1 else np.ones(1)
+        self._taps = (taps / taps.sum() / 32768.0).astype(np.float32)  # symmetric
+        self._held = np.zeros(n - 1, dtype=np.float32)  # the last n - 1 inputs
+        self._skip = 0  # filter outputs to skip before the next kept one
+        self._last = 0.0
+
+    def push(self, samples: np.ndarray) -> int:
+        x = np.concatenate((self._held, samples.astype(np.float32)))
+        n = len(self._taps)
+        whole = len(x) - n + 1  # filter outputs this block can give
+        a = np.convolve(x, self._taps, mode="valid")[self._skip::self.k]
+        self._held = x[whole:]
+        self._skip = (self._skip - whole) % self.k
+        if len(a) == 0:
+            return 0
+        y = np.empty_like(a)
+        y[0] = a[0] - 0.9 * self._last
+        y[1:] = a[1:] - 0.9 * a[:-1]
+        self._last = float(a[-1])
+        self.history.append(y)
+        return len(y)
+
+
+class EchoGate:
+    """Half-duplex gate driven by a measured echo path, with double-talk pass-through."""
+
+    def __init__(self, rate: int, *, attenuation_db: float = 30.0, margin_db: float = 4.0,
+                 hangover_ms: float = 200.0, hold_ms: float = 50.0, release_ms: float = 250.0,
+                 floor_dbfs: float = -60.0, echo_floor_dbfs: float = -75.0,
+                 tail_db_per_10ms: float = 1.0,
+                 noise_margin_db: float = 10.0, noise_rise_db_per_s: float = 3.0,
+                 ramp_ms: float = 2.0, check_ms: float = 40.0) -> None:
+        self.rate = rate
+        self._far = _Analysis(rate, 1.5)  # the longest lag, the window and the tail
+        self._mic = _Analysis(rate, 0.5)
+        arate = self._mic.rate
+        self._frame = arate // 100  # 10 ms
+        self.path = EchoPathEstimator(arate)
+        self._atten = 10 ** (-attenuation_db / 20)
+        self._margin = 10 ** (margin_db / 10)
+        self._hangover = int(arate * hangover_ms / 1000)
+        self._release = int(arate * release_ms / 1000)
+        self._floor = 10 ** (floor_dbfs / 10)  # mean square, full scale 1 (pre-emphasised)
+        self._echo_floor = 10 ** (echo_floor_dbfs / 10)  # echo below it is not gated
+        self._tail = 10 ** (-tail_db_per_10ms / 10)
+        self._back = int(np.ceil(40 / tail_db_per_10ms))  # frames of tail, down to -40 dB
+        self._noise_margin = 10 ** (noise_margin_db / 10)
+        self._noise_rise = 10 ** (noise_rise_db_per_s / 10 / 100)  # per 10 ms frame
+        self._noise = -1.0  # the microphone's floor (minimum statistics); < 0: not yet seen
+        self._open_for = 0  # analysis samples the gate stays open without a new visitor frame
+        self._heard = 0  # visitor frames heard since the gate last closed
+        self._ticks = 0
+        self._check = int(arate * check_ms / 1000)
+        self._check_rho2 = 0.6  # the newest check_ms this much explained: echo
+        self._echo_only = 0.8  # the whole window this much explained: the visitor stopped
+        # a newest measurement explaining less than the lock needs may be chance (a short
+        # onset correlates by chance with some lag), not echo
+        self._explained = self.path.lock_rho2
+        self._hold = int(arate * hold_ms / 1000)
+        self._quiet_for = 1 << 30  # analysis samples since echo was last expected
+        self._ramp = max(1, int(rate * ramp_ms / 1000))
+        self._gain = 1.0
+
+    def far(self, samples: np.ndarray) -> None:
+        if len(samples):
+            self._far.push(samples)
+
+    def near(self, samples: np.ndarray) -> np.ndarray:
+        if len(samples) == 0:
+            return samples
+        n = self._mic.push(samples)
+        target = self._decide(n) if n else self._gain
+        if target == self._gain == 1.0:
+            return samples
+        gain = np.full(len(samples), target, dtype=np.float32)
+        k = min(self._ramp, len(samples))
+        gain[:k] = np.linspace(self._gain, target, k, dtype=np.float32)
+        self._gain = target
+        return (samples * gain).astype(np.int16)  # |gain| <= 1: no clipping
+
+    def _decide(self, n: int) -> float:
+        """The gain for the newest `n` analysis samples of microphone."""
+        mic = self._mic.history
+        self._ticks += 1
+        # once locked, every other tick is enough to follow the path (half the CPU), but
+        # every tick while it is not, or while the visitor talks
+        measure = self.path.lag is None or self._open_for > 0 or self._ticks % 2 == 0
+        now = self.path.measure(self._far.history, mic) if measure else None
+        end = mic.count
+        frames = max(1, n // self._frame)
+        edges = np.linspace(end - n, end, frames + 1).astype(np.int64)
+        x = mic.span(end - n, end)
+        p_mic = np.add.reduceat(np.square(x, dtype=np.float64), edges[:-1] - (end - n)) \
+            / np.diff(edges)
+        expected = self._expected(edges, now)
+        for p in p_mic:  # a few 10 ms frames per tick: the floor follows their minimum
+            self._noise = p if self._noise < 0 else min(self._noise * self._noise_rise, p)
+        noise = self._noise * self._noise_margin
+        floor = max(self._floor, noise)  # what a visitor is louder than
+        echo = bool(expected.max() * self._margin > max(self._echo_floor, noise))
+        self._quiet_for = 0 if echo else self._quiet_for + n
+        heard = int(np.count_nonzero((p_mic > self._margin * expected) & (p_mic > floor)))
+        if heard and self.path.lag is not None and self._far_explains_newest():
+            heard = 0  # the path moved (an underrun, a lost block): echo, not the visitor
+        if heard:  # the visitor
+            if self._open_for <= 0 and log.isEnabledFor(logging.DEBUG):
+                log.debug("echo gate: visitor heard (mic %s dB, echo expected %s dB, path "
+                          "lag %s ratio %.4f, newest %s)", np.round(10 * np.log10(p_mic + 1e-12)),
+                          np.round(10 * np.log10(expected + 1e-12)), self.path.lag,
+                          self.path.ratio, now)
+            # each frame heard holds the gate open longer, up to the hangover: a lone frame
+            # (a glitch in the echo path) opens it only briefly
+            self._heard += heard
+            self._open_for = max(self._open_for, min(self._hangover, self._heard * self._hold))
+            return 1.0
+        if self._open_for > 0 and not (now is not None and now.rho2 >= self._echo_only):
+            self._open_for -= n
+            return 1.0
+        self._open_for = self._heard = 0  # held out, or the whole window is echo again
+        if echo or (self._gain < 1.0 and self._quiet_for < self._release):
+            return self._atten  # the echo, or a pause in it
+        return 1.0
+
+    def _far_explains_newest(self) -> bool:
+        """Whether the far end, at any lag, explains the newest `check_ms` of microphone."""
+        newest = self.path.measure(self._far.history, self._mic.history, self._check,
+                                   lock=False)
+        return newest is not None and newest.rho2 >= self._check_rho2
+
+    def _expected(self, edges: np.ndarray, now: PathMeasurement | None) -> np.ndarray:
+        """Echo power to expect in each frame: the locked path's echo-return ratio times
+        the far end's decaying-peak level at its lag; at least what the newest
+        measurement alone explains (before the path has locked)."""
+        out = np.zeros(len(edges) - 1)
+        far = self._far.history
+        if self.path.lag is not None:
+            out = self.path.ratio * self._far_peak(far, edges + self.path.lag)
+        if now is not None and now.rho2 >= self._explained:
+            out = np.maximum(out, now.gain2 * self._far_power(far, edges + now.lag))
+        return out
+
+    @staticmethod
+    def _far_power(far: History, edges: np.ndarray) -> np.ndarray:
+        x = far.span(int(edges[0]), int(edges[-1]))
+        seg = np.add.reduceat(np.square(x, dtype=np.float64), edges[:-1] - edges[0])
+        return seg / np.maximum(np.diff(edges), 1)
+
+    def _far_peak(self, far: History, edges: np.ndarray) -> np.ndarray:
+        """The far end's level over each span, or its decaying tail from up to 100 ms
+        earlier if that is higher (the room's reverberation), or the next 10 ms if that
+        is higher (the path may have stepped earlier: an underrun, a lost block)."""
+        back, f = self._back, self._frame
+        end = int(edges[-1])
+        x = far.span(int(edges[0]) - back * f, int(edges[0]))
+        head = np.square(x, dtype=np.float64).reshape(back, f).mean(axis=1)
+        ahead = np.square(far.span(end, end + f), dtype=np.float64).mean(keepdims=True)
+        levels = np.concatenate((head, self._far_power(far, edges), ahead))
+        decay = self._tail ** np.arange(len(levels))  # a level decays by tail per frame
+        peak = np.maximum.accumulate(levels / decay) * decay
+        return np.maximum(peak[back:-1], levels[back + 1:])

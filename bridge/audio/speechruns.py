@@ -1,0 +1,91 @@
+"""Where the speech lies in a queued sample stream, so the playout buffer can drop only
+near-silence.
+
+The producer notes each write: its loud samples (|x| >= `QUIET_PEAK`, about -40 dBFS)
+make runs, and loud samples closer than `after + before` apart belong to the same run (a
+pause between words or sentences is part of the reply). The consumer asks how much of what
+lies ahead of its read position is near-silence at least `after` past the end of speech
+and `before` ahead of the next — what it may drop without touching a word or the rhythm
+of a reply: a pause shorter than 850 ms is never shortened, a longer one keeps 850 ms.
+
+Like the sample ring it is single-producer / single-consumer without a lock: runs live in
+preallocated arrays, the producer advances only `_n` (after writing the run), the consumer
+only `_i`. The newest run may still grow, so the consumer never moves past it; when the
+producer is a whole table ahead it extends the newest run instead (treating the gap as
+speech), so a slot is never rewritten while the consumer may read it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+QUIET_PEAK = 330  # about -40 dBFS: Vapi's between-utterance near-silence is far below it
+
+
+def loud_count(samples: np.ndarray) -> int:
+    return int(np.count_nonzero((samples >= QUIET_PEAK) | (samples <= -QUIET_PEAK)))
+
+
+class SpeechRuns:
+    def __init__(self, sample_rate: int, after_ms: float = 800.0, before_ms: float = 50.0,
+                 slots: int = 4096) -> None:
+        self.after = max(1, int(after_ms * sample_rate / 1000.0))
+        self.before = max(1, int(before_ms * sample_rate / 1000.0))
+        self.gap = self.after + self.before  # shorter pauses belong to the run
+        self._slots = slots
+        self._start = np.zeros(slots, dtype=np.int64)
+        self._end = np.zeros(slots, dtype=np.int64)
+        self._n = 0  # runs begun: written by the producer only
+        self._i = 0  # the first run the consumer has not passed: written by the consumer only
+
+    # ---- producer -------------------------------------------------------------------
+    def note(self, pos: int, samples: np.ndarray) -> None:
+        """`samples` were queued at stream position `pos` (call before publishing them)."""
+        loud = np.flatnonzero((samples >= QUIET_PEAK) | (samples <= -QUIET_PEAK))
+        if len(loud) == 0:
+            return
+        breaks = np.flatnonzero(np.diff(loud) >= self.gap)
+        starts = np.concatenate((loud[:1], loud[breaks + 1])) + pos
+        ends = np.concatenate((loud[breaks], loud[-1:])) + pos + 1
+        for s, e in zip(starts.tolist(), ends.tolist(), strict=True):
+            self._add(s, e)
+
+    def _add(self, start: int, end: int) -> None:
+        n = self._n
+        if n:
+            last = (n - 1) % self._slots
+            if start - int(self._end[last]) < self.gap or n - self._i >= self._slots - 1:
+                self._end[last] = end
+                return
+        self._start[n % self._slots] = start
+        self._end[n % self._slots] = end
+        self._n = n + 1
+
+    # ---- consumer -------------------------------------------------------------------
+    def quiet_from(self, r: int) -> bool:
+        """Nothing loud is queued at or after `r`."""
+        n = self._n
+        return n == 0 or int(self._end[(n - 1) % self._slots]) <= r
+
+    def droppable(self, r: int, w: int) -> int:
+        """How many samples from `r` on are near-silence at least `after` past speech and
+        `before` ahead of the next (what comes after `w` is not known yet: maybe speech)."""
+        n = self._n
+        slots = self._slots
+        while self._i < n - 1 and int(self._end[self._i % slots]) <= r:
+            self._i += 1
+        prev_end, next_start = -self.after, w
+        if n:
+            i = self._i
+            start, end = int(self._start[i % slots]), int(self._end[i % slots])
+            if start <= r < end:
+                return 0
+            if r >= end:
+                prev_end = end
+            else:
+                next_start = min(w, start)
+                if i > 0:
+                    prev_end = int(self._end[(i - 1) % slots])
+        if r < prev_end + self.after:
+            return 0
+        return max(0, next_start - self.before - r)

@@ -1,0 +1,121 @@
+"""A reply delivered faster than real time — at 3× or whole at once, in Vapi-sized chunks
+or as one oversized frame — plays whole at the speaker (the `file:` output, clocked in real
+time like a device), with the profile's defaults and both wire formats, and the call's
+recording holds exactly what the speaker played, as long as the call lasted.
+
+What the speaker played is compared with what the simulator's assistant said: the amount
+of speech (10 ms blocks above -40 dBFS) and the correlation of the whole reply as one
+piece (a gap or a cut anywhere inside it would lower it)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import yaml
+
+from tests.e2e.conftest import ProfileBuilder, run_bridge
+from tests.e2e.test_recording import read_stereo, wav_bytes
+from tests.rig.signals import align_and_correlate, read_wav
+
+LINE = ("Welcome to the front desk. The cafeteria is on the second floor, the library is "
+        "on the third floor, and the garden is open until six in the evening.")
+WIRES = {"pcm": {"format": "pcm_s16le", "sample_rate": 16000},
+         "mulaw": {"format": "mulaw", "sample_rate": 8000}}
+SPEEDS = {"3x": 3.0, "whole": float("inf")}
+
+
+def speech_blocks(x: np.ndarray, rate: int) -> np.ndarray:
+    """Which 10 ms blocks hold speech (above -40 dBFS)."""
+    win = rate // 100
+    n = len(x) // win
+    blocks = x[: n * win].astype(np.float64).reshape(n, win)
+    return 10 * np.log10(np.mean(blocks ** 2, axis=1) / 32768.0 ** 2 + 1e-12) > -40
+
+
+def the_reply(said: np.ndarray, rate: int) -> np.ndarray:
+    """The assistant's line within what the simulator sent: first to last speech block."""
+    loud = np.flatnonzero(speech_blocks(said, rate))
+    win = rate // 100
+    return said[loud[0] * win:(loud[-1] + 1) * win]
+
+
+def compare(reply: np.ndarray, heard: np.ndarray, rate: int) -> tuple[float, float, float]:
+    """(correlation of the whole reply, seconds of speech in it, seconds of speech heard)."""
+    _, corr = align_and_correlate(reply, heard, rate)
+    return (corr, speech_blocks(reply, rate).sum() / 100,
+            speech_blocks(heard, rate).sum() / 100)
+
+
+def run_call(start_sim: Any, profiles: ProfileBuilder, tmp_path: Path, wire: dict[str, Any],
+             speed: float, faults: tuple[str, ...] = ()) -> dict[str, Any]:
+    script = tmp_path / "script.yaml"
+    script.write_text(yaml.safe_dump([{"say": LINE, "wait": False},
+                                      {"say": "Yes?", "wait": True}]))
+    sim = start_sim(assistant=f"script:{script}", downlink_speed=speed, faults=faults)
+    out = tmp_path / "speaker.wav"
+    profile = profiles.write(sim.base_url, assistant={"overrides": {}}, wire=wire,
+                             call={"max_duration_seconds": 12},
+                             audio={"output": f"file:{out}"},
+                             record={"path": str(tmp_path / "rec" / "{call_id}")})
+    result = run_bridge("run", "--profile", str(profile))
+    assert result.returncode == 0, result.stderr
+    call = sim.only_call()
+    rate = wire["sample_rate"]
+    said = wav_bytes(sim.get_bytes(f"/_sim/calls/{call['id']}/downlink.wav"))
+    heard, out_rate = read_wav(out)
+    assert out_rate == rate
+    stereo, rec_rate = read_stereo(tmp_path / "rec" / f"{call['id']}.wav")
+    assert rec_rate == rate
+    m = re.search(r"dropped (\d+) ms of speech and (\d+) ms of silence", result.stdout)
+    assert m, result.stdout
+    return {"reply": the_reply(said, rate), "heard": heard, "rate": rate, "call": call,
+            "stereo": stereo, "speech_dropped": int(m[1]), "stdout": result.stdout,
+            "lead": call["downlink"]["leadSeconds"]}
+
+
+@pytest.mark.parametrize("speed", SPEEDS.values(), ids=SPEEDS.keys())
+@pytest.mark.parametrize("wire", WIRES.values(), ids=WIRES.keys())
+def test_a_reply_faster_than_real_time_plays_whole(start_sim, profiles: ProfileBuilder,
+                                                   tmp_path: Path, wire: dict[str, Any],
+                                                   speed: float) -> None:
+    r = run_call(start_sim, profiles, tmp_path, wire, speed)
+    rate, reply = r["rate"], r["reply"]
+    corr, said_s, heard_s = compare(reply, r["heard"], rate)
+    print(f"\n{wire['format']} {speed}x: reply {len(reply) / rate:.2f} s, sent "
+          f"{r['lead']:.2f} s ahead of real time; speaker: {heard_s:.2f} of {said_s:.2f} s "
+          f"of speech, correlation {corr:.4f}\n{r['stdout'].strip()}")
+    assert r["lead"] >= 0.5 * len(reply) / rate, "the simulator sent it ahead of real time"
+    assert r["speech_dropped"] == 0
+    assert abs(heard_s - said_s) <= 0.02 * said_s, "every word reached the speaker"
+    assert corr >= 0.98, "the reply played as one piece, without a cut or a gap"
+    _, rec_corr = align_and_correlate(reply, r["stereo"][:, 1], rate)
+    assert rec_corr >= 0.98, "the recording's right leg is what the speaker played"
+
+
+@pytest.mark.parametrize("wire", WIRES.values(), ids=WIRES.keys())
+def test_oversized_frames_and_a_stall_keep_the_recording_to_the_call(
+        start_sim, profiles: ProfileBuilder, tmp_path: Path, wire: dict[str, Any]) -> None:
+    """Each reply in one binary frame, then a 1.5 s stall of the downlink: the WAV lasts as
+    long as the call, its right leg holds the whole reply, exactly as the speaker (the
+    `file:` output) played it."""
+    r = run_call(start_sim, profiles, tmp_path, wire, float("inf"),
+                 faults=("one-frame", "stall=1500@8"))
+    rate, call = r["rate"], r["call"]
+    chunks = call["downlink"]["chunkBytes"]
+    assert max(chunks) >= len(r["reply"]) * (2 if wire["format"] == "pcm_s16le" else 1), \
+        "the reply came in one frame"
+    call_s = call["endedMonotonic"] - call["connectedMonotonic"]
+    wav_s = len(r["stereo"]) / rate
+    right = r["stereo"][:, 1]
+    _, said_s, heard_s = compare(r["reply"], right, rate)
+    _, corr = align_and_correlate(right, r["heard"], rate)
+    print(f"\ncall {call_s:.2f} s, recording {wav_s:.2f} s; right leg {heard_s:.2f} of "
+          f"{said_s:.2f} s of speech, correlation with what the speaker played {corr:.4f}")
+    assert abs(wav_s - call_s) < 0.5, "the recording is as long as the call"
+    assert r["speech_dropped"] == 0
+    assert abs(heard_s - said_s) <= 0.02 * said_s, "the whole reply is on the right leg"
+    assert corr >= 0.99, "the right leg is what the speaker played, without a gap"

@@ -1,0 +1,187 @@
+"""Barge-in with the default echo control, through real (virtual) devices.
+
+With the profile defaults (echo control, device rate, wire format), a scripted assistant
+speaks two long lines; a visitor talks over the first from its first word. Three rooms:
+no acoustic path, a speaker→microphone loop at −20 dB / 40 ms, and one at −6 dB / 40 ms.
+The visitor must reach what the simulator received within 300 ms of their onset, and
+with the visitor silent — a whole call, and the second line of the visitor's call — the
+echo reaching the simulator must be at least 25 dB below what the loop put into the
+microphone.
+
+Everything is measured on the audio's own clocks: the visitor's onset is where what the
+harness played lands in the simulator's received audio (cross-correlation), its arrival
+the first 10 ms there that carries the visitor; the echo is compared through the
+simulator's own record of what it sent, aligned with what it received. The simulator's
+voice detector is set out of reach, so the assistant never stops: the test sees the echo
+control alone, not barge-in handling.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import yaml
+
+from tests.devices.conftest import boosted_rig, rig_env
+from tests.e2e.conftest import ProfileBuilder, bridge_cmd
+from tests.echo.test_echo_rig import call_audio
+from tests.rig.pulse import PulseRig
+from tests.rig.signals import align, espeak, resample
+
+ROOT = Path(__file__).resolve().parents[2]
+WIRE_RATE = 16000  # the profile default for pcm_s16le
+LINE_1 = ("Welcome to the front desk. Please tell me your name and who you are here to "
+          "see, and I will let them know that you have arrived.")
+LINE_2 = ("The lifts are on your left, the cafeteria is on the second floor, and visitors "
+          "sign the book by the door.")
+VISITOR = "Excuse me, I am Robin Smith and I am here to see Doctor Lee"
+# echo path (loop gain dB, delay ms); the device rate: the default (the wire rate, which
+# the rig takes), and 48 kHz, as many USB devices insist on
+PATHS = {"none": (None, None), "-20dB-40ms": ((-20.0, 40), None),
+         "-6dB-40ms": ((-6.0, 40), None), "-6dB-40ms-48k": ((-6.0, 40), 48000)}
+ARRIVAL_MS = 300
+ECHO_DOWN_DB = 25
+
+
+@pytest.fixture(scope="module")
+def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PulseRig]:
+    with boosted_rig(48000, tmp_path_factory.mktemp("echo-barge-in")) as r:
+        yield r
+
+
+@pytest.fixture(scope="module")
+def visitor() -> np.ndarray:
+    v = espeak(VISITOR, 48000, peak_db=-6.0)
+    return v[int(np.argmax(np.abs(v) > 300)):]  # its onset is its first sample
+
+
+def assistant_started(sim: Any) -> bool:
+    calls = sim.calls()
+    return bool(calls) and any(
+        e["event"].get("type") == "speech-update" and e["event"].get("role") == "assistant"
+        and e["event"].get("status") == "started" for e in calls[0]["eventsSent"])
+
+
+def run_call(rig: PulseRig, start_sim: Any, profiles: ProfileBuilder, tmp: Path, name: str,
+             lines: list[dict[str, Any]], visitor: np.ndarray | None,
+             device_rate: int | None = None) -> dict[str, Any]:
+    """One call with the profile defaults; the visitor, if any, starts as the assistant's
+    first word reaches the speaker."""
+    script = tmp / f"{name}-script.yaml"
+    script.write_text(yaml.safe_dump(lines))
+    sim = start_sim(assistant=f"script:{script}", vad_threshold_dbfs=-3.0)
+    profile = profiles.write(
+        sim.base_url, name=name, assistant={"overrides": {"maxDurationSeconds": 22}},
+        audio={"input": rig.mic_device, "output": rig.speaker_device,
+               **({"device_rate": device_rate} if device_rate else {})},
+        log={"level": os.environ.get("ECHO_LOG", "info")})
+    played: list[float] = []
+
+    def talk() -> None:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not assistant_started(sim):
+            time.sleep(0.01)
+        time.sleep(0.1)  # the playout buffer and the speaker's latency
+        assert visitor is not None
+        played.append(rig.play_into_mic(visitor, 48000))
+
+    rig.start_speaker_recording()
+    proc = subprocess.Popen(bridge_cmd("run", "--profile", str(profile)), cwd=ROOT,
+                            env=rig_env(rig), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    thread = threading.Thread(target=talk, daemon=True)
+    if visitor is not None:
+        thread.start()
+    try:
+        _, err = proc.communicate(timeout=60)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+    if visitor is not None:
+        thread.join(5)
+        rig.wait_mic_idle()
+    speaker, speaker_rate, speaker_t0 = rig.stop_speaker_recording()
+    assert proc.returncode == 0, err
+    assert "echo control: gate" in err, "the default echo control is the gate"
+    up, down = call_audio(sim, name, err, WIRE_RATE)
+    first_word = speaker_t0 + int(np.argmax(np.abs(speaker) > 1000)) / speaker_rate
+    return {"up": up.astype(np.float64), "down": down.astype(np.float64),
+            "visitor_from_first_word": played[0] - first_word if played else None}
+
+
+def arrival_ms(up: np.ndarray, visitor: np.ndarray) -> tuple[float, int]:
+    """(ms from the visitor's onset in the received audio until it carries the visitor —
+    a 10 ms frame of their speech within 10 dB of what they said —, the onset position)."""
+    ref = resample(visitor, 48000, WIRE_RATE).astype(np.float64)
+    onset = align(ref, up)
+    frame = WIRE_RATE // 100
+    n = min(len(ref), len(up) - onset) // frame
+    v = ref[: n * frame].reshape(n, frame)
+    got = up[onset:onset + n * frame].reshape(n, frame)
+    power = np.sum(v ** 2, axis=1)
+    speech = power > power.max() * 10 ** (-25 / 10)
+    kept = np.sum(got * v, axis=1) / np.maximum(power, 1.0)
+    heard = speech & (kept >= 10 ** (-10 / 20))
+    assert heard.any(), "the visitor never reached the simulator"
+    return (int(np.argmax(heard)) + 1) * 10.0, onset
+
+
+def echo_down_db(up: np.ndarray, down: np.ndarray, gain_db: float,
+                 span: tuple[int, int] | None = None) -> float:
+    """How far below what the loop put into the microphone (what the simulator sent,
+    through the loop's gain) the echo in the received audio is, over `span` of the
+    received audio (default: all of it)."""
+    lo, hi = span or (0, len(up))
+    part = np.zeros_like(up)
+    part[lo:hi] = up[lo:hi]  # the visitor, if any, is outside the span
+    lag = align(down, part)  # the round trip: sent → played → looped → captured → received
+    lo = max(lo, lag)
+    sent = down[max(0, lo - lag):max(0, hi - lag)]
+    into_mic = float(np.sum(sent ** 2)) * 10 ** (gain_db / 10)
+    received = float(np.sum(up[lo:hi] ** 2))
+    assert into_mic > 0, "the assistant spoke in the span"
+    return 10 * np.log10(into_mic / max(received, 1.0))
+
+
+@pytest.mark.parametrize("path", list(PATHS))
+def test_visitor_is_heard_over_the_assistant_from_its_first_word(
+        rig: PulseRig, start_sim: Any, profiles: ProfileBuilder, tmp_path: Path,
+        visitor: np.ndarray, path: str) -> None:
+    loop, device_rate = PATHS[path]
+    lines = [{"say": LINE_1, "wait": False}, {"say": LINE_2, "wait": False, "delay": 1.0},
+             {"say": "Thank you.", "wait": True}]
+    with contextlib.ExitStack() as stack:
+        if loop is not None:
+            stack.enter_context(rig.loop_speaker_into_mic(gain_db=loop[0], delay_ms=loop[1]))
+        talked = run_call(rig, start_sim, profiles, tmp_path, f"{path}-talk", lines, visitor,
+                          device_rate)
+        silent = None if loop is None else run_call(
+            rig, start_sim, profiles, tmp_path, f"{path}-silent", lines[:1] + lines[2:], None,
+            device_rate)
+    offset = talked["visitor_from_first_word"]
+    took, onset = arrival_ms(talked["up"], visitor)
+    report = (f"\n{path}: visitor began {offset * 1000:+.0f} ms from the assistant's first "
+              f"word at the speaker; reached the simulator {took:.0f} ms after their onset")
+    if silent is not None:
+        gain_db = loop[0]
+        whole = echo_down_db(silent["up"], silent["down"], gain_db)
+        # the second line of the visitor's call: after the double talk
+        after = onset + len(resample(visitor, 48000, WIRE_RATE)) + WIRE_RATE
+        second = echo_down_db(talked["up"], talked["down"], gain_db, (after, len(talked["up"])))
+        report += (f"; echo with the visitor silent {whole:.1f} dB down (whole call), "
+                   f"{second:.1f} dB down (the line after the double talk)")
+    print(report)
+    assert -0.3 <= offset <= 0.5, f"the visitor talked from the assistant's first word{report}"
+    assert took <= ARRIVAL_MS, report
+    if silent is not None:
+        assert whole >= ECHO_DOWN_DB, report
+        assert second >= ECHO_DOWN_DB, report

@@ -1,0 +1,155 @@
+"""The echo gate and its path estimate on synthetic rooms: the far end reaches the
+microphone through a known delay and gain; a visitor talks over it from its first word.
+Fed in 20 ms blocks as the uplink feeds them."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bridge.audio.echo_gate import EchoGate, _Analysis
+
+RATE = 48000
+BLOCK = RATE // 50
+
+
+def speechlike(seconds: float, seed: int, peak: float = 16000.0) -> np.ndarray:
+    """Band-limited noise in syllables (120-250 ms on, 40-120 ms off), -6 dBFS peaks."""
+    rng = np.random.default_rng(seed)
+    n = int(seconds * RATE)
+    noise = np.convolve(rng.standard_normal(n + 64), np.hanning(24), mode="same")[:n]
+    env = np.zeros(n)
+    i = 0
+    while i < n:
+        on = int(rng.uniform(0.12, 0.25) * RATE)
+        env[i:i + on] = rng.uniform(0.3, 1.0) * np.hanning(on)[: n - i]
+        i += on + int(rng.uniform(0.04, 0.12) * RATE)
+    x = noise * env
+    return (x / np.abs(x).max() * peak).astype(np.int16)
+
+
+def room(far: np.ndarray, gain_db: float | None, delay_ms: float,
+         visitor: np.ndarray | None = None, at: int = 0) -> np.ndarray:
+    mic = np.zeros(len(far))
+    if gain_db is not None:
+        d = int(delay_ms * RATE / 1000)
+        mic[d:] = far[: len(far) - d] * 10 ** (gain_db / 20)
+    if visitor is not None:
+        mic[at:at + len(visitor)] += visitor[: len(mic) - at]
+    return np.clip(mic, -32768, 32767).astype(np.int16)
+
+
+def run(gate: EchoGate, far: np.ndarray, mic: np.ndarray) -> np.ndarray:
+    out = []
+    for i in range(0, len(mic) - BLOCK + 1, BLOCK):
+        gate.far(far[i:i + BLOCK])
+        got = gate.near(mic[i:i + BLOCK])
+        assert len(got) == BLOCK and got.dtype == np.int16
+        out.append(got)
+    return np.concatenate(out)
+
+
+def energy(x: np.ndarray) -> float:
+    return float(np.sum(x.astype(np.float64) ** 2))
+
+
+def heard_after_ms(out: np.ndarray, visitor: np.ndarray, at: int) -> float:
+    """ms from the visitor's onset to the first 10 ms of their speech kept within 10 dB."""
+    f = RATE // 100
+    for k in range(len(visitor) // f):
+        v = visitor[k * f:(k + 1) * f].astype(np.float64)
+        o = out[at + k * f:at + (k + 1) * f].astype(np.float64)
+        if np.dot(v, v) > 1e4 * f and np.dot(o, v) / np.dot(v, v) >= 10 ** (-10 / 20):
+            return (k + 1) * 10.0
+    return float("inf")
+
+
+FAR = np.concatenate((np.zeros(RATE // 2, np.int16), speechlike(6.0, seed=1)))
+VISITOR = speechlike(2.0, seed=2)
+FIRST_WORD = RATE // 2
+
+
+@pytest.mark.parametrize("gain_db", [-20.0, -6.0])
+def test_the_echo_alone_is_held_25_db_down_from_the_first_word(gain_db: float) -> None:
+    mic = room(FAR, gain_db, 100)
+    out = run(EchoGate(RATE), FAR, mic)
+    down = 10 * np.log10(energy(mic[: len(out)]) / max(energy(out), 1.0))
+    assert down >= 25, f"echo only {down:.1f} dB down"
+
+
+def test_with_no_acoustic_path_the_visitor_passes_untouched() -> None:
+    at = FIRST_WORD + RATE // 20
+    mic = room(FAR, None, 0, VISITOR, at)
+    out = run(EchoGate(RATE), FAR, mic)
+    assert heard_after_ms(out, VISITOR, at) <= 20
+    n = len(out)
+    np.testing.assert_array_equal(out[at:min(n, at + len(VISITOR))],
+                                  mic[at:min(n, at + len(VISITOR))])
+
+
+@pytest.mark.parametrize("gain_db", [-20.0, -6.0])
+@pytest.mark.parametrize("offset_ms", [0, 100, 2500])
+def test_a_visitor_over_the_assistant_is_heard_at_once(gain_db: float, offset_ms: int) -> None:
+    """From the first word (before the path has been measured) and later."""
+    at = FIRST_WORD + int(offset_ms * RATE / 1000)
+    mic = room(FAR, gain_db, 100, VISITOR, at)
+    out = run(EchoGate(RATE), FAR, mic)
+    assert heard_after_ms(out, VISITOR, at) <= 150
+
+
+def test_double_talk_is_not_learned_as_echo() -> None:
+    """A visitor talking from the assistant's first word, louder than the echo, leaves the
+    measured echo return where it is: once they stop, the echo is held down again."""
+    at = FIRST_WORD
+    mic = room(FAR, -6.0, 100, VISITOR, at)
+    gate = EchoGate(RATE)
+    out = run(gate, FAR, mic)
+    assert gate.path.lag is not None
+    assert abs(10 * np.log10(gate.path.ratio) - (-6.0)) <= 2.0, "the echo return measured"
+    after = at + len(VISITOR) + RATE // 2
+    down = 10 * np.log10(energy(mic[after:len(out)]) / max(energy(out[after:]), 1.0))
+    assert down >= 25, f"after the double talk the echo is only {down:.1f} dB down"
+
+
+@pytest.mark.parametrize("step_ms", [-20, 20, 60])
+def test_a_step_in_the_echo_path_is_not_taken_for_the_visitor(step_ms: int) -> None:
+    """An underrun or a lost block moves the echo mid-line: the echo after the step is
+    still held 25 dB down (it is re-measured, not let through as double talk)."""
+    half = len(FAR) // 2
+    mic = np.concatenate((room(FAR, -6.0, 100)[:half], room(FAR, -6.0, 100 + step_ms)[half:]))
+    out = run(EchoGate(RATE), FAR, mic)
+    down = 10 * np.log10(energy(mic[half:len(out)]) / max(energy(out[half:]), 1.0))
+    assert down >= 25, f"after the step the echo is only {down:.1f} dB down"
+
+
+def test_echo_removed_does_not_depend_on_block_sizes() -> None:
+    """The uplink hands over whatever the device ring holds: 0, 1 or 2 blocks a tick."""
+    mic = room(FAR, -6.0, 100)
+    gate = EchoGate(RATE)
+    rng = np.random.default_rng(3)
+    out, i = [], 0
+    while i < len(mic):
+        n = int(rng.choice([0, BLOCK, 2 * BLOCK, BLOCK // 3]))
+        gate.far(FAR[i:i + n])
+        out.append(gate.near(mic[i:i + n]))
+        i += n
+    got = np.concatenate(out)
+    assert len(got) == len(mic)
+    assert 10 * np.log10(energy(mic) / max(energy(got), 1.0)) >= 25
+
+
+@pytest.mark.parametrize("rate", [8000, 16000, 44100, 48000])
+def test_analysis_keeps_speech_band_and_rejects_aliases(rate: int) -> None:
+    a, b = _Analysis(rate, 1.0), _Analysis(rate, 1.0)
+    t = np.arange(rate) / rate
+    tone = (8000 * np.sin(2 * np.pi * 1000 * t)).astype(np.int16)
+    alias = (8000 * np.sin(2 * np.pi * (a.rate - 1000) * t)).astype(np.int16)
+    got = sum(a.push(tone[i:i + 997]) for i in range(0, rate, 997))
+    for i in range(0, rate, 997):
+        b.push(alias[i:i + 997])
+    assert abs(got - a.rate) <= 1, "one analysis sample per k device samples"
+    kept = a.history.buf[-a.rate // 2:]
+    leaked = b.history.buf[-a.rate // 2:]
+    assert float(np.std(kept)) > 0.05
+    if rate > a.rate:
+        assert float(np.std(leaked)) < 3e-3 * float(np.std(kept))  # -50 dB
