@@ -280,7 +280,8 @@ class Call:
             return None
         return DeviceStats(input_overflows=sum(s.input_overflows for s in stats),
                            output_underflows=sum(s.output_underflows for s in stats),
-                           reopens=sum(s.reopens for s in stats))
+                           reopens=sum(s.reopens for s in stats),
+                           reopen_attempts=sum(s.reopen_attempts for s in stats))
 
     async def _watch_silence(self) -> None:
         """Ping/pong catches a dead TCP link; this catches a live one that carries nothing."""
@@ -357,7 +358,8 @@ class Call:
         if devices is not None and base is not None:  # this call's share (devices outlive it)
             devices = DeviceStats(devices.input_overflows - base.input_overflows,
                                   devices.output_underflows - base.output_underflows,
-                                  devices.reopens - base.reopens)
+                                  devices.reopens - base.reopens,
+                                  devices.reopen_attempts - base.reopen_attempts)
         duration = self.elapsed_s
         cost: float | None = None
         if self.info is not None and reason != CONNECTION_LOST:

@@ -11,6 +11,7 @@ second, showing the input level).
 from __future__ import annotations
 
 import asyncio
+import json
 import ssl
 import sys
 from collections.abc import Callable
@@ -21,14 +22,17 @@ from urllib.parse import urlsplit
 import numpy as np
 
 from bridge.audio.backends import describe, open_sink, open_source
-from bridge.audio.base import AudioSink, AudioSource, level_dbfs
+from bridge.audio.base import AudioSink, AudioSource, level_dbfs, show_dbfs
 from bridge.control.paths import prepare_directory, socket_path
 from bridge.errors import ApiRequestError, BridgeError, ExitCode
+from bridge.extras import install_command
+from bridge.logsetup import colour_wanted
 from bridge.profile import Profile, api_key, load_profile
 from bridge.record import expand_path, unwritable
 from bridge.redact import scrub_urls
-from bridge.runner import close_audio, start_audio
+from bridge.runner import close_audio, record_template, start_audio
 from bridge.vapi.api import VapiApi, is_loopback
+from bridge.words import plural
 
 PLACEHOLDER_ID = "00000000-0000-0000-0000-000000000000"  # config/frontdesk.yaml's
 
@@ -62,15 +66,16 @@ def _extras(profile: Profile) -> list[Item]:
         return [Item(False, what, str(exc), exc.exit_code)]
     except (ImportError, OSError) as exc:  # installed but broken (a missing native library)
         return [Item(False, what, f"livekit does not load ({exc.__class__.__name__}: {exc}) "
-                     f"— reinstall it: pip install --force-reinstall 'vapi-bridge[aec]', or "
+                     f"— reinstall it: {install_command('aec')} --force-reinstall, or "
                      f"use audio.echo: gate", ExitCode.PROFILE)]
     return [Item(True, what, "livekit")]
 
 
 def _paths(profile: Profile) -> list[Item]:
     items: list[Item] = []
-    if profile.record.path:
-        stem = expand_path(profile.record.path, call_id="CALLID", profile=profile.name,
+    template = record_template(profile)
+    if template:
+        stem = expand_path(template, call_id="CALLID", profile=profile.name,
                            started=datetime.now(UTC))
         what = f"recordings can be written in {stem.parent}"
         problem = unwritable(stem.parent)
@@ -190,19 +195,36 @@ async def _beep(profile: Profile) -> Item:
         close_audio(source, sink)
     level = level_dbfs(np.concatenate(captured)) if captured else -120.0
     if level < -70:
-        return Item(False, "microphone hears something", f"input level {level:.0f} dBFS: "
+        return Item(False, "microphone hears something", f"input level {show_dbfs(level)}: "
                     "check the microphone, its mute switch and audio.input", ExitCode.AUDIO)
-    return Item(True, "microphone hears something", f"input level {level:.0f} dBFS")
+    return Item(True, "microphone hears something", f"input level {show_dbfs(level)}")
+
+
+def _report(items: list[Item], as_json: bool, out: Callable[[str], None]) -> int:
+    failed = [i for i in items if not i.ok]
+    code = int(failed[0].code or ExitCode.FAILURE) if failed else ExitCode.OK
+    if as_json:
+        out(json.dumps({"ok": not failed, "exit_code": code,
+                        "checks": [{"ok": i.ok, "warning": i.warn, "check": i.what,
+                                    "detail": i.detail} for i in items]},
+                       indent=2, ensure_ascii=False))
+        return code
+    colour = colour_wanted(sys.stdout)
+    for item in items:
+        out(_line(item, colour))
+    warned = sum(i.warn for i in items)
+    note = f" ({plural(warned, 'warning')})" if warned else ""
+    out(f"{len(items) - len(failed)} passed, {len(failed)} failed{note}" if failed
+        else f"ready: all checks passed{note}")
+    return code
 
 
 async def run_check(name: str, overrides: list[str], beep: bool,
-                    out: Callable[[str], None] = print) -> int:
-    colour = sys.stdout.isatty()
+                    out: Callable[[str], None] = print, *, as_json: bool = False) -> int:
     try:
         profile = load_profile(name, overrides)
     except BridgeError as exc:
-        out(_line(Item(False, "profile valid", str(exc)), colour))
-        return int(exc.exit_code)
+        return _report([Item(False, "profile valid", str(exc), exc.exit_code)], as_json, out)
     items = [Item(True, "profile valid", profile.origin)]
     items += [Item(True, "profile", warning, warn=True) for warning in profile.warnings]
     items += _extras(profile) + _paths(profile)
@@ -211,13 +233,6 @@ async def run_check(name: str, overrides: list[str], beep: bool,
     if all(i.ok for i in network):
         items += await _key(profile)
     items += await _devices(profile, beep)
-    for item in items:
-        out(_line(item, colour))
-    failed = [i for i in items if not i.ok]
-    warned = sum(i.warn for i in items)
-    note = f" ({warned} warning{'s' * (warned > 1)})" if warned else ""
-    out(f"{len(items) - len(failed)} passed, {len(failed)} failed{note}" if failed
-        else f"ready: all checks passed{note}")
-    return int(failed[0].code or ExitCode.FAILURE) if failed else ExitCode.OK
+    return _report(items, as_json, out)
 
 

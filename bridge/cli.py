@@ -1,4 +1,4 @@
-"""The `vapi-bridge` command: run | demo | sim | devices | check | ctl | listen.
+"""The `vapi-bridge` command: run | demo | sim | check | devices | init | unit | ctl | listen.
 
 Every user error ends as one line on stderr and the exit code of its kind; a traceback is
 shown only for an internal error, and only with -v.
@@ -8,12 +8,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import logging
 import sys
 from collections.abc import Callable
 
 from bridge import __version__
+from bridge.cli_text import (
+    CHECK_EXITS,
+    DEMO_EXITS,
+    DEVICES_EXITS,
+    INIT_EXITS,
+    PROFILE_HELP,
+    RUN_EXITS,
+    SET_HELP,
+)
 from bridge.errors import BridgeError, ExitCode, UsageError
 from bridge.logsetup import setup_logging
 
@@ -55,8 +63,9 @@ def run_sim(sim_args: list[str]) -> int:
     try:
         from bridge.sim.cli import main as sim_main
     except ImportError as exc:
-        raise UsageError(f"the simulator needs the [sim] extra ({exc.name} is missing) — "
-                         f"run: pip install 'vapi-bridge[sim]'") from None
+        from bridge.extras import missing_extra
+
+        raise UsageError(missing_extra("sim", "the simulator", exc.name)) from None
     return sim_main(sim_args)
 
 
@@ -64,7 +73,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     from bridge.check import run_check
 
     setup_logging(_level(args, "warning"))
-    return asyncio.run(run_check(args.profile, args.set, args.beep))
+    return asyncio.run(run_check(args.profile, args.set, args.beep, as_json=args.json))
 
 
 def cmd_ctl(args: argparse.Namespace) -> int:
@@ -82,47 +91,89 @@ def cmd_listen(args: argparse.Namespace) -> int:
 
 
 def cmd_devices(args: argparse.Namespace) -> int:
-    from bridge.audio.device_lookup import list_devices
+    from bridge.devices_cmd import show_devices
 
-    devices = list_devices()
-    if args.json:
-        print(json.dumps(devices, indent=2))
-        return 0
-    if not devices:
-        print("no audio devices found")
-        return 0
-    print(f"{'idx':>3}  {'in':>2} {'out':>3}  {'rate':>6}  {'host API':<10} name")
-    for d in devices:
-        mark = (" <- default input" if d["default_input"] else "") + \
-               (" <- default output" if d["default_output"] else "")
-        print(f"{d['index']:>3}  {d['inputs']:>2} {d['outputs']:>3}  "
-              f"{int(d['default_rate']):>6}  {d['hostapi'][:10]:<10} {d['name']}{mark}")
-    return 0
+    setup_logging(_level(args, "warning"))
+    return show_devices(args.json)
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    from bridge.scaffold import init
+
+    said = init(args.name, force=args.force)
+    if said:
+        print(said)
+    return ExitCode.OK
+
+
+def cmd_unit(args: argparse.Namespace) -> int:
+    from bridge.scaffold import unit_text
+
+    sys.stdout.write(unit_text(args.user))
+    return ExitCode.OK
+
+
+NATIVE_STDERR_COMMANDS = ("run", "demo", "check", "devices", "listen")
+
+
+def _doc(module: str) -> str | None:
+    """A module's docstring, read without importing it (that would load PortAudio)."""
+    import ast
+    import importlib.util
+
+    spec = importlib.util.find_spec(module)
+    if spec is None or spec.origin is None:
+        return None
+    with open(spec.origin, encoding="utf-8") as f:
+        return ast.get_docstring(ast.parse(f.read()))
+
+
+def _sub(sub: argparse._SubParsersAction, name: str, help_text: str, doc: str | None,
+         epilog: str | None = None, **kwargs: object) -> argparse.ArgumentParser:
+    """A command whose --help has a description (the module's docstring) and exit codes."""
+    return sub.add_parser(name, help=help_text, description=doc or help_text, epilog=epilog,
+                          formatter_class=argparse.RawDescriptionHelpFormatter, **kwargs)
+
+
+def global_options(parser: argparse.ArgumentParser, *, top: bool) -> None:
+    """-v/-q, with defaults on the top parser only: `-v run` and `run -v` both work."""
+    default: dict[str, object] = {} if top else {"default": argparse.SUPPRESS}
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging", **default)
+    parser.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only",
+                        **default)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="vapi-bridge", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="vapi-bridge", description=__doc__.splitlines()[0],
+                                     epilog=RUN_EXITS.replace(
+                                         "exit codes:", "exit codes of run (each COMMAND "
+                                         "--help lists its own):", 1),
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"vapi-bridge {__version__}")
+    global_options(parser, top=True)
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    common.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only")
+    global_options(common, top=False)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    run = sub.add_parser("run", parents=[common], help="place a call with a profile")
-    run.add_argument("--profile", "-p", required=True,
-                     help="a profile NAME (config/NAME.yaml, /etc/vapi-bridge/NAME.yaml) or PATH")
+    run = _sub(sub, "run", "place a call with a profile",
+               "Place a call with a profile: the microphone and speaker bridged to a Vapi "
+               "call.\nservice.mode in the profile: once (one call), standby (a call on "
+               "`ctl call` or SIGUSR1), loop.", RUN_EXITS, parents=[common])
+    run.add_argument("--profile", "-p", required=True, help=PROFILE_HELP)
     run.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
-                     help="override one profile key, e.g. --set audio.input=null")
+                     help=SET_HELP)
     run.add_argument("--fault", help=argparse.SUPPRESS)  # simulator fault for tests
     run.set_defaults(func=cmd_run)
 
-    demo = sub.add_parser("demo", parents=[common],
-                          help="try it with no account: a call to the built-in simulator")
+    demo = _sub(sub, "demo", "try it with no account: a call to the built-in simulator",
+                _doc("bridge.demo"), DEMO_EXITS, parents=[common])
     demo.add_argument("--headless", action="store_true",
                       help="speak a WAV into the call instead of using the microphone")
     demo.add_argument("--out", default="out/demo-reply.wav",
-                      help="where the headless demo writes the assistant's audio")
-    demo.add_argument("--wire", choices=("pcm_s16le", "mulaw"), default="pcm_s16le")
+                      help="where the headless demo writes the assistant's audio "
+                           "(default %(default)s)")
+    demo.add_argument("--wire", choices=("pcm_s16le", "mulaw"), default="pcm_s16le",
+                      help="the audio format on the call socket (default %(default)s)")
     demo.set_defaults(func=cmd_demo)
 
     sim = sub.add_parser("sim", help="run the Vapi-compatible simulator (see `sim --help`)",
@@ -130,17 +181,41 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("sim_args", nargs=argparse.REMAINDER)
     sim.set_defaults(func=cmd_sim)
 
-    check = sub.add_parser("check", parents=[common],
-                           help="check a profile, the API key, the network and the devices")
-    check.add_argument("--profile", "-p", required=True, help="a profile NAME or PATH")
-    check.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE")
+    check = _sub(sub, "check", "check a profile, the API key, the network and the devices",
+                 _doc("bridge.check"), CHECK_EXITS, parents=[common])
+    check.add_argument("--profile", "-p", required=True, help=PROFILE_HELP)
+    check.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                       help=SET_HELP)
     check.add_argument("--beep", action="store_true",
                        help="play a short tone and record a second, showing the input level")
+    check.add_argument("--json", action="store_true",
+                       help="print the results as JSON (one object: ok, checks[])")
     check.set_defaults(func=cmd_check)
 
-    devices = sub.add_parser("devices", parents=[common], help="list audio devices")
-    devices.add_argument("--json", action="store_true")
+    devices = _sub(sub, "devices", "list audio devices",
+                   "List the audio devices PortAudio sees (ALSA), and the PulseAudio/PipeWire "
+                   "sources and sinks that audio.input/audio.output can name as pulse:NAME.",
+                   DEVICES_EXITS, parents=[common])
+    devices.add_argument("--json", action="store_true", help="print the list as JSON")
     devices.set_defaults(func=cmd_devices)
+
+    init = _sub(sub, "init", "write a commented profile to start from",
+                "Write the example profile (every key, with its default and what it does) to "
+                "./NAME.yaml, or to PATH.", INIT_EXITS, parents=[common])
+    init.add_argument("name", metavar="NAME|PATH",
+                      help="a profile name (writes ./NAME.yaml), a path, or - for stdout")
+    init.add_argument("--force", action="store_true", help="overwrite an existing file")
+    init.set_defaults(func=cmd_init)
+
+    unit = _sub(sub, "unit", "print the systemd unit for this installation",
+                "Print the systemd template unit vapi-bridge@.service, its ExecStart= "
+                "pointing at this installation. System unit: save it as "
+                "/etc/systemd/system/vapi-bridge@.service; --user: as "
+                "~/.config/systemd/user/vapi-bridge@.service (docs: kiosk-install.md).",
+                parents=[common])
+    unit.add_argument("--user", action="store_true",
+                      help="the per-user unit (audio through the user's PulseAudio/PipeWire)")
+    unit.set_defaults(func=cmd_unit)
 
     from bridge.control import ctl as ctl_args
     from bridge.control import listen_args
@@ -148,7 +223,7 @@ def build_parser() -> argparse.ArgumentParser:
     ctl = sub.add_parser("ctl", parents=[common], help="steer the running daemon's call",
                          description=ctl_args.__doc__,
                          formatter_class=argparse.RawDescriptionHelpFormatter)
-    ctl_args.configure(ctl)
+    ctl_args.configure(ctl, common)
     ctl.set_defaults(func=cmd_ctl)
     listen = sub.add_parser("listen", parents=[common], help="record or play a call live",
                             description=listen_args.__doc__,
@@ -158,11 +233,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _split_sim(argv: list[str]) -> tuple[list[str], list[str]] | None:
+    """`[-v|-q]… sim ARGS`: the simulator parses its own options."""
+    i = 0
+    while i < len(argv) and argv[i] in ("-v", "--verbose", "-q", "--quiet"):
+        i += 1
+    if i < len(argv) and argv[i] == "sim":
+        return argv[:i], argv[i + 1:]
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if argv and argv[0] == "sim":  # the simulator parses its own options
+    sim = _split_sim(argv)
+    if sim is not None:
+        before, sim_args = sim
+        if any(a in ("-v", "--verbose") for a in before):
+            sim_args = ["-v", *sim_args]
         try:
-            return run_sim(argv[1:])
+            return run_sim(sim_args)
         except BridgeError as exc:
             print(f"vapi-bridge: {_masked(str(exc))}", file=sys.stderr)
             return int(exc.exit_code)
@@ -173,6 +262,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return ExitCode.PROFILE
     try:
+        if args.command in NATIVE_STDERR_COMMANDS:  # they open PortAudio
+            from bridge.native_stderr import capture
+
+            with capture():
+                return int(func(args))
         return int(func(args))
     except BridgeError as exc:  # a user error: its message says it all, never a traceback
         print(f"{_err_prefix()}vapi-bridge: {_masked(str(exc))}", file=sys.stderr)

@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import os
 import signal
 import sys
+import time
 from collections import deque
 from typing import Any
 
@@ -40,8 +42,13 @@ from bridge.service.notify import Notifier, watchdog_loop
 from bridge.summary import CallSummary
 from bridge.vapi import messages
 from bridge.vapi.api import RetryPolicy, VapiApi
+from bridge.words import plural
 
 log = logging.getLogger("bridge.daemon")
+
+
+STATUS_EVERY_S = 1.0  # how often the state (and systemd's STATUS=) is brought up to date
+CALL_PHASES = {"creating": "calling", "connecting": "connecting", "ending": "ending the call"}
 
 
 class Daemon:
@@ -109,7 +116,7 @@ class Daemon:
             for warning in new.warnings:
                 log.warning("%s: %s", new.origin, warning)
         self.notifier.ready()  # a reload always ends with READY=1 (sd_notify protocol)
-        self._set_state(self.state)
+        self._set_state(self.state, again=True)
 
     def _retire_api(self) -> None:
         """Close the API client being replaced (no call uses it: reloads wait for calls)."""
@@ -158,10 +165,15 @@ class Daemon:
             failures = failures + 1 if code != ExitCode.OK else 0
             self._apply_reload()
             if mode == "loop" and not self._stop.is_set():
-                delay = self._loop_delay(failures)
-                self._set_state(f"next call in {delay:.0f} s")
-                await self._wait_for(self._stop, delay)
+                await self._count_down(self._loop_delay(failures))
         return ExitCode.OK
+
+    async def _count_down(self, delay: float) -> None:
+        """Wait before the next call, the status saying how long is left."""
+        end = time.monotonic() + delay
+        while not self._stop.is_set() and (left := end - time.monotonic()) > 0:
+            self._set_state(f"next call in {math.ceil(left):.0f} s")
+            await self._wait_for(self._stop, min(left, STATUS_EVERY_S))
 
     def _loop_delay(self, failures: int) -> float:
         svc = self.profile.service
@@ -179,6 +191,7 @@ class Daemon:
         call = Call(p, self.api, self.source, self.sink, recorder=make_recorder(p),
                     fault=self.fault)
         self.call = call
+        self.transcript.clear()  # `ctl status` shows this call's lines, not the last one's
         self._set_state("calling")
         status = asyncio.create_task(self._status_updates(call))
         hooks = [transcript_printer(p.transcript.print), self._remember, *self.hooks]
@@ -195,6 +208,7 @@ class Daemon:
             log.info("stopped before the call was created")
             return ExitCode.OK
         self.last_summary = summary
+        self._set_state(f"call ended: {summary.ended_reason}")
         print(summary.line(), file=sys.stdout, flush=True)
         log.debug("uplink: %s; playout: %s", summary.uplink, summary.playout)
         if summary.exit_code == ExitCode.AUDIO:
@@ -206,15 +220,21 @@ class Daemon:
             self.transcript.append((event.role, event.text))
 
     async def _status_updates(self, call: Call) -> None:
-        while True:
+        """Keep the state (and systemd's STATUS=) current through the whole call."""
+        while not call.done:
             if call.status in ("in-progress", "connected"):
                 elapsed = int(call.elapsed_s)
                 under = call.sink.playout_stats().audible_underruns
                 self._set_state(f"in call {elapsed // 60:02d}:{elapsed % 60:02d}, "
-                                f"{under} underruns")
-            await asyncio.sleep(5)
+                                f"{plural(under, 'audible underrun')}")
+            else:
+                self._set_state(CALL_PHASES.get(call.status, call.status))
+            await asyncio.sleep(STATUS_EVERY_S)
 
-    def _set_state(self, state: str) -> None:
+    def _set_state(self, state: str, *, again: bool = False) -> None:
+        """The state, and systemd's STATUS= line when it changed (or `again`)."""
+        if state == self.state and not again:
+            return
         self.state = state
         self.notifier.status(f"{self.profile.name}: {state}")
 

@@ -98,8 +98,9 @@ async def run_demo(*, headless: bool, out: str, wire: str) -> int:
     try:
         from bridge.sim import SimConfig, Simulator
     except ImportError as exc:
-        raise UsageError(f"the demo needs the simulator's [sim] extra ({exc.name} is "
-                         f"missing) — run: pip install 'vapi-bridge[sim]'") from None
+        from bridge.extras import missing_extra
+
+        raise UsageError(missing_extra("sim", "the demo", exc.name)) from None
     key = "demo-" + secrets.token_hex(8)
     cfg = SimConfig(host="127.0.0.1", port=0, assistant="echo", api_key=key)
     use_devices = not headless and devices_usable()

@@ -25,6 +25,7 @@ import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import numpy as np
 from websockets.asyncio.client import connect
@@ -130,13 +131,20 @@ def _connect_error(exc: Exception) -> Exception:
     return NetworkError(f"cannot open the listen socket ({exc.__class__.__name__})")
 
 
+def check_listen_url(url: str, allow_plaintext: bool) -> None:
+    """Refuse a URL that cannot be a listenUrl before anything is started for it."""
+    if urlsplit(url).scheme not in ("ws", "wss") or not urlsplit(url).hostname:
+        raise UsageError("that is not a usable listen URL (ws:// or wss://)")
+    check_plaintext(url, allow_plaintext, "the listenUrl")
+
+
 async def listen(url: str, *, public_key: str | None = None, channels: int | None = None,
                  rate: int | None = None, allow_plaintext: bool = False,
                  open_timeout: float = 10.0) -> AsyncIterator[AudioChunk | ListenEvent]:
     """Yield the call's audio chunks and text frames until the call ends (the server
     closes the socket). `public_key` is sent as `Authorization: Bearer` when given."""
     redact.register_url(url, "listen URL")
-    check_plaintext(url, allow_plaintext, "the listenUrl")
+    check_listen_url(url, allow_plaintext)
     headers = {"Authorization": f"Bearer {public_key}"} if public_key else None
     if public_key:
         redact.register(public_key, "public key")

@@ -5,9 +5,10 @@ ANSI escape or a `<3>` from server text shows as `\\n`, `\\x1b`, and never start
 A traceback (`-v`) keeps its lines, each indented (and, under systemd, carrying the
 record's priority), so none of them can pass for a log line either.
 
-Under systemd (JOURNAL_STREAM set) lines carry syslog priority prefixes (`<3>`…`<7>`) and
-no timestamps, so `journalctl -p warning` works; in a terminal, timestamps, and colour only
-on a TTY. Logs go to stderr; stdout is for the conversation and the summary.
+Under systemd (stderr is the stream JOURNAL_STREAM names) lines carry syslog priority
+prefixes (`<3>`…`<7>`) and no timestamps, so `journalctl -p warning` works; in a terminal,
+timestamps, and colour only on a TTY without NO_COLOR. Logs go to stderr; stdout is for the
+conversation and the summary.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from typing import TextIO
 
 from bridge.inert import inert
 from bridge.redact import RedactingFilter
@@ -28,8 +30,37 @@ _COLOUR = {logging.DEBUG: "\033[2m", logging.WARNING: "\033[33m", logging.ERROR:
 MAX_MESSAGE = 8000  # characters: well under journald's LineMax, which would split a line
 
 
-def under_journal() -> bool:
-    return bool(os.environ.get("JOURNAL_STREAM"))
+def under_journal(fd: int | None = None) -> bool:
+    """stderr is the journal: JOURNAL_STREAM names its device and inode (`DEV:INODE`), as
+    systemd documents; a variable merely inherited by a program whose stderr goes
+    elsewhere (a terminal, a pipe) does not count. `fd`: another stream (1: stdout)."""
+    value = os.environ.get("JOURNAL_STREAM", "")
+    dev, sep, ino = value.partition(":")
+    if not sep or not dev.isdigit() or not ino.isdigit():
+        return False
+    try:
+        st = os.fstat(sys.stderr.fileno() if fd is None else fd)
+    except (OSError, AttributeError, ValueError):
+        return False
+    return (st.st_dev, st.st_ino) == (int(dev), int(ino))
+
+
+def colour_wanted(stream: TextIO) -> bool:
+    """Colour only on a terminal, and never with NO_COLOR set (https://no-color.org)."""
+    return _isatty(stream) and not os.environ.get("NO_COLOR") and \
+        os.environ.get("TERM", "") != "dumb"
+
+
+def live_terminal(stream: TextIO) -> bool:
+    """A terminal a line can be redrawn on (the live status line): not the journal."""
+    return _isatty(stream) and not under_journal() and os.environ.get("TERM", "") != "dumb"
+
+
+def _isatty(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):  # closed or replaced
+        return False
 
 
 class InertFormatter(logging.Formatter):
@@ -68,15 +99,18 @@ class JournalFormatter(InertFormatter):
 
 
 class TerminalFormatter(InertFormatter):
-    def __init__(self, colour: bool) -> None:
+    """`clear`: erase a live status line first (a terminal, with or without colour)."""
+
+    def __init__(self, colour: bool, clear: bool = False) -> None:
         super().__init__("%(asctime)s %(levelname)-7s %(message)s", datefmt="%H:%M:%S")
         self.colour = colour
+        self.clear = clear
 
     def format(self, record: logging.LogRecord) -> str:
         line = super().format(record)
         colour = _COLOUR.get(record.levelno) if self.colour else None
         line = f"{colour}{line}\033[0m" if colour else line
-        return f"\r\033[K{line}" if self.colour else line
+        return f"\r\033[K{line}" if self.clear else line
 
 
 def setup_logging(level: str = "info") -> None:
@@ -88,8 +122,8 @@ def setup_logging(level: str = "info") -> None:
     if under_journal():
         handler.setFormatter(JournalFormatter("%(message)s"))
     else:
-        handler.setFormatter(TerminalFormatter(colour=sys.stderr.isatty()
-                                               and not os.environ.get("NO_COLOR")))
+        handler.setFormatter(TerminalFormatter(colour=colour_wanted(sys.stderr),
+                                               clear=live_terminal(sys.stderr)))
     root.addHandler(handler)
     root.setLevel(level.upper())
     for noisy in ("websockets", "httpx", "httpcore", "asyncio", "aiohttp.access"):

@@ -7,14 +7,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 from bridge import statusline
 from bridge.audio.backends import open_sink, open_source
 from bridge.audio.base import AudioSink, AudioSource
 from bridge.call import Call
 from bridge.inert import inert
+from bridge.logsetup import under_journal
 from bridge.profile import Profile, api_key
 from bridge.record import Recorder
 from bridge.summary import CallSummary
@@ -27,10 +30,21 @@ EventHook = Callable[[messages.Event], None]
 ROLE_NAMES = {"assistant": "assistant", "user": "visitor"}
 
 
+def transcript_mode(mode: str) -> str:
+    """`auto`: final lines in a terminal; none when stdout or stderr is the journal (under
+    systemd what visitors say must not land in the system log; `record.path` keeps it,
+    in a file of its own)."""
+    if mode != "auto":
+        return mode
+    return "off" if under_journal(1) or under_journal() else "finals"
+
+
 def transcript_printer(mode: str) -> EventHook:
     """Prints transcript lines to stdout, one line each: the text is inert (already so from
     the parser; again here, as this is where it meets the terminal or the journal), and a
     role we do not know is shown in brackets, so no server text starts a line."""
+    mode = transcript_mode(mode)
+
     def show(event: messages.Event) -> None:
         if mode == "off" or not isinstance(event, messages.Transcript) or not event.text:
             return
@@ -111,6 +125,17 @@ def close_audio(*parts: AudioSource | AudioSink | None) -> None:
                 part.close()
 
 
-def make_recorder(profile: Profile) -> Recorder | None:
-    p = profile
-    return Recorder(p.record.path, p.name, p.wire.sample_rate) if p.record.path else None
+def record_template(p: Profile) -> str | None:
+    """`record.path`, a relative stem anchored to the profile's directory like every other
+    relative path in a profile — unless systemd's $STATE_DIRECTORY takes it (record.py)."""
+    if not p.record.path:
+        return None
+    stem = Path(p.record.path).expanduser()
+    if not stem.is_absolute() and not os.environ.get("STATE_DIRECTORY"):
+        stem = p.directory / stem
+    return str(stem)
+
+
+def make_recorder(p: Profile) -> Recorder | None:
+    template = record_template(p)
+    return Recorder(template, p.name, p.wire.sample_rate) if template else None

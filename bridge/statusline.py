@@ -7,18 +7,20 @@ transcript lines clear it before they print (see `clear_prefix`).
 from __future__ import annotations
 
 import asyncio
-import os
 import sys
 from typing import TextIO
 
+from bridge.audio.base import SILENCE_DBFS
 from bridge.call import Call
+from bridge.logsetup import live_terminal
 
 CLEAR = "\r\033[K"
 
 
-def wanted(stream: TextIO = sys.stderr) -> bool:
-    return stream.isatty() and not os.environ.get("JOURNAL_STREAM") and \
-        os.environ.get("TERM", "") != "dumb"
+def wanted(stream: TextIO | None = None) -> bool:
+    """`stream` defaults to the current sys.stderr (looked up when called: it may have been
+    replaced since import, see `bridge.native_stderr`)."""
+    return live_terminal(sys.stderr if stream is None else stream)
 
 
 def clear_prefix(stream: TextIO) -> str:
@@ -31,17 +33,23 @@ def meter(db: float, width: int = 10) -> str:
     return "█" * filled + "·" * (width - filled)
 
 
+def _db(db: float) -> str:
+    """Four characters: ` -23`, or `-inf` for digital silence."""
+    return "-inf" if db <= SILENCE_DBFS else f"{db:4.0f}"
+
+
 def render(call: Call) -> str:
     elapsed = int(call.elapsed_s)
     mic = call.source.level_db
     stats = call.sink.playout_stats()
     muted = " (muted)" if call.uplink.muted else ""
     return (f"● {call.status:<11} {elapsed // 60:02d}:{elapsed % 60:02d}  mic {meter(mic)} "
-            f"{mic:4.0f} dB{muted}  playout {stats.depth_ms:3.0f} ms  "
+            f"{_db(mic)} dB{muted}  playout {stats.depth_ms:3.0f} ms  "
             f"underruns {stats.underruns}")
 
 
-async def show(call: Call, stream: TextIO = sys.stderr) -> None:
+async def show(call: Call, stream: TextIO | None = None) -> None:
+    stream = sys.stderr if stream is None else stream
     try:
         while not call.done:
             stream.write(CLEAR + render(call))

@@ -11,6 +11,7 @@ from bridge.audio.playout import PlayoutStats
 from bridge.errors import ExitCode
 from bridge.inert import inert
 from bridge.uplink import UplinkStats
+from bridge.words import plural
 
 CONNECTION_LOST = "connection-lost"
 
@@ -45,9 +46,10 @@ class CallSummary:
         # the full id: the call is over, so it no longer opens anything (see call.py)
         return (f"call {self.call_id} ended: {self.ended_reason} after "
                 f"{self.duration_s:.1f} s{cost}; sent {self.uplink.sent_seconds:.1f} s, "
-                f"received {self.received_s:.1f} s of audio, {self.playout.audible_underruns} "
-                f"audible underruns ({self.playout.underruns} in all), {self._dropped()}, "
-                f"{self.interruptions} interruptions{self._device_counts()}"
+                f"received {self.received_s:.1f} s of audio, "
+                f"{plural(self.playout.audible_underruns, 'audible underrun')} "
+                f"({self.playout.underruns} in all), {self._dropped()}, "
+                f"{plural(self.interruptions, 'interruption')}{self._device_counts()}"
                 + (f"; recording incomplete ({self.recording_error})"
                    if self.recording_error else ""))
 
@@ -60,8 +62,10 @@ class CallSummary:
         d = self.devices
         if d is None:
             return ""
-        return (f"; devices: {d.input_overflows} input overflows, {d.output_underflows} "
-                f"output underflows, {d.reopens} reopens")
+        reopens = (f"{plural(d.reopen_attempts, 'reopen attempt')} ({d.reopens} succeeded)"
+                   if d.reopen_attempts else "no reopens")
+        return (f"; devices: {plural(d.input_overflows, 'input overflow')}, "
+                f"{plural(d.output_underflows, 'output underflow')}, {reopens}")
 
 
 def outcome(body: dict[str, Any], reason: str) -> tuple[str, float | None]:

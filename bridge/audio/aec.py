@@ -21,8 +21,10 @@ class WebRtcAec:
         try:
             from livekit import rtc
         except ImportError:
-            raise ProfileError("audio.echo: aec needs the [aec] extra (livekit) — run: "
-                               "pip install 'vapi-bridge[aec]', or use audio.echo: gate") from None
+            from bridge.extras import missing_extra
+
+            raise ProfileError(f"audio.echo: {missing_extra('aec', 'aec', 'livekit')}, or use "
+                               f"audio.echo: gate") from None
         if rate not in self.RATES:
             raise ProfileError(f"audio.echo: aec works at 8/16/32/48 kHz, not {rate} Hz — set "
                                f"audio.device_rate to one of them")

@@ -20,7 +20,8 @@ from bridge.audio.ring import SampleRing
 class DeviceStats:
     input_overflows: int = 0
     output_underflows: int = 0
-    reopens: int = 0
+    reopens: int = 0  # reopens that succeeded
+    reopen_attempts: int = 0
     notes: list[str] = field(default_factory=list)
 
 
@@ -82,6 +83,14 @@ def level_dbfs(samples: np.ndarray) -> float:
         return -120.0
     rms = float(np.sqrt(np.mean(np.square(samples, dtype=np.float64))))
     return 20.0 * np.log10(max(rms, 1e-9) / 32768.0)
+
+
+SILENCE_DBFS = -200.0  # below any real signal: level_dbfs() of digital silence is about -270
+
+
+def show_dbfs(db: float, silence: str = "silence") -> str:
+    """A level for people: `-23 dBFS`, or `silence` (digital zero) rather than -270."""
+    return silence if db <= SILENCE_DBFS else f"{db:.0f} dBFS"
 
 
 def apply_gain(samples: np.ndarray, gain: float) -> np.ndarray:

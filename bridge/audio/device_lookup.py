@@ -7,6 +7,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from bridge.audio.pulse import is_pulse, route, suggestion
 from bridge.errors import AudioDeviceError
 
 log = logging.getLogger("bridge.devices")
@@ -47,10 +48,13 @@ def list_devices() -> list[dict[str, Any]]:
 
 
 def find_device(spec: str | int, kind: str) -> int | None:
-    """Resolve `default`, an index, an exact name or a name substring to an index.
+    """Resolve `default`, an index, an exact name, a name substring or `pulse:NAME` (see
+    `bridge.audio.pulse`) to an index.
     `kind` is "input" or "output". Returns None for the system default."""
     channels_key = "inputs" if kind == "input" else "outputs"
     devices = [d for d in list_devices() if d[channels_key] > 0]
+    if is_pulse(spec):
+        spec = route(str(spec), kind, [d["name"] for d in devices])
     if spec == "default":
         if not devices:
             raise AudioDeviceError(f"no audio {kind} device on this machine — plug one in, "
@@ -72,7 +76,8 @@ def find_device(spec: str | int, kind: str) -> int | None:
         names = ", ".join(repr(d["name"]) for d in partial)
         raise AudioDeviceError(f"audio.{kind} {spec!r} matches several devices ({names}); "
                                f"use the full name or the index")
-    raise AudioDeviceError(f"no {kind} device named {spec!r}; {_available(devices, kind)}")
+    raise AudioDeviceError(f"no {kind} device named {spec!r}; {_available(devices, kind)}"
+                           f"{suggestion(spec, kind)}")
 
 
 def _available(devices: list[dict[str, Any]], kind: str) -> str:

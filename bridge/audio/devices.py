@@ -31,8 +31,10 @@ from bridge.audio.base import DeviceStats, level_dbfs
 from bridge.audio.buffered import BufferedSink
 from bridge.audio.device_lookup import find_device, pick_rate, sounddevice
 from bridge.audio.playout import PlayoutBuffer, PlayoutSettings
+from bridge.audio.pulse import is_pulse
 from bridge.audio.ring import SampleRing
 from bridge.errors import AudioDeviceError
+from bridge.words import plural
 
 log = logging.getLogger("bridge.devices")
 
@@ -110,7 +112,8 @@ class _DeviceStream:
         self.spec = spec
         self._sd = sounddevice()
         self.device = find_device(spec, self.kind)
-        self.name = str(self._sd.query_devices(self.device, self.kind)["name"])
+        self.name = str(spec) if is_pulse(spec) else \
+            str(self._sd.query_devices(self.device, self.kind)["name"])
         self.sample_rate = pick_rate(self.device, self.kind, wire_rate, device_rate)
         self._latency = latency
         self._blocksize = self.sample_rate * block_ms // 1000
@@ -258,8 +261,9 @@ class _DeviceStream:
                 await self._recover(why)
             now = time.monotonic()
             if now - reported_at >= XRUN_REPORT_S and self._xruns() > xruns:
-                log.info("%s %s: %d PortAudio %s in the last %.0f s", self.role, self.name,
-                         self._xruns() - xruns, self.xrun_name, now - reported_at)
+                log.info("%s %s: %s in the last %.0f s", self.role, self.name,
+                         plural(self._xruns() - xruns, "PortAudio " + self.xrun_name[:-1]),
+                         now - reported_at)
                 xruns, reported_at = self._xruns(), now
 
     def _xruns(self) -> int:
@@ -273,6 +277,7 @@ class _DeviceStream:
         while self._attempts < REOPEN_ATTEMPTS:
             await asyncio.sleep(REOPEN_DELAYS_S[min(self._attempts, len(REOPEN_DELAYS_S) - 1)])
             self._attempts += 1
+            self.stats.reopen_attempts += 1
             try:
                 await _in_thread(self._reopen, OPEN_TIMEOUT_S, f"reopening the {self.role}")
             except Exception as exc:
@@ -287,8 +292,8 @@ class _DeviceStream:
             log.warning("%s %s: reopened (attempt %d of %d)", self.role, self.name,
                         self._attempts, REOPEN_ATTEMPTS)
             return
-        self.failure = (f"{self.role} lost: {self.name}: {why}; {REOPEN_ATTEMPTS} reopen "
-                        f"attempts failed ({last})")
+        self.failure = (f"{self.role} lost: {self.name}: {why}; "
+                        f"{plural(REOPEN_ATTEMPTS, 'reopen attempt')} failed ({last})")
         raise AudioDeviceError(self.failure)
 
 

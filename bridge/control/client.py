@@ -26,7 +26,9 @@ from bridge.profile.model import Profile
 DEFAULT_TIMEOUT_S = 30.0
 
 
-def _load(profile_arg: str) -> Profile | None:
+def load_if_here(profile_arg: str) -> Profile | None:
+    """The profile, or None for a bare name with no file here (a daemon may still run
+    it); a path that does not load is an error."""
     try:
         return load_profile(profile_arg)
     except BridgeError:
@@ -39,7 +41,7 @@ def find_socket(profile: str | None = None, socket_path: str | None = None) -> P
     if socket_path:
         return Path(socket_path).expanduser()
     if profile:
-        loaded = _load(profile)
+        loaded = load_if_here(profile)
         name = loaded.name if loaded else profile
         candidates = client_candidates(loaded, name)
         for path in candidates:

@@ -4,9 +4,14 @@ Where the listenUrl comes from: `--url`; or `--call-id` (`GET /call/{id}` with t
 profile's API settings); or, with neither, the daemon's current call, asked over its
 control socket (`--profile`/`--socket`), which needs no API key in this shell.
 
-Exit codes: 0 done (and, with --verify, verified); 1 refused (the call is over, 404/410)
-or --verify inconclusive; 2 usage; 3 the listenUrl wants the public key; 5 no daemon or
-the network failed.
+Exit codes:
+  0  done (and, with --verify, verified)
+  1  refused: the listen socket answered 404 or 410 (the call is over, or listening is
+     off), no call in progress in the daemon; or --verify inconclusive
+  2  usage: bad arguments, not a ws:// or wss:// URL, or the API knows no call with that
+     --call-id (404)
+  3  the listenUrl wants the public key (401)
+  5  no daemon answers, or the network failed
 """
 
 from __future__ import annotations
@@ -34,7 +39,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     auth.add_argument("--auth", dest="auth", action="store_true", default=None,
                       help="send the PUBLIC key (listen authentication on); default: the "
                            "profile's (or the daemon's) call.control_auth")
-    auth.add_argument("--no-auth", dest="auth", action="store_false")
+    auth.add_argument("--no-auth", dest="auth", action="store_false",
+                      help="do not send the public key")
     parser.add_argument("--seconds", type=float, help="stop after this long")
     parser.add_argument("--verify", action="store_true",
                         help="on the daemon's own call: report which channel is which "

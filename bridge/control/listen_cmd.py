@@ -21,10 +21,10 @@ import numpy as np
 from bridge import redact
 from bridge.audio.files import WavWriter
 from bridge.control import Refused
-from bridge.control.client import find_socket, request
+from bridge.control.client import find_socket, load_if_here, request
 from bridge.control.verify import correlate
 from bridge.errors import BridgeError, ExitCode, NetworkError, UsageError
-from bridge.listen import AudioChunk, listen
+from bridge.listen import AudioChunk, check_listen_url, listen
 from bridge.profile import Profile, load_profile, public_key
 
 log = logging.getLogger("bridge.listen")
@@ -40,7 +40,13 @@ class Target:
 
 
 def _profile(args: argparse.Namespace) -> Profile | None:
-    return load_profile(args.profile) if args.profile else None
+    """The profile for --url/--call-id (API settings; it must load). Asking the daemon,
+    `-p NAME` may also name a daemon whose profile file is not here, as for `ctl`."""
+    if not args.profile:
+        return None
+    if args.url or args.call_id:
+        return load_profile(args.profile)
+    return load_if_here(args.profile)
 
 
 def _ask_daemon(args: argparse.Namespace) -> Target:
@@ -62,7 +68,9 @@ async def resolve(args: argparse.Namespace, profile: Profile | None) -> Target:
         raise UsageError("--verify works on the daemon's own call: give --profile or "
                          "--socket, not --url or --call-id")
     if args.url:
-        return Target(args.url, profile.api.allow_plaintext if profile else False)
+        target = Target(args.url, profile.api.allow_plaintext if profile else False)
+        check_listen_url(target.url, target.allow_plaintext)
+        return target
     if args.call_id:
         if profile is None:
             raise UsageError("--call-id needs --profile (for the API settings and key)")
@@ -142,6 +150,7 @@ async def _consume(args: argparse.Namespace, target: Target, key: str | None,
             s.rate, s.channels, s.labels = item.rate, item.channels, item.labels
             if s.out is not None:
                 s.writer = WavWriter(s.out, item.rate, channels=item.channels)
+                print(f"writing {s.out}", file=sys.stderr, flush=True)
             if args.play:
                 s.player = Player(args.play, item.rate)
         s.frames += len(item.samples)
@@ -163,8 +172,7 @@ async def run_listen(args: argparse.Namespace) -> int:
     s = Session()
     if args.out != "-":
         s.out = Path(args.out or f"listen-{datetime.now():%Y%m%dT%H%M%S}.wav")
-    print(f"listening to call {target.call or '(from URL)'}"
-          + (f", writing {s.out}" if s.out else ""), file=sys.stderr, flush=True)
+    print(f"listening to call {target.call or '(from URL)'}", file=sys.stderr, flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):

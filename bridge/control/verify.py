@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bridge.audio.base import level_dbfs
+from bridge.audio.base import level_dbfs, show_dbfs
 from bridge.audio.resample import resample_all
 
 WINDOW_S = 1.0
@@ -57,7 +57,7 @@ class Report:
             label = f" (announced as {m.label!r})" if m.label else ""
             scores = ", ".join(f"{leg} r={m.corr[leg]:.2f}" for leg in LEGS)
             where = f" → {PARTY[self.mapping[m.channel]]}" if self.mapping else ""
-            out.append(f"channel {m.channel}{label}: {scores}, level {m.level_db:.0f} dBFS"
+            out.append(f"channel {m.channel}{label}: {scores}, level {show_dbfs(m.level_db)}"
                        f"{where}")
         out.append(self.note)
         return out

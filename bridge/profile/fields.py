@@ -137,22 +137,28 @@ class Mapping(Field):
 
 @dataclass(frozen=True)
 class Device(Field):
-    """`default`, `null`, `file:PATH`, a device index, or a (part of a) device name."""
+    """`default`, `null`, `file:PATH`, `pulse:NAME`, a device index, or a (part of a) device
+    name."""
 
     def parse_null(self) -> str:
         return "null"  # YAML reads a bare `null` as None; for a device it names the null one
 
     def check(self, value: Any) -> str | int:
         if isinstance(value, bool):
-            raise Invalid("expected default, null, file:PATH, a device index or name")
+            raise Invalid("expected default, null, file:PATH, pulse:NAME, a device index or "
+                          "name")
         if isinstance(value, int):
             if value < 0:
                 raise Invalid("a device index is 0 or more; `vapi-bridge devices` lists them")
             return value
         if not isinstance(value, str) or not value.strip():
-            raise Invalid("expected default, null, file:PATH, a device index or name")
+            raise Invalid("expected default, null, file:PATH, pulse:NAME, a device index or "
+                          "name")
         if value.startswith("file:") and not value[5:].strip():
             raise Invalid("file: needs a path, e.g. file:/tmp/visitor.wav")
+        if value.startswith("pulse:") and not value[6:].strip():
+            raise Invalid("pulse: needs a source or sink name, e.g. pulse:ec_mic (see "
+                          "`vapi-bridge devices`)")
         return value
 
 

@@ -28,26 +28,33 @@ from bridge.profile.yamlnodes import Lines, load_with_lines, read_text
 
 log = logging.getLogger("bridge.profile")
 
-SEARCH_DIRS = (Path("config"), Path("/etc/vapi-bridge"))
+SYSTEM_DIR = Path("/etc/vapi-bridge")
+
+
+def search_dirs() -> list[Path]:
+    """Where a bare profile NAME is looked for, in order."""
+    config_home = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
+    return [Path("."), Path("config"), config_home / "vapi-bridge", SYSTEM_DIR]
 CREDENTIAL_NAME = "vapi-api-key"
 PUBLIC_CREDENTIAL_NAME = "vapi-public-key"
 
 
 def find_profile(name_or_path: str) -> Path:
-    """A path as given, else NAME.yaml in ./config or /etc/vapi-bridge."""
+    """A path as given, else NAME.yaml in `search_dirs()`."""
     path = Path(name_or_path)
     if path.suffix in (".yaml", ".yml") or os.sep in name_or_path:
         if path.is_file():
             return path
         raise ProfileError(f"profile not found: {path}")
-    for directory in SEARCH_DIRS:
+    dirs = search_dirs()
+    for directory in dirs:
         for suffix in (".yaml", ".yml"):
             candidate = directory / f"{name_or_path}{suffix}"
             if candidate.is_file():
                 return candidate
-    looked = ", ".join(str(d / f"{name_or_path}.yaml") for d in SEARCH_DIRS)
+    looked = ", ".join(str(d / f"{name_or_path}.yaml") for d in dirs)
     raise ProfileError(f"profile {name_or_path!r} not found (looked in {looked}) — give a "
-                       f"path, or copy one of the examples in config/")
+                       f"path, or create it: vapi-bridge init {name_or_path}")
 
 
 def load_profile(name_or_path: str, overrides: list[str] | None = None) -> Profile:
@@ -63,12 +70,13 @@ def parse_profile(text: str, *, origin: str = "<profile>", overrides: list[str] 
         raise ProfileError(f"{origin}:1: the profile must be a mapping of sections "
                            f"({', '.join(SPEC)})")
     for item in overrides or []:
-        _apply_override(data, item)
+        lines[_apply_override(data, item)] = OVERRIDDEN
     name = Path(origin).stem if origin.endswith((".yaml", ".yml")) else origin.strip("<>")
     return _build(data, lines, origin, name, directory or Path.cwd())
 
 
-def _apply_override(data: dict[str, Any], item: str) -> None:
+def _apply_override(data: dict[str, Any], item: str) -> str:
+    """Apply `--set SECTION.KEY=VALUE`; returns the key's path."""
     key, sep, raw = item.partition("=")
     if not sep or "." not in key:
         raise ProfileError(f"--set {item!r}: expected SECTION.KEY=VALUE, e.g. "
@@ -79,10 +87,16 @@ def _apply_override(data: dict[str, Any], item: str) -> None:
     if not isinstance(target, dict):
         raise ProfileError(f"--set {item!r}: {section} is not a section")
     target[field_name] = value
+    return key
+
+
+OVERRIDDEN = -1  # in Lines: the key's value came from --set, not from the file
 
 
 def _err(origin: str, lines: Lines, path: str, message: str) -> ProfileError:
     line = lines.get(path) or lines.get(path.rsplit(".", 1)[0]) or 0
+    if line == OVERRIDDEN:  # point at the override, not at a line of the file
+        return ProfileError(f"--set {path}: {message}")
     where = f"{origin}:{line}" if line else origin
     return ProfileError(f"{where}: {path}: {message}")
 
@@ -120,10 +134,22 @@ def _build(data: dict[str, Any], lines: Lines, origin: str, name: str,
             except Invalid as exc:
                 raise _err(origin, lines, f"{section}.{key}", str(exc)) from None
         built[section] = values
+    _resolve_files(built["audio"], directory)
     _cross_checks(built, lines, origin)
     return Profile(name=name, origin=origin, directory=directory,
                    warnings=_warnings(data, built),
                    **{s: SECTIONS[s](**v) for s, v in built.items()})
+
+
+def _resolve_files(audio: dict[str, Any], directory: Path) -> None:
+    """A relative `file:PATH` is relative to the profile's directory, as are
+    api.key_file and service.control_socket."""
+    for key in ("input", "output"):
+        spec = audio[key]
+        if isinstance(spec, str) and spec.startswith("file:"):
+            path = Path(spec[5:].strip()).expanduser()
+            if not path.is_absolute():
+                audio[key] = f"file:{directory / path}"
 
 
 def _warnings(data: dict[str, Any], built: dict[str, dict[str, Any]]) -> tuple[str, ...]:

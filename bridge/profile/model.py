@@ -69,7 +69,7 @@ SPEC: dict[str, dict[str, Field]] = {
         "echo": Choice(default="gate", choices=("off", "gate", "aec")),
     },
     "transcript": {
-        "print": Choice(default="finals", choices=("finals", "all", "off")),
+        "print": Choice(default="auto", choices=("auto", "finals", "all", "off")),
     },
     "record": {
         "path": Template(names=("call_id", "profile", "started")),

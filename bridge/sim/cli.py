@@ -29,8 +29,9 @@ def build_parser(prog: str = "vapi-bridge sim") -> argparse.ArgumentParser:
         epilog="faults (also per call: POST /call?fault=NAME[=ARG] or header X-Sim-Fault):\n"
         + describe(),
     )
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8099)
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default %(default)s)")
+    p.add_argument("--port", type=int, default=8099,
+                   help="port to listen on; 0 picks a free one (default %(default)s)")
     p.add_argument("--assistant", default="echo", help="echo | tone | script:FILE | replay:FILE")
     p.add_argument(
         "--api-key",
@@ -62,10 +63,16 @@ def build_parser(prog: str = "vapi-bridge sim") -> argparse.ArgumentParser:
         help="send the assistant's speech FACTOR times faster than real time (e.g. 1.3, 3), "
         "or each whole reply at once (default 1: real time)",
     )
-    p.add_argument("--speech", choices=("auto", "espeak", "tones"), default="auto")
+    p.add_argument("--speech", choices=("auto", "espeak", "tones"), default="auto",
+                   help="the assistant's voice: espeak-ng, tones, or auto (espeak-ng when "
+                   "installed)")
     p.add_argument("--first-message", default=None, help="replace the assistant's first message")
-    p.add_argument("--never-connected-timeout", type=float, default=20.0)
-    p.add_argument("--replay-speed", type=float, default=1.0)
+    p.add_argument("--never-connected-timeout", type=float, default=20.0,
+                   help="seconds a created call waits for its socket before it ends "
+                   "(default %(default)s)")
+    p.add_argument("--replay-speed", type=float, default=1.0,
+                   help="replay:FILE assistants: play the recording this much faster "
+                   "(default %(default)s)")
     p.add_argument(
         "--backchannel-ms",
         type=float,
@@ -89,7 +96,7 @@ def build_parser(prog: str = "vapi-bridge sim") -> argparse.ArgumentParser:
     p.add_argument("--tls-cert", default=None, metavar="PEM",
                    help="serve https/wss with this certificate chain (needs --tls-key)")
     p.add_argument("--tls-key", default=None, metavar="PEM", help="the certificate's key")
-    p.add_argument("-v", "--verbose", action="store_true")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     return p
 
 

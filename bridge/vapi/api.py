@@ -22,9 +22,10 @@ import httpx
 from bridge import USER_AGENT, redact
 from bridge.errors import ApiRequestError, AuthError, NetworkError, ProfileError
 from bridge.inert import inert
-from bridge.vapi import safejson
+from bridge.vapi import connect_errors, safejson
 from bridge.vapi.created import find_created, marked_name
 from bridge.vapi.net import http_client, untrusted
+from bridge.words import plural
 
 log = logging.getLogger("bridge.api")
 MAX_BODY = 16 * 2**20  # a long call's object (messages, artifact) stays far below this
@@ -142,6 +143,7 @@ class Failure:
     text: str
     rate_limited: bool = False
     maybe_processed: bool = False  # the request may have reached Vapi and been acted on
+    answered: bool = False  # Vapi answered (an HTTP status): not the network's fault
 
 
 class VapiApi:
@@ -253,8 +255,12 @@ class VapiApi:
         raise self._gave_up(what, last, total)
 
     def _gave_up(self, what: str, last: Failure, total: int) -> NetworkError:
+        if last.answered:  # Vapi answered (5xx, 429): its side failed, not the network
+            return NetworkError(f"Vapi at {self.host} kept failing ({what}): {last.text} after "
+                                f"{plural(total, 'attempt')} — the fault is on Vapi's side, "
+                                f"not the network; try again later")
         return NetworkError(f"could not reach Vapi at {self.host} ({what}): {last.text} after "
-                            f"{total} attempts — check the network and api.base_url")
+                            f"{plural(total, 'attempt')} — check the network and api.base_url")
 
     async def _attempt(self, method: str, path: str, what: str,
                        **kwargs: Any) -> dict[str, Any] | Failure:
@@ -265,7 +271,7 @@ class VapiApi:
             refusal = untrusted(exc, self.host)
             if refusal is not None:
                 raise refusal from None
-            return Failure(f"cannot connect ({exc.__class__.__name__})")
+            return Failure(connect_errors.describe(exc, self.host))
         except httpx.TimeoutException:
             return Failure("timed out", maybe_processed=True)
         except httpx.TransportError as exc:
@@ -285,5 +291,5 @@ class VapiApi:
         if refusal is not None:
             raise refusal
         if response.status_code == 429:
-            return Failure("HTTP 429 rate limited", rate_limited=True)
-        return Failure(f"HTTP {response.status_code}", maybe_processed=True)
+            return Failure("HTTP 429 rate limited", rate_limited=True, answered=True)
+        return Failure(f"HTTP {response.status_code}", maybe_processed=True, answered=True)

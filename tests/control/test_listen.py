@@ -87,7 +87,7 @@ def test_listen_records_both_legs_and_verify_tells_which_is_which(
     assert f"verify: verified: channel {customer} is the customer, channel {1 - customer} " \
            f"the assistant" in stdout
     assert "but the server announced" not in stdout
-    assert f"listening to call {call['id'][-8:]}, writing {out}" in stderr
+    assert f"listening to call {call['id'][-8:]}\nwriting {out}\n" in stderr
     assert "http" not in stdout + stderr and "ws://" not in stdout + stderr
 
     audio, rate = _stereo(out)

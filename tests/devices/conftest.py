@@ -252,10 +252,11 @@ def wait_streaming(sim: SimHandle, bp: BridgeProcess, frames: int = 25,
 
 
 SUMMARY = re.compile(
-    r"call [\w-]+ ended: (?P<reason>.+?) after [\d.]+ s.*?(?P<audible>\d+) audible underruns "
+    r"call [\w-]+ ended: (?P<reason>.+?) after [\d.]+ s.*?(?P<audible>\d+) audible underruns? "
     r"\((?P<underruns>\d+) in all\), dropped (?P<speech_dropped>\d+) ms of speech and "
-    r"(?P<silence_dropped>\d+) ms of silence.*?; devices: (?P<overflows>\d+) input overflows, "
-    r"(?P<underflows>\d+) output underflows, (?P<reopens>\d+) reopens")
+    r"(?P<silence_dropped>\d+) ms of silence.*?; devices: (?P<overflows>\d+) input overflows?, "
+    r"(?P<underflows>\d+) output underflows?, (?:no reopens|(?P<attempts>\d+) reopen "
+    r"attempts? \((?P<reopens>\d+) succeeded\))")
 
 
 def summary_of(stdout: str) -> dict[str, Any]:
@@ -263,7 +264,8 @@ def summary_of(stdout: str) -> dict[str, Any]:
     for line in stdout.splitlines():
         m = SUMMARY.search(line)
         if m:
-            d: dict[str, Any] = {k: int(v) for k, v in m.groupdict().items() if v.isdigit()}
+            d: dict[str, Any] = {k: int(v or 0) for k, v in m.groupdict().items()
+                                 if k != "reason"}
             d["reason"] = m["reason"]
             d["line"] = line
             return d

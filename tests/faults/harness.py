@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import re
 import shutil
 import signal
@@ -143,12 +144,22 @@ class Result:
         return [word for word in UNCLEAN if word in self.err]
 
 
-def run_once(profile: Path, *args: str, timeout: float = 60, **extra_env: str) -> Result:
+def run_once(profile: Path, *args: str, timeout: float = 60, journal: bool = False,
+             **extra_env: str) -> Result:
+    """`vapi-bridge run`; `journal`: its stderr is a stream JOURNAL_STREAM names by device
+    and inode, as systemd sets it up (the only case the bridge takes for the journal)."""
     started = time.monotonic()
-    proc = subprocess.run(bridge_cmd("run", "--profile", str(profile), *args), cwd=ROOT,
-                          env=env(**extra_env), capture_output=True, text=True,
-                          timeout=timeout, check=False)
-    return Result(proc.returncode, proc.stdout, proc.stderr, time.monotonic() - started)
+    with tempfile.TemporaryFile("w+") as stream:
+        if journal:
+            st = os.fstat(stream.fileno())
+            extra_env = {**extra_env, "JOURNAL_STREAM": f"{st.st_dev}:{st.st_ino}"}
+        proc = subprocess.run(bridge_cmd("run", "--profile", str(profile), *args), cwd=ROOT,
+                              env=env(**extra_env), stdout=subprocess.PIPE,
+                              stderr=stream if journal else subprocess.PIPE, text=True,
+                              timeout=timeout, check=False)
+        stream.seek(0)
+        err = stream.read() if journal else proc.stderr
+    return Result(proc.returncode, proc.stdout, err, time.monotonic() - started)
 
 
 def run_cli(*args: str, timeout: float = 30, **extra_env: str) -> Result:

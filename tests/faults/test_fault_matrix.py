@@ -73,7 +73,9 @@ CASES: dict[str, Case] = {
     "http-402": Case("http-402", 3, "Vapi refused the call for billing (402)", call=False),
     "http-429-exhausted": Case("http-429", 5, "HTTP 429 rate limited after 2 attempts",
                                call=False),
-    "http-500-exhausted": Case("http-500", 5, "HTTP 500 after 2 attempts", call=False),
+    "http-500-exhausted": Case("http-500", 5, "kept failing (the call): HTTP 500 after 2 "
+                               "attempts — the fault is on Vapi's side, not the network",
+                               call=False),
     "http-500-transient": Case("http-500=1", 0, "HTTP 500; retrying (no call was created)",
                                reason=NORMAL_END),
     # the call is created but its answer is lost: found and used, never created twice
@@ -88,8 +90,9 @@ CASES: dict[str, Case] = {
                                      sim={"faults": ("list-500",)}),
     "http-hang": Case("http-hang", 5, "(the call): timed out after 2 attempts", call=False,
                       profile=FAST_FAIL),
-    "connection-refused": Case(None, 5, "(the call): cannot connect (ConnectError) after 2 "
-                               "attempts", call=False, base_url=REFUSED),
+    "connection-refused": Case(None, 5, "(nothing listens there) after 2 attempts",
+                               call=False,
+                               base_url=REFUSED),
     "call-socket-refused": Case("connect-delay=600", 5, "cannot open the call socket "
                                 "(InvalidStatus)", audio=False,
                                 sim={"never_connected_timeout": 0.3}),
@@ -149,8 +152,8 @@ LOOP: dict[str, LoopCase] = {
     "loop-http-500": LoopCase("http-500", "HTTP 500 after 2 attempts", recorded=False),
     "loop-http-hang": LoopCase("http-hang", "timed out after 2 attempts", recorded=False,
                                profile=FAST_FAIL),
-    "loop-connection-refused": LoopCase(None, "cannot connect (ConnectError)", recorded=False,
-                                        base_url=REFUSED),
+    "loop-connection-refused": LoopCase(None, "connection refused by 127.0.0.1:",
+                                        recorded=False, base_url=REFUSED),
     "loop-ws-close-1006": LoopCase("ws-close-1006=1", "connection lost ("),
     "loop-end-close-1006": LoopCase("end-close=1006", "ended (exceeded-max-duration)"),
 }

@@ -34,9 +34,10 @@ def run(journal: bool, verbose: bool) -> Callable[[], tuple[Result, list[dict[st
     def job() -> tuple[Result, list[dict[str, object]]]:
         with Sim() as sim, case_dir() as d:
             profile = write_profile(d, sim.base_url, record={"path": str(d / "rec")})
-            extra = {"JOURNAL_STREAM": "8:1234"} if journal else {}
-            result = run_once(profile, "--fault", "hostile-text=0.3",
-                              *(["-v"] if verbose else []), **extra)
+            # under the journal transcripts are off by default: printed here on purpose
+            result = run_once(profile, "--fault", "hostile-text=0.3", "--set",
+                              "transcript.print=finals", *(["-v"] if verbose else []),
+                              journal=journal)
             jsonl = [json.loads(line) for line in (d / "rec.jsonl").read_text().splitlines()]
         return result, jsonl
     return job

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
-from tests.e2e.conftest import ProfileBuilder, run_bridge
+from tests.e2e.conftest import ROOT, ProfileBuilder, run_bridge
 
 
 def test_check_passes_against_the_simulator(start_sim, profiles: ProfileBuilder) -> None:
@@ -116,8 +117,9 @@ def test_check_says_aec_needs_livekit_when_it_is_missing(
     result = run_bridge("check", "--profile", str(profile),
                         PYTHONPATH=str(tmp_path / "shadow"))
     assert result.returncode == 2, result.stdout + result.stderr
+    # the command installs the extra into this copy: here an editable checkout
     assert (" ✗ echo cancellation (audio.echo: aec) available — audio.echo: aec needs the "
-            "[aec] extra (livekit) — run: pip install 'vapi-bridge[aec]', or use audio.echo: "
-            "gate") in result.stdout.splitlines()
+            f"[aec] extra (livekit is missing) — run: {sys.executable} -m pip install -e "
+            f"'{ROOT}[aec]', or use audio.echo: gate") in result.stdout.splitlines()
     present = run_bridge("check", "--profile", str(profile))
     assert " ✓ echo cancellation (audio.echo: aec) available — livekit" in present.stdout

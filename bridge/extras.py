@@ -1,0 +1,70 @@
+"""How to install an optional extra (`sim`, `aec`) into the copy of vapi-bridge that runs.
+
+`pip install 'vapi-bridge[sim]'` only works where the package comes from an index. pip
+records where an installed copy came from (PEP 610 `direct_url.json`): a checkout, a wheel
+file, a VCS URL. The hint names that same source, and the pip of this interpreter, so the
+extra lands in the environment that needs it.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+from importlib import metadata
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+DIST = "vapi-bridge"
+
+
+def _origin(dist: metadata.Distribution) -> dict[str, object] | None:
+    try:
+        text = dist.read_text("direct_url.json")
+        data = json.loads(text) if text else None
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def requirement(extra: str) -> tuple[str, bool]:
+    """The pip requirement that installs `extra` from where this copy came from, and
+    whether it is an editable install (`pip install -e`)."""
+    for dist in metadata.distributions(name=DIST):
+        origin = _origin(dist)
+        if origin and origin.get("url"):
+            return _from_origin(extra, origin)
+    checkout = Path(__file__).resolve().parents[1]
+    if (checkout / "pyproject.toml").is_file():  # run from a source tree
+        return f"{checkout}[{extra}]", True
+    return f"{DIST}[{extra}]", False  # from an index
+
+
+def _from_origin(extra: str, origin: dict[str, object]) -> tuple[str, bool]:
+    url = str(origin["url"])
+    vcs = origin.get("vcs_info")
+    if isinstance(vcs, dict):
+        rev = f"@{vcs['commit_id']}" if vcs.get("commit_id") else ""
+        return f"{DIST}[{extra}] @ {vcs.get('vcs', 'git')}+{url}{rev}", False
+    parts = urlsplit(url)
+    if parts.scheme != "file":
+        return f"{DIST}[{extra}] @ {url}", False
+    path = unquote(parts.path)
+    dir_info = origin.get("dir_info")
+    editable = isinstance(dir_info, dict) and bool(dir_info.get("editable"))
+    if Path(path).exists():
+        return f"{path}[{extra}]", editable
+    return f"{DIST}[{extra}]", False  # the wheel or checkout is gone: an index, if any
+
+
+def install_command(extra: str) -> str:
+    """`/path/to/python -m pip install '<source>[extra]'`, ready to paste."""
+    req, editable = requirement(extra)
+    return " ".join([shlex.quote(sys.executable), "-m", "pip", "install",
+                     *(["-e"] if editable else []), shlex.quote(req)])
+
+
+def missing_extra(extra: str, what: str, module: str | None) -> str:
+    """The message for an ImportError of an extra's module."""
+    missing = f" ({module} is missing)" if module else ""
+    return f"{what} needs the [{extra}] extra{missing} — run: {install_command(extra)}"

@@ -1,0 +1,80 @@
+"""`vapi-bridge init` and `vapi-bridge unit`: a profile and a systemd unit from the package.
+
+Both come from the package's own data, so they work from a wheel with no checkout: `init`
+writes the fully commented profile (every key with its default), `unit` prints the systemd
+template unit with `ExecStart=` pointing at this installation's `vapi-bridge`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import sys
+from importlib import resources
+from pathlib import Path
+
+from bridge.errors import UsageError
+
+SHIPPED_EXE = "/opt/vapi-bridge/venv/bin/vapi-bridge"
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$")
+
+
+def asset_text(*parts: str) -> str:
+    return (resources.files("bridge").joinpath("assets", *parts)).read_text(encoding="utf-8")
+
+
+def profile_text(name: str) -> str:
+    """The commented example profile, its call named after the profile."""
+    text = asset_text("frontdesk.yaml")
+    # the value replaced, the comment kept in its column
+    return re.sub(r"(?m)^(  name: )(front-desk *)(?=#)",
+                  lambda m: f"{m[1]}{name:<{len(m[2]) - 1}} ", text, count=1)
+
+
+def target_path(name_or_path: str) -> tuple[str, Path]:
+    """`NAME` → ./NAME.yaml; a path (with a `/` or ending .yaml) is used as it is."""
+    if os.sep in name_or_path or name_or_path.endswith((".yaml", ".yml")):
+        path = Path(name_or_path).expanduser()
+        name = path.stem
+    else:
+        name, path = name_or_path, Path(f"{name_or_path}.yaml")
+    if not NAME_RE.match(name):
+        raise UsageError(f"profile name {name!r}: use letters, digits, '-', '_' or '.', "
+                         f"at most 40 characters (it names the systemd instance too)")
+    return name, path
+
+
+def init(name_or_path: str, force: bool = False) -> str:
+    """Write the profile; returns what to say."""
+    if name_or_path == "-":
+        sys.stdout.write(profile_text("kiosk"))
+        return ""
+    name, path = target_path(name_or_path)
+    if path.exists() and not force:
+        raise UsageError(f"{path} exists; choose another name, or --force to overwrite it")
+    if not path.parent.is_dir():
+        raise UsageError(f"no directory {path.parent}; create it first "
+                         f"(e.g. sudo install -d -m 0755 {path.parent})")
+    try:
+        path.write_text(profile_text(name), encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"cannot write {path}: {exc.strerror} — write it where you may, "
+                         f"or as root (sudo)") from None
+    return (f"wrote {path}: set assistant.id, and audio.input/output (see `vapi-bridge "
+            f"devices`); then: vapi-bridge check --profile {name_or_path}")
+
+
+def installed_exe() -> str:
+    """This installation's `vapi-bridge` script (beside the interpreter, as in a venv)."""
+    beside = Path(sys.executable).parent / "vapi-bridge"
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return str(beside.absolute())
+    found = shutil.which("vapi-bridge")
+    return str(Path(found).absolute()) if found else f"{sys.executable} -m bridge"
+
+
+def unit_text(user: bool) -> str:
+    text = asset_text("systemd", "vapi-bridge@.user.service" if user
+                      else "vapi-bridge@.service")
+    return text.replace(SHIPPED_EXE, installed_exe())

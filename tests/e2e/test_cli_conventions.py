@@ -1,0 +1,335 @@
+"""Terminal and journal conventions, through the real `vapi-bridge` process and the simulator:
+global options anywhere, --help with exit codes, NO_COLOR, the journal only when stderr is
+really its stream, transcripts kept out of the journal, words for the errors a user meets."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.conftest import ROOT, ProfileBuilder, bridge_cmd, bridge_env, run_bridge
+
+SHORT_CALL = {"firstMessage": "Hello.", "maxDurationSeconds": 3}
+
+
+def test_verbose_and_quiet_work_before_and_after_the_command(start_sim,
+                                                              profiles: ProfileBuilder) -> None:
+    sim = start_sim(assistant="echo")
+    profile = str(profiles.write(sim.base_url, assistant={"overrides": SHORT_CALL}))
+    before = run_bridge("-v", "run", "-p", profile)
+    after = run_bridge("run", "-p", profile, "-v")
+    for result in (before, after):
+        assert result.returncode == 0, result.stderr
+        assert " DEBUG " in result.stderr, "-v turned debug logging on"
+    quiet = run_bridge("-q", "run", "-p", profile)
+    assert quiet.returncode == 0 and " INFO " not in quiet.stderr, quiet.stderr
+
+
+@pytest.mark.parametrize("command", ["run", "check", "devices", "demo", "init", "listen"])
+def test_help_has_a_description_exit_codes_and_help_for_every_option(command: str) -> None:
+    result = run_bridge(command, "--help")
+    assert result.returncode == 0
+    text = result.stdout
+    assert re.search(r"(?i)^exit codes:?", text, re.M), text
+    _usage, _, rest = text.partition("\n\n")
+    assert rest.split("\n\n")[0].strip() and not rest.startswith("options:"), \
+        "a description comes before the options"
+    options = text.split("options:", 1)[1].split("\n\n")[0]
+    entries = re.split(r"\n  (?=-)", "\n" + options.strip("\n"))
+    bare = [e.strip() for e in entries if e.strip() and len(e.strip().split("  ")) < 2
+            and "\n" not in e.strip()]
+    assert not bare, f"options without help: {bare}"
+
+
+def _bare_entries(section: str) -> list[str]:
+    """Entries of an argparse help section (options, positionals) with no help text."""
+    entries = re.split(r"\n  (?=\S)", "\n" + section.strip("\n"))
+    return [e.strip() for e in entries if e.strip() and len(e.strip().split("  ")) < 2
+            and "\n" not in e.strip()]
+
+
+@pytest.mark.parametrize("argv", [("sim",), ("unit",), ("ctl",), ("ctl", "say"),
+                                  ("ctl", "add-message"), ("ctl", "transfer"),
+                                  ("ctl", "handoff"), ("ctl", "status")])
+def test_every_option_and_argument_has_help(argv: tuple[str, ...]) -> None:
+    text = run_bridge(*argv, "--help").stdout
+    for heading in ("options:", "positional arguments:"):
+        if heading in text:
+            section = text.split(heading, 1)[1].split("\n\n")[0]
+            assert not _bare_entries(section), f"{argv} {heading} {_bare_entries(section)}"
+
+
+def test_ctl_and_listen_find_the_daemon_by_profile_name_with_options_anywhere(
+        start_sim, profiles: ProfileBuilder, tmp_path: Path) -> None:
+    sim = start_sim(assistant="echo")
+    profile = profiles.write(sim.base_url, name="frontdesk",
+                             assistant={"overrides": {"firstMessage": "Welcome to the desk.",
+                                                      "maxDurationSeconds": 12}},
+                             service={"mode": "standby"})
+    run_dir = tempfile.mkdtemp(prefix="vb-run-")
+    env = bridge_env(XDG_RUNTIME_DIR=run_dir)
+    daemon = subprocess.Popen(bridge_cmd("run", "-p", str(profile)), cwd=ROOT, env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    elsewhere = tmp_path / "elsewhere"  # no frontdesk.yaml here, nor in ./config
+    elsewhere.mkdir()
+
+    def cli(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(bridge_cmd(*args), cwd=elsewhere, env=env, capture_output=True,
+                              text=True, timeout=timeout)
+
+    try:
+        deadline = time.monotonic() + 15
+        while not (Path(run_dir) / "vapi-bridge" / "frontdesk.sock").exists():
+            assert daemon.poll() is None and time.monotonic() < deadline, "no control socket"
+            time.sleep(0.05)
+        after = cli("ctl", "status", "-p", "frontdesk")
+        before = cli("ctl", "-p", "frontdesk", "status")
+        assert after.returncode == before.returncode == 0, after.stderr
+        assert after.stdout.splitlines()[0] == before.stdout.splitlines()[0] == \
+            "profile frontdesk (standby mode): waiting for trigger"
+        as_json = json.loads(cli("ctl", "status", "--json", "-p", "frontdesk").stdout)
+        assert as_json["state"] == "waiting for trigger"
+        both = cli("ctl", "status", "-p", "frontdesk", "--socket", "/nonexistent.sock")
+        assert both.returncode == 2 and "not both" in both.stderr
+
+        assert cli("ctl", "call", "-p", "frontdesk").returncode == 0
+        wav = tmp_path / "heard.wav"
+        heard = cli("listen", "-p", "frontdesk", "--seconds", "4", "--out", str(wav),
+                    "--no-events")
+        assert heard.returncode == 0, heard.stderr
+        assert heard.stderr.splitlines()[0].startswith("listening to call "), heard.stderr
+        assert f"writing {wav}" in heard.stderr and wav.stat().st_size > 44
+    finally:
+        daemon.terminate()
+        daemon.communicate(timeout=20)
+
+
+def test_listen_refuses_a_bad_url_before_announcing_a_wav(tmp_path: Path) -> None:
+    result = run_bridge("listen", "--url", "http://example.invalid/listen", "--out",
+                        str(tmp_path / "x.wav"))
+    assert result.returncode == 2
+    assert result.stderr.strip() == \
+        "vapi-bridge: that is not a usable listen URL (ws:// or wss://)"
+    assert not (tmp_path / "x.wav").exists()
+
+
+def test_listen_help_exit_codes_are_true_for_a_404(start_sim, profiles: ProfileBuilder
+                                                   ) -> None:
+    sim = start_sim(assistant="echo")
+    profile = profiles.write(sim.base_url)
+    listen_help = run_bridge("listen", "--help").stdout
+    unknown = run_bridge("listen", "--call-id", "00000000-0000-4000-8000-000000000000",
+                         "-p", str(profile), "--out", "-")
+    assert unknown.returncode == 2, unknown.stderr
+    assert "(404)" in unknown.stderr
+    code_2 = listen_help.split("\n  2 ", 1)[1].split("\n  3 ", 1)[0]
+    assert "--call-id (404)" in " ".join(code_2.split()), "the help says what happened"
+    assert "listening to call" not in unknown.stderr
+
+
+def test_journal_mode_only_when_stderr_is_the_journal_stream(start_sim,
+                                                             profiles: ProfileBuilder,
+                                                             tmp_path: Path) -> None:
+    sim = start_sim(assistant="echo")
+    profile = str(profiles.write(sim.base_url, assistant={"overrides": SHORT_CALL}))
+    # stderr is a file whose device:inode JOURNAL_STREAM names: the journal's own stream
+    err_path = tmp_path / "journal-stream"
+    with open(err_path, "w") as err:
+        st = os.fstat(err.fileno())
+        env = bridge_env(JOURNAL_STREAM=f"{st.st_dev}:{st.st_ino}")
+        journal = subprocess.run(bridge_cmd("run", "-p", profile), cwd=ROOT, env=env,
+                                 stdout=subprocess.PIPE, stderr=err, text=True, timeout=60)
+    lines = err_path.read_text().splitlines()
+    assert journal.returncode == 0, lines
+    assert lines and all(re.match(r"<[0-7]>", line) for line in lines), lines
+    # privacy: under the journal what visitors and the assistant say is not printed
+    assert "assistant: Hello." not in journal.stdout, journal.stdout
+    assert "ended: exceeded-max-duration" in journal.stdout, "the summary still is"
+
+    # inherited by a program whose stderr is elsewhere (a pipe here): terminal mode
+    inherited = run_bridge("run", "-p", profile, JOURNAL_STREAM=f"{st.st_dev}:{st.st_ino}")
+    assert inherited.returncode == 0
+    assert not any(re.match(r"<[0-7]>", line) for line in inherited.stderr.splitlines())
+    assert re.search(r"^\d\d:\d\d:\d\d INFO", inherited.stderr, re.M), inherited.stderr
+    assert "assistant: Hello." in inherited.stdout, "in a terminal the transcript shows"
+
+    forced = run_bridge("run", "-p", profile, "--set", "transcript.print=finals",
+                        JOURNAL_STREAM=f"{st.st_dev}:{st.st_ino}")
+    assert "assistant: Hello." in forced.stdout
+
+
+def in_pty(*args: str, **env: str) -> str:
+    """The CLI on a pseudo-terminal (colour and the status line need one); all it wrote."""
+    pty = pytest.importorskip("pty")
+    full = bridge_env(**env)
+    full["TERM"] = "xterm"
+    out = bytearray()
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: exec the CLI on the terminal
+        os.chdir(ROOT)
+        os.execvpe(bridge_cmd()[0], [*bridge_cmd(), *args], full)
+    try:
+        while True:
+            try:
+                data = os.read(fd, 4096)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not data:
+                break
+            out.extend(data)
+    finally:
+        os.waitpid(pid, 0)
+        os.close(fd)
+    return out.decode("utf-8", "replace")
+
+
+def test_no_color_in_check(start_sim, profiles: ProfileBuilder) -> None:
+    sim = start_sim(assistant="echo")
+    profile = str(profiles.write(sim.base_url))
+    coloured = in_pty("check", "-p", profile)
+    plain = in_pty("check", "-p", profile, NO_COLOR="1")
+    assert "\x1b[32m✓" in coloured, repr(coloured)
+    assert "✓ API key accepted" in plain and "\x1b[" not in plain, repr(plain)
+
+
+def test_status_line_with_no_color_and_silence(start_sim, profiles: ProfileBuilder,
+                                               tmp_path: Path) -> None:
+    """NO_COLOR: no colour, but the live status line is still cleared before every log or
+    transcript line; a digitally silent microphone reads -inf, not -270 dB."""
+    import wave
+
+    silence = tmp_path / "silence.wav"
+    with wave.open(str(silence), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(16000)
+        w.writeframes(b"\0\0" * 16000 * 5)
+    sim = start_sim(assistant="echo")
+    profile = str(profiles.write(sim.base_url, assistant={"overrides": SHORT_CALL},
+                                 audio={"input": f"file:{silence}"}))
+    text = in_pty("run", "-p", profile, NO_COLOR="1")
+    assert "ended: exceeded-max-duration" in text, text
+    assert "\x1b[3" not in text, "no colour with NO_COLOR"
+    status = [part for part in text.split("\r\x1b[K") if part.startswith("● ")]
+    assert status, f"the status line was drawn: {text!r}"
+    assert any(" -inf dB " in s for s in status), status
+    assert "-270" not in text
+    # every log or transcript line starts on a cleared line, never glued to the status
+    for line in re.finditer(r"(\d\d:\d\d:\d\d (INFO|WARNING) |assistant: )", text):
+        before = text[max(0, line.start() - 4):line.start()]
+        assert before.endswith("\r\x1b[K") or before.endswith("\n"), \
+            repr(text[max(0, line.start() - 80):line.end()])
+        if not before.endswith("\r\x1b[K"):
+            previous = text[:line.start()].rsplit("\n", 2)[-2]
+            assert not previous.rstrip("\r").startswith("● ") and "● " not in previous, \
+                repr(previous)
+
+
+def test_check_json(start_sim, profiles: ProfileBuilder) -> None:
+    sim = start_sim(assistant="echo")
+    good = run_bridge("check", "-p", str(profiles.write(sim.base_url)), "--json")
+    data = json.loads(good.stdout)
+    assert good.returncode == 0 and data["ok"] is True and data["exit_code"] == 0
+    assert {"ok": True, "warning": False, "check": "API key accepted", "detail": ""} \
+        in data["checks"]
+    bad = run_bridge("check", "-p", str(profiles.write(sim.base_url)), "--json",
+                     VAPI_API_KEY="sk-wrong")
+    data = json.loads(bad.stdout)
+    assert bad.returncode == 3 and data["ok"] is False and data["exit_code"] == 3
+    failed = [c for c in data["checks"] if not c["ok"]]
+    assert failed[0]["check"] == "API key accepted" and "(401)" in failed[0]["detail"]
+    assert "sk-wrong" not in bad.stdout
+    broken = run_bridge("check", "-p", "/nonexistent/x.yaml", "--json")
+    assert broken.returncode == 2 and json.loads(broken.stdout)["checks"][0]["ok"] is False
+
+
+@pytest.mark.parametrize(("base_url", "words"), [
+    ("http://no-such-host.invalid:8099", "DNS: cannot resolve no-such-host.invalid"),
+    ("http://127.0.0.1:9", "connection refused by 127.0.0.1:9 (nothing listens there)"),
+])
+def test_cannot_connect_says_dns_or_refused(profiles: ProfileBuilder, base_url: str,
+                                            words: str) -> None:
+    profile = profiles.write(base_url, api={"retry_attempts": 1, "allow_plaintext": True})
+    result = run_bridge("run", "-p", str(profile))
+    assert result.returncode == 5
+    assert words in result.stderr, result.stderr
+    assert "ConnectError" not in result.stderr
+    assert "after 1 attempt " in result.stderr, "one attempt, in the singular"
+
+
+def test_tls_failure_is_named(start_sim, profiles: ProfileBuilder) -> None:
+    sim = start_sim(assistant="echo")  # plain HTTP: a TLS handshake with it fails
+    profile = profiles.write(sim.base_url.replace("http://", "https://"),
+                             api={"retry_attempts": 1})
+    result = run_bridge("run", "-p", str(profile))
+    assert result.returncode == 5
+    assert "TLS handshake with 127.0.0.1:" in result.stderr, result.stderr
+
+
+def test_summary_words_agree_with_their_numbers(start_sim, profiles: ProfileBuilder) -> None:
+    sim = start_sim(assistant="echo")
+    profile = profiles.write(sim.base_url, assistant={"overrides": SHORT_CALL})
+    result = run_bridge("run", "-p", str(profile))
+    line = next(x for x in result.stdout.splitlines() if " ended: " in x)
+    for n, noun in re.findall(r"\b(\d+) (audible underruns?|interruptions?)", line):
+        assert noun.endswith("s") == (n != "1"), line
+
+
+def test_set_errors_point_at_the_override(start_sim, profiles: ProfileBuilder) -> None:
+    sim = start_sim(assistant="echo")
+    profile = profiles.write(sim.base_url)
+    result = run_bridge("run", "-p", str(profile), "--set", "audio.block_ms=500")
+    assert result.returncode == 2
+    assert result.stderr.strip() == ("vapi-bridge: --set audio.block_ms: must be from 5 to 100 "
+                                     "(got 500)"), result.stderr
+    unknown = run_bridge("run", "-p", str(profile), "--set", "audio.outptu=null")
+    assert unknown.stderr.strip() == ("vapi-bridge: --set audio.outptu: unknown key (did you "
+                                      "mean 'output'?)"), unknown.stderr
+
+
+def test_relative_file_paths_are_relative_to_the_profile(start_sim, profiles: ProfileBuilder,
+                                                         tmp_path: Path) -> None:
+    sim = start_sim(assistant="echo")
+    profile = profiles.write(sim.base_url, assistant={"overrides": SHORT_CALL},
+                             audio={"output": "file:heard.wav"})
+    result = run_bridge("run", "-p", str(profile))  # the working directory is the repo
+    assert result.returncode == 0, result.stderr
+    assert (profile.parent / "heard.wav").stat().st_size > 1000
+    assert not (ROOT / "heard.wav").exists()
+
+
+def test_check_beep_calls_digital_silence_silence(start_sim, profiles: ProfileBuilder) -> None:
+    sim = start_sim(assistant="echo")
+    profile = profiles.write(sim.base_url)  # null devices: the microphone hears zeros
+    result = run_bridge("check", "-p", str(profile), "--beep")
+    assert result.returncode == 4
+    assert "✗ microphone hears something — input level silence: check the microphone" \
+        in result.stdout, result.stdout
+    assert "-270" not in result.stdout
+
+
+def test_devices_without_a_sound_card_says_what_to_check() -> None:
+    cards = Path("/proc/asound/cards")
+    if cards.exists() and "no soundcards" not in cards.read_text():
+        pytest.skip("this machine has a sound card")
+    result = run_bridge("devices")
+    assert result.returncode == 0
+    assert result.stdout.startswith("no audio devices found. Check that a sound card")
+    assert "aplay -l" in result.stdout and "file:PATH.wav or null" in result.stdout
+
+
+def test_check_exit_code_for_a_missing_key_is_the_documented_one(
+        start_sim, profiles: ProfileBuilder) -> None:
+    sim = start_sim(assistant="echo")
+    result = run_bridge("check", "-p", str(profiles.write(sim.base_url)), VAPI_API_KEY="")
+    assert result.returncode == 2, result.stdout
+    assert "✗ API key present" in result.stdout
+    documented = run_bridge("check", "--help").stdout
+    assert "  2    the profile is wrong, or no API key is set" in documented

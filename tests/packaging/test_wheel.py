@@ -1,0 +1,142 @@
+"""The package as a pip user gets it: a wheel installed into a fresh venv and run from another
+directory, with no checkout — the path docs/kiosk-install.md takes."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.e2e.conftest import KEY, ROOT
+
+pytestmark = pytest.mark.timeout(300)
+
+
+@dataclass
+class Installed:
+    wheel: Path
+    venv: Path
+    home: Path  # the working directory: not the checkout
+
+    @property
+    def exe(self) -> Path:
+        return self.venv / "bin" / "vapi-bridge"
+
+    def run(self, *args: str, timeout: float = 60, **env: str
+            ) -> subprocess.CompletedProcess[str]:
+        full = {k: v for k, v in os.environ.items()
+                if not k.startswith(("VAPI_", "PYTHON", "VIRTUAL_ENV"))}
+        full.update(HOME=str(self.home), XDG_CONFIG_HOME=str(self.home / ".config"),
+                    XDG_RUNTIME_DIR=str(self.home / "run"), **env)
+        return subprocess.run([str(self.exe), *args], cwd=self.home, env=full,
+                              capture_output=True, text=True, timeout=timeout)
+
+
+def _check(cmd: list[str], **kwargs: object) -> None:
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=240, **kwargs)
+    assert result.returncode == 0, f"{shlex.join(cmd)}:\n{result.stdout}\n{result.stderr}"
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Installed]:
+    base = tmp_path_factory.mktemp("wheel")
+    dist = base / "dist"
+    _check([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(dist),
+            str(ROOT)])
+    wheel = next(dist.glob("vapi_bridge-*.whl"))
+    venv = base / "venv"
+    _check([sys.executable, "-m", "venv", str(venv)])
+    _check([str(venv / "bin" / "python"), "-m", "pip", "install", "-q", str(wheel)])
+    home = base / "home"
+    (home / "run").mkdir(parents=True)
+    yield Installed(wheel, venv, home)
+
+
+def test_the_wheel_carries_licence_metadata_profile_and_units(installed: Installed) -> None:
+    with zipfile.ZipFile(installed.wheel) as whl:
+        names = set(whl.namelist())
+        meta = next(n for n in names if n.endswith(".dist-info/METADATA"))
+        metadata = whl.read(meta).decode()
+    assert "License-Expression: MIT" in metadata
+    assert "Classifier: Operating System :: POSIX :: Linux" in metadata
+    assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names)
+    for asset in ("bridge/assets/frontdesk.yaml", "bridge/assets/systemd/vapi-bridge@.service",
+                  "bridge/assets/systemd/vapi-bridge@.user.service"):
+        assert asset in names, asset
+    assert not any(n.startswith(("config/", "systemd/", "tests/")) for n in names)
+
+
+def test_init_unit_and_a_call_from_the_wheel_alone(installed: Installed, start_sim) -> None:
+    assert installed.run("--version").stdout.strip().startswith("vapi-bridge ")
+
+    made = installed.run("init", "frontdesk")
+    assert made.returncode == 0, made.stderr
+    profile = installed.home / "frontdesk.yaml"
+    text = profile.read_text()
+    assert text == (ROOT / "config" / "frontdesk.yaml").read_text().replace(
+        "  name: front-desk ", "  name: frontdesk  ")
+    again = installed.run("init", "frontdesk")
+    assert again.returncode == 2 and "--force" in again.stderr
+    assert profile.read_text() == text, "an existing profile is never overwritten"
+
+    system_unit = installed.run("unit").stdout
+    user_unit = installed.run("unit", "--user").stdout
+    for unit, profile_path in ((system_unit, "/etc/vapi-bridge/%i.yaml"),
+                               (user_unit, "%h/.config/vapi-bridge/%i.yaml")):
+        assert f"ExecStart={installed.exe} run --profile {profile_path}\n" in unit
+        assert "/opt/vapi-bridge/venv" not in unit.split("[Service]", 1)[1]
+    assert "User=vapi-bridge" in system_unit and "User=" not in user_unit
+
+    # the written profile, as the guide has the user edit it, places a call to the simulator
+    sim = start_sim(assistant="echo")
+    data = yaml.safe_load(text)
+    data["api"]["base_url"] = sim.base_url
+    data["assistant"] = {"id": "echo", "overrides": {"firstMessage": "Hello.",
+                                                     "maxDurationSeconds": 2}}
+    data["audio"].update(input="null", output="null")
+    profile.write_text(yaml.safe_dump(data))
+    call = installed.run("run", "-p", "frontdesk", VAPI_API_KEY=KEY)
+    assert call.returncode == 0, call.stderr
+    assert "assistant: Hello." in call.stdout
+    assert "ended: exceeded-max-duration" in call.stdout
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None,
+                    reason="systemd-analyze not found (Debian: apt-get install systemd)")
+def test_the_printed_unit_verifies(installed: Installed, tmp_path: Path) -> None:
+    """`vapi-bridge unit | tee /etc/systemd/system/vapi-bridge@.service`, as the guide says:
+    systemd accepts it, its ExecStart= being the installed program."""
+    unit = tmp_path / "vapi-bridge@frontdesk.service"
+    unit.write_text(installed.run("unit").stdout)
+    result = subprocess.run(["systemd-analyze", "verify", str(unit)], capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 0 and not (result.stdout + result.stderr).strip(), \
+        result.stdout + result.stderr
+
+
+def test_the_extra_hint_installs_from_where_the_copy_came_from(installed: Installed) -> None:
+    missing = installed.run("sim", "--port", "0")
+    assert missing.returncode == 2
+    line = missing.stderr.strip()
+    hint = line.split(" — run: ", 1)[1]
+    python = installed.venv / "bin" / "python"
+    assert hint == f"{python} -m pip install '{installed.wheel}[sim]'", line
+    _check(shlex.split(hint))  # the hint, as printed, works
+    started = subprocess.Popen([str(installed.exe), "sim", "--port", "0"], cwd=installed.home,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        assert started.stdout is not None
+        first = started.stdout.readline()
+        assert "listening on http://127.0.0.1:" in first, first
+    finally:
+        started.terminate()
+        started.communicate(timeout=10)
