@@ -3,7 +3,7 @@
 #                 package with its simulator extra, nothing else
 #   make test   — the whole test suite (lint included), with the test stack: a private
 #                 PulseAudio, sox, espeak-ng, systemd's tools, livekit, hypothesis, ruff
-#   make test-floors — the unit, end-to-end, network, device-listing and echo tests with
+#   make test-floors — the unit, network, call-path, device-listing and echo-rig tests with
 #                 every dependency at exactly its declared floor (pyproject.toml), in a
 #                 second venv
 SHELL := /bin/bash
@@ -14,7 +14,17 @@ DEMO_STAMP := $(VENV)/.demo
 DEMO_DEBS := libportaudio2
 FLOORS_VENV ?= .venv-floors
 FLOORS_STAMP := $(FLOORS_VENV)/.installed
-FLOORS_TESTS ?= tests/unit tests/e2e tests/network tests/devices/test_devices_cli.py tests/echo
+# Tests that measure audio timing through real devices or a real-time call run one at a
+# time (SERIAL_TESTS, node-id prefixes); the rest (simulator, control, service, faults,
+# CLI, …) mostly wait on subprocesses and sockets and run on PYTEST_WORKERS processes.
+SERIAL_TESTS := tests/rig tests/devices tests/echo tests/e2e/test_fast_delivery.py \
+  tests/e2e/test_recording.py tests/e2e/test_barge_in.py \
+  tests/e2e/test_call_path.py::test_echo_call_round_trip
+PYTEST_WORKERS ?= 3
+# at the floors: what calls each dependency's API (REST, socket, resampler, devices, AEC)
+FLOORS_PARALLEL := tests/unit tests/network tests/e2e/test_call_path.py
+FLOORS_SERIAL := tests/e2e/test_call_path.py::test_echo_call_round_trip \
+  tests/devices/test_devices_cli.py tests/echo/test_echo_rig.py
 DEBS := libportaudio2 pulseaudio pulseaudio-utils libasound2-plugins espeak-ng sox systemd libseccomp2
 
 .PHONY: demo test test-floors deps demo-deps apt-install venv demo-venv lint bench clean
@@ -64,7 +74,13 @@ $(FLOORS_STAMP): pyproject.toml .ci/floors.py
 
 test-floors: deps $(FLOORS_STAMP)
 	@echo "dependency floors:"; sed 's/^/  /' $(FLOORS_VENV)/floors.txt
-	$(FLOORS_VENV)/bin/pytest -q -p no:cacheprovider $(FLOORS_TESTS) $(ARGS)
+ifdef ARGS
+	$(FLOORS_VENV)/bin/pytest -q -p no:cacheprovider $(ARGS)
+else
+	$(FLOORS_VENV)/bin/pytest -q -p no:cacheprovider -n $(PYTEST_WORKERS) \
+	  $(SERIAL_TESTS:%=--deselect=%) $(FLOORS_PARALLEL)
+	$(FLOORS_VENV)/bin/pytest -q -p no:cacheprovider $(FLOORS_SERIAL)
+endif
 
 demo-venv: demo-deps $(DEMO_STAMP)
 
@@ -73,7 +89,12 @@ demo: demo-venv
 
 test: venv
 	$(VENV)/bin/ruff check .
+ifdef ARGS
 	$(VENV)/bin/pytest -q $(ARGS)
+else
+	$(VENV)/bin/pytest -q -n $(PYTEST_WORKERS) $(SERIAL_TESTS:%=--deselect=%)
+	$(VENV)/bin/pytest -q $(SERIAL_TESTS)
+endif
 
 lint: venv
 	$(VENV)/bin/ruff check .
