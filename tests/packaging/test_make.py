@@ -3,6 +3,7 @@ make's own dry run (`make -n`: it prints the commands and runs none)."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -15,7 +16,10 @@ pytestmark = pytest.mark.skipif(shutil.which("make") is None, reason="make not f
 
 
 def dry_run(target: str, venv: Path) -> str:
-    result = subprocess.run(["make", "-n", target, f"VENV={venv}"], cwd=ROOT,
+    # a plain shell's make: under `make test` the outer make's variables would add
+    # "Entering directory" lines and its flags
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKELEVEL", "MAKEFLAGS", "MFLAGS")}
+    result = subprocess.run(["make", "-n", target, f"VENV={venv}"], cwd=ROOT, env=env,
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     return result.stdout
