@@ -21,6 +21,10 @@ SERIAL_TESTS := tests/rig tests/devices tests/echo tests/e2e/test_fast_delivery.
   tests/e2e/test_recording.py tests/e2e/test_barge_in.py \
   tests/e2e/test_call_path.py::test_echo_call_round_trip
 PYTEST_WORKERS ?= 3
+# A real-time audio test that fails is run once more before it counts: on a 2-core machine
+# the sound server itself sometimes glitches (its xruns are reported in the failure). Two
+# failures in a row fail the suite; the rerun is shown in pytest's summary (R).
+SERIAL_RERUNS := --reruns 1
 # at the floors: what calls each dependency's API (REST, socket, resampler, devices, AEC)
 FLOORS_PARALLEL := tests/unit tests/network tests/e2e/test_call_path.py
 FLOORS_SERIAL := tests/e2e/test_call_path.py::test_echo_call_round_trip \
@@ -79,7 +83,7 @@ ifdef ARGS
 else
 	$(FLOORS_VENV)/bin/pytest -q -p no:cacheprovider -n $(PYTEST_WORKERS) \
 	  $(SERIAL_TESTS:%=--deselect=%) $(FLOORS_PARALLEL)
-	$(FLOORS_VENV)/bin/pytest -q -p no:cacheprovider $(FLOORS_SERIAL)
+	$(FLOORS_VENV)/bin/pytest -q -p no:cacheprovider $(SERIAL_RERUNS) $(FLOORS_SERIAL)
 endif
 
 demo-venv: demo-deps $(DEMO_STAMP)
@@ -93,7 +97,7 @@ ifdef ARGS
 	$(VENV)/bin/pytest -q $(ARGS)
 else
 	$(VENV)/bin/pytest -q -n $(PYTEST_WORKERS) $(SERIAL_TESTS:%=--deselect=%)
-	$(VENV)/bin/pytest -q $(SERIAL_TESTS)
+	$(VENV)/bin/pytest -q $(SERIAL_RERUNS) $(SERIAL_TESTS)
 endif
 
 lint: venv
