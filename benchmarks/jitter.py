@@ -31,7 +31,7 @@ from pathlib import Path
 import yaml
 
 from bridge.audio.files import ClockedSink, NullSource
-from bridge.call import Call
+from bridge.call.lifecycle import Call
 from bridge.profile import parse_profile
 from bridge.sim import SimConfig, Simulator
 from bridge.vapi.api import VapiApi

@@ -24,7 +24,7 @@ from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from bridge import redact
-from bridge.logsetup import TerminalFormatter
+from bridge.service.logsetup import TerminalFormatter
 from bridge.vapi.api import CallInfo
 
 CHECKPOINTS = (1, 10, 100, 1_000, 10_000)

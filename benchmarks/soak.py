@@ -1,6 +1,6 @@
 """Soak: N calls in `loop` mode against the simulator, each with a randomly chosen fault.
 
-The real daemon (`bridge.daemon.Daemon`) runs in this process with headless audio (a
+The real daemon (`bridge.service.daemon.Daemon`) runs in this process with headless audio (a
 `NullSource` microphone, a `ClockedSink` speaker pulled in real time) and records every
 call; the simulator runs in a child process so that its own memory (it keeps every call's
 audio) is not counted. Each call draws a fault (or none: a normal short call) and a
@@ -42,8 +42,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bridge.audio.files import ClockedSink, NullSource  # noqa: E402
-from bridge.daemon import Daemon  # noqa: E402
 from bridge.profile import load_profile  # noqa: E402
+from bridge.service.daemon import Daemon  # noqa: E402
 
 KEY = "soak-private-key"
 RSS_LIMIT_MB = 5.0

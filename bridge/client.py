@@ -14,13 +14,13 @@ async def main() -> None:
 asyncio.run(main())
 ```
 
-`open_call` is the daemon's own path (the same `bridge.call.Call`, API client and audio
+`open_call` is the daemon's own path (the same `bridge.call.lifecycle.Call`, API client and audio
 backends), so a script behaves exactly like `vapi-bridge run`: real-time uplink with
 silence, barge-in, clean end (`end-call`) when the block is left, the summary in
 `call.summary`. Commands go over the call socket or the controlUrl as the profile says
 (`call.commands_via`; `handoff` always by controlUrl), as with `vapi-bridge ctl`.
 
-`listen(url)` (from `bridge.listen`) yields `AudioChunk`s (`.samples` is (frames,
+`listen(url)` (from `bridge.vapi.listen`) yields `AudioChunk`s (`.samples` is (frames,
 channels) int16) and `ListenEvent`s (JSON text frames); `call.listen()` does it for the
 call at hand.
 """
@@ -33,13 +33,14 @@ from typing import Any
 
 from bridge import redact
 from bridge.audio.base import AudioSink, AudioSource
-from bridge.call import Call
-from bridge.control import Refused, sender
-from bridge.listen import AudioChunk, ListenEvent, listen
+from bridge.call.lifecycle import Call
+from bridge.call.summary import CallSummary
+from bridge.call.wiring import close_audio, make_api, make_recorder, start_audio
+from bridge.control import sender
+from bridge.errors import Refused
 from bridge.profile import Profile, load_profile, public_key
-from bridge.runner import close_audio, make_api, make_recorder, start_audio
-from bridge.summary import CallSummary
 from bridge.vapi import messages
+from bridge.vapi.listen import AudioChunk, ListenEvent, listen
 from bridge.vapi.messages import (
     AssistantSpeechStarted,
     Event,
@@ -55,7 +56,7 @@ __all__ = ["AssistantSpeechStarted", "AudioChunk", "CallHandle", "Event", "Liste
 
 
 class CallHandle:
-    """A live call placed by `open_call`. `.call` is the underlying `bridge.call.Call`."""
+    """A live call placed by `open_call`. `.call` is the underlying `bridge.call.lifecycle.Call`."""
 
     def __init__(self, call: Call) -> None:
         self.call = call

@@ -61,3 +61,15 @@ class NetworkError(BridgeError):
 
 class AudioDeviceError(BridgeError):
     exit_code = ExitCode.AUDIO
+
+
+class Refused(BridgeError):
+    """The daemon or Vapi refused a command (no call in progress, 4xx from controlUrl)."""
+
+    exit_code = ExitCode.FAILURE
+
+
+class NoDaemon(BridgeError):
+    """Nothing answers on the control socket."""
+
+    exit_code = ExitCode.NETWORK

@@ -2,17 +2,23 @@
 
 Devices, WAV files and the null device implement both, so the call never knows which it
 has. Samples are always int16 mono numpy arrays at the backend's own `sample_rate`.
+
+What only some backends have is explicit, with a default in `Backend` rather than probed
+for: a real device reports `device_stats`, its `latency_ms` and the capture clock
+(`captured_until`), and `supervise()` watches it for the whole call; a file or the null
+device keeps the defaults (no statistics, no latency, a `supervise()` that only waits).
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
 
-from bridge.audio.playout import PlayoutStats
+from bridge.audio.playout import PlayoutBuffer, PlayoutStats
 from bridge.audio.ring import SampleRing
 
 
@@ -22,11 +28,50 @@ class DeviceStats:
     output_underflows: int = 0
     reopens: int = 0  # reopens that succeeded
     reopen_attempts: int = 0
-    notes: list[str] = field(default_factory=list)
+
+    def __add__(self, other: DeviceStats) -> DeviceStats:
+        return DeviceStats(self.input_overflows + other.input_overflows,
+                           self.output_underflows + other.output_underflows,
+                           self.reopens + other.reopens,
+                           self.reopen_attempts + other.reopen_attempts)
+
+    def __sub__(self, other: DeviceStats) -> DeviceStats:
+        return DeviceStats(self.input_overflows - other.input_overflows,
+                           self.output_underflows - other.output_underflows,
+                           self.reopens - other.reopens,
+                           self.reopen_attempts - other.reopen_attempts)
+
+
+class Backend:
+    """The optional features of a source or a sink, with the defaults of a file or the
+    null device; a real device (`bridge/audio/devices.py`) overrides them."""
+
+    is_device = False  # a real device: there is an acoustic path from speaker to mic
+    device_stats: DeviceStats | None = None  # xruns and reopens, counted since opening
+    captured_until: float | None = None  # monotonic time the newest sample read was captured
+
+    @property
+    def latency_ms(self) -> float:
+        """The backend's own latency estimate (PortAudio's, for a device stream)."""
+        return 0.0
+
+    async def supervise(self) -> None:
+        """Watch the backend for the whole call (cancel the task to stop). A device
+        reopens itself here and raises AudioDeviceError when that keeps failing; a file
+        never fails, so this only waits."""
+        await asyncio.Event().wait()
 
 
 class AudioSource(Protocol):
     sample_rate: int
+    is_device: bool
+    device_stats: DeviceStats | None
+    captured_until: float | None
+
+    @property
+    def latency_ms(self) -> float: ...
+
+    async def supervise(self) -> None: ...
 
     def start(self) -> None: ...
 
@@ -45,6 +90,14 @@ class AudioSink(Protocol):
     """Where the assistant's audio goes (LiveKit's AudioOutput contract, trimmed)."""
 
     sample_rate: int
+    is_device: bool
+    device_stats: DeviceStats | None
+    buffer: PlayoutBuffer  # the playout queue its own clock pulls (the echo path reads it)
+
+    @property
+    def latency_ms(self) -> float: ...
+
+    async def supervise(self) -> None: ...
 
     def start(self) -> None: ...
 

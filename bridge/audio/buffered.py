@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from bridge.audio.base import Backend
 from bridge.audio.playout import PlayoutBuffer, PlayoutStats
 from bridge.audio.ring import SampleRing
 
 
-class BufferedSink:
+class BufferedSink(Backend):
     """The sink side of the AudioSink contract for a sink that owns a `PlayoutBuffer`
     (`self.buffer`) pulled by its own clock: a device callback or a timer task."""
 

@@ -27,21 +27,23 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from bridge.audio.base import DeviceStats, level_dbfs
+from bridge.audio.base import Backend, DeviceStats, level_dbfs
 from bridge.audio.buffered import BufferedSink
 from bridge.audio.device_lookup import find_device, pick_rate, sounddevice
 from bridge.audio.playout import PlayoutBuffer, PlayoutSettings
 from bridge.audio.pulse import is_pulse
 from bridge.audio.ring import SampleRing
 from bridge.errors import AudioDeviceError
+from bridge.retry import DEVICE_REOPEN
 from bridge.words import plural
 
 log = logging.getLogger("bridge.devices")
 
 POLL_S = 0.1  # how often the event loop looks at a stream's health
 STALL_S = 2.0  # no callback for this long: the device hangs
-REOPEN_ATTEMPTS = 3  # in a row; a stream that runs SETTLE_S after a reopen resets the count
-REOPEN_DELAYS_S = (0.2, 0.5, 1.0)  # before each attempt
+# attempts in a row; a stream that runs SETTLE_S after a reopen resets the count
+REOPEN = DEVICE_REOPEN
+REOPEN_ATTEMPTS = REOPEN.attempts
 SETTLE_S = 5.0
 XRUN_REPORT_S = 2.0  # overflows/underflows are logged at most this often
 OPEN_TIMEOUT_S = 5.0  # an open or close that takes longer counts as failed
@@ -99,8 +101,10 @@ async def _in_thread(fn: Callable[[], T], timeout: float, what: str) -> T:
         raise AudioDeviceError(f"{what} did not finish within {timeout:.0f} s") from None
 
 
-class _DeviceStream:
+class _DeviceStream(Backend):
     """What the microphone and the speaker share: opening, health, reopening, closing."""
+
+    is_device = True
 
     kind = "input"
     role = "microphone"
@@ -109,6 +113,7 @@ class _DeviceStream:
     def __init__(self, spec: str | int, wire_rate: int, *, latency: str | float,
                  block_ms: int, device_rate: int | None) -> None:
         self.stats = DeviceStats()
+        self.device_stats = self.stats
         self.spec = spec
         self._sd = sounddevice()
         self.device = find_device(spec, self.kind)
@@ -275,7 +280,7 @@ class _DeviceStream:
         log.warning("%s %s: %s; reopening it", self.role, self.name, why)
         last = why
         while self._attempts < REOPEN_ATTEMPTS:
-            await asyncio.sleep(REOPEN_DELAYS_S[min(self._attempts, len(REOPEN_DELAYS_S) - 1)])
+            await asyncio.sleep(REOPEN.delay(self._attempts + 1))
             self._attempts += 1
             self.stats.reopen_attempts += 1
             try:

@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Protocol
 
 import numpy as np
 
 from bridge.audio.aec import WebRtcAec
+from bridge.audio.base import AudioSink, AudioSource
 from bridge.audio.echo_gate import EchoGate
 from bridge.audio.resample import Resampler
 
@@ -48,7 +49,7 @@ def make_echo_control(mode: str, rate: int, delay_ms: float = 0.0) -> EchoContro
     raise ValueError(f"unknown echo mode {mode!r}")
 
 
-def echo_path(mode: str, source: Any, sink: Any
+def echo_path(mode: str, source: AudioSource, sink: AudioSink
               ) -> tuple[EchoControl | None, Callable[[], np.ndarray] | None]:
     """The echo control for a source/sink pair and the function giving it the far end.
 
@@ -56,12 +57,10 @@ def echo_path(mode: str, source: Any, sink: Any
     backend on either side echo control is off whatever the profile says. The stream delay
     for the AEC comes from the devices' PortAudio latencies when they report them.
     """
-    from bridge.audio.devices import DeviceSink, DeviceSource  # no PortAudio load here
-
-    if mode == "off" or not (isinstance(source, DeviceSource) and isinstance(sink, DeviceSink)):
+    if mode == "off" or not (source.is_device and sink.is_device):
         return None, None
     buffer = sink.buffer
-    delay_ms = float(getattr(source, "latency_ms", 0.0)) + float(getattr(sink, "latency_ms", 0.0))
+    delay_ms = source.latency_ms + sink.latency_ms
     control = make_echo_control(mode, source.sample_rate, delay_ms)
     ring = buffer.enable_reference()
     resampler = Resampler(sink.sample_rate, source.sample_rate)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bridge.audio.base import level_dbfs
+from bridge.audio.base import Backend, level_dbfs
 from bridge.audio.buffered import BufferedSink
 from bridge.audio.playout import PlayoutBuffer, PlayoutSettings
 from bridge.audio.resample import resample_all
@@ -114,7 +114,7 @@ class WavWriter:
             f.write(struct.pack("<I", data))
 
 
-class WavSource:
+class WavSource(Backend):
     """Plays a WAV file into the call in real time, then silence.
 
     With `paused=True` it sends silence until `play()` (the demo waits for the greeting).
@@ -165,7 +165,7 @@ class WavSource:
         return None
 
 
-class NullSource:
+class NullSource(Backend):
     def __init__(self, sample_rate: int) -> None:
         self.sample_rate = sample_rate
 

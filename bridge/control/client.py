@@ -17,9 +17,8 @@ import socket
 from pathlib import Path
 from typing import Any
 
-from bridge.control import NoDaemon, Refused
 from bridge.control.paths import client_candidates, default_dirs, discover
-from bridge.errors import BridgeError, NetworkError, UsageError
+from bridge.errors import BridgeError, NetworkError, NoDaemon, Refused, UsageError
 from bridge.profile import load_profile
 from bridge.profile.model import Profile
 

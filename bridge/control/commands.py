@@ -14,14 +14,14 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from bridge import redact
-from bridge.call import Call
-from bridge.control import Refused, sender
+from bridge.call.lifecycle import Call
+from bridge.control import sender
 from bridge.control.status import status
-from bridge.errors import BridgeError, ExitCode, UsageError
+from bridge.errors import BridgeError, ExitCode, Refused, UsageError
 from bridge.vapi import messages
 
 if TYPE_CHECKING:
-    from bridge.daemon import Daemon
+    from bridge.service.daemon import Daemon
 
 log = logging.getLogger("bridge.control")
 

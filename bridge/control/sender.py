@@ -18,9 +18,8 @@ import httpx
 from websockets.exceptions import ConnectionClosed
 
 from bridge import USER_AGENT, redact
-from bridge.call import Call
-from bridge.control import Refused
-from bridge.errors import NetworkError, ProfileError
+from bridge.call.lifecycle import Call
+from bridge.errors import NetworkError, ProfileError, Refused
 from bridge.profile import public_key
 from bridge.vapi.api import check_plaintext, response_message
 from bridge.vapi.net import http_client, untrusted

@@ -30,7 +30,7 @@ from bridge.control.paths import prepare_directory, socket_path
 from bridge.errors import ProfileError
 
 if TYPE_CHECKING:
-    from bridge.daemon import Daemon
+    from bridge.service.daemon import Daemon
 
 log = logging.getLogger("bridge.control")
 

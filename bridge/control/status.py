@@ -10,10 +10,10 @@ from __future__ import annotations
 import contextlib
 from typing import TYPE_CHECKING, Any
 
-from bridge.runner import ROLE_NAMES
+from bridge.words import ROLE_NAMES
 
 if TYPE_CHECKING:
-    from bridge.daemon import Daemon
+    from bridge.service.daemon import Daemon
 
 TRANSCRIPT_LINES = 5
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
-import random
 import secrets
 import time
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ import httpx
 from bridge import USER_AGENT, redact
 from bridge.errors import ApiRequestError, AuthError, NetworkError, ProfileError
 from bridge.inert import inert
+from bridge.retry import RetryPolicy
 from bridge.vapi import connect_errors, safejson
 from bridge.vapi.created import find_created, marked_name
 from bridge.vapi.net import http_client, untrusted
@@ -33,19 +33,6 @@ MAX_BODY = 16 * 2**20  # a long call's object (messages, artifact) stays far bel
 # failures before the request left: it cannot have been processed
 NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.ProxyError,
             httpx.UnsupportedProtocol)
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    attempts: int = 5
-    base_delay: float = 1.0
-    max_delay: float = 30.0
-    rate_limit_delay: float = 20.0
-
-    def delay(self, attempt: int, rate_limited: bool) -> float:
-        base = self.rate_limit_delay if rate_limited else self.base_delay
-        ceiling = min(self.max_delay, base * (2 ** (attempt - 1)))
-        return random.uniform(ceiling / 2, ceiling)
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,8 @@ from bridge.client import (
     listen,
     open_call,
 )
-from bridge.control import Refused, sender
+from bridge.control import sender
+from bridge.errors import Refused
 from tests.control.conftest import received
 from tests.e2e.conftest import KEY, ProfileBuilder
 

@@ -189,7 +189,7 @@ def test_listen_auth_and_errors(start_sim, profiles: ProfileBuilder, tmp_path: P
 def test_listen_refuses_a_stream_announced_in_an_encoding_it_cannot_read(
         start_sim, profiles: ProfileBuilder, monkeypatch: pytest.MonkeyPatch) -> None:
     from bridge.client import open_call
-    from bridge.control import Refused
+    from bridge.errors import Refused
 
     sim = start_sim(assistant="echo", faults=("listen-encoding=mulaw\x1b[2J",))
     monkeypatch.setenv("VAPI_API_KEY", KEY)

@@ -144,7 +144,7 @@ def test_a_peer_of_another_uid_is_refused(short_dir: Path) -> None:
                                   ["ctl", "--socket", "x", "add-message", "hi", "--role", "bot"],
                                   ["ctl", "--socket", "x", "fly"]])
 def test_usage_errors_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
-    from bridge.cli import main
+    from bridge.cli.main import main
 
     with pytest.raises(SystemExit) as exc:
         main(argv)

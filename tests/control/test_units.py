@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bridge.cli import build_parser
-from bridge.control.ctl import build_request
-from bridge.control.listen_cmd import mix_to_mono
-from bridge.control.verify import best_lag, blockwise
+from bridge.cli.ctl import build_request
+from bridge.cli.listen import mix_to_mono
+from bridge.cli.listen_verify import best_lag, blockwise
+from bridge.cli.main import build_parser
 
 
 @pytest.mark.parametrize(("argv", "request_"), [

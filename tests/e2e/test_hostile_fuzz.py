@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bridge.audio.files import ClockedSink, NullSource
-from bridge.call import Call
+from bridge.call.lifecycle import Call
 from bridge.profile import parse_profile
 from bridge.sim import SimConfig, Simulator
 from bridge.vapi import messages

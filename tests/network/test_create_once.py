@@ -14,9 +14,10 @@ import httpx
 import pytest
 
 from bridge.errors import NetworkError
+from bridge.retry import RetryPolicy
 from bridge.sim import SimConfig, SimHandle, run_in_thread
 from bridge.vapi import created
-from bridge.vapi.api import RetryPolicy, VapiApi
+from bridge.vapi.api import VapiApi
 
 KEY = "sim-private-key"
 BODY: dict[str, Any] = {

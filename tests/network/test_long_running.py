@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from bridge.call import Call
+from bridge.call.lifecycle import Call
+from bridge.call.wiring import close_audio, make_api, start_audio
 from bridge.profile import load_profile
-from bridge.runner import close_audio, make_api, start_audio
 from tests.faults.harness import KEY, Daemon, Sim, assert_clean, case_dir, write_profile
 
 pytestmark = pytest.mark.timeout(120)

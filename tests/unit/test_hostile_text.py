@@ -16,10 +16,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bridge.call.summary import outcome
+from bridge.cli.transcript import transcript_printer
 from bridge.inert import inert, is_inert
-from bridge.logsetup import JournalFormatter, TerminalFormatter
-from bridge.runner import transcript_printer
-from bridge.summary import outcome
+from bridge.service.logsetup import JournalFormatter, TerminalFormatter
 from bridge.vapi import messages, safejson
 from bridge.vapi.api import response_message
 

@@ -112,7 +112,7 @@ class Uplink:
 
     def _next_frame(self, due: int) -> bytes:
         captured = apply_gain(self.source.read(due), self._gain)
-        stamp = getattr(self.source, "captured_until", None)  # a device's own capture clock
+        stamp = self.source.captured_until  # a device's own capture clock
         self._captured_until = stamp if stamp is not None else time.monotonic()
         if self._echo is not None and self._far_end is not None:
             self._echo.far(self._far_end())

@@ -21,16 +21,16 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
-from bridge.audio.backends import describe, open_sink, open_source
 from bridge.audio.base import AudioSink, AudioSource, level_dbfs, show_dbfs
+from bridge.call.backends import describe, open_sink, open_source
+from bridge.call.recording import expand_path, unwritable
+from bridge.call.wiring import close_audio, record_template, start_audio
 from bridge.control.paths import prepare_directory, socket_path
 from bridge.errors import ApiRequestError, BridgeError, ExitCode
 from bridge.extras import install_command
-from bridge.logsetup import colour_wanted
 from bridge.profile import Profile, api_key, load_profile
-from bridge.record import expand_path, unwritable
 from bridge.redact import scrub_urls
-from bridge.runner import close_audio, record_template, start_audio
+from bridge.service.logsetup import colour_wanted
 from bridge.vapi.api import VapiApi, is_loopback
 from bridge.words import plural
 

@@ -20,28 +20,22 @@ import signal
 import sys
 import time
 from collections import deque
-from typing import Any
+from typing import Any, Protocol
 
 from bridge.aio import wait_any
 from bridge.audio.base import AudioSink, AudioSource
-from bridge.call import Call
+from bridge.call.lifecycle import Call
+from bridge.call.recording import DestinationError, check_destination
+from bridge.call.summary import CallSummary
+from bridge.call.wiring import close_audio, make_api, make_recorder, start_audio
 from bridge.control.server import serve_control
 from bridge.errors import BridgeError, ExitCode, NetworkError
 from bridge.profile import Profile, load_profile
-from bridge.record import DestinationError, check_destination
-from bridge.runner import (
-    EventHook,
-    close_audio,
-    make_api,
-    make_recorder,
-    place_call,
-    start_audio,
-    transcript_printer,
-)
+from bridge.retry import RetryPolicy
 from bridge.service.notify import Notifier, watchdog_loop
-from bridge.summary import CallSummary
+from bridge.service.placing import CallWatcher, EventHook, place_call
 from bridge.vapi import messages
-from bridge.vapi.api import RetryPolicy, VapiApi
+from bridge.vapi.api import VapiApi
 from bridge.words import plural
 
 log = logging.getLogger("bridge.daemon")
@@ -51,17 +45,27 @@ STATUS_EVERY_S = 1.0  # how often the state (and systemd's STATUS=) is brought u
 CALL_PHASES = {"creating": "calling", "connecting": "connecting", "ending": "ending the call"}
 
 
+class CallView(Protocol):
+    """What a front end shows of each call (the CLI's transcript lines and status line):
+    given to the daemon, so the service layer knows nothing of terminals."""
+
+    def hooks(self, profile: Profile) -> list[EventHook]: ...
+
+    def watchers(self, call: Call) -> list[CallWatcher]: ...
+
+
 class Daemon:
     def __init__(self, profile: Profile, *, reload_from: str | None = None,
                  overrides: list[str] | None = None, fault: str | None = None,
                  audio: tuple[AudioSource, AudioSink] | None = None,
-                 hooks: list[EventHook] | None = None,
+                 hooks: list[EventHook] | None = None, view: CallView | None = None,
                  stop: asyncio.Event | None = None) -> None:
         self.profile = profile
         self.reload_from = reload_from
         self.overrides = overrides or []
         self.fault = fault
         self.hooks = hooks or []
+        self.view = view
         self.call: Call | None = None
         self.transcript: deque[tuple[str, str]] = deque(maxlen=10)
         self.last_summary: CallSummary | None = None
@@ -194,9 +198,10 @@ class Daemon:
         self.transcript.clear()  # `ctl status` shows this call's lines, not the last one's
         self._set_state("calling")
         status = asyncio.create_task(self._status_updates(call))
-        hooks = [transcript_printer(p.transcript.print), self._remember, *self.hooks]
+        hooks = [*(self.view.hooks(p) if self.view else []), self._remember, *self.hooks]
+        watchers = self.view.watchers(call) if self.view else []
         try:
-            summary = await place_call(call, self._stop, hooks)
+            summary = await place_call(call, self._stop, hooks, watchers)
         except (NetworkError, DestinationError) as exc:  # the record directory went away
             if p.service.mode == "once":
                 raise

@@ -20,9 +20,10 @@ from pathlib import Path
 
 from bridge.audio.base import AudioSink, AudioSource
 from bridge.audio.files import ClockedSink, WavSource
-from bridge.daemon import Daemon
+from bridge.cli.transcript import TerminalView
 from bridge.errors import UsageError
 from bridge.profile import Profile, parse_profile
+from bridge.service.daemon import Daemon
 from bridge.vapi import messages
 
 log = logging.getLogger("bridge.demo")
@@ -116,7 +117,7 @@ async def run_demo(*, headless: bool, out: str, wire: str) -> int:
             if use_devices:
                 print("Speak after the greeting; the assistant repeats what you say. "
                       "Ctrl-C ends the call.", flush=True)
-                return await Daemon(profile).run()
+                return await Daemon(profile, view=TerminalView()).run()
             with tempfile.TemporaryDirectory(prefix="vapi-bridge-demo-") as tmp:
                 return await _headless(profile, Path(tmp), Path(out))
 
@@ -129,7 +130,8 @@ async def _headless(profile: Profile, workdir: Path, out: Path) -> int:
     visitor = HeadlessVisitor(source, stop)
     visitor.start_fallback()
     audio: tuple[AudioSource, AudioSink] = (source, sink)
-    code = await Daemon(profile, hooks=[visitor], stop=stop, audio=audio).run()
+    code = await Daemon(profile, hooks=[visitor], view=TerminalView(), stop=stop,
+                        audio=audio).run()
     print(f"the assistant's audio was written to {out}", flush=True)
     return code
 

@@ -8,9 +8,9 @@ from typing import Any
 
 from bridge.audio.base import DeviceStats
 from bridge.audio.playout import PlayoutStats
+from bridge.call.uplink import UplinkStats
 from bridge.errors import ExitCode
 from bridge.inert import inert
-from bridge.uplink import UplinkStats
 from bridge.words import plural
 
 CONNECTION_LOST = "connection-lost"

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable
 
 from bridge import __version__
-from bridge.cli_text import (
+from bridge.cli.text import (
     CHECK_EXITS,
     DEMO_EXITS,
     DEVICES_EXITS,
@@ -23,7 +23,7 @@ from bridge.cli_text import (
     SET_HELP,
 )
 from bridge.errors import BridgeError, ExitCode, UsageError
-from bridge.logsetup import setup_logging
+from bridge.service.logsetup import setup_logging
 
 log = logging.getLogger("bridge")
 
@@ -37,19 +37,21 @@ def _level(args: argparse.Namespace, default: str = "info") -> str:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from bridge.daemon import Daemon
+    from bridge.cli.transcript import TerminalView
     from bridge.profile import load_profile
+    from bridge.service.daemon import Daemon
 
     profile = load_profile(args.profile, args.set)
     setup_logging(_level(args, profile.log.level))
     for warning in profile.warnings:
         log.warning("%s: %s", profile.origin, warning)
-    daemon = Daemon(profile, reload_from=args.profile, overrides=args.set, fault=args.fault)
+    daemon = Daemon(profile, reload_from=args.profile, overrides=args.set, fault=args.fault,
+                    view=TerminalView())
     return asyncio.run(daemon.run())
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from bridge.demo import run_demo
+    from bridge.cli.demo import run_demo
 
     setup_logging(_level(args))
     return asyncio.run(run_demo(headless=args.headless, out=args.out, wire=args.wire))
@@ -70,35 +72,35 @@ def run_sim(sim_args: list[str]) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from bridge.check import run_check
+    from bridge.cli.check import run_check
 
     setup_logging(_level(args, "warning"))
     return asyncio.run(run_check(args.profile, args.set, args.beep, as_json=args.json))
 
 
 def cmd_ctl(args: argparse.Namespace) -> int:
-    from bridge.control.ctl import run as run_ctl
+    from bridge.cli.ctl import run as run_ctl
 
     setup_logging(_level(args, "warning"))
     return run_ctl(args)
 
 
 def cmd_listen(args: argparse.Namespace) -> int:
-    from bridge.control.listen_cmd import cmd as run_listen
+    from bridge.cli.listen import cmd as run_listen
 
     setup_logging(_level(args, "warning"))
     return run_listen(args)
 
 
 def cmd_devices(args: argparse.Namespace) -> int:
-    from bridge.devices_cmd import show_devices
+    from bridge.cli.devices import show_devices
 
     setup_logging(_level(args, "warning"))
     return show_devices(args.json)
 
 
 def cmd_init(args: argparse.Namespace) -> int:
-    from bridge.scaffold import init
+    from bridge.cli.scaffold import init
 
     said = init(args.name, force=args.force)
     if said:
@@ -107,7 +109,7 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 
 def cmd_unit(args: argparse.Namespace) -> int:
-    from bridge.scaffold import unit_text
+    from bridge.cli.scaffold import unit_text
 
     sys.stdout.write(unit_text(args.user))
     return ExitCode.OK
@@ -166,7 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(func=cmd_run)
 
     demo = _sub(sub, "demo", "try it with no account: a call to the built-in simulator",
-                _doc("bridge.demo"), DEMO_EXITS, parents=[common])
+                _doc("bridge.cli.demo"), DEMO_EXITS, parents=[common])
     demo.add_argument("--headless", action="store_true",
                       help="speak a WAV into the call instead of using the microphone")
     demo.add_argument("--out", default="out/demo-reply.wav",
@@ -182,7 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
     sim.set_defaults(func=cmd_sim)
 
     check = _sub(sub, "check", "check a profile, the API key, the network and the devices",
-                 _doc("bridge.check"), CHECK_EXITS, parents=[common])
+                 _doc("bridge.cli.check"), CHECK_EXITS, parents=[common])
     check.add_argument("--profile", "-p", required=True, help=PROFILE_HELP)
     check.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                        help=SET_HELP)
@@ -217,8 +219,8 @@ def build_parser() -> argparse.ArgumentParser:
                       help="the per-user unit (audio through the user's PulseAudio/PipeWire)")
     unit.set_defaults(func=cmd_unit)
 
-    from bridge.control import ctl as ctl_args
-    from bridge.control import listen_args
+    from bridge.cli import ctl as ctl_args
+    from bridge.cli import listen_args
 
     ctl = sub.add_parser("ctl", parents=[common], help="steer the running daemon's call",
                          description=ctl_args.__doc__,
@@ -263,7 +265,7 @@ def main(argv: list[str] | None = None) -> int:
         return ExitCode.PROFILE
     try:
         if args.command in NATIVE_STDERR_COMMANDS:  # they open PortAudio
-            from bridge.native_stderr import capture
+            from bridge.audio.native_stderr import capture
 
             with capture():
                 return int(func(args))
@@ -283,7 +285,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _err_prefix() -> str:
     """Under systemd the journal reads a syslog priority from the line: this is an error."""
-    from bridge.logsetup import under_journal
+    from bridge.service.logsetup import under_journal
 
     return "<3>" if under_journal() else ""
 

@@ -11,15 +11,15 @@ import sys
 from typing import TextIO
 
 from bridge.audio.base import SILENCE_DBFS
-from bridge.call import Call
-from bridge.logsetup import live_terminal
+from bridge.call.lifecycle import Call
+from bridge.service.logsetup import live_terminal
 
 CLEAR = "\r\033[K"
 
 
 def wanted(stream: TextIO | None = None) -> bool:
     """`stream` defaults to the current sys.stderr (looked up when called: it may have been
-    replaced since import, see `bridge.native_stderr`)."""
+    replaced since import, see `bridge.audio.native_stderr`)."""
     return live_terminal(sys.stderr if stream is None else stream)
 
 

@@ -30,12 +30,13 @@ from bridge.audio.base import AudioSink, AudioSource, DeviceStats
 from bridge.audio.codec import codec_for
 from bridge.audio.echo import echo_path
 from bridge.audio.playout import PlayoutStats
-from bridge.downlink import Downlink
+from bridge.call.downlink import Downlink
+from bridge.call.recording import Recorder
+from bridge.call.summary import CONNECTION_LOST, CallSummary, outcome
+from bridge.call.uplink import Uplink
 from bridge.errors import AudioDeviceError, NetworkError
 from bridge.profile.model import Profile
-from bridge.record import Recorder
-from bridge.summary import CONNECTION_LOST, CallSummary, outcome
-from bridge.uplink import Uplink
+from bridge.retry import SOCKET_CONNECT
 from bridge.vapi import messages
 from bridge.vapi.api import CallInfo, VapiApi
 from bridge.vapi.interruptions import BargeInRule
@@ -125,14 +126,14 @@ class Call:
             asyncio.create_task(self._watch_silence(), name="downlink-watchdog"),
         ]
         for backend in (self.source, self.sink):
-            supervise = getattr(backend, "supervise", None)
-            if supervise is not None:
-                self._tasks.append(asyncio.create_task(self._watch_device(supervise),
+            if backend.is_device:
+                self._tasks.append(asyncio.create_task(self._watch_device(backend.supervise),
                                                        name="device"))
 
     async def _connect(self, url: str) -> ClientConnection:
         last = ""
-        for attempt in range(1, 4):
+        policy = SOCKET_CONNECT
+        for attempt in range(1, policy.attempts + 1):
             try:
                 return await connect(url, user_agent_header=USER_AGENT, compression=None,
                                      max_size=MAX_MESSAGE, ping_interval=5, ping_timeout=10,
@@ -142,9 +143,10 @@ class Call:
                 if refusal is not None:
                     raise refusal from None
                 last = exc.__class__.__name__
-                log.warning("call %s: cannot open the call socket (%s); attempt %d of 3",
-                            self.short_id, last, attempt)
-                await asyncio.sleep(0.5 * attempt)
+                log.warning("call %s: cannot open the call socket (%s); attempt %d of %d",
+                            self.short_id, last, attempt, policy.attempts)
+                if attempt < policy.attempts:
+                    await asyncio.sleep(policy.delay(attempt))
             except InvalidURI:
                 raise NetworkError("Vapi returned an unusable websocketCallUrl") from None
         raise NetworkError(f"cannot open the call socket ({last}) — check the network; the "
@@ -273,15 +275,8 @@ class Call:
                 await self.end()
 
     def _device_totals(self) -> DeviceStats | None:
-        stats = [s for s in (getattr(self.source, "stats", None), getattr(self.sink, "stats",
-                                                                           None))
-                 if isinstance(s, DeviceStats)]
-        if not stats:
-            return None
-        return DeviceStats(input_overflows=sum(s.input_overflows for s in stats),
-                           output_underflows=sum(s.output_underflows for s in stats),
-                           reopens=sum(s.reopens for s in stats),
-                           reopen_attempts=sum(s.reopen_attempts for s in stats))
+        stats = [s for s in (self.source.device_stats, self.sink.device_stats) if s is not None]
+        return sum(stats[1:], stats[0]) if stats else None
 
     async def _watch_silence(self) -> None:
         """Ping/pong catches a dead TCP link; this catches a live one that carries nothing."""

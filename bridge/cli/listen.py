@@ -1,4 +1,4 @@
-"""`vapi-bridge listen`: the run (see `bridge.control.listen_args` for the options)."""
+"""`vapi-bridge listen`: the run (see `bridge.cli.listen_args` for the options)."""
 
 from __future__ import annotations
 
@@ -20,12 +20,11 @@ import numpy as np
 
 from bridge import redact
 from bridge.audio.files import WavWriter
-from bridge.control import Refused
+from bridge.cli.listen_verify import correlate
 from bridge.control.client import find_socket, load_if_here, request
-from bridge.control.verify import correlate
-from bridge.errors import BridgeError, ExitCode, NetworkError, UsageError
-from bridge.listen import AudioChunk, check_listen_url, listen
+from bridge.errors import BridgeError, ExitCode, NetworkError, Refused, UsageError
 from bridge.profile import Profile, load_profile, public_key
+from bridge.vapi.listen import AudioChunk, check_listen_url, listen
 
 log = logging.getLogger("bridge.listen")
 
@@ -74,7 +73,7 @@ async def resolve(args: argparse.Namespace, profile: Profile | None) -> Target:
     if args.call_id:
         if profile is None:
             raise UsageError("--call-id needs --profile (for the API settings and key)")
-        from bridge.runner import make_api
+        from bridge.call.wiring import make_api
 
         async with make_api(profile) as api:
             info = await api.get_call(args.call_id, attempts=2)

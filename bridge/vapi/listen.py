@@ -1,7 +1,7 @@
 """Call listen: join a call's `listenUrl` and get its audio and JSON frames.
 
 ```python
-from bridge.listen import AudioChunk, listen
+from bridge.vapi.listen import AudioChunk, listen
 
 async for item in listen(url):
     if isinstance(item, AudioChunk):
@@ -32,8 +32,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus, InvalidURI
 
 from bridge import USER_AGENT, redact
-from bridge.control import Refused
-from bridge.errors import AuthError, NetworkError, UsageError
+from bridge.errors import AuthError, NetworkError, Refused, UsageError
 from bridge.vapi import safejson
 from bridge.vapi.api import check_plaintext
 from bridge.vapi.net import untrusted, ws_options

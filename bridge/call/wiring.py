@@ -1,0 +1,69 @@
+"""A call's parts built from a profile: the API client, the audio backends and the
+recorder. The one place (with `backends`) where the call layer reads a `Profile`; the
+daemon (`bridge/service/daemon.py`) composes them into modes."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from pathlib import Path
+
+from bridge.audio.base import AudioSink, AudioSource
+from bridge.call.backends import open_sink, open_source
+from bridge.call.recording import Recorder
+from bridge.profile import Profile, api_key
+from bridge.retry import RetryPolicy
+from bridge.vapi.api import VapiApi
+
+log = logging.getLogger("bridge.run")
+
+def make_api(profile: Profile) -> VapiApi:
+    a = profile.api
+    return VapiApi(a.base_url, api_key(profile), timeout=a.timeout_seconds,
+                   retry=RetryPolicy(attempts=a.retry_attempts,
+                                     max_delay=a.retry_max_delay_seconds),
+                   allow_plaintext=a.allow_plaintext)
+
+
+def open_audio(profile: Profile) -> tuple[AudioSource, AudioSink]:
+    source = open_source(profile.audio, profile.wire.sample_rate)
+    sink = open_sink(profile.audio, profile.wire.sample_rate)
+    return source, sink
+
+
+def start_audio(profile: Profile, audio: tuple[AudioSource, AudioSink] | None = None
+                ) -> tuple[AudioSource, AudioSink]:
+    """Open the profile's backends (or take `audio`) and start both; if either fails to
+    start, both are closed before the error goes on."""
+    source, sink = audio or open_audio(profile)
+    try:
+        source.start()
+        sink.start()
+    except BaseException:
+        close_audio(source, sink)
+        raise
+    return source, sink
+
+
+def close_audio(*parts: AudioSource | AudioSink | None) -> None:
+    for part in parts:
+        if part is not None:
+            with contextlib.suppress(Exception):
+                part.close()
+
+
+def record_template(p: Profile) -> str | None:
+    """`record.path`, a relative stem anchored to the profile's directory like every other
+    relative path in a profile — unless systemd's $STATE_DIRECTORY takes it (record.py)."""
+    if not p.record.path:
+        return None
+    stem = Path(p.record.path).expanduser()
+    if not stem.is_absolute() and not os.environ.get("STATE_DIRECTORY"):
+        stem = p.directory / stem
+    return str(stem)
+
+
+def make_recorder(p: Profile) -> Recorder | None:
+    template = record_template(p)
+    return Recorder(template, p.name, p.wire.sample_rate) if template else None

@@ -1,0 +1,1 @@
+"""The commands: `vapi-bridge run|loop|standby|ctl|listen|check|devices|demo|init|sim`."""

@@ -1,0 +1,53 @@
+"""What the terminal shows of a call: its transcript lines on stdout and, on a live
+terminal, the status line (`statusline`). Handed to the daemon as a `CallView`."""
+
+from __future__ import annotations
+
+import sys
+
+from bridge.call.lifecycle import Call
+from bridge.cli import statusline
+from bridge.inert import inert
+from bridge.profile import Profile
+from bridge.service.logsetup import under_journal
+from bridge.service.placing import CallWatcher, EventHook
+from bridge.vapi import messages
+from bridge.words import ROLE_NAMES
+
+
+def transcript_mode(mode: str) -> str:
+    """`auto`: final lines in a terminal; none when stdout or stderr is the journal (under
+    systemd what visitors say must not land in the system log; `record.path` keeps it,
+    in a file of its own)."""
+    if mode != "auto":
+        return mode
+    return "off" if under_journal(1) or under_journal() else "finals"
+
+
+def transcript_printer(mode: str) -> EventHook:
+    """Prints transcript lines to stdout, one line each: the text is inert (already so from
+    the parser; again here, as this is where it meets the terminal or the journal), and a
+    role we do not know is shown in brackets, so no server text starts a line."""
+    mode = transcript_mode(mode)
+
+    def show(event: messages.Event) -> None:
+        if mode == "off" or not isinstance(event, messages.Transcript) or not event.text:
+            return
+        if event.final or mode == "all":
+            who = ROLE_NAMES.get(event.role) or f"[{inert(event.role or '?', 20)}]"
+            mark = "" if event.final else " …"
+            print(f"{statusline.clear_prefix(sys.stdout)}{who}: {inert(event.text)}{mark}",
+                  flush=True)
+
+    return show
+
+
+class TerminalView:
+    """The daemon's `CallView` for a terminal (or the journal): transcript lines as the
+    profile asks, and the status line when stderr is a live terminal."""
+
+    def hooks(self, profile: Profile) -> list[EventHook]:
+        return [transcript_printer(profile.transcript.print)]
+
+    def watchers(self, call: Call) -> list[CallWatcher]:
+        return [statusline.show] if statusline.wanted() else []

@@ -1,0 +1,52 @@
+"""`place_call`: run one call until it ends or a stop is asked for, feeding its events to
+the hooks and its progress to the watchers; always returns its summary."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+
+from bridge.call.lifecycle import Call
+from bridge.call.summary import CallSummary
+from bridge.vapi import messages
+
+log = logging.getLogger("bridge.run")
+
+EventHook = Callable[[messages.Event], None]
+CallWatcher = Callable[[Call], Awaitable[None]]
+
+
+async def place_call(call: Call, stop: asyncio.Event, hooks: list[EventHook],
+                     watchers: list[CallWatcher] = ()) -> CallSummary:  # type: ignore[assignment]
+    """Run one call until it ends or `stop` is set; always returns its summary."""
+    stopper = asyncio.create_task(stop.wait())
+    starter = asyncio.create_task(call.start())
+    try:
+        await asyncio.wait({starter, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        if not starter.done():
+            starter.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await starter
+        else:
+            starter.result()
+            watcher = asyncio.create_task(_dispatch(call, hooks))
+            shown = [asyncio.create_task(watch(call)) for watch in watchers]
+            await asyncio.wait({watcher, stopper}, return_when=asyncio.FIRST_COMPLETED)
+            for task in shown:
+                task.cancel()
+    finally:
+        stopper.cancel()
+        await call.close()
+    assert call.summary is not None
+    return call.summary
+
+
+async def _dispatch(call: Call, hooks: list[EventHook]) -> None:
+    async for event in call.events():
+        for hook in hooks:
+            try:
+                hook(event)
+            except Exception:
+                log.exception("an event hook failed")
