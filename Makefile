@@ -93,6 +93,7 @@ demo: demo-venv
 
 test: venv
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
 ifdef ARGS
 	$(VENV)/bin/pytest -q $(ARGS)
 else
@@ -102,6 +103,7 @@ endif
 
 lint: venv
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
 
 bench: venv
 	@for b in benchmarks/*.py; do echo "== $$b"; $(VENV)/bin/python $$b || exit 1; done
