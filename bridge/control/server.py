@@ -6,9 +6,11 @@ socket file left by a dead daemon is replaced; one a live daemon answers on is n
 new daemon stops with a clear error). The file is removed when the daemon exits.
 
 ```python
-async with serve_control(daemon):
+async with serve_control(host, socket_path(profile)):
     await daemon_work()
 ```
+
+It answers through `commands`, which reach the daemon only as a `Host`.
 """
 
 from __future__ import annotations
@@ -23,14 +25,12 @@ import stat
 import struct
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from bridge.control import commands
-from bridge.control.paths import prepare_directory, socket_path
+from bridge.control.host import Host
+from bridge.control.paths import prepare_directory
 from bridge.errors import ProfileError
-
-if TYPE_CHECKING:
-    from bridge.service.daemon import Daemon
 
 log = logging.getLogger("bridge.control")
 
@@ -71,8 +71,8 @@ async def _is_live(path: Path) -> bool:
 
 
 class ControlServer:
-    def __init__(self, daemon: Daemon, path: Path, *, allowed_uid: int | None = None) -> None:
-        self.daemon = daemon
+    def __init__(self, host: Host, path: Path, *, allowed_uid: int | None = None) -> None:
+        self.host = host
         self.path = path
         self.allowed_uid = os.getuid() if allowed_uid is None else allowed_uid
         self._server: asyncio.Server | None = None
@@ -192,16 +192,17 @@ class ControlServer:
             request = json.loads(line)
         except ValueError:
             return commands.error("the request is not valid JSON", "usage")
-        answer = await commands.handle(self.daemon, request)
+        answer = await commands.handle(self.host, request)
         log.debug("control: %s → %s", request.get("cmd") if isinstance(request, dict) else "?",
                   "ok" if answer.get("ok") else answer.get("error"))
         return answer
 
 
 @contextlib.asynccontextmanager
-async def serve_control(daemon: Daemon, path: Path | None = None) -> AsyncIterator[ControlServer]:
-    """Run the daemon's control socket for the duration of the block."""
-    server = ControlServer(daemon, path or socket_path(daemon.profile))
+async def serve_control(host: Host, path: Path) -> AsyncIterator[ControlServer]:
+    """Run the control socket at `path` (`paths.socket_path`) for the duration of the
+    block."""
+    server = ControlServer(host, path)
     await server.start()
     try:
         yield server

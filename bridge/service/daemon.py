@@ -6,6 +6,9 @@ calls again after `loop_delay_seconds`, backing off (up to `max_backoff_seconds`
 calls fail. SIGHUP reloads the profile between calls (a broken one is reported and the
 old one kept); SIGINT/SIGTERM end the call in progress and the daemon.
 
+The control socket reaches it as a `bridge.control.host.Host`: `call`, `request_call()`,
+`snapshot()`.
+
 Under systemd it says READY=1 once the profile is loaded and the devices are open,
 keeps STATUS= current, pings the watchdog from the event loop and says STOPPING=1.
 """
@@ -28,12 +31,14 @@ from bridge.call.lifecycle import Call
 from bridge.call.recording import DestinationError, check_destination
 from bridge.call.summary import CallSummary
 from bridge.call.wiring import close_audio, make_api, make_recorder, start_audio
+from bridge.control.paths import socket_path
 from bridge.control.server import serve_control
 from bridge.errors import BridgeError, ExitCode, NetworkError
 from bridge.profile import Profile, load_profile
 from bridge.retry import RetryPolicy
 from bridge.service.notify import Notifier, watchdog_loop
 from bridge.service.placing import CallWatcher, EventHook, place_call
+from bridge.service.snapshot import snapshot
 from bridge.vapi import messages
 from bridge.vapi.api import VapiApi
 from bridge.words import plural
@@ -80,7 +85,11 @@ class Daemon:
         self._reload_pending = False
         self._closing: set[asyncio.Task[None]] = set()  # retired API clients being closed
 
-    # ---- requests (signals, the control socket) ---------------------------------------
+    # ---- the control socket's Host, and signals -----------------------------------------
+    def snapshot(self) -> dict[str, Any]:
+        return snapshot(self.profile, self.state, self.source, self.sink, self.transcript,
+                        self.last_summary)
+
     def request_call(self) -> str | None:
         """Start a call in standby mode. Returns why not, or None when accepted."""
         if self.profile.service.mode != "standby":
@@ -89,9 +98,6 @@ class Daemon:
             return "a call is already in progress"
         self._trigger.set()
         return None
-
-    def request_stop(self) -> None:
-        self._stop.set()
 
     def request_reload(self) -> None:
         self._reload_pending = True
@@ -138,7 +144,8 @@ class Daemon:
             if self.profile.record.path:  # a recording that cannot be made: exit 2 now
                 check_destination(self.profile.record.path, self.profile.name)
             self._open_audio()
-            async with serve_control(self):  # bound before READY: READY means ctl works
+            # bound before READY: READY means ctl works
+            async with serve_control(self, socket_path(self.profile)):
                 self.notifier.ready()
                 self._set_state("ready")
                 if self.notifier.enabled:
