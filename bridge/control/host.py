@@ -25,5 +25,6 @@ class Host(Protocol):
     def snapshot(self) -> dict[str, Any]:
         """The host's part of `ctl status` as JSON values: `profile`, `mode`, `state`,
         `wire`, `devices`, `playout`, `transcript` (the current call's last final lines),
-        `lastCall` (the last summary line); the call's own part is added by `status`."""
+        `lastCall` (the last summary line); `call` is the control layer's to fill in
+        (`status.call_part`)."""
         ...

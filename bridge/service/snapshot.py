@@ -2,7 +2,7 @@
 
 Devices are named as the profile names them (a device's own name when it is open), the
 transcript is the current call's last final lines (already inert: `bridge.vapi.messages`),
-the last call is its summary line. The call's own part is the control layer's
+the last call is its summary line. The call's own part (`call`) is the control layer's
 (`bridge.control.status.call_part`).
 """
 
@@ -37,6 +37,7 @@ def snapshot(profile: Profile, state: str, source: AudioSource | None,
         "wire": {"format": profile.wire.format, "sampleRate": profile.wire.sample_rate},
         "devices": {"input": _device(source, profile.audio.input),
                     "output": _device(sink, profile.audio.output)},
+        "call": None,  # its place in the answer: the control layer fills it in
         "playout": None if playout is None else {
             "depthMs": round(playout.depth_ms, 1), "underruns": playout.underruns,
             "audibleUnderruns": playout.audible_underruns,
