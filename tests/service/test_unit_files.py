@@ -22,7 +22,6 @@ systemd-analyze comes with Debian's ``systemd`` package; libseccomp with ``libse
 from __future__ import annotations
 
 import ctypes.util
-import json
 import os
 import re
 import shutil
@@ -33,6 +32,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.service.sandbox import can_private_proc, run_sandboxed, sandbox_spec
 
 ROOT = Path(__file__).resolve().parents[2]
 SYSTEM_UNIT = ROOT / "systemd" / "vapi-bridge@.service"
@@ -262,81 +263,7 @@ def test_user_unit_settings(user_unit: dict[str, list[str]]) -> None:
     assert one(s, "Install.WantedBy") == "default.target"
 
 
-# ---- the sandbox, emulated with libseccomp ------------------------------------------------
-
-# The two programs the sandbox test runs, real files that ruff checks: the launcher installs
-# the filters a spec describes, then execs the probe, which does what the daemon does.
-PROGRAMS = Path(__file__).resolve().parent / "programs"
-LAUNCHER = PROGRAMS / "seccomp_launcher.py"
-STACK_PROBE = PROGRAMS / "stack_probe.py"
-
-
-def syscall_groups() -> dict[str, list[str]]:
-    """{"@group": [members, which may be @groups]} from `systemd-analyze syscall-filter`."""
-    out = run_analyze("syscall-filter", "--no-pager").stdout
-    groups: dict[str, list[str]] = {}
-    current: list[str] | None = None
-    for line in out.splitlines():
-        if line.startswith("@"):
-            current = groups.setdefault(line.strip(), [])
-        elif current is not None and line.startswith(" ") and line.strip() and \
-                not line.strip().startswith("#"):
-            current.append(line.strip())
-        elif not line.strip():
-            current = None
-    return groups
-
-
-def expand(names: list[str], groups: dict[str, list[str]]) -> set[str]:
-    out: set[str] = set()
-    for name in names:
-        if name.startswith("@"):
-            out |= expand(groups[name], groups)
-        else:
-            out.add(name)
-    return out
-
-
-def sandbox_spec(settings: dict[str, list[str]]) -> dict[str, object]:
-    """The unit's seccomp settings, as the launcher's spec."""
-    import errno
-
-    groups = syscall_groups()
-    allowed: set[str] | None = None
-    for value in settings.get("Service.SystemCallFilter", []):
-        deny = value.startswith("~")
-        names = expand(value.lstrip("~").split(), groups)
-        if allowed is None:
-            assert not deny, "the unit's first SystemCallFilter= should be an allow list"
-            # always allowed by systemd (see systemd.exec(5))
-            allowed = names | expand(["@default"], groups)
-        elif deny:
-            allowed -= names
-        else:
-            allowed |= names
-    assert allowed is not None, "no SystemCallFilter="
-    fam_numbers = {"AF_UNIX": 1, "AF_INET": 2, "AF_INET6": 10, "AF_NETLINK": 16,
-                   "AF_PACKET": 17}
-    families = [fam_numbers[f] for f in
-                one(settings, "Service.RestrictAddressFamilies").split()]
-    err = settings.get("Service.SystemCallErrorNumber", ["EPERM"])[-1]
-    proc_pid = settings.get("Service.ProcSubset", ["all"])[-1] == "pid"
-    return {"allow": sorted(allowed), "errno": getattr(errno, err),
-            "socket_families": families,
-            "clone3_enosys": settings.get("Service.RestrictNamespaces", ["no"])[-1] == "yes",
-            "proc_subset_pid": proc_pid, "libseccomp": LIBSECCOMP}
-
-
-def can_private_proc() -> bool:
-    """Whether this machine lets us mount a private /proc with subset=pid (root, kernel 5.8+)."""
-    if os.geteuid() != 0 or shutil.which("unshare") is None:
-        return False
-    probe = subprocess.run(
-        ["unshare", "-m", "sh", "-c", "mount --make-rprivate / && "
-         "mount -t proc -o hidepid=invisible,subset=pid proc /proc && test ! -e /proc/cpuinfo"],
-        capture_output=True, timeout=30)
-    return probe.returncode == 0
-
+# ---- the sandbox, emulated with libseccomp (tests/service/sandbox.py) --------------------
 
 @pytest.fixture(scope="module")
 def audio_rig() -> Iterator[dict[str, str] | None]:
@@ -363,19 +290,12 @@ def audio_rig() -> Iterator[dict[str, str] | None]:
         rig.stop()
 
 
-def run_sandboxed(spec: dict[str, object], tmp_path: Path,
-                  extra_env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), **(extra_env or {})}
-    cmd = [sys.executable, str(LAUNCHER), json.dumps(spec),
-           sys.executable, str(STACK_PROBE), str(tmp_path)]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=90, env=env, cwd=ROOT)
-
-
 @needs_analyze
 @needs_seccomp
 def test_stack_runs_in_the_units_sandbox(system_unit: dict[str, list[str]], tmp_path: Path,
                                          audio_rig: dict[str, str] | None) -> None:
-    spec = sandbox_spec(system_unit)
+    assert ANALYZE is not None
+    spec = sandbox_spec(system_unit, ANALYZE)
     if spec["proc_subset_pid"] and not can_private_proc():
         spec["proc_subset_pid"] = False
         print("(ProcSubset=pid not emulated: needs root and unshare)")
