@@ -9,6 +9,7 @@ from typing import Any
 
 from bridge.profile.fields import Field
 from bridge.profile.sections import (
+    SILENCE_FIX,
     ApiSettings,
     AssistantSettings,
     AudioSettings,
@@ -36,18 +37,10 @@ FORBIDDEN = {
 
 # keys Vapi's API no longer accepts (its validator answers 400 "should not exist"):
 # refused where a profile passes them to Vapi as written (assistant.inline/overrides)
-_SILENCE_FIX = ("set Silence Timeout on the assistant in the Vapi dashboard (Advanced, "
-                "Call Timeout Settings)")
 GONE_FROM_VAPI = {
     "silenceTimeoutSeconds": "Vapi's API no longer accepts silenceTimeoutSeconds in an "
                              f"assistant or its overrides (removed in 2025); remove it and "
-                             f"{_SILENCE_FIX}",
-}
-# profile keys still read (old profiles keep working) but no longer sent
-DEPRECATED = {
-    "call.silence_timeout_seconds": "call.silence_timeout_seconds is ignored: Vapi's API no "
-                                    "longer accepts silenceTimeoutSeconds (removed in 2025); "
-                                    f"remove the key and {_SILENCE_FIX}",
+                             f"{SILENCE_FIX}",
 }
 
 
@@ -100,6 +93,11 @@ SECTIONS: dict[str, type] = {
 SPEC: dict[str, dict[str, Field]] = {
     section: {f.name: f.metadata["spec"] for f in fields(cls)}
     for section, cls in SECTIONS.items()
+}
+# profile keys still read (old profiles keep working) but no longer sent, with the warning
+DEPRECATED: dict[str, str] = {
+    f"{section}.{f.name}": f"{section}.{f.name} {f.metadata['deprecated']}"
+    for section, cls in SECTIONS.items() for f in fields(cls) if f.metadata["deprecated"]
 }
 
 __all__ = ["DEPRECATED", "FORBIDDEN", "GONE_FROM_VAPI", "SECTIONS", "SPEC", "WIRE_RATES",

@@ -24,6 +24,8 @@ from bridge.profile.fields import (
     key,
 )
 
+SILENCE_FIX = ("set Silence Timeout on the assistant in the Vapi dashboard (Advanced, "
+               "Call Timeout Settings)")
 _DEPRECATED_SILENCE = (
     "DEPRECATED, ignored with a warning: Vapi's API no longer accepts silenceTimeoutSeconds "
     "(2025). Set Silence Timeout on the assistant in the dashboard (Advanced, Call Timeout "
@@ -90,8 +92,10 @@ class CallSettings:
     max_duration_seconds: int | None = key(
         Int(lo=10, hi=43200), "Vapi ends the call after this (exceeded-max-duration)",
         example=600, commented=True)
-    silence_timeout_seconds: int | None = key(Int(lo=10, hi=3600), _DEPRECATED_SILENCE,
-                                              example=30, commented=True)
+    silence_timeout_seconds: int | None = key(
+        Int(lo=10, hi=3600), _DEPRECATED_SILENCE, example=30, commented=True,
+        deprecated="is ignored: Vapi's API no longer accepts silenceTimeoutSeconds (removed "
+                   f"in 2025); remove the key and {SILENCE_FIX}")
     end_command: str = key(Choice(default="end-call", choices=("end-call", "hangup")),
                            "end-call, or hangup (the older form)")
     end_timeout_seconds: float = key(Num(default=2.0, lo=0.1, hi=30),
