@@ -70,13 +70,15 @@ def commented_line(code: str, help_text: str) -> list[str]:
     return out
 
 
-def render() -> str:
+def render(examples: dict[str, Any] | None = None) -> str:
+    """The example profile; `examples` ({"call.name": "lobby"}) replaces shown values."""
     out = [HEADER]
     for section, cls in SECTIONS.items():
         out += commented_line(f"{section}:", cls.HELP)
         for f in fields(cls):
             meta = f.metadata
             value = meta["example"] if has_example(meta) else meta["spec"].default
+            value = (examples or {}).get(f"{section}.{f.name}", value)
             shown = "" if meta["block"] else f" {scalar(value)}"
             mark = "# " if meta["commented"] else ""
             out += commented_line(f"  {mark}{f.name}:{shown}", meta["help"])

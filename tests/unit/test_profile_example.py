@@ -51,3 +51,18 @@ def test_shown_values_are_the_defaults() -> None:
                 assert f.name in written[section], f"{section}.{f.name}"
                 assert getattr(getattr(profile, section), f.name) == meta["spec"].default, \
                     f"{section}.{f.name}"
+
+
+def test_init_names_the_call_after_the_profile() -> None:
+    """`vapi-bridge init NAME` writes the example with call.name NAME, whatever YAML would
+    make of the bare word, the rest of the file as it is."""
+    from bridge.cli.scaffold import profile_text
+
+    example = EXAMPLE.read_text(encoding="utf-8")
+    for name in ("lobby", "123", "null", "on", "x" * 40):
+        text = profile_text(name)
+        assert parse_profile(text, origin="init.yaml").call.name == name
+        before, after = (t.split("\n  name: ")[0] for t in (example, text))
+        assert before == after
+        rest = (t.split("\n  # max_duration_seconds:")[1] for t in (example, text))
+        assert len(set(rest)) == 1, name  # only the name's own lines differ
