@@ -72,24 +72,10 @@ class Harness:
     def open(self) -> None:
         import sounddevice as sd
 
-        self._out = sd.OutputStream(
-            device=HARNESS_MIC_IN,
-            samplerate=self.rate,
-            channels=1,
-            dtype="int16",
-            blocksize=self.block,
-            latency=HARNESS_LATENCY_S,
-            callback=self._out_cb,
-        )
-        self._in = sd.InputStream(
-            device=HARNESS_SPEAKER_MONITOR,
-            samplerate=self.rate,
-            channels=1,
-            dtype="int16",
-            blocksize=self.block,
-            latency=HARNESS_LATENCY_S,
-            callback=self._in_cb,
-        )
+        mono16: dict[str, Any] = {"samplerate": self.rate, "channels": 1, "dtype": "int16",
+                                  "blocksize": self.block, "latency": HARNESS_LATENCY_S}
+        self._out = sd.OutputStream(device=HARNESS_MIC_IN, callback=self._out_cb, **mono16)
+        self._in = sd.InputStream(device=HARNESS_SPEAKER_MONITOR, callback=self._in_cb, **mono16)
         self._in.start()
         self._out.start()
         # Both streams' timing estimates are off during the first ~100 ms (PortAudio/pulse
