@@ -3,8 +3,9 @@
 The graph is grimp's (the one `lint-imports` checks): every module of ``bridge`` and each
 import between two of them, those under ``if TYPE_CHECKING:`` included (they couple the
 modules for a reader as much as any other). Targets: no module over 300 lines, no import
-cycle outside the simulator, at most 7 levels of imports, the call lifecycle class under
-200 lines, and the layer contracts in pyproject.toml kept.
+cycle outside the simulator (nor inside it, since its port opened the one it had), at most
+7 levels of imports, the call lifecycle class under 200 lines, and the layer contracts in
+pyproject.toml kept.
 """
 
 from __future__ import annotations
@@ -131,6 +132,14 @@ def test_no_module_over_300_lines() -> None:
 def test_no_import_cycle_outside_the_simulator(graph: grimp.ImportGraph) -> None:
     groups = [g for g in import_cycles(graph, graph.modules) if not all(map(in_sim, g))]
     assert not groups, "import cycles outside bridge/sim:\n" + "\n".join(
+        f"  {cycle_through(graph, g)}   (cycle group: {', '.join(g)})" for g in groups
+    )
+
+
+def test_the_simulator_has_no_import_cycle_either(graph: grimp.ImportGraph) -> None:
+    """Its parts see the call through ``bridge/sim/port.py``, not the session itself."""
+    groups = import_cycles(graph, filter(in_sim, graph.modules))
+    assert not groups, "import cycles in bridge/sim:\n" + "\n".join(
         f"  {cycle_through(graph, g)}   (cycle group: {', '.join(g)})" for g in groups
     )
 
