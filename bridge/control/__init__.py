@@ -1,11 +1,13 @@
 """Steering a running daemon: its control socket, both ends.
 
-- `host`: what the socket needs of the daemon (`Host`: its call, request a call, a
-  snapshot) — the daemon implements it; nothing here imports the service layer.
 - `paths`: where the socket lives (profile, `$RUNTIME_DIRECTORY`, `$XDG_RUNTIME_DIR`, /tmp).
-- `server`: the Unix socket the daemon owns (0600, peer uid checked, one JSON per line).
-- `commands`: one request → one action on the host or its call.
-- `status`: the `status` answer's call part, and its lines for people (`ctl` renders them).
+- `server`: the Unix socket the daemon owns (0600, peer uid checked, one JSON per line),
+  answering each request with the function it is given.
+- `request`: the protocol's shapes (a request's arguments, the error answer).
+- `commands`: one request → one action on the daemon or its call; the daemon is seen only
+  as a `Host` (its call, request a call, a snapshot) — nothing here imports the service
+  layer.
+- `status`: the `status` answer in lines for people (rendered by `ctl`).
 - `sender`: a Vapi command over the call socket or as a POST to the call's controlUrl.
 - `client`: the `vapi-bridge ctl` side of the socket.
 """

@@ -1,8 +1,8 @@
-"""One control request → one action on the host (the daemon) or its call → one answer.
+"""One control request → one action on the host (the daemon) or its call → one answer
+(`request` has the protocol's shapes).
 
-A request is a JSON object with `cmd` and that command's arguments; the answer is
-`{"ok": true, "message": "…", …}` or `{"ok": false, "error": "…", "kind": KIND}` with KIND
-one of `usage`, `refused`, `network`, `internal` (the `ctl` exit codes 2, 1, 5, 1).
+The daemon is seen only as a `Host`: its call, a way to request one, a snapshot of its
+state; everything else is read from the `Call` (the call layer below).
 
 A new Vapi command is its wire form in `bridge.vapi.messages` plus one `@vapi(NAME)`
 entry here, reading the request into that form and saying what was done; `ctl` gets it
@@ -14,55 +14,42 @@ from __future__ import annotations
 import asyncio
 import logging
 import weakref
-from collections.abc import Awaitable, Callable, Collection
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, Protocol
 
 from bridge import redact
 from bridge.call.lifecycle import Call
-from bridge.control import sender, status
-from bridge.control.host import Host
-from bridge.errors import BridgeError, ExitCode, Refused, UsageError
+from bridge.control import sender
+from bridge.control.request import Answer, Request, error, kind_of
+from bridge.errors import BridgeError, Refused, UsageError
 from bridge.vapi import messages
 
 log = logging.getLogger("bridge.control")
 
-Answer = dict[str, Any]
 CALL_WAIT_S = 15.0
+
+
+class Host(Protocol):
+    """What the control socket needs of the daemon (`bridge.service.daemon.Daemon`)."""
+
+    @property
+    def call(self) -> Call | None:
+        """The call in progress, or the last one (None before the first)."""
+        ...
+
+    def request_call(self) -> str | None:
+        """Place a call now (standby mode): None when accepted, else why not (one line)."""
+        ...
+
+    def snapshot(self) -> dict[str, Any]:
+        """The host's part of `status` as JSON values: `profile`, `mode`, `state`, `wire`,
+        `devices`, `playout`, `transcript` (the current call's last final lines),
+        `lastCall` (the last summary line); `call` is None, for `call_part` to fill in."""
+        ...
+
 
 # what this daemon asked of each call (for `status`)
 _sent_controls: weakref.WeakKeyDictionary[Call, dict[str, bool]] = weakref.WeakKeyDictionary()
-
-
-class Request:
-    """A request's arguments, each read with its type checked (a usage error if not)."""
-
-    def __init__(self, data: dict[str, Any]) -> None:
-        self.data = data
-        self.cmd: str = data["cmd"]
-
-    def text(self, key: str = "text") -> str:
-        value = self.data.get(key)
-        if not isinstance(value, str) or not value.strip():
-            raise UsageError(f"{self.cmd} needs a non-empty {key!r}")
-        return value
-
-    def opt_text(self, key: str) -> str | None:
-        value = self.data.get(key)
-        if value is not None and not isinstance(value, str):
-            raise UsageError(f"{key!r} must be a string")
-        return value or None
-
-    def flag(self, key: str, default: bool) -> bool:
-        value = self.data.get(key, default)
-        if not isinstance(value, bool):
-            raise UsageError(f"{key!r} must be true or false")
-        return value
-
-    def choice(self, key: str, choices: Collection[str], default: str) -> str:
-        value = self.data.get(key, default)
-        if value not in choices:
-            raise UsageError(f"{key} must be one of {', '.join(choices)}")
-        return str(value)
 
 
 Handler = Callable[[Host, Request], Awaitable[Answer]]
@@ -102,10 +89,27 @@ def vapi(name: str) -> Callable[[Callable[[Request], tuple[dict[str, Any], str]]
     return register
 
 
+def call_part(call: Call | None, controls: Mapping[str, bool]) -> dict[str, Any] | None:
+    """The call's part of `status`; `controls`: what this daemon asked Vapi to mute. A live
+    call's id is shortened (while the call lives its id opens it); an ended call's is
+    given in full (`callId`, for support and `listen --call-id`)."""
+    if call is None:
+        return None
+    return {
+        "id": call.short_id, "status": call.status, "live": not call.done,
+        "callId": call.info.id if call.info is not None and call.done else None,
+        "elapsedSeconds": round(call.elapsed_s, 1), "endedReason": call.ended_reason,
+        "micMuted": call.uplink.muted,
+        "assistantMuted": controls.get("assistant", False),
+        "customerMuted": controls.get("customer", False),
+        "interruptions": call.interruptions,
+    }
+
+
 @command("status")
 async def do_status(host: Host, req: Request) -> Answer:
     controls = _sent_controls.get(host.call, {}) if host.call is not None else {}
-    return {**host.snapshot(), "call": status.call_part(host.call, controls)}
+    return {**host.snapshot(), "call": call_part(host.call, controls)}
 
 
 @vapi("say")
@@ -231,20 +235,6 @@ async def do_monitor(host: Host, req: Request) -> Answer:
             "recording": str(wav.resolve()) if wav else None,
             "recordingRate": call.profile.wire.sample_rate,
             "sentSeconds": call.uplink.stats.sent_seconds}
-
-
-def error(message: str, kind: str) -> Answer:
-    return {"ok": False, "error": redact.scrub_urls(message), "kind": kind}
-
-
-def kind_of(exc: BridgeError) -> str:
-    if isinstance(exc, Refused):
-        return "refused"
-    if exc.exit_code == ExitCode.NETWORK:
-        return "network"
-    if exc.exit_code == ExitCode.PROFILE:
-        return "usage"
-    return "refused"
 
 
 async def handle(host: Host, request: Any) -> Answer:

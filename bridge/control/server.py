@@ -6,11 +6,12 @@ socket file left by a dead daemon is replaced; one a live daemon answers on is n
 new daemon stops with a clear error). The file is removed when the daemon exits.
 
 ```python
-async with serve_control(host, socket_path(profile)):
+async with serve_control(functools.partial(commands.handle, daemon), socket_path(profile)):
     await daemon_work()
 ```
 
-It answers through `commands`, which reach the daemon only as a `Host`.
+Each request is answered by the `respond` function it is given (`commands.handle` for the
+daemon); the socket itself knows nothing of the commands.
 """
 
 from __future__ import annotations
@@ -23,13 +24,12 @@ import os
 import socket
 import stat
 import struct
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from bridge.control import commands
-from bridge.control.host import Host
 from bridge.control.paths import prepare_directory
+from bridge.control.request import Answer, error
 from bridge.errors import ProfileError
 
 log = logging.getLogger("bridge.control")
@@ -38,6 +38,7 @@ MAX_LINE = 64 * 1024
 IDLE_TIMEOUT_S = 60.0
 STOP_GRACE_S = 2.0
 UCRED = struct.Struct("3i")  # struct ucred: pid, uid, gid
+Respond = Callable[[Any], Awaitable[Answer]]  # a parsed request → its answer
 
 
 class SocketInUse(ProfileError):
@@ -71,8 +72,9 @@ async def _is_live(path: Path) -> bool:
 
 
 class ControlServer:
-    def __init__(self, host: Host, path: Path, *, allowed_uid: int | None = None) -> None:
-        self.host = host
+    def __init__(self, respond: Respond, path: Path, *, allowed_uid: int | None = None
+                 ) -> None:
+        self.respond = respond
         self.path = path
         self.allowed_uid = os.getuid() if allowed_uid is None else allowed_uid
         self._server: asyncio.Server | None = None
@@ -150,7 +152,7 @@ class ControlServer:
             uid = peer_uid(sock) if sock is not None else None
             if uid != self.allowed_uid:
                 log.warning("control socket: refused a peer with uid %s", uid)
-                writer.write(_answer_line(commands.error(
+                writer.write(_answer_line(error(
                     f"refused: uid {uid} is not this daemon's user", "refused")))
                 await writer.drain()
                 return
@@ -171,7 +173,7 @@ class ControlServer:
                 async with asyncio.timeout(IDLE_TIMEOUT_S):
                     line = await reader.readline()
             except (ValueError, asyncio.LimitOverrunError):
-                writer.write(_answer_line(commands.error("request line too long", "usage")))
+                writer.write(_answer_line(error("request line too long", "usage")))
                 await writer.drain()
                 return
             if not line:
@@ -191,18 +193,18 @@ class ControlServer:
         try:
             request = json.loads(line)
         except ValueError:
-            return commands.error("the request is not valid JSON", "usage")
-        answer = await commands.handle(self.host, request)
+            return error("the request is not valid JSON", "usage")
+        answer = await self.respond(request)
         log.debug("control: %s → %s", request.get("cmd") if isinstance(request, dict) else "?",
                   "ok" if answer.get("ok") else answer.get("error"))
         return answer
 
 
 @contextlib.asynccontextmanager
-async def serve_control(host: Host, path: Path) -> AsyncIterator[ControlServer]:
-    """Run the control socket at `path` (`paths.socket_path`) for the duration of the
-    block."""
-    server = ControlServer(host, path)
+async def serve_control(respond: Respond, path: Path) -> AsyncIterator[ControlServer]:
+    """Run the control socket at `path` (`paths.socket_path`), answering with `respond`,
+    for the duration of the block."""
+    server = ControlServer(respond, path)
     await server.start()
     try:
         yield server

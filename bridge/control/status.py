@@ -1,36 +1,13 @@
-"""The `status` answer: its call part, built by the daemon's end from the call, and its
-lines for people, rendered by the `ctl` end (`--json` prints the answer itself).
-
-Never a URL or a key; a live call's id is shortened (while the call lives its id opens it),
-an ended call's is given in full (`callId`, for support and `listen --call-id`); devices are
-named as the profile names them. The daemon's own part (profile, state, devices, playout,
-transcript) comes from `Host.snapshot`.
+"""The `status` answer in lines for people: what `ctl status` prints (`--json` prints the
+answer itself). Rendered at the `ctl` end from the answer the daemon builds (its state:
+`Host.snapshot`; its call: `commands.call_part`), which never holds a URL or a key.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from bridge.words import ROLE_NAMES
-
-if TYPE_CHECKING:  # `ctl` reads this module: it need not load the call's stack
-    from bridge.call.lifecycle import Call
-
-
-def call_part(call: Call | None, controls: Mapping[str, bool]) -> dict[str, Any] | None:
-    """The call's part of `status`; `controls`: what this daemon asked Vapi to mute."""
-    if call is None:
-        return None
-    return {
-        "id": call.short_id, "status": call.status, "live": not call.done,
-        "callId": call.info.id if call.info is not None and call.done else None,
-        "elapsedSeconds": round(call.elapsed_s, 1), "endedReason": call.ended_reason,
-        "micMuted": call.uplink.muted,
-        "assistantMuted": controls.get("assistant", False),
-        "customerMuted": controls.get("customer", False),
-        "interruptions": call.interruptions,
-    }
 
 
 def _clock(seconds: float) -> str:

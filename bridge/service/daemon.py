@@ -6,8 +6,8 @@ calls again after `loop_delay_seconds`, backing off (up to `max_backoff_seconds`
 calls fail. SIGHUP reloads the profile between calls (a broken one is reported and the
 old one kept); SIGINT/SIGTERM end the call in progress and the daemon.
 
-The control socket reaches it as a `bridge.control.host.Host`: `call`, `request_call()`,
-`snapshot()`.
+The control socket's commands reach it as a `bridge.control.commands.Host`: `call`,
+`request_call()`, `snapshot()`.
 
 Under systemd it says READY=1 once the profile is loaded and the devices are open,
 keeps STATUS= current, pings the watchdog from the event loop and says STOPPING=1.
@@ -16,6 +16,7 @@ keeps STATUS= current, pings the watchdog from the event loop and says STOPPING=
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import math
 import os
@@ -31,6 +32,7 @@ from bridge.call.lifecycle import Call
 from bridge.call.recording import DestinationError, check_destination
 from bridge.call.summary import CallSummary
 from bridge.call.wiring import close_audio, make_api, make_recorder, start_audio
+from bridge.control import commands
 from bridge.control.paths import socket_path
 from bridge.control.server import serve_control
 from bridge.errors import BridgeError, ExitCode, NetworkError
@@ -145,7 +147,8 @@ class Daemon:
                 check_destination(self.profile.record.path, self.profile.name)
             self._open_audio()
             # bound before READY: READY means ctl works
-            async with serve_control(self, socket_path(self.profile)):
+            async with serve_control(functools.partial(commands.handle, self),
+                                     socket_path(self.profile)):
                 self.notifier.ready()
                 self._set_state("ready")
                 if self.notifier.enabled:

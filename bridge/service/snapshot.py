@@ -3,7 +3,7 @@
 Devices are named as the profile names them (a device's own name when it is open), the
 transcript is the current call's last final lines (already inert: `bridge.vapi.messages`),
 the last call is its summary line. The call's own part (`call`) is the control layer's
-(`bridge.control.status.call_part`).
+(`bridge.control.commands.call_part`).
 """
 
 from __future__ import annotations
