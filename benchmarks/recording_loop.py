@@ -6,8 +6,8 @@ simulated (the one stand-in here): every `write()` to the recording's files take
 ms, and with `stall` one write in every 3 s blocks for 500 ms, as an SD card does when its
 controller erases. Printed per case: the time the recorder's tap takes on the event loop
 per tick (median, 99th percentile, worst), the uplink's worst lateness after a deadline,
-how many times it had to restart its schedule (a stall over 60 ms), and the seconds of
-audio the WAV holds against the seconds the call lasted.
+how many times it had to restart its schedule (a stall over 60 ms), the seconds of audio
+the WAV holds against the seconds the uplink sent, and how long `close()` held the loop.
 
     .venv/bin/python benchmarks/recording_loop.py [--seconds 10]
 """
@@ -104,7 +104,9 @@ async def one_case(seconds: float, delay_ms: float, stall: bool) -> dict[str, fl
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
             sink.close()
+            t = time.perf_counter()
             recorder.close()
+            closing = time.perf_counter() - t
             assert recorder.wav_path is not None
             with wave.open(str(recorder.wav_path), "rb") as w:
                 kept = w.getnframes() / w.getframerate()
@@ -114,7 +116,7 @@ async def one_case(seconds: float, delay_ms: float, stall: bool) -> dict[str, fl
     stats = uplink.stats
     return {"p50": statistics.median(ms), "p99": ms[int(len(ms) * 0.99)], "max": ms[-1],
             "late": stats.max_lateness_ms, "resyncs": stats.late_ticks,
-            "kept": kept, "lasted": stats.sent_seconds}
+            "kept": kept, "lasted": stats.sent_seconds, "close": closing * 1000}
 
 
 def main() -> None:
@@ -127,7 +129,7 @@ def main() -> None:
     for name, delay, stall in CASES:
         r = asyncio.run(one_case(args.seconds, delay, stall))
         print(f"{name:34} {r['p50']:10.3f}{r['p99']:10.2f}{r['max']:10.1f} {r['late']:13.1f} "
-              f"{r['resyncs']:9.0f} {r['kept']:7.2f} / {r['lasted']:5.2f}")
+              f"{r['resyncs']:9.0f} {r['kept']:7.2f} / {r['lasted']:5.2f} {r['close']:10.1f}")
 
 
 if __name__ == "__main__":
