@@ -67,15 +67,16 @@ class WavWriter:
         self._frame_bytes = 2 * channels
         self._frames = 0  # written whole, header included
         self._file = path.open("wb")
+        self._w = wave.open(self._file, "wb")  # noqa: SIM115 - closed in close()
         try:
-            self._w = wave.open(self._file, "wb")  # noqa: SIM115 - closed in close()
             self._w.setnchannels(channels)
             self._w.setsampwidth(2)
             self._w.setframerate(sample_rate)
-            self._w.writeframes(b"")  # the header now: a full disk shows before the call
+            self._w.writeframes(b"")
+            self._file.flush()  # the header on disk now: a full disk shows before the call
             self._data_start = self._file.tell() if self._file.seekable() else 44
         except BaseException:
-            self._file.close()
+            self._let_go()
             raise
         self._closed = False
 
@@ -101,14 +102,17 @@ class WavWriter:
 
     def _fail(self, exc: OSError) -> None:
         self._closed = True
-        with contextlib.suppress(OSError, ValueError):
-            self._w.close()  # it may try to write again; it lets go of the file either way
-        with contextlib.suppress(OSError, ValueError):
-            self._file.close()
+        self._let_go()
         self._salvage()
         if self._on_error is None:
             raise exc
         self._on_error(exc, self.path)
+
+    def _let_go(self) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            self._w.close()  # it may try to write again; it lets go of the file either way
+        with contextlib.suppress(OSError, ValueError):
+            self._file.close()
 
     def _salvage(self) -> None:
         """Cut to the whole frames written and patch the two sizes in the header: both
