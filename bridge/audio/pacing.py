@@ -5,7 +5,7 @@ jitter of one tick never moves the next: no drift over a long call. A tick that 
 is followed at once by the ticks it made late until the schedule is caught up (nothing is
 skipped); when the event loop stalled for more than `max_late`, the schedule restarts from
 now instead, so the missed ticks do not come out as a burst (faster-than-real-time audio on
-the uplink, a block of doubled audio in a clocked sink).
+the uplink; a clocked sink draining its playout buffer all at once).
 
 The clock and the sleep are injected (the event loop's by default), so pacing can be
 tested on a simulated clock without sleeping.
