@@ -102,6 +102,8 @@ class Finished(Protocol):
     devices: DeviceShare
 
     @property
+    def short_id(self) -> str: ...
+    @property
     def elapsed_s(self) -> float: ...
     @property
     def malformed(self) -> int: ...
@@ -116,7 +118,7 @@ async def summarise(call: Finished) -> CallSummary:
     duration = call.elapsed_s
     cost: float | None = None
     if call.info is not None and reason != CONNECTION_LOST:
-        reason, cost = await read_outcome(call.api, call.info, reason)
+        reason, cost = await read_outcome(call.api, call.info, reason, call.short_id)
     return CallSummary(
         call_id=call.info.id if call.info else "", ended_reason=call.device_error or reason,
         duration_s=duration, cost=cost, uplink=call.uplink.stats,
@@ -127,7 +129,8 @@ async def summarise(call: Finished) -> CallSummary:
         recording_error=call.recorder.failure if call.recorder else None)
 
 
-async def read_outcome(api: VapiApi, info: CallInfo, reason: str) -> tuple[str, float | None]:
+async def read_outcome(api: VapiApi, info: CallInfo, reason: str, label: str
+                       ) -> tuple[str, float | None]:
     """The ended call's reason and cost from `GET /call/{id}`; `reason` (and no cost) when
     Vapi cannot say."""
     try:
@@ -135,7 +138,7 @@ async def read_outcome(api: VapiApi, info: CallInfo, reason: str) -> tuple[str, 
             final = await api.get_call(info.id, attempts=2)
         return outcome(final.raw, reason)
     except Exception as exc:
-        log.warning("call %s: could not read the call's outcome (%s)", info.id[-8:], exc)
+        log.warning("call %s: could not read the call's outcome (%s)", label, exc)
         return reason, None
 
 
