@@ -8,8 +8,11 @@ print(call.summary.line())
 ```
 
 Leaving the block ends the call if it is still up (sending `end-call`, waiting briefly for
-Vapi's `ended`, then closing) and reads the outcome with `GET /call/{id}`. Barge-in and
-call state are handled here; what to show of the events is the caller's business.
+Vapi's `ended`, then closing) and reads the outcome with `GET /call/{id}`. What to show of
+the events is the caller's business. The parts a call runs are their own modules: the
+audio paths (`paths`), the call socket (`bridge.vapi.socket`), commands out
+(`bridge.vapi.commands`), barge-in (`bargein`), the state (`state`), the summary
+(`summary`).
 """
 
 from __future__ import annotations
@@ -46,8 +49,8 @@ log = logging.getLogger("bridge.call")
 
 class Call:
     """One call. `state` is where it is in its life (`CallState`), `vapi` what Vapi says
-    of it, `status` the one word people see; `commands` sends Vapi client
-    commands to it (`await call.commands.send(messages.say(...))`)."""
+    of it, `status` the one word people see; `commands` sends Vapi client commands to it
+    (`await call.commands.send(messages.say("Hello"))`)."""
 
     def __init__(self, profile: Profile, api: VapiApi, source: AudioSource, sink: AudioSink, *,
                  recorder: Recorder | None = None, fault: str | None = None) -> None:
@@ -245,7 +248,7 @@ def ensure_live(call: Call | None) -> Call:
     """The call, if commands can go to it now; else a one-line refusal."""
     if call is None:
         raise Refused("no call in progress")
-    if call.done or call.state.over or call.vapi.ended.is_set():
+    if call.state.over or call.vapi.ended.is_set():  # done: ENDED
         reason = call.ended_reason or call.status
         raise Refused(f"no call in progress (call {call.short_id} ended: {reason})")
     if call.info is None or call.state.setting_up:
