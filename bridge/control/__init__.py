@@ -8,6 +8,5 @@
   as a `Host` (its call, request a call, a snapshot) — nothing here imports the service
   layer.
 - `status`: the `status` answer in lines for people (rendered by `ctl`).
-- `sender`: a Vapi command over the call socket or as a POST to the call's controlUrl.
 - `client`: the `vapi-bridge ctl` side of the socket.
 """

@@ -13,13 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import weakref
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from bridge import redact
-from bridge.call.lifecycle import Call
-from bridge.control import sender
+from bridge.call.lifecycle import Call, ensure_live
 from bridge.control.request import Answer, Request, error, kind_of
 from bridge.errors import BridgeError, Refused, UsageError
 from bridge.vapi import messages
@@ -42,14 +40,10 @@ class Host(Protocol):
         ...
 
     def snapshot(self) -> dict[str, Any]:
-        """The host's part of `status` as JSON values: `profile`, `mode`, `state`, `wire`,
-        `devices`, `playout`, `transcript` (the current call's last final lines),
-        `lastCall` (the last summary line); `call` is None, for `call_part` to fill in."""
+        """The `status` answer as JSON values: `profile`, `mode`, `state`, `wire`,
+        `devices`, `call`, `playout`, `transcript` (the current call's last final lines),
+        `lastCall` (the last summary line). Never a URL or a key."""
         ...
-
-
-# what this daemon asked of each call (for `status`)
-_sent_controls: weakref.WeakKeyDictionary[Call, dict[str, bool]] = weakref.WeakKeyDictionary()
 
 
 Handler = Callable[[Host, Request], Awaitable[Answer]]
@@ -65,14 +59,9 @@ def command(name: str) -> Callable[[Handler], Handler]:
     return register
 
 
-def live_call(host: Host) -> Call:
-    """The host's call, if commands can go to it now; else a one-line refusal."""
-    return sender.ensure_live(host.call)
-
-
 async def _vapi(host: Host, command: dict[str, Any], what: str) -> Answer:
-    call = live_call(host)
-    via = await sender.send(call, command)
+    call = ensure_live(host.call)
+    via = await call.commands.send(command)
     return {"message": f"call {call.short_id}: {what} ({via})", "call": call.short_id,
             "via": via, "sent": command}
 
@@ -89,27 +78,9 @@ def vapi(name: str) -> Callable[[Callable[[Request], tuple[dict[str, Any], str]]
     return register
 
 
-def call_part(call: Call | None, controls: Mapping[str, bool]) -> dict[str, Any] | None:
-    """The call's part of `status`; `controls`: what this daemon asked Vapi to mute. A live
-    call's id is shortened (while the call lives its id opens it); an ended call's is
-    given in full (`callId`, for support and `listen --call-id`)."""
-    if call is None:
-        return None
-    return {
-        "id": call.short_id, "status": call.status, "live": not call.done,
-        "callId": call.info.id if call.info is not None and call.done else None,
-        "elapsedSeconds": round(call.elapsed_s, 1), "endedReason": call.ended_reason,
-        "micMuted": call.uplink.muted,
-        "assistantMuted": controls.get("assistant", False),
-        "customerMuted": controls.get("customer", False),
-        "interruptions": call.interruptions,
-    }
-
-
 @command("status")
 async def do_status(host: Host, req: Request) -> Answer:
-    controls = _sent_controls.get(host.call, {}) if host.call is not None else {}
-    return {**host.snapshot(), "call": call_part(host.call, controls)}
+    return host.snapshot()
 
 
 @vapi("say")
@@ -128,25 +99,13 @@ def do_add_message(req: Request) -> tuple[dict[str, Any], str]:
             f"{role} message added" + ("" if trigger else " (no response)"))
 
 
-def _control(name: str) -> Handler:
-    async def handler(host: Host, req: Request) -> Answer:
-        answer = await _vapi(host, messages.control(name), f"{name} sent")
-        assert host.call is not None
-        state = _sent_controls.setdefault(host.call, {})
-        if name.endswith(("-assistant", "-customer")):
-            state[name.removeprefix("un").removeprefix("mute-")] = not name.startswith("un")
-        return answer
-
-    return handler
-
-
 for _name in messages.CONTROLS:
-    command(_name)(_control(_name))
+    vapi(_name)(lambda req, name=_name: (messages.control(name), f"{name} sent"))
 
 
 def _mic(muted: bool) -> Handler:
     async def handler(host: Host, req: Request) -> Answer:
-        call = live_call(host)
+        call = ensure_live(host.call)
         call.uplink.mute(muted)
         what = "muted: silence is sent instead" if muted else "unmuted"
         return {"message": f"call {call.short_id}: microphone {what}", "call": call.short_id}
@@ -160,7 +119,7 @@ command("unmute-mic")(_mic(False))
 
 @command("end")
 async def do_end(host: Host, req: Request) -> Answer:
-    call = live_call(host)
+    call = ensure_live(host.call)
     await call.end()
     await asyncio.sleep(0)  # let the call's own tasks see the close
     reason = call.ended_reason or "ended"
@@ -203,7 +162,7 @@ async def do_call(host: Host, req: Request) -> Answer:
             if call.done:
                 raise Refused(f"the call could not be placed ({call.ended_reason or 'failed'}; "
                               f"see the daemon's log)")
-            if call.info is not None and call.status not in ("creating", "connecting"):
+            if call.info is not None and not call.state.setting_up:
                 return {"message": f"call {call.short_id} started", "call": call.short_id}
         await asyncio.sleep(0.05)
     return {"message": "call requested (still connecting)", "call": None}
@@ -225,7 +184,7 @@ async def listen_url(call: Call, attempts: int | None = 2) -> str:
 @command("monitor")
 async def do_monitor(host: Host, req: Request) -> Answer:
     """For `listen`: the call's id and listenUrl, and this daemon's own recording of it."""
-    call = live_call(host)
+    call = ensure_live(host.call)
     assert call.info is not None
     url = await listen_url(call)
     wav = call.recorder.wav_path if call.recorder is not None else None

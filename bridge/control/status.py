@@ -1,6 +1,6 @@
 """The `status` answer in lines for people: what `ctl status` prints (`--json` prints the
-answer itself). Rendered at the `ctl` end from the answer the daemon builds (its state:
-`Host.snapshot`; its call: `commands.call_part`), which never holds a URL or a key.
+answer itself). Rendered at the `ctl` end from the answer the daemon builds
+(`Host.snapshot`).
 """
 
 from __future__ import annotations
