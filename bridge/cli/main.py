@@ -38,6 +38,7 @@ def _level(args: argparse.Namespace, default: str = "info") -> str:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from bridge.cli.transcript import TerminalView
+    from bridge.control.server import serve_control
     from bridge.profile import load_profile
     from bridge.service.daemon import Daemon
 
@@ -46,7 +47,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     for warning in profile.warnings:
         log.warning("%s: %s", profile.origin, warning)
     daemon = Daemon(profile, reload_from=args.profile, overrides=args.set, fault=args.fault,
-                    view=TerminalView())
+                    view=TerminalView(), control=serve_control)
     return asyncio.run(daemon.run())
 
 

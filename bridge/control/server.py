@@ -6,12 +6,12 @@ socket file left by a dead daemon is replaced; one a live daemon answers on is n
 new daemon stops with a clear error). The file is removed when the daemon exits.
 
 ```python
-async with serve_control(functools.partial(commands.handle, daemon), socket_path(profile)):
+async with serve_control(daemon, profile):  # at paths.socket_path(profile)
     await daemon_work()
 ```
 
-Each request is answered by the `respond` function it is given (`commands.handle` for the
-daemon); the socket itself knows nothing of the commands.
+`ControlServer` answers each request with the `respond` function it is given;
+`serve_control` gives it `commands.handle` on the daemon (a `commands.Host`).
 """
 
 from __future__ import annotations
@@ -25,12 +25,15 @@ import socket
 import stat
 import struct
 from collections.abc import AsyncIterator, Awaitable, Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-from bridge.control.paths import prepare_directory
+from bridge.control.commands import Host, handle
+from bridge.control.paths import prepare_directory, socket_path
 from bridge.control.request import Answer, error
 from bridge.errors import ProfileError
+from bridge.profile import Profile
 
 log = logging.getLogger("bridge.control")
 
@@ -201,10 +204,10 @@ class ControlServer:
 
 
 @contextlib.asynccontextmanager
-async def serve_control(respond: Respond, path: Path) -> AsyncIterator[ControlServer]:
-    """Run the control socket at `path` (`paths.socket_path`), answering with `respond`,
-    for the duration of the block."""
-    server = ControlServer(respond, path)
+async def serve_control(host: Host, profile: Profile) -> AsyncIterator[ControlServer]:
+    """Run the host's control socket, at the profile's `paths.socket_path`, for the
+    duration of the block."""
+    server = ControlServer(partial(handle, host), socket_path(profile))
     await server.start()
     try:
         yield server
