@@ -13,8 +13,9 @@ The network never moves either leg — a burst, a stall or an oversized frame on
 what the speaker plays — so the file lasts as long as the call, and speech has no gaps.
 The placing runs on the event loop, once per uplink tick; the files are written on a thread
 of their own (`recording_writer`), so a slow disk never holds up the tick. The WAV header is
-rewritten with every write, so the file is valid even if the process dies; `close()` is
-called on every ending path, and waits (at most `CLOSE_WAIT_S`) for the writes to finish.
+rewritten with every write, so the file is valid even if the process dies (`freeze()`
+before it exits at once); `close()`, on every ending path, waits (at most `CLOSE_WAIT_S`)
+for the writes to finish.
 
 A recording never ends a call. Its destination is checked before the call is created
 (`check_destination`: a profile error, exit 2); if writing fails during the call (a full
@@ -281,6 +282,10 @@ class Recorder:
             log.info("recording finished: %s (%.1f s; time lost and filled with silence: sent "
                      "%.0f ms, speaker %.0f ms)", self.wav_path, self._written / self.rate,
                      self._left.padded * ms, self._right.padded * ms)
+
+    def freeze(self, timeout: float = 0.5) -> None:
+        if self._files is not None:  # the process exits now: leave the WAV whole on disk
+            self._files.freeze(timeout)
 
     def note_end(self, call_id: str, ended_reason: str) -> None:
         """Once the call is over, its full id (now safe to show) as the JSONL's last line."""

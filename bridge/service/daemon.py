@@ -265,6 +265,8 @@ class Daemon:
 
         def stop(signum: int) -> None:
             if self._stop.is_set():
+                if self.call is not None and self.call.recorder is not None:
+                    self.call.recorder.freeze()  # no WAV write left half done
                 os._exit(ExitCode.SIGINT if signum == signal.SIGINT else ExitCode.SIGTERM)
             log.info("%s: stopping", signal.Signals(signum).name)
             self._stop.set()
