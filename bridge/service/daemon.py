@@ -24,8 +24,8 @@ from typing import Any, Protocol
 
 from bridge.aio import wait_any
 from bridge.audio.base import AudioSink, AudioSource
+from bridge.call.destination import DestinationError, check_destination
 from bridge.call.lifecycle import Call
-from bridge.call.recording import DestinationError, check_destination
 from bridge.call.state import CallState
 from bridge.call.summary import CallSummary
 from bridge.call.wiring import close_audio, make_api, make_recorder, start_audio
