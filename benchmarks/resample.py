@@ -31,7 +31,7 @@ import soxr
 from scipy import signal
 from soxr import soxr_ext
 
-from bridge.audio.resample import Resampler, is_integer_ratio
+from bridge.audio.resample import PolyphaseFIR, Resampler, is_integer_ratio
 
 BLOCK_S = 0.02
 SOXR_MINIMUM_PHASE = 0x30  # libsoxr's recipe flag (soxr.h); python-soxr does not name it
@@ -40,6 +40,16 @@ ROUTES = ((48000, 16000), (16000, 48000), (48000, 8000), (8000, 48000), (44100, 
 
 class Stream(Protocol):
     def process(self, samples: np.ndarray) -> np.ndarray: ...
+
+
+class FIR:
+    """The bridge's FIR with another design (the trade of taps, hence CPU, for band)."""
+
+    def __init__(self, a: int, b: int, atten_db: float, transition: float) -> None:
+        self._f = PolyphaseFIR(a, b, atten_db, transition)
+
+    def process(self, samples: np.ndarray) -> np.ndarray:
+        return self._f.resample_chunk(samples)
 
 
 class Soxr:
@@ -76,6 +86,7 @@ def candidates(a: int, b: int) -> dict[str, Callable[[], Stream]]:
     c: dict[str, Callable[[], Stream]] = {}
     if is_integer_ratio(a, b):
         c["bridge: min-phase FIR (scipy)"] = lambda: Resampler(a, b)
+        c["  same, 80 dB, 15 % transition"] = lambda: FIR(a, b, 80.0, 0.15)
     else:
         c["bridge: soxr vr MQ"] = lambda: Resampler(a, b)
     for q in ("QQ", "LQ", "MQ", "HQ", "VHQ"):

@@ -37,10 +37,11 @@ ATTEN_DB = 90.0
 SPEECH_HZ = 1000.0  # where the reported group delay is taken
 
 
-def _lowpass(rate: int, stop_hz: float, atten_db: float) -> np.ndarray:
+def _lowpass(rate: int, stop_hz: float, atten_db: float, transition: float) -> np.ndarray:
     """A minimum-phase lowpass at `rate` whose stopband begins at `stop_hz`, `atten_db`
-    deep, unity gain in its passband."""
-    width = TRANSITION * stop_hz
+    deep, after a transition band `transition` × `stop_hz` wide; unity gain in its
+    passband."""
+    width = transition * stop_hz
     # minimum_phase (homomorphic, half length) takes the square root of the magnitude:
     # design the linear-phase prototype twice as deep
     numtaps, beta = signal.kaiserord(2 * atten_db, width / (rate / 2))
@@ -58,13 +59,14 @@ class PolyphaseFIR:
     the input's polyphase branches, carrying the last taps' worth of input between calls.
     """
 
-    def __init__(self, in_rate: int, out_rate: int, atten_db: float = ATTEN_DB) -> None:
+    def __init__(self, in_rate: int, out_rate: int, atten_db: float = ATTEN_DB,
+                 transition: float = TRANSITION) -> None:
         up, down = out_rate // gcd(in_rate, out_rate), in_rate // gcd(in_rate, out_rate)
         if up != 1 and down != 1:
             raise ValueError(f"{in_rate}→{out_rate} is not an integer ratio")
         self.up, self.down, self.out_rate = up, down, out_rate
         high = max(in_rate, out_rate)
-        taps = _lowpass(high, min(in_rate, out_rate) / 2, atten_db)
+        taps = _lowpass(high, min(in_rate, out_rate) / 2, atten_db, transition)
         factor = max(up, down)
         k = -(-len(taps) // factor)  # taps per branch
         padded = np.zeros(k * factor)
