@@ -37,11 +37,10 @@ ATTEN_DB = 90.0
 SPEECH_HZ = 1000.0  # where the reported group delay is taken
 
 
-def _lowpass(rate: int, stop_hz: float, atten_db: float, transition: float) -> np.ndarray:
-    """A minimum-phase lowpass at `rate` whose stopband begins at `stop_hz`, `atten_db`
-    deep, after a transition band `transition` × `stop_hz` wide; unity gain in its
-    passband."""
-    width = transition * stop_hz
+def _lowpass(rate: int, pass_hz: float, stop_hz: float, atten_db: float) -> np.ndarray:
+    """A minimum-phase lowpass at `rate`: unity gain up to about `pass_hz`, at least
+    `atten_db` down from `stop_hz`."""
+    width = stop_hz - pass_hz
     # minimum_phase (homomorphic, half length) takes the square root of the magnitude:
     # design the linear-phase prototype twice as deep
     numtaps, beta = signal.kaiserord(2 * atten_db, width / (rate / 2))
@@ -57,16 +56,22 @@ class PolyphaseFIR:
     Output sample m of a decimator by M is Σ h[k]·x[mM − k]; of an interpolator by L,
     y[nL + q] = Σ h[jL + q]·x[n − j]. Both are computed as M (or L) short convolutions of
     the input's polyphase branches, carrying the last taps' worth of input between calls.
+    By default its stopband begins at the lower rate's Nyquist frequency; with `keep_hz`
+    it only keeps the band below `keep_hz` free of aliases (a cascade's loose stage: what
+    folds between `keep_hz` and the lower Nyquist frequency the next stage removes).
     """
 
     def __init__(self, in_rate: int, out_rate: int, atten_db: float = ATTEN_DB,
-                 transition: float = TRANSITION) -> None:
+                 transition: float = TRANSITION, keep_hz: float | None = None) -> None:
         up, down = out_rate // gcd(in_rate, out_rate), in_rate // gcd(in_rate, out_rate)
         if up != 1 and down != 1:
             raise ValueError(f"{in_rate}→{out_rate} is not an integer ratio")
         self.up, self.down, self.out_rate = up, down, out_rate
-        high = max(in_rate, out_rate)
-        taps = _lowpass(high, min(in_rate, out_rate) / 2, atten_db, transition)
+        high, low = max(in_rate, out_rate), min(in_rate, out_rate)
+        if keep_hz is None:
+            taps = _lowpass(high, low / 2 * (1 - transition), low / 2, atten_db)
+        else:
+            taps = _lowpass(high, keep_hz, low - keep_hz, atten_db)
         factor = max(up, down)
         k = -(-len(taps) // factor)  # taps per branch
         padded = np.zeros(k * factor)
@@ -77,22 +82,20 @@ class PolyphaseFIR:
         if down > 1:
             # branch c of the (rows, M) input matrix holds x[iM − (M−1−c)]: it meets the
             # taps h[jM + M−1−c]
-            self._branches = [padded[factor - 1 - c::factor][:k].astype(np.float64)
-                              for c in range(factor)]
-            history = k * factor - 1
+            self._branches = [padded[factor - 1 - c::factor][:k].copy() for c in range(factor)]
+            self._history = k * factor - 1
         else:
-            self._branches = [(padded[q::factor] * factor).astype(np.float64)
-                              for q in range(factor)]
-            history = k - 1
-        self._buf = np.zeros(history + 4096, dtype=np.float64)
-        self._n = history  # zeros before the stream starts
+            self._branches = [padded[q::factor] * factor for q in range(factor)]
+            self._history = k - 1
+        self._buf = np.zeros(self._history + 4096)
+        self._n = self._history  # zeros before the stream starts
 
-    def resample_chunk(self, samples: np.ndarray) -> np.ndarray:
-        """The output `samples` (int16) complete: len(samples) × up / down of them, give or
-        take the decimator's phase."""
+    def filter(self, samples: np.ndarray) -> np.ndarray:
+        """The output `samples` complete, unrounded: len(samples) × up / down of them,
+        give or take the decimator's phase."""
         n = len(samples)
         if self._n + n > len(self._buf):
-            grown = np.zeros(2 * (self._n + n), dtype=np.float64)
+            grown = np.zeros(2 * (self._n + n))
             grown[: self._n] = self._buf[: self._n]
             self._buf = grown
         self._buf[self._n:self._n + n] = samples
@@ -101,37 +104,83 @@ class PolyphaseFIR:
         if self.down > 1:
             m = self.down
             rows = self._n // m
-            count = rows - k + 1
-            if count <= 0:
-                return np.zeros(0, dtype=np.int16)
+            count = max(0, rows - k + 1)
             cols = self._buf[: rows * m].reshape(rows, m).T
-            acc = np.zeros(count, dtype=np.float64)
-            for c, taps in enumerate(self._branches):
-                acc += np.convolve(cols[c], taps, "valid")
+            acc = np.zeros(count)
+            if count:
+                for c, taps in enumerate(self._branches):
+                    acc += np.convolve(cols[c], taps, "valid")
             used = count * m
         else:
             count = self._n - k + 1
             x = self._buf[: self._n]
-            acc = np.empty((count, self.up), dtype=np.float64)
+            wide = np.empty((count, self.up))
             for q, taps in enumerate(self._branches):
-                acc[:, q] = np.convolve(x, taps, "valid")
-            acc = acc.reshape(-1)
+                wide[:, q] = np.convolve(x, taps, "valid")
+            acc = wide.reshape(-1)
             used = count
         rest = self._n - used
         self._buf[:rest] = self._buf[used:self._n]
         self._n = rest
-        np.rint(acc, out=acc)
-        np.clip(acc, -32768, 32767, out=acc)
-        return acc.astype(np.int16)
+        return acc
+
+    def resample_chunk(self, samples: np.ndarray) -> np.ndarray:
+        return _to_int16(self.filter(samples))
 
     def clear(self) -> None:
         """Forget the input seen so far (the same calls as soxr's stream)."""
-        self._n = self._k * self.down - 1 if self.down > 1 else self._k - 1
+        self._n = self._history
         self._buf[: self._n] = 0.0
 
     def delay(self) -> float:
         """The group delay at speech frequencies, in output samples."""
         return self.group_delay_ms * self.out_rate / 1000.0
+
+
+class FIRCascade:
+    """Two `PolyphaseFIR` stages through twice the lower rate (48 k ↔ 16 k ↔ 8 k): the
+    sharp filter runs at the low rate, the stage at the high rate needs few taps."""
+
+    def __init__(self, in_rate: int, out_rate: int) -> None:
+        low = min(in_rate, out_rate)
+        mid = 2 * low
+        if in_rate > out_rate:
+            self._stages = [PolyphaseFIR(in_rate, mid, keep_hz=low / 2),
+                            PolyphaseFIR(mid, out_rate)]
+        else:
+            self._stages = [PolyphaseFIR(in_rate, mid),
+                            PolyphaseFIR(mid, out_rate, keep_hz=low / 2)]
+        self.out_rate = out_rate
+        self.group_delay_ms = sum(s.group_delay_ms for s in self._stages)
+
+    def resample_chunk(self, samples: np.ndarray) -> np.ndarray:
+        x: np.ndarray = samples
+        for stage in self._stages:
+            x = stage.filter(x)
+        return _to_int16(x)
+
+    def clear(self) -> None:
+        for stage in self._stages:
+            stage.clear()
+
+    def delay(self) -> float:
+        return self.group_delay_ms * self.out_rate / 1000.0
+
+
+def _to_int16(x: np.ndarray) -> np.ndarray:
+    np.rint(x, out=x)
+    np.clip(x, -32768, 32767, out=x)
+    return x.astype(np.int16)
+
+
+def streaming_fir(in_rate: int, out_rate: int) -> PolyphaseFIR | FIRCascade:
+    """The live path's filter for an integer ratio: one stage, or two when the factor is
+    even and above 2."""
+    g = gcd(in_rate, out_rate)
+    factor = max(in_rate, out_rate) // g
+    if factor > 2 and factor % 2 == 0:
+        return FIRCascade(in_rate, out_rate)
+    return PolyphaseFIR(in_rate, out_rate)
 
 
 def is_integer_ratio(in_rate: int, out_rate: int) -> bool:
@@ -148,11 +197,11 @@ class Resampler:
         self.passthrough = in_rate == out_rate
         self._in = self._out = 0  # samples fed and returned since the last reset
         self._latency_ms = 0.0  # what the filter delays the signal by, beyond held samples
-        self._stream: soxr.ResampleStream | PolyphaseFIR | None = None
+        self._stream: soxr.ResampleStream | PolyphaseFIR | FIRCascade | None = None
         if self.passthrough:
             pass
         elif is_integer_ratio(in_rate, out_rate):
-            self._stream = PolyphaseFIR(in_rate, out_rate)
+            self._stream = streaming_fir(in_rate, out_rate)
             self._latency_ms = self._stream.group_delay_ms
         else:
             self._stream = soxr.ResampleStream(in_rate, out_rate, 1, dtype="int16",
