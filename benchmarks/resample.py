@@ -31,14 +31,7 @@ import soxr
 from scipy import signal
 from soxr import soxr_ext
 
-from bridge.audio.resample import (
-    ATTEN_DB,
-    TRANSITION,
-    FIRCascade,
-    PolyphaseFIR,
-    Resampler,
-    is_integer_ratio,
-)
+from bridge.audio.resample import PolyphaseFIR, Resampler, is_integer_ratio
 
 BLOCK_S = 0.02
 SOXR_MINIMUM_PHASE = 0x30  # libsoxr's recipe flag (soxr.h); python-soxr does not name it
@@ -93,9 +86,7 @@ def candidates(a: int, b: int) -> dict[str, Callable[[], Stream]]:
     c: dict[str, Callable[[], Stream]] = {}
     if is_integer_ratio(a, b):
         c["bridge: min-phase FIR (scipy)"] = lambda: Resampler(a, b)
-        if isinstance(Resampler(a, b)._stream, FIRCascade):
-            c["  in one stage"] = lambda: FIR(a, b, ATTEN_DB, TRANSITION)
-        c["  one stage, 80 dB, 15 % band"] = lambda: FIR(a, b, 80.0, 0.15)
+        c["  same, 80 dB, 15 % band"] = lambda: FIR(a, b, 80.0, 0.15)
     else:
         c["bridge: soxr vr MQ"] = lambda: Resampler(a, b)
     for q in ("QQ", "LQ", "MQ", "HQ", "VHQ"):
