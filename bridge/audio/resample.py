@@ -8,8 +8,8 @@ correlation against the ideal resampled signal). For the integer ratios a call u
 frequency, 90 dB deep, turned minimum-phase): every call returns exactly in × out/in
 samples, delayed by only its group delay (0.2–0.4 ms at speech frequencies), with the
 −3 dB edge at 0.95 × Nyquist and aliases from +50 Hz above Nyquist rejected by ≥ 88 dB.
-soxr's ordinary engine works in large blocks and returns bursts (31–157 ms held back at
-these ratios, minimum-phase recipe included); its variable-rate engine holds back
+soxr's ordinary engine works in large blocks and returns bursts (20–175 ms held back at
+these ratios, 31–159 ms with its minimum-phase recipe); its variable-rate engine holds back
 12.6–27.8 ms and lets a tone 50 Hz above the new Nyquist through at −33 dB (48 k → 16 k);
 libsamplerate's sinc converters hold back 1.2–18 ms with a −3 dB edge at 0.80–0.96 ×
 Nyquist, for 2–15× this FIR's CPU. The FIR costs per block about what soxr's variable-rate
