@@ -3,11 +3,12 @@
 The live path was chosen by measurement (`benchmarks/resample.py`: a known signal fed
 20 ms at a time through each candidate, one call per block, no flush, its delay found by
 correlation against the ideal resampled signal). For the integer ratios a call uses
-(48 k ↔ 16 k, 48 k ↔ 8 k, 16 k ↔ 8 k, …) it is a minimum-phase polyphase FIR designed with
-`scipy.signal` (a Kaiser-window lowpass whose stopband starts at the lower rate's Nyquist
-frequency, 90 dB deep, turned minimum-phase): every call returns exactly in × out/in
-samples, delayed by only its group delay (0.2–0.4 ms at speech frequencies), with the
-−3 dB edge at 0.95 × Nyquist and aliases from +50 Hz above Nyquist rejected by ≥ 88 dB.
+(48 k ↔ 16 k, 48 k ↔ 8 k, 16 k ↔ 8 k, …) it is a minimum-phase polyphase FIR (a Kaiser-window
+lowpass whose stopband starts at the lower rate's Nyquist frequency, 90 dB deep, turned
+minimum-phase; designed in `fir_design.py` with numpy alone, as `scipy.signal` would):
+every call returns exactly in × out/in samples, delayed by only its group delay (0.2–0.4 ms
+at speech frequencies), with the −3 dB edge at 0.95 × Nyquist and aliases from +50 Hz
+above Nyquist rejected by ≥ 88 dB.
 soxr's ordinary engine works in large blocks and returns bursts (20–175 ms held back at
 these ratios, 31–159 ms with its minimum-phase recipe); its variable-rate engine holds back
 12.6–27.8 ms and lets a tone 50 Hz above the new Nyquist through at −33 dB (48 k → 16 k);
@@ -18,7 +19,7 @@ engine did (it beats it at 48 k ↔ 16 k) and 3–8× soxr's ordinary engine. Ot
 is no filter.
 
 The streaming filter itself is written here on `numpy.convolve` (one call per polyphase
-branch, so each output costs only its own taps): `scipy.signal.upfirdn` has no state to
+branch, so each output costs only its own taps): scipy's `upfirdn` has no state to
 carry between blocks and is several times slower per block.
 """
 
@@ -28,7 +29,8 @@ from math import gcd
 
 import numpy as np
 import soxr
-from scipy import signal
+
+from bridge.audio.fir_design import group_delay, min_phase_lowpass
 
 DEFAULT_QUALITY = "MQ"
 # The FIR's design: the stopband begins at the lower Nyquist frequency; the transition band
@@ -37,19 +39,6 @@ DEFAULT_QUALITY = "MQ"
 TRANSITION = 0.10
 ATTEN_DB = 90.0
 SPEECH_HZ = 1000.0  # where the reported group delay is taken
-
-
-def _lowpass(rate: int, pass_hz: float, stop_hz: float, atten_db: float) -> np.ndarray:
-    """A minimum-phase lowpass at `rate`: unity gain up to about `pass_hz`, at least
-    `atten_db` down from `stop_hz`."""
-    width = stop_hz - pass_hz
-    # minimum_phase (homomorphic, half length) takes the square root of the magnitude:
-    # design the linear-phase prototype twice as deep
-    numtaps, beta = signal.kaiserord(2 * atten_db, width / (rate / 2))
-    numtaps |= 1
-    proto = signal.firwin(numtaps, stop_hz - width / 2, window=("kaiser", beta), fs=rate)
-    taps = signal.minimum_phase(proto, method="homomorphic")
-    return taps / taps.sum()
 
 
 class PolyphaseFIR:
@@ -68,13 +57,12 @@ class PolyphaseFIR:
             raise ValueError(f"{in_rate}→{out_rate} is not an integer ratio")
         self.up, self.down, self.out_rate = up, down, out_rate
         high, low = max(in_rate, out_rate), min(in_rate, out_rate)
-        taps = _lowpass(high, low / 2 * (1 - transition), low / 2, atten_db)
+        taps = min_phase_lowpass(high, low / 2 * (1 - transition), low / 2, atten_db)
         factor = max(up, down)
         k = -(-len(taps) // factor)  # taps per branch
         padded = np.zeros(k * factor)
         padded[: len(taps)] = taps
-        _, gd = signal.group_delay((padded, [1.0]), w=[SPEECH_HZ], fs=high)
-        self.group_delay_ms = float(gd[0]) / high * 1000.0
+        self.group_delay_ms = group_delay(padded, SPEECH_HZ, high) / high * 1000.0
         self._k = k
         if down > 1:
             # branch c of the (rows, M) input matrix holds x[iM − (M−1−c)]: it meets the
