@@ -14,6 +14,9 @@ async def main() -> None:
 asyncio.run(main())
 ```
 
+Any command `bridge.vapi.messages` builds goes through `call.send(command)`; the methods
+below are shorthands for the common ones.
+
 `open_call` is the daemon's own path (the same `bridge.call.lifecycle.Call`, API client and audio
 backends), so a script behaves exactly like `vapi-bridge run`: real-time uplink with
 silence, barge-in, clean end (`end-call`) when the block is left, the summary in
@@ -31,12 +34,11 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
-from bridge import redact
 from bridge.audio.base import AudioSink, AudioSource
 from bridge.call.lifecycle import Call, ensure_live
 from bridge.call.summary import CallSummary
 from bridge.call.wiring import close_audio, make_api, make_recorder, start_audio
-from bridge.errors import Refused
+from bridge.control.commands import listen_url
 from bridge.profile import Profile, load_profile, public_key
 from bridge.vapi import messages
 from bridge.vapi.listen import AudioChunk, ListenEvent, listen
@@ -117,13 +119,7 @@ class CallHandle:
 
     async def listen_url(self) -> str:
         """The call's listenUrl (a bearer secret: do not log it)."""
-        call = ensure_live(self.call)
-        assert call.info is not None
-        url = call.info.listen_url or (await call.api.get_call(call.info.id)).listen_url
-        if not url:
-            raise Refused("Vapi gave no listenUrl for this call (monitorPlan.listenEnabled?)")
-        redact.register_url(url, "listen URL")
-        return url
+        return await listen_url(ensure_live(self.call), attempts=None)
 
     async def listen(self, *, auth: bool | None = None, channels: int | None = None,
                      rate: int | None = None) -> AsyncIterator[AudioChunk | ListenEvent]:

@@ -13,22 +13,56 @@ import json
 import sys
 from typing import Any
 
+from bridge.control import status
 from bridge.control.client import DEFAULT_TIMEOUT_S, find_socket, request
 from bridge.errors import ExitCode, UsageError
 
 EXIT_FOR_KIND = {"usage": ExitCode.PROFILE, "refused": ExitCode.FAILURE,
                  "network": ExitCode.NETWORK, "internal": ExitCode.FAILURE}
-SIMPLE = {
-    "status": "what the daemon and its call are doing",
-    "mute-assistant": "Vapi: the assistant is not heard (it keeps listening)",
-    "unmute-assistant": "Vapi: the assistant is heard again",
-    "mute-customer": "Vapi: the assistant stops hearing the visitor",
-    "unmute-customer": "Vapi: the assistant hears the visitor again",
-    "mute-mic": "local: send silence instead of the microphone",
-    "unmute-mic": "local: send the microphone again",
-    "say-first-message": "Vapi: the assistant says its first message again",
-    "end": "end the call cleanly (the daemon keeps running in standby/loop mode)",
-    "call": "standby mode: place a call now",
+
+Arg = tuple[tuple[str, ...], dict[str, Any]]  # argparse's flags and options
+
+
+def arg(*flags: str, **options: Any) -> Arg:
+    """One argument of a command; its argparse `dest` is the request's key."""
+    return flags, options
+
+
+# Each command: its help line, and its arguments (each one a key of the request).
+COMMANDS: dict[str, tuple[str, tuple[Arg, ...]]] = {
+    "status": ("what the daemon and its call are doing", ()),
+    "say": ("Vapi: the assistant says TEXT", (
+        arg("text", help="what the assistant says"),
+        arg("--end-after", action="store_true", help="end the call after it"),
+        arg("--no-interrupt", dest="interruptions", action="store_false",
+            help="the visitor cannot interrupt it"),
+        arg("--interrupt-assistant", action="store_true",
+            help="cut off what the assistant is saying now (default: queue after it)"))),
+    "add-message": ("Vapi: add TEXT to the conversation", (
+        arg("text", help="the message's text"),
+        arg("--role", choices=("system", "user", "assistant"), default="system",
+            help="whose message it is (default %(default)s)"),
+        arg("--no-response", dest="trigger_response", action="store_false",
+            help="do not make the assistant answer it"))),
+    "mute-assistant": ("Vapi: the assistant is not heard (it keeps listening)", ()),
+    "unmute-assistant": ("Vapi: the assistant is heard again", ()),
+    "mute-customer": ("Vapi: the assistant stops hearing the visitor", ()),
+    "unmute-customer": ("Vapi: the assistant hears the visitor again", ()),
+    "say-first-message": ("Vapi: the assistant says its first message again", ()),
+    "mute-mic": ("local: send silence instead of the microphone", ()),
+    "unmute-mic": ("local: send the microphone again", ()),
+    "end": ("end the call cleanly (the daemon keeps running in standby/loop mode)", ()),
+    "transfer": ("Vapi: transfer to a NUMBER or sip: URI", (
+        arg("destination", metavar="NUMBER|SIP-URI",
+            help="a phone number (E.164, e.g. +15551234567) or a sip: URI"),
+        arg("--message", help="what the assistant says before transferring"))),
+    "handoff": ("Vapi (controlUrl): hand off to another assistant", (
+        arg("assistant_id", metavar="ASSISTANT_ID",
+            help="the assistant that takes the call over"),
+        arg("--context", default="all", metavar="none|all|last:N",
+            help="what of the conversation the next assistant gets (all)"),
+        arg("--message", help="what the next assistant says first"))),
+    "call": ("standby mode: place a call now", ()),
 }
 
 
@@ -53,54 +87,15 @@ def configure(parser: argparse.ArgumentParser,
     _where(shared, top=False)
     parents = [shared, *([common] if common else [])]
     sub = parser.add_subparsers(dest="ctl_command", metavar="COMMAND", required=True)
-    for name, text in SIMPLE.items():
-        sub.add_parser(name, help=text, description=text, parents=parents)
-
-    say = sub.add_parser("say", help="Vapi: the assistant says TEXT", parents=parents)
-    say.add_argument("text", help="what the assistant says")
-    say.add_argument("--end-after", action="store_true", help="end the call after it")
-    say.add_argument("--no-interrupt", action="store_true",
-                     help="the visitor cannot interrupt it")
-    say.add_argument("--interrupt-assistant", action="store_true",
-                     help="cut off what the assistant is saying now (default: queue after it)")
-
-    add = sub.add_parser("add-message", help="Vapi: add TEXT to the conversation",
-                         parents=parents)
-    add.add_argument("text", help="the message's text")
-    add.add_argument("--role", choices=("system", "user", "assistant"), default="system",
-                     help="whose message it is (default %(default)s)")
-    add.add_argument("--no-response", action="store_true",
-                     help="do not make the assistant answer it")
-
-    transfer = sub.add_parser("transfer", help="Vapi: transfer to a NUMBER or sip: URI",
-                              parents=parents)
-    transfer.add_argument("destination", metavar="NUMBER|SIP-URI",
-                          help="a phone number (E.164, e.g. +15551234567) or a sip: URI")
-    transfer.add_argument("--message", help="what the assistant says before transferring")
-
-    handoff = sub.add_parser("handoff", help="Vapi (controlUrl): hand off to another assistant",
-                             parents=parents)
-    handoff.add_argument("assistant_id", metavar="ASSISTANT_ID",
-                         help="the assistant that takes the call over")
-    handoff.add_argument("--context", default="all", metavar="none|all|last:N",
-                         help="what of the conversation the next assistant gets (all)")
-    handoff.add_argument("--message", help="what the next assistant says first")
+    for name, (text, args) in COMMANDS.items():
+        command = sub.add_parser(name, help=text, description=text, parents=parents)
+        keys = [command.add_argument(*flags, **options).dest for flags, options in args]
+        command.set_defaults(request_keys=keys)
 
 
 def build_request(args: argparse.Namespace) -> dict[str, Any]:
-    cmd = args.ctl_command
-    req: dict[str, Any] = {"cmd": cmd}
-    if cmd == "say":
-        req.update(text=args.text, end_after=args.end_after,
-                   interruptions=not args.no_interrupt,
-                   interrupt_assistant=args.interrupt_assistant)
-    elif cmd == "add-message":
-        req.update(text=args.text, role=args.role, trigger_response=not args.no_response)
-    elif cmd == "transfer":
-        req.update(destination=args.destination, message=args.message)
-    elif cmd == "handoff":
-        req.update(assistant_id=args.assistant_id, context=args.context, message=args.message)
-    return req
+    """The request for the daemon: `cmd` and the command's arguments by their keys."""
+    return {"cmd": args.ctl_command, **{key: getattr(args, key) for key in args.request_keys}}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -108,6 +103,8 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("give --profile or --socket, not both")
     path = find_socket(args.profile, args.socket)
     answer = request(path, build_request(args), timeout=args.timeout)
+    if args.ctl_command == "status" and answer.get("ok"):
+        answer.setdefault("message", "\n".join(status.lines(answer)))  # rendered here
     if args.json:
         print(json.dumps(answer, indent=2))
     if answer.get("ok"):

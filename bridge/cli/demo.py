@@ -21,6 +21,7 @@ from pathlib import Path
 from bridge.audio.base import AudioSink, AudioSource
 from bridge.audio.files import ClockedSink, WavSource
 from bridge.cli.transcript import TerminalView
+from bridge.control.server import serve_control
 from bridge.errors import UsageError
 from bridge.profile import Profile, parse_profile
 from bridge.service.daemon import Daemon
@@ -117,7 +118,7 @@ async def run_demo(*, headless: bool, out: str, wire: str) -> int:
             if use_devices:
                 print("Speak after the greeting; the assistant repeats what you say. "
                       "Ctrl-C ends the call.", flush=True)
-                return await Daemon(profile, view=TerminalView()).run()
+                return await Daemon(profile, view=TerminalView(), control=serve_control).run()
             with tempfile.TemporaryDirectory(prefix="vapi-bridge-demo-") as tmp:
                 return await _headless(profile, Path(tmp), Path(out))
 
@@ -130,8 +131,8 @@ async def _headless(profile: Profile, workdir: Path, out: Path) -> int:
     visitor = HeadlessVisitor(source, stop)
     visitor.start_fallback()
     audio: tuple[AudioSource, AudioSink] = (source, sink)
-    code = await Daemon(profile, hooks=[visitor], view=TerminalView(), stop=stop,
-                        audio=audio).run()
+    code = await Daemon(profile, hooks=[visitor], view=TerminalView(), control=serve_control,
+                        stop=stop, audio=audio).run()
     print(f"the assistant's audio was written to {out}", flush=True)
     return code
 

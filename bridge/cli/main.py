@@ -38,6 +38,7 @@ def _level(args: argparse.Namespace, default: str = "info") -> str:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from bridge.cli.transcript import TerminalView
+    from bridge.control.server import serve_control
     from bridge.profile import load_profile
     from bridge.service.daemon import Daemon
 
@@ -46,7 +47,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     for warning in profile.warnings:
         log.warning("%s: %s", profile.origin, warning)
     daemon = Daemon(profile, reload_from=args.profile, overrides=args.set, fault=args.fault,
-                    view=TerminalView())
+                    view=TerminalView(), control=serve_control)
     return asyncio.run(daemon.run())
 
 
@@ -55,10 +56,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     setup_logging(_level(args))
     return asyncio.run(run_demo(headless=args.headless, out=args.out, wire=args.wire))
-
-
-def cmd_sim(args: argparse.Namespace) -> int:
-    return run_sim(args.sim_args)
 
 
 def run_sim(sim_args: list[str]) -> int:
@@ -181,7 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
     sim = sub.add_parser("sim", help="run the Vapi-compatible simulator (see `sim --help`)",
                          add_help=False)
     sim.add_argument("sim_args", nargs=argparse.REMAINDER)
-    sim.set_defaults(func=cmd_sim)
+    sim.set_defaults(func=lambda args: run_sim(args.sim_args))
 
     check = _sub(sub, "check", "check a profile, the API key, the network and the devices",
                  _doc("bridge.cli.check"), CHECK_EXITS, parents=[common])
@@ -278,8 +275,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:
         log.debug("internal error", exc_info=True)
         print(f"{_err_prefix()}vapi-bridge: internal error: {_masked(repr(exc))} — run with "
-              f"-v for details "
-              f"and please report it", file=sys.stderr)
+              f"-v for details and please report it", file=sys.stderr)
         return ExitCode.FAILURE
 
 

@@ -6,9 +6,12 @@ socket file left by a dead daemon is replaced; one a live daemon answers on is n
 new daemon stops with a clear error). The file is removed when the daemon exits.
 
 ```python
-async with serve_control(daemon):
+async with serve_control(daemon, profile):  # at paths.socket_path(profile)
     await daemon_work()
 ```
+
+`ControlServer` answers each request with the `respond` function it is given;
+`serve_control` gives it `commands.handle` on the daemon (a `commands.Host`).
 """
 
 from __future__ import annotations
@@ -21,16 +24,16 @@ import os
 import socket
 import stat
 import struct
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from bridge.control import commands
+from bridge.control.commands import Host, handle
 from bridge.control.paths import prepare_directory, socket_path
+from bridge.control.request import Answer, error
 from bridge.errors import ProfileError
-
-if TYPE_CHECKING:
-    from bridge.service.daemon import Daemon
+from bridge.profile import Profile
 
 log = logging.getLogger("bridge.control")
 
@@ -38,6 +41,7 @@ MAX_LINE = 64 * 1024
 IDLE_TIMEOUT_S = 60.0
 STOP_GRACE_S = 2.0
 UCRED = struct.Struct("3i")  # struct ucred: pid, uid, gid
+Respond = Callable[[Any], Awaitable[Answer]]  # a parsed request → its answer
 
 
 class SocketInUse(ProfileError):
@@ -71,8 +75,9 @@ async def _is_live(path: Path) -> bool:
 
 
 class ControlServer:
-    def __init__(self, daemon: Daemon, path: Path, *, allowed_uid: int | None = None) -> None:
-        self.daemon = daemon
+    def __init__(self, respond: Respond, path: Path, *, allowed_uid: int | None = None
+                 ) -> None:
+        self.respond = respond
         self.path = path
         self.allowed_uid = os.getuid() if allowed_uid is None else allowed_uid
         self._server: asyncio.Server | None = None
@@ -150,7 +155,7 @@ class ControlServer:
             uid = peer_uid(sock) if sock is not None else None
             if uid != self.allowed_uid:
                 log.warning("control socket: refused a peer with uid %s", uid)
-                writer.write(_answer_line(commands.error(
+                writer.write(_answer_line(error(
                     f"refused: uid {uid} is not this daemon's user", "refused")))
                 await writer.drain()
                 return
@@ -171,7 +176,7 @@ class ControlServer:
                 async with asyncio.timeout(IDLE_TIMEOUT_S):
                     line = await reader.readline()
             except (ValueError, asyncio.LimitOverrunError):
-                writer.write(_answer_line(commands.error("request line too long", "usage")))
+                writer.write(_answer_line(error("request line too long", "usage")))
                 await writer.drain()
                 return
             if not line:
@@ -191,17 +196,18 @@ class ControlServer:
         try:
             request = json.loads(line)
         except ValueError:
-            return commands.error("the request is not valid JSON", "usage")
-        answer = await commands.handle(self.daemon, request)
+            return error("the request is not valid JSON", "usage")
+        answer = await self.respond(request)
         log.debug("control: %s → %s", request.get("cmd") if isinstance(request, dict) else "?",
                   "ok" if answer.get("ok") else answer.get("error"))
         return answer
 
 
 @contextlib.asynccontextmanager
-async def serve_control(daemon: Daemon, path: Path | None = None) -> AsyncIterator[ControlServer]:
-    """Run the daemon's control socket for the duration of the block."""
-    server = ControlServer(daemon, path or socket_path(daemon.profile))
+async def serve_control(host: Host, profile: Profile) -> AsyncIterator[ControlServer]:
+    """Run the host's control socket, at the profile's `paths.socket_path`, for the
+    duration of the block."""
+    server = ControlServer(partial(handle, host), socket_path(profile))
     await server.start()
     try:
         yield server

@@ -6,6 +6,10 @@ calls again after `loop_delay_seconds`, backing off (up to `max_backoff_seconds`
 calls fail. SIGHUP reloads the profile between calls (a broken one is reported and the
 old one kept); SIGINT/SIGTERM end the call in progress and the daemon.
 
+Its control socket arrives as a hook (`control`, the CLI gives
+`bridge.control.server.serve_control`), which sees it as a `bridge.control.commands.Host`:
+`call`, `request_call()`, `snapshot()`.
+
 Under systemd it says READY=1 once the profile is loaded and the devices are open,
 keeps STATUS= current, pings the watchdog from the event loop and says STOPPING=1.
 """
@@ -13,6 +17,7 @@ keeps STATUS= current, pings the watchdog from the event loop and says STOPPING=
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import os
@@ -20,6 +25,7 @@ import signal
 import sys
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from bridge.aio import wait_any
@@ -29,12 +35,12 @@ from bridge.call.lifecycle import Call
 from bridge.call.state import CallState
 from bridge.call.summary import CallSummary
 from bridge.call.wiring import close_audio, make_api, make_recorder, start_audio
-from bridge.control.server import serve_control
 from bridge.errors import BridgeError, ExitCode, NetworkError
 from bridge.profile import Profile, load_profile
 from bridge.retry import RetryPolicy
 from bridge.service.notify import Notifier, watchdog_loop
 from bridge.service.placing import CallWatcher, EventHook, place_call
+from bridge.service.snapshot import snapshot
 from bridge.vapi import messages
 from bridge.vapi.api import VapiApi
 from bridge.words import plural
@@ -56,18 +62,24 @@ class CallView(Protocol):
     def watchers(self, call: Call) -> list[CallWatcher]: ...
 
 
+# the control socket, run while the daemon is up (given the daemon and its profile)
+ControlSocket = Callable[["Daemon", Profile], contextlib.AbstractAsyncContextManager[object]]
+
+
 class Daemon:
     def __init__(self, profile: Profile, *, reload_from: str | None = None,
                  overrides: list[str] | None = None, fault: str | None = None,
                  audio: tuple[AudioSource, AudioSink] | None = None,
                  hooks: list[EventHook] | None = None, view: CallView | None = None,
-                 stop: asyncio.Event | None = None) -> None:
+                 control: ControlSocket | None = None, stop: asyncio.Event | None = None
+                 ) -> None:
         self.profile = profile
         self.reload_from = reload_from
         self.overrides = overrides or []
         self.fault = fault
         self.hooks = hooks or []
         self.view = view
+        self.control = control
         self.call: Call | None = None
         self.transcript: deque[tuple[str, str]] = deque(maxlen=10)
         self.last_summary: CallSummary | None = None
@@ -82,7 +94,11 @@ class Daemon:
         self._reload_pending = False
         self._closing: set[asyncio.Task[None]] = set()  # retired API clients being closed
 
-    # ---- requests (signals, the control socket) ---------------------------------------
+    # ---- the control socket's Host, and signals -----------------------------------------
+    def snapshot(self) -> dict[str, Any]:
+        return snapshot(self.profile, self.state, self.source, self.sink, self.call,
+                        self.transcript, self.last_summary)
+
     def request_call(self) -> str | None:
         """Start a call in standby mode. Returns why not, or None when accepted."""
         if self.profile.service.mode != "standby":
@@ -91,9 +107,6 @@ class Daemon:
             return "a call is already in progress"
         self._trigger.set()
         return None
-
-    def request_stop(self) -> None:
-        self._stop.set()
 
     def request_reload(self) -> None:
         self._reload_pending = True
@@ -140,7 +153,8 @@ class Daemon:
             if self.profile.record.path:  # a recording that cannot be made: exit 2 now
                 check_destination(self.profile.record.path, self.profile.name)
             self._open_audio()
-            async with serve_control(self):  # bound before READY: READY means ctl works
+            control = self.control(self, self.profile) if self.control else None
+            async with control or contextlib.nullcontext():  # before READY: ctl works then
                 self.notifier.ready()
                 self._set_state("ready")
                 if self.notifier.enabled:

@@ -8,6 +8,11 @@ raises into its caller: a failed send is logged at debug level and reported as `
 
 The watchdog ping must come from the event loop itself (:func:`watchdog_loop`), so that a
 stalled loop stops pinging and systemd kills and restarts the service.
+
+A message the manager has no room for (its queue is full, e.g. mid daemon-reload) is tried
+again: `RETRY` attempts in all, 10 ms apart, then dropped. On the event loop the retries are
+the loop's timers, so the caller never waits; later messages queue behind it, keeping
+their order. With no loop running (a plain script) the send retries before it returns.
 """
 
 from __future__ import annotations
@@ -17,15 +22,28 @@ import logging
 import os
 import socket
 import time
+from collections import deque
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from bridge.retry import RetryPolicy
 
 log = logging.getLogger("bridge.service")
 
 #: A STATUS= line is cut to this many characters (systemctl shows one line anyway).
 MAX_STATUS_CHARS = 400
-# A full queue at the manager is retried briefly, so a send blocks the caller at most ~40 ms.
-_SEND_ATTEMPTS = 5
-_SEND_RETRY_SECONDS = 0.01
+#: A message the manager's full queue refused: tried again briefly (~40 ms in all).
+RETRY = RetryPolicy(attempts=5, base_delay=0.01, max_delay=0.01, jitter=False)
+#: Messages waiting for room at most; past that a new one is dropped.
+MAX_PENDING = 32
+
+
+@dataclass
+class _Pending:
+    data: bytes
+    what: str  # its first key, for the log
+    attempts: int = 0  # tries made
+    sent: bool = False
 
 
 def _parse_address(value: str | None) -> str | bytes | None:
@@ -49,9 +67,10 @@ def _one_line(text: str) -> str:
 class Notifier:
     """Sends sd_notify messages to the service manager; a no-op when there is none.
 
-    ``address`` defaults to ``$NOTIFY_SOCKET`` read when the notifier is made. Safe to call
-    from any thread (each message is one datagram). Sends never block for long: the socket
-    is non-blocking, and a message the manager cannot take within ~40 ms is dropped.
+    ``address`` defaults to ``$NOTIFY_SOCKET`` read when the notifier is made. Use it from
+    one thread: the event loop's (whose timers retry a message the manager has no room for
+    yet), or any thread when no loop runs there. The socket is non-blocking; a message the
+    manager cannot take within ~40 ms is dropped.
     """
 
     def __init__(self, address: str | None = None, *,
@@ -60,6 +79,9 @@ class Notifier:
             address = (os.environ if env is None else env).get("NOTIFY_SOCKET")
         self._address = _parse_address(address)
         self._sock: socket.socket | None = None
+        self._pending: deque[_Pending] = deque()
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_loop: asyncio.AbstractEventLoop | None = None
 
     @property
     def enabled(self) -> bool:
@@ -71,26 +93,86 @@ class Notifier:
         return self._address
 
     def send(self, *assignments: str) -> bool:
-        """Send ``KEY=VALUE`` assignments as one datagram; True if it was sent."""
+        """Send ``KEY=VALUE`` assignments as one datagram; True if it was sent now.
+
+        False when there is no manager, the send failed, or the manager has no room yet:
+        then it is retried (see the module's doc) and True is returned only when no loop
+        runs and a retry got it through.
+        """
         if self._address is None or not assignments:
             return False
-        data = "\n".join(assignments).encode("utf-8", "replace")
-        try:
-            if self._sock is None:
-                self._sock = socket.socket(socket.AF_UNIX,
-                                           socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
-                self._sock.setblocking(False)
-            for attempt in range(_SEND_ATTEMPTS):
-                try:
-                    self._sock.sendto(data, self._address)
+        item = _Pending("\n".join(assignments).encode("utf-8", "replace"),
+                        assignments[0].split("=", 1)[0])
+        if not self._pending:  # else behind the ones waiting: the order is kept
+            try:
+                if self._sendto(item.data):
                     return True
-                except BlockingIOError:  # the manager's queue is full (e.g. mid daemon-reload)
-                    if attempt + 1 < _SEND_ATTEMPTS:
-                        time.sleep(_SEND_RETRY_SECONDS)
-            raise BlockingIOError("the service manager's notify queue stayed full")
-        except (OSError, ValueError) as exc:
-            log.debug("sd_notify %s failed: %s", assignments[0].split("=", 1)[0], exc)
+            except (OSError, ValueError) as exc:
+                log.debug("sd_notify %s failed: %s", item.what, exc)
+                return False
+            item.attempts = 1
+        elif self._pending[-1].data == item.data:  # the same again (a watchdog ping)
             return False
+        elif len(self._pending) >= MAX_PENDING:
+            log.debug("sd_notify %s dropped: %d messages wait already", item.what,
+                      len(self._pending))
+            return False
+        self._pending.append(item)
+        self._retry_later()
+        return item.sent
+
+    def _sendto(self, data: bytes) -> bool:
+        """True if sent, False if the manager's queue is full; other failures raise."""
+        if self._sock is None:
+            self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+            self._sock.setblocking(False)
+        try:
+            self._sock.sendto(data, self._address)  # type: ignore[arg-type]
+        except BlockingIOError:
+            return False
+        return True
+
+    def _flush(self, *, wait: bool) -> float | None:
+        """Send what waits, in order; None when all is gone, else the seconds until the
+        next try (`wait`: sleep those here instead, for when no loop runs)."""
+        while self._pending:
+            item = self._pending[0]
+            try:
+                item.sent = self._sendto(item.data)
+            except (OSError, ValueError) as exc:
+                log.debug("sd_notify %s failed: %s", item.what, exc)
+            else:
+                if not item.sent:
+                    item.attempts += 1
+                    if item.attempts < RETRY.attempts:
+                        if not wait:
+                            return RETRY.delay(item.attempts)
+                        time.sleep(RETRY.delay(item.attempts))
+                        continue
+                    log.debug("sd_notify %s dropped: the service manager's notify queue "
+                              "stayed full", item.what)
+            self._pending.popleft()
+        return None
+
+    def _retry_later(self) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no loop to stall: retry here and now
+            if self._pending[0].attempts:
+                time.sleep(RETRY.delay(self._pending[0].attempts))
+            self._flush(wait=True)
+            return
+        if self._timer is None or self._timer_loop is not loop:
+            delay = RETRY.delay(max(self._pending[0].attempts, 1))
+            self._timer, self._timer_loop = loop.call_later(delay, self._on_timer), loop
+
+    def _on_timer(self) -> None:
+        delay = self._flush(wait=False)
+        if delay is None:
+            self._timer = self._timer_loop = None
+        else:
+            assert self._timer_loop is not None
+            self._timer = self._timer_loop.call_later(delay, self._on_timer)
 
     def ready(self, status: str | None = None) -> bool:
         """READY=1: the profile is loaded and the devices are open (with an optional STATUS)."""
@@ -121,6 +203,13 @@ class Notifier:
         return self.send(*fields)
 
     def close(self) -> None:
+        """Close the socket; what still waits for room gets one last try."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = self._timer_loop = None
+        for item in self._pending:
+            item.attempts = RETRY.attempts - 1
+        self._flush(wait=False)
         if self._sock is not None:
             self._sock.close()
             self._sock = None

@@ -49,8 +49,9 @@ def test_listen_records_both_legs_and_verify_tells_which_is_which(
         fault: str | None, wire: str, listen_rate: int, wav_rate: int) -> None:
     sim = start_sim(assistant="echo", faults=(fault,) if fault else (),
                     listen_rate=listen_rate)
-    # the visitor starts 2.5 s in: time for the listener (a new process) to join first
-    visitor = np.concatenate([silence(2500, 16000), espeak(LINE, 16000), silence(300, 16000)])
+    # the visitor starts 4.5 s in: time for the listener (a new process, started once
+    # `ctl status` says the call is up; both slow to start on a loaded machine) to join first
+    visitor = np.concatenate([silence(4500, 16000), espeak(LINE, 16000), silence(300, 16000)])
     mic = tmp_path / "visitor.wav"
     write_wav(mic, visitor, 16000)
     profile = control_profile(
@@ -153,7 +154,12 @@ def test_listen_auth_and_errors(start_sim, profiles: ProfileBuilder, tmp_path: P
                 *bridge_cmd("listen", "--url", url, "--auth", "--out", str(wav)), cwd=ROOT,
                 env=bridge_env(VAPI_PUBLIC_KEY="sim-public-key"),
                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-            await asyncio.sleep(2.0)
+            assert proc.stderr is not None
+            line = b"?"
+            async with asyncio.timeout(20):  # started (a loaded machine imports slowly)
+                while line and not line.startswith(b"writing "):
+                    line = await proc.stderr.readline()
+            await asyncio.sleep(1.0)
             proc.send_signal(signal.SIGINT)
             _, err = await asyncio.wait_for(proc.communicate(), 10)
             assert proc.returncode == 0, err

@@ -118,7 +118,7 @@ def test_a_peer_of_another_uid_is_refused(short_dir: Path) -> None:
     from bridge.control.server import ControlServer
 
     async def scenario() -> dict:
-        server = ControlServer(daemon=None, path=short_dir / "uid.sock",  # type: ignore[arg-type]
+        server = ControlServer(respond=None, path=short_dir / "uid.sock",  # type: ignore[arg-type]
                                allowed_uid=os.getuid() + 1)
         await server.start()
         try:

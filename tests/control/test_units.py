@@ -5,10 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bridge.cli.ctl import build_request
+from bridge.cli.ctl import COMMANDS, build_request
 from bridge.cli.listen import mix_to_mono
 from bridge.cli.listen_verify import best_lag, blockwise
 from bridge.cli.main import build_parser
+from bridge.control.commands import HANDLERS
 
 
 @pytest.mark.parametrize(("argv", "request_"), [
@@ -21,11 +22,24 @@ from bridge.cli.main import build_parser
      {"cmd": "transfer", "destination": "sip:desk@example.com", "message": None}),
     (["handoff", "a1", "--context", "none"],
      {"cmd": "handoff", "assistant_id": "a1", "context": "none", "message": None}),
+    (["say", "Hi"],
+     {"cmd": "say", "text": "Hi", "end_after": False, "interruptions": True,
+      "interrupt_assistant": False}),
+    (["add-message", "Note"],
+     {"cmd": "add-message", "text": "Note", "role": "system", "trigger_response": True}),
+    (["handoff", "a1", "--message", "Hello"],
+     {"cmd": "handoff", "assistant_id": "a1", "context": "all", "message": "Hello"}),
     (["mute-mic"], {"cmd": "mute-mic"}),
+    (["status", "--json"], {"cmd": "status"}),
 ])
 def test_ctl_builds_the_request(argv: list[str], request_: dict) -> None:
     args = build_parser().parse_args(["ctl", "--socket", "s", *argv])
     assert build_request(args) == request_
+
+
+def test_every_ctl_command_is_one_the_daemon_answers_and_the_reverse() -> None:
+    """A command added on one side only is caught here (`monitor` is `listen`'s)."""
+    assert set(COMMANDS) == set(HANDLERS) - {"monitor"}
 
 
 def test_both_parties_are_mixed_to_mono_without_clipping() -> None:

@@ -8,7 +8,7 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -182,12 +182,88 @@ def test_full_queue_is_dropped_not_blocking(listener: tuple[NotifySocket, str]) 
     for _ in range(3):  # once full, each send gives up after a few short retries
         t0 = time.monotonic()
         assert n.watchdog() is False
-        # a hang guard, not a timing check: the retries sleep 4 × 10 ms; a blocking
-        # socket would never return
+        # a hang guard, not a timing check: with no event loop the retries sleep
+        # 4 × 10 ms here; a blocking socket would never return
         assert time.monotonic() - t0 < 5
     sock.drain()  # the manager catches up: sending works again
     assert n.watchdog() is True
     n.close()
+
+
+def _fill(n: Notifier) -> None:
+    """Send until the manager's queue (nobody reads it) has no room left."""
+    sent = 0
+    while n.status("x" * 1000):
+        sent += 1
+        assert sent < 100_000, "the queue never filled"
+
+
+def _wait_for(predicate: Callable[[], object], what: str) -> None:
+    deadline = time.monotonic() + 5  # a hang guard: it takes 4 loop timers of 10 ms
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.01)
+
+
+def test_on_the_loop_a_full_queue_is_retried_by_the_loop_in_order(
+        listener: tuple[NotifySocket, str]) -> None:
+    """READY=1 sent while the manager's queue is full (mid daemon-reload) is not lost, nor
+    waited for by the caller: the loop's timers send it once there is room, and what
+    was sent after it follows it."""
+    sock, path = listener
+    n = Notifier(path)
+    _fill(n)
+
+    async def main() -> list[list[str]]:
+        assert n.ready() is False  # no room: it waits, the caller does not
+        assert n.status("after") is False  # behind it, not before it
+        assert [m for m in sock.drain() if not m[0].startswith("STATUS=xxx")] == [], \
+            "nothing was sent yet: the send did not retry in the caller"
+        got: list[list[str]] = []
+        while len(got) < 2:  # the manager has room now: the loop's retry sends both
+            await asyncio.sleep(0.01)
+            got += sock.drain()
+        return got
+
+    assert asyncio.run(main()) == [["READY=1"], ["STATUS=after"]]
+    assert n.watchdog() is True
+    n.close()
+
+
+def test_on_the_loop_a_queue_that_stays_full_drops_the_message(
+        listener: tuple[NotifySocket, str], caplog: pytest.LogCaptureFixture) -> None:
+    sock, path = listener
+    n = Notifier(path)
+    _fill(n)
+
+    async def main() -> None:
+        with caplog.at_level(logging.DEBUG, logger="bridge.service"):
+            assert n.watchdog() is False
+            while not any("WATCHDOG dropped" in r.getMessage() for r in caplog.records):
+                await asyncio.sleep(0.01)  # the loop runs its retries meanwhile
+
+    asyncio.run(asyncio.wait_for(main(), 5))
+    sock.drain()
+    assert n.ready() is True  # nothing waits any more: sent at once
+    assert sock.recv() == ["READY=1"]
+    n.close()
+
+
+def test_close_gives_a_waiting_message_its_last_try(listener: tuple[NotifySocket, str]
+                                                    ) -> None:
+    """STOPPING=1 sent into a full queue just before the daemon exits still arrives once
+    the manager has room when the notifier is closed."""
+    sock, path = listener
+    n = Notifier(path)
+    _fill(n)
+
+    async def main() -> None:
+        assert n.stopping("stopping") is False
+        sock.drain()
+        n.close()
+
+    asyncio.run(main())
+    assert sock.recv() == ["STOPPING=1", "STATUS=stopping"]
 
 
 # ---- watchdog interval ----------------------------------------------------------------
@@ -232,6 +308,8 @@ def test_watchdog_loop_pings_from_the_event_loop(listener: tuple[NotifySocket, s
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
+        await asyncio.sleep(0.1)
+        _pings(sock)  # a ping the full queue held back may come now, sent before the cancel
         await asyncio.sleep(0.1)
         assert _pings(sock) == 0  # cancelled: no more pings
         n.close()

@@ -1,0 +1,65 @@
+"""The `ctl status` answer (`Host.snapshot`), as JSON values.
+
+Never a URL or a key. Devices are named as the profile names them (a device's own name
+when it is open); a live call's id is shortened (while the call lives its id opens it), an
+ended call's is given in full (`callId`, for support and `listen --call-id`); the
+transcript is the current call's last final lines (already inert: `bridge.vapi.messages`);
+the last call is its summary line. `ctl` renders it in lines (`bridge.control.status`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable
+from typing import Any
+
+from bridge.audio.base import AudioSink, AudioSource
+from bridge.call.lifecycle import Call
+from bridge.call.summary import CallSummary
+from bridge.profile import Profile
+
+TRANSCRIPT_LINES = 5
+
+
+def _device(part: AudioSource | AudioSink | None, spec: str | int) -> str:
+    if part is None:
+        return f"{spec} (closed)"
+    name = spec
+    with contextlib.suppress(Exception):
+        name = part.name  # type: ignore[union-attr]  # devices know their real name
+    return f"{name} @ {part.sample_rate} Hz"
+
+
+def _call(call: Call) -> dict[str, Any]:
+    controls = call.commands.sent_controls  # what this daemon asked Vapi to mute
+    return {
+        "id": call.short_id, "status": call.status, "live": not call.done,
+        "callId": call.info.id if call.info is not None and call.done else None,
+        "elapsedSeconds": round(call.elapsed_s, 1), "endedReason": call.ended_reason,
+        "micMuted": call.uplink.muted,
+        "assistantMuted": controls.get("assistant", False),
+        "customerMuted": controls.get("customer", False),
+        "interruptions": call.interruptions,
+    }
+
+
+def snapshot(profile: Profile, state: str, source: AudioSource | None,
+             sink: AudioSink | None, call: Call | None,
+             transcript: Iterable[tuple[str, str]], last_summary: CallSummary | None
+             ) -> dict[str, Any]:
+    playout = sink.playout_stats() if sink is not None else None
+    return {
+        "profile": profile.name, "mode": profile.service.mode, "state": state,
+        "wire": {"format": profile.wire.format, "sampleRate": profile.wire.sample_rate},
+        "devices": {"input": _device(source, profile.audio.input),
+                    "output": _device(sink, profile.audio.output)},
+        "call": _call(call) if call is not None else None,
+        "playout": None if playout is None else {
+            "depthMs": round(playout.depth_ms, 1), "underruns": playout.underruns,
+            "audibleUnderruns": playout.audible_underruns,
+            "speechDroppedMs": round(playout.speech_dropped_ms),
+            "silenceDroppedMs": round(playout.silence_dropped_ms)},
+        "transcript": [{"role": r, "text": t}
+                       for r, t in list(transcript)[-TRANSCRIPT_LINES:]],
+        "lastCall": last_summary.line() if last_summary else None,
+    }
