@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 from bridge import redact
 from bridge.call.lifecycle import Call, ensure_live
+from bridge.control import status
 from bridge.control.request import Answer, Request, error, kind_of
 from bridge.errors import BridgeError, Refused, UsageError
 from bridge.vapi import messages
@@ -80,7 +81,9 @@ def vapi(name: str) -> Callable[[Callable[[Request], tuple[dict[str, Any], str]]
 
 @command("status")
 async def do_status(host: Host, req: Request) -> Answer:
-    return host.snapshot()
+    answer = host.snapshot()
+    answer.setdefault("message", "\n".join(status.lines(answer)))  # as every ok answer
+    return answer
 
 
 @vapi("say")

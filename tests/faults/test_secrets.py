@@ -46,9 +46,10 @@ def full_call(sim: Sim) -> list[Result]:
     """A call steered and listened to from outside while it runs, then ended by SIGTERM."""
     printed: list[Result] = []
     with case_dir() as d:
+        # SIGTERM ends the call: its cap only has to outlast 8 tools on a loaded machine
         profile = write_profile(
             d, sim.base_url, call={"commands_via": "control-url", "control_auth": True},
-            assistant={"overrides": {"maxDurationSeconds": 30, "monitorPlan": MONITOR}})
+            assistant={"overrides": {"maxDurationSeconds": 120, "monitorPlan": MONITOR}})
         sock = str(d / "ctl.sock")
         daemon = Daemon(profile, d, "-v", **KEYS)
         try:
