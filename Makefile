@@ -105,8 +105,25 @@ lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports
 
+# make bench: every benchmark once, with settings short enough for about 4 minutes together
+# on the 2-core CI machine (soak 10 calls instead of 200, one latency call per wire format,
+# jitter's robustness cases only at 6 s a call, …). docs/performance.md gives the longer
+# commands its figures come from. pipecat_path.py is Pipecat's half of pipeline_cpu.py, run
+# by it in Pipecat's own venv (made once in out/pipecat-venv, about 40 s).
+BENCHES := resample pipeline_cpu redact echo recording_loop bargein jitter latency soak
+BENCH_ARGS_redact := --calls 2000
+BENCH_ARGS_recording_loop := --seconds 3
+BENCH_ARGS_bargein := --runs 1
+BENCH_ARGS_jitter := --only jitter --seconds 6
+BENCH_ARGS_latency := --calls 1 --chunking frames --beeps 12
+BENCH_ARGS_soak := --calls 10
+
 bench: venv
-	@for b in benchmarks/*.py; do echo "== $$b"; $(VENV)/bin/python $$b || exit 1; done
+	@for b in benchmarks/*.py; do n=$$(basename $$b .py); \
+	  case " $(BENCHES) pipecat_path " in *" $$n "*) ;; \
+	    *) echo "$$b is not in the Makefile's BENCHES"; exit 1;; esac; done
+	@$(foreach n,$(BENCHES),echo "== benchmarks/$(n).py $(BENCH_ARGS_$(n))" && \
+	  time $(VENV)/bin/python benchmarks/$(n).py $(BENCH_ARGS_$(n)) && ) true
 
 clean:
 	rm -rf $(VENV) $(FLOORS_VENV) out .pytest_cache .ruff_cache

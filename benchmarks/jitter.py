@@ -55,8 +55,8 @@ REPLIES = [
 async def one(cfg: SimConfig, seconds: int, wire: str = "") -> dict[str, float]:
     async with Simulator(cfg) as sim:
         profile = parse_profile(
-            f"api: {{base_url: '{sim.base_url}'}}\nassistant: {{id: a, overrides: "
-            f"{{maxDurationSeconds: {seconds}}}}}\n{wire}")
+            f"api: {{base_url: '{sim.base_url}'}}\nassistant: {{id: {cfg.assistant_ids[0]}, "
+            f"overrides: {{maxDurationSeconds: {seconds}}}}}\n{wire}")
         api = VapiApi(sim.base_url, "k")
         rate = profile.wire.sample_rate
         sink, source = ClockedSink(rate, None), NullSource(rate)
