@@ -1,8 +1,9 @@
 """`vapi-bridge init` and `vapi-bridge unit`: a profile and a systemd unit from the package.
 
-Both come from the package's own data, so they work from a wheel with no checkout: `init`
-writes the fully commented profile (every key with its default), `unit` prints the systemd
-template unit with `ExecStart=` pointing at this installation's `vapi-bridge`.
+Both work from a wheel with no checkout: `init` writes the fully commented profile (every
+key with its default and help, rendered from the key declarations), `unit` prints the
+systemd template unit from the package's data with `ExecStart=` pointing at this
+installation's `vapi-bridge`.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from importlib import resources
 from pathlib import Path
 
 from bridge.errors import UsageError
+from bridge.profile import example
 
 SHIPPED_EXE = "/opt/vapi-bridge/venv/bin/vapi-bridge"
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$")
@@ -25,11 +27,9 @@ def asset_text(*parts: str) -> str:
 
 
 def profile_text(name: str) -> str:
-    """The commented example profile, its call named after the profile."""
-    text = asset_text("frontdesk.yaml")
-    # the value replaced, the comment kept in its column
-    return re.sub(r"(?m)^(  name: )(front-desk *)(?=#)",
-                  lambda m: f"{m[1]}{name:<{len(m[2]) - 1}} ", text, count=1)
+    """The commented example profile (config/frontdesk.yaml), its call named after the
+    profile."""
+    return example.render({"call.name": name})
 
 
 def target_path(name_or_path: str) -> tuple[str, Path]:

@@ -3,6 +3,7 @@ in a few words what is wrong and what would be right."""
 
 from __future__ import annotations
 
+import dataclasses
 import string
 from dataclasses import dataclass
 from typing import Any
@@ -13,6 +14,22 @@ class Invalid(ValueError):
 
 
 _MISSING = object()
+
+
+def key(spec: Field, help: str, *, example: Any = _MISSING, commented: bool = False,
+        block: str = "", deprecated: str = "") -> Any:
+    """Declare a profile key once, as a settings dataclass field: its metadata holds the
+    validator `spec` (default and bounds) and the `help` shown beside the key in the example
+    profile. How the example shows it: `example` instead of the default, `commented` out,
+    or a `block` of YAML lines under it (a mapping's sample). A `deprecated` key is still
+    read, with that warning (after the key's path) when a profile sets it."""
+    return dataclasses.field(metadata={"spec": spec, "help": help, "example": example,
+                                       "commented": commented, "block": block,
+                                       "deprecated": deprecated})
+
+
+def has_example(meta: Any) -> bool:
+    return meta["example"] is not _MISSING
 
 
 @dataclass(frozen=True)

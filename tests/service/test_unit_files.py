@@ -22,7 +22,6 @@ systemd-analyze comes with Debian's ``systemd`` package; libseccomp with ``libse
 from __future__ import annotations
 
 import ctypes.util
-import json
 import os
 import re
 import shutil
@@ -33,6 +32,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.service.sandbox import can_private_proc, run_sandboxed, sandbox_spec
 
 ROOT = Path(__file__).resolve().parents[2]
 SYSTEM_UNIT = ROOT / "systemd" / "vapi-bridge@.service"
@@ -262,225 +263,7 @@ def test_user_unit_settings(user_unit: dict[str, list[str]]) -> None:
     assert one(s, "Install.WantedBy") == "default.target"
 
 
-# ---- the sandbox, emulated with libseccomp ------------------------------------------------
-
-# Runs as `python -c LAUNCHER SPEC_JSON CMD...`: installs the filters the spec describes, then
-# execs CMD. Kept to the standard library: it runs before anything is imported.
-LAUNCHER = r'''
-import ctypes, ctypes.util, errno, json, os, sys
-
-spec = json.loads(sys.argv[1])
-cmd = sys.argv[2:]
-libc = ctypes.CDLL(None, use_errno=True)
-
-if spec.get("proc_subset_pid"):
-    CLONE_NEWNS, MS_REC, MS_PRIVATE = 0x00020000, 0x4000, 0x40000
-    if libc.unshare(CLONE_NEWNS) != 0:
-        sys.exit("unshare(CLONE_NEWNS): " + os.strerror(ctypes.get_errno()))
-    if libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None) != 0:
-        sys.exit("mount --make-rprivate /: " + os.strerror(ctypes.get_errno()))
-    if libc.mount(b"proc", b"/proc", b"proc", 0x2 | 0x4 | 0x8,  # nosuid nodev noexec
-                  b"hidepid=invisible,subset=pid") != 0:
-        sys.exit("mount proc subset=pid: " + os.strerror(ctypes.get_errno()))
-
-lib = ctypes.CDLL(spec["libseccomp"], use_errno=True)
-lib.seccomp_init.restype = ctypes.c_void_p
-lib.seccomp_init.argtypes = [ctypes.c_uint32]
-lib.seccomp_syscall_resolve_name.argtypes = [ctypes.c_char_p]
-
-class Cmp(ctypes.Structure):
-    _fields_ = [("arg", ctypes.c_uint), ("op", ctypes.c_int),
-                ("a", ctypes.c_uint64), ("b", ctypes.c_uint64)]
-
-lib.seccomp_rule_add_array.argtypes = [ctypes.c_void_p, ctypes.c_uint32, ctypes.c_int,
-                                       ctypes.c_uint, ctypes.POINTER(Cmp)]
-lib.seccomp_load.argtypes = [ctypes.c_void_p]
-ALLOW = 0x7FFF0000
-def ERRNO(e): return 0x00050000 | (e & 0xFFFF)
-EQ, MASKED_EQ = 4, 7
-
-def nr(name):
-    return lib.seccomp_syscall_resolve_name(name.encode())
-
-def rule(ctx, action, name, *cmps):
-    n = nr(name)
-    if n < 0:
-        return
-    arr = (Cmp * max(1, len(cmps)))(*cmps)
-    r = lib.seccomp_rule_add_array(ctx, action, n, len(cmps), arr)
-    if r < 0:
-        sys.exit(f"seccomp_rule_add {name}: {os.strerror(-r)}")
-
-def load(ctx):
-    r = lib.seccomp_load(ctx)
-    if r < 0:
-        sys.exit("seccomp_load: " + os.strerror(-r))
-
-if spec.get("allow") is not None:
-    ctx = lib.seccomp_init(ERRNO(spec["errno"]))
-    families = spec.get("socket_families")
-    for name in spec["allow"]:
-        if name == "socket" and families is not None:
-            for fam in families:
-                rule(ctx, ALLOW, "socket", Cmp(0, EQ, fam, 0))
-        elif name == "clone3" and spec.get("clone3_enosys"):
-            rule(ctx, ERRNO(errno.ENOSYS), "clone3")
-        else:
-            rule(ctx, ALLOW, name)
-    load(ctx)
-
-if spec.get("mdwe"):  # MemoryDenyWriteExecute=yes, as systemd 252 builds it
-    ctx = lib.seccomp_init(ALLOW)
-    PROT_WRITE, PROT_EXEC, SHM_EXEC = 0x2, 0x4, 0o100000
-    rule(ctx, ERRNO(errno.EPERM), "mmap",
-         Cmp(2, MASKED_EQ, PROT_WRITE | PROT_EXEC, PROT_WRITE | PROT_EXEC))
-    for name in ("mprotect", "pkey_mprotect"):
-        rule(ctx, ERRNO(errno.EPERM), name, Cmp(2, MASKED_EQ, PROT_EXEC, PROT_EXEC))
-    rule(ctx, ERRNO(errno.EPERM), "shmat", Cmp(2, MASKED_EQ, SHM_EXEC, SHM_EXEC))
-    load(ctx)
-
-os.execv(cmd[0], cmd)
-'''
-
-# What the daemon does at run time, each step printed; "ALL OK" at the end.
-STACK_PROBE = r'''
-import asyncio, os, socket, sys, threading
-def step(name): print("ok", name, flush=True)
-
-import numpy as np, soxr, yaml, httpx, websockets  # noqa: F401
-step("imports")
-rs = soxr.ResampleStream(16000, 48000, 1, dtype="int16")
-assert rs.resample_chunk(np.zeros(320, dtype="int16")).dtype == np.int16
-step("numpy + soxr")
-import sounddevice as sd
-cb = sd._ffi.callback("int(int)", lambda x: x * 2)
-assert cb(21) == 42
-step("cffi callback")
-socket.getaddrinfo("localhost", 443)
-step("getaddrinfo")
-
-async def tcp():
-    async def serve(r, w):
-        w.write(await r.read(5)); await w.drain(); w.close()
-    server = await asyncio.start_server(serve, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    r, w = await asyncio.open_connection("127.0.0.1", port)
-    w.write(b"hello"); await w.drain()
-    assert await r.read(5) == b"hello"
-    w.close(); server.close(); await server.wait_closed()
-asyncio.run(tcp())
-step("asyncio tcp")
-
-from bridge.service.notify import Notifier
-path = os.path.join(sys.argv[1], "notify")
-rx = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); rx.bind(path); rx.settimeout(5)
-with Notifier(path) as n:
-    assert n.ready("probe") and rx.recv(100) == b"READY=1\nSTATUS=probe"
-step("sd_notify")
-
-t = threading.Thread(target=lambda: None); t.start(); t.join()
-step("threads")
-print("proc subset=pid:", not os.path.exists("/proc/cpuinfo"), flush=True)
-for what, call in (("chroot", lambda: os.chroot("/")),
-                   ("setpriority", lambda: os.setpriority(os.PRIO_PROCESS, 0, 0))):
-    try:
-        call()
-    except OSError as exc:
-        print(f"refused {what}:", exc.strerror, flush=True)
-    else:
-        print(f"{what} ALLOWED", flush=True)
-try:
-    socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
-except OSError as exc:
-    print("refused AF_PACKET:", exc.strerror, flush=True)
-else:
-    print("AF_PACKET ALLOWED", flush=True)
-
-device = os.environ.get("PROBE_AUDIO_DEVICE")
-if device:
-    import time
-    counts = [0, 0]
-    def out_cb(outdata, frames, t, status):
-        outdata[:] = 0; counts[0] += 1
-    def in_cb(indata, frames, t, status):
-        counts[1] += 1
-    with sd.OutputStream(device=device, samplerate=16000, channels=1, dtype="int16",
-                         blocksize=320, callback=out_cb), \
-         sd.InputStream(device=os.environ["PROBE_AUDIO_INPUT"], samplerate=16000,
-                        channels=1, dtype="int16", blocksize=320, callback=in_cb):
-        time.sleep(0.6)
-    assert counts[0] > 5 and counts[1] > 5, counts
-    step(f"PortAudio callback streams ({counts[0]} out, {counts[1]} in blocks)")
-print("ALL OK", flush=True)
-'''
-
-
-def syscall_groups() -> dict[str, list[str]]:
-    """{"@group": [members, which may be @groups]} from `systemd-analyze syscall-filter`."""
-    out = run_analyze("syscall-filter", "--no-pager").stdout
-    groups: dict[str, list[str]] = {}
-    current: list[str] | None = None
-    for line in out.splitlines():
-        if line.startswith("@"):
-            current = groups.setdefault(line.strip(), [])
-        elif current is not None and line.startswith(" ") and line.strip() and \
-                not line.strip().startswith("#"):
-            current.append(line.strip())
-        elif not line.strip():
-            current = None
-    return groups
-
-
-def expand(names: list[str], groups: dict[str, list[str]]) -> set[str]:
-    out: set[str] = set()
-    for name in names:
-        if name.startswith("@"):
-            out |= expand(groups[name], groups)
-        else:
-            out.add(name)
-    return out
-
-
-def sandbox_spec(settings: dict[str, list[str]]) -> dict[str, object]:
-    """The unit's seccomp settings, as the launcher's spec."""
-    import errno
-
-    groups = syscall_groups()
-    allowed: set[str] | None = None
-    for value in settings.get("Service.SystemCallFilter", []):
-        deny = value.startswith("~")
-        names = expand(value.lstrip("~").split(), groups)
-        if allowed is None:
-            assert not deny, "the unit's first SystemCallFilter= should be an allow list"
-            # always allowed by systemd (see systemd.exec(5))
-            allowed = names | expand(["@default"], groups)
-        elif deny:
-            allowed -= names
-        else:
-            allowed |= names
-    assert allowed is not None, "no SystemCallFilter="
-    fam_numbers = {"AF_UNIX": 1, "AF_INET": 2, "AF_INET6": 10, "AF_NETLINK": 16,
-                   "AF_PACKET": 17}
-    families = [fam_numbers[f] for f in
-                one(settings, "Service.RestrictAddressFamilies").split()]
-    err = settings.get("Service.SystemCallErrorNumber", ["EPERM"])[-1]
-    proc_pid = settings.get("Service.ProcSubset", ["all"])[-1] == "pid"
-    return {"allow": sorted(allowed), "errno": getattr(errno, err),
-            "socket_families": families,
-            "clone3_enosys": settings.get("Service.RestrictNamespaces", ["no"])[-1] == "yes",
-            "proc_subset_pid": proc_pid, "libseccomp": LIBSECCOMP}
-
-
-def can_private_proc() -> bool:
-    """Whether this machine lets us mount a private /proc with subset=pid (root, kernel 5.8+)."""
-    if os.geteuid() != 0 or shutil.which("unshare") is None:
-        return False
-    probe = subprocess.run(
-        ["unshare", "-m", "sh", "-c", "mount --make-rprivate / && "
-         "mount -t proc -o hidepid=invisible,subset=pid proc /proc && test ! -e /proc/cpuinfo"],
-        capture_output=True, timeout=30)
-    return probe.returncode == 0
-
+# ---- the sandbox, emulated with libseccomp (tests/service/sandbox.py) --------------------
 
 @pytest.fixture(scope="module")
 def audio_rig() -> Iterator[dict[str, str] | None]:
@@ -507,19 +290,12 @@ def audio_rig() -> Iterator[dict[str, str] | None]:
         rig.stop()
 
 
-def run_sandboxed(spec: dict[str, object], tmp_path: Path,
-                  extra_env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), **(extra_env or {})}
-    cmd = [sys.executable, "-c", LAUNCHER, json.dumps(spec),
-           sys.executable, "-c", STACK_PROBE, str(tmp_path)]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=90, env=env, cwd=ROOT)
-
-
 @needs_analyze
 @needs_seccomp
 def test_stack_runs_in_the_units_sandbox(system_unit: dict[str, list[str]], tmp_path: Path,
                                          audio_rig: dict[str, str] | None) -> None:
-    spec = sandbox_spec(system_unit)
+    assert ANALYZE is not None
+    spec = sandbox_spec(system_unit, ANALYZE)
     if spec["proc_subset_pid"] and not can_private_proc():
         spec["proc_subset_pid"] = False
         print("(ProcSubset=pid not emulated: needs root and unshare)")

@@ -94,6 +94,27 @@ async def sim_report(sim: Simulator, call_id: str) -> dict[str, Any]:
     return await get_json(sim, f"/_sim/calls/{call_id}")
 
 
+async def monitor(sim: Simulator, call_id: str) -> dict[str, str]:
+    """The call's `monitor` (listenUrl, controlUrl), as `GET /call/{id}` gives it."""
+    return (await get_json(sim, f"/call/{call_id}", auth=True))["monitor"]
+
+
+async def post_control(url: str, payload: Any, headers: dict[str, str] | None = None,
+                       raw: bytes | None = None) -> httpx.Response:
+    """POST a control message (JSON, or `raw` bytes as they are) to a call's controlUrl."""
+    async with httpx.AsyncClient(timeout=5) as c:
+        hdrs = {"User-Agent": UA, **(headers or {})}
+        if raw is not None:
+            return await c.post(url, content=raw, headers=hdrs)
+        return await c.post(url, json=payload, headers=hdrs)
+
+
+def sent_at(report: dict[str, Any], type_: str, **fields: Any) -> list[float]:
+    """When (the simulator's clock, s) each event of `type_` with `fields` was sent."""
+    return [e["at"] for e in report["eventsSent"] if e["event"].get("type") == type_
+            and all(e["event"].get(k) == v for k, v in fields.items())]
+
+
 async def wait_until(pred: Callable[[], bool], timeout: float = 5.0, what: str = "") -> None:
     deadline = time.monotonic() + timeout
     while not pred():
@@ -197,6 +218,15 @@ class Peer:
             t.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
+
+
+async def open_call(sim: Simulator, body: dict[str, Any] | None = None, *,
+                    params: dict[str, str] | None = None) -> tuple[dict[str, Any], Peer]:
+    """A call created, its socket opened by a `Peer` (microphone on), once in progress."""
+    call = await create_call(sim, body, params=params)
+    peer = await Peer.open(call["transport"]["websocketCallUrl"])
+    await peer.wait_event("status-update", status="in-progress")
+    return call, peer
 
 def encode(frame: np.ndarray, fmt: str) -> bytes:
     """The tests' own wire encoder (G.711 µ-law after the Sun reference code, 14-bit domain)."""

@@ -20,6 +20,7 @@ from tests.sim.conftest import (
     best_corr,
     create_call,
     get_json,
+    open_call,
     rms_dbfs,
     run,
     sim_report,
@@ -64,9 +65,7 @@ async def read_wav(sim: Any, call_id: str, leg: str) -> tuple[np.ndarray, int]:
 def test_espeak_speech_is_echoed_with_documented_events(speech16k: np.ndarray) -> None:
     async def body() -> None:
         async with simulator() as sim:
-            call = await create_call(sim)
-            peer = await Peer.open(call["transport"]["websocketCallUrl"])
-            await peer.wait_event("status-update", status="in-progress")
+            call, peer = await open_call(sim)
             t_start = time.monotonic()
             peer.speak(np.zeros(4800, dtype=np.int16))
             peer.speak(speech16k)
@@ -177,9 +176,7 @@ def test_frames_chunking_sends_exact_20ms_frames() -> None:
 def test_say_and_end_call_after_spoken() -> None:
     async def body() -> None:
         async with simulator(speech="tones") as sim:
-            call = await create_call(sim)
-            peer = await Peer.open(call["transport"]["websocketCallUrl"])
-            await peer.wait_event("status-update", status="in-progress")
+            _, peer = await open_call(sim)
             await peer.send_json({"type": "say", "content": "Hello there."})
             await peer.wait_event("transcript", role="assistant", transcriptType="final",
                                   transcript="Hello there.")
@@ -200,9 +197,7 @@ def test_say_and_end_call_after_spoken() -> None:
 def test_add_message_with_and_without_response() -> None:
     async def body() -> None:
         async with simulator(speech="tones") as sim:
-            call = await create_call(sim)
-            peer = await Peer.open(call["transport"]["websocketCallUrl"])
-            await peer.wait_event("status-update", status="in-progress")
+            call, peer = await open_call(sim)
             await peer.send_json({"type": "add-message", "message": {
                 "role": "system", "content": "The visitor is Ann."},
                 "triggerResponseEnabled": False})
@@ -226,9 +221,7 @@ def test_add_message_with_and_without_response() -> None:
 def test_control_mute_unmute_and_say_first_message() -> None:
     async def body() -> None:
         async with simulator(speech="tones", first_message="Hi there, welcome.") as sim:
-            call = await create_call(sim)
-            peer = await Peer.open(call["transport"]["websocketCallUrl"])
-            await peer.wait_event("status-update", status="in-progress")
+            call, peer = await open_call(sim)
             await peer.send_json({"type": "control", "control": "mute-assistant"})
             await peer.send_json({"type": "control", "control": "say-first-message"})
             await peer.wait_event("speech-update", role="assistant", status="started")
@@ -262,9 +255,7 @@ def test_control_mute_unmute_and_say_first_message() -> None:
 def test_transfer_forwards_then_ends() -> None:
     async def body() -> None:
         async with simulator(speech="tones") as sim:
-            call = await create_call(sim)
-            peer = await Peer.open(call["transport"]["websocketCallUrl"])
-            await peer.wait_event("status-update", status="in-progress")
+            _, peer = await open_call(sim)
             dest = {"type": "number", "number": "+15550100"}
             await peer.send_json({"type": "transfer", "destination": dest})
             await peer.wait_event("status-update", status="forwarding")
@@ -276,9 +267,7 @@ def test_transfer_forwards_then_ends() -> None:
             await peer.wait_closed()
             await peer.close()
 
-            call = await create_call(sim)
-            peer = await Peer.open(call["transport"]["websocketCallUrl"])
-            await peer.wait_event("status-update", status="in-progress")
+            _, peer = await open_call(sim)
             sip = {"type": "sip", "sipUri": "sip:desk@example.com"}
             await peer.send_json({"type": "transfer", "destination": sip, "content": "Hold on."})
             await peer.wait_event("status-update", status="forwarding")
@@ -295,9 +284,7 @@ def test_transfer_forwards_then_ends() -> None:
 def test_hangup_unknown_and_invalid_json() -> None:
     async def body() -> None:
         async with simulator() as sim:
-            call = await create_call(sim)
-            peer = await Peer.open(call["transport"]["websocketCallUrl"])
-            await peer.wait_event("status-update", status="in-progress")
+            call, peer = await open_call(sim)
             with pytest.raises(InvalidStatus) as second:  # one socket per call
                 await connect(call["transport"]["websocketCallUrl"])
             assert second.value.response.status_code == 409
@@ -322,9 +309,7 @@ def test_hangup_unknown_and_invalid_json() -> None:
 def test_client_close_is_customer_ended_call() -> None:
     async def body() -> None:
         async with simulator() as sim:
-            call = await create_call(sim)
-            peer = await Peer.open(call["transport"]["websocketCallUrl"])
-            await peer.wait_event("status-update", status="in-progress")
+            call, peer = await open_call(sim)
             await peer.ws.close(code=1000)
             await peer.close()
             await wait_until(lambda: sim.report(call["id"])["status"] == "ended", 5)  # type: ignore[index]

@@ -12,6 +12,7 @@ from tests.sim.conftest import (
     Peer,
     create_call,
     get_json,
+    open_call,
     run,
     sim_report,
     simulator,
@@ -217,9 +218,7 @@ def test_end_close_variants() -> None:
     async def body() -> None:
         async with simulator() as sim:
             for code, seen in ((1005, 1005), (1006, 1006), (1001, 1001)):
-                call = await create_call(sim, params=fault(f"end-close={code}"))
-                peer = await Peer.open(call["transport"]["websocketCallUrl"])
-                await peer.wait_event("status-update", status="in-progress")
+                _, peer = await open_call(sim, params=fault(f"end-close={code}"))
                 await peer.send_json({"type": "end-call"})
                 await peer.wait_event("status-update", status="ended")
                 await peer.wait_closed(5)

@@ -17,8 +17,10 @@ from tests.sim.conftest import (
     Peer,
     create_call,
     get_json,
+    open_call,
     rms_dbfs,
     run,
+    sent_at,
     sim_report,
     simulator,
     voiced,
@@ -52,11 +54,6 @@ async def talk_over(sim: Any, body: dict[str, Any], seconds: float, after: float
     await asyncio.sleep(after)
     peer.speak(voiced(seconds))
     return call, peer
-
-
-def sent_at(rep: dict[str, Any], kind: str, **fields: Any) -> list[float]:
-    return [e["at"] for e in rep["eventsSent"] if e["event"]["type"] == kind
-            and all(e["event"].get(k) == v for k, v in fields.items())]
 
 
 def test_the_first_message_is_not_interrupted_by_default() -> None:
@@ -174,9 +171,7 @@ def test_user_interrupted_names_the_cut_turn_once_the_visitor_spoke_long_enough(
 def test_say_honours_interruptions_enabled(interruptions: bool) -> None:
     async def body() -> None:
         async with simulator(speech="tones") as sim:
-            call = await create_call(sim)
-            peer = await Peer.open(call["transport"]["websocketCallUrl"])
-            await peer.wait_event("status-update", status="in-progress")
+            _, peer = await open_call(sim)
             await peer.send_json({"type": "say", "content": NOTICE,
                                   "interruptionsEnabled": interruptions})
             await peer.wait_event("speech-update", role="assistant", status="started")

@@ -7,7 +7,6 @@ import contextlib
 import json
 from typing import Any
 
-import httpx
 import numpy as np
 import pytest
 import soxr
@@ -16,11 +15,11 @@ from websockets.exceptions import InvalidStatus
 
 from tests.sim.conftest import (
     PUBLIC_KEY,
-    UA,
     Peer,
     best_corr,
     create_call,
-    get_json,
+    monitor,
+    post_control,
     run,
     sim_report,
     simulator,
@@ -53,10 +52,6 @@ class Listener:
     def channels(self) -> tuple[np.ndarray, np.ndarray]:
         x = np.frombuffer(bytes(self.pcm[: len(self.pcm) // 4 * 4]), dtype="<i2")
         return x[0::2], x[1::2]
-
-
-async def monitor(sim: Any, call_id: str) -> dict[str, str]:
-    return (await get_json(sim, f"/call/{call_id}", auth=True))["monitor"]
 
 
 @pytest.mark.parametrize("swap", [False, True])
@@ -119,15 +114,6 @@ def test_listen_authentication_and_refusals() -> None:
             await peer.close()
 
     run(body())
-
-
-async def post_control(url: str, payload: Any, headers: dict[str, str] | None = None,
-                       raw: bytes | None = None) -> httpx.Response:
-    async with httpx.AsyncClient(timeout=5) as c:
-        hdrs = {"User-Agent": UA, **(headers or {})}
-        if raw is not None:
-            return await c.post(url, content=raw, headers=hdrs)
-        return await c.post(url, json=payload, headers=hdrs)
 
 
 def test_control_endpoint_lifecycle() -> None:

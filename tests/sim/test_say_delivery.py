@@ -3,14 +3,17 @@ opt-in `assistant.speechStarted` captions event."""
 
 from __future__ import annotations
 
-import httpx
+from typing import Any
 
+from bridge.sim import Simulator
 from tests.sim.conftest import (
-    UA,
     Peer,
-    create_call,
     get_json,
+    monitor,
+    open_call,
+    post_control,
     run,
+    sent_at,
     sim_report,
     simulator,
     ws_body,
@@ -19,30 +22,22 @@ from tests.sim.conftest import (
 CAPTIONS = ["status-update", "speech-update", "transcript", "assistant.speechStarted"]
 
 
-async def control(url: str, payload: dict) -> httpx.Response:
-    async with httpx.AsyncClient(timeout=5) as c:
-        return await c.post(url, json=payload, headers={"User-Agent": UA})
-
-
-async def open_call(sim, fault: str | None = None, **overrides) -> tuple[dict, Peer, str]:
+async def open_call_with_control(sim: Simulator, fault: str | None = None,
+                                 **overrides: Any) -> tuple[dict, Peer, str]:
     params = {"fault": fault} if fault else None
-    call = await create_call(sim, ws_body(firstMessage="", **overrides), params=params)
-    url = (await get_json(sim, f"/call/{call['id']}", auth=True))["monitor"]["controlUrl"]
-    peer = await Peer.open(call["transport"]["websocketCallUrl"])
-    await peer.wait_event("status-update", status="in-progress")
-    return call, peer, url
+    call, peer = await open_call(sim, ws_body(firstMessage="", **overrides), params=params)
+    return call, peer, (await monitor(sim, call["id"]))["controlUrl"]
 
 
-def event_at(report: dict, type_: str, **fields) -> float:
-    return next(e["at"] for e in report["eventsSent"] if e["event"].get("type") == type_
-                and all(e["event"].get(k) == v for k, v in fields.items()))
+def event_at(report: dict, type_: str, **fields: Any) -> float:
+    return sent_at(report, type_, **fields)[0]
 
 
 def test_say_late_is_accepted_at_once_and_spoken_later() -> None:
     async def body() -> None:
         async with simulator(speech="tones") as sim:
-            call, peer, url = await open_call(sim, "say-late=1500")
-            r = await control(url, {"type": "say", "content": "Your badge is ready."})
+            call, peer, url = await open_call_with_control(sim, "say-late=1500")
+            r = await post_control(url, {"type": "say", "content": "Your badge is ready."})
             assert r.status_code == 200 and r.headers["Connection"].lower() == "close"
             await peer.wait_event("transcript", transcriptType="final",
                                   transcript="Your badge is ready.", timeout=10)
@@ -59,8 +54,8 @@ def test_say_late_is_accepted_at_once_and_spoken_later() -> None:
 def test_say_late_without_a_delay_picks_one_from_what_was_measured() -> None:
     async def body() -> None:
         async with simulator(speech="tones", seed=3) as sim:
-            call, peer, url = await open_call(sim, "say-late")
-            assert (await control(url, {"type": "say", "content": "Hi."})).status_code == 200
+            call, peer, url = await open_call_with_control(sim, "say-late")
+            assert (await post_control(url, {"type": "say", "content": "Hi."})).status_code == 200
             rep = await sim_report(sim, call["id"])
             delay = float(rep["controlRequests"][0]["delivery"].split()[1])
             assert 0.3 <= delay <= 10.0
@@ -72,10 +67,10 @@ def test_say_late_without_a_delay_picks_one_from_what_was_measured() -> None:
 def test_say_lost_is_accepted_and_never_spoken() -> None:
     async def body() -> None:
         async with simulator(speech="tones") as sim:
-            call, peer, url = await open_call(sim, "say-lost=1")
-            lost = await control(url, {"type": "say", "content": "Lost line."})
+            call, peer, url = await open_call_with_control(sim, "say-lost=1")
+            lost = await post_control(url, {"type": "say", "content": "Lost line."})
             assert lost.status_code == 200  # accepted: no error, no event
-            spoken = await control(url, {"type": "say", "content": "Second line."})
+            spoken = await post_control(url, {"type": "say", "content": "Second line."})
             assert spoken.status_code == 200
             await peer.wait_event("transcript", transcriptType="final",
                                   transcript="Second line.", timeout=10)
@@ -90,8 +85,8 @@ def test_say_lost_is_accepted_and_never_spoken() -> None:
 def test_say_end_call_after_spoken_through_the_control_url() -> None:
     async def body() -> None:
         async with simulator(speech="tones") as sim:
-            call, peer, url = await open_call(sim)
-            r = await control(url, {"type": "say", "content": "Goodbye.",
+            call, peer, url = await open_call_with_control(sim)
+            r = await post_control(url, {"type": "say", "content": "Goodbye.",
                                     "endCallAfterSpoken": True})
             assert r.status_code == 200
             ended = await peer.wait_event("status-update", status="ended", timeout=10)
@@ -99,7 +94,7 @@ def test_say_end_call_after_spoken_through_the_control_url() -> None:
             got = await get_json(sim, f"/call/{call['id']}", auth=True)
             assert got["endedReason"] == "assistant-ended-call-after-message-spoken"
             assert got["endedMessage"]
-            after = await control(url, {"type": "say", "content": "Too late."})
+            after = await post_control(url, {"type": "say", "content": "Too late."})
             assert after.status_code == 400
             await peer.close()
 
@@ -109,21 +104,21 @@ def test_say_end_call_after_spoken_through_the_control_url() -> None:
 def test_speech_started_is_sent_only_when_opted_in_and_not_for_control_say() -> None:
     async def body() -> None:
         async with simulator(speech="tones") as sim:
-            _, peer, url = await open_call(sim, clientMessages=CAPTIONS)
+            _, peer, url = await open_call_with_control(sim, clientMessages=CAPTIONS)
             await peer.send_json({"type": "say", "content": "Welcome to the front desk."})
             started = await peer.wait_event("assistant.speechStarted", timeout=10)
             assert started == {"type": "assistant.speechStarted",
                                "text": "Welcome to the front desk.", "turn": 0,
                                "source": "force-say"}
             await peer.wait_event("speech-update", role="assistant", status="stopped")
-            assert (await control(url, {"type": "say", "content": "Via control."})).status_code \
-                == 200
+            said = await post_control(url, {"type": "say", "content": "Via control."})
+            assert said.status_code == 200
             await peer.wait_event("transcript", transcriptType="final", transcript="Via control.")
             assert len(peer.find("assistant.speechStarted")) == 1  # none for a controlUrl say
             assert not peer.find("conversation-update")  # not in clientMessages
             await peer.close()
 
-            _, plain, _ = await open_call(sim)
+            _, plain, _ = await open_call_with_control(sim)
             await plain.send_json({"type": "say", "content": "No captions."})
             await plain.wait_event("transcript", transcriptType="final", transcript="No captions.")
             assert not plain.find("assistant.speechStarted")  # not in Vapi's default list
