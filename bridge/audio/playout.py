@@ -1,9 +1,11 @@
 """The playout buffer between the downlink and the speaker.
 
 One producer (the event loop, writing decoded assistant audio) and one consumer (the
-output device callback, or a clocked file writer) share a ring of int16 samples without a
-lock: each side advances only its own counter, and a flush is a request the consumer
-carries out on its next pull, with a short fade so the cut does not click.
+output device callback, or a clocked file writer) share a `SampleRing` without a lock:
+each side advances only its own counter (the producer never overwrites what is unread),
+and a flush is a request the consumer carries out on its next pull, with a short fade so
+the cut does not click. The consumer allocates no buffer: it copies into the block it is
+handed, and into the preallocated rings that mirror what was played.
 
 Playback starts once the target depth (`start_ms`, then what the jitter estimate asks
 for) is queued, and starts again the same way after an underrun. While playing, the
