@@ -33,10 +33,9 @@ from typing import Any
 
 from bridge import redact
 from bridge.audio.base import AudioSink, AudioSource
-from bridge.call.lifecycle import Call
+from bridge.call.lifecycle import Call, ensure_live
 from bridge.call.summary import CallSummary
 from bridge.call.wiring import close_audio, make_api, make_recorder, start_audio
-from bridge.control import sender
 from bridge.errors import Refused
 from bridge.profile import Profile, load_profile, public_key
 from bridge.vapi import messages
@@ -85,7 +84,7 @@ class CallHandle:
     async def send(self, command: dict[str, Any]) -> str:
         """Any client command (see `bridge.vapi.messages`); returns "socket" or
         "control-url". Raises `Refused` when the call is over or Vapi says 4xx."""
-        return await sender.send(self.call, command)
+        return await self.call.commands.send(command)
 
     async def say(self, text: str, *, end_after: bool = False, interruptions: bool = True,
                   interrupt_assistant: bool = False) -> str:
@@ -103,7 +102,7 @@ class CallHandle:
 
     def mute_mic(self, muted: bool = True) -> None:
         """Local: send silence instead of the microphone (the 20 ms cadence goes on)."""
-        sender.ensure_live(self.call).uplink.mute(muted)
+        ensure_live(self.call).uplink.mute(muted)
 
     async def transfer(self, destination: str, message: str | None = None) -> str:
         return await self.send(messages.transfer(destination, message))
@@ -118,7 +117,7 @@ class CallHandle:
 
     async def listen_url(self) -> str:
         """The call's listenUrl (a bearer secret: do not log it)."""
-        call = sender.ensure_live(self.call)
+        call = ensure_live(self.call)
         assert call.info is not None
         url = call.info.listen_url or (await call.api.get_call(call.info.id)).listen_url
         if not url:

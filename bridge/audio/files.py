@@ -1,9 +1,12 @@
-"""WAV files and the null device as audio backends.
+"""WAV files and the null device as audio backends, and a WAV writer.
 
-A `WavSource` plays its file in real time and then silence. A `WavSink` and `NullSink`
-are clocked like a device: a task pulls one block every `block_ms` from the playout buffer,
-so barge-in, underruns and timing behave as on a speaker, and the WAV holds what a
-listener would have heard, silence included.
+A `WavSource` gives the uplink its file as fast as real time asks (each `read(due)` returns
+the `due` samples the uplink's clock owes), then silence, or the file again with `loop`;
+`NullSource` is silence. A `ClockedSink` is clocked like a device: a task paced on absolute
+deadlines pulls one block every `block_ms` from the playout buffer, so barge-in, underruns
+and timing behave as on a speaker, and with a path its WAV holds what a listener would have
+heard, silence included (nowhere without one: the `null` output). `WavWriter` keeps a
+WAV's header valid after every write; `read_wav_mono` loads an input file.
 """
 
 from __future__ import annotations
@@ -19,9 +22,12 @@ import numpy as np
 
 from bridge.audio.base import Backend, level_dbfs
 from bridge.audio.buffered import BufferedSink
+from bridge.audio.pacing import Pacer
 from bridge.audio.playout import PlayoutBuffer, PlayoutSettings
 from bridge.audio.resample import resample_all
 from bridge.errors import AudioDeviceError
+
+MAX_LATE_S = 0.2  # a clocked sink's block this late: the loop stalled, restart its schedule
 
 
 def read_wav_mono(path: Path, rate: int | None = None) -> tuple[np.ndarray, int]:
@@ -44,7 +50,9 @@ def read_wav_mono(path: Path, rate: int | None = None) -> tuple[np.ndarray, int]
 
 
 class WavWriter:
-    """A WAV file whose header is valid after every write, so a crash loses nothing.
+    """A WAV file whose header is valid after every write (the data and the patched header
+    reach the OS with each: the header patch seeks, which flushes), so a crash of the
+    process loses nothing written.
 
     A write that fails (a full disk, an I/O error) cuts the file back to the last whole
     write and makes the header agree with it, so what was recorded stays a valid WAV; then
@@ -59,15 +67,16 @@ class WavWriter:
         self._frame_bytes = 2 * channels
         self._frames = 0  # written whole, header included
         self._file = path.open("wb")
+        self._w = wave.open(self._file, "wb")  # noqa: SIM115 - closed in close()
         try:
-            self._w = wave.open(self._file, "wb")  # noqa: SIM115 - closed in close()
             self._w.setnchannels(channels)
             self._w.setsampwidth(2)
             self._w.setframerate(sample_rate)
-            self._w.writeframes(b"")  # the header now: a full disk shows before the call
+            self._w.writeframes(b"")
+            self._file.flush()  # the header on disk now: a full disk shows before the call
             self._data_start = self._file.tell() if self._file.seekable() else 44
         except BaseException:
-            self._file.close()
+            self._let_go()
             raise
         self._closed = False
 
@@ -93,14 +102,17 @@ class WavWriter:
 
     def _fail(self, exc: OSError) -> None:
         self._closed = True
-        with contextlib.suppress(OSError, ValueError):
-            self._w.close()  # it may try to write again; it lets go of the file either way
-        with contextlib.suppress(OSError, ValueError):
-            self._file.close()
+        self._let_go()
         self._salvage()
         if self._on_error is None:
             raise exc
         self._on_error(exc, self.path)
+
+    def _let_go(self) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            self._w.close()  # it may try to write again; it lets go of the file either way
+        with contextlib.suppress(OSError, ValueError):
+            self._file.close()
 
     def _salvage(self) -> None:
         """Cut to the whole frames written and patch the two sizes in the header: both
@@ -115,7 +127,7 @@ class WavWriter:
 
 
 class WavSource(Backend):
-    """Plays a WAV file into the call in real time, then silence.
+    """Plays a WAV file into the call in real time, then silence (or again, with `loop`).
 
     With `paused=True` it sends silence until `play()` (the demo waits for the greeting).
     """
@@ -184,7 +196,8 @@ class NullSource(Backend):
 
 
 class ClockedSink(BufferedSink):
-    """A sink pulled by an asyncio task in real time; writes to a WAV or nowhere."""
+    """A sink pulled by an asyncio task in real time; writes what it plays to a WAV (on the
+    event loop: a demo's or a test's output, not the kiosk's speaker) or nowhere."""
 
     def __init__(self, sample_rate: int, path: Path | None = None, block_ms: int = 20,
                  playout: PlayoutSettings | None = None) -> None:
@@ -208,19 +221,12 @@ class ClockedSink(BufferedSink):
     async def _pull(self) -> None:
         loop = asyncio.get_running_loop()
         block = np.zeros(self._block, dtype=np.int16)
-        t0 = loop.time()
-        k = 0
+        pacer = Pacer(self._block_s, MAX_LATE_S)
         while True:
-            k += 1
-            delay = t0 + k * self._block_s - loop.time()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            elif delay < -0.2:  # the loop stalled: resync rather than write a burst
-                t0, k = loop.time(), 0
+            await pacer.tick()  # after a stall over MAX_LATE_S: resync, no burst of blocks
             self.buffer.read_into(block, loop.time())
             if self._writer is not None:
                 self._writer.write(block)
-
 
     def close(self) -> None:
         if self._task is not None:

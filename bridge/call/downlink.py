@@ -1,10 +1,15 @@
-"""The downlink: wire bytes → decoder (odd-byte carry) → resampler → the sink's playout.
+"""The downlink: wire bytes → decoder → gain → resampler → the sink's playout buffer.
 
-Vapi's audio chunks are neither frame-sized nor sample-aligned; the decoder carries a
-split sample and the playout buffer re-frames for the device. On barge-in the queued audio
-is dropped (the sink fades it out), the resampler forgets its history, and a sample split
-across the cut decodes as silence: played after the refill, that one sample of the cut
-reply would ring through the resampler as a click.
+Vapi's audio chunks are neither frame-sized nor sample-aligned: the s16le decoder carries a
+split byte to the next chunk, and the sink's playout buffer re-blocks the audio for the
+device. With `adaptive` (the default) each chunk's arrival feeds a jitter estimate
+(`bridge.audio.jitter`) that sets the playout target (the estimate plus one device block,
+within `bounds_ms`) and the floor kept while playing: a target more than 5 ms above the
+current one applies at once, one more than 5 ms below only once the jitter window is full.
+
+On barge-in the queued audio is dropped (the sink fades it out), the resampler forgets its
+history, and a sample split across the cut decodes as silence: played after the refill,
+that one sample of the cut reply would ring through the resampler as a click.
 """
 
 from __future__ import annotations
@@ -29,7 +34,6 @@ class Downlink:
         self._gain = gain
         self._resampler = Resampler(wire_rate, sink.sample_rate)
         self.bytes_received = 0
-        self.chunks_received = 0
         self._clock = clock
         self._bounds = bounds_ms
         self._block_ms = block_ms
@@ -38,7 +42,6 @@ class Downlink:
 
     def on_audio(self, data: bytes) -> None:
         self.bytes_received += len(data)
-        self.chunks_received += 1
         samples = self.codec.decode(data)
         if len(samples) == 0:
             return

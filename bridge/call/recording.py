@@ -11,13 +11,16 @@ decides the legs' offset, from the first half second (nothing is written before)
 fills with silence any time a leg lost later (the event loop stalled, a device reopened).
 The network never moves either leg — a burst, a stall or an oversized frame only changes
 what the speaker plays — so the file lasts as long as the call, and speech has no gaps.
-The WAV header is rewritten after every block, so the file is valid even if the process
-dies; `close()` is called on every ending path.
+The placing runs on the event loop, once per uplink tick; the files are written on a thread
+of their own (`recording_writer`), so a slow disk never holds up the tick. The WAV header is
+rewritten with every write, so the file is valid even if the process dies; `close()` is
+called on every ending path, and waits (at most `CLOSE_WAIT_S`) for the writes to finish.
 
 A recording never ends a call. Its destination is checked before the call is created
 (`check_destination`: a profile error, exit 2); if writing fails during the call (a full
-disk), the recording stops with one warning naming the path and the cause, what was
-written stays valid, and `failure` says why for the call's summary.
+disk, a disk that falls `BACKLOG_S` behind), the recording stops with one warning naming
+the path and the cause, what was written stays valid, and `failure` says why for the call's
+summary.
 """
 
 from __future__ import annotations
@@ -31,15 +34,14 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import IO
 
 import numpy as np
 
 from bridge.audio.base import AudioSink
-from bridge.audio.files import WavWriter
 from bridge.audio.resample import Resampler
 from bridge.audio.ring import SampleRing
 from bridge.audio.timeline import Leg
+from bridge.call.recording_writer import RecordingWriter, cause
 from bridge.errors import ProfileError
 
 log = logging.getLogger("bridge.record")
@@ -47,6 +49,8 @@ log = logging.getLogger("bridge.record")
 SLACK_S = 0.015  # a leg this far behind its clock has lost time (a stall): pad it
 SETTLE_TICKS = 25  # uplink ticks over which the legs' offset is measured
 PLAYED_RING_S = 5.0  # played audio awaiting the recorder: drained every 20 ms tick
+BACKLOG_S = 30.0  # audio queued for a disk that is behind: beyond it the recording stops
+CLOSE_WAIT_S = 3.0  # the most close() waits for the writer thread (it blocks the loop)
 
 
 def expand_path(template: str, *, call_id: str, profile: str, started: datetime) -> Path:
@@ -105,8 +109,7 @@ class Recorder:
         self.rate = rate
         self.wav_path: Path | None = None
         self.transcript_path: Path | None = None
-        self._wav: WavWriter | None = None
-        self._jsonl: IO[str] | None = None
+        self._files: RecordingWriter | None = None
         self._clock = clock
         self._left = Leg("sent")
         self._right = Leg("speaker")
@@ -132,10 +135,10 @@ class Recorder:
         self.transcript_path = stem.with_name(stem.name + ".jsonl")
         self._t0 = self._clock()
         try:
-            self._wav = WavWriter(self.wav_path, self.rate, channels=2, on_error=self._failed)
-            self._jsonl = self.transcript_path.open("a", encoding="utf-8")
+            self._files = RecordingWriter(self.wav_path, self.transcript_path, self.rate,
+                                          backlog_s=BACKLOG_S)
         except OSError as exc:
-            self._failed(exc, Path(exc.filename) if exc.filename else self.wav_path)
+            self._failed(Path(exc.filename) if exc.filename else self.wav_path, cause(exc))
             return
         log.info("recording to %s", self.wav_path)
 
@@ -150,7 +153,7 @@ class Recorder:
 
     # called from the event loop, once per uplink tick
     def on_uplink(self, frame: np.ndarray) -> None:
-        if self._wav is None:
+        if not self._writing():
             return
         captured = (self._frame_captured_at() if self._frame_captured_at is not None
                     else self._clock() - len(frame) / self.rate)
@@ -209,30 +212,31 @@ class Recorder:
                  (self._right.n - self._left.n) * 1000.0 / self.rate)
 
     def on_transcript(self, role: str, text: str) -> None:
-        if self._jsonl is None:
+        if not self._writing():
             return
+        assert self._files is not None
         line = {"t": round(self._clock() - self._t0, 3),
                 "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
                 "role": role, "text": text}
-        try:
-            self._jsonl.write(json.dumps(line) + "\n")
-            self._jsonl.flush()
-        except OSError as exc:
-            assert self.transcript_path is not None
-            self._failed(exc, self.transcript_path)
+        self._files.line(json.dumps(line) + "\n")
 
-    def _failed(self, exc: OSError, path: Path) -> None:
-        """A write failed: stop recording (both files), say so once, keep what was written."""
+    def _writing(self) -> bool:
+        """Still recording? A write the thread found failing stops it here, on the loop."""
+        if self._files is None or self.failure is not None:
+            return False
+        if self._files.error is not None:
+            self._failed(*self._files.error)
+            return False
+        return True
+
+    def _failed(self, path: Path, why: str) -> None:
+        """Stop recording (both files), say so once, keep what was written."""
         if self.failure is None:
-            self.failure = f"{path}: {exc.strerror or exc.__class__.__name__}"
+            self.failure = f"{path}: {why}"
             log.warning("recording stopped: cannot write %s (%s); the call goes on, what was "
-                        "recorded so far is kept", path, exc.strerror or exc)
-        wav, jsonl, self._wav, self._jsonl = self._wav, self._jsonl, None, None
-        if wav is not None:
-            wav.close()
-        if jsonl is not None:
-            with contextlib.suppress(OSError):
-                jsonl.close()
+                        "recorded so far is kept", path, why)
+        if self._files is not None:
+            self._files.end()  # what is queued is still written; close() waits for it
 
     def _flush(self, final: bool = False) -> None:
         if self._base is None:
@@ -242,35 +246,36 @@ class Recorder:
         left, right = self._left.n, self._right.n
         end = max(left, right) if final else min(left, right)
         n = end - self._written
-        if n <= 0 or self._wav is None:
+        if n <= 0 or self._files is None:
             return
         stereo = np.empty((n, 2), dtype=np.int16)
         stereo[:, 0] = self._left.take(n)
         stereo[:, 1] = self._right.take(n)
-        self._wav.write(stereo)
+        if not self._files.audio(stereo):
+            self._failed(self._files.wav_path, f"the disk fell {BACKLOG_S:.0f} s behind")
+            return
         self._written = end
 
     def close(self) -> None:
         if self._sink is not None and self._speaker is not None:
             self._sink.remove_played_ring(self._speaker)
             self._sink = None
-        if self._wav is None:
+        files = self._files
+        if files is None:
             return
         try:
-            if self._ref is not None:
-                self._take_played()
-            self._flush(final=True)
+            if self._writing():
+                if self._ref is not None:
+                    self._take_played()
+                self._flush(final=True)
         finally:
-            if self._wav is not None:  # None when the last write failed
-                self._wav.close()
-                self._wav = None
-            if self._jsonl is not None:
-                try:
-                    self._jsonl.close()
-                except OSError as exc:
-                    assert self.transcript_path is not None
-                    self._failed(exc, self.transcript_path)
-                self._jsonl = None
+            done = files.join(CLOSE_WAIT_S)
+            if files.error is not None:
+                self._failed(*files.error)
+            elif not done:
+                self._failed(files.wav_path, f"the disk is slow: {files.behind_s:.1f} s of "
+                             f"audio still unwritten after {CLOSE_WAIT_S:.0f} s")
+            self._files = None
         if self.failure is None:
             ms = 1000.0 / self.rate
             log.info("recording finished: %s (%.1f s; time lost and filled with silence: sent "
@@ -288,4 +293,4 @@ class Recorder:
             with self.transcript_path.open("a", encoding="utf-8") as f:
                 f.write(json.dumps(line) + "\n")
         except OSError as exc:
-            self._failed(exc, self.transcript_path)
+            self._failed(self.transcript_path, cause(exc))

@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
-from bridge.audio.base import DeviceStats
+from bridge.audio.base import AudioSink, AudioSource, DeviceStats
 from bridge.audio.playout import PlayoutStats
-from bridge.call.uplink import UplinkStats
+from bridge.call.downlink import Downlink
+from bridge.call.recording import Recorder
+from bridge.call.uplink import Uplink, UplinkStats
 from bridge.errors import ExitCode
 from bridge.inert import inert
+from bridge.vapi.api import CallInfo, VapiApi
 from bridge.words import plural
 
+log = logging.getLogger("bridge.call")
+
 CONNECTION_LOST = "connection-lost"
+OUTCOME_TIMEOUT_S = 5.0
 
 
 @dataclass
@@ -77,3 +85,81 @@ def outcome(body: dict[str, Any], reason: str) -> tuple[str, float | None]:
         math.isfinite(cost) and cost >= 0
     return (inert(ended, 100) if isinstance(ended, str) and ended else reason,
             float(cost) if good else None)
+
+
+class Finished(Protocol):
+    """What the summary reads of a call that is over (`bridge.call.lifecycle.Call`)."""
+
+    api: VapiApi
+    info: CallInfo | None
+    ended_reason: str | None
+    device_error: str | None
+    recorder: Recorder | None
+    uplink: Uplink
+    downlink: Downlink
+    sink: AudioSink
+    playout_at_close: PlayoutStats | None
+    devices: DeviceShare
+
+    @property
+    def short_id(self) -> str: ...
+    @property
+    def elapsed_s(self) -> float: ...
+    @property
+    def malformed(self) -> int: ...
+    @property
+    def interruptions(self) -> int: ...
+
+
+async def summarise(call: Finished) -> CallSummary:
+    """The call's summary: its outcome read from Vapi (unless the connection was lost, when
+    Vapi cannot have it yet), a device failure taking precedence, and its counters."""
+    reason = call.ended_reason or "ended"
+    duration = call.elapsed_s
+    cost: float | None = None
+    if call.info is not None and reason != CONNECTION_LOST:
+        reason, cost = await read_outcome(call.api, call.info, reason, call.short_id)
+    return CallSummary(
+        call_id=call.info.id if call.info else "", ended_reason=call.device_error or reason,
+        duration_s=duration, cost=cost, uplink=call.uplink.stats,
+        playout=call.playout_at_close or call.sink.playout_stats(),
+        received_s=call.downlink.received_seconds, malformed=call.malformed,
+        interruptions=call.interruptions, devices=call.devices.share(),
+        device_error=call.device_error,
+        recording_error=call.recorder.failure if call.recorder else None)
+
+
+async def read_outcome(api: VapiApi, info: CallInfo, reason: str, label: str
+                       ) -> tuple[str, float | None]:
+    """The ended call's reason and cost from `GET /call/{id}`; `reason` (and no cost) when
+    Vapi cannot say."""
+    try:
+        async with asyncio.timeout(OUTCOME_TIMEOUT_S):
+            final = await api.get_call(info.id, attempts=2)
+        return outcome(final.raw, reason)
+    except Exception as exc:
+        log.warning("call %s: could not read the call's outcome (%s)", label, exc)
+        return reason, None
+
+
+class DeviceShare:
+    """A call's share of the sound cards' counters: the devices outlive calls, so their
+    counts are taken when the call connects (`start`) and subtracted at the end."""
+
+    def __init__(self, source: AudioSource, sink: AudioSink) -> None:
+        self._backends = (source, sink)
+        self._base: DeviceStats | None = None
+
+    def _totals(self) -> DeviceStats | None:
+        stats = [b.device_stats for b in self._backends if b.device_stats is not None]
+        return sum(stats[1:], stats[0]) if stats else None
+
+    def start(self) -> None:
+        self._base = self._totals()
+
+    def share(self) -> DeviceStats | None:
+        """Since `start` (since the devices opened, if the call never connected); None when
+        no device is used."""
+        totals = self._totals()
+        return totals - self._base if totals is not None and self._base is not None \
+            else totals

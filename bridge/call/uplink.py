@@ -1,10 +1,12 @@
 """The uplink: microphone → gain → echo control → resampler → framer → encoder → one
 frame every 20 ms.
 
-A single task paced on absolute deadlines (so scheduling jitter never accumulates) sends
-exactly one wire frame per tick, with digital silence whenever the source has nothing, so
-Vapi sees an unbroken 20 ms cadence for the whole call. After a stall of the event loop it
-resynchronises instead of sending a burst, which would confuse Vapi's turn detection.
+A single task paced on absolute deadlines (`bridge.audio.pacing`: scheduling jitter never
+accumulates) sends exactly one wire frame per tick, with digital silence whenever the source
+has nothing, so Vapi sees an unbroken 20 ms cadence for the whole call. A tick up to 60 ms
+late is caught up at once (the frames it delayed follow it); after a longer stall of the
+event loop the schedule restarts instead of sending a burst, which would confuse Vapi's
+turn detection. Each tick asks the source for what real time owes since the last one.
 """
 
 from __future__ import annotations
@@ -21,11 +23,13 @@ from bridge.audio.base import AudioSource, FrameTap, apply_gain
 from bridge.audio.codec import Codec
 from bridge.audio.echo import EchoControl
 from bridge.audio.framing import Framer
+from bridge.audio.pacing import Pacer, Sleep
 from bridge.audio.resample import Resampler
 
 log = logging.getLogger("bridge.uplink")
 
 FRAME_MS = 20
+MAX_LATE_MS = 3 * FRAME_MS  # a tick later than this: the loop stalled, restart the schedule
 
 
 @dataclass
@@ -45,7 +49,7 @@ class Uplink:
     def __init__(self, source: AudioSource, codec: Codec, wire_rate: int,
                  send: Callable[[bytes], Awaitable[None]], *, gain: float = 1.0,
                  tap: FrameTap | None = None,
-                 clock: Callable[[], float] | None = None,
+                 clock: Callable[[], float] | None = None, sleep: Sleep = asyncio.sleep,
                  echo: EchoControl | None = None,
                  far_end: Callable[[], np.ndarray] | None = None) -> None:
         self.source = source
@@ -54,7 +58,7 @@ class Uplink:
         self._send = send
         self._gain = gain
         self._tap = tap
-        self._clock = clock
+        self._pacer = Pacer(FRAME_MS / 1000, MAX_LATE_MS / 1000, clock=clock, sleep=sleep)
         self._echo = echo
         self._far_end = far_end
         self._resampler = Resampler(source.sample_rate, wire_rate)
@@ -62,8 +66,6 @@ class Uplink:
         self._silence = np.zeros(self._framer.frame_samples, dtype=np.int16)
         self.muted = False
         self._frames_sent = 0
-        self._late_ticks = 0
-        self._max_lateness_ms = 0.0
         self._captured_until = 0.0
 
     @property
@@ -71,9 +73,9 @@ class Uplink:
         """A snapshot; the framer keeps its own counters, read here, not copied per frame."""
         return UplinkStats(frames_sent=self._frames_sent,
                            silence_frames=self._framer.silence_frames,
-                           late_ticks=self._late_ticks,
+                           late_ticks=self._pacer.restarts,
                            dropped_ms=self._framer.dropped_samples * 1000.0 / self.wire_rate,
-                           max_lateness_ms=self._max_lateness_ms)
+                           max_lateness_ms=self._pacer.max_lateness * 1000)
 
     def frame_captured_at(self) -> float:
         """When (time.monotonic()) the start of the latest frame sent was captured: the
@@ -87,26 +89,15 @@ class Uplink:
         self.muted = muted
 
     async def run(self) -> None:
-        loop = asyncio.get_running_loop()
-        clock = self._clock or loop.time
-        period = FRAME_MS / 1000.0
         dev_rate = self.source.sample_rate
-        t0 = clock()
-        tick = 0
-        owed_total = 0  # device samples real time has owed since t0
+        owed_total = 0  # device samples real time has owed since the schedule (re)started
+        self._pacer.start()
         while True:
-            tick += 1
-            deadline = t0 + tick * period
-            delay = deadline - clock()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            lateness = clock() - deadline
-            self._max_lateness_ms = max(self._max_lateness_ms, lateness * 1000)
-            if lateness > 3 * period:  # the loop stalled; skip the missed ticks, no burst
-                self._late_ticks += 1
-                t0, tick, owed_total = clock(), 0, 0
+            tick = await self._pacer.tick()
+            if tick.restarted:  # the loop stalled: the missed ticks are skipped, no burst
+                owed_total = 0
                 continue
-            due_total = tick * dev_rate * FRAME_MS // 1000
+            due_total = tick.index * dev_rate * FRAME_MS // 1000
             due, owed_total = due_total - owed_total, due_total
             await self._send(self._next_frame(due))
 

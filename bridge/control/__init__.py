@@ -3,6 +3,5 @@
 - `paths`: where the socket lives (profile, `$RUNTIME_DIRECTORY`, `$XDG_RUNTIME_DIR`, /tmp).
 - `server`: the Unix socket the daemon owns (0600, peer uid checked, one JSON per line).
 - `commands`: one request → one action on the daemon or its call.
-- `sender`: a Vapi command over the call socket or as a POST to the call's controlUrl.
 - `client`: the `vapi-bridge ctl` side of the socket.
 """

@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import weakref
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from bridge import redact
-from bridge.call.lifecycle import Call
-from bridge.control import sender
+from bridge.call.lifecycle import ensure_live
 from bridge.control.status import status
 from bridge.errors import BridgeError, ExitCode, Refused, UsageError
 from bridge.vapi import messages
@@ -29,9 +27,6 @@ Answer = dict[str, Any]
 Handler = Callable[["Daemon", dict[str, Any]], Awaitable[Answer]]
 ROLES = ("system", "user", "assistant")
 CALL_WAIT_S = 15.0
-
-# what this daemon asked of each call (for `status`)
-_sent_controls: weakref.WeakKeyDictionary[Call, dict[str, bool]] = weakref.WeakKeyDictionary()
 
 
 def _text(req: dict[str, Any], key: str = "text") -> str:
@@ -56,8 +51,8 @@ def _flag(req: dict[str, Any], key: str, default: bool) -> bool:
 
 
 async def _vapi(daemon: Daemon, command: dict[str, Any], what: str) -> Answer:
-    call = sender.ensure_live(daemon.call)
-    via = await sender.send(call, command)
+    call = ensure_live(daemon.call)
+    via = await call.commands.send(command)
     return {"message": f"call {call.short_id}: {what} ({via})", "call": call.short_id,
             "via": via, "sent": command}
 
@@ -82,19 +77,14 @@ async def do_add_message(daemon: Daemon, req: dict[str, Any]) -> Answer:
 
 def _control(name: str) -> Handler:
     async def handler(daemon: Daemon, req: dict[str, Any]) -> Answer:
-        answer = await _vapi(daemon, messages.control(name), f"{name} sent")
-        assert daemon.call is not None
-        state = _sent_controls.setdefault(daemon.call, {})
-        if name.endswith(("-assistant", "-customer")):
-            state[name.removeprefix("un").removeprefix("mute-")] = not name.startswith("un")
-        return answer
+        return await _vapi(daemon, messages.control(name), f"{name} sent")
 
     return handler
 
 
 def _mic(muted: bool) -> Handler:
     async def handler(daemon: Daemon, req: dict[str, Any]) -> Answer:
-        call = sender.ensure_live(daemon.call)
+        call = ensure_live(daemon.call)
         call.uplink.mute(muted)
         what = "muted: silence is sent instead" if muted else "unmuted"
         return {"message": f"call {call.short_id}: microphone {what}", "call": call.short_id}
@@ -103,7 +93,7 @@ def _mic(muted: bool) -> Handler:
 
 
 async def do_end(daemon: Daemon, req: dict[str, Any]) -> Answer:
-    call = sender.ensure_live(daemon.call)
+    call = ensure_live(daemon.call)
     await call.end()
     await asyncio.sleep(0)  # let the call's own tasks see the close
     reason = call.ended_reason or "ended"
@@ -143,20 +133,20 @@ async def do_call(daemon: Daemon, req: dict[str, Any]) -> Answer:
             if call.done:
                 raise Refused(f"the call could not be placed ({call.ended_reason or 'failed'}; "
                               f"see the daemon's log)")
-            if call.info is not None and call.status not in ("creating", "connecting"):
+            if call.info is not None and not call.state.setting_up:
                 return {"message": f"call {call.short_id} started", "call": call.short_id}
         await asyncio.sleep(0.05)
     return {"message": "call requested (still connecting)", "call": None}
 
 
 async def do_status(daemon: Daemon, req: dict[str, Any]) -> Answer:
-    controls = _sent_controls.get(daemon.call, {}) if daemon.call is not None else {}
+    controls = daemon.call.commands.sent_controls if daemon.call is not None else {}
     return status(daemon, controls)
 
 
 async def do_monitor(daemon: Daemon, req: dict[str, Any]) -> Answer:
     """For `listen`: the call's id and listenUrl, and this daemon's own recording of it."""
-    call = sender.ensure_live(daemon.call)
+    call = ensure_live(daemon.call)
     assert call.info is not None
     url = call.info.listen_url or (await call.api.get_call(call.info.id, attempts=2)).listen_url
     if not url:

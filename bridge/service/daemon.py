@@ -26,6 +26,7 @@ from bridge.aio import wait_any
 from bridge.audio.base import AudioSink, AudioSource
 from bridge.call.lifecycle import Call
 from bridge.call.recording import DestinationError, check_destination
+from bridge.call.state import CallState
 from bridge.call.summary import CallSummary
 from bridge.call.wiring import close_audio, make_api, make_recorder, start_audio
 from bridge.control.server import serve_control
@@ -42,7 +43,8 @@ log = logging.getLogger("bridge.daemon")
 
 
 STATUS_EVERY_S = 1.0  # how often the state (and systemd's STATUS=) is brought up to date
-CALL_PHASES = {"creating": "calling", "connecting": "connecting", "ending": "ending the call"}
+CALL_PHASES = {CallState.CREATING: "calling", CallState.CONNECTING: "connecting",
+               CallState.ENDING: "ending the call"}
 
 
 class CallView(Protocol):
@@ -227,13 +229,13 @@ class Daemon:
     async def _status_updates(self, call: Call) -> None:
         """Keep the state (and systemd's STATUS=) current through the whole call."""
         while not call.done:
-            if call.status in ("in-progress", "connected"):
+            if call.state is CallState.IN_CALL and call.vapi.status in (None, "in-progress"):
                 elapsed = int(call.elapsed_s)
                 under = call.sink.playout_stats().audible_underruns
                 self._set_state(f"in call {elapsed // 60:02d}:{elapsed % 60:02d}, "
                                 f"{plural(under, 'audible underrun')}")
             else:
-                self._set_state(CALL_PHASES.get(call.status, call.status))
+                self._set_state(CALL_PHASES.get(call.state, call.status))
             await asyncio.sleep(STATUS_EVERY_S)
 
     def _set_state(self, state: str, *, again: bool = False) -> None:

@@ -100,7 +100,7 @@ class Simulator:
         if rec is None or rec.session is None or rec.session.ended:
             return False
         for frame in frames:
-            rec.session.outbox.raw(frame)
+            rec.session.send_raw(frame)
         return True
 
     async def __aenter__(self) -> Simulator:

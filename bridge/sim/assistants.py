@@ -16,7 +16,7 @@ from bridge.sim.speech import near_silence, tone
 
 if TYPE_CHECKING:
     from bridge.sim.context import SimContext
-    from bridge.sim.session import CallSession
+    from bridge.sim.port import CallPort
 
 ECHO_FIRST = "Hello, this is the echo simulator. Say something and I will say it back."
 
@@ -30,7 +30,7 @@ class Assistant:
     def __init__(self, ctx: SimContext) -> None:
         self.ctx = ctx
 
-    def first_message_text(self, s: CallSession, *, for_command: bool = False) -> str | None:
+    def first_message_text(self, s: CallPort, *, for_command: bool = False) -> str | None:
         """The first message: assistantOverrides/assistant, then SimConfig, then the default.
         ``say-first-message`` (for_command) takes the first non-empty one of those."""
         opts, cfg = s.rec.options, self.ctx.config
@@ -44,12 +44,12 @@ class Assistant:
                 return candidate or None
         return self.default_first_message
 
-    async def start(self, s: CallSession) -> None:
+    async def start(self, s: CallPort) -> None:
         text = self.first_message_text(s)
         if text:
             s.say(text, from_model=False, interruptible=s.rec.options.first_message_interruptions)
 
-    async def on_user_turn(self, s: CallSession, audio: np.ndarray, dur: float) -> None:
+    async def on_user_turn(self, s: CallPort, audio: np.ndarray, dur: float) -> None:
         return None
 
 
@@ -59,7 +59,7 @@ class EchoAssistant(Assistant):
     kind = "echo"
     default_first_message = ECHO_FIRST
 
-    async def on_user_turn(self, s: CallSession, audio: np.ndarray, dur: float) -> None:
+    async def on_user_turn(self, s: CallPort, audio: np.ndarray, dur: float) -> None:
         s.say(f"(echo of {dur:.1f} s)", pcm=audio)
 
 
@@ -68,7 +68,7 @@ class ToneAssistant(Assistant):
 
     kind = "tone"
 
-    async def start(self, s: CallSession) -> None:
+    async def start(self, s: CallPort) -> None:
         cfg = self.ctx.config
         s.mouth.bed = ToneBed(s.mouth.bed.rng, s.rate, cfg.tone_hz, cfg.tone_ms, cfg.tone_period_ms)
         await super().start(s)
@@ -85,7 +85,7 @@ class ScriptAssistant(Assistant):
         self.next = 0
         self.default_first_message = lines[0].text if lines and lines[0].tone is None else None
 
-    async def start(self, s: CallSession) -> None:
+    async def start(self, s: CallPort) -> None:
         opts, cfg = s.rec.options, self.ctx.config
         overridden = opts.first_message is not None or cfg.first_message is not None
         if overridden or opts.first_message_mode == "assistant-waits-for-user":
@@ -93,10 +93,10 @@ class ScriptAssistant(Assistant):
         else:
             await self._advance(s, opening=True)
 
-    async def on_user_turn(self, s: CallSession, audio: np.ndarray, dur: float) -> None:
+    async def on_user_turn(self, s: CallPort, audio: np.ndarray, dur: float) -> None:
         await self._advance(s)
 
-    async def _advance(self, s: CallSession, *, opening: bool = False) -> None:
+    async def _advance(self, s: CallPort, *, opening: bool = False) -> None:
         """Speak the next line and those after it that do not wait. The opening line is
         the first message: interruptible only with firstMessageInterruptionsEnabled."""
         first = True
@@ -139,7 +139,7 @@ class ReplayAssistant(Assistant):
         self.events = events
         self.owns_status = any(e.event.get("type") == "status-update" for e in events)
 
-    async def start(self, s: CallSession) -> None:
+    async def start(self, s: CallPort) -> None:
         speed = self.ctx.config.replay_speed
         segments = replay_segments(self.events)
         synth = {
@@ -168,7 +168,7 @@ class ReplayAssistant(Assistant):
                 fut.cancel()
 
 
-def _fit(pcm: np.ndarray, n: int, s: CallSession) -> np.ndarray:
+def _fit(pcm: np.ndarray, n: int, s: CallPort) -> np.ndarray:
     if n <= 0:
         return pcm[:0]
     if len(pcm) >= n:

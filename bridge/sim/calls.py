@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import time
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from bridge.sim.config import AssistantSpec
 from bridge.sim.faults import FaultSet
@@ -15,9 +17,27 @@ from bridge.sim.wirecodec import WireFormat
 
 if TYPE_CHECKING:
     from bridge.sim.listenmix import ListenHub
-    from bridge.sim.session import CallSession
+    from bridge.sim.mouth import Mouth
 
 COST_PER_MINUTE = 0.05
+
+
+class LiveCall(Protocol):
+    """A connected call socket (``session.CallSession``) as the HTTP side reaches it
+    through ``CallRecord.session``: /control, /_sim, the never-connected timer, shutdown."""
+
+    ended: bool
+    customer_muted: bool
+    rng: random.Random
+
+    @property
+    def mouth(self) -> Mouth: ...
+    @property
+    def lead_bytes(self) -> float: ...  # downlink audio sent ahead of real time
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]: ...
+    def command(self, msg: dict[str, Any], via: str = "socket") -> None: ...
+    def send_raw(self, text: str) -> None: ...
+    def shutdown(self) -> None: ...
 
 
 def iso(ts: float | None) -> str | None:
@@ -134,7 +154,7 @@ class CallRecord:
     downlink_markers: list[dict[str, Any]] = field(default_factory=list)
     control_log: list[dict[str, Any]] = field(default_factory=list)
     handoffs: list[dict[str, Any]] = field(default_factory=list)
-    session: CallSession | None = None
+    session: LiveCall | None = None
     ended_event: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property

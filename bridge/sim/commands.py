@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from bridge.sim import events as ev
 
 if TYPE_CHECKING:
-    from bridge.sim.session import CallSession
+    from bridge.sim.port import CallPort
 
 log = logging.getLogger("bridge.sim.commands")
 COMMANDS = ("end-call", "hangup", "say", "add-message", "control", "transfer", "handoff")
@@ -27,7 +27,7 @@ ACKNOWLEDGEMENT = "Okay, noted."
 HANDOFF_LINE = "Hello, this is the next assistant. How can I help?"
 
 
-def handle_text(s: CallSession, text: str) -> None:
+def handle_text(s: CallPort, text: str) -> None:
     """A text frame on the call socket: record it, run it if it is a known command."""
     rec = s.rec
     at = rec.since_connect()
@@ -71,7 +71,7 @@ def validate(msg: Any) -> str | None:
     return None
 
 
-def run(s: CallSession, msg: dict[str, Any], via: str = "socket") -> None:
+def run(s: CallPort, msg: dict[str, Any], via: str = "socket") -> None:
     """Execute a validated command on a live call (``via`` "socket" or "control")."""
     kind = msg["type"]
     log.info("call %s: command %s", s.rec.id, kind if kind != "control" else msg["control"])
@@ -123,7 +123,7 @@ def run(s: CallSession, msg: dict[str, Any], via: str = "socket") -> None:
         s.say(content if isinstance(content, str) and content else HANDOFF_LINE, from_model=False)
 
 
-def _control(s: CallSession, control: str) -> None:
+def _control(s: CallPort, control: str) -> None:
     if control == "mute-assistant":
         s.mouth.muted = True
     elif control == "unmute-assistant":
@@ -140,7 +140,7 @@ def _control(s: CallSession, control: str) -> None:
         )
 
 
-async def do_transfer(s: CallSession, destination: Any) -> None:
+async def do_transfer(s: CallPort, destination: Any) -> None:
     s.emit(ev.transfer_update(destination))
     s.rec.status = "forwarding"
     s.emit(ev.status_update("forwarding"))

@@ -16,10 +16,9 @@ from typing import Any
 
 from aiohttp import web
 
-from bridge.sim.calls import CallRecord
-from bridge.sim.commands import run, validate
+from bridge.sim.calls import CallRecord, LiveCall
+from bridge.sim.commands import validate
 from bridge.sim.context import bearer_ok, ctx_of, find_call, json_error
-from bridge.sim.session import CallSession
 
 log = logging.getLogger("bridge.sim.control")
 LATENCY_S = (0.2, 0.3)
@@ -63,11 +62,11 @@ async def control_handler(request: web.Request) -> web.Response:
     if msg["type"] == "say":
         _deliver_say(rec, session, msg, entry)
     else:
-        run(session, msg, via="control")
+        session.command(msg, via="control")
     return _closing(web.json_response({"ok": True}))
 
 
-def _deliver_say(rec: CallRecord, session: CallSession, msg: dict[str, Any],
+def _deliver_say(rec: CallRecord, session: LiveCall, msg: dict[str, Any],
                  entry: dict[str, Any]) -> None:
     lost, late = rec.faults.get("say-lost"), rec.faults.get("say-late")
     says = sum(1 for e in rec.control_log if e["message"].get("type") == "say"
@@ -77,7 +76,7 @@ def _deliver_say(rec: CallRecord, session: CallSession, msg: dict[str, Any],
         log.info("call %s: control say accepted and dropped (say-lost)", rec.id)
         return
     if late is None:
-        run(session, msg, via="control")
+        session.command(msg, via="control")
         return
     delay = late.number() / 1000.0 if late.arg else session.rng.uniform(*SAY_LATE_S)
     entry["delivery"] = f"late {delay:.2f} s"
@@ -85,6 +84,6 @@ def _deliver_say(rec: CallRecord, session: CallSession, msg: dict[str, Any],
     async def later() -> None:
         await asyncio.sleep(delay)
         if not session.ended:
-            run(session, msg, via="control")
+            session.command(msg, via="control")
 
     session.spawn(later())

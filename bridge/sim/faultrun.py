@@ -10,13 +10,13 @@ from bridge.sim.events import MALFORMED_FRAMES
 from bridge.sim.hostile import HOSTILE_FRAMES
 
 if TYPE_CHECKING:
-    from bridge.sim.session import CallSession
+    from bridge.sim.port import CallPort
 
 log = logging.getLogger("bridge.sim.faults")
 DROP_REASON = "call.in-progress.error-vapifault-worker-died"
 
 
-def start_socket_faults(s: CallSession) -> None:
+def start_socket_faults(s: CallPort) -> None:
     faults = s.rec.faults
     if (f := faults.get("ws-close-1006")) is not None:
         s.spawn(_abort_after(s, f.number()))
@@ -28,7 +28,7 @@ def start_socket_faults(s: CallSession) -> None:
         s.spawn(_hostile(s, f.number(0.5)))
 
 
-async def _abort_after(s: CallSession, seconds: float) -> None:
+async def _abort_after(s: CallPort, seconds: float) -> None:
     await asyncio.sleep(seconds)
     if s.ended:
         return
@@ -37,7 +37,7 @@ async def _abort_after(s: CallSession, seconds: float) -> None:
     s.outbox.abort(1006)
 
 
-async def _blackhole(s: CallSession, seconds: float, hold: float) -> None:
+async def _blackhole(s: CallPort, seconds: float, hold: float) -> None:
     await asyncio.sleep(seconds)
     if s.ended:
         return
@@ -57,7 +57,7 @@ async def _blackhole(s: CallSession, seconds: float, hold: float) -> None:
         s.unblackhole.set()
 
 
-async def _malformed(s: CallSession, period: float) -> None:
+async def _malformed(s: CallPort, period: float) -> None:
     i = 0
     while not s.ended:
         await asyncio.sleep(period)
@@ -67,7 +67,7 @@ async def _malformed(s: CallSession, period: float) -> None:
         i += 1
 
 
-async def _hostile(s: CallSession, at: float) -> None:
+async def _hostile(s: CallPort, at: float) -> None:
     await asyncio.sleep(at)
     for frame in HOSTILE_FRAMES:
         if s.ended:

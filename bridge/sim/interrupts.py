@@ -19,11 +19,11 @@ from typing import TYPE_CHECKING
 from bridge.sim import events as ev
 
 if TYPE_CHECKING:
-    from bridge.sim.session import CallSession
+    from bridge.sim.port import CallPort
 
 
 class Interruptions:
-    def __init__(self, session: CallSession, window: int) -> None:
+    def __init__(self, session: CallPort, window: int) -> None:
         self.s = session
         self.window = window
         self.decided = True  # no utterance under way

@@ -17,7 +17,7 @@ from aiohttp import WSMsgType, web
 from bridge.sim import events as ev
 from bridge.sim.assistants import make_assistant
 from bridge.sim.calls import CallRecord
-from bridge.sim.commands import handle_text
+from bridge.sim.commands import handle_text, run
 from bridge.sim.context import SimContext
 from bridge.sim.downlink import DownlinkPump
 from bridge.sim.faultrun import start_socket_faults
@@ -39,6 +39,7 @@ class CallSession:
         self, ctx: SimContext, rec: CallRecord, ws: web.WebSocketResponse, request: web.Request
     ) -> None:
         self.ctx, self.cfg, self.rec, self.ws = ctx, ctx.config, rec, ws
+        self.synth = ctx.synth
         self.fmt = rec.fmt
         self.rate = rec.fmt.rate
         self.rng = random.Random(self.cfg.seed)
@@ -95,6 +96,17 @@ class CallSession:
 
     def emit_conversation(self) -> None:
         self.emit(ev.conversation_update(self.rec.conversation, "spec-shapes" in self.rec.faults))
+
+    def command(self, msg: dict[str, Any], via: str = "socket") -> None:
+        """Run a validated client command (``via`` "socket" or "control")."""
+        run(self, msg, via)
+
+    def send_raw(self, text: str) -> None:
+        self.outbox.raw(text)
+
+    @property
+    def lead_bytes(self) -> float:
+        return self.pump.lead if self.pump is not None else 0.0
 
     def wall_at(self, stream_pos: int) -> float:
         return (self.rec.started_wall or time.time()) + stream_pos / self.rate
@@ -233,22 +245,7 @@ class CallSession:
             rec.uplink_pcm += samples.astype("<i2").tobytes()
         rec.listen.push_uplink(samples)
         if self.onsets is not None:
-            for kind, pos, hz in self.onsets.feed(samples):
-                if kind == "onset":
-                    rec.uplink.markers.append(
-                        {
-                            "arrivalMonotonic": mono,
-                            "streamSeconds": round(pos / self.rate, 6),
-                            "freq": None,
-                            "kind": "tone",
-                            "_pos": pos,
-                        }
-                    )
-                else:
-                    for m in rec.uplink.markers:
-                        if m.get("_pos") == pos:
-                            m["freq"] = round(hz, 1)
-                            del m["_pos"]
+            self.onsets.mark(samples, mono, rec.uplink.markers)
         self.history.append(samples)
         if self.assistant.scripted:
             return

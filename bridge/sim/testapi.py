@@ -55,8 +55,8 @@ def report(rec: CallRecord) -> dict[str, Any]:
             "audioSeconds": round(len(rec.downlink_pcm) / 2 / rec.fmt.rate, 6),
             "markers": rec.downlink_markers,
             # how far the stream ran ahead of real time (faster-than-real-time speech)
-            "leadSeconds": round(session.pump.lead / rec.fmt.byte_rate, 6)
-            if session is not None and session.pump is not None else 0.0,
+            "leadSeconds": round(session.lead_bytes / rec.fmt.byte_rate, 6)
+            if session is not None else 0.0,
         },
         "state": {
             "assistantMuted": bool(session and session.mouth.muted),

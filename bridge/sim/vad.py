@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -120,6 +121,20 @@ class OnsetDetector:
             else:
                 self._quiet += len(block)
         return out
+
+    def mark(self, samples: np.ndarray, mono: float, markers: list[dict[str, Any]]) -> None:
+        """Feed ``samples`` arriving at ``mono``: each onset appends a tone marker to
+        ``markers`` (the record's uplink markers), its ``freq`` filled in once known."""
+        for kind, pos, hz in self.feed(samples):
+            if kind == "onset":
+                at = round(pos / self.rate, 6)
+                markers.append({"arrivalMonotonic": mono, "streamSeconds": at, "freq": None,
+                                "kind": "tone", "_pos": pos})
+                continue
+            for m in markers:
+                if m.get("_pos") == pos:
+                    m["freq"] = round(hz, 1)
+                    del m["_pos"]
 
     def _estimate(self) -> float:
         x = np.concatenate(self._collect).astype(np.float64)

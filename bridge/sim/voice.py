@@ -17,7 +17,7 @@ from bridge.sim.commands import do_transfer
 from bridge.sim.mouth import Bed, Mouth, Utterance
 
 if TYPE_CHECKING:
-    from bridge.sim.session import CallSession
+    from bridge.sim.port import CallPort
 
 
 @dataclass
@@ -36,7 +36,7 @@ class Voice:
     """Implements the Mouth's listener: speech-update, cumulative partials, finals,
     conversation-update and the bot entry of GET /call's messages."""
 
-    def __init__(self, session: CallSession, bed: Bed) -> None:
+    def __init__(self, session: CallPort, bed: Bed) -> None:
         self.s = session
         self.rate = session.rate
         self.mouth = Mouth(self.rate, bed, self)
@@ -75,7 +75,7 @@ class Voice:
         s = self.s
         while True:
             req = await self.queue.get()
-            pcm = req.pcm if req.pcm is not None else await s.ctx.synth.speak(req.text, self.rate)
+            pcm = req.pcm if req.pcm is not None else await s.synth.speak(req.text, self.rate)
             if s.ended or (req.interruptible and req.epoch != self.epoch):
                 continue
             turn, turn_id = self.turn, str(uuid.uuid4())

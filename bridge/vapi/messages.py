@@ -136,6 +136,17 @@ def _typed(data: dict[str, Any]) -> Event:
 
 # ---- client → server commands ---------------------------------------------------------
 
+# Every client command by its `type`, and where Vapi takes it: "any" (the call socket or the
+# call's controlUrl, as `call.commands_via` says) or "control-url" (only there: `handoff` is
+# not a ClientInboundMessage). A new command is a line here and a builder below.
+COMMANDS = {"end-call": "any", "hangup": "any", "say": "any", "add-message": "any",
+            "control": "any", "transfer": "any", "handoff": "control-url"}
+
+
+def control_url_only(command: dict[str, Any]) -> bool:
+    kind = command.get("type")
+    return isinstance(kind, str) and COMMANDS.get(kind) == "control-url"
+
 def end_call(style: str = "end-call") -> dict[str, Any]:
     return {"type": "hangup"} if style == "hangup" else {"type": "end-call"}
 

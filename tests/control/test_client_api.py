@@ -15,7 +15,6 @@ from bridge.client import (
     listen,
     open_call,
 )
-from bridge.control import sender
 from bridge.errors import Refused
 from tests.control.conftest import received
 from tests.e2e.conftest import KEY, ProfileBuilder
@@ -107,7 +106,7 @@ def test_control_url_400_is_a_refusal_naming_the_likely_cause(
             live = call.call
             await call.end()
         with pytest.raises(Refused) as ended:  # straight to the URL, as a late command would
-            await sender.post_control(live, {"type": "say", "content": "Too late."})
+            await live.commands.post_control({"type": "say", "content": "Too late."})
         return str(bad.value), str(ended.value)
 
     bad, ended = asyncio.run(scenario())

@@ -69,3 +69,13 @@ def test_speech_started_is_its_own_event_and_wrong_types_become_defaults() -> No
                                '"turn": "2", "source": null}')
     assert isinstance(odd, messages.AssistantSpeechStarted)
     assert (odd.text, odd.turn, odd.source) == ("", None, "")
+
+
+def test_every_command_built_is_in_the_table_and_only_handoff_needs_the_control_url() -> None:
+    built = [messages.end_call(), messages.end_call("hangup"), messages.say("Hi"),
+             messages.add_message("Hi"), messages.control("mute-assistant"),
+             messages.transfer("+15550100"), messages.handoff("a1")]
+    assert {c["type"] for c in built} == set(messages.COMMANDS)
+    assert [c["type"] for c in built if messages.control_url_only(c)] == ["handoff"]
+    assert not messages.control_url_only({"type": "dance"})  # unknown: the profile's route
+    assert not messages.control_url_only({"type": ["handoff"]})

@@ -1,0 +1,71 @@
+"""Absolute-deadline pacing: one tick every `period`, tick k due at `start + k·period`.
+
+Each deadline is counted from the start, never from the tick before, so the scheduling
+jitter of one tick never moves the next: no drift over a long call. A tick that fires late
+is followed at once by the ticks it made late until the schedule is caught up (nothing is
+skipped); when the event loop stalled for more than `max_late`, the schedule restarts from
+now instead, so the missed ticks do not come out as a burst (faster-than-real-time audio on
+the uplink; a clocked sink draining its playout buffer all at once).
+
+The clock and the sleep are injected (the event loop's by default), so pacing can be
+tested on a simulated clock without sleeping.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+Clock = Callable[[], float]
+Sleep = Callable[[float], Awaitable[object]]
+
+
+@dataclass(frozen=True)
+class Tick:
+    index: int  # ticks since the schedule (re)started: 1, 2, …; 0 when this one restarted it
+    lateness: float  # seconds after its deadline the tick fired
+
+    @property
+    def restarted(self) -> bool:
+        """The loop had stalled past `max_late`: the schedule starts again from this tick."""
+        return self.index == 0
+
+
+class Pacer:
+    def __init__(self, period: float, max_late: float, *, clock: Clock | None = None,
+                 sleep: Sleep = asyncio.sleep) -> None:
+        self.period = period
+        self.max_late = max_late
+        self._clock = clock
+        self._sleep = sleep
+        self._t0: float | None = None
+        self._k = 0
+        self.restarts = 0  # stalls past `max_late`
+        self.max_lateness = 0.0  # seconds: the worst tick's lateness
+
+    def now(self) -> float:
+        if self._clock is None:
+            self._clock = asyncio.get_running_loop().time
+        return self._clock()
+
+    def start(self) -> None:
+        """Count deadlines from now (the first `tick()` does this when not called)."""
+        self._t0, self._k = self.now(), 0
+
+    async def tick(self) -> Tick:
+        """Wait for the next deadline; see `Tick` for what came of it."""
+        if self._t0 is None:
+            self.start()
+        assert self._t0 is not None
+        self._k += 1
+        deadline = self._t0 + self._k * self.period
+        delay = deadline - self.now()
+        if delay > 0:
+            await self._sleep(delay)
+        lateness = self.now() - deadline
+        self.max_lateness = max(self.max_lateness, lateness)
+        if lateness > self.max_late:
+            self.restarts += 1
+            self.start()
+        return Tick(self._k, lateness)

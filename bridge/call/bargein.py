@@ -1,0 +1,61 @@
+"""Barge-in: when the visitor interrupts the assistant, the queued reply is dropped from the
+speaker at once (Vapi sends no "clear"), and the interruption is counted and logged.
+
+Which server event means a barge-in is Vapi's rule (`bridge.vapi.interruptions`); this
+module knows what the assistant is saying (its `speech-update`s) and how much of it the
+visitor has heard (the speaker's own sample count), so the log line can say so.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from bridge.audio.base import AudioSink
+from bridge.call.downlink import Downlink
+from bridge.vapi import messages
+from bridge.vapi.interruptions import BargeInRule
+
+log = logging.getLogger("bridge.call")
+
+
+class BargeIn:
+    def __init__(self, create_body: Mapping[str, Any], downlink: Downlink,
+                 sink: AudioSink) -> None:
+        self.rule = BargeInRule.for_call(create_body)
+        self.downlink = downlink
+        self.sink = sink
+        self.assistant_speaking = False
+        self.interruptions = 0  # barge-ins that cut the assistant's reply
+        self._assistant_started_at = 0  # the speaker's sample count when the reply began
+
+    def announce(self, label: str) -> None:
+        """Say once, as the call starts, when the fallback signal is in use."""
+        if not self.rule.interrupted_sent:
+            log.info("call %s: clientMessages leave out user-interrupted, so the speaker is "
+                     "flushed whenever the visitor starts speaking, even where Vapi does not "
+                     "interrupt (add user-interrupted to clientMessages)", label)
+
+    def on_event(self, event: messages.Event, label: str) -> bool:
+        """Act on a barge-in or on the assistant's speech; False for any other event."""
+        if self.rule.is_barge_in(event):
+            self._barge_in(event, label)
+        elif isinstance(event, messages.SpeechUpdate) and event.role == "assistant":
+            self.assistant_speaking = event.status == "started"
+            if self.assistant_speaking:
+                self._assistant_started_at = self.sink.played_samples
+        else:
+            return False
+        return True
+
+    def _barge_in(self, event: messages.Event, label: str) -> None:
+        dropped = self.downlink.barge_in()
+        if not self.assistant_speaking:
+            log.debug("call %s: visitor started speaking; flushed %.0f ms of playout",
+                      label, dropped)
+            return
+        self.interruptions += 1
+        heard = (self.sink.played_samples - self._assistant_started_at) / self.sink.sample_rate
+        log.info("call %s: visitor interrupted the assistant (%s) after %.1f s of its reply; "
+                 "dropped %.0f ms still queued", label, event.type, max(heard, 0.0), dropped)

@@ -1,0 +1,32 @@
+"""A call's two audio paths, built from a profile: the uplink (microphone → echo control →
+wire frames every 20 ms) and the downlink (wire audio → jitter-sized playout → speaker),
+with the recorder tapping both legs when there is one."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from bridge.audio.base import AudioSink, AudioSource
+from bridge.audio.codec import codec_for
+from bridge.audio.echo import echo_path
+from bridge.call.downlink import Downlink
+from bridge.call.recording import Recorder
+from bridge.call.uplink import Uplink
+from bridge.profile.model import Profile
+
+
+def build_paths(profile: Profile, source: AudioSource, sink: AudioSink,
+                send: Callable[[bytes], Awaitable[None]], recorder: Recorder | None = None
+                ) -> tuple[Uplink, Downlink]:
+    wire, audio = profile.wire, profile.audio
+    echo, far_end = echo_path(audio.echo, source, sink)
+    uplink = Uplink(source, codec_for(wire.format), wire.sample_rate, send,
+                    gain=10 ** (audio.input_gain_db / 20),
+                    tap=recorder.on_uplink if recorder else None, echo=echo, far_end=far_end)
+    downlink = Downlink(codec_for(wire.format), wire.sample_rate, sink,
+                        gain=10 ** (audio.output_gain_db / 20),
+                        bounds_ms=(audio.playout_min_ms, audio.playout_max_ms),
+                        block_ms=audio.block_ms, start_ms=audio.playout_start_ms)
+    if recorder is not None:  # the recording's right leg: what the speaker plays
+        recorder.attach_speaker(sink, uplink.frame_captured_at)
+    return uplink, downlink

@@ -1,0 +1,146 @@
+"""A recording's two files, written on a thread of their own, off the event loop.
+
+The recorder hands over stereo blocks (`audio`) and transcript lines (`line`) without ever
+waiting: on a kiosk's SD card one write can block for half a second, and on the event loop
+that would hold up the uplink's 20 ms tick. The writer thread takes them in order, writes
+all the blocks waiting at once in one WAV write, which patches the header (`WavWriter`):
+the WAV is valid after every write, and a crash loses only what was still queued (one tick,
+normally). Each transcript line is flushed as it is written.
+
+The queue is bounded by the audio it holds (`backlog_s`); a disk that falls that far behind
+cannot keep up, and `audio()` refuses, for the recorder to stop the recording. When a write
+fails, the thread writes nothing more (`WavWriter` has cut the WAV back to its last whole
+write, with a header that agrees), closes both files, and `error` names the file and why,
+for the recorder to report from the event loop (this thread never logs).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import queue
+import threading
+from pathlib import Path
+
+import numpy as np
+
+from bridge.audio.files import WavWriter
+
+MAX_BATCH = 500  # items taken from the queue for one round of writes (10 s of ticks)
+
+
+def cause(exc: OSError) -> str:
+    return exc.strerror or str(exc) or exc.__class__.__name__
+
+
+class RecordingWriter:
+    """Opens both files now (an `OSError` if it cannot) and starts the writer thread."""
+
+    def __init__(self, wav_path: Path, transcript_path: Path, rate: int, *,
+                 backlog_s: float = 30.0) -> None:
+        self.wav_path = wav_path
+        self.transcript_path = transcript_path
+        self.rate = rate
+        self.backlog_s = backlog_s
+        self._wav = WavWriter(wav_path, rate, channels=2, on_error=self._failed)
+        try:
+            self._jsonl = transcript_path.open("a", encoding="utf-8")
+        except BaseException:
+            self._wav.close()
+            raise
+        self._queue: queue.SimpleQueue[np.ndarray | str | None] = queue.SimpleQueue()
+        self._queued = 0  # samples handed over: written by the event loop only
+        self._done = 0  # samples written (or dropped after an error): by the thread only
+        self._ended = False
+        self.error: tuple[Path, str] | None = None  # set once, by the thread
+        self._thread = threading.Thread(target=self._run, name="recording-writer", daemon=True)
+        self._thread.start()
+
+    @property
+    def behind_s(self) -> float:
+        """Seconds of audio handed over and not written yet."""
+        return (self._queued - self._done) / self.rate
+
+    # ---- the event loop's side: never waits ---------------------------------------------
+    def audio(self, stereo: np.ndarray) -> bool:
+        """Queue (n, 2) int16 samples; False, and nothing queued, when the disk has fallen
+        `backlog_s` behind."""
+        if self._queued - self._done + len(stereo) > self.backlog_s * self.rate:
+            return False
+        self._queued += len(stereo)
+        self._queue.put(stereo)
+        return True
+
+    def line(self, text: str) -> None:
+        """Queue one transcript line (with its newline)."""
+        self._queue.put(text)
+
+    def end(self) -> None:
+        """Nothing more comes: the thread writes what is queued, closes both files, stops."""
+        if not self._ended:
+            self._ended = True
+            self._queue.put(None)
+
+    def join(self, timeout: float) -> bool:
+        """`end()`, then wait up to `timeout` s for the thread; False if it is still writing."""
+        self.end()
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    # ---- the writer thread --------------------------------------------------------------
+    def _run(self) -> None:
+        try:
+            while self._write_batch():
+                pass
+        except Exception as exc:  # a bug here must not leave the recorder waiting for ever
+            self._failed(OSError(f"{exc.__class__.__name__}: {exc}"), self.wav_path)
+
+    def _write_batch(self) -> bool:
+        """Write what is queued (waiting for something first); False once ended."""
+        items = [self._queue.get()]
+        with contextlib.suppress(queue.Empty):
+            while len(items) < MAX_BATCH:
+                items.append(self._queue.get_nowait())
+        blocks: list[np.ndarray] = []
+        for item in items:
+            if isinstance(item, np.ndarray):
+                blocks.append(item)
+                continue
+            self._write_audio(blocks)
+            blocks = []
+            if item is None:
+                self._close()
+                return False
+            self._write_line(item)
+        self._write_audio(blocks)
+        return True
+
+    def _write_audio(self, blocks: list[np.ndarray]) -> None:
+        if not blocks:
+            return
+        if self.error is None:
+            self._wav.write(blocks[0] if len(blocks) == 1 else np.concatenate(blocks))
+        self._done += sum(len(b) for b in blocks)
+
+    def _write_line(self, text: str) -> None:
+        if self.error is not None:
+            return
+        try:
+            self._jsonl.write(text)
+            self._jsonl.flush()
+        except OSError as exc:
+            self._failed(exc, self.transcript_path)
+
+    def _close(self) -> None:
+        self._wav.close()  # a failure goes to _failed
+        try:
+            self._jsonl.close()
+        except OSError as exc:
+            self._failed(exc, self.transcript_path)
+
+    def _failed(self, exc: OSError, path: Path) -> None:
+        """A write failed: write nothing more, keep what was written, close both files."""
+        if self.error is None:
+            self.error = (path, cause(exc))
+        self._wav.close()  # after a failed write: only lets go of the file
+        with contextlib.suppress(OSError):
+            self._jsonl.close()

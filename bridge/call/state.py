@@ -1,0 +1,62 @@
+"""Where one call is in its life, as this client sees it.
+
+`creating` (POST /call) → `connecting` (the call socket) → `connected` (audio both ways) →
+`ending` (we asked Vapi to end it) → `ended` (the socket is closed; nothing more comes).
+A call that fails or is lost goes straight to `ended`. Vapi's own status (`status-update`:
+queued, ringing, in-progress, forwarding, ended) is another thing, kept apart as
+`Call.vapi` (`VapiStatus`): what Vapi is doing with the call, not what this client is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+
+from bridge.vapi.messages import StatusUpdate
+
+log = logging.getLogger("bridge.call")
+
+
+class CallState(enum.Enum):
+    CREATING = "creating"
+    CONNECTING = "connecting"
+    IN_CALL = "connected"
+    ENDING = "ending"
+    ENDED = "ended"
+
+    @property
+    def setting_up(self) -> bool:
+        return self in (CallState.CREATING, CallState.CONNECTING)
+
+    @property
+    def over(self) -> bool:
+        return self in (CallState.ENDING, CallState.ENDED)
+
+
+class VapiStatus:
+    """What Vapi says of the call in its `status-update`s, apart from `CallState`: the
+    last status it gave (None before the first), and whether it has ended the call."""
+
+    def __init__(self) -> None:
+        self.status: str | None = None
+        self.ended = asyncio.Event()
+
+    def update(self, event: StatusUpdate, label: str) -> bool:
+        """Take a status update; True when it says the call has ended."""
+        if event.status and event.status != self.status:
+            log.info("call %s: %s", label, event.status
+                     + (f" ({event.ended_reason})" if event.ended_reason else ""))
+        self.status = event.status or self.status
+        if event.status != "ended":
+            return False
+        self.ended.set()
+        return True
+
+
+def shown(state: CallState, vapi: VapiStatus) -> str:
+    """The one word people see (`ctl status`, the status line): Vapi's status while the
+    call is up (once Vapi has given one) and once Vapi has ended it, else ours."""
+    if vapi.status and (state is CallState.IN_CALL or vapi.ended.is_set()):
+        return vapi.status
+    return state.value

@@ -1,0 +1,154 @@
+"""Client commands to one live call: over the call socket, or POSTed to its controlUrl.
+
+`call.commands_via: control-url` in the profile sends every command as a POST; a command
+Vapi takes only there (`messages.COMMANDS`: `handoff`) always goes that way. The controlUrl
+is fetched with `GET /call/{id}` when the create response lacked it, and sent the public
+key when `call.control_auth` is on. 2xx means accepted, not spoken: Vapi may speak a `say`
+seconds later or never. 4xx is a refusal; Vapi answers 400 (not 404) once the call is over.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import httpx
+from websockets.exceptions import ConnectionClosed
+
+from bridge import USER_AGENT, redact
+from bridge.errors import NetworkError, Refused
+from bridge.vapi import messages
+from bridge.vapi.api import CallInfo, VapiApi, check_plaintext, response_message
+from bridge.vapi.net import http_client, untrusted
+from bridge.vapi.socket import SEND_TIMEOUT_S
+
+log = logging.getLogger("bridge.control")  # the log category users know these lines by
+
+SocketSend = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+def _no_check() -> None:
+    pass
+
+
+class CallCommands:
+    """One call's commands out, with what that takes: the controlUrl (fetched once) and
+    the record of the mutes asked of the call (`sent_controls`, for `ctl status`).
+
+    `send_socket` sends a command on the call socket (raising `NetworkError` when the call
+    is over, `ConnectionClosed` or `TimeoutError`); `check` raises `Refused` when the call
+    cannot take commands now; `public_key` gives the key for an authenticated controlUrl
+    (None: `call.control_auth` off), read when a POST needs it. `info` is the call's, set
+    once it is created."""
+
+    def __init__(self, api: VapiApi, send_socket: SocketSend, *, via: str,
+                 public_key: Callable[[], str] | None, allow_plaintext: bool,
+                 timeout: float, check: Callable[[], None] = _no_check) -> None:
+        self.api = api
+        self.info: CallInfo | None = None
+        self.sent_controls: dict[str, bool] = {}  # "assistant"/"customer" → muted
+        self._send_socket = send_socket
+        self._via = via
+        self._public_key = public_key
+        self._allow_plaintext = allow_plaintext
+        self._timeout = timeout
+        self._check = check
+        self._control_url: str | None = None
+
+    @property
+    def _label(self) -> str:
+        return self.info.id[-8:] if self.info else "--------"
+
+    def route(self, command: dict[str, Any]) -> str:
+        return "control-url" if messages.control_url_only(command) else self._via
+
+    async def send(self, command: dict[str, Any]) -> str:
+        """Deliver `command` to the call; returns the path used ("socket" or
+        "control-url"). Raises `Refused` (the call is over, or Vapi said 4xx) or
+        `NetworkError`."""
+        self._check()
+        via = self.route(command)
+        if via == "control-url":
+            await self.post_control(command)
+        else:
+            await self._over_socket(command)
+        self._note(command)
+        return via
+
+    async def _over_socket(self, command: dict[str, Any]) -> None:
+        try:
+            await self._send_socket(command)
+        except NetworkError:
+            raise Refused(f"no call in progress (call {self._label} is over)") from None
+        except ConnectionClosed:
+            raise Refused(f"call {self._label}: the call socket is closed") from None
+        except TimeoutError:
+            raise NetworkError(f"call {self._label}: the call socket did not take the "
+                               f"command within {SEND_TIMEOUT_S:.0f} s") from None
+
+    def _note(self, command: dict[str, Any]) -> None:
+        name = command.get("control") if command.get("type") == "control" else None
+        if isinstance(name, str) and name.endswith(("-assistant", "-customer")):
+            party = name.removeprefix("un").removeprefix("mute-")
+            self.sent_controls[party] = not name.startswith("un")
+
+    async def control_url(self) -> str:
+        if self._control_url:
+            return self._control_url
+        assert self.info is not None
+        url = self.info.control_url
+        if not url:
+            url = (await self.api.get_call(self.info.id, attempts=2)).control_url
+        if not url:
+            raise Refused(f"Vapi gave no controlUrl for call {self._label} (is the "
+                          f"assistant's monitorPlan.controlEnabled off?)")
+        redact.register_url(url, "control URL")
+        check_plaintext(url, self._allow_plaintext, "the call's controlUrl")
+        self._control_url = url
+        return url
+
+    def headers(self) -> dict[str, str]:
+        headers = {"User-Agent": USER_AGENT, "Content-Type": "application/json"}
+        if self._public_key is not None:
+            key = self._public_key()
+            redact.register(key, "public key")
+            headers["Authorization"] = f"Bearer {key}"
+        return headers
+
+    async def post_control(self, command: dict[str, Any]) -> None:
+        """POST `command` to the controlUrl, whatever the call's state."""
+        url = await self.control_url()
+        kind = command.get("type", "?")
+        try:
+            async with http_client(timeout=self._timeout) as client:
+                response = await client.post(url, content=json.dumps(command),
+                                             headers=self.headers())
+        except httpx.TimeoutException:
+            raise NetworkError(f"call {self._label}: the controlUrl did not answer {kind} "
+                               f"within {self._timeout:.0f} s") from None
+        except httpx.TransportError as exc:
+            refusal = untrusted(exc, "the controlUrl")
+            if refusal is not None:
+                raise refusal from None
+            raise NetworkError(f"call {self._label}: cannot reach the controlUrl "
+                               f"({exc.__class__.__name__})") from None
+        status = response.status_code
+        if status < 300:
+            log.info("call %s: %s accepted by the controlUrl", self._label, kind)
+            return
+        raise _refusal(kind, status, redact.scrub_urls(response_message(response)))
+
+
+def _refusal(kind: str, status: int, detail: str) -> Refused | NetworkError:
+    if status == 401:
+        return Refused(f"the controlUrl refused {kind} (401 {detail}) — it needs the public "
+                       f"key: set call.control_auth: true and VAPI_PUBLIC_KEY")
+    if status in (400, 404, 409, 410):
+        # Vapi answers 400 for a call it no longer runs as well as for a bad command
+        return Refused(f"the controlUrl refused {kind} ({status}: {detail}) — the call may "
+                       f"have ended, or Vapi does not take this command")
+    if 400 <= status < 500:
+        return Refused(f"the controlUrl refused {kind} ({status}): {detail}")
+    return NetworkError(f"the controlUrl failed on {kind} (HTTP {status})")

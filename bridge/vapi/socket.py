@@ -1,0 +1,132 @@
+"""The call socket: one call's `transport.websocketCallUrl`, opened with the one connect
+retry (`bridge.retry.SOCKET_CONNECT`), bounded, kept alive, and never able to hang a send.
+
+- A message up to `MAX_MESSAGE` is taken off the wire, so one huge frame does not kill the
+  call; one over `MAX_USEFUL` is dropped and counted (`oversized`), never parsed.
+- Keepalive: a ping every 5 s, its pong due within 10 s, so a dead TCP link is noticed;
+  `quiet()` notices a live one that carries nothing (Vapi streams audio all call long).
+- A send blocked `SEND_TIMEOUT_S` raises `TimeoutError`: the connection is gone.
+- Text frames arrive parsed (`messages.parse_event`, which never raises); what cannot be
+  used (too big, or not a message) is dropped and counted (`malformed`), the first with a
+  warning.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
+
+from bridge import USER_AGENT
+from bridge.errors import NetworkError
+from bridge.retry import SOCKET_CONNECT
+from bridge.vapi import messages
+from bridge.vapi.net import untrusted, ws_options
+
+log = logging.getLogger("bridge.call")  # the log category users know these lines by
+
+SEND_TIMEOUT_S = 5.0  # a send blocked this long means the connection is gone
+SILENCE_TIMEOUT_S = 8.0  # Vapi streams audio all call long: this much nothing is a dead link
+MAX_MESSAGE = 16 * 2**20  # accepted by the socket; beyond MAX_USEFUL it is dropped and counted
+MAX_USEFUL = 2**20
+PING_INTERVAL_S = 5.0
+PING_TIMEOUT_S = 10.0
+OPEN_TIMEOUT_S = 10.0
+CLOSE_TIMEOUT_S = 1.0
+
+
+class CallSocket:
+    """An open call socket; `label` names the call in log lines (never its full id)."""
+
+    def __init__(self, ws: ClientConnection, label: str) -> None:
+        self._ws = ws
+        self.label = label
+        self.malformed = 0  # messages dropped: too big to read, or unparseable
+        self.last_message = time.monotonic()
+
+    @classmethod
+    async def open(cls, url: str, label: str) -> CallSocket:
+        last = ""
+        policy = SOCKET_CONNECT
+        for attempt in range(1, policy.attempts + 1):
+            try:
+                ws = await connect(url, user_agent_header=USER_AGENT, compression=None,
+                                   max_size=MAX_MESSAGE, ping_interval=PING_INTERVAL_S,
+                                   ping_timeout=PING_TIMEOUT_S, close_timeout=CLOSE_TIMEOUT_S,
+                                   open_timeout=OPEN_TIMEOUT_S, **ws_options(url))
+                return cls(ws, label)
+            except (OSError, InvalidHandshake, TimeoutError) as exc:
+                refusal = untrusted(exc, "the call socket")
+                if refusal is not None:
+                    raise refusal from None
+                last = exc.__class__.__name__
+                log.warning("call %s: cannot open the call socket (%s); attempt %d of %d",
+                            label, last, attempt, policy.attempts)
+                if attempt < policy.attempts:
+                    await asyncio.sleep(policy.delay(attempt))
+            except InvalidURI:
+                raise NetworkError("Vapi returned an unusable websocketCallUrl") from None
+        raise NetworkError(f"cannot open the call socket ({last}) — check the network; the "
+                           f"call will time out on Vapi's side")
+
+    async def send(self, data: bytes | str) -> None:
+        """Raises `ConnectionClosed`, or `TimeoutError` when the socket does not take it."""
+        async with asyncio.timeout(SEND_TIMEOUT_S):
+            await self._ws.send(data)
+
+    async def send_command(self, command: dict[str, Any]) -> None:
+        await self.send(messages.encode(command))
+        log.debug("call %s: sent %s", self.label, command.get("type"))
+
+    async def receive(self, on_audio: Callable[[bytes], None],
+                      on_event: Callable[[messages.Event], None]) -> None:
+        """Hand over every message until the socket closes: binary frames to `on_audio`,
+        text frames parsed to `on_event` (never a `MalformedEvent`: those are counted)."""
+        try:
+            async for message in self._ws:
+                self.last_message = time.monotonic()
+                if len(message) > MAX_USEFUL:
+                    self.malformed += 1
+                    log.debug("call %s: dropped an oversized message (%d bytes)",
+                              self.label, len(message))
+                elif isinstance(message, bytes):
+                    on_audio(message)
+                else:
+                    self._parse(message, on_event)
+        except ConnectionClosed:
+            pass
+
+    def _parse(self, text: str, on_event: Callable[[messages.Event], None]) -> None:
+        event = messages.parse_event(text)
+        if not isinstance(event, messages.MalformedEvent):
+            on_event(event)
+            return
+        self.malformed += 1  # the first is worth a warning; a stream of them is not
+        first = self.malformed == 1
+        log.log(logging.WARNING if first else logging.DEBUG,
+                "call %s: ignored a malformed message (%s)%s", self.label, event.reason,
+                "; the call goes on, more are logged with -v" if first else "")
+
+    async def quiet(self, limit_s: float = SILENCE_TIMEOUT_S) -> float:
+        """Return once nothing has arrived for `limit_s`: the seconds of quiet. Ping/pong
+        catches a dead TCP link; this catches a live one that carries nothing."""
+        while True:
+            await asyncio.sleep(1.0)
+            quiet = time.monotonic() - self.last_message
+            if quiet > limit_s:
+                return quiet
+
+    @property
+    def close_code(self) -> int | None:
+        return self._ws.close_code
+
+    async def close(self) -> None:
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(2):
+                await self._ws.close()

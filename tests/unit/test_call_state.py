@@ -1,0 +1,33 @@
+"""The one word a call's state shows (`ctl status`, the terminal status line): ours while
+the call is set up or ended by us, Vapi's while it is up."""
+
+from __future__ import annotations
+
+from bridge.call.state import CallState, VapiStatus, shown
+from bridge.vapi.messages import StatusUpdate
+
+
+def update(vapi: VapiStatus, status: str, reason: str | None = None) -> bool:
+    return vapi.update(StatusUpdate("status-update", {}, status=status, ended_reason=reason),
+                       "12345678")
+
+
+def test_the_word_shown_through_a_call() -> None:
+    vapi = VapiStatus()
+    assert shown(CallState.CREATING, vapi) == "creating"
+    assert shown(CallState.CONNECTING, vapi) == "connecting"
+    assert shown(CallState.IN_CALL, vapi) == "connected"  # before Vapi's first status
+    assert not update(vapi, "in-progress")
+    assert shown(CallState.IN_CALL, vapi) == "in-progress"
+    assert not update(vapi, "")  # an empty status keeps the last one
+    assert shown(CallState.IN_CALL, vapi) == "in-progress"
+    assert shown(CallState.ENDING, vapi) == "ending"  # we asked Vapi to end it
+    assert update(vapi, "ended", "customer-ended-call")
+    assert vapi.ended.is_set()
+    assert shown(CallState.ENDING, vapi) == "ended"  # Vapi has the last word
+    assert shown(CallState.ENDED, vapi) == "ended"
+
+
+def test_phases() -> None:
+    assert [s.setting_up for s in CallState] == [True, True, False, False, False]
+    assert [s.over for s in CallState] == [False, False, False, True, True]

@@ -1,0 +1,181 @@
+"""The recorder places both legs on one timeline, to the sample, through gaps and bursts.
+
+A simulated kiosk drives the real Recorder and a real sink's playout buffer on a simulated
+clock: the microphone's frames carry the instant their first sample was captured, the
+speaker's device pulls 16 ms blocks stamped with when each is heard. Along the way the event
+loop stalls 300 ms (the uplink skips those frames; the speaker keeps playing, and the
+recorder gets 300 ms of it at once), three ticks come late together, the assistant's audio
+arrives in bursts faster than real time, and the speaker's device reopens (200 ms unheard).
+Every sample the microphone captured and the speaker played is also written to a "truth"
+timeline at its own instant; the WAV read back must be exactly that, on both channels.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import wave
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bridge.audio.files import ClockedSink
+from bridge.call.recording import Recorder
+
+RATE = 16000
+BLOCK = 256  # the speaker device's block: 16 ms
+FRAME = 320  # an uplink frame: 20 ms
+IN_LATENCY = 0.030  # a frame is handed over this long after its last sample was captured
+OUT_LATENCY = 0.040  # a block pulled now is heard this much later
+LOOP_STALL = range(1500, 1800)  # ms: no uplink tick, no downlink audio (the loop is frozen)
+LATE_TICKS = range(2440, 2495)  # ms: ticks due here run together at the end of it
+DEVICE_GAP = range(3500, 3700)  # ms: the speaker's device reopens, nothing is played
+END_MS = 5000
+
+
+class Timeline:
+    """Samples at their instants: index = (instant - origin) * RATE."""
+
+    def __init__(self, origin: float) -> None:
+        self.origin = origin
+        self.data = np.zeros(RATE * 10, dtype=np.int16)
+        self.end = 0
+
+    def put(self, at: float, samples: np.ndarray) -> None:
+        i = round((at - self.origin) * RATE)
+        assert i >= 0
+        self.data[i:i + len(samples)] = samples
+        self.end = max(self.end, i + len(samples))
+
+
+def read_stereo(path: Path, *, writing: bool = False) -> np.ndarray:
+    """The WAV's samples; its header must agree with its size (while it is `writing`, it
+    may lag the data by the write in progress, never claim more)."""
+    with wave.open(str(path), "rb") as w:
+        assert w.getnchannels() == 2 and w.getframerate() == RATE
+        frames = w.readframes(w.getnframes())
+        assert len(frames) == w.getnframes() * 4
+    size = path.stat().st_size
+    assert size >= 44 + len(frames) if writing else size == 44 + len(frames)
+    return np.frombuffer(frames, dtype="<i2").reshape(-1, 2)
+
+
+def simulate(tmp_path: Path) -> tuple[Recorder, Timeline, Timeline]:
+    rng = np.random.default_rng(3)
+    now = 0.0
+    recorder = Recorder(str(tmp_path / "rec"), "kiosk", RATE, clock=lambda: now)
+    sink = ClockedSink(RATE)  # its playout buffer; the simulation is its device clock
+    captured_at = 0.0
+    recorder.attach_speaker(sink, lambda: captured_at)
+    recorder.open("call-1")
+    first_tick = 20
+    mic = Timeline(origin=first_tick / 1000 - IN_LATENCY - 0.020)  # the WAV's first instant
+    speaker = Timeline(origin=mic.origin)
+    block = np.zeros(BLOCK, dtype=np.int16)
+    deferred: list[float] = []  # capture instants of ticks the busy loop holds back
+
+    def tick(at: float) -> None:
+        nonlocal captured_at
+        frame = (rng.standard_normal(FRAME) * 3000).astype(np.int16)
+        captured_at = at
+        mic.put(at, frame)
+        recorder.on_uplink(frame)
+
+    for ms in range(END_MS):
+        now = ms / 1000
+        if ms % 16 == 0 and ms not in DEVICE_GAP:  # the device's thread: never stalls
+            sink.buffer.read_into(block, heard_at=now + OUT_LATENCY)
+            if ms >= first_tick:  # played before the first frame is not part of the call
+                speaker.put(now + OUT_LATENCY, block)
+        if ms in LOOP_STALL:
+            continue
+        if ms in (100, 1900, 3000):  # the assistant's replies, each at once
+            sink.capture_frame((rng.standard_normal(RATE * 2) * 3000).astype(np.int16))
+        if ms % 20 == 0 and ms >= first_tick:
+            deferred.append(now - IN_LATENCY - 0.020)
+        if ms not in LATE_TICKS:
+            for at in deferred:
+                tick(at)
+            deferred.clear()
+    recorder.close()
+    return recorder, mic, speaker
+
+
+def test_both_legs_line_up_to_the_sample_through_stalls_bursts_and_a_device_reopen(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="bridge.record")
+    recorder, mic, speaker = simulate(tmp_path)
+    assert recorder.failure is None and recorder.wav_path is not None
+    stereo = read_stereo(recorder.wav_path)
+    n = len(stereo)
+    assert n == max(mic.end, speaker.end), "the file lasts as long as either leg"
+    assert np.array_equal(stereo[:, 0], mic.data[:n]), "left: each frame where it was captured"
+    assert np.array_equal(stereo[:, 1], speaker.data[:n]), "right: each block where it was heard"
+    # the simulation did what it says: audio on both legs, and the gaps are silence
+    stall = slice(round((1.5 - mic.origin - 0.05) * RATE), round((1.8 - mic.origin - 0.05) * RATE))
+    assert not stereo[stall, 0].any() and stereo[stall, 1].any(), "mic lost the stall; speaker not"
+    reopen = slice(round((3.504 + OUT_LATENCY - mic.origin) * RATE),  # pulls 3.504–3.696 s
+                   round((3.712 + OUT_LATENCY - mic.origin) * RATE))  # did not happen
+    assert not stereo[reopen, 1].any() and stereo[reopen, 0].any()
+    lost = [r.getMessage() for r in caplog.records if " lost " in r.getMessage()]
+    assert any("sent leg lost 300 ms" in m for m in lost), lost
+    assert any("speaker leg lost 208 ms" in m for m in lost), lost  # 13 blocks unplayed
+
+
+def test_the_wav_is_valid_while_the_call_is_still_being_recorded(tmp_path: Path) -> None:
+    """Read while the writer thread writes, the file is always a valid WAV whose header never
+    claims more than is there (a crash mid-call leaves a playable file), and it fills as the
+    call goes, not only at the end."""
+    recorder = Recorder(str(tmp_path / "rec"), "kiosk", RATE)
+    recorder.open("call-2")
+    assert recorder.wav_path is not None
+    assert len(read_stereo(recorder.wav_path)) == 0, "the header is there before any audio"
+    frame = np.full(FRAME, 1200, dtype=np.int16)
+    for _ in range(100):
+        recorder.on_uplink(frame)
+        read_stereo(recorder.wav_path, writing=True)
+    seen = np.zeros((0, 2), dtype=np.int16)
+    for _ in range(300):  # the writer thread catches up within a moment
+        seen = read_stereo(recorder.wav_path, writing=True)
+        if len(seen) >= 75 * FRAME:
+            break
+        time.sleep(0.01)
+    assert len(seen) >= 75 * FRAME, "written as the call goes (once the offset settles)"
+    assert (seen[:, 0] == 1200).all()
+    recorder.close()
+    stereo = read_stereo(recorder.wav_path)
+    assert len(stereo) == 100 * FRAME and (stereo[:, 0] == 1200).all()
+
+
+def test_a_write_that_fails_stops_the_recording_once_and_keeps_what_was_written(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """The transcript's disk is full (/dev/full): the writer thread finds it, the recorder
+    says so once from the event loop, and the WAV keeps what was written before, valid."""
+    (tmp_path / "rec.jsonl").symlink_to("/dev/full")
+    recorder = Recorder(str(tmp_path / "rec"), "kiosk", RATE)
+    recorder.open("call-3")
+    assert recorder.wav_path is not None and recorder.failure is None
+    frame = np.full(FRAME, 1200, dtype=np.int16)
+    for tick in range(1, 61):
+        recorder.on_uplink(frame)
+        if tick == 30:
+            recorder.on_transcript("user", "hello")
+    recorder.close()
+    assert recorder.failure == f"{tmp_path / 'rec.jsonl'}: No space left on device"
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warnings == [f"recording stopped: cannot write {tmp_path / 'rec.jsonl'} (No space "
+                        "left on device); the call goes on, what was recorded so far is kept"]
+    kept = read_stereo(recorder.wav_path)
+    assert 0 < len(kept) <= 30 * FRAME and (kept[:, 0] == 1200).all()
+
+
+def test_a_wav_that_cannot_be_started_is_one_warning_at_open(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    (tmp_path / "rec.wav").symlink_to("/dev/full")  # the header itself cannot be written
+    recorder = Recorder(str(tmp_path / "rec"), "kiosk", RATE)
+    recorder.open("call-4")
+    assert recorder.failure == f"{tmp_path / 'rec.wav'}: No space left on device"
+    recorder.on_uplink(np.full(FRAME, 1200, dtype=np.int16))
+    recorder.close()
+    assert sum(r.levelno == logging.WARNING for r in caplog.records) == 1
