@@ -32,15 +32,16 @@ class SampleRing:
         """Append `samples`, overwriting the oldest when the reader lags (more than a ring
         at once keeps its newest ring's worth; the positions still count all of it)."""
         n = len(samples)
+        pos = self.w
         if n > self.cap:
-            self.w += n - self.cap
+            pos += n - self.cap
             samples, n = samples[n - self.cap:], self.cap
-        start = self.w % self.cap
+        start = pos % self.cap
         first = min(n, self.cap - start)
         self.buf[start:start + first] = samples[:first]
         if first < n:
             self.buf[: n - first] = samples[first:n]
-        self.w += n
+        self.w = pos + n  # published only once the samples are in place
 
     def mark(self, at: float, pos: int) -> None:
         """Sample `pos` was (or will be) heard at monotonic time `at`. Needs `rate`."""
