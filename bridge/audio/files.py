@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import struct
+import threading
 import wave
 from collections.abc import Callable
 from pathlib import Path
@@ -52,7 +53,9 @@ def read_wav_mono(path: Path, rate: int | None = None) -> tuple[np.ndarray, int]
 class WavWriter:
     """A WAV file whose header is valid after every write (the data and the patched header
     reach the OS with each: the header patch seeks, which flushes), so a crash of the
-    process loses nothing written.
+    process loses nothing written. A write (data, then the header patch) holds a lock, and
+    `freeze()` takes it for good: a process about to exit at once (a second SIGTERM) never
+    leaves a write half done when another thread is writing.
 
     A write that fails (a full disk, an I/O error) cuts the file back to the last whole
     write and makes the header agree with it, so what was recorded stays a valid WAV; then
@@ -79,16 +82,23 @@ class WavWriter:
             self._let_go()
             raise
         self._closed = False
+        self._lock = threading.Lock()
 
     def write(self, samples: np.ndarray) -> None:
-        if self._closed:
-            return
-        try:
-            self._w.writeframes(samples.astype("<i2", copy=False).tobytes())
-        except OSError as exc:
-            self._fail(exc)
-        else:
-            self._frames += len(samples)
+        with self._lock:
+            if self._closed:
+                return
+            try:
+                self._w.writeframes(samples.astype("<i2", copy=False).tobytes())
+            except OSError as exc:
+                self._fail(exc)
+            else:
+                self._frames += len(samples)
+
+    def freeze(self, timeout: float) -> bool:
+        """No write after this one; waits (at most `timeout` s) for a write under way to
+        finish with its header. False if it did not in time."""
+        return self._lock.acquire(timeout=timeout)
 
     def close(self) -> None:
         if self._closed:

@@ -1,11 +1,16 @@
 """Exact wire frames from a stream of samples, with silence when there is nothing.
 
 The uplink must carry exactly one 20 ms frame every 20 ms. The framer holds the
-resampled microphone audio; each tick takes one frame from it, or digital silence when less
-than a frame is there (the part that is there waits for the next tick, so a device whose
-blocks do not line up with 20 ms primes itself once and then runs clean). When more than
-`max_backlog_ms` piles up (a device running fast, a stalled loop) the oldest audio is
-dropped back to `keep_ms`, so the uplink delay stays bounded.
+resampled microphone audio; `pop` takes one frame from it, or digital silence when less than
+a frame is there (the part that is there waits).
+
+Frame boundaries are laid where the capture ends, not where the stream began: the first
+audio pushed (after construction or `clear`) is padded at its front with silence up to a
+whole number of frames, once. Afterwards a frame is complete as soon as the capture completes
+it, so what the resampler holds back is not rounded up to a whole frame (with 20 ms device
+blocks every push completes exactly one frame). When more than `max_backlog_ms` piles up (a
+device running fast, a stalled loop) the oldest audio is dropped back to `keep_ms`, so the
+uplink delay stays bounded.
 """
 
 from __future__ import annotations
@@ -24,11 +29,19 @@ class Framer:
         self._silence = np.zeros(self.frame_samples, dtype=np.int16)
         self.silence_frames = 0
         self.dropped_samples = 0
+        self.padded_samples = 0  # silence laid before the first audio (frame alignment)
+        self._aligned = False
 
     def push(self, samples: np.ndarray) -> None:
         n = len(samples)
         if n == 0:
             return
+        if not self._aligned:
+            self._aligned = True
+            pad = -(self._len + n) % self.frame_samples
+            if pad:
+                self.push(self._silence[:pad])
+                self.padded_samples += pad
         if self._len + n > len(self._buf):
             grown = np.zeros(max(len(self._buf) * 2, self._len + n), dtype=np.int16)
             grown[: self._len] = self._buf[: self._len]
@@ -53,7 +66,9 @@ class Framer:
         return frame
 
     def clear(self) -> None:
+        """Drop what is buffered; the next audio pushed is aligned afresh."""
         self._len = 0
+        self._aligned = False
 
     @property
     def buffered_ms(self) -> float:

@@ -13,11 +13,12 @@ The network never moves either leg — a burst, a stall or an oversized frame on
 what the speaker plays — so the file lasts as long as the call, and speech has no gaps.
 The placing runs on the event loop, once per uplink tick; the files are written on a thread
 of their own (`recording_writer`), so a slow disk never holds up the tick. The WAV header is
-rewritten with every write, so the file is valid even if the process dies; `close()` is
-called on every ending path, and waits (at most `CLOSE_WAIT_S`) for the writes to finish.
+rewritten with every write, so the file is valid even if the process dies (`freeze()`
+before it exits at once); `close()`, on every ending path, waits (at most `CLOSE_WAIT_S`)
+for the writes to finish.
 
 A recording never ends a call. Its destination is checked before the call is created
-(`check_destination`: a profile error, exit 2); if writing fails during the call (a full
+(`destination.check_destination`: a profile error, exit 2); if writing fails during the call (a full
 disk, a disk that falls `BACKLOG_S` behind), the recording stops with one warning naming
 the path and the cause, what was written stays valid, and `failure` says why for the call's
 summary.
@@ -25,14 +26,11 @@ summary.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
-import os
-import tempfile
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -41,8 +39,8 @@ from bridge.audio.base import AudioSink
 from bridge.audio.resample import Resampler
 from bridge.audio.ring import SampleRing
 from bridge.audio.timeline import Leg
+from bridge.call.destination import check_destination, expand_path
 from bridge.call.recording_writer import RecordingWriter, cause
-from bridge.errors import ProfileError
 
 log = logging.getLogger("bridge.record")
 
@@ -51,54 +49,6 @@ SETTLE_TICKS = 25  # uplink ticks over which the legs' offset is measured
 PLAYED_RING_S = 5.0  # played audio awaiting the recorder: drained every 20 ms tick
 BACKLOG_S = 30.0  # audio queued for a disk that is behind: beyond it the recording stops
 CLOSE_WAIT_S = 3.0  # the most close() waits for the writer thread (it blocks the loop)
-
-
-def expand_path(template: str, *, call_id: str, profile: str, started: datetime) -> Path:
-    stem = template.format(call_id=call_id, profile=profile,
-                           started=started.strftime("%Y%m%dT%H%M%SZ"))
-    path = Path(stem).expanduser()
-    if not path.is_absolute() and os.environ.get("STATE_DIRECTORY"):
-        path = Path(os.environ["STATE_DIRECTORY"].split(":")[0]) / path
-    return path
-
-
-class DestinationError(ProfileError):
-    """The recording's directory cannot be made or written."""
-
-
-def unwritable(directory: Path) -> str | None:
-    """Why files cannot be made in `directory` (once it is created), or None. Only the
-    nearest existing ancestor is tried, with a temporary file: nothing is left behind."""
-    existing = directory
-    while not existing.exists():
-        existing = existing.parent
-    if not existing.is_dir():
-        return f"{existing} is a file, not a directory"
-    try:
-        with tempfile.TemporaryFile(dir=existing):
-            pass
-    except OSError as exc:
-        return f"cannot write in {existing}: {exc.strerror or exc}"
-    return None
-
-
-def check_destination(template: str, profile: str) -> Path:
-    """The directory a recording will go to, made now if it names neither the call nor its
-    start (else only its nearest existing parent is tried: no empty directory is left
-    behind). A `DestinationError` (a profile error) names the path if it cannot be made or
-    written, so no call is created only to fail."""
-    now = datetime.now(UTC)
-    probes = [expand_path(template, call_id=probe, profile=profile, started=when).parent
-              for probe, when in (("probe-a", now), ("probe-b", now + timedelta(days=1)))]
-    directory = probes[0]
-    if probes[0] == probes[1]:
-        with contextlib.suppress(OSError):  # why it failed is found just below
-            directory.mkdir(parents=True, exist_ok=True)
-    problem = unwritable(directory)
-    if problem is not None:
-        raise DestinationError(f"record.path: cannot write recordings in {directory} "
-                               f"({problem}) — fix record.path or the directory")
-    return directory
 
 
 class Recorder:
@@ -281,6 +231,10 @@ class Recorder:
             log.info("recording finished: %s (%.1f s; time lost and filled with silence: sent "
                      "%.0f ms, speaker %.0f ms)", self.wav_path, self._written / self.rate,
                      self._left.padded * ms, self._right.padded * ms)
+
+    def freeze(self, timeout: float = 0.5) -> None:
+        if self._files is not None:  # the process exits now: leave the WAV whole on disk
+            self._files.freeze(timeout)
 
     def note_end(self, call_id: str, ended_reason: str) -> None:
         """Once the call is over, its full id (now safe to show) as the JSONL's last line."""

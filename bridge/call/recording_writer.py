@@ -80,6 +80,11 @@ class RecordingWriter:
             self._ended = True
             self._queue.put(None)
 
+    def freeze(self, timeout: float) -> bool:
+        """Before the process exits at once: let a WAV write under way finish (at most
+        `timeout` s) and start no other, so the file on disk stays whole."""
+        return self._wav.freeze(timeout)
+
     def join(self, timeout: float) -> bool:
         """`end()`, then wait up to `timeout` s for the thread; False if it is still writing."""
         self.end()

@@ -23,7 +23,7 @@ import numpy as np
 
 from bridge.audio.base import AudioSink, AudioSource, level_dbfs, show_dbfs
 from bridge.call.backends import describe, open_sink, open_source
-from bridge.call.recording import expand_path, unwritable
+from bridge.call.destination import expand_path, unwritable
 from bridge.call.wiring import close_audio, record_template, start_audio
 from bridge.control.paths import prepare_directory, socket_path
 from bridge.errors import ApiRequestError, BridgeError, ExitCode

@@ -24,8 +24,8 @@ from typing import Any, Protocol
 
 from bridge.aio import wait_any
 from bridge.audio.base import AudioSink, AudioSource
+from bridge.call.destination import DestinationError, check_destination
 from bridge.call.lifecycle import Call
-from bridge.call.recording import DestinationError, check_destination
 from bridge.call.state import CallState
 from bridge.call.summary import CallSummary
 from bridge.call.wiring import close_audio, make_api, make_recorder, start_audio
@@ -265,6 +265,8 @@ class Daemon:
 
         def stop(signum: int) -> None:
             if self._stop.is_set():
+                if self.call is not None and self.call.recorder is not None:
+                    self.call.recorder.freeze()  # no WAV write left half done
                 os._exit(ExitCode.SIGINT if signum == signal.SIGINT else ExitCode.SIGTERM)
             log.info("%s: stopping", signal.Signals(signum).name)
             self._stop.set()

@@ -206,7 +206,7 @@ def test_call_lifecycle_class_under_200_lines() -> None:
 def test_import_contracts_hold() -> None:
     lint_imports = Path(sys.executable).parent / "lint-imports"
     assert lint_imports.exists(), f"{lint_imports} missing: install the test extra"
-    result = subprocess.run([str(lint_imports), "--no-cache", "--no-logo"], cwd=ROOT,
+    result = subprocess.run([str(lint_imports), "--no-cache"], cwd=ROOT,
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, (
         f"lint-imports failed (exit {result.returncode}):\n{result.stdout}{result.stderr}"

@@ -1,0 +1,60 @@
+"""Where a call's recording goes: `record.path` expanded for a call, and checked before
+the call is created, so no call is placed only to fail to record."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from bridge.errors import ProfileError
+
+
+def expand_path(template: str, *, call_id: str, profile: str, started: datetime) -> Path:
+    stem = template.format(call_id=call_id, profile=profile,
+                           started=started.strftime("%Y%m%dT%H%M%SZ"))
+    path = Path(stem).expanduser()
+    if not path.is_absolute() and os.environ.get("STATE_DIRECTORY"):
+        path = Path(os.environ["STATE_DIRECTORY"].split(":")[0]) / path
+    return path
+
+
+class DestinationError(ProfileError):
+    """The recording's directory cannot be made or written."""
+
+
+def unwritable(directory: Path) -> str | None:
+    """Why files cannot be made in `directory` (once it is created), or None. Only the
+    nearest existing ancestor is tried, with a temporary file: nothing is left behind."""
+    existing = directory
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        return f"{existing} is a file, not a directory"
+    try:
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as exc:
+        return f"cannot write in {existing}: {exc.strerror or exc}"
+    return None
+
+
+def check_destination(template: str, profile: str) -> Path:
+    """The directory a recording will go to, made now if it names neither the call nor its
+    start (else only its nearest existing parent is tried: no empty directory is left
+    behind). A `DestinationError` (a profile error) names the path if it cannot be made or
+    written, so no call is created only to fail."""
+    now = datetime.now(UTC)
+    probes = [expand_path(template, call_id=probe, profile=profile, started=when).parent
+              for probe, when in (("probe-a", now), ("probe-b", now + timedelta(days=1)))]
+    directory = probes[0]
+    if probes[0] == probes[1]:
+        with contextlib.suppress(OSError):  # why it failed is found just below
+            directory.mkdir(parents=True, exist_ok=True)
+    problem = unwritable(directory)
+    if problem is not None:
+        raise DestinationError(f"record.path: cannot write recordings in {directory} "
+                               f"({problem}) — fix record.path or the directory")
+    return directory
