@@ -44,7 +44,7 @@ class DeviceStats:
 
 class Backend:
     """The optional features of a source or a sink, with the defaults of a file or the
-    null device; a real device (`bridge/audio/devices.py`) overrides them."""
+    null device; a real device (`bridge/audio/device_stream.py`) overrides them."""
 
     is_device = False  # a real device: there is an acoustic path from speaker to mic
     device_stats: DeviceStats | None = None  # xruns and reopens, counted since opening

@@ -33,8 +33,6 @@ class Codec(Protocol):
         chunk decodes as silence (the byte alignment is kept)."""
         ...
 
-    def reset(self) -> None: ...
-
 
 class PcmS16leCodec:
     name = "pcm_s16le"
@@ -62,10 +60,6 @@ class PcmS16leCodec:
     def drop_split(self) -> None:
         self._silence_split = bool(self._carry)
 
-    def reset(self) -> None:
-        self._carry = b""
-        self._silence_split = False
-
 
 class MulawCodec:
     name = "mulaw"
@@ -81,9 +75,6 @@ class MulawCodec:
         return np.frombuffer(audioop.ulaw2lin(data, 2), dtype=np.int16)
 
     def drop_split(self) -> None:
-        return None
-
-    def reset(self) -> None:
         return None
 
 

@@ -1,9 +1,11 @@
 """The playout buffer between the downlink and the speaker.
 
 One producer (the event loop, writing decoded assistant audio) and one consumer (the
-output device callback, or a clocked file writer) share a ring of int16 samples without a
-lock: each side advances only its own counter, and a flush is a request the consumer
-carries out on its next pull, with a short fade so the cut does not click.
+output device callback, or a clocked file writer) share a `SampleRing` without a lock:
+each side advances only its own counter (the producer never overwrites what is unread),
+and a flush is a request the consumer carries out on its next pull, with a short fade so
+the cut does not click. The consumer allocates no buffer: it copies into the block it is
+handed, and into the preallocated rings that mirror what was played.
 
 Playback starts once the target depth (`start_ms`, then what the jitter estimate asks
 for) is queued, and starts again the same way after an underrun. While playing, the
@@ -37,7 +39,6 @@ from bridge.audio.speechruns import QUIET_PEAK, SpeechRuns, loud_count
 @dataclass(frozen=True)
 class PlayoutSettings:
     start_ms: float = 60.0
-    min_ms: float = 40.0
     max_ms: float = 200.0
     fade_ms: float = 8.0
     capacity_ms: float = 90_000.0  # a long reply delivered at once fits
@@ -67,7 +68,7 @@ class PlayoutBuffer:
         s = settings or PlayoutSettings()
         per_ms = sample_rate / 1000.0
         self._cap = int(s.capacity_ms * per_ms)
-        self._ring = np.zeros(self._cap, dtype=np.int16)
+        self._ring = SampleRing(self._cap)  # w: producer, r: consumer
         self._fade = max(1, int(s.fade_ms * per_ms))
         self._ramp_down = np.linspace(1.0, 0.0, self._fade, dtype=np.float32)
         self._ramp_up = self._ramp_down[::-1].copy()
@@ -77,12 +78,10 @@ class PlayoutBuffer:
         self._max_samples = int(s.max_ms * per_ms)
         self._runs = SpeechRuns(sample_rate)
         # producer-owned
-        self._w = 0
         self._flush_to = 0
         self._overflow = 0
         self._overflow_speech = 0
         # consumer-owned
-        self._r = 0
         self._playing = False
         self._fade_in_next = False
         self._underruns = 0
@@ -103,7 +102,7 @@ class PlayoutBuffer:
         n = len(samples)
         if n == 0:
             return
-        free = self._cap - (self._w - self._r)
+        free = self._cap - (self._ring.w - self._ring.r)
         if n > free:  # consumer stalled: keep the newest audio that fits
             lost = samples[: n - free]
             self._overflow += len(lost)
@@ -113,17 +112,12 @@ class PlayoutBuffer:
             n = len(samples)
             if n == 0:
                 return
-        self._runs.note(self._w, samples)
-        start = self._w % self._cap
-        first = min(n, self._cap - start)
-        self._ring[start:start + first] = samples[:first]
-        if first < n:
-            self._ring[: n - first] = samples[first:]
-        self._w += n
+        self._runs.note(self._ring.w, samples)
+        self._ring.put(samples)  # fits: never overwrites what is unread
 
     def flush(self) -> None:
         """Drop everything queued so far (barge-in). Takes effect on the next pull."""
-        self._flush_to = self._w
+        self._flush_to = self._ring.w
 
     def set_target_ms(self, ms: float, floor_ms: float = 0.0) -> None:
         """`ms`: depth to hold before (re)starting; `floor_ms`: the low-water mark to keep
@@ -139,8 +133,7 @@ class PlayoutBuffer:
     def add_played_ring(self, seconds: float) -> SampleRing:
         """Another ring mirroring every block played (flushes and silence included), for a
         consumer other than the echo control (the recording's assistant leg)."""
-        ring = SampleRing(int(seconds * self.sample_rate))
-        ring.rate = self.sample_rate
+        ring = SampleRing(int(seconds * self.sample_rate), self.sample_rate)
         self._played_rings = (*self._played_rings, ring)
         return ring
 
@@ -157,25 +150,25 @@ class PlayoutBuffer:
         for ring in self._played_rings:
             ring.put(out)
             if heard_at is not None:
-                ring.stamp = (heard_at, ring.w - len(out))
+                ring.mark(heard_at, ring.w - len(out))
 
     def _fill(self, out: np.ndarray) -> None:
         want = len(out)
-        w = self._w
+        w = self._ring.w
         flush_to = self._flush_to
-        if flush_to > self._r:
+        if flush_to > self._ring.r:
             self._flush_consumer(out, flush_to)
             return
-        depth = w - self._r
+        depth = w - self._ring.r
         if not self._playing:
             if depth < self.target_samples or depth == 0:
                 out[:] = 0
                 return
             self._playing = True
         if depth > self.target_samples + self._max_samples + want:  # beyond the bound
-            drop = min(self._runs.droppable(self._r, w), depth - self.target_samples)
+            drop = min(self._runs.droppable(self._ring.r, w), depth - self.target_samples)
             if drop > 0:  # near-silence only, never a word
-                self._r += drop
+                self._ring.r += drop
                 self._dropped += drop
                 depth -= drop
         else:
@@ -200,7 +193,7 @@ class PlayoutBuffer:
             self._underruns += 1
 
     def _flush_consumer(self, out: np.ndarray, flush_to: int) -> None:
-        depth = self._w - self._r
+        depth = self._ring.w - self._ring.r
         k = min(self._fade, depth, len(out))
         if k and self._playing:
             self._copy_out(out[:k], k)
@@ -208,9 +201,9 @@ class PlayoutBuffer:
         else:
             k = 0
         out[k:] = 0
-        skipped = max(0, flush_to - self._r)
+        skipped = max(0, flush_to - self._ring.r)
         self._flushed += skipped
-        self._r = max(self._r, flush_to)
+        self._ring.r = max(self._ring.r, flush_to)
         self._flushes_done += 1
         self._playing = False
         self._fade_in_next = False
@@ -235,7 +228,7 @@ class PlayoutBuffer:
         if len(self._lows) == self._lows.maxlen and min(min(self._lows), self._period_low) \
                 > floor + 2 * want and self._quiet(want, depth):
             self._shift_lows(-want)  # skip one quiet block: the delay shrinks by a block
-            self._r += want
+            self._ring.r += want
             self._dropped += want
             return depth - want
         return depth
@@ -248,15 +241,11 @@ class PlayoutBuffer:
     def _quiet(self, want: int, depth: int) -> bool:
         """Whether everything queued (at least one block) is near-silence: the assistant is
         between utterances, not in a pause between words."""
-        return depth >= want and self._runs.quiet_from(self._r)
+        return depth >= want and self._runs.quiet_from(self._ring.r)
 
     def _copy_out(self, dst: np.ndarray, n: int) -> None:
-        start = self._r % self._cap
-        first = min(n, self._cap - start)
-        dst[:first] = self._ring[start:start + first]
-        if first < n:
-            dst[first:n] = self._ring[: n - first]
-        self._r += n
+        self._ring.copy_out(self._ring.r, dst[:n])
+        self._ring.r += n
 
     def _apply_ramp(self, seg: np.ndarray, ramp: np.ndarray) -> None:
         k = len(seg)
@@ -267,20 +256,16 @@ class PlayoutBuffer:
     # ---- either side (reads only) ---------------------------------------------------
     @property
     def depth_ms(self) -> float:
-        return max(0, self._w - self._r) * 1000.0 / self.sample_rate
+        return max(0, self._ring.w - self._ring.r) * 1000.0 / self.sample_rate
 
     @property
     def played_samples(self) -> int:
-        return self._r
+        return self._ring.r
 
     @property
     def speech_queued(self) -> bool:
         """Whether anything loud is still queued (else only near-silence is)."""
-        return not self._runs.quiet_from(self._r)
-
-    @property
-    def flush_pending(self) -> bool:
-        return self._flush_to > self._r
+        return not self._runs.quiet_from(self._ring.r)
 
     def stats(self) -> PlayoutStats:
         per_ms = self.sample_rate / 1000.0
@@ -294,7 +279,7 @@ class PlayoutBuffer:
             overflow_ms=overflow / per_ms,
             flushes=self._flushes_done,
             flushed_ms=self._flushed / per_ms,
-            played_ms=self._r / per_ms,
+            played_ms=self._ring.r / per_ms,
             depth_ms=self.depth_ms,
         )
 

@@ -117,10 +117,6 @@ class PolyphaseFIR:
         self._n = self._history
         self._buf[: self._n] = 0.0
 
-    def delay(self) -> float:
-        """The group delay at speech frequencies, in output samples."""
-        return self.group_delay_ms * self.out_rate / 1000.0
-
 
 def _to_int16(x: np.ndarray) -> np.ndarray:
     out = np.empty(len(x), dtype=np.int16)
@@ -175,12 +171,6 @@ class Resampler:
             return 0.0
         held = max(0.0, self._in / self.in_rate - self._out / self.out_rate) * 1000.0
         return held + self._latency_ms
-
-    @property
-    def delay_ms(self) -> float:
-        if self._stream is None:
-            return 0.0
-        return float(self._stream.delay()) / self.out_rate * 1000.0
 
 
 def resample_all(samples: np.ndarray, in_rate: int, out_rate: int) -> np.ndarray:

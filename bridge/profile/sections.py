@@ -162,8 +162,7 @@ class AudioSettings:
 
     @property
     def playout(self) -> PlayoutSettings:
-        return PlayoutSettings(start_ms=self.playout_start_ms, min_ms=self.playout_min_ms,
-                               max_ms=self.playout_max_ms)
+        return PlayoutSettings(start_ms=self.playout_start_ms, max_ms=self.playout_max_ms)
 
 
 @dataclass(frozen=True)

@@ -153,3 +153,82 @@ def test_analysis_keeps_speech_band_and_rejects_aliases(rate: int) -> None:
     assert float(np.std(kept)) > 0.05
     if rate > a.rate:
         assert float(np.std(leaked)) < 3e-3 * float(np.std(kept))  # -50 dB
+
+
+F10 = RATE // 100  # 10 ms
+
+
+def steady(seconds: float, seed: int, rms: float) -> np.ndarray:
+    """Speech-band noise with the same level in every 10 ms: the echo the gate predicts
+    from it is the echo it gets, so a visitor's level relative to it is exact."""
+    rng = np.random.default_rng(seed)
+    n = int(seconds * RATE) // F10 * F10
+    x = np.convolve(rng.standard_normal(n + 64), np.hanning(24), mode="same")[:n]
+    x = x.reshape(-1, F10)
+    return (x / np.sqrt(np.mean(x ** 2, axis=1, keepdims=True)) * rms).reshape(-1)
+
+
+def run_blocks(gate: EchoGate, far: np.ndarray, mic: np.ndarray, block: int) -> np.ndarray:
+    out = []
+    for i in range(0, len(mic) - block + 1, block):
+        gate.far(far[i:i + block])
+        out.append(gate.near(mic[i:i + block]))
+    return np.concatenate(out)
+
+
+@pytest.mark.parametrize("gain_db", [-20.0, -6.0, 0.0])
+def test_a_known_echo_path_is_locked_and_cut_30_db(gain_db: float) -> None:
+    """The assistant's echo 100 ms late at a known level: the gate finds that lag and that
+    echo return, and from then on the echo is 30 dB down."""
+    mic = room(FAR, gain_db, 100)
+    gate = EchoGate(RATE)
+    out = run(gate, FAR, mic)
+    assert gate.path.lag == -gate.path.rate // 10, "the path: 100 ms from speaker to mic"
+    assert abs(10 * np.log10(gate.path.ratio) - gain_db) <= 1.0, "the echo return"
+    locked = FIRST_WORD + RATE // 2
+    down = 10 * np.log10(energy(mic[locked:len(out)]) / max(energy(out[locked:]), 1.0))
+    assert down >= 30.0, f"the echo only {down:.1f} dB down"
+
+
+@pytest.mark.parametrize("block_ms", [10, 20])
+@pytest.mark.parametrize("onset_ms", [0.0, 2.5, 5.0, 7.5, 12.5, 17.5])
+def test_a_visitor_above_the_predicted_echo_passes_within_one_10_ms_step(
+        block_ms: int, onset_ms: float) -> None:
+    """Over a locked echo path, a visitor 6 dB above the echo (the microphone 7 dB above
+    it: the 4 dB margin plus the dB or two the prediction holds above the echo, its peak
+    hold) is passed untouched within one 10 ms step after their first 10 ms, wherever
+    their onset falls in the uplink's block."""
+    gain_db, echo_rms = -10.0, 3000 * 10 ** (-10 / 20)
+    far = np.concatenate((np.zeros(RATE // 2), steady(2.0, 10, 3000))).astype(np.int16)
+    at = int(1.5 * RATE + onset_ms * RATE / 1000)
+    visitor = steady(0.3, 20, echo_rms * 10 ** (6 / 20))
+    mic = room(far, gain_db, 100).astype(np.float64)
+    mic[at:at + len(visitor)] += visitor
+    mic = mic.astype(np.int16)
+    gate = EchoGate(RATE)
+    out = run_blocks(gate, far, mic, RATE * block_ms // 1000)
+    assert gate.path.lag is not None
+    echo_only = slice(at - RATE // 10, at - RATE // 50)  # before the block the onset is in
+    down = 10 * np.log10(energy(mic[echo_only]) / max(energy(out[echo_only]), 1.0))
+    assert down >= 29.0, "the echo alone was held down"
+    step = F10 + F10  # the visitor's first 10 ms, and one 10 ms step
+    np.testing.assert_array_equal(out[at + step:at + len(visitor)],
+                                  mic[at + step:at + len(visitor)])
+
+
+@pytest.mark.parametrize("far_end", ["silent", "absent"])
+def test_with_no_far_end_nothing_is_gated(far_end: str) -> None:
+    """The assistant says nothing (its far end is digital silence, or is never handed
+    over): the visitor, the room and any loud knock pass bit for bit."""
+    rng = np.random.default_rng(4)
+    mic = rng.normal(0.0, 30.0, 3 * RATE)  # the room, about -60 dBFS
+    mic[RATE // 4:RATE // 4 + len(VISITOR)] += VISITOR
+    mic[int(2.5 * RATE):int(2.5 * RATE) + 200] += 30000  # a knock
+    mic = np.clip(mic, -32768, 32767).astype(np.int16)
+    gate, silence = EchoGate(RATE), np.zeros(BLOCK, np.int16)
+    out = []
+    for i in range(0, len(mic), BLOCK):
+        if far_end == "silent":
+            gate.far(silence)
+        out.append(gate.near(mic[i:i + BLOCK]))
+    np.testing.assert_array_equal(np.concatenate(out), mic)

@@ -58,7 +58,7 @@ class PlayoutMachine(RuleBasedStateMachine):
     @initialize(start_ms=st.integers(0, 120), max_ms=st.integers(20, 400),
                 capacity_ms=st.one_of(st.integers(60, 600), st.just(20_000)))
     def make(self, start_ms: int, max_ms: int, capacity_ms: int) -> None:
-        settings_ = PlayoutSettings(start_ms=start_ms, min_ms=0, max_ms=max_ms, fade_ms=0,
+        settings_ = PlayoutSettings(start_ms=start_ms, max_ms=max_ms, fade_ms=0,
                                     capacity_ms=capacity_ms)
         self.buf = PlayoutBuffer(RATE, settings_)
         self.capacity = capacity_ms * PER_MS

@@ -68,3 +68,22 @@ def test_other_ratios_stream_through_soxr() -> None:
     y, _ = feed(res, tone(1000, 44100))
     assert abs(level_db(y[res.out_rate // 20:], 1000, 16000)) < 0.5
     assert Resampler(16000, 16000).process(tone(1000, 16000)[:320]).shape == (320,)
+
+
+@pytest.mark.parametrize(("a", "b"), [*ROUTES, (44100, 16000), (8000, 44100)])
+def test_held_ms_is_the_whole_latency(a: int, b: int) -> None:
+    """The uplink and the recording date audio by `held_ms`: a step fed at 0.5 s comes out
+    at 0.5 s of output time, in the block where the input fed so far, less `held_ms`,
+    first reaches 0.5 s (soxr's `delay()` counts only its filter: 2-14x less)."""
+    res = Resampler(a, b)
+    x = np.zeros(a, np.int16)
+    x[a // 2:] = 10000
+    block, fed, outs, seen_at = a // 50, 0, [], None
+    for i in range(0, len(x), block):
+        outs.append(res.process(x[i:i + block]))
+        fed += block
+        if seen_at is None and (outs[-1] > 5000).any():
+            seen_at = fed / a - res.held_ms / 1000
+    y = np.concatenate(outs)
+    assert int(np.argmax(y > 5000)) / b == pytest.approx(0.5, abs=0.5e-3)
+    assert seen_at is not None and 0.5 <= seen_at <= 0.5 + 0.021
