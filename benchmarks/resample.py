@@ -33,7 +33,13 @@ import numpy as np
 import soxr
 from soxr import soxr_ext
 
-from bridge.audio.resample import PolyphaseFIR, Resampler, is_integer_ratio
+from bridge.audio.resample import (
+    ATTEN_DB,
+    TRANSITION,
+    PolyphaseFIR,
+    Resampler,
+    is_integer_ratio,
+)
 
 BLOCK_S = 0.02
 SOXR_MINIMUM_PHASE = 0x30  # libsoxr's recipe flag (soxr.h); python-soxr does not name it
@@ -47,8 +53,9 @@ class Stream(Protocol):
 class FIR:
     """The bridge's FIR with another design (the trade of taps, hence CPU, for band)."""
 
-    def __init__(self, a: int, b: int, atten_db: float, transition: float) -> None:
-        self._f = PolyphaseFIR(a, b, atten_db, transition)
+    def __init__(self, a: int, b: int, atten_db: float, transition: float,
+                 minimum_phase: bool = False) -> None:
+        self._f = PolyphaseFIR(a, b, atten_db, transition, minimum_phase=minimum_phase)
 
     def process(self, samples: np.ndarray) -> np.ndarray:
         return self._f.resample_chunk(samples)
@@ -89,7 +96,8 @@ class LibSamplerate:
 def candidates(a: int, b: int) -> dict[str, Callable[[], Stream]]:
     c: dict[str, Callable[[], Stream]] = {}
     if is_integer_ratio(a, b):
-        c["bridge: min-phase FIR"] = lambda: Resampler(a, b)
+        c["bridge: linear-phase FIR"] = lambda: Resampler(a, b)
+        c["  same, minimum phase"] = lambda: FIR(a, b, ATTEN_DB, TRANSITION, True)
         c["  same, 80 dB, 15 % band"] = lambda: FIR(a, b, 80.0, 0.15)
     else:
         c["bridge: soxr vr MQ"] = lambda: Resampler(a, b)

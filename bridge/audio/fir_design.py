@@ -1,4 +1,5 @@
-"""The resampler's minimum-phase lowpass, designed with numpy alone.
+"""The resampler's lowpass (linear phase; a minimum-phase variant for comparison),
+designed with numpy alone.
 
 The same design `scipy.signal` gives through `kaiserord`, `firwin(window=("kaiser", β))`,
 `minimum_phase(method="homomorphic")` and `group_delay` (tests/unit/test_fir_design.py holds
@@ -78,6 +79,20 @@ def group_delay(h: np.ndarray, hz: float, rate: float) -> float:
     n = np.arange(len(h))
     z = np.exp(-2j * pi * hz / rate * n)
     return float(np.real(((n * h) @ z) / (h @ z)))
+
+
+@lru_cache(maxsize=16)
+def linear_phase_lowpass(rate: int, pass_hz: float, stop_hz: float,
+                         atten_db: float) -> np.ndarray:
+    """A linear-phase lowpass at `rate` (every frequency delayed alike: half its length):
+    unity gain at 0 Hz and up to about `pass_hz`, at least `atten_db` down from `stop_hz`.
+    Designed once per process; the taps come back read-only."""
+    nyquist = rate / 2
+    width = stop_hz - pass_hz
+    numtaps, beta = kaiser_order(atten_db, width / nyquist)
+    taps = windowed_sinc(numtaps | 1, (stop_hz - width / 2) / nyquist, beta)
+    taps.setflags(write=False)
+    return taps
 
 
 @lru_cache(maxsize=16)

@@ -3,12 +3,16 @@
 The live path was chosen by measurement (`benchmarks/resample.py`: a known signal fed
 20 ms at a time through each candidate, one call per block, no flush, its delay found by
 correlation against the ideal resampled signal). For the integer ratios a call uses
-(48 k ↔ 16 k, 48 k ↔ 8 k, 16 k ↔ 8 k, …) it is a minimum-phase polyphase FIR (a Kaiser-window
-lowpass whose stopband starts at the lower rate's Nyquist frequency, 90 dB deep, turned
-minimum-phase; designed in `fir_design.py` with numpy alone, as `scipy.signal` would):
-every call returns exactly in × out/in samples, delayed by only its group delay (0.2–0.4 ms
-at speech frequencies), with the −3 dB edge at 0.95 × Nyquist and aliases from +50 Hz
-above Nyquist rejected by ≥ 88 dB.
+(48 k ↔ 16 k, 48 k ↔ 8 k, 16 k ↔ 8 k, …) it is a linear-phase polyphase FIR (a Kaiser-window
+lowpass whose stopband starts at the lower rate's Nyquist frequency, 90 dB deep; designed
+in `fir_design.py` with numpy alone): every call returns exactly in × out/in samples,
+delayed by half the filter (3.6 ms at 48 k ↔ 16 k, 7.1 ms at 48 k ↔ 8 k), with the −3 dB
+edge at 0.94 × Nyquist and aliases from Nyquist on rejected by ≥ 88 dB. A minimum-phase
+version of the same filter (`minimum_phase=True`) delays speech by only 0.2–0.4 ms, but
+it shifts the top of the band by up to 1.7 ms against the bottom: a consonant's waveform
+no longer matches what was sent, which the rig's tests of what the speaker played and of
+the echo path (correlations against the sent audio) measure as damage. Linear phase
+keeps the waveform, within the issue's floor for this passband and depth.
 soxr's ordinary engine works in large blocks and returns bursts (20–175 ms held back at
 these ratios, 31–159 ms with its minimum-phase recipe); its variable-rate engine holds back
 12.6–27.8 ms and lets a tone 50 Hz above the new Nyquist through at −33 dB (48 k → 16 k);
@@ -30,11 +34,11 @@ from math import gcd
 import numpy as np
 import soxr
 
-from bridge.audio.fir_design import group_delay, min_phase_lowpass
+from bridge.audio.fir_design import group_delay, linear_phase_lowpass, min_phase_lowpass
 
 DEFAULT_QUALITY = "MQ"
 # The FIR's design: the stopband begins at the lower Nyquist frequency; the transition band
-# is this share of it (so the −3 dB edge lies at 0.95 × Nyquist); the stopband is this
+# is this share of it (−6 dB at 0.95 × Nyquist, −3 dB at 0.94); the stopband is this
 # deep (below 16-bit noise for a 16 kHz wire; µ-law's own noise is ~38 dB below full scale).
 TRANSITION = 0.10
 ATTEN_DB = 90.0
@@ -51,13 +55,14 @@ class PolyphaseFIR:
     """
 
     def __init__(self, in_rate: int, out_rate: int, atten_db: float = ATTEN_DB,
-                 transition: float = TRANSITION) -> None:
+                 transition: float = TRANSITION, *, minimum_phase: bool = False) -> None:
         up, down = out_rate // gcd(in_rate, out_rate), in_rate // gcd(in_rate, out_rate)
         if up != 1 and down != 1:
             raise ValueError(f"{in_rate}→{out_rate} is not an integer ratio")
         self.up, self.down, self.out_rate = up, down, out_rate
         high, low = max(in_rate, out_rate), min(in_rate, out_rate)
-        taps = min_phase_lowpass(high, low / 2 * (1 - transition), low / 2, atten_db)
+        design = min_phase_lowpass if minimum_phase else linear_phase_lowpass
+        taps = design(high, low / 2 * (1 - transition), low / 2, atten_db)
         factor = max(up, down)
         k = -(-len(taps) // factor)  # taps per branch
         padded = np.zeros(k * factor)

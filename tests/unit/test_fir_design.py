@@ -55,7 +55,24 @@ def test_kaiser_prototype_and_group_delay_equal_scipys(a: int, b: int) -> None:
 
 
 @pytest.mark.parametrize(("a", "b"), ROUTES)
-def test_the_resamplers_filter_equals_scipys(a: int, b: int) -> None:
+def test_the_linear_phase_filter_equals_scipys_firwin(a: int, b: int) -> None:
+    """The resampler's filter is scipy's `firwin` under a Kaiser window of `kaiserord`'s
+    length and shape, delayed by half its length at every frequency."""
+    signal = pytest.importorskip("scipy.signal")
+    rate, pass_hz, stop_hz, atten_db = design(a, b)
+    width = (stop_hz - pass_hz) / (rate / 2)
+    numtaps, beta = signal.kaiserord(atten_db, width)
+    theirs = signal.firwin(numtaps | 1, stop_hz - (stop_hz - pass_hz) / 2,
+                           window=("kaiser", beta), fs=rate)
+    mine = fir_design.linear_phase_lowpass(rate, pass_hz, stop_hz, atten_db)
+    assert len(mine) == len(theirs)
+    assert rel(mine, theirs) < 1e-12
+    assert PolyphaseFIR(a, b).group_delay_ms == pytest.approx(
+        (len(mine) - 1) / 2 / rate * 1000, rel=1e-9)
+
+
+@pytest.mark.parametrize(("a", "b"), ROUTES)
+def test_the_minimum_phase_variant_equals_scipys(a: int, b: int) -> None:
     """Equal as far as the minimum-phase step allows: it takes the log of a stopband
     180 dB down, so rounding anywhere moves the taps by up to ~1e-7 of the largest —
     scipy's own result does when one tap of its prototype moves by one ulp; numpy 2 against
@@ -70,7 +87,8 @@ def test_the_resamplers_filter_equals_scipys(a: int, b: int) -> None:
     apart = np.abs(np.fft.rfft(mine, 1 << 16) - np.fft.rfft(taps, 1 << 16))
     assert 20 * np.log10(apart.max()) < -110.0
     _, gd = signal.group_delay((taps, [1.0]), w=[SPEECH_HZ], fs=rate)
-    assert PolyphaseFIR(a, b).group_delay_ms == pytest.approx(gd[0] / rate * 1000, rel=1e-6)
+    assert PolyphaseFIR(a, b, minimum_phase=True).group_delay_ms == pytest.approx(
+        gd[0] / rate * 1000, rel=1e-6)
 
 
 @pytest.mark.parametrize(("a", "b"), ROUTES)
@@ -79,10 +97,11 @@ def test_delay_passband_and_aliases_hold_without_scipy(a: int, b: int) -> None:
         return Resampler(a, b)
 
     nyquist = min(a, b) / 2
-    assert delay_ms(make, a, b) < 0.5, "the bridge adds under half a millisecond"
-    assert edge_hz(make, a, b) > 0.945 * nyquist, "−3 dB at 0.95 × Nyquist"
+    limit = 8.0 if max(a, b) // min(a, b) <= 3 else 14.0  # issue 16: 48k↔16k, 48k↔8k
+    assert delay_ms(make, a, b) <= limit, f"the bridge adds at most {limit} ms"
+    assert edge_hz(make, a, b) > 0.935 * nyquist, "−3 dB at 0.94 × Nyquist"
     assert alias_db(make, a, b, 50) < -88.0
-    assert alias_db(make, a, b, 200) < -90.0
+    assert alias_db(make, a, b, 200) < -88.0
 
 
 def test_the_resampler_runs_without_scipy() -> None:
