@@ -37,9 +37,9 @@ from tests.devices.conftest import (
 )
 from tests.e2e.conftest import SimHandle
 from tests.e2e.test_recording import wav_bytes
-from tests.rig.heard import Heard, as_played, heard
+from tests.rig.heard import Heard, heard
 from tests.rig.pulse import PulseRig
-from tests.rig.signals import espeak
+from tests.rig.signals import espeak, resample
 
 BLOCK_MS, FADE_MS = 20, 8
 WIRE = 16000
@@ -116,7 +116,7 @@ def line_heard(sim: SimHandle, call: dict[str, Any], turn: int, recording: np.nd
     stop = events(call, "speech-update", role="assistant", status="stopped", turn=turn)[0]
     down = wav_bytes(sim.get_bytes(f"/_sim/calls/{call['id']}/downlink.wav"))
     sent = down[max(0, int((start["at"] - 0.1) * WIRE)):int((stop["at"] + 0.1) * WIRE)]
-    report = heard(as_played(sent, WIRE, rate), recording, rate)
+    report = heard(resample(sent, WIRE, rate), recording, rate)
     print(f"\nline {turn}: {report.voiced_ms:.0f} ms of speech sent, {report.lost_ms:.0f} ms "
           f"lost {report.losses}, gaps {report.gaps}")
     return report

@@ -107,18 +107,6 @@ def _find(x: np.ndarray, y: np.ndarray, s: int, w: int, lo: int, hi: int,
     return lo + k if corr[k] >= min_corr else None
 
 
-def as_played(sent: np.ndarray, wire_rate: int, rate: int) -> np.ndarray:
-    """The sent audio as a playout that loses nothing would play it at ``rate``: through
-    the bridge's own downlink resampler. Its minimum-phase filter shifts the top of the
-    band by up to 1.7 ms against the bottom (bridge/audio/resample.py), which a
-    linear-phase reference would take for lost consonants; what the filter itself does to
-    the sound is tested on its own (tests/unit/test_fir_design.py)."""
-    from bridge.audio.resample import Resampler
-
-    out = Resampler(wire_rate, rate).process(np.asarray(sent, dtype=np.int16))
-    return np.asarray(out, dtype=np.int16)
-
-
 def heard(sent: np.ndarray, played: np.ndarray, rate: int, *, window_ms: float = 20.0,
           voiced_db: float = -35.0, min_corr: float = 0.9, tolerance_ms: float = 1.0,
           max_shift_ms: float = 300.0) -> Heard:
