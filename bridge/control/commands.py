@@ -21,6 +21,7 @@ from bridge.call.lifecycle import Call, ensure_live
 from bridge.control import status
 from bridge.control.request import Answer, Request, error, kind_of
 from bridge.errors import BridgeError, Refused, UsageError
+from bridge.events import EventBus
 from bridge.vapi import messages
 
 log = logging.getLogger("bridge.control")
@@ -36,7 +37,12 @@ class Host(Protocol):
         """The call in progress, or the last one (None before the first)."""
         ...
 
-    def request_call(self) -> str | None:
+    @property
+    def events(self) -> EventBus:
+        """The kiosk's events (`bridge.events`), for `events` subscribers."""
+        ...
+
+    def request_call(self, cause: str = "ctl") -> str | None:
         """Place a call now (standby mode): None when accepted, else why not (one line)."""
         ...
 

@@ -20,14 +20,13 @@ import asyncio
 import contextlib
 import logging
 import math
-import os
-import signal
 import sys
 import time
 from collections import deque
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from bridge import events
 from bridge.aio import wait_any
 from bridge.audio.base import AudioSink, AudioSource
 from bridge.call.destination import DestinationError, check_destination
@@ -36,10 +35,13 @@ from bridge.call.state import CallState
 from bridge.call.summary import CallSummary
 from bridge.call.wiring import close_audio, make_api, make_recorder, start_audio
 from bridge.errors import BridgeError, ExitCode, NetworkError
+from bridge.events import EventBus
 from bridge.profile import Profile, load_profile
 from bridge.retry import RetryPolicy
+from bridge.service.kiosk_events import publisher
 from bridge.service.notify import Notifier, watchdog_loop
 from bridge.service.placing import CallWatcher, EventHook, place_call
+from bridge.service.signals import install_signals
 from bridge.service.snapshot import snapshot
 from bridge.vapi import messages
 from bridge.vapi.api import VapiApi
@@ -49,6 +51,8 @@ log = logging.getLogger("bridge.daemon")
 
 
 STATUS_EVERY_S = 1.0  # how often the state (and systemd's STATUS=) is brought up to date
+OUTCOMES = {ExitCode.OK: "ok", ExitCode.NETWORK: "connection-lost",
+            ExitCode.AUDIO: "device-failed"}
 CALL_PHASES = {CallState.CREATING: "calling", CallState.CONNECTING: "connecting",
                CallState.ENDING: "ending the call"}
 
@@ -85,11 +89,13 @@ class Daemon:
         self.last_summary: CallSummary | None = None
         self.state = "starting"
         self.notifier = Notifier()
+        self.events = EventBus()  # the kiosk's events (`bridge.events`)
+        self._cause = "start"  # what triggered the next call
         self._injected_audio = audio
         self.source: AudioSource | None = None
         self.sink: AudioSink | None = None
         self.api: VapiApi | None = None
-        self._stop = stop or asyncio.Event()
+        self.stopping = stop or asyncio.Event()
         self._trigger = asyncio.Event()
         self._reload_pending = False
         self._closing: set[asyncio.Task[None]] = set()  # retired API clients being closed
@@ -99,12 +105,14 @@ class Daemon:
         return snapshot(self.profile, self.state, self.source, self.sink, self.call,
                         self.transcript, self.last_summary)
 
-    def request_call(self) -> str | None:
-        """Start a call in standby mode. Returns why not, or None when accepted."""
+    def request_call(self, cause: str = "ctl") -> str | None:
+        """Start a call in standby mode (`cause`: ctl, signal, wake-word, http). Returns
+        why not, or None when accepted."""
         if self.profile.service.mode != "standby":
             return f"the daemon is in {self.profile.service.mode} mode, not standby"
-        if self.call is not None and not self.call.done:
+        if (self.call is not None and not self.call.done) or self._trigger.is_set():
             return "a call is already in progress"
+        self._cause = cause
         self._trigger.set()
         return None
 
@@ -146,7 +154,7 @@ class Daemon:
 
     # ---- run ---------------------------------------------------------------------------
     async def run(self) -> int:
-        self._install_signals()
+        install_signals(self)
         watchdog: asyncio.Task[None] | None = None
         try:
             self.api = make_api(self.profile)
@@ -172,28 +180,31 @@ class Daemon:
 
     async def _modes(self) -> int:
         failures = 0
-        while not self._stop.is_set():
+        while not self.stopping.is_set():
             mode = self.profile.service.mode
             if mode == "standby":
                 self._set_state("waiting for trigger")
+                self.events.publish(events.STANDBY)
                 if not await self._wait_for(self._trigger):
                     break
-                self._trigger.clear()
+            self.events.publish(events.TRIGGERED, cause=self._cause)
             code = await self._call_once()
+            self._trigger.clear()
+            self._cause = "loop"
             if mode == "once":
                 return code
             failures = failures + 1 if code != ExitCode.OK else 0
             self._apply_reload()
-            if mode == "loop" and not self._stop.is_set():
+            if mode == "loop" and not self.stopping.is_set():
                 await self._count_down(self._loop_delay(failures))
         return ExitCode.OK
 
     async def _count_down(self, delay: float) -> None:
         """Wait before the next call, the status saying how long is left."""
         end = time.monotonic() + delay
-        while not self._stop.is_set() and (left := end - time.monotonic()) > 0:
+        while not self.stopping.is_set() and (left := end - time.monotonic()) > 0:
             self._set_state(f"next call in {math.ceil(left):.0f} s")
-            await self._wait_for(self._stop, min(left, STATUS_EVERY_S))
+            await self._wait_for(self.stopping, min(left, STATUS_EVERY_S))
 
     def _loop_delay(self, failures: int) -> float:
         svc = self.profile.service
@@ -213,13 +224,17 @@ class Daemon:
         self.call = call
         self.transcript.clear()  # `ctl status` shows this call's lines, not the last one's
         self._set_state("calling")
+        self.events.publish(events.CONNECTING)
         status = asyncio.create_task(self._status_updates(call))
-        hooks = [*(self.view.hooks(p) if self.view else []), self._remember, *self.hooks]
+        hooks = [*(self.view.hooks(p) if self.view else []), self._remember, *self.hooks,
+                 publisher(self.events)]
         watchers = self.view.watchers(call) if self.view else []
         try:
-            summary = await place_call(call, self._stop, hooks, watchers)
-        except (NetworkError, DestinationError) as exc:  # the record directory went away
-            if p.service.mode == "once":
+            summary = await place_call(call, self.stopping, hooks, watchers,
+                                       started=self._in_call)
+        except BridgeError as exc:  # could not place it, or the record directory went away
+            self.events.publish(events.ERROR, message=str(exc), exit=int(exc.exit_code))
+            if p.service.mode == "once" or not isinstance(exc, NetworkError | DestinationError):
                 raise
             log.error("%s", exc)
             return exc.exit_code
@@ -227,14 +242,21 @@ class Daemon:
             status.cancel()
         if call.info is None:  # stopped while the call was being created
             log.info("stopped before the call was created")
+            self.events.publish(events.ENDED, reason="stopped", outcome="not placed", exit=0)
             return ExitCode.OK
         self.last_summary = summary
+        self.events.publish(events.ENDED, reason=summary.ended_reason, outcome=OUTCOMES[
+            summary.exit_code], seconds=round(summary.duration_s, 1), cost=summary.cost,
+            exit=int(summary.exit_code))
         self._set_state(f"call ended: {summary.ended_reason}")
         print(summary.line(), file=sys.stdout, flush=True)
         log.debug("uplink: %s; playout: %s", summary.uplink, summary.playout)
         if summary.exit_code == ExitCode.AUDIO:
             self._close_audio()  # reopened (or reported missing) before the next call
         return summary.exit_code
+
+    def _in_call(self, call: Call) -> None:
+        self.events.publish(events.IN_CALL, call=call.short_id)
 
     def _remember(self, event: messages.Event) -> None:
         if isinstance(event, messages.Transcript) and event.final:
@@ -261,8 +283,8 @@ class Daemon:
 
     async def _wait_for(self, event: asyncio.Event, timeout: float | None = None) -> bool:
         """Wait for `event` (or the timeout); False when the daemon is stopping instead."""
-        await wait_any(*{self._stop, event}, timeout=timeout)
-        return not self._stop.is_set()
+        await wait_any(*{self.stopping, event}, timeout=timeout)
+        return not self.stopping.is_set()
 
     # ---- audio --------------------------------------------------------------------------
     def _open_audio(self) -> None:
@@ -272,27 +294,3 @@ class Daemon:
     def _close_audio(self) -> None:
         close_audio(self.source, self.sink)
         self.source = self.sink = None
-
-    # ---- signals ------------------------------------------------------------------------
-    def _install_signals(self) -> None:
-        loop = asyncio.get_running_loop()
-
-        def stop(signum: int) -> None:
-            if self._stop.is_set():
-                if self.call is not None and self.call.recorder is not None:
-                    self.call.recorder.freeze()  # no WAV write left half done
-                os._exit(ExitCode.SIGINT if signum == signal.SIGINT else ExitCode.SIGTERM)
-            log.info("%s: stopping", signal.Signals(signum).name)
-            self._stop.set()
-
-        handlers: dict[int, Any] = {
-            signal.SIGINT: (stop, signal.SIGINT), signal.SIGTERM: (stop, signal.SIGTERM),
-            signal.SIGHUP: (self.request_reload,), signal.SIGUSR1: (self._sigusr1,),
-        }
-        for signum, (fn, *args) in handlers.items():
-            loop.add_signal_handler(signum, fn, *args)
-
-    def _sigusr1(self) -> None:
-        refused = self.request_call()
-        if refused:
-            log.warning("SIGUSR1 ignored: %s", refused)

@@ -19,8 +19,10 @@ CallWatcher = Callable[[Call], Awaitable[None]]
 
 
 async def place_call(call: Call, stop: asyncio.Event, hooks: list[EventHook],
-                     watchers: list[CallWatcher] = ()) -> CallSummary:  # type: ignore[assignment]
-    """Run one call until it ends or `stop` is set; always returns its summary."""
+                     watchers: list[CallWatcher] = (),  # type: ignore[assignment]
+                     started: Callable[[Call], None] | None = None) -> CallSummary:
+    """Run one call until it ends or `stop` is set; always returns its summary.
+    `started` is told once the call is up (audio flowing both ways)."""
     stopper = asyncio.create_task(stop.wait())
     starter = asyncio.create_task(call.start())
     try:
@@ -31,6 +33,8 @@ async def place_call(call: Call, stop: asyncio.Event, hooks: list[EventHook],
                 await starter
         else:
             starter.result()
+            if started is not None:
+                started(call)
             watcher = asyncio.create_task(_dispatch(call, hooks))
             shown = [asyncio.create_task(watch(call)) for watch in watchers]
             await asyncio.wait({watcher, stopper}, return_when=asyncio.FIRST_COMPLETED)

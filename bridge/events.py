@@ -1,0 +1,173 @@
+"""The kiosk's events: one small JSON object per change a light, a screen or a script may
+follow (`vapi-bridge ctl events`, `service.on_event`, the HTTP server's `/events`).
+
+An event is `{"event": KIND, "seq": N, "at": UNIX_SECONDS, …fields}`. KIND is one of
+`KINDS` today, and more may come: a consumer ignores a kind it does not know (as it would
+an unknown field). Field values are strings, numbers, booleans or null, already bounded
+and inert (no control characters), since they may come from the network.
+
+`EventBus` fans each event out to every subscriber without ever blocking the publisher:
+each subscriber has a bounded queue, and one that falls behind loses its oldest events
+and is told how many (a `lost` event) instead of slowing the daemon. A new subscriber
+first gets the latest state event (`STATE_KINDS`), so a screen that connects mid-call
+knows where the kiosk is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from bridge.inert import inert
+
+log = logging.getLogger("bridge.events")
+
+STANDBY = "standby"  # waiting for a trigger (standby mode)
+TRIGGERED = "triggered"  # cause: wake-word | ctl | signal | http | start | loop
+CONNECTING = "connecting"  # the call is being created and connected
+IN_CALL = "in-call"  # audio flows both ways; call: the short id
+ASSISTANT_SPEAKING = "assistant-speaking"
+ASSISTANT_SILENT = "assistant-silent"
+VISITOR_SPEAKING = "visitor-speaking"
+VISITOR_SILENT = "visitor-silent"
+INTERRUPTED = "interrupted"  # the visitor cut the assistant's reply
+MUTED = "muted"  # who: assistant | visitor
+UNMUTED = "unmuted"
+HANG = "hang"  # Vapi says the assistant is stalled
+TRANSCRIPT = "transcript"  # role, text, final (partials too: a consumer may skip them)
+CAPTION = "caption"  # the assistant's whole turn text as its audio starts (speechStarted)
+ENDED = "ended"  # reason, outcome, exit
+ERROR = "error"  # message: one line
+LOST = "lost"  # this subscriber fell behind: count events were dropped for it
+
+KINDS = (STANDBY, TRIGGERED, CONNECTING, IN_CALL, ASSISTANT_SPEAKING, ASSISTANT_SILENT,
+         VISITOR_SPEAKING, VISITOR_SILENT, INTERRUPTED, MUTED, UNMUTED, HANG, TRANSCRIPT,
+         CAPTION, ENDED, ERROR, LOST)
+STATE_KINDS = frozenset({STANDBY, TRIGGERED, CONNECTING, IN_CALL, ENDED})
+
+MAX_FIELD = 4000  # characters of one string field
+QUEUE_SIZE = 256  # events a subscriber may fall behind by
+
+Value = str | int | float | bool | None
+
+
+@dataclass(frozen=True)
+class KioskEvent:
+    kind: str
+    seq: int
+    at: float  # wall clock (time.time())
+    fields: dict[str, Value] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Value]:
+        return {"event": self.kind, "seq": self.seq, "at": round(self.at, 3), **self.fields}
+
+    def json(self) -> str:
+        """One line of JSON (no newline inside: strings are escaped)."""
+        return json.dumps(self.as_dict(), separators=(",", ":"), ensure_ascii=False)
+
+
+def _clean(value: object) -> Value:
+    if value is None or isinstance(value, bool | int | float):
+        return value  # type: ignore[return-value]
+    return inert(str(value), MAX_FIELD)
+
+
+class Subscription:
+    """One consumer's bounded queue (`async for event in sub`)."""
+
+    def __init__(self, size: int) -> None:
+        self._queue: asyncio.Queue[KioskEvent] = asyncio.Queue(maxsize=size)
+        self._held: KioskEvent | None = None  # the event behind a `lost` notice
+        self.lost = 0
+        self.closed = False
+
+    def put(self, event: KioskEvent) -> None:
+        if self.closed:
+            return
+        try:
+            self._queue.put_nowait(event)
+            return
+        except asyncio.QueueFull:
+            pass
+        with contextlib.suppress(asyncio.QueueEmpty):  # behind: drop the oldest
+            self._queue.get_nowait()
+        self.lost += 1
+        self._queue.put_nowait(event)
+
+    async def get(self) -> KioskEvent:
+        if self._held is not None:
+            event, self._held = self._held, None
+            return event
+        event = await self._queue.get()
+        if self.lost:  # say how many were dropped, then give this one
+            lost, self.lost, self._held = self.lost, 0, event
+            return KioskEvent(LOST, event.seq, time.time(), {"count": lost})
+        return event
+
+    def __aiter__(self) -> AsyncIterator[KioskEvent]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[KioskEvent]:
+        while not self.closed:
+            yield await self.get()
+
+
+Listener = Callable[[KioskEvent], None]
+
+
+class EventBus:
+    """Publish kiosk events; subscribe to them (async) or listen (a plain callback, which
+    must not block: it runs on the event loop)."""
+
+    def __init__(self) -> None:
+        self._subs: set[Subscription] = set()
+        self._listeners: list[Listener] = []
+        self._seq = 0
+        self.state: KioskEvent | None = None  # the latest of STATE_KINDS
+
+    def publish(self, kind: str, **fields: object) -> KioskEvent:
+        self._seq += 1
+        event = KioskEvent(kind, self._seq, time.time(),
+                           {k: _clean(v) for k, v in fields.items()})
+        if kind in STATE_KINDS:
+            self.state = event
+        for sub in self._subs:
+            sub.put(event)
+        for listener in self._listeners:
+            try:
+                listener(event)
+            except Exception:
+                log.exception("an event listener failed")
+        return event
+
+    def listen(self, listener: Listener) -> Callable[[], None]:
+        """Call `listener` with every event from now; returns what removes it."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener)
+
+    @contextlib.contextmanager
+    def subscribe(self, size: int = QUEUE_SIZE, *, replay_state: bool = True
+                  ) -> Iterator[Subscription]:
+        """A subscription for the duration of the block, starting with the latest state."""
+        sub = Subscription(size)
+        if replay_state and self.state is not None:
+            sub.put(self.state)
+        self._subs.add(sub)
+        try:
+            yield sub
+        finally:
+            sub.closed = True
+            self._subs.discard(sub)
+
+    @property
+    def subscribers(self) -> int:
+        return len(self._subs)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"subscribers": self.subscribers, "seq": self._seq}

@@ -1,0 +1,37 @@
+"""A call's Vapi messages as kiosk events (`bridge.events`): who is speaking, interruptions,
+stalls, transcripts and captions. The daemon publishes the call's life (triggered,
+connecting, in-call, ended, error) itself."""
+
+from __future__ import annotations
+
+from bridge import events
+from bridge.events import EventBus
+from bridge.service.placing import EventHook
+from bridge.vapi import messages
+
+SPEECH = {("assistant", "started"): events.ASSISTANT_SPEAKING,
+          ("assistant", "stopped"): events.ASSISTANT_SILENT,
+          ("user", "started"): events.VISITOR_SPEAKING,
+          ("user", "stopped"): events.VISITOR_SILENT}
+ROLES = {"assistant": "assistant", "user": "visitor"}
+
+
+def publisher(bus: EventBus) -> EventHook:
+    """The event hook that publishes a call's Vapi messages on `bus`."""
+
+    def publish(event: messages.Event) -> None:
+        if isinstance(event, messages.SpeechUpdate):
+            kind = SPEECH.get((event.role, event.status))
+            if kind:
+                bus.publish(kind, turn=event.turn)
+        elif isinstance(event, messages.UserInterrupted):
+            bus.publish(events.INTERRUPTED)
+        elif isinstance(event, messages.Hang):
+            bus.publish(events.HANG)
+        elif isinstance(event, messages.Transcript) and event.text:
+            bus.publish(events.TRANSCRIPT, role=ROLES.get(event.role, "other"),
+                        text=event.text, final=event.final)
+        elif isinstance(event, messages.AssistantSpeechStarted) and event.text:
+            bus.publish(events.CAPTION, text=event.text, turn=event.turn)
+
+    return publish

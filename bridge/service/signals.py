@@ -1,0 +1,50 @@
+"""The daemon's signals: SIGINT/SIGTERM stop it (a second one exits at once, leaving no
+WAV write half done), SIGHUP reloads the profile, SIGUSR1 places a call (standby mode)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+from typing import Any, Protocol
+
+from bridge.call.lifecycle import Call
+from bridge.errors import ExitCode
+
+log = logging.getLogger("bridge.daemon")
+
+
+class Signalled(Protocol):
+    """What the signals act on (`bridge.service.daemon.Daemon`)."""
+
+    call: Call | None
+    stopping: asyncio.Event
+
+    def request_reload(self) -> None: ...
+
+    def request_call(self, cause: str = ...) -> str | None: ...
+
+
+def install_signals(daemon: Signalled) -> None:
+    loop = asyncio.get_running_loop()
+
+    def stop(signum: int) -> None:
+        if daemon.stopping.is_set():
+            if daemon.call is not None and daemon.call.recorder is not None:
+                daemon.call.recorder.freeze()  # no WAV write left half done
+            os._exit(ExitCode.SIGINT if signum == signal.SIGINT else ExitCode.SIGTERM)
+        log.info("%s: stopping", signal.Signals(signum).name)
+        daemon.stopping.set()
+
+    def call() -> None:
+        refused = daemon.request_call("signal")
+        if refused:
+            log.warning("SIGUSR1 ignored: %s", refused)
+
+    handlers: dict[int, Any] = {
+        signal.SIGINT: (stop, signal.SIGINT), signal.SIGTERM: (stop, signal.SIGTERM),
+        signal.SIGHUP: (daemon.request_reload,), signal.SIGUSR1: (call,),
+    }
+    for signum, (fn, *args) in handlers.items():
+        loop.add_signal_handler(signum, fn, *args)
