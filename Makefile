@@ -21,6 +21,13 @@ SERIAL_TESTS := tests/rig tests/devices tests/echo tests/e2e/test_fast_delivery.
   tests/e2e/test_recording.py tests/e2e/test_barge_in.py \
   tests/e2e/test_call_path.py::test_echo_call_round_trip
 PYTEST_WORKERS ?= 3
+# The serial tests run in SERIAL_LANES processes side by side, a whole test module to each
+# at a time (--dist loadfile: a module's rig is its own private PulseAudio, started once per
+# process): a lane is mostly waiting on the audio clock (the bridge, the simulator, the
+# sound server and the harness take about 40% of one core together), so two lanes leave the
+# 2-core machine half idle. Modules are handed out in the order given, longest first.
+SERIAL_LANES ?= 2
+SERIAL_DIST := -n $(SERIAL_LANES) --dist loadfile --no-loadscope-reorder
 # A real-time audio test that fails is run once more before it counts: on a 2-core machine
 # the sound server itself sometimes glitches (its xruns are reported in the failure). Two
 # failures in a row fail the suite; the rerun is shown in pytest's summary (R).
@@ -34,7 +41,7 @@ FLOORS_SERIAL := 'tests/e2e/test_call_path.py::test_echo_call_round_trip[pcm_s16
   tests/devices/test_devices_cli.py tests/echo/test_echo_rig.py
 DEBS := libportaudio2 pulseaudio pulseaudio-utils libasound2-plugins espeak-ng sox systemd libseccomp2
 
-.PHONY: demo test test-floors deps demo-deps apt-install venv demo-venv lint bench clean
+.PHONY: demo test test-floors venvs deps demo-deps apt-install venv demo-venv lint bench clean
 
 deps:
 	@$(MAKE) --no-print-directory apt-install PKGS="$(DEBS)"
@@ -57,10 +64,16 @@ apt-install:
 	  DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 
+# --no-compile: pip would byte-compile every module it installs (scipy's thousands; about
+# 12 s of CPU a venv); Python compiles the few the tests import when they first do.
+# flock: an editable install writes vapi_bridge.egg-info into the tree; `make venvs` builds
+# both venvs at once, so the two editable installs take turns (the floors' dependencies,
+# installed first on their own, do not wait).
+EDITABLE_LOCK := mkdir -p out && flock out/.editable.lock
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
-	$(VENV)/bin/pip install -q -e '.[test]'
+	$(EDITABLE_LOCK) $(VENV)/bin/pip install -q -e '.[test]' --no-compile
 	touch $@ $(DEMO_STAMP)
 
 # the demo's venv: the package and its [sim] extra (a full test venv serves too)
@@ -76,8 +89,14 @@ $(FLOORS_STAMP): pyproject.toml .ci/floors.py
 	$(PYTHON) -m venv $(FLOORS_VENV)
 	$(FLOORS_VENV)/bin/pip install -q --upgrade pip
 	$(PYTHON) .ci/floors.py > $(FLOORS_VENV)/floors.txt
-	$(FLOORS_VENV)/bin/pip install -q -c $(FLOORS_VENV)/floors.txt -e '.[test]'
+	$(FLOORS_VENV)/bin/pip install -q --no-compile -r $(FLOORS_VENV)/floors.txt
+	$(EDITABLE_LOCK) $(FLOORS_VENV)/bin/pip install -q --no-compile \
+	  -c $(FLOORS_VENV)/floors.txt -e '.[test]'
 	touch $@
+
+# CI's set-up: both venvs at once (pip mostly waits on downloads; they share pip's cache)
+venvs: deps
+	@$(MAKE) --no-print-directory -j2 $(STAMP) $(FLOORS_STAMP)
 
 test-floors: deps $(FLOORS_STAMP)
 	@echo "dependency floors:"; sed 's/^/  /' $(FLOORS_VENV)/floors.txt
@@ -86,7 +105,8 @@ ifdef ARGS
 else
 	$(FLOORS_VENV)/bin/pytest -q -p no:cacheprovider -n $(PYTEST_WORKERS) \
 	  $(SERIAL_TESTS:%=--deselect=%) $(FLOORS_PARALLEL)
-	$(FLOORS_VENV)/bin/pytest -q -p no:cacheprovider $(SERIAL_RERUNS) $(FLOORS_SERIAL)
+	$(FLOORS_VENV)/bin/pytest -q -p no:cacheprovider $(SERIAL_RERUNS) $(SERIAL_DIST) \
+	  $(FLOORS_SERIAL)
 endif
 
 demo-venv: demo-deps $(DEMO_STAMP)
@@ -101,7 +121,7 @@ ifdef ARGS
 	$(VENV)/bin/pytest -q $(ARGS)
 else
 	$(VENV)/bin/pytest -q -n $(PYTEST_WORKERS) $(SERIAL_TESTS:%=--deselect=%)
-	$(VENV)/bin/pytest -q $(SERIAL_RERUNS) $(SERIAL_TESTS)
+	$(VENV)/bin/pytest -q $(SERIAL_RERUNS) $(SERIAL_DIST) $(SERIAL_TESTS)
 endif
 
 lint: venv

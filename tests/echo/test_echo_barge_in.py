@@ -157,16 +157,17 @@ def test_visitor_is_heard_over_the_assistant_from_its_first_word(
         rig: PulseRig, start_sim: Any, profiles: ProfileBuilder, tmp_path: Path,
         visitor: np.ndarray, path: str) -> None:
     loop, device_rate = PATHS[path]
-    lines = [{"say": LINE_1, "wait": False}, {"say": LINE_2, "wait": False, "delay": 1.0},
-             {"say": "Thank you.", "wait": True}]
+    # each call ends as its last line has been sent (endCall), not at a fixed length
+    lines = [{"say": LINE_1, "wait": False},
+             {"say": LINE_2, "wait": False, "delay": 1.0, "endCall": True}]
     with contextlib.ExitStack() as stack:
         if loop is not None:
             stack.enter_context(rig.loop_speaker_into_mic(gain_db=loop[0], delay_ms=loop[1]))
         talked = run_call(rig, start_sim, profiles, tmp_path, f"{path}-talk", lines, visitor,
                           device_rate)
         silent = None if loop is None else run_call(
-            rig, start_sim, profiles, tmp_path, f"{path}-silent", lines[:1] + lines[2:], None,
-            device_rate)
+            rig, start_sim, profiles, tmp_path, f"{path}-silent",
+            [{**lines[0], "endCall": True}], None, device_rate)
     offset = talked["visitor_from_first_word"]
     took, onset = arrival_ms(talked["up"], visitor)
     report = (f"\n{path}: visitor began {offset * 1000:+.0f} ms from the assistant's first "
