@@ -21,13 +21,11 @@ SERIAL_TESTS := tests/rig tests/devices tests/echo tests/e2e/test_fast_delivery.
   tests/e2e/test_recording.py tests/e2e/test_barge_in.py \
   tests/e2e/test_call_path.py::test_echo_call_round_trip
 PYTEST_WORKERS ?= 3
-# The serial tests run in SERIAL_LANES processes side by side, a whole test module to each
-# at a time (--dist loadfile: a module's rig is its own private PulseAudio, started once per
-# process): a lane is mostly waiting on the audio clock (the bridge, the simulator, the
-# sound server and the harness take about 40% of one core together), so two lanes leave the
-# 2-core machine half idle. Modules are handed out in the order given, longest first.
-SERIAL_LANES ?= 2
-SERIAL_DIST := -n $(SERIAL_LANES) --dist loadfile --no-loadscope-reorder
+# The serial tests run in two lanes side by side (tests/conftest.py puts each test in one):
+# the modules playing through the PulseAudio rig (tests/rig, tests/devices, tests/echo) one
+# after another in one, those on the `file:` devices' real-time clock in the other.
+# `make test SERIAL_DIST=` runs them in one process, one at a time, as before.
+SERIAL_DIST ?= -n 2 --dist loadgroup
 # A real-time audio test that fails is run once more before it counts: on a 2-core machine
 # the sound server itself sometimes glitches (its xruns are reported in the failure). Two
 # failures in a row fail the suite; the rerun is shown in pytest's summary (R).

@@ -1,5 +1,5 @@
 """Fixtures every test directory shares: the simulator in a thread and profile files; and
-the order the real-time modules are handed out in."""
+the two lanes of `make test`'s serial phase."""
 
 from __future__ import annotations
 
@@ -9,20 +9,20 @@ from tests.e2e.conftest import profiles, start_sim
 
 __all__ = ["profiles", "start_sim"]
 
-# The longest real-time modules (their calls' audio), longest first: `make test` runs the
-# serial tests in two lanes (Makefile SERIAL_LANES, --dist loadfile) that take modules in
-# collection order, so a long module started last would leave one lane idle meanwhile.
-LONG_FIRST = (
-    "tests/echo/test_echo_barge_in.py",
-    "tests/devices/test_fast_playout.py",
-    "tests/e2e/test_fast_delivery.py",
-    "tests/echo/test_echo_rig.py",
-    "tests/devices/test_barge_in.py",
-    "tests/devices/test_echo_call.py",
-    "tests/rig/test_rig.py",
-)
+# `make test` runs the serial tests (Makefile SERIAL_TESTS) in two lanes side by side
+# (xdist --dist loadgroup): the modules playing through the PulseAudio rig, one at a time,
+# in one; the others (the `file:` devices' real-time clock, no sound server), one at a
+# time, in the other. Two rig modules at once were tried: on a loaded 2-core machine the
+# echo-call and fast-playout rig tests then failed where each passed alone.
+RIG_DIRS = ("tests/rig/", "tests/devices/", "tests/echo/")
 
 
+def _module(item: pytest.Item) -> str:
+    return item.nodeid.split("::", 1)[0]
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    rank = {path: i for i, path in enumerate(LONG_FIRST)}
-    items.sort(key=lambda item: rank.get(item.nodeid.split("::", 1)[0], len(rank)))
+    for item in items:
+        lane = "rig" if _module(item).startswith(RIG_DIRS) else "clock"
+        item.add_marker(pytest.mark.xdist_group(lane))
