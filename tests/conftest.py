@@ -9,11 +9,11 @@ from tests.e2e.conftest import profiles, start_sim
 
 __all__ = ["profiles", "start_sim"]
 
-# `make test` runs the serial tests (Makefile SERIAL_TESTS) in two lanes side by side
-# (xdist --dist loadgroup): the modules playing through the PulseAudio rig, one at a time,
-# in one; the others (the `file:` devices' real-time clock, no sound server), one at a
-# time, in the other. Two rig modules at once were tried: on a loaded 2-core machine the
-# echo-call and fast-playout rig tests then failed where each passed alone.
+# The two lanes of the serial tests (Makefile SERIAL_DIST='-n 2 --dist loadgroup'): the
+# modules playing through the PulseAudio rig, one at a time, in one; the others (the `file:`
+# devices' real-time clock, no sound server), one at a time, in the other. (Two rig modules
+# at once were tried: on a loaded 2-core machine the echo-call and fast-playout rig tests
+# then failed where each passed alone.) Without --dist loadgroup the marks do nothing.
 RIG_DIRS = ("tests/rig/", "tests/devices/", "tests/echo/")
 
 
