@@ -43,6 +43,7 @@ from bridge.service.notify import Notifier, watchdog_loop
 from bridge.service.placing import CallWatcher, EventHook, place_call
 from bridge.service.signals import install_signals
 from bridge.service.snapshot import snapshot
+from bridge.service.standby import WakeWord
 from bridge.vapi import messages
 from bridge.vapi.api import VapiApi
 from bridge.words import plural
@@ -99,6 +100,7 @@ class Daemon:
         self._trigger = asyncio.Event()
         self._reload_pending = False
         self._closing: set[asyncio.Task[None]] = set()  # retired API clients being closed
+        self.wake = WakeWord(self, self._open_audio)  # trigger.wake_word (service/standby.py)
 
     # ---- the control socket's Host, and signals -----------------------------------------
     def snapshot(self) -> dict[str, Any]:
@@ -185,7 +187,7 @@ class Daemon:
             if mode == "standby":
                 self._set_state("waiting for trigger")
                 self.events.publish(events.STANDBY)
-                if not await self._wait_for(self._trigger):
+                if not await self.wake.wait(self._wait_for(self._trigger)):
                     break
             self.events.publish(events.TRIGGERED, cause=self._cause)
             code = await self._call_once()
