@@ -1,5 +1,5 @@
 """The wake word off the devices: the detector wrapper on WAV files (espeak-ng's voice at
-48 kHz, through the bridge's own resampler in 30 ms blocks, as standby reads a device), its
+48 kHz, through the bridge's own resampler in 40 ms blocks, as standby reads a device), its
 refractory time, and `trigger.*` in a profile: bad values, a custom model, the [wake]
 extra missing (one line, exit 2), and a wake word outside standby mode (a warning)."""
 
@@ -23,7 +23,7 @@ from tests.rig.signals import espeak, read_wav, silence, write_wav
 
 ROOT = Path(__file__).resolve().parents[2]
 DEVICE_RATE = 48000
-BLOCK = DEVICE_RATE * 30 // 1000  # what standby reads every 30 ms
+BLOCK = DEVICE_RATE * 40 // 1000  # what standby reads every 40 ms
 # ten seconds and more of a visitor's speech without the wake word
 SPEECH = ("Good morning. I have an appointment at half past ten with Doctor Lee on the second "
           "floor. Could you tell me where the lifts are, and whether I can leave my coat here? "
