@@ -99,6 +99,12 @@ class WakeWord:
 
     # ---- listening ----------------------------------------------------------------------
     async def _listen(self) -> None:
+        try:
+            await self._listening()
+        except Exception:  # a bug: the kiosk still answers ctl call and SIGUSR1
+            log.exception("the wake word stopped listening")
+
+    async def _listening(self) -> None:
         source: AudioSource | None = None
         resampler: Resampler | None = None
         clock = asyncio.get_running_loop().time
