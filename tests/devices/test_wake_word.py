@@ -34,7 +34,7 @@ RATE = 16000
 # the voice: `espeak-ng -v en -s 120`, at espeak's own level
 WAKE = ("okay nabu", "en", 120)
 # without the wake word: the greeting, then a visitor's line that starts with "okay"
-OTHER = ("hello there", "Okay, I am here to see Doctor Lee about my appointment.")
+OTHER = ("hello there", "Okay, I am here to see Doctor Lee.")
 HEARD = re.compile(r"wake word 'Okay Nabu' heard \(probability (0\.\d+)\): placing a call")
 
 
