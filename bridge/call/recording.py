@@ -170,6 +170,16 @@ class Recorder:
                 "role": role, "text": text}
         self._files.line(json.dumps(line) + "\n")
 
+    def on_turn(self, turn: int, heard_gap_ms: float) -> None:
+        """An answered turn's heard gap (`bridge.call.turns`): one JSONL line."""
+        if not self._writing():
+            return
+        assert self._files is not None
+        line = {"t": round(self._clock() - self._t0, 3),
+                "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
+                "turn": turn, "heardGapMs": round(heard_gap_ms, 1)}
+        self._files.line(json.dumps(line) + "\n")
+
     def _writing(self) -> bool:
         """Still recording? A write the thread found failing stops it here, on the loop."""
         if self._files is None or self.failure is not None:

@@ -1,0 +1,112 @@
+"""The heard gap of each turn, and a call nobody is in any more, against the simulator.
+
+The daemon runs in this process (its kiosk events are listened to as a screen would) with
+a visitor WAV as its microphone and the null output — a sink pulled by its own 20 ms clock,
+which says when each block is played. The simulator's assistant answers in tones, each
+starting exactly its think time after the `speech-update` (user stopped) that ended the
+visitor's turn, on the simulator's stream clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import yaml
+
+from bridge.profile import load_profile
+from bridge.service.daemon import Daemon
+from tests.e2e.conftest import KEY, ProfileBuilder
+from tests.rig.signals import write_wav
+
+RATE = 16000
+THINK_MS = 700.0
+BLOCK_MS = 20.0  # the null sink's clock
+SIM_FRAME_MS = 20.0  # the simulator's frames chunking: a sample goes out with its frame
+
+
+def visitor_wav(path: Path, bursts: int) -> None:
+    """`bursts` seconds of voice-like sound, each followed by 3 s of quiet."""
+    t = np.arange(RATE) / RATE
+    voice = (0.25 * np.sin(2 * np.pi * 220 * t) * 32767).astype(np.int16)
+    quiet = np.zeros(3 * RATE, dtype=np.int16)
+    write_wav(path, np.concatenate([np.zeros(RATE // 2, np.int16),
+                                    *([voice, quiet] * bursts)]), RATE)
+
+
+@pytest.fixture(autouse=True)
+def api_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VAPI_API_KEY", KEY)
+
+
+def run_daemon(profile: Path) -> tuple[int, list[dict[str, Any]]]:
+    """One `once`-mode run in this process: its exit code and its kiosk events."""
+    seen: list[dict[str, Any]] = []
+
+    async def main() -> int:
+        daemon = Daemon(load_profile(str(profile)))
+        daemon.events.listen(lambda e: seen.append(e.as_dict()))
+        return await daemon.run()
+
+    return asyncio.run(main()), seen
+
+
+@pytest.mark.timeout(60)
+def test_heard_gap_is_the_think_time_plus_the_playout(start_sim, profiles: ProfileBuilder,
+                                                      tmp_path: Path, capsys) -> None:
+    script = tmp_path / "tones.yaml"
+    script.write_text(yaml.safe_dump([{"tone": 800, "ms": 300},
+                                      {"tone": 800, "ms": 300, "endCall": True}]))
+    sim = start_sim(assistant=f"script:{script}", think_ms=THINK_MS,
+                    downlink_chunking="frames")
+    visitor = tmp_path / "visitor.wav"
+    visitor_wav(visitor, bursts=2)
+    profile = profiles.write(
+        sim.base_url, call={"max_duration_seconds": 20},
+        audio={"input": f"file:{visitor}", "output": "null"},
+        record={"path": str(tmp_path / "rec" / "{call_id}")})
+    code, seen = run_daemon(profile)
+    out = capsys.readouterr().out
+    assert code == 0, out
+    turns = [e for e in seen if e["event"] == "turn"]
+    assert [t["turn"] for t in turns] == [1, 2], seen
+    playout = load_profile(str(profile)).audio.playout
+    depth = max(playout.start_ms, playout.max_ms)  # the most the speaker holds
+    for t in turns:  # the think time, and what the bridge and its speaker add to it
+        assert THINK_MS <= t["heard_gap_ms"] <= THINK_MS + SIM_FRAME_MS + depth + BLOCK_MS, \
+            turns
+    print("heard gaps:", [t["heard_gap_ms"] for t in turns])
+    # the recording's transcript: one line per answered turn
+    lines = [json.loads(x) for f in (tmp_path / "rec").glob("*.jsonl")
+             for x in f.read_text().splitlines()]
+    gaps = [x for x in lines if "heardGapMs" in x]
+    assert [g["turn"] for g in gaps] == [1, 2]
+    assert [round(g["heardGapMs"]) for g in gaps] == [t["heard_gap_ms"] for t in turns]
+    # the summary line: median and p90 of the two
+    found = re.search(r"heard gap (\d+) ms median, (\d+) ms p90 \(2 turns\)", out)
+    assert found, out
+    values = sorted(g["heardGapMs"] for g in gaps)
+    assert int(found[1]) == round(sum(values) / 2)
+    assert int(found[2]) == round(values[0] + 0.9 * (values[1] - values[0]))
+
+
+@pytest.mark.timeout(60)
+def test_a_call_nobody_speaks_in_ends_as_visitor_left(start_sim, profiles: ProfileBuilder,
+                                                      capsys) -> None:
+    sim = start_sim(assistant="echo")
+    profile = profiles.write(sim.base_url, call={"max_duration_seconds": 30,
+                                                 "end_when_visitor_leaves_seconds": 2})
+    code, seen = run_daemon(profile)
+    out = capsys.readouterr().out
+    assert code == 0, out
+    ended = [e for e in seen if e["event"] == "ended"]
+    assert ended and ended[0]["reason"] == "visitor-left", seen
+    assert 2.0 <= ended[0]["seconds"] < 4.0, ended  # not the 30 s maximum
+    call = sim.only_call()
+    assert call["status"] == "ended"
+    assert "visitor-left" in out
