@@ -110,3 +110,86 @@ def test_a_call_nobody_speaks_in_ends_as_visitor_left(start_sim, profiles: Profi
     call = sim.only_call()
     assert call["status"] == "ended"
     assert "visitor-left" in out
+
+
+# ---- the spending guard ------------------------------------------------------------------
+SHORT_CALL = {"firstMessage": "", "maxDurationSeconds": 2}  # the simulator bills $0.05/min
+COST_LIMIT = 0.002  # a 2 s call costs $0.0017: the second call reaches it
+
+
+async def until(seen: list[dict[str, Any]], kind: str, count: int) -> None:
+    async with asyncio.timeout(30):
+        while sum(e["event"] == kind for e in seen) < count:
+            await asyncio.sleep(0.05)
+
+
+@pytest.mark.timeout(90)
+def test_spending_guard_refuses_past_the_daily_cost_and_remembers_it(
+        start_sim, profiles: ProfileBuilder, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch, caplog) -> None:
+    monkeypatch.delenv("STATE_DIRECTORY", raising=False)
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    sim = start_sim(assistant="echo")
+    standby = profiles.write(sim.base_url, assistant={"overrides": SHORT_CALL},
+                             call={"max_daily_cost": COST_LIMIT}, service={"mode": "standby"})
+    seen: list[dict[str, Any]] = []
+
+    async def in_standby() -> dict[str, Any]:
+        daemon = Daemon(load_profile(str(standby)))
+        daemon.events.listen(lambda e: seen.append(e.as_dict()))
+        task = asyncio.create_task(daemon.run())
+        for n in (1, 2):
+            await until(seen, "standby", n)
+            assert daemon.request_call("ctl") is None
+            await until(seen, "ended", n)
+        await until(seen, "standby", 3)
+        assert daemon.request_call("ctl") is None
+        await until(seen, "error", 1)
+        await until(seen, "standby", 4)  # refused, and waiting again
+        status = daemon.snapshot()
+        daemon.stopping.set()
+        assert await task == 0
+        return status
+
+    status = asyncio.run(in_standby())
+    assert len(sim.calls()) == 2  # the third was never placed
+    error = next(e for e in seen if e["event"] == "error")
+    assert error["cause"] == "spending-limit", error
+    assert "call.max_daily_cost" in error["message"]
+    assert status["spending"]["refused"] == error["message"]
+    assert status["spending"]["calls"] == 2 and status["spending"]["cost"] >= COST_LIMIT
+    assert sum("spending limit reached" in r.getMessage() for r in caplog.records) == 1
+
+    # a restart: the totals are read back, and `once` mode exits with 3
+    once = profiles.write(sim.base_url, name="kiosk", assistant={"overrides": SHORT_CALL},
+                          call={"max_daily_cost": COST_LIMIT})
+    code, events = run_daemon(once)
+    assert code == 3 and [e["cause"] for e in events if e["event"] == "error"] == \
+        ["spending-limit"]
+    assert len(sim.calls()) == 2
+
+    # the next day: yesterday's totals do not count
+    state = tmp_path / "state" / "vapi-bridge" / "spending-kiosk.json"
+    totals = json.loads(state.read_text())
+    totals["day"] = "2000-01-01"
+    state.write_text(json.dumps(totals))
+    code, _ = run_daemon(once)
+    assert code == 0 and len(sim.calls()) == 3
+    assert json.loads(state.read_text())["calls"] == 1
+
+
+def test_spending_totals_unreadable_count_as_zero(start_sim, profiles: ProfileBuilder,
+                                                  tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch,
+                                                  caplog) -> None:
+    monkeypatch.setenv("STATE_DIRECTORY", str(tmp_path / "state"))
+    (tmp_path / "state").mkdir()
+    (tmp_path / "state" / "spending-kiosk.json").write_text("{not json")
+    sim = start_sim(assistant="echo")
+    profile = profiles.write(sim.base_url, assistant={"overrides": SHORT_CALL},
+                             call={"max_daily_minutes": 10})
+    code, _ = run_daemon(profile)
+    assert code == 0 and len(sim.calls()) == 1
+    assert any("unreadable" in r.getMessage() for r in caplog.records)
+    saved = json.loads((tmp_path / "state" / "spending-kiosk.json").read_text())
+    assert saved["calls"] == 1 and 0 < saved["minutes"] < 0.1
