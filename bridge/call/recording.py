@@ -1,4 +1,5 @@
-"""Call recording: a stereo WAV at the wire rate and a transcript JSONL.
+"""Call recording: a stereo WAV at the wire rate and a transcript JSONL (final transcripts,
+each answered turn's heard gap from `turns`, and the call's end).
 
 Left is what was sent (after echo control); right is what the speaker actually played
 (after the playout buffer: flushes, underruns and silence included), taken from a ring the

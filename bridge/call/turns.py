@@ -68,8 +68,9 @@ class Turns:
         now = self._clock()
         if isinstance(event, messages.SpeechUpdate):
             self._heard = now
-            (self._speaking.add if event.status == "started" else self._speaking.discard)(
-                event.role)
+            if event.role in ("user", "assistant"):  # server text: only the two roles kept
+                (self._speaking.add if event.status == "started"
+                 else self._speaking.discard)(event.role)
             if event.role == "user":
                 self._updates = True
                 self._since = now if event.status == "stopped" else None

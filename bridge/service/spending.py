@@ -139,13 +139,14 @@ class SpendingGuard:
 
     def refuse(self) -> int | None:
         """Before a call: None to place it; else the exit code, having said why."""
-        reason = self.reason()
+        reason, before = self.reason(), self.refused
         self.refused = None if reason is None else (
             f"spending limit reached: {reason}; no call is placed until tomorrow (raise the "
             f"limit in the profile and reload, or remove {self.path})")
         if self.refused is None:
             return None
-        log.error("%s", self.refused)
+        if self.refused != before:  # said once; every refusal still goes out as an event
+            log.error("%s", self.refused)
         self.bus.publish(events.ERROR, message=self.refused, cause=CAUSE,
                          exit=int(SPENDING_EXIT))
         return SPENDING_EXIT
