@@ -98,18 +98,27 @@ def test_heard_gap_is_the_think_time_plus_the_playout(start_sim, profiles: Profi
 @pytest.mark.timeout(60)
 def test_a_call_nobody_speaks_in_ends_as_visitor_left(start_sim, profiles: ProfileBuilder,
                                                       capsys) -> None:
+    """The assistant's greeting (longer than the limit) keeps the call up; the quiet after
+    it ends the call that long later."""
+    leave = 2.0
     sim = start_sim(assistant="echo")
-    profile = profiles.write(sim.base_url, call={"max_duration_seconds": 30,
-                                                 "end_when_visitor_leaves_seconds": 2})
+    greeting = "Welcome to the front desk. Someone will be with you in a moment, please wait."
+    profile = profiles.write(sim.base_url, assistant={"overrides": {"firstMessage": greeting}},
+                             call={"max_duration_seconds": 30,
+                                   "end_when_visitor_leaves_seconds": leave})
     code, seen = run_daemon(profile)
     out = capsys.readouterr().out
     assert code == 0, out
-    ended = [e for e in seen if e["event"] == "ended"]
-    assert ended and ended[0]["reason"] == "visitor-left", seen
-    assert 2.0 <= ended[0]["seconds"] < 4.0, ended  # not the 30 s maximum
-    call = sim.only_call()
-    assert call["status"] == "ended"
-    assert "visitor-left" in out
+    at = {e["event"]: e["at"] for e in seen}  # the last of each kind
+    spoke = at["assistant-silent"] - at["assistant-speaking"]
+    assert spoke > leave, seen  # heard all along: not ended while it spoke
+    ended = next(e for e in seen if e["event"] == "ended")
+    assert ended["reason"] == "visitor-left", seen
+    quiet = ended["seconds"] - (at["assistant-silent"] - at["in-call"])
+    print(f"spoke {spoke:.2f} s, then quiet {quiet:.2f} s")
+    assert leave <= quiet < leave + 1.0, (quiet, seen)  # not the 30 s maximum
+    assert sim.only_call()["status"] == "ended"
+    assert "ended: visitor-left" in out
 
 
 # ---- the spending guard ------------------------------------------------------------------
