@@ -123,16 +123,17 @@ def test_a_call_nobody_speaks_in_ends_as_visitor_left(start_sim, profiles: Profi
 
 # ---- the spending guard ------------------------------------------------------------------
 SHORT_CALL = {"firstMessage": "", "maxDurationSeconds": 2}  # the simulator bills $0.05/min
-COST_LIMIT = 0.002  # a 2 s call costs $0.0017: the second call reaches it
+COST_LIMIT = 0.003  # a 2 s call costs $0.0017 (one of up to 3.5 s stays under it): the
+# second call reaches it
 
 
 async def until(seen: list[dict[str, Any]], kind: str, count: int) -> None:
-    async with asyncio.timeout(30):
+    async with asyncio.timeout(60):
         while sum(e["event"] == kind for e in seen) < count:
             await asyncio.sleep(0.05)
 
 
-@pytest.mark.timeout(90)
+@pytest.mark.timeout(150)
 def test_spending_guard_refuses_past_the_daily_cost_and_remembers_it(
         start_sim, profiles: ProfileBuilder, tmp_path: Path,
         monkeypatch: pytest.MonkeyPatch, caplog) -> None:
