@@ -83,6 +83,7 @@ class Turns:
         """For the whole call: watch what the speaker plays; end `call` if nobody is heard
         for `leave_after_s`."""
         ring = self.sink.add_played_ring(RING_S)
+        self._heard = self._clock()  # the call is up: count from here
         try:
             while True:
                 await asyncio.sleep(POLL_S)
