@@ -1,14 +1,13 @@
 """The daemon: profile, API, devices and calls composed into a mode, under systemd or not.
 
-Modes (`service.mode`): `once` places one call and exits; `standby` keeps the devices
-open and places a call on `vapi-bridge ctl call` or SIGUSR1, then waits again; `loop`
-calls again after `loop_delay_seconds`, backing off (up to `max_backoff_seconds`) while
-calls fail. SIGHUP reloads the profile between calls (a broken one is reported and the
-old one kept); SIGINT/SIGTERM end the call in progress and the daemon.
+Modes (`service.mode`): `once` places one call and exits; `standby` keeps the devices open
+and places a call on `ctl call`, SIGUSR1 or the wake word (`standby.py`), then waits again;
+`loop` calls again after `loop_delay_seconds`, backing off (up to `max_backoff_seconds`)
+while calls fail. SIGHUP reloads the profile between calls (a broken one is reported and
+the old one kept); SIGINT/SIGTERM end the call in progress and the daemon.
 
-Its control socket arrives as a hook (`control`, the CLI gives
-`bridge.control.server.serve_control`), which sees it as a `bridge.control.commands.Host`:
-`call`, `request_call()`, `snapshot()`.
+Its control socket is a hook (`control`; the CLI gives `bridge.control.server.serve_control`),
+which sees it as a `bridge.control.commands.Host`: `call`, `request_call()`, `snapshot()`.
 
 Under systemd it says READY=1 once the profile is loaded and the devices are open,
 keeps STATUS= current, pings the watchdog from the event loop and says STOPPING=1.
@@ -43,6 +42,7 @@ from bridge.service.notify import Notifier, watchdog_loop
 from bridge.service.placing import CallWatcher, EventHook, place_call
 from bridge.service.signals import install_signals
 from bridge.service.snapshot import snapshot
+from bridge.service.spending import SpendingGuard
 from bridge.service.standby import WakeWord
 from bridge.vapi import messages
 from bridge.vapi.api import VapiApi
@@ -91,6 +91,7 @@ class Daemon:
         self.state = "starting"
         self.notifier = Notifier()
         self.events = EventBus()  # the kiosk's events (`bridge.events`)
+        self.spending = SpendingGuard(lambda: self.profile, self.events)  # daily limits
         self._cause = "start"  # what triggered the next call
         self._injected_audio = audio
         self.source: AudioSource | None = None
@@ -105,7 +106,7 @@ class Daemon:
     # ---- the control socket's Host, and signals -----------------------------------------
     def snapshot(self) -> dict[str, Any]:
         return snapshot(self.profile, self.state, self.source, self.sink, self.call,
-                        self.transcript, self.last_summary)
+                        self.transcript, self.last_summary, self.spending.snapshot())
 
     def request_call(self, cause: str = "ctl") -> str | None:
         """Start a call in standby mode (`cause`: ctl, signal, wake-word, http). Returns
@@ -190,7 +191,7 @@ class Daemon:
                 if not await self.wake.wait(self._wait_for(self._trigger)):
                     break
             self.events.publish(events.TRIGGERED, cause=self._cause)
-            code = await self._call_once()
+            code = self.spending.refuse() or await self._call_once()  # refused: 3
             self._trigger.clear()
             self._cause = "loop"
             if mode == "once":
@@ -224,6 +225,7 @@ class Daemon:
         call = Call(p, self.api, self.source, self.sink, recorder=make_recorder(p),
                     fault=self.fault)
         self.call = call
+        call.turns.publish = self.events.publish  # turn{heard_gap_ms, turn}
         self.transcript.clear()  # `ctl status` shows this call's lines, not the last one's
         self._set_state("calling")
         self.events.publish(events.CONNECTING)
