@@ -18,8 +18,7 @@ FLOORS_STAMP := $(FLOORS_VENV)/.installed
 # time (SERIAL_TESTS, node-id prefixes); the rest (simulator, control, service, faults,
 # CLI, …) mostly wait on subprocesses and sockets and run on PYTEST_WORKERS processes.
 SERIAL_TESTS := tests/rig tests/devices tests/echo tests/e2e/test_fast_delivery.py \
-  tests/e2e/test_recording.py tests/e2e/test_barge_in.py \
-  tests/e2e/test_call_path.py::test_echo_call_round_trip
+  tests/e2e/test_recording.py tests/e2e/test_barge_in.py
 PYTEST_WORKERS ?= 3
 # A real-time audio test that fails is run once more before it counts: on a 2-core machine
 # the sound server itself sometimes glitches (its xruns are reported in the failure). Two
@@ -27,11 +26,10 @@ PYTEST_WORKERS ?= 3
 SERIAL_RERUNS := --reruns 1
 # at the floors: what calls each dependency's API (REST, socket, resampler, devices, AEC)
 FLOORS_PARALLEL := tests/unit tests/network tests/e2e/test_call_path.py
-# (the real-time round trip at two of its four settings: the FIR with websockets and numpy
-# at their floors, and soxr at its floor on a 44.1 kHz device)
-FLOORS_SERIAL := 'tests/e2e/test_call_path.py::test_echo_call_round_trip[pcm_s16le-16000-48000]' \
-  'tests/e2e/test_call_path.py::test_echo_call_round_trip[mulaw-8000-44100]' \
-  tests/devices/test_devices_cli.py tests/echo/test_echo_rig.py
+# (the real-time round trip, judged on the audio's own clock, runs in the parallel phase at
+# all four of its settings: the FIR with websockets and numpy at their floors, soxr at its
+# floor on a 44.1 kHz device)
+FLOORS_SERIAL := tests/devices/test_devices_cli.py tests/echo/test_echo_rig.py
 DEBS := libportaudio2 pulseaudio pulseaudio-utils libasound2-plugins espeak-ng sox systemd libseccomp2
 
 .PHONY: demo test test-floors deps demo-deps apt-install venv demo-venv lint bench clean
@@ -113,13 +111,15 @@ lint: venv
 # jitter's robustness cases only at 6 s a call, …). docs/performance.md gives the longer
 # commands its figures come from. pipecat_path.py is Pipecat's half of pipeline_cpu.py, run
 # by it in Pipecat's own venv (made once in out/pipecat-venv, about 40 s).
-BENCHES := resample pipeline_cpu redact echo recording_loop bargein jitter latency soak
+BENCHES := resample pipeline_cpu redact echo recording_loop bargein jitter latency soak \
+  process_cpu
 BENCH_ARGS_redact := --calls 2000
 BENCH_ARGS_recording_loop := --seconds 3
 BENCH_ARGS_bargein := --runs 1
 BENCH_ARGS_jitter := --only jitter --seconds 6
 BENCH_ARGS_latency := --calls 1 --chunking frames --beeps 12
 BENCH_ARGS_soak := --calls 10
+BENCH_ARGS_process_cpu := --seconds 10 --strace-seconds 4
 
 bench: venv
 	@for b in benchmarks/*.py; do n=$$(basename $$b .py); \

@@ -41,6 +41,7 @@ class DeviceSource(DeviceStream):
                          device_rate=device_rate)
         self._ring = SampleRing(self.sample_rate * 2, self.sample_rate)
         self._level = -120.0
+        self._last: np.ndarray | None = None  # the latest samples read, level not yet known
         self.captured_until: float | None = None  # when the newest sample read was captured
         self._wake_fd = -1  # eventfd, kept for the device's life (a callback may still see it)
         self._wake_every = 0  # samples per wake-up; 0: off (read by the callback)
@@ -89,11 +90,13 @@ class DeviceSource(DeviceStream):
         samples = self._ring.take()
         self.captured_until = self._ring.time_of(self._ring.r)
         if len(samples):
-            self._level = level_dbfs(samples)
+            self._last = samples  # its level is worked out when asked (rarely, in a call)
         return samples
 
     @property
     def level_db(self) -> float:
+        if self._last is not None:
+            self._level, self._last = level_dbfs(self._last), None
         return self._level
 
 
