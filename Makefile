@@ -119,7 +119,7 @@ BENCH_ARGS_bargein := --runs 1
 BENCH_ARGS_jitter := --only jitter --seconds 6
 BENCH_ARGS_latency := --calls 1 --chunking frames --beeps 12
 BENCH_ARGS_soak := --calls 10
-BENCH_ARGS_process_cpu := --seconds 10 --strace-seconds 4
+BENCH_ARGS_process_cpu := --seconds 6 --strace-seconds 3
 
 bench: venv
 	@for b in benchmarks/*.py; do n=$$(basename $$b .py); \
