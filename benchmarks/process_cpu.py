@@ -202,6 +202,8 @@ def one_call(rig: PulseRig, args: argparse.Namespace, env: dict[str, str],
                 proc.kill()
                 proc.communicate()
         rig.wait_mic_idle()
+    if os.environ.get("PROCESS_CPU_LOG"):
+        Path(os.environ["PROCESS_CPU_LOG"]).write_text(out + "\n----\n" + err)
     if proc.returncode != 0:
         raise RuntimeError(f"vapi-bridge exited {proc.returncode}: {err[-1500:]}")
     cpu_pct = (c1 - c0) / TICKS / (t1 - t0) * 100
