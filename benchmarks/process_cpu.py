@@ -21,6 +21,9 @@ so it never overlaps the CPU window).
     .venv/bin/python benchmarks/process_cpu.py [--seconds 30] [--strace-seconds 10]
         [--wire pcm_s16le|mulaw] [--block-ms 20] [--calls 1]
 
+`--cprofile FILE` runs the bridge under cProfile on its loop thread's CPU clock (to see what
+costs; not for the figures); PROCESS_CPU_LOG=FILE keeps the bridge's output.
+
 Target (issue 16; reported, not asserted): at most 1.5 % of one core, about one loop
 wake-up per 20 ms each way (2 per 20 ms in all).
 """
