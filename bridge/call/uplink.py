@@ -123,22 +123,31 @@ class Uplink:
 
     async def _run_on_capture(self, fd: int) -> None:
         """Capture-driven: wake on the device's eventfd or the gate's deadline, whichever
-        comes first; one future per frame, no task, no timer that fires while all is well."""
+        comes first; one future per frame, no task, no timer that fires while all is well.
+        Nothing is read before the device's first signal, so the framer's frame boundaries
+        fall where the device completes a frame (with 10 ms blocks, every other block)."""
         loop = asyncio.get_running_loop()
         waiter: asyncio.Future[None] | None = None
+        signalled = False
 
-        def woken() -> None:
-            with contextlib.suppress(BlockingIOError):
-                os.eventfd_read(fd)
+        def wake() -> None:
             if waiter is not None and not waiter.done():
                 waiter.set_result(None)
 
-        loop.add_reader(fd, woken)
+        def captured() -> None:
+            nonlocal signalled
+            with contextlib.suppress(BlockingIOError):
+                os.eventfd_read(fd)
+            signalled = True
+            wake()
+
+        loop.add_reader(fd, captured)
         due = self.source.sample_rate * FRAME_MS // 1000
         try:
             self._gate.start(loop.time())
             while True:
-                self._capture(due, skip_empty=True)
+                if signalled:
+                    self._capture(due, skip_empty=True)
                 while True:
                     now = loop.time()
                     ready = self._framer.buffered_ms >= FRAME_MS
@@ -148,7 +157,7 @@ class Uplink:
                     self._gate.sent(now, ready)
                     await self._send(self._frame())
                 waiter = loop.create_future()
-                timer = loop.call_at(now + wait, woken)
+                timer = loop.call_at(now + wait, wake)
                 try:
                     await waiter
                 finally:
