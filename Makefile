@@ -19,6 +19,7 @@ FLOORS_STAMP := $(FLOORS_VENV)/.installed
 # CLI, …) mostly wait on subprocesses and sockets and run on PYTEST_WORKERS processes.
 SERIAL_TESTS := tests/rig tests/devices tests/echo tests/e2e/test_fast_delivery.py \
   tests/e2e/test_recording.py tests/e2e/test_barge_in.py \
+  tests/e2e/test_call_path.py::test_echo_call_round_trip \
   tests/e2e/test_turns.py::test_heard_gap_is_the_think_time_plus_the_playout
 PYTEST_WORKERS ?= 3
 # A real-time audio test that fails is run once more before it counts: on a 2-core machine
@@ -27,10 +28,11 @@ PYTEST_WORKERS ?= 3
 SERIAL_RERUNS := --reruns 1
 # at the floors: what calls each dependency's API (REST, socket, resampler, devices, AEC)
 FLOORS_PARALLEL := tests/unit tests/network tests/e2e/test_call_path.py
-# (the real-time round trip, judged on the audio's own clock, runs in the parallel phase at
-# all four of its settings: the FIR with websockets and numpy at their floors, soxr at its
-# floor on a 44.1 kHz device)
-FLOORS_SERIAL := tests/devices/test_devices_cli.py tests/echo/test_echo_rig.py
+# (the real-time round trip at two of its four settings: the FIR with websockets and numpy
+# at their floors, and soxr at its floor on a 44.1 kHz device)
+FLOORS_SERIAL := 'tests/e2e/test_call_path.py::test_echo_call_round_trip[pcm_s16le-16000-48000]' \
+  'tests/e2e/test_call_path.py::test_echo_call_round_trip[mulaw-8000-44100]' \
+  tests/devices/test_devices_cli.py tests/echo/test_echo_rig.py
 DEBS := libportaudio2 pulseaudio pulseaudio-utils libasound2-plugins espeak-ng sox systemd libseccomp2
 
 .PHONY: demo test test-floors deps demo-deps apt-install venv demo-venv lint bench clean
