@@ -14,6 +14,7 @@ from bridge.profile.sections import (
     AssistantSettings,
     AudioSettings,
     CallSettings,
+    HttpSettings,
     LogSettings,
     RecordSettings,
     ServiceSettings,
@@ -59,6 +60,7 @@ class Profile:
     log: LogSettings
     directory: Path = field(default=Path("."))
     warnings: tuple[str, ...] = ()  # shown by run (logged) and check (!), never fatal
+    http: HttpSettings = field(default_factory=HttpSettings)
 
     def create_body(self) -> dict[str, Any]:
         """The JSON body of POST /call."""
@@ -85,7 +87,7 @@ class Profile:
 SECTIONS: dict[str, type] = {
     "api": ApiSettings, "assistant": AssistantSettings, "call": CallSettings,
     "wire": WireSettings, "audio": AudioSettings, "transcript": TranscriptSettings,
-    "record": RecordSettings, "service": ServiceSettings, "log": LogSettings,
+    "record": RecordSettings, "service": ServiceSettings, "log": LogSettings, "http": HttpSettings,
 }
 
 # section -> key -> field, read off the declarations in bridge/profile/sections.py. Every
@@ -101,6 +103,7 @@ DEPRECATED: dict[str, str] = {
 }
 
 __all__ = ["DEPRECATED", "FORBIDDEN", "GONE_FROM_VAPI", "SECTIONS", "SPEC", "WIRE_RATES",
-           "ApiSettings", "AssistantSettings", "AudioSettings", "CallSettings", "LogSettings",
+           "ApiSettings", "AssistantSettings", "AudioSettings", "CallSettings", "HttpSettings",
+           "LogSettings",
            "Profile", "RecordSettings", "ServiceSettings", "TranscriptSettings",
            "WireSettings"]

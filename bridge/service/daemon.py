@@ -8,7 +8,7 @@ old one kept); SIGINT/SIGTERM end the call in progress and the daemon.
 
 Its control socket arrives as a hook (`control`, the CLI gives
 `bridge.control.server.serve_control`), which sees it as a `bridge.control.commands.Host`:
-`call`, `request_call()`, `snapshot()`.
+`call`, `request_call()`, `snapshot()`; the HTTP server too (`web`: `bridge.web.serve_http`).
 
 Under systemd it says READY=1 once the profile is loaded and the devices are open,
 keeps STATUS= current, pings the watchdog from the event loop and says STOPPING=1.
@@ -75,15 +75,15 @@ class Daemon:
                  overrides: list[str] | None = None, fault: str | None = None,
                  audio: tuple[AudioSource, AudioSink] | None = None,
                  hooks: list[EventHook] | None = None, view: CallView | None = None,
-                 control: ControlSocket | None = None, stop: asyncio.Event | None = None
-                 ) -> None:
+                 control: ControlSocket | None = None, stop: asyncio.Event | None = None,
+                 web: ControlSocket | None = None) -> None:
         self.profile = profile
         self.reload_from = reload_from
         self.overrides = overrides or []
         self.fault = fault
         self.hooks = hooks or []
         self.view = view
-        self.control = control
+        self.control, self.web = control, web  # the control socket; the HTTP server
         self.call: Call | None = None
         self.transcript: deque[tuple[str, str]] = deque(maxlen=10)
         self.last_summary: CallSummary | None = None
@@ -161,8 +161,9 @@ class Daemon:
             if self.profile.record.path:  # a recording that cannot be made: exit 2 now
                 check_destination(self.profile.record.path, self.profile.name)
             self._open_audio()
-            control = self.control(self, self.profile) if self.control else None
-            async with control or contextlib.nullcontext():  # before READY: ctl works then
+            async with contextlib.AsyncExitStack() as servers:  # before READY: ctl works then
+                for serve in filter(None, (self.control, self.web)):
+                    await servers.enter_async_context(serve(self, self.profile))
                 self.notifier.ready()
                 self._set_state("ready")
                 if self.notifier.enabled:
