@@ -162,7 +162,7 @@ class Daemon:
                 check_destination(self.profile.record.path, self.profile.name)
             self._open_audio()
             async with contextlib.AsyncExitStack() as servers:  # before READY: ctl works then
-                for serve in filter(None, (self.control, self.web)):
+                for serve in filter(None, (self.web, self.control)):
                     await servers.enter_async_context(serve(self, self.profile))
                 self.notifier.ready()
                 self._set_state("ready")

@@ -20,8 +20,8 @@ from prometheus_client import (
     Gauge,
     Histogram,
     Info,
-    generate_latest,
 )
+from prometheus_client.exposition import choose_encoder
 
 from bridge import __version__, events
 from bridge.call.summary import CallSummary
@@ -123,8 +123,11 @@ class KioskMetrics:
             if summary.devices is not None:
                 self.reopens.inc(summary.devices.reopens)
 
-    def exposition(self) -> bytes:
+    def exposition(self, accept: str = "") -> tuple[bytes, str]:
+        """The metrics in the format the scraper's Accept header asks for (Prometheus text
+        by default, OpenMetrics if asked), and its content type."""
         call = self.host.call
         self.live.set(1 if call is not None and not call.done and call.info is not None
                       else 0)
-        return generate_latest(self.registry)
+        encode, content_type = choose_encoder(accept)
+        return encode(self.registry), content_type

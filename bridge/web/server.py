@@ -14,7 +14,6 @@ from importlib import resources
 from typing import Any
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST
 
 from bridge.call.lifecycle import ensure_live
 from bridge.errors import BridgeError, ProfileError
@@ -111,9 +110,9 @@ class WebServer:
         return await sse.stream(request, self.host, self.stopping)
 
     async def scrape(self, request: web.Request) -> web.Response:
-        return web.Response(body=self.metrics.exposition(),
-                            headers={"Content-Type": CONTENT_TYPE_LATEST,
-                                     "Cache-Control": "no-store"})
+        body, content_type = self.metrics.exposition(request.headers.get("Accept", ""))
+        return web.Response(body=body, headers={"Content-Type": content_type,
+                                                "Cache-Control": "no-store"})
 
     async def call(self, request: web.Request) -> web.Response:
         refused = self.host.request_call("http")

@@ -69,6 +69,10 @@ class WebDaemon:
                           headers=self.headers | (CSRF if headers is None else headers),
                           **kwargs)
 
+    def stop_and_logs(self) -> str:
+        self.stop()
+        return self.out + self.err
+
     def stop(self, timeout: float = 15) -> int:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
