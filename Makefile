@@ -2,7 +2,8 @@
 #   make demo   — a call to the built-in simulator, no account needed: PortAudio and the
 #                 package with its simulator extra, nothing else
 #   make test   — the whole test suite (lint included), with the test stack: a private
-#                 PulseAudio, sox, espeak-ng, systemd's tools, livekit, hypothesis, ruff
+#                 PulseAudio, sox, espeak-ng, systemd's tools, chromium and Playwright,
+#                 livekit, hypothesis, ruff
 #   make test-floors — the unit, network, call-path, device-listing and echo-rig tests with
 #                 every dependency at exactly its declared floor (pyproject.toml), in a
 #                 second venv
@@ -32,7 +33,10 @@ FLOORS_PARALLEL := tests/unit tests/network tests/e2e/test_call_path.py
 FLOORS_SERIAL := 'tests/e2e/test_call_path.py::test_echo_call_round_trip[pcm_s16le-16000-48000]' \
   'tests/e2e/test_call_path.py::test_echo_call_round_trip[mulaw-8000-44100]' \
   tests/devices/test_devices_cli.py tests/echo/test_echo_rig.py
-DEBS := libportaudio2 pulseaudio pulseaudio-utils libasound2-plugins espeak-ng sox systemd libseccomp2
+# chromium: the kiosk screen's browser tests (tests/web, Playwright drives Debian's build;
+# about 115 MB, some 25 s of apt on a fresh machine)
+DEBS := libportaudio2 pulseaudio pulseaudio-utils libasound2-plugins espeak-ng sox systemd libseccomp2 \
+  chromium
 
 .PHONY: demo test test-floors deps demo-deps apt-install venv demo-venv lint bench clean
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from tests.web.conftest import ProfileBuilder, free_port, wait_for, web_profile
 
 GREETING = ("Welcome to the front desk. I can help you find a room, a person, or the way "
             "to the lifts, and call someone down to meet you.")
+SHORT = "Good morning, and welcome to the front desk of this building."
 RECORD_CAPTIONS = """() => {
   window.__seen = [];
   const note = () => {
@@ -53,6 +55,7 @@ def test_the_call_button_places_a_call_whose_words_show_while_the_assistant_spea
     words = GREETING.split()
     partial = page.locator("#captions p.assistant.live")
     expect(partial).to_have_count(1, timeout=15000)  # the turn, shown before it is over
+    expect(partial).to_have_text(re.compile(r"^(\S+ ){9}"), timeout=15000)
     shot = Path(os.environ.get("KIOSK_SCREENSHOT") or tmp_path / "kiosk.png")
     shot.parent.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(shot))
@@ -78,9 +81,12 @@ def test_the_call_button_places_a_call_whose_words_show_while_the_assistant_spea
 
 def test_the_page_recovers_by_itself_after_the_daemon_restarts(
         start_sim, profiles: ProfileBuilder, start_web, browser) -> None:
+    """… and with `assistant.speechStarted` opted in, the whole turn shows as it starts."""
     sim = start_sim(assistant="echo")
     port = free_port()
-    profile = web_profile(profiles, sim, port)
+    profile = web_profile(profiles, sim, port, first=SHORT, overrides={
+        "clientMessages": ["transcript", "speech-update", "status-update",
+                           "user-interrupted", "assistant.speechStarted"]})
     first = start_web(profile, port)
     page = open_page(browser, first.base + "/")
     expect(page.locator("#state")).to_have_text("Ready")
@@ -96,6 +102,9 @@ def test_the_page_recovers_by_itself_after_the_daemon_restarts(
 
     page.locator("#button").click()  # the same page steers the new daemon
     expect(page.locator("#state")).to_have_text("In call", timeout=15000)
+    expect(page.locator("#captions p.assistant.live")).to_have_text(SHORT, timeout=15000)
     assert len(sim.calls()) == 1
+    expect(page.locator("#captions p.assistant")).to_have_text(SHORT, timeout=15000)
+    expect(page.locator("#captions p.assistant.live")).to_have_count(0, timeout=15000)
     assert second.post("/end").status_code == 200
     expect(page.locator("#state")).to_have_text("Call ended", timeout=15000)
