@@ -4,9 +4,12 @@ pages (forms, foreign origins)."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import httpx
 
-from tests.e2e.conftest import run_bridge
+from tests.e2e.conftest import ROOT, bridge_env, run_bridge
 from tests.web.conftest import CSRF, ProfileBuilder, free_port, wait_for, web_profile
 
 TOKEN = "kiosk-token-0123456789abcdef"
@@ -87,3 +90,19 @@ def test_the_call_button_refuses_other_sites(profiles: ProfileBuilder, start_sim
                                                   "Sec-Fetch-Site": "same-origin"})
     assert answer.status_code == 202, answer.text
     assert daemon.post("/call").status_code == 409, "one call at a time"
+
+
+def test_without_the_http_extra_the_daemon_says_how_to_install_it(
+        profiles: ProfileBuilder, start_sim) -> None:
+    """A copy installed without [http] (aiohttp hidden from this process) and http.listen
+    set: one line naming the extra and the pip command, exit 2."""
+    sim = start_sim()
+    profile = web_profile(profiles, sim, free_port())
+    code = ("import sys; sys.modules['aiohttp'] = None; from bridge.cli.main import main; "
+            f"raise SystemExit(main(['run', '--profile', {str(profile)!r}]))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=60, env=bridge_env(), cwd=ROOT)
+    assert result.returncode == 2, result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert "http.listen" in last and "[http] extra" in last and "pip install" in last, last
+    assert "Traceback" not in result.stderr
