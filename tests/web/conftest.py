@@ -102,16 +102,24 @@ def start_web() -> Iterator[Callable[..., WebDaemon]]:
         daemon = WebDaemon(proc, f"http://{host}:{port}", headers=headers or {})
         started.append(daemon)
 
+        seen: list[str] = ["nothing"]
+
         def up() -> bool:
             if proc.poll() is not None:
                 _, err = proc.communicate()
                 raise AssertionError(f"the daemon exited with {proc.returncode}: {err}")
             try:
-                return daemon.get("/state").json().get("state") == "waiting for trigger"
-            except (httpx.HTTPError, ValueError):
+                answer = daemon.get("/state")
+                seen[0] = f"{answer.status_code} {answer.text[:200]}"
+                return answer.json().get("state") == "waiting for trigger"
+            except (httpx.HTTPError, ValueError) as exc:
+                seen[0] = repr(exc)
                 return False
 
-        wait_for(up, 20, "the daemon's HTTP server in standby")
+        try:
+            wait_for(up, 30, "the daemon's HTTP server in standby")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc} (last: {seen[0]})") from None
         return daemon
 
     yield start

@@ -5,6 +5,7 @@ metrics) holds the call's full id (which every URL of the call contains) or the 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
@@ -46,6 +47,8 @@ def test_metrics_after_a_call_and_no_secret_anywhere(
     tap.close()
 
     response = daemon.get("/metrics")
+    texts = {"/": daemon.get("/").text, "/state": daemon.get("/state").text,
+             "/metrics": response.text, "/events": tap.text}
     assert response.headers["content-type"].startswith("text/plain; version=")
     after = samples(response.text)
     reason = (("outcome", "ok"), ("reason", "exceeded-max-duration"))
@@ -60,7 +63,16 @@ def test_metrics_after_a_call_and_no_secret_anywhere(
         ended["cost"], "the cost Vapi reported"
     assert after[("vapi_bridge_state", (("vapi_bridge_state", "standby"),))] == 1
     assert after[("vapi_bridge_call_in_progress", ())] == 0
-    assert after[("vapi_bridge_audible_underruns_total", ())] == 0
+    daemon.stop()
+    line = re.search(r"^call \S+ ended: .*$", daemon.out, re.M)
+    assert line, daemon.out
+    summary = line.group(0)  # the call's summary line, as the daemon printed it
+    underruns = re.search(r"(\d+) audible underruns?", summary)
+    dropped = re.search(r"dropped (\d+) ms of speech", summary)
+    assert underruns and dropped, summary
+    assert after[("vapi_bridge_audible_underruns_total", ())] == int(underruns.group(1))
+    assert round(after[("vapi_bridge_speech_dropped_seconds_total", ())] * 1000) == \
+        int(dropped.group(1))
     assert after[("vapi_bridge_heard_gap_seconds_count", ())] == 0
     build = next(labels for name, labels in after if name == "vapi_bridge_build_info")
     assert ("version", bridge.__version__) in build
@@ -68,8 +80,6 @@ def test_metrics_after_a_call_and_no_secret_anywhere(
         "the page's meter had the microphone's level during the call"
 
     call_id = sim.only_call()["id"]
-    texts = {"/": daemon.get("/").text, "/state": daemon.get("/state").text,
-             "/metrics": response.text, "/events": tap.text}
     assert f'"call":"{call_id[-8:]}"' in tap.text, "the events name the call by its short id"
     for path, text in texts.items():
         assert call_id not in text, f"{path} gives out the call's full id (its URLs hold it)"
