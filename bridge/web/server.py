@@ -64,8 +64,7 @@ class WebServer:
         self._unlisten = host.events.listen(self.metrics.on_event)
 
     def app(self) -> web.Application:
-        app = web.Application(middlewares=[self.access.middleware],
-                              client_max_size=4096, handler_args={"max_field_size": 8190})
+        app = web.Application(middlewares=[self.access.middleware], client_max_size=4096)
         app.router.add_get("/", self.index)
         app.router.add_get("/state", self.state)
         app.router.add_get("/events", self.events)

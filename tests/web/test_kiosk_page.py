@@ -43,7 +43,11 @@ def test_the_call_button_places_a_call_whose_words_show_while_the_assistant_spea
     sim = start_sim(assistant="echo")
     port = free_port()
     daemon = start_web(web_profile(profiles, sim, port, first=GREETING), port)
-    page = open_page(browser, daemon.base + "/")
+    problems: list[str] = []  # script errors, CSP refusals (the inline script is hashed)
+    page = browser.new_page(viewport={"width": 1280, "height": 720})
+    page.on("pageerror", lambda exc: problems.append(str(exc)))
+    page.on("console", lambda msg: problems.append(msg.text) if msg.type == "error" else None)
+    page.goto(daemon.base + "/")
     expect(page.locator("#state")).to_have_text("Ready")
     expect(page.locator("#button")).to_have_text("Call")
     assert sim.calls() == [], "nothing is placed before the button is pressed"
@@ -77,6 +81,7 @@ def test_the_call_button_places_a_call_whose_words_show_while_the_assistant_spea
     assert ended in ("customer-ended-call", "assistant-ended-call"), ended
     expect(page.locator("#button")).to_have_text("Call")
     expect(page.locator("#captions p.assistant").last).to_have_text(GREETING)
+    assert problems == []
 
 
 def test_the_page_recovers_by_itself_after_the_daemon_restarts(
