@@ -26,6 +26,7 @@ from prometheus_client.exposition import choose_encoder
 from bridge import __version__, events
 from bridge.call.summary import CallSummary
 from bridge.events import KioskEvent
+from bridge.web import scrub
 from bridge.web.host import WebHost
 
 STATES = ["starting", events.STANDBY, events.TRIGGERED, events.CONNECTING, events.IN_CALL,
@@ -44,7 +45,7 @@ class _Labels:
         self.seen: set[str] = set()
 
     def __call__(self, value: object, default: str) -> str:
-        text = str(value)[:MAX_LABEL_LEN] if value not in (None, "") else default
+        text = scrub.text(str(value))[:MAX_LABEL_LEN] if value not in (None, "") else default
         if text not in self.seen:
             if len(self.seen) >= MAX_LABELS:
                 return "other"

@@ -19,7 +19,7 @@ from bridge.call.lifecycle import ensure_live
 from bridge.errors import BridgeError, ProfileError
 from bridge.inert import inert
 from bridge.profile.listen import split_listen
-from bridge.web import sse
+from bridge.web import scrub, sse
 from bridge.web.access import Access
 from bridge.web.host import WebHost
 from bridge.web.metrics import KioskMetrics
@@ -102,7 +102,7 @@ class WebServer:
                                      "Referrer-Policy": "no-referrer"})
 
     async def state(self, request: web.Request) -> web.Response:
-        return web.json_response(public_state(self.host.snapshot()),
+        return web.json_response(scrub.values(public_state(self.host.snapshot())),
                                  headers={"Cache-Control": "no-store"})
 
     async def events(self, request: web.Request) -> web.StreamResponse:

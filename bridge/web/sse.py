@@ -13,6 +13,7 @@ import contextlib
 from aiohttp import web
 
 from bridge.events import KioskEvent
+from bridge.web import scrub
 from bridge.web.host import WebHost
 
 RETRY_MS = 1000  # how soon a browser reconnects (after the daemon restarts, say)
@@ -34,7 +35,7 @@ def _level(host: WebHost) -> float | None:
 
 
 def _frame(event: KioskEvent) -> bytes:
-    return f"id: {event.seq}\ndata: {event.json()}\n\n".encode()
+    return f"id: {event.seq}\ndata: {scrub.event_json(event)}\n\n".encode()
 
 
 async def stream(request: web.Request, host: WebHost, stopping: asyncio.Event

@@ -107,3 +107,27 @@ def test_heard_gap_histogram_from_turn_events() -> None:
     assert abs(got[("vapi_bridge_heard_gap_seconds_sum", ())] - 3.0) < 1e-9
     assert got[("vapi_bridge_heard_gap_seconds_bucket", (("le", "1.0"),))] == 2
     assert got[("vapi_bridge_call_errors_total", (("cause", "spending-limit"),))] == 1
+
+
+def test_no_url_leaves_in_an_event_or_a_label() -> None:
+    """Whatever text reached an event (an error's message, Vapi's ended reason), a call
+    URL in it is cut to its host before it is served; an unreadable one is withheld."""
+    from bridge.web import scrub
+    from bridge.web.metrics import KioskMetrics
+
+    class Host:
+        events = EventBus()
+        call = None
+        last_summary = None
+
+    metrics = KioskMetrics(Host())  # type: ignore[arg-type]
+    Host.events.listen(metrics.on_event)
+    url = "wss://api.vapi.ai/0193-call-id-secret/transport"
+    served = [scrub.event_json(Host.events.publish("error", message=f"could not open {url}",
+                                                   cause=url)),
+              scrub.event_json(Host.events.publish("ended", reason=f"see http://h:99999/{url}",
+                                                   outcome="ok", seconds=1.0))]
+    served.append(metrics.exposition()[0].decode())
+    for text in served:
+        assert "0193-call-id-secret" not in text, text
+    assert "wss://api.vapi.ai/…" in served[0]
