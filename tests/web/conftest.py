@@ -117,7 +117,7 @@ def start_web() -> Iterator[Callable[..., WebDaemon]]:
                 return False
 
         try:
-            wait_for(up, 30, "the daemon's HTTP server in standby")
+            wait_for(up, 60, "the daemon's HTTP server in standby")
         except AssertionError as exc:
             raise AssertionError(f"{exc} (last: {seen[0]})") from None
         return daemon
@@ -162,7 +162,9 @@ def browser() -> Iterator[Any]:
     """Debian's chromium, headless, driven by Playwright (never `playwright install`)."""
     if shutil.which(CHROMIUM) is None:
         pytest.fail(f"{CHROMIUM} is missing: `make deps` installs Debian's chromium")
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
+
+    expect.set_options(timeout=20_000)  # bounds, not speeds: a loaded machine is slow
 
     with sync_playwright() as pw:
         chromium = pw.chromium.launch(executable_path=CHROMIUM, headless=True,

@@ -35,14 +35,14 @@ def test_metrics_after_a_call_and_no_secret_anywhere(
     assert before[("vapi_bridge_state", (("vapi_bridge_state", "standby"),))] == 1
     assert not any(name == "vapi_bridge_calls_total" for name, _ in before)
     tap = EventTap(daemon.base + "/events?level=1")
-    wait_for(lambda: any(e["event"] == "standby" for e in events_of(tap)), 10, "the replay")
+    wait_for(lambda: any(e["event"] == "standby" for e in events_of(tap)), 20, "the replay")
 
     answer = daemon.post("/call")
     assert answer.status_code == 202, answer.text
     ended = wait_for(lambda: next((e for e in events_of(tap) if e["event"] == "ended"), None),
-                     20, "the call's end")
+                     40, "the call's end")
     wait_for(lambda: any(e["event"] == "standby" and e["seq"] > ended["seq"]
-                         for e in events_of(tap)), 10, "standby again")
+                         for e in events_of(tap)), 20, "standby again")
     live_levels = [e for e in events_of(tap) if e["event"] == "level"]
     tap.close()
 
