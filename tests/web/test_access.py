@@ -106,3 +106,29 @@ def test_without_the_http_extra_the_daemon_says_how_to_install_it(
     last = result.stderr.strip().splitlines()[-1]
     assert "http.listen" in last and "[http] extra" in last and "pip install" in last, last
     assert "Traceback" not in result.stderr
+
+
+def test_http_listen_is_checked_when_the_profile_is_read() -> None:
+    import pytest
+    import yaml
+
+    from bridge.errors import ProfileError
+    from bridge.profile.loader import parse_profile
+
+    def load(http: dict[str, object]) -> object:
+        return parse_profile(yaml.safe_dump({"assistant": {"id": "a"}, "http": http}),
+                             origin="kiosk.yaml").http
+
+    assert load({}).listen is None  # type: ignore[attr-defined]
+    assert load({"listen": "[::1]:8080"}).listen == "[::1]:8080"  # type: ignore[attr-defined]
+    assert load({"listen": "localhost:8080"}).token_env is None  # type: ignore[attr-defined]
+    for listen, said in (("8080", "expected HOST:PORT, e.g. 127.0.0.1:8080"),
+                         ("127.0.0.1:0", "the port must be 1..65535"),
+                         ("::1:8080", "in brackets, e.g. [::1]:8080")):
+        with pytest.raises(ProfileError, match=r"kiosk.yaml:\d+: http.listen: ") as err:
+            load({"listen": listen})
+        assert said in str(err.value)
+    with pytest.raises(ProfileError) as err:
+        load({"listen": "kiosk.local:8080"})  # a name: not assumed to be loopback
+    assert "http.token_env: required when http.listen is not a loopback address" in \
+        str(err.value)
