@@ -113,3 +113,22 @@ def test_the_page_recovers_by_itself_after_the_daemon_restarts(
     expect(page.locator("#captions p.assistant.live")).to_have_count(0, timeout=30000)
     assert second.post("/end").status_code == 200
     expect(page.locator("#state")).to_have_text("Call ended", timeout=30000)
+
+
+def test_a_call_that_cannot_be_placed_is_shown_and_counted(
+        start_sim, profiles: ProfileBuilder, start_web, browser) -> None:
+    sim = start_sim(assistant="echo")
+    port = free_port()
+    daemon = start_web(web_profile(profiles, sim, port, api={"retry_attempts": 1}), port)
+    page = open_page(browser, daemon.base + "/")
+    expect(page.locator("#state")).to_have_text("Ready")
+    sim.stop()  # Vapi unreachable
+
+    page.locator("#button").click()
+    expect(page.locator("#state")).to_have_text("Could not place the call")
+    expect(page.locator("#detail")).not_to_be_empty()
+    expect(page.locator("#button")).to_have_text("Call")
+    expect(page.locator("#button")).to_be_enabled()
+    metrics = daemon.get("/metrics").text
+    assert 'vapi_bridge_call_errors_total{cause="other"} 1.0' in metrics, metrics
+    assert "vapi_bridge_calls_total{" not in metrics, "no call was placed, none ended"
