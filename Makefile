@@ -26,8 +26,9 @@ PYTEST_WORKERS ?= 3
 # the sound server itself sometimes glitches (its xruns are reported in the failure). Two
 # failures in a row fail the suite; the rerun is shown in pytest's summary (R).
 SERIAL_RERUNS := --reruns 1
-# at the floors: what calls each dependency's API (REST, socket, resampler, devices, AEC)
-FLOORS_PARALLEL := tests/unit tests/network tests/e2e/test_call_path.py
+# at the floors: what calls each dependency's API (REST, socket, resampler, devices, AEC,
+# the HTTP server and its metrics: aiohttp, prometheus-client)
+FLOORS_PARALLEL := tests/unit tests/network tests/e2e/test_call_path.py tests/web/test_metrics.py
 # (the real-time round trip at two of its four settings: the FIR with websockets and numpy
 # at their floors, and soxr at its floor on a 44.1 kHz device)
 FLOORS_SERIAL := 'tests/e2e/test_call_path.py::test_echo_call_round_trip[pcm_s16le-16000-48000]' \

@@ -32,6 +32,14 @@ COOKIE_MAX_AGE = 400 * 86400  # browsers cap a cookie's life at 400 days
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
+def host_name(header: str) -> str:
+    """The name in a Host header (`127.0.0.1:8080`, `[::1]:8080`, `localhost`), read by
+    hand: aiohttp 3.9's `request.url` fails on a Host with a port under newer yarl."""
+    if header.startswith("["):
+        return header[1:header.find("]")] if "]" in header else ""
+    return header.rpartition(":")[0] if ":" in header else header
+
+
 def _refuse(status: int, why: str) -> web.Response:
     return web.json_response({"ok": False, "error": why}, status=status,
                              headers={"Cache-Control": "no-store"})
@@ -55,7 +63,7 @@ class Access:
         """None when the request may be served, else the answer refusing it (or the redirect
         that turns `?token=` into a cookie)."""
         if self.token is None:
-            if not is_loopback(request.url.host or ""):
+            if not is_loopback(host_name(request.host)):
                 return _refuse(403, "this server answers only to a loopback host name "
                                     "(127.0.0.1, localhost, [::1])")
         elif "token" in request.query:
