@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
@@ -13,6 +14,7 @@ from prometheus_client.parser import text_string_to_metric_families
 import bridge
 from bridge.events import EventBus
 from tests.e2e.conftest import KEY
+from tests.e2e.test_turns import visitor_wav
 from tests.web.conftest import EventTap, ProfileBuilder, free_port, wait_for, web_profile
 
 
@@ -26,11 +28,14 @@ def events_of(tap: EventTap) -> list[dict[str, Any]]:
 
 
 def test_metrics_after_a_call_and_no_secret_anywhere(
-        start_sim, profiles: ProfileBuilder, start_web) -> None:
-    sim = start_sim(assistant="echo")
+        start_sim, profiles: ProfileBuilder, start_web, tmp_path: Path) -> None:
+    sim = start_sim(assistant="echo", think_ms=300)
+    visitor = tmp_path / "visitor.wav"
+    visitor_wav(visitor, bursts=1)  # one turn: the echo assistant answers it
     port = free_port()
     daemon = start_web(web_profile(profiles, sim, port, first="Hello there.",
-                                   overrides={"maxDurationSeconds": 3}), port)
+                                   overrides={"maxDurationSeconds": 6},
+                                   audio={"input": f"file:{visitor}"}), port)
     before = samples(daemon.get("/metrics").text)
     assert before[("vapi_bridge_state", (("vapi_bridge_state", "standby"),))] == 1
     assert not any(name == "vapi_bridge_calls_total" for name, _ in before)
@@ -56,7 +61,7 @@ def test_metrics_after_a_call_and_no_secret_anywhere(
     assert ended["reason"] == "exceeded-max-duration" and ended["outcome"] == "ok"
     assert after[("vapi_bridge_call_duration_seconds_count", ())] == 1
     duration = after[("vapi_bridge_call_duration_seconds_sum", ())]
-    assert duration == ended["seconds"] and 2.5 <= duration <= 8, duration
+    assert duration == ended["seconds"] and 5.5 <= duration <= 12, duration
     last_ok = after[("vapi_bridge_last_ok_call_end_timestamp_seconds", ())]
     assert abs(last_ok - ended["at"]) < 0.001
     assert ended["cost"] > 0 and after[("vapi_bridge_call_cost_dollars_total", ())] == \
@@ -73,7 +78,10 @@ def test_metrics_after_a_call_and_no_secret_anywhere(
     assert after[("vapi_bridge_audible_underruns_total", ())] == int(underruns.group(1))
     assert round(after[("vapi_bridge_speech_dropped_seconds_total", ())] * 1000) == \
         int(dropped.group(1))
-    assert after[("vapi_bridge_heard_gap_seconds_count", ())] == 0
+    turns = [e for e in events_of(tap) if e["event"] == "turn"]
+    assert len(turns) == 1, "the visitor spoke once and was answered"
+    assert after[("vapi_bridge_heard_gap_seconds_count", ())] == 1
+    assert after[("vapi_bridge_heard_gap_seconds_sum", ())] == turns[0]["heard_gap_ms"] / 1000
     build = next(labels for name, labels in after if name == "vapi_bridge_build_info")
     assert ("version", bridge.__version__) in build
     assert live_levels and all(-100 <= e["db"] <= 0 for e in live_levels), \
