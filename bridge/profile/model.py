@@ -19,6 +19,7 @@ from bridge.profile.sections import (
     RecordSettings,
     ServiceSettings,
     TranscriptSettings,
+    TriggerSettings,
     WireSettings,
 )
 
@@ -58,6 +59,7 @@ class Profile:
     record: RecordSettings
     service: ServiceSettings
     log: LogSettings
+    trigger: TriggerSettings
     directory: Path = field(default=Path("."))
     warnings: tuple[str, ...] = ()  # shown by run (logged) and check (!), never fatal
     http: HttpSettings = field(default_factory=HttpSettings)
@@ -87,7 +89,8 @@ class Profile:
 SECTIONS: dict[str, type] = {
     "api": ApiSettings, "assistant": AssistantSettings, "call": CallSettings,
     "wire": WireSettings, "audio": AudioSettings, "transcript": TranscriptSettings,
-    "record": RecordSettings, "service": ServiceSettings, "log": LogSettings, "http": HttpSettings,
+    "record": RecordSettings, "service": ServiceSettings, "trigger": TriggerSettings,
+    "log": LogSettings, "http": HttpSettings,
 }
 
 # section -> key -> field, read off the declarations in bridge/profile/sections.py. Every
@@ -106,4 +109,4 @@ __all__ = ["DEPRECATED", "FORBIDDEN", "GONE_FROM_VAPI", "SECTIONS", "SPEC", "WIR
            "ApiSettings", "AssistantSettings", "AudioSettings", "CallSettings", "HttpSettings",
            "LogSettings",
            "Profile", "RecordSettings", "ServiceSettings", "TranscriptSettings",
-           "WireSettings"]
+           "TriggerSettings", "WireSettings"]

@@ -1,14 +1,13 @@
 """The daemon: profile, API, devices and calls composed into a mode, under systemd or not.
 
-Modes (`service.mode`): `once` places one call and exits; `standby` keeps the devices
-open and places a call on `vapi-bridge ctl call` or SIGUSR1, then waits again; `loop`
-calls again after `loop_delay_seconds`, backing off (up to `max_backoff_seconds`) while
-calls fail. SIGHUP reloads the profile between calls (a broken one is reported and the
-old one kept); SIGINT/SIGTERM end the call in progress and the daemon.
+Modes (`service.mode`): `once` places one call and exits; `standby` keeps the devices open
+and places a call on `ctl call`, SIGUSR1 or the wake word (`standby.py`), then waits again;
+`loop` calls again after `loop_delay_seconds`, backing off (up to `max_backoff_seconds`)
+while calls fail. SIGHUP reloads the profile between calls (a broken one is reported and
+the old one kept); SIGINT/SIGTERM end the call in progress and the daemon.
 
-Its control socket arrives as a hook (`control`, the CLI gives
-`bridge.control.server.serve_control`), which sees it as a `bridge.control.commands.Host`:
-`call`, `request_call()`, `snapshot()`; the HTTP server too (`web`: `bridge.web.serve_http`).
+Its control socket and HTTP server are hooks (`control`, `web`: the CLI's `serve_control`,
+`serve_http`) seeing it as a `bridge.control.commands.Host`: `call`, `request_call()`, … .
 
 Under systemd it says READY=1 once the profile is loaded and the devices are open,
 keeps STATUS= current, pings the watchdog from the event loop and says STOPPING=1.
@@ -44,6 +43,7 @@ from bridge.service.placing import CallWatcher, EventHook, place_call
 from bridge.service.signals import install_signals
 from bridge.service.snapshot import snapshot
 from bridge.service.spending import SpendingGuard
+from bridge.service.standby import WakeWord
 from bridge.vapi import messages
 from bridge.vapi.api import VapiApi
 from bridge.words import plural
@@ -81,9 +81,7 @@ class Daemon:
         self.profile = profile
         self.reload_from = reload_from
         self.overrides = overrides or []
-        self.fault = fault
-        self.hooks = hooks or []
-        self.view = view
+        self.fault, self.hooks, self.view = fault, hooks or [], view
         self.control, self.web = control, web  # the control socket; the HTTP server
         self.call: Call | None = None
         self.transcript: deque[tuple[str, str]] = deque(maxlen=10)
@@ -101,6 +99,7 @@ class Daemon:
         self._trigger = asyncio.Event()
         self._reload_pending = False
         self._closing: set[asyncio.Task[None]] = set()  # retired API clients being closed
+        self.wake = WakeWord(self, self._open_audio)  # trigger.wake_word (service/standby.py)
 
     # ---- the control socket's Host, and signals -----------------------------------------
     def snapshot(self) -> dict[str, Any]:
@@ -188,7 +187,7 @@ class Daemon:
             if mode == "standby":
                 self._set_state("waiting for trigger")
                 self.events.publish(events.STANDBY)
-                if not await self._wait_for(self._trigger):
+                if not await self.wake.wait(self._wait_for(self._trigger)):
                     break
             self.events.publish(events.TRIGGERED, cause=self._cause)
             code = self.spending.refuse() or await self._call_once()  # refused: 3
