@@ -2,7 +2,8 @@
 #   make demo   — a call to the built-in simulator, no account needed: PortAudio and the
 #                 package with its simulator extra, nothing else
 #   make test   — the whole test suite (lint included), with the test stack: a private
-#                 PulseAudio, sox, espeak-ng, systemd's tools, livekit, hypothesis, ruff
+#                 PulseAudio, sox, espeak-ng, systemd's tools, chromium and Playwright,
+#                 livekit, hypothesis, ruff
 #   make test-floors — the unit, network, call-path, device-listing and echo-rig tests with
 #                 every dependency at exactly its declared floor (pyproject.toml), in a
 #                 second venv
@@ -33,14 +34,18 @@ SERIAL_DIST ?=
 # the sound server itself sometimes glitches (its xruns are reported in the failure). Two
 # failures in a row fail the suite; the rerun is shown in pytest's summary (R).
 SERIAL_RERUNS := --reruns 1
-# at the floors: what calls each dependency's API (REST, socket, resampler, devices, AEC)
-FLOORS_PARALLEL := tests/unit tests/network tests/e2e/test_call_path.py
+# at the floors: what calls each dependency's API (REST, socket, resampler, devices, AEC,
+# the HTTP server and its metrics: aiohttp, prometheus-client)
+FLOORS_PARALLEL := tests/unit tests/network tests/e2e/test_call_path.py tests/web/test_metrics.py
 # (the real-time round trip at two of its four settings: the FIR with websockets and numpy
 # at their floors, and soxr at its floor on a 44.1 kHz device)
 FLOORS_SERIAL := 'tests/e2e/test_call_path.py::test_echo_call_round_trip[pcm_s16le-16000-48000]' \
   'tests/e2e/test_call_path.py::test_echo_call_round_trip[mulaw-8000-44100]' \
   tests/devices/test_devices_cli.py tests/echo/test_echo_rig.py
-DEBS := libportaudio2 pulseaudio pulseaudio-utils libasound2-plugins espeak-ng sox systemd libseccomp2
+# chromium: the kiosk screen's browser tests (tests/web, Playwright drives Debian's build;
+# about 115 MB, some 25 s of apt on a fresh machine)
+DEBS := libportaudio2 pulseaudio pulseaudio-utils libasound2-plugins espeak-ng sox systemd libseccomp2 \
+  chromium
 
 .PHONY: demo test test-floors venvs deps demo-deps apt-install venv demo-venv lint bench clean
 

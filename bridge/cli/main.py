@@ -41,13 +41,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     from bridge.control.server import serve_control
     from bridge.profile import load_profile
     from bridge.service.daemon import Daemon
+    from bridge.web import serve_http
 
     profile = load_profile(args.profile, args.set)
     setup_logging(_level(args, profile.log.level))
     for warning in profile.warnings:
         log.warning("%s: %s", profile.origin, warning)
     daemon = Daemon(profile, reload_from=args.profile, overrides=args.set, fault=args.fault,
-                    view=TerminalView(), control=serve_control)
+                    view=TerminalView(), control=serve_control, web=serve_http)
     return asyncio.run(daemon.run())
 
 

@@ -14,6 +14,7 @@ from bridge.profile.sections import (
     AssistantSettings,
     AudioSettings,
     CallSettings,
+    HttpSettings,
     LogSettings,
     RecordSettings,
     ServiceSettings,
@@ -61,6 +62,7 @@ class Profile:
     trigger: TriggerSettings
     directory: Path = field(default=Path("."))
     warnings: tuple[str, ...] = ()  # shown by run (logged) and check (!), never fatal
+    http: HttpSettings = field(default_factory=HttpSettings)
 
     def create_body(self) -> dict[str, Any]:
         """The JSON body of POST /call."""
@@ -88,7 +90,7 @@ SECTIONS: dict[str, type] = {
     "api": ApiSettings, "assistant": AssistantSettings, "call": CallSettings,
     "wire": WireSettings, "audio": AudioSettings, "transcript": TranscriptSettings,
     "record": RecordSettings, "service": ServiceSettings, "trigger": TriggerSettings,
-    "log": LogSettings,
+    "log": LogSettings, "http": HttpSettings,
 }
 
 # section -> key -> field, read off the declarations in bridge/profile/sections.py. Every
@@ -104,6 +106,7 @@ DEPRECATED: dict[str, str] = {
 }
 
 __all__ = ["DEPRECATED", "FORBIDDEN", "GONE_FROM_VAPI", "SECTIONS", "SPEC", "WIRE_RATES",
-           "ApiSettings", "AssistantSettings", "AudioSettings", "CallSettings", "LogSettings",
+           "ApiSettings", "AssistantSettings", "AudioSettings", "CallSettings", "HttpSettings",
+           "LogSettings",
            "Profile", "RecordSettings", "ServiceSettings", "TranscriptSettings",
            "TriggerSettings", "WireSettings"]

@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 
 from bridge.audio import wakeword
 from bridge.audio.playout import PlayoutSettings
+from bridge.errors import ProfileError
 from bridge.extras import missing_extra
 from bridge.profile.fields import (
     Bool,
@@ -27,6 +28,7 @@ from bridge.profile.fields import (
     key,
     suggest,
 )
+from bridge.profile.listen import Listen, is_loopback, split_listen
 
 SILENCE_FIX = ("set Silence Timeout on the assistant in the Vapi dashboard (Advanced, "
                "Call Timeout Settings)")
@@ -270,3 +272,26 @@ class LogSettings:
     HELP: ClassVar[str] = ""
     level: str = key(Choice(default="info", choices=("debug", "info", "warning", "error")),
                      "debug, info, warning, error")
+
+
+@dataclass(frozen=True)
+class HttpSettings:
+    HELP: ClassVar[str] = ("the kiosk screen (/), /events and /metrics (README: Kiosk screen "
+                           "and metrics); needs pip install 'vapi-bridge[http]'")
+    listen: str | None = key(
+        Listen(), "off when null. HOST:PORT to serve on: 127.0.0.1:8080 for the kiosk's own "
+                  "browser; any other address (0.0.0.0:8080) needs token_env. Read at start "
+                  "(a reload does not move it)", example="127.0.0.1:8080", commented=True)
+    token_env: str | None = key(
+        Str(), "env var holding the access token (16+ characters; required off loopback, "
+               "checked whenever set): send it as Authorization: Bearer TOKEN, or open "
+               "/?token=TOKEN once (it becomes a cookie)",
+        example="VAPI_BRIDGE_HTTP_TOKEN", commented=True)
+
+    def __post_init__(self) -> None:
+        if self.listen and not self.token_env and not is_loopback(split_listen(self.listen)[0]):
+            raise ProfileError(
+                f"http.token_env: required when http.listen is not a loopback address "
+                f"({self.listen}) — set http.token_env to the name of an environment variable "
+                f"holding a long random token (openssl rand -hex 32), or listen on "
+                f"127.0.0.1")

@@ -6,8 +6,8 @@ and places a call on `ctl call`, SIGUSR1 or the wake word (`standby.py`), then w
 while calls fail. SIGHUP reloads the profile between calls (a broken one is reported and
 the old one kept); SIGINT/SIGTERM end the call in progress and the daemon.
 
-Its control socket is a hook (`control`; the CLI gives `bridge.control.server.serve_control`),
-which sees it as a `bridge.control.commands.Host`: `call`, `request_call()`, `snapshot()`.
+Its control socket and HTTP server are hooks (`control`, `web`: the CLI's `serve_control`,
+`serve_http`) seeing it as a `bridge.control.commands.Host`: `call`, `request_call()`, … .
 
 Under systemd it says READY=1 once the profile is loaded and the devices are open,
 keeps STATUS= current, pings the watchdog from the event loop and says STOPPING=1.
@@ -69,15 +69,13 @@ class Daemon:
                  overrides: list[str] | None = None, fault: str | None = None,
                  audio: tuple[AudioSource, AudioSink] | None = None,
                  hooks: list[EventHook] | None = None, view: CallView | None = None,
-                 control: ControlSocket | None = None, stop: asyncio.Event | None = None
-                 ) -> None:
+                 control: ControlSocket | None = None, stop: asyncio.Event | None = None,
+                 web: ControlSocket | None = None) -> None:
         self.profile = profile
         self.reload_from = reload_from
         self.overrides = overrides or []
-        self.fault = fault
-        self.hooks = hooks or []
-        self.view = view
-        self.control = control
+        self.fault, self.hooks, self.view = fault, hooks or [], view
+        self.control, self.web = control, web  # the control socket; the HTTP server
         self.call: Call | None = None
         self.transcript: deque[tuple[str, str]] = deque(maxlen=10)
         self.last_summary: CallSummary | None = None
@@ -157,8 +155,9 @@ class Daemon:
             if self.profile.record.path:  # a recording that cannot be made: exit 2 now
                 check_destination(self.profile.record.path, self.profile.name)
             self._open_audio()
-            control = self.control(self, self.profile) if self.control else None
-            async with control or contextlib.nullcontext():  # before READY: ctl works then
+            async with contextlib.AsyncExitStack() as servers:  # before READY: ctl works then
+                for serve in filter(None, (self.web, self.control)):
+                    await servers.enter_async_context(serve(self, self.profile))
                 self.notifier.ready()
                 self._set_state("ready")
                 if self.notifier.enabled:

@@ -1,0 +1,42 @@
+"""`http.listen`: HOST:PORT, checked when the profile is read; whether a host is loopback
+(the only addresses the kiosk's HTTP server may bind without a token)."""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any
+
+from bridge.profile.fields import Invalid, Str
+
+LOOPBACK_NAMES = ("localhost",)
+
+
+def split_listen(text: str) -> tuple[str, int]:
+    """`127.0.0.1:8080`, `[::1]:8080`, `localhost:8080`, `0.0.0.0:8080` → (host, port)."""
+    host, sep, port = text.strip().rpartition(":")
+    if not sep or not host:
+        raise Invalid(f"expected HOST:PORT, e.g. 127.0.0.1:8080 (got {text!r})")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    elif ":" in host:
+        raise Invalid(f"write an IPv6 address in brackets, e.g. [::1]:8080 (got {text!r})")
+    if not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise Invalid(f"the port must be 1..65535 (got {port!r})")
+    return host, int(port)
+
+
+def is_loopback(host: str) -> bool:
+    """Only this machine can reach it: 127.0.0.0/8, ::1, localhost."""
+    if host.lower() in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a host name: whatever it resolves to, not assumed private
+
+
+class Listen(Str):
+    def check(self, value: Any) -> str:
+        text = super().check(value)
+        split_listen(text)
+        return text

@@ -1,0 +1,107 @@
+"""Who may use the HTTP server, and how a button press proves it came from the page.
+
+- Bound to loopback without a token: only requests naming a loopback host (`Host:
+  127.0.0.1:8080`, `localhost:8080`, `[::1]:8080`) are served, so a web page elsewhere that
+  points its own name at 127.0.0.1 (DNS rebinding) is refused.
+- With a token (`http.token_env`; required off loopback): every request carries it, as
+  `Authorization: Bearer TOKEN` or the cookie set when a browser opens `/?token=TOKEN`
+  once (HttpOnly, SameSite=Strict; the answer redirects to the same page without the token
+  in its address).
+- A POST (the Call and End buttons) must be JSON (`Content-Type: application/json`) and
+  carry the header `X-Vapi-Bridge: 1`, which a cross-site page cannot send without a CORS
+  preflight this server never grants; an `Origin` other than this server's own, or a
+  `Sec-Fetch-Site` other than same-origin, is refused.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from bridge.inert import inert
+from bridge.profile.listen import is_loopback
+
+log = logging.getLogger("bridge.web")
+
+COOKIE = "vapi_bridge_token"
+CSRF_HEADER = "X-Vapi-Bridge"
+COOKIE_MAX_AGE = 400 * 86400  # browsers cap a cookie's life at 400 days
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def host_name(header: str) -> str:
+    """The name in a Host header (`127.0.0.1:8080`, `[::1]:8080`, `localhost`), read by
+    hand: aiohttp 3.9's `request.url` fails on a Host with a port under newer yarl."""
+    if header.startswith("["):
+        return header[1:header.find("]")] if "]" in header else ""
+    return header.rpartition(":")[0] if ":" in header else header
+
+
+def _refuse(status: int, why: str) -> web.Response:
+    return web.json_response({"ok": False, "error": why}, status=status,
+                             headers={"Cache-Control": "no-store"})
+
+
+class Access:
+    def __init__(self, token: str | None) -> None:
+        self.token = token
+
+    def _matches(self, given: str | None) -> bool:
+        return bool(given) and self.token is not None and hmac.compare_digest(
+            given.encode(), self.token.encode())  # type: ignore[union-attr]
+
+    def _authorized(self, request: web.Request) -> bool:
+        scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() == "bearer" and self._matches(given.strip()):
+            return True
+        return self._matches(request.cookies.get(COOKIE))
+
+    def refusal(self, request: web.Request) -> web.StreamResponse | None:
+        """None when the request may be served, else the answer refusing it (or the redirect
+        that turns `?token=` into a cookie)."""
+        if self.token is None:
+            if not is_loopback(host_name(request.host)):
+                return _refuse(403, "this server answers only to a loopback host name "
+                                    "(127.0.0.1, localhost, [::1])")
+        elif "token" in request.query:
+            if not self._matches(request.query["token"]):
+                return _refuse(401, "wrong token")
+            query = {k: v for k, v in request.query.items() if k != "token"}
+            redirect = web.Response(status=303, headers={
+                "Location": str(request.rel_url.with_query(query)), "Cache-Control": "no-store"})
+            redirect.set_cookie(COOKIE, self.token, max_age=COOKIE_MAX_AGE, httponly=True,
+                                samesite="Strict", path="/")
+            return redirect
+        elif not self._authorized(request):
+            return _refuse(401, "a token is required: Authorization: Bearer TOKEN, or open "
+                                "/?token=TOKEN once")
+        if request.method == "POST":
+            return self._post_refusal(request)
+        return None
+
+    @staticmethod
+    def _post_refusal(request: web.Request) -> web.Response | None:
+        if request.content_type != "application/json":
+            return _refuse(415, "a POST must be application/json")
+        if request.headers.get(CSRF_HEADER) != "1":
+            return _refuse(403, f"a POST must carry the header {CSRF_HEADER}: 1")
+        origin = request.headers.get("Origin")
+        if origin is not None and origin != f"{request.scheme}://{request.host}":
+            return _refuse(403, "cross-origin requests are refused")
+        site = request.headers.get("Sec-Fetch-Site")
+        if site is not None and site not in ("same-origin", "none"):
+            return _refuse(403, "cross-site requests are refused")
+        return None
+
+    @web.middleware
+    async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        refusal = self.refusal(request)
+        if refusal is not None:
+            if refusal.status >= 400:
+                log.info("http: refused %s %s (%d)", inert(request.method, 10),
+                         inert(request.path, 200), refusal.status)
+            return refusal
+        return await handler(request)

@@ -1,0 +1,134 @@
+"""`/metrics`: the kiosk in Prometheus' text format (prometheus-client, a registry of its
+own), kept from the kiosk's events and, at each scrape, the daemon's snapshot.
+
+Counted from `ended` events: calls by Vapi's ended reason and the outcome, their duration
+and cost, and (from that call's summary) audible underruns, speech dropped and device
+reopens; `turn` events feed the heard-gap histogram, `error` events count calls that could
+not be placed by cause (network, refused, payment, spending-limit). Label values come
+from the network: bounded in length and in number (beyond `MAX_LABELS` they count as
+"other").
+"""
+
+from __future__ import annotations
+
+import platform
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Enum,
+    Gauge,
+    Histogram,
+    Info,
+)
+from prometheus_client.exposition import choose_encoder
+
+from bridge import __version__, events
+from bridge.call.summary import CallSummary
+from bridge.events import KioskEvent
+from bridge.web import scrub
+from bridge.web.host import WebHost
+
+STATES = ["starting", events.STANDBY, events.TRIGGERED, events.CONNECTING, events.IN_CALL,
+          events.ENDED]
+DURATION_BUCKETS = (5, 15, 30, 60, 120, 300, 600, 1200, 3600)
+GAP_BUCKETS = (0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 3.0, 5.0, 10.0)
+MAX_LABELS = 40  # distinct values of one label before the rest count as "other"
+MAX_LABEL_LEN = 64
+MAX_GAP_S = 600.0
+
+
+class _Labels:
+    """A label's values, bounded in length and number."""
+
+    def __init__(self) -> None:
+        self.seen: set[str] = set()
+
+    def __call__(self, value: object, default: str) -> str:
+        text = scrub.text(str(value))[:MAX_LABEL_LEN] if value not in (None, "") else default
+        if text not in self.seen:
+            if len(self.seen) >= MAX_LABELS:
+                return "other"
+            self.seen.add(text)
+        return text
+
+
+class KioskMetrics:
+    def __init__(self, host: WebHost) -> None:
+        self.host = host
+        self.registry = r = CollectorRegistry()
+        self.calls = Counter("vapi_bridge_calls", "Calls ended, by Vapi's endedReason and "
+                             "the outcome (ok, connection-lost, device-failed, not placed)",
+                             ["reason", "outcome"], registry=r)
+        self.duration = Histogram("vapi_bridge_call_duration_seconds", "Length of each call",
+                                  buckets=DURATION_BUCKETS, registry=r)
+        self.cost = Counter("vapi_bridge_call_cost_dollars", "What Vapi billed for the calls "
+                            "(as GET /call reports it)", registry=r)
+        self.underruns = Counter("vapi_bridge_audible_underruns", "Speaker underruns inside "
+                                 "the assistant's speech, over all calls", registry=r)
+        self.speech_dropped = Counter("vapi_bridge_speech_dropped_seconds", "Assistant "
+                                      "speech the playout dropped, over all calls", registry=r)
+        self.reopens = Counter("vapi_bridge_device_reopens", "Audio devices reopened after "
+                               "failing, over all calls", registry=r)
+        self.heard_gap = Histogram("vapi_bridge_heard_gap_seconds", "From the end of the "
+                                   "visitor's speech to the first audible sample of the "
+                                   "answer, per assistant turn", buckets=GAP_BUCKETS,
+                                   registry=r)
+        self.errors = Counter("vapi_bridge_call_errors", "Calls that could not be placed, by "
+                              "cause", ["cause"], registry=r)
+        self.last_ok = Gauge("vapi_bridge_last_ok_call_end_timestamp_seconds", "When the "
+                             "last call that ended normally ended (unix time)", registry=r)
+        self.state = Enum("vapi_bridge_state", "The kiosk's state (its latest state event)",
+                          states=STATES, registry=r)
+        self.live = Gauge("vapi_bridge_call_in_progress", "1 while a call is live",
+                          registry=r)
+        Info("vapi_bridge_build", "This vapi-bridge", registry=r).info(
+            {"version": __version__, "python": platform.python_version()})
+        self._reasons, self._outcomes, self._causes = _Labels(), _Labels(), _Labels()
+        self._counted: CallSummary | None = None
+        if host.events.state is not None:
+            self.on_event(host.events.state)
+
+    def on_event(self, event: KioskEvent) -> None:
+        """An `EventBus.listen` callback: never raises, never blocks."""
+        f = event.fields
+        if event.kind in STATES:
+            self.state.state(event.kind)
+        if event.kind == events.ENDED:
+            self._ended(event)
+        elif event.kind == events.ERROR:
+            self.errors.labels(self._causes(f.get("cause"), "other")).inc()
+        elif event.kind == "turn":
+            gap = f.get("heard_gap_ms")
+            if isinstance(gap, int | float) and not isinstance(gap, bool) \
+                    and 0 <= gap / 1000 <= MAX_GAP_S:
+                self.heard_gap.observe(gap / 1000)
+
+    def _ended(self, event: KioskEvent) -> None:
+        f = event.fields
+        self.calls.labels(self._reasons(f.get("reason"), "unknown"),
+                          self._outcomes(f.get("outcome"), "unknown")).inc()
+        seconds, cost = f.get("seconds"), f.get("cost")
+        if not isinstance(seconds, int | float) or isinstance(seconds, bool):
+            return  # not placed: no duration, no summary
+        self.duration.observe(max(0.0, seconds))
+        if isinstance(cost, int | float) and not isinstance(cost, bool) and cost > 0:
+            self.cost.inc(cost)
+        if f.get("outcome") == "ok":
+            self.last_ok.set(event.at)
+        summary = self.host.last_summary
+        if summary is not None and summary is not self._counted:
+            self._counted = summary
+            self.underruns.inc(summary.playout.audible_underruns)
+            self.speech_dropped.inc(max(0.0, summary.playout.speech_dropped_ms) / 1000)
+            if summary.devices is not None:
+                self.reopens.inc(summary.devices.reopens)
+
+    def exposition(self, accept: str = "") -> tuple[bytes, str]:
+        """The metrics in the format the scraper's Accept header asks for (Prometheus text
+        by default, OpenMetrics if asked), and its content type."""
+        call = self.host.call
+        self.live.set(1 if call is not None and not call.done and call.info is not None
+                      else 0)
+        encode, content_type = choose_encoder(accept)
+        return encode(self.registry), content_type

@@ -1,0 +1,131 @@
+"""The HTTP server: the kiosk screen (`/`, `kiosk.html`), `/state`, `/events` (`sse`),
+`/metrics` (`metrics`), and the screen's buttons (`POST /call`, `POST /end`), behind
+`access`. Nothing it serves holds a key, a URL of the call or a live call's full id: the
+events carry the short id, `/state` is the snapshot without ids or device names."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import logging
+import re
+from importlib import resources
+from typing import Any
+
+from aiohttp import web
+
+from bridge.call.lifecycle import ensure_live
+from bridge.errors import BridgeError, ProfileError
+from bridge.inert import inert
+from bridge.profile.listen import split_listen
+from bridge.web import scrub, sse
+from bridge.web.access import Access
+from bridge.web.host import WebHost
+from bridge.web.metrics import KioskMetrics
+
+log = logging.getLogger("bridge.web")
+
+SCRIPT = re.compile(r"<script>(.*?)</script>", re.S)
+
+
+def _page() -> tuple[bytes, str]:
+    """The page, and its Content-Security-Policy (its one inline script by hash)."""
+    html = resources.files("bridge.web").joinpath("kiosk.html").read_text("utf-8")
+    match = SCRIPT.search(html)
+    assert match is not None, "kiosk.html has its script inline"
+    digest = base64.b64encode(hashlib.sha256(match.group(1).encode()).digest()).decode()
+    csp = (f"default-src 'none'; script-src 'sha256-{digest}'; style-src 'unsafe-inline'; "
+           f"connect-src 'self'; img-src data:; base-uri 'none'; form-action 'none'; "
+           f"frame-ancestors 'none'")
+    return html.encode(), csp
+
+
+def public_state(snapshot: dict[str, Any]) -> dict[str, Any]:
+    """What the screen may know of `ctl status`: no ids beyond the short one, no devices."""
+    call = snapshot.get("call")
+    return {"profile": snapshot.get("profile"), "mode": snapshot.get("mode"),
+            "state": snapshot.get("state"),
+            "call": None if not call else {
+                "id": call.get("id"), "live": call.get("live"), "status": call.get("status"),
+                "elapsedSeconds": call.get("elapsedSeconds"),
+                "endedReason": call.get("endedReason")}}
+
+
+class WebServer:
+    def __init__(self, host: WebHost, listen: str, token: str | None) -> None:
+        self.host = host
+        self.address, self.port = split_listen(listen)
+        self.access = Access(token)
+        self.metrics = KioskMetrics(host)
+        self.stopping = asyncio.Event()
+        self.page, self.csp = _page()
+        self._runner: web.AppRunner | None = None
+        self._unlisten = host.events.listen(self.metrics.on_event)
+
+    def app(self) -> web.Application:
+        app = web.Application(middlewares=[self.access.middleware], client_max_size=4096)
+        app.router.add_get("/", self.index)
+        app.router.add_get("/state", self.state)
+        app.router.add_get("/events", self.events)
+        app.router.add_get("/metrics", self.scrape)
+        app.router.add_post("/call", self.call)
+        app.router.add_post("/end", self.end)
+        return app
+
+    async def start(self) -> None:
+        self._runner = web.AppRunner(self.app(), access_log=None, shutdown_timeout=1.0)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.address, self.port)
+        try:
+            await site.start()
+        except OSError as exc:
+            await self._runner.cleanup()
+            self._unlisten()
+            raise ProfileError(f"http.listen: cannot listen on {self.address}:{self.port}: "
+                               f"{exc.strerror or exc} — choose another port or address"
+                               ) from None
+        log.info("http: the kiosk screen is at http://%s:%d/", self.address, self.port)
+
+    async def stop(self) -> None:
+        self.stopping.set()  # ends the event streams
+        self._unlisten()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def index(self, request: web.Request) -> web.Response:
+        return web.Response(body=self.page, content_type="text/html", charset="utf-8",
+                            headers={"Content-Security-Policy": self.csp,
+                                     "Cache-Control": "no-store",
+                                     "X-Content-Type-Options": "nosniff",
+                                     "Referrer-Policy": "no-referrer"})
+
+    async def state(self, request: web.Request) -> web.Response:
+        return web.json_response(scrub.values(public_state(self.host.snapshot())),
+                                 headers={"Cache-Control": "no-store"})
+
+    async def events(self, request: web.Request) -> web.StreamResponse:
+        return await sse.stream(request, self.host, self.stopping)
+
+    async def scrape(self, request: web.Request) -> web.Response:
+        body, content_type = self.metrics.exposition(request.headers.get("Accept", ""))
+        return web.Response(body=body, headers={"Content-Type": content_type,
+                                                "Cache-Control": "no-store"})
+
+    async def call(self, request: web.Request) -> web.Response:
+        refused = self.host.request_call("http")
+        if refused:
+            return web.json_response({"ok": False, "error": refused}, status=409)
+        return web.json_response({"ok": True, "message": "call requested"}, status=202)
+
+    async def end(self, request: web.Request) -> web.Response:
+        """As `ctl end`: the call is asked to end, and the answer waits for it."""
+        try:
+            call = ensure_live(self.host.call)
+            await call.end()
+        except BridgeError as exc:
+            return web.json_response({"ok": False, "error": inert(str(exc), 300)}, status=409)
+        reason = call.ended_reason or "ended"
+        return web.json_response({"ok": True, "message": f"call {call.short_id} ended "
+                                                         f"({reason})"})

@@ -1,0 +1,88 @@
+"""`/events`: the kiosk's events as server-sent events, the same JSON lines as `ctl events`
+(`data: {"event": …}`, `id:` its seq). A client that reads slowly loses its oldest events
+(a `lost` event says how many), never slows the daemon; one that stops reading is dropped
+after `WRITE_TIMEOUT_S`. `?level=1` adds `{"event": "level", "db": …}` (the microphone's
+level in dBFS) five times a second while a call is live: the screen's meter, and nothing
+computed when no page asks."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from aiohttp import web
+
+from bridge.events import KioskEvent
+from bridge.web import scrub
+from bridge.web.host import WebHost
+
+RETRY_MS = 1000  # how soon a browser reconnects (after the daemon restarts, say)
+KEEPALIVE_S = 15.0
+LEVEL_EVERY_S = 0.2
+WRITE_TIMEOUT_S = 10.0
+SILENCE_DB = -100.0
+
+
+def _level(host: WebHost) -> float | None:
+    call = host.call
+    if call is None or call.done or call.info is None:
+        return None
+    try:
+        db = float(call.source.level_db)
+    except Exception:
+        return None
+    return round(max(SILENCE_DB, min(0.0, db)), 1) if db == db else None
+
+
+def _frame(event: KioskEvent) -> bytes:
+    return f"id: {event.seq}\ndata: {scrub.event_json(event)}\n\n".encode()
+
+
+async def stream(request: web.Request, host: WebHost, stopping: asyncio.Event
+                 ) -> web.StreamResponse:
+    response = web.StreamResponse(headers={
+        "Content-Type": "text/event-stream", "Cache-Control": "no-store",
+        "X-Accel-Buffering": "no"})
+    await response.prepare(request)
+    levels = request.query.get("level") == "1"
+    loop = asyncio.get_running_loop()
+
+    async def send(data: bytes) -> None:
+        async with asyncio.timeout(WRITE_TIMEOUT_S):
+            await response.write(data)
+
+    tick = LEVEL_EVERY_S if levels else KEEPALIVE_S
+    stop = asyncio.ensure_future(stopping.wait())
+    with host.events.subscribe() as sub:
+        pending = asyncio.ensure_future(sub.get())
+        try:
+            await send(f"retry: {RETRY_MS}\n\n".encode())
+            wrote = next_tick = loop.time()
+            while True:
+                next_tick += tick
+                done, _ = await asyncio.wait({pending, stop},
+                                             timeout=max(0.0, next_tick - loop.time()),
+                                             return_when=asyncio.FIRST_COMPLETED)
+                if stop in done:
+                    break
+                if pending in done:
+                    await send(_frame(pending.result()))
+                    pending = asyncio.ensure_future(sub.get())
+                    next_tick -= tick  # the tick still to come
+                    continue
+                db = _level(host) if levels else None
+                if db is not None:
+                    await send(f'data: {{"event":"level","db":{db}}}\n\n'.encode())
+                elif loop.time() - wrote < KEEPALIVE_S:
+                    continue
+                else:
+                    await send(b": keepalive\n\n")
+                wrote = loop.time()
+        except (ConnectionError, TimeoutError):
+            pass
+        finally:
+            pending.cancel()
+            stop.cancel()
+    with contextlib.suppress(Exception):
+        await response.write_eof()
+    return response

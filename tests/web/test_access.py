@@ -1,0 +1,134 @@
+"""Who may use the HTTP server: loopback only by default (and only under a loopback host
+name: no DNS rebinding), a token off loopback, and the Call button safe from other sites'
+pages (forms, foreign origins)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import httpx
+
+from tests.e2e.conftest import ROOT, bridge_env, run_bridge
+from tests.web.conftest import CSRF, ProfileBuilder, free_port, wait_for, web_profile
+
+TOKEN = "kiosk-token-0123456789abcdef"
+
+
+def test_listening_off_loopback_needs_a_token(profiles: ProfileBuilder, start_sim) -> None:
+    sim = start_sim()
+    port = free_port()
+    profile = web_profile(profiles, sim, port, http={"listen": f"0.0.0.0:{port}"})
+    result = run_bridge("run", "--profile", str(profile), timeout=30)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "http.token_env: required" in lines[0], result.stderr
+    assert "0.0.0.0" in lines[0] and "127.0.0.1" in lines[0], "it says the fix"
+
+    profile = web_profile(profiles, sim, port, http={"listen": f"0.0.0.0:{port}",
+                                                     "token_env": "KIOSK_TOKEN"})
+    result = run_bridge("run", "--profile", str(profile), timeout=30)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1:] == [
+        "vapi-bridge: http.token_env: the environment variable KIOSK_TOKEN is not set — "
+        "set it to a long random token (openssl rand -hex 32)"], result.stderr
+
+
+def test_the_token_by_header_or_by_a_cookie_set_once(
+        profiles: ProfileBuilder, start_sim, start_web) -> None:
+    sim = start_sim()
+    port = free_port()
+    profile = web_profile(profiles, sim, port, http={"listen": f"0.0.0.0:{port}",
+                                                     "token_env": "KIOSK_TOKEN"})
+    bearer = {"Authorization": f"Bearer {TOKEN}"}
+    daemon = start_web(profile, port, headers=bearer, KIOSK_TOKEN=TOKEN)
+    base = daemon.base
+    for path in ("/", "/events", "/metrics", "/state"):
+        assert httpx.get(base + path).status_code == 401, path
+        assert httpx.get(base + path, headers={"Authorization": "Bearer wrong-token-but-"
+                                               "long-enough"}).status_code == 401, path
+    assert httpx.post(base + "/call", headers=CSRF, content="{}").status_code == 401
+    assert daemon.get("/metrics").status_code == 200
+    assert "vapi_bridge_state" in daemon.get("/metrics").text
+
+    assert httpx.get(f"{base}/?token=wrong").status_code == 401
+    with httpx.Client(base_url=base) as browser_like:
+        first = browser_like.get(f"/?token={TOKEN}")
+        assert first.status_code == 303 and first.headers["location"] == "/"
+        cookie = first.headers["set-cookie"].lower()
+        assert "httponly" in cookie and "samesite=strict" in cookie
+        page = browser_like.get("/")
+        assert page.status_code == 200 and TOKEN not in page.text
+        assert browser_like.get("/metrics").status_code == 200
+        answer = browser_like.post("/call", headers=CSRF, content="{}")
+        assert answer.status_code == 202, answer.text
+    wait_for(lambda: len(sim.calls()) == 1, 10, "the call")
+    assert TOKEN not in daemon.stop_and_logs()
+
+
+def test_the_call_button_refuses_other_sites(profiles: ProfileBuilder, start_sim,
+                                              start_web) -> None:
+    sim = start_sim()
+    port = free_port()
+    daemon = start_web(web_profile(profiles, sim, port), port)
+    own = daemon.base
+    refusals = {
+        "a form post": ({"Content-Type": "application/x-www-form-urlencoded"}, 415),
+        "no custom header": ({"Content-Type": "application/json"}, 403),
+        "another origin": (CSRF | {"Origin": "http://evil.example"}, 403),
+        "a cross-site fetch": (CSRF | {"Sec-Fetch-Site": "cross-site"}, 403),
+    }
+    for what, (headers, status) in refusals.items():
+        answer = daemon.post("/call", headers=headers)
+        assert answer.status_code == status, f"{what}: {answer.status_code} {answer.text}"
+    rebound = httpx.get(own + "/", headers={"Host": f"evil.example:{port}"})
+    assert rebound.status_code == 403, "a name rebound to 127.0.0.1 is not this kiosk"
+    assert httpx.get(f"http://localhost:{port}/state").status_code == 200
+    assert sim.calls() == [], "no refused request placed a call"
+
+    answer = daemon.post("/call", headers=CSRF | {"Origin": own,
+                                                  "Sec-Fetch-Site": "same-origin"})
+    assert answer.status_code == 202, answer.text
+    assert daemon.post("/call").status_code == 409, "one call at a time"
+
+
+def test_without_the_http_extra_the_daemon_says_how_to_install_it(
+        profiles: ProfileBuilder, start_sim) -> None:
+    """A copy installed without [http] (aiohttp hidden from this process) and http.listen
+    set: one line naming the extra and the pip command, exit 2."""
+    sim = start_sim()
+    profile = web_profile(profiles, sim, free_port())
+    code = ("import sys; sys.modules['aiohttp'] = None; from bridge.cli.main import main; "
+            f"raise SystemExit(main(['run', '--profile', {str(profile)!r}]))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=60, env=bridge_env(), cwd=ROOT)
+    assert result.returncode == 2, result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert "http.listen" in last and "[http] extra" in last and "pip install" in last, last
+    assert "Traceback" not in result.stderr
+
+
+def test_http_listen_is_checked_when_the_profile_is_read() -> None:
+    import pytest
+    import yaml
+
+    from bridge.errors import ProfileError
+    from bridge.profile.loader import parse_profile
+
+    def load(http: dict[str, object]) -> object:
+        return parse_profile(yaml.safe_dump({"assistant": {"id": "a"}, "http": http}),
+                             origin="kiosk.yaml").http
+
+    assert load({}).listen is None  # type: ignore[attr-defined]
+    assert load({"listen": "[::1]:8080"}).listen == "[::1]:8080"  # type: ignore[attr-defined]
+    assert load({"listen": "localhost:8080"}).token_env is None  # type: ignore[attr-defined]
+    for listen, said in (("8080", "expected HOST:PORT, e.g. 127.0.0.1:8080"),
+                         ("127.0.0.1:0", "the port must be 1..65535"),
+                         ("::1:8080", "in brackets, e.g. [::1]:8080")):
+        with pytest.raises(ProfileError, match=r"kiosk.yaml:\d+: http.listen: ") as err:
+            load({"listen": listen})
+        assert said in str(err.value)
+    with pytest.raises(ProfileError) as err:
+        load({"listen": "kiosk.local:8080"})  # a name: not assumed to be loopback
+    assert "http.token_env: required when http.listen is not a loopback address" in \
+        str(err.value)

@@ -1,0 +1,134 @@
+"""The kiosk screen in a real browser (Debian's chromium, headless, via Playwright), as a
+visitor and an operator use it: the Call button places a call, the assistant's words show
+while it speaks, End ends it, and the page comes back by itself after the daemon restarts.
+
+KIOSK_SCREENSHOT=docs/img/kiosk-captions.png saves the screenshot the README shows."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+from playwright.sync_api import expect
+
+from tests.web.conftest import ProfileBuilder, free_port, wait_for, web_profile
+
+GREETING = ("Welcome to the front desk. I can help you find a room, a person, or the way "
+            "to the lifts, and call someone down to meet you.")
+SHORT = "Good morning, and welcome to the front desk of this building."
+RECORD_CAPTIONS = """() => {
+  window.__seen = [];
+  const note = () => {
+    const p = [...document.querySelectorAll('#captions p.assistant')].pop();
+    const text = p ? p.textContent : '';
+    if (text && window.__seen[window.__seen.length - 1] !== text) window.__seen.push(text);
+  };
+  new MutationObserver(note).observe(document.getElementById('captions'),
+    {subtree: true, childList: true, characterData: true});
+}"""
+
+
+def open_page(browser: Any, url: str) -> Any:
+    page = browser.new_page(viewport={"width": 1280, "height": 720})
+    page.goto(url)
+    return page
+
+
+def test_the_call_button_places_a_call_whose_words_show_while_the_assistant_speaks(
+        start_sim, profiles: ProfileBuilder, start_web, browser, tmp_path: Path) -> None:
+    sim = start_sim(assistant="echo")
+    port = free_port()
+    daemon = start_web(web_profile(profiles, sim, port, first=GREETING), port)
+    problems: list[str] = []  # script errors, CSP refusals (the inline script is hashed)
+    page = browser.new_page(viewport={"width": 1280, "height": 720})
+    page.on("pageerror", lambda exc: problems.append(str(exc)))
+    page.on("console", lambda msg: problems.append(msg.text) if msg.type == "error" else None)
+    page.goto(daemon.base + "/")
+    expect(page.locator("#state")).to_have_text("Ready")
+    expect(page.locator("#button")).to_have_text("Call")
+    assert sim.calls() == [], "nothing is placed before the button is pressed"
+    page.evaluate(RECORD_CAPTIONS)
+
+    page.locator("#button").click()
+    expect(page.locator("#state")).to_have_text("In call", timeout=30000)
+    expect(page.locator("#button")).to_have_text("End")
+    words = GREETING.split()
+    partial = page.locator("#captions p.assistant.live")
+    expect(partial).to_have_count(1, timeout=30000)  # the turn, shown before it is over
+    expect(partial).to_have_text(re.compile(r"^(\S+ ){9}"), timeout=30000)
+    shot = Path(os.environ.get("KIOSK_SCREENSHOT") or tmp_path / "kiosk.png")
+    shot.parent.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(shot))
+    expect(page.locator("#captions p.assistant").last).to_have_text(GREETING, timeout=30000)
+    assert len(sim.calls()) == 1, "one press, one call"
+
+    seen: list[str] = page.evaluate("window.__seen")
+    partials = seen[:-1]
+    assert seen[-1] == GREETING
+    assert len(partials) >= 3, f"the words came as the assistant spoke them: {seen}"
+    for shorter, longer in itertools.pairwise(partials):
+        assert longer.startswith(shorter) and len(longer) > len(shorter), seen
+    assert all(" ".join(words[:len(p.split())]) == p for p in partials), seen
+    assert shot.stat().st_size > 10_000
+
+    page.locator("#button").click()  # End
+    expect(page.locator("#state")).to_have_text("Call ended", timeout=30000)
+    ended = wait_for(lambda: sim.only_call()["endedReason"], 10, "the simulator's end")
+    assert ended in ("customer-ended-call", "assistant-ended-call"), ended
+    expect(page.locator("#button")).to_have_text("Call")
+    expect(page.locator("#captions p.assistant").last).to_have_text(GREETING)
+    assert problems == []
+
+
+def test_the_page_recovers_by_itself_after_the_daemon_restarts(
+        start_sim, profiles: ProfileBuilder, start_web, browser) -> None:
+    """… and with `assistant.speechStarted` opted in, the whole turn shows as it starts."""
+    sim = start_sim(assistant="echo")
+    port = free_port()
+    profile = web_profile(profiles, sim, port, first=SHORT, overrides={
+        "clientMessages": ["transcript", "speech-update", "status-update",
+                           "user-interrupted", "assistant.speechStarted"]})
+    first = start_web(profile, port)
+    page = open_page(browser, first.base + "/")
+    expect(page.locator("#state")).to_have_text("Ready")
+    expect(page.locator("#banner")).to_be_hidden()
+
+    assert first.stop() == 0, first.err
+    expect(page.locator("#banner")).to_be_visible(timeout=20000)
+    expect(page.locator("#banner")).to_have_text("Reconnecting to the kiosk…")
+    time.sleep(1.5)  # a while away: the browser has retried in vain
+    second = start_web(profile, port)
+    expect(page.locator("#banner")).to_be_hidden(timeout=30000)
+    expect(page.locator("#state")).to_have_text("Ready")
+
+    page.locator("#button").click()  # the same page steers the new daemon
+    expect(page.locator("#state")).to_have_text("In call", timeout=30000)
+    expect(page.locator("#captions p.assistant.live")).to_have_text(SHORT, timeout=30000)
+    assert len(sim.calls()) == 1
+    expect(page.locator("#captions p.assistant")).to_have_text(SHORT, timeout=30000)
+    expect(page.locator("#captions p.assistant.live")).to_have_count(0, timeout=30000)
+    assert second.post("/end").status_code == 200
+    expect(page.locator("#state")).to_have_text("Call ended", timeout=30000)
+
+
+def test_a_call_that_cannot_be_placed_is_shown_and_counted(
+        start_sim, profiles: ProfileBuilder, start_web, browser) -> None:
+    sim = start_sim(assistant="echo")
+    port = free_port()
+    daemon = start_web(web_profile(profiles, sim, port, api={"retry_attempts": 1}), port)
+    page = open_page(browser, daemon.base + "/")
+    expect(page.locator("#state")).to_have_text("Ready")
+    sim.stop()  # Vapi unreachable
+
+    page.locator("#button").click()
+    expect(page.locator("#state")).to_have_text("Could not place the call")
+    expect(page.locator("#detail")).not_to_be_empty()
+    expect(page.locator("#button")).to_have_text("Call")
+    expect(page.locator("#button")).to_be_enabled()
+    metrics = daemon.get("/metrics").text
+    assert 'vapi_bridge_call_errors_total{cause="other"} 1.0' in metrics, metrics
+    assert "vapi_bridge_calls_total{" not in metrics, "no call was placed, none ended"

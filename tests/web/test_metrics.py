@@ -1,0 +1,141 @@
+"""`/metrics` scraped as Prometheus would, after a real call, and parsed with
+prometheus-client's own parser; and nothing the server gives out (page, state, events,
+metrics) holds the call's full id (which every URL of the call contains) or the key."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from prometheus_client.parser import text_string_to_metric_families
+
+import bridge
+from bridge.events import EventBus
+from tests.e2e.conftest import KEY
+from tests.e2e.test_turns import visitor_wav
+from tests.web.conftest import EventTap, ProfileBuilder, free_port, wait_for, web_profile
+
+
+def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(text) for s in family.samples}
+
+
+def events_of(tap: EventTap) -> list[dict[str, Any]]:
+    return [json.loads(line[5:]) for line in list(tap.lines) if line.startswith("data:")]
+
+
+def test_metrics_after_a_call_and_no_secret_anywhere(
+        start_sim, profiles: ProfileBuilder, start_web, tmp_path: Path) -> None:
+    sim = start_sim(assistant="echo", think_ms=300)
+    visitor = tmp_path / "visitor.wav"
+    visitor_wav(visitor, bursts=1)  # one turn: the echo assistant answers it
+    port = free_port()
+    daemon = start_web(web_profile(profiles, sim, port, first="Hello there.",
+                                   overrides={"maxDurationSeconds": 6},
+                                   audio={"input": f"file:{visitor}"}), port)
+    before = samples(daemon.get("/metrics").text)
+    assert before[("vapi_bridge_state", (("vapi_bridge_state", "standby"),))] == 1
+    assert not any(name == "vapi_bridge_calls_total" for name, _ in before)
+    tap = EventTap(daemon.base + "/events?level=1")
+    wait_for(lambda: any(e["event"] == "standby" for e in events_of(tap)), 20, "the replay")
+
+    answer = daemon.post("/call")
+    assert answer.status_code == 202, answer.text
+    ended = wait_for(lambda: next((e for e in events_of(tap) if e["event"] == "ended"), None),
+                     40, "the call's end")
+    wait_for(lambda: any(e["event"] == "standby" and e["seq"] > ended["seq"]
+                         for e in events_of(tap)), 20, "standby again")
+    live_levels = [e for e in events_of(tap) if e["event"] == "level"]
+    tap.close()
+
+    response = daemon.get("/metrics")
+    texts = {"/": daemon.get("/").text, "/state": daemon.get("/state").text,
+             "/metrics": response.text, "/events": tap.text}
+    assert response.headers["content-type"].startswith("text/plain; version=")
+    after = samples(response.text)
+    reason = (("outcome", "ok"), ("reason", "exceeded-max-duration"))
+    assert after[("vapi_bridge_calls_total", reason)] == 1
+    assert ended["reason"] == "exceeded-max-duration" and ended["outcome"] == "ok"
+    assert after[("vapi_bridge_call_duration_seconds_count", ())] == 1
+    duration = after[("vapi_bridge_call_duration_seconds_sum", ())]
+    assert duration == ended["seconds"] and 5.5 <= duration <= 12, duration
+    last_ok = after[("vapi_bridge_last_ok_call_end_timestamp_seconds", ())]
+    assert abs(last_ok - ended["at"]) < 0.001
+    assert ended["cost"] > 0 and after[("vapi_bridge_call_cost_dollars_total", ())] == \
+        ended["cost"], "the cost Vapi reported"
+    assert after[("vapi_bridge_state", (("vapi_bridge_state", "standby"),))] == 1
+    assert after[("vapi_bridge_call_in_progress", ())] == 0
+    daemon.stop()
+    line = re.search(r"^call \S+ ended: .*$", daemon.out, re.M)
+    assert line, daemon.out
+    summary = line.group(0)  # the call's summary line, as the daemon printed it
+    underruns = re.search(r"(\d+) audible underruns?", summary)
+    dropped = re.search(r"dropped (\d+) ms of speech", summary)
+    assert underruns and dropped, summary
+    assert after[("vapi_bridge_audible_underruns_total", ())] == int(underruns.group(1))
+    assert round(after[("vapi_bridge_speech_dropped_seconds_total", ())] * 1000) == \
+        int(dropped.group(1))
+    turns = [e for e in events_of(tap) if e["event"] == "turn"]
+    assert len(turns) == 1, "the visitor spoke once and was answered"
+    assert after[("vapi_bridge_heard_gap_seconds_count", ())] == 1
+    assert after[("vapi_bridge_heard_gap_seconds_sum", ())] == turns[0]["heard_gap_ms"] / 1000
+    build = next(labels for name, labels in after if name == "vapi_bridge_build_info")
+    assert ("version", bridge.__version__) in build
+    assert live_levels and all(-100 <= e["db"] <= 0 for e in live_levels), \
+        "the page's meter had the microphone's level during the call"
+
+    call_id = sim.only_call()["id"]
+    assert f'"call":"{call_id[-8:]}"' in tap.text, "the events name the call by its short id"
+    for path, text in texts.items():
+        assert call_id not in text, f"{path} gives out the call's full id (its URLs hold it)"
+        assert KEY not in text, f"{path} gives out the API key"
+        assert "ws://" not in text and "/transport" not in text, path
+
+
+def test_heard_gap_histogram_from_turn_events() -> None:
+    """The histogram follows the `turn{heard_gap_ms}` events the call publishes; values no
+    clock could give are left out."""
+    from bridge.web.metrics import KioskMetrics
+
+    class Host:
+        events = EventBus()
+        call = None
+        last_summary = None
+
+    metrics = KioskMetrics(Host())  # type: ignore[arg-type]
+    Host.events.listen(metrics.on_event)
+    for gap in (420, 980, 1600, -5, "x", None, 10**9):
+        Host.events.publish("turn", heard_gap_ms=gap)
+    Host.events.publish("error", message="limit reached", cause="spending-limit")
+    got = samples(metrics.exposition()[0].decode())
+    assert got[("vapi_bridge_heard_gap_seconds_count", ())] == 3
+    assert abs(got[("vapi_bridge_heard_gap_seconds_sum", ())] - 3.0) < 1e-9
+    assert got[("vapi_bridge_heard_gap_seconds_bucket", (("le", "1.0"),))] == 2
+    assert got[("vapi_bridge_call_errors_total", (("cause", "spending-limit"),))] == 1
+
+
+def test_no_url_leaves_in_an_event_or_a_label() -> None:
+    """Whatever text reached an event (an error's message, Vapi's ended reason), a call
+    URL in it is cut to its host before it is served; an unreadable one is withheld."""
+    from bridge.web import scrub
+    from bridge.web.metrics import KioskMetrics
+
+    class Host:
+        events = EventBus()
+        call = None
+        last_summary = None
+
+    metrics = KioskMetrics(Host())  # type: ignore[arg-type]
+    Host.events.listen(metrics.on_event)
+    url = "wss://api.vapi.ai/0193-call-id-secret/transport"
+    served = [scrub.event_json(Host.events.publish("error", message=f"could not open {url}",
+                                                   cause=url)),
+              scrub.event_json(Host.events.publish("ended", reason=f"see http://h:99999/{url}",
+                                                   outcome="ok", seconds=1.0))]
+    served.append(metrics.exposition()[0].decode())
+    for text in served:
+        assert "0193-call-id-secret" not in text, text
+    assert "wss://api.vapi.ai/…" in served[0]
