@@ -16,7 +16,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
-from bridge import redact
+from bridge import events, redact
 from bridge.call.lifecycle import Call, ensure_live
 from bridge.control import status
 from bridge.control.request import Answer, Request, error, kind_of
@@ -110,6 +110,12 @@ def do_add_message(req: Request) -> tuple[dict[str, Any], str]:
 
 for _name in messages.CONTROLS:
     vapi(_name)(lambda req, name=_name: (messages.control(name), f"{name} sent"))
+
+# the mute commands' kiosk events, published once the command succeeded: who is not heard
+MUTES = {"mute-assistant": (events.MUTED, "assistant"),
+         "unmute-assistant": (events.UNMUTED, "assistant"),
+         "mute-customer": (events.MUTED, "visitor"), "unmute-customer": (events.UNMUTED, "visitor"),
+         "mute-mic": (events.MUTED, "visitor"), "unmute-mic": (events.UNMUTED, "visitor")}
 
 
 def _mic(muted: bool) -> Handler:
@@ -213,7 +219,12 @@ async def handle(host: Host, request: Any) -> Answer:
         return error(f"unknown command {request['cmd']!r}; known: {', '.join(HANDLERS)}",
                      "usage")
     try:
-        return {"ok": True, **await handler(host, Request(request))}
+        answer = {"ok": True, **await handler(host, Request(request))}
+        if request["cmd"] in MUTES:
+            kind, who = MUTES[request["cmd"]]
+            host.events.publish(kind, who=who, via="mic" if request["cmd"].endswith("-mic")
+                                else "vapi")
+        return answer
     except BridgeError as exc:
         return error(str(exc), kind_of(exc))
     except Exception as exc:

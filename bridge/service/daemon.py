@@ -38,7 +38,8 @@ from bridge.errors import BridgeError, ExitCode, NetworkError
 from bridge.events import EventBus
 from bridge.profile import Profile, load_profile
 from bridge.retry import RetryPolicy
-from bridge.service.kiosk_events import publisher
+from bridge.service import on_event
+from bridge.service.kiosk_events import error_cause, publisher
 from bridge.service.notify import Notifier, watchdog_loop
 from bridge.service.placing import CallWatcher, EventHook, place_call
 from bridge.service.signals import install_signals
@@ -162,7 +163,8 @@ class Daemon:
                 check_destination(self.profile.record.path, self.profile.name)
             self._open_audio()
             control = self.control(self, self.profile) if self.control else None
-            async with control or contextlib.nullcontext():  # before READY: ctl works then
+            async with (on_event.running(self.events, lambda: self.profile),
+                        control or contextlib.nullcontext()):  # before READY: ctl works then
                 self.notifier.ready()
                 self._set_state("ready")
                 if self.notifier.enabled:
@@ -233,7 +235,8 @@ class Daemon:
             summary = await place_call(call, self.stopping, hooks, watchers,
                                        started=self._in_call)
         except BridgeError as exc:  # could not place it, or the record directory went away
-            self.events.publish(events.ERROR, message=str(exc), exit=int(exc.exit_code))
+            self.events.publish(events.ERROR, message=str(exc), exit=int(exc.exit_code),
+                                cause=error_cause(exc))
             if p.service.mode == "once" or not isinstance(exc, NetworkError | DestinationError):
                 raise
             log.error("%s", exc)
