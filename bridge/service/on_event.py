@@ -69,7 +69,10 @@ def command_line(profile: Profile) -> list[str] | None:
     else:
         found = shutil.which(program)
         if found is None:
-            raise ProfileError(f"{where}: no program {program!r} on PATH — give its full path")
+            beside = (profile.directory / program).is_file()
+            raise ProfileError(f"{where}: no program {program!r} on PATH — " + (
+                f"write ./{program} for the one beside the profile" if beside
+                else "give its full path"))
         argv[0] = found
     return argv
 
