@@ -183,6 +183,12 @@ async def do_call(host: Host, req: Request) -> Answer:
     return {"message": "call requested (still connecting)", "call": None}
 
 
+@command("events")
+async def do_events(host: Host, req: Request) -> Answer:
+    """Only reached where the server does not stream (`bridge.control.stream` answers it)."""
+    raise Refused("this control socket does not stream events")
+
+
 async def listen_url(call: Call, attempts: int | None = 2) -> str:
     """The live call's listenUrl (a bearer secret: registered for redaction, never logged),
     from the create answer or else `GET /call/{id}`."""
