@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from bridge import events
+from bridge.cli.ctl_events import human
 from bridge.control import server as control_server
 from bridge.control import stream
 from bridge.control.request import error
@@ -130,3 +131,12 @@ def test_a_bad_events_request_is_a_usage_error(short_dir: Path) -> None:
         assert bus.subscribers == 0
 
     _run(short_dir, body)
+
+
+def test_on_a_terminal_each_event_is_one_short_inert_line() -> None:
+    line = human({"event": "transcript", "seq": 7, "at": 0, "role": "visitor",
+                  "text": "hi\n<3>forged \x1b[31mred", "final": True, "new\x1bfield": 1})
+    assert "\n" not in line and "\x1b" not in line
+    assert line.split(None, 2)[1:] == [
+        "transcript", 'role="visitor" text="hi\\n<3>forged \\u001b[31mred" final=true '
+                      'new\\x1bfield=1']
