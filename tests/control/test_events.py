@@ -184,14 +184,14 @@ def test_a_client_that_never_reads_stalls_neither_the_call_nor_other_clients(
                    "the simulator to see the call")[0]
     sim.wait_streaming(25)
 
-    # 1500 mute/unmute requests on one connection, each answered before the next: 3000
-    # events (~250 kB of lines) for a client that takes none of them, in batches the
-    # reading client keeps up with
+    # 1000 mute/unmute requests on one connection, each answered before the next: 2000
+    # events (~150 kB of lines, its bounds hold ~70 kB) for a client that takes none of
+    # them, in batches the reading client keeps up with
     pump = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     pump.connect(str(daemon.socket))
     pumped_from = time.monotonic()
     answers = pump.makefile("rb")
-    for n in range(1, 1501):
+    for n in range(1, 1001):
         for cmd in ("mute-mic", "unmute-mic"):
             pump.sendall((json.dumps({"cmd": cmd}) + "\n").encode())
             assert json.loads(answers.readline())["ok"], n
@@ -225,10 +225,10 @@ def test_a_client_that_never_reads_stalls_neither_the_call_nor_other_clients(
     lines = [json.loads(line) for line in data.split(b"\n")[:-1]]
     assert lines[0]["ok"] and lines[0]["stream"] == "events"
     delivered = [e for e in lines[1:] if e["event"] in ("muted", "unmuted")]
-    assert len(delivered) < 1500, "the daemon held no more than its bounds for it"
+    assert len(delivered) < 1000, "the daemon held no more than its bounds for it"
     if b'"event":"lost"' in data:
         lost = next(e for e in lines if e.get("event") == "lost")
-        assert lost["count"] > 1000, lost
+        assert lost["count"] > 500, lost
     stalled.close()
     daemon.ok("end")
     assert daemon.stop() == 0
