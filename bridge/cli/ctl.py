@@ -71,6 +71,10 @@ COMMANDS: dict[str, tuple[str, tuple[Arg, ...]]] = {
 }
 
 
+EPILOGS: dict[str, dict[str, Any]] = {"events": {
+    "epilog": ctl_events.EXITS, "formatter_class": argparse.RawDescriptionHelpFormatter}}
+
+
 def _where(parser: argparse.ArgumentParser, *, top: bool) -> None:
     """Which daemon, and how to answer: accepted before and after the command
     (`ctl -p frontdesk status` and `ctl status -p frontdesk`)."""
@@ -93,7 +97,8 @@ def configure(parser: argparse.ArgumentParser,
     parents = [shared, *([common] if common else [])]
     sub = parser.add_subparsers(dest="ctl_command", metavar="COMMAND", required=True)
     for name, (text, args) in COMMANDS.items():
-        command = sub.add_parser(name, help=text, description=text, parents=parents)
+        command = sub.add_parser(name, help=text, description=text, parents=parents,
+                                 **EPILOGS.get(name, {}))
         keys = [command.add_argument(*flags, **options).dest for flags, options in args]
         command.set_defaults(request_keys=keys)
 

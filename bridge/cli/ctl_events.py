@@ -21,6 +21,12 @@ from typing import Any, TextIO
 from bridge.errors import ExitCode
 from bridge.inert import inert
 
+EXITS = """exit codes:
+  0    the daemon stopped (the stream ended), or stdout was closed (| head)
+  1    refused: the socket belongs to another user
+  2    usage: bad arguments
+  5    no daemon answers, or the connection broke
+  130  Ctrl-C"""
 HIDDEN_FIELDS = ("event", "seq", "at")
 
 
