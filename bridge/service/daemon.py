@@ -38,8 +38,7 @@ from bridge.errors import BridgeError, ExitCode, NetworkError
 from bridge.events import EventBus
 from bridge.profile import Profile, load_profile
 from bridge.retry import RetryPolicy
-from bridge.service import on_event
-from bridge.service.kiosk_events import error_cause, publisher
+from bridge.service import kiosk_events, on_event
 from bridge.service.notify import Notifier, watchdog_loop
 from bridge.service.placing import CallWatcher, EventHook, place_call
 from bridge.service.signals import install_signals
@@ -164,9 +163,8 @@ class Daemon:
             if self.profile.record.path:  # a recording that cannot be made: exit 2 now
                 check_destination(self.profile.record.path, self.profile.name)
             self._open_audio()
-            control = self.control(self, self.profile) if self.control else None
-            async with (on_event.running(self.events, lambda: self.profile),
-                        control or contextlib.nullcontext()):  # before READY: ctl works then
+            control = self.control(self, self.profile) if self.control else contextlib.nullcontext()
+            async with on_event.running(self), control:  # before READY: ctl works then
                 self.notifier.ready()
                 self._set_state("ready")
                 if self.notifier.enabled:
@@ -232,14 +230,13 @@ class Daemon:
         self.events.publish(events.CONNECTING)
         status = asyncio.create_task(self._status_updates(call))
         hooks = [*(self.view.hooks(p) if self.view else []), self._remember, *self.hooks,
-                 publisher(self.events)]
+                 kiosk_events.publisher(self.events)]
         watchers = self.view.watchers(call) if self.view else []
         try:
             summary = await place_call(call, self.stopping, hooks, watchers,
                                        started=self._in_call)
         except BridgeError as exc:  # could not place it, or the record directory went away
-            self.events.publish(events.ERROR, message=str(exc), exit=int(exc.exit_code),
-                                cause=error_cause(exc))
+            kiosk_events.publish_error(self.events, exc)  # with its cause
             if p.service.mode == "once" or not isinstance(exc, NetworkError | DestinationError):
                 raise
             log.error("%s", exc)

@@ -1,6 +1,7 @@
 """A call's Vapi messages as kiosk events (`bridge.events`): who is speaking, interruptions,
 stalls, transcripts and captions. The daemon publishes the call's life (triggered,
-connecting, in-call, ended, error) itself, an error's `cause` from `error_cause`."""
+connecting, in-call, ended) itself, and an error with `publish_error` (its `cause` from
+`error_cause`)."""
 
 from __future__ import annotations
 
@@ -44,6 +45,11 @@ def publisher(bus: EventBus) -> EventHook:
 # server's own text comes later in them): the account, not the request
 PAYMENT = re.compile(r"Vapi refused [^(]* for billing \(402\)|Vapi's front end blocked this "
                      r"client \(403")
+
+
+def publish_error(bus: EventBus, exc: BridgeError) -> None:
+    """The `error` event of a call that could not be placed."""
+    bus.publish(events.ERROR, message=str(exc), exit=int(exc.exit_code), cause=error_cause(exc))
 
 
 def error_cause(exc: BridgeError) -> str:

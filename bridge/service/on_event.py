@@ -29,6 +29,7 @@ import shutil
 import signal
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Protocol
 
 from bridge import events
 from bridge.errors import ProfileError
@@ -189,19 +190,29 @@ def _count(value: object) -> str:
     return f"{n} event{'s' if n != 1 else ''}"
 
 
+class Source(Protocol):
+    """What publishes the events (the daemon): its bus and the profile in force."""
+
+    @property
+    def events(self) -> EventBus: ...
+
+    @property
+    def profile(self) -> Profile: ...
+
+
 @contextlib.asynccontextmanager
-async def running(bus: EventBus, current: Callable[[], Profile]) -> AsyncIterator[EventCommand]:
+async def running(source: Source) -> AsyncIterator[EventCommand]:
     """Run `service.on_event` for the block's events (a command that cannot be run raises
     `ProfileError` first); at the block's end, what is still waiting runs for up to
     `on_event_timeout_seconds` more, then the rest is dropped."""
-    command_line(current())
-    runner = EventCommand(current)
-    with bus.subscribe(BACKLOG, replay_state=False, keep=events.final_only) as sub:
+    command_line(source.profile)
+    runner = EventCommand(lambda: source.profile)
+    with source.events.subscribe(BACKLOG, replay_state=False, keep=events.final_only) as sub:
         task = asyncio.create_task(runner.serve(sub))
         try:
             yield runner
         finally:
-            await _finish(runner, task, sub, current().service.on_event_timeout_seconds)
+            await _finish(runner, task, sub, source.profile.service.on_event_timeout_seconds)
 
 
 async def _finish(runner: EventCommand, task: asyncio.Task[None], sub: Subscription,
