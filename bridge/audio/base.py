@@ -55,6 +55,12 @@ class Backend:
         """The backend's own latency estimate (PortAudio's, for a device stream)."""
         return 0.0
 
+    def frame_wake(self, samples: int) -> int | None:
+        """A source that knows when it captured: an fd (an eventfd) made readable each time
+        `samples` more samples are captured, for the uplink to send a frame at once; 0 stops
+        it. None: no capture clock (a file, the null device): the uplink keeps its timer."""
+        return None
+
     async def supervise(self) -> None:
         """Watch the backend for the whole call (cancel the task to stop). A device
         reopens itself here and raises AudioDeviceError when that keeps failing; a file
@@ -74,6 +80,8 @@ class AudioSource(Protocol):
     async def supervise(self) -> None: ...
 
     def start(self) -> None: ...
+
+    def frame_wake(self, samples: int) -> int | None: ...
 
     def read(self, due: int) -> np.ndarray:
         """Return captured samples. `due` is what real time owes since the last call;

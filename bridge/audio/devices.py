@@ -4,7 +4,11 @@ The callbacks run on PortAudio's thread. They never block, never take a lock, ne
 allocate a buffer and never touch the event loop: the input callback writes into a
 single-producer ring the uplink drains, the output callback pulls from the playout buffer,
 and both only bump counters, set flags and mark the ring's clock, which the event loop
-reads. Each stream is opened at the wire rate when the device takes it (no resampling
+reads. During a call the input callback also writes to an eventfd once per wire frame
+captured (`frame_wake`): a syscall the loop's selector sees, the one wake-up per 20 ms that
+sends the frame (it touches no asyncio object and allocates nothing).
+
+Each stream is opened at the wire rate when the device takes it (no resampling
 then), else at the device's default rate (the uplink and downlink resample with soxr).
 
 Opening, closing and reopening a stream is `device_stream.DeviceStream`'s job; watching
@@ -14,6 +18,7 @@ it during a call and reopening it when it fails, `device_health.StreamSupervisor
 from __future__ import annotations
 
 import functools
+import os
 from typing import Any
 
 import numpy as np
@@ -36,7 +41,11 @@ class DeviceSource(DeviceStream):
                          device_rate=device_rate)
         self._ring = SampleRing(self.sample_rate * 2, self.sample_rate)
         self._level = -120.0
+        self._last: np.ndarray | None = None  # the latest samples read, level not yet known
         self.captured_until: float | None = None  # when the newest sample read was captured
+        self._wake_fd = -1  # eventfd, kept for the device's life (a callback may still see it)
+        self._wake_every = 0  # samples per wake-up; 0: off (read by the callback)
+        self._wake_count = 0  # samples since the last wake-up (callback only)
 
     def _new_stream(self, gen: int) -> Any:
         return self._sd.InputStream(
@@ -50,6 +59,15 @@ class DeviceSource(DeviceStream):
             if status.input_overflow:
                 self.stats.input_overflows += 1
             self._ring.put(indata[:, 0])
+            every = self._wake_every
+            if every:
+                self._wake_count += frames
+                if self._wake_count >= every:
+                    self._wake_count %= every
+                    try:  # noqa: SIM105 (suppress() allocates per block)
+                        os.eventfd_write(self._wake_fd, 1)
+                    except OSError:  # cannot happen short of 2⁶⁴ unread wake-ups
+                        pass
             if time_info.inputBufferAdcTime > 0:  # PortAudio's capture time of the block
                 self._ring.mark(stream_monotonic(time_info, time_info.inputBufferAdcTime),
                                 self._ring.w - frames)
@@ -57,15 +75,28 @@ class DeviceSource(DeviceStream):
             self._failed_in_callback(exc)
             raise self._sd.CallbackAbort from None
 
+    def frame_wake(self, samples: int) -> int | None:
+        if self._wake_fd < 0:
+            self._wake_fd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+        self._wake_count = 0
+        self._wake_every = samples
+        return self._wake_fd
+
+    def __del__(self) -> None:  # no callback can run: the stream held a reference to us
+        if getattr(self, "_wake_fd", -1) >= 0:
+            os.close(self._wake_fd)
+
     def read(self, due: int) -> np.ndarray:
         samples = self._ring.take()
         self.captured_until = self._ring.time_of(self._ring.r)
         if len(samples):
-            self._level = level_dbfs(samples)
+            self._last = samples  # its level is worked out when asked (rarely, in a call)
         return samples
 
     @property
     def level_db(self) -> float:
+        if self._last is not None:
+            self._level, self._last = level_dbfs(self._last), None
         return self._level
 
 

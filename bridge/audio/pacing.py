@@ -69,3 +69,48 @@ class Pacer:
             self.restarts += 1
             self.start()
         return Tick(self._k, lateness)
+
+
+class FrameGate:
+    """When a capture-driven frame may leave (a device that says when it completed one).
+
+    A frame leaves as soon as the capture completes it, provided the last one left at least
+    `period - early` ago (a burst of device blocks goes out at most 2× real time, never all
+    at once). When no frame is complete `period + grace` after the last one (the device
+    stalled or is late), silence leaves instead, and then every `period` on absolute
+    deadlines until the capture is back: Vapi's cadence never stops. The schedule follows
+    the capture (each captured frame re-anchors it), so a device clock a little off the
+    monotonic clock never piles up delay. A loop stalled past `max_late` restarts it.
+    """
+
+    def __init__(self, period: float, *, early: float, grace: float, max_late: float) -> None:
+        self.period, self.early, self.grace, self.max_late = period, early, grace, max_late
+        self._last: float | None = None
+        self.restarts = 0
+        self.max_lateness = 0.0  # seconds a frame left after its stall deadline, worst case
+
+    def start(self, now: float) -> None:
+        """The first frame may leave at once."""
+        self._last = now - self.period
+
+    def wait(self, now: float, ready: bool) -> float:
+        """Seconds to wait before the next frame may (`ready`) or must (silence) leave;
+        0 or less: send now."""
+        assert self._last is not None
+        due = self._last + self.period
+        return due - self.early - now if ready else due + self.grace - now
+
+    def sent(self, now: float, ready: bool) -> None:
+        """A frame left at `now`: a captured one (`ready`) or silence on the stall deadline."""
+        assert self._last is not None
+        deadline = self._last + self.period + self.grace
+        if ready:
+            self._last = now
+            return
+        late = now - deadline
+        self.max_lateness = max(self.max_lateness, late)
+        if late > self.max_late:
+            self.restarts += 1
+            self._last = now
+        else:
+            self._last = deadline - self.grace  # silence keeps an absolute 20 ms cadence

@@ -41,7 +41,13 @@ class SpeechRuns:
     # ---- producer -------------------------------------------------------------------
     def note(self, pos: int, samples: np.ndarray) -> None:
         """`samples` were queued at stream position `pos` (call before publishing them)."""
-        loud = np.flatnonzero((samples >= QUIET_PEAK) | (samples <= -QUIET_PEAK))
+        mask = (samples >= QUIET_PEAK) | (samples <= -QUIET_PEAK)
+        if 0 < len(samples) < self.gap:  # no pause of `gap` fits inside: one run at most
+            first = int(mask.argmax())
+            if mask[first]:
+                self._add(pos + first, pos + len(mask) - int(mask[::-1].argmax()))
+            return
+        loud = np.flatnonzero(mask)
         if len(loud) == 0:
             return
         breaks = np.flatnonzero(np.diff(loud) >= self.gap)

@@ -7,12 +7,21 @@ has nothing, so Vapi sees an unbroken 20 ms cadence for the whole call. A tick u
 late is caught up at once (the frames it delayed follow it); after a longer stall of the
 event loop the schedule restarts instead of sending a burst, which would confuse Vapi's
 turn detection. Each tick asks the source for what real time owes since the last one.
+
+A device source drives the uplink instead (`frame_wake`): its capture callback signals an
+eventfd each time it has captured one more frame's worth, and the frame leaves at once
+rather than on the next tick of a timer whose phase against the callbacks would add 0–20 ms
+(different on every call). The timer stays as the fallback (`pacing.FrameGate`): silence
+on an absolute 20 ms cadence when the device stalls, and a burst of blocks leaves at most
+2× real time. One loop wake-up per 20 ms; files and the null device keep the timer.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -23,13 +32,15 @@ from bridge.audio.base import AudioSource, FrameTap, apply_gain
 from bridge.audio.codec import Codec
 from bridge.audio.echo import EchoControl
 from bridge.audio.framing import Framer
-from bridge.audio.pacing import Pacer, Sleep
+from bridge.audio.pacing import FrameGate, Pacer, Sleep
 from bridge.audio.resample import Resampler
 
 log = logging.getLogger("bridge.uplink")
 
 FRAME_MS = 20
 MAX_LATE_MS = 3 * FRAME_MS  # a tick later than this: the loop stalled, restart the schedule
+EARLY_MS = FRAME_MS // 2  # capture-driven: frames at least 10 ms apart (a burst at ≤ 2×)
+GRACE_MS = FRAME_MS  # capture-driven: silence once a frame is this late (a stalled device)
 
 
 @dataclass
@@ -59,6 +70,8 @@ class Uplink:
         self._gain = gain
         self._tap = tap
         self._pacer = Pacer(FRAME_MS / 1000, MAX_LATE_MS / 1000, clock=clock, sleep=sleep)
+        self._gate = FrameGate(FRAME_MS / 1000, early=EARLY_MS / 1000, grace=GRACE_MS / 1000,
+                               max_late=MAX_LATE_MS / 1000)
         self._echo = echo
         self._far_end = far_end
         self._resampler = Resampler(source.sample_rate, wire_rate)
@@ -73,9 +86,10 @@ class Uplink:
         """A snapshot; the framer keeps its own counters, read here, not copied per frame."""
         return UplinkStats(frames_sent=self._frames_sent,
                            silence_frames=self._framer.silence_frames,
-                           late_ticks=self._pacer.restarts,
+                           late_ticks=self._pacer.restarts + self._gate.restarts,
                            dropped_ms=self._framer.dropped_samples * 1000.0 / self.wire_rate,
-                           max_lateness_ms=self._pacer.max_lateness * 1000)
+                           max_lateness_ms=max(self._pacer.max_lateness,
+                                               self._gate.max_lateness) * 1000)
 
     def frame_captured_at(self) -> float:
         """When (time.monotonic()) the start of the latest frame sent was captured: the
@@ -90,6 +104,12 @@ class Uplink:
 
     async def run(self) -> None:
         dev_rate = self.source.sample_rate
+        fd = self.source.frame_wake(dev_rate * FRAME_MS // 1000)
+        if fd is not None:
+            try:
+                await self._run_on_capture(fd)
+            finally:
+                self.source.frame_wake(0)
         owed_total = 0  # device samples real time has owed since the schedule (re)started
         self._pacer.start()
         while True:
@@ -101,14 +121,67 @@ class Uplink:
             due, owed_total = due_total - owed_total, due_total
             await self._send(self._next_frame(due))
 
+    async def _run_on_capture(self, fd: int) -> None:
+        """Capture-driven: wake on the device's eventfd or the gate's deadline, whichever
+        comes first; one future per frame, no task, no timer that fires while all is well.
+        Nothing is read before the device's first signal, so the framer's frame boundaries
+        fall where the device completes a frame (with 10 ms blocks, every other block)."""
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[None] | None = None
+        signalled = False
+
+        def wake() -> None:
+            if waiter is not None and not waiter.done():
+                waiter.set_result(None)
+
+        def captured() -> None:
+            nonlocal signalled
+            with contextlib.suppress(BlockingIOError):
+                os.eventfd_read(fd)
+            signalled = True
+            wake()
+
+        loop.add_reader(fd, captured)
+        due = self.source.sample_rate * FRAME_MS // 1000
+        try:
+            self._gate.start(loop.time())
+            while True:
+                if signalled:
+                    self._capture(due, skip_empty=True)
+                while True:
+                    now = loop.time()
+                    ready = self._framer.buffered_ms >= FRAME_MS
+                    wait = self._gate.wait(now, ready)
+                    if wait > 0:
+                        break
+                    self._gate.sent(now, ready)
+                    await self._send(self._frame())
+                waiter = loop.create_future()
+                timer = loop.call_at(now + wait, wake)
+                try:
+                    await waiter
+                finally:
+                    timer.cancel()
+                    waiter = None
+        finally:
+            loop.remove_reader(fd)
+
     def _next_frame(self, due: int) -> bytes:
+        self._capture(due)
+        return self._frame()
+
+    def _capture(self, due: int, skip_empty: bool = False) -> None:
         captured = apply_gain(self.source.read(due), self._gain)
+        if skip_empty and not len(captured):  # a timer wake-up: the device had nothing
+            return
         stamp = self.source.captured_until  # a device's own capture clock
         self._captured_until = stamp if stamp is not None else time.monotonic()
         if self._echo is not None and self._far_end is not None:
             self._echo.far(self._far_end())
             captured = self._echo.near(captured)
         self._framer.push(self._resampler.process(captured))
+
+    def _frame(self) -> bytes:
         frame = self._framer.pop()
         if self.muted:
             frame = self._silence

@@ -18,6 +18,7 @@ from bridge.profile.sections import (
     RecordSettings,
     ServiceSettings,
     TranscriptSettings,
+    TriggerSettings,
     WireSettings,
 )
 
@@ -57,6 +58,7 @@ class Profile:
     record: RecordSettings
     service: ServiceSettings
     log: LogSettings
+    trigger: TriggerSettings
     directory: Path = field(default=Path("."))
     warnings: tuple[str, ...] = ()  # shown by run (logged) and check (!), never fatal
 
@@ -85,7 +87,8 @@ class Profile:
 SECTIONS: dict[str, type] = {
     "api": ApiSettings, "assistant": AssistantSettings, "call": CallSettings,
     "wire": WireSettings, "audio": AudioSettings, "transcript": TranscriptSettings,
-    "record": RecordSettings, "service": ServiceSettings, "log": LogSettings,
+    "record": RecordSettings, "service": ServiceSettings, "trigger": TriggerSettings,
+    "log": LogSettings,
 }
 
 # section -> key -> field, read off the declarations in bridge/profile/sections.py. Every
@@ -103,4 +106,4 @@ DEPRECATED: dict[str, str] = {
 __all__ = ["DEPRECATED", "FORBIDDEN", "GONE_FROM_VAPI", "SECTIONS", "SPEC", "WIRE_RATES",
            "ApiSettings", "AssistantSettings", "AudioSettings", "CallSettings", "LogSettings",
            "Profile", "RecordSettings", "ServiceSettings", "TranscriptSettings",
-           "WireSettings"]
+           "TriggerSettings", "WireSettings"]

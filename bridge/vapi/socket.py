@@ -76,7 +76,16 @@ class CallSocket:
                            f"call will time out on Vapi's side")
 
     async def send(self, data: bytes | str) -> None:
-        """Raises `ConnectionClosed`, or `TimeoutError` when the socket does not take it."""
+        """Raises `ConnectionClosed`, or `TimeoutError` when the socket does not take it.
+
+        A send can block only while the transport holds unsent data (websockets waits for
+        it to drain): with an empty write buffer the frame goes straight to the socket, so
+        the timeout (a timer per 20 ms frame) is set only when there is a backlog."""
+        transport = self._ws.transport
+        if transport is not None and not transport.is_closing() \
+                and not transport.get_write_buffer_size():
+            await self._ws.send(data)
+            return
         async with asyncio.timeout(SEND_TIMEOUT_S):
             await self._ws.send(data)
 

@@ -57,17 +57,35 @@ def test_echo_call_round_trip(start_sim, profiles: ProfileBuilder, tmp_path: Pat
     up = record["uplink"]
     frame_bytes = wire_rate // 50 * (2 if wire == "pcm_s16le" else 1)
     assert set(up["frameBytes"]) == {frame_bytes}, "every uplink frame is exactly 20 ms"
+    assert up["audioSeconds"] == pytest.approx(len(up["frameBytes"]) * 0.02, rel=0.01)
+    # The cadence, judged on the audio's own clock rather than on single gaps between
+    # arrivals (which a loaded machine stretches in either process; the exact 20 ms
+    # deadlines, catch-up and stall rules are tests/unit/test_uplink_pacing.py's, on a
+    # simulated clock): over each second of frames, the median one took a second to arrive
+    # — never faster than real time (a burst), never near half speed. A starved process
+    # sends late, never early, hence the wider bound above (1.1 s at a load average of 15).
     arrivals = np.asarray(up["arrivalMonotonic"])
-    gaps_ms = np.diff(arrivals) * 1000
-    assert len(gaps_ms) > 450, "about 10 s of frames arrived"
-    within = np.mean(np.abs(gaps_ms - 20) <= 5)
-    print(f"\n{wire}@{device_rate}: {within:.1%} of gaps in 20±5 ms, max gap "
-          f"{gaps_ms.max():.1f} ms, {len(arrivals)} frames")
-    assert within >= 0.95
-    assert gaps_ms.max() <= 60
+    per_second = arrivals[50:] - arrivals[:-50]
+    rate = float(np.median(per_second))
+    print(f"\n{wire}@{device_rate}: 50 frames arrive in a median {rate * 1000:.1f} ms "
+          f"(p5 {np.percentile(per_second, 5) * 1000:.0f}, p95 "
+          f"{np.percentile(per_second, 95) * 1000:.0f}), {len(arrivals)} frames")
+    assert 0.95 <= rate <= 1.5
+    # What the simulator heard, by sample position: the visitor's speech whole, in order,
+    # at the start (nothing dropped, nothing inserted inside it), then digital silence for
+    # the rest of the call (the cadence goes on after the WAV ends).
+    (tmp_path / "uplink.wav").write_bytes(
+        sim.get_bytes(f"/_sim/calls/{record['id']}/uplink.wav"))
+    heard, heard_rate = read_wav(tmp_path / "uplink.wav")
+    heard = heard.ravel().astype(np.float64)
     speech_s = len(visitor_16k) / 16000
-    assert arrivals[-1] - arrivals[0] > speech_s + 5, "silence flows after the WAV ends"
-    assert up["audioSeconds"] == pytest.approx(len(arrivals) * 0.02, rel=0.01)
+    assert len(heard) / heard_rate > speech_s + 5, "silence flows after the WAV ends"
+    sent = resample(visitor_16k, 16000, heard_rate)
+    lag, corr = align_and_correlate(sent, heard, heard_rate)
+    print(f"uplink correlation {corr:.3f} at {lag * 1000:.0f} ms into the stream")
+    assert corr >= 0.9 and 0 <= lag < 0.1
+    tail = heard[int((lag + speech_s + 0.1) * heard_rate):]
+    assert np.abs(tail).max() < 200, "after the speech: silence"
 
     played, rate = read_wav(speaker)
     assert rate == device_rate

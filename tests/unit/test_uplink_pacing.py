@@ -6,6 +6,7 @@ real WAV file (a ramp, so every frame says which samples it holds) or a scripted
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ import pytest
 from bridge.audio.base import AudioSource, Backend
 from bridge.audio.codec import PcmS16leCodec
 from bridge.audio.files import WavSource, WavWriter
+from bridge.audio.pacing import FrameGate
 from bridge.call.uplink import Uplink
 
 RATE = 16000
@@ -197,3 +199,128 @@ def test_mute_sends_silence_on_the_same_cadence_and_unmute_is_live_audio(
             assert not frame.samples.any(), f"frame {k} is sent while muted: silence"
         else:
             assert np.array_equal(frame.samples, ramp((k - 1) * FRAME)), f"frame {k}"
+
+
+# ---- a capture-driven uplink: a device that says when it completed a frame -------------
+
+PERIOD, EARLY, GRACE = 0.020, 0.010, 0.020
+
+
+def gate_run(captures: list[float], until: float) -> list[tuple[float, bool]]:
+    """Drive a real FrameGate on a simulated clock: the capture completes a frame at each
+    time in `captures`; returns (time, captured?) of each frame sent until `until`."""
+    gate = FrameGate(PERIOD, early=EARLY, grace=GRACE, max_late=0.060)
+    gate.start(0.0)
+    pending, queued, sent = sorted(captures), 0, []
+    now = 0.0
+    while now < until:
+        while pending and pending[0] <= now + EPS:
+            pending.pop(0)
+            queued += 1
+        wait = gate.wait(now, queued > 0)
+        if wait <= EPS:
+            gate.sent(now, queued > 0)
+            sent.append((round(now, 6), queued > 0))
+            queued = max(0, queued - 1)
+            continue
+        now = min(now + wait, pending[0] if pending else now + wait)
+    return sent
+
+
+def test_a_captured_frame_leaves_at_the_moment_it_is_captured_whatever_the_phase() -> None:
+    """Captures 7 ms off any 20 ms grid of the uplink's own: each frame leaves on its
+    capture, not on a timer tick up to 20 ms later."""
+    captures = [0.007 + k * PERIOD for k in range(50)]
+    sent = gate_run(captures, 1.0)
+    assert [t for t, _ in sent[:50]] == [round(c, 6) for c in captures]
+    assert all(captured for _, captured in sent[:50])
+
+
+def test_a_stalled_capture_gets_silence_after_one_period_then_an_exact_cadence() -> None:
+    captures = [k * PERIOD for k in range(1, 11)] + [0.5 + k * PERIOD for k in range(10)]
+    sent = gate_run(captures, 0.7)
+    stall = [(t, c) for t, c in sent if 0.2 < t < 0.5]
+    assert not any(c for _, c in stall), "silence while the device delivers nothing"
+    assert abs(stall[0][0] - 0.240) < EPS, "the first silence: a period after it was due"
+    assert np.allclose(np.diff([t for t, _ in stall]), PERIOD), "then every 20 ms exactly"
+    assert all(c for t, c in sent if t >= 0.5), "capture is back: frames leave on it"
+
+
+def test_a_burst_of_captured_blocks_leaves_at_most_twice_real_time() -> None:
+    """Five frames' worth arrive at once (a device catching up): never a burst on the
+    wire, at least 10 ms apart, all of it sent."""
+    captures = [k * PERIOD for k in range(1, 6)] + [0.2] * 5 + [0.2 + k * PERIOD
+                                                              for k in range(1, 20)]
+    sent = gate_run(captures, 0.6)
+    gaps = np.diff([t for t, _ in sent])
+    assert gaps.min() >= EARLY - EPS
+    assert sum(c for _, c in sent) == len(captures)
+
+
+@dataclass
+class EventfdDevice(Backend):
+    """A scripted device whose 'capture callback' (a loop timer, as a PortAudio thread
+    would write the eventfd) captures one frame of a ramp every 20 ms at a 3 ms phase."""
+
+    sample_rate: int = RATE
+    captured: list[float] = field(default_factory=list)
+    is_device: bool = True
+    _fd: int = -1
+    _every: int = 0
+    _ring: list[np.ndarray] = field(default_factory=list)
+
+    def frame_wake(self, samples: int) -> int | None:
+        if self._fd < 0:
+            self._fd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+        self._every = samples
+        return self._fd
+
+    def capture(self, k: int) -> None:
+        self._ring.append(ramp(k * FRAME))
+        self.captured.append(asyncio.get_running_loop().time())
+        os.eventfd_write(self._fd, 1)
+
+    def start(self) -> None:
+        return None
+
+    def read(self, due: int) -> np.ndarray:
+        out = np.concatenate(self._ring) if self._ring else np.zeros(0, np.int16)
+        self._ring.clear()
+        return out
+
+    @property
+    def level_db(self) -> float:
+        return 0.0
+
+    def close(self) -> None:
+        os.close(self._fd)
+
+
+def test_a_device_source_drives_the_uplink_through_its_eventfd() -> None:
+    """Each frame carries the audio of the capture just completed, none is silence, and it
+    leaves on the capture's wake-up (a 20 ms timer at this phase would hold it 17 ms)."""
+    device = EventfdDevice()
+    sent: list[Sent] = []
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+
+        async def send(data: bytes) -> None:
+            sent.append(Sent(loop.time(), np.frombuffer(data, dtype="<i2").copy()))
+            if len(sent) == 30:
+                raise Stop
+
+        uplink = Uplink(device, PcmS16leCodec(), RATE, send)
+        t0 = loop.time()
+        for k in range(40):
+            loop.call_at(t0 + 0.003 + k * PERIOD, device.capture, k)
+        with pytest.raises(Stop):
+            await uplink.run()
+        assert uplink.stats.silence_frames == 0
+
+    asyncio.run(main())
+    device.close()
+    for k, frame in enumerate(sent):
+        assert np.array_equal(frame.samples, ramp(k * FRAME)), f"frame {k}: capture {k}"
+    delays = [f.at - c for f, c in zip(sent, device.captured, strict=False)]
+    assert min(delays) >= 0 and np.median(delays) < 0.005, "sent on the capture, not a tick"

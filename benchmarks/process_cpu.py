@@ -1,0 +1,262 @@
+"""The `vapi-bridge run` process's own CPU and event-loop wake-ups during a steady call.
+
+On the PulseAudio rig (tests/rig, docs/audio-rig.md) at 48 kHz, `vapi-bridge run` calls
+the simulator's echo assistant (a process of its own) with `audio.input: vb_mic`,
+`audio.output: vb_speaker`, pcm_s16le at 16 kHz on the wire (or `--wire mulaw`). Speech
+is played into the virtual microphone for the whole call, and the echo assistant speaks
+it back: audio flows both ways all the time.
+
+From 3 s into the call, for `--seconds`, the benchmark reads the process's own counters
+in /proc (no tracer attached while CPU is measured):
+
+- CPU: utime + stime of all its threads (the event loop, PortAudio's callback threads,
+  the recorder's writer when there is one), as % of one core;
+- wake-ups: the voluntary context switches of the main thread (the event loop's): each
+  is one time it blocked (in epoll_wait, or on the GIL) and was woken again; per 20 ms.
+
+Then, unless `--no-strace`, `strace -c -f` is attached for `--strace-seconds` more and
+its counts of the loop's system calls are printed per 20 ms (strace slows the process,
+so it never overlaps the CPU window).
+
+    .venv/bin/python benchmarks/process_cpu.py [--seconds 30] [--strace-seconds 10]
+        [--wire pcm_s16le|mulaw] [--block-ms 20] [--calls 1]
+
+`--cprofile FILE` runs the bridge under cProfile on its loop thread's CPU clock (to see what
+costs; not for the figures); PROCESS_CPU_LOG=FILE keeps the bridge's output.
+
+Target (issue 16; reported, not asserted): at most 1.5 % of one core, about one loop
+wake-up per 20 ms each way (2 per 20 ms in all).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.rig.pulse import PulseRig  # noqa: E402
+from tests.rig.signals import espeak, silence  # noqa: E402
+
+KEY = "sim-private-key"
+WARMUP_S = 3.0
+LINES = ["I have an appointment at two o'clock with Doctor Lee",
+         "Could you tell me where the lifts are, please",
+         "My name is Sam and I am here for the interview"]
+SYSCALLS = ("epoll_wait", "epoll_pwait", "sendto", "recvfrom", "getrandom", "write", "read",
+            "futex", "clock_nanosleep")
+TICKS = os.sysconf("SC_CLK_TCK")
+
+SIM = r'''
+import asyncio, signal, sys
+from bridge.sim import SimConfig, Simulator
+async def main() -> None:
+    cfg = SimConfig(host="127.0.0.1", port=0, assistant="echo", api_key=sys.argv[1])
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    async with Simulator(cfg) as sim:
+        print(f"listening on {sim.base_url}", flush=True)
+        await stop.wait()
+asyncio.run(main())
+'''
+
+# the bridge under cProfile on its event-loop thread's own CPU clock (not the wall clock,
+# which on a loaded machine charges a call for the time others ran)
+PROFILED = r'''
+import cProfile, runpy, sys, time
+out = sys.argv.pop(1)
+sys.argv[0] = "bridge"
+p = cProfile.Profile(time.thread_time)
+p.enable()
+try:
+    runpy.run_module("bridge", run_name="__main__", alter_sys=True)
+except SystemExit as e:
+    code = e.code
+else:
+    code = 0
+p.disable()
+p.dump_stats(out)
+sys.exit(code)
+'''
+
+
+@contextlib.contextmanager
+def simulator(workdir: Path) -> Iterator[str]:
+    out = workdir / "sim.out"
+    with open(out, "w") as f:
+        proc = subprocess.Popen([sys.executable, "-c", SIM, KEY], stdout=f,
+                                stderr=subprocess.STDOUT, cwd=ROOT)
+    try:
+        deadline = time.monotonic() + 20
+        while not (m := re.search(r"listening on (http://\S+)", out.read_text())):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"simulator did not start: {out.read_text()[-500:]}")
+            time.sleep(0.05)
+        yield m[1]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def get_json(url: str) -> dict:
+    import json
+    with urllib.request.urlopen(url, timeout=10) as resp:
+        return dict(json.loads(resp.read()))
+
+
+def cpu_ticks(pid: int) -> int:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])  # utime, stime (fields 14, 15)
+
+
+def main_thread_ticks(pid: int) -> int:
+    fields = Path(f"/proc/{pid}/task/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
+def main_thread_switches(pid: int) -> int:
+    text = Path(f"/proc/{pid}/task/{pid}/status").read_text()
+    return int(re.search(r"voluntary_ctxt_switches:\s+(\d+)", text)[1])  # type: ignore[index]
+
+
+def speech(rate: int, seconds: float) -> np.ndarray:
+    """Visitor lines with 0.8 s pauses, repeated to `seconds` (the echo assistant answers
+    each one: speech both ways)."""
+    one = np.concatenate([np.concatenate([espeak(t, rate), silence(800, rate)])
+                          for t in LINES])
+    reps = int(np.ceil(seconds * rate / len(one)))
+    return np.tile(one, reps)[: int(seconds * rate)]
+
+
+def strace_counts(pid: int, seconds: float) -> dict[str, int] | None:
+    if shutil.which("strace") is None:
+        return None
+    proc = subprocess.Popen(["strace", "-c", "-f", "-p", str(pid), "-e",
+                             "trace=" + ",".join(SYSCALLS)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    time.sleep(seconds)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=10)
+    counts = {}
+    for line in err.splitlines():
+        parts = line.split()
+        if parts and parts[-1] in SYSCALLS and len(parts) >= 5:
+            counts[parts[-1]] = int(parts[3])
+    return counts
+
+
+def one_call(rig: PulseRig, args: argparse.Namespace, env: dict[str, str],
+             workdir: Path) -> tuple[float, float, float, dict[str, int] | None, str]:
+    total_s = WARMUP_S + args.seconds + (0 if args.no_strace else args.strace_seconds) + 2
+    wire_rate = 16000 if args.wire == "pcm_s16le" else 8000
+    with simulator(workdir) as base:
+        profile = workdir / "profile.yaml"
+        profile.write_text(yaml.safe_dump({
+            "api": {"base_url": base, "retry_max_delay_seconds": 1},
+            "assistant": {"id": "echo", "overrides": {"firstMessage": ""}},
+            "wire": {"format": args.wire, "sample_rate": wire_rate},
+            "call": {"max_duration_seconds": max(10, int(np.ceil(total_s)) + 1)},
+            "audio": {"input": rig.mic_device, "output": rig.speaker_device,
+                      "device_rate": rig.rate, "block_ms": args.block_ms,
+                      **({"echo": args.echo} if args.echo else {})},
+        }, sort_keys=False))
+        prof = ["-c", PROFILED, args.cprofile] if args.cprofile else ["-m", "bridge"]
+        proc = subprocess.Popen([sys.executable, *prof, "run", "--profile",
+                                 str(profile)], env=env, cwd=ROOT, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        try:
+            deadline = time.monotonic() + 20
+            while not get_json(base + "/_sim/calls")["calls"]:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"the call did not start: {proc.communicate()[1]}")
+                time.sleep(0.05)
+            rig.play_into_mic(speech(rig.rate, total_s), rig.rate)
+            time.sleep(WARMUP_S)
+            c0, m0, w0 = (cpu_ticks(proc.pid), main_thread_ticks(proc.pid),
+                          main_thread_switches(proc.pid))
+            t0 = time.monotonic()
+            time.sleep(args.seconds)
+            c1, m1, w1 = (cpu_ticks(proc.pid), main_thread_ticks(proc.pid),
+                          main_thread_switches(proc.pid))
+            t1 = time.monotonic()
+            counts = None if args.no_strace else strace_counts(proc.pid, args.strace_seconds)
+            out, err = proc.communicate(timeout=total_s + 20)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+        rig.wait_mic_idle()
+    if os.environ.get("PROCESS_CPU_LOG"):
+        Path(os.environ["PROCESS_CPU_LOG"]).write_text(out + "\n----\n" + err)
+    if proc.returncode != 0:
+        raise RuntimeError(f"vapi-bridge exited {proc.returncode}: {err[-1500:]}")
+    cpu_pct = (c1 - c0) / TICKS / (t1 - t0) * 100
+    loop_pct = (m1 - m0) / TICKS / (t1 - t0) * 100
+    wakes = (w1 - w0) / ((t1 - t0) / 0.020)
+    summary = next((line for line in out.splitlines() if " ended: " in line), "")
+    return cpu_pct, loop_pct, wakes, counts, summary
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seconds", type=float, default=30.0, help="CPU window (default 30)")
+    ap.add_argument("--strace-seconds", type=float, default=10.0)
+    ap.add_argument("--no-strace", action="store_true")
+    ap.add_argument("--wire", choices=("pcm_s16le", "mulaw"), default="pcm_s16le")
+    ap.add_argument("--block-ms", type=int, default=20)
+    ap.add_argument("--calls", type=int, default=1)
+    ap.add_argument("--echo", help="audio.echo for the call (default: the profile's)")
+    ap.add_argument("--cprofile", metavar="FILE", help="run the bridge under cProfile (its "
+                    "event-loop thread), statistics to FILE (slows it: not for the figures)")
+    args = ap.parse_args()
+    ok, why = PulseRig.available()
+    if not ok:
+        print(f"process CPU benchmark skipped: {why}", file=sys.stderr)
+        return 0
+    with tempfile.TemporaryDirectory(prefix="vb-cpu-") as d, \
+            PulseRig(rate=48000, tmpdir=Path(d) / "rig") as rig:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("VAPI_", "PULSE_"))}
+        env.update(rig.env, VAPI_API_KEY=KEY, PYTHONUNBUFFERED="1")
+        results = [one_call(rig, args, env, Path(d)) for _ in range(args.calls)]
+    load = os.getloadavg()
+    print(f"`vapi-bridge run` during a steady call: rig devices at 48000 Hz, "
+          f"{args.block_ms} ms blocks, {args.wire} on the wire, audio.echo "
+          f"{args.echo or '(default)'}, speech both ways (echo "
+          f"assistant); {args.seconds:.0f} s window from {WARMUP_S:.0f} s into the call; "
+          f"load average {load[0]:.1f} / {load[1]:.1f} (1 / 5 min) on {os.cpu_count()} cores")
+    print(f"{'call':<5} {'process CPU %':>14} {'loop thread %':>14} "
+          f"{'loop wake-ups / 20 ms':>22}   strace -f (all threads), calls per 20 ms")
+    for i, (cpu, loop_pct, wakes, counts, _) in enumerate(results, 1):
+        per = "" if counts is None else "  ".join(
+            f"{k} {v / (args.strace_seconds / 0.020):.2f}" for k, v in sorted(counts.items()))
+        print(f"{i:<5} {cpu:>14.2f} {loop_pct:>14.2f} {wakes:>22.2f}   {per or '—'}")
+    print("CPU: % of one core, the whole process and its event-loop thread alone (the rest "
+          "is PortAudio's threads: ALSA's pulse plugin on the rig). Wake-ups: the event-loop "
+          "thread's voluntary context switches (each time it blocked and was woken). "
+          "Target: ≤ 1.5 % of one core, ~2 wake-ups per 20 ms (one each way).")
+    for i, (*_, summary) in enumerate(results, 1):
+        print(f"  call {i}: {summary}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
