@@ -72,6 +72,11 @@ class KioskEvent:
         return json.dumps(self.as_dict(), separators=(",", ":"), ensure_ascii=False)
 
 
+def final_only(event: KioskEvent) -> bool:
+    """A `keep` for subscribers that skip partial transcripts (a non-final `transcript`)."""
+    return event.kind != TRANSCRIPT or event.fields.get("final") is not False
+
+
 def _clean(value: object) -> Value:
     if value is None or isinstance(value, bool | int | float):
         return value  # type: ignore[return-value]
@@ -81,14 +86,15 @@ def _clean(value: object) -> Value:
 class Subscription:
     """One consumer's bounded queue (`async for event in sub`)."""
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, keep: Callable[[KioskEvent], bool] | None = None) -> None:
         self._queue: asyncio.Queue[KioskEvent] = asyncio.Queue(maxsize=size)
         self._held: KioskEvent | None = None  # the event behind a `lost` notice
+        self._keep = keep
         self.lost = 0
         self.closed = False
 
     def put(self, event: KioskEvent) -> None:
-        if self.closed:
+        if self.closed or (self._keep is not None and not self._keep(event)):
             return
         try:
             self._queue.put_nowait(event)
@@ -104,7 +110,24 @@ class Subscription:
         if self._held is not None:
             event, self._held = self._held, None
             return event
-        event = await self._queue.get()
+        return self._after_loss(await self._queue.get())
+
+    def get_nowait(self) -> KioskEvent | None:
+        """The next event if one is waiting, else None (never waits)."""
+        if self._held is not None:
+            event, self._held = self._held, None
+            return event
+        try:
+            return self._after_loss(self._queue.get_nowait())
+        except asyncio.QueueEmpty:
+            return None
+
+    @property
+    def pending(self) -> int:
+        """Events waiting to be taken (a `lost` notice not counted)."""
+        return self._queue.qsize() + (self._held is not None)
+
+    def _after_loss(self, event: KioskEvent) -> KioskEvent:
         if self.lost:  # say how many were dropped, then give this one
             lost, self.lost, self._held = self.lost, 0, event
             return KioskEvent(LOST, event.seq, time.time(), {"count": lost})
@@ -152,10 +175,11 @@ class EventBus:
         return lambda: self._listeners.remove(listener)
 
     @contextlib.contextmanager
-    def subscribe(self, size: int = QUEUE_SIZE, *, replay_state: bool = True
-                  ) -> Iterator[Subscription]:
-        """A subscription for the duration of the block, starting with the latest state."""
-        sub = Subscription(size)
+    def subscribe(self, size: int = QUEUE_SIZE, *, replay_state: bool = True,
+                  keep: Callable[[KioskEvent], bool] | None = None) -> Iterator[Subscription]:
+        """A subscription for the duration of the block, starting with the latest state;
+        only the events `keep` says yes to (all by default) are queued for it."""
+        sub = Subscription(size, keep)
         if replay_state and self.state is not None:
             sub.put(self.state)
         self._subs.add(sub)

@@ -3,7 +3,8 @@
 Exit codes: 0 done; 1 refused (no call in progress, the call is over, the controlUrl
 answered 4xx, not in standby mode, the socket belongs to another user); 2 usage (bad
 arguments, bad request); 5 no daemon answers, or the network failed (controlUrl
-unreachable, a timeout).
+unreachable, a timeout). `ctl events` streams until the daemon stops: 0 then (or when
+stdout is closed), 1, 2, 5 as above (5 also when the connection breaks), 130 on Ctrl-C.
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ import json
 import sys
 from typing import Any
 
+from bridge.cli import ctl_events
 from bridge.control import status
-from bridge.control.client import DEFAULT_TIMEOUT_S, find_socket, request
+from bridge.control.client import DEFAULT_TIMEOUT_S, find_socket, request, stream
 from bridge.errors import ExitCode, UsageError
 
 EXIT_FOR_KIND = {"usage": ExitCode.PROFILE, "refused": ExitCode.FAILURE,
@@ -63,7 +65,14 @@ COMMANDS: dict[str, tuple[str, tuple[Arg, ...]]] = {
             help="what of the conversation the next assistant gets (all)"),
         arg("--message", help="what the next assistant says first"))),
     "call": ("standby mode: place a call now", ()),
+    "events": ("the kiosk's events as JSON lines, as they happen (docs/events.md)", (
+        arg("--partials", action="store_true",
+            help="include partial (non-final) transcripts"),)),
 }
+
+
+EPILOGS: dict[str, dict[str, Any]] = {"events": {
+    "epilog": ctl_events.EXITS, "formatter_class": argparse.RawDescriptionHelpFormatter}}
 
 
 def _where(parser: argparse.ArgumentParser, *, top: bool) -> None:
@@ -88,7 +97,8 @@ def configure(parser: argparse.ArgumentParser,
     parents = [shared, *([common] if common else [])]
     sub = parser.add_subparsers(dest="ctl_command", metavar="COMMAND", required=True)
     for name, (text, args) in COMMANDS.items():
-        command = sub.add_parser(name, help=text, description=text, parents=parents)
+        command = sub.add_parser(name, help=text, description=text, parents=parents,
+                                 **EPILOGS.get(name, {}))
         keys = [command.add_argument(*flags, **options).dest for flags, options in args]
         command.set_defaults(request_keys=keys)
 
@@ -102,7 +112,12 @@ def run(args: argparse.Namespace) -> int:
     if args.profile and args.socket:
         raise UsageError("give --profile or --socket, not both")
     path = find_socket(args.profile, args.socket)
-    answer = request(path, build_request(args), timeout=args.timeout)
+    if args.ctl_command == "events":  # a stream: the answer, then event lines
+        answer, lines = stream(path, build_request(args), timeout=args.timeout)
+        if answer.get("ok"):
+            return ctl_events.follow(lines, as_json=args.json)
+    else:
+        answer = request(path, build_request(args), timeout=args.timeout)
     if args.ctl_command == "status" and answer.get("ok"):
         answer.setdefault("message", "\n".join(status.lines(answer)))  # rendered here
     if args.json:

@@ -6,7 +6,8 @@ answer = request(find_socket(profile="frontdesk"), {"cmd": "say", "text": "One m
 ```
 
 `request` returns the answer dict (`ok` true or false) and raises `NoDaemon` (exit 5) when
-nothing answers, `Refused` (exit 1) when the socket refuses this user.
+nothing answers, `Refused` (exit 1) when the socket refuses this user. `stream` is the
+same for `events`: the first answer, then the event lines as they come.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +25,7 @@ from bridge.profile import load_profile
 from bridge.profile.model import Profile
 
 DEFAULT_TIMEOUT_S = 30.0
+MAX_ANSWER = 1024 * 1024  # bytes of one line read from the daemon
 
 
 def load_if_here(profile_arg: str) -> Profile | None:
@@ -59,21 +62,48 @@ def find_socket(profile: str | None = None, socket_path: str | None = None) -> P
                      f"with --profile or --socket")
 
 
-def request(path: Path, req: dict[str, Any], timeout: float = DEFAULT_TIMEOUT_S
-            ) -> dict[str, Any]:
+def _connect(path: Path, req: dict[str, Any], timeout: float) -> socket.socket:
+    """A socket to the daemon with `req` sent (NoDaemon, Refused as `request` says)."""
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     sock.settimeout(timeout)
     try:
-        try:
-            sock.connect(str(path))
-        except (FileNotFoundError, ConnectionRefusedError):
-            state = ("a stale socket: the daemon is gone" if os.path.lexists(path)
-                     else "no socket there")
-            raise NoDaemon(f"no vapi-bridge daemon is running at {path} ({state})") from None
-        except PermissionError:
-            raise Refused(f"permission denied on {path} — run this as the daemon's user"
-                          ) from None
+        sock.connect(str(path))
         sock.sendall((json.dumps(req) + "\n").encode())
+    except (FileNotFoundError, ConnectionRefusedError):
+        sock.close()
+        state = ("a stale socket: the daemon is gone" if os.path.lexists(path)
+                 else "no socket there")
+        raise NoDaemon(f"no vapi-bridge daemon is running at {path} ({state})") from None
+    except PermissionError:
+        sock.close()
+        raise Refused(f"permission denied on {path} — run this as the daemon's user") from None
+    except TimeoutError:
+        sock.close()
+        raise NetworkError(f"the daemon at {path} did not answer within {timeout:.0f} s"
+                           ) from None
+    except OSError as exc:
+        sock.close()
+        raise NoDaemon(f"the control socket {path} failed: {exc.strerror or exc}") from None
+    return sock
+
+
+def _parse_answer(path: Path, data: bytes) -> dict[str, Any]:
+    if not data.strip():
+        raise NoDaemon(f"the daemon at {path} closed the connection without an answer")
+    try:
+        answer = json.loads(data)
+    except ValueError:
+        raise NoDaemon(f"{path} did not answer with JSON — is it a vapi-bridge socket?"
+                       ) from None
+    if not isinstance(answer, dict):
+        raise NoDaemon(f"{path} gave an unexpected answer")
+    return answer
+
+
+def request(path: Path, req: dict[str, Any], timeout: float = DEFAULT_TIMEOUT_S
+            ) -> dict[str, Any]:
+    sock = _connect(path, req, timeout)
+    try:
         data = b""
         while not data.endswith(b"\n"):
             chunk = sock.recv(65536)
@@ -87,13 +117,45 @@ def request(path: Path, req: dict[str, Any], timeout: float = DEFAULT_TIMEOUT_S
         raise NoDaemon(f"the control socket {path} failed: {exc.strerror or exc}") from None
     finally:
         sock.close()
-    if not data.strip():
-        raise NoDaemon(f"the daemon at {path} closed the connection without an answer")
+    return _parse_answer(path, data)
+
+
+def stream(path: Path, req: dict[str, Any], timeout: float = DEFAULT_TIMEOUT_S
+           ) -> tuple[dict[str, Any], Iterator[bytes]]:
+    """A streaming request (`events`): the daemon's first answer, and its lines after it
+    (each a JSON line, newline included) until the daemon closes the stream. The answer
+    comes within `timeout`; the lines take as long as they take. A connection that breaks
+    mid-stream raises `NoDaemon` from the iterator."""
+    sock = _connect(path, req, timeout)
+    reader = sock.makefile("rb")
     try:
-        answer = json.loads(data)
-    except ValueError:
-        raise NoDaemon(f"{path} did not answer with JSON — is it a vapi-bridge socket?"
-                       ) from None
-    if not isinstance(answer, dict):
-        raise NoDaemon(f"{path} gave an unexpected answer")
-    return answer
+        first = reader.readline(MAX_ANSWER)
+    except TimeoutError:
+        sock.close()
+        raise NetworkError(f"the daemon at {path} did not answer within {timeout:.0f} s"
+                           ) from None
+    except OSError as exc:
+        sock.close()
+        raise NoDaemon(f"the control socket {path} failed: {exc.strerror or exc}") from None
+    try:
+        answer = _parse_answer(path, first)
+    except BridgeError:
+        sock.close()
+        raise
+    if not answer.get("ok"):  # refused: nothing follows
+        sock.close()
+        return answer, iter(())
+    sock.settimeout(None)
+
+    def lines() -> Iterator[bytes]:
+        try:
+            while line := reader.readline(MAX_ANSWER):
+                yield line
+        except OSError as exc:
+            raise NoDaemon(f"the control socket {path} broke: {exc.strerror or exc}"
+                           ) from None
+        finally:
+            reader.close()
+            sock.close()
+
+    return answer, lines()

@@ -16,7 +16,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
-from bridge import redact
+from bridge import events, redact
 from bridge.call.lifecycle import Call, ensure_live
 from bridge.control import status
 from bridge.control.request import Answer, Request, error, kind_of
@@ -111,6 +111,12 @@ def do_add_message(req: Request) -> tuple[dict[str, Any], str]:
 for _name in messages.CONTROLS:
     vapi(_name)(lambda req, name=_name: (messages.control(name), f"{name} sent"))
 
+# the mute commands' kiosk events, published once the command succeeded: who is not heard
+MUTES = {"mute-assistant": (events.MUTED, "assistant"),
+         "unmute-assistant": (events.UNMUTED, "assistant"),
+         "mute-customer": (events.MUTED, "visitor"), "unmute-customer": (events.UNMUTED, "visitor"),
+         "mute-mic": (events.MUTED, "visitor"), "unmute-mic": (events.UNMUTED, "visitor")}
+
 
 def _mic(muted: bool) -> Handler:
     async def handler(host: Host, req: Request) -> Answer:
@@ -177,6 +183,12 @@ async def do_call(host: Host, req: Request) -> Answer:
     return {"message": "call requested (still connecting)", "call": None}
 
 
+@command("events")
+async def do_events(host: Host, req: Request) -> Answer:
+    """Only reached where the server does not stream (`bridge.control.stream` answers it)."""
+    raise Refused("this control socket does not stream events")
+
+
 async def listen_url(call: Call, attempts: int | None = 2) -> str:
     """The live call's listenUrl (a bearer secret: registered for redaction, never logged),
     from the create answer or else `GET /call/{id}`."""
@@ -213,7 +225,12 @@ async def handle(host: Host, request: Any) -> Answer:
         return error(f"unknown command {request['cmd']!r}; known: {', '.join(HANDLERS)}",
                      "usage")
     try:
-        return {"ok": True, **await handler(host, Request(request))}
+        answer = {"ok": True, **await handler(host, Request(request))}
+        if request["cmd"] in MUTES:
+            kind, who = MUTES[request["cmd"]]
+            host.events.publish(kind, who=who, via="mic" if request["cmd"].endswith("-mic")
+                                else "vapi")
+        return answer
     except BridgeError as exc:
         return error(str(exc), kind_of(exc))
     except Exception as exc:

@@ -1,5 +1,6 @@
 """The daemon's control socket: a Unix stream socket, mode 0600, one JSON request per line
-and one JSON answer line each.
+and one JSON answer line each — except `events`, whose answer is a stream of event lines
+until either end closes (`bridge.control.stream`).
 
 A peer whose uid (SO_PEERCRED) is not the daemon's gets a refusal and is disconnected. A
 socket file left by a dead daemon is replaced; one a live daemon answers on is not (the
@@ -29,10 +30,12 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from bridge.control import stream
 from bridge.control.commands import Host, handle
 from bridge.control.paths import prepare_directory, socket_path
 from bridge.control.request import Answer, error
 from bridge.errors import ProfileError
+from bridge.events import EventBus
 from bridge.profile import Profile
 
 log = logging.getLogger("bridge.control")
@@ -56,6 +59,16 @@ def peer_uid(sock: socket.socket) -> int | None:
     return int(UCRED.unpack(raw)[1])
 
 
+_INVALID = object()
+
+
+def _parse(line: bytes) -> Any:
+    try:
+        return json.loads(line)
+    except ValueError:
+        return _INVALID
+
+
 def _answer_line(answer: dict[str, Any]) -> bytes:
     return (json.dumps(answer, separators=(",", ":"), default=str) + "\n").encode()
 
@@ -75,15 +88,17 @@ async def _is_live(path: Path) -> bool:
 
 
 class ControlServer:
-    def __init__(self, respond: Respond, path: Path, *, allowed_uid: int | None = None
-                 ) -> None:
+    def __init__(self, respond: Respond, path: Path, *, allowed_uid: int | None = None,
+                 events: EventBus | None = None) -> None:
         self.respond = respond
+        self.events = events  # for `events` streams (`bridge.control.stream`), if given
+        self._closing = asyncio.Event()  # set on stop: streams write out what is queued
         self.path = path
         self.allowed_uid = os.getuid() if allowed_uid is None else allowed_uid
         self._server: asyncio.Server | None = None
         self._inode: tuple[int, int] | None = None
         self._clients: set[asyncio.Task[Any]] = set()
-        self._busy: set[asyncio.Task[Any]] = set()  # clients in the middle of a request
+        self._busy: set[asyncio.Task[Any]] = set()  # in a request, or streaming events
 
     async def start(self) -> None:
         prepare_directory(self.path)
@@ -127,7 +142,8 @@ class ControlServer:
     async def stop(self) -> None:
         if self._server is not None:
             self._server.close()
-            if self._busy:  # let answers in flight (e.g. to `end`) go out first
+            self._closing.set()
+            if self._busy:  # answers in flight (e.g. to `end`), streams' last events
                 await asyncio.wait(set(self._busy), timeout=STOP_GRACE_S)
             for task in list(self._clients):
                 task.cancel()
@@ -187,15 +203,29 @@ class ControlServer:
             if task is not None:
                 self._busy.add(task)
             try:
-                writer.write(_answer_line(await self._answer(line)))
+                request = _parse(line)
+                if self.events is not None and stream.wants_stream(request):
+                    await self._stream(request, reader, writer)
+                    return
+                writer.write(_answer_line(await self._answer(request)))
                 await writer.drain()
             finally:
                 self._busy.discard(task)  # type: ignore[arg-type]
 
-    async def _answer(self, line: bytes) -> dict[str, Any]:
-        try:
-            request = json.loads(line)
-        except ValueError:
+    async def _stream(self, request: dict[str, Any], reader: asyncio.StreamReader,
+                      writer: asyncio.StreamWriter) -> None:
+        """The connection becomes an `events` stream (no idle timeout from here on)."""
+        assert self.events is not None
+        first = stream.accepted(request)
+        if isinstance(first, str):
+            writer.write(_answer_line(error(first, "usage")))
+            await writer.drain()
+            return
+        await stream.stream_events(self.events, request, reader, writer, self._closing,
+                                   _answer_line(first))
+
+    async def _answer(self, request: Any) -> dict[str, Any]:
+        if request is _INVALID:
             return error("the request is not valid JSON", "usage")
         answer = await self.respond(request)
         log.debug("control: %s → %s", request.get("cmd") if isinstance(request, dict) else "?",
@@ -207,7 +237,7 @@ class ControlServer:
 async def serve_control(host: Host, profile: Profile) -> AsyncIterator[ControlServer]:
     """Run the host's control socket, at the profile's `paths.socket_path`, for the
     duration of the block."""
-    server = ControlServer(partial(handle, host), socket_path(profile))
+    server = ControlServer(partial(handle, host), socket_path(profile), events=host.events)
     await server.start()
     try:
         yield server

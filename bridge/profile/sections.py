@@ -227,6 +227,14 @@ class ServiceSettings:
                "$XDG_RUNTIME_DIR/vapi-bridge/PROFILE.sock, else "
                "/tmp/vapi-bridge-UID/PROFILE.sock; a relative path is relative to the "
                "profile's directory")
+    on_event: str | None = key(
+        Str(), "a command run for each kiosk event (docs/events.md), one at a time, in order, "
+               "the event in environment variables (VAPI_BRIDGE_EVENT=in-call, "
+               "VAPI_BRIDGE_EVENT_JSON, …); a path (relative to the profile's directory) or "
+               "a name on PATH, then arguments; partial transcripts are not sent to it",
+        example="/usr/local/bin/kiosk-leds", commented=True)
+    on_event_timeout_seconds: float = key(
+        Num(default=5.0, lo=0.1, hi=600), "on_event: a run still going after this is killed")
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,7 @@ from bridge.call.wiring import close_audio, make_api, make_recorder, start_audio
 from bridge.errors import BridgeError, ExitCode, NetworkError
 from bridge.events import EventBus
 from bridge.profile import Profile, load_profile
-from bridge.service.kiosk_events import publisher
+from bridge.service import kiosk_events, on_event
 from bridge.service.notify import Notifier, watchdog_loop
 from bridge.service.placing import CallWatcher, EventHook, place_call
 from bridge.service.progress import call_status, count_down, loop_delay
@@ -156,6 +156,7 @@ class Daemon:
                 check_destination(self.profile.record.path, self.profile.name)
             self._open_audio()
             async with contextlib.AsyncExitStack() as servers:  # before READY: ctl works then
+                await servers.enter_async_context(on_event.running(self))
                 for serve in filter(None, (self.web, self.control)):
                     await servers.enter_async_context(serve(self, self.profile))
                 self.notifier.ready()
@@ -209,13 +210,13 @@ class Daemon:
         self.events.publish(events.CONNECTING)
         status = asyncio.create_task(call_status(call, self._set_state))
         hooks = [*(self.view.hooks(p) if self.view else []), self._remember, *self.hooks,
-                 publisher(self.events)]
+                 kiosk_events.publisher(self.events)]
         watchers = self.view.watchers(call) if self.view else []
         try:
             summary = await place_call(call, self.stopping, hooks, watchers,
                                        started=self._in_call)
         except BridgeError as exc:  # could not place it, or the record directory went away
-            self.events.publish(events.ERROR, message=str(exc), exit=int(exc.exit_code))
+            kiosk_events.publish_error(self.events, exc)  # with its cause
             if p.service.mode == "once" or not isinstance(exc, NetworkError | DestinationError):
                 raise
             log.error("%s", exc)

@@ -1,10 +1,14 @@
 """A call's Vapi messages as kiosk events (`bridge.events`): who is speaking, interruptions,
 stalls, transcripts and captions. The daemon publishes the call's life (triggered,
-connecting, in-call, ended, error) itself."""
+connecting, in-call, ended) itself, and an error with `publish_error` (its `cause` from
+`error_cause`)."""
 
 from __future__ import annotations
 
+import re
+
 from bridge import events
+from bridge.errors import ApiRequestError, AuthError, BridgeError, NetworkError
 from bridge.events import EventBus
 from bridge.service.placing import EventHook
 from bridge.vapi import messages
@@ -35,3 +39,27 @@ def publisher(bus: EventBus) -> EventHook:
             bus.publish(events.CAPTION, text=event.text, turn=event.turn)
 
     return publish
+
+
+# AuthError's messages for 402 and 403 (bridge/vapi/api.py), read from their start (the
+# server's own text comes later in them): the account, not the request
+PAYMENT = re.compile(r"Vapi refused [^(]* for billing \(402\)|Vapi's front end blocked this "
+                     r"client \(403")
+
+
+def publish_error(bus: EventBus, exc: BridgeError) -> None:
+    """The `error` event of a call that could not be placed."""
+    bus.publish(events.ERROR, message=str(exc), exit=int(exc.exit_code), cause=error_cause(exc))
+
+
+def error_cause(exc: BridgeError) -> str:
+    """Why a call could not be placed, for an `error` event: network (unreachable, retries
+    exhausted), payment (402 billing, 403 blocked), refused (another refusal: the key, the
+    request), or other (a device, the record directory, …)."""
+    if isinstance(exc, NetworkError):
+        return "network"
+    if isinstance(exc, AuthError):
+        return "payment" if PAYMENT.match(exc.message) else "refused"
+    if isinstance(exc, ApiRequestError):
+        return "refused"
+    return "other"

@@ -1,0 +1,73 @@
+"""`vapi-bridge ctl events`: the daemon's kiosk events, one JSON object per line on stdout
+(`docs/events.md`), as they happen, until the daemon stops.
+
+On a terminal (unless --json) each event is shown as a short line for people instead:
+`12:03:04  in-call  call=1a2b3c4d`.
+
+Exit codes: 0 the daemon stopped (the stream ended), or stdout was closed (`| head -n 3`);
+1 refused (the socket belongs to another user); 2 usage; 5 no daemon answers, or the
+connection broke; 130 Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from collections.abc import Iterator
+from typing import Any, TextIO
+
+from bridge.errors import ExitCode
+from bridge.inert import inert
+
+EXITS = """exit codes:
+  0    the daemon stopped (the stream ended), or stdout was closed (| head)
+  1    refused: the socket belongs to another user
+  2    usage: bad arguments
+  5    no daemon answers, or the connection broke
+  130  Ctrl-C"""
+HIDDEN_FIELDS = ("event", "seq", "at")
+
+
+def human(event: dict[str, Any]) -> str:
+    """One event as a line for people (every value made inert)."""
+    at = event.get("at")
+    when = time.strftime("%H:%M:%S", time.localtime(at)) if isinstance(at, int | float) \
+        else "--:--:--"
+    fields = " ".join(f"{inert(str(k), 40)}={inert(json.dumps(v, ensure_ascii=False), 200)}"
+                      for k, v in event.items() if k not in HIDDEN_FIELDS)
+    return f"{when}  {inert(str(event.get('event')), 40):<18} {fields}".rstrip()
+
+
+def _line(raw: bytes, readable: bool) -> str | None:
+    try:
+        event = json.loads(raw)
+    except ValueError:
+        return None
+    if not isinstance(event, dict):
+        return None
+    if readable:
+        return human(event)
+    return json.dumps(event, separators=(",", ":"), ensure_ascii=False)
+
+
+def _quiet_stdout() -> None:
+    """stdout's reader went away: nothing more to say (and no error at exit)."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+
+
+def follow(lines: Iterator[bytes], *, as_json: bool, out: TextIO | None = None) -> int:
+    """Print the stream's events until it ends."""
+    out = out or sys.stdout
+    readable = out.isatty() and not as_json
+    try:
+        for raw in lines:
+            text = _line(raw, readable)
+            if text is not None:
+                out.write(text + "\n")
+                out.flush()
+    except BrokenPipeError:
+        _quiet_stdout()
+    return ExitCode.OK

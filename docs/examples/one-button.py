@@ -1,0 +1,77 @@
+#!/usr/bin/env python3
+"""A one-button kiosk: press to call, press again to end.
+
+    one-button.py [--profile NAME | --socket PATH]     # any `vapi-bridge ctl` options
+
+The daemon runs in standby mode (`service.mode: standby`); this script, beside it, turns
+each press into `vapi-bridge ctl call` or `vapi-bridge ctl end`, whichever fits what
+`vapi-bridge ctl --json status` says. Here a press is a line on stdin (Enter, or a line
+written to a FIFO: `mkfifo /run/kiosk-button; one-button.py < /run/kiosk-button`); with a
+real button, replace `presses()`, e.g. with gpiozero:
+
+    from gpiozero import Button
+    def presses():
+        button = Button(17)
+        while True:
+            button.wait_for_press()
+            yield
+
+Set VAPI_BRIDGE_CMD to the command that runs vapi-bridge, if it is not on PATH.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+
+DEBOUNCE_S = 0.5  # presses closer together than this are one press
+
+
+def ctl(ctl_args: list[str], *command: str) -> subprocess.CompletedProcess[str]:
+    bridge = shlex.split(os.environ.get("VAPI_BRIDGE_CMD", "vapi-bridge"))
+    return subprocess.run([*bridge, "ctl", *ctl_args, *command], capture_output=True,
+                          text=True, timeout=60)
+
+
+def in_call(ctl_args: list[str]) -> bool:
+    status = ctl(ctl_args, "--json", "status")
+    if status.returncode != 0:
+        return False
+    call = json.loads(status.stdout).get("call")
+    return bool(call and call.get("live"))
+
+
+def press(ctl_args: list[str]) -> str:
+    """One press: end the call in progress, or place one. What happened, in a line."""
+    command = "end" if in_call(ctl_args) else "call"
+    result = ctl(ctl_args, command)
+    said = (result.stdout or result.stderr).strip()
+    return f"{command}: {said}" if said else command
+
+
+def presses() -> Iterator[None]:
+    for _line in sys.stdin:
+        yield
+
+
+def main(argv: list[str]) -> int:
+    last = 0.0
+    for _ in presses():
+        now = time.monotonic()
+        if now - last < DEBOUNCE_S:
+            continue
+        last = now
+        print(press(argv), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        raise SystemExit(main(sys.argv[1:]))
+    except KeyboardInterrupt:
+        raise SystemExit(130) from None

@@ -1,0 +1,124 @@
+"""The kiosk event bus (`bridge.events`): order, bounded queues with lost notices, the state
+a new subscriber starts from, and a publisher that never waits for a subscriber."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+from bridge import events
+from bridge.events import EventBus, KioskEvent
+
+
+def _drain(sub) -> list[KioskEvent]:
+    out = []
+    while (event := sub.get_nowait()) is not None:
+        out.append(event)
+    return out
+
+
+def test_each_subscriber_gets_every_event_in_order() -> None:
+    async def main() -> None:
+        bus = EventBus()
+        with bus.subscribe() as a, bus.subscribe() as b:
+            for n in range(50):
+                bus.publish(events.TRANSCRIPT, role="visitor", text=f"line {n}", final=True)
+            got_a = [await a.get() for _ in range(50)]
+            got_b = _drain(b)
+        assert [e.fields["text"] for e in got_a] == [f"line {n}" for n in range(50)]
+        assert [e.seq for e in got_a] == [e.seq for e in got_b] == list(range(1, 51))
+        assert bus.subscribers == 0, "a subscription ends with its block"
+
+    asyncio.run(main())
+
+
+def test_a_subscriber_behind_loses_its_oldest_events_and_is_told_how_many() -> None:
+    async def main() -> None:
+        bus = EventBus()
+        with bus.subscribe(size=8) as slow:
+            for n in range(20):
+                bus.publish(events.ASSISTANT_SPEAKING, turn=n)
+            lost = await slow.get()
+            rest = _drain(slow)
+        assert lost.kind == events.LOST and lost.fields == {"count": 12}
+        assert [e.fields["turn"] for e in rest] == list(range(12, 20)), "the newest 8 kept"
+        line = json.loads(lost.json())
+        assert line["event"] == "lost" and line["count"] == 12
+
+    asyncio.run(main())
+
+
+def test_publish_never_waits_for_a_subscriber_that_never_reads() -> None:
+    async def main() -> None:
+        bus = EventBus()
+        with bus.subscribe(size=4) as stalled, bus.subscribe() as reader:
+            # publish is synchronous: 10 000 of them with no await between, the stalled
+            # subscriber holds 4, the reader still gets the newest (its queue: 256)
+            for n in range(10_000):
+                bus.publish(events.VISITOR_SPEAKING, turn=n)
+            assert stalled.pending == 4 and stalled.lost == 9_996
+            got = _drain(reader)
+        assert got[0].kind == events.LOST and got[-1].fields["turn"] == 9_999
+
+    asyncio.run(main())
+
+
+def test_a_new_subscriber_starts_from_the_latest_state() -> None:
+    async def main() -> None:
+        bus = EventBus()
+        bus.publish(events.STANDBY)
+        bus.publish(events.TRIGGERED, cause="ctl")
+        bus.publish(events.CONNECTING)
+        bus.publish(events.IN_CALL, call="1a2b3c4d")
+        bus.publish(events.ASSISTANT_SPEAKING, turn=0)  # not a state: not replayed
+        with bus.subscribe() as late:
+            first = await late.get()
+            assert first.kind == events.IN_CALL and first.fields["call"] == "1a2b3c4d"
+            assert late.get_nowait() is None
+            bus.publish(events.ENDED, reason="customer-ended-call", outcome="ok")
+            assert (await late.get()).kind == events.ENDED
+        with bus.subscribe(replay_state=False) as fresh:
+            assert fresh.get_nowait() is None
+
+    asyncio.run(main())
+
+
+def test_keep_filters_before_queueing_so_skipped_events_cost_no_losses() -> None:
+    async def main() -> None:
+        bus = EventBus()
+        bus.publish(events.TRANSCRIPT, role="visitor", text="hel", final=False)
+        with bus.subscribe(size=4, keep=events.final_only) as finals:
+            for n in range(100):
+                bus.publish(events.TRANSCRIPT, role="visitor", text=f"partial {n}",
+                            final=False)
+            bus.publish(events.TRANSCRIPT, role="visitor", text="hello", final=True)
+            got = _drain(finals)
+        assert [e.fields["text"] for e in got] == ["hello"], "no partials, no lost notice"
+
+    asyncio.run(main())
+
+
+def test_field_values_are_bounded_and_inert() -> None:
+    bus = EventBus()
+    event = bus.publish(events.TRANSCRIPT, role="assistant",
+                        text="<3>forged\nline \x1b[31mred\u202e" + "x" * 10_000, final=True)
+    text = event.fields["text"]
+    assert isinstance(text, str) and "\n" not in text and "\x1b" not in text
+    assert "\u202e" not in text and len(text) <= events.MAX_FIELD + 20
+    line = event.json()
+    assert "\n" not in line and json.loads(line)["final"] is True
+
+
+def test_a_failing_listener_does_not_stop_the_others() -> None:
+    bus = EventBus()
+    seen: list[str] = []
+
+    def broken(event: KioskEvent) -> None:
+        raise RuntimeError("boom")
+
+    bus.listen(broken)
+    remove = bus.listen(lambda e: seen.append(e.kind))
+    bus.publish(events.STANDBY)
+    remove()
+    bus.publish(events.TRIGGERED, cause="signal")
+    assert seen == ["standby"]
