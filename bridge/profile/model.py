@@ -17,6 +17,7 @@ from bridge.profile.sections import (
     LogSettings,
     RecordSettings,
     ServiceSettings,
+    SoundSettings,
     TranscriptSettings,
     WireSettings,
 )
@@ -57,6 +58,7 @@ class Profile:
     record: RecordSettings
     service: ServiceSettings
     log: LogSettings
+    sounds: SoundSettings
     directory: Path = field(default=Path("."))
     warnings: tuple[str, ...] = ()  # shown by run (logged) and check (!), never fatal
 
@@ -86,6 +88,7 @@ SECTIONS: dict[str, type] = {
     "api": ApiSettings, "assistant": AssistantSettings, "call": CallSettings,
     "wire": WireSettings, "audio": AudioSettings, "transcript": TranscriptSettings,
     "record": RecordSettings, "service": ServiceSettings, "log": LogSettings,
+    "sounds": SoundSettings,
 }
 
 # section -> key -> field, read off the declarations in bridge/profile/sections.py. Every
@@ -102,5 +105,5 @@ DEPRECATED: dict[str, str] = {
 
 __all__ = ["DEPRECATED", "FORBIDDEN", "GONE_FROM_VAPI", "SECTIONS", "SPEC", "WIRE_RATES",
            "ApiSettings", "AssistantSettings", "AudioSettings", "CallSettings", "LogSettings",
-           "Profile", "RecordSettings", "ServiceSettings", "TranscriptSettings",
+           "Profile", "RecordSettings", "ServiceSettings", "SoundSettings", "TranscriptSettings",
            "WireSettings"]

@@ -23,6 +23,7 @@ from bridge.profile.fields import (
     Template,
     key,
 )
+from bridge.profile.sounds import Sound
 
 SILENCE_FIX = ("set Silence Timeout on the assistant in the Vapi dashboard (Advanced, "
                "Call Timeout Settings)")
@@ -212,3 +213,29 @@ class LogSettings:
     HELP: ClassVar[str] = ""
     level: str = key(Choice(default="info", choices=("debug", "info", "warning", "error")),
                      "debug, info, warning, error")
+
+
+@dataclass(frozen=True)
+class SoundSettings:
+    HELP: ClassVar[str] = ("what the kiosk itself plays to the visitor, on a speaker only (a "
+                           "file: or null output plays none); each: default (the bundled "
+                           "sound), a 16-bit PCM WAV file (relative to this file's "
+                           "directory), or null (none)")
+    triggered: str | None = key(Sound(default="default"), "a short chime when a call is "
+                                "triggered")
+    connecting: str | None = key(
+        Sound(default="default"),
+        "a soft tone, repeated while the call is created and connected (after the chime); "
+        "it fades out the moment the call is up, before the greeting")
+    hang: str | None = key(
+        Sound(), "when Vapi says the assistant stalled (hang). Off by default: it plays into "
+                 "a live call, where what the echo control lets through reaches Vapi as the "
+                 "visitor talking; default is a very soft double tap", example="default",
+        commented=True)
+    offline: str | None = key(
+        Sound(default="default"),
+        "played when a call cannot be placed (network down, API unreachable, retries "
+        "exhausted, 402/403) or drops mid-call; default says \"Sorry, I can't connect right "
+        "now. Please ask at the front desk.\" (pre-rendered: no network or TTS needed)")
+    volume_db: float = key(Num(default=0.0, lo=-40, hi=20),
+                           "the sounds' level, on top of audio.output_gain_db")

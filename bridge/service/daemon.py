@@ -43,6 +43,7 @@ from bridge.service.notify import Notifier, watchdog_loop
 from bridge.service.placing import CallWatcher, EventHook, place_call
 from bridge.service.signals import install_signals
 from bridge.service.snapshot import snapshot
+from bridge.service.sounds import KioskSounds
 from bridge.vapi import messages
 from bridge.vapi.api import VapiApi
 from bridge.words import plural
@@ -90,6 +91,7 @@ class Daemon:
         self.state = "starting"
         self.notifier = Notifier()
         self.events = EventBus()  # the kiosk's events (`bridge.events`)
+        self.sounds = KioskSounds(self)  # chime, tone, offline line (`sounds:`)
         self._cause = "start"  # what triggered the next call
         self._injected_audio = audio
         self.source: AudioSource | None = None
@@ -172,6 +174,7 @@ class Daemon:
             self.notifier.stopping("stopping")
             if watchdog is not None:
                 watchdog.cancel()
+            await self.sounds.finish()  # the offline line ends before the speaker closes
             self._close_audio()
             if self.api is not None:
                 await self.api.aclose()

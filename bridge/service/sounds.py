@@ -1,0 +1,144 @@
+"""The sounds the visitor hears from the kiosk itself, following its events (`sounds:`).
+
+A chime on `triggered`; the connecting tone from `connecting` (after the chime) until
+`in-call`, `ended` or `error`, when it fades out; the hang cue on `hang`; the offline line
+on `error` (a call that cannot be placed, whatever the cause) and on `ended` with outcome
+`connection-lost` (a call dropped mid-way).
+
+Everything is fire-and-forget on the already-open speaker: an event only hands a clip to
+the output's `SoundMixer` (`bridge/audio/sounds.py`), which the device callback mixes, so
+nothing here waits on audio or delays the call. Clips are loaded and resampled to the
+device's rate once per (profile, device) and kept. Only a real speaker plays them: a
+`file:` or `null` output is a recording or a test, not a visitor.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Protocol
+
+import numpy as np
+
+from bridge import events
+from bridge.audio.base import AudioSink
+from bridge.audio.sounds import SoundMixer, Voice, load_clip
+from bridge.errors import AudioDeviceError
+from bridge.events import EventBus, KioskEvent
+from bridge.profile import Profile
+from bridge.profile.sounds import SOUND_KEYS
+
+log = logging.getLogger("bridge.sounds")
+
+FINISH_SLACK_S = 0.5  # beyond what is left to play, how long `finish` waits at most
+FINISH_MAX_S = 15.0
+STOP_TONE = frozenset({events.IN_CALL, events.ENDED, events.ERROR})
+
+
+class SoundHost(Protocol):
+    """What the sounds need of the daemon: its events, its speaker, its profile (both read
+    at each event: a reload or a reopened device is followed)."""
+
+    events: EventBus
+    sink: AudioSink | None
+    profile: Profile
+
+
+class KioskSounds:
+    def __init__(self, host: SoundHost) -> None:
+        self._host = host
+        self._clips: dict[str, np.ndarray] = {}
+        self._clips_for: tuple[object, ...] | None = None
+        self._tone: Voice | None = None
+        self._mixer: SoundMixer | None = None
+        self._unlisten = host.events.listen(self._on_event)
+
+    def close(self) -> None:
+        self._unlisten()
+
+    # ---- events (on the loop, never blocking) -------------------------------------------
+    def _on_event(self, event: KioskEvent) -> None:
+        kind = event.kind
+        mixer = self._mixer_now()
+        if mixer is None:
+            return
+        if kind in STOP_TONE:
+            mixer.stop(self._tone)
+            self._tone = None
+        if kind == events.TRIGGERED:
+            self._play(mixer, "triggered")
+        elif kind == events.CONNECTING:
+            mixer.stop(self._tone)
+            self._tone = self._play(mixer, "connecting", loop=True,
+                                    after=mixer.remaining_samples())
+        elif kind == events.HANG:
+            self._play(mixer, "hang")
+        elif kind == events.ERROR or (kind == events.ENDED and
+                                      event.fields.get("outcome") == "connection-lost"):
+            self._play(mixer, "offline")
+
+    def _play(self, mixer: SoundMixer, name: str, *, loop: bool = False,
+              after: int = 0) -> Voice | None:
+        clip = self._clips.get(name)
+        if clip is None:
+            return None
+        log.debug("sound: %s", name)
+        return mixer.play(clip, loop=loop, after=after)
+
+    # ---- the speaker and the clips ------------------------------------------------------
+    def _mixer_now(self) -> SoundMixer | None:
+        """The current speaker's mixer (made and attached on first use), with the clips at
+        its rate; None when the output is no speaker."""
+        sink = self._host.sink
+        if sink is None or not sink.is_device:
+            return None
+        mixer = sink.buffer.overlay
+        if not isinstance(mixer, SoundMixer) or mixer.rate != sink.sample_rate:
+            mixer = SoundMixer(sink.sample_rate)
+            sink.buffer.overlay = mixer
+        self._mixer = mixer
+        self._load(sink.sample_rate)
+        return mixer
+
+    def _load(self, rate: int) -> None:
+        p = self._host.profile
+        wanted = (p.sounds, p.audio.output_gain_db, rate)
+        if wanted == self._clips_for:
+            return
+        self._clips_for = wanted
+        gain = 10 ** ((p.sounds.volume_db + p.audio.output_gain_db) / 20)
+        started = time.perf_counter()
+        self._clips = {}
+        for name in SOUND_KEYS:
+            path = getattr(p.sounds, name)
+            if path is None:
+                continue
+            try:
+                self._clips[name] = load_clip(path, rate, gain)
+            except AudioDeviceError as exc:  # checked at load; gone or changed since
+                log.warning("sounds.%s: %s; it is not played", name, exc)
+        log.debug("sounds loaded at %d Hz in %.0f ms", rate,
+                  (time.perf_counter() - started) * 1000)
+
+    # ---- before the speaker closes ------------------------------------------------------
+    async def finish(self) -> None:
+        """Let what is playing end before the speaker is closed (the offline line as a
+        `once` daemon exits): the connecting tone is stopped, the rest waited for, for at
+        most its remaining length and `FINISH_SLACK_S` (a stalled device is not waited on)."""
+        mixer = self._mixer
+        sink = self._host.sink
+        if mixer is None or sink is None or sink.buffer.overlay is not mixer:
+            return
+        mixer.stop(self._tone)
+        self._tone = None
+        if not mixer.busy:
+            return
+        limit = min(FINISH_MAX_S, mixer.remaining_samples() / mixer.rate + FINISH_SLACK_S)
+        deadline = time.monotonic() + limit
+        while mixer.busy and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        if mixer.busy:
+            log.debug("sounds still playing as the speaker closes")
+        # what is mixed sits in the device's own buffer: let it reach the speaker
+        await asyncio.sleep(sink.latency_ms / 1000)
