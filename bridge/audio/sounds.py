@@ -123,7 +123,8 @@ class SoundMixer:
             self._mix_voice(voice, acc, n)
         if mixed:
             np.rint(acc, out=acc)
-            np.clip(acc, -32768.0, 32767.0, out=acc)
+            np.minimum(acc, 32767.0, out=acc)
+            np.maximum(acc, -32768.0, out=acc)
             np.copyto(out, acc, casting="unsafe")
 
     def _mix_voice(self, v: Voice, acc: np.ndarray, n: int) -> None:
