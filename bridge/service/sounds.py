@@ -76,7 +76,7 @@ class KioskSounds:
             self._play(mixer, "hang")
         elif kind == events.ERROR or (kind == events.ENDED and
                                       event.fields.get("outcome") == "connection-lost"):
-            self._play(mixer, "offline")
+            self._play(mixer, "offline", after=mixer.remaining_samples())  # after the chime
 
     def _play(self, mixer: SoundMixer, name: str, *, loop: bool = False,
               after: int = 0) -> Voice | None:
@@ -134,7 +134,8 @@ class KioskSounds:
         self._tone = None
         if not mixer.busy:
             return
-        limit = min(FINISH_MAX_S, mixer.remaining_samples() / mixer.rate + FINISH_SLACK_S)
+        left = mixer.remaining_samples(stopping=True) / mixer.rate
+        limit = min(FINISH_MAX_S, left + FINISH_SLACK_S)
         deadline = time.monotonic() + limit
         while mixer.busy and time.monotonic() < deadline:
             await asyncio.sleep(0.02)
