@@ -43,6 +43,7 @@ class SoundHost(Protocol):
     events: EventBus
     sink: AudioSink | None
     profile: Profile
+    stopping: asyncio.Event  # set by SIGINT/SIGTERM
 
 
 class KioskSounds:
@@ -125,13 +126,16 @@ class KioskSounds:
     async def finish(self) -> None:
         """Let what is playing end before the speaker is closed (the offline line as a
         `once` daemon exits): the connecting tone is stopped, the rest waited for, for at
-        most its remaining length and `FINISH_SLACK_S` (a stalled device is not waited on)."""
+        most its remaining length and `FINISH_SLACK_S` (a stalled device is not waited on);
+        when a signal is stopping the daemon, everything only fades out."""
         mixer = self._mixer
         sink = self._host.sink
         if mixer is None or sink is None or sink.buffer.overlay is not mixer:
             return
         mixer.stop(self._tone)
         self._tone = None
+        if self._host.stopping.is_set():  # asked to stop: fade out, do not hold the exit
+            mixer.stop_all()
         if not mixer.busy:
             return
         left = mixer.remaining_samples(stopping=True) / mixer.rate

@@ -2,8 +2,9 @@
 visitor hears is recorded from the virtual speaker's monitor and compared with the bundled
 WAVs, resampled to the device rate (48 kHz) here, independently of the bridge.
 
-- A call that cannot be placed (the simulator answers 402; the API's port is closed):
-  the chime, then the offline line, whole, before the `once` daemon exits.
+- A call that cannot be placed (the simulator answers 402; the API's port is closed) or
+  drops a second in (its socket aborted): the chime, then the offline line, whole, before
+  the `once` daemon exits.
 - A normal call whose socket takes 1.2 s to connect: the chime, then the connecting tone,
   then the greeting — not one millisecond later than with the sounds off (the speaker's
   clock against the simulator's send clock, one process's monotonic clock) and not
@@ -40,6 +41,7 @@ GREETING = "Welcome to the front desk."
 # the assistant stalls 1 s before its greeting (Vapi's `hang`), then ends the call
 SCRIPT = [{"say": GREETING, "wait": False, "hang": True, "delay": 1.0},
           {"say": "Thank you.", "wait": False, "endCall": True}]
+ON = dict.fromkeys(("triggered", "connecting", "offline"), "default")  # the defaults
 OFF = {"triggered": None, "connecting": None, "hang": None, "offline": None}
 
 
@@ -101,14 +103,15 @@ def closed_port() -> str:
         return f"http://127.0.0.1:{s.getsockname()[1]}"
 
 
-@pytest.mark.parametrize("refusal", ["http-402", "closed-port"])
-def test_the_offline_line_is_heard_when_a_call_cannot_be_placed(
+@pytest.mark.parametrize("refusal", ["http-402", "closed-port", "ws-close-1006=1"])
+def test_the_offline_line_is_heard_when_a_call_cannot_be_placed_or_drops(
         rig: PulseRig, start_sim: Any, profiles: ProfileBuilder, refusal: str) -> None:
     if refusal == "closed-port":
         base_url, code = closed_port(), 5
-    else:
-        base_url, code = start_sim(faults=(refusal,)).base_url, 3
-    result, heard, _ = run_daemon(rig, write_profile(profiles, rig, base_url, refusal))
+    else:  # 402: refused (exit 3); the call's socket aborted after 1 s: lost (exit 5)
+        base_url, code = start_sim(faults=(refusal,)).base_url, 3 if "402" in refusal else 5
+    result, heard, _ = run_daemon(rig, write_profile(profiles, rig, base_url, refusal,
+                                                     sounds=ON))
     assert result.returncode == code, result.stderr
     chime, line = sound("triggered"), sound("offline")
     chime_at, chime_corr = align_and_correlate(chime, heard, RATE)
@@ -151,7 +154,7 @@ def greeting_timing(rig: PulseRig, start_sim: Any, profiles: ProfileBuilder, tmp
 
 def test_chime_tone_and_cue_come_before_the_greeting_and_never_reach_the_uplink(
         rig: PulseRig, start_sim: Any, profiles: ProfileBuilder, tmp_path: Path) -> None:
-    on = greeting_timing(rig, start_sim, profiles, tmp_path, "on", {"hang": "default"})
+    on = greeting_timing(rig, start_sim, profiles, tmp_path, "on", {**ON, "hang": "default"})
     off = greeting_timing(rig, start_sim, profiles, tmp_path, "off", OFF)
     heard, lag, connected = on["heard"], on["lag"], on["connected"]
     chime, tone, cue = sound("triggered"), sound("connecting"), sound("hang")
