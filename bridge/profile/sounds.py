@@ -61,18 +61,23 @@ def wav_problem(path: Path) -> str | None:
     return None
 
 
+def sound_file(name: str, value: str) -> Path:
+    """The file a (resolved) `sounds.NAME` value plays: `default` is the bundled one."""
+    return bundled(name) if value == "default" else Path(value)
+
+
 def resolve_sounds(values: dict[str, Any], directory: Path,
                    err: Callable[[str, str], ProfileError]) -> None:
-    """`default` becomes the bundled file, a relative path is relative to the profile's
-    directory; each file is checked (`err(key, message)` makes the error raised)."""
+    """A relative path becomes relative to the profile's directory (`default` stays as
+    it is); each file is checked (`err(key, message)` makes the error raised)."""
     for name in SOUND_KEYS:
         value = values[name]
         if value is None:
             continue
-        path = bundled(name) if value == "default" else Path(value).expanduser()
+        path = sound_file(name, value).expanduser()
         if not path.is_absolute():
             path = directory / path
         problem = wav_problem(path)
         if problem:
             raise err(name, f"{problem} — {FIX}")
-        values[name] = str(path)
+        values[name] = value if value == "default" else str(path)

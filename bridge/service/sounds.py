@@ -27,7 +27,7 @@ from bridge.audio.sounds import SoundMixer, Voice, load_clip
 from bridge.errors import AudioDeviceError
 from bridge.events import EventBus, KioskEvent
 from bridge.profile import Profile
-from bridge.profile.sounds import SOUND_KEYS
+from bridge.profile.sounds import SOUND_KEYS, sound_file
 
 log = logging.getLogger("bridge.sounds")
 
@@ -112,11 +112,11 @@ class KioskSounds:
         started = time.perf_counter()
         self._clips = {}
         for name in SOUND_KEYS:
-            path = getattr(p.sounds, name)
-            if path is None:
+            value = getattr(p.sounds, name)
+            if value is None:
                 continue
             try:
-                self._clips[name] = load_clip(path, rate, gain)
+                self._clips[name] = load_clip(sound_file(name, value), rate, gain)
             except AudioDeviceError as exc:  # checked at load; gone or changed since
                 log.warning("sounds.%s: %s; it is not played", name, exc)
         log.debug("sounds loaded at %d Hz in %.0f ms", rate,

@@ -27,12 +27,14 @@ def write_wav(path: Path, rate: int = 16000, width: int = 2, seconds: float = 0.
     return path
 
 
+def samples(path: Path) -> np.ndarray:
+    with wave.open(str(path), "rb") as w:
+        return np.frombuffer(w.readframes(w.getnframes()), dtype="<i2")
+
+
 def test_defaults_are_the_bundled_sounds_and_hang_is_off() -> None:
     s = parse_profile(GOOD).sounds
-    assert s.triggered == str(bundled("triggered"))
-    assert s.connecting == str(bundled("connecting"))
-    assert s.offline == str(bundled("offline"))
-    assert s.hang is None
+    assert (s.triggered, s.connecting, s.offline, s.hang) == ("default",) * 3 + (None,)
     assert s.volume_db == 0.0
     for name in SOUND_KEYS:  # every bundled file is in the package, and short
         with wave.open(str(bundled(name)), "rb") as w:
@@ -48,7 +50,7 @@ def test_a_relative_path_is_relative_to_the_profile_and_null_or_off_is_none(
                       "  offline: off\n  hang: default\n", directory=tmp_path).sounds
     assert s.triggered == str(tmp_path / "ding.wav")
     assert s.connecting is None and s.offline is None
-    assert s.hang == str(bundled("hang"))
+    assert s.hang == "default"
 
 
 @pytest.mark.parametrize(("value", "expected"), [
@@ -93,12 +95,14 @@ def test_bundled_synthesized_sounds_regenerate_identically(tmp_path: Path) -> No
 
     sounds_render.main(["--out", str(tmp_path)])
     for name in ("triggered", "connecting", "hang"):
-        assert (tmp_path / f"{name}.wav").read_bytes() == bundled(name).read_bytes(), name
+        fresh, shipped = samples(tmp_path / f"{name}.wav"), samples(bundled(name))
+        assert len(fresh) == len(shipped), name
+        # the same bytes here; 1 LSB of leeway for another platform's libm
+        assert np.abs(fresh.astype(np.int32) - shipped).max() <= 1, name
 
 
 def test_the_connecting_tone_loops_without_a_click() -> None:
-    with wave.open(str(bundled("connecting")), "rb") as w:
-        x = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").astype(np.int32)
+    x = samples(bundled("connecting")).astype(np.int32)
     peak = np.abs(x).max()
     seam = np.concatenate([x[-16:], x[:16]])  # where the loop joins: silence into the pulse
     assert np.abs(seam).max() < 0.02 * peak
