@@ -8,13 +8,15 @@ on `error` (a call that cannot be placed, whatever the cause) and on `ended` wit
 Everything is fire-and-forget on the already-open speaker: an event only hands a clip to
 the output's `SoundMixer` (`bridge/audio/sounds.py`), which the device callback mixes, so
 nothing here waits on audio or delays the call. Clips are loaded and resampled to the
-device's rate once per (profile, device) and kept. Only a real speaker plays them: a
+device's rate once per (profile, device), on a worker thread (events arriving meanwhile
+are acted on once they are there), and kept. Only a real speaker plays them: a
 `file:` or `null` output is a recording or a test, not a visitor.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from typing import Protocol
@@ -34,6 +36,25 @@ log = logging.getLogger("bridge.sounds")
 FINISH_SLACK_S = 0.5  # beyond what is left to play, how long `finish` waits at most
 FINISH_MAX_S = 15.0
 STOP_TONE = frozenset({events.IN_CALL, events.ENDED, events.ERROR})
+ACTED_ON = STOP_TONE | {events.STANDBY, events.TRIGGERED, events.CONNECTING, events.HANG}
+MAX_PENDING = 8  # events kept while the clips load (a fraction of a second)
+
+
+def load_clips(p: Profile, rate: int, gain: float) -> dict[str, np.ndarray]:
+    """The profile's sounds at `rate` (a worker thread: reading and resampling the offline
+    line takes ~10 ms here, more on a Pi, which the call's setup must not wait for)."""
+    started = time.perf_counter()
+    clips: dict[str, np.ndarray] = {}
+    for name in SOUND_KEYS:
+        value = getattr(p.sounds, name)
+        if value is None:
+            continue
+        try:
+            clips[name] = load_clip(sound_file(name, value), rate, gain)
+        except AudioDeviceError as exc:  # checked at load; gone or changed since
+            log.warning("sounds.%s: %s; it is not played", name, exc)
+    log.debug("sounds loaded at %d Hz in %.0f ms", rate, (time.perf_counter() - started) * 1000)
+    return clips
 
 
 class SoundHost(Protocol):
@@ -51,6 +72,8 @@ class KioskSounds:
         self._host = host
         self._clips: dict[str, np.ndarray] = {}
         self._clips_for: tuple[object, ...] | None = None
+        self._loading: asyncio.Future[dict[str, np.ndarray]] | None = None
+        self._pending: list[KioskEvent] = []  # what arrived while the clips were loading
         self._tone: Voice | None = None
         self._mixer: SoundMixer | None = None
         self._unlisten = host.events.listen(self._on_event)
@@ -60,10 +83,18 @@ class KioskSounds:
 
     # ---- events (on the loop, never blocking) -------------------------------------------
     def _on_event(self, event: KioskEvent) -> None:
-        kind = event.kind
+        if event.kind not in ACTED_ON:
+            return
         mixer = self._mixer_now()
         if mixer is None:
             return
+        if self._loading is not None:
+            self._pending = [*self._pending[-(MAX_PENDING - 1):], event]
+            return
+        self._act(mixer, event)
+
+    def _act(self, mixer: SoundMixer, event: KioskEvent) -> None:
+        kind = event.kind
         if kind in STOP_TONE:
             mixer.stop(self._tone)
             self._tone = None
@@ -89,8 +120,8 @@ class KioskSounds:
 
     # ---- the speaker and the clips ------------------------------------------------------
     def _mixer_now(self) -> SoundMixer | None:
-        """The current speaker's mixer (made and attached on first use), with the clips at
-        its rate; None when the output is no speaker."""
+        """The current speaker's mixer (made and attached on first use), its clips loaded
+        or loading; None when the output is no speaker."""
         sink = self._host.sink
         if sink is None or not sink.is_device:
             return None
@@ -99,28 +130,28 @@ class KioskSounds:
             mixer = SoundMixer(sink.sample_rate)
             sink.buffer.overlay = mixer
         self._mixer = mixer
-        self._load(sink.sample_rate)
+        p = self._host.profile
+        wanted = (p.sounds, p.audio.output_gain_db, sink.sample_rate)
+        if wanted != self._clips_for:  # first use, a reload, another device rate
+            self._clips_for, self._clips = wanted, {}
+            gain = 10 ** ((p.sounds.volume_db + p.audio.output_gain_db) / 20)
+            loading = asyncio.get_running_loop().run_in_executor(
+                None, load_clips, p, sink.sample_rate, gain)
+            loading.add_done_callback(lambda done: self._loaded(done, wanted))
+            self._loading = loading
         return mixer
 
-    def _load(self, rate: int) -> None:
-        p = self._host.profile
-        wanted = (p.sounds, p.audio.output_gain_db, rate)
-        if wanted == self._clips_for:
-            return
-        self._clips_for = wanted
-        gain = 10 ** ((p.sounds.volume_db + p.audio.output_gain_db) / 20)
-        started = time.perf_counter()
-        self._clips = {}
-        for name in SOUND_KEYS:
-            value = getattr(p.sounds, name)
-            if value is None:
-                continue
-            try:
-                self._clips[name] = load_clip(sound_file(name, value), rate, gain)
-            except AudioDeviceError as exc:  # checked at load; gone or changed since
-                log.warning("sounds.%s: %s; it is not played", name, exc)
-        log.debug("sounds loaded at %d Hz in %.0f ms", rate,
-                  (time.perf_counter() - started) * 1000)
+    def _loaded(self, done: asyncio.Future[dict[str, np.ndarray]],
+                wanted: tuple[object, ...]) -> None:
+        """On the loop: the clips are there; what happened meanwhile is acted on, in order."""
+        if wanted != self._clips_for:
+            return  # superseded by a newer load
+        self._loading = None
+        self._clips = {} if done.cancelled() or done.exception() else done.result()
+        pending, self._pending = self._pending, []
+        mixer = self._mixer
+        for event in pending if mixer is not None else ():
+            self._act(mixer, event)
 
     # ---- before the speaker closes ------------------------------------------------------
     async def finish(self) -> None:
@@ -128,6 +159,10 @@ class KioskSounds:
         `once` daemon exits): the connecting tone is stopped, the rest waited for, for at
         most its remaining length and `FINISH_SLACK_S` (a stalled device is not waited on);
         when a signal is stopping the daemon, everything only fades out."""
+        if self._loading is not None:  # the clips (and what waits for them) first
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(asyncio.shield(self._loading), FINISH_SLACK_S)
+            await asyncio.sleep(0)  # its done callback
         mixer = self._mixer
         sink = self._host.sink
         if mixer is None or sink is None or sink.buffer.overlay is not mixer:
