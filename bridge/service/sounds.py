@@ -35,6 +35,7 @@ log = logging.getLogger("bridge.sounds")
 
 FINISH_SLACK_S = 0.5  # beyond what is left to play, how long `finish` waits at most
 FINISH_MAX_S = 15.0
+LOAD_WAIT_S = 3.0  # `finish` waits this long at most for clips still loading
 STOP_TONE = frozenset({events.IN_CALL, events.ENDED, events.ERROR})
 ACTED_ON = STOP_TONE | {events.STANDBY, events.TRIGGERED, events.CONNECTING, events.HANG}
 MAX_PENDING = 8  # events kept while the clips load (a fraction of a second)
@@ -161,7 +162,7 @@ class KioskSounds:
         when a signal is stopping the daemon, everything only fades out."""
         if self._loading is not None:  # the clips (and what waits for them) first
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(asyncio.shield(self._loading), FINISH_SLACK_S)
+                await asyncio.wait_for(asyncio.shield(self._loading), LOAD_WAIT_S)
             await asyncio.sleep(0)  # its done callback
         mixer = self._mixer
         sink = self._host.sink
