@@ -97,12 +97,12 @@ class SoundMixer:
     def busy(self) -> bool:
         return any(not v.done for v in self._voices)
 
-    def remaining_samples(self, *, stopping: bool = False) -> int:
-        """The longest a voice still has to play (a loop counts to its period's end); those
-        being stopped only with `stopping`. Without: when a sound played now would start
-        after what is playing."""
-        return max((v.remaining for v in self._voices if stopping or not v.stopping),
-                   default=0)
+    def remaining_samples(self) -> int:
+        """The longest a voice still has to play (a loop counts to its period's end, one
+        being stopped to the end of its fade): when a sound played now would start after
+        what is playing."""
+        return max((min(v.remaining, 2 * self._fade) if v.stopping else v.remaining
+                    for v in self._voices), default=0)
 
     # ---- consumer (audio callback) ----------------------------------------------------
     def mix_into(self, out: np.ndarray) -> None:

@@ -106,7 +106,7 @@ class KioskSounds:
             self._tone = self._play(mixer, "connecting", loop=True,
                                     after=mixer.remaining_samples())
         elif kind == events.HANG:
-            self._play(mixer, "hang")
+            self._play(mixer, "hang", after=mixer.remaining_samples())
         elif kind == events.ERROR or (kind == events.ENDED and
                                       event.fields.get("outcome") == "connection-lost"):
             self._play(mixer, "offline", after=mixer.remaining_samples())  # after the chime
@@ -174,7 +174,7 @@ class KioskSounds:
             mixer.stop_all()
         if not mixer.busy:
             return
-        left = mixer.remaining_samples(stopping=True) / mixer.rate
+        left = mixer.remaining_samples() / mixer.rate
         limit = min(FINISH_MAX_S, left + FINISH_SLACK_S)
         deadline = time.monotonic() + limit
         while mixer.busy and time.monotonic() < deadline:

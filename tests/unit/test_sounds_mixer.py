@@ -118,3 +118,21 @@ def test_a_clip_is_resampled_to_the_device_rate_and_scaled() -> None:
     assert abs(len(at48) - 3 * len(at16)) <= 3
     assert abs(np.abs(at48).max() / np.abs(at16).max() - 0.5) < 0.05
     assert at48[0] == 0 and at48[-1] == 0
+
+
+def test_a_sound_after_a_stopped_tone_starts_once_its_fade_is_over() -> None:
+    mixer = SoundMixer(RATE)
+    loop = mixer.play(tone(0.8, 440.0), loop=True)
+    out = np.zeros(BLOCK, dtype=np.int16)
+    mixer.mix_into(out)
+    mixer.stop(loop)
+    fade = int(FADE_MS * RATE / 1000)
+    assert mixer.remaining_samples() == 2 * fade, "a block to notice the stop, then the fade"
+    line = np.full(BLOCK, 5000.0, dtype=np.float32)
+    mixer.play(line, after=mixer.remaining_samples())
+    out = np.zeros(6 * BLOCK, dtype=np.int16)
+    for i in range(0, len(out), BLOCK):
+        mixer.mix_into(out[i:i + BLOCK])
+    starts = int(np.flatnonzero(out == 5000)[0])
+    assert starts == 2 * fade, "the line begins after the fade, not over the tone"
+    assert np.count_nonzero(out == 5000) == BLOCK, "and plays whole"
