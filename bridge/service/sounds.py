@@ -123,15 +123,15 @@ class KioskSounds:
     def _mixer_now(self) -> SoundMixer | None:
         """The current speaker's mixer (made and attached on first use), its clips loaded
         or loading; None when the output is no speaker."""
-        sink = self._host.sink
-        if sink is None or not sink.is_device:
+        sink, p = self._host.sink, self._host.profile
+        if sink is None or not sink.is_device or \
+                not any(getattr(p.sounds, name) for name in SOUND_KEYS):
             return None
         mixer = sink.buffer.overlay
         if not isinstance(mixer, SoundMixer) or mixer.rate != sink.sample_rate:
             mixer = SoundMixer(sink.sample_rate)
             sink.buffer.overlay = mixer
         self._mixer = mixer
-        p = self._host.profile
         wanted = (p.sounds, p.audio.output_gain_db, sink.sample_rate)
         if wanted != self._clips_for:  # first use, a reload, another device rate
             self._clips_for, self._clips = wanted, {}
