@@ -19,7 +19,8 @@ FLOORS_STAMP := $(FLOORS_VENV)/.installed
 # CLI, …) mostly wait on subprocesses and sockets and run on PYTEST_WORKERS processes.
 SERIAL_TESTS := tests/rig tests/devices tests/echo tests/e2e/test_fast_delivery.py \
   tests/e2e/test_recording.py tests/e2e/test_barge_in.py \
-  tests/e2e/test_call_path.py::test_echo_call_round_trip
+  tests/e2e/test_call_path.py::test_echo_call_round_trip \
+  tests/e2e/test_turns.py::test_heard_gap_is_the_think_time_plus_the_playout
 PYTEST_WORKERS ?= 3
 # A real-time audio test that fails is run once more before it counts: on a 2-core machine
 # the sound server itself sometimes glitches (its xruns are reported in the failure). Two

@@ -156,7 +156,7 @@ class SoakDaemon(Daemon):
                 self.first = snap
             else:
                 self.last = snap
-                self._stop.set()
+                self.stopping.set()
         if n % 20 == 0:
             print(f"  {n} calls, RSS {Snapshot.take().rss_kb / 1024:.1f} MB", file=sys.stderr,
                   flush=True)

@@ -36,6 +36,7 @@ from bridge.call.paths import build_paths
 from bridge.call.recording import Recorder
 from bridge.call.state import CallState, VapiStatus, shown
 from bridge.call.summary import CONNECTION_LOST, CallSummary, DeviceShare, summarise
+from bridge.call.turns import Turns
 from bridge.errors import AudioDeviceError, NetworkError, ProfileError, Refused
 from bridge.profile import public_key
 from bridge.profile.model import Profile
@@ -66,6 +67,7 @@ class Call:
         self.device_error: str | None = None
         self.barge_in = BargeIn(profile.create_body(), self.downlink, sink)
         self.devices = DeviceShare(source, sink)
+        self.turns = Turns(sink, recorder, profile.call.end_when_visitor_leaves_seconds)
         self.commands = CallCommands(
             api, self.send_command, via=profile.call.commands_via,
             public_key=control_key(profile), allow_plaintext=profile.api.allow_plaintext,
@@ -104,7 +106,8 @@ class Call:
                    if b.is_device]
         self._tasks = [asyncio.create_task(job, name=name) for job, name in (
             (self._run_uplink(), "uplink"), (self._receive(), "downlink"),
-            (self._watch_silence(), "downlink-watchdog"), *((d, "device") for d in devices))]
+            (self._watch_silence(), "downlink-watchdog"), (self.turns.run(self), "turns"),
+            *((d, "device") for d in devices))]
 
     @property
     def done(self) -> bool:
@@ -231,6 +234,7 @@ class Call:
         self._closed.set()
 
     def _on_event(self, event: messages.Event) -> None:
+        self.turns.on_event(event)  # heard gaps, and who was heard last
         if isinstance(event, messages.StatusUpdate):
             if self.vapi.update(event, self.short_id):
                 self.ended_reason = event.ended_reason or self.ended_reason or "ended"

@@ -1,4 +1,5 @@
-"""Call recording: a stereo WAV at the wire rate and a transcript JSONL.
+"""Call recording: a stereo WAV at the wire rate and a transcript JSONL (final transcripts,
+each answered turn's heard gap from `turns`, and the call's end).
 
 Left is what was sent (after echo control); right is what the speaker actually played
 (after the playout buffer: flushes, underruns and silence included), taken from a ring the
@@ -168,6 +169,16 @@ class Recorder:
         line = {"t": round(self._clock() - self._t0, 3),
                 "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
                 "role": role, "text": text}
+        self._files.line(json.dumps(line) + "\n")
+
+    def on_turn(self, turn: int, heard_gap_ms: float) -> None:
+        """An answered turn's heard gap (`bridge.call.turns`): one JSONL line."""
+        if not self._writing():
+            return
+        assert self._files is not None
+        line = {"t": round(self._clock() - self._t0, 3),
+                "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
+                "turn": turn, "heardGapMs": round(heard_gap_ms, 1)}
         self._files.line(json.dumps(line) + "\n")
 
     def _writing(self) -> bool:

@@ -12,6 +12,7 @@ from bridge.audio.base import AudioSink, AudioSource, DeviceStats
 from bridge.audio.playout import PlayoutStats
 from bridge.call.downlink import Downlink
 from bridge.call.recording import Recorder
+from bridge.call.turns import VISITOR_LEFT, Turns, percentile
 from bridge.call.uplink import Uplink, UplinkStats
 from bridge.errors import ExitCode
 from bridge.inert import inert
@@ -38,6 +39,7 @@ class CallSummary:
     devices: DeviceStats | None = None  # sound-card counters, when a device was used
     device_error: str | None = None  # a device failed for good and ended the call
     recording_error: str | None = None  # the recording stopped early: path and cause
+    heard_gaps_ms: list[float] = field(default_factory=list)  # per answered turn (`turns`)
 
     @property
     def connection_lost(self) -> bool:
@@ -58,6 +60,7 @@ class CallSummary:
                 f"{plural(self.playout.audible_underruns, 'audible underrun')} "
                 f"({self.playout.underruns} in all), {self._dropped()}, "
                 f"{plural(self.interruptions, 'interruption')}{self._device_counts()}"
+                f"{self._heard_gap()}"
                 + (f"; recording incomplete ({self.recording_error})"
                    if self.recording_error else ""))
 
@@ -65,6 +68,13 @@ class CallSummary:
         p = self.playout
         return (f"dropped {p.speech_dropped_ms:.0f} ms of speech and "
                 f"{p.silence_dropped_ms:.0f} ms of silence")
+
+    def _heard_gap(self) -> str:
+        gaps = self.heard_gaps_ms
+        if not gaps:
+            return ""
+        return (f"; heard gap {percentile(gaps, 50):.0f} ms median, "
+                f"{percentile(gaps, 90):.0f} ms p90 ({plural(len(gaps), 'turn')})")
 
     def _device_counts(self) -> str:
         d = self.devices
@@ -100,6 +110,7 @@ class Finished(Protocol):
     sink: AudioSink
     playout_at_close: PlayoutStats | None
     devices: DeviceShare
+    turns: Turns
 
     @property
     def short_id(self) -> str: ...
@@ -119,6 +130,8 @@ async def summarise(call: Finished) -> CallSummary:
     cost: float | None = None
     if call.info is not None and reason != CONNECTION_LOST:
         reason, cost = await read_outcome(call.api, call.info, reason, call.short_id)
+    if call.turns.left:  # ended by us for silence: Vapi's reason would say who hung up
+        reason = VISITOR_LEFT
     return CallSummary(
         call_id=call.info.id if call.info else "", ended_reason=call.device_error or reason,
         duration_s=duration, cost=cost, uplink=call.uplink.stats,
@@ -126,7 +139,8 @@ async def summarise(call: Finished) -> CallSummary:
         received_s=call.downlink.received_seconds, malformed=call.malformed,
         interruptions=call.interruptions, devices=call.devices.share(),
         device_error=call.device_error,
-        recording_error=call.recorder.failure if call.recorder else None)
+        recording_error=call.recorder.failure if call.recorder else None,
+        heard_gaps_ms=list(call.turns.gaps_ms))
 
 
 async def read_outcome(api: VapiApi, info: CallInfo, reason: str, label: str

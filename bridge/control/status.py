@@ -32,6 +32,8 @@ def lines(a: dict[str, Any]) -> list[str]:
                    f"{call['endedReason'] or call['status']})")
     else:
         out.append("no call yet")
+    if (a.get("spending") or {}).get("refused"):
+        out.append(str(a["spending"]["refused"]))
     wire = a["wire"]
     out.append(f"wire {wire['format']} {wire['sampleRate']} Hz; input {a['devices']['input']};"
                f" output {a['devices']['output']}")

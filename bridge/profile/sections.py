@@ -105,6 +105,22 @@ class CallSettings:
                             "socket, or control-url (POST to the call's controlUrl)")
     control_auth: bool = key(Bool(default=False),
                              "controlUrl/listenUrl need the PUBLIC key (monitorPlan)")
+    end_when_visitor_leaves_seconds: float = key(
+        Num(default=60.0, lo=0, hi=3600),
+        "end the call (ended reason visitor-left) when neither the visitor nor the assistant "
+        "has been heard for this long (Vapi's speech-updates and transcripts, the speaker's "
+        "audio); 0: never. Vapi no longer has a silence timeout, and an abandoned call "
+        "bills until max_duration_seconds")
+    max_daily_minutes: float | None = key(
+        Num(lo=0, hi=1440),
+        "spending guard: once today's calls (local date, this profile) have lasted this many "
+        "minutes in all, no call is placed until tomorrow (the offline line plays; `ctl "
+        "status` says why); totals kept in $STATE_DIRECTORY (or ~/.local/state/vapi-bridge); "
+        "null: no limit", example=120, commented=True)
+    max_daily_cost: float | None = key(
+        Num(lo=0, hi=1e6),
+        "spending guard: the same for today's cost in USD, as Vapi reports it (GET /call); "
+        "null: no limit", example=5.0, commented=True)
 
 
 @dataclass(frozen=True)

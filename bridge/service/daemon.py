@@ -44,6 +44,7 @@ from bridge.service.placing import CallWatcher, EventHook, place_call
 from bridge.service.signals import install_signals
 from bridge.service.snapshot import snapshot
 from bridge.service.sounds import KioskSounds
+from bridge.service.spending import SpendingGuard
 from bridge.vapi import messages
 from bridge.vapi.api import VapiApi
 from bridge.words import plural
@@ -92,6 +93,7 @@ class Daemon:
         self.notifier = Notifier()
         self.events = EventBus()  # the kiosk's events (`bridge.events`)
         self.sounds = KioskSounds(self)  # chime, tone, offline line (`sounds:`)
+        self.spending = SpendingGuard(lambda: self.profile, self.events)  # daily limits
         self._cause = "start"  # what triggered the next call
         self._injected_audio = audio
         self.source: AudioSource | None = None
@@ -105,7 +107,7 @@ class Daemon:
     # ---- the control socket's Host, and signals -----------------------------------------
     def snapshot(self) -> dict[str, Any]:
         return snapshot(self.profile, self.state, self.source, self.sink, self.call,
-                        self.transcript, self.last_summary)
+                        self.transcript, self.last_summary, self.spending.snapshot())
 
     def request_call(self, cause: str = "ctl") -> str | None:
         """Start a call in standby mode (`cause`: ctl, signal, wake-word, http). Returns
@@ -191,7 +193,7 @@ class Daemon:
                 if not await self._wait_for(self._trigger):
                     break
             self.events.publish(events.TRIGGERED, cause=self._cause)
-            code = await self._call_once()
+            code = self.spending.refuse() or await self._call_once()  # refused: 3
             self._trigger.clear()
             self._cause = "loop"
             if mode == "once":
@@ -225,6 +227,7 @@ class Daemon:
         call = Call(p, self.api, self.source, self.sink, recorder=make_recorder(p),
                     fault=self.fault)
         self.call = call
+        call.turns.publish = self.events.publish  # turn{heard_gap_ms, turn}
         self.transcript.clear()  # `ctl status` shows this call's lines, not the last one's
         self._set_state("calling")
         self.events.publish(events.CONNECTING)

@@ -81,6 +81,13 @@ def build_parser(prog: str = "vapi-bridge sim") -> argparse.ArgumentParser:
         "is a backchannel ('okay') that never does (0: interrupt at the onset)",
     )
     p.add_argument(
+        "--think-ms",
+        type=float,
+        default=0.0,
+        help="the assistant's think time: its reply's audio starts this many ms after the "
+        "speech-update (user stopped) that ends the visitor's turn (default 0: at once)",
+    )
+    p.add_argument(
         "--strict-limits",
         action="store_true",
         help="reject maxDurationSeconds below 10 like Vapi",
@@ -139,6 +146,7 @@ def main(argv: list[str] | None = None) -> int:
             never_connected_timeout=args.never_connected_timeout,
             replay_speed=args.replay_speed,
             backchannel_ms=args.backchannel_ms,
+            think_ms=args.think_ms,
             strict_limits=args.strict_limits,
             tls_cert=args.tls_cert,
             tls_key=args.tls_key,

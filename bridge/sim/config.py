@@ -82,6 +82,7 @@ class SimConfig:
     vad_threshold_dbfs: float = -40.0
     vad_hangover_ms: float = 600.0
     backchannel_ms: float = 600.0  # shorter visitor speech over the assistant never interrupts
+    think_ms: float = 0.0  # a reply's audio starts this long after speech-update user stopped
     listen_rate: int = 16000
     http_hang_seconds: float = 120.0
     tls_cert: str | None = None  # PEM certificate chain: serve https/wss (with tls_key)
@@ -99,6 +100,8 @@ class SimConfig:
             raise ValueError("replay_speed must be > 0")
         if not 0 <= self.backchannel_ms <= 10000:
             raise ValueError("backchannel_ms must be between 0 and 10000")
+        if not 0 <= self.think_ms <= 60000:  # also refuses NaN
+            raise ValueError("think_ms must be between 0 and 60000")
         if isinstance(self.faults, str):
             object.__setattr__(self, "faults", (self.faults,))
         if isinstance(self.assistant_ids, str):

@@ -24,6 +24,7 @@ class Utterance:
     silent: bool = False  # no events (the replay assistant sends recorded ones)
     after: str | None = None  # what to do once spoken: an endedReason, or "transfer"
     pos: int = 0
+    start_at: int = 0  # the stream position it may start at, at the earliest (think time)
     start_stream_pos: int = -1
     last_partial_pos: int = 0
     words_sent: int = 0
@@ -125,13 +126,14 @@ class Mouth:
         markers: list[Marker] = []
         pos, remaining = self.stream_pos, n
         while remaining > 0:
-            if self.current is None and self.queue:
+            if self.current is None and self.queue and self.queue[0].start_at <= pos:
                 self.current = self.queue.popleft()
                 self.current.start_stream_pos = pos
                 self.listener.utterance_started(self.current)
             cur = self.current
             if cur is None:
-                chunk, mk = self.bed.render(pos, remaining)
+                held = self.queue[0].start_at - pos if self.queue else remaining
+                chunk, mk = self.bed.render(pos, min(remaining, held))
                 markers.extend(mk)
             else:
                 k = min(remaining, len(cur.pcm) - cur.pos)

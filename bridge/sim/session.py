@@ -268,6 +268,8 @@ class CallSession:
         self.emit_conversation()
         self.emit(ev.transcript("user", "final", text))
         self.emit(ev.speech_update("stopped", "user", self.user_turn))
+        if self.cfg.think_ms > 0:  # the reply's audio starts this long after that update
+            self.voice.hold_until = time.monotonic() + self.cfg.think_ms / 1000.0
         self.rec.add_message("user", text, self.uplink_wall(vev.start), self.uplink_wall(vev.end))
         self.user_turn += 1
         if backchannel:
@@ -285,6 +287,7 @@ class CallSession:
             await asyncio.sleep(hang.number() / 2000.0)
         if not self.ended:
             await self.assistant.on_user_turn(self, audio, dur)
+        self.voice.hold_until = None  # no reply given: nothing later waits for it
 
     # ---- downlink -------------------------------------------------------------------
     def _downlink_samples(self, samples: np.ndarray) -> None:

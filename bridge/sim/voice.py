@@ -43,6 +43,9 @@ class Voice:
         self.queue: asyncio.Queue[SpeakRequest] = asyncio.Queue()
         self.epoch = 0  # bumped on barge-in: lines requested before it are dropped
         self.turn = 0
+        # the reply being thought of starts no sooner (monotonic; the think time): taken
+        # by the next line asked for, cleared once the reply is given
+        self.hold_until: float | None = None
 
     @property
     def idle(self) -> bool:
@@ -62,6 +65,8 @@ class Voice:
         """Queue a line (in order; synthesized when no pcm is given).
 
         ``after``: an endedReason to end the call with once spoken, or "transfer"."""
+        if self.hold_until is not None:
+            meta["not_before"], self.hold_until = self.hold_until, None
         self.queue.put_nowait(
             SpeakRequest(text, pcm, from_model, interruptible, after, silent, self.epoch, meta)
         )
@@ -86,7 +91,17 @@ class Voice:
             utt = Utterance(req.text, pcm, turn, turn_id, req.interruptible, req.silent, req.after)
             utt.meta["source"] = "model" if req.from_model else "force-say"
             utt.meta.update(req.meta)
+            utt.start_at = self._stream_pos_at(utt.meta.pop("not_before", None))
             self.mouth.enqueue(utt)
+
+    def _stream_pos_at(self, mono: float | None) -> int:
+        """The downlink stream position sent at monotonic time `mono` (0: no hold): the
+        stream runs in real time from the connection, ahead by the pump's lead."""
+        s, connected = self.s, self.s.rec.connected_mono
+        if mono is None or connected is None:
+            return 0
+        lead = s.pump.lead / s.rec.fmt.bytes_per_sample if s.pump is not None else 0.0
+        return max(0, round((mono - connected) * self.rate + lead))
 
     # ---- MouthListener ----------------------------------------------------------------
     def utterance_started(self, utt: Utterance) -> None:

@@ -122,3 +122,31 @@ def test_replay_reproduces_the_recorded_timeline() -> None:
             await peer.close()
 
     run(body())
+
+
+def test_think_time_starts_the_reply_after_the_visitor_stopped(tmp_path: Path) -> None:
+    """`think_ms`: the reply's first sample lies that long after `speech-update` user
+    stopped, on the downlink stream's own clock (its sample positions since connecting)."""
+    script = tmp_path / "tones.yaml"
+    script.write_text("- tone: 600\n  ms: 300\n")
+    think = 0.6
+
+    async def body() -> None:
+        async with simulator(assistant=f"script:{script}", think_ms=think * 1000,
+                             downlink_chunking="frames") as sim:
+            call = await create_call(sim)
+            peer = await Peer.open(call["transport"]["websocketCallUrl"])
+            await asyncio.sleep(0.3)
+            peer.speak(voiced(0.5))
+            await peer.wait_event("transcript", role="assistant", transcriptType="final",
+                                  transcript="(tone 600 Hz)", timeout=10)
+            stops = [t for e, t in zip(peer.events, peer.event_times, strict=True)
+                     if e.get("type") == "speech-update" and e.get("role") == "user"
+                     and e.get("status") == "stopped"]
+            assert len(stops) == 1
+            rx = peer.received()
+            onset = int(np.flatnonzero(np.abs(rx.astype(np.int32)) > 1000)[0]) / 16000
+            assert abs(onset - stops[0] - think) < 0.03, (onset, stops[0])
+            await peer.close()
+
+    run(body())

@@ -1,0 +1,215 @@
+"""The heard gap of each turn, and a call nobody is in any more, against the simulator.
+
+The daemon runs in this process (its kiosk events are listened to as a screen would) with
+a visitor WAV as its microphone and the null output — a sink pulled by its own 20 ms clock,
+which says when each block is played. The simulator's assistant answers in tones, each
+starting exactly its think time after the `speech-update` (user stopped) that ended the
+visitor's turn, on the simulator's stream clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import yaml
+
+from bridge.profile import load_profile
+from bridge.service.daemon import Daemon
+from tests.e2e.conftest import KEY, ProfileBuilder
+from tests.rig.signals import write_wav
+
+RATE = 16000
+THINK_MS = 700.0
+BLOCK_MS = 20.0  # the null sink's clock
+SIM_FRAME_MS = 20.0  # the simulator's frames chunking: a sample goes out with its frame
+
+
+def visitor_wav(path: Path, bursts: int) -> None:
+    """`bursts` seconds of voice-like sound, each followed by 3 s of quiet."""
+    t = np.arange(RATE) / RATE
+    voice = (0.25 * np.sin(2 * np.pi * 220 * t) * 32767).astype(np.int16)
+    quiet = np.zeros(3 * RATE, dtype=np.int16)
+    write_wav(path, np.concatenate([np.zeros(RATE // 2, np.int16),
+                                    *([voice, quiet] * bursts)]), RATE)
+
+
+@pytest.fixture(autouse=True)
+def api_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VAPI_API_KEY", KEY)
+
+
+def run_daemon(profile: Path) -> tuple[int, list[dict[str, Any]]]:
+    """One `once`-mode run in this process: its exit code and its kiosk events."""
+    seen: list[dict[str, Any]] = []
+
+    async def main() -> int:
+        daemon = Daemon(load_profile(str(profile)))
+        daemon.events.listen(lambda e: seen.append(e.as_dict()))
+        return await daemon.run()
+
+    return asyncio.run(main()), seen
+
+
+@pytest.mark.timeout(60)
+def test_heard_gap_is_the_think_time_plus_the_playout(start_sim, profiles: ProfileBuilder,
+                                                      tmp_path: Path, capsys) -> None:
+    script = tmp_path / "tones.yaml"
+    script.write_text(yaml.safe_dump([{"tone": 800, "ms": 300},
+                                      {"tone": 800, "ms": 300, "endCall": True}]))
+    sim = start_sim(assistant=f"script:{script}", think_ms=THINK_MS,
+                    downlink_chunking="frames")
+    visitor = tmp_path / "visitor.wav"
+    visitor_wav(visitor, bursts=2)
+    profile = profiles.write(
+        sim.base_url, call={"max_duration_seconds": 20},
+        audio={"input": f"file:{visitor}", "output": "null"},
+        record={"path": str(tmp_path / "rec" / "{call_id}")})
+    code, seen = run_daemon(profile)
+    out = capsys.readouterr().out
+    assert code == 0, out
+    turns = [e for e in seen if e["event"] == "turn"]
+    assert [t["turn"] for t in turns] == [1, 2], seen
+    playout = load_profile(str(profile)).audio.playout
+    # the most the speaker may hold before the answer: its adaptive target (at most
+    # playout_max_ms) and the near-silence it keeps beyond it (at most playout_max_ms more)
+    depth = max(playout.start_ms, playout.max_ms) + playout.max_ms
+    for t in turns:  # the think time, and what the bridge and its speaker add to it
+        assert THINK_MS <= t["heard_gap_ms"] <= THINK_MS + SIM_FRAME_MS + depth + BLOCK_MS, \
+            turns
+    print("heard gaps:", [t["heard_gap_ms"] for t in turns])
+    # the recording's transcript: one line per answered turn
+    lines = [json.loads(x) for f in (tmp_path / "rec").glob("*.jsonl")
+             for x in f.read_text().splitlines()]
+    gaps = [x for x in lines if "heardGapMs" in x]
+    assert [g["turn"] for g in gaps] == [1, 2]
+    assert [round(g["heardGapMs"]) for g in gaps] == [t["heard_gap_ms"] for t in turns]
+    # the summary line: median and p90 of the two
+    found = re.search(r"heard gap (\d+) ms median, (\d+) ms p90 \(2 turns\)", out)
+    assert found, out
+    values = sorted(g["heardGapMs"] for g in gaps)
+    assert int(found[1]) == round(sum(values) / 2)
+    assert int(found[2]) == round(values[0] + 0.9 * (values[1] - values[0]))
+
+
+@pytest.mark.timeout(60)
+def test_a_call_nobody_speaks_in_ends_as_visitor_left(start_sim, profiles: ProfileBuilder,
+                                                      capsys) -> None:
+    """The assistant's greeting (longer than the limit) keeps the call up; the quiet after
+    it ends the call that long later."""
+    leave = 2.0
+    sim = start_sim(assistant="echo", speech="tones")  # the greeting at once, however loaded
+    greeting = "Welcome to the front desk. Someone will be with you in a moment, please wait."
+    profile = profiles.write(sim.base_url, assistant={"overrides": {"firstMessage": greeting}},
+                             call={"max_duration_seconds": 30,
+                                   "end_when_visitor_leaves_seconds": leave})
+    code, seen = run_daemon(profile)
+    out = capsys.readouterr().out
+    assert code == 0, out
+    at = {e["event"]: e["at"] for e in seen}  # the last of each kind
+    spoke = at["assistant-silent"] - at["assistant-speaking"]
+    assert spoke > leave, seen  # heard all along: not ended while it spoke
+    ended = next(e for e in seen if e["event"] == "ended")
+    assert ended["reason"] == "visitor-left", seen
+    # on the simulator's clock: from the end of the greeting it sent to the end-call it got
+    # (the speaker still plays the greeting's last playout depth, then the call is quiet)
+    report = sim.only_call()
+    said = max(e["at"] for e in report["eventsSent"] if e["event"].get("type") ==
+               "speech-update" and e["event"].get("role") == "assistant")
+    asked = [m["at"] for m in report["messagesReceived"]
+             if m["message"].get("type") == "end-call"]
+    assert len(asked) == 1, report["messagesReceived"]
+    quiet = asked[0] - said
+    print(f"spoke {spoke:.2f} s, then quiet {quiet:.2f} s")
+    assert leave <= quiet < leave + 1.0, quiet  # not the 30 s maximum
+    assert sim.only_call()["status"] == "ended"
+    assert "ended: visitor-left" in out
+
+
+# ---- the spending guard ------------------------------------------------------------------
+SHORT_CALL = {"firstMessage": "", "maxDurationSeconds": 2}  # the simulator bills $0.05/min
+COST_LIMIT = 0.003  # a 2 s call costs $0.0017 (one of up to 3.5 s stays under it): the
+# second call reaches it
+
+
+async def until(seen: list[dict[str, Any]], kind: str, count: int) -> None:
+    async with asyncio.timeout(60):
+        while sum(e["event"] == kind for e in seen) < count:
+            await asyncio.sleep(0.05)
+
+
+@pytest.mark.timeout(150)
+def test_spending_guard_refuses_past_the_daily_cost_and_remembers_it(
+        start_sim, profiles: ProfileBuilder, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch, caplog) -> None:
+    monkeypatch.delenv("STATE_DIRECTORY", raising=False)
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    sim = start_sim(assistant="echo")
+    standby = profiles.write(sim.base_url, assistant={"overrides": SHORT_CALL},
+                             call={"max_daily_cost": COST_LIMIT}, service={"mode": "standby"})
+    seen: list[dict[str, Any]] = []
+
+    async def in_standby() -> dict[str, Any]:
+        daemon = Daemon(load_profile(str(standby)))
+        daemon.events.listen(lambda e: seen.append(e.as_dict()))
+        task = asyncio.create_task(daemon.run())
+        for n in (1, 2):
+            await until(seen, "standby", n)
+            assert daemon.request_call("ctl") is None
+            await until(seen, "ended", n)
+        await until(seen, "standby", 3)
+        assert daemon.request_call("ctl") is None
+        await until(seen, "error", 1)
+        await until(seen, "standby", 4)  # refused, and waiting again
+        status = daemon.snapshot()
+        daemon.stopping.set()
+        assert await task == 0
+        return status
+
+    status = asyncio.run(in_standby())
+    assert len(sim.calls()) == 2  # the third was never placed
+    error = next(e for e in seen if e["event"] == "error")
+    assert error["cause"] == "spending-limit", error
+    assert "call.max_daily_cost" in error["message"]
+    assert status["spending"]["refused"] == error["message"]
+    assert status["spending"]["calls"] == 2 and status["spending"]["cost"] >= COST_LIMIT
+    assert sum("spending limit reached" in r.getMessage() for r in caplog.records) == 1
+
+    # a restart: the totals are read back, and `once` mode exits with 3
+    once = profiles.write(sim.base_url, name="kiosk", assistant={"overrides": SHORT_CALL},
+                          call={"max_daily_cost": COST_LIMIT})
+    code, events = run_daemon(once)
+    assert code == 3 and [e["cause"] for e in events if e["event"] == "error"] == \
+        ["spending-limit"]
+    assert len(sim.calls()) == 2
+
+    # the next day: yesterday's totals do not count
+    state = tmp_path / "state" / "vapi-bridge" / "spending-kiosk.json"
+    totals = json.loads(state.read_text())
+    totals["day"] = "2000-01-01"
+    state.write_text(json.dumps(totals))
+    code, _ = run_daemon(once)
+    assert code == 0 and len(sim.calls()) == 3
+    assert json.loads(state.read_text())["calls"] == 1
+
+
+def test_spending_totals_unreadable_count_as_zero(start_sim, profiles: ProfileBuilder,
+                                                  tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch,
+                                                  caplog) -> None:
+    monkeypatch.setenv("STATE_DIRECTORY", str(tmp_path / "state"))
+    (tmp_path / "state").mkdir()
+    (tmp_path / "state" / "spending-kiosk.json").write_text("{not json")
+    sim = start_sim(assistant="echo")
+    profile = profiles.write(sim.base_url, assistant={"overrides": SHORT_CALL},
+                             call={"max_daily_minutes": 10})
+    code, _ = run_daemon(profile)
+    assert code == 0 and len(sim.calls()) == 1
+    assert any("unreadable" in r.getMessage() for r in caplog.records)
+    saved = json.loads((tmp_path / "state" / "spending-kiosk.json").read_text())
+    assert saved["calls"] == 1 and 0 < saved["minutes"] < 0.1
