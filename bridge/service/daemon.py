@@ -53,8 +53,7 @@ log = logging.getLogger("bridge.daemon")
 
 
 STATUS_EVERY_S = 1.0  # how often the state (and systemd's STATUS=) is brought up to date
-OUTCOMES = {ExitCode.OK: "ok", ExitCode.NETWORK: "connection-lost",
-            ExitCode.AUDIO: "device-failed"}
+OUTCOMES = {ExitCode.OK: "ok", ExitCode.NETWORK: "connection-lost", ExitCode.AUDIO: "device-failed"}
 CALL_PHASES = {CallState.CREATING: "calling", CallState.CONNECTING: "connecting",
                CallState.ENDING: "ending the call"}
 
@@ -236,8 +235,7 @@ class Daemon:
                  publisher(self.events)]
         watchers = self.view.watchers(call) if self.view else []
         try:
-            summary = await place_call(call, self.stopping, hooks, watchers,
-                                       started=self._in_call)
+            summary = await place_call(call, self.stopping, hooks, watchers, started=self._in_call)
         except BridgeError as exc:  # could not place it, or the record directory went away
             self.events.publish(events.ERROR, message=str(exc), exit=int(exc.exit_code))
             if p.service.mode == "once" or not isinstance(exc, NetworkError | DestinationError):
