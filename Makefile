@@ -114,13 +114,15 @@ lint: venv
 # jitter's robustness cases only at 6 s a call, …). docs/performance.md gives the longer
 # commands its figures come from. pipecat_path.py is Pipecat's half of pipeline_cpu.py, run
 # by it in Pipecat's own venv (made once in out/pipecat-venv, about 40 s).
-BENCHES := resample pipeline_cpu redact echo recording_loop bargein jitter latency soak
+BENCHES := resample pipeline_cpu redact echo recording_loop bargein jitter latency soak \
+  wake_word
 BENCH_ARGS_redact := --calls 2000
 BENCH_ARGS_recording_loop := --seconds 3
 BENCH_ARGS_bargein := --runs 1
 BENCH_ARGS_jitter := --only jitter --seconds 6
 BENCH_ARGS_latency := --calls 1 --chunking frames --beeps 12
 BENCH_ARGS_soak := --calls 10
+BENCH_ARGS_wake_word := --seconds 3
 
 bench: venv
 	@for b in benchmarks/*.py; do n=$$(basename $$b .py); \

@@ -163,6 +163,10 @@ def _warnings(data: dict[str, Any], built: dict[str, dict[str, Any]]) -> tuple[s
         found.append(f"wire.sample_rate: µ-law (G.711) is 8000 Hz on telephone lines and "
                      f"Vapi; {wire['sample_rate']} Hz µ-law is unusual — set "
                      f"wire.sample_rate: 8000, or use pcm_s16le for wideband")
+    mode = built["service"]["mode"]
+    if built["trigger"]["wake_word"] and mode != "standby":
+        found.append(f"trigger.wake_word is listened for in standby mode only; ignored in "
+                     f"{mode} mode — set service.mode: standby")
     return tuple(found)
 
 

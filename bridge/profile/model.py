@@ -19,6 +19,7 @@ from bridge.profile.sections import (
     ServiceSettings,
     SoundSettings,
     TranscriptSettings,
+    TriggerSettings,
     WireSettings,
 )
 
@@ -58,6 +59,7 @@ class Profile:
     record: RecordSettings
     service: ServiceSettings
     log: LogSettings
+    trigger: TriggerSettings
     sounds: SoundSettings
     directory: Path = field(default=Path("."))
     warnings: tuple[str, ...] = ()  # shown by run (logged) and check (!), never fatal
@@ -87,8 +89,8 @@ class Profile:
 SECTIONS: dict[str, type] = {
     "api": ApiSettings, "assistant": AssistantSettings, "call": CallSettings,
     "wire": WireSettings, "audio": AudioSettings, "transcript": TranscriptSettings,
-    "record": RecordSettings, "service": ServiceSettings, "log": LogSettings,
-    "sounds": SoundSettings,
+    "record": RecordSettings, "service": ServiceSettings, "trigger": TriggerSettings,
+    "log": LogSettings, "sounds": SoundSettings,
 }
 
 # section -> key -> field, read off the declarations in bridge/profile/sections.py. Every
@@ -106,4 +108,4 @@ DEPRECATED: dict[str, str] = {
 __all__ = ["DEPRECATED", "FORBIDDEN", "GONE_FROM_VAPI", "SECTIONS", "SPEC", "WIRE_RATES",
            "ApiSettings", "AssistantSettings", "AudioSettings", "CallSettings", "LogSettings",
            "Profile", "RecordSettings", "ServiceSettings", "SoundSettings", "TranscriptSettings",
-           "WireSettings"]
+           "TriggerSettings", "WireSettings"]

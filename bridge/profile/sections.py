@@ -10,18 +10,22 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from bridge.audio import wakeword
 from bridge.audio.playout import PlayoutSettings
+from bridge.extras import missing_extra
 from bridge.profile.fields import (
     Bool,
     Choice,
     Device,
     Int,
+    Invalid,
     Latency,
     Mapping,
     Num,
     Str,
     Template,
     key,
+    suggest,
 )
 from bridge.profile.sounds import Sound
 
@@ -222,6 +226,44 @@ class ServiceSettings:
                "$XDG_RUNTIME_DIR/vapi-bridge/PROFILE.sock, else "
                "/tmp/vapi-bridge-UID/PROFILE.sock; a relative path is relative to the "
                "profile's directory")
+
+
+@dataclass(frozen=True)
+class WakeWordModel(Str):
+    """A bundled microWakeWord model's name or a path to a model's JSON; the library must
+    import (the [wake] extra), so a kiosk without it fails at start, not at the wake word."""
+
+    def check(self, value: Any) -> str:
+        text = super().check(value)
+        if text not in wakeword.BUNDLED and not text.endswith(".json"):
+            hint = suggest(text, wakeword.BUNDLED)
+            raise Invalid(f"{text!r} is neither a bundled model ({', '.join(wakeword.BUNDLED)})"
+                          f" nor a path to a model's .json"
+                          + (f" (did you mean '{hint}'?)" if hint else ""))
+        missing = wakeword.unavailable()
+        if missing:
+            raise Invalid(missing_extra("wake", "a wake word", missing))
+        return text
+
+
+@dataclass(frozen=True)
+class TriggerSettings:
+    HELP: ClassVar[str] = "standby mode: what else places a call besides ctl call and SIGUSR1"
+    wake_word: str | None = key(
+        WakeWordModel(),
+        "off when null. Standby mode places a call when the visitor says it (heard on the "
+        "open microphone, only while waiting: nothing of the microphone leaves the kiosk "
+        "before it). okay_nabu, hey_jarvis, alexa, hey_mycroft (microWakeWord's bundled "
+        "models), or a model's .json (relative to this file's directory); needs pip install "
+        "'vapi-bridge[wake]'", example="okay_nabu", commented=True)
+    threshold: float | None = key(
+        Num(lo=0.01, hi=0.999),
+        "the probability above which the wake word counts; default the model's own "
+        "(okay_nabu 0.85, hey_jarvis 0.97, alexa 0.9, hey_mycroft 0.95): lower hears more "
+        "and mistakes more", example=0.85, commented=True)
+    refractory_seconds: float = key(
+        Num(default=wakeword.DEFAULT_REFRACTORY_S, lo=0, hi=600),
+        "after a wake word, ignore the next one for this long (of listened audio)")
 
 
 @dataclass(frozen=True)

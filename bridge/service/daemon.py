@@ -1,14 +1,13 @@
 """The daemon: profile, API, devices and calls composed into a mode, under systemd or not.
 
-Modes (`service.mode`): `once` places one call and exits; `standby` keeps the devices
-open and places a call on `vapi-bridge ctl call` or SIGUSR1, then waits again; `loop`
-calls again after `loop_delay_seconds`, backing off (up to `max_backoff_seconds`) while
-calls fail. SIGHUP reloads the profile between calls (a broken one is reported and the
-old one kept); SIGINT/SIGTERM end the call in progress and the daemon.
+Modes (`service.mode`): `once` places one call and exits; `standby` keeps the devices open
+and places a call on `ctl call`, SIGUSR1 or the wake word (`standby.py`), then waits again;
+`loop` calls again after `loop_delay_seconds`, backing off (up to `max_backoff_seconds`)
+while calls fail. SIGHUP reloads the profile between calls (a broken one is reported and
+the old one kept); SIGINT/SIGTERM end the call in progress and the daemon.
 
-Its control socket arrives as a hook (`control`, the CLI gives
-`bridge.control.server.serve_control`), which sees it as a `bridge.control.commands.Host`:
-`call`, `request_call()`, `snapshot()`.
+Its control socket is a hook (`control`; the CLI gives `bridge.control.server.serve_control`),
+which sees it as a `bridge.control.commands.Host`: `call`, `request_call()`, `snapshot()`.
 
 Under systemd it says READY=1 once the profile is loaded and the devices are open,
 keeps STATUS= current, pings the watchdog from the event loop and says STOPPING=1.
@@ -19,11 +18,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
 import sys
-import time
 from collections import deque
 from collections.abc import Callable
+from functools import partial
 from typing import Any, Protocol
 
 from bridge import events
@@ -31,31 +29,27 @@ from bridge.aio import wait_any
 from bridge.audio.base import AudioSink, AudioSource
 from bridge.call.destination import DestinationError, check_destination
 from bridge.call.lifecycle import Call
-from bridge.call.state import CallState
 from bridge.call.summary import CallSummary
 from bridge.call.wiring import close_audio, make_api, make_recorder, start_audio
 from bridge.errors import BridgeError, ExitCode, NetworkError
 from bridge.events import EventBus
 from bridge.profile import Profile, load_profile
-from bridge.retry import RetryPolicy
 from bridge.service.kiosk_events import publisher
 from bridge.service.notify import Notifier, watchdog_loop
 from bridge.service.placing import CallWatcher, EventHook, place_call
+from bridge.service.progress import call_status, count_down, loop_delay
 from bridge.service.signals import install_signals
 from bridge.service.snapshot import snapshot
 from bridge.service.sounds import KioskSounds
 from bridge.service.spending import SpendingGuard
+from bridge.service.standby import WakeWord
 from bridge.vapi import messages
 from bridge.vapi.api import VapiApi
-from bridge.words import plural
 
 log = logging.getLogger("bridge.daemon")
 
-
-STATUS_EVERY_S = 1.0  # how often the state (and systemd's STATUS=) is brought up to date
-OUTCOMES = {ExitCode.OK: "ok", ExitCode.NETWORK: "connection-lost", ExitCode.AUDIO: "device-failed"}
-CALL_PHASES = {CallState.CREATING: "calling", CallState.CONNECTING: "connecting",
-               CallState.ENDING: "ending the call"}
+OUTCOMES = {ExitCode.OK: "ok", ExitCode.NETWORK: "connection-lost",
+            ExitCode.AUDIO: "device-failed"}
 
 
 class CallView(Protocol):
@@ -102,6 +96,7 @@ class Daemon:
         self._trigger = asyncio.Event()
         self._reload_pending = False
         self._closing: set[asyncio.Task[None]] = set()  # retired API clients being closed
+        self.wake = WakeWord(self, self._open_audio)  # trigger.wake_word (service/standby.py)
 
     # ---- the control socket's Host, and signals -----------------------------------------
     def snapshot(self) -> dict[str, Any]:
@@ -189,7 +184,7 @@ class Daemon:
             if mode == "standby":
                 self._set_state("waiting for trigger")
                 self.events.publish(events.STANDBY)
-                if not await self._wait_for(self._trigger):
+                if not await self.wake.wait(self._wait_for(self._trigger)):
                     break
             self.events.publish(events.TRIGGERED, cause=self._cause)
             code = self.spending.refuse() or await self._call_once()  # refused: 3
@@ -200,23 +195,9 @@ class Daemon:
             failures = failures + 1 if code != ExitCode.OK else 0
             self._apply_reload()
             if mode == "loop" and not self.stopping.is_set():
-                await self._count_down(self._loop_delay(failures))
+                await count_down(loop_delay(self.profile.service, failures), self._set_state,
+                                 partial(self._wait_for, self.stopping), self.stopping)
         return ExitCode.OK
-
-    async def _count_down(self, delay: float) -> None:
-        """Wait before the next call, the status saying how long is left."""
-        end = time.monotonic() + delay
-        while not self.stopping.is_set() and (left := end - time.monotonic()) > 0:
-            self._set_state(f"next call in {math.ceil(left):.0f} s")
-            await self._wait_for(self.stopping, min(left, STATUS_EVERY_S))
-
-    def _loop_delay(self, failures: int) -> float:
-        svc = self.profile.service
-        if not failures:
-            return svc.loop_delay_seconds
-        backoff = RetryPolicy(base_delay=max(1.0, svc.loop_delay_seconds),
-                              max_delay=svc.max_backoff_seconds)
-        return backoff.delay(failures + 1, rate_limited=False)
 
     async def _call_once(self) -> int:
         """One call; network failures end it with code 5 (fatal only in `once` mode)."""
@@ -230,12 +211,13 @@ class Daemon:
         self.transcript.clear()  # `ctl status` shows this call's lines, not the last one's
         self._set_state("calling")
         self.events.publish(events.CONNECTING)
-        status = asyncio.create_task(self._status_updates(call))
+        status = asyncio.create_task(call_status(call, self._set_state))
         hooks = [*(self.view.hooks(p) if self.view else []), self._remember, *self.hooks,
                  publisher(self.events)]
         watchers = self.view.watchers(call) if self.view else []
         try:
-            summary = await place_call(call, self.stopping, hooks, watchers, started=self._in_call)
+            summary = await place_call(call, self.stopping, hooks, watchers,
+                                       started=self._in_call)
         except BridgeError as exc:  # could not place it, or the record directory went away
             self.events.publish(events.ERROR, message=str(exc), exit=int(exc.exit_code))
             if p.service.mode == "once" or not isinstance(exc, NetworkError | DestinationError):
@@ -265,18 +247,6 @@ class Daemon:
     def _remember(self, event: messages.Event) -> None:
         if isinstance(event, messages.Transcript) and event.final:
             self.transcript.append((event.role, event.text))
-
-    async def _status_updates(self, call: Call) -> None:
-        """Keep the state (and systemd's STATUS=) current through the whole call."""
-        while not call.done:
-            if call.state is CallState.IN_CALL and call.vapi.status in (None, "in-progress"):
-                elapsed = int(call.elapsed_s)
-                under = call.sink.playout_stats().audible_underruns
-                self._set_state(f"in call {elapsed // 60:02d}:{elapsed % 60:02d}, "
-                                f"{plural(under, 'audible underrun')}")
-            else:
-                self._set_state(CALL_PHASES.get(call.state, call.status))
-            await asyncio.sleep(STATUS_EVERY_S)
 
     def _set_state(self, state: str, *, again: bool = False) -> None:
         """The state, and systemd's STATUS= line when it changed (or `again`)."""

@@ -1,0 +1,54 @@
+"""What the daemon says it is doing between and during calls: the state line during a call
+(and systemd's STATUS=), the loop mode's count-down, and its back-off while calls fail."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import Awaitable, Callable
+
+from bridge.call.lifecycle import Call
+from bridge.call.state import CallState
+from bridge.profile.sections import ServiceSettings
+from bridge.retry import RetryPolicy
+from bridge.words import plural
+
+STATUS_EVERY_S = 1.0  # how often the state (and systemd's STATUS=) is brought up to date
+CALL_PHASES = {CallState.CREATING: "calling", CallState.CONNECTING: "connecting",
+               CallState.ENDING: "ending the call"}
+
+SetState = Callable[[str], None]
+
+
+async def call_status(call: Call, set_state: SetState) -> None:
+    """Keep the state current through the whole call."""
+    while not call.done:
+        if call.state is CallState.IN_CALL and call.vapi.status in (None, "in-progress"):
+            elapsed = int(call.elapsed_s)
+            under = call.sink.playout_stats().audible_underruns
+            set_state(f"in call {elapsed // 60:02d}:{elapsed % 60:02d}, "
+                      f"{plural(under, 'audible underrun')}")
+        else:
+            set_state(CALL_PHASES.get(call.state, call.status))
+        await asyncio.sleep(STATUS_EVERY_S)
+
+
+def loop_delay(svc: ServiceSettings, failures: int) -> float:
+    """The wait before the next call in loop mode: backing off while calls fail."""
+    if not failures:
+        return svc.loop_delay_seconds
+    backoff = RetryPolicy(base_delay=max(1.0, svc.loop_delay_seconds),
+                          max_delay=svc.max_backoff_seconds)
+    return backoff.delay(failures + 1, rate_limited=False)
+
+
+async def count_down(delay: float, set_state: SetState,
+                     wait: Callable[[float], Awaitable[object]],
+                     stopping: asyncio.Event) -> None:
+    """Wait `delay` seconds (`wait(timeout)` returns early on a stop), the state saying
+    how long is left."""
+    end = time.monotonic() + delay
+    while not stopping.is_set() and (left := end - time.monotonic()) > 0:
+        set_state(f"next call in {math.ceil(left):.0f} s")
+        await wait(min(left, STATUS_EVERY_S))

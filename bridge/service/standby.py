@@ -1,0 +1,187 @@
+"""The wake word in standby mode (`trigger.wake_word`): while the daemon waits for a trigger,
+listen on its open microphone and place a call when the visitor says the word.
+
+Only while it waits: `WakeWord.wait()` wraps the daemon's standby wait. Every 40 ms it reads
+what the microphone captured (the daemon's own `source`, never reopened), resamples it to
+16 kHz (`bridge.audio.resample`) and feeds the detector (`bridge.audio.wakeword`); nothing
+is kept, sent or recorded. On the word it asks the daemon for a call (cause `wake-word`).
+
+The handover: the call's uplink reads the same source once the call is up, so from the
+trigger (whatever its cause) until the call is in progress — or could not be placed — this
+keeps reading and throws the audio away. The uplink then starts from live audio, not from
+seconds of standby audio queued in the device's ring. Each wait starts afresh: what was
+captured before it is dropped and the detector's state cleared (its refractory time goes on).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Protocol
+
+from bridge import events
+from bridge.audio.base import AudioSource
+from bridge.audio.resample import Resampler
+from bridge.audio.wakeword import RATE, ModelError, WakeWordDetector
+from bridge.errors import BridgeError, ProfileError
+from bridge.events import EventBus, KioskEvent
+from bridge.profile import Profile
+
+log = logging.getLogger("bridge.wake")
+
+# how often the microphone is read while listening: no busy loop, and fewer wake-ups cost
+# less (every 20/30/40 ms: 4.2/3.1/2.6 % of one core here, benchmarks/wake_word.py)
+READ_EVERY_S = 0.04
+IDLE_S = 1.0  # how often a daemon without a wake word looks whether a reload added one
+CALL_UP = frozenset({events.IN_CALL, events.ENDED, events.ERROR})  # the uplink's turn, or none
+
+
+class StandbyHost(Protocol):
+    """What of the daemon this uses."""
+
+    profile: Profile
+    source: AudioSource | None
+    events: EventBus
+
+    def request_call(self, cause: str = "ctl") -> str | None: ...
+
+
+def detector_for(profile: Profile) -> WakeWordDetector | None:
+    """The profile's detector, or None when it has no wake word or is not in standby mode;
+    a model that cannot be loaded is a ProfileError."""
+    t = profile.trigger
+    if t.wake_word is None or profile.service.mode != "standby":
+        return None
+    model: str | Path = t.wake_word
+    if t.wake_word.endswith(".json"):
+        model = Path(t.wake_word).expanduser()
+        if not model.is_absolute():
+            model = profile.directory / model
+    try:
+        return WakeWordDetector(model, threshold=t.threshold,
+                                refractory_s=t.refractory_seconds)
+    except ModelError as exc:
+        raise ProfileError(f"trigger.wake_word: {exc} — give one of the bundled models or "
+                           f"a microWakeWord model's .json (its .tflite beside it)") from None
+
+
+class WakeWord:
+    """The daemon's wake word. Made at daemon start (a model that does not load is exit 2
+    then), it listens only inside `wait()`."""
+
+    def __init__(self, host: StandbyHost, open_audio: Callable[[], None]) -> None:
+        self._host = host
+        self._open_audio = open_audio
+        self._profile = host.profile
+        self.detector = detector_for(host.profile)
+        self._drain: asyncio.Task[None] | None = None
+        self._deaf = False  # the microphone could not be opened (said once)
+        host.events.listen(self._on_event)
+
+    async def wait(self, trigger: Awaitable[bool]) -> bool:
+        """Await the standby wait `trigger` (True: a call is wanted), listening meanwhile."""
+        self._stop_draining()
+        listener = asyncio.create_task(self._listen(), name="wake-word")
+        wanted = False
+        try:
+            wanted = await trigger
+            return wanted
+        finally:
+            listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await listener
+            if wanted and self.detector is not None and self._host.source is not None:
+                self._drain = asyncio.create_task(self._drain_until_call(self._host.source),
+                                                  name="wake-word-handover")
+
+    # ---- listening ----------------------------------------------------------------------
+    async def _listen(self) -> None:
+        try:
+            await self._listening()
+        except Exception:  # a bug: the kiosk still answers ctl call and SIGUSR1
+            log.exception("the wake word stopped listening")
+
+    async def _listening(self) -> None:
+        source: AudioSource | None = None
+        resampler: Resampler | None = None
+        clock = asyncio.get_running_loop().time
+        while True:
+            self._follow_reload()
+            detector = self.detector
+            if detector is None or not self._microphone():
+                source = None
+                await asyncio.sleep(IDLE_S)
+                continue
+            assert self._host.source is not None
+            if self._host.source is not source:  # a new wait, or the device was reopened
+                source = self._host.source
+                resampler = Resampler(source.sample_rate, RATE)
+                source.read(0)  # what was captured before: not live, never heard
+                detector.reset()
+                started, owed = clock(), 0
+                log.info("listening for the wake word %r", detector.name)
+            else:
+                assert resampler is not None
+                due = int((clock() - started) * source.sample_rate) - owed
+                owed += due
+                peak = detector.peak
+                prob = detector.feed(resampler.process(source.read(due)))
+                if prob is not None:
+                    self._heard(detector.name, prob)
+                elif detector.peak >= max(0.2, peak + 0.05):
+                    log.debug("wake word %r: probability %.2f", detector.name, detector.peak)
+            await asyncio.sleep(READ_EVERY_S)
+
+    def _heard(self, name: str, prob: float) -> None:
+        refused = self._host.request_call("wake-word")
+        if refused:
+            log.info("wake word %r heard (probability %.2f), but %s", name, prob, refused)
+        else:
+            log.info("wake word %r heard (probability %.2f): placing a call", name, prob)
+
+    def _microphone(self) -> bool:
+        """The daemon's microphone is open (reopened here if a failed call closed it)."""
+        if self._host.source is None:
+            try:
+                self._open_audio()
+            except BridgeError as exc:
+                if not self._deaf:
+                    log.error("the wake word cannot listen: %s", exc)
+                self._deaf = True
+                return False
+        self._deaf = False
+        return self._host.source is not None
+
+    def _follow_reload(self) -> None:
+        """A profile reloaded while waiting: the new wake word settings, from now."""
+        profile = self._host.profile
+        if profile is self._profile:
+            return
+        self._profile = profile
+        try:
+            detector = detector_for(profile)
+        except ProfileError as exc:
+            log.error("%s; the wake word stays as it was", exc)
+            return
+        if self.detector is not None:
+            self.detector.close()
+        self.detector = detector
+
+    # ---- the handover to the call -------------------------------------------------------
+    async def _drain_until_call(self, source: AudioSource) -> None:
+        """Read and drop what the microphone captures until the call's uplink takes it."""
+        while True:
+            source.read(0)
+            await asyncio.sleep(READ_EVERY_S)
+
+    def _on_event(self, event: KioskEvent) -> None:
+        if event.kind in CALL_UP:
+            self._stop_draining()
+
+    def _stop_draining(self) -> None:
+        if self._drain is not None:
+            self._drain.cancel()
+            self._drain = None
