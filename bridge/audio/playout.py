@@ -29,6 +29,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
@@ -62,6 +63,12 @@ class PlayoutStats:
         return self.silence_dropped_ms + self.speech_dropped_ms
 
 
+class Overlay(Protocol):
+    def mix_into(self, out: np.ndarray) -> None:
+        """Add to a block just filled (the audio callback: never blocks or allocates)."""
+        ...
+
+
 class PlayoutBuffer:
     def __init__(self, sample_rate: int, settings: PlayoutSettings | None = None) -> None:
         self.sample_rate = sample_rate
@@ -91,6 +98,7 @@ class PlayoutBuffer:
         self._flushes_done = 0
         self._stretched = 0
         self.reference: SampleRing | None = None
+        self.overlay: Overlay | None = None  # the kiosk's sounds (bridge/audio/sounds.py)
         self._played_rings: tuple[SampleRing, ...] = ()
         self._period = int(1.5 * sample_rate)  # low-water period, in samples played
         self._pulls = 0
@@ -145,12 +153,14 @@ class PlayoutBuffer:
         """Fill `out` (int16, 1-D) completely: audio, or silence when there is none.
         `heard_at`: when the block's first sample reaches the listener (monotonic)."""
         self._fill(out)
-        if self.reference is not None:
-            self.reference.put(out)
-        for ring in self._played_rings:
+        for ring in self._played_rings:  # the assistant alone
             ring.put(out)
             if heard_at is not None:
                 ring.mark(heard_at, ring.w - len(out))
+        if self.overlay is not None:  # mixed over it: heard, and echo the mic may pick up
+            self.overlay.mix_into(out)
+        if self.reference is not None:
+            self.reference.put(out)
 
     def _fill(self, out: np.ndarray) -> None:
         want = len(out)

@@ -24,6 +24,7 @@ from bridge.profile.model import (
     WIRE_RATES,
     Profile,
 )
+from bridge.profile.sounds import resolve_sounds
 from bridge.profile.yamlnodes import Lines, load_with_lines, read_text
 
 log = logging.getLogger("bridge.profile")
@@ -135,6 +136,8 @@ def _build(data: dict[str, Any], lines: Lines, origin: str, name: str,
                 raise _err(origin, lines, f"{section}.{key}", str(exc)) from None
         built[section] = values
     _resolve_files(built["audio"], directory)
+    resolve_sounds(built["sounds"], directory,
+                   lambda key, message: _err(origin, lines, f"sounds.{key}", message))
     _cross_checks(built, lines, origin)
     return Profile(name=name, origin=origin, directory=directory,
                    warnings=_warnings(data, built),

@@ -8,18 +8,17 @@ from pathlib import Path
 from typing import Any
 
 from bridge.profile.fields import Field
+from bridge.profile.kiosk import HttpSettings, SoundSettings, TriggerSettings
 from bridge.profile.sections import (
     SILENCE_FIX,
     ApiSettings,
     AssistantSettings,
     AudioSettings,
     CallSettings,
-    HttpSettings,
     LogSettings,
     RecordSettings,
     ServiceSettings,
     TranscriptSettings,
-    TriggerSettings,
     WireSettings,
 )
 
@@ -60,6 +59,7 @@ class Profile:
     service: ServiceSettings
     log: LogSettings
     trigger: TriggerSettings
+    sounds: SoundSettings
     directory: Path = field(default=Path("."))
     warnings: tuple[str, ...] = ()  # shown by run (logged) and check (!), never fatal
     http: HttpSettings = field(default_factory=HttpSettings)
@@ -90,7 +90,7 @@ SECTIONS: dict[str, type] = {
     "api": ApiSettings, "assistant": AssistantSettings, "call": CallSettings,
     "wire": WireSettings, "audio": AudioSettings, "transcript": TranscriptSettings,
     "record": RecordSettings, "service": ServiceSettings, "trigger": TriggerSettings,
-    "log": LogSettings, "http": HttpSettings,
+    "log": LogSettings, "http": HttpSettings, "sounds": SoundSettings,
 }
 
 # section -> key -> field, read off the declarations in bridge/profile/sections.py. Every
@@ -107,6 +107,6 @@ DEPRECATED: dict[str, str] = {
 
 __all__ = ["DEPRECATED", "FORBIDDEN", "GONE_FROM_VAPI", "SECTIONS", "SPEC", "WIRE_RATES",
            "ApiSettings", "AssistantSettings", "AudioSettings", "CallSettings", "HttpSettings",
-           "LogSettings",
-           "Profile", "RecordSettings", "ServiceSettings", "TranscriptSettings",
+           "LogSettings", "Profile", "RecordSettings", "ServiceSettings", "SoundSettings",
+           "TranscriptSettings",
            "TriggerSettings", "WireSettings"]

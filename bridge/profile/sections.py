@@ -1,8 +1,9 @@
 """Every profile key, declared once: a field of its section's frozen dataclass, with its
 validator (default and bounds) and the help the example profile shows beside it.
 
-`config/frontdesk.yaml` is rendered from these declarations (`bridge/profile/example.py`);
-a test keeps the two equal.
+The kiosk's own sections (trigger, http, sounds) are declared the same way in
+`bridge/profile/kiosk.py`. `config/frontdesk.yaml` is rendered from these declarations
+(`bridge/profile/example.py`); a test keeps the two equal.
 """
 
 from __future__ import annotations
@@ -10,25 +11,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from bridge.audio import wakeword
 from bridge.audio.playout import PlayoutSettings
-from bridge.errors import ProfileError
-from bridge.extras import missing_extra
 from bridge.profile.fields import (
     Bool,
     Choice,
     Device,
     Int,
-    Invalid,
     Latency,
     Mapping,
     Num,
     Str,
     Template,
     key,
-    suggest,
 )
-from bridge.profile.listen import Listen, is_loopback, split_listen
 
 SILENCE_FIX = ("set Silence Timeout on the assistant in the Vapi dashboard (Advanced, "
                "Call Timeout Settings)")
@@ -238,68 +233,7 @@ class ServiceSettings:
 
 
 @dataclass(frozen=True)
-class WakeWordModel(Str):
-    """A bundled microWakeWord model's name or a path to a model's JSON; the library must
-    import (the [wake] extra), so a kiosk without it fails at start, not at the wake word."""
-
-    def check(self, value: Any) -> str:
-        text = super().check(value)
-        if text not in wakeword.BUNDLED and not text.endswith(".json"):
-            hint = suggest(text, wakeword.BUNDLED)
-            raise Invalid(f"{text!r} is neither a bundled model ({', '.join(wakeword.BUNDLED)})"
-                          f" nor a path to a model's .json"
-                          + (f" (did you mean '{hint}'?)" if hint else ""))
-        missing = wakeword.unavailable()
-        if missing:
-            raise Invalid(missing_extra("wake", "a wake word", missing))
-        return text
-
-
-@dataclass(frozen=True)
-class TriggerSettings:
-    HELP: ClassVar[str] = "standby mode: what else places a call besides ctl call and SIGUSR1"
-    wake_word: str | None = key(
-        WakeWordModel(),
-        "off when null. Standby mode places a call when the visitor says it (heard on the "
-        "open microphone, only while waiting: nothing of the microphone leaves the kiosk "
-        "before it). okay_nabu, hey_jarvis, alexa, hey_mycroft (microWakeWord's bundled "
-        "models), or a model's .json (relative to this file's directory); needs pip install "
-        "'vapi-bridge[wake]'", example="okay_nabu", commented=True)
-    threshold: float | None = key(
-        Num(lo=0.01, hi=0.999),
-        "the probability above which the wake word counts; default the model's own "
-        "(okay_nabu 0.85, hey_jarvis 0.97, alexa 0.9, hey_mycroft 0.95): lower hears more "
-        "and mistakes more", example=0.85, commented=True)
-    refractory_seconds: float = key(
-        Num(default=wakeword.DEFAULT_REFRACTORY_S, lo=0, hi=600),
-        "after a wake word, ignore the next one for this long (of listened audio)")
-
-
-@dataclass(frozen=True)
 class LogSettings:
     HELP: ClassVar[str] = ""
     level: str = key(Choice(default="info", choices=("debug", "info", "warning", "error")),
                      "debug, info, warning, error")
-
-
-@dataclass(frozen=True)
-class HttpSettings:
-    HELP: ClassVar[str] = ("the kiosk screen (/), /events and /metrics (README: Kiosk screen "
-                           "and metrics); needs pip install 'vapi-bridge[http]'")
-    listen: str | None = key(
-        Listen(), "off when null. HOST:PORT to serve on: 127.0.0.1:8080 for the kiosk's own "
-                  "browser; any other address (0.0.0.0:8080) needs token_env. Read at start "
-                  "(a reload does not move it)", example="127.0.0.1:8080", commented=True)
-    token_env: str | None = key(
-        Str(), "env var holding the access token (16+ characters; required off loopback, "
-               "checked whenever set): send it as Authorization: Bearer TOKEN, or open "
-               "/?token=TOKEN once (it becomes a cookie)",
-        example="VAPI_BRIDGE_HTTP_TOKEN", commented=True)
-
-    def __post_init__(self) -> None:
-        if self.listen and not self.token_env and not is_loopback(split_listen(self.listen)[0]):
-            raise ProfileError(
-                f"http.token_env: required when http.listen is not a loopback address "
-                f"({self.listen}) — set http.token_env to the name of an environment variable "
-                f"holding a long random token (openssl rand -hex 32), or listen on "
-                f"127.0.0.1")

@@ -40,6 +40,7 @@ from bridge.service.placing import CallWatcher, EventHook, place_call
 from bridge.service.progress import call_status, count_down, loop_delay
 from bridge.service.signals import install_signals
 from bridge.service.snapshot import snapshot
+from bridge.service.sounds import KioskSounds
 from bridge.service.spending import SpendingGuard
 from bridge.service.standby import WakeWord
 from bridge.vapi import messages
@@ -82,6 +83,7 @@ class Daemon:
         self.state = "starting"
         self.notifier = Notifier()
         self.events = EventBus()  # the kiosk's events (`bridge.events`)
+        self.sounds = KioskSounds(self)  # chime, tone, offline line (`sounds:`)
         self.spending = SpendingGuard(lambda: self.profile, self.events)  # daily limits
         self._cause = "start"  # what triggered the next call
         self._injected_audio = audio
@@ -168,6 +170,7 @@ class Daemon:
             self.notifier.stopping("stopping")
             if watchdog is not None:
                 watchdog.cancel()
+            await self.sounds.finish()  # the offline line ends before the speaker closes
             self._close_audio()
             if self.api is not None:
                 await self.api.aclose()

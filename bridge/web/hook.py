@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from bridge.errors import ProfileError, UsageError
 from bridge.extras import missing_extra
 from bridge.profile import Profile
-from bridge.profile.sections import HttpSettings
+from bridge.profile.kiosk import HttpSettings
 from bridge.web.host import WebHost
 
 MIN_TOKEN = 16

@@ -171,6 +171,8 @@ def write_profile(path: Path, base_url: str, **sections: dict[str, Any]) -> Path
         "api": {"base_url": base_url, "retry_max_delay_seconds": 1},
         "assistant": {"id": "echo", "overrides": {"firstMessage": ""}},
         "audio": {"input": "vb_mic", "output": "vb_speaker"},
+        # the kiosk's own sounds off (tests/rig/test_sounds_rig.py hears them)
+        "sounds": dict.fromkeys(("triggered", "connecting", "offline")),
     }
     for section, values in sections.items():
         data.setdefault(section, {}).update(values)

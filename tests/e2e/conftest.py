@@ -83,6 +83,9 @@ class ProfileBuilder:
             "api": {"base_url": base_url, "retry_max_delay_seconds": 1},
             "assistant": {"id": "echo", "overrides": {"firstMessage": ""}},
             "audio": {"input": "null", "output": "null"},
+            # the kiosk's own sounds off: on a speaker they would precede the assistant in
+            # every recording (tests/rig/test_sounds_rig.py hears them)
+            "sounds": dict.fromkeys(("triggered", "connecting", "offline")),
         }
         for section, values in sections.items():
             data.setdefault(section, {}).update(values)
