@@ -106,17 +106,29 @@ def mask(text: str) -> str:
 
 
 def describe_url(url: str) -> str:
-    """A URL safe to print: scheme and host only."""
-    parts = urlsplit(url)
-    port = f":{parts.port}" if parts.port else ""
-    return f"{parts.scheme}://{parts.hostname or '?'}{port}/…"
+    """A URL safe to print: scheme and host only (`?` for a host that does not parse: a
+    bad port or bracket in server text must not raise)."""
+    try:
+        parts = urlsplit(url)
+        port = f":{parts.port}" if parts.port else ""
+        host = parts.hostname or "?"
+    except ValueError:
+        return f"{url.split(':', 1)[0]}://?/…"
+    return f"{parts.scheme}://{host}{port}/…"
+
+
+def _shortened(url: str) -> str:
+    try:
+        long_path = len(urlsplit(url).path) > 1
+    except ValueError:  # unparseable: shown as scheme only, whatever it held
+        long_path = True
+    return describe_url(url) if long_path else url
 
 
 def scrub_urls(text: str) -> str:
-    """Mask registered secrets, then shorten any remaining URL with a long path."""
-    text = mask(text)
-    return _URL_RE.sub(lambda m: describe_url(m.group(0)) if len(urlsplit(m.group(0)).path) > 1
-                       else m.group(0), text)
+    """Mask registered secrets, then shorten any remaining URL with a long path. Never
+    raises, whatever the text."""
+    return _URL_RE.sub(lambda m: _shortened(m.group(0)), mask(text))
 
 
 class RedactingFilter(logging.Filter):

@@ -29,6 +29,7 @@ from typing import Protocol
 
 import numpy as np
 
+from bridge import events
 from bridge.audio.base import AudioSink
 from bridge.audio.ring import SampleRing
 from bridge.call.recording import Recorder
@@ -39,7 +40,7 @@ log = logging.getLogger("bridge.call")
 AUDIBLE = 328  # |sample| from here is sound (-40 dBFS); Vapi's "silence" is a few LSB
 POLL_S = 0.05  # how often the played audio is looked at (the times come from its marks)
 RING_S = 2.0  # played audio awaiting a look: far more than a poll's worth
-TURN_EVENT = "turn"  # the kiosk event (`bridge.events`): heard_gap_ms, turn
+TURN_EVENT = events.TURN  # the kiosk event: heard_gap_ms, turn
 VISITOR_LEFT = "visitor-left"  # the ended reason of a call ended for silence
 
 

@@ -98,7 +98,7 @@ class KioskMetrics:
             self._ended(event)
         elif event.kind == events.ERROR:
             self.errors.labels(self._causes(f.get("cause"), "other")).inc()
-        elif event.kind == "turn":
+        elif event.kind == events.TURN:
             gap = f.get("heard_gap_ms")
             if isinstance(gap, int | float) and not isinstance(gap, bool) \
                     and 0 <= gap / 1000 <= MAX_GAP_S:

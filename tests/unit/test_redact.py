@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import uuid
 
+import pytest
+
 from bridge import redact
 from bridge.vapi.api import CallInfo
 
@@ -46,3 +48,13 @@ def test_ten_thousand_calls_leave_the_registry_as_they_found_it() -> None:
     for _ in range(10_000):
         CallInfo.from_body(call_body(str(uuid.uuid4()))).release_secrets()
     assert redact.registered() == before
+
+
+@pytest.mark.parametrize("url", ["http://h:99999/call/abc123", "http://[::1/call/abc123",
+                                 "wss://user:pw@h:0x/call/abc123/transport"])
+def test_a_url_that_does_not_parse_is_hidden_not_raised(url: str) -> None:
+    """Server text: a bad port or bracket in an error message must not turn the one-line
+    error into a traceback, and its path (a call id) must not be shown."""
+    shown = redact.scrub_urls(f"failed: {url} (closed)")
+    assert "abc123" not in shown and "pw" not in shown
+    assert shown.startswith("failed: ") and shown.endswith("(closed)")
