@@ -83,7 +83,12 @@ def _apply_override(data: dict[str, Any], item: str) -> str:
         raise ProfileError(f"--set {item!r}: expected SECTION.KEY=VALUE, e.g. "
                            f"--set audio.input=null")
     section, field_name = key.split(".", 1)
-    value = yaml.safe_load(raw) if raw else None
+    try:
+        value = yaml.safe_load(raw) if raw else None
+    except yaml.YAMLError as exc:
+        problem = getattr(exc, "problem", None) or "not a YAML value"
+        raise ProfileError(f"--set {key}: {problem} in {raw!r} — quote the whole value for "
+                           f"the shell and for YAML, e.g. --set '{key}=\"./a b\"'") from None
     target = data.setdefault(section, {})
     if not isinstance(target, dict):
         raise ProfileError(f"--set {item!r}: {section} is not a section")

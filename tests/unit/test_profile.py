@@ -122,3 +122,11 @@ def test_null_device_written_as_yaml_null_is_the_null_device() -> None:
     assert p.audio.input == "null" and p.audio.output == "null"
     assert parse_profile(GOOD).audio.input == "default"
     assert parse_profile(GOOD, overrides=["audio.input=null"]).audio.input == "null"
+
+
+@pytest.mark.parametrize("item", ['service.on_event="./x', "assistant.id=[", "call.x={a: b"])
+def test_an_override_that_is_not_yaml_is_one_line_naming_the_key(item: str) -> None:
+    key = item.split("=", 1)[0]
+    with pytest.raises(ProfileError) as err:
+        parse_profile(GOOD, overrides=[item])
+    assert str(err.value).startswith(f"--set {key}: ") and "\n" not in str(err.value)
