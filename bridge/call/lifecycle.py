@@ -57,14 +57,13 @@ class Call:
                  recorder: Recorder | None = None, fault: str | None = None) -> None:
         self.profile, self.api, self.source, self.sink = profile, api, source, sink
         self.recorder, self.fault = recorder, fault
-        self.uplink, self.downlink = build_paths(profile, source, sink, self._send_audio,
-                                                 recorder)
+        self.uplink, self.downlink = build_paths(profile, source, sink, self._send_audio, recorder)
         self.info: CallInfo | None = None
         self.state = CallState.CREATING
-        self.vapi = VapiStatus()  # what Vapi says of the call
         self.ended_reason: str | None = None
+        self.vapi = VapiStatus()  # what Vapi says of the call
+        self.device_error: str | None = None  # a device failed for good and ended the call
         self.summary: CallSummary | None = None
-        self.device_error: str | None = None
         self.barge_in = BargeIn(profile.create_body(), self.downlink, sink)
         self.devices = DeviceShare(source, sink)
         self.turns = Turns(sink, recorder, profile.call.end_when_visitor_leaves_seconds)
@@ -188,9 +187,11 @@ class Call:
         assert self._socket is not None
         try:
             await self.uplink.run()
-        except (ConnectionClosed, TimeoutError) as exc:
+        except ConnectionClosed:  # the receiver judges, from Vapi's last words and close code
+            return
+        except TimeoutError:
             if self.state is CallState.IN_CALL and not self.vapi.ended.is_set():
-                self._lost(f"uplink: {exc.__class__.__name__}")
+                self._lost("uplink: send timed out")
             await self._socket.close()
 
     async def _receive(self) -> None:
