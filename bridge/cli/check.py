@@ -1,7 +1,8 @@
 """`vapi-bridge check`: is this kiosk ready? A checklist with the fix for each ✗.
 
 Profile valid (its warnings shown with !, not failing); the extras it needs installed
-(`audio.echo: aec` needs livekit); the recording directory and the control socket's
+(`audio.echo: aec` needs livekit; `http.listen` aiohttp and prometheus-client and its token;
+`service.on_event` a program that runs); the recording directory and the control socket's
 directory writable; API host resolves and, for https, TLS verifies; API key present and
 accepted (a harmless authenticated request); `assistant.id` found (`GET /assistant/{id}`);
 input and output devices found and opened (`--beep` plays a short tone and records a
@@ -25,6 +26,7 @@ from bridge.audio.base import AudioSink, AudioSource, level_dbfs, show_dbfs
 from bridge.call.backends import describe, open_sink, open_source
 from bridge.call.destination import expand_path, unwritable
 from bridge.call.wiring import close_audio, record_template, start_audio
+from bridge.cli.check_kiosk import kiosk_items
 from bridge.control.paths import prepare_directory, socket_path
 from bridge.errors import ApiRequestError, BridgeError, ExitCode
 from bridge.extras import install_command
@@ -228,6 +230,7 @@ async def run_check(name: str, overrides: list[str], beep: bool,
     items = [Item(True, "profile valid", profile.origin)]
     items += [Item(True, "profile", warning, warn=True) for warning in profile.warnings]
     items += _extras(profile) + _paths(profile)
+    items += [Item(ok, what, detail, code) for ok, what, detail, code in kiosk_items(profile)]
     network = await _network(profile)
     items += network
     if all(i.ok for i in network):

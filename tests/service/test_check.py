@@ -123,3 +123,31 @@ def test_check_says_aec_needs_livekit_when_it_is_missing(
             f"'{ROOT}[aec]', or use audio.echo: gate") in result.stdout.splitlines()
     present = run_bridge("check", "--profile", str(profile))
     assert " ✓ echo cancellation (audio.echo: aec) available — livekit" in present.stdout
+
+
+def test_check_fails_the_kiosk_parts_run_would_refuse(start_sim, profiles: ProfileBuilder,
+                                                     tmp_path: Path) -> None:
+    """An on_event script that is not executable and an HTTP server whose token variable is
+    unset: each ✗ naming the key and its fix, as `run` would refuse them at start; fixed,
+    each ✓."""
+    sim = start_sim(assistant="echo")
+    script = tmp_path / "leds.sh"
+    script.write_text("#!/bin/sh\nexit 0\n")
+    profile = profiles.write(sim.base_url, service={"on_event": str(script)},
+                             http={"listen": "0.0.0.0:8089", "token_env": "KIOSK_CHECK_TOKEN"})
+    result = run_bridge("check", "--profile", str(profile))
+    assert result.returncode == 2, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert (f" ✗ service.on_event runnable — {profile}: service.on_event: {script} is not "
+            f"executable — run: chmod +x {script}") in lines, lines
+    assert (" ✗ kiosk screen (http.listen 0.0.0.0:8089) available — http.token_env: the "
+            "environment variable KIOSK_CHECK_TOKEN is not set — set it to a long random "
+            "token (openssl rand -hex 32)") in lines, lines
+
+    script.chmod(0o755)
+    fixed = run_bridge("check", "--profile", str(profile),
+                       KIOSK_CHECK_TOKEN="x" * 32)
+    assert f" ✓ service.on_event runnable — {script}" in fixed.stdout.splitlines()
+    assert (" ✓ kiosk screen (http.listen 0.0.0.0:8089) available — aiohttp, prometheus-client"
+            in fixed.stdout.splitlines()), fixed.stdout
+    assert "Traceback" not in result.stderr + fixed.stderr
