@@ -125,10 +125,10 @@ def test_a_call_that_cannot_be_placed_is_shown_and_counted(
     sim.stop()  # Vapi unreachable
 
     page.locator("#button").click()
-    expect(page.locator("#state")).to_have_text("Could not place the call")
+    expect(page.locator("#state")).to_have_text("Could not connect")  # the error's cause
     expect(page.locator("#detail")).not_to_be_empty()
     expect(page.locator("#button")).to_have_text("Call")
     expect(page.locator("#button")).to_be_enabled()
     metrics = daemon.get("/metrics").text
-    assert 'vapi_bridge_call_errors_total{cause="other"} 1.0' in metrics, metrics
+    assert 'vapi_bridge_call_errors_total{cause="network"} 1.0' in metrics, metrics
     assert "vapi_bridge_calls_total{" not in metrics, "no call was placed, none ended"
