@@ -59,9 +59,13 @@ def test_recording_holds_both_legs_aligned_and_the_transcript(
     assert corr_r > 0.9, "right is what the assistant sent"
     assert corr_p > 0.999, "right is what the speaker played, as one piece"
     assert 0 <= lag_r - lag_l < 0.5, "the reply plays after it was sent, by the playout delay"
-    *lines, end = [json.loads(x) for x in wav.with_suffix(".jsonl").read_text().splitlines()]
+    *entries, end = [json.loads(x) for x in wav.with_suffix(".jsonl").read_text().splitlines()]
+    lines = [x for x in entries if "role" in x]  # what was said; and one line per turn heard:
+    turns = [x for x in entries if "heardGapMs" in x]
+    assert len(lines) + len(turns) == len(entries), "every line is a transcript line or a turn"
     assert [x["role"] for x in lines][:2] == ["user", "assistant"]
     assert all({"t", "time", "role", "text"} <= set(x) for x in lines)
+    assert turns and all(0 < x["heardGapMs"] < 5000 for x in turns), turns
     assert end["ended"]["callId"] == call["id"], "the last line: the call's full id, once over"
 
 
