@@ -15,8 +15,8 @@ DEMO_STAMP := $(VENV)/.demo
 DEMO_DEBS := libportaudio2
 FLOORS_VENV ?= .venv-floors
 FLOORS_STAMP := $(FLOORS_VENV)/.installed
-# Tests that measure audio timing through real devices or a real-time call run one at a
-# time (SERIAL_TESTS, node-id prefixes); the rest (simulator, control, service, faults,
+# Tests that measure audio timing through real devices or a real-time call run apart from
+# the rest (SERIAL_TESTS, node-id prefixes; in two lanes, SERIAL_DIST); the rest (simulator, control, service, faults,
 # CLI, …) mostly wait on subprocesses and sockets and run on PYTEST_WORKERS processes.
 SERIAL_TESTS := tests/rig tests/devices tests/echo tests/e2e/test_fast_delivery.py \
   tests/e2e/test_recording.py tests/e2e/test_barge_in.py \
