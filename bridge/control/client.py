@@ -12,6 +12,7 @@ same for `events`: the first answer, then the event lines as they come.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -62,6 +63,23 @@ def find_socket(profile: str | None = None, socket_path: str | None = None) -> P
                      f"with --profile or --socket")
 
 
+@contextlib.contextmanager
+def _in_words(path: Path, timeout: float, sock: socket.socket | None = None) -> Iterator[None]:
+    """A socket error while talking to the daemon as `NetworkError` (no answer in time) or
+    `NoDaemon`, closing `sock` first when given."""
+    try:
+        yield
+    except TimeoutError:
+        if sock is not None:
+            sock.close()
+        raise NetworkError(f"the daemon at {path} did not answer within {timeout:.0f} s"
+                           ) from None
+    except OSError as exc:
+        if sock is not None:
+            sock.close()
+        raise NoDaemon(f"the control socket {path} failed: {exc.strerror or exc}") from None
+
+
 def _connect(path: Path, req: dict[str, Any], timeout: float) -> socket.socket:
     """A socket to the daemon with `req` sent (NoDaemon, Refused as `request` says)."""
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -77,13 +95,9 @@ def _connect(path: Path, req: dict[str, Any], timeout: float) -> socket.socket:
     except PermissionError:
         sock.close()
         raise Refused(f"permission denied on {path} — run this as the daemon's user") from None
-    except TimeoutError:
-        sock.close()
-        raise NetworkError(f"the daemon at {path} did not answer within {timeout:.0f} s"
-                           ) from None
-    except OSError as exc:
-        sock.close()
-        raise NoDaemon(f"the control socket {path} failed: {exc.strerror or exc}") from None
+    except OSError:  # no answer in time, another socket error: in words
+        with _in_words(path, timeout, sock):
+            raise
     return sock
 
 
@@ -103,20 +117,13 @@ def _parse_answer(path: Path, data: bytes) -> dict[str, Any]:
 def request(path: Path, req: dict[str, Any], timeout: float = DEFAULT_TIMEOUT_S
             ) -> dict[str, Any]:
     sock = _connect(path, req, timeout)
-    try:
-        data = b""
+    data = b""
+    with _in_words(path, timeout), sock:
         while not data.endswith(b"\n"):
             chunk = sock.recv(65536)
             if not chunk:
                 break
             data += chunk
-    except TimeoutError:
-        raise NetworkError(f"the daemon at {path} did not answer within {timeout:.0f} s"
-                           ) from None
-    except OSError as exc:
-        raise NoDaemon(f"the control socket {path} failed: {exc.strerror or exc}") from None
-    finally:
-        sock.close()
     return _parse_answer(path, data)
 
 
@@ -128,15 +135,8 @@ def stream(path: Path, req: dict[str, Any], timeout: float = DEFAULT_TIMEOUT_S
     mid-stream raises `NoDaemon` from the iterator."""
     sock = _connect(path, req, timeout)
     reader = sock.makefile("rb")
-    try:
+    with _in_words(path, timeout, sock):
         first = reader.readline(MAX_ANSWER)
-    except TimeoutError:
-        sock.close()
-        raise NetworkError(f"the daemon at {path} did not answer within {timeout:.0f} s"
-                           ) from None
-    except OSError as exc:
-        sock.close()
-        raise NoDaemon(f"the control socket {path} failed: {exc.strerror or exc}") from None
     try:
         answer = _parse_answer(path, first)
     except BridgeError:
