@@ -9,7 +9,6 @@ tests/unit/test_wakeword.py."""
 from __future__ import annotations
 
 import re
-import signal
 import subprocess
 import time
 from pathlib import Path
@@ -28,6 +27,7 @@ from tests.devices.conftest import (
 from tests.e2e.conftest import SimHandle
 from tests.e2e.test_recording import wav_bytes
 from tests.rig.pulse import PulseRig
+from tests.rig.pulse.daemon import terminate
 from tests.rig.signals import espeak, rms_db, silence
 
 RATE = 16000
@@ -100,13 +100,7 @@ def test_the_wake_word_places_a_call_and_other_speech_does_not(
             time.sleep(0.05)
             call = sim.only_call()
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        terminate(proc, 20)  # SIGTERM: the daemon ends the call and exits 0
     print(f"\nwake word heard at probability {HEARD.search(text)[1]}")
     assert proc.returncode == 0, log.read_text()[-3000:]
     # the call's audio starts after the wake word: the standby audio stayed on the kiosk

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 import time
 from pathlib import Path
@@ -18,6 +17,7 @@ import pytest
 
 from tests.e2e.conftest import ProfileBuilder, bridge_cmd, bridge_env
 from tests.e2e.test_recording import wav_bytes
+from tests.rig.pulse.daemon import terminate
 from tests.rig.signals import espeak, rms_db, silence, write_wav
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -55,13 +55,7 @@ def test_a_wake_word_in_the_microphone_places_one_call(start_sim, profiles: Prof
             time.sleep(0.1)  # listening again once the call is over
         text = log.read_text()
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        terminate(proc, 20)  # SIGTERM: the daemon ends the call and exits 0
     assert proc.returncode == 0, text
     assert "wake word 'Okay Nabu' heard (probability 0." in text
     assert text.count("listening for the wake word 'Okay Nabu'") == 2, text

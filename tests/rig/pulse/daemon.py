@@ -57,7 +57,7 @@ def available() -> tuple[bool, str]:
     return True, ""
 
 
-def terminate(proc: subprocess.Popen[bytes] | None, timeout: float = 3.0) -> None:
+def terminate(proc: subprocess.Popen[Any] | None, timeout: float = 3.0) -> None:
     """SIGTERM one process we started, wait, then SIGKILL; never raises."""
     if proc is None or proc.poll() is not None:
         return
