@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 import yaml
 
+from tests.devices.conftest import require_rig
 from tests.e2e.conftest import ProfileBuilder, bridge_cmd, bridge_env
 from tests.e2e.test_recording import wav_bytes
 from tests.rig.pulse import PulseRig
@@ -38,11 +39,7 @@ TALKER_AT_S = 2.0  # after the first line ends
 
 @pytest.fixture(scope="module")
 def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PulseRig]:
-    ok, why = PulseRig.available()
-    if not ok:
-        if os.environ.get("CI"):
-            pytest.fail(f"CI must run the PulseAudio tests: {why}")
-        pytest.skip(why)
+    require_rig()  # skipped locally without PulseAudio, a failure under CI
     with PulseRig(rate=RATE, tmpdir=tmp_path_factory.mktemp("echo-rig")) as r:
         yield r
 

@@ -14,7 +14,6 @@ WAVs, resampled to the device rate (48 kHz) here, independently of the bridge.
 
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
 import wave
@@ -27,6 +26,7 @@ import pytest
 import yaml
 
 from bridge.profile.sounds import bundled
+from tests.devices.conftest import require_rig
 from tests.e2e.conftest import ProfileBuilder, bridge_cmd, bridge_env
 from tests.e2e.test_recording import wav_bytes
 from tests.rig.heard import Heard
@@ -47,11 +47,7 @@ OFF = {"triggered": None, "connecting": None, "hang": None, "offline": None}
 
 @pytest.fixture(scope="module")
 def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PulseRig]:
-    ok, why = PulseRig.available()
-    if not ok:
-        if os.environ.get("CI"):
-            pytest.fail(f"CI must run the PulseAudio tests: {why}")
-        pytest.skip(why)
+    require_rig()  # skipped locally without PulseAudio, a failure under CI
     with PulseRig(rate=RATE, tmpdir=tmp_path_factory.mktemp("sounds-rig")) as r:
         yield r
 
