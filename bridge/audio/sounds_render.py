@@ -43,14 +43,18 @@ def _note(freq: float, seconds: float, decay_s: float) -> np.ndarray:
     return tone * env
 
 
-def chime() -> np.ndarray:
-    first = _note(784.0, 0.18, 0.09)
-    second = _note(1046.5, 0.40, 0.14)
-    out = np.zeros(int(0.56 * RATE))
+def _two(first: np.ndarray, second: np.ndarray, at_s: float, length_s: float,
+         level_dbfs: float) -> np.ndarray:
+    """`first` at 0 and `second` at `at_s` in `length_s` of silence, peak at the level."""
+    out = np.zeros(int(length_s * RATE))
     out[: len(first)] += first
-    at = int(0.12 * RATE)
+    at = int(at_s * RATE)
     out[at: at + len(second)] += second
-    return out / np.abs(out).max() * _dbfs(-12)
+    return out / np.abs(out).max() * _dbfs(level_dbfs)
+
+
+def chime() -> np.ndarray:
+    return _two(_note(784.0, 0.18, 0.09), _note(1046.5, 0.40, 0.14), 0.12, 0.56, -12)
 
 
 def connecting_tone() -> np.ndarray:
@@ -67,11 +71,7 @@ def connecting_tone() -> np.ndarray:
 
 def hang_cue() -> np.ndarray:
     tap = _note(523.3, 0.12, 0.04)
-    out = np.zeros(int(0.3 * RATE))
-    out[: len(tap)] += tap
-    at = int(0.15 * RATE)
-    out[at: at + len(tap)] += tap
-    return out / np.abs(out).max() * _dbfs(-30)
+    return _two(tap, tap, 0.15, 0.3, -30)
 
 
 def offline_line(voice: str = "en-us", wpm: int = 150) -> np.ndarray:

@@ -95,9 +95,8 @@ def test_metrics_after_a_call_and_no_secret_anywhere(
         assert "ws://" not in text and "/transport" not in text, path
 
 
-def test_heard_gap_histogram_from_turn_events() -> None:
-    """The histogram follows the `turn{heard_gap_ms}` events the call publishes; values no
-    clock could give are left out."""
+def metrics_on_a_bus() -> tuple[Any, Any]:
+    """`KioskMetrics` fed by a bus of its own (a host with no call), as the daemon feeds it."""
     from bridge.web.metrics import KioskMetrics
 
     class Host:
@@ -107,6 +106,13 @@ def test_heard_gap_histogram_from_turn_events() -> None:
 
     metrics = KioskMetrics(Host())  # type: ignore[arg-type]
     Host.events.listen(metrics.on_event)
+    return Host, metrics
+
+
+def test_heard_gap_histogram_from_turn_events() -> None:
+    """The histogram follows the `turn{heard_gap_ms}` events the call publishes; values no
+    clock could give are left out."""
+    Host, metrics = metrics_on_a_bus()
     for gap in (420, 980, 1600, -5, "x", None, 10**9):
         Host.events.publish("turn", heard_gap_ms=gap)
     Host.events.publish("error", message="limit reached", cause="spending-limit")
@@ -121,15 +127,7 @@ def test_no_url_leaves_in_an_event_or_a_label() -> None:
     """Whatever text reached an event (an error's message, Vapi's ended reason), a call
     URL in it is cut to its host before it is served; an unreadable one is withheld."""
     from bridge.web import scrub
-    from bridge.web.metrics import KioskMetrics
-
-    class Host:
-        events = EventBus()
-        call = None
-        last_summary = None
-
-    metrics = KioskMetrics(Host())  # type: ignore[arg-type]
-    Host.events.listen(metrics.on_event)
+    Host, metrics = metrics_on_a_bus()
     url = "wss://api.vapi.ai/0193-call-id-secret/transport"
     served = [scrub.event_json(Host.events.publish("error", message=f"could not open {url}",
                                                    cause=url)),
