@@ -38,7 +38,8 @@ from bridge.vapi import messages
 log = logging.getLogger("bridge.call")
 
 AUDIBLE = 328  # |sample| from here is sound (-40 dBFS); Vapi's "silence" is a few LSB
-POLL_S = 0.05  # how often the played audio is looked at (the times come from its marks)
+POLL_S = 0.25  # how often the played audio is looked at: the times come from its marks, so
+# this sets only how soon a turn is reported (4 loop wake-ups a second, not 20)
 RING_S = 2.0  # played audio awaiting a look: far more than a poll's worth
 TURN_EVENT = events.TURN  # the kiosk event: heard_gap_ms, turn
 VISITOR_LEFT = "visitor-left"  # the ended reason of a call ended for silence
