@@ -96,7 +96,8 @@ class Turns:
                     log.info("nobody heard for %.0f s: ending the call (visitor-left)", quiet)
                     await call.end()
                     return
-        finally:
+        finally:  # a turn heard since the last look still counts
+            self._look(ring)
             self.sink.remove_played_ring(ring)
 
     def _look(self, ring: SampleRing) -> None:
