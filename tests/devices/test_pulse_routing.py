@@ -23,7 +23,13 @@ from tests.devices.conftest import (
     write_profile,
 )
 from tests.rig.pulse import PulseRig, RigError
-from tests.rig.signals import align_and_correlate, espeak, resample
+from tests.rig.signals import (
+    align_and_correlate,
+    envelope_correlation,
+    espeak,
+    resample,
+    write_wav,
+)
 
 
 @pytest.fixture
@@ -94,13 +100,20 @@ def test_a_call_through_the_echo_cancelled_source_and_sink(echo_cancel: PulseRig
     spoken = len(speech) / 16000
     seconds = [float(m[1]) for t in heard if (m := re.match(r"\(speech ([\d.]+) s\)", t))]
     assert seconds and max(seconds) >= 0.7 * spoken, (heard, spoken)
-    # and its echo came out through ec_speaker. The canceller's filter adapts while it
-    # plays (its far end is this very sink), so the shape is compared loosely (0.79-0.91
-    # in three runs; another sentence correlates 0.11)
+    # and its echo came out through ec_speaker, the same sentence. The canceller suppresses
+    # and reshapes the near end while its filter adapts (its far end is this very sink), the
+    # more so on a loaded machine: the waveform's correlation spans 0.2-0.9 from run to run,
+    # so the sentence is recognised by its loudness contour, against another one's
     reference = resample(speech, 16000, rate)
+    other = resample(espeak("Please take a seat, someone will be with you shortly", 16000),
+                     16000, rate)
     _lag, corr = align_and_correlate(reference, played, rate)
-    print(f"\nthrough module-echo-cancel: correlation {corr:.3f}, heard {heard}")
-    assert corr >= 0.45, f"correlation {corr:.3f}"
+    same, unlike = envelope_correlation(reference, played, rate), envelope_correlation(
+        other, played, rate)
+    print(f"\nthrough module-echo-cancel: contour {same:.3f} (another sentence {unlike:.3f}),"
+          f" waveform {corr:.3f}, heard {heard}")
+    write_wav(tmp_path / "played.wav", played, rate)
+    assert same >= 0.6 and same >= unlike + 0.25, (same, unlike)
 
 
 def test_a_wrong_pulse_name_lists_the_real_ones(echo_cancel: PulseRig, tmp_path: Path) -> None:

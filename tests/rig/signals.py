@@ -187,6 +187,33 @@ def align_and_correlate(
     return lag / rate, corr
 
 
+def envelope_correlation(
+    reference: np.ndarray, recorded: np.ndarray, rate: int, window_ms: float = 20.0
+) -> float:
+    """How alike the loudness contours are (Pearson correlation of ``window_ms`` RMS
+    envelopes at their best alignment, 1.0 = same syllables at the same times). Unlike
+    `align_and_correlate` it ignores phase and spectral reshaping (an echo canceller's
+    suppression, a codec), so it tells "the same sentence, filtered" from "another sound"."""
+    w = max(1, round(rate * window_ms / 1000))
+
+    def env(x: np.ndarray) -> np.ndarray:
+        y = _as_float(x)
+        y = y[: len(y) // w * w].reshape(-1, w)
+        return np.sqrt(np.mean(y * y, axis=1))
+
+    ref, rec = env(reference), env(recorded)
+    if ref.size < 2 or rec.size == 0:
+        return 0.0
+    lag = int(np.argmax(_xcorr(rec - rec.mean(), ref - ref.mean()))) - (len(ref) - 1)
+    seg = np.zeros_like(ref)  # the recording under the reference; outside it counts as silence
+    r0, s0 = max(0, -lag), max(0, lag)
+    n = max(0, min(len(ref) - r0, len(rec) - s0))
+    seg[r0 : r0 + n] = rec[s0 : s0 + n]
+    if np.std(seg) == 0 or np.std(ref) == 0:
+        return 0.0
+    return float(np.corrcoef(ref, seg)[0, 1])
+
+
 def snr_db(reference: np.ndarray, recorded: np.ndarray, rate: int) -> float:
     """Signal-to-residual ratio (dB) after aligning and least-squares gain-matching ``recorded``
     to ``reference``: how much of the recording is *not* the reference (noise, distortion,
