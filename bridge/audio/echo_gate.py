@@ -29,6 +29,7 @@ from __future__ import annotations
 import logging
 
 import numpy as np
+from numpy.lib.stride_tricks import as_strided
 
 from bridge.audio.echo_path import EchoPathEstimator, History, PathMeasurement
 
@@ -39,36 +40,52 @@ ANALYSIS_RATE = 8000  # about: the device rate divided by a whole number
 
 class _Analysis:
     """One stream at the analysis rate: low-passed (a windowed-sinc FIR, ~1 ms of delay at
-    48 kHz), decimated by an integer `k`, pre-emphasised, kept as history."""
+    48 kHz), decimated by an integer `k`, pre-emphasised, kept as history.
 
-    def __init__(self, rate: int, keep_s: float) -> None:
-        self.k = max(1, round(rate / ANALYSIS_RATE))
-        self.rate = rate // self.k
-        self.history = History(int(keep_s * self.rate))
+    The FIR and the pre-emphasis (`a[i] - 0.9 a[i-1]` on the decimated stream) are one
+    filter on the device-rate input, evaluated only at the kept outputs: a matrix-vector
+    product over overlapping windows of a preallocated buffer, no per-block arrays but
+    the output."""
+
+    def __init__(self, rate: int, keep_s: float, energy: bool = False) -> None:
+        self.k = k = max(1, round(rate / ANALYSIS_RATE))
+        self.rate = rate // k
+        self.history = History(int(keep_s * self.rate), energy)
         # Hamming (-53 dB sidelobes), passband to 0.4 of the analysis rate, stopband from 0.6
-        n = int(np.ceil(3.3 * rate / (0.2 * self.rate))) | 1 if self.k > 1 else 1
+        n = int(np.ceil(3.3 * rate / (0.2 * self.rate))) | 1 if k > 1 else 1
         t = np.arange(n) - (n - 1) / 2
-        taps = np.sinc(t / self.k) * np.hamming(n) if n > 1 else np.ones(1)
-        self._taps = (taps / taps.sum() / 32768.0).astype(np.float32)  # symmetric
-        self._held = np.zeros(n - 1, dtype=np.float32)  # the last n - 1 inputs
-        self._skip = 0  # filter outputs to skip before the next kept one
-        self._last = 0.0
+        taps = np.sinc(t / k) * np.hamming(n) if n > 1 else np.ones(1)
+        taps = taps / taps.sum() / 32768.0  # symmetric
+        g = np.zeros(n + k)  # y[i] = sum g[j] u[i k - j]: the FIR, less 0.9 of it a step back
+        g[:n] += taps
+        g[k:] -= 0.9 * taps
+        self._g = g[::-1].astype(np.float32)  # against a window, oldest input first
+        self._held = len(g) - 1  # inputs the next output reaches back over
+        self._x = np.zeros(self._held + rate // 10, dtype=np.float32)  # held, then the block
+        self._skip = 0  # inputs to skip before the next kept output
+        self._windows: dict[tuple[int, int], np.ndarray] = {}
 
     def push(self, samples: np.ndarray) -> int:
-        x = np.concatenate((self._held, samples.astype(np.float32)))
-        n = len(self._taps)
-        whole = len(x) - n + 1  # filter outputs this block can give
-        a = np.convolve(x, self._taps, mode="valid")[self._skip::self.k]
-        self._held = x[whole:]
-        self._skip = (self._skip - whole) % self.k
-        if len(a) == 0:
-            return 0
-        y = np.empty_like(a)
-        y[0] = a[0] - 0.9 * self._last
-        y[1:] = a[1:] - 0.9 * a[:-1]
-        self._last = float(a[-1])
-        self.history.append(y)
-        return len(y)
+        m, h, k = len(samples), self._held, self.k
+        if h + m > len(self._x):
+            self._x = np.concatenate((self._x[:h], np.zeros(m, dtype=np.float32)))
+            self._windows.clear()
+        x = self._x
+        x[h:h + m] = samples
+        rows = max(0, (m - self._skip + k - 1) // k)  # outputs ending in this block
+        if rows:
+            key = (self._skip, rows)
+            windows = self._windows.get(key)
+            if windows is None:  # a view of x: made once per block size and phase
+                if len(self._windows) > 64:
+                    self._windows.clear()
+                windows = self._windows[key] = as_strided(
+                    x[self._skip:], shape=(rows, h + 1), strides=(k * x.itemsize, x.itemsize),
+                    writeable=False)
+            self.history.append(np.dot(windows, self._g))
+        x[:h] = x[m:m + h]
+        self._skip = (self._skip - m) % k
+        return rows
 
 
 class EchoGate:
@@ -81,7 +98,7 @@ class EchoGate:
                  noise_margin_db: float = 10.0, noise_rise_db_per_s: float = 3.0,
                  ramp_ms: float = 2.0, check_ms: float = 40.0) -> None:
         self.rate = rate
-        self._far = _Analysis(rate, 1.5)  # the longest lag, the window and the tail
+        self._far = _Analysis(rate, 1.5, energy=True)  # the longest lag, the window and the tail
         self._mic = _Analysis(rate, 0.5)
         arate = self._mic.rate
         self._frame = arate // 100  # 10 ms
@@ -110,6 +127,7 @@ class EchoGate:
         self._quiet_for = 1 << 30  # analysis samples since echo was last expected
         self._ramp = max(1, int(rate * ramp_ms / 1000))
         self._gain = 1.0
+        self._grids: dict[int, _Grid] = {}
 
     def far(self, samples: np.ndarray) -> None:
         if len(samples):
@@ -120,8 +138,8 @@ class EchoGate:
             return samples
         n = self._mic.push(samples)
         target = self._decide(n) if n else self._gain
-        if target == self._gain == 1.0:
-            return samples
+        if target == self._gain:  # no ramp: one multiply (or none)
+            return samples if target == 1.0 else (samples * np.float32(target)).astype(np.int16)
         gain = np.full(len(samples), target, dtype=np.float32)
         k = min(self._ramp, len(samples))
         gain[:k] = np.linspace(self._gain, target, k, dtype=np.float32)
@@ -136,13 +154,10 @@ class EchoGate:
         # every tick while it is not, or while the visitor talks
         measure = self.path.lag is None or self._open_for > 0 or self._ticks % 2 == 0
         now = self.path.measure(self._far.history, mic) if measure else None
-        end = mic.count
-        frames = max(1, n // self._frame)
-        edges = np.linspace(end - n, end, frames + 1).astype(np.int64)
-        x = mic.span(end - n, end)
-        p_mic = np.add.reduceat(np.square(x, dtype=np.float64), edges[:-1] - (end - n)) \
-            / np.diff(edges)
-        expected = self._expected(edges, now)
+        start = mic.count - n
+        grid = self._grid(n)
+        p_mic = self._power(mic, start, grid)
+        expected = self._expected(start, grid, now)
         for p in p_mic:  # a few 10 ms frames per tick: the floor follows their minimum
             self._noise = p if self._noise < 0 else min(self._noise * self._noise_rise, p)
         noise = self._noise * self._noise_margin
@@ -177,34 +192,58 @@ class EchoGate:
                                    lock=False)
         return newest is not None and newest.rho2 >= self._check_rho2
 
-    def _expected(self, edges: np.ndarray, now: PathMeasurement | None) -> np.ndarray:
-        """Echo power to expect in each frame: the locked path's echo-return ratio times
-        the far end's decaying-peak level at its lag; at least what the newest
-        measurement alone explains (before the path has locked)."""
-        out = np.zeros(len(edges) - 1)
+    def _grid(self, n: int) -> _Grid:
+        grid = self._grids.get(n)
+        if grid is None:
+            if len(self._grids) > 64:  # odd tick sizes (a stall, a partial block)
+                self._grids.clear()
+            grid = self._grids[n] = _Grid(n, self._frame, self._back, self._tail)
+        return grid
+
+    def _expected(self, start: int, grid: _Grid, now: PathMeasurement | None) -> np.ndarray:
+        """Echo power to expect in each frame of the tick's `grid` from microphone sample
+        `start`: the locked path's echo-return ratio times the far end's decaying-peak level
+        at its lag; at least what the newest measurement alone explains (before the path
+        has locked)."""
+        out = grid.zeros
         far = self._far.history
         if self.path.lag is not None:
-            out = self.path.ratio * self._far_peak(far, edges + self.path.lag)
+            out = self.path.ratio * self._far_peak(far, start + self.path.lag, grid)
         if now is not None and now.rho2 >= self._explained:
-            out = np.maximum(out, now.gain2 * self._far_power(far, edges + now.lag))
+            out = np.maximum(out, now.gain2 * self._power(far, start + now.lag, grid))
         return out
 
     @staticmethod
-    def _far_power(far: History, edges: np.ndarray) -> np.ndarray:
-        x = far.span(int(edges[0]), int(edges[-1]))
-        seg = np.add.reduceat(np.square(x, dtype=np.float64), edges[:-1] - edges[0])
-        return seg / np.maximum(np.diff(edges), 1)
+    def _power(history: History, start: int, grid: _Grid) -> np.ndarray:
+        """The mean square of each frame of the tick from `start`."""
+        x = history.span(start, start + grid.n)
+        return np.add.reduceat(np.square(x, dtype=np.float64), grid.starts) / grid.lengths
 
-    def _far_peak(self, far: History, edges: np.ndarray) -> np.ndarray:
-        """The far end's level over each span, or its decaying tail from up to 100 ms
+    @staticmethod
+    def _far_peak(far: History, start: int, grid: _Grid) -> np.ndarray:
+        """The far end's level over each frame, or its decaying tail from up to 100 ms
         earlier if that is higher (the room's reverberation), or the next 10 ms if that
         is higher (the path may have stepped earlier: an underrun, a lost block)."""
-        back, f = self._back, self._frame
-        end = int(edges[-1])
-        x = far.span(int(edges[0]) - back * f, int(edges[0]))
-        head = np.square(x, dtype=np.float64).reshape(back, f).mean(axis=1)
-        ahead = np.square(far.span(end, end + f), dtype=np.float64).mean(keepdims=True)
-        levels = np.concatenate((head, self._far_power(far, edges), ahead))
-        decay = self._tail ** np.arange(len(levels))  # a level decays by tail per frame
-        peak = np.maximum.accumulate(levels / decay) * decay
-        return np.maximum(peak[back:-1], levels[back + 1:])
+        x = far.span(start - grid.before, start + grid.n + grid.after)
+        levels = np.add.reduceat(np.square(x, dtype=np.float64), grid.peak_starts) \
+            / grid.peak_lengths
+        peak = np.maximum.accumulate(levels / grid.decay) * grid.decay
+        return np.maximum(peak[grid.back:-1], levels[grid.back + 1:])
+
+
+class _Grid:
+    """A tick of `n` analysis samples as 10 ms frames (about: `n // frame` equal ones), and
+    with `back` frames before it and one after it for the far end's decaying peak; the
+    same for every tick of that size, so made once."""
+
+    def __init__(self, n: int, frame: int, back: int, tail: float) -> None:
+        frames = max(1, n // frame)
+        edges = np.arange(frames + 1) * n // frames
+        self.n, self.back, self.before, self.after = n, back, back * frame, frame
+        self.starts = edges[:-1]
+        self.lengths = np.diff(edges).astype(np.float64)
+        self.zeros = np.zeros(frames)
+        bounds = np.concatenate((np.arange(-back, 0) * frame, edges, [n + frame]))
+        self.peak_starts = bounds[:-1] - bounds[0]
+        self.peak_lengths = np.diff(bounds).astype(np.float64)
+        self.decay = tail ** np.arange(len(bounds) - 1)  # a level decays by tail per frame

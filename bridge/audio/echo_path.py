@@ -31,32 +31,71 @@ class PathMeasurement:
 
 
 class History:
-    """The newest `size` float32 samples of a stream and its cumulative count."""
+    """The newest `size` float32 samples of a stream and its cumulative count; with
+    `energy`, also the running sum of their squares (float64), so the energy of any span
+    is a difference of two sums instead of a pass over the span.
 
-    def __init__(self, size: int) -> None:
-        self.buf = np.zeros(size, dtype=np.float32)
+    Kept in a buffer twice as long, appended at its end and moved back to the front once
+    it is full (one copy per `size` samples, not per append), so the newest samples are
+    always one contiguous slice: `span` returns a view of them when it can.
+    """
+
+    def __init__(self, size: int, energy: bool = False) -> None:
+        self.size = size
+        self._buf = np.zeros(2 * size, dtype=np.float32)
+        self._end = size  # _buf[_end - size:_end] holds the newest `size` samples
+        # _cum[j] - _cum[i]: the energy of _buf[i:j]
+        self._cum = np.zeros(2 * size + 1) if energy else None
         self.count = 0  # samples appended so far; buf[-1] is sample count - 1
+
+    @property
+    def buf(self) -> np.ndarray:
+        return self._buf[self._end - self.size:self._end]
 
     def append(self, x: np.ndarray) -> None:
         n = len(x)
         if n == 0:
             return
-        size = len(self.buf)
+        size, cum, e = self.size, self._cum, self._end
         if n >= size:
-            self.buf[:] = x[-size:]
+            x, m, e = x[-size:], size, 0
         else:
-            self.buf[:-n] = self.buf[n:]
-            self.buf[-n:] = x
+            m = n
+            if e + m > len(self._buf):  # full: the newest `size` samples back to the front
+                start = e - size
+                self._buf[:size] = self._buf[start:e]
+                if cum is not None:
+                    cum[:size + 1] = cum[start:e + 1] - cum[start]
+                e = size
+        self._buf[e:e + m] = x
+        if cum is not None:
+            if e == 0:
+                cum[0] = 0.0
+            np.cumsum(np.square(self._buf[e:e + m], dtype=np.float64), out=cum[e + 1:e + m + 1])
+            cum[e + 1:e + m + 1] += cum[e]
+        self._end = e + m
         self.count += n
 
     def span(self, start: int, stop: int) -> np.ndarray:
-        """Samples [start, stop) by cumulative index: zeros where not (or no longer) held."""
+        """Samples [start, stop) by cumulative index: zeros where not (or no longer) held.
+        A view into the history where it holds them all (read it, do not keep it)."""
+        first = self.count - self.size
+        if start >= first and stop <= self.count and stop >= start:
+            e = self._end
+            return self._buf[e - (self.count - start):e - (self.count - stop)]
         out = np.zeros(max(0, stop - start), dtype=np.float32)
-        first = self.count - len(self.buf)
         lo, hi = max(start, first), min(stop, self.count)
         if hi > lo:
-            out[lo - start:hi - start] = self.buf[lo - first:hi - first]
+            b = self._end - self.size
+            out[lo - start:hi - start] = self._buf[b + lo - first:b + hi - first]
         return out
+
+    def energies(self, length: int, w: int) -> np.ndarray:
+        """The energy under each `w`-sample window of the newest `length` samples (float64,
+        `length - w + 1` windows, oldest first). Needs `energy` and `length <= size`."""
+        assert self._cum is not None and w <= length <= self.size
+        c = self._cum[self._end - length:self._end + 1]
+        return c[w:] - c[:-w]
 
 
 class EchoPathEstimator:
@@ -77,37 +116,50 @@ class EchoPathEstimator:
         # of thousands of lags — does not)
         self._candidate: tuple[int, int] | None = None
         self._agree = max(1, rate // 500)  # 2 ms
+        self._nfft = 1 << int(np.ceil(np.log2(self.window + self.max_lag)))
+        self._spectrum = np.zeros(self._nfft // 2 + 1, dtype=np.complex64)
+        self._spectrum_of: tuple[int, int] | None = None  # (far history, its count)
 
     def measure(self, far: History, mic: History, window: int | None = None,
                 lock: bool = True) -> PathMeasurement | None:
         """The best explanation of the newest `window` samples of microphone (default: the
-        estimator's window) by the far end, or None when either is too quiet to tell.
-        Updates the lock (if `lock`) when the far end explains it."""
+        estimator's window, at most that) by the far end, or None when either is too quiet
+        to tell. Updates the lock (if `lock`) when the far end explains it. `far` keeps its
+        energy (`History(…, energy=True)`) and at least `window + max_lag` samples."""
         w = window or self.window
-        nfft = 1 << int(np.ceil(np.log2(w + self.max_lag)))
         m_end = mic.count
         x = mic.span(m_end - w, m_end)
         e_m = float(np.dot(x, x))
         if e_m < self._min_energy:
             return None
-        # lags from "the far end just played" (far.count - m_end) back to max_lag earlier
-        top = far.count - m_end
-        low = top - self.max_lag
-        y = far.span(m_end - w + low, m_end + top)
-        sq = np.concatenate(([0.0], np.cumsum(np.square(y, dtype=np.float64))))
-        e_f = sq[w:] - sq[:-w]  # far energy under the window, per lag
+        # lags from "the far end just played" (far.count - m_end) back to max_lag earlier:
+        # the far end's newest w + max_lag samples, whatever the window
+        e_f = far.energies(w + self.max_lag, w)  # far energy under the window, per lag
         if float(e_f.max()) < self._min_energy:
             return None
-        spec = np.conj(np.fft.rfft(x, nfft)) * np.fft.rfft(y, nfft)
-        r = np.fft.irfft(spec, nfft)[: len(e_f)]
+        # correlated against the far end's newest window + max_lag samples (one spectrum for
+        # every window length, kept while the far end has not moved): a shorter window is
+        # the estimator's with its older samples zero, so its lags start `window - w` later
+        off = self.window - w
+        r = np.fft.irfft(np.conj(np.fft.rfft(x, self._nfft)) * self._far_spectrum(far),
+                         self._nfft)[off:off + len(e_f)]
         explained = np.square(r) / np.maximum(e_f, self._min_energy)
         k = int(np.argmax(explained))
         rho2 = min(1.0, float(explained[k]) / e_m)
         gain2 = float(explained[k]) / max(float(e_f[k]), self._min_energy)
-        found = PathMeasurement(lag=low + k, gain2=gain2, rho2=rho2)
+        found = PathMeasurement(lag=far.count - m_end - self.max_lag + k, gain2=gain2,
+                                rho2=rho2)
         if lock and rho2 >= self.lock_rho2:
             self._confirm(found, e_m / max(float(e_f[k]), self._min_energy), m_end)
         return found
+
+    def _far_spectrum(self, far: History) -> np.ndarray:
+        key = (id(far), far.count)
+        if self._spectrum_of != key:
+            n = self.window + self.max_lag
+            self._spectrum = np.fft.rfft(far.span(far.count - n, far.count), self._nfft)
+            self._spectrum_of = key
+        return self._spectrum
 
     def _confirm(self, found: PathMeasurement, ratio: float, at: int) -> None:
         c = self._candidate
