@@ -3,7 +3,8 @@
 Every uplink tick the far end (what the speaker played) and the microphone are brought to
 an ~8 kHz analysis stream (a short FIR and an integer decimation, so the analysis is only
 ~1 ms behind the samples it gates; pre-emphasised so room rumble does not dominate), and
-the echo path is measured from the two (`EchoPathEstimator`). For each 10 ms of
+the echo path is measured from the two (`EchoPathEstimator`; on the ticks where a
+measurement can matter, `EchoGate._measure`). For each 10 ms of
 microphone the echo to expect is the far end's level at the path's lag — a decaying peak,
 so a short reverberation tail is expected too, and 10 ms ahead, in case the path stepped
 earlier — times the measured echo-return ratio. The microphone is the visitor (double
@@ -96,10 +97,11 @@ class EchoGate:
                  floor_dbfs: float = -60.0, echo_floor_dbfs: float = -75.0,
                  tail_db_per_10ms: float = 1.0,
                  noise_margin_db: float = 10.0, noise_rise_db_per_s: float = 3.0,
-                 ramp_ms: float = 2.0, check_ms: float = 40.0) -> None:
+                 ramp_ms: float = 2.0, check_ms: float = 40.0,
+                 unlocked_every: int = 4) -> None:
         self.rate = rate
         self._far = _Analysis(rate, 1.5, energy=True)  # the longest lag, the window and the tail
-        self._mic = _Analysis(rate, 0.5)
+        self._mic = _Analysis(rate, 0.5, energy=True)
         arate = self._mic.rate
         self._frame = arate // 100  # 10 ms
         self.path = EchoPathEstimator(arate)
@@ -128,6 +130,14 @@ class EchoGate:
         self._ramp = max(1, int(rate * ramp_ms / 1000))
         self._gain = 1.0
         self._grids: dict[int, _Grid] = {}
+        # when to measure the path (`_measure`)
+        self._lags = self.path.window + self.path.max_lag  # the far end a measurement reads
+        self._min_far = self.path.min_energy
+        self._far_silent_at = 0  # microphone count when the far end was last silent
+        self._rho2 = 0.0  # what the last measurement explained
+        self._suspect = 0.25 * self.path.lock_rho2
+        self._mic_level = self._mic_window = 0.0  # the last tick's loudest frame, window
+        self._unlocked_every = unlocked_every
 
     def far(self, samples: np.ndarray) -> None:
         if len(samples):
@@ -149,14 +159,13 @@ class EchoGate:
     def _decide(self, n: int) -> float:
         """The gain for the newest `n` analysis samples of microphone."""
         mic = self._mic.history
-        self._ticks += 1
-        # once locked, every other tick is enough to follow the path (half the CPU), but
-        # every tick while it is not, or while the visitor talks
-        measure = self.path.lag is None or self._open_for > 0 or self._ticks % 2 == 0
-        now = self.path.measure(self._far.history, mic) if measure else None
         start = mic.count - n
         grid = self._grid(n)
         p_mic = self._power(mic, start, grid)
+        now = None
+        if self._measure(p_mic):
+            now = self.path.measure(self._far.history, mic)
+            self._rho2 = 0.0 if now is None else now.rho2
         expected = self._expected(start, grid, now)
         for p in p_mic:  # a few 10 ms frames per tick: the floor follows their minimum
             self._noise = p if self._noise < 0 else min(self._noise * self._noise_rise, p)
@@ -185,6 +194,33 @@ class EchoGate:
         if echo or (self._gain < 1.0 and self._quiet_for < self._release):
             return self._atten  # the echo, or a pause in it
         return 1.0
+
+    def _measure(self, p_mic: np.ndarray) -> bool:
+        """Whether to measure the echo path this tick (three 8192-point FFTs: most of the
+        gate's CPU). Never while the far end has been silent over every lag (the
+        measurement would find nothing). Once locked: every tick while the gate is open
+        (it closes on a measurement), else every other tick (enough to follow the path).
+        Before: every tick from the far end's onset until its echo must have arrived (a
+        window and the longest lag); while the last measurement explained an eighth of
+        the microphone or more; when the newest frame or the measuring window is 3 dB
+        louder or quieter than a tick ago (a new sound, maybe the first echo; a loud one
+        leaving the window, maybe leaving only echo); otherwise every `unlocked_every`
+        ticks (no acoustic path: the far end explains nothing)."""
+        self._ticks += 1
+        # the newest frame's level or the measuring window's energy 3 dB up or down since
+        # the last tick (a new sound, or a loud one leaving the window)
+        level, window = float(p_mic.max()), self._mic.history.energy(self.path.window)
+        changed = (not 0.5 * self._mic_level <= level <= 2.0 * self._mic_level
+                   or not 0.5 * self._mic_window <= window <= 2.0 * self._mic_window)
+        self._mic_level, self._mic_window = level, window
+        if self._far.history.energy(self._lags) < self._min_far:
+            self._far_silent_at = self._mic.history.count
+            return False
+        if self.path.lag is not None:
+            return self._open_for > 0 or self._ticks % 2 == 0
+        return (changed or self._rho2 >= self._suspect
+                or self._mic.history.count - self._far_silent_at <= self._lags
+                or self._ticks % self._unlocked_every == 0)
 
     def _far_explains_newest(self) -> bool:
         """Whether the far end, at any lag, explains the newest `check_ms` of microphone."""

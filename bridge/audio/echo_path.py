@@ -90,6 +90,11 @@ class History:
             out[lo - start:hi - start] = self._buf[b + lo - first:b + hi - first]
         return out
 
+    def energy(self, length: int) -> float:
+        """The energy of the newest `length` samples (`energy` and `length <= size`)."""
+        assert self._cum is not None and length <= self.size
+        return float(self._cum[self._end] - self._cum[self._end - length])
+
     def energies(self, length: int, w: int) -> np.ndarray:
         """The energy under each `w`-sample window of the newest `length` samples (float64,
         `length - w + 1` windows, oldest first). Needs `energy` and `length <= size`."""
@@ -106,7 +111,7 @@ class EchoPathEstimator:
         self.max_lag = int(rate * max_lag_ms / 1000)
         self.lock_rho2 = lock_rho2
         # the least energy worth measuring: 10 ms at `min_dbfs` (full scale 1)
-        self._min_energy = 10 ** (min_dbfs / 10) * rate / 100
+        self.min_energy = 10 ** (min_dbfs / 10) * rate / 100
         self.lag: int | None = None  # the locked echo path
         self.ratio = 0.0  # microphone / far energy at the locked lag (reverb, noise included)
         self.locks = 0
@@ -130,12 +135,12 @@ class EchoPathEstimator:
         m_end = mic.count
         x = mic.span(m_end - w, m_end)
         e_m = float(np.dot(x, x))
-        if e_m < self._min_energy:
+        if e_m < self.min_energy:
             return None
         # lags from "the far end just played" (far.count - m_end) back to max_lag earlier:
         # the far end's newest w + max_lag samples, whatever the window
         e_f = far.energies(w + self.max_lag, w)  # far energy under the window, per lag
-        if float(e_f.max()) < self._min_energy:
+        if float(e_f.max()) < self.min_energy:
             return None
         # correlated against the far end's newest window + max_lag samples (one spectrum for
         # every window length, kept while the far end has not moved): a shorter window is
@@ -143,14 +148,14 @@ class EchoPathEstimator:
         off = self.window - w
         r = np.fft.irfft(np.conj(np.fft.rfft(x, self._nfft)) * self._far_spectrum(far),
                          self._nfft)[off:off + len(e_f)]
-        explained = np.square(r) / np.maximum(e_f, self._min_energy)
+        explained = np.square(r) / np.maximum(e_f, self.min_energy)
         k = int(np.argmax(explained))
         rho2 = min(1.0, float(explained[k]) / e_m)
-        gain2 = float(explained[k]) / max(float(e_f[k]), self._min_energy)
+        gain2 = float(explained[k]) / max(float(e_f[k]), self.min_energy)
         found = PathMeasurement(lag=far.count - m_end - self.max_lag + k, gain2=gain2,
                                 rho2=rho2)
         if lock and rho2 >= self.lock_rho2:
-            self._confirm(found, e_m / max(float(e_f[k]), self._min_energy), m_end)
+            self._confirm(found, e_m / max(float(e_f[k]), self.min_energy), m_end)
         return found
 
     def _far_spectrum(self, far: History) -> np.ndarray:

@@ -232,3 +232,24 @@ def test_with_no_far_end_nothing_is_gated(far_end: str) -> None:
             gate.far(silence)
         out.append(gate.near(mic[i:i + BLOCK]))
     np.testing.assert_array_equal(np.concatenate(out), mic)
+
+
+@pytest.mark.parametrize("gain_db", [-6.0, -30.0])
+@pytest.mark.parametrize("at_s", [2.0, 3.3, 4.1])
+def test_an_echo_path_appearing_mid_line_is_held_down_within_50_ms(gain_db: float,
+                                                                    at_s: float) -> None:
+    """The assistant has talked for seconds with no echo (nothing to lock on, so the gate
+    measures the path only now and then) when the speaker is turned up: from 50 ms after
+    the echo appears it is held 20 dB down (its first 150 ms), and 25 dB over the rest of
+    the line."""
+    at = int(at_s * RATE)
+    mic = room(FAR, gain_db, 100).astype(np.float64)
+    mic[:at] = 0.0
+    mic += np.random.default_rng(5).normal(0.0, 3.0, len(mic))
+    mic = mic.astype(np.int16)
+    out = run(EchoGate(RATE), FAR, mic)
+    first = slice(at + RATE // 20, at + RATE // 5)
+    onset = 10 * np.log10(energy(mic[first]) / max(energy(out[first]), 1.0))
+    down = 10 * np.log10(energy(mic[at:len(out)]) / max(energy(out[at:]), 1.0))
+    assert onset >= 20, f"from 50 ms after its onset the echo is only {onset:.1f} dB down"
+    assert down >= 25, f"the echo only {down:.1f} dB down"
