@@ -202,15 +202,15 @@ class EchoGate:
         (it closes on a measurement), else every other tick (enough to follow the path).
         Before: every tick from the far end's onset until its echo must have arrived (a
         window and the longest lag); while the last measurement explained an eighth of
-        the microphone or more; when the newest frame or the measuring window is 3 dB
-        louder or quieter than a tick ago (a new sound, maybe the first echo; a loud one
-        leaving the window, maybe leaving only echo); otherwise every `unlocked_every`
+        the microphone or more; when the newest frame is 3 dB louder than a tick
+        ago (a new sound: maybe the first echo) or the measuring window 3 dB louder or
+        quieter (a loud sound leaving it may leave only echo); otherwise every `unlocked_every`
         ticks (no acoustic path: the far end explains nothing)."""
         self._ticks += 1
-        # the newest frame's level or the measuring window's energy 3 dB up or down since
-        # the last tick (a new sound, or a loud one leaving the window)
+        # the newest frame 3 dB louder, or the measuring window's energy 3 dB up or down,
+        # since the last tick
         level, window = float(p_mic.max()), self._mic.history.energy(self.path.window)
-        changed = (not 0.5 * self._mic_level <= level <= 2.0 * self._mic_level
+        changed = (level > 2.0 * self._mic_level
                    or not 0.5 * self._mic_window <= window <= 2.0 * self._mic_window)
         self._mic_level, self._mic_window = level, window
         if self._far.history.energy(self._lags) < self._min_far:
