@@ -119,7 +119,7 @@ class Uplink:
                 continue
             due_total = tick.index * dev_rate * FRAME_MS // 1000
             due, owed_total = due_total - owed_total, due_total
-            await self._send(self._next_frame(due))
+            await self._send(self._next_frame(due, tick.lateness))
 
     async def _run_on_capture(self, fd: int) -> None:
         """Capture-driven: wake on the device's eventfd or the gate's deadline, whichever
@@ -166,16 +166,17 @@ class Uplink:
         finally:
             loop.remove_reader(fd)
 
-    def _next_frame(self, due: int) -> bytes:
-        self._capture(due)
+    def _next_frame(self, due: int, late: float) -> bytes:
+        self._capture(due, late=late)
         return self._frame()
 
-    def _capture(self, due: int, skip_empty: bool = False) -> None:
+    def _capture(self, due: int, skip_empty: bool = False, late: float = 0.0) -> None:
         captured = apply_gain(self.source.read(due), self._gain)
         if skip_empty and not len(captured):  # a timer wake-up: the device had nothing
             return
         stamp = self.source.captured_until  # a device's own capture clock
-        self._captured_until = stamp if stamp is not None else time.monotonic()
+        # else a timer's: what it reads was due at its deadline, however late the loop ran
+        self._captured_until = stamp if stamp is not None else time.monotonic() - late
         if self._echo is not None and self._far_end is not None:
             self._echo.far(self._far_end())
             captured = self._echo.near(captured)

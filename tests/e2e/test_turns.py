@@ -88,7 +88,9 @@ def test_heard_gap_is_the_think_time_plus_the_playout(start_sim, profiles: Profi
              for x in f.read_text().splitlines()]
     gaps = [x for x in lines if "heardGapMs" in x]
     assert [g["turn"] for g in gaps] == [1, 2]
-    assert [round(g["heardGapMs"]) for g in gaps] == [t["heard_gap_ms"] for t in turns]
+    # the same figures (the event in whole ms, the transcript to 0.1 ms)
+    assert all(abs(g["heardGapMs"] - t["heard_gap_ms"]) <= 0.5
+               for g, t in zip(gaps, turns, strict=True)), (gaps, turns)
     # the summary line: median and p90 of the two
     found = re.search(r"heard gap (\d+) ms median, (\d+) ms p90 \(2 turns\)", out)
     assert found, out

@@ -119,8 +119,12 @@ def daemon_cmd(config: Config) -> list[str]:
         str(config.script),
         "--daemonize=no",
         "--exit-idle-time=-1",
-        "--realtime=no",
-        "--high-priority=no",
+        # the sound server's I/O threads real-time, its main thread at nice -11, as the
+        # machine's own PulseAudio or PipeWire runs them (through rtkit): the devices then
+        # keep time while the tests around them load the 2 cores; unprivileged, it falls
+        # back to normal priority with a line in its log
+        "--realtime=yes",
+        "--high-priority=yes",
         "--use-pid-file=no",
         "--disallow-exit=yes",
         f"--log-target=file:{config.log_path}",
