@@ -10,45 +10,48 @@ The target rises as soon as a later arrival is seen and falls only once a whole 
 shown less (fast attack, slow decay). A long pause in arrivals (Vapi stops sending on
 barge-in) starts a new window, so a silence is not mistaken for network delay.
 
-Cost: O(1) amortised per chunk. The window is a queue built from two stacks, each entry
-carrying the aggregate of the entries below it on its stack (lowest offset, highest
-offset, largest rise from a lower offset to a later higher one, longest chunk), so the
-window's figures combine the two stacks' tops instead of rescanning the window.
+Cost: O(1) amortised per chunk. The window is a queue built from two stacks (the newest
+arrivals with their running aggregate; the oldest, each carrying the aggregate of itself
+and what is newer on its stack: lowest offset, highest offset, largest rise from a lower
+offset to a later higher one, longest chunk), so the window's figures combine the two
+stacks' aggregates instead of rescanning the window.
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
-
-class _Span(NamedTuple):
-    """What a run of consecutive arrivals adds up to (oldest first)."""
-
-    low: float  # lowest offset
-    high: float  # highest offset
-    rise: float  # largest offset above an earlier, lower one: the lateness to hide
-    chunk: float  # longest chunk, seconds
-
-
-def _join(old: _Span, new: _Span) -> _Span:
-    return _Span(min(old.low, new.low), max(old.high, new.high),
-                 max(old.rise, new.rise, new.high - old.low), max(old.chunk, new.chunk))
+_INF = float("inf")
 
 
 class _WindowQueue:
-    """A FIFO of arrivals whose `_Span` over all entries is O(1) amortised per push/pop."""
+    """A FIFO of arrivals whose lowest and highest offset, largest rise (an offset above an
+    earlier, lower one: the lateness to hide) and longest chunk over all entries are O(1)
+    amortised per push/pop, with no object made per arrival beyond its own tuple.
+
+    The back stack holds the newest arrivals as they came, with their aggregate as four
+    plain numbers; the front stack holds the oldest, each entry carrying the aggregate of
+    itself and every newer entry on the front stack (refilled from the back when empty)."""
 
     def __init__(self) -> None:
-        self._back: list[tuple[float, _Span, _Span]] = []  # (arrival, own, span of back[:i+1])
-        self._front: list[tuple[float, _Span]] = []  # (arrival, span of this one and newer)
+        self._back: list[tuple[float, float, float]] = []  # (arrival, offset, chunk)
+        # (arrival, low, high, rise, chunk) of this entry and the newer ones in front
+        self._front: list[tuple[float, float, float, float, float]] = []
+        self._low, self._high, self._rise, self._chunk = _INF, -_INF, 0.0, 0.0  # the back's
 
     def clear(self) -> None:
         self._back.clear()
         self._front.clear()
+        self._low, self._high, self._rise, self._chunk = _INF, -_INF, 0.0, 0.0
 
-    def push(self, arrival: float, own: _Span) -> None:
-        back = self._back
-        back.append((arrival, own, _join(back[-1][2], own) if back else own))
+    def push(self, arrival: float, offset: float, chunk: float) -> None:
+        self._back.append((arrival, offset, chunk))
+        if offset - self._low > self._rise:
+            self._rise = offset - self._low
+        if offset < self._low:
+            self._low = offset
+        if offset > self._high:
+            self._high = offset
+        if chunk > self._chunk:
+            self._chunk = chunk
 
     def oldest(self) -> float:
         if not self._front:
@@ -60,18 +63,26 @@ class _WindowQueue:
             self._refill()
         self._front.pop()
 
-    def span(self) -> _Span:
-        if self._front and self._back:
-            return _join(self._front[-1][1], self._back[-1][2])
-        if self._front:
-            return self._front[-1][1]
-        return self._back[-1][2]
+    def rise_and_chunk(self) -> tuple[float, float]:
+        """The window's largest rise and longest chunk (seconds)."""
+        front = self._front
+        if not front:
+            return self._rise, self._chunk
+        _, low, _, rise, chunk = front[-1]
+        if not self._back:
+            return rise, chunk
+        return max(rise, self._rise, self._high - low), max(chunk, self._chunk)
 
     def _refill(self) -> None:
         front, back = self._front, self._back
-        while back:  # newest first, so each entry's span covers itself and what is newer
-            arrival, own, _ = back.pop()
-            front.append((arrival, _join(own, front[-1][1]) if front else own))
+        low, high, rise, chunk = _INF, -_INF, 0.0, 0.0
+        while back:  # newest first, so each entry's figures cover itself and what is newer
+            arrival, offset, own = back.pop()
+            if high - offset > rise:
+                rise = high - offset
+            low, high, chunk = min(low, offset), max(high, offset), max(chunk, own)
+            front.append((arrival, low, high, rise, chunk))
+        self._low, self._high, self._rise, self._chunk = _INF, -_INF, 0.0, 0.0
 
 
 class JitterEstimator:
@@ -102,13 +113,15 @@ class JitterEstimator:
         offset = now - self._media / self.rate - self._base
         self._media += samples
         window = self._window
-        window.push(now, _Span(offset, offset, 0.0, samples / self.rate))
-        while now - window.oldest() > self.window_s:
+        window.push(now, offset, samples / self.rate)
+        oldest = window.oldest()
+        while now - oldest > self.window_s:
             window.pop_oldest()
-        self.span_s = now - window.oldest()
-        span = window.span()
-        self.jitter_ms = span.rise * 1000.0
-        self.chunk_ms = span.chunk * 1000.0
+            oldest = window.oldest()
+        self.span_s = now - oldest
+        rise, chunk = window.rise_and_chunk()
+        self.jitter_ms = rise * 1000.0
+        self.chunk_ms = chunk * 1000.0
         return self.jitter_ms + self.chunk_ms
 
 
