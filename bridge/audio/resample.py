@@ -46,7 +46,7 @@ SPEECH_HZ = 1000.0  # where the reported group delay is taken
 
 
 ROW_OUTPUTS = 16  # input positions per row of the product (each gives `up` outputs)
-MAX_MNK = 1 << 18  # OpenBLAS runs a product this small on the calling thread alone
+MAX_MNK = 1 << 19  # m·n·k: OpenBLAS (numpy's wheels) keeps a product this small on one thread
 _LOW, _HIGH = np.array(-32768.0, np.float32), np.array(32767.0, np.float32)
 
 
