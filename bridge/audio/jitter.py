@@ -42,7 +42,10 @@ class _WindowQueue:
         self._front.clear()
         self._low, self._high, self._rise, self._chunk = _INF, -_INF, 0.0, 0.0
 
-    def push(self, arrival: float, offset: float, chunk: float) -> None:
+    def add(self, arrival: float, offset: float, chunk: float, window_s: float
+            ) -> tuple[float, float, float]:
+        """Push an arrival, drop those more than `window_s` before it; the window's oldest
+        arrival, its largest rise and its longest chunk (one call per chunk)."""
         self._back.append((arrival, offset, chunk))
         if offset - self._low > self._rise:
             self._rise = offset - self._low
@@ -52,26 +55,18 @@ class _WindowQueue:
             self._high = offset
         if chunk > self._chunk:
             self._chunk = chunk
-
-    def oldest(self) -> float:
-        if not self._front:
-            self._refill()
-        return self._front[-1][0]
-
-    def pop_oldest(self) -> None:
-        if not self._front:
-            self._refill()
-        self._front.pop()
-
-    def rise_and_chunk(self) -> tuple[float, float]:
-        """The window's largest rise and longest chunk (seconds)."""
         front = self._front
         if not front:
-            return self._rise, self._chunk
-        _, low, _, rise, chunk = front[-1]
+            self._refill()
+        while arrival - front[-1][0] > window_s:
+            front.pop()
+            if not front:
+                self._refill()
+        oldest, low, _, rise, longest = front[-1]
         if not self._back:
-            return rise, chunk
-        return max(rise, self._rise, self._high - low), max(chunk, self._chunk)
+            return oldest, rise, longest
+        return (oldest, max(rise, self._rise, self._high - low),
+                longest if longest > self._chunk else self._chunk)
 
     def _refill(self) -> None:
         front, back = self._front, self._back
@@ -112,14 +107,9 @@ class JitterEstimator:
         self._last = now
         offset = now - self._media / self.rate - self._base
         self._media += samples
-        window = self._window
-        window.push(now, offset, samples / self.rate)
-        oldest = window.oldest()
-        while now - oldest > self.window_s:
-            window.pop_oldest()
-            oldest = window.oldest()
+        oldest, rise, chunk = self._window.add(now, offset, samples / self.rate,
+                                               self.window_s)
         self.span_s = now - oldest
-        rise, chunk = window.rise_and_chunk()
         self.jitter_ms = rise * 1000.0
         self.chunk_ms = chunk * 1000.0
         return self.jitter_ms + self.chunk_ms
