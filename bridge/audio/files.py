@@ -233,8 +233,11 @@ class ClockedSink(BufferedSink):
         block = np.zeros(self._block, dtype=np.int16)
         pacer = Pacer(self._block_s, MAX_LATE_S)
         while True:
-            await pacer.tick()  # after a stall over MAX_LATE_S: resync, no burst of blocks
-            self.buffer.read_into(block, loop.time())
+            tick = await pacer.tick()  # after a stall over MAX_LATE_S: resync, no burst
+            # heard at its deadline: a block the loop ran late is still heard right after the
+            # one before (the file has no gap), so the recording must not see one either
+            now = loop.time()
+            self.buffer.read_into(block, now if tick.restarted else now - tick.lateness)
             if self._writer is not None:
                 self._writer.write(block)
 
