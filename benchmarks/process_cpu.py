@@ -24,6 +24,11 @@ so it never overlaps the CPU window).
 `--cprofile FILE` runs the bridge under cProfile on its loop thread's CPU clock (to see what
 costs; not for the figures); PROCESS_CPU_LOG=FILE keeps the bridge's output.
 
+Beside it, the floor no program using these devices can go under: a process that opens the
+same two devices the same way (PortAudio, 48 kHz, the same blocks, latency "low") with
+callbacks that do nothing, measured over the same window. On the rig that is PortAudio's
+threads and ALSA's pulse plugin; on a kiosk's own sound card it would be another figure.
+
 Target (issue 16; reported, not asserted): at most 1.5 % of one core, about one loop
 wake-up per 20 ms each way (2 per 20 ms in all).
 """
@@ -164,6 +169,42 @@ def strace_counts(pid: int, seconds: float) -> dict[str, int] | None:
     return counts
 
 
+# the floor: the same two streams with callbacks that do nothing
+FLOOR = """
+import sys, time
+import sounddevice as sd
+mic, speaker, rate, block, seconds = sys.argv[1:3] + [int(sys.argv[3]), int(sys.argv[4]),
+                                                      float(sys.argv[5])]
+def nothing_in(indata, frames, t, status): pass
+def silence_out(outdata, frames, t, status): outdata.fill(0)
+kw = dict(samplerate=rate, channels=1, dtype="int16", blocksize=block, latency="low")
+with sd.InputStream(device=mic, callback=nothing_in, **kw), \\
+        sd.OutputStream(device=speaker, callback=silence_out, **kw):
+    print("open", flush=True)
+    time.sleep(seconds)
+"""
+
+
+def device_floor(rig: PulseRig, args: argparse.Namespace, env: dict[str, str]) -> float:
+    """% of one core a process holding the two devices open, doing nothing else, uses."""
+    block = rig.rate * args.block_ms // 1000
+    proc = subprocess.Popen([sys.executable, "-c", FLOOR, rig.mic_device, rig.speaker_device,
+                             str(rig.rate), str(block), str(WARMUP_S + args.seconds + 5)],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        if proc.stdout.readline().strip() != "open":
+            raise RuntimeError(f"the devices did not open: {proc.communicate()[1][-800:]}")
+        time.sleep(WARMUP_S)
+        c0, t0 = cpu_ticks(proc.pid), time.monotonic()
+        time.sleep(args.seconds)
+        c1, t1 = cpu_ticks(proc.pid), time.monotonic()
+    finally:
+        proc.kill()
+        proc.communicate()
+    return (c1 - c0) / TICKS / (t1 - t0) * 100
+
+
 def one_call(rig: PulseRig, args: argparse.Namespace, env: dict[str, str],
              workdir: Path) -> tuple[float, float, float, dict[str, int] | None, str]:
     total_s = WARMUP_S + args.seconds + (0 if args.no_strace else args.strace_seconds) + 2
@@ -236,6 +277,7 @@ def main() -> int:
             PulseRig(rate=48000, tmpdir=Path(d) / "rig") as rig:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("VAPI_", "PULSE_"))}
         env.update(rig.env, VAPI_API_KEY=KEY, PYTHONUNBUFFERED="1")
+        floor = device_floor(rig, args, env)
         results = [one_call(rig, args, env, Path(d)) for _ in range(args.calls)]
     load = os.getloadavg()
     print(f"`vapi-bridge run` during a steady call: rig devices at 48000 Hz, "
@@ -253,6 +295,10 @@ def main() -> int:
           "is PortAudio's threads: ALSA's pulse plugin on the rig). Wake-ups: the event-loop "
           "thread's voluntary context switches (each time it blocked and was woken). "
           "Target: ≤ 1.5 % of one core, ~2 wake-ups per 20 ms (one each way).")
+    print(f"The devices alone (a process holding the same two streams open with callbacks "
+          f"that do nothing, same window): {floor:.2f} % of one core. Above that floor, the "
+          f"bridge's own: " + ", ".join(f"call {i} {r[0] - floor:.2f} %"
+                                        for i, r in enumerate(results, 1)) + ".")
     for i, (*_, summary) in enumerate(results, 1):
         print(f"  call {i}: {summary}")
     return 0

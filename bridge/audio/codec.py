@@ -49,13 +49,14 @@ class PcmS16leCodec:
         if self._carry:
             if not data:
                 return np.zeros(0, dtype=np.int16)
-            first = b"\0\0" if self._silence_split else self._carry + data[:1]
-            data = first + data[1:]
+            # the split sample: the carried byte and this chunk's first, or silence
+            data = b"\0\0" + data[1:] if self._silence_split else self._carry + data
             self._carry, self._silence_split = b"", False
-        if len(data) % 2:
+        whole = len(data) >> 1
+        if len(data) & 1:
             self._carry = data[-1:]
-            data = data[:-1]
-        return np.frombuffer(data, dtype="<i2").astype(np.int16, copy=False)
+        samples = np.frombuffer(data, dtype="<i2", count=whole)
+        return samples if _LITTLE else samples.astype(np.int16)
 
     def drop_split(self) -> None:
         self._silence_split = bool(self._carry)

@@ -61,7 +61,8 @@ class Framer:
             self.silence_frames += 1
             return self._silence
         frame = self._buf[:f].copy()
-        self._buf[: self._len - f] = self._buf[f:self._len]
+        if self._len > f:  # (with blocks of a whole frame nothing is left to move up)
+            self._buf[: self._len - f] = self._buf[f:self._len]
         self._len -= f
         return frame
 

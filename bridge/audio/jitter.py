@@ -10,68 +10,74 @@ The target rises as soon as a later arrival is seen and falls only once a whole 
 shown less (fast attack, slow decay). A long pause in arrivals (Vapi stops sending on
 barge-in) starts a new window, so a silence is not mistaken for network delay.
 
-Cost: O(1) amortised per chunk. The window is a queue built from two stacks, each entry
-carrying the aggregate of the entries below it on its stack (lowest offset, highest
-offset, largest rise from a lower offset to a later higher one, longest chunk), so the
-window's figures combine the two stacks' tops instead of rescanning the window.
+Cost: O(1) amortised per chunk. The window is a queue built from two stacks (the newest
+arrivals with their running aggregate; the oldest, each carrying the aggregate of itself
+and what is newer on its stack: lowest offset, highest offset, largest rise from a lower
+offset to a later higher one, longest chunk), so the window's figures combine the two
+stacks' aggregates instead of rescanning the window.
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
-
-class _Span(NamedTuple):
-    """What a run of consecutive arrivals adds up to (oldest first)."""
-
-    low: float  # lowest offset
-    high: float  # highest offset
-    rise: float  # largest offset above an earlier, lower one: the lateness to hide
-    chunk: float  # longest chunk, seconds
-
-
-def _join(old: _Span, new: _Span) -> _Span:
-    return _Span(min(old.low, new.low), max(old.high, new.high),
-                 max(old.rise, new.rise, new.high - old.low), max(old.chunk, new.chunk))
+_INF = float("inf")
 
 
 class _WindowQueue:
-    """A FIFO of arrivals whose `_Span` over all entries is O(1) amortised per push/pop."""
+    """A FIFO of arrivals whose lowest and highest offset, largest rise (an offset above an
+    earlier, lower one: the lateness to hide) and longest chunk over all entries are O(1)
+    amortised per push/pop, with no object made per arrival beyond its own tuple.
+
+    The back stack holds the newest arrivals as they came, with their aggregate as four
+    plain numbers; the front stack holds the oldest, each entry carrying the aggregate of
+    itself and every newer entry on the front stack (refilled from the back when empty)."""
 
     def __init__(self) -> None:
-        self._back: list[tuple[float, _Span, _Span]] = []  # (arrival, own, span of back[:i+1])
-        self._front: list[tuple[float, _Span]] = []  # (arrival, span of this one and newer)
+        self._back: list[tuple[float, float, float]] = []  # (arrival, offset, chunk)
+        # (arrival, low, high, rise, chunk) of this entry and the newer ones in front
+        self._front: list[tuple[float, float, float, float, float]] = []
+        self._low, self._high, self._rise, self._chunk = _INF, -_INF, 0.0, 0.0  # the back's
 
     def clear(self) -> None:
         self._back.clear()
         self._front.clear()
+        self._low, self._high, self._rise, self._chunk = _INF, -_INF, 0.0, 0.0
 
-    def push(self, arrival: float, own: _Span) -> None:
-        back = self._back
-        back.append((arrival, own, _join(back[-1][2], own) if back else own))
-
-    def oldest(self) -> float:
-        if not self._front:
+    def add(self, arrival: float, offset: float, chunk: float, window_s: float
+            ) -> tuple[float, float, float]:
+        """Push an arrival, drop those more than `window_s` before it; the window's oldest
+        arrival, its largest rise and its longest chunk (one call per chunk)."""
+        self._back.append((arrival, offset, chunk))
+        if offset - self._low > self._rise:
+            self._rise = offset - self._low
+        if offset < self._low:
+            self._low = offset
+        if offset > self._high:
+            self._high = offset
+        if chunk > self._chunk:
+            self._chunk = chunk
+        front = self._front
+        if not front:
             self._refill()
-        return self._front[-1][0]
-
-    def pop_oldest(self) -> None:
-        if not self._front:
-            self._refill()
-        self._front.pop()
-
-    def span(self) -> _Span:
-        if self._front and self._back:
-            return _join(self._front[-1][1], self._back[-1][2])
-        if self._front:
-            return self._front[-1][1]
-        return self._back[-1][2]
+        while arrival - front[-1][0] > window_s:
+            front.pop()
+            if not front:
+                self._refill()
+        oldest, low, _, rise, longest = front[-1]
+        if not self._back:
+            return oldest, rise, longest
+        return (oldest, max(rise, self._rise, self._high - low),
+                longest if longest > self._chunk else self._chunk)
 
     def _refill(self) -> None:
         front, back = self._front, self._back
-        while back:  # newest first, so each entry's span covers itself and what is newer
-            arrival, own, _ = back.pop()
-            front.append((arrival, _join(own, front[-1][1]) if front else own))
+        low, high, rise, chunk = _INF, -_INF, 0.0, 0.0
+        while back:  # newest first, so each entry's figures cover itself and what is newer
+            arrival, offset, own = back.pop()
+            if high - offset > rise:
+                rise = high - offset
+            low, high, chunk = min(low, offset), max(high, offset), max(chunk, own)
+            front.append((arrival, low, high, rise, chunk))
+        self._low, self._high, self._rise, self._chunk = _INF, -_INF, 0.0, 0.0
 
 
 class JitterEstimator:
@@ -101,14 +107,11 @@ class JitterEstimator:
         self._last = now
         offset = now - self._media / self.rate - self._base
         self._media += samples
-        window = self._window
-        window.push(now, _Span(offset, offset, 0.0, samples / self.rate))
-        while now - window.oldest() > self.window_s:
-            window.pop_oldest()
-        self.span_s = now - window.oldest()
-        span = window.span()
-        self.jitter_ms = span.rise * 1000.0
-        self.chunk_ms = span.chunk * 1000.0
+        oldest, rise, chunk = self._window.add(now, offset, samples / self.rate,
+                                               self.window_s)
+        self.span_s = now - oldest
+        self.jitter_ms = rise * 1000.0
+        self.chunk_ms = chunk * 1000.0
         return self.jitter_ms + self.chunk_ms
 
 

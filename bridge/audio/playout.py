@@ -186,7 +186,7 @@ class PlayoutBuffer:
             if depth < 0:
                 return
         n = min(want, depth)
-        self._copy_out(out[:n], n)
+        self._copy_out(out if n == want else out[:n], n)
         if self._fade_in_next:
             k = min(self._fade, n)
             self._apply_ramp(out[:k], self._ramp_up[:k])
@@ -254,7 +254,8 @@ class PlayoutBuffer:
         return depth >= want and self._runs.quiet_from(self._ring.r)
 
     def _copy_out(self, dst: np.ndarray, n: int) -> None:
-        self._ring.copy_out(self._ring.r, dst[:n])
+        """`dst`: exactly `n` samples long."""
+        self._ring.copy_out(self._ring.r, dst)
         self._ring.r += n
 
     def _apply_ramp(self, seg: np.ndarray, ramp: np.ndarray) -> None:

@@ -9,7 +9,7 @@ and `before` ahead of the next — what it may drop without touching a word or t
 of a reply: a pause shorter than 850 ms is never shortened, a longer one keeps 850 ms.
 
 Like the sample ring it is single-producer / single-consumer without a lock: runs live in
-preallocated arrays, the producer advances only `_n` (after writing the run), the consumer
+preallocated lists, the producer advances only `_n` (after writing the run), the consumer
 only `_i`. The newest run may still grow, so the consumer never moves past it; when the
 producer is a whole table ahead it extends the newest run instead (treating the gap as
 speech), so a slot is never rewritten while the consumer may read it.
@@ -20,10 +20,20 @@ from __future__ import annotations
 import numpy as np
 
 QUIET_PEAK = 330  # about -40 dBFS: Vapi's between-utterance near-silence is far below it
+# |x| >= QUIET_PEAK in one comparison: x + QUIET_PEAK − 1, wrapped to uint16, lies above
+# 2·(QUIET_PEAK − 1) exactly for the loud samples (−32768 included). 0-d arrays: a Python
+# int costs a ufunc call more than the 960 comparisons do.
+_SHIFT = np.array(QUIET_PEAK - 1, dtype=np.uint16)
+_QUIET_SPAN = np.array(2 * (QUIET_PEAK - 1), dtype=np.uint16)
+
+
+def loud_mask(samples: np.ndarray) -> np.ndarray:
+    """Which of the int16 `samples` are loud (|x| >= QUIET_PEAK)."""
+    return np.greater(samples.view(np.uint16) + _SHIFT, _QUIET_SPAN)
 
 
 def loud_count(samples: np.ndarray) -> int:
-    return int(np.count_nonzero((samples >= QUIET_PEAK) | (samples <= -QUIET_PEAK)))
+    return int(np.count_nonzero(loud_mask(samples)))
 
 
 class SpeechRuns:
@@ -33,21 +43,27 @@ class SpeechRuns:
         self.before = max(1, int(before_ms * sample_rate / 1000.0))
         self.gap = self.after + self.before  # shorter pauses belong to the run
         self._slots = slots
-        self._start = np.zeros(slots, dtype=np.int64)
-        self._end = np.zeros(slots, dtype=np.int64)
+        self._start = [0] * slots  # lists: an element reads without making a number
+        self._end = [0] * slots
         self._n = 0  # runs begun: written by the producer only
         self._i = 0  # the first run the consumer has not passed: written by the consumer only
 
     # ---- producer -------------------------------------------------------------------
     def note(self, pos: int, samples: np.ndarray) -> None:
         """`samples` were queued at stream position `pos` (call before publishing them)."""
-        mask = (samples >= QUIET_PEAK) | (samples <= -QUIET_PEAK)
-        if 0 < len(samples) < self.gap:  # no pause of `gap` fits inside: one run at most
+        n = len(samples)
+        if 0 < n < self.gap:  # no pause of `gap` fits inside: one run at most
+            head, tail = int(samples[0]), int(samples[-1])
+            if (head >= QUIET_PEAK or head <= -QUIET_PEAK) \
+                    and (tail >= QUIET_PEAK or tail <= -QUIET_PEAK):
+                self._add(pos, pos + n)  # loud at both ends: the run is the whole write
+                return
+            mask = loud_mask(samples)
             first = int(mask.argmax())
             if mask[first]:
                 self._add(pos + first, pos + len(mask) - int(mask[::-1].argmax()))
             return
-        loud = np.flatnonzero(mask)
+        loud = np.flatnonzero(loud_mask(samples))
         if len(loud) == 0:
             return
         breaks = np.flatnonzero(np.diff(loud) >= self.gap)
@@ -60,7 +76,7 @@ class SpeechRuns:
         n = self._n
         if n:
             last = (n - 1) % self._slots
-            if start - int(self._end[last]) < self.gap or n - self._i >= self._slots - 1:
+            if start - self._end[last] < self.gap or n - self._i >= self._slots - 1:
                 self._end[last] = end
                 return
         self._start[n % self._slots] = start
@@ -71,19 +87,19 @@ class SpeechRuns:
     def quiet_from(self, r: int) -> bool:
         """Nothing loud is queued at or after `r`."""
         n = self._n
-        return n == 0 or int(self._end[(n - 1) % self._slots]) <= r
+        return n == 0 or self._end[(n - 1) % self._slots] <= r
 
     def droppable(self, r: int, w: int) -> int:
         """How many samples from `r` on are near-silence at least `after` past speech and
         `before` ahead of the next (what comes after `w` is not known yet: maybe speech)."""
         n = self._n
         slots = self._slots
-        while self._i < n - 1 and int(self._end[self._i % slots]) <= r:
+        while self._i < n - 1 and self._end[self._i % slots] <= r:
             self._i += 1
         prev_end, next_start = -self.after, w
         if n:
             i = self._i
-            start, end = int(self._start[i % slots]), int(self._end[i % slots])
+            start, end = self._start[i % slots], self._end[i % slots]
             if start <= r < end:
                 return 0
             if r >= end:
@@ -91,7 +107,7 @@ class SpeechRuns:
             else:
                 next_start = min(w, start)
                 if i > 0:
-                    prev_end = int(self._end[(i - 1) % slots])
+                    prev_end = self._end[(i - 1) % slots]
         if r < prev_end + self.after:
             return 0
         return max(0, next_start - self.before - r)

@@ -45,15 +45,17 @@ class Downlink:
         samples = self.codec.decode(data)
         if len(samples) == 0:
             return
-        if self.jitter is not None:
-            needed = self.jitter.on_chunk(self._clock(), len(samples))
+        jitter = self.jitter
+        if jitter is not None:
+            needed = jitter.on_chunk(self._clock(), len(samples))
             target = target_ms(needed, self._block_ms, *self._bounds)
-            rise = target > self.target_ms + 5
-            fall = target < self.target_ms - 5 and self.jitter.settled
-            if rise or fall:
+            now = self.target_ms
+            if target > now + 5 or (target < now - 5 and jitter.settled):  # rise, or fall
                 self.target_ms = target
-                self.sink.set_playout_target(target, self.jitter.jitter_ms)
-        out = self._resampler.process(apply_gain(samples, self._gain))
+                self.sink.set_playout_target(target, jitter.jitter_ms)
+        if self._gain != 1.0:
+            samples = apply_gain(samples, self._gain)
+        out = self._resampler.process(samples)
         if len(out):
             self.sink.capture_frame(out)
 

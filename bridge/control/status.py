@@ -32,6 +32,11 @@ def lines(a: dict[str, Any]) -> list[str]:
                    f"{call['endedReason'] or call['status']})")
     else:
         out.append("no call yet")
+    wake = a.get("wakeWord")
+    if wake:
+        out.append(f"wake word {wake['word']!r}: " + (
+            "listening" if wake["listening"] else
+            "not listening now (only in standby between calls, with the microphone open)"))
     if (a.get("spending") or {}).get("refused"):
         out.append(str(a["spending"]["refused"]))
     wire = a["wire"]

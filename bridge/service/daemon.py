@@ -99,7 +99,8 @@ class Daemon:
     # ---- the control socket's Host, and signals -----------------------------------------
     def snapshot(self) -> dict[str, Any]:
         return snapshot(self.profile, self.state, self.source, self.sink, self.call,
-                        self.transcript, self.last_summary, self.spending.snapshot())
+                        self.transcript, self.last_summary, self.spending.snapshot(),
+                        self.wake.status())
 
     def request_call(self, cause: str = "ctl") -> str | None:
         """Start a call in standby mode (`cause`: ctl, signal, wake-word, http). Returns

@@ -46,7 +46,8 @@ def _call(call: Call) -> dict[str, Any]:
 def snapshot(profile: Profile, state: str, source: AudioSource | None,
              sink: AudioSink | None, call: Call | None,
              transcript: Iterable[tuple[str, str]], last_summary: CallSummary | None,
-             spending: dict[str, Any] | None = None) -> dict[str, Any]:
+             spending: dict[str, Any] | None = None,
+             wake_word: dict[str, Any] | None = None) -> dict[str, Any]:
     playout = sink.playout_stats() if sink is not None else None
     return {
         "profile": profile.name, "mode": profile.service.mode, "state": state,
@@ -63,4 +64,5 @@ def snapshot(profile: Profile, state: str, source: AudioSource | None,
                        for r, t in list(transcript)[-TRANSCRIPT_LINES:]],
         "lastCall": last_summary.line() if last_summary else None,
         "spending": spending,  # today's totals, limits, why a call was refused (spending.py)
+        "wakeWord": wake_word,  # {word, listening} or None (standby.py)
     }

@@ -79,6 +79,7 @@ class WakeWord:
         self.detector = detector_for(host.profile)
         self._drain: asyncio.Task[None] | None = None
         self._deaf = False  # the microphone could not be opened (said once)
+        self.listening = False  # the microphone is being read for the word right now
         host.events.listen(self._on_event)
 
     async def wait(self, trigger: Awaitable[bool]) -> bool:
@@ -90,6 +91,7 @@ class WakeWord:
             wanted = await trigger
             return wanted
         finally:
+            self.listening = False
             listener.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await listener
@@ -112,7 +114,7 @@ class WakeWord:
             self._follow_reload()
             detector = self.detector
             if detector is None or not self._microphone():
-                source = None
+                source, self.listening = None, False
                 await asyncio.sleep(IDLE_S)
                 continue
             assert self._host.source is not None
@@ -122,6 +124,7 @@ class WakeWord:
                 source.read(0)  # what was captured before: not live, never heard
                 detector.reset()
                 started, owed = clock(), 0
+                self.listening = True
                 log.info("listening for the wake word %r", detector.name)
             else:
                 assert resampler is not None
@@ -134,6 +137,13 @@ class WakeWord:
                 elif detector.peak >= max(0.2, peak + 0.05):
                     log.debug("wake word %r: probability %.2f", detector.name, detector.peak)
             await asyncio.sleep(READ_EVERY_S)
+
+    def status(self) -> dict[str, object] | None:
+        """For `ctl status`: the word, and whether it is being listened for right now
+        (standby between calls, the microphone open); None without a wake word."""
+        if self.detector is None:
+            return None
+        return {"word": self.detector.name, "listening": self.listening}
 
     def _heard(self, name: str, prob: float) -> None:
         refused = self._host.request_call("wake-word")
