@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tests.e2e.conftest import ProfileBuilder, bridge_cmd, bridge_env, run_bridge
+from tests.e2e.conftest import ProfileBuilder, SimHandle, bridge_cmd, bridge_env, run_bridge
 from tests.rig.signals import align_and_correlate, espeak, write_wav
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -34,15 +34,24 @@ def wav_bytes(data: bytes) -> np.ndarray:
         return np.frombuffer(w.readframes(w.getnframes()), dtype="<i2")
 
 
-def test_recording_holds_both_legs_aligned_and_the_transcript(
-        start_sim, profiles: ProfileBuilder, tmp_path: Path) -> None:
+def echo_call_recorded(start_sim, profiles: ProfileBuilder, tmp_path: Path,
+                       name: str) -> tuple[SimHandle, Path, Path]:
+    """The echo assistant, a visitor's line from a WAV, a `file:` speaker and a recording
+    named by `name`: (the simulator, the profile, the speaker's WAV)."""
     sim = start_sim(assistant="echo")
     visitor = tmp_path / "visitor.wav"
     write_wav(visitor, espeak("Is the cafeteria on the second floor", 16000), 16000)
     speaker = tmp_path / "speaker.wav"
     profile = profiles.write(sim.base_url, call={"max_duration_seconds": 10},
                              audio={"input": f"file:{visitor}", "output": f"file:{speaker}"},
-                             record={"path": str(tmp_path / "rec" / "{profile}-{call_id}")})
+                             record={"path": str(tmp_path / "rec" / name)})
+    return sim, profile, speaker
+
+
+def test_recording_holds_both_legs_aligned_and_the_transcript(
+        start_sim, profiles: ProfileBuilder, tmp_path: Path) -> None:
+    sim, profile, speaker = echo_call_recorded(start_sim, profiles, tmp_path,
+                                               "{profile}-{call_id}")
     result = run_bridge("run", "--profile", str(profile))
     assert result.returncode == 0, result.stderr
     call = sim.only_call()
@@ -95,13 +104,7 @@ def test_a_busy_machine_leaves_no_gaps_in_the_recording(start_sim, profiles: Pro
     """The bridge is paused for 30 ms now and then (a loaded kiosk: the scheduler runs
     something else). Its timers fire late and catch up, nothing is lost, so neither leg of
     the recording may get silence the simulator and the speaker never had."""
-    sim = start_sim(assistant="echo")
-    visitor = tmp_path / "visitor.wav"
-    write_wav(visitor, espeak("Is the cafeteria on the second floor", 16000), 16000)
-    speaker = tmp_path / "speaker.wav"
-    profile = profiles.write(sim.base_url, call={"max_duration_seconds": 10},
-                             audio={"input": f"file:{visitor}", "output": f"file:{speaker}"},
-                             record={"path": str(tmp_path / "rec" / "{call_id}")})
+    sim, profile, speaker = echo_call_recorded(start_sim, profiles, tmp_path, "{call_id}")
     proc = subprocess.Popen(bridge_cmd("run", "--profile", str(profile)), cwd=ROOT,
                             env=bridge_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
