@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import signal
 import subprocess
 import wave
@@ -19,6 +20,7 @@ from tests.e2e.conftest import KEY, ROOT, ProfileBuilder, bridge_cmd, bridge_env
 from tests.rig.signals import align_and_correlate, espeak, silence, write_wav
 
 LINE = "An appointment with Doctor Lee"
+HEAD_MS = 9000  # the silence before the visitor speaks
 
 
 def _stereo(path: Path) -> tuple[np.ndarray, int]:
@@ -49,14 +51,16 @@ def test_listen_records_both_legs_and_verify_tells_which_is_which(
         fault: str | None, wire: str, listen_rate: int, wav_rate: int) -> None:
     sim = start_sim(assistant="echo", faults=(fault,) if fault else (),
                     listen_rate=listen_rate)
-    # the visitor starts 4.5 s in: time for the listener (a new process, started once
-    # `ctl status` says the call is up; both slow to start on a loaded machine) to join first
-    visitor = np.concatenate([silence(4500, 16000), espeak(LINE, 16000), silence(300, 16000)])
+    # the visitor starts 9 s in: time for the listener (a new process, started once
+    # `ctl status` says the call is up; both slow to start on a loaded machine) to join
+    # first. With 4.5 s, a listener in the parallel phase once joined after the visitor spoke.
+    visitor = np.concatenate([silence(HEAD_MS, 16000), espeak(LINE, 16000),
+                              silence(300, 16000)])
     mic = tmp_path / "visitor.wav"
     write_wav(mic, visitor, 16000)
     profile = control_profile(
         profiles, sim, short_dir / "ctl.sock", service={"mode": "once"},
-        call={"max_duration_seconds": 20}, wire={"format": wire},
+        call={"max_duration_seconds": 25}, wire={"format": wire},
         audio={"input": f"file:{mic}", "output": "null"},
         record={"path": str(tmp_path / "rec-{call_id}")})
     daemon = start_daemon(profile)
@@ -70,14 +74,19 @@ def test_listen_records_both_legs_and_verify_tells_which_is_which(
         calls = sim.calls()
         return calls[0] if calls and "(echo of" in " ".join(finals(calls[0])) else None
 
-    call = wait_for(echoed, 20, "the echo of the visitor", interval=0.3)
+    call = wait_for(echoed, 25, "the echo of the visitor", interval=0.3)
     daemon.ok("end")
     stdout, stderr = listen.communicate(timeout=20)
     daemon.proc.wait(timeout=20)  # once mode: it exits by itself (a SIGTERM sent while it
     assert daemon.stop() == 0     # is already on its way out would race its handlers)
 
     print(stdout, stderr)
-    assert listen.returncode == 0, stderr
+    heard = re.search(r"listen: ([\d.]+) s of", stderr)
+    ended = sim.calls()[0]
+    joined = (ended["endedMonotonic"] - ended["connectedMonotonic"] - float(heard[1])
+              if heard and ended["endedMonotonic"] else None)
+    assert listen.returncode == 0, f"{stderr}\nthe listener joined about {joined} s into " \
+        f"the call; the visitor spoke from {HEAD_MS / 1000} s"
     events = [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
     if fault == "listen-no-start":
         assert events == []
