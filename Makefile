@@ -34,7 +34,11 @@ SERIAL_DIST ?= -n 2 --dist loadgroup
 # the sound server itself sometimes glitches (its xruns are reported in the failure), more
 # often with the two lanes side by side. Three failures in a row fail the suite; each rerun
 # is shown in pytest's summary (R).
-SERIAL_RERUNS := --reruns 2
+SERIAL_RERUNS := --reruns 2 -rR
+# The parallel phase's tests start daemons, listeners and simulators as processes on the
+# same 2 cores, against real-time calls: one that fails is run once more before it counts
+# (a listener that joined a call late failed a rehearsal once). -rR lists what was rerun.
+PARALLEL_RERUNS := --reruns 1 -rR
 # at the floors: what calls each dependency's API (REST, socket, resampler, devices, AEC,
 # the HTTP server and its metrics: aiohttp, prometheus-client)
 FLOORS_PARALLEL := tests/unit tests/network tests/e2e/test_call_path.py tests/web/test_metrics.py
@@ -110,7 +114,7 @@ test-floors: deps $(FLOORS_STAMP)
 ifdef ARGS
 	$(FLOORS_VENV)/bin/pytest -q -p no:cacheprovider $(ARGS)
 else
-	$(FLOORS_VENV)/bin/pytest -q -p no:cacheprovider -n $(PYTEST_WORKERS) \
+	$(FLOORS_VENV)/bin/pytest -q -p no:cacheprovider $(PARALLEL_RERUNS) -n $(PYTEST_WORKERS) \
 	  $(SERIAL_TESTS:%=--deselect=%) $(FLOORS_PARALLEL)
 	$(FLOORS_VENV)/bin/pytest -q -p no:cacheprovider $(SERIAL_RERUNS) $(SERIAL_DIST) \
 	  $(FLOORS_SERIAL)
@@ -127,7 +131,7 @@ test: venv
 ifdef ARGS
 	$(VENV)/bin/pytest -q $(ARGS)
 else
-	$(VENV)/bin/pytest -q -n $(PYTEST_WORKERS) $(SERIAL_TESTS:%=--deselect=%)
+	$(VENV)/bin/pytest -q $(PARALLEL_RERUNS) -n $(PYTEST_WORKERS) $(SERIAL_TESTS:%=--deselect=%)
 	$(VENV)/bin/pytest -q $(SERIAL_RERUNS) $(SERIAL_DIST) $(SERIAL_TESTS)
 endif
 
