@@ -27,6 +27,7 @@ The gain is applied at the device rate, ramped over `ramp_ms`.
 
 from __future__ import annotations
 
+import functools
 import logging
 
 import numpy as np
@@ -129,7 +130,6 @@ class EchoGate:
         self._quiet_for = 1 << 30  # analysis samples since echo was last expected
         self._ramp = max(1, int(rate * ramp_ms / 1000))
         self._gain = 1.0
-        self._grids: dict[int, _Grid] = {}
         # when to measure the path (`_measure`)
         self._lags = self.path.window + self.path.max_lag  # the far end a measurement reads
         self._min_far = self.path.min_energy
@@ -160,7 +160,7 @@ class EchoGate:
         """The gain for the newest `n` analysis samples of microphone."""
         mic = self._mic.history
         start = mic.count - n
-        grid = self._grid(n)
+        grid = _grid(n, self._frame, self._back, self._tail)
         p_mic = self._power(mic, start, grid)
         now = None
         if self._measure(p_mic):
@@ -228,14 +228,6 @@ class EchoGate:
                                    lock=False)
         return newest is not None and newest.rho2 >= self._check_rho2
 
-    def _grid(self, n: int) -> _Grid:
-        grid = self._grids.get(n)
-        if grid is None:
-            if len(self._grids) > 64:  # odd tick sizes (a stall, a partial block)
-                self._grids.clear()
-            grid = self._grids[n] = _Grid(n, self._frame, self._back, self._tail)
-        return grid
-
     def _expected(self, start: int, grid: _Grid, now: PathMeasurement | None) -> np.ndarray:
         """Echo power to expect in each frame of the tick's `grid` from microphone sample
         `start`: the locked path's echo-return ratio times the far end's decaying-peak level
@@ -283,3 +275,8 @@ class _Grid:
         self.peak_starts = bounds[:-1] - bounds[0]
         self.peak_lengths = np.diff(bounds).astype(np.float64)
         self.decay = tail ** np.arange(len(bounds) - 1)  # a level decays by tail per frame
+
+
+# one grid per tick size (and gate shape), made once; a few odd sizes (a stall, a partial
+# block) come and go
+_grid = functools.lru_cache(maxsize=64)(_Grid)
