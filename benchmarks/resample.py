@@ -96,8 +96,12 @@ class LibSamplerate:
 def candidates(a: int, b: int) -> dict[str, Callable[[], Stream]]:
     c: dict[str, Callable[[], Stream]] = {}
     if is_integer_ratio(a, b):
-        c["bridge: linear-phase FIR"] = lambda: Resampler(a, b)
-        c["  same, minimum phase"] = lambda: FIR(a, b, ATTEN_DB, TRANSITION, True)
+        if a > b:  # device → wire: the uplink's form, then the other
+            c["bridge uplink: min-phase FIR"] = lambda: Resampler(a, b, minimum_phase=True)
+            c["  same, linear phase"] = lambda: FIR(a, b, ATTEN_DB, TRANSITION, False)
+        else:  # wire → device: the downlink's
+            c["bridge downlink: linear FIR"] = lambda: Resampler(a, b)
+            c["  same, minimum phase"] = lambda: FIR(a, b, ATTEN_DB, TRANSITION, True)
         c["  same, 80 dB, 15 % band"] = lambda: FIR(a, b, 80.0, 0.15)
     else:
         c["bridge: soxr vr MQ"] = lambda: Resampler(a, b)

@@ -1,0 +1,110 @@
+"""How long the uplink holds a sound back, on the sample positions of a real Uplink fed by
+a device that captures 20 ms blocks at 48 kHz: a click captured anywhere in the first 95 %
+of a block leaves in the frame sent on that block's capture. What the resampler holds back
+is what decides it: with a linear-phase filter the last 3.6 ms (16 kHz wire) or 7.1 ms
+(8 kHz) of every block waited a whole block for the next capture, the p95 of mic → wire."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from dataclasses import dataclass, field
+
+import numpy as np
+import pytest
+
+from bridge.audio.base import Backend
+from bridge.audio.codec import MulawCodec, PcmS16leCodec
+from bridge.call.uplink import Uplink
+
+DEVICE = 48000
+BLOCK = DEVICE // 50
+PERIOD = 0.02
+BLOCKS = 48
+# one click every other block (so each click's response stands alone), at offsets that
+# sweep the first 95 % of a block
+OFFSETS = [round(i * 0.95 * BLOCK / (BLOCKS // 2 - 1)) for i in range(BLOCKS // 2)]
+OFFSETS[-1] = int(0.95 * BLOCK) - 1
+
+
+class Stop(Exception):
+    pass
+
+
+@dataclass
+class ClickDevice(Backend):
+    """A device whose capture 'callback' (a loop timer standing in for PortAudio's thread)
+    completes one 20 ms block every 20 ms and writes the eventfd, like `DeviceSource`."""
+
+    sample_rate: int = DEVICE
+    is_device: bool = True
+    captures: int = 0
+    _fd: int = -1
+    _ring: list[np.ndarray] = field(default_factory=list)
+
+    def frame_wake(self, samples: int) -> int | None:
+        if self._fd < 0:
+            self._fd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+        return self._fd
+
+    def capture(self, k: int) -> None:
+        block = np.zeros(BLOCK, dtype=np.int16)
+        if k % 2 == 0:
+            block[OFFSETS[k // 2]] = 30000
+        self._ring.append(block)
+        self.captures = k + 1
+        os.eventfd_write(self._fd, 1)
+
+    def start(self) -> None:
+        return None
+
+    def read(self, due: int) -> np.ndarray:
+        out = np.concatenate(self._ring) if self._ring else np.zeros(0, np.int16)
+        self._ring.clear()
+        return out
+
+    @property
+    def level_db(self) -> float:
+        return 0.0
+
+    def close(self) -> None:
+        os.close(self._fd)
+
+
+@pytest.mark.parametrize(("codec", "wire_rate"), [(PcmS16leCodec(), 16000),
+                                                  (MulawCodec(), 8000)])
+def test_a_sound_leaves_with_the_frame_of_the_block_that_captured_it(codec, wire_rate) -> None:
+    device = ClickDevice()
+    frames: list[tuple[int, np.ndarray]] = []  # (captures completed when it left, samples)
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+
+        async def send(data: bytes) -> None:
+            frames.append((device.captures, codec.decode(data).astype(float)))
+            if len(frames) == BLOCKS:
+                raise Stop
+
+        uplink = Uplink(device, codec, wire_rate, send)
+        t0 = loop.time() + 0.01
+        for k in range(BLOCKS + 4):
+            loop.call_at(t0 + k * PERIOD, device.capture, k)
+        with pytest.raises(Stop):
+            await uplink.run()
+        assert uplink.stats.silence_frames == 0, "every frame left on a capture"
+
+    asyncio.run(main())
+    device.close()
+    per_frame = wire_rate // 50
+    wire = np.concatenate([f for _, f in frames])
+    left_after = np.repeat([n for n, _ in frames], per_frame)
+    late_blocks = []
+    for i, off in enumerate(OFFSETS):
+        k = 2 * i
+        at = (k * BLOCK + off) * wire_rate // DEVICE  # where the click falls on the wire
+        near = slice(at, at + per_frame // 2)  # the filter and the framer's front pad
+        peak = near.start + int(np.argmax(np.abs(wire[near])))
+        assert abs(wire[peak]) > 1500, f"click {i} not found"
+        if left_after[peak] != k + 1:
+            late_blocks.append((off * 1000 / DEVICE, int(left_after[peak]) - (k + 1)))
+    assert not late_blocks, f"clicks (ms into their block, blocks late): {late_blocks}"
