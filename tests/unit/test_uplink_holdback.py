@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pytest
 
-from bridge.audio.base import Backend
 from bridge.audio.codec import MulawCodec, PcmS16leCodec
 from bridge.call.uplink import Uplink
+from tests.unit.test_uplink_pacing import EventfdDevice
 
 DEVICE = 48000
 BLOCK = DEVICE // 50
@@ -32,20 +32,12 @@ class Stop(Exception):
 
 
 @dataclass
-class ClickDevice(Backend):
-    """A device whose capture 'callback' (a loop timer standing in for PortAudio's thread)
-    completes one 20 ms block every 20 ms and writes the eventfd, like `DeviceSource`."""
+class ClickDevice(EventfdDevice):
+    """`EventfdDevice` at 48 kHz, capturing a block with a click (every other block) each
+    time its 'callback' (a loop timer standing in for PortAudio's thread) runs."""
 
     sample_rate: int = DEVICE
-    is_device: bool = True
     captures: int = 0
-    _fd: int = -1
-    _ring: list[np.ndarray] = field(default_factory=list)
-
-    def frame_wake(self, samples: int) -> int | None:
-        if self._fd < 0:
-            self._fd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
-        return self._fd
 
     def capture(self, k: int) -> None:
         block = np.zeros(BLOCK, dtype=np.int16)
@@ -54,21 +46,6 @@ class ClickDevice(Backend):
         self._ring.append(block)
         self.captures = k + 1
         os.eventfd_write(self._fd, 1)
-
-    def start(self) -> None:
-        return None
-
-    def read(self, due: int) -> np.ndarray:
-        out = np.concatenate(self._ring) if self._ring else np.zeros(0, np.int16)
-        self._ring.clear()
-        return out
-
-    @property
-    def level_db(self) -> float:
-        return 0.0
-
-    def close(self) -> None:
-        os.close(self._fd)
 
 
 @pytest.mark.parametrize(("codec", "wire_rate"), [(PcmS16leCodec(), 16000),
