@@ -53,9 +53,7 @@ class SpeechRuns:
         """`samples` were queued at stream position `pos` (call before publishing them)."""
         n = len(samples)
         if 0 < n < self.gap:  # no pause of `gap` fits inside: one run at most
-            head, tail = int(samples[0]), int(samples[-1])
-            if (head >= QUIET_PEAK or head <= -QUIET_PEAK) \
-                    and (tail >= QUIET_PEAK or tail <= -QUIET_PEAK):
+            if abs(int(samples[0])) >= QUIET_PEAK and abs(int(samples[-1])) >= QUIET_PEAK:
                 self._add(pos, pos + n)  # loud at both ends: the run is the whole write
                 return
             mask = loud_mask(samples)

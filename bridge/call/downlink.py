@@ -53,9 +53,7 @@ class Downlink:
             if target > now + 5 or (target < now - 5 and jitter.settled):  # rise, or fall
                 self.target_ms = target
                 self.sink.set_playout_target(target, jitter.jitter_ms)
-        if self._gain != 1.0:
-            samples = apply_gain(samples, self._gain)
-        out = self._resampler.process(samples)
+        out = self._resampler.process(apply_gain(samples, self._gain))
         if len(out):
             self.sink.capture_frame(out)
 

@@ -76,7 +76,7 @@ class Uplink:
         self._far_end = far_end
         # minimum phase: what the resampler holds back decides whether a sound captured near
         # a block's end leaves with that block's frame or waits for the next capture (a
-        # whole block); the uplink goes to Vapi's speech recogniser, which hears no phase
+        # whole block); the uplink goes to Vapi's speech recogniser, which does not use phase
         self._resampler = Resampler(source.sample_rate, wire_rate, minimum_phase=True)
         self._framer = Framer(wire_rate, FRAME_MS)
         self._silence = np.zeros(self._framer.frame_samples, dtype=np.int16)
