@@ -8,7 +8,8 @@ The bridge's real classes on 20 s of speech-like noise, without sockets or sleep
             buffer's write — plus the device callback's 20 ms pull from the playout buffer
 Pipecat's side (benchmarks/pipecat_path.py, run in its own venv since Pipecat pins soxr
 ~1.0): `create_stream_resampler()`'s resampler, plus `pcm_to_ulaw`/`ulaw_to_pcm` for µ-law.
-The two run interleaved, 3 rounds, and the median of each is printed with the ratio.
+The two run interleaved, 5 rounds (one run of 20 s moves by a third on a shared VM), and
+the median of each is printed with the ratio.
 Not covered: the echo canceller (off by default), the recorder (off by default), the
 event loop and the socket.
 
@@ -42,7 +43,7 @@ from bridge.call.downlink import Downlink
 
 SECONDS = 20
 FRAMES = SECONDS * 50
-ROUNDS = 3
+ROUNDS = 5
 GAIN = 10 ** (0.0 / 20)  # the profile's default input_gain_db / output_gain_db
 CASES = [(wire, wire_rate, dev_rate) for wire, wire_rate in (("pcm_s16le", 16000),
                                                              ("mulaw", 8000))

@@ -33,17 +33,13 @@ import numpy as np
 import soxr
 from soxr import soxr_ext
 
-from bridge.audio.resample import (
-    ATTEN_DB,
-    TRANSITION,
-    PolyphaseFIR,
-    Resampler,
-    is_integer_ratio,
-)
+from bridge.audio.polyphase import ATTEN_DB, TRANSITION, PolyphaseFIR, is_integer_ratio
+from bridge.audio.resample import Resampler
 
 BLOCK_S = 0.02
 SOXR_MINIMUM_PHASE = 0x30  # libsoxr's recipe flag (soxr.h); python-soxr does not name it
-ROUTES = ((48000, 16000), (16000, 48000), (48000, 8000), (8000, 48000), (44100, 16000))
+ROUTES = ((48000, 16000), (16000, 48000), (48000, 8000), (8000, 48000), (44100, 16000),
+          (16000, 44100))
 
 
 class Stream(Protocol):
@@ -103,8 +99,12 @@ def candidates(a: int, b: int) -> dict[str, Callable[[], Stream]]:
             c["bridge downlink: linear FIR"] = lambda: Resampler(a, b)
             c["  same, minimum phase"] = lambda: FIR(a, b, ATTEN_DB, TRANSITION, True)
         c["  same, 80 dB, 15 % band"] = lambda: FIR(a, b, 80.0, 0.15)
+    elif a > b:  # 44.1 k: through 48 k (bridge/audio/polyphase.py's TwoStageFIR)
+        c["bridge up: via 48 k, min-phase"] = lambda: Resampler(a, b, minimum_phase=True)
+        c["  one FIR at 160/441, linear"] = lambda: FIR(a, b, ATTEN_DB, TRANSITION)
     else:
-        c["bridge: soxr vr MQ"] = lambda: Resampler(a, b)
+        c["bridge down: via 48 k, linear"] = lambda: Resampler(a, b)
+        c["  one FIR at 441/160, linear"] = lambda: FIR(a, b, ATTEN_DB, TRANSITION)
     for q in ("QQ", "LQ", "MQ", "HQ", "VHQ"):
         c[f"soxr {q}"] = lambda q=q: Soxr(a, b, q, False)
     for q in ("QQ", "LQ", "MQ", "HQ", "VHQ"):

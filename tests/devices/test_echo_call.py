@@ -33,7 +33,8 @@ def speech() -> np.ndarray:
     return espeak(LINE, 16000)
 
 
-@pytest.mark.parametrize("rig", [16000, 48000], indirect=True)
+# 44.1 kHz: a card with no integer ratio to the wire (the resampler goes through 48 kHz)
+@pytest.mark.parametrize("rig", [16000, 44100, 48000], indirect=True)
 @pytest.mark.parametrize(("wire", "wire_rate"), [("pcm_s16le", 16000), ("mulaw", 8000)])
 def test_speech_comes_back_through_the_devices(rig: PulseRig, start_sim, tmp_path: Path,
                                                speech: np.ndarray, wire: str,

@@ -13,7 +13,8 @@ import pytest
 
 from benchmarks.resample import alias_db, delay_ms, edge_hz
 from bridge.audio import fir_design
-from bridge.audio.resample import ATTEN_DB, SPEECH_HZ, TRANSITION, PolyphaseFIR, Resampler
+from bridge.audio.polyphase import ATTEN_DB, SPEECH_HZ, TRANSITION, PolyphaseFIR
+from bridge.audio.resample import Resampler
 
 ROUTES = [(48000, 16000), (16000, 48000), (48000, 8000), (8000, 48000), (16000, 8000),
           (8000, 16000)]
