@@ -28,7 +28,7 @@ from tests.devices.conftest import (
     write_profile,
 )
 from tests.rig.pulse import PulseRig
-from tests.rig.signals import align_and_correlate, espeak, resample
+from tests.rig.signals import align_and_correlate, espeak, piece_correlations, resample
 
 
 def client_streams(rig: PulseRig, pid: int) -> dict[str, list[int]]:
@@ -98,11 +98,20 @@ def test_streams_killed_mid_call_are_reopened(rig: PulseRig, start_sim, tmp_path
     for role in ("microphone vb_mic", "speaker vb_speaker"):
         assert f"{role}: the stream stopped; reopening it" in bp.err, bp.err
         assert f"{role}: reopened (attempt 1 of 3)" in bp.err, bp.err
-    # the reopened streams carry the call: the visitor's words go up and come back
+    # the reopened streams carry the call: the visitor's words go up and come back whole.
+    # Judged piece by piece, each at its own alignment: the playout may re-time the echo
+    # between words (a block of silence held back to reach its floor), which one global
+    # alignment scored as a loss (0.777 against 0.989, 1 run in 12). A piece may fall short
+    # only where the bridge itself counted an audible underrun (after the kill, PortAudio's
+    # ALSA poll can fail for a moment: once in 12 runs, 95 ms of the first word).
     reference = resample(resample(speech, 16000, 16000), 16000, rate)
     lag, corr = align_and_correlate(reference, played, rate)
-    print(f"echo after the reopen: correlation {corr:.3f}")
-    assert corr >= 0.8
+    pieces = piece_correlations(reference, played, rate)
+    print(f"echo after the reopen: correlation {corr:.3f}, per 250 ms: "
+          + " ".join(f"{c:.2f}" for c in pieces))
+    assert len(pieces) >= 6, "the speech came back"
+    short = [c for c in pieces if c < 0.9]
+    assert len(short) <= summary["audible"] <= 1, (pieces, summary["line"])
     assert t0 + lag > t_in
     up = sim.only_call()["uplink"]
     assert np.max(np.diff(up["arrivalMonotonic"])) < 0.2, "the uplink cadence went on"

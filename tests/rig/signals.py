@@ -187,6 +187,36 @@ def align_and_correlate(
     return lag / rate, corr
 
 
+def piece_correlations(reference: np.ndarray, recorded: np.ndarray, rate: int,
+                       piece_ms: float = 250.0, slack_ms: float = 150.0,
+                       quiet_dbfs: float = -45.0) -> list[float]:
+    """The correlation of each `piece_ms` of the reference louder than `quiet_dbfs` with the
+    recording, each at its own best lag within `slack_ms` of the whole reference's: speech
+    that came back whole scores ~1 in every piece even where a playout buffer re-timed it
+    between words (held back a block of silence, restarted after an underrun), which one
+    global alignment scores as a loss; a piece that did not come back, or came back cut,
+    scores low."""
+    ref, rec = _as_float(reference), _as_float(recorded)
+    lag = align(reference, recorded)
+    n, slack = round(rate * piece_ms / 1000), round(rate * slack_ms / 1000)
+    out = []
+    for i in range(0, len(ref) - n + 1, n):
+        piece = ref[i:i + n]
+        energy = float(np.dot(piece, piece))
+        if rms_db(piece) < quiet_dbfs:
+            continue
+        lo = max(0, lag + i - slack)
+        seg = rec[lo:lag + i + n + slack]
+        if len(seg) < n:
+            out.append(0.0)
+            continue
+        dots = _xcorr(seg, piece)[n - 1:len(seg)]  # piece against seg[k:k + n], k = 0 …
+        sq = np.concatenate(([0.0], np.cumsum(seg * seg)))
+        norms = np.sqrt(np.maximum(sq[n:] - sq[:-n], 1e-24) * energy)
+        out.append(float(np.max(dots / norms)))
+    return out
+
+
 def envelope_correlation(
     reference: np.ndarray, recorded: np.ndarray, rate: int, window_ms: float = 20.0
 ) -> float:

@@ -1,0 +1,47 @@
+"""The rig tests' piecewise measure of "the speech came back whole": a playout that re-timed
+the speech between words still scores ~1 in every piece (one global alignment does not), a
+gap inside a word scores low where it fell, and another sound scores low everywhere."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tests.rig.signals import align_and_correlate, piece_correlations
+
+RATE = 16000
+
+
+def words() -> np.ndarray:
+    """Five 300 ms bursts of noise ("words") with 150 ms pauses, after 200 ms of silence."""
+    rng = np.random.default_rng(3)
+    parts = [np.zeros(RATE // 5)]
+    for _ in range(5):
+        parts += [rng.standard_normal(RATE * 3 // 10) * 6000, np.zeros(RATE * 3 // 20)]
+    return np.concatenate(parts).astype(np.int16)
+
+
+def test_speech_re_timed_between_words_scores_whole() -> None:
+    ref = words()
+    pause = RATE // 5 + RATE * 3 // 10 + RATE // 20  # inside the first pause
+    played = np.concatenate([np.zeros(800, np.int16), ref[:pause],
+                             np.zeros(RATE // 50, np.int16), ref[pause:]])  # 20 ms held back
+    _, whole = align_and_correlate(ref, played, RATE)
+    pieces = piece_correlations(ref, played, RATE)
+    assert whole < 0.9, "one alignment scores the re-timing as a loss"
+    assert min(pieces) > 0.99
+
+
+def test_a_gap_inside_a_word_scores_low_where_it_fell() -> None:
+    ref = words()
+    played = ref.copy()
+    cut = RATE // 5 + RATE * 9 // 20 + RATE // 10  # 100 ms into the second word
+    played[cut:cut + RATE // 10] = 0
+    pieces = piece_correlations(ref, played, RATE)
+    assert sum(c < 0.9 for c in pieces) == 1
+    assert sorted(pieces)[1] > 0.99
+
+
+def test_another_sound_scores_low_everywhere() -> None:
+    ref = words()
+    other = (np.random.default_rng(9).standard_normal(len(ref)) * 6000).astype(np.int16)
+    assert max(piece_correlations(ref, other, RATE)) < 0.2
