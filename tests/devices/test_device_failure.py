@@ -102,8 +102,8 @@ def test_streams_killed_mid_call_are_reopened(rig: PulseRig, start_sim, tmp_path
     # Judged piece by piece, each at its own alignment: the playout may re-time the echo
     # between words (a block of silence held back to reach its floor), which one global
     # alignment scored as a loss (0.777 against 0.989, 1 run in 12). A piece may fall short
-    # only where the bridge itself counted an audible underrun (after the kill, PortAudio's
-    # ALSA poll can fail for a moment: once in 12 runs, 95 ms of the first word).
+    # only where the bridge itself counted an audible underrun (once in 12 runs: the echo's
+    # first word ran dry for 95 ms, in a run whose log had PortAudio's ALSA poll failing).
     reference = resample(resample(speech, 16000, 16000), 16000, rate)
     lag, corr = align_and_correlate(reference, played, rate)
     pieces = piece_correlations(reference, played, rate)
