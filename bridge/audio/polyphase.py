@@ -28,6 +28,7 @@ ROW_OUTPUTS = 16  # integer ratios: input (up) or output (down) positions per pr
 MAX_MNK = 1 << 19  # m·n·k: OpenBLAS (numpy's wheels) keeps a product this small on one thread
 MAX_MATRIX = 1 << 21  # floats (8 MB): an odd ratio whose matrix is larger goes to soxr
 BRIDGE_RATE = 48000  # what 44.1 kHz (and other rates with no integer ratio) go through
+MAX_PERIOD_MS = 10.0  # a rational ratio's outputs come a period at a time: at most this
 _LOW, _HIGH = np.array(-32768.0, np.float32), np.array(32767.0, np.float32)
 
 
@@ -159,7 +160,7 @@ class TwoStageFIR:
 
     def __init__(self, in_rate: int, out_rate: int, *, minimum_phase: bool = False) -> None:
         low = min(in_rate, out_rate)
-        short = (low / 2, BRIDGE_RATE - low / 2)
+        short = short_band(low)
         if in_rate > out_rate:
             self._first = PolyphaseFIR(in_rate, BRIDGE_RATE, band=short)
             self._second = PolyphaseFIR(BRIDGE_RATE, out_rate, minimum_phase=minimum_phase)
@@ -176,11 +177,20 @@ class TwoStageFIR:
         self._second.clear()
 
 
+def short_band(low: int) -> tuple[float, float]:
+    """The 48 kHz stage's band: keep the lower rate's, reject what would fold into it."""
+    return low / 2, BRIDGE_RATE - low / 2
+
+
 def two_stage(in_rate: int, out_rate: int) -> bool:
-    """Whether to go through 48 kHz: no integer ratio, and 48 kHz a multiple of the lower."""
+    """Whether to go through 48 kHz: no integer ratio, 48 kHz a multiple of the lower rate
+    (and above it), and the stage between 48 kHz and the higher rate fits both ways."""
     low, high = min(in_rate, out_rate), max(in_rate, out_rate)
-    return (not is_integer_ratio(in_rate, out_rate) and BRIDGE_RATE % low == 0
-            and high != BRIDGE_RATE and not is_integer_ratio(high, BRIDGE_RATE))
+    if is_integer_ratio(in_rate, out_rate) or low >= BRIDGE_RATE or BRIDGE_RATE % low:
+        return False
+    band = short_band(low)
+    return (not is_integer_ratio(high, BRIDGE_RATE) and fir_fits(high, BRIDGE_RATE, band)
+            and fir_fits(BRIDGE_RATE, high, band))
 
 
 def is_integer_ratio(in_rate: int, out_rate: int) -> bool:
@@ -188,13 +198,18 @@ def is_integer_ratio(in_rate: int, out_rate: int) -> bool:
     return in_rate == g or out_rate == g
 
 
-def fir_fits(in_rate: int, out_rate: int) -> bool:
-    """Whether the FIR's matrix for this ratio is small enough to keep (every ratio between
-    the usual rates: 8, 11.025, 16, 22.05, 32, 44.1, 48, 96 kHz), judged before designing."""
+def fir_fits(in_rate: int, out_rate: int, band: tuple[float, float] | None = None) -> bool:
+    """Whether the FIR for this ratio (and `band`) is worth keeping, judged before designing:
+    its matrix small enough (every ratio between the usual rates: 8, 11.025, 16, 22.05, 32,
+    44.1, 48, 96 kHz), and, at a rational ratio, its period (1/gcd s: outputs come a period
+    at a time) at most `MAX_PERIOD_MS` (11.025 k ↔ 16 k: 40 ms, so soxr's vr engine)."""
     g = gcd(in_rate, out_rate)
     up, down = out_rate // g, in_rate // g
+    if min(up, down) > 1 and 1000.0 / g > MAX_PERIOD_MS:
+        return False
     low = min(in_rate, out_rate)
-    length, _ = kaiser_order(ATTEN_DB, low / 2 * TRANSITION / (in_rate * up / 2))
+    pass_hz, stop_hz = band or (low / 2 * (1 - TRANSITION), low / 2)
+    length, _ = kaiser_order(ATTEN_DB, (stop_hz - pass_hz) / (in_rate * up / 2))
     periods = ROW_OUTPUTS if min(up, down) == 1 else max(1, ROW_OUTPUTS // up)
     width = (periods - 1) * down + (length - 1) // up + (up - 1) * down // up + 1
     return width * periods * up <= MAX_MATRIX

@@ -23,8 +23,9 @@ A 44.1 kHz device (no integer ratio to the wire) goes through 48 kHz (`TwoStageF
 same FIR between 48 kHz and the wire, and a short one between 48 and 44.1 kHz, for the same
 band, delay and rejection (plus 0.09 ms) and 20–28 µs per 20 ms, where soxr's variable-rate
 engine took 14–15 ms and 25–52 µs. Another ratio with no such route is one polyphase FIR at
-the common rate (a rational U/D), or, if its matrix would pass `MAX_MATRIX` (none between
-the usual rates), soxr's variable-rate engine.
+the common rate (a rational U/D: 88.2 k ↔ 48 k), which returns its outputs a period (1/gcd
+s) at a time; where that period is longer than 10 ms (11.025 k ↔ 16 k: 40 ms) or the
+matrix would pass `MAX_MATRIX`, soxr's variable-rate engine.
 soxr's ordinary engine works in large blocks and returns bursts (20–175 ms held back at
 these ratios, 31–159 ms with its minimum-phase recipe); its variable-rate engine holds back
 12.6–27.8 ms and lets a tone 50 Hz above the new Nyquist through at −33 dB (48 k → 16 k);

@@ -67,14 +67,28 @@ def test_reset_forgets_the_cut_audio() -> None:
     assert not res.process(np.zeros(320, dtype=np.int16)).any()
 
 
-def test_an_odd_ratio_streams_through_soxr() -> None:
-    """A ratio whose filter matrix would be too large to keep (no sound card's rate pair
-    is) still resamples, through soxr's variable-rate engine."""
-    res = Resampler(44100, 16001)
-    y, _ = feed(res, tone(1000, 44100))
+@pytest.mark.parametrize(("a", "b"), [(44100, 16001), (44056, 16000), (16000, 44056),
+                                      (11025, 16000), (16000, 11025)])
+def test_an_odd_ratio_streams_through_soxr(a: int, b: int) -> None:
+    """A ratio whose filter matrix would be too large to keep, or whose period (outputs
+    come a period at a time) is longer than 10 ms (11.025 k ↔ 16 k: 40 ms), still
+    resamples, through soxr's variable-rate engine."""
+    res = Resampler(a, b, minimum_phase=True)
+    y, _ = feed(res, tone(1000, a))
     assert res.filter_ms == 0.0, "soxr only holds samples back"
-    assert abs(level_db(y[res.out_rate // 20:], 1000, 16001)) < 0.5
+    assert abs(level_db(y[res.out_rate // 20:], 1000, b)) < 0.5
     assert Resampler(16000, 16000).process(tone(1000, 16000)[:320]).shape == (320,)
+
+
+@pytest.mark.parametrize(("a", "b"), [(88200, 48000), (48000, 88200), (32000, 44100),
+                                      (96000, 16000), (22050, 16000), (16000, 22050)])
+def test_other_device_rates_stream_through_a_fir(a: int, b: int) -> None:
+    """48 kHz against 88.2 kHz (an echo path between a mic and a speaker at those rates) is
+    one FIR, not the route through 48 kHz; every 20 ms block comes out whole."""
+    res = Resampler(a, b, minimum_phase=True)
+    y, sizes = feed(res, tone(1000, a))
+    assert res.filter_ms > 0.0 and set(sizes) == {b // 50}
+    assert abs(level_db(y, 1000, b)) < 0.1
 
 
 @pytest.mark.parametrize(("a", "b"), [*ROUTES, (44100, 16001)])
