@@ -21,7 +21,7 @@ correlates 0.989 with the original (linear phase both ways: 0.998), through 8 kH
 (0.991).
 A 44.1 kHz device (no integer ratio to the wire) goes through 48 kHz (`TwoStageFIR`): the
 same FIR between 48 kHz and the wire, and a short one between 48 and 44.1 kHz, for the same
-band, delay and rejection (plus 0.09 ms) and 20–28 µs per 20 ms, where soxr's variable-rate
+band, delay and rejection (plus 0.11 ms) and 17–28 µs per 20 ms, where soxr's variable-rate
 engine took 14–15 ms and 25–52 µs. Another ratio with no such route is one polyphase FIR at
 the common rate (a rational U/D: 88.2 k ↔ 48 k), which returns its outputs a period (1/gcd
 s) at a time; where that period is longer than 10 ms (11.025 k ↔ 16 k: 40 ms) or the
