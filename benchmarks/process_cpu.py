@@ -1,7 +1,8 @@
 """The `vapi-bridge run` process's own CPU and event-loop wake-ups during a steady call.
 
-On the PulseAudio rig (tests/rig, docs/audio-rig.md) at 48 kHz, `vapi-bridge run` calls
-the simulator's echo assistant (a process of its own) with `audio.input: vb_mic`,
+On the PulseAudio rig (tests/rig, docs/audio-rig.md) at 48 kHz (`--device-rate`: 44.1 or
+16 kHz), `vapi-bridge run` calls the simulator's echo assistant (a process of its own) with
+`audio.input: vb_mic`,
 `audio.output: vb_speaker`, pcm_s16le at 16 kHz on the wire (or `--wire mulaw`). Speech
 is played into the virtual microphone for the whole call, and the echo assistant speaks
 it back: audio flows both ways all the time.
@@ -19,7 +20,7 @@ its counts of the loop's system calls are printed per 20 ms (strace slows the pr
 so it never overlaps the CPU window).
 
     .venv/bin/python benchmarks/process_cpu.py [--seconds 30] [--strace-seconds 10]
-        [--wire pcm_s16le|mulaw] [--block-ms 20] [--calls 1]
+        [--wire pcm_s16le|mulaw] [--block-ms 20] [--device-rate 48000] [--calls 1]
 
 `--cprofile FILE` runs the bridge under cProfile on its loop thread's CPU clock (to see what
 costs; not for the figures); PROCESS_CPU_LOG=FILE keeps the bridge's output.
@@ -264,6 +265,7 @@ def main() -> int:
     ap.add_argument("--no-strace", action="store_true")
     ap.add_argument("--wire", choices=("pcm_s16le", "mulaw"), default="pcm_s16le")
     ap.add_argument("--block-ms", type=int, default=20)
+    ap.add_argument("--device-rate", type=int, default=48000, choices=(16000, 44100, 48000))
     ap.add_argument("--calls", type=int, default=1)
     ap.add_argument("--echo", help="audio.echo for the call (default: the profile's)")
     ap.add_argument("--cprofile", metavar="FILE", help="run the bridge under cProfile (its "
@@ -274,13 +276,13 @@ def main() -> int:
         print(f"process CPU benchmark skipped: {why}", file=sys.stderr)
         return 0
     with tempfile.TemporaryDirectory(prefix="vb-cpu-") as d, \
-            PulseRig(rate=48000, tmpdir=Path(d) / "rig") as rig:
+            PulseRig(rate=args.device_rate, tmpdir=Path(d) / "rig") as rig:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("VAPI_", "PULSE_"))}
         env.update(rig.env, VAPI_API_KEY=KEY, PYTHONUNBUFFERED="1")
         floor = device_floor(rig, args, env)
         results = [one_call(rig, args, env, Path(d)) for _ in range(args.calls)]
     load = os.getloadavg()
-    print(f"`vapi-bridge run` during a steady call: rig devices at 48000 Hz, "
+    print(f"`vapi-bridge run` during a steady call: rig devices at {rig.rate} Hz, "
           f"{args.block_ms} ms blocks, {args.wire} on the wire, audio.echo "
           f"{args.echo or '(default)'}, speech both ways (echo "
           f"assistant); {args.seconds:.0f} s window from {WARMUP_S:.0f} s into the call; "
