@@ -62,20 +62,15 @@ class PolyphaseFIR:
         up, down = out_rate // g, in_rate // g
         if minimum_phase and up != 1 and down != 1:
             raise ValueError(f"{in_rate}→{out_rate}: minimum phase needs an integer ratio")
-        self.up, self.down, self.out_rate = up, down, out_rate
-        common, low = in_rate * up, min(in_rate, out_rate)
+        self.up, self.down = up, down
+        common = in_rate * up
         design = min_phase_lowpass if minimum_phase else linear_phase_lowpass
-        pass_hz, stop_hz = band or (low / 2 * (1 - transition), low / 2)
-        taps = design(common, pass_hz, stop_hz, atten_db) * up
+        taps = design(common, *_band(in_rate, out_rate, transition, band), atten_db) * up
         self.group_delay_ms = group_delay(taps, SPEECH_HZ, common) / common * 1000.0
-        # output q of a period reads inputs i ∈ [q·D/U − (L−1)/U, q·D/U] of it: `history`
-        # before the period's first input, `reach` into it
         length = len(taps)
-        history, reach = (length - 1) // up, (up - 1) * down // up
-        periods = ROW_OUTPUTS if min(up, down) == 1 else max(1, ROW_OUTPUTS // up)
+        periods, history, width = _layout(up, down, length)
         self._hop = periods * down  # input samples per row
         self._row = periods * up  # outputs per row
-        width = (periods - 1) * down + history + reach + 1
         if width * self._row > MAX_MATRIX:
             raise ValueError(f"{in_rate}→{out_rate}: the filter's matrix is too large")
         matrix = np.zeros((width, self._row))
@@ -128,14 +123,16 @@ class PolyphaseFIR:
 
     def filter(self, samples: np.ndarray) -> np.ndarray:
         """The output `samples` complete, unrounded (float32): len(samples) × up / down
-        of them, give or take where the period stands."""
+        of them, give or take where the period stands. A chunk of one pass (any device
+        block, most of Vapi's) comes back as a view the next call overwrites: read it, or
+        change it, before then."""
         p = self._pass
+        if len(samples) <= p:
+            return self._pass_of(samples)
         return np.concatenate([self._pass_of(samples[i:i + p]).copy()
-                               for i in range(0, max(len(samples), 1), p)])
+                               for i in range(0, len(samples), p)])
 
     def resample_chunk(self, samples: np.ndarray) -> np.ndarray:
-        if len(samples) <= self._pass:
-            return _to_int16(self._pass_of(samples))
         return _to_int16(self.filter(samples))
 
     def clear(self) -> None:
@@ -202,6 +199,24 @@ def is_integer_ratio(in_rate: int, out_rate: int) -> bool:
     return in_rate == g or out_rate == g
 
 
+def _band(in_rate: int, out_rate: int, transition: float = TRANSITION,
+          band: tuple[float, float] | None = None) -> tuple[float, float]:
+    """(pass Hz, stop Hz): `band`, or the stopband from the lower rate's Nyquist frequency,
+    the transition `transition` × that wide."""
+    low = min(in_rate, out_rate)
+    return band or (low / 2 * (1 - transition), low / 2)
+
+
+def _layout(up: int, down: int, length: int) -> tuple[int, int, int]:
+    """(periods a row, history, width) of the matrix for `length` taps at U/D = up/down.
+    Output q of a period reads inputs i ∈ [q·D/U − (L−1)/U, q·D/U] of it: `history` before
+    the period's first input, `reach` into it; a row holds `periods` periods (16 input or
+    output positions at an integer ratio, at least one whole period otherwise)."""
+    history, reach = (length - 1) // up, (up - 1) * down // up
+    periods = ROW_OUTPUTS if min(up, down) == 1 else max(1, ROW_OUTPUTS // up)
+    return periods, history, (periods - 1) * down + history + reach + 1
+
+
 def fir_fits(in_rate: int, out_rate: int, band: tuple[float, float] | None = None,
              atten_db: float = ATTEN_DB) -> bool:
     """Whether the FIR for this ratio (and `band`) is worth keeping, judged before designing:
@@ -212,9 +227,7 @@ def fir_fits(in_rate: int, out_rate: int, band: tuple[float, float] | None = Non
     up, down = out_rate // g, in_rate // g
     if min(up, down) > 1 and 1000.0 / g > MAX_PERIOD_MS:
         return False
-    low = min(in_rate, out_rate)
-    pass_hz, stop_hz = band or (low / 2 * (1 - TRANSITION), low / 2)
+    pass_hz, stop_hz = _band(in_rate, out_rate, band=band)
     length, _ = kaiser_order(atten_db, (stop_hz - pass_hz) / (in_rate * up / 2))
-    periods = ROW_OUTPUTS if min(up, down) == 1 else max(1, ROW_OUTPUTS // up)
-    width = (periods - 1) * down + (length - 1) // up + (up - 1) * down // up + 1
+    periods, _, width = _layout(up, down, length)
     return width * periods * up <= MAX_MATRIX

@@ -48,6 +48,8 @@ import soxr
 from bridge.audio.polyphase import PolyphaseFIR, TwoStageFIR, fir_fits, is_integer_ratio, two_stage
 
 DEFAULT_QUALITY = "MQ"  # soxr's, for a ratio with no FIR
+
+
 class Resampler:
     """Streaming int16 mono resampler; `reset()` drops its history (after a flush).
     `minimum_phase`: the integer ratios' FIR in its minimum-phase form (0.2–0.4 ms instead
