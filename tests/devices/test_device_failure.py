@@ -109,7 +109,7 @@ def test_streams_killed_mid_call_are_reopened(rig: PulseRig, start_sim, tmp_path
     pieces = piece_correlations(reference, played, rate)
     print(f"echo after the reopen: correlation {corr:.3f}, per 250 ms: "
           + " ".join(f"{c:.2f}" for c in pieces))
-    assert len(pieces) >= 6, "the speech came back"
+    assert len(pieces) >= 6, "the reference holds enough speech to judge"
     short = [c for c in pieces if c < 0.9]
     assert len(short) <= summary["audible"] <= 1, (pieces, summary["line"])
     assert t0 + lag > t_in

@@ -202,9 +202,9 @@ def piece_correlations(reference: np.ndarray, recorded: np.ndarray, rate: int,
     out = []
     for i in range(0, len(ref) - n + 1, n):
         piece = ref[i:i + n]
-        energy = float(np.dot(piece, piece))
         if rms_db(piece) < quiet_dbfs:
             continue
+        energy = float(np.dot(piece, piece))
         lo = max(0, lag + i - slack)
         seg = rec[lo:lag + i + n + slack]
         if len(seg) < n:
