@@ -9,7 +9,8 @@ and after an idle gap of 1, 5 and 20 ms, median and p90 of `--reps` calls per ga
 Steps (the bridge's own classes, 48 kHz device, pcm_s16le 16 kHz wire):
   uplink     resample 20 ms 48 k → 16 k (minimum-phase FIR), encode
   downlink   decode 20 ms of wire, resample 16 k → 48 k, playout write and one device pull
-  echo gate  one tick of `EchoGate` (far end and microphone, 20 ms each, path locked)
+  echo gate  one tick of `EchoGate`: 20 ms of far end and of its echo alone (10 ms later,
+             -10 dB), the path locked, the visitor quiet
   python     a plain Python function of about 60 bytecodes (no numpy): the interpreter alone
 
     .venv/bin/python benchmarks/wake_cost.py [--reps 300]
@@ -52,10 +53,21 @@ def steps() -> dict[str, Callable[[], object]]:
     playout = PlayoutBuffer(DEVICE)
     out = np.zeros(DEVICE // 50, dtype=np.int16)
     gate = EchoGate(DEVICE)
-    far = (rng.standard_normal(DEVICE // 50) * 3000).astype(np.int16)
-    for _ in range(100):  # a second and more of echo: the path locks
-        gate.far(far)
-        gate.near((far * 0.3).astype(np.int16))
+    block = DEVICE // 50
+    far_end = (rng.standard_normal(DEVICE * 5) * 3000).astype(np.int16)  # 5 s, cycled
+    echo_at = np.roll(far_end, DEVICE // 100) * 0.3  # the far end 10 ms later, -10 dB
+    near_end = echo_at.astype(np.int16)
+    at = 0
+
+    def echo() -> object:  # one tick of echo alone, the path locked (the quiet visitor)
+        nonlocal at
+        i, at = at, (at + block) % len(far_end)
+        gate.far(far_end[i:i + block])
+        return gate.near(near_end[i:i + block])
+
+    for _ in range(100):  # two seconds of echo: the path locks
+        echo()
+    assert gate.path.lag is not None, "the echo path did not lock"
 
     def uplink() -> object:
         return codec.encode(up.process(mic))
@@ -64,10 +76,6 @@ def steps() -> dict[str, Callable[[], object]]:
         playout.write(down.process(codec.decode(wire)))
         playout.read_into(out, None)
         return out
-
-    def echo() -> object:
-        gate.far(far)
-        return gate.near(mic)
 
     def python() -> object:
         total, seen = 0, {}
