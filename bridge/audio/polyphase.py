@@ -30,7 +30,8 @@ MAX_MATRIX = 1 << 21  # floats (8 MB): an odd ratio whose matrix is larger goes 
 BRIDGE_RATE = 48000  # what 44.1 kHz (and other rates with no integer ratio) go through
 MAX_PERIOD_MS = 10.0  # a rational ratio's outputs come a period at a time: at most this
 # the 48 kHz stage's depth: its leak folds into the band (the image of 1 kHz at 43.1 kHz
-# lands on 4.9 kHz), at 90 dB the largest spur (SINAD 88–89 dB); 110 dB costs ~2 rows of 155
+# lands on 4.9 kHz), at 90 dB the largest spur (SINAD 88–89 dB); 110 dB costs 2 more matrix
+# rows (156 instead of 154 up, 169 instead of 167 down)
 SHORT_ATTEN_DB = 110.0
 _LOW, _HIGH = np.array(-32768.0, np.float32), np.array(32767.0, np.float32)
 
