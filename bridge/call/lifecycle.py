@@ -165,11 +165,12 @@ class Call:
                     await task
             self._set_closed()
             if self.recorder is not None:
-                self.recorder.close()
+                await self.recorder.aclose()
         try:
             self.summary = await summarise(self)
             if self.recorder is not None and self.info is not None:
-                self.recorder.note_end(self.info.id, self.summary.ended_reason)
+                await asyncio.to_thread(self.recorder.note_end, self.info.id,
+                                        self.summary.ended_reason)
         finally:
             if self.info is not None:
                 self.info.release_secrets()

@@ -15,8 +15,8 @@ what the speaker plays — so the file lasts as long as the call, and speech has
 The placing runs on the event loop, once per uplink tick; the files are written on a thread
 of their own (`recording_writer`), so a slow disk never holds up the tick. The WAV header is
 rewritten with every write, so the file is valid even if the process dies (`freeze()`
-before it exits at once); `close()`, on every ending path, waits (at most `CLOSE_WAIT_S`)
-for the writes to finish.
+before it exits at once); `aclose()`, on every ending path, waits (at most `CLOSE_WAIT_S`,
+on a thread, so the loop goes on) for the writes to finish.
 
 A recording never ends a call. Its destination is checked before the call is created
 (`destination.check_destination`: a profile error, exit 2); if writing fails during the call (a full
@@ -27,6 +27,7 @@ summary.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -49,7 +50,7 @@ SLACK_S = 0.015  # a leg this far behind its clock has lost time (a stall): pad 
 SETTLE_TICKS = 25  # uplink ticks over which the legs' offset is measured
 PLAYED_RING_S = 5.0  # played audio awaiting the recorder: drained every 20 ms tick
 BACKLOG_S = 30.0  # audio queued for a disk that is behind: beyond it the recording stops
-CLOSE_WAIT_S = 3.0  # the most close() waits for the writer thread (it blocks the loop)
+CLOSE_WAIT_S = 3.0  # the most close() waits for the writer thread (aclose(): off the loop)
 
 
 class Recorder:
@@ -61,6 +62,7 @@ class Recorder:
         self.wav_path: Path | None = None
         self.transcript_path: Path | None = None
         self._files: RecordingWriter | None = None
+        self._closing: RecordingWriter | None = None  # closed, perhaps still writing
         self._clock = clock
         self._left = Leg("sent")
         self._right = Leg("speaker")
@@ -218,25 +220,42 @@ class Recorder:
         self._written = end
 
     def close(self) -> None:
+        """Stop recording and wait (at most `CLOSE_WAIT_S`) for the files; blocks the caller."""
+        files = self._finish()
+        if files is not None:
+            self._closed(files, files.join(CLOSE_WAIT_S))
+
+    async def aclose(self) -> None:
+        """`close()` for the event loop: the wait for a slow disk runs on a thread, so the
+        loop (a control request, the kiosk page, the next call) goes on meanwhile."""
+        files = self._finish()
+        if files is not None:
+            self._closed(files, await asyncio.to_thread(files.join, CLOSE_WAIT_S))
+
+    def _finish(self) -> RecordingWriter | None:
+        """Detach the speaker and queue the last of both legs; the writer still running."""
         if self._sink is not None and self._speaker is not None:
             self._sink.remove_played_ring(self._speaker)
             self._sink = None
         files = self._files
         if files is None:
-            return
+            return None
         try:
             if self._writing():
                 if self._ref is not None:
                     self._take_played()
                 self._flush(final=True)
         finally:
-            done = files.join(CLOSE_WAIT_S)
-            if files.error is not None:
-                self._failed(*files.error)
-            elif not done:
-                self._failed(files.wav_path, f"the disk is slow: {files.behind_s:.1f} s of "
-                             f"audio still unwritten after {CLOSE_WAIT_S:.0f} s")
-            self._files = None
+            self._files = None  # nothing more is queued; what is, the thread still writes
+            self._closing = files
+        return files
+
+    def _closed(self, files: RecordingWriter, done: bool) -> None:
+        if files.error is not None:
+            self._failed(*files.error)
+        elif not done:
+            self._failed(files.wav_path, f"the disk is slow: {files.behind_s:.1f} s of "
+                         f"audio still unwritten after {CLOSE_WAIT_S:.0f} s")
         if self.failure is None:
             ms = 1000.0 / self.rate
             log.info("recording finished: %s (%.1f s; time lost and filled with silence: sent "
@@ -244,8 +263,9 @@ class Recorder:
                      self._left.padded * ms, self._right.padded * ms)
 
     def freeze(self, timeout: float = 0.5) -> None:
-        if self._files is not None:  # the process exits now: leave the WAV whole on disk
-            self._files.freeze(timeout)
+        files = self._files or self._closing
+        if files is not None:  # the process exits now: leave the WAV whole on disk
+            files.freeze(timeout)
 
     def note_end(self, call_id: str, ended_reason: str) -> None:
         """Once the call is over, its full id (now safe to show) as the JSONL's last line."""

@@ -7,6 +7,7 @@ the writer thread sits in a `write()` the kernel will not finish (a card stuck e
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import threading
@@ -66,3 +67,38 @@ def test_a_blocked_disk_never_holds_up_the_tick_and_loses_nothing_queued(
     assert warnings == [f"recording stopped: cannot write {recorder.wav_path} (the disk fell "
                         f"{BACKLOG_S:.0f} s behind); the call goes on, what was recorded so far "
                         "is kept"]
+
+
+def test_a_disk_stuck_at_the_end_of_a_call_never_holds_up_the_loop(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """The wait for the last writes runs on a thread: while it waits its `CLOSE_WAIT_S`,
+    the loop keeps turning (the kiosk page, a control request, the next call)."""
+    os.mkfifo(tmp_path / "rec.jsonl")
+    fd = os.open(tmp_path / "rec.jsonl", os.O_RDONLY | os.O_NONBLOCK)
+    recorder = Recorder(str(tmp_path / "rec"), "kiosk", RATE)
+    recorder.open("call-1")
+    recorder.on_transcript("user", "x" * 200_000)  # the writer blocks on the full pipe
+    for _ in range(100):
+        recorder.on_uplink(np.full(FRAME, 1200, dtype=np.int16))
+
+    async def close_while_ticking() -> int:
+        turns = 0
+
+        async def tick() -> None:
+            nonlocal turns
+            while True:
+                await asyncio.sleep(0.01)
+                turns += 1
+
+        ticker = asyncio.create_task(tick())
+        await recorder.aclose()
+        ticker.cancel()
+        return turns
+
+    turns = asyncio.run(close_while_ticking())
+    # a blocked loop would turn at most once; a free one ~CLOSE_WAIT_S / 10 ms times
+    assert turns >= 20, f"the loop turned {turns} times while close waited for the disk"
+    assert recorder.failure is not None and "the disk is slow" in recorder.failure
+    got = bytearray()
+    drain(fd, got).join(10)
+    assert got.count(b"x" * 200_000) == 1, "the stuck line still reached the disk"
