@@ -164,7 +164,8 @@ class EchoGate:
         p_mic = self._power(mic, start, grid)
         now = None
         if self._measure(p_mic):
-            now = self.path.measure(self._far.history, mic)
+            now = (self.path.measure(self._far.history, mic) if self._open_for > 0
+                   else self.path.track(self._far.history, mic))
             self._rho2 = 0.0 if now is None else now.rho2
         expected = self._expected(start, grid, now)
         for p in p_mic:  # a few 10 ms frames per tick: the floor follows their minimum
@@ -196,10 +197,12 @@ class EchoGate:
         return 1.0
 
     def _measure(self, p_mic: np.ndarray) -> bool:
-        """Whether to measure the echo path this tick (three 8192-point FFTs: most of the
-        gate's CPU). Never while the far end has been silent over every lag (the
-        measurement would find nothing). Once locked: every tick while the gate is open
-        (it closes on a measurement), else every other tick (enough to follow the path).
+        """Whether to measure the echo path this tick (a search over every lag is three
+        8192-point FFTs, most of the gate's CPU; with the path locked and the gate closed,
+        `EchoPathEstimator.track` mostly looks only near the lock). Never while the far
+        end has been silent over every lag (the measurement would find nothing). Once
+        locked: every tick while the gate is open (it closes on a measurement), else every
+        other tick (enough to follow the path).
         Before: every tick from the far end's onset until its echo must have arrived (a
         window and the longest lag); while the last measurement explained an eighth of
         the microphone or more; when the newest frame is 3 dB louder than a tick

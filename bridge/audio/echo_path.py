@@ -14,6 +14,9 @@ echo path is the constant relation `m + lag` = the far sample heard at microphon
 `m`, so it holds across ticks whatever the callbacks' timing. The lock (`lag`, `ratio`:
 microphone energy over far energy at that lag) is updated only from windows the far end
 explains well (`rho2 >= lock_rho2`), twice running at the same lag (within 2 ms).
+Once locked, `track` follows the path at the lags near the lock (dot products: about a
+sixth of the search's cost), searching every lag only now and then or when those no
+longer explain the microphone.
 """
 
 from __future__ import annotations
@@ -21,6 +24,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
+NEAR_MS = 5.0  # a locked path is followed this far each way with no FFT (`track`)
+FULL_EVERY = 4  # and searched over every lag every this many measurements
 
 
 @dataclass
@@ -124,6 +130,8 @@ class EchoPathEstimator:
         self._nfft = 1 << int(np.ceil(np.log2(self.window + self.max_lag)))
         self._spectrum = np.zeros(self._nfft // 2 + 1, dtype=np.complex64)
         self._spectrum_of: tuple[int, int] | None = None  # (far history, its count)
+        self._near = max(1, round(rate * NEAR_MS / 1000))  # lags `track()` looks at, each way
+        self._tracked = 0
 
     def measure(self, far: History, mic: History, window: int | None = None,
                 lock: bool = True) -> PathMeasurement | None:
@@ -155,6 +163,46 @@ class EchoPathEstimator:
         found = PathMeasurement(lag=far.count - m_end - self.max_lag + k, gain2=gain2,
                                 rho2=rho2)
         if lock and rho2 >= self.lock_rho2:
+            self._confirm(found, e_m / max(float(e_f[k]), self.min_energy), m_end)
+        return found
+
+    def track(self, far: History, mic: History) -> PathMeasurement | None:
+        """`measure()` for a locked path, at a fraction of its cost: most times only the
+        lags within `NEAR_MS` of the lock are correlated (dot products, no FFT); the whole
+        range is searched every `FULL_EVERY` times, and whenever the lags near the lock
+        explain less than the lock needs (the path moved: an underrun, a lost block), so
+        a measurement finds what `measure()` would wherever the lock still holds."""
+        self._tracked += 1
+        if self.lag is not None and self._tracked % FULL_EVERY:
+            near = self._measure_near(far, mic, self.lag)
+            if near is not None and near.rho2 >= self.lock_rho2:
+                return near
+        return self.measure(far, mic)
+
+    def _measure_near(self, far: History, mic: History, lag: int) -> PathMeasurement | None:
+        """The best lag within `NEAR_MS` of `lag`, or None when the microphone, or the far
+        end there, is too quiet to tell. Updates the lock as `measure()` does."""
+        w, m_end, s = self.window, mic.count, self._near
+        x = mic.span(m_end - w, m_end)
+        e_m = float(np.dot(x, x))
+        if e_m < self.min_energy:
+            return None
+        # lag index k as in measure(): lag = far.count - m_end - max_lag + k
+        k0 = lag - (far.count - m_end - self.max_lag)
+        lo, hi = max(0, k0 - s), min(self.max_lag, k0 + s)
+        if hi < lo:
+            return None
+        e_f = far.energies(w + self.max_lag, w)[lo:hi + 1]
+        if float(e_f.max()) < self.min_energy:
+            return None
+        first = far.count - w - self.max_lag + lo  # far index under x[0] at lag index lo
+        r = np.correlate(far.span(first, first + w + hi - lo), x, "valid")
+        explained = np.square(r, dtype=np.float64) / np.maximum(e_f, self.min_energy)
+        k = int(np.argmax(explained))
+        rho2 = min(1.0, float(explained[k]) / e_m)
+        gain2 = float(explained[k]) / max(float(e_f[k]), self.min_energy)
+        found = PathMeasurement(lag=lag - k0 + lo + k, gain2=gain2, rho2=rho2)
+        if rho2 >= self.lock_rho2:
             self._confirm(found, e_m / max(float(e_f[k]), self.min_energy), m_end)
         return found
 

@@ -1,0 +1,73 @@
+"""A locked echo path is followed cheaply (`EchoPathEstimator.track`: the lags near the
+lock, most times) yet finds what a search over every lag finds: on a steady path, the same
+measurement; when the path steps (an underrun, a lost block), the new lag as soon as the
+whole search would."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from bridge.audio.echo_path import EchoPathEstimator, History, PathMeasurement
+
+RATE = 8000  # the gate's analysis rate
+TICK = RATE // 50
+
+
+def syllables(seconds: float, seed: int) -> np.ndarray:
+    """Noise in 120-250 ms syllables with 40-120 ms pauses: far end speech, roughly."""
+    rng = np.random.default_rng(seed)
+    n = int(seconds * RATE)
+    x = np.zeros(n, dtype=np.float32)
+    i = 0
+    while i < n:
+        on = min(int(rng.uniform(0.12, 0.25) * RATE), n - i)
+        x[i:i + on] = rng.standard_normal(on) * np.hanning(on) * 0.2
+        i += on + int(rng.uniform(0.04, 0.12) * RATE)
+    return x
+
+
+def call(delays_ms: list[tuple[float, float]], seconds: float = 6.0) -> list[tuple[
+        PathMeasurement | None, PathMeasurement | None, float]]:
+    """Feed a room whose echo delay is `delays_ms` [(from s, delay ms), ...], 12 dB down
+    with a little noise; per tick once locked: (track's, the whole search's, time s)."""
+    far_end = syllables(seconds, 1)
+    rng = np.random.default_rng(2)
+    far, mic = History(int(1.5 * RATE), energy=True), History(int(0.5 * RATE), energy=True)
+    est = EchoPathEstimator(RATE)
+    out = []
+    for t in range(0, len(far_end) - TICK + 1, TICK):
+        far.append(far_end[t:t + TICK])
+        delay = [d for start, d in delays_ms if t >= start * RATE][-1]
+        src = np.arange(t, t + TICK) - int(delay * RATE / 1000)
+        echo = np.where(src >= 0, far_end[np.maximum(src, 0)], 0) * 0.25
+        mic.append((echo + rng.standard_normal(TICK) * 1e-3).astype(np.float32))
+        if est.lag is None:
+            est.measure(far, mic)
+            continue
+        whole = est.measure(far, mic, lock=False)
+        out.append((est.track(far, mic), whole, t / RATE))
+    return out
+
+
+def test_a_steady_path_is_measured_as_the_whole_search_measures_it() -> None:
+    ticks = call([(0.0, 30.0)])
+    assert len(ticks) > 200
+    for tracked, whole, _ in ticks:
+        assert (tracked is None) == (whole is None)
+        if tracked is not None and whole is not None:
+            assert tracked.lag == whole.lag
+            assert abs(tracked.rho2 - whole.rho2) < 1e-3
+            assert abs(tracked.gain2 - whole.gain2) <= 1e-3 * whole.gain2
+
+
+def test_a_path_that_steps_is_found_as_soon_as_the_whole_search_finds_it() -> None:
+    ticks = call([(0.0, 30.0), (3.0, 50.0)])  # 20 ms later from 3 s: a lost block
+    new_lag = -int(50 * RATE / 1000)
+    after = [(tracked, whole, at) for tracked, whole, at in ticks if at >= 3.0]
+    whole_at = next(at for _, whole, at in after if whole is not None and whole.lag == new_lag)
+    tracked_at = next(at for tracked, _, at in after
+                      if tracked is not None and tracked.lag == new_lag)
+    assert tracked_at - whole_at <= 0.02, "one tick at most behind the whole search"
+    settled = [(t, w) for t, w, at in after if at >= whole_at + 0.2]
+    assert settled and all(t is not None and w is not None and t.lag == w.lag == new_lag
+                           for t, w in settled if w is not None and w.rho2 > 0.5)
