@@ -64,7 +64,7 @@ def find_device(spec: str | int, kind: str) -> int | None:
         index = int(spec)
         if any(d["index"] == index for d in devices):
             return index
-        raise AudioDeviceError(f"no {kind} device with index {index}; "
+        raise AudioDeviceError(f"audio.{kind}: no {kind} device with index {index}; "
                                f"{_available(devices, kind)}")
     exact = [d for d in devices if d["name"] == spec]
     if exact:
@@ -76,13 +76,15 @@ def find_device(spec: str | int, kind: str) -> int | None:
         names = ", ".join(repr(d["name"]) for d in partial)
         raise AudioDeviceError(f"audio.{kind} {spec!r} matches several devices ({names}); "
                                f"use the full name or the index")
-    raise AudioDeviceError(f"no {kind} device named {spec!r}; {_available(devices, kind)}"
+    raise AudioDeviceError(f"audio.{kind}: no {kind} device named {spec!r}; "
+                           f"{_available(devices, kind)}"
                            f"{suggestion(spec, kind)}")
 
 
 def _available(devices: list[dict[str, Any]], kind: str) -> str:
     if not devices:
-        return f"this machine has no {kind} devices"
+        return (f"this machine has no {kind} devices — plug one in, or set audio.{kind} to "
+                f"null or file:PATH")
     names = "; ".join(f"{d['index']}: {d['name']}" for d in devices)
     return f"available {kind}s: {names} (see `vapi-bridge devices`)"
 

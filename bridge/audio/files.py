@@ -225,7 +225,8 @@ class ClockedSink(BufferedSink):
                 self._writer = WavWriter(self.path, self.sample_rate)
             except OSError as exc:
                 raise AudioDeviceError(f"cannot write output file {self.path}: "
-                                       f"{exc.strerror}") from None
+                                       f"{exc.strerror} — give audio.output a file:PATH in "
+                                       f"a directory you may write") from None
         self._task = asyncio.get_running_loop().create_task(self._pull(), name="sink-clock")
 
     async def _pull(self) -> None:

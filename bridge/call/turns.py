@@ -8,7 +8,11 @@ turn, the moment the assistant starts on its answer (when a call's `clientMessag
 `speech-update` out, the visitor's final transcript stands in). It ends at the first sample
 the speaker plays above `AUDIBLE` after that, at the time the sink says that sample is heard
 (the marks on its played ring: a device's are its DAC times, its output latency included).
-The visitor speaking again before the answer restarts the count from their new end. Each
+The visitor speaking again before the answer restarts the count from their new end. A
+visitor who ends while the assistant is still speaking (over a greeting that does not stop
+for them) is answered by the assistant's next speech (its `speech-update` started), not by
+the rest of the one under way: the gap counts from the end of what the speaker played
+before that, the silence the visitor waits through. Each
 gap goes to the call's summary (median and p90), the recording's transcript (one JSONL
 line) and `publish` (the daemon's kiosk events: `turn{heard_gap_ms, turn}`).
 
@@ -61,6 +65,9 @@ class Turns:
         self.left = False  # ended because nobody was heard
         self._clock = clock
         self._since: float | None = None  # the visitor's latest end of speech, unanswered
+        self._start = 0.0  # where the gap starts: _since, or the end of what was heard after
+        self._over = False  # the assistant was mid-speech at the visitor's end (a greeting)
+        self._answer_from: float | None = None  # then: when its next speech started
         self._updates = False  # the call sends speech-updates for the visitor
         self._speaking: set[str] = set()  # roles between speech-update started and stopped
         self._heard = clock()  # when either party was last heard
@@ -76,10 +83,15 @@ class Turns:
             if event.role == "user":
                 self._updates = True
                 self._since = now if event.status == "stopped" else None
+                self._start, self._answer_from = now, None
+                self._over = "assistant" in self._speaking
+            elif (event.role == "assistant" and event.status == "started"
+                  and self._since is not None and self._over and self._answer_from is None):
+                self._answer_from = now
         elif isinstance(event, messages.Transcript) and event.text:
             self._heard = now
             if event.role == "user" and event.final and not self._updates:
-                self._since = now
+                self._since = self._start = now
 
     async def run(self, call: Leavable) -> None:
         """For the whole call: watch what the speaker plays; end `call` if nobody is heard
@@ -116,8 +128,16 @@ class Turns:
         if self._since is None:
             return
         after = heard[heard >= self._since]
+        if self._over:  # what plays before the assistant's next speech is not the answer
+            cut = self._answer_from
+            before = after if cut is None else after[after < cut]
+            if len(before):
+                self._start = max(self._start, float(before[-1]))
+            if cut is None:
+                return
+            after = after[after >= cut]
         if len(after):
-            self._turn((float(after[0]) - self._since) * 1000.0)
+            self._turn((float(after[0]) - self._start) * 1000.0)
             self._since = None
 
     def _turn(self, gap_ms: float) -> None:

@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import ssl
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import numpy as np
@@ -166,6 +168,9 @@ async def _devices(profile: Profile, beep: bool) -> list[Item]:
     for kind, opener, spec in (("input", open_source, profile.audio.input),
                                ("output", open_sink, profile.audio.output)):
         what = f"{kind} device {describe(spec)}"
+        if kind == "output" and isinstance(spec, str) and spec.startswith("file:"):
+            items.append(_output_file(what, Path(spec[5:].strip()).expanduser()))
+            continue  # opening it would empty a file a run may have written
         try:
             dev = opener(profile.audio, rate)
             dev.start()
@@ -176,8 +181,22 @@ async def _devices(profile: Profile, beep: bool) -> list[Item]:
         except BridgeError as exc:
             items.append(Item(False, f"{what} opens", str(exc), exc.exit_code))
     if beep and all(i.ok for i in items):
-        items.append(await _beep(profile))
+        why = ("audio.input is null: nothing to hear" if profile.audio.input == "null" else
+               "audio.output is a file: the beep would overwrite it"
+               if str(profile.audio.output).startswith("file:") else "")
+        items.append(Item(True, "beep and record skipped", why, warn=True) if why
+                     else await _beep(profile))
     return items
+
+
+def _output_file(what: str, path: Path) -> Item:
+    """A file output is written when a call runs: its directory must take it."""
+    where = path.parent if str(path.parent) else Path(".")
+    if path.is_dir() or not where.is_dir() or not os.access(where, os.W_OK) or (
+            path.exists() and not os.access(path, os.W_OK)):
+        return Item(False, f"{what} can be written", f"cannot write {path} — give "
+                    f"audio.output a file:PATH in a directory you may write", ExitCode.AUDIO)
+    return Item(True, f"{what} can be written", str(path))
 
 
 async def _beep(profile: Profile) -> Item:

@@ -21,6 +21,7 @@ from bridge.cli.text import (
     PROFILE_HELP,
     RUN_EXITS,
     SET_HELP,
+    UNIT_EXITS,
 )
 from bridge.errors import BridgeError, ExitCode, UsageError
 from bridge.service.logsetup import setup_logging
@@ -212,7 +213,7 @@ def build_parser() -> argparse.ArgumentParser:
                 "pointing at this installation. System unit: save it as "
                 "/etc/systemd/system/vapi-bridge@.service; --user: as "
                 "~/.config/systemd/user/vapi-bridge@.service (docs: kiosk-install.md).",
-                parents=[common])
+                UNIT_EXITS, parents=[common])
     unit.add_argument("--user", action="store_true",
                       help="the per-user unit (audio through the user's PulseAudio/PipeWire)")
     unit.set_defaults(func=cmd_unit)

@@ -9,7 +9,8 @@ RUN_EXITS = """exit codes:
   0    the call ended normally (by either side, or by Ctrl-C/SIGTERM)
   1    internal error (please report it; -v shows the details)
   2    profile or command-line error; Vapi refused the request (400)
-  3    Vapi refused the key (401), billing (402), or blocked the client (403)
+  3    Vapi refused the key (401), billing (402), or blocked the client (403); the
+       spending guard refused the call (once mode)
   4    audio device missing or failed
   5    network: retries exhausted, or the call's connection was lost
   130  a second Ctrl-C while the call was already ending (143: SIGTERM)"""
@@ -34,3 +35,6 @@ INIT_EXITS = """exit codes:
   0    written
   2    the file exists (use --force), its directory is missing or not writable, or the
        name is not a valid profile name"""
+UNIT_EXITS = """exit codes:
+  0    printed
+  1    internal error"""

@@ -22,7 +22,7 @@ from bridge.profile.model import SECTIONS
 HEADER = """\
 # Kiosk profile: the desk's microphone and speaker talking to a Vapi assistant.
 # Every key a profile may hold is shown here with its default; unknown keys are errors.
-# Run it:   VAPI_API_KEY=... vapi-bridge run --profile frontdesk
+# Run it:   VAPI_API_KEY=... vapi-bridge run --profile {name}
 # (a bare name is looked up as ./NAME.yaml, ./config/NAME.yaml,
 # ~/.config/vapi-bridge/NAME.yaml, then /etc/vapi-bridge/NAME.yaml). Relative paths in
 # this file are relative to the file's own directory. `vapi-bridge init NAME` writes a copy.
@@ -72,7 +72,7 @@ def commented_line(code: str, help_text: str) -> list[str]:
 
 def render(examples: dict[str, Any] | None = None) -> str:
     """The example profile; `examples` ({"call.name": "lobby"}) replaces shown values."""
-    out = [HEADER]
+    out = [HEADER.format(name=(examples or {}).get("call.name", "frontdesk"))]
     for section, cls in SECTIONS.items():
         out += commented_line(f"{section}:", cls.HELP)
         for f in fields(cls):

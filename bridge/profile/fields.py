@@ -7,6 +7,7 @@ import dataclasses
 import string
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 
 class Invalid(ValueError):
@@ -64,6 +65,24 @@ class Str(Field):
             raise Invalid("must not be empty")
         if len(text) > self.max_len:
             raise Invalid(f"at most {self.max_len} characters (got {len(text)})")
+        return text
+
+
+@dataclass(frozen=True)
+class Url(Str):
+    """An http:// or https:// URL with a host."""
+
+    def check(self, value: Any) -> str:
+        text = super().check(value).strip()
+        try:
+            parts = urlsplit(text)
+            ok = parts.scheme in ("http", "https") and bool(parts.hostname)
+            _ = parts.port  # raises on a port that is not a number in range
+        except ValueError:
+            ok = False
+        if not ok:
+            raise Invalid(f"{text!r} is not an http:// or https:// URL with a host — e.g. "
+                          f"https://api.vapi.ai")
         return text
 
 

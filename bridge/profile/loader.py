@@ -46,7 +46,8 @@ def find_profile(name_or_path: str) -> Path:
     if path.suffix in (".yaml", ".yml") or os.sep in name_or_path:
         if path.is_file():
             return path
-        raise ProfileError(f"profile not found: {path}")
+        raise ProfileError(f"profile not found: {path} — check the path, or create it: "
+                           f"vapi-bridge init {path}")
     dirs = search_dirs()
     for directory in dirs:
         for suffix in (".yaml", ".yml"):
@@ -71,8 +72,13 @@ def parse_profile(text: str, *, origin: str = "<profile>", overrides: list[str] 
         raise ProfileError(f"{origin}:1: the profile must be a mapping of sections "
                            f"({', '.join(SPEC)})")
     for item in overrides or []:
-        lines[_apply_override(data, item)] = OVERRIDDEN
-    name = Path(origin).stem if origin.endswith((".yaml", ".yml")) else origin.strip("<>")
+        path = _apply_override(data, item)
+        lines[path] = OVERRIDDEN
+        lines.setdefault(path.split(".", 1)[0], OVERRIDDEN)  # a section only --set gives
+    # the file's own name, whatever its directory: it names the control socket and the call
+    name = origin.strip("<>") if origin.startswith("<") else Path(origin).name
+    if name.endswith((".yaml", ".yml")):
+        name = name.rsplit(".", 1)[0]
     return _build(data, lines, origin, name, directory or Path.cwd())
 
 
@@ -89,7 +95,9 @@ def _apply_override(data: dict[str, Any], item: str) -> str:
         problem = getattr(exc, "problem", None) or "not a YAML value"
         raise ProfileError(f"--set {key}: {problem} in {raw!r} — quote the whole value for "
                            f"the shell and for YAML, e.g. --set '{key}=\"./a b\"'") from None
-    target = data.setdefault(section, {})
+    if data.get(section) is None:  # absent, or only commented keys under it
+        data[section] = {}
+    target = data[section]
     if not isinstance(target, dict):
         raise ProfileError(f"--set {item!r}: {section} is not a section")
     target[field_name] = value
@@ -146,6 +154,7 @@ def _build(data: dict[str, Any], lines: Lines, origin: str, name: str,
     _cross_checks(built, lines, origin)
     return Profile(name=name, origin=origin, directory=directory,
                    warnings=_warnings(data, built),
+                   overridden=frozenset(k for k, v in lines.items() if v == OVERRIDDEN),
                    **{s: SECTIONS[s](**v) for s, v in built.items()})
 
 
@@ -193,31 +202,37 @@ def _cross_checks(built: dict[str, dict[str, Any]], lines: Lines, origin: str) -
                    "frame is a whole number of samples (e.g. 8000, 16000, 24000)")
     audio = built["audio"]
     if not audio["playout_min_ms"] <= audio["playout_start_ms"] <= audio["playout_max_ms"]:
-        raise _err(origin, lines, "audio.playout_start_ms", "must lie between "
-                   "audio.playout_min_ms and audio.playout_max_ms")
+        given = [k for k in ("playout_start_ms", "playout_min_ms", "playout_max_ms")
+                 if lines.get(f"audio.{k}") == OVERRIDDEN]  # name what the user changed
+        raise _err(origin, lines, f"audio.{(given or ['playout_start_ms'])[0]}",
+                   f"audio.playout_start_ms ({audio['playout_start_ms']:g}) must lie between "
+                   f"audio.playout_min_ms ({audio['playout_min_ms']:g}) and "
+                   f"audio.playout_max_ms ({audio['playout_max_ms']:g})")
     device = audio["input"]
     if isinstance(device, str) and device.startswith("file:") and \
             not Path(device[5:]).expanduser().is_file():
         raise _err(origin, lines, "audio.input", f"no such file: {device[5:]}")
 
 
-def _read_secret_file(path: Path, what: str) -> str:
+def _read_secret_file(path: Path, what: str, setting: str) -> str:
     try:
         mode = path.stat().st_mode
         text = path.read_text(encoding="utf-8").strip()
     except OSError as exc:
-        raise ProfileError(f"cannot read the {what} file {path}: {exc.strerror}") from None
+        raise ProfileError(f"{setting}: cannot read the {what} file {path}: {exc.strerror} — "
+                           f"fix the path (a relative one is relative to the profile's "
+                           f"directory) or the file's permissions") from None
     if mode & (stat.S_IRGRP | stat.S_IROTH) and not str(path).startswith(
             os.environ.get("CREDENTIALS_DIRECTORY", "\0")):
         log.warning("the %s file %s is readable by other users; run: chmod 600 %s",
                     what, path, path)
     if not text:
-        raise ProfileError(f"the {what} file {path} is empty")
+        raise ProfileError(f"{setting}: the {what} file {path} is empty — put the key in it")
     return text
 
 
 def resolve_secret(env_name: str, file_name: str | None, credential: str,
-                   directory: Path) -> str | None:
+                   directory: Path, setting: str = "api.key_file") -> str | None:
     """Env var, then key file, then `$CREDENTIALS_DIRECTORY/<credential>` (systemd)."""
     value = os.environ.get(env_name, "").strip()
     if value:
@@ -226,10 +241,11 @@ def resolve_secret(env_name: str, file_name: str | None, credential: str,
         path = Path(file_name).expanduser()
         if not path.is_absolute():
             path = directory / path
-        return _read_secret_file(path, "key")
+        return _read_secret_file(path, "key", setting)
     creds = os.environ.get("CREDENTIALS_DIRECTORY")
     if creds and (Path(creds) / credential).is_file():
-        return _read_secret_file(Path(creds) / credential, "credential")
+        return _read_secret_file(Path(creds) / credential, "credential",
+                                 f"systemd credential {credential}")
     return None
 
 
@@ -245,4 +261,4 @@ def api_key(profile: Profile) -> str:
 
 def public_key(profile: Profile) -> str | None:
     return resolve_secret(profile.api.public_key_env, profile.api.public_key_file,
-                          PUBLIC_CREDENTIAL_NAME, profile.directory)
+                          PUBLIC_CREDENTIAL_NAME, profile.directory, "api.public_key_file")

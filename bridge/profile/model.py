@@ -63,6 +63,11 @@ class Profile:
     directory: Path = field(default=Path("."))
     warnings: tuple[str, ...] = ()  # shown by run (logged) and check (!), never fatal
     http: HttpSettings = field(default_factory=HttpSettings)
+    overridden: frozenset[str] = frozenset()  # SECTION.KEYs given by --set
+
+    def where(self, key: str) -> str:
+        """What an error about `key` names: the `--set` that gave it, or the profile."""
+        return f"--set {key}" if key in self.overridden else f"{self.origin}: {key}"
 
     def create_body(self) -> dict[str, Any]:
         """The JSON body of POST /call."""

@@ -22,6 +22,7 @@ from bridge.profile.fields import (
     Num,
     Str,
     Template,
+    Url,
     key,
 )
 
@@ -36,7 +37,7 @@ _DEPRECATED_SILENCE = (
 @dataclass(frozen=True)
 class ApiSettings:
     HELP: ClassVar[str] = ""
-    base_url: str = key(Str(default="https://api.vapi.ai"),
+    base_url: str = key(Url(default="https://api.vapi.ai"),
                         "Vapi's API; http:// only to loopback unless allow_plaintext")
     key_env: str = key(Str(default="VAPI_API_KEY"),
                        "env var holding the PRIVATE API key (never put it here)")
@@ -131,7 +132,7 @@ class WireSettings:
     sample_rate: int = key(
         Int(lo=8000, hi=48000),
         "default 16000 for pcm_s16le, 8000 for mulaw (mulaw at another rate is warned about: "
-        "G.711 is 8000 Hz)", example=16000)
+        "G.711 is 8000 Hz)", example=16000, commented=True)
 
     @property
     def frame_bytes(self) -> int:

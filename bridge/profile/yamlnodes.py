@@ -69,7 +69,8 @@ def read_text(path: Path) -> str:
     try:
         return path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ProfileError(f"profile not found: {path}") from None
+        raise ProfileError(f"profile not found: {path} — check the path, or create it: "
+                           f"vapi-bridge init {path}") from None
     except UnicodeDecodeError as exc:
         utf16 = exc.object[:2] in (b"\xff\xfe", b"\xfe\xff")
         what = "it is UTF-16 text" if utf16 else \

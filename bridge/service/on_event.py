@@ -52,7 +52,7 @@ def command_line(profile: Profile) -> list[str] | None:
     spec = profile.service.on_event
     if not spec or not spec.strip():
         return None
-    where = f"{profile.origin}: service.on_event"
+    where = profile.where("service.on_event")
     try:
         argv = shlex.split(spec)
     except ValueError as exc:

@@ -21,16 +21,28 @@ from bridge.sim.config import (
 from bridge.sim.faults import describe
 
 
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port: give 0 (a free one) to 65535")
+    return port
+
+
 def build_parser(prog: str = "vapi-bridge sim") -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog=prog,
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="A local Vapi-compatible simulator (REST, call socket, listen, control).",
         epilog="faults (also per call: POST /call?fault=NAME[=ARG] or header X-Sim-Fault):\n"
-        + describe(),
+        + describe() + "\n\nexit codes:\n  0    stopped (Ctrl-C or SIGTERM)\n"
+        "  1    cannot listen on --host/--port (e.g. the port is in use), or an internal error\n"
+        "  2    a bad option",
     )
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default %(default)s)")
-    p.add_argument("--port", type=int, default=8099,
+    p.add_argument("--port", type=_port, default=8099,
                    help="port to listen on; 0 picks a free one (default %(default)s)")
     p.add_argument("--assistant", default="echo", help="echo | tone | script:FILE | replay:FILE")
     p.add_argument(
@@ -78,7 +90,8 @@ def build_parser(prog: str = "vapi-bridge sim") -> argparse.ArgumentParser:
         type=float,
         default=600.0,
         help="visitor speech over the assistant interrupts once it lasts this long; shorter "
-        "is a backchannel ('okay') that never does (0: interrupt at the onset)",
+        "is a backchannel ('okay') that never does (0: interrupt at the onset; default "
+        "%(default)s)",
     )
     p.add_argument(
         "--think-ms",

@@ -246,8 +246,10 @@ class VapiApi:
             return NetworkError(f"Vapi at {self.host} kept failing ({what}): {last.text} after "
                                 f"{plural(total, 'attempt')} — the fault is on Vapi's side, "
                                 f"not the network; try again later")
-        return NetworkError(f"could not reach Vapi at {self.host} ({what}): {last.text} after "
-                            f"{plural(total, 'attempt')} — check the network and api.base_url")
+        cause, _, fix = last.text.partition(" — ")  # a cause that says its own fix keeps it
+        return NetworkError(f"could not reach Vapi at {self.host} ({what}): {cause} after "
+                            f"{plural(total, 'attempt')} — "
+                            f"{fix or 'check the network and api.base_url'}")
 
     async def _attempt(self, method: str, path: str, what: str,
                        **kwargs: Any) -> dict[str, Any] | Failure:

@@ -58,8 +58,8 @@ def test_a_missing_device_fails_listing_the_real_ones(rig: PulseRig, tmp_path: P
     assert result.returncode == 4, result.stderr
     errors = [line for line in result.stderr.splitlines() if line.startswith("vapi-bridge:")]
     assert len(errors) == 1, result.stderr
-    assert errors[0].startswith(f"vapi-bridge: no {kind} device named 'no-such-device'; "
-                                f"available {kind}s: ")
+    assert errors[0].startswith(f"vapi-bridge: audio.{key}: no {kind} device named "
+                                f"'no-such-device'; available {kind}s: ")
     assert f": {real}" in errors[0] and "vapi-bridge devices" in errors[0]
     assert "Traceback" not in result.stderr
 

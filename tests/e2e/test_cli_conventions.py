@@ -12,9 +12,11 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from tests.e2e.conftest import ROOT, ProfileBuilder, bridge_cmd, bridge_env, run_bridge
+from tests.rig.signals import write_wav
 
 SHORT_CALL = {"firstMessage": "Hello.", "maxDurationSeconds": 3}
 
@@ -305,9 +307,12 @@ def test_relative_file_paths_are_relative_to_the_profile(start_sim, profiles: Pr
     assert not (ROOT / "heard.wav").exists()
 
 
-def test_check_beep_calls_digital_silence_silence(start_sim, profiles: ProfileBuilder) -> None:
+def test_check_beep_calls_digital_silence_silence(start_sim, profiles: ProfileBuilder,
+                                                  tmp_path: Path) -> None:
     sim = start_sim(assistant="echo")
-    profile = profiles.write(sim.base_url)  # null devices: the microphone hears zeros
+    zeros = tmp_path / "zeros.wav"  # a microphone that hears digital zeros
+    write_wav(zeros, np.zeros(16000 * 3, dtype=np.int16), 16000)
+    profile = profiles.write(sim.base_url, audio={"input": f"file:{zeros}", "output": "null"})
     result = run_bridge("check", "-p", str(profile), "--beep")
     assert result.returncode == 4
     assert "✗ microphone hears something — input level silence: check the microphone" \
@@ -333,3 +338,12 @@ def test_check_exit_code_for_a_missing_key_is_the_documented_one(
     assert "✗ API key present" in result.stdout
     documented = run_bridge("check", "--help").stdout
     assert "  2    the profile is wrong, or no API key is set" in documented
+
+
+@pytest.mark.parametrize("port", ["99999", "-1", "http"])
+def test_a_port_out_of_range_is_a_usage_error_not_a_traceback(port: str) -> None:
+    result = run_bridge("sim", "--port", port)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1].endswith(
+        f"argument --port: '{port}' is not a port: give 0 (a free one) to 65535")
+    assert "Traceback" not in result.stderr

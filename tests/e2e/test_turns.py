@@ -100,6 +100,38 @@ def test_heard_gap_is_the_think_time_plus_the_playout(start_sim, profiles: Profi
 
 
 @pytest.mark.timeout(60)
+def test_a_visitor_who_ends_over_the_greeting_is_answered_by_the_next_speech(
+        start_sim, profiles: ProfileBuilder, tmp_path: Path) -> None:
+    """The visitor speaks over a greeting that does not stop for them and ends 0.9 s before
+    it does; the answer comes 1.5 s after their end. The turn's gap is the silence between
+    the greeting's end and the answer (~0.6 s), not the greeting's next sample (~0)."""
+    think_ms = 1500.0
+    script = tmp_path / "tones.yaml"
+    script.write_text(yaml.safe_dump([{"tone": 600, "ms": 2500},  # the greeting
+                                      {"tone": 800, "ms": 300, "endCall": True}]))
+    sim = start_sim(assistant=f"script:{script}", think_ms=think_ms,
+                    downlink_chunking="frames")
+    visitor = tmp_path / "visitor.wav"
+    t = np.arange(int(0.8 * RATE)) / RATE
+    voice = (0.25 * np.sin(2 * np.pi * 220 * t) * 32767).astype(np.int16)
+    write_wav(visitor, np.concatenate([np.zeros(RATE // 5, np.int16), voice,
+                                       np.zeros(4 * RATE, np.int16)]), RATE)
+    profile = profiles.write(sim.base_url, call={"max_duration_seconds": 20},
+                             assistant={"id": "echo", "overrides": {}},  # the greeting on
+                             audio={"input": f"file:{visitor}", "output": "null"})
+    code, seen = run_daemon(profile)
+    assert code == 0
+    turns = [e for e in seen if e["event"] == "turn"]
+    assert len(turns) == 1, seen
+    playout = load_profile(str(profile)).audio.playout
+    depth = max(playout.start_ms, playout.max_ms) + playout.max_ms
+    print("heard gap:", turns[0]["heard_gap_ms"])
+    # the visitor's end (the simulator's 600 ms endpointing after their 1.0 s) falls
+    # ~0.9 s before the greeting's, ±0.1 s of call set-up: 0.6 ± 0.1 s of silence
+    assert 300 <= turns[0]["heard_gap_ms"] <= think_ms + SIM_FRAME_MS + depth + BLOCK_MS
+
+
+@pytest.mark.timeout(60)
 def test_a_call_nobody_speaks_in_ends_as_visitor_left(start_sim, profiles: ProfileBuilder,
                                                       capsys) -> None:
     """The assistant's greeting (longer than the limit) keeps the call up; the quiet after

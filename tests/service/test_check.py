@@ -29,7 +29,8 @@ def test_check_shows_each_failure_with_its_fix(start_sim, profiles: ProfileBuild
     missing = run_bridge("check", "--profile", str(profile), "--set",
                          "audio.input=Front Desk USB Mic")
     assert missing.returncode == 4
-    assert "✗ input device Front Desk USB Mic opens — no input device named" in missing.stdout
+    assert ("✗ input device Front Desk USB Mic opens — audio.input: no input device named"
+            in missing.stdout)
     assert "✓ output device null opens" in missing.stdout
 
     down = profiles.write("http://127.0.0.1:9", name="down")
@@ -151,3 +152,25 @@ def test_check_fails_the_kiosk_parts_run_would_refuse(start_sim, profiles: Profi
     assert (" ✓ kiosk screen (http.listen 0.0.0.0:8089) available — aiohttp, prometheus-client"
             in fixed.stdout.splitlines()), fixed.stdout
     assert "Traceback" not in result.stderr + fixed.stderr
+
+
+def test_check_leaves_a_file_output_whole_and_skips_the_beep_without_devices(
+        start_sim, profiles: ProfileBuilder, tmp_path: Path) -> None:
+    """A profile writing the speaker to a file (a recording a run left there) and with no
+    microphone (`audio.input: null`, the README's advice on a box with no sound card)."""
+    sim = start_sim(assistant="echo")
+    out = tmp_path / "speaker.wav"
+    out.write_bytes(b"RIFF what the last run wrote")
+    profile = profiles.write(sim.base_url, audio={"input": "null", "output": f"file:{out}"})
+    result = run_bridge("check", "--profile", str(profile), "--beep")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"✓ output device file:{out} can be written — {out}" in result.stdout
+    assert (" ! beep and record skipped — audio.input is null: nothing to hear"
+            in result.stdout.splitlines())
+    assert out.read_bytes() == b"RIFF what the last run wrote"
+    gone = run_bridge("check", "--profile", str(profile), "--set",
+                      f"audio.output=file:{tmp_path / 'no' / 'x.wav'}")
+    assert gone.returncode == 4
+    assert (f"✗ output device file:{tmp_path / 'no' / 'x.wav'} can be written — cannot write "
+            f"{tmp_path / 'no' / 'x.wav'} — give audio.output a file:PATH in a directory you "
+            f"may write") in gone.stdout

@@ -130,3 +130,65 @@ def test_an_override_that_is_not_yaml_is_one_line_naming_the_key(item: str) -> N
     with pytest.raises(ProfileError) as err:
         parse_profile(GOOD, overrides=[item])
     assert str(err.value).startswith(f"--set {key}: ") and "\n" not in str(err.value)
+
+
+def test_an_override_reaches_a_section_the_file_leaves_empty() -> None:
+    """`vapi-bridge init` writes sections whose keys are all commented out (`http:` with
+    nothing under it loads as null): --set still fills them."""
+    from bridge.cli.scaffold import profile_text
+
+    text = profile_text("desk").replace("00000000-0000-0000-0000-000000000000", "asst-1")
+    p = parse_profile(text, origin="desk.yaml", overrides=["http.listen=127.0.0.1:8080"])
+    assert p.http.listen == "127.0.0.1:8080"
+
+
+@pytest.mark.parametrize(("item", "expected"), [
+    ("foo.bar=1", "--set foo: unknown section"),
+    ("audio.playout_min_ms=500", "--set audio.playout_min_ms: audio.playout_start_ms (60) "
+                                 "must lie between audio.playout_min_ms (500)"),
+    ("api.base_url=notaurl", "--set api.base_url: 'notaurl' is not an http:// or https:// "
+                             "URL with a host"),
+])
+def test_an_override_error_names_the_override(item: str, expected: str) -> None:
+    with pytest.raises(ProfileError) as err:
+        parse_profile(GOOD, origin="kiosk.yaml", overrides=[item])
+    assert str(err.value).startswith(expected)
+
+
+@pytest.mark.parametrize("url", ["notaurl", "ftp://x", "https://", "http://h:99999",
+                                 "api.vapi.ai"])
+def test_a_base_url_that_is_no_http_url_is_a_profile_error(url: str) -> None:
+    assert error_of(GOOD + f"api:\n  base_url: {url}\n").startswith(
+        "kiosk.yaml:4: api.base_url: ")
+
+
+@pytest.mark.parametrize(("origin", "name"), [
+    ("kdesk", "kdesk"), ("../pp/kdesk", "kdesk"), ("/etc/x/lobby.yaml", "lobby"),
+    ("a.b.yml", "a.b"), ("<profile>", "profile")])
+def test_the_profile_is_named_by_its_file_whatever_its_directory(origin: str,
+                                                                 name: str) -> None:
+    """The name places the control socket: never a path out of its private directory."""
+    assert parse_profile(GOOD, origin=origin).name == name
+
+
+def test_an_unreadable_key_file_names_the_key(tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("VAPI_API_KEY", raising=False)
+    p = parse_profile(GOOD + "api:\n  key_file: nokey.txt\n", directory=tmp_path)
+    with pytest.raises(ProfileError) as err:
+        api_key(p)
+    assert str(err.value).startswith(f"api.key_file: cannot read the key file "
+                                     f"{tmp_path / 'nokey.txt'}: No such file or directory")
+
+
+def test_an_on_event_program_given_by_set_is_named_as_the_set() -> None:
+    from bridge.service.on_event import command_line
+
+    with pytest.raises(ProfileError) as err:
+        command_line(parse_profile(GOOD, origin="kiosk.yaml",
+                                   overrides=["service.on_event=/nonexistent/x"]))
+    assert str(err.value).startswith("--set service.on_event: no such file /nonexistent/x")
+    with pytest.raises(ProfileError) as err:
+        command_line(parse_profile(GOOD + "service:\n  on_event: /nonexistent/x\n",
+                                   origin="kiosk.yaml"))
+    assert str(err.value).startswith("kiosk.yaml: service.on_event: no such file")

@@ -62,7 +62,9 @@ def test_init_names_the_call_after_the_profile() -> None:
     for name in ("lobby", "123", "null", "on", "x" * 40):
         text = profile_text(name)
         assert parse_profile(text, origin="init.yaml").call.name == name
-        before, after = (t.split("\n  name: ")[0] for t in (example, text))
+        assert f"vapi-bridge run --profile {name}\n" in text  # the header says run this one
+        before, after = (t.split("\n  name: ")[0].replace(f"--profile {n}\n", "")
+                         for t, n in ((example, "frontdesk"), (text, name)))
         assert before == after
         rest = (t.split("\n  # max_duration_seconds:")[1] for t in (example, text))
         assert len(set(rest)) == 1, name  # only the name's own lines differ
