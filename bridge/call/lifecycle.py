@@ -167,10 +167,9 @@ class Call:
             if self.recorder is not None:
                 await self.recorder.aclose()
         try:
-            self.summary = await summarise(self)
-            if self.recorder is not None and self.info is not None:
-                await asyncio.to_thread(self.recorder.note_end, self.info.id,
-                                        self.summary.ended_reason)
+            summary = self.summary = await summarise(self)
+            if self.recorder is not None and self.info is not None:  # a slow disk: off the loop
+                await asyncio.to_thread(self.recorder.note_end, self.info.id, summary.ended_reason)
         finally:
             if self.info is not None:
                 self.info.release_secrets()
