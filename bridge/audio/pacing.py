@@ -25,6 +25,7 @@ Sleep = Callable[[float], Awaitable[object]]
 class Tick:
     index: int  # ticks since the schedule (re)started: 1, 2, …; 0 when this one restarted it
     lateness: float  # seconds after its deadline the tick fired
+    deadline: float = 0.0  # when it was due, on the pacer's clock (the loop's: monotonic)
 
     @property
     def restarted(self) -> bool:
@@ -68,7 +69,7 @@ class Pacer:
         if lateness > self.max_late:
             self.restarts += 1
             self.start()
-        return Tick(self._k, lateness)
+        return Tick(self._k, lateness, deadline)
 
 
 class FrameGate:

@@ -122,7 +122,7 @@ class Uplink:
                 continue
             due_total = tick.index * dev_rate * FRAME_MS // 1000
             due, owed_total = due_total - owed_total, due_total
-            await self._send(self._next_frame(due, tick.lateness))
+            await self._send(self._next_frame(due, tick.deadline))
 
     async def _run_on_capture(self, fd: int) -> None:
         """Capture-driven: wake on the device's eventfd or the gate's deadline, whichever
@@ -169,17 +169,21 @@ class Uplink:
         finally:
             loop.remove_reader(fd)
 
-    def _next_frame(self, due: int, late: float) -> bytes:
-        self._capture(due, late=late)
+    def _next_frame(self, due: int, deadline: float) -> bytes:
+        self._capture(due, at=deadline)
         return self._frame()
 
-    def _capture(self, due: int, skip_empty: bool = False, late: float = 0.0) -> None:
+    def _capture(self, due: int, skip_empty: bool = False, at: float | None = None) -> None:
         captured = apply_gain(self.source.read(due), self._gain)
         if skip_empty and not len(captured):  # a timer wake-up: the device had nothing
             return
         stamp = self.source.captured_until  # a device's own capture clock
         # else a timer's: what it reads was due at its deadline, however late the loop ran
-        self._captured_until = stamp if stamp is not None else time.monotonic() - late
+        # (the deadline itself: a second clock read here, less the lateness measured at the
+        # tick, would count a stall between the two as captured time no sample filled)
+        if stamp is None:
+            stamp = at if at is not None else time.monotonic()
+        self._captured_until = stamp
         if self._echo is not None and self._far_end is not None:
             self._echo.far(self._far_end())
             captured = self._echo.near(captured)
