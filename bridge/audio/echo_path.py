@@ -156,15 +156,7 @@ class EchoPathEstimator:
         off = self.window - w
         r = np.fft.irfft(np.conj(np.fft.rfft(x, self._nfft)) * self._far_spectrum(far),
                          self._nfft)[off:off + len(e_f)]
-        explained = np.square(r) / np.maximum(e_f, self.min_energy)
-        k = int(np.argmax(explained))
-        rho2 = min(1.0, float(explained[k]) / e_m)
-        gain2 = float(explained[k]) / max(float(e_f[k]), self.min_energy)
-        found = PathMeasurement(lag=far.count - m_end - self.max_lag + k, gain2=gain2,
-                                rho2=rho2)
-        if lock and rho2 >= self.lock_rho2:
-            self._confirm(found, e_m / max(float(e_f[k]), self.min_energy), m_end)
-        return found
+        return self._best(r, e_f, e_m, far.count - m_end - self.max_lag, m_end, lock)
 
     def track(self, far: History, mic: History) -> PathMeasurement | None:
         """`measure()` for a locked path, at a fraction of its cost: most times only the
@@ -197,13 +189,20 @@ class EchoPathEstimator:
             return None
         first = far.count - w - self.max_lag + lo  # far index under x[0] at lag index lo
         r = np.correlate(far.span(first, first + w + hi - lo), x, "valid")
+        return self._best(r, e_f, e_m, lag - k0 + lo, m_end, lock=True)
+
+    def _best(self, r: np.ndarray, e_f: np.ndarray, e_m: float, first_lag: int, m_end: int,
+              lock: bool) -> PathMeasurement:
+        """Of the lags `first_lag`, `first_lag + 1`, … (their correlations `r` with the
+        microphone, whose energy is `e_m`, and the far end's energy `e_f` under each), the
+        one that explains most; it updates the lock (if `lock`) when it explains enough."""
         explained = np.square(r, dtype=np.float64) / np.maximum(e_f, self.min_energy)
         k = int(np.argmax(explained))
-        rho2 = min(1.0, float(explained[k]) / e_m)
-        gain2 = float(explained[k]) / max(float(e_f[k]), self.min_energy)
-        found = PathMeasurement(lag=lag - k0 + lo + k, gain2=gain2, rho2=rho2)
-        if rho2 >= self.lock_rho2:
-            self._confirm(found, e_m / max(float(e_f[k]), self.min_energy), m_end)
+        e_far = max(float(e_f[k]), self.min_energy)
+        found = PathMeasurement(lag=first_lag + k, gain2=float(explained[k]) / e_far,
+                                rho2=min(1.0, float(explained[k]) / e_m))
+        if lock and found.rho2 >= self.lock_rho2:
+            self._confirm(found, e_m / e_far, m_end)
         return found
 
     def _far_spectrum(self, far: History) -> np.ndarray:
