@@ -50,7 +50,7 @@ SLACK_S = 0.015  # a leg this far behind its clock has lost time (a stall): pad 
 SETTLE_TICKS = 25  # uplink ticks over which the legs' offset is measured
 PLAYED_RING_S = 5.0  # played audio awaiting the recorder: drained every 20 ms tick
 BACKLOG_S = 30.0  # audio queued for a disk that is behind: beyond it the recording stops
-CLOSE_WAIT_S = 3.0  # the most close() waits for the writer thread (aclose(): off the loop)
+CLOSE_WAIT_S = 3.0  # the most aclose() waits for the writer thread (off the loop)
 
 
 class Recorder:
@@ -199,7 +199,7 @@ class Recorder:
             log.warning("recording stopped: cannot write %s (%s); the call goes on, what was "
                         "recorded so far is kept", path, why)
         if self._files is not None:
-            self._files.end()  # what is queued is still written; close() waits for it
+            self._files.end()  # what is queued is still written; aclose() waits for it
 
     def _flush(self, final: bool = False) -> None:
         if self._base is None:
@@ -219,15 +219,9 @@ class Recorder:
             return
         self._written = end
 
-    def close(self) -> None:
-        """Stop recording and wait (at most `CLOSE_WAIT_S`) for the files; blocks the caller."""
-        files = self._finish()
-        if files is not None:
-            self._closed(files, files.join(CLOSE_WAIT_S))
-
     async def aclose(self) -> None:
-        """`close()` for the event loop: the wait for a slow disk runs on a thread, so the
-        loop (a control request, the kiosk page, the next call) goes on meanwhile."""
+        """Stop recording and wait (at most `CLOSE_WAIT_S`) for the files to be written: on
+        a thread, so the loop (a control request, the kiosk page, the next call) goes on."""
         files = self._finish()
         if files is not None:
             self._closed(files, await asyncio.to_thread(files.join, CLOSE_WAIT_S))
@@ -251,6 +245,7 @@ class Recorder:
         return files
 
     def _closed(self, files: RecordingWriter, done: bool) -> None:
+        self._closing = None
         if files.error is not None:
             self._failed(*files.error)
         elif not done:

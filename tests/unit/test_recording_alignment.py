@@ -12,6 +12,7 @@ timeline at its own instant; the WAV read back must be exactly that, on both cha
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import wave
@@ -98,7 +99,7 @@ def simulate(tmp_path: Path) -> tuple[Recorder, Timeline, Timeline]:
             for at in deferred:
                 tick(at)
             deferred.clear()
-    recorder.close()
+    asyncio.run(recorder.aclose())
     return recorder, mic, speaker
 
 
@@ -143,7 +144,7 @@ def test_the_wav_is_valid_while_the_call_is_still_being_recorded(tmp_path: Path)
         time.sleep(0.01)
     assert len(seen) >= 75 * FRAME, "written as the call goes (once the offset settles)"
     assert (seen[:, 0] == 1200).all()
-    recorder.close()
+    asyncio.run(recorder.aclose())
     stereo = read_stereo(recorder.wav_path)
     assert len(stereo) == 100 * FRAME and (stereo[:, 0] == 1200).all()
 
@@ -161,7 +162,7 @@ def test_a_write_that_fails_stops_the_recording_once_and_keeps_what_was_written(
         recorder.on_uplink(frame)
         if tick == 30:
             recorder.on_transcript("user", "hello")
-    recorder.close()
+    asyncio.run(recorder.aclose())
     assert recorder.failure == f"{tmp_path / 'rec.jsonl'}: No space left on device"
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert warnings == [f"recording stopped: cannot write {tmp_path / 'rec.jsonl'} (No space "
@@ -177,5 +178,5 @@ def test_a_wav_that_cannot_be_started_is_one_warning_at_open(
     recorder.open("call-4")
     assert recorder.failure == f"{tmp_path / 'rec.wav'}: No space left on device"
     recorder.on_uplink(np.full(FRAME, 1200, dtype=np.int16))
-    recorder.close()
+    asyncio.run(recorder.aclose())
     assert sum(r.levelno == logging.WARNING for r in caplog.records) == 1

@@ -1,6 +1,6 @@
 """The recording's files are written off the event loop: a disk that blocks never blocks the
 uplink's tick, a disk that falls too far behind stops the recording (once, nothing queued
-lost), and what was queued is on disk once `close()` returns.
+lost), and what was queued is on disk once `aclose()` returns.
 
 The blocked disk is real: the transcript is a FIFO nobody reads until the test says so, so
 the writer thread sits in a `write()` the kernel will not finish (a card stuck erasing)."""
@@ -55,7 +55,7 @@ def test_a_blocked_disk_never_holds_up_the_tick_and_loses_nothing_queued(
         assert w.getnframes() == 0, "nothing could be written past the stuck transcript"
     got = bytearray()
     reader = drain(fd, got)
-    recorder.close()
+    asyncio.run(recorder.aclose())
     reader.join(10)
     with wave.open(str(recorder.wav_path), "rb") as w:
         kept, data = w.getnframes(), w.readframes(w.getnframes())
