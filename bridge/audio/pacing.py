@@ -25,7 +25,7 @@ Sleep = Callable[[float], Awaitable[object]]
 class Tick:
     index: int  # ticks since the schedule (re)started: 1, 2, …; 0 when this one restarted it
     lateness: float  # seconds after its deadline the tick fired
-    deadline: float = 0.0  # when it was due, on the pacer's clock (the loop's: monotonic)
+    deadline: float  # when it was due, on the pacer's clock (the loop's: monotonic)
 
     @property
     def restarted(self) -> bool:
