@@ -165,11 +165,13 @@ async def _assistant(api: VapiApi, profile: Profile) -> Item:
 async def _devices(profile: Profile, beep: bool) -> list[Item]:
     items: list[Item] = []
     rate = profile.wire.sample_rate
+    out = profile.audio.output
+    out_file = Path(out[5:].strip()).expanduser() if str(out).startswith("file:") else None
     for kind, opener, spec in (("input", open_source, profile.audio.input),
-                               ("output", open_sink, profile.audio.output)):
+                               ("output", open_sink, out)):
         what = f"{kind} device {describe(spec)}"
-        if kind == "output" and isinstance(spec, str) and spec.startswith("file:"):
-            items.append(_output_file(what, Path(spec[5:].strip()).expanduser()))
+        if kind == "output" and out_file is not None:
+            items.append(_output_file(what, out_file))
             continue  # opening it would empty a file a run may have written
         try:
             dev = opener(profile.audio, rate)
@@ -182,20 +184,22 @@ async def _devices(profile: Profile, beep: bool) -> list[Item]:
             items.append(Item(False, f"{what} opens", str(exc), exc.exit_code))
     if beep and all(i.ok for i in items):
         why = ("audio.input is null: nothing to hear" if profile.audio.input == "null" else
-               "audio.output is a file: the beep would overwrite it"
-               if str(profile.audio.output).startswith("file:") else "")
+               "audio.output is a file: the beep would overwrite it" if out_file else "")
         items.append(Item(True, "beep and record skipped", why, warn=True) if why
                      else await _beep(profile))
     return items
 
 
 def _output_file(what: str, path: Path) -> Item:
-    """A file output is written when a call runs: its directory must take it."""
-    where = path.parent if str(path.parent) else Path(".")
-    if path.is_dir() or not where.is_dir() or not os.access(where, os.W_OK) or (
-            path.exists() and not os.access(path, os.W_OK)):
-        return Item(False, f"{what} can be written", f"cannot write {path} — give "
-                    f"audio.output a file:PATH in a directory you may write", ExitCode.AUDIO)
+    """A file output is written when a call runs (its directories made, as for a
+    recording): it must be a file there, in a directory this user can write."""
+    problem = (f"{path} is a directory" if path.is_dir() else
+               unwritable(path.parent) or
+               (f"{path} is read-only" if path.exists() and not os.access(path, os.W_OK)
+                else None))
+    if problem:
+        return Item(False, f"{what} can be written", f"{problem} — give audio.output a "
+                    f"file:PATH in a directory you may write", ExitCode.AUDIO)
     return Item(True, f"{what} can be written", str(path))
 
 

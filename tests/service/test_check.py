@@ -168,9 +168,13 @@ def test_check_leaves_a_file_output_whole_and_skips_the_beep_without_devices(
     assert (" ! beep and record skipped — audio.input is null: nothing to hear"
             in result.stdout.splitlines())
     assert out.read_bytes() == b"RIFF what the last run wrote"
-    gone = run_bridge("check", "--profile", str(profile), "--set",
-                      f"audio.output=file:{tmp_path / 'no' / 'x.wav'}")
+    # under a file: no directory can be made there (a missing directory a run would make)
+    bad = out / "x.wav"
+    gone = run_bridge("check", "--profile", str(profile), "--set", f"audio.output=file:{bad}")
     assert gone.returncode == 4
-    assert (f"✗ output device file:{tmp_path / 'no' / 'x.wav'} can be written — cannot write "
-            f"{tmp_path / 'no' / 'x.wav'} — give audio.output a file:PATH in a directory you "
-            f"may write") in gone.stdout
+    assert (f"✗ output device file:{bad} can be written — {out} is a file, not a directory "
+            f"— give audio.output a file:PATH in a directory you may write") in gone.stdout
+    made = tmp_path / "new" / "dir" / "x.wav"
+    fine = run_bridge("check", "--profile", str(profile), "--set", f"audio.output=file:{made}")
+    assert f"✓ output device file:{made} can be written" in fine.stdout, fine.stdout
+    assert not made.parent.exists(), "checked, not made"
