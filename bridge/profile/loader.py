@@ -76,9 +76,9 @@ def parse_profile(text: str, *, origin: str = "<profile>", overrides: list[str] 
         lines[path] = OVERRIDDEN
         lines.setdefault(path.split(".", 1)[0], OVERRIDDEN)  # a section only --set gives
     # the file's own name, whatever its directory: it names the control socket and the call
-    name = origin.strip("<>") if origin.startswith("<") else Path(origin).name
-    if name.endswith((".yaml", ".yml")):
-        name = name.rsplit(".", 1)[0]
+    file = Path(origin)
+    name = (origin.strip("<>") if origin.startswith("<") else
+            file.stem if file.suffix in (".yaml", ".yml") else file.name)
     return _build(data, lines, origin, name, directory or Path.cwd())
 
 
@@ -214,14 +214,17 @@ def _cross_checks(built: dict[str, dict[str, Any]], lines: Lines, origin: str) -
         raise _err(origin, lines, "audio.input", f"no such file: {device[5:]}")
 
 
-def _read_secret_file(path: Path, what: str, setting: str) -> str:
+KEY_FILE_FIX = ("fix the path (a relative one is relative to the profile's directory) or "
+                "the file's permissions")
+
+
+def _read_secret_file(path: Path, what: str, setting: str, fix: str = KEY_FILE_FIX) -> str:
     try:
         mode = path.stat().st_mode
         text = path.read_text(encoding="utf-8").strip()
     except OSError as exc:
         raise ProfileError(f"{setting}: cannot read the {what} file {path}: {exc.strerror} — "
-                           f"fix the path (a relative one is relative to the profile's "
-                           f"directory) or the file's permissions") from None
+                           f"{fix}") from None
     if mode & (stat.S_IRGRP | stat.S_IROTH) and not str(path).startswith(
             os.environ.get("CREDENTIALS_DIRECTORY", "\0")):
         log.warning("the %s file %s is readable by other users; run: chmod 600 %s",
@@ -245,7 +248,8 @@ def resolve_secret(env_name: str, file_name: str | None, credential: str,
     creds = os.environ.get("CREDENTIALS_DIRECTORY")
     if creds and (Path(creds) / credential).is_file():
         return _read_secret_file(Path(creds) / credential, "credential",
-                                 f"systemd credential {credential}")
+                                 f"systemd credential {credential}",
+                                 "check the unit's LoadCredential= line")
     return None
 
 
