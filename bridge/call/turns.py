@@ -10,9 +10,11 @@ the speaker plays above `AUDIBLE` after that, at the time the sink says that sam
 (the marks on its played ring: a device's are its DAC times, its output latency included).
 The visitor speaking again before the answer restarts the count from their new end. A
 visitor who ends while the assistant is still speaking (over a greeting that does not stop
-for them) is answered by the assistant's next speech (its `speech-update` started), not by
-the rest of the one under way: the gap counts from the end of what the speaker played
-before that, the silence the visitor waits through. Each
+for them) is answered by what comes after the speech under way, not by its rest: by audio
+heard once all the speaker had been given by their end has played (Vapi may have sent a
+whole greeting at once), and, while Vapi says the assistant is still speaking, after its
+next `speech-update` started. The gap then counts from the end of what the speaker played
+before that: the silence the visitor waits through. Each
 gap goes to the call's summary (median and p90), the recording's transcript (one JSONL
 line) and `publish` (the daemon's kiosk events: `turn{heard_gap_ms, turn}`).
 
@@ -29,6 +31,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from math import inf
 from typing import Protocol
 
 import numpy as np
@@ -66,8 +69,11 @@ class Turns:
         self._clock = clock
         self._since: float | None = None  # the visitor's latest end of speech, unanswered
         self._start = 0.0  # where the gap starts: _since, or the end of what was heard after
-        self._over = False  # the assistant was mid-speech at the visitor's end (a greeting)
-        self._answer_from: float | None = None  # then: when its next speech started
+        # the earliest the answer can be heard: once what was queued at the visitor's end
+        # has played, and (inf until then) after the assistant's next speech started
+        self._cut = 0.0
+        self._queued_end = 0.0  # when what the speaker had queued at the visitor's end ends
+        self._ring: SampleRing | None = None  # the played audio (during `run`)
         self._updates = False  # the call sends speech-updates for the visitor
         self._speaking: set[str] = set()  # roles between speech-update started and stopped
         self._heard = clock()  # when either party was last heard
@@ -83,20 +89,28 @@ class Turns:
             if event.role == "user":
                 self._updates = True
                 self._since = now if event.status == "stopped" else None
-                self._start, self._answer_from = now, None
-                self._over = "assistant" in self._speaking
+                self._start, self._queued_end = now, self._queued_until(now)
+                self._cut = inf if "assistant" in self._speaking else self._queued_end
             elif (event.role == "assistant" and event.status == "started"
-                  and self._since is not None and self._over and self._answer_from is None):
-                self._answer_from = now
+                  and self._since is not None and self._cut == inf):
+                self._cut = max(self._queued_end, now)
         elif isinstance(event, messages.Transcript) and event.text:
             self._heard = now
             if event.role == "user" and event.final and not self._updates:
-                self._since = self._start = now
+                self._since = self._start = self._cut = now
+
+    def _queued_until(self, now: float) -> float:
+        """When the last sample the speaker has been given so far will be heard: the newest
+        sample played, plus what waits in the playout buffer. Audio Vapi sent before the
+        visitor's end is not its answer, however fast it came."""
+        ring = self._ring
+        played = ring.time_of(ring.w) if ring is not None else None
+        return (now if played is None else played) + self.sink.playout_stats().depth_ms / 1000
 
     async def run(self, call: Leavable) -> None:
         """For the whole call: watch what the speaker plays; end `call` if nobody is heard
         for `leave_after_s`."""
-        ring = self.sink.add_played_ring(RING_S)
+        ring = self._ring = self.sink.add_played_ring(RING_S)
         self._heard = self._clock()  # the call is up: count from here
         try:
             while True:
@@ -111,6 +125,7 @@ class Turns:
         finally:  # a turn heard since the last look still counts
             self._look(ring)
             self.sink.remove_played_ring(ring)
+            self._ring = None
 
     def _look(self, ring: SampleRing) -> None:
         """The audible samples played since the last look: the assistant was heard, and the
@@ -128,14 +143,10 @@ class Turns:
         if self._since is None:
             return
         after = heard[heard >= self._since]
-        if self._over:  # what plays before the assistant's next speech is not the answer
-            cut = self._answer_from
-            before = after if cut is None else after[after < cut]
-            if len(before):
-                self._start = max(self._start, float(before[-1]))
-            if cut is None:
-                return
-            after = after[after >= cut]
+        before = after[after < self._cut]  # the speech under way at the visitor's end
+        if len(before):
+            self._start = max(self._start, float(before[-1]))
+        after = after[after >= self._cut]
         if len(after):
             self._turn((float(after[0]) - self._start) * 1000.0)
             self._since = None

@@ -100,17 +100,23 @@ def test_heard_gap_is_the_think_time_plus_the_playout(start_sim, profiles: Profi
 
 
 @pytest.mark.timeout(60)
+@pytest.mark.parametrize("delivery", [{"downlink_chunking": "frames"},
+                                      {"downlink_speed": float("inf")}])  # each reply at once
 def test_a_visitor_who_ends_over_the_greeting_is_answered_by_the_next_speech(
-        start_sim, profiles: ProfileBuilder, tmp_path: Path) -> None:
+        start_sim, profiles: ProfileBuilder, tmp_path: Path, delivery: dict[str, Any]) -> None:
     """The visitor speaks over a greeting that does not stop for them and ends 0.9 s before
     it does; the answer comes 1.5 s after their end. The turn's gap is the silence between
-    the greeting's end and the answer (~0.6 s), not the greeting's next sample (~0)."""
+    the greeting's end and the answer (~0.6 s), not the greeting's next sample (~0) — also
+    when the simulator sends each line whole, at once (its speech-update says the greeting
+    stopped as soon as it is sent, long before the speaker has played it)."""
     think_ms = 1500.0
     script = tmp_path / "tones.yaml"
-    script.write_text(yaml.safe_dump([{"tone": 600, "ms": 2500},  # the greeting
-                                      {"tone": 800, "ms": 300, "endCall": True}]))
-    sim = start_sim(assistant=f"script:{script}", think_ms=think_ms,
-                    downlink_chunking="frames")
+    script.write_text(yaml.safe_dump([
+        {"tone": 600, "ms": 2500},  # the greeting
+        {"tone": 800, "ms": 300},  # the answer
+        # the end, once the answer has been heard, however far ahead it was sent
+        {"tone": 800, "ms": 100, "wait": False, "delay": 3.0, "endCall": True}]))
+    sim = start_sim(assistant=f"script:{script}", think_ms=think_ms, **delivery)
     visitor = tmp_path / "visitor.wav"
     t = np.arange(int(0.8 * RATE)) / RATE
     voice = (0.25 * np.sin(2 * np.pi * 220 * t) * 32767).astype(np.int16)
