@@ -20,6 +20,7 @@ from pathlib import Path
 
 from bridge.audio.base import AudioSink, AudioSource
 from bridge.audio.files import ClockedSink, WavSource
+from bridge.call.destination import unwritable
 from bridge.cli.transcript import TerminalView
 from bridge.control.server import serve_control
 from bridge.errors import UsageError
@@ -103,6 +104,7 @@ async def run_demo(*, headless: bool, out: str, wire: str) -> int:
         from bridge.extras import missing_extra
 
         raise UsageError(missing_extra("sim", "the demo", exc.name)) from None
+    _check_out(Path(out))
     key = "demo-" + secrets.token_hex(8)
     cfg = SimConfig(host="127.0.0.1", port=0, assistant="echo", api_key=key)
     use_devices = not headless and devices_usable()
@@ -121,6 +123,15 @@ async def run_demo(*, headless: bool, out: str, wire: str) -> int:
                 return await Daemon(profile, view=TerminalView(), control=serve_control).run()
             with tempfile.TemporaryDirectory(prefix="vapi-bridge-demo-") as tmp:
                 return await _headless(profile, Path(tmp), Path(out))
+
+
+def _check_out(out: Path) -> None:
+    """A `--out` the headless demo could not write is a usage error now, not an output
+    failure after the call."""
+    problem = f"{out} is a directory" if out.is_dir() else unwritable(out.parent)
+    if problem:
+        raise UsageError(f"--out {out}: {problem} — give a file in a writable directory, "
+                         f"e.g. --out /tmp/demo-reply.wav")
 
 
 async def _headless(profile: Profile, workdir: Path, out: Path) -> int:

@@ -28,7 +28,8 @@ DEVICES_EXITS = """exit codes:
 DEMO_EXITS = """exit codes:
   0    the demo call ended normally
   1    internal error
-  2    the simulator's [sim] extra is missing (the message says how to install it)
+  2    the simulator's [sim] extra is missing (the message says how to install it), or
+       --out cannot be written
   4    the microphone or speaker failed
   5    the call's connection to the built-in simulator was lost"""
 INIT_EXITS = """exit codes:

@@ -153,6 +153,9 @@ class Choice(Field):
     def check(self, value: Any) -> str:
         if value is False and "off" in self.choices:  # YAML reads a bare `off` as false
             return "off"
+        if isinstance(value, bool):  # YAML reads yes/no/on/true… as a boolean
+            raise Invalid(f"{_show(value)} (YAML's reading of a bare yes, no, on, true…) is "
+                          f"not one of: {', '.join(self.choices)}")
         text = str(value)
         if text not in self.choices:
             hint = suggest(text, self.choices)

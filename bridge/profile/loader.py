@@ -5,6 +5,7 @@ Every error is one `ProfileError` line: `file:line: key.path: what is wrong — 
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import stat
@@ -93,8 +94,9 @@ def _apply_override(data: dict[str, Any], item: str) -> str:
         value = yaml.safe_load(raw) if raw else None
     except yaml.YAMLError as exc:
         problem = getattr(exc, "problem", None) or "not a YAML value"
+        quoted = json.dumps(raw) if "'" not in raw else '"./a b"'
         raise ProfileError(f"--set {key}: {problem} in {raw!r} — quote the whole value for "
-                           f"the shell and for YAML, e.g. --set '{key}=\"./a b\"'") from None
+                           f"the shell and for YAML, e.g. --set '{key}={quoted}'") from None
     if data.get(section) is None:  # absent, or only commented keys under it
         data[section] = {}
     target = data[section]

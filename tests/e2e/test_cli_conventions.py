@@ -347,3 +347,17 @@ def test_a_port_out_of_range_is_a_usage_error_not_a_traceback(port: str) -> None
     assert result.stderr.strip().splitlines()[-1].endswith(
         f"argument --port: '{port}' is not a port: give 0 (a free one) to 65535")
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("where", ["under-a-file", "a-directory"])
+def test_a_demo_out_that_cannot_be_written_is_refused_before_the_call(
+        tmp_path: Path, where: str) -> None:
+    """An --out the headless demo cannot write is a usage error (exit 2) before any call,
+    not an output failure after it."""
+    (tmp_path / "f").write_text("")
+    out = tmp_path / "f" / "reply.wav" if where == "under-a-file" else tmp_path
+    result = run_bridge("demo", "--headless", "--out", str(out))
+    assert result.returncode == 2, result.stderr
+    line = result.stderr.strip()
+    assert line.startswith(f"vapi-bridge: --out {out}: ") and "\n" not in line, line
+    assert "simulator" not in line and "--out " in line.split(" — ", 1)[1]

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -130,6 +131,10 @@ def test_an_override_that_is_not_yaml_is_one_line_naming_the_key(item: str) -> N
     with pytest.raises(ProfileError) as err:
         parse_profile(GOOD, overrides=[item])
     assert str(err.value).startswith(f"--set {key}: ") and "\n" not in str(err.value)
+    suggested = str(err.value).rsplit("--set '", 1)[1].rstrip("'")
+    assert suggested.startswith(key + "=")
+    assert yaml.safe_load(suggested.split("=", 1)[1]) == item.split("=", 1)[1], \
+        "the example quotes the value the user typed"
 
 
 def test_an_override_reaches_a_section_the_file_leaves_empty() -> None:
@@ -148,6 +153,8 @@ def test_an_override_reaches_a_section_the_file_leaves_empty() -> None:
                                  "must lie between audio.playout_min_ms (500)"),
     ("api.base_url=notaurl", "--set api.base_url: 'notaurl' is not an http:// or https:// "
                              "URL with a host"),
+    ("transcript.print=yes", "--set transcript.print: true (YAML's reading of a bare yes, "
+                             "no, on, true…) is not one of: auto, finals, all, off"),
 ])
 def test_an_override_error_names_the_override(item: str, expected: str) -> None:
     with pytest.raises(ProfileError) as err:
