@@ -6,6 +6,7 @@ whole search would."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from bridge.audio.echo_path import EchoPathEstimator, History, PathMeasurement
 
@@ -26,10 +27,13 @@ def syllables(seconds: float, seed: int) -> np.ndarray:
     return x
 
 
-def call(delays_ms: list[tuple[float, float]], seconds: float = 6.0) -> list[tuple[
+def call(delays_ms: list[tuple[float, float]], seconds: float = 6.0, *,
+         reflection: list[tuple[float, float]] | None = None) -> list[tuple[
         PathMeasurement | None, PathMeasurement | None, float]]:
     """Feed a room whose echo delay is `delays_ms` [(from s, delay ms), ...], 12 dB down
-    with a little noise; per tick once locked: (track's, the whole search's, time s)."""
+    with a little noise, and a second path 90 ms later whose gain against the first is
+    `reflection` [(from s, gain), ...]; per tick once locked: (track's, the whole search's,
+    time s)."""
     far_end = syllables(seconds, 1)
     rng = np.random.default_rng(2)
     far, mic = History(int(1.5 * RATE), energy=True), History(int(0.5 * RATE), energy=True)
@@ -40,6 +44,10 @@ def call(delays_ms: list[tuple[float, float]], seconds: float = 6.0) -> list[tup
         delay = [d for start, d in delays_ms if t >= start * RATE][-1]
         src = np.arange(t, t + TICK) - int(delay * RATE / 1000)
         echo = np.where(src >= 0, far_end[np.maximum(src, 0)], 0) * 0.25
+        if reflection:
+            gain = [g for start, g in reflection if t >= start * RATE][-1]
+            late = src - int(0.09 * RATE)
+            echo = echo + np.where(late >= 0, far_end[np.maximum(late, 0)], 0) * 0.25 * gain
         mic.append((echo + rng.standard_normal(TICK) * 1e-3).astype(np.float32))
         if est.lag is None:
             est.measure(far, mic)
@@ -49,8 +57,14 @@ def call(delays_ms: list[tuple[float, float]], seconds: float = 6.0) -> list[tup
     return out
 
 
-def test_a_steady_path_is_measured_as_the_whole_search_measures_it() -> None:
-    ticks = call([(0.0, 30.0)])
+@pytest.mark.parametrize("reflection", [None, [(0.0, 1.0)], [(0.0, 0.3), (3.0, 1.3)]],
+                         ids=["one path", "two as strong", "the later one grows stronger"])
+def test_a_steady_path_is_measured_as_the_whole_search_measures_it(
+        reflection: list[tuple[float, float]] | None) -> None:
+    """Also with a second path (a wall) as strong as the first, or growing stronger than
+    the one locked: lags near the lock that explain half the microphone leave no other lag
+    more to explain, and when they explain less the whole search runs."""
+    ticks = call([(0.0, 30.0)], reflection=reflection)
     assert len(ticks) > 200
     for tracked, whole, _ in ticks:
         assert (tracked is None) == (whole is None)
