@@ -27,40 +27,17 @@ Every sample dropped is counted, as silence or as speech.
 
 from __future__ import annotations
 
+import time
 from collections import deque
-from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
 
+from bridge.audio.playout_types import PlayoutSettings, PlayoutStats
 from bridge.audio.ring import SampleRing
 from bridge.audio.speechruns import QUIET_PEAK, SpeechRuns, loud_count
 
-
-@dataclass(frozen=True)
-class PlayoutSettings:
-    start_ms: float = 60.0
-    max_ms: float = 200.0
-    fade_ms: float = 8.0
-    capacity_ms: float = 90_000.0  # a long reply delivered at once fits
-
-
-@dataclass
-class PlayoutStats:
-    underruns: int = 0
-    audible_underruns: int = 0  # the audio that ran dry was not near-silence
-    silence_dropped_ms: float = 0.0  # near-silence skipped to keep the delay bound
-    speech_dropped_ms: float = 0.0  # audio with speech in it lost (only to a full ring)
-    stretched_ms: float = 0.0
-    overflow_ms: float = 0.0  # lost to a full ring (counted in the two above as well)
-    flushes: int = 0
-    flushed_ms: float = 0.0
-    played_ms: float = 0.0
-    depth_ms: float = 0.0
-
-    @property
-    def dropped_ms(self) -> float:
-        return self.silence_dropped_ms + self.speech_dropped_ms
+__all__ = ["QUIET_PEAK", "PlayoutBuffer", "PlayoutSettings", "PlayoutStats"]
 
 
 class Overlay(Protocol):
@@ -104,6 +81,11 @@ class PlayoutBuffer:
         self._pulls = 0
         self._period_low = 1 << 30
         self._lows: deque[int] = deque(maxlen=4)  # low-water marks of the last periods
+        # `watch_queued_end`: the producer sets _watch then bumps _watch_seq; the consumer
+        # answers with _watch_heard, then sets _watch_done to the seq it answered
+        self._watch, self._watch_seq, self._watch_done = 0, 0, 0
+        self._watch_heard = 0.0
+        self._c0 = self._c1 = 0  # consumer: the ring span the latest block copied out
 
     # ---- producer side (event loop) -------------------------------------------------
     def write(self, samples: np.ndarray) -> None:
@@ -122,6 +104,19 @@ class PlayoutBuffer:
                 return
         self._runs.note(self._ring.w, samples)
         self._ring.put(samples)  # fits: never overwrites what is unread
+
+    def watch_queued_end(self) -> None:
+        """Note the end of what is queued now: `queued_end_heard` then says when the first
+        sample queued after it is heard (or would be), everything before it played or
+        dropped."""
+        self._watch = self._ring.w
+        self._watch_seq += 1
+
+    @property
+    def queued_end_heard(self) -> float | None:
+        """For the latest `watch_queued_end`: the time (monotonic), or None until the
+        consumer gets there."""
+        return self._watch_heard if self._watch_done == self._watch_seq else None
 
     def flush(self) -> None:
         """Drop everything queued so far (barge-in). Takes effect on the next pull."""
@@ -152,7 +147,14 @@ class PlayoutBuffer:
     def read_into(self, out: np.ndarray, heard_at: float | None = None) -> None:
         """Fill `out` (int16, 1-D) completely: audio, or silence when there is none.
         `heard_at`: when the block's first sample reaches the listener (monotonic)."""
+        self._c1 = -1  # nothing copied out yet
         self._fill(out)
+        seq = self._watch_seq
+        if self._watch_done != seq and self._ring.r >= self._watch:  # reached this block
+            c0, c1 = self._c0, self._c1
+            at = (time.monotonic() if heard_at is None else heard_at) + (
+                self._watch - c0 if c0 <= self._watch <= c1 else 0) / self.sample_rate
+            self._watch_heard, self._watch_done = at, seq
         for ring in self._played_rings:  # the assistant alone
             ring.put(out)
             if heard_at is not None:
@@ -255,8 +257,10 @@ class PlayoutBuffer:
 
     def _copy_out(self, dst: np.ndarray, n: int) -> None:
         """`dst`: exactly `n` samples long."""
-        self._ring.copy_out(self._ring.r, dst)
-        self._ring.r += n
+        r = self._ring.r
+        self._ring.copy_out(r, dst)
+        self._c0, self._c1 = r, r + n
+        self._ring.r = r + n
 
     def _apply_ramp(self, seg: np.ndarray, ramp: np.ndarray) -> None:
         k = len(seg)

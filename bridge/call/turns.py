@@ -11,10 +11,12 @@ the speaker plays above `AUDIBLE` after that, at the time the sink says that sam
 The visitor speaking again before the answer restarts the count from their new end. A
 visitor who ends while the assistant is still speaking (over a greeting that does not stop
 for them) is answered by what comes after the speech under way, not by its rest: by audio
-heard once all the speaker had been given by their end has played (Vapi may have sent a
-whole greeting at once), and, while Vapi says the assistant is still speaking, after its
-next `speech-update` started. The gap then counts from the end of what the speaker played
-before that: the silence the visitor waits through. Each
+heard once all the speaker had been given by their end has been played or skipped (Vapi
+may have sent a whole greeting at once, and the near-silence after it, which the playout
+buffer sheds: the playout buffer says when it gets there, `watch_queued_end`), and, while
+Vapi says the assistant is still speaking, after its next `speech-update` started. The
+gap then counts from the end of what the speaker played before that: the silence the
+visitor waits through. Each
 gap goes to the call's summary (median and p90), the recording's transcript (one JSONL
 line) and `publish` (the daemon's kiosk events: `turn{heard_gap_ms, turn}`).
 
@@ -70,9 +72,10 @@ class Turns:
         self._since: float | None = None  # the visitor's latest end of speech, unanswered
         self._start = 0.0  # where the gap starts: _since, or the end of what was heard after
         # the earliest the answer can be heard: once what was queued at the visitor's end
-        # has played, and (inf until then) after the assistant's next speech started
-        self._cut = 0.0
-        self._queued_end = 0.0  # when what the speaker had queued at the visitor's end ends
+        # has played (the playout buffer's `queued_end_heard`), and after the assistant's
+        # next speech started (inf until it has, if it was speaking at the visitor's end)
+        self._started = 0.0
+        self._fixed: float | None = None  # the cut, when no speech-updates come
         self._ring: SampleRing | None = None  # the played audio (during `run`)
         self._updates = False  # the call sends speech-updates for the visitor
         self._speaking: set[str] = set()  # roles between speech-update started and stopped
@@ -89,23 +92,23 @@ class Turns:
             if event.role == "user":
                 self._updates = True
                 self._since = now if event.status == "stopped" else None
-                self._start, self._queued_end = now, self._queued_until(now)
-                self._cut = inf if "assistant" in self._speaking else self._queued_end
+                self._start, self._fixed = now, None
+                self._started = inf if "assistant" in self._speaking else now
+                self.sink.buffer.watch_queued_end()  # Vapi's audio so far is not the answer
             elif (event.role == "assistant" and event.status == "started"
-                  and self._since is not None and self._cut == inf):
-                self._cut = max(self._queued_end, now)
+                  and self._since is not None and self._started == inf):
+                self._started = now
         elif isinstance(event, messages.Transcript) and event.text:
             self._heard = now
             if event.role == "user" and event.final and not self._updates:
-                self._since = self._start = self._cut = now
+                self._since = self._start = self._fixed = now
 
-    def _queued_until(self, now: float) -> float:
-        """When the last sample the speaker has been given so far will be heard: the newest
-        sample played, plus what waits in the playout buffer. Audio Vapi sent before the
-        visitor's end is not its answer, however fast it came."""
-        ring = self._ring
-        played = ring.time_of(ring.w) if ring is not None else None
-        return (now if played is None else played) + self.sink.playout_stats().depth_ms / 1000
+    @property
+    def _cut(self) -> float:
+        if self._fixed is not None:
+            return self._fixed
+        queued_end = self.sink.buffer.queued_end_heard
+        return inf if queued_end is None else max(queued_end, self._started)
 
     async def run(self, call: Leavable) -> None:
         """For the whole call: watch what the speaker plays; end `call` if nobody is heard
@@ -142,11 +145,11 @@ class Turns:
         self._heard = max(self._heard, float(heard[-1]))
         if self._since is None:
             return
-        after = heard[heard >= self._since]
-        before = after[after < self._cut]  # the speech under way at the visitor's end
+        after, cut = heard[heard >= self._since], self._cut
+        before = after[after < cut]  # the speech under way at the visitor's end
         if len(before):
             self._start = max(self._start, float(before[-1]))
-        after = after[after >= self._cut]
+        after = after[after >= cut]
         if len(after):
             self._turn((float(after[0]) - self._start) * 1000.0)
             self._since = None

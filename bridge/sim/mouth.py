@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -25,6 +26,9 @@ class Utterance:
     after: str | None = None  # what to do once spoken: an endedReason, or "transfer"
     pos: int = 0
     start_at: int = 0  # the stream position it may start at, at the earliest (think time)
+    # nor is any of it produced before this monotonic time: a reply is not thought of
+    # sooner, however far ahead of real time the stream runs (None: no hold)
+    not_before: float | None = None
     start_stream_pos: int = -1
     last_partial_pos: int = 0
     words_sent: int = 0
@@ -98,10 +102,16 @@ class Mouth:
 
     @property
     def pending_samples(self) -> int:
-        """Speech still to be produced: the rest of the current utterance and the queue."""
+        """Speech that may be produced now: the rest of the current utterance and the queue,
+        up to a reply still being thought of."""
         cur = self.current
         rest = len(cur.pcm) - cur.pos if cur is not None else 0
-        return rest + sum(len(u.pcm) for u in self.queue)
+        now = time.monotonic()
+        for u in self.queue:
+            if u.not_before is not None and u.not_before > now:
+                break
+            rest += len(u.pcm)
+        return rest
 
     def enqueue(self, utt: Utterance, *, front: bool = False) -> None:
         if front:
@@ -126,13 +136,17 @@ class Mouth:
         markers: list[Marker] = []
         pos, remaining = self.stream_pos, n
         while remaining > 0:
-            if self.current is None and self.queue and self.queue[0].start_at <= pos:
+            head = self.queue[0] if self.current is None and self.queue else None
+            if head is not None and head.not_before is not None and \
+                    head.not_before > time.monotonic():
+                head = None  # still thinking: the bed goes on
+            if head is not None and head.start_at <= pos:
                 self.current = self.queue.popleft()
                 self.current.start_stream_pos = pos
                 self.listener.utterance_started(self.current)
             cur = self.current
             if cur is None:
-                held = self.queue[0].start_at - pos if self.queue else remaining
+                held = head.start_at - pos if head is not None else remaining
                 chunk, mk = self.bed.render(pos, min(remaining, held))
                 markers.extend(mk)
             else:

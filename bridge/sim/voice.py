@@ -91,7 +91,8 @@ class Voice:
             utt = Utterance(req.text, pcm, turn, turn_id, req.interruptible, req.silent, req.after)
             utt.meta["source"] = "model" if req.from_model else "force-say"
             utt.meta.update(req.meta)
-            utt.start_at = self._stream_pos_at(utt.meta.pop("not_before", None))
+            utt.not_before = utt.meta.pop("not_before", None)
+            utt.start_at = self._stream_pos_at(utt.not_before)
             self.mouth.enqueue(utt)
 
     def _stream_pos_at(self, mono: float | None) -> int:

@@ -107,8 +107,11 @@ def test_a_visitor_who_ends_over_the_greeting_is_answered_by_the_next_speech(
     """The visitor speaks over a greeting that does not stop for them and ends 0.9 s before
     it does; the answer comes 1.5 s after their end. The turn's gap is the silence between
     the greeting's end and the answer (~0.6 s), not the greeting's next sample (~0) — also
-    when the simulator sends each line whole, at once (its speech-update says the greeting
-    stopped as soon as it is sent, long before the speaker has played it)."""
+    when the simulator sends each line whole, at once: its speech-update says the greeting
+    stopped as soon as it is sent, long before the speaker has played it, and the
+    near-silence after it comes 2.5 s ahead, of which the speaker keeps a pause's 850 ms
+    and sheds the rest (~0.85 s; measured from when the speaker had queued at the visitor's
+    end, as if none were shed, it read 2.7 s, the answer counted as the greeting's)."""
     think_ms = 1500.0
     script = tmp_path / "tones.yaml"
     script.write_text(yaml.safe_dump([
@@ -133,7 +136,8 @@ def test_a_visitor_who_ends_over_the_greeting_is_answered_by_the_next_speech(
     depth = max(playout.start_ms, playout.max_ms) + playout.max_ms
     print("heard gap:", turns[0]["heard_gap_ms"])
     # the visitor's end (the simulator's 600 ms endpointing after their 1.0 s) falls
-    # ~0.9 s before the greeting's, ±0.1 s of call set-up: 0.6 ± 0.1 s of silence
+    # ~0.9 s before the greeting's, ±0.1 s of call set-up: 0.6 ± 0.1 s of silence, or the
+    # 850 ms of it the speaker keeps
     assert 300 <= turns[0]["heard_gap_ms"] <= think_ms + SIM_FRAME_MS + depth + BLOCK_MS
 
 

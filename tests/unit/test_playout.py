@@ -5,6 +5,7 @@ near-silence only, underruns fade instead of clicking."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -155,3 +156,53 @@ def test_random_operations_keep_the_invariants(ops: list[tuple[str, int]]) -> No
             assert not np.any(out == 12345), "every sample of the block is written"
             assert buf.depth_ms <= 500
         assert buf.depth_ms >= 0
+
+
+def pull_until(buf: PlayoutBuffer, blocks: int, block: int = 320) -> np.ndarray:
+    """`blocks` pulls, block k heard at k·block/RATE s: what was played."""
+    out = np.empty(block, dtype=np.int16)
+    played = []
+    for k in range(blocks):
+        buf.read_into(out, heard_at=k * block / RATE)
+        played.append(out.copy())
+    return np.concatenate(played)
+
+
+@pytest.mark.parametrize("bed_s", [0.0, 0.3, 3.0])
+def test_the_end_of_what_was_queued_is_heard_when_the_next_sample_is(bed_s: float) -> None:
+    """A greeting, then near-silence (3 s of it: sent far ahead, shed beyond the delay
+    bound), then the answer queued after `watch_queued_end`: the time it reports is the
+    time the answer's first sample is heard, however much near-silence went before."""
+    buf = PlayoutBuffer(RATE)
+    buf.write(np.full(8000, 5000, dtype=np.int16))  # 0.5 s greeting
+    rng = np.random.default_rng(0)
+    buf.write(rng.integers(-3, 4, int(bed_s * RATE)).astype(np.int16))
+    buf.watch_queued_end()
+    assert buf.queued_end_heard is None, "not there yet"
+    buf.write(np.full(4800, 20000, dtype=np.int16))  # the answer, louder
+    played = pull_until(buf, 150)
+    first = int(np.flatnonzero(played == 20000)[0])
+    assert buf.queued_end_heard == pytest.approx(first / RATE, abs=1e-9)
+    if bed_s > 1:
+        assert buf.stats().silence_dropped_ms > 1000, "the near-silence was shed"
+
+
+def test_a_flush_reaches_the_end_of_what_was_queued() -> None:
+    buf = PlayoutBuffer(RATE)
+    buf.write(np.full(16000, 5000, dtype=np.int16))
+    pull_until(buf, 3)
+    buf.watch_queued_end()
+    buf.flush()
+    out = np.empty(320, dtype=np.int16)
+    buf.read_into(out, heard_at=7.0)
+    assert buf.queued_end_heard == 7.0, "skipped, not played: reached with the flush"
+
+
+def test_with_nothing_queued_the_end_is_the_next_block() -> None:
+    buf = PlayoutBuffer(RATE)
+    buf.write(np.full(3200, 5000, dtype=np.int16))
+    pull_until(buf, 12)  # played out, then underran
+    buf.watch_queued_end()
+    out = np.empty(320, dtype=np.int16)
+    buf.read_into(out, heard_at=5.0)
+    assert buf.queued_end_heard == 5.0

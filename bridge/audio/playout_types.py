@@ -1,0 +1,31 @@
+"""The playout buffer's settings and counters (`bridge.audio.playout`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class PlayoutSettings:
+    start_ms: float = 60.0
+    max_ms: float = 200.0
+    fade_ms: float = 8.0
+    capacity_ms: float = 90_000.0  # a long reply delivered at once fits
+
+
+@dataclass
+class PlayoutStats:
+    underruns: int = 0
+    audible_underruns: int = 0  # the audio that ran dry was not near-silence
+    silence_dropped_ms: float = 0.0  # near-silence skipped to keep the delay bound
+    speech_dropped_ms: float = 0.0  # audio with speech in it lost (only to a full ring)
+    stretched_ms: float = 0.0
+    overflow_ms: float = 0.0  # lost to a full ring (counted in the two above as well)
+    flushes: int = 0
+    flushed_ms: float = 0.0
+    played_ms: float = 0.0
+    depth_ms: float = 0.0
+
+    @property
+    def dropped_ms(self) -> float:
+        return self.silence_dropped_ms + self.speech_dropped_ms
