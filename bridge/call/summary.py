@@ -12,6 +12,7 @@ from bridge.audio.base import AudioSink, AudioSource, DeviceStats
 from bridge.audio.playout import PlayoutStats
 from bridge.call.downlink import Downlink
 from bridge.call.recording import Recorder
+from bridge.call.state import VapiStatus
 from bridge.call.turns import VISITOR_LEFT, Turns, percentile
 from bridge.call.uplink import Uplink, UplinkStats
 from bridge.errors import ExitCode
@@ -22,6 +23,9 @@ from bridge.words import plural
 log = logging.getLogger("bridge.call")
 
 CONNECTION_LOST = "connection-lost"
+# Vapi's reasons for a call that failed on its side once in progress (its worker died, a
+# provider failed): to the visitor, as to `connection-lost`, the call dropped mid-way
+DROPPED_BY_VAPI = "call.in-progress.error-"
 OUTCOME_TIMEOUT_S = 5.0
 
 
@@ -43,7 +47,9 @@ class CallSummary:
 
     @property
     def connection_lost(self) -> bool:
-        return self.ended_reason == CONNECTION_LOST
+        """The call dropped mid-way: our connection, or Vapi's side failing."""
+        return self.ended_reason == CONNECTION_LOST or \
+            self.ended_reason.startswith(DROPPED_BY_VAPI)
 
     @property
     def exit_code(self) -> ExitCode:
@@ -93,7 +99,7 @@ def outcome(body: dict[str, Any], reason: str) -> tuple[str, float | None]:
     cost = body.get("cost")
     good = isinstance(cost, (int, float)) and not isinstance(cost, bool) and \
         math.isfinite(cost) and cost >= 0
-    return (inert(ended, 100) if isinstance(ended, str) and ended else reason,
+    return (inert(ended, 160) if isinstance(ended, str) and ended else reason,
             float(cost) if good else None)
 
 
@@ -103,6 +109,7 @@ class Finished(Protocol):
     api: VapiApi
     info: CallInfo | None
     ended_reason: str | None
+    vapi: VapiStatus
     device_error: str | None
     recorder: Recorder | None
     uplink: Uplink
@@ -128,7 +135,11 @@ async def summarise(call: Finished) -> CallSummary:
     reason = call.ended_reason or "ended"
     duration = call.elapsed_s
     cost: float | None = None
-    if call.info is not None and reason != CONNECTION_LOST:
+    if call.info is not None and reason == CONNECTION_LOST and \
+            call.vapi.closed_unsaid is not None:
+        reason, cost = await ended_unsaid(call.api, call.info, call.vapi.closed_unsaid,
+                                          call.short_id)
+    elif call.info is not None and reason != CONNECTION_LOST:
         reason, cost = await read_outcome(call.api, call.info, reason, call.short_id)
     if call.turns.left:  # ended by us for silence: Vapi's reason would say who hung up
         reason = VISITOR_LEFT
@@ -154,6 +165,28 @@ async def read_outcome(api: VapiApi, info: CallInfo, reason: str, label: str
     except Exception as exc:
         log.warning("call %s: could not read the call's outcome (%s)", label, exc)
         return reason, None
+
+
+async def ended_unsaid(api: VapiApi, info: CallInfo, code: int, label: str
+                       ) -> tuple[str, float | None]:
+    """Vapi closed the socket (`code`, not 1000) without a `status-update` ended: lost, unless
+    `GET /call/{id}` says the call ended — Vapi often closes with 1005 or 1006 after ending
+    it, and a call's `clientMessages` may leave `status-update` out."""
+    try:
+        async with asyncio.timeout(OUTCOME_TIMEOUT_S):
+            final = await api.get_call(info.id, attempts=2)
+    except Exception as exc:
+        log.warning("call %s: connection lost (socket closed with code %d; Vapi could not "
+                    "say whether the call had ended: %s)", label, code, exc)
+        return CONNECTION_LOST, None
+    if final.raw.get("status") != "ended":
+        log.warning("call %s: connection lost (socket closed with code %d; Vapi says the "
+                    "call is %s)", label, code, inert(str(final.raw.get("status")), 40))
+        return CONNECTION_LOST, None
+    reason, cost = outcome(final.raw, "ended")
+    log.info("call %s: Vapi had ended the call (%s); its socket closed with code %d",
+             label, reason, code)
+    return reason, cost
 
 
 class DeviceShare:

@@ -61,8 +61,9 @@ COMMANDS: dict[str, tuple[str, tuple[Arg, ...]]] = {
     "handoff": ("Vapi (controlUrl): hand off to another assistant", (
         arg("assistant_id", metavar="ASSISTANT_ID",
             help="the assistant that takes the call over"),
-        arg("--context", default="all", metavar="none|all|last:N",
-            help="what of the conversation the next assistant gets (all)"),
+        arg("--context", default="all", metavar="CONTEXT",
+            help="what of the conversation the next assistant gets: none, all (the "
+                 "default), userAndAssistantMessages, previousAssistantMessages or last:N"),
         arg("--message", help="what the next assistant says first"))),
     "call": ("standby mode: place a call now", ()),
     "events": ("the kiosk's events as JSON lines, as they happen (docs/events.md)", (

@@ -153,14 +153,13 @@ def do_transfer(req: Request) -> tuple[dict[str, Any], str]:
 @vapi("handoff")
 def do_handoff(req: Request) -> tuple[dict[str, Any], str]:
     context = req.data.get("context", "all")
-    valid = context in ("none", "all") or (
-        isinstance(context, str) and context.startswith("last:")
-        and context[5:].isdigit() and int(context[5:]) > 0)
-    if not valid:
-        raise UsageError("context must be none, all or last:N (N > 0)")
     assistant = req.text("assistant_id")
-    return (messages.handoff(assistant, context, req.opt_text("message")),
-            f"handoff to assistant {assistant} requested")
+    try:
+        command = messages.handoff(assistant, context if isinstance(context, str) else "?",
+                                   req.opt_text("message"))
+    except ValueError:
+        raise UsageError(f"context must be {messages.HANDOFF_CONTEXT_HELP} (N > 0)") from None
+    return command, f"handoff to assistant {assistant} requested"
 
 
 @command("call")

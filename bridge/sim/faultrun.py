@@ -19,7 +19,7 @@ DROP_REASON = "call.in-progress.error-vapifault-worker-died"
 def start_socket_faults(s: CallPort) -> None:
     faults = s.rec.faults
     if (f := faults.get("ws-close-1006")) is not None:
-        s.spawn(_abort_after(s, f.number()))
+        s.spawn(_abort_after(s, f.number(), f.at(0.0)))
     if (f := faults.get("ws-drop")) is not None:
         s.spawn(_blackhole(s, f.number(), f.at(10.0)))
     if (f := faults.get("malformed-json")) is not None:
@@ -28,12 +28,18 @@ def start_socket_faults(s: CallPort) -> None:
         s.spawn(_hostile(s, f.number(0.5)))
 
 
-async def _abort_after(s: CallPort, seconds: float) -> None:
+async def _abort_after(s: CallPort, seconds: float, linger: float) -> None:
+    """The TCP connection aborted at `seconds`: the call ends at once (Vapi's worker died),
+    or (`linger` > 0: the network between, which Vapi has not noticed yet) stays in
+    progress that long, then ends as the customer's."""
     await asyncio.sleep(seconds)
     if s.ended:
         return
     log.info("call %s: fault ws-close-1006: aborting TCP without a close frame", s.rec.id)
-    s.end(DROP_REASON, notify=False)
+    if linger > 0:
+        s.linger_s = linger
+    else:
+        s.end(DROP_REASON, notify=False)
     s.outbox.abort(1006)
 
 

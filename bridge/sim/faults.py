@@ -20,7 +20,8 @@ FAULTS: dict[str, tuple[str, str]] = {
     "created-500": ("[N]", "POST /call creates the call, then answers 500"),
     "list-500": ("", "GET /call (the list) answers 500"),
     "connect-delay": ("MS", "call socket: the websocket upgrade is held MS ms, then answered"),
-    "ws-close-1006": ("SECONDS", "call socket: TCP aborted without a close frame after SECONDS"),
+    "ws-close-1006": ("SECONDS[@HOLD]", "call socket: TCP aborted without a close frame after "
+                      "SECONDS; the call ends then, or HOLD s later"),
     "ws-drop": (
         "SECONDS[@HOLD]",
         "call socket goes dead at SECONDS (no audio, events, pongs), "

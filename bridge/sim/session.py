@@ -62,6 +62,7 @@ class CallSession:
         self.user_turn = 0
         self.ended = self.ended_sent = self.blackholed = False
         self.unblackhole = asyncio.Event()
+        self.linger_s = 0.0
         self.last_uplink_mono: float | None = None
         self.uplink_wall0: float | None = None
         self.tasks: set[asyncio.Task[Any]] = set()
@@ -146,6 +147,8 @@ class CallSession:
             server_closed = self.ended
             if rec.close_code is None and not server_closed and self.ws.close_code is not None:
                 rec.close_code = self.ws.close_code
+            if not self.ended and self.linger_s:  # Vapi has not noticed the loss yet
+                await asyncio.sleep(self.linger_s)
             if not self.ended:
                 self.end("customer-ended-call", notify=False)
             if server_closed:

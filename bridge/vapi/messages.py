@@ -20,7 +20,7 @@ from typing import Any
 from bridge.inert import inert
 from bridge.vapi import safejson
 
-MAX_WORD = 100  # a type, status, role or ended reason
+MAX_WORD = 160  # a type, status, role or ended reason (Vapi's longest reason is 121)
 MAX_TEXT = 4000  # a transcript
 MAX_TURN = 2**31
 
@@ -176,7 +176,8 @@ def control(name: str) -> dict[str, Any]:
 
 def transfer(destination: str, message: str | None = None) -> dict[str, Any]:
     dest: dict[str, Any] = (
-        {"type": "sip", "sipUri": destination} if destination.startswith("sip:")
+        {"type": "sip", "sipUri": destination}
+        if destination[:5].lower().startswith(("sip:", "sips:"))
         else {"type": "number", "number": destination}
     )
     cmd: dict[str, Any] = {"type": "transfer", "destination": dest}
@@ -185,13 +186,22 @@ def transfer(destination: str, message: str | None = None) -> dict[str, Any]:
     return cmd
 
 
+# Vapi's contextEngineeringPlan types besides lastNMessages (`last:N` here)
+HANDOFF_CONTEXTS = ("none", "all", "userAndAssistantMessages", "previousAssistantMessages")
+HANDOFF_CONTEXT_HELP = "none, all, userAndAssistantMessages, previousAssistantMessages or last:N"
+
+
 def handoff(assistant_id: str, context: str = "all", message: str | None = None
             ) -> dict[str, Any]:
+    """Raises ValueError for a context that is none of `HANDOFF_CONTEXT_HELP`."""
     plan: dict[str, Any]
-    if context.startswith("last:"):
-        plan = {"type": "lastNMessages", "maxMessages": int(context.split(":", 1)[1])}
-    else:
+    count = context[5:] if context.startswith("last:") else ""
+    if count.isdigit() and int(count) > 0:
+        plan = {"type": "lastNMessages", "maxMessages": int(count)}
+    elif context in HANDOFF_CONTEXTS:
         plan = {"type": context}
+    else:
+        raise ValueError(f"context {context!r} is not one of {HANDOFF_CONTEXT_HELP} (N > 0)")
     cmd: dict[str, Any] = {"type": "handoff", "destination": {
         "type": "assistant", "assistantId": assistant_id, "contextEngineeringPlan": plan}}
     if message:

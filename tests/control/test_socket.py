@@ -97,8 +97,8 @@ def test_socket_mode_stale_replaced_live_refused_removed_on_exit(
     assert unknown["ok"] is False and unknown["kind"] == "usage"
     assert "unknown command 'dance'" in unknown["error"]
     bad = _raw(sock, b'{"cmd": "handoff", "assistant_id": "a", "context": "some"}\n')
-    assert bad == {"ok": False, "error": "context must be none, all or last:N (N > 0)",
-                   "kind": "usage"}
+    assert bad == {"ok": False, "error": "context must be none, all, userAndAssistantMessages, "
+                   "previousAssistantMessages or last:N (N > 0)", "kind": "usage"}
 
     # a second daemon on the same socket refuses to start, and leaves the first alone
     other = control_profile(profiles, sim, sock, name="other")

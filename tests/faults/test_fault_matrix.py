@@ -96,8 +96,14 @@ CASES: dict[str, Case] = {
     "call-socket-refused": Case("connect-delay=600", 5, "cannot open the call socket "
                                 "(InvalidStatus)", audio=False,
                                 sim={"never_connected_timeout": 0.3}),
-    "ws-close-1006": Case("ws-close-1006=1.5", 5, "connection lost (",  # socket or uplink
-                          reason="connection-lost"),
+    # the socket aborted: Vapi's worker died (the call ended) or the network failed (the
+    # call still in progress when the bridge asks)
+    "ws-close-1006": Case("ws-close-1006=1.5", 5, "Vapi had ended the call (call.in-progress."
+                          "error-vapifault-worker-died); its socket closed with code 1006",
+                          reason="call.in-progress.error-vapifault-worker-died"),
+    "ws-close-1006-in-progress": Case(
+        "ws-close-1006=1.5@10", 5, "connection lost (socket closed with code 1006; Vapi says "
+        "the call is in-progress)", reason="connection-lost"),
     "ws-drop": Case("ws-drop=1.5@25", 5, "connection lost (nothing received for",
                     reason="connection-lost", max_seconds=30),
     "malformed-json": Case("malformed-json=0.3", 0, "assistant: Hello.", reason=NORMAL_END,
@@ -113,6 +119,14 @@ CASES: dict[str, Case] = {
                            never=CONNECTION_LOST),
     "end-close-1005": Case("end-close=1005", 0, "assistant: Hello.", reason=NORMAL_END,
                            never=CONNECTION_LOST),
+    # a call whose clientMessages leave status-update out: the close is all the bridge
+    # gets, so it asks Vapi how the call ended (GET /call) before calling it lost
+    "end-close-1006-no-status-update": Case(
+        "end-close=1006", 0, "assistant: Hello.", reason=NORMAL_END, never=CONNECTION_LOST,
+        debug_words="Vapi had ended the call (exceeded-max-duration); its socket closed "
+                    "with code 1006",
+        profile={"assistant": {"overrides": {"clientMessages": [
+            "transcript", "speech-update", "user-interrupted"]}}}),
     "wrapped-events": Case("wrapped-events", 0, "assistant: Hello.", reason=NORMAL_END,
                            never="malformed"),
     "spec-shapes": Case("spec-shapes", 0, "assistant: Hello.", reason=NORMAL_END,
@@ -154,7 +168,8 @@ LOOP: dict[str, LoopCase] = {
                                profile=FAST_FAIL),
     "loop-connection-refused": LoopCase(None, "connection refused by 127.0.0.1:",
                                         recorded=False, base_url=REFUSED),
-    "loop-ws-close-1006": LoopCase("ws-close-1006=1", "connection lost ("),
+    "loop-ws-close-1006": LoopCase("ws-close-1006=1@10", "connection lost (socket closed with "
+                                   "code 1006; Vapi says the call is in-progress)"),
     "loop-end-close-1006": LoopCase("end-close=1006", "ended (exceeded-max-duration)"),
 }
 

@@ -3,7 +3,10 @@ the call is set up or ended by us, Vapi's while it is up."""
 
 from __future__ import annotations
 
+import json
+
 from bridge.call.state import CallState, VapiStatus, shown
+from bridge.vapi import messages
 from bridge.vapi.messages import StatusUpdate
 
 
@@ -31,3 +34,15 @@ def test_the_word_shown_through_a_call() -> None:
 def test_phases() -> None:
     assert [s.setting_up for s in CallState] == [True, True, False, False, False]
     assert [s.over for s in CallState] == [False, False, False, True, True]
+
+
+def test_vapis_longest_ended_reasons_arrive_whole() -> None:
+    """Vapi's endedReason enum runs to 121 characters: none is cut in the summary."""
+    from bridge.call.summary import outcome
+
+    longest = ("call.in-progress.error-vapifault-eleven-labs-blocked-voice-potentially-against-"
+               "terms-of-service-and-awaiting-verification")
+    event = messages.parse_event(json.dumps({"type": "status-update", "status": "ended",
+                                             "endedReason": longest}))
+    assert isinstance(event, messages.StatusUpdate) and event.ended_reason == longest
+    assert outcome({"endedReason": longest, "cost": 0.1}, "ended") == (longest, 0.1)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -57,6 +58,26 @@ def test_commands_have_the_documented_shapes() -> None:
     assert messages.transfer("sip:desk@example.com")["destination"]["type"] == "sip"
     assert messages.handoff("a1", "last:3")["destination"]["contextEngineeringPlan"] == {
         "type": "lastNMessages", "maxMessages": 3}
+
+
+@pytest.mark.parametrize("uri", ["sip:desk@pbx", "SIP:desk@pbx", "sips:desk@pbx"])
+def test_a_sip_uri_in_any_case_or_secure_is_a_sip_destination(uri: str) -> None:
+    """Else it went out as a phone number, which Vapi refuses (E.164, 40 characters)."""
+    assert messages.transfer(uri)["destination"] == {"type": "sip", "sipUri": uri}
+    assert messages.transfer("+14155550100")["destination"]["type"] == "number"
+
+
+@pytest.mark.parametrize("context", ["none", "all", "userAndAssistantMessages",
+                                     "previousAssistantMessages"])
+def test_every_context_plan_vapi_has_can_be_handed_off_with(context: str) -> None:
+    plan = messages.handoff("a1", context)["destination"]["contextEngineeringPlan"]
+    assert plan == {"type": context}
+
+
+@pytest.mark.parametrize("context", ["bogus", "last:0", "last:x", "last:"])
+def test_a_context_vapi_has_not_is_refused_before_it_is_sent(context: str) -> None:
+    with pytest.raises(ValueError, match="is not one of none, all, userAndAssistantMessages"):
+        messages.handoff("a1", context)
 
 
 def test_speech_started_is_its_own_event_and_wrong_types_become_defaults() -> None:
