@@ -41,12 +41,13 @@ from bridge.service.progress import call_status, count_down, loop_delay
 from bridge.service.signals import install_signals
 from bridge.service.snapshot import snapshot
 from bridge.service.sounds import KioskSounds
-from bridge.service.spending import SpendingGuard
+from bridge.service.spending import SPENDING_EXIT, SpendingGuard
 from bridge.service.standby import WakeWord
 from bridge.vapi import messages
 from bridge.vapi.api import VapiApi
 
 log = logging.getLogger("bridge.daemon")
+SPENDING_POLL_S = 10.0  # loop mode at a spending limit: how often it looks again
 
 OUTCOMES = {ExitCode.OK: "ok", ExitCode.NETWORK: "connection-lost",
             ExitCode.AUDIO: "device-failed"}
@@ -93,6 +94,7 @@ class Daemon:
         self.stopping = stop or asyncio.Event()
         self._trigger = asyncio.Event()
         self._reload_pending = False
+        self._reloaded = asyncio.Event()  # set by each reload applied
         self._closing: set[asyncio.Task[None]] = set()  # retired API clients being closed
         self.wake = WakeWord(self, self._open_audio)  # trigger.wake_word (service/standby.py)
 
@@ -109,6 +111,8 @@ class Daemon:
             return f"the daemon is in {self.profile.service.mode} mode, not standby"
         if (self.call is not None and not self.call.done) or self._trigger.is_set():
             return "a call is already in progress"
+        if cause in ("ctl", "http") and (refusal := self.spending.refusal()):
+            return refusal  # an operator's request: told, not chimed and apologised for
         self._cause = cause
         self._trigger.set()
         return None
@@ -136,6 +140,7 @@ class Daemon:
                 self._close_audio()
             self._retire_api()
             self.api, self.profile = api, new
+            self._reloaded.set()
             log.info("profile reloaded from %s (mode %s)", new.origin, new.service.mode)
             for warning in new.warnings:
                 log.warning("%s: %s", new.origin, warning)
@@ -195,10 +200,22 @@ class Daemon:
                 return code
             failures = failures + 1 if code != ExitCode.OK else 0
             self._apply_reload()
-            if mode == "loop" and not self.stopping.is_set():
+            if mode == "loop" and code == SPENDING_EXIT:  # no retries: nothing changes soon
+                await self._until_spending_allows()
+            elif mode == "loop" and not self.stopping.is_set():
                 await count_down(loop_delay(self.profile.service, failures), self._set_state,
                                  partial(self._wait_for, self.stopping), self.stopping)
         return ExitCode.OK
+
+    async def _until_spending_allows(self) -> None:
+        """Loop mode at a spending limit: no call (no chime, no offline line) until one is
+        allowed — tomorrow, a reload that raises the limit, the totals file removed —
+        looked at every `SPENDING_POLL_S` and after each reload."""
+        self._set_state("spending limit reached: waiting for tomorrow or a higher limit")
+        while self.spending.reason():
+            self._reloaded.clear()
+            if not await self._wait_for(self._reloaded, SPENDING_POLL_S):
+                return
 
     async def _call_once(self) -> int:
         """One call; network failures end it with code 5 (fatal only in `once` mode)."""

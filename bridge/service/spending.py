@@ -137,12 +137,17 @@ class SpendingGuard:
                     f"(${c.max_daily_cost:g})")
         return None
 
-    def refuse(self) -> int | None:
-        """Before a call: None to place it; else the exit code, having said why."""
-        reason, before = self.reason(), self.refused
-        self.refused = None if reason is None else (
+    def refusal(self) -> str | None:
+        """Why no call may be placed now, with how to lift it; None when one may."""
+        reason = self.reason()
+        return None if reason is None else (
             f"spending limit reached: {reason}; no call is placed until tomorrow (raise the "
             f"limit in the profile and reload, or remove {self.path})")
+
+    def refuse(self) -> int | None:
+        """Before a call: None to place it; else the exit code, having said why."""
+        before = self.refused
+        self.refused = self.refusal()
         if self.refused is None:
             return None
         if self.refused != before:  # said once; every refusal still goes out as an event

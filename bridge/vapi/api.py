@@ -260,7 +260,8 @@ class VapiApi:
             refusal = untrusted(exc, self.host)
             if refusal is not None:
                 raise refusal from None
-            return Failure(connect_errors.describe(exc, self.host))
+            return Failure(connect_errors.describe(exc, self.host,
+                                                   connect_errors.proxy_for(self.base_url)))
         except httpx.TimeoutException:
             return Failure("timed out", maybe_processed=True)
         except httpx.TransportError as exc:

@@ -8,6 +8,8 @@ from __future__ import annotations
 import errno
 import socket
 import ssl
+import urllib.request
+from urllib.parse import urlsplit
 
 _UNREACHABLE = {errno.ENETUNREACH: "the network is unreachable",
                 errno.EHOSTUNREACH: "no route to the host"}
@@ -22,8 +24,30 @@ def _chain(exc: BaseException) -> list[BaseException]:
     return seen
 
 
-def describe(exc: BaseException, host: str) -> str:
-    """One phrase for why connecting to `host` failed, with what to check."""
+def proxy_for(url: str) -> tuple[str, str] | None:
+    """The proxy the environment names for `url`, as (variable, its host:port), as curl and
+    httpx read them (HTTPS_PROXY / HTTP_PROXY by scheme, then ALL_PROXY; not for a NO_PROXY
+    host); None when the connection is direct."""
+    parts = urlsplit(url)
+    proxies = urllib.request.getproxies_environment()
+    if urllib.request.proxy_bypass_environment(parts.hostname or "", proxies):
+        return None
+    scheme = {"wss": "https", "ws": "http"}.get(parts.scheme, parts.scheme)
+    for key in (scheme, "all"):
+        if proxies.get(key):
+            proxy = urlsplit(proxies[key] if "://" in proxies[key] else "//" + proxies[key])
+            return f"{key.upper()}_PROXY", proxy.netloc.rpartition("@")[2] or proxies[key]
+    return None
+
+
+def describe(exc: BaseException, host: str, proxy: tuple[str, str] | None = None) -> str:
+    """One phrase for why connecting to `host` failed, with what to check; through `proxy`
+    (`proxy_for`), a failure to reach the proxy names the proxy, not `host`."""
+    if proxy is not None:
+        reached = _socket_failure(exc, proxy[1])
+        if reached is not None:
+            return (f"the proxy {proxy[1]} ({proxy[0]}): {reached} — check {proxy[0]}, or "
+                    f"add {host.rsplit(':', 1)[0]} to NO_PROXY to connect directly")
     for e in _chain(exc):
         if isinstance(e, socket.gaierror):
             return (f"DNS: cannot resolve {host.rsplit(':', 1)[0]} "
@@ -40,6 +64,9 @@ def describe(exc: BaseException, host: str) -> str:
         if isinstance(e, TimeoutError):
             return f"connecting to {host} timed out"
     text = str(exc).strip()
+    if proxy is not None and "proxy" in exc.__class__.__name__.lower():  # it answered: no
+        return (f"the proxy {proxy[1]} ({proxy[0]}) would not connect to {host} "
+                f"({text[:120] or exc.__class__.__name__}) — check {proxy[0]}")
     # TLS errors raised by httpcore keep only the text of the ssl error
     if "CERTIFICATE_VERIFY_FAILED" in text:
         return (f"TLS: {host}'s certificate does not verify — check the clock, a proxy, or "
@@ -47,3 +74,17 @@ def describe(exc: BaseException, host: str) -> str:
     if "SSL" in text or "TLS" in text:
         return f"TLS handshake with {host} failed ({text[:120]})"
     return f"cannot connect to {host} ({exc.__class__.__name__}{': ' + text[:120] if text else ''})"
+
+
+def _socket_failure(exc: BaseException, host: str) -> str | None:
+    """Why the socket to `host` itself failed (DNS, refused, unreachable, timed out)."""
+    for e in _chain(exc):
+        if isinstance(e, socket.gaierror):
+            return f"cannot resolve {host.rsplit(':', 1)[0]} ({e.strerror or e})"
+        if isinstance(e, ConnectionRefusedError):
+            return "connection refused (nothing listens there)"
+        if isinstance(e, OSError) and e.errno in _UNREACHABLE:
+            return _UNREACHABLE[e.errno]
+        if isinstance(e, TimeoutError):
+            return "connecting timed out"
+    return None

@@ -207,7 +207,9 @@ def test_spending_guard_refuses_past_the_daily_cost_and_remembers_it(
             assert daemon.request_call("ctl") is None
             await until(seen, "ended", n)
         await until(seen, "standby", 3)
-        assert daemon.request_call("ctl") is None
+        refused = daemon.request_call("ctl")  # an operator is told at once
+        assert refused and refused.startswith("spending limit reached: "), refused
+        assert daemon.request_call("signal") is None  # a visitor: chime, offline line
         await until(seen, "error", 1)
         await until(seen, "standby", 4)  # refused, and waiting again
         status = daemon.snapshot()
@@ -240,6 +242,41 @@ def test_spending_guard_refuses_past_the_daily_cost_and_remembers_it(
     code, _ = run_daemon(once)
     assert code == 0 and len(sim.calls()) == 3
     assert json.loads(state.read_text())["calls"] == 1
+
+
+@pytest.mark.timeout(120)
+def test_loop_mode_at_the_limit_waits_quietly_until_a_reload_raises_it(
+        start_sim, profiles: ProfileBuilder, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """No retry every few seconds (each a chime and an apology into an empty room): one
+    refusal, then nothing until the limit allows a call — here a reload that raises it."""
+    monkeypatch.delenv("STATE_DIRECTORY", raising=False)
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    sim = start_sim(assistant="echo")
+    loop = {"mode": "loop", "loop_delay_seconds": 0.2, "max_backoff_seconds": 1}
+    path = profiles.write(sim.base_url, assistant={"overrides": SHORT_CALL},
+                          call={"max_daily_cost": COST_LIMIT}, service=loop)
+    seen: list[dict[str, Any]] = []
+
+    async def in_loop() -> tuple[int, int, str]:
+        daemon = Daemon(load_profile(str(path)), reload_from=str(path))
+        daemon.events.listen(lambda e: seen.append(e.as_dict()))
+        task = asyncio.create_task(daemon.run())
+        await until(seen, "error", 1)
+        await asyncio.sleep(3.0)  # the old backoff (max 1 s here) would have retried twice
+        triggered = sum(e["event"] == "triggered" for e in seen)
+        errors, state = sum(e["event"] == "error" for e in seen), daemon.state
+        profiles.write(sim.base_url, assistant={"overrides": SHORT_CALL},
+                       call={"max_daily_cost": 1.0}, service=loop)
+        daemon.request_reload()
+        await until(seen, "ended", 3)  # a call again, well before the 10 s look
+        daemon.stopping.set()
+        assert await task == 0
+        return triggered, errors, state
+
+    triggered, errors, state = asyncio.run(in_loop())
+    assert (triggered, errors) == (3, 1), seen  # two calls, one refusal, no retries
+    assert state == "spending limit reached: waiting for tomorrow or a higher limit"
 
 
 def test_spending_totals_unreadable_count_as_zero(start_sim, profiles: ProfileBuilder,
