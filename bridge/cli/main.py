@@ -108,9 +108,13 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 
 def cmd_unit(args: argparse.Namespace) -> int:
-    from bridge.cli.scaffold import unit_text
+    from bridge.cli.scaffold import hidden_from_unit, unit_text
 
-    sys.stdout.write(unit_text(args.user))
+    text = unit_text(args.user)
+    sys.stdout.write(text)
+    hidden = hidden_from_unit(text)
+    if hidden:
+        print(f"vapi-bridge: warning: {hidden}", file=sys.stderr)
     return ExitCode.OK
 
 

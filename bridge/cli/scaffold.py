@@ -78,3 +78,26 @@ def unit_text(user: bool) -> str:
     text = asset_text("systemd", "vapi-bridge@.user.service" if user
                       else "vapi-bridge@.service")
     return text.replace(SHIPPED_EXE, installed_exe())
+
+
+# what the unit's sandbox hides from the service: its program must not live there
+HIDDEN_BY = {"PrivateTmp=yes": ("/tmp", "/var/tmp"),
+             "ProtectHome=yes": ("/home", "/root", "/run/user")}
+
+
+def hidden_from_unit(text: str) -> str | None:
+    """Why the service could not start this installation, or None: its script, its
+    interpreter (a venv's links to one elsewhere) or their library under a directory the
+    unit's own sandbox hides (it would fail with status 203/EXEC)."""
+    exe = installed_exe().split()[0]
+    paths = [Path(exe), Path(os.path.realpath(sys.executable)), Path(sys.base_prefix)]
+    for option, dirs in HIDDEN_BY.items():
+        if option not in text.splitlines():
+            continue
+        for path in paths:
+            if any(path.is_relative_to(d) for d in dirs):
+                return (f"{path} is under {next(d for d in dirs if path.is_relative_to(d))}, "
+                        f"which the unit's {option} hides from the service: it would not "
+                        f"start — make the venv under /opt from the system's python3 "
+                        f"(docs/kiosk-install.md: sudo python3 -m venv /opt/vapi-bridge/venv)")
+    return None

@@ -245,7 +245,8 @@ class Daemon:
         finally:
             status.cancel()
         if call.info is None:  # stopped while the call was being created
-            log.info("stopped before the call was created")
+            log.info("stopped while the call was being created: if Vapi had created it, it "
+                     "ends by itself once Vapi gives up waiting for its socket")
             self.events.publish(events.ENDED, reason="stopped", outcome="not placed", exit=0)
             return ExitCode.OK
         self.last_summary = summary
