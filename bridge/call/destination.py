@@ -1,5 +1,6 @@
 """Where a call's recording goes: `record.path` expanded for a call, and checked before
-the call is created, so no call is placed only to fail to record."""
+the call is created, so no call is placed only to fail to record. Directories made for it
+are 0700 whatever the umask: a file's name may hold a live call's full id."""
 
 from __future__ import annotations
 
@@ -19,6 +20,22 @@ def expand_path(template: str, *, call_id: str, profile: str, started: datetime)
     if not path.is_absolute() and os.environ.get("STATE_DIRECTORY"):
         path = Path(os.environ["STATE_DIRECTORY"].split(":")[0]) / path
     return path
+
+
+def make_private_dirs(directory: Path) -> None:
+    """`directory` and its missing parents made, each 0700 whatever the umask (outside
+    systemd's UMask=0077 a shell's 022 would let other users list the recordings' names);
+    directories that already exist are left as they are."""
+    missing: list[Path] = []
+    while not directory.exists():
+        missing.append(directory)
+        directory = directory.parent
+    for made in reversed(missing):
+        try:
+            made.mkdir(mode=0o700)
+        except FileExistsError:  # made meanwhile by someone else: theirs to set
+            continue
+        made.chmod(0o700)  # a umask such as 0277 takes bits off the owner too
 
 
 class DestinationError(ProfileError):
@@ -52,7 +69,7 @@ def check_destination(template: str, profile: str) -> Path:
     directory = probes[0]
     if probes[0] == probes[1]:
         with contextlib.suppress(OSError):  # why it failed is found just below
-            directory.mkdir(parents=True, exist_ok=True)
+            make_private_dirs(directory)
     problem = unwritable(directory)
     if problem is not None:
         raise DestinationError(f"record.path: cannot write recordings in {directory} "

@@ -17,6 +17,7 @@ for the recorder to report from the event loop (this thread never logs).
 from __future__ import annotations
 
 import contextlib
+import os
 import queue
 import threading
 from pathlib import Path
@@ -24,12 +25,22 @@ from pathlib import Path
 import numpy as np
 
 from bridge.audio.files import WavWriter
+from bridge.call.destination import make_private_dirs
 
 MAX_BATCH = 500  # items taken from the queue for one round of writes (10 s of ticks)
 
 
 def cause(exc: OSError) -> str:
     return exc.strerror or str(exc) or exc.__class__.__name__
+
+
+def open_private(path: Path, flags: int) -> int:
+    """A descriptor of `path`, created 0600 whatever the umask: a recording is for its
+    owner only (and its name may hold the call's full id)."""
+    fd = os.open(path, flags | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    with contextlib.suppress(OSError):  # a file of another user's stays as it is
+        os.fchmod(fd, 0o600)
+    return fd
 
 
 class RecordingWriter:
@@ -41,9 +52,12 @@ class RecordingWriter:
         self.transcript_path = transcript_path
         self.rate = rate
         self.backlog_s = backlog_s
+        make_private_dirs(wav_path.parent)  # 0700: WavWriter finds them made
+        os.close(open_private(wav_path, os.O_WRONLY))  # 0600: WavWriter truncates it
         self._wav = WavWriter(wav_path, rate, channels=2, on_error=self._failed)
         try:
-            self._jsonl = transcript_path.open("a", encoding="utf-8")
+            self._jsonl = os.fdopen(open_private(transcript_path, os.O_WRONLY | os.O_APPEND),
+                                    "a", encoding="utf-8")
         except BaseException:
             self._wav.close()
             raise

@@ -253,7 +253,8 @@ async def run_check(name: str, overrides: list[str], beep: bool,
     items = [Item(True, "profile valid", profile.origin)]
     items += [Item(True, "profile", warning, warn=True) for warning in profile.warnings]
     items += _extras(profile) + _paths(profile)
-    items += [Item(ok, what, detail, code) for ok, what, detail, code in kiosk_items(profile)]
+    items += [Item(ok, what, detail, code)
+              for ok, what, detail, code in await kiosk_items(profile)]
     network = await _network(profile)
     items += network
     if all(i.ok for i in network):

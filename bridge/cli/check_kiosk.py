@@ -1,19 +1,37 @@
 """`check`'s items for the kiosk's own parts, each what `run` would refuse at start: the
-`service.on_event` command, the HTTP server's extra and token, the wake word's extra (the
-profile's loader already refuses a missing one) and the sounds' files (likewise)."""
+`service.on_event` command, the HTTP server's extra, token and address (bound and closed
+at once, as `run` would bind it), the wake word's extra (the profile's loader already
+refuses a missing one) and the sounds' files (likewise)."""
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 
-from bridge.errors import BridgeError, ExitCode
+from bridge.errors import BridgeError, ExitCode, ProfileError
 from bridge.extras import missing_extra
 from bridge.profile import Profile
+from bridge.profile.listen import split_listen
 from bridge.service.on_event import command_line
 from bridge.web.hook import read_token
 
 
-def kiosk_items(profile: Profile) -> list[tuple[bool, str, str, int]]:
+async def bindable(listen: str) -> None:
+    """Binds `http.listen` as the kiosk screen's server does (asyncio's `create_server`, so
+    the same addresses and options) and closes it; a ProfileError in `run`'s words if not."""
+    address, port = split_listen(listen)
+    try:
+        server = await asyncio.get_running_loop().create_server(
+            asyncio.Protocol, address, port, start_serving=False)
+    except OSError as exc:
+        raise ProfileError(f"http.listen: cannot listen on {address}:{port}: "
+                           f"{exc.strerror or exc} — choose another port or address"
+                           ) from None
+    server.close()
+    await server.wait_closed()
+
+
+async def kiosk_items(profile: Profile) -> list[tuple[bool, str, str, int]]:
     """(ok, what, detail, exit code) for each kiosk part the profile turns on."""
     items: list[tuple[bool, str, str, int]] = []
     if profile.service.on_event:
@@ -29,6 +47,7 @@ def kiosk_items(profile: Profile) -> list[tuple[bool, str, str, int]]:
             for module in ("aiohttp", "prometheus_client"):
                 importlib.import_module(module)
             read_token(profile.http)
+            await bindable(profile.http.listen)
             items.append((True, what, "aiohttp, prometheus-client", ExitCode.OK))
         except ImportError as exc:
             items.append((False, what, missing_extra(

@@ -3,7 +3,10 @@ terminal, the status line (`statusline`). Handed to the daemon as a `CallView`."
 
 from __future__ import annotations
 
+import logging
+import os
 import sys
+from typing import Any, TextIO
 
 from bridge.call.lifecycle import Call
 from bridge.cli import statusline
@@ -13,6 +16,8 @@ from bridge.service.logsetup import under_journal
 from bridge.service.placing import CallWatcher, EventHook
 from bridge.vapi import messages
 from bridge.words import ROLE_NAMES
+
+log = logging.getLogger("bridge")
 
 
 def transcript_mode(mode: str) -> str:
@@ -42,9 +47,52 @@ def transcript_printer(mode: str) -> EventHook:
     return show
 
 
+class ReaderGoneStdout:
+    """sys.stdout while a call prints to it: once its reader has gone (`run … | head -1`),
+    what follows goes to /dev/null, said once in the log, and the call goes on to end with
+    its own exit code; the summary line, which the daemon prints, cannot fail either."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return self.stream.write(text)
+        except BrokenPipeError:
+            self._gone()
+            return len(text)
+
+    def flush(self) -> None:
+        try:
+            self.stream.flush()
+        except BrokenPipeError:
+            self._gone()
+
+    def __getattr__(self, name: str) -> Any:  # isatty, fileno, encoding, …
+        return getattr(self.stream, name)
+
+    def _gone(self) -> None:
+        """Later writes, and the flush at exit, land in /dev/null instead of failing."""
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, self.stream.fileno())
+        os.close(devnull)
+        log.info("stdout's reader went away: transcript and summary lines are no longer "
+                 "printed (the call is not affected)")
+
+
+def guard_stdout() -> None:
+    """Puts `ReaderGoneStdout` in front of sys.stdout (once)."""
+    if not isinstance(sys.stdout, ReaderGoneStdout):
+        sys.stdout = ReaderGoneStdout(sys.stdout)  # type: ignore[assignment]
+
+
 class TerminalView:
     """The daemon's `CallView` for a terminal (or the journal): transcript lines as the
-    profile asks, and the status line when stderr is a live terminal."""
+    profile asks, and the status line when stderr is a live terminal. It takes charge of
+    stdout: a reader that goes away stops the printing, not the call (`guard_stdout`)."""
+
+    def __init__(self) -> None:
+        guard_stdout()
 
     def hooks(self, profile: Profile) -> list[EventHook]:
         return [transcript_printer(profile.transcript.print)]

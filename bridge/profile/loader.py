@@ -27,6 +27,7 @@ from bridge.profile.model import (
 )
 from bridge.profile.sounds import resolve_sounds
 from bridge.profile.yamlnodes import Lines, load_with_lines, read_text
+from bridge.vapi.interruptions import INTERRUPTED
 
 log = logging.getLogger("bridge.profile")
 
@@ -179,6 +180,12 @@ def _warnings(data: dict[str, Any], built: dict[str, dict[str, Any]]) -> tuple[s
         found.append(f"wire.sample_rate: µ-law (G.711) is 8000 Hz on telephone lines and "
                      f"Vapi; {wire['sample_rate']} Hz µ-law is unusual — set "
                      f"wire.sample_rate: 8000, or use pcm_s16le for wideband")
+    for part in ("inline", "overrides"):
+        listed = (built["assistant"][part] or {}).get("clientMessages")
+        if isinstance(listed, list) and not {INTERRUPTED, "speech-update"} & set(listed):
+            found.append(f"assistant.{part}.clientMessages leaves out both {INTERRUPTED} and "
+                         f"speech-update: the speaker cannot stop when the visitor "
+                         f"interrupts — add {INTERRUPTED}")
     mode = built["service"]["mode"]
     if built["trigger"]["wake_word"] and mode != "standby":
         found.append(f"trigger.wake_word is listened for in standby mode only; ignored in "

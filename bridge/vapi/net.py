@@ -13,7 +13,9 @@
 from __future__ import annotations
 
 import os
+import shlex
 import ssl
+import sys
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -56,9 +58,20 @@ def http_client(**kwargs: Any) -> httpx.AsyncClient:
     try:
         return httpx.AsyncClient(verify=tls_context(), trust_env=True, **kwargs)
     except ImportError:  # a socks:// proxy in the environment, without httpx's extra
-        raise ProfileError("the environment names a SOCKS proxy (ALL_PROXY/HTTPS_PROXY), "
-                           "which needs: pip install 'httpx[socks]' python-socks — or use "
-                           "an HTTP proxy (http://host:port)") from None
+        raise ProfileError(f"{socks_variables()} names a SOCKS proxy, which needs "
+                           f"httpx[socks] and python-socks — run: "
+                           f"{shlex.quote(sys.executable)} -m pip install 'httpx[socks]' "
+                           f"python-socks, or use an HTTP proxy (http://host:port)") from None
+
+
+PROXY_VARIABLES = ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY")
+
+
+def socks_variables() -> str:
+    """The proxy variables (as spelled in the environment) that name a socks:// proxy."""
+    named = [name for name, value in sorted(os.environ.items())
+             if name.upper() in PROXY_VARIABLES and value.strip().lower().startswith("socks")]
+    return "/".join(named) or "the environment (" + "/".join(PROXY_VARIABLES) + ")"
 
 
 def ws_options(url: str) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -199,3 +200,19 @@ def test_an_on_event_program_given_by_set_is_named_as_the_set() -> None:
         command_line(parse_profile(GOOD + "service:\n  on_event: /nonexistent/x\n",
                                    origin="kiosk.yaml"))
     assert str(err.value).startswith("kiosk.yaml: service.on_event: no such file")
+
+
+@pytest.mark.parametrize(("listed", "warned"), [
+    (["transcript", "status-update"], True),
+    (["transcript", "speech-update"], False),  # the fallback: flushed at the visitor's onset
+    (["user-interrupted"], False),
+])
+def test_client_messages_without_a_barge_in_signal_are_warned_of(listed: list[str],
+                                                                 warned: bool) -> None:
+    p = parse_profile(GOOD + "  overrides:\n    clientMessages: " + json.dumps(listed) + "\n")
+    found = [w for w in p.warnings if "clientMessages" in w]
+    assert bool(found) == warned, p.warnings
+    if warned:
+        assert found[0] == ("assistant.overrides.clientMessages leaves out both "
+                            "user-interrupted and speech-update: the speaker cannot stop when "
+                            "the visitor interrupts — add user-interrupted")

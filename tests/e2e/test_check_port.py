@@ -1,0 +1,43 @@
+"""`vapi-bridge check` binds the kiosk screen's `http.listen` as `run` would: a port another
+process holds is a ✗ in `run`'s own words and check's exit code for a wrong profile —
+through the real `vapi-bridge` process, the simulator and a real listening socket."""
+
+from __future__ import annotations
+
+import socket
+
+from tests.e2e.conftest import ProfileBuilder, run_bridge
+
+
+def test_check_says_the_kiosk_screens_port_is_taken(start_sim,
+                                                    profiles: ProfileBuilder) -> None:
+    sim = start_sim(assistant="echo")
+    profile = str(profiles.write(sim.base_url))
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        listen = f"127.0.0.1:{held.getsockname()[1]}"
+        checked = run_bridge("check", "-p", profile, "--set", f"http.listen={listen}")
+        ran = run_bridge("run", "-p", profile, "--set", f"http.listen={listen}")
+    assert ran.returncode == 2, ran.stderr
+    refusal = ran.stderr.strip().splitlines()[-1].removeprefix("vapi-bridge: ")
+    assert "address already in use — choose another port" in refusal, refusal
+    line = f" ✗ kiosk screen (http.listen {listen}) available — {refusal}"
+    assert line in checked.stdout.splitlines(), checked.stdout
+    assert checked.returncode == 2, checked.stdout
+    assert "  2    the profile is wrong" in run_bridge("check", "--help").stdout
+
+
+def test_check_passes_a_free_port_and_leaves_it_free(start_sim,
+                                                     profiles: ProfileBuilder) -> None:
+    sim = start_sim(assistant="echo")
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        listen = f"127.0.0.1:{probe.getsockname()[1]}"
+    checked = run_bridge("check", "-p", str(profiles.write(sim.base_url)),
+                         "--set", f"http.listen={listen}")
+    assert checked.returncode == 0, checked.stdout
+    assert f" ✓ kiosk screen (http.listen {listen}) available" in checked.stdout
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as again:
+        again.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        again.bind(("127.0.0.1", int(listen.rsplit(":", 1)[1])))  # check let it go

@@ -1,0 +1,39 @@
+"""`vapi-bridge run … | head -1`: once stdout's reader has gone, the transcript and the
+summary stop being printed and the call ends as it would have, with its own exit code —
+through the real `vapi-bridge` process and the simulator."""
+
+from __future__ import annotations
+
+import subprocess
+
+from tests.e2e.conftest import ROOT, ProfileBuilder, bridge_cmd, bridge_env
+
+# partial lines ("all") for several words: more transcript lines after the first, then the
+# summary, all written after the reader has gone
+GREETING = {"firstMessage": "Hello there. Welcome to the front desk. How can I help you?",
+            "maxDurationSeconds": 4}
+
+
+def test_a_reader_that_goes_away_stops_the_printing_not_the_call(
+        start_sim, profiles: ProfileBuilder) -> None:
+    sim = start_sim(assistant="echo")
+    profile = str(profiles.write(sim.base_url, assistant={"overrides": GREETING}))
+    proc = subprocess.Popen(bridge_cmd("run", "-p", profile, "--set", "transcript.print=all"),
+                            cwd=ROOT, env=bridge_env(), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None and proc.stderr is not None
+        first = proc.stdout.readline()
+        proc.stdout.close()  # as `head -1` does
+        stderr = proc.stderr.read()
+        code = proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert first.startswith("assistant: Hello"), first
+    assert code == 0, stderr
+    assert "Traceback" not in stderr and "internal error" not in stderr, stderr
+    assert "BrokenPipeError" not in stderr and " ERROR " not in stderr, stderr
+    assert "ended (exceeded-max-duration)" in stderr, "the call ran to its normal end"
+    assert stderr.count("stdout's reader went away") == 1, stderr
