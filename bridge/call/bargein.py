@@ -21,9 +21,14 @@ log = logging.getLogger("bridge.call")
 
 
 class BargeIn:
+    """`stored`: the dashboard assistants' clientMessages as `GET /assistant` gave them
+    (`VapiApi.client_messages`), read when the call starts: an `assistant.id` that drops
+    user-interrupted gets the fallback signal, not a wait for an event that never comes."""
+
     def __init__(self, create_body: Mapping[str, Any], downlink: Downlink,
-                 sink: AudioSink) -> None:
-        self.rule = BargeInRule.for_call(create_body)
+                 sink: AudioSink, stored: Mapping[str, tuple[str, ...]] | None = None) -> None:
+        self._create_body, self._stored = create_body, stored
+        self.rule = BargeInRule.for_call(create_body, stored)
         self.downlink = downlink
         self.sink = sink
         self.assistant_speaking = False
@@ -31,7 +36,9 @@ class BargeIn:
         self._assistant_started_at = 0  # the speaker's sample count when the reply began
 
     def announce(self, label: str) -> None:
-        """Say once, as the call starts, when the fallback signal is in use."""
+        """As the call starts (the rule taken again: the assistant's clientMessages may have
+        come meanwhile): say once when the fallback signal is in use."""
+        self.rule = BargeInRule.for_call(self._create_body, self._stored)
         if not self.rule.interrupted_sent:
             log.info("call %s: clientMessages leave out user-interrupted, so the speaker is "
                      "flushed whenever the visitor starts speaking, even where Vapi does not "

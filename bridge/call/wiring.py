@@ -4,6 +4,7 @@ daemon (`bridge/service/daemon.py`) composes them into modes."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
@@ -17,6 +18,7 @@ from bridge.retry import RetryPolicy
 from bridge.vapi.api import VapiApi
 
 log = logging.getLogger("bridge.run")
+LEARN_TIMEOUT_S = 10.0
 
 def make_api(profile: Profile) -> VapiApi:
     a = profile.api
@@ -24,6 +26,20 @@ def make_api(profile: Profile) -> VapiApi:
                    retry=RetryPolicy(attempts=a.retry_attempts,
                                      max_delay=a.retry_max_delay_seconds),
                    allow_plaintext=a.allow_plaintext)
+
+
+async def learn_assistant(api: VapiApi, profile: Profile) -> None:
+    """For a dashboard assistant (`assistant.id`): its clientMessages, kept by `api` for the
+    barge-in rule of the calls that name it (`BargeIn`). In the background, once per API
+    client; a failure leaves Vapi's default list assumed, as before."""
+    if not profile.assistant.id:
+        return
+    try:
+        async with asyncio.timeout(LEARN_TIMEOUT_S):
+            await api.get_assistant(str(profile.assistant.id))
+    except Exception as exc:  # the call goes on; `check` names a bad id
+        log.debug("the assistant's clientMessages were not read (%s): Vapi's default "
+                  "list is assumed", exc.__class__.__name__)
 
 
 def open_audio(profile: Profile) -> tuple[AudioSource, AudioSink]:

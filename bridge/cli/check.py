@@ -36,6 +36,7 @@ from bridge.profile import Profile, api_key, load_profile
 from bridge.redact import scrub_urls
 from bridge.service.logsetup import colour_wanted
 from bridge.vapi.api import VapiApi, is_loopback
+from bridge.vapi.interruptions import INTERRUPTED
 from bridge.words import plural
 
 PLACEHOLDER_ID = "00000000-0000-0000-0000-000000000000"  # config/frontdesk.yaml's
@@ -137,7 +138,7 @@ async def _key(profile: Profile) -> list[Item]:
         await api.check_key()
         items.append(Item(True, "API key accepted"))
         if profile.assistant.id:
-            items.append(await _assistant(api, profile))
+            items += await _assistant(api, profile)
     except BridgeError as exc:
         items.append(Item(False, "API key accepted", scrub_urls(str(exc)), exc.exit_code))
     finally:
@@ -145,7 +146,7 @@ async def _key(profile: Profile) -> list[Item]:
     return items
 
 
-async def _assistant(api: VapiApi, profile: Profile) -> Item:
+async def _assistant(api: VapiApi, profile: Profile) -> list[Item]:
     assistant_id = str(profile.assistant.id)
     what = f"assistant {assistant_id!a} found"
     try:
@@ -154,12 +155,20 @@ async def _assistant(api: VapiApi, profile: Profile) -> Item:
         fix = (f"assistant.id in {profile.origin} is still the example's placeholder"
                if assistant_id == PLACEHOLDER_ID else
                "Vapi has no assistant with this id for this API key")
-        return Item(False, what, f"{fix} — copy the assistant's id from the Vapi dashboard "
-                    f"(Assistants), or use assistant.inline", ExitCode.PROFILE)
+        return [Item(False, what, f"{fix} — copy the assistant's id from the Vapi dashboard "
+                     f"(Assistants), or use assistant.inline", ExitCode.PROFILE)]
     except BridgeError as exc:
-        return Item(False, what, scrub_urls(str(exc)), exc.exit_code)
+        return [Item(False, what, scrub_urls(str(exc)), exc.exit_code)]
     name = found.get("name")
-    return Item(True, what, f"{name[:60]!a}" if isinstance(name, str) and name else "")
+    items = [Item(True, what, f"{name[:60]!a}" if isinstance(name, str) and name else "")]
+    listed = found.get("clientMessages")
+    if isinstance(listed, list) and INTERRUPTED not in listed and \
+            "clientMessages" not in (profile.assistant.overrides or {}):
+        items.append(Item(True, "assistant", f"its clientMessages (in the Vapi dashboard) "
+                          f"leave out {INTERRUPTED}, which the bridge waits for to stop the "
+                          f"speaker when the visitor interrupts — add it there, or list "
+                          f"clientMessages in assistant.overrides", warn=True))
+    return items
 
 
 async def _devices(profile: Profile, beep: bool) -> list[Item]:

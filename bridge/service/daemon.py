@@ -20,17 +20,17 @@ import contextlib
 import logging
 import sys
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from functools import partial
 from typing import Any, Protocol
 
 from bridge import events
 from bridge.aio import wait_any
 from bridge.audio.base import AudioSink, AudioSource
+from bridge.call import wiring
 from bridge.call.destination import DestinationError, check_destination
 from bridge.call.lifecycle import Call
 from bridge.call.summary import CallSummary
-from bridge.call.wiring import close_audio, make_api, make_recorder, start_audio
 from bridge.errors import BridgeError, ExitCode, NetworkError
 from bridge.events import EventBus
 from bridge.profile import Profile, load_profile
@@ -95,7 +95,7 @@ class Daemon:
         self._trigger = asyncio.Event()
         self._reload_pending = False
         self._reloaded = asyncio.Event()  # set by each reload applied
-        self._closing: set[asyncio.Task[None]] = set()  # retired API clients being closed
+        self._closing: set[asyncio.Task[None]] = set()  # background jobs (`_background`)
         self.wake = WakeWord(self, self._open_audio)  # trigger.wake_word (service/standby.py)
 
     # ---- the control socket's Host, and signals -----------------------------------------
@@ -132,7 +132,7 @@ class Daemon:
         self.notifier.reloading("reloading the profile")
         try:
             new = load_profile(self.reload_from, self.overrides)
-            api = make_api(new)  # base_url, key and timeouts may all have changed
+            api = wiring.make_api(new)  # base_url, key and timeouts may all have changed
         except BridgeError as exc:
             log.error("reload failed, keeping the old profile: %s", exc)
         else:
@@ -140,6 +140,7 @@ class Daemon:
                 self._close_audio()
             self._retire_api()
             self.api, self.profile = api, new
+            self._background(wiring.learn_assistant(api, new))
             self._reloaded.set()
             log.info("profile reloaded from %s (mode %s)", new.origin, new.service.mode)
             for warning in new.warnings:
@@ -150,16 +151,21 @@ class Daemon:
     def _retire_api(self) -> None:
         """Close the API client being replaced (no call uses it: reloads wait for calls)."""
         if self.api is not None:
-            task = asyncio.get_running_loop().create_task(self.api.aclose())
-            self._closing.add(task)
-            task.add_done_callback(self._closing.discard)
+            self._background(self.api.aclose())
+
+    def _background(self, job: Coroutine[Any, Any, None]) -> None:
+        """A job the daemon waits for only as it exits (`_closing`)."""
+        task = asyncio.get_running_loop().create_task(job)
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
 
     # ---- run ---------------------------------------------------------------------------
     async def run(self) -> int:
         install_signals(self)
         watchdog: asyncio.Task[None] | None = None
         try:
-            self.api = make_api(self.profile)
+            self.api = wiring.make_api(self.profile)
+            self._background(wiring.learn_assistant(self.api, self.profile))
             if self.profile.record.path:  # a recording that cannot be made: exit 2 now
                 check_destination(self.profile.record.path, self.profile.name)
             self._open_audio()
@@ -222,7 +228,7 @@ class Daemon:
         self._open_audio()
         assert self.api is not None and self.source is not None and self.sink is not None
         p = self.profile
-        call = Call(p, self.api, self.source, self.sink, recorder=make_recorder(p),
+        call = Call(p, self.api, self.source, self.sink, recorder=wiring.make_recorder(p),
                     fault=self.fault)
         self.call = call
         call.turns.publish = self.events.publish  # turn{heard_gap_ms, turn}
@@ -282,8 +288,8 @@ class Daemon:
     # ---- audio --------------------------------------------------------------------------
     def _open_audio(self) -> None:
         if self.source is None:
-            self.source, self.sink = start_audio(self.profile, self._injected_audio)
+            self.source, self.sink = wiring.start_audio(self.profile, self._injected_audio)
 
     def _close_audio(self) -> None:
-        close_audio(self.source, self.sink)
+        wiring.close_audio(self.source, self.sink)
         self.source = self.sink = None

@@ -48,7 +48,8 @@ def assistant_object(ctx: SimContext, assistant_id: str) -> dict[str, Any]:
         "name": f"vapi-bridge-sim {spec.label}",
         "firstMessage": first or "",
         "firstMessageMode": "assistant-speaks-first",
-        "clientMessages": list(schema.defaults("clientMessages")),
+        "clientMessages": list(ctx.config.assistant_client_messages
+                               or schema.defaults("clientMessages")),
         "maxDurationSeconds": ctx.config.default_max_duration,
         "model": {"provider": "custom-llm", "model": f"sim-{spec.kind}"},
         "voice": {"provider": "vapi", "voiceId": "Elliot"},

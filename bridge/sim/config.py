@@ -64,6 +64,9 @@ class SimConfig:
     port: int = 0
     assistant: str = "echo"  # echo | tone | script:FILE | replay:FILE
     assistant_ids: tuple[str, ...] = DEFAULT_ASSISTANT_IDS  # ids that assistant answers to
+    # the stored assistant's clientMessages (GET /assistant, and a call by assistantId that
+    # lists none): None is Vapi's default list
+    assistant_client_messages: tuple[str, ...] | None = None
     api_key: str = DEFAULT_API_KEY  # private key: POST/GET /call
     public_key: str = DEFAULT_PUBLIC_KEY  # listen/control when authentication is enabled
     faults: tuple[str, ...] = ()  # "NAME[=ARG]" for every call

@@ -185,8 +185,15 @@ def call_options(body: dict[str, Any], config: SimConfig) -> CallOptions:
         control_enabled=plan.get("controlEnabled", True),
         listen_auth=plan.get("listenAuthenticationEnabled", False),
         control_auth=plan.get("controlAuthenticationEnabled", False),
-        client_messages=merged.get("clientMessages"),
+        client_messages=merged.get("clientMessages", stored_client_messages(body, config)),
     )
+
+
+def stored_client_messages(body: dict[str, Any], config: SimConfig) -> list[str] | None:
+    """A call by assistantId gets the stored assistant's clientMessages (None: Vapi's
+    default list)."""
+    stored = config.assistant_client_messages
+    return list(stored) if "assistantId" in body and stored is not None else None
 
 
 def system_prompt(body: dict[str, Any], kind: str) -> str:

@@ -141,6 +141,7 @@ class VapiApi:
         self.base_url = base_url.rstrip("/")
         self.retry = retry or RetryPolicy()
         self.allow_plaintext = allow_plaintext
+        self.client_messages: dict[str, tuple[str, ...]] = {}  # by assistant id (get_assistant)
         self._client = http_client(
             base_url=self.base_url,
             headers={"Authorization": f"Bearer {api_key}", "User-Agent": USER_AGENT},
@@ -216,9 +217,15 @@ class VapiApi:
         return items
 
     async def get_assistant(self, assistant_id: str) -> dict[str, Any]:
-        """`GET /assistant/{id}` (one attempt): 404 or 400 raise `ApiRequestError`."""
-        return await self._request("GET", f"/assistant/{quote(assistant_id, safe='')}",
-                                   "the assistant lookup", attempts=1)
+        """`GET /assistant/{id}` (one attempt): 404 or 400 raise `ApiRequestError`. Its
+        clientMessages are kept in `client_messages` (by id) for the calls that name it."""
+        found = await self._request("GET", f"/assistant/{quote(assistant_id, safe='')}",
+                                    "the assistant lookup", attempts=1)
+        listed = found.get("clientMessages")
+        if isinstance(listed, list):
+            self.client_messages[assistant_id] = tuple(m for m in listed[:64]
+                                                       if isinstance(m, str))
+        return found
 
     async def check_key(self) -> None:
         """A harmless authenticated request (list one call): raises if the key is refused."""

@@ -31,13 +31,19 @@ DEFAULT_CLIENT_MESSAGES = (
 INTERRUPTED = "user-interrupted"
 
 
-def client_messages(create_body: Mapping[str, Any]) -> tuple[str, ...]:
-    """The `clientMessages` a POST /call body gives the call."""
+def client_messages(create_body: Mapping[str, Any],
+                    stored: Mapping[str, tuple[str, ...]] | None = None) -> tuple[str, ...]:
+    """The `clientMessages` a POST /call body gives the call; for an `assistantId` that
+    lists none, the stored assistant's (`stored`: from `GET /assistant`, by id) when known,
+    else Vapi's default list."""
     for source in ("assistantOverrides", "assistant"):
         part = create_body.get(source)
         listed = part.get("clientMessages") if isinstance(part, Mapping) else None
         if isinstance(listed, list):
             return tuple(m for m in listed if isinstance(m, str))
+    assistant_id = create_body.get("assistantId")
+    if stored is not None and isinstance(assistant_id, str) and assistant_id in stored:
+        return stored[assistant_id]
     return DEFAULT_CLIENT_MESSAGES
 
 
@@ -48,8 +54,9 @@ class BargeInRule:
         self.interrupted_sent = interrupted_sent
 
     @classmethod
-    def for_call(cls, create_body: Mapping[str, Any]) -> BargeInRule:
-        return cls(INTERRUPTED in client_messages(create_body))
+    def for_call(cls, create_body: Mapping[str, Any],
+                 stored: Mapping[str, tuple[str, ...]] | None = None) -> BargeInRule:
+        return cls(INTERRUPTED in client_messages(create_body, stored))
 
     @property
     def signal(self) -> str:

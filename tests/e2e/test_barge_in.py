@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 
 from tests.e2e.conftest import ProfileBuilder, run_bridge
 from tests.e2e.test_recording import wav_bytes
@@ -48,8 +49,10 @@ def okay_in_excerpt(call: dict[str, Any]) -> float:
 
 
 def okay_over_the_greeting(start_sim: Any, profiles: ProfileBuilder, tmp_path: Path,
+                           stored: list[str] | None = None,
                            **overrides: Any) -> tuple[dict[str, Any], Any, str]:
-    sim = start_sim(assistant="echo")
+    """`stored`: the dashboard assistant's clientMessages (the simulator's store)."""
+    sim = start_sim(assistant="echo", assistant_client_messages=stored)
     mic = tmp_path / "visitor.wav"
     okay = espeak("okay", RATE, peak_db=-6.0)
     write_wav(mic, np.concatenate([np.zeros(int(OKAY_AT_S * RATE), np.int16), okay]), RATE)
@@ -89,13 +92,18 @@ def test_okay_over_the_greeting_leaves_it_whole(start_sim, profiles: ProfileBuil
     assert "interrupted the assistant" not in result.stderr
 
 
+@pytest.mark.parametrize("where", ["overrides", "dashboard"])
 def test_without_user_interrupted_the_speech_start_flushes(
-        start_sim, profiles: ProfileBuilder, tmp_path: Path) -> None:
+        start_sim, profiles: ProfileBuilder, tmp_path: Path, where: str) -> None:
     """The fallback: with `clientMessages` lacking `user-interrupted`, the visitor's speech
     start is taken as the interruption, and the speaker drops what it had queued — here
-    over a line Vapi went on with: the skip the fallback costs."""
-    call, report, result = okay_over_the_greeting(start_sim, profiles, tmp_path,
-                                                  clientMessages=NO_INTERRUPTED)
+    over a line Vapi went on with: the skip the fallback costs. Also when the list is the
+    dashboard assistant's (read with GET /assistant as the daemon starts), not the
+    profile's: before, Vapi's default list was assumed and the speaker never stopped."""
+    call, report, result = okay_over_the_greeting(
+        start_sim, profiles, tmp_path, **({"clientMessages": NO_INTERRUPTED}
+                                          if where == "overrides" else
+                                          {"stored": NO_INTERRUPTED}))
     err = result.stderr
     assert "clientMessages leave out user-interrupted" in err
     assert "visitor interrupted the assistant (speech-update)" in err

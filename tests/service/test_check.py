@@ -178,3 +178,20 @@ def test_check_leaves_a_file_output_whole_and_skips_the_beep_without_devices(
     fine = run_bridge("check", "--profile", str(profile), "--set", f"audio.output=file:{made}")
     assert f"✓ output device file:{made} can be written" in fine.stdout, fine.stdout
     assert not made.parent.exists(), "checked, not made"
+
+
+def test_check_warns_when_the_dashboard_assistant_sends_no_interruption(
+        start_sim, profiles: ProfileBuilder) -> None:
+    """A call by assistant.id gets the stored assistant's clientMessages: without
+    user-interrupted, the speaker would keep playing over a visitor who interrupts."""
+    sim = start_sim(assistant="echo", assistant_client_messages=(
+        "transcript", "speech-update", "status-update"))
+    result = run_bridge("check", "--profile", str(profiles.write(sim.base_url)))
+    assert result.returncode == 0, result.stdout
+    assert " ! assistant — its clientMessages (in the Vapi dashboard) leave out " \
+           "user-interrupted, which the bridge waits for to stop the speaker when the visitor " \
+           "interrupts — add it there, or list clientMessages in assistant.overrides" \
+           in result.stdout.splitlines(), result.stdout
+    listed = profiles.write(sim.base_url, assistant={"overrides": {
+        "firstMessage": "", "clientMessages": ["transcript", "user-interrupted"]}})
+    assert "! assistant" not in run_bridge("check", "--profile", str(listed)).stdout
