@@ -140,7 +140,7 @@ class Daemon:
                 self._close_audio()
             self._retire_api()
             self.api, self.profile = api, new
-            self._background(wiring.learn_assistant(api, new))
+            self._background(wiring.learn_assistant(api, new), "learn")
             self._reloaded.set()
             log.info("profile reloaded from %s (mode %s)", new.origin, new.service.mode)
             for warning in new.warnings:
@@ -153,9 +153,10 @@ class Daemon:
         if self.api is not None:
             self._background(self.api.aclose())
 
-    def _background(self, job: Coroutine[Any, Any, None]) -> None:
-        """A job the daemon waits for only as it exits (`_closing`)."""
-        task = asyncio.get_running_loop().create_task(job)
+    def _background(self, job: Coroutine[Any, Any, None], name: str = "close") -> None:
+        """A job the daemon waits for only as it exits (`_closing`; "learn" ones are not
+        waited for: cancelled)."""
+        task = asyncio.get_running_loop().create_task(job, name=name)
         self._closing.add(task)
         task.add_done_callback(self._closing.discard)
 
@@ -165,7 +166,7 @@ class Daemon:
         watchdog: asyncio.Task[None] | None = None
         try:
             self.api = wiring.make_api(self.profile)
-            self._background(wiring.learn_assistant(self.api, self.profile))
+            self._background(wiring.learn_assistant(self.api, self.profile), "learn")
             if self.profile.record.path:  # a recording that cannot be made: exit 2 now
                 check_destination(self.profile.record.path, self.profile.name)
             self._open_audio()
@@ -186,6 +187,8 @@ class Daemon:
             self._close_audio()
             if self.api is not None:
                 await self.api.aclose()
+            for task in [t for t in self._closing if t.get_name() == "learn"]:
+                task.cancel()
             await asyncio.gather(*self._closing, return_exceptions=True)
             self.notifier.close()
 
