@@ -108,13 +108,9 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 
 def cmd_unit(args: argparse.Namespace) -> int:
-    from bridge.cli.scaffold import hidden_from_unit, unit_text
+    from bridge.cli.scaffold import print_unit
 
-    text = unit_text(args.user)
-    sys.stdout.write(text)
-    hidden = hidden_from_unit(text)
-    if hidden:
-        print(f"vapi-bridge: warning: {hidden}", file=sys.stderr)
+    print_unit(args.user)
     return ExitCode.OK
 
 

@@ -80,6 +80,15 @@ def unit_text(user: bool) -> str:
     return text.replace(SHIPPED_EXE, installed_exe())
 
 
+def print_unit(user: bool) -> None:
+    """The unit on stdout; on stderr, a warning if its sandbox would hide this install."""
+    text = unit_text(user)
+    sys.stdout.write(text)
+    hidden = hidden_from_unit(text)
+    if hidden:
+        print(f"vapi-bridge: warning: {hidden}", file=sys.stderr)
+
+
 # what the unit's sandbox hides from the service: its program must not live there
 HIDDEN_BY = {"PrivateTmp=yes": ("/tmp", "/var/tmp"),
              "ProtectHome=yes": ("/home", "/root", "/run/user")}

@@ -76,8 +76,10 @@ def test_a_call_over_tls_goes_through_the_proxy(tls_sim: tuple[SimHandle, Path],
     assert result.returncode == 0, result.stderr
     assert "ended: exceeded-max-duration" in result.stdout, result.stdout
     target = f"127.0.0.1:{sim.port}"
-    # one tunnel for REST (POST /call and GET /call/{id}, kept alive), one for the socket
-    assert proxy.tunnels == [target, target], proxy.tunnels
+    # REST kept alive (POST /call, then GET /call/{id} on the same tunnel; GET /assistant,
+    # asked in the background as the daemon starts, on a second one while the POST is out),
+    # and one for the socket
+    assert set(proxy.tunnels) == {target} and 2 <= len(proxy.tunnels) <= 3, proxy.tunnels
     assert proxy.refused == []
 
 
