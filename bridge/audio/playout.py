@@ -151,9 +151,9 @@ class PlayoutBuffer:
         self._fill(out)
         seq = self._watch_seq
         if self._watch_done != seq and self._ring.r >= self._watch:  # reached this block
-            c0, c1 = self._c0, self._c1
+            c0, c1 = self._c0, self._c1  # past what was copied (a flush's fade): after it
             at = (time.monotonic() if heard_at is None else heard_at) + (
-                self._watch - c0 if c0 <= self._watch <= c1 else 0) / self.sample_rate
+                min(max(self._watch, c0), c1) - c0 if c1 >= 0 else 0) / self.sample_rate
             self._watch_heard, self._watch_done = at, seq
         for ring in self._played_rings:  # the assistant alone
             ring.put(out)

@@ -26,6 +26,7 @@ CONNECTION_LOST = "connection-lost"
 # Vapi's reasons for a call that failed on its side once in progress (its worker died, a
 # provider failed): to the visitor, as to `connection-lost`, the call dropped mid-way
 DROPPED_BY_VAPI = "call.in-progress.error-"
+CUSTOMER_ENDED = "customer-ended-call"  # Vapi's reason when the client's side ends the call
 OUTCOME_TIMEOUT_S = 5.0
 
 
@@ -184,6 +185,10 @@ async def ended_unsaid(api: VapiApi, info: CallInfo, code: int, label: str
                     "call is %s)", label, code, inert(str(final.raw.get("status")), 40))
         return CONNECTION_LOST, None
     reason, cost = outcome(final.raw, "ended")
+    if reason == CUSTOMER_ENDED:  # not us (we had not asked): Vapi ended it on losing us
+        log.warning("call %s: connection lost (socket closed with code %d; Vapi then ended "
+                    "the call as %s)", label, code, reason)
+        return CONNECTION_LOST, cost
     log.info("call %s: Vapi had ended the call (%s); its socket closed with code %d",
              label, reason, code)
     return reason, cost

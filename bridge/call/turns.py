@@ -75,7 +75,6 @@ class Turns:
         # has played (the playout buffer's `queued_end_heard`), and after the assistant's
         # next speech started (inf until it has, if it was speaking at the visitor's end)
         self._started = 0.0
-        self._fixed: float | None = None  # the cut, when no speech-updates come
         self._ring: SampleRing | None = None  # the played audio (during `run`)
         self._updates = False  # the call sends speech-updates for the visitor
         self._speaking: set[str] = set()  # roles between speech-update started and stopped
@@ -92,7 +91,7 @@ class Turns:
             if event.role == "user":
                 self._updates = True
                 self._since = now if event.status == "stopped" else None
-                self._start, self._fixed = now, None
+                self._start = now
                 self._started = inf if "assistant" in self._speaking else now
                 self.sink.buffer.watch_queued_end()  # Vapi's audio so far is not the answer
             elif (event.role == "assistant" and event.status == "started"
@@ -101,12 +100,11 @@ class Turns:
         elif isinstance(event, messages.Transcript) and event.text:
             self._heard = now
             if event.role == "user" and event.final and not self._updates:
-                self._since = self._start = self._fixed = now
+                self._since = self._start = self._started = now
+                self.sink.buffer.watch_queued_end()
 
     @property
     def _cut(self) -> float:
-        if self._fixed is not None:
-            return self._fixed
         queued_end = self.sink.buffer.queued_end_heard
         return inf if queued_end is None else max(queued_end, self._started)
 

@@ -104,10 +104,11 @@ async def run_demo(*, headless: bool, out: str, wire: str) -> int:
         from bridge.extras import missing_extra
 
         raise UsageError(missing_extra("sim", "the demo", exc.name)) from None
-    _check_out(Path(out))
     key = "demo-" + secrets.token_hex(8)
     cfg = SimConfig(host="127.0.0.1", port=0, assistant="echo", api_key=key)
     use_devices = not headless and devices_usable()
+    if not use_devices:  # only the headless demo writes it
+        _check_out(Path(out))
     if not headless and not use_devices:
         log.info("no usable microphone and speaker: running headless (a WAV speaks for the "
                  "visitor)")

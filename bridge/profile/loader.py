@@ -182,7 +182,8 @@ def _warnings(data: dict[str, Any], built: dict[str, dict[str, Any]]) -> tuple[s
                      f"wire.sample_rate: 8000, or use pcm_s16le for wideband")
     for part in ("inline", "overrides"):
         listed = (built["assistant"][part] or {}).get("clientMessages")
-        if isinstance(listed, list) and not {INTERRUPTED, "speech-update"} & set(listed):
+        if isinstance(listed, list) and not {INTERRUPTED, "speech-update"} & {
+                m for m in listed if isinstance(m, str)}:
             found.append(f"assistant.{part}.clientMessages leaves out both {INTERRUPTED} and "
                          f"speech-update: the speaker cannot stop when the visitor "
                          f"interrupts — add {INTERRUPTED}")

@@ -225,6 +225,7 @@ class Daemon:
             self._reloaded.clear()
             if not await self._wait_for(self._reloaded, SPENDING_POLL_S):
                 return
+        self._trigger.clear()  # a request made meanwhile (a reload to standby) is stale
 
     async def _call_once(self) -> int:
         """One call; network failures end it with code 5 (fatal only in `once` mode)."""

@@ -48,8 +48,9 @@ def assistant_object(ctx: SimContext, assistant_id: str) -> dict[str, Any]:
         "name": f"vapi-bridge-sim {spec.label}",
         "firstMessage": first or "",
         "firstMessageMode": "assistant-speaks-first",
-        "clientMessages": list(ctx.config.assistant_client_messages
-                               or schema.defaults("clientMessages")),
+        "clientMessages": list(schema.defaults("clientMessages")
+                               if ctx.config.assistant_client_messages is None
+                               else ctx.config.assistant_client_messages),
         "maxDurationSeconds": ctx.config.default_max_duration,
         "model": {"provider": "custom-llm", "model": f"sim-{spec.kind}"},
         "voice": {"provider": "vapi", "voiceId": "Elliot"},

@@ -30,21 +30,41 @@ def proxy_for(url: str) -> tuple[str, str] | None:
     host); None when the connection is direct."""
     parts = urlsplit(url)
     proxies = urllib.request.getproxies_environment()
-    if urllib.request.proxy_bypass_environment(parts.hostname or "", proxies):
+    # httpx's NO_PROXY: a `*` anywhere bypasses all; an entry may carry a scheme
+    bypass = [entry.strip().split("://")[-1] for entry in proxies.get("no", "").split(",")]
+    if "*" in bypass or urllib.request.proxy_bypass_environment(
+            parts.hostname or "", {**proxies, "no": ",".join(bypass)}):
         return None
     scheme = {"wss": "https", "ws": "http"}.get(parts.scheme, parts.scheme)
     for key in (scheme, "all"):
         if proxies.get(key):
-            proxy = urlsplit(proxies[key] if "://" in proxies[key] else "//" + proxies[key])
-            return f"{key.upper()}_PROXY", proxy.netloc.rpartition("@")[2] or proxies[key]
+            return f"{key.upper()}_PROXY", _shown(proxies[key])
     return None
+
+
+UNREADABLE = "(a proxy URL with no host one can read)"
+
+
+def _shown(proxy_url: str) -> str:
+    """The proxy's host:port, never its user or password (a URL that does not parse into a
+    host is shown as such, not as it is)."""
+    try:
+        parts = urlsplit(proxy_url if "://" in proxy_url else "//" + proxy_url)
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        host = port = None
+    if not host or ("@" in proxy_url and "@" not in parts.netloc):  # an @ past the host:
+        # the "host" read is part of a password
+        return UNREADABLE
+    host = f"[{host}]" if ":" in host else host
+    return f"{host}:{port}" if port else host
 
 
 def describe(exc: BaseException, host: str, proxy: tuple[str, str] | None = None) -> str:
     """One phrase for why connecting to `host` failed, with what to check; through `proxy`
     (`proxy_for`), a failure to reach the proxy names the proxy, not `host`."""
     if proxy is not None:
-        reached = _socket_failure(exc, proxy[1])
+        reached = _socket_failure(exc, proxy[1] if proxy[1] != UNREADABLE else "its host")
         if reached is not None:
             return (f"the proxy {proxy[1]} ({proxy[0]}): {reached} — check {proxy[0]}, or "
                     f"add {host.rsplit(':', 1)[0]} to NO_PROXY to connect directly")

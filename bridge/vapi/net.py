@@ -62,6 +62,12 @@ def http_client(**kwargs: Any) -> httpx.AsyncClient:
                            f"httpx[socks] and python-socks — run: "
                            f"{shlex.quote(sys.executable)} -m pip install 'httpx[socks]' "
                            f"python-socks, or use an HTTP proxy (http://host:port)") from None
+    except (ValueError, httpx.InvalidURL) as exc:  # a proxy URL it cannot read (its text
+        # may hold a password: the variables are named, never their values)
+        raise ProfileError(f"a proxy variable ({'/'.join(PROXY_VARIABLES)} or NO_PROXY) does "
+                           f"not parse as a URL ({exc.__class__.__name__}) — check its host "
+                           f"and port, and %-encode special characters in a user or "
+                           f"password") from None
 
 
 PROXY_VARIABLES = ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY")

@@ -100,10 +100,16 @@ def test_heard_gap_is_the_think_time_plus_the_playout(start_sim, profiles: Profi
 
 
 @pytest.mark.timeout(60)
-@pytest.mark.parametrize("delivery", [{"downlink_chunking": "frames"},
-                                      {"downlink_speed": float("inf")}])  # each reply at once
+@pytest.mark.parametrize(("delivery", "overrides"), [
+    ({"downlink_chunking": "frames"}, {}),
+    ({"downlink_speed": float("inf")}, {}),  # each reply at once
+    # no speech-update: the visitor's final transcript is their end of speech
+    ({"downlink_speed": float("inf")},
+     {"clientMessages": ["transcript", "status-update", "user-interrupted"]}),
+], ids=["frames", "whole", "whole, no speech-update"])
 def test_a_visitor_who_ends_over_the_greeting_is_answered_by_the_next_speech(
-        start_sim, profiles: ProfileBuilder, tmp_path: Path, delivery: dict[str, Any]) -> None:
+        start_sim, profiles: ProfileBuilder, tmp_path: Path, delivery: dict[str, Any],
+        overrides: dict[str, Any]) -> None:
     """The visitor speaks over a greeting that does not stop for them and ends 0.9 s before
     it does; the answer comes 1.5 s after their end. The turn's gap is the silence between
     the greeting's end and the answer (~0.6 s), not the greeting's next sample (~0) — also
@@ -126,7 +132,7 @@ def test_a_visitor_who_ends_over_the_greeting_is_answered_by_the_next_speech(
     write_wav(visitor, np.concatenate([np.zeros(RATE // 5, np.int16), voice,
                                        np.zeros(4 * RATE, np.int16)]), RATE)
     profile = profiles.write(sim.base_url, call={"max_duration_seconds": 20},
-                             assistant={"id": "echo", "overrides": {}},  # the greeting on
+                             assistant={"id": "echo", "overrides": overrides},  # greeting on
                              audio={"input": f"file:{visitor}", "output": "null"})
     code, seen = run_daemon(profile)
     assert code == 0

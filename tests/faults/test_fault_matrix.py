@@ -104,6 +104,10 @@ CASES: dict[str, Case] = {
     "ws-close-1006-in-progress": Case(
         "ws-close-1006=1.5@10", 5, "connection lost (socket closed with code 1006; Vapi says "
         "the call is in-progress)", reason="connection-lost"),
+    # Vapi noticed first, and ended the call as the customer's: still our loss
+    "ws-close-1006-noticed": Case(
+        "ws-close-1006=1.5@0.001", 5, "connection lost (socket closed with code 1006; Vapi "
+        "then ended the call as customer-ended-call)", reason="connection-lost"),
     "ws-drop": Case("ws-drop=1.5@25", 5, "connection lost (nothing received for",
                     reason="connection-lost", max_seconds=30),
     "malformed-json": Case("malformed-json=0.3", 0, "assistant: Hello.", reason=NORMAL_END,

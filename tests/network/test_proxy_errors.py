@@ -34,3 +34,22 @@ def test_a_dead_proxy_is_named_with_its_variable(short_dir: Path, variable: str)
         direct = run("run", "--profile", str(profile),
                      env={**env, "NO_PROXY": "127.0.0.1", "no_proxy": "127.0.0.1"})
         assert direct.returncode == 0, direct.stderr
+
+
+@pytest.mark.parametrize(("proxy", "code"), [
+    ("http://user:s3cretpw@", 5),  # no host: not shown as it is
+    ("http://user:0007/s3cretpw@proxy.invalid:3128", 5),  # read as host "user", port 7
+    ("http://user:s3cr#etpw@proxy.invalid:3128", 2),  # httpx cannot read it at all
+])
+def test_a_proxy_password_is_never_printed(short_dir: Path, proxy: str, code: int) -> None:
+    with Sim() as sim:
+        profile = write_profile(short_dir, sim.base_url, api={"retry_attempts": 1})
+        env = proxy_env(None, None, HTTP_PROXY=proxy, http_proxy=proxy)
+        result = run("run", "--profile", str(profile), "-v", env=env)
+    assert result.returncode == code, result.stderr
+    printed = result.stdout + result.stderr
+    for part in ("s3cr", "etpw", "user:", "user@"):  # nor the password's head as host:port
+        assert part not in printed, printed
+    assert "Traceback" not in printed and "internal error" not in printed, printed
+    last = result.stderr.strip().splitlines()[-1]
+    assert "HTTP_PROXY" in last, last

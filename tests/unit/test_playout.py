@@ -187,17 +187,6 @@ def test_the_end_of_what_was_queued_is_heard_when_the_next_sample_is(bed_s: floa
         assert buf.stats().silence_dropped_ms > 1000, "the near-silence was shed"
 
 
-def test_a_flush_reaches_the_end_of_what_was_queued() -> None:
-    buf = PlayoutBuffer(RATE)
-    buf.write(np.full(16000, 5000, dtype=np.int16))
-    pull_until(buf, 3)
-    buf.watch_queued_end()
-    buf.flush()
-    out = np.empty(320, dtype=np.int16)
-    buf.read_into(out, heard_at=7.0)
-    assert buf.queued_end_heard == 7.0, "skipped, not played: reached with the flush"
-
-
 def test_with_nothing_queued_the_end_is_the_next_block() -> None:
     buf = PlayoutBuffer(RATE)
     buf.write(np.full(3200, 5000, dtype=np.int16))
@@ -206,3 +195,19 @@ def test_with_nothing_queued_the_end_is_the_next_block() -> None:
     out = np.empty(320, dtype=np.int16)
     buf.read_into(out, heard_at=5.0)
     assert buf.queued_end_heard == 5.0
+
+
+def test_a_flush_fade_of_what_was_queued_comes_before_the_end() -> None:
+    """A flush past the watched position plays a fade of what was queued before it: the
+    end is after that fade, not at the block's start."""
+    buf = PlayoutBuffer(RATE, PlayoutSettings(start_ms=20, fade_ms=8))
+    buf.write(np.full(16000, 5000, dtype=np.int16))
+    pull_until(buf, 3)
+    buf.watch_queued_end()
+    buf.flush()
+    out = np.empty(320, dtype=np.int16)
+    buf.read_into(out, heard_at=7.0)
+    fade = 8 * RATE // 1000
+    assert out[:fade - 1].all() and not out[fade:].any(), "the fade, then silence"
+    assert buf.queued_end_heard == pytest.approx(7.0 + fade / RATE), \
+        "reached with the flush (skipped, not played), after the fade"
