@@ -60,8 +60,13 @@ def _from_origin(extra: str, origin: dict[str, object]) -> tuple[str, bool]:
 def install_command(extra: str) -> str:
     """`/path/to/python -m pip install '<source>[extra]'`, ready to paste."""
     req, editable = requirement(extra)
+    return pip_install(req, editable=editable)
+
+
+def pip_install(*requirements: str, editable: bool = False) -> str:
+    """This interpreter's `pip install` of `requirements`, quoted, ready to paste."""
     return " ".join([shlex.quote(sys.executable), "-m", "pip", "install",
-                     *(["-e"] if editable else []), shlex.quote(req)])
+                     *(["-e"] if editable else []), *map(shlex.quote, requirements)])
 
 
 def missing_extra(extra: str, what: str, module: str | None) -> str:

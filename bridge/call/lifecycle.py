@@ -46,8 +46,6 @@ from bridge.vapi.commands import CallCommands
 from bridge.vapi.socket import CallSocket
 
 log = logging.getLogger("bridge.call")
-# a connection lost; closed by Vapi unsaid, quietly: the summary says, once it has asked Vapi
-LOUD, QUIET = logging.WARNING, logging.DEBUG
 
 
 class Call:
@@ -193,7 +191,7 @@ class Call:
             return
         except TimeoutError:
             if self.state is CallState.IN_CALL and not self.vapi.ended.is_set():
-                self._lost("connection lost (uplink: send timed out)")
+                self._lost("uplink: send timed out")
             await self._socket.close()
 
     async def _receive(self) -> None:
@@ -208,8 +206,8 @@ class Call:
                 if code == 1000:
                     self.ended_reason = "remote-closed"
                     log.info("call %s: the call socket was closed by Vapi", self.short_id)
-                else:
-                    self._lost(f"socket closed with code {code}, the end unsaid", unsaid=code)
+                else:  # lost, unless Vapi ended it unsaid: the summary asks, and says which
+                    self.ended_reason, self.vapi.closed_unsaid = CONNECTION_LOST, code or 1006
             self._set_closed()
 
     async def _watch_device(self, supervise: Callable[[], Awaitable[None]]) -> None:
@@ -226,13 +224,13 @@ class Call:
         assert self._socket is not None
         quiet = await self._socket.quiet()
         if self.state is CallState.IN_CALL:
-            self._lost(f"connection lost (nothing received for {quiet:.0f} s)")
+            self._lost(f"nothing received for {quiet:.0f} s")
             await self._socket.close()
 
-    def _lost(self, detail: str, unsaid: int | None = None) -> None:
+    def _lost(self, detail: str) -> None:
         if self.ended_reason is None:
-            self.ended_reason, self.vapi.closed_unsaid = CONNECTION_LOST, unsaid
-            log.log(QUIET if unsaid is not None else LOUD, "call %s: %s", self.short_id, detail)
+            self.ended_reason = CONNECTION_LOST
+            log.warning("call %s: connection lost (%s)", self.short_id, detail)
         self.state = CallState.ENDED  # the socket is closed next, and the events end then
         self._closed.set()
 

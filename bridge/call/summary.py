@@ -160,12 +160,16 @@ async def read_outcome(api: VapiApi, info: CallInfo, reason: str, label: str
     """The ended call's reason and cost from `GET /call/{id}`; `reason` (and no cost) when
     Vapi cannot say."""
     try:
-        async with asyncio.timeout(OUTCOME_TIMEOUT_S):
-            final = await api.get_call(info.id, attempts=2)
-        return outcome(final.raw, reason)
+        return outcome(await final_call(api, info), reason)
     except Exception as exc:
         log.warning("call %s: could not read the call's outcome (%s)", label, exc)
         return reason, None
+
+
+async def final_call(api: VapiApi, info: CallInfo) -> dict[str, Any]:
+    """`GET /call/{id}`'s body (server text), within `OUTCOME_TIMEOUT_S`."""
+    async with asyncio.timeout(OUTCOME_TIMEOUT_S):
+        return (await api.get_call(info.id, attempts=2)).raw
 
 
 async def ended_unsaid(api: VapiApi, info: CallInfo, code: int, label: str
@@ -174,17 +178,16 @@ async def ended_unsaid(api: VapiApi, info: CallInfo, code: int, label: str
     `GET /call/{id}` says the call ended — Vapi often closes with 1005 or 1006 after ending
     it, and a call's `clientMessages` may leave `status-update` out."""
     try:
-        async with asyncio.timeout(OUTCOME_TIMEOUT_S):
-            final = await api.get_call(info.id, attempts=2)
+        final = await final_call(api, info)
     except Exception as exc:
         log.warning("call %s: connection lost (socket closed with code %d; Vapi could not "
                     "say whether the call had ended: %s)", label, code, exc)
         return CONNECTION_LOST, None
-    if final.raw.get("status") != "ended":
+    if final.get("status") != "ended":
         log.warning("call %s: connection lost (socket closed with code %d; Vapi says the "
-                    "call is %s)", label, code, inert(str(final.raw.get("status")), 40))
+                    "call is %s)", label, code, inert(str(final.get("status")), 40))
         return CONNECTION_LOST, None
-    reason, cost = outcome(final.raw, "ended")
+    reason, cost = outcome(final, "ended")
     if reason == CUSTOMER_ENDED:  # not us (we had not asked): Vapi ended it on losing us
         log.warning("call %s: connection lost (socket closed with code %d; Vapi then ended "
                     "the call as %s)", label, code, reason)

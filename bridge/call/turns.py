@@ -13,12 +13,12 @@ visitor who ends while the assistant is still speaking (over a greeting that doe
 for them) is answered by what comes after the speech under way, not by its rest: by audio
 heard once all the speaker had been given by their end has been played or skipped (Vapi
 may have sent a whole greeting at once, and the near-silence after it, which the playout
-buffer sheds: the playout buffer says when it gets there, `watch_queued_end`), and, while
-Vapi says the assistant is still speaking, after its next `speech-update` started. The
-gap then counts from the end of what the speaker played before that: the silence the
-visitor waits through. Each
-gap goes to the call's summary (median and p90), the recording's transcript (one JSONL
-line) and `publish` (the daemon's kiosk events: `turn{heard_gap_ms, turn}`).
+buffer sheds; the buffer says when its reader gets there: `watch_queued_end`), and, while
+Vapi says the assistant is still speaking, after its next `speech-update` started. The gap
+then counts from the end of what the speaker played before that: the silence the visitor
+waits through. Each gap goes to the call's summary (median and p90), the recording's
+transcript (one JSONL line) and `publish` (the daemon's kiosk events: `turn{heard_gap_ms,
+turn}`).
 
 Leaving: with `leave_after_s` set (`call.end_when_visitor_leaves_seconds`), a call in which
 neither party has been heard for that long — no speech-update or transcript from Vapi, no
@@ -75,7 +75,6 @@ class Turns:
         # has played (the playout buffer's `queued_end_heard`), and after the assistant's
         # next speech started (inf until it has, if it was speaking at the visitor's end)
         self._started = 0.0
-        self._ring: SampleRing | None = None  # the played audio (during `run`)
         self._updates = False  # the call sends speech-updates for the visitor
         self._speaking: set[str] = set()  # roles between speech-update started and stopped
         self._heard = clock()  # when either party was last heard
@@ -111,7 +110,7 @@ class Turns:
     async def run(self, call: Leavable) -> None:
         """For the whole call: watch what the speaker plays; end `call` if nobody is heard
         for `leave_after_s`."""
-        ring = self._ring = self.sink.add_played_ring(RING_S)
+        ring = self.sink.add_played_ring(RING_S)
         self._heard = self._clock()  # the call is up: count from here
         try:
             while True:
@@ -126,7 +125,6 @@ class Turns:
         finally:  # a turn heard since the last look still counts
             self._look(ring)
             self.sink.remove_played_ring(ring)
-            self._ring = None
 
     def _look(self, ring: SampleRing) -> None:
         """The audible samples played since the last look: the assistant was heard, and the

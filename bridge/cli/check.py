@@ -33,6 +33,7 @@ from bridge.control.paths import prepare_directory, socket_path
 from bridge.errors import ApiRequestError, BridgeError, ExitCode
 from bridge.extras import install_command
 from bridge.profile import Profile, api_key, load_profile
+from bridge.profile.fields import file_path
 from bridge.redact import scrub_urls
 from bridge.service.logsetup import colour_wanted
 from bridge.vapi.api import VapiApi, is_loopback
@@ -175,7 +176,7 @@ async def _devices(profile: Profile, beep: bool) -> list[Item]:
     items: list[Item] = []
     rate = profile.wire.sample_rate
     out = profile.audio.output
-    out_file = Path(out[5:].strip()).expanduser() if str(out).startswith("file:") else None
+    out_file = file_path(out)
     for kind, opener, spec in (("input", open_source, profile.audio.input),
                                ("output", open_sink, out)):
         what = f"{kind} device {describe(spec)}"

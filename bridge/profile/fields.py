@@ -6,8 +6,17 @@ from __future__ import annotations
 import dataclasses
 import string
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+
+
+def file_path(spec: object) -> Path | None:
+    """The path of a `file:PATH` device spec (audio.input/output), expanded; None for any
+    other spec."""
+    if isinstance(spec, str) and spec.startswith("file:"):
+        return Path(spec[5:].strip()).expanduser()
+    return None
 
 
 class Invalid(ValueError):

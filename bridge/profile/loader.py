@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 
 from bridge.errors import ProfileError
-from bridge.profile.fields import Invalid, suggest
+from bridge.profile.fields import Invalid, file_path, suggest
 from bridge.profile.model import (
     DEPRECATED,
     FORBIDDEN,
@@ -165,11 +165,9 @@ def _resolve_files(audio: dict[str, Any], directory: Path) -> None:
     """A relative `file:PATH` is relative to the profile's directory, as are
     api.key_file and service.control_socket."""
     for key in ("input", "output"):
-        spec = audio[key]
-        if isinstance(spec, str) and spec.startswith("file:"):
-            path = Path(spec[5:].strip()).expanduser()
-            if not path.is_absolute():
-                audio[key] = f"file:{directory / path}"
+        path = file_path(audio[key])
+        if path is not None and not path.is_absolute():
+            audio[key] = f"file:{directory / path}"
 
 
 def _warnings(data: dict[str, Any], built: dict[str, dict[str, Any]]) -> tuple[str, ...]:
@@ -218,10 +216,9 @@ def _cross_checks(built: dict[str, dict[str, Any]], lines: Lines, origin: str) -
                    f"audio.playout_start_ms ({audio['playout_start_ms']:g}) must lie between "
                    f"audio.playout_min_ms ({audio['playout_min_ms']:g}) and "
                    f"audio.playout_max_ms ({audio['playout_max_ms']:g})")
-    device = audio["input"]
-    if isinstance(device, str) and device.startswith("file:") and \
-            not Path(device[5:]).expanduser().is_file():
-        raise _err(origin, lines, "audio.input", f"no such file: {device[5:]}")
+    wav = file_path(audio["input"])
+    if wav is not None and not wav.is_file():
+        raise _err(origin, lines, "audio.input", f"no such file: {wav}")
 
 
 KEY_FILE_FIX = ("fix the path (a relative one is relative to the profile's directory) or "

@@ -140,7 +140,7 @@ class Daemon:
                 self._close_audio()
             self._retire_api()
             self.api, self.profile = api, new
-            self._background(wiring.learn_assistant(api, new), "learn")
+            self._background(wiring.learn_assistant(api, new))
             self._reloaded.set()
             log.info("profile reloaded from %s (mode %s)", new.origin, new.service.mode)
             for warning in new.warnings:
@@ -151,12 +151,12 @@ class Daemon:
     def _retire_api(self) -> None:
         """Close the API client being replaced (no call uses it: reloads wait for calls)."""
         if self.api is not None:
-            self._background(self.api.aclose())
+            self._background(self.api.aclose())  # its assistant lookup, if any, ends with it
 
-    def _background(self, job: Coroutine[Any, Any, None], name: str = "close") -> None:
-        """A job the daemon waits for only as it exits (`_closing`; "learn" ones are not
-        waited for: cancelled)."""
-        task = asyncio.get_running_loop().create_task(job, name=name)
+    def _background(self, job: Coroutine[Any, Any, None]) -> None:
+        """A job the daemon waits for only as it exits (after closing the API client, which
+        ends a request still out at once)."""
+        task = asyncio.get_running_loop().create_task(job)
         self._closing.add(task)
         task.add_done_callback(self._closing.discard)
 
@@ -166,7 +166,7 @@ class Daemon:
         watchdog: asyncio.Task[None] | None = None
         try:
             self.api = wiring.make_api(self.profile)
-            self._background(wiring.learn_assistant(self.api, self.profile), "learn")
+            self._background(wiring.learn_assistant(self.api, self.profile))
             if self.profile.record.path:  # a recording that cannot be made: exit 2 now
                 check_destination(self.profile.record.path, self.profile.name)
             self._open_audio()
@@ -187,8 +187,6 @@ class Daemon:
             self._close_audio()
             if self.api is not None:
                 await self.api.aclose()
-            for task in [t for t in self._closing if t.get_name() == "learn"]:
-                task.cancel()
             await asyncio.gather(*self._closing, return_exceptions=True)
             self.notifier.close()
 

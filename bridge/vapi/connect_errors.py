@@ -63,26 +63,19 @@ def _shown(proxy_url: str) -> str:
 def describe(exc: BaseException, host: str, proxy: tuple[str, str] | None = None) -> str:
     """One phrase for why connecting to `host` failed, with what to check; through `proxy`
     (`proxy_for`), a failure to reach the proxy names the proxy, not `host`."""
-    if proxy is not None:
-        reached = _socket_failure(exc, proxy[1] if proxy[1] != UNREADABLE else "its host")
-        if reached is not None:
-            return (f"the proxy {proxy[1]} ({proxy[0]}): {reached} — check {proxy[0]}, or "
-                    f"add {host.rsplit(':', 1)[0]} to NO_PROXY to connect directly")
     for e in _chain(exc):
-        if isinstance(e, socket.gaierror):
-            return (f"DNS: cannot resolve {host.rsplit(':', 1)[0]} "
-                    f"({e.strerror or e}) — check the name in api.base_url and DNS")
-        if isinstance(e, ConnectionRefusedError):
-            return f"connection refused by {host} (nothing listens there)"
+        failure = _socket_failure(e)
+        if failure is not None and proxy is not None:
+            return (f"the proxy {proxy[1]} ({proxy[0]}): {_via_proxy(*failure, proxy[1])} — "
+                    f"check {proxy[0]}, or add {host.rsplit(':', 1)[0]} to NO_PROXY to "
+                    f"connect directly")
+        if failure is not None:
+            return _direct(*failure, host)
         if isinstance(e, ssl.SSLCertVerificationError):
             return (f"TLS: {host}'s certificate does not verify ({e.verify_message}) — check "
                     f"the clock, a proxy, or ca-certificates")
         if isinstance(e, ssl.SSLError):
             return f"TLS handshake with {host} failed ({e.reason or e})"
-        if isinstance(e, OSError) and e.errno in _UNREACHABLE:
-            return f"{_UNREACHABLE[e.errno]} ({host})"
-        if isinstance(e, TimeoutError):
-            return f"connecting to {host} timed out"
     text = str(exc).strip()
     if proxy is not None and "proxy" in exc.__class__.__name__.lower():  # it answered: no
         return (f"the proxy {proxy[1]} ({proxy[0]}) would not connect to {host} "
@@ -96,15 +89,31 @@ def describe(exc: BaseException, host: str, proxy: tuple[str, str] | None = None
     return f"cannot connect to {host} ({exc.__class__.__name__}{': ' + text[:120] if text else ''})"
 
 
-def _socket_failure(exc: BaseException, host: str) -> str | None:
-    """Why the socket to `host` itself failed (DNS, refused, unreachable, timed out)."""
-    for e in _chain(exc):
-        if isinstance(e, socket.gaierror):
-            return f"cannot resolve {host.rsplit(':', 1)[0]} ({e.strerror or e})"
-        if isinstance(e, ConnectionRefusedError):
-            return "connection refused (nothing listens there)"
-        if isinstance(e, OSError) and e.errno in _UNREACHABLE:
-            return _UNREACHABLE[e.errno]
-        if isinstance(e, TimeoutError):
-            return "connecting timed out"
+def _socket_failure(e: BaseException) -> tuple[str, str] | None:
+    """(kind, detail) when `e` is the socket itself failing: `dns` (the resolver's words),
+    `refused`, `unreachable` (which), `timeout`; else None."""
+    if isinstance(e, socket.gaierror):
+        return "dns", str(e.strerror or e)
+    if isinstance(e, ConnectionRefusedError):
+        return "refused", ""
+    if isinstance(e, OSError) and e.errno in _UNREACHABLE:
+        return "unreachable", _UNREACHABLE[e.errno]
+    if isinstance(e, TimeoutError):
+        return "timeout", ""
     return None
+
+
+def _direct(kind: str, detail: str, host: str) -> str:
+    if kind == "dns":
+        return (f"DNS: cannot resolve {host.rsplit(':', 1)[0]} ({detail}) — check the name "
+                f"in api.base_url and DNS")
+    return {"refused": f"connection refused by {host} (nothing listens there)",
+            "unreachable": f"{detail} ({host})",
+            "timeout": f"connecting to {host} timed out"}[kind]
+
+
+def _via_proxy(kind: str, detail: str, proxy: str) -> str:
+    name = "its host" if proxy == UNREADABLE else proxy.rsplit(":", 1)[0]
+    return {"dns": f"cannot resolve {name} ({detail})",
+            "refused": "connection refused (nothing listens there)",
+            "unreachable": detail, "timeout": "connecting timed out"}[kind]

@@ -13,9 +13,7 @@
 from __future__ import annotations
 
 import os
-import shlex
 import ssl
-import sys
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -23,6 +21,7 @@ import httpx
 
 from bridge import redact
 from bridge.errors import NetworkError, ProfileError
+from bridge.extras import pip_install
 
 
 def tls_context() -> ssl.SSLContext:
@@ -60,8 +59,8 @@ def http_client(**kwargs: Any) -> httpx.AsyncClient:
     except ImportError:  # a socks:// proxy in the environment, without httpx's extra
         raise ProfileError(f"{socks_variables()} names a SOCKS proxy, which needs "
                            f"httpx[socks] and python-socks — run: "
-                           f"{shlex.quote(sys.executable)} -m pip install 'httpx[socks]' "
-                           f"python-socks, or use an HTTP proxy (http://host:port)") from None
+                           f"{pip_install('httpx[socks]', 'python-socks')}, or use an HTTP "
+                           f"proxy (http://host:port)") from None
     except (ValueError, httpx.InvalidURL) as exc:  # a proxy URL it cannot read (its text
         # may hold a password: the variables are named, never their values)
         raise ProfileError(f"a proxy variable ({'/'.join(PROXY_VARIABLES)} or NO_PROXY) does "
