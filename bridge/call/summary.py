@@ -23,9 +23,15 @@ from bridge.words import plural
 log = logging.getLogger("bridge.call")
 
 CONNECTION_LOST = "connection-lost"
-# Vapi's reasons for a call that failed on its side once in progress (its worker died, a
-# provider failed): to the visitor, as to `connection-lost`, the call dropped mid-way
-DROPPED_BY_VAPI = "call.in-progress.error-"
+# Vapi's reasons for a call that failed on its side (`endedReason` in its schema): once in
+# progress (its worker died, a provider failed: `call.in-progress.error-…`, and the older
+# `pipeline-error-…`), or at the start (`call.start.error-…`; an assistant missing, invalid,
+# or not returned by its server). To the visitor, as to `connection-lost`, the call dropped
+# or never came: exit 5, the offline line, `loop` backs off
+FAILED_ON_VAPIS_SIDE = (
+    "call.in-progress.error-", "pipeline-error-", "call.start.error-", "call-start-error-",
+    "assistant-request-failed", "assistant-request-returned-", "assistant-not-found",
+    "assistant-not-valid", "assistant-join-timed-out", "worker-shutdown")
 CUSTOMER_ENDED = "customer-ended-call"  # Vapi's reason when the client's side ends the call
 OUTCOME_TIMEOUT_S = 5.0
 
@@ -48,9 +54,8 @@ class CallSummary:
 
     @property
     def connection_lost(self) -> bool:
-        """The call dropped mid-way: our connection, or Vapi's side failing."""
-        return self.ended_reason == CONNECTION_LOST or \
-            self.ended_reason.startswith(DROPPED_BY_VAPI)
+        """The call dropped mid-way (or never came): our connection, or Vapi's side failing."""
+        return self.ended_reason == CONNECTION_LOST or failed_on_vapis_side(self.ended_reason)
 
     @property
     def exit_code(self) -> ExitCode:
@@ -91,6 +96,10 @@ class CallSummary:
                    if d.reopen_attempts else "no reopens")
         return (f"; devices: {plural(d.input_overflows, 'input overflow')}, "
                 f"{plural(d.output_underflows, 'output underflow')}, {reopens}")
+
+
+def failed_on_vapis_side(reason: str) -> bool:
+    return reason.startswith(FAILED_ON_VAPIS_SIDE)
 
 
 def outcome(body: dict[str, Any], reason: str) -> tuple[str, float | None]:
@@ -144,6 +153,10 @@ async def summarise(call: Finished) -> CallSummary:
         reason, cost = await read_outcome(call.api, call.info, reason, call.short_id)
     if call.turns.left:  # ended by us for silence: Vapi's reason would say who hung up
         reason = VISITOR_LEFT
+    if failed_on_vapis_side(reason):
+        log.warning("call %s: the call failed on Vapi's side (%s): the call's logs in Vapi's "
+                    "dashboard name the cause (a provider's key, quota or outage, the "
+                    "assistant's configuration)", call.short_id, reason)
     return CallSummary(
         call_id=call.info.id if call.info else "", ended_reason=call.device_error or reason,
         duration_s=duration, cost=cost, uplink=call.uplink.stats,

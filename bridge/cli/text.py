@@ -12,8 +12,9 @@ RUN_EXITS = """exit codes:
   3    Vapi refused the key (401), billing (402), or blocked the client (403); the
        spending guard refused the call (once mode)
   4    audio device missing or failed
-  5    network: retries exhausted, or the call dropped mid-way (its connection lost,
-       or Vapi ended it with a call.in-progress.error-… reason)
+  5    network: retries exhausted, or the call dropped mid-way (its connection lost),
+       or failed on Vapi's side (a call.in-progress.error-…, pipeline-error-… or
+       call.start.error-… reason, the assistant missing or invalid, worker-shutdown)
   130  a second Ctrl-C while the call was already ending (143: SIGTERM)"""
 CHECK_EXITS = """exit codes (of the first failed check):
   0    ready: all checks passed

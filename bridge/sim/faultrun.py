@@ -26,6 +26,9 @@ def start_socket_faults(s: CallPort) -> None:
         s.spawn(_malformed(s, f.number(1.0) or 1.0))
     if (f := faults.get("hostile-text")) is not None:
         s.spawn(_hostile(s, f.number(0.5)))
+    if (f := faults.get("vapi-error")) is not None and f.arg:
+        reason, _, at = f.arg.partition("@")
+        s.spawn(_fail_after(s, reason, float(at or 1.0)))
 
 
 async def _abort_after(s: CallPort, seconds: float, linger: float) -> None:
@@ -41,6 +44,15 @@ async def _abort_after(s: CallPort, seconds: float, linger: float) -> None:
     else:
         s.end(DROP_REASON, notify=False)
     s.outbox.abort(1006)
+
+
+async def _fail_after(s: CallPort, reason: str, seconds: float) -> None:
+    """Vapi's side fails at `seconds` (a provider, the worker, the start): it ends the call
+    with `reason`, telling the client as for any other end."""
+    await asyncio.sleep(seconds)
+    if not s.ended:
+        log.info("call %s: fault vapi-error: ending the call as %s", s.rec.id, reason)
+        s.end(reason)
 
 
 async def _blackhole(s: CallPort, seconds: float, hold: float) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -65,6 +66,9 @@ FAULTS: dict[str, tuple[str, str]] = {
                  "(default: a random 0.3-10 s)"),
     "say-lost": ("[N]", "a controlUrl say is accepted (200) and never spoken (the first N, "
                  "or all)"),
+    "vapi-error": ("REASON[@SECONDS]", "Vapi ends the call with REASON at SECONDS (default 1), "
+                   "as when its side fails (e.g. pipeline-error-openai-llm-failed): "
+                   "status-update ended, then close 1000"),
 }
 
 NEEDS_ARG = {
@@ -78,8 +82,10 @@ NEEDS_ARG = {
     "jitter",
     "hang",
     "end-close",
+    "vapi-error",
 }
 TEXT_ARG = {"listen-encoding"}  # a word, not a number
+REASON_ARG = re.compile(r"[a-z0-9][a-z0-9.-]{0,159}(@[0-9]+(\.[0-9]+)?)?")  # vapi-error
 HTTP_FAULTS = ("http-400", "http-401", "http-402", "http-403", "http-429", "http-500",
                "http-hang")
 CREATED_FAULTS = ("created-hang", "created-drop", "created-500")  # after the call exists
@@ -118,6 +124,10 @@ def parse_fault(text: str) -> Fault:
         raise ValueError(f"fault {name} takes no argument")
     fault = Fault(name, arg.strip() or None)
     if name in TEXT_ARG:
+        return fault
+    if name == "vapi-error":
+        if not REASON_ARG.fullmatch(fault.arg or ""):
+            raise ValueError(f"bad argument for {name}: {arg!r} (syntax {FAULTS[name][0]})")
         return fault
     try:
         fault.number()

@@ -108,6 +108,18 @@ CASES: dict[str, Case] = {
     "ws-close-1006-noticed": Case(
         "ws-close-1006=1.5@0.001", 5, "connection lost (socket closed with code 1006; Vapi "
         "then ended the call as customer-ended-call)", reason="connection-lost"),
+    # Vapi's side failed (a provider, at the start): the call dropped or never came
+    "vapi-error-pipeline": Case(
+        "vapi-error=pipeline-error-openai-llm-failed@1.5", 5,
+        "the call failed on Vapi's side (pipeline-error-openai-llm-failed)",
+        reason="pipeline-error-openai-llm-failed"),
+    "vapi-error-start": Case(
+        "vapi-error=call.start.error-get-assistant@0", 5,
+        "the call failed on Vapi's side (call.start.error-get-assistant)",
+        reason="call.start.error-get-assistant", audio=False),
+    # a reason that is not a failure stays exit 0
+    "vapi-ends-normally": Case("vapi-error=assistant-ended-call@1.5", 0, "assistant: Hello.",
+                               reason="assistant-ended-call", never="failed on Vapi's side"),
     "ws-drop": Case("ws-drop=1.5@25", 5, "connection lost (nothing received for",
                     reason="connection-lost", max_seconds=30),
     "malformed-json": Case("malformed-json=0.3", 0, "assistant: Hello.", reason=NORMAL_END,
@@ -174,6 +186,9 @@ LOOP: dict[str, LoopCase] = {
                                         recorded=False, base_url=REFUSED),
     "loop-ws-close-1006": LoopCase("ws-close-1006=1@10", "connection lost (socket closed with "
                                    "code 1006; Vapi says the call is in-progress)"),
+    "loop-vapi-error": LoopCase("vapi-error=pipeline-error-openai-llm-failed@1",
+                                "the call failed on Vapi's side (pipeline-error-openai-llm-"
+                                "failed)"),
     "loop-end-close-1006": LoopCase("end-close=1006", "ended (exceeded-max-duration)"),
 }
 
