@@ -46,10 +46,11 @@ ENDED = "ended"  # reason, outcome, exit
 ERROR = "error"  # message: one line
 LOST = "lost"  # this subscriber fell behind: count events were dropped for it
 TURN = "turn"  # one per assistant turn: heard_gap_ms (visitor's end → first sound heard)
+TOOL_CALL = "tool-call"  # the assistant called a client-side tool: name, arguments (JSON), id
 
 KINDS = (STANDBY, TRIGGERED, CONNECTING, IN_CALL, ASSISTANT_SPEAKING, ASSISTANT_SILENT,
          VISITOR_SPEAKING, VISITOR_SILENT, INTERRUPTED, MUTED, UNMUTED, HANG, TRANSCRIPT,
-         CAPTION, ENDED, ERROR, LOST, TURN)
+         CAPTION, ENDED, ERROR, LOST, TURN, TOOL_CALL)
 STATE_KINDS = frozenset({STANDBY, TRIGGERED, CONNECTING, IN_CALL, ENDED})
 
 MAX_FIELD = 4000  # characters of one string field

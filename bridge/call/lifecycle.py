@@ -241,10 +241,9 @@ class Call:
                 self.ended_reason = event.ended_reason or self.ended_reason or "ended"
         elif self.barge_in.on_event(event, self.short_id):
             pass
-        elif isinstance(event, messages.Transcript) and event.final and event.text \
-                and self.recorder:
-            self.recorder.on_transcript(event.role, event.text)
-        elif isinstance(event, messages.UnknownEvent):
+        elif self.recorder:
+            self.recorder.on_event(event)  # final transcripts, tool calls
+        if isinstance(event, messages.UnknownEvent):
             log.debug("call %s: %s", self.short_id, event.type)
         self._events.push(event)
 

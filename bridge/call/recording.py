@@ -43,6 +43,7 @@ from bridge.audio.ring import SampleRing
 from bridge.audio.timeline import Leg
 from bridge.call.destination import check_destination, expand_path
 from bridge.call.recording_writer import RecordingWriter, cause
+from bridge.vapi import messages
 
 log = logging.getLogger("bridge.record")
 
@@ -164,23 +165,28 @@ class Recorder:
         log.info("recording: the speaker's leg placed %.0f ms after the sent one",
                  (self._right.n - self._left.n) * 1000.0 / self.rate)
 
+    def on_event(self, event: messages.Event) -> None:
+        """What the JSONL keeps of Vapi's messages: final transcript lines, tool calls."""
+        if isinstance(event, messages.Transcript) and event.final and event.text:
+            self.on_transcript(event.role, event.text)
+        elif isinstance(event, messages.ToolCalls):
+            for call in event.calls:
+                self._line({"tool": call.name, "arguments": call.arguments, "id": call.id})
+
     def on_transcript(self, role: str, text: str) -> None:
-        if not self._writing():
-            return
-        assert self._files is not None
-        line = {"t": round(self._clock() - self._t0, 3),
-                "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
-                "role": role, "text": text}
-        self._files.line(json.dumps(line) + "\n")
+        self._line({"role": role, "text": text})
 
     def on_turn(self, turn: int, heard_gap_ms: float) -> None:
         """An answered turn's heard gap (`bridge.call.turns`): one JSONL line."""
+        self._line({"turn": turn, "heardGapMs": round(heard_gap_ms, 1)})
+
+    def _line(self, fields: dict[str, object]) -> None:
+        """One JSONL line, stamped with the call's clock and the wall clock."""
         if not self._writing():
             return
         assert self._files is not None
         line = {"t": round(self._clock() - self._t0, 3),
-                "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
-                "turn": turn, "heardGapMs": round(heard_gap_ms, 1)}
+                "time": datetime.now(UTC).isoformat(timespec="milliseconds"), **fields}
         self._files.line(json.dumps(line) + "\n")
 
     def _writing(self) -> bool:

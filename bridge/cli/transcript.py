@@ -30,12 +30,17 @@ def transcript_mode(mode: str) -> str:
 
 
 def transcript_printer(mode: str) -> EventHook:
-    """Prints transcript lines to stdout, one line each: the text is inert (already so from
-    the parser; again here, as this is where it meets the terminal or the journal), and a
-    role we do not know is shown in brackets, so no server text starts a line."""
+    """Prints transcript lines (and client-side tool calls) to stdout, one line each: the
+    text is inert (already so from the parser; again here, as this is where it meets the
+    terminal or the journal), and a role we do not know is shown in brackets, so no
+    server text starts a line."""
     mode = transcript_mode(mode)
 
     def show(event: messages.Event) -> None:
+        if mode != "off" and isinstance(event, messages.ToolCalls):
+            for call in event.calls:  # a client-side tool's call: the kiosk's to act on
+                print(f"{statusline.clear_prefix(sys.stdout)}tool call: {inert(call.name)} "
+                      f"{inert(call.arguments)}", flush=True)
         if mode == "off" or not isinstance(event, messages.Transcript) or not event.text:
             return
         if event.final or mode == "all":

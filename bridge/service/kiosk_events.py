@@ -1,7 +1,7 @@
 """A call's Vapi messages as kiosk events (`bridge.events`): who is speaking, interruptions,
-stalls, transcripts and captions. The daemon publishes the call's life (triggered,
-connecting, in-call, ended) itself, and an error with `publish_error` (its `cause` from
-`error_cause`)."""
+stalls, transcripts, captions and client-side tool calls. The daemon publishes the call's
+life (triggered, connecting, in-call, ended) itself, and an error with `publish_error` (its
+`cause` from `error_cause`)."""
 
 from __future__ import annotations
 
@@ -37,6 +37,10 @@ def publisher(bus: EventBus) -> EventHook:
                         text=event.text, final=event.final)
         elif isinstance(event, messages.AssistantSpeechStarted) and event.text:
             bus.publish(events.CAPTION, text=event.text, turn=event.turn)
+        elif isinstance(event, messages.ToolCalls):
+            for call in event.calls:
+                bus.publish(events.TOOL_CALL, name=call.name, arguments=call.arguments,
+                            id=call.id)
 
     return publish
 

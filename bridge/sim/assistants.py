@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -112,6 +113,11 @@ class ScriptAssistant(Assistant):
                 s.emit(ev.hang())
             if line.delay:
                 await asyncio.sleep(line.delay)
+            if line.tool:
+                s.emit(ev.tool_calls(f"call_{uuid.uuid4().hex[:24]}", line.tool,
+                                     line.arguments or {}))
+                if not line.text and line.tone is None:
+                    continue
             after = "assistant-ended-call" if line.end_call else None
             interruptible = s.rec.options.first_message_interruptions if opening else True
             opening = False

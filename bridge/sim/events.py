@@ -67,6 +67,15 @@ def hang() -> Event:
     return {"type": "hang"}
 
 
+def tool_calls(call_id: str, name: str, arguments: dict[str, Any]) -> Event:
+    """``tool-calls`` for a tool without a server URL (a client-side tool): both lists, as
+    ClientMessageToolCalls has them; Vapi takes no result back."""
+    call = {"id": call_id, "type": "function",
+            "function": {"name": name, "arguments": arguments}}
+    return {"type": "tool-calls", "toolCallList": [call], "toolWithToolCallList": [
+        {"type": "function", "function": {"name": name}, "toolCall": call}]}
+
+
 def transfer_update(destination: Any) -> Event:
     return {"type": "transfer-update", "destination": destination}
 

@@ -19,6 +19,8 @@ class ScriptLine:
     delay: float = 0.0  # seconds of pause before speaking
     hang: bool = False  # send a 'hang' event before the pause
     end_call: bool = False  # end the call (assistant-ended-call) once spoken
+    tool: str | None = None  # call this client-side tool (tool-calls) before speaking
+    arguments: dict[str, Any] | None = None  # ... with these arguments
 
 
 @dataclass(frozen=True)
@@ -32,12 +34,19 @@ def _line(item: Any, where: str) -> ScriptLine:
         return ScriptLine(item)
     if not isinstance(item, dict):
         raise ValueError(f"{where}: a line is a string or a mapping")
-    unknown = set(item) - {"say", "text", "tone", "ms", "wait", "delay", "hang", "endCall"}
+    unknown = set(item) - {"say", "text", "tone", "ms", "wait", "delay", "hang", "endCall",
+                           "tool", "arguments"}
     if unknown:
         raise ValueError(f"{where}: unknown keys {sorted(unknown)}")
     text = item.get("say", item.get("text", ""))
-    if not isinstance(text, str) or (not text and "tone" not in item):
-        raise ValueError(f"{where}: 'say' must be a non-empty string (or give 'tone')")
+    if not isinstance(text, str) or (not text and "tone" not in item and "tool" not in item):
+        raise ValueError(f"{where}: 'say' must be a non-empty string (or give 'tone' or "
+                         f"'tool')")
+    tool, arguments = item.get("tool"), item.get("arguments", {})
+    if tool is not None and (not isinstance(tool, str) or not tool):
+        raise ValueError(f"{where}: 'tool' must be a tool's name")
+    if not isinstance(arguments, dict):
+        raise ValueError(f"{where}: 'arguments' must be a mapping")
     return ScriptLine(
         text=text,
         tone=float(item["tone"]) if "tone" in item else None,
@@ -46,6 +55,8 @@ def _line(item: Any, where: str) -> ScriptLine:
         delay=float(item.get("delay", 0)),
         hang=bool(item.get("hang", False)),
         end_call=bool(item.get("endCall", False)),
+        tool=tool,
+        arguments=arguments if tool else None,
     )
 
 

@@ -23,6 +23,7 @@ from bridge.vapi import safejson
 MAX_WORD = 160  # a type, status, role or ended reason (Vapi's longest reason is 121)
 MAX_TEXT = 4000  # a transcript
 MAX_TURN = 2**31
+MAX_TOOL_CALLS = 16  # of one tool-calls message
 
 
 @dataclass(frozen=True)
@@ -73,8 +74,25 @@ class Hang(Event):
 
 
 @dataclass(frozen=True)
+class ToolCall:
+    """One call of a tool: its id, the function's name, and its arguments as JSON text."""
+
+    id: str
+    name: str
+    arguments: str
+
+
+@dataclass(frozen=True)
+class ToolCalls(Event):
+    """`tool-calls`: the model called tools. Those without a server URL (client-side tools)
+    are the client's to act on; Vapi takes no result back for them."""
+
+    calls: tuple[ToolCall, ...] = ()
+
+
+@dataclass(frozen=True)
 class UnknownEvent(Event):
-    """Any other type: conversation-update, model-output, tool-calls, …"""
+    """Any other type: conversation-update, model-output, …"""
 
 
 @dataclass(frozen=True)
@@ -131,7 +149,30 @@ def _typed(data: dict[str, Any]) -> Event:
                                       source=_str(data.get("source")))
     if kind == "hang":
         return Hang(kind, data)
+    if kind == "tool-calls":
+        return ToolCalls(kind, data, calls=_tool_calls(data))
     return UnknownEvent(kind, data)
+
+
+def _tool_calls(data: dict[str, Any]) -> tuple[ToolCall, ...]:
+    """`toolCallList`'s calls (else those inside `toolWithToolCallList`), those with a name."""
+    listed = data.get("toolCallList")
+    if not isinstance(listed, list):
+        with_tool = data.get("toolWithToolCallList")
+        listed = [item.get("toolCall") for item in with_tool if isinstance(item, dict)] \
+            if isinstance(with_tool, list) else []
+    calls = []
+    for item in listed[:MAX_TOOL_CALLS]:
+        function = item.get("function") if isinstance(item, dict) else None
+        if not isinstance(function, dict) or not _str(function.get("name")):
+            continue
+        args = function.get("arguments")
+        text = args if isinstance(args, str) else \
+            json.dumps(args if args is not None else {}, ensure_ascii=False,
+                       separators=(",", ":"))
+        calls.append(ToolCall(id=_str(item.get("id")), name=_str(function.get("name")),
+                              arguments=inert(text, MAX_TEXT)))
+    return tuple(calls)
 
 
 # ---- client → server commands ---------------------------------------------------------

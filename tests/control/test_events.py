@@ -21,7 +21,14 @@ from bridge.errors import ProfileError
 from bridge.profile import load_profile
 from bridge.service.on_event import command_line
 from tests.control.conftest import Daemon, control_profile, wait_for
-from tests.e2e.conftest import ROOT, ProfileBuilder, SimHandle, bridge_cmd, bridge_env
+from tests.e2e.conftest import (
+    ROOT,
+    ProfileBuilder,
+    SimHandle,
+    bridge_cmd,
+    bridge_env,
+    run_bridge,
+)
 from tests.rig.signals import tone, write_wav
 
 RATE = 16000
@@ -321,3 +328,55 @@ def test_a_call_that_cannot_be_placed_says_why_in_its_error_event(
     error = next(e for e in follower.events if e["event"] == "error")
     assert error["cause"] == "network" and error["exit"] == 5, error
     assert daemon.stop() == 0 and follower.finish() == 0
+
+
+TOOL_SCRIPT = r"""
+- Welcome.
+- tool: "open_door\e[2J"
+  arguments: {door: main, note: "line one\nline two"}
+  say: The door is open.
+  wait: false
+  endCall: true
+"""
+
+
+def test_a_client_side_tool_call_reaches_on_event_the_terminal_and_the_recording(
+        start_sim, profiles: ProfileBuilder, tmp_path: Path) -> None:
+    """An assistant's tool without a server URL is the kiosk's to act on: its call is a
+    `tool-call` event (to `on_event` and `ctl events`), a line on the terminal and one in
+    the recording's JSONL — the name and arguments server text, so inert."""
+    script_file = tmp_path / "door.yaml"
+    script_file.write_text(TOOL_SCRIPT)
+    sim = start_sim(assistant=f"script:{script_file}")
+    hook = tmp_path / "record.sh"
+    hook.write_text(RECORDER)
+    hook.chmod(0o755)
+    out = tmp_path / "runs"
+    out.mkdir()
+    profile = profiles.write(
+        sim.base_url, assistant={"id": "echo", "overrides": {}},
+        service={"on_event": str(hook)}, record={"path": str(tmp_path / "rec" / "call")},
+        transcript={"print": "finals"})
+    result = run_bridge("run", "--profile", str(profile), EVENTS_OUT=str(out))
+    assert result.returncode == 0, result.stderr
+    args = {"door": "main", "note": "line one\nline two"}
+    shown = json.dumps(args, separators=(",", ":"))
+    lines = result.stdout.splitlines()
+    tool_line = f"tool call: open_door\\x1b[2J {shown}"  # one line: the \n stays escaped
+    assert {"assistant: Welcome.", tool_line} <= set(lines), lines
+    assert lines.index(tool_line) < lines.index("assistant: The door is open."), lines
+    assert "\x1b" not in result.stdout + result.stderr
+
+    runs = [r for r in _recorded(out) if r["VAPI_BRIDGE_EVENT"] == "tool-call"]
+    assert len(runs) == 1, _recorded(out)
+    assert runs[0]["VAPI_BRIDGE_NAME"] == "open_door\\x1b[2J"
+    assert json.loads(runs[0]["VAPI_BRIDGE_ARGUMENTS"]) == args
+    assert runs[0]["VAPI_BRIDGE_ID"].startswith("call_")
+
+    jsonl = [json.loads(line) for line in (tmp_path / "rec" / "call.jsonl").read_text()
+             .splitlines()]
+    said = [j.get("text") or j.get("tool") for j in jsonl if "text" in j or "tool" in j]
+    assert sorted(said[:2]) == ["Welcome.", "open_door\\x1b[2J"], said
+    assert said[2:] == ["The door is open."], said
+    tool = next(j for j in jsonl if "tool" in j)
+    assert json.loads(tool["arguments"]) == args and tool["id"] == runs[0]["VAPI_BRIDGE_ID"]

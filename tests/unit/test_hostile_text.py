@@ -99,8 +99,12 @@ def test_frames_too_deep_too_big_or_broken_are_malformed(frame: str | bytes) -> 
 
 
 def test_nesting_within_bounds_still_parses() -> None:
-    deep = {"type": "tool-calls", "args": json.loads("[" * 60 + "]" * 60)}
-    assert isinstance(messages.parse_event(json.dumps(deep)), messages.UnknownEvent)
+    nested = json.loads("[" * 58 + "]" * 58)  # 62 levels in all, within MAX_DEPTH
+    deep = {"type": "tool-calls", "toolCallList": [{"function": {"name": "x",
+                                                                 "arguments": nested}}]}
+    event = messages.parse_event(json.dumps(deep))
+    assert isinstance(event, messages.ToolCalls)
+    assert event.calls[0].arguments == json.dumps(nested, separators=(",", ":"))
     assert safejson.nesting('{"a": "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[", "b": [1]}') == 2
 
 

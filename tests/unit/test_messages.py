@@ -100,3 +100,27 @@ def test_every_command_built_is_in_the_table_and_only_handoff_needs_the_control_
     assert [c["type"] for c in built if messages.control_url_only(c)] == ["handoff"]
     assert not messages.control_url_only({"type": "dance"})  # unknown: the profile's route
     assert not messages.control_url_only({"type": ["handoff"]})
+
+
+def test_tool_calls_read_either_list_and_keep_arguments_as_inert_json() -> None:
+    call = {"id": "call_1", "type": "function",
+            "function": {"name": "open_door", "arguments": {"door": "main\n12:00 ERROR x"}}}
+    both = messages.parse_event(json.dumps({
+        "type": "tool-calls", "toolCallList": [call],
+        "toolWithToolCallList": [{"type": "function", "toolCall": call}]}))
+    assert isinstance(both, messages.ToolCalls)
+    assert both.calls == (messages.ToolCall("call_1", "open_door",
+                                            '{"door":"main\\n12:00 ERROR x"}'),)
+    # only the tool-with-call list; arguments as a string (OpenAI's form); a name with
+    # escapes; entries that are not calls are skipped, not fatal
+    odd = messages.parse_event(json.dumps({"type": "tool-calls", "toolWithToolCallList": [
+        {"toolCall": {"id": 5, "function": {"name": "ring\x1b[31m", "arguments": "{\"a\":1}"}}},
+        {"toolCall": {"function": {"arguments": {}}}}, "x", None]}))
+    assert isinstance(odd, messages.ToolCalls)
+    assert odd.calls == (messages.ToolCall("", "ring\\x1b[31m", '{"a":1}'),)
+    flood = messages.parse_event(json.dumps({"type": "tool-calls", "toolCallList": [
+        {"function": {"name": f"t{i}", "arguments": "x" * 10_000}} for i in range(100)]}))
+    assert isinstance(flood, messages.ToolCalls) and len(flood.calls) == messages.MAX_TOOL_CALLS
+    assert all(len(c.arguments) <= messages.MAX_TEXT + 1 for c in flood.calls)
+    empty = messages.parse_event('{"type": "tool-calls", "toolCallList": 3}')
+    assert isinstance(empty, messages.ToolCalls) and empty.calls == ()
