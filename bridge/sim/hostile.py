@@ -41,4 +41,9 @@ HOSTILE_FRAMES: tuple[str, ...] = (
     _frame(type="model-output" + FORGED_LOG, output=ANSI),
     _frame(type=["status-update"]),
     '{"type":"hang","x":"' + "\\u0000" * 64 + '"}',
+    _frame(type="tool-calls", toolCallList=[
+        {"id": "call_" + ANSI, "function": {"name": "open" + FORGED_LOG + ANSI,
+                                            "arguments": "{}" + FORGED_LOG}},
+        {"function": {"name": ["x"], "arguments": {"a": 1}}}, {"function": "x"}, 7]),
+    _frame(type="tool-calls", toolWithToolCallList={"toolCall": 1}, toolCallList=None),
 )

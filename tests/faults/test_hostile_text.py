@@ -76,6 +76,9 @@ def test_hostile_server_text_is_printed_inert(results: dict, journal: bool,
     assert "[<3>FORGED role\\n]: who am I\n" in result.out
     assert "assistant: Welcome.\\n12:00:00 ERROR   vapi-bridge: FORGED log line\\n<3>FORGED" \
         in result.out
+    assert "tool call: open\\n12:00:00 ERROR   vapi-bridge: FORGED log line\\n<3>FORGED " \
+        "journal error\\x1b[2J" in result.out, "a client-side tool's call: one line, inert"
+    assert result.out.count("tool call: ") == 1, "the malformed tool calls are skipped"
     for line in result.out.splitlines():
         assert not line.startswith("<"), line
     for line in result.err.splitlines():
@@ -95,3 +98,6 @@ def test_hostile_server_text_is_printed_inert(results: dict, journal: bool,
     texts = [line["text"] for line in jsonl if "text" in line]
     assert "Your table is ready \\ud83c" in texts
     assert all("\n" not in str(t) and "\x1b" not in str(t) for t in texts)
+    tools = [line for line in jsonl if "tool" in line]
+    assert len(tools) == 1 and "\x1b" not in json.dumps(tools, ensure_ascii=False)
+    assert "\n" not in tools[0]["tool"] + tools[0]["arguments"] + tools[0]["id"]
