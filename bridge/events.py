@@ -47,10 +47,11 @@ ERROR = "error"  # message: one line
 LOST = "lost"  # this subscriber fell behind: count events were dropped for it
 TURN = "turn"  # one per assistant turn: heard_gap_ms (visitor's end → first sound heard)
 TOOL_CALL = "tool-call"  # the assistant called a client-side tool: name, arguments (JSON), id
+TRANSFER = "transfer"  # Vapi is transferring the call: destination (number, sip, …), to
 
 KINDS = (STANDBY, TRIGGERED, CONNECTING, IN_CALL, ASSISTANT_SPEAKING, ASSISTANT_SILENT,
          VISITOR_SPEAKING, VISITOR_SILENT, INTERRUPTED, MUTED, UNMUTED, HANG, TRANSCRIPT,
-         CAPTION, ENDED, ERROR, LOST, TURN, TOOL_CALL)
+         CAPTION, ENDED, ERROR, LOST, TURN, TOOL_CALL, TRANSFER)
 STATE_KINDS = frozenset({STANDBY, TRIGGERED, CONNECTING, IN_CALL, ENDED})
 
 MAX_FIELD = 4000  # characters of one string field

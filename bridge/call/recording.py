@@ -166,12 +166,15 @@ class Recorder:
                  (self._right.n - self._left.n) * 1000.0 / self.rate)
 
     def on_event(self, event: messages.Event) -> None:
-        """What the JSONL keeps of Vapi's messages: final transcript lines, tool calls."""
+        """What the JSONL keeps of Vapi's messages: final transcript lines, tool calls,
+        transfers."""
         if isinstance(event, messages.Transcript) and event.final and event.text:
             self.on_transcript(event.role, event.text)
         elif isinstance(event, messages.ToolCalls):
             for call in event.calls:
                 self._line({"tool": call.name, "arguments": call.arguments, "id": call.id})
+        elif isinstance(event, messages.TransferUpdate):
+            self._line({"transfer": event.destination, "to": event.to})
 
     def on_transcript(self, role: str, text: str) -> None:
         self._line({"role": role, "text": text})

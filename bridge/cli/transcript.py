@@ -41,6 +41,9 @@ def transcript_printer(mode: str) -> EventHook:
             for call in event.calls:  # a client-side tool's call: the kiosk's to act on
                 print(f"{statusline.clear_prefix(sys.stdout)}tool call: {inert(call.name)} "
                       f"{inert(call.arguments)}", flush=True)
+        if mode != "off" and isinstance(event, messages.TransferUpdate):
+            print(f"{statusline.clear_prefix(sys.stdout)}transfer: "
+                  f"{inert(event.destination or '?')} {inert(event.to)}".rstrip(), flush=True)
         if mode == "off" or not isinstance(event, messages.Transcript) or not event.text:
             return
         if event.final or mode == "all":

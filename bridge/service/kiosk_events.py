@@ -1,5 +1,5 @@
 """A call's Vapi messages as kiosk events (`bridge.events`): who is speaking, interruptions,
-stalls, transcripts, captions and client-side tool calls. The daemon publishes the call's
+stalls, transcripts, captions, transfers and client-side tool calls. The daemon publishes the call's
 life (triggered, connecting, in-call, ended) itself, and an error with `publish_error` (its
 `cause` from `error_cause`)."""
 
@@ -37,6 +37,8 @@ def publisher(bus: EventBus) -> EventHook:
                         text=event.text, final=event.final)
         elif isinstance(event, messages.AssistantSpeechStarted) and event.text:
             bus.publish(events.CAPTION, text=event.text, turn=event.turn)
+        elif isinstance(event, messages.TransferUpdate):
+            bus.publish(events.TRANSFER, destination=event.destination, to=event.to)
         elif isinstance(event, messages.ToolCalls):
             for call in event.calls:
                 bus.publish(events.TOOL_CALL, name=call.name, arguments=call.arguments,

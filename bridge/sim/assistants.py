@@ -129,6 +129,11 @@ class ScriptAssistant(Assistant):
                     after=after,
                     interruptible=interruptible,
                 )
+            elif line.transfer:  # the model's transferCall: spoken, then transferred
+                kind = "sip" if line.transfer.lower().startswith("sip") else "number"
+                key = "sipUri" if kind == "sip" else "number"
+                s.say(line.text, after="transfer", interruptible=interruptible,
+                      destination={"type": kind, key: line.transfer})
             else:
                 s.say(line.text, after=after, interruptible=interruptible)
 

@@ -21,6 +21,7 @@ class ScriptLine:
     end_call: bool = False  # end the call (assistant-ended-call) once spoken
     tool: str | None = None  # call this client-side tool (tool-calls) before speaking
     arguments: dict[str, Any] | None = None  # ... with these arguments
+    transfer: str | None = None  # once spoken, transfer to this number or sip: URI
 
 
 @dataclass(frozen=True)
@@ -35,7 +36,7 @@ def _line(item: Any, where: str) -> ScriptLine:
     if not isinstance(item, dict):
         raise ValueError(f"{where}: a line is a string or a mapping")
     unknown = set(item) - {"say", "text", "tone", "ms", "wait", "delay", "hang", "endCall",
-                           "tool", "arguments"}
+                           "tool", "arguments", "transfer"}
     if unknown:
         raise ValueError(f"{where}: unknown keys {sorted(unknown)}")
     text = item.get("say", item.get("text", ""))
@@ -47,6 +48,9 @@ def _line(item: Any, where: str) -> ScriptLine:
         raise ValueError(f"{where}: 'tool' must be a tool's name")
     if not isinstance(arguments, dict):
         raise ValueError(f"{where}: 'arguments' must be a mapping")
+    transfer = item.get("transfer")
+    if transfer is not None and (not isinstance(transfer, str) or not transfer or not text):
+        raise ValueError(f"{where}: 'transfer' is a number or sip: URI, on a line with 'say'")
     return ScriptLine(
         text=text,
         tone=float(item["tone"]) if "tone" in item else None,
@@ -57,6 +61,7 @@ def _line(item: Any, where: str) -> ScriptLine:
         end_call=bool(item.get("endCall", False)),
         tool=tool,
         arguments=arguments if tool else None,
+        transfer=transfer,
     )
 
 

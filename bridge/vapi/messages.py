@@ -24,6 +24,8 @@ MAX_WORD = 160  # a type, status, role or ended reason (Vapi's longest reason is
 MAX_TEXT = 4000  # a transcript
 MAX_TURN = 2**31
 MAX_TOOL_CALLS = 16  # of one tool-calls message
+# where a transfer goes, by destination type: number, sip, assistant, step
+TRANSFER_TARGETS = ("number", "sipUri", "assistantName", "stepName")
 
 
 @dataclass(frozen=True)
@@ -91,6 +93,15 @@ class ToolCalls(Event):
 
 
 @dataclass(frozen=True)
+class TransferUpdate(Event):
+    """`transfer-update`: Vapi is transferring the call. `destination`: its type (number,
+    sip, assistant, step, …); `to`: the number, SIP URI, assistant or step name."""
+
+    destination: str = ""
+    to: str = ""
+
+
+@dataclass(frozen=True)
 class UnknownEvent(Event):
     """Any other type: conversation-update, model-output, …"""
 
@@ -151,6 +162,11 @@ def _typed(data: dict[str, Any]) -> Event:
         return Hang(kind, data)
     if kind == "tool-calls":
         return ToolCalls(kind, data, calls=_tool_calls(data))
+    if kind == "transfer-update":
+        dest = data.get("destination")
+        dest = dest if isinstance(dest, dict) else {}
+        to = next((dest[k] for k in TRANSFER_TARGETS if isinstance(dest.get(k), str)), "")
+        return TransferUpdate(kind, data, destination=_str(dest.get("type")), to=_str(to))
     return UnknownEvent(kind, data)
 
 

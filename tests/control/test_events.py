@@ -336,15 +336,18 @@ TOOL_SCRIPT = r"""
   arguments: {door: main, note: "line one\nline two"}
   say: The door is open.
   wait: false
-  endCall: true
+- say: Let me put you through to reception.
+  transfer: "+15551234567"
+  wait: false
 """
 
 
-def test_a_client_side_tool_call_reaches_on_event_the_terminal_and_the_recording(
+def test_a_client_side_tool_call_and_a_transfer_reach_on_event_terminal_and_recording(
         start_sim, profiles: ProfileBuilder, tmp_path: Path) -> None:
     """An assistant's tool without a server URL is the kiosk's to act on: its call is a
     `tool-call` event (to `on_event` and `ctl events`), a line on the terminal and one in
-    the recording's JSONL — the name and arguments server text, so inert."""
+    the recording's JSONL — the name and arguments server text, so inert. The model's
+    transfer is a `transfer` event, a line and a JSONL line too (a screen can say so)."""
     script_file = tmp_path / "door.yaml"
     script_file.write_text(TOOL_SCRIPT)
     sim = start_sim(assistant=f"script:{script_file}")
@@ -359,12 +362,15 @@ def test_a_client_side_tool_call_reaches_on_event_the_terminal_and_the_recording
         transcript={"print": "finals"})
     result = run_bridge("run", "--profile", str(profile), EVENTS_OUT=str(out))
     assert result.returncode == 0, result.stderr
+    assert "ended: assistant-forwarded-call" in result.stdout, result.stdout
     args = {"door": "main", "note": "line one\nline two"}
     shown = json.dumps(args, separators=(",", ":"))
     lines = result.stdout.splitlines()
     tool_line = f"tool call: open_door\\x1b[2J {shown}"  # one line: the \n stays escaped
     assert {"assistant: Welcome.", tool_line} <= set(lines), lines
     assert lines.index(tool_line) < lines.index("assistant: The door is open."), lines
+    assert lines.index("transfer: number +15551234567") > \
+        lines.index("assistant: The door is open."), lines
     assert "\x1b" not in result.stdout + result.stderr
 
     runs = [r for r in _recorded(out) if r["VAPI_BRIDGE_EVENT"] == "tool-call"]
@@ -372,11 +378,16 @@ def test_a_client_side_tool_call_reaches_on_event_the_terminal_and_the_recording
     assert runs[0]["VAPI_BRIDGE_NAME"] == "open_door\\x1b[2J"
     assert json.loads(runs[0]["VAPI_BRIDGE_ARGUMENTS"]) == args
     assert runs[0]["VAPI_BRIDGE_ID"].startswith("call_")
+    (moved,) = [r for r in _recorded(out) if r["VAPI_BRIDGE_EVENT"] == "transfer"]
+    assert (moved["VAPI_BRIDGE_DESTINATION"], moved["VAPI_BRIDGE_TO"]) == \
+        ("number", "+15551234567")
 
     jsonl = [json.loads(line) for line in (tmp_path / "rec" / "call.jsonl").read_text()
              .splitlines()]
     said = [j.get("text") or j.get("tool") for j in jsonl if "text" in j or "tool" in j]
     assert sorted(said[:2]) == ["Welcome.", "open_door\\x1b[2J"], said
-    assert said[2:] == ["The door is open."], said
+    assert said[2:] == ["The door is open.", "Let me put you through to reception."], said
+    assert {"transfer": "number", "to": "+15551234567"}.items() <= \
+        next(j for j in jsonl if "transfer" in j).items()
     tool = next(j for j in jsonl if "tool" in j)
     assert json.loads(tool["arguments"]) == args and tool["id"] == runs[0]["VAPI_BRIDGE_ID"]

@@ -310,8 +310,9 @@ def check_recording(wav: Path, *, want_audio: bool = True) -> Recording:
     assert jsonl.exists(), f"{jsonl.name} missing"
     lines = [json.loads(line) for line in jsonl.read_text().splitlines() if line.strip()]
     ends = [line["ended"] for line in lines if "ended" in line]
-    kinds = ({"role", "text"}, {"turn", "heardGapMs"}, {"tool", "arguments", "id"})
-    for line in lines:  # a transcript line, a turn's heard gap, a tool call, or the end
+    kinds = ({"role", "text"}, {"turn", "heardGapMs"}, {"tool", "arguments", "id"},
+             {"transfer", "to"})
+    for line in lines:  # a transcript line, a turn's heard gap, a tool call, a transfer
         assert "ended" in line or ("t" in line and any(k <= set(line) for k in kinds)), line
     transcript = [line for line in lines if "text" in line]
     assert len(ends) <= 1 and (not ends or "ended" in lines[-1]), "one end line, the last"

@@ -124,3 +124,20 @@ def test_tool_calls_read_either_list_and_keep_arguments_as_inert_json() -> None:
     assert all(len(c.arguments) <= messages.MAX_TEXT + 1 for c in flood.calls)
     empty = messages.parse_event('{"type": "tool-calls", "toolCallList": 3}')
     assert isinstance(empty, messages.ToolCalls) and empty.calls == ()
+
+
+@pytest.mark.parametrize(("destination", "kind", "to"), [
+    ({"type": "number", "number": "+15551234567", "message": "One moment."}, "number",
+     "+15551234567"),
+    ({"type": "sip", "sipUri": "sip:desk@example.com"}, "sip", "sip:desk@example.com"),
+    ({"type": "assistant", "assistantName": "Reception\n<3>x"}, "assistant",
+     "Reception\\n<3>x"),
+    ({"type": 7, "number": ["x"]}, "", ""),
+    ("nowhere", "", ""),
+])
+def test_transfer_updates_say_where_the_call_goes(destination: object, kind: str,
+                                                  to: str) -> None:
+    event = messages.parse_event(json.dumps({"type": "transfer-update",
+                                             "destination": destination}))
+    assert isinstance(event, messages.TransferUpdate)
+    assert (event.destination, event.to) == (kind, to)

@@ -132,3 +132,23 @@ def test_a_call_that_cannot_be_placed_is_shown_and_counted(
     metrics = daemon.get("/metrics").text
     assert 'vapi_bridge_call_errors_total{cause="network"} 1.0' in metrics, metrics
     assert "vapi_bridge_calls_total{" not in metrics, "no call was placed, none ended"
+
+
+def test_a_transfer_is_shown_while_vapi_puts_the_call_through(
+        start_sim, profiles: ProfileBuilder, start_web, browser, tmp_path: Path) -> None:
+    script = tmp_path / "transfer.yaml"
+    script.write_text('- say: "Let me put you through to reception."\n'
+                      '  transfer: "+15551234567"\n'
+                      '  delay: 1\n')
+    sim = start_sim(assistant=f"script:{script}")
+    port = free_port()
+    profile = profiles.write(sim.base_url, service={"mode": "standby"},
+                             assistant={"id": "echo", "overrides": {}},
+                             http={"listen": f"127.0.0.1:{port}"})
+    daemon = start_web(profile, port)
+    page = open_page(browser, daemon.base + "/")
+    expect(page.locator("#state")).to_have_text("Ready")
+    page.locator("#button").click()
+    expect(page.locator("#detail")).to_have_text("Transferring your call…", timeout=30000)
+    expect(page.locator("#state")).to_have_text("Call ended", timeout=30000)
+    expect(page.locator("#detail")).to_have_text("assistant-forwarded-call")
