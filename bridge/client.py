@@ -47,13 +47,15 @@ from bridge.vapi.messages import (
     Event,
     SpeechUpdate,
     StatusUpdate,
+    ToolCalls,
     Transcript,
+    TransferUpdate,
     UserInterrupted,
 )
 
 __all__ = ["AssistantSpeechStarted", "AudioChunk", "CallHandle", "Event", "ListenEvent",
-           "SpeechUpdate", "StatusUpdate", "Transcript", "UserInterrupted", "listen",
-           "open_call"]
+           "SpeechUpdate", "StatusUpdate", "ToolCalls", "Transcript", "TransferUpdate",
+           "UserInterrupted", "listen", "open_call"]
 
 
 class CallHandle:
