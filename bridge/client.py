@@ -39,6 +39,7 @@ from bridge.call.lifecycle import Call, ensure_live
 from bridge.call.summary import CallSummary
 from bridge.call.wiring import close_audio, make_api, make_recorder, start_audio
 from bridge.control.commands import listen_url
+from bridge.errors import ProfileError, Refused
 from bridge.profile import Profile, load_profile, public_key
 from bridge.vapi import messages
 from bridge.vapi.listen import AudioChunk, ListenEvent, listen
@@ -54,8 +55,8 @@ from bridge.vapi.messages import (
 )
 
 __all__ = ["AssistantSpeechStarted", "AudioChunk", "CallHandle", "Event", "ListenEvent",
-           "SpeechUpdate", "StatusUpdate", "ToolCalls", "Transcript", "TransferUpdate",
-           "UserInterrupted", "listen", "open_call"]
+           "ProfileError", "Refused", "SpeechUpdate", "StatusUpdate", "ToolCalls",
+           "Transcript", "TransferUpdate", "UserInterrupted", "listen", "open_call"]
 
 
 class CallHandle:
@@ -136,15 +137,29 @@ class CallHandle:
             yield item
 
 
+def _profile(profile: str | Profile, overrides: str | list[str] | None) -> Profile:
+    """The profile to call with; `overrides` (one `"SECTION.KEY=VALUE"` or a list) apply
+    when it is loaded here. An error names the override, not a `--set` never typed."""
+    if isinstance(profile, Profile):
+        if overrides:
+            raise ProfileError("overrides apply to a profile loaded by name or path: pass "
+                               "its name, or change the Profile (dataclasses.replace)")
+        return profile
+    try:
+        return load_profile(profile, [overrides] if isinstance(overrides, str) else overrides)
+    except ProfileError as exc:
+        raise ProfileError(str(exc).replace("--set ", "override ")) from None
+
+
 @contextlib.asynccontextmanager
-async def open_call(profile: str | Profile, *, overrides: list[str] | None = None,
+async def open_call(profile: str | Profile, *, overrides: str | list[str] | None = None,
                     audio: tuple[AudioSource, AudioSink] | None = None,
                     record: bool = True) -> AsyncIterator[CallHandle]:
     """Place a call with a profile (a NAME, a PATH or a loaded `Profile`; `overrides` like
     `["audio.input=null"]`), yield it live, end it cleanly on leaving. `audio` replaces
     the profile's devices with your own source and sink (started and closed here);
     `record=False` skips the profile's `record.path`."""
-    p = profile if isinstance(profile, Profile) else load_profile(profile, overrides)
+    p = _profile(profile, overrides)
     api = make_api(p)
     source: AudioSource | None = None
     sink: AudioSink | None = None

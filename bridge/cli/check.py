@@ -133,8 +133,11 @@ async def _key(profile: Profile) -> list[Item]:
     except BridgeError as exc:
         return [Item(False, "API key present", str(exc), exc.exit_code)]
     items = [Item(True, "API key present")]
-    api = VapiApi(profile.api.base_url, key, timeout=min(profile.api.timeout_seconds, 10),
-                  allow_plaintext=profile.api.allow_plaintext)
+    try:  # the URL's scheme was checked with the profile
+        api = VapiApi(profile.api.base_url, key, timeout=min(profile.api.timeout_seconds, 10),
+                      allow_plaintext=profile.api.allow_plaintext)
+    except BridgeError as exc:
+        return [*items, Item(False, "API key accepted", str(exc), exc.exit_code)]
     try:
         await api.check_key()
         items.append(Item(True, "API key accepted"))

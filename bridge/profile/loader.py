@@ -16,6 +16,7 @@ import yaml
 
 from bridge.errors import ProfileError
 from bridge.profile.fields import Invalid, file_path, suggest
+from bridge.profile.fields import Mapping as MappingField
 from bridge.profile.model import (
     DEPRECATED,
     FORBIDDEN,
@@ -27,6 +28,7 @@ from bridge.profile.model import (
 )
 from bridge.profile.sounds import resolve_sounds
 from bridge.profile.yamlnodes import Lines, load_with_lines, read_text
+from bridge.vapi.api import check_plaintext
 from bridge.vapi.interruptions import INTERRUPTED
 
 log = logging.getLogger("bridge.profile")
@@ -103,6 +105,19 @@ def _apply_override(data: dict[str, Any], item: str) -> str:
     target = data[section]
     if not isinstance(target, dict):
         raise ProfileError(f"--set {item!r}: {section} is not a section")
+    field_name, *inner = field_name.split(".")
+    if inner:  # a key inside a mapping the profile passes on: assistant.overrides.KEY=…
+        if not isinstance(SPEC.get(section, {}).get(field_name), MappingField):
+            raise ProfileError(f"--set {key}: {section}.{field_name} is not a mapping; give "
+                               f"--set {section}.{field_name}=VALUE")
+        if not isinstance(target.get(field_name), dict):
+            target[field_name] = {}
+        target = target[field_name]
+        for part in inner[:-1]:
+            if not isinstance(target.get(part), dict):
+                target[part] = {}
+            target = target[part]
+        field_name = inner[-1]
     target[field_name] = value
     return key
 
@@ -156,7 +171,7 @@ def _build(data: dict[str, Any], lines: Lines, origin: str, name: str,
                    lambda key, message: _err(origin, lines, f"sounds.{key}", message))
     _cross_checks(built, lines, origin)
     return Profile(name=name, origin=origin, directory=directory,
-                   warnings=_warnings(data, built),
+                   warnings=_warnings(data, built, lines),
                    overridden=frozenset(k for k, v in lines.items() if v == OVERRIDDEN),
                    **{s: SECTIONS[s](**v) for s, v in built.items()})
 
@@ -170,7 +185,8 @@ def _resolve_files(audio: dict[str, Any], directory: Path) -> None:
             audio[key] = f"file:{directory / path}"
 
 
-def _warnings(data: dict[str, Any], built: dict[str, dict[str, Any]]) -> tuple[str, ...]:
+def _warnings(data: dict[str, Any], built: dict[str, dict[str, Any]], lines: Lines
+              ) -> tuple[str, ...]:
     found = [message for path, message in DEPRECATED.items()
              if path.split(".")[1] in (data.get(path.split(".")[0]) or {})]
     wire = built["wire"]
@@ -180,9 +196,12 @@ def _warnings(data: dict[str, Any], built: dict[str, dict[str, Any]]) -> tuple[s
                      f"wire.sample_rate: 8000, or use pcm_s16le for wideband")
     for part in ("inline", "overrides"):
         listed = (built["assistant"][part] or {}).get("clientMessages")
+        given = lines.get(f"assistant.{part}.clientMessages", lines.get(f"assistant.{part}"))
         if isinstance(listed, list) and not {INTERRUPTED, "speech-update"} & {
                 m for m in listed if isinstance(m, str)}:
-            found.append(f"assistant.{part}.clientMessages leaves out both {INTERRUPTED} and "
+            found.append(f"assistant.{part}.clientMessages"
+                         f"{' (from --set)' if given == OVERRIDDEN else ''} leaves out both "
+                         f"{INTERRUPTED} and "
                          f"speech-update: the speaker cannot stop when the visitor "
                          f"interrupts — add {INTERRUPTED}")
     mode = built["service"]["mode"]
@@ -219,6 +238,12 @@ def _cross_checks(built: dict[str, dict[str, Any]], lines: Lines, origin: str) -
     wav = file_path(audio["input"])
     if wav is not None and not wav.is_file():
         raise _err(origin, lines, "audio.input", f"no such file: {wav}")
+    api = built["api"]
+    try:
+        check_plaintext(api["base_url"], api["allow_plaintext"], "api.base_url")
+    except ProfileError as exc:
+        raise _err(origin, lines, "api.base_url", str(exc).removeprefix("api.base_url ")
+                   ) from None
 
 
 KEY_FILE_FIX = ("fix the path (a relative one is relative to the profile's directory) or "

@@ -1,6 +1,7 @@
 """The simulator's own wire codec: raw s16le and G.711 µ-law, with odd-byte carry.
 
-Deliberately independent of the client side's codec (see DESIGN.md).
+Deliberately independent of the client side's codec: the simulator shares no code with
+the client (docs/simulator.md).
 """
 
 from __future__ import annotations

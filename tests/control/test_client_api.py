@@ -11,11 +11,13 @@ from bridge.client import (
     AssistantSpeechStarted,
     AudioChunk,
     ListenEvent,
+    ProfileError,
+    Refused,
     Transcript,
     listen,
     open_call,
 )
-from bridge.errors import Refused
+from bridge.profile import load_profile
 from tests.control.conftest import received
 from tests.e2e.conftest import KEY, ProfileBuilder
 
@@ -29,7 +31,8 @@ def test_open_call_say_events_listen_end(start_sim, profiles: ProfileBuilder,
     frames: list[ListenEvent] = []
 
     async def scenario() -> tuple[str, str, list[str]]:
-        async with open_call(str(profile)) as call:
+        # one override given as a string is one override (it was read letter by letter)
+        async with open_call(str(profile), overrides="call.max_duration_seconds=40") as call:
             assert call.status in ("connected", "in-progress")
 
             async def monitor() -> None:
@@ -114,3 +117,26 @@ def test_control_url_400_is_a_refusal_naming_the_likely_cause(
     assert ended.startswith("the controlUrl refused say (400: No active call")
     assert "the call may have ended" in ended
     assert "http" not in bad + ended
+
+
+@pytest.mark.parametrize(("overrides", "loaded", "expected"), [
+    (["audio.nope=1"], False, "override audio.nope: unknown key"),
+    ("audio.input", False, "override 'audio.input': expected SECTION.KEY=VALUE"),
+    (["audio.input=null"], True, "overrides apply to a profile loaded by name or path"),
+])
+def test_open_call_refuses_bad_overrides_in_the_api_s_own_words(
+        profiles: ProfileBuilder, overrides: str | list[str], loaded: bool,
+        expected: str) -> None:
+    """Before any call is placed; never in the words of a `--set` the script never typed,
+    and never silently ignored (overrides with a loaded Profile were)."""
+    path = profiles.write("http://127.0.0.1:9")
+    profile = load_profile(str(path)) if loaded else str(path)
+
+    async def scenario() -> None:
+        async with open_call(profile, overrides=overrides):
+            raise AssertionError("no call is placed")
+
+    with pytest.raises(ProfileError) as err:
+        asyncio.run(scenario())
+    assert str(err.value).startswith(expected), err.value
+    assert "--set" not in str(err.value)

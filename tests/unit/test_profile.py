@@ -163,6 +163,42 @@ def test_an_override_error_names_the_override(item: str, expected: str) -> None:
     assert str(err.value).startswith(expected)
 
 
+def test_an_override_sets_one_key_inside_the_assistant_overrides() -> None:
+    """`--set assistant.overrides.firstMessage=…` changes that key and keeps the others the
+    file gives (it was refused as an unknown key); a key inside a non-mapping is refused."""
+    text = GOOD + "  overrides:\n    variableValues: {desk: Lobby}\n"
+    p = parse_profile(text, origin="kiosk.yaml", overrides=[
+        "assistant.overrides.firstMessage=Hello there", "assistant.overrides.voice.speed=1.2"])
+    assert p.assistant.overrides == {"variableValues": {"desk": "Lobby"},
+                                     "firstMessage": "Hello there", "voice": {"speed": 1.2}}
+    with pytest.raises(ProfileError) as err:
+        parse_profile(GOOD, origin="kiosk.yaml", overrides=["audio.input.x=1"])
+    assert str(err.value) == ("--set audio.input.x: audio.input is not a mapping; give "
+                              "--set audio.input=VALUE")
+    with pytest.raises(ProfileError) as err:
+        parse_profile(GOOD, origin="kiosk.yaml", overrides=[
+            "assistant.overrides.silenceTimeoutSeconds=30"])
+    assert str(err.value).startswith("--set assistant.overrides.silenceTimeoutSeconds: ")
+
+
+@pytest.mark.parametrize(("where", "overrides", "expected"), [
+    ("api:\n  base_url: http://10.0.0.1:8099\n", [], "kiosk.yaml:4: api.base_url: uses "
+     "unencrypted http:// to a non-loopback host; use https/wss, or set "
+     "api.allow_plaintext: true"),
+    ("", ["api.base_url=http://vapi.example.com"], "--set api.base_url: uses unencrypted"),
+])
+def test_plain_http_to_another_host_is_a_profile_error(where: str, overrides: list[str],
+                                                       expected: str) -> None:
+    """Named where it was given, as any profile error (`check` and `run` said it without
+    the file's line, and `check` stopped before its checklist)."""
+    with pytest.raises(ProfileError) as err:
+        parse_profile(GOOD + where, origin="kiosk.yaml", overrides=overrides)
+    assert str(err.value).startswith(expected)
+    allowed = parse_profile(GOOD + "api:\n  base_url: http://10.0.0.1:8099\n"
+                            "  allow_plaintext: true\n", origin="kiosk.yaml")
+    assert allowed.api.base_url == "http://10.0.0.1:8099"
+
+
 @pytest.mark.parametrize("url", ["notaurl", "ftp://x", "https://", "http://h:99999",
                                  "api.vapi.ai"])
 def test_a_base_url_that_is_no_http_url_is_a_profile_error(url: str) -> None:
@@ -212,6 +248,11 @@ def test_client_messages_without_a_barge_in_signal_are_warned_of(listed: list[st
     p = parse_profile(GOOD + "  overrides:\n    clientMessages: " + json.dumps(listed) + "\n")
     found = [w for w in p.warnings if "clientMessages" in w]
     assert bool(found) == warned, p.warnings
+    by_set = parse_profile(GOOD, origin="kiosk.yaml", overrides=[
+        f"assistant.overrides.clientMessages={json.dumps(listed)}"])
+    assert [w for w in by_set.warnings if "(from --set)" in w] == (
+        [w.replace("clientMessages", "clientMessages (from --set)") for w in found]), \
+        "a warning names the --set that caused it"
     if warned:
         assert found[0] == ("assistant.overrides.clientMessages leaves out both "
                             "user-interrupted and speech-update: the speaker cannot stop when "
