@@ -13,6 +13,7 @@ from pathlib import Path
 from bridge.audio.base import AudioSink, AudioSource
 from bridge.call.backends import open_sink, open_source
 from bridge.call.recording import Recorder
+from bridge.errors import ApiRequestError, AuthError
 from bridge.profile import Profile, api_key
 from bridge.retry import RetryPolicy
 from bridge.vapi.api import VapiApi
@@ -37,6 +38,10 @@ async def learn_assistant(api: VapiApi, profile: Profile) -> None:
     try:
         async with asyncio.timeout(LEARN_TIMEOUT_S):
             await api.get_assistant(str(profile.assistant.id))
+    except (ApiRequestError, AuthError) as exc:  # said now, not at a visitor's first call
+        log.warning("%s: assistant.id %s: %s — calls will be refused until it is fixed "
+                    "(vapi-bridge check names the fix)", profile.origin,
+                    str(profile.assistant.id)[:64], exc)
     except Exception as exc:  # the call goes on; `check` names a bad id
         log.debug("the assistant's clientMessages were not read (%s): Vapi's default "
                   "list is assumed", exc.__class__.__name__)

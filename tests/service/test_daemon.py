@@ -11,6 +11,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -206,3 +207,37 @@ def test_sighup_with_a_broken_profile_keeps_the_old_one(start_sim, profiles: Pro
     # each call's name is the profile's call.name plus the bridge's " #<marker>"
     names = [c["createBody"]["name"].rsplit(" #", 1)[0] for c in sim.calls()]
     assert names == ["first", "second"], "the broken profile changed nothing; the good one did"
+
+
+def test_standby_with_an_assistant_vapi_does_not_have_says_so_at_start(
+        start_sim, profiles: ProfileBuilder, notify: Notify) -> None:
+    """Not at a visitor's first call: the daemon reads the assistant when it starts (for its
+    clientMessages), and a 404 is a warning naming the key, while the daemon waits on."""
+    sim = start_sim(assistant="echo")
+    missing = "11111111-2222-3333-4444-555555555555"
+    profile = profiles.write(sim.base_url, assistant={"id": missing},
+                             service={"mode": "standby"})
+    proc = start_daemon(profile, notify)
+    lines: list[str] = []
+    assert proc.stderr is not None
+    reader = threading.Thread(target=lambda: lines.extend(proc.stderr or ()), daemon=True)
+    reader.start()
+    try:
+        notify.wait_for("STATUS=kiosk: waiting for trigger")
+        deadline = time.monotonic() + 20
+        while not any("assistant.id" in line for line in lines) and \
+                time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert proc.poll() is None, "the daemon waits on: the id may be fixed by a reload"
+    finally:
+        proc.send_signal(signal.SIGTERM)  # stderr is the reader's: no communicate()
+        try:
+            proc.wait(timeout=20)
+        finally:
+            proc.kill()
+        reader.join(5)
+    warned = [line for line in lines if "assistant.id" in line]
+    assert len(warned) == 1, lines
+    assert f"WARNING {profile}: assistant.id {missing}: " in warned[0]
+    assert "(404)" in warned[0] and "calls will be refused until it is fixed" in warned[0]
+    assert sim.calls() == []
