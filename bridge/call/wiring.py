@@ -39,9 +39,11 @@ async def learn_assistant(api: VapiApi, profile: Profile) -> None:
         async with asyncio.timeout(LEARN_TIMEOUT_S):
             await api.get_assistant(str(profile.assistant.id))
     except (ApiRequestError, AuthError) as exc:  # said now, not at a visitor's first call
-        log.warning("%s: assistant.id %s: %s — calls will be refused until it is fixed "
-                    "(vapi-bridge check names the fix)", profile.origin,
-                    str(profile.assistant.id)[:64], exc)
+        once = profile.service.mode == "once"  # there the call's own refusal comes next
+        log.log(logging.DEBUG if once else logging.WARNING,
+                "%s: assistant.id %s: %s — calls will be refused until it is fixed "
+                "(vapi-bridge check names the fix)", profile.origin,
+                str(profile.assistant.id)[:64], exc)
     except Exception as exc:  # the call goes on; `check` names a bad id
         log.debug("the assistant's clientMessages were not read (%s): Vapi's default "
                   "list is assumed", exc.__class__.__name__)
