@@ -30,6 +30,7 @@ from bridge.call.destination import expand_path, unwritable
 from bridge.call.wiring import close_audio, record_template, start_audio
 from bridge.cli.check_kiosk import kiosk_items
 from bridge.control.paths import prepare_directory, socket_path
+from bridge.control.server import is_live
 from bridge.errors import ApiRequestError, BridgeError, ExitCode
 from bridge.extras import install_command
 from bridge.profile import Profile, api_key, load_profile
@@ -75,6 +76,16 @@ def _extras(profile: Profile) -> list[Item]:
                      f"— reinstall it: {install_command('aec')} --force-reinstall, or "
                      f"use audio.echo: gate", ExitCode.PROFILE)]
     return [Item(True, what, "livekit")]
+
+
+async def _running(profile: Profile) -> list[Item]:
+    """A daemon already serving this profile's control socket: `run` would be refused."""
+    path = socket_path(profile)
+    if not await is_live(path):
+        return []
+    return [Item(True, "daemon", f"one is running with this profile now (its control socket "
+                 f"{path} answers): `run` is refused while it runs; `vapi-bridge ctl -p "
+                 f"{profile.name} status` shows it", warn=True)]
 
 
 def _paths(profile: Profile) -> list[Item]:
@@ -265,7 +276,7 @@ async def run_check(name: str, overrides: list[str], beep: bool,
         return _report([Item(False, "profile valid", str(exc), exc.exit_code)], as_json, out)
     items = [Item(True, "profile valid", profile.origin)]
     items += [Item(True, "profile", warning, warn=True) for warning in profile.warnings]
-    items += _extras(profile) + _paths(profile)
+    items += _extras(profile) + _paths(profile) + await _running(profile)
     items += [Item(ok, what, detail, code)
               for ok, what, detail, code in await kiosk_items(profile)]
     network = await _network(profile)

@@ -73,7 +73,7 @@ def _answer_line(answer: dict[str, Any]) -> bytes:
     return (json.dumps(answer, separators=(",", ":"), default=str) + "\n").encode()
 
 
-async def _is_live(path: Path) -> bool:
+async def is_live(path: Path) -> bool:
     try:
         async with asyncio.timeout(2):
             _, writer = await asyncio.open_unix_connection(str(path))
@@ -131,7 +131,7 @@ class ControlServer:
         if not stat.S_ISSOCK(info.st_mode):
             raise ProfileError(f"{self.path} exists and is not a socket; refusing to replace it "
                                f"(set service.control_socket elsewhere)")
-        if await _is_live(self.path):
+        if await is_live(self.path):
             raise SocketInUse(f"another vapi-bridge daemon is already running with the control "
                               f"socket {self.path} — stop it first (`vapi-bridge ctl --socket "
                               f"{self.path} status` shows it)")

@@ -1,0 +1,26 @@
+"""`vapi-bridge check` beside a running daemon (the control tests' fixtures: a daemon of
+its own, its socket in a short private directory)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.control.conftest import control_profile
+from tests.e2e.conftest import ProfileBuilder, run_bridge
+
+
+def test_check_says_when_a_daemon_already_runs_the_profile(
+        start_sim, profiles: ProfileBuilder, short_dir: Path, start_daemon) -> None:
+    """`run` is refused while a daemon holds the profile's control socket: check says so,
+    as a warning (checking beside a running kiosk is usual), and passes."""
+    sim = start_sim(assistant="echo")
+    profile = control_profile(profiles, sim, short_dir / "ctl.sock")
+    alone = run_bridge("check", "--profile", str(profile))
+    assert alone.returncode == 0 and " ! daemon" not in alone.stdout, alone.stdout
+    daemon = start_daemon(profile)
+    beside = run_bridge("check", "--profile", str(profile))
+    assert beside.returncode == 0, beside.stdout
+    assert (f" ! daemon — one is running with this profile now (its control socket "
+            f"{short_dir / 'ctl.sock'} answers): `run` is refused while it runs"
+            in beside.stdout), beside.stdout
+    assert daemon.stop() == 0
