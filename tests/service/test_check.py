@@ -195,4 +195,3 @@ def test_check_warns_when_the_dashboard_assistant_sends_no_interruption(
     listed = profiles.write(sim.base_url, assistant={"overrides": {
         "firstMessage": "", "clientMessages": ["transcript", "user-interrupted"]}})
     assert "! assistant" not in run_bridge("check", "--profile", str(listed)).stdout
-
