@@ -58,6 +58,16 @@ class CallSummary:
         return self.ended_reason == CONNECTION_LOST or failed_on_vapis_side(self.ended_reason)
 
     @property
+    def outcome(self) -> str:
+        """For the `ended` event: ok, connection-lost (ours), vapi-failed (its side), or
+        device-failed."""
+        if self.device_error:
+            return "device-failed"
+        if failed_on_vapis_side(self.ended_reason):
+            return "vapi-failed"
+        return "connection-lost" if self.ended_reason == CONNECTION_LOST else "ok"
+
+    @property
     def exit_code(self) -> ExitCode:
         if self.device_error:
             return ExitCode.AUDIO

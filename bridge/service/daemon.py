@@ -49,10 +49,6 @@ from bridge.vapi.api import VapiApi
 log = logging.getLogger("bridge.daemon")
 SPENDING_POLL_S = 10.0  # loop mode at a spending limit: how often it looks again
 
-OUTCOMES = {ExitCode.OK: "ok", ExitCode.NETWORK: "connection-lost",
-            ExitCode.AUDIO: "device-failed"}
-
-
 class CallView(Protocol):
     """What a front end shows of each call (the CLI's transcript lines and status line):
     given to the daemon, so the service layer knows nothing of terminals."""
@@ -258,9 +254,9 @@ class Daemon:
             self.events.publish(events.ENDED, reason="stopped", outcome="not placed", exit=0)
             return ExitCode.OK
         self.last_summary = summary
-        self.events.publish(events.ENDED, reason=summary.ended_reason, outcome=OUTCOMES[
-            summary.exit_code], seconds=round(summary.duration_s, 1), cost=summary.cost,
-            exit=int(summary.exit_code))
+        self.events.publish(events.ENDED, reason=summary.ended_reason,
+                            outcome=summary.outcome, seconds=round(summary.duration_s, 1),
+                            cost=summary.cost, exit=int(summary.exit_code))
         self._set_state(f"call ended: {summary.ended_reason}")
         print(summary.line(), file=sys.stdout, flush=True)
         log.debug("uplink: %s; playout: %s", summary.uplink, summary.playout)

@@ -107,8 +107,8 @@ class KioskSounds:
                                     after=mixer.remaining_samples())
         elif kind == events.HANG:
             self._play(mixer, "hang", after=mixer.remaining_samples())
-        elif kind == events.ERROR or (kind == events.ENDED and
-                                      event.fields.get("outcome") == "connection-lost"):
+        elif kind == events.ERROR or (kind == events.ENDED and event.fields.get("outcome")
+                                      in ("connection-lost", "vapi-failed")):
             self._play(mixer, "offline", after=mixer.remaining_samples())  # after the chime
 
     def _play(self, mixer: SoundMixer, name: str, *, loop: bool = False,

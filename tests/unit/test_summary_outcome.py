@@ -1,0 +1,35 @@
+"""How a call ended, as the exit code and the `ended` event's outcome say it (the kiosk's
+offline line follows both failures; `loop` backs off on both)."""
+
+from __future__ import annotations
+
+import pytest
+
+from bridge.call.summary import CallSummary
+from bridge.errors import ExitCode
+
+
+@pytest.mark.parametrize(("reason", "outcome", "code"), [
+    ("customer-ended-call", "ok", ExitCode.OK),
+    ("assistant-ended-call", "ok", ExitCode.OK),
+    ("exceeded-max-duration", "ok", ExitCode.OK),
+    ("assistant-forwarded-call", "ok", ExitCode.OK),
+    ("connection-lost", "connection-lost", ExitCode.NETWORK),
+    ("call.in-progress.error-vapifault-worker-died", "vapi-failed", ExitCode.NETWORK),
+    ("pipeline-error-openai-llm-failed", "vapi-failed", ExitCode.NETWORK),
+    ("call.start.error-get-assistant", "vapi-failed", ExitCode.NETWORK),
+    ("call-start-error-neither-assistant-nor-server-set", "vapi-failed", ExitCode.NETWORK),
+    ("assistant-request-returned-error", "vapi-failed", ExitCode.NETWORK),
+    ("assistant-not-found", "vapi-failed", ExitCode.NETWORK),
+    ("worker-shutdown", "vapi-failed", ExitCode.NETWORK),
+])
+def test_vapi_s_failures_are_told_from_ours_and_from_a_normal_end(
+        reason: str, outcome: str, code: ExitCode) -> None:
+    summary = CallSummary(call_id="c", ended_reason=reason, duration_s=1.0)
+    assert (summary.outcome, summary.exit_code) == (outcome, code)
+
+
+def test_a_device_failure_outranks_the_reason() -> None:
+    summary = CallSummary(call_id="c", ended_reason="output device failed",
+                          duration_s=1.0, device_error="output device failed")
+    assert (summary.outcome, summary.exit_code) == ("device-failed", ExitCode.AUDIO)
