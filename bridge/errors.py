@@ -63,6 +63,13 @@ class AudioDeviceError(BridgeError):
     exit_code = ExitCode.AUDIO
 
 
+class AudioFileError(AudioDeviceError):
+    """A `file:` the profile names cannot be read (not a WAV, not 16-bit PCM, gone): a
+    profile problem, exit 2 as for a missing one; handlers of device errors catch it too."""
+
+    exit_code = ExitCode.PROFILE
+
+
 class Refused(BridgeError):
     """The daemon or Vapi refused a command (no call in progress, 4xx from controlUrl)."""
 

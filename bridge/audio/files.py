@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import shlex
 import struct
 import threading
 import wave
@@ -26,28 +27,68 @@ from bridge.audio.buffered import BufferedSink
 from bridge.audio.pacing import Pacer
 from bridge.audio.playout import PlayoutBuffer, PlayoutSettings
 from bridge.audio.resample import resample_all
-from bridge.errors import AudioDeviceError
+from bridge.errors import AudioDeviceError, AudioFileError
 
 MAX_LATE_S = 0.2  # a clocked sink's block this late: the loop stalled, restart its schedule
 
 
 def read_wav_mono(path: Path, rate: int | None = None) -> tuple[np.ndarray, int]:
+    """A 16-bit PCM WAV as mono samples (at `rate`, when given). AudioFileError, one line
+    with the cause and the fix, for a file that is missing or not a 16-bit PCM WAV."""
     try:
         with wave.open(str(path), "rb") as w:
             if w.getsampwidth() != 2:
-                raise AudioDeviceError(f"{path}: only 16-bit PCM WAV files are supported")
+                raise AudioFileError(why_not_pcm16(path))
             channels, file_rate = w.getnchannels(), w.getframerate()
             data = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").astype(np.int16)
     except FileNotFoundError:
-        raise AudioDeviceError(f"input file not found: {path}") from None
-    except (wave.Error, EOFError) as exc:
-        raise AudioDeviceError(f"{path}: not a readable WAV file ({exc})") from None
+        raise AudioFileError(f"no such file: {path} — check the path (a relative one is "
+                             f"from the profile's directory)") from None
+    except IsADirectoryError:
+        raise AudioFileError(f"{path} is a directory — give a WAV file's path") from None
+    except PermissionError:
+        raise AudioFileError(f"cannot read {path} (permission denied) — make it readable "
+                             f"by this user") from None
+    except (wave.Error, EOFError):
+        raise AudioFileError(why_not_pcm16(path)) from None
     if channels > 1:
         data = data.reshape(-1, channels).mean(axis=1).astype(np.int16)
     if rate and rate != file_rate:
         data = resample_all(data, file_rate, rate)
         file_rate = rate
     return data, file_rate
+
+
+def why_not_pcm16(path: Path) -> str:
+    """Why `path` is no 16-bit PCM WAV (from its RIFF header), and the command that makes it
+    one."""
+    tag, bits, extensible = _wav_format(path)
+    kind = {1: f"has {bits}-bit samples", 3: f"has {bits}-bit float samples", 6: "is A-law",
+            7: "is µ-law"}.get(tag or 0, f"is compressed (WAV format {tag or 0:#06x})")
+    ext = " in a WAVE_FORMAT_EXTENSIBLE header" if extensible else ""
+    cause = (f"{path} is not a WAV file" if tag is None else f"{path} is a damaged WAV file"
+             if (tag, bits, extensible) == (1, 16, False) else f"{path} {kind}{ext}")
+    out = path.with_name(f"{path.stem}-16bit.wav")
+    return (f"{cause}; only plain 16-bit PCM WAV is read — convert it: sox "
+            f"{shlex.quote(str(path))} -b 16 -e signed-integer -c 1 {shlex.quote(str(out))}")
+
+
+def _wav_format(path: Path) -> tuple[int | None, int, bool]:
+    """(format tag, bits per sample, WAVE_FORMAT_EXTENSIBLE) from the fmt chunk (the
+    extensible one's sub-format tag); tag None when there is none."""
+    with contextlib.suppress(OSError, struct.error), path.open("rb") as f:
+        head = f.read(12)
+        while head[:4] == b"RIFF" and head[8:12] == b"WAVE" and len(chunk := f.read(8)) == 8:
+            size = struct.unpack("<I", chunk[4:])[0]
+            if chunk[:4] != b"fmt ":
+                f.seek(size + (size & 1), 1)
+                continue
+            body = f.read(min(size, 40))
+            tag, bits = struct.unpack("<H", body[:2])[0], struct.unpack("<H", body[14:16])[0]
+            if tag == 0xFFFE and len(body) >= 26:
+                return struct.unpack("<H", body[24:26])[0], bits, True
+            return tag, bits, False
+    return None, 0, False
 
 
 class WavWriter:
@@ -145,7 +186,10 @@ class WavSource(Backend):
     def __init__(self, path: Path, sample_rate: int, loop: bool = False,
                  paused: bool = False) -> None:
         self.sample_rate = sample_rate
-        self._data, _ = read_wav_mono(path, sample_rate)
+        try:
+            self._data, _ = read_wav_mono(path, sample_rate)
+        except AudioFileError as exc:  # the one WAV a profile names is its audio.input
+            raise AudioFileError(f"audio.input: {exc}") from None
         self._pos = 0
         self._loop = loop
         self._paused = paused

@@ -12,12 +12,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Iterator
 from typing import Any
 
 from bridge.cli import ctl_events
 from bridge.control import status
 from bridge.control.client import DEFAULT_TIMEOUT_S, find_socket, request, stream
-from bridge.errors import ExitCode, UsageError
+from bridge.control.request import error, kind_of
+from bridge.errors import BridgeError, ExitCode, UsageError
 
 EXIT_FOR_KIND = {"usage": ExitCode.PROFILE, "refused": ExitCode.FAILURE,
                  "network": ExitCode.NETWORK, "internal": ExitCode.FAILURE}
@@ -110,15 +112,22 @@ def build_request(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.profile and args.socket:
-        raise UsageError("give --profile or --socket, not both")
-    path = find_socket(args.profile, args.socket)
-    if args.ctl_command == "events":  # a stream: the answer, then event lines
-        answer, lines = stream(path, build_request(args), timeout=args.timeout)
-        if answer.get("ok"):
-            return ctl_events.follow(lines, as_json=args.json)
-    else:
-        answer = request(path, build_request(args), timeout=args.timeout)
+    lines: Iterator[bytes] | None = None
+    try:
+        if args.profile and args.socket:
+            raise UsageError("give --profile or --socket, not both")
+        path = find_socket(args.profile, args.socket)
+        if args.ctl_command == "events":  # a stream: the answer, then event lines
+            answer, lines = stream(path, build_request(args), timeout=args.timeout)
+        else:
+            answer = request(path, build_request(args), timeout=args.timeout)
+    except BridgeError as exc:  # no daemon, a bad --profile, …: under --json, an answer too
+        if not args.json:
+            raise
+        print(json.dumps(error(str(exc), kind_of(exc)), indent=2))
+        return int(exc.exit_code)
+    if lines is not None and answer.get("ok"):  # a break mid-stream: a line on stderr
+        return ctl_events.follow(lines, as_json=args.json)
     if args.ctl_command == "status" and answer.get("ok"):
         answer.setdefault("message", "\n".join(status.lines(answer)))  # rendered here
     if args.json:

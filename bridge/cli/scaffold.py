@@ -28,14 +28,22 @@ def asset_text(*parts: str) -> str:
 
 def profile_text(name: str) -> str:
     """The commented example profile (config/frontdesk.yaml), its call named after the
-    profile."""
-    return example.render({"call.name": name})
+    profile (the first 30 characters: all `call.name` takes)."""
+    return example.render({"call.name": name[:30]}, profile=name)
 
 
 def target_path(name_or_path: str) -> tuple[str, Path]:
-    """`NAME` → ./NAME.yaml; a path (with a `/` or ending .yaml) is used as it is."""
-    if os.sep in name_or_path or name_or_path.endswith((".yaml", ".yml")):
+    """`NAME` → ./NAME.yaml; a path (with a `/` or ending .yaml) is used as it is, `.yaml`
+    added when it has no .yaml/.yml suffix (`../dev` → ../dev.yaml, as `--profile` and the
+    search for NAME.yaml expect). A directory is refused: the profile is a file."""
+    pathlike = os.sep in name_or_path or name_or_path in (".", "..")
+    if pathlike and (name_or_path.endswith(os.sep) or Path(name_or_path).expanduser().is_dir()):
+        raise UsageError(f"{name_or_path} is a directory — give the profile's file in it: "
+                         f"vapi-bridge init {name_or_path.rstrip(os.sep)}{os.sep}NAME.yaml")
+    if pathlike or name_or_path.endswith((".yaml", ".yml")):
         path = Path(name_or_path).expanduser()
+        if path.suffix not in (".yaml", ".yml"):
+            path = path.with_name(f"{path.name}.yaml")
         name = path.stem
     else:
         name, path = name_or_path, Path(f"{name_or_path}.yaml")
@@ -51,6 +59,9 @@ def init(name_or_path: str, force: bool = False) -> str:
         sys.stdout.write(profile_text("kiosk"))
         return ""
     name, path = target_path(name_or_path)
+    if path.is_dir():
+        raise UsageError(f"{path} is a directory — give another NAME, or the profile's "
+                         f"file in it: vapi-bridge init {path / 'NAME.yaml'}")
     if path.exists() and not force:
         raise UsageError(f"{path} exists; choose another name, or --force to overwrite it")
     if not path.parent.is_dir():
@@ -61,8 +72,9 @@ def init(name_or_path: str, force: bool = False) -> str:
     except OSError as exc:
         raise UsageError(f"cannot write {path}: {exc.strerror} — write it where you may, "
                          f"or as root (sudo)") from None
+    given = str(path) if os.sep in name_or_path else name_or_path  # what --profile finds
     return (f"wrote {path}: set assistant.id, and audio.input/output (see `vapi-bridge "
-            f"devices`); then: vapi-bridge check --profile {name_or_path}")
+            f"devices`); then: vapi-bridge check --profile {given}")
 
 
 def installed_exe() -> str:

@@ -70,9 +70,10 @@ def commented_line(code: str, help_text: str) -> list[str]:
     return out
 
 
-def render(examples: dict[str, Any] | None = None) -> str:
-    """The example profile; `examples` ({"call.name": "lobby"}) replaces shown values."""
-    out = [HEADER.format(name=(examples or {}).get("call.name", "frontdesk"))]
+def render(examples: dict[str, Any] | None = None, profile: str | None = None) -> str:
+    """The example profile; `examples` ({"call.name": "lobby"}) replaces shown values;
+    `profile`: the name its header runs (else call.name's)."""
+    out = [HEADER.format(name=profile or (examples or {}).get("call.name", "frontdesk"))]
     for section, cls in SECTIONS.items():
         out += commented_line(f"{section}:", cls.HELP)
         for f in fields(cls):

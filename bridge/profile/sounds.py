@@ -11,6 +11,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from bridge.audio.files import why_not_pcm16
 from bridge.errors import ProfileError
 from bridge.profile.fields import Field, Invalid
 
@@ -50,10 +51,12 @@ def wav_problem(path: Path) -> str | None:
         return f"{path} is a directory"
     except PermissionError:
         return f"cannot read {path} (permission denied)"
-    except (wave.Error, EOFError, OSError) as exc:
-        return f"{path} is not a readable WAV file ({exc})"
+    except (wave.Error, EOFError):
+        return why_not_pcm16(path)  # the cause, and the sox command that converts it
+    except OSError as exc:
+        return f"cannot read {path} ({exc.strerror or exc})"
     if width != 2:
-        return f"{path} has {8 * width}-bit samples; only 16-bit PCM is played"
+        return why_not_pcm16(path)
     if not 1 <= channels <= 2 or rate < 8000:
         return f"{path}: {channels} channels at {rate} Hz; mono or stereo at 8000 Hz or more"
     if frames == 0 or frames / rate > MAX_SECONDS:

@@ -39,7 +39,8 @@ def build_parser(prog: str = "vapi-bridge sim") -> argparse.ArgumentParser:
         epilog="faults (also per call: POST /call?fault=NAME[=ARG] or header X-Sim-Fault):\n"
         + describe() + "\n\nexit codes:\n  0    stopped (Ctrl-C or SIGTERM)\n"
         "  1    cannot listen on --host/--port (e.g. the port is in use), or an internal error\n"
-        "  2    a bad option",
+        "  2    a bad option, or a script:/replay: FILE that does not load (the line names "
+        "the file and its line)",
     )
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default %(default)s)")
     p.add_argument("--port", type=_port, default=8099,

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bridge.sim.faults import Fault, parse_faults
+from bridge.sim.scripts import load_replay, load_script
 
 ASSISTANT_KINDS = ("echo", "tone", "script", "replay")
 DEFAULT_API_KEY = "sim-private-key"
@@ -39,7 +40,9 @@ def parse_speed(text: str) -> float:
     return speed
 
 
-def parse_assistant(spec: str) -> AssistantSpec:
+def parse_assistant(spec: str, *, load: bool = True) -> AssistantSpec:
+    """The assistant `spec` names; with `load`, a script or replay file is read and checked
+    too (a ValueError names the file and its line), so a typo shows before any call."""
     kind, sep, rest = spec.partition(":")
     kind = kind.strip().lower()
     if kind not in ASSISTANT_KINDS:
@@ -50,6 +53,8 @@ def parse_assistant(spec: str) -> AssistantSpec:
         path = Path(rest).expanduser()
         if not path.is_file():
             raise ValueError(f"assistant file not found: {path}")
+        if load:
+            (load_script if kind == "script" else load_replay)(path)
         return AssistantSpec(kind, path)
     if sep:
         raise ValueError(f"assistant {kind} takes no file")
@@ -116,7 +121,7 @@ class SimConfig:
 
     @property
     def assistant_spec(self) -> AssistantSpec:
-        return parse_assistant(self.assistant)
+        return parse_assistant(self.assistant, load=False)  # checked in __post_init__
 
     @property
     def parsed_faults(self) -> tuple[Fault, ...]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,15 +31,37 @@ class ReplayEvent:
     event: dict[str, Any]
 
 
+KEYS = ("say", "text", "tone", "ms", "wait", "delay", "hang", "endCall", "tool", "arguments",
+        "transfer")
+
+
+def _number(item: dict[str, Any], key: str, default: float, where: str, *,
+            low: float = 0.0) -> float:
+    value = item.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value >= low:
+        raise ValueError(f"{where}: '{key}' must be a number of at least {low:g}, "
+                         f"not {value!r}")
+    return float(value)
+
+
+def _flag(item: dict[str, Any], key: str, default: bool, where: str) -> bool:
+    value = item.get(key, default)
+    if not isinstance(value, bool):
+        raise ValueError(f"{where}: '{key}' must be true or false, not {value!r}")
+    return value
+
+
 def _line(item: Any, where: str) -> ScriptLine:
     if isinstance(item, str):
         return ScriptLine(item)
     if not isinstance(item, dict):
         raise ValueError(f"{where}: a line is a string or a mapping")
-    unknown = set(item) - {"say", "text", "tone", "ms", "wait", "delay", "hang", "endCall",
-                           "tool", "arguments", "transfer"}
+    unknown = sorted(map(str, set(item) - set(KEYS)))
     if unknown:
-        raise ValueError(f"{where}: unknown keys {sorted(unknown)}")
+        near = [k for u in unknown for k in KEYS if k.lower() == u.lower()] or [
+            m for u in unknown for m in difflib.get_close_matches(u, KEYS, n=1)]
+        hint = f"did you mean {', '.join(near)}?" if near else f"a line takes {', '.join(KEYS)}"
+        raise ValueError(f"{where}: unknown keys {unknown} — {hint}")
     text = item.get("say", item.get("text", ""))
     if not isinstance(text, str) or (not text and "tone" not in item and "tool" not in item):
         raise ValueError(f"{where}: 'say' must be a non-empty string (or give 'tone' or "
@@ -53,21 +76,37 @@ def _line(item: Any, where: str) -> ScriptLine:
         raise ValueError(f"{where}: 'transfer' is a number or sip: URI, on a line with 'say'")
     return ScriptLine(
         text=text,
-        tone=float(item["tone"]) if "tone" in item else None,
-        ms=float(item.get("ms", 400)),
-        wait=bool(item.get("wait", True)),
-        delay=float(item.get("delay", 0)),
-        hang=bool(item.get("hang", False)),
-        end_call=bool(item.get("endCall", False)),
+        tone=_number(item, "tone", 0, where, low=1) if "tone" in item else None,
+        ms=_number(item, "ms", 400, where, low=1),
+        wait=_flag(item, "wait", True, where),
+        delay=_number(item, "delay", 0, where),
+        hang=_flag(item, "hang", False, where),
+        end_call=_flag(item, "endCall", False, where),
         tool=tool,
         arguments=arguments if tool else None,
         transfer=transfer,
     )
 
 
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ValueError(f"{path}: cannot read it ({exc.strerror or exc})") from None
+    except UnicodeDecodeError:
+        raise ValueError(f"{path}: not UTF-8 text; save it as UTF-8") from None
+
+
 def load_script(path: Path) -> list[ScriptLine]:
-    """A YAML list of lines (or a mapping with ``lines:``)."""
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    """A YAML list of lines (or a mapping with ``lines:``); a ValueError names the file and
+    the line (the script's line number, or the YAML line of a syntax error)."""
+    try:
+        data = yaml.safe_load(_read(path))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" at line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or "a syntax error"
+        raise ValueError(f"{path}: not valid YAML{at}: {problem}") from None
     if isinstance(data, dict):
         data = data.get("lines")
     if not isinstance(data, list) or not data:
@@ -75,13 +114,25 @@ def load_script(path: Path) -> list[ScriptLine]:
     return [_line(item, f"{path}: line {i + 1}") for i, item in enumerate(data)]
 
 
+def _event(item: Any, where: str) -> ReplayEvent:
+    at = item.get("at_s") if isinstance(item, dict) else None
+    event = item.get("event") if isinstance(item, dict) else None
+    if isinstance(at, bool) or not isinstance(at, int | float) or not isinstance(event, dict):
+        raise ValueError(f"{where}: expected {{at_s: SECONDS, event: {{...}}}}")
+    return ReplayEvent(float(at), dict(event))
+
+
 def load_replay(path: Path) -> list[ReplayEvent]:
-    """A recording with ``events: [{at_s, event}]`` (like transport_ack_dropped_by_vapi.json)."""
-    data = json.loads(path.read_text(encoding="utf-8"))
+    """A recording with ``events: [{at_s, event}]`` (like transport_ack_dropped_by_vapi.json);
+    a ValueError names the file and the event."""
+    try:
+        data = json.loads(_read(path))
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}: not valid JSON at line {exc.lineno}: {exc.msg}") from None
     items = data.get("events") if isinstance(data, dict) else data
     if not isinstance(items, list):
         raise ValueError(f"{path}: expected 'events': [...]")
-    out = [ReplayEvent(float(e["at_s"]), dict(e["event"])) for e in items]
+    out = [_event(e, f"{path}: event {i + 1}") for i, e in enumerate(items)]
     return sorted(out, key=lambda e: e.at_s)
 
 

@@ -56,8 +56,9 @@ def test_a_relative_path_is_relative_to_the_profile_and_null_or_off_is_none(
 @pytest.mark.parametrize(("value", "expected"), [
     ("missing.wav", "sounds.offline: no such file: {dir}/missing.wav — give a 16-bit PCM WAV "
                     "file, `default` (the bundled sound) or null (no sound)"),
-    ("notwav.wav", "sounds.offline: {dir}/notwav.wav is not a readable WAV file"),
-    ("eight.wav", "sounds.offline: {dir}/eight.wav has 8-bit samples; only 16-bit PCM"),
+    ("notwav.wav", "sounds.offline: {dir}/notwav.wav is not a WAV file; only plain 16-bit "
+                   "PCM WAV is read — convert it: sox {dir}/notwav.wav -b 16"),
+    ("eight.wav", "sounds.offline: {dir}/eight.wav has 8-bit samples; only plain 16-bit PCM"),
     ("empty.wav", "sounds.offline: {dir}/empty.wav lasts 0.0 s"),
     (".", "sounds.offline: {dir} is a directory"),
     ("[1, 2]", "sounds.offline: expected default, a WAV file's path or null"),

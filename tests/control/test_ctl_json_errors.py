@@ -1,0 +1,68 @@
+"""`vapi-bridge ctl --json` answers in JSON when it fails before any daemon answers (none
+running, a stale socket, a bad --profile, conflicting options): the daemon's own error shape
+`{"ok": false, "error": "…", "kind": KIND}` on stdout, nothing on stderr, the same exit
+code as without --json (5 no daemon, 2 usage)."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import uuid
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.conftest import bridge_cmd, bridge_env
+
+
+def ctl(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(bridge_cmd("ctl", *args), capture_output=True, text=True,
+                          timeout=60, env=bridge_env(), cwd=cwd)
+
+
+def stale_socket(path: Path) -> Path:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.bind(str(path))
+    sock.close()  # the file stays, nothing listens: a daemon that died
+    return path
+
+
+def cases(tmp: Path) -> list[tuple[list[str], int, str, str]]:
+    """(arguments, exit code, kind, words of the error)"""
+    nobody = f"nosuch-{uuid.uuid4().hex[:8]}"
+    gone, stale = tmp / "gone.sock", stale_socket(tmp / "stale.sock")
+    return [
+        (["-p", nobody, "--json", "status"], 5, "network",
+         f"no vapi-bridge daemon is running for profile {nobody}"),
+        (["--json", "--socket", str(gone), "say", "Hello"], 5, "network",
+         f"no vapi-bridge daemon is running at {gone} (no socket there)"),
+        (["--socket", str(stale), "end", "--json"], 5, "network",
+         "a stale socket: the daemon is gone"),
+        (["--json", "--socket", str(gone), "events"], 5, "network", "no socket there"),
+        (["-p", "./missing.yaml", "--json", "status"], 2, "usage", "profile not found"),
+        (["-p", nobody, "--socket", str(gone), "--json", "status"], 2, "usage",
+         "give --profile or --socket, not both"),
+    ]
+
+
+def test_each_early_failure_is_a_json_answer_with_its_exit_code(tmp_path: Path,
+                                                                short_dir: Path) -> None:
+    for args, code, kind, words in cases(short_dir):  # short: a socket's path is bounded
+        result = ctl(tmp_path, *args)
+        assert result.returncode == code, (args, result.stdout, result.stderr)
+        assert result.stderr == "", (args, result.stderr)
+        answer = json.loads(result.stdout)
+        assert set(answer) == {"ok", "error", "kind"}, answer
+        assert answer["ok"] is False and answer["kind"] == kind, (args, answer)
+        assert words in answer["error"], (args, answer)
+
+
+@pytest.mark.parametrize("command", ["status", "events"])
+def test_without_json_it_stays_one_line_on_stderr(tmp_path: Path, command: str) -> None:
+    gone = tmp_path / "gone.sock"
+    result = ctl(tmp_path, "--socket", str(gone), command)
+    assert result.returncode == 5
+    assert result.stdout == ""
+    assert result.stderr == (f"vapi-bridge: no vapi-bridge daemon is running at {gone} "
+                             f"(no socket there)\n")
