@@ -41,7 +41,7 @@ async def learn_assistant(api: VapiApi, profile: Profile) -> None:
     except (ApiRequestError, AuthError) as exc:  # said now, not at a visitor's first call
         once = profile.service.mode == "once"  # there the call's own refusal comes next
         log.log(logging.DEBUG if once else logging.WARNING,
-                "%s: assistant.id %s: %s — calls will be refused until it is fixed "
+                "%s: assistant.id %s: %s; calls will be refused until it is fixed "
                 "(vapi-bridge check names the fix)", profile.origin,
                 str(profile.assistant.id)[:64], exc)
     except Exception as exc:  # the call goes on; `check` names a bad id

@@ -84,8 +84,8 @@ async def _running(profile: Profile) -> list[Item]:
     if not await is_live(path):
         return []
     return [Item(True, "daemon", f"one is running with this profile now (its control socket "
-                 f"{path} answers): `run` is refused while it runs; `vapi-bridge ctl -p "
-                 f"{profile.name} status` shows it", warn=True)]
+                 f"{path} answers): `run` is refused while it runs; `vapi-bridge ctl "
+                 f"--socket {path} status` shows it", warn=True)]
 
 
 def _paths(profile: Profile) -> list[Item]:

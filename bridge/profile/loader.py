@@ -18,7 +18,6 @@ from bridge.errors import ProfileError
 from bridge.profile.fields import Invalid, file_path, suggest
 from bridge.profile.fields import Mapping as MappingField
 from bridge.profile.model import (
-    DEPRECATED,
     FORBIDDEN,
     GONE_FROM_VAPI,
     SECTIONS,
@@ -27,9 +26,9 @@ from bridge.profile.model import (
     Profile,
 )
 from bridge.profile.sounds import resolve_sounds
-from bridge.profile.yamlnodes import Lines, load_with_lines, read_text
+from bridge.profile.warnings import profile_warnings
+from bridge.profile.yamlnodes import OVERRIDDEN, Lines, load_with_lines, read_text
 from bridge.vapi.api import check_plaintext
-from bridge.vapi.interruptions import INTERRUPTED
 
 log = logging.getLogger("bridge.profile")
 
@@ -106,23 +105,27 @@ def _apply_override(data: dict[str, Any], item: str) -> str:
     if not isinstance(target, dict):
         raise ProfileError(f"--set {item!r}: {section} is not a section")
     field_name, *inner = field_name.split(".")
-    if inner:  # a key inside a mapping the profile passes on: assistant.overrides.KEY=…
-        if not isinstance(SPEC.get(section, {}).get(field_name), MappingField):
+    if "" in (field_name, *inner):
+        raise ProfileError(f"--set {key}: a key name is empty; expected SECTION.KEY=VALUE")
+    if inner and field_name in SPEC.get(section, {}):  # inside a mapping: overrides.KEY=…
+        if not isinstance(SPEC[section][field_name], MappingField):
             raise ProfileError(f"--set {key}: {section}.{field_name} is not a mapping; give "
                                f"--set {section}.{field_name}=VALUE")
-        if not isinstance(target.get(field_name), dict):
-            target[field_name] = {}
-        target = target[field_name]
-        for part in inner[:-1]:
-            if not isinstance(target.get(part), dict):
+        path = section
+        for part in (field_name, *inner[:-1]):
+            path = f"{path}.{part}"
+            if target.get(part) is None:
                 target[part] = {}
+            elif not isinstance(target[part], dict):
+                raise ProfileError(f"--set {key}: {path} is not a mapping")
             target = target[part]
         field_name = inner[-1]
+    elif inner:  # an unknown section or key: the profile's check names it, with a hint
+        key = f"{section}.{field_name}"
     target[field_name] = value
     return key
 
 
-OVERRIDDEN = -1  # in Lines: the key's value came from --set, not from the file
 
 
 def _err(origin: str, lines: Lines, path: str, message: str) -> ProfileError:
@@ -171,7 +174,7 @@ def _build(data: dict[str, Any], lines: Lines, origin: str, name: str,
                    lambda key, message: _err(origin, lines, f"sounds.{key}", message))
     _cross_checks(built, lines, origin)
     return Profile(name=name, origin=origin, directory=directory,
-                   warnings=_warnings(data, built, lines),
+                   warnings=profile_warnings(data, built, lines),
                    overridden=frozenset(k for k, v in lines.items() if v == OVERRIDDEN),
                    **{s: SECTIONS[s](**v) for s, v in built.items()})
 
@@ -183,32 +186,6 @@ def _resolve_files(audio: dict[str, Any], directory: Path) -> None:
         path = file_path(audio[key])
         if path is not None and not path.is_absolute():
             audio[key] = f"file:{directory / path}"
-
-
-def _warnings(data: dict[str, Any], built: dict[str, dict[str, Any]], lines: Lines
-              ) -> tuple[str, ...]:
-    found = [message for path, message in DEPRECATED.items()
-             if path.split(".")[1] in (data.get(path.split(".")[0]) or {})]
-    wire = built["wire"]
-    if wire["format"] == "mulaw" and wire["sample_rate"] != 8000:
-        found.append(f"wire.sample_rate: µ-law (G.711) is 8000 Hz on telephone lines and "
-                     f"Vapi; {wire['sample_rate']} Hz µ-law is unusual — set "
-                     f"wire.sample_rate: 8000, or use pcm_s16le for wideband")
-    for part in ("inline", "overrides"):
-        listed = (built["assistant"][part] or {}).get("clientMessages")
-        given = lines.get(f"assistant.{part}.clientMessages", lines.get(f"assistant.{part}"))
-        if isinstance(listed, list) and not {INTERRUPTED, "speech-update"} & {
-                m for m in listed if isinstance(m, str)}:
-            found.append(f"assistant.{part}.clientMessages"
-                         f"{' (from --set)' if given == OVERRIDDEN else ''} leaves out both "
-                         f"{INTERRUPTED} and "
-                         f"speech-update: the speaker cannot stop when the visitor "
-                         f"interrupts — add {INTERRUPTED}")
-    mode = built["service"]["mode"]
-    if built["trigger"]["wake_word"] and mode != "standby":
-        found.append(f"trigger.wake_word is listened for in standby mode only; ignored in "
-                     f"{mode} mode — set service.mode: standby")
-    return tuple(found)
 
 
 def _cross_checks(built: dict[str, dict[str, Any]], lines: Lines, origin: str) -> None:

@@ -87,10 +87,10 @@ class AssistantSettings:
 class CallSettings:
     HELP: ClassVar[str] = ""
     name: str | None = key(
-        Str(max_len=30),
+        Str(max_len=40),
         "shown in the Vapi dashboard, followed by \" #<8 hex>\": each attempt's marker, which "
-        "finds a call whose POST /call answer was lost (so it is never created twice); at "
-        "most 30 characters (Vapi keeps 40)", example="front-desk")
+        "finds a call whose POST /call answer was lost (so it is never created twice); the "
+        "first 30 characters are kept (a warning says so)", example="front-desk")
     max_duration_seconds: int | None = key(
         Int(lo=10, hi=43200), "Vapi ends the call after this (exceeded-max-duration)",
         example=600, commented=True)

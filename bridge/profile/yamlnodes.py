@@ -14,6 +14,7 @@ import yaml
 from bridge.errors import ProfileError
 
 Lines = dict[str, int]
+OVERRIDDEN = -1  # in Lines: the key's value came from --set, not from the file
 
 
 def load_with_lines(text: str, origin: str) -> tuple[Any, Lines]:

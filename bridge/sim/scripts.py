@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,8 +39,9 @@ KEYS = ("say", "text", "tone", "ms", "wait", "delay", "hang", "endCall", "tool",
 def _number(item: dict[str, Any], key: str, default: float, where: str, *,
             low: float = 0.0) -> float:
     value = item.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value >= low:
-        raise ValueError(f"{where}: '{key}' must be a number of at least {low:g}, "
+    if isinstance(value, bool) or not isinstance(value, int | float) or \
+            not low <= value < math.inf:
+        raise ValueError(f"{where}: '{key}' must be a finite number of at least {low:g}, "
                          f"not {value!r}")
     return float(value)
 
@@ -71,9 +73,14 @@ def _line(item: Any, where: str) -> ScriptLine:
         raise ValueError(f"{where}: 'tool' must be a tool's name")
     if not isinstance(arguments, dict):
         raise ValueError(f"{where}: 'arguments' must be a mapping")
+    if "arguments" in item and tool is None:
+        raise ValueError(f"{where}: 'arguments' belong to a 'tool'")
     transfer = item.get("transfer")
     if transfer is not None and (not isinstance(transfer, str) or not transfer or not text):
         raise ValueError(f"{where}: 'transfer' is a number or sip: URI, on a line with 'say'")
+    if transfer is not None and ("tone" in item or item.get("endCall")):
+        raise ValueError(f"{where}: a 'transfer' line is spoken, then transfers: no 'tone' "
+                         f"or 'endCall' with it")
     return ScriptLine(
         text=text,
         tone=_number(item, "tone", 0, where, low=1) if "tone" in item else None,

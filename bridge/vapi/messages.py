@@ -182,13 +182,35 @@ def _tool_calls(data: dict[str, Any]) -> tuple[ToolCall, ...]:
         function = item.get("function") if isinstance(item, dict) else None
         if not isinstance(function, dict) or not _str(function.get("name")):
             continue
-        args = function.get("arguments")
-        text = args if isinstance(args, str) else \
-            json.dumps(args if args is not None else {}, ensure_ascii=False,
-                       separators=(",", ":"))
         calls.append(ToolCall(id=_str(item.get("id")), name=_str(function.get("name")),
-                              arguments=inert(text, MAX_TEXT)))
+                              arguments=_arguments(function.get("arguments"))))
     return tuple(calls)
+
+
+def _arguments(args: Any) -> str:
+    """A tool call's arguments as compact JSON text, always valid JSON and already inert
+    (ASCII, DEL escaped too): an object as it came, or the model's string parsed; a string
+    that is no JSON, or arguments longer than MAX_TEXT, become a JSON string of the text,
+    cut to fit."""
+    if isinstance(args, str):
+        try:
+            args = safejson.loads(args, max_bytes=MAX_TEXT * 4)
+        except safejson.UnsafeJson:
+            return _json_string(args)
+    text = _ascii_json({} if args is None else args)
+    return text if len(text) <= MAX_TEXT else _json_string(text)
+
+
+def _ascii_json(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":")).replace("\x7f", "\\u007f")
+
+
+def _json_string(text: str) -> str:
+    """`text` as a JSON string of at most MAX_TEXT characters, cut (whole characters) to fit."""
+    n = len(text)
+    while len(out := _ascii_json(text[:n])) > MAX_TEXT:
+        n = max(0, n * (MAX_TEXT - 2) // len(out) - 1)
+    return out
 
 
 # ---- client → server commands ---------------------------------------------------------

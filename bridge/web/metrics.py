@@ -58,7 +58,8 @@ class KioskMetrics:
         self.host = host
         self.registry = r = CollectorRegistry()
         self.calls = Counter("vapi_bridge_calls", "Calls ended, by Vapi's endedReason and "
-                             "the outcome (ok, connection-lost, device-failed, not placed)",
+                             "the outcome (ok, connection-lost, vapi-failed, device-failed, "
+                             "not placed)",
                              ["reason", "outcome"], registry=r)
         self.duration = Histogram("vapi_bridge_call_duration_seconds", "Length of each call",
                                   buckets=DURATION_BUCKETS, registry=r)

@@ -167,8 +167,9 @@ def test_plaintext_to_a_non_loopback_host_is_refused(scheme: str) -> None:
         profile = write_profile(d, f"{scheme}://api.vapi.invalid")
         result = run_once(profile)
     assert result.code == 2
-    one_line_error(result, f"api.base_url uses unencrypted {scheme}:// to a non-loopback "
-                   "host; use https/wss, or set api.allow_plaintext: true" if scheme == "http"
+    one_line_error(result, f"kiosk.yaml:2: api.base_url: uses unencrypted {scheme}:// to a "
+                   "non-loopback host; use https/wss, or set api.allow_plaintext: true"
+                   if scheme == "http"
                    else f"api.base_url: '{scheme}://api.vapi.invalid' is not an http:// or "
                    "https:// URL with a host")  # the REST API is HTTP: ws:// is no URL for it
 

@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from bridge.sim import SimConfig, run_in_thread
+from bridge.sim.scripts import load_script
 from tests.sim.conftest import AUTH, ws_body
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -20,7 +21,8 @@ ROOT = Path(__file__).resolve().parents[2]
 BAD_FILES = [
     ("typo.yaml", "- say: Hello.\n- say: Goodbye.\n  endcall: true\n",
      ["typo.yaml: line 2", "unknown keys ['endcall']", "did you mean endCall?"]),
-    ("tone.yaml", "- Hello.\n- tone: abc\n", ["tone.yaml: line 2", "'tone' must be a number"]),
+    ("tone.yaml", "- Hello.\n- tone: abc\n",
+     ["tone.yaml: line 2", "'tone' must be a finite number"]),
     ("wait.yaml", "- Hello.\n- say: Next.\n  wait: maybe\n",
      ["wait.yaml: line 2", "'wait' must be true or false"]),
     ("syntax.yaml", "- say: Hello.\n- say: [oops\n", ["syntax.yaml: not valid YAML at line"]),
@@ -74,6 +76,24 @@ def test_a_per_call_assistant_with_a_broken_script_is_a_400(tmp_path: Path) -> N
         r = client.post("/call", json=ws_body(), headers=AUTH,
                         params={"assistant": f"script:{bad}"})
         assert r.status_code == 400, r.text
-        assert "tone.yaml: line 2: 'tone' must be a number" in r.text
+        assert "tone.yaml: line 2: 'tone' must be a finite number" in r.text
         r = client.post("/call", json=ws_body(), headers=AUTH)
         assert r.status_code == 201, r.text
+
+
+@pytest.mark.parametrize(("line", "words"), [
+    ("- say: Hi\n  delay: .inf\n", "'delay' must be a finite number"),
+    ("- tone: .inf\n", "'tone' must be a finite number"),
+    ("- say: Hi\n  arguments: {a: 1}\n", "'arguments' belong to a 'tool'"),
+    ("- say: Hi\n  tone: 440\n  transfer: '+15551234567'\n", "no 'tone' or 'endCall' with it"),
+    ("- say: Hi\n  endCall: true\n  transfer: '+15551234567'\n", "no 'tone' or 'endCall'"),
+])
+def test_combinations_a_line_cannot_act_on_are_refused(tmp_path: Path, line: str,
+                                                        words: str) -> None:
+    """An endless delay would surface as a timeout much later; a key the line would ignore
+    is a mistake to name now."""
+    path = tmp_path / "s.yaml"
+    path.write_text(line)
+    with pytest.raises(ValueError) as err:
+        load_script(path)
+    assert words in str(err.value) and str(path) in str(err.value)

@@ -141,3 +141,30 @@ def test_transfer_updates_say_where_the_call_goes(destination: object, kind: str
                                              "destination": destination}))
     assert isinstance(event, messages.TransferUpdate)
     assert (event.destination, event.to) == (kind, to)
+
+
+@given(st.one_of(
+    st.text(max_size=9000),
+    st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=3000),
+                 lambda c: st.lists(c, max_size=5) | st.dictionaries(st.text(max_size=20), c,
+                                                                    max_size=5),
+                 max_leaves=12)))
+def test_tool_arguments_are_always_json_inert_and_bounded(args: object) -> None:
+    """Whatever the model put there — pretty-printed JSON text, prose, C1 controls, DEL, a
+    bidi override, 9000 characters — `on_event` scripts may json.loads it, and the event
+    bus, the terminal and the journal change nothing of it."""
+    from bridge.inert import inert
+
+    event = messages.parse_event(json.dumps({"type": "tool-calls", "toolCallList": [
+        {"function": {"name": "t", "arguments": args}}]}))
+    assert isinstance(event, messages.ToolCalls)
+    text = event.calls[0].arguments
+    json.loads(text)
+    assert len(text) <= messages.MAX_TEXT and inert(text, messages.MAX_TEXT) == text
+
+
+def test_tool_arguments_given_as_pretty_json_text_are_parsed_and_made_compact() -> None:
+    event = messages.parse_event(json.dumps({"type": "tool-calls", "toolCallList": [
+        {"function": {"name": "t", "arguments": '{\n  "door": "main\\u0085"\n}'}}]}))
+    assert isinstance(event, messages.ToolCalls)
+    assert event.calls[0].arguments == '{"door":"main\\u0085"}'

@@ -163,6 +163,15 @@ def test_an_override_error_names_the_override(item: str, expected: str) -> None:
     assert str(err.value).startswith(expected)
 
 
+def test_a_call_name_longer_than_vapi_keeps_loads_with_a_warning() -> None:
+    """31-40 characters loaded before (and were cut): still loads, now said."""
+    long = parse_profile(GOOD + "call:\n  name: " + "x" * 38 + "\n", origin="kiosk.yaml")
+    assert long.call.name == "x" * 38
+    assert long.warnings == ('call.name: 38 characters; the first 30 are kept (Vapi keeps '
+                             '40, and each attempt\'s marker " #<8 hex>" takes 10)',)
+    assert parse_profile(GOOD + "call:\n  name: " + "x" * 30 + "\n").warnings == ()
+
+
 def test_an_override_sets_one_key_inside_the_assistant_overrides() -> None:
     """`--set assistant.overrides.firstMessage=…` changes that key and keeps the others the
     file gives (it was refused as an unknown key); a key inside a non-mapping is refused."""
@@ -179,6 +188,25 @@ def test_an_override_sets_one_key_inside_the_assistant_overrides() -> None:
         parse_profile(GOOD, origin="kiosk.yaml", overrides=[
             "assistant.overrides.silenceTimeoutSeconds=30"])
     assert str(err.value).startswith("--set assistant.overrides.silenceTimeoutSeconds: ")
+
+
+
+@pytest.mark.parametrize(("item", "expected"), [
+    ("assistant.overide.x=1", "--set assistant.overide: unknown key (did you mean "
+                              "'overrides'?)"),
+    ("nosection.x.y=1", "--set nosection: unknown section"),
+    ("assistant.overrides.=1", "--set assistant.overrides.: a key name is empty"),
+    ("assistant.overrides.firstMessage.x=1", "--set assistant.overrides.firstMessage.x: "
+                                             "assistant.overrides.firstMessage is not a "
+                                             "mapping"),
+])
+def test_a_nested_override_is_checked_as_a_flat_one(item: str, expected: str) -> None:
+    """A typo in the section or key gets the usual hint; an empty key name, or a key inside
+    a value that is not a mapping, is refused rather than sent to Vapi."""
+    with pytest.raises(ProfileError) as err:
+        parse_profile(GOOD + "  overrides: {firstMessage: Hi}\n", origin="kiosk.yaml",
+                      overrides=[item])
+    assert str(err.value).startswith(expected), err.value
 
 
 @pytest.mark.parametrize(("where", "overrides", "expected"), [
