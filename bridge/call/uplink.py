@@ -40,7 +40,9 @@ log = logging.getLogger("bridge.uplink")
 FRAME_MS = 20
 MAX_LATE_MS = 3 * FRAME_MS  # a tick later than this: the loop stalled, restart the schedule
 EARLY_MS = FRAME_MS // 2  # capture-driven: frames at least 10 ms apart (a burst at ≤ 2×)
-GRACE_MS = FRAME_MS  # capture-driven: silence once a frame is this late (a stalled device)
+GRACE_MS = 2 * FRAME_MS  # capture-driven: silence once a frame is this late (a stalled
+# device), not sooner: a capture thread starved 20-40 ms on a loaded machine is late, not
+# stalled, and silence sent for it lands mid-word in what Vapi hears
 
 
 @dataclass

@@ -324,3 +324,34 @@ def test_a_device_source_drives_the_uplink_through_its_eventfd() -> None:
         assert np.array_equal(frame.samples, ramp(k * FRAME)), f"frame {k}: capture {k}"
     delays = [f.at - c for f, c in zip(sent, device.captured, strict=False)]
     assert min(delays) >= 0 and np.median(delays) < 0.005, "sent on the capture, not a tick"
+
+
+def test_a_capture_callback_late_by_35_ms_inserts_no_silence_into_the_speech() -> None:
+    """A loaded machine starves the capture thread: one callback comes 35 ms late, with the
+    next right behind it. The frames carry the speech as captured, in order, with no
+    silence between (silence after 20 ms put a 40-60 ms gap mid-word into what Vapi heard:
+    measured on the rig under load); the burst then leaves at most 2x real time."""
+    device = EventfdDevice()
+    sent: list[Sent] = []
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+
+        async def send(data: bytes) -> None:
+            sent.append(Sent(loop.time(), np.frombuffer(data, dtype="<i2").copy()))
+            if len(sent) == 30:
+                raise Stop
+
+        uplink = Uplink(device, PcmS16leCodec(), RATE, send)
+        t0 = loop.time()
+        for k in range(40):
+            late = 0.035 if k == 10 else 0.016 if k == 11 else 0.0
+            loop.call_at(t0 + 0.003 + k * PERIOD + late, device.capture, k)
+        with pytest.raises(Stop):
+            await uplink.run()
+        assert uplink.stats.silence_frames == 0
+
+    asyncio.run(main())
+    device.close()
+    for k, frame in enumerate(sent):
+        assert np.array_equal(frame.samples, ramp(k * FRAME)), f"frame {k}: capture {k}"
