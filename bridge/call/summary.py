@@ -32,6 +32,8 @@ FAILED_ON_VAPIS_SIDE = (
     "call.in-progress.error-", "pipeline-error-", "call.start.error-", "call-start-error-",
     "assistant-request-failed", "assistant-request-returned-", "assistant-not-found",
     "assistant-not-valid", "assistant-join-timed-out", "worker-shutdown")
+EXIT_CODES = {"ok": ExitCode.OK, "connection-lost": ExitCode.NETWORK,
+              "vapi-failed": ExitCode.NETWORK, "device-failed": ExitCode.AUDIO}
 CUSTOMER_ENDED = "customer-ended-call"  # Vapi's reason when the client's side ends the call
 OUTCOME_TIMEOUT_S = 5.0
 
@@ -69,9 +71,7 @@ class CallSummary:
 
     @property
     def exit_code(self) -> ExitCode:
-        if self.device_error:
-            return ExitCode.AUDIO
-        return ExitCode.NETWORK if self.connection_lost else ExitCode.OK
+        return EXIT_CODES[self.outcome]
 
     def line(self) -> str:
         cost = f", cost ${self.cost:.4f}" if self.cost is not None else ""

@@ -47,6 +47,9 @@ def target_path(name_or_path: str) -> tuple[str, Path]:
         name = path.stem
     else:
         name, path = name_or_path, Path(f"{name_or_path}.yaml")
+    if path.is_dir():
+        raise UsageError(f"{path} is a directory — give another NAME, or the profile's "
+                         f"file in it: vapi-bridge init {path / 'NAME.yaml'}")
     if not NAME_RE.match(name):
         raise UsageError(f"profile name {name!r}: use letters, digits, '-', '_' or '.', "
                          f"at most 40 characters (it names the systemd instance too)")
@@ -59,9 +62,6 @@ def init(name_or_path: str, force: bool = False) -> str:
         sys.stdout.write(profile_text("kiosk"))
         return ""
     name, path = target_path(name_or_path)
-    if path.is_dir():
-        raise UsageError(f"{path} is a directory — give another NAME, or the profile's "
-                         f"file in it: vapi-bridge init {path / 'NAME.yaml'}")
     if path.exists() and not force:
         raise UsageError(f"{path} exists; choose another name, or --force to overwrite it")
     if not path.parent.is_dir():
@@ -112,12 +112,11 @@ def hidden_from_unit(text: str) -> str | None:
     unit's own sandbox hides (it would fail with status 203/EXEC)."""
     exe = installed_exe().split()[0]
     paths = [Path(exe), Path(os.path.realpath(sys.executable)), Path(sys.base_prefix)]
+    lines = text.splitlines()
     for option, dirs in HIDDEN_BY.items():
-        if option not in text.splitlines():
-            continue
-        for path in paths:
-            if any(path.is_relative_to(d) for d in dirs):
-                return (f"{path} is under {next(d for d in dirs if path.is_relative_to(d))}, "
+        for path, hider in ((p, d) for p in paths for d in dirs if option in lines):
+            if path.is_relative_to(hider):
+                return (f"{path} is under {hider}, "
                         f"which the unit's {option} hides from the service: it would not "
                         f"start — make the venv under /opt from the system's python3 "
                         f"(docs/kiosk-install.md: sudo python3 -m venv /opt/vapi-bridge/venv)")

@@ -30,29 +30,31 @@ def transcript_mode(mode: str) -> str:
 
 
 def transcript_printer(mode: str) -> EventHook:
-    """Prints transcript lines (and client-side tool calls) to stdout, one line each: the
-    text is inert (already so from the parser; again here, as this is where it meets the
-    terminal or the journal), and a role we do not know is shown in brackets, so no
-    server text starts a line."""
+    """Prints transcript lines (and client-side tool calls and transfers) to stdout, one
+    line each: the text is inert (already so from the parser; again here, as this is where
+    it meets the terminal or the journal), and a role we do not know is shown in brackets,
+    so no server text starts a line."""
     mode = transcript_mode(mode)
 
     def show(event: messages.Event) -> None:
-        if mode != "off" and isinstance(event, messages.ToolCalls):
-            for call in event.calls:  # a client-side tool's call: the kiosk's to act on
-                print(f"{statusline.clear_prefix(sys.stdout)}tool call: {inert(call.name)} "
-                      f"{inert(call.arguments)}", flush=True)
-        if mode != "off" and isinstance(event, messages.TransferUpdate):
-            print(f"{statusline.clear_prefix(sys.stdout)}transfer: "
-                  f"{inert(event.destination or '?')} {inert(event.to)}".rstrip(), flush=True)
-        if mode == "off" or not isinstance(event, messages.Transcript) or not event.text:
+        if mode == "off":
             return
-        if event.final or mode == "all":
-            who = ROLE_NAMES.get(event.role) or f"[{inert(event.role or '?', 20)}]"
-            mark = "" if event.final else " …"
-            print(f"{statusline.clear_prefix(sys.stdout)}{who}: {inert(event.text)}{mark}",
-                  flush=True)
+        for line in _lines(event, partials=mode == "all"):
+            print(f"{statusline.clear_prefix(sys.stdout)}{line}", flush=True)
 
     return show
+
+
+def _lines(event: messages.Event, *, partials: bool) -> list[str]:
+    """What the terminal shows of one event."""
+    if isinstance(event, messages.ToolCalls):  # a client-side tool's: the kiosk's to act on
+        return [f"tool call: {inert(c.name)} {inert(c.arguments)}" for c in event.calls]
+    if isinstance(event, messages.TransferUpdate):
+        return [f"transfer: {inert(event.destination or '?')} {inert(event.to)}".rstrip()]
+    if isinstance(event, messages.Transcript) and event.text and (event.final or partials):
+        who = ROLE_NAMES.get(event.role) or f"[{inert(event.role or '?', 20)}]"
+        return [f"{who}: {inert(event.text)}{'' if event.final else ' …'}"]
+    return []
 
 
 class ReaderGoneStdout:

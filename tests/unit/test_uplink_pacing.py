@@ -296,9 +296,9 @@ class EventfdDevice(Backend):
         os.close(self._fd)
 
 
-def test_a_device_source_drives_the_uplink_through_its_eventfd() -> None:
-    """Each frame carries the audio of the capture just completed, none is silence, and it
-    leaves on the capture's wake-up (a 20 ms timer at this phase would hold it 17 ms)."""
+def drive_device(late: dict[int, float] | None = None) -> tuple[EventfdDevice, list[Sent]]:
+    """30 frames sent by an uplink the scripted device drives: capture k at 3 ms + k * 20 ms,
+    plus `late[k]` seconds; no silence frame may leave."""
     device = EventfdDevice()
     sent: list[Sent] = []
 
@@ -313,7 +313,7 @@ def test_a_device_source_drives_the_uplink_through_its_eventfd() -> None:
         uplink = Uplink(device, PcmS16leCodec(), RATE, send)
         t0 = loop.time()
         for k in range(40):
-            loop.call_at(t0 + 0.003 + k * PERIOD, device.capture, k)
+            loop.call_at(t0 + 0.003 + k * PERIOD + (late or {}).get(k, 0.0), device.capture, k)
         with pytest.raises(Stop):
             await uplink.run()
         assert uplink.stats.silence_frames == 0
@@ -322,6 +322,13 @@ def test_a_device_source_drives_the_uplink_through_its_eventfd() -> None:
     device.close()
     for k, frame in enumerate(sent):
         assert np.array_equal(frame.samples, ramp(k * FRAME)), f"frame {k}: capture {k}"
+    return device, sent
+
+
+def test_a_device_source_drives_the_uplink_through_its_eventfd() -> None:
+    """Each frame carries the audio of the capture just completed, none is silence, and it
+    leaves on the capture's wake-up (a 20 ms timer at this phase would hold it 17 ms)."""
+    device, sent = drive_device()
     delays = [f.at - c for f, c in zip(sent, device.captured, strict=False)]
     assert min(delays) >= 0 and np.median(delays) < 0.005, "sent on the capture, not a tick"
 
@@ -330,28 +337,5 @@ def test_a_capture_callback_late_by_35_ms_inserts_no_silence_into_the_speech() -
     """A loaded machine starves the capture thread: one callback comes 35 ms late, with the
     next right behind it. The frames carry the speech as captured, in order, with no
     silence between (silence after 20 ms put a 40-60 ms gap mid-word into what Vapi heard:
-    measured on the rig under load); the burst then leaves at most 2x real time."""
-    device = EventfdDevice()
-    sent: list[Sent] = []
-
-    async def main() -> None:
-        loop = asyncio.get_running_loop()
-
-        async def send(data: bytes) -> None:
-            sent.append(Sent(loop.time(), np.frombuffer(data, dtype="<i2").copy()))
-            if len(sent) == 30:
-                raise Stop
-
-        uplink = Uplink(device, PcmS16leCodec(), RATE, send)
-        t0 = loop.time()
-        for k in range(40):
-            late = 0.035 if k == 10 else 0.016 if k == 11 else 0.0
-            loop.call_at(t0 + 0.003 + k * PERIOD + late, device.capture, k)
-        with pytest.raises(Stop):
-            await uplink.run()
-        assert uplink.stats.silence_frames == 0
-
-    asyncio.run(main())
-    device.close()
-    for k, frame in enumerate(sent):
-        assert np.array_equal(frame.samples, ramp(k * FRAME)), f"frame {k}: capture {k}"
+    measured on the rig under load)."""
+    drive_device(late={10: 0.035, 11: 0.016})
