@@ -78,6 +78,9 @@ def _line(item: Any, where: str) -> ScriptLine:
     transfer = item.get("transfer")
     if transfer is not None and (not isinstance(transfer, str) or not transfer or not text):
         raise ValueError(f"{where}: 'transfer' is a number or sip: URI, on a line with 'say'")
+    if item.get("endCall") and not text and "tone" not in item:
+        raise ValueError(f"{where}: 'endCall' ends the call once the line is spoken: give "
+                         f"it 'say' or 'tone'")
     if transfer is not None and ("tone" in item or item.get("endCall")):
         raise ValueError(f"{where}: a 'transfer' line is spoken, then transfers: no 'tone' "
                          f"or 'endCall' with it")

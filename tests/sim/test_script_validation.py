@@ -87,6 +87,8 @@ def test_a_per_call_assistant_with_a_broken_script_is_a_400(tmp_path: Path) -> N
     ("- say: Hi\n  arguments: {a: 1}\n", "'arguments' belong to a 'tool'"),
     ("- say: Hi\n  tone: 440\n  transfer: '+15551234567'\n", "no 'tone' or 'endCall' with it"),
     ("- say: Hi\n  endCall: true\n  transfer: '+15551234567'\n", "no 'tone' or 'endCall'"),
+    ("- tool: open_door\n  endCall: true\n", "'endCall' ends the call once the line is "
+                                              "spoken"),
 ])
 def test_combinations_a_line_cannot_act_on_are_refused(tmp_path: Path, line: str,
                                                         words: str) -> None:
