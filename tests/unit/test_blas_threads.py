@@ -6,6 +6,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 
 def test_importing_the_bridge_first_leaves_numpy_without_a_blas_thread_pool() -> None:
     env = {k: v for k, v in os.environ.items() if not k.endswith("_NUM_THREADS")}
@@ -15,5 +17,6 @@ def test_importing_the_bridge_first_leaves_numpy_without_a_blas_thread_pool() ->
     ours = subprocess.run([sys.executable, "-c", f"import bridge, numpy; {count}"], env=env,
                           capture_output=True, text=True, check=True)
     assert int(ours.stdout) == 1, "numpy started BLAS threads beside the bridge's own"
-    if (os.cpu_count() or 1) > 1:  # the pool the bridge avoids: one thread per core
-        assert int(bare.stdout) > 1
+    if int(bare.stdout) == 1:  # one core, or a BLAS built without threads (some distros')
+        pytest.skip("numpy's BLAS starts no thread pool here: the test cannot tell the bridge "
+                    "kept it from doing so")

@@ -77,7 +77,13 @@ def test_an_odd_ratio_streams_through_soxr(a: int, b: int) -> None:
     y, _ = feed(res, tone(1000, a))
     assert res.filter_ms == 0.0, "soxr only holds samples back"
     assert abs(level_db(y[res.out_rate // 20:], 1000, b)) < 0.5
-    assert Resampler(16000, 16000).process(tone(1000, 16000)[:320]).shape == (320,)
+
+
+def test_equal_rates_pass_the_samples_through_untouched() -> None:
+    """A device at the wire's own rate: no filter, no delay, the same samples."""
+    res = Resampler(16000, 16000, minimum_phase=True)
+    block = tone(1000, 16000)[:320]
+    assert np.array_equal(res.process(block), block) and res.filter_ms == 0.0
 
 
 @pytest.mark.parametrize(("a", "b"), [(88200, 48000), (48000, 88200), (32000, 44100),

@@ -17,7 +17,7 @@ import pytest
 
 from bridge.audio.codec import MulawCodec, PcmS16leCodec
 from bridge.call.uplink import Uplink
-from tests.unit.test_uplink_pacing import EventfdDevice
+from tests.unit.scripted_capture import EventfdDevice
 
 DEVICE = 48000
 BLOCK = DEVICE // 50

@@ -6,7 +6,6 @@ real WAV file (a ramp, so every frame says which samples it holds) or a scripted
 from __future__ import annotations
 
 import asyncio
-import os
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,9 +19,8 @@ from bridge.audio.codec import PcmS16leCodec
 from bridge.audio.files import WavSource, WavWriter
 from bridge.audio.pacing import FrameGate
 from bridge.call.uplink import Uplink
+from tests.unit.scripted_capture import FRAME, RATE, EventfdDevice, ramp
 
-RATE = 16000
-FRAME = 320  # samples in 20 ms at RATE
 EPS = 1e-9
 
 
@@ -83,10 +81,6 @@ def ramp_source(tmp_path: Path, seconds: float = 30.0, rate: int = RATE) -> WavS
     writer.write((1 + np.arange(int(seconds * rate)) % 30000).astype(np.int16))
     writer.close()
     return WavSource(path, rate)
-
-
-def ramp(start: int, n: int = FRAME) -> np.ndarray:
-    return (1 + np.arange(start, start + n) % 30000).astype(np.int16)
 
 
 def run_uplink(source: AudioSource, frames: int, t: SimTime,
@@ -255,45 +249,6 @@ def test_a_burst_of_captured_blocks_leaves_at_most_twice_real_time() -> None:
     gaps = np.diff([t for t, _ in sent])
     assert gaps.min() >= EARLY - EPS
     assert sum(c for _, c in sent) == len(captures)
-
-
-@dataclass
-class EventfdDevice(Backend):
-    """A scripted device whose 'capture callback' (a loop timer, as a PortAudio thread
-    would write the eventfd) captures one frame of a ramp every 20 ms at a 3 ms phase."""
-
-    sample_rate: int = RATE
-    captured: list[float] = field(default_factory=list)
-    is_device: bool = True
-    _fd: int = -1
-    _every: int = 0
-    _ring: list[np.ndarray] = field(default_factory=list)
-
-    def frame_wake(self, samples: int) -> int | None:
-        if self._fd < 0:
-            self._fd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
-        self._every = samples
-        return self._fd
-
-    def capture(self, k: int) -> None:
-        self._ring.append(ramp(k * FRAME))
-        self.captured.append(asyncio.get_running_loop().time())
-        os.eventfd_write(self._fd, 1)
-
-    def start(self) -> None:
-        return None
-
-    def read(self, due: int) -> np.ndarray:
-        out = np.concatenate(self._ring) if self._ring else np.zeros(0, np.int16)
-        self._ring.clear()
-        return out
-
-    @property
-    def level_db(self) -> float:
-        return 0.0
-
-    def close(self) -> None:
-        os.close(self._fd)
 
 
 def drive_device(late: dict[int, float] | None = None) -> tuple[EventfdDevice, list[Sent]]:
