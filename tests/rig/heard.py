@@ -37,6 +37,10 @@ class Heard:
     lost_ms: float = 0.0  # speech that never played (a flush, a trim)
     losses: list[tuple[float, float]] = field(default_factory=list)  # (at s, ms) of it
     gaps: list[tuple[float, float]] = field(default_factory=list)  # (at s, ms) inside speech
+    # per gap: whether the audio after it came back faded in (a playout buffer restarting
+    # after running dry does; silence the sound server inserted below the device, a stream
+    # it ran dry on, ends at full level, as does a playout buffer's refill after a flush)
+    faded_in: list[bool] = field(default_factory=list)
     first_unheard_s: float | None = None  # where in the sent audio the first miss is
     lags_ms: list[float] = field(default_factory=list)  # the lag of each found window
 
@@ -92,6 +96,26 @@ def _present(piece: np.ndarray, y: np.ndarray, at: int, n: int, min_corr: float)
     norms = np.sqrt(np.einsum("ij,ij->i", cand * keep, cand) * np.einsum("ij,ij->i", xm, xm))
     ok = (keep.sum(axis=1) >= p // 4) & (dot >= min_corr * (norms + 1e-9))
     return bool(ok.any())
+
+
+def _comes_back_faded(x: np.ndarray, y: np.ndarray, lo: int, hi: int, lag: int,
+                      rate: int) -> bool:
+    """Whether the audio after the inserted silence in ``y[lo:hi]`` (its longest run of
+    exact zeros) starts below half its sent level over its first 2 ms, at ``lag``: faded
+    in. Where that cannot be told (no zero run, sent audio too quiet there), True: the gap
+    is then not taken for the sound server's."""
+    lo = max(0, lo)
+    zero = np.concatenate(([False], y[lo:max(lo, hi)] == 0, [False]))
+    edges = np.flatnonzero(np.diff(zero.astype(np.int8)))
+    if not len(edges):
+        return True
+    starts, ends = edges[::2], edges[1::2]
+    end = lo + int(ends[np.argmax(ends - starts)])
+    n = max(1, rate // 500)
+    ref, got = x[end - lag:end - lag + n], y[end:end + n]
+    if len(ref) < n or len(got) < n or _level_db(ref) < AUDIBLE_DB:
+        return True
+    return float(got @ ref) / float(ref @ ref) < 0.5
 
 
 def _find(x: np.ndarray, y: np.ndarray, s: int, w: int, lo: int, hi: int,
@@ -156,6 +180,8 @@ def heard(sent: np.ndarray, played: np.ndarray, rate: int, *, window_ms: float =
             lose(_missing(x, y, last_end, s, (lag, found), rate, tol, min_corr))
             if found - lag > tol:
                 out.gaps.append((last_end / rate, 1000 * (found - lag) / rate))
+                out.faded_in.append(_comes_back_faded(x, y, last_end + lag, s + found + w,
+                                                      found, rate))
         elif missed:
             lose(missed)  # nothing heard before: all of it lost
         missed = 0
