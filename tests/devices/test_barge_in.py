@@ -36,10 +36,9 @@ from tests.devices.conftest import (
     write_profile,
 )
 from tests.e2e.conftest import SimHandle
-from tests.e2e.test_recording import wav_bytes
 from tests.rig.heard import Heard, heard
 from tests.rig.pulse import PulseRig
-from tests.rig.signals import espeak, resample
+from tests.rig.signals import espeak, resample, wav_bytes
 
 BLOCK_MS, FADE_MS = 20, 8
 WIRE = 16000

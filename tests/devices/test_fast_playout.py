@@ -26,10 +26,9 @@ from tests.devices.conftest import (
     wait_streaming,
     write_profile,
 )
-from tests.e2e.test_fast_delivery import LINE, compare, the_reply
-from tests.e2e.test_recording import wav_bytes
+from tests.e2e.replies import LINE, compare, the_reply
 from tests.rig.pulse import PulseRig
-from tests.rig.signals import align, align_and_correlate, espeak, resample
+from tests.rig.signals import align, align_and_correlate, espeak, resample, wav_bytes
 
 WIRES = {"pcm": ("pcm_s16le", 16000), "mulaw": ("mulaw", 8000)}
 SPEEDS = {"3x": "3", "whole": "whole"}

@@ -25,10 +25,9 @@ from tests.devices.conftest import (
     write_profile,
 )
 from tests.e2e.conftest import SimHandle
-from tests.e2e.test_recording import wav_bytes
 from tests.rig.pulse import PulseRig
 from tests.rig.pulse.daemon import terminate
-from tests.rig.signals import espeak, rms_db, silence
+from tests.rig.signals import espeak, rms_db, silence, wav_bytes
 
 RATE = 16000
 # the voice: `espeak-ng -v en -s 120`, at espeak's own level

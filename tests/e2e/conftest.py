@@ -14,10 +14,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import yaml
 
 from bridge.sim import SimConfig, run_in_thread
+from tests.rig.signals import write_wav
 
 ROOT = Path(__file__).resolve().parents[2]
 KEY = "sim-private-key"
@@ -117,3 +119,11 @@ def run_bridge(*args: str, timeout: float = 90, **env: str) -> subprocess.Comple
     return subprocess.run(bridge_cmd(*args), capture_output=True, text=True, timeout=timeout,
                           env=bridge_env(**env), cwd=ROOT)
 
+
+def visitor_wav(path: Path, bursts: int) -> None:
+    """`bursts` seconds of voice-like sound, each followed by 3 s of quiet."""
+    t = np.arange(16000) / 16000
+    voice = (0.25 * np.sin(2 * np.pi * 220 * t) * 32767).astype(np.int16)
+    quiet = np.zeros(3 * 16000, dtype=np.int16)
+    write_wav(path, np.concatenate([np.zeros(16000 // 2, np.int16),
+                                    *([voice, quiet] * bursts)]), 16000)

@@ -15,9 +15,8 @@ import numpy as np
 import pytest
 
 from tests.e2e.conftest import ProfileBuilder, run_bridge
-from tests.e2e.test_recording import wav_bytes
 from tests.rig.heard import heard
-from tests.rig.signals import espeak, read_wav, resample, write_wav
+from tests.rig.signals import espeak, read_wav, resample, wav_bytes, write_wav
 
 GREETING = ("Welcome to the front desk. Please tell me your name and who you are here to "
             "see, and I will let them know that you have arrived.")

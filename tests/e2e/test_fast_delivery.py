@@ -13,41 +13,16 @@ import re
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 import yaml
 
 from tests.e2e.conftest import ProfileBuilder, run_bridge
-from tests.e2e.test_recording import read_stereo, wav_bytes
-from tests.rig.signals import align_and_correlate, read_wav
+from tests.e2e.replies import LINE, compare, the_reply
+from tests.rig.signals import align_and_correlate, read_stereo, read_wav, wav_bytes
 
-LINE = ("Welcome to the front desk. The cafeteria is on the second floor, the library is "
-        "on the third floor, and the garden is open until six in the evening.")
 WIRES = {"pcm": {"format": "pcm_s16le", "sample_rate": 16000},
          "mulaw": {"format": "mulaw", "sample_rate": 8000}}
 SPEEDS = {"3x": 3.0, "whole": float("inf")}
-
-
-def speech_blocks(x: np.ndarray, rate: int) -> np.ndarray:
-    """Which 10 ms blocks hold speech (above -40 dBFS)."""
-    win = rate // 100
-    n = len(x) // win
-    blocks = x[: n * win].astype(np.float64).reshape(n, win)
-    return 10 * np.log10(np.mean(blocks ** 2, axis=1) / 32768.0 ** 2 + 1e-12) > -40
-
-
-def the_reply(said: np.ndarray, rate: int) -> np.ndarray:
-    """The assistant's line within what the simulator sent: first to last speech block."""
-    loud = np.flatnonzero(speech_blocks(said, rate))
-    win = rate // 100
-    return said[loud[0] * win:(loud[-1] + 1) * win]
-
-
-def compare(reply: np.ndarray, heard: np.ndarray, rate: int) -> tuple[float, float, float]:
-    """(correlation of the whole reply, seconds of speech in it, seconds of speech heard)."""
-    _, corr = align_and_correlate(reply, heard, rate)
-    return (corr, speech_blocks(reply, rate).sum() / 100,
-            speech_blocks(heard, rate).sum() / 100)
 
 
 def run_call(start_sim: Any, profiles: ProfileBuilder, tmp_path: Path, wire: dict[str, Any],

@@ -20,7 +20,7 @@ from bridge.profile import parse_profile
 from bridge.sim import SimConfig, Simulator
 from bridge.vapi import messages
 from bridge.vapi.api import VapiApi
-from tests.unit.test_hostile_text import KEYS, TYPES, check, json_value
+from tests.unit.hostile import KEYS, TYPES, check, json_value
 
 pytestmark = pytest.mark.timeout(300)
 DONE = '{"type":"fuzz-done"}'

@@ -3,7 +3,6 @@ speaker played, on one clock) and a transcript JSONL — valid however the call 
 
 from __future__ import annotations
 
-import io
 import json
 import re
 import signal
@@ -11,27 +10,10 @@ import subprocess
 import time
 from pathlib import Path
 
-import numpy as np
-
 from tests.e2e.conftest import ProfileBuilder, SimHandle, bridge_cmd, bridge_env, run_bridge
-from tests.rig.signals import align_and_correlate, espeak, write_wav
+from tests.rig.signals import align_and_correlate, espeak, read_stereo, wav_bytes, write_wav
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def read_stereo(path: Path) -> tuple[np.ndarray, int]:
-    import wave
-
-    with wave.open(str(path), "rb") as w:
-        data = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2")
-        return data.reshape(-1, w.getnchannels()), w.getframerate()
-
-
-def wav_bytes(data: bytes) -> np.ndarray:
-    import wave
-
-    with wave.open(io.BytesIO(data), "rb") as w:
-        return np.frombuffer(w.readframes(w.getnframes()), dtype="<i2")
 
 
 def echo_call_recorded(start_sim, profiles: ProfileBuilder, tmp_path: Path,

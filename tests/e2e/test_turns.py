@@ -21,22 +21,13 @@ import yaml
 
 from bridge.profile import load_profile
 from bridge.service.daemon import Daemon
-from tests.e2e.conftest import KEY, ProfileBuilder
+from tests.e2e.conftest import KEY, ProfileBuilder, visitor_wav
 from tests.rig.signals import write_wav
 
 RATE = 16000
 THINK_MS = 700.0
 BLOCK_MS = 20.0  # the null sink's clock
 SIM_FRAME_MS = 20.0  # the simulator's frames chunking: a sample goes out with its frame
-
-
-def visitor_wav(path: Path, bursts: int) -> None:
-    """`bursts` seconds of voice-like sound, each followed by 3 s of quiet."""
-    t = np.arange(RATE) / RATE
-    voice = (0.25 * np.sin(2 * np.pi * 220 * t) * 32767).astype(np.int16)
-    quiet = np.zeros(3 * RATE, dtype=np.int16)
-    write_wav(path, np.concatenate([np.zeros(RATE // 2, np.int16),
-                                    *([voice, quiet] * bursts)]), RATE)
 
 
 @pytest.fixture(autouse=True)

@@ -33,7 +33,7 @@ import yaml
 
 from tests.devices.conftest import boosted_rig, rig_env
 from tests.e2e.conftest import ProfileBuilder, bridge_cmd
-from tests.echo.test_echo_rig import call_audio
+from tests.echo.conftest import call_audio
 from tests.rig.pulse import PulseRig
 from tests.rig.signals import align, espeak, resample
 

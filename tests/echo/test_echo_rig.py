@@ -8,7 +8,6 @@ assistant is tested in test_echo_barge_in.py; see also benchmarks/echo.py.)
 
 from __future__ import annotations
 
-import os
 import subprocess
 import threading
 import time
@@ -22,7 +21,7 @@ import yaml
 
 from tests.devices.conftest import require_rig
 from tests.e2e.conftest import ProfileBuilder, bridge_cmd, bridge_env
-from tests.e2e.test_recording import wav_bytes
+from tests.echo.conftest import call_audio
 from tests.rig.pulse import PulseRig
 from tests.rig.signals import align, espeak, overlap
 
@@ -85,20 +84,6 @@ def run_call(rig: PulseRig, start_sim: Any, profiles: ProfileBuilder, mode: str,
     assert spoke.is_set(), "the visitor spoke after the assistant's line"
     up, down = call_audio(sim, mode, err, RATE)
     return {"up": up, "down": down, "stdout": out}
-
-
-def call_audio(sim: Any, name: str, err: str, rate: int) -> tuple[np.ndarray, np.ndarray]:
-    """(what the simulator received, what it sent) in its only call; with ECHO_DEBUG set,
-    also written to /tmp with the bridge's log."""
-    call = sim.only_call()
-    up = wav_bytes(sim.get_bytes(f"/_sim/calls/{call['id']}/uplink.wav"))
-    down = wav_bytes(sim.get_bytes(f"/_sim/calls/{call['id']}/downlink.wav"))
-    if os.environ.get("ECHO_DEBUG"):
-        from tests.rig.signals import write_wav
-        write_wav(f"/tmp/echo-{name}-up.wav", up, rate)
-        write_wav(f"/tmp/echo-{name}-down.wav", down, rate)
-        Path(f"/tmp/echo-{name}.err").write_text(err)
-    return up, down
 
 
 def measure(result: dict[str, Any], talker: np.ndarray) -> tuple[float, float]:

@@ -8,9 +8,7 @@ through the proxy; the proxy's record of CONNECTs shows that everything did.
 
 from __future__ import annotations
 
-import shutil
 import subprocess
-import tempfile
 import time
 import wave
 from collections.abc import Iterator
@@ -21,19 +19,13 @@ import pytest
 import trustme
 
 from bridge.sim import SimConfig, SimHandle, run_in_thread
-from tests.e2e.conftest import ROOT, bridge_cmd, bridge_env
+from tests.e2e.conftest import ROOT, bridge_cmd
 from tests.faults.harness import write_profile
+from tests.network.conftest import proxy_env, run
 from tests.network.connect_proxy import ConnectProxy
 
 pytestmark = pytest.mark.timeout(180)
 KEY = "sim-private-key"
-
-
-@pytest.fixture
-def short_dir() -> Iterator[Path]:
-    path = Path(tempfile.mkdtemp(prefix="vbnet-", dir="/tmp"))
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture
@@ -48,22 +40,6 @@ def tls_sim(short_dir: Path) -> Iterator[tuple[SimHandle, Path]]:
     config = SimConfig(port=0, api_key=KEY, tls_cert=str(chain), tls_key=str(key))
     with run_in_thread(config) as sim:
         yield sim, ca_pem
-
-
-def proxy_env(proxy: ConnectProxy | None, ca_pem: Path | None, **extra: str) -> dict[str, str]:
-    env = {name: "" for name in ("HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy",
-                                 "NO_PROXY", "no_proxy", "SSL_CERT_FILE", "SSL_CERT_DIR")}
-    if proxy is not None:
-        env.update(HTTPS_PROXY=proxy.url, https_proxy=proxy.url)
-    if ca_pem is not None:
-        env["SSL_CERT_FILE"] = str(ca_pem)
-    env.update(extra)
-    return bridge_env(**env)
-
-
-def run(*args: str, env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(bridge_cmd(*args), cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=timeout, check=False)
 
 
 def test_a_call_over_tls_goes_through_the_proxy(tls_sim: tuple[SimHandle, Path],

@@ -11,9 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.faults.harness import write_profile
-from tests.network.test_proxy_tls import proxy_env, run, short_dir
-
-__all__ = ["short_dir"]  # the fixture, shared with test_proxy_tls
+from tests.network.conftest import proxy_env, run
 
 
 @pytest.mark.parametrize("variable", ["HTTP_PROXY", "all_proxy"])

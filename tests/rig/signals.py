@@ -11,6 +11,7 @@ Level conventions (used consistently below):
 from __future__ import annotations
 
 import functools
+import io
 import shutil
 import subprocess
 import tempfile
@@ -60,6 +61,19 @@ def write_wav(path: str | Path, samples: np.ndarray, rate: int) -> None:
         w.setsampwidth(2)
         w.setframerate(int(rate))
         w.writeframes(data.astype("<i2").tobytes())
+
+
+def read_stereo(path: Path) -> tuple[np.ndarray, int]:
+    """A WAV's frames as (samples, channels), and its rate."""
+    with wave.open(str(path), "rb") as w:
+        data = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2")
+        return data.reshape(-1, w.getnchannels()), w.getframerate()
+
+
+def wav_bytes(data: bytes) -> np.ndarray:
+    """A mono 16-bit WAV held in memory (one the simulator serves) as samples."""
+    with wave.open(io.BytesIO(data), "rb") as w:
+        return np.frombuffer(w.readframes(w.getnframes()), dtype="<i2")
 
 
 def resample(samples: np.ndarray, from_rate: int, to_rate: int) -> np.ndarray:

@@ -28,11 +28,10 @@ import yaml
 from bridge.profile.sounds import bundled
 from tests.devices.conftest import require_rig
 from tests.e2e.conftest import ProfileBuilder, bridge_cmd, bridge_env
-from tests.e2e.test_recording import wav_bytes
 from tests.rig.heard import Heard
 from tests.rig.heard import heard as heard_of
 from tests.rig.pulse import PulseRig
-from tests.rig.signals import align, align_and_correlate, resample
+from tests.rig.signals import align, align_and_correlate, resample, wav_bytes
 
 ROOT = Path(__file__).resolve().parents[2]
 RATE = 48000  # the virtual devices' and the bridge's device rate

@@ -16,9 +16,8 @@ import numpy as np
 import pytest
 
 from tests.e2e.conftest import ProfileBuilder, bridge_cmd, bridge_env
-from tests.e2e.test_recording import wav_bytes
 from tests.rig.pulse.daemon import terminate
-from tests.rig.signals import espeak, rms_db, silence, write_wav
+from tests.rig.signals import espeak, rms_db, silence, wav_bytes, write_wav
 
 ROOT = Path(__file__).resolve().parents[2]
 RATE = 16000

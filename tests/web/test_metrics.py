@@ -13,8 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 import bridge
 from bridge.events import EventBus
-from tests.e2e.conftest import KEY
-from tests.e2e.test_turns import visitor_wav
+from tests.e2e.conftest import KEY, visitor_wav
 from tests.web.conftest import EventTap, ProfileBuilder, free_port, wait_for, web_profile
 
 
