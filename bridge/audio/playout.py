@@ -21,29 +21,21 @@ queued whole in a preallocated ring of `capacity_ms` (90 s) and played at the de
 pace. The delay bound (`max_ms` beyond the target) is kept only in near-silence: while the
 queue is longer, near-silence at its head 800 ms past speech and 50 ms before the next is
 skipped (pauses under 850 ms stay whole; no word is cut). Only a full ring (a stalled
-device) loses arriving audio.
-Every sample dropped is counted, as silence or as speech.
+device) loses arriving audio. Every sample dropped is counted, as silence or as speech.
 """
 
 from __future__ import annotations
 
 import time
 from collections import deque
-from typing import Protocol
 
 import numpy as np
 
-from bridge.audio.playout_types import PlayoutSettings, PlayoutStats
+from bridge.audio.playout_types import Overlay, PlayoutSettings, PlayoutStats
 from bridge.audio.ring import SampleRing
 from bridge.audio.speechruns import QUIET_PEAK, SpeechRuns, loud_count
 
 __all__ = ["QUIET_PEAK", "PlayoutBuffer", "PlayoutSettings", "PlayoutStats"]
-
-
-class Overlay(Protocol):
-    def mix_into(self, out: np.ndarray) -> None:
-        """Add to a block just filled (the audio callback: never blocks or allocates)."""
-        ...
 
 
 class PlayoutBuffer:
@@ -57,12 +49,12 @@ class PlayoutBuffer:
         self._ramp_down = np.linspace(1.0, 0.0, self._fade, dtype=np.float32)
         self._ramp_up = self._ramp_down[::-1].copy()
         self._scratch = np.zeros(self._fade, dtype=np.float32)
+        self._tail = np.zeros(self._fade, dtype=np.int16)  # an underrun's look back
         self.target_samples = int(s.start_ms * per_ms)  # written by the producer only
         self.floor_samples = 0  # written by the producer only
         self._max_samples = int(s.max_ms * per_ms)
         self._runs = SpeechRuns(sample_rate)
-        # producer-owned
-        self._flush_to = 0
+        self._flush_to = 0  # this and the two below: producer-owned
         self._overflow = 0
         self._overflow_speech = 0
         # consumer-owned
@@ -195,7 +187,7 @@ class PlayoutBuffer:
             self._fade_in_next = False
         if n < want:
             k = min(self._fade, n)
-            if n and (int(out[:n].max()) >= QUIET_PEAK or int(out[:n].min()) <= -QUIET_PEAK):
+            if self._ran_dry_loud(out[:n]):
                 self._audible_underruns += 1
             if k:
                 self._apply_ramp(out[n - k:n], self._ramp_down[self._fade - k:])
@@ -203,6 +195,14 @@ class PlayoutBuffer:
             self._playing = False
             self._fade_in_next = True
             self._underruns += 1
+
+    def _ran_dry_loud(self, part: np.ndarray) -> bool:
+        """Whether what ran dry was speech: this block's `part`, or if the queue emptied at
+        the block before's end, that block's last fade (in the ring: nothing came after)."""
+        if not len(part):
+            part = self._tail[:min(self._fade, self._ring.r)]
+            self._ring.copy_out(self._ring.r - len(part), part)
+        return bool(len(part)) and max(int(part.max()), -int(part.min())) >= QUIET_PEAK
 
     def _flush_consumer(self, out: np.ndarray, flush_to: int) -> None:
         depth = self._ring.w - self._ring.r

@@ -1,8 +1,11 @@
-"""The playout buffer's settings and counters (`bridge.audio.playout`)."""
+"""The playout buffer's settings, counters and overlay (`bridge.audio.playout`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
 
 
 @dataclass(frozen=True)
@@ -29,3 +32,9 @@ class PlayoutStats:
     @property
     def dropped_ms(self) -> float:
         return self.silence_dropped_ms + self.speech_dropped_ms
+
+
+class Overlay(Protocol):
+    def mix_into(self, out: np.ndarray) -> None:
+        """Add to a block just filled (the audio callback: never blocks or allocates)."""
+        ...

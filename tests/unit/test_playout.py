@@ -76,6 +76,22 @@ def test_underrun_fades_out_and_counts() -> None:
     assert buf.stats().underruns == 1
 
 
+@pytest.mark.parametrize("level", [10000, 20])
+def test_speech_running_dry_at_a_block_boundary_is_an_audible_underrun(level: int) -> None:
+    """The queue empties exactly at the end of a block (20 ms frames make that common): the
+    next block is silence mid-word, audible as much as a gap that starts inside a block;
+    near-silence running dry is not."""
+    buf = PlayoutBuffer(RATE, PlayoutSettings(start_ms=40, fade_ms=5))
+    buf.write(np.full(640, level, dtype=np.int16))
+    out = np.empty(320, dtype=np.int16)
+    for _ in range(3):
+        buf.read_into(out)
+    assert not out.any()
+    stats = buf.stats()
+    assert stats.underruns == 1
+    assert stats.audible_underruns == (1 if level > 1000 else 0)
+
+
 def speech(seconds: float, pause_ms: float = 100.0, rate: int = RATE) -> np.ndarray:
     """Loud "words" of 250 ms (a ramp whose every sample is distinct) with `pause_ms` of
     near-silence (±3 LSB) between them."""
