@@ -1,20 +1,20 @@
 """The playout buffer between the downlink and the speaker.
 
 One producer (the event loop, writing decoded assistant audio) and one consumer (the
-output device callback, or a clocked file writer) share a `SampleRing` without a lock:
-each side advances only its own counter (the producer never overwrites what is unread),
-and a flush is a request the consumer carries out on its next pull, with a short fade so
-the cut does not click. The consumer allocates no buffer: it copies into the block it is
-handed, and into the preallocated rings that mirror what was played.
+output device callback, or a clocked file writer) share a `SampleRing` without a lock: each
+side advances only its own counter (the producer never overwrites what is unread); a flush
+is a request the consumer carries out on its next pull, with a fade so the cut does not
+click. The consumer allocates nothing: it copies into the block and preallocated rings.
 
 Playback starts once the target depth (`start_ms`, then what the jitter estimate asks
-for) is queued, and starts again the same way after an underrun. While playing, the
-buffer's low-water mark over the last ~1.5 s (the depth just before the latest arrivals)
-is kept at or above a floor (the arrival lateness the jitter estimate has seen, at least
-one device block): below it, a block of silence is held back to grow the buffer; when it
-has stayed two blocks above the floor for four periods (~6 s), a block is skipped. Both
-happen only while everything queued is near-silence (Vapi sends it between utterances);
-pauses between words are shorter than the queue, so speech is never stretched.
+for) is queued, and again so after near-silence ran dry; speech that ran dry goes on once
+the lateness seen and a block are queued (a chunk late mid-word costs a block or two, not
+a refill to the target: the gap deepens the queue by what was late). While playing, the
+low-water mark over ~1.5 s (the depth just before the latest arrivals) is kept at or above
+a floor (the lateness seen, at least a device block): below it, a block of silence is held
+back; when it has stayed two blocks above for four periods (~6 s), a block is skipped.
+Both happen only while all that is queued is near-silence (Vapi sends it between
+utterances); pauses between words are shorter than the queue: speech is never stretched.
 
 Speech is never dropped. Audio arriving faster than real time (a whole reply at once) is
 queued whole in a preallocated ring of `capacity_ms` (90 s) and played at the device's
@@ -50,16 +50,14 @@ class PlayoutBuffer:
         self._ramp_up = self._ramp_down[::-1].copy()
         self._scratch = np.zeros(self._fade, dtype=np.float32)
         self._tail = np.zeros(self._fade, dtype=np.int16)  # an underrun's look back
-        self.target_samples = int(s.start_ms * per_ms)  # written by the producer only
-        self.floor_samples = 0  # written by the producer only
+        self.target_samples, self.floor_samples = int(s.start_ms * per_ms), 0  # producer's
         self._max_samples = int(s.max_ms * per_ms)
         self._runs = SpeechRuns(sample_rate)
         self._flush_to = 0  # this and the two below: producer-owned
         self._overflow = 0
         self._overflow_speech = 0
         # consumer-owned
-        self._playing = False
-        self._fade_in_next = False
+        self._playing = self._dry_in_speech = self._fade_in_next = False
         self._underruns = 0
         self._audible_underruns = 0
         self._dropped = 0  # near-silence skipped by the consumer
@@ -165,10 +163,12 @@ class PlayoutBuffer:
             return
         depth = w - self._ring.r
         if not self._playing:
-            if depth < self.target_samples or depth == 0:
+            need = min(self.target_samples, want + self.floor_samples) if self._dry_in_speech \
+                else self.target_samples  # speech ran dry: on once the lateness is covered
+            if depth < need or depth == 0:
                 out[:] = 0
                 return
-            self._playing = True
+            self._playing, self._dry_in_speech = True, False
         if depth > self.target_samples + self._max_samples + want:  # beyond the bound
             drop = min(self._runs.droppable(self._ring.r, w), depth - self.target_samples)
             if drop > 0:  # near-silence only, never a word
@@ -189,6 +189,7 @@ class PlayoutBuffer:
             k = min(self._fade, n)
             if self._ran_dry_loud(out[:n]):
                 self._audible_underruns += 1
+                self._dry_in_speech = True
             if k:
                 self._apply_ramp(out[n - k:n], self._ramp_down[self._fade - k:])
             out[n:] = 0
@@ -217,8 +218,7 @@ class PlayoutBuffer:
         self._flushed += skipped
         self._ring.r = max(self._ring.r, flush_to)
         self._flushes_done += 1
-        self._playing = False
-        self._fade_in_next = False
+        self._playing = self._dry_in_speech = self._fade_in_next = False
 
     def _steer(self, out: np.ndarray, want: int, depth: int) -> int:
         """Keep the low-water mark (the depth just before the latest arrivals) at or above

@@ -92,6 +92,33 @@ def test_speech_running_dry_at_a_block_boundary_is_an_audible_underrun(level: in
     assert stats.audible_underruns == (1 if level > 1000 else 0)
 
 
+def test_a_chunk_late_mid_word_costs_a_block_not_a_refill_to_the_target() -> None:
+    """As traced in an echo call over the simulator's Vapi-like chunking: 50 ms chunks every
+    50 ms mid-word, then one 130 ms after the last, as the jitter estimate raises the target
+    to 170 ms (57 ms late). The speaker ran dry and then waited for 170 ms queued: 100 ms of
+    silence mid-word. Now it goes on once the lateness and a block are queued; the gap
+    itself deepens the queue by what was late."""
+    buf = PlayoutBuffer(RATE)
+    buf.set_target_ms(90, 12)
+    events = [(t, 50.0) for t in (*range(0, 500, 50), *range(600, 1200, 50))]
+    events += [(580, 92.0), *((7 + 20 * k, 0.0) for k in range(60))]
+    out, played = np.empty(320, np.int16), []
+    for t, ms in sorted(events):
+        if ms and t == 580:
+            buf.set_target_ms(170, 57)
+        if ms:
+            buf.write(np.full(int(ms * 16), 8000, np.int16))
+        else:
+            buf.read_into(out)
+            played.append(out.copy())
+    y = np.concatenate(played)
+    voiced = y[np.flatnonzero(y)[0]:np.flatnonzero(y)[-1]] != 0
+    edges = np.flatnonzero(np.diff(np.concatenate(([1], voiced, [1])).astype(np.int8)))
+    gaps = edges[1::2] - edges[::2]
+    assert buf.stats().audible_underruns == 1 and len(gaps) == 1
+    assert gaps[0] <= 320 + 16, f"{gaps[0] / 16:.0f} ms of silence mid-word"
+
+
 def speech(seconds: float, pause_ms: float = 100.0, rate: int = RATE) -> np.ndarray:
     """Loud "words" of 250 ms (a ramp whose every sample is distinct) with `pause_ms` of
     near-silence (±3 LSB) between them."""
