@@ -112,12 +112,12 @@ def hidden_from_unit(text: str) -> str | None:
     unit's own sandbox hides (it would fail with status 203/EXEC)."""
     exe = installed_exe().split()[0]
     paths = [Path(exe), Path(os.path.realpath(sys.executable)), Path(sys.base_prefix)]
-    lines = text.splitlines()
-    for option, dirs in HIDDEN_BY.items():
-        for path, hider in ((p, d) for p in paths for d in dirs if option in lines):
-            if path.is_relative_to(hider):
-                return (f"{path} is under {hider}, "
-                        f"which the unit's {option} hides from the service: it would not "
-                        f"start — make the venv under /opt from the system's python3 "
-                        f"(docs/kiosk-install.md: sudo python3 -m venv /opt/vapi-bridge/venv)")
-    return None
+    options = set(text.splitlines())
+    hidden = [(path, option, d) for option, dirs in HIDDEN_BY.items() if option in options
+              for path in paths for d in dirs if path.is_relative_to(d)]
+    if not hidden:
+        return None
+    path, option, hider = hidden[0]
+    return (f"{path} is under {hider}, which the unit's {option} hides from the service: it "
+            f"would not start — make the venv under /opt from the system's python3 "
+            f"(docs/kiosk-install.md: sudo python3 -m venv /opt/vapi-bridge/venv)")

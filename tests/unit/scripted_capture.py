@@ -30,13 +30,11 @@ class EventfdDevice(Backend):
     captured: list[float] = field(default_factory=list)
     is_device: bool = True
     _fd: int = -1
-    _every: int = 0
     _ring: list[np.ndarray] = field(default_factory=list)
 
     def frame_wake(self, samples: int) -> int | None:
         if self._fd < 0:
             self._fd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
-        self._every = samples
         return self._fd
 
     def capture(self, k: int) -> None:
