@@ -16,10 +16,12 @@ import numpy as np
 import pytest
 
 from tests.e2e.conftest import ProfileBuilder, bridge_cmd, bridge_env, run_bridge
+from tests.rig.retiming import retimed_whole
 from tests.rig.signals import align_and_correlate, espeak, read_wav, resample, write_wav
 
 ROOT = Path(__file__).resolve().parents[2]
 LINE = "I have an appointment at two o'clock with Doctor Lee"
+GAP_IN_WORD_MS = 60.0
 
 CASES = [
     ("pcm_s16le", 16000, 16000),
@@ -89,12 +91,19 @@ def test_echo_call_round_trip(start_sim, profiles: ProfileBuilder, tmp_path: Pat
 
     played, rate = read_wav(speaker)
     assert rate == device_rate
-    # what the echo can return: the speech band-limited by the wire rate
+    # What the echo can return: the speech band-limited by the wire rate. The playout may
+    # re-time it (a block held back in a pause, a gap of a few ms where a late chunk ran
+    # it dry) but never lose, repeat or reorder any of it (tests/rig/retiming.py). One
+    # global correlation could not tell these apart: a 3 ms gap mid-word failed it, 100 ms
+    # of speech lost inside a 130 ms gap passed it (tests/unit/test_retiming.py).
     reference = resample(resample(visitor_16k, 16000, wire_rate), wire_rate, device_rate)
-    lag, corr = align_and_correlate(reference, played.ravel(), device_rate)
-    print(f"echo correlation {corr:.3f} at {lag:.2f} s")
-    assert corr >= 0.9
-    assert lag > speech_s, "the echo comes after the visitor spoke"
+    echo = retimed_whole(reference, played.ravel(), device_rate)
+    print(f"echo {echo}")
+    assert not echo.problems, echo
+    assert echo.start_s > speech_s, "the echo comes after the visitor spoke"
+    # A gap inside a word is heard: what a chunk late on a busy loopback costs, a block or
+    # two and the fades, not a refill to the whole target (the 100-120 ms it once was).
+    assert all(ms <= GAP_IN_WORD_MS for _, ms in echo.gaps_in_speech), echo
 
 
 def test_sigterm_ends_the_call_cleanly(start_sim, profiles: ProfileBuilder) -> None:
