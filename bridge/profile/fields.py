@@ -4,6 +4,7 @@ in a few words what is wrong and what would be right."""
 from __future__ import annotations
 
 import dataclasses
+import re
 import string
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,6 +75,41 @@ class Str(Field):
             raise Invalid("must not be empty")
         if len(text) > self.max_len:
             raise Invalid(f"at most {self.max_len} characters (got {len(text)})")
+        return text
+
+
+# the shape of a Vapi API key (a UUID): a secret that must never be echoed
+KEY_SHAPE = re.compile(r"\s*[0-9A-Fa-f]{8}(-?[0-9A-Fa-f]{4}){3}-?[0-9A-Fa-f]{12}\s*")
+ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+@dataclass(frozen=True)
+class EnvName(Str):
+    """The name of an environment variable holding a secret (api.key_env). A value that is
+    no such name is most likely the secret itself: the error never shows it."""
+
+    sample: str = "VAPI_API_KEY"
+    file_key: str = "api.key_file"
+
+    def check(self, value: Any) -> str:
+        text = super().check(value)
+        if not ENV_NAME.fullmatch(text):
+            raise Invalid(f"must name an environment variable (e.g. {self.sample}), not "
+                          f"hold the key itself: put the key in that variable or in "
+                          f"{self.file_key}")
+        return text
+
+
+@dataclass(frozen=True)
+class SecretPath(Str):
+    """The path of a file holding a secret (api.key_file): a value shaped like the key
+    itself is refused without being shown."""
+
+    def check(self, value: Any) -> str:
+        text = super().check(value)
+        if KEY_SHAPE.fullmatch(text):
+            raise Invalid("must be the path of a file holding the key, not the key itself: "
+                          "put the key in a file (chmod 600) and give its path here")
         return text
 
 

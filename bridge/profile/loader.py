@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import stat
 from pathlib import Path
 from typing import Any
@@ -88,22 +89,26 @@ def parse_profile(text: str, *, origin: str = "<profile>", overrides: list[str] 
 def _apply_override(data: dict[str, Any], item: str) -> str:
     """Apply `--set SECTION.KEY=VALUE`; returns the key's path."""
     key, sep, raw = item.partition("=")
-    if not sep or "." not in key:
-        raise ProfileError(f"--set {item!r}: expected SECTION.KEY=VALUE, e.g. "
+    if not sep or "." not in key:  # a value is never shown: it may be a key given by mistake
+        given = (f"--set {key!r}=…" if sep else f"--set {item!r}"
+                 if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.]*", item) else "--set with no '='")
+        raise ProfileError(f"{given}: expected SECTION.KEY=VALUE, e.g. "
                            f"--set audio.input=null")
     section, field_name = key.split(".", 1)
     try:
         value = yaml.safe_load(raw) if raw else None
     except yaml.YAMLError as exc:
         problem = getattr(exc, "problem", None) or "not a YAML value"
-        quoted = json.dumps(raw) if "'" not in raw else '"./a b"'
-        raise ProfileError(f"--set {key}: {problem} in {raw!r} — quote the whole value for "
+        secret = section == "api"  # api.key_env holding the key itself: never echoed
+        shown = "" if secret else f" in {raw!r}"
+        quoted = json.dumps(raw) if "'" not in raw and not secret else '"./a b"'
+        raise ProfileError(f"--set {key}: {problem}{shown} — quote the whole value for "
                            f"the shell and for YAML, e.g. --set '{key}={quoted}'") from None
     if data.get(section) is None:  # absent, or only commented keys under it
         data[section] = {}
     target = data[section]
     if not isinstance(target, dict):
-        raise ProfileError(f"--set {item!r}: {section} is not a section")
+        raise ProfileError(f"--set {key}: {section} is not a section")
     field_name, *inner = field_name.split(".")
     if "" in (field_name, *inner):
         raise ProfileError(f"--set {key}: a key name is empty; expected SECTION.KEY=VALUE")

@@ -16,10 +16,12 @@ from bridge.profile.fields import (
     Bool,
     Choice,
     Device,
+    EnvName,
     Int,
     Latency,
     Mapping,
     Num,
+    SecretPath,
     Str,
     Template,
     Url,
@@ -39,16 +41,17 @@ class ApiSettings:
     HELP: ClassVar[str] = ""
     base_url: str = key(Url(default="https://api.vapi.ai"),
                         "Vapi's API; http:// only to loopback unless allow_plaintext")
-    key_env: str = key(Str(default="VAPI_API_KEY"),
+    key_env: str = key(EnvName(default="VAPI_API_KEY"),
                        "env var holding the PRIVATE API key (never put it here)")
     key_file: str | None = key(
-        Str(), "or a file holding it (chmod 600); under systemd the credential vapi-api-key "
-               "($CREDENTIALS_DIRECTORY) is used", example="/etc/vapi-bridge/key",
-        commented=True)
-    public_key_env: str = key(Str(default="VAPI_PUBLIC_KEY"),
+        SecretPath(), "or a file holding it (chmod 600); under systemd the credential "
+                      "vapi-api-key ($CREDENTIALS_DIRECTORY) is used",
+        example="/etc/vapi-bridge/key", commented=True)
+    public_key_env: str = key(EnvName(default="VAPI_PUBLIC_KEY", sample="VAPI_PUBLIC_KEY",
+                                      file_key="api.public_key_file"),
                               "PUBLIC key, only for listen/control URLs with auth on")
     public_key_file: str | None = key(
-        Str(), "or a file holding it; under systemd the credential vapi-public-key",
+        SecretPath(), "or a file holding it; under systemd the credential vapi-public-key",
         commented=True)
     timeout_seconds: float = key(Num(default=10.0, lo=1, hi=120), "per REST request")
     retry_attempts: int = key(Int(default=5, lo=1, hi=20),

@@ -60,8 +60,12 @@ def _convert(node: yaml.Node, path: str, lines: Lines, origin: str) -> Any:
     loader = yaml.SafeLoader("")
     try:
         return loader.construct_object(node, deep=True)
-    except yaml.YAMLError as exc:
-        raise ProfileError(f"{origin}:{node.start_mark.line + 1}: {path}: {exc}") from None
+    except (yaml.YAMLError, ValueError, TypeError, OverflowError) as exc:  # `!!int x`: ValueError
+        # the text names the value; under api. that may be a key written in by mistake
+        said = "its value cannot be read as YAML" if path.startswith("api.") else \
+            " ".join(str(exc).split())
+        raise ProfileError(f"{origin}:{node.start_mark.line + 1}: {path}: {said} — check "
+                           f"the value (quoted, it is kept as text)") from None
     finally:
         loader.dispose()
 

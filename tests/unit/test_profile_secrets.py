@@ -1,0 +1,75 @@
+"""A key written where the profile expects the name of its variable or file is refused in
+one line that names the setting and the fix, never showing the value."""
+
+from __future__ import annotations
+
+import pytest
+
+from bridge.errors import ProfileError
+from bridge.profile import parse_profile
+
+GOOD = "assistant:\n  id: asst-1\n"
+KEY = "3f2a9c1e-7b4d-4e8a-9f10-2c3d4e5f6a7b"
+FIX = ("must name an environment variable (e.g. VAPI_API_KEY), not hold the key itself: put "
+       "the key in that variable or in api.key_file")
+
+
+def error_of(text: str, overrides: list[str] | None = None) -> str:
+    with pytest.raises(ProfileError) as info:
+        parse_profile(text, origin="kiosk.yaml", overrides=overrides)
+    message = str(info.value)
+    assert "\n" not in message
+    for part in (KEY, KEY[:8], KEY[-12:]):
+        assert part not in message, message
+    return message
+
+
+@pytest.mark.parametrize("value", [KEY, f'"{KEY}"', "sk-live 1234", "1abc", "'7'", "9"])
+def test_a_key_env_that_is_no_variable_name_is_refused_unshown(value: str) -> None:
+    message = error_of(GOOD + f"api:\n  key_env: {value}\n")
+    if value in (KEY, f'"{KEY}"'):
+        assert message == f"kiosk.yaml:4: api.key_env: {FIX}"
+    else:
+        assert message.startswith("kiosk.yaml:4: api.key_env: must name an environment")
+
+
+def test_a_key_env_given_by_set_is_refused_unshown() -> None:
+    assert error_of(GOOD, [f"api.key_env={KEY}"]) == f"--set api.key_env: {FIX}"
+
+
+def test_the_public_key_env_names_its_own_variable_and_file() -> None:
+    message = error_of(GOOD + f"api:\n  public_key_env: {KEY}\n")
+    assert message == ("kiosk.yaml:4: api.public_key_env: must name an environment variable "
+                       "(e.g. VAPI_PUBLIC_KEY), not hold the key itself: put the key in that "
+                       "variable or in api.public_key_file")
+
+
+@pytest.mark.parametrize("name", ["VAPI_API_KEY", "_KIOSK_KEY2", "vapi_key"])
+def test_variable_names_are_accepted(name: str) -> None:
+    assert parse_profile(GOOD + f"api:\n  key_env: {name}\n").api.key_env == name
+
+
+@pytest.mark.parametrize("setting", ["key_file", "public_key_file"])
+def test_a_key_file_that_holds_the_key_itself_is_refused_unshown(setting: str) -> None:
+    message = error_of(GOOD + f"api:\n  {setting}: {KEY}\n")
+    assert message.startswith(f"kiosk.yaml:4: api.{setting}: must be the path of a file "
+                              f"holding the key, not the key itself")
+    assert parse_profile(GOOD + f"api:\n  {setting}: /etc/vapi-bridge/key\n")
+
+
+@pytest.mark.parametrize("item", [
+    f"api.key_env={KEY}: x",  # not YAML (a mapping value where none is allowed)
+    f"api.key_env=[{KEY}",
+    f"key_env={KEY}",  # no section
+    KEY,  # no '=' at all
+])
+def test_an_override_that_cannot_be_read_never_shows_its_value(item: str) -> None:
+    error_of(GOOD, [item])
+
+
+def test_a_tagged_value_that_cannot_be_read_is_a_profile_error_unshown() -> None:
+    """`!!int` on a key's text raised ValueError (an internal error quoting the value)."""
+    message = error_of(GOOD + f"api:\n  key_env: !!int {KEY[:8]}\n")
+    assert message.startswith("kiosk.yaml:4: api.key_env: its value cannot be read as YAML")
+    other = error_of(GOOD + "audio:\n  block_ms: !!int abc\n")
+    assert other.startswith("kiosk.yaml:4: audio.block_ms: invalid literal for int()")
