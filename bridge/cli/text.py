@@ -19,7 +19,8 @@ RUN_EXITS = """exit codes:
 CHECK_EXITS = """exit codes (of the first failed check):
   0    ready: all checks passed
   1    internal error
-  2    the profile is wrong, or no API key is set (environment, key file, credential)
+  2    the profile is wrong, or no API key is set (environment, key file, credential),
+       or the one set is empty
   3    Vapi refused the API key (401), billing (402), or blocked the client (403)
   4    an audio device is missing, fails to open, or the microphone hears nothing (--beep)
   5    the API host does not resolve, TLS does not verify, or the API cannot be reached"""

@@ -271,9 +271,15 @@ def api_key(profile: Profile) -> str:
     key = resolve_secret(profile.api.key_env, profile.api.key_file, CREDENTIAL_NAME,
                          profile.directory)
     if not key:
-        raise ProfileError(f"no Vapi API key: set the environment variable "
-                           f"{profile.api.key_env}, or api.key_file in {profile.origin}, or a "
-                           f"systemd credential named {CREDENTIAL_NAME}")
+        name = profile.api.key_env
+        if name in os.environ:  # set, but to nothing (or blanks): not the same as unset
+            raise ProfileError(f"the environment variable {name} is set but empty — put the "
+                               f"Vapi API key in it, or unset it and use api.key_file in "
+                               f"{profile.origin} or a systemd credential named "
+                               f"{CREDENTIAL_NAME}")
+        raise ProfileError(f"no Vapi API key: set the environment variable {name}, or "
+                           f"api.key_file in {profile.origin}, or a systemd credential named "
+                           f"{CREDENTIAL_NAME}")
     return key
 
 

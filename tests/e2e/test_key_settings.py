@@ -41,3 +41,20 @@ def test_a_key_in_key_env_is_refused_and_never_printed(start_sim, profiles: Prof
     (only,) = json.loads(results[3].stdout)["checks"]
     assert only["detail"] == f"{where}{KEY_ENV_FIX}"
     assert sim.calls() == [], "nothing was asked of Vapi"
+
+
+def test_an_empty_key_is_called_empty(start_sim, profiles: ProfileBuilder) -> None:
+    sim = start_sim(assistant="echo")
+    profile = profiles.write(sim.base_url)
+    empty = "set but empty — put the Vapi API key in it"
+    run = run_bridge("run", "-p", str(profile), VAPI_API_KEY="")
+    assert run.returncode == 2, run.stderr
+    assert run.stderr.strip().splitlines()[-1] == (
+        f"vapi-bridge: the environment variable VAPI_API_KEY is set but empty — put the Vapi "
+        f"API key in it, or unset it and use api.key_file in {profile} or a systemd "
+        f"credential named vapi-api-key")
+    check = run_bridge("check", "-p", str(profile), VAPI_API_KEY="")
+    assert check.returncode == 2
+    assert f" ✗ API key present — the environment variable VAPI_API_KEY is {empty}" \
+        in check.stdout, check.stdout
+    assert sim.calls() == []

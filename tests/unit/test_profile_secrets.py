@@ -3,10 +3,12 @@ one line that names the setting and the fix, never showing the value."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from bridge.errors import ProfileError
-from bridge.profile import parse_profile
+from bridge.profile import api_key, parse_profile
 
 GOOD = "assistant:\n  id: asst-1\n"
 KEY = "3f2a9c1e-7b4d-4e8a-9f10-2c3d4e5f6a7b"
@@ -73,3 +75,23 @@ def test_a_tagged_value_that_cannot_be_read_is_a_profile_error_unshown() -> None
     assert message.startswith("kiosk.yaml:4: api.key_env: its value cannot be read as YAML")
     other = error_of(GOOD + "audio:\n  block_ms: !!int abc\n")
     assert other.startswith("kiosk.yaml:4: audio.block_ms: invalid literal for int()")
+
+
+@pytest.mark.parametrize("value", ["", "  "])
+def test_an_empty_key_variable_is_called_empty_not_unset(value: str, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CREDENTIALS_DIRECTORY", raising=False)
+    monkeypatch.setenv("KIOSK_KEY", value)
+    p = parse_profile(GOOD + "api:\n  key_env: KIOSK_KEY\n", origin="kiosk.yaml")
+    with pytest.raises(ProfileError) as err:
+        api_key(p)
+    assert str(err.value) == ("the environment variable KIOSK_KEY is set but empty — put the "
+                              "Vapi API key in it, or unset it and use api.key_file in "
+                              "kiosk.yaml or a systemd credential named vapi-api-key")
+    (tmp_path / "key").write_text("from-file\n")  # another source still serves
+    with_file = parse_profile(GOOD + f"api:\n  key_env: KIOSK_KEY\n  key_file: {tmp_path}/key\n")
+    assert api_key(with_file) == "from-file"
+    monkeypatch.delenv("KIOSK_KEY")
+    with pytest.raises(ProfileError, match=r"^no Vapi API key: set the environment variable "
+                                           "KIOSK_KEY"):
+        api_key(p)
