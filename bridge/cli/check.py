@@ -3,8 +3,9 @@
 Profile valid (its warnings shown with !, not failing); the extras it needs installed
 (`audio.echo: aec` needs livekit; `http.listen` aiohttp and prometheus-client and its token;
 `service.on_event` a program that runs); the recording directory and the control socket's
-directory writable; API host resolves and, for https, TLS verifies; API key present and
-accepted (a harmless authenticated request); `assistant.id` found (`GET /assistant/{id}`);
+directory writable; API host resolves and, for https, TLS verifies (or, behind a proxy the
+environment names, is reached through it); API key present (always listed) and accepted (a
+harmless authenticated request); `assistant.id` found (`GET /assistant/{id}`);
 input and output devices found and opened (`--beep` plays a short tone and records a
 second, showing the input level).
 """
@@ -14,13 +15,10 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import ssl
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import numpy as np
 
@@ -28,36 +26,17 @@ from bridge.audio.base import AudioSink, AudioSource, level_dbfs, show_dbfs
 from bridge.call.backends import describe, open_sink, open_source
 from bridge.call.destination import expand_path, unwritable
 from bridge.call.wiring import close_audio, record_template, start_audio
+from bridge.cli.check_api import key_accepted, key_present, network
+from bridge.cli.check_item import Item, line
 from bridge.cli.check_kiosk import kiosk_items
 from bridge.control.paths import prepare_directory, socket_path
 from bridge.control.server import is_live
-from bridge.errors import ApiRequestError, BridgeError, ExitCode
+from bridge.errors import BridgeError, ExitCode
 from bridge.extras import install_command
-from bridge.profile import Profile, api_key, load_profile
+from bridge.profile import Profile, load_profile
 from bridge.profile.fields import file_path
-from bridge.redact import scrub_urls
 from bridge.service.logsetup import colour_wanted
-from bridge.vapi.api import VapiApi, is_loopback
-from bridge.vapi.interruptions import INTERRUPTED
 from bridge.words import plural
-
-PLACEHOLDER_ID = "00000000-0000-0000-0000-000000000000"  # config/frontdesk.yaml's
-
-
-@dataclass
-class Item:
-    ok: bool
-    what: str
-    detail: str = ""
-    code: int = ExitCode.OK
-    warn: bool = False  # passed, but worth a look: shown with !
-
-
-def _line(item: Item, colour: bool) -> str:
-    mark, hue = ("!", 33) if item.warn else ("✓", 32) if item.ok else ("✗", 31)
-    if colour:
-        mark = f"\033[{hue}m{mark}\033[0m"
-    return f" {mark} {item.what}" + (f" — {item.detail}" if item.detail else "")
 
 
 def _extras(profile: Profile) -> list[Item]:
@@ -109,80 +88,6 @@ def _paths(profile: Profile) -> list[Item]:
     items.append(Item(True, what) if problem is None else Item(
         False, what, f"{problem} — set service.control_socket to a path you can write",
         ExitCode.PROFILE))
-    return items
-
-
-async def _network(profile: Profile) -> list[Item]:
-    url = urlsplit(profile.api.base_url)
-    host, port = url.hostname or "", url.port or (443 if url.scheme == "https" else 80)
-    items: list[Item] = []
-    try:
-        await asyncio.get_running_loop().getaddrinfo(host, port)
-        items.append(Item(True, f"API host {host} resolves"))
-    except OSError as exc:
-        items.append(Item(False, f"API host {host} resolves", f"{exc.strerror or exc}; check "
-                          f"DNS and the network, or api.base_url", ExitCode.NETWORK))
-        return items
-    if url.scheme == "https":
-        try:
-            ctx = ssl.create_default_context()
-            _, writer = await asyncio.wait_for(
-                asyncio.open_connection(host, port, ssl=ctx, server_hostname=host), 10)
-            writer.close()
-            items.append(Item(True, f"TLS to {host} verifies"))
-        except (OSError, TimeoutError, ssl.SSLError) as exc:
-            items.append(Item(False, f"TLS to {host} verifies", f"{exc}; check the clock, "
-                              f"a proxy, or ca-certificates", ExitCode.NETWORK))
-    elif not is_loopback(profile.api.base_url):
-        items.append(Item(True, f"plain {url.scheme}:// to {host} (api.allow_plaintext)"))
-    return items
-
-
-async def _key(profile: Profile) -> list[Item]:
-    try:
-        key = api_key(profile)
-    except BridgeError as exc:
-        return [Item(False, "API key present", str(exc), exc.exit_code)]
-    items = [Item(True, "API key present")]
-    try:  # the URL's scheme was checked with the profile
-        api = VapiApi(profile.api.base_url, key, timeout=min(profile.api.timeout_seconds, 10),
-                      allow_plaintext=profile.api.allow_plaintext)
-    except BridgeError as exc:
-        return [*items, Item(False, "API key accepted", str(exc), exc.exit_code)]
-    try:
-        await api.check_key()
-        items.append(Item(True, "API key accepted"))
-        if profile.assistant.id:
-            items += await _assistant(api, profile)
-    except BridgeError as exc:
-        items.append(Item(False, "API key accepted", scrub_urls(str(exc)), exc.exit_code))
-    finally:
-        await api.aclose()
-    return items
-
-
-async def _assistant(api: VapiApi, profile: Profile) -> list[Item]:
-    assistant_id = str(profile.assistant.id)
-    what = f"assistant {assistant_id!a} found"
-    try:
-        found = await api.get_assistant(assistant_id)
-    except ApiRequestError:
-        fix = (f"assistant.id in {profile.origin} is still the example's placeholder"
-               if assistant_id == PLACEHOLDER_ID else
-               "Vapi has no assistant with this id for this API key")
-        return [Item(False, what, f"{fix} — copy the assistant's id from the Vapi dashboard "
-                     f"(Assistants), or use assistant.inline", ExitCode.PROFILE)]
-    except BridgeError as exc:
-        return [Item(False, what, scrub_urls(str(exc)), exc.exit_code)]
-    name = found.get("name")
-    items = [Item(True, what, f"{name[:60]!a}" if isinstance(name, str) and name else "")]
-    listed = found.get("clientMessages")
-    if isinstance(listed, list) and INTERRUPTED not in listed and \
-            "clientMessages" not in (profile.assistant.overrides or {}):
-        items.append(Item(True, "assistant", f"its clientMessages (in the Vapi dashboard) "
-                          f"leave out {INTERRUPTED}, which the bridge waits for to stop the "
-                          f"speaker when the visitor interrupts — add it there, or list "
-                          f"clientMessages in assistant.overrides", warn=True))
     return items
 
 
@@ -260,7 +165,7 @@ def _report(items: list[Item], as_json: bool, out: Callable[[str], None]) -> int
         return code
     colour = colour_wanted(sys.stdout)
     for item in items:
-        out(_line(item, colour))
+        out(line(item, colour))
     warned = sum(i.warn for i in items)
     note = f" ({plural(warned, 'warning')})" if warned else ""
     out(f"{len(items) - len(failed)} passed, {len(failed)} failed{note}" if failed
@@ -279,10 +184,13 @@ async def run_check(name: str, overrides: list[str], beep: bool,
     items += _extras(profile) + _paths(profile) + await _running(profile)
     items += [Item(ok, what, detail, code)
               for ok, what, detail, code in await kiosk_items(profile)]
-    network = await _network(profile)
-    items += network
-    if all(i.ok for i in network):
-        items += await _key(profile)
+    reached = await network(profile)
+    items += reached
+    if all(i.ok for i in reached):
+        present, key = key_present(profile)
+        items.append(present)
+        if key is not None:
+            items += await key_accepted(profile, key)
     items += await _devices(profile, beep)
     return _report(items, as_json, out)
 

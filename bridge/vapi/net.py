@@ -70,6 +70,40 @@ def http_client(**kwargs: Any) -> httpx.AsyncClient:
 
 
 PROXY_VARIABLES = ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY")
+_VARIABLE_OF = {"https://": "HTTPS_PROXY", "http://": "HTTP_PROXY", "all://": "ALL_PROXY"}
+
+
+def proxy_for(url: str) -> tuple[str, str] | None:
+    """The proxy `http_client` sends a request for `url` through, as its `host:port` (never
+    its credentials) and the variable naming it; None when the request goes direct.
+
+    httpx (`trust_env`) builds a table of URL patterns from the environment — HTTPS_PROXY,
+    HTTP_PROXY and ALL_PROXY (`https://`, `http://`, `all://`), each NO_PROXY entry a
+    pattern that goes direct (`*` none at all) — and the most specific pattern matching a
+    URL decides. This builds that table with httpx's own functions and asks it the same
+    question, so `check` and the calls agree (tests/unit/test_proxy_choice.py holds it to
+    the client's choice)."""
+    from httpx._utils import URLPattern, get_environment_proxies
+
+    try:
+        target = httpx.URL(url)
+        table = {URLPattern(key): proxy for key, proxy in get_environment_proxies().items()}
+    except (ValueError, httpx.InvalidURL):
+        return None  # the client itself refuses it, with its own line (`http_client`)
+    for pattern in sorted(table):  # httpx's order: the most specific first
+        if pattern.matches(target):
+            proxy = table[pattern]
+            if proxy is None:
+                return None
+            variable = _VARIABLE_OF.get(pattern.pattern, "NO_PROXY")
+            try:
+                parts = httpx.URL(proxy)
+                port = parts.port or (443 if parts.scheme == "https" else 1080
+                                      if parts.scheme.startswith("socks") else 80)
+                return f"{parts.host}:{port}" if parts.host else "a proxy", variable
+            except (ValueError, httpx.InvalidURL):
+                return "a proxy", variable
+    return None
 
 
 def socks_variables() -> str:

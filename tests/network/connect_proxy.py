@@ -13,7 +13,9 @@ from types import TracebackType
 
 
 class ConnectProxy:
-    def __init__(self) -> None:
+    def __init__(self, hosts: dict[str, str] | None = None) -> None:
+        # names only the proxy can resolve (as a corporate proxy's own DNS): name -> address
+        self.hosts = hosts or {}
         self.tunnels: list[str] = []  # "host:port" of every CONNECT, in order
         self.refused: list[str] = []  # request lines that were not CONNECT
         self.port = 0
@@ -50,7 +52,9 @@ class ConnectProxy:
                 writer.write(b"HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\n\r\n")
                 return
             host, _, port = target.rpartition(":")
-            up_reader, up_writer = await asyncio.open_connection(host.strip("[]"), int(port))
+            host = host.strip("[]")
+            up_reader, up_writer = await asyncio.open_connection(self.hosts.get(host, host),
+                                                                 int(port))
             self.tunnels.append(target)
             writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
             await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))

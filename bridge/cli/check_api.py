@@ -1,0 +1,103 @@
+"""`check`'s items for Vapi's API: the host reached (resolved here and TLS verified, or
+through the proxy the client would use), the key present (a local look, always listed) and
+accepted (a harmless authenticated request), `assistant.id` found (`GET /assistant/{id}`)."""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from urllib.parse import urlsplit
+
+from bridge.cli.check_item import Item
+from bridge.errors import ApiRequestError, BridgeError, ExitCode
+from bridge.profile import Profile, api_key
+from bridge.redact import scrub_urls
+from bridge.vapi.api import VapiApi, is_loopback
+from bridge.vapi.interruptions import INTERRUPTED
+from bridge.vapi.net import proxy_for
+
+PLACEHOLDER_ID = "00000000-0000-0000-0000-000000000000"  # config/frontdesk.yaml's
+
+
+async def network(profile: Profile) -> list[Item]:
+    url = urlsplit(profile.api.base_url)
+    host, port = url.hostname or "", url.port or (443 if url.scheme == "https" else 80)
+    proxied = proxy_for(profile.api.base_url)
+    if proxied is not None:  # the proxy resolves the host, and TLS runs through its tunnel
+        where, variable = proxied
+        return [Item(True, f"API host {host} reached through the proxy {where} ({variable})",
+                     "not resolved here: the proxy does; TLS, the key and the assistant are "
+                     "checked through it")]
+    items: list[Item] = []
+    try:
+        await asyncio.get_running_loop().getaddrinfo(host, port)
+        items.append(Item(True, f"API host {host} resolves"))
+    except OSError as exc:
+        items.append(Item(False, f"API host {host} resolves", f"{exc.strerror or exc}; check "
+                          f"DNS and the network, or api.base_url", ExitCode.NETWORK))
+        return items
+    if url.scheme == "https":
+        try:
+            ctx = ssl.create_default_context()
+            _, writer = await asyncio.wait_for(
+                asyncio.open_connection(host, port, ssl=ctx, server_hostname=host), 10)
+            writer.close()
+            items.append(Item(True, f"TLS to {host} verifies"))
+        except (OSError, TimeoutError, ssl.SSLError) as exc:
+            items.append(Item(False, f"TLS to {host} verifies", f"{exc}; check the clock, "
+                              f"a proxy, or ca-certificates", ExitCode.NETWORK))
+    elif not is_loopback(profile.api.base_url):
+        items.append(Item(True, f"plain {url.scheme}:// to {host} (api.allow_plaintext)"))
+    return items
+
+
+def key_present(profile: Profile) -> tuple[Item, str | None]:
+    """The key found (environment, key file, credential): local, so always listed."""
+    try:
+        return Item(True, "API key present"), api_key(profile)
+    except BridgeError as exc:
+        return Item(False, "API key present", str(exc), exc.exit_code), None
+
+
+async def key_accepted(profile: Profile, key: str) -> list[Item]:
+    try:  # the URL's scheme was checked with the profile
+        api = VapiApi(profile.api.base_url, key, timeout=min(profile.api.timeout_seconds, 10),
+                      allow_plaintext=profile.api.allow_plaintext)
+    except BridgeError as exc:
+        return [Item(False, "API key accepted", str(exc), exc.exit_code)]
+    items: list[Item] = []
+    try:
+        await api.check_key()
+        items.append(Item(True, "API key accepted"))
+        if profile.assistant.id:
+            items += await _assistant(api, profile)
+    except BridgeError as exc:
+        items.append(Item(False, "API key accepted", scrub_urls(str(exc)), exc.exit_code))
+    finally:
+        await api.aclose()
+    return items
+
+
+async def _assistant(api: VapiApi, profile: Profile) -> list[Item]:
+    assistant_id = str(profile.assistant.id)
+    what = f"assistant {assistant_id!a} found"
+    try:
+        found = await api.get_assistant(assistant_id)
+    except ApiRequestError:
+        fix = (f"assistant.id in {profile.origin} is still the example's placeholder"
+               if assistant_id == PLACEHOLDER_ID else
+               "Vapi has no assistant with this id for this API key")
+        return [Item(False, what, f"{fix} — copy the assistant's id from the Vapi dashboard "
+                     f"(Assistants), or use assistant.inline", ExitCode.PROFILE)]
+    except BridgeError as exc:
+        return [Item(False, what, scrub_urls(str(exc)), exc.exit_code)]
+    name = found.get("name")
+    items = [Item(True, what, f"{name[:60]!a}" if isinstance(name, str) and name else "")]
+    listed = found.get("clientMessages")
+    if isinstance(listed, list) and INTERRUPTED not in listed and \
+            "clientMessages" not in (profile.assistant.overrides or {}):
+        items.append(Item(True, "assistant", f"its clientMessages (in the Vapi dashboard) "
+                          f"leave out {INTERRUPTED}, which the bridge waits for to stop the "
+                          f"speaker when the visitor interrupts — add it there, or list "
+                          f"clientMessages in assistant.overrides", warn=True))
+    return items

@@ -1,0 +1,71 @@
+"""`check` behind a proxy, through the real `vapi-bridge` processes: the API host is a name
+only the proxy resolves (a CONNECT proxy on loopback with its own DNS, in front of a TLS
+simulator whose certificate bears that name), as on networks where only the proxy reaches
+the internet. `check` does not ask the local resolver then; it says the host is reached
+through the proxy and checks the key and the assistant through it, as `run` calls."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import trustme
+
+from bridge.sim import SimConfig, SimHandle, run_in_thread
+from tests.faults.harness import write_profile
+from tests.network.conftest import proxy_env, run
+from tests.network.connect_proxy import ConnectProxy
+
+pytestmark = pytest.mark.timeout(180)
+KEY = "sim-private-key"
+NAME = "api.vapi-sim.invalid"  # never resolvable here (RFC 2606)
+
+
+@pytest.fixture
+def named_sim(short_dir: Path) -> Iterator[tuple[SimHandle, Path]]:
+    """A simulator serving https with a certificate for NAME from a test CA; the CA's PEM."""
+    ca = trustme.CA()
+    cert = ca.issue_cert(NAME)
+    chain, key, ca_pem = short_dir / "chain.pem", short_dir / "key.pem", short_dir / "ca.pem"
+    cert.private_key_and_cert_chain_pem.write_to_path(str(chain))
+    cert.private_key_pem.write_to_path(str(key))
+    ca.cert_pem.write_to_path(str(ca_pem))
+    config = SimConfig(port=0, api_key=KEY, tls_cert=str(chain), tls_key=str(key))
+    with run_in_thread(config) as sim:
+        yield sim, ca_pem
+
+
+def test_check_goes_through_the_proxy_when_only_the_proxy_resolves_the_host(
+        named_sim: tuple[SimHandle, Path], short_dir: Path) -> None:
+    sim, ca_pem = named_sim
+    profile = write_profile(short_dir, f"https://{NAME}:{sim.port}")
+    with ConnectProxy(hosts={NAME: "127.0.0.1"}) as proxy:
+        env = proxy_env(proxy, ca_pem)
+        checked = run("check", "--profile", str(profile), env=env)
+        called = run("run", "--profile", str(profile), env=env)
+    assert called.returncode == 0, called.stderr  # what check is to agree with
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    lines = checked.stdout.splitlines()
+    assert (f" ✓ API host {NAME} reached through the proxy 127.0.0.1:{proxy.port} "
+            f"(HTTPS_PROXY) — not resolved here: the proxy does; TLS, the key and the "
+            f"assistant are checked through it") in lines, checked.stdout
+    for passed in (" ✓ API key present", " ✓ API key accepted",
+                   " ✓ assistant 'echo' found — 'vapi-bridge-sim echo'"):
+        assert passed in lines, checked.stdout
+    assert lines[-1] == "ready: all checks passed"
+    assert f"{NAME}:{sim.port}" in proxy.tunnels
+
+
+def test_a_host_in_no_proxy_is_resolved_here(named_sim: tuple[SimHandle, Path],
+                                            short_dir: Path) -> None:
+    sim, ca_pem = named_sim
+    profile = write_profile(short_dir, f"https://{NAME}:{sim.port}")
+    with ConnectProxy(hosts={NAME: "127.0.0.1"}) as proxy:
+        checked = run("check", "--profile", str(profile),
+                      env=proxy_env(proxy, ca_pem, NO_PROXY=".invalid", no_proxy=".invalid"))
+    assert checked.returncode == 5, checked.stdout + checked.stderr
+    lines = checked.stdout.splitlines()
+    assert any(line.startswith(f" ✗ API host {NAME} resolves — ") for line in lines), lines
+    assert not any("API key accepted" in line for line in lines)
+    assert proxy.tunnels == []
