@@ -185,12 +185,10 @@ async def run_check(name: str, overrides: list[str], beep: bool,
     items += [Item(ok, what, detail, code)
               for ok, what, detail, code in await kiosk_items(profile)]
     reached = await network(profile)
-    items += reached
-    if all(i.ok for i in reached):
-        present, key = key_present(profile)
-        items.append(present)
-        if key is not None:
-            items += await key_accepted(profile, key)
+    present, key = key_present(profile)
+    items += [*reached, present]
+    if key is not None and all(i.ok for i in reached):  # the key is local: always listed
+        items += await key_accepted(profile, key)
     items += await _devices(profile, beep)
     return _report(items, as_json, out)
 

@@ -67,5 +67,6 @@ def test_a_host_in_no_proxy_is_resolved_here(named_sim: tuple[SimHandle, Path],
     assert checked.returncode == 5, checked.stdout + checked.stderr
     lines = checked.stdout.splitlines()
     assert any(line.startswith(f" ✗ API host {NAME} resolves — ") for line in lines), lines
+    assert " ✓ API key present" in lines, "the key is looked at here, whatever the network"
     assert not any("API key accepted" in line for line in lines)
     assert proxy.tunnels == []

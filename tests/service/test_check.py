@@ -42,6 +42,20 @@ def test_check_shows_each_failure_with_its_fix(start_sim, profiles: ProfileBuild
         assert "Traceback" not in result.stderr
 
 
+def test_check_lists_the_key_when_the_host_does_not_resolve(profiles: ProfileBuilder) -> None:
+    """The key is looked for here: said present, or missing, whatever the network."""
+    profile = profiles.write("https://no-such-host.invalid")
+    found = run_bridge("check", "--profile", str(profile))
+    missing = run_bridge("check", "--profile", str(profile), VAPI_API_KEY="")
+    for result in (found, missing):
+        assert result.returncode == 5, result.stdout + result.stderr  # the first ✗'s
+        assert " ✗ API host no-such-host.invalid resolves — " in result.stdout
+        assert "API key accepted" not in result.stdout, "asking Vapi needs the network"
+    assert " ✓ API key present\n" in found.stdout, found.stdout
+    assert " ✗ API key present — the environment variable VAPI_API_KEY is set but empty" \
+        in missing.stdout, missing.stdout
+
+
 def test_check_fails_what_run_would_fail_on(start_sim, profiles: ProfileBuilder,
                                            tmp_path: Path) -> None:
     """The example's placeholder assistant id, an assistant the account lacks, a recording
