@@ -37,7 +37,7 @@ from typing import Any
 from bridge.audio.base import AudioSink, AudioSource
 from bridge.call.lifecycle import Call, ensure_live
 from bridge.call.summary import CallSummary
-from bridge.call.wiring import close_audio, make_api, make_recorder, start_audio
+from bridge.call.wiring import calling_api, close_audio, make_recorder, start_audio
 from bridge.control.commands import listen_url
 from bridge.errors import ProfileError, Refused
 from bridge.profile import Profile, load_profile, public_key
@@ -160,7 +160,7 @@ async def open_call(profile: str | Profile, *, overrides: str | list[str] | None
     the profile's devices with your own source and sink (started and closed here);
     `record=False` skips the profile's `record.path`."""
     p = _profile(profile, overrides)
-    api = make_api(p)
+    api = calling_api(p)
     source: AudioSource | None = None
     sink: AudioSink | None = None
     try:

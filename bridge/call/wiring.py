@@ -29,6 +29,13 @@ def make_api(profile: Profile) -> VapiApi:
                    allow_plaintext=a.allow_plaintext)
 
 
+def calling_api(profile: Profile) -> VapiApi:
+    """The API client of a daemon or a call: a profile whose assistant.id is still the
+    example's placeholder is refused first (exit 2), before Vapi is asked."""
+    profile.refuse_placeholder()
+    return make_api(profile)
+
+
 async def learn_assistant(api: VapiApi, profile: Profile) -> None:
     """For a dashboard assistant (`assistant.id`): its clientMessages, kept by `api` for the
     barge-in rule of the calls that name it (`BargeIn`). In the background, once per API

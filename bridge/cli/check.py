@@ -26,7 +26,7 @@ from bridge.audio.base import AudioSink, AudioSource, level_dbfs, show_dbfs
 from bridge.call.backends import describe, open_sink, open_source
 from bridge.call.destination import expand_path, unwritable
 from bridge.call.wiring import close_audio, record_template, start_audio
-from bridge.cli.check_api import key_accepted, key_present, network
+from bridge.cli.check_api import key_accepted, key_present, network, placeholder
 from bridge.cli.check_item import Item, line
 from bridge.cli.check_kiosk import kiosk_items
 from bridge.control.paths import prepare_directory, socket_path
@@ -189,6 +189,7 @@ async def run_check(name: str, overrides: list[str], beep: bool,
     items += [*reached, present]
     if key is not None and all(i.ok for i in reached):  # the key is local: always listed
         items += await key_accepted(profile, key)
+    items += placeholder(profile)
     items += await _devices(profile, beep)
     return _report(items, as_json, out)
 

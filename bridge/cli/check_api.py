@@ -16,8 +16,6 @@ from bridge.vapi.api import VapiApi, is_loopback
 from bridge.vapi.interruptions import INTERRUPTED
 from bridge.vapi.net import proxy_for
 
-PLACEHOLDER_ID = "00000000-0000-0000-0000-000000000000"  # config/frontdesk.yaml's
-
 
 async def network(profile: Profile) -> list[Item]:
     url = urlsplit(profile.api.base_url)
@@ -69,7 +67,7 @@ async def key_accepted(profile: Profile, key: str) -> list[Item]:
     try:
         await api.check_key()
         items.append(Item(True, "API key accepted"))
-        if profile.assistant.id:
+        if profile.assistant.id and profile.placeholder() is None:
             items += await _assistant(api, profile)
     except BridgeError as exc:
         items.append(Item(False, "API key accepted", scrub_urls(str(exc)), exc.exit_code))
@@ -78,17 +76,25 @@ async def key_accepted(profile: Profile, key: str) -> list[Item]:
     return items
 
 
+def placeholder(profile: Profile) -> list[Item]:
+    """The example's placeholder assistant.id, refused as `run` refuses it: without asking
+    Vapi, so listed whatever the network."""
+    problem = profile.placeholder()
+    if problem is None:
+        return []
+    return [Item(False, f"assistant {str(profile.assistant.id)!a} found", problem,
+                 ExitCode.PROFILE)]
+
+
 async def _assistant(api: VapiApi, profile: Profile) -> list[Item]:
     assistant_id = str(profile.assistant.id)
     what = f"assistant {assistant_id!a} found"
     try:
         found = await api.get_assistant(assistant_id)
     except ApiRequestError:
-        fix = (f"assistant.id in {profile.origin} is still the example's placeholder"
-               if assistant_id == PLACEHOLDER_ID else
-               "Vapi has no assistant with this id for this API key")
-        return [Item(False, what, f"{fix} — copy the assistant's id from the Vapi dashboard "
-                     f"(Assistants), or use assistant.inline", ExitCode.PROFILE)]
+        return [Item(False, what, "Vapi has no assistant with this id for this API key — "
+                     "copy the assistant's id from the Vapi dashboard (Assistants), or use "
+                     "assistant.inline", ExitCode.PROFILE)]
     except BridgeError as exc:
         return [Item(False, what, scrub_urls(str(exc)), exc.exit_code)]
     name = found.get("name")

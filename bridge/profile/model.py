@@ -7,9 +7,11 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from bridge.errors import ProfileError
 from bridge.profile.fields import Field
 from bridge.profile.kiosk import HttpSettings, SoundSettings, TriggerSettings
 from bridge.profile.sections import (
+    PLACEHOLDER_ID,
     SILENCE_FIX,
     ApiSettings,
     AssistantSettings,
@@ -69,6 +71,21 @@ class Profile:
         """What an error about `key` names: the `--set` that gave it, or the profile."""
         return f"--set {key}" if key in self.overridden else f"{self.origin}: {key}"
 
+    def placeholder(self) -> str | None:
+        """Why this profile cannot place a call before Vapi is asked: its assistant.id is
+        still the example's placeholder (`check` and `run` say the same); None otherwise."""
+        if self.assistant.id != PLACEHOLDER_ID:
+            return None
+        where = ("--set assistant.id" if "assistant.id" in self.overridden
+                 else f"assistant.id in {self.origin}")
+        return (f"{where} is still the example's placeholder — copy the assistant's id from "
+                f"the Vapi dashboard (Assistants), or use assistant.inline")
+
+    def refuse_placeholder(self) -> None:
+        """Raise the `placeholder()` refusal (exit 2) when there is one."""
+        if (problem := self.placeholder()) is not None:
+            raise ProfileError(problem)
+
     def create_body(self) -> dict[str, Any]:
         """The JSON body of POST /call."""
         body: dict[str, Any] = {}
@@ -110,7 +127,8 @@ DEPRECATED: dict[str, str] = {
     for section, cls in SECTIONS.items() for f in fields(cls) if f.metadata["deprecated"]
 }
 
-__all__ = ["DEPRECATED", "FORBIDDEN", "GONE_FROM_VAPI", "SECTIONS", "SPEC", "WIRE_RATES",
+__all__ = ["DEPRECATED", "FORBIDDEN", "GONE_FROM_VAPI", "PLACEHOLDER_ID", "SECTIONS", "SPEC",
+           "WIRE_RATES",
            "ApiSettings", "AssistantSettings", "AudioSettings", "CallSettings", "HttpSettings",
            "LogSettings", "Profile", "RecordSettings", "ServiceSettings", "SoundSettings",
            "TranscriptSettings",

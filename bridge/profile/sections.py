@@ -28,6 +28,7 @@ from bridge.profile.fields import (
     key,
 )
 
+PLACEHOLDER_ID = "00000000-0000-0000-0000-000000000000"  # the example's assistant.id
 SILENCE_FIX = ("set Silence Timeout on the assistant in the Vapi dashboard (Advanced, "
                "Call Timeout Settings)")
 _DEPRECATED_SILENCE = (
@@ -66,7 +67,7 @@ class ApiSettings:
 class AssistantSettings:
     HELP: ClassVar[str] = "exactly one of id or inline"
     id: str | None = key(Str(), "an assistant from the Vapi dashboard",
-                         example="00000000-0000-0000-0000-000000000000")
+                         example=PLACEHOLDER_ID)
     inline: dict[str, Any] | None = key(  # noqa: RUF009 (key() is a dataclasses.field)
         Mapping(), "or a whole assistant object, as in Vapi's API", commented=True,
         block="firstMessage: Welcome to the front desk!\n"

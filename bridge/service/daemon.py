@@ -128,7 +128,7 @@ class Daemon:
         self.notifier.reloading("reloading the profile")
         try:
             new = load_profile(self.reload_from, self.overrides)
-            api = wiring.make_api(new)  # base_url, key and timeouts may all have changed
+            api = wiring.calling_api(new)  # base_url, key and timeouts may all have changed
         except BridgeError as exc:
             log.error("reload failed, keeping the old profile: %s", exc)
         else:
@@ -161,7 +161,7 @@ class Daemon:
         install_signals(self)
         watchdog: asyncio.Task[None] | None = None
         try:
-            self.api = wiring.make_api(self.profile)
+            self.api = wiring.calling_api(self.profile)
             self._background(wiring.learn_assistant(self.api, self.profile))
             if self.profile.record.path:  # a recording that cannot be made: exit 2 now
                 check_destination(self.profile.record.path, self.profile.name)

@@ -58,3 +58,31 @@ def test_an_empty_key_is_called_empty(start_sim, profiles: ProfileBuilder) -> No
     assert f" ✗ API key present — the environment variable VAPI_API_KEY is {empty}" \
         in check.stdout, check.stdout
     assert sim.calls() == []
+
+
+PLACEHOLDER = "00000000-0000-0000-0000-000000000000"
+PLACEHOLDER_FIX = ("is still the example's placeholder — copy the assistant's id from the Vapi "
+                   "dashboard (Assistants), or use assistant.inline")
+
+
+def test_the_examples_placeholder_assistant_is_refused_before_vapi_is_asked(
+        start_sim, profiles: ProfileBuilder) -> None:
+    sim = start_sim(assistant="echo")
+    profile = profiles.write(sim.base_url, assistant={"id": PLACEHOLDER})
+    run = run_bridge("run", "-p", str(profile))
+    assert run.returncode == 2, run.stderr
+    said = f"assistant.id in {profile} {PLACEHOLDER_FIX}"
+    assert run.stderr.strip().splitlines()[-1] == f"vapi-bridge: {said}", run.stderr
+    assert "Couldn't Get Assistant" not in run.stderr and "Traceback" not in run.stderr
+    check = run_bridge("check", "-p", str(profile))
+    assert check.returncode == 2
+    assert f" ✗ assistant '{PLACEHOLDER}' found — {said}" in check.stdout.splitlines()
+    # not asked of Vapi: the same with no API to ask (it would be exit 5, unreachable)
+    down = profiles.write("http://127.0.0.1:9", name="down", assistant={"id": PLACEHOLDER})
+    assert run_bridge("run", "-p", str(down)).returncode == 2
+    by_set = run_bridge("run", "-p", str(profiles.write(sim.base_url, name="other")),
+                        "--set", f"assistant.id={PLACEHOLDER}")
+    assert by_set.returncode == 2
+    assert by_set.stderr.strip().splitlines()[-1] == \
+        f"vapi-bridge: --set assistant.id {PLACEHOLDER_FIX}"
+    assert sim.calls() == []

@@ -155,9 +155,9 @@ CASES: dict[str, Case] = {
                                     "should not exist", call=False, profile={"assistant": {
                                         "overrides": {"silenceTimeout": 30}}}),
     "unknown-assistant": Case(None, 2, "Couldn't Get Assistant. `assistantId` "
-                              "00000000-0000-0000-0000-000000000000 Does Not Exist.",
+                              "3f1c9a52-8d2e-4b7a-9c11-5e0d2a7b6f43 Does Not Exist.",
                               call=False, profile={"assistant": {
-                                  "id": "00000000-0000-0000-0000-000000000000"}}),
+                                  "id": "3f1c9a52-8d2e-4b7a-9c11-5e0d2a7b6f43"}}),
 }
 
 

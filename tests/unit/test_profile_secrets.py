@@ -95,3 +95,14 @@ def test_an_empty_key_variable_is_called_empty_not_unset(value: str, tmp_path: P
     with pytest.raises(ProfileError, match=r"^no Vapi API key: set the environment variable "
                                            "KIOSK_KEY"):
         api_key(p)
+
+
+def test_the_placeholder_assistant_is_named_where_it_was_given() -> None:
+    nil = "00000000-0000-0000-0000-000000000000"
+    assert parse_profile(GOOD).placeholder() is None
+    in_file = parse_profile(f"assistant:\n  id: {nil}\n", origin="kiosk.yaml").placeholder()
+    assert in_file is not None and in_file.startswith(
+        "assistant.id in kiosk.yaml is still the example's placeholder — copy the assistant's")
+    by_set = parse_profile(GOOD, origin="kiosk.yaml", overrides=[f"assistant.id={nil}"])
+    with pytest.raises(ProfileError, match=r"^--set assistant\.id is still the example's"):
+        by_set.refuse_placeholder()
