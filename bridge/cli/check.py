@@ -5,7 +5,8 @@ Profile valid (its warnings shown with !, not failing); the extras it needs inst
 `service.on_event` a program that runs); the recording directory and the control socket's
 directory writable; API host resolves and, for https, TLS verifies (or, behind a proxy the
 environment names, is reached through it); API key present (always listed) and accepted (a
-harmless authenticated request); `assistant.id` found (`GET /assistant/{id}`);
+harmless authenticated request); `assistant.id` found (`GET /assistant/{id}`); the
+spending guard's day so far (a limit already reached fails, as `run` would place no call);
 input and output devices found and opened (`--beep` plays a short tone and records a
 second, showing the input level).
 """
@@ -32,10 +33,12 @@ from bridge.cli.check_kiosk import kiosk_items
 from bridge.control.paths import prepare_directory, socket_path
 from bridge.control.server import is_live
 from bridge.errors import BridgeError, ExitCode
+from bridge.events import EventBus
 from bridge.extras import install_command
 from bridge.profile import Profile, load_profile
 from bridge.profile.fields import file_path
 from bridge.service.logsetup import colour_wanted
+from bridge.service.spending import SPENDING_EXIT, SpendingGuard
 from bridge.words import plural
 
 
@@ -89,6 +92,25 @@ def _paths(profile: Profile) -> list[Item]:
         False, what, f"{problem} — set service.control_socket to a path you can write",
         ExitCode.PROFILE))
     return items
+
+
+def _spending(profile: Profile) -> list[Item]:
+    """The spending guard's day so far, read as `run` reads it before each call: a ✗ when
+    today's calls already reach a limit (`run` would place none)."""
+    c = profile.call
+    if c.max_daily_minutes is None and c.max_daily_cost is None:
+        return []
+    guard = SpendingGuard(lambda: profile, EventBus())
+    what = "spending guard allows a call"
+    refusal = guard.refusal()
+    if refusal is not None:
+        return [Item(False, what, refusal, SPENDING_EXIT)]
+    t = guard.totals()
+    used = ([f"{t.minutes:.1f} min of call.max_daily_minutes ({c.max_daily_minutes:g})"]
+            if c.max_daily_minutes is not None else []) + \
+        ([f"${t.cost:.2f} of call.max_daily_cost (${c.max_daily_cost:g})"]
+         if c.max_daily_cost is not None else [])
+    return [Item(True, what, "used today: " + ", ".join(used))]
 
 
 async def _devices(profile: Profile, beep: bool) -> list[Item]:
@@ -189,7 +211,7 @@ async def run_check(name: str, overrides: list[str], beep: bool,
     items += [*reached, present]
     if key is not None and all(i.ok for i in reached):  # the key is local: always listed
         items += await key_accepted(profile, key)
-    items += placeholder(profile)
+    items += placeholder(profile) + _spending(profile)
     items += await _devices(profile, beep)
     return _report(items, as_json, out)
 

@@ -21,7 +21,8 @@ CHECK_EXITS = """exit codes (of the first failed check):
   1    internal error
   2    the profile is wrong, or no API key is set (environment, key file, credential),
        or the one set is empty
-  3    Vapi refused the API key (401), billing (402), or blocked the client (403)
+  3    Vapi refused the API key (401), billing (402), or blocked the client (403); the
+       spending guard's daily limit (call.max_daily_minutes/_cost) is already reached
   4    an audio device is missing, fails to open, or the microphone hears nothing (--beep)
   5    the API host does not resolve, TLS does not verify, or the API cannot be reached"""
 DEVICES_EXITS = """exit codes:

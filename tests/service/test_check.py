@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import sys
 from pathlib import Path
 
@@ -209,3 +211,36 @@ def test_check_warns_when_the_dashboard_assistant_sends_no_interruption(
     listed = profiles.write(sim.base_url, assistant={"overrides": {
         "firstMessage": "", "clientMessages": ["transcript", "user-interrupted"]}})
     assert "! assistant" not in run_bridge("check", "--profile", str(listed)).stdout
+
+
+def test_check_fails_when_the_spending_guard_would_refuse_the_call(
+        start_sim, profiles: ProfileBuilder, tmp_path: Path) -> None:
+    sim = start_sim(assistant="echo")
+    state = tmp_path / "state"
+    totals = state / "vapi-bridge" / "spending-kiosk.json"
+    totals.parent.mkdir(parents=True)
+    totals.write_text(json.dumps({"day": dt.date.today().isoformat(), "minutes": 12.5,
+                                  "cost": 0.4, "calls": 3}))
+    env = {"XDG_STATE_HOME": str(state), "STATE_DIRECTORY": ""}
+    profile = profiles.write(sim.base_url, call={"max_daily_minutes": 10})
+    reached = run_bridge("check", "--profile", str(profile), **env)
+    assert reached.returncode == 3, reached.stdout + reached.stderr
+    lines = reached.stdout.splitlines()
+    assert (" ✗ spending guard allows a call — spending limit reached: today's calls have "
+            "lasted 12.5 min, at or over call.max_daily_minutes (10); no call is placed until "
+            "tomorrow (raise the limit in the profile and reload, or remove "
+            f"{totals})") in lines, reached.stdout
+    assert lines[-1].endswith(" passed, 1 failed"), lines
+    assert run_bridge("run", "--profile", str(profile), **env).returncode == 3, \
+        "run refuses it too"
+    assert sim.calls() == []
+
+    room = run_bridge("check", "--profile", str(profile), "--set", "call.max_daily_minutes=60",
+                      "--set", "call.max_daily_cost=5", **env)
+    assert room.returncode == 0, room.stdout
+    assert (" ✓ spending guard allows a call — used today: 12.5 min of "
+            "call.max_daily_minutes (60), $0.40 of call.max_daily_cost ($5)"
+            ) in room.stdout.splitlines()
+    unlimited = run_bridge("check", "--profile", str(profiles.write(sim.base_url, name="free")),
+                           **env)
+    assert "spending guard" not in unlimited.stdout, "no limit set: no line"
