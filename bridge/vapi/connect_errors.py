@@ -60,9 +60,11 @@ def _shown(proxy_url: str) -> str:
     return f"{host}:{port}" if port else host
 
 
-def describe(exc: BaseException, host: str, proxy: tuple[str, str] | None = None) -> str:
+def describe(exc: BaseException, host: str, proxy: tuple[str, str] | None = None, *,
+             setting: str = "api.base_url") -> str:
     """One phrase for why connecting to `host` failed, with what to check; through `proxy`
-    (`proxy_for`), a failure to reach the proxy names the proxy, not `host`."""
+    (`proxy_for`), a failure to reach the proxy names the proxy, not `host`. `setting` is
+    where the host came from (a name that does not resolve: check the name there)."""
     for e in _chain(exc):
         failure = _socket_failure(e)
         if failure is not None and proxy is not None:
@@ -70,7 +72,7 @@ def describe(exc: BaseException, host: str, proxy: tuple[str, str] | None = None
                     f"check {proxy[0]}, or add {host.rsplit(':', 1)[0]} to NO_PROXY to "
                     f"connect directly")
         if failure is not None:
-            return _direct(*failure, host)
+            return _direct(*failure, host, setting)
         if isinstance(e, ssl.SSLCertVerificationError):
             return (f"TLS: {host}'s certificate does not verify ({e.verify_message}) — check "
                     f"the clock, a proxy, or ca-certificates")
@@ -103,10 +105,10 @@ def _socket_failure(e: BaseException) -> tuple[str, str] | None:
     return None
 
 
-def _direct(kind: str, detail: str, host: str) -> str:
+def _direct(kind: str, detail: str, host: str, setting: str) -> str:
     if kind == "dns":
         return (f"DNS: cannot resolve {host.rsplit(':', 1)[0]} ({detail}) — check the name "
-                f"in api.base_url and DNS")
+                f"in {setting} and DNS")
     return {"refused": f"connection refused by {host} (nothing listens there)",
             "unreachable": f"{detail} ({host})",
             "timeout": f"connecting to {host} timed out"}[kind]

@@ -33,7 +33,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus, InvalidURI
 
 from bridge import USER_AGENT, redact
 from bridge.errors import AuthError, NetworkError, Refused, UsageError
-from bridge.vapi import safejson
+from bridge.vapi import connect_errors, safejson
 from bridge.vapi.api import check_plaintext
 from bridge.vapi.net import untrusted, ws_options
 
@@ -108,7 +108,7 @@ def _event(text: str) -> ListenEvent:
     return ListenEvent(str(data.get("type", "unknown")), data)
 
 
-def _connect_error(exc: Exception) -> Exception:
+def _connect_error(exc: Exception, url: str) -> Exception:
     refusal = untrusted(exc, "the listenUrl")
     if refusal is not None:
         return refusal
@@ -127,7 +127,10 @@ def _connect_error(exc: Exception) -> Exception:
         return NetworkError(f"the listenUrl failed (HTTP {status})")
     if isinstance(exc, InvalidURI):
         return UsageError("that is not a usable listen URL (ws:// or wss://)")
-    return NetworkError(f"cannot open the listen socket ({exc.__class__.__name__})")
+    host = urlsplit(url).netloc.rpartition("@")[2]  # the host only: the path is a secret
+    cause = connect_errors.describe(exc, host, connect_errors.proxy_for(url),
+                                    setting="the listen URL")
+    return NetworkError(f"cannot open the listen socket: {cause}")
 
 
 def check_listen_url(url: str, allow_plaintext: bool) -> None:
@@ -153,9 +156,9 @@ async def listen(url: str, *, public_key: str | None = None, channels: int | Non
                            ping_interval=10, ping_timeout=20, close_timeout=1,
                            **ws_options(url))
     except (OSError, TimeoutError, InvalidStatus, InvalidURI) as exc:
-        raise _connect_error(exc) from None
+        raise _connect_error(exc, url) from None
     except Exception as exc:  # other handshake failures
-        raise _connect_error(exc) from None
+        raise _connect_error(exc, url) from None
     n_channels, sample_rate, labels = channels, rate, None
     carry = b""
     try:
