@@ -58,7 +58,8 @@ COMMANDS: dict[str, tuple[str, tuple[Arg, ...]]] = {
     "end": ("end the call cleanly (the daemon keeps running in standby/loop mode)", ()),
     "transfer": ("Vapi: transfer to a NUMBER or sip: URI", (
         arg("destination", metavar="NUMBER|SIP-URI",
-            help="a phone number (E.164, e.g. +15551234567) or a sip: URI"),
+            help="a phone number in E.164 form (e.g. +15551234567; spaces, dashes, dots "
+                 "and parentheses are dropped) or a sip:/sips: URI"),
         arg("--message", help="what the assistant says before transferring"))),
     "handoff": ("Vapi (controlUrl): hand off to another assistant", (
         arg("assistant_id", metavar="ASSISTANT_ID",
@@ -111,11 +112,22 @@ def build_request(args: argparse.Namespace) -> dict[str, Any]:
     return {"cmd": args.ctl_command, **{key: getattr(args, key) for key in args.request_keys}}
 
 
+def _check_destination(text: str) -> None:
+    from bridge.vapi.destinations import transfer_destination
+
+    try:
+        transfer_destination(text)
+    except ValueError as exc:
+        raise UsageError(f"transfer: {exc}") from None
+
+
 def run(args: argparse.Namespace) -> int:
     lines: Iterator[bytes] | None = None
     try:
         if args.profile and args.socket:
             raise UsageError("give --profile or --socket, not both")
+        if args.ctl_command == "transfer":  # refused here, before any daemon is asked
+            _check_destination(args.destination)
         path = find_socket(args.profile, args.socket)
         if args.ctl_command == "events":  # a stream: the answer, then event lines
             answer, lines = stream(path, build_request(args), timeout=args.timeout)

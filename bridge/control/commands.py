@@ -144,10 +144,14 @@ async def do_end(host: Host, req: Request) -> Answer:
 
 @vapi("transfer")
 def do_transfer(req: Request) -> tuple[dict[str, Any], str]:
-    destination = req.text("destination")
-    cmd = messages.transfer(destination, req.opt_text("message"))
-    kind = "SIP URI" if cmd["destination"]["type"] == "sip" else "number"
-    return cmd, f"transfer to {kind} {destination} requested"
+    try:
+        cmd = messages.transfer(req.text("destination"), req.opt_text("message"))
+    except ValueError as exc:
+        raise UsageError(f"transfer: {exc}") from None
+    dest = cmd["destination"]
+    kind, where = ("SIP URI", dest["sipUri"]) if dest["type"] == "sip" else \
+        ("number", dest["number"])
+    return cmd, f"transfer to {kind} {where} requested"
 
 
 @vapi("handoff")

@@ -19,6 +19,7 @@ from typing import Any
 
 from bridge.inert import inert
 from bridge.vapi import safejson
+from bridge.vapi.destinations import transfer_destination
 
 MAX_WORD = 160  # a type, status, role or ended reason (Vapi's longest reason is 121)
 MAX_TEXT = 4000  # a transcript
@@ -254,12 +255,10 @@ def control(name: str) -> dict[str, Any]:
 
 
 def transfer(destination: str, message: str | None = None) -> dict[str, Any]:
-    dest: dict[str, Any] = (
-        {"type": "sip", "sipUri": destination}
-        if destination[:5].lower().startswith(("sip:", "sips:"))
-        else {"type": "number", "number": destination}
-    )
-    cmd: dict[str, Any] = {"type": "transfer", "destination": dest}
+    """Raises ValueError (its fix in one line) for neither a number nor a SIP URI
+    (`bridge.vapi.destinations`)."""
+    cmd: dict[str, Any] = {"type": "transfer",
+                           "destination": transfer_destination(destination)}
     if message:
         cmd["content"] = message
     return cmd

@@ -52,3 +52,18 @@ def test_a_listen_timeout_is_named_with_the_host_only() -> None:
     error = _connect_error(TimeoutError(), f"wss://user:pw@listen.example:8443{SECRET_PATH}")
     assert str(error) == ("cannot open the listen socket: connecting to listen.example:8443 "
                           "timed out")
+
+
+@pytest.mark.parametrize(("destination", "words"), [
+    ("not-a-number", "'not-a-number' is not a phone number or SIP URI — give a phone number "
+                     "in E.164 form (e.g. +15551234567) or a sip: URI"),
+    ("5551234567", "'5551234567' is not an E.164 number — write it with + and the country "
+                   "code"),
+])
+def test_ctl_transfer_refuses_a_destination_before_asking_the_daemon(
+        destination: str, words: str) -> None:
+    result = run_bridge("ctl", "--socket", "/nonexistent/ctl.sock", "transfer", destination)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip().startswith(f"vapi-bridge: transfer: {words}"), result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -168,3 +169,29 @@ def test_tool_arguments_given_as_pretty_json_text_are_parsed_and_made_compact() 
         {"function": {"name": "t", "arguments": '{\n  "door": "main\\u0085"\n}'}}]}))
     assert isinstance(event, messages.ToolCalls)
     assert event.calls[0].arguments == '{"door":"main\\u0085"}'
+
+
+@pytest.mark.parametrize(("given", "sent"), [
+    ("+15551234567", {"type": "number", "number": "+15551234567"}),
+    ("+1 (555) 123-4567", {"type": "number", "number": "+15551234567"}),
+    ("+44 20.7946.0958", {"type": "number", "number": "+442079460958"}),
+    ("sips:desk@pbx.example.com:5061;transport=tls",
+     {"type": "sip", "sipUri": "sips:desk@pbx.example.com:5061;transport=tls"}),
+    ("sip:pbx.example.com", {"type": "sip", "sipUri": "sip:pbx.example.com"}),
+])
+def test_transfer_destinations_in_vapis_forms(given: str, sent: dict) -> None:
+    assert messages.transfer(given)["destination"] == sent
+
+
+@pytest.mark.parametrize(("given", "words"), [
+    ("not-a-number", "is not a phone number or SIP URI — give a phone number in E.164"),
+    ("5551234567", "is not an E.164 number — write it with + and the country code"),
+    ("+0123", "is not an E.164 number"),
+    ("+1234567890123456", "is not an E.164 number"),
+    ("sip:", "is not a usable SIP URI — write sip:USER@HOST or sip:HOST"),
+    ("sip:desk@ pbx", "is not a usable SIP URI"),
+    ("", "is not a phone number or SIP URI"),
+])
+def test_transfer_refuses_what_vapi_would_not_take(given: str, words: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(words)):
+        messages.transfer(given)
