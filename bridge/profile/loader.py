@@ -28,8 +28,15 @@ from bridge.profile.model import (
 )
 from bridge.profile.sounds import resolve_sounds
 from bridge.profile.warnings import profile_warnings
-from bridge.profile.yamlnodes import OVERRIDDEN, Lines, load_with_lines, read_text
+from bridge.profile.yamlnodes import (
+    OVERRIDDEN,
+    Lines,
+    load_with_lines,
+    not_a_profile,
+    read_text,
+)
 from bridge.vapi.api import check_plaintext
+from bridge.words import not_a_file
 
 log = logging.getLogger("bridge.profile")
 
@@ -50,14 +57,15 @@ def find_profile(name_or_path: str) -> Path:
     if path.suffix in (".yaml", ".yml") or os.sep in name_or_path:
         if path.is_file():
             return path
-        raise ProfileError(f"profile not found: {path} — check the path, or create it: "
-                           f"vapi-bridge init {path}")
+        raise not_a_profile(path)
     dirs = search_dirs()
     for directory in dirs:
         for suffix in (".yaml", ".yml"):
             candidate = directory / f"{name_or_path}{suffix}"
             if candidate.is_file():
                 return candidate
+    if path.is_dir():  # `-p kiosk` for the directory ./kiosk: the file in it was meant
+        raise not_a_profile(path)
     looked = ", ".join(str(d / f"{name_or_path}.yaml") for d in dirs)
     raise ProfileError(f"profile {name_or_path!r} not found (looked in {looked}) — give a "
                        f"path, or create it: vapi-bridge init {name_or_path}")
@@ -219,7 +227,10 @@ def _cross_checks(built: dict[str, dict[str, Any]], lines: Lines, origin: str) -
                    f"audio.playout_max_ms ({audio['playout_max_ms']:g})")
     wav = file_path(audio["input"])
     if wav is not None and not wav.is_file():
-        raise _err(origin, lines, "audio.input", f"no such file: {wav}")
+        kind = not_a_file(wav)
+        raise _err(origin, lines, "audio.input", f"{wav} is {kind}, not a WAV file — give a "
+                   f"16-bit PCM WAV file's path" if kind else f"no such file: {wav} — check "
+                   f"the path (a relative one is relative to the profile's directory)")
     api = built["api"]
     try:
         check_plaintext(api["base_url"], api["allow_plaintext"], "api.base_url")

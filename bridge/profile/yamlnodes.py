@@ -12,6 +12,7 @@ from typing import Any
 import yaml
 
 from bridge.errors import ProfileError
+from bridge.words import not_a_file
 
 Lines = dict[str, int]
 OVERRIDDEN = -1  # in Lines: the key's value came from --set, not from the file
@@ -70,12 +71,30 @@ def _convert(node: yaml.Node, path: str, lines: Lines, origin: str) -> Any:
         loader.dispose()
 
 
+def not_a_profile(path: Path) -> ProfileError:
+    """The error for a profile PATH that is no regular file: what it is, and the fix."""
+    kind = not_a_file(path)
+    if kind == "a directory":
+        try:
+            inside = sorted(p for p in path.iterdir() if p.suffix in (".yaml", ".yml"))
+        except OSError:
+            inside = []
+        example = inside[0] if inside else path / "NAME.yaml"
+        return ProfileError(f"{path} is a directory, not a profile — give a profile file in "
+                            f"it (e.g. -p {example}), or create one: vapi-bridge init "
+                            f"{path / 'NAME.yaml'}")
+    if kind is not None:
+        return ProfileError(f"{path} is {kind}, not a profile file — give a profile's YAML "
+                            f"file (vapi-bridge init NAME writes one)")
+    return ProfileError(f"profile not found: {path} — check the path, or create it: "
+                        f"vapi-bridge init {path}")
+
+
 def read_text(path: Path) -> str:
     try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ProfileError(f"profile not found: {path} — check the path, or create it: "
-                           f"vapi-bridge init {path}") from None
+        text = path.read_text(encoding="utf-8")
+    except (FileNotFoundError, IsADirectoryError):
+        raise not_a_profile(path) from None
     except UnicodeDecodeError as exc:
         utf16 = exc.object[:2] in (b"\xff\xfe", b"\xfe\xff")
         what = "it is UTF-16 text" if utf16 else \
@@ -83,3 +102,7 @@ def read_text(path: Path) -> str:
         raise ProfileError(f"cannot read profile {path}: {what} — save it as UTF-8") from None
     except OSError as exc:
         raise ProfileError(f"cannot read profile {path}: {exc.strerror or exc}") from None
+    if not text.strip():
+        raise ProfileError(f"{path} is empty, not a profile — write the example into it: "
+                           f"vapi-bridge init --force {path}")
+    return text

@@ -4,10 +4,11 @@ names what is actually wrong and the fix, in one line, with its documented exit 
 from __future__ import annotations
 
 import socket
+from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import run_bridge
+from tests.e2e.conftest import ProfileBuilder, run_bridge
 
 SECRET_PATH = "/0c5e1b0a-secret-call-path/listen"
 
@@ -67,3 +68,46 @@ def test_ctl_transfer_refuses_a_destination_before_asking_the_daemon(
     assert result.stderr.strip().startswith(f"vapi-bridge: transfer: {words}"), result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
 
+
+def _error(*args: str) -> str:
+    result = run_bridge(*args, timeout=60)
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    return line
+
+
+def test_a_profile_path_that_is_no_profile_file_says_what_it_is(tmp_path: Path) -> None:
+    folder = tmp_path / "kiosk"
+    folder.mkdir()
+    assert _error("run", "-p", str(folder)) == (
+        f"vapi-bridge: {folder} is a directory, not a profile — give a profile file in it "
+        f"(e.g. -p {folder}/NAME.yaml), or create one: vapi-bridge init {folder}/NAME.yaml")
+    (folder / "front.yaml").write_text("service: {}\n")
+    assert f"(e.g. -p {folder}/front.yaml)" in _error("run", "-p", str(folder))
+    assert _error("run", "-p", "/dev/null") == (
+        "vapi-bridge: /dev/null is a character device, not a profile file — give a "
+        "profile's YAML file (vapi-bridge init NAME writes one)")
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("\n")
+    assert _error("run", "-p", str(empty)) == (
+        f"vapi-bridge: {empty} is empty, not a profile — write the example into it: "
+        f"vapi-bridge init --force {empty}")
+    gone = tmp_path / "gone.yaml"
+    assert _error("run", "-p", str(gone)) == (
+        f"vapi-bridge: profile not found: {gone} — check the path, or create it: "
+        f"vapi-bridge init {gone}")
+
+
+def test_a_file_input_that_is_no_file_says_what_it_is(profiles: ProfileBuilder,
+                                                      tmp_path: Path) -> None:
+    profile = str(profiles.write("http://127.0.0.1:9", api={"allow_plaintext": True}))
+    assert _error("run", "-p", profile, "--set", f"audio.input=file:{tmp_path}") == (
+        f"vapi-bridge: --set audio.input: {tmp_path} is a directory, not a WAV file — give "
+        f"a 16-bit PCM WAV file's path")
+    assert _error("run", "-p", profile, "--set", "audio.input=file:/dev/zero") == (
+        "vapi-bridge: --set audio.input: /dev/zero is a character device, not a WAV file — "
+        "give a 16-bit PCM WAV file's path")
+    assert _error("run", "-p", profile, "--set", "audio.input=file:gone.wav") == (
+        f"vapi-bridge: --set audio.input: no such file: {tmp_path}/gone.wav — check the path "
+        f"(a relative one is relative to the profile's directory)")
