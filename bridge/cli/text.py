@@ -8,7 +8,8 @@ SET_HELP = ("override one profile key, e.g. --set audio.input=null (repeatable; 
 RUN_EXITS = """exit codes:
   0    the call ended normally (by either side, or by Ctrl-C/SIGTERM)
   1    internal error (please report it; -v shows the details)
-  2    profile or command-line error; Vapi refused the request (400)
+  2    profile or command-line error; Vapi refused the request (400), or api.base_url
+       answered 404 to creating the call (no Vapi API there)
   3    Vapi refused the key (401), billing (402), or blocked the client (403); the
        spending guard refused the call (once mode)
   4    audio device missing or failed

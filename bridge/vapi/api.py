@@ -116,6 +116,12 @@ def _refusal(response: httpx.Response, what: str) -> Exception | None:
         return AuthError(f"Vapi's front end blocked this client (403: {text}) — a proxy or "
                          f"firewall may be rewriting the User-Agent; this client sends "
                          f"'{USER_AGENT}'")
+    if status == 404 and response.request.method == "POST":  # creating a call: no such path
+        url = response.request.url
+        host = url.host + (f":{url.port}" if url.port else "")
+        return ApiRequestError(f"Vapi has no such resource for {what} (404): {text} — check "
+                               f"api.base_url: {host} answered 404 to creating a call; is it "
+                               f"Vapi's API (https://api.vapi.ai)?")
     if status == 404:
         return ApiRequestError(f"Vapi has no such resource for {what} (404): {text}")
     if 400 <= status < 500 and status != 429:

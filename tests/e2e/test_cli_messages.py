@@ -111,3 +111,36 @@ def test_a_file_input_that_is_no_file_says_what_it_is(profiles: ProfileBuilder,
     assert _error("run", "-p", profile, "--set", "audio.input=file:gone.wav") == (
         f"vapi-bridge: --set audio.input: no such file: {tmp_path}/gone.wav — check the path "
         f"(a relative one is relative to the profile's directory)")
+
+
+def test_a_404_to_creating_the_call_points_at_api_base_url(profiles: ProfileBuilder) -> None:
+    """A web server that is not Vapi's API answers 404 to POST /call: the line says to
+    check api.base_url, naming its host only."""
+    import http.server
+    import threading
+
+    class NotVapi(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.send_response(404)
+            self.send_header("Content-Type", "text/plain")
+            self.end_headers()
+            self.wfile.write(b"Not Found")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), NotVapi)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        port = server.server_port
+        profile = profiles.write(f"http://127.0.0.1:{port}/some/path",
+                                 api={"allow_plaintext": True})
+        result = run_bridge("run", "-p", str(profile), timeout=60)
+    finally:
+        server.shutdown()
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"vapi-bridge: Vapi has no such resource for the call (404): Not Found — check "
+        f"api.base_url: 127.0.0.1:{port} answered 404 to creating a call; is it Vapi's API "
+        f"(https://api.vapi.ai)?")
+    assert "/some/path" not in result.stderr
