@@ -13,6 +13,7 @@ import sys
 from collections.abc import Callable
 
 from bridge import __version__
+from bridge.cli.parsing import Parser, global_options
 from bridge.cli.text import (
     CHECK_EXITS,
     DEMO_EXITS,
@@ -136,23 +137,15 @@ def _sub(sub: argparse._SubParsersAction, name: str, help_text: str, doc: str | 
                           formatter_class=argparse.RawDescriptionHelpFormatter, **kwargs)
 
 
-def global_options(parser: argparse.ArgumentParser, *, top: bool) -> None:
-    """-v/-q, with defaults on the top parser only: `-v run` and `run -v` both work."""
-    default: dict[str, object] = {} if top else {"default": argparse.SUPPRESS}
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging", **default)
-    parser.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only",
-                        **default)
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="vapi-bridge", description=__doc__.splitlines()[0],
+def build_parser() -> Parser:
+    parser = Parser(prog="vapi-bridge", description=__doc__.splitlines()[0],
                                      epilog=RUN_EXITS.replace(
                                          "exit codes:", "exit codes of run (each COMMAND "
                                          "--help lists its own):", 1),
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"vapi-bridge {__version__}")
     global_options(parser, top=True)
-    common = argparse.ArgumentParser(add_help=False)
+    common = Parser(add_help=False)
     global_options(common, top=False)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 

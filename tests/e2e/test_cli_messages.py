@@ -144,3 +144,28 @@ def test_a_404_to_creating_the_call_points_at_api_base_url(profiles: ProfileBuil
         f"api.base_url: 127.0.0.1:{port} answered 404 to creating a call; is it Vapi's API "
         f"(https://api.vapi.ai)?")
     assert "/some/path" not in result.stderr
+
+
+def _usage_error(*args: str) -> str:
+    result = run_bridge(*args)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith("usage: ") and "Traceback" not in result.stderr
+    return result.stderr.strip().splitlines()[-1]
+
+
+def test_a_bare_word_for_a_command_that_needs_a_profile_suggests_profile() -> None:
+    assert _usage_error("run", "kiosk") == ("vapi-bridge run: error: the following arguments "
+                                            "are required: --profile/-p (did you mean "
+                                            "--profile kiosk?)")
+    assert _usage_error("check", "--set", "audio.input=null", "frontdesk").endswith(
+        "(did you mean --profile frontdesk?)")
+    assert "did you mean" not in _usage_error("run", "kiosk", "lobby")
+
+
+def test_an_unknown_option_is_reported_by_its_command_with_the_closest_one() -> None:
+    assert _usage_error("run", "-p", "kiosk", "--sett", "x=y") == (
+        "vapi-bridge run: error: unrecognized arguments: --sett x=y (did you mean --set?)")
+    assert _usage_error("ctl", "status", "--jsno") == (
+        "vapi-bridge ctl status: error: unrecognized arguments: --jsno (did you mean --json?)")
+    assert _usage_error("run", "-p", "kiosk", "lobby") == (
+        "vapi-bridge run: error: unrecognized arguments: lobby")

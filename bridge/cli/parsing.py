@@ -1,0 +1,94 @@
+"""The command line's parser: argparse, with errors that say which command they are about
+and what was probably meant.
+
+- An option a command does not have is reported by that command (`vapi-bridge run:
+  error: unrecognized arguments: --sett x=y (did you mean --set?)`), not by the top level.
+- A command that needs --profile, given one bare word instead (`run kiosk`), suggests
+  `--profile kiosk`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+from collections.abc import Sequence
+from typing import Any, NoReturn
+
+VERBOSE = ("-v", "--verbose")
+QUIET = ("-q", "--quiet")
+
+
+class Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors name the command and the likely fix (module doc);
+    its subcommands' parsers are of this class too."""
+
+    _argv: list[str]
+
+    def parse_known_args(self, args: Sequence[str] | None = None,
+                         namespace: Any = None) -> tuple[argparse.Namespace, list[str]]:
+        self._argv = list(args or [])
+        return super().parse_known_args(args, namespace)
+
+    def parse_args(self, args: Sequence[str] | None = None,  # type: ignore[override]
+                   namespace: Any = None) -> argparse.Namespace:
+        parsed, extras = self.parse_known_args(args, namespace)
+        command = self.command_parser(parsed)
+        if extras:
+            command.error(f"unrecognized arguments: {' '.join(extras)}"
+                          f"{command.did_you_mean(extras)}")
+        return parsed
+
+    def command_parser(self, parsed: argparse.Namespace) -> Parser:
+        """The innermost (sub)command's parser the arguments reached (`ctl status`'s)."""
+        parser: Parser = self
+        for dest in ("command", "ctl_command"):
+            choices = parser.subcommands()
+            name = getattr(parsed, dest, None)
+            if name not in choices:
+                break
+            parser = choices[name]
+        return parser
+
+    def subcommands(self) -> dict[str, Parser]:
+        for action in self._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                return dict(action.choices)
+        return {}
+
+    def did_you_mean(self, extras: list[str]) -> str:
+        """` (did you mean --set?)` for the first unknown option close to one of this
+        command's, else ""."""
+        options = [o for o in self._option_string_actions if o.startswith("--")]
+        for extra in extras:
+            if extra.startswith("--"):
+                close = difflib.get_close_matches(extra.split("=", 1)[0], options, n=1)
+                if close:
+                    return f" (did you mean {close[0]}?)"
+        return ""
+
+    def error(self, message: str) -> NoReturn:
+        if "required: --profile/-p" in message:
+            strays = self._bare_words()
+            if len(strays) == 1:
+                message += f" (did you mean --profile {strays[0]}?)"
+        super().error(message)
+
+    def _bare_words(self) -> list[str]:
+        """The arguments that are no option and no option's value (`kiosk` in `run kiosk`)."""
+        words: list[str] = []
+        tokens = iter(getattr(self, "_argv", []))
+        for token in tokens:
+            action = self._option_string_actions.get(token)
+            if action is not None and action.nargs != 0 and "=" not in token:
+                next(tokens, None)  # the option's value
+            elif not token.startswith("-"):
+                words.append(token)
+        return words
+
+
+def global_options(parser: argparse.ArgumentParser, *, top: bool) -> None:
+    """-v/-q, with defaults on the top parser only: `-v run` and `run -v` both work."""
+    default: dict[str, object] = {} if top else {"default": argparse.SUPPRESS}
+    parser.add_argument(*VERBOSE, action="store_true", help="debug logging", **default)
+    parser.add_argument(*QUIET, action="store_true", help="warnings and errors only",
+                        **default)
