@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable
 
 from bridge import __version__
-from bridge.cli.parsing import Parser, global_options
+from bridge.cli.parsing import BOTH_LEVELS, Parser, global_options, levels_conflict
 from bridge.cli.text import (
     CHECK_EXITS,
     DEMO_EXITS,
@@ -242,6 +242,8 @@ def main(argv: list[str] | None = None) -> int:
     sim = _split_sim(argv)
     if sim is not None:
         before, sim_args = sim
+        if levels_conflict(before):
+            build_parser().error(BOTH_LEVELS)
         if any(a in ("-v", "--verbose") for a in before):
             sim_args = ["-v", *sim_args]
         try:

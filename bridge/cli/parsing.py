@@ -5,6 +5,8 @@ and what was probably meant.
   error: unrecognized arguments: --sett x=y (did you mean --set?)`), not by the top level.
 - A command that needs --profile, given one bare word instead (`run kiosk`), suggests
   `--profile kiosk`.
+- -v/--verbose and -q/--quiet exclude each other, wherever each is given (before or after
+  the command), as in most Linux tools: exit 2 with argparse's usual line.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any, NoReturn
 
 VERBOSE = ("-v", "--verbose")
 QUIET = ("-q", "--quiet")
+BOTH_LEVELS = "argument -q/--quiet: not allowed with argument -v/--verbose"
 
 
 class Parser(argparse.ArgumentParser):
@@ -36,6 +39,8 @@ class Parser(argparse.ArgumentParser):
         if extras:
             command.error(f"unrecognized arguments: {' '.join(extras)}"
                           f"{command.did_you_mean(extras)}")
+        if getattr(parsed, "verbose", False) and getattr(parsed, "quiet", False):
+            command.error(BOTH_LEVELS)
         return parsed
 
     def command_parser(self, parsed: argparse.Namespace) -> Parser:
@@ -89,6 +94,12 @@ class Parser(argparse.ArgumentParser):
 def global_options(parser: argparse.ArgumentParser, *, top: bool) -> None:
     """-v/-q, with defaults on the top parser only: `-v run` and `run -v` both work."""
     default: dict[str, object] = {} if top else {"default": argparse.SUPPRESS}
-    parser.add_argument(*VERBOSE, action="store_true", help="debug logging", **default)
-    parser.add_argument(*QUIET, action="store_true", help="warnings and errors only",
-                        **default)
+    levels = parser.add_mutually_exclusive_group()
+    levels.add_argument(*VERBOSE, action="store_true", help="debug logging", **default)
+    levels.add_argument(*QUIET, action="store_true",
+                        help="warnings and errors only (not with -v)", **default)
+
+
+def levels_conflict(before: list[str]) -> bool:
+    """Both -v and -q among the options before `sim` (parsed by hand)."""
+    return any(a in VERBOSE for a in before) and any(a in QUIET for a in before)

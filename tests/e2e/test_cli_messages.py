@@ -169,3 +169,12 @@ def test_an_unknown_option_is_reported_by_its_command_with_the_closest_one() -> 
         "vapi-bridge ctl status: error: unrecognized arguments: --jsno (did you mean --json?)")
     assert _usage_error("run", "-p", "kiosk", "lobby") == (
         "vapi-bridge run: error: unrecognized arguments: lobby")
+
+
+@pytest.mark.parametrize("argv", [("-v", "-q", "run", "-p", "kiosk"),
+                                  ("-q", "run", "-p", "kiosk", "--verbose"),
+                                  ("ctl", "status", "-v", "-q"),
+                                  ("-v", "-q", "sim")])
+def test_verbose_and_quiet_exclude_each_other_wherever_given(argv: tuple[str, ...]) -> None:
+    assert _usage_error(*argv).endswith(
+        "error: argument -q/--quiet: not allowed with argument -v/--verbose")
