@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import shutil
 import sys
 from importlib import resources
@@ -56,6 +57,16 @@ def target_path(name_or_path: str) -> tuple[str, Path]:
     return name, path
 
 
+def make_dir_command(directory: Path) -> str:
+    """The command that creates `directory`: `mkdir -p` where this user may create it (its
+    nearest existing ancestor is writable), else as root, readable by the service's user."""
+    quoted = shlex.quote(str(directory))
+    ancestor = next((p for p in directory.absolute().parents if p.exists()), Path("/"))
+    if ancestor.is_dir() and os.access(ancestor, os.W_OK | os.X_OK):
+        return f"mkdir -p {quoted}"
+    return f"sudo install -d -m 0755 {quoted}"
+
+
 def init(name_or_path: str, force: bool = False) -> str:
     """Write the profile; returns what to say."""
     if name_or_path == "-":
@@ -65,8 +76,8 @@ def init(name_or_path: str, force: bool = False) -> str:
     if path.exists() and not force:
         raise UsageError(f"{path} exists; choose another name, or --force to overwrite it")
     if not path.parent.is_dir():
-        raise UsageError(f"no directory {path.parent}; create it first "
-                         f"(e.g. sudo install -d -m 0755 {path.parent})")
+        raise UsageError(f"no directory {path.parent}; create it first: "
+                         f"{make_dir_command(path.parent)}")
     try:
         path.write_text(profile_text(name), encoding="utf-8")
     except OSError as exc:

@@ -39,7 +39,8 @@ DEMO_EXITS = """exit codes:
   5    the call's connection to the built-in simulator was lost"""
 INIT_EXITS = """exit codes:
   0    written
-  2    the file exists (use --force), its directory is missing or not writable, or the
+  2    the file exists (use --force), its directory is missing (the line gives the
+       mkdir, or sudo where the user may not create it) or not writable, or the
        name is not a valid profile name"""
 UNIT_EXITS = """exit codes:
   0    printed

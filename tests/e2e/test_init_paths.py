@@ -68,3 +68,25 @@ def test_a_path_without_yaml_gets_it_and_the_hint_finds_it(tmp_path: Path) -> No
     assert init(cwd, "./desk.yaml").returncode == 0 and (cwd / "desk.yaml").is_file()
     named = init(cwd, "front")
     assert named.stdout.rstrip().endswith("--profile front") and (cwd / "front.yaml").is_file()
+
+
+def test_a_missing_directory_is_made_with_mkdir_where_the_user_may(tmp_path: Path) -> None:
+    result = init(tmp_path, "config/x")
+    assert result.returncode == 2
+    assert one_line(result) == ("vapi-bridge: no directory config; create it first: "
+                                "mkdir -p config")
+    assert not (tmp_path / "config").exists()
+
+
+def test_sudo_is_suggested_only_where_the_user_may_not_create_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    from bridge.cli.scaffold import make_dir_command
+
+    assert make_dir_command(tmp_path / "a" / "b") == f"mkdir -p {tmp_path}/a/b"
+    monkeypatch.setattr(os, "access", lambda path, mode: Path(path) != tmp_path)
+    assert make_dir_command(tmp_path / "a" / "b") == \
+        f"sudo install -d -m 0755 {tmp_path}/a/b"
+    assert make_dir_command(tmp_path / "my dir") == \
+        f"sudo install -d -m 0755 '{tmp_path}/my dir'"
