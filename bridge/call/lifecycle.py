@@ -48,6 +48,24 @@ from bridge.vapi.socket import CallSocket
 log = logging.getLogger("bridge.call")
 
 
+class CallClock:
+    """A call's length: from its socket's opening (IN_CALL) to its close (ENDED), or to now
+    while it lasts (monotonic) — what `ctl status`, the state line and the summary say."""
+
+    def __init__(self) -> None:
+        self.started = self.stopped = 0.0
+
+    def start(self) -> None:
+        self.started = time.monotonic()
+
+    def stop(self) -> None:
+        self.stopped = self.stopped or time.monotonic()
+
+    @property
+    def elapsed_s(self) -> float:
+        return (self.stopped or time.monotonic()) - self.started if self.started else 0.0
+
+
 class Call:
     """One call. `state` is where it is in its life (`CallState`), `vapi` what Vapi says
     of it, `status` the one word people see; `commands` sends Vapi client commands to it
@@ -76,7 +94,7 @@ class Call:
         self.events = self._events.events  # every server event, until the call is over
         self._tasks: list[asyncio.Task[None]] = []
         self._closed = asyncio.Event()  # the socket is closed: state ENDED
-        self._started_mono = 0.0
+        self.clock = CallClock()
         self.playout_at_close: PlayoutStats | None = None  # the speaker's, as the socket closed
 
     async def __aenter__(self) -> Call:
@@ -98,7 +116,7 @@ class Call:
             self.recorder.open(self.info.id)
         self.state = CallState.CONNECTING
         self._socket = await CallSocket.open(self.info.websocket_url, self.short_id)
-        self._started_mono = time.monotonic()
+        self.clock.start()
         self.state = CallState.IN_CALL
         self.devices.start()  # count from here: the call's share
         devices = [self._watch_device(b.supervise) for b in (self.source, self.sink)
@@ -124,7 +142,7 @@ class Call:
 
     @property
     def elapsed_s(self) -> float:
-        return time.monotonic() - self._started_mono if self._started_mono else 0.0
+        return self.clock.elapsed_s
 
     @property
     def malformed(self) -> int:
@@ -176,6 +194,7 @@ class Call:
 
     def _set_closed(self) -> None:
         self.state = CallState.ENDED
+        self.clock.stop()
         self._closed.set()
         self._events.push(None)
 

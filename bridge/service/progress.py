@@ -21,16 +21,21 @@ CALL_PHASES = {CallState.CREATING: "calling", CallState.CONNECTING: "connecting"
 SetState = Callable[[str], None]
 
 
+def in_call_line(call: Call, elapsed_s: float | None = None) -> str | None:
+    """`in call MM:SS, N audible underruns` while the call is up (None before and after),
+    its clock `elapsed_s` (default: `call.elapsed_s` now) in whole seconds."""
+    if call.state is not CallState.IN_CALL or call.vapi.status not in (None, "in-progress"):
+        return None
+    elapsed = int(call.elapsed_s if elapsed_s is None else elapsed_s)
+    under = call.sink.playout_stats().audible_underruns
+    return f"in call {elapsed // 60:02d}:{elapsed % 60:02d}, {plural(under, 'audible underrun')}"
+
+
 async def call_status(call: Call, set_state: SetState) -> None:
-    """Keep the state current through the whole call."""
+    """Keep the state current through the whole call (`ctl status` renders the in-call
+    line afresh: `bridge.service.snapshot`)."""
     while not call.done:
-        if call.state is CallState.IN_CALL and call.vapi.status in (None, "in-progress"):
-            elapsed = int(call.elapsed_s)
-            under = call.sink.playout_stats().audible_underruns
-            set_state(f"in call {elapsed // 60:02d}:{elapsed % 60:02d}, "
-                      f"{plural(under, 'audible underrun')}")
-        else:
-            set_state(CALL_PHASES.get(call.state, call.status))
+        set_state(in_call_line(call) or CALL_PHASES.get(call.state, call.status))
         await asyncio.sleep(STATUS_EVERY_S)
 
 

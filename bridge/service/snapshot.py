@@ -4,7 +4,9 @@ Never a URL or a key. Devices are named as the profile names them (a device's ow
 when it is open); a live call's id is shortened (while the call lives its id opens it), an
 ended call's is given in full (`callId`, for support and `listen --call-id`); the
 transcript is the current call's last final lines (already inert: `bridge.vapi.messages`);
-the last call is its summary line. `ctl` renders it in lines (`bridge.control.status`).
+the last call is its summary line. A call's clock is `Call.elapsed_s` (socket open to
+close, as the summary's `after N s`), read once per answer for both the state line and the
+call's `elapsedSeconds`. `ctl` renders it in lines (`bridge.control.status`).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from bridge.audio.base import AudioSink, AudioSource
 from bridge.call.lifecycle import Call
 from bridge.call.summary import CallSummary
 from bridge.profile import Profile
+from bridge.service.progress import in_call_line
 
 TRANSCRIPT_LINES = 5
 
@@ -30,12 +33,12 @@ def _device(part: AudioSource | AudioSink | None, spec: str | int) -> str:
     return f"{name} @ {part.sample_rate} Hz"
 
 
-def _call(call: Call) -> dict[str, Any]:
+def _call(call: Call, elapsed_s: float) -> dict[str, Any]:
     controls = call.commands.sent_controls  # what this daemon asked Vapi to mute
     return {
         "id": call.short_id, "status": call.status, "live": not call.done,
         "callId": call.info.id if call.info is not None and call.done else None,
-        "elapsedSeconds": round(call.elapsed_s, 1), "endedReason": call.ended_reason,
+        "elapsedSeconds": elapsed_s, "endedReason": call.ended_reason,
         "micMuted": call.uplink.muted,
         "assistantMuted": controls.get("assistant", False),
         "customerMuted": controls.get("customer", False),
@@ -49,12 +52,16 @@ def snapshot(profile: Profile, state: str, source: AudioSource | None,
              spending: dict[str, Any] | None = None,
              wake_word: dict[str, Any] | None = None) -> dict[str, Any]:
     playout = sink.playout_stats() if sink is not None else None
+    # one reading of the call's clock for the state line and the call's own (the state
+    # kept between the daemon's once-a-second updates could be a second or more behind)
+    elapsed = round(call.elapsed_s, 1) if call is not None else 0.0
+    state = (in_call_line(call, elapsed) if call is not None else None) or state
     return {
         "profile": profile.name, "mode": profile.service.mode, "state": state,
         "wire": {"format": profile.wire.format, "sampleRate": profile.wire.sample_rate},
         "devices": {"input": _device(source, profile.audio.input),
                     "output": _device(sink, profile.audio.output)},
-        "call": _call(call) if call is not None else None,
+        "call": _call(call, elapsed) if call is not None else None,
         "playout": None if playout is None else {
             "depthMs": round(playout.depth_ms, 1), "underruns": playout.underruns,
             "audibleUnderruns": playout.audible_underruns,
