@@ -63,10 +63,12 @@ class Parser(argparse.ArgumentParser):
     def did_you_mean(self, extras: list[str]) -> str:
         """` (did you mean --set?)` for the first unknown option close to one of this
         command's, else ""."""
-        options = [o for o in self._option_string_actions if o.startswith("--")]
+        options = [o for o, action in self._option_string_actions.items()
+                   if o.startswith("--") and action.help != argparse.SUPPRESS]
         for extra in extras:
             if extra.startswith("--"):
-                close = difflib.get_close_matches(extra.split("=", 1)[0], options, n=1)
+                close = difflib.get_close_matches(extra.split("=", 1)[0], options, n=1,
+                                                cutoff=0.75)
                 if close:
                     return f" (did you mean {close[0]}?)"
         return ""

@@ -169,6 +169,10 @@ def test_an_unknown_option_is_reported_by_its_command_with_the_closest_one() -> 
         "vapi-bridge ctl status: error: unrecognized arguments: --jsno (did you mean --json?)")
     assert _usage_error("run", "-p", "kiosk", "lobby") == (
         "vapi-bridge run: error: unrecognized arguments: lobby")
+    # nothing far off, nor an option --help does not show, is suggested
+    assert _usage_error("--bogus").endswith("error: unrecognized arguments: --bogus")
+    assert _usage_error("run", "-p", "kiosk", "--fautl", "x").endswith(
+        "error: unrecognized arguments: --fautl x")
 
 
 @pytest.mark.parametrize("argv", [("-v", "-q", "run", "-p", "kiosk"),
