@@ -24,6 +24,12 @@ class BufferedSink(Backend):
     def set_playout_target(self, ms: float, floor_ms: float = 0.0) -> None:
         self.buffer.set_target_ms(ms, floor_ms)
 
+    def begin_stream(self, start_ms: float) -> None:
+        self.buffer.begin_stream(start_ms)
+
+    def end_stream(self) -> None:
+        self.buffer.end_stream()
+
     def playout_stats(self) -> PlayoutStats:
         return self.buffer.stats()
 

@@ -16,6 +16,13 @@ back; when it has stayed two blocks above for four periods (~6 s), a block is sk
 Both happen only while all that is queued is near-silence (Vapi sends it between
 utterances); pauses between words are shorter than the queue: speech is never stretched.
 
+The buffer outlives calls (a sink stays open in `standby` and `loop` modes), so each call
+is a stream: `begin_stream` drops whatever an earlier one left and starts again from the
+start depth with a fresh low-water history; `end_stream` plays out what is queued (no
+refill to the target, no held-back silence), its running dry being the end, not an
+underrun. The counters go on over streams: a call's share is a difference
+(`PlayoutStats.since`).
+
 Speech is never dropped. Audio arriving faster than real time (a whole reply at once) is
 queued whole in a preallocated ring of `capacity_ms` (90 s) and played at the device's
 pace. The delay bound (`max_ms` beyond the target) is kept only in near-silence: while the
@@ -27,18 +34,19 @@ device) loses arriving audio. Every sample dropped is counted, as silence or as 
 from __future__ import annotations
 
 import time
-from collections import deque
 
 import numpy as np
 
-from bridge.audio.playout_types import Overlay, PlayoutSettings, PlayoutStats
+from bridge.audio.lowwater import LowWater
+from bridge.audio.playout_taps import PlayoutTaps
+from bridge.audio.playout_types import PlayoutSettings, PlayoutStats
 from bridge.audio.ring import SampleRing
 from bridge.audio.speechruns import QUIET_PEAK, SpeechRuns, loud_count
 
 __all__ = ["QUIET_PEAK", "PlayoutBuffer", "PlayoutSettings", "PlayoutStats"]
 
 
-class PlayoutBuffer:
+class PlayoutBuffer(PlayoutTaps):
     def __init__(self, sample_rate: int, settings: PlayoutSettings | None = None) -> None:
         self.sample_rate = sample_rate
         s = settings or PlayoutSettings()
@@ -53,24 +61,22 @@ class PlayoutBuffer:
         self.target_samples, self.floor_samples = int(s.start_ms * per_ms), 0  # producer's
         self._max_samples = int(s.max_ms * per_ms)
         self._runs = SpeechRuns(sample_rate)
-        self._flush_to = 0  # this and the two below: producer-owned
+        self._flush_to = 0  # this and the four below: producer-owned
         self._overflow = 0
         self._overflow_speech = 0
+        self._ending = False  # `end_stream`: play out what is queued, uncounted
+        self._stream_seq, self._discard_to = 0, 0  # `begin_stream`'s request
         # consumer-owned
         self._playing = self._dry_in_speech = self._fade_in_next = False
         self._underruns = 0
         self._audible_underruns = 0
         self._dropped = 0  # near-silence skipped by the consumer
-        self._flushed = 0
-        self._flushes_done = 0
+        self._flushed = self._flushes_done = 0
         self._stretched = 0
-        self.reference: SampleRing | None = None
-        self.overlay: Overlay | None = None  # the kiosk's sounds (bridge/audio/sounds.py)
-        self._played_rings: tuple[SampleRing, ...] = ()
-        self._period = int(1.5 * sample_rate)  # low-water period, in samples played
-        self._pulls = 0
-        self._period_low = 1 << 30
-        self._lows: deque[int] = deque(maxlen=4)  # low-water marks of the last periods
+        self._discarded = 0  # what earlier streams left, dropped as the next began
+        self._stream_done = 0  # the `begin_stream` request carried out
+        self._init_taps()  # the played rings, the overlay, the echo reference
+        self._low = LowWater(int(1.5 * sample_rate))  # consumer's; period in samples played
         # `watch_queued_end`: the producer sets _watch then bumps _watch_seq; the consumer
         # answers with _watch_heard, then sets _watch_done to the seq it answered
         self._watch, self._watch_seq, self._watch_done = 0, 0, 0
@@ -112,26 +118,25 @@ class PlayoutBuffer:
         """Drop everything queued so far (barge-in). Takes effect on the next pull."""
         self._flush_to = self._ring.w
 
+    def begin_stream(self, start_ms: float) -> None:
+        """A new stream (a call): nothing queued before it is ever played (the next pull
+        drops it, fading out what was playing; not counted as a flush), and playback
+        starts again once `start_ms` are queued, with no floor and no low-water history."""
+        self.set_target_ms(start_ms)
+        self._discard_to = self._ring.w
+        self._stream_seq += 1
+        self._ending = False  # last: a consumer that sees it sees the request too
+
+    def end_stream(self) -> None:
+        """No more audio is coming for this stream: what is queued (and any straggler)
+        plays out now, and its running dry is the end, not an underrun."""
+        self._ending = True
+
     def set_target_ms(self, ms: float, floor_ms: float = 0.0) -> None:
         """`ms`: depth to hold before (re)starting; `floor_ms`: the low-water mark to keep
         while playing (the lateness the jitter estimate has seen)."""
         self.target_samples = int(ms * self.sample_rate / 1000.0)
         self.floor_samples = int(floor_ms * self.sample_rate / 1000.0)
-
-    def enable_reference(self, seconds: float = 2.0) -> SampleRing:
-        """Mirror every block played into a ring: the echo canceller's far end."""
-        self.reference = SampleRing(int(seconds * self.sample_rate))
-        return self.reference
-
-    def add_played_ring(self, seconds: float) -> SampleRing:
-        """Another ring mirroring every block played (flushes and silence included), for a
-        consumer other than the echo control (the recording's assistant leg)."""
-        ring = SampleRing(int(seconds * self.sample_rate), self.sample_rate)
-        self._played_rings = (*self._played_rings, ring)
-        return ring
-
-    def remove_played_ring(self, ring: SampleRing) -> None:
-        self._played_rings = tuple(r for r in self._played_rings if r is not ring)
 
     # ---- consumer side (audio callback) ---------------------------------------------
     def read_into(self, out: np.ndarray, heard_at: float | None = None) -> None:
@@ -145,26 +150,21 @@ class PlayoutBuffer:
             at = (time.monotonic() if heard_at is None else heard_at) + (
                 min(max(self._watch, c0), c1) - c0 if c1 >= 0 else 0) / self.sample_rate
             self._watch_heard, self._watch_done = at, seq
-        for ring in self._played_rings:  # the assistant alone
-            ring.put(out)
-            if heard_at is not None:
-                ring.mark(heard_at, ring.w - len(out))
-        if self.overlay is not None:  # mixed over it: heard, and echo the mic may pick up
-            self.overlay.mix_into(out)
-        if self.reference is not None:
-            self.reference.put(out)
+        self._tap(out, heard_at)  # the played rings, the overlay, the echo reference
 
     def _fill(self, out: np.ndarray) -> None:
         want = len(out)
-        w = self._ring.w
-        flush_to = self._flush_to
-        if flush_to > self._ring.r:
-            self._flush_consumer(out, flush_to)
+        ending = self._ending  # read before the stream's seq (`begin_stream` sets it after)
+        seq, flush_to = self._stream_seq, self._flush_to
+        if seq != self._stream_done or flush_to > self._ring.r:
+            self._cut(out, seq, flush_to)
             return
+        w = self._ring.w
         depth = w - self._ring.r
         if not self._playing:
-            need = min(self.target_samples, want + self.floor_samples) if self._dry_in_speech \
-                else self.target_samples  # speech ran dry: on once the lateness is covered
+            need = 1 if ending else self.target_samples  # the stream over: what is left
+            if self._dry_in_speech and not ending:  # speech ran dry: on once the lateness
+                need = min(need, want + self.floor_samples)  # seen and a block are queued
             if depth < need or depth == 0:
                 out[:] = 0
                 return
@@ -175,7 +175,7 @@ class PlayoutBuffer:
                 self._ring.r += drop
                 self._dropped += drop
                 depth -= drop
-        else:
+        elif not ending:
             depth = self._steer(out, want, depth)
             if depth < 0:
                 return
@@ -187,15 +187,16 @@ class PlayoutBuffer:
             self._fade_in_next = False
         if n < want:
             k = min(self._fade, n)
-            if self._ran_dry_loud(out[:n]):
-                self._audible_underruns += 1
-                self._dry_in_speech = True
+            if not ending:  # the stream's end running out is no underrun
+                if self._ran_dry_loud(out[:n]):
+                    self._audible_underruns += 1
+                    self._dry_in_speech = True
+                self._underruns += 1
             if k:
                 self._apply_ramp(out[n - k:n], self._ramp_down[self._fade - k:])
             out[n:] = 0
             self._playing = False
             self._fade_in_next = True
-            self._underruns += 1
 
     def _ran_dry_loud(self, part: np.ndarray) -> bool:
         """Whether what ran dry was speech: this block's `part`, or if the queue emptied at
@@ -205,7 +206,9 @@ class PlayoutBuffer:
             self._ring.copy_out(self._ring.r - len(part), part)
         return bool(len(part)) and max(int(part.max()), -int(part.min())) >= QUIET_PEAK
 
-    def _flush_consumer(self, out: np.ndarray, flush_to: int) -> None:
+    def _cut(self, out: np.ndarray, seq: int, flush_to: int) -> None:
+        """Carry out a new stream (`seq`) and a flush (`flush_to`): drop what is queued
+        before them, fading out what was playing within `out`."""
         depth = self._ring.w - self._ring.r
         k = min(self._fade, depth, len(out))
         if k and self._playing:
@@ -214,10 +217,17 @@ class PlayoutBuffer:
         else:
             k = 0
         out[k:] = 0
-        skipped = max(0, flush_to - self._ring.r)
-        self._flushed += skipped
-        self._ring.r = max(self._ring.r, flush_to)
-        self._flushes_done += 1
+        r = self._ring.r
+        if seq != self._stream_done:  # what earlier streams left: never played
+            self._discarded += max(0, self._discard_to - r)
+            r = max(r, self._discard_to)
+            self._low.reset()
+            self._stream_done = seq
+        if flush_to > r:
+            self._flushed += flush_to - r
+            self._flushes_done += 1
+            r = flush_to
+        self._ring.r = r
         self._playing = self._dry_in_speech = self._fade_in_next = False
 
     def _steer(self, out: np.ndarray, want: int, depth: int) -> int:
@@ -225,30 +235,20 @@ class PlayoutBuffer:
         the floor, and shrink it when it has stayed two blocks above for four periods;
         only in near-silence. Returns the new depth, or -1 when this block was filled with
         held-back silence."""
-        self._period_low = min(self._period_low, depth)
-        self._pulls += 1
-        if self._pulls * want >= self._period:
-            self._lows.append(self._period_low)
-            self._period_low, self._pulls = depth, 0
-        recent = min(self._period_low, self._lows[-1]) if self._lows else self._period_low
+        low = self._low
+        low.note(depth, want)
         floor = max(want, self.floor_samples)
-        if recent < floor and self._quiet(want, depth):
-            self._shift_lows(want)  # hold back one quiet block: later depths are one higher
+        if low.recent < floor and self._quiet(want, depth):
+            low.shift(want)  # hold back one quiet block: later depths are one higher
             out[:] = 0
             self._stretched += want
             return -1
-        if len(self._lows) == self._lows.maxlen and min(min(self._lows), self._period_low) \
-                > floor + 2 * want and self._quiet(want, depth):
-            self._shift_lows(-want)  # skip one quiet block: the delay shrinks by a block
+        if low.settled > floor + 2 * want and self._quiet(want, depth):
+            low.shift(-want)  # skip one quiet block: the delay shrinks by a block
             self._ring.r += want
             self._dropped += want
             return depth - want
         return depth
-
-    def _shift_lows(self, delta: int) -> None:
-        self._period_low += delta
-        for i in range(len(self._lows)):
-            self._lows[i] += delta
 
     def _quiet(self, want: int, depth: int) -> bool:
         """Whether everything queued (at least one block) is near-silence: the assistant is
@@ -294,7 +294,7 @@ class PlayoutBuffer:
             overflow_ms=overflow / per_ms,
             flushes=self._flushes_done,
             flushed_ms=self._flushed / per_ms,
-            played_ms=self._ring.r / per_ms,
+            played_ms=(self._ring.r - self._discarded) / per_ms,
             depth_ms=self.depth_ms,
         )
 

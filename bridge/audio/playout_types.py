@@ -33,6 +33,21 @@ class PlayoutStats:
     def dropped_ms(self) -> float:
         return self.silence_dropped_ms + self.speech_dropped_ms
 
+    def since(self, base: PlayoutStats) -> PlayoutStats:
+        """What was counted after `base` was read (a call's share of a sink that outlives
+        calls); the depth is this reading's."""
+        return PlayoutStats(
+            underruns=self.underruns - base.underruns,
+            audible_underruns=self.audible_underruns - base.audible_underruns,
+            silence_dropped_ms=self.silence_dropped_ms - base.silence_dropped_ms,
+            speech_dropped_ms=self.speech_dropped_ms - base.speech_dropped_ms,
+            stretched_ms=self.stretched_ms - base.stretched_ms,
+            overflow_ms=self.overflow_ms - base.overflow_ms,
+            flushes=self.flushes - base.flushes,
+            flushed_ms=self.flushed_ms - base.flushed_ms,
+            played_ms=self.played_ms - base.played_ms,
+            depth_ms=self.depth_ms)
+
 
 class Overlay(Protocol):
     def mix_into(self, out: np.ndarray) -> None:

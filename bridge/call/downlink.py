@@ -10,6 +10,11 @@ current one applies at once, one more than 5 ms below only once the jitter windo
 On barge-in the queued audio is dropped (the sink fades it out), the resampler forgets its
 history, and a sample split across the cut decodes as silence: played after the refill,
 that one sample of the cut reply would ring through the resampler as a click.
+
+The sink outlives the call in `standby` and `loop` modes: a downlink begins a new stream
+on it (nothing a call before left queued is played, the playout target starts again at
+`start_ms`) and ends it with the call (`end`: what is queued plays out, its running dry no
+underrun); `playout_stats` is this call's share of the sink's counters.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from collections.abc import Callable
 from bridge.audio.base import AudioSink, apply_gain
 from bridge.audio.codec import Codec
 from bridge.audio.jitter import JitterEstimator, target_ms
+from bridge.audio.playout import PlayoutStats
 from bridge.audio.resample import Resampler
 
 
@@ -39,6 +45,8 @@ class Downlink:
         self._block_ms = block_ms
         self.jitter = JitterEstimator(wire_rate) if adaptive else None
         self.target_ms = start_ms
+        sink.begin_stream(start_ms)
+        self._base = sink.playout_stats()  # counted before this call: not its share
 
     def on_audio(self, data: bytes) -> None:
         self.bytes_received += len(data)
@@ -64,6 +72,14 @@ class Downlink:
         self._resampler.reset()
         self.codec.drop_split()
         return dropped
+
+    def end(self) -> None:
+        """The call's audio is over (the socket closed, or the call is being ended)."""
+        self.sink.end_stream()
+
+    def playout_stats(self) -> PlayoutStats:
+        """This call's share of the speaker's playout counters, and its depth now."""
+        return self.sink.playout_stats().since(self._base)
 
     @property
     def received_seconds(self) -> float:

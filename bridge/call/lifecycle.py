@@ -95,7 +95,7 @@ class Call:
         self._tasks: list[asyncio.Task[None]] = []
         self._closed = asyncio.Event()  # the socket is closed: state ENDED
         self.clock = CallClock()
-        self.playout_at_close: PlayoutStats | None = None  # the speaker's, as the socket closed
+        self.playout_at_close: PlayoutStats | None = None  # the call's, as the socket closed
 
     async def __aenter__(self) -> Call:
         await self.start()
@@ -164,6 +164,7 @@ class Call:
         if self._socket is None or self.state is not CallState.IN_CALL:
             return
         self.state = CallState.ENDING
+        self.downlink.end()  # what comes after this is the call's end, not its conversation
         with contextlib.suppress(Exception):
             await self.send_command(messages.end_call(self.profile.call.end_command))
         await wait_any(self.vapi.ended, self._closed, timeout=self.profile.call.end_timeout_seconds)
@@ -176,6 +177,7 @@ class Call:
         try:
             await self.end()
         finally:
+            self.downlink.end()
             for task in self._tasks:
                 task.cancel()
             for task in self._tasks:
@@ -219,7 +221,8 @@ class Call:
             await self._socket.receive(self.downlink.on_audio, self._on_event)
         finally:
             # the stream is over: what the speaker does from here (running dry) is no fault
-            self.playout_at_close = self.sink.playout_stats()
+            self.downlink.end()
+            self.playout_at_close = self.downlink.playout_stats()
             code = self._socket.close_code
             if self.ended_reason is None and self.state is CallState.IN_CALL:
                 if code == 1000:
@@ -258,6 +261,7 @@ class Call:
         if isinstance(event, messages.StatusUpdate):
             if self.vapi.update(event, self.short_id):
                 self.ended_reason = event.ended_reason or self.ended_reason or "ended"
+                self.downlink.end()
         elif self.barge_in.on_event(event, self.short_id):
             pass
         elif self.recorder:

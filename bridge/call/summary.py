@@ -134,7 +134,6 @@ class Finished(Protocol):
     recorder: Recorder | None
     uplink: Uplink
     downlink: Downlink
-    sink: AudioSink
     playout_at_close: PlayoutStats | None
     devices: DeviceShare
     turns: Turns
@@ -170,7 +169,7 @@ async def summarise(call: Finished) -> CallSummary:
     return CallSummary(
         call_id=call.info.id if call.info else "", ended_reason=call.device_error or reason,
         duration_s=duration, cost=cost, uplink=call.uplink.stats,
-        playout=call.playout_at_close or call.sink.playout_stats(),
+        playout=call.playout_at_close or call.downlink.playout_stats(),
         received_s=call.downlink.received_seconds, malformed=call.malformed,
         interruptions=call.interruptions, devices=call.devices.share(),
         device_error=call.device_error,

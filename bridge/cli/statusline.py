@@ -41,7 +41,7 @@ def _db(db: float) -> str:
 def render(call: Call) -> str:
     elapsed = int(call.elapsed_s)
     mic = call.source.level_db
-    stats = call.sink.playout_stats()
+    stats = call.downlink.playout_stats()
     muted = " (muted)" if call.uplink.muted else ""
     return (f"● {call.status:<11} {elapsed // 60:02d}:{elapsed % 60:02d}  mic {meter(mic)} "
             f"{_db(mic)} dB{muted}  playout {stats.depth_ms:3.0f} ms  "

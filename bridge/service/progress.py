@@ -27,7 +27,7 @@ def in_call_line(call: Call, elapsed_s: float | None = None) -> str | None:
     if call.state is not CallState.IN_CALL or call.vapi.status not in (None, "in-progress"):
         return None
     elapsed = int(call.elapsed_s if elapsed_s is None else elapsed_s)
-    under = call.sink.playout_stats().audible_underruns
+    under = call.downlink.playout_stats().audible_underruns
     return f"in call {elapsed // 60:02d}:{elapsed % 60:02d}, {plural(under, 'audible underrun')}"
 
 

@@ -51,7 +51,8 @@ def snapshot(profile: Profile, state: str, source: AudioSource | None,
              transcript: Iterable[tuple[str, str]], last_summary: CallSummary | None,
              spending: dict[str, Any] | None = None,
              wake_word: dict[str, Any] | None = None) -> dict[str, Any]:
-    playout = sink.playout_stats() if sink is not None else None
+    playout = None if sink is None else call.downlink.playout_stats() \
+        if call is not None and call.sink is sink else sink.playout_stats()  # the call's share
     # one reading of the call's clock for the state line and the call's own (the state
     # kept between the daemon's once-a-second updates could be a second or more behind)
     elapsed = round(call.elapsed_s, 1) if call is not None else 0.0

@@ -1,5 +1,6 @@
 """A stateful (hypothesis) test of the playout buffer: any interleaving of writes, pulls of
-any block size, flushes and target changes keeps the buffer's promises.
+any block size, flushes, target changes and streams begun and ended keeps the buffer's
+promises.
 
 Every loud sample written carries its own sequence number (distinct ramps over the whole
 int16 range, all at least 1000 in magnitude); quiet writes (near-silence, |x| <= 3, like
@@ -10,8 +11,8 @@ comes out names exactly which one went in. Invariants:
 - every pull fills the whole block (a sentinel value never survives);
 - samples come out in the order written (sequence numbers strictly increase), each at
   most once, and only ones that were written;
-- once a flush has been consumed (the pull after it), nothing written before it plays,
-  and nothing written before it is still queued;
+- once a flush or a new stream has been consumed (the pull after it), nothing written
+  before it plays, and nothing written before it is still queued;
 - speech is never dropped: a loud sample that never plays was either flushed or lost to a
   full ring as it arrived (the model knows which), and the speech-dropped counter covers
   exactly those losses — zero whenever the ring never overflowed with speech (always, with
@@ -101,6 +102,17 @@ class PlayoutMachine(RuleBasedStateMachine):
     @rule(ms=st.integers(0, 300), floor_ms=st.integers(0, 120))
     def set_target(self, ms: int, floor_ms: int) -> None:
         self.buf.set_target_ms(ms, floor_ms)
+
+    @rule(start_ms=st.integers(0, 120))
+    def begin_stream(self, start_ms: int) -> None:
+        """The next call: for what was queued before, as a flush (not counted as one)."""
+        self.buf.begin_stream(start_ms)
+        self.pending_flush = self.next_id
+        self.since_flush = 0
+
+    @rule()
+    def end_stream(self) -> None:
+        self.buf.end_stream()
 
     # ---- consumer -------------------------------------------------------------------
     @rule(block=st.integers(1, 800))
