@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bridge.words import ROLE_NAMES
+from bridge.words import ROLE_NAMES, plural
 
 
 def _clock(seconds: float) -> str:
@@ -44,8 +44,9 @@ def lines(a: dict[str, Any]) -> list[str]:
                f" output {a['devices']['output']}")
     if a["playout"]:
         pl = a["playout"]
-        out.append(f"playout {pl['depthMs']:.0f} ms queued, {pl['audibleUnderruns']} audible "
-                   f"underruns ({pl['underruns']} in all), dropped {pl['speechDroppedMs']} ms "
+        out.append(f"playout {pl['depthMs']:.0f} ms queued, "
+                   f"{plural(pl['audibleUnderruns'], 'audible underrun')} "
+                   f"({pl['underruns']} in all), dropped {pl['speechDroppedMs']} ms "
                    f"of speech and {pl['silenceDroppedMs']} ms of silence")
     for item in a["transcript"]:
         out.append(f"  {ROLE_NAMES.get(item['role'], item['role'])}: {item['text']}")
