@@ -21,7 +21,8 @@ FLOORS_STAMP := $(FLOORS_VENV)/.installed
 SERIAL_TESTS := tests/rig tests/devices tests/echo tests/e2e/test_fast_delivery.py \
   tests/e2e/test_recording.py tests/e2e/test_barge_in.py \
   tests/e2e/test_call_path.py::test_echo_call_round_trip \
-  tests/e2e/test_turns.py::test_heard_gap_is_the_think_time_plus_the_playout
+  tests/e2e/test_turns.py::test_heard_gap_is_the_think_time_plus_the_playout \
+  tests/control/test_standby_playout.py
 PYTEST_WORKERS ?= 3
 # The serial tests run in two lanes side by side (tests/conftest.py puts each in one): the
 # modules playing through the PulseAudio rig (tests/rig, tests/devices, tests/echo) one

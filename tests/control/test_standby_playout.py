@@ -1,0 +1,132 @@
+"""Calls in a row on one standby daemon: its speaker (here a `file:` output, clocked like a
+device) stays open between calls, and each call must start with an empty playout and
+count only its own underruns.
+
+The real daemon, `ctl call` / `ctl end` / `ctl status`, the simulator over loopback; what
+the speaker played is read back from the output WAV (valid after every block written).
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+import wave
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tests.control.conftest import Daemon, control_profile, wait_for
+from tests.e2e.conftest import ProfileBuilder
+
+IDLE = "waiting for trigger"
+
+
+def _status(daemon: Daemon) -> dict[str, Any]:
+    return json.loads(daemon.ok("--json", "status"))
+
+
+def _call_and_wait(daemon: Daemon, *, end_after: float | None = None) -> dict[str, Any]:
+    """One call by `ctl call` (ended by `ctl end` after `end_after` s, else by the
+    simulator), until the daemon waits again and its speaker has had 3 s to play out what
+    was queued; the status then."""
+    before = _status(daemon)["lastCall"]
+    daemon.ok("call")
+    if end_after is not None:
+        wait_for(lambda: (_status(daemon)["call"] or {}).get("status") == "in-progress", 15,
+                 "the call in progress")
+        time.sleep(end_after)
+        daemon.ok("end")
+
+    wait_for(lambda: (s := _status(daemon))["state"] == IDLE and s["lastCall"] != before, 20,
+             "the call's end")
+    deadline = time.monotonic() + 3
+    while (status := _status(daemon))["playout"]["depthMs"] and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return status
+
+
+def _frames(path: Path) -> int:
+    with wave.open(str(path), "rb") as w:
+        return w.getnframes()
+
+
+def _tone_blocks(path: Path, hz: float, block: int = 320) -> np.ndarray:
+    """Start frames of the blocks of the WAV that hold a tone of `hz` (a beep, not the
+    near-silence around it)."""
+    with wave.open(str(path), "rb") as w:
+        rate = w.getframerate()
+        x = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").astype(np.float64)
+    n = len(x) // block
+    blocks = x[:n * block].reshape(n, block)
+    probe = np.exp(-2j * np.pi * hz * np.arange(block) / rate)
+    amplitude = np.abs(blocks @ probe) * 2 / block
+    return np.flatnonzero(amplitude > 3000) * block
+
+
+def test_nothing_queued_in_one_call_plays_in_the_next(
+        start_sim, profiles: ProfileBuilder, short_dir: Path, tmp_path: Path,
+        start_daemon) -> None:
+    """A call that ends before its playout reached the start depth (here 1 s, the
+    simulator ending each call after 0.8 s) left that audio queued for the next call,
+    which played it first: the first call's beeps were heard inside the second. Now the
+    end of a call plays out what is queued, and a new call starts with nothing queued."""
+    first = start_sim(assistant="tone", tone_hz=700, tone_period_ms=300)
+    second = start_sim(assistant="tone", tone_hz=1900, tone_period_ms=300)
+    out = tmp_path / "speaker.wav"
+    sections: dict[str, Any] = {"audio": {
+        "input": "null", "output": f"file:{out}", "playout_start_ms": 1000,
+        "playout_min_ms": 1000, "playout_max_ms": 1000}}
+    overrides = {"maxDurationSeconds": 0.8}
+    sock = short_dir / "ctl.sock"
+    profile = control_profile(profiles, first, sock, overrides=overrides, **sections)
+    daemon = start_daemon(profile)
+
+    one = _call_and_wait(daemon)
+    control_profile(profiles, second, sock, overrides=overrides, **sections)
+    daemon.proc.send_signal(signal.SIGHUP)  # the next call goes to the second simulator
+    time.sleep(0.5)  # applied at once while waiting (a reload waits only for a call)
+    boundary = _frames(out)  # everything the speaker played before the second call
+    two = _call_and_wait(daemon)
+    assert len(first.calls()) == 1 and len(second.calls()) == 1, "one call on each"
+
+    late = _tone_blocks(out, 700)
+    late = late[late >= boundary]
+    assert not late.size, "the first call's audio played during the second, from " \
+        f"{(late[0] - boundary) / 16:.0f} ms after it was asked for"
+    assert _tone_blocks(out, 700).size >= 4, "the first call's two beeps, played as it ended"
+    assert (_tone_blocks(out, 1900) >= boundary).sum() >= 4, "the second call was heard"
+    for status in (one, two):
+        assert "exceeded-max-duration" in status["lastCall"]
+        assert "0 audible underruns (0 in all)" in status["lastCall"], status["lastCall"]
+        assert status["playout"]["depthMs"] == 0, "nothing left queued while waiting"
+    assert daemon.stop() == 0, daemon.err
+
+
+def test_each_call_in_standby_counts_only_its_own_underruns(
+        start_sim, profiles: ProfileBuilder, short_dir: Path, tmp_path: Path,
+        start_daemon) -> None:
+    """The walkthrough's standby kiosk: three calls in a row, each ended by `ctl end`.
+    The summaries counted the speaker's underruns since the daemon started, the end of a
+    call (its audio stopping) among them, and the next call began on what was left
+    queued (~40 ms, held back forever, shown by `ctl status` while idle) without waiting
+    for the start depth, running dry in its first words."""
+    sim = start_sim(assistant="tone")
+    out = tmp_path / "speaker.wav"
+    profile = control_profile(
+        profiles, sim, short_dir / "ctl.sock", overrides={"firstMessage": ""},
+        audio={"input": "null", "output": f"file:{out}", "playout_start_ms": 150,
+               "playout_min_ms": 150})  # a loaded test machine's stalls stay below it
+    daemon = start_daemon(profile)
+    lines = []
+    idles = []
+    for _ in range(3):
+        status = _call_and_wait(daemon, end_after=2.0)
+        lines.append(status["lastCall"])
+        idles.append(daemon.ok("status").splitlines()[-1])
+    assert all("customer-ended-call" in line for line in lines), lines
+    assert all("0 audible underruns (0 in all)" in line for line in lines), lines
+    assert all(line.startswith("playout 0 ms queued, 0 audible underruns (0 in all)")
+               for line in idles), idles
+    assert daemon.stop() == 0, daemon.err
