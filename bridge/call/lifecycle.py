@@ -140,9 +140,7 @@ class Call:
         # Vapi's ids are UUIDv7: the head is a timestamp shared by calls a minute apart
         return self.info.id[-8:] if self.info else "--------"
 
-    @property
-    def elapsed_s(self) -> float:
-        return self.clock.elapsed_s
+    elapsed_s = property(lambda self: self.clock.elapsed_s, doc="`CallClock.elapsed_s`")
 
     @property
     def malformed(self) -> int:
@@ -180,9 +178,7 @@ class Call:
             self.downlink.end()
             for task in self._tasks:
                 task.cancel()
-            for task in self._tasks:
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
+            await asyncio.gather(*self._tasks, return_exceptions=True)
             self._set_closed()
             if self.recorder is not None:
                 await self.recorder.aclose()
