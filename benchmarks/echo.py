@@ -25,6 +25,7 @@ line (espeak-ng, -6 dBFS peaks).
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 import time
@@ -164,4 +165,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    # no options: --help shows what is measured, anything else is refused
+    argparse.ArgumentParser(description=__doc__,
+                            formatter_class=argparse.RawDescriptionHelpFormatter).parse_args()
     main()

@@ -23,6 +23,7 @@ counts.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
@@ -194,4 +195,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    # no options: --help shows what is measured, anything else is refused
+    argparse.ArgumentParser(description=__doc__,
+                            formatter_class=argparse.RawDescriptionHelpFormatter).parse_args()
     main()

@@ -325,6 +325,13 @@ class _Follower:
             out.problems.append(f"the recording ends before the speech does "
                                 f"({self.t(placed):.2f} s)")
             return out
+        else:  # a gap in the last, quiet pieces: no piece after it moves the lag there
+            end = min(len(ref), placed)
+            tails = [x for x in (self.own(end - n, lag - self.tol, lag + self.jump,
+                                          lag + self.near),) if x is not None
+                     and self.unexplained(end - n, end, x) < self.unexplained(end - n, end, lag)]
+            if tails:
+                self.settle(max(self.moved_at, placed - self.place_n), end, lag, [lag, *tails])
         self.verify()
         return out
 
