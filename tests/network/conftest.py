@@ -1,8 +1,10 @@
 """Helpers of the network tests: a short temporary directory (a UNIX socket path's limit),
-the environment a bridge process gets behind a proxy, and running one."""
+a simulator serving TLS, the environment a bridge process gets behind a proxy, and running
+one."""
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import subprocess
 import tempfile
@@ -10,7 +12,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import trustme
 
+from bridge.sim import SimConfig, SimHandle, run_in_thread
 from tests.e2e.conftest import ROOT, bridge_cmd, bridge_env
 from tests.network.connect_proxy import ConnectProxy
 
@@ -36,3 +40,19 @@ def proxy_env(proxy: ConnectProxy | None, ca_pem: Path | None, **extra: str) -> 
 def run(*args: str, env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
     return subprocess.run(bridge_cmd(*args), cwd=ROOT, env=env, capture_output=True,
                           text=True, timeout=timeout, check=False)
+
+
+@contextlib.contextmanager
+def sim_with_cert(directory: Path, *names: str,
+                  api_key: str = "sim-private-key") -> Iterator[tuple[SimHandle, Path]]:
+    """A simulator serving https/wss with a certificate for `names` from a test CA, and the
+    CA's PEM (for SSL_CERT_FILE)."""
+    ca = trustme.CA()
+    cert = ca.issue_cert(*names)
+    chain, key, ca_pem = directory / "chain.pem", directory / "key.pem", directory / "ca.pem"
+    cert.private_key_and_cert_chain_pem.write_to_path(str(chain))
+    cert.private_key_pem.write_to_path(str(key))
+    ca.cert_pem.write_to_path(str(ca_pem))
+    config = SimConfig(port=0, api_key=api_key, tls_cert=str(chain), tls_key=str(key))
+    with run_in_thread(config) as sim:
+        yield sim, ca_pem

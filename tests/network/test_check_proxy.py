@@ -10,11 +10,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import trustme
 
-from bridge.sim import SimConfig, SimHandle, run_in_thread
+from bridge.sim import SimHandle
 from tests.faults.harness import write_profile
-from tests.network.conftest import proxy_env, run
+from tests.network.conftest import proxy_env, run, sim_with_cert
 from tests.network.connect_proxy import ConnectProxy
 
 pytestmark = pytest.mark.timeout(180)
@@ -25,15 +24,8 @@ NAME = "api.vapi-sim.invalid"  # never resolvable here (RFC 2606)
 @pytest.fixture
 def named_sim(short_dir: Path) -> Iterator[tuple[SimHandle, Path]]:
     """A simulator serving https with a certificate for NAME from a test CA; the CA's PEM."""
-    ca = trustme.CA()
-    cert = ca.issue_cert(NAME)
-    chain, key, ca_pem = short_dir / "chain.pem", short_dir / "key.pem", short_dir / "ca.pem"
-    cert.private_key_and_cert_chain_pem.write_to_path(str(chain))
-    cert.private_key_pem.write_to_path(str(key))
-    ca.cert_pem.write_to_path(str(ca_pem))
-    config = SimConfig(port=0, api_key=KEY, tls_cert=str(chain), tls_key=str(key))
-    with run_in_thread(config) as sim:
-        yield sim, ca_pem
+    with sim_with_cert(short_dir, NAME, api_key=KEY) as made:
+        yield made
 
 
 def test_check_goes_through_the_proxy_when_only_the_proxy_resolves_the_host(

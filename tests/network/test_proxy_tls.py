@@ -16,12 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import trustme
 
-from bridge.sim import SimConfig, SimHandle, run_in_thread
+from bridge.sim import SimHandle
 from tests.e2e.conftest import ROOT, bridge_cmd
 from tests.faults.harness import write_profile
-from tests.network.conftest import proxy_env, run
+from tests.network.conftest import proxy_env, run, sim_with_cert
 from tests.network.connect_proxy import ConnectProxy
 
 pytestmark = pytest.mark.timeout(180)
@@ -31,15 +30,8 @@ KEY = "sim-private-key"
 @pytest.fixture
 def tls_sim(short_dir: Path) -> Iterator[tuple[SimHandle, Path]]:
     """A simulator serving https/wss with a certificate from a test CA; the CA's PEM."""
-    ca = trustme.CA()
-    cert = ca.issue_cert("127.0.0.1", "localhost")
-    chain, key, ca_pem = short_dir / "chain.pem", short_dir / "key.pem", short_dir / "ca.pem"
-    cert.private_key_and_cert_chain_pem.write_to_path(str(chain))
-    cert.private_key_pem.write_to_path(str(key))
-    ca.cert_pem.write_to_path(str(ca_pem))
-    config = SimConfig(port=0, api_key=KEY, tls_cert=str(chain), tls_key=str(key))
-    with run_in_thread(config) as sim:
-        yield sim, ca_pem
+    with sim_with_cert(short_dir, "127.0.0.1", "localhost", api_key=KEY) as made:
+        yield made
 
 
 def test_a_call_over_tls_goes_through_the_proxy(tls_sim: tuple[SimHandle, Path],
