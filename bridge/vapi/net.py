@@ -83,8 +83,10 @@ def proxy_for(url: str) -> tuple[str, str] | None:
     URL decides. This builds that table with httpx's own functions and asks it the same
     question, so `check` and the calls agree (tests/unit/test_proxy_choice.py holds it to
     the client's choice)."""
-    from httpx._utils import URLPattern, get_environment_proxies
-
+    try:  # httpx's own table, not a public API: without it, check resolves as before
+        from httpx._utils import URLPattern, get_environment_proxies
+    except ImportError:
+        return None
     try:
         target = httpx.URL(url)
         table = {URLPattern(key): proxy for key, proxy in get_environment_proxies().items()}
