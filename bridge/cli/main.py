@@ -47,8 +47,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     profile = load_profile(args.profile, args.set)
     setup_logging(_level(args, profile.log.level))
-    for warning in profile.warnings:
-        log.warning("%s: %s", profile.origin, warning)
+    for line in profile.warning_lines():
+        log.warning("%s", line)
     daemon = Daemon(profile, reload_from=args.profile, overrides=args.set, fault=args.fault,
                     view=TerminalView(), control=serve_control, web=serve_http)
     return asyncio.run(daemon.run())

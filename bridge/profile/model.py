@@ -71,6 +71,12 @@ class Profile:
         """What an error about `key` names: the `--set` that gave it, or the profile."""
         return f"--set {key}" if key in self.overridden else f"{self.origin}: {key}"
 
+    def warning_lines(self) -> list[str]:
+        """The warnings as logged: each names the `--set` that gave its key, or the profile
+        (a warning starts with the key it is about)."""
+        return [f"--set {w}" if w.split(":")[0].split(" ")[0] in self.overridden
+                else f"{self.origin}: {w}" for w in self.warnings]
+
     def placeholder(self) -> str | None:
         """Why this profile cannot place a call before Vapi is asked: its assistant.id is
         still the example's placeholder (`check` and `run` say the same); None otherwise."""

@@ -139,8 +139,8 @@ class Daemon:
             self._background(wiring.learn_assistant(api, new))
             self._reloaded.set()
             log.info("profile reloaded from %s (mode %s)", new.origin, new.service.mode)
-            for warning in new.warnings:
-                log.warning("%s: %s", new.origin, warning)
+            for line in new.warning_lines():
+                log.warning("%s", line)
         self.notifier.ready()  # a reload always ends with READY=1 (sd_notify protocol)
         self._set_state(self.state, again=True)
 

@@ -172,6 +172,16 @@ def test_a_call_name_longer_than_vapi_keeps_loads_with_a_warning() -> None:
     assert parse_profile(GOOD + "call:\n  name: " + "x" * 30 + "\n").warnings == ()
 
 
+def test_a_warning_names_the_set_that_gave_its_key_not_the_file() -> None:
+    given = parse_profile(GOOD, origin="kiosk.yaml", overrides=["call.name=" + "x" * 35,
+                                                                "call.silence_timeout_seconds=30"])
+    lines = given.warning_lines()
+    assert lines[0].startswith("--set call.silence_timeout_seconds is ignored"), lines
+    assert lines[1].startswith("--set call.name: 35 characters"), lines
+    written = parse_profile(GOOD + "call:\n  name: " + "x" * 35 + "\n", origin="kiosk.yaml")
+    assert written.warning_lines()[0].startswith("kiosk.yaml: call.name: 35 characters")
+
+
 def test_an_override_sets_one_key_inside_the_assistant_overrides() -> None:
     """`--set assistant.overrides.firstMessage=…` changes that key and keeps the others the
     file gives (it was refused as an unknown key); a key inside a non-mapping is refused."""
