@@ -56,6 +56,7 @@ BETTER = 0.02  # how much better another lag must correlate to move to it
 QUIET_REL = 0.05  # inserted audio above this share of the recording's peak is not quiet
 NEAR_MS = 5.0  # a gap with speech this close on either side is within a word
 NEAR_SHIFT_S = 0.15  # a piece's lag is looked for this far on first
+SILENT = 1e-4  # a recording window with less energy than this share of the piece's: silence
 TOL_MS = 0.5  # lags this close are one lag (resampling moves an estimate by a sample)
 
 
@@ -93,8 +94,10 @@ def _corr_curve(piece: np.ndarray, rec: np.ndarray, lo: int, hi: int) -> tuple[i
     seg = rec[lo:hi + n]
     dots = _xcorr(seg, piece)[n - 1:n + hi - lo]
     sq = np.concatenate(([0.0], np.cumsum(seg * seg)))
-    norms = np.sqrt(np.maximum(sq[n:n + hi - lo + 1] - sq[:hi - lo + 1], 1e-24)
-                    * float(np.dot(piece, piece)))
+    energy = float(np.dot(piece, piece))  # a near-silent window scores ~0, not the noise of
+    # the FFT and of the running sum over a floor of nothing (which read above 1)
+    norms = np.sqrt(np.maximum(sq[n:n + hi - lo + 1] - sq[:hi - lo + 1], SILENT * energy)
+                    * energy)
     return lo, dots / norms
 
 
@@ -141,7 +144,7 @@ class _Follower:
         if hi - lo < len(part) or energy == 0:
             return energy
         seg = np.lib.stride_tricks.sliding_window_view(self.rec[lo:hi], len(part))
-        norms = np.sqrt(np.maximum(np.einsum("ij,ij->i", seg, seg), 1e-24) * energy)
+        norms = np.sqrt(np.maximum(np.einsum("ij,ij->i", seg, seg), SILENT * energy) * energy)
         best = max(0.0, float(np.max(seg @ part / norms)))
         return (1 - best * best) * energy
 

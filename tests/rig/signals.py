@@ -226,7 +226,9 @@ def piece_correlations(reference: np.ndarray, recorded: np.ndarray, rate: int,
             continue
         dots = _xcorr(seg, piece)[n - 1:len(seg)]  # piece against seg[k:k + n], k = 0 …
         sq = np.concatenate(([0.0], np.cumsum(seg * seg)))
-        norms = np.sqrt(np.maximum(sq[n:] - sq[:-n], 1e-24) * energy)
+        # a near-silent window scores ~0, not the FFT's and the running sum's noise over a
+        # floor of nothing (which read above 1)
+        norms = np.sqrt(np.maximum(sq[n:] - sq[:-n], 1e-4 * energy) * energy)
         out.append(float(np.max(dots / norms)))
     return out
 
