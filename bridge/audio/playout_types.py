@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Protocol
 
 import numpy as np
@@ -36,17 +36,9 @@ class PlayoutStats:
     def since(self, base: PlayoutStats) -> PlayoutStats:
         """What was counted after `base` was read (a call's share of a sink that outlives
         calls); the depth is this reading's."""
-        return PlayoutStats(
-            underruns=self.underruns - base.underruns,
-            audible_underruns=self.audible_underruns - base.audible_underruns,
-            silence_dropped_ms=self.silence_dropped_ms - base.silence_dropped_ms,
-            speech_dropped_ms=self.speech_dropped_ms - base.speech_dropped_ms,
-            stretched_ms=self.stretched_ms - base.stretched_ms,
-            overflow_ms=self.overflow_ms - base.overflow_ms,
-            flushes=self.flushes - base.flushes,
-            flushed_ms=self.flushed_ms - base.flushed_ms,
-            played_ms=self.played_ms - base.played_ms,
-            depth_ms=self.depth_ms)
+        return PlayoutStats(**{f.name: getattr(self, f.name) - getattr(base, f.name)
+                               for f in fields(self) if f.name != "depth_ms"},
+                            depth_ms=self.depth_ms)
 
 
 class Overlay(Protocol):

@@ -114,7 +114,6 @@ class _Follower:
         self.edge = round(rate * EDGE_MS / 1000)
         self.fade = round(rate * FADE_MS / 1000)
         self.place_n = round(rate * PLACE_MS / 1000)
-        self.moved_at = 0  # where the lag last changed
         self.lags: list[tuple[int, int, bool]] = []  # (from, lag, after a gap) in order
         self.tol = max(1, round(rate * TOL_MS / 1000))
         self.jump = round(rate * max_shift_s)
@@ -127,6 +126,11 @@ class _Follower:
         self.quiet_peak = QUIET_REL * float(np.abs(self.rec).max() or 1.0)
         self.ref_quiet_peak = QUIET_REL * float(np.abs(self.ref).max() or 1.0)
         self.out = Retimed()
+
+    @property
+    def moved_at(self) -> int:
+        """Where the lag last changed (the start, before any change)."""
+        return self.lags[-1][0] if self.lags else 0
 
     def t(self, x: int) -> float:
         return x / self.rate
@@ -164,7 +168,6 @@ class _Follower:
         if abs(l2 - l1) <= self.tol:
             return
         self.out.changes.append((self.t(x), ms))
-        self.moved_at = x
         self.lags.append((x, l2, l2 > l1))
         if l2 > l1 and in_speech:
             self.out.gaps_in_speech.append((self.t(x), ms))
