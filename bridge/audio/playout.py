@@ -11,8 +11,9 @@ for) is queued, and again so after near-silence ran dry; speech that ran dry goe
 the lateness seen and a block are queued (a chunk late mid-word costs a block or two, not
 a refill to the target: the gap deepens the queue by what was late). While playing, the
 low-water mark over ~1.5 s (the depth just before the latest arrivals) is kept at or above
-a floor (the lateness seen, at least a device block): below it, a block of silence is held
-back; when it has stayed two blocks above for four periods (~6 s), a block is skipped.
+a floor (a block beyond the lateness seen: a chunk that late finds a block queued; each
+(re)start begins a new history): below it, a block of silence is held back; when it has
+stayed two blocks above for four periods (~6 s), a block is skipped.
 Both happen only while all that is queued is near-silence (Vapi sends it between
 utterances); pauses between words are shorter than the queue: speech is never stretched.
 
@@ -68,8 +69,7 @@ class PlayoutBuffer(PlayoutTaps):
         self._stream_seq, self._discard_to = 0, 0  # `begin_stream`'s request
         # consumer-owned
         self._playing = self._dry_in_speech = self._fade_in_next = False
-        self._underruns = 0
-        self._audible_underruns = 0
+        self._underruns = self._audible_underruns = 0
         self._dropped = 0  # near-silence skipped by the consumer
         self._flushed = self._flushes_done = 0
         self._stretched = 0
@@ -169,6 +169,7 @@ class PlayoutBuffer(PlayoutTaps):
                 out[:] = 0
                 return
             self._playing, self._dry_in_speech = True, False
+            self._low.reset()  # the marks as it ran dry say nothing of the refilled queue
         if depth > self.target_samples + self._max_samples + want:  # beyond the bound
             drop = min(self._runs.droppable(self._ring.r, w), depth - self.target_samples)
             if drop > 0:  # near-silence only, never a word
@@ -221,7 +222,6 @@ class PlayoutBuffer(PlayoutTaps):
         if seq != self._stream_done:  # what earlier streams left: never played
             self._discarded += max(0, self._discard_to - r)
             r = max(r, self._discard_to)
-            self._low.reset()
             self._stream_done = seq
         if flush_to > r:
             self._flushed += flush_to - r
@@ -237,7 +237,7 @@ class PlayoutBuffer(PlayoutTaps):
         held-back silence."""
         low = self._low
         low.note(depth, want)
-        floor = max(want, self.floor_samples)
+        floor = want + self.floor_samples  # a chunk this late leaves a block to pull
         if low.recent < floor and self._quiet(want, depth):
             low.shift(want)  # hold back one quiet block: later depths are one higher
             out[:] = 0

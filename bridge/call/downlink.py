@@ -6,6 +6,11 @@ device. With `adaptive` (the default) each chunk's arrival feeds a jitter estima
 (`bridge.audio.jitter`) that sets the playout target (the estimate plus one device block,
 within `bounds_ms`) and the floor kept while playing: a target more than 5 ms above the
 current one applies at once, one more than 5 ms below only once the jitter window is full.
+Until that window is full the floor is at least `FIRST_FLOOR_MS`, the lateness Vapi's own
+chunking brings (chunks p50 50 ms apart, at most ~100 ms, as seen in its traffic and as the
+simulator sends them: docs/simulator.md). A call's first arrivals have not shown it yet,
+and speech cannot be held back to catch up: a reply ran dry mid-word whenever its first
+~100 ms gap came before any other had (8 in 150 simulated calls; 0 with this floor).
 
 On barge-in the queued audio is dropped (the sink fades it out), the resampler forgets its
 history, and a sample split across the cut decodes as silence: played after the refill,
@@ -28,6 +33,8 @@ from bridge.audio.jitter import JitterEstimator, target_ms
 from bridge.audio.playout import PlayoutStats
 from bridge.audio.resample import Resampler
 
+FIRST_FLOOR_MS = 50.0  # the lateness kept covered until the jitter window is full
+
 
 class Downlink:
     def __init__(self, codec: Codec, wire_rate: int, sink: AudioSink, *, gain: float = 1.0,
@@ -45,7 +52,10 @@ class Downlink:
         self._block_ms = block_ms
         self.jitter = JitterEstimator(wire_rate) if adaptive else None
         self.target_ms = start_ms
+        self.floor_ms = FIRST_FLOOR_MS if adaptive else 0.0
         sink.begin_stream(start_ms)
+        if adaptive:
+            sink.set_playout_target(start_ms, self.floor_ms)
         self._base = sink.playout_stats()  # counted before this call: not its share
 
     def on_audio(self, data: bytes) -> None:
@@ -58,9 +68,13 @@ class Downlink:
             needed = jitter.on_chunk(self._clock(), len(samples))
             target = target_ms(needed, self._block_ms, *self._bounds)
             now = self.target_ms
-            if target > now + 5 or (target < now - 5 and jitter.settled):  # rise, or fall
-                self.target_ms = target
-                self.sink.set_playout_target(target, jitter.jitter_ms)
+            floor = jitter.jitter_ms if jitter.settled else max(jitter.jitter_ms,
+                                                                 FIRST_FLOOR_MS)
+            moved = target > now + 5 or (target < now - 5 and jitter.settled)  # rise, fall
+            if moved or abs(floor - self.floor_ms) > 5:
+                self.target_ms = target if moved else now
+                self.floor_ms = floor
+                self.sink.set_playout_target(self.target_ms, floor)
         out = self._resampler.process(apply_gain(samples, self._gain))
         if len(out):
             self.sink.capture_frame(out)
