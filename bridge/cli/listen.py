@@ -111,9 +111,10 @@ class Player:
 
         # monitoring needs no low latency, and the listen stream arrives in bursts: hold
         # a deep buffer so it plays without gaps (start at 250 ms queued, and keep at
-        # least 150 ms while playing rather than let the buffer shrink to a few blocks)
+        # least 150 ms while playing, 130 ms of lateness and a 20 ms block, rather than let
+        # the buffer shrink to a few blocks)
         self.sink = DeviceSink(spec, rate, playout=PlayoutSettings(start_ms=250, max_ms=600))
-        self.sink.set_playout_target(250, 150)
+        self.sink.set_playout_target(250, 130)
         self.resampler = Resampler(rate, self.sink.sample_rate)
         self.sink.start()
 
