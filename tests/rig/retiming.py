@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from tests.rig.signals import _as_float, _xcorr, align
+from tests.rig.signals import SILENT, _as_float, align, sliding_correlation
 
 PIECE_MS = 40.0
 BAND_HZ = 3400.0  # below µ-law's 4 kHz and both resamplers' transition bands
@@ -56,7 +56,6 @@ BETTER = 0.02  # how much better another lag must correlate to move to it
 QUIET_REL = 0.05  # inserted audio above this share of the recording's peak is not quiet
 NEAR_MS = 5.0  # a gap with speech this close on either side is within a word
 NEAR_SHIFT_S = 0.15  # a piece's lag is looked for this far on first
-SILENT = 1e-4  # a recording window with less energy than this share of the piece's: silence
 TOL_MS = 0.5  # lags this close are one lag (resampling moves an estimate by a sample)
 
 
@@ -91,14 +90,7 @@ def _corr_curve(piece: np.ndarray, rec: np.ndarray, lo: int, hi: int) -> tuple[i
     lo, hi = max(0, lo), min(hi, len(rec) - n)
     if hi < lo:
         return lo, np.zeros(0)
-    seg = rec[lo:hi + n]
-    dots = _xcorr(seg, piece)[n - 1:n + hi - lo]
-    sq = np.concatenate(([0.0], np.cumsum(seg * seg)))
-    energy = float(np.dot(piece, piece))  # a near-silent window scores ~0, not the noise of
-    # the FFT and of the running sum over a floor of nothing (which read above 1)
-    norms = np.sqrt(np.maximum(sq[n:n + hi - lo + 1] - sq[:hi - lo + 1], SILENT * energy)
-                    * energy)
-    return lo, dots / norms
+    return lo, sliding_correlation(rec[lo:hi + n], piece)
 
 
 def _corr(a: np.ndarray, b: np.ndarray) -> float:

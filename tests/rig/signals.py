@@ -154,6 +154,20 @@ def rms_db(x: np.ndarray) -> float:
     return 20 * np.log10(r) if r > 1e-10 else -200.0
 
 
+SILENT = 1e-4  # a window with less energy than this share of the piece's scores ~0
+
+
+def sliding_correlation(seg: np.ndarray, piece: np.ndarray) -> np.ndarray:
+    """r[k]: the normalised correlation of `piece` with seg[k:k + len(piece)], for every k.
+    A near-silent window scores ~0, not the noise of the FFT and of the running sum over a
+    floor of nothing (which read above 1)."""
+    n = len(piece)
+    dots = _xcorr(seg, piece)[n - 1:len(seg)]
+    sq = np.concatenate(([0.0], np.cumsum(seg * seg)))
+    energy = float(np.dot(piece, piece))
+    return dots / np.sqrt(np.maximum(sq[n:] - sq[:-n], SILENT * energy) * energy)
+
+
 def _xcorr(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Full cross-correlation c[k] = sum_n a[n + k - (len(b) - 1)] * b[n], via FFT."""
     n = len(a) + len(b) - 1
@@ -218,18 +232,12 @@ def piece_correlations(reference: np.ndarray, recorded: np.ndarray, rate: int,
         piece = ref[i:i + n]
         if rms_db(piece) < quiet_dbfs:
             continue
-        energy = float(np.dot(piece, piece))
         lo = max(0, lag + i - slack)
         seg = rec[lo:lag + i + n + slack]
         if len(seg) < n:
             out.append(0.0)
             continue
-        dots = _xcorr(seg, piece)[n - 1:len(seg)]  # piece against seg[k:k + n], k = 0 …
-        sq = np.concatenate(([0.0], np.cumsum(seg * seg)))
-        # a near-silent window scores ~0, not the FFT's and the running sum's noise over a
-        # floor of nothing (which read above 1)
-        norms = np.sqrt(np.maximum(sq[n:] - sq[:-n], 1e-4 * energy) * energy)
-        out.append(float(np.max(dots / norms)))
+        out.append(float(np.max(sliding_correlation(seg, piece))))
     return out
 
 
