@@ -54,8 +54,7 @@ class Downlink:
         self.target_ms = start_ms
         self.floor_ms = FIRST_FLOOR_MS if adaptive else 0.0
         sink.begin_stream(start_ms)
-        if adaptive:
-            sink.set_playout_target(start_ms, self.floor_ms)
+        sink.set_playout_target(start_ms, self.floor_ms)
         self._base = sink.playout_stats()  # counted before this call: not its share
 
     def on_audio(self, data: bytes) -> None:
@@ -71,8 +70,9 @@ class Downlink:
             floor = jitter.jitter_ms if jitter.settled else max(jitter.jitter_ms,
                                                                  FIRST_FLOOR_MS)
             moved = target > now + 5 or (target < now - 5 and jitter.settled)  # rise, fall
+            if moved:
+                self.target_ms = target
             if moved or abs(floor - self.floor_ms) > 5:
-                self.target_ms = target if moved else now
                 self.floor_ms = floor
                 self.sink.set_playout_target(self.target_ms, floor)
         out = self._resampler.process(apply_gain(samples, self._gain))
