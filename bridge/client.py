@@ -37,6 +37,7 @@ from typing import Any
 from bridge.audio.base import AudioSink, AudioSource
 from bridge.call.lifecycle import Call, ensure_live
 from bridge.call.summary import CallSummary
+from bridge.call.tail import play_out
 from bridge.call.wiring import calling_api, close_audio, make_recorder, start_audio
 from bridge.control.commands import listen_url
 from bridge.errors import ProfileError, Refused
@@ -158,7 +159,9 @@ async def open_call(profile: str | Profile, *, overrides: str | list[str] | None
     """Place a call with a profile (a NAME, a PATH or a loaded `Profile`; `overrides` like
     `["audio.input=null"]`), yield it live, end it cleanly on leaving. `audio` replaces
     the profile's devices with your own source and sink (started and closed here);
-    `record=False` skips the profile's `record.path`."""
+    `record=False` skips the profile's `record.path`. What a call Vapi ended left queued
+    (a goodbye sent ahead of time) plays out before the speaker closes; leaving a live
+    call ends it, and its assistant stops at once."""
     p = _profile(profile, overrides)
     api = calling_api(p)
     source: AudioSource | None = None
@@ -171,6 +174,7 @@ async def open_call(profile: str | Profile, *, overrides: str | list[str] | None
             yield CallHandle(call)
         finally:
             await call.close()
+        await play_out(sink)  # a goodbye Vapi sent ahead of time is heard whole
     finally:
         close_audio(source, sink)
         await api.aclose()

@@ -6,11 +6,15 @@ device. With `adaptive` (the default) each chunk's arrival feeds a jitter estima
 (`bridge.audio.jitter`) that sets the playout target (the estimate plus one device block,
 within `bounds_ms`) and the floor kept while playing: a target more than 5 ms above the
 current one applies at once, one more than 5 ms below only once the jitter window is full.
-Until that window is full the floor is at least `FIRST_FLOOR_MS`, the lateness Vapi's own
-chunking brings (chunks p50 50 ms apart, at most ~100 ms, as seen in its traffic and as the
-simulator sends them: docs/simulator.md). A call's first arrivals have not shown it yet,
-and speech cannot be held back to catch up: a reply ran dry mid-word whenever its first
-~100 ms gap came before any other had (8 in 150 simulated calls; 0 with this floor).
+Until that window is full the lateness taken for the floor and the target is at least
+`FIRST_FLOOR_MS`, the lateness Vapi's own chunking brings (chunks p50 50 ms apart, at most
+~100 ms, as seen in its traffic and as the simulator sends them: docs/simulator.md). A
+call's first arrivals have not shown it yet, and speech cannot be held back to catch up: a
+reply ran dry mid-word whenever its first ~100 ms gap came before any other had (8 in 150
+simulated calls; 0 with this floor), and a greeting from the call's first chunk, with no
+near-silence before it in which to deepen the queue, started on too little to keep that
+floor (9 in 150 simulated calls, ~1 in 6 device calls; 0 in 150 and 0 in 12 with the
+target taking it too).
 
 On barge-in the queued audio is dropped (the sink fades it out), the resampler forgets its
 history, and a sample split across the cut decodes as silence: played after the refill,
@@ -20,10 +24,15 @@ The sink outlives the call in `standby` and `loop` modes: a downlink begins a ne
 on it (nothing a call before left queued is played, the playout target starts again at
 `start_ms`) and ends it with the call (`end`: what is queued plays out, its running dry no
 underrun); `playout_stats` is this call's share of the sink's counters.
+
+Ending the call ourselves (`ctl end`, a stop signal, the visitor gone) `end`s it with `cut`:
+what is queued fades out at once and what still arrives is counted, not played. A call Vapi ends
+(the assistant's goodbye, sent whole or ahead of time) is not cut: it plays out.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 
@@ -34,6 +43,9 @@ from bridge.audio.playout import PlayoutStats
 from bridge.audio.resample import Resampler
 
 FIRST_FLOOR_MS = 50.0  # the lateness kept covered until the jitter window is full
+CUT_LOGGED_MS = 300.0  # less cut at our end is the usual queue, not speech worth a line
+
+log = logging.getLogger("bridge.call")
 
 
 class Downlink:
@@ -56,19 +68,22 @@ class Downlink:
         sink.begin_stream(start_ms)
         sink.set_playout_target(start_ms, self.floor_ms)
         self._base = sink.playout_stats()  # counted before this call: not its share
+        self._cut = False
 
     def on_audio(self, data: bytes) -> None:
         self.bytes_received += len(data)
+        if self._cut:
+            return
         samples = self.codec.decode(data)
         if len(samples) == 0:
             return
         jitter = self.jitter
         if jitter is not None:
-            needed = jitter.on_chunk(self._clock(), len(samples))
-            target = target_ms(needed, self._block_ms, *self._bounds)
-            now = self.target_ms
+            jitter.on_chunk(self._clock(), len(samples))
             floor = jitter.jitter_ms if jitter.settled else max(jitter.jitter_ms,
                                                                  FIRST_FLOOR_MS)
+            target = target_ms(floor + jitter.chunk_ms, self._block_ms, *self._bounds)
+            now = self.target_ms
             moved = target > now + 5 or (target < now - 5 and jitter.settled)  # rise, fall
             if moved:
                 self.target_ms = target
@@ -87,8 +102,16 @@ class Downlink:
         self.codec.drop_split()
         return dropped
 
-    def end(self) -> None:
-        """The call's audio is over (the socket closed, or the call is being ended)."""
+    def end(self, *, cut: bool = False, label: str = "") -> None:
+        """The call's audio is over (the socket closed, or the call is being ended). `cut`:
+        we end the call ourselves, so the assistant stops now, mid-word or not (faded), and
+        nothing that still arrives is played; else what is queued plays out (a goodbye)."""
+        if cut and not self._cut:
+            self._cut = True
+            dropped = self.barge_in()
+            if dropped >= CUT_LOGGED_MS:
+                log.info("call %s: ending; %.1f s of the assistant's audio cut", label,
+                         dropped / 1000)
         self.sink.end_stream()
 
     def playout_stats(self) -> PlayoutStats:

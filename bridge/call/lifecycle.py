@@ -162,7 +162,7 @@ class Call:
         if self._socket is None or self.state is not CallState.IN_CALL:
             return
         self.state = CallState.ENDING
-        self.downlink.end()  # what comes after this is the call's end, not its conversation
+        self.downlink.end(cut=not self.vapi.ended.is_set(), label=self.short_id)  # ours: cut
         with contextlib.suppress(Exception):
             await self.send_command(messages.end_call(self.profile.call.end_command))
         await wait_any(self.vapi.ended, self._closed, timeout=self.profile.call.end_timeout_seconds)

@@ -31,6 +31,7 @@ from bridge.call import wiring
 from bridge.call.destination import DestinationError, check_destination
 from bridge.call.lifecycle import Call
 from bridge.call.summary import CallSummary
+from bridge.call.tail import play_out
 from bridge.errors import BridgeError, ExitCode, NetworkError
 from bridge.events import EventBus
 from bridge.profile import Profile, load_profile
@@ -262,6 +263,8 @@ class Daemon:
         log.debug("uplink: %s; playout: %s", summary.uplink, summary.playout)
         if summary.exit_code == ExitCode.AUDIO:
             self._close_audio()  # reopened (or reported missing) before the next call
+        elif p.service.mode != "standby" and self.sink is not None:
+            await play_out(self.sink, self.stopping)  # a goodbye sent whole, heard whole
         return summary.exit_code
 
     def _in_call(self, call: Call) -> None:

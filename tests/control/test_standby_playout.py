@@ -9,6 +9,7 @@ the speaker played is read back from the output WAV (valid after every block wri
 from __future__ import annotations
 
 import json
+import re
 import signal
 import time
 import wave
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import yaml
 
 from tests.control.conftest import Daemon, control_profile, wait_for
 from tests.e2e.conftest import ProfileBuilder
@@ -130,3 +132,50 @@ def test_each_call_in_standby_counts_only_its_own_underruns(
     assert all(line.startswith("playout 0 ms queued, 0 audible underruns (0 in all)")
                for line in idles), idles
     assert daemon.stop() == 0, daemon.err
+
+
+def test_ctl_end_cuts_a_reply_sent_whole_and_the_next_call_starts_clean(
+        start_sim, profiles: ProfileBuilder, short_dir: Path, tmp_path: Path,
+        start_daemon) -> None:
+    """A 12 s reply sent whole (Vapi may send faster than real time), the call ended with
+    `ctl end` after 1 s: the speaker stops at once (it played on for the rest of the reply,
+    ~11 s, until the next call began), and the next call plays its own audio only. Times
+    are the speaker's own frames (a `file:` output clocked like a device)."""
+    script = tmp_path / "script.yaml"
+    script.write_text(yaml.safe_dump([{"tone": 700, "ms": 12000, "wait": False}]))
+    first = start_sim(assistant=f"script:{script}", downlink_speed=float("inf"))
+    second = start_sim(assistant="tone", tone_hz=1900, tone_period_ms=300)
+    out = tmp_path / "speaker.wav"
+    sections: dict[str, Any] = {"audio": {"input": "null", "output": f"file:{out}"}}
+    sock = short_dir / "ctl.sock"
+    service = {"mode": "standby", "control_socket": str(sock)}
+    daemon = start_daemon(profiles.write(first.base_url, service=service,  # the script's
+                                         assistant={"overrides": {}}, **sections))  # opening
+
+    daemon.ok("call")
+    wait_for(lambda: (_status(daemon)["call"] or {}).get("status") == "in-progress", 15,
+             "the call in progress")
+    wait_for(lambda: _tone_blocks(out, 700).size >= 25, 15, "the reply playing")
+    daemon.ok("end")
+    ended_at = _frames(out)  # the cut was asked for before `ctl end` answered
+    wait_for(lambda: _status(daemon)["state"] == IDLE, 20, "the call's end")
+    time.sleep(1.0)  # the speaker goes on, clocked: 1 s more of whatever it plays
+    reply = _tone_blocks(out, 700)
+    late = reply[reply >= ended_at + 2 * 320]  # a block may be pulled as the fade ends
+    assert not late.size, f"the reply played on for {(late[-1] - ended_at) / 16:.0f} ms " \
+        "after `ctl end` answered"
+    status = _status(daemon)
+    assert "customer-ended-call" in status["lastCall"], status["lastCall"]
+    assert status["playout"]["depthMs"] == 0, "nothing of the reply left queued"
+
+    control_profile(profiles, second, sock, **sections)
+    daemon.proc.send_signal(signal.SIGHUP)
+    time.sleep(0.5)
+    boundary = _frames(out)
+    _call_and_wait(daemon, end_after=2.0)
+    assert len(first.calls()) == 1 and len(second.calls()) == 1, "one call on each"
+    assert not (_tone_blocks(out, 700) >= boundary).any(), "the first reply in the second call"
+    assert (_tone_blocks(out, 1900) >= boundary).sum() >= 4, "the second call was heard"
+    assert daemon.stop() == 0, daemon.err
+    assert re.search(r"call \w+: ending; 1\d\.\d s of the assistant's audio cut", daemon.err), \
+        daemon.err

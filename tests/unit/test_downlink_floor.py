@@ -50,16 +50,24 @@ def call(arrivals: list[float], audio: np.ndarray, seconds: float, phase_ms: flo
     return down
 
 
+GAPS = [(0.6, 0.9), (0.6, 1.3), (0.6, 1.7),  # a reply after near-silence
+        (0.0, 0.3), (0.0, 0.6), (0.0, 1.0), (0.0, 1.4)]  # a greeting from the first chunk
+
+
 @pytest.mark.parametrize("phase_ms", [0.0, 7.0, 13.0])
-@pytest.mark.parametrize("gap_at", [0.9, 1.3, 1.7])
-def test_the_first_100_ms_gap_mid_word_is_covered(phase_ms: float, gap_at: float) -> None:
-    """Chunks every 50 ms; the reply's first word from 0.6 s; the call's first 100 ms gap
-    between arrivals (50 ms late) falls inside it."""
+@pytest.mark.parametrize(("speech_at", "gap_at"), GAPS)
+def test_the_first_100_ms_gap_mid_word_is_covered(phase_ms: float, speech_at: float,
+                                                  gap_at: float) -> None:
+    """Chunks every 50 ms; speech from `speech_at`; the call's first 100 ms gap between
+    arrivals (50 ms late) falls inside it. A greeting from the call's first chunk has no
+    near-silence before it in which the queue could be deepened, so the depth it starts on
+    must already cover the first floor, a chunk and a block (traced through real devices:
+    a greeting ran dry at 1.16 s, its start depth 84 ms, the first 100 ms gap mid-word)."""
     times, t = [], 0.05
     while t < 2.5:
         times.append(t)
         t += 0.1 if abs(t - gap_at) < 0.025 else 0.05
-    down = call(times, stream(2.5, (0.6, 2.2)), 2.4, phase_ms)
+    down = call(times, stream(2.5, (speech_at, 2.2)), 2.4, phase_ms)
     stats = down.playout_stats()
     assert stats.audible_underruns == 0, stats
 
@@ -72,5 +80,5 @@ def test_once_the_window_is_full_the_floor_is_what_was_seen() -> None:
     stats = down.playout_stats()
     assert down.floor_ms < 5, down.floor_ms
     assert stats.audible_underruns == 0, stats
-    assert stats.silence_dropped_ms >= stats.stretched_ms > 0, stats  # held, then shed
+    assert stats.silence_dropped_ms >= stats.stretched_ms + 20, stats  # the first depth shed
     assert stats.depth_ms <= 60, stats

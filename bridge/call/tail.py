@@ -1,0 +1,48 @@
+"""A call's last words: the speaker plays out what a call left queued before it closes, or
+before the next call of a loop.
+
+Vapi ends a call once the assistant's goodbye is spoken as far as Vapi can tell: sent. A
+goodbye sent whole, or ahead of real time, is then still queued here, seconds of it, and
+closing the speaker at once would leave the visitor with its first words. A call we ended
+ourselves was cut at its end (`Downlink.cut`), so nothing of it is left but the fade.
+
+`play_out` waits until the playout buffer is empty and the device's own latency has passed,
+for at most what was queued and `SLACK_S` (a stalled device is not waited on). `stop` (a
+signal stopping the daemon) fades out what is left and waits only for the fade.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from bridge.audio.base import AudioSink
+
+SLACK_S = 1.0  # beyond what was queued: a device's start, a loaded machine
+POLL_S = 0.02
+
+log = logging.getLogger("bridge.call")
+
+
+async def play_out(sink: AudioSink, stop: asyncio.Event | None = None) -> float:
+    """Wait for `sink` to play what is queued (see the module). Returns the seconds
+    that were queued."""
+    queued = sink.playout_stats().depth_ms / 1000
+    if queued <= 0:
+        return 0.0
+    if queued >= 1:
+        log.info("the call's last %.1f s of audio playing out", queued)
+    deadline = time.monotonic() + queued + SLACK_S
+    faded = False
+    while sink.playout_stats().depth_ms > 0:
+        now = time.monotonic()
+        if stop is not None and stop.is_set() and not faded:
+            sink.clear_buffer()  # on the device's next pull, faded
+            faded, deadline = True, min(deadline, now + SLACK_S)
+        if now >= deadline:
+            log.debug("the speaker did not play out what was queued: closing it anyway")
+            return queued
+        await asyncio.sleep(POLL_S)
+    await asyncio.sleep(sink.latency_ms / 1000)  # the device's own buffer reaches the air
+    return queued
