@@ -13,7 +13,7 @@ call's first arrivals have not shown it yet, and speech cannot be held back to c
 reply ran dry mid-word whenever its first ~100 ms gap came before any other had (8 in 150
 simulated calls; 0 with this floor), and a greeting from the call's first chunk, with no
 near-silence before it in which to deepen the queue, started on too little to keep that
-floor (9 in 150 simulated calls, ~1 in 6 device calls; 0 in 150 and 0 in 12 with the
+floor (9 in 150 simulated calls, 5 in 31 device calls; 0 in 150 and 0 in 32 with the
 target taking it too).
 
 On barge-in the queued audio is dropped (the sink fades it out), the resampler forgets its
