@@ -3,7 +3,7 @@
 A chime on `triggered`; the connecting tone from `connecting` (after the chime) until
 `in-call`, `ended` or `error`, when it fades out; the hang cue on `hang`; the offline line
 on `error` (a call that cannot be placed, whatever the cause) and on `ended` with outcome
-`connection-lost` (a call dropped mid-way).
+`connection-lost` (a call dropped mid-way), after what the call left queued on the speaker.
 
 Everything is fire-and-forget on the already-open speaker: an event only hands a clip to
 the output's `SoundMixer` (`bridge/audio/sounds.py`), which the device callback mixes, so
@@ -109,7 +109,13 @@ class KioskSounds:
             self._play(mixer, "hang", after=mixer.remaining_samples())
         elif kind == events.ERROR or (kind == events.ENDED and event.fields.get("outcome")
                                       in ("connection-lost", "vapi-failed")):
-            self._play(mixer, "offline", after=mixer.remaining_samples())  # after the chime
+            # after the chime, and after what the call left queued (a reply sent ahead)
+            self._play(mixer, "offline", after=max(mixer.remaining_samples(), self._queued()))
+
+    def _queued(self) -> int:
+        """The assistant's audio still queued on the speaker, in samples."""
+        sink = self._host.sink
+        return 0 if sink is None else int(sink.buffer.depth_ms * sink.sample_rate / 1000)
 
     def _play(self, mixer: SoundMixer, name: str, *, loop: bool = False,
               after: int = 0) -> Voice | None:

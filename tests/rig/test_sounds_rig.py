@@ -28,6 +28,7 @@ import yaml
 from bridge.profile.sounds import bundled
 from tests.devices.conftest import require_rig
 from tests.e2e.conftest import ProfileBuilder, bridge_cmd, bridge_env
+from tests.e2e.replies import LINE, the_reply
 from tests.rig.heard import Heard
 from tests.rig.heard import heard as heard_of
 from tests.rig.pulse import PulseRig
@@ -124,6 +125,34 @@ def test_the_offline_line_is_heard_when_a_call_cannot_be_placed_or_drops(
         "the offline line was heard, whole, before the daemon exited"
     assert line_at >= chime_at + len(chime) / RATE - 0.03, "after the chime, not over it"
     assert abs(level_db(played) - level_db(line)) < 2.0, "at its own level"
+
+
+def test_a_call_dropped_with_a_reply_queued_says_offline_after_the_reply(
+        rig: PulseRig, start_sim: Any, profiles: ProfileBuilder, tmp_path: Path) -> None:
+    """A reply sent whole (Vapi may send ahead of real time), the call's socket aborted a
+    second in: the reply plays out whole, then the offline line, not over it (it began
+    as the call ended, mixed over the reply's last 5 s, and the speaker closed as it ended,
+    the reply's end unheard)."""
+    script = tmp_path / "script.yaml"
+    script.write_text(yaml.safe_dump([{"say": LINE, "wait": False}]))
+    sim = start_sim(assistant=f"script:{script}", downlink_speed=float("inf"),
+                    faults=("ws-close-1006=1",))
+    result, heard, _ = run_daemon(rig, write_profile(
+        profiles, rig, sim.base_url, "dropped", sounds=ON, assistant={"overrides": {}}))
+    assert result.returncode == 5, result.stderr  # lost
+    call = sim.only_call()
+    said = wav_bytes(sim.get_bytes(f"/_sim/calls/{call['id']}/downlink.wav"))
+    reply = resample(the_reply(said, WIRE), WIRE, RATE)
+    line = sound("offline")
+    reply_at, reply_corr = align_and_correlate(reply, heard, RATE)
+    line_at, line_corr = align_and_correlate(line, heard, RATE)
+    whole = played_whole(line, heard)
+    print(f"\nreply at {reply_at:.2f} s ({len(reply) / RATE:.2f} s, correlation "
+          f"{reply_corr:.3f}), offline line at {line_at:.2f} s (correlation {line_corr:.3f}; "
+          f"{whole.voiced_ms:.0f} ms voiced, {whole.lost_ms:.0f} ms lost)")
+    assert reply_corr >= 0.9, "the reply was heard whole"
+    assert line_at >= reply_at + len(reply) / RATE - 0.03, "the offline line after the reply"
+    assert whole.voiced_ms > 3000 and whole.lost_ms <= 20, "the offline line, whole"
 
 
 def greeting_timing(rig: PulseRig, start_sim: Any, profiles: ProfileBuilder, tmp: Path,
