@@ -25,9 +25,10 @@ on it (nothing a call before left queued is played, the playout target starts ag
 `start_ms`) and ends it with the call (`end`: what is queued plays out, its running dry no
 underrun); `playout_stats` is this call's share of the sink's counters.
 
-Ending the call ourselves (`ctl end`, a stop signal, the visitor gone) `end`s it with `cut`:
-what is queued fades out at once and what still arrives is counted, not played. A call Vapi ends
-(the assistant's goodbye, sent whole or ahead of time) is not cut: it plays out.
+Ending the call ourselves (`ctl end`, a stop signal, the visitor gone) `end`s it with
+`cut`: what is queued fades out at once, and what still arrives is counted, not played. A
+call Vapi ends (after the assistant's goodbye, sent whole or ahead of time) is not cut: what
+is queued plays out (`bridge.call.tail`).
 """
 
 from __future__ import annotations

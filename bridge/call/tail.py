@@ -4,7 +4,7 @@ before the next call of a loop.
 Vapi ends a call once the assistant's goodbye is spoken as far as Vapi can tell: sent. A
 goodbye sent whole, or ahead of real time, is then still queued here, seconds of it, and
 closing the speaker at once would leave the visitor with its first words. A call we ended
-ourselves was cut at its end (`Downlink.cut`), so nothing of it is left but the fade.
+ourselves was cut at its end (`Downlink.end(cut=True)`): nothing of it is left but a fade.
 
 `play_out` waits until the playout buffer is empty and the device's own latency has passed,
 for at most what was queued and `SLACK_S` (a stalled device is not waited on). `stop` (a
