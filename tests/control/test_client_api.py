@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
+from bridge.audio.files import ClockedSink, NullSource
 from bridge.client import (
     AssistantSpeechStarted,
     AudioChunk,
@@ -140,3 +143,35 @@ def test_open_call_refuses_bad_overrides_in_the_api_s_own_words(
         asyncio.run(scenario())
     assert str(err.value).startswith(expected), err.value
     assert "--set" not in str(err.value)
+
+
+def test_a_goodbye_sent_whole_is_played_before_open_call_returns(
+        start_sim, profiles: ProfileBuilder, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The assistant's goodbye (its endCall), sent whole: Vapi ends the call 0.3 s later,
+    and leaving the block must not close the speaker on the rest. The speaker is a `null`
+    output clocked in real time; what it played is what its played ring received."""
+    script = tmp_path / "script.yaml"
+    script.write_text(yaml.safe_dump([{"tone": 700, "ms": 3000, "wait": False,
+                                       "endCall": True}]))
+    sim = start_sim(assistant=f"script:{script}", downlink_speed=float("inf"))
+    monkeypatch.setenv("VAPI_API_KEY", KEY)
+    profile = load_profile(str(profiles.write(sim.base_url, assistant={"overrides": {}})))
+    sink = ClockedSink(profile.wire.sample_rate, playout=profile.audio.playout)
+    played = sink.add_played_ring(10.0)
+
+    async def scenario() -> tuple[str, np.ndarray]:
+        async with open_call(profile, audio=(NullSource(profile.wire.sample_rate), sink)
+                             ) as call:
+            async for _ in call.events():
+                pass  # until Vapi ends it
+        assert call.summary is not None
+        return call.summary.ended_reason, played.take()
+
+    reason, heard = asyncio.run(scenario())
+    rate = profile.wire.sample_rate
+    n = len(heard) // (rate // 50)
+    blocks = heard[:n * (rate // 50)].astype(np.float64).reshape(n, -1)
+    tone_s = float((np.sqrt(np.mean(blocks ** 2, axis=1)) > 3000).sum()) / 50
+    assert reason == "assistant-ended-call"
+    assert tone_s >= 2.9, f"the speaker played {tone_s:.2f} s of the 3 s goodbye"
