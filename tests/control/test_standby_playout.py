@@ -179,3 +179,27 @@ def test_ctl_end_cuts_a_reply_sent_whole_and_the_next_call_starts_clean(
     assert daemon.stop() == 0, daemon.err
     assert re.search(r"call \w+: ending; 1\d\.\d s of the assistant's audio cut", daemon.err), \
         daemon.err
+
+
+def test_a_loop_plays_the_goodbye_before_it_calls_again(
+        start_sim, profiles: ProfileBuilder, short_dir: Path, tmp_path: Path,
+        start_daemon) -> None:
+    """A loop daemon with no pause between calls; each call is the assistant's 3 s
+    goodbye (its endCall), sent whole: Vapi ends the call 0.3 s later. The next call began
+    at once and dropped the rest of the goodbye; now it waits until the speaker (a `file:`
+    output clocked like a device) has played it."""
+    script = tmp_path / "script.yaml"
+    script.write_text(yaml.safe_dump([{"tone": 700, "ms": 3000, "wait": False,
+                                       "endCall": True}]))
+    sim = start_sim(assistant=f"script:{script}", downlink_speed=float("inf"))
+    out = tmp_path / "speaker.wav"
+    service = {"mode": "loop", "loop_delay_seconds": 0,
+               "control_socket": str(short_dir / "ctl.sock")}
+    daemon = start_daemon(profiles.write(sim.base_url, service=service,
+                                         assistant={"overrides": {}},
+                                         audio={"input": "null", "output": f"file:{out}"}))
+    wait_for(lambda: len(sim.calls()) >= 2, 30, "the loop's second call")
+    assert daemon.stop() == 0, daemon.err
+    starts = _tone_blocks(out, 700)
+    run = np.split(starts, np.flatnonzero(np.diff(starts) > 320) + 1)[0]
+    assert len(run) * 0.02 >= 2.9, f"the first goodbye: {len(run) * 0.02:.2f} s of 3 s heard"
