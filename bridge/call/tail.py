@@ -25,12 +25,11 @@ POLL_S = 0.02
 log = logging.getLogger("bridge.call")
 
 
-async def play_out(sink: AudioSink, stop: asyncio.Event | None = None) -> float:
-    """Wait for `sink` to play what is queued (see the module). Returns the seconds
-    that were queued."""
+async def play_out(sink: AudioSink, stop: asyncio.Event | None = None) -> None:
+    """Wait for `sink` to play what is queued (see the module)."""
     queued = sink.playout_stats().depth_ms / 1000
     if queued <= 0:
-        return 0.0
+        return
     if queued >= 1:
         log.info("the call's last %.1f s of audio playing out", queued)
     deadline = time.monotonic() + queued + SLACK_S
@@ -42,7 +41,6 @@ async def play_out(sink: AudioSink, stop: asyncio.Event | None = None) -> float:
             faded, deadline = True, min(deadline, now + SLACK_S)
         if now >= deadline:
             log.debug("the speaker did not play out what was queued: closing it anyway")
-            return queued
+            return
         await asyncio.sleep(POLL_S)
     await asyncio.sleep(sink.latency_ms / 1000)  # the device's own buffer reaches the air
-    return queued

@@ -23,6 +23,7 @@ from bridge.client import (
 from bridge.profile import load_profile
 from tests.control.conftest import received
 from tests.e2e.conftest import KEY, ProfileBuilder
+from tests.e2e.replies import speech_blocks
 
 
 def test_open_call_say_events_listen_end(start_sim, profiles: ProfileBuilder,
@@ -169,9 +170,6 @@ def test_a_goodbye_sent_whole_is_played_before_open_call_returns(
         return call.summary.ended_reason, played.take()
 
     reason, heard = asyncio.run(scenario())
-    rate = profile.wire.sample_rate
-    n = len(heard) // (rate // 50)
-    blocks = heard[:n * (rate // 50)].astype(np.float64).reshape(n, -1)
-    tone_s = float((np.sqrt(np.mean(blocks ** 2, axis=1)) > 3000).sum()) / 50
+    tone_s = speech_blocks(heard, profile.wire.sample_rate).sum() / 100
     assert reason == "assistant-ended-call"
     assert tone_s >= 2.9, f"the speaker played {tone_s:.2f} s of the 3 s goodbye"

@@ -177,8 +177,8 @@ def test_ctl_end_cuts_a_reply_sent_whole_and_the_next_call_starts_clean(
     assert not (_tone_blocks(out, 700) >= boundary).any(), "the first reply in the second call"
     assert (_tone_blocks(out, 1900) >= boundary).sum() >= 4, "the second call was heard"
     assert daemon.stop() == 0, daemon.err
-    assert re.search(r"call \w+: ending; 1\d\.\d s of the assistant's audio cut", daemon.err), \
-        daemon.err
+    cut = re.search(r"call \w+: ending; (\d+\.\d) s of the assistant's audio cut", daemon.err)
+    assert cut and float(cut[1]) >= 5, daemon.err  # most of the 12 s, however slow `ctl` was
 
 
 def test_a_loop_plays_the_goodbye_before_it_calls_again(

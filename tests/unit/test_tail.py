@@ -10,6 +10,7 @@ import numpy as np
 
 from bridge.audio.files import ClockedSink
 from bridge.call.tail import play_out
+from tests.e2e.replies import speech_blocks
 
 RATE = 16000
 
@@ -17,13 +18,6 @@ RATE = 16000
 def tone(seconds: float) -> np.ndarray:
     t = np.arange(int(seconds * RATE)) / RATE
     return (9000 * np.sin(2 * np.pi * 440 * t)).astype(np.int16)
-
-
-def heard_s(x: np.ndarray) -> float:
-    """Seconds of the tone in what was played (20 ms blocks above a quarter of its level)."""
-    n = len(x) // 320
-    rms = np.sqrt(np.mean(x[:n * 320].astype(np.float64).reshape(n, 320) ** 2, axis=1))
-    return float((rms > 1500).sum()) * 0.02
 
 
 def run(queued_s: float, *, stop: bool = False, start: bool = True) -> tuple[float, float]:
@@ -42,7 +36,7 @@ def run(queued_s: float, *, stop: bool = False, start: bool = True) -> tuple[flo
             sink.capture_frame(tone(queued_s))
             sink.end_stream()  # the call is over: what is queued plays out
             await play_out(sink, stopping)
-            return heard_s(played.take()), sink.playout_stats().depth_ms
+            return speech_blocks(played.take(), RATE).sum() / 100, sink.playout_stats().depth_ms
         finally:
             sink.close()
 
