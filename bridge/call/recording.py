@@ -12,6 +12,8 @@ decides the legs' offset, from the first half second (nothing is written before)
 fills with silence any time a leg lost later (the event loop stalled, a device reopened).
 The network never moves either leg — a burst, a stall or an oversized frame only changes
 what the speaker plays — so the file lasts as long as the call, and speech has no gaps.
+A goodbye Vapi sent ahead of real time, still queued when the call ends, is recorded as
+it plays out (`tail.play_out`; the call's end waits for it), the sent leg silent.
 The placing runs on the event loop, once per uplink tick; the files are written on a thread
 of their own (`recording_writer`), so a slow disk never holds up the tick. The WAV header is
 rewritten with every write, so the file is valid even if the process dies (`freeze()`
@@ -43,6 +45,7 @@ from bridge.audio.ring import SampleRing
 from bridge.audio.timeline import Leg
 from bridge.call.destination import check_destination, expand_path
 from bridge.call.recording_writer import RecordingWriter, cause
+from bridge.call.tail import play_out
 from bridge.vapi import messages
 
 log = logging.getLogger("bridge.record")
@@ -56,10 +59,9 @@ CLOSE_WAIT_S = 3.0  # the most aclose() waits for the writer thread (off the loo
 
 class Recorder:
     def __init__(self, template: str, profile: str, rate: int,
-                 clock: Callable[[], float] = time.monotonic) -> None:
-        self.template = template
-        self.profile = profile
-        self.rate = rate
+                 clock: Callable[[], float] = time.monotonic,
+                 stop: asyncio.Event | None = None) -> None:  # fades the call's last words
+        self.template, self.profile, self.rate, self._stop = template, profile, rate, stop
         self.wav_path: Path | None = None
         self.transcript_path: Path | None = None
         self._files: RecordingWriter | None = None
@@ -121,6 +123,13 @@ class Recorder:
         if self._base is None and len(self._left.lags) >= SETTLE_TICKS:
             self._settle()
         self._flush()
+
+    def _on_tail(self) -> None:
+        """As the speaker plays out the call's last words: the sent leg silent beside them."""
+        if self._writing():
+            self._take_played()
+            self._left.add(np.zeros(max(0, self._right.n - self._left.n), dtype=np.int16))
+            self._flush()
 
     def _take_played(self) -> None:
         if self._speaker is None or self._resampler is None:
@@ -229,9 +238,14 @@ class Recorder:
         self._written = end
 
     async def aclose(self) -> None:
-        """Stop recording and wait (at most `CLOSE_WAIT_S`) for the files to be written: on
-        a thread, so the loop (a control request, the kiosk page, the next call) goes on."""
-        files = self._finish()
+        """Record what the call left queued on the speaker as it plays out, then stop
+        recording and wait (at most `CLOSE_WAIT_S`) for the files to be written: on a
+        thread, so the loop (a control request, the kiosk page, the next call) goes on."""
+        try:
+            if self._sink is not None and self._ref is not None and self._writing():
+                await play_out(self._sink, self._stop, tick=self._on_tail)
+        finally:
+            files = self._finish()
         if files is not None:
             self._closed(files, await asyncio.to_thread(files.join, CLOSE_WAIT_S))
 

@@ -8,7 +8,9 @@ ourselves was cut at its end (`Downlink.end(cut=True)`): nothing of it is left b
 
 `play_out` waits until the playout buffer is empty and the device's own latency has passed,
 for at most what was queued and `SLACK_S` (a stalled device is not waited on). `stop` (a
-signal stopping the daemon) fades out what is left and waits only for the fade.
+signal stopping the daemon) fades out what is left and waits only for the fade. `tick`, if
+given, is called as it plays (every `POLL_S`, and once it is heard): the recorder's way to
+keep recording it.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 
 from bridge.audio.base import AudioSink
 
@@ -25,7 +28,8 @@ POLL_S = 0.02
 log = logging.getLogger("bridge.call")
 
 
-async def play_out(sink: AudioSink, stop: asyncio.Event | None = None) -> None:
+async def play_out(sink: AudioSink, stop: asyncio.Event | None = None,
+                   tick: Callable[[], None] | None = None) -> None:
     """Wait for `sink` to play what is queued (see the module)."""
     queued = sink.playout_stats().depth_ms / 1000
     if queued <= 0:
@@ -43,4 +47,8 @@ async def play_out(sink: AudioSink, stop: asyncio.Event | None = None) -> None:
             log.debug("the speaker did not play out what was queued: closing it anyway")
             return
         await asyncio.sleep(POLL_S)
+        if tick is not None:
+            tick()
     await asyncio.sleep(sink.latency_ms / 1000)  # the device's own buffer reaches the air
+    if tick is not None:
+        tick()

@@ -94,6 +94,8 @@ def record_template(p: Profile) -> str | None:
     return str(stem)
 
 
-def make_recorder(p: Profile) -> Recorder | None:
+def make_recorder(p: Profile, stop: asyncio.Event | None = None) -> Recorder | None:
+    """The profile's recorder, if it records; `stop` (the daemon stopping) fades out a
+    goodbye the recorder would otherwise wait to record."""
     template = record_template(p)
-    return Recorder(template, p.name, p.wire.sample_rate) if template else None
+    return Recorder(template, p.name, p.wire.sample_rate, stop=stop) if template else None

@@ -227,8 +227,8 @@ class Daemon:
         self._open_audio()
         assert self.api is not None and self.source is not None and self.sink is not None
         p = self.profile
-        call = Call(p, self.api, self.source, self.sink, recorder=wiring.make_recorder(p),
-                    fault=self.fault)
+        call = Call(p, self.api, self.source, self.sink,
+                    recorder=wiring.make_recorder(p, self.stopping), fault=self.fault)
         self.call = call
         call.turns.publish = self.events.publish  # turn{heard_gap_ms, turn}
         self.transcript.clear()  # `ctl status` shows this call's lines, not the last one's
