@@ -6,6 +6,12 @@ what the microphone captured (the daemon's own `source`, never reopened), resamp
 16 kHz (`bridge.audio.resample`) and feeds the detector (`bridge.audio.wakeword`); nothing
 is kept, sent or recorded. On the word it asks the daemon for a call (cause `wake-word`).
 
+Not while the kiosk's own speaker plays (a goodbye Vapi sent ahead of real time, still
+playing out after the call; the kiosk's sounds) and for `ECHO_TAIL_S` after it has been
+heard: the microphone then holds the speaker, and an assistant that says the word ("say
+okay nabu when you need me") would place a call nobody asked for. What it captured then is
+dropped, and the detector starts afresh after.
+
 The handover: the call's uplink reads the same source once the call is up, so from the
 trigger (whatever its cause) until the call is in progress — or could not be placed — this
 keeps reading and throws the audio away. The uplink then starts from live audio, not from
@@ -23,7 +29,7 @@ from pathlib import Path
 from typing import Protocol
 
 from bridge import events
-from bridge.audio.base import AudioSource
+from bridge.audio.base import AudioSink, AudioSource
 from bridge.audio.resample import Resampler
 from bridge.audio.wakeword import RATE, ModelError, WakeWordDetector
 from bridge.errors import BridgeError, ProfileError
@@ -37,6 +43,7 @@ log = logging.getLogger("bridge.wake")
 READ_EVERY_S = 0.04
 IDLE_S = 1.0  # how often a daemon without a wake word looks whether a reload added one
 CALL_UP = frozenset({events.IN_CALL, events.ENDED, events.ERROR})  # the uplink's turn, or none
+ECHO_TAIL_S = 0.3  # after the speaker's last sound is heard: the room's reverberation
 
 
 class StandbyHost(Protocol):
@@ -44,6 +51,7 @@ class StandbyHost(Protocol):
 
     profile: Profile
     source: AudioSource | None
+    sink: AudioSink | None
     events: EventBus
 
     def request_call(self, cause: str = "ctl") -> str | None: ...
@@ -80,6 +88,7 @@ class WakeWord:
         self._drain: asyncio.Task[None] | None = None
         self._deaf = False  # the microphone could not be opened (said once)
         self.listening = False  # the microphone is being read for the word right now
+        self._speaker_until = 0.0  # loop time until which the microphone holds the speaker
         host.events.listen(self._on_event)
 
     async def wait(self, trigger: Awaitable[bool]) -> bool:
@@ -123,7 +132,7 @@ class WakeWord:
                 resampler = Resampler(source.sample_rate, RATE)
                 source.read(0)  # what was captured before: not live, never heard
                 detector.reset()
-                started, owed = clock(), 0
+                started, owed, deaf = clock(), 0, False
                 self.listening = True
                 log.info("listening for the wake word %r", detector.name)
             else:
@@ -131,12 +140,29 @@ class WakeWord:
                 due = int((clock() - started) * source.sample_rate) - owed
                 owed += due
                 peak = detector.peak
-                prob = detector.feed(resampler.process(source.read(due)))
+                heard = source.read(due)
+                if self._speaker_heard(clock()):  # dropped: the kiosk's own speaker
+                    deaf = True
+                    await asyncio.sleep(READ_EVERY_S)
+                    continue
+                if deaf:
+                    detector.reset()  # afresh, not joined to what came before the speaker
+                    deaf = False
+                prob = detector.feed(resampler.process(heard))
                 if prob is not None:
                     self._heard(detector.name, prob)
                 elif detector.peak >= max(0.2, peak + 0.05):
                     log.debug("wake word %r: probability %.2f", detector.name, detector.peak)
             await asyncio.sleep(READ_EVERY_S)
+
+    def _speaker_heard(self, now: float) -> bool:
+        """Whether the microphone may hold the kiosk's own speaker: it has something queued,
+        or played its last of it less than both devices' latency and `ECHO_TAIL_S` ago."""
+        sink, source = self._host.sink, self._host.source
+        if sink is not None and sink.playout_stats().depth_ms > 0:
+            latency = sink.latency_ms + (source.latency_ms if source is not None else 0.0)
+            self._speaker_until = now + latency / 1000 + ECHO_TAIL_S
+        return now < self._speaker_until
 
     def status(self) -> dict[str, object] | None:
         """For `ctl status`: the word, and whether it is being listened for right now
