@@ -40,8 +40,9 @@ class TriggerSettings:
         WakeWordModel(),
         "off when null. Standby mode places a call when the visitor says it (heard on the "
         "open microphone, only while waiting and the speaker is silent: nothing of the "
-        "microphone leaves the kiosk before it). okay_nabu, hey_jarvis, alexa, hey_mycroft (microWakeWord's bundled "
-        "models), or a model's .json (relative to this file's directory); needs pip install "
+        "microphone leaves the kiosk before it). okay_nabu, hey_jarvis, alexa, "
+        "hey_mycroft (microWakeWord's bundled models), or a model's .json (relative to "
+        "this file's directory); needs pip install "
         "'vapi-bridge[wake]'", example="okay_nabu", commented=True)
     threshold: float | None = key(
         Num(lo=0.01, hi=0.999),
