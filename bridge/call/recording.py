@@ -60,7 +60,7 @@ CLOSE_WAIT_S = 3.0  # the most aclose() waits for the writer thread (off the loo
 class Recorder:
     def __init__(self, template: str, profile: str, rate: int,
                  clock: Callable[[], float] = time.monotonic,
-                 stop: asyncio.Event | None = None) -> None:  # fades the call's last words
+                 stop: Callable[[], bool] | None = None) -> None:  # true: fade the last words
         self.template, self.profile, self.rate, self._stop = template, profile, rate, stop
         self.wav_path: Path | None = None
         self.transcript_path: Path | None = None

@@ -7,8 +7,9 @@ closing the speaker at once would leave the visitor with its first words. A call
 ourselves was cut at its end (`Downlink.end(cut=True)`): nothing of it is left but a fade.
 
 `play_out` waits until the playout buffer is empty and the device's own latency has passed,
-for at most what was queued and `SLACK_S` (a stalled device is not waited on). `stop` (a
-signal stopping the daemon) fades out what is left and waits only for the fade. `tick`, if
+for at most what was queued and `SLACK_S` (a stalled device is not waited on). Once `stop()`
+is true (a signal stopping the daemon, a new call asked for) it fades out what is left and
+waits only for the fade. `tick`, if
 given, is called as it plays (every `POLL_S`, and once it is heard): the recorder's way to
 keep recording it.
 """
@@ -28,7 +29,7 @@ POLL_S = 0.02
 log = logging.getLogger("bridge.call")
 
 
-async def play_out(sink: AudioSink, stop: asyncio.Event | None = None,
+async def play_out(sink: AudioSink, stop: Callable[[], bool] | None = None,
                    tick: Callable[[], None] | None = None) -> None:
     """Wait for `sink` to play what is queued (see the module)."""
     queued = sink.playout_stats().depth_ms / 1000
@@ -40,7 +41,7 @@ async def play_out(sink: AudioSink, stop: asyncio.Event | None = None,
     faded = False
     while sink.playout_stats().depth_ms > 0:
         now = time.monotonic()
-        if stop is not None and stop.is_set() and not faded:
+        if stop is not None and not faded and stop():
             sink.clear_buffer()  # on the device's next pull, faded
             faded, deadline = True, min(deadline, now + SLACK_S)
         if now >= deadline:

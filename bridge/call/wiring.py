@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from bridge.audio.base import AudioSink, AudioSource
@@ -94,8 +95,8 @@ def record_template(p: Profile) -> str | None:
     return str(stem)
 
 
-def make_recorder(p: Profile, stop: asyncio.Event | None = None) -> Recorder | None:
-    """The profile's recorder, if it records; `stop` (the daemon stopping) fades out a
-    goodbye the recorder would otherwise wait to record."""
+def make_recorder(p: Profile, stop: Callable[[], bool] | None = None) -> Recorder | None:
+    """The profile's recorder, if it records; once `stop()` is true (the daemon stopping, a
+    new call asked for) it fades out a goodbye it would otherwise wait to record."""
     template = record_template(p)
     return Recorder(template, p.name, p.wire.sample_rate, stop=stop) if template else None

@@ -197,8 +197,8 @@ class Daemon:
                 if not await self.wake.wait(self._wait_for(self._trigger)):
                     break
             self.events.publish(events.TRIGGERED, cause=self._cause)
+            self._trigger.clear()  # from here a request is for the next call (see _cut_tail)
             code = self.spending.refuse() or await self._call_once()  # refused: 3
-            self._trigger.clear()
             self._cause = "loop"
             if mode == "once":
                 return code
@@ -228,7 +228,7 @@ class Daemon:
         assert self.api is not None and self.source is not None and self.sink is not None
         p = self.profile
         call = Call(p, self.api, self.source, self.sink,
-                    recorder=wiring.make_recorder(p, self.stopping), fault=self.fault)
+                    recorder=wiring.make_recorder(p, self._cut_tail), fault=self.fault)
         self.call = call
         call.turns.publish = self.events.publish  # turn{heard_gap_ms, turn}
         self.transcript.clear()  # `ctl status` shows this call's lines, not the last one's
@@ -264,8 +264,12 @@ class Daemon:
         if summary.exit_code == ExitCode.AUDIO:
             self._close_audio()  # reopened (or reported missing) before the next call
         elif p.service.mode != "standby" and self.sink is not None:
-            await play_out(self.sink, self.stopping)  # a goodbye sent whole, heard whole
+            await play_out(self.sink, self._cut_tail)  # a goodbye sent whole, heard whole
         return summary.exit_code
+
+    def _cut_tail(self) -> bool:
+        """Fade a goodbye playing out after its call: stopping, or the next call asked for."""
+        return self.stopping.is_set() or self._trigger.is_set()
 
     def _in_call(self, call: Call) -> None:
         self.events.publish(events.IN_CALL, call=call.short_id)

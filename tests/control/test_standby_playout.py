@@ -21,6 +21,8 @@ import yaml
 
 from tests.control.conftest import Daemon, control_profile, wait_for
 from tests.e2e.conftest import ProfileBuilder
+from tests.e2e.replies import speech_blocks
+from tests.rig.signals import read_stereo
 
 IDLE = "waiting for trigger"
 
@@ -203,3 +205,46 @@ def test_a_loop_plays_the_goodbye_before_it_calls_again(
     starts = _tone_blocks(out, 700)
     run = np.split(starts, np.flatnonzero(np.diff(starts) > 320) + 1)[0]
     assert len(run) * 0.02 >= 2.9, f"the first goodbye: {len(run) * 0.02:.2f} s of 3 s heard"
+
+
+def test_ctl_call_while_a_recorded_goodbye_plays_out_places_the_next_call(
+        start_sim, profiles: ProfileBuilder, short_dir: Path, tmp_path: Path,
+        start_daemon) -> None:
+    """A standby kiosk that records; the assistant's 8 s goodbye sent whole (its endCall),
+    so the speaker plays it out, and the recorder records it, after the call has ended.
+    `ctl call` (SIGUSR1, the page's button) was refused meanwhile, "a call is already in
+    progress", for as long as the goodbye lasted. Now the goodbye fades (on the speaker and
+    in the recording) and the next call is placed. Speaker times are its own frames (a
+    `file:` output clocked like a device)."""
+    script = tmp_path / "script.yaml"
+    script.write_text(yaml.safe_dump([{"tone": 700, "ms": 8000, "wait": False,
+                                       "endCall": True}]))
+    sim = start_sim(assistant=f"script:{script}", downlink_speed=float("inf"))
+    out, rec = tmp_path / "speaker.wav", tmp_path / "rec"
+    service = {"mode": "standby", "control_socket": str(short_dir / "ctl.sock")}
+    daemon = start_daemon(profiles.write(sim.base_url, service=service,
+                                         assistant={"overrides": {}},
+                                         audio={"input": "null", "output": f"file:{out}"},
+                                         record={"path": str(rec / "{call_id}")}))
+
+    daemon.ok("call")
+    first = wait_for(lambda: [c for c in sim.calls() if c.get("endedReason")], 20,
+                     "the goodbye's end of the call")[0]
+    # refused ("a call is already in progress") until the daemon has closed the call
+    wait_for(lambda: daemon.ctl("call").returncode == 0, 10, "`ctl call` accepted")
+    asked = _frames(out)
+    wait_for(lambda: len(sim.calls()) >= 2, 15, "the call asked for during the goodbye")
+    assert daemon.stop() == 0, daemon.err
+
+    starts = _tone_blocks(out, 700)
+    heard = np.split(starts, np.flatnonzero(np.diff(starts) > 320) + 1)[0]
+    assert len(heard) * 0.02 < 7, "asked for while the goodbye played, which faded"
+    assert heard[-1] <= asked + 2 * 320, f"the goodbye played on for " \
+        f"{(heard[-1] - asked) / 16:.0f} ms after the next call was asked for"
+    stereo, rate = read_stereo(rec / f"{first['id']}.wav")
+    recorded_s = speech_blocks(stereo[:, 1], rate).sum() / 100
+    print(f"\ngoodbye 8 s; next call asked after {asked / 16000:.2f} s of speaker; first "
+          f"goodbye heard {len(heard) * 0.02:.2f} s, recorded {recorded_s:.2f} s")
+    assert abs(recorded_s - len(heard) * 0.02) <= 0.1, "the recording ends where the speaker did"
+    ended = json.loads((rec / f"{first['id']}.jsonl").read_text().splitlines()[-1])
+    assert ended["ended"]["endedReason"] == "assistant-ended-call", ended

@@ -35,7 +35,7 @@ def run(queued_s: float, *, stop: bool = False, start: bool = True) -> tuple[flo
             sink.begin_stream(60)
             sink.capture_frame(tone(queued_s))
             sink.end_stream()  # the call is over: what is queued plays out
-            await play_out(sink, stopping)
+            await play_out(sink, stopping.is_set)
             return speech_blocks(played.take(), RATE).sum() / 100, sink.playout_stats().depth_ms
         finally:
             sink.close()
