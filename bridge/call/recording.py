@@ -67,10 +67,9 @@ class Recorder:
         self._files: RecordingWriter | None = None
         self._closing: RecordingWriter | None = None  # closed, perhaps still writing
         self._clock = clock
-        self._left = Leg("sent")
-        self._right = Leg("speaker")
-        self._written = 0
-        self._t0 = 0.0
+        self._left, self._right = Leg("sent"), Leg("speaker")
+        self._written, self._t0 = 0, 0.0
+        self._tail_from: int | None = None  # the sent leg's length as the call ended
         self._sink: AudioSink | None = None
         self._speaker: SampleRing | None = None
         self._resampler: Resampler | None = None
@@ -243,6 +242,7 @@ class Recorder:
         thread, so the loop (a control request, the kiosk page, the next call) goes on."""
         try:
             if self._sink is not None and self._ref is not None and self._writing():
+                self._tail_from = self._left.n
                 await play_out(self._sink, self._stop, tick=self._on_tail)
         finally:
             files = self._finish()
@@ -275,9 +275,10 @@ class Recorder:
             self._failed(files.wav_path, f"the disk is slow: {files.behind_s:.1f} s of "
                          f"audio still unwritten after {CLOSE_WAIT_S:.0f} s")
         if self.failure is None:
-            ms = 1000.0 / self.rate
-            log.info("recording finished: %s (%.1f s; time lost and filled with silence: sent "
-                     "%.0f ms, speaker %.0f ms)", self.wav_path, self._written / self.rate,
+            ms, tail = 1000.0 / self.rate, self._left.n - (self._tail_from or self._left.n)
+            log.info("recording finished: %s (%.1f s, %.2f s of it played out after the call; "
+                     "time lost and filled with silence: sent %.0f ms, speaker %.0f ms)",
+                     self.wav_path, self._written / self.rate, tail / self.rate,
                      self._left.padded * ms, self._right.padded * ms)
 
     def freeze(self, timeout: float = 0.5) -> None:

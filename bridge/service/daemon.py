@@ -89,7 +89,7 @@ class Daemon:
         self.sink: AudioSink | None = None
         self.api: VapiApi | None = None
         self.stopping = stop or asyncio.Event()
-        self._trigger = asyncio.Event()
+        self._trigger, self._calling = asyncio.Event(), False  # _calling: until its goodbye played
         self._reload_pending = False
         self._reloaded = asyncio.Event()  # set by each reload applied
         self._closing: set[asyncio.Task[None]] = set()  # background jobs (`_background`)
@@ -116,7 +116,7 @@ class Daemon:
 
     def request_reload(self) -> None:
         self._reload_pending = True
-        busy = self.call is not None and not self.call.done
+        busy = self._calling  # the call, its goodbye playing out, its summary: not cut
         log.info("reload requested: the profile is read again after the current call"
                  if busy else "reload requested")
         if not busy:
@@ -198,8 +198,9 @@ class Daemon:
                     break
             self.events.publish(events.TRIGGERED, cause=self._cause)
             self._trigger.clear()  # from here a request is for the next call (see _cut_tail)
+            self._calling = True
             code = self.spending.refuse() or await self._call_once()  # refused: 3
-            self._cause = "loop"
+            self._cause, self._calling = "loop", False
             if mode == "once":
                 return code
             failures = failures + 1 if code != ExitCode.OK else 0
@@ -280,10 +281,9 @@ class Daemon:
 
     def _set_state(self, state: str, *, again: bool = False) -> None:
         """The state, and systemd's STATUS= line when it changed (or `again`)."""
-        if state == self.state and not again:
-            return
-        self.state = state
-        self.notifier.status(f"{self.profile.name}: {state}")
+        if state != self.state or again:
+            self.state = state
+            self.notifier.status(f"{self.profile.name}: {state}")
 
     async def _wait_for(self, event: asyncio.Event, timeout: float | None = None) -> bool:
         """Wait for `event` (or the timeout); False when the daemon is stopping instead."""

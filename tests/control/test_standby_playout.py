@@ -13,6 +13,7 @@ import re
 import signal
 import time
 import wave
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -207,6 +208,31 @@ def test_a_loop_plays_the_goodbye_before_it_calls_again(
     assert len(run) * 0.02 >= 2.9, f"the first goodbye: {len(run) * 0.02:.2f} s of 3 s heard"
 
 
+def _recorded_goodbye_kiosk(start_sim: Callable[..., Any], profiles: ProfileBuilder,
+                            short_dir: Path, tmp_path: Path
+                            ) -> tuple[Any, Callable[[Path], Path]]:
+    """A simulator whose every call is the assistant's 8 s goodbye (a tone) sent whole with
+    its endCall, and a profile writer for a standby kiosk recording to `tmp_path/rec`, its
+    speaker the `file:` output given."""
+    script = tmp_path / "script.yaml"
+    script.write_text(yaml.safe_dump([{"tone": 700, "ms": 8000, "wait": False,
+                                       "endCall": True}]))
+    sim = start_sim(assistant=f"script:{script}", downlink_speed=float("inf"))
+    service = {"mode": "standby", "control_socket": str(short_dir / "ctl.sock")}
+
+    def profile(output: Path) -> Path:
+        return profiles.write(sim.base_url, service=service, assistant={"overrides": {}},
+                              audio={"input": "null", "output": f"file:{output}"},
+                              record={"path": str(tmp_path / "rec" / "{call_id}")})
+
+    return sim, profile
+
+
+def _goodbye_ended(sim: Any) -> dict[str, Any]:
+    return wait_for(lambda: [c for c in sim.calls() if c.get("endedReason")], 20,
+                    "the goodbye's end of the call")[0]
+
+
 def test_ctl_call_while_a_recorded_goodbye_plays_out_places_the_next_call(
         start_sim, profiles: ProfileBuilder, short_dir: Path, tmp_path: Path,
         start_daemon) -> None:
@@ -216,20 +242,11 @@ def test_ctl_call_while_a_recorded_goodbye_plays_out_places_the_next_call(
     progress", for as long as the goodbye lasted. Now the goodbye fades (on the speaker and
     in the recording) and the next call is placed. Speaker times are its own frames (a
     `file:` output clocked like a device)."""
-    script = tmp_path / "script.yaml"
-    script.write_text(yaml.safe_dump([{"tone": 700, "ms": 8000, "wait": False,
-                                       "endCall": True}]))
-    sim = start_sim(assistant=f"script:{script}", downlink_speed=float("inf"))
+    sim, profile = _recorded_goodbye_kiosk(start_sim, profiles, short_dir, tmp_path)
     out, rec = tmp_path / "speaker.wav", tmp_path / "rec"
-    service = {"mode": "standby", "control_socket": str(short_dir / "ctl.sock")}
-    daemon = start_daemon(profiles.write(sim.base_url, service=service,
-                                         assistant={"overrides": {}},
-                                         audio={"input": "null", "output": f"file:{out}"},
-                                         record={"path": str(rec / "{call_id}")}))
-
+    daemon = start_daemon(profile(out))
     daemon.ok("call")
-    first = wait_for(lambda: [c for c in sim.calls() if c.get("endedReason")], 20,
-                     "the goodbye's end of the call")[0]
+    first = _goodbye_ended(sim)
     # refused ("a call is already in progress") until the daemon has closed the call
     wait_for(lambda: daemon.ctl("call").returncode == 0, 10, "`ctl call` accepted")
     asked = _frames(out)
@@ -248,3 +265,32 @@ def test_ctl_call_while_a_recorded_goodbye_plays_out_places_the_next_call(
     assert abs(recorded_s - len(heard) * 0.02) <= 0.1, "the recording ends where the speaker did"
     ended = json.loads((rec / f"{first['id']}.jsonl").read_text().splitlines()[-1])
     assert ended["ended"]["endedReason"] == "assistant-ended-call", ended
+
+
+def test_a_reload_while_a_recorded_goodbye_plays_out_waits_for_it(
+        start_sim, profiles: ProfileBuilder, short_dir: Path, tmp_path: Path,
+        start_daemon) -> None:
+    """SIGHUP (an operator's reload, here one that moves the speaker to another output)
+    while a standby kiosk plays out, and records, the assistant's 8 s goodbye sent whole.
+    The reload was applied at once, as between calls: it closed the speaker (and the API
+    client the call's summary reads) under the goodbye, whose recording ended ~2 s short.
+    It now waits for the goodbye, as it waits for the call."""
+    sim, profile = _recorded_goodbye_kiosk(start_sim, profiles, short_dir, tmp_path)
+    out, rec = tmp_path / "speaker.wav", tmp_path / "rec"
+    daemon = start_daemon(profile(out))
+    daemon.ok("call")
+    first = _goodbye_ended(sim)
+    time.sleep(1.0)  # the daemon has closed the call; the goodbye plays on for ~6 s
+    profile(tmp_path / "after.wav")
+    daemon.proc.send_signal(signal.SIGHUP)
+    wait_for(lambda: _status(daemon)["state"] == IDLE, 20, "the call's end")  # reloaded by then
+    assert daemon.stop() == 0, daemon.err
+
+    heard = _tone_blocks(out, 700)
+    stereo, rate = read_stereo(rec / f"{first['id']}.wav")
+    recorded_s = speech_blocks(stereo[:, 1], rate).sum() / 100
+    print(f"\ngoodbye 8 s, reloaded 1 s after the call ended: heard {len(heard) * 0.02:.2f} "
+          f"s, recorded {recorded_s:.2f} s")
+    assert "the profile is read again after the current call" in daemon.err, daemon.err
+    assert len(heard) * 0.02 >= 7.8, "the goodbye was heard whole, then the reload"
+    assert recorded_s >= 7.8, "and recorded whole"
