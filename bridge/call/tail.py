@@ -9,9 +9,8 @@ ourselves was cut at its end (`Downlink.end(cut=True)`): nothing of it is left b
 `play_out` waits until the playout buffer is empty and the device's own latency has passed,
 for at most what was queued and `SLACK_S` (a stalled device is not waited on). Once `stop()`
 is true (a signal stopping the daemon, a new call asked for) it fades out what is left and
-waits only for the fade. `tick`, if
-given, is called as it plays (every `POLL_S`, and once it is heard): the recorder's way to
-keep recording it.
+waits only for the fade. `tick`, if given, is called as it plays (every `POLL_S`, and once
+it is heard): the recorder's way to keep recording it.
 """
 
 from __future__ import annotations
