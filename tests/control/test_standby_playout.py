@@ -203,8 +203,7 @@ def test_a_loop_plays_the_goodbye_before_it_calls_again(
                                          audio={"input": "null", "output": f"file:{out}"}))
     wait_for(lambda: len(sim.calls()) >= 2, 30, "the loop's second call")
     assert daemon.stop() == 0, daemon.err
-    starts = _tone_blocks(out, 700)
-    run = np.split(starts, np.flatnonzero(np.diff(starts) > 320) + 1)[0]
+    run = _first_run(out, 700)
     assert len(run) * 0.02 >= 2.9, f"the first goodbye: {len(run) * 0.02:.2f} s of 3 s heard"
 
 
@@ -228,9 +227,20 @@ def _recorded_goodbye_kiosk(start_sim: Callable[..., Any], profiles: ProfileBuil
     return sim, profile
 
 
-def _goodbye_ended(sim: Any) -> dict[str, Any]:
-    return wait_for(lambda: [c for c in sim.calls() if c.get("endedReason")], 20,
+def _goodbye_playing_out(sim: Any, daemon: Daemon) -> dict[str, Any]:
+    """Once the call is over (the simulator ended it, the daemon closed it) while its
+    goodbye still plays out: the simulator's record of the call."""
+    call = wait_for(lambda: [c for c in sim.calls() if c.get("endedReason")], 20,
                     "the goodbye's end of the call")[0]
+    wait_for(lambda: (_status(daemon)["call"] or {}).get("live") is False, 15,
+             "the daemon to close the call")
+    return call
+
+
+def _first_run(path: Path, hz: float) -> np.ndarray:
+    """Start frames of the blocks of the first unbroken run of a tone of `hz` in the WAV."""
+    starts = _tone_blocks(path, hz)
+    return np.split(starts, np.flatnonzero(np.diff(starts) > 320) + 1)[0]
 
 
 def test_ctl_call_while_a_recorded_goodbye_plays_out_places_the_next_call(
@@ -246,15 +256,13 @@ def test_ctl_call_while_a_recorded_goodbye_plays_out_places_the_next_call(
     out, rec = tmp_path / "speaker.wav", tmp_path / "rec"
     daemon = start_daemon(profile(out))
     daemon.ok("call")
-    first = _goodbye_ended(sim)
-    # refused ("a call is already in progress") until the daemon has closed the call
-    wait_for(lambda: daemon.ctl("call").returncode == 0, 10, "`ctl call` accepted")
+    first = _goodbye_playing_out(sim, daemon)
+    daemon.ok("call")
     asked = _frames(out)
     wait_for(lambda: len(sim.calls()) >= 2, 15, "the call asked for during the goodbye")
     assert daemon.stop() == 0, daemon.err
 
-    starts = _tone_blocks(out, 700)
-    heard = np.split(starts, np.flatnonzero(np.diff(starts) > 320) + 1)[0]
+    heard = _first_run(out, 700)
     assert len(heard) * 0.02 < 7, "asked for while the goodbye played, which faded"
     assert heard[-1] <= asked + 2 * 320, f"the goodbye played on for " \
         f"{(heard[-1] - asked) / 16:.0f} ms after the next call was asked for"
@@ -279,8 +287,7 @@ def test_a_reload_while_a_recorded_goodbye_plays_out_waits_for_it(
     out, rec = tmp_path / "speaker.wav", tmp_path / "rec"
     daemon = start_daemon(profile(out))
     daemon.ok("call")
-    first = _goodbye_ended(sim)
-    time.sleep(1.0)  # the daemon has closed the call; the goodbye plays on for ~6 s
+    first = _goodbye_playing_out(sim, daemon)
     profile(tmp_path / "after.wav")
     daemon.proc.send_signal(signal.SIGHUP)
     wait_for(lambda: _status(daemon)["state"] == IDLE, 20, "the call's end")  # reloaded by then
@@ -289,7 +296,7 @@ def test_a_reload_while_a_recorded_goodbye_plays_out_waits_for_it(
     heard = _tone_blocks(out, 700)
     stereo, rate = read_stereo(rec / f"{first['id']}.wav")
     recorded_s = speech_blocks(stereo[:, 1], rate).sum() / 100
-    print(f"\ngoodbye 8 s, reloaded 1 s after the call ended: heard {len(heard) * 0.02:.2f} "
+    print(f"\ngoodbye 8 s, reloaded as it played out: heard {len(heard) * 0.02:.2f} "
           f"s, recorded {recorded_s:.2f} s")
     assert "the profile is read again after the current call" in daemon.err, daemon.err
     assert len(heard) * 0.02 >= 7.8, "the goodbye was heard whole, then the reload"
