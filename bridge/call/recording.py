@@ -159,16 +159,16 @@ class Recorder:
             leg.pad(target)
 
     def _settle(self) -> None:
-        """After the first half second (nothing is written before): how far each leg's
-        samples lag where their clock puts them (the median, against the jitter of the first
-        ticks); the leg that lags less gets the difference as silence at its start, so an
-        instant lies at the same place on both."""
+        """After the first half second (nothing is written before): how far each leg's samples
+        lag where their clock puts them (the median, against the first ticks' jitter); the
+        leg that lags less gets the difference as silence at its start, so an instant lies
+        at one place on both. Silence placed before is part of that offset, not lost time."""
         lags = [sorted(leg.lags)[len(leg.lags) // 2] if leg.lags else 0
                 for leg in (self._left, self._right)]
         for leg, lag in zip((self._left, self._right), lags, strict=True):
             extra = lag - min(lags)
             leg.chunks.insert(0, np.zeros(extra, dtype=np.int16))
-            leg.n += extra
+            leg.n, leg.padded = leg.n + extra, 0  # silence placed so far: not time lost
         self._base = min(lags)
         log.info("recording: the speaker's leg placed %.0f ms after the sent one",
                  (self._right.n - self._left.n) * 1000.0 / self.rate)

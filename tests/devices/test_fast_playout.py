@@ -131,3 +131,12 @@ def test_recording_legs_stay_aligned_through_bursts_and_stalls(
     assert abs(len(stereo) / rate - float(tail[1]) - call_s) < 0.5, \
         "the recording lasts as long as the call"
     assert summary["speech_dropped"] == 0, summary["line"]
+    # the time lost it sums up is the time lost it logged, leg by leg: the legs' placement
+    # before their offset settles (a device's first stamps) is not lost audio
+    lost = re.search(r"time lost and filled with silence: sent (\d+) ms, speaker (\d+) ms",
+                     bp.err)
+    assert lost, bp.err
+    for leg, total in (("sent", int(lost[1])), ("speaker", int(lost[2]))):
+        lines = re.findall(rf"recording: the {leg} leg lost (\d+) ms at", bp.err)
+        logged = sum(int(ms) for ms in lines)
+        assert abs(total - logged) <= 1 + len(lines) / 2, (leg, total, logged, bp.err)
