@@ -21,6 +21,11 @@ so it never overlaps the CPU window).
 
     .venv/bin/python benchmarks/process_cpu.py [--seconds 30] [--strace-seconds 10]
         [--wire pcm_s16le|mulaw] [--block-ms 20] [--device-rate 48000] [--calls 1]
+        [--echo off|gate|aec] [--echo-path DB]
+
+`--echo-path DB` loops the rig's speaker back into its microphone (DB down, 30 ms later),
+as a kiosk's room does: the echo gate then locks onto a path (without it, no acoustic path:
+the gate searches every lag).
 
 `--cprofile FILE` runs the bridge under cProfile on its loop thread's CPU clock (to see what
 costs; not for the figures); PROCESS_CPU_LOG=FILE keeps the bridge's output.
@@ -268,6 +273,9 @@ def main() -> int:
     ap.add_argument("--device-rate", type=int, default=48000, choices=(16000, 44100, 48000))
     ap.add_argument("--calls", type=int, default=1)
     ap.add_argument("--echo", help="audio.echo for the call (default: the profile's)")
+    ap.add_argument("--echo-path", type=float, metavar="DB", help="loop the speaker back "
+                    "into the microphone at DB (30 ms later), as a kiosk's room does (the echo "
+                    "gate's path locks; default: no acoustic path, the gate searching all lags)")
     ap.add_argument("--cprofile", metavar="FILE", help="run the bridge under cProfile (its "
                     "event-loop thread), statistics to FILE (slows it: not for the figures)")
     args = ap.parse_args()
@@ -280,12 +288,17 @@ def main() -> int:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("VAPI_", "PULSE_"))}
         env.update(rig.env, VAPI_API_KEY=KEY, PYTHONUNBUFFERED="1")
         floor = device_floor(rig, args, env)
+        if args.echo_path is not None:
+            rig.loop_speaker_into_mic(gain_db=args.echo_path, delay_ms=30.0)
         results = [one_call(rig, args, env, Path(d)) for _ in range(args.calls)]
     load = os.getloadavg()
+    echo_path = ("no acoustic path" if args.echo_path is None else
+                 f"the speaker looped into the microphone at {args.echo_path:g} dB, 30 ms")
     print(f"`vapi-bridge run` during a steady call: rig devices at {rig.rate} Hz, "
           f"{args.block_ms} ms blocks, {args.wire} on the wire, audio.echo "
           f"{args.echo or '(default)'}, speech both ways (echo "
-          f"assistant); {args.seconds:.0f} s window from {WARMUP_S:.0f} s into the call; "
+          f"assistant), {echo_path}; {args.seconds:.0f} s window from {WARMUP_S:.0f} s into "
+          f"the call; "
           f"load average {load[0]:.1f} / {load[1]:.1f} (1 / 5 min) on {os.cpu_count()} cores")
     print(f"{'call':<5} {'process CPU %':>14} {'loop thread %':>14} "
           f"{'loop wake-ups / 20 ms':>22}   strace -f (all threads), calls per 20 ms")

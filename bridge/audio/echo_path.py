@@ -77,8 +77,9 @@ class History:
         if cum is not None:
             if e == 0:
                 cum[0] = 0.0
-            np.cumsum(np.square(self._buf[e:e + m], dtype=np.float64), out=cum[e + 1:e + m + 1])
-            cum[e + 1:e + m + 1] += cum[e]
+            part = cum[e + 1:e + m + 1]  # np.cumsum's sums, without its wrapper's cost
+            np.add.accumulate(np.square(self._buf[e:e + m], dtype=np.float64), out=part)
+            part += cum[e]
         self._end = e + m
         self.count += n
 
