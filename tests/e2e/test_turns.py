@@ -85,9 +85,12 @@ def test_heard_gap_is_the_think_time_plus_the_playout(start_sim, profiles: Profi
     # the summary line: median and p90 of the two
     found = re.search(r"heard gap (\d+) ms median, (\d+) ms p90 \(2 turns\)", out)
     assert found, out
+    # (the line rounds the exact gaps to whole ms, the transcript holds them to 0.1 ms: the
+    # two may round to either side of a half)
     values = sorted(g["heardGapMs"] for g in gaps)
-    assert int(found[1]) == round(sum(values) / 2)
-    assert int(found[2]) == round(values[0] + 0.9 * (values[1] - values[0]))
+    assert abs(int(found[1]) - sum(values) / 2) <= 0.55, (found[0], values)
+    assert abs(int(found[2]) - (values[0] + 0.9 * (values[1] - values[0]))) <= 0.55, \
+        (found[0], values)
 
 
 @pytest.mark.timeout(60)
