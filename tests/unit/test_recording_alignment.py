@@ -124,6 +124,34 @@ def test_both_legs_line_up_to_the_sample_through_stalls_bursts_and_a_device_reop
     assert any("speaker leg lost 208 ms" in m for m in lost), lost  # 13 blocks unplayed
 
 
+def test_a_speaker_whose_first_stamps_settle_has_lost_no_time(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """The output device's stated latency moves from 40 to 70 ms 0.2 s into the call (its
+    first estimates settling) while it plays every block. The recorder places the speaker's
+    leg by it before the legs' offset settles: that is the offset, not time lost, so the
+    last line's "time lost" (the sum of the "lost" lines) stays 0 on both legs."""
+    caplog.set_level(logging.INFO, logger="bridge.record")
+    now, captured_at = 0.0, 0.0
+    recorder = Recorder(str(tmp_path / "rec"), "kiosk", RATE, clock=lambda: now)
+    sink = ClockedSink(RATE)
+    recorder.attach_speaker(sink, lambda: captured_at)
+    recorder.open("call-5")
+    block, frame = np.zeros(BLOCK, dtype=np.int16), np.ones(FRAME, dtype=np.int16)
+    for ms in range(2000):
+        now = ms / 1000
+        if ms % 16 == 0:
+            latency = OUT_LATENCY if ms < 200 else OUT_LATENCY + 0.030
+            sink.buffer.read_into(block, heard_at=now + latency)
+        if ms % 20 == 0 and ms >= 20:
+            captured_at = now - IN_LATENCY - 0.020
+            recorder.on_uplink(frame)
+    asyncio.run(recorder.aclose())
+    said = [r.getMessage() for r in caplog.records]
+    assert not [m for m in said if " leg lost " in m], said
+    finished = [m for m in said if m.startswith("recording finished")]
+    assert finished and finished[0].endswith("sent 0 ms, speaker 0 ms)"), said
+
+
 def test_the_wav_is_valid_while_the_call_is_still_being_recorded(tmp_path: Path) -> None:
     """Read while the writer thread writes, the file is always a valid WAV whose header never
     claims more than is there (a crash mid-call leaves a playable file), and it fills as the
