@@ -301,3 +301,5 @@ def test_a_reload_while_a_recorded_goodbye_plays_out_waits_for_it(
     assert "the profile is read again after the current call" in daemon.err, daemon.err
     assert len(heard) * 0.02 >= 7.8, "the goodbye was heard whole, then the reload"
     assert recorded_s >= 7.8, "and recorded whole"
+    finished, reloaded = daemon.err.find("recording finished"), daemon.err.find("profile reloaded")
+    assert 0 <= finished < reloaded, "the reload applied once the goodbye was recorded"
