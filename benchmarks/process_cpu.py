@@ -296,10 +296,9 @@ def main() -> int:
                  f"the speaker looped into the microphone at {args.echo_path:g} dB, 30 ms")
     print(f"`vapi-bridge run` during a steady call: rig devices at {rig.rate} Hz, "
           f"{args.block_ms} ms blocks, {args.wire} on the wire, audio.echo "
-          f"{args.echo or '(default)'}, speech both ways (echo "
-          f"assistant), {echo_path}; {args.seconds:.0f} s window from {WARMUP_S:.0f} s into "
-          f"the call; "
-          f"load average {load[0]:.1f} / {load[1]:.1f} (1 / 5 min) on {os.cpu_count()} cores")
+          f"{args.echo or '(default)'}, speech both ways (echo assistant), {echo_path}; "
+          f"{args.seconds:.0f} s window from {WARMUP_S:.0f} s into the call; load average "
+          f"{load[0]:.1f} / {load[1]:.1f} (1 / 5 min) on {os.cpu_count()} cores")
     print(f"{'call':<5} {'process CPU %':>14} {'loop thread %':>14} "
           f"{'loop wake-ups / 20 ms':>22}   strace -f (all threads), calls per 20 ms")
     for i, (cpu, loop_pct, wakes, counts, _) in enumerate(results, 1):
