@@ -7,7 +7,6 @@ shown only for an internal error, and only with -v.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import sys
 from collections.abc import Callable
@@ -39,6 +38,8 @@ def _level(args: argparse.Namespace, default: str = "info") -> str:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    import asyncio  # here, not above: `ctl` and `--help` do without it
+
     from bridge.cli.transcript import TerminalView
     from bridge.control.server import serve_control
     from bridge.profile import load_profile
@@ -55,6 +56,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    import asyncio
+
     from bridge.cli.demo import run_demo
 
     setup_logging(_level(args))
@@ -72,6 +75,8 @@ def run_sim(sim_args: list[str]) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    import asyncio
+
     from bridge.cli.check import run_check
 
     setup_logging(_level(args, "warning"))

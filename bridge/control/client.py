@@ -18,12 +18,13 @@ import os
 import socket
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bridge.control.paths import client_candidates, default_dirs, discover
 from bridge.errors import BridgeError, NetworkError, NoDaemon, Refused, UsageError
-from bridge.profile import load_profile
-from bridge.profile.model import Profile
+
+if TYPE_CHECKING:
+    from bridge.profile.model import Profile
 
 DEFAULT_TIMEOUT_S = 30.0
 MAX_ANSWER = 1024 * 1024  # bytes of one line read from the daemon
@@ -31,7 +32,11 @@ MAX_ANSWER = 1024 * 1024  # bytes of one line read from the daemon
 
 def load_if_here(profile_arg: str) -> Profile | None:
     """The profile, or None for a bare name with no file here (a daemon may still run
-    it); a path that does not load is an error."""
+    it); a path that does not load is an error. The loader is imported here, not above: it
+    brings numpy and httpx, which `ctl --socket` or a bare name would wait for (half a
+    second on a desktop, more on a Pi)."""
+    from bridge.profile import load_profile
+
     try:
         return load_profile(profile_arg)
     except BridgeError:

@@ -16,9 +16,12 @@ import os
 import stat
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bridge.errors import ProfileError
-from bridge.profile.model import Profile
+
+if TYPE_CHECKING:  # `ctl` finds a socket without loading the profile machinery
+    from bridge.profile.model import Profile
 
 SYSTEM_RUNTIME_DIR = Path("/run/vapi-bridge")
 MAX_PATH_BYTES = 107  # sun_path is 108 bytes with the terminating NUL

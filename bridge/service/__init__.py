@@ -1,5 +1,5 @@
-"""Running as a systemd service: sd_notify readiness, status and watchdog."""
+"""Running as a systemd service: the daemon, sd_notify readiness, status and watchdog,
+logging to the journal.
 
-from bridge.service.notify import Notifier, watchdog_interval, watchdog_loop
-
-__all__ = ["Notifier", "watchdog_interval", "watchdog_loop"]
+Nothing is imported here: `ctl` imports `logsetup` alone, and must not pay for asyncio.
+"""

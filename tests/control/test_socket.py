@@ -9,6 +9,7 @@ import os
 import socket
 import stat
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -149,3 +150,16 @@ def test_usage_errors_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str]
     with pytest.raises(SystemExit) as exc:
         main(argv)
     assert exc.value.code == 2
+
+
+def test_ctl_starts_without_the_call_machinery(tmp_path: Path) -> None:
+    """`ctl` is what an operator types on a Pi: it loads neither numpy, httpx, asyncio nor the
+    profile loader unless a profile file is named (0.9 s of imports here, 0.2 s without)."""
+    heavy = ("numpy", "httpx", "asyncio", "yaml", "soxr", "websockets", "bridge.profile")
+    code = ("import sys; from bridge.cli.main import main; sys.argv = ['vapi-bridge', 'ctl', "
+            f"'--socket', {str(tmp_path / 'none.sock')!r}, 'status']; code = main(); "
+            f"print(code, [m for m in {heavy!r} if m in sys.modules])")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=60, env=bridge_env(), cwd=ROOT)
+    assert run.stdout.strip() == "5 []", run.stdout + run.stderr
+    assert run.stderr.startswith("vapi-bridge: no vapi-bridge daemon is running at"), run.stderr
