@@ -35,9 +35,15 @@ def speech() -> np.ndarray:
     return espeak(LINE, 16000)
 
 
-# 44.1 kHz: a card with no integer ratio to the wire (the resampler goes through 48 kHz)
-@pytest.mark.parametrize("rig", [16000, 44100, 48000], indirect=True)
-@pytest.mark.parametrize(("wire", "wire_rate"), [("pcm_s16le", 16000), ("mulaw", 8000)])
+# Four pairings of card and wire: no resampling (a 16 kHz card, pcm), both wire formats on a
+# 48 kHz card, and µ-law on 44.1 kHz, a card with no integer ratio to the wire (the
+# resampler goes through 48 kHz). Each call plays about 17 s in real time in CI's serial
+# stage. Of the two left out, µ-law on a 16 kHz card is played through `file:` devices by
+# tests/e2e/test_call_path.py, and pcm on 44.1 kHz is a resampler route tests/unit/
+# test_resample.py measures (delay, passband, aliases) like the others.
+@pytest.mark.parametrize(("rig", "wire", "wire_rate"), [
+    (16000, "pcm_s16le", 16000), (48000, "pcm_s16le", 16000), (48000, "mulaw", 8000),
+    (44100, "mulaw", 8000)], indirect=["rig"])
 def test_speech_comes_back_through_the_devices(rig: PulseRig, start_sim, tmp_path: Path,
                                                speech: np.ndarray, wire: str,
                                                wire_rate: int) -> None:

@@ -52,8 +52,12 @@ def profile_for(tmp_path: Path, sim: Any, rig: PulseRig, fmt: str, rate: int,
                          record={"path": str(tmp_path / "rec" / "{call_id}")})
 
 
-@pytest.mark.parametrize("speed", SPEEDS.values(), ids=SPEEDS.keys())
-@pytest.mark.parametrize("wire", WIRES.values(), ids=WIRES.keys())
+# both wire formats and both deliveries, in two calls of about 21 s real time each (CI's
+# serial stage); tests/e2e/test_fast_delivery.py plays all four pairings through `file:`
+# devices
+@pytest.mark.parametrize(("wire", "speed"), [(WIRES["pcm"], SPEEDS["whole"]),
+                                             (WIRES["mulaw"], SPEEDS["3x"])],
+                         ids=["pcm-whole", "mulaw-3x"])
 def test_a_fast_reply_plays_whole_on_the_speaker(rig: PulseRig, start_sim: Any, tmp_path: Path,
                                                  wire: tuple[str, int], speed: str) -> None:
     require_espeak()
