@@ -50,7 +50,7 @@ from bridge.vapi import messages
 
 log = logging.getLogger("bridge.record")
 
-SLACK_S = 0.015  # a leg this far behind its clock has lost time (a stall): pad it
+SLACK_S = 0.050  # this far behind its clock, a leg lost time (≥ 60 ms; stamps jitter less)
 SETTLE_TICKS = 25  # uplink ticks over which the legs' offset is measured
 PLAYED_RING_S = 5.0  # played audio awaiting the recorder: drained every 20 ms tick
 BACKLOG_S = 30.0  # audio queued for a disk that is behind: beyond it the recording stops
