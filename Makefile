@@ -40,6 +40,11 @@ SERIAL_RERUNS := --reruns 2 -rR
 # same 2 cores, against real-time calls: one that fails is run once more before it counts
 # (a listener that joined a call late failed a rehearsal once). -rR lists what was rerun.
 PARALLEL_RERUNS := --reruns 1 -rR
+# and what failed before each rerun, where the venv's pytest-rerunfailures can show it (16.3
+# on: `make test`'s venv; the floors' 14.0 cannot): a flake that passes on its rerun is
+# otherwise a name without a cause
+SHOW_RERUNS = $$($(VENV)/bin/pytest --help 2>/dev/null | grep -qe --rerun-show-tracebacks \
+  && echo --rerun-show-tracebacks)
 # at the floors: what calls each dependency's API (REST, socket, resampler, devices, AEC,
 # the HTTP server and its metrics: aiohttp, prometheus-client)
 FLOORS_PARALLEL := tests/unit tests/network tests/e2e/test_call_path.py tests/web/test_metrics.py
@@ -132,8 +137,9 @@ test: venv
 ifdef ARGS
 	$(VENV)/bin/pytest -q $(ARGS)
 else
-	$(VENV)/bin/pytest -q $(PARALLEL_RERUNS) -n $(PYTEST_WORKERS) $(SERIAL_TESTS:%=--deselect=%)
-	$(VENV)/bin/pytest -q $(SERIAL_RERUNS) $(SERIAL_DIST) $(SERIAL_TESTS)
+	$(VENV)/bin/pytest -q $(PARALLEL_RERUNS) $(SHOW_RERUNS) -n $(PYTEST_WORKERS) \
+	  $(SERIAL_TESTS:%=--deselect=%)
+	$(VENV)/bin/pytest -q $(SERIAL_RERUNS) $(SHOW_RERUNS) $(SERIAL_DIST) $(SERIAL_TESTS)
 endif
 
 lint: venv
