@@ -4,16 +4,21 @@ writing a line to the script's stdin, as a FIFO would)."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shlex
+import signal
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 from tests.control.conftest import control_profile, wait_for
 from tests.e2e.conftest import ROOT, ProfileBuilder
 
 EXAMPLES = ROOT / "docs" / "examples"
+DEBOUNCE_S = 0.5  # one-button.py's
 
 
 class Script:
@@ -23,8 +28,10 @@ class Script:
         self.proc = subprocess.Popen(
             [sys.executable, str(EXAMPLES / name), "--socket", str(socket)], cwd=ROOT,
             env={**env, "VAPI_BRIDGE_CMD": f"{shlex.quote(sys.executable)} -m bridge"},
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            start_new_session=True)  # its `ctl` children are stopped with it (close)
         self.lines: list[str] = []
+        self.pressed_at = 0.0
         threading.Thread(target=self._read, daemon=True).start()
 
     def _read(self) -> None:
@@ -33,13 +40,17 @@ class Script:
             self.lines.append(line.rstrip("\n"))
 
     def press(self) -> None:
+        """A press, at least the script's debounce after the last one (closer together they
+        are one press, by design: a bouncing contact)."""
         assert self.proc.stdin is not None
+        time.sleep(max(0.0, self.pressed_at + DEBOUNCE_S + 0.1 - time.monotonic()))
+        self.pressed_at = time.monotonic()
         self.proc.stdin.write("\n")
         self.proc.stdin.flush()
 
     def close(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
+        with contextlib.suppress(ProcessLookupError):  # the script and a `ctl` it runs
+            os.killpg(self.proc.pid, signal.SIGTERM)
         self.proc.communicate(timeout=10)
 
 
