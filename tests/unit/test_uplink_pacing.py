@@ -251,13 +251,20 @@ def test_a_burst_of_captured_blocks_leaves_at_most_twice_real_time() -> None:
     assert sum(c for _, c in sent) == len(captures)
 
 
-def drive_device(late: dict[int, float] | None = None) -> tuple[EventfdDevice, list[Sent]]:
-    """30 frames sent by an uplink the scripted device drives: capture k at 3 ms + k * 20 ms,
-    plus `late[k]` seconds; no silence frame may leave."""
+STALL_MARGIN_S = 0.010  # a scripted capture later than this: the test's loop stalled
+ATTEMPTS = 5
+
+
+def _drive(late: dict[int, float]) -> tuple[EventfdDevice, list[Sent], int, float]:
+    """One run: the device, the frames sent, the silence frames, and how late (beyond its
+    script) the latest scripted capture ran: a stall of this test's own loop."""
     device = EventfdDevice()
     sent: list[Sent] = []
+    silence = 0
+    due: list[float] = []
 
     async def main() -> None:
+        nonlocal silence
         loop = asyncio.get_running_loop()
 
         async def send(data: bytes) -> None:
@@ -268,13 +275,32 @@ def drive_device(late: dict[int, float] | None = None) -> tuple[EventfdDevice, l
         uplink = Uplink(device, PcmS16leCodec(), RATE, send)
         t0 = loop.time()
         for k in range(40):
-            loop.call_at(t0 + 0.003 + k * PERIOD + (late or {}).get(k, 0.0), device.capture, k)
+            due.append(t0 + 0.003 + k * PERIOD + late.get(k, 0.0))
+            loop.call_at(due[-1], device.capture, k)
         with pytest.raises(Stop):
             await uplink.run()
-        assert uplink.stats.silence_frames == 0
+        silence = uplink.stats.silence_frames
 
     asyncio.run(main())
     device.close()
+    stall = max(at - d for at, d in zip(device.captured, due, strict=False))
+    return device, sent, silence, stall
+
+
+def drive_device(late: dict[int, float] | None = None) -> tuple[EventfdDevice, list[Sent]]:
+    """30 frames sent by an uplink the scripted device drives: capture k at 3 ms + k * 20 ms,
+    plus `late[k]` seconds; no silence frame may leave. The captures are timers on this
+    test's real loop: a run in which the loop itself stalled past `STALL_MARGIN_S` (a loaded
+    machine) tests another script, so it is run again, up to `ATTEMPTS` times."""
+    stalls = []
+    for _ in range(ATTEMPTS):
+        device, sent, silence, stall = _drive(late or {})
+        if stall <= STALL_MARGIN_S:
+            break
+        stalls.append(round(stall * 1000))
+    else:
+        pytest.fail(f"this test's loop stalled in every run ({stalls} ms beyond the script)")
+    assert silence == 0
     for k, frame in enumerate(sent):
         assert np.array_equal(frame.samples, ramp(k * FRAME)), f"frame {k}: capture {k}"
     return device, sent
