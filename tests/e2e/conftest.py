@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import atexit
+import functools
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -101,12 +104,25 @@ def profiles(tmp_path: Path) -> ProfileBuilder:
     return ProfileBuilder(tmp_path)
 
 
+@functools.cache
+def _runtime_dirs() -> str:
+    """One directory per test process for the bridges' runtime dirs, removed as it exits
+    (one each, thousands in a run, were left in /tmp)."""
+    root = tempfile.mkdtemp(prefix="vb-runs-")
+    atexit.register(shutil.rmtree, root, ignore_errors=True)
+    return root
+
+
+def runtime_dir() -> str:
+    return tempfile.mkdtemp(prefix="r-", dir=_runtime_dirs())
+
+
 def bridge_env(**extra: str) -> dict[str, str]:
     """The environment of a bridge process: the simulator's key, and a runtime dir of its
     own so control sockets of runs in parallel never meet."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("VAPI_", "PULSE_"))}
     env.update({"VAPI_API_KEY": KEY, "PYTHONUNBUFFERED": "1",
-                "XDG_RUNTIME_DIR": tempfile.mkdtemp(prefix="vb-run-")})
+                "XDG_RUNTIME_DIR": runtime_dir()})
     env.update(extra)
     return env
 

@@ -8,14 +8,20 @@ import json
 import os
 import re
 import subprocess
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from tests.e2e.conftest import ROOT, ProfileBuilder, bridge_cmd, bridge_env, run_bridge
+from tests.e2e.conftest import (
+    ROOT,
+    ProfileBuilder,
+    bridge_cmd,
+    bridge_env,
+    run_bridge,
+    runtime_dir,
+)
 from tests.rig.signals import write_wav
 
 SHORT_CALL = {"firstMessage": "Hello.", "maxDurationSeconds": 3}
@@ -75,7 +81,7 @@ def test_ctl_and_listen_find_the_daemon_by_profile_name_with_options_anywhere(
                              assistant={"overrides": {"firstMessage": "Welcome to the desk.",
                                                       "maxDurationSeconds": 12}},
                              service={"mode": "standby"})
-    run_dir = tempfile.mkdtemp(prefix="vb-run-")
+    run_dir = runtime_dir()
     env = bridge_env(XDG_RUNTIME_DIR=run_dir)
     daemon = subprocess.Popen(bridge_cmd("run", "-p", str(profile)), cwd=ROOT, env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
