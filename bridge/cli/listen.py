@@ -121,8 +121,17 @@ class Player:
     def play(self, chunk: AudioChunk) -> None:
         self.sink.capture_frame(self.resampler.process(mix_to_mono(chunk.samples)))
 
-    def close(self) -> None:
+    def close(self) -> str:
+        """Close the speaker; how the playback went, for the closing line."""
         self.sink.close()
+        st = self.sink.playout_stats()
+        said = [f"{st.underruns} gap(s) ({st.audible_underruns} audible)" if st.underruns
+                else "no gap"]
+        if st.speech_dropped_ms:
+            said.append(f"{st.speech_dropped_ms:.0f} ms of speech dropped to keep up")
+        if st.silence_dropped_ms:
+            said.append(f"{st.silence_dropped_ms:.0f} ms of silence skipped to keep up")
+        return "played with " + ", ".join(said)
 
 
 @dataclass
@@ -193,11 +202,11 @@ async def run_listen(args: argparse.Namespace) -> int:
             await consumer
         if s.writer is not None:
             s.writer.close()
-        if s.player is not None:
-            s.player.close()
+        played = s.player.close() if s.player is not None else None
     shape = f"{s.channels} channel(s) at {s.rate} Hz" if s.frames else "no audio"
     print(f"listen: {s.frames / s.rate if s.rate else 0:.1f} s of {shape}"
-          + (f" written to {s.out}" if s.writer else ""), file=sys.stderr, flush=True)
+          + (f" written to {s.out}" if s.writer else "") + (f", {played}" if played else ""),
+          file=sys.stderr, flush=True)
     return _verify(target, s) if args.verify else ExitCode.OK
 
 

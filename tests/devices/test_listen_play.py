@@ -1,5 +1,14 @@
 """`vapi-bridge listen --play`: a call heard live on a (virtual) speaker — both parties,
-mixed, as the simulator carried them."""
+mixed, as the listen stream carried them.
+
+What the speaker played is compared with what `listen` received (its `--out` WAV, the two
+channels mixed as `--play` mixes them), and each channel of that with its party's leg as
+the simulator recorded it. (Compared with the two legs' WAVs mixed sample for sample, the
+correlation moved between 0.71 and 0.97 from run to run with no gap played, and failed
+the suite's 0.8: the simulator's listen stream places each uplink frame on the downlink's
+clock by its arrival and leaves a hole where one came late, so the uplink channel is not
+the uplink WAV sample for sample. What the speaker played matched what listen received,
+0.998, in each of 16 runs.)"""
 
 from __future__ import annotations
 
@@ -14,7 +23,15 @@ import numpy as np
 
 from tests.devices.conftest import bridge, rig_env, write_profile
 from tests.rig.pulse import PulseRig
-from tests.rig.signals import align_and_correlate, espeak, resample, silence, write_wav
+from tests.rig.signals import (
+    align_and_correlate,
+    espeak,
+    piece_correlations,
+    read_stereo,
+    resample,
+    silence,
+    write_wav,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -45,7 +62,7 @@ def test_listen_plays_both_parties_on_a_speaker(rig: PulseRig, start_sim: Any,
         rig.start_speaker_recording()
         listen = subprocess.Popen(bridge("listen", "--call-id", call_id, "--profile",
                                          str(profile), "--play", rig.speaker_device,
-                                         "--out", "-"),
+                                         "--out", str(tmp_path / "listen.wav")),
                                   env=env, cwd=ROOT, stdout=subprocess.PIPE,
                                   stderr=subprocess.PIPE, text=True)
         assert call_proc.wait(40) == 0
@@ -56,11 +73,23 @@ def test_listen_plays_both_parties_on_a_speaker(rig: PulseRig, start_sim: Any,
                 p.kill()
     heard, rate, _ = rig.stop_speaker_recording()
     assert listen.returncode == 0, listen_err
-    up = _mono(sim.get_bytes(f"/_sim/calls/{call_id}/uplink.wav"))
-    down = _mono(sim.get_bytes(f"/_sim/calls/{call_id}/downlink.wav"))
-    n = min(len(up), len(down))
-    mixed = ((up[:n].astype(np.int32) + down[:n]) // 2).astype(np.int16)
+    played = listen_err.strip().splitlines()[-1]
+    received, wav_rate = read_stereo(tmp_path / "listen.wav")
+    assert wav_rate == 16000
+    mixed = (received.astype(np.int32).sum(axis=1) // 2).astype(np.int16)
     reference = resample(mixed[16000 * 1:16000 * 10], 16000, rate)  # visitor, then its echo
     lag, corr = align_and_correlate(reference, heard, rate)
-    print(f"\nspeaker vs the two legs mixed: correlation {corr:.3f} at {lag:.2f} s")
-    assert corr >= 0.8
+    legs = {"uplink": received[:, 0], "downlink": received[:, 1]}
+    # the premise: the stream carried both parties (each leg's voiced 250 ms pieces found
+    # in its channel; the median says how much of it: the simulator places uplink frames
+    # by arrival and leaves holes for late ones, and once, beside the other lane's calls,
+    # kept only a quarter of the visitor's pieces, which is the simulator's doing, not
+    # what `--play` does with what it receives)
+    pieces = {name: piece_correlations(
+        _mono(sim.get_bytes(f"/_sim/calls/{call_id}/{name}.wav")), channel, 16000)
+        for name, channel in legs.items()}
+    print(f"\nspeaker vs what listen received: correlation {corr:.3f} at {lag:.2f} s; "
+          f"{played}; the listen stream's channels vs the legs, median of the voiced "
+          f"pieces: " + ", ".join(f"{k} {np.median(v):.3f}" for k, v in pieces.items()))
+    assert corr >= 0.9, played
+    assert all(max(v, default=0.0) >= 0.9 for v in pieces.values()), "both parties carried"
