@@ -22,6 +22,10 @@ so it never overlaps the CPU window).
     .venv/bin/python benchmarks/process_cpu.py [--seconds 30] [--strace-seconds 10]
         [--wire pcm_s16le|mulaw] [--block-ms 20] [--device-rate 48000] [--calls 1]
         [--echo off|gate|aec] [--echo-path DB]
+    .venv/bin/python benchmarks/process_cpu.py --standby [--wake-word okay_nabu]
+
+`--standby` places no call: the daemon waits in standby mode, as a kiosk does most of the
+day, and its CPU is read over `--seconds` beside the same devices' floor.
 
 `--echo-path DB` loops the rig's speaker back into its microphone (DB down, 30 ms later),
 as a kiosk's room does: the echo gate then locks onto a path (without it, no acoustic path:
@@ -66,6 +70,7 @@ from tests.rig.signals import espeak, silence  # noqa: E402
 
 KEY = "sim-private-key"
 WARMUP_S = 3.0
+STANDBY_SETTLE_S = 4.0  # the speaker closes 2 s after the daemon is up and silent
 LINES = ["I have an appointment at two o'clock with Doctor Lee",
          "Could you tell me where the lifts are, please",
          "My name is Sam and I am here for the interview"]
@@ -263,6 +268,47 @@ def one_call(rig: PulseRig, args: argparse.Namespace, env: dict[str, str],
     return cpu_pct, loop_pct, wakes, counts, summary
 
 
+def standby_wait(rig: PulseRig, args: argparse.Namespace, env: dict[str, str],
+                 workdir: Path) -> tuple[float, float, float]:
+    """A standby daemon waiting for a trigger (no call): CPU %, loop %, wake-ups / 20 ms,
+    from `STANDBY_SETTLE_S` after it is up (its devices closed by then, bridge/service/idle.py)."""
+    with simulator(workdir) as base:
+        profile = workdir / "standby.yaml"
+        profile.write_text(yaml.safe_dump({
+            "api": {"base_url": base}, "assistant": {"id": "echo"},
+            "audio": {"input": rig.mic_device, "output": rig.speaker_device,
+                      "device_rate": rig.rate, "block_ms": args.block_ms},
+            "service": {"mode": "standby", "control_socket": str(workdir / "ctl.sock")},
+            **({"trigger": {"wake_word": args.wake_word}} if args.wake_word else {}),
+        }, sort_keys=False))
+        proc = subprocess.Popen([sys.executable, "-m", "bridge", "run", "--profile",
+                                 str(profile)], env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE, text=True)
+        try:
+            deadline = time.monotonic() + 20
+            while not (workdir / "ctl.sock").exists():
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"the daemon did not start: {proc.communicate()[1]}")
+                time.sleep(0.05)
+            time.sleep(STANDBY_SETTLE_S)
+            c0, m0, w0 = (cpu_ticks(proc.pid), main_thread_ticks(proc.pid),
+                          main_thread_switches(proc.pid))
+            t0 = time.monotonic()
+            time.sleep(args.seconds)
+            c1, m1, w1 = (cpu_ticks(proc.pid), main_thread_ticks(proc.pid),
+                          main_thread_switches(proc.pid))
+            t1 = time.monotonic()
+        finally:
+            proc.terminate()
+            try:
+                proc.communicate(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.communicate()
+    return ((c1 - c0) / TICKS / (t1 - t0) * 100, (m1 - m0) / TICKS / (t1 - t0) * 100,
+            (w1 - w0) / ((t1 - t0) / 0.020))
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=30.0, help="CPU window (default 30)")
@@ -278,6 +324,10 @@ def main() -> int:
                     "gate's path locks; default: no acoustic path, the gate searching all lags)")
     ap.add_argument("--cprofile", metavar="FILE", help="run the bridge under cProfile (its "
                     "event-loop thread), statistics to FILE (slows it: not for the figures)")
+    ap.add_argument("--standby", action="store_true", help="no call: a standby daemon "
+                    "waiting for a trigger (its devices closed meanwhile, unless the wake "
+                    "word listens)")
+    ap.add_argument("--wake-word", help="with --standby: trigger.wake_word (the [wake] extra)")
     args = ap.parse_args()
     ok, why = PulseRig.available()
     if not ok:
@@ -288,6 +338,18 @@ def main() -> int:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("VAPI_", "PULSE_"))}
         env.update(rig.env, VAPI_API_KEY=KEY, PYTHONUNBUFFERED="1")
         floor = device_floor(rig, args, env)
+        if args.standby:
+            cpu, loop_pct, wakes = standby_wait(rig, args, env, Path(d))
+            load = os.getloadavg()
+            print(f"`vapi-bridge run` in standby, waiting for a trigger: {args.seconds:.0f} s "
+                  f"from {STANDBY_SETTLE_S:.0f} s after it is up, rig devices at {rig.rate} "
+                  f"Hz; load average {load[0]:.1f} on {os.cpu_count()} cores; the devices "
+                  f"open = a process holding the same two streams with callbacks that do "
+                  f"nothing")
+            print(f"wake word {args.wake_word or 'none':<10} process {cpu:5.2f} % of one core"
+                  f"  loop thread {loop_pct:5.2f} %  loop wake-ups / 20 ms {wakes:4.2f}"
+                  f"  the devices open {floor:5.2f} %")
+            return 0
         if args.echo_path is not None:
             rig.loop_speaker_into_mic(gain_db=args.echo_path, delay_ms=30.0)
         results = [one_call(rig, args, env, Path(d)) for _ in range(args.calls)]

@@ -67,6 +67,16 @@ class Backend:
         never fails, so this only waits."""
         await asyncio.Event().wait()
 
+    paused = False  # idle between calls (`pause`): no stream open
+
+    def pause(self) -> None:
+        """Standby with nothing to hear or play: a device closes its stream (PortAudio's
+        thread and the sound server's share stop) until `resume`. A file or the null
+        device has no stream: nothing to do."""
+
+    def resume(self) -> None:
+        """Open a paused device again (AudioDeviceError when it cannot)."""
+
 
 class AudioSource(Protocol):
     sample_rate: int
@@ -78,6 +88,12 @@ class AudioSource(Protocol):
     def latency_ms(self) -> float: ...
 
     async def supervise(self) -> None: ...
+
+    paused: bool
+
+    def pause(self) -> None: ...
+
+    def resume(self) -> None: ...
 
     def start(self) -> None: ...
 
@@ -106,6 +122,12 @@ class AudioSink(Protocol):
     def latency_ms(self) -> float: ...
 
     async def supervise(self) -> None: ...
+
+    paused: bool
+
+    def pause(self) -> None: ...
+
+    def resume(self) -> None: ...
 
     def start(self) -> None: ...
 

@@ -86,6 +86,12 @@ class DeviceSource(DeviceStream):
         if getattr(self, "_wake_fd", -1) >= 0:
             os.close(self._wake_fd)
 
+    def resume(self) -> None:
+        if self.paused:
+            self._ring.take()  # captured before the pause: not live, never sent
+            self._last = None
+        super().resume()
+
     def read(self, due: int) -> np.ndarray:
         samples = self._ring.take()
         self.captured_until = self._ring.time_of(self._ring.r)

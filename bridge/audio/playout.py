@@ -17,7 +17,7 @@ stayed two blocks above for four periods (~6 s), a block is skipped.
 Both happen only while all that is queued is near-silence (Vapi sends it between
 utterances); pauses between words are shorter than the queue: speech is never stretched.
 
-The buffer outlives calls (a sink stays open in `standby` and `loop` modes), so each call
+The buffer outlives calls (a sink outlives them in `standby` and `loop` modes), so each call
 is a stream: `begin_stream` drops whatever an earlier one left and starts again from the
 start depth with a fresh low-water history; `end_stream` plays out what is queued (no
 refill to the target, no held-back silence), its running dry being the end, not an

@@ -216,8 +216,9 @@ class ServiceSettings:
     HELP: ClassVar[str] = ""
     mode: str = key(
         Choice(default="once", choices=("once", "standby", "loop")),
-        "once: one call, then exit (0 when it ended normally); standby: devices open, a call "
-        "on `vapi-bridge ctl call` or SIGUSR1, then wait again; loop: call again and again")
+        "once: one call, then exit (0 when it ended normally); standby: a call on `vapi-bridge "
+        "ctl call`, SIGUSR1 or the wake word, then wait again (the devices closed while it "
+        "waits, the microphone open for a wake word); loop: call again and again")
     loop_delay_seconds: float = key(Num(default=5.0, lo=0, hi=3600), "loop: pause between calls")
     max_backoff_seconds: float = key(Num(default=300.0, lo=1, hi=86400),
                                      "loop: ceiling of the growing pause after failed calls")

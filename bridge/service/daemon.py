@@ -1,13 +1,11 @@
 """The daemon: profile, API, devices and calls composed into a mode, under systemd or not.
 
-Modes (`service.mode`): `once` places one call and exits; `standby` keeps the devices open
-and places a call on `ctl call`, SIGUSR1 or the wake word (`standby.py`), then waits again;
+Modes (`service.mode`): `once` places one call and exits; `standby` places a call on `ctl
+call`, SIGUSR1 or the wake word (`standby.py`), then waits again, devices idle (`idle.py`);
 `loop` calls again after `loop_delay_seconds`, backing off (up to `max_backoff_seconds`)
-while calls fail. SIGHUP reloads the profile between calls (a broken one is reported and
-the old one kept); SIGINT/SIGTERM end the call in progress and the daemon.
-
-Its control socket and HTTP server are hooks (`control`, `web`: the CLI's `serve_control`,
-`serve_http`) seeing it as a `bridge.control.commands.Host`: `call`, `request_call()`, … .
+while calls fail. SIGHUP reloads the profile between calls (a broken one is refused);
+SIGINT/SIGTERM end the call and the daemon. Its control socket and HTTP server are hooks
+(`control`, `web`: the CLI's `serve_control`, `serve_http`): `control.commands.Host`.
 
 Under systemd it says READY=1 once the profile is loaded and the devices are open,
 keeps STATUS= current, pings the watchdog from the event loop and says STOPPING=1.
@@ -36,6 +34,7 @@ from bridge.errors import BridgeError, ExitCode, NetworkError
 from bridge.events import EventBus
 from bridge.profile import Profile, load_profile
 from bridge.service import kiosk_events, on_event
+from bridge.service.idle import IdleDevices
 from bridge.service.notify import Notifier, watchdog_loop
 from bridge.service.placing import CallWatcher, EventHook, place_call
 from bridge.service.progress import call_status, count_down, loop_delay
@@ -94,6 +93,7 @@ class Daemon:
         self._reloaded = asyncio.Event()  # set by each reload applied
         self._closing: set[asyncio.Task[None]] = set()  # background jobs (`_background`)
         self.wake = WakeWord(self, self._open_audio)  # trigger.wake_word (service/standby.py)
+        self.idle = IdleDevices(self, lambda: self.wake.detector is not None, self._close_audio)
 
     # ---- the control socket's Host, and signals -----------------------------------------
     def snapshot(self) -> dict[str, Any]:
@@ -194,7 +194,7 @@ class Daemon:
             if mode == "standby":
                 self._set_state("waiting for trigger")
                 self.events.publish(events.STANDBY)
-                if not await self.wake.wait(self._wait_for(self._trigger)):
+                if not await self.wake.wait(self.idle.waiting(self._wait_for(self._trigger))):
                     break
             self.events.publish(events.TRIGGERED, cause=self._cause)
             self._trigger.clear()  # from here a request is for the next call (see _cut_tail)

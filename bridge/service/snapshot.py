@@ -30,7 +30,8 @@ def _device(part: AudioSource | AudioSink | None, spec: str | int) -> str:
     name = spec
     with contextlib.suppress(Exception):
         name = part.name  # type: ignore[union-attr]  # devices know their real name
-    return f"{name} @ {part.sample_rate} Hz"
+    idle = " (closed while standby waits)" if part.paused else ""
+    return f"{name} @ {part.sample_rate} Hz{idle}"
 
 
 def _call(call: Call, elapsed_s: float) -> dict[str, Any]:

@@ -279,3 +279,10 @@ def list_devices_json(rig: PulseRig) -> list[dict[str, Any]]:
     assert result.returncode == 0, result.stderr
     devices: list[dict[str, Any]] = json.loads(result.stdout)
     return devices
+
+
+def streams_of(rig: PulseRig, pid: int) -> dict[str, int]:
+    """How many playback and capture streams the sound server holds for process `pid`."""
+    mine = re.compile(rf'application\.process\.id = "{pid}"')
+    return {kind: len(mine.findall(rig.pactl("list", kind)))
+            for kind in ("sink-inputs", "source-outputs")}

@@ -22,6 +22,7 @@ from tests.devices.conftest import (
     bridge,
     require_espeak,
     rig_env,
+    streams_of,
     write_profile,
 )
 from tests.e2e.conftest import SimHandle
@@ -87,6 +88,9 @@ def test_the_wake_word_places_a_call_and_other_speech_does_not(
             rig.wait_mic_idle()
         assert not calls_within(sim, 0.5), "a call without the wake word"
         assert " heard " not in log.read_text()
+        # waiting: the microphone stays open for the word, the silent speaker is closed
+        wait_for(log, r"standby: the speaker is closed until it is needed", proc, 5)
+        assert streams_of(rig, proc.pid) == {"sink-inputs": 0, "source-outputs": 1}
 
         rig.play_into_mic(said(*WAKE), RATE)
         rig.wait_mic_idle()

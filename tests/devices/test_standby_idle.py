@@ -1,0 +1,117 @@
+"""A standby kiosk waiting for a visitor holds no device open (bridge/service/idle.py): the
+sound server lists no stream of the daemon's between calls, and `ctl status` says both are
+closed. `ctl call` opens them again before the chime, which is heard whole, and the call
+hears the microphone and plays on the speaker; after the call both close again.
+
+On the 48 kHz rig, through real PortAudio devices. What the sound server sees is asked of
+it (`pactl list`, by the daemon's process id), not of the bridge."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+import wave
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bridge.profile.sounds import bundled
+from tests.devices.conftest import (
+    ROOT,
+    boost_child,
+    bridge,
+    rig_env,
+    streams_of,
+    write_profile,
+)
+from tests.rig.pulse import PulseRig
+from tests.rig.pulse.daemon import terminate
+from tests.rig.signals import align_and_correlate, espeak, resample, rms_db, silence, wav_bytes
+
+CLOSED = "standby: the {} is closed until it is needed"
+
+
+def wait_for_count(log: Path, text: str, count: int, proc: subprocess.Popen[str],
+                   timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while log.read_text().count(text) < count:
+        if proc.poll() is not None or time.monotonic() > deadline:
+            pytest.fail(f"{text!r} not logged {count}× (exit {proc.poll()}):\n"
+                        f"{log.read_text()[-3000:]}")
+        time.sleep(0.05)
+
+
+def ctl(rig: PulseRig, sock: Path, *args: str) -> str:
+    out = subprocess.run(bridge("ctl", "--socket", str(sock), *args), env=rig_env(rig),
+                         cwd=ROOT, capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    return out.stdout
+
+
+def chime(rate: int) -> np.ndarray:
+    with wave.open(str(bundled("triggered")), "rb") as w:
+        data = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2")
+        return resample(data.astype(np.int16), w.getframerate(), rate)
+
+
+def test_a_standby_kiosk_holds_no_device_between_calls_and_calls_with_both(
+        rig: PulseRig, start_sim, tmp_path: Path) -> None:
+    sim = start_sim("echo")
+    sock = tmp_path / "ctl.sock"
+    profile = write_profile(tmp_path / "kiosk.yaml", sim.base_url,
+                            service={"mode": "standby", "control_socket": str(sock)},
+                            sounds={"triggered": "default"},
+                            audio={"input": rig.mic_device, "output": rig.speaker_device,
+                                   "device_rate": rig.rate})
+    log = tmp_path / "bridge.log"
+    with open(log, "w") as err:
+        proc = subprocess.Popen(bridge("-v", "run", "--profile", str(profile)),
+                                env=rig_env(rig), cwd=ROOT, stdout=subprocess.DEVNULL,
+                                stderr=err, text=True, preexec_fn=boost_child)
+    try:
+        for part in ("microphone", "speaker"):
+            wait_for_count(log, CLOSED.format(part), 1, proc, 20)
+        assert streams_of(rig, proc.pid) == {"sink-inputs": 0, "source-outputs": 0}
+        devices = ctl(rig, sock, "status")
+        assert devices.count("(closed while standby waits)") == 2, devices
+
+        rig.start_speaker_recording()
+        try:
+            ctl(rig, sock, "call")
+            deadline = time.monotonic() + 15
+            while not sim.calls() or sim.only_call()["uplink"]["frames"] < 10:
+                assert time.monotonic() < deadline and proc.poll() is None, "no call"
+                time.sleep(0.05)
+            assert streams_of(rig, proc.pid) == {"sink-inputs": 1, "source-outputs": 1}
+            line = np.concatenate([espeak("Hello, I am here to see Doctor Lee.", rig.rate),
+                                   silence(1500, rig.rate)])
+            rig.play_into_mic(line, rig.rate)  # the echo assistant says it back
+            rig.wait_mic_idle()
+            call = sim.only_call()
+            ctl(rig, sock, "end")
+            wait_for_count(log, CLOSED.format("speaker"), 2, proc, 20)
+        finally:
+            heard, rate, _ = rig.stop_speaker_recording()
+        wait_for_count(log, CLOSED.format("microphone"), 2, proc, 5)
+        assert streams_of(rig, proc.pid) == {"sink-inputs": 0, "source-outputs": 0}
+    finally:
+        terminate(proc, 20)
+    assert proc.returncode == 0, log.read_text()[-3000:]
+
+    sound = chime(rate)
+    at, corr = align_and_correlate(sound, heard, rate)
+    first = len(sound) // 8
+    _, onset = align_and_correlate(sound[:first], heard[int(at * rate) - 480:], rate)
+    up = wav_bytes(sim.get_bytes(f"/_sim/calls/{call['id']}/uplink.wav"))
+    print(f"\nchime at {at:.2f} s, correlation {corr:.3f} (its first eighth {onset:.3f}); "
+          f"uplink {len(up) / 16000:.1f} s, its loudest second {loudest_db(up):.1f} dBFS")
+    assert corr >= 0.9 and onset >= 0.9, "the chime heard whole, from its first sample"
+    assert loudest_db(up) > -40, "the call heard the microphone"
+    assert rms_db(heard[int((at + len(sound) / rate) * rate):]) > -50, \
+        "the speaker played the call (the echo assistant's reply)"
+
+
+def loudest_db(x: np.ndarray, rate: int = 16000) -> float:
+    return max((rms_db(x[i:i + rate]) for i in range(0, max(1, len(x) - rate), rate // 4)),
+               default=-120.0)
