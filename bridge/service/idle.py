@@ -42,8 +42,11 @@ class IdleHost(Protocol):
 
 class IdleDevices:
     def __init__(self, host: IdleHost, listening: Callable[[], bool],
-                 close_audio: Callable[[], None]) -> None:
+                 close_audio: Callable[[], None], *, speaker_idle_s: float = SPEAKER_IDLE_S,
+                 poll_s: float = POLL_S, poll_closed_s: float = POLL_CLOSED_S) -> None:
         self._host = host
+        self._speaker_idle_s, self._poll_s, self._poll_closed_s = (speaker_idle_s, poll_s,
+                                                                   poll_closed_s)
         self._listening = listening  # the wake word needs the microphone
         self._close_audio = close_audio
         self._paused: list[AudioSource | AudioSink] = []
@@ -76,11 +79,11 @@ class IdleDevices:
                 overlay = sink.buffer.overlay
                 if sink.playout_stats().depth_ms > 0 or getattr(overlay, "busy", False):
                     silent_since = time.monotonic()
-                elif time.monotonic() - silent_since >= SPEAKER_IDLE_S:
+                elif time.monotonic() - silent_since >= self._speaker_idle_s:
                     self._pause(sink)
             closed = all(part is None or not part.is_device or part.paused
                          for part in (source, sink))
-            await asyncio.sleep(POLL_CLOSED_S if closed else POLL_S)
+            await asyncio.sleep(self._poll_closed_s if closed else self._poll_s)
 
     def _pause(self, part: AudioSource | AudioSink) -> None:
         part.pause()
