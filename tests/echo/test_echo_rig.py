@@ -34,6 +34,7 @@ SCRIPT = [  # one long line, then silence: the next line waits for a visitor the
     {"say": "Thank you.", "wait": True},
 ]
 TALKER_AT_S = 2.0  # after the first line ends
+END_AFTER_S = 1.0  # after the visitor has spoken, the call is ended
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +73,10 @@ def run_call(rig: PulseRig, start_sim: Any, profiles: ProfileBuilder, mode: str,
             if stops:
                 time.sleep(TALKER_AT_S)
                 rig.play_into_mic(talker, RATE)
+                rig.wait_mic_idle()
                 spoke.set()
+                time.sleep(END_AFTER_S)  # the visitor's last words have gone up
+                proc.terminate()  # the call ends cleanly (exit 0), not at its 16 s limit
                 return
             time.sleep(0.05)
     spoke = threading.Event()
