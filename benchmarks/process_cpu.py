@@ -154,6 +154,17 @@ def main_thread_switches(pid: int) -> int:
     return int(re.search(r"voluntary_ctxt_switches:\s+(\d+)", text)[1])  # type: ignore[index]
 
 
+def measure_window(pid: int, seconds: float) -> tuple[float, float, float]:
+    """Over `seconds` from now: the process's CPU and its loop thread's, % of one core, and
+    the loop thread's wake-ups per 20 ms."""
+    c0, m0, w0 = cpu_ticks(pid), main_thread_ticks(pid), main_thread_switches(pid)
+    t0 = time.monotonic()
+    time.sleep(seconds)
+    c1, m1, w1 = cpu_ticks(pid), main_thread_ticks(pid), main_thread_switches(pid)
+    dt = time.monotonic() - t0
+    return (c1 - c0) / TICKS / dt * 100, (m1 - m0) / TICKS / dt * 100, (w1 - w0) / (dt / 0.020)
+
+
 def speech(rate: int, seconds: float) -> np.ndarray:
     """Visitor lines with 0.8 s pauses, repeated to `seconds` (the echo assistant answers
     each one: speech both ways)."""
@@ -207,13 +218,10 @@ def device_floor(rig: PulseRig, args: argparse.Namespace, env: dict[str, str]) -
         if proc.stdout.readline().strip() != "open":
             raise RuntimeError(f"the devices did not open: {proc.communicate()[1][-800:]}")
         time.sleep(WARMUP_S)
-        c0, t0 = cpu_ticks(proc.pid), time.monotonic()
-        time.sleep(args.seconds)
-        c1, t1 = cpu_ticks(proc.pid), time.monotonic()
+        return measure_window(proc.pid, args.seconds)[0]
     finally:
         proc.kill()
         proc.communicate()
-    return (c1 - c0) / TICKS / (t1 - t0) * 100
 
 
 def one_call(rig: PulseRig, args: argparse.Namespace, env: dict[str, str],
@@ -243,13 +251,7 @@ def one_call(rig: PulseRig, args: argparse.Namespace, env: dict[str, str],
                 time.sleep(0.05)
             rig.play_into_mic(speech(rig.rate, total_s), rig.rate)
             time.sleep(WARMUP_S)
-            c0, m0, w0 = (cpu_ticks(proc.pid), main_thread_ticks(proc.pid),
-                          main_thread_switches(proc.pid))
-            t0 = time.monotonic()
-            time.sleep(args.seconds)
-            c1, m1, w1 = (cpu_ticks(proc.pid), main_thread_ticks(proc.pid),
-                          main_thread_switches(proc.pid))
-            t1 = time.monotonic()
+            cpu_pct, loop_pct, wakes = measure_window(proc.pid, args.seconds)
             counts = None if args.no_strace else strace_counts(proc.pid, args.strace_seconds)
             out, err = proc.communicate(timeout=total_s + 20)
         finally:
@@ -261,9 +263,6 @@ def one_call(rig: PulseRig, args: argparse.Namespace, env: dict[str, str],
         Path(os.environ["PROCESS_CPU_LOG"]).write_text(out + "\n----\n" + err)
     if proc.returncode != 0:
         raise RuntimeError(f"vapi-bridge exited {proc.returncode}: {err[-1500:]}")
-    cpu_pct = (c1 - c0) / TICKS / (t1 - t0) * 100
-    loop_pct = (m1 - m0) / TICKS / (t1 - t0) * 100
-    wakes = (w1 - w0) / ((t1 - t0) / 0.020)
     summary = next((line for line in out.splitlines() if " ended: " in line), "")
     return cpu_pct, loop_pct, wakes, counts, summary
 
@@ -291,13 +290,7 @@ def standby_wait(rig: PulseRig, args: argparse.Namespace, env: dict[str, str],
                     raise RuntimeError(f"the daemon did not start: {proc.communicate()[1]}")
                 time.sleep(0.05)
             time.sleep(STANDBY_SETTLE_S)
-            c0, m0, w0 = (cpu_ticks(proc.pid), main_thread_ticks(proc.pid),
-                          main_thread_switches(proc.pid))
-            t0 = time.monotonic()
-            time.sleep(args.seconds)
-            c1, m1, w1 = (cpu_ticks(proc.pid), main_thread_ticks(proc.pid),
-                          main_thread_switches(proc.pid))
-            t1 = time.monotonic()
+            return measure_window(proc.pid, args.seconds)
         finally:
             proc.terminate()
             try:
@@ -305,8 +298,6 @@ def standby_wait(rig: PulseRig, args: argparse.Namespace, env: dict[str, str],
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.communicate()
-    return ((c1 - c0) / TICKS / (t1 - t0) * 100, (m1 - m0) / TICKS / (t1 - t0) * 100,
-            (w1 - w0) / ((t1 - t0) / 0.020))
 
 
 def main() -> int:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Coroutine
+from typing import Any
 
 
 async def wait_any(*events: asyncio.Event, timeout: float | None = None) -> None:
@@ -15,3 +18,15 @@ async def wait_any(*events: asyncio.Event, timeout: float | None = None) -> None
         for waiter in waiters:
             waiter.cancel()
         await asyncio.gather(*waiters, return_exceptions=True)
+
+
+@contextlib.asynccontextmanager
+async def beside(job: Coroutine[Any, Any, None], name: str) -> AsyncIterator[None]:
+    """Run `job` as a task while the block runs; cancelled and collected as it ends."""
+    task = asyncio.create_task(job, name=name)
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

@@ -25,6 +25,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
+from bridge.aio import beside
 from bridge.audio.base import AudioSink, AudioSource
 from bridge.errors import AudioDeviceError
 
@@ -53,17 +54,11 @@ class IdleDevices:
 
     async def waiting(self, wait: Awaitable[bool]) -> bool:
         """Await the standby wait (True: a call is wanted), the devices idle meanwhile."""
-        idler = asyncio.create_task(self._idle(), name="idle-devices")
-        wanted = False
-        try:
+        async with beside(self._idle(), "idle-devices"):
             wanted = await wait
-            return wanted
-        finally:
-            idler.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await idler
-            if wanted:
-                self._resume_all()
+        if wanted:
+            self._resume_all()
+        return wanted
 
     async def _idle(self) -> None:
         silent_since = time.monotonic()

@@ -22,13 +22,13 @@ captured before it is dropped and the detector's state cleared (its refractory t
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Protocol
 
 from bridge import events
+from bridge.aio import beside
 from bridge.audio.base import AudioSink, AudioSource
 from bridge.audio.resample import Resampler
 from bridge.audio.wakeword import RATE, ModelError, WakeWordDetector
@@ -94,16 +94,13 @@ class WakeWord:
     async def wait(self, trigger: Awaitable[bool]) -> bool:
         """Await the standby wait `trigger` (True: a call is wanted), listening meanwhile."""
         self._stop_draining()
-        listener = asyncio.create_task(self._listen(), name="wake-word")
         wanted = False
         try:
-            wanted = await trigger
+            async with beside(self._listen(), "wake-word"):
+                wanted = await trigger
             return wanted
         finally:
             self.listening = False
-            listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await listener
             if wanted and self.detector is not None and self._host.source is not None:
                 self._drain = asyncio.create_task(self._drain_until_call(self._host.source),
                                                   name="wake-word-handover")
