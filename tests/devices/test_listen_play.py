@@ -6,9 +6,9 @@ channels mixed as `--play` mixes them), and each channel of that with its party'
 the simulator recorded it. (Compared with the two legs' WAVs mixed sample for sample, the
 correlation moved between 0.71 and 0.97 from run to run with no gap played, and failed
 the suite's 0.8: the simulator's listen stream places each uplink frame on the downlink's
-clock by its arrival and leaves a hole where one came late, so the uplink channel is not
-the uplink WAV sample for sample. What the speaker played matched what listen received,
-0.998, in each of 16 runs.)"""
+clock by its arrival, and the player skips a little silence to keep up, so neither is the
+legs' WAVs sample for sample. Piece by piece, what the speaker played matched what listen
+received at 0.99 and more.)"""
 
 from __future__ import annotations
 
@@ -24,7 +24,6 @@ import numpy as np
 from tests.devices.conftest import bridge, rig_env, write_profile
 from tests.rig.pulse import PulseRig
 from tests.rig.signals import (
-    align_and_correlate,
     espeak,
     piece_correlations,
     read_stereo,
@@ -34,6 +33,7 @@ from tests.rig.signals import (
 )
 
 ROOT = Path(__file__).resolve().parents[2]
+LISTEN_JOINS_S = 6  # the visitor's silence before their words
 
 
 def _mono(data: bytes) -> np.ndarray:
@@ -45,10 +45,13 @@ def test_listen_plays_both_parties_on_a_speaker(rig: PulseRig, start_sim: Any,
                                                  tmp_path: Path) -> None:
     sim = start_sim("echo")
     visitor = tmp_path / "visitor.wav"
-    write_wav(visitor, np.concatenate([silence(1500, 16000),
+    # the visitor speaks once `listen` has joined: it starts after the call is up, and a
+    # loaded machine took seconds to start it (the visitor's words went out before it
+    # joined, 1.5 s into the call, and CI failed on "both parties carried")
+    write_wav(visitor, np.concatenate([silence(LISTEN_JOINS_S * 1000, 16000),
                                        espeak("Where can I park my bicycle", 16000)]), 16000)
     profile = write_profile(tmp_path / "kiosk.yaml", sim.base_url,
-                            call={"max_duration_seconds": 12},
+                            call={"max_duration_seconds": LISTEN_JOINS_S + 10},
                             audio={"input": f"file:{visitor}", "output": "null"})
     env = rig_env(rig)
     call_proc = subprocess.Popen(bridge("run", "--profile", str(profile)), env=env, cwd=ROOT,
@@ -77,19 +80,20 @@ def test_listen_plays_both_parties_on_a_speaker(rig: PulseRig, start_sim: Any,
     received, wav_rate = read_stereo(tmp_path / "listen.wav")
     assert wav_rate == 16000
     mixed = (received.astype(np.int32).sum(axis=1) // 2).astype(np.int16)
-    reference = resample(mixed[16000 * 1:16000 * 10], 16000, rate)  # visitor, then its echo
-    lag, corr = align_and_correlate(reference, heard, rate)
+    reference = resample(mixed[:-16000], 16000, rate)  # its last second may not be played
+    # each voiced 250 ms piece at its own lag: the player skips a little silence to keep up
+    # (20-60 ms a call), which moves the words after it against one global alignment
+    played_pieces = piece_correlations(reference, heard, rate)
     legs = {"uplink": received[:, 0], "downlink": received[:, 1]}
     # the premise: the stream carried both parties (each leg's voiced 250 ms pieces found
-    # in its channel; the median says how much of it: the simulator places uplink frames
-    # by arrival and leaves holes for late ones, and once, beside the other lane's calls,
-    # kept only a quarter of the visitor's pieces, which is the simulator's doing, not
-    # what `--play` does with what it receives)
+    # in its channel; the median says how much of it)
     pieces = {name: piece_correlations(
         _mono(sim.get_bytes(f"/_sim/calls/{call_id}/{name}.wav")), channel, 16000)
         for name, channel in legs.items()}
-    print(f"\nspeaker vs what listen received: correlation {corr:.3f} at {lag:.2f} s; "
+    print(f"\nspeaker vs what listen received, voiced pieces: median "
+          f"{np.median(played_pieces):.3f}, least {min(played_pieces, default=0.0):.3f}; "
           f"{played}; the listen stream's channels vs the legs, median of the voiced "
           f"pieces: " + ", ".join(f"{k} {np.median(v):.3f}" for k, v in pieces.items()))
-    assert corr >= 0.9, played
+    assert len(played_pieces) >= 8, "the two parties' words were received"
+    assert np.median(played_pieces) >= 0.95 and min(played_pieces) >= 0.8, played
     assert all(max(v, default=0.0) >= 0.9 for v in pieces.values()), "both parties carried"
