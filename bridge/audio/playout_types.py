@@ -45,3 +45,8 @@ class Overlay(Protocol):
     def mix_into(self, out: np.ndarray) -> None:
         """Add to a block just filled (the audio callback: never blocks or allocates)."""
         ...
+
+    @property
+    def busy(self) -> bool:
+        """Something is still to be mixed in (the speaker is not silent)."""
+        ...

@@ -19,7 +19,6 @@ a call always has). A reload that adds a wake word opens the microphone within
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -50,7 +49,6 @@ class IdleDevices:
                                                                    poll_closed_s)
         self._listening = listening  # the wake word needs the microphone
         self._close_audio = close_audio
-        self._paused: list[AudioSource | AudioSink] = []
 
     async def waiting(self, wait: Awaitable[bool]) -> bool:
         """Await the standby wait (True: a call is wanted), the devices idle meanwhile."""
@@ -64,15 +62,14 @@ class IdleDevices:
         silent_since = time.monotonic()
         while True:
             source, sink = self._host.source, self._host.sink
-            self._paused = [p for p in self._paused if p is source or p is sink]
             if source is not None and source.is_device:
                 if self._listening():
                     self._resume(source)
                 elif not source.paused:
                     self._pause(source)
             if sink is not None and sink.is_device and not sink.paused:
-                overlay = sink.buffer.overlay
-                if sink.playout_stats().depth_ms > 0 or getattr(overlay, "busy", False):
+                overlay = sink.buffer.overlay  # the kiosk's sounds
+                if sink.playout_stats().depth_ms > 0 or (overlay is not None and overlay.busy):
                     silent_since = time.monotonic()
                 elif time.monotonic() - silent_since >= self._speaker_idle_s:
                     self._pause(sink)
@@ -83,7 +80,6 @@ class IdleDevices:
     def _pause(self, part: AudioSource | AudioSink) -> None:
         part.pause()
         if part.paused:
-            self._paused.append(part)
             log.info("standby: the %s is closed until it is needed",
                      "microphone" if part is self._host.source else "speaker")
 
@@ -94,17 +90,12 @@ class IdleDevices:
             part.resume()
         except AudioDeviceError as exc:
             log.error("%s; it is opened again for the call", exc)
-            self._paused.clear()
             self._close_audio()  # the call's own open reports it, as before any call
             return False
-        with contextlib.suppress(ValueError):
-            self._paused.remove(part)
         return True
 
     def _resume_all(self) -> None:
-        for part in list(self._paused):  # a device a reload replaced stays closed
-            if part is not self._host.source and part is not self._host.sink:
-                continue
-            if not self._resume(part):
+        """The daemon's devices, as they are now (one a reload replaced is not ours)."""
+        for part in (self._host.source, self._host.sink):
+            if part is not None and not self._resume(part):
                 return
-        self._paused.clear()
