@@ -102,7 +102,7 @@ def test_a_standby_kiosk_holds_no_device_between_calls_and_calls_with_both(
     sound = chime(rate)
     at, corr = align_and_correlate(sound, heard, rate)
     first = len(sound) // 8
-    _, onset = align_and_correlate(sound[:first], heard[int(at * rate) - 480:], rate)
+    _, onset = align_and_correlate(sound[:first], heard[max(0, int(at * rate) - 480):], rate)
     up = wav_bytes(sim.get_bytes(f"/_sim/calls/{call['id']}/uplink.wav"))
     print(f"\nchime at {at:.2f} s, correlation {corr:.3f} (its first eighth {onset:.3f}); "
           f"uplink {len(up) / 16000:.1f} s, its loudest second {loudest_db(up):.1f} dBFS")
