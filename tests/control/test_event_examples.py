@@ -31,20 +31,22 @@ class Script:
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             start_new_session=True)  # its `ctl` children are stopped with it (close)
         self.lines: list[str] = []
-        self.pressed_at = 0.0
+        self.answered_at = 0.0  # when its latest line came (time.monotonic)
         threading.Thread(target=self._read, daemon=True).start()
 
     def _read(self) -> None:
         assert self.proc.stdout is not None
         for line in self.proc.stdout:
+            self.answered_at = time.monotonic()
             self.lines.append(line.rstrip("\n"))
 
     def press(self) -> None:
         """A press, at least the script's debounce after the last one (closer together they
-        are one press, by design: a bouncing contact)."""
+        are one press, by design: a bouncing contact). Counted from the last press's answer,
+        which the script prints after it took that press: so on the script's own clock too,
+        however late it read either."""
         assert self.proc.stdin is not None
-        time.sleep(max(0.0, self.pressed_at + DEBOUNCE_S + 0.1 - time.monotonic()))
-        self.pressed_at = time.monotonic()
+        time.sleep(max(0.0, self.answered_at + DEBOUNCE_S - time.monotonic()))
         self.proc.stdin.write("\n")
         self.proc.stdin.flush()
 
