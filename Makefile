@@ -24,12 +24,11 @@ SERIAL_TESTS := tests/rig tests/devices tests/echo tests/e2e/test_fast_delivery.
   tests/e2e/test_turns.py::test_heard_gap_is_the_think_time_plus_the_playout \
   tests/control/test_standby_playout.py
 PYTEST_WORKERS ?= 3
-# The serial tests run in two lanes side by side (tests/conftest.py puts each in one): the
-# modules playing through the PulseAudio rig (tests/rig, tests/devices, tests/echo) one
-# after another in one, the others (`file:` devices on a real-time clock) in the other.
-# On an idle 2-core machine: 61 passed, none rerun, in 5:12 (one lane: 10:58). Under heavy
-# load from other processes the lanes failed more than one lane (5 against 1 after
-# reruns): SERIAL_DIST= runs them one at a time.
+# The serial tests run in two lanes side by side (tests/conftest.py chooses each test's):
+# the rig modules that time real-time audio beside an echo path or a fast reply one after
+# another in one, the rest (the `file:` devices' real-time clock, the lighter rig modules)
+# one after another in the other; 395 and 392 s of tests in a timed run (2026-12-04).
+# SERIAL_DIST= runs them all one at a time (twice as long).
 SERIAL_DIST ?= -n 2 --dist loadgroup
 # A real-time audio test that fails is run again before it counts: on a 2-core machine
 # the sound server itself sometimes glitches (its xruns are reported in the failure), more
