@@ -131,6 +131,8 @@ class Player:
             said.append(f"{st.speech_dropped_ms:.0f} ms of speech dropped to keep up")
         if st.silence_dropped_ms:
             said.append(f"{st.silence_dropped_ms:.0f} ms of silence skipped to keep up")
+        if st.stretched_ms:
+            said.append(f"{st.stretched_ms:.0f} ms of silence held back to refill")
         return "played with " + ", ".join(said)
 
 

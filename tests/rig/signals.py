@@ -219,26 +219,62 @@ def piece_correlations(reference: np.ndarray, recorded: np.ndarray, rate: int,
                        piece_ms: float = 250.0, slack_ms: float = 150.0,
                        quiet_dbfs: float = -45.0) -> list[float]:
     """The correlation of each `piece_ms` of the reference louder than `quiet_dbfs` with the
-    recording, each at its own best lag within `slack_ms` of the whole reference's: speech
-    that came back whole scores ~1 in every piece even where a playout buffer re-timed it
-    between words (held back a block of silence, restarted after an underrun), which one
-    global alignment scores as a loss; a piece that did not come back, or came back cut,
-    scores low."""
+    recording (`piece_matches` without the lags)."""
+    return [score for score, _ in piece_matches(reference, recorded, rate, piece_ms,
+                                                slack_ms, quiet_dbfs)]
+
+
+def piece_matches(reference: np.ndarray, recorded: np.ndarray, rate: int,
+                  piece_ms: float = 250.0, slack_ms: float = 150.0,
+                  quiet_dbfs: float = -45.0, far_ms: float = 600.0) -> list[tuple[float, int]]:
+    """(correlation, lag in samples) of each `piece_ms` of the reference louder than
+    `quiet_dbfs` with the recording, each at its own best lag: speech that came back whole
+    scores ~1 in every piece even where a playout buffer re-timed it between words (held
+    back blocks of silence, skipped some, restarted after an underrun), which one global
+    alignment scores as a loss; a piece that did not come back, or came back cut, scores
+    low.
+
+    The lags follow the re-timing from piece to piece, both ways from the piece that best
+    matches at the whole reference's alignment: each is looked for within `slack_ms` of
+    its neighbour's, and, where it is not found there (below 0.5), up to `far_ms` away: a
+    buffer that held back silence in a pause moves everything after it at once. (Against
+    the whole reference's lag alone, a call whose playout held back a few hundred ms
+    between the visitor's words and the reply scored half its pieces at ~0.)"""
     ref, rec = _as_float(reference), _as_float(recorded)
-    lag = align(reference, recorded)
     n, slack = round(rate * piece_ms / 1000), round(rate * slack_ms / 1000)
-    out = []
-    for i in range(0, len(ref) - n + 1, n):
-        piece = ref[i:i + n]
-        if rms_db(piece) < quiet_dbfs:
-            continue
-        lo = max(0, lag + i - slack)
-        seg = rec[lo:lag + i + n + slack]
+    far = max(slack, round(rate * far_ms / 1000))
+    starts = [i for i in range(0, len(ref) - n + 1, n) if rms_db(ref[i:i + n]) >= quiet_dbfs]
+    if not starts:
+        return []
+    lag = align(reference, recorded)
+
+    def match(i: int, around: int, within: int) -> tuple[float, int]:
+        lo = max(0, around + i - within)
+        seg = rec[lo:around + i + n + within]
         if len(seg) < n:
-            out.append(0.0)
-            continue
-        out.append(float(np.max(sliding_correlation(seg, piece))))
-    return out
+            return 0.0, around
+        r = sliding_correlation(seg, ref[i:i + n])
+        k = int(np.argmax(r))
+        return float(r[k]), lo + k - i
+
+    def follow(i: int, around: int) -> tuple[float, int]:
+        score, at = match(i, around, slack)
+        if score < 0.5:
+            wide = match(i, around, far)
+            if wide[0] > score:
+                score, at = wide
+        return score, at
+
+    out: dict[int, tuple[float, int]] = {}
+    anchor = max(starts, key=lambda i: match(i, lag, slack)[0])
+    out[anchor] = match(anchor, lag, slack)
+    for order in (starts[starts.index(anchor) + 1:], starts[:starts.index(anchor)][::-1]):
+        around = out[anchor][1]
+        for i in order:
+            out[i] = follow(i, around)
+            if out[i][0] >= 0.5:
+                around = out[i][1]
+    return [out[i] for i in starts]
 
 
 def envelope_correlation(

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tests.rig.signals import align_and_correlate, piece_correlations
+from tests.rig.signals import align_and_correlate, piece_correlations, piece_matches
 
 RATE = 16000
 
@@ -29,6 +29,20 @@ def test_speech_re_timed_between_words_scores_whole() -> None:
     pieces = piece_correlations(ref, played, RATE)
     assert whole < 0.9, "one alignment scores the re-timing as a loss"
     assert min(pieces) > 0.99
+
+
+def test_silence_held_back_before_the_reply_moves_all_that_follows() -> None:
+    """A listener's buffer that held back 400 ms of silence between the visitor's words
+    and the reply: the reply's pieces are found 400 ms later than the visitor's, whole."""
+    visitor, reply = words(), words()[::-1].copy()
+    ref = np.concatenate([visitor, np.zeros(RATE, np.int16), reply])
+    held = RATE * 2 // 5
+    played = np.concatenate([np.zeros(800, np.int16), visitor,
+                             np.zeros(RATE + held, np.int16), reply])
+    matches = piece_matches(ref, played, RATE)
+    assert min(score for score, _ in matches) > 0.99
+    lags = sorted({lag for _, lag in matches})
+    assert lags == [800, 800 + held], "each utterance at its own lag"
 
 
 def test_a_gap_inside_a_word_scores_low_where_it_fell() -> None:
