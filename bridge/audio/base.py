@@ -170,6 +170,13 @@ class AudioSink(Protocol):
 FrameTap = Callable[[np.ndarray], None]
 
 
+def sounding(sink: AudioSink) -> bool:
+    """Whether the speaker has anything to play: audio queued (a call's, or a goodbye
+    played out after it), or one of the kiosk's sounds."""
+    overlay = sink.buffer.overlay
+    return sink.buffer.depth_ms > 0 or (overlay is not None and overlay.busy)
+
+
 def level_dbfs(samples: np.ndarray) -> float:
     if len(samples) == 0:
         return -120.0

@@ -25,7 +25,7 @@ from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 from bridge.aio import beside
-from bridge.audio.base import AudioSink, AudioSource
+from bridge.audio.base import AudioSink, AudioSource, sounding
 from bridge.errors import AudioDeviceError
 
 log = logging.getLogger("bridge.run")
@@ -68,8 +68,7 @@ class IdleDevices:
                 elif not source.paused:
                     self._pause(source)
             if sink is not None and sink.is_device and not sink.paused:
-                overlay = sink.buffer.overlay  # the kiosk's sounds
-                if sink.playout_stats().depth_ms > 0 or (overlay is not None and overlay.busy):
+                if sounding(sink):
                     silent_since = time.monotonic()
                 elif time.monotonic() - silent_since >= self._speaker_idle_s:
                     self._pause(sink)

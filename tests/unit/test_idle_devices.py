@@ -37,12 +37,18 @@ class Sounds:
 
 @dataclass
 class Buffer:
+    """The playout queue: `queued_ms` of audio; `seen` is when the watcher last found
+    some queued (its own clock)."""
+
     overlay: Sounds = field(default_factory=Sounds)
+    queued_ms: float = 0.0
+    seen: float = 0.0
 
-
-@dataclass
-class Depth:
-    depth_ms: float = 0.0
+    @property
+    def depth_ms(self) -> float:
+        if self.queued_ms > 0:
+            self.seen = time.monotonic()
+        return self.queued_ms
 
 
 @dataclass
@@ -54,9 +60,7 @@ class Stream(Backend):
     refuse: bool = False
     log: list[str] = field(default_factory=list)
     buffer: Buffer = field(default_factory=Buffer)
-    queued: Depth = field(default_factory=Depth)
     at: dict[str, float] = field(default_factory=dict)  # when it closed (time.monotonic)
-    seen: float = 0.0  # when the idle watcher last found audio queued on it
 
     def pause(self) -> None:
         self.paused = True
@@ -68,11 +72,6 @@ class Stream(Backend):
             raise AudioDeviceError(f"cannot open the {self.name}")
         self.paused = False
         self.log.append(f"{self.name} opened")
-
-    def playout_stats(self) -> Depth:
-        if self.queued.depth_ms > 0:
-            self.seen = time.monotonic()
-        return self.queued
 
 
 @dataclass
@@ -135,7 +134,7 @@ def test_a_speaker_still_playing_stays_open_until_silent_for_its_idle_time(what:
 
         def play(on: bool) -> None:
             if what == "queued":
-                sink.queued.depth_ms = 800.0 if on else 0.0
+                sink.buffer.queued_ms = 800.0 if on else 0.0
             else:
                 sink.buffer.overlay.playing = on
         play(True)
@@ -145,7 +144,7 @@ def test_a_speaker_still_playing_stays_open_until_silent_for_its_idle_time(what:
         assert log == ["mic closed"], "the speaker plays on"
         play(False)
         await until(lambda: len(log) == 2, "the speaker closed")
-        last_heard = max(sink.seen, sink.buffer.overlay.seen)  # as the watcher saw it
+        last_heard = max(sink.buffer.seen, sink.buffer.overlay.seen)  # as the watcher saw it
         assert sink.at["speaker closed"] - last_heard >= SPEAKER_IDLE_S
         trigger.set()
         await waiting
