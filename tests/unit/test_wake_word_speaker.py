@@ -1,0 +1,92 @@
+"""The wake word does not listen while the kiosk's own speaker sounds: the visitor's
+"okay nabu" reaches the real detector through standby's own reading loop (`WakeWord.wait`),
+with the microphone and speaker as stand-ins. While one of the kiosk's sounds plays (an
+operator's `hang` sound may well say "say okay nabu to talk again"), or assistant audio is
+queued, the microphone holds the speaker: no call. With the speaker silent, one call."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+import numpy as np
+import pytest
+
+from bridge.events import EventBus
+from bridge.profile import Profile, parse_profile
+from bridge.service.standby import WakeWord
+from tests.rig.signals import espeak, silence
+from tests.unit.test_wakeword import STANDBY, voice  # noqa: F401 (the fixture)
+
+RATE = 16000
+
+
+@dataclass
+class Mic:
+    """Says `audio` in real time: each read returns what the loop's clock owes."""
+
+    audio: np.ndarray
+    sample_rate: int = RATE
+    is_device: bool = False
+    latency_ms: float = 0.0
+    at: int = 0
+
+    def read(self, due: int) -> np.ndarray:
+        out = self.audio[self.at:self.at + max(0, due)]
+        self.at += len(out)
+        return np.concatenate([out, np.zeros(max(0, due) - len(out), np.int16)])
+
+
+@dataclass
+class Sounds:
+    busy: bool = False
+
+
+@dataclass
+class Queue:
+    overlay: Sounds = field(default_factory=Sounds)
+    depth_ms: float = 0.0
+
+
+@dataclass
+class Speaker:
+    buffer: Queue = field(default_factory=Queue)
+    latency_ms: float = 0.0
+
+
+@dataclass
+class Host:
+    profile: Profile
+    source: Mic
+    sink: Speaker
+    events: EventBus = field(default_factory=EventBus)
+    causes: list[str] = field(default_factory=list)
+
+    def request_call(self, cause: str = "ctl") -> str | None:
+        self.causes.append(cause)
+        return None
+
+
+@pytest.mark.parametrize("speaker", ["silent", "a kiosk sound", "assistant audio queued"])
+def test_the_word_places_a_call_only_while_the_speaker_is_silent(voice: None,  # noqa: F811
+                                                                  speaker: str) -> None:
+    said = np.concatenate([silence(500, RATE), espeak("okay nabu", RATE, voice="en",
+                                                      speed=120, peak_db=None),
+                           silence(700, RATE)])
+    host = Host(parse_profile(STANDBY + "trigger:\n  wake_word: okay_nabu\n"), Mic(said),
+                Speaker())
+    host.sink.buffer.overlay.busy = speaker == "a kiosk sound"
+    host.sink.buffer.depth_ms = 800.0 if speaker == "assistant audio queued" else 0.0
+
+    async def main() -> None:
+        wake = WakeWord(host, open_audio=lambda: None)
+        heard = asyncio.get_running_loop().create_future()
+        waiting = asyncio.create_task(wake.wait(heard))
+        while host.source.at < len(said):  # all of it read, on the loop's own clock
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.2)  # the detector's last look
+        heard.set_result(False)
+        await waiting
+
+    asyncio.run(main())
+    assert host.causes == ([] if speaker != "silent" else ["wake-word"])
