@@ -127,6 +127,9 @@ class Player:
         st = self.sink.playout_stats()
         said = [f"{st.underruns} gap(s) ({st.audible_underruns} audible)" if st.underruns
                 else "no gap"]
+        dev = self.sink.device_stats
+        if dev is not None and dev.output_underflows:  # fed too late: the device ran dry
+            said.append(f"the speaker ran dry {dev.output_underflows} time(s)")
         if st.speech_dropped_ms:
             said.append(f"{st.speech_dropped_ms:.0f} ms of speech dropped to keep up")
         if st.silence_dropped_ms:

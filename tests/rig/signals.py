@@ -234,19 +234,21 @@ def piece_matches(reference: np.ndarray, recorded: np.ndarray, rate: int,
     alignment scores as a loss; a piece that did not come back, or came back cut, scores
     low.
 
-    The lags follow the re-timing from piece to piece, both ways from the piece that best
-    matches at the whole reference's alignment: each is looked for within `slack_ms` of
-    its neighbour's, and, where it is not found there (below 0.5), up to `far_ms` away: a
-    buffer that held back silence in a pause moves everything after it at once. (Against
-    the whole reference's lag alone, a call whose playout held back a few hundred ms
-    between the visitor's words and the reply scored half its pieces at ~0.)"""
+    The lags follow the re-timing from piece to piece, from the first voiced piece's
+    earliest place in the recording (where it scores at least 95 % of its best): each
+    piece is looked for within `slack_ms` of the one before's, and, where it is not found
+    there (below 0.5), up to `far_ms` away (a buffer that held back silence in a pause
+    moves everything after it at once). Not from one global alignment: where the reference
+    says a thing twice (an echo assistant repeats the visitor's words sample for sample)
+    and the playout skipped 20 ms between the two, the copy scored higher at the wrong lag
+    (the visitor's words on the echo's place) than either half at its own, and a
+    rehearsal's listen test scored half its pieces at ~0."""
     ref, rec = _as_float(reference), _as_float(recorded)
     n, slack = round(rate * piece_ms / 1000), round(rate * slack_ms / 1000)
     far = max(slack, round(rate * far_ms / 1000))
     starts = [i for i in range(0, len(ref) - n + 1, n) if rms_db(ref[i:i + n]) >= quiet_dbfs]
-    if not starts:
-        return []
-    lag = align(reference, recorded)
+    if not starts or len(rec) < n:
+        return [(0.0, 0) for _ in starts]
 
     def match(i: int, around: int, within: int) -> tuple[float, int]:
         lo = max(0, around + i - within)
@@ -257,24 +259,21 @@ def piece_matches(reference: np.ndarray, recorded: np.ndarray, rate: int,
         k = int(np.argmax(r))
         return float(r[k]), lo + k - i
 
-    def follow(i: int, around: int) -> tuple[float, int]:
+    first = sliding_correlation(rec, ref[starts[0]:starts[0] + n])
+    best = float(first.max())
+    around = (int(np.argmax(first >= 0.95 * best)) - starts[0] if best >= 0.5
+              else align(reference, recorded))
+    out = []
+    for i in starts:
         score, at = match(i, around, slack)
         if score < 0.5:
             wide = match(i, around, far)
             if wide[0] > score:
                 score, at = wide
-        return score, at
-
-    out: dict[int, tuple[float, int]] = {}
-    anchor = max(starts, key=lambda i: match(i, lag, slack)[0])
-    out[anchor] = match(anchor, lag, slack)
-    for order in (starts[starts.index(anchor) + 1:], starts[:starts.index(anchor)][::-1]):
-        around = out[anchor][1]
-        for i in order:
-            out[i] = follow(i, around)
-            if out[i][0] >= 0.5:
-                around = out[i][1]
-    return [out[i] for i in starts]
+        out.append((score, at))
+        if score >= 0.5:
+            around = at
+    return out
 
 
 def envelope_correlation(

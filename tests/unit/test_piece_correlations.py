@@ -45,6 +45,23 @@ def test_silence_held_back_before_the_reply_moves_all_that_follows() -> None:
     assert lags == [800, 800 + held], "each utterance at its own lag"
 
 
+def test_words_said_twice_are_each_found_in_their_own_place() -> None:
+    """An echo assistant repeats the visitor's words sample for sample, and the playout
+    skipped 20 ms of silence between the two. Where the two copies' levels differ between
+    the reference and the recording (here 1.0/0.8 against 0.8/1.0), one global alignment
+    puts the visitor's words on the echo's place: that scores higher than either copy at
+    its own lag, and the echo's pieces then score ~0 (as a rehearsal's listen test did)."""
+    visitor = words()
+    quiet = (visitor * 0.8).astype(np.int16)
+    ref = np.concatenate([visitor, np.zeros(RATE, np.int16), quiet])
+    skip = RATE // 50
+    played = np.concatenate([np.zeros(RATE, np.int16), quiet,
+                             np.zeros(RATE - skip, np.int16), visitor])
+    matches = piece_matches(ref, played, RATE)
+    assert min(score for score, _ in matches) > 0.99
+    assert sorted({lag for _, lag in matches}) == [RATE - skip, RATE]
+
+
 def test_a_gap_inside_a_word_scores_low_where_it_fell() -> None:
     ref = words()
     played = ref.copy()
