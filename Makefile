@@ -27,7 +27,7 @@ PYTEST_WORKERS ?= 3
 # The serial tests run in two lanes side by side (tests/conftest.py chooses each test's):
 # the rig modules that time real-time audio beside an echo path or a fast reply one after
 # another in one, the rest (the `file:` devices' real-time clock, the lighter rig modules)
-# one after another in the other; 395 and 392 s of tests in a timed run (2026-12-04).
+# one after another in the other; about 410 s of tests each in a timed run (2026-12-04).
 # SERIAL_DIST= runs them all one at a time (twice as long).
 SERIAL_DIST ?= -n 2 --dist loadgroup
 # A real-time audio test that fails is run again before it counts: on a 2-core machine

@@ -14,15 +14,17 @@ __all__ = ["profiles", "start_sim"]
 # The two lanes of the serial tests (Makefile SERIAL_DIST='-n 2 --dist loadgroup'). The
 # rig modules that time or compare real-time audio beside an echo path or a fast reply run
 # one after another in one lane: two of them at once failed on a loaded 2-core machine
-# (the echo-call and fast-playout tests) where each passed alone. Everything else (the
-# `file:` devices' real-time clock, the lighter rig modules) runs one at a time in the
-# other. The two held 395 and 392 s of tests in a timed run (2026-12-04).
+# (the echo-call and fast-playout tests) where each passed alone; the device-failure
+# module joins them to balance the lanes. Everything else (the `file:` devices' real-time
+# clock, the lighter rig modules) runs one at a time in the other. The two held 415 and
+# 404 s of tests in a timed run (2026-12-04).
 # The lanes are xdist's scopes, chosen here: xdist's own `xdist_group` marks (which these
 # lanes used before) group nothing under pytest 9, whose node ids xdist 3.8 cannot suffix,
 # so any two rig modules ran side by side. Without --dist loadgroup this does nothing.
 ONE_AT_A_TIME = ("tests/echo/", "tests/devices/test_fast_playout.py",
                  "tests/devices/test_echo_call.py", "tests/devices/test_barge_in.py",
-                 "tests/devices/test_goodbye.py", "tests/rig/test_sounds_rig.py")
+                 "tests/devices/test_goodbye.py", "tests/rig/test_sounds_rig.py",
+                 "tests/devices/test_device_failure.py")
 
 
 def lane(nodeid: str) -> str:
