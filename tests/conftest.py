@@ -35,7 +35,10 @@ def lane(nodeid: str) -> str:
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     if config.getvalue("dist") != "loadgroup":
         return None
-    from xdist.scheduler import LoadScopeScheduling
+    try:
+        from xdist.scheduler import LoadScopeScheduling
+    except ImportError:  # another xdist: its own loadgroup (the tests run, lanes or not)
+        return None
 
     class Lanes(LoadScopeScheduling):
         """Each lane a scope: all of it on one worker, in collection order."""
