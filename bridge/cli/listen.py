@@ -166,6 +166,7 @@ async def _consume(args: argparse.Namespace, target: Target, key: str | None,
             if s.out is not None:
                 s.writer = WavWriter(s.out, item.rate, channels=item.channels)
                 print(f"writing {s.out}", file=sys.stderr, flush=True)
+            _say_when_joined(target, s.first_audio)
             if args.play:
                 s.player = Player(args.play, item.rate)
         s.frames += len(item.samples)
@@ -175,6 +176,16 @@ async def _consume(args: argparse.Namespace, target: Target, key: str | None,
             s.player.play(item)
         if args.verify:
             s.kept.append(item.samples)
+
+
+def _say_when_joined(target: Target, first_audio: float) -> None:
+    """How far into the call the stream started, where the daemon said (a supervisor who
+    joins late hears nothing said before: the listen stream has no history)."""
+    sent = target.monitor.get("sentSeconds")
+    if isinstance(sent, (int, float)) and sent >= 0:
+        joined = float(sent) + max(0.0, first_audio - target.asked_at)
+        print(f"joined {joined:.1f} s into the call: what was said before is not in the "
+              f"listen stream", file=sys.stderr, flush=True)
 
 
 async def run_listen(args: argparse.Namespace) -> int:

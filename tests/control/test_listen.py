@@ -98,6 +98,11 @@ def test_listen_records_both_legs_and_verify_tells_which_is_which(
            f"the assistant" in stdout
     assert "but the server announced" not in stdout
     assert f"listening to call {call['id'][-8:]}\nwriting {out}\n" in stderr
+    said = re.search(r"joined ([\d.]+) s into the call: what was said before is not in", stderr)
+    # how late the listener joined (the stream has no history): as the simulator's clock
+    # has it (the call's length less what the listener received), within a second
+    assert said, stderr
+    assert joined is None or abs(float(said[1]) - joined) <= 1.0, (said[0], joined)
     assert "http" not in stdout + stderr and "ws://" not in stdout + stderr
 
     audio, rate = _stereo(out)
