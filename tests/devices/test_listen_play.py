@@ -13,6 +13,8 @@ received at 0.99 and more.)"""
 from __future__ import annotations
 
 import io
+import os
+import signal
 import subprocess
 import time
 import wave
@@ -106,3 +108,46 @@ def test_listen_plays_both_parties_on_a_speaker(rig: PulseRig, start_sim: Any,
         f"{played}; pieces {np.round(played_pieces, 3).tolist()} moved by "
         f"{np.round(moved).tolist()} ms; harness {rig.harness_xruns}; in {tmp_path}")
     assert all(max(v, default=0.0) >= 0.9 for v in pieces.values()), "both parties carried"
+
+
+def test_a_listener_starved_of_the_cpu_says_its_speaker_ran_dry(rig: PulseRig, start_sim: Any,
+                                                                 tmp_path: Path) -> None:
+    """`listen --play` stopped for 0.6 s mid-call (SIGSTOP: a machine too busy to feed the
+    speaker): the speaker ran dry, which the playout's own counters cannot see (its queue
+    had audio all along). The closing line says so rather than "played with no gap"."""
+    sim = start_sim("echo")
+    visitor = tmp_path / "visitor.wav"
+    write_wav(visitor, np.concatenate([silence(3000, 16000),
+                                       espeak("Where can I park my bicycle", 16000)]), 16000)
+    profile = write_profile(tmp_path / "kiosk.yaml", sim.base_url,
+                            call={"max_duration_seconds": 10},
+                            audio={"input": f"file:{visitor}", "output": "null"})
+    env = rig_env(rig)
+    call_proc = subprocess.Popen(bridge("run", "--profile", str(profile)), env=env, cwd=ROOT,
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    listen = None
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not sim.calls():
+            time.sleep(0.05)
+        listen = subprocess.Popen(bridge("listen", "--call-id", sim.calls()[0]["id"],
+                                         "--profile", str(profile), "--play",
+                                         rig.speaker_device, "--out", "-"),
+                                  env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.PIPE, text=True)
+        assert listen.stderr is not None
+        assert listen.stderr.readline().startswith("listening to call "), "listen started"
+        time.sleep(2.0)  # playing by now (it plays 250 ms behind the stream)
+        os.kill(listen.pid, signal.SIGSTOP)
+        time.sleep(0.6)
+        os.kill(listen.pid, signal.SIGCONT)
+        assert call_proc.wait(40) == 0
+        _, listen_err = listen.communicate(timeout=20)
+    finally:
+        for p in (call_proc, listen):
+            if p is not None and p.poll() is None:
+                p.kill()
+    assert listen.returncode == 0, listen_err
+    played = listen_err.strip().splitlines()[-1]
+    print(f"\n{played}")
+    assert "the speaker ran dry" in played or "gap(s)" in played, played
