@@ -178,12 +178,19 @@ async def _consume(args: argparse.Namespace, target: Target, key: str | None,
             s.kept.append(item.samples)
 
 
-def _say_when_joined(target: Target, first_audio: float) -> None:
-    """How far into the call the stream started, where the daemon said (a supervisor who
-    joins late hears nothing said before: the listen stream has no history)."""
+def joined_s(target: Target, first_audio: float) -> float | None:
+    """How far into the call the first audio came, where the daemon said how much it had
+    sent when asked (its `monitor` answer; None without one)."""
     sent = target.monitor.get("sentSeconds")
-    if isinstance(sent, (int, float)) and sent >= 0:
-        joined = float(sent) + max(0.0, first_audio - target.asked_at)
+    if not isinstance(sent, (int, float)) or sent < 0:
+        return None
+    return float(sent) + (first_audio - target.asked_at)
+
+
+def _say_when_joined(target: Target, first_audio: float) -> None:
+    """A supervisor who joins late hears nothing said before: the stream has no history."""
+    joined = joined_s(target, first_audio)
+    if joined is not None:
         print(f"joined {joined:.1f} s into the call: what was said before is not in the "
               f"listen stream", file=sys.stderr, flush=True)
 
@@ -232,8 +239,10 @@ def _verify(target: Target, s: Session) -> int:
         return ExitCode.FAILURE
     listen_audio = np.concatenate(s.kept)
     mon = target.monitor
-    offset = float(mon.get("sentSeconds", 0.0)) + (s.first_audio - target.asked_at) \
-        - len(s.kept[0]) / s.rate
+    joined = joined_s(target, s.first_audio)
+    if joined is None:  # the daemon's answer had no count: from when it was asked
+        joined = s.first_audio - target.asked_at
+    offset = joined - len(s.kept[0]) / s.rate
     try:
         report = correlate(listen_audio, s.rate, s.labels, Path(mon["recording"]), offset)
     except (OSError, EOFError, ValueError) as exc:
