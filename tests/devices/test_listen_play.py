@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from tests.devices.conftest import bridge, rig_env, write_profile
+from tests.devices.conftest import bridge, rig_env, streams_of, write_profile
 from tests.rig.pulse import PulseRig
 from tests.rig.signals import (
     espeak,
@@ -44,6 +44,33 @@ def _mono(data: bytes) -> np.ndarray:
         return np.frombuffer(w.readframes(w.getnframes()), "<i2").astype(np.int16)
 
 
+def _call(rig: PulseRig, sim: Any, profile: Path) -> tuple[subprocess.Popen[str], str]:
+    """`vapi-bridge run` on `profile`, and the id of the call it placed."""
+    proc = subprocess.Popen(bridge("run", "--profile", str(profile)), env=rig_env(rig),
+                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            text=True)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and not sim.calls() and proc.poll() is None:
+        time.sleep(0.05)
+    calls = sim.calls()
+    assert calls, f"no call placed (exit {proc.poll()})"
+    return proc, str(calls[0]["id"])
+
+
+def _listen_and_play(rig: PulseRig, profile: Path, call_id: str,
+                     out: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen(bridge("listen", "--call-id", call_id, "--profile", str(profile),
+                                   "--play", rig.speaker_device, "--out", str(out)),
+                            env=rig_env(rig), cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def _kill(*procs: subprocess.Popen[str] | None) -> None:
+    for p in procs:
+        if p is not None and p.poll() is None:
+            p.kill()
+
+
 def test_listen_plays_both_parties_on_a_speaker(rig: PulseRig, start_sim: Any,
                                                  tmp_path: Path) -> None:
     sim = start_sim("echo")
@@ -56,27 +83,15 @@ def test_listen_plays_both_parties_on_a_speaker(rig: PulseRig, start_sim: Any,
     profile = write_profile(tmp_path / "kiosk.yaml", sim.base_url,
                             call={"max_duration_seconds": LISTEN_JOINS_S + 10},
                             audio={"input": f"file:{visitor}", "output": "null"})
-    env = rig_env(rig)
-    call_proc = subprocess.Popen(bridge("run", "--profile", str(profile)), env=env, cwd=ROOT,
-                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    listen = None
+    call_proc, listen = None, None
     try:
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and not sim.calls():
-            time.sleep(0.05)
-        call_id = sim.calls()[0]["id"]
+        call_proc, call_id = _call(rig, sim, profile)
         rig.start_speaker_recording()
-        listen = subprocess.Popen(bridge("listen", "--call-id", call_id, "--profile",
-                                         str(profile), "--play", rig.speaker_device,
-                                         "--out", str(tmp_path / "listen.wav")),
-                                  env=env, cwd=ROOT, stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE, text=True)
+        listen = _listen_and_play(rig, profile, call_id, tmp_path / "listen.wav")
         assert call_proc.wait(40) == 0
         _, listen_err = listen.communicate(timeout=20)
     finally:
-        for p in (call_proc, listen):
-            if p is not None and p.poll() is None:
-                p.kill()
+        _kill(call_proc, listen)
     heard, rate, _ = rig.stop_speaker_recording()
     write_wav(tmp_path / "speaker.wav", heard, rate)  # kept for a failure's post-mortem
     assert listen.returncode == 0, listen_err
@@ -122,31 +137,24 @@ def test_a_listener_starved_of_the_cpu_says_its_speaker_ran_dry(rig: PulseRig, s
     profile = write_profile(tmp_path / "kiosk.yaml", sim.base_url,
                             call={"max_duration_seconds": 10},
                             audio={"input": f"file:{visitor}", "output": "null"})
-    env = rig_env(rig)
-    call_proc = subprocess.Popen(bridge("run", "--profile", str(profile)), env=env, cwd=ROOT,
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    listen = None
+    call_proc, listen = None, None
     try:
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and not sim.calls():
-            time.sleep(0.05)
-        listen = subprocess.Popen(bridge("listen", "--call-id", sim.calls()[0]["id"],
-                                         "--profile", str(profile), "--play",
-                                         rig.speaker_device, "--out", "-"),
-                                  env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
-                                  stderr=subprocess.PIPE, text=True)
+        call_proc, call_id = _call(rig, sim, profile)
+        listen = _listen_and_play(rig, profile, call_id, tmp_path / "listen.wav")
         assert listen.stderr is not None
         assert listen.stderr.readline().startswith("listening to call "), "listen started"
-        time.sleep(2.0)  # playing by now (it plays 250 ms behind the stream)
+        assert listen.stderr.readline().startswith("writing "), "the first audio arrived"
+        deadline = time.monotonic() + 20  # its speaker open on the sound server: playing
+        while time.monotonic() < deadline and not streams_of(rig, listen.pid)["sink-inputs"]:
+            time.sleep(0.05)
+        assert streams_of(rig, listen.pid)["sink-inputs"], "listen opened the speaker"
         os.kill(listen.pid, signal.SIGSTOP)
         time.sleep(0.6)
         os.kill(listen.pid, signal.SIGCONT)
         assert call_proc.wait(40) == 0
         _, listen_err = listen.communicate(timeout=20)
     finally:
-        for p in (call_proc, listen):
-            if p is not None and p.poll() is None:
-                p.kill()
+        _kill(call_proc, listen)
     assert listen.returncode == 0, listen_err
     played = listen_err.strip().splitlines()[-1]
     print(f"\n{played}")
