@@ -17,13 +17,15 @@ FLOORS_VENV ?= .venv-floors
 FLOORS_STAMP := $(FLOORS_VENV)/.installed
 # Tests that measure audio timing through real devices or a real-time call run apart from
 # the rest (SERIAL_TESTS, node-id prefixes; in two lanes, SERIAL_DIST); the rest (simulator, control, service, faults,
-# CLI, …) mostly wait on subprocesses and sockets and run on PYTEST_WORKERS processes.
+# CLI, …) mostly wait on subprocesses and sockets and run on PYTEST_WORKERS processes:
+# 4 on 2 cores (2026-12-05, this stage alone on an idle 2-core machine: 277 s with 3, the
+# processes' CPU 78 % of one core; 226 s with 4, 104 %; 180 s with 5, 122 %, one rerun).
 SERIAL_TESTS := tests/rig tests/devices tests/echo tests/e2e/test_fast_delivery.py \
   tests/e2e/test_recording.py tests/e2e/test_barge_in.py \
   tests/e2e/test_call_path.py::test_echo_call_round_trip \
   tests/e2e/test_turns.py::test_heard_gap_is_the_think_time_plus_the_playout \
   tests/control/test_standby_playout.py
-PYTEST_WORKERS ?= 3
+PYTEST_WORKERS ?= 4
 # The serial tests run in two lanes side by side (tests/conftest.py chooses each test's):
 # the rig modules that time real-time audio beside an echo path or a fast reply one after
 # another in one, the rest (the `file:` devices' real-time clock, the lighter rig modules)
