@@ -188,7 +188,7 @@ def build_parser() -> Parser:
     check.add_argument("--beep", action="store_true",
                        help="play a short tone and record a second, showing the input level")
     check.add_argument("--json", action="store_true",
-                       help="print the results as JSON (one object: ok, checks[])")
+                       help="print the results as JSON (one object: ok, exit_code, checks[])")
     check.set_defaults(func=cmd_check)
 
     devices = _sub(sub, "devices", "list audio devices",

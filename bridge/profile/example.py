@@ -1,8 +1,8 @@
 """The commented example profile, rendered from the key declarations in `sections.py`.
 
-`config/frontdesk.yaml` (which `vapi-bridge init` copies) is this module's output, so every
-key is shown with its default and help as declared; `tests/unit/test_profile_example.py`
-fails when they drift. Regenerate it with:
+`config/frontdesk.yaml` is this module's output (`vapi-bridge init NAME` writes it with
+`call.name` set to NAME), so every key is shown with its default and help as declared;
+`tests/unit/test_profile_example.py` fails when they drift. Regenerate it with:
 
     python -m bridge.profile.example > config/frontdesk.yaml
 """

@@ -16,7 +16,7 @@ from bridge.events import EventBus
 from bridge.profile import Profile, parse_profile
 from bridge.service.standby import WakeWord
 from tests.rig.signals import espeak, silence
-from tests.unit.test_wakeword import STANDBY, voice  # noqa: F401 (the fixture)
+from tests.unit.test_wakeword import STANDBY
 
 RATE = 16000
 
@@ -68,7 +68,7 @@ class Host:
 
 
 @pytest.mark.parametrize("speaker", ["silent", "a kiosk sound", "assistant audio queued"])
-def test_the_word_places_a_call_only_while_the_speaker_is_silent(voice: None,  # noqa: F811
+def test_the_word_places_a_call_only_while_the_speaker_is_silent(espeak_ng: None,
                                                                   speaker: str) -> None:
     said = np.concatenate([silence(500, RATE), espeak("okay nabu", RATE, voice="en",
                                                       speed=120, peak_db=None),
