@@ -15,6 +15,7 @@ from bridge.retry import RetryPolicy
 from bridge.words import plural
 
 STATUS_EVERY_S = 1.0  # how often the state (and systemd's STATUS=) is brought up to date
+TICK_PAST_S = 0.05  # in a call: how long after each whole second of its clock
 CALL_PHASES = {CallState.CREATING: "calling", CallState.CONNECTING: "connecting",
                CallState.ENDING: "ending the call"}
 
@@ -33,10 +34,17 @@ def in_call_line(call: Call, elapsed_s: float | None = None) -> str | None:
 
 async def call_status(call: Call, set_state: SetState) -> None:
     """Keep the state current through the whole call (`ctl status` renders the in-call
-    line afresh: `bridge.service.snapshot`)."""
+    line afresh: `bridge.service.snapshot`). In the call, the line is renewed just past
+    each whole second of the call's clock, so it counts every second even when the loop
+    runs late: a plain 1 s sleep drifts by each wake-up's lateness, and its clock would
+    jump a second (00:04, 00:06) whenever the drift crossed a second."""
     while not call.done:
-        set_state(in_call_line(call) or CALL_PHASES.get(call.state, call.status))
-        await asyncio.sleep(STATUS_EVERY_S)
+        line = in_call_line(call)
+        set_state(line or CALL_PHASES.get(call.state, call.status))
+        wait = STATUS_EVERY_S
+        if line is not None:
+            wait += TICK_PAST_S - call.elapsed_s % STATUS_EVERY_S
+        await asyncio.sleep(wait)
 
 
 def loop_delay(svc: ServiceSettings, failures: int) -> float:
