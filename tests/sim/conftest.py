@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import shutil
 import subprocess
 import time
 import wave
@@ -281,13 +280,11 @@ def voiced(seconds: float, rate: int = 16000, f0: float = 140.0, seed: int = 1) 
 
 
 @pytest.fixture(scope="session")
-def speech16k(tmp_path_factory: pytest.TempPathFactory) -> np.ndarray:
-    """espeak-ng speech, resampled to 16 kHz mono int16."""
-    exe = shutil.which("espeak-ng")
-    if exe is None:
-        pytest.skip("espeak-ng is not installed: the speech echo tests need it")
+def speech16k(espeak_ng: None, tmp_path_factory: pytest.TempPathFactory) -> np.ndarray:
+    """espeak-ng speech, resampled to 16 kHz mono int16 (skipped without espeak-ng, except
+    in CI: the `espeak_ng` fixture)."""
     path = tmp_path_factory.mktemp("speech") / "speech.wav"
-    subprocess.run([exe, "-w", str(path), SPEECH_TEXT], check=True, capture_output=True)
+    subprocess.run(["espeak-ng", "-w", str(path), SPEECH_TEXT], check=True, capture_output=True)
     with wave.open(str(path), "rb") as w:
         rate = w.getframerate()
         x = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2")
