@@ -3,12 +3,11 @@ espeak-ng's voice; and the two lanes of `make test`'s serial phase."""
 
 from __future__ import annotations
 
-import os
-import shutil
 from typing import Any
 
 import pytest
 
+from tests.devices.conftest import require_espeak
 from tests.e2e.conftest import profiles, start_sim
 
 __all__ = ["profiles", "start_sim"]
@@ -17,12 +16,9 @@ __all__ = ["profiles", "start_sim"]
 @pytest.fixture(scope="session")
 def espeak_ng() -> None:
     """espeak-ng speaks the visitor's words: skipped without it, except in CI, which
-    installs it (`make deps`), so a skip there would hide a gap."""
-    if shutil.which("espeak-ng") is None:
-        why = "espeak-ng not found (apt-get install espeak-ng)"
-        if os.environ.get("CI"):
-            pytest.fail(f"{why} — CI must install it, not skip", pytrace=False)
-        pytest.skip(why)
+    installs it (`make deps`), so a skip there would hide a gap (`require_espeak`, as the
+    device tests call it)."""
+    require_espeak()
 
 # The two lanes of the serial tests (Makefile SERIAL_DIST='-n 2 --dist loadgroup'). The
 # rig modules that time or compare real-time audio beside an echo path or a fast reply run
