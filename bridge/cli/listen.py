@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
 import os
 import signal
 import sys
@@ -182,7 +183,8 @@ def joined_s(target: Target, first_audio: float) -> float | None:
     """How far into the call the first audio came, where the daemon said how much it had
     sent when asked (its `monitor` answer; None without one)."""
     sent = target.monitor.get("sentSeconds")
-    if not isinstance(sent, (int, float)) or sent < 0:
+    if isinstance(sent, bool) or not isinstance(sent, (int, float)) \
+            or not 0 <= sent < math.inf:  # NaN and infinities fail too
         return None
     return float(sent) + (first_audio - target.asked_at)
 
