@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 
 from bridge import redact
 from bridge.service.logsetup import TerminalFormatter
-from bridge.vapi.api import CallInfo
+from bridge.vapi.callinfo import CallInfo
 
 CHECKPOINTS = (1, 10, 100, 1_000, 10_000)
 

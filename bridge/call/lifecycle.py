@@ -41,7 +41,8 @@ from bridge.errors import AudioDeviceError, NetworkError, ProfileError, Refused
 from bridge.profile import public_key
 from bridge.profile.model import Profile
 from bridge.vapi import messages
-from bridge.vapi.api import CallInfo, VapiApi
+from bridge.vapi.api import VapiApi
+from bridge.vapi.callinfo import CallInfo
 from bridge.vapi.commands import CallCommands
 from bridge.vapi.socket import CallSocket
 

@@ -17,7 +17,8 @@ from bridge.call.turns import VISITOR_LEFT, Turns, percentile
 from bridge.call.uplink import Uplink, UplinkStats
 from bridge.errors import ExitCode
 from bridge.inert import inert
-from bridge.vapi.api import CallInfo, VapiApi
+from bridge.vapi.api import VapiApi
+from bridge.vapi.callinfo import CallInfo
 from bridge.words import plural
 
 log = logging.getLogger("bridge.call")

@@ -20,6 +20,8 @@ FAULTS: dict[str, tuple[str, str]] = {
     "created-drop": ("[N]", "POST /call creates the call, then drops the connection unanswered"),
     "created-500": ("[N]", "POST /call creates the call, then answers 500"),
     "list-500": ("", "GET /call (the list) answers 500"),
+    "created-hostile-id": ("", "POST /call creates the call and answers 201 with an id no call "
+                           "has: a path (../), a newline, a journal priority, ANSI escapes"),
     "connect-delay": ("MS", "call socket: the websocket upgrade is held MS ms, then answered"),
     "ws-close-1006": ("SECONDS[@HOLD]", "call socket: TCP aborted without a close frame after "
                       "SECONDS; the call ends then, or HOLD s later"),

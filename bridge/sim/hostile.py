@@ -4,7 +4,8 @@ client parses everything without failing and prints none of it raw.
 Each frame is raw text (not built with ``json.dumps``, which cannot even produce nesting
 5,000 deep): forged log lines after a newline, a journald ``<3>`` priority, ANSI escapes,
 a bidi override, a transcript ending in an escaped lone surrogate, numbers of thousands of
-digits, the wrong type in every field, and nesting far past any stack. Tests look for the
+digits, the wrong type in every field, nesting far past any stack, NaN where JSON has
+no such value, and a megabyte of escaped quotes never closed. Tests look for the
 word ``FORGED`` to find where the text ended up.
 """
 
@@ -13,8 +14,11 @@ from __future__ import annotations
 import json
 
 DEEP = 5000
+ESCAPED_QUOTES = 500_000  # 1,000,001 bytes: under the client's 1 MiB JSON limit
 FORGED_LOG = "\n12:00:00 ERROR   vapi-bridge: FORGED log line\n<3>FORGED journal error"
 ANSI = "\x1b[2J\x1b[31mFORGED red\x1b[0m"
+# `created-hostile-id`: the id in POST /call's answer
+HOSTILE_ID = "../../../tmp/FORGED-id\n<0>FORGED" + ANSI
 SURROGATE_LINE = "Your table is ready \\ud83c"  # JSON text: an escaped lone surrogate
 
 
@@ -46,4 +50,11 @@ HOSTILE_FRAMES: tuple[str, ...] = (
                                             "arguments": "{}" + FORGED_LOG}},
         {"function": {"name": ["x"], "arguments": {"a": 1}}}, {"function": "x"}, 7]),
     _frame(type="tool-calls", toolWithToolCallList={"toolCall": 1}, toolCallList=None),
+    # not JSON, but Python's json takes it: NaN and Infinity would print as no JSON reader
+    # takes them
+    '{"type":"tool-calls","toolCallList":[{"id":"call_nan","type":"function","function":'
+    '{"name":"FORGED_nan","arguments":{"x":NaN,"y":Infinity}}}]}',
+    # a string never closed, made of escaped quotes, just under a megabyte: a depth check
+    # that searched for string literals from every quote took quadratic time (minutes)
+    '"' + '\\"' * ESCAPED_QUOTES,
 )

@@ -13,6 +13,7 @@ from bridge.sim.calls import CallRecord, new_call_id
 from bridge.sim.config import parse_assistant
 from bridge.sim.context import SimContext, bearer_ok, ctx_of, find_call, json_error
 from bridge.sim.faults import CREATED_FAULTS, HTTP_FAULTS, Fault, FaultSet, parse_faults
+from bridge.sim.hostile import HOSTILE_ID
 from bridge.sim.listenmix import ListenHub
 from bridge.sim.listquery import parse_list_query
 from bridge.sim.validation import call_options, system_prompt, validate_body, wire_format
@@ -172,9 +173,10 @@ async def create_call(request: web.Request) -> web.Response:
     if late is not None:
         return await _created_fault(request, late)
     remaining = max(0, CONCURRENCY_LIMIT - ctx.calls.active())
-    return web.json_response(
-        rec.call_object(for_get=False, remaining=remaining, limit=CONCURRENCY_LIMIT), status=201
-    )
+    obj = rec.call_object(for_get=False, remaining=remaining, limit=CONCURRENCY_LIMIT)
+    if "created-hostile-id" in faults:
+        obj["id"] = HOSTILE_ID
+    return web.json_response(obj, status=201)
 
 
 async def _never_connected(ctx: SimContext, rec: CallRecord) -> None:

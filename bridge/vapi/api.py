@@ -23,50 +23,18 @@ from bridge.errors import ApiRequestError, AuthError, NetworkError, ProfileError
 from bridge.inert import inert
 from bridge.retry import RetryPolicy
 from bridge.vapi import connect_errors, safejson
+from bridge.vapi.callinfo import CallInfo
 from bridge.vapi.created import find_created, marked_name
-from bridge.vapi.net import http_client, untrusted
+from bridge.vapi.net import DEADLINE_FACTOR, Answer, http_client, read_answer, untrusted
 from bridge.words import plural
 
 log = logging.getLogger("bridge.api")
-MAX_BODY = 16 * 2**20  # a long call's object (messages, artifact) stays far below this
+MAX_BODY = 16 * 2**20  # a long call's object (messages, artifact) stays far below this:
+# a 2xx body is read no further (`net.read_answer`), an error body 64 KiB at most
 
 # failures before the request left: it cannot have been processed
 NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.ProxyError,
             httpx.UnsupportedProtocol)
-
-
-@dataclass(frozen=True)
-class CallInfo:
-    id: str
-    websocket_url: str
-    listen_url: str | None
-    control_url: str | None
-    raw: dict[str, Any]
-
-    @classmethod
-    def from_body(cls, body: dict[str, Any]) -> CallInfo:
-        transport = body.get("transport") or {}
-        monitor = body.get("monitor") or {}
-        info = cls(
-            id=str(body.get("id", "")),
-            websocket_url=str(transport.get("websocketCallUrl") or ""),
-            listen_url=monitor.get("listenUrl"),
-            control_url=monitor.get("controlUrl"),
-            raw=body,
-        )
-        redact.register_url(info.websocket_url, "call socket URL")
-        redact.register_url(info.listen_url, "listen URL")
-        redact.register_url(info.control_url, "control URL")
-        # a live call's id opens it too: logs show only its tail (`Call.short_id`)
-        redact.register(info.id, shown=f"…{info.id[-8:]}")
-        return info
-
-    def release_secrets(self) -> None:
-        """The call is over: its URLs and id open nothing now; stop masking them, so the
-        redactor does not grow with every call (URLs are still shortened by pattern)."""
-        for url in (self.websocket_url, self.listen_url, self.control_url):
-            redact.release_url(url)
-        redact.release_call(self.id)  # and URLs learnt later (GET /call), which hold the id
 
 
 def is_loopback(url: str) -> bool:
@@ -86,23 +54,24 @@ def check_plaintext(url: str, allow_plaintext: bool, what: str) -> None:
                            f"https/wss, or set api.allow_plaintext: true if you really mean it")
 
 
-def response_message(response: httpx.Response) -> str:
-    """Vapi's error text from a response: NestJS `message` (joined when a list), or text."""
+def response_message(body: bytes, reason: str) -> str:
+    """Vapi's error text from an answer's body: NestJS `message` (joined when a list), or
+    the text, or the status line's reason when there is none."""
     try:
-        body = safejson.loads(response.content, max_bytes=MAX_BODY)
+        parsed = safejson.loads(body, max_bytes=MAX_BODY)
     except ValueError:
-        return inert(response.text.strip(), 300) or response.reason_phrase
-    if isinstance(body, dict):
-        msg = body.get("message", body.get("error", ""))
+        return inert(body.decode("utf-8", "replace").strip() or reason, 300)
+    if isinstance(parsed, dict):
+        msg = parsed.get("message", parsed.get("error", ""))
         if isinstance(msg, list):
             return inert("; ".join(str(m) for m in msg[:20]), 300)
         return inert(str(msg), 300)
-    return inert(str(body), 300)
+    return inert(str(parsed), 300)
 
 
-def _refusal(response: httpx.Response, what: str) -> Exception | None:
-    """The error for a response that must not be retried, or None."""
-    status, text = response.status_code, redact.mask(response_message(response))
+def _refusal(answer: Answer, what: str) -> Exception | None:
+    """The error for an answer that must not be retried, or None."""
+    status, text = answer.status, redact.mask(response_message(answer.body, answer.reason))
     if status == 400:
         return ApiRequestError(f"Vapi refused {what} (400 Bad Request): {text} — fix the "
                                f"assistant/overrides in the profile")
@@ -116,8 +85,8 @@ def _refusal(response: httpx.Response, what: str) -> Exception | None:
         return AuthError(f"Vapi's front end blocked this client (403: {text}) — a proxy or "
                          f"firewall may be rewriting the User-Agent; this client sends "
                          f"'{USER_AGENT}'")
-    if status == 404 and response.request.method == "POST":  # creating a call: no such path
-        url = response.request.url
+    if status == 404 and answer.request.method == "POST":  # creating a call: no such path
+        url = answer.request.url
         host = url.host + (f":{url.port}" if url.port else "")
         return ApiRequestError(f"Vapi has no such resource for {what} (404): {text} — check "
                                f"api.base_url: {host} answered 404 to creating a call; is it "
@@ -147,6 +116,7 @@ class VapiApi:
         self.base_url = base_url.rstrip("/")
         self.retry = retry or RetryPolicy()
         self.allow_plaintext = allow_plaintext
+        self.deadline = DEADLINE_FACTOR * timeout  # a whole answer, however it trickles
         self.client_messages: dict[str, tuple[str, ...]] = {}  # by assistant id (get_assistant)
         self._client = http_client(
             base_url=self.base_url,
@@ -201,18 +171,18 @@ class VapiApi:
         raise self._gave_up("the call", last, total)
 
     async def _usable(self, info: CallInfo) -> CallInfo:
-        if not info.websocket_url and info.id:  # a listed call may lack it: read it whole
+        if not info.websocket_url:  # a listed call may lack it: read it whole
             info = await self.get_call(info.id, attempts=2)
-        if not info.id or not info.websocket_url:
-            raise ApiRequestError("Vapi's answer to POST /call had no call id or no "
+        if not info.websocket_url:
+            raise ApiRequestError("Vapi's answer to POST /call had no "
                                   "transport.websocketCallUrl — is api.base_url a Vapi API?")
         check_plaintext(info.websocket_url, self.allow_plaintext, "the call socket URL")
         return info
 
     async def get_call(self, call_id: str, *, attempts: int | None = None) -> CallInfo:
-        data = await self._request("GET", f"/call/{call_id}", "the call lookup",
-                                   attempts=attempts)
-        return CallInfo.from_body(data)
+        data = await self._request("GET", f"/call/{quote(call_id, safe='')}",
+                                   "the call lookup", attempts=attempts)
+        return CallInfo.from_body(data, "GET /call/{id}")
 
     async def list_calls(self, what: str, **params: Any) -> list[Any]:
         """GET /call with the schema's filters (createdAtGt, limit, ...)."""
@@ -268,7 +238,8 @@ class VapiApi:
                        **kwargs: Any) -> dict[str, Any] | Failure:
         """One request: its JSON body, or why not (refusals raise: they need a person)."""
         try:
-            response = await self._client.request(method, path, **kwargs)
+            answer = await read_answer(self._client, method, path, cap=MAX_BODY,
+                                       deadline=self.deadline, **kwargs)
         except NOT_SENT as exc:
             refusal = untrusted(exc, self.host)
             if refusal is not None:
@@ -277,11 +248,17 @@ class VapiApi:
                                                    connect_errors.proxy_for(self.base_url)))
         except httpx.TimeoutException:
             return Failure("timed out", maybe_processed=True)
+        except TimeoutError:  # the answer kept coming, too slowly to finish
+            return Failure(f"the answer took longer than {self.deadline:g} s",
+                           maybe_processed=True)
         except httpx.TransportError as exc:
             return Failure(f"connection lost ({exc.__class__.__name__})", maybe_processed=True)
-        if response.status_code < 300:
+        if answer.status < 300:
+            if answer.cut:  # too large, or undecodable: not Vapi's answer
+                raise ApiRequestError(f"{method} {path}: the answer was {answer.cut} — is "
+                                      f"api.base_url a Vapi API?")
             try:
-                body = safejson.loads(response.content, max_bytes=MAX_BODY)
+                body = safejson.loads(answer.body, max_bytes=MAX_BODY)
             except ValueError:
                 raise ApiRequestError(f"{method} {path}: the answer was not JSON — is "
                                       f"api.base_url a Vapi API?") from None
@@ -290,9 +267,9 @@ class VapiApi:
             if not isinstance(body, dict):
                 raise ApiRequestError(f"{method} {path}: unexpected answer shape")
             return body
-        refusal = _refusal(response, what)
+        refusal = _refusal(answer, what)
         if refusal is not None:
             raise refusal
-        if response.status_code == 429:
+        if answer.status == 429:
             return Failure("HTTP 429 rate limited", rate_limited=True, answered=True)
-        return Failure(f"HTTP {response.status_code}", maybe_processed=True, answered=True)
+        return Failure(f"HTTP {answer.status}", maybe_processed=True, answered=True)

@@ -20,8 +20,9 @@ from websockets.exceptions import ConnectionClosed
 from bridge import USER_AGENT, redact
 from bridge.errors import NetworkError, Refused
 from bridge.vapi import messages
-from bridge.vapi.api import CallInfo, VapiApi, check_plaintext, response_message
-from bridge.vapi.net import http_client, untrusted
+from bridge.vapi.api import VapiApi, check_plaintext, response_message
+from bridge.vapi.callinfo import CallInfo
+from bridge.vapi.net import DEADLINE_FACTOR, http_client, read_answer, untrusted
 from bridge.vapi.socket import SEND_TIMEOUT_S
 
 log = logging.getLogger("bridge.control")  # the log category users know these lines by
@@ -121,24 +122,28 @@ class CallCommands:
         """POST `command` to the controlUrl, whatever the call's state."""
         url = await self.control_url()
         kind = command.get("type", "?")
-        try:
+        deadline = DEADLINE_FACTOR * self._timeout
+        try:  # a 2xx is all it takes: its body is not read
             async with http_client(timeout=self._timeout) as client:
-                response = await client.post(url, content=json.dumps(command),
-                                             headers=self.headers())
+                answer = await read_answer(client, "POST", url, cap=0, deadline=deadline,
+                                           content=json.dumps(command), headers=self.headers())
         except httpx.TimeoutException:
             raise NetworkError(f"call {self._label}: the controlUrl did not answer {kind} "
                                f"within {self._timeout:.0f} s") from None
+        except TimeoutError:
+            raise NetworkError(f"call {self._label}: the controlUrl's answer to {kind} took "
+                               f"longer than {deadline:g} s") from None
         except httpx.TransportError as exc:
             refusal = untrusted(exc, "the controlUrl")
             if refusal is not None:
                 raise refusal from None
             raise NetworkError(f"call {self._label}: cannot reach the controlUrl "
                                f"({exc.__class__.__name__})") from None
-        status = response.status_code
-        if status < 300:
+        if answer.status < 300:
             log.info("call %s: %s accepted by the controlUrl", self._label, kind)
             return
-        raise _refusal(kind, status, redact.scrub_urls(response_message(response)))
+        detail = response_message(answer.body, answer.reason)
+        raise _refusal(kind, answer.status, redact.scrub_urls(detail))
 
 
 def _refusal(kind: str, status: int, detail: str) -> Refused | NetworkError:

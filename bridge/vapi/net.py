@@ -4,6 +4,9 @@
 - Proxies come from the environment, as curl and pip take them: `HTTPS_PROXY` for https://
   and wss://, `HTTP_PROXY` for http:// and ws://, `ALL_PROXY`, and `NO_PROXY` for the hosts
   to reach directly (httpx for HTTP, websockets' own CONNECT support for sockets).
+- Answers are read bounded (`read_answer`): the decoded body up to a cap, the whole
+  exchange within a deadline, so a server sending without end, or a byte at a time just
+  inside httpx's per-read timeout, can hold neither memory nor the request for long.
 - Trust is the system's store (OpenSSL's default paths, e.g. Debian's ca-certificates),
   which honours `SSL_CERT_FILE` and `SSL_CERT_DIR`; certifi's bundle is used only where the
   system has none at all. One stdlib context serves both libraries, so a private CA added
@@ -12,8 +15,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import ssl
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -22,6 +27,54 @@ import httpx
 from bridge import redact
 from bridge.errors import NetworkError, ProfileError
 from bridge.extras import pip_install
+
+ERROR_CAP = 64 * 2**10  # an error answer is read for its message, 300 characters of it
+# A whole exchange (connect, send, every read) ends within this many times the configured
+# timeout: httpx's timeout bounds each read, not the answer, which a server trickling a
+# byte just within it could otherwise stretch forever.
+DEADLINE_FACTOR = 3
+
+
+@dataclass(frozen=True)
+class Answer:
+    """An HTTP answer read bounded: its status and at most a cap of its decoded body."""
+
+    request: httpx.Request
+    status: int
+    reason: str
+    body: bytes
+    cut: str = ""  # why `body` is not the whole body ("larger than 16 MiB"); "" when it is
+
+
+async def read_answer(client: httpx.AsyncClient, method: str, url: str, *, cap: int,
+                      deadline: float, **kwargs: Any) -> Answer:
+    """`method url` on `client`, streamed: a 2xx body is read up to `cap` decoded bytes (0:
+    not read), any other up to `ERROR_CAP`, and the connection is closed there rather than
+    drained. Past `deadline` seconds in all, `TimeoutError`; httpx's errors as they come."""
+    async with asyncio.timeout(deadline), client.stream(method, url, **kwargs) as response:
+        body, cut = await _body(response, cap if response.status_code < 300 else ERROR_CAP)
+        return Answer(response.request, response.status_code, response.reason_phrase,
+                      body, cut)
+
+
+async def _body(response: httpx.Response, limit: int) -> tuple[bytes, str]:
+    """At most `limit` bytes of the decoded body, and why it is cut ("" when whole)."""
+    if not limit:
+        return b"", ""
+    body = bytearray()
+    try:
+        async for chunk in response.aiter_bytes():
+            body += chunk  # decoded: the cap holds whatever the Content-Encoding
+            if len(body) > limit:
+                del body[limit:]
+                return bytes(body), f"larger than {_size(limit)}"
+    except httpx.DecodingError:
+        return bytes(body), "not decodable as its Content-Encoding says"
+    return bytes(body), ""
+
+
+def _size(count: int) -> str:
+    return f"{count // 2**20} MiB" if count >= 2**20 else f"{count // 2**10} KiB"
 
 
 def tls_context() -> ssl.SSLContext:

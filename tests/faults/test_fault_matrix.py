@@ -150,6 +150,9 @@ CASES: dict[str, Case] = {
     "hostile-text": Case("hostile-text=0.3", 0, "assistant: Your table is ready \\ud83c",
                          reason=NORMAL_END, debug_words="nested 5001 deep",
                          never="\x1b"),
+    "created-hostile-id": Case("created-hostile-id", 2, "Vapi's answer to POST /call had an "
+                               "id of 55 characters that is not a call id — is api.base_url "
+                               "a Vapi API?", call=False, never="\x1b"),
     # what Vapi's schema and account refuse, as the simulator now does
     "schema-unknown-override": Case(None, 2, "assistantOverrides.property silenceTimeout "
                                     "should not exist", call=False, profile={"assistant": {

@@ -79,6 +79,7 @@ def test_hostile_server_text_is_printed_inert(results: dict, journal: bool,
     assert "tool call: open\\n12:00:00 ERROR   vapi-bridge: FORGED log line\\n<3>FORGED " \
         "journal error\\x1b[2J" in result.out, "a client-side tool's call: one line, inert"
     assert result.out.count("tool call: ") == 1, "the malformed tool calls are skipped"
+    assert "FORGED_nan" not in printed, "NaN is not JSON: that tool call is dropped"
     for line in result.out.splitlines():
         assert not line.startswith("<"), line
     for line in result.err.splitlines():

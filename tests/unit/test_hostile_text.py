@@ -162,7 +162,8 @@ def test_the_calls_outcome_from_rest_is_inert_and_typed() -> None:
 
 def test_rest_error_text_is_inert_whatever_its_shape() -> None:
     def said(**kwargs: Any) -> str:
-        return response_message(httpx.Response(400, **kwargs))
+        response = httpx.Response(400, **kwargs)
+        return response_message(response.content, response.reason_phrase)
 
     assert said(json={"message": ["a\nb", "<3>c\x1b[2J"]}) == "a\\nb; <3>c\\x1b[2J"
     assert said(json={"error": "x\r\n12:00:00 ERROR FORGED"}) == "x\\r\\n12:00:00 ERROR FORGED"

@@ -8,7 +8,7 @@ import uuid
 import pytest
 
 from bridge import redact
-from bridge.vapi.api import CallInfo
+from bridge.vapi.callinfo import CallInfo
 
 
 def call_body(call_id: str, host: str = "phone.vapi.example") -> dict[str, object]:
