@@ -21,9 +21,10 @@ import numpy as np
 
 from bridge import redact
 from bridge.audio.files import WavWriter
+from bridge.call.destination import unwritable
 from bridge.cli.listen_verify import correlate
 from bridge.control.client import find_socket, load_if_here, request
-from bridge.errors import BridgeError, ExitCode, NetworkError, Refused, UsageError
+from bridge.errors import AudioDeviceError, BridgeError, ExitCode, NetworkError, Refused, UsageError
 from bridge.profile import Profile, load_profile, public_key
 from bridge.vapi.listen import AudioChunk, check_listen_url, listen
 
@@ -197,6 +198,27 @@ def _say_when_joined(target: Target, first_audio: float) -> None:
               f"listen stream", file=sys.stderr, flush=True)
 
 
+def _check_out(out: Path) -> None:
+    """An --out that could not be written is a usage error before joining the call, not a
+    failure once its audio comes."""
+    problem = f"{out} is a directory" if out.is_dir() else unwritable(out.parent)
+    if problem:
+        raise UsageError(f"--out {out}: {problem} — give a file in a writable directory, "
+                         f"or --out - to write none")
+
+
+def _check_play(spec: str) -> None:
+    """The --play speaker found before joining the call, in the words of the option."""
+    from bridge.audio.device_lookup import find_device
+
+    try:
+        find_device(spec, "output")
+    except AudioDeviceError as exc:
+        raise AudioDeviceError(str(exc).replace("set audio.output to null or file:PATH",
+                                                "leave out --play")
+                               .replace("audio.output", "--play")) from None
+
+
 async def run_listen(args: argparse.Namespace) -> int:
     profile = _profile(args)
     target = await resolve(args, profile)
@@ -207,6 +229,9 @@ async def run_listen(args: argparse.Namespace) -> int:
     s = Session()
     if args.out != "-":
         s.out = Path(args.out or f"listen-{datetime.now():%Y%m%dT%H%M%S}.wav")
+        _check_out(s.out)
+    if args.play:
+        _check_play(args.play)
     print(f"listening to call {target.call or '(from URL)'}", file=sys.stderr, flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -223,11 +248,13 @@ async def run_listen(args: argparse.Namespace) -> int:
         stopper.cancel()
         if not consumer.done():
             consumer.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await consumer
-        if s.writer is not None:
-            s.writer.close()
-        played = s.player.close() if s.player is not None else None
+        try:  # a stream refused halfway (its error raised here) keeps what was recorded
+            with contextlib.suppress(asyncio.CancelledError):
+                await consumer
+        finally:
+            if s.writer is not None:
+                s.writer.close()
+            played = s.player.close() if s.player is not None else None
     shape = f"{s.channels} channel(s) at {s.rate} Hz" if s.frames else "no audio"
     print(f"listen: {s.frames / s.rate if s.rate else 0:.1f} s of {shape}"
           + (f" written to {s.out}" if s.writer else "") + (f", {played}" if played else ""),

@@ -7,10 +7,12 @@ control socket (`--profile`/`--socket`), which needs no API key in this shell.
 Exit codes:
   0  done (and, with --verify, verified)
   1  refused: the listen socket answered 404 or 410 (the call is over, or listening is
-     off), no call in progress in the daemon; or --verify inconclusive
-  2  usage: bad arguments, not a ws:// or wss:// URL, or the API knows no call with that
-     --call-id (404)
+     off), no call in progress in the daemon, the stream announced a format it cannot
+     play; or --verify inconclusive
+  2  usage: bad arguments (--channels other than 1 or 2, an unusual --rate), not a ws://
+     or wss:// URL, or the API knows no call with that --call-id (404)
   3  the listenUrl wants the public key (401)
+  4  the --play speaker is missing or failed
   5  no daemon answers, or the network failed
 """
 
@@ -31,10 +33,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
                                       "'-' for none)")
     parser.add_argument("--play", nargs="?", const="default", metavar="DEVICE",
                         help="play the call live (both parties mixed) on a speaker")
-    parser.add_argument("--channels", type=int, help="channels in the stream (default: as "
-                        "announced by the server, else 2)")
-    parser.add_argument("--rate", type=int, help="sample rate (default: as announced, else "
-                        "16000)")
+    parser.add_argument("--channels", type=int, help="channels in the stream, 1 or 2 (default: "
+                        "as announced by the server, else 2)")
+    parser.add_argument("--rate", type=int, help="sample rate, 8000 to 48000 (default: as "
+                        "announced, else 16000)")
     auth = parser.add_mutually_exclusive_group()
     auth.add_argument("--auth", dest="auth", action="store_true", default=None,
                       help="send the PUBLIC key (listen authentication on); default: the "

@@ -13,10 +13,11 @@ async for item in listen(url):
 Vapi does not document the format. The default is interleaved stereo s16le at 16 kHz. The
 stream may begin with a text frame like `{"type": "start", "encoding": "linear16",
 "container": "raw", "sampleRate": 16000, "channels": 2}`: its `sampleRate` and `channels`
-(a number, or a list of labels) are followed unless `channels=`/`rate=` are given, and an
-`encoding` other than linear16 is refused rather than played as noise. Which party is on
-which channel is not documented either: `vapi-bridge listen --verify` measures it (see
-docs/control.md).
+(a number, or a list of labels) are followed unless `channels=`/`rate=` are given, and a
+start frame announcing another `encoding`, or channels or a rate outside what can be
+played (`bridge.vapi.listen_format`), is refused rather than played as noise. Which party
+is on which channel is not documented either: `vapi-bridge listen --verify` measures it
+(see docs/control.md).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from bridge import USER_AGENT, redact
 from bridge.errors import AuthError, NetworkError, Refused, UsageError
 from bridge.vapi import connect_errors, safejson
 from bridge.vapi.api import check_plaintext
+from bridge.vapi.listen_format import Frames, announced, check_override
 from bridge.vapi.net import untrusted, ws_options
 
 log = logging.getLogger("bridge.listen")
@@ -74,28 +76,6 @@ class ListenEvent:
 
     type: str
     data: dict[str, Any]
-
-
-def _announced(data: dict[str, Any]) -> tuple[int | None, int | None, tuple[str, ...] | None]:
-    channels = data.get("channels")
-    labels = tuple(map(str, channels)) if isinstance(channels, list) else None
-    count = len(channels) if isinstance(channels, list) else \
-        channels if isinstance(channels, int) else None
-    rate = data.get("sampleRate")
-    return count, rate if isinstance(rate, int) and rate > 0 else None, labels
-
-
-PCM_ENCODINGS = ("linear16", "pcm_s16le", "s16le")
-
-
-def _check_encoding(data: dict[str, Any]) -> None:
-    """A start frame announcing another encoding: refuse it (ascii() keeps it inert)."""
-    if data.get("type") not in ("start", "listen-start"):
-        return
-    encoding = data.get("encoding", data.get("format"))
-    if encoding is not None and str(encoding).lower() not in PCM_ENCODINGS:
-        raise Refused(f"the listen stream announced encoding {str(encoding)[:40]!a}; only "
-                      f"linear16 (16-bit PCM) can be read")
 
 
 def _event(text: str) -> ListenEvent:
@@ -147,6 +127,7 @@ async def listen(url: str, *, public_key: str | None = None, channels: int | Non
     closes the socket). `public_key` is sent as `Authorization: Bearer` when given."""
     redact.register_url(url, "listen URL")
     check_listen_url(url, allow_plaintext)
+    check_override(channels, rate)
     headers = {"Authorization": f"Bearer {public_key}"} if public_key else None
     if public_key:
         redact.register(public_key, "public key")
@@ -159,29 +140,28 @@ async def listen(url: str, *, public_key: str | None = None, channels: int | Non
         raise _connect_error(exc, url) from None
     except Exception as exc:  # other handshake failures
         raise _connect_error(exc, url) from None
-    n_channels, sample_rate, labels = channels, rate, None
-    carry = b""
+    n_channels = int(channels) if channels is not None else None  # 2.0 taken as 2
+    sample_rate = int(rate) if rate is not None else None
+    labels = None
+    frames: Frames | None = None  # cut to whole frames once the format is fixed
     try:
         async for message in ws:
             if isinstance(message, str):
                 event = _event(message)
-                _check_encoding(event.data)
-                count, announced_rate, announced_labels = _announced(event.data)
-                if announced_labels or count or announced_rate:
-                    n_channels = n_channels or count
-                    sample_rate = sample_rate or announced_rate
-                    labels = announced_labels if (announced_labels and len(announced_labels)
-                                                  == (n_channels or 0)) else labels
+                said = announced(event.data, channels=channels, rate=rate)
+                n_channels = n_channels or said.channels
+                sample_rate = sample_rate or said.rate
+                if said.labels and len(said.labels) == (n_channels or 0):
+                    labels = said.labels
                 yield event
                 continue
-            n_channels = n_channels or DEFAULT_CHANNELS
-            sample_rate = sample_rate or DEFAULT_RATE
-            frame = 2 * n_channels
-            data = carry + message
-            usable = len(data) - len(data) % frame
-            carry = data[usable:]
-            if usable:
-                samples = np.frombuffer(data[:usable], dtype="<i2").astype(np.int16)
+            if frames is None:
+                n_channels = n_channels or DEFAULT_CHANNELS
+                sample_rate = sample_rate or DEFAULT_RATE
+                frames = Frames(2 * n_channels)
+            data = frames.take(message)
+            if data:
+                samples = np.frombuffer(data, dtype="<i2").astype(np.int16)
                 yield AudioChunk(samples.reshape(-1, n_channels), sample_rate, labels)
     except ConnectionClosed as exc:
         log.debug("listen socket closed (%s)", exc.rcvd.code if exc.rcvd else "no close frame")
