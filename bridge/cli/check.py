@@ -46,9 +46,13 @@ def _extras(profile: Profile) -> list[Item]:
     """The optional packages this profile needs, imported as `run` will import them."""
     if profile.audio.echo != "aec":
         return []
+    what = "echo cancellation (audio.echo: aec) available"
+    devices = (profile.audio.input, profile.audio.output)
+    if any(spec == "null" or file_path(spec) is not None for spec in devices):
+        return [Item(True, what, "not needed: with a file: or null device echo control is "
+                     "off, as `run` has it", warn=True)]
     from bridge.audio.aec import WebRtcAec
 
-    what = "echo cancellation (audio.echo: aec) available"
     try:
         WebRtcAec(16000)
     except BridgeError as exc:

@@ -79,6 +79,18 @@ EPILOGS: dict[str, dict[str, Any]] = {"events": {
     "epilog": ctl_events.EXITS, "formatter_class": argparse.RawDescriptionHelpFormatter}}
 
 
+def _seconds(text: str) -> float:
+    """--timeout: a number of seconds above 0 (argparse turns the error into exit 2)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not 0 < value < 1e6:  # also NaN
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds above 0 "
+                                         f"(e.g. --timeout 5)")
+    return value
+
+
 def _where(parser: argparse.ArgumentParser, *, top: bool) -> None:
     """Which daemon, and how to answer: accepted before and after the command
     (`ctl -p frontdesk status` and `ctl status -p frontdesk`)."""
@@ -87,7 +99,7 @@ def _where(parser: argparse.ArgumentParser, *, top: bool) -> None:
     parser.add_argument("--socket", help="the control socket's PATH", **opt)
     parser.add_argument("--json", action="store_true", help="print the daemon's JSON answer",
                         **opt)
-    parser.add_argument("--timeout", type=float,
+    parser.add_argument("--timeout", type=_seconds,
                         help=f"seconds to wait for the answer (default "
                              f"{DEFAULT_TIMEOUT_S:.0f})", **opt)
 

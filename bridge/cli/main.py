@@ -249,8 +249,7 @@ def main(argv: list[str] | None = None) -> int:
         before, sim_args = sim
         if levels_conflict(before):
             build_parser().error(BOTH_LEVELS)
-        if any(a in ("-v", "--verbose") for a in before):
-            sim_args = ["-v", *sim_args]
+        sim_args = [*before[:1], *sim_args]  # -v or -q (not both), for the simulator
         try:
             return run_sim(sim_args)
         except BridgeError as exc:

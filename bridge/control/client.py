@@ -16,6 +16,7 @@ import contextlib
 import json
 import os
 import socket
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -94,8 +95,9 @@ def _connect(path: Path, req: dict[str, Any], timeout: float) -> socket.socket:
         sock.sendall((json.dumps(req) + "\n").encode())
     except (FileNotFoundError, ConnectionRefusedError):
         sock.close()
-        state = ("a stale socket: the daemon is gone" if os.path.lexists(path)
-                 else "no socket there")
+        state = ("no socket there" if not os.path.lexists(path)
+                 else "a stale socket: the daemon is gone" if _is_socket(path)
+                 else "that is no socket: check --socket or --profile")
         raise NoDaemon(f"no vapi-bridge daemon is running at {path} ({state})") from None
     except PermissionError:
         sock.close()
@@ -104,6 +106,13 @@ def _connect(path: Path, req: dict[str, Any], timeout: float) -> socket.socket:
         with _in_words(path, timeout, sock):
             raise
     return sock
+
+
+def _is_socket(path: Path) -> bool:
+    try:
+        return stat.S_ISSOCK(path.lstat().st_mode)
+    except OSError:
+        return False
 
 
 def _parse_answer(path: Path, data: bytes) -> dict[str, Any]:

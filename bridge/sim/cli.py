@@ -117,7 +117,10 @@ def build_parser(prog: str = "vapi-bridge sim") -> argparse.ArgumentParser:
     p.add_argument("--tls-cert", default=None, metavar="PEM",
                    help="serve https/wss with this certificate chain (needs --tls-key)")
     p.add_argument("--tls-key", default=None, metavar="PEM", help="the certificate's key")
-    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    levels = p.add_mutually_exclusive_group()
+    levels.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    levels.add_argument("-q", "--quiet", action="store_true",
+                        help="warnings and errors only (not with -v)")
     return p
 
 
@@ -136,7 +139,7 @@ async def _serve(cfg: SimConfig) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
+        level=logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )

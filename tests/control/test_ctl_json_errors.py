@@ -32,6 +32,8 @@ def cases(tmp: Path) -> list[tuple[list[str], int, str, str]]:
     """(arguments, exit code, kind, words of the error)"""
     nobody = f"nosuch-{uuid.uuid4().hex[:8]}"
     gone, stale = tmp / "gone.sock", stale_socket(tmp / "stale.sock")
+    plain = tmp / "kiosk.yaml"  # --socket given a file that is no socket
+    plain.write_text("assistant: {}\n")
     return [
         (["-p", nobody, "--json", "status"], 5, "network",
          f"no vapi-bridge daemon is running for profile {nobody}"),
@@ -40,6 +42,9 @@ def cases(tmp: Path) -> list[tuple[list[str], int, str, str]]:
         (["--socket", str(stale), "end", "--json"], 5, "network",
          "a stale socket: the daemon is gone"),
         (["--json", "--socket", str(gone), "events"], 5, "network", "no socket there"),
+        (["--json", "--socket", str(plain), "status"], 5, "network",
+         f"no vapi-bridge daemon is running at {plain} (that is no socket: check --socket "
+         f"or --profile)"),
         (["-p", "./missing.yaml", "--json", "status"], 2, "usage", "profile not found"),
         (["-p", nobody, "--socket", str(gone), "--json", "status"], 2, "usage",
          "give --profile or --socket, not both"),
@@ -66,3 +71,14 @@ def test_without_json_it_stays_one_line_on_stderr(tmp_path: Path, command: str) 
     assert result.stdout == ""
     assert result.stderr == (f"vapi-bridge: no vapi-bridge daemon is running at {gone} "
                              f"(no socket there)\n")
+
+
+@pytest.mark.parametrize("value", ["-3", "0", "nan", "soon"])
+def test_a_timeout_that_is_no_length_of_time_is_a_usage_error(tmp_path: Path,
+                                                              value: str) -> None:
+    result = ctl(tmp_path, "--socket", str(tmp_path / "gone.sock"), "--timeout", value,
+                 "status")
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.splitlines()[-1] == (
+        f"vapi-bridge ctl: error: argument --timeout: '{value}' is not a number of seconds "
+        f"above 0 (e.g. --timeout 5)")

@@ -11,6 +11,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pytest
 
@@ -38,6 +39,25 @@ def test_verbose_and_quiet_work_before_and_after_the_command(start_sim,
         assert " DEBUG " in result.stderr, "-v turned debug logging on"
     quiet = run_bridge("-q", "run", "-p", profile)
     assert quiet.returncode == 0 and " INFO " not in quiet.stderr, quiet.stderr
+
+
+@pytest.mark.parametrize("argv", [("-q", "sim"), ("sim", "-q")])
+def test_quiet_works_on_the_simulator_too(argv: tuple[str, ...]) -> None:
+    """A refused request is an INFO line of the simulator's: -q, before or after `sim`,
+    leaves only warnings and errors."""
+    proc = subprocess.Popen(bridge_cmd(*argv, "--port", "0"), cwd=ROOT, env=bridge_env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        banner = proc.stdout.readline()
+        base = re.search(r"listening on (\S+)", banner)
+        assert base, banner
+        refused = httpx.post(base.group(1) + "/call", json={}, timeout=30)
+        assert refused.status_code == 401, refused.text
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=30)
+    assert " INFO " not in err and "refused" not in err, err
 
 
 @pytest.mark.parametrize("command", ["run", "check", "devices", "demo", "init", "listen"])

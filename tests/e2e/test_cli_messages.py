@@ -178,7 +178,8 @@ def test_an_unknown_option_is_reported_by_its_command_with_the_closest_one() -> 
 @pytest.mark.parametrize("argv", [("-v", "-q", "run", "-p", "kiosk"),
                                   ("-q", "run", "-p", "kiosk", "--verbose"),
                                   ("ctl", "status", "-v", "-q"),
-                                  ("-v", "-q", "sim")])
+                                  ("-v", "-q", "sim"), ("sim", "-v", "-q"),
+                                  ("-v", "sim", "-q")])
 def test_verbose_and_quiet_exclude_each_other_wherever_given(argv: tuple[str, ...]) -> None:
     assert _usage_error(*argv).endswith(
         "error: argument -q/--quiet: not allowed with argument -v/--verbose")

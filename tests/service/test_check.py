@@ -124,13 +124,21 @@ def test_check_warns_on_mulaw_at_16k_and_deprecated_keys_without_failing(
 def test_check_says_aec_needs_livekit_when_it_is_missing(
         start_sim, profiles: ProfileBuilder, tmp_path: Path) -> None:
     """`audio.echo: aec` without livekit importable (shadowed by a package that fails to
-    import, as a missing one does): ✗ with the pip command."""
+    import, as a missing one does): ✗ with the pip command, when the devices are real
+    ones (named here; this machine may have none); with a null device, as `run` has it,
+    echo control is off and livekit not needed."""
     sim = start_sim(assistant="echo")
     shadow = tmp_path / "shadow" / "livekit"
     shadow.mkdir(parents=True)
     (shadow / "__init__.py").write_text("raise ModuleNotFoundError(\"No module named "
                                         "'livekit'\", name='livekit')\n")
-    profile = profiles.write(sim.base_url, audio={"echo": "aec"})
+    nulls = profiles.write(sim.base_url, audio={"echo": "aec"})
+    unneeded = run_bridge("check", "--profile", str(nulls), PYTHONPATH=str(tmp_path / "shadow"))
+    assert " ! echo cancellation (audio.echo: aec) available — not needed: with a file: or " \
+           "null device echo control is off, as `run` has it" in unneeded.stdout.splitlines()
+    assert unneeded.returncode == 0, unneeded.stdout + unneeded.stderr
+    profile = profiles.write(sim.base_url, audio={"echo": "aec", "input": "default",
+                                                  "output": "default"})
     result = run_bridge("check", "--profile", str(profile),
                         PYTHONPATH=str(tmp_path / "shadow"))
     assert result.returncode == 2, result.stdout + result.stderr
