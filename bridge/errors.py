@@ -64,8 +64,9 @@ class AudioDeviceError(BridgeError):
 
 
 class AudioFileError(AudioDeviceError):
-    """A `file:` the profile names cannot be read (not a WAV, not 16-bit PCM, gone): a
-    profile problem, exit 2 as for a missing one; handlers of device errors catch it too."""
+    """A `file:` the profile names cannot be read (not a WAV, not 16-bit PCM, gone) or, for
+    audio.output, written: a profile problem, exit 2 as for a missing one; handlers of
+    device errors catch it too."""
 
     exit_code = ExitCode.PROFILE
 

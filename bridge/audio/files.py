@@ -27,7 +27,7 @@ from bridge.audio.buffered import BufferedSink
 from bridge.audio.pacing import Pacer
 from bridge.audio.playout import PlayoutBuffer, PlayoutSettings
 from bridge.audio.resample import resample_all
-from bridge.errors import AudioDeviceError, AudioFileError
+from bridge.errors import AudioFileError
 
 MAX_LATE_S = 0.2  # a clocked sink's block this late: the loop stalled, restart its schedule
 
@@ -268,7 +268,7 @@ class ClockedSink(BufferedSink):
             try:
                 self._writer = WavWriter(self.path, self.sample_rate)
             except OSError as exc:
-                raise AudioDeviceError(f"cannot write output file {self.path}: "
+                raise AudioFileError(f"cannot write output file {self.path}: "
                                        f"{exc.strerror} — give audio.output a file:PATH in "
                                        f"a directory you may write") from None
         self._task = asyncio.get_running_loop().create_task(self._pull(), name="sink-clock")

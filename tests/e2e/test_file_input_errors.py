@@ -1,4 +1,5 @@
-"""`audio.input: file:PATH` naming a file that is not a 16-bit PCM WAV, through the real
+"""`audio.input: file:PATH` naming a file that is not a 16-bit PCM WAV (and an `audio.output:
+file:` that cannot be written), through the real
 `vapi-bridge run` against the simulator: one line naming the file, the cause and the sox
 command that converts it, exit 2 as for a missing file (a profile problem), no call placed."""
 
@@ -68,3 +69,20 @@ def test_a_missing_file_is_exit_2_too(start_sim, profiles: ProfileBuilder) -> No
     result = run_bridge("run", "--profile", str(profile), timeout=60)
     assert result.returncode == 2, result.stderr
     assert "audio.input: no such file: " in result.stderr and "gone.wav" in result.stderr
+
+
+@pytest.mark.parametrize("where", ["/proc/out.wav", "DIR"])
+def test_an_output_file_that_cannot_be_written_is_exit_2_as_well(
+        start_sim, profiles: ProfileBuilder, tmp_path: Path, where: str) -> None:
+    """The same profile problem on the other side: `audio.output: file:` in a place that
+    cannot be written (or a directory) is one line, exit 2 (was 4, a device's), no call."""
+    target = str(tmp_path) if where == "DIR" else where
+    sim = start_sim(assistant="echo")
+    profile = profiles.write(sim.base_url, audio={"output": f"file:{target}"})
+    result = run_bridge("run", "--profile", str(profile), timeout=60)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith(
+        f"vapi-bridge: cannot write output file {target}: "), result.stderr
+    assert result.stderr.strip().endswith("— give audio.output a file:PATH in a directory "
+                                          "you may write"), result.stderr
+    assert sim.calls() == [], "no call is placed with an output that cannot be written"
