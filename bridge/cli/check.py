@@ -1,7 +1,8 @@
 """`vapi-bridge check`: is this kiosk ready? A checklist with the fix for each ✗.
 
 Profile valid (its warnings shown with !, not failing); the extras it needs installed
-(`audio.echo: aec` needs livekit; `http.listen` aiohttp and prometheus-client and its token;
+(`audio.echo: aec` needs livekit, unless a file:/null device turns echo control off;
+`http.listen` aiohttp and prometheus-client and its token;
 `service.on_event` a program that runs); the recording directory and the control socket's
 directory writable; API host resolves and, for https, TLS verifies (or, behind a proxy the
 environment names, is reached through it); API key present (always listed) and accepted (a

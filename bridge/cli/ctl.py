@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from bridge.cli import ctl_events
+from bridge.cli.parsing import seconds
 from bridge.control import status
 from bridge.control.client import DEFAULT_TIMEOUT_S, find_socket, request, stream
 from bridge.control.request import error, kind_of
@@ -79,18 +80,6 @@ EPILOGS: dict[str, dict[str, Any]] = {"events": {
     "epilog": ctl_events.EXITS, "formatter_class": argparse.RawDescriptionHelpFormatter}}
 
 
-def _seconds(text: str) -> float:
-    """--timeout: a number of seconds above 0 (argparse turns the error into exit 2)."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = 0.0
-    if not 0 < value < 1e6:  # also NaN
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds above 0 "
-                                         f"(e.g. --timeout 5)")
-    return value
-
-
 def _where(parser: argparse.ArgumentParser, *, top: bool) -> None:
     """Which daemon, and how to answer: accepted before and after the command
     (`ctl -p frontdesk status` and `ctl status -p frontdesk`)."""
@@ -99,7 +88,7 @@ def _where(parser: argparse.ArgumentParser, *, top: bool) -> None:
     parser.add_argument("--socket", help="the control socket's PATH", **opt)
     parser.add_argument("--json", action="store_true", help="print the daemon's JSON answer",
                         **opt)
-    parser.add_argument("--timeout", type=_seconds,
+    parser.add_argument("--timeout", type=seconds,
                         help=f"seconds to wait for the answer (default "
                              f"{DEFAULT_TIMEOUT_S:.0f})", **opt)
 

@@ -9,8 +9,10 @@ Exit codes:
   1  refused: the listen socket answered 404 or 410 (the call is over, or listening is
      off), no call in progress in the daemon, the stream announced a format it cannot
      play; or --verify inconclusive
-  2  usage: bad arguments (--channels other than 1 or 2, an unusual --rate), not a ws://
-     or wss:// URL, or the API knows no call with that --call-id (404)
+  2  usage: bad arguments (--channels other than 1 or 2, a --rate outside 8000 to 48000,
+     a --call-id that is no call id, --seconds not above 0), an --out that cannot be
+     written, not a ws:// or wss:// URL, or the API knows no call with that --call-id
+     (404); each found before the call is joined
   3  the listenUrl wants the public key (401)
   4  the --play speaker is missing or failed
   5  no daemon answers, or the network failed
@@ -20,10 +22,43 @@ from __future__ import annotations
 
 import argparse
 
+from bridge.cli.parsing import seconds
+from bridge.vapi.callinfo import is_call_id
+from bridge.vapi.listen_format import CHANNELS, RATES
+
+
+def _call_id(text: str) -> str:
+    if not is_call_id(text):  # not echoed: a live call's id is a secret
+        raise argparse.ArgumentTypeError("not a call id (Vapi's are UUIDs, such as "
+                                         "019a6f3e-2b7c-7d41-9c0e-5f1a9a3c1f07): copy it "
+                                         "from the dashboard, or give --profile to listen "
+                                         "to the daemon's call")
+    return text
+
+
+def _within(text: str, allowed: range | tuple[int, ...], what: str) -> int:
+    """--channels/--rate: a whole number listen can read (`listen_format`'s bounds)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value not in allowed:
+        raise argparse.ArgumentTypeError(f"{text!r}: listen reads {what}")
+    return value
+
+
+def _channels(text: str) -> int:
+    return _within(text, CHANNELS, "1 or 2 channels")
+
+
+def _rate(text: str) -> int:
+    return _within(text, RATES, "8000 to 48000 Hz")
+
 
 def configure(parser: argparse.ArgumentParser) -> None:
     src = parser.add_mutually_exclusive_group()
-    src.add_argument("--call-id", help="a call id: its listenUrl is read with GET /call/{id}")
+    src.add_argument("--call-id", type=_call_id,
+                     help="a call id: its listenUrl is read with GET /call/{id}")
     src.add_argument("--url", help="the listenUrl itself (a secret: prefer --call-id)")
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--profile", "-p",
@@ -33,9 +68,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
                                       "'-' for none)")
     parser.add_argument("--play", nargs="?", const="default", metavar="DEVICE",
                         help="play the call live (both parties mixed) on a speaker")
-    parser.add_argument("--channels", type=int, help="channels in the stream, 1 or 2 (default: "
-                        "as announced by the server, else 2)")
-    parser.add_argument("--rate", type=int, help="sample rate, 8000 to 48000 (default: as "
+    parser.add_argument("--channels", type=_channels, help="channels in the stream, 1 or 2 "
+                        "(default: as announced by the server, else 2)")
+    parser.add_argument("--rate", type=_rate, help="sample rate, 8000 to 48000 (default: as "
                         "announced, else 16000)")
     auth = parser.add_mutually_exclusive_group()
     auth.add_argument("--auth", dest="auth", action="store_true", default=None,
@@ -43,7 +78,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
                            "profile's (or the daemon's) call.control_auth")
     auth.add_argument("--no-auth", dest="auth", action="store_false",
                       help="do not send the public key")
-    parser.add_argument("--seconds", type=float, help="stop after this long")
+    parser.add_argument("--seconds", type=seconds, help="stop after this long")
     parser.add_argument("--verify", action="store_true",
                         help="on the daemon's own call: report which channel is which "
                              "(needs record.path in the daemon's profile)")

@@ -105,3 +105,16 @@ def global_options(parser: argparse.ArgumentParser, *, top: bool) -> None:
 def levels_conflict(before: list[str]) -> bool:
     """Both -v and -q among the options before `sim` (parsed by hand)."""
     return any(a in VERBOSE for a in before) and any(a in QUIET for a in before)
+
+
+def seconds(text: str) -> float:
+    """An option's length of time (ctl --timeout, listen --seconds): a number of seconds
+    above 0; anything else is argparse's usage error (exit 2)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not 0 < value < 1e6:  # also NaN
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds above 0 "
+                                         f"and below 1000000")
+    return value

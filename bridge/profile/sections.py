@@ -55,8 +55,8 @@ class ApiSettings:
         SecretPath(), "or a file holding it; under systemd the credential vapi-public-key",
         commented=True)
     timeout_seconds: float = key(Num(default=10.0, lo=1, hi=120),
-                                 "per REST request's connect and each read; the whole "
-                                 "answer within 3 times this")
+                                 "each read of a REST or controlUrl request, and its "
+                                 "connect (at most 10 s); a whole answer within 3 times this")
     retry_attempts: int = key(Int(default=5, lo=1, hi=20),
                               "429 / 5xx / timeouts are retried this many times in all")
     retry_max_delay_seconds: float = key(Num(default=30.0, lo=1, hi=600),

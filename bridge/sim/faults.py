@@ -34,7 +34,8 @@ FAULTS: dict[str, tuple[str, str]] = {
     "hostile-text": (
         "[SECONDS]",
         "at SECONDS (default 0.5), frames a hostile server could send: forged log lines, "
-        "ANSI escapes, lone surrogates, huge numbers, wrong types, nesting 5000 deep",
+        "ANSI escapes, lone surrogates, huge numbers, wrong types, nesting 5000 deep, NaN, "
+        "a megabyte of escaped quotes never closed",
     ),
     "odd-binary": (
         "",

@@ -18,14 +18,20 @@ from bridge import redact
 from bridge.errors import ApiRequestError
 
 # letters, digits, `-` and `_`: a UUID (36), or any id Vapi might move to, but no path,
-# no control character, and long enough to be masked in logs while the call lives
-_CALL_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{7,127}")
+# no control character, and long enough that the tail logs show of it (its last 8
+# characters) is not the whole id
+_CALL_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{15,127}")
 MAX_URL = 2048
+
+
+def is_call_id(value: object) -> bool:
+    return isinstance(value, str) and _CALL_ID.fullmatch(value) is not None
 
 
 def call_id(value: object, what: str = "POST /call") -> str:
     """`value` if it is a call id; else `ApiRequestError` (the answer is not Vapi's)."""
-    if isinstance(value, str) and _CALL_ID.fullmatch(value):
+    if is_call_id(value):
+        assert isinstance(value, str)
         return value
     shape = "no id" if value is None or value == "" else (
         f"an id of {len(value)} characters that is not a call id" if isinstance(value, str)

@@ -50,7 +50,9 @@ async def read_answer(client: httpx.AsyncClient, method: str, url: str, *, cap: 
                       deadline: float, **kwargs: Any) -> Answer:
     """`method url` on `client`, streamed: a 2xx body is read up to `cap` decoded bytes (0:
     not read), any other up to `ERROR_CAP`, and the connection is closed there rather than
-    drained. Past `deadline` seconds in all, `TimeoutError`; httpx's errors as they come."""
+    drained. Past `deadline` seconds in all, `TimeoutError`; httpx's errors as they come.
+    httpx decodes a network read (64 KiB) at once, so a compressed body can overshoot the
+    cap by what one read expands to (gzip: up to ~1000×, some 64 MiB) before it is cut."""
     async with asyncio.timeout(deadline), client.stream(method, url, **kwargs) as response:
         body, cut = await _body(response, cap if response.status_code < 300 else ERROR_CAP)
         return Answer(response.request, response.status_code, response.reason_phrase,
@@ -64,7 +66,7 @@ async def _body(response: httpx.Response, limit: int) -> tuple[bytes, str]:
     body = bytearray()
     try:
         async for chunk in response.aiter_bytes():
-            body += chunk  # decoded: the cap holds whatever the Content-Encoding
+            body += chunk  # decoded: the cap counts what a Content-Encoding expands to
             if len(body) > limit:
                 del body[limit:]
                 return bytes(body), f"larger than {_size(limit)}"

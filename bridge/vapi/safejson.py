@@ -1,7 +1,8 @@
 """JSON from the network, bounded: size and nesting are checked before parsing, so no
 input can exhaust the stack (the decoder recurses once per level) or raise anything but
 `UnsafeJson`, a `ValueError`. `NaN` and `Infinity`, which Python's json would take, are
-not JSON and are refused too (they would print as numbers no JSON reader takes).
+not JSON and are refused too, as is a number too large for a float (`1e999`, which would
+become infinity): printed again, each would be a number no JSON reader takes.
 
 Vapi's messages nest about ten levels deep; `MAX_DEPTH` leaves room for tool-call
 arguments. The depth is read from the text itself, string literals removed, with one
@@ -11,6 +12,7 @@ vectorised pass (numpy) so a megabyte costs milliseconds, not a Python loop.
 from __future__ import annotations
 
 import json
+import math
 import re
 from typing import Any
 
@@ -38,6 +40,15 @@ def _not_json(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
+def _finite(text: str) -> float:
+    """A JSON number with a fraction or exponent; `1e999` overflows to infinity, which is no
+    JSON value either."""
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text[:20]} is out of range")
+    return value
+
+
 def nesting(text: str) -> int:
     """How deep the brackets of a JSON text go (strings ignored)."""
     brackets = _NOT_BRACKET.sub("", _STRING.sub("", text))
@@ -57,7 +68,7 @@ def loads(data: str | bytes | bytearray, *, max_bytes: int = MAX_BYTES,
         depth = nesting(text)
         if depth > max_depth:
             raise UnsafeJson(f"nested {depth} deep, more than {max_depth}")
-        return json.loads(text, parse_constant=_not_json)
+        return json.loads(text, parse_constant=_not_json, parse_float=_finite)
     except UnsafeJson:
         raise
     except (ValueError, RecursionError, MemoryError) as exc:  # UnicodeDecodeError is one

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
 import wave
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +24,7 @@ CHUNK = 2**20
 FLOOD = 50 * CHUNK
 SECOND = bytes(16000 * 4)  # 1 s of stereo s16le at 16 kHz
 REFUSED = ("vapi-bridge: the listen stream announced {}: not a stream listen can play (1 or "
-           "2 channels of 16-bit PCM at a usual rate, 8000 to 48000 Hz); check that the URL "
+           "2 channels of 16-bit PCM at 8000 to 48000 Hz); check that the URL "
            "is a call's listenUrl, or set --channels/--rate to override what it announces")
 
 
@@ -136,14 +137,34 @@ def test_other_frames_cannot_size_the_buffers(tmp_path: Path) -> None:
     assert run.out.splitlines()[1] == json.dumps({"text": '{"type": "start", "channels": NaN}'})
 
 
+USAGE = "vapi-bridge listen: error: argument "
+
+
 @pytest.mark.parametrize(("option", "line"), [
-    (("--channels", "3"), "vapi-bridge: --channels 3: listen reads 1 or 2 channels"),
-    (("--rate", "0"), "vapi-bridge: --rate 0: listen reads one of 8000, 11025, 12000, 16000, "
-                      "22050, 24000, 32000, 44100, 48000 Hz"),
+    (("--channels", "3"), "--channels: '3': listen reads 1 or 2 channels"),
+    (("--rate", "0"), "--rate: '0': listen reads 8000 to 48000 Hz"),
+    (("--rate", "48001"), "--rate: '48001': listen reads 8000 to 48000 Hz"),
+    (("--seconds", "-1"), "--seconds: '-1' is not a number of seconds above 0 and below "
+                          "1000000"),
 ])
-def test_overrides_it_cannot_play_are_usage_errors(option: tuple[str, str], line: str) -> None:
+def test_overrides_it_cannot_play_are_usage_errors_before_joining(
+        option: tuple[str, str], line: str) -> None:
     run = asyncio.run(_listen([start(), SECOND], "--out", "-", *option))
-    _one_clear_line(run, line, code=2)
+    _one_clear_line(run, USAGE + line, code=2)
+    assert not run.served.joined
+
+
+@pytest.mark.parametrize("call_id", [".", "..", "019a6f3e 2b7c", "https://dashboard.vapi.ai/"
+                                     "calls/019a6f3e-2b7c-7d41-9c0e-5f1a9a3c1f07", "ab12"])
+def test_a_call_id_that_is_no_call_id_is_a_usage_error_that_does_not_echo_it(
+        call_id: str) -> None:
+    done = subprocess.run(bridge_cmd("listen", "--call-id", call_id), cwd=ROOT,
+                          env=bridge_env(), capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.splitlines()[-1] == (
+        USAGE + "--call-id: not a call id (Vapi's are UUIDs, such as 019a6f3e-2b7c-7d41-"
+        "9c0e-5f1a9a3c1f07): copy it from the dashboard, or give --profile to listen to the "
+        "daemon's call")
 
 
 @pytest.mark.parametrize(("args", "code", "line"), [

@@ -51,7 +51,8 @@ def test_urls_of_the_wrong_type_read_as_absent(body: dict[str, object]) -> None:
     assert (info.websocket_url, info.listen_url, info.control_url) == ("", None, None)
 
 
-@pytest.mark.parametrize("text", ['{"x": NaN}', "[Infinity]", '{"a": [-Infinity]}'])
+@pytest.mark.parametrize("text", ['{"x": NaN}', "[Infinity]", '{"a": [-Infinity]}',
+                                  '{"x": 1e999}', "[-1E400]", '{"y": 2.5e308}'])
 def test_nan_and_infinity_are_not_json(text: str) -> None:
     with pytest.raises(safejson.UnsafeJson):
         safejson.loads(text)

@@ -1,5 +1,5 @@
 """What a listen stream's text frames may announce: a start frame's channels and sampleRate
-are taken within bounds (1 or 2 channels, a usual rate) and refused with one inert line
+are taken within bounds (1 or 2 channels, 8000 to 48000 Hz) and refused with one inert line
 otherwise; other frames' are followed within the same bounds or ignored; the overrides are
 checked too; and the bytes carried between binary messages never reach a whole frame."""
 
@@ -9,11 +9,11 @@ import pytest
 
 from bridge.errors import Refused, UsageError
 from bridge.inert import is_inert
-from bridge.vapi.listen_format import RATES, Announced, Frames, announced, check_override
+from bridge.vapi.listen_format import Announced, Frames, announced, check_override
 
 BAD_CHANNELS = [10**9, -1, 0, 3, "2", 2.5, True, False, float("nan"), float("inf"), [],
                 ["a", "b", "c"], {"n": 2}]
-BAD_RATES = [10**12, -16000, 0, 7999, 16001, 96000, "16000", 16000.5, True,
+BAD_RATES = [10**12, -16000, 0, 7999, 48001, 96000, "16000", 16000.5, True,
              float("nan"), [16000]]
 
 
@@ -44,7 +44,7 @@ def test_the_refusal_shows_what_was_announced_inert_and_short() -> None:
     assert len(message) < 400 and is_inert(message)
 
 
-@pytest.mark.parametrize("rate", RATES)
+@pytest.mark.parametrize("rate", [8000, 11025, 16000, 20000, 44000, 44100, 48000])
 def test_what_vapi_sends_is_taken(rate: int) -> None:
     assert announced(start(channels=2, sampleRate=rate)) == Announced(2, rate, None)
     assert announced(start(channels=1, sampleRate=float(rate))) == Announced(1, rate, None)
