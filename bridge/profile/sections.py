@@ -56,7 +56,8 @@ class ApiSettings:
         commented=True)
     timeout_seconds: float = key(Num(default=10.0, lo=1, hi=120),
                                  "each read of a REST or controlUrl request, and its "
-                                 "connect (at most 10 s); a whole answer within 3 times this")
+                                 "connect (at most 10 s); a whole answer within 3 times this "
+                                 "(a long one: while it comes at 32 KiB/s or more)")
     retry_attempts: int = key(Int(default=5, lo=1, hi=20),
                               "429 / 5xx / timeouts are retried this many times in all")
     retry_max_delay_seconds: float = key(Num(default=30.0, lo=1, hi=600),

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import os
 import ssl
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -33,6 +34,9 @@ ERROR_CAP = 64 * 2**10  # an error answer is read for its message, 300 character
 # timeout: httpx's timeout bounds each read, not the answer, which a server trickling a
 # byte just within it could otherwise stretch forever.
 DEADLINE_FACTOR = 3
+# ... plus a second for every this many bytes received: a long answer (a page of calls) on a
+# slow link still comes whole, a trickle gains nothing
+SLOW_LINK_BYTES_S = 32 * 2**10
 
 
 @dataclass(frozen=True)
@@ -50,22 +54,30 @@ async def read_answer(client: httpx.AsyncClient, method: str, url: str, *, cap: 
                       deadline: float, **kwargs: Any) -> Answer:
     """`method url` on `client`, streamed: a 2xx body is read up to `cap` decoded bytes (0:
     not read), any other up to `ERROR_CAP`, and the connection is closed there rather than
-    drained. Past `deadline` seconds in all, `TimeoutError`; httpx's errors as they come.
+    drained. Past `deadline` seconds in all (and a second more for every
+    `SLOW_LINK_BYTES_S` received), `TimeoutError`; httpx's errors as they come.
     httpx decodes a network read (64 KiB) at once, so a compressed body can overshoot the
     cap by what one read expands to (gzip: up to ~1000×, some 64 MiB) before it is cut."""
-    async with asyncio.timeout(deadline), client.stream(method, url, **kwargs) as response:
-        body, cut = await _body(response, cap if response.status_code < 300 else ERROR_CAP)
+    ends = asyncio.get_running_loop().time() + deadline
+    async with asyncio.timeout(ends) as timer, client.stream(method, url, **kwargs) as response:
+        def received() -> None:
+            timer.reschedule(ends + response.num_bytes_downloaded / SLOW_LINK_BYTES_S)
+
+        body, cut = await _body(response, cap if response.status_code < 300 else ERROR_CAP,
+                                received)
         return Answer(response.request, response.status_code, response.reason_phrase,
                       body, cut)
 
 
-async def _body(response: httpx.Response, limit: int) -> tuple[bytes, str]:
+async def _body(response: httpx.Response, limit: int, received: Callable[[], None]
+                ) -> tuple[bytes, str]:
     """At most `limit` bytes of the decoded body, and why it is cut ("" when whole)."""
     if not limit:
         return b"", ""
     body = bytearray()
     try:
         async for chunk in response.aiter_bytes():
+            received()
             body += chunk  # decoded: the cap counts what a Content-Encoding expands to
             if len(body) > limit:
                 del body[limit:]

@@ -6,6 +6,7 @@ client let go, against the bridge's own API client and controlUrl POST."""
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import socket
 import zlib
@@ -21,7 +22,7 @@ from bridge.retry import RetryPolicy
 from bridge.vapi.api import MAX_BODY, VapiApi
 from bridge.vapi.callinfo import CallInfo
 from bridge.vapi.commands import CallCommands
-from bridge.vapi.net import DEADLINE_FACTOR, ERROR_CAP
+from bridge.vapi.net import DEADLINE_FACTOR, ERROR_CAP, SLOW_LINK_BYTES_S
 
 TIMEOUT = 2.0  # the configured timeout: a whole answer within DEADLINE_FACTOR times it
 DEADLINE = DEADLINE_FACTOR * TIMEOUT
@@ -33,6 +34,7 @@ SLACK = 8 * 2**20
 TRICKLE_S = 0.3  # a byte this often: well within the per-read timeout, on a loaded machine
 TRICKLED_MAX = DEADLINE / TRICKLE_S + 2  # bytes by the deadline, and one more to notice
 BLOCK = 2**16
+CALL_ID = "019a6f3e-2b7c-7d41-9c0e-5f1a9a3c1f07"
 BODY: dict[str, Any] = {"assistantId": "echo", "name": "front-desk",
                         "transport": {"provider": "vapi.websocket"}}
 
@@ -108,6 +110,19 @@ def trickle(status: int) -> Answer:
             await send(exchange, writer, b" ", 1)
             await asyncio.sleep(TRICKLE_S)
         return False
+    return answer
+
+
+def steady(status: int, body: bytes, seconds: float) -> Answer:
+    """`body` sent evenly over `seconds`: a long answer on a slow but working link."""
+    async def answer(exchange: Exchange, _: Reader, writer: Writer) -> bool:
+        writer.write(head(status, "Content-Type: application/json",
+                          f"Content-Length: {len(body)}"))
+        step = len(body) // 64 + 1
+        for i in range(0, len(body), step):
+            await send(exchange, writer, body[i:i + step], len(body[i:i + step]))
+            await asyncio.sleep(seconds / 64)
+        return True
     return answer
 
 
@@ -237,3 +252,23 @@ def test_a_control_url_answer_is_bounded_alike(answer: str) -> None:
 
 async def _no_socket(_: dict[str, Any]) -> None:
     raise AssertionError("a control-url command never goes over the socket")
+
+
+def test_a_long_answer_on_a_slow_link_still_comes_whole() -> None:
+    """The deadline grows with what arrives (a second per SLOW_LINK_BYTES_S): a call object
+    of 576 KiB sent evenly over DEADLINE + 3 s (64 KiB/s) is read whole, where a trickle
+    ends at the deadline (above)."""
+    seconds = DEADLINE + 3
+    pad = "x" * int(seconds * 2 * SLOW_LINK_BYTES_S)
+    body = json.dumps({"id": CALL_ID, "transport": {"websocketCallUrl": "wss://h.example/t"},
+                       "pad": pad}).encode()
+
+    async def go() -> CallInfo:
+        routes = {("GET", f"/call/{CALL_ID}"): steady(200, body, seconds)}
+        async with RawServer(routes) as server, asyncio.timeout(GUARD + seconds), \
+                VapiApi(server.url, "private-key", timeout=TIMEOUT) as api:
+            return await api.get_call(CALL_ID, attempts=1)
+
+    info = asyncio.run(go())
+    assert info.raw["pad"] == pad
+    info.release_secrets()
