@@ -9,8 +9,10 @@
   in its address).
 - A POST (the Call and End buttons) must be JSON (`Content-Type: application/json`) and
   carry the header `X-Vapi-Bridge: 1`, which a cross-site page cannot send without a CORS
-  preflight this server never grants; an `Origin` other than this server's own, or a
-  `Sec-Fetch-Site` other than same-origin, is refused.
+  preflight this server never grants; an `Origin` naming another host or port (its scheme
+  aside: behind a TLS proxy the page is https://), or a `Sec-Fetch-Site` other than
+  same-origin, is refused.
+- Refusals are logged throttled (`guard`), with the client's address.
 """
 
 from __future__ import annotations
@@ -18,17 +20,20 @@ from __future__ import annotations
 import hmac
 import logging
 from collections.abc import Awaitable, Callable
+from urllib.parse import urlencode, urlsplit
 
 from aiohttp import web
 
 from bridge.inert import inert
 from bridge.profile.listen import is_loopback
+from bridge.web.guard import Guard, Throttle
 
 log = logging.getLogger("bridge.web")
 
 COOKIE = "vapi_bridge_token"
 CSRF_HEADER = "X-Vapi-Bridge"
 COOKIE_MAX_AGE = 400 * 86400  # browsers cap a cookie's life at 400 days
+PAGES = ("/", "/state", "/events", "/metrics")  # where `?token=` may redirect
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -46,12 +51,16 @@ def _refuse(status: int, why: str) -> web.Response:
 
 
 class Access:
-    def __init__(self, token: str | None) -> None:
+    def __init__(self, token: str | None, guard: Guard | None = None) -> None:
         self.token = token
+        self.guard = guard
+        self.throttle = guard.throttle if guard is not None else Throttle()
 
     def _matches(self, given: str | None) -> bool:
+        # a header's bytes that are no UTF-8 come as surrogates: compared, never a 500
         return bool(given) and self.token is not None and hmac.compare_digest(
-            given.encode(), self.token.encode())  # type: ignore[union-attr]
+            given.encode("utf-8", "surrogateescape"),  # type: ignore[union-attr]
+            self.token.encode())
 
     def _authorized(self, request: web.Request) -> bool:
         scheme, _, given = request.headers.get("Authorization", "").partition(" ")
@@ -70,8 +79,11 @@ class Access:
             if not self._matches(request.query["token"]):
                 return _refuse(401, "wrong token")
             query = {k: v for k, v in request.query.items() if k != "token"}
+            # to one of this server's pages only: `//evil.example/` is another site's
+            path = request.path if request.path in PAGES else "/"
             redirect = web.Response(status=303, headers={
-                "Location": str(request.rel_url.with_query(query)), "Cache-Control": "no-store"})
+                "Location": path + (f"?{urlencode(query)}" if query else ""),
+                "Cache-Control": "no-store"})
             redirect.set_cookie(COOKIE, self.token, max_age=COOKIE_MAX_AGE, httponly=True,
                                 samesite="Strict", path="/")
             return redirect
@@ -89,7 +101,7 @@ class Access:
         if request.headers.get(CSRF_HEADER) != "1":
             return _refuse(403, f"a POST must carry the header {CSRF_HEADER}: 1")
         origin = request.headers.get("Origin")
-        if origin is not None and origin != f"{request.scheme}://{request.host}":
+        if origin is not None and not _same_host(origin, request.host):
             return _refuse(403, "cross-origin requests are refused")
         site = request.headers.get("Sec-Fetch-Site")
         if site is not None and site not in ("same-origin", "none"):
@@ -98,10 +110,20 @@ class Access:
 
     @web.middleware
     async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        if self.guard is not None:
+            self.guard.served(request)
         refusal = self.refusal(request)
         if refusal is not None:
             if refusal.status >= 400:
-                log.info("http: refused %s %s (%d)", inert(request.method, 10),
-                         inert(request.path, 200), refusal.status)
+                self.throttle.log(logging.INFO, "refused", "http: refused %s %s (%d) from %s",
+                                  inert(request.method, 10), inert(request.path, 200),
+                                  refusal.status, inert(request.remote or "?", 60))
             return refusal
         return await handler(request)
+
+
+def _same_host(origin: str, host: str) -> bool:
+    """An `Origin` naming this server's host and port. Its scheme is not compared: behind a
+    TLS proxy the page is https:// while this server sees http://."""
+    parts = urlsplit(origin)
+    return parts.scheme in ("http", "https") and parts.netloc == host

@@ -21,6 +21,7 @@ from bridge.inert import inert
 from bridge.profile.listen import split_listen
 from bridge.web import scrub, sse
 from bridge.web.access import Access
+from bridge.web.guard import Guard, Throttle
 from bridge.web.host import WebHost
 from bridge.web.metrics import KioskMetrics
 
@@ -56,29 +57,33 @@ class WebServer:
     def __init__(self, host: WebHost, listen: str, token: str | None) -> None:
         self.host = host
         self.address, self.port = split_listen(listen)
-        self.access = Access(token)
+        self.guard = Guard(Throttle())
+        self.access = Access(token, self.guard)
         self.metrics = KioskMetrics(host)
         self.stopping = asyncio.Event()
         self.page, self.csp = _page()
         self._runner: web.AppRunner | None = None
+        self._listener: asyncio.AbstractServer | None = None
         self._unlisten = host.events.listen(self.metrics.on_event)
 
     def app(self) -> web.Application:
         app = web.Application(middlewares=[self.access.middleware], client_max_size=4096)
         app.router.add_get("/", self.index)
         app.router.add_get("/state", self.state)
-        app.router.add_get("/events", self.events)
+        app.router.add_get("/events", self.events, allow_head=False)  # a stream: GET only
         app.router.add_get("/metrics", self.scrape)
         app.router.add_post("/call", self.call)
         app.router.add_post("/end", self.end)
         return app
 
     async def start(self) -> None:
-        self._runner = web.AppRunner(self.app(), access_log=None, shutdown_timeout=1.0)
+        self._runner = web.AppRunner(self.app(), access_log=None, shutdown_timeout=1.0,
+                                     **self.guard.runner_options())
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.address, self.port)
-        try:
-            await site.start()
+        assert self._runner.server is not None
+        try:  # the socket served through `guard`'s connection limits
+            self._listener = await asyncio.get_running_loop().create_server(
+                self.guard.factory(self._runner.server), self.address, self.port)
         except OSError as exc:
             await self._runner.cleanup()
             self._unlisten()
@@ -90,6 +95,9 @@ class WebServer:
     async def stop(self) -> None:
         self.stopping.set()  # ends the event streams
         self._unlisten()
+        if self._listener is not None:
+            self._listener.close()
+            self._listener = None
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None

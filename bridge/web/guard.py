@@ -1,0 +1,114 @@
+"""The HTTP server's limits against a client on the network that means harm, or is broken.
+
+- At most `MAX_CONNECTIONS` connections at once: one more is closed as it opens, so a flood
+  of connections cannot take the daemon's file descriptors (the kiosk's own, its devices',
+  its control socket's) the way 1,100 idle ones did.
+- A connection that has not sent a whole request `FIRST_REQUEST_S` after it opened is
+  closed (aiohttp waits for headers without end: a byte every few seconds held one open
+  for good); one idle between requests, after `KEEPALIVE_S`.
+- A refused request's body is not read (aiohttp would otherwise drain up to 10 s of it,
+  a core's worth from a fast sender).
+- What such clients cause is logged at most once per `LOG_EVERY_S` for each kind, then
+  counted ("and 2,999 more like it since"): a refused token, a connection turned away,
+  a request that does not parse (aiohttp logs that as an ERROR with a traceback, 1.9 MB a
+  second from one client). One line each, inert; never the journal's whole budget.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import weakref
+from typing import Any
+
+from aiohttp import web
+
+MAX_CONNECTIONS = 64  # a kiosk screen, a scraper, a few phones: far more than any of them
+FIRST_REQUEST_S = 10.0
+KEEPALIVE_S = 15.0
+LOG_EVERY_S = 10.0
+
+log = logging.getLogger("bridge.web")
+
+
+class Throttle:
+    """Log a kind of line at most once per `LOG_EVERY_S`; the ones held back are counted in
+    the next line of that kind."""
+
+    def __init__(self, logger: logging.Logger = log) -> None:
+        self._logger = logger
+        self._last: dict[str, float] = {}
+        self._held: dict[str, int] = {}
+
+    def log(self, level: int, kind: str, msg: str, *args: object) -> None:
+        now = time.monotonic()
+        if now - self._last.get(kind, -LOG_EVERY_S) < LOG_EVERY_S:
+            self._held[kind] = self._held.get(kind, 0) + 1
+            return
+        self._last[kind] = now
+        held = self._held.pop(kind, 0)
+        more = f" (and {held:,} more like it since)" if held else ""
+        self._logger.log(level, msg + "%s", *args, more)
+
+
+class _BadRequests(logging.Filter):
+    """aiohttp's "Error handling request" (a request that does not parse: a line too long,
+    bytes that are no HTTP) as one throttled warning without its traceback."""
+
+    def __init__(self, throttle: Throttle) -> None:
+        super().__init__()
+        self._throttle = throttle
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        what = exc.__class__.__name__ if exc is not None else "no cause given"
+        self._throttle.log(logging.WARNING, "unparsed", "http: a request that does not "
+                           "parse was answered 400 or dropped (%s)", what)
+        return False
+
+
+class _TurnedAway(asyncio.Protocol):
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        transport.close()
+
+
+class Guard:
+    """The protocol factory of the listening socket around aiohttp's, and its middleware's
+    note of each connection that sent a request."""
+
+    def __init__(self, throttle: Throttle) -> None:
+        self.throttle = throttle
+        self.turned_away = 0
+        self._served: weakref.WeakSet[Any] = weakref.WeakSet()
+        self.handler_logger = logging.getLogger("bridge.web.requests")
+        self.handler_logger.addFilter(_BadRequests(throttle))
+
+    def runner_options(self) -> dict[str, Any]:
+        """What `web.AppRunner` passes to each connection's handler."""
+        return {"keepalive_timeout": KEEPALIVE_S, "lingering_time": 0.0,
+                "logger": self.handler_logger}
+
+    def factory(self, server: web.Server) -> Any:
+        loop = asyncio.get_running_loop()
+
+        def protocol() -> asyncio.BaseProtocol:
+            if len(server.connections) >= MAX_CONNECTIONS:
+                self.turned_away += 1
+                self.throttle.log(logging.WARNING, "full", "http: %d connections open: one "
+                                  "more turned away", MAX_CONNECTIONS)
+                return _TurnedAway()
+            handler = server()
+            loop.call_later(FIRST_REQUEST_S, self._first_request_due, handler)
+            return handler
+        return protocol
+
+    def _first_request_due(self, handler: Any) -> None:
+        transport = handler.transport
+        if transport is not None and transport not in self._served:
+            transport.abort()
+
+    def served(self, request: web.Request) -> None:
+        """The middleware saw a whole request on this connection."""
+        if request.transport is not None:
+            self._served.add(request.transport)

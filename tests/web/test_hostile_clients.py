@@ -1,0 +1,91 @@
+"""The kiosk's HTTP server against clients on the network that mean harm, through the real
+daemon: a connection flood is turned away at the cap and the server answers again once it
+ends; a connection that never sends a whole request is closed; floods of wrong tokens and
+of requests that do not parse leave a few throttled lines, not one per request nor a
+traceback; a token that is no UTF-8 is a 401, not a 500; `?token=` never redirects to
+another site; the screen's buttons work behind a TLS proxy (an https Origin); an event
+stream is GET only."""
+
+from __future__ import annotations
+
+import socket
+import time
+
+import httpx
+
+from bridge.web.guard import FIRST_REQUEST_S, MAX_CONNECTIONS
+from tests.web.conftest import CSRF, ProfileBuilder, free_port, web_profile
+
+TOKEN = "kiosk-token-0123456789abcdef"
+
+
+def raw(port: int, data: bytes, timeout: float = 10) -> bytes:
+    """One request's bytes as sent, the answer's first line as read."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        sock.sendall(data)
+        return sock.recv(4096).split(b"\r\n", 1)[0]
+
+
+def closed_by_server(sock: socket.socket, within: float) -> bool:
+    sock.settimeout(within)
+    try:
+        return sock.recv(1) == b""
+    except TimeoutError:
+        return False
+    except ConnectionResetError:
+        return True
+
+
+def test_hostile_clients_are_bounded_and_the_log_stays_short(
+        profiles: ProfileBuilder, start_sim, start_web) -> None:
+    sim = start_sim()
+    port = free_port()
+    profile = web_profile(profiles, sim, port, http={"token_env": "KIOSK_TOKEN"})
+    daemon = start_web(profile, port, headers={"Authorization": f"Bearer {TOKEN}"},
+                       KIOSK_TOKEN=TOKEN)
+    base = daemon.base
+
+    with httpx.Client(base_url=base) as client:  # 300 wrong tokens: 300 refusals
+        for i in range(300):
+            wrong = client.get("/state", headers={"Authorization": f"Bearer wrong-{i}"})
+            assert wrong.status_code == 401
+    not_utf8 = raw(port, b"GET /state HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer "
+                         b"\xff\xfe\r\nConnection: close\r\n\r\n")
+    assert not_utf8.startswith(b"HTTP/1.1 401"), not_utf8
+    for _ in range(100):  # a request line over aiohttp's limit: answered 400, logged once
+        answer = raw(port, b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert answer.split(b" ")[1:2] == [b"400"] or answer == b"", answer
+
+    away = httpx.get(f"{base}//evil.example/?token={TOKEN}")
+    assert away.status_code == 303 and away.headers["location"] == "/", away.headers
+    assert httpx.head(f"{base}/events", headers=daemon.headers).status_code == 405
+
+    held = [socket.create_connection(("127.0.0.1", port)) for _ in range(MAX_CONNECTIONS)]
+    try:
+        time.sleep(0.5)  # all of them accepted before one more comes
+        with socket.create_connection(("127.0.0.1", port)) as one_more:
+            assert closed_by_server(one_more, 5), "past the cap a connection is closed"
+    finally:
+        for sock in held:
+            sock.close()
+    time.sleep(0.5)
+    assert daemon.get("/state").status_code == 200, "served again once the flood ends"
+
+    with socket.create_connection(("127.0.0.1", port)) as slow:
+        slow.sendall(b"GET /state HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # and nothing more
+        assert closed_by_server(slow, FIRST_REQUEST_S + 20), "a request never finished"
+
+    proxied = daemon.post("/call", headers=CSRF | {"Origin": f"https://127.0.0.1:{port}"})
+    assert proxied.status_code == 202, "behind a TLS proxy the page's Origin is https://"
+    foreign = daemon.post("/call", headers=CSRF | {"Origin": f"https://evil.example:{port}"})
+    assert foreign.status_code == 403
+
+    logs = daemon.stop_and_logs()
+    assert "Traceback" not in logs and "Error handling request" not in logs, logs[-3000:]
+    refused = [line for line in logs.splitlines() if "http: refused" in line]
+    assert len(refused) == 2, refused  # the first wrong token; the foreign Origin, 10 s on
+    assert refused[1].endswith("(403) from 127.0.0.1 (and 300 more like it since)"), refused
+    unparsed = [line for line in logs.splitlines() if "does not parse" in line]
+    assert 1 <= len(unparsed) <= 3, unparsed
+    full = [line for line in logs.splitlines() if "one more turned away" in line]
+    assert 1 <= len(full) <= 2, full
