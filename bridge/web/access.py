@@ -125,5 +125,8 @@ class Access:
 def _same_host(origin: str, host: str) -> bool:
     """An `Origin` naming this server's host and port. Its scheme is not compared: behind a
     TLS proxy the page is https:// while this server sees http://."""
-    parts = urlsplit(origin)
-    return parts.scheme in ("http", "https") and parts.netloc == host
+    try:
+        parts = urlsplit(origin)
+    except ValueError:  # `http://[::1`: no origin at all
+        return False
+    return parts.scheme in ("http", "https") and parts.netloc.lower() == host.lower()

@@ -3,13 +3,13 @@
 - At most `MAX_CONNECTIONS` connections at once: one more is closed as it opens, so a flood
   of connections cannot take the daemon's file descriptors (the kiosk's own, its devices',
   its control socket's) the way 1,100 idle ones did.
-- A connection that has not sent a whole request `FIRST_REQUEST_S` after it opened is
+- A connection that has not sent a request's headers `FIRST_REQUEST_S` after it opened is
   closed (aiohttp waits for headers without end: a byte every few seconds held one open
   for good); one idle between requests, after `KEEPALIVE_S`.
 - A refused request's body is not read (aiohttp would otherwise drain up to 10 s of it,
   a core's worth from a fast sender).
 - What such clients cause is logged at most once per `LOG_EVERY_S` for each kind, then
-  counted ("and 2,999 more like it since"): a refused token, a connection turned away,
+  counted ("and 2,999 more since"): a refused request, a connection turned away,
   a request that does not parse (aiohttp logs that as an ERROR with a traceback, 1.9 MB a
   second from one client). One line each, inert; never the journal's whole budget.
 """
@@ -23,6 +23,7 @@ import weakref
 from typing import Any
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 MAX_CONNECTIONS = 64  # a kiosk screen, a scraper, a few phones: far more than any of them
 FIRST_REQUEST_S = 10.0
@@ -48,7 +49,7 @@ class Throttle:
             return
         self._last[kind] = now
         held = self._held.pop(kind, 0)
-        more = f" (and {held:,} more like it since)" if held else ""
+        more = f" (and {held:,} more since)" if held else ""
         self._logger.log(level, msg + "%s", *args, more)
 
 
@@ -62,9 +63,10 @@ class _BadRequests(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         exc = record.exc_info[1] if record.exc_info else None
-        what = exc.__class__.__name__ if exc is not None else "no cause given"
+        if not isinstance(exc, HttpProcessingError):  # a handler's own failure: as it is
+            return True
         self._throttle.log(logging.WARNING, "unparsed", "http: a request that does not "
-                           "parse was answered 400 or dropped (%s)", what)
+                           "parse was answered 400 or dropped (%s)", exc.__class__.__name__)
         return False
 
 
@@ -81,7 +83,10 @@ class Guard:
         self.throttle = throttle
         self.turned_away = 0
         self._served: weakref.WeakSet[Any] = weakref.WeakSet()
+        self._opening = 0  # handlers made, not yet (surely) among the server's connections
         self.handler_logger = logging.getLogger("bridge.web.requests")
+        for earlier in [f for f in self.handler_logger.filters if isinstance(f, _BadRequests)]:
+            self.handler_logger.removeFilter(earlier)  # one server's throttle at a time
         self.handler_logger.addFilter(_BadRequests(throttle))
 
     def runner_options(self) -> dict[str, Any]:
@@ -93,15 +98,23 @@ class Guard:
         loop = asyncio.get_running_loop()
 
         def protocol() -> asyncio.BaseProtocol:
-            if len(server.connections) >= MAX_CONNECTIONS:
+            # a burst is accepted (up to the backlog), each handler made, before any counts
+            # among the server's connections: those just made count until the next turn
+            # of the loop, which runs their `connection_made` right after `_opened`
+            if len(server.connections) + self._opening >= MAX_CONNECTIONS:
                 self.turned_away += 1
                 self.throttle.log(logging.WARNING, "full", "http: %d connections open: one "
                                   "more turned away", MAX_CONNECTIONS)
                 return _TurnedAway()
             handler = server()
+            self._opening += 1
+            loop.call_soon(self._opened)
             loop.call_later(FIRST_REQUEST_S, self._first_request_due, handler)
             return handler
         return protocol
+
+    def _opened(self) -> None:
+        self._opening -= 1
 
     def _first_request_due(self, handler: Any) -> None:
         transport = handler.transport
@@ -109,6 +122,6 @@ class Guard:
             transport.abort()
 
     def served(self, request: web.Request) -> None:
-        """The middleware saw a whole request on this connection."""
+        """The middleware saw a request (its headers) on this connection."""
         if request.transport is not None:
             self._served.add(request.transport)

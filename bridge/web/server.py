@@ -83,7 +83,8 @@ class WebServer:
         assert self._runner.server is not None
         try:  # the socket served through `guard`'s connection limits
             self._listener = await asyncio.get_running_loop().create_server(
-                self.guard.factory(self._runner.server), self.address, self.port)
+                self.guard.factory(self._runner.server), self.address, self.port,
+                backlog=128)  # as aiohttp's own sites
         except OSError as exc:
             await self._runner.cleanup()
             self._unlisten()
