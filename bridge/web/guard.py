@@ -20,6 +20,7 @@ import asyncio
 import logging
 import time
 import weakref
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
@@ -37,13 +38,15 @@ class Throttle:
     """Log a kind of line at most once per `LOG_EVERY_S`; the ones held back are counted in
     the next line of that kind."""
 
-    def __init__(self, logger: logging.Logger = log) -> None:
+    def __init__(self, logger: logging.Logger = log,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self._logger = logger
+        self._clock = clock
         self._last: dict[str, float] = {}
         self._held: dict[str, int] = {}
 
     def log(self, level: int, kind: str, msg: str, *args: object) -> None:
-        now = time.monotonic()
+        now = self._clock()
         if now - self._last.get(kind, -LOG_EVERY_S) < LOG_EVERY_S:
             self._held[kind] = self._held.get(kind, 0) + 1
             return

@@ -1,0 +1,42 @@
+"""The web guard's log throttle: what a hostile client causes is one line per period with
+a count; a handler's own failure is never swallowed."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+from aiohttp.http_exceptions import LineTooLong
+
+from bridge.web.guard import Guard, Throttle
+
+
+def test_parse_errors_are_throttled_but_a_handlers_failure_keeps_its_traceback(
+        caplog: pytest.LogCaptureFixture) -> None:
+    guard = Guard(Throttle())
+    requests = guard.handler_logger
+    with caplog.at_level(logging.DEBUG):
+        for _ in range(500):
+            requests.error("Error handling request", exc_info=LineTooLong("x" * 9000, "8190"))
+        try:
+            raise KeyError("a bug of ours")
+        except KeyError:
+            requests.exception("Error handling request")
+    unparsed = [r for r in caplog.records if "does not parse" in r.getMessage()]
+    assert len(unparsed) == 1 and unparsed[0].levelno == logging.WARNING
+    assert unparsed[0].exc_info is None and "LineTooLong" in unparsed[0].getMessage()
+    ours = [r for r in caplog.records if r.getMessage() == "Error handling request"]
+    assert len(ours) == 1 and ours[0].levelno == logging.ERROR
+    assert ours[0].exc_info is not None and ours[0].exc_info[0] is KeyError
+
+
+def test_held_back_lines_are_counted_in_the_next(caplog: pytest.LogCaptureFixture) -> None:
+    now = [1000.0]
+    throttle = Throttle(clock=lambda: now[0])
+    with caplog.at_level(logging.INFO):
+        for i in range(3000):
+            throttle.log(logging.INFO, "refused", "http: refused %d", i)
+        now[0] += 10
+        throttle.log(logging.INFO, "refused", "http: refused %d", 3000)
+    assert [r.getMessage() for r in caplog.records] == [
+        "http: refused 0", "http: refused 3000 (and 2,999 more since)"]
