@@ -47,25 +47,29 @@ def list_devices() -> list[dict[str, Any]]:
     return out
 
 
-def find_device(spec: str | int, kind: str) -> int | None:
+def find_device(spec: str | int, kind: str, key: str = "", none: str = "") -> int | None:
     """Resolve `default`, an index, an exact name, a name substring or `pulse:NAME` (see
     `bridge.audio.pulse`) to an index.
-    `kind` is "input" or "output". Returns None for the system default."""
+    `kind` is "input" or "output". Returns None for the system default. Errors name the
+    setting `key` (default `audio.KIND`) and, where there is no device, the way to do
+    without one, `none` (default: set it to null or file:PATH)."""
+    key = key or f"audio.{kind}"
+    none = none or f"set {key} to null or file:PATH"
     channels_key = "inputs" if kind == "input" else "outputs"
     devices = [d for d in list_devices() if d[channels_key] > 0]
     if is_pulse(spec):
-        spec = route(str(spec), kind, [d["name"] for d in devices])
+        spec = route(str(spec), kind, [d["name"] for d in devices], key)
     if spec == "default":
         if not devices:
             raise AudioDeviceError(f"no audio {kind} device on this machine — plug one in, "
-                                   f"or set audio.{kind} to null or file:PATH")
+                                   f"or {none}")
         return None
     if isinstance(spec, int) or (isinstance(spec, str) and spec.isdigit()):
         index = int(spec)
         if any(d["index"] == index for d in devices):
             return index
-        raise AudioDeviceError(f"audio.{kind}: no {kind} device with index {index}; "
-                               f"{_available(devices, kind)}")
+        raise AudioDeviceError(f"{key}: no {kind} device with index {index}; "
+                               f"{_available(devices, kind, none)}")
     exact = [d for d in devices if d["name"] == spec]
     if exact:
         return int(exact[0]["index"])
@@ -74,17 +78,16 @@ def find_device(spec: str | int, kind: str) -> int | None:
         return int(partial[0]["index"])
     if len(partial) > 1:
         names = ", ".join(repr(d["name"]) for d in partial)
-        raise AudioDeviceError(f"audio.{kind} {spec!r} matches several devices ({names}); "
+        raise AudioDeviceError(f"{key} {spec!r} matches several devices ({names}); "
                                f"use the full name or the index")
-    raise AudioDeviceError(f"audio.{kind}: no {kind} device named {spec!r}; "
-                           f"{_available(devices, kind)}"
+    raise AudioDeviceError(f"{key}: no {kind} device named {spec!r}; "
+                           f"{_available(devices, kind, none)}"
                            f"{suggestion(spec, kind)}")
 
 
-def _available(devices: list[dict[str, Any]], kind: str) -> str:
+def _available(devices: list[dict[str, Any]], kind: str, none: str) -> str:
     if not devices:
-        return (f"this machine has no {kind} devices — plug one in, or set audio.{kind} to "
-                f"null or file:PATH")
+        return f"this machine has no {kind} devices — plug one in, or {none}"
     names = "; ".join(f"{d['index']}: {d['name']}" for d in devices)
     return f"available {kind}s: {names} (see `vapi-bridge devices`)"
 

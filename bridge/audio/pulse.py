@@ -87,12 +87,14 @@ def suggestion(name: str, kind: str) -> str:
     return f" — did you mean {PREFIX}{name}?" if any(r[1] == name for r in rows) else ""
 
 
-def route(spec: str, kind: str, alsa_names: list[str]) -> str:
+def route(spec: str, kind: str, alsa_names: list[str], key: str = "") -> str:
     """Point this process's pulse streams of `kind` at the node `spec` names; returns the
-    ALSA device to open. `alsa_names` are the ALSA devices PortAudio lists for `kind`."""
+    ALSA device to open. `alsa_names` are the ALSA devices PortAudio lists for `kind`;
+    errors name the setting `key` (default `audio.KIND`)."""
+    key = key or f"audio.{kind}"
     name = node_name(spec)
     if ALSA_DEVICE not in alsa_names:
-        raise AudioDeviceError(f"audio.{kind} {spec}: PortAudio has no ALSA 'pulse' device; "
+        raise AudioDeviceError(f"{key} {spec}: PortAudio has no ALSA 'pulse' device; "
                                f"install the ALSA PulseAudio plugin (sudo apt-get install "
                                f"{PLUGIN_PACKAGE}) and make sure PulseAudio or PipeWire runs")
     rows = _pactl_short(kind)
@@ -101,7 +103,7 @@ def route(spec: str, kind: str, alsa_names: list[str]) -> str:
         if name not in names:
             what = "source" if kind == "input" else "sink"
             shown = ", ".join(n for n in names if not n.endswith(".monitor")) or "none"
-            raise AudioDeviceError(f"audio.{kind}: no PulseAudio {what} named {name!r}; "
+            raise AudioDeviceError(f"{key}: no PulseAudio {what} named {name!r}; "
                                    f"available {what}s: {shown} (see `vapi-bridge devices`)")
     os.environ[_ENV[kind]] = name
     return ALSA_DEVICE

@@ -24,7 +24,7 @@ from bridge.audio.files import WavWriter
 from bridge.call.destination import unwritable
 from bridge.cli.listen_verify import correlate
 from bridge.control.client import find_socket, load_if_here, request
-from bridge.errors import AudioDeviceError, BridgeError, ExitCode, NetworkError, Refused, UsageError
+from bridge.errors import BridgeError, ExitCode, NetworkError, Refused, UsageError
 from bridge.profile import Profile, load_profile, public_key
 from bridge.vapi.listen import AudioChunk, check_listen_url, listen
 
@@ -211,12 +211,7 @@ def _check_play(spec: str) -> None:
     """The --play speaker found before joining the call, in the words of the option."""
     from bridge.audio.device_lookup import find_device
 
-    try:
-        find_device(spec, "output")
-    except AudioDeviceError as exc:
-        raise AudioDeviceError(str(exc).replace("set audio.output to null or file:PATH",
-                                                "leave out --play")
-                               .replace("audio.output", "--play")) from None
+    find_device(spec, "output", key="--play", none="leave out --play")
 
 
 async def run_listen(args: argparse.Namespace) -> int:

@@ -24,7 +24,7 @@ import argparse
 
 from bridge.cli.parsing import seconds
 from bridge.vapi.callinfo import is_call_id
-from bridge.vapi.listen_format import CHANNELS, RATES
+from bridge.vapi.listen_format import CHANNELS, CHANNELS_READ, RATES, RATES_READ
 
 
 def _call_id(text: str) -> str:
@@ -48,11 +48,11 @@ def _within(text: str, allowed: range | tuple[int, ...], what: str) -> int:
 
 
 def _channels(text: str) -> int:
-    return _within(text, CHANNELS, "1 or 2 channels")
+    return _within(text, CHANNELS, CHANNELS_READ)
 
 
 def _rate(text: str) -> int:
-    return _within(text, RATES, "8000 to 48000 Hz")
+    return _within(text, RATES, RATES_READ)
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

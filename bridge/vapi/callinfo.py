@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 from bridge import redact
 from bridge.errors import ApiRequestError
@@ -24,14 +24,13 @@ _CALL_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{15,127}")
 MAX_URL = 2048
 
 
-def is_call_id(value: object) -> bool:
+def is_call_id(value: object) -> TypeGuard[str]:
     return isinstance(value, str) and _CALL_ID.fullmatch(value) is not None
 
 
 def call_id(value: object, what: str = "POST /call") -> str:
     """`value` if it is a call id; else `ApiRequestError` (the answer is not Vapi's)."""
     if is_call_id(value):
-        assert isinstance(value, str)
         return value
     shape = "no id" if value is None or value == "" else (
         f"an id of {len(value)} characters that is not a call id" if isinstance(value, str)

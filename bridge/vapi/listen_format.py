@@ -23,11 +23,12 @@ from bridge.inert import inert
 
 CHANNELS = (1, 2)
 RATES = range(8000, 48001)  # any whole rate a call's wire may have (wire.sample_rate)
+CHANNELS_READ, RATES_READ = "1 or 2 channels", "8000 to 48000 Hz"  # the bounds, in words
 PCM_ENCODINGS = ("linear16", "pcm_s16le", "s16le")
 START_TYPES = ("start", "listen-start")
 LABEL_CHARS = 64  # a channel label ("customer", "assistant") is kept to this many characters
 SHOWN_CHARS = 40  # of an announced value, in the line that refuses it
-PLAYABLE = "1 or 2 channels of 16-bit PCM at 8000 to 48000 Hz"
+PLAYABLE = f"{CHANNELS_READ} of 16-bit PCM at {RATES_READ}"
 
 
 @dataclass(frozen=True)
@@ -62,9 +63,9 @@ def _shown(value: Any) -> str:
 def check_override(channels: int | None, rate: int | None) -> None:
     """`--channels`/`--rate` (`channels=`/`rate=`) outside what listen can read: refuse."""
     if channels is not None and _whole(channels) not in CHANNELS:
-        raise UsageError(f"--channels {_shown(channels)}: listen reads 1 or 2 channels")
+        raise UsageError(f"--channels {_shown(channels)}: listen reads {CHANNELS_READ}")
     if rate is not None and _whole(rate) not in RATES:
-        raise UsageError(f"--rate {_shown(rate)}: listen reads 8000 to 48000 Hz")
+        raise UsageError(f"--rate {_shown(rate)}: listen reads {RATES_READ}")
 
 
 def _check_encoding(data: dict[str, Any]) -> None:
