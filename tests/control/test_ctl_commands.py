@@ -94,7 +94,7 @@ def test_commands_over_the_call_socket(start_sim, profiles: ProfileBuilder, shor
     # --json has the lines printed (asked again while the speaker's tail still changes
     # the playout line between the two answers, as it may on a loaded machine)
     wait_for(lambda: daemon.ok("status") == json.loads(daemon.ok("--json", "status"))[
-        "message"] + "\n", 10, "the same lines with and without --json")
+        "message"] + "\n", 30, "the same lines with and without --json")
     assert daemon.stop() == 0, daemon.err
     assert call_id not in daemon.err, "never in the logs"
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
 import wave
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +17,7 @@ import pytest
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
-from tests.e2e.conftest import ROOT, bridge_cmd, bridge_env
+from tests.e2e.conftest import ROOT, bridge_cmd, bridge_env, run_bridge
 
 CHUNK = 2**20
 FLOOD = 50 * CHUNK
@@ -69,7 +68,12 @@ async def _listen(frames: list[str | bytes], *args: str, flood: int = 0) -> Run:
             *bridge_cmd("-v", "listen", "--url", f"ws://127.0.0.1:{port}/listen/TOKEN", *args),
             cwd=ROOT, env=bridge_env(), stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE)
-        out, err = await asyncio.wait_for(proc.communicate(), 90)
+        try:
+            out, err = await asyncio.wait_for(proc.communicate(), 90)
+        finally:
+            if proc.returncode is None:  # timed out: not left running
+                proc.kill()
+                await proc.wait()
     return Run(proc.returncode, out.decode(), err.decode(), served)
 
 
@@ -158,8 +162,7 @@ def test_overrides_it_cannot_play_are_usage_errors_before_joining(
                                      "calls/019a6f3e-2b7c-7d41-9c0e-5f1a9a3c1f07", "ab12"])
 def test_a_call_id_that_is_no_call_id_is_a_usage_error_that_does_not_echo_it(
         call_id: str) -> None:
-    done = subprocess.run(bridge_cmd("listen", "--call-id", call_id), cwd=ROOT,
-                          env=bridge_env(), capture_output=True, text=True, timeout=60)
+    done = run_bridge("listen", "--call-id", call_id, timeout=60)
     assert done.returncode == 2, done.stderr
     assert done.stderr.splitlines()[-1] == (
         USAGE + "--call-id: not a call id (Vapi's are UUIDs, such as 019a6f3e-2b7c-7d41-"

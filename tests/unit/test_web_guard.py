@@ -3,7 +3,9 @@ a count; a handler's own failure is never swallowed."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import Iterator
 
 import pytest
 from aiohttp.http_exceptions import LineTooLong
@@ -11,11 +13,21 @@ from aiohttp.http_exceptions import LineTooLong
 from bridge.web.guard import Guard, Throttle
 
 
+@contextlib.contextmanager
+def _filters_removed(logger: logging.Logger) -> Iterator[None]:
+    """The guard's filter stays on a process-wide logger: taken off after the test."""
+    try:
+        yield
+    finally:
+        for added in list(logger.filters):
+            logger.removeFilter(added)
+
+
 def test_parse_errors_are_throttled_but_a_handlers_failure_keeps_its_traceback(
         caplog: pytest.LogCaptureFixture) -> None:
     guard = Guard(Throttle())
     requests = guard.handler_logger
-    with caplog.at_level(logging.DEBUG):
+    with caplog.at_level(logging.DEBUG), _filters_removed(requests):
         for _ in range(500):
             requests.error("Error handling request", exc_info=LineTooLong("x" * 9000, "8190"))
         try:

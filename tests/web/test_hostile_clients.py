@@ -8,14 +8,16 @@ stream is GET only."""
 
 from __future__ import annotations
 
+import re
 import select
 import socket
 import time
+from collections.abc import Callable
 
 import httpx
 
 from bridge.web.guard import FIRST_REQUEST_S, MAX_CONNECTIONS
-from tests.web.conftest import CSRF, ProfileBuilder, free_port, web_profile
+from tests.web.conftest import CSRF, ProfileBuilder, free_port, wait_for, web_profile
 
 TOKEN = "kiosk-token-0123456789abcdef"
 
@@ -38,6 +40,13 @@ def closed_by_server(sock: socket.socket, within: float) -> bool:
         return False
     except ConnectionResetError:
         return True
+
+
+def _answers(get: Callable[[str], httpx.Response], path: str) -> bool:
+    try:
+        return get(path).status_code == 200
+    except httpx.TransportError:
+        return False
 
 
 def turned_away(socks: list[socket.socket], within: float, want: int) -> int:
@@ -89,8 +98,7 @@ def test_hostile_clients_are_bounded_and_the_log_stays_short(
     finally:
         for sock in flood:
             sock.close()
-    time.sleep(0.5)
-    assert daemon.get("/state").status_code == 200, "served again once the flood ends"
+    wait_for(lambda: _answers(daemon.get, "/state"), 10, "served again once the flood ends")
 
     with socket.create_connection(("127.0.0.1", port)) as slow:
         slow.sendall(b"GET /state HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # and nothing more
@@ -106,9 +114,13 @@ def test_hostile_clients_are_bounded_and_the_log_stays_short(
     logs = daemon.stop_and_logs()
     assert "Traceback" not in logs and "Error handling request" not in logs, logs[-3000:]
     refused = [line for line in logs.splitlines() if "http: refused" in line]
-    assert len(refused) == 2, refused  # the first wrong token; the foreign Origin, 10 s on
-    # (the broken Origin after it is held back: nothing came later to count it)
-    assert refused[1].endswith("(403) from 127.0.0.1 (and 300 more since)"), refused
+    # every refusal accounted for, a line per 10 s (2 on an idle machine): 300 wrong
+    # tokens, the one that is no UTF-8, the foreign Origin (the broken one after it, held
+    # back with nothing later to count it, may be missing)
+    held = sum(int(m[1].replace(",", "")) for line in refused
+               if (m := re.search(r"\(and ([\d,]+) more since\)$", line)))
+    assert 302 <= len(refused) + held <= 303 and len(refused) <= 4, refused
+    assert any("(403) from 127.0.0.1" in line for line in refused), refused
     unparsed = [line for line in logs.splitlines() if "does not parse" in line]
     assert 1 <= len(unparsed) <= 3, unparsed
     full = [line for line in logs.splitlines() if "one more turned away" in line]
