@@ -2,7 +2,9 @@
 
 - At most `MAX_CONNECTIONS` connections at once: one more is closed as it opens, so a flood
   of connections cannot take the daemon's file descriptors (the kiosk's own, its devices',
-  its control socket's) the way 1,100 idle ones did.
+  its control socket's) the way 1,100 idle ones did. At most `PER_ADDRESS` of them from one
+  client address (an IPv6 client's /64, where one host holds many), so one client on the
+  network cannot hold every connection and lock the screen out.
 - A connection that has not sent a request's headers `FIRST_REQUEST_S` after it opened is
   closed (aiohttp waits for headers without end: a byte every few seconds held one open
   for good); one idle between requests, after `KEEPALIVE_S`.
@@ -17,6 +19,7 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import time
 import weakref
@@ -26,7 +29,10 @@ from typing import Any
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
+from bridge.inert import inert
+
 MAX_CONNECTIONS = 64  # a kiosk screen, a scraper, a few phones: far more than any of them
+PER_ADDRESS = 32  # behind a proxy every client is the proxy's address: half, not less
 FIRST_REQUEST_S = 10.0
 KEEPALIVE_S = 15.0
 LOG_EVERY_S = 10.0
@@ -73,6 +79,20 @@ class _BadRequests(logging.Filter):
         return False
 
 
+def client_key(peername: object) -> str:
+    """Who a connection is from, for `PER_ADDRESS`: the address, an IPv6 one's /64."""
+    host = peername[0] if isinstance(peername, tuple) and peername else peername
+    try:
+        address = ipaddress.ip_address(str(host).split("%", 1)[0])
+    except ValueError:
+        return str(host)
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((address, 64), strict=False))
+    return str(address)
+
+
 class _TurnedAway(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         transport.close()
@@ -87,6 +107,7 @@ class Guard:
         self.turned_away = 0
         self._served: weakref.WeakSet[Any] = weakref.WeakSet()
         self._opening = 0  # handlers made, not yet (surely) among the server's connections
+        self._clients: dict[Any, str] = {}  # admitted handlers (no weak references)
         self.handler_logger = logging.getLogger("bridge.web.requests")
         for earlier in [f for f in self.handler_logger.filters if isinstance(f, _BadRequests)]:
             self.handler_logger.removeFilter(earlier)  # one server's throttle at a time
@@ -111,13 +132,34 @@ class Guard:
                 return _TurnedAway()
             handler = server()
             self._opening += 1
-            loop.call_soon(self._opened)
+            loop.call_soon(self._opened, loop, server, handler)
             loop.call_later(FIRST_REQUEST_S, self._first_request_due, handler)
             return handler
         return protocol
 
-    def _opened(self) -> None:
+    def _opened(self, loop: asyncio.AbstractEventLoop, server: web.Server,
+                handler: Any) -> None:
         self._opening -= 1
+        # the transport, made after the factory returned, gives `connection_made` its turn
+        # right after this one: the peer is known on the next
+        loop.call_soon(self._admit, server, handler)
+
+    def _admit(self, server: web.Server, handler: Any) -> None:
+        """Close a connection from a client that already holds `PER_ADDRESS`."""
+        transport = handler.transport
+        if transport is None:
+            return
+        key = client_key(transport.get_extra_info("peername"))
+        live = set(server.connections)
+        self._clients = {h: k for h, k in self._clients.items() if h in live}
+        held = sum(1 for k in self._clients.values() if k == key)
+        if held < PER_ADDRESS:
+            self._clients[handler] = key
+            return
+        self.turned_away += 1
+        self.throttle.log(logging.WARNING, "full-address", "http: %d connections open from "
+                          "%s: one more turned away", PER_ADDRESS, inert(key, 64))
+        transport.abort()
 
     def _first_request_due(self, handler: Any) -> None:
         transport = handler.transport

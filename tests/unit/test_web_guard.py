@@ -1,5 +1,6 @@
 """The web guard's log throttle: what a hostile client causes is one line per period with
-a count; a handler's own failure is never swallowed."""
+a count; a handler's own failure is never swallowed. Who counts as one client for the
+per-address share."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 from aiohttp.http_exceptions import LineTooLong
 
-from bridge.web.guard import Guard, Throttle
+from bridge.web.guard import Guard, Throttle, client_key
 
 
 @contextlib.contextmanager
@@ -52,3 +53,16 @@ def test_held_back_lines_are_counted_in_the_next(caplog: pytest.LogCaptureFixtur
         throttle.log(logging.INFO, "refused", "http: refused %d", 3000)
     assert [r.getMessage() for r in caplog.records] == [
         "http: refused 0", "http: refused 3000 (and 2,999 more since)"]
+
+
+@pytest.mark.parametrize(("peername", "client"), [
+    (("192.0.2.7", 50000), "192.0.2.7"),
+    (("::ffff:192.0.2.7", 50000, 0, 0), "192.0.2.7"),  # a dual-stack socket's IPv4 client
+    (("2001:db8:1:2:aaaa::1", 50000, 0, 0), "2001:db8:1:2::/64"),  # one host's many
+    (("2001:db8:1:2:bbbb::9", 50001, 0, 0), "2001:db8:1:2::/64"),
+    (("2001:db8:1:3::1", 50000, 0, 0), "2001:db8:1:3::/64"),  # another network
+    (("fe80::1%eth0", 50000, 0, 2), "fe80::/64"),
+    (None, "None"),  # no address known: all such share one key, never an error
+])
+def test_one_client_is_an_address_or_an_ipv6_slash_64(peername: object, client: str) -> None:
+    assert client_key(peername) == client
