@@ -28,6 +28,7 @@ import httpx
 from bridge import redact
 from bridge.errors import NetworkError, ProfileError
 from bridge.extras import pip_install
+from bridge.vapi.body_decode import ACCEPT_ENCODING, BodyDecoder, Undecodable
 
 ERROR_CAP = 64 * 2**10  # an error answer is read for its message, 300 characters of it
 # A whole exchange (connect, send, every read) ends within this many times the configured
@@ -55,9 +56,8 @@ async def read_answer(client: httpx.AsyncClient, method: str, url: str, *, cap: 
     """`method url` on `client`, streamed: a 2xx body is read up to `cap` decoded bytes (0:
     not read), any other up to `ERROR_CAP`, and the connection is closed there rather than
     drained. Past `deadline` seconds in all (and a second more for every
-    `SLOW_LINK_BYTES_S` received), `TimeoutError`; httpx's errors as they come.
-    httpx decodes a network read (64 KiB) at once, so a compressed body can overshoot the
-    cap by what one read expands to (gzip: up to ~1000×, some 64 MiB) before it is cut."""
+    `SLOW_LINK_BYTES_S` received), `TimeoutError`; httpx's errors as they come. The cap
+    counts decoded bytes, a compressed body's included (`body_decode`)."""
     ends = asyncio.get_running_loop().time() + deadline
     async with asyncio.timeout(ends) as timer, client.stream(method, url, **kwargs) as response:
         def received() -> None:
@@ -76,13 +76,14 @@ async def _body(response: httpx.Response, limit: int, received: Callable[[], Non
         return b"", ""
     body = bytearray()
     try:
-        async for chunk in response.aiter_bytes():
+        decoder = BodyDecoder(response.headers.get("Content-Encoding", ""))
+        async for chunk in response.aiter_raw():
             received()
-            body += chunk  # decoded: the cap counts what a Content-Encoding expands to
+            body += decoder.feed(chunk, limit + 1 - len(body))
             if len(body) > limit:
                 del body[limit:]
                 return bytes(body), f"larger than {_size(limit)}"
-    except httpx.DecodingError:
+    except Undecodable:
         return bytes(body), "not decodable as its Content-Encoding says"
     return bytes(body), ""
 
@@ -120,9 +121,12 @@ def untrusted(exc: BaseException, what: str) -> NetworkError | None:
 
 
 def http_client(**kwargs: Any) -> httpx.AsyncClient:
-    """An httpx client that honours the environment's proxies and the system's trust."""
+    """An httpx client that honours the environment's proxies and the system's trust, and
+    asks for the encodings `read_answer` decodes."""
+    headers = {"Accept-Encoding": ACCEPT_ENCODING, **kwargs.pop("headers", {})}
     try:
-        return httpx.AsyncClient(verify=tls_context(), trust_env=True, **kwargs)
+        return httpx.AsyncClient(verify=tls_context(), trust_env=True, headers=headers,
+                                 **kwargs)
     except ImportError:  # a socks:// proxy in the environment, without httpx's extra
         raise ProfileError(f"{socks_variables()} names a SOCKS proxy, which needs "
                            f"httpx[socks] and python-socks — run: "
