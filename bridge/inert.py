@@ -12,7 +12,9 @@ but English.
 
 from __future__ import annotations
 
+import json
 import re
+from typing import Any
 
 # C0 and C1 controls and DEL; line/paragraph separators; bidi embeddings, overrides,
 # isolates and marks; surrogates (only lone ones can be in a str)
@@ -37,3 +39,11 @@ def inert(text: str, limit: int | None = None) -> str:
 
 def is_inert(text: str) -> bool:
     return _UNSAFE.search(text) is None
+
+
+def inert_json(value: Any) -> str:
+    """`value` as one line of JSON that a JSON reader reads back exactly (tabs, line breaks,
+    bidi marks and all) and that a terminal shows inert: every character `inert` escapes is
+    a JSON escape (`\\u200f`), and every other character stays as it is (any script)."""
+    return _UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}",
+                       json.dumps(value, ensure_ascii=False))

@@ -1,10 +1,14 @@
 """Where a call's recording goes: `record.path` expanded for a call, and checked before
 the call is created, so no call is placed only to fail to record. Directories made for it
-are 0700 whatever the umask: a file's name may hold a live call's full id."""
+are 0700 and its files 0600 whatever the umask: a file's name may hold a live call's full
+id. A call's files are new: a stem another call's files already hold (a path without
+`{call_id}`, two calls started in one second) gets `-2`, `-3`… (`claim`), so no recording
+is overwritten or appended to."""
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import tempfile
 from datetime import UTC, datetime, timedelta
@@ -36,6 +40,44 @@ def make_private_dirs(directory: Path) -> None:
         except FileExistsError:  # made meanwhile by someone else: theirs to set
             continue
         made.chmod(0o700)  # a umask such as 0277 takes bits off the owner too
+
+
+MAX_SUFFIX = 1000  # STEM-2 … STEM-1000: past that, the path surely names no call apart
+SUFFIXES = (".wav", ".jsonl")
+
+
+def open_private(path: Path, flags: int) -> int:
+    """A descriptor of `path`, created 0600 whatever the umask: a recording is for its
+    owner only (and its name may hold the call's full id)."""
+    fd = os.open(path, flags | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    with contextlib.suppress(OSError):  # a file of another user's stays as it is
+        os.fchmod(fd, 0o600)
+    return fd
+
+
+def claim(stem: Path) -> Path:
+    """A stem whose files (`SUFFIXES`) are no regular files yet, made now, empty and 0600:
+    `stem` itself, else `stem-2`, `stem-3`… (A FIFO or a device already there, such as a
+    pipe to another program, is the owner's plumbing: used as it is.) An `OSError` if they
+    cannot be made."""
+    make_private_dirs(stem.parent)
+    for n in range(1, MAX_SUFFIX + 1):
+        candidate = stem if n == 1 else stem.with_name(f"{stem.name}-{n}")
+        paths = [candidate.with_name(candidate.name + suffix) for suffix in SUFFIXES]
+        if any(path.is_file() for path in paths):
+            continue
+        made: list[Path] = []
+        try:
+            for path in paths:
+                if not path.exists():
+                    os.close(open_private(path, os.O_WRONLY | os.O_EXCL))
+                    made.append(path)
+            return candidate
+        except FileExistsError:  # made meanwhile by another process: the next name
+            for path in made:
+                path.unlink(missing_ok=True)
+    raise OSError(errno.EEXIST, f"{stem}-2 to -{MAX_SUFFIX} are taken too",
+                  str(stem.with_name(stem.name + SUFFIXES[0])))
 
 
 class DestinationError(ProfileError):

@@ -1,5 +1,5 @@
-"""Call recording: a stereo WAV at the wire rate and a transcript JSONL (final transcripts,
-each answered turn's heard gap from `turns`, and the call's end).
+"""Call recording: a stereo WAV at the wire rate and a transcript JSONL (final transcripts
+as Vapi sent them, each answered turn's heard gap from `turns`, and the call's end).
 
 Left is what was sent (after echo control); right is what the speaker actually played
 (after the playout buffer: flushes, underruns and silence included), taken from a ring the
@@ -21,16 +21,14 @@ before it exits at once); `aclose()`, on every ending path, waits (at most `CLOS
 on a thread, so the loop goes on) for the writes to finish.
 
 A recording never ends a call. Its destination is checked before the call is created
-(`destination.check_destination`: a profile error, exit 2); if writing fails during the call (a full
-disk, a disk that falls `BACKLOG_S` behind), the recording stops with one warning naming
-the path and the cause, what was written stays valid, and `failure` says why for the call's
-summary.
-"""
+(`destination.check_destination`: exit 2), its files are new (`destination.claim`). If they
+cannot be started, none is left; if writing fails later (a full disk, one `BACKLOG_S`
+behind), the recording stops with one warning naming the path and the cause, what was
+written stays valid, and `failure` says why for the call's summary."""
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections.abc import Callable
@@ -43,9 +41,10 @@ from bridge.audio.base import AudioSink
 from bridge.audio.resample import Resampler
 from bridge.audio.ring import SampleRing
 from bridge.audio.timeline import Leg
-from bridge.call.destination import check_destination, expand_path
+from bridge.call.destination import SUFFIXES, check_destination, claim, expand_path
 from bridge.call.recording_writer import RecordingWriter, cause
 from bridge.call.tail import play_out
+from bridge.inert import inert_json
 from bridge.vapi import messages
 
 log = logging.getLogger("bridge.record")
@@ -83,17 +82,20 @@ class Recorder:
         check_destination(self.template, self.profile)
 
     def open(self, call_id: str) -> None:
-        started = datetime.now(UTC)
         stem = expand_path(self.template, call_id=call_id, profile=self.profile,
-                           started=started)
-        self.wav_path = stem.with_name(stem.name + ".wav")
-        self.transcript_path = stem.with_name(stem.name + ".jsonl")
+                           started=datetime.now(UTC))
         self._t0 = self._clock()
         try:
+            stem = claim(stem)  # STEM-2… when another call's files have the name
+            self.wav_path, self.transcript_path = (stem.with_name(stem.name + suffix)
+                                                   for suffix in SUFFIXES)
             self._files = RecordingWriter(self.wav_path, self.transcript_path, self.rate,
                                           backlog_s=BACKLOG_S)
-        except OSError as exc:
-            self._failed(Path(exc.filename) if exc.filename else self.wav_path, cause(exc))
+        except OSError as exc:  # no file is left (`RecordingWriter`): nothing to keep
+            self.transcript_path, where = None, exc.filename or f"{stem}.wav"
+            self.failure = f"{where}: {cause(exc)}"
+            log.warning("recording not started: cannot write %s (%s); the call goes on "
+                        "unrecorded", where, cause(exc))
             return
         log.info("recording to %s", self.wav_path)
 
@@ -176,29 +178,29 @@ class Recorder:
     def on_event(self, event: messages.Event) -> None:
         """What the JSONL keeps of Vapi's messages: final transcript lines, tool calls,
         transfers."""
-        if isinstance(event, messages.Transcript) and event.final and event.text:
-            self.on_transcript(event.role, event.text)
+        if isinstance(event, messages.Transcript) and event.final and event.exact:
+            self.on_transcript(event.role, event.exact, cut=event.cut)
         elif isinstance(event, messages.ToolCalls):
             for call in event.calls:
                 self._line({"tool": call.name, "arguments": call.arguments, "id": call.id})
         elif isinstance(event, messages.TransferUpdate):
             self._line({"transfer": event.destination, "to": event.to})
 
-    def on_transcript(self, role: str, text: str) -> None:
-        self._line({"role": role, "text": text})
+    def on_transcript(self, role: str, text: str, cut: bool = False) -> None:
+        self._line({"role": role, "text": text, **({"cut": True} if cut else {})})
 
     def on_turn(self, turn: int, heard_gap_ms: float) -> None:
         """An answered turn's heard gap (`bridge.call.turns`): one JSONL line."""
         self._line({"turn": turn, "heardGapMs": round(heard_gap_ms, 1)})
 
     def _line(self, fields: dict[str, object]) -> None:
-        """One JSONL line, stamped with the call's clock and the wall clock."""
-        if not self._writing():
-            return
-        assert self._files is not None
-        line = {"t": round(self._clock() - self._t0, 3),
-                "time": datetime.now(UTC).isoformat(timespec="milliseconds"), **fields}
-        self._files.line(json.dumps(line) + "\n")
+        if self._writing() and self._files is not None:
+            self._files.line(self._stamped(fields))
+
+    def _stamped(self, fields: dict[str, object]) -> str:
+        """A JSONL line stamped with both clocks; Vapi's text exact, escaped (`inert_json`)."""
+        return inert_json({"t": round(self._clock() - self._t0, 3), "time": datetime.now(
+            UTC).isoformat(timespec="milliseconds"), **fields}) + "\n"
 
     def _writing(self) -> bool:
         """Still recording? A write the thread found failing stops it here, on the loop."""
@@ -290,11 +292,9 @@ class Recorder:
         """Once the call is over, its full id (now safe to show) as the JSONL's last line."""
         if self.transcript_path is None or self.failure is not None:
             return
-        line = {"t": round(self._clock() - self._t0, 3),
-                "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
-                "ended": {"callId": call_id, "endedReason": ended_reason}}
+        line = self._stamped({"ended": {"callId": call_id, "endedReason": ended_reason}})
         try:
             with self.transcript_path.open("a", encoding="utf-8") as f:
-                f.write(json.dumps(line) + "\n")
+                f.write(line)
         except OSError as exc:
             self._failed(self.transcript_path, cause(exc))

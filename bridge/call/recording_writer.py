@@ -19,13 +19,14 @@ from __future__ import annotations
 import contextlib
 import os
 import queue
+import stat
 import threading
 from pathlib import Path
 
 import numpy as np
 
 from bridge.audio.files import WavWriter
-from bridge.call.destination import make_private_dirs
+from bridge.call.destination import open_private
 
 MAX_BATCH = 500  # items taken from the queue for one round of writes (10 s of ticks)
 
@@ -34,17 +35,17 @@ def cause(exc: OSError) -> str:
     return exc.strerror or str(exc) or exc.__class__.__name__
 
 
-def open_private(path: Path, flags: int) -> int:
-    """A descriptor of `path`, created 0600 whatever the umask: a recording is for its
-    owner only (and its name may hold the call's full id)."""
-    fd = os.open(path, flags | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    with contextlib.suppress(OSError):  # a file of another user's stays as it is
-        os.fchmod(fd, 0o600)
-    return fd
+def _holds_nothing(path: Path) -> bool:
+    """A regular file (no link, no FIFO or device of the owner's) with no sample or line."""
+    info = path.lstat()
+    return stat.S_ISREG(info.st_mode) and info.st_size <= 44  # an empty WAV's header
 
 
 class RecordingWriter:
-    """Opens both files now (an `OSError` if it cannot) and starts the writer thread."""
+    """Opens both files now, as `destination.claim` made them (empty, 0600), writes the
+    WAV's header and starts the writer thread. If that fails (a disk already full), both
+    files are removed if they are regular files with nothing in them, and the `OSError`
+    raised."""
 
     def __init__(self, wav_path: Path, transcript_path: Path, rate: int, *,
                  backlog_s: float = 30.0) -> None:
@@ -52,14 +53,19 @@ class RecordingWriter:
         self.transcript_path = transcript_path
         self.rate = rate
         self.backlog_s = backlog_s
-        make_private_dirs(wav_path.parent)  # 0700: WavWriter finds them made
-        os.close(open_private(wav_path, os.O_WRONLY))  # 0600: WavWriter truncates it
-        self._wav = WavWriter(wav_path, rate, channels=2, on_error=self._failed)
         try:
-            self._jsonl = os.fdopen(open_private(transcript_path, os.O_WRONLY | os.O_APPEND),
-                                    "a", encoding="utf-8")
+            self._wav = WavWriter(wav_path, rate, channels=2, on_error=self._failed)
+            try:
+                self._jsonl = os.fdopen(open_private(transcript_path, os.O_WRONLY |
+                                                     os.O_APPEND), "a", encoding="utf-8")
+            except BaseException:
+                self._wav.close()
+                raise
         except BaseException:
-            self._wav.close()
+            for path in (wav_path, transcript_path):
+                with contextlib.suppress(OSError):
+                    if _holds_nothing(path):
+                        path.unlink()
             raise
         self._queue: queue.SimpleQueue[np.ndarray | str | None] = queue.SimpleQueue()
         self._queued = 0  # samples handed over: written by the event loop only

@@ -207,11 +207,13 @@ class RecordSettings:
         Template(names=("call_id", "profile", "started")),
         "off when null. A path stem with {profile}, {started} and {call_id}, e.g. "
         "recordings/{profile}-{started}-{call_id} writes STEM.wav (stereo at the wire rate: "
-        "left = the visitor, right = the assistant) and STEM.jsonl (final transcript lines, "
-        "then an end line with the full call id). Only those three placeholders ({{ and }} "
-        "for braces). Relative stems go under $STATE_DIRECTORY when systemd sets it, else "
-        "this file's directory. Checked before each call (exit 2 if it cannot be made); a "
-        "full disk stops the recording, not the call.")
+        "left = the visitor, right = the assistant) and STEM.jsonl (final transcript lines "
+        "as Vapi sent them, then an end line with the full call id). A stem whose files "
+        "exist (a path without {call_id}) becomes STEM-2, STEM-3...: never overwritten. "
+        "Only those three placeholders ({{ and }} for braces). Relative stems go under "
+        "$STATE_DIRECTORY when systemd sets it, else this file's directory. Checked before "
+        "each call (exit 2 if it cannot be made); a full disk stops the recording, not the "
+        "call.")
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,9 @@ session. Webhook-style `{"message": {...}}` wrapping is accepted too.
 
 Every string an event carries is bounded and inert (`bridge.inert`: control characters,
 line breaks, bidi overrides and lone surrogates escaped), so whatever prints it — the
-transcript, a log line, `ctl status`, the recording's JSONL — prints one safe line. A value
-of the wrong type reads as empty.
+transcript, a log line, `ctl status`, an event — prints one safe line; only a transcript's
+`exact` text, for the recording's JSONL (which escapes it as JSON), is as Vapi sent it. A
+value of the wrong type reads as empty.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from bridge.vapi import safejson
 from bridge.vapi.destinations import transfer_destination
 
 MAX_WORD = 160  # a type, status, role or ended reason (Vapi's longest reason is 121)
-MAX_TEXT = 4000  # a transcript
+MAX_TEXT = 4000  # a transcript, printed
+MAX_EXACT = 32_768  # a transcript kept exactly (about half an hour of speech)
 MAX_TURN = 2**31
 MAX_TOOL_CALLS = 16  # of one tool-calls message
 # where a transfer goes, by destination type: number, sip, assistant, step
@@ -55,9 +57,14 @@ class UserInterrupted(Event):
 
 @dataclass(frozen=True)
 class Transcript(Event):
+    """`text` is inert, for printing; `exact` is the text as Vapi sent it (not inert: for
+    a file that escapes it, as the recording's JSONL does), cut to MAX_EXACT (`cut`)."""
+
     role: str = ""
     final: bool = False
     text: str = ""
+    exact: str = ""
+    cut: bool = False
 
 
 @dataclass(frozen=True)
@@ -152,9 +159,12 @@ def _typed(data: dict[str, Any]) -> Event:
     if kind == "user-interrupted":
         return UserInterrupted(kind, data, turn_id=_opt_str(data.get("turnId")))
     if kind == "transcript" or kind.startswith("transcript["):
+        said = data.get("transcript")
+        said = said if isinstance(said, str) else ""
         return Transcript(kind, data, role=_str(data.get("role")),
                           final=data.get("transcriptType") == "final",
-                          text=_str(data.get("transcript"), MAX_TEXT))
+                          text=inert(said, MAX_TEXT), exact=said[:MAX_EXACT],
+                          cut=len(said) > MAX_EXACT)
     if kind == "assistant.speechStarted":
         return AssistantSpeechStarted(kind, data, text=_str(data.get("text"), MAX_TEXT),
                                       turn=_turn(data.get("turn")),

@@ -30,16 +30,19 @@ JOURNAL_LINE = re.compile(r"^<([0-7])>[^<]")
 ESCAPES = ("\\n", "\\x1b", "\\u202e")
 
 
-def run(journal: bool, verbose: bool) -> Callable[[], tuple[Result, list[dict[str, object]]]]:
-    def job() -> tuple[Result, list[dict[str, object]]]:
+Recorded = tuple[Result, list[dict[str, object]], str]  # the run, its JSONL parsed and raw
+
+
+def run(journal: bool, verbose: bool) -> Callable[[], Recorded]:
+    def job() -> Recorded:
         with Sim() as sim, case_dir() as d:
             profile = write_profile(d, sim.base_url, record={"path": str(d / "rec")})
             # under the journal transcripts are off by default: printed here on purpose
             result = run_once(profile, "--fault", "hostile-text=0.3", "--set",
                               "transcript.print=finals", *(["-v"] if verbose else []),
                               journal=journal)
-            jsonl = [json.loads(line) for line in (d / "rec.jsonl").read_text().splitlines()]
-        return result, jsonl
+            raw = (d / "rec.jsonl").read_text()
+        return result, [json.loads(line) for line in raw.splitlines()], raw
     return job
 
 
@@ -54,7 +57,7 @@ def forged_only_escaped(text: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def results() -> dict[tuple[bool, bool], tuple[Result, list[dict[str, object]]]]:
+def results() -> dict[tuple[bool, bool], Recorded]:
     jobs = {(j, v): run(j, v) for j in (False, True) for v in (False, True)}
     with parallel({str(k): job for k, job in jobs.items()}) as futures:
         return {k: futures[str(k)].result(timeout=150) for k in jobs}
@@ -64,7 +67,7 @@ def results() -> dict[tuple[bool, bool], tuple[Result, list[dict[str, object]]]]
 @pytest.mark.parametrize("verbose", [False, True], ids=["default", "verbose"])
 def test_hostile_server_text_is_printed_inert(results: dict, journal: bool,
                                               verbose: bool) -> None:
-    result, jsonl = results[(journal, verbose)]
+    result, jsonl, raw = results[(journal, verbose)]
     assert result.code == 0, result.err
     assert "ended: exceeded-max-duration" in result.out, "the call went on to its normal end"
     assert_clean(result)
@@ -95,10 +98,13 @@ def test_hostile_server_text_is_printed_inert(results: dict, journal: bool,
         assert "ignored a malformed message (nested 5000 deep, more than 64)" in result.err
         assert "in-progress\\n12:00:00 ERROR   vapi-bridge: FORGED log line\\n<3>FORGED" \
             in result.err, "the forged status was logged, inert"
-    # the recording's transcript keeps the lines, inert too
+    # the recording's transcript keeps the lines as Vapi sent them, read back by any JSON
+    # reader, while the file itself stays inert to a terminal (cat, less)
     texts = [line["text"] for line in jsonl if "text" in line]
-    assert "Your table is ready \\ud83c" in texts
-    assert all("\n" not in str(t) and "\x1b" not in str(t) for t in texts)
+    assert "Your table is ready \ud83c" in texts, "a lone surrogate kept, as JSON escapes it"
+    assert any("Welcome.\n12:00:00 ERROR" in str(t) for t in texts), texts
+    assert not any(c in raw for c in "\x1b\u202e\x9b\r"), "the file shows inert"
+    assert all(line.startswith("{") for line in raw.splitlines())
     tools = [line for line in jsonl if "tool" in line]
     assert len(tools) == 1 and "\x1b" not in json.dumps(tools, ensure_ascii=False)
     assert "\n" not in tools[0]["tool"] + tools[0]["arguments"] + tools[0]["id"]
