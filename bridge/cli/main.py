@@ -1,8 +1,7 @@
 """The `vapi-bridge` command: run | demo | sim | check | devices | init | unit | ctl | listen.
 
 Every user error ends as one line on stderr and the exit code of its kind; a traceback is
-shown only for an internal error, and only with -v.
-"""
+shown only for an internal error, and only with -v."""
 
 from __future__ import annotations
 
@@ -274,6 +273,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return ExitCode.SIGINT
     except Exception as exc:
+        if not logging.getLogger().handlers:  # it failed before the command set logging up
+            setup_logging(_level(args, "warning"))
         log.debug("internal error", exc_info=True)
         print(f"{_err_prefix()}vapi-bridge: internal error: {_masked(repr(exc))} — run with "
               f"-v for details and please report it", file=sys.stderr)

@@ -72,10 +72,15 @@ def init(name_or_path: str, force: bool = False) -> str:
     if name_or_path == "-":
         sys.stdout.write(profile_text("kiosk"))
         return ""
-    name, path = target_path(name_or_path)
-    if path.exists() and not force:
+    try:
+        name, path = target_path(name_or_path)
+        exists, parent = path.exists(), path.parent.is_dir()
+    except PermissionError as exc:
+        raise UsageError(f"cannot write {exc.filename}: permission denied on a directory of "
+                         f"its path — write it where you may, or as root (sudo)") from None
+    if exists and not force:
         raise UsageError(f"{path} exists; choose another name, or --force to overwrite it")
-    if not path.parent.is_dir():
+    if not parent:
         raise UsageError(f"no directory {path.parent}; create it first: "
                          f"{make_dir_command(path.parent)}")
     try:

@@ -59,8 +59,9 @@ def _lines(event: messages.Event, *, partials: bool) -> list[str]:
 
 class ReaderGoneStdout:
     """sys.stdout while a call prints to it: once its reader has gone (`run … | head -1`),
-    what follows goes to /dev/null, said once in the log, and the call goes on to end with
-    its own exit code; the summary line, which the daemon prints, cannot fail either."""
+    or it cannot be written (`>/dev/full`, a full disk, an I/O error), what follows goes
+    to /dev/null, said once in the log, and the call goes on to end with its own exit code;
+    the summary line, which the daemon prints, cannot fail either."""
 
     def __init__(self, stream: TextIO) -> None:
         self.stream = stream
@@ -68,26 +69,30 @@ class ReaderGoneStdout:
     def write(self, text: str) -> int:
         try:
             return self.stream.write(text)
-        except BrokenPipeError:
-            self._gone()
+        except OSError as exc:
+            self._gone(exc)
             return len(text)
 
     def flush(self) -> None:
         try:
             self.stream.flush()
-        except BrokenPipeError:
-            self._gone()
+        except OSError as exc:
+            self._gone(exc)
 
     def __getattr__(self, name: str) -> Any:  # isatty, fileno, encoding, …
         return getattr(self.stream, name)
 
-    def _gone(self) -> None:
+    def _gone(self, exc: OSError) -> None:
         """Later writes, and the flush at exit, land in /dev/null instead of failing."""
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, self.stream.fileno())
         os.close(devnull)
-        log.info("stdout's reader went away: transcript and summary lines are no longer "
-                 "printed (the call is not affected)")
+        if isinstance(exc, BrokenPipeError):
+            log.info("stdout's reader went away: transcript and summary lines are no longer "
+                     "printed (the call is not affected)")
+        else:
+            log.warning("cannot write to stdout (%s): transcript and summary lines are no "
+                        "longer printed (the call is not affected)", exc.strerror or exc)
 
 
 def guard_stdout() -> None:

@@ -18,6 +18,7 @@ import yaml
 from bridge.errors import ProfileError
 from bridge.profile.fields import Invalid, file_path, suggest
 from bridge.profile.fields import Mapping as MappingField
+from bridge.profile.locate import find_profile
 from bridge.profile.model import (
     FORBIDDEN,
     GONE_FROM_VAPI,
@@ -32,7 +33,6 @@ from bridge.profile.yamlnodes import (
     OVERRIDDEN,
     Lines,
     load_with_lines,
-    not_a_profile,
     read_text,
 )
 from bridge.vapi.api import check_plaintext
@@ -40,35 +40,8 @@ from bridge.words import not_a_file
 
 log = logging.getLogger("bridge.profile")
 
-SYSTEM_DIR = Path("/etc/vapi-bridge")
-
-
-def search_dirs() -> list[Path]:
-    """Where a bare profile NAME is looked for, in order."""
-    config_home = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
-    return [Path("."), Path("config"), config_home / "vapi-bridge", SYSTEM_DIR]
 CREDENTIAL_NAME = "vapi-api-key"
 PUBLIC_CREDENTIAL_NAME = "vapi-public-key"
-
-
-def find_profile(name_or_path: str) -> Path:
-    """A path as given, else NAME.yaml in `search_dirs()`."""
-    path = Path(name_or_path)
-    if path.suffix in (".yaml", ".yml") or os.sep in name_or_path:
-        if path.is_file():
-            return path
-        raise not_a_profile(path)
-    dirs = search_dirs()
-    for directory in dirs:
-        for suffix in (".yaml", ".yml"):
-            candidate = directory / f"{name_or_path}{suffix}"
-            if candidate.is_file():
-                return candidate
-    if path.is_dir():  # `-p kiosk` for the directory ./kiosk: the file in it was meant
-        raise not_a_profile(path)
-    looked = ", ".join(str(d / f"{name_or_path}.yaml") for d in dirs)
-    raise ProfileError(f"profile {name_or_path!r} not found (looked in {looked}) — give a "
-                       f"path, or create it: vapi-bridge init {name_or_path}")
 
 
 def load_profile(name_or_path: str, overrides: list[str] | None = None) -> Profile:

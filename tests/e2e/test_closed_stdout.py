@@ -37,3 +37,19 @@ def test_a_reader_that_goes_away_stops_the_printing_not_the_call(
     assert "BrokenPipeError" not in stderr and " ERROR " not in stderr, stderr
     assert "ended (exceeded-max-duration)" in stderr, "the call ran to its normal end"
     assert stderr.count("stdout's reader went away") == 1, stderr
+
+
+def test_a_stdout_that_cannot_be_written_stops_the_printing_not_the_call(
+        start_sim, profiles: ProfileBuilder) -> None:
+    """`run … >/dev/full`: every write fails (ENOSPC), not only once a reader is gone."""
+    sim = start_sim(assistant="echo")
+    profile = str(profiles.write(sim.base_url, assistant={"overrides": GREETING}))
+    with open("/dev/full", "w") as full:
+        done = subprocess.run(bridge_cmd("run", "-p", profile, "--set", "transcript.print=all"),
+                              cwd=ROOT, env=bridge_env(), stdout=full, stderr=subprocess.PIPE,
+                              text=True, timeout=60)
+    stderr = done.stderr
+    assert done.returncode == 0, stderr
+    assert "Traceback" not in stderr and "internal error" not in stderr, stderr
+    assert "ended (exceeded-max-duration)" in stderr, "the call ran to its normal end"
+    assert stderr.count("cannot write to stdout (No space left on device)") == 1, stderr

@@ -1,0 +1,81 @@
+"""A profile behind a directory the user may not enter is one clear line, not an internal
+error: given as a path, it says so; looked up by NAME, a search directory that cannot be
+searched is skipped (the profile is found in the next one) and named if it is found in
+none; `init` into such a directory says so too. Run as another user than the directories'
+owner (root drops to nobody for it)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bridge.cli.scaffold import init
+from bridge.errors import ProfileError, UsageError
+from bridge.profile import find_profile
+
+NOBODY = 65534
+
+
+@contextlib.contextmanager
+def as_another_user() -> Iterator[None]:
+    if os.geteuid() != 0:
+        yield  # the directories below are closed to their owner too (mode 000)
+        return
+    os.setegid(NOBODY)
+    os.seteuid(NOBODY)
+    try:
+        yield
+    finally:
+        os.seteuid(0)
+        os.setegid(0)
+
+
+@pytest.fixture
+def site(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """An open directory (the cwd) holding `closed/` (a profile inside, closed to others)."""
+    top = Path(tempfile.mkdtemp(prefix="locate-"))
+    (top / "closed" / "vapi-bridge").mkdir(parents=True)
+    (top / "closed" / "in.yaml").write_text("call: {}\n")
+    (top / "closed" / "vapi-bridge" / "desk.yaml").write_text("call: {}\n")
+    top.chmod(0o755)
+    (top / "closed").chmod(0o700 if os.geteuid() == 0 else 0)
+    monkeypatch.chdir(top)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(top / "closed"))
+    try:
+        yield top
+    finally:
+        (top / "closed").chmod(0o700)
+        shutil.rmtree(top)
+
+
+def test_a_path_through_a_closed_directory_is_one_line(site: Path) -> None:
+    with as_another_user(), pytest.raises(ProfileError) as caught:
+        find_profile(str(site / "closed" / "in.yaml"))
+    assert str(caught.value) == (
+        f"cannot read profile {site / 'closed' / 'in.yaml'}: permission denied on a directory "
+        f"of its path — check the path's permissions, or run as a user who may read it")
+
+
+def test_a_search_directory_that_cannot_be_searched_is_skipped_and_named(site: Path) -> None:
+    (site / "config").mkdir(mode=0o755)
+    (site / "config" / "desk.yaml").write_text("call: {}\n")
+    (site / "config" / "desk.yaml").chmod(0o644)
+    with as_another_user():
+        assert find_profile("desk") == Path("config") / "desk.yaml", "found further on"
+        with pytest.raises(ProfileError) as caught:
+            find_profile("lobby")
+    assert f"could not search {site / 'closed' / 'vapi-bridge'}: permission denied) — " \
+        "give a path, or create it: vapi-bridge init lobby" in str(caught.value)
+
+
+def test_init_into_a_closed_directory_is_one_line(site: Path) -> None:
+    with as_another_user(), pytest.raises(UsageError) as caught:
+        init(str(site / "closed" / "x"))
+    assert str(caught.value).startswith(f"cannot write {site / 'closed' / 'x'}: "
+                                        "permission denied on a directory of its path")
