@@ -115,10 +115,12 @@ class SecretPath(Str):
 
 @dataclass(frozen=True)
 class Url(Str):
-    """An http:// or https:// URL with a host."""
+    """An http:// or https:// URL with a host, and no user or password in it: httpx would
+    send them as Basic auth in place of the API key, and the URL is printed in messages."""
 
     def check(self, value: Any) -> str:
         text = super().check(value).strip()
+        shown = re.sub(r"(?<=//)[^/?#]*@", "…@", text)  # never a password, even refused
         try:
             parts = urlsplit(text)
             ok = parts.scheme in ("http", "https") and bool(parts.hostname)
@@ -126,8 +128,11 @@ class Url(Str):
         except ValueError:
             ok = False
         if not ok:
-            raise Invalid(f"{text!r} is not an http:// or https:// URL with a host — e.g. "
+            raise Invalid(f"{shown!r} is not an http:// or https:// URL with a host — e.g. "
                           f"https://api.vapi.ai")
+        if "@" in parts.netloc:
+            raise Invalid(f"{shown!r} holds a user or password (…@): take it out — the API "
+                          f"key goes in VAPI_API_KEY, a proxy's login in HTTPS_PROXY")
         return text
 
 

@@ -57,7 +57,7 @@ class TriggerSettings:
 @dataclass(frozen=True)
 class HttpSettings:
     HELP: ClassVar[str] = ("the kiosk screen (/), /events and /metrics (README: Kiosk screen "
-                           "and metrics); needs pip install 'vapi-bridge[http]'")
+                           "and metrics); needs the [http] extra (aiohttp, prometheus-client)")
     listen: str | None = key(
         Listen(), "off when null. HOST:PORT to serve on: 127.0.0.1:8080 for the kiosk's own "
                   "browser; any other address (0.0.0.0:8080) needs token_env. Read at start "

@@ -8,7 +8,6 @@ whose answer was lost is first looked for (`bridge/vapi/created.py`): never two 
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 import secrets
 import time
@@ -25,7 +24,14 @@ from bridge.retry import RetryPolicy
 from bridge.vapi import connect_errors, safejson
 from bridge.vapi.callinfo import CallInfo
 from bridge.vapi.created import find_created, marked_name
-from bridge.vapi.net import DEADLINE_FACTOR, Answer, http_client, read_answer, untrusted
+from bridge.vapi.net import (
+    DEADLINE_FACTOR,
+    Answer,
+    http_client,
+    is_loopback,
+    read_answer,
+    untrusted,
+)
 from bridge.words import plural
 
 log = logging.getLogger("bridge.api")
@@ -35,16 +41,6 @@ MAX_BODY = 16 * 2**20  # a long call's object (messages, artifact) stays far bel
 # failures before the request left: it cannot have been processed
 NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.ProxyError,
             httpx.UnsupportedProtocol)
-
-
-def is_loopback(url: str) -> bool:
-    host = urlsplit(url).hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def check_plaintext(url: str, allow_plaintext: bool, what: str) -> None:

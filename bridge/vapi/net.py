@@ -16,10 +16,12 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import os
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
+from types import EllipsisType
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -144,39 +146,61 @@ PROXY_VARIABLES = ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY")
 _VARIABLE_OF = {"https://": "HTTPS_PROXY", "http://": "HTTP_PROXY", "all://": "ALL_PROXY"}
 
 
-def proxy_for(url: str) -> tuple[str, str] | None:
-    """The proxy `http_client` sends a request for `url` through, as its `host:port` (never
-    its credentials) and the variable naming it; None when the request goes direct.
+def is_loopback(url: str) -> bool:
+    """`url`'s host is this machine: 127.0.0.0/8, ::1 or localhost."""
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _environment_proxy(url: str) -> tuple[str, str] | EllipsisType | None:
+    """The proxy the environment names for `url` (ws:// and wss:// as http:// and
+    https://), as (the variable, the proxy's URL), or None to go direct; `...` when httpx's
+    table cannot be read (the libraries then choose on their own).
 
     httpx (`trust_env`) builds a table of URL patterns from the environment — HTTPS_PROXY,
     HTTP_PROXY and ALL_PROXY (`https://`, `http://`, `all://`), each NO_PROXY entry a
     pattern that goes direct (`*` none at all) — and the most specific pattern matching a
     URL decides. This builds that table with httpx's own functions and asks it the same
-    question, so `check` and the calls agree (tests/unit/test_proxy_choice.py holds it to
-    the client's choice)."""
-    try:  # httpx's own table, not a public API: without it, check resolves as before
+    question, so `check`, the REST client and the sockets agree (tests/unit/
+    test_proxy_choice.py holds it to the client's choice)."""
+    try:  # httpx's own table, not a public API
         from httpx._utils import URLPattern, get_environment_proxies
     except ImportError:
-        return None
+        return ...
+    scheme = urlsplit(url).scheme
     try:
-        target = httpx.URL(url)
+        target = httpx.URL(url).copy_with(scheme={"ws": "http", "wss": "https"}.get(
+            scheme, scheme))
         table = {URLPattern(key): proxy for key, proxy in get_environment_proxies().items()}
     except (ValueError, httpx.InvalidURL):
-        return None  # the client itself refuses it, with its own line (`http_client`)
+        return ...  # the client itself refuses it, with its own line (`http_client`)
     for pattern in sorted(table):  # httpx's order: the most specific first
         if pattern.matches(target):
             proxy = table[pattern]
-            if proxy is None:
-                return None
-            variable = _VARIABLE_OF.get(pattern.pattern, "NO_PROXY")
-            try:
-                parts = httpx.URL(proxy)
-                port = parts.port or (443 if parts.scheme == "https" else 1080
-                                      if parts.scheme.startswith("socks") else 80)
-                return f"{parts.host}:{port}" if parts.host else "a proxy", variable
-            except (ValueError, httpx.InvalidURL):
-                return "a proxy", variable
+            return None if proxy is None else (
+                _VARIABLE_OF.get(pattern.pattern, "NO_PROXY"), proxy)
     return None
+
+
+def proxy_for(url: str) -> tuple[str, str] | None:
+    """The proxy a connection to `url` goes through, as its `host:port` (never its
+    credentials) and the variable naming it; None when it goes direct."""
+    chosen = _environment_proxy(url)
+    if not isinstance(chosen, tuple):
+        return None
+    variable, proxy = chosen
+    try:
+        parts = httpx.URL(proxy)
+        port = parts.port or (443 if parts.scheme == "https" else 1080
+                              if parts.scheme.startswith("socks") else 80)
+        return f"{parts.host}:{port}" if parts.host else "a proxy", variable
+    except (ValueError, httpx.InvalidURL):
+        return "a proxy", variable
 
 
 def socks_variables() -> str:
@@ -188,5 +212,10 @@ def socks_variables() -> str:
 
 def ws_options(url: str) -> dict[str, Any]:
     """Keyword arguments for `websockets.asyncio.client.connect` to `url`: TLS trust for
-    wss:// (proxies from the environment are websockets' default, `proxy=True`)."""
-    return {"ssl": tls_context()} if urlsplit(url).scheme == "wss" else {}
+    wss://, and the proxy the REST client would take (websockets' own lookup skips
+    ALL_PROXY and reads NO_PROXY otherwise)."""
+    options: dict[str, Any] = {"ssl": tls_context()} if urlsplit(url).scheme == "wss" else {}
+    chosen = _environment_proxy(url)
+    if chosen is not ...:
+        options["proxy"] = chosen[1] if chosen else None
+    return options

@@ -18,6 +18,7 @@ class ConnectProxy:
         self.hosts = hosts or {}
         self.tunnels: list[str] = []  # "host:port" of every CONNECT, in order
         self.refused: list[str] = []  # request lines that were not CONNECT
+        self.sent: list[int] = []  # bytes the client sent through each tunnel, in order
         self.port = 0
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
@@ -56,14 +57,18 @@ class ConnectProxy:
             up_reader, up_writer = await asyncio.open_connection(self.hosts.get(host, host),
                                                                  int(port))
             self.tunnels.append(target)
+            self.sent.append(0)
             writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
-            await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
+            await asyncio.gather(self._pipe(reader, up_writer, len(self.sent) - 1),
+                                 self._pipe(up_reader, writer))
         writer.close()
 
-    @staticmethod
-    async def _pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+    async def _pipe(self, src: asyncio.StreamReader, dst: asyncio.StreamWriter,
+                    counted: int | None = None) -> None:
         with contextlib.suppress(Exception):
             while data := await src.read(65536):
+                if counted is not None:
+                    self.sent[counted] += len(data)
                 dst.write(data)
                 await dst.drain()
         with contextlib.suppress(Exception):

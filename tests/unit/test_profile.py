@@ -244,6 +244,16 @@ def test_a_base_url_that_is_no_http_url_is_a_profile_error(url: str) -> None:
         "kiosk.yaml:4: api.base_url: ")
 
 
+@pytest.mark.parametrize("url", ["http://user:S3CRET@127.0.0.1:8099", "https://S3CRET@api.vapi.ai",
+                                 "https://u:S3CRET@h:99999"])
+def test_a_base_url_with_a_login_is_refused_and_the_password_never_shown(url: str) -> None:
+    """httpx would send it as Basic auth in place of the key (a good key then "rejected"),
+    and the URL is printed in messages."""
+    error = error_of(GOOD + f"api:\n  base_url: {url}\n")
+    assert error.startswith("kiosk.yaml:4: api.base_url: "), error
+    assert "S3CRET" not in error and "…@" in error, error
+
+
 @pytest.mark.parametrize(("origin", "name"), [
     ("kdesk", "kdesk"), ("../pp/kdesk", "kdesk"), ("/etc/x/lobby.yaml", "lobby"),
     ("a.b.yml", "a.b"), ("<profile>", "profile")])
