@@ -30,6 +30,7 @@ from websockets.exceptions import ConnectionClosed
 from bridge.aio import wait_any
 from bridge.audio.base import AudioSink, AudioSource
 from bridge.audio.playout import PlayoutStats
+from bridge.call.abandon import abandon
 from bridge.call.bargein import BargeIn
 from bridge.call.eventqueue import EventQueue
 from bridge.call.paths import build_paths
@@ -68,9 +69,8 @@ class CallClock:
 
 
 class Call:
-    """One call. `state` is where it is in its life (`CallState`), `vapi` what Vapi says
-    of it, `status` the one word people see; `commands` sends Vapi client commands to it
-    (`await call.commands.send(messages.say("Hello"))`)."""
+    """One call: `state` where it is in its life (`CallState`), `vapi` what Vapi says of it,
+    `status` the one word shown; `commands` sends Vapi client commands to it."""
 
     def __init__(self, profile: Profile, api: VapiApi, source: AudioSource, sink: AudioSink, *,
                  recorder: Recorder | None = None, fault: str | None = None) -> None:
@@ -148,9 +148,7 @@ class Call:
         """Server messages dropped: unparseable, or too big to read."""
         return self._socket.malformed if self._socket else 0
 
-    @property
-    def interruptions(self) -> int:
-        return self.barge_in.interruptions
+    interruptions = property(lambda self: self.barge_in.interruptions, doc="barge-ins")
 
     async def send_command(self, command: dict[str, Any]) -> None:
         """On the call socket, as it is (`commands.send` picks the path and words errors)."""
@@ -159,7 +157,10 @@ class Call:
         await self._socket.send_command(command)
 
     async def end(self) -> None:
-        """Ask Vapi to end the call, wait briefly for it, then close our side."""
+        """Ask Vapi to end the call (`abandon` while still connecting), wait briefly, close."""
+        if self.state is CallState.CONNECTING and self.info is not None:
+            self.state = CallState.ENDING
+            self.ended_reason = await abandon(self.commands, self.profile.call, self.short_id)
         if self._socket is None or self.state is not CallState.IN_CALL:
             return
         self.state = CallState.ENDING

@@ -164,6 +164,9 @@ def check_files(case: SignalCase, d: Any, result: Result) -> None:
     assert len(wavs) == 1, wavs
     rec = check_recording(wavs[0], want_audio=case.moment != "connecting"
                           or HUP in case.signals)
+    if case.moment == "connecting" and HUP not in case.signals:  # said, not "ended"
+        assert "ended: stopped-while-connecting after" in result.out, result.out
+        assert "stopped before its socket connected" in result.err, result.err
     if case.code == 0 and case.moment == "mid-call":
         reason = "exceeded-max-duration" if HUP in case.signals else "customer-ended-call"
         assert f"ended: {reason} after" in result.out, result.out
