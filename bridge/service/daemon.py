@@ -3,13 +3,11 @@
 Modes (`service.mode`): `once` places one call and exits; `standby` places a call on `ctl
 call`, SIGUSR1 or the wake word (`standby.py`), then waits again, devices idle (`idle.py`);
 `loop` calls again after `loop_delay_seconds`, backing off (up to `max_backoff_seconds`)
-while calls fail. SIGHUP reloads the profile between calls (a broken one is refused);
-SIGINT/SIGTERM end the call and the daemon. Its control socket and HTTP server are hooks
-(`control`, `web`: the CLI's `serve_control`, `serve_http`): `control.commands.Host`.
-
-Under systemd it says READY=1 once the profile is loaded and the devices are open,
-keeps STATUS= current, pings the watchdog from the event loop and says STOPPING=1.
-"""
+while calls fail. SIGHUP reloads the profile between calls (a broken one is refused; in
+`once` mode ignored); SIGINT/SIGTERM end the call and the daemon. Its control socket and
+HTTP server are hooks (`control`, `web`: the CLI's `serve_control`, `serve_http`):
+`control.commands.Host`. Under systemd it says READY=1 once the profile is loaded and the
+devices are open, keeps STATUS= current, pings the watchdog, and says STOPPING=1."""
 
 from __future__ import annotations
 
@@ -69,9 +67,7 @@ class Daemon:
                  hooks: list[EventHook] | None = None, view: CallView | None = None,
                  control: ControlSocket | None = None, stop: asyncio.Event | None = None,
                  web: ControlSocket | None = None) -> None:
-        self.profile = profile
-        self.reload_from = reload_from
-        self.overrides = overrides or []
+        self.profile, self.reload_from, self.overrides = profile, reload_from, overrides or []
         self.fault, self.hooks, self.view = fault, hooks or [], view
         self.control, self.web = control, web  # the control socket; the HTTP server
         self.call: Call | None = None
@@ -115,6 +111,9 @@ class Daemon:
         return None
 
     def request_reload(self) -> None:
+        if self.profile.service.mode == "once":  # it exits after its call: nothing to reload
+            log.warning("reload ignored: the daemon is in once mode and exits after its call")
+            return
         self._reload_pending = True
         busy = self._calling  # the call, its goodbye playing out, its summary: not cut
         log.info("reload requested: the profile is read again after the current call"
