@@ -3,6 +3,16 @@
 A codec turns int16 mono samples into wire bytes and back. Decoders are stateful: the
 downlink arrives in chunks that are not sample-aligned, so an odd byte of s16le is carried
 to the next chunk.
+
+The s16le decoder also keeps the stream in byte alignment. If the server cuts a reply after
+an odd number of bytes and starts the next on a sample boundary (nothing says it cannot),
+every sample after it would be read one byte off: loud noise for the rest of the call.
+Audio read one byte off is rough (its high byte is the signal's low byte: noise near full
+scale) where the same bytes read the other way are smooth, so each chunk's first
+`ALIGN_SAMPLES` are measured both ways (mean absolute difference of neighbours) and after
+`ALIGN_VOTES` chunks in a row where the other reading is `ALIGN_RATIO` times smoother (and
+this one is rough at all) the stream is shifted a byte. Real audio read the right way is
+never that much rougher than its shifted reading, which is noise whatever the signal.
 """
 
 from __future__ import annotations
@@ -34,6 +44,17 @@ class Codec(Protocol):
         ...
 
 
+ALIGN_SAMPLES = 160  # of each chunk, read both ways
+ALIGN_RATIO = 8.0
+ALIGN_VOTES = 3
+ALIGN_ROUGH = 256.0  # mean |difference| under which a reading is not judged (near silence)
+
+
+def _roughness(data: bytes, offset: int, count: int) -> float:
+    x = np.frombuffer(data, dtype="<i2", count=count, offset=offset).astype(np.int32)
+    return float(np.abs(np.diff(x)).mean())
+
+
 class PcmS16leCodec:
     name = "pcm_s16le"
     bytes_per_sample = 2
@@ -41,6 +62,8 @@ class PcmS16leCodec:
     def __init__(self) -> None:
         self._carry = b""
         self._silence_split = False
+        self._votes = 0
+        self.realigned = 0  # times the stream was found a byte off and shifted
 
     def encode(self, samples: np.ndarray) -> bytes:
         return samples.astype("<i2", copy=False).tobytes()
@@ -52,6 +75,8 @@ class PcmS16leCodec:
             # the split sample: the carried byte and this chunk's first, or silence
             data = b"\0\0" + data[1:] if self._silence_split else self._carry + data
             self._carry, self._silence_split = b"", False
+        if self._off_by_a_byte(data):
+            data = data[1:]
         whole = len(data) >> 1
         if len(data) & 1:
             self._carry = data[-1:]
@@ -60,6 +85,20 @@ class PcmS16leCodec:
 
     def drop_split(self) -> None:
         self._silence_split = bool(self._carry)
+
+    def _off_by_a_byte(self, data: bytes) -> bool:
+        """This chunk's vote (see the module doc); True when the stream is to be shifted."""
+        count = min(ALIGN_SAMPLES, (len(data) - 1) >> 1)
+        if count < 16:
+            return False  # too little to judge: the vote stands
+        here, shifted = _roughness(data, 0, count), _roughness(data, 1, count)
+        self._votes = self._votes + 1 if here > ALIGN_ROUGH and here > ALIGN_RATIO * shifted \
+            else 0
+        if self._votes < ALIGN_VOTES:
+            return False
+        self._votes = 0
+        self.realigned += 1
+        return True
 
 
 class MulawCodec:

@@ -113,6 +113,10 @@ class Downlink:
             if dropped >= CUT_LOGGED_MS:
                 log.info("call %s: ending; %.1f s of the assistant's audio cut", label,
                          dropped / 1000)
+        if (realigned := getattr(self.codec, "realigned", 0)) and label:
+            self.codec.realigned = 0  # type: ignore[attr-defined]  # said once
+            log.info("call %s: the assistant's audio came a byte off its samples %d time(s) "
+                     "(a reply cut mid-sample) and was realigned", label, realigned)
         self.sink.end_stream()
 
     def playout_stats(self) -> PlayoutStats:

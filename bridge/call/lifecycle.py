@@ -177,7 +177,7 @@ class Call:
         try:
             await self.end()
         finally:
-            self.downlink.end()
+            self.downlink.end(label=self.short_id)
             for task in self._tasks:
                 task.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
