@@ -38,6 +38,7 @@ from bridge.call.recording import Recorder
 from bridge.call.state import CallState, VapiStatus, shown
 from bridge.call.summary import CONNECTION_LOST, CallSummary, DeviceShare, summarise
 from bridge.call.turns import Turns
+from bridge.call.watchdog import watch
 from bridge.errors import AudioDeviceError, NetworkError, ProfileError, Refused
 from bridge.profile import public_key
 from bridge.profile.model import Profile
@@ -124,12 +125,10 @@ class Call:
                    if b.is_device]
         self._tasks = [asyncio.create_task(job, name=name) for job, name in (
             (self._run_uplink(), "uplink"), (self._receive(), "downlink"),
-            (self._watch_silence(), "downlink-watchdog"), (self.turns.run(self), "turns"),
+            (self._watch_socket(), "socket-watchdog"), (self.turns.run(self), "turns"),
             *((d, "device") for d in devices))]
 
-    @property
-    def done(self) -> bool:
-        return self._closed.is_set()
+    done = property(lambda self: self._closed.is_set(), doc="the socket is closed: ENDED")
 
     @property
     def status(self) -> str:
@@ -240,12 +239,13 @@ class Call:
                 log.error("call %s: %s — ending the call", self.short_id, exc)
                 await self.end()
 
-    async def _watch_silence(self) -> None:
-        assert self._socket is not None
-        quiet = await self._socket.quiet()
-        if self.state is CallState.IN_CALL:
-            self._lost(f"nothing received for {quiet:.0f} s")
-            await self._socket.close()
+    async def _watch_socket(self) -> None:  # `watchdog`: a link that carries nothing
+        assert self._socket is not None and self.info is not None
+        lost = await watch(self._socket, self.api, self.info.id, self.vapi.ended,
+                           self.profile.call.end_timeout_seconds, self.short_id)
+        if lost and self.state is CallState.IN_CALL:
+            self._lost(lost)
+        await self._socket.close()
 
     def _lost(self, detail: str) -> None:
         if self.ended_reason is None:

@@ -60,7 +60,8 @@ FAULTS: dict[str, tuple[str, str]] = {
         "conversation-update carries 'messages' (spec) instead of 'conversation'; "
         "events carry timestamp and call",
     ),
-    "end-close": ("CODE", "after 'ended', close with 1000, 1001, 1005 (no code) or 1006 (abort)"),
+    "end-close": ("CODE", "after 'ended', close with 1000, 1001, 1005 (no code) or 1006 (abort), "
+                  "or 0: leave the socket open"),
     "monitor-in-create": ("", "the 201 response of POST /call includes 'monitor'"),
     "listen-swap": ("", "listen socket: channel 0 = assistant, channel 1 = customer"),
     "listen-no-start": ("", "listen socket: no {\"type\": \"start\"} text frame first"),
@@ -137,8 +138,8 @@ def parse_fault(text: str) -> Fault:
         fault.at(0.0)
     except ValueError:
         raise ValueError(f"bad argument for {name}: {arg!r} (syntax {FAULTS[name][0]})") from None
-    if name == "end-close" and fault.number() not in (1000, 1001, 1005, 1006):
-        raise ValueError("end-close takes 1000, 1001, 1005 or 1006")
+    if name == "end-close" and fault.number() not in (0, 1000, 1001, 1005, 1006):
+        raise ValueError("end-close takes 0, 1000, 1001, 1005 or 1006")
     return fault
 
 

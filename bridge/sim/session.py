@@ -220,8 +220,9 @@ class CallSession:
             self.pump.stop()
         if notify and not self.outbox.dead:
             self.emit(ev.status_update("ended", reason))
-            code = self.rec.faults.get("end-close")
-            self.outbox.close(int(code.number()) if code else 1000)
+            code = int(fault.number()) if (fault := self.rec.faults.get("end-close")) else 1000
+            if code:  # 0: the socket is left open, for the client to close
+                self.outbox.close(code)
 
     def end_later(self, reason: str, delay: float = 0.3) -> None:
         async def later() -> None:

@@ -32,7 +32,7 @@ from bridge.vapi.net import untrusted, ws_options
 log = logging.getLogger("bridge.call")  # the log category users know these lines by
 
 SEND_TIMEOUT_S = 5.0  # a send blocked this long means the connection is gone
-SILENCE_TIMEOUT_S = 8.0  # Vapi streams audio all call long: this much nothing is a dead link
+SILENCE_TIMEOUT_S = 8.0  # Vapi streams audio all call long [seen]: this much nothing, ask
 MAX_MESSAGE = 16 * 2**20  # accepted by the socket; beyond MAX_USEFUL it is dropped and counted
 MAX_USEFUL = 2**20
 PING_INTERVAL_S = 5.0
@@ -122,14 +122,14 @@ class CallSocket:
                 "call %s: ignored a malformed message (%s)%s", self.label, event.reason,
                 "; the call goes on, more are logged with -v" if first else "")
 
-    async def quiet(self, limit_s: float = SILENCE_TIMEOUT_S) -> float:
-        """Return once nothing has arrived for `limit_s`: the seconds of quiet. Ping/pong
-        catches a dead TCP link; this catches a live one that carries nothing."""
+    async def quiet(self, limit_s: float = SILENCE_TIMEOUT_S, since: float = 0.0) -> float:
+        """Return once nothing has arrived for `limit_s` (counted from `since` at the
+        earliest): the seconds nothing has arrived. Ping/pong catches a dead TCP link;
+        this, a live one that carries nothing."""
         while True:
             await asyncio.sleep(1.0)
-            quiet = time.monotonic() - self.last_message
-            if quiet > limit_s:
-                return quiet
+            if time.monotonic() - max(self.last_message, since) > limit_s:
+                return time.monotonic() - self.last_message
 
     @property
     def close_code(self) -> int | None:

@@ -62,6 +62,7 @@ class Case:
     debug_words: str | None = None  # must appear with -v (the fault was really seen)
     never: str | None = None  # must not appear with -v
     max_seconds: float = 60.0  # a generous guard against a hang, never a performance bound
+    longest: float | None = None  # the recording's length at most (s, on its own clock)
 
 
 FAST_FAIL = {"api": {"retry_attempts": 2, "timeout_seconds": 1}}
@@ -120,8 +121,19 @@ CASES: dict[str, Case] = {
     # a reason that is not a failure stays exit 0
     "vapi-ends-normally": Case("vapi-error=assistant-ended-call@1.5", 0, "assistant: Hello.",
                                reason="assistant-ended-call", never="failed on Vapi's side"),
-    "ws-drop": Case("ws-drop=1.5@25", 5, "connection lost (nothing received for",
-                    reason="connection-lost", max_seconds=30),
+    # dead: no audio, no events, no pongs (the keepalive finds it; Vapi, asked after 8 s
+    # of nothing, still says the call is in progress)
+    "ws-drop": Case("ws-drop=1.5@25", 5, "connection lost (", reason="connection-lost",
+                    max_seconds=30),
+    # quiet but alive: 12 s with nothing at all (a server that sends no near-silence); Vapi
+    # says the call goes on, so it does, to its normal end
+    "quiet-12s": Case("stall=12000@1", 0, "nothing received for 8 s, but Vapi says the call "
+                      "is in-progress: going on", reason=NORMAL_END, never=CONNECTION_LOST,
+                      profile={"assistant": {"overrides": {"maxDurationSeconds": 16}}}),
+    # Vapi ends the call and leaves its socket open: closed from here after
+    # call.end_timeout_seconds (2 s), as after our own end-call (8.4 s before, on silence)
+    "end-left-open": Case("end-close=0", 0, "assistant: Hello.", reason=NORMAL_END,
+                          never=CONNECTION_LOST, longest=3 + 2 + 1.5),
     "malformed-json": Case("malformed-json=0.3", 0, "assistant: Hello.", reason=NORMAL_END,
                            debug_words="ignored a malformed message"),
     "odd-binary": Case("odd-binary", 0, "assistant: Hello.", reason=NORMAL_END),
@@ -257,6 +269,8 @@ def run_case(case: Case) -> Outcome:
         assert created[0] in wavs[0].name, "the call the bridge used is the one created"
         rec = check_recording(wavs[0], want_audio=case.audio)
         outcome.recordings.append(rec.seconds)
+        if case.longest is not None:
+            assert rec.seconds <= case.longest, f"the call lasted {rec.seconds:.1f} s"
         if case.audio:
             heard = right_channel(wavs[0])
             assert int(np.abs(heard).max()) > 1000, "the assistant's line was recorded"

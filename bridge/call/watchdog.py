@@ -1,0 +1,67 @@
+"""The call socket, watched while the call lasts: for a link that carries nothing, and for
+a socket Vapi leaves open after ending the call.
+
+Vapi streams audio all call long, near-silence between utterances [seen], so a socket that
+brings nothing for `SILENCE_TIMEOUT_S` is suspect. Nothing documented promises it, though:
+a server may send a greeting whole and then nothing, or say `hang` (a slow tool) and go
+quiet. So Vapi is asked (`GET /call/{id}`): while it says the call goes on, so does the
+call, and the watch starts again; past `MAX_SILENCE_S` of nothing at all (longer than
+Vapi's own default silence timeout, 30 s, would leave a live call), or when Vapi ends,
+cannot be asked or says anything else, the connection is lost.
+
+After Vapi's `status-update` ended, the socket is Vapi's to close; one still open
+`end_timeout_seconds` later is closed from here, as after our own `end-call`."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from bridge.call.summary import OUTCOME_TIMEOUT_S
+from bridge.inert import inert
+from bridge.vapi.api import VapiApi
+from bridge.vapi.socket import SILENCE_TIMEOUT_S, CallSocket
+
+log = logging.getLogger("bridge.call")
+
+MAX_SILENCE_S = 60.0
+LIVE = ("queued", "ringing", "in-progress", "forwarding")
+
+
+async def watch(socket: CallSocket, api: VapiApi, call_id: str, ended: asyncio.Event,
+                end_timeout_s: float, label: str) -> str | None:
+    """Returns why the connection is lost, or None once Vapi has ended the call and left
+    the socket open `end_timeout_s` (the caller closes it either way)."""
+    silent = asyncio.create_task(_silence(socket, api, call_id, label))
+    over = asyncio.create_task(ended.wait())
+    try:
+        await asyncio.wait({silent, over}, return_when=asyncio.FIRST_COMPLETED)
+        if ended.is_set():
+            await asyncio.sleep(end_timeout_s)
+            return None
+        return silent.result()
+    finally:
+        for task in (silent, over):
+            task.cancel()
+        await asyncio.gather(silent, over, return_exceptions=True)
+
+
+async def _silence(socket: CallSocket, api: VapiApi, call_id: str, label: str) -> str:
+    since = 0.0
+    while True:
+        quiet = await socket.quiet(SILENCE_TIMEOUT_S, since)
+        if quiet > MAX_SILENCE_S:
+            return f"nothing received for {quiet:.0f} s"
+        try:
+            async with asyncio.timeout(OUTCOME_TIMEOUT_S):
+                status = (await api.get_call(call_id, attempts=1)).raw.get("status")
+        except Exception as exc:
+            return f"nothing received for {quiet:.0f} s, and Vapi could not be asked " \
+                   f"({exc.__class__.__name__})"
+        if status not in LIVE:
+            return f"nothing received for {quiet:.0f} s, and Vapi says the call is " \
+                   f"{inert(str(status), 40)}"
+        log.info("call %s: nothing received for %.0f s, but Vapi says the call is %s: "
+                 "going on", label, quiet, status)
+        since = time.monotonic()
