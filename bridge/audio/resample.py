@@ -42,6 +42,8 @@ branch cost 3× as much (numpy's per-call overhead more than the arithmetic), an
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import soxr
 
@@ -84,6 +86,14 @@ class Resampler:
         self._in += len(samples)
         self._out += len(out)
         return out
+
+    def flush(self) -> np.ndarray:
+        """What the filter still holds, pushed out with silence: the stream's last
+        milliseconds (a goodbye's), which would otherwise never come out."""
+        if self._stream is None:
+            return np.zeros(0, dtype=np.int16)
+        return self.process(np.zeros(math.ceil(self.held_ms * self.in_rate / 1000) + 1,
+                                     dtype=np.int16))
 
     def reset(self) -> None:
         if self._stream is not None:

@@ -70,6 +70,7 @@ class Downlink:
         sink.set_playout_target(start_ms, self.floor_ms)
         self._base = sink.playout_stats()  # counted before this call: not its share
         self._cut = False
+        self._flushed = False  # the resampler's tail pushed out (the stream is over)
 
     def on_audio(self, data: bytes) -> None:
         self.bytes_received += len(data)
@@ -113,6 +114,10 @@ class Downlink:
             if dropped >= CUT_LOGGED_MS:
                 log.info("call %s: ending; %.1f s of the assistant's audio cut", label,
                          dropped / 1000)
+        elif not self._cut and not self._flushed:  # the held last ms of what plays out
+            self._flushed = True
+            if len(tail := self._resampler.flush()):
+                self.sink.capture_frame(tail)
         if (realigned := getattr(self.codec, "realigned", 0)) and label:
             self.codec.realigned = 0  # type: ignore[attr-defined]  # said once
             log.info("call %s: the assistant's audio came a byte off its samples %d time(s) "

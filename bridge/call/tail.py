@@ -6,11 +6,11 @@ goodbye sent whole, or ahead of real time, is then still queued here, seconds of
 closing the speaker at once would leave the visitor with its first words. A call we ended
 ourselves was cut at its end (`Downlink.end(cut=True)`): nothing of it is left but a fade.
 
-`play_out` waits until the playout buffer is empty and the device's own latency has passed,
-for at most what was queued and `SLACK_S` (a stalled device is not waited on). Once `stop()`
-is true (a signal stopping the daemon, a new call asked for) it fades out what is left and
-waits only for the fade. `tick`, if given, is called as it plays (every `POLL_S`, and once
-it is heard): the recorder's way to keep recording it.
+`play_out` waits until the playout buffer is empty and the device's own latency (and
+`AIR_MARGIN_S`) has passed, for at most what was queued and `SLACK_S` (a stalled device is
+not waited on). Once `stop()` is true (a signal stopping the daemon, a new call asked for)
+it fades out what is left and waits only for the fade. `tick`, if given, is called as it
+plays (every `POLL_S`, and once it is heard): the recorder's way to keep recording it.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from collections.abc import Callable
 from bridge.audio.base import AudioSink
 
 SLACK_S = 1.0  # beyond what was queued: a device's start, a loaded machine
+AIR_MARGIN_S = 0.1  # beyond the device's reported latency, before it is closed
 POLL_S = 0.02
 
 log = logging.getLogger("bridge.call")
@@ -32,8 +33,18 @@ async def play_out(sink: AudioSink, stop: Callable[[], bool] | None = None,
                    tick: Callable[[], None] | None = None) -> None:
     """Wait for `sink` to play what is queued (see the module)."""
     queued = sink.playout_stats().depth_ms / 1000
-    if queued <= 0:
-        return
+    if queued > 0:
+        await _drain(sink, queued, stop, tick)
+    # the last blocks pulled, still in the device's and the sound server's buffers, reach
+    # the air (PortAudio's latency leaves out the server's: an abort then cut the last
+    # 13-33 ms of a goodbye on the PulseAudio rig, with a click)
+    await asyncio.sleep(sink.latency_ms / 1000 + AIR_MARGIN_S)
+    if tick is not None:
+        tick()
+
+
+async def _drain(sink: AudioSink, queued: float, stop: Callable[[], bool] | None,
+                 tick: Callable[[], None] | None) -> None:
     if queued >= 1:
         log.info("the call's last %.1f s of audio playing out", queued)
     deadline = time.monotonic() + queued + SLACK_S
@@ -49,6 +60,3 @@ async def play_out(sink: AudioSink, stop: Callable[[], bool] | None = None,
         await asyncio.sleep(POLL_S)
         if tick is not None:
             tick()
-    await asyncio.sleep(sink.latency_ms / 1000)  # the device's own buffer reaches the air
-    if tick is not None:
-        tick()

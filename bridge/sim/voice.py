@@ -140,4 +140,4 @@ class Voice:
         if utt.after == "transfer":
             s.spawn(do_transfer(s, utt.meta.get("destination")))
         else:
-            s.end_later(utt.after)
+            s.end_later(utt.after, delay=0.0)  # as soon as the last of it is sent

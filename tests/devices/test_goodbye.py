@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import yaml
 
@@ -19,7 +20,7 @@ from tests.devices.conftest import require_espeak, running_bridge, summary_of, w
 from tests.e2e.replies import LINE, compare, the_reply
 from tests.rig.pulse import PulseRig
 from tests.rig.retiming import retimed_whole
-from tests.rig.signals import resample, wav_bytes
+from tests.rig.signals import resample, tone_amplitude, wav_bytes
 
 SPEEDS = {"realtime": (), "whole": ("--downlink-speed", "whole")}
 
@@ -54,3 +55,41 @@ def test_a_goodbye_that_ends_the_call_is_heard_whole(rig: PulseRig, start_sim: A
     assert abs(heard_s - said_s) <= 0.03 * said_s, "every word reached the speaker"
     assert not heard.problems, str(heard)
     assert summary["audible"] == 0, summary["line"]
+
+
+@pytest.mark.parametrize("speed", SPEEDS.values(), ids=SPEEDS.keys())
+def test_a_goodbye_that_ends_with_the_call_is_heard_to_its_last_millisecond(
+        rig: PulseRig, start_sim: Any, tmp_path: Path, speed: tuple[str, ...]) -> None:
+    """A goodbye whose sound runs to the instant Vapi ends the call (a 1 kHz tone of 300 ms,
+    then `ended` as soon as it is sent, nothing after): the speaker closed with the sound
+    server still holding its last milliseconds, and the resampler its last 3.6 ms, cut with
+    a click (13-33 ms against an independent server). Now all of it is heard."""
+    script = tmp_path / "script.yaml"
+    script.write_text(yaml.safe_dump([{"tone": 1000, "ms": 300, "wait": False,
+                                       "endCall": True}]))
+    sim = start_sim(f"script:{script}", *speed)
+    profile = write_profile(tmp_path / "kiosk.yaml", sim.base_url,
+                            assistant={"overrides": {}},
+                            wire={"format": "pcm_s16le", "sample_rate": 16000},
+                            audio={"device_rate": rig.rate})
+    rig.start_speaker_recording()
+    with running_bridge(rig, profile) as bp:
+        code = bp.finish()
+    played, rate, _ = rig.stop_speaker_recording()
+    assert code == 0, bp.err
+    level = tone_amplitude(played, rate, 1000.0, window_ms=2.0)
+    loud = np.flatnonzero(level > level.max() / 2)  # the tone at full level: its -6 dB span
+    heard_ms = (loud[-1] - loud[0]) * 1000 / rate
+    # a click is a jump: the second difference, which takes 1 kHz down 35 dB at 48 kHz,
+    # at the tone's end against the tone's own in its middle
+    bend = np.abs(np.diff(played.astype(float), 2))
+    middle = (loud[0] + loud[-1]) // 2
+    steady = bend[middle - rate // 100:middle + rate // 100].max()
+    at_end = bend[loud[-1] - rate // 100:loud[-1] + rate // 20].max()
+    where = (int(np.argmax(bend[loud[-1] - rate // 100:loud[-1] + rate // 20])) - rate // 100)
+    print(f"\nthe 300 ms tone heard for {heard_ms:.1f} ms; jumps at its end "
+          f"{at_end / steady:.1f}× the tone's own ({where * 1000 / rate:+.1f} ms)")
+    # before: 289.7-295.9 ms and jumps 13-31x (whole: 3 runs of 4; real time: 1 of 3);
+    # now 296.4-297.0 ms and at most 6.2x (a few ms of fade where the stream runs out)
+    assert heard_ms >= 300 - 6, "the goodbye's last milliseconds were cut"
+    assert at_end <= 10 * steady, "the speaker closed with a click"
