@@ -112,8 +112,6 @@ def _apply_override(data: dict[str, Any], item: str) -> str:
     return key
 
 
-
-
 def _err(origin: str, lines: Lines, path: str, message: str) -> ProfileError:
     line = lines.get(path) or lines.get(path.rsplit(".", 1)[0]) or 0
     if line == OVERRIDDEN:  # point at the override, not at a line of the file
@@ -125,6 +123,12 @@ def _err(origin: str, lines: Lines, path: str, message: str) -> ProfileError:
 def _build(data: dict[str, Any], lines: Lines, origin: str, name: str,
            directory: Path) -> Profile:
     for section in data:
+        if section not in SPEC and not re.fullmatch(r"[A-Za-z_][\w-]{0,39}", str(section)):
+            # not a misspelt section: another file (its first key may be a secret's line)
+            line = lines.get(section) or 0
+            raise ProfileError(f"{origin}{f':{line}' if line else ''}: a key that is no "
+                               f"section name — is this a vapi-bridge profile? (vapi-bridge "
+                               f"init NAME writes one)")
         if section not in SPEC:
             hint = suggest(section, list(SPEC))
             raise _err(origin, lines, section, "unknown section"

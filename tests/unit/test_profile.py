@@ -305,3 +305,13 @@ def test_client_messages_without_a_barge_in_signal_are_warned_of(listed: list[st
         assert found[0] == ("assistant.overrides.clientMessages leaves out both "
                             "user-interrupted and speech-update: the speaker cannot stop when "
                             "the visitor interrupts — add user-interrupted")
+
+
+@pytest.mark.parametrize("text", ["root:*:20228:0:99999:7:::\n", "my password is hunter2: x\n",
+                                  '"sk-live-0123456789abcdef0123456789abcdef01": 1\n'])
+def test_another_files_first_line_is_never_echoed(text: str) -> None:
+    """`-p /etc/shadow` (as root): its first line parses as a key; the error names the file
+    and line, never the text (a password hash, a secret)."""
+    error = error_of(text)
+    assert error == ("kiosk.yaml:1: a key that is no section name — is this a vapi-bridge "
+                     "profile? (vapi-bridge init NAME writes one)"), error
