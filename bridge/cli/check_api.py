@@ -5,6 +5,7 @@ accepted (a harmless authenticated request), `assistant.id` found (`GET /assista
 from __future__ import annotations
 
 import asyncio
+import os
 import ssl
 from urllib.parse import urlsplit
 
@@ -23,6 +24,11 @@ async def network(profile: Profile) -> list[Item]:
     proxied = proxy_for(profile.api.base_url)
     if proxied is not None:  # the proxy resolves the host, and TLS runs through its tunnel
         where, variable = proxied
+        down = await _unreachable(where)
+        if down:
+            return [Item(False, f"proxy {where} ({variable}) reachable", f"{down}; check the "
+                         f"proxy, or {variable} (NO_PROXY for hosts to reach directly)",
+                         ExitCode.NETWORK)]
         return [Item(True, f"API host {host} reached through the proxy {where} ({variable})",
                      "not resolved here: the proxy does; TLS, the key and the assistant are "
                      "checked through it")]
@@ -47,6 +53,22 @@ async def network(profile: Profile) -> list[Item]:
     elif not is_loopback(profile.api.base_url):
         items.append(Item(True, f"plain {url.scheme}:// to {host} (api.allow_plaintext)"))
     return items
+
+
+async def _unreachable(where: str) -> str | None:
+    """Why the proxy at `where` (host:port) takes no connection, or None when it does."""
+    host, _, port = where.rpartition(":")
+    if not host or not port.isdigit():
+        return None  # a proxy URL shown as "a proxy": the client says what it makes of it
+    try:
+        _, writer = await asyncio.wait_for(asyncio.open_connection(host.strip("[]"),
+                                                                   int(port)), 10)
+    except TimeoutError:
+        return "no answer within 10 s"
+    except OSError as exc:  # asyncio words a refusal "Connect call failed (addr)"
+        return os.strerror(exc.errno) if exc.errno else exc.__class__.__name__
+    writer.close()
+    return None
 
 
 def key_present(profile: Profile) -> tuple[Item, str | None]:

@@ -62,3 +62,19 @@ def test_a_host_in_no_proxy_is_resolved_here(named_sim: tuple[SimHandle, Path],
     assert " ✓ API key present" in lines, "the key is looked at here, whatever the network"
     assert not any("API key accepted" in line for line in lines)
     assert proxy.tunnels == []
+
+
+def test_a_proxy_that_takes_no_connection_is_the_failed_check(
+        named_sim: tuple[SimHandle, Path], short_dir: Path) -> None:
+    """Not "✓ reached through the proxy" and then the key blamed."""
+    sim, ca_pem = named_sim
+    profile = write_profile(short_dir, f"https://{NAME}:{sim.port}")
+    with ConnectProxy(hosts={NAME: "127.0.0.1"}) as proxy:
+        port = proxy.port
+        env = proxy_env(proxy, ca_pem)
+    checked = run("check", "--profile", str(profile), env=env)  # the proxy is gone
+    assert checked.returncode == 5, checked.stdout + checked.stderr
+    lines = checked.stdout.splitlines()
+    assert f" ✗ proxy 127.0.0.1:{port} (HTTPS_PROXY) reachable — Connection refused; check " \
+           f"the proxy, or HTTPS_PROXY (NO_PROXY for hosts to reach directly)" in lines, lines
+    assert not any("API key accepted" in line for line in lines), lines
