@@ -258,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     func: Callable[[argparse.Namespace], int] | None = getattr(args, "func", None)
     if func is None:
-        parser.print_help()
+        parser.print_help(sys.stderr)  # a usage error: stdout stays for output
         return ExitCode.PROFILE
     try:
         if args.command in NATIVE_STDERR_COMMANDS:  # they open PortAudio
