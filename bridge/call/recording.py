@@ -15,16 +15,14 @@ what the speaker plays — so the file lasts as long as the call, and speech has
 A goodbye Vapi sent ahead of real time, still queued when the call ends, is recorded as
 it plays out (`tail.play_out`; the call's end waits for it), the sent leg silent.
 The placing runs on the event loop, once per uplink tick; the files are written on a thread
-of their own (`recording_writer`), so a slow disk never holds up the tick. The WAV header is
-rewritten with every write, so the file is valid even if the process dies (`freeze()`
-before it exits at once); `aclose()`, on every ending path, waits (at most `CLOSE_WAIT_S`,
-on a thread, so the loop goes on) for the writes to finish.
+of their own (`recording_writer`): a slow disk never holds up the tick. The WAV header is
+rewritten with every write: the file is valid even if the process dies (`freeze()` first if
+it exits at once); `aclose()` waits (at most `CLOSE_WAIT_S`, off the loop) for the writes.
 
 A recording never ends a call. Its destination is checked before the call is created
-(`destination.check_destination`: exit 2), its files are new (`destination.claim`). If they
-cannot be started, none is left; if writing fails later (a full disk, one `BACKLOG_S`
-behind), the recording stops with one warning naming the path and the cause, what was
-written stays valid, and `failure` says why for the call's summary."""
+(`destination.check_destination`: exit 2), its files are new (`destination.claim`); if they
+cannot be started none is left; if writing fails later (a full disk, `BACKLOG_S` behind) it
+stops with one warning (path, cause), what was written stays valid, `failure` says why."""
 
 from __future__ import annotations
 
@@ -76,6 +74,7 @@ class Recorder:
         self._ref: float | None = None  # the instant at the WAV's start (monotonic)
         self._base: int | None = None  # how far both legs lag their clocks, once settled
         self.failure: str | None = None  # why the recording stopped early
+        self.noted_end = False  # the JSONL's last line is written (once)
 
     def check(self) -> None:
         """Before the call is created: `DestinationError` if it could not be recorded."""
@@ -289,9 +288,10 @@ class Recorder:
             files.freeze(timeout)
 
     def note_end(self, call_id: str, ended_reason: str) -> None:
-        """Once the call is over, its full id (now safe to show) as the JSONL's last line."""
-        if self.transcript_path is None or self.failure is not None:
+        """The JSONL's last line, once: the call's full id (safe to show once it is over)."""
+        if self.transcript_path is None or self.failure is not None or self.noted_end:
             return
+        self.noted_end = True
         line = self._stamped({"ended": {"callId": call_id, "endedReason": ended_reason}})
         try:
             with self.transcript_path.open("a", encoding="utf-8") as f:

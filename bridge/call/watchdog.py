@@ -32,25 +32,14 @@ LIVE = ("queued", "ringing", "in-progress", "forwarding")
 async def watch(socket: CallSocket, api: VapiApi, call_id: str, ended: asyncio.Event,
                 end_timeout_s: float, label: str) -> str | None:
     """Returns why the connection is lost, or None once Vapi has ended the call and left
-    the socket open `end_timeout_s` (the caller closes it either way)."""
-    silent = asyncio.create_task(_silence(socket, api, call_id, label))
-    over = asyncio.create_task(ended.wait())
-    try:
-        await asyncio.wait({silent, over}, return_when=asyncio.FIRST_COMPLETED)
+    the socket open `end_timeout_s` (the caller closes it either way). No task of its own:
+    it polls, once a second, in the caller's."""
+    since = 0.0
+    while True:
+        quiet = await socket.quiet(SILENCE_TIMEOUT_S, since, until=ended)
         if ended.is_set():
             await asyncio.sleep(end_timeout_s)
             return None
-        return silent.result()
-    finally:
-        for task in (silent, over):
-            task.cancel()
-        await asyncio.gather(silent, over, return_exceptions=True)
-
-
-async def _silence(socket: CallSocket, api: VapiApi, call_id: str, label: str) -> str:
-    since = 0.0
-    while True:
-        quiet = await socket.quiet(SILENCE_TIMEOUT_S, since)
         if quiet > MAX_SILENCE_S:
             return f"nothing received for {quiet:.0f} s"
         try:

@@ -31,8 +31,11 @@ def install_signals(daemon: Signalled) -> None:
 
     def stop(signum: int) -> None:
         if daemon.stopping.is_set():
-            if daemon.call is not None and daemon.call.recorder is not None:
-                daemon.call.recorder.freeze()  # no WAV write left half done
+            call = daemon.call
+            if call is not None and call.recorder is not None:
+                call.recorder.freeze()  # no WAV write left half done
+                if call.info is not None:  # the JSONL's last line, with what is known now
+                    call.recorder.note_end(call.info.id, call.ended_reason or "exited-at-once")
             os._exit(ExitCode.SIGINT if signum == signal.SIGINT else ExitCode.SIGTERM)
         log.info("%s: stopping", signal.Signals(signum).name)
         daemon.stopping.set()

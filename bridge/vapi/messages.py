@@ -57,8 +57,7 @@ class UserInterrupted(Event):
 
 @dataclass(frozen=True)
 class Transcript(Event):
-    """`text` is inert, for printing; `exact` is the text as Vapi sent it (not inert: for
-    a file that escapes it, as the recording's JSONL does), cut to MAX_EXACT (`cut`)."""
+    """`text` inert, for printing; `exact` as sent, cut to MAX_EXACT (`cut`): for the JSONL."""
 
     role: str = ""
     final: bool = False

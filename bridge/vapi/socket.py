@@ -122,13 +122,15 @@ class CallSocket:
                 "call %s: ignored a malformed message (%s)%s", self.label, event.reason,
                 "; the call goes on, more are logged with -v" if first else "")
 
-    async def quiet(self, limit_s: float = SILENCE_TIMEOUT_S, since: float = 0.0) -> float:
+    async def quiet(self, limit_s: float = SILENCE_TIMEOUT_S, since: float = 0.0,
+                    until: asyncio.Event | None = None) -> float:
         """Return once nothing has arrived for `limit_s` (counted from `since` at the
-        earliest): the seconds nothing has arrived. Ping/pong catches a dead TCP link;
-        this, a live one that carries nothing."""
+        earliest), or `until` is set (looked at each second): the seconds nothing has
+        arrived. Ping/pong catches a dead TCP link; this, a live one that carries nothing."""
         while True:
             await asyncio.sleep(1.0)
-            if time.monotonic() - max(self.last_message, since) > limit_s:
+            if (until is not None and until.is_set()) or \
+                    time.monotonic() - max(self.last_message, since) > limit_s:
                 return time.monotonic() - self.last_message
 
     @property

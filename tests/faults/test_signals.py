@@ -174,6 +174,8 @@ def check_files(case: SignalCase, d: Any, result: Result) -> None:
         assert f"ended: {reason} after" in result.out, result.out
     if case.code == 0:
         assert "recording finished" in result.err, "the recording was closed properly"
+    else:  # exited at once: the JSONL still ends with the call's line
+        assert rec.ended is not None and len(str(rec.ended["callId"])) > 8, rec.ended
     print(f"  recording: {rec.seconds:.2f} s, {len(rec.transcript)} transcript lines")
 
 

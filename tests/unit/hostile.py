@@ -25,9 +25,11 @@ KEYS = ["status", "endedReason", "role", "turn", "turnId", "transcriptType", "tr
 
 
 def strings_of(event: messages.Event) -> list[str]:
+    """Every string an event carries for printing (`raw`, and a transcript's `exact` text,
+    kept as sent for the recording's JSONL, which escapes it, are not)."""
     out: list[str] = []
     for f in fields(event):
-        if f.name == "raw":
+        if f.name in ("raw", "exact"):
             continue
         value = getattr(event, f.name)
         if isinstance(value, str):
@@ -42,5 +44,7 @@ def check(event: messages.Event) -> None:
         assert len(text.splitlines()) <= 1
         text.encode("utf-8")  # strict: a lone surrogate would raise here
         assert len(text) <= 6 * messages.MAX_TEXT + 1
+    if isinstance(event, messages.Transcript):
+        assert len(event.exact) <= messages.MAX_EXACT
     if isinstance(event, messages.SpeechUpdate) and event.turn is not None:
         assert type(event.turn) is int and 0 <= event.turn < messages.MAX_TURN
