@@ -25,13 +25,12 @@ from tests.rig.signals import resample, tone_amplitude, wav_bytes
 SPEEDS = {"realtime": (), "whole": ("--downlink-speed", "whole")}
 
 
-@pytest.mark.parametrize("speed", SPEEDS.values(), ids=SPEEDS.keys())
-def test_a_goodbye_that_ends_the_call_is_heard_whole(rig: PulseRig, start_sim: Any,
-                                                     tmp_path: Path,
-                                                     speed: tuple[str, ...]) -> None:
-    require_espeak()
+def last_words(rig: PulseRig, start_sim: Any, tmp_path: Path, line: dict[str, Any],
+               speed: tuple[str, ...]) -> tuple[Any, Any, np.ndarray, int]:
+    """A call whose assistant says `line` (a script line that ends the call) at once; the
+    simulator, the bridge process, and what the speaker played (and its rate)."""
     script = tmp_path / "script.yaml"
-    script.write_text(yaml.safe_dump([{"say": LINE, "wait": False, "endCall": True}]))
+    script.write_text(yaml.safe_dump([line]))
     sim = start_sim(f"script:{script}", *speed)
     profile = write_profile(tmp_path / "kiosk.yaml", sim.base_url,
                             assistant={"overrides": {}},
@@ -40,8 +39,18 @@ def test_a_goodbye_that_ends_the_call_is_heard_whole(rig: PulseRig, start_sim: A
     rig.start_speaker_recording()
     with running_bridge(rig, profile) as bp:
         code = bp.finish()
-    played, played_rate, _ = rig.stop_speaker_recording()
+    played, rate, _ = rig.stop_speaker_recording()
     assert code == 0, bp.err
+    return sim, bp, played, rate
+
+
+@pytest.mark.parametrize("speed", SPEEDS.values(), ids=SPEEDS.keys())
+def test_a_goodbye_that_ends_the_call_is_heard_whole(rig: PulseRig, start_sim: Any,
+                                                     tmp_path: Path,
+                                                     speed: tuple[str, ...]) -> None:
+    require_espeak()
+    sim, bp, played, played_rate = last_words(
+        rig, start_sim, tmp_path, {"say": LINE, "wait": False, "endCall": True}, speed)
     summary = summary_of(bp.out)
     call = sim.calls()[0]
     said = wav_bytes(sim.get_bytes(f"/_sim/calls/{call['id']}/downlink.wav"))
@@ -64,19 +73,8 @@ def test_a_goodbye_that_ends_with_the_call_is_heard_to_its_last_millisecond(
     then `ended` as soon as it is sent, nothing after): the speaker closed with the sound
     server still holding its last milliseconds, and the resampler its last 3.6 ms, cut with
     a click (13-33 ms against an independent server). Now all of it is heard."""
-    script = tmp_path / "script.yaml"
-    script.write_text(yaml.safe_dump([{"tone": 1000, "ms": 300, "wait": False,
-                                       "endCall": True}]))
-    sim = start_sim(f"script:{script}", *speed)
-    profile = write_profile(tmp_path / "kiosk.yaml", sim.base_url,
-                            assistant={"overrides": {}},
-                            wire={"format": "pcm_s16le", "sample_rate": 16000},
-                            audio={"device_rate": rig.rate})
-    rig.start_speaker_recording()
-    with running_bridge(rig, profile) as bp:
-        code = bp.finish()
-    played, rate, _ = rig.stop_speaker_recording()
-    assert code == 0, bp.err
+    _, _, played, rate = last_words(rig, start_sim, tmp_path, {
+        "tone": 1000, "ms": 300, "wait": False, "endCall": True}, speed)
     level = tone_amplitude(played, rate, 1000.0, window_ms=2.0)
     loud = np.flatnonzero(level > level.max() / 2)  # the tone at full level: its -6 dB span
     heard_ms = (loud[-1] - loud[0]) * 1000 / rate

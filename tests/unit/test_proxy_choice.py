@@ -15,6 +15,15 @@ VARIABLES = ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY", "NO_PROXY")
 PROXY = "http://user:pw@proxy.example:3128"
 
 
+def environment(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> None:
+    """Exactly `env`'s proxy variables set, in either case."""
+    for name in VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+
+
 @pytest.mark.parametrize(("env", "url", "expected"), [
     ({"HTTPS_PROXY": PROXY}, "https://api.vapi.ai", ("proxy.example:3128", "HTTPS_PROXY")),
     ({"HTTPS_PROXY": PROXY}, "http://127.0.0.1:8099", None),
@@ -39,11 +48,7 @@ PROXY = "http://user:pw@proxy.example:3128"
 def test_the_proxy_is_the_clients_own_choice(env: dict[str, str], url: str,
                                              expected: tuple[str, str] | None,
                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in VARIABLES:
-        monkeypatch.delenv(name, raising=False)
-        monkeypatch.delenv(name.lower(), raising=False)
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
+    environment(monkeypatch, env)
     assert proxy_for(url) == expected
     client = http_client()
     try:  # the transport httpx itself picks for the URL: its pool, or a proxy's
@@ -64,9 +69,5 @@ def test_the_proxy_is_the_clients_own_choice(env: dict[str, str], url: str,
 ])
 def test_the_sockets_take_the_same_proxy(env: dict[str, str], url: str, expected: str | None,
                                          monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in VARIABLES:
-        monkeypatch.delenv(name, raising=False)
-        monkeypatch.delenv(name.lower(), raising=False)
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
+    environment(monkeypatch, env)
     assert ws_options(url)["proxy"] == expected
