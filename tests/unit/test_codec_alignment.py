@@ -1,7 +1,7 @@
 """The s16le decoder keeps the assistant's audio in byte alignment. A reply cut after an odd
 number of bytes, with the next starting on a sample boundary, read one byte off was loud
 noise for the rest of the call (-22 dBFS over a -70 dBFS stream, heard through the rig);
-now the stream is shifted back within `ALIGN_VOTES` chunks. Real audio in chunks of any
+now the stream is shifted back within a few chunks. Real audio in chunks of any
 size is never shifted: speech, and noise as rough as audio gets."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from importlib import resources
 import numpy as np
 import pytest
 
-from bridge.audio.codec import ALIGN_VOTES, PcmS16leCodec
+from bridge.audio.codec import ALIGN_EVERY, ALIGN_VOTES, PcmS16leCodec
 
 RATE = 16000
 CHUNK = 640  # 20 ms
@@ -57,14 +57,21 @@ def test_audio_in_chunks_of_any_size_is_never_shifted(signal: str) -> None:
     assert codec.realigned == 0
 
 
+@pytest.mark.parametrize("flushed", [True, False], ids=["barge-in", "no flush"])
 @pytest.mark.parametrize("after", ["near silence", "speech"])
-def test_a_reply_cut_mid_sample_is_realigned_within_a_few_chunks(after: str) -> None:
+def test_a_reply_cut_mid_sample_is_realigned_within_a_few_chunks(after: str,
+                                                                   flushed: bool) -> None:
+    """After a flush every chunk is checked: realigned within ALIGN_VOTES chunks; with no
+    flush one in ALIGN_EVERY is: within ALIGN_VOTES of those (some 16 chunks, 0.3 s)."""
     cut = speech()[:12345].astype("<i2").tobytes()[:-1]  # 24,689 bytes: half a sample left
     following = noise(3, -70, 4) if after == "near silence" else speech()
     codec = PcmS16leCodec()
     decode(codec, cut, [641] * (len(cut) // 641) + [len(cut) % 641])
+    if flushed:
+        codec.drop_split()  # as a barge-in does; what was queued is dropped
     wire = following.astype("<i2").tobytes()
     heard = decode(codec, wire, [CHUNK] * (len(wire) // CHUNK) + [len(wire) % CHUNK])
     assert codec.realigned == 1 and len(heard) == len(following)
-    late = (ALIGN_VOTES + 1) * CHUNK // 2  # samples: the chunks that voted, and one more
+    chunks = ALIGN_VOTES + 1 if flushed else ALIGN_EVERY * (ALIGN_VOTES + 1)
+    late = chunks * CHUNK // 2  # samples: the chunks before the shift, and one more
     assert np.array_equal(heard[late:], following[late:]), "from then on, every sample as sent"
