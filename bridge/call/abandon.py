@@ -1,7 +1,8 @@
-"""A call stopped while its socket was still connecting (SIGTERM, `ctl end`, a trigger's
-end): Vapi holds such a call, queued, until its own timeout ends it as
+"""A call stopped while its socket was still connecting (Ctrl-C, SIGTERM: `place_call`):
+Vapi holds such a call, queued, until its own timeout ends it as
 `call.in-progress.error-vapifault-transport-never-connected` some 20 s later. Its
-controlUrl ends it now, and the summary says what happened rather than "ended"."""
+controlUrl ends it now, and the summary says what happened rather than "ended". A socket
+that fails to connect is not stopped: its error says what happened."""
 
 from __future__ import annotations
 

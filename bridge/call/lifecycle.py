@@ -30,7 +30,6 @@ from websockets.exceptions import ConnectionClosed
 from bridge.aio import wait_any
 from bridge.audio.base import AudioSink, AudioSource
 from bridge.audio.playout import PlayoutStats
-from bridge.call.abandon import abandon
 from bridge.call.bargein import BargeIn
 from bridge.call.eventqueue import EventQueue
 from bridge.call.paths import build_paths
@@ -156,10 +155,7 @@ class Call:
         await self._socket.send_command(command)
 
     async def end(self) -> None:
-        """Ask Vapi to end the call (`abandon` while still connecting), wait briefly, close."""
-        if self.state is CallState.CONNECTING and self.info is not None:
-            self.state = CallState.ENDING
-            self.ended_reason = await abandon(self.commands, self.profile.call, self.short_id)
+        """Ask Vapi to end the call, wait briefly for it, then close our side."""
         if self._socket is None or self.state is not CallState.IN_CALL:
             return
         self.state = CallState.ENDING

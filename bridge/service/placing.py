@@ -8,7 +8,9 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
+from bridge.call.abandon import abandon
 from bridge.call.lifecycle import Call
+from bridge.call.state import CallState
 from bridge.call.summary import CallSummary
 from bridge.vapi import messages
 
@@ -31,6 +33,10 @@ async def place_call(call: Call, stop: asyncio.Event, hooks: list[EventHook],
             starter.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await starter
+            if call.state is CallState.CONNECTING and call.info is not None:  # stopped
+                call.state = CallState.ENDING  # before its socket connected: `abandon`
+                call.ended_reason = await abandon(call.commands, call.profile.call,
+                                                  call.short_id)
         else:
             starter.result()
             if started is not None:
