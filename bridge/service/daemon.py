@@ -85,7 +85,7 @@ class Daemon:
         self.api: VapiApi | None = None
         self.stopping = stop or asyncio.Event()
         self._trigger, self._calling = asyncio.Event(), False  # _calling: until its goodbye played
-        self._reload_pending = False
+        self._reload_pending, self.reload_note = False, ""  # the note: a reload that failed
         self._reloaded = asyncio.Event()  # set by each reload applied
         self._closing: set[asyncio.Task[None]] = set()  # background jobs (`_background`)
         self.wake = WakeWord(self, self._open_audio)  # trigger.wake_word (service/standby.py)
@@ -131,7 +131,9 @@ class Daemon:
             api = wiring.calling_api(new)  # base_url, key and timeouts may all have changed
         except BridgeError as exc:
             log.error("reload failed, keeping the old profile: %s", exc)
+            self.reload_note = " (reload failed: the old profile is kept; see the journal)"
         else:
+            self.reload_note = ""
             if new.wire != self.profile.wire or new.audio != self.profile.audio:
                 self._close_audio()
             self._retire_api()
@@ -150,8 +152,7 @@ class Daemon:
             self._background(self.api.aclose())  # its assistant lookup, if any, ends with it
 
     def _background(self, job: Coroutine[Any, Any, None]) -> None:
-        """A job the daemon waits for only as it exits (after closing the API client, which
-        ends a request still out at once)."""
+        """A job the daemon waits for only as it exits (closing the API client ends it)."""
         task = asyncio.get_running_loop().create_task(job)
         self._closing.add(task)
         task.add_done_callback(self._closing.discard)
@@ -282,7 +283,7 @@ class Daemon:
         """The state, and systemd's STATUS= line when it changed (or `again`)."""
         if state != self.state or again:
             self.state = state
-            self.notifier.status(f"{self.profile.name}: {state}")
+            self.notifier.status(f"{self.profile.name}: {state}{self.reload_note}")
 
     async def _wait_for(self, event: asyncio.Event, timeout: float | None = None) -> bool:
         """Wait for `event` (or the timeout); False when the daemon is stopping instead."""

@@ -191,6 +191,9 @@ def test_sighup_with_a_broken_profile_keeps_the_old_one(start_sim, profiles: Pro
         profile.write_text(yaml.safe_dump(broken))
         proc.send_signal(signal.SIGHUP)
         notify.wait_for("READY=1", count=2)
+        # `systemctl status` says so, not only the journal
+        notify.wait_for("STATUS=kiosk: waiting for trigger (reload failed: the old profile "
+                        "is kept; see the journal)")
         call_and_wait(1)
         data = yaml.safe_load(good)
         data["call"]["name"] = "second"
@@ -199,6 +202,8 @@ def test_sighup_with_a_broken_profile_keeps_the_old_one(start_sim, profiles: Pro
         proc.send_signal(signal.SIGHUP)
         notify.wait_for("READY=1", count=3)
         call_and_wait(2)
+        statuses = [m for m in list(notify.messages) if m.startswith("STATUS=")]
+        assert "reload failed" not in statuses[-1], "a good reload clears it"
     finally:
         _out, err = finish(proc)
     assert proc.returncode == 0, err
