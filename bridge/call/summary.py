@@ -163,7 +163,11 @@ async def summarise(call: Finished) -> CallSummary:
         reason, cost = await read_outcome(call.api, call.info, reason, call.short_id)
     if call.turns.left:  # ended by us for silence: Vapi's reason would say who hung up
         reason = VISITOR_LEFT
-    if failed_on_vapis_side(reason):
+    if reason.endswith("transport-never-connected"):  # our side did not connect: not a
+        # provider's or the assistant's failure, whatever the reason's name
+        log.warning("call %s: Vapi ended the call because its socket never connected (%s)",
+                    call.short_id, reason)
+    elif failed_on_vapis_side(reason):
         log.warning("call %s: the call failed on Vapi's side (%s): the call's logs in Vapi's "
                     "dashboard name the cause (a provider's key, quota or outage, the "
                     "assistant's configuration)", call.short_id, reason)

@@ -72,8 +72,8 @@ class CallSocket:
                     await asyncio.sleep(policy.delay(attempt))
             except InvalidURI:
                 raise NetworkError("Vapi returned an unusable websocketCallUrl") from None
-        raise NetworkError(f"cannot open the call socket ({last}) — check the network; the "
-                           f"call will time out on Vapi's side")
+        raise NetworkError(f"cannot open the call socket ({last}) — check the network (Vapi "
+                           f"ends a call whose socket never connects)")
 
     async def send(self, data: bytes | str) -> None:
         """Raises `ConnectionClosed`, or `TimeoutError` when the socket does not take it.

@@ -94,9 +94,11 @@ CASES: dict[str, Case] = {
     "connection-refused": Case(None, 5, "(nothing listens there) after 2 attempts",
                                call=False,
                                base_url=REFUSED),
+    # Vapi then ends it as ...-vapifault-transport-never-connected: our side, not Vapi's
     "call-socket-refused": Case("connect-delay=600", 5, "cannot open the call socket "
                                 "(InvalidStatus)", audio=False,
-                                sim={"never_connected_timeout": 0.3}),
+                                sim={"never_connected_timeout": 0.3},
+                                never="failed on Vapi's side"),
     # the socket aborted: Vapi's worker died (the call ended) or the network failed (the
     # call still in progress when the bridge asks)
     "ws-close-1006": Case("ws-close-1006=1.5", 5, "Vapi had ended the call (call.in-progress."
