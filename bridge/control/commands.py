@@ -177,6 +177,10 @@ async def do_call(host: Host, req: Request) -> Answer:
     while loop.time() < deadline:
         call = host.call
         if call is not None and call is not before:
+            if call.done and call.info is not None and call.clock.started:  # connected, and
+                # over already (a goodbye sent whole, its end straight after)
+                return {"message": f"call {call.short_id} started and has ended "
+                                   f"({call.ended_reason or 'ended'})", "call": call.short_id}
             if call.done:
                 raise Refused(f"the call could not be placed ({call.ended_reason or 'failed'}; "
                               f"see the daemon's log)")

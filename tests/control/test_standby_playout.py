@@ -303,3 +303,31 @@ def test_a_reload_while_a_recorded_goodbye_plays_out_waits_for_it(
     assert recorded_s >= 7.8, "and recorded whole"
     finished, reloaded = daemon.err.find("recording finished"), daemon.err.find("profile reloaded")
     assert 0 <= finished < reloaded, "the reload applied once the goodbye was recorded"
+
+
+def test_ctl_call_that_is_over_before_it_is_seen_was_still_placed(
+        start_sim, profiles: ProfileBuilder, short_dir: Path, tmp_path: Path,
+        start_daemon) -> None:
+    """A call whose assistant says a short goodbye at once, sent whole, and ends it (Vapi
+    may end a call as soon as the line is sent): connected and over within ctl's first
+    look. `ctl call` said "the call could not be placed (assistant-ended-call)", exit 1,
+    about a call that was placed, spoke and ended as its assistant meant."""
+    script = tmp_path / "script.yaml"
+    script.write_text(yaml.safe_dump([{"tone": 700, "ms": 100, "wait": False,
+                                       "endCall": True}]))
+    sim = start_sim(assistant=f"script:{script}", downlink_speed=float("inf"))
+    service = {"mode": "standby", "control_socket": str(short_dir / "ctl.sock")}
+    daemon = start_daemon(profiles.write(sim.base_url, service=service,
+                                         assistant={"overrides": {}},
+                                         audio={"input": "null", "output": "null"}))
+    said = []
+    for n in range(1, 4):
+        said.append(daemon.ok("call").strip())
+        wait_for(lambda n=n: len([c for c in sim.calls() if c.get("endedReason")]) >= n, 20,
+                 f"call {n} over")
+        wait_for(lambda: (_status(daemon)["call"] or {}).get("live") is False, 15,
+                 "the daemon to close it")
+    assert daemon.stop() == 0, daemon.err
+    for line in said:
+        assert re.fullmatch(r"call \w{8} started( and has ended \(assistant-ended-call\))?",
+                            line), said
