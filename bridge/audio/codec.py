@@ -36,6 +36,7 @@ _LITTLE = sys.byteorder == "little"
 class Codec(Protocol):
     name: str
     bytes_per_sample: int
+    realigned: int  # times the stream was found a byte off and shifted (s16le only)
 
     def encode(self, samples: np.ndarray) -> bytes: ...
 
@@ -118,6 +119,7 @@ class PcmS16leCodec:
 class MulawCodec:
     name = "mulaw"
     bytes_per_sample = 1
+    realigned = 0  # one byte a sample: never off
 
     def encode(self, samples: np.ndarray) -> bytes:
         pcm = samples.astype(np.int16, copy=False).tobytes()

@@ -71,6 +71,7 @@ class Downlink:
         self._base = sink.playout_stats()  # counted before this call: not its share
         self._cut = False
         self._flushed = False  # the resampler's tail pushed out (the stream is over)
+        self._realigned_said = 0  # the codec's realignments already logged
 
     def on_audio(self, data: bytes) -> None:
         self.bytes_received += len(data)
@@ -118,10 +119,10 @@ class Downlink:
             self._flushed = True
             if len(tail := self._resampler.flush()):
                 self.sink.capture_frame(tail)
-        if (realigned := getattr(self.codec, "realigned", 0)) and label:
-            self.codec.realigned = 0  # type: ignore[attr-defined]  # said once
+        if label and self.codec.realigned > self._realigned_said:  # said once per call
+            self._realigned_said = self.codec.realigned
             log.info("call %s: the assistant's audio came a byte off its samples %d time(s) "
-                     "(a reply cut mid-sample) and was realigned", label, realigned)
+                     "(a reply cut mid-sample) and was realigned", label, self.codec.realigned)
         self.sink.end_stream()
 
     def playout_stats(self) -> PlayoutStats:
