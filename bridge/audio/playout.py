@@ -6,6 +6,8 @@ side advances only its own counter (the producer never overwrites what is unread
 is a request the consumer carries out on its next pull, with a fade so the cut does not
 click. The consumer allocates nothing: it copies into the block and preallocated rings.
 
+Every edge is a whole fade (`fade_ms`, `fades.py`), wherever the blocks fall.
+
 Playback starts once the target depth (`start_ms`, then what the jitter estimate asks
 for) is queued, and again so after near-silence ran dry; speech that ran dry goes on once
 the lateness seen and a block are queued (a chunk late mid-word costs a block or two, not
@@ -38,6 +40,7 @@ import time
 
 import numpy as np
 
+from bridge.audio.fades import Fades
 from bridge.audio.lowwater import LowWater
 from bridge.audio.playout_taps import PlayoutTaps
 from bridge.audio.playout_types import PlayoutSettings, PlayoutStats
@@ -54,10 +57,8 @@ class PlayoutBuffer(PlayoutTaps):
         per_ms = sample_rate / 1000.0
         self._cap = int(s.capacity_ms * per_ms)
         self._ring = SampleRing(self._cap)  # w: producer, r: consumer
-        self._fade = max(1, int(s.fade_ms * per_ms))
-        self._ramp_down = np.linspace(1.0, 0.0, self._fade, dtype=np.float32)
-        self._ramp_up = self._ramp_down[::-1].copy()
-        self._scratch = np.zeros(self._fade, dtype=np.float32)
+        self._fades = Fades(int(s.fade_ms * per_ms))  # consumer's
+        self._fade = self._fades.length
         self._tail = np.zeros(self._fade, dtype=np.int16)  # an underrun's look back
         self.target_samples, self.floor_samples = int(s.start_ms * per_ms), 0  # producer's
         self._max_samples = int(s.max_ms * per_ms)
@@ -68,7 +69,7 @@ class PlayoutBuffer(PlayoutTaps):
         self._ending = False  # `end_stream`: play out what is queued, uncounted
         self._stream_seq, self._discard_to = 0, 0  # `begin_stream`'s request
         # consumer-owned
-        self._playing = self._dry_in_speech = self._fade_in_next = False
+        self._playing = self._dry_in_speech = False
         self._underruns = self._audible_underruns = 0
         self._dropped = 0  # near-silence skipped by the consumer
         self._flushed = self._flushes_done = 0
@@ -182,22 +183,17 @@ class PlayoutBuffer(PlayoutTaps):
                 return
         n = min(want, depth)
         self._copy_out(out if n == want else out[:n], n)
-        if self._fade_in_next:
-            k = min(self._fade, n)
-            self._apply_ramp(out[:k], self._ramp_up[:k])
-            self._fade_in_next = False
+        self._fades.fade_in(out[:n])
         if n < want:
-            k = min(self._fade, n)
             if not ending:  # the stream's end running out is no underrun
                 if self._ran_dry_loud(out[:n]):
                     self._audible_underruns += 1
                     self._dry_in_speech = True
                 self._underruns += 1
-            if k:
-                self._apply_ramp(out[n - k:n], self._ramp_down[self._fade - k:])
             out[n:] = 0
+            self._fades.fade_out(out, max(0, n - self._fade), n, self._ring)
             self._playing = False
-            self._fade_in_next = True
+            self._fades.begin_fade_in()
 
     def _ran_dry_loud(self, part: np.ndarray) -> bool:
         """Whether what ran dry was speech: this block's `part`, or if the queue emptied at
@@ -212,12 +208,10 @@ class PlayoutBuffer(PlayoutTaps):
         before them, fading out what was playing within `out`."""
         depth = self._ring.w - self._ring.r
         k = min(self._fade, depth, len(out))
-        if k and self._playing:
+        out[:] = 0
+        if self._playing:
             self._copy_out(out[:k], k)
-            self._apply_ramp(out[:k], self._ramp_down[:k])
-        else:
-            k = 0
-        out[k:] = 0
+            self._fades.fade_out(out, 0, k, self._ring)
         r = self._ring.r
         if seq != self._stream_done:  # what earlier streams left: never played
             self._discarded += max(0, self._discard_to - r)
@@ -228,7 +222,8 @@ class PlayoutBuffer(PlayoutTaps):
             self._flushes_done += 1
             r = flush_to
         self._ring.r = r
-        self._playing = self._dry_in_speech = self._fade_in_next = False
+        self._playing = self._dry_in_speech = False
+        self._fades.cancel_fade_in()
 
     def _steer(self, out: np.ndarray, want: int, depth: int) -> int:
         """Keep the low-water mark (the depth just before the latest arrivals) at or above
@@ -261,12 +256,6 @@ class PlayoutBuffer(PlayoutTaps):
         self._ring.copy_out(r, dst)
         self._c0, self._c1 = r, r + n
         self._ring.r = r + n
-
-    def _apply_ramp(self, seg: np.ndarray, ramp: np.ndarray) -> None:
-        k = len(seg)
-        tmp = self._scratch[:k]
-        np.multiply(seg, ramp, out=tmp)
-        seg[:] = tmp
 
     # ---- either side (reads only) ---------------------------------------------------
     @property
