@@ -83,6 +83,7 @@ class Call:
         self.vapi = VapiStatus()  # what Vapi says of the call
         self.device_error: str | None = None  # a device failed for good and ended the call
         self.summary: CallSummary | None = None
+        self.stop_setup = asyncio.Event()  # end asked before the call was up (`hangup`)
         self.barge_in = BargeIn(profile.create_body(), self.downlink, sink, api.client_messages)
         self.devices = DeviceShare(source, sink)
         self.turns = Turns(sink, recorder, profile.call.end_when_visitor_leaves_seconds)

@@ -12,12 +12,12 @@ connection broke; 130 Ctrl-C.
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 from collections.abc import Iterator
 from typing import Any, TextIO
 
+from bridge.cli.stdout import quiet_stdout
 from bridge.errors import ExitCode
 from bridge.inert import inert
 
@@ -52,12 +52,6 @@ def _line(raw: bytes, readable: bool) -> str | None:
     return json.dumps(event, separators=(",", ":"), ensure_ascii=False)
 
 
-def _quiet_stdout() -> None:
-    """stdout's reader went away: nothing more to say (and no error at exit)."""
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, sys.stdout.fileno())
-
-
 def follow(lines: Iterator[bytes], *, as_json: bool, out: TextIO | None = None) -> int:
     """Print the stream's events until it ends."""
     out = out or sys.stdout
@@ -69,5 +63,5 @@ def follow(lines: Iterator[bytes], *, as_json: bool, out: TextIO | None = None) 
                 out.write(text + "\n")
                 out.flush()
     except BrokenPipeError:
-        _quiet_stdout()
+        quiet_stdout()
     return ExitCode.OK

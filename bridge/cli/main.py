@@ -11,7 +11,8 @@ import sys
 from collections.abc import Callable
 
 from bridge import __version__
-from bridge.cli.parsing import BOTH_LEVELS, Parser, global_options, levels_conflict
+from bridge.cli.parsing import BOTH_LEVELS, Parser, global_options, levels_conflict, split_sim
+from bridge.cli.stdout import reader_left
 from bridge.cli.text import (
     CHECK_EXITS,
     DEMO_EXITS,
@@ -231,19 +232,9 @@ def build_parser() -> Parser:
     return parser
 
 
-def _split_sim(argv: list[str]) -> tuple[list[str], list[str]] | None:
-    """`[-v|-q]… sim ARGS`: the simulator parses its own options."""
-    i = 0
-    while i < len(argv) and argv[i] in ("-v", "--verbose", "-q", "--quiet"):
-        i += 1
-    if i < len(argv) and argv[i] == "sim":
-        return argv[:i], argv[i + 1:]
-    return None
-
-
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    sim = _split_sim(argv)
+    sim = split_sim(argv)
     if sim is not None:
         before, sim_args = sim
         if levels_conflict(before):
@@ -273,6 +264,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return ExitCode.SIGINT
     except Exception as exc:
+        if reader_left(exc):  # `| head`: stdout's reader went away
+            return ExitCode.OK
         if not logging.getLogger().handlers:  # it failed before the command set logging up
             setup_logging(_level(args, "warning"))
         log.debug("internal error", exc_info=True)

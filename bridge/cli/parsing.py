@@ -118,3 +118,13 @@ def seconds(text: str) -> float:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds above 0 "
                                          f"and below 1000000")
     return value
+
+
+def split_sim(argv: list[str]) -> tuple[list[str], list[str]] | None:
+    """`[-v|-q]… sim ARGS`: the simulator parses its own options."""
+    i = 0
+    while i < len(argv) and argv[i] in ("-v", "--verbose", "-q", "--quiet"):
+        i += 1
+    if i < len(argv) and argv[i] == "sim":
+        return argv[:i], argv[i + 1:]
+    return None

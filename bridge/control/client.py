@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bridge.control.paths import client_candidates, default_dirs, discover
+from bridge.control.request import MAX_LINE
 from bridge.errors import BridgeError, NetworkError, NoDaemon, Refused, UsageError
 
 if TYPE_CHECKING:
@@ -88,11 +89,17 @@ def _in_words(path: Path, timeout: float, sock: socket.socket | None = None) -> 
 
 def _connect(path: Path, req: dict[str, Any], timeout: float) -> socket.socket:
     """A socket to the daemon with `req` sent (NoDaemon, Refused as `request` says)."""
+    line = (json.dumps(req, ensure_ascii=False) + "\n").encode()
+    if len(line) > MAX_LINE:  # the daemon would close on it unread: a broken pipe here
+        raise UsageError(f"the request is {len(line) / 1024:,.0f} KiB; the control socket "
+                         f"takes {MAX_LINE // 1024} KiB at most (a text of about "
+                         f"{MAX_LINE // 1024 - 1},000 ASCII characters, a third of that in "
+                         f"most other scripts)")
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     sock.settimeout(timeout)
     try:
         sock.connect(str(path))
-        sock.sendall((json.dumps(req) + "\n").encode())
+        sock.sendall(line)
     except (FileNotFoundError, ConnectionRefusedError):
         sock.close()
         state = ("no socket there" if not os.path.lexists(path)

@@ -17,7 +17,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from bridge import events, redact
+from bridge.call.hangup import hang_up
 from bridge.call.lifecycle import Call, ensure_live
+from bridge.call.state import CallState
 from bridge.control import status
 from bridge.control.request import Answer, Request, error, kind_of
 from bridge.errors import BridgeError, Refused, UsageError
@@ -134,12 +136,11 @@ command("unmute-mic")(_mic(False))
 
 @command("end")
 async def do_end(host: Host, req: Request) -> Answer:
-    call = ensure_live(host.call)
-    await call.end()
-    await asyncio.sleep(0)  # let the call's own tasks see the close
-    reason = call.ended_reason or "ended"
-    return {"message": f"call {call.short_id} ended ({reason})", "call": call.short_id,
-            "endedReason": reason}
+    call = host.call
+    message = await hang_up(call)
+    assert call is not None  # (hang_up refuses None)
+    reason = call.ended_reason or ("ended" if call.info else "not placed")
+    return {"message": message, "call": call.short_id, "endedReason": reason}
 
 
 @vapi("transfer")
@@ -181,10 +182,13 @@ async def do_call(host: Host, req: Request) -> Answer:
                 # over already (a goodbye sent whole, its end straight after)
                 return {"message": f"call {call.short_id} started and has ended "
                                    f"({call.ended_reason or 'ended'})", "call": call.short_id}
+            if call.done and call.stop_setup.is_set():  # `end` while it was being placed
+                raise Refused(f"the call was ended while it was being set up "
+                              f"({call.ended_reason or 'not placed'})")
             if call.done:
                 raise Refused(f"the call could not be placed ({call.ended_reason or 'failed'}; "
                               f"see the daemon's log)")
-            if call.info is not None and not call.state.setting_up:
+            if call.state is CallState.IN_CALL:
                 return {"message": f"call {call.short_id} started", "call": call.short_id}
         await asyncio.sleep(0.05)
     return {"message": "call requested (still connecting)", "call": None}

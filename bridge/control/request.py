@@ -1,7 +1,8 @@
 """The control protocol's shapes: a request's arguments read with their types checked, and
 the error answer.
 
-A request is a JSON object with `cmd` and that command's arguments; the answer is
+A request is one line (UTF-8 JSON, at most `MAX_LINE` bytes with its newline): an object
+with `cmd` and that command's arguments; the answer is
 `{"ok": true, "message": "…", …}` or `{"ok": false, "error": "…", "kind": KIND}` with KIND
 one of `usage`, `refused`, `network`, `internal` (the `ctl` exit codes 2, 1, 5, 1).
 """
@@ -15,6 +16,7 @@ from bridge import redact
 from bridge.errors import BridgeError, ExitCode, Refused, UsageError
 
 Answer = dict[str, Any]
+MAX_LINE = 64 * 1024  # the longest request line the daemon reads
 
 
 class Request:

@@ -33,14 +33,13 @@ from typing import Any
 from bridge.control import stream
 from bridge.control.commands import Host, handle
 from bridge.control.paths import prepare_directory, socket_path
-from bridge.control.request import Answer, error
+from bridge.control.request import MAX_LINE, Answer, error
 from bridge.errors import ProfileError
 from bridge.events import EventBus
 from bridge.profile import Profile
 
 log = logging.getLogger("bridge.control")
 
-MAX_LINE = 64 * 1024
 IDLE_TIMEOUT_S = 60.0
 STOP_GRACE_S = 2.0
 UCRED = struct.Struct("3i")  # struct ucred: pid, uid, gid

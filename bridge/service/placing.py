@@ -27,8 +27,10 @@ async def place_call(call: Call, stop: asyncio.Event, hooks: list[EventHook],
     `started` is told once the call is up (audio flowing both ways)."""
     stopper = asyncio.create_task(stop.wait())
     starter = asyncio.create_task(call.start())
+    hung_up = asyncio.create_task(call.stop_setup.wait())  # `hangup`: while setting up
     try:
-        await asyncio.wait({starter, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait({starter, stopper, hung_up}, return_when=asyncio.FIRST_COMPLETED)
+        hung_up.cancel()
         if not starter.done():
             starter.cancel()
             with contextlib.suppress(asyncio.CancelledError):

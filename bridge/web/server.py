@@ -15,7 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
-from bridge.call.lifecycle import ensure_live
+from bridge.call.hangup import hang_up
 from bridge.errors import BridgeError, ProfileError
 from bridge.inert import inert
 from bridge.profile.listen import split_listen
@@ -131,10 +131,7 @@ class WebServer:
     async def end(self, request: web.Request) -> web.Response:
         """As `ctl end`: the call is asked to end, and the answer waits for it."""
         try:
-            call = ensure_live(self.host.call)
-            await call.end()
+            message = await hang_up(self.host.call)
         except BridgeError as exc:
             return web.json_response({"ok": False, "error": inert(str(exc), 300)}, status=409)
-        reason = call.ended_reason or "ended"
-        return web.json_response({"ok": True, "message": f"call {call.short_id} ended "
-                                                         f"({reason})"})
+        return web.json_response({"ok": True, "message": message})

@@ -163,3 +163,24 @@ def test_ctl_starts_without_the_call_machinery(tmp_path: Path) -> None:
                          timeout=60, env=bridge_env(), cwd=ROOT)
     assert run.stdout.strip() == "5 []", run.stdout + run.stderr
     assert run.stderr.startswith("vapi-bridge: no vapi-bridge daemon is running at"), run.stderr
+
+
+def test_a_long_text_in_any_script_reaches_the_daemon_or_is_a_usage_error(
+        start_sim, profiles: ProfileBuilder, short_dir: Path, start_daemon) -> None:
+    """A request went as ASCII-escaped JSON (a CJK character: 6 bytes) and one over the
+    daemon's 64 KiB line was "the control socket … failed: Broken pipe", exit 5, as if no
+    daemon ran. Now UTF-8 (3 bytes), and a longer one is refused before it is sent."""
+    sim = start_sim(assistant="echo")
+    sock = short_dir / "ctl.sock"
+    daemon = start_daemon(control_profile(profiles, sim, sock))
+    wait_for(lambda: daemon.ctl("status").returncode == 0, 10, "the daemon to answer")
+    fits = daemon.ctl("say", "受付へようこそ。" * 2500)  # 20,000 characters: 60 KB in UTF-8
+    assert (fits.returncode, fits.stderr.strip()) == (1, "vapi-bridge ctl: no call in "
+                                                         "progress"), "read and answered"
+    too_long = daemon.ctl("add-message", "受付へようこそ。" * 5000)
+    assert too_long.returncode == 2, too_long.stderr
+    assert too_long.stderr.strip() == (
+        "vapi-bridge: the request is 117 KiB; the control socket takes 64 KiB at most (a "
+        "text of about 63,000 ASCII characters, a third of that in most other scripts)")
+    assert daemon.ctl("status").returncode == 0
+    assert daemon.stop() == 0, daemon.err

@@ -4,7 +4,10 @@ through the real `vapi-bridge` process and the simulator."""
 
 from __future__ import annotations
 
+import os
 import subprocess
+
+import pytest
 
 from tests.e2e.conftest import ROOT, ProfileBuilder, bridge_cmd, bridge_env
 
@@ -53,3 +56,19 @@ def test_a_stdout_that_cannot_be_written_stops_the_printing_not_the_call(
     assert "Traceback" not in stderr and "internal error" not in stderr, stderr
     assert "ended (exceeded-max-duration)" in stderr, "the call ran to its normal end"
     assert stderr.count("cannot write to stdout (No space left on device)") == 1, stderr
+
+
+@pytest.mark.parametrize("command", [("init", "-"), ("unit",), ("ctl", "--help")],
+                         ids=["init", "unit", "ctl-help"])
+def test_any_command_whose_reader_has_gone_ends_quietly(command: tuple[str, ...]) -> None:
+    """`vapi-bridge ctl status | head -1` and the like: a reader gone before the output
+    was written is no internal error (it was exit 1 with `BrokenPipeError` for every
+    command but `run`, `ctl events` and `listen`)."""
+    read, write = os.pipe()
+    os.close(read)  # gone before anything is written: the first write fails, every time
+    try:
+        done = subprocess.run(bridge_cmd(*command), cwd=ROOT, env=bridge_env(), stdout=write,
+                              stderr=subprocess.PIPE, text=True, timeout=60)
+    finally:
+        os.close(write)
+    assert (done.returncode, done.stderr) == (0, ""), done.stderr

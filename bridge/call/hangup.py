@@ -1,0 +1,37 @@
+"""Hanging up as the visitor or operator asks it (`ctl end`, the screen's End button):
+a call that is up ends cleanly (`Call.end`); one still being set up (created, or its
+socket connecting) is stopped as a stop signal stops it (`place_call` waits on
+`Call.stop_setup` beside the daemon's stop). Refused before the first call and after the
+call ended. Before, an End pressed while the call was being placed was refused ("try again
+in a moment") and the assistant then started talking."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from bridge.call.lifecycle import Call, ensure_live
+from bridge.call.state import CallState
+
+POLL_S = 0.05  # how often the setup's end is looked for
+SETTLE_S = 30.0  # bound: a stopped setup ends within the call's end_timeout_seconds
+
+
+async def hang_up(call: Call | None) -> str:
+    """End `call` or stop its setup; the answer's one line (`Refused` when there is no
+    call to end)."""
+    if call is not None and call.state.setting_up and not call.stop_setup.is_set():
+        call.stop_setup.set()
+        with contextlib.suppress(TimeoutError):  # (then refused below: still setting up)
+            async with asyncio.timeout(SETTLE_S):
+                while call.state not in (CallState.IN_CALL, CallState.ENDED):
+                    await asyncio.sleep(POLL_S)  # until it is stopped, or came up first
+        if call.state is not CallState.IN_CALL:
+            reason = call.ended_reason or "not placed"
+            return (f"call {call.short_id} stopped while it was being set up ({reason})"
+                    if call.info is not None else
+                    "the call was stopped while it was being created (not placed)")
+    call = ensure_live(call)
+    await call.end()
+    await asyncio.sleep(0)  # let the call's own tasks see the close
+    return f"call {call.short_id} ended ({call.ended_reason or 'ended'})"
