@@ -161,7 +161,7 @@ class VapiApi:
             if attempt == total:
                 break
             log.warning("POST /call: %s; retrying%s (attempt %d of %d)", outcome.text,
-                        f" in {delay:.1f} s" if delay else " (no call was created)",
+                        f" in {delay:.1f} s" if delay else " (Vapi lists no call it created)",
                         attempt + 1, total)
             await asyncio.sleep(delay)
         raise self._gave_up("the call", last, total)

@@ -2,7 +2,9 @@
 retry (`bridge.retry.SOCKET_CONNECT`), bounded, kept alive, and never able to hang a send.
 
 - A message up to `MAX_MESSAGE` is taken off the wire, so one huge frame does not kill the
-  call; one over `MAX_USEFUL` is dropped and counted (`oversized`), never parsed.
+  call; one over `MAX_USEFUL` is dropped and counted (`oversized`), never parsed. One over
+  `MAX_MESSAGE` closes the connection (websockets' `max_size`, code 1009): a bound on
+  what a server can make the kiosk hold, far past any message Vapi sends.
 - Keepalive: a ping every 5 s, its pong due within 10 s, so a dead TCP link is noticed;
   `quiet()` notices a live one that carries nothing (Vapi streams audio all call long).
 - A send blocked `SEND_TIMEOUT_S` raises `TimeoutError`: the connection is gone.

@@ -155,7 +155,7 @@ def test_transient_500_is_retried_then_the_call_goes_through(start_sim,
     profile = profiles.write(sim.base_url, call={"max_duration_seconds": 10})
     result = run_bridge("run", "--profile", str(profile), "--fault", "http-500=1")
     assert result.returncode == 0, result.stderr
-    assert "HTTP 500; retrying (no call was created)" in result.stderr
+    assert "HTTP 500; retrying (Vapi lists no call it created)" in result.stderr
     assert sim.only_call()["endedReason"] == "exceeded-max-duration"
 
 
