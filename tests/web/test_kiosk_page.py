@@ -163,3 +163,28 @@ def test_a_transfer_is_shown_while_vapi_puts_the_call_through(
     assert "Transferring your call…" in details, details
     assert details.index("Transferring your call…") < details.index(
         "assistant-forwarded-call"), details
+
+
+def test_end_pressed_while_the_call_connects_stops_it(
+        start_sim, profiles: ProfileBuilder, start_web, browser) -> None:
+    """A visitor who presses Call and then End while the screen still says "Connecting…":
+    the call is stopped and the screen offers Call again. Before, End was greyed out until
+    the call was up (and refused, 409 "try again in a moment", if pressed), and then the
+    assistant greeted a visitor who had given up."""
+    sim = start_sim(assistant="echo", faults=("connect-delay=8000",))
+    port = free_port()
+    web = start_web(web_profile(profiles, sim, port, first=SHORT), port)
+    page = open_page(browser, web.base + "/")
+    expect(page.locator("#state")).to_have_text("Ready")
+    page.locator("#button").click()
+    expect(page.locator("#state")).to_have_text("Connecting…", timeout=10000)
+    with page.expect_response(lambda r: r.url.endswith("/end")) as pressed:
+        page.locator("#button").click()
+    assert pressed.value.status == 200, pressed.value.text()
+    assert "stopped while it was being set up" in pressed.value.json()["message"]
+    expect(page.locator("#state")).to_have_text("Call ended", timeout=15000)
+    expect(page.locator("#button")).to_have_text("Call")
+    expect(page.locator("#button")).to_be_enabled()
+    (call,) = sim.calls()
+    assert not call["downlink"]["chunks"], "the assistant never spoke"
+    assert web.stop() == 0, web.err
