@@ -160,4 +160,5 @@ class SpendingGuard:
         c, t = self.profile().call, self.totals()
         return {"day": t.day, "minutes": round(t.minutes, 2), "cost": round(t.cost, 4),
                 "calls": t.calls, "maxDailyMinutes": c.max_daily_minutes,
-                "maxDailyCost": c.max_daily_cost, "refused": self.refused}
+                "maxDailyCost": c.max_daily_cost, "refused": self.refused,
+                "limitReached": self.reason() is not None}

@@ -20,7 +20,7 @@ from __future__ import annotations
 import hmac
 import logging
 from collections.abc import Awaitable, Callable
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import unquote, urlencode, urlsplit
 
 from aiohttp import web
 
@@ -76,7 +76,7 @@ class Access:
                 return _refuse(403, "this server answers only to a loopback host name "
                                     "(127.0.0.1, localhost, [::1])")
         elif "token" in request.query:
-            if not self._matches(request.query["token"]):
+            if not self._matches(_query_token(request)):
                 return _refuse(401, "wrong token")
             query = {k: v for k, v in request.query.items() if k != "token"}
             # to one of this server's pages only: `//evil.example/` is another site's
@@ -122,11 +122,26 @@ class Access:
         return await handler(request)
 
 
+def _query_token(request: web.Request) -> str:
+    """`?token=` as typed: percent-decoded, a `+` kept (a base64 token has them; form
+    decoding, as `request.query` does, would read each as a space)."""
+    for part in request.rel_url.raw_query_string.split("&"):
+        name, _, value = part.partition("=")
+        if name == "token":
+            return unquote(value)
+    return ""
+
+
 def _same_host(origin: str, host: str) -> bool:
-    """An `Origin` naming this server's host and port. Its scheme is not compared: behind a
-    TLS proxy the page is https:// while this server sees http://."""
+    """An `Origin` naming this server's host and port, a port left out being the origin
+    scheme's default (a TLS proxy may send `Host: name:443` for `https://name`). The scheme
+    itself is not compared: behind a TLS proxy the page is https:// while this server sees
+    http://."""
     try:
-        parts = urlsplit(origin)
-    except ValueError:  # `http://[::1`: no origin at all
+        page, here = urlsplit(origin), urlsplit(f"//{host}")
+        default = 443 if page.scheme == "https" else 80
+        return (page.scheme in ("http", "https") and page.hostname is not None
+                and page.hostname == here.hostname
+                and (page.port or default) == (here.port or default))
+    except ValueError:  # `http://[::1`, a port out of range: no origin at all
         return False
-    return parts.scheme in ("http", "https") and parts.netloc.lower() == host.lower()

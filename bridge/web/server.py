@@ -45,8 +45,9 @@ def _page() -> tuple[bytes, str]:
 def public_state(snapshot: dict[str, Any]) -> dict[str, Any]:
     """What the screen may know of `ctl status`: no ids beyond the short one, no devices."""
     call = snapshot.get("call")
+    spending = snapshot.get("spending") or {}
     return {"profile": snapshot.get("profile"), "mode": snapshot.get("mode"),
-            "state": snapshot.get("state"),
+            "state": snapshot.get("state"), "paused": bool(spending.get("limitReached")),
             "call": None if not call else {
                 "id": call.get("id"), "live": call.get("live"), "status": call.get("status"),
                 "elapsedSeconds": call.get("elapsedSeconds"),
@@ -125,7 +126,9 @@ class WebServer:
     async def call(self, request: web.Request) -> web.Response:
         refused = self.host.request_call("http")
         if refused:
-            return web.json_response({"ok": False, "error": refused}, status=409)
+            limit = (self.host.snapshot().get("spending") or {}).get("limitReached")
+            return web.json_response({"ok": False, "error": refused, **(
+                {"cause": "spending-limit"} if limit else {})}, status=409)
         return web.json_response({"ok": True, "message": "call requested"}, status=202)
 
     async def end(self, request: web.Request) -> web.Response:

@@ -3,7 +3,8 @@
 (a `lost` event says how many), never slows the daemon; one that stops reading is dropped
 after `WRITE_TIMEOUT_S`. `?level=1` adds `{"event": "level", "db": …}` (the microphone's
 level in dBFS) five times a second while a call is live: the screen's meter, and nothing
-computed when no page asks."""
+computed when no page asks. When the daemon stops, what it published before is sent, then
+the stream ends."""
 
 from __future__ import annotations
 
@@ -63,7 +64,11 @@ async def stream(request: web.Request, host: WebHost, stopping: asyncio.Event
                 done, _ = await asyncio.wait({pending, stop},
                                              timeout=max(0.0, next_tick - loop.time()),
                                              return_when=asyncio.FIRST_COMPLETED)
-                if stop in done:
+                if stop in done:  # what was published before the stop still goes out:
+                    if pending.done():  # an `error` the daemon exits on, the `ended` of a
+                        await send(_frame(pending.result()))  # call cut short by SIGTERM
+                    while (event := sub.get_nowait()) is not None:
+                        await send(_frame(event))
                     break
                 if pending in done:
                     await send(_frame(pending.result()))

@@ -188,3 +188,64 @@ def test_end_pressed_while_the_call_connects_stops_it(
     (call,) = sim.calls()
     assert not call["downlink"]["chunks"], "the assistant never spoke"
     assert web.stop() == 0, web.err
+
+
+def test_a_refused_key_or_payment_is_said_before_the_daemon_exits(
+        start_sim, profiles: ProfileBuilder, start_web, browser) -> None:
+    """Vapi refuses the call for payment: the daemon exits 3 (by design: nothing changes
+    until an operator acts), and its `error` event used to be dropped with the event
+    stream as it stopped, so the screen said "Connecting…" for good."""
+    sim = start_sim(assistant="echo", faults=("http-402",))
+    port = free_port()
+    web = start_web(web_profile(profiles, sim, port), port)
+    page = open_page(browser, web.base + "/")
+    expect(page.locator("#state")).to_have_text("Ready")
+    page.locator("#button").click()
+    expect(page.locator("#state")).to_have_text("Not available right now", timeout=15000)
+    assert web.proc.wait(timeout=20) == 3
+    expect(page.locator("#banner")).to_be_visible(timeout=10000)
+    expect(page.locator("#button")).to_be_disabled()
+
+
+def test_calls_paused_by_the_spending_limit_are_not_offered(
+        start_sim, profiles: ProfileBuilder, start_web, browser, tmp_path: Path) -> None:
+    """Before, the screen said "Tap Call to talk to us" and a press showed the operator's
+    line (today's cost, the totals file's path) to the visitor."""
+    sim = start_sim(assistant="echo")
+    port = free_port()
+    web = start_web(web_profile(profiles, sim, port, call={"max_daily_minutes": 0}), port,
+                    STATE_DIRECTORY=str(tmp_path))
+    page = open_page(browser, web.base + "/")
+    expect(page.locator("#state")).to_have_text("Calls are paused for today")
+    expect(page.locator("#button")).to_be_hidden()
+    expect(page.locator("#hint")).to_be_hidden()
+    pressed = web.post("/call")
+    assert (pressed.status_code, pressed.json()["cause"]) == (409, "spending-limit")
+    assert sim.calls() == []
+
+
+def test_after_a_crash_mid_call_the_last_visitor_leaves_the_screen(
+        start_sim, profiles: ProfileBuilder, start_web, browser) -> None:
+    """The daemon killed mid-call (no `ended`): while it is away nothing can be pressed,
+    and once it is back its last visitor's lines leave the screen after 20 s, as after any
+    call. Before, they stayed for good, still styled as being spoken."""
+    sim = start_sim(assistant="echo")
+    port = free_port()
+    profile = web_profile(profiles, sim, port, first=GREETING)
+    web = start_web(profile, port)
+    page = browser.new_page(viewport={"width": 1280, "height": 720})
+    page.clock.install()
+    page.goto(web.base + "/")
+    page.locator("#button").click()
+    expect(page.locator("#captions p.assistant")).to_have_count(1, timeout=30000)
+    web.proc.kill()
+    web.proc.communicate(timeout=10)
+    expect(page.locator("#banner")).to_be_visible(timeout=20000)
+    expect(page.locator("#button")).to_be_disabled()
+    start_web(profile, port)
+    expect(page.locator("#banner")).to_be_hidden(timeout=30000)
+    expect(page.locator("#state")).to_have_text("Ready")
+    expect(page.locator("#captions p.live")).to_have_count(0)
+    page.clock.fast_forward(21000)
+    expect(page.locator("#captions p")).to_have_count(0)
+    expect(page.locator("#hint")).to_be_visible()
