@@ -77,7 +77,8 @@ CASES: dict[str, Case] = {
     "http-500-exhausted": Case("http-500", 5, "kept failing (the call): HTTP 500 after 2 "
                                "attempts — the fault is on Vapi's side, not the network",
                                call=False),
-    "http-500-transient": Case("http-500=1", 0, "HTTP 500; retrying (Vapi lists no call it created)",
+    "http-500-transient": Case("http-500=1", 0,
+                               "HTTP 500; retrying (Vapi lists no call it created)",
                                reason=NORMAL_END),
     # the call is created but its answer is lost: found and used, never created twice
     "created-hang": Case("created-hang", 0, "timed out, but Vapi had created the call: using it",
