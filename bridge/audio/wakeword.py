@@ -85,6 +85,16 @@ class WakeWordDetector:
                 self._quiet_until = self.heard + self._refractory
         return found
 
+    def skip(self, samples: int) -> None:
+        """`samples` (16 kHz) went by unheard (the kiosk's own speaker played): the
+        refractory time runs on in them, as the clock does."""
+        self.heard += samples
+
+    def rearm(self) -> None:
+        """A new wait for a visitor: a wake word now is a new request, whatever the last
+        one's refractory time had left."""
+        self._quiet_until = self.heard
+
     def reset(self) -> None:
         """Forget the audio heard so far (the refractory time still counts)."""
         self._features.reset()

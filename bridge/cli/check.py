@@ -39,7 +39,7 @@ from bridge.extras import install_command
 from bridge.profile import Profile, load_profile
 from bridge.profile.fields import file_path
 from bridge.service.logsetup import colour_wanted
-from bridge.service.spending import SPENDING_EXIT, SpendingGuard
+from bridge.service.spending import SPENDING_EXIT, SpendingGuard, dollars
 from bridge.words import plural
 
 
@@ -113,7 +113,7 @@ def _spending(profile: Profile) -> list[Item]:
     t = guard.totals()
     used = ([f"{t.minutes:.1f} min of call.max_daily_minutes ({c.max_daily_minutes:g})"]
             if c.max_daily_minutes is not None else []) + \
-        ([f"${t.cost:.2f} of call.max_daily_cost (${c.max_daily_cost:g})"]
+        ([f"{dollars(t.cost)} of call.max_daily_cost (${c.max_daily_cost:g})"]
          if c.max_daily_cost is not None else [])
     return [Item(True, what, "used today: " + ", ".join(used))]
 

@@ -51,7 +51,8 @@ class TriggerSettings:
         "and mistakes more", example=0.85, commented=True)
     refractory_seconds: float = key(
         Num(default=wakeword.DEFAULT_REFRACTORY_S, lo=0, hi=600),
-        "after a wake word, ignore the next one for this long (of listened audio)")
+        "after a wake word, ignore the next one for this long (within one wait: a word "
+        "said as soon as a call or the offline line ends is heard)")
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,7 @@ log = logging.getLogger("bridge.on_event")
 
 BACKLOG = 32  # events waiting behind a slow command
 STDERR_TAIL = 600  # characters of a failed run's stderr in the log
+STDERR_GRACE_S = 0.2  # after it exits, for the rest of what it wrote to stderr
 PREFIX = "VAPI_BRIDGE_"
 HIDDEN = ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_FDS", "LISTEN_PID",
           "LISTEN_FDNAMES")
@@ -102,11 +103,19 @@ def _kill(proc: asyncio.subprocess.Process) -> None:
         os.killpg(proc.pid, signal.SIGKILL)  # its own session: children go too
 
 
-async def _stderr_tail(stream: asyncio.StreamReader | None) -> bytes:
-    tail = b""
+async def _reader(fd: int) -> tuple[asyncio.StreamReader, asyncio.BaseTransport]:
+    """A stream reading the pipe end `fd` (closed with the transport)."""
+    reader = asyncio.StreamReader()
+    pipe, _ = await asyncio.get_running_loop().connect_read_pipe(
+        lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(fd, "rb", buffering=0))
+    return reader, pipe
+
+
+async def _stderr_tail(stream: asyncio.StreamReader | None, tail: bytearray) -> None:
+    """Keep the end of what `stream` says in `tail`, until it ends (or is cancelled)."""
     while stream is not None and (chunk := await stream.read(4096)):
-        tail = (tail + chunk)[-4 * STDERR_TAIL:]
-    return tail
+        tail += chunk
+        del tail[:-4 * STDERR_TAIL]
 
 
 class EventCommand:
@@ -154,32 +163,45 @@ class EventCommand:
         timeout = profile.service.on_event_timeout_seconds
         name = Path(argv[0]).name
         self.runs += 1
+        # stderr is a pipe of our own, not asyncio's: `Process.wait` waits for its pipes to
+        # close, and a job the script leaves running (`gpioset … &`) holds them open
+        read_end, write_end = os.pipe()
         try:
             proc = await asyncio.create_subprocess_exec(
                 *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
-                stderr=asyncio.subprocess.PIPE, env=event_env(event, base_env(profile)),
+                stderr=write_end, env=event_env(event, base_env(profile)),
                 start_new_session=True)
         except OSError as exc:
+            os.close(read_end)
             self.failures += 1
             log.error("service.on_event: cannot run %s: %s", inert(argv[0]),
                       exc.strerror or exc)
             return None
+        finally:
+            os.close(write_end)
+        tail = bytearray()
+        stderr, pipe = await _reader(read_end)
+        reading = asyncio.ensure_future(_stderr_tail(stderr, tail))
         try:
             async with asyncio.timeout(timeout):
-                tail = await _stderr_tail(proc.stderr)
                 code = await proc.wait()
+            # what it said as it exited; the job it left running is not waited for, nor
+            # killed with the group (it is the point of `&`)
+            await asyncio.wait({reading}, timeout=STDERR_GRACE_S)
         except TimeoutError:
             self.failures += 1
             log.warning("service.on_event: %s ran over %.1f s on %s (event %d): killed",
                         name, timeout, event.kind, event.seq)
             return None
         finally:
+            reading.cancel()
+            pipe.close()  # a job still writing to it gets SIGPIPE, as with `| head`
             if proc.returncode is None:
                 _kill(proc)
                 await proc.wait()
         if code != 0:
             self.failures += 1
-            said = inert(tail.decode("utf-8", "replace").strip()[-STDERR_TAIL:])
+            said = inert(bytes(tail).decode("utf-8", "replace").strip()[-STDERR_TAIL:])
             log.warning("service.on_event: %s exited with %d on %s (event %d)%s", name, code,
                         event.kind, event.seq, f": {said}" if said else "")
         return code

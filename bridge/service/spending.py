@@ -39,6 +39,12 @@ CAUSE = "spending-limit"
 MAX_FILE_BYTES = 4096
 
 
+def dollars(amount: float) -> str:
+    """`$1.25`; under ten cents with fractions of a cent (`$0.0025`): a small day is not
+    said as `$0.00` "at or over" a limit of $0.001."""
+    return f"${amount:.2f}" if amount >= 0.1 or amount == 0 else f"${amount:.4f}"
+
+
 def state_dir() -> Path:
     """Where the totals are kept: systemd's StateDirectory, else the XDG state home."""
     given = os.environ.get("STATE_DIRECTORY", "").split(":")[0]
@@ -133,7 +139,7 @@ class SpendingGuard:
             return (f"today's calls have lasted {t.minutes:.1f} min, at or over "
                     f"call.max_daily_minutes ({c.max_daily_minutes:g})")
         if c.max_daily_cost is not None and t.cost >= c.max_daily_cost:
-            return (f"today's calls have cost ${t.cost:.2f}, at or over call.max_daily_cost "
+            return (f"today's calls have cost {dollars(t.cost)}, at or over call.max_daily_cost "
                     f"(${c.max_daily_cost:g})")
         return None
 

@@ -129,6 +129,7 @@ class WakeWord:
                 resampler = Resampler(source.sample_rate, RATE)
                 source.read(0)  # what was captured before: not live, never heard
                 detector.reset()
+                detector.rearm()  # a word said as the last call ended counts
                 started, owed, deaf = clock(), 0, False
                 self.listening = True
                 log.info("listening for the wake word %r", detector.name)
@@ -139,6 +140,7 @@ class WakeWord:
                 peak = detector.peak
                 heard = source.read(due)
                 if self._speaker_heard(clock()):  # dropped: the kiosk's own speaker
+                    detector.skip(len(heard) * RATE // source.sample_rate)
                     deaf = True
                     await asyncio.sleep(READ_EVERY_S)
                     continue

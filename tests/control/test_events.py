@@ -4,9 +4,11 @@ script run per event."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
+import signal
 import socket
 import subprocess
 import threading
@@ -275,6 +277,44 @@ esac
     failed = next(line for line in err.splitlines() if "exited with 3 on triggered" in line)
     assert "no LED here\\x1b[31m\\n<3>forged line" in failed, "stderr's tail, inert"
     assert not any(line.startswith("<3>") for line in err.splitlines())
+
+
+def test_a_script_that_leaves_a_job_running_is_done_when_it_exits(
+        start_sim, profiles: ProfileBuilder, short_dir: Path, tmp_path: Path,
+        start_daemon) -> None:
+    """`gpioset … &`, `aplay … &`: the script exits at once and its job runs on, holding
+    stderr. Each run was waited for until the timeout and then killed with its job, so
+    every later event came that much later (the LEDs a call behind)."""
+    sim = start_sim(assistant="echo")
+    log, jobs = tmp_path / "ran.log", tmp_path / "jobs"
+    script = tmp_path / "hook.sh"
+    script.write_text(f"""#!/bin/sh
+echo "$VAPI_BRIDGE_EVENT" >> {log}
+sleep 30 &
+echo $! >> {jobs}
+""")
+    script.chmod(0o755)
+    profile = control_profile(profiles, sim, short_dir / "ctl.sock",
+                              service={"on_event": str(script),
+                                       "on_event_timeout_seconds": 3})
+    daemon = start_daemon(profile)
+    daemon.ok("call")
+    wait_for(lambda: log.exists() and "in-call" in log.read_text(), 10, "the in-call run")
+    daemon.ok("end")
+    try:
+        wait_for(lambda: log.read_text().split()[-2:] == ["ended", "standby"], 5,
+                 "the runs after it without waiting on the jobs")
+    except AssertionError:
+        daemon.stop()
+        raise AssertionError(log.read_text() + daemon.err) from None
+    pids = [int(p) for p in jobs.read_text().split()]
+    alive = [p for p in pids if os.path.exists(f"/proc/{p}")]
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+    assert daemon.stop() == 0
+    assert "ran over" not in daemon.err, daemon.err
+    assert alive == pids, "the jobs the script left running are its own business"
 
 
 def test_an_on_event_command_that_cannot_run_is_a_profile_error(

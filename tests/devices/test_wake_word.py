@@ -102,6 +102,23 @@ def test_the_wake_word_places_a_call_and_other_speech_does_not(
         while call["uplink"]["frames"] < 50 and proc.poll() is None:  # a second of it
             time.sleep(0.05)
             call = sim.only_call()
+        # the call ends, and the visitor says the word again as soon as it is listened for:
+        # a new request (it was ignored as a repeat of the first word, 3 runs of 3)
+        ended = subprocess.run(bridge("ctl", "--socket", str(tmp_path / "ctl.sock"), "end"),
+                               env=rig_env(rig), cwd=ROOT, capture_output=True, text=True,
+                               timeout=30)
+        assert ended.returncode == 0, ended.stderr
+        deadline = time.monotonic() + 15
+        while log.read_text().count("listening for the wake word") < 2:
+            assert time.monotonic() < deadline and proc.poll() is None, log.read_text()
+            time.sleep(0.05)
+        word = espeak(WAKE[0], RATE, voice=WAKE[1], speed=WAKE[2], peak_db=None)
+        rig.play_into_mic(np.concatenate([word, silence(500, RATE)]), RATE)  # no pause first
+        rig.wait_mic_idle()
+        deadline = time.monotonic() + 10
+        while len(sim.calls()) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(sim.calls()) == 2, f"the word said again was not heard:\n{log.read_text()}"
     finally:
         terminate(proc, 20)  # SIGTERM: the daemon ends the call and exits 0
     print(f"\nwake word heard at probability {HEARD.search(text)[1]}")

@@ -222,6 +222,9 @@ def test_spending_guard_refuses_past_the_daily_cost_and_remembers_it(
     error = next(e for e in seen if e["event"] == "error")
     assert error["cause"] == "spending-limit", error
     assert "call.max_daily_cost" in error["message"]
+    said = float(re.search(r"today's calls have cost \$(\d+\.\d+),", error["message"])[1])
+    assert said == pytest.approx(status["spending"]["cost"], abs=1e-4), \
+        "the cost said as it is, not $0.00 at or over a limit of cents"
     assert status["spending"]["refused"] == error["message"]
     assert status["spending"]["calls"] == 2 and status["spending"]["cost"] >= COST_LIMIT
     assert sum("spending limit reached" in r.getMessage() for r in caplog.records) == 1
