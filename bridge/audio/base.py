@@ -12,6 +12,7 @@ device keeps the defaults (no statistics, no latency, a `supervise()` that only 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -168,6 +169,21 @@ class AudioSink(Protocol):
 
 
 FrameTap = Callable[[np.ndarray], None]
+
+
+ECHO_TAIL_S = 0.3  # after the speaker's last sound is heard: the room's reverberation
+
+
+def own_sound_until(source: AudioSource, sink: AudioSink) -> float:
+    """Until when (time.monotonic()) the microphone may hold one of the kiosk's sounds
+    (the overlay, not a call's audio): its last block, plus both devices' latency and the
+    room's `ECHO_TAIL_S`; ever on while one plays. 0.0 when none has."""
+    overlay = sink.buffer.overlay
+    if overlay is None:
+        return 0.0
+    last = time.monotonic() if overlay.busy else overlay.sounded_at
+    latency_s = (sink.latency_ms + source.latency_ms) / 1000
+    return last + latency_s + ECHO_TAIL_S if last else 0.0
 
 
 def sounding(sink: AudioSink) -> bool:

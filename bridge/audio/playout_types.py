@@ -50,3 +50,8 @@ class Overlay(Protocol):
     def busy(self) -> bool:
         """Something is still to be mixed in (the speaker is not silent)."""
         ...
+
+    @property
+    def sounded_at(self) -> float:
+        """When (time.monotonic()) a block last had something mixed in; 0.0 never."""
+        ...

@@ -18,6 +18,7 @@ preallocated float32 block and fades with a preallocated ramp. A stop fades out 
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import numpy as np
@@ -76,6 +77,7 @@ class SoundMixer:
         self._acc = np.zeros(self._block, dtype=np.float32)
         self._tmp = np.zeros(self._block, dtype=np.float32)
         self._voices: tuple[Voice, ...] = ()  # producer publishes, consumer reads
+        self.sounded_at = 0.0  # consumer's: when (monotonic) a block last held a voice
 
     # ---- producer (event loop) --------------------------------------------------------
     def play(self, clip: np.ndarray, *, loop: bool = False, after: int = 0) -> Voice:
@@ -125,6 +127,7 @@ class SoundMixer:
                 mixed = True
             self._mix_voice(voice, acc, n)
         if mixed:
+            self.sounded_at = time.monotonic()
             np.rint(acc, out=acc)
             np.minimum(acc, 32767.0, out=acc)
             np.maximum(acc, -32768.0, out=acc)

@@ -4,9 +4,10 @@ with the recorder tapping both legs when there is one."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable
 
-from bridge.audio.base import AudioSink, AudioSource
+from bridge.audio.base import AudioSink, AudioSource, own_sound_until
 from bridge.audio.codec import codec_for
 from bridge.audio.echo import echo_path
 from bridge.call.downlink import Downlink
@@ -22,7 +23,9 @@ def build_paths(profile: Profile, source: AudioSource, sink: AudioSink,
     echo, far_end = echo_path(audio.echo, source, sink)
     uplink = Uplink(source, codec_for(wire.format), wire.sample_rate, send,
                     gain=10 ** (audio.input_gain_db / 20),
-                    tap=recorder.on_uplink if recorder else None, echo=echo, far_end=far_end)
+                    tap=recorder.on_uplink if recorder else None, echo=echo, far_end=far_end,
+                    own_sound=functools.partial(own_sound_until, source, sink)
+                    if source.is_device and sink.is_device else None)
     downlink = Downlink(codec_for(wire.format), wire.sample_rate, sink,
                         gain=10 ** (audio.output_gain_db / 20),
                         bounds_ms=(audio.playout_min_ms, audio.playout_max_ms),

@@ -64,7 +64,8 @@ class Uplink:
                  tap: FrameTap | None = None,
                  clock: Callable[[], float] | None = None, sleep: Sleep = asyncio.sleep,
                  echo: EchoControl | None = None,
-                 far_end: Callable[[], np.ndarray] | None = None) -> None:
+                 far_end: Callable[[], np.ndarray] | None = None,
+                 own_sound: Callable[[], float] | None = None) -> None:
         self.source = source
         self.codec = codec
         self.wire_rate = wire_rate
@@ -83,6 +84,10 @@ class Uplink:
         self._framer = Framer(wire_rate, FRAME_MS)
         self._silence = np.zeros(self._framer.frame_samples, dtype=np.int16)
         self.muted = False
+        # the kiosk's sound (the chime, the connecting tone) began before the call: no echo
+        # control has its start, and its echo reached Vapi as the visitor talking. Until it
+        # and its echo are over (`own_sound`'s time), the call starts with silence
+        self._own_sound = own_sound
         self._frames_sent = 0
         self._captured_until = 0.0
 
@@ -193,6 +198,11 @@ class Uplink:
 
     def _frame(self) -> bytes:
         frame = self._framer.pop()
+        if self._own_sound is not None:
+            if time.monotonic() < self._own_sound():
+                frame = self._silence
+            else:
+                self._own_sound = None  # over: never again this call
         if self.muted:
             frame = self._silence
         if self._tap is not None:

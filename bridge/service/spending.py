@@ -21,7 +21,6 @@ import json
 import logging
 import math
 import os
-import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -31,6 +30,7 @@ from bridge import events
 from bridge.errors import ExitCode
 from bridge.events import EventBus, KioskEvent
 from bridge.profile import Profile
+from bridge.profile.statedir import state_file
 
 log = logging.getLogger("bridge.spending")
 
@@ -43,16 +43,6 @@ def dollars(amount: float) -> str:
     """`$1.25`; under ten cents with fractions of a cent (`$0.0025`): a small day is not
     said as `$0.00` "at or over" a limit of $0.001."""
     return f"${amount:.2f}" if amount >= 0.1 or amount == 0 else f"${amount:.4f}"
-
-
-def state_dir() -> Path:
-    """Where the totals are kept: systemd's StateDirectory, else the XDG state home."""
-    given = os.environ.get("STATE_DIRECTORY", "").split(":")[0]
-    if given:
-        return Path(given)
-    xdg = os.environ.get("XDG_STATE_HOME")
-    return (Path(xdg) if xdg and Path(xdg).is_absolute()
-            else Path.home() / ".local" / "state") / "vapi-bridge"
 
 
 @dataclass
@@ -81,8 +71,7 @@ class SpendingGuard:
 
     @property
     def path(self) -> Path:
-        name = re.sub(r"[^A-Za-z0-9_.-]", "_", self.profile().name)[:100]
-        return state_dir() / f"spending-{name}.json"
+        return state_file("spending", self.profile().name)
 
     def totals(self) -> Totals:
         today = self.today().isoformat()

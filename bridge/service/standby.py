@@ -29,7 +29,7 @@ from typing import Protocol
 
 from bridge import events
 from bridge.aio import beside
-from bridge.audio.base import AudioSink, AudioSource, sounding
+from bridge.audio.base import ECHO_TAIL_S, AudioSink, AudioSource, sounding
 from bridge.audio.resample import Resampler
 from bridge.audio.wakeword import RATE, ModelError, WakeWordDetector
 from bridge.errors import BridgeError, ProfileError
@@ -43,7 +43,6 @@ log = logging.getLogger("bridge.wake")
 READ_EVERY_S = 0.04
 IDLE_S = 1.0  # how often a daemon without a wake word looks whether a reload added one
 CALL_UP = frozenset({events.IN_CALL, events.ENDED, events.ERROR})  # the uplink's turn, or none
-ECHO_TAIL_S = 0.3  # after the speaker's last sound is heard: the room's reverberation
 
 
 class StandbyHost(Protocol):

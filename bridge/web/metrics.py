@@ -26,7 +26,7 @@ from prometheus_client.exposition import choose_encoder
 from bridge import __version__, events
 from bridge.call.summary import CallSummary
 from bridge.events import KioskEvent
-from bridge.web import scrub
+from bridge.web import last_ok, scrub
 from bridge.web.host import WebHost
 
 STATES = ["starting", events.STANDBY, events.TRIGGERED, events.CONNECTING, events.IN_CALL,
@@ -87,6 +87,9 @@ class KioskMetrics:
             {"version": __version__, "python": platform.python_version()})
         self._reasons, self._outcomes, self._causes = _Labels(), _Labels(), _Labels()
         self._counted: CallSummary | None = None
+        self._profile = str(host.snapshot().get("profile") or "")
+        if self._profile and (at := last_ok.read(self._profile)) is not None:
+            self.last_ok.set(at)  # across a restart
         if host.events.state is not None:
             self.on_event(host.events.state)
 
@@ -117,6 +120,8 @@ class KioskMetrics:
             self.cost.inc(cost)
         if f.get("outcome") == "ok":
             self.last_ok.set(event.at)
+            if self._profile:
+                last_ok.write(self._profile, event.at)
         summary = self.host.last_summary
         if summary is not None and summary is not self._counted:
             self._counted = summary

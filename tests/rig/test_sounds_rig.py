@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import socket
 import subprocess
+import time
 import wave
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,6 +34,7 @@ from tests.rig.heard import Heard
 from tests.rig.heard import heard as heard_of
 from tests.rig.pulse import PulseRig
 from tests.rig.signals import align, align_and_correlate, resample, wav_bytes
+from tests.rig.signals import tone as sine
 
 ROOT = Path(__file__).resolve().parents[2]
 RATE = 48000  # the virtual devices' and the bridge's device rate
@@ -205,3 +207,53 @@ def test_chime_tone_and_cue_come_before_the_greeting_and_never_reach_the_uplink(
         "the greeting is heard whole, not covered by the tone"
     assert on["delay"] <= off["delay"] + 0.1, "the sounds do not delay the greeting"
     assert up_peak <= 16, "nothing of the sounds reached the uplink (a silent microphone)"
+
+
+def test_the_echo_of_the_sounds_never_reaches_vapi_as_the_visitor(
+        rig: PulseRig, start_sim: Any, profiles: ProfileBuilder, tmp_path: Path) -> None:
+    """A room that echoes the speaker (the rig's echo path, -6 dB, 40 ms) and a socket that
+    takes 300 ms to connect: the chime and the connecting tone play before the call exists,
+    so no echo control had seen them begin, and their echo's tail reached Vapi as the
+    visitor talking (-25 to -43 dBFS over 50 ms in the call's first 0.3 s, 6 calls of 6;
+    once the assistant answered it). The call now starts with the microphone held until
+    the kiosk's own sound and its echo are over; the visitor is heard after it."""
+    script = tmp_path / "script.yaml"
+    script.write_text(yaml.safe_dump([{"say": GREETING, "wait": False},
+                                      {"say": "Thank you.", "wait": False, "delay": 2.5,
+                                       "endCall": True}]))
+    sim = start_sim(assistant=f"script:{script}", faults=("connect-delay=300",))
+    sock = tmp_path / "ctl.sock"
+    profile = profiles.write(  # the defaults a kiosk runs with: devices at the wire's rate,
+        sim.base_url, name="echoing", sounds=ON,  # the wake word listening in standby
+        audio={"input": rig.mic_device, "output": rig.speaker_device},
+        trigger={"wake_word": "okay_nabu"},
+        service={"mode": "standby", "control_socket": str(sock)},
+        call={"max_duration_seconds": 12}, assistant={"overrides": {}})
+    env = {**bridge_env(), **rig.env}
+    with rig.loop_speaker_into_mic(gain_db=-6, delay_ms=40):  # as a kiosk places its calls:
+        daemon = subprocess.Popen(bridge_cmd("run", "--profile", str(profile)), cwd=ROOT,
+                                  env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                  text=True)  # standby, the devices opened at the trigger
+        try:
+            deadline = time.monotonic() + 20
+            while subprocess.run(bridge_cmd("ctl", "--socket", str(sock), "call"), cwd=ROOT,
+                                 env=env, capture_output=True).returncode != 0:
+                assert time.monotonic() < deadline and daemon.poll() is None, "no call"
+                time.sleep(0.2)
+            time.sleep(1.0)  # the call up (`ctl call` waits for it), the kiosk sounds over
+            rig.play_into_mic(sine(1000, 400, RATE, -12), RATE)  # the visitor, in the call
+            while not sim.calls()[0].get("endedReason") and time.monotonic() < deadline:
+                time.sleep(0.1)
+        finally:
+            daemon.terminate()
+            _, err = daemon.communicate(timeout=20)
+    assert daemon.returncode == 0, err
+    call = sim.only_call()
+    up = wav_bytes(sim.get_bytes(f"/_sim/calls/{call['id']}/uplink.wav")).astype(np.int16)
+    window = WIRE // 20
+    levels = [level_db(up[i:i + window]) for i in range(0, len(up) - window, window // 2)]
+    start, loudest = max(levels[:10]), max(levels)
+    print(f"\nthe uplink's first 0.3 s: loudest 50 ms at {start:.1f} dBFS; the visitor's "
+          f"tone at {loudest:.1f} dBFS")
+    assert start < -50, "the sounds' echo went to Vapi as the visitor"
+    assert loudest > -30, "the visitor was heard after the sounds"

@@ -32,9 +32,11 @@ def test_metrics_after_a_call_and_no_secret_anywhere(
     visitor = tmp_path / "visitor.wav"
     visitor_wav(visitor, bursts=1)  # one turn: the echo assistant answers it
     port = free_port()
-    daemon = start_web(web_profile(profiles, sim, port, first="Hello there.",
-                                   overrides={"maxDurationSeconds": 6},
-                                   audio={"input": f"file:{visitor}"}), port)
+    profile = web_profile(profiles, sim, port, first="Hello there.",
+                          overrides={"maxDurationSeconds": 6},
+                          audio={"input": f"file:{visitor}"})
+    state = str(tmp_path / "state")
+    daemon = start_web(profile, port, STATE_DIRECTORY=state)
     before = samples(daemon.get("/metrics").text)
     assert before[("vapi_bridge_state", (("vapi_bridge_state", "standby"),))] == 1
     assert not any(name == "vapi_bridge_calls_total" for name, _ in before)
@@ -85,6 +87,13 @@ def test_metrics_after_a_call_and_no_secret_anywhere(
     assert ("version", bridge.__version__) in build
     assert live_levels and all(-100 <= e["db"] <= 0 for e in live_levels), \
         "the page's meter had the microphone's level during the call"
+    # a restart (a reboot, an upgrade): the last good call is still known, so an alert on
+    # `time() - vapi_bridge_last_ok_call_end_timestamp_seconds` does not fire on it
+    again = start_web(profile, port, STATE_DIRECTORY=state)
+    restarted = samples(again.get("/metrics").text)
+    assert restarted[("vapi_bridge_last_ok_call_end_timestamp_seconds", ())] == \
+        round(last_ok, 3)
+    again.stop()
 
     call_id = sim.only_call()["id"]
     assert f'"call":"{call_id[-8:]}"' in tap.text, "the events name the call by its short id"
@@ -102,6 +111,10 @@ def metrics_on_a_bus() -> tuple[Any, Any]:
         events = EventBus()
         call = None
         last_summary = None
+
+        @staticmethod
+        def snapshot() -> dict[str, Any]:
+            return {}  # no profile: nothing kept in a state directory
 
     metrics = KioskMetrics(Host())  # type: ignore[arg-type]
     Host.events.listen(metrics.on_event)

@@ -1,0 +1,23 @@
+"""Where a profile's daemon keeps what outlives it (the spending guard's totals, when its
+last good call ended): systemd's StateDirectory, else the XDG state home."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+
+def state_dir() -> Path:
+    given = os.environ.get("STATE_DIRECTORY", "").split(":")[0]
+    if given:
+        return Path(given)
+    xdg = os.environ.get("XDG_STATE_HOME")
+    return (Path(xdg) if xdg and Path(xdg).is_absolute()
+            else Path.home() / ".local" / "state") / "vapi-bridge"
+
+
+def state_file(kind: str, profile_name: str, suffix: str = ".json") -> Path:
+    """`STATE_DIR/KIND-PROFILE.SUFFIX`, the profile's name made safe as a file name."""
+    name = re.sub(r"[^A-Za-z0-9_.-]", "_", profile_name)[:100]
+    return state_dir() / f"{kind}-{name}{suffix}"
