@@ -23,6 +23,7 @@ class Fades:
         self._scratch = np.zeros(self.length, dtype=np.float32)
         self._last = np.zeros(1, dtype=np.int16)  # the sample a fade out holds
         self._faded_in = self.length  # how far the fade in under way has gone
+        self._held_at = self._held_left = 0  # a fade out going on past its block's end
 
     def begin_fade_in(self) -> None:
         """The next audio fades in (after a gap)."""
@@ -42,7 +43,8 @@ class Fades:
 
     def fade_out(self, out: np.ndarray, start: int, end: int, ring: SampleRing) -> None:
         """Fade `out` (silent from `end`) to nothing from `start`: over its audio up to
-        `end`, then its last sample held, `length` samples in all (or to the block's end).
+        `end`, then its last sample held, `length` samples in all (into the next blocks,
+        `go_on`, when the device's are shorter than a fade).
         With no audio in this block (`start == end`) the fade began with the sample the
         ring played last (the block before's, played whole), held from here."""
         if end > start:
@@ -54,11 +56,23 @@ class Fades:
             done = 1
         else:
             return
-        held = min(self.length - done, len(out) - end)
+        self._held_at, self._held_left = done, self.length - done
+        self.go_on(out, end)
+
+    def go_on(self, out: np.ndarray, start: int = 0) -> None:
+        """Go on with a fade out that ran past the last block's end (a device block shorter
+        than a fade) over `out` (silent) from `start`."""
+        held = min(self._held_left, len(out) - start)
         if held > 0:
+            at = self._held_at
             tmp = self._scratch[:held]
-            np.multiply(self._out[done:done + held], self._last[0], out=tmp)
-            out[end:end + held] = tmp
+            np.multiply(self._out[at:at + held], self._last[0], out=tmp)
+            out[start:start + held] = tmp
+            self._held_at, self._held_left = at + held, self._held_left - held
+
+    def drop_fade_out(self) -> None:
+        """Audio plays again: what was left of a fade out is not."""
+        self._held_left = 0
 
     def _scale(self, seg: np.ndarray, factors: np.ndarray) -> None:
         tmp = self._scratch[:len(seg)]

@@ -168,7 +168,9 @@ class PlayoutBuffer(PlayoutTaps):
                 need = min(need, want + self.floor_samples)  # seen and a block are queued
             if depth < need or depth == 0:
                 out[:] = 0
+                self._fades.go_on(out)  # the last fade out, past a short block's end
                 return
+            self._fades.drop_fade_out()
             self._playing, self._dry_in_speech = True, False
             self._low.reset()  # the marks as it ran dry say nothing of the refilled queue
         if depth > self.target_samples + self._max_samples + want:  # beyond the bound
@@ -212,6 +214,8 @@ class PlayoutBuffer(PlayoutTaps):
         if self._playing:
             self._copy_out(out[:k], k)
             self._fades.fade_out(out, 0, k, self._ring)
+        else:
+            self._fades.go_on(out)
         r = self._ring.r
         if seq != self._stream_done:  # what earlier streams left: never played
             self._discarded += max(0, self._discard_to - r)

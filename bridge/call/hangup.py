@@ -12,6 +12,7 @@ import contextlib
 
 from bridge.call.lifecycle import Call, ensure_live
 from bridge.call.state import CallState
+from bridge.errors import Refused
 
 POLL_S = 0.05  # how often the setup's end is looked for
 SETTLE_S = 30.0  # bound: a stopped setup ends within the call's end_timeout_seconds
@@ -20,12 +21,15 @@ SETTLE_S = 30.0  # bound: a stopped setup ends within the call's end_timeout_sec
 async def hang_up(call: Call | None) -> str:
     """End `call` or stop its setup; the answer's one line (`Refused` when there is no
     call to end)."""
-    if call is not None and call.state.setting_up and not call.stop_setup.is_set():
+    if call is not None and call.state.setting_up:  # (a second End waits as the first)
         call.stop_setup.set()
-        with contextlib.suppress(TimeoutError):  # (then refused below: still setting up)
+        with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(SETTLE_S):
                 while call.state not in (CallState.IN_CALL, CallState.ENDED):
                     await asyncio.sleep(POLL_S)  # until it is stopped, or came up first
+        if call.state.setting_up:
+            raise Refused(f"the call is still being set up {SETTLE_S:g} s after it was asked "
+                          f"to stop; see the daemon's log")
         if call.state is not CallState.IN_CALL:
             reason = call.ended_reason or "not placed"
             return (f"call {call.short_id} stopped while it was being set up ({reason})"

@@ -89,7 +89,10 @@ def _in_words(path: Path, timeout: float, sock: socket.socket | None = None) -> 
 
 def _connect(path: Path, req: dict[str, Any], timeout: float) -> socket.socket:
     """A socket to the daemon with `req` sent (NoDaemon, Refused as `request` says)."""
-    line = (json.dumps(req, ensure_ascii=False) + "\n").encode()
+    try:
+        line = (json.dumps(req, ensure_ascii=False) + "\n").encode()
+    except UnicodeEncodeError:  # argv bytes that are no UTF-8 (lone surrogates): escaped
+        line = (json.dumps(req) + "\n").encode()
     if len(line) > MAX_LINE:  # the daemon would close on it unread: a broken pipe here
         raise UsageError(f"the request is {len(line) / 1024:,.0f} KiB; the control socket "
                          f"takes {MAX_LINE // 1024} KiB at most (a text of about "

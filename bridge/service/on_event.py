@@ -167,12 +167,20 @@ class EventCommand:
         # close, and a job the script leaves running (`gpioset … &`) holds them open
         read_end, write_end = os.pipe()
         try:
+            stderr, pipe = await _reader(read_end)  # the transport owns read_end from here
+        except BaseException:
+            os.close(read_end)
+            os.close(write_end)
+            raise
+        try:
             proc = await asyncio.create_subprocess_exec(
                 *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
                 stderr=write_end, env=event_env(event, base_env(profile)),
                 start_new_session=True)
-        except OSError as exc:
-            os.close(read_end)
+        except BaseException as exc:
+            pipe.close()
+            if not isinstance(exc, OSError):
+                raise
             self.failures += 1
             log.error("service.on_event: cannot run %s: %s", inert(argv[0]),
                       exc.strerror or exc)
@@ -180,7 +188,6 @@ class EventCommand:
         finally:
             os.close(write_end)
         tail = bytearray()
-        stderr, pipe = await _reader(read_end)
         reading = asyncio.ensure_future(_stderr_tail(stderr, tail))
         try:
             async with asyncio.timeout(timeout):

@@ -30,7 +30,6 @@ async def place_call(call: Call, stop: asyncio.Event, hooks: list[EventHook],
     hung_up = asyncio.create_task(call.stop_setup.wait())  # `hangup`: while setting up
     try:
         await asyncio.wait({starter, stopper, hung_up}, return_when=asyncio.FIRST_COMPLETED)
-        hung_up.cancel()
         if not starter.done():
             starter.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -50,6 +49,7 @@ async def place_call(call: Call, stop: asyncio.Event, hooks: list[EventHook],
                 task.cancel()
     finally:
         stopper.cancel()
+        hung_up.cancel()
         await call.close()
     assert call.summary is not None
     return call.summary

@@ -118,7 +118,7 @@ class KioskMetrics:
         self.duration.observe(max(0.0, seconds))
         if isinstance(cost, int | float) and not isinstance(cost, bool) and cost > 0:
             self.cost.inc(cost)
-        if f.get("outcome") == "ok":
+        if f.get("outcome") == "ok" and seconds > 0:  # (a call stopped before it was up: 0)
             self.last_ok.set(event.at)
             if self._profile:
                 last_ok.write(self._profile, event.at)

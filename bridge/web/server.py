@@ -126,7 +126,7 @@ class WebServer:
     async def call(self, request: web.Request) -> web.Response:
         refused = self.host.request_call("http")
         if refused:
-            limit = (self.host.snapshot().get("spending") or {}).get("limitReached")
+            limit = refused.startswith("spending limit reached")  # (spending.refusal)
             return web.json_response({"ok": False, "error": refused, **(
                 {"cause": "spending-limit"} if limit else {})}, status=409)
         return web.json_response({"ok": True, "message": "call requested"}, status=202)

@@ -67,6 +67,10 @@ def test_no_daemon_is_a_clear_error(short_dir: Path) -> None:
                             capture_output=True, text=True, env=env, cwd=ROOT, timeout=20)
     assert result.returncode == 5
     assert "the daemon is gone" in result.stderr
+    # an argument whose bytes are no UTF-8 (a Latin-1 terminal): sent escaped, no crash
+    latin = subprocess.run([*bridge_cmd("ctl", "--socket", str(stale), "say"), b"caf\xe9"],
+                           capture_output=True, text=True, env=env, cwd=ROOT, timeout=20)
+    assert latin.returncode == 5 and "internal error" not in latin.stderr, latin.stderr
 
 
 def test_socket_mode_stale_replaced_live_refused_removed_on_exit(

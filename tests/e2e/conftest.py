@@ -118,11 +118,15 @@ def runtime_dir() -> str:
 
 
 def bridge_env(**extra: str) -> dict[str, str]:
-    """The environment of a bridge process: the simulator's key, and a runtime dir of its
-    own so control sockets of runs in parallel never meet."""
+    """The environment of a bridge process: the simulator's key, a runtime dir of its own
+    so control sockets of runs in parallel never meet, and this test process's state
+    directory (what a daemon keeps across restarts stays out of the user's home) unless
+    the test names one."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("VAPI_", "PULSE_"))}
     env.update({"VAPI_API_KEY": KEY, "PYTHONUNBUFFERED": "1",
                 "XDG_RUNTIME_DIR": runtime_dir()})
+    if "XDG_STATE_HOME" not in env:
+        env["XDG_STATE_HOME"] = os.path.join(_runtime_dirs(), "state")
     env.update(extra)
     return env
 

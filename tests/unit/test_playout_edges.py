@@ -32,8 +32,8 @@ def tone(start: int, n: int) -> np.ndarray:
     return np.round(x).astype(np.int16)
 
 
-def played(buf: PlayoutBuffer, blocks: int) -> np.ndarray:
-    out = np.empty(BLOCK, dtype=np.int16)
+def played(buf: PlayoutBuffer, blocks: int, block: int = BLOCK) -> np.ndarray:
+    out = np.empty(block, dtype=np.int16)
     pieces = []
     for _ in range(blocks):
         buf.read_into(out)
@@ -84,3 +84,26 @@ def test_the_restart_after_a_gap_fades_in(left: int) -> None:
     out.append(played(buf, 3))
     joined = np.concatenate(out)
     assert bend(joined) < CLICK
+
+
+SHORT = 240  # 5 ms blocks (audio.block_ms may be 5): shorter than the 8 ms fade
+
+
+@pytest.mark.parametrize("left", [0, 37, SHORT - 1])
+@pytest.mark.parametrize("how", ["underrun", "stream-end", "flush"])
+def test_a_fade_out_goes_on_into_the_next_short_blocks(left: int, how: str) -> None:
+    """With device blocks shorter than a fade, the fade out stopped at the block's end and
+    the next block stepped to silence."""
+    buf = PlayoutBuffer(RATE, PlayoutSettings(start_ms=5))
+    n = 8 * SHORT + left
+    buf.write(tone(0, n if how != "flush" else RATE // 2))
+    if how == "stream-end":
+        buf.end_stream()
+    out = [played(buf, 8, SHORT)]
+    if how == "flush":
+        buf.flush()
+    out.append(played(buf, 6, SHORT))
+    joined = np.concatenate(out)
+    assert bend(joined) < CLICK, f"a click: {how}, {left} samples into the last block"
+    end = (n if how != "flush" else 8 * SHORT) + FADE
+    assert not joined[end:].any(), "silence after the fade"

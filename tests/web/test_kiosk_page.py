@@ -168,14 +168,15 @@ def test_a_transfer_is_shown_while_vapi_puts_the_call_through(
 
 
 def test_end_pressed_while_the_call_connects_stops_it(
-        start_sim, profiles: ProfileBuilder, start_web, browser) -> None:
+        start_sim, profiles: ProfileBuilder, start_web, browser, tmp_path: Path) -> None:
     """A visitor who presses Call and then End while the screen still says "Connecting…":
     the call is stopped and the screen offers Call again. Before, End was greyed out until
     the call was up (and refused, 409 "try again in a moment", if pressed), and then the
     assistant greeted a visitor who had given up."""
     sim = start_sim(assistant="echo", faults=("connect-delay=8000",))
     port = free_port()
-    web = start_web(web_profile(profiles, sim, port, first=SHORT), port)
+    web = start_web(web_profile(profiles, sim, port, first=SHORT), port,
+                    STATE_DIRECTORY=str(tmp_path))
     page = open_page(browser, web.base + "/")
     expect(page.locator("#state")).to_have_text("Ready")
     page.locator("#button").click()
@@ -190,6 +191,9 @@ def test_end_pressed_while_the_call_connects_stops_it(
     expect(page.locator("#button")).to_be_enabled()
     (call,) = sim.calls()
     assert not call["downlink"]["chunks"], "the assistant never spoke"
+    metrics = web.get("/metrics").text
+    assert "vapi_bridge_last_ok_call_end_timestamp_seconds 0.0" in metrics, \
+        "a call stopped before it was up is no good call for the operator's alert"
     assert web.stop() == 0, web.err
 
 
