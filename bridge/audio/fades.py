@@ -23,15 +23,16 @@ class Fades:
         self._scratch = np.zeros(self.length, dtype=np.float32)
         self._last = np.zeros(1, dtype=np.int16)  # the sample a fade out holds
         self._faded_in = self.length  # how far the fade in under way has gone
+        self.fading_in = False  # one is under way (read per block: a plain attribute)
         self._held_at = self._held_left = 0  # a fade out going on past its block's end
 
     def begin_fade_in(self) -> None:
         """The next audio fades in (after a gap)."""
-        self._faded_in = 0
+        self._faded_in, self.fading_in = 0, True
 
     def cancel_fade_in(self) -> None:
         """The next audio plays as it is (a new stream, which starts out of silence)."""
-        self._faded_in = self.length
+        self._faded_in, self.fading_in = self.length, False
 
     def fade_in(self, audio: np.ndarray) -> None:
         """Go on with the fade in under way over `audio` (the block's first samples)."""
@@ -40,6 +41,7 @@ class Fades:
             k = min(self.length - done, len(audio))
             self._scale(audio[:k], self._in[done:done + k])
             self._faded_in = done + k
+        self.fading_in = self._faded_in < self.length
 
     def fade_out(self, out: np.ndarray, start: int, end: int, ring: SampleRing) -> None:
         """Fade `out` (silent from `end`) to nothing from `start`: over its audio up to

@@ -185,7 +185,8 @@ class PlayoutBuffer(PlayoutTaps):
                 return
         n = min(want, depth)
         self._copy_out(out if n == want else out[:n], n)
-        self._fades.fade_in(out[:n])
+        if self._fades.fading_in:
+            self._fades.fade_in(out[:n])
         if n < want:
             if not ending:  # the stream's end running out is no underrun
                 if self._ran_dry_loud(out[:n]):

@@ -21,3 +21,12 @@ def state_file(kind: str, profile_name: str, suffix: str = ".json") -> Path:
     """`STATE_DIR/KIND-PROFILE.SUFFIX`, the profile's name made safe as a file name."""
     name = re.sub(r"[^A-Za-z0-9_.-]", "_", profile_name)[:100]
     return state_dir() / f"{kind}-{name}{suffix}"
+
+
+def replace_text(path: Path, text: str) -> None:
+    """`path` made to hold `text` at once (a temporary file renamed over it: a reader, or a
+    crash midway, never sees half of it), its directory made if need be; OSError as is."""
+    tmp = path.with_name(path.name + ".tmp")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)

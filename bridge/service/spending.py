@@ -20,7 +20,6 @@ import datetime as dt
 import json
 import logging
 import math
-import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -30,7 +29,7 @@ from bridge import events
 from bridge.errors import ExitCode
 from bridge.events import EventBus, KioskEvent
 from bridge.profile import Profile
-from bridge.profile.statedir import state_file
+from bridge.profile.statedir import replace_text, state_file
 
 log = logging.getLogger("bridge.spending")
 
@@ -95,11 +94,8 @@ class SpendingGuard:
 
     def _save(self, totals: Totals) -> None:
         path = self.path
-        tmp = path.with_name(path.name + ".tmp")
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp.write_text(json.dumps(asdict(totals)) + "\n", encoding="utf-8")
-            os.replace(tmp, path)
+            replace_text(path, json.dumps(asdict(totals)) + "\n")
         except OSError as exc:
             log.warning("cannot save the spending totals to %s (%s)", path,
                         exc.strerror or exc)
@@ -118,12 +114,12 @@ class SpendingGuard:
         totals.calls += 1
         self._save(totals)
 
-    def reason(self) -> str | None:
-        """Why no call may be placed now, or None."""
+    def reason(self, totals: Totals | None = None) -> str | None:
+        """Why no call may be placed now (against `totals`, read if not given), or None."""
         c = self.profile().call
         if c.max_daily_minutes is None and c.max_daily_cost is None:
             return None
-        t = self.totals()
+        t = totals or self.totals()
         if c.max_daily_minutes is not None and t.minutes >= c.max_daily_minutes:
             return (f"today's calls have lasted {t.minutes:.1f} min, at or over "
                     f"call.max_daily_minutes ({c.max_daily_minutes:g})")
@@ -156,4 +152,4 @@ class SpendingGuard:
         return {"day": t.day, "minutes": round(t.minutes, 2), "cost": round(t.cost, 4),
                 "calls": t.calls, "maxDailyMinutes": c.max_daily_minutes,
                 "maxDailyCost": c.max_daily_cost, "refused": self.refused,
-                "limitReached": self.reason() is not None}
+                "limitReached": self.reason(t) is not None}

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 
-from bridge.profile.statedir import state_file
+from bridge.profile.statedir import replace_text, state_file
 
 log = logging.getLogger("bridge.http")
 
@@ -29,11 +28,8 @@ def read(profile_name: str) -> float | None:
 
 def write(profile_name: str, at: float) -> None:
     path = state_file("last-ok", profile_name, "")
-    tmp = path.with_name(path.name + ".tmp")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_text(f"{at:.3f}\n", encoding="ascii")
-        os.replace(tmp, path)
+        replace_text(path, f"{at:.3f}\n")
     except OSError as exc:
         log.warning("cannot keep the last good call's end in %s (%s): the metric starts "
                     "from nothing after a restart", path, exc.strerror or exc)

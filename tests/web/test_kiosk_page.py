@@ -277,15 +277,23 @@ def test_line_breaks_and_right_to_left_marks_read_as_text(
 def test_a_double_tap_on_call_is_one_press(start_sim, profiles: ProfileBuilder, start_web,
                                           browser) -> None:
     """The simulator connects in ~50 ms: a second tap 150 ms after Call landed on End and
-    ended the call at 0.4 s."""
+    ended the call at 0.4 s. The two taps are timed in the page (its own clock, however
+    busy the machine), and what the page asks of the kiosk is recorded: no End at all.
+    (On a machine too slow to show End within 150 ms the second tap finds Call, disabled
+    while the first is answered, and this holds for the old page too.)"""
     sim = start_sim(assistant="echo")
     port = free_port()
     web = start_web(web_profile(profiles, sim, port, first=GREETING), port)
     page = open_page(browser, web.base + "/")
     expect(page.locator("#state")).to_have_text("Ready")
-    page.locator("#button").click()
-    expect(page.locator("#button")).to_have_text("End", timeout=10000)
-    page.locator("#button").click()  # the second tap of the two
-    page.wait_for_timeout(1500)
-    expect(page.locator("#state")).to_have_text("In call")
+    asked: list[str] = []
+    page.on("request", lambda r: asked.append(r.url) if r.method == "POST" else None)
+    page.evaluate("""() => new Promise(done => {
+      const b = document.getElementById('button');
+      b.click();  // Call: the button is End once the page hears the call is up
+      setTimeout(() => { b.click(); done(b.textContent); }, 150);  // the second tap
+    })""")
+    expect(page.locator("#state")).to_have_text("In call", timeout=10000)
+    expect(page.locator("#captions p.assistant")).to_have_count(1, timeout=30000)
+    assert [u.rsplit("/", 1)[1] for u in asked] == ["call"], asked
     assert not sim.calls()[0].get("endedReason"), "the second tap ended the call"
