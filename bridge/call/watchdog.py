@@ -2,12 +2,16 @@
 a socket Vapi leaves open after ending the call.
 
 Vapi streams audio all call long, near-silence between utterances [seen], so a socket that
-brings nothing for `SILENCE_TIMEOUT_S` is suspect. Nothing documented promises it, though:
-a server may send a greeting whole and then nothing, or say `hang` (a slow tool) and go
-quiet. So Vapi is asked (`GET /call/{id}`): while it says the call goes on, so does the
-call, and the watch starts again; past `MAX_SILENCE_S` of nothing at all (longer than
-Vapi's own default silence timeout, 30 s, would leave a live call), or when Vapi ends,
-cannot be asked or says anything else, the connection is lost.
+brings nothing for `PROBE_AFTER_S` is pinged at once: no pong within `PONG_TIMEOUT_S` and
+the link is dead, the call lost (about 5 s of silence for the visitor before the offline
+line, where the keepalive alone, a ping every 5 s with 10 s for its pong, took 10 to 15 s).
+
+A link that answers but brings nothing for `SILENCE_TIMEOUT_S` is suspect. Nothing
+documented promises a stream, though: a server may send a greeting whole and then nothing,
+or say `hang` (a slow tool) and go quiet. So Vapi is asked (`GET /call/{id}`): while it
+says the call goes on, so does the call, and the watch starts again; past `MAX_SILENCE_S`
+of nothing at all (longer than Vapi's own default silence timeout, 30 s, would leave a live
+call), or when Vapi ends, cannot be asked or says anything else, the connection is lost.
 
 After Vapi's `status-update` ended, the socket is Vapi's to close; one still open
 `end_timeout_seconds` later is closed from here, as after our own `end-call`."""
@@ -26,6 +30,8 @@ from bridge.vapi.socket import SILENCE_TIMEOUT_S, CallSocket
 log = logging.getLogger("bridge.call")
 
 MAX_SILENCE_S = 60.0
+PROBE_AFTER_S = 2.0  # 100 of Vapi's 20 ms chunks missing: no jitter is that long
+PONG_TIMEOUT_S = 3.0  # a pong goes out as soon as the ping is read: 3 s is no slow link
 LIVE = ("queued", "ringing", "in-progress", "forwarding")
 
 
@@ -33,9 +39,13 @@ async def watch(socket: CallSocket, api: VapiApi, call_id: str, ended: asyncio.E
                 end_timeout_s: float, label: str) -> str | None:
     """Returns why the connection is lost, or None once Vapi has ended the call and left
     the socket open `end_timeout_s` (the caller closes it either way). No task of its own:
-    it polls, once a second, in the caller's."""
+    it sleeps in the caller's until something could be due."""
     since = 0.0
     while True:
+        quiet = await socket.quiet(PROBE_AFTER_S, since, until=ended)
+        if not ended.is_set() and not await socket.answers(PONG_TIMEOUT_S):
+            return f"nothing received for {quiet:.0f} s, and no answer to a ping within " \
+                   f"{PONG_TIMEOUT_S:.0f} s"
         quiet = await socket.quiet(SILENCE_TIMEOUT_S, since, until=ended)
         if ended.is_set():
             await asyncio.sleep(end_timeout_s)

@@ -115,7 +115,9 @@ def _spending(profile: Profile) -> list[Item]:
             if c.max_daily_minutes is not None else []) + \
         ([f"{dollars(t.cost)} of call.max_daily_cost (${c.max_daily_cost:g})"]
          if c.max_daily_cost is not None else [])
-    return [Item(True, what, "used today: " + ", ".join(used))]
+    pending = "; a call cut off when the daemon last stopped is counted as it starts" \
+        if guard.cut_off.path.exists() else ""
+    return [Item(True, what, "used today: " + ", ".join(used) + pending)]
 
 
 async def _devices(profile: Profile, beep: bool) -> list[Item]:

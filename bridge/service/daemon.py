@@ -4,10 +4,9 @@ Modes (`service.mode`): `once` places one call and exits; `standby` places a cal
 call`, SIGUSR1 or the wake word (`standby.py`), then waits again, devices idle (`idle.py`);
 `loop` calls again after `loop_delay_seconds`, backing off (up to `max_backoff_seconds`)
 while calls fail. SIGHUP reloads the profile between calls (a broken one is refused; in
-`once` mode ignored); SIGINT/SIGTERM end the call and the daemon. Its control socket and
-HTTP server are hooks (`control`, `web`: the CLI's `serve_control`, `serve_http`):
-`control.commands.Host`. Under systemd it says READY=1 once the profile is loaded and the
-devices are open, keeps STATUS= current, pings the watchdog, and says STOPPING=1."""
+`once` mode ignored); SIGINT/SIGTERM end the call and the daemon. The control socket and
+HTTP server are hooks (`control`, `web`; `control.commands.Host`). Under systemd: READY=1
+once the profile is loaded and the devices open, STATUS=, the watchdog, STOPPING=1."""
 
 from __future__ import annotations
 
@@ -164,6 +163,7 @@ class Daemon:
         try:
             self.api = wiring.calling_api(self.profile)
             self._background(wiring.learn_assistant(self.api, self.profile))
+            self._background(self.spending.cut_off.settle(self.api))  # a crash's last call
             if self.profile.record.path:  # a recording that cannot be made: exit 2 now
                 check_destination(self.profile.record.path, self.profile.name)
             self._open_audio()
@@ -199,7 +199,7 @@ class Daemon:
             self.events.publish(events.TRIGGERED, cause=self._cause)
             self._trigger.clear()  # from here a request is for the next call (see _cut_tail)
             self._calling = True
-            code = self.spending.refuse() or await self._call_once()  # refused: 3
+            code = await self.spending.refuse(self.api) or await self._call_once()  # refused: 3
             self._cause, self._calling = "loop", False
             if mode == "once":
                 return code
@@ -213,9 +213,8 @@ class Daemon:
         return ExitCode.OK
 
     async def _until_spending_allows(self) -> None:
-        """Loop mode at a spending limit: no call (no chime, no offline line) until one is
-        allowed — tomorrow, a reload that raises the limit, the totals file removed —
-        looked at every `SPENDING_POLL_S` and after each reload."""
+        """Loop mode at a spending limit: no call, chime or offline line until one is allowed
+        (tomorrow, a higher limit, no totals file), looked at each reload or SPENDING_POLL_S."""
         self._set_state("spending limit reached: waiting for tomorrow or a higher limit")
         while self.spending.reason():
             self._reloaded.clear()
@@ -251,7 +250,7 @@ class Daemon:
         finally:
             status.cancel()
         if call.info is None:  # stopped while the call was being created
-            log.info("stopped while the call was being created: if Vapi had created it, it "
+            log.info("stopped while the call was being created: a call Vapi made meanwhile "
                      "ends by itself once Vapi gives up waiting for its socket")
             self.events.publish(events.ENDED, reason="stopped", outcome="not placed", exit=0)
             return ExitCode.OK
@@ -273,6 +272,7 @@ class Daemon:
         return self.stopping.is_set() or self._trigger.is_set()
 
     def _in_call(self, call: Call) -> None:
+        self.spending.cut_off.opened(call.info)  # counted, should the daemon die in the call
         self.events.publish(events.IN_CALL, call=call.short_id)
 
     def _remember(self, event: messages.Event) -> None:

@@ -7,7 +7,9 @@ offline line plays), `ctl status` shows it (`snapshot()`), standby keeps waiting
 exits with code 3 (`SPENDING_EXIT`: like a billing refusal, restarting cannot fix it).
 
 Every call's `ended` event (`bridge.events`: seconds, and the cost Vapi reports with
-GET /call) is added to the day's totals, kept in a small JSON file per profile so they
+GET /call) is added to the day's totals, and a call cut off with the daemon (a crash,
+SIGKILL) once Vapi says what it lasted and cost (`cut_off.py`, looked at on start and before
+each call); they are kept in a small JSON file per profile so they
 survive a restart: `spending-<profile>.json` under `$STATE_DIRECTORY` (systemd's
 StateDirectory=), else `$XDG_STATE_HOME/vapi-bridge`, else `~/.local/state/vapi-bridge`.
 It is written atomically (a temporary file renamed over it); a file from another day
@@ -30,6 +32,8 @@ from bridge.errors import ExitCode
 from bridge.events import EventBus, KioskEvent
 from bridge.profile import Profile
 from bridge.profile.statedir import replace_text, state_file
+from bridge.service.cut_off import CutOffCalls, limited
+from bridge.vapi.api import VapiApi
 
 log = logging.getLogger("bridge.spending")
 
@@ -66,6 +70,7 @@ class SpendingGuard:
                  today: Callable[[], dt.date] = dt.date.today) -> None:
         self.profile, self.bus, self.today = profile, bus, today
         self.refused: str | None = None  # why the latest call was not placed
+        self.cut_off = CutOffCalls(profile, self._add, today)  # `opened` once a call is up
         bus.listen(self._on_event)
 
     @property
@@ -101,11 +106,13 @@ class SpendingGuard:
                         exc.strerror or exc)
 
     def _on_event(self, event: KioskEvent) -> None:
-        c = self.profile().call
-        if event.kind != events.ENDED or (c.max_daily_minutes is None
-                                          and c.max_daily_cost is None):
-            return  # no limit set: nothing to keep
-        seconds, cost = _number(event.fields.get("seconds")), _number(event.fields.get("cost"))
+        if event.kind != events.ENDED:
+            return
+        if limited(self.profile()):  # else nothing to keep
+            self._add(_number(event.fields.get("seconds")), _number(event.fields.get("cost")))
+        self.cut_off.counted()
+
+    def _add(self, seconds: float, cost: float) -> None:
         if not seconds and not cost:
             return  # not placed
         totals = self.totals()
@@ -135,8 +142,11 @@ class SpendingGuard:
             f"spending limit reached: {reason}; no call is placed until tomorrow (raise the "
             f"limit in the profile and reload, or remove {self.path})")
 
-    def refuse(self) -> int | None:
-        """Before a call: None to place it; else the exit code, having said why."""
+    async def refuse(self, api: VapiApi | None) -> int | None:
+        """Before a call: None to place it; else the exit code, having said why. A call cut
+        off with an earlier run is counted first, if Vapi can say what it cost."""
+        if api is not None:
+            await self.cut_off.settle(api)
         before = self.refused
         self.refused = self.refusal()
         if self.refused is None:

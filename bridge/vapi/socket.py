@@ -6,7 +6,8 @@ retry (`bridge.retry.SOCKET_CONNECT`), bounded, kept alive, and never able to ha
   `MAX_MESSAGE` closes the connection (websockets' `max_size`, code 1009): a bound on
   what a server can make the kiosk hold, far past any message Vapi sends.
 - Keepalive: a ping every 5 s, its pong due within 10 s, so a dead TCP link is noticed;
-  `quiet()` notices a live one that carries nothing (Vapi streams audio all call long).
+  `quiet()` notices a link that carries nothing (Vapi streams audio all call long), and
+  `answers()` asks at once whether it is dead or just quiet (a pong within a few seconds).
 - A send blocked `SEND_TIMEOUT_S` raises `TimeoutError`: the connection is gone.
 - Text frames arrive parsed (`messages.parse_event`, which never raises); what cannot be
   used (too big, or not a message) is dropped and counted (`malformed`), the first with a
@@ -127,13 +128,31 @@ class CallSocket:
     async def quiet(self, limit_s: float = SILENCE_TIMEOUT_S, since: float = 0.0,
                     until: asyncio.Event | None = None) -> float:
         """Return once nothing has arrived for `limit_s` (counted from `since` at the
-        earliest), or `until` is set (looked at each second): the seconds nothing has
-        arrived. Ping/pong catches a dead TCP link; this, a live one that carries nothing."""
+        earliest), or `until` is set: the seconds nothing has arrived. It sleeps until the
+        moment the limit could be reached (no polling), looking again as messages come."""
         while True:
-            await asyncio.sleep(1.0)
-            if (until is not None and until.is_set()) or \
-                    time.monotonic() - max(self.last_message, since) > limit_s:
+            left = max(self.last_message, since) + limit_s - time.monotonic()
+            if left <= 0 or (until is not None and until.is_set()):
                 return time.monotonic() - self.last_message
+            if until is None:
+                await asyncio.sleep(left)
+                continue
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(left):
+                    await until.wait()
+
+    async def answers(self, timeout_s: float) -> bool:
+        """Whether the far end answers a ping within `timeout_s`: a quiet link is alive,
+        or dead (a closed socket counts as answering: its end is noticed elsewhere)."""
+        try:
+            async with asyncio.timeout(timeout_s):
+                pong = await self._ws.ping()
+                await pong
+        except TimeoutError:
+            return False
+        except ConnectionClosed:
+            pass
+        return True
 
     @property
     def close_code(self) -> int | None:
