@@ -20,22 +20,29 @@ SETTLE_S = 30.0  # bound: a stopped setup ends within the call's end_timeout_sec
 
 async def hang_up(call: Call | None) -> str:
     """End `call` or stop its setup; the answer's one line (`Refused` when there is no
-    call to end)."""
-    if call is not None and call.state.setting_up:  # (a second End waits as the first)
-        call.stop_setup.set()
+    call to end). An End while an earlier one is under way (the call ending, or its setup
+    being stopped) waits for it and answers the same."""
+    if call is not None and (call.state.setting_up or call.state is CallState.ENDING):
+        if call.state.setting_up:
+            call.stop_setup.set()
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(SETTLE_S):
                 while call.state not in (CallState.IN_CALL, CallState.ENDED):
-                    await asyncio.sleep(POLL_S)  # until it is stopped, or came up first
-        if call.state.setting_up:
-            raise Refused(f"the call is still being set up {SETTLE_S:g} s after it was asked "
-                          f"to stop; see the daemon's log")
+                    await asyncio.sleep(POLL_S)  # until it is over, or came up first
+        if call.state is CallState.ENDED:
+            return _ended(call)
         if call.state is not CallState.IN_CALL:
-            reason = call.ended_reason or "not placed"
-            return (f"call {call.short_id} stopped while it was being set up ({reason})"
-                    if call.info is not None else
-                    "the call was stopped while it was being created (not placed)")
+            raise Refused(f"the call is still being {call.state.value} {SETTLE_S:g} s after "
+                          f"it was asked to stop; see the daemon's log")
     call = ensure_live(call)
     await call.end()
     await asyncio.sleep(0)  # let the call's own tasks see the close
     return f"call {call.short_id} ended ({call.ended_reason or 'ended'})"
+
+
+def _ended(call: Call) -> str:
+    if call.info is None:
+        return "the call was stopped while it was being created (not placed)"
+    reason = call.ended_reason or ("ended" if call.clock.started else "not placed")
+    return (f"call {call.short_id} ended ({reason})" if call.clock.started else
+            f"call {call.short_id} stopped while it was being set up ({reason})")

@@ -1,6 +1,7 @@
 """``POST /<id>/control``: live call control over plain HTTP, as Vapi answers it.
 
-Every response takes 0.2–0.3 s and closes the connection. A call that is unknown, has
+Every response takes 0.2–0.3 s (``control-slow=MS``: MS ms more) and closes the
+connection. A call that is unknown, has
 control disabled, is not yet connected or has ended gets 400 (not 404). 200 means
 *accepted*: a ``say`` is spoken when the call's faults say (``say-late``: 0.3–10 s later;
 ``say-lost``: never, with no error event) and sends no ``assistant.speechStarted``.
@@ -39,6 +40,9 @@ def _no_call(status: str) -> web.Response:
 async def control_handler(request: web.Request) -> web.Response:
     await asyncio.sleep(random.uniform(*LATENCY_S))
     rec = find_call(request)
+    slow = rec.faults.get("control-slow") if rec is not None else None
+    if slow is not None:
+        await asyncio.sleep(slow.number() / 1000.0)
     if rec is None or not rec.options.control_enabled:
         return _no_call("not found")
     if rec.options.control_auth and not bearer_ok(request, ctx_of(request).config.public_key):

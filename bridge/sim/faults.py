@@ -66,6 +66,8 @@ FAULTS: dict[str, tuple[str, str]] = {
     "listen-swap": ("", "listen socket: channel 0 = assistant, channel 1 = customer"),
     "listen-no-start": ("", "listen socket: no {\"type\": \"start\"} text frame first"),
     "listen-encoding": ("NAME", "listen socket: the start frame announces encoding NAME"),
+    "control-slow": ("MS", "every controlUrl request is answered MS ms late (on top of the "
+                     "usual 0.2-0.3 s), as from a loaded Vapi"),
     "say-late": ("[MS]", "a controlUrl say is accepted (200) and spoken MS ms later "
                  "(default: a random 0.3-10 s)"),
     "say-lost": ("[N]", "a controlUrl say is accepted (200) and never spoken (the first N, "
@@ -76,6 +78,7 @@ FAULTS: dict[str, tuple[str, str]] = {
 }
 
 NEEDS_ARG = {
+    "control-slow",
     "listen-encoding",
     "connect-delay",
     "ws-close-1006",

@@ -7,7 +7,9 @@ and the daemon goes back to waiting."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -21,6 +23,11 @@ STAGES = {
                    "stopped while it was being set up (stopped-while-connecting)"),
     # POST /call held open: nothing is created yet
     "creating": ("http-hang", "the call was stopped while it was being created (not placed)"),
+    # as "connecting", the controlUrl answering the first End's end-call 2 s late: the
+    # second End surely arrives while the first stop is under way, and waits for it
+    "connecting, a slow controlUrl": (("connect-delay=6000", "control-slow=2000"),
+                                      "stopped while it was being set up "
+                                      "(stopped-while-connecting)"),
 }
 
 
@@ -28,8 +35,9 @@ STAGES = {
 def test_end_while_the_call_is_being_placed_stops_it(start_sim, profiles: ProfileBuilder,
                                                      short_dir: Path, start_daemon,
                                                      stage: str) -> None:
-    fault, said = STAGES[stage]
-    sim = start_sim(assistant="echo", faults=(fault,))
+    faults, said = STAGES[stage]
+    sim = start_sim(assistant="echo", faults=(faults,) if isinstance(faults, str) else faults)
+    status = stage.split(",")[0]  # what `ctl status` says of the call meanwhile
     daemon = start_daemon(control_profile(profiles, sim, short_dir / "ctl.sock",
                                           overrides={"firstMessage": "Hello."}))
     wait_for(lambda: daemon.ctl("status").returncode == 0, 10, "the daemon to answer")
@@ -39,9 +47,9 @@ def test_end_while_the_call_is_being_placed_stops_it(start_sim, profiles: Profil
 
     def placing() -> dict | None:
         call = json.loads(daemon.ok("--json", "status")).get("call") or {}
-        return call if call.get("status") == stage else None
+        return call if call.get("status") == status else None
 
-    call = wait_for(placing, 10, f"the call to be {stage}")
+    call = wait_for(placing, 10, f"the call to be {status}")
     assert call["live"] is True, "status says the call is live: an End is for it"
 
     first = subprocess.Popen(bridge_cmd("ctl", "--socket", str(daemon.socket), "end"),
@@ -52,9 +60,11 @@ def test_end_while_the_call_is_being_placed_stops_it(start_sim, profiles: Profil
     answers = [(first.returncode, out, err), (second.returncode, second.stdout, second.stderr)]
     stopped = [a for a in answers if a[0] == 0 and said in a[1]]
     assert stopped, answers
-    for code, _, why in answers:  # the other: the same, or (if it came after) no call now
+    for code, told, why in answers:  # the other: the same, or (if it came after) no call
         assert "try again in a moment" not in why, "a second End waits as the first"
         assert code == 0 or "no call in progress" in why, why
+        if "slow" in stage:  # it came while the first stop was under way: it waited
+            assert code == 0 and said in told, answers
     _, waited = calling.communicate(timeout=20)
     assert calling.returncode == 1, "`ctl call` says the call did not come up"
     assert "the call was ended while it was being set up" in waited, waited
@@ -63,8 +73,34 @@ def test_end_while_the_call_is_being_placed_stops_it(start_sim, profiles: Profil
     after = json.loads(daemon.ok("--json", "status"))
     assert after["call"]["live"] is False, after
     calls = sim.calls()
-    if stage == "connecting":
+    if status == "connecting":
         (record,) = calls
         assert not record["downlink"]["chunks"], "the assistant never spoke"
     assert daemon.stop() == 0, daemon.err
     assert "Traceback" not in daemon.err
+
+
+def test_a_second_end_while_the_first_is_ending_the_call_answers_the_same(
+        start_sim, profiles: ProfileBuilder, short_dir: Path, start_daemon) -> None:
+    """Two Ends on a call that is up (two operators, a script and the screen): the link
+    goes dead 1 s into the call, so the first End's end-call is never answered and the
+    call stays ending (up to call.end_timeout_seconds); the second arrives meanwhile.
+    Before, it said "no call in progress (… ended: ending)", exit 1."""
+    sim = start_sim(assistant="echo", faults=("ws-drop=1@30",))
+    daemon = start_daemon(control_profile(profiles, sim, short_dir / "ctl.sock",
+                                          call={"end_timeout_seconds": 4}))
+    wait_for(lambda: daemon.ctl("status").returncode == 0, 10, "the daemon to answer")
+    assert daemon.ctl("call").returncode == 0  # it waits for the call to be up
+    time.sleep(1.5)  # the link is dead from 1 s into the call
+    first = subprocess.Popen(bridge_cmd("ctl", "--socket", str(daemon.socket), "end"),
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             env=daemon.env, cwd=ROOT)
+    wait_for(lambda: json.loads(daemon.ok("--json", "status"))["call"]["status"] == "ending",
+             10, "the first End to be under way")
+    second = daemon.ctl("end")
+    out, err = first.communicate(timeout=30)
+    for code, told, why in ((first.returncode, out, err),
+                            (second.returncode, second.stdout, second.stderr)):
+        assert code == 0, why
+        assert re.fullmatch(r"call \w+ ended \([\w-]+\)\n", told), told
+    assert daemon.stop() == 0, daemon.err
