@@ -189,7 +189,8 @@ async def read_outcome(api: VapiApi, info: CallInfo, reason: str, label: str
     try:
         return outcome(await final_call(api, info), reason)
     except Exception as exc:
-        log.warning("call %s: could not read the call's outcome (%s)", label, exc)
+        log.warning("call %s: could not read the call's outcome (%s)", label,
+                    str(exc) or exc.__class__.__name__)
         return reason, None
 
 

@@ -115,8 +115,8 @@ def _spending(profile: Profile) -> list[Item]:
             if c.max_daily_minutes is not None else []) + \
         ([f"{dollars(t.cost)} of call.max_daily_cost (${c.max_daily_cost:g})"]
          if c.max_daily_cost is not None else [])
-    pending = "; a call cut off when the daemon last stopped is counted as it starts" \
-        if guard.cut_off.path.exists() else ""
+    pending = f"; {len(t.open)} not counted yet (up now, cut off with the daemon, or its " \
+        f"cost not said by Vapi yet: the daemon asks Vapi)" if t.open else ""
     return [Item(True, what, "used today: " + ", ".join(used) + pending)]
 
 

@@ -124,8 +124,8 @@ class CallSettings:
         "spending guard: once today's calls (local date, this profile) have lasted this many "
         "minutes in all, no call is placed until tomorrow (the offline line plays; `ctl "
         "status` says why); totals kept in $STATE_DIRECTORY (or ~/.local/state/vapi-bridge), "
-        "a call cut off by a crash counted at the next start; null: no limit", example=120,
-        commented=True)
+        "calls cut off by a crash or a lost link counted once Vapi says their cost; null: no "
+        "limit", example=120, commented=True)
     max_daily_cost: float | None = key(
         Num(lo=0, hi=1e6),
         "spending guard: the same for today's cost in USD, as Vapi reports it (GET /call); "

@@ -1,50 +1,41 @@
-"""Calls cut off with the daemon (a crash, SIGKILL, a power cut): their `ended` event never
-came, so the spending guard never counted them, and a kiosk restarted in a loop could pass
-its daily limit call after call.
+"""Counting the calls whose `ended` event did not count them: a call cut off with the
+daemon (a crash, SIGKILL, a power cut), or one that ended before Vapi said what it cost (a
+lost connection: Vapi goes on billing until it notices). Without this a kiosk restarted in
+a loop, or on a flaky link, could pass its daily limit call after call.
 
-While a call is up and a daily limit is set, its id is kept in the state directory
-(`open-call-<profile>.json`, readable by the daemon's user alone: a live call's id is a
-bearer secret) and removed once its `ended` event has been counted. A record found later —
-at the next start, and before each call until it is settled — is asked of Vapi
-(`GET /call/{id}`, one attempt):
-
-- Vapi says the call ended: its minutes (`startedAt` to `endedAt`) and cost are added to
-  the totals of the day it was placed, if that is still today, and the record goes;
-- Vapi does not know the call (another key or base URL now): the record goes, with a
-  warning, since nothing can be learnt of it;
-- Vapi cannot be asked, or says the call goes on (it ends it once its socket is gone): the
-  record stays for the next look. A call is not held back for it.
+They are the day's open calls (`day_totals.py`) other than the one up now. Each is asked
+of Vapi (`GET /call/{id}`, one attempt, within `ASK_TIMEOUT_S`), by one background task: at
+start (once the daemon holds its control socket, so a second daemon started by hand never
+counts the first one's call), after a call that left its cost open, and before each call,
+which waits for that look at most `BEFORE_CALL_WAIT_S`; then every `RETRY_S` while any is
+left. Once Vapi says a call ended, its length (`startedAt` to `endedAt`, if not counted
+yet) and cost are added and it leaves the list, in one write. A call Vapi does not know
+(another key or base URL now) leaves it with a warning. One Vapi cannot be asked about, or
+says goes on, stays: said once, at warning level.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
-import json
 import logging
 import math
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from bridge import redact
 from bridge.call.summary import outcome
 from bridge.errors import ApiRequestError, BridgeError
 from bridge.inert import inert
-from bridge.profile import Profile
-from bridge.profile.statedir import replace_text, state_file
+from bridge.service.day_totals import OpenCall, Totals
 from bridge.vapi.api import VapiApi
-from bridge.vapi.callinfo import CallInfo
 
 log = logging.getLogger("bridge.spending")
 
 ASK_TIMEOUT_S = 5.0
-MAX_RECORD_BYTES = 1024
-Add = Callable[[float, float], None]  # seconds, cost: added to today's totals
-
-
-def limited(profile: Profile) -> bool:
-    return profile.call.max_daily_minutes is not None or profile.call.max_daily_cost is not None
+BEFORE_CALL_WAIT_S = 1.5  # a visitor waits this long at most for the look before a call
+RETRY_S = 30.0
 
 
 def _seconds(body: dict[str, Any]) -> float:
@@ -58,86 +49,104 @@ def _seconds(body: dict[str, Any]) -> float:
     return seconds if math.isfinite(seconds) and 0 < seconds < 86400 else 0.0
 
 
-class CutOffCalls:
-    """The record of the call up now, for the profile read through `profile()`."""
+class Settler:
+    """`read`/`write` the day's totals; `live()` is the id of the call up now (not asked)."""
 
-    def __init__(self, profile: Callable[[], Profile], add: Add,
-                 today: Callable[[], dt.date]) -> None:
-        self.profile, self.add, self.today = profile, add, today
-        self._settling = asyncio.Lock()
+    def __init__(self, read: Callable[[], Totals], write: Callable[[Totals], None],
+                 live: Callable[[], str | None]) -> None:
+        self.read, self.write, self.live = read, write, live
+        self.api: VapiApi | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._wake, self._looked = asyncio.Event(), asyncio.Event()
+        self._told: set[str] = set()  # calls whose wait was said
 
-    @property
-    def path(self) -> Path:
-        return state_file("open-call", self.profile().name)
+    def pending(self) -> list[OpenCall]:
+        live = self.live()
+        return [entry for entry in self.read().open if entry.id != live]
 
-    def opened(self, info: CallInfo | None) -> None:
-        """The call is up: kept until `counted()` (only while a daily limit is set)."""
-        if info is None or not limited(self.profile()):
+    def kick(self, api: VapiApi | None) -> None:
+        """Look now (in the background) if any call is left to count."""
+        self.api = api or self.api
+        if self.api is None or not self.pending():
             return
-        record = {"id": info.id, "day": self.today().isoformat()}
-        try:
-            replace_text(self.path, json.dumps(record) + "\n", private=True)
-        except OSError as exc:
-            log.warning("cannot keep the open call's record in %s (%s): a crash during this "
-                        "call would leave it out of today's totals", self.path,
-                        exc.strerror or exc)
+        self._looked.clear()  # a look that ends from now on
+        self._wake.set()
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._run())
 
-    def counted(self) -> None:
-        """The call's `ended` event has reached the totals: nothing left to settle."""
-        try:
-            self.path.unlink(missing_ok=True)
-        except OSError as exc:
-            log.warning("cannot remove %s (%s)", self.path, exc.strerror or exc)
+    async def before_call(self, api: VapiApi | None) -> None:
+        self.kick(api)
+        if self._task is not None and not self._task.done():
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(BEFORE_CALL_WAIT_S):
+                    await self._looked.wait()
 
-    def _record(self) -> tuple[str, str] | None:
-        """(call id, day) of a call cut off, or None; an unusable record is removed."""
+    async def _run(self) -> None:
+        while True:
+            self._wake.clear()
+            left = await self._look()
+            self._looked.set()
+            if not left:
+                return
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(RETRY_S):
+                    await self._wake.wait()
+
+    async def _look(self) -> bool:
+        """One look at every call left; whether any is left still."""
+        left = False
+        for entry in self.pending():
+            body = await self._ask(entry.id)
+            if body is not None and body.get("status") == "ended":
+                self._count(entry.id, body)
+            elif body is not None:
+                left = True
+                self._say(entry.id, f"Vapi says it is still "
+                                    f"{inert(str(body.get('status')), 40)}")
+            else:
+                left = left or any(e.id == entry.id for e in self.read().open)
+        return left
+
+    async def _ask(self, call_id: str) -> dict[str, Any] | None:
+        assert self.api is not None
+        label = f"…{inert(call_id[-8:], 8)}"
+        redact.register(call_id, shown=label)  # in the lookup's URL: never in a log
         try:
-            with self.path.open("rb") as f:
-                data = json.loads(f.read(MAX_RECORD_BYTES + 1)[:MAX_RECORD_BYTES])
-        except FileNotFoundError:
-            return None
-        except (OSError, ValueError):
-            data = None
-        if isinstance(data, dict) and isinstance(data.get("id"), str) \
-                and isinstance(data.get("day"), str):
-            return data["id"], data["day"]
-        log.warning("the open call's record %s is unreadable: removed", self.path)
-        self.counted()
+            async with asyncio.timeout(ASK_TIMEOUT_S):
+                return (await self.api.get_call(call_id, attempts=1)).raw
+        except ApiRequestError as exc:
+            log.warning("call %s, not counted yet, is unknown to Vapi now (%s): it is left "
+                        "out of the spending totals", label, exc)
+            totals = self.read()
+            if totals.take(call_id) is not None:
+                self.write(totals)
+        except TimeoutError:
+            self._say(call_id, f"Vapi did not answer within {ASK_TIMEOUT_S:g} s")
+        except BridgeError as exc:
+            self._say(call_id, str(exc))
+        finally:
+            redact.release_call(call_id)  # and the URLs the lookup registered
         return None
 
-    async def settle(self, api: VapiApi) -> None:
-        """Count a call cut off with an earlier run, if Vapi says it is over. Never raises."""
-        async with self._settling:  # at start and before a call: never counted twice
-            record = self._record()
-            if record is None:
-                return
-            call_id, day = record
-            label = f"…{inert(call_id[-8:], 8)}"
-            redact.register(call_id, shown=label)  # in the lookup's URL: never in a log
-            try:
-                async with asyncio.timeout(ASK_TIMEOUT_S):
-                    info = await api.get_call(call_id, attempts=1)
-                self._count(info.raw, day, label)
-            except ApiRequestError as exc:
-                log.warning("a call cut off when the daemon last stopped (call %s) is "
-                            "unknown to Vapi (%s): it is left out of the totals", label, exc)
-                self.counted()
-            except (BridgeError, TimeoutError) as exc:
-                log.info("a call cut off when the daemon last stopped (call %s) is not "
-                         "counted yet: Vapi could not be asked (%s); asked again before the "
-                         "next call", label, str(exc) or exc.__class__.__name__)
-            finally:
-                redact.release_call(call_id)  # and the URLs the lookup registered
+    def _say(self, call_id: str, why: str) -> None:
+        level = logging.DEBUG if call_id in self._told else logging.WARNING
+        self._told.add(call_id)
+        log.log(level, "call …%s is not in the spending totals yet: %s; asked again every "
+                "%g s (a call is not held back for it)", inert(call_id[-8:], 8), why, RETRY_S)
 
-    def _count(self, body: dict[str, Any], day: str, label: str) -> None:
-        if body.get("status") != "ended":
-            log.info("a call cut off when the daemon last stopped (call %s) is still %s at "
-                     "Vapi: counted once it ends", label, inert(str(body.get("status")), 40))
+    def _count(self, call_id: str, body: dict[str, Any]) -> None:
+        totals = self.read()  # read again: a call may have ended while Vapi was asked
+        entry = totals.take(call_id)
+        if entry is None:
             return
-        cost, seconds = outcome(body, "")[1] or 0.0, _seconds(body)
-        if day == self.today().isoformat():
-            self.add(seconds, cost)
-            log.warning("a call cut off when the daemon last stopped (call %s) is counted "
-                        "now: %.1f min, $%.4f added to today's totals", label,
-                        seconds / 60, cost)
-        self.counted()
+        cost = outcome(body, "")[1] or 0.0
+        if entry.seconds is None:  # cut off with the daemon: nothing of it counted
+            seconds = _seconds(body)
+            totals.add(seconds, cost)
+            what = "cut off when the daemon last stopped"
+        else:  # its length is in; its cost was not known at its end
+            seconds, totals.cost = entry.seconds, totals.cost + cost
+            what = "ended before Vapi said its cost"
+        self.write(totals)
+        log.warning("call …%s, %s, is counted now: %.0f s, $%.4f (today: %.1f min, $%.4f)",
+                    inert(call_id[-8:], 8), what, seconds, cost, totals.minutes, totals.cost)

@@ -163,7 +163,6 @@ class Daemon:
         try:
             self.api = wiring.calling_api(self.profile)
             self._background(wiring.learn_assistant(self.api, self.profile))
-            self._background(self.spending.cut_off.settle(self.api))  # a crash's last call
             if self.profile.record.path:  # a recording that cannot be made: exit 2 now
                 check_destination(self.profile.record.path, self.profile.name)
             self._open_audio()
@@ -172,6 +171,7 @@ class Daemon:
                 for serve in filter(None, (self.web, self.control)):
                     await servers.enter_async_context(serve(self, self.profile))
                 self.notifier.ready()
+                self.spending.settler.kick(self.api)  # calls not counted yet (holding the lock)
                 self._set_state("ready")
                 if self.notifier.enabled:
                     watchdog = asyncio.create_task(watchdog_loop(self.notifier))
@@ -272,7 +272,7 @@ class Daemon:
         return self.stopping.is_set() or self._trigger.is_set()
 
     def _in_call(self, call: Call) -> None:
-        self.spending.cut_off.opened(call.info)  # counted, should the daemon die in the call
+        self.spending.opened(call.info)  # counted, should the daemon die in the call
         self.events.publish(events.IN_CALL, call=call.short_id)
 
     def _remember(self, event: messages.Event) -> None:

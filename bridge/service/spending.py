@@ -7,23 +7,19 @@ offline line plays), `ctl status` shows it (`snapshot()`), standby keeps waiting
 exits with code 3 (`SPENDING_EXIT`: like a billing refusal, restarting cannot fix it).
 
 Every call's `ended` event (`bridge.events`: seconds, and the cost Vapi reports with
-GET /call) is added to the day's totals, and a call cut off with the daemon (a crash,
-SIGKILL) once Vapi says what it lasted and cost (`cut_off.py`, looked at on start and before
-each call); they are kept in a small JSON file per profile so they
-survive a restart: `spending-<profile>.json` under `$STATE_DIRECTORY` (systemd's
+GET /call) is added to the day's totals, kept per profile so they survive a restart
+(`day_totals.py`): `spending-<profile>.json` under `$STATE_DIRECTORY` (systemd's
 StateDirectory=), else `$XDG_STATE_HOME/vapi-bridge`, else `~/.local/state/vapi-bridge`.
-It is written atomically (a temporary file renamed over it); a file from another day
-counts as zero, and one that cannot be read is logged and counted as zero, never fatal.
+A call is on the day's open list from the moment it is up until it is counted, so one cut
+off with the daemon, or one whose cost Vapi had not said at its end, is counted once Vapi
+says what it lasted and cost (`cut_off.py`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
-import math
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,15 +27,17 @@ from bridge import events
 from bridge.errors import ExitCode
 from bridge.events import EventBus, KioskEvent
 from bridge.profile import Profile
-from bridge.profile.statedir import replace_text, state_file
-from bridge.service.cut_off import CutOffCalls, limited
+from bridge.profile.statedir import state_file
+from bridge.service import day_totals
+from bridge.service.cut_off import Settler
+from bridge.service.day_totals import OpenCall, Totals, number
 from bridge.vapi.api import VapiApi
+from bridge.vapi.callinfo import CallInfo
 
 log = logging.getLogger("bridge.spending")
 
 SPENDING_EXIT = ExitCode.AUTH  # `once` mode, refused: 3 (billing), not restarted by systemd
 CAUSE = "spending-limit"
-MAX_FILE_BYTES = 4096
 
 
 def dollars(amount: float) -> str:
@@ -48,18 +46,8 @@ def dollars(amount: float) -> str:
     return f"${amount:.2f}" if amount >= 0.1 or amount == 0 else f"${amount:.4f}"
 
 
-@dataclass
-class Totals:
-    day: str  # ISO date, local
-    minutes: float = 0.0
-    cost: float = 0.0
-    calls: int = 0
-
-
-def _number(value: object) -> float:
-    ok = isinstance(value, int | float) and not isinstance(value, bool) \
-        and math.isfinite(value) and value >= 0
-    return float(value) if ok else 0.0  # type: ignore[arg-type]
+def limited(profile: Profile) -> bool:
+    return profile.call.max_daily_minutes is not None or profile.call.max_daily_cost is not None
 
 
 class SpendingGuard:
@@ -70,7 +58,8 @@ class SpendingGuard:
                  today: Callable[[], dt.date] = dt.date.today) -> None:
         self.profile, self.bus, self.today = profile, bus, today
         self.refused: str | None = None  # why the latest call was not placed
-        self.cut_off = CutOffCalls(profile, self._add, today)  # `opened` once a call is up
+        self._live: str | None = None  # the id of the call up now, on the open list
+        self.settler = Settler(self.totals, self._save, lambda: self._live)
         bus.listen(self._on_event)
 
     @property
@@ -78,48 +67,38 @@ class SpendingGuard:
         return state_file("spending", self.profile().name)
 
     def totals(self) -> Totals:
-        today = self.today().isoformat()
-        path = self.path
-        try:
-            with path.open("rb") as f:
-                data = json.loads(f.read(MAX_FILE_BYTES + 1)[:MAX_FILE_BYTES])
-            if not isinstance(data, dict):
-                raise ValueError("not a JSON object")
-        except FileNotFoundError:
-            return Totals(today)
-        except (OSError, ValueError) as exc:
-            log.warning("spending totals %s unreadable (%s): counting today from zero",
-                        path, exc.__class__.__name__ if isinstance(exc, OSError) else exc)
-            return Totals(today)
-        if data.get("day") != today:
-            return Totals(today)  # another day's: today starts at zero
-        calls = data.get("calls")
-        return Totals(today, _number(data.get("minutes")), _number(data.get("cost")),
-                      calls if isinstance(calls, int) and calls >= 0 else 0)
+        return day_totals.read(self.path, self.today().isoformat())
 
     def _save(self, totals: Totals) -> None:
-        path = self.path
-        try:
-            replace_text(path, json.dumps(asdict(totals)) + "\n")
-        except OSError as exc:
-            log.warning("cannot save the spending totals to %s (%s)", path,
-                        exc.strerror or exc)
+        day_totals.write(self.path, totals)
+
+    def opened(self, info: CallInfo | None) -> None:
+        """The call is up: on the open list until its `ended` counts it (with a limit set)."""
+        if info is None or not limited(self.profile()):
+            return
+        totals = self.totals()
+        totals.opened(OpenCall(info.id))
+        self._save(totals)
+        self._live = info.id
 
     def _on_event(self, event: KioskEvent) -> None:
         if event.kind != events.ENDED:
             return
-        if limited(self.profile()):  # else nothing to keep
-            self._add(_number(event.fields.get("seconds")), _number(event.fields.get("cost")))
-        self.cut_off.counted()
-
-    def _add(self, seconds: float, cost: float) -> None:
-        if not seconds and not cost:
-            return  # not placed
+        live, self._live = self._live, None
+        if not limited(self.profile()):
+            return  # nothing to keep
+        seconds, cost = number(event.fields.get("seconds")) or 0.0, \
+            number(event.fields.get("cost"))
         totals = self.totals()
-        totals.minutes += seconds / 60.0
-        totals.cost += cost
-        totals.calls += 1
+        entry = totals.take(live)
+        if seconds or cost:
+            totals.add(seconds, cost or 0.0)
+            if cost is None and entry is not None:  # Vapi has not said: asked again
+                totals.opened(OpenCall(entry.id, seconds))
+        elif entry is None:
+            return  # not placed, nothing on the list: nothing to write
         self._save(totals)
+        self.settler.kick(None)
 
     def reason(self, totals: Totals | None = None) -> str | None:
         """Why no call may be placed now (against `totals`, read if not given), or None."""
@@ -143,10 +122,9 @@ class SpendingGuard:
             f"limit in the profile and reload, or remove {self.path})")
 
     async def refuse(self, api: VapiApi | None) -> int | None:
-        """Before a call: None to place it; else the exit code, having said why. A call cut
-        off with an earlier run is counted first, if Vapi can say what it cost."""
-        if api is not None:
-            await self.cut_off.settle(api)
+        """Before a call: None to place it; else the exit code, having said why. The calls
+        not counted yet are asked of Vapi first (`Settler.before_call`: 1.5 s at most)."""
+        await self.settler.before_call(api)
         before = self.refused
         self.refused = self.refusal()
         if self.refused is None:
@@ -160,6 +138,6 @@ class SpendingGuard:
     def snapshot(self) -> dict[str, Any]:
         c, t = self.profile().call, self.totals()
         return {"day": t.day, "minutes": round(t.minutes, 2), "cost": round(t.cost, 4),
-                "calls": t.calls, "maxDailyMinutes": c.max_daily_minutes,
-                "maxDailyCost": c.max_daily_cost, "refused": self.refused,
-                "limitReached": self.reason(t) is not None}
+                "calls": t.calls, "uncounted": len(t.open),  # up now, or cost not known yet
+                "maxDailyMinutes": c.max_daily_minutes, "maxDailyCost": c.max_daily_cost,
+                "refused": self.refused, "limitReached": self.reason(t) is not None}
