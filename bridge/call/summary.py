@@ -209,7 +209,8 @@ async def ended_unsaid(api: VapiApi, info: CallInfo, code: int, label: str
         final = await final_call(api, info)
     except Exception as exc:
         log.warning("call %s: connection lost (socket closed with code %d; Vapi could not "
-                    "say whether the call had ended: %s)", label, code, exc)
+                    "say whether the call had ended: %s)", label, code,
+                    str(exc) or exc.__class__.__name__)
         return CONNECTION_LOST, None
     if final.get("status") != "ended":
         log.warning("call %s: connection lost (socket closed with code %d; Vapi says the "

@@ -3,8 +3,9 @@ a socket Vapi leaves open after ending the call.
 
 Vapi streams audio all call long, near-silence between utterances [seen], so a socket that
 brings nothing for `PROBE_AFTER_S` is pinged at once: no pong within `PONG_TIMEOUT_S` and
-the link is dead, the call lost (about 5 s of silence for the visitor before the offline
-line, where the keepalive alone, a ping every 5 s with 10 s for its pong, took 10 to 15 s).
+the link is dead, the call lost (about 8 s of silence for the visitor before the offline
+line, where the keepalive alone, a ping every 5 s with 10 s for its pong, took 13 to 15 s;
+a link that stalls and comes back sooner keeps its call).
 
 A link that answers but brings nothing for `SILENCE_TIMEOUT_S` is suspect. Nothing
 documented promises a stream, though: a server may send a greeting whole and then nothing,
@@ -31,7 +32,8 @@ log = logging.getLogger("bridge.call")
 
 MAX_SILENCE_S = 60.0
 PROBE_AFTER_S = 2.0  # 100 of Vapi's 20 ms chunks missing: no jitter is that long
-PONG_TIMEOUT_S = 3.0  # a pong goes out as soon as the ping is read: 3 s is no slow link
+PONG_TIMEOUT_S = 6.0  # a pong goes out as soon as the ping is read; a link that stalls
+# (a Wi-Fi roam, a congested uplink) and comes back within 2 + 6 s keeps its call
 LIVE = ("queued", "ringing", "in-progress", "forwarding")
 
 
