@@ -53,6 +53,10 @@ class ApiRequestError(BridgeError):
     exit_code = ExitCode.PROFILE
 
 
+class NotFound(ApiRequestError):
+    """404 to a lookup: Vapi has no such thing (another key or base URL)."""
+
+
 class NetworkError(BridgeError):
     """The API or the call socket could not be reached, after retries."""
 

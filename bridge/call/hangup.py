@@ -15,7 +15,7 @@ from bridge.call.state import CallState
 from bridge.errors import Refused
 
 POLL_S = 0.05  # how often the setup's end is looked for
-SETTLE_S = 30.0  # bound: a stopped setup ends within the call's end_timeout_seconds
+SETTLE_S = 15.0  # bound, beyond call.end_timeout_seconds: a stop or an end takes no longer
 
 
 async def hang_up(call: Call | None) -> str:
@@ -25,15 +25,17 @@ async def hang_up(call: Call | None) -> str:
     if call is not None and (call.state.setting_up or call.state is CallState.ENDING):
         if call.state.setting_up:
             call.stop_setup.set()
+        bound = SETTLE_S + call.profile.call.end_timeout_seconds
         with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(SETTLE_S):
+            async with asyncio.timeout(bound):
                 while call.state not in (CallState.IN_CALL, CallState.ENDED):
                     await asyncio.sleep(POLL_S)  # until it is over, or came up first
         if call.state is CallState.ENDED:
             return _ended(call)
         if call.state is not CallState.IN_CALL:
-            raise Refused(f"the call is still being {call.state.value} {SETTLE_S:g} s after "
-                          f"it was asked to stop; see the daemon's log")
+            doing = "ending" if call.state is CallState.ENDING else "being set up"
+            raise Refused(f"the call is still {doing} {bound:g} s after it was asked to "
+                          f"stop; see the daemon's log")
     call = ensure_live(call)
     await call.end()
     await asyncio.sleep(0)  # let the call's own tasks see the close

@@ -2,10 +2,11 @@
 a socket Vapi leaves open after ending the call.
 
 Vapi streams audio all call long, near-silence between utterances [seen], so a socket that
-brings nothing for `PROBE_AFTER_S` is pinged at once: no pong within `PONG_TIMEOUT_S` and
-the link is dead, the call lost (about 8 s of silence for the visitor before the offline
-line, where the keepalive alone, a ping every 5 s with 10 s for its pong, took 13 to 15 s;
-a link that stalls and comes back sooner keeps its call).
+brings nothing for `PROBE_AFTER_S` is pinged at once: no pong within `PONG_TIMEOUT_S`, and
+nothing else either, and the link is dead, the call lost 8 s after the last audio (the
+offline line follows about a second later; before, the quiet watch and a lookup took 13 s).
+A link that stalls and comes back sooner keeps its call, and is watched afresh: each quiet
+spell is pinged again, every 2 s while it lasts.
 
 A link that answers but brings nothing for `SILENCE_TIMEOUT_S` is suspect. Nothing
 documented promises a stream, though: a server may send a greeting whole and then nothing,
@@ -42,16 +43,22 @@ async def watch(socket: CallSocket, api: VapiApi, call_id: str, ended: asyncio.E
     """Returns why the connection is lost, or None once Vapi has ended the call and left
     the socket open `end_timeout_s` (the caller closes it either way). No task of its own:
     it sleeps in the caller's until something could be due."""
-    since = 0.0
+    since = asked = 0.0  # asked: when Vapi last said the call goes on
     while True:
-        quiet = await socket.quiet(PROBE_AFTER_S, since, until=ended)
-        if not ended.is_set() and not await socket.answers(PONG_TIMEOUT_S):
-            return f"nothing received for {quiet:.0f} s, and no answer to a ping within " \
-                   f"{PONG_TIMEOUT_S:.0f} s"
-        quiet = await socket.quiet(SILENCE_TIMEOUT_S, since, until=ended)
+        await socket.quiet(PROBE_AFTER_S, since, until=ended)
         if ended.is_set():
             await asyncio.sleep(end_timeout_s)
             return None
+        mark = socket.last_message
+        if not await socket.answers(PONG_TIMEOUT_S):
+            return f"nothing received for {time.monotonic() - mark:.0f} s, and no answer " \
+                   f"to a ping within {PONG_TIMEOUT_S:.0f} s"
+        since = time.monotonic()
+        if socket.last_message != mark:
+            continue  # the link carries again: watched afresh
+        quiet = since - mark  # alive, and still quiet: pinged again every 2 s, and
+        if since - max(mark, asked) < SILENCE_TIMEOUT_S:  # Vapi asked after 8 s of it
+            continue
         if quiet > MAX_SILENCE_S:
             return f"nothing received for {quiet:.0f} s"
         try:
@@ -65,4 +72,4 @@ async def watch(socket: CallSocket, api: VapiApi, call_id: str, ended: asyncio.E
                    f"{inert(str(status), 40)}"
         log.info("call %s: nothing received for %.0f s, but Vapi says the call is %s: "
                  "going on", label, quiet, status)
-        since = time.monotonic()
+        since = asked = time.monotonic()

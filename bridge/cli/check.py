@@ -39,7 +39,7 @@ from bridge.extras import install_command
 from bridge.profile import Profile, load_profile
 from bridge.profile.fields import file_path
 from bridge.service.logsetup import colour_wanted
-from bridge.service.spending import SPENDING_EXIT, SpendingGuard, dollars
+from bridge.service.spending import SPENDING_EXIT, SpendingGuard, dollars, limited
 from bridge.words import plural
 
 
@@ -103,7 +103,7 @@ def _spending(profile: Profile) -> list[Item]:
     """The spending guard's day so far, read as `run` reads it before each call: a ✗ when
     today's calls already reach a limit (`run` would place none)."""
     c = profile.call
-    if c.max_daily_minutes is None and c.max_daily_cost is None:
+    if not limited(profile):
         return []
     guard = SpendingGuard(lambda: profile, EventBus())
     what = "spending guard allows a call"

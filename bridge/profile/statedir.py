@@ -33,4 +33,6 @@ def replace_text(path: Path, text: str, *, private: bool = False) -> None:
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600 if private else 0o666)
     with os.fdopen(fd, "w", encoding="utf-8") as f:
         f.write(text)
+        f.flush()
+        os.fsync(f.fileno())  # on the disk before it replaces the old: a power cut keeps one
     os.replace(tmp, path)

@@ -3,15 +3,16 @@ daemon (a crash, SIGKILL, a power cut), or one that ended before Vapi said what 
 lost connection: Vapi goes on billing until it notices). Without this a kiosk restarted in
 a loop, or on a flaky link, could pass its daily limit call after call.
 
-They are the day's open calls (`day_totals.py`) other than the one up now. Each is asked
-of Vapi (`GET /call/{id}`, one attempt, within `ASK_TIMEOUT_S`), by one background task: at
-start (once the daemon holds its control socket, so a second daemon started by hand never
-counts the first one's call), after a call that left its cost open, and before each call,
-which waits for that look at most `BEFORE_CALL_WAIT_S`; then every `RETRY_S` while any is
-left. Once Vapi says a call ended, its length (`startedAt` to `endedAt`, if not counted
-yet) and cost are added and it leaves the list, in one write. A call Vapi does not know
-(another key or base URL now) leaves it with a warning. One Vapi cannot be asked about, or
-says goes on, stays: said once, at warning level.
+They are the day's open calls (`day_totals.py`) other than the one up now. They are asked
+of Vapi together (`GET /call/{id}`, one attempt each, within `ASK_TIMEOUT_S`) by one
+background task: at start (once the daemon holds its control socket, so a second daemon
+started by hand never counts the first one's call), after a call that left its cost open,
+and before each call, which waits for that look at most `BEFORE_CALL_WAIT_S`; then every
+`RETRY_S` while any is left. Once Vapi says a call ended (and says its cost: asked up to
+`COST_LOOKS` times), its length (`startedAt` to `endedAt`,
+if not counted yet) and cost are added and it leaves the list, in one write. A call Vapi
+answers 404 for (another key or base URL now) leaves it with a warning. One Vapi cannot be
+asked about, or says goes on, stays: said once, at warning level.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from typing import Any
 
 from bridge import redact
 from bridge.call.summary import outcome
-from bridge.errors import ApiRequestError, BridgeError
+from bridge.errors import NotFound
 from bridge.inert import inert
 from bridge.service.day_totals import OpenCall, Totals
 from bridge.vapi.api import VapiApi
@@ -36,6 +37,7 @@ log = logging.getLogger("bridge.spending")
 ASK_TIMEOUT_S = 5.0
 BEFORE_CALL_WAIT_S = 1.5  # a visitor waits this long at most for the look before a call
 RETRY_S = 30.0
+COST_LOOKS = 10  # an ended call whose cost Vapi has not said: counted at $0 after this
 
 
 def _seconds(body: dict[str, Any]) -> float:
@@ -50,71 +52,86 @@ def _seconds(body: dict[str, Any]) -> float:
 
 
 class Settler:
-    """`read`/`write` the day's totals; `live()` is the id of the call up now (not asked)."""
+    """`read`/`write` the day's totals; `live()` is the id of the call up now (not asked);
+    `api()` the daemon's client now (a reload replaces it)."""
 
     def __init__(self, read: Callable[[], Totals], write: Callable[[Totals], None],
-                 live: Callable[[], str | None]) -> None:
-        self.read, self.write, self.live = read, write, live
-        self.api: VapiApi | None = None
+                 live: Callable[[], str | None], api: Callable[[], VapiApi | None]) -> None:
+        self.read, self.write, self.live, self.api = read, write, live, api
         self._task: asyncio.Task[None] | None = None
         self._wake, self._looked = asyncio.Event(), asyncio.Event()
         self._told: set[str] = set()  # calls whose wait was said
+        self._looks: dict[str, int] = {}  # an ended call's looks for its cost
 
     def pending(self) -> list[OpenCall]:
         live = self.live()
         return [entry for entry in self.read().open if entry.id != live]
 
-    def kick(self, api: VapiApi | None) -> None:
+    def kick(self) -> None:
         """Look now (in the background) if any call is left to count."""
-        self.api = api or self.api
-        if self.api is None or not self.pending():
+        if self.api() is None or not self.pending():
             return
         self._looked.clear()  # a look that ends from now on
         self._wake.set()
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._run())
 
-    async def before_call(self, api: VapiApi | None) -> None:
-        self.kick(api)
+    async def before_call(self) -> None:
+        self.kick()
         if self._task is not None and not self._task.done():
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(BEFORE_CALL_WAIT_S):
                     await self._looked.wait()
+
+    async def aclose(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
 
     async def _run(self) -> None:
         while True:
             self._wake.clear()
             left = await self._look()
             self._looked.set()
-            if not left:
+            if not left and not self._wake.is_set():
                 return
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(RETRY_S):
                     await self._wake.wait()
 
     async def _look(self) -> bool:
-        """One look at every call left; whether any is left still."""
-        left = False
-        for entry in self.pending():
-            body = await self._ask(entry.id)
-            if body is not None and body.get("status") == "ended":
+        """One look at every call left (asked together); whether any is left still."""
+        pending = self.pending()
+        answers = await asyncio.gather(*(self._ask(entry.id) for entry in pending))
+        for entry, body in zip(pending, answers, strict=True):
+            if body is None:
+                continue
+            status = body.get("status")
+            cost = outcome(body, "")[1]
+            looks = self._looks[entry.id] = self._looks.get(entry.id, 0) + 1
+            if status == "ended" and (cost is not None or looks >= COST_LOOKS):
                 self._count(entry.id, body)
-            elif body is not None:
-                left = True
-                self._say(entry.id, f"Vapi says it is still "
-                                    f"{inert(str(body.get('status')), 40)}")
-            else:
-                left = left or any(e.id == entry.id for e in self.read().open)
-        return left
+            elif status != "ended":
+                self._say(entry.id, f"Vapi says it is still {inert(str(status), 40)}")
+        live = self.live()
+        return any(entry.id != live for entry in self.read().open)
 
     async def _ask(self, call_id: str) -> dict[str, Any] | None:
-        assert self.api is not None
+        api = self.api()
         label = f"…{inert(call_id[-8:], 8)}"
         redact.register(call_id, shown=label)  # in the lookup's URL: never in a log
         try:
+            if api is None:
+                return None
             async with asyncio.timeout(ASK_TIMEOUT_S):
-                return (await self.api.get_call(call_id, attempts=1)).raw
-        except ApiRequestError as exc:
+                info = await api.get_call(call_id, attempts=1)
+            redact.release_call(info.id)
+            if info.id != call_id:
+                self._say(call_id, "Vapi answered with another call")
+                return None
+            return info.raw
+        except NotFound as exc:
             log.warning("call %s, not counted yet, is unknown to Vapi now (%s): it is left "
                         "out of the spending totals", label, exc)
             totals = self.read()
@@ -122,8 +139,10 @@ class Settler:
                 self.write(totals)
         except TimeoutError:
             self._say(call_id, f"Vapi did not answer within {ASK_TIMEOUT_S:g} s")
-        except BridgeError as exc:
-            self._say(call_id, str(exc))
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # (a client closed by a reload, too): asked again later
+            self._say(call_id, str(exc) or exc.__class__.__name__)
         finally:
             redact.release_call(call_id)  # and the URLs the lookup registered
         return None
@@ -137,6 +156,7 @@ class Settler:
     def _count(self, call_id: str, body: dict[str, Any]) -> None:
         totals = self.read()  # read again: a call may have ended while Vapi was asked
         entry = totals.take(call_id)
+        self._looks.pop(call_id, None)
         if entry is None:
             return
         cost = outcome(body, "")[1] or 0.0

@@ -76,7 +76,7 @@ class Daemon:
         self.notifier = Notifier()
         self.events = EventBus()  # the kiosk's events (`bridge.events`)
         self.sounds = KioskSounds(self)  # chime, tone, offline line (`sounds:`)
-        self.spending = SpendingGuard(lambda: self.profile, self.events)  # daily limits
+        self.spending = SpendingGuard(lambda: self.profile, self.events, lambda: self.api)
         self._cause = "start"  # what triggered the next call
         self._injected_audio = audio
         self.source: AudioSource | None = None
@@ -171,7 +171,7 @@ class Daemon:
                 for serve in filter(None, (self.web, self.control)):
                     await servers.enter_async_context(serve(self, self.profile))
                 self.notifier.ready()
-                self.spending.settler.kick(self.api)  # calls not counted yet (holding the lock)
+                self.spending.settler.kick()  # calls not counted yet (holding the lock)
                 self._set_state("ready")
                 if self.notifier.enabled:
                     watchdog = asyncio.create_task(watchdog_loop(self.notifier))
@@ -182,6 +182,7 @@ class Daemon:
                 watchdog.cancel()
             await self.sounds.finish()  # the offline line ends before the speaker closes
             self._close_audio()
+            await self.spending.settler.aclose()
             if self.api is not None:
                 await self.api.aclose()
             await asyncio.gather(*self._closing, return_exceptions=True)
@@ -199,7 +200,7 @@ class Daemon:
             self.events.publish(events.TRIGGERED, cause=self._cause)
             self._trigger.clear()  # from here a request is for the next call (see _cut_tail)
             self._calling = True
-            code = await self.spending.refuse(self.api) or await self._call_once()  # refused: 3
+            code = await self.spending.refuse() or await self._call_once()  # refused: 3
             self._cause, self._calling = "loop", False
             if mode == "once":
                 return code
@@ -267,8 +268,7 @@ class Daemon:
             await play_out(self.sink, self._cut_tail)  # a goodbye sent whole, heard whole
         return summary.exit_code
 
-    def _cut_tail(self) -> bool:
-        """Fade a goodbye playing out after its call: stopping, or the next call asked for."""
+    def _cut_tail(self) -> bool:  # fade a goodbye playing out: stopping, or a call asked for
         return self.stopping.is_set() or self._trigger.is_set()
 
     def _in_call(self, call: Call) -> None:

@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from bridge.profile.statedir import replace_text
+from bridge.vapi.callinfo import is_call_id
 
 log = logging.getLogger("bridge.spending")
 
@@ -58,14 +59,16 @@ class Totals:
         return None
 
     def opened(self, entry: OpenCall) -> None:
+        if len(self.open) >= MAX_OPEN:
+            log.warning("%d calls today are not counted yet (Vapi could not say what they "
+                        "cost): the oldest is left out of the spending totals", len(self.open))
         self.open = [*self.open, entry][-MAX_OPEN:]
 
 
 def _open_calls(value: object) -> list[OpenCall]:
     calls = []
     for item in value[:MAX_OPEN] if isinstance(value, list) else []:
-        if isinstance(item, dict) and isinstance(item.get("id"), str) \
-                and 0 < len(item["id"]) <= 100:
+        if isinstance(item, dict) and is_call_id(item.get("id")):
             calls.append(OpenCall(item["id"], number(item.get("seconds"))))
     return calls
 

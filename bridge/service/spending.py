@@ -55,11 +55,12 @@ class SpendingGuard:
     that renames the profile or changes the limits takes effect at the next call)."""
 
     def __init__(self, profile: Callable[[], Profile], bus: EventBus,
+                 api: Callable[[], VapiApi | None] = lambda: None,
                  today: Callable[[], dt.date] = dt.date.today) -> None:
         self.profile, self.bus, self.today = profile, bus, today
         self.refused: str | None = None  # why the latest call was not placed
         self._live: str | None = None  # the id of the call up now, on the open list
-        self.settler = Settler(self.totals, self._save, lambda: self._live)
+        self.settler = Settler(self.totals, self._save, lambda: self._live, api)
         bus.listen(self._on_event)
 
     @property
@@ -85,20 +86,17 @@ class SpendingGuard:
         if event.kind != events.ENDED:
             return
         live, self._live = self._live, None
-        if not limited(self.profile()):
-            return  # nothing to keep
         seconds, cost = number(event.fields.get("seconds")) or 0.0, \
             number(event.fields.get("cost"))
+        if not limited(self.profile()) or not (seconds or cost):
+            return  # nothing to keep, or not placed (a call up that ended unsaid is asked)
         totals = self.totals()
         entry = totals.take(live)
-        if seconds or cost:
-            totals.add(seconds, cost or 0.0)
-            if cost is None and entry is not None:  # Vapi has not said: asked again
-                totals.opened(OpenCall(entry.id, seconds))
-        elif entry is None:
-            return  # not placed, nothing on the list: nothing to write
+        totals.add(seconds, cost or 0.0)
+        if cost is None and entry is not None:  # Vapi has not said: asked again
+            totals.opened(OpenCall(entry.id, seconds))
         self._save(totals)
-        self.settler.kick(None)
+        self.settler.kick()
 
     def reason(self, totals: Totals | None = None) -> str | None:
         """Why no call may be placed now (against `totals`, read if not given), or None."""
@@ -121,10 +119,10 @@ class SpendingGuard:
             f"spending limit reached: {reason}; no call is placed until tomorrow (raise the "
             f"limit in the profile and reload, or remove {self.path})")
 
-    async def refuse(self, api: VapiApi | None) -> int | None:
+    async def refuse(self) -> int | None:
         """Before a call: None to place it; else the exit code, having said why. The calls
         not counted yet are asked of Vapi first (`Settler.before_call`: 1.5 s at most)."""
-        await self.settler.before_call(api)
+        await self.settler.before_call()
         before = self.refused
         self.refused = self.refusal()
         if self.refused is None:

@@ -18,7 +18,7 @@ from urllib.parse import quote, urlsplit
 import httpx
 
 from bridge import USER_AGENT, redact
-from bridge.errors import ApiRequestError, AuthError, NetworkError, ProfileError
+from bridge.errors import ApiRequestError, AuthError, NetworkError, NotFound, ProfileError
 from bridge.inert import inert
 from bridge.retry import RetryPolicy
 from bridge.vapi import connect_errors, safejson
@@ -88,7 +88,7 @@ def _refusal(answer: Answer, what: str) -> Exception | None:
                                f"api.base_url: {host} answered 404 to creating a call; is it "
                                f"Vapi's API (https://api.vapi.ai)?")
     if status == 404:
-        return ApiRequestError(f"Vapi has no such resource for {what} (404): {text}")
+        return NotFound(f"Vapi has no such resource for {what} (404): {text}")
     if 400 <= status < 500 and status != 429:
         return ApiRequestError(f"Vapi refused {what} ({status}): {text}")
     return None

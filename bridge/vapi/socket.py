@@ -129,7 +129,8 @@ class CallSocket:
                     until: asyncio.Event | None = None) -> float:
         """Return once nothing has arrived for `limit_s` (counted from `since` at the
         earliest), or `until` is set: the seconds nothing has arrived. It sleeps until the
-        moment the limit could be reached (no polling), looking again as messages come."""
+        moment the limit could be reached (no polling), then looks again from the latest
+        message."""
         while True:
             left = max(self.last_message, since) + limit_s - time.monotonic()
             if left <= 0 or (until is not None and until.is_set()):
@@ -142,17 +143,24 @@ class CallSocket:
                     await until.wait()
 
     async def answers(self, timeout_s: float) -> bool:
-        """Whether the far end answers a ping within `timeout_s`: a quiet link is alive,
-        or dead (a closed socket counts as answering: its end is noticed elsewhere)."""
+        """Whether the link is alive: a pong to a ping within `timeout_s`, or anything
+        received meanwhile (on a slow link the pong queues behind the backlog, and is
+        not needed once audio flows again). A closed socket counts as answering: its end
+        is noticed elsewhere. Wakes four times a second while it waits, no more."""
+        sent = time.monotonic()
+        deadline = sent + timeout_s
         try:
             async with asyncio.timeout(timeout_s):
                 pong = await self._ws.ping()
-                await pong
-        except TimeoutError:
-            return False
-        except ConnectionClosed:
+            while (left := deadline - time.monotonic()) > 0:
+                done, _ = await asyncio.wait({pong}, timeout=min(0.25, left))
+                if done or self.last_message > sent:
+                    return True
+        except TimeoutError:  # the ping could not even be sent
             pass
-        return True
+        except ConnectionClosed:
+            return True
+        return self.last_message > sent
 
     @property
     def close_code(self) -> int | None:

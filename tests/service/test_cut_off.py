@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import json
 import subprocess
-import time
 import urllib.request
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.control.conftest import wait_for
 from tests.e2e.conftest import (
     KEY,
     ROOT,
@@ -27,12 +27,8 @@ from tests.e2e.conftest import (
 LIMIT = 0.001  # dollars: the simulator bills $0.05/min, so 1.2 s of call reaches it
 
 
-def until(condition, timeout: float = 30.0, what: str = "") -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"never happened: {what}")
-        time.sleep(0.05)
+def until(condition, what: str) -> None:  # type: ignore[no-untyped-def]
+    wait_for(condition, 30, what)
 
 
 def billed(sim: SimHandle) -> float:
