@@ -152,7 +152,7 @@ lint: venv
 # jitter's robustness cases only at 6 s a call, …). docs/performance.md gives the longer
 # commands its figures come from. pipecat_path.py is Pipecat's half of pipeline_cpu.py, run
 # by it in Pipecat's own venv (made once in out/pipecat-venv, about 40 s).
-BENCHES := resample pipeline_cpu redact echo recording_loop bargein jitter latency soak \
+BENCHES := resample pipeline_cpu device_floors redact echo recording_loop bargein jitter latency soak \
   wake_word process_cpu wake_cost
 BENCH_ARGS_redact := --calls 2000
 BENCH_ARGS_recording_loop := --seconds 3
@@ -163,6 +163,7 @@ BENCH_ARGS_soak := --calls 10
 BENCH_ARGS_wake_word := --seconds 3
 BENCH_ARGS_process_cpu := --seconds 6 --strace-seconds 3
 BENCH_ARGS_wake_cost := --reps 100
+BENCH_ARGS_device_floors := --seconds 4 --rounds 1
 
 bench: venv
 	@for b in benchmarks/*.py; do n=$$(basename $$b .py); \
