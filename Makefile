@@ -163,7 +163,7 @@ BENCH_ARGS_soak := --calls 10
 BENCH_ARGS_wake_word := --seconds 3
 BENCH_ARGS_process_cpu := --seconds 6 --strace-seconds 3
 BENCH_ARGS_wake_cost := --reps 100
-BENCH_ARGS_device_floors := --seconds 4 --rounds 1
+BENCH_ARGS_device_floors := --seconds 2 --rounds 1 --warmup 1
 
 bench: venv
 	@for b in benchmarks/*.py; do n=$$(basename $$b .py); \

@@ -15,6 +15,7 @@ Issue 16's budget for the whole `vapi-bridge run` process during a call is 1.5 %
 core; this says how much of that the devices alone take here.
 
     .venv/bin/python benchmarks/device_floors.py [--seconds 15] [--rounds 2] [--block-ms 20]
+        [--warmup 3]
 """
 
 from __future__ import annotations
@@ -62,8 +63,8 @@ def cpu_ticks(pid: int) -> int:
     return int(fields[11]) + int(fields[12])  # utime, stime
 
 
-def measure(pids: list[int], seconds: float) -> float:
-    time.sleep(WARMUP_S)
+def measure(pids: list[int], seconds: float, warmup: float) -> float:
+    time.sleep(warmup)
     c0, t0 = sum(map(cpu_ticks, pids)), time.monotonic()
     time.sleep(seconds)
     c1, t1 = sum(map(cpu_ticks, pids)), time.monotonic()
@@ -71,28 +72,29 @@ def measure(pids: list[int], seconds: float) -> float:
 
 
 def python_streams(rig: PulseRig, env: dict[str, str], kind: str, block: int,
-                   seconds: float) -> float:
+                   seconds: float, warmup: float) -> float:
     proc = subprocess.Popen([sys.executable, "-c", STREAMS, rig.mic_device, rig.speaker_device,
-                             str(block), str(WARMUP_S + seconds + 5), kind], env=env,
+                             str(block), str(warmup + seconds + 5), kind], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None
         if proc.stdout.readline().strip() != "open":
             raise RuntimeError(f"the devices did not open: {proc.communicate()[1][-800:]}")
-        return measure([proc.pid], seconds)
+        return measure([proc.pid], seconds, warmup)
     finally:
         proc.kill()
         proc.communicate()
 
 
-def alsa_tools(rig: PulseRig, env: dict[str, str], block: int, seconds: float) -> float:
+def alsa_tools(rig: PulseRig, env: dict[str, str], block: int, seconds: float,
+               warmup: float) -> float:
     common = ["-q", "-f", "S16_LE", "-r", str(RATE), "-c", "1", f"--period-size={block}",
               f"--buffer-size={4 * block}"]
     procs = [subprocess.Popen(["arecord", "-D", rig.mic_device, *common, "/dev/null"], env=env),
              subprocess.Popen(["aplay", "-D", rig.speaker_device, *common, "/dev/zero"],
                               env=env)]
     try:
-        return measure([p.pid for p in procs], seconds)
+        return measure([p.pid for p in procs], seconds, warmup)
     finally:
         for p in procs:
             p.kill()
@@ -104,6 +106,7 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=15.0)
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--block-ms", type=int, default=20)
+    ap.add_argument("--warmup", type=float, default=WARMUP_S, help="seconds before each window")
     args = ap.parse_args()
     ok, why = PulseRig.available()
     if not ok:
@@ -121,13 +124,14 @@ def main() -> int:
         env.update(rig.env)
         for _ in range(args.rounds):
             names = list(rows)
-            rows[names[0]].append(python_streams(rig, env, "two", block, args.seconds))
-            rows[names[1]].append(python_streams(rig, env, "duplex", block, args.seconds))
+            w, secs = args.warmup, args.seconds
+            rows[names[0]].append(python_streams(rig, env, "two", block, secs, w))
+            rows[names[1]].append(python_streams(rig, env, "duplex", block, secs, w))
             if tools:
-                rows[names[2]].append(alsa_tools(rig, env, block, args.seconds))
+                rows[names[2]].append(alsa_tools(rig, env, block, secs, w))
     load = os.getloadavg()
     print(f"the rig's two devices held open at {RATE} Hz mono, {args.block_ms} ms periods; "
-          f"{args.seconds:g} s windows after {WARMUP_S:g} s, {args.rounds} rounds interleaved; "
+          f"{args.seconds:g} s windows after {args.warmup:g} s, {args.rounds} rounds interleaved; "
           f"load average {load[0]:.1f} on {os.cpu_count()} cores")
     for name, figures in rows.items():
         print(f"{name:<48} " + "  ".join(f"{f:5.2f}" for f in figures) + "  % of one core")
