@@ -5,9 +5,11 @@ retry (`bridge.retry.SOCKET_CONNECT`), bounded, kept alive, and never able to ha
   call; one over `MAX_USEFUL` is dropped and counted (`oversized`), never parsed. One over
   `MAX_MESSAGE` closes the connection (websockets' `max_size`, code 1009): a bound on
   what a server can make the kiosk hold, far past any message Vapi sends.
-- Keepalive: a ping every 5 s, its pong due within 10 s, so a dead TCP link is noticed;
-  `quiet()` notices a link that carries nothing (Vapi streams audio all call long), and
-  `answers()` asks at once whether it is dead or just quiet (a pong within a few seconds).
+- No keepalive of websockets' own: a link that carries audio is alive, and one that goes
+  quiet is found by `quiet()` (Vapi streams audio all call long) and pinged at once by
+  `answers()`, where anything received counts as a pong (`bridge.call.watchdog`). The
+  keepalive (a ping every 5 s, 10 s for its pong) ended calls whose pong queued behind a
+  slow link's backlog after a stall, while audio flowed again.
 - A send blocked `SEND_TIMEOUT_S` raises `TimeoutError`: the connection is gone.
 - Text frames arrive parsed (`messages.parse_event`, which never raises); what cannot be
   used (too big, or not a message) is dropped and counted (`malformed`), the first with a
@@ -38,8 +40,6 @@ SEND_TIMEOUT_S = 5.0  # a send blocked this long means the connection is gone
 SILENCE_TIMEOUT_S = 8.0  # Vapi streams audio all call long [seen]: this much nothing, ask
 MAX_MESSAGE = 16 * 2**20  # accepted by the socket; beyond MAX_USEFUL it is dropped and counted
 MAX_USEFUL = 2**20
-PING_INTERVAL_S = 5.0
-PING_TIMEOUT_S = 10.0
 OPEN_TIMEOUT_S = 10.0
 CLOSE_TIMEOUT_S = 1.0
 
@@ -60,8 +60,8 @@ class CallSocket:
         for attempt in range(1, policy.attempts + 1):
             try:
                 ws = await connect(url, user_agent_header=USER_AGENT, compression=None,
-                                   max_size=MAX_MESSAGE, ping_interval=PING_INTERVAL_S,
-                                   ping_timeout=PING_TIMEOUT_S, close_timeout=CLOSE_TIMEOUT_S,
+                                   max_size=MAX_MESSAGE, ping_interval=None,
+                                   close_timeout=CLOSE_TIMEOUT_S,
                                    open_timeout=OPEN_TIMEOUT_S, **ws_options(url))
                 return cls(ws, label)
             except (OSError, InvalidHandshake, TimeoutError) as exc:

@@ -1,4 +1,6 @@
-"""A small HTTP CONNECT proxy on loopback, in a thread, that records every tunnel it opens.
+"""A small HTTP CONNECT proxy on loopback, in a thread, that records every tunnel it opens,
+and can be a bad link: `rate` bytes per second each way, and `stall(seconds)` holding
+everything both ways (nothing read, nothing forwarded) for a while.
 
 Written here rather than taken from a package (proxy.py): the tests need only CONNECT and
 a record of what was asked, which is forty lines; a plugin framework would hide both.
@@ -9,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
+import time
 from types import TracebackType
 
 
@@ -19,6 +22,8 @@ class ConnectProxy:
         self.tunnels: list[str] = []  # "host:port" of every CONNECT, in order
         self.refused: list[str] = []  # request lines that were not CONNECT
         self.sent: list[int] = []  # bytes the client sent through each tunnel, in order
+        self.rate: float | None = None  # bytes per second each way; None: as fast as it goes
+        self.held_until = 0.0  # time.monotonic(): nothing moves before it
         self.port = 0
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
@@ -66,13 +71,22 @@ class ConnectProxy:
     async def _pipe(self, src: asyncio.StreamReader, dst: asyncio.StreamWriter,
                     counted: int | None = None) -> None:
         with contextlib.suppress(Exception):
-            while data := await src.read(65536):
+            while data := await src.read(65536 if self.rate is None else 1400):
+                while time.monotonic() < self.held_until:
+                    await asyncio.sleep(0.01)
                 if counted is not None:
                     self.sent[counted] += len(data)
                 dst.write(data)
                 await dst.drain()
+                if self.rate is not None:
+                    await asyncio.sleep(len(data) / self.rate)
         with contextlib.suppress(Exception):
             dst.close()
+
+    def stall(self, seconds: float) -> None:
+        """From now, nothing moves either way for `seconds` (TCP stays open, as on a Wi-Fi
+        roam or a congested uplink); what was sent meanwhile follows after."""
+        self.held_until = time.monotonic() + seconds
 
     def __enter__(self) -> ConnectProxy:
         self._thread.start()
