@@ -151,7 +151,8 @@ class Settler:
         level = logging.DEBUG if call_id in self._told else logging.WARNING
         self._told.add(call_id)
         log.log(level, "call …%s is not in the spending totals yet: %s; asked again every "
-                "%g s (a call is not held back for it)", inert(call_id[-8:], 8), why, RETRY_S)
+                "%g s while the daemon runs, and at its next start (a call is not held back "
+                "for it)", inert(call_id[-8:], 8), why, RETRY_S)
 
     def _count(self, call_id: str, body: dict[str, Any]) -> None:
         totals = self.read()  # read again: a call may have ended while Vapi was asked
@@ -159,14 +160,19 @@ class Settler:
         self._looks.pop(call_id, None)
         if entry is None:
             return
-        cost = outcome(body, "")[1] or 0.0
+        said = outcome(body, "")[1]
+        cost, seconds = said or 0.0, _seconds(body)
         if entry.seconds is None:  # cut off with the daemon: nothing of it counted
-            seconds = _seconds(body)
             totals.add(seconds, cost)
             what = "cut off when the daemon last stopped"
-        else:  # its length is in; its cost was not known at its end
-            seconds, totals.cost = entry.seconds, totals.cost + cost
+        else:  # its length (ours) is in; Vapi's may be longer (it bills until it notices)
+            seconds = max(seconds, entry.seconds)
+            totals.minutes += (seconds - entry.seconds) / 60.0
+            totals.cost += cost
             what = "ended before Vapi said its cost"
         self.write(totals)
-        log.warning("call …%s, %s, is counted now: %.0f s, $%.4f (today: %.1f min, $%.4f)",
-                    inert(call_id[-8:], 8), what, seconds, cost, totals.minutes, totals.cost)
+        log.warning("call …%s, %s, is counted now: %.0f s, %s (today: %.1f min, $%.4f)",
+                    inert(call_id[-8:], 8), what, seconds,
+                    f"${cost:.4f}" if said is not None else
+                    f"no cost given by Vapi after {COST_LOOKS} looks: $0", totals.minutes,
+                    totals.cost)

@@ -92,6 +92,8 @@ class SpendingGuard:
             return  # nothing to keep, or not placed (a call up that ended unsaid is asked)
         totals = self.totals()
         entry = totals.take(live)
+        if live is not None and entry is None:
+            return  # off the list already: counted by another daemon on this profile
         totals.add(seconds, cost or 0.0)
         if cost is None and entry is not None:  # Vapi has not said: asked again
             totals.opened(OpenCall(entry.id, seconds))
