@@ -23,16 +23,18 @@ def state_file(kind: str, profile_name: str, suffix: str = ".json") -> Path:
     return state_dir() / f"{kind}-{name}{suffix}"
 
 
-def replace_text(path: Path, text: str, *, private: bool = False) -> None:
+def replace_text(path: Path, text: str, *, private: bool = False, durable: bool = True) -> None:
     """`path` made to hold `text` at once (a temporary file renamed over it: a reader, or a
     crash midway, never sees half of it), its directory made if need be; `private`: readable
-    by this user alone (0600, whatever the umask); OSError as is."""
+    by this user alone (0600, whatever the umask); `durable`: on the disk before the rename
+    (fsync: a power cut keeps one whole file; tens of ms on an SD card); OSError as is."""
     tmp = path.with_name(path.name + ".tmp")
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp.unlink(missing_ok=True)  # a leftover keeps its mode: made anew
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600 if private else 0o666)
     with os.fdopen(fd, "w", encoding="utf-8") as f:
         f.write(text)
-        f.flush()
-        os.fsync(f.fileno())  # on the disk before it replaces the old: a power cut keeps one
+        if durable:
+            f.flush()
+            os.fsync(f.fileno())
     os.replace(tmp, path)

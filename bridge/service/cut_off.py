@@ -9,10 +9,10 @@ background task: at start (once the daemon holds its control socket, so a second
 started by hand never counts the first one's call), after a call that left its cost open,
 and before each call, which waits for that look at most `BEFORE_CALL_WAIT_S`; then every
 `RETRY_S` while any is left. Once Vapi says a call ended (and says its cost: asked up to
-`COST_LOOKS` times), its length (`startedAt` to `endedAt`,
-if not counted yet) and cost are added and it leaves the list, in one write. A call Vapi
-answers 404 for (another key or base URL now) leaves it with a warning. One Vapi cannot be
-asked about, or says goes on, stays: said once, at warning level.
+`COST_LOOKS` times), its length (`startedAt` to `endedAt`; for a call whose own length was
+counted, what Vapi's is longer by) and cost are added and it leaves the list, in one
+write. A call Vapi answers 404 for (another key or base URL now) leaves it with a warning.
+One Vapi cannot be asked about, or says goes on, stays: said once, at warning level.
 """
 
 from __future__ import annotations
@@ -126,8 +126,8 @@ class Settler:
                 return None
             async with asyncio.timeout(ASK_TIMEOUT_S):
                 info = await api.get_call(call_id, attempts=1)
-            redact.release_call(info.id)
             if info.id != call_id:
+                redact.release_call(info.id)  # (what `get_call` registered of it)
                 self._say(call_id, "Vapi answered with another call")
                 return None
             return info.raw
@@ -137,6 +137,7 @@ class Settler:
             totals = self.read()
             if totals.take(call_id) is not None:
                 self.write(totals)
+            self._forget(call_id)
         except TimeoutError:
             self._say(call_id, f"Vapi did not answer within {ASK_TIMEOUT_S:g} s")
         except asyncio.CancelledError:
@@ -154,10 +155,14 @@ class Settler:
                 "%g s while the daemon runs, and at its next start (a call is not held back "
                 "for it)", inert(call_id[-8:], 8), why, RETRY_S)
 
+    def _forget(self, call_id: str) -> None:
+        self._looks.pop(call_id, None)
+        self._told.discard(call_id)
+
     def _count(self, call_id: str, body: dict[str, Any]) -> None:
         totals = self.read()  # read again: a call may have ended while Vapi was asked
         entry = totals.take(call_id)
-        self._looks.pop(call_id, None)
+        self._forget(call_id)
         if entry is None:
             return
         said = outcome(body, "")[1]

@@ -93,8 +93,10 @@ def read(path: Path, today: str) -> Totals:
                   _open_calls(data.get("open")))
 
 
-def write(path: Path, totals: Totals) -> None:
+def write(path: Path, totals: Totals, *, durable: bool = True) -> None:
+    """`durable=False` skips the fsync (for a write on the event loop as a call's audio
+    starts: the kernel still writes it back within seconds)."""
     try:
-        replace_text(path, json.dumps(asdict(totals)) + "\n", private=True)
+        replace_text(path, json.dumps(asdict(totals)) + "\n", private=True, durable=durable)
     except OSError as exc:
         log.warning("cannot save the spending totals to %s (%s)", path, exc.strerror or exc)

@@ -79,7 +79,7 @@ class SpendingGuard:
             return
         totals = self.totals()
         totals.opened(OpenCall(info.id))
-        self._save(totals)
+        day_totals.write(self.path, totals, durable=False)  # as the call's audio starts
         self._live = info.id
 
     def _on_event(self, event: KioskEvent) -> None:

@@ -94,7 +94,13 @@ def test_a_second_end_while_the_first_is_ending_the_call_answers_the_same(
                                           call={"end_timeout_seconds": 4}))
     wait_for(lambda: daemon.ctl("status").returncode == 0, 10, "the daemon to answer")
     assert daemon.ctl("call").returncode == 0  # it waits for the call to be up
-    time.sleep(1.5)  # the link is dead from 1 s into the call
+
+    def dead() -> bool:  # the simulator reads nothing more: its uplink count stands still
+        before = sim.only_call()["uplink"]["frames"]
+        time.sleep(0.5)  # (25 frames' time: a sampling window, not a bound)
+        return before > 0 and sim.only_call()["uplink"]["frames"] == before
+
+    wait_for(dead, 15, "the link to die 1 s into the call")
     first = subprocess.Popen(bridge_cmd("ctl", "--socket", str(daemon.socket), "end"),
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                              env=daemon.env, cwd=ROOT)

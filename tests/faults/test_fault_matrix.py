@@ -127,7 +127,7 @@ CASES: dict[str, Case] = {
     # dead: no audio, no events, no pongs (Vapi's REST API still says the call is in
     # progress): 1.5 s in, a ping at 2 s of nothing, no pong in 6 s, the call lost
     "ws-drop": Case("ws-drop=1.5@25", 5, "and no answer to a ping within 6 s)",
-                    reason="connection-lost", max_seconds=30, longest=1.5 + 2 + 6 + 2),
+                    reason="connection-lost", max_seconds=30, longest=1.5 + 2 + 6 + 3),
     # a 3 s stall the call lives through (its ping answered), then the link dies at 10 s:
     # found as fast as the first time (the probe ran once per call: 24.7 s)
     "stall-then-drop": Case("stall=3000@2,ws-drop=10@25", 5, "and no answer to a ping "

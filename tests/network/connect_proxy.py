@@ -24,6 +24,7 @@ class ConnectProxy:
         self.sent: list[int] = []  # bytes the client sent through each tunnel, in order
         self.rate: float | None = None  # bytes per second each way; None: as fast as it goes
         self.held_until = 0.0  # time.monotonic(): nothing moves before it
+        self.held = 0  # chunks that waited out a stall
         self.port = 0
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
@@ -72,6 +73,8 @@ class ConnectProxy:
                     counted: int | None = None) -> None:
         with contextlib.suppress(Exception):
             while data := await src.read(65536 if self.rate is None else 1400):
+                if time.monotonic() < self.held_until:
+                    self.held += 1
                 while time.monotonic() < self.held_until:
                     await asyncio.sleep(0.01)
                 if counted is not None:

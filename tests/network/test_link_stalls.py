@@ -44,6 +44,7 @@ def test_a_slow_link_that_stalls_six_seconds_keeps_its_call(tls_sim, short_dir: 
             if run.poll() is None:
                 run.kill()
                 run.communicate()
+    assert proxy.held >= 2, "the stall held traffic (both ways)"
     assert run.returncode == 0, err
     assert "connection lost" not in err, err
     assert "ended: exceeded-max-duration" in out, out
