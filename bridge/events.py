@@ -43,7 +43,7 @@ HANG = "hang"  # Vapi says the assistant is stalled
 TRANSCRIPT = "transcript"  # role, text, final (partials too: a consumer may skip them)
 CAPTION = "caption"  # the assistant's whole turn text as its audio starts (speechStarted)
 ENDED = "ended"  # reason, outcome, exit
-ERROR = "error"  # message: one line
+ERROR = "error"  # message: one line; cause where one is known (SPENDING_LIMIT, …)
 LOST = "lost"  # this subscriber fell behind: count events were dropped for it
 TURN = "turn"  # one per assistant turn: heard_gap_ms (visitor's end → first sound heard)
 TOOL_CALL = "tool-call"  # the assistant called a client-side tool: name, arguments (JSON), id
@@ -53,6 +53,8 @@ KINDS = (STANDBY, TRIGGERED, CONNECTING, IN_CALL, ASSISTANT_SPEAKING, ASSISTANT_
          VISITOR_SPEAKING, VISITOR_SILENT, INTERRUPTED, MUTED, UNMUTED, HANG, TRANSCRIPT,
          CAPTION, ENDED, ERROR, LOST, TURN, TOOL_CALL, TRANSFER)
 STATE_KINDS = frozenset({STANDBY, TRIGGERED, CONNECTING, IN_CALL, ENDED})
+
+SPENDING_LIMIT = "spending-limit"  # an ERROR's cause: the daily limit refused a call
 
 MAX_FIELD = 4000  # characters of one string field
 QUEUE_SIZE = 256  # events a subscriber may fall behind by

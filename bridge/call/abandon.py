@@ -1,8 +1,15 @@
-"""A call stopped while its socket was still connecting (Ctrl-C, SIGTERM: `place_call`):
+"""Calls Vapi would hold on its own, ended through their controlUrl now.
+
+A call stopped while its socket was still connecting (Ctrl-C, SIGTERM: `place_call`):
 Vapi holds such a call, queued, until its own timeout ends it as
-`call.in-progress.error-vapifault-transport-never-connected` some 20 s later. Its
-controlUrl ends it now, and the summary says what happened rather than "ended". A socket
-that fails to connect is not stopped: its error says what happened."""
+`call.in-progress.error-vapifault-transport-never-connected` some 20 s later, and the
+summary says what happened rather than "ended". A socket that fails to connect is not
+stopped: its error says what happened.
+
+A call whose socket was lost (closed without a close frame or Vapi's last words) while
+Vapi, asked, says it is in progress: Vapi has not noticed, and would bill it until it did
+or the call's `maxDurationSeconds` ran out (Vapi no longer has a silence timeout). It
+stays a lost call. A call Vapi says is being forwarded (a transfer) is left to it."""
 
 from __future__ import annotations
 
@@ -19,14 +26,21 @@ log = logging.getLogger("bridge.call")
 STOPPED_CONNECTING = "stopped-while-connecting"
 
 
-async def abandon(commands: CallCommands, settings: CallSettings, label: str) -> str:
-    """Ask Vapi to end the call through its controlUrl (within `end_timeout_seconds`);
-    the call's ended reason."""
+async def _end(commands: CallCommands, settings: CallSettings) -> str | None:
+    """`end-call` through the controlUrl, within `end_timeout_seconds`: None once
+    accepted, else why not (one line)."""
     try:
         async with asyncio.timeout(settings.end_timeout_seconds):
             await commands.post_control(messages.end_call(settings.end_command))
     except (BridgeError, TimeoutError) as exc:
-        why = str(exc) or f"no answer within {settings.end_timeout_seconds:g} s"
+        return str(exc) or f"no answer within {settings.end_timeout_seconds:g} s"
+    return None
+
+
+async def abandon(commands: CallCommands, settings: CallSettings, label: str) -> str:
+    """Ask Vapi to end a call stopped while connecting; the call's ended reason."""
+    why = await _end(commands, settings)
+    if why is not None:
         log.warning("call %s: stopped before its socket connected, and could not be ended "
                     "through its controlUrl (%s): Vapi ends it on its own, about 20 s after "
                     "it was created", label, why)
@@ -34,3 +48,15 @@ async def abandon(commands: CallCommands, settings: CallSettings, label: str) ->
         log.info("call %s: stopped before its socket connected: ended through its "
                  "controlUrl", label)
     return STOPPED_CONNECTING
+
+
+async def end_lost(commands: CallCommands, settings: CallSettings, label: str) -> None:
+    """Ask Vapi to end a call whose socket was lost while Vapi says it goes on."""
+    why = await _end(commands, settings)
+    if why is not None:
+        log.warning("call %s: could not be ended through its controlUrl either (%s): Vapi "
+                    "bills it until it notices the lost connection, or its "
+                    "maxDurationSeconds runs out", label, why)
+    else:
+        log.info("call %s: ended through its controlUrl, so that Vapi stops billing it",
+                 label)

@@ -30,6 +30,7 @@ from websockets.exceptions import ConnectionClosed
 from bridge.aio import wait_any
 from bridge.audio.base import AudioSink, AudioSource
 from bridge.audio.playout import PlayoutStats
+from bridge.call.abandon import end_lost
 from bridge.call.bargein import BargeIn
 from bridge.call.eventqueue import EventQueue
 from bridge.call.paths import build_paths
@@ -181,7 +182,8 @@ class Call:
             if self.recorder is not None:
                 await self.recorder.aclose()
         try:
-            summary = self.summary = await summarise(self)
+            summary = self.summary = await summarise(self, functools.partial(
+                end_lost, self.commands, self.profile.call, self.short_id))
             if self.recorder is not None and self.info is not None:  # a slow disk: off the loop
                 await asyncio.to_thread(self.recorder.note_end, self.info.id, summary.ended_reason)
         finally:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -149,16 +150,17 @@ class Finished(Protocol):
     def interruptions(self) -> int: ...
 
 
-async def summarise(call: Finished) -> CallSummary:
+async def summarise(call: Finished, end_lost: Callable[[], Awaitable[None]]) -> CallSummary:
     """The call's summary: its outcome read from Vapi (unless the connection was lost, when
-    Vapi cannot have it yet), a device failure taking precedence, and its counters."""
+    Vapi cannot have it yet), a device failure taking precedence, and its counters.
+    `end_lost` ends, through the controlUrl, a call lost while Vapi says it goes on."""
     reason = call.ended_reason or "ended"
     duration = call.elapsed_s
     cost: float | None = None
     if call.info is not None and reason == CONNECTION_LOST and \
             call.vapi.closed_unsaid is not None:
         reason, cost = await ended_unsaid(call.api, call.info, call.vapi.closed_unsaid,
-                                          call.short_id)
+                                          call.short_id, end_lost)
     elif call.info is not None and reason != CONNECTION_LOST:
         reason, cost = await read_outcome(call.api, call.info, reason, call.short_id)
     if call.turns.left:  # ended by us for silence: Vapi's reason would say who hung up
@@ -200,11 +202,12 @@ async def final_call(api: VapiApi, info: CallInfo) -> dict[str, Any]:
         return (await api.get_call(info.id, attempts=2)).raw
 
 
-async def ended_unsaid(api: VapiApi, info: CallInfo, code: int, label: str
-                       ) -> tuple[str, float | None]:
+async def ended_unsaid(api: VapiApi, info: CallInfo, code: int, label: str,
+                       end_lost: Callable[[], Awaitable[None]]) -> tuple[str, float | None]:
     """Vapi closed the socket (`code`, not 1000) without a `status-update` ended: lost, unless
     `GET /call/{id}` says the call ended — Vapi often closes with 1005 or 1006 after ending
-    it, and a call's `clientMessages` may leave `status-update` out."""
+    it, and a call's `clientMessages` may leave `status-update` out. One Vapi says is in
+    progress is ended (`end_lost`): lost, Vapi would bill it until it noticed."""
     try:
         final = await final_call(api, info)
     except Exception as exc:
@@ -215,6 +218,8 @@ async def ended_unsaid(api: VapiApi, info: CallInfo, code: int, label: str
     if final.get("status") != "ended":
         log.warning("call %s: connection lost (socket closed with code %d; Vapi says the "
                     "call is %s)", label, code, inert(str(final.get("status")), 40))
+        if final.get("status") == "in-progress":  # not "forwarding": a transfer goes on
+            await end_lost()
         return CONNECTION_LOST, None
     reason, cost = outcome(final, "ended")
     if reason == CUSTOMER_ENDED:  # not us (we had not asked): Vapi ended it on losing us

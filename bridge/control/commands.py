@@ -167,31 +167,47 @@ def do_handoff(req: Request) -> tuple[dict[str, Any], str]:
     return command, f"handoff to assistant {assistant} requested"
 
 
+def _spending_refusal(event: events.KioskEvent) -> bool:
+    return event.kind == events.ERROR and event.fields.get("cause") == events.SPENDING_LIMIT
+
+
 @command("call")
 async def do_call(host: Host, req: Request) -> Answer:
     before = host.call
-    refused = host.request_call()
-    if refused:
-        raise Refused(refused)
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + CALL_WAIT_S
-    while loop.time() < deadline:
-        call = host.call
-        if call is not None and call is not before:
-            if call.done and call.info is not None and call.clock.started:  # connected, and
-                # over already (a goodbye sent whole, its end straight after)
-                return {"message": f"call {call.short_id} started and has ended "
-                                   f"({call.ended_reason or 'ended'})", "call": call.short_id}
-            if call.done and call.stop_setup.is_set():  # `end` while it was being placed
-                raise Refused(f"the call was ended while it was being set up "
-                              f"({call.ended_reason or 'not placed'})")
-            if call.done:
-                raise Refused(f"the call could not be placed ({call.ended_reason or 'failed'}; "
-                              f"see the daemon's log)")
-            if call.state is CallState.IN_CALL:
-                return {"message": f"call {call.short_id} started", "call": call.short_id}
-        await asyncio.sleep(0.05)
+    # the limit is looked at again as the call is about to be placed, once Vapi has said
+    # what the calls not yet counted cost: a refusal then is this request's answer too
+    with host.events.subscribe(4, replay_state=False, keep=_spending_refusal) as refusals:
+        refused = host.request_call()
+        if refused:
+            raise Refused(refused)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + CALL_WAIT_S
+        while loop.time() < deadline:
+            call = host.call
+            if call is not None and call is not before and (answer := _placed(call)):
+                return answer
+            if (late := refusals.get_nowait()) is not None:
+                raise Refused(str(late.fields.get("message") or "spending limit reached"))
+            await asyncio.sleep(0.05)
     return {"message": "call requested (still connecting)", "call": None}
+
+
+def _placed(call: Call) -> Answer | None:
+    """`ctl call`'s answer once its call is up, over already or not placed; None while it
+    is being set up."""
+    if call.done and call.info is not None and call.clock.started:  # connected, and over
+        # already (a goodbye sent whole, its end straight after)
+        return {"message": f"call {call.short_id} started and has ended "
+                           f"({call.ended_reason or 'ended'})", "call": call.short_id}
+    if call.done and call.stop_setup.is_set():  # `end` while it was being placed
+        raise Refused(f"the call was ended while it was being set up "
+                      f"({call.ended_reason or 'not placed'})")
+    if call.done:
+        raise Refused(f"the call could not be placed ({call.ended_reason or 'failed'}; "
+                      f"see the daemon's log)")
+    if call.state is CallState.IN_CALL:
+        return {"message": f"call {call.short_id} started", "call": call.short_id}
+    return None
 
 
 @command("events")

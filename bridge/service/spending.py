@@ -37,7 +37,7 @@ from bridge.vapi.callinfo import CallInfo
 log = logging.getLogger("bridge.spending")
 
 SPENDING_EXIT = ExitCode.AUTH  # `once` mode, refused: 3 (billing), not restarted by systemd
-CAUSE = "spending-limit"
+CAUSE = events.SPENDING_LIMIT
 
 
 def dollars(amount: float) -> str:

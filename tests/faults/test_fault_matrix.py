@@ -63,6 +63,7 @@ class Case:
     never: str | None = None  # must not appear with -v
     max_seconds: float = 60.0  # a generous guard against a hang, never a performance bound
     longest: float | None = None  # the recording's length at most (s, on its own clock)
+    ended_by_us: bool = False  # Vapi, which had not noticed the loss, was told to end it
 
 
 FAST_FAIL = {"api": {"retry_attempts": 2, "timeout_seconds": 1}}
@@ -105,9 +106,10 @@ CASES: dict[str, Case] = {
     "ws-close-1006": Case("ws-close-1006=1.5", 5, "Vapi had ended the call (call.in-progress."
                           "error-vapifault-worker-died); its socket closed with code 1006",
                           reason="call.in-progress.error-vapifault-worker-died"),
+    # ... and, as Vapi would bill it until it noticed, ended through the controlUrl
     "ws-close-1006-in-progress": Case(
         "ws-close-1006=1.5@10", 5, "connection lost (socket closed with code 1006; Vapi says "
-        "the call is in-progress)", reason="connection-lost"),
+        "the call is in-progress)", reason="connection-lost", ended_by_us=True),
     # Vapi noticed first, and ended the call as the customer's: still our loss
     "ws-close-1006-noticed": Case(
         "ws-close-1006=1.5@0.001", 5, "connection lost (socket closed with code 1006; Vapi "
@@ -285,6 +287,12 @@ def run_case(case: Case) -> Outcome:
             assert int(np.abs(heard).max()) > 1000, "the assistant's line was recorded"
             assert float(np.median(np.abs(heard))) < 50, \
                 "near-silence stayed near-silent (odd-length chunks decoded byte-aligned)"
+        if case.ended_by_us:  # at once, not 10 s later when Vapi would have noticed
+            (report,) = sim.calls()
+            assert report["status"] == "ended", "the lost call was ended as the run exited"
+            assert [(m["source"], m["message"].get("type")) for m in
+                    report["messagesReceived"]][-1] == ("control", "end-call"), report
+            assert "ended through its controlUrl, so that Vapi stops billing it" in result.err
         if case.reason == NORMAL_END:
             assert [t["text"] for t in rec.transcript][-1] == "Hello.", rec.transcript
             if not case.fault or not case.fault.startswith("hostile-text"):

@@ -1,0 +1,52 @@
+"""`ctl call` when a call not counted yet (lost with its link: its cost unknown at its end)
+turns out, as the daemon asks Vapi just before placing the next, to have reached the daily
+spending limit. The request was accepted, the call refused a moment later: before, `ctl`
+waited its 15 s and said "call requested (still connecting)", exit 0, and a script took
+the call for placed. Now it says the limit, exit 1, as a refusal at once does."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.control.conftest import control_profile, wait_for
+from tests.e2e.conftest import ProfileBuilder, SimHandle
+
+
+def vapi_ended_them(sim: SimHandle) -> bool:
+    return all(call["status"] == "ended" for call in sim.calls())
+
+
+@pytest.mark.timeout(120)
+def test_ctl_call_says_the_limit_found_as_the_call_is_placed(
+        start_sim, profiles: ProfileBuilder, short_dir: Path, tmp_path: Path,
+        start_daemon) -> None:
+    # the link dies 2 s into the call and Vapi bills it 5 s more, $0.0058 at $0.05/min: its
+    # controlUrl, told to end it, answers too late (5 s), so its cost is not known at its end
+    sim = start_sim(assistant="echo", faults=("ws-close-1006=2@5", "control-slow=5000"))
+    profile = control_profile(profiles, sim, short_dir / "ctl.sock",
+                              call={"max_daily_cost": 0.001})
+    daemon = start_daemon(profile, XDG_STATE_HOME=str(tmp_path / "state"))
+    wait_for(lambda: daemon.ctl("status").returncode == 0, 10, "the daemon to answer")
+
+    first = daemon.ctl("call")
+    assert first.returncode == 0 and "started" in first.stdout, first.stderr
+
+    def status() -> dict:
+        return json.loads(daemon.ok("--json", "status"))
+
+    wait_for(lambda: status()["state"] == "waiting for trigger", 30, "the lost call's end")
+    spending = status()["spending"]
+    assert spending["uncounted"] == 1 and spending["cost"] == 0, spending
+    assert not spending["limitReached"], "its cost unknown, nothing says the limit is reached"
+    wait_for(lambda: vapi_ended_them(sim), 20, "Vapi to end the lost call")
+
+    second = daemon.ctl("call", timeout=40)
+    assert second.returncode == 1, (second.stdout, second.stderr)
+    assert "spending limit reached" in second.stderr, second.stderr
+    assert "still connecting" not in second.stdout + second.stderr
+    assert len(sim.calls()) == 1, "no second call was placed"
+    spending = status()["spending"]
+    assert spending["limitReached"] and spending["uncounted"] == 0, spending
