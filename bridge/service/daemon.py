@@ -29,12 +29,13 @@ from bridge.call.summary import CallSummary
 from bridge.call.tail import play_out
 from bridge.errors import BridgeError, ExitCode, NetworkError
 from bridge.events import EventBus
-from bridge.profile import Profile, load_profile
+from bridge.profile import Profile
 from bridge.service import kiosk_events, on_event
 from bridge.service.idle import IdleDevices
 from bridge.service.notify import Notifier, watchdog_loop
 from bridge.service.placing import CallWatcher, EventHook, place_call
 from bridge.service.progress import call_status, count_down, loop_delay
+from bridge.service.reload import Reloads
 from bridge.service.signals import install_signals
 from bridge.service.snapshot import snapshot
 from bridge.service.sounds import KioskSounds
@@ -66,7 +67,7 @@ class Daemon:
                  hooks: list[EventHook] | None = None, view: CallView | None = None,
                  control: ControlSocket | None = None, stop: asyncio.Event | None = None,
                  web: ControlSocket | None = None) -> None:
-        self.profile, self.reload_from, self.overrides = profile, reload_from, overrides or []
+        self.profile = profile
         self.fault, self.hooks, self.view = fault, hooks or [], view
         self.control, self.web = control, web  # the control socket; the HTTP server
         self.call: Call | None = None
@@ -84,8 +85,7 @@ class Daemon:
         self.api: VapiApi | None = None
         self.stopping = stop or asyncio.Event()
         self._trigger, self._calling = asyncio.Event(), False  # _calling: until its goodbye played
-        self._reload_pending, self.reload_note = False, ""  # the note: a reload that failed
-        self._reloaded = asyncio.Event()  # set by each reload applied
+        self.reloads = Reloads(reload_from, overrides or [], self.notifier)  # SIGHUP
         self._closing: set[asyncio.Task[None]] = set()  # background jobs (`_background`)
         self.wake = WakeWord(self, self._open_audio)  # trigger.wake_word (service/standby.py)
         self.idle = IdleDevices(self, lambda: self.wake.detector is not None, self._close_audio)
@@ -110,35 +110,23 @@ class Daemon:
         return None
 
     def request_reload(self) -> None:
-        if self.profile.service.mode == "once":  # it exits after its call: nothing to reload
-            log.warning("reload ignored: the daemon is in once mode and exits after its call")
-            return
-        self._reload_pending = True
-        busy = self._calling  # the call, its goodbye playing out, its summary: not cut
-        log.info("reload requested: the profile is read again after the current call"
-                 if busy else "reload requested")
-        if not busy:
+        # the call, its goodbye playing out, its summary: not cut
+        if self.reloads.request(self.profile.service.mode, busy=self._calling):
             self._apply_reload()
 
     def _apply_reload(self) -> None:
-        pending, self._reload_pending = self._reload_pending, False
-        if not pending or not self.reload_from:
+        if not self.reloads.due():
             return
-        self.notifier.reloading("reloading the profile")
-        try:
-            new = load_profile(self.reload_from, self.overrides)
-            api = wiring.calling_api(new)  # base_url, key and timeouts may all have changed
-        except BridgeError as exc:
-            log.error("reload failed, keeping the old profile: %s", exc)
-            self.reload_note = " (reload failed: the old profile is kept; see the journal)"
-        else:
-            self.reload_note = ""
+        read = self.reloads.read()
+        if read is not None:
+            new, api = read
             if new.wire != self.profile.wire or new.audio != self.profile.audio:
                 self._close_audio()
             self._retire_api()
             self.api, self.profile = api, new
             self._background(wiring.learn_assistant(api, new))
-            self._reloaded.set()
+            self.spending.settler.kick()  # calls not counted yet, asked through the new API
+            self.reloads.applied.set()
             log.info("profile reloaded from %s (mode %s)", new.origin, new.service.mode)
             for line in new.warning_lines():
                 log.warning("%s", line)
@@ -218,8 +206,8 @@ class Daemon:
         (tomorrow, a higher limit, no totals file), looked at each reload or SPENDING_POLL_S."""
         self._set_state("spending limit reached: waiting for tomorrow or a higher limit")
         while self.spending.reason():
-            self._reloaded.clear()
-            if not await self._wait_for(self._reloaded, SPENDING_POLL_S):
+            self.reloads.applied.clear()
+            if not await self._wait_for(self.reloads.applied, SPENDING_POLL_S):
                 return
         self._trigger.clear()  # a request made meanwhile (a reload to standby) is stale
 
@@ -283,7 +271,7 @@ class Daemon:
         """The state, and systemd's STATUS= line when it changed (or `again`)."""
         if state != self.state or again:
             self.state = state
-            self.notifier.status(f"{self.profile.name}: {state}{self.reload_note}")
+            self.notifier.status(f"{self.profile.name}: {state}{self.reloads.note}")
 
     async def _wait_for(self, event: asyncio.Event, timeout: float | None = None) -> bool:
         """Wait for `event` (or the timeout); False when the daemon is stopping instead."""

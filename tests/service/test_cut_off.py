@@ -6,7 +6,10 @@ does not pass its limit call after call."""
 from __future__ import annotations
 
 import json
+import signal
+import socket
 import subprocess
+import time
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -121,3 +124,43 @@ def test_calls_lost_with_their_connection_count_their_cost_once_vapi_ends_them(
     totals = kiosk.totals()
     assert totals["calls"] == 2 and totals["open"] == [], totals
     assert totals["cost"] == pytest.approx(billed(sim), abs=1e-6), totals
+
+
+@pytest.mark.timeout(120)
+def test_a_reload_that_mends_the_api_counts_the_open_calls_at_once(
+        start_sim, profiles: ProfileBuilder, tmp_path: Path) -> None:
+    """A daemon whose profile points at no Vapi cannot ask about a call left open; the
+    operator mends `api.base_url` and reloads: the call counts then, not at the next 30 s
+    look (the settler waits 30 s between looks)."""
+    sim = start_sim(assistant="echo", faults=("ws-close-1006=2@3", "control-slow=5000"))
+    kiosk = Kiosk(profiles, sim, tmp_path, 1.0)
+    assert kiosk.run().returncode == 5
+    assert len(kiosk.totals()["open"]) == 1, kiosk.totals()
+    until(lambda: all_ended(sim), what="Vapi ends the lost call")
+
+    with socket.socket() as closed:  # bound, not listening: every look is refused
+        closed.bind(("127.0.0.1", 0))
+        nowhere = f"http://127.0.0.1:{closed.getsockname()[1]}"
+        good = kiosk.profile.read_text()
+        kiosk.profile.write_text(good.replace(sim.base_url, nowhere).replace(
+            "api:", "service:\n  mode: standby\napi:", 1))
+        log = tmp_path / "daemon.log"
+        with log.open("w") as err:
+            proc = subprocess.Popen(bridge_cmd("run", "--profile", str(kiosk.profile)),
+                                    cwd=ROOT, env=bridge_env(XDG_STATE_HOME=str(kiosk.state)),
+                                    stdout=subprocess.DEVNULL, stderr=err, text=True)
+        try:
+            until(lambda: proc.poll() is not None or "not in the spending totals yet" in
+                  log.read_text(), what="a look that failed")
+            assert proc.poll() is None, log.read_text()
+            kiosk.profile.write_text(kiosk.profile.read_text().replace(nowhere, sim.base_url))
+            reloaded = time.monotonic()
+            proc.send_signal(signal.SIGHUP)
+            until(lambda: kiosk.totals()["open"] == [], what="the call counted")
+            assert time.monotonic() - reloaded < 15, "counted at the reload, not 30 s later"
+        finally:
+            proc.terminate()
+            proc.wait(timeout=15)
+    said = log.read_text()
+    assert "profile reloaded" in said and "is counted now" in said, said
+    assert kiosk.totals()["cost"] == pytest.approx(billed(sim), abs=1e-6)

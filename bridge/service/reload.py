@@ -1,0 +1,61 @@
+"""SIGHUP (`systemctl reload`): the profile read again, between calls.
+
+A reload asked for during a call (or while its goodbye plays out, or its summary is read)
+waits for it to end; in `once` mode it is ignored, as the daemon exits after its call. A
+profile that no longer loads is refused: the old one is kept, and every STATUS= line says
+so until a reload succeeds. Each reload ends with READY=1, as the sd_notify protocol asks."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from bridge.call import wiring
+from bridge.errors import BridgeError
+from bridge.profile import Profile, load_profile
+from bridge.service.notify import Notifier
+from bridge.vapi.api import VapiApi
+
+log = logging.getLogger("bridge.daemon")
+
+FAILED_NOTE = " (reload failed: the old profile is kept; see the journal)"
+
+
+class Reloads:
+    """The profile's path and `--set` overrides, and the reload asked for, if any."""
+
+    def __init__(self, path: str | None, overrides: list[str], notifier: Notifier) -> None:
+        self.path, self.overrides, self.notifier = path, overrides, notifier
+        self.pending = False
+        self.note = ""  # a reload that failed: said in every STATUS= line
+        self.applied = asyncio.Event()  # set by each reload applied
+
+    def request(self, mode: str, busy: bool) -> bool:
+        """A reload asked for; True when the profile is to be read now (no call `busy`)."""
+        if mode == "once":  # it exits after its call: nothing to reload
+            log.warning("reload ignored: the daemon is in once mode and exits after its call")
+            return False
+        self.pending = True
+        log.info("reload requested: the profile is read again after the current call"
+                 if busy else "reload requested")
+        return not busy
+
+    def due(self) -> bool:
+        """A reload is pending (and the profile has a file to read again): taken now."""
+        pending, self.pending = self.pending, False
+        return pending and bool(self.path)
+
+    def read(self) -> tuple[Profile, VapiApi] | None:
+        """The profile read again, and its API client (base URL, key and timeouts may all
+        have changed); None when it failed (said, and the note set)."""
+        assert self.path is not None
+        self.notifier.reloading("reloading the profile")
+        try:
+            new = load_profile(self.path, self.overrides)
+            api = wiring.calling_api(new)
+        except BridgeError as exc:
+            log.error("reload failed, keeping the old profile: %s", exc)
+            self.note = FAILED_NOTE
+            return None
+        self.note = ""
+        return new, api
