@@ -39,12 +39,18 @@ async def hang_up(call: Call | None) -> str:
     call = ensure_live(call)
     await call.end()
     await asyncio.sleep(0)  # let the call's own tasks see the close
-    return f"call {call.short_id} ended ({call.ended_reason or 'ended'})"
+    return f"call {call.short_id} ended ({reason_of(call)})"
+
+
+def reason_of(call: Call) -> str:
+    """Why the call ended, as `end` answers it: Vapi's reason or ours; else "ended" for a
+    call that was up, "not placed" for one stopped before it was."""
+    return call.ended_reason or ("ended" if call.clock.started else "not placed")
 
 
 def _ended(call: Call) -> str:
     if call.info is None:
         return "the call was stopped while it was being created (not placed)"
-    reason = call.ended_reason or ("ended" if call.clock.started else "not placed")
+    reason = reason_of(call)
     return (f"call {call.short_id} ended ({reason})" if call.clock.started else
             f"call {call.short_id} stopped while it was being set up ({reason})")

@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from bridge import events, redact
-from bridge.call.hangup import hang_up
+from bridge.call.hangup import hang_up, reason_of
 from bridge.call.lifecycle import Call, ensure_live
 from bridge.call.state import CallState
 from bridge.control import status
@@ -139,8 +139,7 @@ async def do_end(host: Host, req: Request) -> Answer:
     call = host.call
     message = await hang_up(call)
     assert call is not None  # (hang_up refuses None)
-    reason = call.ended_reason or ("ended" if call.info else "not placed")
-    return {"message": message, "call": call.short_id, "endedReason": reason}
+    return {"message": message, "call": call.short_id, "endedReason": reason_of(call)}
 
 
 @vapi("transfer")

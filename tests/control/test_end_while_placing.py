@@ -58,9 +58,15 @@ def test_end_while_the_call_is_being_placed_stops_it(start_sim, profiles: Profil
     if "slow" in stage:  # the first End's end-call is held at the controlUrl: status says
         wait_for(lambda: json.loads(daemon.ok("--json", "status"))["call"]["status"]
                  == "ending", 10, "the first End to be under way")
-    second = daemon.ctl("end")  # a second press as the first is under way (or just after)
+    # a second press as the first is under way (or just after), asked for JSON: its
+    # endedReason is the reason its words give
+    second = daemon.ctl("--json", "end")
+    if second.returncode == 0:
+        answer = json.loads(second.stdout)
+        assert f"({answer['endedReason']})" in answer["message"], answer
     out, err = first.communicate(timeout=30)
-    answers = [(first.returncode, out, err), (second.returncode, second.stdout, second.stderr)]
+    answers = [(first.returncode, out, err),  # (--json: a refusal is said on stdout)
+               (second.returncode, second.stdout, second.stderr or second.stdout)]
     stopped = [a for a in answers if a[0] == 0 and said in a[1]]
     assert stopped, answers
     for code, told, why in answers:  # the other: the same, or (if it came after) no call
