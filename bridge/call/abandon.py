@@ -26,37 +26,32 @@ log = logging.getLogger("bridge.call")
 STOPPED_CONNECTING = "stopped-while-connecting"
 
 
-async def _end(commands: CallCommands, settings: CallSettings) -> str | None:
-    """`end-call` through the controlUrl, within `end_timeout_seconds`: None once
-    accepted, else why not (one line)."""
+async def _end(commands: CallCommands, settings: CallSettings, label: str, done: str,
+               failed: str) -> None:
+    """`end-call` through the controlUrl, within `end_timeout_seconds`; `done` said once
+    it is accepted, else `failed` (with why)."""
     try:
         async with asyncio.timeout(settings.end_timeout_seconds):
             await commands.post_control(messages.end_call(settings.end_command))
     except (BridgeError, TimeoutError) as exc:
-        return str(exc) or f"no answer within {settings.end_timeout_seconds:g} s"
-    return None
+        why = str(exc) or f"no answer within {settings.end_timeout_seconds:g} s"
+        log.warning("call %s: %s", label, failed.format(why=why))
+    else:
+        log.info("call %s: %s", label, done)
 
 
 async def abandon(commands: CallCommands, settings: CallSettings, label: str) -> str:
     """Ask Vapi to end a call stopped while connecting; the call's ended reason."""
-    why = await _end(commands, settings)
-    if why is not None:
-        log.warning("call %s: stopped before its socket connected, and could not be ended "
-                    "through its controlUrl (%s): Vapi ends it on its own, about 20 s after "
-                    "it was created", label, why)
-    else:
-        log.info("call %s: stopped before its socket connected: ended through its "
-                 "controlUrl", label)
+    await _end(commands, settings, label,
+               "stopped before its socket connected: ended through its controlUrl",
+               "stopped before its socket connected, and could not be ended through its "
+               "controlUrl ({why}): Vapi ends it on its own, about 20 s after it was created")
     return STOPPED_CONNECTING
 
 
 async def end_lost(commands: CallCommands, settings: CallSettings, label: str) -> None:
     """Ask Vapi to end a call whose socket was lost while Vapi says it goes on."""
-    why = await _end(commands, settings)
-    if why is not None:
-        log.warning("call %s: could not be ended through its controlUrl either (%s): Vapi "
-                    "bills it until it notices the lost connection, or its "
-                    "maxDurationSeconds runs out", label, why)
-    else:
-        log.info("call %s: ended through its controlUrl, so that Vapi stops billing it",
-                 label)
+    await _end(commands, settings, label,
+               "ended through its controlUrl, so that Vapi stops billing it",
+               "could not be ended through its controlUrl either ({why}): Vapi bills it "
+               "until it notices the lost connection, or its maxDurationSeconds runs out")
