@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 import yaml
 
+from bridge.call.recording import SLACK_S
 from tests.devices.conftest import (
     require_espeak,
     running_bridge,
@@ -29,6 +30,7 @@ from tests.devices.conftest import (
 )
 from tests.e2e.replies import LINE, compare, the_reply
 from tests.rig.pulse import PulseRig
+from tests.rig.retiming import retimed_whole
 from tests.rig.signals import align, align_and_correlate, espeak, resample, wav_bytes
 
 WIRES = {"pcm": ("pcm_s16le", 16000), "mulaw": ("mulaw", 8000)}
@@ -118,16 +120,32 @@ def test_recording_legs_stay_aligned_through_bursts_and_stalls(
     at_left = align(resample(clip, rig.rate, rate), left) / rate
     # the right leg within the speaker's recording: the WAV position of any speaker instant
     speaker = resample(played, played_rate, rate).astype(np.float64)
-    lag, corr = align_and_correlate(right, speaker, rate)
-    at_right = t_mic - (t_speaker + lag)
+    # followed piece by piece: a speaker that runs short on a loaded machine plays silence
+    # the daemon never wrote, and the recorder fills such a gap only past SLACK_S (shorter
+    # ones leave the rest of the leg that much early), so one lag for the whole leg scored
+    # a few ms of it as a correlation of 0.5 (8 of 54 runs under load)
+    retimed = retimed_whole(right, speaker, rate)
+    # the offset where it matters: from the clip's instant on (its echo)
+    start = int(at_left * rate)
+    lag, corr = align_and_correlate(right[start:], speaker, rate)
+    at_right = t_mic - (t_speaker + lag - start / rate)
     error_ms = (at_left - at_right) * 1000
+    moved_ms = max((abs(ms) for _, ms in retimed.changes), default=0.0)
     call_s = call["endedMonotonic"] - call["connectedMonotonic"]
     print(f"\n{fmt}: the clip is at {at_left:.3f} s on the left, its instant at "
           f"{at_right:.3f} s on the right (error {error_ms:+.1f} ms); right leg vs speaker "
-          f"correlation {corr:.3f}; WAV {len(stereo) / rate:.2f} s, call {call_s:.2f} s\n"
+          f"from there: correlation {corr:.3f}; whole leg: {retimed}; WAV "
+          f"{len(stereo) / rate:.2f} s, call {call_s:.2f} s\n"
           f"{summary['line']}\n" + "\n".join(x for x in bp.err.splitlines() if "recording" in x))
-    assert corr >= 0.9, "the right leg is what the speaker played, as one piece"
-    assert abs(error_ms) <= 20, "the two legs are on one clock"
+    assert not retimed.problems, f"the right leg is what the speaker played: {retimed}"
+    assert moved_ms <= SLACK_S * 1000 + 10, "re-timed only by gaps too short to fill"
+    # a device that ran short (an underflow, a gap the leg shows, time the recorder filled
+    # from one jittery stamp) moves a leg up to SLACK_S before it is filled: 34–48 ms seen
+    # in 4 of 54 runs under load, against 20 ms at most undisturbed (README)
+    disturbed = bool(summary["underflows"] or summary["overflows"] or retimed.changes
+                     or " leg lost " in bp.err)
+    bound_ms = SLACK_S * 1000 + 10 if disturbed else 20
+    assert abs(error_ms) <= bound_ms, f"the two legs are on one clock ({bound_ms:g} ms)"
     # the WAV: the call, and the queue the speaker played out after it (here the steady
     # depth and the device's own latency: the echo was sent long before the end)
     tail = re.search(r"recording finished: .* \(\d+\.\d s, (\d+\.\d+) s of it played out", bp.err)
