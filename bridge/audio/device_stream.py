@@ -44,9 +44,18 @@ def _portaudio_lock(what: str) -> Iterator[None]:
         _PA_LOCK.release()
 
 
-def stream_monotonic(time_info: Any, stream_time: float) -> float:
-    """A PortAudio stream time (ADC or DAC time of a block) on the time.monotonic() clock."""
-    return time.monotonic() + (stream_time - time_info.currentTime)
+MAX_STAMP_SKEW_S = 2.0  # a block's ADC or DAC time lies within the device's latency of
+# the stream's current time: one further off is on another clock, not a time to place by
+
+
+def stream_monotonic(time_info: Any, stream_time: float) -> float | None:
+    """A PortAudio stream time (ADC or DAC time of a block) on the time.monotonic() clock;
+    None when there is none (0) or it is not on the stream's clock (the ALSA PulseAudio
+    plugin's first capture stamps were once the machine's uptime off)."""
+    skew = stream_time - time_info.currentTime
+    if stream_time <= 0 or not -MAX_STAMP_SKEW_S < skew < MAX_STAMP_SKEW_S:
+        return None
+    return time.monotonic() + skew
 
 
 class DeviceStream(Backend):

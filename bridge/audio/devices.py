@@ -68,9 +68,10 @@ class DeviceSource(DeviceStream):
                         os.eventfd_write(self._wake_fd, 1)
                     except OSError:  # cannot happen short of 2⁶⁴ unread wake-ups
                         pass
-            if time_info.inputBufferAdcTime > 0:  # PortAudio's capture time of the block
-                self._ring.mark(stream_monotonic(time_info, time_info.inputBufferAdcTime),
-                                self._ring.w - frames)
+            # PortAudio's capture time of the block, when it has a usable one
+            at = stream_monotonic(time_info, time_info.inputBufferAdcTime)
+            if at is not None:
+                self._ring.mark(at, self._ring.w - frames)
         except Exception as exc:
             self._failed_in_callback(exc)
             raise self._sd.CallbackAbort from None
@@ -129,9 +130,8 @@ class DeviceSink(BufferedSink, DeviceStream):
             self.callbacks += 1
             if status.output_underflow:
                 self.stats.output_underflows += 1
-            dac = time_info.outputBufferDacTime
             self.buffer.read_into(outdata[:, 0],
-                                  stream_monotonic(time_info, dac) if dac > 0 else None)
+                                  stream_monotonic(time_info, time_info.outputBufferDacTime))
         except Exception as exc:
             outdata.fill(0)
             self._failed_in_callback(exc)

@@ -9,7 +9,8 @@ input device's capture clock, less what the resampler and framer still held), ea
 played where the speaker makes it heard (the output device's clock, stamped on the played
 ring). Each leg is a continuous stream of its device's samples, so the placement only
 decides the legs' offset, from the first half second (nothing is written before), and
-fills with silence any time a leg lost later (the event loop stalled, a device reopened).
+fills with silence time a leg lost later (the loop stalled, a device reopened; a clock
+that jumped over `JUMP_S` is not: `timeline`).
 The network never moves either leg — a burst, a stall or an oversized frame only changes
 what the speaker plays — so the file lasts as long as the call, and speech has no gaps.
 A goodbye Vapi sent ahead of real time, still queued when the call ends, is recorded as
@@ -38,7 +39,7 @@ import numpy as np
 from bridge.audio.base import AudioSink
 from bridge.audio.resample import Resampler
 from bridge.audio.ring import SampleRing
-from bridge.audio.timeline import Leg
+from bridge.audio.timeline import Leg, settle
 from bridge.call.destination import SUFFIXES, check_destination, claim, expand_path
 from bridge.call.recording_writer import RecordingWriter, cause
 from bridge.call.tail import play_out
@@ -48,6 +49,7 @@ from bridge.vapi import messages
 log = logging.getLogger("bridge.record")
 
 SLACK_S = 0.050  # this far behind its clock, a leg lost time (≥ 60 ms; stamps jitter less)
+JUMP_S = 10.0  # further behind its clock, the clock jumped (`timeline.Leg.place`)
 SETTLE_TICKS = 25  # uplink ticks over which the legs' offset is measured
 PLAYED_RING_S = 5.0  # played audio awaiting the recorder: drained every 20 ms tick
 BACKLOG_S = 30.0  # audio queued for a disk that is behind: beyond it the recording stops
@@ -147,30 +149,22 @@ class Recorder:
             self._right.padded = 0  # the speaker's latency, not lost time
 
     def _place(self, leg: Leg, at: float) -> None:
-        """Pad `leg` with silence up to where the instant `at` lies when it has fallen
-        behind that by more than `SLACK_S`: time its source lost (a stall)."""
+        """Pad `leg` up to the instant `at` when more than `SLACK_S` behind (`Leg.place`)."""
         assert self._ref is not None
-        target = round((at - self._ref) * self.rate) - (self._base or 0)
-        if self._base is None:
-            leg.lags.append(target - leg.n)
-        if leg.n < target - round(SLACK_S * self.rate):
-            if self._base is not None:
-                log.info("recording: the %s leg lost %.0f ms at %.2f s", leg.name,
-                          (target - leg.n) * 1000.0 / self.rate, leg.n / self.rate)
-            leg.pad(target)
+        padded, jumped = leg.place(round((at - self._ref) * self.rate) - (self._base or 0),
+                                   round(SLACK_S * self.rate), round(JUMP_S * self.rate),
+                                   settling=self._base is None)
+        if jumped:
+            log.warning("recording: the %s leg's device clock jumped %+.1f s at %.2f s: not time "
+                        "lost (the legs may be apart from here)", leg.name, jumped / self.rate,
+                        leg.n / self.rate)
+        elif padded and self._base is not None:
+            log.info("recording: the %s leg lost %.0f ms at %.2f s", leg.name,
+                     padded * 1000.0 / self.rate, (leg.n - padded) / self.rate)
 
     def _settle(self) -> None:
-        """After the first half second (nothing is written before): how far each leg's samples
-        lag where their clock puts them (the median, against the first ticks' jitter); the
-        leg that lags less gets the difference as silence at its start, so an instant lies
-        at one place on both. Silence placed before is part of that offset, not lost time."""
-        lags = [sorted(leg.lags)[len(leg.lags) // 2] if leg.lags else 0
-                for leg in (self._left, self._right)]
-        for leg, lag in zip((self._left, self._right), lags, strict=True):
-            extra = lag - min(lags)
-            leg.chunks.insert(0, np.zeros(extra, dtype=np.int16))
-            leg.n, leg.padded = leg.n + extra, 0  # silence placed so far: not time lost
-        self._base = min(lags)
+        """After the first half second (nothing is written before): the legs' offset."""
+        self._base = settle(self._left, self._right)
         log.info("recording: the speaker's leg placed %.0f ms after the sent one",
                  (self._right.n - self._left.n) * 1000.0 / self.rate)
 

@@ -17,10 +17,12 @@ import logging
 import time
 import wave
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
+from bridge.audio.device_stream import stream_monotonic
 from bridge.audio.files import ClockedSink
 from bridge.call.recording import Recorder
 
@@ -136,10 +138,9 @@ STAMP_MOVES = {"speaker-settles": ((200, 0.030), (10**9, 0.0)),
                "microphone-jumps-after-settling": ((10**9, 0.0), (580, 0.024))}
 
 
-@pytest.mark.parametrize(("out_move", "in_move"), STAMP_MOVES.values(), ids=STAMP_MOVES.keys())
-def test_device_stamps_that_move_with_every_sample_kept_lose_no_time(
-        tmp_path: Path, caplog: pytest.LogCaptureFixture, out_move: tuple[int, float],
-        in_move: tuple[int, float]) -> None:
+def moved_stamps(tmp_path: Path, caplog: pytest.LogCaptureFixture, out_move: tuple[int, float],
+                 in_move: tuple[int, float]) -> tuple[Recorder, list[str]]:
+    """2 s of a call whose devices' stamps move as said; the recorder and its log lines."""
     caplog.set_level(logging.INFO, logger="bridge.record")
     now, captured_at = 0.0, 0.0
     recorder = Recorder(str(tmp_path / "rec"), "kiosk", RATE, clock=lambda: now)
@@ -157,10 +158,50 @@ def test_device_stamps_that_move_with_every_sample_kept_lose_no_time(
             captured_at = now - IN_LATENCY - 0.020 + moved
             recorder.on_uplink(frame)
     asyncio.run(recorder.aclose())
-    said = [r.getMessage() for r in caplog.records]
+    return recorder, [r.getMessage() for r in caplog.records]
+
+
+@pytest.mark.parametrize(("out_move", "in_move"), STAMP_MOVES.values(), ids=STAMP_MOVES.keys())
+def test_device_stamps_that_move_with_every_sample_kept_lose_no_time(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture, out_move: tuple[int, float],
+        in_move: tuple[int, float]) -> None:
+    _, said = moved_stamps(tmp_path, caplog, out_move, in_move)
     assert not [m for m in said if " leg lost " in m], said
     finished = [m for m in said if m.startswith("recording finished")]
     assert finished and finished[0].endswith("sent 0 ms, speaker 0 ms)"), said
+
+
+# A device clock that jumps, its stamps on another clock: the ALSA PulseAudio plugin's first
+# capture stamps were once the machine's uptime (49191 s) off. Before, the recorder padded
+# that much silence, on the event loop: 4.6 GB, the call frozen 13 s, the visitor unheard.
+CLOCK_JUMPS = {"speaker-from-the-start": ((0, 49191.0), (10**9, 0.0)),
+               "speaker-after-settling": ((1000, 49191.0), (10**9, 0.0)),
+               "microphone-after-settling": ((10**9, 0.0), (1000, 3600.0))}
+
+
+@pytest.mark.parametrize(("out_move", "in_move"), CLOCK_JUMPS.values(), ids=CLOCK_JUMPS.keys())
+def test_a_device_clock_that_jumps_is_said_and_pads_nothing(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture, out_move: tuple[int, float],
+        in_move: tuple[int, float]) -> None:
+    recorder, said = moved_stamps(tmp_path, caplog, out_move, in_move)
+    assert recorder.wav_path is not None
+    seconds = len(read_stereo(recorder.wav_path)) / RATE
+    assert 1.5 < seconds < 2.5, f"the WAV lasts as long as the call, not {seconds:.1f} s"
+    jumped = [m for m in said if "device clock jumped" in m]
+    assert len(jumped) == 1, said  # once: the leg goes on from its new place
+    assert "not time lost" in jumped[0]
+    assert not [m for m in said if " leg lost " in m], said
+
+
+def test_a_stamp_on_another_clock_than_the_stream_s_is_not_used() -> None:
+    def at(current: float, stamp: float) -> float | None:
+        return stream_monotonic(SimpleNamespace(currentTime=current), stamp)
+
+    now = time.monotonic()
+    heard = at(1796484792.518, 1796484792.558)  # wall-clock based, 40 ms ahead: usable
+    assert heard is not None and abs(heard - (now + 0.040)) < 0.5
+    assert at(1796484792.5, 49191.8) is None, "the machine's uptime, not the stream's clock"
+    assert at(12.0, 0.0) is None, "no stamp"
 
 
 def test_the_wav_is_valid_while_the_call_is_still_being_recorded(tmp_path: Path) -> None:
