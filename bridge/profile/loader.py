@@ -67,6 +67,26 @@ def parse_profile(text: str, *, origin: str = "<profile>", overrides: list[str] 
     return _build(data, lines, origin, name, directory or Path.cwd())
 
 
+#: What `--set KEY=VALUE` reads as other than text: YAML when it starts as YAML's quoting
+#: or collections do, else only a plain number, true/false or null. A shell user's text is
+#: text: "Welcome to ACME: how can I help?" was a mapping, "yes" true, "0123" the octal 83,
+#: "+15551234567" a number, "Room #5" "Room" (sent to Vapi so, or refused far from here).
+EXPLICIT = ("{", "[", '"', "'")
+NUMBER = re.compile(r"-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][-+]?[0-9]+)?")
+WORDS: dict[str, Any] = {"true": True, "false": False, "null": None, "~": None, "": None}
+
+
+def _value(raw: str) -> Any:
+    """A `--set` VALUE (see EXPLICIT); YAMLError for YAML that does not parse."""
+    if raw.lstrip().startswith(EXPLICIT):
+        return yaml.safe_load(raw)
+    if raw.lower() in WORDS:
+        return WORDS[raw.lower()]
+    if NUMBER.fullmatch(raw):
+        return float(raw) if any(c in raw for c in ".eE") else int(raw)
+    return raw
+
+
 def _apply_override(data: dict[str, Any], item: str) -> str:
     """Apply `--set SECTION.KEY=VALUE`; returns the key's path."""
     key, sep, raw = item.partition("=")
@@ -77,7 +97,7 @@ def _apply_override(data: dict[str, Any], item: str) -> str:
                            f"--set audio.input=null")
     section, field_name = key.split(".", 1)
     try:
-        value = yaml.safe_load(raw) if raw else None
+        value = _value(raw)
     except yaml.YAMLError as exc:
         problem = getattr(exc, "problem", None) or "not a YAML value"
         secret = section == "api"  # api.key_env holding the key itself: never echoed

@@ -138,6 +138,22 @@ def test_an_override_that_is_not_yaml_is_one_line_naming_the_key(item: str) -> N
         "the example quotes the value the user typed"
 
 
+@pytest.mark.parametrize(("raw", "value"), [
+    # text a shell user types is text: YAML read these as a mapping, true, the octal 83, a
+    # number, "Room" (a comment), and Vapi refused the call or said the wrong words
+    ("Welcome to ACME: how can I help?", "Welcome to ACME: how can I help?"),
+    ("yes", "yes"), ("0123", "0123"), ("+15551234567", "+15551234567"),
+    ("Room #5", "Room #5"), ("2026-12-05", "2026-12-05"),
+    # numbers, true/false and null as before, and YAML where it is asked for
+    ("30", 30), ("-1.5", -1.5), ("true", True), ("False", False), ("null", None),
+    ("{speed: 1.2}", {"speed": 1.2}), ("[a, b]", ["a", "b"]), ("'yes'", "yes"),
+])
+def test_a_set_value_is_text_unless_it_is_plainly_something_else(raw: str, value: object
+                                                                  ) -> None:
+    p = parse_profile(GOOD, overrides=[f"assistant.overrides.firstMessage={raw}"])
+    assert p.assistant.overrides["firstMessage"] == value
+
+
 def test_an_override_reaches_a_section_the_file_leaves_empty() -> None:
     """`vapi-bridge init` writes sections whose keys are all commented out (`http:` with
     nothing under it loads as null): --set still fills them."""
@@ -154,8 +170,8 @@ def test_an_override_reaches_a_section_the_file_leaves_empty() -> None:
                                  "must lie between audio.playout_min_ms (500)"),
     ("api.base_url=notaurl", "--set api.base_url: 'notaurl' is not an http:// or https:// "
                              "URL with a host"),
-    ("transcript.print=yes", "--set transcript.print: true (YAML's reading of a bare yes, "
-                             "no, on, true…) is not one of: auto, finals, all, off"),
+    ("transcript.print=yes", "--set transcript.print: 'yes' is not one of: auto, finals, "
+                             "all, off"),
 ])
 def test_an_override_error_names_the_override(item: str, expected: str) -> None:
     with pytest.raises(ProfileError) as err:
