@@ -160,6 +160,7 @@ class Daemon:
                     await servers.enter_async_context(serve(self, self.profile))
                 self.notifier.ready()
                 self.spending.settler.kick()  # calls not counted yet (holding the lock)
+                self.spending.say_if_reached()  # a limit reached already: said now
                 self._set_state("ready")
                 if self.notifier.enabled:
                     watchdog = asyncio.create_task(watchdog_loop(self.notifier))

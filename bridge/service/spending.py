@@ -58,7 +58,7 @@ class SpendingGuard:
                  api: Callable[[], VapiApi | None] = lambda: None,
                  today: Callable[[], dt.date] = dt.date.today) -> None:
         self.profile, self.bus, self.today = profile, bus, today
-        self.refused: str | None = None  # why the latest call was not placed
+        self.refused: str | None = None  # the refusal said last (`say_if_reached`)
         self._live: str | None = None  # the id of the call up now, on the open list
         self.settler = Settler(self.totals, self._save, lambda: self._live, api)
         bus.listen(self._on_event)
@@ -99,6 +99,7 @@ class SpendingGuard:
             totals.opened(OpenCall(entry.id, seconds))
         self._save(totals)
         self.settler.kick()
+        self.say_if_reached()  # now, not only when the next call is asked for
 
     def reason(self, totals: Totals | None = None) -> str | None:
         """Why no call may be placed now (against `totals`, read if not given), or None."""
@@ -107,7 +108,8 @@ class SpendingGuard:
             return None
         t = totals or self.totals()
         if c.max_daily_minutes is not None and t.minutes >= c.max_daily_minutes:
-            return (f"today's calls have lasted {t.minutes:.1f} min, at or over "
+            return (f"today's calls have lasted {t.minutes:.{1 if t.minutes >= 10 else 2}f} "
+                    f"min, at or over "
                     f"call.max_daily_minutes ({c.max_daily_minutes:g})")
         if c.max_daily_cost is not None and t.cost >= c.max_daily_cost:
             return (f"today's calls have cost {dollars(t.cost)}, at or over call.max_daily_cost "
@@ -121,16 +123,21 @@ class SpendingGuard:
             f"spending limit reached: {reason}; no call is placed until tomorrow (raise the "
             f"limit in the profile and reload, or remove {self.path})")
 
+    def say_if_reached(self) -> str | None:
+        """The refusal a call would get now (`refusal`), said once as it first applies (at
+        start, as the call that reached it is counted, or as a call is asked for); every
+        refusal still goes out as an event (`refuse`)."""
+        before, self.refused = self.refused, self.refusal()
+        if self.refused is not None and self.refused != before:
+            log.error("%s", self.refused)
+        return self.refused
+
     async def refuse(self) -> int | None:
         """Before a call: None to place it; else the exit code, having said why. The calls
         not counted yet are asked of Vapi first (`Settler.before_call`: 1.5 s at most)."""
         await self.settler.before_call()
-        before = self.refused
-        self.refused = self.refusal()
-        if self.refused is None:
+        if self.say_if_reached() is None:
             return None
-        if self.refused != before:  # said once; every refusal still goes out as an event
-            log.error("%s", self.refused)
         self.bus.publish(events.ERROR, message=self.refused, cause=CAUSE,
                          exit=int(SPENDING_EXIT))
         return SPENDING_EXIT
@@ -140,4 +147,4 @@ class SpendingGuard:
         return {"day": t.day, "minutes": round(t.minutes, 2), "cost": round(t.cost, 4),
                 "calls": t.calls, "uncounted": len(t.open),  # up now, or cost not known yet
                 "maxDailyMinutes": c.max_daily_minutes, "maxDailyCost": c.max_daily_cost,
-                "refused": self.refused, "limitReached": self.reason(t) is not None}
+                "refused": self.refusal(), "limitReached": self.reason(t) is not None}

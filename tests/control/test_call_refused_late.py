@@ -50,3 +50,32 @@ def test_ctl_call_says_the_limit_found_as_the_call_is_placed(
     assert len(sim.calls()) == 1, "no second call was placed"
     spending = status()["spending"]
     assert spending["limitReached"] and spending["uncounted"] == 0, spending
+
+
+@pytest.mark.timeout(120)
+def test_a_limit_reached_by_a_call_is_said_at_once_and_shown_by_status(
+        start_sim, profiles: ProfileBuilder, short_dir: Path, tmp_path: Path,
+        start_daemon) -> None:
+    """The call that reaches the limit ends: the log says so then, once, and `ctl status`
+    shows why no call will be placed. Before, both waited for the next call to be asked
+    for by a visitor (a `ctl call` refused at once said nothing to either)."""
+    sim = start_sim(assistant="echo")
+    profile = control_profile(profiles, sim, short_dir / "ctl.sock",
+                              call={"max_daily_cost": 0.001})
+    state = tmp_path / "state"
+    daemon = start_daemon(profile, XDG_STATE_HOME=str(state))
+    wait_for(lambda: daemon.ctl("status").returncode == 0, 10, "the daemon to answer")
+    assert daemon.ctl("call").returncode == 0
+    sim.wait_streaming(100)  # 2 s of call: $0.0017 at $0.05/min
+    assert daemon.ctl("end").returncode == 0
+    wait_for(lambda: "spending limit reached" in daemon.ok("status"), 15,
+             "status to say why no call will be placed")
+    refused = daemon.ctl("call")
+    assert refused.returncode == 1 and "spending limit reached" in refused.stderr
+    assert daemon.stop() == 0
+    assert daemon.err.count("spending limit reached") == 1, daemon.err
+
+    again = start_daemon(profile, XDG_STATE_HOME=str(state))  # a restart: said at start
+    assert "spending limit reached" in again.ok("status")
+    assert again.stop() == 0
+    assert again.err.count("spending limit reached") == 1, again.err
