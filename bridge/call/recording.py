@@ -98,12 +98,13 @@ class Recorder:
             log.warning("recording not started: cannot write %s (%s); the call goes on "
                         "unrecorded", where, cause(exc))
             return
+        if self._speaker is not None:
+            self._speaker.take()  # played before the call was created: not part of it
         log.info("recording to %s", self.wav_path)
 
     def attach_speaker(self, sink: AudioSink, frame_captured_at: Callable[[], float]) -> None:
-        """Record every block `sink` plays (its consumer fills a ring, stamped with when
-        each block is heard; detached on close); `frame_captured_at()` says when the start
-        of the latest frame sent was captured."""
+        """Record every block `sink` plays (a ring, stamped with when each is heard);
+        `frame_captured_at()`: when the start of the latest frame sent was captured."""
         self._sink = sink
         self._speaker = sink.add_played_ring(PLAYED_RING_S)
         self._resampler = Resampler(sink.sample_rate, self.rate)
@@ -236,7 +237,11 @@ class Recorder:
         recording and wait (at most `CLOSE_WAIT_S`) for the files to be written: on a
         thread, so the loop (a control request, the kiosk page, the next call) goes on."""
         try:
-            if self._sink is not None and self._ref is not None and self._writing():
+            if self._sink is not None and self._writing():
+                if self._ref is None:  # over before its first frame was sent (a goodbye
+                    # sent whole at once): the WAV starts where the speaker's first is heard
+                    heard = self._speaker.time_of(self._speaker.r) if self._speaker else None
+                    self._ref = heard if heard is not None else self._clock()
                 self._tail_from = self._left.n
                 await play_out(self._sink, self._stop, tick=self._on_tail)
         finally:
@@ -270,7 +275,8 @@ class Recorder:
             self._failed(files.wav_path, f"the disk is slow: {files.behind_s:.1f} s of "
                          f"audio still unwritten after {CLOSE_WAIT_S:.0f} s")
         if self.failure is None:
-            ms, tail = 1000.0 / self.rate, self._left.n - (self._tail_from or self._left.n)
+            start = self._left.n if self._tail_from is None else self._tail_from
+            ms, tail = 1000.0 / self.rate, self._left.n - start
             log.info("recording finished: %s (%.1f s, %.2f s of it played out after the call; "
                      "time lost and filled with silence: sent %.0f ms, speaker %.0f ms)",
                      self.wav_path, self._written / self.rate, tail / self.rate,

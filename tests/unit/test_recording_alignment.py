@@ -260,3 +260,44 @@ def test_a_wav_that_cannot_be_started_is_one_warning_at_open(
     recorder.on_uplink(np.full(FRAME, 1200, dtype=np.int16))
     asyncio.run(recorder.aclose())
     assert sum(r.levelno == logging.WARNING for r in caplog.records) == 1
+
+
+def test_a_call_over_before_its_first_frame_records_the_goodbye_the_speaker_plays(
+        tmp_path: Path) -> None:
+    """Vapi may end a call as it sends its line, whole, before the first microphone frame
+    is sent (20 ms in): the speaker plays all of it. Before, the recorder knew where its
+    WAV started only from that frame, and wrote an empty WAV (1 CI run in 33 heard 0.18 s
+    of a goodbye and recorded none; a reload test, 8 s heard and 0 recorded)."""
+    goodbye = (np.random.default_rng(9).standard_normal(RATE // 2) * 3000).astype(np.int16)
+    heard: list[np.ndarray] = []
+
+    async def call() -> Recorder:
+        recorder = Recorder(str(tmp_path / "rec"), "kiosk", RATE)  # the real clock
+        sink = ClockedSink(RATE)
+        recorder.attach_speaker(sink, time.monotonic)
+        recorder.open("call-9")
+        sink.capture_frame(goodbye)
+        sink.end_stream()  # Vapi ended the call: what is queued plays out
+
+        async def device() -> None:  # pulls a block every 16 ms, as a sound card does
+            block = np.zeros(BLOCK, dtype=np.int16)
+            while True:
+                sink.buffer.read_into(block, heard_at=time.monotonic() + OUT_LATENCY)
+                heard.append(block.copy())
+                await asyncio.sleep(BLOCK / RATE)
+
+        pulling = asyncio.create_task(device())
+        await recorder.aclose()  # the call is over: no frame was ever sent
+        while sink.playout_stats().depth_ms > 0:  # the speaker plays on, recorded or not
+            await asyncio.sleep(0.01)
+        pulling.cancel()
+        return recorder
+
+    recorder = asyncio.run(call())
+    assert recorder.wav_path is not None and recorder.failure is None
+    right, played = read_stereo(recorder.wav_path)[:, 1], np.concatenate(heard)
+    spoken = played[np.flatnonzero(played)[0]:][:len(goodbye)]
+    assert np.count_nonzero(spoken) > 0.99 * len(goodbye), "the speaker played the goodbye"
+    assert np.count_nonzero(right), "the right leg holds what the speaker played"
+    recorded = right[np.flatnonzero(right)[0]:][:len(spoken)]
+    assert np.array_equal(recorded, spoken), "all of it, in one piece, on the right leg"
