@@ -42,8 +42,8 @@ class TriggerSettings:
         "open microphone, only while waiting and the speaker is silent: nothing of the "
         "microphone leaves the kiosk before it). okay_nabu, hey_jarvis, alexa, "
         "hey_mycroft (microWakeWord's bundled models), or a model's .json (relative to "
-        "this file's directory); needs pip install "
-        "'vapi-bridge[wake]'", example="okay_nabu", commented=True)
+        "this file's directory); needs the extra wake (without it, the error names "
+        "the pip command for this copy)", example="okay_nabu", commented=True)
     threshold: float | None = key(
         Num(lo=0.01, hi=0.999),
         "the probability above which the wake word counts; default the model's own "
