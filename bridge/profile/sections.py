@@ -183,8 +183,8 @@ class AudioSettings:
         "what the speaker played; attenuates the mic 30 dB while it holds only echo, passes "
         "a visitor talking over the assistant at once, from its first word; "
         "bridge/audio/echo_gate.py); aec (WebRTC echo cancellation, needs the extra aec: "
-        "without it, the error names the pip command for this copy; removes more echo but holds back a visitor who interrupts in "
-        "its first seconds); off (headsets). Only with a real microphone and speaker.")
+        "without it, the error names the pip command for this copy; removes more echo "
+        "but holds back a visitor who interrupts in its first seconds); off (headsets). Only with a real microphone and speaker.")
 
     @property
     def playout(self) -> PlayoutSettings:
