@@ -184,7 +184,8 @@ class AudioSettings:
         "a visitor talking over the assistant at once, from its first word; "
         "bridge/audio/echo_gate.py); aec (WebRTC echo cancellation, needs the extra aec: "
         "without it, the error names the pip command for this copy; removes more echo "
-        "but holds back a visitor who interrupts in its first seconds); off (headsets). Only with a real microphone and speaker.")
+        "but holds back a visitor who interrupts in its first seconds); off (headsets). "
+        "Only with a real microphone and speaker.")
 
     @property
     def playout(self) -> PlayoutSettings:

@@ -279,10 +279,12 @@ def test_a_call_over_before_its_first_frame_records_the_goodbye_the_speaker_play
         sink.capture_frame(goodbye)
         sink.end_stream()  # Vapi ended the call: what is queued plays out
 
-        async def device() -> None:  # pulls a block every 16 ms, as a sound card does
-            block = np.zeros(BLOCK, dtype=np.int16)
+        async def device() -> None:  # pulls a block every 16 ms, as a sound card does,
+            block = np.zeros(BLOCK, dtype=np.int16)  # stamped on its own sample clock
+            start = time.monotonic()
             while True:
-                sink.buffer.read_into(block, heard_at=time.monotonic() + OUT_LATENCY)
+                at = start + len(heard) * BLOCK / RATE + OUT_LATENCY
+                sink.buffer.read_into(block, heard_at=at)
                 heard.append(block.copy())
                 await asyncio.sleep(BLOCK / RATE)
 
