@@ -50,8 +50,8 @@ MAX_STAMP_SKEW_S = 2.0  # a block's ADC or DAC time lies within the device's lat
 
 def stream_monotonic(time_info: Any, stream_time: float) -> float | None:
     """A PortAudio stream time (ADC or DAC time of a block) on the time.monotonic() clock;
-    None when there is none (0) or it is not on the stream's clock (the ALSA PulseAudio
-    plugin's first capture stamps were once the machine's uptime off)."""
+    None when there is none (0) or it is not on the stream's clock (over 2 s from its
+    current time: it would place its audio that far away)."""
     skew = stream_time - time_info.currentTime
     if stream_time <= 0 or not -MAX_STAMP_SKEW_S < skew < MAX_STAMP_SKEW_S:
         return None

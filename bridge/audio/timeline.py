@@ -1,10 +1,11 @@
 """One channel of a recording on its way to the file: the samples not yet written, where its
 end lies on the recording's timeline, and the silence put in where its source lost time.
 
-A device's clock that jumps (stamps on another clock: the ALSA PulseAudio plugin's first
-capture stamps were once hours off, the machine's uptime) is not time lost: a leg more than
-`jump` behind where its clock puts it takes the difference as its `shift` and goes on from
-there, rather than padding hours of silence (gigabytes, on the event loop)."""
+A leg's clock that jumps is not time lost (a stamp on another clock; once, the frames sent
+before the microphone's first block were placed at the monotonic clock's zero, the
+machine's boot): a leg more than `jump` behind where its clock puts it takes the difference
+as its `shift` and goes on from there, rather than padding hours of silence (gigabytes, on
+the event loop)."""
 
 from __future__ import annotations
 

@@ -15,8 +15,8 @@ The network never moves either leg — a burst, a stall or an oversized frame on
 what the speaker plays — so the file lasts as long as the call, and speech has no gaps.
 A goodbye Vapi sent ahead of real time, still queued when the call ends, is recorded as
 it plays out (`tail.play_out`; the call's end waits for it), the sent leg silent.
-The placing runs on the event loop, once per uplink tick; the files are written on a thread
-of their own (`recording_writer`): a slow disk never holds up the tick. The WAV header is
+The placing runs on the loop, once per uplink tick; the files are written on a thread of
+their own (`recording_writer`): a slow disk never holds up the tick. The WAV header is
 rewritten with every write: the file is valid even if the process dies (`freeze()` first if
 it exits at once); `aclose()` waits (at most `CLOSE_WAIT_S`, off the loop) for the writes.
 
@@ -71,6 +71,7 @@ class Recorder:
         self._tail_from: int | None = None  # the sent leg's length as the call ended
         self._sink: AudioSink | None = None
         self._speaker: SampleRing | None = None
+        self._speaker_on = False  # a block the speaker played in the call was taken
         self._resampler: Resampler | None = None
         self._frame_captured_at: Callable[[], float] | None = None
         self._ref: float | None = None  # the instant at the WAV's start (monotonic)
@@ -138,18 +139,18 @@ class Recorder:
         if self._speaker is None or self._resampler is None:
             self._right.pad(self._left.n)  # no speaker to hear: silence
             return
-        first = self._right.n == 0
-        played = self._resampler.process(self._speaker.take())
+        idle = not self._speaker_on  # nothing played yet: a stream starting (a sink waking
+        block = self._speaker.take()  # up takes over a second) is silence, not time lost
+        played = self._resampler.process(block)
         heard = self._speaker.time_of(self._speaker.r)  # when the end of it is heard
-        if heard is None:
-            heard = self._clock()
-        heard -= (self._resampler.held_ms + len(played) * 1000.0 / self.rate) / 1000.0
-        self._place(self._right, heard)
+        heard = (self._clock() if heard is None else heard) - (
+            self._resampler.held_ms + len(played) * 1000.0 / self.rate) / 1000.0
+        self._place(self._right, heard, quiet=idle)
         self._right.add(played)
-        if first and self._right.n:
-            self._right.padded = 0  # the speaker's latency, not lost time
+        if idle:
+            self._right.padded, self._speaker_on = 0, len(block) > 0
 
-    def _place(self, leg: Leg, at: float) -> None:
+    def _place(self, leg: Leg, at: float, quiet: bool = False) -> None:
         """Pad `leg` up to the instant `at` when more than `SLACK_S` behind (`Leg.place`)."""
         assert self._ref is not None
         padded, jumped = leg.place(round((at - self._ref) * self.rate) - (self._base or 0),
@@ -159,7 +160,7 @@ class Recorder:
             log.warning("recording: the %s leg's device clock jumped %+.1f s at %.2f s: not time "
                         "lost (the legs may be apart from here)", leg.name, jumped / self.rate,
                         leg.n / self.rate)
-        elif padded and self._base is not None:
+        elif padded and self._base is not None and not quiet:
             log.info("recording: the %s leg lost %.0f ms at %.2f s", leg.name,
                      padded * 1000.0 / self.rate, (leg.n - padded) / self.rate)
 
@@ -170,8 +171,7 @@ class Recorder:
                  (self._right.n - self._left.n) * 1000.0 / self.rate)
 
     def on_event(self, event: messages.Event) -> None:
-        """What the JSONL keeps of Vapi's messages: final transcript lines, tool calls,
-        transfers."""
+        """What the JSONL keeps of Vapi's messages: final transcripts, tool calls, transfers."""
         if isinstance(event, messages.Transcript) and event.final and event.exact:
             self.on_transcript(event.role, event.exact, cut=event.cut)
         elif isinstance(event, messages.ToolCalls):

@@ -89,7 +89,9 @@ class Uplink:
         # and its echo are over (`own_sound`'s time), the call starts with silence
         self._own_sound = own_sound
         self._frames_sent = 0
-        self._captured_until = 0.0
+        # when the newest sample read was captured; None until the device's first block
+        # (frames the gate sent before it are silence, sent as they leave)
+        self._captured_until: float | None = None
 
     @property
     def stats(self) -> UplinkStats:
@@ -105,6 +107,8 @@ class Uplink:
         """When (time.monotonic()) the start of the latest frame sent was captured: the
         device's capture time of the newest sample read, less what the resampler and the
         framer still hold and the frame itself."""
+        if self._captured_until is None:  # nothing captured yet: the gate's silence, now
+            return time.monotonic() - FRAME_MS / 1000.0
         held_ms = self._resampler.held_ms + self._framer.buffered_ms + FRAME_MS
         return self._captured_until - held_ms / 1000.0
 

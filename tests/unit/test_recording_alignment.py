@@ -139,8 +139,10 @@ STAMP_MOVES = {"speaker-settles": ((200, 0.030), (10**9, 0.0)),
 
 
 def moved_stamps(tmp_path: Path, caplog: pytest.LogCaptureFixture, out_move: tuple[int, float],
-                 in_move: tuple[int, float]) -> tuple[Recorder, list[str]]:
-    """2 s of a call whose devices' stamps move as said; the recorder and its log lines."""
+                 in_move: tuple[int, float], speaker_from_ms: int = 0
+                 ) -> tuple[Recorder, list[str]]:
+    """2 s of a call whose devices' stamps move as said (the speaker's stream playing from
+    `speaker_from_ms`); the recorder and its log lines."""
     caplog.set_level(logging.INFO, logger="bridge.record")
     now, captured_at = 0.0, 0.0
     recorder = Recorder(str(tmp_path / "rec"), "kiosk", RATE, clock=lambda: now)
@@ -150,7 +152,7 @@ def moved_stamps(tmp_path: Path, caplog: pytest.LogCaptureFixture, out_move: tup
     block, frame = np.zeros(BLOCK, dtype=np.int16), np.ones(FRAME, dtype=np.int16)
     for ms in range(2000):
         now = ms / 1000
-        if ms % 16 == 0:
+        if ms % 16 == 0 and ms >= speaker_from_ms:
             moved = out_move[1] if ms >= out_move[0] else 0.0
             sink.buffer.read_into(block, heard_at=now + OUT_LATENCY + moved)
         if ms % 20 == 0 and ms >= 20:
@@ -159,6 +161,20 @@ def moved_stamps(tmp_path: Path, caplog: pytest.LogCaptureFixture, out_move: tup
             recorder.on_uplink(frame)
     asyncio.run(recorder.aclose())
     return recorder, [r.getMessage() for r in caplog.records]
+
+
+def test_a_speaker_stream_that_starts_late_is_silence_not_time_lost(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A sound server's sink waking up: the output stream primes, then plays nothing for
+    1.1–1.7 s. Its silence is the speaker's, not time lost: before, "the speaker leg lost
+    60 ms" was logged every 60 ms past the legs' settling, and counted."""
+    recorder, said = moved_stamps(tmp_path, caplog, (10**9, 0.0), (10**9, 0.0),
+                                  speaker_from_ms=1200)
+    assert not [m for m in said if " leg lost " in m], said
+    finished = [m for m in said if m.startswith("recording finished")]
+    assert finished and finished[0].endswith("sent 0 ms, speaker 0 ms)"), said
+    assert recorder.wav_path is not None
+    assert 1.5 < len(read_stereo(recorder.wav_path)) / RATE < 2.5
 
 
 @pytest.mark.parametrize(("out_move", "in_move"), STAMP_MOVES.values(), ids=STAMP_MOVES.keys())
@@ -171,8 +187,9 @@ def test_device_stamps_that_move_with_every_sample_kept_lose_no_time(
     assert finished and finished[0].endswith("sent 0 ms, speaker 0 ms)"), said
 
 
-# A device clock that jumps, its stamps on another clock: the ALSA PulseAudio plugin's first
-# capture stamps were once the machine's uptime (49191 s) off. Before, the recorder padded
+# A leg's clock that jumps: the frames sent before a microphone's first block were once
+# placed at the monotonic clock's zero, the machine's uptime (49191 s) away (fixed in the
+# uplink: test_uplink_capture_clock), and a stamp may be on another clock. The recorder padded
 # that much silence, on the event loop: 4.6 GB, the call frozen 13 s, the visitor unheard.
 CLOCK_JUMPS = {"speaker-from-the-start": ((0, 49191.0), (10**9, 0.0)),
                "speaker-after-settling": ((1000, 49191.0), (10**9, 0.0)),
