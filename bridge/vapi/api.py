@@ -70,7 +70,7 @@ def _refusal(answer: Answer, what: str) -> Exception | None:
     status, text = answer.status, redact.mask(response_message(answer.body, answer.reason))
     if status == 400:
         return ApiRequestError(f"Vapi refused {what} (400 Bad Request): {text} — fix the "
-                               f"assistant/overrides in the profile")
+                               f"assistant/overrides in the profile or the --set that gave them")
     if status == 401:
         return AuthError(f"Vapi rejected the API key (401): {text} — use the PRIVATE API key "
                          f"(env VAPI_API_KEY, api.key_file or the systemd credential)")

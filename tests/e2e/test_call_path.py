@@ -179,7 +179,8 @@ def test_keys_vapi_dropped_are_not_sent_and_unknown_overrides_are_vapis_400(
     assert refused.returncode == 2
     assert refused.stderr.strip().splitlines()[-1] == (
         "vapi-bridge: Vapi refused the call (400 Bad Request): assistantOverrides.property "
-        "silenceTimeout should not exist — fix the assistant/overrides in the profile")
+        "silenceTimeout should not exist — fix the assistant/overrides in the profile or the "
+        "--set that gave them")
     assert len(sim.calls()) == 1
 
 
