@@ -67,10 +67,12 @@ def parse_profile(text: str, *, origin: str = "<profile>", overrides: list[str] 
     return _build(data, lines, origin, name, directory or Path.cwd())
 
 
-#: What `--set KEY=VALUE` reads as other than text: YAML when it starts as YAML's quoting
-#: or collections do, else only a plain number, true/false or null. A shell user's text is
+#: What `--set SECTION.MAPPING.KEY=VALUE` (a key inside a mapping sent to Vapi as it is:
+#: `assistant.overrides.firstMessage=…`) reads as other than text: YAML when it starts as
+#: YAML's quoting or collections do, else only a plain number, true/false or null. Text is
 #: text: "Welcome to ACME: how can I help?" was a mapping, "yes" true, "0123" the octal 83,
-#: "+15551234567" a number, "Room #5" "Room" (sent to Vapi so, or refused far from here).
+#: "+15551234567" a number, "Room #5" "Room". The profile's own keys are YAML, as in the
+#: file: each has a type that checks them (`api.allow_plaintext=yes`, `sounds.hang=off`).
 EXPLICIT = ("{", "[", '"', "'")
 NUMBER = re.compile(r"-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][-+]?[0-9]+)?")
 WORDS: dict[str, Any] = {"true": True, "false": False, "null": None, "~": None, "": None}
@@ -96,9 +98,11 @@ def _apply_override(data: dict[str, Any], item: str) -> str:
         raise ProfileError(f"{given}: expected SECTION.KEY=VALUE, e.g. "
                            f"--set audio.input=null")
     section, field_name = key.split(".", 1)
+    nested = field_name.split(".")
+    inside = len(nested) > 1 and isinstance(SPEC.get(section, {}).get(nested[0]), MappingField)
     try:
-        value = _value(raw)
-    except yaml.YAMLError as exc:
+        value = _value(raw) if inside else yaml.safe_load(raw) if raw else None
+    except (yaml.YAMLError, ValueError, TypeError) as exc:  # [2026-13-45]: a date, no day
         problem = getattr(exc, "problem", None) or "not a YAML value"
         secret = section == "api"  # api.key_env holding the key itself: never echoed
         shown = "" if secret else f" in {raw!r}"

@@ -126,6 +126,7 @@ class Daemon:
             self.api, self.profile = api, new
             self._background(wiring.learn_assistant(api, new))
             self.spending.settler.kick()  # calls not counted yet, asked through the new API
+            self.spending.say_if_reached()  # a limit lowered to what today has used
             self.reloads.applied.set()
             log.info("profile reloaded from %s (mode %s)", new.origin, new.service.mode)
             for line in new.warning_lines():

@@ -71,7 +71,9 @@ class SpendingGuard:
         return day_totals.read(self.path, self.today().isoformat())
 
     def _save(self, totals: Totals) -> None:
+        """The day's totals written, as a call is counted (at its end, or by the settler)."""
         day_totals.write(self.path, totals)
+        self.say_if_reached()  # now, not only when the next call is asked for
 
     def opened(self, info: CallInfo | None) -> None:
         """The call is up: on the open list until its `ended` counts it (with a limit set)."""
@@ -99,7 +101,6 @@ class SpendingGuard:
             totals.opened(OpenCall(entry.id, seconds))
         self._save(totals)
         self.settler.kick()
-        self.say_if_reached()  # now, not only when the next call is asked for
 
     def reason(self, totals: Totals | None = None) -> str | None:
         """Why no call may be placed now (against `totals`, read if not given), or None."""
@@ -124,11 +125,11 @@ class SpendingGuard:
             f"limit in the profile and reload, or remove {self.path})")
 
     def say_if_reached(self) -> str | None:
-        """The refusal a call would get now (`refusal`), said once as it first applies (at
-        start, as the call that reached it is counted, or as a call is asked for); every
-        refusal still goes out as an event (`refuse`)."""
+        """The refusal a call would get now (`refusal`), said once as the limit is first
+        reached (at start, a reload, a call counted, a call asked for: the totals may move
+        after, the words with them); every refusal still goes out as an event (`refuse`)."""
         before, self.refused = self.refused, self.refusal()
-        if self.refused is not None and self.refused != before:
+        if self.refused is not None and before is None:
             log.error("%s", self.refused)
         return self.refused
 

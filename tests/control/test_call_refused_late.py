@@ -7,12 +7,14 @@ the call for placed. Now it says the limit, exit 1, as a refusal at once does.""
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from tests.control.conftest import control_profile, wait_for
-from tests.e2e.conftest import ProfileBuilder, SimHandle
+from tests.e2e.conftest import ROOT, ProfileBuilder, SimHandle, bridge_cmd
 
 
 def vapi_ended_them(sim: SimHandle) -> bool:
@@ -79,3 +81,42 @@ def test_a_limit_reached_by_a_call_is_said_at_once_and_shown_by_status(
     assert "spending limit reached" in again.ok("status")
     assert again.stop() == 0
     assert again.err.count("spending limit reached") == 1, again.err
+
+
+@pytest.mark.timeout(120)
+def test_the_limit_is_said_once_though_the_totals_move_after(
+        start_sim, profiles: ProfileBuilder, short_dir: Path, tmp_path: Path,
+        start_daemon) -> None:
+    """A call lost 2 s in reaches a 0.02 min limit as it ends (said then); once Vapi has
+    ended it, the settler counts the 5 s Vapi billed beyond (a reload asks at once), and the
+    words' minutes change. A visitor's trigger is refused after: not said again."""
+    sim = start_sim(assistant="echo", faults=("ws-close-1006=2@5", "control-slow=5000"))
+    profile = control_profile(profiles, sim, short_dir / "ctl.sock",
+                              call={"max_daily_minutes": 0.02})
+    daemon = start_daemon(profile, XDG_STATE_HOME=str(tmp_path / "state"))
+    wait_for(lambda: daemon.ctl("status").returncode == 0, 10, "the daemon to answer")
+    assert daemon.ctl("call").returncode == 0
+
+    def spending() -> dict:
+        return json.loads(daemon.ok("--json", "status"))["spending"]
+
+    wait_for(lambda: spending()["limitReached"], 30, "the lost call to reach the limit")
+    first = spending()["refused"]
+    wait_for(lambda: vapi_ended_them(sim), 20, "Vapi to end the lost call")
+    daemon.proc.send_signal(signal.SIGHUP)  # the settler asks now
+    wait_for(lambda: spending()["uncounted"] == 0, 20, "Vapi's length to be counted")
+    assert spending()["refused"] != first, "the minutes said moved"
+    watching = subprocess.Popen(bridge_cmd("ctl", "--socket", str(daemon.socket), "events"),
+                                stdout=subprocess.PIPE, text=True, env=daemon.env, cwd=ROOT)
+    try:
+        assert watching.stdout is not None
+        json.loads(watching.stdout.readline())  # the current state: subscribed
+        daemon.proc.send_signal(signal.SIGUSR1)  # a visitor's trigger: refused
+        for line in watching.stdout:  # (the test's timeout bounds it)
+            if json.loads(line).get("cause") == "spending-limit":
+                break
+    finally:
+        watching.kill()
+        watching.communicate()
+    assert daemon.stop() == 0
+    assert daemon.err.count("spending limit reached") == 1, daemon.err

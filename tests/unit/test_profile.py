@@ -154,6 +154,18 @@ def test_a_set_value_is_text_unless_it_is_plainly_something_else(raw: str, value
     assert p.assistant.overrides["firstMessage"] == value
 
 
+def test_the_profile_s_own_keys_read_a_set_value_as_the_file_does() -> None:
+    """Typed keys check what they are given: YAML's readings that the file accepts work the
+    same with --set (the text rule above is for what goes to Vapi as it is)."""
+    p = parse_profile(GOOD, overrides=["api.allow_plaintext=yes", "sounds.hang=off",
+                                       "call.max_daily_minutes=.5"])
+    assert p.api.allow_plaintext is True and p.sounds.hang is None
+    assert p.call.max_daily_minutes == 0.5
+    with pytest.raises(ProfileError) as err:  # YAML that reads as no date: one line
+        parse_profile(GOOD, overrides=["assistant.overrides.firstMessage=[2026-13-45]"])
+    assert str(err.value).startswith("--set assistant.overrides.firstMessage: ")
+
+
 def test_an_override_reaches_a_section_the_file_leaves_empty() -> None:
     """`vapi-bridge init` writes sections whose keys are all commented out (`http:` with
     nothing under it loads as null): --set still fills them."""
@@ -170,8 +182,8 @@ def test_an_override_reaches_a_section_the_file_leaves_empty() -> None:
                                  "must lie between audio.playout_min_ms (500)"),
     ("api.base_url=notaurl", "--set api.base_url: 'notaurl' is not an http:// or https:// "
                              "URL with a host"),
-    ("transcript.print=yes", "--set transcript.print: 'yes' is not one of: auto, finals, "
-                             "all, off"),
+    ("transcript.print=yes", "--set transcript.print: true (YAML's reading of a bare yes, "
+                             "no, on, true…) is not one of: auto, finals, all, off"),
 ])
 def test_an_override_error_names_the_override(item: str, expected: str) -> None:
     with pytest.raises(ProfileError) as err:
