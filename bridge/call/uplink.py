@@ -107,8 +107,9 @@ class Uplink:
         """When (time.monotonic()) the start of the latest frame sent was captured: the
         device's capture time of the newest sample read, less what the resampler and the
         framer still hold and the frame itself."""
-        if self._captured_until is None:  # nothing captured yet: the gate's silence, now
-            return time.monotonic() - FRAME_MS / 1000.0
+        if self._captured_until is None:  # nothing captured yet: the gate's silence, as
+            # if captured (the device's latency estimate), so its first block follows on
+            return time.monotonic() - (FRAME_MS + self.source.latency_ms) / 1000.0
         held_ms = self._resampler.held_ms + self._framer.buffered_ms + FRAME_MS
         return self._captured_until - held_ms / 1000.0
 
