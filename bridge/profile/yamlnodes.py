@@ -76,7 +76,8 @@ def not_a_profile(path: Path) -> ProfileError:
     kind = not_a_file(path)
     if kind == "a directory":
         try:
-            inside = sorted(p for p in path.iterdir() if p.suffix in (".yaml", ".yml"))
+            inside = sorted(p for p in path.iterdir() if p.suffix in (".yaml", ".yml")
+                            and p.is_file() and p.stat().st_size)  # not an empty one
         except OSError:
             inside = []
         example = inside[0] if inside else path / "NAME.yaml"

@@ -117,9 +117,9 @@ class SpendingGuard:
                     f"(${c.max_daily_cost:g})")
         return None
 
-    def refusal(self) -> str | None:
+    def refusal(self, totals: Totals | None = None) -> str | None:
         """Why no call may be placed now, with how to lift it; None when one may."""
-        reason = self.reason()
+        reason = self.reason(totals)
         return None if reason is None else (
             f"spending limit reached: {reason}; no call is placed until tomorrow (raise the "
             f"limit in the profile and reload, or remove {self.path})")
@@ -148,4 +148,4 @@ class SpendingGuard:
         return {"day": t.day, "minutes": round(t.minutes, 2), "cost": round(t.cost, 4),
                 "calls": t.calls, "uncounted": len(t.open),  # up now, or cost not known yet
                 "maxDailyMinutes": c.max_daily_minutes, "maxDailyCost": c.max_daily_cost,
-                "refused": self.refusal(), "limitReached": self.reason(t) is not None}
+                "refused": self.refusal(t), "limitReached": self.reason(t) is not None}

@@ -83,6 +83,7 @@ def test_a_profile_path_that_is_no_profile_file_says_what_it_is(tmp_path: Path) 
     assert _error("run", "-p", str(folder)) == (
         f"vapi-bridge: {folder} is a directory, not a profile — give a profile file in it "
         f"(e.g. -p {folder}/NAME.yaml), or create one: vapi-bridge init {folder}/NAME.yaml")
+    (folder / "a.yaml").write_text("")  # an empty one (sorted first) is no example
     (folder / "front.yaml").write_text("service: {}\n")
     assert f"(e.g. -p {folder}/front.yaml)" in _error("run", "-p", str(folder))
     assert _error("run", "-p", "/dev/null") == (
