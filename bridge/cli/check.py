@@ -210,9 +210,10 @@ async def run_check(name: str, overrides: list[str], beep: bool,
         return _report([Item(False, "profile valid", str(exc), exc.exit_code)], as_json, out)
     items = [Item(True, "profile valid", profile.origin)]
     items += [Item(True, "profile", warning, warn=True) for warning in profile.warnings]
-    items += _extras(profile) + _paths(profile) + await _running(profile)
-    items += [Item(ok, what, detail, code)
-              for ok, what, detail, code in await kiosk_items(profile)]
+    running = await _running(profile)
+    items += _extras(profile) + _paths(profile) + running
+    items += [Item(ok, what, detail, code)  # its port held by the daemon running: no fault
+              for ok, what, detail, code in await kiosk_items(profile, bool(running))]
     reached = await network(profile)
     present, key = key_present(profile)
     items += [*reached, present]

@@ -31,8 +31,10 @@ async def bindable(listen: str) -> None:
     await server.wait_closed()
 
 
-async def kiosk_items(profile: Profile) -> list[tuple[bool, str, str, int]]:
-    """(ok, what, detail, exit code) for each kiosk part the profile turns on."""
+async def kiosk_items(profile: Profile, running: bool = False
+                      ) -> list[tuple[bool, str, str, int]]:
+    """(ok, what, detail, exit code) for each kiosk part the profile turns on; `running`:
+    a daemon serves this profile now, and holds its port."""
     items: list[tuple[bool, str, str, int]] = []
     if profile.service.on_event:
         what = "service.on_event runnable"
@@ -47,6 +49,10 @@ async def kiosk_items(profile: Profile) -> list[tuple[bool, str, str, int]]:
             for module in ("aiohttp", "prometheus_client"):
                 importlib.import_module(module)
             read_token(profile.http)
+            if running:
+                items.append((True, what, "held by the daemon running with this profile",
+                              ExitCode.OK))
+                return items
             await bindable(profile.http.listen)
             items.append((True, what, "aiohttp, prometheus-client", ExitCode.OK))
         except ImportError as exc:

@@ -3,6 +3,7 @@ its own, its socket in a short private directory)."""
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 from tests.control.conftest import control_profile
@@ -12,9 +13,13 @@ from tests.e2e.conftest import ProfileBuilder, run_bridge
 def test_check_says_when_a_daemon_already_runs_the_profile(
         start_sim, profiles: ProfileBuilder, short_dir: Path, start_daemon) -> None:
     """`run` is refused while a daemon holds the profile's control socket: check says so,
-    as a warning (checking beside a running kiosk is usual), and passes."""
+    as a warning (checking beside a running kiosk is usual), and passes. The kiosk screen's
+    port is the daemon's own: before, check failed it (exit 2, address already in use)."""
     sim = start_sim(assistant="echo")
-    profile = control_profile(profiles, sim, short_dir / "ctl.sock")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        listen = f"127.0.0.1:{probe.getsockname()[1]}"
+    profile = control_profile(profiles, sim, short_dir / "ctl.sock", http={"listen": listen})
     alone = run_bridge("check", "--profile", str(profile))
     assert alone.returncode == 0 and " ! daemon" not in alone.stdout, alone.stdout
     daemon = start_daemon(profile)
@@ -23,4 +28,6 @@ def test_check_says_when_a_daemon_already_runs_the_profile(
     assert (f" ! daemon — one is running with this profile now (its control socket "
             f"{short_dir / 'ctl.sock'} answers): `run` is refused while it runs"
             in beside.stdout), beside.stdout
+    assert (f" ✓ kiosk screen (http.listen {listen}) available — held by the daemon running "
+            "with this profile" in beside.stdout), beside.stdout
     assert daemon.stop() == 0
