@@ -92,9 +92,9 @@ class Daemon:
 
     # ---- the control socket's Host, and signals -----------------------------------------
     def snapshot(self) -> dict[str, Any]:
-        return snapshot(self.profile, self.state, self.source, self.sink, self.call,
-                        self.transcript, self.last_summary, self.spending.snapshot(),
-                        self.wake.status())
+        return snapshot(self.profile, self.state + self.reloads.note, self.source, self.sink,
+                        self.call, self.transcript, self.last_summary,
+                        self.spending.snapshot(), self.wake.status())
 
     def request_call(self, cause: str = "ctl") -> str | None:
         """Start a call in standby mode (`cause`: ctl, signal, wake-word, http). Returns
@@ -118,7 +118,9 @@ class Daemon:
         if not self.reloads.due():
             return
         read = self.reloads.read()
-        if read is not None:
+        if read is not None and self.reloads.refused(self.profile, read[0]):
+            self._background(read[1].aclose())
+        elif read is not None:
             new, api = read
             if new.wire != self.profile.wire or new.audio != self.profile.audio:
                 self._close_audio()

@@ -3,7 +3,11 @@
 A reload asked for during a call (or while its goodbye plays out, or its summary is read)
 waits for it to end; in `once` mode it is ignored, as the daemon exits after its call. A
 profile that no longer loads is refused: the old one is kept, and every STATUS= line says
-so until a reload succeeds. Each reload ends with READY=1, as the sd_notify protocol asks."""
+so until a reload succeeds. So is one that turns a running daemon to `once` mode (it would
+wait, placing no call, and take no reload after: a restart does that). What the daemon
+opened once, its control socket and the kiosk screen's address, changes only with a
+restart: a reload that moves them says so, and the daemon keeps them. Each reload ends
+with READY=1, as the sd_notify protocol asks."""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ import asyncio
 import logging
 
 from bridge.call import wiring
+from bridge.control.paths import socket_path
 from bridge.errors import BridgeError
 from bridge.profile import Profile, load_profile
 from bridge.service.notify import Notifier
@@ -39,6 +44,23 @@ class Reloads:
         log.info("reload requested: the profile is read again after the current call"
                  if busy else "reload requested")
         return not busy
+
+    def refused(self, old: Profile, new: Profile) -> bool:
+        """A profile the running daemon cannot take on (said; the old one is kept)."""
+        if new.service.mode == "once" and old.service.mode != "once":
+            log.error("reload refused, keeping the old profile: service.mode once places one "
+                      "call and exits, which a running daemon does not turn into; restart it "
+                      "(systemctl restart) to run the profile in once mode")
+            self.note = FAILED_NOTE
+            return True
+        for what, was, now in (
+                ("the control socket (service.control_socket, the profile's name)",
+                 str(socket_path(old)), str(socket_path(new))),
+                ("http.listen", old.http.listen, new.http.listen)):
+            if was != now:
+                log.warning("reload: %s changed to %s, which takes a restart: the daemon keeps "
+                            "%s until then", what, now or "off", was or "it off")
+        return False
 
     def due(self) -> bool:
         """A reload is pending (and the profile has a file to read again): taken now."""
