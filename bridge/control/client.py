@@ -60,6 +60,8 @@ def find_socket(profile: str | None = None, socket_path: str | None = None) -> P
         raise NoDaemon(f"no vapi-bridge daemon is running for profile {name} (no control "
                        f"socket at {', '.join(map(str, candidates))})")
     found = discover()
+    if len(found) > 1:  # sockets a crash left behind (RuntimeDirectoryPreserve) are no daemon
+        found = [path for path in found if _answers(path)] or found
     if len(found) == 1:
         return found[0]
     if not found:
@@ -68,6 +70,20 @@ def find_socket(profile: str | None = None, socket_path: str | None = None) -> P
                        f"--profile or --socket")
     raise UsageError(f"several daemons are running ({', '.join(map(str, found))}); choose one "
                      f"with --profile or --socket")
+
+
+def _answers(path: Path) -> bool:
+    """A daemon accepts connections there (refused: a socket file nothing listens on; any
+    other error, such as another user's socket, is left for the request to say)."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        probe.settimeout(0.5)
+        try:
+            probe.connect(str(path))
+        except (ConnectionRefusedError, FileNotFoundError):
+            return False
+        except OSError:
+            return True
+    return True
 
 
 @contextlib.contextmanager

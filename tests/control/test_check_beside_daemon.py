@@ -4,10 +4,11 @@ its own, its socket in a short private directory)."""
 from __future__ import annotations
 
 import socket
+import subprocess
 from pathlib import Path
 
 from tests.control.conftest import control_profile
-from tests.e2e.conftest import ProfileBuilder, run_bridge
+from tests.e2e.conftest import ROOT, ProfileBuilder, bridge_cmd, run_bridge
 
 
 def test_check_says_when_a_daemon_already_runs_the_profile(
@@ -31,3 +32,21 @@ def test_check_says_when_a_daemon_already_runs_the_profile(
     assert (f" ✓ kiosk screen (http.listen {listen}) available — held by the daemon running "
             "with this profile" in beside.stdout), beside.stdout
     assert daemon.stop() == 0
+
+
+def test_ctl_without_a_profile_skips_sockets_a_crash_left_behind(
+        start_sim, profiles: ProfileBuilder, short_dir: Path, start_daemon) -> None:
+    """A daemon killed (SIGKILL, a watchdog abort) leaves its socket file in the runtime
+    directory, which the unit preserves. Before, `ctl status` with no --profile then said
+    "several daemons are running" (exit 2) beside the one live daemon."""
+    sim = start_sim(assistant="echo")
+    profile = profiles.write(sim.base_url, service={"mode": "standby"})  # the default socket
+    with socket.socket(socket.AF_UNIX) as stale:  # bound, closed: nothing listens there
+        stale.bind(str(short_dir / "crashed.sock"))
+    daemon = start_daemon(profile, name="kiosk.sock", RUNTIME_DIRECTORY=str(short_dir))
+    found = subprocess.run(bridge_cmd("ctl", "status"), capture_output=True, text=True,
+                           env=daemon.env, cwd=ROOT, timeout=30)
+    assert found.returncode == 0, found.stderr
+    assert found.stdout.startswith("profile kiosk (standby mode)"), found.stdout
+    assert daemon.stop() == 0
+    assert "WARNING" not in daemon.err and "Traceback" not in daemon.err, daemon.err
