@@ -83,11 +83,13 @@ class KioskMetrics:
                           states=STATES, registry=r)
         self.live = Gauge("vapi_bridge_call_in_progress", "1 while a call is live",
                           registry=r)
-        Info("vapi_bridge_build", "This vapi-bridge", registry=r).info(
-            {"version": __version__, "python": platform.python_version()})
+        self._profile = str(host.snapshot().get("profile") or "")
+        Info("vapi_bridge_build", "This vapi-bridge, and the profile it runs (several kiosks "
+             "on one host: join on it)", registry=r).info(
+            {"version": __version__, "python": platform.python_version(),
+             "profile": self._profile})
         self._reasons, self._outcomes, self._causes = _Labels(), _Labels(), _Labels()
         self._counted: CallSummary | None = None
-        self._profile = str(host.snapshot().get("profile") or "")
         if self._profile and (at := last_ok.read(self._profile)) is not None:
             self.last_ok.set(at)  # across a restart
         if host.events.state is not None:

@@ -85,6 +85,7 @@ def test_metrics_after_a_call_and_no_secret_anywhere(
     assert after[("vapi_bridge_heard_gap_seconds_sum", ())] == turns[0]["heard_gap_ms"] / 1000
     build = next(labels for name, labels in after if name == "vapi_bridge_build_info")
     assert ("version", bridge.__version__) in build
+    assert ("profile", "kiosk") in build, "several kiosks on one host are told apart"
     assert live_levels and all(-100 <= e["db"] <= 0 for e in live_levels), \
         "the page's meter had the microphone's level during the call"
     # a restart (a reboot, an upgrade): the last good call is still known, so an alert on
