@@ -159,7 +159,7 @@ class Daemon:
             self._open_audio()
             async with contextlib.AsyncExitStack() as servers:  # before READY: ctl works then
                 await servers.enter_async_context(on_event.running(self))
-                for serve in filter(None, (self.web, self.control)):
+                for serve in filter(None, (self.control, self.web)):  # the lock first
                     await servers.enter_async_context(serve(self, self.profile))
                 self.notifier.ready()
                 self.spending.settler.kick()  # calls not counted yet (holding the lock)
