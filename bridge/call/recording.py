@@ -233,13 +233,13 @@ class Recorder:
         self._written = end
 
     async def aclose(self) -> None:
-        """Record what the call left queued on the speaker as it plays out, then stop
-        recording and wait (at most `CLOSE_WAIT_S`) for the files to be written: on a
-        thread, so the loop (a control request, the kiosk page, the next call) goes on."""
+        """Record what the call left queued on the speaker as it plays out, then stop and
+        wait (at most `CLOSE_WAIT_S`, on a thread: the loop goes on) for the files."""
         try:
-            if self._sink is not None and self._writing():
-                if self._ref is None:  # over before its first frame was sent (a goodbye
-                    # sent whole at once): the WAV starts where the speaker's first is heard
+            early = self._ref is None  # over before its first frame was sent: a goodbye sent
+            if self._sink is not None and self._writing() and (  # whole, or nothing (a call
+                    not early or self._sink.playout_stats().depth_ms > 0):  # never connected)
+                if early:  # the WAV starts where the speaker's first is heard
                     heard = self._speaker.time_of(self._speaker.r) if self._speaker else None
                     self._ref = heard if heard is not None else self._clock()
                 self._tail_from = self._left.n

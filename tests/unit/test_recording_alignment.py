@@ -320,3 +320,24 @@ def test_a_call_over_before_its_first_frame_records_the_goodbye_the_speaker_play
     assert np.count_nonzero(right), "the right leg holds what the speaker played"
     recorded = right[np.flatnonzero(right)[0]:][:len(spoken)]
     assert np.array_equal(recorded, spoken), "all of it, in one piece, on the right leg"
+
+
+def test_a_call_that_never_connected_records_no_silence(tmp_path: Path) -> None:
+    """Stopped while its socket was connecting: nothing was sent or played. The speaker's
+    silence meanwhile is no goodbye (the first version of the test above recorded 2.94 s
+    of it, 'played out after the call')."""
+    async def call() -> Recorder:
+        recorder = Recorder(str(tmp_path / "rec"), "kiosk", RATE)
+        sink = ClockedSink(RATE)
+        recorder.attach_speaker(sink, time.monotonic)
+        recorder.open("call-10")
+        block = np.zeros(BLOCK, dtype=np.int16)
+        for k in range(20):  # the device plays silence while the socket connects
+            sink.buffer.read_into(block, heard_at=time.monotonic() + k * BLOCK / RATE)
+            await asyncio.sleep(0)
+        await recorder.aclose()
+        return recorder
+
+    recorder = asyncio.run(call())
+    assert recorder.wav_path is not None
+    assert len(read_stereo(recorder.wav_path)) == 0
