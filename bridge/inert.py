@@ -20,6 +20,7 @@ from typing import Any
 # isolates and marks; surrogates (only lone ones can be in a str)
 _UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069"
                      "\ud800-\udfff]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 ELLIPSIS = "…"
 
@@ -44,6 +45,8 @@ def is_inert(text: str) -> bool:
 def inert_json(value: Any) -> str:
     """`value` as one line of JSON that a JSON reader reads back exactly (tabs, line breaks,
     bidi marks and all) and that a terminal shows inert: every character `inert` escapes is
-    a JSON escape (`\\u200f`), and every other character stays as it is (any script)."""
-    return _UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}",
-                       json.dumps(value, ensure_ascii=False))
+    a JSON escape (`\\u200f`), and every other character stays as it is (any script). A
+    lone surrogate, which no UTF-8 text holds and strict readers (jq) refuse even escaped,
+    is U+FFFD."""
+    text = _SURROGATE.sub("\ufffd", json.dumps(value, ensure_ascii=False))
+    return _UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
+import subprocess
 from collections.abc import Callable
 
 import pytest
@@ -101,7 +103,12 @@ def test_hostile_server_text_is_printed_inert(results: dict, journal: bool,
     # the recording's transcript keeps the lines as Vapi sent them, read back by any JSON
     # reader, while the file itself stays inert to a terminal (cat, less)
     texts = [line["text"] for line in jsonl if "text" in line]
-    assert "Your table is ready \ud83c" in texts, "a lone surrogate kept, as JSON escapes it"
+    # a lone surrogate (no UTF-8 text holds one) as U+FFFD: escaped, jq refused the line
+    assert "Your table is ready \ufffd" in texts, texts
+    if shutil.which("jq"):
+        read = subprocess.run(["jq", "-c", "select(.ended)"], input=raw, text=True,
+                              capture_output=True, timeout=30)
+        assert read.returncode == 0 and '"ended"' in read.stdout, read.stderr
     assert any("Welcome.\n12:00:00 ERROR" in str(t) for t in texts), texts
     assert not any(c in raw for c in "\x1b\u202e\x9b\r"), "the file shows inert"
     assert all(line.startswith("{") for line in raw.splitlines())
