@@ -10,6 +10,7 @@ import logging
 import math
 import os
 import signal
+import stat
 import sys
 import time
 from dataclasses import dataclass, field
@@ -24,7 +25,7 @@ from bridge.audio.files import WavWriter
 from bridge.call.destination import unwritable
 from bridge.cli.listen_verify import correlate
 from bridge.control.client import find_socket, load_if_here, request
-from bridge.errors import BridgeError, ExitCode, NetworkError, Refused, UsageError
+from bridge.errors import AudioFileError, BridgeError, ExitCode, NetworkError, Refused, UsageError
 from bridge.profile import Profile, load_profile, public_key
 from bridge.vapi.listen import AudioChunk, check_listen_url, listen
 
@@ -166,7 +167,7 @@ async def _consume(args: argparse.Namespace, target: Target, key: str | None,
             s.first_audio = time.monotonic()
             s.rate, s.channels, s.labels = item.rate, item.channels, item.labels
             if s.out is not None:
-                s.writer = WavWriter(s.out, item.rate, channels=item.channels)
+                s.writer = _open_out(s.out, item.rate, item.channels)
                 print(f"writing {s.out}", file=sys.stderr, flush=True)
             _say_when_joined(target, s.first_audio)
             if args.play:
@@ -196,6 +197,25 @@ def _say_when_joined(target: Target, first_audio: float) -> None:
     if joined is not None:
         print(f"joined {joined:.1f} s into the call: what was said before is not in the "
               f"listen stream", file=sys.stderr, flush=True)
+
+
+def _open_out(out: Path, rate: int, channels: int) -> WavWriter:
+    """The --out WAV, 0600 as a recording; a disk that fills (now, or as it is written)
+    ends listen with one line, exit 2, what was written kept as a valid WAV."""
+    def failed(exc: OSError, path: Path) -> None:
+        raise AudioFileError(f"--out {path}: cannot write it ({exc.strerror or exc}); what "
+                             f"was written is kept, a valid WAV") from None
+    try:
+        fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        if stat.S_ISREG(os.fstat(fd).st_mode):  # an existing file keeps its mode: set
+            os.fchmod(fd, 0o600)  # (not a device's)
+        os.close(fd)
+        return WavWriter(out, rate, channels=channels, on_error=failed)
+    except OSError as exc:
+        with contextlib.suppress(OSError):  # not even a header: no file, not a broken one
+            out.unlink() if out.is_file() and not out.stat().st_size else None
+        raise AudioFileError(f"--out {out}: cannot write it ({exc.strerror or exc})"
+                             ) from None
 
 
 def _check_out(out: Path) -> None:

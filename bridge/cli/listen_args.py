@@ -12,7 +12,8 @@ Exit codes:
   2  usage: bad arguments (--channels other than 1 or 2, a --rate outside 8000 to 48000,
      a --call-id that is no call id, --seconds not above 0), an --out that cannot be
      written, not a ws:// or wss:// URL, or the API knows no call with that --call-id
-     (404); each found before the call is joined
+     (404); each found before the call is joined; or --out's disk filled as it was
+     written (what was written stays a valid WAV, mode 0600 as a recording's)
   3  the listenUrl wants the public key (401)
   4  the --play speaker is missing or failed
   5  no daemon answers, or the network failed

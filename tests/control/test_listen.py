@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
+import resource
 import signal
 import subprocess
 import wave
@@ -225,3 +227,37 @@ def test_listen_refuses_a_stream_announced_in_an_encoding_it_cannot_read(
     message = asyncio.run(scenario())
     assert message == ("the listen stream announced encoding 'mulaw\\x1b[2J'; only linear16 "
                        "(16-bit PCM) can be read")
+
+
+def test_a_listen_whose_disk_fills_says_so_and_keeps_a_valid_private_wav(
+        start_sim, profiles: ProfileBuilder, short_dir: Path, tmp_path: Path,
+        start_daemon) -> None:
+    """The --out file may hold no more than 64 kB (RLIMIT_FSIZE: what a full disk does to a
+    write, EFBIG for ENOSPC), under umask 000. Before: "internal error: OSError(…) —
+    please report it", exit 1, and a WAV as open to others as the umask let it be."""
+    sim = start_sim(assistant="echo")
+    profile = control_profile(profiles, sim, short_dir / "ctl.sock", service={"mode": "once"},
+                              call={"max_duration_seconds": 10},
+                              overrides={"firstMessage": "Hello there, and welcome."})
+    daemon = start_daemon(profile)
+    wait_for(lambda: "in-progress" in daemon.ctl("status").stdout, 10, "the call")
+
+    def small_disk() -> None:
+        os.umask(0)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (64_000, 64_000))
+
+    out = tmp_path / "listen.wav"
+    listen = subprocess.run(bridge_cmd("listen", "--socket", str(daemon.socket), "--out",
+                                       str(out)), cwd=ROOT, env=daemon.env, timeout=60,
+                            capture_output=True, text=True, preexec_fn=small_disk)
+    daemon.proc.wait(timeout=30)
+    assert daemon.stop() == 0
+    assert listen.returncode == 2, listen.stderr
+    assert listen.stderr.strip().splitlines()[-1] == (
+        f"vapi-bridge: --out {out}: cannot write it (File too large); what was written is "
+        f"kept, a valid WAV"), listen.stderr
+    assert "Traceback" not in listen.stderr and "internal error" not in listen.stderr
+    assert out.stat().st_mode & 0o777 == 0o600, "the conversation: the user's alone"
+    with wave.open(str(out), "rb") as w:
+        assert w.getnframes() > 0
+        assert out.stat().st_size == 44 + w.getnframes() * 4, "the header agrees"
