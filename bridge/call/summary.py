@@ -54,6 +54,7 @@ class CallSummary:
     devices: DeviceStats | None = None  # sound-card counters, when a device was used
     device_error: str | None = None  # a device failed for good and ended the call
     recording_error: str | None = None  # the recording stopped early: path and cause
+    recording_started: bool = True  # False: it could not start (no file was left)
     heard_gaps_ms: list[float] = field(default_factory=list)  # per answered turn (`turns`)
 
     @property
@@ -85,8 +86,8 @@ class CallSummary:
                 f"({self.playout.underruns} in all), {self._dropped()}, "
                 f"{plural(self.interruptions, 'interruption')}{self._device_counts()}"
                 f"{self._heard_gap()}"
-                + (f"; recording incomplete ({self.recording_error})"
-                   if self.recording_error else ""))
+                + (f"; recording {'incomplete' if self.recording_started else 'not started'} "
+                   f"({self.recording_error})" if self.recording_error else ""))
 
     def _dropped(self) -> str:
         p = self.playout
@@ -181,6 +182,7 @@ async def summarise(call: Finished, end_lost: Callable[[], Awaitable[None]]) -> 
         interruptions=call.interruptions, devices=call.devices.share(),
         device_error=call.device_error,
         recording_error=call.recorder.failure if call.recorder else None,
+        recording_started=call.recorder is None or call.recorder.transcript_path is not None,
         heard_gaps_ms=list(call.turns.gaps_ms))
 
 

@@ -33,3 +33,15 @@ def test_a_device_failure_outranks_the_reason() -> None:
     summary = CallSummary(call_id="c", ended_reason="output device failed",
                           duration_s=1.0, device_error="output device failed")
     assert (summary.outcome, summary.exit_code) == ("device-failed", ExitCode.AUDIO)
+
+
+def test_the_summary_says_whether_a_recording_never_started_or_stopped_early() -> None:
+    """A disk full before the call: no file was left, and the summary said "recording
+    incomplete (PATH: …)", naming a file that does not exist."""
+    never = CallSummary(call_id="c", ended_reason="customer-ended-call", duration_s=1.0,
+                        recording_error="/r/x.wav: No space left on device",
+                        recording_started=False)
+    assert never.line().endswith("; recording not started (/r/x.wav: No space left on device)")
+    cut = CallSummary(call_id="c", ended_reason="customer-ended-call", duration_s=1.0,
+                      recording_error="/r/x.wav: No space left on device")
+    assert cut.line().endswith("; recording incomplete (/r/x.wav: No space left on device)")
