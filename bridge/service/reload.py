@@ -15,7 +15,6 @@ import asyncio
 import logging
 
 from bridge.call import wiring
-from bridge.control.paths import socket_path
 from bridge.errors import BridgeError
 from bridge.profile import Profile, load_profile
 from bridge.service.notify import Notifier
@@ -53,10 +52,10 @@ class Reloads:
                       "(systemctl restart) to run the profile in once mode")
             self.note = FAILED_NOTE
             return True
-        for what, was, now in (
-                ("the control socket (service.control_socket, the profile's name)",
-                 str(socket_path(old)), str(socket_path(new))),
-                ("http.listen", old.http.listen, new.http.listen)):
+        for what, was, now in (  # (no socket is named by the profile: by its name)
+                ("service.control_socket", old.service.control_socket or f"the one named "
+                 f"{old.name}.sock", new.service.control_socket or f"the one named "
+                 f"{new.name}.sock"), ("http.listen", old.http.listen, new.http.listen)):
             if was != now:
                 log.warning("reload: %s changed to %s, which takes a restart: the daemon keeps "
                             "%s until then", what, now or "off", was or "it off")
