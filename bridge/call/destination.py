@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import stat
 import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -50,8 +51,9 @@ def open_private(path: Path, flags: int) -> int:
     """A descriptor of `path`, created 0600 whatever the umask: a recording is for its
     owner only (and its name may hold the call's full id)."""
     fd = os.open(path, flags | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    with contextlib.suppress(OSError):  # a file of another user's stays as it is
-        os.fchmod(fd, 0o600)
+    with contextlib.suppress(OSError):  # a file of another user's stays as it is, and a
+        if stat.S_ISREG(os.fstat(fd).st_mode):  # device (/dev/stdout) is not the file's
+            os.fchmod(fd, 0o600)
     return fd
 
 

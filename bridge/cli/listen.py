@@ -10,7 +10,6 @@ import logging
 import math
 import os
 import signal
-import stat
 import sys
 import time
 from dataclasses import dataclass, field
@@ -22,7 +21,8 @@ import numpy as np
 
 from bridge import redact
 from bridge.audio.files import WavWriter
-from bridge.call.destination import unwritable
+from bridge.call.destination import open_private, unwritable
+from bridge.call.recording_writer import cause
 from bridge.cli.listen_verify import correlate
 from bridge.control.client import find_socket, load_if_here, request
 from bridge.errors import AudioFileError, BridgeError, ExitCode, NetworkError, Refused, UsageError
@@ -203,19 +203,16 @@ def _open_out(out: Path, rate: int, channels: int) -> WavWriter:
     """The --out WAV, 0600 as a recording; a disk that fills (now, or as it is written)
     ends listen with one line, exit 2, what was written kept as a valid WAV."""
     def failed(exc: OSError, path: Path) -> None:
-        raise AudioFileError(f"--out {path}: cannot write it ({exc.strerror or exc}); what "
-                             f"was written is kept, a valid WAV") from None
+        raise AudioFileError(f"--out {path}: cannot write it ({cause(exc)}); what was "
+                             f"written is kept, a valid WAV") from None
     try:
-        fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        if stat.S_ISREG(os.fstat(fd).st_mode):  # an existing file keeps its mode: set
-            os.fchmod(fd, 0o600)  # (not a device's)
-        os.close(fd)
+        os.close(open_private(out, os.O_WRONLY | os.O_TRUNC))
         return WavWriter(out, rate, channels=channels, on_error=failed)
     except OSError as exc:
         with contextlib.suppress(OSError):  # not even a header: no file, not a broken one
-            out.unlink() if out.is_file() and not out.stat().st_size else None
-        raise AudioFileError(f"--out {out}: cannot write it ({exc.strerror or exc})"
-                             ) from None
+            if out.is_file() and not out.stat().st_size:
+                out.unlink()
+        raise AudioFileError(f"--out {out}: cannot write it ({cause(exc)})") from None
 
 
 def _check_out(out: Path) -> None:

@@ -73,7 +73,7 @@ class SpendingGuard:
     def _save(self, totals: Totals) -> None:
         """The day's totals written, as a call is counted (at its end, or by the settler)."""
         day_totals.write(self.path, totals)
-        self.say_if_reached()  # now, not only when the next call is asked for
+        self.say_if_reached(totals)  # now, not only when the next call is asked for
 
     def opened(self, info: CallInfo | None) -> None:
         """The call is up: on the open list until its `ended` counts it (with a limit set)."""
@@ -124,11 +124,11 @@ class SpendingGuard:
             f"spending limit reached: {reason}; no call is placed until tomorrow (raise the "
             f"limit in the profile and reload, or remove {self.path})")
 
-    def say_if_reached(self) -> str | None:
+    def say_if_reached(self, totals: Totals | None = None) -> str | None:
         """The refusal a call would get now (`refusal`), said once as the limit is first
         reached (at start, a reload, a call counted, a call asked for: the totals may move
         after, the words with them); every refusal still goes out as an event (`refuse`)."""
-        before, self.refused = self.refused, self.refusal()
+        before, self.refused = self.refused, self.refusal(totals)
         if self.refused is not None and before is None:
             log.error("%s", self.refused)
         return self.refused
