@@ -9,16 +9,28 @@ stopped: its error says what happened.
 A call whose socket was lost (closed without a close frame or Vapi's last words) while
 Vapi, asked, says it is in progress: Vapi has not noticed, and would bill it until it did
 or the call's `maxDurationSeconds` ran out (Vapi no longer has a silence timeout). It
-stays a lost call. A call Vapi says is being forwarded (a transfer) is left to it."""
+stays a lost call. A call Vapi says is being forwarded (a transfer) is left to it.
+
+A call whose link the watchdog found dead or silent (`watchdog.py`; the socket closed from
+here) is asked about and ended the same way, after its summary, so that the offline line
+does not wait for it: the network is most likely down, and then the look fails, said
+once. Vapi does not notice a link that died without a close either."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Protocol
 
+from bridge.call.state import VapiStatus
+from bridge.call.summary import OUTCOME_TIMEOUT_S
 from bridge.errors import BridgeError
+from bridge.inert import inert
+from bridge.profile import Profile
 from bridge.profile.sections import CallSettings
 from bridge.vapi import messages
+from bridge.vapi.api import VapiApi
+from bridge.vapi.callinfo import CallInfo
 from bridge.vapi.commands import CallCommands
 
 log = logging.getLogger("bridge.call")
@@ -55,3 +67,40 @@ async def end_lost(commands: CallCommands, settings: CallSettings, label: str) -
                "ended through its controlUrl, so that Vapi stops billing it",
                "could not be ended through its controlUrl either ({why}): Vapi bills it "
                "until it notices the lost connection, or its maxDurationSeconds runs out")
+
+
+class Lost(Protocol):
+    """What `end_if_lost` takes of a call (`bridge.call.lifecycle.Call`)."""
+
+    api: VapiApi
+    commands: CallCommands
+    profile: Profile
+    info: CallInfo | None
+    short_id: str
+    vapi: VapiStatus
+
+
+async def end_if_lost(call: Lost) -> None:
+    """A call the watchdog found lost, its summary given (the daemon runs this in the
+    background): asked of Vapi (`GET /call/{id}`), and ended through its controlUrl while
+    Vapi says it is in progress. The call's secrets, learnt again by the look, are let go
+    after it. Any other call: nothing."""
+    info, label = call.info, call.short_id
+    if not call.vapi.watch_lost or info is None:
+        return
+    try:
+        try:
+            async with asyncio.timeout(OUTCOME_TIMEOUT_S):
+                status = (await call.api.get_call(info.id, attempts=1)).raw.get("status")
+        except Exception as exc:
+            log.warning("call %s: Vapi could not be asked whether the lost call goes on (%s): "
+                        "if it does, Vapi bills it until it notices the lost connection, or "
+                        "its maxDurationSeconds runs out", label,
+                        str(exc) or exc.__class__.__name__)
+            return
+        if status == "in-progress":  # not "forwarding": a transfer goes on
+            log.warning("call %s: Vapi says the lost call is still %s", label,
+                        inert(str(status), 40))
+            await end_lost(call.commands, call.profile.call, label)
+    finally:
+        info.release_secrets()

@@ -244,6 +244,7 @@ class Call:
                            self.profile.call.end_timeout_seconds, self.short_id)
         if lost and self.state is CallState.IN_CALL:
             self._lost(lost)
+            self.vapi.watch_lost = self.ended_reason == CONNECTION_LOST  # `end_if_lost`
         await self._socket.close()
 
     def _lost(self, detail: str) -> None:

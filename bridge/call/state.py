@@ -38,12 +38,14 @@ class VapiStatus:
     """What Vapi says of the call in its `status-update`s, apart from `CallState`: the
     last status it gave (None before the first), and whether it has ended the call; and
     the code it closed the call socket with when it did so unsaid (no status-update ended,
-    a code other than 1000: the summary asks Vapi how the call ended)."""
+    a code other than 1000: the summary asks Vapi how the call ended); and whether the
+    watchdog found the link lost (`watch_lost`: Vapi may not have noticed, and goes on)."""
 
     def __init__(self) -> None:
         self.status: str | None = None
         self.ended = asyncio.Event()
         self.closed_unsaid: int | None = None
+        self.watch_lost = False
 
     def update(self, event: StatusUpdate, label: str) -> bool:
         """Take a status update; True when it says the call has ended."""

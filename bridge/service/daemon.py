@@ -23,6 +23,7 @@ from bridge import events
 from bridge.aio import wait_any
 from bridge.audio.base import AudioSink, AudioSource
 from bridge.call import wiring
+from bridge.call.abandon import end_if_lost
 from bridge.call.destination import DestinationError, check_destination
 from bridge.call.lifecycle import Call
 from bridge.call.summary import CallSummary
@@ -87,6 +88,7 @@ class Daemon:
         self._trigger, self._calling = asyncio.Event(), False  # _calling: until its goodbye played
         self.reloads = Reloads(reload_from, overrides or [], self.notifier)  # SIGHUP
         self._closing: set[asyncio.Task[None]] = set()  # background jobs (`_background`)
+        self._ending: set[asyncio.Task[None]] = set()  # lost calls ended (`Call.end_if_lost`)
         self.wake = WakeWord(self, self._open_audio)  # trigger.wake_word (service/standby.py)
         self.idle = IdleDevices(self, lambda: self.wake.detector is not None, self._close_audio)
 
@@ -141,11 +143,13 @@ class Daemon:
         if self.api is not None:
             self._background(self.api.aclose())  # its assistant lookup, if any, ends with it
 
-    def _background(self, job: Coroutine[Any, Any, None]) -> None:
-        """A job the daemon waits for only as it exits (closing the API client ends it)."""
+    def _background(self, job: Coroutine[Any, Any, None],
+                    jobs: set[asyncio.Task[None]] | None = None) -> None:
+        """A job the daemon waits for only as it exits (closing the API client ends it; a
+        job in `_ending` is waited for before)."""
         task = asyncio.get_running_loop().create_task(job)
-        self._closing.add(task)
-        task.add_done_callback(self._closing.discard)
+        (self._closing if jobs is None else jobs).add(task)
+        task.add_done_callback((self._closing if jobs is None else jobs).discard)
 
     # ---- run ---------------------------------------------------------------------------
     async def run(self) -> int:
@@ -175,6 +179,7 @@ class Daemon:
             await self.sounds.finish()  # the offline line ends before the speaker closes
             self._close_audio()
             await self.spending.settler.aclose()
+            await asyncio.gather(*self._ending, return_exceptions=True)  # each one bounded
             if self.api is not None:
                 await self.api.aclose()
             await asyncio.gather(*self._closing, return_exceptions=True)
@@ -253,6 +258,7 @@ class Daemon:
                             cost=summary.cost, exit=int(summary.exit_code))
         self._set_state(f"call ended: {summary.ended_reason}")
         print(summary.line(), file=sys.stdout, flush=True)
+        self._background(end_if_lost(call), self._ending)  # the offline line not held
         log.debug("uplink: %s; playout: %s", summary.uplink, summary.playout)
         if summary.exit_code == ExitCode.AUDIO:
             self._close_audio()  # reopened (or reported missing) before the next call

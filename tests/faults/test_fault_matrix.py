@@ -127,14 +127,17 @@ CASES: dict[str, Case] = {
     "vapi-ends-normally": Case("vapi-error=assistant-ended-call@1.5", 0, "assistant: Hello.",
                                reason="assistant-ended-call", never="failed on Vapi's side"),
     # dead: no audio, no events, no pongs (Vapi's REST API still says the call is in
-    # progress): 1.5 s in, a ping at 2 s of nothing, no pong in 6 s, the call lost
+    # progress): 1.5 s in, a ping at 2 s of nothing, no pong in 6 s, the call lost, and
+    # ended through its controlUrl (Vapi would bill it until it noticed at 25 s)
     "ws-drop": Case("ws-drop=1.5@25", 5, "and no answer to a ping within 6 s)",
-                    reason="connection-lost", max_seconds=30, longest=1.5 + 2 + 6 + 3),
+                    reason="connection-lost", max_seconds=30, longest=1.5 + 2 + 6 + 3,
+                    ended_by_us=True,
+                    profile={"assistant": {"overrides": {"maxDurationSeconds": 40}}}),
     # a 3 s stall the call lives through (its ping answered), then the link dies at 10 s:
     # found as fast as the first time (the probe ran once per call: 24.7 s)
     "stall-then-drop": Case("stall=3000@2,ws-drop=10@25", 5, "and no answer to a ping "
                             "within 6 s)", reason="connection-lost", max_seconds=40,
-                            longest=10 + 2 + 6 + 3,
+                            longest=10 + 2 + 6 + 3, ended_by_us=True,
                             profile={"assistant": {"overrides": {"maxDurationSeconds": 40}}}),
     # quiet but alive: 12 s with nothing at all (a server that sends no near-silence); Vapi
     # says the call goes on, so it does, to its normal end
