@@ -54,14 +54,22 @@ def find_socket(profile: str | None = None, socket_path: str | None = None) -> P
         loaded = load_if_here(profile)
         name = loaded.name if loaded else profile
         candidates = client_candidates(loaded, name)
-        for path in candidates:
-            if os.path.lexists(path):
+        present = [path for path in candidates if os.path.lexists(path)]
+        for path in present:  # one a crash left behind does not hide a live one after it
+            if len(present) == 1 or _answers(path):
                 return path
+        if present:  # none answers: the request says the first is stale
+            return present[0]
         raise NoDaemon(f"no vapi-bridge daemon is running for profile {name} (no control "
                        f"socket at {', '.join(map(str, candidates))})")
     found = discover()
     if len(found) > 1:  # sockets a crash left behind (RuntimeDirectoryPreserve) are no daemon
-        found = [path for path in found if _answers(path)] or found
+        live = [path for path in found if _answers(path)]
+        if not live:
+            raise NoDaemon(f"no vapi-bridge daemon is running (nothing answers on "
+                           f"{', '.join(map(str, found))}: sockets left by daemons that "
+                           f"stopped; remove them, or give --profile or --socket)")
+        found = live
     if len(found) == 1:
         return found[0]
     if not found:

@@ -7,7 +7,7 @@ directory); `$RUNTIME_DIRECTORY/<profile>.sock` (systemd; the first of several
 
 `ctl`, run from an operator's shell, has no `$RUNTIME_DIRECTORY`: it looks in the same
 places plus `/run/vapi-bridge` (the system unit's RuntimeDirectory) and takes the first
-socket that exists.
+socket that answers (`bridge.control.client.find_socket`: one a killed daemon left is none).
 """
 
 from __future__ import annotations
