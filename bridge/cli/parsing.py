@@ -5,6 +5,8 @@ and what was probably meant.
   error: unrecognized arguments: --sett x=y (did you mean --set?)`), not by the top level.
 - A command that needs --profile, given one bare word instead (`run kiosk`), suggests
   `--profile kiosk`.
+- A command that does not exist suggests the closest one, or the one a word from Vapi or
+  another tool means (`ctl hangup`: `end`).
 - -v/--verbose and -q/--quiet exclude each other, wherever each is given (before or after
   the command), as in most Linux tools: exit 2 with argparse's usual line.
 """
@@ -19,6 +21,10 @@ from typing import Any, NoReturn
 VERBOSE = ("-v", "--verbose")
 QUIET = ("-q", "--quiet")
 BOTH_LEVELS = "argument -q/--quiet: not allowed with argument -v/--verbose"
+# words for a command that are no command's name: Vapi's own, and other tools'
+COMMAND_WORDS = {"hangup": "end", "end-call": "end", "hang-up": "end", "stop": "end",
+                 "mute": "mute-mic", "unmute": "unmute-mic", "start": "call",
+                 "dial": "call", "logs": "events", "watch": "events"}
 
 
 class Parser(argparse.ArgumentParser):
@@ -74,9 +80,20 @@ class Parser(argparse.ArgumentParser):
         return ""
 
     def error(self, message: str) -> NoReturn:
+        if "invalid choice: " in message and (commands := self.subcommands()):
+            word = message.split("invalid choice: ", 1)[1].split(" (choose from", 1)[0]
+            close = COMMAND_WORDS.get(word.strip("'\"")) or next(iter(difflib.get_close_matches(
+                word.strip("'\""), list(commands), n=1, cutoff=0.6)), None)
+            if close in commands:
+                message += f" — did you mean {close}?"
         if "required: --profile/-p" in message:
+            unknown = [t for t in getattr(self, "_argv", []) if t.startswith("--")
+                       and t.split("=", 1)[0] not in self._option_string_actions]
             strays = self._bare_words()
-            if len(strays) == 1:
+            if unknown:  # `run --sett x=y`: the mistyped option, not a profile named x=y
+                message = (f"unrecognized arguments: {' '.join(unknown)}"
+                           f"{self.did_you_mean(unknown)}; and {message}")
+            elif len(strays) == 1:
                 message += f" (did you mean --profile {strays[0]}?)"
         super().error(message)
 

@@ -161,6 +161,22 @@ def test_a_bare_word_for_a_command_that_needs_a_profile_suggests_profile() -> No
     assert _usage_error("check", "--set", "audio.input=null", "frontdesk").endswith(
         "(did you mean --profile frontdesk?)")
     assert "did you mean" not in _usage_error("run", "kiosk", "lobby")
+    # a mistyped option's value is no profile name (it suggested `--profile x=y`)
+    assert _usage_error("run", "--sett", "x=y") == (
+        "vapi-bridge run: error: unrecognized arguments: --sett (did you mean --set?); and "
+        "the following arguments are required: --profile/-p")
+
+
+def test_an_unknown_command_suggests_the_closest_one_or_the_one_meant() -> None:
+    """Vapi's own words (`hangup`, `end-call`: `call.end_command`'s values) name no `ctl`
+    command: before, argparse listed the 15 there are and suggested none."""
+    for word, meant in (("hangup", "end"), ("end-call", "end"), ("stauts", "status")):
+        line = _usage_error("ctl", word)
+        assert line.startswith(f"vapi-bridge ctl: error: argument COMMAND: invalid choice: "
+                               f"'{word}' (choose from 'status', "), line
+        assert line.endswith(f" — did you mean {meant}?"), line
+    assert _usage_error("rnu").endswith(" — did you mean run?")
+    assert "did you mean" not in _usage_error("ctl", "xyzzy")
 
 
 def test_an_unknown_option_is_reported_by_its_command_with_the_closest_one() -> None:
