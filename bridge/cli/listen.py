@@ -218,7 +218,9 @@ def _open_out(out: Path, rate: int, channels: int) -> WavWriter:
 def _check_out(out: Path) -> None:
     """An --out that could not be written is a usage error before joining the call, not a
     failure once its audio comes."""
-    problem = f"{out} is a directory" if out.is_dir() else unwritable(out.parent)
+    problem = f"{out} is a directory" if out.is_dir() else \
+        f"there is no directory {out.parent}" if not out.parent.is_dir() else \
+        unwritable(out.parent)  # (not made for it, as curl -o and arecord make none)
     if problem:
         raise UsageError(f"--out {out}: {problem} — give a file in a writable directory, "
                          f"or --out - to write none")

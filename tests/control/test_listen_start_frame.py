@@ -176,6 +176,10 @@ def test_a_call_id_that_is_no_call_id_is_a_usage_error_that_does_not_echo_it(
      "write none"),
     (("--out", "/tmp"), 2, "vapi-bridge: --out /tmp: /tmp is a directory — give a file in a "
      "writable directory, or --out - to write none"),
+    # (found only once audio came, before: exit 2 after "listening to call …")
+    (("--out", "/tmp/no-such-dir-here/x.wav"), 2, "vapi-bridge: --out /tmp/no-such-dir-here/"
+     "x.wav: there is no directory /tmp/no-such-dir-here — give a file in a writable "
+     "directory, or --out - to write none"),
     (("--out", "-", "--play", "no-such-speaker-here"), 4, None),
 ])
 def test_an_unwritable_out_or_a_missing_speaker_is_said_before_joining(
