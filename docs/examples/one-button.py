@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import stat
 import subprocess
 import sys
 import time
@@ -55,8 +56,21 @@ def press(ctl_args: list[str]) -> str:
 
 
 def presses() -> Iterator[None]:
-    for _line in sys.stdin:
-        yield
+    """A line on stdin. A named FIFO reaches its end as each writer closes it (`echo >
+    FIFO`): it is opened again, to wait for the next press."""
+    named = os.readlink("/proc/self/fd/0") if os.path.exists("/proc/self/fd/0") else ""
+    stream = sys.stdin
+    while True:
+        for _line in stream:
+            yield
+        try:
+            fifo = named.startswith("/") and stat.S_ISFIFO(os.stat(named).st_mode)
+        except OSError:  # removed
+            fifo = False
+        if not fifo:
+            return  # a file, or a pipe whose writer is gone for good
+        stream.close()
+        stream = open(named)  # noqa: SIM115 - blocks until the next writer opens it
 
 
 def main(argv: list[str]) -> int:

@@ -1,6 +1,7 @@
 """The examples of docs/events.md, run as written against a real daemon and the simulator:
 the LED ring follows the call a one-button kiosk places and ends (the button pressed by
-writing a line to the script's stdin, as a FIFO would)."""
+writing a line to the script's stdin), and the one-button kiosk behind a named FIFO, each
+press written by a writer of its own (`echo > FIFO`), as the doc shows."""
 
 from __future__ import annotations
 
@@ -91,3 +92,49 @@ def test_the_led_ring_follows_what_the_one_button_kiosk_does(
     finally:
         ring.close()
         button.close()
+
+
+def test_the_one_button_kiosk_takes_every_press_written_to_its_fifo(
+        start_sim, profiles: ProfileBuilder, short_dir: Path, start_daemon) -> None:
+    """`echo > FIFO` opens, writes and closes it: the script's stdin then ends. Before, the
+    script exited after the first press and the second `echo` waited for a reader forever,
+    the call left running."""
+    sim = start_sim(assistant="echo")
+    daemon = start_daemon(control_profile(profiles, sim, short_dir / "ctl.sock"))
+    fifo = short_dir / "button"
+    os.mkfifo(fifo)
+    command = shlex.join([sys.executable, str(EXAMPLES / "one-button.py"), "--socket",
+                          str(daemon.socket)])
+    proc = subprocess.Popen(["sh", "-c", f"exec {command} < {shlex.quote(str(fifo))}"],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True,
+                            env={**daemon.env, "VAPI_BRIDGE_CMD":
+                                 f"{shlex.quote(sys.executable)} -m bridge"})
+    lines: list[str] = []
+    threading.Thread(target=lambda: lines.extend(line.rstrip("\n") for line in proc.stdout),
+                     daemon=True).start()  # type: ignore[union-attr]
+
+    def press() -> None:  # `echo > FIFO`, which waits for a reader as echo does
+        with open(fifo, "w") as writer:
+            writer.write("\n")
+
+    try:
+        press()
+        wait_for(lambda: lines, 30, "the first press")
+        assert lines[0].startswith("call: call ") and "started" in lines[0], lines
+        time.sleep(DEBOUNCE_S)
+        writer = threading.Thread(target=press, daemon=True)
+        writer.start()
+        writer.join(20)
+        assert not writer.is_alive(), "a reader took the second press"
+        wait_for(lambda: len(lines) == 2, 30, "the second press")
+        assert lines[1].startswith("end: call ") and "ended" in lines[1], lines
+        assert sim.calls()[0]["endedReason"] == "customer-ended-call"
+        assert proc.poll() is None, "and it waits for the next press"
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        with contextlib.suppress(OSError), open(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)):
+            pass  # (a reader blocked in open() is let go)
+        proc.communicate(timeout=10)
+    assert daemon.stop() == 0
