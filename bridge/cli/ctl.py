@@ -86,8 +86,8 @@ def _where(parser: argparse.ArgumentParser, *, top: bool) -> None:
     opt: dict[str, Any] = {} if top else {"default": argparse.SUPPRESS}
     parser.add_argument("--profile", "-p", help="the daemon's profile NAME or PATH", **opt)
     parser.add_argument("--socket", help="the control socket's PATH", **opt)
-    parser.add_argument("--json", action="store_true", help="print the daemon's JSON answer",
-                        **opt)
+    parser.add_argument("--json", action="store_true", help="print the daemon's JSON answer "
+                        "(events: JSON lines, even on a terminal)", **opt)
     parser.add_argument("--timeout", type=seconds,
                         help=f"seconds to wait for the answer (default "
                              f"{DEFAULT_TIMEOUT_S:.0f})", **opt)

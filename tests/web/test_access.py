@@ -44,9 +44,12 @@ def test_the_token_by_header_or_by_a_cookie_set_once(
     daemon = start_web(profile, port, headers=bearer, KIOSK_TOKEN=TOKEN)
     base = daemon.base
     for path in ("/", "/events", "/metrics", "/state"):
-        assert httpx.get(base + path).status_code == 401, path
-        assert httpx.get(base + path, headers={"Authorization": "Bearer wrong-token-but-"
-                                               "long-enough"}).status_code == 401, path
+        none = httpx.get(base + path)
+        assert none.status_code == 401 and "a token is required" in none.text, path
+        wrong = httpx.get(base + path, headers={"Authorization": "Bearer wrong-token-but-"
+                                                "long-enough"})
+        assert wrong.status_code == 401, path
+        assert "wrong token" in wrong.text, (path, wrong.text)  # not "a token is required"
     assert httpx.post(base + "/call", headers=CSRF, content="{}").status_code == 401
     assert daemon.get("/metrics").status_code == 200
     assert "vapi_bridge_state" in daemon.get("/metrics").text
