@@ -225,6 +225,8 @@ class Daemon:
         self._open_audio()
         assert self.api is not None and self.source is not None and self.sink is not None
         p = self.profile
+        if not self.source.is_device and not p.trigger.wake_word:  # not heard in standby:
+            self.source.start()  # a `file:` visitor speaks from its start at each call
         call = Call(p, self.api, self.source, self.sink,
                     recorder=wiring.make_recorder(p, self._cut_tail), fault=self.fault)
         self.call = call
