@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -38,6 +37,7 @@ EXIT_CODES = {"ok": ExitCode.OK, "connection-lost": ExitCode.NETWORK,
               "vapi-failed": ExitCode.NETWORK, "device-failed": ExitCode.AUDIO}
 CUSTOMER_ENDED = "customer-ended-call"  # Vapi's reason when the client's side ends the call
 OUTCOME_TIMEOUT_S = 5.0
+MAX_COST = 1e6  # dollars: a cost said above this is no call's (a hostile or broken answer)
 
 
 @dataclass
@@ -121,7 +121,7 @@ def outcome(body: dict[str, Any], reason: str) -> tuple[str, float | None]:
     ended = body.get("endedReason")
     cost = body.get("cost")
     good = isinstance(cost, (int, float)) and not isinstance(cost, bool) and \
-        math.isfinite(cost) and cost >= 0
+        0 <= cost < MAX_COST  # (NaN fails both)
     return (inert(ended, 160) if isinstance(ended, str) and ended else reason,
             float(cost) if good else None)
 

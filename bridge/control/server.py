@@ -37,6 +37,7 @@ from bridge.control.request import MAX_LINE, Answer, error
 from bridge.errors import ProfileError
 from bridge.events import EventBus
 from bridge.profile import Profile
+from bridge.vapi import safejson
 
 log = logging.getLogger("bridge.control")
 
@@ -62,8 +63,10 @@ _INVALID = object()
 
 
 def _parse(line: bytes) -> Any:
+    """A request line, bounded as the network's JSON is (60,000 `[` raised RecursionError,
+    and the client got no answer)."""
     try:
-        return json.loads(line)
+        return safejson.loads(line, max_bytes=MAX_LINE)
     except ValueError:
         return _INVALID
 

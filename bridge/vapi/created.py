@@ -53,7 +53,7 @@ async def find_created(list_calls: ListCalls, sent: list[str], since: float,
         for _ in range(MAX_PAGES):
             items = [c for c in await list_calls("the check for a created call", **params)
                      if isinstance(c, dict)]
-            found = [c for c in items if c.get("name") in names]
+            found = [c for c in items if isinstance(c.get("name"), str) and c["name"] in names]
             if found:
                 return _usable(found)
             if len(items) < PAGE:

@@ -2,7 +2,8 @@
 input can exhaust the stack (the decoder recurses once per level) or raise anything but
 `UnsafeJson`, a `ValueError`. `NaN` and `Infinity`, which Python's json would take, are
 not JSON and are refused too, as is a number too large for a float (`1e999`, which would
-become infinity): printed again, each would be a number no JSON reader takes.
+become infinity): printed again, each would be a number no JSON reader takes. An integer
+of more than 18 digits is a float (so none is too large to compare or convert).
 
 Vapi's messages nest about ten levels deep; `MAX_DEPTH` leaves room for tool-call
 arguments. The depth is read from the text itself, string literals removed, with one
@@ -49,6 +50,13 @@ def _finite(text: str) -> float:
     return value
 
 
+def _integer(text: str) -> int | float:
+    """A JSON integer: past 18 digits a float (a 400-digit `cost` was an int no float
+    conversion could take: OverflowError where it was compared), refused past a float's
+    range as `1e999` is."""
+    return int(text) if len(text) <= 19 else _finite(text)
+
+
 def nesting(text: str) -> int:
     """How deep the brackets of a JSON text go (strings ignored)."""
     brackets = _NOT_BRACKET.sub("", _STRING.sub("", text))
@@ -68,7 +76,8 @@ def loads(data: str | bytes | bytearray, *, max_bytes: int = MAX_BYTES,
         depth = nesting(text)
         if depth > max_depth:
             raise UnsafeJson(f"nested {depth} deep, more than {max_depth}")
-        return json.loads(text, parse_constant=_not_json, parse_float=_finite)
+        return json.loads(text, parse_constant=_not_json, parse_float=_finite,
+                          parse_int=_integer)
     except UnsafeJson:
         raise
     except (ValueError, RecursionError, MemoryError) as exc:  # UnicodeDecodeError is one

@@ -98,6 +98,9 @@ def test_socket_mode_stale_replaced_live_refused_removed_on_exit(
     # bad requests are answered, not fatal
     assert _raw(sock, b"not json\n") == {"ok": False, "error": "the request is not valid JSON",
                                          "kind": "usage"}
+    # nested past the stack (RecursionError: no answer, a traceback in the log, before)
+    assert _raw(sock, b"[" * 60000 + b"\n") == {
+        "ok": False, "error": "the request is not valid JSON", "kind": "usage"}
     unknown = _raw(sock, b'{"cmd": "dance"}\n')
     assert unknown["ok"] is False and unknown["kind"] == "usage"
     assert "unknown command 'dance'" in unknown["error"]

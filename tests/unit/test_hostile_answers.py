@@ -74,3 +74,32 @@ def test_strings_still_hide_their_brackets_from_the_depth_check() -> None:
     assert safejson.nesting('{"a": "x\\"[[[[", "b": [[1]]}') == 3
     assert safejson.nesting('{"a": "[[[\\\\", "b": [[1]]}') == 3
     assert safejson.loads('{"a": "x\\"[[[[", "b": [[1]]}') == {"a": 'x"[[[[', "b": [[1]]}
+
+
+def test_an_integer_too_long_for_a_float_is_no_crash() -> None:
+    """A 400-digit `cost` parsed as an int; comparing it (`math.isfinite`) raised
+    OverflowError and took the daemon down (exit 1, no summary; the settler's task died at
+    every look, the call never counted)."""
+    from bridge.call.summary import outcome
+
+    body = safejson.loads('{"status": "ended", "cost": ' + "9" * 300 + ', "n": 12}')
+    assert body["n"] == 12 and isinstance(body["n"], int)
+    assert outcome(body, "ended") == ("ended", None)
+    with pytest.raises(safejson.UnsafeJson):  # past a float's range, as 1e999 is
+        safejson.loads('{"status": "ended", "cost": ' + "9" * 400 + "}")
+    assert outcome({"cost": 1.7e308}, "x") == ("x", None), "no 309-digit dollar figure"
+    assert outcome({"cost": 12345678901234567890123}, "x") == ("x", None)
+    assert outcome({"cost": 0.25}, "x") == ("x", 0.25)
+
+
+def test_a_listed_call_whose_name_is_no_string_is_not_ours() -> None:
+    """`GET /call` after a lost create: a name that is a list raised TypeError (unhashable),
+    exit 1 and the daemon down, where it should look on."""
+    import asyncio
+
+    from bridge.vapi.created import find_created
+
+    async def listing(_what: str, **_params: object) -> list[object]:
+        return [{"name": ["x"]}, {"name": {"a": 1}}, {"name": 7}]
+
+    assert asyncio.run(find_created(listing, ["kiosk #1234abcd"], 0.0, "x")) is None
