@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from bridge import redact
 from bridge.audio.base import AudioSink, AudioSource, DeviceStats
 from bridge.audio.playout import PlayoutStats
 from bridge.call.downlink import Downlink
@@ -122,7 +123,7 @@ def outcome(body: dict[str, Any], reason: str) -> tuple[str, float | None]:
     cost = body.get("cost")
     good = isinstance(cost, (int, float)) and not isinstance(cost, bool) and \
         0 <= cost < MAX_COST  # (NaN fails both)
-    return (inert(ended, 160) if isinstance(ended, str) and ended else reason,
+    return (inert(redact.mask(ended), 160) if isinstance(ended, str) and ended else reason,
             float(cost) if good else None)
 
 

@@ -161,7 +161,7 @@ async def _consume(args: argparse.Namespace, target: Target, key: str | None,
                              rate=args.rate, allow_plaintext=target.allow_plaintext):
         if not isinstance(item, AudioChunk):
             if not args.no_events:
-                print(json.dumps(item.data), flush=True)
+                print(redact.mask(json.dumps(item.data)), flush=True)  # ASCII: inert
             continue
         if not s.frames:
             s.first_audio = time.monotonic()

@@ -26,6 +26,8 @@ def start_socket_faults(s: CallPort) -> None:
         s.spawn(_malformed(s, f.number(1.0) or 1.0))
     if (f := faults.get("hostile-text")) is not None:
         s.spawn(_hostile(s, f.number(0.5)))
+    if (f := faults.get("echo-secrets")) is not None:
+        s.spawn(_echo_secrets(s, f.number(0.5)))
     if (f := faults.get("vapi-error")) is not None and f.arg:
         reason, _, at = f.arg.partition("@")
         s.spawn(_fail_after(s, reason, float(at or 1.0)))
@@ -92,3 +94,24 @@ async def _hostile(s: CallPort, at: float) -> None:
             return
         s.outbox.raw(frame)
         await asyncio.sleep(0.02)
+
+
+def echoed_secrets(s: CallPort) -> str:
+    """What a server could echo of a call's bearer secrets, in one text."""
+    urls = s.rec.urls()
+    return (f"id {s.rec.id} ws {urls['websocketCallUrl']} listen {urls['listenUrl']} "
+            f"control {urls['controlUrl']} key {s.cfg.api_key}")
+
+
+async def _echo_secrets(s: CallPort, at: float) -> None:
+    """A final transcript and a status that echo the call's secrets; the call then ends
+    with them in its ended reason (said on the socket and by `GET /call/{id}`)."""
+    await asyncio.sleep(at)
+    if s.ended:
+        return
+    text = echoed_secrets(s)
+    s.emit({"type": "transcript", "role": "assistant", "transcriptType": "final",
+            "transcript": f"Your details: {text}"})
+    s.emit({"type": "status-update", "status": f"in-progress {text}"})
+    await asyncio.sleep(0.5)
+    s.end(f"assistant-ended-call {text}")

@@ -37,6 +37,12 @@ FAULTS: dict[str, tuple[str, str]] = {
         "ANSI escapes, lone surrogates, huge numbers, wrong types, nesting 5000 deep, NaN, "
         "a megabyte of escaped quotes never closed",
     ),
+    "echo-secrets": (
+        "[SECONDS]",
+        "at SECONDS (default 0.5), a transcript, a status and the ended reason echo the "
+        "call's id and URLs and the private key (a proxy's error page, a model repeating "
+        "its prompt)",
+    ),
     "odd-binary": (
         "",
         "every downlink binary frame has an odd length, even with --chunking frames",

@@ -56,18 +56,23 @@ def response_message(body: bytes, reason: str) -> str:
     try:
         parsed = safejson.loads(body, max_bytes=MAX_BODY)
     except ValueError:
-        return inert(body.decode("utf-8", "replace").strip() or reason, 300)
+        return _said(body.decode("utf-8", "replace").strip() or reason)
     if isinstance(parsed, dict):
         msg = parsed.get("message", parsed.get("error", ""))
         if isinstance(msg, list):
-            return inert("; ".join(str(m) for m in msg[:20]), 300)
-        return inert(str(msg), 300)
-    return inert(str(parsed), 300)
+            return _said("; ".join(str(m) for m in msg[:20]))
+        return _said(str(msg))
+    return _said(str(parsed))
+
+
+def _said(text: str) -> str:
+    """Server text, its echoed secrets masked before the cut that could split one."""
+    return inert(redact.mask(text[:MAX_BODY]), 300)
 
 
 def _refusal(answer: Answer, what: str) -> Exception | None:
     """The error for an answer that must not be retried, or None."""
-    status, text = answer.status, redact.mask(response_message(answer.body, answer.reason))
+    status, text = answer.status, response_message(answer.body, answer.reason)
     if status == 400:
         return ApiRequestError(f"Vapi refused {what} (400 Bad Request): {text} — fix the "
                                f"assistant/overrides in the profile or the --set that gave them")

@@ -5,10 +5,10 @@
 take (`safejson`) — becomes a `MalformedEvent`, so a new or broken message can never end a
 session. Webhook-style `{"message": {...}}` wrapping is accepted too.
 
-Every string an event carries is bounded and inert (`bridge.inert`: control characters,
-line breaks, bidi overrides and lone surrogates escaped), so whatever prints it — the
-transcript, a log line, `ctl status`, an event — prints one safe line; only a transcript's
-`exact` text, for the recording's JSONL (which escapes it as JSON), is as Vapi sent it. A
+Every string an event carries is bounded and inert (`bridge.inert`: controls, line breaks,
+bidi overrides, lone surrogates escaped), secrets it echoes masked first (`bridge.redact`),
+so whatever prints it — transcript, log, `ctl status`, event — prints one safe line; a
+transcript's `exact` text, for the JSONL (which escapes it), is as sent but for secrets. A
 value of the wrong type reads as empty.
 """
 
@@ -18,6 +18,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from bridge import redact
 from bridge.inert import inert
 from bridge.vapi import safejson
 from bridge.vapi.destinations import transfer_destination
@@ -27,8 +28,7 @@ MAX_TEXT = 4000  # a transcript, printed
 MAX_EXACT = 32_768  # a transcript kept exactly (about half an hour of speech)
 MAX_TURN = 2**31
 MAX_TOOL_CALLS = 16  # of one tool-calls message
-# where a transfer goes, by destination type: number, sip, assistant, step
-TRANSFER_TARGETS = ("number", "sipUri", "assistantName", "stepName")
+TRANSFER_TARGETS = ("number", "sipUri", "assistantName", "stepName")  # by destination type
 
 
 @dataclass(frozen=True)
@@ -119,11 +119,11 @@ class MalformedEvent(Event):
 
 
 def _str(value: Any, limit: int = MAX_WORD) -> str:
-    return inert(value, limit) if isinstance(value, str) else ""
+    return inert(redact.mask(value), limit) if isinstance(value, str) else ""
 
 
 def _opt_str(value: Any) -> str | None:
-    return inert(value, MAX_WORD) if isinstance(value, str) else None
+    return inert(redact.mask(value), MAX_WORD) if isinstance(value, str) else None
 
 
 def _turn(value: Any) -> int | None:
@@ -159,7 +159,7 @@ def _typed(data: dict[str, Any]) -> Event:
         return UserInterrupted(kind, data, turn_id=_opt_str(data.get("turnId")))
     if kind == "transcript" or kind.startswith("transcript["):
         said = data.get("transcript")
-        said = said if isinstance(said, str) else ""
+        said = redact.mask(said) if isinstance(said, str) else ""
         return Transcript(kind, data, role=_str(data.get("role")),
                           final=data.get("transcriptType") == "final",
                           text=inert(said, MAX_TEXT), exact=said[:MAX_EXACT],
@@ -223,11 +223,9 @@ def _json_string(text: str) -> str:
     return out
 
 
-# ---- client → server commands ---------------------------------------------------------
-
-# Every client command by its `type`, and where Vapi takes it: "any" (the call socket or the
-# call's controlUrl, as `call.commands_via` says) or "control-url" (only there: `handoff` is
-# not a ClientInboundMessage). A new command is a line here and a builder below.
+# ---- client → server commands: each by its `type`, and where Vapi takes it: "any" (the call
+# socket or the call's controlUrl, as `call.commands_via` says) or "control-url" (only there:
+# `handoff` is not a ClientInboundMessage). A new command is a line here and a builder below.
 COMMANDS = {"end-call": "any", "hangup": "any", "say": "any", "add-message": "any",
             "control": "any", "transfer": "any", "handoff": "control-url"}
 
@@ -235,6 +233,7 @@ COMMANDS = {"end-call": "any", "hangup": "any", "say": "any", "add-message": "an
 def control_url_only(command: dict[str, Any]) -> bool:
     kind = command.get("type")
     return isinstance(kind, str) and COMMANDS.get(kind) == "control-url"
+
 
 def end_call(style: str = "end-call") -> dict[str, Any]:
     return {"type": "hangup"} if style == "hangup" else {"type": "end-call"}

@@ -92,7 +92,7 @@ def error_path(sim: Sim, fault: str | None, *, base_url: str | None = None,
             result = run_once(profile, "-v", *(["--fault", fault] if fault else []), **KEYS)
             # a dead socket aborted after the call's 3 s: Vapi says it ended (exit 0)
             assert result.code != 0 or fault in ("malformed-json=0.3", "end-close=1006",
-                                                 "ws-drop=1@4"), result.err
+                                                 "ws-drop=1@4", "echo-secrets=0.5"), result.err
             return [result]
     return run
 
@@ -106,6 +106,9 @@ def test_nothing_printed_holds_a_key_or_a_call_url() -> None:
         for fault in ("http-400", "http-401", "http-402", "http-429", "http-500",
                       "ws-close-1006=1", "ws-drop=1@4", "malformed-json=0.3", "end-close=1006"):
             jobs[fault] = error_path(sim, fault)
+        # the server echoes them: in a transcript, a status, the ended reason (before, the
+        # transcript lines, the summary line and STATUS= printed them as sent)
+        jobs["echo-secrets"] = error_path(sim, "echo-secrets=0.5")
         jobs["http-hang"] = error_path(sim, "http-hang", timeout_seconds=1)
         jobs["refused"] = error_path(
             sim, None, base_url=f"http://127.0.0.1:{refused.getsockname()[1]}")
@@ -117,6 +120,9 @@ def test_nothing_printed_holds_a_key_or_a_call_url() -> None:
     printed = "\n".join(r.printed for rs in results.values() for r in rs)
     assert len(calls) >= 6, "the calls ran"
     secrets_: dict[str, str] = {"the private key": PRIVATE, "the public key": PUBLIC}
+    echoed = results["echo-secrets"][0]
+    assert "Your details: id …" in echoed.out and " ended: assistant-ended-call id …" in \
+        echoed.out, "the echo was printed, masked"
     for call in calls:
         urls = {"websocketCallUrl": call["transport"]["websocketCallUrl"],
                 "listenUrl": call["monitor"]["listenUrl"],

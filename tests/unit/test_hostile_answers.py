@@ -103,3 +103,18 @@ def test_a_listed_call_whose_name_is_no_string_is_not_ours() -> None:
         return [{"name": ["x"]}, {"name": {"a": 1}}, {"name": 7}]
 
     assert asyncio.run(find_created(listing, ["kiosk #1234abcd"], 0.0, "x")) is None
+
+
+def test_a_key_an_error_body_echoes_is_masked_before_the_cut() -> None:
+    """A 401 body of 285 characters, then the key: cut to 300 first, the key's first 14
+    characters no longer matched the registered key, and were printed."""
+    from bridge import redact
+    from bridge.vapi.api import response_message
+
+    key = "sk_FAKEAPIKEY_c0ffee_5ecret"
+    redact.register(key, "the API key")
+    try:
+        said = response_message(b"y" * 285 + key.encode(), "Unauthorized")
+        assert "sk_FAKE" not in said and said.startswith("y" * 285), said
+    finally:
+        redact.release(key)
