@@ -81,7 +81,8 @@ class CallSummary:
         cost = f", cost ${self.cost:.4f}" if self.cost is not None else ""
         # the full id: the call is over, so it no longer opens anything (see call.py)
         return (f"call {self.call_id} ended: {self.ended_reason} after "
-                f"{self.duration_s:.1f} s{cost}; sent {self.uplink.sent_seconds:.1f} s, "
+                f"{self.duration_s:.1f} s{cost}; sent {self.uplink.sent_seconds:.1f} s"
+                f"{self._mic_dropped()}, "
                 f"received {self.received_s:.1f} s of audio, "
                 f"{plural(self.playout.audible_underruns, 'audible underrun')} "
                 f"({self.playout.underruns} in all), {self._dropped()}, "
@@ -89,6 +90,13 @@ class CallSummary:
                 f"{self._heard_gap()}"
                 + (f"; recording {'incomplete' if self.recording_started else 'not started'} "
                    f"({self.recording_error})" if self.recording_error else ""))
+
+    def _mic_dropped(self) -> str:
+        """The microphone's audio the uplink dropped, having fallen behind (the event loop
+        held up): said only when there is any."""
+        ms = self.uplink.dropped_ms
+        return f" ({ms:.0f} ms of the microphone dropped: the bridge fell behind)" \
+            if ms >= 1 else ""
 
     def _dropped(self) -> str:
         p = self.playout

@@ -95,6 +95,11 @@ class DownlinkPump:
     def _sizes(self, need: int) -> list[int]:
         odd = "odd-binary" in self.faults
         sizes: list[int] = []
+        if "tiny-frames" in self.faults:  # 1-7 bytes each: tens of thousands of messages
+            while need > 0:
+                sizes.append(min(need, self.rng.randint(1, 7)))
+                need -= sizes[-1]
+            return sizes
         if "one-frame" in self.faults:
             size = need - 1 if odd and need % 2 == 0 else need
             return [size] if size >= self.min_chunk else []
@@ -164,8 +169,14 @@ class DownlinkPump:
                 # the next second goes out now; nothing more until real time catches up
                 due += self.fmt.byte_rate
                 burst_at = None
+            tiny: list[bytes] = []  # tiny-frames: written together, as a flood arrives
             for size in self._sizes(due - sent):
                 chunk, markers = self._produce(size)
-                self.outbox.audio(chunk, markers)
+                if "tiny-frames" in self.faults:
+                    tiny.append(chunk)
+                else:
+                    self.outbox.audio(chunk, markers)
                 sent += size
+            if tiny:
+                self.outbox.frames(tiny)
             nominal_t = max(nominal_t, now - 0.2)  # don't try to replay a long pause

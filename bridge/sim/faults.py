@@ -47,6 +47,8 @@ FAULTS: dict[str, tuple[str, str]] = {
         "",
         "every downlink binary frame has an odd length, even with --chunking frames",
     ),
+    "tiny-frames": ("", "every downlink binary frame is 1-7 bytes (with --downlink-speed whole: "
+                    "a flood of tens of thousands of messages)"),
     "stall": ("MS[@SECONDS]", "downlink stalls MS ms at SECONDS (default 2), then catches up"),
     "burst": (
         "SECONDS",

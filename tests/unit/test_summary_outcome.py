@@ -45,3 +45,17 @@ def test_the_summary_says_whether_a_recording_never_started_or_stopped_early() -
     cut = CallSummary(call_id="c", ended_reason="customer-ended-call", duration_s=1.0,
                       recording_error="/r/x.wav: No space left on device")
     assert cut.line().endswith("; recording incomplete (/r/x.wav: No space left on device)")
+
+
+def test_the_summary_says_the_microphone_audio_the_uplink_dropped() -> None:
+    """The uplink drops what it could not send in time (the loop held up 0.5 s by a flood of
+    tiny frames); before, only the playout's drops were said, and a visitor's lost words
+    showed nowhere but in a shorter `sent`."""
+    from bridge.call.uplink import UplinkStats
+
+    held = CallSummary(call_id="c", ended_reason="customer-ended-call", duration_s=12.8,
+                       uplink=UplinkStats(frames_sent=610, dropped_ms=440.0))
+    assert "; sent 12.2 s (440 ms of the microphone dropped: the bridge fell behind), " \
+        "received" in held.line(), held.line()
+    clean = CallSummary(call_id="c", ended_reason="customer-ended-call", duration_s=1.0)
+    assert "microphone dropped" not in clean.line()

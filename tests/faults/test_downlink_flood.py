@@ -1,0 +1,63 @@
+"""A reply sent whole as tens of thousands of 1-7 byte frames (`tiny-frames`, downlink speed
+`whole`, written in one go): the bridge survives it, plays the reply whole, and sends all
+of the visitor's words. Reading that backlog holds the event loop up: with a device
+microphone the uplink then drops what it cannot send in time, and the summary says so
+(before, nothing did; a rig run lost 0.36-0.44 s of a visitor's first words). The stall
+itself is printed, not bounded (a loaded machine parses slower): 856-914 ms at the
+simulator before the reader let the loop run every 16 messages, 507-556 ms after; what is
+left is websockets parsing a whole read of frames at once."""
+
+from __future__ import annotations
+
+import io
+import math
+import urllib.request
+import wave
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.faults.harness import Sim, case_dir, run_once, write_profile
+
+pytestmark = pytest.mark.timeout(120)
+RATE = 16000
+
+
+def visitor(path: Path) -> None:
+    """A tone from the first sample for 2 s: the visitor talks as the greeting arrives."""
+    t = np.arange(2 * RATE) / RATE
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(RATE)
+        w.writeframes((8000 * np.sin(2 * np.pi * 440 * t)).astype("<i2").tobytes())
+
+
+def test_a_flood_of_tiny_frames_does_not_cost_the_visitor_words() -> None:
+    with Sim(downlink_speed=math.inf) as sim, case_dir() as d:
+        visitor(d / "visitor.wav")
+        profile = write_profile(
+            d, sim.base_url, audio={"input": f"file:{d / 'visitor.wav'}", "output": "null"},
+            assistant={"overrides": {"maxDurationSeconds": 4, "firstMessage":
+                                     "Welcome to the front desk. I can find rooms, people and "
+                                     "deliveries for you, call a taxi, or tell you where the "
+                                     "lifts, the cafe and the car park are. How can I help "
+                                     "you today?"}})
+        result = run_once(profile, "--fault", "tiny-frames")
+        (call,) = sim.calls()
+        with urllib.request.urlopen(f"{sim.base_url}/_sim/calls/{call['id']}/uplink.wav",
+                                    timeout=10) as answer:
+            up = answer.read()
+    gap = call["uplink"]["maxGapMs"]
+    print(f"\nthe uplink's longest gap at the simulator: {gap:.0f} ms; {result.out}")
+    assert result.code == 0, result.err
+    assert "of the microphone dropped" not in result.out, result.out
+    assert "received 1" in result.out, "the reply arrived whole (over 10 s of it)"
+    with wave.open(io.BytesIO(up)) as w:
+        rate = w.getframerate()
+        sent = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").astype(float)
+    pieces = [float(np.sqrt(np.mean(sent[i:i + rate // 10] ** 2)) + 1e-9)
+              for i in range(0, len(sent) - rate // 10 + 1, rate // 10)]
+    loud = sum(20 * np.log10(rms / 32768) > -30 for rms in pieces) / 10
+    assert loud >= 1.9, f"{loud:.1f} s of the visitor's 2 s tone reached the simulator"
