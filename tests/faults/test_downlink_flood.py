@@ -61,3 +61,23 @@ def test_a_flood_of_tiny_frames_does_not_cost_the_visitor_words() -> None:
               for i in range(0, len(sent) - rate // 10 + 1, rate // 10)]
     loud = sum(20 * np.log10(rms / 32768) > -30 for rms in pieces) / 10
     assert loud >= 1.9, f"{loud:.1f} s of the visitor's 2 s tone reached the simulator"
+
+
+def test_a_reply_sent_whole_in_one_frame_over_a_megabyte_is_heard() -> None:
+    """A binary frame is audio up to 4 MiB: a reply sent whole, over 1 MiB (10.9 s of pcm at
+    48 kHz, 32.8 s at 16 kHz), was dropped as an oversized message, said only with -v, and
+    the visitor heard nothing of it."""
+    line = ("Welcome to the front desk of the Riverside building. Visitors sign in here, and "
+            "I can tell you where the lifts, the cafe, the car park and every office are. "
+            "I can also call the person you are here to see, order a taxi, or take a "
+            "delivery. Please tell me who you are and how I can help you today.")
+    with Sim(downlink_speed=math.inf) as sim, case_dir() as d:
+        profile = write_profile(d, sim.base_url, wire={"sample_rate": 48000},
+                                assistant={"overrides": {"maxDurationSeconds": 3,
+                                                         "firstMessage": line}})
+        result = run_once(profile, "--fault", "one-frame")
+        (call,) = sim.calls()
+    assert result.code == 0, (result.err, call["status"])
+    assert "dropped an oversized" not in result.err, result.err
+    received = float(result.out.split("received ", 1)[1].split(" s", 1)[0])
+    assert received > 10.9, (received, result.out)
