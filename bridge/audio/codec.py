@@ -11,8 +11,10 @@ Audio read one byte off is rough (its high byte is the signal's low byte: noise 
 scale) where the same bytes read the other way are smooth, so a chunk's first
 `ALIGN_SAMPLES` are measured both ways (mean absolute difference of neighbours) and after
 `ALIGN_VOTES` checks in a row where the other reading is `ALIGN_RATIO` times smoother (and
-this one is rough at all) the stream is shifted a byte. Real audio read the right way is
-never that much rougher than its shifted reading, which is noise whatever the signal.
+this one is rough at all) the stream is shifted a byte — after one check where a cut is
+likely (below), so the chunk found rough is itself shifted and no noise is played. Real
+audio read the right way is never that much rougher than its shifted reading, which is
+noise whatever the signal.
 A check costs some 16 µs, so it runs on every chunk only where a cut is likely, the first
 `ALIGN_CLOSELY` chunks of the stream and after each flush (a barge-in), and on every
 `ALIGN_EVERY`th chunk otherwise (a reply cut with no flush: realigned within about 0.5 s).
@@ -99,7 +101,8 @@ class PcmS16leCodec:
         """This chunk's vote, if it is checked (see the module doc); True when the stream
         is to be shifted."""
         self._chunk += 1
-        if self._closely:
+        closely = self._closely > 0
+        if closely:
             self._closely -= 1
         elif self._chunk % ALIGN_EVERY:
             return False
@@ -107,10 +110,10 @@ class PcmS16leCodec:
         if count < 16:
             return False  # too little to judge: the vote stands
         here, shifted = _roughness(data, 0, count), _roughness(data, 1, count)
-        self._votes = self._votes + 1 if here > ALIGN_ROUGH and here > ALIGN_RATIO * shifted \
-            else 0
-        if self._votes < ALIGN_VOTES:
-            return False
+        rough = ALIGN_ROUGH / 4 if closely else ALIGN_ROUGH  # a quiet word start, read off
+        self._votes = self._votes + 1 if here > rough and here > ALIGN_RATIO * shifted else 0
+        if self._votes < (1 if closely else ALIGN_VOTES):  # where a cut is likely, the
+            return False  # first rough chunk is shifted: no noise is heard (one vote: 2-5 ms)
         self._votes = 0
         self.realigned += 1
         return True
