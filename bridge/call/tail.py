@@ -45,7 +45,7 @@ async def play_out(sink: AudioSink, stop: Callable[[], bool] | None = None,
 
 async def _drain(sink: AudioSink, queued: float, stop: Callable[[], bool] | None,
                  tick: Callable[[], None] | None) -> None:
-    if queued >= 1:
+    if queued >= 1 and not (stop is not None and stop()):  # (being faded: not said)
         log.info("the call's last %.1f s of audio playing out", queued)
     deadline = time.monotonic() + queued + SLACK_S
     faded = False
