@@ -30,3 +30,9 @@ async def beside(job: Coroutine[Any, Any, None], name: str) -> AsyncIterator[Non
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+async def after(tasks: tuple[asyncio.Task[Any], ...], job: Coroutine[Any, Any, None]) -> None:
+    """`job` once `tasks` are done (however they end)."""
+    await asyncio.gather(*tasks, return_exceptions=True)
+    await job

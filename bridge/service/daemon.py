@@ -15,7 +15,7 @@ import contextlib
 import logging
 import sys
 from collections import deque
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from functools import partial
 from typing import Any, Protocol
 
@@ -33,6 +33,7 @@ from bridge.events import EventBus
 from bridge.profile import Profile
 from bridge.service import kiosk_events, on_event
 from bridge.service.idle import IdleDevices
+from bridge.service.jobs import Jobs
 from bridge.service.notify import Notifier, watchdog_loop
 from bridge.service.placing import CallWatcher, EventHook, place_call
 from bridge.service.progress import call_status, count_down, loop_delay
@@ -87,8 +88,7 @@ class Daemon:
         self.stopping = stop or asyncio.Event()
         self._trigger, self._calling = asyncio.Event(), False  # _calling: until its goodbye played
         self.reloads = Reloads(reload_from, overrides or [], self.notifier)  # SIGHUP
-        self._closing: set[asyncio.Task[None]] = set()  # background jobs (`_background`)
-        self._ending: set[asyncio.Task[None]] = set()  # lost calls ended (`Call.end_if_lost`)
+        self.jobs = Jobs()  # work in the background (`jobs.py`)
         self.wake = WakeWord(self, self._open_audio)  # trigger.wake_word (service/standby.py)
         self.idle = IdleDevices(self, lambda: self.wake.detector is not None, self._close_audio)
 
@@ -121,14 +121,14 @@ class Daemon:
             return
         read = self.reloads.read()
         if read is not None and self.reloads.refused(self.profile, read[0]):
-            self._background(read[1].aclose())
+            self.jobs.start(read[1].aclose())
         elif read is not None:
             new, api = read
             if new.wire != self.profile.wire or new.audio != self.profile.audio:
                 self._close_audio()
-            self._retire_api()
+            self.jobs.retire(self.api)  # no call uses it: reloads wait for calls
             self.api, self.profile = api, new
-            self._background(wiring.learn_assistant(api, new))
+            self.jobs.start(wiring.learn_assistant(api, new))
             self.spending.settler.kick()  # calls not counted yet, asked through the new API
             self.spending.say_if_reached()  # a limit lowered to what today has used
             self.reloads.applied.set()
@@ -138,18 +138,6 @@ class Daemon:
         self.notifier.ready()  # a reload always ends with READY=1 (sd_notify protocol)
         self._set_state(self.state, again=True)
 
-    def _retire_api(self) -> None:
-        """Close the API client being replaced (no call uses it: reloads wait for calls)."""
-        if self.api is not None:
-            self._background(self.api.aclose())  # its assistant lookup, if any, ends with it
-
-    def _background(self, job: Coroutine[Any, Any, None],
-                    jobs: set[asyncio.Task[None]] | None = None) -> None:
-        """A job the daemon waits for only as it exits (closing the API client ends it; a
-        job in `_ending` is waited for before)."""
-        task = asyncio.get_running_loop().create_task(job)
-        (self._closing if jobs is None else jobs).add(task)
-        task.add_done_callback((self._closing if jobs is None else jobs).discard)
 
     # ---- run ---------------------------------------------------------------------------
     async def run(self) -> int:
@@ -157,7 +145,7 @@ class Daemon:
         watchdog: asyncio.Task[None] | None = None
         try:
             self.api = wiring.calling_api(self.profile)
-            self._background(wiring.learn_assistant(self.api, self.profile))
+            self.jobs.start(wiring.learn_assistant(self.api, self.profile))
             if self.profile.record.path:  # a recording that cannot be made: exit 2 now
                 check_destination(self.profile.record.path, self.profile.name)
             self._open_audio()
@@ -179,10 +167,7 @@ class Daemon:
             await self.sounds.finish()  # the offline line ends before the speaker closes
             self._close_audio()
             await self.spending.settler.aclose()
-            await asyncio.gather(*self._ending, return_exceptions=True)  # each one bounded
-            if self.api is not None:
-                await self.api.aclose()
-            await asyncio.gather(*self._closing, return_exceptions=True)
+            await self.jobs.aclose(self.api)
             self.notifier.close()
 
     async def _modes(self) -> int:
@@ -260,7 +245,7 @@ class Daemon:
                             cost=summary.cost, exit=int(summary.exit_code))
         self._set_state(f"call ended: {summary.ended_reason}")
         print(summary.line(), file=sys.stdout, flush=True)
-        self._background(end_if_lost(call), self._ending)  # the offline line not held
+        self.jobs.ending(end_if_lost(call))  # the offline line not held back for it
         log.debug("uplink: %s; playout: %s", summary.uplink, summary.playout)
         if summary.exit_code == ExitCode.AUDIO:
             self._close_audio()  # reopened (or reported missing) before the next call
