@@ -113,5 +113,7 @@ async def _echo_secrets(s: CallPort, at: float) -> None:
     s.emit({"type": "transcript", "role": "assistant", "transcriptType": "final",
             "transcript": f"Your details: {text}"})
     s.emit({"type": "status-update", "status": f"in-progress {text}"})
+    s.emit({"type": "tool-calls", "toolCallList": [{"id": "call_echo", "type": "function",
+            "function": {"name": "lookup", "arguments": {"q": text}}}]})
     await asyncio.sleep(0.5)
     s.end(f"assistant-ended-call {text}")

@@ -207,8 +207,8 @@ def _arguments(args: Any) -> str:
             args = safejson.loads(args, max_bytes=MAX_TEXT * 4)
         except safejson.UnsafeJson:
             return _json_string(args)
-    text = _ascii_json({} if args is None else args)
-    return text if len(text) <= MAX_TEXT else _json_string(text)
+    text = _ascii_json({} if args is None else args)  # its echoed secrets masked, as text's
+    return redact.mask(text if len(text) <= MAX_TEXT else _json_string(text))
 
 
 def _ascii_json(value: Any) -> str:

@@ -122,7 +122,7 @@ def test_nothing_printed_holds_a_key_or_a_call_url() -> None:
     secrets_: dict[str, str] = {"the private key": PRIVATE, "the public key": PUBLIC}
     echoed = results["echo-secrets"][0]
     assert "Your details: id …" in echoed.out and " ended: assistant-ended-call id …" in \
-        echoed.out, "the echo was printed, masked"
+        echoed.out and "tool call: lookup {\"q\":\"id …" in echoed.out, echoed.out
     for call in calls:
         urls = {"websocketCallUrl": call["transport"]["websocketCallUrl"],
                 "listenUrl": call["monitor"]["listenUrl"],
