@@ -79,8 +79,12 @@ class CallSummary:
 
     def line(self) -> str:
         cost = f", cost ${self.cost:.4f}" if self.cost is not None else ""
-        # the full id: the call is over, so it no longer opens anything (see call.py)
-        return (f"call {self.call_id} ended: {self.ended_reason} after "
+        # the full id: the call is over, so it no longer opens anything (see call.py); but a
+        # lost one Vapi may run on (ended through its controlUrl only if it could be) by its
+        # tail: the recording's JSONL has the whole id
+        shown = self.call_id if self.ended_reason != CONNECTION_LOST else \
+            f"…{self.call_id[-8:]}"
+        return (f"call {shown} ended: {self.ended_reason} after "
                 f"{self.duration_s:.1f} s{cost}; sent {self.uplink.sent_seconds:.1f} s"
                 f"{self._mic_dropped()}, "
                 f"received {self.received_s:.1f} s of audio, "

@@ -92,6 +92,8 @@ class Uplink:
         # when the newest sample read was captured; None until the device's first block
         # (frames the gate sent before it are silence, sent as they leave)
         self._captured_until: float | None = None
+        self._stale_dropped = 0  # what the first read's backlog cut: the microphone before the
+        # call (from the devices' opening), old by then, not audio the call fell behind on
 
     @property
     def stats(self) -> UplinkStats:
@@ -99,7 +101,8 @@ class Uplink:
         return UplinkStats(frames_sent=self._frames_sent,
                            silence_frames=self._framer.silence_frames,
                            late_ticks=self._pacer.restarts + self._gate.restarts,
-                           dropped_ms=self._framer.dropped_samples * 1000.0 / self.wire_rate,
+                           dropped_ms=(self._framer.dropped_samples - self._stale_dropped)
+                           * 1000.0 / self.wire_rate,
                            max_lateness_ms=max(self._pacer.max_lateness,
                                                self._gate.max_lateness) * 1000)
 
@@ -195,11 +198,13 @@ class Uplink:
         # tick, would count a stall between the two as captured time no sample filled)
         if stamp is None:
             stamp = at if at is not None else time.monotonic()
-        self._captured_until = stamp
+        first, self._captured_until = self._captured_until is None, stamp
         if self._echo is not None and self._far_end is not None:
             self._echo.far(self._far_end())
             captured = self._echo.near(captured)
         self._framer.push(self._resampler.process(captured))
+        if first:
+            self._stale_dropped = self._framer.dropped_samples
 
     def _frame(self) -> bytes:
         frame = self._framer.pop()

@@ -59,3 +59,15 @@ def test_the_summary_says_the_microphone_audio_the_uplink_dropped() -> None:
         "received" in held.line(), held.line()
     clean = CallSummary(call_id="c", ended_reason="customer-ended-call", duration_s=1.0)
     assert "microphone dropped" not in clean.line()
+
+
+def test_a_lost_call_is_named_by_its_tail_in_the_summary() -> None:
+    """Vapi may still run a lost call (its end through the controlUrl comes after the
+    summary, and fails on a network that is down): its full id opens it, so the journal
+    gets its last 8 characters; any other call's summary, the call over, the whole id."""
+    call_id = "019a6f3e-2b7c-7d41-9c0e-5f1a9a3c1f07"
+    lost = CallSummary(call_id=call_id, ended_reason="connection-lost", duration_s=9.5)
+    assert lost.line().startswith("call …9a3c1f07 ended: connection-lost after 9.5 s")
+    assert call_id not in lost.line()
+    done = CallSummary(call_id=call_id, ended_reason="customer-ended-call", duration_s=9.5)
+    assert done.line().startswith(f"call {call_id} ended: customer-ended-call")

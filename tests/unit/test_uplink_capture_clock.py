@@ -8,13 +8,14 @@ padded its legs hours apart (4.6 GB, the call frozen 13 s; 4 runs in 5 on a Puls
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 
 import pytest
 
 from bridge.audio.codec import PcmS16leCodec
 from bridge.call.uplink import Uplink
-from tests.unit.scripted_capture import RATE, EventfdDevice
+from tests.unit.scripted_capture import FRAME, RATE, EventfdDevice, ramp
 
 
 class Stop(Exception):
@@ -39,3 +40,35 @@ def test_frames_sent_before_the_first_capture_are_placed_as_they_leave() -> None
     asyncio.run(main())
     device.close()
     assert all(-1.0 < offset <= 0.0 for offset in offsets), offsets
+
+
+def test_what_the_microphone_held_before_the_call_is_not_counted_as_dropped() -> None:
+    """The first read takes what the device captured since it opened (a second and more,
+    on the rig): old by then, cut to the framer's backlog. It was counted as audio the call
+    fell behind on, and the summary said "(1100 ms of the microphone dropped: the bridge
+    fell behind)" on every call (conversation helper, 23 runs of 23). A backlog later in
+    the call (the loop held up) still counts."""
+    device = EventfdDevice()
+    fd = device.frame_wake(FRAME)
+    assert fd is not None
+    device._ring.append(ramp(0, RATE))  # 1 s, captured before the call
+    os.eventfd_write(fd, 1)
+    stats: list[float] = []
+
+    async def main() -> None:
+        async def send(data: bytes) -> None:
+            stats.append(uplink.stats.dropped_ms)
+            if len(stats) == 3:  # the loop held up half a second: all of it at once
+                device._ring.append(ramp(RATE, RATE // 2))
+                os.eventfd_write(fd, 1)
+            if len(stats) == 8:
+                raise Stop
+
+        uplink = Uplink(device, PcmS16leCodec(), RATE, send)
+        with pytest.raises(Stop):
+            await uplink.run()
+
+    asyncio.run(main())
+    device.close()
+    assert stats[:3] == [0.0, 0.0, 0.0], stats
+    assert 400 <= stats[-1] <= 500, stats
