@@ -102,15 +102,17 @@ class PcmS16leCodec:
         is to be shifted."""
         self._chunk += 1
         closely = self._closely > 0
-        if closely:
-            self._closely -= 1
-        elif self._chunk % ALIGN_EVERY:
+        if not closely and self._chunk % ALIGN_EVERY:
             return False
-        count = min(ALIGN_SAMPLES, (len(data) - 1) >> 1)
+        # where a cut is likely, the whole chunk (a reply opening with silence has its first
+        # word past the first ALIGN_SAMPLES); else its start
+        count = (len(data) - 1) >> 1 if closely else min(ALIGN_SAMPLES, (len(data) - 1) >> 1)
         if count < 16:
-            return False  # too little to judge: the vote stands
+            return False  # too little to judge: the vote stands, the window too
         here, shifted = _roughness(data, 0, count), _roughness(data, 1, count)
         rough = ALIGN_ROUGH / 4 if closely else ALIGN_ROUGH  # a quiet word start, read off
+        if closely and max(here, shifted) > rough:  # judged: one of the window's checks (a
+            self._closely -= 1  # silence before the next word leaves the window open)
         self._votes = self._votes + 1 if here > rough and here > ALIGN_RATIO * shifted else 0
         if self._votes < (1 if closely else ALIGN_VOTES):  # where a cut is likely, the
             return False  # first rough chunk is shifted: no noise is heard (one vote: 2-5 ms)
