@@ -82,13 +82,17 @@ class Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         if "invalid choice: " in message and (commands := self.subcommands()):
             word = message.split("invalid choice: ", 1)[1].split(" (choose from", 1)[0]
-            close = COMMAND_WORDS.get(word.strip("'\"")) or next(iter(difflib.get_close_matches(
+            meant = COMMAND_WORDS.get(word.strip("'\""))
+            close = meant if meant in commands else next(iter(difflib.get_close_matches(
                 word.strip("'\""), list(commands), n=1, cutoff=0.6)), None)
             if close in commands:
                 message += f" — did you mean {close}?"
+            elif meant is not None and "ctl" in commands:  # `vapi-bridge hangup`
+                message += f" — did you mean ctl {meant}?"
         if "required: --profile/-p" in message:
-            unknown = [t for t in getattr(self, "_argv", []) if t.startswith("--")
-                       and t.split("=", 1)[0] not in self._option_string_actions]
+            unknown = [t for t in getattr(self, "_argv", []) if t.startswith("--") and t != "--"
+                       and not any(o.startswith(t.split("=", 1)[0])  # (--verb: --verbose)
+                                   for o in self._option_string_actions)]
             strays = self._bare_words()
             if unknown:  # `run --sett x=y`: the mistyped option, not a profile named x=y
                 message = (f"unrecognized arguments: {' '.join(unknown)}"

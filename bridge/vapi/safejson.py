@@ -54,7 +54,7 @@ def _integer(text: str) -> int | float:
     """A JSON integer: past 18 digits a float (a 400-digit `cost` was an int no float
     conversion could take: OverflowError where it was compared), refused past a float's
     range as `1e999` is."""
-    return int(text) if len(text) <= 19 else _finite(text)
+    return int(text) if len(text.lstrip("-")) <= 18 else _finite(text)
 
 
 def nesting(text: str) -> int:

@@ -89,8 +89,8 @@ class Access:
             return redirect
         elif not self._authorized(request):
             offered = request.headers.get("Authorization") or request.cookies.get(COOKIE)
-            return _refuse(401, "wrong token" if offered else "a token is required: "
-                           "Authorization: Bearer TOKEN, or open /?token=TOKEN once")
+            return _refuse(401, ("wrong token: " if offered else "a token is required: ")
+                           + "Authorization: Bearer TOKEN, or open /?token=TOKEN once")
         if request.method == "POST":
             return self._post_refusal(request)
         return None

@@ -161,6 +161,9 @@ def test_a_bare_word_for_a_command_that_needs_a_profile_suggests_profile() -> No
     assert _usage_error("check", "--set", "audio.input=null", "frontdesk").endswith(
         "(did you mean --profile frontdesk?)")
     assert "did you mean" not in _usage_error("run", "kiosk", "lobby")
+    # an option argparse takes abbreviated, and `--`, are not called unrecognized
+    assert _usage_error("run", "--verb") == ("vapi-bridge run: error: the following arguments "
+                                             "are required: --profile/-p")
     # a mistyped option's value is no profile name (it suggested `--profile x=y`)
     assert _usage_error("run", "--sett", "x=y") == (
         "vapi-bridge run: error: unrecognized arguments: --sett (did you mean --set?); and "
@@ -176,6 +179,7 @@ def test_an_unknown_command_suggests_the_closest_one_or_the_one_meant() -> None:
                                f"'{word}' (choose from 'status', "), line
         assert line.endswith(f" — did you mean {meant}?"), line
     assert _usage_error("rnu").endswith(" — did you mean run?")
+    assert _usage_error("hangup").endswith(" — did you mean ctl end?")
     assert "did you mean" not in _usage_error("ctl", "xyzzy")
 
 

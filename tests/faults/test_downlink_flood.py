@@ -1,11 +1,15 @@
-"""A reply sent whole as tens of thousands of 1-7 byte frames (`tiny-frames`, downlink speed
-`whole`, written in one go): the bridge survives it, plays the reply whole, and sends all
-of the visitor's words. Reading that backlog holds the event loop up: with a device
-microphone the uplink then drops what it cannot send in time, and the summary says so
-(before, nothing did; a rig run lost 0.36-0.44 s of a visitor's first words). The stall
-itself is printed, not bounded (a loaded machine parses slower): 856-914 ms at the
-simulator before the reader let the loop run every 16 messages, 507-556 ms after; what is
-left is websockets parsing a whole read of frames at once."""
+"""Replies delivered the nastiest ways a socket can carry them.
+
+- Tens of thousands of 1-7 byte frames (`tiny-frames`, downlink speed `whole`, written in
+  one go): the bridge survives it, plays the reply whole and sends all of the visitor's
+  words. With this `file:` microphone a held-up loop delays the visitor rather than
+  dropping them, so this passes on the code before the reader yielded every 16 messages
+  too; what the yield bought is measured, and printed here: the uplink's longest gap at
+  the simulator 856-914 ms before, 507-669 ms after (the rest is websockets parsing one
+  read of frames at once); on the rig, with a device microphone, 7-9 of 38 pieces of a
+  visitor's first words lost before, 0 of 38 after, gaps 185-188 ms to 67-70 ms.
+- One binary frame over a megabyte (a reply sent whole): heard.
+"""
 
 from __future__ import annotations
 
@@ -52,7 +56,6 @@ def test_a_flood_of_tiny_frames_does_not_cost_the_visitor_words() -> None:
     gap = call["uplink"]["maxGapMs"]
     print(f"\nthe uplink's longest gap at the simulator: {gap:.0f} ms; {result.out}")
     assert result.code == 0, result.err
-    assert "of the microphone dropped" not in result.out, result.out
     assert "received 1" in result.out, "the reply arrived whole (over 10 s of it)"
     with wave.open(io.BytesIO(up)) as w:
         rate = w.getframerate()
