@@ -162,6 +162,7 @@ class Call:
             return
         self.state = CallState.ENDING
         self.downlink.end(cut=not self.vapi.ended.is_set(), label=self.short_id)  # ours: cut
+        self.vapi.end_sent = True  # (on a dead socket it goes nowhere: see `summarise`)
         with contextlib.suppress(Exception):
             await self.send_command(messages.end_call(self.profile.call.end_command))
         await wait_any(self.vapi.ended, self._closed, timeout=self.profile.call.end_timeout_seconds)

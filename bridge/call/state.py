@@ -46,6 +46,7 @@ class VapiStatus:
         self.ended = asyncio.Event()
         self.closed_unsaid: int | None = None
         self.watch_lost = False
+        self.end_sent = False  # we asked for the end (end-call)
 
     def update(self, event: StatusUpdate, label: str) -> bool:
         """Take a status update; True when it says the call has ended."""

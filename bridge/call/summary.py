@@ -176,7 +176,9 @@ async def summarise(call: Finished, end_lost: Callable[[], Awaitable[None]]) -> 
         reason, cost = await ended_unsaid(call.api, call.info, call.vapi.closed_unsaid,
                                           call.short_id, end_lost)
     elif call.info is not None and reason != CONNECTION_LOST:
-        reason, cost = await read_outcome(call.api, call.info, reason, call.short_id)
+        reason, cost = await read_outcome(call.api, call.info, reason, call.short_id,
+                                          end_lost if call.vapi.end_sent and
+                                          not call.vapi.ended.is_set() else None)
     if call.turns.left:  # ended by us for silence: Vapi's reason would say who hung up
         reason = VISITOR_LEFT
     if reason.endswith("transport-never-connected"):  # our side did not connect: not a
@@ -199,16 +201,24 @@ async def summarise(call: Finished, end_lost: Callable[[], Awaitable[None]]) -> 
         heard_gaps_ms=list(call.turns.gaps_ms))
 
 
-async def read_outcome(api: VapiApi, info: CallInfo, reason: str, label: str
+async def read_outcome(api: VapiApi, info: CallInfo, reason: str, label: str,
+                       end_lost: Callable[[], Awaitable[None]] | None = None
                        ) -> tuple[str, float | None]:
     """The ended call's reason and cost from `GET /call/{id}`; `reason` (and no cost) when
-    Vapi cannot say."""
+    Vapi cannot say. `end_lost`: our end-call met no `ended` (a link dead before the
+    watchdog saw it: the end-call went nowhere), so a call Vapi says is in progress is
+    ended through its controlUrl."""
     try:
-        return outcome(await final_call(api, info), reason)
+        final = await final_call(api, info)
     except Exception as exc:
         log.warning("call %s: could not read the call's outcome (%s)", label,
                     str(exc) or exc.__class__.__name__)
         return reason, None
+    if end_lost is not None and final.get("status") == "in-progress":
+        log.warning("call %s: Vapi says the call is still in progress: the end-call asked "
+                    "on its socket did not reach it", label)
+        await end_lost()
+    return outcome(final, reason)
 
 
 async def final_call(api: VapiApi, info: CallInfo) -> dict[str, Any]:

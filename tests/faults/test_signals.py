@@ -144,6 +144,12 @@ def run_case(case: SignalCase) -> Result:
                 daemon.send(TERM)  # the only way it ends: a held POST goes on for a minute
             result = daemon.wait(30)
             took = time.monotonic() - sent
+            if case.moment == "ending" and result.code == 0:  # its end-call went down a dead
+                (report,) = sim.calls()  # socket: ended through the controlUrl, else Vapi
+                # would bill it to maxDurationSeconds (60 s here; in progress before)
+                assert report["status"] == "ended" and [
+                    (m["source"], m["message"].get("type"))
+                    for m in report["messagesReceived"]][-1] == ("control", "end-call"), report
         finally:
             daemon.close()
             if ctl is not None:
