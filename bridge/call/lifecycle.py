@@ -267,7 +267,7 @@ class Call:
             self.recorder.on_event(event)  # final transcripts, tool calls
         if isinstance(event, messages.UnknownEvent):
             log.debug("call %s: %s", self.short_id, event.type)
-        self._events.push(event)
+        self._events.push(event, self._socket.last_size if self._socket else 0)
 
 
 def ensure_live(call: Call | None) -> Call:

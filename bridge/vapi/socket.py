@@ -54,6 +54,7 @@ class CallSocket:
         self.label = label
         self.malformed = 0  # messages dropped: too big to read, or unparseable
         self.last_message = time.monotonic()
+        self.last_size = 0  # bytes of the text message being handed over (`receive`)
 
     @classmethod
     async def open(cls, url: str, label: str) -> CallSocket:
@@ -123,6 +124,7 @@ class CallSocket:
             pass
 
     def _parse(self, text: str, on_event: Callable[[messages.Event], None]) -> None:
+        self.last_size = len(text)
         event = messages.parse_event(text)
         if not isinstance(event, messages.MalformedEvent):
             on_event(event)
