@@ -41,7 +41,6 @@ SILENCE_TIMEOUT_S = 8.0  # Vapi streams audio all call long [seen]: this much no
 MAX_MESSAGE = 16 * 2**20  # accepted by the socket; beyond MAX_USEFUL it is dropped and counted
 MAX_USEFUL = 2**20  # a text (JSON) frame
 MAX_AUDIO = 4 * 2**20  # a binary frame: a reply sent whole, 131 s of pcm at 16 kHz
-YIELD_EVERY = 16  # messages: a backlog read back to back lets the loop's other work run
 OPEN_TIMEOUT_S = 10.0
 CLOSE_TIMEOUT_S = 1.0
 
@@ -103,13 +102,9 @@ class CallSocket:
                       on_event: Callable[[messages.Event], None]) -> None:
         """Hand over every message until the socket closes: binary frames to `on_audio`,
         text frames parsed to `on_event` (never a `MalformedEvent`: those are counted)."""
-        count = 0
         try:
             async for message in self._ws:
                 self.last_message = time.monotonic()
-                count += 1
-                if count % YIELD_EVERY == 0:  # a backlog is read without a pause (a flood of
-                    await asyncio.sleep(0)  # tiny frames): the microphone is not starved
                 audio = isinstance(message, bytes)
                 if len(message) > (MAX_AUDIO if audio else MAX_USEFUL):
                     self.malformed += 1
