@@ -7,7 +7,7 @@
   microphone the uplink then drops what it cannot send in time (7-9 of 38 pieces of a
   visitor's first words on the rig), and the summary now says so. A reader that let the
   loop run every 16 messages halved the hold-up, but a goodbye sent whole and closed at
-  once then lost its last seconds on a loaded machine (2 runs in 13; the connection's
+  once then lost its last seconds on a loaded machine (2 runs in 18; the connection's
   reset discards what the client had not read yet), so it was taken out.
 - One binary frame over a megabyte (a reply sent whole): heard.
 """
