@@ -14,7 +14,11 @@ stays a lost call. A call Vapi says is being forwarded (a transfer) is left to i
 A call whose link the watchdog found dead or silent (`watchdog.py`; the socket closed from
 here) is asked about and ended the same way, after its summary, so that the offline line
 does not wait for it: the network is most likely down, and then the look fails, said
-once. Vapi does not notice a link that died without a close either."""
+once. Vapi does not notice a link that died without a close either.
+
+A call an earlier daemon on this profile was in when it stopped without ending it (a power
+cut: no FIN reaches Vapi) is found, asked about and ended by the next daemon's spending
+settler (`bridge.service.cut_off`), with `end_left`."""
 
 from __future__ import annotations
 
@@ -67,6 +71,16 @@ async def end_lost(commands: CallCommands, settings: CallSettings, label: str) -
                "ended through its controlUrl, so that Vapi stops billing it",
                "could not be ended through its controlUrl either ({why}): Vapi bills it "
                "until it notices the lost connection, or its maxDurationSeconds runs out")
+
+
+async def end_left(commands: CallCommands, settings: CallSettings, label: str) -> None:
+    """Ask Vapi to end a call an earlier daemon on this profile was in when it stopped
+    without ending it (a power cut, a frozen kiosk), which Vapi says goes on."""
+    await _end(commands, settings, label,
+               "left in progress when the daemon last stopped: ended through its "
+               "controlUrl, so that Vapi stops billing it",
+               "left in progress when the daemon last stopped, could not be ended through "
+               "its controlUrl ({why}): asked again in 30 s while the daemon runs")
 
 
 class Lost(Protocol):

@@ -13,6 +13,14 @@ and before each call, which waits for that look at most `BEFORE_CALL_WAIT_S`; th
 counted, what Vapi's is longer by) and cost are added and it leaves the list, in one
 write. A call Vapi answers 404 for (another key or base URL now) leaves it with a warning.
 One Vapi cannot be asked about, or says goes on, stays: said once, at warning level.
+
+A call on the list as the daemon starts (`start`), no other daemon on these files alive
+(`state_lock.py`), is an earlier daemon's: one that stopped without ending it. One Vapi
+says is in progress was left so by a power cut or a frozen kiosk (a crash or SIGKILL closes
+the socket, which ends the call): no visitor is on it, and Vapi bills it until it notices,
+or its `maxDurationSeconds` runs out. It is ended through its controlUrl
+(`bridge.call.abandon.end_left`), looked at again `AFTER_END_S` later, and counted once
+Vapi says it ended. The list is kept for every profile, a limit set or not.
 """
 
 from __future__ import annotations
@@ -26,11 +34,16 @@ from collections.abc import Callable
 from typing import Any
 
 from bridge import redact
+from bridge.call.abandon import end_left
+from bridge.call.lifecycle import control_key
 from bridge.call.summary import outcome
-from bridge.errors import NotFound
+from bridge.errors import NetworkError, NotFound
 from bridge.inert import inert
+from bridge.profile import Profile
 from bridge.service.day_totals import OpenCall, Totals
 from bridge.vapi.api import VapiApi
+from bridge.vapi.callinfo import CallInfo
+from bridge.vapi.commands import CallCommands
 
 log = logging.getLogger("bridge.spending")
 
@@ -38,6 +51,11 @@ ASK_TIMEOUT_S = 5.0
 BEFORE_CALL_WAIT_S = 1.5  # a visitor waits this long at most for the look before a call
 RETRY_S = 30.0
 COST_LOOKS = 10  # an ended call whose cost Vapi has not said: counted at $0 after this
+AFTER_END_S = 2.0  # a call just ended through its controlUrl: looked at again this soon
+
+
+async def _no_socket(command: dict[str, Any]) -> None:
+    raise NetworkError("the call's socket belonged to an earlier daemon")
 
 
 def _seconds(body: dict[str, Any]) -> float:
@@ -56,8 +74,12 @@ class Settler:
     `api()` the daemon's client now (a reload replaces it)."""
 
     def __init__(self, read: Callable[[], Totals], write: Callable[[Totals], None],
-                 live: Callable[[], str | None], api: Callable[[], VapiApi | None]) -> None:
+                 live: Callable[[], str | None], api: Callable[[], VapiApi | None],
+                 profile: Callable[[], Profile]) -> None:
         self.read, self.write, self.live, self.api = read, write, live, api
+        self.profile = profile
+        self._left: set[str] = set()  # on the list as the daemon started: an earlier one's
+        self._ended: set[str] = set()  # of those, ended through the controlUrl by the last look
         self._task: asyncio.Task[None] | None = None
         self._wake, self._looked = asyncio.Event(), asyncio.Event()
         self._told: set[str] = set()  # calls whose wait was said
@@ -66,6 +88,13 @@ class Settler:
     def pending(self) -> list[OpenCall]:
         live = self.live()
         return [entry for entry in self.read().open if entry.id != live]
+
+    def start(self, alone: bool) -> None:
+        """The daemon starts, `alone` on its profile's state (`state_lock.py`): the calls
+        on the list now are then an earlier daemon's (none of this one's is up yet).
+        Looked at now."""
+        self._left = {entry.id for entry in self.pending()} if alone else set()
+        self.kick()
 
     def kick(self) -> None:
         """Look now (in the background) if any call is left to count."""
@@ -97,12 +126,13 @@ class Settler:
             if not left and not self._wake.is_set():
                 return
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(RETRY_S):
+                async with asyncio.timeout(AFTER_END_S if self._ended else RETRY_S):
                     await self._wake.wait()
 
     async def _look(self) -> bool:
         """One look at every call left (asked together); whether any is left still."""
         pending = self.pending()
+        self._ended.clear()
         answers = await asyncio.gather(*(self._ask(entry.id) for entry in pending))
         for entry, body in zip(pending, answers, strict=True):
             if body is None:
@@ -112,7 +142,7 @@ class Settler:
             looks = self._looks[entry.id] = self._looks.get(entry.id, 0) + 1
             if status == "ended" and (cost is not None or looks >= COST_LOOKS):
                 self._count(entry.id, body)
-            elif status != "ended":
+            elif status != "ended" and entry.id not in self._ended:
                 self._say(entry.id, f"Vapi says it is still {inert(str(status), 40)}")
         live = self.live()
         return any(entry.id != live for entry in self.read().open)
@@ -130,6 +160,8 @@ class Settler:
                 redact.release_call(info.id)  # (what `get_call` registered of it)
                 self._say(call_id, "Vapi answered with another call")
                 return None
+            if info.raw.get("status") == "in-progress" and call_id in self._left:
+                await self._end_left(api, info, label)  # not "forwarding": a transfer
             return info.raw
         except NotFound as exc:
             log.warning("call %s, not counted yet, is unknown to Vapi now (%s): it is left "
@@ -147,6 +179,19 @@ class Settler:
         finally:
             redact.release_call(call_id)  # and the URLs the lookup registered
         return None
+
+    async def _end_left(self, api: VapiApi, info: CallInfo, label: str) -> None:
+        """An earlier daemon's call that Vapi says goes on: ended through its controlUrl."""
+        profile = self.profile()
+        commands = CallCommands(api, _no_socket, via="control-url",
+                                public_key=control_key(profile),
+                                allow_plaintext=profile.api.allow_plaintext,
+                                timeout=profile.api.timeout_seconds)
+        commands.info = info
+        log.warning("call %s, left in progress when the daemon last stopped (a power cut, or "
+                    "a kiosk that froze): Vapi bills it until it is ended", label)
+        await end_left(commands, profile.call, label)
+        self._ended.add(info.id)
 
     def _say(self, call_id: str, why: str) -> None:
         level = logging.DEBUG if call_id in self._told else logging.WARNING

@@ -154,7 +154,7 @@ class Daemon:
                 for serve in filter(None, (self.control, self.web)):  # the lock first
                     await servers.enter_async_context(serve(self, self.profile))
                 self.notifier.ready()
-                self.spending.settler.kick()  # calls not counted yet (holding the lock)
+                self.spending.start()  # an earlier daemon's calls (holding the lock)
                 self.spending.say_if_reached()  # a limit reached already: said now
                 self._set_state("ready")
                 if self.notifier.enabled:
@@ -166,7 +166,7 @@ class Daemon:
                 watchdog.cancel()
             await self.sounds.finish()  # the offline line ends before the speaker closes
             self._close_audio()
-            await self.spending.settler.aclose()
+            await self.spending.aclose()
             await self.jobs.aclose(self.api)
             self.notifier.close()
 

@@ -31,6 +31,7 @@ from bridge.profile.statedir import state_file
 from bridge.service import day_totals
 from bridge.service.cut_off import Settler
 from bridge.service.day_totals import OpenCall, Totals, number
+from bridge.service.state_lock import StateLock
 from bridge.vapi.api import VapiApi
 from bridge.vapi.callinfo import CallInfo
 
@@ -60,8 +61,21 @@ class SpendingGuard:
         self.profile, self.bus, self.today = profile, bus, today
         self.refused: str | None = None  # the refusal said last (`say_if_reached`)
         self._live: str | None = None  # the id of the call up now, on the open list
-        self.settler = Settler(self.totals, self._save, lambda: self._live, api)
+        self._lock: StateLock | None = None  # held from `start` on
+        self.settler = Settler(self.totals, self._save, lambda: self._live, api, profile)
         bus.listen(self._on_event)
+
+    def start(self) -> None:
+        """The daemon holds its control socket: the calls an earlier daemon on this profile
+        left are looked at (and ended, if Vapi says they go on, when no other is alive)."""
+        if self._lock is None:
+            self._lock = StateLock(self.path.with_suffix(".lock"))
+        self.settler.start(self._lock.alone)
+
+    async def aclose(self) -> None:
+        await self.settler.aclose()
+        if self._lock is not None:
+            self._lock.close()
 
     @property
     def path(self) -> Path:
@@ -76,8 +90,9 @@ class SpendingGuard:
         self.say_if_reached(totals)  # now, not only when the next call is asked for
 
     def opened(self, info: CallInfo | None) -> None:
-        """The call is up: on the open list until its `ended` counts it (with a limit set)."""
-        if info is None or not limited(self.profile()):
+        """The call is up: on the open list until its `ended` counts it (a limit set or
+        not: a call the daemon stops in without ending it is ended by the next one)."""
+        if info is None:
             return
         totals = self.totals()
         totals.opened(OpenCall(info.id))
@@ -90,8 +105,8 @@ class SpendingGuard:
         live, self._live = self._live, None
         seconds, cost = number(event.fields.get("seconds")) or 0.0, \
             number(event.fields.get("cost"))
-        if not limited(self.profile()) or not (seconds or cost):
-            return  # nothing to keep, or not placed (a call up that ended unsaid is asked)
+        if not (seconds or cost):
+            return  # not placed (a call up that ended unsaid is asked of Vapi)
         totals = self.totals()
         entry = totals.take(live)
         if live is not None and entry is None:

@@ -22,6 +22,8 @@ def start_socket_faults(s: CallPort) -> None:
         s.spawn(_abort_after(s, f.number(), f.at(0.0)))
     if (f := faults.get("ws-drop")) is not None:
         s.spawn(_blackhole(s, f.number(), f.at(10.0)))
+    if (f := faults.get("power-cut")) is not None:
+        s.linger_s = f.number()
     if (f := faults.get("malformed-json")) is not None:
         s.spawn(_malformed(s, f.number(1.0) or 1.0))
     if (f := faults.get("hostile-text")) is not None:

@@ -30,6 +30,9 @@ FAULTS: dict[str, tuple[str, str]] = {
         "call socket goes dead at SECONDS (no audio, events, pongs), "
         "TCP aborted HOLD s later (default 10)",
     ),
+    "power-cut": ("HOLD", "the client's socket closing (even with a close frame) or dropping "
+                  "leaves the call in progress HOLD s more, as when a kiosk loses power: no "
+                  "FIN reaches Vapi, which goes on billing until it notices"),
     "malformed-json": ("[SECONDS]", "invalid JSON / unknown events every SECONDS (default 1)"),
     "hostile-text": (
         "[SECONDS]",
@@ -91,6 +94,7 @@ NEEDS_ARG = {
     "connect-delay",
     "ws-close-1006",
     "ws-drop",
+    "power-cut",
     "stall",
     "burst",
     "delay-in-progress",

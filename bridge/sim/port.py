@@ -39,7 +39,7 @@ class CallPort(LiveCall, Protocol):
 
     rate: int
     blackholed: bool  # ws-drop: the socket reads and writes nothing
-    linger_s: float  # ws-close-1006=S@H: the call stays in progress H s after the abort
+    linger_s: float  # ws-close-1006=S@H, power-cut=H: the call stays in progress H s more
     unblackhole: asyncio.Event
     assistant_id: str | None
 

@@ -164,3 +164,74 @@ def test_a_reload_that_mends_the_api_counts_the_open_calls_at_once(
     said = log.read_text()
     assert "profile reloaded" in said and "is counted now" in said, said
     assert kiosk.totals()["cost"] == pytest.approx(billed(sim), abs=1e-6)
+
+
+@pytest.mark.timeout(120)
+def test_a_call_a_power_cut_left_in_progress_is_ended_at_the_next_start(
+        start_sim, profiles: ProfileBuilder, tmp_path: Path) -> None:
+    """A power cut mid-call: no FIN reaches Vapi, which bills the call on (the simulator's
+    `power-cut` fault keeps it in progress 60 s after the socket goes). The daemon started
+    again, with no spending limit set (the profile's default), ends it through its
+    controlUrl at once, and counts it once Vapi says it ended."""
+    sim = start_sim(assistant="echo", faults=("power-cut=60",))
+    profile = profiles.write(sim.base_url, call={"max_duration_seconds": 120})
+    state = tmp_path / "state"
+    file = state / "vapi-bridge" / "spending-kiosk.json"
+
+    def totals() -> dict[str, Any]:
+        return json.loads(file.read_text()) if file.exists() else {}
+
+    proc = subprocess.Popen(bridge_cmd("run", "--profile", str(profile)), cwd=ROOT,
+                            env=bridge_env(XDG_STATE_HOME=str(state)),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    (tmp_path / "b").mkdir()  # the same profile name, in standby
+    standby = ProfileBuilder(tmp_path / "b").write(sim.base_url,
+                                                   call={"max_duration_seconds": 120},
+                                                   service={"mode": "standby"})
+    try:
+        sim.wait_streaming(100)
+        until(lambda: totals().get("open"), what="the call on the open list")
+        # a second daemon on these files (its own runtime directory, so no control socket
+        # keeps it out) finds the first one's call on the list: alive, it is not ended
+        other = tmp_path / "other.log"
+        with other.open("w") as err:
+            second = subprocess.Popen(bridge_cmd("run", "--profile", str(standby)), cwd=ROOT,
+                                      env=bridge_env(XDG_STATE_HOME=str(state)),
+                                      stdout=subprocess.DEVNULL, stderr=err, text=True)
+        try:
+            until(lambda: "Vapi says it is still in-progress" in other.read_text(),
+                  what="the second daemon's look")
+            assert sim.only_call()["status"] == "in-progress", other.read_text()
+        finally:
+            second.terminate()
+            second.wait(timeout=15)
+        assert "ended through its controlUrl" not in other.read_text()
+    finally:
+        proc.kill()  # (its socket closes; the fault makes that the power cut's silence)
+        proc.communicate()
+    call = sim.only_call()
+    time.sleep(1.0)
+    assert sim.only_call()["status"] == "in-progress", "Vapi bills the call on"
+
+    profile = standby
+    log = tmp_path / "daemon.log"
+    with log.open("w") as err:
+        proc = subprocess.Popen(bridge_cmd("run", "--profile", str(profile)), cwd=ROOT,
+                                env=bridge_env(XDG_STATE_HOME=str(state)),
+                                stdout=subprocess.DEVNULL, stderr=err, text=True)
+    try:
+        until(lambda: all_ended(sim), what="the call ended from the new daemon")
+        until(lambda: totals()["open"] == [], what="the call counted")
+        assert proc.poll() is None, log.read_text()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)
+    (report,) = sim.calls()
+    assert [(m["source"], m["message"].get("type")) for m in
+            report["messagesReceived"]][-1] == ("control", "end-call"), report
+    said = log.read_text()
+    assert "left in progress when the daemon last stopped: ended through its controlUrl" \
+        in said, said
+    assert "cut off when the daemon last stopped, is counted now" in said, said
+    assert call["id"] not in said, "a call id is a secret"
+    assert totals()["calls"] == 1 and totals()["cost"] == pytest.approx(billed(sim), abs=1e-6)
