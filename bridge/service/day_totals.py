@@ -10,9 +10,11 @@ is logged and counted as zero, never fatal."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import math
+import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -100,3 +102,22 @@ def write(path: Path, totals: Totals, *, durable: bool = True) -> None:
         replace_text(path, json.dumps(asdict(totals)) + "\n", private=True, durable=durable)
     except OSError as exc:
         log.warning("cannot save the spending totals to %s (%s)", path, exc.strerror or exc)
+
+
+def sync_soon(path: Path) -> None:
+    """`path` (written with `durable=False`) and its directory put on the disk in a worker
+    thread, the event loop not held: a power cut seconds into a call keeps its entry."""
+    def sync() -> None:
+        for target, flags in ((path, os.O_RDONLY), (path.parent, os.O_RDONLY | os.O_DIRECTORY)):
+            try:
+                fd = os.open(target, flags)
+            except OSError:
+                return
+            try:
+                os.fsync(fd)
+            except OSError:
+                pass
+            finally:
+                os.close(fd)
+
+    asyncio.get_running_loop().run_in_executor(None, sync)

@@ -97,6 +97,7 @@ class SpendingGuard:
         totals = self.totals()
         totals.opened(OpenCall(info.id))
         day_totals.write(self.path, totals, durable=False)  # as the call's audio starts
+        day_totals.sync_soon(self.path)  # (a power cut: the next start ends it)
         self._live = info.id
 
     def _on_event(self, event: KioskEvent) -> None:
