@@ -48,7 +48,7 @@ async def _end(commands: CallCommands, settings: CallSettings, label: str, done:
     it is accepted, else `failed` (with why)."""
     try:
         async with asyncio.timeout(settings.end_timeout_seconds):
-            await commands.post_control(messages.end_call(settings.end_command))
+            await commands.post_control(messages.end_call())  # (`hangup`: the socket's alone)
     except (BridgeError, TimeoutError) as exc:
         why = str(exc) or f"no answer within {settings.end_timeout_seconds:g} s"
         log.warning("call %s: %s", label, failed.format(why=why))

@@ -29,11 +29,17 @@ CONNECTION_LOST = "connection-lost"
 # progress (its worker died, a provider failed: `call.in-progress.error-…`, and the older
 # `pipeline-error-…`), or at the start (`call.start.error-…`; an assistant missing, invalid,
 # or not returned by its server). To the visitor, as to `connection-lost`, the call dropped
-# or never came: exit 5, the offline line, `loop` backs off
+# or never came: exit 5, the offline line, `loop` backs off. Also a socket Vapi says closed
+# mid-call (`phone-call-provider-closed-websocket`: "call dropped mid-conversation" in its
+# docs), any other `call.start.` reason (`call.start.assistant-version-error-validation`),
+# and a call a telephony provider failed to connect or disconnected
 FAILED_ON_VAPIS_SIDE = (
-    "call.in-progress.error-", "pipeline-error-", "call.start.error-", "call-start-error-",
+    "call.in-progress.error-", "pipeline-error-", "call.start.", "call-start-error-",
     "assistant-request-failed", "assistant-request-returned-", "assistant-not-found",
-    "assistant-not-valid", "assistant-join-timed-out", "worker-shutdown")
+    "assistant-not-valid", "assistant-join-timed-out", "worker-shutdown",
+    "phone-call-provider-closed-websocket", "twilio-failed-to-connect-call",
+    "vonage-failed-to-connect-call", "vonage-disconnected", "call.ringing.error-")
+NO_CUSTOMER_AUDIO = "did-not-receive-customer-audio"  # the kiosk's side, not Vapi's
 EXIT_CODES = {"ok": ExitCode.OK, "connection-lost": ExitCode.NETWORK,
               "vapi-failed": ExitCode.NETWORK, "device-failed": ExitCode.AUDIO}
 CUSTOMER_ENDED = "customer-ended-call"  # Vapi's reason when the client's side ends the call
@@ -185,6 +191,10 @@ async def summarise(call: Finished, end_lost: Callable[[], Awaitable[None]]) -> 
         # provider's or the assistant's failure, whatever the reason's name
         log.warning("call %s: Vapi ended the call because its socket never connected (%s)",
                     call.short_id, reason)
+    elif reason.endswith(NO_CUSTOMER_AUDIO):  # Vapi's docs: network, microphone, or gone
+        log.warning("call %s: Vapi ended the call because it heard no audio from the kiosk "
+                    "(%s): see the summary's microphone counters, `vapi-bridge devices` and "
+                    "the network", call.short_id, reason)
     elif failed_on_vapis_side(reason):
         log.warning("call %s: the call failed on Vapi's side (%s): the call's logs in Vapi's "
                     "dashboard name the cause (a provider's key, quota or outage, the "

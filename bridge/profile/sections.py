@@ -106,7 +106,9 @@ class CallSettings:
         deprecated="is ignored: Vapi's API no longer accepts silenceTimeoutSeconds (removed "
                    f"in 2025); remove the key and {SILENCE_FIX}")
     end_command: str = key(Choice(default="end-call", choices=("end-call", "hangup")),
-                           "end-call, or hangup (the older form)")
+                           "end-call, or hangup (the older form, on the call socket; a "
+                           "controlUrl is always sent end-call, the only end Vapi's schema "
+                           "lists there)")
     end_timeout_seconds: float = key(Num(default=2.0, lo=0.1, hi=30),
                                      "after sending it, wait this long for Vapi to end")
     commands_via: str = key(Choice(default="socket", choices=("socket", "control-url")),

@@ -22,6 +22,12 @@ from bridge.errors import ExitCode
     ("assistant-request-returned-error", "vapi-failed", ExitCode.NETWORK),
     ("assistant-not-found", "vapi-failed", ExitCode.NETWORK),
     ("worker-shutdown", "vapi-failed", ExitCode.NETWORK),
+    # "call dropped mid-conversation" in Vapi's docs; a call that never started
+    ("phone-call-provider-closed-websocket", "vapi-failed", ExitCode.NETWORK),
+    ("call.start.assistant-version-error-validation", "vapi-failed", ExitCode.NETWORK),
+    ("call.in-progress.error-assistant-did-not-receive-customer-audio", "vapi-failed",
+     ExitCode.NETWORK),
+    ("customer-did-not-give-microphone-permission", "ok", ExitCode.OK),
 ])
 def test_vapi_s_failures_are_told_from_ours_and_from_a_normal_end(
         reason: str, outcome: str, code: ExitCode) -> None:
