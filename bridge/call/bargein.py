@@ -56,6 +56,23 @@ class BargeIn:
             return False
         return True
 
+    def on_command_sent(self, command: Mapping[str, Any], label: str) -> None:
+        """A command Vapi took that silences the assistant: what the kiosk has queued of it
+        goes too (faded), as at a barge-in; Vapi sends no event for it, and with audio
+        sent faster than real time seconds of the old line would play on. `mute-assistant`
+        also keeps what still arrives off the speaker until `unmute-assistant`."""
+        kind, control = command.get("type"), command.get("control")
+        if kind == "control" and control in ("mute-assistant", "unmute-assistant"):
+            self.downlink.muted = control == "mute-assistant"
+            if not self.downlink.muted:
+                return
+        elif not (kind == "say" and command.get("interruptAssistantEnabled")):
+            return
+        dropped = self.downlink.barge_in()
+        log.info("call %s: %s; dropped %.0f ms of the assistant's audio still queued", label,
+                 "assistant muted" if kind == "control" else "say interrupts the assistant",
+                 dropped)
+
     def _barge_in(self, event: messages.Event, label: str) -> None:
         dropped = self.downlink.barge_in()
         if not self.assistant_speaking:

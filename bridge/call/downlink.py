@@ -70,12 +70,13 @@ class Downlink:
         sink.set_playout_target(start_ms, self.floor_ms)
         self._base = sink.playout_stats()  # counted before this call: not its share
         self._cut = False
+        self.muted = False  # `mute-assistant` sent: what still arrives is not played
         self._flushed = False  # the resampler's tail pushed out (the stream is over)
         self._realigned_said = 0  # the codec's realignments already logged
 
     def on_audio(self, data: bytes) -> None:
         self.bytes_received += len(data)
-        if self._cut:
+        if self._cut or self.muted:
             return
         samples = self.codec.decode(data)
         if len(samples) == 0:

@@ -88,10 +88,10 @@ class Call:
         self.barge_in = BargeIn(profile.create_body(), self.downlink, sink, api.client_messages)
         self.devices = DeviceShare(source, sink)
         self.turns = Turns(sink, recorder, profile.call.end_when_visitor_leaves_seconds)
-        self.commands = CallCommands(
-            api, self.send_command, via=profile.call.commands_via,
+        self.commands = CallCommands(api, self.send_command, via=profile.call.commands_via,
             public_key=control_key(profile), allow_plaintext=profile.api.allow_plaintext,
-            timeout=profile.api.timeout_seconds, check=functools.partial(ensure_live, self))
+            timeout=profile.api.timeout_seconds, check=functools.partial(ensure_live, self),
+            sent=lambda command: self.barge_in.on_command_sent(command, self.short_id))
         self._socket: CallSocket | None = None
         self._events = EventQueue()
         self.events = self._events.events  # every server event, until the call is over

@@ -41,12 +41,13 @@ class CallCommands:
     `send_socket` sends a command on the call socket (raising `NetworkError` when the call
     is over, `ConnectionClosed` or `TimeoutError`); `check` raises `Refused` when the call
     cannot take commands now; `public_key` gives the key for an authenticated controlUrl
-    (None: `call.control_auth` off), read when a POST needs it. `info` is the call's, set
-    once it is created."""
+    (None: `call.control_auth` off), read when a POST needs it; `sent` is told of each
+    command delivered. `info` is the call's, set once it is created."""
 
     def __init__(self, api: VapiApi, send_socket: SocketSend, *, via: str,
                  public_key: Callable[[], str] | None, allow_plaintext: bool,
-                 timeout: float, check: Callable[[], None] = _no_check) -> None:
+                 timeout: float, check: Callable[[], None] = _no_check,
+                 sent: Callable[[dict[str, Any]], None] | None = None) -> None:
         self.api = api
         self.info: CallInfo | None = None
         self.sent_controls: dict[str, bool] = {}  # "assistant"/"customer" → muted
@@ -56,6 +57,7 @@ class CallCommands:
         self._allow_plaintext = allow_plaintext
         self._timeout = timeout
         self._check = check
+        self._sent = sent  # told of each command delivered (the call acts on its own side)
         self._control_url: str | None = None
 
     @property
@@ -76,6 +78,8 @@ class CallCommands:
         else:
             await self._over_socket(command)
         self._note(command)
+        if self._sent is not None:
+            self._sent(command)
         return via
 
     async def _over_socket(self, command: dict[str, Any]) -> None:

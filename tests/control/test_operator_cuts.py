@@ -1,0 +1,50 @@
+"""An operator silencing the assistant: `ctl mute-assistant` and `ctl say
+--interrupt-assistant`. Vapi sends no event for either, and sends audio faster than real
+time when it can, so the kiosk had seconds of the old line queued: the visitor heard 4.6–5.8
+s of it after the command (schema helper, a reply sent whole). Now what is queued is
+dropped (faded) once Vapi took the command, and while the assistant is muted what still
+arrives is not played. Times are the speaker's own frames (a `file:` output clocked like a
+device)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.control.conftest import wait_for
+from tests.control.test_standby_playout import _frames, _status, _tone_blocks
+from tests.e2e.conftest import ProfileBuilder
+
+BLOCK = 320  # frames of 16 kHz in `_tone_blocks`' blocks
+OLD_HZ = 2900  # the old line: a tone no word of the simulator's new one comes near
+
+
+@pytest.mark.parametrize("command", [("mute-assistant",),
+                                     ("say", "--interrupt-assistant", "Sorry to cut in.")])
+def test_an_operator_command_that_silences_the_assistant_cuts_what_is_queued(
+        command: tuple[str, ...], start_sim, profiles: ProfileBuilder, short_dir: Path,
+        tmp_path: Path, start_daemon) -> None:
+    script = tmp_path / "script.yaml"
+    script.write_text(yaml.safe_dump([{"tone": OLD_HZ, "ms": 12000, "wait": False}]))
+    sim = start_sim(assistant=f"script:{script}", downlink_speed=float("inf"))
+    out = tmp_path / "speaker.wav"
+    sections: dict[str, Any] = {"audio": {"input": "null", "output": f"file:{out}"}}
+    service = {"mode": "standby", "control_socket": str(short_dir / "ctl.sock")}
+    daemon = start_daemon(profiles.write(sim.base_url, service=service,
+                                         assistant={"overrides": {}}, **sections))
+    daemon.ok("call")
+    wait_for(lambda: _tone_blocks(out, OLD_HZ).size >= 25, 15, "the reply playing")
+    assert _status(daemon)["playout"]["depthMs"] > 5000, "the reply is queued, sent whole"
+    said = daemon.ok(*command)
+    answered_at = _frames(out)  # the cut was made before the command was answered
+    wait_for(lambda: _frames(out) > answered_at + 16000, 15, "1 s more of the speaker")
+    reply = _tone_blocks(out, OLD_HZ)
+    late = reply[reply >= answered_at + 2 * BLOCK]  # a block may be pulled as the fade ends
+    assert not late.size, f"the old line played on for {(late[-1] - answered_at) / 16:.0f} " \
+        f"ms after `ctl {command[0]}` answered ({said})"
+    daemon.ok("end")
+    assert daemon.stop() == 0, daemon.err
+    assert "dropped" in daemon.err and "still queued" in daemon.err, daemon.err
