@@ -3,13 +3,15 @@
 Property names are checked against the key sets of Vapi's published schema
 (:mod:`bridge.sim.schema`): an unknown key is a 400 "property X should not exist", nested
 ones prefixed with their parent's path as NestJS does ("assistantOverrides.property X …").
+A body these checks pass is then checked against the whole of the schema's `CreateCallDTO`
+(:mod:`bridge.sim.schema_deep`): nested objects, types, enums, ranges, lengths.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from bridge.sim import schema
+from bridge.sim import schema, schema_deep
 from bridge.sim.calls import CallOptions
 from bridge.sim.config import SimConfig
 from bridge.sim.wirecodec import DEFAULT_RATES, FORMATS, WireFormat
@@ -154,7 +156,12 @@ def validate_body(body: Any, config: SimConfig) -> list[str]:
     for key in ("assistant", "assistantOverrides"):
         if isinstance(body.get(key), dict):
             errors += _check_assistant_fields(body[key], key, config.strict_limits)
-    return errors + _check_transport(body.get("transport"))
+    errors += _check_transport(body.get("transport"))
+    if errors:
+        return errors
+    deep = schema_deep.body_errors(body)  # the rest of the schema, at every depth
+    return deep if config.strict_limits else [  # (tests' short calls: checked above)
+        e for e in deep if ".maxDurationSeconds must not be less than" not in e]
 
 
 def wire_format(body: dict[str, Any]) -> WireFormat:

@@ -130,6 +130,17 @@ def test_missing_or_urllib_user_agent_is_403_1010(sim: SimHandle) -> None:
         ({**ws_body(), "assistantOverrides": {"maxDurationSeconds": "long"}},
          "assistantOverrides.maxDurationSeconds must be a number"),
         ([1, 2], "body must be a JSON object"),
+        # deeper than the hand checks: the whole of the schema's CreateCallDTO (a profile
+        # the simulator took, and Vapi refused at the first real call: schema helper)
+        ({**ws_body(), "assistantOverrides": {"stopSpeakingPlan": {"numWords": 50}}},
+         "assistantOverrides.stopSpeakingPlan.numWords must not be greater than 10"),
+        ({**ws_body(), "assistantOverrides": {"voice": {"provider": "vapi", "voiceId": "Elliot",
+                                                        "bogus": True}}},
+         "assistantOverrides.voice.property bogus should not exist"),
+        ({**ws_body(), "assistantOverrides": {"variableValues": "x"}},
+         "assistantOverrides.variableValues must be an object"),
+        ({**ws_body(), "assistantOverrides": {"endCallPhrases": "bye"}},
+         "assistantOverrides.endCallPhrases must be an array"),
     ],
 )
 def test_body_validation_is_400_nestjs(client: httpx.Client, body: Any, expected: str) -> None:
