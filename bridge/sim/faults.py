@@ -20,6 +20,7 @@ FAULTS: dict[str, tuple[str, str]] = {
     "created-drop": ("[N]", "POST /call creates the call, then drops the connection unanswered"),
     "created-500": ("[N]", "POST /call creates the call, then answers 500"),
     "list-500": ("", "GET /call (the list) answers 500"),
+    "list-400": ("", "GET /call (the list) answers 400, as a Vapi whose list query changed"),
     "created-hostile-id": ("", "POST /call creates the call and answers 201 with an id no call "
                            "has: a path (../), a newline, a journal priority, ANSI escapes"),
     "connect-delay": ("MS", "call socket: the websocket upgrade is held MS ms, then answered"),

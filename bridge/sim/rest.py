@@ -203,6 +203,8 @@ async def list_calls(request: web.Request) -> web.Response:
         return unauthorized()
     if "list-500" in ctx.faults:
         return _fault_response(500)
+    if "list-400" in ctx.faults:
+        return json_error(400, ["limit must not be greater than 100"], "Bad Request")
     query, errors = parse_list_query(request.query)
     if errors:
         return json_error(400, errors, "Bad Request")

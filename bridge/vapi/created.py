@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from bridge.errors import NetworkError
+from bridge.errors import BridgeError, NetworkError
 
 log = logging.getLogger("bridge.api")
 
@@ -45,8 +45,8 @@ def _iso(ts: float) -> str:
 async def find_created(list_calls: ListCalls, sent: list[str], since: float,
                        failure: str) -> dict[str, Any] | None:
     """The call one of the `sent` names created, if Vapi has it and it has not ended;
-    None when none of them created a call. Raises NetworkError when Vapi cannot tell us:
-    then sending again could create a second call."""
+    None when none of them created a call. Raises NetworkError when Vapi cannot tell us,
+    whatever its answer: then sending again could create a second call."""
     names = set(sent)
     params: dict[str, Any] = {"createdAtGt": _iso(since - CLOCK_SLACK_S), "limit": PAGE}
     try:
@@ -65,9 +65,11 @@ async def find_created(list_calls: ListCalls, sent: list[str], since: float,
                 params["createdAtLt"] = min(stamps)
             else:  # oldest first: go forward
                 params["createdAtGt"] = max(stamps)
-    except NetworkError as exc:
+    except BridgeError as exc:  # a refusal too (400, 403, 405 of the list): not the
+        # profile's fault, nor one a restart cannot mend (exit 2 or 3 kept a kiosk down)
+        why = str(exc).split(" — ")[0]  # (not a refusal's fix: that is for POST /call)
         raise NetworkError(f"POST /call: {failure}, and Vapi could not be asked whether the "
-                           f"call was created ({exc}); not trying again, so as not to create "
+                           f"call was created ({why}); not trying again, so as not to create "
                            f"a second call") from None
     raise NetworkError(f"POST /call: {failure}, and the calls created since could not all be "
                        f"listed; not trying again, so as not to create a second call")
