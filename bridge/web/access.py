@@ -50,9 +50,18 @@ def _refuse(status: int, why: str) -> web.Response:
                              headers={"Cache-Control": "no-store"})
 
 
+def cookie_name(port: int) -> str:
+    """The token's cookie for the server on `port`: a browser keeps one cookie jar per host
+    name, whatever the port, so two kiosks on one box with one name each overwrote the
+    other's (the page then said "wrong token" to the visitor)."""
+    return f"{COOKIE}_{port}"
+
+
 class Access:
-    def __init__(self, token: str | None, guard: Guard | None = None) -> None:
+    def __init__(self, token: str | None, guard: Guard | None = None,
+                 cookie: str = COOKIE) -> None:
         self.token = token
+        self.cookie = cookie
         self.guard = guard
         self.throttle = guard.throttle if guard is not None else Throttle()
 
@@ -66,7 +75,7 @@ class Access:
         scheme, _, given = request.headers.get("Authorization", "").partition(" ")
         if scheme.lower() == "bearer" and self._matches(given.strip()):
             return True
-        return self._matches(request.cookies.get(COOKIE))
+        return self._matches(request.cookies.get(self.cookie))
 
     def refusal(self, request: web.Request) -> web.StreamResponse | None:
         """None when the request may be served, else the answer refusing it (or the redirect
@@ -84,11 +93,11 @@ class Access:
             redirect = web.Response(status=303, headers={
                 "Location": path + (f"?{urlencode(query)}" if query else ""),
                 "Cache-Control": "no-store"})
-            redirect.set_cookie(COOKIE, self.token, max_age=COOKIE_MAX_AGE, httponly=True,
+            redirect.set_cookie(self.cookie, self.token, max_age=COOKIE_MAX_AGE, httponly=True,
                                 samesite="Strict", path="/")
             return redirect
         elif not self._authorized(request):
-            offered = request.headers.get("Authorization") or request.cookies.get(COOKIE)
+            offered = request.headers.get("Authorization") or request.cookies.get(self.cookie)
             return _refuse(401, ("wrong token: " if offered else "a token is required: ")
                            + "Authorization: Bearer TOKEN, or open /?token=TOKEN once")
         if request.method == "POST":

@@ -20,7 +20,7 @@ from bridge.errors import BridgeError, ProfileError
 from bridge.inert import inert
 from bridge.profile.listen import split_listen
 from bridge.web import scrub, sse
-from bridge.web.access import Access
+from bridge.web.access import Access, cookie_name
 from bridge.web.guard import Guard, Throttle
 from bridge.web.host import WebHost
 from bridge.web.metrics import KioskMetrics
@@ -59,7 +59,7 @@ class WebServer:
         self.host = host
         self.address, self.port = split_listen(listen)
         self.guard = Guard(Throttle())
-        self.access = Access(token, self.guard)
+        self.access = Access(token, self.guard, cookie_name(self.port))
         self.metrics = KioskMetrics(host)
         self.stopping = asyncio.Event()
         self.page, self.csp = _page()

@@ -135,3 +135,24 @@ def test_http_listen_is_checked_when_the_profile_is_read() -> None:
         load({"listen": "kiosk.local:8080"})  # a name: not assumed to be loopback
     assert "http.token_env: required when http.listen is not a loopback address" in \
         str(err.value)
+
+
+def test_two_kiosks_on_one_box_keep_their_own_cookie(
+        profiles: ProfileBuilder, start_sim, start_web) -> None:
+    """A browser keeps cookies per host name, whatever the port: a page opened on one
+    kiosk's port and then on another's held the second one's token only, and the first
+    page then told its visitor "wrong token" at the Call button (operator helper). The
+    cookie is named for the port now. (httpx's jar, like a browser's, ignores the port.)"""
+    sim = start_sim()
+    daemons, tokens = [], [TOKEN, TOKEN[::-1] + "-second"]
+    for name, token in zip(("front", "back"), tokens, strict=True):
+        port = free_port()
+        profile = web_profile(profiles, sim, port, name=name, http={"token_env": "KIOSK_TOKEN"})
+        daemons.append(start_web(profile, port, headers={"Authorization": f"Bearer {token}"},
+                                 KIOSK_TOKEN=token))
+    with httpx.Client() as browser_like:
+        for daemon, token in zip(daemons, tokens, strict=True):
+            opened = browser_like.get(f"{daemon.base}/?token={token}")
+            assert opened.status_code == 303, opened.text
+        for daemon in daemons:
+            assert browser_like.get(f"{daemon.base}/state").status_code == 200, daemon.base
