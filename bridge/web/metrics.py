@@ -12,6 +12,7 @@ from the network: bounded in length and in number (beyond `MAX_LABELS` they coun
 from __future__ import annotations
 
 import platform
+import re
 
 from prometheus_client import (
     CollectorRegistry,
@@ -24,7 +25,9 @@ from prometheus_client import (
 from prometheus_client.exposition import choose_encoder
 
 from bridge import __version__, events
-from bridge.call.summary import CallSummary
+from bridge.call.abandon import STOPPED_CONNECTING
+from bridge.call.summary import CONNECTION_LOST, CallSummary
+from bridge.call.turns import VISITOR_LEFT
 from bridge.events import KioskEvent
 from bridge.web import last_ok, scrub
 from bridge.web.host import WebHost
@@ -38,18 +41,33 @@ MAX_LABEL_LEN = 64
 MAX_GAP_S = 600.0
 
 
-class _Labels:
-    """A label's values, bounded in length and number."""
+# the reasons a kiosk's calls mostly end with: always a series of their own, however many
+# odd ones came before (the first 40 of those once took every label for good)
+COMMON_REASONS = frozenset((
+    "customer-ended-call", "assistant-ended-call", "assistant-said-end-call-phrase",
+    "assistant-ended-call-after-message-spoken", "assistant-ended-call-with-hangup-task",
+    "assistant-forwarded-call", "exceeded-max-duration", "silence-timed-out",
+    "manually-canceled", "phone-call-provider-closed-websocket", "worker-shutdown",
+    CONNECTION_LOST, VISITOR_LEFT, STOPPED_CONNECTING, "stopped", "unknown"))
+REASON_SHAPE = re.compile(r"[a-z0-9][a-z0-9.-]*")  # Vapi's: a masked id, a space is not one
 
-    def __init__(self) -> None:
+
+class _Labels:
+    """A label's values, bounded in length and number: `common` ones always, others of
+    `shape` while fewer than MAX_LABELS have been seen, the rest "other"."""
+
+    def __init__(self, common: frozenset[str] = frozenset(),
+                 shape: re.Pattern[str] | None = None) -> None:
         self.seen: set[str] = set()
+        self.common, self.shape = common, shape
 
     def __call__(self, value: object, default: str) -> str:
         text = scrub.text(str(value))[:MAX_LABEL_LEN] if value not in (None, "") else default
-        if text not in self.seen:
-            if len(self.seen) >= MAX_LABELS:
-                return "other"
-            self.seen.add(text)
+        if text in self.common or text in self.seen:
+            return text
+        if len(self.seen) >= MAX_LABELS or (self.shape and not self.shape.fullmatch(text)):
+            return "other"
+        self.seen.add(text)
         return text
 
 
@@ -88,7 +106,8 @@ class KioskMetrics:
              "on one host: join on it)", registry=r).info(
             {"version": __version__, "python": platform.python_version(),
              "profile": self._profile})
-        self._reasons, self._outcomes, self._causes = _Labels(), _Labels(), _Labels()
+        self._reasons = _Labels(COMMON_REASONS, REASON_SHAPE)
+        self._outcomes, self._causes = _Labels(), _Labels()
         self._counted: CallSummary | None = None
         if self._profile and (at := last_ok.read(self._profile)) is not None:
             self.last_ok.set(at)  # across a restart

@@ -150,3 +150,23 @@ def test_no_url_leaves_in_an_event_or_a_label() -> None:
     for text in served:
         assert "0193-call-id-secret" not in text, text
     assert "wss://api.vapi.ai/…" in served[0]
+
+
+def test_odd_ended_reasons_never_hide_the_common_ones() -> None:
+    """A server ending 40 calls with reasons of its own (or echoing a masked id in them)
+    took every label: the next `customer-ended-call` counted as "other" until a restart,
+    and an alert on it went blind (operator helper). Common reasons keep their series;
+    a reason Vapi could not have sent (a masked id, a space) is "other" at once."""
+    Host, metrics = metrics_on_a_bus()
+    Host.events.publish("ended", reason="id …1a2b3c4d in it", outcome="ok", seconds=1.0)
+    for n in range(45):
+        Host.events.publish("ended", reason=f"unique-{n}", outcome="ok", seconds=1.0)
+    for reason in ("customer-ended-call", "silence-timed-out", "connection-lost"):
+        Host.events.publish("ended", reason=reason, outcome="ok", seconds=1.0)
+    got = samples(metrics.exposition()[0].decode())
+    counted = {dict(labels)["reason"]: value for (name, labels), value in got.items()
+               if name == "vapi_bridge_calls_total"}
+    for reason in ("customer-ended-call", "silence-timed-out", "connection-lost"):
+        assert counted.get(reason) == 1, counted
+    assert counted["other"] == 6, counted  # the masked one, and 5 past the 40
+    assert len(counted) == 40 + 3 + 1, "still bounded"
