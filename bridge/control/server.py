@@ -22,6 +22,7 @@ import contextlib
 import json
 import logging
 import os
+import pwd
 import socket
 import stat
 import struct
@@ -87,6 +88,13 @@ async def is_live(path: Path) -> bool:
     with contextlib.suppress(Exception):
         await writer.wait_closed()
     return True
+
+
+def _user(uid: int) -> str:
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return f"uid {uid}"
 
 
 class ControlServer:
@@ -171,10 +179,12 @@ class ControlServer:
         try:
             sock = writer.get_extra_info("socket")
             uid = peer_uid(sock) if sock is not None else None
-            if uid != self.allowed_uid:
+            if uid != self.allowed_uid:  # root too (docs/control.md): the fix is said
                 log.warning("control socket: refused a peer with uid %s", uid)
                 writer.write(_answer_line(error(
-                    f"refused: uid {uid} is not this daemon's user", "refused")))
+                    f"refused: uid {uid} is not this daemon's user ({_user(self.allowed_uid)})"
+                    f" — run ctl as that user: sudo -u {_user(self.allowed_uid)} vapi-bridge "
+                    f"ctl …", "refused")))
                 await writer.drain()
                 return
             await self._requests(reader, writer)

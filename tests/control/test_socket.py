@@ -143,8 +143,12 @@ def test_a_peer_of_another_uid_is_refused(short_dir: Path) -> None:
             await server.stop()
 
     answer = asyncio.run(scenario())
+    from bridge.control.server import _user
+    user = _user(os.getuid() + 1)  # its name, or "uid N"
     assert answer == {"ok": False, "kind": "refused",
-                      "error": f"refused: uid {os.getuid()} is not this daemon's user"}
+                      "error": f"refused: uid {os.getuid()} is not this daemon's user "
+                               f"({user}) — run ctl as that user: sudo -u {user} vapi-bridge "
+                               f"ctl …"}, answer
     assert not (short_dir / "uid.sock").exists()
 
 
