@@ -28,14 +28,14 @@ from bridge.call.destination import DestinationError, check_destination
 from bridge.call.lifecycle import Call
 from bridge.call.summary import CallSummary
 from bridge.call.tail import play_out
-from bridge.errors import BridgeError, ExitCode, NetworkError
+from bridge.errors import AudioDeviceError, BridgeError, ExitCode, NetworkError
 from bridge.events import EventBus
 from bridge.profile import Profile
 from bridge.service import kiosk_events, on_event
 from bridge.service.idle import IdleDevices
 from bridge.service.jobs import Jobs
 from bridge.service.notify import Notifier, watchdog_loop
-from bridge.service.placing import CallWatcher, EventHook, place_call
+from bridge.service.placing import CallWatcher, EventHook, place_call, waits_for_devices
 from bridge.service.progress import call_status, count_down, loop_delay
 from bridge.service.reload import Reloads
 from bridge.service.signals import install_signals
@@ -148,7 +148,7 @@ class Daemon:
             self.jobs.start(wiring.learn_assistant(self.api, self.profile))
             if self.profile.record.path:  # a recording that cannot be made: exit 2 now
                 check_destination(self.profile.record.path, self.profile.name)
-            self._open_audio()
+            self._open_audio(at_start=True)
             async with contextlib.AsyncExitStack() as servers:  # before READY: ctl works then
                 await servers.enter_async_context(on_event.running(self))
                 for serve in filter(None, (self.control, self.web)):  # the lock first
@@ -206,8 +206,17 @@ class Daemon:
         self._trigger.clear()  # a request made meanwhile (a reload to standby) is stale
 
     async def _call_once(self) -> int:
-        """One call; network failures end it with code 5 (fatal only in `once` mode)."""
-        self._open_audio()
+        """One call; network failures end it with code 5, a device missing with 4 (fatal
+        only in `once` mode)."""
+        try:
+            self._open_audio()
+        except AudioDeviceError as exc:
+            if not waits_for_devices(self.profile, exc):
+                raise
+            log.error("%s; no call placed: the devices are looked for again at the next "
+                      "call", exc)
+            kiosk_events.publish_error(self.events, exc)
+            return exc.exit_code
         assert self.api is not None and self.source is not None and self.sink is not None
         p = self.profile
         if not self.source.is_device and not p.trigger.wake_word:  # not heard in standby:
@@ -276,9 +285,15 @@ class Daemon:
         return not self.stopping.is_set()
 
     # ---- audio --------------------------------------------------------------------------
-    def _open_audio(self) -> None:
+    def _open_audio(self, *, at_start: bool = False) -> None:
         if self.source is None:
-            self.source, self.sink = wiring.start_audio(self.profile, self._injected_audio)
+            try:
+                self.source, self.sink = wiring.start_audio(self.profile, self._injected_audio)
+            except AudioDeviceError as exc:  # a USB device unplugged a while (placing.py)
+                if not at_start or not waits_for_devices(self.profile, exc):
+                    raise
+                log.error("%s; the daemon waits, and opens it again for the next call", exc)
+
 
     def _close_audio(self) -> None:
         wiring.close_audio(self.source, self.sink)

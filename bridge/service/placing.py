@@ -1,5 +1,6 @@
 """`place_call`: run one call until it ends or a stop is asked for, feeding its events to
-the hooks and its progress to the watchers; always returns its summary."""
+the hooks and its progress to the watchers; always returns its summary. And whether a
+device missing as a call is placed leaves the daemon up (`waits_for_devices`)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from bridge.call.abandon import abandon
 from bridge.call.lifecycle import Call
 from bridge.call.state import CallState
 from bridge.call.summary import CallSummary
+from bridge.errors import AudioDeviceError, AudioFileError
+from bridge.profile import Profile
 from bridge.vapi import messages
 
 log = logging.getLogger("bridge.run")
@@ -62,3 +65,13 @@ async def _dispatch(call: Call, hooks: list[EventHook]) -> None:
                 hook(event)
             except Exception:
                 log.exception("an event hook failed")
+
+
+def waits_for_devices(profile: Profile, exc: AudioDeviceError) -> bool:
+    """Whether a device missing (a USB one unplugged a while) leaves the daemon up, looking
+    for it again at the next call: in `standby` and `loop`, where exit 4 again and again
+    ran into the unit's StartLimitBurst and left the kiosk down for good. Not in `once`
+    mode, nor for a `file:` (a profile problem, exit 2), nor with a wake word, which
+    listens all the time."""
+    return profile.service.mode != "once" and not isinstance(exc, AudioFileError) \
+        and not profile.trigger.wake_word
