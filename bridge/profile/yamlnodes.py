@@ -6,6 +6,7 @@ each key, which PyYAML's safe_load throws away. This composes the node tree inst
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -101,6 +102,10 @@ def read_text(path: Path) -> str:
         what = "it is UTF-16 text" if utf16 else \
             f"it is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start})"
         raise ProfileError(f"cannot read profile {path}: {what} — save it as UTF-8") from None
+    except PermissionError as exc:
+        raise ProfileError(f"cannot read profile {path}: {exc.strerror} — make it readable "
+                           f"by the user running vapi-bridge (uid {os.getuid()}): chmod o+r, "
+                           f"or chown it to that user") from None
     except OSError as exc:
         raise ProfileError(f"cannot read profile {path}: {exc.strerror or exc}") from None
     if not text.strip():
