@@ -56,7 +56,7 @@ class BargeIn:
             return False
         return True
 
-    def on_command_sent(self, command: Mapping[str, Any], label: str) -> None:
+    def after_command(self, command: Mapping[str, Any], label: str) -> None:
         """A command Vapi took that silences the assistant: what the kiosk has queued of it
         goes too (faded), as at a barge-in; Vapi sends no event for it, and with audio
         sent faster than real time seconds of the old line would play on. `mute-assistant`

@@ -22,6 +22,7 @@ import contextlib
 import functools
 import logging
 import time
+import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -77,7 +78,10 @@ class Call:
                  recorder: Recorder | None = None, fault: str | None = None) -> None:
         self.profile, self.api, self.source, self.sink = profile, api, source, sink
         self.recorder, self.fault = recorder, fault
-        self.uplink, self.downlink = build_paths(profile, source, sink, self._send_audio, recorder)
+        me = weakref.proxy(self)  # what its parts call back through: no cycle holds an ended
+        # call (and its buffers, megabytes after a flood) until a full garbage collection
+        self.uplink, self.downlink = build_paths(profile, source, sink,
+                                                 lambda frame: me._socket.send(frame), recorder)
         self.info: CallInfo | None = None
         self.state = CallState.CREATING
         self.ended_reason: str | None = None
@@ -88,10 +92,10 @@ class Call:
         self.barge_in = BargeIn(profile.create_body(), self.downlink, sink, api.client_messages)
         self.devices = DeviceShare(source, sink)
         self.turns = Turns(sink, recorder, profile.call.end_when_visitor_leaves_seconds)
-        self.commands = CallCommands(api, self.send_command, via=profile.call.commands_via,
-            public_key=control_key(profile), allow_plaintext=profile.api.allow_plaintext,
-            timeout=profile.api.timeout_seconds, check=functools.partial(ensure_live, self),
-            sent=lambda command: self.barge_in.on_command_sent(command, self.short_id))
+        self.commands = CallCommands(api, lambda c: me.send_command(c),
+            via=profile.call.commands_via, public_key=control_key(profile),
+            allow_plaintext=profile.api.allow_plaintext, timeout=profile.api.timeout_seconds,
+            check=lambda: ensure_live(me), sent=lambda c: me.barge_in.after_command(c, me.short_id))
         self._socket: CallSocket | None = None
         self._events = EventQueue()
         self.events = self._events.events  # every server event, until the call is over
@@ -179,6 +183,7 @@ class Call:
             for task in self._tasks:
                 task.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
+            self._tasks = []  # (their tracebacks hold the call's frames)
             self._set_closed()
             if self.recorder is not None:
                 await self.recorder.aclose()
@@ -196,10 +201,6 @@ class Call:
         self.clock.stop()
         self._closed.set()
         self._events.push(None)
-
-    async def _send_audio(self, frame: bytes) -> None:
-        assert self._socket is not None
-        await self._socket.send(frame)
 
     async def _run_uplink(self) -> None:
         assert self._socket is not None

@@ -5,6 +5,7 @@ with the recorder tapping both legs when there is one."""
 from __future__ import annotations
 
 import functools
+import weakref
 from collections.abc import Awaitable, Callable
 
 from bridge.audio.base import AudioSink, AudioSource, own_sound_until
@@ -31,5 +32,6 @@ def build_paths(profile: Profile, source: AudioSource, sink: AudioSink,
                         bounds_ms=(audio.playout_min_ms, audio.playout_max_ms),
                         block_ms=audio.block_ms, start_ms=audio.playout_start_ms)
     if recorder is not None:  # the recording's right leg: what the speaker plays
-        recorder.attach_speaker(sink, uplink.frame_captured_at)
+        up = weakref.proxy(uplink)  # (the uplink taps the recorder: no cycle keeps either)
+        recorder.attach_speaker(sink, lambda: up.frame_captured_at())
     return uplink, downlink

@@ -111,3 +111,47 @@ def test_ending_a_call_leaves_no_waiter_pending(tmp_path: Path, monkeypatch: pyt
         after_end, after_close = asyncio.run(go())
     assert after_end == set(), f"end() left these pending: {after_end}"
     assert after_close == [], f"close() left these pending: {after_close}"
+
+
+@pytest.mark.parametrize("fault", [None, "tiny-frames"])
+def test_an_ended_call_is_freed_at_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                        fault: str | None) -> None:
+    """A call, its uplink and its recording, once closed and let go, are freed then, not at
+    Python's next full garbage collection: its parts held it (and each other) in cycles,
+    so a daemon kept up to 18 ended calls' buffers at once, megabytes after a flood of tiny
+    frames, and its memory grew 67 → 105 MB over 200 calls with faults (soak helper)."""
+    import gc
+    import weakref
+
+    from bridge.call.wiring import make_recorder
+
+    monkeypatch.setenv("VAPI_API_KEY", KEY)
+    with Sim() as sim:
+        path = write_profile(tmp_path, sim.base_url)
+        profile = load_profile(str(path), [])
+
+        async def go() -> list[weakref.ref[object]]:
+            api = make_api(profile)
+            source, sink = start_audio(profile)
+            try:
+                call = Call(profile, api, source, sink, recorder=make_recorder(profile),
+                            fault=fault)
+                await call.start()
+                await asyncio.sleep(1.0)
+                await call.close()
+                assert call.summary is not None
+                refs = [weakref.ref(part) for part in (call, call.uplink, call.downlink,
+                                                       call.recorder, call.commands)]
+                del call
+                return refs
+            finally:
+                close_audio(source, sink)
+                await api.aclose()
+
+        gc.disable()
+        try:
+            refs = asyncio.run(go())
+            alive = [r() for r in refs if r() is not None]
+            assert not alive, f"held until a garbage collection: {alive}"
+        finally:
+            gc.enable()
