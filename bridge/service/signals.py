@@ -43,7 +43,7 @@ def install_signals(daemon: Signalled) -> None:
     def call() -> None:
         refused = daemon.request_call("signal")
         if refused:
-            log.warning("SIGUSR1 ignored: %s", refused)
+            log.info("SIGUSR1 ignored: %s", refused)  # (a button mashed: not a warning each)
 
     handlers: dict[int, Any] = {
         signal.SIGINT: (stop, signal.SIGINT), signal.SIGTERM: (stop, signal.SIGTERM),

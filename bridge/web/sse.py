@@ -18,7 +18,7 @@ from bridge.web import scrub
 from bridge.web.host import WebHost
 
 RETRY_MS = 1000  # how soon a browser reconnects (after the daemon restarts, say)
-KEEPALIVE_S = 15.0
+KEEPALIVE_S = 5.0  # also how soon a dead client's slot is free (32 per address: guard.py)
 LEVEL_EVERY_S = 0.2
 WRITE_TIMEOUT_S = 10.0
 SILENCE_DB = -100.0
