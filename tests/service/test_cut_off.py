@@ -166,6 +166,14 @@ def test_a_reload_that_mends_the_api_counts_the_open_calls_at_once(
     assert kiosk.totals()["cost"] == pytest.approx(billed(sim), abs=1e-6)
 
 
+def daemon(profile: Path, state: Path, log: Path) -> subprocess.Popen[str]:
+    """`vapi-bridge run` in the background, its state in `state`, its log in `log`."""
+    with log.open("w") as err:
+        return subprocess.Popen(bridge_cmd("run", "--profile", str(profile)), cwd=ROOT,
+                                env=bridge_env(XDG_STATE_HOME=str(state)),
+                                stdout=subprocess.DEVNULL, stderr=err, text=True)
+
+
 @pytest.mark.timeout(120)
 def test_a_call_a_power_cut_left_in_progress_is_ended_at_the_next_start(
         start_sim, profiles: ProfileBuilder, tmp_path: Path) -> None:
@@ -194,10 +202,7 @@ def test_a_call_a_power_cut_left_in_progress_is_ended_at_the_next_start(
         # a second daemon on these files (its own runtime directory, so no control socket
         # keeps it out) finds the first one's call on the list: alive, it is not ended
         other = tmp_path / "other.log"
-        with other.open("w") as err:
-            second = subprocess.Popen(bridge_cmd("run", "--profile", str(standby)), cwd=ROOT,
-                                      env=bridge_env(XDG_STATE_HOME=str(state)),
-                                      stdout=subprocess.DEVNULL, stderr=err, text=True)
+        second = daemon(standby, state, other)
         try:
             until(lambda: "Vapi says it is still in-progress" in other.read_text(),
                   what="the second daemon's look")
@@ -213,12 +218,8 @@ def test_a_call_a_power_cut_left_in_progress_is_ended_at_the_next_start(
     time.sleep(1.0)
     assert sim.only_call()["status"] == "in-progress", "Vapi bills the call on"
 
-    profile = standby
     log = tmp_path / "daemon.log"
-    with log.open("w") as err:
-        proc = subprocess.Popen(bridge_cmd("run", "--profile", str(profile)), cwd=ROOT,
-                                env=bridge_env(XDG_STATE_HOME=str(state)),
-                                stdout=subprocess.DEVNULL, stderr=err, text=True)
+    proc = daemon(standby, state, log)
     try:
         until(lambda: all_ended(sim), what="the call ended from the new daemon")
         until(lambda: totals()["open"] == [], what="the call counted")
