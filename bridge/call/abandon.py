@@ -43,17 +43,18 @@ STOPPED_CONNECTING = "stopped-while-connecting"
 
 
 async def _end(commands: CallCommands, settings: CallSettings, label: str, done: str,
-               failed: str) -> None:
+               failed: str, level: int = logging.WARNING) -> bool:
     """`end-call` through the controlUrl, within `end_timeout_seconds`; `done` said once
-    it is accepted, else `failed` (with why)."""
+    it is accepted, else `failed` (with why, at `level`). Whether it was accepted."""
     try:
         async with asyncio.timeout(settings.end_timeout_seconds):
             await commands.post_control(messages.end_call())  # (`hangup`: the socket's alone)
     except (BridgeError, TimeoutError) as exc:
         why = str(exc) or f"no answer within {settings.end_timeout_seconds:g} s"
-        log.warning("call %s: %s", label, failed.format(why=why))
-    else:
-        log.info("call %s: %s", label, done)
+        log.log(level, "call %s: %s", label, failed.format(why=why))
+        return False
+    log.info("call %s: %s", label, done)
+    return True
 
 
 async def abandon(commands: CallCommands, settings: CallSettings, label: str) -> str:
@@ -73,14 +74,17 @@ async def end_lost(commands: CallCommands, settings: CallSettings, label: str) -
                "until it notices the lost connection, or its maxDurationSeconds runs out")
 
 
-async def end_left(commands: CallCommands, settings: CallSettings, label: str) -> None:
+async def end_left(commands: CallCommands, settings: CallSettings, label: str,
+                   again: bool = False) -> bool:
     """Ask Vapi to end a call an earlier daemon on this profile was in when it stopped
-    without ending it (a power cut, a frozen kiosk), which Vapi says goes on."""
-    await _end(commands, settings, label,
-               "left in progress when the daemon last stopped: ended through its "
-               "controlUrl, so that Vapi stops billing it",
-               "left in progress when the daemon last stopped, could not be ended through "
-               "its controlUrl ({why}): asked again in 30 s while the daemon runs")
+    without ending it (a power cut, a frozen kiosk), which Vapi says goes on; whether it
+    was accepted (a failure said at warning level the first time, not `again`)."""
+    return await _end(commands, settings, label,
+                      "left in progress when the daemon last stopped: ended through its "
+                      "controlUrl, so that Vapi stops billing it",
+                      "left in progress when the daemon last stopped, could not be ended "
+                      "through its controlUrl ({why}): asked again every 30 s while the "
+                      "daemon runs", logging.DEBUG if again else logging.WARNING)
 
 
 class Lost(Protocol):

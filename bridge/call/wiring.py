@@ -11,10 +11,11 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
+from bridge.audio import device_lookup
 from bridge.audio.base import AudioSink, AudioSource
 from bridge.call.backends import open_sink, open_source
 from bridge.call.recording import Recorder
-from bridge.errors import ApiRequestError, AuthError
+from bridge.errors import ApiRequestError, AudioDeviceError, AuthError
 from bridge.profile import Profile, api_key
 from bridge.retry import RetryPolicy
 from bridge.vapi.api import VapiApi
@@ -63,17 +64,30 @@ def open_audio(profile: Profile) -> tuple[AudioSource, AudioSink]:
     return source, sink
 
 
+_missing = False  # the last open found a device missing: PortAudio looks again first
+
+
 def start_audio(profile: Profile, audio: tuple[AudioSource, AudioSink] | None = None
                 ) -> tuple[AudioSource, AudioSink]:
     """Open the profile's backends (or take `audio`) and start both; if either fails to
-    start, both are closed before the error goes on."""
-    source, sink = audio or open_audio(profile)
+    start, both are closed before the error goes on. After an open that found a device
+    missing (a daemon waiting for it), PortAudio lists the devices again first: nothing
+    of ours is open then."""
+    global _missing
+    if _missing and audio is None:
+        device_lookup.rescan()
     try:
-        source.start()
-        sink.start()
-    except BaseException:
-        close_audio(source, sink)
+        source, sink = audio or open_audio(profile)
+        try:
+            source.start()
+            sink.start()
+        except BaseException:
+            close_audio(source, sink)
+            raise
+    except AudioDeviceError:
+        _missing = audio is None
         raise
+    _missing = False
     return source, sink
 
 

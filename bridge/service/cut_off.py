@@ -80,6 +80,7 @@ class Settler:
         self.profile = profile
         self._left: set[str] = set()  # on the list as the daemon started: an earlier one's
         self._ended: set[str] = set()  # of those, ended through the controlUrl by the last look
+        self._tried: set[str] = set()  # of those, asked to end at least once (said once)
         self._task: asyncio.Task[None] | None = None
         self._wake, self._looked = asyncio.Event(), asyncio.Event()
         self._told: set[str] = set()  # calls whose wait was said
@@ -142,7 +143,7 @@ class Settler:
             looks = self._looks[entry.id] = self._looks.get(entry.id, 0) + 1
             if status == "ended" and (cost is not None or looks >= COST_LOOKS):
                 self._count(entry.id, body)
-            elif status != "ended" and entry.id not in self._ended:
+            elif status != "ended" and entry.id not in self._ended | self._tried:
                 self._say(entry.id, f"Vapi says it is still {inert(str(status), 40)}")
         live = self.live()
         return any(entry.id != live for entry in self.read().open)
@@ -188,10 +189,13 @@ class Settler:
                                 allow_plaintext=profile.api.allow_plaintext,
                                 timeout=profile.api.timeout_seconds)
         commands.info = info
-        log.warning("call %s, left in progress when the daemon last stopped (a power cut, or "
-                    "a kiosk that froze): Vapi bills it until it is ended", label)
-        await end_left(commands, profile.call, label)
-        self._ended.add(info.id)
+        again = info.id in self._tried
+        self._tried.add(info.id)
+        log.log(logging.DEBUG if again else logging.WARNING, "call %s, left in progress when "
+                "the daemon last stopped (a power cut, or a kiosk that froze): Vapi bills it "
+                "until it is ended", label)
+        if await end_left(commands, profile.call, label, again):
+            self._ended.add(info.id)  # looked at again soon, to count it
 
     def _say(self, call_id: str, why: str) -> None:
         level = logging.DEBUG if call_id in self._told else logging.WARNING

@@ -5,7 +5,8 @@ they cost), in one small JSON file, `spending-<profile>.json` in the state direc
 One write both adds a call and takes it off the open list (a temporary file renamed over
 the old), so a crash between the two can never count a call twice. The file is readable by
 the daemon's user alone: an open call's id is a bearer secret while the call lasts. A file
-from another day counts as zero (that day's open calls with it); one that cannot be read
+from another day counts as zero (its open calls are kept: counted today, once Vapi says what
+they cost, and one a power cut left in progress still ended); one that cannot be read
 is logged and counted as zero, never fatal."""
 
 from __future__ import annotations
@@ -84,11 +85,12 @@ def read(path: Path, today: str) -> Totals:
     except FileNotFoundError:
         return Totals(today)
     except (OSError, ValueError) as exc:
-        log.warning("spending totals %s unreadable (%s): counting today from zero",
-                    path, exc.__class__.__name__ if isinstance(exc, OSError) else exc)
+        log.log(_level(path), "spending totals %s unreadable (%s): counting today from zero",
+                path, exc.__class__.__name__ if isinstance(exc, OSError) else exc)
         return Totals(today)
-    if data.get("day") != today:
-        return Totals(today)  # another day's: today starts at zero
+    if data.get("day") != today:  # another day's: today starts at zero, its open calls
+        return Totals(today, open=_open_calls(data.get("open")))  # still to look at (a power
+        # cut before midnight: the call is ended, and counted, after it)
     calls = data.get("calls")
     return Totals(today, number(data.get("minutes")) or 0.0, number(data.get("cost")) or 0.0,
                   calls if isinstance(calls, int) and calls >= 0 else 0,
@@ -101,7 +103,17 @@ def write(path: Path, totals: Totals, *, durable: bool = True) -> None:
     try:
         replace_text(path, json.dumps(asdict(totals)) + "\n", private=True, durable=durable)
     except OSError as exc:
-        log.warning("cannot save the spending totals to %s (%s)", path, exc.strerror or exc)
+        log.log(_level(path), "cannot save the spending totals to %s (%s)", path,
+                exc.strerror or exc)
+
+
+_said: set[Path] = set()  # files whose trouble was said: once at warning level, then debug
+
+
+def _level(path: Path) -> int:
+    said = path in _said
+    _said.add(path)
+    return logging.DEBUG if said else logging.WARNING
 
 
 def sync_soon(path: Path) -> None:

@@ -75,7 +75,8 @@ class Access:
         scheme, _, given = request.headers.get("Authorization", "").partition(" ")
         if scheme.lower() == "bearer" and self._matches(given.strip()):
             return True
-        return self._matches(request.cookies.get(self.cookie))
+        return self._matches(request.cookies.get(self.cookie)) or self._matches(
+            request.cookies.get(COOKIE))  # (the one name of before: a screen still has it)
 
     def refusal(self, request: web.Request) -> web.StreamResponse | None:
         """None when the request may be served, else the answer refusing it (or the redirect

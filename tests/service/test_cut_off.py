@@ -180,7 +180,7 @@ def test_a_call_a_power_cut_left_in_progress_is_ended_at_the_next_start(
     """A power cut mid-call: no FIN reaches Vapi, which bills the call on (the simulator's
     `power-cut` fault keeps it in progress 60 s after the socket goes). The daemon started
     again, with no spending limit set (the profile's default), ends it through its
-    controlUrl at once, and counts it once Vapi says it ended."""
+    controlUrl at once, and counts it once Vapi says it ended: on the next day too."""
     sim = start_sim(assistant="echo", faults=("power-cut=60",))
     profile = profiles.write(sim.base_url, call={"max_duration_seconds": 120})
     state = tmp_path / "state"
@@ -217,6 +217,8 @@ def test_a_call_a_power_cut_left_in_progress_is_ended_at_the_next_start(
     call = sim.only_call()
     time.sleep(1.0)
     assert sim.only_call()["status"] == "in-progress", "Vapi bills the call on"
+    before = totals()  # the power cut came before midnight: the kiosk starts on a new day
+    file.write_text(json.dumps({**before, "day": "2000-01-01"}))
 
     log = tmp_path / "daemon.log"
     proc = daemon(standby, state, log)

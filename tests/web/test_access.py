@@ -156,3 +156,6 @@ def test_two_kiosks_on_one_box_keep_their_own_cookie(
             assert opened.status_code == 303, opened.text
         for daemon in daemons:
             assert browser_like.get(f"{daemon.base}/state").status_code == 200, daemon.base
+    # a screen that kept the one cookie name of before is not logged out by the upgrade
+    old = httpx.get(f"{daemons[0].base}/state", cookies={"vapi_bridge_token": tokens[0]})
+    assert old.status_code == 200, old.text
