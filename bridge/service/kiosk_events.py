@@ -8,7 +8,14 @@ from __future__ import annotations
 import re
 
 from bridge import events
-from bridge.errors import ApiRequestError, AuthError, BridgeError, NetworkError
+from bridge.errors import (
+    ApiRequestError,
+    AudioDeviceError,
+    AudioFileError,
+    AuthError,
+    BridgeError,
+    NetworkError,
+)
 from bridge.events import EventBus
 from bridge.service.placing import EventHook
 from bridge.vapi import messages
@@ -61,9 +68,12 @@ def publish_error(bus: EventBus, exc: BridgeError) -> None:
 def error_cause(exc: BridgeError) -> str:
     """Why a call could not be placed, for an `error` event: network (unreachable, retries
     exhausted), payment (402 billing, 403 blocked), refused (another refusal: the key, the
-    request), or other (a device, the record directory, …)."""
+    request), device (the microphone or speaker missing), or other (the record directory,
+    …)."""
     if isinstance(exc, NetworkError):
         return "network"
+    if isinstance(exc, AudioDeviceError) and not isinstance(exc, AudioFileError):
+        return "device"  # missing or failing as the call was to be placed
     if isinstance(exc, AuthError):
         return "payment" if PAYMENT.match(exc.message) else "refused"
     if isinstance(exc, ApiRequestError):

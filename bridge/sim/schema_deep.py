@@ -122,7 +122,7 @@ def _inside(value: Any, schema: dict[str, Any], path: str) -> list[str]:
         for key, item in value.items():
             if key not in properties:
                 errors.append(f"{prefix}property {key} should not exist")
-            else:
+            elif item is not None:  # null is "missing" to Vapi's validators (@IsOptional)
                 errors += check(item, properties[key], _name(path, key))
     return errors
 

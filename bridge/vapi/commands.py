@@ -73,14 +73,18 @@ class CallCommands:
         `NetworkError`."""
         self._check()
         via = self.route(command)
-        if via == "control-url":
+        if via == "control-url":  # told first: Vapi may speak a `say` before the POST's
+            self._tell(command)  # answer is back, and its start would be cut
             await self.post_control(command)
         else:
             await self._over_socket(command)
+            self._tell(command)
         self._note(command)
+        return via
+
+    def _tell(self, command: dict[str, Any]) -> None:
         if self._sent is not None:
             self._sent(command)
-        return via
 
     async def _over_socket(self, command: dict[str, Any]) -> None:
         try:

@@ -41,6 +41,7 @@ def test_a_standby_kiosk_without_its_microphone_waits_for_it(
         watching.communicate()
     assert daemon.proc.poll() is None, "the daemon stays up"
     assert MISSING in error["message"] and error["exit"] == 4, error
+    assert error["cause"] == "device", error  # the screen: "The microphone or speaker …"
     assert sim.calls() == [], "no call without a microphone"
     assert json.loads(daemon.ok("--json", "status"))["state"] == "waiting for trigger"
     assert daemon.stop() == 0, daemon.err

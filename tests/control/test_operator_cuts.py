@@ -22,11 +22,13 @@ BLOCK = 320  # frames of 16 kHz in `_tone_blocks`' blocks
 OLD_HZ = 2900  # the old line: a tone no word of the simulator's new one comes near
 
 
-@pytest.mark.parametrize("command", [("mute-assistant",),
-                                     ("say", "--interrupt-assistant", "Sorry to cut in.")])
+@pytest.mark.parametrize(("command", "via"), [
+    (("mute-assistant",), "socket"),
+    (("say", "--interrupt-assistant", "Sorry to cut in."), "socket"),
+    (("say", "--interrupt-assistant", "Sorry to cut in."), "control-url")])
 def test_an_operator_command_that_silences_the_assistant_cuts_what_is_queued(
-        command: tuple[str, ...], start_sim, profiles: ProfileBuilder, short_dir: Path,
-        tmp_path: Path, start_daemon) -> None:
+        command: tuple[str, ...], via: str, start_sim, profiles: ProfileBuilder,
+        short_dir: Path, tmp_path: Path, start_daemon) -> None:
     script = tmp_path / "script.yaml"
     script.write_text(yaml.safe_dump([{"tone": OLD_HZ, "ms": 12000, "wait": False}]))
     sim = start_sim(assistant=f"script:{script}", downlink_speed=float("inf"))
@@ -34,7 +36,8 @@ def test_an_operator_command_that_silences_the_assistant_cuts_what_is_queued(
     sections: dict[str, Any] = {"audio": {"input": "null", "output": f"file:{out}"}}
     service = {"mode": "standby", "control_socket": str(short_dir / "ctl.sock")}
     daemon = start_daemon(profiles.write(sim.base_url, service=service,
-                                         assistant={"overrides": {}}, **sections))
+                                         assistant={"overrides": {}},
+                                         call={"commands_via": via}, **sections))
     daemon.ok("call")
     wait_for(lambda: _tone_blocks(out, OLD_HZ).size >= 25, 15, "the reply playing")
     assert _status(daemon)["playout"]["depthMs"] > 5000, "the reply is queued, sent whole"

@@ -176,6 +176,14 @@ def test_audio_formats_and_defaults(client: httpx.Client, sim: SimHandle) -> Non
         assert (rep["format"], rep["sampleRate"]) == (fmt, rate)
 
 
+def test_null_is_a_missing_optional_field_as_to_vapi(client: httpx.Client) -> None:
+    """Vapi's validators take null for an optional field (class-validator's @IsOptional);
+    the whole-schema check refused it as "must be a string" (reread helper)."""
+    body = {**ws_body(), "assistantOverrides": {"firstMessage": "", "voicemailMessage": None,
+                                                "endCallMessage": None}}
+    assert post(client, body).status_code == 201
+
+
 def test_inline_assistant_is_accepted(client: httpx.Client) -> None:
     body = {"assistant": {"firstMessage": "", "model": {"messages": [
         {"role": "system", "content": "Be brief."}]}},
