@@ -10,7 +10,7 @@ from types import TracebackType
 
 import numpy as np
 
-from .daemon import RigError, SoundServer, available
+from .daemon import RigError, SoundServer, available, terminate
 from .harness import Harness, reinit_portaudio
 from .topology import (
     MIC_DEVICE,
@@ -98,9 +98,25 @@ class PulseRig:
         config = write_config(self.base, run, self.rate)
         self.env, self._harness_env, self.log_path = (config.env, config.harness_env,
                                                       config.log_path)
+        self._config = config
+        self._up()
+
+    def _up(self) -> None:
+        config = self._config
         self._server.start(daemon_cmd(config), config.env, config.daemon_conf, config.log_path)
         keepalives = start_keepalives(self._server, self.rate)
         self.sink_latency_ms = settle_sinks(self._server, keepalives)
+
+    def unplug(self) -> None:
+        """The sound server and its processes gone, its directories kept: every device is
+        gone, as a USB card unplugged (a program started now finds none). `replug()`."""
+        for proc in reversed(self._server.procs):
+            terminate(proc)
+        self._server.procs.clear()
+
+    def replug(self) -> None:
+        """The sound server back at the same address, with the same devices."""
+        self._up()
 
     def stop(self) -> None:
         """Tear everything down; idempotent, never leaves a process or the private dirs behind."""
