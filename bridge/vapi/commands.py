@@ -71,6 +71,12 @@ class CallCommands:
         """Deliver `command` to the call; returns the path used ("socket" or
         "control-url"). Raises `Refused` (the call is over, or Vapi said 4xx) or
         `NetworkError`."""
+        try:
+            return await self._send(command)
+        except ReferenceError:  # the call itself let go (its callbacks are weak): over
+            raise Refused(f"no call in progress (call {self._label} is over)") from None
+
+    async def _send(self, command: dict[str, Any]) -> str:
         self._check()
         via = self.route(command)
         if via == "control-url":  # told first: Vapi may speak a `say` before the POST's

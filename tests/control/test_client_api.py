@@ -118,6 +118,18 @@ def test_control_url_400_is_a_refusal_naming_the_likely_cause(
 
     bad, ended = asyncio.run(scenario())
     assert bad.startswith("the controlUrl refused dance (400: unknown message type")
+    # a call's commands kept after the call itself is let go: still a refusal (its parts
+    # call it back through weak references), not a ReferenceError (reread helper)
+
+    async def kept() -> str:
+        async with open_call(str(profile)) as call:
+            commands = call.call.commands
+        del call
+        with pytest.raises(Refused) as gone:
+            await commands.send({"type": "end-call"})
+        return str(gone.value)
+
+    assert asyncio.run(kept()).startswith("no call in progress (call ")
     assert ended.startswith("the controlUrl refused say (400: No active call")
     assert "the call may have ended" in ended
     assert "http" not in bad + ended
