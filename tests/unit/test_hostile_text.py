@@ -171,3 +171,24 @@ def test_rest_error_text_is_inert_whatever_its_shape() -> None:
     assert deep.startswith("[[[") and len(deep) <= 301
     assert said(text="plain\nbody") == "plain\\nbody"
     assert len(said(json={"message": ["x" * 1000] * 1000})) <= 301
+
+
+def test_a_megabyte_of_escaped_quotes_costs_no_memory_to_measure() -> None:
+    """The depth check skips string literals with a regular expression; on a megabyte of
+    `\\"` never closed (the simulator's hostile frame) the engine kept its backtracking
+    states: the process's peak memory rose 58 MB for a moment (soak helper). Measured in a
+    process of its own, by the kernel's high-water mark."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import resource\n"
+        "from bridge.vapi import safejson\n"
+        "from bridge.sim.hostile import HOSTILE_FRAMES\n"
+        "big = max(HOSTILE_FRAMES, key=len)\n"
+        "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "safejson.nesting(big)\n"
+        "print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024)\n")
+    grown = float(subprocess.run([sys.executable, "-c", probe], capture_output=True,
+                                 text=True, check=True).stdout)
+    assert grown < 8, f"{grown:.1f} MB more at the peak"
