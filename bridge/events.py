@@ -16,6 +16,7 @@ knows where the kiosk is.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import json
 import logging
@@ -58,6 +59,7 @@ SPENDING_LIMIT = "spending-limit"  # an ERROR's cause: the daily limit refused a
 
 MAX_FIELD = 4000  # characters of one string field
 QUEUE_SIZE = 256  # events a subscriber may fall behind by
+RECENT = 256  # events kept for a client that comes back (an event stream's Last-Event-ID)
 
 Value = str | int | float | bool | None
 
@@ -158,6 +160,7 @@ class EventBus:
         self._listeners: list[Listener] = []
         self._seq = 0
         self.state: KioskEvent | None = None  # the latest of STATE_KINDS
+        self._recent: collections.deque[KioskEvent] = collections.deque(maxlen=RECENT)
 
     def publish(self, kind: str, **fields: object) -> KioskEvent:
         self._seq += 1
@@ -165,6 +168,7 @@ class EventBus:
                            {k: _clean(v) for k, v in fields.items()})
         if kind in STATE_KINDS:
             self.state = event
+        self._recent.append(event)
         for sub in self._subs:
             sub.put(event)
         for listener in self._listeners:
@@ -181,11 +185,18 @@ class EventBus:
 
     @contextlib.contextmanager
     def subscribe(self, size: int = QUEUE_SIZE, *, replay_state: bool = True,
-                  keep: Callable[[KioskEvent], bool] | None = None) -> Iterator[Subscription]:
-        """A subscription for the duration of the block, starting with the latest state;
-        only the events `keep` says yes to (all by default) are queued for it."""
+                  keep: Callable[[KioskEvent], bool] | None = None,
+                  since: int | None = None) -> Iterator[Subscription]:
+        """A subscription for the duration of the block, starting with the latest state, or
+        (`since`: the last seq a client had, an event stream's Last-Event-ID) with what came
+        after it, when the last `RECENT` events still hold all of that; only the events
+        `keep` says yes to (all by default) are queued for it."""
         sub = Subscription(size, keep)
-        if replay_state and self.state is not None:
+        missed = self._after(since)
+        if missed is not None:
+            for event in missed:
+                sub.put(event)
+        elif replay_state and self.state is not None:
             sub.put(self.state)
         self._subs.add(sub)
         try:
@@ -193,6 +204,14 @@ class EventBus:
         finally:
             sub.closed = True
             self._subs.discard(sub)
+
+    def _after(self, since: int | None) -> list[KioskEvent] | None:
+        """The events after seq `since`, or None when they are not all kept (or `since` is
+        no seq of this bus: a daemon started again counts from 1)."""
+        recent = self._recent
+        if since is None or not recent or not recent[0].seq - 1 <= since <= self._seq:
+            return None
+        return [event for event in recent if event.seq > since]
 
     @property
     def subscribers(self) -> int:

@@ -1,10 +1,11 @@
 """`/events`: the kiosk's events as server-sent events, the same JSON lines as `ctl events`
 (`data: {"event": …}`, `id:` its seq). A client that reads slowly loses its oldest events
 (a `lost` event says how many), never slows the daemon; one that stops reading is dropped
-after `WRITE_TIMEOUT_S`. `?level=1` adds `{"event": "level", "db": …}` (the microphone's
-level in dBFS) five times a second while a call is live: the screen's meter, and nothing
-computed when no page asks. When the daemon stops, what it published before is sent, then
-the stream ends."""
+after `WRITE_TIMEOUT_S`. A browser that comes back (`Last-Event-ID`) gets what it missed
+first, when the bus still holds it, else the state as any new stream. `?level=1` adds
+`{"event": "level", "db": …}` (the microphone's level in dBFS) five times a second while a
+call is live: the screen's meter, and nothing computed when no page asks. When the daemon
+stops, what it published before is sent, then the stream ends."""
 
 from __future__ import annotations
 
@@ -35,6 +36,13 @@ def _level(host: WebHost) -> float | None:
     return round(max(SILENCE_DB, min(0.0, db)), 1) if db == db else None
 
 
+def _last_id(request: web.Request) -> int | None:
+    """The seq of the last event a browser coming back had (`Last-Event-ID`): what came
+    after is sent first (captions said while its stream was cut), not the state again."""
+    given = request.headers.get("Last-Event-ID", "")
+    return int(given) if given.isascii() and given.isdigit() and len(given) < 12 else None
+
+
 def _frame(event: KioskEvent) -> bytes:
     return f"id: {event.seq}\ndata: {scrub.event_json(event)}\n\n".encode()
 
@@ -54,7 +62,7 @@ async def stream(request: web.Request, host: WebHost, stopping: asyncio.Event
 
     tick = LEVEL_EVERY_S if levels else KEEPALIVE_S
     stop = asyncio.ensure_future(stopping.wait())
-    with host.events.subscribe() as sub:
+    with host.events.subscribe(since=_last_id(request)) as sub:
         pending = asyncio.ensure_future(sub.get())
         try:
             await send(f"retry: {RETRY_MS}\n\n".encode())

@@ -83,6 +83,35 @@ def test_a_new_subscriber_starts_from_the_latest_state() -> None:
     asyncio.run(main())
 
 
+def test_a_client_that_comes_back_gets_what_it_missed_not_the_state_again() -> None:
+    """An event stream cut a moment (a proxy, a flaky link) comes back with the last seq it
+    had (Last-Event-ID): the captions said meanwhile were lost, and the state sent again
+    restarted the screen's timers (operator helper). What came after is sent instead, when
+    the bus still holds it; else, or for a seq no event of this bus had (the daemon
+    started again), the state as to any new subscriber."""
+    bus = EventBus()
+    bus.publish(events.STANDBY)
+    bus.publish(events.TRIGGERED, cause="ctl")
+    had = bus.publish(events.IN_CALL, call="1a2b3c4d").seq
+    bus.publish(events.TRANSCRIPT, role="assistant", text="Welcome.", final=True)
+    bus.publish(events.TRANSCRIPT, role="visitor", text="Hi.", final=True)
+
+    def first_of(since: int | None) -> list[str]:
+        with bus.subscribe(since=since) as sub:
+            got = []
+            while (event := sub.get_nowait()) is not None:
+                got.append(event.fields.get("text") or event.kind)
+            return got
+
+    assert first_of(had) == ["Welcome.", "Hi."]
+    assert first_of(had + 2) == [], "nothing missed: nothing sent, not the state again"
+    assert first_of(None) == [events.IN_CALL]
+    assert first_of(10_000) == [events.IN_CALL], "another daemon's seq"
+    for n in range(events.RECENT):
+        bus.publish(events.TRANSCRIPT, role="visitor", text=f"line {n}", final=False)
+    assert first_of(had) == [events.IN_CALL], "more missed than kept: the state"
+
+
 def test_keep_filters_before_queueing_so_skipped_events_cost_no_losses() -> None:
     async def main() -> None:
         bus = EventBus()
