@@ -27,18 +27,6 @@ def sounddevice() -> Any:
     return sd
 
 
-def rescan() -> None:
-    """PortAudio lists the devices once, as it starts: one that appeared since (a USB device
-    plugged in again, a sound server up late at boot) is not found until it starts again.
-    Restarted here; every stream of this process must be closed first."""
-    sd = sounddevice()
-    try:
-        sd._terminate()
-        sd._initialize()
-    except Exception as exc:  # sd.PortAudioError: the next lookup says what is missing
-        log.debug("PortAudio could not be restarted: %s", exc)
-
-
 def list_devices() -> list[dict[str, Any]]:
     sd = sounddevice()
     apis = sd.query_hostapis()

@@ -44,6 +44,24 @@ def _portaudio_lock(what: str) -> Iterator[None]:
         _PA_LOCK.release()
 
 
+def rescan() -> None:
+    """PortAudio lists the devices once, as it starts: one that appeared since (a USB device
+    plugged in again, a sound server up late at boot) is not found until it starts again.
+    Restarted here; every stream of this process must be closed first. Not while another
+    thread is inside PortAudio (a close left to finish): skipped then."""
+    sd = sounddevice()
+    if not _PA_LOCK.acquire(blocking=False):
+        log.debug("PortAudio not restarted: a stream is still being opened or closed")
+        return
+    try:
+        sd._terminate()
+        sd._initialize()
+    except Exception as exc:  # sd.PortAudioError: the next lookup says what is missing
+        log.debug("PortAudio could not be restarted: %s", exc)
+    finally:
+        _PA_LOCK.release()
+
+
 MAX_STAMP_SKEW_S = 2.0  # a block's ADC or DAC time lies within the device's latency of
 # the stream's current time: one further off is on another clock, not a time to place by
 

@@ -8,10 +8,11 @@ import asyncio
 import contextlib
 import logging
 import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 
-from bridge.audio import device_lookup
+from bridge.audio import device_stream
 from bridge.audio.base import AudioSink, AudioSource
 from bridge.call.backends import open_sink, open_source
 from bridge.call.recording import Recorder
@@ -64,7 +65,9 @@ def open_audio(profile: Profile) -> tuple[AudioSource, AudioSink]:
     return source, sink
 
 
-_missing = False  # the last open found a device missing: PortAudio looks again first
+RESCAN_EVERY_S = 10.0
+_missing = False  # the last open found a device missing: PortAudio looks again first,
+_rescanned_at = -RESCAN_EVERY_S  # at most every RESCAN_EVERY_S (a wake word tries each second)
 
 
 def start_audio(profile: Profile, audio: tuple[AudioSource, AudioSink] | None = None
@@ -73,9 +76,10 @@ def start_audio(profile: Profile, audio: tuple[AudioSource, AudioSink] | None = 
     start, both are closed before the error goes on. After an open that found a device
     missing (a daemon waiting for it), PortAudio lists the devices again first: nothing
     of ours is open then."""
-    global _missing
-    if _missing and audio is None:
-        device_lookup.rescan()
+    global _missing, _rescanned_at
+    if _missing and audio is None and time.monotonic() - _rescanned_at >= RESCAN_EVERY_S:
+        _rescanned_at = time.monotonic()  # (each restart costs ~16 ms, and on some ALSA
+        device_stream.rescan()  # setups ~12 KB that PortAudio never gives back)
     try:
         source, sink = audio or open_audio(profile)
         try:

@@ -119,10 +119,12 @@ def _inside(value: Any, schema: dict[str, Any], path: str) -> list[str]:
     properties = schema.get("properties")
     if isinstance(value, dict) and isinstance(properties, dict):
         prefix = f"{path}." if path else ""
+        required = schema.get("required", ())
         for key, item in value.items():
             if key not in properties:
                 errors.append(f"{prefix}property {key} should not exist")
-            elif item is not None:  # null is "missing" to Vapi's validators (@IsOptional)
+            elif item is not None or key in required:  # null: an optional one is missing
+                # to Vapi's validators (@IsOptional), a required one is checked as given
                 errors += check(item, properties[key], _name(path, key))
     return errors
 

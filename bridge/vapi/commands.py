@@ -42,7 +42,8 @@ class CallCommands:
     is over, `ConnectionClosed` or `TimeoutError`); `check` raises `Refused` when the call
     cannot take commands now; `public_key` gives the key for an authenticated controlUrl
     (None: `call.control_auth` off), read when a POST needs it; `sent` is told of each
-    command delivered. `info` is the call's, set once it is created."""
+    command delivered (a `say` to the controlUrl as it is POSTed). `info` is the call's,
+    set once it is created."""
 
     def __init__(self, api: VapiApi, send_socket: SocketSend, *, via: str,
                  public_key: Callable[[], str] | None, allow_plaintext: bool,
@@ -79,9 +80,13 @@ class CallCommands:
     async def _send(self, command: dict[str, Any]) -> str:
         self._check()
         via = self.route(command)
-        if via == "control-url":  # told first: Vapi may speak a `say` before the POST's
-            self._tell(command)  # answer is back, and its start would be cut
+        if via == "control-url":
+            early = command.get("type") == "say"  # Vapi may speak it before the POST's
+            if early:  # answer is back: told first, or its start would be cut
+                self._tell(command)
             await self.post_control(command)
+            if not early:  # a mute Vapi refused: nothing done on our side either
+                self._tell(command)
         else:
             await self._over_socket(command)
             self._tell(command)

@@ -51,3 +51,29 @@ def test_an_operator_command_that_silences_the_assistant_cuts_what_is_queued(
     daemon.ok("end")
     assert daemon.stop() == 0, daemon.err
     assert "dropped" in daemon.err and "still queued" in daemon.err, daemon.err
+
+
+def test_a_mute_the_control_url_refuses_leaves_the_assistant_heard(
+        start_sim, profiles: ProfileBuilder, short_dir: Path, tmp_path: Path,
+        start_daemon) -> None:
+    """A controlUrl that wants the public key the profile does not send (401): `ctl
+    mute-assistant` says it was refused, and the speaker goes on playing the assistant, as
+    Vapi does (the cut once came before the POST's answer: reread helper)."""
+    script = tmp_path / "script.yaml"
+    script.write_text(yaml.safe_dump([{"tone": OLD_HZ, "ms": 12000, "wait": False}]))
+    sim = start_sim(assistant=f"script:{script}", downlink_speed=float("inf"))
+    out = tmp_path / "speaker.wav"
+    daemon = start_daemon(profiles.write(
+        sim.base_url, service={"mode": "standby", "control_socket": str(short_dir / "ctl.sock")},
+        assistant={"overrides": {"monitorPlan": {"controlAuthenticationEnabled": True}}},
+        call={"commands_via": "control-url"}, audio={"input": "null", "output": f"file:{out}"}))
+    daemon.ok("call")
+    wait_for(lambda: _tone_blocks(out, OLD_HZ).size >= 25, 15, "the reply playing")
+    refused = daemon.ctl("mute-assistant")
+    assert refused.returncode != 0 and "401" in refused.stderr, refused.stderr
+    answered_at = _frames(out)
+    wait_for(lambda: _frames(out) > answered_at + 16000, 15, "1 s more of the speaker")
+    heard = _tone_blocks(out, OLD_HZ)
+    assert (heard >= answered_at).sum() >= 40, "the assistant went on being heard"
+    daemon.ok("end")
+    assert daemon.stop() == 0, daemon.err

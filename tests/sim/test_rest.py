@@ -141,6 +141,8 @@ def test_missing_or_urllib_user_agent_is_403_1010(sim: SimHandle) -> None:
          "assistantOverrides.variableValues must be an object"),
         ({**ws_body(), "assistantOverrides": {"endCallPhrases": "bye"}},
          "assistantOverrides.endCallPhrases must be an array"),
+        ({**ws_body(), "assistantOverrides": {"voice": {"provider": "vapi", "voiceId": None}}},
+         "assistantOverrides.voice.voiceId must be a string"),  # null: for optional ones
     ],
 )
 def test_body_validation_is_400_nestjs(client: httpx.Client, body: Any, expected: str) -> None:
