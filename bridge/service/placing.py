@@ -70,8 +70,7 @@ async def _dispatch(call: Call, hooks: list[EventHook]) -> None:
 def waits_for_devices(profile: Profile, exc: AudioDeviceError) -> bool:
     """Whether a device missing (a USB one unplugged a while) leaves the daemon up, looking
     for it again at the next call: in `standby` and `loop`, where exit 4 again and again
-    ran into the unit's StartLimitBurst and left the kiosk down for good. Not in `once`
-    mode, nor for a `file:` (a profile problem, exit 2), nor with a wake word, which
-    listens all the time."""
-    return profile.service.mode != "once" and not isinstance(exc, AudioFileError) \
-        and not profile.trigger.wake_word
+    ran into the unit's StartLimitBurst and left the kiosk down for good (a wake word
+    looks for the microphone each second meanwhile: `standby.py`). Not in `once` mode, nor
+    for a `file:` (a profile problem, exit 2)."""
+    return profile.service.mode != "once" and not isinstance(exc, AudioFileError)

@@ -19,11 +19,15 @@ MISSING = "No Such Kiosk Microphone"
 
 
 @pytest.mark.timeout(60)
+@pytest.mark.parametrize("wake_word", [None, "okay_nabu"])
 def test_a_standby_kiosk_without_its_microphone_waits_for_it(
-        start_sim, profiles: ProfileBuilder, short_dir: Path, start_daemon) -> None:
+        wake_word: str | None, start_sim, profiles: ProfileBuilder, short_dir: Path,
+        start_daemon) -> None:
+    """With a wake word too: it looks for the microphone each second meanwhile."""
     sim = start_sim(assistant="echo")
     profile = control_profile(profiles, sim, short_dir / "ctl.sock",
-                              audio={"input": MISSING, "output": "null"})
+                              audio={"input": MISSING, "output": "null"},
+                              trigger={"wake_word": wake_word})
     daemon: Daemon = start_daemon(profile)
     status = json.loads(daemon.ok("--json", "status"))
     assert status["state"] == "waiting for trigger", status
@@ -43,7 +47,10 @@ def test_a_standby_kiosk_without_its_microphone_waits_for_it(
     assert MISSING in error["message"] and error["exit"] == 4, error
     assert error["cause"] == "device", error  # the screen: "The microphone or speaker …"
     assert sim.calls() == [], "no call without a microphone"
-    assert json.loads(daemon.ok("--json", "status"))["state"] == "waiting for trigger"
+    status = json.loads(daemon.ok("--json", "status"))
+    assert status["state"] == "waiting for trigger", status
+    if wake_word:
+        assert status["wakeWord"]["listening"] is False, status  # (no microphone)
     assert daemon.stop() == 0, daemon.err
     assert "the daemon waits, and opens it again for the next call" in daemon.err, daemon.err
     assert "no call placed: the devices are looked for again at the next call" in daemon.err
