@@ -143,7 +143,7 @@ class Settler:
             looks = self._looks[entry.id] = self._looks.get(entry.id, 0) + 1
             if status == "ended" and (cost is not None or looks >= COST_LOOKS):
                 self._count(entry.id, body)
-            elif status != "ended" and entry.id not in self._ended | self._tried:
+            elif status != "ended" and entry.id not in self._tried:  # (its end said it)
                 self._say(entry.id, f"Vapi says it is still {inert(str(status), 40)}")
         live = self.live()
         return any(entry.id != live for entry in self.read().open)

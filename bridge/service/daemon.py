@@ -294,7 +294,6 @@ class Daemon:
                     raise
                 log.error("%s; the daemon waits, and opens it again for the next call", exc)
 
-
     def _close_audio(self) -> None:
         wiring.close_audio(self.source, self.sink)
         self.source = self.sink = None
