@@ -62,7 +62,9 @@ class HttpSettings:
     listen: str | None = key(
         Listen(), "off when null. HOST:PORT to serve on: 127.0.0.1:8080 for the kiosk's own "
                   "browser; any other address (0.0.0.0:8080) needs token_env. Read at start "
-                  "(a reload does not move it)", example="127.0.0.1:8080", commented=True)
+                  "(a reload does not move it). A port another process holds, or an address "
+                  "not yet up at boot, leaves the kiosk taking calls without its screen, "
+                  "trying again every 5 s (warning)", example="127.0.0.1:8080", commented=True)
     token_env: str | None = key(
         Str(), "env var holding the access token (16+ characters; required off loopback, "
                "checked whenever set): send it as Authorization: Bearer TOKEN, or open "

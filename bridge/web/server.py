@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
+import errno
 import hashlib
 import logging
 import re
@@ -27,6 +29,8 @@ from bridge.web.metrics import KioskMetrics
 
 log = logging.getLogger("bridge.web")
 
+RETRY_LISTEN_S = 5
+RETRIED = (errno.EADDRINUSE, errno.EADDRNOTAVAIL)  # taken, or not (yet) this machine's
 SCRIPT = re.compile(r"<script>(.*?)</script>", re.S)
 
 
@@ -65,6 +69,7 @@ class WebServer:
         self.page, self.csp = _page()
         self._runner: web.AppRunner | None = None
         self._listener: asyncio.AbstractServer | None = None
+        self._retry: asyncio.Task[None] | None = None
         self._unlisten = host.events.listen(self.metrics.on_event)
 
     def app(self) -> web.Application:
@@ -78,25 +83,55 @@ class WebServer:
         return app
 
     async def start(self) -> None:
+        """Listen on `http.listen`. An address another process holds, or one this machine
+        does not have yet (a kiosk's LAN address before its network is up at boot), leaves
+        the kiosk running without its screen and metrics, trying again every
+        `RETRY_LISTEN_S` (a warning, then an info line once served): the screen is
+        optional, the visitor's calls are not. Any other refusal (a port below 1024, an
+        address of the wrong family) is the profile's error."""
         self._runner = web.AppRunner(self.app(), access_log=None, shutdown_timeout=1.0,
                                      **self.guard.runner_options())
         await self._runner.setup()
-        assert self._runner.server is not None
-        try:  # the socket served through `guard`'s connection limits
-            self._listener = await asyncio.get_running_loop().create_server(
-                self.guard.factory(self._runner.server), self.address, self.port,
-                backlog=128)  # as aiohttp's own sites
+        try:
+            await self._listen()
         except OSError as exc:
-            await self._runner.cleanup()
-            self._unlisten()
-            raise ProfileError(f"http.listen: cannot listen on {self.address}:{self.port}: "
-                               f"{exc.strerror or exc} — choose another port or address"
-                               ) from None
+            if exc.errno not in RETRIED:
+                await self._runner.cleanup()
+                self._unlisten()
+                raise ProfileError(f"http.listen: cannot listen on {self.address}:"
+                                   f"{self.port}: {exc.strerror or exc} — choose another "
+                                   f"port or address") from None
+            log.warning("http.listen: cannot listen on %s:%d: %s — the kiosk runs without "
+                        "its screen and metrics, trying again every %d s (free the port or "
+                        "choose another)", self.address, self.port, exc.strerror or exc,
+                        RETRY_LISTEN_S)
+            self._retry = asyncio.create_task(self._listen_later())
+
+    async def _listen(self) -> None:
+        assert self._runner is not None and self._runner.server is not None
+        # the socket served through `guard`'s connection limits
+        self._listener = await asyncio.get_running_loop().create_server(
+            self.guard.factory(self._runner.server), self.address, self.port,
+            backlog=128)  # as aiohttp's own sites
         log.info("http: the kiosk screen is at http://%s:%d/", self.address, self.port)
+
+    async def _listen_later(self) -> None:
+        while True:
+            await asyncio.sleep(RETRY_LISTEN_S)
+            try:
+                await self._listen()
+                return
+            except OSError as exc:
+                log.debug("http.listen: still cannot listen: %s", exc.strerror or exc)
 
     async def stop(self) -> None:
         self.stopping.set()  # ends the event streams
         self._unlisten()
+        if self._retry is not None:
+            self._retry.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._retry
+            self._retry = None
         if self._listener is not None:
             self._listener.close()
             self._listener = None

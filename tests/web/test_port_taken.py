@@ -1,0 +1,68 @@
+"""A kiosk whose screen's port another process holds at start (or whose LAN address is not
+up yet at boot) runs on without its screen and takes visitors' calls; it serves the screen
+as soon as the port is free. Before, it exited 2, which the unit does not restart: an
+optional screen kept the kiosk down."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import threading
+
+import httpx
+
+from tests.control.conftest import wait_for
+from tests.e2e.conftest import ROOT, ProfileBuilder, SimHandle, bridge_cmd, bridge_env
+from tests.web.conftest import web_profile
+
+
+def test_a_taken_port_leaves_the_kiosk_taking_calls_and_is_served_once_free(
+        profiles: ProfileBuilder, start_sim) -> None:
+    sim: SimHandle = start_sim()
+    holder = socket.create_server(("127.0.0.1", 0))  # another process's server on the port
+    port = int(holder.getsockname()[1])
+    env = bridge_env()
+    proc = subprocess.Popen(bridge_cmd("run", "--profile", str(web_profile(profiles, sim, port))),
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    err: list[str] = []
+    reader = threading.Thread(target=lambda: err.extend(iter(proc.stderr.readline, "")),
+                              daemon=True)
+    reader.start()
+    try:
+        wait_for(lambda: any("cannot listen" in line for line in err) or proc.poll() is not None,
+                 30, "the daemon's word on the taken port")
+        assert proc.poll() is None, f"the daemon exited {proc.returncode}: {''.join(err)}"
+
+        # the kiosk still takes a visitor's call
+        ctl = subprocess.run(bridge_cmd("ctl", "call", "--profile", "kiosk"), cwd=ROOT,
+                             env=env, capture_output=True, text=True, timeout=60)
+        assert ctl.returncode == 0, ctl.stdout + ctl.stderr
+        wait_for(lambda: sim.calls(), 30, "the call the kiosk placed")
+        ctl = subprocess.run(bridge_cmd("ctl", "end", "--profile", "kiosk"), cwd=ROOT,
+                             env=env, capture_output=True, text=True, timeout=60)
+
+        holder.close()  # the port is free: the screen comes up by itself
+
+        def served() -> bool:
+            try:
+                state = httpx.get(f"http://127.0.0.1:{port}/state", timeout=5).json()
+            except (httpx.HTTPError, ValueError):
+                return False
+            return bool(state.get("profile"))
+
+        wait_for(served, 30, "the screen once the port is free")
+    finally:
+        holder.close()
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+        reader.join(timeout=10)
+    said = "".join(err)
+    warnings = [line for line in err if "cannot listen" in line]
+    assert len(warnings) == 1, said  # said once, not at every retry
+    assert f"127.0.0.1:{port}" in warnings[0] and "without its screen" in warnings[0], said
+    assert "Traceback" not in said, said
+    assert proc.returncode == 0, said
+    assert said.count("the kiosk screen is at") == 1, said
