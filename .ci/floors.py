@@ -2,8 +2,10 @@
 
 `make test-floors` installs the package with these constraints in a second venv and runs
 the tests there, so a floor that is not really enough fails CI. Every requirement must
-have a `>=` floor; environment markers are kept (pip evaluates them). The package's own
-extras (`vapi-bridge[...]`) are skipped: their members are listed on their own.
+have a `>=` floor; environment markers are kept (pip evaluates them), so a dependency
+with one floor per Python version (`numpy>=1.26; python_version < "3.13"`, `numpy>=2.1.0;
+python_version >= "3.13"`) is pinned once per marker. The package's own extras
+(`vapi-bridge[...]`) are skipped: their members are listed on their own.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ def floors(project: dict[str, Any]) -> list[str]:
     lines = list(project.get("dependencies", []))
     for extra in project.get("optional-dependencies", {}).values():
         lines += extra
-    pins: dict[str, str] = {}
+    pins: dict[tuple[str, str], str] = {}  # by name and marker: one pin per Python
     for line in lines:
         match = REQUIREMENT.match(line)
         if match is None:
@@ -34,7 +36,8 @@ def floors(project: dict[str, Any]) -> list[str]:
         floor = re.search(r">=\s*([^,\s]+)", spec)
         if floor is None:
             raise SystemExit(f"floors: {line!r} has no >= floor; declare one")
-        pins[name.lower()] = f"{name}=={floor.group(1)}{' ' + marker if marker else ''}"
+        pin = f"{name}=={floor.group(1)}{' ' + marker if marker else ''}"
+        pins[name.lower(), marker or ""] = pin
     return sorted(pins.values(), key=str.lower)
 
 

@@ -25,7 +25,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from bridge.inert import inert
+from bridge.inert import printable
 
 log = logging.getLogger("bridge.events")
 
@@ -87,7 +87,7 @@ def final_only(event: KioskEvent) -> bool:
 def _clean(value: object) -> Value:
     if value is None or isinstance(value, bool | int | float):
         return value  # type: ignore[return-value]
-    return inert(str(value), MAX_FIELD)
+    return printable(str(value), MAX_FIELD)  # server text: made inert where it came in
 
 
 class Subscription:

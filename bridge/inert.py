@@ -4,10 +4,17 @@ Server text (transcripts, statuses, error bodies) reaches the terminal, the log 
 journal. A newline in it would forge a second log line, an ANSI escape would repaint the
 terminal, a bidi override would reorder what is shown, a lone surrogate cannot even be
 encoded, and `<3>` at a line's start is an error priority to journald. `inert` escapes all
-of those as visible `\\n`, `\\x1b`, `\\u202e`… and keeps every other character (accents,
-emoji, any script) as it is. The standard library has no such escape: `repr` and the
-`unicode_escape` codec escape all non-ASCII text too, which would garble any language
-but English.
+of those as visible `\\n`, `\\x1b`, `\\u202e`…, and a backslash as `\\\\` (so the two
+characters `\\n` the server sent read apart from an escaped line break), and keeps every
+other character (accents, emoji, any script) as it is. The standard library has no such
+escape: `repr` and the `unicode_escape` codec escape all non-ASCII text too, which would
+garble any language but English.
+
+`inert` is applied once, where server text comes in (`bridge.vapi.messages`, REST error
+bodies and statuses): applied again, each backslash would double. Where text that is
+already inert (or JSON) meets the terminal, the journal or the event bus once more,
+`printable` is the safety net: controls escaped, backslashes kept, so it changes nothing
+of inert text.
 """
 
 from __future__ import annotations
@@ -21,7 +28,8 @@ from typing import Any
 _UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069"
                      "\ud800-\udfff]")
 _SURROGATE = re.compile("[\ud800-\udfff]")
-_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+_UNSAFE_OR_BACKSLASH = re.compile(f"\\\\|{_UNSAFE.pattern}")
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "\\": "\\\\"}
 ELLIPSIS = "…"
 
 
@@ -31,14 +39,26 @@ def _escape(match: re.Match[str]) -> str:
     return _NAMED.get(char) or (f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
 
 
+def _cut(text: str, limit: int | None) -> str:
+    return text[:limit] + ELLIPSIS if limit is not None and len(text) > limit else text
+
+
 def inert(text: str, limit: int | None = None) -> str:
-    """`text` as one printable line: controls escaped, cut to `limit` characters (+ …)."""
-    if limit is not None and len(text) > limit:
-        text = text[:limit] + ELLIPSIS
-    return _UNSAFE.sub(_escape, text)
+    """`text` as one printable line: controls and backslashes escaped, cut to `limit`
+    characters (+ …). Unambiguous: a line break reads `\\n`, the two characters `\\n` read
+    `\\\\n`."""
+    return _UNSAFE_OR_BACKSLASH.sub(_escape, _cut(text, limit))
+
+
+def printable(text: str, limit: int | None = None) -> str:
+    """`text` as one printable line, for text that is already inert (or JSON): controls
+    escaped, backslashes kept, cut to `limit` characters (+ …). It changes nothing of
+    inert text, and still keeps any other text from forging a line."""
+    return _UNSAFE.sub(_escape, _cut(text, limit))
 
 
 def is_inert(text: str) -> bool:
+    """No control, line break, bidi mark or lone surrogate: safe to print as it is."""
     return _UNSAFE.search(text) is None
 
 

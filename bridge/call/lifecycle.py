@@ -186,7 +186,7 @@ class Call:
             self._tasks = []  # (their tracebacks hold the call's frames)
             self._set_closed()
             if self.recorder is not None:
-                await self.recorder.aclose()
+                await self.recorder.aclose(connected=self._socket is not None)
         try:
             summary = self.summary = await summarise(self, functools.partial(
                 end_lost, self.commands, self.profile.call, self.short_id))

@@ -12,18 +12,18 @@ decides the legs' offset, from the first half second (nothing is written before)
 fills with silence time a leg lost later (the loop stalled, a device reopened; a clock
 that jumped over `JUMP_S` is not: `timeline`).
 The network never moves either leg — a burst, a stall or an oversized frame only changes
-what the speaker plays — so the file lasts as long as the call, and speech has no gaps.
-A goodbye Vapi sent ahead of real time, still queued when the call ends, is recorded as
-it plays out (`tail.play_out`; the call's end waits for it), the sent leg silent.
+what the speaker plays — so the file lasts as long as the call, and speech has no gaps. A
+goodbye Vapi sent ahead of real time, still queued when the call ends, is recorded as it
+plays out (`tail.play_out`; the call's end waits for it), the sent leg silent.
 The placing runs on the loop, once per uplink tick; the files are written on a thread of
 their own (`recording_writer`): a slow disk never holds up the tick. The WAV header is
 rewritten with every write: the file is valid even if the process dies (`freeze()` first if
 it exits at once); `aclose()` waits (at most `CLOSE_WAIT_S`, off the loop) for the writes.
 
 A recording never ends a call. Its destination is checked before the call is created
-(`destination.check_destination`: exit 2), its files are new (`destination.claim`); if they
-cannot be started none is left; if writing fails later (a full disk, `BACKLOG_S` behind) it
-stops with one warning (path, cause), what was written stays valid, `failure` says why."""
+(`destination.check_destination`: exit 2), its files are new (`destination.claim`); if
+they cannot be started, or the call never connected, none is left; if writing fails later
+(a full disk, `BACKLOG_S` behind) it stops with one warning, what was written kept valid."""
 
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ from bridge.audio.resample import Resampler
 from bridge.audio.ring import SampleRing
 from bridge.audio.timeline import Leg, settle
 from bridge.call.destination import SUFFIXES, check_destination, claim, expand_path
-from bridge.call.recording_writer import RecordingWriter, cause
+from bridge.call.recording_writer import RecordingWriter, append, cause
 from bridge.call.tail import play_out
 from bridge.inert import inert_json
 from bridge.vapi import messages
@@ -232,9 +232,10 @@ class Recorder:
             return
         self._written = end
 
-    async def aclose(self) -> None:
+    async def aclose(self, connected: bool = True) -> None:
         """Record what the call left queued on the speaker as it plays out, then stop and
-        wait (at most `CLOSE_WAIT_S`, on a thread: the loop goes on) for the files."""
+        wait (at most `CLOSE_WAIT_S`, on a thread: the loop goes on) for the files; for a call
+        whose socket never `connected`, empty ones are removed (`remove_if_empty`)."""
         try:
             early = self._ref is None  # over before its first frame was sent: a goodbye sent
             if self._sink is not None and self._writing() and (  # whole, or nothing (a call
@@ -247,7 +248,7 @@ class Recorder:
         finally:
             files = self._finish()
         if files is not None:
-            self._closed(files, await asyncio.to_thread(files.join, CLOSE_WAIT_S))
+            self._closed(files, await asyncio.to_thread(files.join, CLOSE_WAIT_S), connected)
 
     def _finish(self) -> RecordingWriter | None:
         """Detach the speaker and queue the last of both legs; the writer still running."""
@@ -258,23 +259,24 @@ class Recorder:
         if files is None:
             return None
         try:
-            if self._writing():
-                if self._ref is not None:
-                    self._take_played()
+            if self._writing() and self._ref is not None:  # (else nothing was sent or heard)
+                self._take_played()
                 self._flush(final=True)
         finally:
             self._files = None  # nothing more is queued; what is, the thread still writes
             self._closing = files
         return files
 
-    def _closed(self, files: RecordingWriter, done: bool) -> None:
+    def _closed(self, files: RecordingWriter, done: bool, connected: bool) -> None:
         self._closing = None
         if files.error is not None:
             self._failed(*files.error)
         elif not done:
             self._failed(files.wav_path, f"the disk is slow: {files.behind_s:.1f} s of "
                          f"audio still unwritten after {CLOSE_WAIT_S:.0f} s")
-        if self.failure is None:
+        if self.failure is None and not connected and files.remove_if_empty():
+            self.transcript_path = None  # `note_end` makes no file of it again
+        elif self.failure is None:
             start = self._left.n if self._tail_from is None else self._tail_from
             ms, tail = 1000.0 / self.rate, self._left.n - start
             log.info("recording finished: %s (%.1f s, %.2f s of it played out after the call; "
@@ -292,9 +294,7 @@ class Recorder:
         if self.transcript_path is None or self.failure is not None or self.noted_end:
             return
         self.noted_end = True
-        line = self._stamped({"ended": {"callId": call_id, "endedReason": ended_reason}})
-        try:
-            with self.transcript_path.open("a", encoding="utf-8") as f:
-                f.write(line)
-        except OSError as exc:
-            self._failed(self.transcript_path, cause(exc))
+        why = append(self.transcript_path, self._stamped(
+            {"ended": {"callId": call_id, "endedReason": ended_reason}}))
+        if why is not None:
+            self._failed(self.transcript_path, why)

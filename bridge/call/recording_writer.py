@@ -11,12 +11,14 @@ The queue is bounded by the audio it holds (`backlog_s`); a disk that falls that
 cannot keep up, and `audio()` refuses, for the recorder to stop the recording. When a write
 fails, the thread writes nothing more (`WavWriter` has cut the WAV back to its last whole
 write, with a header that agrees), closes both files, and `error` names the file and why,
-for the recorder to report from the event loop (this thread never logs).
+for the recorder to report from the event loop (this thread never logs). A call that ends
+before it connected leaves no file: `remove_if_empty`, once the thread is done.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import queue
 import stat
@@ -28,11 +30,23 @@ import numpy as np
 from bridge.audio.files import WavWriter
 from bridge.call.destination import open_private
 
+log = logging.getLogger("bridge.record")
 MAX_BATCH = 500  # items taken from the queue for one round of writes (10 s of ticks)
 
 
 def cause(exc: OSError) -> str:
     return exc.strerror or str(exc) or exc.__class__.__name__
+
+
+def append(path: Path, line: str) -> str | None:
+    """`line` added to the file at `path` (the JSONL's last, once the thread closed it);
+    why it could not be, or None."""
+    try:
+        with path.open("a", encoding="utf-8") as f:
+            f.write(line)
+    except OSError as exc:
+        return cause(exc)
+    return None
 
 
 def _holds_nothing(path: Path) -> bool:
@@ -104,6 +118,23 @@ class RecordingWriter:
         """Before the process exits at once: let a WAV write under way finish (at most
         `timeout` s) and start no other, so the file on disk stays whole."""
         return self._wav.freeze(timeout)
+
+    def remove_if_empty(self) -> bool:
+        """After `join`, for a call that ended before it connected: both files removed, and
+        that said, when neither holds a sample or a line; else False, both kept as they are
+        (nothing recorded is ever removed)."""
+        try:
+            if not (_holds_nothing(self.wav_path) and self.transcript_path.lstat().st_size == 0
+                    and _holds_nothing(self.transcript_path)):
+                return False
+            for path in (self.wav_path, self.transcript_path):
+                path.unlink()
+        except OSError:
+            return False
+        log.info("no recording was made: the call ended before it connected, so there was "
+                 "nothing to record (the empty %s and %s are removed)", self.wav_path,
+                 self.transcript_path.name)
+        return True
 
     def join(self, timeout: float) -> bool:
         """`end()`, then wait up to `timeout` s for the thread; False if it is still writing."""

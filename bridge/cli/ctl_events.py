@@ -19,7 +19,7 @@ from typing import Any, TextIO
 
 from bridge.cli.stdout import quiet_stdout
 from bridge.errors import ExitCode
-from bridge.inert import inert
+from bridge.inert import printable
 
 EXITS = """exit codes:
   0    the daemon stopped (the stream ended), or stdout was closed (| head)
@@ -31,13 +31,14 @@ HIDDEN_FIELDS = ("event", "seq", "at")
 
 
 def human(event: dict[str, Any]) -> str:
-    """One event as a line for people (every value made inert)."""
+    """One event as a line for people (every value printable: the daemon made it inert)."""
     at = event.get("at")
     when = time.strftime("%H:%M:%S", time.localtime(at)) if isinstance(at, int | float) \
         else "--:--:--"
-    fields = " ".join(f"{inert(str(k), 40)}={inert(json.dumps(v, ensure_ascii=False), 200)}"
+    fields = " ".join(f"{printable(str(k), 40)}="
+                      f"{printable(json.dumps(v, ensure_ascii=False), 200)}"
                       for k, v in event.items() if k not in HIDDEN_FIELDS)
-    return f"{when}  {inert(str(event.get('event')), 40):<18} {fields}".rstrip()
+    return f"{when}  {printable(str(event.get('event')), 40):<18} {fields}".rstrip()
 
 
 def _line(raw: bytes, readable: bool) -> str | None:

@@ -283,10 +283,10 @@ def _err_prefix() -> str:
 
 def _masked(text: str) -> str:
     """Secrets masked, and one inert line whatever the text held (server text often)."""
-    from bridge.inert import inert
+    from bridge.inert import printable
     from bridge.redact import scrub_urls
 
-    return inert(scrub_urls(text), 2000)
+    return printable(scrub_urls(text), 2000)  # (server text in it was made inert already)
 
 
 if __name__ == "__main__":

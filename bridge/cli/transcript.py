@@ -10,7 +10,7 @@ from typing import Any, TextIO
 
 from bridge.call.lifecycle import Call
 from bridge.cli import statusline
-from bridge.inert import inert
+from bridge.inert import printable
 from bridge.profile import Profile
 from bridge.service.logsetup import under_journal
 from bridge.service.placing import CallWatcher, EventHook
@@ -31,9 +31,9 @@ def transcript_mode(mode: str) -> str:
 
 def transcript_printer(mode: str) -> EventHook:
     """Prints transcript lines (and client-side tool calls and transfers) to stdout, one
-    line each: the text is inert (already so from the parser; again here, as this is where
-    it meets the terminal or the journal), and a role we do not know is shown in brackets,
-    so no server text starts a line."""
+    line each: the text is inert (already so from the parser; made `printable` again here,
+    as this is where it meets the terminal or the journal), and a role we do not know is
+    shown in brackets, so no server text starts a line."""
     mode = transcript_mode(mode)
 
     def show(event: messages.Event) -> None:
@@ -48,12 +48,14 @@ def transcript_printer(mode: str) -> EventHook:
 def _lines(event: messages.Event, *, partials: bool) -> list[str]:
     """What the terminal shows of one event."""
     if isinstance(event, messages.ToolCalls):  # a client-side tool's: the kiosk's to act on
-        return [f"tool call: {inert(c.name)} {inert(c.arguments)}" for c in event.calls]
+        return [f"tool call: {printable(c.name)} {printable(c.arguments)}"
+                for c in event.calls]
     if isinstance(event, messages.TransferUpdate):
-        return [f"transfer: {inert(event.destination or '?')} {inert(event.to)}".rstrip()]
+        return [f"transfer: {printable(event.destination or '?')} "
+                f"{printable(event.to)}".rstrip()]
     if isinstance(event, messages.Transcript) and event.text and (event.final or partials):
-        who = ROLE_NAMES.get(event.role) or f"[{inert(event.role or '?', 20)}]"
-        return [f"{who}: {inert(event.text)}{'' if event.final else ' …'}"]
+        who = ROLE_NAMES.get(event.role) or f"[{printable(event.role or '?', 20)}]"
+        return [f"{who}: {printable(event.text)}{'' if event.final else ' …'}"]
     return []
 
 

@@ -1,7 +1,8 @@
 """Logging: one line per event, secrets masked, nothing in a message able to forge a line.
 
-A message is made inert (`bridge.inert`) and bounded before it is printed: a newline, an
-ANSI escape or a `<3>` from server text shows as `\\n`, `\\x1b`, and never starts a line.
+A message is made printable (`bridge.inert.printable`) and bounded before it is printed: a
+newline, an ANSI escape or a `<3>` from server text shows as `\\n`, `\\x1b`, and never
+starts a line (server text comes inert already: its backslashes are not escaped again).
 A traceback (`-v`) keeps its lines, each indented (and, under systemd, carrying the
 record's priority), so none of them can pass for a log line either.
 
@@ -18,7 +19,7 @@ import os
 import sys
 from typing import TextIO
 
-from bridge.inert import inert
+from bridge.inert import printable
 from bridge.redact import RedactingFilter
 
 _PRIORITY = {logging.DEBUG: 7, logging.INFO: 6, logging.WARNING: 4, logging.ERROR: 3,
@@ -70,7 +71,7 @@ class InertFormatter(logging.Formatter):
         return "  "
 
     def formatMessage(self, record: logging.LogRecord) -> str:
-        record.message = inert(record.message, MAX_MESSAGE)
+        record.message = printable(record.message, MAX_MESSAGE)
         return super().formatMessage(record)
 
     def format(self, record: logging.LogRecord) -> str:
@@ -79,7 +80,7 @@ class InertFormatter(logging.Formatter):
             record.exc_text = self.formatException(record.exc_info)
         lead = self.continuation(record)
         record.exc_text, record.stack_info = (
-            "\n".join(lead + inert(line, MAX_MESSAGE) for line in text.splitlines()) if text
+            "\n".join(lead + printable(line, MAX_MESSAGE) for line in text.splitlines()) if text
             else text for text in (record.exc_text, record.stack_info))
         try:
             return super().format(record)

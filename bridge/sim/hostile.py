@@ -20,6 +20,7 @@ ANSI = "\x1b[2J\x1b[31mFORGED red\x1b[0m"
 # `created-hostile-id`: the id in POST /call's answer
 HOSTILE_ID = "../../../tmp/FORGED-id\n<0>FORGED" + ANSI
 SURROGATE_LINE = "Your table is ready \\ud83c"  # JSON text: an escaped lone surrogate
+BACKSLASH_LINE = "Saved in C:\\new\\x1b[2J, then a line\nbreak"
 
 
 def _frame(**fields: object) -> str:
@@ -37,6 +38,10 @@ HOSTILE_FRAMES: tuple[str, ...] = (
            transcript="who am I"),
     '{"type":"transcript","role":"assistant","transcriptType":"final",'
     f'"transcript":"{SURROGATE_LINE}"}}',
+    # backslashes as text (a path, an escape written out): they must read apart from the
+    # escapes of a line break or a control
+    _frame(type="transcript", role="assistant", transcriptType="final",
+           transcript=BACKSLASH_LINE),
     _frame(type="speech-update", status="started", role="assistant", turn=True),
     '{"type":"speech-update","status":"stopped","role":"assistant","turn":1e400}',
     _frame(type="status-update", status={"FORGED": 1}, endedReason=["x"]),

@@ -73,6 +73,8 @@ def _said(text: str) -> str:
 def _refusal(answer: Answer, what: str) -> Exception | None:
     """The error for an answer that must not be retried, or None."""
     status, text = answer.status, response_message(answer.body, answer.reason)
+    if status == 407:  # a proxy forwarding a plain http:// request wants its login
+        return ProfileError(connect_errors.proxy_login(str(answer.request.url)))
     if status == 400:
         return ApiRequestError(f"Vapi refused {what} (400 Bad Request): {text} — fix the "
                                f"assistant/overrides in the profile or the --set that gave them")
@@ -245,6 +247,8 @@ class VapiApi:
             refusal = untrusted(exc, self.host)
             if refusal is not None:
                 raise refusal from None
+            if connect_errors.proxy_login_refused(exc):  # a login fails at every attempt
+                raise ProfileError(connect_errors.proxy_login(self.base_url)) from None
             return Failure(connect_errors.describe(exc, self.host,
                                                    connect_errors.proxy_for(self.base_url)))
         except httpx.TimeoutException:

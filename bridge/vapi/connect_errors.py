@@ -28,6 +28,12 @@ def proxy_for(url: str) -> tuple[str, str] | None:
     """The proxy the environment names for `url`, as (variable, its host:port), as curl and
     httpx read them (HTTPS_PROXY / HTTP_PROXY by scheme, then ALL_PROXY; not for a NO_PROXY
     host); None when the connection is direct."""
+    named = _proxy_url(url)
+    return None if named is None else (named[0], _shown(named[1]))
+
+
+def _proxy_url(url: str) -> tuple[str, str] | None:
+    """(variable, the proxy URL as written, login and all) for `url`, as `proxy_for`."""
     parts = urlsplit(url)
     proxies = urllib.request.getproxies_environment()
     # httpx's NO_PROXY: a `*` anywhere bypasses all; an entry may carry a scheme
@@ -38,8 +44,37 @@ def proxy_for(url: str) -> tuple[str, str] | None:
     scheme = {"wss": "https", "ws": "http"}.get(parts.scheme, parts.scheme)
     for key in (scheme, "all"):
         if proxies.get(key):
-            return f"{key.upper()}_PROXY", _shown(proxies[key])
+            return f"{key.upper()}_PROXY", proxies[key]
     return None
+
+
+def proxy_login_refused(exc: BaseException) -> bool:
+    """The proxy answered 407 Proxy Authentication Required: to CONNECT (httpx's
+    `ProxyError` "407 …", websockets' `InvalidProxyStatus`) or to a request it forwards."""
+    for e in _chain(exc):
+        if getattr(getattr(e, "response", None), "status_code", None) == 407:
+            return True
+        if "proxy" in e.__class__.__name__.lower() and str(e).lstrip().startswith("407"):
+            return True
+    return False
+
+
+def proxy_login(url: str) -> str:
+    """One line for a proxy's 407 on the way to `url`: it wants a login (none given) or
+    refused the one in its variable — the proxy named by host:port, never its password. A
+    login fails the same way at every attempt: this is said at once, not retried."""
+    named = _proxy_url(url)
+    variable, proxy = (named[0], _shown(named[1])) if named else ("HTTPS_PROXY", "")
+    given = named is not None and "@" in named[1]
+    where = f"the proxy {proxy} ({variable})" if proxy else "the proxy"
+    fix = (f"put the proxy's user and password in {variable}, "
+           f"http://USER:PASSWORD@{proxy or 'HOST:PORT'} (characters such as @ : / in them "
+           f"percent-encoded)")
+    if given:
+        return (f"{where} refused its login (407 Proxy Authentication Required): the user or "
+                f"password in {variable} is wrong — {fix}")
+    return (f"{where} requires a login (407 Proxy Authentication Required) and {variable} "
+            f"has none — {fix}")
 
 
 UNREADABLE = "(a proxy URL with no host one can read)"

@@ -33,7 +33,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus, InvalidURI
 
 from bridge import USER_AGENT, redact
-from bridge.errors import AuthError, NetworkError, Refused, UsageError
+from bridge.errors import AuthError, NetworkError, ProfileError, Refused, UsageError
 from bridge.vapi import connect_errors, safejson
 from bridge.vapi.api import check_plaintext
 from bridge.vapi.listen_format import Frames, announced, check_override
@@ -92,6 +92,8 @@ def _connect_error(exc: Exception, url: str) -> Exception:
     refusal = untrusted(exc, "the listenUrl")
     if refusal is not None:
         return refusal
+    if connect_errors.proxy_login_refused(exc):
+        return ProfileError(connect_errors.proxy_login(url))
     if isinstance(exc, InvalidStatus):
         status = exc.response.status_code
         if status == 401:

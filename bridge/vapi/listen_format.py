@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bridge.errors import Refused, UsageError
-from bridge.inert import inert
+from bridge.inert import inert, printable
 
 CHANNELS = (1, 2)
 RATES = range(8000, 48001)  # any whole rate a call's wire may have (wire.sample_rate)
@@ -52,12 +52,13 @@ def _whole(value: Any) -> int | None:
 
 
 def _shown(value: Any) -> str:
-    """An announced value as the server wrote it, one inert line, cut short."""
+    """An announced value as the server wrote it, one inert line, cut short (JSON or a
+    repr: escaped already, so its backslashes are kept as they are)."""
     try:
         text = json.dumps(value)
     except (TypeError, ValueError):  # not from JSON (the Python API): its repr
         text = repr(value)
-    return inert(text, SHOWN_CHARS)
+    return printable(text, SHOWN_CHARS)
 
 
 def check_override(channels: int | None, rate: int | None) -> None:

@@ -29,9 +29,9 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
 from bridge import USER_AGENT
-from bridge.errors import NetworkError
+from bridge.errors import NetworkError, ProfileError
 from bridge.retry import SOCKET_CONNECT
-from bridge.vapi import messages
+from bridge.vapi import connect_errors, messages
 from bridge.vapi.net import untrusted, ws_options
 
 log = logging.getLogger("bridge.call")  # the log category users know these lines by
@@ -70,6 +70,8 @@ class CallSocket:
                 refusal = untrusted(exc, "the call socket")
                 if refusal is not None:
                     raise refusal from None
+                if connect_errors.proxy_login_refused(exc):  # fails at every attempt
+                    raise ProfileError(connect_errors.proxy_login(url)) from None
                 last = exc.__class__.__name__
                 log.warning("call %s: cannot open the call socket (%s); attempt %d of %d",
                             label, last, attempt, policy.attempts)

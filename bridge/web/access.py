@@ -6,7 +6,8 @@
 - With a token (`http.token_env`; required off loopback): every request carries it, as
   `Authorization: Bearer TOKEN` or the cookie set when a browser opens `/?token=TOKEN`
   once (HttpOnly, SameSite=Strict; the answer redirects to the same page without the token
-  in its address).
+  in its address). A refusal for want of it is a 401 with `WWW-Authenticate: Bearer
+  realm="vapi-bridge"`.
 - A POST (the Call and End buttons) must be JSON (`Content-Type: application/json`) and
   carry the header `X-Vapi-Bridge: 1`, which a cross-site page cannot send without a CORS
   preflight this server never grants; an `Origin` naming another host or port (its scheme
@@ -45,9 +46,14 @@ def host_name(header: str) -> str:
     return header.rpartition(":")[0] if ":" in header else header
 
 
+REALM = 'Bearer realm="vapi-bridge"'  # a 401's WWW-Authenticate (RFC 9110 §15.5.2)
+
+
 def _refuse(status: int, why: str) -> web.Response:
-    return web.json_response({"ok": False, "error": why}, status=status,
-                             headers={"Cache-Control": "no-store"})
+    headers = {"Cache-Control": "no-store"}
+    if status == 401:  # says how to authenticate: the token as a Bearer one
+        headers["WWW-Authenticate"] = REALM
+    return web.json_response({"ok": False, "error": why}, status=status, headers=headers)
 
 
 def cookie_name(port: int) -> str:

@@ -19,7 +19,7 @@ from aiohttp import web
 
 from bridge.call.hangup import hang_up
 from bridge.errors import BridgeError, ProfileError
-from bridge.inert import inert
+from bridge.inert import printable
 from bridge.profile.listen import split_listen
 from bridge.web import scrub, sse
 from bridge.web.access import Access, cookie_name
@@ -171,5 +171,5 @@ class WebServer:
         try:
             message = await hang_up(self.host.call)
         except BridgeError as exc:
-            return web.json_response({"ok": False, "error": inert(str(exc), 300)}, status=409)
+            return web.json_response({"ok": False, "error": printable(str(exc), 300)}, status=409)
         return web.json_response({"ok": True, "message": message})

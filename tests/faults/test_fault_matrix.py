@@ -55,6 +55,7 @@ class Case:
     words: str  # what the user reads: the error line, else a log line or stdout
     reason: str | None = None  # the summary's ended reason (stdout), when a call ran
     call: bool = True  # a call was created: a recording must exist and be valid
+    connected: bool = True  # ... its socket connected (else no recording is left)
     audio: bool = True  # ... and hold audio
     profile: dict[str, Any] = field(default_factory=dict)
     sim: dict[str, Any] = field(default_factory=dict)
@@ -98,7 +99,7 @@ CASES: dict[str, Case] = {
                                base_url=REFUSED),
     # Vapi then ends it as ...-vapifault-transport-never-connected: our side, not Vapi's
     "call-socket-refused": Case("connect-delay=600", 5, "cannot open the call socket "
-                                "(InvalidStatus)", audio=False,
+                                "(InvalidStatus)", connected=False, audio=False,
                                 sim={"never_connected_timeout": 0.3},
                                 never="failed on Vapi's side"),
     # the socket aborted: Vapi's worker died (the call ended) or the network failed (the
@@ -279,6 +280,10 @@ def run_case(case: Case) -> Outcome:
             assert len(created) == lost, f"{len(created)} calls created, {lost} expected"
             return outcome
         assert len(created) == 1, f"exactly one call was created, not {len(created)}"
+        if not case.connected:  # nothing was sent or heard: no empty file is left, said so
+            assert list(d.glob("rec-*")) == [], list(d.glob("rec-*"))
+            assert "no recording was made: the call ended before it connected" in result.err
+            return outcome
         assert len(wavs) == 1, wavs
         assert created[0] in wavs[0].name, "the call the bridge used is the one created"
         rec = check_recording(wavs[0], want_audio=case.audio)
@@ -319,10 +324,13 @@ def run_loop_case(case: LoopCase) -> Outcome:
         try:
             if case.carries_on:
                 daemon.notify.wait_for("STATUS=kiosk: calling", count=2, timeout=45)
-                if case.recorded:  # stop once the second call exists, or it leaves no WAV
+                if case.recorded:  # stop once the second call is connected (a call stopped
+                    # while connecting leaves no recording), its first frames sent
                     deadline = time.monotonic() + 20
-                    while len(sim.calls()) < 2 and time.monotonic() < deadline:
+                    while time.monotonic() < deadline and not (
+                            len(calls := sim.calls()) >= 2 and calls[1]["status"] != "queued"):
                         time.sleep(0.05)
+                    time.sleep(0.3)
                 result = daemon.stop(signal.SIGTERM)
             else:
                 result = daemon.wait(45)

@@ -79,6 +79,8 @@ def test_hostile_server_text_is_printed_inert(results: dict, journal: bool,
     # the transcript: one line per event, the lone surrogate shown, never a traceback
     assert "assistant: Your table is ready \\ud83c\n" in result.out
     assert "[<3>FORGED role\\n]: who am I\n" in result.out
+    # a backslash the server wrote reads apart from an escaped line break or control
+    assert "assistant: Saved in C:\\\\new\\\\x1b[2J, then a line\\nbreak\n" in result.out
     assert "assistant: Welcome.\\n12:00:00 ERROR   vapi-bridge: FORGED log line\\n<3>FORGED" \
         in result.out
     assert "tool call: open\\n12:00:00 ERROR   vapi-bridge: FORGED log line\\n<3>FORGED " \
@@ -105,6 +107,7 @@ def test_hostile_server_text_is_printed_inert(results: dict, journal: bool,
     texts = [line["text"] for line in jsonl if "text" in line]
     # a lone surrogate (no UTF-8 text holds one) as U+FFFD: escaped, jq refused the line
     assert "Your table is ready \ufffd" in texts, texts
+    assert "Saved in C:\\new\\x1b[2J, then a line\nbreak" in texts, "kept as sent"
     if shutil.which("jq"):
         read = subprocess.run(["jq", "-c", "select(.ended)"], input=raw, text=True,
                               capture_output=True, timeout=30)

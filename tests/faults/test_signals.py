@@ -169,12 +169,18 @@ def check_files(case: SignalCase, d: Any, result: Result) -> None:
     if case.moment == "creating":
         assert wavs == [], "no call was created, so nothing was recorded"
         return
-    assert len(wavs) == 1, wavs
-    rec = check_recording(wavs[0], want_audio=case.moment != "connecting"
-                          or HUP in case.signals)
     if case.moment == "connecting" and HUP not in case.signals:  # said, not "ended"
         assert "ended: stopped-while-connecting after" in result.out, result.out
         assert "stopped before its socket connected" in result.err, result.err
+        # nothing was sent or heard: no empty recording is left (a 0.0 s WAV was), and
+        # that is said
+        assert wavs == [] and list(d.glob("rec-*")) == [], list(d.glob("rec-*"))
+        assert "no recording was made: the call ended before it connected" in result.err
+        assert "recording finished" not in result.err, result.err
+        return
+    assert len(wavs) == 1, wavs
+    rec = check_recording(wavs[0], want_audio=case.moment != "connecting"
+                          or HUP in case.signals)
     if case.code == 0 and case.moment == "mid-call":
         reason = "exceeded-max-duration" if HUP in case.signals else "customer-ended-call"
         assert f"ended: {reason} after" in result.out, result.out

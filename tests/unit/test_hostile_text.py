@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 from typing import Any
 
@@ -17,7 +18,7 @@ from hypothesis import strategies as st
 
 from bridge.call.summary import outcome
 from bridge.cli.transcript import transcript_printer
-from bridge.inert import inert, is_inert
+from bridge.inert import inert, is_inert, printable
 from bridge.service.logsetup import JournalFormatter, TerminalFormatter
 from bridge.vapi import messages, safejson
 from bridge.vapi.api import response_message
@@ -105,9 +106,33 @@ def test_inert_text_is_one_printable_line_and_keeps_what_is_safe(text: str) -> N
     out = inert(text)
     assert is_inert(out) and len(out.splitlines()) <= 1
     out.encode("utf-8")
-    assert inert(out) == out
-    if is_inert(text):
+    assert printable(out) == out, "the journal, the terminal and the events change nothing"
+    if is_inert(text) and "\\" not in text:
         assert out == text
+
+
+LOOKALIKES = st.text(alphabet="\\nx1b\n\x1b", max_size=8)  # escapes and what they resemble
+ESCAPE = re.compile(r"\\(\\|[nrt]|x[0-9a-f]{2}|u[0-9a-f]{4})")
+NAMED = {"\\": "\\", "n": "\n", "r": "\r", "t": "\t"}
+
+
+def read_back(shown: str) -> str:
+    """What a reader of the escapes (the kiosk page's script) takes the text to be."""
+    return ESCAPE.sub(lambda m: NAMED.get(m[1]) or chr(int(m[1][1:], 16)), shown)
+
+
+@given(LOOKALIKES | st.text())
+def test_inert_text_reads_back_as_the_server_sent_it(text: str) -> None:
+    """A backslash is escaped too: the two characters `\\n` a server sent (a path, an
+    escape written out) read `\\\\n`, never as the escape of a line break."""
+    assert read_back(inert(text)) == text
+
+
+def test_a_backslash_reads_apart_from_the_escape_it_resembles() -> None:
+    assert inert("C:\\new") == "C:\\\\new"
+    assert inert("a\nb") == "a\\nb" and inert("a\\nb") == "a\\\\nb"
+    assert inert("\\x1b") != inert("\x1b")
+    assert printable("a\\nb\n") == "a\\nb\\n", "printable: controls only"
 
 
 def test_inert_keeps_accents_emoji_and_scripts() -> None:
@@ -150,6 +175,20 @@ def test_the_transcript_printer_prints_one_inert_line_per_event(
     show(messages.Transcript("transcript", {}, role="assistant", final=False, text="partial"))
     out = capsys.readouterr().out
     assert out == "[<3>x\\n]: a\\nb \\x1b[31m \\ud83c\nassistant: partial …\n"
+
+
+def test_a_transcript_with_a_backslash_is_printed_and_logged_as_sent_once_escaped(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """Inert once where it came in: the printer and the log add no second escape."""
+    event = messages.parse_event(json.dumps({
+        "type": "transcript", "role": "assistant", "transcriptType": "final",
+        "transcript": "C:\\new\nline"}))
+    assert isinstance(event, messages.Transcript)
+    transcript_printer("finals")(event)
+    assert capsys.readouterr().out == "assistant: C:\\\\new\\nline\n"
+    record = logging.LogRecord("bridge.call", logging.INFO, __file__, 1, "said: %s",
+                               (event.text,), None)
+    assert TerminalFormatter(colour=False).format(record).endswith("said: C:\\\\new\\nline")
 
 
 def test_the_calls_outcome_from_rest_is_inert_and_typed() -> None:

@@ -154,14 +154,14 @@ def test_tool_arguments_are_always_json_inert_and_bounded(args: object) -> None:
     """Whatever the model put there — pretty-printed JSON text, prose, C1 controls, DEL, a
     bidi override, 9000 characters — `on_event` scripts may json.loads it, and the event
     bus, the terminal and the journal change nothing of it."""
-    from bridge.inert import inert
+    from bridge.inert import printable
 
     event = messages.parse_event(json.dumps({"type": "tool-calls", "toolCallList": [
         {"function": {"name": "t", "arguments": args}}]}))
     assert isinstance(event, messages.ToolCalls)
     text = event.calls[0].arguments
     json.loads(text)
-    assert len(text) <= messages.MAX_TEXT and inert(text, messages.MAX_TEXT) == text
+    assert len(text) <= messages.MAX_TEXT and printable(text, messages.MAX_TEXT) == text
 
 
 def test_tool_arguments_given_as_pretty_json_text_are_parsed_and_made_compact() -> None:

@@ -325,7 +325,8 @@ def test_a_call_over_before_its_first_frame_records_the_goodbye_the_speaker_play
 def test_a_call_that_never_connected_records_no_silence(tmp_path: Path) -> None:
     """Stopped while its socket was connecting: nothing was sent or played. The speaker's
     silence meanwhile is no goodbye (the first version of the test above recorded 2.94 s
-    of it, 'played out after the call')."""
+    of it, 'played out after the call'), and the empty files are not left behind (a 0.0 s
+    WAV was), not even by the JSONL's `ended` line."""
     async def call() -> Recorder:
         recorder = Recorder(str(tmp_path / "rec"), "kiosk", RATE)
         sink = ClockedSink(RATE)
@@ -335,9 +336,10 @@ def test_a_call_that_never_connected_records_no_silence(tmp_path: Path) -> None:
         for k in range(20):  # the device plays silence while the socket connects
             sink.buffer.read_into(block, heard_at=time.monotonic() + k * BLOCK / RATE)
             await asyncio.sleep(0)
-        await recorder.aclose()
+        await recorder.aclose(connected=False)
         return recorder
 
     recorder = asyncio.run(call())
-    assert recorder.wav_path is not None
-    assert len(read_stereo(recorder.wav_path)) == 0
+    recorder.note_end("call-10", "stopped-while-connecting")
+    assert recorder.wav_path is not None and recorder.failure is None
+    assert list(tmp_path.iterdir()) == [], "no file: nothing was recorded"

@@ -102,3 +102,24 @@ def test_a_disk_stuck_at_the_end_of_a_call_never_holds_up_the_loop(
     got = bytearray()
     drain(fd, got).join(10)
     assert got.count(b"x" * 200_000) == 1, "the stuck line still reached the disk"
+
+
+@pytest.mark.parametrize("held", ["nothing", "audio", "a line"])
+def test_only_files_that_hold_nothing_are_removed(tmp_path: Path, held: str) -> None:
+    """A call that never connected leaves no empty files; anything written is kept."""
+    from bridge.call.recording_writer import RecordingWriter
+
+    wav, jsonl = tmp_path / "rec.wav", tmp_path / "rec.jsonl"
+    wav.touch(mode=0o600)
+    jsonl.touch(mode=0o600)
+    files = RecordingWriter(wav, jsonl, RATE)
+    if held == "audio":
+        files.audio(np.zeros((1, 2), dtype=np.int16))
+    elif held == "a line":
+        files.line('{"t": 0}\n')
+    assert files.join(5)
+    assert files.remove_if_empty() == (held == "nothing")
+    assert wav.exists() == jsonl.exists() == (held != "nothing")
+    if held == "audio":
+        with wave.open(str(wav), "rb") as w:
+            assert w.getnframes() == 1, "the one frame written is kept"

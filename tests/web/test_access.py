@@ -12,6 +12,7 @@ import httpx
 from tests.e2e.conftest import ROOT, bridge_env, run_bridge
 from tests.web.conftest import CSRF, ProfileBuilder, free_port, wait_for, web_profile
 
+REALM = 'Bearer realm="vapi-bridge"'
 TOKEN = "q8+Zr/Yk3m+Hw1Pa9x/7LtQe=="  # as `openssl rand -base64 18` gives: a + in ?token= stays one
 
 
@@ -50,11 +51,15 @@ def test_the_token_by_header_or_by_a_cookie_set_once(
                                                 "long-enough"})
         assert wrong.status_code == 401, path
         assert "wrong token" in wrong.text, (path, wrong.text)  # not "a token is required"
-    assert httpx.post(base + "/call", headers=CSRF, content="{}").status_code == 401
+        for refused in (none, wrong):  # RFC 9110: a 401 says how to authenticate
+            assert refused.headers.get("www-authenticate") == REALM, (path, refused.headers)
+    refused = httpx.post(base + "/call", headers=CSRF, content="{}")
+    assert refused.status_code == 401 and refused.headers.get("www-authenticate") == REALM
     assert daemon.get("/metrics").status_code == 200
     assert "vapi_bridge_state" in daemon.get("/metrics").text
 
-    assert httpx.get(f"{base}/?token=wrong").status_code == 401
+    refused = httpx.get(f"{base}/?token=wrong")
+    assert refused.status_code == 401 and refused.headers.get("www-authenticate") == REALM
     with httpx.Client(base_url=base) as browser_like:
         first = browser_like.get(f"/?token={TOKEN}")
         assert first.status_code == 303 and first.headers["location"] == "/"
