@@ -13,7 +13,7 @@ from bridge.extras import missing_extra
 from bridge.profile import Profile
 from bridge.profile.listen import split_listen
 from bridge.service.on_event import command_line
-from bridge.web.hook import read_token
+from bridge.web.hook import bind_cause, read_token
 
 
 async def bindable(listen: str) -> None:
@@ -25,7 +25,7 @@ async def bindable(listen: str) -> None:
             asyncio.Protocol, address, port, start_serving=False)
     except OSError as exc:
         raise ProfileError(f"http.listen: cannot listen on {address}:{port}: "
-                           f"{exc.strerror or exc} — choose another port or address"
+                           f"{bind_cause(exc)} — choose another port or address"
                            ) from None
     server.close()
     await server.wait_closed()

@@ -24,6 +24,7 @@ from bridge.profile.listen import split_listen
 from bridge.web import scrub, sse
 from bridge.web.access import Access, cookie_name
 from bridge.web.guard import Guard, Throttle
+from bridge.web.hook import bind_cause
 from bridge.web.host import WebHost
 from bridge.web.metrics import KioskMetrics
 
@@ -99,11 +100,11 @@ class WebServer:
                 await self._runner.cleanup()
                 self._unlisten()
                 raise ProfileError(f"http.listen: cannot listen on {self.address}:"
-                                   f"{self.port}: {exc.strerror or exc} — choose another "
+                                   f"{self.port}: {bind_cause(exc)} — choose another "
                                    f"port or address") from None
             log.warning("http.listen: cannot listen on %s:%d: %s — the kiosk runs without "
                         "its screen and metrics, trying again every %d s (free the port or "
-                        "choose another)", self.address, self.port, exc.strerror or exc,
+                        "choose another)", self.address, self.port, bind_cause(exc),
                         RETRY_LISTEN_S)
             self._retry = asyncio.create_task(self._listen_later())
 
@@ -122,7 +123,7 @@ class WebServer:
                 await self._listen()
                 return
             except OSError as exc:
-                log.debug("http.listen: still cannot listen: %s", exc.strerror or exc)
+                log.debug("http.listen: still cannot listen: %s", bind_cause(exc))
 
     async def stop(self) -> None:
         self.stopping.set()  # ends the event streams
