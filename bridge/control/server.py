@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import json
 import logging
 import os
@@ -129,8 +130,12 @@ class ControlServer:
                                                            limit=MAX_LINE)
         except OSError as exc:
             sock.close()
+            fix = ("set service.control_socket to a path this user can write (or leave it "
+                   "unset: $XDG_RUNTIME_DIR/vapi-bridge/PROFILE.sock)"
+                   if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS) else
+                   "check service.control_socket")
             raise ProfileError(f"cannot open the control socket {self.path}: "
-                               f"{exc.strerror or exc}") from None
+                               f"{exc.strerror or exc} — {fix}") from None
         log.info("control socket: %s", self.path)
 
     async def _clear_stale(self) -> None:

@@ -69,7 +69,10 @@ class Str(Field):
 
     def check(self, value: Any) -> str:
         if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-            raise Invalid(f"expected a text value, got {_kind(value)}")
+            braces = " — a value that starts with { reads as a mapping: quote it, " \
+                "\"{call_id}.wav\" (on the command line --set 'KEY=\"{call_id}.wav\"')" \
+                if isinstance(value, dict) else ""
+            raise Invalid(f"expected a text value, got {_kind(value)}{braces}")
         text = str(value)
         if not text.strip():
             raise Invalid("must not be empty")

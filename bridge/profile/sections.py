@@ -97,7 +97,8 @@ class CallSettings:
         Str(max_len=40),
         "shown in the Vapi dashboard, followed by \" #<8 hex>\": each attempt's marker, which "
         "finds a call whose POST /call answer was lost (so it is never created twice); the "
-        "first 30 characters are kept (a warning says so)", example="front-desk")
+        "first 30 characters are kept (a warning says so); over 40 is a profile error",
+        example="front-desk")
     max_duration_seconds: int | None = key(
         Int(lo=10, hi=43200), "Vapi ends the call after this (exceeded-max-duration)",
         example=600, commented=True)

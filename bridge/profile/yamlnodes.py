@@ -7,6 +7,7 @@ each key, which PyYAML's safe_load throws away. This composes the node tree inst
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -19,13 +20,22 @@ Lines = dict[str, int]
 OVERRIDDEN = -1  # in Lines: the key's value came from --set, not from the file
 
 
+# `key: {call_id}…` unquoted: YAML reads a mapping (and fails on what follows it)
+_BRACED = re.compile(r"^\s*[\w.-]+:\s+\{")
+QUOTE_BRACES = ("a value that starts with { is a mapping to YAML: quote it "
+                "(path: \"{profile}/{call_id}.wav\")")
+
+
 def load_with_lines(text: str, origin: str) -> tuple[Any, Lines]:
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
         line = exc.problem_mark.line + 1 if exc.problem_mark else 0
-        raise ProfileError(f"{origin}:{line}: not valid YAML: {exc.problem} — check the "
-                           f"indentation and quoting around that line") from None
+        fix = "check the indentation and quoting around that line"
+        lines = text.splitlines()
+        if 0 < line <= len(lines) and _BRACED.match(lines[line - 1]):
+            fix = QUOTE_BRACES
+        raise ProfileError(f"{origin}:{line}: not valid YAML: {exc.problem} — {fix}") from None
     except yaml.reader.ReaderError as exc:  # a character YAML does not allow, e.g. NUL
         line = text.count("\n", 0, max(exc.position, 0)) + 1
         name = "NUL" if exc.character in (0, "\0") else f"#x{ord(exc.character):04x}" \
@@ -92,6 +102,22 @@ def not_a_profile(path: Path) -> ProfileError:
                         f"vapi-bridge init {path}")
 
 
+def readable_fix(path: Path) -> str:
+    """How to let this process read `path`: by the permission bits that apply to it (the
+    owner's, the group's or the others'). (A directory it cannot pass: `locate`.)"""
+    uid = os.geteuid()
+    try:
+        info = path.stat()
+    except OSError:
+        return f"make it readable by the user running vapi-bridge (uid {uid})"
+    if info.st_uid == uid:
+        return f"it is this user's own, closed to its owner: chmod u+r {path}"
+    if info.st_gid == os.getegid() or info.st_gid in os.getgroups():
+        return f"its group is this user's: chmod g+r {path}, or chown it to uid {uid}"
+    return (f"make it readable by the user running vapi-bridge (uid {uid}): chmod o+r "
+            f"{path}, or chown it to that user")
+
+
 def read_text(path: Path) -> str:
     try:
         text = path.read_text(encoding="utf-8")
@@ -103,9 +129,8 @@ def read_text(path: Path) -> str:
             f"it is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start})"
         raise ProfileError(f"cannot read profile {path}: {what} — save it as UTF-8") from None
     except PermissionError as exc:
-        raise ProfileError(f"cannot read profile {path}: {exc.strerror} — make it readable "
-                           f"by the user running vapi-bridge (uid {os.getuid()}): chmod o+r, "
-                           f"or chown it to that user") from None
+        raise ProfileError(f"cannot read profile {path}: {exc.strerror} — "
+                           f"{readable_fix(path)}") from None
     except OSError as exc:
         raise ProfileError(f"cannot read profile {path}: {exc.strerror or exc}") from None
     if not text.strip():

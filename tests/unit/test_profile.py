@@ -46,6 +46,13 @@ def error_of(text: str) -> str:
     ("assistant:\n  id: a\nwire:\n  sample_rate: 11025\n",
      "wire.sample_rate: must be a multiple of 50 Hz"),
     ("assistant:\n  id: a\n   wire: x\n", "kiosk.yaml:3: not valid YAML"),
+    # the README's placeholders, unquoted: YAML's mappings
+    ("assistant:\n  id: a\nrecord:\n  path: {call_id}\n",
+     'kiosk.yaml:4: record.path: expected a text value, got a mapping — a value that starts '
+     'with { reads as a mapping: quote it, "{call_id}.wav"'),
+    ("assistant:\n  id: a\nrecord:\n  path: {profile}/{call_id}\n",
+     'kiosk.yaml:4: not valid YAML: expected <block end>, but found \'<scalar>\' — a value '
+     'that starts with { is a mapping to YAML: quote it (path: "{profile}/{call_id}.wav")'),
     ("assistant:\n  id: a\nwire: mulaw\n", "kiosk.yaml:3: wire: must be a mapping"),
     ("- a\n- b\n", "kiosk.yaml:1: the profile must be a mapping"),
     ("assistant:\n  id: a\nassistant:\n  id: b\n", "kiosk.yaml:3: assistant: appears twice"),

@@ -18,6 +18,7 @@ import pytest
 from bridge.cli.scaffold import init
 from bridge.errors import ProfileError, UsageError
 from bridge.profile import find_profile
+from bridge.profile.loader import load_profile
 
 NOBODY = 65534
 
@@ -79,3 +80,25 @@ def test_init_into_a_closed_directory_is_one_line(site: Path) -> None:
         init(str(site / "closed" / "x"))
     assert str(caught.value).startswith(f"cannot write {site / 'closed' / 'x'}: "
                                         "permission denied on a directory of its path")
+
+
+@pytest.mark.parametrize("owner", ["the user", "another user"])
+def test_an_unreadable_profile_names_the_permission_that_applies(owner: str) -> None:
+    """The fix named is the one that works: the owner's bit for the user's own file (where
+    chmod o+r, once the only advice, changes nothing), the others' bit for anyone else's."""
+    top = Path(tempfile.mkdtemp(prefix="unreadable-"))
+    top.chmod(0o755)
+    profile = top / "desk.yaml"
+    profile.write_text("call: {}\n")
+    mine = owner == "the user"
+    if mine and os.geteuid() == 0:
+        os.chown(profile, NOBODY, NOBODY)
+    profile.chmod(0o077 if mine else 0o600)  # the others' bits cannot help an owner
+    try:
+        with as_another_user(), pytest.raises(ProfileError) as caught:
+            load_profile(str(profile))
+    finally:
+        shutil.rmtree(top)
+    said = str(caught.value)
+    assert said.startswith(f"cannot read profile {profile}: Permission denied — "), said
+    assert (f"chmod u+r {profile}" if mine else f"chmod o+r {profile}") in said, said
