@@ -77,7 +77,8 @@ def said_once(result: subprocess.CompletedProcess[str], variable: str,
     assert "(407 Proxy Authentication Required)" in last, last
     assert f"in {variable}, http://USER:PASSWORD@127.0.0.1:{proxy.port} " in last, last
     assert "retrying" not in err and "attempt" not in err, "no retry: a login fails each time"
-    assert len(proxy.asked) == 1, f"asked once, not retried: {proxy.asked}"
+    # the assistant's look-up and the call's creation at most, once each (retried: 5 and more)
+    assert len(proxy.asked) <= 2, f"not retried: {proxy.asked}"
     assert PASSWORD not in out + err and "user:" not in out + err
     assert "Traceback" not in err
     return last
