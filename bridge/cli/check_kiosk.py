@@ -11,9 +11,9 @@ import importlib
 from bridge.errors import BridgeError, ExitCode, ProfileError
 from bridge.extras import missing_extra
 from bridge.profile import Profile
-from bridge.profile.listen import split_listen
+from bridge.profile.listen import bind_cause, split_listen
 from bridge.service.on_event import command_line
-from bridge.web.hook import bind_cause, read_token
+from bridge.web.hook import read_token
 
 
 async def bindable(listen: str) -> None:

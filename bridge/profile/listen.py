@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import ipaddress
+import os
 from typing import Any
 
 from bridge.profile.fields import Invalid, Str
@@ -40,3 +41,9 @@ class Listen(Str):
         text = super().check(value)
         split_listen(text)
         return text
+
+
+def bind_cause(exc: OSError) -> str:
+    """Why an address could not be listened on, once (asyncio's message repeats the address
+    before the cause): "Address already in use"."""
+    return os.strerror(exc.errno) if exc.errno else str(exc)

@@ -16,12 +16,6 @@ from bridge.web.host import WebHost
 MIN_TOKEN = 16
 
 
-def bind_cause(exc: OSError) -> str:
-    """Why an address could not be listened on, once (asyncio's message repeats the address
-    before the cause): "Address already in use"."""
-    return os.strerror(exc.errno) if exc.errno else str(exc)
-
-
 def read_token(settings: HttpSettings) -> str | None:
     """The access token from the environment variable `http.token_env` names, or None."""
     if not settings.token_env:

@@ -20,11 +20,10 @@ from aiohttp import web
 from bridge.call.hangup import hang_up
 from bridge.errors import BridgeError, ProfileError
 from bridge.inert import printable
-from bridge.profile.listen import split_listen
+from bridge.profile.listen import bind_cause, split_listen
 from bridge.web import scrub, sse
 from bridge.web.access import Access, cookie_name
 from bridge.web.guard import Guard, Throttle
-from bridge.web.hook import bind_cause
 from bridge.web.host import WebHost
 from bridge.web.metrics import KioskMetrics
 
