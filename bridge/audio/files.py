@@ -105,8 +105,7 @@ class WavWriter:
 
     def __init__(self, path: Path, sample_rate: int, channels: int = 1,
                  on_error: Callable[[OSError, Path], None] | None = None) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.path = path
+        self.path = path  # (its directory is not made: a profile's or --out's must exist)
         self._on_error = on_error
         self._frame_bytes = 2 * channels
         self._frames = 0  # written whole, header included

@@ -38,7 +38,7 @@ from bridge.call.paths import build_paths
 from bridge.call.recording import Recorder
 from bridge.call.state import CallState, VapiStatus, shown
 from bridge.call.summary import CONNECTION_LOST, CallSummary, DeviceShare, summarise
-from bridge.call.turns import Turns
+from bridge.call.turns import VISITOR_LEFT, Turns
 from bridge.call.watchdog import watch
 from bridge.errors import AudioDeviceError, NetworkError, ProfileError, Refused
 from bridge.profile import public_key
@@ -259,7 +259,7 @@ class Call:
     def _on_event(self, event: messages.Event) -> None:
         self.turns.on_event(event)  # heard gaps, and who was heard last
         if isinstance(event, messages.StatusUpdate):
-            if self.vapi.update(event, self.short_id):
+            if self.vapi.update(event, self.short_id, VISITOR_LEFT if self.turns.left else None):
                 self.ended_reason = event.ended_reason or self.ended_reason or "ended"
                 self.downlink.end()
         elif self.barge_in.on_event(event, self.short_id):

@@ -48,11 +48,15 @@ class VapiStatus:
         self.watch_lost = False
         self.end_sent = False  # we asked for the end (end-call)
 
-    def update(self, event: StatusUpdate, label: str) -> bool:
-        """Take a status update; True when it says the call has ended."""
+    def update(self, event: StatusUpdate, label: str, ours: str | None = None) -> bool:
+        """Take a status update; True when it says the call has ended. `ours`: the reason
+        the kiosk ended the call for (`visitor-left`), said beside Vapi's in the log line,
+        which otherwise reads as if the visitor had hung up."""
         if event.status and event.status != self.status:
-            log.info("call %s: %s", label, event.status
-                     + (f" ({event.ended_reason})" if event.ended_reason else ""))
+            reason = event.ended_reason
+            if reason == "customer-ended-call" and ours:
+                reason += f": the kiosk ended it, {ours}"
+            log.info("call %s: %s", label, event.status + (f" ({reason})" if reason else ""))
         self.status = event.status or self.status
         if event.status != "ended":
             return False

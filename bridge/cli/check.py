@@ -149,8 +149,9 @@ async def _devices(profile: Profile, beep: bool) -> list[Item]:
 
 
 def _output_file(what: str, path: Path) -> Item:
-    """A file output is written when a call runs (its directories made, as for a
-    recording): it must be a file there, in a directory this user can write."""
+    """A file output is written when a call runs (its directory exists: the profile
+    would not load otherwise): it must be a file there, in a directory this user can
+    write."""
     problem = (f"{path} is a directory" if path.is_dir() else
                unwritable(path.parent) or
                (f"{path} is read-only" if path.exists() and not os.access(path, os.W_OK)

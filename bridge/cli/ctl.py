@@ -1,10 +1,14 @@
 """`vapi-bridge ctl`: steer the running daemon.
 
+The TEXT of `say` and `add-message` may be several words, as `echo` takes them
+(`ctl say One moment please`): joined with single spaces.
+
 Exit codes: 0 done; 1 refused (no call in progress, the call is over, the controlUrl
 answered 4xx, not in standby mode, the socket belongs to another user); 2 usage (bad
-arguments, bad request); 5 no daemon answers, or the network failed (controlUrl
-unreachable, a timeout). `ctl events` streams until the daemon stops: 0 then (or when
-stdout is closed), 1, 2, 5 as above (5 also when the connection breaks), 130 on Ctrl-C.
+arguments, bad request), or stdout cannot be written (a full disk); 5 no daemon answers,
+or the network failed (controlUrl unreachable, a timeout). `ctl events` streams until
+the daemon stops: 0 then (or when stdout is closed), 1, 2, 5 as above (5 also when the
+connection breaks), 130 on Ctrl-C.
 """
 
 from __future__ import annotations
@@ -33,18 +37,33 @@ def arg(*flags: str, **options: Any) -> Arg:
     return flags, options
 
 
+class Words(argparse.Action):
+    """Free text given as several words (`say One moment please`, as `echo` takes them):
+    joined with single spaces; a quoted argument is kept as it is."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: str | None = None) -> None:
+        setattr(namespace, self.dest, " ".join(values))
+
+
+def free_text(help_text: str) -> Arg:
+    return arg("text", nargs="+", action=Words, metavar="TEXT",
+               help=f"{help_text}: the words, joined with spaces (quotes not needed; "
+                    f"options go before or after them)")
+
+
 # Each command: its help line, and its arguments (each one a key of the request).
 COMMANDS: dict[str, tuple[str, tuple[Arg, ...]]] = {
     "status": ("what the daemon and its call are doing", ()),
     "say": ("Vapi: the assistant says TEXT", (
-        arg("text", help="what the assistant says"),
+        free_text("what the assistant says"),
         arg("--end-after", action="store_true", help="end the call after it"),
         arg("--no-interrupt", dest="interruptions", action="store_false",
             help="the visitor cannot interrupt it"),
         arg("--interrupt-assistant", action="store_true",
             help="cut off what the assistant is saying now (default: queue after it)"))),
     "add-message": ("Vapi: add TEXT to the conversation", (
-        arg("text", help="the message's text"),
+        free_text("the message's text"),
         arg("--role", choices=("system", "user", "assistant"), default="system",
             help="whose message it is (default %(default)s)"),
         arg("--no-response", dest="trigger_response", action="store_false",

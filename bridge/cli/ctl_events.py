@@ -5,8 +5,8 @@ On a terminal (unless --json) each event is shown as a short line for people ins
 `12:03:04  in-call  call=1a2b3c4d`.
 
 Exit codes: 0 the daemon stopped (the stream ended), or stdout was closed (`| head -n 3`);
-1 refused (the socket belongs to another user); 2 usage; 5 no daemon answers, or the
-connection broke; 130 Ctrl-C.
+1 refused (the socket belongs to another user); 2 usage, or stdout cannot be written
+(a full disk); 5 no daemon answers, or the connection broke; 130 Ctrl-C.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from bridge.inert import printable
 EXITS = """exit codes:
   0    the daemon stopped (the stream ended), or stdout was closed (| head)
   1    refused: the socket belongs to another user
-  2    usage: bad arguments
+  2    usage: bad arguments; stdout cannot be written (a full disk)
   5    no daemon answers, or the connection broke
   130  Ctrl-C"""
 HIDDEN_FIELDS = ("event", "seq", "at")

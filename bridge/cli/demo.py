@@ -4,6 +4,10 @@ The simulator runs in-process on a free loopback port with the echo assistant. W
 usable microphone and speaker the visitor talks to it (Ctrl-C ends); without them, or with
 `--headless`, a spoken WAV goes into the call after the greeting, the assistant's audio is
 written to a WAV, and the demo ends by itself once the echo has been heard.
+
+Each demo's control socket is its own, demo-PID.sock (the log names it; `vapi-bridge ctl`
+with no --profile finds it), so demos run side by side, and beside `vapi-bridge run
+--profile config/demo.yaml`, which keeps demo.sock.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import secrets
 import shutil
 import subprocess
@@ -22,6 +27,7 @@ from bridge.audio.base import AudioSink, AudioSource
 from bridge.audio.files import ClockedSink, WavSource
 from bridge.call.destination import unwritable
 from bridge.cli.transcript import TerminalView
+from bridge.control.paths import default_dirs
 from bridge.control.server import serve_control
 from bridge.errors import UsageError
 from bridge.profile import Profile, parse_profile
@@ -62,9 +68,11 @@ def devices_usable() -> bool:
 
 def demo_profile(base_url: str, wire: str) -> Profile:
     rate = "16000" if wire == "pcm_s16le" else "8000"
+    own = default_dirs()[0] / f"demo-{os.getpid()}.sock"  # not demo.sock: see above
     return parse_profile(_asset("demo.yaml").read_text(), origin=str(_asset("demo.yaml")),
                          overrides=[f"api.base_url={base_url}", f"wire.format={wire}",
-                                    f"wire.sample_rate={rate}"])
+                                    f"wire.sample_rate={rate}",
+                                    f"service.control_socket={own}"])
 
 
 class HeadlessVisitor:
@@ -137,6 +145,7 @@ def _check_out(out: Path) -> None:
 
 async def _headless(profile: Profile, workdir: Path, out: Path) -> int:
     rate = profile.wire.sample_rate
+    out.parent.mkdir(parents=True, exist_ok=True)  # out/ by default (checked writable)
     source = WavSource(visitor_speech(workdir), rate, paused=True)
     sink: AudioSink = ClockedSink(rate, out, playout=profile.audio.playout)
     stop = asyncio.Event()
@@ -151,8 +160,6 @@ async def _headless(profile: Profile, workdir: Path, out: Path) -> int:
 
 @contextlib.contextmanager
 def _env(name: str, value: str):  # type: ignore[no-untyped-def]
-    import os
-
     old = os.environ.get(name)
     os.environ[name] = value
     try:

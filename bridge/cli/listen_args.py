@@ -13,7 +13,8 @@ Exit codes:
      a --call-id that is no call id, --seconds not above 0), an --out that cannot be
      written, not a ws:// or wss:// URL, or the API knows no call with that --call-id
      (404); each found before the call is joined; or --out's disk filled as it was
-     written (what was written stays a valid WAV, mode 0600 as a recording's)
+     written (what was written stays a valid WAV, mode 0600 as a recording's); or
+     stdout, where the events go, cannot be written (a full disk)
   3  the listenUrl wants the public key (401)
   4  the --play speaker is missing or failed
   5  no daemon answers, or the network failed

@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from bridge import __version__
 from bridge.cli.parsing import BOTH_LEVELS, Parser, global_options, levels_conflict, split_sim
-from bridge.cli.stdout import reader_left
+from bridge.cli.stdout import StdoutError, checked_stdout, reader_left
 from bridge.cli.text import (
     CHECK_EXITS,
     DEMO_EXITS,
@@ -234,6 +234,10 @@ def build_parser() -> Parser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    return checked_stdout(lambda: _main(argv), _err_prefix)
+
+
+def _main(argv: list[str]) -> int:
     sim = split_sim(argv)
     if sim is not None:
         before, sim_args = sim
@@ -263,6 +267,8 @@ def main(argv: list[str] | None = None) -> int:
         return int(exc.exit_code)
     except KeyboardInterrupt:
         return ExitCode.SIGINT
+    except StdoutError:
+        raise
     except Exception as exc:
         if reader_left(exc):  # `| head`: stdout's reader went away
             return ExitCode.OK

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import sys
 from collections.abc import Sequence
-from typing import Any, NoReturn
+from typing import IO, Any, NoReturn
 
 VERBOSE = ("-v", "--verbose")
 QUIET = ("-q", "--quiet")
@@ -78,6 +79,15 @@ class Parser(argparse.ArgumentParser):
                 if close:
                     return f" (did you mean {close[0]}?)"
         return ""
+
+    def _print_message(self, message: str, file: IO[str] | None = None) -> None:
+        """argparse drops a write that fails; --help and --version on a stdout that cannot
+        be written are said (`bridge.cli.stdout`)."""
+        if message and file is not None and file is sys.stdout:
+            file.write(message)
+            file.flush()
+            return
+        super()._print_message(message, file)
 
     def error(self, message: str) -> NoReturn:
         if "invalid choice: " in message and (commands := self.subcommands()):

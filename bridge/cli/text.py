@@ -21,7 +21,7 @@ CHECK_EXITS = """exit codes (of the first failed check):
   0    ready: all checks passed
   1    internal error
   2    the profile is wrong, or no API key is set (environment, key file, credential),
-       or the one set is empty
+       or the one set is empty; or stdout cannot be written (a full disk)
   3    Vapi refused the API key (401), billing (402), or blocked the client (403); the
        spending guard's daily limit (call.max_daily_minutes/_cost) is already reached
   4    an audio device is missing, fails to open, or the microphone hears nothing (--beep)
@@ -29,6 +29,7 @@ CHECK_EXITS = """exit codes (of the first failed check):
 DEVICES_EXITS = """exit codes:
   0    listed (also when there are none: the hint says what to check)
   1    internal error
+  2    stdout cannot be written (a full disk)
   4    PortAudio is not installed or could not start"""
 DEMO_EXITS = """exit codes:
   0    the demo call ended normally
@@ -41,7 +42,9 @@ INIT_EXITS = """exit codes:
   0    written
   2    the file exists (use --force), its directory is missing (the line gives the
        mkdir, or sudo where the user may not create it) or not writable, or the
-       name is not a valid profile name"""
+       name is not a valid profile name; for -, stdout cannot be written (a full
+       disk)"""
 UNIT_EXITS = """exit codes:
   0    printed
-  1    internal error"""
+  1    internal error
+  2    stdout cannot be written (a full disk)"""

@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from bridge.errors import ProfileError
+from bridge.profile.audiofiles import file_problem
 from bridge.profile.fields import Invalid, file_path, suggest
 from bridge.profile.fields import Mapping as MappingField
 from bridge.profile.locate import find_profile
@@ -36,7 +37,6 @@ from bridge.profile.yamlnodes import (
     read_text,
 )
 from bridge.vapi.api import check_plaintext
-from bridge.words import not_a_file
 
 log = logging.getLogger("bridge.profile")
 
@@ -226,12 +226,8 @@ def _cross_checks(built: dict[str, dict[str, Any]], lines: Lines, origin: str) -
                    f"audio.playout_start_ms ({audio['playout_start_ms']:g}) must lie between "
                    f"audio.playout_min_ms ({audio['playout_min_ms']:g}) and "
                    f"audio.playout_max_ms ({audio['playout_max_ms']:g})")
-    wav = file_path(audio["input"])
-    if wav is not None and not wav.is_file():
-        kind = not_a_file(wav)
-        raise _err(origin, lines, "audio.input", f"{wav} is {kind}, not a WAV file — give a "
-                   f"16-bit PCM WAV file's path" if kind else f"no such file: {wav} — check "
-                   f"the path (a relative one is relative to the profile's directory)")
+    if (problem := file_problem(audio)) is not None:
+        raise _err(origin, lines, *problem)
     api = built["api"]
     try:
         check_plaintext(api["base_url"], api["allow_plaintext"], "api.base_url")

@@ -160,7 +160,7 @@ class AudioSettings:
         "file:PATH.wav (relative to this file's directory), null")
     output: str | int = key(Device(default="default"),
                             "speaker: same choices (pulse:NAME: a sink); file:PATH.wav writes "
-                            "a WAV")
+                            "a WAV, in a directory that exists (none is made)")
     input_gain_db: float = key(Num(default=0.0, lo=-40, hi=40), "-40..40, applied before sending")
     output_gain_db: float = key(Num(default=0.0, lo=-40, hi=40),
                                 "-40..40, applied before playing")

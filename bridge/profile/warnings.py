@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from bridge.profile.audiofiles import output_warning
 from bridge.profile.model import DEPRECATED
 from bridge.profile.yamlnodes import OVERRIDDEN, Lines
 from bridge.vapi.interruptions import INTERRUPTED
@@ -41,4 +42,6 @@ def profile_warnings(data: dict[str, Any], built: dict[str, dict[str, Any]], lin
     if built["trigger"]["wake_word"] and mode != "standby":
         found.append(f"trigger.wake_word is listened for in standby mode only; ignored in "
                      f"{mode} mode — set service.mode: standby")
+    if (named := output_warning(built["audio"])) is not None:
+        found.append(named)
     return tuple(found)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
-from bridge.sim.config import AssistantSpec
+from bridge.sim.config import AssistantSpec, SimConfig
 from bridge.sim.faults import FaultSet
 from bridge.sim.wirecodec import WireFormat
 
@@ -211,6 +211,15 @@ class CallRecord:
             "listenUrl": f"{ws}://{self.host}/{self.id}/listen",
             "controlUrl": f"{http}://{self.host}/{self.id}/control",
         }
+
+    def masked(self, text: str, cfg: SimConfig) -> str:
+        """`text` (an ended reason a fault made echo them) for the simulator's own log: the
+        call's URLs and the keys named, never shown (docs/simulator.md)."""
+        for name, url in self.urls().items():
+            text = text.replace(url, f"<{name}>")
+        for key in filter(None, (cfg.api_key, cfg.public_key)):
+            text = text.replace(key, "<api key>")
+        return text
 
     def cost(self) -> float:
         if self.started_wall is None or self.ended_wall is None:

@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import errno
 import logging
 import os
 import signal
 import sys
+from typing import IO
 
 from bridge.sim.app import Simulator
 from bridge.sim.config import (
@@ -31,16 +33,42 @@ def _port(text: str) -> int:
     return port
 
 
+class _Parser(argparse.ArgumentParser):
+    def _print_message(self, message: str, file: IO[str] | None = None) -> None:
+        """argparse drops a write that fails: --help on a stdout that cannot be written
+        (a full disk) is said instead, as by every vapi-bridge command."""
+        if message and file is not None and file is sys.stdout:
+            file.write(message)
+            file.flush()
+            return
+        super()._print_message(message, file)
+
+
+class CannotListen(Exception):
+    """The simulator could not start listening (the OSError is its cause)."""
+
+    def __init__(self, exc: OSError, host: str, port: int) -> None:
+        where = f"cannot listen on {host}:{port}"
+        if exc.errno == errno.EADDRINUSE:
+            super().__init__(f"{where}: the port is in use (another simulator?) — give another "
+                             f"--port, or --port 0 for a free one (the line it prints names "
+                             f"it)")
+        else:
+            super().__init__(f"{where}: {exc.strerror or exc} — check --host and --port"
+                             + (" (and --tls-cert/--tls-key)" if exc.filename else ""))
+
+
 def build_parser(prog: str = "vapi-bridge sim") -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog=prog,
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="A local Vapi-compatible simulator (REST, call socket, listen, control).",
         epilog="faults (also per call: POST /call?fault=NAME[=ARG] or header X-Sim-Fault):\n"
         + describe() + "\n\nexit codes:\n  0    stopped (Ctrl-C or SIGTERM)\n"
-        "  1    cannot listen on --host/--port (e.g. the port is in use), or an internal error\n"
+        "  1    cannot listen on --host/--port (the port in use: give another --port, or --port "
+        "0,\n       which picks a free one and prints it), or an internal error\n"
         "  2    a bad option, or a script:/replay: FILE that does not load (the line names "
-        "the file and its line)",
+        "the file and its line);\n       stdout cannot be written (a full disk)",
     )
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default %(default)s)")
     p.add_argument("--port", type=_port, default=8099,
@@ -130,9 +158,17 @@ async def _serve(cfg: SimConfig) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
-    async with Simulator(cfg) as sim:
+    sim = Simulator(cfg)
+    try:
+        await sim.start()
+    except OSError as exc:  # (a stdout that cannot be written is not this: said as such)
+        await sim.stop()
+        raise CannotListen(exc, cfg.host, cfg.port) from None
+    try:
         print(f"simulator listening on {sim.base_url} — API key: {cfg.api_key}", flush=True)
         await stop.wait()
+    finally:
+        await sim.stop()
     print("simulator stopped", file=sys.stderr, flush=True)
 
 
@@ -175,8 +211,8 @@ def main(argv: list[str] | None = None) -> int:
         asyncio.run(_serve(cfg))
     except KeyboardInterrupt:
         pass
-    except OSError as exc:
-        print(f"vapi-bridge sim: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
+    except CannotListen as exc:
+        print(f"vapi-bridge sim: {exc}", file=sys.stderr)
         return 1
     return 0
 

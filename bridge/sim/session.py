@@ -215,7 +215,7 @@ class CallSession:
             return
         self.ended = True
         self.rec.mark_ended(reason)
-        log.info("call %s: ended (%s)", self.rec.id, reason)
+        log.info("call %s: ended (%s)", self.rec.id, self.rec.masked(reason, self.cfg))
         if self.pump is not None:
             self.pump.stop()
         if notify and not self.outbox.dead:

@@ -24,7 +24,8 @@ async def transport_handler(request: web.Request) -> web.StreamResponse:
             log.info("call %s: the client left during the held upgrade", rec.id)
             return web.Response(status=499)  # nobody reads it
     if rec.ended:
-        log.info("call %s: socket refused, call already ended (%s)", rec.id, rec.ended_reason)
+        log.info("call %s: socket refused, call already ended (%s)", rec.id,
+                 rec.masked(rec.ended_reason or "", ctx_of(request).config))
         return json_error(410, f"Call has ended ({rec.ended_reason})", "Gone")
     if rec.session is not None:
         log.info("call %s: second socket refused", rec.id)

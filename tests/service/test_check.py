@@ -192,16 +192,19 @@ def test_check_leaves_a_file_output_whole_and_skips_the_beep_without_devices(
     assert (" ! beep and record skipped — audio.input is null: nothing to hear"
             in result.stdout.splitlines())
     assert out.read_bytes() == b"RIFF what the last run wrote"
-    # under a file: no directory can be made there (a missing directory a run would make)
+    # under a file: no directory there
     bad = out / "x.wav"
     gone = run_bridge("check", "--profile", str(profile), "--set", f"audio.output=file:{bad}")
     assert gone.returncode == 4
     assert (f"✗ output device file:{bad} can be written — {out} is a file, not a directory "
             f"— give audio.output a file:PATH in a directory you may write") in gone.stdout
+    # a directory that does not exist: the profile is refused, and nothing is made
     made = tmp_path / "new" / "dir" / "x.wav"
-    fine = run_bridge("check", "--profile", str(profile), "--set", f"audio.output=file:{made}")
-    assert f"✓ output device file:{made} can be written" in fine.stdout, fine.stdout
-    assert not made.parent.exists(), "checked, not made"
+    missing = run_bridge("check", "--profile", str(profile), "--set",
+                         f"audio.output=file:{made}")
+    assert missing.returncode == 2, missing.stdout + missing.stderr
+    assert f"audio.output: there is no directory {made.parent}" in missing.stdout
+    assert not (tmp_path / "new").exists(), "checked, not made"
 
 
 def test_check_warns_when_the_dashboard_assistant_sends_no_interruption(
