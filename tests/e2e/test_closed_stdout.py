@@ -58,8 +58,9 @@ def test_a_stdout_that_cannot_be_written_stops_the_printing_not_the_call(
     assert stderr.count("cannot write to stdout (No space left on device)") == 1, stderr
 
 
-@pytest.mark.parametrize("command", [("init", "-"), ("unit",), ("ctl", "--help")],
-                         ids=["init", "unit", "ctl-help"])
+@pytest.mark.parametrize("command", [("init", "-"), ("unit",), ("ctl", "--help"), ("--help",),
+                                     ("sim", "--help"), ("--version",)],
+                         ids=["init", "unit", "ctl-help", "help", "sim-help", "version"])
 def test_any_command_whose_reader_has_gone_ends_quietly(command: tuple[str, ...]) -> None:
     """`vapi-bridge ctl status | head -1` and the like: a reader gone before the output
     was written is no internal error (it was exit 1 with `BrokenPipeError` for every
