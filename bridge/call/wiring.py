@@ -16,7 +16,7 @@ from bridge.audio import device_stream
 from bridge.audio.base import AudioSink, AudioSource
 from bridge.call.backends import open_sink, open_source
 from bridge.call.recording import Recorder
-from bridge.errors import ApiRequestError, AudioDeviceError, AuthError
+from bridge.errors import ApiRequestError, AudioDeviceError, AuthError, ProfileError
 from bridge.profile import Profile, api_key
 from bridge.retry import RetryPolicy
 from bridge.vapi.api import VapiApi
@@ -48,7 +48,8 @@ async def learn_assistant(api: VapiApi, profile: Profile) -> None:
     try:
         async with asyncio.timeout(LEARN_TIMEOUT_S):
             await api.get_assistant(str(profile.assistant.id))
-    except (ApiRequestError, AuthError) as exc:  # said now, not at a visitor's first call
+    except (ApiRequestError, AuthError, ProfileError) as exc:  # said now, not at a
+        # visitor's first call (ProfileError: a proxy that wants a login)
         once = profile.service.mode == "once"  # there the call's own refusal comes next
         log.log(logging.DEBUG if once else logging.WARNING,
                 "%s: assistant.id %s: %s; calls will be refused until it is fixed "

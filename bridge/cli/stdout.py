@@ -5,6 +5,7 @@ one line and exit 2 (`bridge.cli.main`)."""
 
 from __future__ import annotations
 
+import errno
 import os
 import select
 import sys
@@ -50,9 +51,25 @@ class CheckedStdout:
         return getattr(self.stream, name)
 
 
+class ClosedStdout:
+    """Where Python has no stdout (started with it closed, `>&-`): every write fails as
+    a full one does."""
+
+    def write(self, text: str) -> int:
+        raise StdoutError(errno.EBADF, "standard output is closed")
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return False
+
+
 def check_stdout() -> None:
     """Puts `CheckedStdout` in front of sys.stdout (once)."""
-    if not isinstance(sys.stdout, CheckedStdout) and sys.stdout is not None:
+    if sys.stdout is None:
+        sys.stdout = ClosedStdout()  # type: ignore[assignment]
+    elif not isinstance(sys.stdout, CheckedStdout | ClosedStdout):
         sys.stdout = CheckedStdout(sys.stdout)  # type: ignore[assignment]
 
 
@@ -78,6 +95,8 @@ def checked_stdout(command: Callable[[], int], prefix: Callable[[], str]) -> int
 
 def quiet_stdout() -> None:
     """Later writes, and the flush at exit, land in /dev/null instead of failing."""
+    if isinstance(sys.stdout, ClosedStdout):
+        return  # (no stdout to quiet)
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, sys.stdout.fileno())
     os.close(devnull)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import socket
 from typing import Any
 
 from bridge.profile.fields import Invalid, Str
@@ -46,4 +47,6 @@ class Listen(Str):
 def bind_cause(exc: OSError) -> str:
     """Why an address could not be listened on, once (asyncio's message repeats the address
     before the cause): "Address already in use"."""
-    return os.strerror(exc.errno) if exc.errno else str(exc)
+    if isinstance(exc, socket.gaierror) or not exc.errno or exc.errno < 0:
+        return exc.strerror or str(exc)  # (a resolver's error: its own errno numbering)
+    return os.strerror(exc.errno)

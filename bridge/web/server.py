@@ -12,6 +12,7 @@ import errno
 import hashlib
 import logging
 import re
+import socket
 from importlib import resources
 from typing import Any
 
@@ -31,6 +32,13 @@ log = logging.getLogger("bridge.web")
 
 RETRY_LISTEN_S = 5
 RETRIED = (errno.EADDRINUSE, errno.EADDRNOTAVAIL)  # taken, or not (yet) this machine's
+
+
+def retried(exc: OSError) -> bool:
+    """An address taken, not this machine's yet, or a name not resolvable yet (at boot)."""
+    if isinstance(exc, socket.gaierror):
+        return exc.errno == socket.EAI_AGAIN
+    return exc.errno in RETRIED
 SCRIPT = re.compile(r"<script>(.*?)</script>", re.S)
 
 
@@ -95,7 +103,7 @@ class WebServer:
         try:
             await self._listen()
         except OSError as exc:
-            if exc.errno not in RETRIED:
+            if not retried(exc):
                 await self._runner.cleanup()
                 self._unlisten()
                 raise ProfileError(f"http.listen: cannot listen on {self.address}:"

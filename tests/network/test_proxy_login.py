@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.control.conftest import wait_for
+from tests.e2e.conftest import ROOT, bridge_cmd
 from tests.faults.harness import Sim, write_profile
 from tests.network.conftest import proxy_env, run, sim_with_cert
 
@@ -115,3 +117,33 @@ def test_a_proxy_that_wants_a_login_for_plain_http_is_said_at_once(short_dir: Pa
         last = said_once(result, "HTTP_PROXY", proxy)
         assert "requires a login" in last and "Vapi" not in last, last
         assert sim.get("/_sim/calls")["calls"] == [], "nothing reached the API"
+
+
+def test_a_standby_kiosk_behind_a_proxy_that_wants_a_login_says_so_as_it_starts(
+        short_dir: Path) -> None:
+    """Said as the daemon starts (its look-up of the assistant meets the 407), as a refused
+    key is, not first at a visitor's press, which ends the daemon (exit 2)."""
+    with Sim() as sim, LoginProxy().running() as proxy:
+        profile = write_profile(short_dir, sim.base_url, api=RETRIES,
+                                service={"mode": "standby",
+                                         "control_socket": str(short_dir / "ctl.sock")})
+        proc = subprocess.Popen(bridge_cmd("run", "--profile", str(profile)), cwd=ROOT,
+                                env=proxy_env(None, None, HTTP_PROXY=proxy.url(),
+                                              http_proxy=proxy.url()),
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        err: list[str] = []
+        reader = threading.Thread(target=lambda: err.extend(iter(proc.stderr.readline, "")),
+                                  daemon=True)
+        reader.start()
+        try:
+            wait_for(lambda: any("407" in line for line in err) or proc.poll() is not None,
+                     30, "the daemon's word on the proxy")
+            assert proc.poll() is None, "".join(err)  # up, waiting for a press
+        finally:
+            proc.terminate()
+            proc.wait(30)
+            reader.join(10)
+    said = next(line for line in err if "407" in line)
+    assert "WARNING" in said and "requires a login" in said and "HTTP_PROXY" in said, said
+    assert "calls will be refused until it is fixed" in said, said
+    assert PASSWORD not in "".join(err)

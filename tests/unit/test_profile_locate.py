@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import socket
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -102,3 +103,33 @@ def test_an_unreadable_profile_names_the_permission_that_applies(owner: str) -> 
     said = str(caught.value)
     assert said.startswith(f"cannot read profile {profile}: Permission denied — "), said
     assert (f"chmod u+r {profile}" if mine else f"chmod o+r {profile}") in said, said
+
+
+def test_a_file_output_behind_a_closed_directory_is_one_line() -> None:
+    top = Path(tempfile.mkdtemp(prefix="closed-out-"))
+    top.chmod(0o755)
+    (top / "closed").mkdir(mode=0o700)
+    if os.geteuid() != 0:
+        (top / "closed").chmod(0)
+    profile = top / "desk.yaml"
+    profile.write_text(f"assistant:\n  id: echo\naudio:\n  output: file:{top}/closed/sub/x.wav\n")
+    profile.chmod(0o644)
+    import importlib.readers  # noqa: F401  (read now: nobody may not read this venv)
+    try:
+        with as_another_user(), pytest.raises(ProfileError) as caught:
+            load_profile(str(profile))
+    finally:
+        (top / "closed").chmod(0o700)
+        shutil.rmtree(top)
+    said = str(caught.value)
+    assert "audio.output: cannot reach " in said and "Permission denied" in said, said
+
+
+def test_a_listen_address_whose_name_does_not_resolve_says_why_once() -> None:
+    from bridge.profile.listen import bind_cause
+
+    assert bind_cause(socket.gaierror(-2, "Name or service not known")) == \
+        "Name or service not known"
+    assert bind_cause(OSError(98, "error while attempting to bind on address "
+                                  "('127.0.0.1', 8080): address already in use")) == \
+        "Address already in use"
