@@ -9,6 +9,7 @@ import errno
 import logging
 import os
 import signal
+import ssl
 import sys
 from typing import IO
 
@@ -53,6 +54,9 @@ class CannotListen(Exception):
             super().__init__(f"{where}: the port is in use (another simulator?) — give another "
                              f"--port, or --port 0 for a free one (the line it prints names "
                              f"it)")
+        elif isinstance(exc, ssl.SSLError):  # a certificate or key it cannot use
+            super().__init__(f"{where}: {exc.strerror or exc} — check --tls-cert and --tls-key "
+                             f"(PEM files: the certificate chain, and its key)")
         else:
             super().__init__(f"{where}: {exc.strerror or exc} — check --host and --port"
                              + (" (and --tls-cert/--tls-key)" if exc.filename else ""))

@@ -9,6 +9,7 @@ import socket
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from tests.e2e.conftest import ROOT, ProfileBuilder, bridge_cmd, bridge_env, run_bridge
 
@@ -48,6 +49,17 @@ def test_a_port_in_use_names_the_fix() -> None:
                                f"port is in use"), lines[0]
     assert "--port 0" in lines[0] and "another --port" in lines[0], lines[0]
     assert "[Errno" not in lines[0], lines[0]
+
+
+def test_a_certificate_it_cannot_use_names_the_tls_options(tmp_path: Path) -> None:
+    pem = tmp_path / "not-a-cert.pem"
+    pem.write_text("not a certificate\n")
+    done = run_bridge("sim", "--port", "0", "--tls-cert", str(pem), "--tls-key", str(pem),
+                      timeout=30)
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 1 and len(lines) == 1, done.stderr
+    assert lines[0].endswith("— check --tls-cert and --tls-key (PEM files: the certificate "
+                             "chain, and its key)"), lines[0]
 
 
 def test_the_simulators_log_holds_no_key_or_call_url(profiles: ProfileBuilder) -> None:
