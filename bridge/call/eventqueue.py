@@ -22,6 +22,7 @@ class EventQueue:
     def __init__(self, size: int = QUEUE_SIZE, max_bytes: int = QUEUE_BYTES) -> None:
         self._queue: asyncio.Queue[tuple[Event | None, int]] = asyncio.Queue(maxsize=size)
         self._bytes, self._max_bytes = 0, max_bytes
+        self._over = False  # the end was read: every later reader ends at once too
 
     def push(self, event: Event | None, size: int = 0) -> None:
         """`event` (parsed from `size` bytes), or None: the call is over."""
@@ -39,10 +40,13 @@ class EventQueue:
         return None
 
     async def events(self) -> AsyncIterator[Event]:
-        """Every event pushed (but those dropped unread), until the end."""
-        while True:
+        """Every event pushed (but those dropped unread), until the end. A second reader,
+        after a loop that broke out and the call ended meanwhile, gets what is left and the
+        end (it waited for ever: the one end marker was the first reader's)."""
+        while not (self._over and self._queue.empty()):
             event, size = await self._queue.get()
             self._bytes -= size
             if event is None:
+                self._over = True
                 return
             yield event

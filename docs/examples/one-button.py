@@ -30,7 +30,7 @@ import sys
 import time
 from collections.abc import Iterator
 
-DEBOUNCE_S = 0.5  # presses closer together than this are one press
+DEBOUNCE_S = 0.5  # presses closer together than this, or while one is handled, are one
 
 
 def ctl(ctl_args: list[str], *command: str) -> subprocess.CompletedProcess[str]:
@@ -76,11 +76,12 @@ def presses() -> Iterator[None]:
 def main(argv: list[str]) -> int:
     last = 0.0
     for _ in presses():
-        now = time.monotonic()
-        if now - last < DEBOUNCE_S:
+        if time.monotonic() - last < DEBOUNCE_S:
             continue
-        last = now
         print(press(argv), flush=True)
+        # from when the press was handled (`ctl call` waits for the call to connect): a
+        # bounce that came meanwhile is read only now, and is still the same press
+        last = time.monotonic()
     return 0
 
 

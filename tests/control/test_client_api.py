@@ -185,3 +185,27 @@ def test_a_goodbye_sent_whole_is_played_before_open_call_returns(
     tone_s = speech_blocks(heard, profile.wire.sample_rate).sum() / 100
     assert reason == "assistant-ended-call"
     assert tone_s >= 2.9, f"the speaker played {tone_s:.2f} s of the 3 s goodbye"
+
+
+def test_events_read_again_after_the_call_ended_end_at_once(
+        start_sim, profiles: ProfileBuilder, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A script breaks out of `call.events()` (at a tool call, say), the call ends, and it
+    reads `call.events()` again inside the block: it gets what was left and the end. It
+    waited for ever (the one end marker was the first loop's)."""
+    sim = start_sim(assistant="echo")
+    monkeypatch.setenv("VAPI_API_KEY", KEY)
+    profile = profiles.write(sim.base_url, call={"max_duration_seconds": 30})
+
+    async def scenario() -> tuple[int, int]:
+        async with open_call(str(profile)) as call:
+            await call.end()
+            first = [e async for e in call.events()]
+
+            async def again() -> int:
+                return len([e async for e in call.events()])
+
+            second = await asyncio.wait_for(again(), 10)  # a hang guard, not a measure
+        return len(first), second
+
+    first, second = asyncio.run(scenario())
+    assert first > 0 and second == 0, (first, second)

@@ -138,5 +138,12 @@ def test_on_a_terminal_each_event_is_one_short_inert_line() -> None:
                   "text": "hi\n<3>forged \x1b[31mred", "final": True, "new\x1bfield": 1})
     assert "\n" not in line and "\x1b" not in line
     assert line.split(None, 2)[1:] == [
-        "transcript", 'role="visitor" text="hi\\n<3>forged \\u001b[31mred" final=true '
+        "transcript", 'role="visitor" text="hi\\n<3>forged \\x1b[31mred" final=true '
                       'new\\x1bfield=1']
+
+
+def test_on_a_terminal_a_backslash_the_daemon_escaped_shows_as_it_did() -> None:
+    """The daemon's inert text (a server's `C:\\new` is `C:\\\\new`) is shown as the log
+    and the transcript show it: JSON's escaping over it doubled each backslash again."""
+    line = human({"event": "transcript", "at": 0, "text": "C:\\\\new", "n": 2})
+    assert line.split(None, 2)[2] == 'text="C:\\\\new" n=2', line
