@@ -138,3 +138,29 @@ def test_the_one_button_kiosk_takes_every_press_written_to_its_fifo(
             pass  # (a reader blocked in open() is let go)
         proc.communicate(timeout=10)
     assert daemon.stop() == 0
+
+
+def test_a_bounce_read_while_the_press_is_handled_is_the_same_press(
+        start_sim, profiles: ProfileBuilder, short_dir: Path, start_daemon) -> None:
+    """Two presses written at once (a bouncing contact): one call, not a call ended at
+    once. The script read the bounce only after `ctl call` returned (here 1 s: the call's
+    socket is slow to connect), more than the debounce later, and took it for a second
+    press. The next real press ends the call."""
+    sim = start_sim(assistant="echo", faults=("connect-delay=1000",))
+    daemon = start_daemon(control_profile(profiles, sim, short_dir / "ctl.sock"))
+    kiosk = Script("one-button.py", daemon.socket, daemon.env)
+    try:
+        assert kiosk.proc.stdin is not None
+        kiosk.proc.stdin.write("\n\n")  # the bounce
+        kiosk.proc.stdin.flush()
+        wait_for(lambda: kiosk.lines, 30, "the first press")
+        kiosk.press()  # a real press, the debounce after the last answer
+        pressed = time.monotonic()
+        wait_for(lambda: kiosk.answered_at > pressed, 30, "the real press's answer")
+        assert len(kiosk.lines) == 2, kiosk.lines  # the bounce was no press of its own
+        assert kiosk.lines[0].startswith("call: call ") and "started" in kiosk.lines[0]
+        assert kiosk.lines[1].startswith("end: call "), kiosk.lines
+        assert len(sim.calls()) == 1, kiosk.lines
+    finally:
+        kiosk.close()
+    assert daemon.stop() == 0
