@@ -40,24 +40,36 @@ from bridge.call.summary import CallSummary
 from bridge.call.tail import play_out
 from bridge.call.wiring import calling_api, close_audio, make_recorder, start_audio
 from bridge.control.commands import listen_url
-from bridge.errors import ProfileError, Refused
+from bridge.errors import (
+    ApiRequestError,
+    AudioDeviceError,
+    AuthError,
+    BridgeError,
+    NetworkError,
+    ProfileError,
+    Refused,
+)
 from bridge.profile import Profile, load_profile, public_key
 from bridge.vapi import messages
 from bridge.vapi.listen import AudioChunk, ListenEvent, listen
 from bridge.vapi.messages import (
     AssistantSpeechStarted,
     Event,
+    Hang,
     SpeechUpdate,
     StatusUpdate,
     ToolCalls,
     Transcript,
     TransferUpdate,
+    UnknownEvent,
     UserInterrupted,
 )
 
-__all__ = ["AssistantSpeechStarted", "AudioChunk", "CallHandle", "Event", "ListenEvent",
-           "ProfileError", "Refused", "SpeechUpdate", "StatusUpdate", "ToolCalls",
-           "Transcript", "TransferUpdate", "UserInterrupted", "listen", "open_call"]
+__all__ = ["ApiRequestError", "AssistantSpeechStarted", "AudioChunk", "AudioDeviceError",
+           "AuthError", "BridgeError", "CallHandle", "Event", "Hang", "ListenEvent",
+           "NetworkError", "Profile", "ProfileError", "Refused", "SpeechUpdate", "StatusUpdate",
+           "ToolCalls", "Transcript", "TransferUpdate", "UnknownEvent", "UserInterrupted",
+           "listen", "open_call"]
 
 
 class CallHandle:
