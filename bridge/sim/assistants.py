@@ -84,6 +84,9 @@ class ScriptAssistant(Assistant):
         super().__init__(ctx)
         self.lines = lines
         self.next = 0
+        # one chain of lines at a time: a visitor's turn during a chain of `wait: false`
+        # lines waits for it, so the lines (a tool call first) go out in the script's order
+        self._chain = asyncio.Lock()
         self.default_first_message = lines[0].text if lines and lines[0].tone is None else None
 
     async def start(self, s: CallPort) -> None:
@@ -98,6 +101,10 @@ class ScriptAssistant(Assistant):
         await self._advance(s)
 
     async def _advance(self, s: CallPort, *, opening: bool = False) -> None:
+        async with self._chain:
+            await self._speak_on(s, opening)
+
+    async def _speak_on(self, s: CallPort, opening: bool) -> None:
         """Speak the next line and those after it that do not wait. The opening line is
         the first message: interruptible only with firstMessageInterruptionsEnabled."""
         first = True

@@ -150,3 +150,35 @@ def test_think_time_starts_the_reply_after_the_visitor_stopped(tmp_path: Path) -
             await peer.close()
 
     run(body())
+
+
+def test_a_visitor_talking_during_a_chain_of_lines_keeps_the_script_s_order(
+        tmp_path: Path) -> None:
+    """A tool line after the greeting, then a spoken line, neither waiting: the tool call
+    comes first, as docs/simulator.md says, though the visitor talks over the greeting.
+    Their turn started a second chain, and the lines' order changed from run to run (the
+    spoken line before the tool call in 3 runs of 5)."""
+    script = tmp_path / "desk.yaml"
+    script.write_text("- Welcome to the front desk, one moment while I open the door.\n"
+                      "- tool: open_door\n  arguments: {door: main}\n  wait: false\n"
+                      "- say: The door is open.\n  wait: false\n"
+                      "- Anything else?\n")
+
+    async def body() -> None:
+        async with simulator(assistant=f"script:{script}", speech="tones") as sim:
+            call = await create_call(sim, {"assistantId": "echo", "transport": {
+                "provider": "vapi.websocket"}})
+            peer = await Peer.open(call["transport"]["websocketCallUrl"])
+            await peer.wait_event("speech-update", role="assistant", status="started")
+            peer.speak(voiced(0.6))  # the visitor, over the greeting
+            await peer.wait_event("transcript", role="assistant", transcriptType="final",
+                                  transcript="The door is open.", timeout=20)
+            kinds = [e.get("type") if e.get("type") != "transcript" else e.get("transcript")
+                     for e in peer.events if e.get("type") == "tool-calls"
+                     or (e.get("type") == "transcript" and e.get("role") == "assistant"
+                         and e.get("transcriptType") == "final")]
+            assert kinds[:3] == ["Welcome to the front desk, one moment while I open the "
+                                 "door.", "tool-calls", "The door is open."], kinds
+            await peer.close()
+
+    run(body())
