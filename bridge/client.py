@@ -39,7 +39,7 @@ from bridge.call.lifecycle import Call, ensure_live
 from bridge.call.summary import CallSummary
 from bridge.call.tail import play_out
 from bridge.call.wiring import calling_api, close_audio, make_recorder, start_audio
-from bridge.control.commands import listen_url
+from bridge.control.commands import ROLES, listen_url
 from bridge.errors import (
     ApiRequestError,
     AudioDeviceError,
@@ -70,6 +70,12 @@ __all__ = ["ApiRequestError", "AssistantSpeechStarted", "AudioChunk", "AudioDevi
            "NetworkError", "Profile", "ProfileError", "Refused", "SpeechUpdate", "StatusUpdate",
            "ToolCalls", "Transcript", "TransferUpdate", "UnknownEvent", "UserInterrupted",
            "listen", "open_call"]
+
+
+def _words(text: str, what: str) -> str:
+    if not isinstance(text, str) or not text.strip():
+        raise ValueError(f"{what}: the text is empty — give the words to send")
+    return text
 
 
 class CallHandle:
@@ -106,12 +112,18 @@ class CallHandle:
 
     async def say(self, text: str, *, end_after: bool = False, interruptions: bool = True,
                   interrupt_assistant: bool = False) -> str:
-        return await self.send(messages.say(text, end_after, interruptions,
+        """ValueError for an empty text, as `ctl say` refuses it."""
+        return await self.send(messages.say(_words(text, "say"), end_after, interruptions,
                                             interrupt_assistant))
 
     async def add_message(self, text: str, role: str = "system",
                           trigger_response: bool = True) -> str:
-        return await self.send(messages.add_message(text, role, trigger_response))
+        """ValueError for an empty text or another role than `ROLES`, as `ctl add-message`
+        refuses them."""
+        if role not in ROLES:
+            raise ValueError(f"add_message: role {role!r} is not one of {', '.join(ROLES)}")
+        return await self.send(messages.add_message(_words(text, "add_message"), role,
+                                                    trigger_response))
 
     async def control(self, name: str) -> str:
         """mute-assistant, unmute-assistant, mute-customer, unmute-customer,

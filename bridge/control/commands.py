@@ -102,9 +102,12 @@ def do_say(req: Request) -> tuple[dict[str, Any], str]:
     return cmd, "say sent" + (", the call ends after it" if cmd["endCallAfterSpoken"] else "")
 
 
+ROLES = ("system", "user", "assistant")  # an add-message's
+
+
 @vapi("add-message")
 def do_add_message(req: Request) -> tuple[dict[str, Any], str]:
-    role = req.choice("role", ("system", "user", "assistant"), "system")
+    role = req.choice("role", ROLES, "system")
     trigger = req.flag("trigger_response", True)
     return (messages.add_message(req.text(), role=role, trigger_response=trigger),
             f"{role} message added" + ("" if trigger else " (no response)"))

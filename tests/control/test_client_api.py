@@ -209,3 +209,31 @@ def test_events_read_again_after_the_call_ended_end_at_once(
 
     first, second = asyncio.run(scenario())
     assert first > 0 and second == 0, (first, second)
+
+
+def test_the_api_refuses_what_ctl_refuses_before_sending_it(
+        start_sim, profiles: ProfileBuilder, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An empty `say` and an unknown role were sent (`ctl` refuses both, exit 2); now a
+    ValueError, and the simulator received neither."""
+    sim = start_sim(assistant="echo")
+    monkeypatch.setenv("VAPI_API_KEY", KEY)
+    profile = profiles.write(sim.base_url, call={"max_duration_seconds": 30})
+
+    async def scenario() -> list[str]:
+        refused = []
+        async with open_call(str(profile)) as call:
+            for attempt in (call.say("  "), call.add_message(""),
+                            call.add_message("hello", role="robot")):
+                try:
+                    await attempt
+                except ValueError as exc:
+                    refused.append(str(exc))
+            await call.end()
+        return refused
+
+    refused = asyncio.run(scenario())
+    assert refused == ["say: the text is empty — give the words to send",
+                       "add_message: the text is empty — give the words to send",
+                       "add_message: role 'robot' is not one of system, user, assistant"]
+    sent = [m.get("type") for _, m in received(sim.calls()[0])]
+    assert "say" not in sent and "add-message" not in sent, sent
