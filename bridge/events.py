@@ -160,6 +160,7 @@ class EventBus:
         self._listeners: list[Listener] = []
         self._seq = 0
         self.state: KioskEvent | None = None  # the latest of STATE_KINDS
+        self.mutes: dict[str, KioskEvent] = {}  # who is muted in this call: its `muted`
         self._recent: collections.deque[KioskEvent] = collections.deque(maxlen=RECENT)
 
     def publish(self, kind: str, **fields: object) -> KioskEvent:
@@ -168,6 +169,14 @@ class EventBus:
                            {k: _clean(v) for k, v in fields.items()})
         if kind in STATE_KINDS:
             self.state = event
+            if kind != IN_CALL:  # a call begins or ends: none of its mutes holds
+                self.mutes.clear()
+        elif kind in (MUTED, UNMUTED):
+            who = str(event.fields.get("who"))
+            if kind == MUTED:
+                self.mutes[who] = event
+            else:
+                self.mutes.pop(who, None)
         self._recent.append(event)
         for sub in self._subs:
             sub.put(event)
@@ -187,7 +196,8 @@ class EventBus:
     def subscribe(self, size: int = QUEUE_SIZE, *, replay_state: bool = True,
                   keep: Callable[[KioskEvent], bool] | None = None,
                   since: int | None = None) -> Iterator[Subscription]:
-        """A subscription for the duration of the block, starting with the latest state, or
+        """A subscription for the duration of the block, starting with the latest state (and
+        the mutes in force in the call), or
         (`since`: the last seq a client had, an event stream's Last-Event-ID) with what came
         after it, when the last `RECENT` events still hold all of that; only the events
         `keep` says yes to (all by default) are queued for it."""
@@ -198,6 +208,8 @@ class EventBus:
                 sub.put(event)
         elif replay_state and self.state is not None:
             sub.put(self.state)
+            for muted in self.mutes.values():  # (a screen started mid-call shows them)
+                sub.put(muted)
         self._subs.add(sub)
         try:
             yield sub

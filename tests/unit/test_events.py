@@ -83,6 +83,23 @@ def test_a_new_subscriber_starts_from_the_latest_state() -> None:
     asyncio.run(main())
 
 
+def test_a_subscriber_that_starts_mid_call_learns_the_mutes_in_force() -> None:
+    """An LED ring started while the visitor's microphone is muted showed it live: the
+    replay held the state alone. A mute lifted, or one of a call that is over, is not
+    replayed."""
+    bus = EventBus()
+    bus.publish(events.IN_CALL, call="1a2b3c4d")
+    bus.publish(events.MUTED, who="visitor")
+    bus.publish(events.MUTED, who="assistant")
+    bus.publish(events.UNMUTED, who="assistant")
+    with bus.subscribe() as late:
+        assert [(e.kind, e.fields.get("who")) for e in _drain(late)] == [
+            (events.IN_CALL, None), (events.MUTED, "visitor")]
+    bus.publish(events.ENDED, reason="customer-ended-call", outcome="ok")
+    with bus.subscribe() as after:
+        assert [e.kind for e in _drain(after)] == [events.ENDED]
+
+
 def test_a_client_that_comes_back_gets_what_it_missed_not_the_state_again() -> None:
     """An event stream cut a moment (a proxy, a flaky link) comes back with the last seq it
     had (Last-Event-ID): the captions said meanwhile were lost, and the state sent again
