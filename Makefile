@@ -24,7 +24,8 @@ SERIAL_TESTS := tests/rig tests/devices tests/echo tests/e2e/test_fast_delivery.
   tests/e2e/test_recording.py tests/e2e/test_barge_in.py \
   tests/e2e/test_call_path.py::test_echo_call_round_trip \
   tests/e2e/test_turns.py::test_heard_gap_is_the_think_time_plus_the_playout \
-  tests/control/test_standby_playout.py tests/control/test_operator_cuts.py
+  tests/control/test_standby_playout.py tests/control/test_operator_cuts.py \
+  tests/faults/test_downlink_flood.py::test_a_flood_of_tiny_frames_does_not_cost_the_visitor_words
 PYTEST_WORKERS ?= 4
 # The serial tests run in two lanes side by side (tests/conftest.py chooses each test's):
 # the rig modules that time real-time audio beside an echo path or a fast reply one after
