@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -129,6 +130,27 @@ def bridge_env(**extra: str) -> dict[str, str]:
         env["XDG_STATE_HOME"] = os.path.join(_runtime_dirs(), "state")
     env.update(extra)
     return env
+
+
+class StderrLines:
+    """A running process's stderr, line by line as it comes (a thread reads it), for a test
+    that waits on a line while the process goes on."""
+
+    def __init__(self, proc: subprocess.Popen[str]) -> None:
+        assert proc.stderr is not None
+        self.lines: list[str] = []
+        stream = proc.stderr
+        self._thread = threading.Thread(
+            target=lambda: self.lines.extend(iter(stream.readline, "")), daemon=True)
+        self._thread.start()
+
+    def has(self, text: str) -> bool:
+        return any(text in line for line in self.lines)
+
+    def join(self, timeout: float = 10) -> str:
+        """All of it, once the process has closed its stderr."""
+        self._thread.join(timeout)
+        return "".join(self.lines)
 
 
 def bridge_cmd(*args: str) -> list[str]:

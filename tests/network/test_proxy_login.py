@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.control.conftest import wait_for
-from tests.e2e.conftest import ROOT, bridge_cmd
+from tests.e2e.conftest import ROOT, StderrLines, bridge_cmd
 from tests.faults.harness import Sim, write_profile
 from tests.network.conftest import proxy_env, run, sim_with_cert
 
@@ -131,19 +131,16 @@ def test_a_standby_kiosk_behind_a_proxy_that_wants_a_login_says_so_as_it_starts(
                                 env=proxy_env(None, None, HTTP_PROXY=proxy.url(),
                                               http_proxy=proxy.url()),
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        err: list[str] = []
-        reader = threading.Thread(target=lambda: err.extend(iter(proc.stderr.readline, "")),
-                                  daemon=True)
-        reader.start()
+        err = StderrLines(proc)
         try:
-            wait_for(lambda: any("407" in line for line in err) or proc.poll() is not None,
-                     30, "the daemon's word on the proxy")
-            assert proc.poll() is None, "".join(err)  # up, waiting for a press
+            wait_for(lambda: err.has("407") or proc.poll() is not None, 30,
+                     "the daemon's word on the proxy")
+            assert proc.poll() is None, "".join(err.lines)  # up, waiting for a press
         finally:
             proc.terminate()
             proc.wait(30)
-            reader.join(10)
-    said = next(line for line in err if "407" in line)
+            whole = err.join()
+    said = next(line for line in err.lines if "407" in line)
     assert "WARNING" in said and "requires a login" in said and "HTTP_PROXY" in said, said
     assert "calls will be refused until it is fixed" in said, said
-    assert PASSWORD not in "".join(err)
+    assert PASSWORD not in whole

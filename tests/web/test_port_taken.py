@@ -8,12 +8,18 @@ from __future__ import annotations
 import signal
 import socket
 import subprocess
-import threading
 
 import httpx
 
 from tests.control.conftest import wait_for
-from tests.e2e.conftest import ROOT, ProfileBuilder, SimHandle, bridge_cmd, bridge_env
+from tests.e2e.conftest import (
+    ROOT,
+    ProfileBuilder,
+    SimHandle,
+    StderrLines,
+    bridge_cmd,
+    bridge_env,
+)
 from tests.web.conftest import web_profile
 
 
@@ -26,14 +32,11 @@ def test_a_taken_port_leaves_the_kiosk_taking_calls_and_is_served_once_free(
     proc = subprocess.Popen(bridge_cmd("run", "--profile", str(web_profile(profiles, sim, port))),
                             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
-    err: list[str] = []
-    reader = threading.Thread(target=lambda: err.extend(iter(proc.stderr.readline, "")),
-                              daemon=True)
-    reader.start()
+    err = StderrLines(proc)
     try:
-        wait_for(lambda: any("cannot listen" in line for line in err) or proc.poll() is not None,
-                 30, "the daemon's word on the taken port")
-        assert proc.poll() is None, f"the daemon exited {proc.returncode}: {''.join(err)}"
+        wait_for(lambda: err.has("cannot listen") or proc.poll() is not None, 30,
+                 "the daemon's word on the taken port")
+        assert proc.poll() is None, f"the daemon exited {proc.returncode}: {err.join()}"
 
         # the kiosk still takes a visitor's call
         ctl = subprocess.run(bridge_cmd("ctl", "call", "--profile", "kiosk"), cwd=ROOT,
@@ -58,9 +61,8 @@ def test_a_taken_port_leaves_the_kiosk_taking_calls_and_is_served_once_free(
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)
-        reader.join(timeout=10)
-    said = "".join(err)
-    warnings = [line for line in err if "cannot listen" in line]
+    said = err.join()
+    warnings = [line for line in err.lines if "cannot listen" in line]
     assert len(warnings) == 1, said  # said once, not at every retry
     assert f"127.0.0.1:{port}" in warnings[0] and "without its screen" in warnings[0], said
     assert "Traceback" not in said, said
