@@ -52,6 +52,7 @@ class BargeIn:
             self.assistant_speaking = event.status == "started"
             if self.assistant_speaking:
                 self._assistant_started_at = self.sink.played_samples
+                self.downlink.next_reply()
         else:
             return False
         return True
@@ -74,7 +75,9 @@ class BargeIn:
                  dropped)
 
     def _barge_in(self, event: messages.Event, label: str) -> None:
-        dropped = self.downlink.barge_in()
+        # Vapi's word that it cut the reply: what still comes of it is dropped as well
+        cut = isinstance(event, messages.UserInterrupted)
+        dropped = self.downlink.barge_in(tail_of=label if cut else "")
         if not self.assistant_speaking:
             log.debug("call %s: visitor started speaking; flushed %.0f ms of playout",
                       label, dropped)

@@ -20,6 +20,16 @@ On barge-in the queued audio is dropped (the sink fades it out), the resampler f
 history, and a sample split across the cut decodes as silence: played after the refill,
 that one sample of the cut reply would ring through the resampler as a click.
 
+After `user-interrupted`, speech that still arrives without a pause is the cut reply's
+tail, and is dropped too: nothing in the protocol orders the event before the audio Vapi
+had already produced (a server whose audio path lags its events sent 200 ms more of the
+reply, played on over the visitor). The tail ends at the first pause in it — an arrival
+gap of `TAIL_GAP_MS`, or `TAIL_QUIET_MS` of near-silence, which any next reply follows
+(the visitor's turn lies between) — at the assistant's next `speech-update started`, or
+after `TAIL_MAX_MS` of it (a server that talks on regardless). A barge-in on the fallback
+signal (the visitor's speech start) or on a command drops no tail: Vapi may go on with the
+line, or start the next one at once.
+
 The sink outlives the call in `standby` and `loop` modes: a downlink begins a new stream
 on it (nothing a call before left queued is played, the playout target starts again at
 `start_ms`) and ends it with the call (`end`: what is queued plays out, its running dry no
@@ -37,6 +47,8 @@ import logging
 import time
 from collections.abc import Callable
 
+import numpy as np
+
 from bridge.audio.base import AudioSink, apply_gain
 from bridge.audio.codec import Codec
 from bridge.audio.jitter import JitterEstimator, target_ms
@@ -45,6 +57,10 @@ from bridge.audio.resample import Resampler
 
 FIRST_FLOOR_MS = 50.0  # the lateness kept covered until the jitter window is full
 CUT_LOGGED_MS = 300.0  # less cut at our end is the usual queue, not speech worth a line
+TAIL_GAP_MS = 150.0  # an arrival pause this long ends the cut reply's tail (chunks p50 50 ms)
+TAIL_QUIET_MS = 150.0  # so does this much near-silence (longer than a pause between words)
+TAIL_MAX_MS = 1000.0  # and at most this much of it is dropped
+QUIET_PEAK = 100  # -50 dBFS: near-silence, as between replies
 
 log = logging.getLogger("bridge.call")
 
@@ -73,6 +89,8 @@ class Downlink:
         self.muted = False  # `mute-assistant` sent: what still arrives is not played
         self._flushed = False  # the resampler's tail pushed out (the stream is over)
         self._realigned_said = 0  # the codec's realignments already logged
+        self._tail: _Tail | None = None  # after user-interrupted: the cut reply's tail
+        self._last_arrival: float | None = None
 
     def on_audio(self, data: bytes) -> None:
         self.bytes_received += len(data)
@@ -81,9 +99,13 @@ class Downlink:
         samples = self.codec.decode(data)
         if len(samples) == 0:
             return
+        now, last = self._clock(), self._last_arrival
+        self._last_arrival = now
+        if self._tail is not None and self._tail.drops(samples, now, last, self.wire_rate):
+            return
         jitter = self.jitter
         if jitter is not None:
-            jitter.on_chunk(self._clock(), len(samples))
+            jitter.on_chunk(now, len(samples))
             floor = jitter.jitter_ms if jitter.settled else max(jitter.jitter_ms,
                                                                  FIRST_FLOOR_MS)
             target = target_ms(floor + jitter.chunk_ms, self._block_ms, *self._bounds)
@@ -98,13 +120,25 @@ class Downlink:
         if len(out):
             self.sink.capture_frame(out)
 
-    def barge_in(self) -> float:
-        """Silence the speaker now. Returns how many ms of queued audio were dropped."""
+    def barge_in(self, *, tail_of: str = "") -> float:
+        """Silence the speaker now. Returns how many ms of queued audio were dropped.
+        `tail_of` (the call's label; on `user-interrupted`): also drop the cut reply's tail
+        as it arrives, logged once it is over."""
         dropped = self.sink.playout_stats().depth_ms
         self.sink.clear_buffer()
         self._resampler.reset()
         self.codec.drop_split()
+        if tail_of:
+            self._tail = _Tail(tail_of, self)
         return dropped
+
+    def next_reply(self) -> None:
+        """The assistant starts speaking again (`speech-update started`): no more tail."""
+        if self._tail is not None:
+            self._tail.over()
+
+    def _tail_over(self) -> None:
+        self._tail = None
 
     def end(self, *, cut: bool = False, label: str = "") -> None:
         """The call's audio is over (the socket closed, or the call is being ended). `cut`:
@@ -134,3 +168,30 @@ class Downlink:
     def received_seconds(self) -> float:
         return self.bytes_received / self.codec.bytes_per_sample / self.wire_rate
 
+
+
+class _Tail:
+    """What arrives of a reply Vapi has cut (`Downlink`: dropped until its first pause)."""
+
+    def __init__(self, label: str, downlink: Downlink) -> None:
+        self.label, self.downlink = label, downlink
+        self.dropped = self.quiet = 0  # wire samples: dropped, near-silent in a row
+
+    def drops(self, samples: np.ndarray, now: float, last: float | None, rate: int) -> bool:
+        """Whether `samples`, arrived at `now` (the one before at `last`), are the tail."""
+        gap = last is None or (now - last) * 1000 >= TAIL_GAP_MS
+        quiet = int(samples.max()) <= QUIET_PEAK and int(samples.min()) >= -QUIET_PEAK
+        self.quiet = self.quiet + len(samples) if quiet else 0
+        if gap or self.quiet * 1000 >= TAIL_QUIET_MS * rate or \
+                (self.dropped + len(samples)) * 1000 > TAIL_MAX_MS * rate:
+            self.over()
+            return False
+        self.dropped += len(samples)
+        return True
+
+    def over(self) -> None:
+        if self.dropped:
+            log.info("call %s: dropped %.0f ms of the interrupted reply that arrived after "
+                     "user-interrupted", self.label,
+                     self.dropped * 1000 / self.downlink.wire_rate)
+        self.downlink._tail_over()

@@ -10,10 +10,15 @@ interruptible (not the first message unless `firstMessageInterruptionsEnabled`, 
 of that line and the rest of it is not sent. An utterance that began over the assistant
 and ended before the window is a backchannel: transcribed, but it starts no reply. A
 window of 0 interrupts at the onset.
+
+Fault ``interrupt-tail=MS``: the line goes on being sent MS ms (at the downlink's pace)
+after `user-interrupted`, as from a server whose audio path lags its events; the
+protocol orders nothing between the two.
 """
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING
 
 from bridge.sim import events as ev
@@ -54,4 +59,13 @@ class Interruptions:
         if line is None or not line.interruptible or line.silent:
             return
         self.s.emit(ev.user_interrupted(line.turn_id))
-        self.s.voice.interrupt()
+        tail = self.s.rec.faults.get("interrupt-tail")
+        if tail is None:
+            self.s.voice.interrupt()
+            return
+
+        def late() -> None:  # the same line still under way: stop it now
+            if mouth.current is line or line in mouth.queue:
+                self.s.voice.interrupt()
+
+        asyncio.get_running_loop().call_later(tail.number(200.0) / 1000, late)

@@ -1,0 +1,76 @@
+"""A visitor who interrupts the assistant hears it stop, even where the reply's audio goes on
+arriving after `user-interrupted` (simulator fault `interrupt-tail`: an audio path that lags
+the events, which nothing in the protocol rules out). Over loopback, WAV microphone and
+speaker clocked like devices; what the speaker played is compared with what the simulator
+sent (tests/rig/heard.py), so nothing here depends on the machine's timing.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from tests.e2e.conftest import ProfileBuilder, run_bridge
+from tests.rig.heard import heard
+from tests.rig.signals import espeak, read_wav, resample, wav_bytes, write_wav
+
+GREETING = ("Welcome to the front desk. Please tell me your name and who you are here to "
+            "see, and I will let them know that you have arrived.")
+TALK_AT_S = 2.5  # into the call: the greeting is under way
+RATE = 16000
+TAIL_MS = 300
+
+
+def events(call: dict[str, Any], kind: str, **fields: Any) -> list[dict[str, Any]]:
+    return [dict(e["event"], at=e["at"]) for e in call["eventsSent"]
+            if e["event"].get("type") == kind
+            and all(e["event"].get(k) == v for k, v in fields.items())]
+
+
+@pytest.mark.parametrize("fault", [f"interrupt-tail={TAIL_MS}", None])
+def test_the_interrupted_reply_stops_though_its_audio_goes_on_arriving(
+        start_sim, profiles: ProfileBuilder, tmp_path: Path, fault: str | None) -> None:
+    sim = start_sim(assistant="echo", faults=(fault,) if fault else ())
+    mic, speaker = tmp_path / "visitor.wav", tmp_path / "speaker.wav"
+    talk = espeak("Excuse me, where is the elevator please", RATE, peak_db=-6.0)
+    write_wav(mic, np.concatenate([np.zeros(int(TALK_AT_S * RATE), np.int16), talk]), RATE)
+    profile = profiles.write(
+        sim.base_url, call={"max_duration_seconds": 12},
+        assistant={"overrides": {"firstMessage": GREETING,
+                                 "firstMessageInterruptionsEnabled": True}},
+        audio={"input": f"file:{mic}", "output": f"file:{speaker}", "device_rate": RATE})
+    result = run_bridge("run", "--profile", str(profile))
+    assert result.returncode == 0, result.stderr
+    call = sim.only_call()
+    cut = events(call, "user-interrupted")
+    assert len(cut) == 1, "the visitor interrupted the greeting"
+    started = events(call, "speech-update", role="assistant", status="started")
+    stopped = events(call, "speech-update", role="assistant", status="stopped")
+    assert len(started) >= 2, "the echo assistant answered the visitor"
+
+    down = wav_bytes(sim.get_bytes(f"/_sim/calls/{call['id']}/downlink.wav"))
+    played, rate = read_wav(speaker)
+    played = played.ravel()
+    # the greeting's audio sent after user-interrupted (the stream runs in real time
+    # from the connection), less 40 ms each side for chunking
+    at = cut[0]["at"]
+    tail = down[int((at + 0.04) * RATE):int((stopped[0]["at"] - 0.04) * RATE)]
+    report = heard(resample(tail, RATE, rate), played, rate)
+    print(f"\nafter user-interrupted: {report.voiced_ms:.0f} ms of the greeting's speech "
+          f"sent, {report.lost_ms:.0f} ms of it not played")
+    if fault:
+        assert report.voiced_ms > 100, "the simulator sent the greeting on after the event"
+        # none of it reached the speaker (a window at each edge may match by chance)
+        assert report.voiced_ms - report.lost_ms <= 40, \
+            f"{report.voiced_ms - report.lost_ms:.0f} ms of the cut greeting played"
+        assert "of the interrupted reply that arrived after user-interrupted" in result.stderr
+    # the answer after it plays whole: dropping the tail ended in time
+    reply = down[int((started[1]["at"] - 0.1) * RATE):int((stopped[1]["at"] + 0.1) * RATE)]
+    answer = heard(resample(reply, RATE, rate), played, rate)
+    print(f"answer: {answer.voiced_ms:.0f} ms of speech sent, {answer.lost_ms:.0f} ms lost "
+          f"{answer.losses}")
+    assert answer.voiced_ms > 1000
+    assert answer.lost_ms < 5, f"the answer lost speech at {answer.losses}"
