@@ -39,8 +39,22 @@ def _escape(match: re.Match[str]) -> str:
     return _NAMED.get(char) or (f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
 
 
-def _cut(text: str, limit: int | None) -> str:
-    return text[:limit] + ELLIPSIS if limit is not None and len(text) > limit else text
+_ESCAPE = re.compile(r"\\(?:x[0-9a-f]{2}|u[0-9a-f]{4}|.)?", re.S)  # one of `inert`'s
+
+
+def _cut(text: str, limit: int | None, *, escaped: bool = False) -> str:
+    """`text` cut to `limit` characters (+ …); `escaped` (text already inert): never inside
+    an escape, whose half (`\\x1`, a lone `\\`) would read as garbage."""
+    if limit is None or len(text) <= limit:
+        return text
+    cut = limit
+    if escaped:  # the escapes read from the start (`\\\\x1b` is a backslash, then x1b)
+        for match in _ESCAPE.finditer(text, 0, limit + 6):
+            if match.start() >= limit:
+                break
+            if match.end() > limit:
+                cut = match.start()
+    return text[:cut] + ELLIPSIS
 
 
 def inert(text: str, limit: int | None = None) -> str:
@@ -52,9 +66,9 @@ def inert(text: str, limit: int | None = None) -> str:
 
 def printable(text: str, limit: int | None = None) -> str:
     """`text` as one printable line, for text that is already inert (or JSON): controls
-    escaped, backslashes kept, cut to `limit` characters (+ …). It changes nothing of
-    inert text, and still keeps any other text from forging a line."""
-    return _UNSAFE.sub(_escape, _cut(text, limit))
+    escaped, backslashes kept, cut to `limit` characters (+ …), never inside an escape. It
+    changes nothing of inert text, and still keeps any other text from forging a line."""
+    return _UNSAFE.sub(_escape, _cut(text, limit, escaped=True))
 
 
 def is_inert(text: str) -> bool:

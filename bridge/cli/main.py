@@ -5,6 +5,8 @@ shown only for an internal error, and only with -v."""
 
 from __future__ import annotations
 
+from bridge.cli import interrupt  # isort: skip  (first: Ctrl-C as the rest loads exits 130)
+
 import argparse
 import logging
 import sys
@@ -27,6 +29,7 @@ from bridge.errors import BridgeError, ExitCode, UsageError
 from bridge.service.logsetup import setup_logging
 
 log = logging.getLogger("bridge")
+interrupt.loaded()  # Ctrl-C is KeyboardInterrupt again: `interrupt.run` makes it exit 130
 
 
 def _level(args: argparse.Namespace, default: str = "info") -> str:
@@ -234,7 +237,7 @@ def build_parser() -> Parser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    return checked_stdout(lambda: _main(argv), _err_prefix)
+    return interrupt.run(lambda: checked_stdout(lambda: _main(argv), _err_prefix))
 
 
 def _main(argv: list[str]) -> int:
@@ -265,8 +268,6 @@ def _main(argv: list[str]) -> int:
     except BridgeError as exc:  # a user error: its message says it all, never a traceback
         print(f"{_err_prefix()}vapi-bridge: {_masked(str(exc))}", file=sys.stderr)
         return int(exc.exit_code)
-    except KeyboardInterrupt:
-        return ExitCode.SIGINT
     except StdoutError:
         raise
     except Exception as exc:

@@ -39,6 +39,12 @@ def lines(a: dict[str, Any]) -> list[str]:
             "not listening now (only in standby between calls, with the microphone open)"))
     if (a.get("spending") or {}).get("refused"):
         out.append(str(a["spending"]["refused"]))
+    http = a.get("http")
+    if http and http["served"]:
+        out.append(f"kiosk screen and /metrics: {http['url']}")
+    elif http:
+        out.append(f"kiosk screen and /metrics NOT served: cannot listen on {http['listen']}: "
+                   f"{http['error']} — trying again every {http['retrySeconds']} s")
     wire = a["wire"]
     out.append(f"wire {wire['format']} {wire['sampleRate']} Hz; input {a['devices']['input']};"
                f" output {a['devices']['output']}")

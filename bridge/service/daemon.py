@@ -72,6 +72,7 @@ class Daemon:
         self.profile = profile
         self.fault, self.hooks, self.view = fault, hooks or [], view
         self.control, self.web = control, web  # the control socket; the HTTP server
+        self.served: list[object] = []  # what they serve (the HTTP server's state: status)
         self.call: Call | None = None
         self.transcript: deque[tuple[str, str]] = deque(maxlen=10)
         self.last_summary: CallSummary | None = None
@@ -96,7 +97,7 @@ class Daemon:
     def snapshot(self) -> dict[str, Any]:
         return snapshot(self.profile, self.state + self.reloads.note, self.source, self.sink,
                         self.call, self.transcript, self.last_summary,
-                        self.spending.snapshot(), self.wake.status())
+                        self.spending.snapshot(), self.wake.status(), self.served)
 
     def request_call(self, cause: str = "ctl") -> str | None:
         """Start a call in standby mode (`cause`: ctl, signal, wake-word, http). Returns
@@ -152,7 +153,7 @@ class Daemon:
             async with contextlib.AsyncExitStack() as servers:  # before READY: ctl works then
                 await servers.enter_async_context(on_event.running(self))
                 for serve in filter(None, (self.control, self.web)):  # the lock first
-                    await servers.enter_async_context(serve(self, self.profile))
+                    self.served.append(await servers.enter_async_context(serve(self, self.profile)))
                 self.notifier.ready()
                 self.spending.start()  # an earlier daemon's calls (holding the lock)
                 self.spending.say_if_reached()  # a limit reached already: said now

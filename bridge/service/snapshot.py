@@ -4,16 +4,18 @@ Never a URL or a key. Devices are named as the profile names them (a device's ow
 when it is open); a live call's id is shortened (while the call lives its id opens it), an
 ended call's is given in full (`callId`, for support and `listen --call-id`); the
 transcript is the current call's last final lines (already inert: `bridge.vapi.messages`);
-the last call is its summary line. A call's clock is `Call.elapsed_s` (socket open to
-close, as the summary's `after N s`), read once per answer for both the state line and the
-call's `elapsedSeconds`. `ctl` renders it in lines (`bridge.control.status`).
+the last call is its summary line; `http` is where the kiosk screen and /metrics are
+served, or why not yet (`bridge.web.server`), None without `http.listen`. A call's clock
+is `Call.elapsed_s` (socket open to close, as the summary's `after N s`), read once per
+answer for both the state line and the call's `elapsedSeconds`. `ctl` renders it in
+lines (`bridge.control.status`).
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from bridge.audio.base import AudioSink, AudioSource
 from bridge.call.lifecycle import Call
@@ -22,6 +24,13 @@ from bridge.profile import Profile
 from bridge.service.progress import in_call_line
 
 TRANSCRIPT_LINES = 5
+
+
+@runtime_checkable
+class Serving(Protocol):
+    def serving(self) -> dict[str, Any]:
+        """Where it serves (`url`), or why not yet (`error`, retried every `retrySeconds`)."""
+        ...
 
 
 def _device(part: AudioSource | AudioSink | None, spec: str | int) -> str:
@@ -51,7 +60,8 @@ def snapshot(profile: Profile, state: str, source: AudioSource | None,
              sink: AudioSink | None, call: Call | None,
              transcript: Iterable[tuple[str, str]], last_summary: CallSummary | None,
              spending: dict[str, Any] | None = None,
-             wake_word: dict[str, Any] | None = None) -> dict[str, Any]:
+             wake_word: dict[str, Any] | None = None,
+             served: Iterable[object] = ()) -> dict[str, Any]:
     playout = None if sink is None else call.downlink.playout_stats() \
         if call is not None and call.sink is sink else sink.playout_stats()  # the call's share
     # one reading of the call's clock for the state line and the call's own (the state
@@ -74,4 +84,5 @@ def snapshot(profile: Profile, state: str, source: AudioSource | None,
         "lastCall": last_summary.line() if last_summary else None,
         "spending": spending,  # today's totals, limits, why a call was refused (spending.py)
         "wakeWord": wake_word,  # {word, listening} or None (standby.py)
+        "http": next((s.serving() for s in served if isinstance(s, Serving)), None),
     }

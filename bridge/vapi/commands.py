@@ -23,7 +23,7 @@ from bridge.vapi import messages
 from bridge.vapi.api import VapiApi, check_plaintext, response_message
 from bridge.vapi.callinfo import CallInfo
 from bridge.vapi.net import DEADLINE_FACTOR, http_client, read_answer, untrusted
-from bridge.vapi.socket import SEND_TIMEOUT_S
+from bridge.vapi.socket import SEND_TIMEOUT_S, LinkDown
 
 log = logging.getLogger("bridge.control")  # the log category users know these lines by
 
@@ -39,11 +39,12 @@ class CallCommands:
     the record of the mutes asked of the call (`sent_controls`, for `ctl status`).
 
     `send_socket` sends a command on the call socket (raising `NetworkError` when the call
-    is over, `ConnectionClosed` or `TimeoutError`); `check` raises `Refused` when the call
-    cannot take commands now; `public_key` gives the key for an authenticated controlUrl
-    (None: `call.control_auth` off), read when a POST needs it; `sent` is told of each
-    command delivered (a `say` to the controlUrl as it is POSTed). `info` is the call's,
-    set once it is created."""
+    is over, `ConnectionClosed` or `TimeoutError`; `LinkDown`, nothing sent, while the link
+    is down: then, as when it is closed, the command goes by the controlUrl); `check`
+    raises `Refused` when the call cannot take commands now; `public_key` gives the key for
+    an authenticated controlUrl (None: `call.control_auth` off), read when a POST needs it;
+    `sent` is told of each command delivered (a `say` to the controlUrl as it is POSTed).
+    `info` is the call's, set once it is created."""
 
     def __init__(self, api: VapiApi, send_socket: SocketSend, *, via: str,
                  public_key: Callable[[], str] | None, allow_plaintext: bool,
@@ -80,6 +81,8 @@ class CallCommands:
     async def _send(self, command: dict[str, Any]) -> str:
         self._check()
         via = self.route(command)
+        if via == "socket" and not await self._over_socket(command):
+            via = "control-url"  # the link is down or closed: Vapi may go on with the call
         if via == "control-url":
             early = command.get("type") == "say"  # Vapi may speak it before the POST's
             if early:  # answer is back: told first, or its start would be cut
@@ -88,7 +91,6 @@ class CallCommands:
             if not early:  # a mute Vapi refused: nothing done on our side either
                 self._tell(command)
         else:
-            await self._over_socket(command)
             self._tell(command)
         self._note(command)
         return via
@@ -97,13 +99,19 @@ class CallCommands:
         if self._sent is not None:
             self._sent(command)
 
-    async def _over_socket(self, command: dict[str, Any]) -> None:
+    async def _over_socket(self, command: dict[str, Any]) -> bool:
+        """True once sent on the call socket; False when the link is down or closed (nothing
+        sent there: the controlUrl reaches a call Vapi goes on with, and says if it is over)."""
         try:
             await self._send_socket(command)
+            return True
         except NetworkError:
             raise Refused(f"no call in progress (call {self._label} is over)") from None
-        except ConnectionClosed:
-            raise Refused(f"call {self._label}: the call socket is closed") from None
+        except (ConnectionClosed, LinkDown) as exc:
+            why = "is closed" if isinstance(exc, ConnectionClosed) else "carries nothing"
+            log.info("call %s: the call socket %s: %s goes by the controlUrl", self._label,
+                     why, command.get("type"))
+            return False
         except TimeoutError:
             raise NetworkError(f"call {self._label}: the call socket did not take the "
                                f"command within {SEND_TIMEOUT_S:.0f} s") from None

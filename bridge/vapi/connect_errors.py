@@ -6,6 +6,7 @@ httpx wraps the socket's own exception (through httpcore); the cause chain still
 from __future__ import annotations
 
 import errno
+import os
 import socket
 import ssl
 import urllib.request
@@ -44,8 +45,21 @@ def _proxy_url(url: str) -> tuple[str, str] | None:
     scheme = {"wss": "https", "ws": "http"}.get(parts.scheme, parts.scheme)
     for key in (scheme, "all"):
         if proxies.get(key):
-            return f"{key.upper()}_PROXY", proxies[key]
+            return variable_of(key), proxies[key]
     return None
+
+
+def variable_of(key: str) -> str:
+    """The environment variable that names the proxy in effect for `key` (https, http,
+    all), as spelled there: the uppercase one when it holds that proxy, else the one that
+    does (a lowercase one set apart is the one read: curl, urllib and httpx read it first)."""
+    upper = f"{key.upper()}_PROXY"
+    value = urllib.request.getproxies_environment().get(key)
+    if not value or os.environ.get(upper) == value:
+        return upper
+    spelled = [f"{key}_proxy", *sorted(os.environ)]  # the lowercase one first
+    return next((name for name in spelled if name.lower() == upper.lower()
+                 and os.environ.get(name) == value), upper)
 
 
 def proxy_login_refused(exc: BaseException) -> bool:

@@ -31,6 +31,7 @@ from bridge import redact
 from bridge.errors import NetworkError, ProfileError
 from bridge.extras import pip_install
 from bridge.vapi.body_decode import ACCEPT_ENCODING, BodyDecoder, Undecodable
+from bridge.vapi.connect_errors import variable_of
 
 ERROR_CAP = 64 * 2**10  # an error answer is read for its message, 300 characters of it
 # A whole exchange (connect, send, every read) ends within this many times the configured
@@ -143,7 +144,7 @@ def http_client(**kwargs: Any) -> httpx.AsyncClient:
 
 
 PROXY_VARIABLES = ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY")
-_VARIABLE_OF = {"https://": "HTTPS_PROXY", "http://": "HTTP_PROXY", "all://": "ALL_PROXY"}
+_VARIABLE_OF = {"https://": "https", "http://": "http", "all://": "all"}
 
 
 def is_loopback(url: str) -> bool:
@@ -182,8 +183,9 @@ def _environment_proxy(url: str) -> tuple[str, str] | EllipsisType | None:
     for pattern in sorted(table):  # httpx's order: the most specific first
         if pattern.matches(target):
             proxy = table[pattern]
+            key = _VARIABLE_OF.get(pattern.pattern)  # as spelled in the environment
             return None if proxy is None else (
-                _VARIABLE_OF.get(pattern.pattern, "NO_PROXY"), proxy)
+                variable_of(key) if key else "NO_PROXY", proxy)
     return None
 
 

@@ -43,6 +43,12 @@ MAX_USEFUL = 2**20  # a text (JSON) frame
 MAX_AUDIO = 4 * 2**20  # a binary frame: a reply sent whole, 131 s of pcm at 16 kHz
 OPEN_TIMEOUT_S = 10.0
 CLOSE_TIMEOUT_S = 1.0
+PONG_GRACE_S = 1.0  # a ping unanswered this long, nothing else either: the link is down
+
+
+class LinkDown(ConnectionError):
+    """The link carries nothing and a ping to it went unanswered: a command sent now would
+    sit in the socket's buffer, never read (the call may go on at Vapi all the same)."""
 
 
 class CallSocket:
@@ -54,6 +60,7 @@ class CallSocket:
         self.malformed = 0  # messages dropped: too big to read, or unparseable
         self.last_message = time.monotonic()
         self.last_size = 0  # bytes of the text message being handed over (`receive`)
+        self.pinged: float | None = None  # when an unanswered ping went out (`answers`)
 
     @classmethod
     async def open(cls, url: str, label: str) -> CallSocket:
@@ -96,7 +103,17 @@ class CallSocket:
         async with asyncio.timeout(SEND_TIMEOUT_S):
             await self._ws.send(data)
 
+    @property
+    def down(self) -> bool:
+        """A ping went unanswered `PONG_GRACE_S`, and nothing has arrived since it left."""
+        return self.pinged is not None and self.last_message <= self.pinged and \
+            time.monotonic() - self.pinged >= PONG_GRACE_S
+
     async def send_command(self, command: dict[str, Any]) -> None:
+        """Raises `LinkDown` (nothing sent) while the link is `down`, as `send` does else."""
+        if self.down:
+            raise LinkDown(f"call {self.label}: the call socket carries nothing, and no "
+                           f"answer to a ping")
         await self.send(messages.encode(command))
         log.debug("call %s: sent %s", self.label, command.get("type"))
 
@@ -154,7 +171,7 @@ class CallSocket:
         received meanwhile (on a slow link the pong queues behind the backlog, and is
         not needed once audio flows again). A closed socket counts as answering: its end
         is noticed elsewhere. Wakes four times a second while it waits, no more."""
-        sent = time.monotonic()
+        sent = self.pinged = time.monotonic()
         deadline = sent + timeout_s
         try:
             async with asyncio.timeout(timeout_s):
@@ -162,6 +179,7 @@ class CallSocket:
             while (left := deadline - time.monotonic()) > 0:
                 done, _ = await asyncio.wait({pong}, timeout=min(0.25, left))
                 if done or self.last_message > sent:
+                    self.pinged = None  # answered: the link is up
                     return True
         except TimeoutError:  # the ping could not even be sent
             pass

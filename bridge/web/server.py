@@ -78,6 +78,7 @@ class WebServer:
         self._runner: web.AppRunner | None = None
         self._listener: asyncio.AbstractServer | None = None
         self._retry: asyncio.Task[None] | None = None
+        self._refused: str | None = None  # why it is not listening yet (the OS's words)
         self._unlisten = host.events.listen(self.metrics.on_event)
 
     def app(self) -> web.Application:
@@ -113,7 +114,15 @@ class WebServer:
                         "its screen and metrics, trying again every %d s (free the port or "
                         "choose another)", self.address, self.port, bind_cause(exc),
                         RETRY_LISTEN_S)
+            self._refused = bind_cause(exc)
             self._retry = asyncio.create_task(self._listen_later())
+
+    def serving(self) -> dict[str, Any]:
+        """For `ctl status`: where the screen and /metrics are served, or why not yet."""
+        where = f"[{self.address}]" if ":" in self.address else self.address
+        return {"listen": f"{where}:{self.port}", "served": self._listener is not None,
+                "url": f"http://{where}:{self.port}/" if self._listener else None,
+                "error": self._refused, "retrySeconds": RETRY_LISTEN_S}
 
     async def _listen(self) -> None:
         assert self._runner is not None and self._runner.server is not None
@@ -121,6 +130,7 @@ class WebServer:
         self._listener = await asyncio.get_running_loop().create_server(
             self.guard.factory(self._runner.server), self.address, self.port,
             backlog=128)  # as aiohttp's own sites
+        self._refused = None
         log.info("http: the kiosk screen is at http://%s:%d/", self.address, self.port)
 
     async def _listen_later(self) -> None:
@@ -130,7 +140,8 @@ class WebServer:
                 await self._listen()
                 return
             except OSError as exc:
-                log.debug("http.listen: still cannot listen: %s", bind_cause(exc))
+                self._refused = bind_cause(exc)
+                log.debug("http.listen: still cannot listen: %s", self._refused)
 
     async def stop(self) -> None:
         self.stopping.set()  # ends the event streams

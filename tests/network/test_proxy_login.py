@@ -119,6 +119,24 @@ def test_a_proxy_that_wants_a_login_for_plain_http_is_said_at_once(short_dir: Pa
         assert sim.get("/_sim/calls")["calls"] == [], "nothing reached the API"
 
 
+@pytest.mark.parametrize("variable", ["http_proxy", "ALL_PROXY", "all_proxy"])
+def test_the_407_line_names_the_variable_that_named_the_proxy(short_dir: Path,
+                                                               variable: str) -> None:
+    """The proxy named by a lowercase variable (as curl and httpx read it first) or by
+    ALL_PROXY: the line says to fix that variable, not HTTP_PROXY or HTTPS_PROXY, which
+    the user never set."""
+    with Sim() as sim, LoginProxy().running() as proxy:
+        profile = write_profile(short_dir, sim.base_url, api=RETRIES)
+        env = proxy_env(None, None)
+        for name in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY",
+                     "all_proxy"):
+            env.pop(name, None)  # (an empty lowercase one would hide an uppercase one)
+        env[variable] = proxy.url()
+        last = said_once(run("run", "--profile", str(profile), env=env), variable, proxy)
+        assert f"({variable})" in last and f"and {variable} has none" in last, last
+        assert "HTTP_PROXY" not in last.replace(variable, ""), last
+
+
 def test_a_standby_kiosk_behind_a_proxy_that_wants_a_login_says_so_as_it_starts(
         short_dir: Path) -> None:
     """Said as the daemon starts (its look-up of the assistant meets the 407), as a refused

@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
+
+import pytest
 
 from bridge import events
 from bridge.events import EventBus, KioskEvent
+from bridge.inert import inert
 
 
 def _drain(sub) -> list[KioskEvent]:
@@ -168,3 +172,28 @@ def test_a_failing_listener_does_not_stop_the_others() -> None:
     remove()
     bus.publish(events.TRIGGERED, cause="signal")
     assert seen == ["standby"]
+
+
+_ESCAPE = re.compile(r"\\(x[0-9a-f]{2}|u[0-9a-f]{4}|[nrt\\])")
+_NAMED = {"n": "\n", "r": "\r", "t": "\t", "\\": "\\"}
+
+
+def _decoded(text: str) -> str:
+    """What a reader makes of an inert text: every backslash starts a whole escape."""
+    assert "\\" not in _ESCAPE.sub("", text), f"a broken escape: {text[-12:]!r}"
+    return _ESCAPE.sub(lambda m: _NAMED.get(m.group(1)) or chr(int(m.group(1)[1:], 16)),
+                       text)
+
+
+@pytest.mark.parametrize("inside", ["\x1b[31m", "\\", "\u202e", "\n"])
+def test_a_long_text_is_cut_between_escapes_never_inside_one(inside: str) -> None:
+    """Server text is made inert where it comes in (an escape for each control, line break,
+    bidi mark, backslash), then cut to MAX_FIELD on the bus: a cut at any offset leaves
+    whole escapes, so a reader decoding them gets a prefix of what was said."""
+    bus = EventBus()
+    for pad in range(events.MAX_FIELD - 8, events.MAX_FIELD + 1):
+        said = "a" * pad + inside * 3 + "b" * 10
+        event = bus.publish(events.TRANSCRIPT, role="assistant", text=inert(said), final=True)
+        text = str(event.fields["text"])
+        assert text.endswith("…") and len(text) <= events.MAX_FIELD + 1, len(text)
+        assert said.startswith(_decoded(text[:-1])), text[-12:]

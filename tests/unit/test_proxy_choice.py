@@ -31,7 +31,7 @@ def environment(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> None:
     ({"HTTP_PROXY": "proxy.example:8080"}, "http://10.0.0.5:8099",
      ("proxy.example:8080", "HTTP_PROXY")),
     ({"ALL_PROXY": PROXY}, "https://api.vapi.ai", ("proxy.example:3128", "ALL_PROXY")),
-    ({"https_proxy": PROXY}, "https://api.vapi.ai", ("proxy.example:3128", "HTTPS_PROXY")),
+    ({"https_proxy": PROXY}, "https://api.vapi.ai", ("proxy.example:3128", "https_proxy")),
     ({"HTTPS_PROXY": PROXY, "NO_PROXY": "api.vapi.ai"}, "https://api.vapi.ai", None),
     ({"HTTPS_PROXY": PROXY, "NO_PROXY": "vapi.ai"}, "https://api.vapi.ai", None),
     ({"HTTPS_PROXY": PROXY, "NO_PROXY": ".vapi.ai"}, "https://vapi.ai", ("proxy.example:3128",

@@ -38,6 +38,14 @@ def test_a_taken_port_leaves_the_kiosk_taking_calls_and_is_served_once_free(
                  "the daemon's word on the taken port")
         assert proc.poll() is None, f"the daemon exited {proc.returncode}: {err.join()}"
 
+        # `ctl status` says the screen is down, why (the OS's words), and that it is retried
+        status = subprocess.run(bridge_cmd("ctl", "status", "--profile", "kiosk"), cwd=ROOT,
+                                env=env, capture_output=True, text=True, timeout=60)
+        assert status.returncode == 0, status.stdout + status.stderr
+        down = [line for line in status.stdout.splitlines() if "kiosk screen" in line]
+        assert down == [f"kiosk screen and /metrics NOT served: cannot listen on 127.0.0.1:"
+                        f"{port}: Address already in use — trying again every 5 s"], status.stdout
+
         # the kiosk still takes a visitor's call
         ctl = subprocess.run(bridge_cmd("ctl", "call", "--profile", "kiosk"), cwd=ROOT,
                              env=env, capture_output=True, text=True, timeout=60)
@@ -56,6 +64,10 @@ def test_a_taken_port_leaves_the_kiosk_taking_calls_and_is_served_once_free(
             return bool(state.get("profile"))
 
         wait_for(served, 30, "the screen once the port is free")
+        status = subprocess.run(bridge_cmd("ctl", "status", "--profile", "kiosk"), cwd=ROOT,
+                                env=env, capture_output=True, text=True, timeout=60)
+        assert f"kiosk screen and /metrics: http://127.0.0.1:{port}/\n" in status.stdout, \
+            status.stdout
     finally:
         holder.close()
         if proc.poll() is None:
