@@ -34,6 +34,7 @@ class BargeIn:
         self.assistant_speaking = False
         self.interruptions = 0  # barge-ins that cut the assistant's reply
         self._assistant_started_at = 0  # the speaker's sample count when the reply began
+        self._cut_turn: str | None = None  # the turnId of the last user-interrupted
 
     def announce(self, label: str) -> None:
         """As the call starts (the rule taken again: the assistant's clientMessages may have
@@ -77,6 +78,11 @@ class BargeIn:
     def _barge_in(self, event: messages.Event, label: str) -> None:
         # Vapi's word that it cut the reply: what still comes of it is dropped as well
         cut = isinstance(event, messages.UserInterrupted)
+        if isinstance(event, messages.UserInterrupted) and event.turn_id is not None:
+            if event.turn_id == self._cut_turn:  # said again: the reply is cut already, and
+                log.debug("call %s: user-interrupted again for the same turn", label)
+                return  # what plays now may be the next one
+            self._cut_turn = event.turn_id
         dropped = self.downlink.barge_in(tail_of=label if cut else "")
         if not self.assistant_speaking:
             log.debug("call %s: visitor started speaking; flushed %.0f ms of playout",

@@ -28,7 +28,10 @@ gap of `TAIL_GAP_MS`, or `TAIL_QUIET_MS` of near-silence, which any next reply f
 (the visitor's turn lies between) — at the assistant's next `speech-update started`, or
 after `TAIL_MAX_MS` of it (a server that talks on regardless). A barge-in on the fallback
 signal (the visitor's speech start) or on a command drops no tail: Vapi may go on with the
-line, or start the next one at once.
+line, or start the next one at once. A dropped chunk still arrived, so the jitter estimate
+takes it: kept from it, its time would read as the next chunk's lateness (the floor and the
+target raised for the window's 8 s, the next answer held back by as much). The log line
+counts the speech dropped, not the near-silence the tail takes before it ends.
 
 The sink outlives the call in `standby` and `loop` modes: a downlink begins a new stream
 on it (nothing a call before left queued is played, the playout target starts again at
@@ -99,13 +102,11 @@ class Downlink:
         samples = self.codec.decode(data)
         if len(samples) == 0:
             return
-        now, last = self._clock(), self._last_arrival
-        self._last_arrival = now
-        if self._tail is not None and self._tail.drops(samples, now, last, self.wire_rate):
-            return
+        arrived, last = self._clock(), self._last_arrival
+        self._last_arrival = arrived
         jitter = self.jitter
-        if jitter is not None:
-            jitter.on_chunk(now, len(samples))
+        if jitter is not None:  # before the tail: a dropped chunk arrived too
+            jitter.on_chunk(arrived, len(samples))
             floor = jitter.jitter_ms if jitter.settled else max(jitter.jitter_ms,
                                                                  FIRST_FLOOR_MS)
             target = target_ms(floor + jitter.chunk_ms, self._block_ms, *self._bounds)
@@ -116,6 +117,8 @@ class Downlink:
             if moved or abs(floor - self.floor_ms) > 5:
                 self.floor_ms = floor
                 self.sink.set_playout_target(self.target_ms, floor)
+        if self._tail is not None and self._tail.drops(samples, arrived, last, self.wire_rate):
+            return
         out = self._resampler.process(apply_gain(samples, self._gain))
         if len(out):
             self.sink.capture_frame(out)
@@ -175,7 +178,8 @@ class _Tail:
 
     def __init__(self, label: str, downlink: Downlink) -> None:
         self.label, self.downlink = label, downlink
-        self.dropped = self.quiet = 0  # wire samples: dropped, near-silent in a row
+        # wire samples: dropped, near-silent in a row, dropped that were not near-silent
+        self.dropped = self.quiet = self.speech = 0
 
     def drops(self, samples: np.ndarray, now: float, last: float | None, rate: int) -> bool:
         """Whether `samples`, arrived at `now` (the one before at `last`), are the tail."""
@@ -187,11 +191,12 @@ class _Tail:
             self.over()
             return False
         self.dropped += len(samples)
+        self.speech += 0 if quiet else len(samples)
         return True
 
     def over(self) -> None:
-        if self.dropped:
+        if self.speech:  # near-silence after the cut is no part of the reply worth a line
             log.info("call %s: dropped %.0f ms of the interrupted reply that arrived after "
                      "user-interrupted", self.label,
-                     self.dropped * 1000 / self.downlink.wire_rate)
+                     self.speech * 1000 / self.downlink.wire_rate)
         self.downlink._tail_over()

@@ -1,0 +1,118 @@
+"""After `user-interrupted` the downlink drops the cut reply's tail (bridge.call.downlink):
+what it drops still arrived, and the jitter estimate must see it arrive. On a simulated
+clock through the real Downlink (µ-law decoder, resampler, jitter estimate) and a sink's
+playout buffer pulled every 20 ms, chunks every 50 ms as Vapi sends them, near-silence
+between replies as Vapi sends it.
+
+Traced: the dropped chunks were kept from the estimate, so their time read as lateness of
+the next chunk: every interruption (even one followed by near-silence only, 150 ms of which
+the tail takes) raised the floor and the target for the jitter window's 8 s, and the
+answer after it was held back by that much more before it played."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pytest
+
+from bridge.audio.codec import codec_for
+from bridge.audio.files import ClockedSink
+from bridge.call.bargein import BargeIn
+from bridge.call.downlink import Downlink
+from bridge.vapi.messages import SpeechUpdate, UserInterrupted
+
+WIRE = 8000
+CUT_AT = 2.0  # user-interrupted, into the first reply
+ANSWER = (4.0, 5.5)  # the next reply (the visitor's turn lies between)
+SECONDS = 6.0
+
+
+def stream(tail_s: float) -> np.ndarray:
+    """Near-silence (±1 LSB) with a loud 300 Hz tone while the assistant speaks: the first
+    reply until `tail_s` after the cut, then the answer."""
+    t = np.arange(int(SECONDS * WIRE)) / WIRE
+    x = (np.arange(len(t)) % 3 - 1).astype(np.float64)
+    on = ((t >= 0.5) & (t < CUT_AT + tail_s)) | ((t >= ANSWER[0]) & (t < ANSWER[1]))
+    x[on] = 9000 * np.sin(2 * np.pi * 300 * t[on])
+    return x.astype(np.int16)
+
+
+def call(tail_s: float) -> tuple[Downlink, np.ndarray]:
+    """Each arrival (every 50 ms) sends what is due by then; `barge_in` on user-interrupted
+    at CUT_AT. Returns the downlink and what the speaker played (16 kHz)."""
+    now = [0.0]
+    sink = ClockedSink(16000)
+    down = Downlink(codec_for("mulaw"), WIRE, sink, clock=lambda: now[0])
+    encode = codec_for("mulaw").encode
+    audio = stream(tail_s)
+    arrivals = [0.05 * k for k in range(1, int(SECONDS / 0.05))]
+    pulls = [0.007 + 0.02 * k for k in range(int(SECONDS / 0.02) - 1)]
+    events = sorted([(t, 0) for t in arrivals] + [(t, 1) for t in pulls] + [(CUT_AT, 2)])
+    block, played, sent = np.empty(320, np.int16), [], 0
+    for t, kind in events:
+        now[0] = t
+        if kind == 0:
+            due = min(len(audio), int(t * WIRE))
+            if due > sent:
+                down.on_audio(encode(audio[sent:due]))
+                sent = due
+        elif kind == 1:
+            sink.buffer.read_into(block)
+            played.append(block.copy())
+        else:
+            down.barge_in(tail_of="test")
+    return down, np.concatenate(played)
+
+
+def onset_s(played: np.ndarray, after_s: float) -> float:
+    """When the speaker first played the tone at or after `after_s` (playback time)."""
+    loud = np.flatnonzero(np.abs(played[int(after_s * 16000):]) > 3000)
+    assert len(loud), "the answer never played"
+    return after_s + loud[0] / 16000
+
+
+@pytest.mark.parametrize("tail_s", [0.0, 0.2, 0.3])
+def test_the_answer_after_an_interruption_is_not_held_back(
+        tail_s: float, caplog: pytest.LogCaptureFixture) -> None:
+    """The answer plays as soon after its arrival as the reply before it did: the delay the
+    visitor waits for it is not raised by the tail the bridge dropped."""
+    caplog.set_level(logging.INFO, "bridge.call")
+    down, played = call(tail_s)
+    first = onset_s(played, 0.0) - 0.5
+    answer = onset_s(played, ANSWER[0] - 0.5) - ANSWER[0]
+    assert answer <= first + 0.03, f"answer {answer * 1000:.0f} ms after it arrived, " \
+        f"the first reply {first * 1000:.0f} ms"
+    assert down.floor_ms <= 60, down.floor_ms
+    # the tail the log reports is the reply's, not the near-silence after it
+    said = [r.getMessage() for r in caplog.records if "interrupted reply" in r.getMessage()]
+    if tail_s:
+        assert said and f"dropped {tail_s * 1000:.0f} ms" in said[0], said
+    else:
+        assert not said, said
+
+
+def test_a_second_user_interrupted_for_the_same_turn_leaves_the_next_reply_playing() -> None:
+    """Vapi saying again that it cut a reply it has cut already (the same `turnId`) must not
+    flush what plays now, which may be the next reply: a flush, and up to 1 s of its start
+    taken for a tail."""
+    sink = ClockedSink(16000)
+    down = Downlink(codec_for("pcm_s16le"), 16000, sink)
+    rule = BargeIn({}, down, sink)
+    tone = (9000 * np.sin(2 * np.pi * 300 * np.arange(3200) / 16000)).astype(np.int16)
+    block = np.empty(320, np.int16)
+
+    def interrupted(turn: str | None) -> int:
+        """The flushes the speaker made, once it has pulled a block after the event."""
+        raw = {"type": "user-interrupted", "turnId": turn}
+        assert rule.on_event(UserInterrupted("user-interrupted", raw, turn_id=turn), "test")
+        sink.buffer.read_into(block)
+        return sink.playout_stats().flushes
+
+    down.on_audio(tone.tobytes())
+    assert interrupted("turn-1") == 1, "the cut reply was flushed"
+    rule.on_event(SpeechUpdate("speech-update", {}, status="started", role="assistant",
+                               turn=2), "test")  # the next reply
+    down.on_audio(tone.tobytes())
+    assert interrupted("turn-1") == 1, "the next reply was flushed"  # said again
+    assert interrupted("turn-2") == 2, "the next reply, cut, was not flushed"
