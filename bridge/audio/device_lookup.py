@@ -108,10 +108,22 @@ def pick_rate(device: int | None, kind: str, preferred: int, forced: int | None)
     return choose_rate(kind, preferred, forced, default, refusal)
 
 
+# A speaker is not opened below this rate when its default rate is higher and taken. At a
+# µ-law wire's 8 kHz through a sound server (measured on the rig: the ALSA pulse plugin
+# into PulseAudio at 48 kHz), its 160-frame blocks ran dry as it started (a burst of up
+# to 246 "underrun occurred" lines, up to 260 output underflows), and the server's
+# resampler held 30 ms beyond the 40 ms PortAudio reports (14 ms from 16 kHz, 5 ms from
+# 44.1 kHz), which a barge-in's flush cannot reach: the speaker fell silent 82-102 ms
+# after `user-interrupted` instead of 53-73 ms. Resampled here, before the playout
+# buffer, that audio is flushed with the rest.
+SPEAKER_MIN_RATE = 16000
+
+
 def choose_rate(kind: str, preferred: int, forced: int | None, default: int,
                 refusal: Callable[[int], str | None]) -> int:
     """`forced` (audio.device_rate) or an error; else the wire rate when the device takes
-    it; else the device's default rate (the uplink and downlink resample with soxr).
+    it (a speaker's default rate instead when the wire rate is under SPEAKER_MIN_RATE);
+    else the device's default rate (the uplink and downlink resample with soxr).
     `refusal(rate)` is None when the device takes `rate`, else why not."""
     role = "microphone" if kind == "input" else "speaker"
     if forced:
@@ -120,6 +132,8 @@ def choose_rate(kind: str, preferred: int, forced: int | None, default: int,
             raise AudioDeviceError(f"the {role} refuses audio.device_rate {forced} Hz ({why}); "
                                    f"remove the setting or choose another rate")
         return forced
+    if kind == "output" and preferred < SPEAKER_MIN_RATE <= default and refusal(default) is None:
+        return default
     why = refusal(preferred)
     if why is None:
         return preferred

@@ -9,7 +9,9 @@ captured (`frame_wake`): a syscall the loop's selector sees, the one wake-up per
 sends the frame (it touches no asyncio object and allocates nothing).
 
 Each stream is opened at the wire rate when the device takes it (no resampling
-then), else at the device's default rate (the uplink and downlink resample with soxr).
+then), else at the device's default rate (the uplink and downlink resample with soxr); a
+speaker on a wire under 16 kHz (µ-law's 8 kHz) at its default rate first
+(`device_lookup.SPEAKER_MIN_RATE`).
 
 Opening, closing and reopening a stream is `device_stream.DeviceStream`'s job; watching
 it during a call and reopening it when it fails, `device_health.StreamSupervisor`'s.

@@ -166,7 +166,8 @@ class AudioSettings:
                                 "-40..40, applied before playing")
     device_rate: int | None = key(
         Int(lo=8000, hi=192000), "force the device rate; by default the wire rate is tried "
-                                 "first, then the device's own default rate",
+                                 "first, then the device's own default rate (a speaker on "
+                                 "an 8 kHz wire: its default rate first)",
         example=48000, commented=True)
     latency: str | float = key(Latency(default="low"),
                                "PortAudio latency: low, high, or seconds (0.02)")

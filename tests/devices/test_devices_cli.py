@@ -140,6 +140,15 @@ def test_rate_choice() -> None:
     assert choose_rate("output", 48000, None, 44100, only_48k) == 48000
     assert choose_rate("input", 16000, None, 44100, lambda r: None) == 16000
     assert choose_rate("input", 16000, 48000, 44100, only_48k) == 48000
+    # a speaker on µ-law's 8 kHz wire opens at its default rate (the bridge resamples,
+    # before the playout buffer a barge-in flushes), unless that is refused or lower;
+    # a microphone keeps the wire rate
+    assert choose_rate("output", 8000, None, 44100, lambda r: None) == 44100
+    assert choose_rate("output", 8000, None, 44100, lambda r: None if r == 8000 else "no") \
+        == 8000
+    assert choose_rate("output", 8000, None, 8000, lambda r: None) == 8000
+    assert choose_rate("output", 8000, 8000, 48000, lambda r: None) == 8000
+    assert choose_rate("input", 8000, None, 44100, lambda r: None) == 8000
     with pytest.raises(AudioDeviceError, match=r"the microphone refuses audio.device_rate "
                                                r"16000 Hz \(Invalid sample rate"):
         choose_rate("input", 8000, 16000, 48000, only_48k)
