@@ -63,6 +63,11 @@ class NetworkError(BridgeError):
     exit_code = ExitCode.NETWORK
 
 
+class VapiFailing(NetworkError):
+    """Vapi was reached but kept failing (5xx, 429) through the retries: its side, not the
+    network (the `error` event's cause `vapi`, not `network`)."""
+
+
 class AudioDeviceError(BridgeError):
     exit_code = ExitCode.AUDIO
 

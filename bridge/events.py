@@ -161,6 +161,7 @@ class EventBus:
         self._seq = 0
         self.state: KioskEvent | None = None  # the latest of STATE_KINDS
         self.mutes: dict[str, KioskEvent] = {}  # who is muted in this call: its `muted`
+        self.failure: KioskEvent | None = None  # the latest `error`, until a call `ended`
         self._recent: collections.deque[KioskEvent] = collections.deque(maxlen=RECENT)
 
     def publish(self, kind: str, **fields: object) -> KioskEvent:
@@ -177,6 +178,8 @@ class EventBus:
                 self.mutes[who] = event
             else:
                 self.mutes.pop(who, None)
+        if kind in (ERROR, ENDED):  # `ctl status`: a call that could not be placed
+            self.failure = event if kind == ERROR else None
         self._recent.append(event)
         for sub in self._subs:
             sub.put(event)

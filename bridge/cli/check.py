@@ -31,7 +31,7 @@ from bridge.call.wiring import close_audio, record_template, start_audio
 from bridge.cli.check_api import key_accepted, key_present, network, placeholder
 from bridge.cli.check_item import Item, line
 from bridge.cli.check_kiosk import kiosk_items
-from bridge.control.paths import prepare_directory, socket_path
+from bridge.control.paths import client_candidates, prepare_directory, socket_path
 from bridge.control.server import is_live
 from bridge.errors import BridgeError, ExitCode
 from bridge.events import EventBus
@@ -66,13 +66,20 @@ def _extras(profile: Profile) -> list[Item]:
 
 
 async def _running(profile: Profile) -> list[Item]:
-    """A daemon already serving this profile's control socket: `run` would be refused."""
-    path = socket_path(profile)
-    if not await is_live(path):
+    """A daemon already serving this profile, its control socket looked for where `ctl`
+    looks: the system unit's is in /run/vapi-bridge, which a `run` from a shell (no
+    $RUNTIME_DIRECTORY) would not bind, nor be refused by."""
+    for path in client_candidates(profile):
+        if await is_live(path):
+            break
+    else:
         return []
+    effect = ("`run` is refused while it runs" if path == socket_path(profile) else
+              "stop it before a `run` from here, which would not see it and would open its "
+              "devices and port a second time")
     return [Item(True, "daemon", f"one is running with this profile now (its control socket "
-                 f"{path} answers): `run` is refused while it runs; `vapi-bridge ctl "
-                 f"--socket {path} status` shows it", warn=True)]
+                 f"{path} answers): {effect}; `vapi-bridge ctl --socket {path} status` shows "
+                 f"it", warn=True)]
 
 
 def _paths(profile: Profile) -> list[Item]:
@@ -213,8 +220,7 @@ async def run_check(name: str, overrides: list[str], beep: bool,
     items += [Item(True, "profile", warning, warn=True) for warning in profile.warnings]
     running = await _running(profile)
     items += _extras(profile) + _paths(profile) + running
-    items += [Item(ok, what, detail, code)  # its port held by the daemon running: no fault
-              for ok, what, detail, code in await kiosk_items(profile, bool(running))]
+    items += await kiosk_items(profile, bool(running))  # its port held by it: no fault
     reached = await network(profile)
     present, key = key_present(profile)
     items += [*reached, present]

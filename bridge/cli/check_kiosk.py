@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 
+from bridge.cli.check_item import Item
 from bridge.errors import BridgeError, ExitCode, ProfileError
 from bridge.extras import missing_extra
 from bridge.profile import Profile
@@ -31,18 +32,17 @@ async def bindable(listen: str) -> None:
     await server.wait_closed()
 
 
-async def kiosk_items(profile: Profile, running: bool = False
-                      ) -> list[tuple[bool, str, str, int]]:
-    """(ok, what, detail, exit code) for each kiosk part the profile turns on; `running`:
-    a daemon serves this profile now, and holds its port."""
-    items: list[tuple[bool, str, str, int]] = []
+async def kiosk_items(profile: Profile, running: bool = False) -> list[Item]:
+    """`check`'s item for each kiosk part the profile turns on; `running`: a daemon serves
+    this profile now, and holds its port (no fault) unless it listens elsewhere."""
+    items: list[Item] = []
     if profile.service.on_event:
         what = "service.on_event runnable"
         try:
             argv = command_line(profile)
-            items.append((True, what, argv[0] if argv else "", ExitCode.OK))
+            items.append(Item(True, what, argv[0] if argv else ""))
         except BridgeError as exc:
-            items.append((False, what, str(exc), exc.exit_code))
+            items.append(Item(False, what, str(exc), exc.exit_code))
     if profile.http.listen:
         what = f"kiosk screen (http.listen {profile.http.listen}) available"
         try:
@@ -50,15 +50,22 @@ async def kiosk_items(profile: Profile, running: bool = False
                 importlib.import_module(module)
             read_token(profile.http)
             if running:
-                items.append((True, what, "held by the daemon running with this profile",
-                              ExitCode.OK))
+                try:
+                    await bindable(profile.http.listen)
+                except BridgeError:  # in use: by that daemon, as it should be
+                    items.append(Item(True, what, "held by the daemon running with this "
+                                      "profile"))
+                    return items
+                items.append(Item(True, what, "free: the daemon running with this profile "
+                                  "listens elsewhere (a reload does not move http.listen; a "
+                                  "restart does)", warn=True))
                 return items
             await bindable(profile.http.listen)
-            items.append((True, what, "aiohttp, prometheus-client", ExitCode.OK))
+            items.append(Item(True, what, "aiohttp, prometheus-client"))
         except ImportError as exc:
-            items.append((False, what, missing_extra(
+            items.append(Item(False, what, missing_extra(
                 "http", "http.listen (the kiosk screen and metrics)", exc.name),
                 ExitCode.PROFILE))
         except BridgeError as exc:
-            items.append((False, what, str(exc), exc.exit_code))
+            items.append(Item(False, what, str(exc), exc.exit_code))
     return items

@@ -5,6 +5,7 @@ answer itself). Rendered at the `ctl` end from the answer the daemon builds
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from bridge.words import ROLE_NAMES, plural
@@ -25,6 +26,13 @@ def lines(a: dict[str, Any]) -> list[str]:
                                   ("customer", "customerMuted")) if call[key]]
         out.append(f"call {call['id']}: {call['status']}, {_clock(call['elapsedSeconds'])}"
                    + (f", muted: {', '.join(muted)}" if muted else ""))
+    elif a.get("lastError"):  # none placed since: the last summary is older news
+        failed = a["lastError"]
+        out.append(f"no call in progress; the last could not be placed (at "
+                   f"{time.strftime('%H:%M:%S', time.localtime(failed['at']))}): "
+                   f"{failed['message']}")
+        if a.get("lastCall"):
+            out.append(f"before it, {a['lastCall']}")
     elif a.get("lastCall"):
         out.append(f"no call in progress; last {a['lastCall']}")
     elif call:

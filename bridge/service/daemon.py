@@ -96,8 +96,8 @@ class Daemon:
     # ---- the control socket's Host, and signals -----------------------------------------
     def snapshot(self) -> dict[str, Any]:
         return snapshot(self.profile, self.state + self.reloads.note, self.source, self.sink,
-                        self.call, self.transcript, self.last_summary,
-                        self.spending.snapshot(), self.wake.status(), self.served)
+                        self.call, self.transcript, self.last_summary, self.spending.snapshot(),
+                        self.wake.status(), self.served, self.events.failure)
 
     def request_call(self, cause: str = "ctl") -> str | None:
         """Start a call in standby mode (`cause`: ctl, signal, wake-word, http). Returns

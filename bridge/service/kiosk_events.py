@@ -15,6 +15,7 @@ from bridge.errors import (
     AuthError,
     BridgeError,
     NetworkError,
+    VapiFailing,
 )
 from bridge.events import EventBus
 from bridge.service.placing import EventHook
@@ -67,9 +68,12 @@ def publish_error(bus: EventBus, exc: BridgeError) -> None:
 
 def error_cause(exc: BridgeError) -> str:
     """Why a call could not be placed, for an `error` event: network (unreachable, retries
-    exhausted), payment (402 billing, 403 blocked), refused (another refusal: the key, the
-    request), device (the microphone or speaker missing), or other (the record directory,
-    …)."""
+    exhausted), vapi (reached, but failing: 5xx or 429 through the retries), payment (402
+    billing, 403 blocked), refused (another refusal: the key, the request), device (the
+    microphone or speaker missing as the call was to be placed), or other (the record
+    directory, …)."""
+    if isinstance(exc, VapiFailing):
+        return "vapi"  # reached, answering 5xx or 429: an alert on `network` is not for it
     if isinstance(exc, NetworkError):
         return "network"
     if isinstance(exc, AudioDeviceError) and not isinstance(exc, AudioFileError):

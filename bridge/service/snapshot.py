@@ -20,6 +20,7 @@ from typing import Any, Protocol, runtime_checkable
 from bridge.audio.base import AudioSink, AudioSource
 from bridge.call.lifecycle import Call
 from bridge.call.summary import CallSummary
+from bridge.events import SPENDING_LIMIT, KioskEvent
 from bridge.profile import Profile
 from bridge.service.progress import in_call_line
 
@@ -61,7 +62,8 @@ def snapshot(profile: Profile, state: str, source: AudioSource | None,
              transcript: Iterable[tuple[str, str]], last_summary: CallSummary | None,
              spending: dict[str, Any] | None = None,
              wake_word: dict[str, Any] | None = None,
-             served: Iterable[object] = ()) -> dict[str, Any]:
+             served: Iterable[object] = (),
+             failure: KioskEvent | None = None) -> dict[str, Any]:
     playout = None if sink is None else call.downlink.playout_stats() \
         if call is not None and call.sink is sink else sink.playout_stats()  # the call's share
     # one reading of the call's clock for the state line and the call's own (the state
@@ -82,6 +84,10 @@ def snapshot(profile: Profile, state: str, source: AudioSource | None,
         "transcript": [{"role": r, "text": t}
                        for r, t in list(transcript)[-TRANSCRIPT_LINES:]],
         "lastCall": last_summary.line() if last_summary else None,
+        # the last call that could not be placed, since the last one that was (its `error`
+        # event; a spending limit's refusal is `spending.refused`)
+        "lastError": None if failure is None or failure.fields.get("cause") == SPENDING_LIMIT
+        else {"at": failure.at, **failure.fields},
         "spending": spending,  # today's totals, limits, why a call was refused (spending.py)
         "wakeWord": wake_word,  # {word, listening} or None (standby.py)
         "http": next((s.serving() for s in served if isinstance(s, Serving)), None),

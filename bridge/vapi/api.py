@@ -18,7 +18,14 @@ from urllib.parse import quote, urlsplit
 import httpx
 
 from bridge import USER_AGENT, redact
-from bridge.errors import ApiRequestError, AuthError, NetworkError, NotFound, ProfileError
+from bridge.errors import (
+    ApiRequestError,
+    AuthError,
+    NetworkError,
+    NotFound,
+    ProfileError,
+    VapiFailing,
+)
 from bridge.inert import inert
 from bridge.retry import RetryPolicy
 from bridge.vapi import connect_errors, safejson
@@ -229,7 +236,7 @@ class VapiApi:
 
     def _gave_up(self, what: str, last: Failure, total: int) -> NetworkError:
         if last.answered:  # Vapi answered (5xx, 429): its side failed, not the network
-            return NetworkError(f"Vapi at {self.host} kept failing ({what}): {last.text} after "
+            return VapiFailing(f"Vapi at {self.host} kept failing ({what}): {last.text} after "
                                 f"{plural(total, 'attempt')} — the fault is on Vapi's side, "
                                 f"not the network; try again later")
         cause, _, fix = last.text.partition(" — ")  # a cause that says its own fix keeps it

@@ -4,7 +4,7 @@ own), kept from the kiosk's events and, at each scrape, the daemon's snapshot.
 Counted from `ended` events: calls by Vapi's ended reason and the outcome, their duration
 and cost, and (from that call's summary) audible underruns, speech dropped and device
 reopens; `turn` events feed the heard-gap histogram, `error` events count calls that could
-not be placed by cause (network, refused, payment, spending-limit, device). Label values come
+not be placed by cause (network, vapi, refused, payment, spending-limit, device). Label values come
 from the network: bounded in length and in number (beyond `MAX_LABELS` they count as
 "other").
 """

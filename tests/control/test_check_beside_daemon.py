@@ -3,11 +3,17 @@ its own, its socket in a short private directory)."""
 
 from __future__ import annotations
 
+import os
+import secrets
+import shutil
 import socket
 import subprocess
 from pathlib import Path
 
-from tests.control.conftest import control_profile
+import pytest
+
+from bridge.control.paths import SYSTEM_RUNTIME_DIR
+from tests.control.conftest import control_profile, wait_for
 from tests.e2e.conftest import ROOT, ProfileBuilder, bridge_cmd, run_bridge
 
 
@@ -50,3 +56,58 @@ def test_ctl_without_a_profile_skips_sockets_a_crash_left_behind(
     assert found.stdout.startswith("profile kiosk (standby mode)"), found.stdout
     assert daemon.stop() == 0
     assert "WARNING" not in daemon.err and "Traceback" not in daemon.err, daemon.err
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the system unit's /run/vapi-bridge is root's")
+def test_check_finds_the_system_units_daemon(
+        start_sim, profiles: ProfileBuilder, start_daemon) -> None:
+    """The system unit's daemon binds /run/vapi-bridge/NAME.sock ($RUNTIME_DIRECTORY); the
+    operator's `check -p NAME` from a shell has no $RUNTIME_DIRECTORY. Before, check looked
+    only where a `run` from that shell would bind, missed the daemon, and failed the kiosk
+    screen's port as "Address already in use" (exit 2) beside a healthy kiosk."""
+    sim = start_sim(assistant="echo")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        listen = f"127.0.0.1:{probe.getsockname()[1]}"
+    name = f"t{os.getpid()}-{secrets.token_hex(3)}"  # runs in parallel never meet
+    profile = profiles.write(sim.base_url, name=name, service={"mode": "standby"},
+                             http={"listen": listen})
+    made = not SYSTEM_RUNTIME_DIR.exists()
+    sock = SYSTEM_RUNTIME_DIR / f"{name}.sock"
+    daemon = start_daemon(profile, wait=False, RUNTIME_DIRECTORY=str(SYSTEM_RUNTIME_DIR))
+    try:
+        wait_for(sock.exists, 15, "the control socket")
+        beside = run_bridge("check", "--profile", str(profile))
+        assert beside.returncode == 0, beside.stdout
+        assert (f" ! daemon — one is running with this profile now (its control socket "
+                f"{sock} answers): stop it before a `run` from here" in beside.stdout
+                ), beside.stdout
+        assert (f" ✓ kiosk screen (http.listen {listen}) available — held by the daemon "
+                "running with this profile" in beside.stdout), beside.stdout
+        assert daemon.stop() == 0
+    finally:
+        if made:
+            shutil.rmtree(SYSTEM_RUNTIME_DIR, ignore_errors=True)
+
+
+def test_check_says_a_port_the_daemon_does_not_hold_is_free(
+        start_sim, profiles: ProfileBuilder, short_dir: Path, start_daemon) -> None:
+    """http.listen edited and reloaded: the daemon keeps its old port until a restart.
+    Before, check said of the new one "held by the daemon running with this profile",
+    which nothing held; it says the daemon listens elsewhere (a warning)."""
+    sim = start_sim(assistant="echo")
+    ports = []
+    for _ in range(2):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            ports.append(probe.getsockname()[1])
+    old, new = (f"127.0.0.1:{port}" for port in ports)
+    profile = control_profile(profiles, sim, short_dir / "ctl.sock", http={"listen": old})
+    daemon = start_daemon(profile)
+    profile.write_text(profile.read_text().replace(old, new))
+    beside = run_bridge("check", "--profile", str(profile))
+    assert beside.returncode == 0, beside.stdout
+    assert (f" ! kiosk screen (http.listen {new}) available — free: the daemon running with "
+            "this profile listens elsewhere (a reload does not move http.listen; a restart "
+            "does)" in beside.stdout), beside.stdout
+    assert daemon.stop() == 0
