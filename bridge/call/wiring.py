@@ -29,7 +29,7 @@ def make_api(profile: Profile) -> VapiApi:
     return VapiApi(a.base_url, api_key(profile), timeout=a.timeout_seconds,
                    retry=RetryPolicy(attempts=a.retry_attempts,
                                      max_delay=a.retry_max_delay_seconds),
-                   allow_plaintext=a.allow_plaintext)
+                   allow_plaintext=a.allow_plaintext, create_within=a.create_within_seconds)
 
 
 def calling_api(profile: Profile) -> VapiApi:

@@ -62,6 +62,10 @@ class ApiSettings:
                               "429 / 5xx / timeouts are retried this many times in all")
     retry_max_delay_seconds: float = key(Num(default=30.0, lo=1, hi=600),
                                          "ceiling of the exponential backoff (with jitter)")
+    create_within_seconds: float = key(Num(default=20.0, lo=1, hi=600),
+                                       "no retry of a call's create starts later than this "
+                                       "after the first try: a visitor is waiting (a 429 is "
+                                       "retried after 10-20 s, then 20-30 s)")
     allow_plaintext: bool = key(Bool(default=False),
                                 "allow http:// or ws:// to a non-loopback host")
 

@@ -108,6 +108,9 @@ def _refusal(answer: Answer, what: str) -> Exception | None:
     return None
 
 
+RETRY_LOOK_S = 2.0  # after a last attempt cut short: the wait before looking for its call
+
+
 @dataclass(frozen=True)
 class Failure:
     """One attempt that got no usable answer."""
@@ -120,11 +123,13 @@ class Failure:
 
 class VapiApi:
     def __init__(self, base_url: str, api_key: str, *, timeout: float = 10.0,
-                 retry: RetryPolicy | None = None, allow_plaintext: bool = False) -> None:
+                 retry: RetryPolicy | None = None, allow_plaintext: bool = False,
+                 create_within: float | None = None) -> None:
         check_plaintext(base_url, allow_plaintext, "api.base_url")
         redact.register(api_key, "api key")
         self.base_url = base_url.rstrip("/")
         self.retry = retry or RetryPolicy()
+        self.create_within = create_within  # s: no retry of POST /call starts later
         self.allow_plaintext = allow_plaintext
         self.deadline = DEADLINE_FACTOR * timeout  # a whole answer, however it trickles
         self.client_messages: dict[str, tuple[str, ...]] = {}  # by assistant id (get_assistant)
@@ -150,10 +155,13 @@ class VapiApi:
     async def create_call(self, body: dict[str, Any], *, fault: str | None = None) -> CallInfo:
         """POST /call, never billing twice: each attempt carries its own marker in `name`,
         and after a failure the request may have survived (a timeout, a dropped connection,
-        a 5xx) the calls created since are looked up by marker before any new attempt."""
+        a 5xx) the calls created since are looked up by marker before any new attempt.
+        No retry starts `create_within` seconds or more after the first attempt (someone
+        waits for the call); a create that may have landed is still looked for then."""
         params = {"fault": fault} if fault else None
         total = self.retry.attempts
-        since = time.time()
+        since, started = time.time(), time.monotonic()
+        until = started + self.create_within if self.create_within else None
         sent: list[str] = []
         last = Failure("")
         for attempt in range(1, total + 1):
@@ -164,6 +172,9 @@ class VapiApi:
                 return await self._usable(CallInfo.from_body(outcome))
             last = outcome
             delay = self.retry.delay(attempt, outcome.rate_limited)
+            if until is not None and time.monotonic() + delay >= until:
+                total = attempt  # no time for another: the last attempt
+                delay = min(delay, max(0.0, until - time.monotonic()), RETRY_LOOK_S)
             if outcome.maybe_processed:
                 await asyncio.sleep(delay)  # let a slow create land before looking
                 delay = 0.0
@@ -178,7 +189,8 @@ class VapiApi:
                         f" in {delay:.1f} s" if delay else " (Vapi lists no call it created)",
                         attempt + 1, total)
             await asyncio.sleep(delay)
-        raise self._gave_up("the call", last, total)
+        raise self._gave_up("the call", last, total,
+                            time.monotonic() - started if total < self.retry.attempts else None)
 
     async def _usable(self, info: CallInfo) -> CallInfo:
         if not info.websocket_url:  # a listed call may lack it: read it whole
@@ -234,15 +246,18 @@ class VapiApi:
             await asyncio.sleep(delay)
         raise self._gave_up(what, last, total)
 
-    def _gave_up(self, what: str, last: Failure, total: int) -> NetworkError:
+    def _gave_up(self, what: str, last: Failure, total: int,
+                 within: float | None = None) -> NetworkError:
+        """`within`: the seconds the attempts took, when `create_within` cut them short."""
+        tried = plural(total, "attempt") + (f" in {within:.0f} s (api.create_within_seconds)"
+                                            if within is not None else "")
         if last.answered:  # Vapi answered (5xx, 429): its side failed, not the network
             return VapiFailing(f"Vapi at {self.host} kept failing ({what}): {last.text} after "
-                                f"{plural(total, 'attempt')} — the fault is on Vapi's side, "
-                                f"not the network; try again later")
+                               f"{tried} — the fault is on Vapi's side, not the network; try "
+                               f"again later")
         cause, _, fix = last.text.partition(" — ")  # a cause that says its own fix keeps it
         return NetworkError(f"could not reach Vapi at {self.host} ({what}): {cause} after "
-                            f"{plural(total, 'attempt')} — "
-                            f"{fix or 'check the network and api.base_url'}")
+                            f"{tried} — {fix or 'check the network and api.base_url'}")
 
     async def _attempt(self, method: str, path: str, what: str,
                        **kwargs: Any) -> dict[str, Any] | Failure:
