@@ -12,42 +12,19 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bridge.audio.codec import codec_for
-from bridge.audio.files import ClockedSink
 from bridge.call.downlink import Downlink
-
-WIRE = 8000
+from tests.unit.clocked_downlink import play, tone_over
 
 
 def stream(seconds: float, speech: tuple[float, float]) -> np.ndarray:
-    """Near-silence (±1 LSB) with a loud 300 Hz tone over `speech` (seconds)."""
-    t = np.arange(int(seconds * WIRE)) / WIRE
-    x = (np.arange(len(t)) % 3 - 1).astype(np.float64)
-    on = (t >= speech[0]) & (t < speech[1])
-    x[on] = 9000 * np.sin(2 * np.pi * 300 * t[on])
-    return x.astype(np.int16)
+    return tone_over(seconds, [speech])
 
 
 def call(arrivals: list[float], audio: np.ndarray, seconds: float, phase_ms: float = 7.0
          ) -> Downlink:
     """Each arrival sends what is due by then (real time since 0), as the simulator does."""
-    now = [0.0]
-    sink = ClockedSink(16000)
-    down = Downlink(codec_for("mulaw"), WIRE, sink, clock=lambda: now[0])
-    encode = codec_for("mulaw").encode  # the wire's side, as the server encodes it
     pulls = [phase_ms / 1000 + 0.02 * k for k in range(int(seconds / 0.02) - 1)]
-    events = sorted([(t, 0) for t in arrivals] + [(t, 1) for t in pulls])
-    out, sent = np.empty(320, np.int16), 0
-    for t, kind in events:
-        now[0] = t
-        if kind == 0:
-            due = min(len(audio), int(t * WIRE))
-            if due > sent:
-                down.on_audio(encode(audio[sent:due]))
-                sent = due
-        else:
-            sink.buffer.read_into(out)
-    return down
+    return play(audio, arrivals, pulls)[0]
 
 
 GAPS = [(0.6, 0.9), (0.6, 1.3), (0.6, 1.7),  # a reply after near-silence

@@ -21,48 +21,25 @@ from bridge.audio.files import ClockedSink
 from bridge.call.bargein import BargeIn
 from bridge.call.downlink import Downlink
 from bridge.vapi.messages import SpeechUpdate, UserInterrupted
+from tests.unit.clocked_downlink import play, tone_over
 
-WIRE = 8000
 CUT_AT = 2.0  # user-interrupted, into the first reply
 ANSWER = (4.0, 5.5)  # the next reply (the visitor's turn lies between)
 SECONDS = 6.0
 
 
 def stream(tail_s: float) -> np.ndarray:
-    """Near-silence (±1 LSB) with a loud 300 Hz tone while the assistant speaks: the first
-    reply until `tail_s` after the cut, then the answer."""
-    t = np.arange(int(SECONDS * WIRE)) / WIRE
-    x = (np.arange(len(t)) % 3 - 1).astype(np.float64)
-    on = ((t >= 0.5) & (t < CUT_AT + tail_s)) | ((t >= ANSWER[0]) & (t < ANSWER[1]))
-    x[on] = 9000 * np.sin(2 * np.pi * 300 * t[on])
-    return x.astype(np.int16)
+    """A loud tone while the assistant speaks: the first reply until `tail_s` after the
+    cut, then the answer."""
+    return tone_over(SECONDS, [(0.5, CUT_AT + tail_s), ANSWER])
 
 
 def call(tail_s: float) -> tuple[Downlink, np.ndarray]:
     """Each arrival (every 50 ms) sends what is due by then; `barge_in` on user-interrupted
     at CUT_AT. Returns the downlink and what the speaker played (16 kHz)."""
-    now = [0.0]
-    sink = ClockedSink(16000)
-    down = Downlink(codec_for("mulaw"), WIRE, sink, clock=lambda: now[0])
-    encode = codec_for("mulaw").encode
-    audio = stream(tail_s)
     arrivals = [0.05 * k for k in range(1, int(SECONDS / 0.05))]
     pulls = [0.007 + 0.02 * k for k in range(int(SECONDS / 0.02) - 1)]
-    events = sorted([(t, 0) for t in arrivals] + [(t, 1) for t in pulls] + [(CUT_AT, 2)])
-    block, played, sent = np.empty(320, np.int16), [], 0
-    for t, kind in events:
-        now[0] = t
-        if kind == 0:
-            due = min(len(audio), int(t * WIRE))
-            if due > sent:
-                down.on_audio(encode(audio[sent:due]))
-                sent = due
-        elif kind == 1:
-            sink.buffer.read_into(block)
-            played.append(block.copy())
-        else:
-            down.barge_in(tail_of="test")
-    return down, np.concatenate(played)
+    return play(stream(tail_s), arrivals, pulls, [CUT_AT])
 
 
 def onset_s(played: np.ndarray, after_s: float) -> float:
