@@ -11,26 +11,19 @@ import asyncio
 import logging
 import secrets
 import time
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 import httpx
 
 from bridge import USER_AGENT, redact
-from bridge.errors import (
-    ApiRequestError,
-    AuthError,
-    NetworkError,
-    NotFound,
-    ProfileError,
-    VapiFailing,
-)
+from bridge.errors import ApiRequestError, AuthError, NotFound, ProfileError
 from bridge.inert import inert
 from bridge.retry import RetryPolicy
 from bridge.vapi import connect_errors, safejson
 from bridge.vapi.callinfo import CallInfo
 from bridge.vapi.created import find_created, marked_name
+from bridge.vapi.failures import Failure, gave_up
 from bridge.vapi.net import (
     DEADLINE_FACTOR,
     Answer,
@@ -39,7 +32,6 @@ from bridge.vapi.net import (
     read_answer,
     untrusted,
 )
-from bridge.words import plural
 
 log = logging.getLogger("bridge.api")
 MAX_BODY = 16 * 2**20  # a long call's object (messages, artifact) stays far below this:
@@ -111,16 +103,6 @@ def _refusal(answer: Answer, what: str) -> Exception | None:
 RETRY_LOOK_S = 2.0  # after a last attempt cut short: the wait before looking for its call
 
 
-@dataclass(frozen=True)
-class Failure:
-    """One attempt that got no usable answer."""
-
-    text: str
-    rate_limited: bool = False
-    maybe_processed: bool = False  # the request may have reached Vapi and been acted on
-    answered: bool = False  # Vapi answered (an HTTP status): not the network's fault
-
-
 class VapiApi:
     def __init__(self, base_url: str, api_key: str, *, timeout: float = 10.0,
                  retry: RetryPolicy | None = None, allow_plaintext: bool = False,
@@ -189,8 +171,8 @@ class VapiApi:
                         f" in {delay:.1f} s" if delay else " (Vapi lists no call it created)",
                         attempt + 1, total)
             await asyncio.sleep(delay)
-        raise self._gave_up("the call", last, total,
-                            time.monotonic() - started if total < self.retry.attempts else None)
+        raise gave_up(self.host, "the call", last, total,
+                      time.monotonic() - started if total < self.retry.attempts else None)
 
     async def _usable(self, info: CallInfo) -> CallInfo:
         if not info.websocket_url:  # a listed call may lack it: read it whole
@@ -244,20 +226,7 @@ class VapiApi:
             log.warning("%s %s: %s; retrying in %.1f s (attempt %d of %d)",
                         method, path, outcome.text, delay, attempt + 1, total)
             await asyncio.sleep(delay)
-        raise self._gave_up(what, last, total)
-
-    def _gave_up(self, what: str, last: Failure, total: int,
-                 within: float | None = None) -> NetworkError:
-        """`within`: the seconds the attempts took, when `create_within` cut them short."""
-        tried = plural(total, "attempt") + (f" in {within:.0f} s (api.create_within_seconds)"
-                                            if within is not None else "")
-        if last.answered:  # Vapi answered (5xx, 429): its side failed, not the network
-            return VapiFailing(f"Vapi at {self.host} kept failing ({what}): {last.text} after "
-                               f"{tried} — the fault is on Vapi's side, not the network; try "
-                               f"again later")
-        cause, _, fix = last.text.partition(" — ")  # a cause that says its own fix keeps it
-        return NetworkError(f"could not reach Vapi at {self.host} ({what}): {cause} after "
-                            f"{tried} — {fix or 'check the network and api.base_url'}")
+        raise gave_up(self.host, what, last, total)
 
     async def _attempt(self, method: str, path: str, what: str,
                        **kwargs: Any) -> dict[str, Any] | Failure:
