@@ -32,7 +32,6 @@ def espeak_ng() -> None:
 # so any two rig modules ran side by side. Without --dist loadgroup this does nothing.
 ONE_AT_A_TIME = ("tests/echo/", "tests/devices/test_fast_playout.py",
                  "tests/devices/test_echo_call.py", "tests/devices/test_barge_in.py",
-                 "tests/devices/test_barge_in_mulaw.py",
                  "tests/devices/test_goodbye.py", "tests/rig/test_sounds_rig.py",
                  "tests/devices/test_device_failure.py")
 

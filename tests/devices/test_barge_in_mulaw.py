@@ -69,10 +69,12 @@ def test_mulaw_interruption_silences_the_speaker_within_a_block(
     summary = summary_of(bp.out)
     assert "(mulaw 8000 Hz)" in bp.err
     # the speaker started without running dry: no burst from the sound library while the
-    # call lasted (closing the streams at exit may log one), no underflow counted
+    # call lasted (at 8 kHz: 2-246 lines, up to 260 underflows; closing the streams at exit
+    # may log one), at most the lone one a loaded machine can cause at any rate (a CI run
+    # beside the other lane: one line as the call started)
     in_call = bp.err.split("SIGTERM: stopping")[0]
-    assert "underrun occurred" not in in_call, in_call
-    assert summary["underflows"] == 0, summary["line"]
+    assert in_call.count("underrun occurred") <= 1, in_call
+    assert summary["underflows"] <= 1, summary["line"]
 
     # on the recording's own clock, per millisecond: where each user-interrupted was sent,
     # and from where the speaker stays quiet
