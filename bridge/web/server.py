@@ -31,6 +31,7 @@ from bridge.web.metrics import KioskMetrics
 log = logging.getLogger("bridge.web")
 
 RETRY_LISTEN_S = 5
+WILDCARDS = ("0.0.0.0", "::", "")  # every address: no browser opens these
 RETRIED = (errno.EADDRINUSE, errno.EADDRNOTAVAIL)  # taken, or not (yet) this machine's
 
 
@@ -121,8 +122,20 @@ class WebServer:
         """For `ctl status`: where the screen and /metrics are served, or why not yet."""
         where = f"[{self.address}]" if ":" in self.address else self.address
         return {"listen": f"{where}:{self.port}", "served": self._listener is not None,
-                "url": f"http://{where}:{self.port}/" if self._listener else None,
+                "url": self.url if self._listener else None,
                 "error": self._refused, "retrySeconds": RETRY_LISTEN_S}
+
+    @property
+    def url(self) -> str:
+        """Where a browser finds the screen: on this machine, for an address that is every
+        address (`0.0.0.0`, `::`), which no browser opens; others reach it by this
+        machine's own address."""
+        if self.address in WILDCARDS:
+            local = "[::1]" if ":" in self.address else "127.0.0.1"
+            return f"http://{local}:{self.port}/ (every address: from elsewhere, this " \
+                   f"machine's own, port {self.port})"
+        where = f"[{self.address}]" if ":" in self.address else self.address
+        return f"http://{where}:{self.port}/"
 
     async def _listen(self) -> None:
         assert self._runner is not None and self._runner.server is not None
@@ -131,7 +144,7 @@ class WebServer:
             self.guard.factory(self._runner.server), self.address, self.port,
             backlog=128)  # as aiohttp's own sites
         self._refused = None
-        log.info("http: the kiosk screen is at http://%s:%d/", self.address, self.port)
+        log.info("http: the kiosk screen is at %s", self.url)
 
     async def _listen_later(self) -> None:
         while True:

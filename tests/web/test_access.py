@@ -71,7 +71,10 @@ def test_the_token_by_header_or_by_a_cookie_set_once(
         answer = browser_like.post("/call", headers=CSRF, content="{}")
         assert answer.status_code == 202, answer.text
     wait_for(lambda: len(sim.calls()) == 1, 10, "the call")
-    assert TOKEN not in daemon.stop_and_logs()
+    logs = daemon.stop_and_logs()
+    assert TOKEN not in logs
+    # on every address: the log names a URL a browser opens, not http://0.0.0.0:PORT/
+    assert f"the kiosk screen is at http://127.0.0.1:{port}/ (every address" in logs, logs
 
 
 def test_the_call_button_refuses_other_sites(profiles: ProfileBuilder, start_sim,
