@@ -11,11 +11,21 @@ from urllib.parse import urlsplit
 
 from bridge.cli.check_item import Item
 from bridge.errors import ApiRequestError, BridgeError, ExitCode
+from bridge.inert import inert
 from bridge.profile import Profile, api_key
 from bridge.redact import scrub_urls
 from bridge.vapi.api import VapiApi, is_loopback
 from bridge.vapi.interruptions import INTERRUPTED
 from bridge.vapi.net import proxy_for
+
+
+def _ranges_in_no_proxy() -> list[Item]:
+    """A range in NO_PROXY (`127.0.0.0/8`, as curl reads it) is no host: httpx skips it."""
+    ranges = {(name, entry.strip()) for name in ("NO_PROXY", "no_proxy")
+              for entry in os.environ.get(name, "").split(",") if "/" in entry}
+    return [Item(True, f"{name} entry {inert(entry, 60)}", "a range, which is not read (host "
+                 "names and addresses only): list the hosts to reach directly", warn=True)
+            for name, entry in sorted(ranges)[:3]]
 
 
 async def network(profile: Profile) -> list[Item]:
@@ -24,14 +34,15 @@ async def network(profile: Profile) -> list[Item]:
     proxied = proxy_for(profile.api.base_url)
     if proxied is not None:  # the proxy resolves the host, and TLS runs through its tunnel
         where, variable = proxied
+        notes = _ranges_in_no_proxy()  # a host meant to bypass it may not
         down = await _unreachable(where)
         if down:
-            return [Item(False, f"proxy {where} ({variable}) reachable", f"{down}; check the "
-                         f"proxy, or {variable} (NO_PROXY for hosts to reach directly)",
-                         ExitCode.NETWORK)]
-        return [Item(True, f"API host {host} reached through the proxy {where} ({variable})",
-                     "not resolved here: the proxy does; TLS, the key and the assistant are "
-                     "checked through it")]
+            return [*notes, Item(False, f"proxy {where} ({variable}) reachable",
+                                 f"{down}; check the proxy, or {variable} (NO_PROXY for "
+                                 f"hosts to reach directly)", ExitCode.NETWORK)]
+        return [*notes, Item(True, f"API host {host} reached through the proxy {where} "
+                                   f"({variable})", "not resolved here: the proxy does; TLS, "
+                                   "the key and the assistant are checked through it")]
     items: list[Item] = []
     try:
         await asyncio.get_running_loop().getaddrinfo(host, port)

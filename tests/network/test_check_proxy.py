@@ -49,6 +49,21 @@ def test_check_goes_through_the_proxy_when_only_the_proxy_resolves_the_host(
     assert f"{NAME}:{sim.port}" in proxy.tunnels
 
 
+def test_check_says_a_range_in_no_proxy_is_not_read(
+        named_sim: tuple[SimHandle, Path], short_dir: Path) -> None:
+    """curl reads `10.0.0.0/8` in NO_PROXY; the bridge's client does not, and a host meant to
+    bypass the proxy then goes through it without a word."""
+    sim, ca_pem = named_sim
+    profile = write_profile(short_dir, f"https://{NAME}:{sim.port}")
+    with ConnectProxy(hosts={NAME: "127.0.0.1"}) as proxy:
+        env = proxy_env(proxy, ca_pem, NO_PROXY="localhost,10.0.0.0/8")
+        checked = run("check", "--profile", str(profile), env=env)
+    assert checked.returncode == 0, checked.stdout + checked.stderr  # a warning, no fault
+    assert (" ! NO_PROXY entry 10.0.0.0/8 — a range, which is not read (host names and "
+            "addresses only): list the hosts to reach directly") in checked.stdout.splitlines()
+    assert "localhost" not in checked.stdout
+
+
 def test_a_host_in_no_proxy_is_resolved_here(named_sim: tuple[SimHandle, Path],
                                             short_dir: Path) -> None:
     sim, ca_pem = named_sim
