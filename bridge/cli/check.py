@@ -74,12 +74,9 @@ async def _running(profile: Profile) -> list[Item]:
             break
     else:
         return []
-    effect = ("`run` is refused while it runs" if path == socket_path(profile) else
-              "stop it before a `run` from here, which would not see it and would open its "
-              "devices and port a second time")
     return [Item(True, "daemon", f"one is running with this profile now (its control socket "
-                 f"{path} answers): {effect}; `vapi-bridge ctl --socket {path} status` shows "
-                 f"it", warn=True)]
+                 f"{path} answers): `run` is refused while it runs; `vapi-bridge ctl "
+                 f"--socket {path} status` shows it", warn=True)]
 
 
 def _paths(profile: Profile) -> list[Item]:

@@ -34,7 +34,7 @@ from typing import Any
 
 from bridge.control import stream
 from bridge.control.commands import Host, handle
-from bridge.control.paths import prepare_directory, socket_path
+from bridge.control.paths import client_candidates, prepare_directory, socket_path
 from bridge.control.request import MAX_LINE, Answer, error
 from bridge.errors import ProfileError
 from bridge.events import EventBus
@@ -255,6 +255,13 @@ async def serve_control(host: Host, profile: Profile) -> AsyncIterator[ControlSe
     """Run the host's control socket, at the profile's `paths.socket_path`, for the
     duration of the block."""
     server = ControlServer(partial(handle, host), socket_path(profile), events=host.events)
+    for other in client_candidates(profile):  # the system unit's, from a shell: not its own
+        if other != server.path and await is_live(other):
+            raise SocketInUse(f"a vapi-bridge daemon is already running this profile (its "
+                              f"control socket {other} answers); a second would open the "
+                              f"same devices — stop it first (systemctl stop "
+                              f"vapi-bridge@{profile.name}), or use `vapi-bridge ctl "
+                              f"--socket {other}`")
     await server.start()
     try:
         yield server

@@ -80,10 +80,18 @@ def test_check_finds_the_system_units_daemon(
         beside = run_bridge("check", "--profile", str(profile))
         assert beside.returncode == 0, beside.stdout
         assert (f" ! daemon — one is running with this profile now (its control socket "
-                f"{sock} answers): stop it before a `run` from here" in beside.stdout
+                f"{sock} answers): `run` is refused while it runs" in beside.stdout
                 ), beside.stdout
         assert (f" ✓ kiosk screen (http.listen {listen}) available — held by the daemon "
                 "running with this profile" in beside.stdout), beside.stdout
+        # and a `run` from that shell (which would bind elsewhere) is refused: before, it
+        # started a second daemon on the same devices, spending files and profile
+        second = run_bridge("run", "--profile", str(profile), timeout=30)
+        assert second.returncode == 2, second.stderr
+        assert second.stderr.strip().splitlines()[-1] == (
+            f"vapi-bridge: a vapi-bridge daemon is already running this profile (its control "
+            f"socket {sock} answers); a second would open the same devices — stop it first "
+            f"(systemctl stop vapi-bridge@{name}), or use `vapi-bridge ctl --socket {sock}`")
         assert daemon.stop() == 0
     finally:
         if made:
