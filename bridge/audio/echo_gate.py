@@ -20,7 +20,10 @@ From the assistant's first word: the echo cannot reach the microphone before the
 has played, and its first 10-20 ms are already explained by the far end (the microphone
 holds nothing else), so the path locks before the echo can leak; a visitor who talks
 from the first word is not explained by the far end at any lag, so they open the gate
-with no acoustic path as with one, and are never learned as echo.
+with no acoustic path as with one, and are never learned as echo. A lock whose echo does
+not come is dropped (`EchoPathEstimator.refuted`): a chance lock on a visitor repeating
+the assistant's word would otherwise hold them under the far end's level (a steady tone's:
+for good).
 
 The gain is applied at the device rate, ramped over `ramp_ms`.
 """
@@ -175,6 +178,9 @@ class EchoGate:
             now = (self.path.measure(self._far.history, mic) if self._open_for > 0
                    else self.path.track(self._far.history, mic))
             self._rho2 = 0.0 if now is None else now.rho2
+        lag, ratio = self.path.lag, self.path.ratio
+        if self.path.refuted(self._far.history, mic, self.path.window * self._echo_floor):
+            log.debug("echo gate: path lag %s ratio %.4f dropped: no echo came", lag, ratio)
         expected = self._expected(start, grid, now)
         for p in p_mic:  # a few 10 ms frames per tick: the floor follows their minimum
             self._noise = p if self._noise < 0 else min(self._noise * self._noise_rise, p)

@@ -13,7 +13,11 @@ Streams are indexed by their own cumulative sample counts (far `f`, microphone `
 echo path is the constant relation `m + lag` = the far sample heard at microphone sample
 `m`, so it holds across ticks whatever the callbacks' timing. The lock (`lag`, `ratio`:
 microphone energy over far energy at that lag) is updated only from windows the far end
-explains well (`rho2 >= lock_rho2`), twice running at the same lag (within 2 ms).
+explains well (`rho2 >= lock_rho2`), twice running at the same lag (within 2 ms), and
+dropped once a whole window of microphone holds `MISSING` less than the echo it predicts
+(`refuted`): the far end played at the lag and no echo came, so the lock was a chance
+match (a visitor repeating the assistant's word in a like voice) or the path is gone;
+kept, it would take a visitor for echo for as long as the far end played.
 Once locked, `track` follows the path at the lags near the lock (dot products: about a
 sixth of the search's cost), searching every lag only now and then or when those no
 longer explain the microphone.
@@ -27,6 +31,7 @@ import numpy as np
 
 NEAR_MS = 5.0  # a locked path is followed this far each way with no FFT (`track`)
 FULL_EVERY = 4  # and searched over every lag every this many measurements
+MISSING = 100.0  # 20 dB: a lock predicting this much more echo than the microphone holds
 
 
 @dataclass
@@ -213,6 +218,18 @@ class EchoPathEstimator:
             self._spectrum = np.fft.rfft(far.span(far.count - n, far.count), self._nfft)
             self._spectrum_of = key
         return self._spectrum
+
+    def refuted(self, far: History, mic: History, floor: float) -> bool:
+        """Whether the microphone's newest window holds `MISSING` less energy than the echo
+        the lock predicts there (and than `floor`); the lock is dropped then. Two dot
+        products. `mic` keeps its energy."""
+        if self.lag is None:
+            return False
+        x = far.span(mic.count - self.window + self.lag, mic.count + self.lag)
+        if self.ratio * float(np.dot(x, x)) <= MISSING * max(mic.energy(self.window), floor):
+            return False
+        self.lag, self.ratio, self._candidate = None, 0.0, None
+        return True
 
     def _confirm(self, found: PathMeasurement, ratio: float, at: int) -> None:
         c = self._candidate

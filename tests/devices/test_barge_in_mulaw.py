@@ -45,8 +45,8 @@ def test_mulaw_interruption_silences_the_speaker_within_a_block(
     script = tmp_path / "script.yaml"
     script.write_text(yaml.safe_dump(["Hello.", *[TONE] * INTERRUPTIONS, "Yes?"]))
     sim = start_sim(f"script:{script}")
-    # echo control off: with the gate, the visitor's speech over a steady tone never
-    # reached the simulator (the gate's own business; tests/echo); the rig has no echo path
+    # echo control off: this test times the speaker's cut alone (the gate over steady
+    # tones: test_barge_in_tone_gate); the rig has no echo path
     profile = write_profile(tmp_path / "kiosk.yaml", sim.base_url,
                             assistant={"overrides": {}}, wire={"format": "mulaw"},
                             audio={"echo": "off"})
