@@ -31,6 +31,30 @@ TONE = {"tone": 440, "ms": 6000}
 INTERRUPTIONS = 3
 
 
+EXCUSE = "Excuse me, where is the elevator"
+
+
+def interrupt_the_tones(rig: PulseRig, sim: Any, profile: Path, excuse: str
+                        ) -> tuple[Any, tuple[np.ndarray, int, float, dict[str, Any]]]:
+    """The assistant says "Hello.", the visitor answers as it ends, then talks over each
+    tone (`excuse`); the call is hung up a second after the last `user-interrupted`."""
+    hello = espeak("Hello, I am here to see Doctor Lee", rig.rate, peak_db=-6.0)
+    said = espeak(excuse, rig.rate, peak_db=-6.0)
+    rig.start_speaker_recording()
+    with running_bridge(rig, profile) as bp:
+        wait_streaming(sim, bp, frames=25)
+        wait_event(sim, bp, "speech-update", role="assistant", status="stopped")
+        rig.play_into_mic(hello, rig.rate)  # a turn, as the "Hello." ends: the first tone
+        for turn in range(1, INTERRUPTIONS + 1):
+            wait_event(sim, bp, "speech-update", role="assistant", status="started",
+                       turn=turn)
+            time.sleep(1.5)  # well into the tone
+            rig.play_into_mic(said, rig.rate)  # interrupts it; the next tone follows
+            rig.wait_mic_idle()
+            wait_event(sim, bp, "user-interrupted", n=turn)
+        return bp, hang_up(rig, sim, bp, 1.0)
+
+
 def quiet_from(level_1ms: np.ndarray, at_ms: int) -> int:
     """The millisecond from which the speaker stays quiet (< -50 dBFS) for 300 ms."""
     for i in range(at_ms, len(level_1ms) - 300):
@@ -50,21 +74,7 @@ def test_mulaw_interruption_silences_the_speaker_within_a_block(
     profile = write_profile(tmp_path / "kiosk.yaml", sim.base_url,
                             assistant={"overrides": {}}, wire={"format": "mulaw"},
                             audio={"echo": "off"})
-    hello = espeak("Hello, I am here to see Doctor Lee", rig.rate, peak_db=-6.0)
-    excuse = espeak("Excuse me, where is the elevator", rig.rate, peak_db=-6.0)
-    rig.start_speaker_recording()
-    with running_bridge(rig, profile) as bp:
-        wait_streaming(sim, bp, frames=25)
-        wait_event(sim, bp, "speech-update", role="assistant", status="stopped")
-        rig.play_into_mic(hello, rig.rate)  # a turn: the first tone
-        for turn in range(1, INTERRUPTIONS + 1):
-            wait_event(sim, bp, "speech-update", role="assistant", status="started",
-                       turn=turn)
-            time.sleep(1.5)  # well into the tone
-            rig.play_into_mic(excuse, rig.rate)  # interrupts it; the next tone follows
-            rig.wait_mic_idle()
-            wait_event(sim, bp, "user-interrupted", n=turn)
-        recording, rate, start, call = hang_up(rig, sim, bp, 1.0)
+    bp, (recording, rate, start, call) = interrupt_the_tones(rig, sim, profile, EXCUSE)
 
     summary = summary_of(bp.out)
     assert "(mulaw 8000 Hz)" in bp.err

@@ -19,7 +19,6 @@ speaker recording's clock, is printed; its bound is test_barge_in_mulaw's busine
 from __future__ import annotations
 
 import re
-import time
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -28,9 +27,15 @@ import numpy as np
 import pytest
 import yaml
 
-from tests.devices.conftest import running_bridge, summary_of, wait_streaming, write_profile
-from tests.devices.test_barge_in import events, hang_up, wait_event
-from tests.devices.test_barge_in_mulaw import INTERRUPTIONS, TONE, quiet_from
+from tests.devices.conftest import summary_of, write_profile
+from tests.devices.test_barge_in import events
+from tests.devices.test_barge_in_mulaw import (
+    EXCUSE,
+    INTERRUPTIONS,
+    TONE,
+    interrupt_the_tones,
+    quiet_from,
+)
 from tests.rig.pulse import PulseRig
 from tests.rig.signals import align, espeak, resample, wav_bytes
 
@@ -68,21 +73,8 @@ def test_a_visitor_interrupts_steady_tones_through_the_gate(
     profile = write_profile(tmp_path / "kiosk.yaml", sim.base_url,
                             assistant={"overrides": {}},
                             wire={"format": wire, "sample_rate": WIRE_RATES[wire]})
-    hello = espeak("Hello, I am here to see Doctor Lee", rig.rate, peak_db=-6.0)
-    excuse = espeak("Excuse me, where is the elevator", rig.rate, peak_db=-6.0)
-    rig.start_speaker_recording()
-    with running_bridge(rig, profile) as bp:
-        wait_streaming(sim, bp, frames=25)
-        wait_event(sim, bp, "speech-update", role="assistant", status="stopped")
-        rig.play_into_mic(hello, rig.rate)  # a turn, as the "Hello." ends: the first tone
-        for turn in range(1, INTERRUPTIONS + 1):
-            wait_event(sim, bp, "speech-update", role="assistant", status="started",
-                       turn=turn)
-            time.sleep(1.5)  # well into the tone
-            rig.play_into_mic(excuse, rig.rate)  # interrupts it; the next tone follows
-            rig.wait_mic_idle()
-            wait_event(sim, bp, "user-interrupted", n=turn)
-        recording, rate, start, call = hang_up(rig, sim, bp, 1.0)
+    bp, (recording, rate, start, call) = interrupt_the_tones(rig, sim, profile, EXCUSE)
+    excuse = espeak(EXCUSE, rig.rate, peak_db=-6.0)
 
     assert "echo control: gate" in bp.err, "the default echo control is the gate"
     summary = summary_of(bp.out)
