@@ -38,6 +38,8 @@ SERIAL_DIST ?= -n 2 --dist loadgroup
 # often with the two lanes side by side. Three failures in a row fail the suite; each rerun
 # is shown in pytest's summary (R).
 SERIAL_RERUNS := --reruns 2 -rR
+# the slowest tests of each stage, printed after it: where CI's 20 minutes go
+DURATIONS := --durations=15
 # The parallel phase's tests start daemons, listeners and simulators as processes on the
 # same 2 cores, against real-time calls: one that fails is run once more before it counts
 # (a listener that joined a call late failed a rehearsal once). -rR lists what was rerun.
@@ -139,9 +141,9 @@ test: venv
 ifdef ARGS
 	$(VENV)/bin/pytest -q $(ARGS)
 else
-	$(VENV)/bin/pytest -q $(PARALLEL_RERUNS) $(SHOW_RERUNS) -n $(PYTEST_WORKERS) \
+	$(VENV)/bin/pytest -q $(PARALLEL_RERUNS) $(SHOW_RERUNS) $(DURATIONS) -n $(PYTEST_WORKERS) \
 	  $(SERIAL_TESTS:%=--deselect=%)
-	$(VENV)/bin/pytest -q $(SERIAL_RERUNS) $(SHOW_RERUNS) $(SERIAL_DIST) $(SERIAL_TESTS)
+	$(VENV)/bin/pytest -q $(SERIAL_RERUNS) $(SHOW_RERUNS) $(DURATIONS) $(SERIAL_DIST) $(SERIAL_TESTS)
 endif
 
 lint: venv

@@ -40,6 +40,7 @@ def test_status_names_a_call_that_could_not_be_placed(
     profile.write_text(good)
     daemon.proc.send_signal(signal.SIGHUP)
     wait_for(lambda: daemon.ctl("call").returncode == 0, 30, "a call placed after the reload")
+    wait_for(lambda: daemon.ctl("end").returncode == 0, 10, "the call ended")
     wait_for(lambda: "no call in progress; last call " in daemon.ok("status"), 30,
              "the call's end")
     assert json.loads(daemon.ok("--json", "status"))["lastError"] is None
