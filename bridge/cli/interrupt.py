@@ -1,12 +1,14 @@
 """Ctrl-C (SIGINT) ends `vapi-bridge` with exit 130 and no traceback, at any moment: also
 while its modules load (a fraction of a second at each start, before a command could catch
 KeyboardInterrupt). `bridge.cli.main` imports this first of its own modules: SIGINT exits
-130 while the rest loads, and is KeyboardInterrupt again once they are loaded (`loaded`);
-`run` turns a KeyboardInterrupt anywhere in a command into exit 130."""
+130 at once while the rest loads and the command line is parsed, and is KeyboardInterrupt
+again from there (`loaded`); `run` turns a KeyboardInterrupt anywhere in a command into
+exit 130."""
 
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 from collections.abc import Callable  # (these two are loaded with Python itself: no delay)
 from types import FrameType
@@ -15,7 +17,10 @@ SIGINT_EXIT = 130  # bridge.errors.ExitCode.SIGINT, whose module (enum) is not l
 
 
 def _exit(signum: int, frame: FrameType | None) -> None:
-    raise SystemExit(SIGINT_EXIT)  # through the imports under way: no traceback
+    # at once: an exception raised through the imports under way can leave one of
+    # importlib's module locks held, and the process hung (one run in a CI rehearsal); as
+    # they load, nothing is written yet that an exit would have to flush
+    os._exit(SIGINT_EXIT)
 
 
 def loading() -> None:
@@ -32,12 +37,15 @@ def loaded() -> None:
 
 
 def run(command: Callable[[], int]) -> int:
-    """`command`'s exit code; 130 when Ctrl-C stopped it."""
-    loaded()
+    """`command`'s exit code; 130 when Ctrl-C stopped it: at once until the command calls
+    `loaded` (its parser has loaded what it imports lazily), then by KeyboardInterrupt."""
+    loading()
     try:
         return command()
     except KeyboardInterrupt:
         return SIGINT_EXIT
+    finally:
+        loaded()
 
 
 loading()

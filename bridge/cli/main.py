@@ -29,15 +29,11 @@ from bridge.errors import BridgeError, ExitCode, UsageError
 from bridge.service.logsetup import setup_logging
 
 log = logging.getLogger("bridge")
-interrupt.loaded()  # Ctrl-C is KeyboardInterrupt again: `interrupt.run` makes it exit 130
+interrupt.loaded()  # an importer's Ctrl-C is its own; a command's, `interrupt.run`'s
 
 
 def _level(args: argparse.Namespace, default: str = "info") -> str:
-    if args.verbose:
-        return "debug"
-    if args.quiet:
-        return "warning"
-    return default
+    return "debug" if args.verbose else "warning" if args.quiet else default
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -74,6 +70,7 @@ def run_sim(sim_args: list[str]) -> int:
         from bridge.extras import missing_extra
 
         raise UsageError(missing_extra("sim", "the simulator", exc.name)) from None
+    interrupt.loaded()  # loaded: Ctrl-C is the simulator's to handle
     return sim_main(sim_args)
 
 
@@ -252,8 +249,9 @@ def _main(argv: list[str]) -> int:
         except BridgeError as exc:
             print(f"vapi-bridge: {_masked(str(exc))}", file=sys.stderr)
             return int(exc.exit_code)
-    parser = build_parser()
+    parser = build_parser()  # (its lazy imports too: Ctrl-C exits at once until here)
     args = parser.parse_args(argv)
+    interrupt.loaded()
     func: Callable[[argparse.Namespace], int] | None = getattr(args, "func", None)
     if func is None:
         parser.print_help(sys.stderr)  # a usage error: stdout stays for output

@@ -19,7 +19,8 @@ def test_check_says_the_kiosk_screens_port_is_taken(start_sim,
         held.listen()
         listen = f"127.0.0.1:{held.getsockname()[1]}"
         checked = run_bridge("check", "-p", profile, "--set", f"http.listen={listen}")
-        ran = run_bridge("run", "-p", profile, "--set", f"http.listen={listen}")
+        ran = run_bridge("run", "-p", profile, "--set", f"http.listen={listen}",
+                         "--set", "call.max_duration_seconds=10")  # (a whole call: 60 s)
     assert ran.returncode == 0, ran.stderr  # the call was placed, the screen left out
     warning = next(line for line in ran.stderr.splitlines() if "cannot listen" in line)
     assert f"http.listen: cannot listen on {listen}: Address already in use — the kiosk " \
