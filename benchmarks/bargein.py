@@ -23,7 +23,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-TEST = "tests/devices/test_barge_in.py::test_okay_over_the_greeting_then_a_real_interruption[None]"
+TEST = "tests/devices/test_barge_in.py::test_okay_over_the_greeting_then_a_real_interruption"
 GREETING = re.compile(r"line 0: \d+ ms of speech sent, (\d+) ms lost")
 LINE = re.compile(r"speaker silent (\d+) ms after user-interrupted; PortAudio output latency "
                   r"(\d+) ms; the bridge's part (-?\d+) ms")

@@ -193,16 +193,15 @@ def silence_onset(level: np.ndarray, start: float, after: float) -> float:
     raise AssertionError("the speaker never fell silent after the interruption")
 
 
-@pytest.mark.parametrize("tail", [None, "interrupt-tail=300"])
 def test_okay_over_the_greeting_then_a_real_interruption(rig: PulseRig, start_sim: Any,
-                                                         tmp_path: Path, tail: str | None
-                                                         ) -> None:
-    """`interrupt-tail`: the simulator sends 300 ms more of the long line after
-    `user-interrupted` (an audio path lagging the events); it must not be heard either
-    (before, the speaker fell silent 518 ms after the event, not 60-70)."""
+                                                         tmp_path: Path) -> None:
+    """With the simulator's `interrupt-tail=300` (300 ms more of the long line after
+    `user-interrupted`) the speaker fell silent 518 ms after the event, not 50-72 ms as
+    now; that case runs over loopback (tests/e2e/test_interrupted_tail.py), to keep CI's
+    time."""
     script = tmp_path / "script.yaml"
     script.write_text(yaml.safe_dump([GREETING, LONG_LINE, {"say": "Yes?", "wait": True}]))
-    sim = start_sim(f"script:{script}", *(("--fault", tail) if tail else ()))
+    sim = start_sim(f"script:{script}")
     profile = write_profile(tmp_path / "kiosk.yaml", sim.base_url,
                             assistant={"overrides": {}},
                             audio={"device_rate": rig.rate})
