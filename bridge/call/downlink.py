@@ -117,8 +117,10 @@ class Downlink:
             if moved or abs(floor - self.floor_ms) > 5:
                 self.floor_ms = floor
                 self.sink.set_playout_target(self.target_ms, floor)
-        if self._tail is not None and self._tail.drops(samples, arrived, last, self.wire_rate):
-            return
+        if self._tail is not None:
+            if self._tail.drops(samples, arrived, last):
+                return
+            self._tail = None  # over: its first pause
         out = self._resampler.process(apply_gain(samples, self._gain))
         if len(out):
             self.sink.capture_frame(out)
@@ -132,16 +134,14 @@ class Downlink:
         self._resampler.reset()
         self.codec.drop_split()
         if tail_of:
-            self._tail = _Tail(tail_of, self)
+            self._tail = _Tail(tail_of, self.wire_rate)
         return dropped
 
     def next_reply(self) -> None:
         """The assistant starts speaking again (`speech-update started`): no more tail."""
         if self._tail is not None:
             self._tail.over()
-
-    def _tail_over(self) -> None:
-        self._tail = None
+            self._tail = None
 
     def end(self, *, cut: bool = False, label: str = "") -> None:
         """The call's audio is over (the socket closed, or the call is being ended). `cut`:
@@ -176,13 +176,15 @@ class Downlink:
 class _Tail:
     """What arrives of a reply Vapi has cut (`Downlink`: dropped until its first pause)."""
 
-    def __init__(self, label: str, downlink: Downlink) -> None:
-        self.label, self.downlink = label, downlink
+    def __init__(self, label: str, rate: int) -> None:
+        self.label, self.rate = label, rate
         # wire samples: dropped, near-silent in a row, dropped that were not near-silent
         self.dropped = self.quiet = self.speech = 0
 
-    def drops(self, samples: np.ndarray, now: float, last: float | None, rate: int) -> bool:
-        """Whether `samples`, arrived at `now` (the one before at `last`), are the tail."""
+    def drops(self, samples: np.ndarray, now: float, last: float | None) -> bool:
+        """Whether `samples`, arrived at `now` (the one before at `last`), are the tail;
+        False for the chunk that ends it (what was dropped is logged: `over`)."""
+        rate = self.rate
         gap = last is None or (now - last) * 1000 >= TAIL_GAP_MS
         quiet = int(samples.max()) <= QUIET_PEAK and int(samples.min()) >= -QUIET_PEAK
         self.quiet = self.quiet + len(samples) if quiet else 0
@@ -198,5 +200,4 @@ class _Tail:
         if self.speech:  # near-silence after the cut is no part of the reply worth a line
             log.info("call %s: dropped %.0f ms of the interrupted reply that arrived after "
                      "user-interrupted", self.label,
-                     self.speech * 1000 / self.downlink.wire_rate)
-        self.downlink._tail_over()
+                     self.speech * 1000 / self.rate)

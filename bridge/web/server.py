@@ -118,10 +118,14 @@ class WebServer:
             self._refused = bind_cause(exc)
             self._retry = asyncio.create_task(self._listen_later())
 
+    @property
+    def _where(self) -> str:  # host:port, an IPv6 address bracketed
+        return f"[{self.address}]:{self.port}" if ":" in self.address else \
+            f"{self.address}:{self.port}"
+
     def serving(self) -> dict[str, Any]:
         """For `ctl status`: where the screen and /metrics are served, or why not yet."""
-        where = f"[{self.address}]" if ":" in self.address else self.address
-        return {"listen": f"{where}:{self.port}", "served": self._listener is not None,
+        return {"listen": self._where, "served": self._listener is not None,
                 "url": self.url if self._listener else None,
                 "error": self._refused, "retrySeconds": RETRY_LISTEN_S}
 
@@ -134,8 +138,7 @@ class WebServer:
             local = "[::1]" if ":" in self.address else "127.0.0.1"
             return f"http://{local}:{self.port}/ (every address: from elsewhere, this " \
                    f"machine's own, port {self.port})"
-        where = f"[{self.address}]" if ":" in self.address else self.address
-        return f"http://{where}:{self.port}/"
+        return f"http://{self._where}/"
 
     async def _listen(self) -> None:
         assert self._runner is not None and self._runner.server is not None
