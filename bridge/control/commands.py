@@ -21,7 +21,7 @@ from bridge.call.hangup import hang_up, reason_of
 from bridge.call.lifecycle import Call, ensure_live
 from bridge.call.state import CallState
 from bridge.control import status
-from bridge.control.request import Answer, Request, error, kind_of
+from bridge.control.request import Answer, Request, error, kind_of, unknown_field
 from bridge.errors import BridgeError, Refused, UsageError
 from bridge.events import EventBus
 from bridge.vapi import messages
@@ -253,6 +253,8 @@ async def handle(host: Host, request: Any) -> Answer:
     if handler is None:
         return error(f"unknown command {request['cmd']!r}; known: {', '.join(HANDLERS)}",
                      "usage")
+    if (problem := unknown_field(request)) is not None:
+        return error(problem, "usage")
     try:
         answer = {"ok": True, **await handler(host, Request(request))}
         if request["cmd"] in MUTES:

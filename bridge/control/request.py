@@ -9,6 +9,7 @@ one of `usage`, `refused`, `network`, `internal` (the `ctl` exit codes 2, 1, 5, 
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Collection
 from typing import Any
 
@@ -17,6 +18,38 @@ from bridge.errors import BridgeError, ExitCode, Refused, UsageError
 
 Answer = dict[str, Any]
 MAX_LINE = 64 * 1024  # the longest request line the daemon reads
+
+# Each command's fields besides `cmd` (none where not listed). Any other is refused rather
+# than ignored: a typo, or Vapi's own name for a field (`endCallAfterSpoken` where this
+# socket says `end_after`), would otherwise send a command that silently does not do it.
+FIELDS: dict[str, tuple[str, ...]] = {
+    "say": ("text", "end_after", "interruptions", "interrupt_assistant"),
+    "add-message": ("text", "role", "trigger_response"),
+    "transfer": ("destination", "message"),
+    "handoff": ("assistant_id", "context", "message"),
+    "events": ("partials",),
+}
+VAPI_NAMES = {"content": "text", "endCallAfterSpoken": "end_after",
+              "interruptionsEnabled": "interruptions",
+              "interruptAssistantEnabled": "interrupt_assistant",
+              "triggerResponseEnabled": "trigger_response", "assistantId": "assistant_id"}
+
+
+def unknown_field(request: dict[str, Any]) -> str | None:
+    """Why `request` holds a field its command does not take (one line naming the fields
+    it does take), or None."""
+    cmd = str(request["cmd"])
+    allowed = FIELDS.get(cmd, ())
+    for key in request:
+        if key == "cmd" or key in allowed:
+            continue
+        name = ascii(key[:40])
+        close = [VAPI_NAMES[key]] if VAPI_NAMES.get(key) in allowed else \
+            difflib.get_close_matches(key, allowed, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        takes = f"takes {', '.join(allowed)}" if allowed else "takes no fields"
+        return f"{cmd}: unknown field {name}{hint} — {cmd} {takes}"
+    return None
 
 
 class Request:

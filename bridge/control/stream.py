@@ -21,6 +21,7 @@ import socket
 from typing import Any
 
 from bridge import events
+from bridge.control.request import unknown_field
 from bridge.events import EventBus, KioskEvent, Subscription
 
 log = logging.getLogger("bridge.control")
@@ -37,6 +38,8 @@ def wants_stream(request: Any) -> bool:
 
 def accepted(request: dict[str, Any]) -> dict[str, Any] | str:
     """The first answer line's fields, or why the request is refused (a usage error)."""
+    if (problem := unknown_field(request)) is not None:
+        return problem
     partials = request.get("partials", False)
     if not isinstance(partials, bool):
         return "'partials' must be true or false"

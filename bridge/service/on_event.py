@@ -4,7 +4,8 @@ wyoming-satellite runs its event commands — for LEDs, a screen, a log of visit
 The event is in the command's environment: `VAPI_BRIDGE_EVENT` (its kind, e.g. `in-call`),
 `VAPI_BRIDGE_SEQ`, `VAPI_BRIDGE_AT`, one `VAPI_BRIDGE_<FIELD>` per field (`who`, `cause`,
 `reason`, … upper-cased, `-` as `_`; true/false for booleans, empty for null), and the
-whole event as one JSON line in `VAPI_BRIDGE_EVENT_JSON`; also `VAPI_BRIDGE_PROFILE`. The
+whole event as one JSON line in `VAPI_BRIDGE_EVENT_JSON`; also `VAPI_BRIDGE_PROFILE`, and
+`VAPI_BRIDGE_CMD`, the command that runs this vapi-bridge (`$VAPI_BRIDGE_CMD ctl …`). The
 API keys' variables and systemd's notify socket are taken out of it. Partial transcripts
 are not sent (finals are).
 
@@ -27,6 +28,7 @@ import re
 import shlex
 import shutil
 import signal
+import sys
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Protocol
@@ -95,6 +97,10 @@ def base_env(profile: Profile) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items()
            if k not in hidden and not k.startswith(PREFIX)}
     env[PREFIX + "PROFILE"] = profile.name
+    # the command that runs this same vapi-bridge, for a script's `ctl` (a venv's program is
+    # seldom on the service's PATH: `$VAPI_BRIDGE_CMD ctl ...`); one the daemon was given
+    env[PREFIX + "CMD"] = os.environ.get(PREFIX + "CMD") or (
+        shlex.join([sys.executable, "-m", "bridge"]) if sys.executable else "vapi-bridge")
     return env
 
 

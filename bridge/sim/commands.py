@@ -9,6 +9,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from bridge.sim import events as ev
+from bridge.sim import schema_deep
 
 if TYPE_CHECKING:
     from bridge.sim.port import CallPort
@@ -23,6 +24,16 @@ CONTROLS = (
     "say-first-message",
 )
 ROLE_FOR_GET = {"assistant": "bot", "user": "user", "system": "system", "tool": "tool"}
+# where each command may go, by `destination.type`: a client's transfer to a number or a
+# SIP URI only (the schema's ClientInboundMessageTransfer), a handoff as HandoffTool's
+DESTINATIONS = {
+    "transfer": {"number": "TransferDestinationNumber", "sip": "TransferDestinationSip"},
+    "handoff": {"assistant": "HandoffDestinationAssistant",
+                "dynamic": "HandoffDestinationDynamic", "squad": "HandoffDestinationSquad"},
+}
+# the schema's boolean fields of each command (`"false"` is no boolean: Vapi refuses it)
+BOOLEANS = {"say": ("endCallAfterSpoken", "interruptionsEnabled", "interruptAssistantEnabled"),
+            "add-message": ("triggerResponseEnabled",)}
 ACKNOWLEDGEMENT = "Okay, noted."
 HANDOFF_LINE = "Hello, this is the next assistant. How can I help?"
 
@@ -54,6 +65,9 @@ def validate(msg: Any) -> str | None:
     kind = msg.get("type")
     if kind not in COMMANDS:
         return f"unknown message type {kind!r}"
+    for key in BOOLEANS.get(kind, ()):
+        if key in msg and not isinstance(msg[key], bool):
+            return f"{key} must be a boolean value"
     if kind == "say" and not isinstance(msg.get("content", msg.get("message")), str):
         return "say needs a 'content' string"
     if kind == "add-message":
@@ -66,9 +80,20 @@ def validate(msg: Any) -> str | None:
             return "add-message needs message: {role, content}"
     if kind == "control" and msg.get("control") not in CONTROLS:
         return f"unknown control {msg.get('control')!r}"
-    if kind in ("transfer", "handoff") and not isinstance(msg.get("destination"), dict):
-        return f"{kind} needs a destination object"
+    if kind in DESTINATIONS:
+        return _destination_problem(kind, msg.get("destination"))
     return None
+
+
+def _destination_problem(kind: str, dest: Any) -> str | None:
+    """Why a transfer's or handoff's destination is not one Vapi's schema takes, or None."""
+    if not isinstance(dest, dict):
+        return f"{kind} needs a destination object"
+    forms = DESTINATIONS[kind]
+    if dest.get("type") not in forms:
+        return f"destination.type must be one of the following values: {', '.join(forms)}"
+    errors = schema_deep.component_errors(dest, forms[dest["type"]], "destination")
+    return "; ".join(errors[:5]) or None
 
 
 def run(s: CallPort, msg: dict[str, Any], via: str = "socket") -> None:

@@ -2,8 +2,9 @@
 Vapi's validators would: unknown keys at every depth, types, enums, ranges and lengths,
 `oneOf` branches told apart by their `type` or `provider`. The simulator's own checks
 (`validation.py`) cover the top levels and Vapi's wording; this finds what they do not,
-so that a profile the simulator takes is one Vapi takes. (Not `required`: the schema
-lists as required fields it documents defaults for, `audioFormat.sampleRate` among them.)
+so that a profile the simulator takes is one Vapi takes. A required field is refused when
+missing unless the schema documents a default for it (`audioFormat.sampleRate`: Vapi's
+16000). `component_errors` checks a command's destination the same way.
 
 The components `CreateCallDTO` reaches are kept in ``vapi_create_call.json.gz`` beside
 this module, from the same copy of the schema as ``vapi_schema.json``. To refresh::
@@ -111,6 +112,13 @@ def _bounds(value: Any, schema: dict[str, Any], where: str) -> list[str]:
     return errors
 
 
+def _has_default(schema: Any) -> bool:
+    """A required property Vapi fills in when it is left out: the schema documents its
+    default (`default`, or `@default` in its description: `audioFormat.sampleRate`)."""
+    return not isinstance(schema, dict) or "default" in schema or \
+        "@default" in str(schema.get("description", ""))
+
+
 def _inside(value: Any, schema: dict[str, Any], path: str) -> list[str]:
     errors: list[str] = []
     if isinstance(value, list) and isinstance(schema.get("items"), dict):
@@ -120,6 +128,8 @@ def _inside(value: Any, schema: dict[str, Any], path: str) -> list[str]:
     if isinstance(value, dict) and isinstance(properties, dict):
         prefix = f"{path}." if path else ""
         required = schema.get("required", ())
+        errors += [f"{prefix}{key} should not be empty" for key in required
+                   if key not in value and not _has_default(properties.get(key))]
         for key, item in value.items():
             if key not in properties:
                 errors.append(f"{prefix}property {key} should not exist")
@@ -127,6 +137,12 @@ def _inside(value: Any, schema: dict[str, Any], path: str) -> list[str]:
                 # to Vapi's validators (@IsOptional), a required one is checked as given
                 errors += check(item, properties[key], _name(path, key))
     return errors
+
+
+def component_errors(value: Any, name: str, path: str) -> list[str]:
+    """What Vapi refuses in `value` as the schema component `name`, one `CreateCallDTO`
+    reaches (the destination of a client's transfer or handoff)."""
+    return check(value, _components()[name], path)
 
 
 def body_errors(body: dict[str, Any]) -> list[str]:

@@ -8,6 +8,7 @@ import contextlib
 import json
 import os
 import re
+import shlex
 import signal
 import socket
 import subprocess
@@ -418,6 +419,12 @@ def test_a_client_side_tool_call_and_a_transfer_reach_on_event_terminal_and_reco
     assert runs[0]["VAPI_BRIDGE_NAME"] == "open_door\\x1b[2J"
     assert json.loads(runs[0]["VAPI_BRIDGE_ARGUMENTS"]) == args
     assert runs[0]["VAPI_BRIDGE_ID"].startswith("call_")
+    # the script can reach `ctl` (docs/events.md's door.sh) where no vapi-bridge is on its
+    # PATH, as under the documented unit, whose venv is in /opt
+    ctl = subprocess.run([*shlex.split(runs[0]["VAPI_BRIDGE_CMD"]), "ctl", "--help"],
+                         capture_output=True, text=True, env={"PATH": "/nonexistent"},
+                         timeout=20)
+    assert ctl.returncode == 0 and "usage: vapi-bridge ctl" in ctl.stdout, ctl.stderr
     (moved,) = [r for r in _recorded(out) if r["VAPI_BRIDGE_EVENT"] == "transfer"]
     assert (moved["VAPI_BRIDGE_DESTINATION"], moved["VAPI_BRIDGE_TO"]) == \
         ("number", "+15551234567")

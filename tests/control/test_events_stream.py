@@ -129,6 +129,10 @@ def test_a_bad_events_request_is_a_usage_error(short_dir: Path) -> None:
                           "kind": "usage"}
         assert await asyncio.wait_for(reader.read(), 5) == b""
         assert bus.subscribers == 0
+        reader, _w = await _client(path, {"cmd": "events", "partial": True})  # a typo
+        answer = await _line(reader)
+        assert answer["kind"] == "usage" and "did you mean 'partials'?" in answer["error"]
+        assert bus.subscribers == 0
 
     _run(short_dir, body)
 

@@ -108,6 +108,16 @@ def test_socket_mode_stale_replaced_live_refused_removed_on_exit(
     assert bad == {"ok": False, "error": "context must be none, all, userAndAssistantMessages, "
                    "previousAssistantMessages or last:N (N > 0)", "kind": "usage"}
 
+    # a field the command does not take (Vapi's name for one, a typo) is refused, naming
+    # the right one, rather than ignored: the call would not end after this say
+    vapi_name = _raw(sock, b'{"cmd": "say", "text": "Bye", "endCallAfterSpoken": true}\n')
+    assert vapi_name == {"ok": False, "kind": "usage", "error": (
+        "say: unknown field 'endCallAfterSpoken' (did you mean 'end_after'?) — say takes "
+        "text, end_after, interruptions, interrupt_assistant")}
+    typo = _raw(sock, b'{"cmd": "add-message", "text": "x", "trigger_respone": false}\n')
+    assert typo["kind"] == "usage" and "did you mean 'trigger_response'?" in typo["error"]
+    assert "takes no fields" in _raw(sock, b'{"cmd": "end", "now": true}\n')["error"]
+
     # a second daemon on the same socket refuses to start, and leaves the first alone
     other = control_profile(profiles, sim, sock, name="other")
     second = subprocess.run(bridge_cmd("run", "--profile", str(other)), capture_output=True,

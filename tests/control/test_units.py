@@ -10,6 +10,7 @@ from bridge.cli.listen import mix_to_mono
 from bridge.cli.listen_verify import best_lag, blockwise
 from bridge.cli.main import build_parser
 from bridge.control.commands import HANDLERS
+from bridge.control.request import FIELDS
 
 
 @pytest.mark.parametrize(("argv", "request_"), [
@@ -40,6 +41,14 @@ def test_ctl_builds_the_request(argv: list[str], request_: dict) -> None:
 def test_every_ctl_command_is_one_the_daemon_answers_and_the_reverse() -> None:
     """A command added on one side only is caught here (`monitor` is `listen`'s)."""
     assert set(COMMANDS) == set(HANDLERS) - {"monitor"}
+
+
+def test_every_field_ctl_sends_is_one_the_daemon_takes() -> None:
+    """The daemon refuses fields a command does not take: `ctl` must send none of those."""
+    for name, (_help, args) in COMMANDS.items():
+        parsed = build_parser().parse_args(["ctl", "--socket", "s", name, *(
+            ["x"] if any(not flags[0].startswith("-") for flags, _o in args) else [])])
+        assert set(build_request(parsed)) - {"cmd"} <= set(FIELDS.get(name, ())), name
 
 
 def test_both_parties_are_mixed_to_mono_without_clipping() -> None:

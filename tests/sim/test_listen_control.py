@@ -140,6 +140,23 @@ def test_control_endpoint_lifecycle() -> None:
             assert missing.status_code == 400  # Vapi: 400, not 404
             assert missing.headers["Connection"].lower() == "close"
 
+            # destinations Vapi's schema refuses for a client's transfer (to a number or a
+            # SIP URI, with its number or URI) are refused here too: 400, no transfer
+            for dest, why in (({"type": "assistant", "assistantName": "Desk"},
+                               "destination.type must be one of the following values: "
+                               "number, sip"),
+                              ({"type": "number"}, "destination.number should not be empty"),
+                              ({"type": "sip", "sipUri": "sip:a@b", "to": 1},
+                               "destination.property to should not exist")):
+                refused = await post_control(url, {"type": "transfer", "destination": dest})
+                assert refused.status_code == 400 and why in refused.text, refused.text
+            # a boolean given as text ("false" is true to Python) is refused, not obeyed
+            text_flag = await post_control(url, {"type": "say", "content": "Still here.",
+                                                 "endCallAfterSpoken": "false"})
+            assert text_flag.status_code == 400
+            assert "endCallAfterSpoken must be a boolean value" in text_flag.text
+            assert (await sim_report(sim, call["id"]))["status"] == "in-progress"
+
             handoff = {"type": "handoff", "destination": {
                 "type": "assistant", "assistantId": "next-one",
                 "contextEngineeringPlan": {"type": "none"}}, "content": "Handing you over."}

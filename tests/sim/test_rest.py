@@ -187,8 +187,9 @@ def test_null_is_a_missing_optional_field_as_to_vapi(client: httpx.Client) -> No
 
 
 def test_inline_assistant_is_accepted(client: httpx.Client) -> None:
-    body = {"assistant": {"firstMessage": "", "model": {"messages": [
-        {"role": "system", "content": "Be brief."}]}},
+    body = {"assistant": {"firstMessage": "", "model": {
+        "provider": "openai", "model": "gpt-4o-mini", "messages": [
+            {"role": "system", "content": "Be brief."}]}},
         "transport": {"provider": "vapi.websocket"}}
     call = post(client, body).json()
     got = client.get(f"/call/{call['id']}", headers=AUTH).json()

@@ -48,6 +48,13 @@ def refused(client: httpx.Client, body: Any) -> list[str]:
     (ws_body(clientMessages=["transcript", "assistant.speech-started"]),
      "assistantOverrides.each value in clientMessages must be one of the following values"),
     ({**ws_body(), "assistantVersion": 3}, "assistantVersion must be a string"),
+    # what the schema requires, Vapi needs: a voice names its voiceId, a model its provider
+    # (a required field with a documented default may be left out: audioFormat.sampleRate)
+    (ws_body(voice={"provider": "11labs"}),
+     "assistantOverrides.voice.voiceId should not be empty"),
+    ({"assistant": {"model": {"model": "gpt-4o-mini"}},
+      "transport": {"provider": "vapi.websocket", "audioFormat": {"format": "mulaw"}}},
+     "assistant.model matches none of its"),
 ])
 def test_keys_and_values_outside_the_schema_are_refused(client: httpx.Client, body: Any,
                                                         expected: str) -> None:
