@@ -24,14 +24,17 @@ After `user-interrupted`, speech that still arrives without a pause is the cut r
 tail, and is dropped too: nothing in the protocol orders the event before the audio Vapi
 had already produced (a server whose audio path lags its events sent 200 ms more of the
 reply, played on over the visitor). The tail ends at the first pause in it — an arrival
-gap of `TAIL_GAP_MS`, or `TAIL_QUIET_MS` of near-silence, which any next reply follows
-(the visitor's turn lies between) — at the assistant's next `speech-update started`, or
-after `TAIL_MAX_MS` of it (a server that talks on regardless). A barge-in on the fallback
-signal (the visitor's speech start) or on a command drops no tail: Vapi may go on with the
-line, or start the next one at once. A dropped chunk still arrived, so the jitter estimate
-takes it: kept from it, its time would read as the next chunk's lateness (the floor and the
-target raised for the window's 8 s, the next answer held back by as much). The log line
-counts the speech dropped, not the near-silence the tail takes before it ends.
+gap of `TAIL_GAP_MS` from the event on (a pause in Vapi's audio that the event arrived in
+is none: the tail came after it — 150 ms of it played on, cut with a click, when the
+chunk before came 170 ms earlier), or `TAIL_QUIET_MS` of near-silence, which any next
+reply follows (the visitor's turn lies between) — at the assistant's next `speech-update
+started`, or after `TAIL_MAX_MS` of it (a server that talks on regardless). A barge-in on
+the fallback signal (the visitor's speech start) or on a command drops no tail: Vapi may go
+on with the line, or start the next one at once. A dropped chunk still arrived, so the
+jitter estimate takes it: kept from it, its time would read as the next chunk's lateness
+(the floor and the target raised for the window's 8 s, the next answer held back by as
+much). The log line counts the speech dropped, not the near-silence the tail takes before
+it ends.
 
 The sink outlives the call in `standby` and `loop` modes: a downlink begins a new stream
 on it (nothing a call before left queued is played, the playout target starts again at
@@ -134,7 +137,7 @@ class Downlink:
         self._resampler.reset()
         self.codec.drop_split()
         if tail_of:
-            self._tail = _Tail(tail_of, self.wire_rate)
+            self._tail = _Tail(tail_of, self.wire_rate, self._clock())
         return dropped
 
     def next_reply(self) -> None:
@@ -176,8 +179,9 @@ class Downlink:
 class _Tail:
     """What arrives of a reply Vapi has cut (`Downlink`: dropped until its first pause)."""
 
-    def __init__(self, label: str, rate: int) -> None:
+    def __init__(self, label: str, rate: int, since: float) -> None:
         self.label, self.rate = label, rate
+        self.since = since  # the event: a pause before it is none of the tail's
         # wire samples: dropped, near-silent in a row, dropped that were not near-silent
         self.dropped = self.quiet = self.speech = 0
 
@@ -185,7 +189,8 @@ class _Tail:
         """Whether `samples`, arrived at `now` (the one before at `last`), are the tail;
         False for the chunk that ends it (what was dropped is logged: `over`)."""
         rate = self.rate
-        gap = last is None or (now - last) * 1000 >= TAIL_GAP_MS
+        gap = (now - (self.since if last is None else max(last, self.since))) * 1000 \
+            >= TAIL_GAP_MS
         quiet = int(samples.max()) <= QUIET_PEAK and int(samples.min()) >= -QUIET_PEAK
         self.quiet = self.quiet + len(samples) if quiet else 0
         if gap or self.quiet * 1000 >= TAIL_QUIET_MS * rate or \

@@ -16,6 +16,9 @@ import logging
 from bridge.vapi.messages import StatusUpdate
 
 log = logging.getLogger("bridge.call")
+# where each of Vapi's statuses lies in a call's life: one arriving after a later one
+# (duplicated, reordered) is stale; forwarding may turn back to in-progress
+STAGE = {"queued": 0, "ringing": 1, "in-progress": 2, "forwarding": 2, "ended": 3}
 
 
 class CallState(enum.Enum):
@@ -52,6 +55,9 @@ class VapiStatus:
         """Take a status update; True when it says the call has ended. `ours`: the reason
         the kiosk ended the call for (`visitor-left`), said beside Vapi's in the log line,
         which otherwise reads as if the visitor had hung up."""
+        if STAGE.get(event.status, 9) < STAGE.get(self.status or "", -1):
+            log.debug("call %s: %s after %s: stale, ignored", label, event.status, self.status)
+            return False
         if event.status and event.status != self.status:
             reason = event.ended_reason
             if reason == "customer-ended-call" and ours:

@@ -56,6 +56,7 @@ class DownlinkPump:
         self.sink = sink  # receives every generated sample (recording, listen)
         self.speed = speed
         self.lead = 0.0  # bytes sent ahead of real time (faster-than-real-time speech)
+        self.hold_until = 0.0  # loop time: nothing is sent before (interrupt-tail's @HOLD)
         self._pending = b""
         self._running = True
         scale = fmt.byte_rate / 8000.0
@@ -158,6 +159,8 @@ class DownlinkPump:
             delay = send_at - loop.time()
             if delay > 0:
                 await asyncio.sleep(delay)
+            while (held := self.hold_until - loop.time()) > 0:  # set while it slept
+                await asyncio.sleep(held)
             if not self._running:
                 break
             now = loop.time()

@@ -63,9 +63,10 @@ FAULTS: dict[str, tuple[str, str]] = {
         "all downlink audio due at a send instant goes out as one binary frame, however large "
         "(with a burst or --downlink-speed whole: oversized frames)",
     ),
-    "interrupt-tail": ("[MS]", "after user-interrupted, MS ms more (default 200) of the "
-                       "interrupted line is sent before it stops (an audio path lagging "
-                       "the events)"),
+    "interrupt-tail": ("[MS[@HOLD]]", "after user-interrupted, MS ms more (default 200) of "
+                       "the interrupted line is sent before it stops (an audio path lagging "
+                       "the events); @HOLD: the downlink holds its audio HOLD ms before the "
+                       "event, sent right after it"),
     "delay-in-progress": ("MS", "status-update in-progress is sent MS ms after connect"),
     "jitter": ("MS", "each downlink chunk is delayed by a random 0..MS ms (same average rate)"),
     "hang": ("MS", "the assistant takes MS ms before each reply and sends 'hang' meanwhile"),

@@ -13,7 +13,9 @@ window of 0 interrupts at the onset.
 
 Fault ``interrupt-tail=MS``: the line goes on being sent MS ms (at the downlink's pace)
 after `user-interrupted`, as from a server whose audio path lags its events; the
-protocol orders nothing between the two.
+protocol orders nothing between the two. ``interrupt-tail=MS@HOLD``: the downlink sends
+nothing for HOLD ms before the event, and what it held goes right after it (then the MS
+ms): a pause in the audio that the event arrives in.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from typing import TYPE_CHECKING
 from bridge.sim import events as ev
 
 if TYPE_CHECKING:
+    from bridge.sim.mouth import Utterance
     from bridge.sim.port import CallPort
 
 
@@ -58,6 +61,17 @@ class Interruptions:
         line = mouth.current or (mouth.queue[0] if mouth.queue else None)
         if line is None or not line.interruptible or line.silent:
             return
+        tail = self.s.rec.faults.get("interrupt-tail")
+        hold = tail.at(0.0) / 1000 if tail is not None else 0.0
+        if hold > 0 and self.s.pump is not None:  # the audio pauses; the event comes in it
+            loop = asyncio.get_running_loop()
+            self.s.pump.hold_until = loop.time() + hold + 0.005  # sent after the event
+            loop.call_later(hold, self._cut, line)
+        else:
+            self._cut(line)
+
+    def _cut(self, line: Utterance) -> None:
+        mouth = self.s.mouth
         self.s.emit(ev.user_interrupted(line.turn_id))
         tail = self.s.rec.faults.get("interrupt-tail")
         if tail is None:

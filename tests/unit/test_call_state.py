@@ -31,6 +31,24 @@ def test_the_word_shown_through_a_call() -> None:
     assert shown(CallState.ENDED, vapi) == "ended"
 
 
+def test_a_stale_status_does_not_take_the_call_back() -> None:
+    """Vapi's status-updates may come duplicated or reordered: a `ringing` after
+    `in-progress` left `ctl status` (and the status line, STATUS=) saying "ringing" for the
+    rest of the conversation; one after `ended` would undo it."""
+    vapi = VapiStatus()
+    update(vapi, "in-progress")
+    assert not update(vapi, "ringing")
+    assert shown(CallState.IN_CALL, vapi) == "in-progress"
+    update(vapi, "forwarding")
+    update(vapi, "in-progress")  # a transfer that did not go through
+    assert shown(CallState.IN_CALL, vapi) == "in-progress"
+    assert update(vapi, "ended", "assistant-ended-call")
+    assert not update(vapi, "in-progress")
+    assert shown(CallState.ENDED, vapi) == "ended"
+    update(vapi, "some-new-status")  # not Vapi's today: taken as it comes
+    assert vapi.status == "some-new-status"
+
+
 def test_phases() -> None:
     assert [s.setting_up for s in CallState] == [True, True, False, False, False]
     assert [s.over for s in CallState] == [False, False, False, True, True]

@@ -93,3 +93,21 @@ def test_a_second_user_interrupted_for_the_same_turn_leaves_the_next_reply_playi
     down.on_audio(tone.tobytes())
     assert interrupted("turn-1") == 1, "the next reply was flushed"  # said again
     assert interrupted("turn-2") == 2, "the next reply, cut, was not flushed"
+
+
+def test_a_pause_before_user_interrupted_does_not_end_the_tail() -> None:
+    """Vapi's audio pausing just before the event (its chunks come up to ~100 ms apart) is
+    no pause of the tail, which comes after the event: the gap is counted from the event.
+    Traced with a server whose last chunk before `user-interrupted` came 170 ms before the
+    tail's first (arriving 1 ms after the event): the tail's 150 ms played on over the
+    visitor, and ran dry mid-word with a click."""
+    arrivals = [t for t in (0.05 * k for k in range(1, int(SECONDS / 0.05)))
+                if not CUT_AT - 0.1 < t < CUT_AT + 0.06]  # 1.90, then 2.06: 160 ms apart
+    pulls = [0.007 + 0.02 * k for k in range(int(SECONDS / 0.02) - 1)]
+    _, played = play(stream(0.3), arrivals, pulls, [CUT_AT])
+    after_cut = played[int((CUT_AT + 0.05) * 16000):int((ANSWER[0] - 0.1) * 16000)]
+    loud = np.flatnonzero(np.abs(after_cut) > 3000)
+    assert not len(loud), f"{len(loud) / 16:.0f} ms of the cut reply played after the event"
+    sent = np.sum(np.abs(stream(0.3)[int(ANSWER[0] * 8000):]) > 3000) * 2  # at 16 kHz
+    heard = np.sum(np.abs(played[int((ANSWER[0] - 0.1) * 16000):]) > 3000)
+    assert heard >= 0.98 * sent, f"the answer lost {(sent - heard) / 16:.0f} ms"
