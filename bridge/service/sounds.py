@@ -1,7 +1,9 @@
 """The sounds the visitor hears from the kiosk itself, following its events (`sounds:`).
 
 A chime on `triggered`; the connecting tone from `connecting` (after the chime) until
-`in-call`, `ended` or `error`, when it fades out; the hang cue on `hang`; the offline line
+`in-call`, `ended` or `error`, when it fades out; the hang cue on `hang`; whatever of these
+still plays fades out as the assistant starts speaking (`assistant-speaking`: a call that
+connects within the chime's 0.56 s had its greeting's first words under it); the offline line
 on `error` (a call that cannot be placed, whatever the cause) and on `ended` with outcome
 `connection-lost` (a call dropped mid-way), after what the call left queued on the speaker.
 
@@ -37,7 +39,8 @@ FINISH_SLACK_S = 0.5  # beyond what is left to play, how long `finish` waits at 
 FINISH_MAX_S = 15.0
 LOAD_WAIT_S = 3.0  # `finish` waits this long at most for clips still loading
 STOP_TONE = frozenset({events.IN_CALL, events.ENDED, events.ERROR})
-ACTED_ON = STOP_TONE | {events.STANDBY, events.TRIGGERED, events.CONNECTING, events.HANG}
+ACTED_ON = STOP_TONE | {events.STANDBY, events.TRIGGERED, events.CONNECTING, events.HANG,
+                        events.ASSISTANT_SPEAKING}
 MAX_PENDING = 8  # events kept while the clips load (a fraction of a second)
 
 
@@ -99,7 +102,10 @@ class KioskSounds:
         if kind in STOP_TONE:
             mixer.stop(self._tone)
             self._tone = None
-        if kind == events.TRIGGERED:
+        if kind == events.ASSISTANT_SPEAKING:  # no sound over the assistant's words
+            mixer.stop_all()
+            self._tone = None
+        elif kind == events.TRIGGERED:
             self._play(mixer, "triggered")
         elif kind == events.CONNECTING:
             mixer.stop(self._tone)
