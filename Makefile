@@ -16,7 +16,7 @@ DEMO_DEBS := libportaudio2
 FLOORS_VENV ?= .venv-floors
 FLOORS_STAMP := $(FLOORS_VENV)/.installed
 # Tests that measure audio timing through real devices or a real-time call run apart from
-# the rest (SERIAL_TESTS, node-id prefixes; in two lanes, SERIAL_DIST); the rest (simulator, control, service, faults,
+# the rest (SERIAL_TESTS, node-id prefixes; in three lanes, SERIAL_DIST); the rest (simulator, control, service, faults,
 # CLI, …) mostly wait on subprocesses and sockets and run on PYTEST_WORKERS processes:
 # 4 on 2 cores (2026-12-05, this stage alone on an idle 2-core machine: 277 s with 3, the
 # processes' CPU 78 % of one core; 226 s with 4, 104 %; 180 s with 5, 122 %, one rerun).
@@ -27,15 +27,18 @@ SERIAL_TESTS := tests/rig tests/devices tests/echo tests/e2e/test_fast_delivery.
   tests/control/test_standby_playout.py tests/control/test_operator_cuts.py \
   tests/faults/test_downlink_flood.py::test_a_flood_of_tiny_frames_does_not_cost_the_visitor_words
 PYTEST_WORKERS ?= 4
-# The serial tests run in two lanes side by side (tests/conftest.py chooses each test's):
-# the rig modules that time real-time audio beside an echo path or a fast reply one after
-# another in one, the rest (the `file:` devices' real-time clock, the lighter rig modules)
-# one after another in the other; about 410 s of tests each in a timed run (2026-12-04).
-# SERIAL_DIST= runs them all one at a time (twice as long).
-SERIAL_DIST ?= -n 2 --dist loadgroup
+# The serial tests run in three lanes side by side (tests/conftest.py chooses each test's),
+# each one test at a time: the rig modules that time real-time audio beside an echo path or
+# a fast reply in one, the other rig modules in the second, the `file:` devices' real-time
+# clock (no sound server, about a quarter of a core) in the third. On this machine, beside
+# other helpers' tests (2026-12-06): two lanes 520-522 s (the second lane, the rig modules
+# and then the clock's, 480-500 s of tests); three lanes 383 s, 1 rerun (the rig lane
+# 370 s of tests, the others 260 and 334 s).
+# SERIAL_DIST= runs them all one at a time (three times as long).
+SERIAL_DIST ?= -n 3 --dist loadgroup
 # A real-time audio test that fails is run again before it counts: on a 2-core machine
 # the sound server itself sometimes glitches (its xruns are reported in the failure), more
-# often with the two lanes side by side. Three failures in a row fail the suite; each rerun
+# often with the lanes side by side. Three failures in a row fail the suite; each rerun
 # is shown in pytest's summary (R).
 SERIAL_RERUNS := --reruns 2 -rR
 # the slowest tests of each stage, printed after it: where CI's 20 minutes go

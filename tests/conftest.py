@@ -1,5 +1,5 @@
 """Fixtures every test directory shares: the simulator in a thread, profile files and
-espeak-ng's voice; and the two lanes of `make test`'s serial phase."""
+espeak-ng's voice; and the three lanes of `make test`'s serial phase."""
 
 from __future__ import annotations
 
@@ -20,24 +20,28 @@ def espeak_ng() -> None:
     device tests call it)."""
     require_espeak()
 
-# The two lanes of the serial tests (Makefile SERIAL_DIST='-n 2 --dist loadgroup'). The
-# rig modules that time or compare real-time audio beside an echo path or a fast reply run
-# one after another in one lane: two of them at once failed on a loaded 2-core machine
-# (the echo-call and fast-playout tests) where each passed alone; the device-failure
-# module joins them to balance the lanes. Everything else (the `file:` devices' real-time
-# clock, the lighter rig modules) runs one at a time in the other. The two held 415 and
-# 404 s of tests in a timed run (2026-12-04).
+# The three lanes of the serial tests (Makefile SERIAL_DIST='-n 3 --dist loadgroup'), each
+# one test at a time. "rig": the rig modules that time or compare real-time audio beside an
+# echo path or a fast reply, one after another: two of them at once failed on a loaded
+# 2-core machine (the echo-call and fast-playout tests) where each passed alone. "rest":
+# the other rig modules. "clock": the tests with no sound server (`file:` devices on a
+# real-time clock, 0.27 of a core together). Two lanes (the rig modules of "rest" and then
+# the whole of "clock" in the second) took 520-522 s on this machine; three took 383 s, the
+# lanes 370, 260 and 334 s of tests (2026-12-06, beside other helpers' tests).
 # The lanes are xdist's scopes, chosen here: xdist's own `xdist_group` marks (which these
 # lanes used before) group nothing under pytest 9, whose node ids xdist 3.8 cannot suffix,
 # so any two rig modules ran side by side. Without --dist loadgroup this does nothing.
 ONE_AT_A_TIME = ("tests/echo/", "tests/devices/test_fast_playout.py",
                  "tests/devices/test_echo_call.py", "tests/devices/test_barge_in.py",
-                 "tests/devices/test_goodbye.py", "tests/rig/test_sounds_rig.py",
-                 "tests/devices/test_device_failure.py")
+                 "tests/devices/test_goodbye.py")
+RIGS = ("tests/rig/", "tests/devices/")
 
 
 def lane(nodeid: str) -> str:
-    return "rig" if nodeid.split("::", 1)[0].startswith(ONE_AT_A_TIME) else "rest"
+    path = nodeid.split("::", 1)[0]
+    if path.startswith(ONE_AT_A_TIME):
+        return "rig"
+    return "rest" if path.startswith(RIGS) else "clock"
 
 
 @pytest.hookimpl(optionalhook=True)

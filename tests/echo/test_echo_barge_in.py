@@ -164,9 +164,13 @@ def test_visitor_is_heard_over_the_assistant_from_its_first_word(
         visitor: np.ndarray, path: str) -> None:
     loop, device_rate, wire = PATHS[path]
     rate = WIRE_RATES[wire]
-    # each call ends as its last line has been sent (endCall), not at a fixed length
+    # each call ends as its last line has been sent (endCall), not at a fixed length; the
+    # second line is there to measure the echo after the double talk, so without an echo
+    # path the call ends with the first (the visitor's 4 s are over 3 s before it ends)
     lines = [{"say": LINE_1, "wait": False},
              {"say": LINE_2, "wait": False, "delay": 1.0, "endCall": True}]
+    if loop is None:
+        lines = [{**lines[0], "endCall": True}]
     with contextlib.ExitStack() as stack:
         if loop is not None:
             stack.enter_context(rig.loop_speaker_into_mic(gain_db=loop[0], delay_ms=loop[1]))
