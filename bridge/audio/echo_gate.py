@@ -23,9 +23,7 @@ from the first word is not explained by the far end at any lag, so they open the
 with no acoustic path as with one, and are never learned as echo. A lock whose echo does
 not come is dropped (`EchoPathEstimator.refuted`): a chance lock on a visitor repeating
 the assistant's word would otherwise hold them under the far end's level (a steady tone's:
-for good).
-
-The gain is applied at the device rate, ramped over `ramp_ms`.
+for good). The gain is applied at the device rate, ramped over `ramp_ms`.
 """
 
 from __future__ import annotations
@@ -134,9 +132,7 @@ class EchoGate:
         self._check = int(arate * check_ms / 1000)
         self._check_rho2 = 0.6  # the newest check_ms this much explained: echo
         self._echo_only = 0.8  # the whole window this much explained: the visitor stopped
-        # a newest measurement explaining less than the lock needs may be chance (a short
-        # onset correlates by chance with some lag), not echo
-        self._explained = self.path.lock_rho2
+        self._explained = self.path.lock_rho2  # less may be chance (a short onset), not echo
         self._hold = int(arate * hold_ms / 1000)
         self._quiet_for = 1 << 30  # analysis samples since echo was last expected
         self._ramp = max(1, int(rate * ramp_ms / 1000))
@@ -220,12 +216,9 @@ class EchoGate:
         Before: every tick from the far end's onset until its echo must have arrived (a
         window and the longest lag); while the last measurement explained an eighth of
         the microphone or more; when the newest frame is 3 dB louder than a tick
-        ago (a new sound: maybe the first echo) or the measuring window 3 dB louder or
-        quieter (a loud sound leaving it may leave only echo); otherwise every `unlocked_every`
-        ticks (no acoustic path: the far end explains nothing)."""
+        ago (a new sound: maybe the first echo) or the window 3 dB louder or quieter (a
+        loud sound leaving it may leave only echo); else every `unlocked_every` ticks."""
         self._ticks += 1
-        # the newest frame 3 dB louder, or the measuring window's energy 3 dB up or down,
-        # since the last tick
         level, window = float(p_mic.max()), self._mic.history.energy(self.path.window)
         changed = (level > 2.0 * self._mic_level
                    or not 0.5 * self._mic_window <= window <= 2.0 * self._mic_window)
@@ -248,15 +241,22 @@ class EchoGate:
     def _expected(self, start: int, grid: _Grid, now: PathMeasurement | None) -> np.ndarray:
         """Echo power to expect in each frame of the tick's `grid` from microphone sample
         `start`: the locked path's echo-return ratio times the far end's decaying-peak level
-        at its lag; at least what the newest measurement alone explains (before the path
-        has locked)."""
+        at its lag; at least what the newest measurement alone explains, its decaying peak
+        too (before the path has locked; a second path's echo comes later)."""
         out = grid.zeros
         far = self._far.history
         if self.path.lag is not None:
             out = self.path.ratio * self._far_peak(far, start + self.path.lag, grid)
-        if now is not None and now.rho2 >= self._explained:
-            out = np.maximum(out, now.gain2 * self._power(far, start + now.lag, grid))
+        if now is not None and now.rho2 * self._unnoised() >= self._explained:
+            out = np.maximum(out, now.gain2 * self._far_peak(far, start + now.lag, grid))
         return out
+
+    def _unnoised(self) -> float:
+        """A measurement's share counted against the microphone less its noise floor (at
+        most twice): a fan at -45 dBFS left the first word's echo 0.46 explained."""
+        e_m = self._mic.history.energy(self.path.window)
+        noise = max(self._noise, 0.0) * self.path.window
+        return 1.0 if e_m <= 0 else min(2.0, e_m / max(e_m - noise, 0.5 * e_m))
 
     @staticmethod
     def _power(history: History, start: int, grid: _Grid) -> np.ndarray:
