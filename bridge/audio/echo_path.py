@@ -4,10 +4,9 @@ The bridge knows exactly what the speaker played (the far end), so the echo path
 measured, not guessed from the microphone's level: the newest `window_ms` of microphone
 is cross-correlated (FFT, at a low analysis rate) with the far end at every lag up to
 `max_lag_ms`. The best lag explains the largest share of the microphone's energy; that
-share (the squared normalised correlation, `rho2`; with a second path within `PAIR_MS`,
-what the two explain together) says whether the microphone is mostly echo. A visitor's
-voice is not correlated with the far end, so it neither moves the lag nor biases the
-least-squares gain: unlike a level learned from the microphone alone, the
+share (the squared normalised correlation, `rho2`) says whether the microphone is mostly
+echo. A visitor's voice is not correlated with the far end, so it neither moves the lag
+nor biases the least-squares gain: unlike a level learned from the microphone alone, the
 estimate cannot learn a visitor as echo.
 
 Streams are indexed by their own cumulative sample counts (far `f`, microphone `m`); an
@@ -26,15 +25,11 @@ longer explain the microphone.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
 NEAR_MS = 5.0  # a locked path is followed this far each way with no FFT (`track`)
-# a second path within this of the best lag is fitted with it (`_two_paths`): two speakers
-# (stereo, the same sound from both) or a desk's reflection as loud as the direct sound
-PAIR_MS = 40.0
 FULL_EVERY = 4  # and searched over every lag every this many measurements
 MISSING = 100.0  # 20 dB: a lock predicting this much more echo than the microphone holds
 
@@ -142,8 +137,6 @@ class EchoPathEstimator:
         self._spectrum = np.zeros(self._nfft // 2 + 1, dtype=np.complex64)
         self._spectrum_of: tuple[int, int] | None = None  # (far history, its count)
         self._near = max(1, round(rate * NEAR_MS / 1000))  # lags `track()` looks at, each way
-        self._pair = max(1, round(rate * PAIR_MS / 1000))
-        self._apart = max(1, rate // 2000)  # 0.5 ms: a second path is at least this apart
         self._tracked = 0
 
     def measure(self, far: History, mic: History, window: int | None = None,
@@ -169,9 +162,7 @@ class EchoPathEstimator:
         off = self.window - w
         r = np.fft.irfft(np.conj(np.fft.rfft(x, self._nfft)) * self._far_spectrum(far),
                          self._nfft)[off:off + len(e_f)]
-        first = far.count - m_end - self.max_lag
-        return self._best(r, e_f, e_m, first, m_end, lock,
-                          lambda k: far.span(m_end - w + first + k, m_end + first + k))
+        return self._best(r, e_f, e_m, far.count - m_end - self.max_lag, m_end, lock)
 
     def track(self, far: History, mic: History) -> PathMeasurement | None:
         """`measure()` for a locked path, at a fraction of its cost: most times only the
@@ -207,58 +198,18 @@ class EchoPathEstimator:
         return self._best(r, e_f, e_m, lag - k0 + lo, m_end, lock=True)
 
     def _best(self, r: np.ndarray, e_f: np.ndarray, e_m: float, first_lag: int, m_end: int,
-              lock: bool, far_at: Callable[[int], np.ndarray] | None = None
-              ) -> PathMeasurement:
+              lock: bool) -> PathMeasurement:
         """Of the lags `first_lag`, `first_lag + 1`, … (their correlations `r` with the
         microphone, whose energy is `e_m`, and the far end's energy `e_f` under each), the
-        one that explains most — with `far_at` (the far end under the window at lag index
-        k), fitted with a second path beside it when that explains clearly more
-        (`_two_paths`); it updates the lock (if `lock`) when it explains enough."""
+        one that explains most; it updates the lock (if `lock`) when it explains enough."""
         explained = np.square(r, dtype=np.float64) / np.maximum(e_f, self.min_energy)
         k = int(np.argmax(explained))
         e_far = max(float(e_f[k]), self.min_energy)
         found = PathMeasurement(lag=first_lag + k, gain2=float(explained[k]) / e_far,
                                 rho2=min(1.0, float(explained[k]) / e_m))
-        if far_at is not None:
-            found = self._two_paths(found, k, explained, r, e_f, e_m, far_at)
         if lock and found.rho2 >= self.lock_rho2:
-            self._confirm(found, e_m / max(float(e_f[found.lag - first_lag]),
-                                           self.min_energy), m_end)
+            self._confirm(found, e_m / e_far, m_end)
         return found
-
-    def _two_paths(self, one: PathMeasurement, k: int, explained: np.ndarray, r: np.ndarray,
-                   e_f: np.ndarray, e_m: float, far_at: Callable[[int], np.ndarray]
-                   ) -> PathMeasurement:
-        """The best lag `k` and the best other lag within `PAIR_MS` of it, fitted together
-        (least squares, the far end's own correlation between the two lags counted, so a
-        voice's periodicity adds nothing): when the pair explains a tenth of the
-        microphone more than `k` alone, what the pair explains, at `k` or, when the other
-        is a path of its own, at the earlier of the two (the gate's decaying peak covers
-        the later one). Two paths of like strength (two speakers, a loud reflection) leave
-        a single lag under half the echo: the path did not lock, and the assistant's echo
-        reached Vapi as the visitor and cut its reply (rig: 8-12 dB down, not 30)."""
-        lo, hi = max(0, k - self._pair), min(len(r), k + self._pair + 1)
-        other = explained[lo:hi].copy()
-        other[max(0, k - self._apart - lo):k + self._apart + 1 - lo] = 0.0  # k's own peak
-        j = lo + int(np.argmax(other))
-        if other[j - lo] < 0.1 * e_m:
-            return one
-        e1, e2 = max(float(e_f[k]), self.min_energy), max(float(e_f[j]), self.min_energy)
-        c = float(np.dot(far_at(k), far_at(j)))
-        det = e1 * e2 - c * c
-        if det <= 1e-3 * e1 * e2:  # the two lags hold the same far end: no second path
-            return one
-        r1, r2 = float(r[k]), float(r[j])
-        both = (e2 * r1 * r1 - 2.0 * c * r1 * r2 + e1 * r2 * r2) / det  # r' R^-1 r
-        if both < float(explained[k]) + 0.1 * e_m:
-            return one
-        # a path of its own (a quarter of the microphone alone), the earlier of the two
-        # (the larger lag); a lag that only helps the fit (chance, at an echo's onset)
-        # never moves the measurement
-        first = max(k, j) if other[j - lo] >= 0.25 * e_m else k
-        return PathMeasurement(lag=one.lag - k + first,
-                               gain2=both / (e1 if first == k else e2),
-                               rho2=min(1.0, both / e_m))
 
     def _far_spectrum(self, far: History) -> np.ndarray:
         key = (id(far), far.count)
