@@ -19,9 +19,10 @@ from bridge.audio.playout import PlayoutBuffer
 from bridge.events import EventBus
 from bridge.profile.loader import load_profile
 from bridge.service.sounds import KioskSounds
+from tests.unit.test_playout_streams import pull as blocks
 
 RATE = 16000
-BLOCK = RATE // 50
+BLOCK = RATE // 50  # the device's 20 ms blocks (`pull`'s)
 
 
 @dataclasses.dataclass
@@ -38,15 +39,6 @@ class Host:
         self.profile = load_profile("config/frontdesk.yaml")  # the sounds' defaults
         self.sink = Speaker(PlayoutBuffer(RATE))
         self.stopping = asyncio.Event()
-
-
-def blocks(buffer: PlayoutBuffer, n: int) -> np.ndarray:
-    out = np.zeros(BLOCK, dtype=np.float32)
-    heard = []
-    for _ in range(n):
-        buffer.read_into(out)
-        heard.append(out.copy())
-    return np.concatenate(heard)
 
 
 async def chime_then_speech(speaks: bool) -> np.ndarray:
@@ -69,9 +61,9 @@ async def chime_then_speech(speaks: bool) -> np.ndarray:
 
 def test_the_chime_fades_out_when_the_assistant_starts_speaking() -> None:
     quiet = asyncio.run(chime_then_speech(speaks=False))
-    spoken = asyncio.run(chime_then_speech(speaks=True))
-    start = 5 * BLOCK
-    assert np.abs(quiet[:start]).max() > 1000, "the chime played"  # int16 full scale
+    spoken = asyncio.run(chime_then_speech(speaks=True)).astype(np.int32)
+    quiet, start = quiet.astype(np.int32), 5 * BLOCK
+    assert np.abs(quiet[:start]).max() > 1000, "the chime played"
     assert np.abs(quiet[start + 4 * BLOCK: int(0.5 * RATE)]).max() > 1000, \
         "with no speech, the chime plays on"
     after = np.abs(spoken[start + 2 * BLOCK:])  # its 25 ms fade, a block of slack
