@@ -42,13 +42,13 @@ class Target:
 
 
 def _profile(args: argparse.Namespace) -> Profile | None:
-    """The profile for --url/--call-id (API settings; it must load). Asking the daemon,
-    `-p NAME` may also name a daemon whose profile file is not here, as for `ctl`."""
-    if not args.profile:
-        return None
-    if args.url or args.call_id:
-        return load_profile(args.profile)
-    return load_if_here(args.profile)
+    """The profile for --url/--call-id (API settings, with --set; it must load). Asking the
+    daemon, `-p NAME` may also name a daemon whose profile file is not here, as for `ctl`."""
+    if args.set and not (args.profile and (args.url or args.call_id)):
+        raise UsageError("--set changes the profile read for --call-id or --url: give both")
+    if args.profile and (args.url or args.call_id):
+        return load_profile(args.profile, args.set)
+    return load_if_here(args.profile) if args.profile else None
 
 
 def _ask_daemon(args: argparse.Namespace) -> Target:

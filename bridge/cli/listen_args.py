@@ -66,6 +66,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     where.add_argument("--profile", "-p",
                        help="profile NAME or PATH (API settings; the daemon to ask)")
     where.add_argument("--socket", help="the daemon's control socket PATH")
+    parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                        help="override one profile key for --call-id/--url, e.g. --set "
+                             "api.base_url=http://127.0.0.1:8790 (repeatable)")
     parser.add_argument("--out", help="the WAV to write (default listen-TIME.wav; "
                                       "'-' for none)")
     parser.add_argument("--play", nargs="?", const="default", metavar="DEVICE",

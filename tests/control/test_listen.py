@@ -203,6 +203,14 @@ def test_listen_auth_and_errors(start_sim, profiles: ProfileBuilder, tmp_path: P
     assert url not in no_key.stderr + ended.stderr + ended.stdout
     by_id = run("--call-id", call_id, "--profile", str(profile), "--out", "-", "--auth")
     assert by_id.returncode == 1 and "the call has ended (410)" in by_id.stderr
+    # --set, as run and check take it: a profile for Vapi pointed at the simulator
+    vapi = profiles.write("https://api.vapi.ai", name="for-vapi")
+    set_url = run("--call-id", call_id, "--profile", str(vapi), "--out", "-", "--auth",
+                  "--set", f"api.base_url={sim.base_url}", "--set", "api.allow_plaintext=true")
+    assert set_url.returncode == 1 and "the call has ended (410)" in set_url.stderr, \
+        set_url.stderr
+    assert run("--url", url, "--set", "api.base_url=x").stderr.strip().splitlines()[-1] == (
+        "vapi-bridge: --set changes the profile read for --call-id or --url: give both")
     assert run("--call-id", call_id).returncode == 2
     verify = run("--call-id", call_id, "--profile", str(profile), "--verify")
     assert verify.returncode == 2 and "--verify works on the daemon's own call" in verify.stderr
