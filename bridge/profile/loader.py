@@ -205,9 +205,13 @@ def _resolve_files(audio: dict[str, Any], directory: Path) -> None:
 def _cross_checks(built: dict[str, dict[str, Any]], lines: Lines, origin: str) -> None:
     assistant = built["assistant"]
     if bool(assistant["id"]) == bool(assistant["inline"]):
-        which = "both are set" if assistant["id"] else "neither is set"
-        raise _err(origin, lines, "assistant", f"set exactly one of assistant.id (an "
-                   f"assistant from the Vapi dashboard) or assistant.inline ({which})")
+        given = [k for k in ("inline", "id") if lines.get(f"assistant.{k}") == OVERRIDDEN]
+        which = "neither is set" if not assistant["id"] else "both are set" + (
+            f"; add --set assistant.{'id' if given[0] == 'inline' else 'inline'}=null"
+            if len(given) == 1 else "")  # the other came from the file
+        raise _err(origin, lines, f"assistant.{given[0]}" if given else "assistant",
+                   f"set exactly one of assistant.id (an assistant from the Vapi dashboard) "
+                   f"or assistant.inline ({which})")
     for part in ("inline", "overrides"):
         for key in assistant[part] or {}:
             if key in GONE_FROM_VAPI:

@@ -191,6 +191,11 @@ def test_an_override_reaches_a_section_the_file_leaves_empty() -> None:
                              "URL with a host"),
     ("transcript.print=yes", "--set transcript.print: true (YAML's reading of a bare yes, "
                              "no, on, true…) is not one of: auto, finals, all, off"),
+    # an inline assistant given beside the file's assistant.id: the --set is named, with
+    # the --set that fixes it (it pointed at the file's line, with no fix)
+    ("assistant.inline={firstMessage: Hi}", "--set assistant.inline: set exactly one of "
+     "assistant.id (an assistant from the Vapi dashboard) or assistant.inline (both are "
+     "set; add --set assistant.id=null)"),
 ])
 def test_an_override_error_names_the_override(item: str, expected: str) -> None:
     with pytest.raises(ProfileError) as err:
