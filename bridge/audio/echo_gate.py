@@ -254,7 +254,7 @@ class EchoGate:
     def _unnoised(self) -> float:
         """A measurement's share counted against the microphone less its noise floor (at
         most twice): a fan at -45 dBFS left the first word's echo 0.46 explained."""
-        e_m = self._mic.history.energy(self.path.window)
+        e_m = self._mic_window  # the measuring window's energy, read by `_measure` this tick
         noise = max(self._noise, 0.0) * self.path.window
         return 1.0 if e_m <= 0 else min(2.0, e_m / max(e_m - noise, 0.5 * e_m))
 

@@ -189,8 +189,8 @@ class _Tail:
         """Whether `samples`, arrived at `now` (the one before at `last`), are the tail;
         False for the chunk that ends it (what was dropped is logged: `over`)."""
         rate = self.rate
-        gap = (now - (self.since if last is None else max(last, self.since))) * 1000 \
-            >= TAIL_GAP_MS
+        since = self.since if last is None else max(last, self.since)
+        gap = (now - since) * 1000 >= TAIL_GAP_MS
         quiet = int(samples.max()) <= QUIET_PEAK and int(samples.min()) >= -QUIET_PEAK
         self.quiet = self.quiet + len(samples) if quiet else 0
         if gap or self.quiet * 1000 >= TAIL_QUIET_MS * rate or \

@@ -44,9 +44,10 @@ class Target:
 def _profile(args: argparse.Namespace) -> Profile | None:
     """The profile for --url/--call-id (API settings, with --set; it must load). Asking the
     daemon, `-p NAME` may also name a daemon whose profile file is not here, as for `ctl`."""
-    if args.set and not (args.profile and (args.url or args.call_id)):
+    by_api = bool(args.profile and (args.url or args.call_id))
+    if args.set and not by_api:
         raise UsageError("--set changes the profile read for --call-id or --url: give both")
-    if args.profile and (args.url or args.call_id):
+    if by_api:
         return load_profile(args.profile, args.set)
     return load_if_here(args.profile) if args.profile else None
 

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 from bridge.sim import events as ev
 
 if TYPE_CHECKING:
+    from bridge.sim.faults import Fault
     from bridge.sim.mouth import Utterance
     from bridge.sim.port import CallPort
 
@@ -66,14 +67,13 @@ class Interruptions:
         if hold > 0 and self.s.pump is not None:  # the audio pauses; the event comes in it
             loop = asyncio.get_running_loop()
             self.s.pump.hold_until = loop.time() + hold + 0.005  # sent after the event
-            loop.call_later(hold, self._cut, line)
+            loop.call_later(hold, self._cut, line, tail)
         else:
-            self._cut(line)
+            self._cut(line, tail)
 
-    def _cut(self, line: Utterance) -> None:
+    def _cut(self, line: Utterance, tail: Fault | None) -> None:
         mouth = self.s.mouth
         self.s.emit(ev.user_interrupted(line.turn_id))
-        tail = self.s.rec.faults.get("interrupt-tail")
         if tail is None:
             self.s.voice.interrupt()
             return

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+from pathlib import Path
 
 import numpy as np
 
@@ -21,6 +22,7 @@ from bridge.profile.loader import load_profile
 from bridge.service.sounds import KioskSounds
 from tests.unit.test_playout_streams import pull as blocks
 
+ROOT = Path(__file__).resolve().parents[2]
 RATE = 16000
 BLOCK = RATE // 50  # the device's 20 ms blocks (`pull`'s)
 
@@ -36,7 +38,7 @@ class Speaker:
 class Host:
     def __init__(self) -> None:
         self.events = EventBus()
-        self.profile = load_profile("config/frontdesk.yaml")  # the sounds' defaults
+        self.profile = load_profile(str(ROOT / "config/frontdesk.yaml"))  # the sounds' defaults
         self.sink = Speaker(PlayoutBuffer(RATE))
         self.stopping = asyncio.Event()
 
@@ -45,10 +47,8 @@ async def chime_then_speech(speaks: bool) -> np.ndarray:
     host = Host()
     sounds = KioskSounds(host)
     host.events.publish(events.TRIGGERED, cause="ctl")
-    for _ in range(300):  # the clips load on a worker thread
-        if sounds._loading is None:
-            break
-        await asyncio.sleep(0.01)
+    if sounds._loading is not None:  # the clips load on a worker thread, however slowly
+        await sounds._loading  # (its done callback, added first, has acted on TRIGGERED)
     first = blocks(host.sink.buffer, 5)  # 100 ms of the chime
     host.events.publish(events.CONNECTING)
     host.events.publish(events.IN_CALL, call="0123abcd")
