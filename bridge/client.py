@@ -134,8 +134,9 @@ class CallHandle:
         """Local: send silence instead of the microphone (the 20 ms cadence goes on)."""
         ensure_live(self.call).uplink.mute(muted)
 
-    async def transfer(self, destination: str, message: str | None = None) -> str:
-        return await self.send(messages.transfer(destination, message))
+    async def transfer(self, destination: str, message: str | None = None,
+                       extension: str | None = None) -> str:
+        return await self.send(messages.transfer(destination, message, extension))
 
     async def handoff(self, assistant_id: str, context: str = "all",
                       message: str | None = None) -> str:

@@ -80,7 +80,9 @@ COMMANDS: dict[str, tuple[str, tuple[Arg, ...]]] = {
         arg("destination", metavar="NUMBER|SIP-URI",
             help="a phone number in E.164 form (e.g. +15551234567; spaces, dashes, dots "
                  "and parentheses are dropped) or a sip:/sips: URI"),
-        arg("--message", help="what the assistant says before transferring"))),
+        arg("--message", help="what the assistant says before transferring"),
+        arg("--extension", metavar="DIGITS",
+            help="dialled once the number answers: 1-10 of 0-9, * and # (e.g. 204)"))),
     "handoff": ("Vapi (controlUrl): hand off to another assistant", (
         arg("assistant_id", metavar="ASSISTANT_ID",
             help="the assistant that takes the call over"),
@@ -132,11 +134,11 @@ def build_request(args: argparse.Namespace) -> dict[str, Any]:
     return {"cmd": args.ctl_command, **{key: getattr(args, key) for key in args.request_keys}}
 
 
-def _check_destination(text: str) -> None:
+def _check_destination(text: str, extension: str | None) -> None:
     from bridge.vapi.destinations import transfer_destination
 
     try:
-        transfer_destination(text)
+        transfer_destination(text, extension)
     except ValueError as exc:
         raise UsageError(f"transfer: {exc}") from None
 
@@ -147,7 +149,7 @@ def run(args: argparse.Namespace) -> int:
         if args.profile and args.socket:
             raise UsageError("give --profile or --socket, not both")
         if args.ctl_command == "transfer":  # refused here, before any daemon is asked
-            _check_destination(args.destination)
+            _check_destination(args.destination, args.extension)
         path = find_socket(args.profile, args.socket)
         if args.ctl_command == "events":  # a stream: the answer, then event lines
             answer, lines = stream(path, build_request(args), timeout=args.timeout)

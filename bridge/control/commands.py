@@ -148,12 +148,14 @@ async def do_end(host: Host, req: Request) -> Answer:
 @vapi("transfer")
 def do_transfer(req: Request) -> tuple[dict[str, Any], str]:
     try:
-        cmd = messages.transfer(req.text("destination"), req.opt_text("message"))
+        cmd = messages.transfer(req.text("destination"), req.opt_text("message"),
+                                req.opt_text("extension"))
     except ValueError as exc:
         raise UsageError(f"transfer: {exc}") from None
     dest = cmd["destination"]
     kind, where = ("SIP URI", dest["sipUri"]) if dest["type"] == "sip" else \
-        ("number", dest["number"])
+        ("number", dest["number"] + (f" extension {dest['extension']}"
+                                     if "extension" in dest else ""))
     return cmd, f"transfer to {kind} {where} requested"
 
 

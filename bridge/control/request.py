@@ -25,7 +25,7 @@ MAX_LINE = 64 * 1024  # the longest request line the daemon reads
 FIELDS: dict[str, tuple[str, ...]] = {
     "say": ("text", "end_after", "interruptions", "interrupt_assistant"),
     "add-message": ("text", "role", "trigger_response"),
-    "transfer": ("destination", "message"),
+    "transfer": ("destination", "message", "extension"),
     "handoff": ("assistant_id", "context", "message"),
     "events": ("partials",),
 }

@@ -9,6 +9,10 @@
 - A SIP URI starts with `sip:` or `sips:` (any case) and names a host, with or without a
   user (`sip:desk@pbx.example.com`); it holds no whitespace and is sent as given.
 
+- An extension, dialled once the number answers (Vapi's `extension`), is 1-10 of the
+  digits 0-9, `*` and `#`, with the same reading marks dropped (`204`, `12-34`). A SIP URI
+  takes none: the URI's user part names the extension (`sip:204@pbx.example.com`).
+
 Anything else is refused before it is sent (Vapi would refuse it mid-call, or the
 assistant would say it transfers and nothing would happen).
 """
@@ -20,13 +24,28 @@ import re
 E164 = re.compile(r"\+[1-9][0-9]{1,14}")
 READING_MARKS = re.compile(r"[\s().\-]")
 SIP_URI = re.compile(r"sips?:([^\s@]+@)?[^\s@:;]+\S*", re.IGNORECASE)
+EXTENSION = re.compile(r"[0-9*#]{1,10}")
 FORMS = ("a phone number in E.164 form (e.g. +15551234567) or a sip: URI "
          "(e.g. sip:desk@pbx.example.com)")
 
 
-def transfer_destination(text: str) -> dict[str, str]:
-    """The destination object for `text`; ValueError (one line with the fix) if it is
-    neither form."""
+def transfer_destination(text: str, extension: str | None = None) -> dict[str, str]:
+    """The destination object for `text` (and `extension`, for a number); ValueError (one
+    line with the fix) if it is neither form or the extension is not one."""
+    dest = _destination(text)
+    if extension is None:
+        return dest
+    if dest["type"] == "sip":
+        raise ValueError("a sip: URI takes no extension — name it in the URI "
+                         "(sip:204@pbx.example.com)")
+    digits = READING_MARKS.sub("", extension)
+    if not EXTENSION.fullmatch(digits):
+        raise ValueError(f"extension {extension[:20]!a} is not 1-10 of the digits 0-9, "
+                         f"* and # (e.g. 204)")
+    return {**dest, "extension": digits}
+
+
+def _destination(text: str) -> dict[str, str]:
     given = text.strip()
     shown = ascii(given[:60])
     if given[:5].lower().startswith(("sip:", "sips:")):

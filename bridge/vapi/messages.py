@@ -262,14 +262,12 @@ def control(name: str) -> dict[str, Any]:
     return {"type": "control", "control": name}
 
 
-def transfer(destination: str, message: str | None = None) -> dict[str, Any]:
-    """Raises ValueError (its fix in one line) for neither a number nor a SIP URI
-    (`bridge.vapi.destinations`)."""
-    cmd: dict[str, Any] = {"type": "transfer",
-                           "destination": transfer_destination(destination)}
-    if message:
-        cmd["content"] = message
-    return cmd
+def transfer(destination: str, message: str | None = None, extension: str | None = None
+             ) -> dict[str, Any]:
+    """ValueError (its fix in one line) for neither a number nor a SIP URI, or a bad
+    extension (`bridge.vapi.destinations`)."""
+    cmd = {"type": "transfer", "destination": transfer_destination(destination, extension)}
+    return {**cmd, "content": message} if message else cmd
 
 
 # Vapi's contextEngineeringPlan types besides lastNMessages (`last:N` here)

@@ -62,8 +62,9 @@ def test_commands_over_the_call_socket(start_sim, profiles: ProfileBuilder, shor
         "a live call's full id opens it: not even the 0600 socket gives it"
     assert call_id not in json.dumps(live)
 
-    out = daemon.ok("transfer", "+15551234567", "--message", "Transferring you now.")
-    assert "transfer to number +15551234567 requested (socket)" in out
+    out = daemon.ok("transfer", "+15551234567", "--message", "Transferring you now.",
+                    "--extension", "204")
+    assert "transfer to number +15551234567 extension 204 requested (socket)" in out
     rec = wait_for(lambda: (r := _rec(sim, call_id))["status"] == "ended" and r, 15,
                    "the transfer to end the call")
     assert rec["endedReason"] == "assistant-forwarded-call"
@@ -80,7 +81,8 @@ def test_commands_over_the_call_socket(start_sim, profiles: ProfileBuilder, shor
                    "interruptAssistantEnabled": False}
     assert add["message"] == {"role": "system", "content": "The visitor is Ms Lee."}
     assert add["triggerResponseEnabled"] is True and quiet["triggerResponseEnabled"] is False
-    assert got[-1][1]["destination"] == {"type": "number", "number": "+15551234567"}
+    assert got[-1][1]["destination"] == {"type": "number", "number": "+15551234567",
+                                         "extension": "204"}
 
     # the call is over: commands are refused with a clear line, the daemon waits again
     refused = daemon.ctl("say", "anyone there?")

@@ -60,10 +60,15 @@ def test_a_listen_timeout_is_named_with_the_host_only() -> None:
                      "in E.164 form (e.g. +15551234567) or a sip: URI"),
     ("5551234567", "'5551234567' is not an E.164 number — write it with + and the country "
                    "code"),
+    ("+15551234567 --extension 20a", "extension '20a' is not 1-10 of the digits 0-9, * and "
+                                     "# (e.g. 204)"),
+    ("sip:desk@pbx.example.com --extension 204", "a sip: URI takes no extension — name it "
+                                                "in the URI (sip:204@pbx.example.com)"),
 ])
 def test_ctl_transfer_refuses_a_destination_before_asking_the_daemon(
         destination: str, words: str) -> None:
-    result = run_bridge("ctl", "--socket", "/nonexistent/ctl.sock", "transfer", destination)
+    result = run_bridge("ctl", "--socket", "/nonexistent/ctl.sock", "transfer",
+                        *destination.split())
     assert result.returncode == 2, result.stderr
     assert result.stderr.strip().startswith(f"vapi-bridge: transfer: {words}"), result.stderr
     assert len(result.stderr.strip().splitlines()) == 1

@@ -183,6 +183,23 @@ def test_transfer_destinations_in_vapis_forms(given: str, sent: dict) -> None:
     assert messages.transfer(given)["destination"] == sent
 
 
+@pytest.mark.parametrize(("extension", "sent", "words"), [
+    ("204", "204", None), ("12-34", "1234", None), ("*72#", "*72#", None),
+    ("20a", None, "extension '20a' is not 1-10 of the digits 0-9, * and #"),
+    ("12345678901", None, "is not 1-10 of the digits"), ("", None, "is not 1-10"),
+])
+def test_a_transfer_to_a_number_dials_an_extension_vapi_takes(
+        extension: str, sent: str | None, words: str | None) -> None:
+    if words is None:
+        assert messages.transfer("+15551234567", extension=extension)["destination"] == {
+            "type": "number", "number": "+15551234567", "extension": sent}
+        return
+    with pytest.raises(ValueError, match=re.escape(words)):
+        messages.transfer("+15551234567", extension=extension)
+    with pytest.raises(ValueError, match="a sip: URI takes no extension — name it in the URI"):
+        messages.transfer("sip:desk@pbx.example.com", extension="204")
+
+
 @pytest.mark.parametrize(("given", "words"), [
     ("not-a-number", "is not a phone number or SIP URI — give a phone number in E.164"),
     ("5551234567", "is not an E.164 number — write it with + and the country code"),
