@@ -4,12 +4,25 @@ speaker at once (Vapi sends no "clear"), and the interruption is counted and log
 Which server event means a barge-in is Vapi's rule (`bridge.vapi.interruptions`); this
 module knows what the assistant is saying (its `speech-update`s) and how much of it the
 visitor has heard (the speaker's own sample count), so the log line can say so.
+
+`user-interrupted` said again is no new cut: for a `turnId` already cut it is ignored,
+and one without a `turnId` (optional in Vapi's schema) counts only while the visitor is
+speaking over the reply (`speech-update` user started since it began, or not yet stopped). Said
+again late, in the next reply, it flushed that reply and took up to 1 s of its start for
+the cut one's tail (750 ms of a 1.8 s answer lost: simulator fault `interrupt-again`).
+One that comes before the visitor's speech start is held `HELD_S` for it: the two are not
+ordered either. A call that sends no speech-updates has only the event: it counts.
+
+The assistant's `speech-update started` ends the cut reply's tail (`Downlink`) only while
+the visitor is not speaking: one while they are (they have just cut it) is the cut reply's
+own, reordered behind `user-interrupted`.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections import deque
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from bridge.audio.base import AudioSink
@@ -18,6 +31,7 @@ from bridge.vapi import messages
 from bridge.vapi.interruptions import BargeInRule
 
 log = logging.getLogger("bridge.call")
+HELD_S = 1.0  # a user-interrupted without turnId waits this long for the visitor's speech
 
 
 class BargeIn:
@@ -34,7 +48,13 @@ class BargeIn:
         self.assistant_speaking = False
         self.interruptions = 0  # barge-ins that cut the assistant's reply
         self._assistant_started_at = 0  # the speaker's sample count when the reply began
-        self._cut_turn: str | None = None  # the turnId of the last user-interrupted
+        self._cut_turns: deque[str] = deque(maxlen=8)  # the turnIds user-interrupted named
+        # the visitor started speaking (speech-update user started) since the assistant's
+        # reply began; a user-interrupted without turnId before that is held (`_held`)
+        self._visitor_since_reply = True
+        self._visitor_speaking = False  # between the visitor's speech-updates
+        self._held: float | None = None  # when such a user-interrupted came
+        self._clock: Callable[[], float] = downlink.clock  # the downlink's: one clock
 
     def announce(self, label: str) -> None:
         """As the call starts (the rule taken again: the assistant's clientMessages may have
@@ -47,13 +67,19 @@ class BargeIn:
 
     def on_event(self, event: messages.Event, label: str) -> bool:
         """Act on a barge-in or on the assistant's speech; False for any other event."""
+        if isinstance(event, messages.SpeechUpdate) and event.role == "user":
+            self._visitor_speaking = event.status == "started"
+            if self._visitor_speaking:
+                self._visitor_started(label)
         if self.rule.is_barge_in(event):
             self._barge_in(event, label)
         elif isinstance(event, messages.SpeechUpdate) and event.role == "assistant":
             self.assistant_speaking = event.status == "started"
             if self.assistant_speaking:
                 self._assistant_started_at = self.sink.played_samples
-                self.downlink.next_reply()
+                self._visitor_since_reply = False
+                if not self._visitor_speaking:  # else the cut reply's own, reordered
+                    self.downlink.next_reply()
         else:
             return False
         return True
@@ -75,14 +101,27 @@ class BargeIn:
                  "assistant muted" if kind == "control" else "say interrupts the assistant",
                  dropped)
 
+    def _visitor_started(self, label: str) -> None:
+        """The visitor's speech start: a user-interrupted held just before it is theirs."""
+        self._visitor_since_reply = True
+        held, self._held = self._held, None
+        if held is not None and self._clock() - held <= HELD_S:
+            self._barge_in(messages.UserInterrupted("user-interrupted", {}), label)
+
     def _barge_in(self, event: messages.Event, label: str) -> None:
         # Vapi's word that it cut the reply: what still comes of it is dropped as well
         cut = isinstance(event, messages.UserInterrupted)
         if isinstance(event, messages.UserInterrupted) and event.turn_id is not None:
-            if event.turn_id == self._cut_turn:  # said again: the reply is cut already, and
+            if event.turn_id in self._cut_turns:  # said again: the reply is cut already, and
                 log.debug("call %s: user-interrupted again for the same turn", label)
                 return  # what plays now may be the next one
-            self._cut_turn = event.turn_id
+            self._cut_turns.append(event.turn_id)
+        elif cut and not (self._visitor_since_reply or self._visitor_speaking):  # no
+            # turnId, no visitor over the reply: a late one, unless their speech start follows
+            log.debug("call %s: user-interrupted without turnId while the visitor is not "
+                      "heard over the reply: held", label)
+            self._held = self._clock()
+            return
         dropped = self.downlink.barge_in(tail_of=label if cut else "")
         if not self.assistant_speaking:
             log.debug("call %s: visitor started speaking; flushed %.0f ms of playout",

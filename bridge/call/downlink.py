@@ -28,9 +28,13 @@ gap of `TAIL_GAP_MS` from the event on (a pause in Vapi's audio that the event a
 is none: the tail came after it — 150 ms of it played on, cut with a click, when the
 chunk before came 170 ms earlier), or `TAIL_QUIET_MS` of near-silence, which any next
 reply follows (the visitor's turn lies between) — at the assistant's next `speech-update
-started`, or after `TAIL_MAX_MS` of it (a server that talks on regardless). A barge-in on
-the fallback signal (the visitor's speech start) or on a command drops no tail: Vapi may go
-on with the line, or start the next one at once. A dropped chunk still arrived, so the
+started` that comes while the visitor is not speaking (`BargeIn`: one while they are is
+the cut reply's own, reordered behind the event, and let the rest of its tail play over
+them, 160 ms of it with simulator fault `stale-started`), or after `TAIL_MAX_MS` of it (a
+server that talks on regardless). A second `user-interrupted` while a tail comes keeps that
+tail (its gap counted from the later event). A barge-in on the fallback signal (the
+visitor's speech start) or on a command drops no tail: Vapi may go on with the line, or
+start the next one at once. A dropped chunk still arrived, so the
 jitter estimate takes it: kept from it, its time would read as the next chunk's lateness
 (the floor and the target raised for the window's 8 s, the next answer held back by as
 much). The log line counts the speech dropped, not the near-silence the tail takes before
@@ -82,7 +86,7 @@ class Downlink:
         self._gain = gain
         self._resampler = Resampler(wire_rate, sink.sample_rate)
         self.bytes_received = 0
-        self._clock = clock
+        self.clock = clock
         self._bounds = bounds_ms
         self._block_ms = block_ms
         self.jitter = JitterEstimator(wire_rate) if adaptive else None
@@ -105,7 +109,7 @@ class Downlink:
         samples = self.codec.decode(data)
         if len(samples) == 0:
             return
-        arrived, last = self._clock(), self._last_arrival
+        arrived, last = self.clock(), self._last_arrival
         self._last_arrival = arrived
         jitter = self.jitter
         if jitter is not None:  # before the tail: a dropped chunk arrived too
@@ -136,12 +140,15 @@ class Downlink:
         self.sink.clear_buffer()
         self._resampler.reset()
         self.codec.drop_split()
-        if tail_of:
-            self._tail = _Tail(tail_of, self.wire_rate, self._clock())
+        if tail_of and self._tail is not None:  # cut again as its tail comes: one tail
+            self._tail.since = self.clock()
+        elif tail_of:
+            self._tail = _Tail(tail_of, self.wire_rate, self.clock())
         return dropped
 
     def next_reply(self) -> None:
-        """The assistant starts speaking again (`speech-update started`): no more tail."""
+        """The assistant's next reply has begun (`speech-update started` once the visitor
+        is not speaking, `BargeIn`): no more tail."""
         if self._tail is not None:
             self._tail.over()
             self._tail = None

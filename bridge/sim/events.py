@@ -54,8 +54,10 @@ def voice_input(text: str, turn: int) -> Event:
     return {"type": "voice-input", "input": text, "turn": turn}
 
 
-def user_interrupted(turn_id: str) -> Event:
-    return {"type": "user-interrupted", "turnId": turn_id}
+def user_interrupted(turn_id: str | None) -> Event:
+    """`turnId` is optional in Vapi's schema: None leaves it out."""
+    return {"type": "user-interrupted"} if turn_id is None else \
+        {"type": "user-interrupted", "turnId": turn_id}
 
 
 def speech_started(text: str, turn: int, source: str) -> Event:

@@ -67,6 +67,14 @@ FAULTS: dict[str, tuple[str, str]] = {
                        "the interrupted line is sent before it stops (an audio path lagging "
                        "the events); @HOLD: the downlink holds its audio HOLD ms before the "
                        "event, sent right after it"),
+    "interrupt-no-turnid": ("", "user-interrupted carries no turnId (optional in the schema)"),
+    "interrupt-unsaid": ("", "the interrupted line is cut with no user-interrupted sent"),
+    "interrupt-twice": ("[MS]", "a second user-interrupted, without turnId, MS ms (default 300) "
+                        "after the first"),
+    "interrupt-again": ("[MS]", "user-interrupted, without turnId, said again MS ms (default "
+                        "500) after the next line's speech-update started (a late duplicate)"),
+    "stale-started": ("[MS]", "the cut line's speech-update started comes again MS ms "
+                      "(default 50) after user-interrupted (reordered behind it)"),
     "delay-in-progress": ("MS", "status-update in-progress is sent MS ms after connect"),
     "jitter": ("MS", "each downlink chunk is delayed by a random 0..MS ms (same average rate)"),
     "hang": ("MS", "the assistant takes MS ms before each reply and sends 'hang' meanwhile"),

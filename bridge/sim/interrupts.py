@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING
 
-from bridge.sim import events as ev
+from bridge.sim import disorder
 
 if TYPE_CHECKING:
     from bridge.sim.faults import Fault
@@ -73,7 +73,8 @@ class Interruptions:
 
     def _cut(self, line: Utterance, tail: Fault | None) -> None:
         mouth = self.s.mouth
-        self.s.emit(ev.user_interrupted(line.turn_id))
+        if (said := disorder.interrupted(self.s, line)) is not None:
+            self.s.emit(said)
         if tail is None:
             self.s.voice.interrupt()
             return

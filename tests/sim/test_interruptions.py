@@ -222,3 +222,32 @@ def test_first_message_interruptions_enabled_must_be_a_boolean() -> None:
 def test_backchannel_ms_is_bounded(ms: float) -> None:
     with pytest.raises(ValueError, match="backchannel_ms"):
         SimConfig(backchannel_ms=ms)
+
+
+def test_interruption_messages_out_of_order() -> None:
+    """The faults that send `user-interrupted` as Vapi's schema allows it (`turnId`
+    optional; nothing orders it against the speech-updates): without turnId, twice within
+    300 ms, again in the next line, and the cut line's `speech-update started` after it."""
+    faults = ("interrupt-no-turnid", "interrupt-twice=300", "interrupt-again=200",
+              "stale-started=50")
+
+    async def body() -> None:
+        async with simulator(speech="tones", faults=faults) as sim:
+            _, peer = await talk_over(sim, ws_body(
+                firstMessage=GREETING, firstMessageInterruptionsEnabled=True), REAL_S)
+            await peer.wait_event("user-interrupted")
+            await peer.wait_event("speech-update", role="assistant", status="started", turn=1)
+            await asyncio.sleep(0.4)
+            sent = list(zip(peer.event_times, peer.events, strict=True))
+            cuts = [(t, e) for t, e in sent if e["type"] == "user-interrupted"]
+            assert [e for _, e in cuts] == [{"type": "user-interrupted"}] * 3
+            assert 0.25 < cuts[1][0] - cuts[0][0] < 0.4, "the second 300 ms after the first"
+            started = [(t, e) for t, e in sent if e["type"] == "speech-update"
+                       and e["role"] == "assistant" and e["status"] == "started"]
+            at = [t for t, _ in started]
+            assert [e["turn"] for _, e in started] == [0, 0, 1]
+            assert 0.03 < at[1] - cuts[0][0] < 0.1, "the cut line's started 50 ms after"
+            assert 0.15 < cuts[2][0] - at[2] < 0.3, "said again 200 ms into the next line"
+            await peer.close()
+
+    run(body())

@@ -1,0 +1,146 @@
+"""The visitor's conversation when Vapi's interruption messages come out of order: nothing
+in the protocol orders `user-interrupted`, the assistant's `speech-update`s and the audio,
+and `turnId` is optional (`ServerMessageUserInterrupted` requires only `type`). Through the
+real BargeIn and Downlink (µ-law decoder, resampler, jitter estimate) on a simulated clock,
+a sink's playout buffer pulled every 20 ms, chunks every 50 ms as Vapi sends them.
+
+Traced against a server written from Vapi's docs, and with the simulator's faults
+(`interrupt-again`, `stale-started`, `interrupt-twice`; tests/e2e/test_interrupted_tail.py
+runs them over loopback): a `user-interrupted` without turnId said again in the next reply
+flushed it and took its start for the cut reply's tail (750 ms of a 1.8 s answer lost);
+the cut reply's own `speech-update started`, reordered behind the event, ended the tail
+(the rest of it, 160 ms, played over the visitor)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from functools import cache
+
+import numpy as np
+import pytest
+
+from bridge.audio.codec import codec_for
+from bridge.audio.files import ClockedSink
+from bridge.call.bargein import BargeIn
+from bridge.call.downlink import Downlink
+from bridge.vapi.messages import Event, SpeechUpdate, UserInterrupted
+from tests.unit.clocked_downlink import SPEAKER, WIRE, tone_over
+
+CUT = 2.0  # user-interrupted, into the first reply (which the visitor started over at 1.4)
+ANSWER = (4.0, 5.5)  # the next reply; the visitor's turn lies between
+SECONDS = 6.0
+LOUD = 3000
+
+
+def speech(role: str, status: str, turn: int) -> SpeechUpdate:
+    raw = {"type": "speech-update", "role": role, "status": status, "turn": turn}
+    return SpeechUpdate("speech-update", raw, status=status, role=role, turn=turn)
+
+
+def interrupted(turn_id: str | None) -> UserInterrupted:
+    raw = {"type": "user-interrupted"} | ({"turnId": turn_id} if turn_id else {})
+    return UserInterrupted("user-interrupted", raw, turn_id=turn_id)
+
+
+CONVERSATION = [(0.5, speech("assistant", "started", 0)), (1.4, speech("user", "started", 0)),
+                (CUT, interrupted("turn-0")), (CUT + 0.01, speech("assistant", "stopped", 0)),
+                (3.6, speech("user", "stopped", 0)), (ANSWER[0], speech("assistant", "started", 1)),
+                (ANSWER[1], speech("assistant", "stopped", 1))]
+
+
+def call(tail_s: float, extra: Sequence[tuple[float, Event]],
+         conversation: Sequence[tuple[float, Event]] = CONVERSATION) -> np.ndarray:
+    """The first reply sent until `tail_s` after the cut, then the answer; the events at
+    their times. Returns what the speaker played (at SPEAKER Hz)."""
+    audio = tone_over(SECONDS, [(0.5, CUT + tail_s), ANSWER])
+    now = [0.0]
+    sink = ClockedSink(SPEAKER)
+    down = Downlink(codec_for("mulaw"), WIRE, sink, clock=lambda: now[0])
+    bargein = BargeIn({}, down, sink)
+    encode = codec_for("mulaw").encode
+    timeline = sorted([(0.05 * k, 0, None) for k in range(1, int(SECONDS / 0.05))]
+                      + [(0.007 + 0.02 * k, 1, None) for k in range(int(SECONDS / 0.02) - 1)]
+                      + [(t, 2, e) for t, e in [*conversation, *extra]], key=lambda x: x[:2])
+    block, played, sent = np.empty(SPEAKER // 50, np.int16), [], 0
+    for t, kind, event in timeline:
+        now[0] = t
+        if kind == 0 and (due := min(len(audio), int(t * WIRE))) > sent:
+            down.on_audio(encode(audio[sent:due]))
+            sent = due
+        elif kind == 1:
+            sink.buffer.read_into(block)
+            played.append(block.copy())
+        elif event is not None:
+            bargein.on_event(event, "test")
+    return np.concatenate(played)
+
+
+def loud_ms(played: np.ndarray, start_s: float, end_s: float) -> float:
+    part = played[int(start_s * SPEAKER):int(end_s * SPEAKER)]
+    return float(np.sum(np.abs(part) > LOUD)) * 1000 / SPEAKER
+
+
+@cache
+def answer_loud_ms() -> float:
+    """The answer's loud part, as it plays after an interruption in order."""
+    return loud_ms(call(0.0, []), ANSWER[0] - 0.1, SECONDS)
+
+
+def answer_lost_ms(played: np.ndarray) -> float:
+    return answer_loud_ms() - loud_ms(played, ANSWER[0] - 0.1, SECONDS)
+
+
+@pytest.mark.parametrize("late_s", [0.1, 0.5])
+def test_user_interrupted_said_again_without_turn_id_leaves_the_next_reply_whole(
+        late_s: float) -> None:
+    played = call(0.0, [(ANSWER[0] + late_s, interrupted(None))])
+    assert answer_lost_ms(played) < 10, f"the answer lost {answer_lost_ms(played):.0f} ms"
+
+
+def test_user_interrupted_without_turn_id_waits_for_the_visitors_speech_start() -> None:
+    """The two are not ordered either: the event before the speech-update is held, and
+    the speech start that follows it makes it good (the reply is cut then)."""
+    conversation = [(t, e) for t, e in CONVERSATION if not (
+        isinstance(e, SpeechUpdate) and e.role == "user" and e.status == "started")]
+    conversation = [(t, interrupted(None) if isinstance(e, UserInterrupted) else e)
+                    for t, e in conversation]
+    played = call(0.0, [(CUT + 0.1, speech("user", "started", 0))], conversation)
+    assert loud_ms(played, CUT + 0.3, ANSWER[0] - 0.1) == 0, "the cut reply played on"
+    assert loud_ms(played, CUT + 0.05, CUT + 0.1) > 0, "cut before the visitor's speech"
+    assert answer_lost_ms(played) < 10
+
+
+def test_a_visitor_talking_on_into_the_reply_cuts_it_without_turn_id() -> None:
+    """Their speech started before the reply did and has not stopped: the event is theirs."""
+    conversation = [(t, interrupted(None) if isinstance(e, UserInterrupted) else e)
+                    for t, e in CONVERSATION]
+    early = [(0.3 if isinstance(e, SpeechUpdate) and e.role == "user"
+              and e.status == "started" else t, e) for t, e in conversation]
+    conversation = sorted(early, key=lambda te: te[0])
+    played = call(0.0, [], conversation)
+    assert loud_ms(played, CUT + 0.1, ANSWER[0] - 0.1) == 0, "the cut reply played on"
+    assert answer_lost_ms(played) < 10
+
+
+def test_without_speech_updates_user_interrupted_without_turn_id_cuts_at_once() -> None:
+    conversation = [(CUT, interrupted(None))]
+    played = call(0.0, [], conversation)
+    assert loud_ms(played, CUT + 0.1, ANSWER[0] - 0.1) == 0, "the cut reply played on"
+
+
+def test_the_cut_replys_own_speech_start_after_the_event_leaves_its_tail_dropped() -> None:
+    played = call(0.3, [(CUT + 0.05, speech("assistant", "started", 0))])
+    heard = loud_ms(played, CUT + 0.1, ANSWER[0] - 0.1)
+    assert heard == 0, f"{heard:.0f} ms of the cut reply's tail played over the visitor"
+    assert answer_lost_ms(played) < 10
+
+
+def test_two_interruptions_in_300_ms_log_the_tail_dropped(
+        caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, "bridge.call")
+    played = call(0.2, [(CUT + 0.3, interrupted(None))])
+    assert loud_ms(played, CUT + 0.1, ANSWER[0] - 0.1) == 0
+    said = [r.getMessage() for r in caplog.records if "interrupted reply" in r.getMessage()]
+    assert said and "dropped 200 ms" in said[0], said
+    assert answer_lost_ms(played) < 10
