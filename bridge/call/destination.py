@@ -117,5 +117,24 @@ def check_destination(template: str, profile: str) -> Path:
     problem = unwritable(directory)
     if problem is not None:
         raise DestinationError(f"record.path: cannot write recordings in {directory} "
-                               f"({problem}) — fix record.path or the directory")
+                               f"({problem}) — {record_fix(directory)}")
     return directory
+
+
+def record_fix(directory: Path) -> str:
+    """A read-only mount under the unit is its sandbox (ProtectSystem=strict), not the
+    directory: its owner and mode look fine from the operator's shell."""
+    existing = directory
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    try:
+        read_only = bool(os.statvfs(existing).f_flag & os.ST_RDONLY)
+    except OSError:
+        read_only = False
+    state = os.environ.get("STATE_DIRECTORY", "").split(":")[0]
+    if read_only and state:
+        return (f"the unit's ProtectSystem=strict leaves only its StateDirectory ({state}) "
+                f"writable: use a relative record.path (it goes there), or allow the "
+                f"directory with `systemctl edit` ([Service] ReadWritePaths={existing})")
+    return "fix record.path or the directory"
+

@@ -18,6 +18,7 @@ from bridge.call.backends import open_sink, open_source
 from bridge.call.recording import Recorder
 from bridge.errors import ApiRequestError, AudioDeviceError, AuthError, ProfileError
 from bridge.profile import Profile, api_key
+from bridge.profile.key_origin import key_fix
 from bridge.retry import RetryPolicy
 from bridge.vapi.api import VapiApi
 
@@ -29,7 +30,8 @@ def make_api(profile: Profile) -> VapiApi:
     return VapiApi(a.base_url, api_key(profile), timeout=a.timeout_seconds,
                    retry=RetryPolicy(attempts=a.retry_attempts,
                                      max_delay=a.retry_max_delay_seconds),
-                   allow_plaintext=a.allow_plaintext, create_within=a.create_within_seconds)
+                   allow_plaintext=a.allow_plaintext, create_within=a.create_within_seconds,
+                   key_fix=key_fix(profile))
 
 
 def calling_api(profile: Profile) -> VapiApi:

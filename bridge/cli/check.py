@@ -26,7 +26,7 @@ import numpy as np
 
 from bridge.audio.base import AudioSink, AudioSource, level_dbfs, show_dbfs
 from bridge.call.backends import describe, open_sink, open_source
-from bridge.call.destination import expand_path, unwritable
+from bridge.call.destination import expand_path, record_fix, unwritable
 from bridge.call.wiring import close_audio, record_template, start_audio
 from bridge.cli.check_api import key_accepted, key_present, network, placeholder
 from bridge.cli.check_item import Item, line
@@ -87,9 +87,11 @@ def _paths(profile: Profile) -> list[Item]:
                            started=datetime.now(UTC))
         what = f"recordings can be written in {stem.parent}"
         problem = unwritable(stem.parent)
+        fix = record_fix(stem.parent) if problem else ""  # (a read-only mount: the unit's)
+        if fix.startswith("fix record.path"):
+            fix = "change record.path, or make that a directory this user can write"
         items.append(Item(True, what) if problem is None else Item(
-            False, what, f"{problem} — change record.path, or make that a directory this "
-            f"user can write", ExitCode.PROFILE))
+            False, what, f"{problem} — {fix}", ExitCode.PROFILE))
     path = socket_path(profile)
     what = f"control socket directory {path.parent} is usable"
     try:

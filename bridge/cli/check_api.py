@@ -13,6 +13,7 @@ from bridge.cli.check_item import Item
 from bridge.errors import ApiRequestError, BridgeError, ExitCode
 from bridge.inert import inert
 from bridge.profile import Profile, api_key
+from bridge.profile.key_origin import key_fix
 from bridge.redact import scrub_urls
 from bridge.vapi.api import VapiApi, is_loopback
 from bridge.vapi.interruptions import INTERRUPTED
@@ -93,7 +94,7 @@ def key_present(profile: Profile) -> tuple[Item, str | None]:
 async def key_accepted(profile: Profile, key: str) -> list[Item]:
     try:  # the URL's scheme was checked with the profile
         api = VapiApi(profile.api.base_url, key, timeout=min(profile.api.timeout_seconds, 10),
-                      allow_plaintext=profile.api.allow_plaintext)
+                      allow_plaintext=profile.api.allow_plaintext, key_fix=key_fix(profile))
     except BridgeError as exc:
         return [Item(False, "API key accepted", str(exc), exc.exit_code)]
     items: list[Item] = []

@@ -171,8 +171,24 @@ def do_handoff(req: Request) -> tuple[dict[str, Any], str]:
     return command, f"handoff to assistant {assistant} requested"
 
 
-def _spending_refusal(event: events.KioskEvent) -> bool:
-    return event.kind == events.ERROR and event.fields.get("cause") == events.SPENDING_LIMIT
+class NotPlaced(Refused):
+    """The call is over without having been placed; its cause, the `error` event, is
+    published once it has closed (`CAUSE_WAIT_S`)."""
+
+
+CAUSE_WAIT_S = 3.0
+
+
+def _not_placed(event: events.KioskEvent) -> bool:
+    return event.kind == events.ERROR  # a spending limit's refusal, or why it failed
+
+
+def _why(event: events.KioskEvent) -> str:
+    message = str(event.fields.get("message") or "")
+    if event.fields.get("cause") == events.SPENDING_LIMIT:
+        return message or "spending limit reached"
+    return f"the call could not be placed: {message}" if message else \
+        "the call could not be placed (see the daemon's log)"
 
 
 @command("call")
@@ -180,18 +196,24 @@ async def do_call(host: Host, req: Request) -> Answer:
     before = host.call
     # the limit is looked at again as the call is about to be placed, once Vapi has said
     # what the calls not yet counted cost: a refusal then is this request's answer too
-    with host.events.subscribe(4, replay_state=False, keep=_spending_refusal) as refusals:
+    with host.events.subscribe(4, replay_state=False, keep=_not_placed) as refusals:
         refused = host.request_call()
         if refused:
             raise Refused(refused)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + CALL_WAIT_S
-        while loop.time() < deadline:
-            call = host.call
-            if call is not None and call is not before and (answer := _placed(call)):
-                return answer
+        failed = None  # when the call was seen over, not placed: its `error` event follows
+        while loop.time() < deadline:  # once the call has closed (its summary made)
             if (late := refusals.get_nowait()) is not None:
-                raise Refused(str(late.fields.get("message") or "spending limit reached"))
+                raise Refused(_why(late))
+            call = host.call
+            try:
+                if call is not None and call is not before and (answer := _placed(call)):
+                    return answer
+            except NotPlaced:
+                failed = failed or loop.time()
+                if loop.time() - failed > CAUSE_WAIT_S:
+                    raise
             await asyncio.sleep(0.05)
     return {"message": "call requested (still connecting)", "call": None}
 
@@ -207,8 +229,8 @@ def _placed(call: Call) -> Answer | None:
         raise Refused(f"the call was ended while it was being set up "
                       f"({call.ended_reason or 'not placed'})")
     if call.done:
-        raise Refused(f"the call could not be placed ({call.ended_reason or 'failed'}; "
-                      f"see the daemon's log)")
+        raise NotPlaced(f"the call could not be placed ({call.ended_reason or 'failed'}; "
+                        f"see the daemon's log)")
     if call.state is CallState.IN_CALL:
         return {"message": f"call {call.short_id} started", "call": call.short_id}
     return None

@@ -3,6 +3,7 @@ last good call ended): systemd's StateDirectory, else the XDG state home."""
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 from pathlib import Path
@@ -32,9 +33,25 @@ def replace_text(path: Path, text: str, *, private: bool = False, durable: bool 
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp.unlink(missing_ok=True)  # a leftover keeps its mode: made anew
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600 if private else 0o666)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(text)
-        if durable:
-            f.flush()
-            os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            if durable:
+                f.flush()
+                os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:  # a full disk: no empty or half file left beside the old one
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def save_fix(path: Path, exc: OSError) -> str:
+    """The fix for a state file that could not be written, by its cause."""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return f"free space on the file system of {path.parent} (old recordings?)"
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return f"make {path.parent} writable by this user (under systemd: StateDirectory=)"
+    if exc.errno == errno.EFBIG:
+        return "raise the file size limit (ulimit -f; under systemd, LimitFSIZE=)"
+    return f"check {path.parent}"
+

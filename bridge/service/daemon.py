@@ -34,7 +34,7 @@ from bridge.profile import Profile
 from bridge.service import kiosk_events, on_event
 from bridge.service.idle import IdleDevices
 from bridge.service.jobs import Jobs
-from bridge.service.notify import Notifier, watchdog_loop
+from bridge.service.notify import Notifier, stop_status, watchdog_loop
 from bridge.service.placing import CallWatcher, EventHook, place_call, waits_for_devices
 from bridge.service.progress import call_status, count_down, loop_delay
 from bridge.service.reload import Reloads
@@ -161,8 +161,8 @@ class Daemon:
                 if self.notifier.enabled:
                     watchdog = asyncio.create_task(watchdog_loop(self.notifier))
                 return await self._modes()
-        finally:
-            self.notifier.stopping("stopping")
+        finally:  # a fatal error stays in `systemctl status` (Status:) while the unit is down
+            self.notifier.stopping(stop_status(sys.exc_info()[1]))
             if watchdog is not None:
                 watchdog.cancel()
             await self.sounds.finish()  # the offline line ends before the speaker closes

@@ -19,7 +19,7 @@ import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from bridge.profile.statedir import replace_text
+from bridge.profile.statedir import replace_text, save_fix
 from bridge.vapi.callinfo import is_call_id
 
 log = logging.getLogger("bridge.spending")
@@ -103,8 +103,9 @@ def write(path: Path, totals: Totals, *, durable: bool = True) -> None:
     try:
         replace_text(path, json.dumps(asdict(totals)) + "\n", private=True, durable=durable)
     except OSError as exc:
-        log.log(_level(path), "cannot save the spending totals to %s (%s)", path,
-                exc.strerror or exc)
+        log.log(_level(path), "cannot save the spending totals to %s (%s): calls are not "
+                "counted towards call.max_daily_minutes/max_daily_cost until it can be — %s", path,
+                exc.strerror or exc, save_fix(path, exc))
 
 
 _said: set[Path] = set()  # files whose trouble was said: once at warning level, then debug

@@ -26,6 +26,9 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from bridge import redact
+from bridge.errors import BridgeError
+from bridge.inert import printable
 from bridge.retry import RetryPolicy
 
 log = logging.getLogger("bridge.service")
@@ -57,6 +60,16 @@ def _parse_address(value: str | None) -> str | bytes | None:
     # systemd 254+ may also hand out "vsock:CID:PORT" (for VMs); not needed on a kiosk.
     log.debug("NOTIFY_SOCKET=%r is not a path or an @abstract name; not notifying", value)
     return None
+
+
+def stop_status(exc: BaseException | None) -> str:
+    """The STATUS= line as the daemon stops. systemd keeps it after the process has exited
+    (until the next start), so `systemctl status` of a unit that a fatal error stopped (a
+    revoked key, exit 3, not restarted) shows that error, masked, rather than "stopping"."""
+    if not isinstance(exc, BridgeError):
+        return "stopping"
+    return f"stopped (exit {int(exc.exit_code)}): " \
+        f"{printable(redact.scrub_urls(str(exc)), MAX_STATUS_CHARS)}"
 
 
 def _one_line(text: str) -> str:

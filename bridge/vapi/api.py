@@ -69,7 +69,11 @@ def _said(text: str) -> str:
     return inert(redact.mask(text[:MAX_BODY]), 300)
 
 
-def _refusal(answer: Answer, what: str) -> Exception | None:
+KEY_FIX = ("use the PRIVATE API key (env VAPI_API_KEY, api.key_file or the systemd "
+           "credential)")  # where the key's origin is not known (bridge.profile.key_origin)
+
+
+def _refusal(answer: Answer, what: str, key_fix: str = KEY_FIX) -> Exception | None:
     """The error for an answer that must not be retried, or None."""
     status, text = answer.status, response_message(answer.body, answer.reason)
     if status == 407:  # a proxy forwarding a plain http:// request wants its login
@@ -78,8 +82,7 @@ def _refusal(answer: Answer, what: str) -> Exception | None:
         return ApiRequestError(f"Vapi refused {what} (400 Bad Request): {text} — fix the "
                                f"assistant/overrides in the profile or the --set that gave them")
     if status == 401:
-        return AuthError(f"Vapi rejected the API key (401): {text} — use the PRIVATE API key "
-                         f"(env VAPI_API_KEY, api.key_file or the systemd credential)")
+        return AuthError(f"Vapi rejected the API key (401): {text} — {key_fix}")
     if status == 402:
         return AuthError(f"Vapi refused {what} for billing (402): {text} — add credits or "
                          f"check the plan in the Vapi dashboard")
@@ -106,13 +109,14 @@ RETRY_LOOK_S = 2.0  # after a last attempt cut short: the wait before looking fo
 class VapiApi:
     def __init__(self, base_url: str, api_key: str, *, timeout: float = 10.0,
                  retry: RetryPolicy | None = None, allow_plaintext: bool = False,
-                 create_within: float | None = None) -> None:
+                 create_within: float | None = None, key_fix: str = KEY_FIX) -> None:
         check_plaintext(base_url, allow_plaintext, "api.base_url")
         redact.register(api_key, "api key")
         self.base_url = base_url.rstrip("/")
         self.retry = retry or RetryPolicy()
         self.create_within = create_within  # s: no retry of POST /call starts later
         self.allow_plaintext = allow_plaintext
+        self.key_fix = key_fix  # what a 401 asks for: the key's own place
         self.deadline = DEADLINE_FACTOR * timeout  # a whole answer, however it trickles
         self.client_messages: dict[str, tuple[str, ...]] = {}  # by assistant id (get_assistant)
         self._client = http_client(
@@ -263,7 +267,7 @@ class VapiApi:
             if not isinstance(body, dict):
                 raise ApiRequestError(f"{method} {path}: unexpected answer shape")
             return body
-        refusal = _refusal(answer, what)
+        refusal = _refusal(answer, what, self.key_fix)
         if refusal is not None:
             raise refusal
         if answer.status == 429:

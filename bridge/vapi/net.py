@@ -21,6 +21,7 @@ import os
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from types import EllipsisType
 from typing import Any
 from urllib.parse import urlsplit
@@ -107,6 +108,11 @@ def tls_context() -> ssl.SSLContext:
     return context
 
 
+# OpenSSL's X509_V_ERR_CERT_NOT_YET_VALID and X509_V_ERR_CERT_HAS_EXPIRED: "trust the CA"
+# is the wrong fix for them (a Raspberry Pi has no clock of its own until NTP has run)
+OUT_OF_DATES = {9: "is not valid yet", 10: "has expired"}
+
+
 def untrusted(exc: BaseException, what: str) -> NetworkError | None:
     """The one-line error for a connection refused because the server's certificate is
     not trusted (retrying cannot help), or None when `exc` is something else."""
@@ -115,6 +121,14 @@ def untrusted(exc: BaseException, what: str) -> NetworkError | None:
     while cause is not None and id(cause) not in seen:
         if isinstance(cause, ssl.SSLCertVerificationError):
             reason = redact.scrub_urls(str(cause.verify_message or cause.reason or "failed"))
+            if cause.verify_code in OUT_OF_DATES:  # a kiosk's clock, more often than a CA
+                now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+                dates = OUT_OF_DATES[cause.verify_code]
+                return NetworkError(f"the TLS certificate of {what} {dates} by this "
+                                    f"machine's clock ({now}) — set the clock (timedatectl; "
+                                    f"an NTP service such as systemd-timesyncd, which a "
+                                    f"firewall may block); if the clock is right, the "
+                                    f"certificate is wrong: a proxy's, or the server's")
             return NetworkError(f"the TLS certificate of {what} is not trusted ({reason}) — "
                                 f"add its CA to the system's trust store, or name a CA file "
                                 f"in SSL_CERT_FILE")

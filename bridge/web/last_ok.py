@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import math
 
-from bridge.profile.statedir import replace_text, state_file
+from bridge.profile.statedir import replace_text, save_fix, state_file
 
 log = logging.getLogger("bridge.http")
 
@@ -32,4 +32,5 @@ def write(profile_name: str, at: float) -> None:
         replace_text(path, f"{at:.3f}\n")
     except OSError as exc:
         log.warning("cannot keep the last good call's end in %s (%s): the metric starts "
-                    "from nothing after a restart", path, exc.strerror or exc)
+                    "from nothing after a restart — %s", path, exc.strerror or exc,
+                    save_fix(path, exc))

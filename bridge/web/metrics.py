@@ -49,6 +49,11 @@ COMMON_REASONS = frozenset((
     "assistant-forwarded-call", "exceeded-max-duration", "silence-timed-out",
     "manually-canceled", "phone-call-provider-closed-websocket", "worker-shutdown",
     CONNECTION_LOST, VISITOR_LEFT, STOPPED_CONNECTING, "stopped", "unknown"))
+# every cause an `error` event has (bridge/service/kiosk_events.py, the spending guard):
+# each a series from the start, at 0. A series born at 1 has no sample before it, so
+# `increase()`/`rate()` read the first failure after a (re)start as no increase at all
+ERROR_CAUSES = ("network", "vapi", "refused", "payment", events.SPENDING_LIMIT, "device",
+                "other")
 REASON_SHAPE = re.compile(r"[a-z0-9][a-z0-9.-]*")  # Vapi's: a masked id, a space is not one
 
 
@@ -108,6 +113,8 @@ class KioskMetrics:
              "profile": self._profile})
         self._reasons = _Labels(COMMON_REASONS, REASON_SHAPE)
         self._outcomes, self._causes = _Labels(), _Labels()
+        for cause in ERROR_CAUSES:
+            self.errors.labels(self._causes(cause, "other"))
         self._counted: CallSummary | None = None
         if self._profile and (at := last_ok.read(self._profile)) is not None:
             self.last_ok.set(at)  # across a restart

@@ -36,7 +36,12 @@ def test_a_standby_kiosk_without_its_microphone_waits_for_it(
     try:
         assert watching.stdout is not None
         json.loads(watching.stdout.readline())  # the current state: subscribed
-        daemon.ok("call")  # accepted: whether it can be placed is found as it is placed
+        placed = daemon.ctl("call")  # whether it can be placed is found as it is placed:
+        # refused with the cause. Before, it waited its 15 s and said "call requested (still
+        # connecting)", exit 0: a button's script took a kiosk without a microphone for one
+        # placing a call (operator helper)
+        assert placed.returncode == 1, (placed.stdout, placed.stderr)
+        assert "the call could not be placed: " in placed.stderr and MISSING in placed.stderr
         for line in watching.stdout:  # (the test's timeout bounds it)
             if (error := json.loads(line)).get("event") == "error":
                 break

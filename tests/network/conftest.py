@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import tempfile
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -43,12 +44,12 @@ def run(*args: str, env: dict[str, str], timeout: float = 60) -> subprocess.Comp
 
 
 @contextlib.contextmanager
-def sim_with_cert(directory: Path, *names: str,
-                  api_key: str = "sim-private-key") -> Iterator[tuple[SimHandle, Path]]:
+def sim_with_cert(directory: Path, *names: str, api_key: str = "sim-private-key",
+                  **validity: datetime) -> Iterator[tuple[SimHandle, Path]]:
     """A simulator serving https/wss with a certificate for `names` from a test CA, and the
-    CA's PEM (for SSL_CERT_FILE)."""
+    CA's PEM (for SSL_CERT_FILE); `validity`: trustme's `not_before`/`not_after`."""
     ca = trustme.CA()
-    cert = ca.issue_cert(*names)
+    cert = ca.issue_cert(*names, **validity)
     chain, key, ca_pem = directory / "chain.pem", directory / "key.pem", directory / "ca.pem"
     cert.private_key_and_cert_chain_pem.write_to_path(str(chain))
     cert.private_key_pem.write_to_path(str(key))

@@ -12,6 +12,7 @@ import subprocess
 import time
 import wave
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +81,28 @@ def test_an_untrusted_certificate_is_one_clear_line(tls_sim: tuple[SimHandle, Pa
     assert "Traceback" not in result.stderr
     assert proxy.tunnels, "it went through the proxy and met the simulator's certificate"
     assert not sim_calls(sim), "no call was created"
+
+
+@pytest.mark.parametrize("shift", [-1, 1])
+def test_a_certificate_out_of_its_dates_names_the_clock(short_dir: Path, shift: int) -> None:
+    """A Raspberry Pi has no clock of its own: until NTP has run (or where a firewall
+    blocks it) it is hours or days behind or ahead, and every certificate is "not valid
+    yet" or "expired" to it. Before, the line said to add the CA to the trust store or
+    name it in SSL_CERT_FILE, which cannot help; now it names the clock (about 2 s)."""
+    now = datetime.now(UTC)
+    dates = ({"not_before": now + timedelta(days=2), "not_after": now + timedelta(days=9)}
+             if shift > 0 else {"not_before": now - timedelta(days=9),
+                                "not_after": now - timedelta(days=2)})
+    with sim_with_cert(short_dir, "127.0.0.1", api_key=KEY, **dates) as (sim, ca_pem):
+        profile = write_profile(short_dir, sim.base_url)
+        result = run("run", "--profile", str(profile), env=proxy_env(None, ca_pem))
+        assert not sim_calls(sim), "no call was created"
+    assert result.returncode == 5, result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    said = "is not valid yet" if shift > 0 else "has expired"
+    assert last.startswith("vapi-bridge: the TLS certificate of 127.0.0.1:") and \
+        f" {said} by this machine's clock ({now:%Y-%m-%d} " in last and \
+        "— set the clock (timedatectl" in last and "SSL_CERT_FILE" not in last, last
 
 
 def sim_calls(sim: SimHandle) -> list[Any]:

@@ -25,7 +25,8 @@ def test_check_shows_each_failure_with_its_fix(start_sim, profiles: ProfileBuild
     wrong_key = run_bridge("check", "--profile", str(profile), VAPI_API_KEY="sk-wrong")
     assert wrong_key.returncode == 3
     assert "✗ API key accepted — Vapi rejected the API key (401)" in wrong_key.stdout
-    assert "use the PRIVATE API key" in wrong_key.stdout
+    assert "put the PRIVATE API key (Vapi dashboard, API Keys) in the environment variable " \
+        "VAPI_API_KEY, where this key came from" in wrong_key.stdout
     assert "sk-wrong" not in wrong_key.stdout + wrong_key.stderr
 
     missing = run_bridge("check", "--profile", str(profile), "--set",

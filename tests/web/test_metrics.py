@@ -170,3 +170,19 @@ def test_odd_ended_reasons_never_hide_the_common_ones() -> None:
         assert counted.get(reason) == 1, counted
     assert counted["other"] == 6, counted  # the masked one, and 5 past the 40
     assert len(counted) == 40 + 3 + 1, "still bounded"
+
+
+def test_every_error_cause_is_a_series_from_the_start() -> None:
+    """Before, `vapi_bridge_call_errors_total{cause="network"}` appeared only with the first
+    failure, at 1: Prometheus' `increase()` has no sample before it, so a fleet alert on
+    `increase(vapi_bridge_call_errors_total[15m]) > 0` missed the first failure after
+    every start of the daemon (operator helper)."""
+    Host, metrics = metrics_on_a_bus()
+    got = samples(metrics.exposition()[0].decode())
+    causes = {dict(labels)["cause"]: value for (name, labels), value in got.items()
+              if name == "vapi_bridge_call_errors_total"}
+    assert causes == dict.fromkeys(("network", "vapi", "refused", "payment", "spending-limit",
+                                    "device", "other"), 0.0)
+    Host.events.publish("error", message="could not reach Vapi", cause="network")
+    got = samples(metrics.exposition()[0].decode())
+    assert got[("vapi_bridge_call_errors_total", (("cause", "network"),))] == 1
