@@ -49,10 +49,11 @@ LOST = "lost"  # this subscriber fell behind: count events were dropped for it
 TURN = "turn"  # one per assistant turn: heard_gap_ms (visitor's end → first sound heard)
 TOOL_CALL = "tool-call"  # the assistant called a client-side tool: name, arguments (JSON), id
 TRANSFER = "transfer"  # Vapi is transferring the call: destination (number, sip, …), to
+COST = "cost"  # a call's cost known only after its `ended` (Vapi said it late): call, cost
 
 KINDS = (STANDBY, TRIGGERED, CONNECTING, IN_CALL, ASSISTANT_SPEAKING, ASSISTANT_SILENT,
          VISITOR_SPEAKING, VISITOR_SILENT, INTERRUPTED, MUTED, UNMUTED, HANG, TRANSCRIPT,
-         CAPTION, ENDED, ERROR, LOST, TURN, TOOL_CALL, TRANSFER)
+         CAPTION, ENDED, ERROR, LOST, TURN, TOOL_CALL, TRANSFER, COST)
 STATE_KINDS = frozenset({STANDBY, TRIGGERED, CONNECTING, IN_CALL, ENDED})
 
 SPENDING_LIMIT = "spending-limit"  # an ERROR's cause: the daily limit refused a call

@@ -75,9 +75,11 @@ class Settler:
 
     def __init__(self, read: Callable[[], Totals], write: Callable[[Totals], None],
                  live: Callable[[], str | None], api: Callable[[], VapiApi | None],
-                 profile: Callable[[], Profile]) -> None:
+                 profile: Callable[[], Profile],
+                 counted: Callable[[str, float, float], None] = lambda *_: None) -> None:
         self.read, self.write, self.live, self.api = read, write, live, api
         self.profile = profile
+        self.counted = counted  # (call id, s, $): a call counted late, its cost now known
         self._left: set[str] = set()  # on the list as the daemon started: an earlier one's
         self._ended: set[str] = set()  # of those, ended through the controlUrl by the last look
         self._tried: set[str] = set()  # of those, asked to end at least once (said once)
@@ -225,6 +227,7 @@ class Settler:
             totals.cost += cost
             what = "ended before Vapi said its cost"
         self.write(totals)
+        self.counted(call_id, seconds, cost)
         log.warning("call …%s, %s, is counted now: %.0f s, %s (today: %.1f min, $%.4f)",
                     inert(call_id[-8:], 8), what, seconds,
                     f"${cost:.4f}" if said is not None else

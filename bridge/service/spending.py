@@ -62,7 +62,8 @@ class SpendingGuard:
         self.refused: str | None = None  # the refusal said last (`say_if_reached`)
         self._live: str | None = None  # the id of the call up now, on the open list
         self._lock: StateLock | None = None  # held from `start` on
-        self.settler = Settler(self.totals, self._save, lambda: self._live, api, profile)
+        self.settler = Settler(self.totals, self._save, lambda: self._live, api, profile,
+                               self._counted_late)
         bus.listen(self._on_event)
 
     def start(self) -> None:
@@ -88,6 +89,13 @@ class SpendingGuard:
         """The day's totals written, as a call is counted (at its end, or by the settler)."""
         day_totals.write(self.path, totals)
         self.say_if_reached(totals)  # now, not only when the next call is asked for
+
+    def _counted_late(self, call_id: str, seconds: float, cost: float) -> None:
+        """A call whose `ended` carried no cost (lost, or an earlier daemon's): the metric
+        and the event stream get what Vapi billed for it now."""
+        if cost > 0:
+            self.bus.publish(events.COST, call=call_id[-8:], seconds=round(seconds, 1),
+                             cost=round(cost, 6))
 
     def opened(self, info: CallInfo | None) -> None:
         """The call is up: on the open list until its `ended` counts it (a limit set or

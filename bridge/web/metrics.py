@@ -11,6 +11,7 @@ from the network: bounded in length and in number (beyond `MAX_LABELS` they coun
 
 from __future__ import annotations
 
+import math
 import platform
 import re
 
@@ -76,6 +77,14 @@ class _Labels:
         return text
 
 
+def _dollars(value: object) -> float:
+    """A cost field as a counter takes it: a positive finite number, else 0."""
+    if isinstance(value, int | float) and not isinstance(value, bool) \
+            and 0 < value < math.inf:
+        return float(value)
+    return 0.0
+
+
 class KioskMetrics:
     def __init__(self, host: WebHost) -> None:
         self.host = host
@@ -128,6 +137,8 @@ class KioskMetrics:
             self.state.state(event.kind)
         if event.kind == events.ENDED:
             self._ended(event)
+        elif event.kind == events.COST:  # a call's cost Vapi said after its `ended`
+            self.cost.inc(_dollars(f.get("cost")))
         elif event.kind == events.ERROR:
             self.errors.labels(self._causes(f.get("cause"), "other")).inc()
         elif event.kind == events.TURN:
@@ -144,8 +155,7 @@ class KioskMetrics:
         if not isinstance(seconds, int | float) or isinstance(seconds, bool):
             return  # not placed: no duration, no summary
         self.duration.observe(max(0.0, seconds))
-        if isinstance(cost, int | float) and not isinstance(cost, bool) and cost > 0:
-            self.cost.inc(cost)
+        self.cost.inc(_dollars(cost))
         if f.get("outcome") == "ok" and seconds > 0:  # (a call stopped before it was up: 0)
             self.last_ok.set(event.at)
             if self._profile:

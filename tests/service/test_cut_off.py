@@ -26,6 +26,7 @@ from tests.e2e.conftest import (
     bridge_env,
     run_bridge,
 )
+from tests.web.conftest import free_port
 
 LIMIT = 0.001  # dollars: the simulator bills $0.05/min, so 1.2 s of call reaches it
 
@@ -131,7 +132,8 @@ def test_a_reload_that_mends_the_api_counts_the_open_calls_at_once(
         start_sim, profiles: ProfileBuilder, tmp_path: Path) -> None:
     """A daemon whose profile points at no Vapi cannot ask about a call left open; the
     operator mends `api.base_url` and reloads: the call counts then, not at the next 30 s
-    look (the settler waits 30 s between looks)."""
+    look (the settler waits 30 s between looks). Its cost, said only now, reaches the
+    metrics too (they counted nothing for it at its `ended`)."""
     sim = start_sim(assistant="echo", faults=("ws-close-1006=2@3", "control-slow=5000"))
     kiosk = Kiosk(profiles, sim, tmp_path, 1.0)
     assert kiosk.run().returncode == 5
@@ -142,8 +144,9 @@ def test_a_reload_that_mends_the_api_counts_the_open_calls_at_once(
         closed.bind(("127.0.0.1", 0))
         nowhere = f"http://127.0.0.1:{closed.getsockname()[1]}"
         good = kiosk.profile.read_text()
+        port = free_port()
         kiosk.profile.write_text(good.replace(sim.base_url, nowhere).replace(
-            "api:", "service:\n  mode: standby\napi:", 1))
+            "api:", f"service:\n  mode: standby\nhttp:\n  listen: 127.0.0.1:{port}\napi:", 1))
         log = tmp_path / "daemon.log"
         with log.open("w") as err:
             proc = subprocess.Popen(bridge_cmd("run", "--profile", str(kiosk.profile)),
@@ -158,6 +161,11 @@ def test_a_reload_that_mends_the_api_counts_the_open_calls_at_once(
             proc.send_signal(signal.SIGHUP)
             until(lambda: kiosk.totals()["open"] == [], what="the call counted")
             assert time.monotonic() - reloaded < 15, "counted at the reload, not 30 s later"
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
+                text = r.read().decode()
+            cost = next(float(line.split()[-1]) for line in text.splitlines()
+                        if line.startswith("vapi_bridge_call_cost_dollars_total "))
+            assert cost == pytest.approx(billed(sim), abs=1e-6), "the late cost not in metrics"
         finally:
             proc.terminate()
             proc.wait(timeout=15)

@@ -172,6 +172,17 @@ def test_odd_ended_reasons_never_hide_the_common_ones() -> None:
     assert len(counted) == 40 + 3 + 1, "still bounded"
 
 
+def test_a_cost_vapi_says_after_the_call_ended_is_billed_in_the_metric() -> None:
+    """A lost call's `ended` has no cost; the settler's `cost` event brings it later."""
+    Host, metrics = metrics_on_a_bus()
+    Host.events.publish("ended", reason="connection-lost", outcome="connection-lost",
+                        seconds=80.0, cost=None)
+    Host.events.publish("cost", call="1a2b3c4d", seconds=80.0, cost=0.0666)
+    Host.events.publish("cost", call="1a2b3c4d", seconds=1.0, cost=float("inf"))
+    got = samples(metrics.exposition()[0].decode())
+    assert abs(got[("vapi_bridge_call_cost_dollars_total", ())] - 0.0666) < 1e-9
+
+
 def test_every_error_cause_is_a_series_from_the_start() -> None:
     """Before, `vapi_bridge_call_errors_total{cause="network"}` appeared only with the first
     failure, at 1: Prometheus' `increase()` has no sample before it, so a fleet alert on
