@@ -8,9 +8,9 @@ Frame boundaries are laid where the capture ends, not where the stream began: th
 audio pushed (after construction or `clear`) is padded at its front with silence up to a
 whole number of frames, once. Afterwards a frame is complete as soon as the capture completes
 it, so what the resampler holds back is not rounded up to a whole frame (with 20 ms device
-blocks every push completes exactly one frame). When more than `max_backlog_ms` piles up (a
-device running fast, a stalled loop) the oldest audio is dropped back to `keep_ms`, so the
-uplink delay stays bounded.
+blocks every push completes exactly one frame). When more than `max_backlog_ms` piles up the
+oldest audio is dropped back to `keep_ms`, so the uplink delay stays bounded; `trim` drops
+back to a bound of the caller's (what a microphone held before the call).
 """
 
 from __future__ import annotations
@@ -52,6 +52,15 @@ class Framer:
             drop = self._len - self._keep
             self._buf[: self._keep] = self._buf[drop:self._len]
             self._len = self._keep
+            self.dropped_samples += drop
+
+    def trim(self, keep_ms: float) -> None:
+        """Drop the oldest audio beyond `keep_ms` (counted in `dropped_samples`)."""
+        keep = int(self.frame_samples * keep_ms / 20)
+        if self._len > keep:
+            drop = self._len - keep
+            self._buf[:keep] = self._buf[drop:self._len]
+            self._len = keep
             self.dropped_samples += drop
 
     def pop(self) -> np.ndarray:

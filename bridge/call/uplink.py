@@ -6,7 +6,8 @@ accumulates) sends exactly one wire frame per tick, with digital silence wheneve
 has nothing, so Vapi sees an unbroken 20 ms cadence for the whole call. A tick up to 60 ms
 late is caught up at once (the frames it delayed follow it); after a longer stall of the
 event loop the schedule restarts instead of sending a burst, which would confuse Vapi's
-turn detection. Each tick asks the source for what real time owes since the last one.
+turn detection (a file is only delayed by it). Each tick asks the source for what real time
+owes since the last one.
 
 A device source drives the uplink instead (`frame_wake`): its capture callback signals an
 eventfd each time it has captured one more frame's worth, and the frame leaves at once
@@ -14,6 +15,16 @@ rather than on the next tick of a timer whose phase against the callbacks would 
 (different on every call). The timer stays as the fallback (`pacing.FrameGate`): silence
 on an absolute 20 ms cadence when the device stalls, and a burst of blocks leaves at most
 2× real time. One loop wake-up per 20 ms; files and the null device keep the timer.
+
+When the loop was held up anyway (a flood of tiny downlink frames: 0.4-2 s; the first
+call's setup: ~170 ms; a slow disk, GC), the device's ring kept what the visitor said
+meanwhile, and the framer keeps it too (up to `MAX_BACKLOG_MS`, what the ring holds): the
+gate above sends the backlog at its 2× real time until it is gone. The framer used to drop
+all but 100 ms of it to stay on time: 0.7-3.1 s of a visitor's words lost per flood on the
+rig, none now (`tests/faults/test_loop_hold.py`). At 2×, not all at once: bursts faster
+than real time confuse Vapi's turn detection (../shared/PROTOCOL.md, [seen]); a 1 s hold-up
+costs 1 s more delay, gone after 1 s more. A hold-up past `MAX_BACKLOG_MS` loses the oldest
+of it, counted in `dropped_ms`.
 """
 
 from __future__ import annotations
@@ -43,6 +54,10 @@ EARLY_MS = FRAME_MS // 2  # capture-driven: frames at least 10 ms apart (a burst
 GRACE_MS = 2 * FRAME_MS  # capture-driven: silence once a frame is this late (a stalled
 # device), not sooner: a capture thread starved 20-40 ms on a loaded machine is late, not
 # stalled, and silence sent for it lands mid-word in what Vapi hears
+MAX_BACKLOG_MS = 2000  # beyond this the oldest is dropped (the device ring holds no more)
+STALE_MAX_MS, STALE_KEEP_MS = 100, 40  # the first read: the microphone before the call,
+# not audio the call fell behind on, is cut to this (what it captured since `run` began is
+# the call's: a loop held up before the first read, by the first call's setup, keeps it)
 
 
 @dataclass
@@ -81,7 +96,8 @@ class Uplink:
         # a block's end leaves with that block's frame or waits for the next capture (a
         # whole block); the uplink goes to Vapi's speech recogniser, which does not use phase
         self._resampler = Resampler(source.sample_rate, wire_rate, minimum_phase=True)
-        self._framer = Framer(wire_rate, FRAME_MS)
+        self._framer = Framer(wire_rate, FRAME_MS, max_backlog_ms=MAX_BACKLOG_MS,
+                              keep_ms=MAX_BACKLOG_MS)
         self._silence = np.zeros(self._framer.frame_samples, dtype=np.int16)
         self.muted = False
         # the kiosk's sound (the chime, the connecting tone) began before the call: no echo
@@ -92,6 +108,7 @@ class Uplink:
         # when the newest sample read was captured; None until the device's first block
         # (frames the gate sent before it are silence, sent as they leave)
         self._captured_until: float | None = None
+        self._started = 0.0  # when `run` began (time.monotonic()): the call's audio from here
         self._stale_dropped = 0  # what the first read's backlog cut: the microphone before the
         # call (from the devices' opening), old by then, not audio the call fell behind on
 
@@ -122,6 +139,7 @@ class Uplink:
 
     async def run(self) -> None:
         dev_rate = self.source.sample_rate
+        self._started = time.monotonic()
         fd = self.source.frame_wake(dev_rate * FRAME_MS // 1000)
         if fd is not None:
             try:
@@ -204,6 +222,9 @@ class Uplink:
             captured = self._echo.near(captured)
         self._framer.push(self._resampler.process(captured))
         if first:
+            keep = max(STALE_KEEP_MS, (stamp - self._started) * 1000)
+            if self._framer.buffered_ms > max(STALE_MAX_MS, keep):
+                self._framer.trim(keep)
             self._stale_dropped = self._framer.dropped_samples
 
     def _frame(self) -> bytes:

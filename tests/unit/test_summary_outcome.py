@@ -54,7 +54,7 @@ def test_the_summary_says_whether_a_recording_never_started_or_stopped_early() -
 
 
 def test_the_summary_says_the_microphone_audio_the_uplink_dropped() -> None:
-    """The uplink drops what it could not send in time (the loop held up 0.5 s by a flood of
+    """The uplink drops what it could not send in time (the loop held up over 2 s by a flood of
     tiny frames); before, only the playout's drops were said, and a visitor's lost words
     showed nowhere but in a shorter `sent`."""
     from bridge.call.uplink import UplinkStats
