@@ -38,6 +38,8 @@ from bridge.events import EventBus
 from bridge.extras import install_command
 from bridge.profile import Profile, load_profile
 from bridge.profile.fields import file_path
+from bridge.profile.statedir import save_fix
+from bridge.service.day_store import room
 from bridge.service.logsetup import colour_wanted
 from bridge.service.spending import SPENDING_EXIT, SpendingGuard, dollars, limited
 from bridge.words import plural
@@ -113,6 +115,10 @@ def _spending(profile: Profile) -> list[Item]:
         return []
     guard = SpendingGuard(lambda: profile, EventBus())
     what = "spending guard allows a call"
+    if (exc := room(guard.path)) is not None:  # `run` would refuse every call (spending.py)
+        return [Item(False, what, f"spending limit unknown: today's totals cannot be saved to "
+                     f"{guard.path} ({exc.strerror or exc}): run places no call — "
+                     f"{save_fix(guard.path, exc)}", SPENDING_EXIT)]
     refusal = guard.refusal()
     if refusal is not None:
         return [Item(False, what, refusal, SPENDING_EXIT)]

@@ -106,7 +106,7 @@ class Daemon:
             return f"the daemon is in {self.profile.service.mode} mode, not standby"
         if (self.call is not None and not self.call.done) or self._trigger.is_set():
             return "a call is already in progress"
-        if cause in ("ctl", "http") and (refusal := self.spending.refusal()):
+        if cause in ("ctl", "http") and (refusal := self.spending.recheck()):
             return refusal  # an operator's request: told, not chimed and apologised for
         self._cause = cause
         self._trigger.set()
@@ -200,7 +200,7 @@ class Daemon:
         """Loop mode at a spending limit: no call, chime or offline line until one is allowed
         (tomorrow, a higher limit, no totals file), looked at each reload or SPENDING_POLL_S."""
         self._set_state("spending limit reached: waiting for tomorrow or a higher limit")
-        while self.spending.reason():
+        while self.spending.recheck():
             self.reloads.applied.clear()
             if not await self._wait_for(self.reloads.applied, SPENDING_POLL_S):
                 return

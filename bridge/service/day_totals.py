@@ -19,7 +19,7 @@ import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from bridge.profile.statedir import replace_text, save_fix
+from bridge.profile.statedir import replace_text
 from bridge.vapi.callinfo import is_call_id
 
 log = logging.getLogger("bridge.spending")
@@ -99,13 +99,9 @@ def read(path: Path, today: str) -> Totals:
 
 def write(path: Path, totals: Totals, *, durable: bool = True) -> None:
     """`durable=False` skips the fsync (for a write on the event loop as a call's audio
-    starts: the kernel still writes it back within seconds)."""
-    try:
-        replace_text(path, json.dumps(asdict(totals)) + "\n", private=True, durable=durable)
-    except OSError as exc:
-        log.log(_level(path), "cannot save the spending totals to %s (%s): calls are not "
-                "counted towards call.max_daily_minutes/max_daily_cost until it can be — %s", path,
-                exc.strerror or exc, save_fix(path, exc))
+    starts: the kernel still writes it back within seconds). OSError as is (the old file
+    kept whole): `day_store.py` keeps what could not be saved."""
+    replace_text(path, json.dumps(asdict(totals)) + "\n", private=True, durable=durable)
 
 
 _said: set[Path] = set()  # files whose trouble was said: once at warning level, then debug

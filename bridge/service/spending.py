@@ -12,7 +12,10 @@ GET /call) is added to the day's totals, kept per profile so they survive a rest
 StateDirectory=), else `$XDG_STATE_HOME/vapi-bridge`, else `~/.local/state/vapi-bridge`.
 A call is on the day's open list from the moment it is up until it is counted, so one cut
 off with the daemon, or one whose cost Vapi had not said at its end, is counted once Vapi
-says what it lasted and cost (`cut_off.py`).
+says what it lasted and cost (`cut_off.py`). Totals the file cannot take (a full disk) are
+kept in memory while the daemon runs (`day_store.py`); a daemon that has not saved them
+once since it started, a limit set, places no call: what an earlier run counted but could
+not save is unknown, and a kiosk restarted in a loop would pass its limit call after call.
 """
 
 from __future__ import annotations
@@ -27,9 +30,10 @@ from bridge import events
 from bridge.errors import ExitCode
 from bridge.events import EventBus, KioskEvent
 from bridge.profile import Profile
-from bridge.profile.statedir import state_file
+from bridge.profile.statedir import save_fix, state_file
 from bridge.service import day_totals
 from bridge.service.cut_off import Settler
+from bridge.service.day_store import DayStore
 from bridge.service.day_totals import OpenCall, Totals, number
 from bridge.service.state_lock import StateLock
 from bridge.vapi.api import VapiApi
@@ -62,6 +66,7 @@ class SpendingGuard:
         self.refused: str | None = None  # the refusal said last (`say_if_reached`)
         self._live: str | None = None  # the id of the call up now, on the open list
         self._lock: StateLock | None = None  # held from `start` on
+        self.store = DayStore(lambda: self.path, lambda: self.today().isoformat())
         self.settler = Settler(self.totals, self._save, lambda: self._live, api, profile,
                                self._counted_late)
         bus.listen(self._on_event)
@@ -71,6 +76,8 @@ class SpendingGuard:
         left are looked at (and ended, if Vapi says they go on, when no other is alive)."""
         if self._lock is None:
             self._lock = StateLock(self.path.with_suffix(".lock"))
+        if limited(self.profile()):
+            self.store.retry()  # can they be saved? (else no call: `reason`)
         self.settler.start(self._lock.alone)
 
     async def aclose(self) -> None:
@@ -83,11 +90,11 @@ class SpendingGuard:
         return state_file("spending", self.profile().name)
 
     def totals(self) -> Totals:
-        return day_totals.read(self.path, self.today().isoformat())
+        return self.store.read()
 
     def _save(self, totals: Totals) -> None:
         """The day's totals written, as a call is counted (at its end, or by the settler)."""
-        day_totals.write(self.path, totals)
+        self.store.write(totals)
         self.say_if_reached(totals)  # now, not only when the next call is asked for
 
     def _counted_late(self, call_id: str, seconds: float, cost: float) -> None:
@@ -104,8 +111,8 @@ class SpendingGuard:
             return
         totals = self.totals()
         totals.opened(OpenCall(info.id))
-        day_totals.write(self.path, totals, durable=False)  # as the call's audio starts
-        day_totals.sync_soon(self.path)  # (a power cut: the next start ends it)
+        if self.store.write(totals, durable=False):  # as the call's audio starts
+            day_totals.sync_soon(self.path)  # (a power cut: the next start ends it)
         self._live = info.id
 
     def _on_event(self, event: KioskEvent) -> None:
@@ -126,11 +133,19 @@ class SpendingGuard:
         self._save(totals)
         self.settler.kick()
 
+    def _unknown(self) -> OSError | None:
+        """Why this daemon has not saved the day's totals once yet (their last write's
+        failure), or None: saved, or not tried."""
+        return None if self.store.saved else self.store.failed
+
     def reason(self, totals: Totals | None = None) -> str | None:
         """Why no call may be placed now (against `totals`, read if not given), or None."""
         c = self.profile().call
         if c.max_daily_minutes is None and c.max_daily_cost is None:
             return None
+        if (exc := self._unknown()) is not None:
+            return (f"today's totals cannot be saved to {self.path} ({exc.strerror or exc}): "
+                    f"what earlier runs spent today is not known")
         t = totals or self.totals()
         if c.max_daily_minutes is not None and t.minutes >= c.max_daily_minutes:
             return (f"today's calls have lasted {t.minutes:.{1 if t.minutes >= 10 else 2}f} "
@@ -144,9 +159,13 @@ class SpendingGuard:
     def refusal(self, totals: Totals | None = None) -> str | None:
         """Why no call may be placed now, with how to lift it; None when one may."""
         reason = self.reason(totals)
+        if reason is not None and (exc := self._unknown()) is not None:
+            return (f"spending limit unknown: {reason}; no call is placed until they can be — "
+                    f"{save_fix(self.path, exc)}")
+        unsaved = self.store.failed is not None  # (memory holds what the file lacks)
         return None if reason is None else (
             f"spending limit reached: {reason}; no call is placed until tomorrow (raise the "
-            f"limit in the profile and reload, or remove {self.path})")
+            f"limit in the profile and reload{'' if unsaved else f', or remove {self.path}'})")
 
     def say_if_reached(self, totals: Totals | None = None) -> str | None:
         """The refusal a call would get now (`refusal`), said once as the limit is first
@@ -161,11 +180,18 @@ class SpendingGuard:
         """Before a call: None to place it; else the exit code, having said why. The calls
         not counted yet are asked of Vapi first (`Settler.before_call`: 1.5 s at most)."""
         await self.settler.before_call()
-        if self.say_if_reached() is None:
+        if self.recheck() is None:
             return None
         self.bus.publish(events.ERROR, message=self.refused, cause=CAUSE,
                          exit=int(SPENDING_EXIT))
         return SPENDING_EXIT
+
+    def recheck(self) -> str | None:
+        """`say_if_reached`, the totals saved first if they are not (a limit set): a full
+        disk mended since, the file catches up, and calls are placed again."""
+        if limited(self.profile()):
+            self.store.retry()
+        return self.say_if_reached()
 
     def snapshot(self) -> dict[str, Any]:
         c, t = self.profile().call, self.totals()

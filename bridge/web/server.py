@@ -196,7 +196,7 @@ class WebServer:
     async def call(self, request: web.Request) -> web.Response:
         refused = self.host.request_call("http")
         if refused:
-            limit = refused.startswith("spending limit reached")  # (spending.refusal)
+            limit = refused.startswith("spending limit ")  # (spending.refusal)
             return web.json_response({"ok": False, "error": refused, **(
                 {"cause": "spending-limit"} if limit else {})}, status=409)
         return web.json_response({"ok": True, "message": "call requested"}, status=202)

@@ -136,6 +136,19 @@ def test_system_unit_runs_the_profile_as_a_notify_service(
     assert one(s, "Service.SyslogIdentifier") == "vapi-bridge-%i"
 
 
+def test_system_unit_waits_for_the_clock_without_needing_it(
+        system_unit: dict[str, list[str]]) -> None:
+    """A Raspberry Pi has no RTC: before NTP (or timesyncd's saved time) sets the clock, a
+    call would count towards the wrong spending day. Ordering only: pulling the targets in
+    (Wants=/Requires=) would keep a kiosk without network from starting."""
+    after = " ".join(system_unit["Unit.After"]).split()
+    assert {"time-set.target", "time-sync.target"} <= set(after)
+    for pull in ("Unit.Wants", "Unit.Requires", "Unit.BindsTo", "Unit.Requisite"):
+        assert not {"time-set.target", "time-sync.target"} & set(
+            " ".join(system_unit.get(pull, [])).split()), pull
+    assert "systemd-time-wait-sync.service" in GUIDE.read_text()
+
+
 def test_system_unit_user_credential_and_directories(system_unit: dict[str, list[str]]) -> None:
     s = system_unit
     assert one(s, "Service.User") == "vapi-bridge"

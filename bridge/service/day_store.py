@@ -1,0 +1,108 @@
+"""The day's totals as the spending guard counts them: the file (`day_totals.py`), and what
+this daemon counted that the file could not take (a full disk, a read-only state
+directory, a file size limit). A call's count never rests on the write succeeding.
+
+While writes fail, the totals written last are kept in memory and each read counts from
+the larger of them and the file, their open calls joined (less those this daemon counted),
+so the daily limits hold, and the calls left open are still counted at their end, while
+the daemon runs. One warning says so, naming the cause and the fix; the next write that
+works (a call counted, one placed, `retry`) puts all of it in the file, and says so. A
+write that works hands the totals back to the file: an operator may then remove it to
+lift a limit.
+
+A daemon that has not saved the totals once since it started (`saved` false, `failed`
+set) cannot know what an earlier run counted but could not save: `spending.py` refuses
+calls then, a limit being set."""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+from bridge.profile.statedir import save_fix
+from bridge.service import day_totals
+from bridge.service.day_totals import MAX_FILE_BYTES, MAX_OPEN, Totals
+from bridge.words import plural
+
+log = logging.getLogger("bridge.spending")
+
+
+def joined(file: Totals, kept: Totals, counted: set[str]) -> Totals:
+    """`file`'s day, each total the larger, `kept`'s open calls then the file's others (less
+    the `counted`: taken off the list in memory, still on it in the file)."""
+    if kept.day != file.day:  # counted yesterday, unsaved: only its open calls carry over
+        kept = Totals(file.day, open=kept.open)
+    ids = {entry.id for entry in kept.open}
+    others = [e for e in file.open if e.id not in ids and e.id not in counted]
+    return Totals(file.day, max(file.minutes, kept.minutes), max(file.cost, kept.cost),
+                  max(file.calls, kept.calls), [*kept.open, *others][-MAX_OPEN:])
+
+
+class DayStore:
+    """`path()` is the profile's file now (a reload may rename the profile)."""
+
+    def __init__(self, path: Callable[[], Path], today: Callable[[], str]) -> None:
+        self.path, self.today = path, today
+        self.saved = False  # a write has worked since the daemon started
+        self.failed: OSError | None = None  # the last write's failure (None: it worked)
+        self._kept: Totals | None = None  # the totals the file could not take
+        self._kept_in: Path | None = None  # the file they were for
+        self._counted: set[str] = set()  # calls taken off the open list the file still has
+
+    def read(self) -> Totals:
+        path = self.path()
+        file = day_totals.read(path, self.today())
+        if self._kept is None or self._kept_in != path:
+            return file
+        return joined(file, self._kept, self._counted)
+
+    def write(self, totals: Totals, *, durable: bool = True) -> bool:
+        """`totals` saved (True), else kept in memory, the trouble said once."""
+        path = self.path()
+        try:
+            day_totals.write(path, totals, durable=durable)
+        except OSError as exc:
+            in_file = {e.id for e in day_totals.read(path, totals.day).open}
+            before = self._counted if self._kept_in == path else set()
+            self._counted = (before | in_file) - {e.id for e in totals.open}
+            self._kept, self._kept_in = totals, path
+            if self.failed is None:
+                log.warning("cannot save the spending totals to %s (%s): today's calls are "
+                            "counted in memory until it can be, so the daily limits hold "
+                            "while the daemon runs but not across a restart (which places no "
+                            "call while a limit is set and they cannot be saved) — %s", path,
+                            exc.strerror or exc, save_fix(path, exc))
+            self.failed = exc
+            return False
+        if self.failed is not None:
+            log.warning("the spending totals are saved to %s again (today: %.1f min, $%.4f, "
+                        "%s)", path, totals.minutes, totals.cost, plural(totals.calls, "call"))
+        self.saved, self.failed = True, None
+        self._kept = self._kept_in = None
+        self._counted = set()
+        return True
+
+    def retry(self) -> bool:
+        """The totals written again unless the last write, since the start, worked: whether
+        they are saved."""
+        return (self.saved and self.failed is None) or self.write(self.read())
+
+
+def room(path: Path) -> OSError | None:
+    """Why the day's file could not be written now, or None: a temporary file as large as it
+    grows, in its directory (the nearest one that exists), written and removed. For `check`,
+    which must not write the file a running daemon writes."""
+    where = path.parent
+    while not where.is_dir() and where != where.parent:
+        where = where.parent
+    try:
+        with tempfile.TemporaryFile(dir=where) as f:
+            f.write(bytes(MAX_FILE_BYTES))
+            f.flush()
+            os.fsync(f.fileno())
+    except OSError as exc:
+        return exc
+    return None
