@@ -98,20 +98,21 @@ class JitterEstimator:
         """The window is full: a low estimate is trustworthy, not just a short sample."""
         return self.span_s >= 0.9 * self.window_s
 
-    def on_chunk(self, now: float, samples: int) -> float:
-        """Record one arrival; returns the buffering (ms) that would have hidden the
-        window's worst late arrival: offset spread + longest chunk."""
+    def on_chunk(self, now: float, samples: int, chunk: int | None = None) -> float:
+        """Record one arrival of `samples`; returns the buffering (ms) that would have
+        hidden the window's worst late arrival: offset spread + longest chunk. `chunk`:
+        the longest of the frames the arrival joins (frames read back to back), if less."""
         if self._last is None or now - self._last > self.pause_s:
             self._base = now - self._media / self.rate
             self._window.clear()
         self._last = now
         offset = now - self._media / self.rate - self._base
         self._media += samples
-        oldest, rise, chunk = self._window.add(now, offset, samples / self.rate,
-                                               self.window_s)
+        oldest, rise, longest = self._window.add(
+            now, offset, (samples if chunk is None else chunk) / self.rate, self.window_s)
         self.span_s = now - oldest
         self.jitter_ms = rise * 1000.0
-        self.chunk_ms = chunk * 1000.0
+        self.chunk_ms = longest * 1000.0
         return self.jitter_ms + self.chunk_ms
 
 

@@ -10,8 +10,13 @@ and one without a `turnId` (optional in Vapi's schema) counts only while the vis
 speaking over the reply (`speech-update` user started since it began, or not yet stopped). Said
 again late, in the next reply, it flushed that reply and took up to 1 s of its start for
 the cut one's tail (750 ms of a 1.8 s answer lost: simulator fault `interrupt-again`).
-One that comes before the visitor's speech start is held `HELD_S` for it: the two are not
-ordered either. A call that sends no speech-updates has only the event: it counts.
+One that comes before the visitor's speech start is held `HELD_S` for it (the two are not
+ordered either), but only where it may be a late one: when a `user-interrupted` cut this
+reply or the one before. Else it is the reply's first, and it counts at once: held, it let
+the reply play on until the speech start (the playout depth, ~130 ms, and what Vapi sent
+after the event), and through the whole reply when that came over 1 s late, never, or
+before the reply began and stopped before the event. A call that sends no speech-updates
+has only the event: it counts.
 
 The assistant's `speech-update started` ends the cut reply's tail (`Downlink`) only while
 the visitor is not speaking: one while they are (they have just cut it) is the cut reply's
@@ -54,6 +59,9 @@ class BargeIn:
         self._visitor_since_reply = True
         self._visitor_speaking = False  # between the visitor's speech-updates
         self._held: float | None = None  # when such a user-interrupted came
+        # a user-interrupted cut the reply before this one / this one: one without turnId
+        # may be said again late only then
+        self._cut_before = self._cut_now = False
         self._clock: Callable[[], float] = downlink.clock  # the downlink's: one clock
 
     def announce(self, label: str) -> None:
@@ -79,6 +87,7 @@ class BargeIn:
                 self._assistant_started_at = self.sink.played_samples
                 self._visitor_since_reply = False
                 if not self._visitor_speaking:  # else the cut reply's own, reordered
+                    self._cut_before, self._cut_now = self._cut_now, False
                     self.downlink.next_reply()
         else:
             return False
@@ -116,12 +125,14 @@ class BargeIn:
                 log.debug("call %s: user-interrupted again for the same turn", label)
                 return  # what plays now may be the next one
             self._cut_turns.append(event.turn_id)
-        elif cut and not (self._visitor_since_reply or self._visitor_speaking):  # no
-            # turnId, no visitor over the reply: a late one, unless their speech start follows
+        elif cut and not (self._visitor_since_reply or self._visitor_speaking) and (
+                self._cut_before or self._cut_now):  # no turnId, no visitor over the reply,
+            # a cut just before: a late one, unless their speech start follows
             log.debug("call %s: user-interrupted without turnId while the visitor is not "
                       "heard over the reply: held", label)
             self._held = self._clock()
             return
+        self._cut_now = self._cut_now or cut
         dropped = self.downlink.barge_in(tail_of=label if cut else "")
         if not self.assistant_speaking:
             log.debug("call %s: visitor started speaking; flushed %.0f ms of playout",

@@ -102,7 +102,9 @@ class Downlink:
         self._tail: _Tail | None = None  # after user-interrupted: the cut reply's tail
         self._last_arrival: float | None = None
 
-    def on_audio(self, data: bytes) -> None:
+    def on_audio(self, data: bytes, longest: int = 0) -> None:
+        """`data`: what the socket read in one go; `longest`: the bytes of the longest frame
+        in it (0: one frame), the chunk the jitter estimate allows for."""
         self.bytes_received += len(data)
         if self._cut or self.muted:
             return
@@ -113,7 +115,9 @@ class Downlink:
         self._last_arrival = arrived
         jitter = self.jitter
         if jitter is not None:  # before the tail: a dropped chunk arrived too
-            jitter.on_chunk(arrived, len(samples))
+            n = len(samples)
+            jitter.on_chunk(arrived, n, n * longest // len(data) if 0 < longest < len(data)
+                            else n)
             floor = jitter.jitter_ms if jitter.settled else max(jitter.jitter_ms,
                                                                  FIRST_FLOOR_MS)
             target = target_ms(floor + jitter.chunk_ms, self._block_ms, *self._bounds)

@@ -32,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import os
 import time
 from collections.abc import Awaitable, Callable
@@ -100,6 +101,8 @@ class Uplink:
                               keep_ms=MAX_BACKLOG_MS)
         self._silence = np.zeros(self._framer.frame_samples, dtype=np.int16)
         self.muted = False
+        self._unmuted_at = -math.inf  # audio captured before it is silence (`_frame`)
+        self._on_capture = False  # capture-driven (`_run_on_capture`): a monotonic clock
         # the kiosk's sound (the chime, the connecting tone) began before the call: no echo
         # control has its start, and its echo reached Vapi as the visitor talking. Until it
         # and its echo are over (`own_sound`'s time), the call starts with silence
@@ -134,7 +137,10 @@ class Uplink:
         return self._captured_until - held_ms / 1000.0
 
     def mute(self, muted: bool) -> None:
-        """Local microphone mute: the cadence goes on, with silence."""
+        """Local microphone mute: the cadence goes on, with silence. What was captured while
+        muted stays silence when it leaves after the unmute (a backlog: the loop held up)."""
+        if self.muted and not muted:
+            self._unmuted_at = time.monotonic()
         self.muted = muted
 
     async def run(self) -> None:
@@ -178,6 +184,7 @@ class Uplink:
             wake()
 
         loop.add_reader(fd, captured)
+        self._on_capture = True
         due = self.source.sample_rate * FRAME_MS // 1000
         try:
             self._gate.start(loop.time())
@@ -218,8 +225,7 @@ class Uplink:
             stamp = at if at is not None else time.monotonic()
         first, self._captured_until = self._captured_until is None, stamp
         if self._echo is not None and self._far_end is not None:
-            self._echo.far(self._far_end())
-            captured = self._echo.near(captured)
+            captured = self._echo_control(self._echo, self._far_end(), captured)
         self._framer.push(self._resampler.process(captured))
         if first:
             keep = max(STALE_KEEP_MS, (stamp - self._started) * 1000)
@@ -227,14 +233,36 @@ class Uplink:
                 self._framer.trim(keep)
             self._stale_dropped = self._framer.dropped_samples
 
+    def _echo_control(self, echo: EchoControl, far: np.ndarray, near: np.ndarray
+                      ) -> np.ndarray:
+        """`near` cleaned of `far`, a frame's worth at a time: the echo control decides once
+        per call, so a backlog (the loop held up) taken whole got one gain — a visitor heard
+        at its end let all of the assistant's echo before it through, one at its start (over
+        the gate's 0.5 s of history) was cut 30 dB with the echo."""
+        step = self.source.sample_rate * FRAME_MS // 1000
+        if len(near) <= 2 * step:  # a block or two: as captured
+            echo.far(far)
+            return echo.near(near)
+        k = -(-len(near) // step)
+        out = []
+        for i in range(k):  # the far end (played meanwhile) in as many slices, in step
+            echo.far(far[i * len(far) // k:(i + 1) * len(far) // k])
+            out.append(echo.near(near[i * len(near) // k:(i + 1) * len(near) // k]))
+        return np.concatenate(out)
+
     def _frame(self) -> bytes:
+        # when the frame's audio began, by the capture's clock: a backlog (the loop held up)
+        # leaves up to 2 s after it was captured, past the sound or the mute it came under
+        # (the timer's schedule reads only what is due: no backlog, and its clock may be a test's)
+        began = time.monotonic() if self._captured_until is None or not self._on_capture \
+            else self._captured_until - (self._resampler.held_ms + self._framer.buffered_ms) / 1000
         frame = self._framer.pop()
         if self._own_sound is not None:
-            if time.monotonic() < self._own_sound():
+            if began < self._own_sound():
                 frame = self._silence
             else:
                 self._own_sound = None  # over: never again this call
-        if self.muted:
+        if self.muted or began < self._unmuted_at:
             frame = self._silence
         if self._tap is not None:
             self._tap(frame)

@@ -122,11 +122,13 @@ class CallSocket:
         await self.send(messages.encode(command))
         log.debug("call %s: sent %s", self.label, command.get("type"))
 
-    async def receive(self, on_audio: Callable[[bytes], None],
+    async def receive(self, on_audio: Callable[[bytes, int], None],
                       on_event: Callable[[messages.Event], None]) -> None:
         """Hand over every message until the socket closes: binary frames to `on_audio`,
         text frames parsed to `on_event` (never a `MalformedEvent`: those are counted).
-        Binary frames read in one go are handed over joined, in order (module docstring)."""
+        Binary frames read in one go are handed over joined, in order (module docstring),
+        with the length of the longest of them: the chunk Vapi sent, which the playout's
+        jitter estimate sizes itself by (not what one read joined)."""
         batch = _Batch(on_audio, asyncio.get_running_loop())
         try:
             await self._read(batch, on_event)
@@ -218,16 +220,19 @@ class _Batch:
     without letting the loop run), or at once by `flush` (before a text frame, at the
     end). What the handler raises on the loop's turn is raised by the next `add`/`flush`."""
 
-    def __init__(self, deliver: Callable[[bytes], None], loop: asyncio.AbstractEventLoop
-                 ) -> None:
+    def __init__(self, deliver: Callable[[bytes, int], None],
+                 loop: asyncio.AbstractEventLoop) -> None:
         self._deliver, self._loop = deliver, loop
         self._parts: list[bytes] = []
+        self._longest = 0  # bytes: the longest message in `_parts`
         self._due: asyncio.Handle | None = None
         self._error: BaseException | None = None
 
     def add(self, data: bytes) -> None:
         self._raise()
         self._parts.append(data)
+        if len(data) > self._longest:
+            self._longest = len(data)
         if self._due is None:
             self._due = self._loop.call_soon(self._turn)
 
@@ -252,8 +257,9 @@ class _Batch:
         parts = self._parts
         if parts:
             data = parts[0] if len(parts) == 1 else b"".join(parts)
+            longest, self._longest = self._longest, 0
             parts.clear()
-            self._deliver(data)
+            self._deliver(data, longest)
 
     def _raise(self) -> None:
         if self._error is not None:

@@ -12,7 +12,7 @@
   the client had not read yet), so it was taken out. What the hold-up costs the uplink:
   with this `file:` microphone the visitor is delayed, not dropped (each hold-up restarts
   the timer's schedule); with a device microphone the capture ring keeps what was said and
-  it leaves at once after (tests/faults/test_loop_hold.py). The visitor here is a ramp that
+  it leaves after, at 2x real time (tests/faults/test_loop_hold.py). The visitor here is a ramp that
   names its sample positions: what reached the simulator is checked whole and in order as
   far as it got, not for a length — each hold-up delays the rest, and a loaded machine
   (a CPU hog beside it: 1.8 s of 2 in a 4 s call, 1 run in 4) let the call's end cut the

@@ -4,8 +4,8 @@ The microphone's capture goes on while the loop is held up (a flood of tiny down
 frames: 0.5-1.3 s, 4 s with 1-byte frames; the first `open_call`: ~170 ms; a slow disk,
 GC): the device's ring keeps it. The uplink's framer used to drop all but the newest 40 ms
 of that backlog to stay on time, and the visitor's words of the hold-up never reached Vapi
-(0.5-1.5 s of them per flood on the rig). Now the backlog leaves at once after the hold-up
-and real-time pacing resumes.
+(0.5-1.5 s of them per flood on the rig). Now the backlog leaves after the hold-up at 2x
+real time (not in one burst: Vapi's turn detection), then real-time pacing resumes.
 
 The capture here is a thread of its own, as PortAudio's is: one 20 ms block of a ramp that
 names its sample positions into the real ring every 20 ms of real time, held-up loop or
@@ -100,7 +100,7 @@ def post_call(base_url: str, key: str) -> dict[str, object]:
 async def talk_through_a_hold_up(url: str, mic: ThreadedMic, hold_at: float) -> Uplink:
     sock = await CallSocket.open(url, "test")
     loop = asyncio.get_running_loop()
-    receiving = asyncio.create_task(sock.receive(lambda _: None, lambda _: None))
+    receiving = asyncio.create_task(sock.receive(lambda *_: None, lambda _: None))
     uplink = Uplink(mic, PcmS16leCodec(), RATE, sock.send)
     sending = asyncio.create_task(uplink.run())
     loop.call_later(hold_at, time.sleep, HOLD_S)  # the loop held up (a flood, a slow disk)

@@ -98,16 +98,51 @@ def test_user_interrupted_said_again_without_turn_id_leaves_the_next_reply_whole
     assert answer_lost_ms(played) < 10, f"the answer lost {answer_lost_ms(played):.0f} ms"
 
 
+# a reply before the first one, cut (no audio of its own): a user-interrupted without
+# turnId in the next may be that one's said again late
+EARLIER_CUT = [(0.1, speech("assistant", "started", -1)), (0.2, interrupted("turn--1")),
+               (0.3, speech("assistant", "stopped", -1))]
+
+
 def test_user_interrupted_without_turn_id_waits_for_the_visitors_speech_start() -> None:
-    """The two are not ordered either: the event before the speech-update is held, and
-    the speech start that follows it makes it good (the reply is cut then)."""
+    """The two are not ordered either: after a cut reply, the event before the
+    speech-update is held, and the speech start that follows it makes it good (the reply
+    is cut then)."""
     conversation = [(t, e) for t, e in CONVERSATION if not (
         isinstance(e, SpeechUpdate) and e.role == "user" and e.status == "started")]
     conversation = [(t, interrupted(None) if isinstance(e, UserInterrupted) else e)
-                    for t, e in conversation]
+                    for t, e in [*EARLIER_CUT, *conversation]]
     played = call(0.0, [(CUT + 0.1, speech("user", "started", 0))], conversation)
     assert loud_ms(played, CUT + 0.3, ANSWER[0] - 0.1) == 0, "the cut reply played on"
     assert loud_ms(played, CUT + 0.05, CUT + 0.1) > 0, "cut before the visitor's speech"
+    assert answer_lost_ms(played) < 10
+
+
+A0, A0_STOPPED = (0.5, speech("assistant", "started", 0)), (CUT + 0.01,
+                                                            speech("assistant", "stopped", 0))
+LATER = [(ANSWER[0], speech("assistant", "started", 1)),
+         (ANSWER[1], speech("assistant", "stopped", 1))]
+
+
+@pytest.mark.parametrize("user", [
+    [(CUT + 0.3, speech("user", "started", 0)), (3.6, speech("user", "stopped", 0))],
+    [(CUT + 1.2, speech("user", "started", 0)), (3.6, speech("user", "stopped", 0))],
+    [],
+    [(0.3, speech("user", "started", 0)), (1.9, speech("user", "stopped", 0))],
+], ids=["speech-start-0.3s-late", "speech-start-1.2s-late", "no-user-speech-update",
+        "speech-before-the-reply"])
+def test_the_first_user_interrupted_without_turn_id_cuts_at_once(
+        user: list[tuple[float, Event]]) -> None:
+    """No reply was cut before: it cannot be a late one said again. Held for the visitor's
+    speech start, the reply played on until it came (132 ms of the cut reply over the
+    visitor, the playout depth), and whole when it came over 1 s late, never, or before
+    the reply began (then stopped before the event): 132-919 ms, the barge-in never
+    counted."""
+    conversation = sorted([A0, (CUT, interrupted(None)), A0_STOPPED, *LATER, *user],
+                          key=lambda te: te[0])
+    played = call(0.2, [], conversation)
+    heard = loud_ms(played, CUT + 0.02, ANSWER[0] - 0.1)
+    assert heard == 0, f"{heard:.0f} ms of the cut reply played over the visitor"
     assert answer_lost_ms(played) < 10
 
 
