@@ -16,7 +16,13 @@ reply or the one before. Else it is the reply's first, and it counts at once: he
 the reply play on until the speech start (the playout depth, ~130 ms, and what Vapi sent
 after the event), and through the whole reply when that came over 1 s late, never, or
 before the reply began and stopped before the event. A call that sends no speech-updates
-has only the event: it counts.
+has only the event: it counts. One whose
+`turnId` is a `model-output`'s older than the one the playing reply began after is about a
+reply that is over (late): it flushed the next one (2.8 s of a 4 s answer). The assistant's
+`speech-update started` said again for the reply under way (its `turn` again; without turns,
+one while the visitor speaks over it) is no new reply: the visitor stays heard over it (it
+made the user-interrupted after their short "wait" late: held, never made good, 2.5 s of
+the cut reply played on).
 
 The assistant's `speech-update started` ends the cut reply's tail (`Downlink`) only while
 the visitor is not speaking: one while they are (they have just cut it) is the cut reply's
@@ -59,6 +65,9 @@ class BargeIn:
         self._visitor_since_reply = True
         self._visitor_speaking = False  # between the visitor's speech-updates
         self._held: float | None = None  # when such a user-interrupted came
+        self._reply_turn: int | None = None  # the `turn` of the assistant's latest start
+        self._outputs: deque[str] = deque(maxlen=16)  # model-output turnIds, oldest first
+        self._reply_output: str | None = None  # the newest of them as the reply began
         # a user-interrupted cut the reply before this one / this one: one without turnId
         # may be said again late only then
         self._cut_before = self._cut_now = False
@@ -75,6 +84,9 @@ class BargeIn:
 
     def on_event(self, event: messages.Event, label: str) -> bool:
         """Act on a barge-in or on the assistant's speech; False for any other event."""
+        if isinstance(event, messages.UnknownEvent) and event.type == "model-output":
+            self._output(event.raw.get("turnId"))
+            return False  # (the recorder's too)
         if isinstance(event, messages.SpeechUpdate) and event.role == "user":
             self._visitor_speaking = event.status == "started"
             if self._visitor_speaking:
@@ -82,8 +94,10 @@ class BargeIn:
         if self.rule.is_barge_in(event):
             self._barge_in(event, label)
         elif isinstance(event, messages.SpeechUpdate) and event.role == "assistant":
+            again = self._same_reply(event)
             self.assistant_speaking = event.status == "started"
-            if self.assistant_speaking:
+            if self.assistant_speaking and not again:
+                self._reply_output = self._outputs[-1] if self._outputs else None
                 self._assistant_started_at = self.sink.played_samples
                 self._visitor_since_reply = False
                 if not self._visitor_speaking:  # else the cut reply's own, reordered
@@ -92,6 +106,31 @@ class BargeIn:
         else:
             return False
         return True
+
+    def _same_reply(self, event: messages.SpeechUpdate) -> bool:
+        """An assistant `started` of the reply already begun (its own `turn` again; without
+        turns, one while the visitor speaks over a reply still under way): reordered or said
+        again, no new reply — the visitor heard over it stays heard."""
+        turn, current = event.turn, self._reply_turn
+        if event.status != "started":
+            return False
+        if turn is not None:
+            self._reply_turn = turn
+        if turn is not None and current is not None:
+            return turn == current
+        return self._visitor_speaking and self.assistant_speaking
+
+    def _output(self, turn_id: object) -> None:
+        if isinstance(turn_id, str) and 0 < len(turn_id) <= 128 \
+                and turn_id not in self._outputs:
+            self._outputs.append(turn_id)
+
+    def _before_reply(self, turn_id: str) -> bool:
+        """`turn_id` is a model-output's older than the one the playing reply began with:
+        a late word about a reply that is over (it flushed the next: 2.8 s of a 4 s answer)."""
+        now, outputs = self._reply_output, list(self._outputs)
+        return now is not None and turn_id in outputs and \
+            outputs.index(turn_id) < outputs.index(now)
 
     def after_command(self, command: Mapping[str, Any], label: str) -> None:
         """A command Vapi took that silences the assistant: what the kiosk has queued of it
@@ -124,6 +163,10 @@ class BargeIn:
             if event.turn_id in self._cut_turns:  # said again: the reply is cut already, and
                 log.debug("call %s: user-interrupted again for the same turn", label)
                 return  # what plays now may be the next one
+            if self._before_reply(event.turn_id):
+                log.debug("call %s: user-interrupted for a reply before the one playing",
+                          label)
+                return
             self._cut_turns.append(event.turn_id)
         elif cut and not (self._visitor_since_reply or self._visitor_speaking) and (
                 self._cut_before or self._cut_now):  # no turnId, no visitor over the reply,

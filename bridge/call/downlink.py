@@ -24,21 +24,25 @@ After `user-interrupted`, speech that still arrives without a pause is the cut r
 tail, and is dropped too: nothing in the protocol orders the event before the audio Vapi
 had already produced (a server whose audio path lags its events sent 200 ms more of the
 reply, played on over the visitor). The tail ends at the first pause in it — an arrival
-gap of `TAIL_GAP_MS` from the event on (a pause in Vapi's audio that the event arrived in
-is none: the tail came after it — 150 ms of it played on, cut with a click, when the
-chunk before came 170 ms earlier), or `TAIL_QUIET_MS` of near-silence, which any next
-reply follows (the visitor's turn lies between) — at the assistant's next `speech-update
-started` that comes while the visitor is not speaking (`BargeIn`: one while they are is
-the cut reply's own, reordered behind the event, and let the rest of its tail play over
-them, 160 ms of it with simulator fault `stale-started`), or after `TAIL_MAX_MS` of it (a
-server that talks on regardless). A second `user-interrupted` while a tail comes keeps that
-tail (its gap counted from the later event). A barge-in on the fallback signal (the
-visitor's speech start) or on a command drops no tail: Vapi may go on with the line, or
-start the next one at once. A dropped chunk still arrived, so the
-jitter estimate takes it: kept from it, its time would read as the next chunk's lateness
-(the floor and the target raised for the window's 8 s, the next answer held back by as
-much). The log line counts the speech dropped, not the near-silence the tail takes before
-it ends.
+gap of `TAIL_GAP_MS` (or the longest recent chunk's time and 50 ms, up to
+`TAIL_GAP_MAX_MS`: a server sending 200 ms chunks in real time has 200 ms gaps between
+them, and 500 ms of a cut reply played on after the first) from the event on (a pause in
+Vapi's audio that the event arrived in is none: the tail came after it — 150 ms of it
+played on, cut with a click, when the chunk before came 170 ms earlier), or
+`TAIL_QUIET_MS` of near-silence, which any next reply follows (the visitor's turn lies
+between) — at the assistant's next `speech-update started` that comes while the visitor is
+not speaking (`BargeIn`: one while they are is the cut reply's own, reordered behind the
+event, and let the rest of its tail play over them, 160 ms of it with simulator fault
+`stale-started`), or after `TAIL_MAX_MS` of it (a server that talks on regardless). A
+second `user-interrupted` while a tail comes keeps that tail (its gap counted from the
+later event). A barge-in on the fallback signal (the visitor's speech start) or on a
+command drops no tail: Vapi may go on with the line, or start the next one at once. A
+dropped chunk still arrived, so the jitter estimate takes it: kept from it, its time would
+read as the next chunk's lateness (the floor and the target raised for the window's 8 s,
+the next answer held back by as much). What arrives after a dropped tail fades in
+(`FADE_IN_MS`): it may begin mid-word (a tail cut at its bound), out of the flush's
+silence, a click else. The log line counts the speech dropped, not the near-silence the
+tail takes before it ends.
 
 The sink outlives the call in `standby` and `loop` modes: a downlink begins a new stream
 on it (nothing a call before left queued is played, the playout target starts again at
@@ -68,9 +72,11 @@ from bridge.audio.resample import Resampler
 FIRST_FLOOR_MS = 50.0  # the lateness kept covered until the jitter window is full
 CUT_LOGGED_MS = 300.0  # less cut at our end is the usual queue, not speech worth a line
 TAIL_GAP_MS = 150.0  # an arrival pause this long ends the cut reply's tail (chunks p50 50 ms)
+TAIL_GAP_MAX_MS = 400.0  # longer chunks: a pause is a chunk's time and 50 ms, at most this
 TAIL_QUIET_MS = 150.0  # so does this much near-silence (longer than a pause between words)
 TAIL_MAX_MS = 1000.0  # and at most this much of it is dropped
 QUIET_PEAK = 100  # -50 dBFS: near-silence, as between replies
+FADE_IN_MS = 5  # what plays after a dropped tail starts with this fade
 
 log = logging.getLogger("bridge.call")
 
@@ -131,6 +137,8 @@ class Downlink:
         if self._tail is not None:
             if self._tail.drops(samples, arrived, last):
                 return
+            if self._tail.dropped:  # out of the flush's silence, maybe mid-word (the tail
+                samples = _fade_in(samples, self.wire_rate)  # cut at its bound): a click
             self._tail = None  # over: its first pause
         out = self._resampler.process(apply_gain(samples, self._gain))
         if len(out):
@@ -147,8 +155,15 @@ class Downlink:
         if tail_of and self._tail is not None:  # cut again as its tail comes: one tail
             self._tail.since = self.clock()
         elif tail_of:
-            self._tail = _Tail(tail_of, self.wire_rate, self.clock())
+            self._tail = _Tail(tail_of, self.wire_rate, self.clock(), self._tail_gap_ms())
         return dropped
+
+    def _tail_gap_ms(self) -> float:
+        """The arrival pause that ends a tail: a server sending chunks longer than Vapi's
+        has gaps that long between them (200 ms chunks: the tail ended at the first, and
+        the rest of the cut reply played on, 500 ms of it)."""
+        chunk = self.jitter.chunk_ms if self.jitter is not None else 0.0
+        return min(TAIL_GAP_MAX_MS, max(TAIL_GAP_MS, chunk + 50.0))
 
     def next_reply(self) -> None:
         """The assistant's next reply has begun (`speech-update started` once the visitor
@@ -187,11 +202,21 @@ class Downlink:
 
 
 
+def _fade_in(out: np.ndarray, rate: int) -> np.ndarray:
+    n = min(len(out), rate * FADE_IN_MS // 1000)
+    if n == 0:
+        return out
+    out = out.copy()
+    out[:n] = (out[:n] * (np.arange(1, n + 1) / n)).astype(out.dtype)
+    return out
+
+
 class _Tail:
     """What arrives of a reply Vapi has cut (`Downlink`: dropped until its first pause)."""
 
-    def __init__(self, label: str, rate: int, since: float) -> None:
-        self.label, self.rate = label, rate
+    def __init__(self, label: str, rate: int, since: float,
+                 gap_ms: float = TAIL_GAP_MS) -> None:
+        self.label, self.rate, self.gap_ms = label, rate, gap_ms
         self.since = since  # the event: a pause before it is none of the tail's
         # wire samples: dropped, near-silent in a row, dropped that were not near-silent
         self.dropped = self.quiet = self.speech = 0
@@ -201,7 +226,7 @@ class _Tail:
         False for the chunk that ends it (what was dropped is logged: `over`)."""
         rate = self.rate
         since = self.since if last is None else max(last, self.since)
-        gap = (now - since) * 1000 >= TAIL_GAP_MS
+        gap = (now - since) * 1000 >= self.gap_ms
         quiet = int(samples.max()) <= QUIET_PEAK and int(samples.min()) >= -QUIET_PEAK
         self.quiet = self.quiet + len(samples) if quiet else 0
         if gap or self.quiet * 1000 >= TAIL_QUIET_MS * rate or \

@@ -111,3 +111,37 @@ def test_a_pause_before_user_interrupted_does_not_end_the_tail() -> None:
     sent = np.sum(np.abs(stream(0.3)[int(ANSWER[0] * 8000):]) > 3000) * 2  # at 16 kHz
     heard = np.sum(np.abs(played[int((ANSWER[0] - 0.1) * 16000):]) > 3000)
     assert heard >= 0.98 * sent, f"the answer lost {(sent - heard) / 16:.0f} ms"
+
+
+def test_a_server_sending_longer_chunks_has_its_tail_dropped_whole() -> None:
+    """Chunks of 200 ms every 200 ms (real time; Vapi's transport sets no chunk size): the
+    gap between two of them is no pause of the tail. Traced with a stand-in server: the
+    tail ended at the first gap after the event, and the rest of the cut reply (500 ms of
+    800) played on over the visitor, after 200 ms of silence."""
+    arrivals = [0.2 * k for k in range(1, int(SECONDS / 0.2))]
+    pulls = [0.007 + 0.02 * k for k in range(int(SECONDS / 0.02) - 1)]
+    _, played = play(stream(0.8), arrivals, pulls, [CUT_AT + 0.01])
+    after_cut = played[int((CUT_AT + 0.1) * 16000):int((ANSWER[0] - 0.1) * 16000)]
+    loud = np.flatnonzero(np.abs(after_cut) > 3000)
+    assert not len(loud), f"{len(loud) / 16:.0f} ms of the cut reply played after the event"
+    sent = np.sum(np.abs(stream(0.8)[int(ANSWER[0] * 8000):]) > 3000) * 2  # at 16 kHz
+    heard = np.sum(np.abs(played[int((ANSWER[0] - 0.1) * 16000):]) > 3000)
+    assert heard >= 0.98 * sent, f"the answer lost {(sent - heard) / 16:.0f} ms"
+
+
+def test_a_tail_cut_short_at_its_bound_resumes_without_a_click() -> None:
+    """A server that talks on past `TAIL_MAX_MS` after the event: what comes after the 1 s
+    dropped plays, mid-word, out of the silence the flush left. Traced with a stand-in
+    server (odd frame sizes, 1.45 s sent after the event): it started at full level, a
+    step, a click; now it fades in."""
+    arrivals = [0.047 * k for k in range(1, int(SECONDS / 0.047))]  # (chunks end mid-cycle)
+    pulls = [0.007 + 0.02 * k for k in range(int(SECONDS / 0.02) - 1)]
+    _, played = play(stream(1.5), arrivals, pulls, [CUT_AT])
+    x = played.astype(float)
+    after = int((CUT_AT + 0.1) * 16000)
+    back = after + int(np.flatnonzero(np.abs(x[after:]) > 300)[0])  # it plays again
+    assert back < int((CUT_AT + 1.3) * 16000), "the tail was not cut at its bound"
+    bend = np.abs(np.diff(x, 2))
+    steady = bend[back + 800:back + 1600].max()
+    jump = bend[back - 160:back + 160].max()
+    assert jump / steady < 3, f"it resumed with a click: {jump / steady:.1f}x the tone's bend"

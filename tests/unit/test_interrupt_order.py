@@ -24,7 +24,7 @@ from bridge.audio.codec import codec_for
 from bridge.audio.files import ClockedSink
 from bridge.call.bargein import BargeIn
 from bridge.call.downlink import Downlink
-from bridge.vapi.messages import Event, SpeechUpdate, UserInterrupted
+from bridge.vapi.messages import Event, SpeechUpdate, UnknownEvent, UserInterrupted
 from tests.unit.clocked_downlink import SPEAKER, WIRE, tone_over
 
 CUT = 2.0  # user-interrupted, into the first reply (which the visitor started over at 1.4)
@@ -179,3 +179,58 @@ def test_two_interruptions_in_300_ms_log_the_tail_dropped(
     said = [r.getMessage() for r in caplog.records if "interrupted reply" in r.getMessage()]
     assert said and "dropped 200 ms" in said[0], said
     assert answer_lost_ms(played) < 10
+
+
+def _short_interjection(stale_at: float, turns: bool) -> list[tuple[float, Event]]:
+    """The visitor's "wait!" (1.4-1.9 s) over the first reply; Vapi's user-interrupted,
+    without turnId, comes after their speech-update stopped (decided on the words heard),
+    and the reply's own speech-update started, said again, comes in between at `stale_at`."""
+    def drop_turn(e: Event) -> Event:
+        if isinstance(e, SpeechUpdate) and not turns:
+            return SpeechUpdate("speech-update", {}, status=e.status, role=e.role)
+        return e
+    conversation = [(1.9 if isinstance(e, SpeechUpdate) and e.role == "user"
+                     and e.status == "stopped" else t,
+                     interrupted(None) if isinstance(e, UserInterrupted) else e)
+                    for t, e in CONVERSATION]
+    conversation.append((stale_at, speech("assistant", "started", 0)))
+    return sorted(((t, drop_turn(e)) for t, e in conversation), key=lambda te: te[0])
+
+
+@pytest.mark.parametrize(("stale_at", "turns"), [(1.6, True), (1.6, False), (1.95, True)])
+def test_the_cut_replys_own_start_again_does_not_make_the_visitor_unheard(
+        stale_at: float, turns: bool) -> None:
+    """Traced with a stand-in server: the cut reply's speech-update started said again
+    after the visitor's start made the user-interrupted that followed their stop "late":
+    held, never made good, the reply played on over the visitor (2.5 s of it)."""
+    played = call(0.9, [], _short_interjection(stale_at, turns))  # Vapi sent it on
+    heard = loud_ms(played, CUT + 0.3, ANSWER[0] - 0.1)
+    assert heard == 0, f"{heard:.0f} ms of the cut reply played on over the visitor"
+    assert answer_lost_ms(played) < 10
+
+
+def test_a_reply_starting_before_the_visitors_stop_stays_whole_when_cut_late() -> None:
+    """Vapi's next reply may start before the visitor's speech-update stopped [seen]; a
+    late user-interrupted without turnId in it is still no cut of it."""
+    conversation = [(ANSWER[0] + 0.05 if isinstance(e, SpeechUpdate) and e.role == "user"
+                     and e.status == "stopped" else t, e) for t, e in CONVERSATION]
+    conversation.sort(key=lambda te: te[0])
+    played = call(0.0, [(ANSWER[0] + 0.5, interrupted(None))], conversation)
+    assert answer_lost_ms(played) < 10, f"the answer lost {answer_lost_ms(played):.0f} ms"
+
+
+def model_output(turn_id: str) -> UnknownEvent:
+    return UnknownEvent("model-output", {"type": "model-output", "turnId": turn_id})
+
+
+def test_a_late_user_interrupted_for_the_reply_before_leaves_the_next_whole() -> None:
+    """Its `turnId` names the model-output before the playing reply's: that reply is over.
+    Traced with a stand-in server: it flushed the next reply (2.8 s of a 4 s answer)."""
+    conversation = [(t, e) for t, e in CONVERSATION if not isinstance(e, UserInterrupted)]
+    conversation += [(0.45, model_output("turn-0")), (ANSWER[0] - 0.05, model_output("turn-1"))]
+    played = call(0.0, [(ANSWER[0] + 0.5, interrupted("turn-0"))],
+                  sorted(conversation, key=lambda te: te[0]))
+    assert answer_lost_ms(played) < 10, f"the answer lost {answer_lost_ms(played):.0f} ms"
+    played = call(0.0, [(ANSWER[0] + 0.5, interrupted("turn-1"))],
+                  sorted(conversation, key=lambda te: te[0]))
+    assert answer_lost_ms(played) > 500, "the answer's own interruption did not cut it"
