@@ -24,9 +24,11 @@ one while the visitor speaks over it) is no new reply: the visitor stays heard o
 made the user-interrupted after their short "wait" late: held, never made good, 2.5 s of
 the cut reply played on).
 
-The assistant's `speech-update started` ends the cut reply's tail (`Downlink`) only while
-the visitor is not speaking: one while they are (they have just cut it) is the cut reply's
-own, reordered behind `user-interrupted`.
+The assistant's `speech-update started` of a new reply ends the cut reply's tail
+(`Downlink`): one with a new `turn` always (Vapi starts the next reply 160 ms before the
+visitor's speech-update stopped, as recorded); without turns only while the visitor is not
+speaking: one while they are (they have just cut it) may be the cut reply's own, reordered
+behind `user-interrupted`.
 """
 
 from __future__ import annotations
@@ -68,9 +70,9 @@ class BargeIn:
         self._reply_turn: int | None = None  # the `turn` of the assistant's latest start
         self._outputs: deque[str] = deque(maxlen=16)  # model-output turnIds, oldest first
         self._reply_output: str | None = None  # the newest of them as the reply began
-        # a user-interrupted cut the reply before this one / this one: one without turnId
-        # may be said again late only then
-        self._cut_before = self._cut_now = False
+        # replies begun since a user-interrupted cut one (0: this one was cut); one without
+        # turnId may be said again late only in the cut reply or the next (0 or 1)
+        self._since_cut = 2
         self._clock: Callable[[], float] = downlink.clock  # the downlink's: one clock
 
     def announce(self, label: str) -> None:
@@ -94,31 +96,33 @@ class BargeIn:
         if self.rule.is_barge_in(event):
             self._barge_in(event, label)
         elif isinstance(event, messages.SpeechUpdate) and event.role == "assistant":
-            again = self._same_reply(event)
-            self.assistant_speaking = event.status == "started"
-            if self.assistant_speaking and not again:
-                self._reply_output = self._outputs[-1] if self._outputs else None
-                self._assistant_started_at = self.sink.played_samples
-                self._visitor_since_reply = False
-                if not self._visitor_speaking:  # else the cut reply's own, reordered
-                    self._cut_before, self._cut_now = self._cut_now, False
-                    self.downlink.next_reply()
+            self._assistant(event.status == "started", event.turn)
         else:
             return False
         return True
 
-    def _same_reply(self, event: messages.SpeechUpdate) -> bool:
-        """An assistant `started` of the reply already begun (its own `turn` again; without
-        turns, one while the visitor speaks over a reply still under way): reordered or said
-        again, no new reply — the visitor heard over it stays heard."""
-        turn, current = event.turn, self._reply_turn
-        if event.status != "started":
-            return False
-        if turn is not None:
+    def _assistant(self, started: bool, turn: int | None) -> None:
+        """The assistant's speech-update. A `started` of the reply already begun (its own
+        `turn` again; without turns, one while the visitor speaks over a reply under way) is
+        no new reply: the visitor heard over it stays heard. A new reply ends the cut one's
+        tail, but without turns not while the visitor speaks: that may be the cut reply's own
+        start, reordered behind user-interrupted. With turns it does: Vapi starts the next
+        reply before the visitor's speech-update stopped (160 ms, recorded), and the tail
+        took up to 1 s of a quick answer's start (474 ms)."""
+        last, by_turn = self._reply_turn, turn is not None and self._reply_turn is not None
+        if started and turn is not None:
             self._reply_turn = turn
-        if turn is not None and current is not None:
-            return turn == current
-        return self._visitor_speaking and self.assistant_speaking
+        new = started and (turn != last if by_turn else not (
+            self._visitor_speaking and self.assistant_speaking))
+        self.assistant_speaking = started
+        if not new:
+            return
+        self._reply_output = self._outputs[-1] if self._outputs else None
+        self._assistant_started_at = self.sink.played_samples
+        self._visitor_since_reply = False
+        if by_turn or not self._visitor_speaking:
+            self._since_cut += 1
+            self.downlink.next_reply()
 
     def _output(self, turn_id: object) -> None:
         if isinstance(turn_id, str) and 0 < len(turn_id) <= 128 \
@@ -168,14 +172,15 @@ class BargeIn:
                           label)
                 return
             self._cut_turns.append(event.turn_id)
-        elif cut and not (self._visitor_since_reply or self._visitor_speaking) and (
-                self._cut_before or self._cut_now):  # no turnId, no visitor over the reply,
-            # a cut just before: a late one, unless their speech start follows
+        elif cut and self._since_cut <= 1 and not (
+                self._visitor_since_reply or self._visitor_speaking):  # no turnId, a cut
+            # just before, no visitor over the reply: a late one, unless their speech follows
             log.debug("call %s: user-interrupted without turnId while the visitor is not "
                       "heard over the reply: held", label)
             self._held = self._clock()
             return
-        self._cut_now = self._cut_now or cut
+        if cut:
+            self._since_cut = 0
         dropped = self.downlink.barge_in(tail_of=label if cut else "")
         if not self.assistant_speaking:
             log.debug("call %s: visitor started speaking; flushed %.0f ms of playout",

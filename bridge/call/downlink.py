@@ -23,16 +23,16 @@ that one sample of the cut reply would ring through the resampler as a click.
 After `user-interrupted`, speech that still arrives without a pause is the cut reply's
 tail, and is dropped too: nothing in the protocol orders the event before the audio Vapi
 had already produced (a server whose audio path lags its events sent 200 ms more of the
-reply, played on over the visitor). The tail ends at the first pause in it — an arrival
-gap of `TAIL_GAP_MS` (or the longest recent chunk's time and 50 ms, up to
-`TAIL_GAP_MAX_MS`: a server sending 200 ms chunks in real time has 200 ms gaps between
-them, and 500 ms of a cut reply played on after the first) from the event on (a pause in
-Vapi's audio that the event arrived in is none: the tail came after it — 150 ms of it
-played on, cut with a click, when the chunk before came 170 ms earlier), or
-`TAIL_QUIET_MS` of near-silence, which any next reply follows (the visitor's turn lies
-between) — at the assistant's next `speech-update started` that comes while the visitor is
-not speaking (`BargeIn`: one while they are is the cut reply's own, reordered behind the
-event, and let the rest of its tail play over them, 160 ms of it with simulator fault
+reply, played on over the visitor). The tail ends at the first pause in it — an arrival gap
+of `TAIL_GAP_MS` (or the longest recent chunk's time and 50 ms, up to `TAIL_GAP_MAX_MS`: a
+server sending 200 ms chunks in real time has 200 ms gaps between them, and 500 ms of a cut
+reply played on after the first) from the event on (a pause in Vapi's audio that the event
+arrived in is none: the tail came after it — 150 ms of it played on, cut with a click, when
+the chunk before came 170 ms earlier), or `TAIL_QUIET_MS` of near-silence, which any next
+reply follows (the visitor's turn lies between) — at the assistant's next reply's
+`speech-update started` (`BargeIn`: one with a new `turn`, or without turns one while the
+visitor is not speaking: one while they are may be the cut reply's own, reordered behind
+the event, and let the rest of its tail play over them, 160 ms of it with simulator fault
 `stale-started`), or after `TAIL_MAX_MS` of it (a server that talks on regardless). A
 second `user-interrupted` while a tail comes keeps that tail (its gap counted from the
 later event). A barge-in on the fallback signal (the visitor's speech start) or on a
@@ -166,8 +166,8 @@ class Downlink:
         return min(TAIL_GAP_MAX_MS, max(TAIL_GAP_MS, chunk + 50.0))
 
     def next_reply(self) -> None:
-        """The assistant's next reply has begun (`speech-update started` once the visitor
-        is not speaking, `BargeIn`): no more tail."""
+        """The assistant's next reply has begun (its `speech-update started`, `BargeIn`):
+        no more tail."""
         if self._tail is not None:
             self._tail.over()
             self._tail = None

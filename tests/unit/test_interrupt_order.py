@@ -50,10 +50,11 @@ CONVERSATION = [(0.5, speech("assistant", "started", 0)), (1.4, speech("user", "
 
 
 def call(tail_s: float, extra: Sequence[tuple[float, Event]],
-         conversation: Sequence[tuple[float, Event]] = CONVERSATION) -> np.ndarray:
-    """The first reply sent until `tail_s` after the cut, then the answer; the events at
-    their times. Returns what the speaker played (at SPEAKER Hz)."""
-    audio = tone_over(SECONDS, [(0.5, CUT + tail_s), ANSWER])
+         conversation: Sequence[tuple[float, Event]] = CONVERSATION,
+         replies: Sequence[tuple[float, float]] = ()) -> np.ndarray:
+    """The first reply sent until `tail_s` after the cut, then the answer (or `replies`);
+    the events at their times. Returns what the speaker played (at SPEAKER Hz)."""
+    audio = tone_over(SECONDS, replies or [(0.5, CUT + tail_s), ANSWER])
     now = [0.0]
     sink = ClockedSink(SPEAKER)
     down = Downlink(codec_for("mulaw"), WIRE, sink, clock=lambda: now[0])
@@ -234,3 +235,43 @@ def test_a_late_user_interrupted_for_the_reply_before_leaves_the_next_whole() ->
     played = call(0.0, [(ANSWER[0] + 0.5, interrupted("turn-1"))],
                   sorted(conversation, key=lambda te: te[0]))
     assert answer_lost_ms(played) > 500, "the answer's own interruption did not cut it"
+
+
+# Vapi's order as recorded (../shared/fixtures/vapi-recorded/transport_ack_dropped_by_vapi):
+# the next reply's speech-update started 160 ms before the visitor's stopped, `turn` numbers
+# shared by the visitor's speech and the reply that answers it
+QUICK = (2.4, 4.4)  # a quick answer to a short "stop": the cut reply's tail ends at 2.3
+
+
+@pytest.mark.parametrize("turn_id", ["turn-0", None])
+def test_the_next_reply_started_before_the_visitors_stop_ends_the_tail(
+        turn_id: str | None) -> None:
+    """Its own `turn`: a new reply, not the cut one's start reordered. Taken for that, it
+    left the tail running into the answer: 474 ms of its start dropped."""
+    conversation = [(0.5, speech("assistant", "started", 0)), (1.4, speech("user", "started", 1)),
+                    (CUT, interrupted(turn_id)), (CUT + 0.01, speech("assistant", "stopped", 0)),
+                    (QUICK[0], speech("assistant", "started", 1)),
+                    (QUICK[0] + 0.16, speech("user", "stopped", 1))]
+    played = call(0.0, [], conversation, [(0.5, CUT + 0.3), QUICK])
+    whole = call(0.0, [], [], [QUICK])
+    lost = loud_ms(whole, QUICK[0], SECONDS) - loud_ms(played, QUICK[0], SECONDS)
+    assert lost < 10, f"the answer lost {lost:.0f} ms"
+
+
+def test_a_reply_two_after_the_cut_one_is_cut_at_once_in_vapis_order() -> None:
+    """The reply after the cut one began before the visitor's stop: it was not counted as
+    a reply, so every later first user-interrupted without turnId was held as if said again
+    late, and never counted with the visitor's speech start 1.2 s after it: all Vapi sent
+    after it played (266 ms here; 896 ms of a reply Vapi went on sending)."""
+    second, third = (3.0, 4.0), (4.5, 5.0)  # the third sent until 200 ms after the event
+    conversation = [(0.5, speech("assistant", "started", 0)), (1.4, speech("user", "started", 1)),
+                    (CUT, interrupted(None)), (CUT + 0.01, speech("assistant", "stopped", 0)),
+                    (second[0], speech("assistant", "started", 1)),
+                    (second[0] + 0.16, speech("user", "stopped", 1)),
+                    (second[1], speech("assistant", "stopped", 1)),
+                    (third[0], speech("assistant", "started", 2)),
+                    (third[0] + 0.3, interrupted(None)),
+                    (third[0] + 1.5, speech("user", "started", 2))]
+    played = call(0.0, [], conversation, [(0.5, CUT), second, third])
+    heard = loud_ms(played, third[0] + 0.33, SECONDS)  # the playout depth after it
+    assert heard == 0, f"{heard:.0f} ms of the reply played on after user-interrupted"
