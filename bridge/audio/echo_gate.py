@@ -241,14 +241,14 @@ class EchoGate:
     def _expected(self, start: int, grid: _Grid, now: PathMeasurement | None) -> np.ndarray:
         """Echo power to expect in each frame of the tick's `grid` from microphone sample
         `start`: the locked path's echo-return ratio times the far end's decaying-peak level
-        at its lag; at least what the newest measurement alone explains (before the path
-        has locked)."""
+        at its lag; at least what the newest measurement alone explains, its decaying peak
+        too (before the path has locked; a second path's echo comes later)."""
         out = grid.zeros
         far = self._far.history
         if self.path.lag is not None:
             out = self.path.ratio * self._far_peak(far, start + self.path.lag, grid)
         if now is not None and now.rho2 * self._unnoised() >= self._explained:
-            out = np.maximum(out, now.gain2 * self._power(far, start + now.lag, grid))
+            out = np.maximum(out, now.gain2 * self._far_peak(far, start + now.lag, grid))
         return out
 
     def _unnoised(self) -> float:

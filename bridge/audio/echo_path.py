@@ -4,10 +4,11 @@ The bridge knows exactly what the speaker played (the far end), so the echo path
 measured, not guessed from the microphone's level: the newest `window_ms` of microphone
 is cross-correlated (FFT, at a low analysis rate) with the far end at every lag up to
 `max_lag_ms`. The best lag explains the largest share of the microphone's energy; that
-share (the squared normalised correlation, `rho2`) says whether the microphone is mostly
-echo. A visitor's voice is not correlated with the far end, so it neither moves the lag
-nor biases the least-squares gain: unlike a level learned from the microphone alone, the
-estimate cannot learn a visitor as echo.
+share (the squared normalised correlation, `rho2`; with the lags beside it, and a second
+path, fitted with it: `echo_taps`) says whether the microphone is mostly echo. A visitor's
+voice is not correlated with the far end, so it neither moves the lag nor biases the
+least-squares gain: unlike a level learned from the microphone alone, the estimate
+cannot learn a visitor as echo.
 
 Streams are indexed by their own cumulative sample counts (far `f`, microphone `m`); an
 echo path is the constant relation `m + lag` = the far sample heard at microphone sample
@@ -29,8 +30,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from bridge.audio.echo_taps import PAIR_MS, fit
+
 NEAR_MS = 5.0  # a locked path is followed this far each way with no FFT (`track`)
 FULL_EVERY = 4  # and searched over every lag every this many measurements
+# a locked path's second is searched for at most once this often, twice as long after each
+# search that found none (a visitor talking, one path), up to `SEARCH_GAP_MAX_MS`
+SEARCH_GAP_MS, SEARCH_GAP_MAX_MS = 60.0, 960.0
 MISSING = 100.0  # 20 dB: a lock predicting this much more echo than the microphone holds
 
 
@@ -137,14 +143,21 @@ class EchoPathEstimator:
         self._spectrum = np.zeros(self._nfft // 2 + 1, dtype=np.complex64)
         self._spectrum_of: tuple[int, int] | None = None  # (far history, its count)
         self._near = max(1, round(rate * NEAR_MS / 1000))  # lags `track()` looks at, each way
+        self._pair = round(rate * PAIR_MS / 1000)  # a second path is looked for this near
         self._tracked = 0
+        self._gap = self._gap_min = round(rate * SEARCH_GAP_MS / 1000)
+        self._gap_max = round(rate * SEARCH_GAP_MAX_MS / 1000)
+        self._searched_at = -self._gap_max  # microphone count at the last search for a pair
+        self._searching = False  # this fit may search
+        self._last: tuple[int, int] | None = None  # the last pair found (lags)
 
     def measure(self, far: History, mic: History, window: int | None = None,
-                lock: bool = True) -> PathMeasurement | None:
+                lock: bool = True, held: bool = False) -> PathMeasurement | None:
         """The best explanation of the newest `window` samples of microphone (default: the
         estimator's window, at most that) by the far end, or None when either is too quiet
         to tell. Updates the lock (if `lock`) when the far end explains it. `far` keeps its
-        energy (`History(…, energy=True)`) and at least `window + max_lag` samples."""
+        energy (`History(…, energy=True)`) and at least `window + max_lag` samples. `held`:
+        the lock is being followed (`track`), so its lag explaining enough ends the fit."""
         w = window or self.window
         m_end = mic.count
         x = mic.span(m_end - w, m_end)
@@ -162,7 +175,8 @@ class EchoPathEstimator:
         off = self.window - w
         r = np.fft.irfft(np.conj(np.fft.rfft(x, self._nfft)) * self._far_spectrum(far),
                          self._nfft)[off:off + len(e_f)]
-        return self._best(r, e_f, e_m, far.count - m_end - self.max_lag, m_end, lock)
+        return self._best(r, e_f, e_m, far.count - m_end - self.max_lag, m_end, lock,
+                          far, w, held=held)
 
     def track(self, far: History, mic: History) -> PathMeasurement | None:
         """`measure()` for a locked path, at a fraction of its cost: most times only the
@@ -175,7 +189,7 @@ class EchoPathEstimator:
             near = self._measure_near(far, mic, self.lag)
             if near is not None and near.rho2 >= self.lock_rho2:
                 return near
-        return self.measure(far, mic)
+        return self.measure(far, mic, held=True)
 
     def _measure_near(self, far: History, mic: History, lag: int) -> PathMeasurement | None:
         """The best lag within `NEAR_MS` of `lag`, or None when the microphone, or the far
@@ -195,21 +209,52 @@ class EchoPathEstimator:
             return None
         first = far.count - w - self.max_lag + lo  # far index under x[0] at lag index lo
         r = np.correlate(far.span(first, first + w + hi - lo), x, "valid")
-        return self._best(r, e_f, e_m, lag - k0 + lo, m_end, lock=True)
+        return self._best(r, e_f, e_m, lag - k0 + lo, m_end, True, far, w, s, True)
 
     def _best(self, r: np.ndarray, e_f: np.ndarray, e_m: float, first_lag: int, m_end: int,
-              lock: bool) -> PathMeasurement:
+              lock: bool, far: History, w: int, pair: int | None = None,
+              held: bool = False) -> PathMeasurement:
         """Of the lags `first_lag`, `first_lag + 1`, … (their correlations `r` with the
-        microphone, whose energy is `e_m`, and the far end's energy `e_f` under each), the
-        one that explains most; it updates the lock (if `lock`) when it explains enough."""
+        newest `w` samples of microphone, whose energy is `e_m`, and the far end's energy
+        `e_f` under each), the one that explains most, with its neighbours and a second
+        path within `pair` lags (default `PAIR_MS`) fitted with it (`echo_taps.fit`); it
+        updates the lock (if `lock`) when they explain enough."""
         explained = np.square(r, dtype=np.float64) / np.maximum(e_f, self.min_energy)
-        k = int(np.argmax(explained))
+        start = m_end - w + first_lag  # the far end under the window's first sample, lag 0
+        lock_at = (self.lag - first_lag, self.lock_rho2 * e_m) if (
+            held and self.lag is not None) else None
+        last = None if self._last is None else (self._last[0] - first_lag,
+                                                 self._last[1] - first_lag)
+        k, both, two = fit(r, e_f, e_m, int(np.argmax(explained)),
+                           self._pair if pair is None else pair,
+                           lambda lo, hi: far.span(start + lo, start + hi - 1 + w), w,
+                           lock_at, last, lambda: self._may_search(m_end, pair is not None))
+        if two is not None and pair is None:  # not a pair `track` found near the lock
+            self._last = (first_lag + two[0], first_lag + two[1])
+        if self._searching:  # a search ran: none found, the next one later
+            self._gap = self._gap_min if two is not None else min(2 * self._gap, self._gap_max)
+            self._searching = False
         e_far = max(float(e_f[k]), self.min_energy)
-        found = PathMeasurement(lag=first_lag + k, gain2=float(explained[k]) / e_far,
-                                rho2=min(1.0, float(explained[k]) / e_m))
+        found = PathMeasurement(lag=first_lag + k, gain2=both / e_far,
+                                rho2=min(1.0, both / e_m))
         if lock and found.rho2 >= self.lock_rho2:
             self._confirm(found, e_m / e_far, m_end)
         return found
+
+    def _may_search(self, at: int, near: bool) -> bool:
+        """Whether a pair may be searched for at microphone count `at` (a search costs
+        an FFT and a few fits; while a visitor talks over the echo it ran on most ticks,
+        doubling the gate's CPU): always before a lock, then at most once per `_gap`;
+        near the lock (`near`, a smaller search) only while no pair is remembered (one
+        out of its reach failed it on most ticks)."""
+        if near:
+            return self._last is None
+        if self.lag is None:
+            self._gap = self._gap_min
+        elif at - self._searched_at < self._gap:
+            return False
+        self._searched_at, self._searching = at, True
+        return True
 
     def _far_spectrum(self, far: History) -> np.ndarray:
         key = (id(far), far.count)

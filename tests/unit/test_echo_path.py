@@ -70,6 +70,11 @@ def test_a_steady_path_is_measured_as_the_whole_search_measures_it(
         assert (tracked is None) == (whole is None)
         if tracked is not None and whole is not None:
             assert tracked.lag == whole.lag
+            if min(tracked.rho2, whole.rho2) >= 0.5:
+                # the lock's lag explains enough: track stops there, measure fits the lags
+                # beside it too (a path between two samples)
+                assert tracked.rho2 <= whole.rho2 + 1e-3
+                continue
             assert abs(tracked.rho2 - whole.rho2) < 1e-3
             assert abs(tracked.gain2 - whole.gain2) <= 1e-3 * whole.gain2
 
