@@ -55,6 +55,7 @@ class ThreadedMic(Backend):
         self.ring = SampleRing(RATE * 2, RATE)
         self.fd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
         self.blocks = 0
+        self.last_at = 0.0  # when the last block was captured (time.monotonic())
         self._thread = threading.Thread(target=self._capture, daemon=True)
         self.done = threading.Event()
 
@@ -72,6 +73,7 @@ class ThreadedMic(Backend):
             time.sleep(max(0.0, t0 + (k + 1) * 0.020 - time.monotonic()))
             self.ring.put(ramp(k * FRAME, FRAME))
             self.blocks = k + 1
+            self.last_at = time.monotonic()
             os.eventfd_write(self.fd, 1)
         self.done.set()
 
@@ -105,7 +107,12 @@ async def talk_through_a_hold_up(url: str, mic: ThreadedMic, hold_at: float) -> 
     sending = asyncio.create_task(uplink.run())
     loop.call_later(hold_at, time.sleep, HOLD_S)  # the loop held up (a flood, a slow disk)
     await asyncio.to_thread(mic.done.wait, 30)
-    await asyncio.sleep(HOLD_S + 0.2)  # the backlog, at 2× real time, and the last frame
+    for _ in range(200):  # the backlog, at 2× real time, and the last frame: sent once the
+        # newest frame sent began with the last block (its capture clock, not a fixed wait)
+        if uplink.frame_captured_at() >= mic.last_at - 0.025:
+            break
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(0.05)  # its bytes to the simulator
     sending.cancel()
     await sock.close()
     receiving.cancel()
