@@ -250,12 +250,20 @@ class Uplink:
             out.append(echo.near(near[i * len(near) // k:(i + 1) * len(near) // k]))
         return np.concatenate(out)
 
+    def _began(self) -> float:
+        """When the next frame's audio began, by the capture's clock (the timer's schedule
+        reads only what is due: no backlog, and its clock may be a test's: now)."""
+        if self._captured_until is None or not self._on_capture:
+            return time.monotonic()
+        return self._captured_until - (self._resampler.held_ms
+                                       + self._framer.buffered_ms) / 1000
+
     def _frame(self) -> bytes:
-        # when the frame's audio began, by the capture's clock: a backlog (the loop held up)
-        # leaves up to 2 s after it was captured, past the sound or the mute it came under
-        # (the timer's schedule reads only what is due: no backlog, and its clock may be a test's)
-        began = time.monotonic() if self._captured_until is None or not self._on_capture \
-            else self._captured_until - (self._resampler.held_ms + self._framer.buffered_ms) / 1000
+        # a backlog (the loop held up) leaves up to 2 s after it was captured, past the sound
+        # or the mute it came under: judged by when its audio began, read only while either
+        # is still to be judged (not on every frame of the call)
+        watch = self._own_sound is not None or self._unmuted_at != -math.inf
+        began = self._began() if watch else 0.0
         frame = self._framer.pop()
         if self._own_sound is not None:
             if began < self._own_sound():
@@ -264,6 +272,8 @@ class Uplink:
                 self._own_sound = None  # over: never again this call
         if self.muted or began < self._unmuted_at:
             frame = self._silence
+        else:
+            self._unmuted_at = -math.inf  # what was captured under the mute has left
         if self._tap is not None:
             self._tap(frame)
         self._frames_sent += 1
