@@ -97,7 +97,25 @@ def _size(count: int) -> str:
 
 
 def tls_context() -> ssl.SSLContext:
-    """A verifying client context with the system's trust store (see the module doc)."""
+    """A verifying client context with the system's trust store (see the module doc).
+
+    Made once per trust environment (`SSL_CERT_FILE`, `SSL_CERT_DIR`) and then shared:
+    loading the store holds the event loop 60-90 ms here (a Raspberry Pi's core is several
+    times slower), which a context per connection paid at every call's socket and every
+    controlUrl command, mid-call, with the speaker fed from that loop. The libraries only
+    set ALPN on it (http/1.1, what both speak). A store changed on disk is read at the
+    next start, as curl's users get it from a new process."""
+    key = (os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
+    context = _CONTEXTS.get(key)
+    if context is None:
+        context = _CONTEXTS[key] = _new_tls_context()
+    return context
+
+
+_CONTEXTS: dict[tuple[str | None, str | None], ssl.SSLContext] = {}
+
+
+def _new_tls_context() -> ssl.SSLContext:
     context = ssl.create_default_context()
     paths = ssl.get_default_verify_paths()
     has_system = any(p and os.path.exists(p) for p in (paths.cafile, paths.capath))
