@@ -5,20 +5,25 @@ Which server event means a barge-in is Vapi's rule (`bridge.vapi.interruptions`)
 module knows what the assistant is saying (its `speech-update`s) and how much of it the
 visitor has heard (the speaker's own sample count), so the log line can say so.
 
-`user-interrupted` said again is no new cut: for a `turnId` already cut it is ignored,
-and one without a `turnId` (optional in Vapi's schema) counts only while the visitor is
-speaking over the reply (`speech-update` user started since it began, or not yet stopped). Said
-again late, in the next reply, it flushed that reply and took up to 1 s of its start for
-the cut one's tail (750 ms of a 1.8 s answer lost: simulator fault `interrupt-again`).
-One that comes before the visitor's speech start is held `HELD_S` for it (the two are not
-ordered either), but only where it may be a late one: when a `user-interrupted` cut this
-reply or the one before. Else it is the reply's first, and it counts at once: held, it let
-the reply play on until the speech start (the playout depth, ~130 ms, and what Vapi sent
-after the event), and through the whole reply when that came over 1 s late, never, or
-before the reply began and stopped before the event. A call that sends no speech-updates
-has only the event: it counts. One whose
-`turnId` is a `model-output`'s older than the one the playing reply began after is about a
-reply that is over (late): it flushed the next one (2.8 s of a 4 s answer). The assistant's
+`user-interrupted` said again is no new cut: for a `turnId` already cut, or older than the
+playing reply's, it is ignored (`bridge.call.turn_ids`; a `turnId` Vapi reuses for a later
+reply tells nothing, and is taken as none). One without a `turnId` (optional in Vapi's
+schema) after a cut just before (this reply or the one before) counts only while the
+visitor is heard over the reply: their `speech-update` started since it began (speech not
+yet stopped from before it only between replies, or from a server that does not say a cut
+reply stopped: Vapi began the reply, their turn was over, and their stopped comes 160 ms
+later, as recorded — a repeat in between cut the answer, 821 ms lost). Said again late, in
+the next reply, it flushed that reply and took up to 1 s of its start for the cut one's
+tail (750 ms of a 1.8 s answer lost: simulator fault `interrupt-again`). Else it is held:
+Vapi's cut is said by the reply's own `speech-update stopped`, and that within `CONFIRM_S`,
+or within `HELD_S` with the visitor's speech start since, makes it good; the visitor's start
+alone does only between replies, or from a server that does not say a cut reply stopped
+(a backchannel, "yeah", which Vapi lets the reply play over, made a late repeat good: 784
+ms of the answer lost). Where no reply was cut just before it is the reply's first, and it
+counts at once: held, it let the reply play on until the speech start (the playout depth,
+~130 ms, and what Vapi sent after the event), and through the whole reply when that came
+over 1 s late, never, or before the reply began and stopped before the event. A call that
+sends no speech-updates has only the event: it counts. The assistant's
 `speech-update started` said again for the reply under way (its `turn` again; without turns,
 one while the visitor speaks over it) is no new reply: the visitor stays heard over it (it
 made the user-interrupted after their short "wait" late: held, never made good, 2.5 s of
@@ -26,25 +31,27 @@ the cut reply played on).
 
 The assistant's `speech-update started` of a new reply ends the cut reply's tail
 (`Downlink`): one with a new `turn` always (Vapi starts the next reply 160 ms before the
-visitor's speech-update stopped, as recorded); without turns only while the visitor is not
-speaking: one while they are (they have just cut it) may be the cut reply's own, reordered
-behind `user-interrupted`.
+visitor's speech-update stopped, as recorded); without turns while the visitor is not
+speaking, or after a `model-output` with a `turnId` not seen before since the cut (a new
+reply's: it took 474 ms of a quick answer's start); else one while they speak (they have
+just cut it) may be the cut reply's own, reordered behind `user-interrupted`.
 """
 
 from __future__ import annotations
 
 import logging
-from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from bridge.audio.base import AudioSink
 from bridge.call.downlink import Downlink
+from bridge.call.turn_ids import Named, TurnIds
 from bridge.vapi import messages
 from bridge.vapi.interruptions import BargeInRule
 
 log = logging.getLogger("bridge.call")
 HELD_S = 1.0  # a user-interrupted without turnId waits this long for the visitor's speech
+CONFIRM_S = 0.5  # one held in a reply under way: for the reply's stop (Vapi's cut) this long
 
 
 class BargeIn:
@@ -61,19 +68,23 @@ class BargeIn:
         self.assistant_speaking = False
         self.interruptions = 0  # barge-ins that cut the assistant's reply
         self._assistant_started_at = 0  # the speaker's sample count when the reply began
-        self._cut_turns: deque[str] = deque(maxlen=8)  # the turnIds user-interrupted named
+        self._ids = TurnIds()  # what the turnIds say
         # the visitor started speaking (speech-update user started) since the assistant's
         # reply began; a user-interrupted without turnId before that is held (`_held`)
         self._visitor_since_reply = True
         self._visitor_speaking = False  # between the visitor's speech-updates
         self._held: float | None = None  # when such a user-interrupted came
+        self._held_in_reply = False  # as a reply was under way: its stop makes it good
+        self._held_heard = False  # the visitor's speech start came since
+        # the reply cut last was said stopped (speech-update) within CONFIRM_S of the cut:
+        # this server says so, and one held in a reply waits for that, not for the visitor
+        self._stops_on_cut, self._cut_at, self._stopped_at = False, -1.0, -1.0
         self._reply_turn: int | None = None  # the `turn` of the assistant's latest start
-        self._outputs: deque[str] = deque(maxlen=16)  # model-output turnIds, oldest first
-        self._reply_output: str | None = None  # the newest of them as the reply began
         # replies begun since a user-interrupted cut one (0: this one was cut); one without
         # turnId may be said again late only in the cut reply or the next (0 or 1)
         self._since_cut = 2
         self._clock: Callable[[], float] = downlink.clock  # the downlink's: one clock
+        self._label = ""  # the call's, for a held user-interrupted made good later
 
     def announce(self, label: str) -> None:
         """As the call starts (the rule taken again: the assistant's clientMessages may have
@@ -86,15 +97,16 @@ class BargeIn:
 
     def on_event(self, event: messages.Event, label: str) -> bool:
         """Act on a barge-in or on the assistant's speech; False for any other event."""
+        self._label = label
         if isinstance(event, messages.UnknownEvent) and event.type == "model-output":
-            self._output(event.raw.get("turnId"))
+            self._ids.output(event.raw.get("turnId"))
             return False  # (the recorder's too)
         if isinstance(event, messages.SpeechUpdate) and event.role == "user":
             self._visitor_speaking = event.status == "started"
             if self._visitor_speaking:
-                self._visitor_started(label)
+                self._visitor_started()
         if self.rule.is_barge_in(event):
-            self._barge_in(event, label)
+            self._barge_in(event)
         elif isinstance(event, messages.SpeechUpdate) and event.role == "assistant":
             self._assistant(event.status == "started", event.turn)
         else:
@@ -103,38 +115,45 @@ class BargeIn:
 
     def _assistant(self, started: bool, turn: int | None) -> None:
         """The assistant's speech-update. A `started` of the reply already begun (its own
-        `turn` again; without turns, one while the visitor speaks over a reply under way) is
-        no new reply: the visitor heard over it stays heard. A new reply ends the cut one's
-        tail, but without turns not while the visitor speaks: that may be the cut reply's own
-        start, reordered behind user-interrupted. With turns it does: Vapi starts the next
-        reply before the visitor's speech-update stopped (160 ms, recorded), and the tail
-        took up to 1 s of a quick answer's start (474 ms)."""
+        `turn` again; without turns, one while the visitor speaks over a reply under way,
+        unless a model-output with a new turnId came since) is no new reply: the visitor
+        heard over it stays heard. A new reply ends the cut one's tail; without turns not
+        while the visitor speaks, unless such a model-output came: it may be the cut reply's
+        own start, reordered behind user-interrupted. With turns it does, and so with that
+        model-output: Vapi starts the next reply before the visitor's speech-update stopped
+        (160 ms, recorded), and the tail took up to 1 s of a quick answer's start (474 ms)."""
         last, by_turn = self._reply_turn, turn is not None and self._reply_turn is not None
         if started and turn is not None:
             self._reply_turn = turn
-        new = started and (turn != last if by_turn else not (
+        if not started:
+            self._reply_stopped()
+        fresh = self._ids.fresh
+        new = started and (turn != last if by_turn else fresh or not (
             self._visitor_speaking and self.assistant_speaking))
         self.assistant_speaking = started
         if not new:
             return
-        self._reply_output = self._outputs[-1] if self._outputs else None
+        self._ids.reply_began()
         self._assistant_started_at = self.sink.played_samples
         self._visitor_since_reply = False
-        if by_turn or not self._visitor_speaking:
+        if self._held_in_reply:  # held in the reply before: none of this one's
+            self._held = None
+        if by_turn or fresh or not self._visitor_speaking:
             self._since_cut += 1
             self.downlink.next_reply()
 
-    def _output(self, turn_id: object) -> None:
-        if isinstance(turn_id, str) and 0 < len(turn_id) <= 128 \
-                and turn_id not in self._outputs:
-            self._outputs.append(turn_id)
-
-    def _before_reply(self, turn_id: str) -> bool:
-        """`turn_id` is a model-output's older than the one the playing reply began with:
-        a late word about a reply that is over (it flushed the next: 2.8 s of a 4 s answer)."""
-        now, outputs = self._reply_output, list(self._outputs)
-        return now is not None and turn_id in outputs and \
-            outputs.index(turn_id) < outputs.index(now)
+    def _reply_stopped(self) -> None:
+        """The assistant's speech-update stopped: a user-interrupted held as the reply played
+        is made good if it came within `CONFIRM_S` before (Vapi's cut: the two go together),
+        or within `HELD_S` with the visitor's speech start since; else that start, within
+        `HELD_S`, still makes it good (`_visitor_started`)."""
+        now, held = self._clock(), self._held
+        self._stopped_at = now
+        self._stops_on_cut |= now - self._cut_at <= CONFIRM_S
+        if held is not None and self._held_in_reply and self.assistant_speaking and (
+                now - held <= CONFIRM_S or (self._held_heard and now - held <= HELD_S)):
+            self._held = None
+            self._cut(messages.UserInterrupted("user-interrupted", {}))
 
     def after_command(self, command: Mapping[str, Any], label: str) -> None:
         """A command Vapi took that silences the assistant: what the kiosk has queued of it
@@ -153,34 +172,54 @@ class BargeIn:
                  "assistant muted" if kind == "control" else "say interrupts the assistant",
                  dropped)
 
-    def _visitor_started(self, label: str) -> None:
-        """The visitor's speech start: a user-interrupted held just before it is theirs."""
-        self._visitor_since_reply = True
+    def _visitor_started(self) -> None:
+        """The visitor's speech start: a user-interrupted held just before it is theirs; but
+        one held as a reply plays on, from a server that says a cut reply stopped, waits for
+        that (`_reply_stopped`): Vapi lets a backchannel ("yeah") play on."""
+        self._visitor_since_reply = self._held_heard = True
+        if self._held_in_reply and self.assistant_speaking and self._stops_on_cut:
+            return
         held, self._held = self._held, None
         if held is not None and self._clock() - held <= HELD_S:
-            self._barge_in(messages.UserInterrupted("user-interrupted", {}), label)
+            self._cut(messages.UserInterrupted("user-interrupted", {}))
 
-    def _barge_in(self, event: messages.Event, label: str) -> None:
+    def _barge_in(self, event: messages.Event) -> None:
         # Vapi's word that it cut the reply: what still comes of it is dropped as well
-        cut = isinstance(event, messages.UserInterrupted)
-        if isinstance(event, messages.UserInterrupted) and event.turn_id is not None:
-            if event.turn_id in self._cut_turns:  # said again: the reply is cut already, and
+        label = self._label
+        if isinstance(event, messages.UserInterrupted):
+            named = self._ids.judge(event.turn_id)
+            if named is Named.AGAIN:  # said again: the reply is cut already, and what
                 log.debug("call %s: user-interrupted again for the same turn", label)
-                return  # what plays now may be the next one
-            if self._before_reply(event.turn_id):
+                return  # plays now may be the next one
+            if named is Named.BEFORE:
                 log.debug("call %s: user-interrupted for a reply before the one playing",
                           label)
                 return
-            self._cut_turns.append(event.turn_id)
-        elif cut and self._since_cut <= 1 and not (
-                self._visitor_since_reply or self._visitor_speaking):  # no turnId, a cut
-            # just before, no visitor over the reply: a late one, unless their speech follows
-            log.debug("call %s: user-interrupted without turnId while the visitor is not "
-                      "heard over the reply: held", label)
-            self._held = self._clock()
-            return
+            if named is Named.UNKNOWN and self._since_cut <= 1 and not self._heard_over():
+                # a cut just before, no visitor heard over the reply: maybe that one late
+                log.debug("call %s: user-interrupted without turnId while the visitor is "
+                          "not heard over the reply: held", label)
+                self._held, self._held_in_reply = self._clock(), self.assistant_speaking
+                self._held_heard = False
+                return
+        self._cut(event)
+
+    def _heard_over(self) -> bool:
+        """The visitor is heard over the reply: their speech start since it began; their
+        speech on from before it only between replies, or from a server that does not say a
+        cut reply stopped. Else Vapi began the reply, so their turn was over (their stopped
+        comes 160 ms later, as recorded: a late repeat in between took 821 ms of it), and a
+        real cut of it is said stopped (`_reply_stopped`)."""
+        return self._visitor_since_reply or (self._visitor_speaking and not (
+            self.assistant_speaking and self._stops_on_cut))
+
+    def _cut(self, event: messages.Event) -> None:
+        label, cut = self._label, isinstance(event, messages.UserInterrupted)
         if cut:
-            self._since_cut = 0
+            self._since_cut, self._cut_at = 0, self._clock()  # a stop to come tells, or:
+            self._stops_on_cut = not self.assistant_speaking and \
+                self._cut_at - self._stopped_at <= CONFIRM_S
+            self._ids.cut()
         dropped = self.downlink.barge_in(tail_of=label if cut else "")
         if not self.assistant_speaking:
             log.debug("call %s: visitor started speaking; flushed %.0f ms of playout",

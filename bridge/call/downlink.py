@@ -31,18 +31,18 @@ arrived in is none: the tail came after it — 150 ms of it played on, cut with 
 the chunk before came 170 ms earlier), or `TAIL_QUIET_MS` of near-silence, which any next
 reply follows (the visitor's turn lies between) — at the assistant's next reply's
 `speech-update started` (`BargeIn`: one with a new `turn`, or without turns one while the
-visitor is not speaking: one while they are may be the cut reply's own, reordered behind
-the event, and let the rest of its tail play over them, 160 ms of it with simulator fault
-`stale-started`), or after `TAIL_MAX_MS` of it (a server that talks on regardless). A
-second `user-interrupted` while a tail comes keeps that tail (its gap counted from the
-later event). A barge-in on the fallback signal (the visitor's speech start) or on a
-command drops no tail: Vapi may go on with the line, or start the next one at once. A
-dropped chunk still arrived, so the jitter estimate takes it: kept from it, its time would
-read as the next chunk's lateness (the floor and the target raised for the window's 8 s,
-the next answer held back by as much). What arrives after a dropped tail fades in
-(`FADE_IN_MS`): it may begin mid-word (a tail cut at its bound), out of the flush's
-silence, a click else. The log line counts the speech dropped, not the near-silence the
-tail takes before it ends.
+visitor is not speaking or after a `model-output` with a new `turnId`: else one while they
+are may be the cut reply's own, reordered behind the event, and let the rest of its tail
+play over them, 160 ms of it with simulator fault `stale-started`), or after `TAIL_MAX_MS`
+of it (a server that talks on regardless). A second `user-interrupted` while a tail comes
+keeps that tail (its gap counted from the later event). A barge-in on the fallback signal
+(the visitor's speech start) or on a command drops no tail: Vapi may go on with the line,
+or start the next one at once. A dropped chunk still arrived, so the jitter estimate takes
+it: kept from it, its time would read as the next chunk's lateness (the floor and the
+target raised for the window's 8 s, the next answer held back by as much). What arrives
+after a dropped tail fades in (`FADE_IN_MS`): it may begin mid-word (a tail cut at its
+bound), out of the flush's silence, a click else. The log line counts the speech dropped,
+not the near-silence the tail takes before it ends.
 
 The sink outlives the call in `standby` and `loop` modes: a downlink begins a new stream
 on it (nothing a call before left queued is played, the playout target starts again at

@@ -9,7 +9,11 @@ Traced against a server written from Vapi's docs, and with the simulator's fault
 runs them over loopback): a `user-interrupted` without turnId said again in the next reply
 flushed it and took its start for the cut reply's tail (750 ms of a 1.8 s answer lost);
 the cut reply's own `speech-update started`, reordered behind the event, ended the tail
-(the rest of it, 160 ms, played over the visitor)."""
+(the rest of it, 160 ms, played over the visitor). Against Vapi's recorded order (the
+answer's start 160 ms before the visitor's stop; a `turnId` reused across replies): a
+server without `turn`s lost 474 ms of a quick answer; a repeat before the visitor's stop
+821 ms of the answer, one made good by a backchannel 784 ms; a second cut naming a reused
+`turnId` was ignored (266 ms heard over the visitor)."""
 
 from __future__ import annotations
 
@@ -105,18 +109,29 @@ EARLIER_CUT = [(0.1, speech("assistant", "started", -1)), (0.2, interrupted("tur
                (0.3, speech("assistant", "stopped", -1))]
 
 
-def test_user_interrupted_without_turn_id_waits_for_the_visitors_speech_start() -> None:
+@pytest.mark.parametrize("stops", [True, False], ids=["reply-said-stopped", "no-stopped"])
+def test_user_interrupted_without_turn_id_waits_for_the_visitors_speech_start(
+        stops: bool) -> None:
     """The two are not ordered either: after a cut reply, the event before the
     speech-update is held, and the speech start that follows it makes it good (the reply
-    is cut then)."""
+    is cut then) — or, sooner, the reply's own speech-update stopped 10 ms after the event
+    (Vapi's cut: held until the visitor's start, 39 ms more of it played over them)."""
     conversation = [(t, e) for t, e in CONVERSATION if not (
         isinstance(e, SpeechUpdate) and e.role == "user" and e.status == "started")]
     conversation = [(t, interrupted(None) if isinstance(e, UserInterrupted) else e)
-                    for t, e in [*EARLIER_CUT, *conversation]]
+                    for t, e in [*EARLIER_CUT, *conversation] if stops or not is_stop(e)]
     played = call(0.0, [(CUT + 0.1, speech("user", "started", 0))], conversation)
     assert loud_ms(played, CUT + 0.3, ANSWER[0] - 0.1) == 0, "the cut reply played on"
-    assert loud_ms(played, CUT + 0.05, CUT + 0.1) > 0, "cut before the visitor's speech"
+    before = loud_ms(played, CUT + 0.05, CUT + 0.1)
+    if stops:
+        assert before == 0, f"{before:.0f} ms played on after the reply was said stopped"
+    else:
+        assert before > 0, "cut before the visitor's speech"
     assert answer_lost_ms(played) < 10
+
+
+def is_stop(e: Event) -> bool:
+    return isinstance(e, SpeechUpdate) and e.role == "assistant" and e.status == "stopped"
 
 
 A0, A0_STOPPED = (0.5, speech("assistant", "started", 0)), (CUT + 0.01,
@@ -275,3 +290,91 @@ def test_a_reply_two_after_the_cut_one_is_cut_at_once_in_vapis_order() -> None:
     played = call(0.0, [], conversation, [(0.5, CUT), second, third])
     heard = loud_ms(played, third[0] + 0.33, SECONDS)  # the playout depth after it
     assert heard == 0, f"{heard:.0f} ms of the reply played on after user-interrupted"
+
+
+def turnless(role: str, status: str) -> SpeechUpdate:
+    """A speech-update without `turn` (optional in Vapi's schema)."""
+    raw = {"type": "speech-update", "role": role, "status": status}
+    return SpeechUpdate("speech-update", raw, status=status, role=role)
+
+
+@pytest.mark.parametrize("turn_id", ["turn-0", None])
+def test_a_quick_answer_without_turns_ends_the_tail_after_a_new_model_output(
+        turn_id: str | None) -> None:
+    """A server that sends no `turn`: the answer's start while the visitor still speaks
+    (Vapi's recorded order) was taken for the cut reply's own, reordered: the tail ran on
+    into the answer, 474 ms of its start dropped. A model-output with a turnId not seen
+    before came since the cut: a new reply."""
+    conversation = [(0.45, model_output("turn-0")), (0.5, turnless("assistant", "started")),
+                    (1.4, turnless("user", "started")), (CUT, interrupted(turn_id)),
+                    (CUT + 0.01, turnless("assistant", "stopped")),
+                    (QUICK[0] - 0.05, model_output("turn-1")),
+                    (QUICK[0], turnless("assistant", "started")),
+                    (QUICK[0] + 0.16, turnless("user", "stopped"))]
+    played = call(0.0, [], conversation, [(0.5, CUT + 0.3), QUICK])
+    whole = call(0.0, [], [], [QUICK])
+    lost = loud_ms(whole, QUICK[0], SECONDS) - loud_ms(played, QUICK[0], SECONDS)
+    assert lost < 10, f"the answer lost {lost:.0f} ms"
+    heard = loud_ms(played, CUT + 0.02, QUICK[0])
+    assert heard == 0, f"{heard:.0f} ms of the cut reply played over the visitor"
+
+
+# Vapi's recorded order: the answer starts 160 ms before the visitor's speech-update stopped
+RECORDED = [(t, e) for t, e in CONVERSATION if not (
+    isinstance(e, SpeechUpdate) and e.role == "user" and e.status == "stopped")] + [
+    (ANSWER[0] + 0.16, speech("user", "stopped", 0))]
+
+
+def test_a_late_user_interrupted_before_the_visitors_stop_leaves_the_answer_whole() -> None:
+    """Said again without turnId between the answer's start and the visitor's stop: their
+    speech from before the answer was taken for speech over it, and the answer cut (821 ms
+    of it lost). Vapi began the answer: their turn was over."""
+    conversation = sorted(RECORDED, key=lambda te: te[0])
+    played = call(0.0, [(ANSWER[0] + 0.1, interrupted(None))], conversation)
+    assert answer_lost_ms(played) < 10, f"the answer lost {answer_lost_ms(played):.0f} ms"
+
+
+def test_a_visitor_talking_on_into_the_answer_still_cuts_it_without_turn_id() -> None:
+    """The same event, but Vapi's cut: the visitor talks on (their stop 1.3 s in), and the
+    answer is said stopped 10 ms after the event."""
+    conversation = [(t, e) for t, e in RECORDED if not (
+        isinstance(e, SpeechUpdate) and e.status == "stopped" and t >= ANSWER[0])]
+    conversation += [(ANSWER[0] + 0.1, interrupted(None)),
+                     (ANSWER[0] + 0.11, speech("assistant", "stopped", 1)),
+                     (ANSWER[0] + 1.3, speech("user", "stopped", 0))]
+    played = call(0.0, [], sorted(conversation, key=lambda te: te[0]),
+                  [(0.5, CUT), (ANSWER[0], ANSWER[0] + 0.3)])
+    heard = loud_ms(played, ANSWER[0] + 0.13, SECONDS)
+    assert heard == 0, f"{heard:.0f} ms of the answer played on after it was cut"
+
+
+@pytest.mark.parametrize("order", [CONVERSATION, RECORDED], ids=["in-order", "recorded"])
+def test_a_backchannel_after_a_late_user_interrupted_leaves_the_answer_whole(
+        order: list[tuple[float, Event]]) -> None:
+    """Said again without turnId 100 ms into the answer, then the visitor's "yeah" (which
+    Vapi lets the answer play over): that speech start made the held event good, 784-821 ms
+    of the answer lost. Only the answer said stopped (Vapi's cut) does."""
+    conversation = sorted([*order, (ANSWER[0] + 0.6, speech("user", "started", 1)),
+                           (ANSWER[0] + 0.9, speech("user", "stopped", 1))],
+                          key=lambda te: te[0])
+    played = call(0.0, [(ANSWER[0] + 0.1, interrupted(None))], conversation)
+    assert answer_lost_ms(played) < 10, f"the answer lost {answer_lost_ms(played):.0f} ms"
+
+
+def test_a_second_cut_naming_a_reused_turn_id_cuts() -> None:
+    """Vapi reuses a turnId across replies (recorded: one shared by two model-outputs 12 s
+    apart). The next reply spoke under the cut one's turnId, and its own cut, naming it,
+    was taken for the first said again: 266 ms of it played on over the visitor."""
+    second = (3.0, 4.2)  # cut at 4.0, sent on 200 ms after
+    conversation = [(0.45, model_output("turn-0")), A0, (1.4, speech("user", "started", 0)),
+                    (CUT, interrupted("turn-0")), A0_STOPPED,
+                    (2.6, speech("user", "stopped", 0)),
+                    (second[0] - 0.05, model_output("turn-0")),
+                    (second[0], speech("assistant", "started", 1)),
+                    (3.7, speech("user", "started", 1)), (4.0, interrupted("turn-0")),
+                    (4.01, speech("assistant", "stopped", 1))]
+    played = call(0.0, [], conversation, [(0.5, CUT), second])
+    heard = loud_ms(played, 4.03, SECONDS)
+    assert heard == 0, f"{heard:.0f} ms of the reply played on after user-interrupted"
+    played = call(0.0, [(3.5, interrupted("turn-0"))], conversation[:-3], [(0.5, CUT), second])
+    assert loud_ms(played, 3.6, SECONDS) > 500, "said again late, it cut the next reply"
