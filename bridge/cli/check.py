@@ -39,7 +39,9 @@ from bridge.extras import install_command
 from bridge.profile import Profile, load_profile
 from bridge.profile.fields import file_path
 from bridge.profile.statedir import save_fix
+from bridge.service import day_totals
 from bridge.service.day_store import room
+from bridge.service.day_totals import Unreadable
 from bridge.service.logsetup import colour_wanted
 from bridge.service.spending import SPENDING_EXIT, SpendingGuard, dollars, limited
 from bridge.words import plural
@@ -111,10 +113,16 @@ def _spending(profile: Profile) -> list[Item]:
     """The spending guard's day so far, read as `run` reads it before each call: a ✗ when
     today's calls already reach a limit (`run` would place none)."""
     c = profile.call
-    if not limited(profile):
-        return []
     guard = SpendingGuard(lambda: profile, EventBus())
     what = "spending guard allows a call"
+    if not limited(profile):  # the totals are kept all the same: an unreadable file is said
+        try:
+            day_totals.load(guard.path, guard.store.today())
+        except Unreadable as bad:
+            return [Item(True, "spending totals readable", f"{bad.path} cannot be read "
+                         f"({bad.why}): run counts today from zero, no limit being set, and "
+                         f"keeps the file renamed — {bad.fix}", warn=True)]
+        return []
     if (exc := room(guard.path)) is not None:  # `run` would refuse every call (spending.py)
         return [Item(False, what, f"spending limit unknown: today's totals cannot be saved to "
                      f"{guard.path} ({exc.strerror or exc}): run places no call — "

@@ -41,7 +41,7 @@ from bridge.service.reload import Reloads
 from bridge.service.signals import install_signals
 from bridge.service.snapshot import snapshot
 from bridge.service.sounds import KioskSounds
-from bridge.service.spending import SPENDING_EXIT, SpendingGuard
+from bridge.service.spending import SPENDING_EXIT, SpendingGuard, paused_state
 from bridge.service.standby import WakeWord
 from bridge.vapi import messages
 from bridge.vapi.api import VapiApi
@@ -199,7 +199,7 @@ class Daemon:
     async def _until_spending_allows(self) -> None:
         """Loop mode at a spending limit: no call, chime or offline line until one is allowed
         (tomorrow, a higher limit, no totals file), looked at each reload or SPENDING_POLL_S."""
-        self._set_state("spending limit reached: waiting for tomorrow or a higher limit")
+        self._set_state(paused_state(self.spending.refused))
         while self.spending.recheck():
             self.reloads.applied.clear()
             if not await self._wait_for(self.reloads.applied, SPENDING_POLL_S):

@@ -12,10 +12,18 @@ lift a limit.
 
 A daemon that has not saved the totals once since it started (`saved` false, `failed`
 set) cannot know what an earlier run counted but could not save: `spending.py` refuses
-calls then, a limit being set."""
+calls then, a limit being set.
+
+A file that is there but cannot be read (`day_totals.Unreadable`: garbage, cut short, no
+permission, a directory) leaves what was spent today unknown too (`unreadable`, set by each
+read): a limit set, it is never written over (what this daemon counts is kept in memory
+until the operator mends or removes it, and `spending.py` refuses calls meanwhile); without
+a limit, one warning, today counted from zero, and the file is moved aside (kept, for the
+operator) by the next write."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import tempfile
@@ -24,7 +32,7 @@ from pathlib import Path
 
 from bridge.profile.statedir import save_fix
 from bridge.service import day_totals
-from bridge.service.day_totals import MAX_FILE_BYTES, MAX_OPEN, Totals
+from bridge.service.day_totals import MAX_FILE_BYTES, MAX_OPEN, Totals, Unreadable
 from bridge.words import plural
 
 log = logging.getLogger("bridge.spending")
@@ -44,8 +52,11 @@ def joined(file: Totals, kept: Totals, counted: set[str]) -> Totals:
 class DayStore:
     """`path()` is the profile's file now (a reload may rename the profile)."""
 
-    def __init__(self, path: Callable[[], Path], today: Callable[[], str]) -> None:
-        self.path, self.today = path, today
+    def __init__(self, path: Callable[[], Path], today: Callable[[], str],
+                 limited: Callable[[], bool] = lambda: False) -> None:
+        self.path, self.today, self.limited = path, today, limited
+        self.unreadable: Unreadable | None = None  # the last read's trouble
+        self._said: Path | None = None  # the unreadable file a warning was logged for
         self.saved = False  # a write has worked since the daemon started
         self.failed: OSError | None = None  # the last write's failure (None: it worked)
         self._kept: Totals | None = None  # the totals the file could not take
@@ -54,7 +65,17 @@ class DayStore:
 
     def read(self) -> Totals:
         path = self.path()
-        file = day_totals.read(path, self.today())
+        try:
+            file = day_totals.load(path, self.today())
+            self.unreadable = None
+        except Unreadable as exc:
+            file = Totals(self.today())
+            self.unreadable = exc
+            if not self.limited() and self._said != path:  # (a limit: `spending.py` says it)
+                self._said = path
+                log.warning("spending totals %s cannot be read (%s): counting today from zero "
+                            "(no daily limit is set; the file is kept, renamed, at the next "
+                            "write) — %s", path, exc.why, exc.fix)
         if self._kept is None or self._kept_in != path:
             return file
         return joined(file, self._kept, self._counted)
@@ -63,12 +84,18 @@ class DayStore:
         """`totals` saved (True), else kept in memory, the trouble said once."""
         path = self.path()
         try:
+            day_totals.load(path, totals.day)
+        except Unreadable as exc:
+            if self.limited():  # never written over: kept, unread, for the operator
+                self._keep(path, totals)
+                return False
+            with contextlib.suppress(OSError):  # (else written over below, if it can be)
+                log.warning("spending totals %s cannot be read (%s): kept as %s, today counted "
+                            "from zero", path, exc.why, day_totals.set_aside(path))
+        try:
             day_totals.write(path, totals, durable=durable)
         except OSError as exc:
-            in_file = {e.id for e in day_totals.read(path, totals.day).open}
-            before = self._counted if self._kept_in == path else set()
-            self._counted = (before | in_file) - {e.id for e in totals.open}
-            self._kept, self._kept_in = totals, path
+            self._keep(path, totals)
             if self.failed is None:
                 log.warning("cannot save the spending totals to %s (%s): today's calls are "
                             "counted in memory until it can be, so the daily limits hold "
@@ -84,6 +111,13 @@ class DayStore:
         self._kept = self._kept_in = None
         self._counted = set()
         return True
+
+    def _keep(self, path: Path, totals: Totals) -> None:
+        """`totals`, which `path` could not take, kept in memory (read joined with it)."""
+        in_file = {e.id for e in day_totals.read(path, totals.day).open}
+        before = self._counted if self._kept_in == path else set()
+        self._counted = (before | in_file) - {e.id for e in totals.open}
+        self._kept, self._kept_in = totals, path
 
     def retry(self) -> bool:
         """The totals written again unless the last write, since the start, worked: whether

@@ -6,16 +6,20 @@ One write both adds a call and takes it off the open list (a temporary file rena
 the old), so a crash between the two can never count a call twice. The file is readable by
 the daemon's user alone: an open call's id is a bearer secret while the call lasts. A file
 from another day counts as zero (its open calls are kept: counted today, once Vapi says what
-they cost, and one a power cut left in progress still ended); one that cannot be read
-is logged and counted as zero, never fatal."""
+they cost, and one a power cut left in progress still ended). One that exists but cannot
+be read as totals (garbage, cut short, a field of the wrong type, no permission, a directory
+in its place) is `Unreadable`: what was spent today is then unknown (`day_store.py`)."""
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import logging
 import math
 import os
+import pwd
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -76,25 +80,88 @@ def _open_calls(value: object) -> list[OpenCall]:
     return calls
 
 
-def read(path: Path, today: str) -> Totals:
+class Unreadable(Exception):
+    """The day's file is there but holds no totals this daemon can read: `why`, and `fix`
+    (what the operator does about it)."""
+
+    def __init__(self, path: Path, why: str, fix: str) -> None:
+        super().__init__(f"{path}: {why}")
+        self.path, self.why, self.fix = path, why, fix
+
+
+def _user() -> str:
+    try:
+        return pwd.getpwuid(os.getuid()).pw_name
+    except KeyError:  # (a uid with no name: DynamicUser=)
+        return str(os.getuid())
+
+
+def _refused(path: Path, exc: OSError) -> Unreadable:
+    why = exc.strerror or exc.__class__.__name__
+    if isinstance(exc, IsADirectoryError):
+        return Unreadable(path, "a directory, not the totals' file",
+                          "remove that directory (rmdir): the totals go there")
+    if isinstance(exc, PermissionError):
+        return Unreadable(path, why, f"give it back to the daemon's user (chown {_user()} and "
+                                     f"chmod 600 it)")
+    return Unreadable(path, why, "check it and its file system")
+
+
+def _is_day(value: object) -> bool:
+    try:
+        return isinstance(value, str) and len(value) == 10 and \
+            dt.date.fromisoformat(value).isoformat() == value
+    except ValueError:
+        return False
+
+
+def load(path: Path, today: str) -> Totals:
+    """Today's totals from `path` (zero when there is none, or it is another day's);
+    `Unreadable` when it is there but cannot be read as totals."""
     try:
         with path.open("rb") as f:
-            data = json.loads(f.read(MAX_FILE_BYTES + 1)[:MAX_FILE_BYTES])
-        if not isinstance(data, dict):
-            raise ValueError("not a JSON object")
+            raw = f.read(MAX_FILE_BYTES + 1)
     except FileNotFoundError:
         return Totals(today)
-    except (OSError, ValueError) as exc:
-        log.log(_level(path), "spending totals %s unreadable (%s): counting today from zero",
-                path, exc.__class__.__name__ if isinstance(exc, OSError) else exc)
+    except OSError as exc:
+        raise _refused(path, exc) from exc
+    fix = ("see today's calls in Vapi's dashboard, then mend the file, or remove it to count "
+           "today from zero")
+    try:
+        data = json.loads(raw[:MAX_FILE_BYTES])
+    except ValueError as exc:
+        raise Unreadable(path, f"not JSON: {str(exc)[:80]}", fix) from exc
+    if not isinstance(data, dict) or not _is_day(data.get("day")):
+        raise Unreadable(path, "not the daemon's totals (no \"day\")", fix)
+    if data["day"] > today:  # (ISO dates: as strings, in their order)
+        raise Unreadable(path, f"they are for {data['day']}, after today by this machine's "
+                               f"clock ({today})", "set the clock (timedatectl), or remove "
+                               "the file to count today from zero")
+    if data["day"] != today:  # another day's: today starts at zero, its open calls still
+        return Totals(today, open=_open_calls(data.get("open")))  # to look at (a power cut
+        # before midnight: the call is ended, and counted, after it)
+    calls = data.get("calls", 0)
+    minutes, cost = number(data.get("minutes", 0)), number(data.get("cost", 0))
+    if minutes is None or cost is None or not isinstance(calls, int) or isinstance(calls, bool) \
+            or calls < 0:
+        raise Unreadable(path, "minutes, cost or calls not a number ≥ 0", fix)
+    return Totals(today, minutes, cost, calls, _open_calls(data.get("open")))
+
+
+def read(path: Path, today: str) -> Totals:
+    """`load`, an unreadable file as zero (for its open calls alone)."""
+    try:
+        return load(path, today)
+    except Unreadable:
         return Totals(today)
-    if data.get("day") != today:  # another day's: today starts at zero, its open calls
-        return Totals(today, open=_open_calls(data.get("open")))  # still to look at (a power
-        # cut before midnight: the call is ended, and counted, after it)
-    calls = data.get("calls")
-    return Totals(today, number(data.get("minutes")) or 0.0, number(data.get("cost")) or 0.0,
-                  calls if isinstance(calls, int) and calls >= 0 else 0,
-                  _open_calls(data.get("open")))
+
+
+def set_aside(path: Path) -> Path:
+    """An unreadable file moved out of the way before it is written over, so what it holds
+    is kept for the operator: `spending-X.json.unreadable-<time>` beside it. OSError as is."""
+    copy = path.with_name(f"{path.name}.unreadable-{time.strftime('%Y%m%dT%H%M%S')}")
+    os.rename(path, copy)
+    return copy
 
 
 def write(path: Path, totals: Totals, *, durable: bool = True) -> None:
@@ -102,15 +169,6 @@ def write(path: Path, totals: Totals, *, durable: bool = True) -> None:
     starts: the kernel still writes it back within seconds). OSError as is (the old file
     kept whole): `day_store.py` keeps what could not be saved."""
     replace_text(path, json.dumps(asdict(totals)) + "\n", private=True, durable=durable)
-
-
-_said: set[Path] = set()  # files whose trouble was said: once at warning level, then debug
-
-
-def _level(path: Path) -> int:
-    said = path in _said
-    _said.add(path)
-    return logging.DEBUG if said else logging.WARNING
 
 
 def sync_soon(path: Path) -> None:

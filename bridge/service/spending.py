@@ -51,6 +51,14 @@ def dollars(amount: float) -> str:
     return f"${amount:.2f}" if amount >= 0.1 or amount == 0 else f"${amount:.4f}"
 
 
+def paused_state(refused: str | None) -> str:
+    """The daemon's state while the guard refuses calls (loop mode): a limit reached waits
+    for tomorrow, an unknown one for the operator."""
+    if refused is not None and refused.startswith("spending limit unknown"):
+        return "spending limit unknown: no call until the totals can be read and saved"
+    return "spending limit reached: waiting for tomorrow or a higher limit"
+
+
 def limited(profile: Profile) -> bool:
     return profile.call.max_daily_minutes is not None or profile.call.max_daily_cost is not None
 
@@ -66,7 +74,8 @@ class SpendingGuard:
         self.refused: str | None = None  # the refusal said last (`say_if_reached`)
         self._live: str | None = None  # the id of the call up now, on the open list
         self._lock: StateLock | None = None  # held from `start` on
-        self.store = DayStore(lambda: self.path, lambda: self.today().isoformat())
+        self.store = DayStore(lambda: self.path, lambda: self.today().isoformat(),
+                              lambda: limited(self.profile()))
         self.settler = Settler(self.totals, self._save, lambda: self._live, api, profile,
                                self._counted_late)
         bus.listen(self._on_event)
@@ -147,6 +156,9 @@ class SpendingGuard:
             return (f"today's totals cannot be saved to {self.path} ({exc.strerror or exc}): "
                     f"what earlier runs spent today is not known")
         t = totals or self.totals()
+        if (bad := self.store.unreadable) is not None:
+            return (f"today's totals in {bad.path} cannot be read ({bad.why}): what this "
+                    f"kiosk spent today is not known")
         if c.max_daily_minutes is not None and t.minutes >= c.max_daily_minutes:
             return (f"today's calls have lasted {t.minutes:.{1 if t.minutes >= 10 else 2}f} "
                     f"min, at or over "
@@ -162,6 +174,9 @@ class SpendingGuard:
         if reason is not None and (exc := self._unknown()) is not None:
             return (f"spending limit unknown: {reason}; no call is placed until they can be — "
                     f"{save_fix(self.path, exc)}")
+        if reason is not None and (bad := self.store.unreadable) is not None:
+            return (f"spending limit unknown: {reason}; no call is placed until it can be "
+                    f"(it is left as it is) — {bad.fix}")
         unsaved = self.store.failed is not None  # (memory holds what the file lacks)
         return None if reason is None else (
             f"spending limit reached: {reason}; no call is placed until tomorrow (raise the "

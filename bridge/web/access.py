@@ -5,8 +5,9 @@
   points its own name at 127.0.0.1 (DNS rebinding) is refused.
 - With a token (`http.token_env`; required off loopback): every request carries it, as
   `Authorization: Bearer TOKEN` or the cookie set when a browser opens `/?token=TOKEN`
-  once (HttpOnly, SameSite=Strict; the answer redirects to the same page without the token
-  in its address). A refusal for want of it is a 401 with `WWW-Authenticate: Bearer
+  once (HttpOnly, SameSite=Strict, Secure when reached by https, its path the directory
+  the browser asked for; the answer redirects, by a relative URL, to the same page without
+  the token in its address). A refusal for want of it is a 401 with `WWW-Authenticate: Bearer
   realm="vapi-bridge"`.
 - A POST (the Call and End buttons) must be JSON (`Content-Type: application/json`) and
   carry the header `X-Vapi-Bridge: 1`, which a cross-site page cannot send without a CORS
@@ -18,6 +19,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import logging
 from collections.abc import Awaitable, Callable
@@ -44,6 +46,26 @@ def host_name(header: str) -> str:
     if header.startswith("["):
         return header[1:header.find("]")] if "]" in header else ""
     return header.rpartition(":")[0] if ":" in header else header
+
+
+def back_to(path: str) -> str:
+    """Where `?token=` on `path` redirects: that page, or else the screen, as a URL relative
+    to it (behind a proxy's sub-path, `/kiosk1/` → this server's `/`, the browser's path is
+    not this server's), never another site's (`//evil.example/` stays here)."""
+    if path in PAGES and path != "/":
+        return path[1:]
+    return "../" * (path.count("/") - 1) or "./"
+
+
+def https(request: web.Request) -> bool:
+    """The browser reached this server by https: directly, or through a proxy that says so
+    (`X-Forwarded-Proto: https`, `Forwarded: proto=https`: its first hop, the browser's)."""
+    if request.secure:
+        return True
+    proto = request.headers.get("X-Forwarded-Proto", "").split(",")[0].strip().lower()
+    with contextlib.suppress(ValueError, IndexError):
+        proto = proto or str(request.forwarded[0].get("proto", "")).lower()
+    return proto == "https"
 
 
 REALM = 'Bearer realm="vapi-bridge"'  # a 401's WWW-Authenticate (RFC 9110 §15.5.2)
@@ -95,13 +117,14 @@ class Access:
             if not self._matches(_query_token(request)):
                 return _refuse(401, "wrong token")
             query = {k: v for k, v in request.query.items() if k != "token"}
-            # to one of this server's pages only: `//evil.example/` is another site's
-            path = request.path if request.path in PAGES else "/"
             redirect = web.Response(status=303, headers={
-                "Location": path + (f"?{urlencode(query)}" if query else ""),
+                "Location": back_to(request.path) + (f"?{urlencode(query)}" if query else ""),
                 "Cache-Control": "no-store"})
+            # no Path: the browser scopes it to the directory it asked for, so kiosks behind
+            # one proxy host (`/kiosk1/`, `/kiosk2/`) keep theirs apart; Secure when the
+            # browser came by https (a TLS proxy says so), which keeps it off plain http
             redirect.set_cookie(self.cookie, self.token, max_age=COOKIE_MAX_AGE, httponly=True,
-                                samesite="Strict", path="/")
+                                samesite="Strict", path="", secure=https(request) or None)
             return redirect
         elif not self._authorized(request):
             offered = request.headers.get("Authorization") or request.cookies.get(self.cookie)

@@ -22,6 +22,7 @@ from prometheus_client import (
     Gauge,
     Histogram,
     Info,
+    disable_created_metrics,
 )
 from prometheus_client.exposition import choose_encoder
 
@@ -88,6 +89,10 @@ def _dollars(value: object) -> float:
 class KioskMetrics:
     def __init__(self, host: WebHost) -> None:
         self.host = host
+        # no `X_created` series beside each counter and histogram (prometheus-client's
+        # default: a gauge of its own in the text format, noise in every query); the switch
+        # is the process's, and this registry is the daemon's one
+        disable_created_metrics()
         self.registry = r = CollectorRegistry()
         self.calls = Counter("vapi_bridge_calls", "Calls ended, by Vapi's endedReason and "
                              "the outcome (ok, connection-lost, vapi-failed, device-failed, "

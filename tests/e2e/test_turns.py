@@ -282,18 +282,23 @@ def test_loop_mode_at_the_limit_waits_quietly_until_a_reload_raises_it(
     assert state == "spending limit reached: waiting for tomorrow or a higher limit"
 
 
-def test_spending_totals_unreadable_count_as_zero(start_sim, profiles: ProfileBuilder,
-                                                  tmp_path: Path,
-                                                  monkeypatch: pytest.MonkeyPatch,
-                                                  caplog) -> None:
+def test_spending_totals_unreadable_place_no_call_under_a_limit(
+        start_sim, profiles: ProfileBuilder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        caplog) -> None:
+    """An unreadable file counted as zero: a corrupted file let the kiosk spend past its
+    limit (tests/control/test_spending_unreadable.py: the same in standby, and `check`)."""
     monkeypatch.setenv("STATE_DIRECTORY", str(tmp_path / "state"))
     (tmp_path / "state").mkdir()
-    (tmp_path / "state" / "spending-kiosk.json").write_text("{not json")
+    broken = tmp_path / "state" / "spending-kiosk.json"
+    broken.write_text("{not json")
     sim = start_sim(assistant="echo")
     profile = profiles.write(sim.base_url, assistant={"overrides": SHORT_CALL},
                              call={"max_daily_minutes": 10})
     code, _ = run_daemon(profile)
+    assert code == 3 and sim.calls() == [] and broken.read_text() == "{not json"
+    assert any("spending limit unknown" in r.getMessage() for r in caplog.records)
+    broken.unlink()  # the operator's fix: today counted from zero
+    code, _ = run_daemon(profile)
     assert code == 0 and len(sim.calls()) == 1
-    assert any("unreadable" in r.getMessage() for r in caplog.records)
     saved = json.loads((tmp_path / "state" / "spending-kiosk.json").read_text())
     assert saved["calls"] == 1 and 0 < saved["minutes"] < 0.1

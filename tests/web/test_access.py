@@ -62,7 +62,7 @@ def test_the_token_by_header_or_by_a_cookie_set_once(
     assert refused.status_code == 401 and refused.headers.get("www-authenticate") == REALM
     with httpx.Client(base_url=base) as browser_like:
         first = browser_like.get(f"/?token={TOKEN}")
-        assert first.status_code == 303 and first.headers["location"] == "/"
+        assert first.status_code == 303 and first.headers["location"] == "./"
         cookie = first.headers["set-cookie"].lower()
         assert "httponly" in cookie and "samesite=strict" in cookie
         page = browser_like.get("/")

@@ -197,3 +197,24 @@ def test_every_error_cause_is_a_series_from_the_start() -> None:
     Host.events.publish("error", message="could not reach Vapi", cause="network")
     got = samples(metrics.exposition()[0].decode())
     assert got[("vapi_bridge_call_errors_total", (("cause", "network"),))] == 1
+
+
+def test_names_follow_prometheus_conventions_and_no_created_series() -> None:
+    """Every counter and histogram also exported a `_created` series (prometheus-client's
+    default: the Unix time it was made, one more series per label set, 14 on a fresh
+    daemon), which the text format gives Prometheus as a gauge of its own: noise in every
+    query and dashboard (operator helper). Names: `vapi_bridge_`, a counter `_total`, a
+    unit as a plural suffix (milliseconds)."""
+    _, metrics = metrics_on_a_bus()
+    for accept in ("", "application/openmetrics-text; version=1.0.0"):
+        text = metrics.exposition(accept)[0].decode()
+        assert "_created" not in text, text
+    families = list(text_string_to_metric_families(metrics.exposition()[0].decode()))
+    for family in families:
+        assert family.name.startswith("vapi_bridge_"), family.name
+        names = {s.name for s in family.samples}
+        if family.type == "counter":
+            assert names <= {family.name + "_total"}, names  # (labelled: none until used)
+        if family.type == "histogram":
+            assert family.name.endswith("_seconds"), family.name
+            assert names <= {family.name + x for x in ("_bucket", "_count", "_sum")}, names
