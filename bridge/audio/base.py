@@ -150,8 +150,9 @@ class AudioSink(Protocol):
         playback starts afresh once `start_ms` are queued."""
         ...
 
-    def end_stream(self) -> None:
-        """A call's audio is over: what is queued plays out, its end no underrun."""
+    def end_stream(self, over: bool = True) -> None:
+        """A call's audio is over: what is queued plays out, its end no underrun. `over`
+        False: more came after all, played as the stream was (steered, gaps counted)."""
         ...
 
     def close(self) -> None: ...

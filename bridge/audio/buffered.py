@@ -27,8 +27,8 @@ class BufferedSink(Backend):
     def begin_stream(self, start_ms: float) -> None:
         self.buffer.begin_stream(start_ms)
 
-    def end_stream(self) -> None:
-        self.buffer.end_stream()
+    def end_stream(self, over: bool = True) -> None:
+        self.buffer.end_stream(over)
 
     def playout_stats(self) -> PlayoutStats:
         return self.buffer.stats()

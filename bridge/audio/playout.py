@@ -128,10 +128,11 @@ class PlayoutBuffer(PlayoutTaps):
         self._stream_seq += 1
         self._ending = False  # last: a consumer that sees it sees the request too
 
-    def end_stream(self) -> None:
+    def end_stream(self, over: bool = True) -> None:
         """No more audio is coming for this stream: what is queued (and any straggler)
-        plays out now, and its running dry is the end, not an underrun."""
-        self._ending = True
+        plays out now, and its running dry is the end, not an underrun. `over` False: it
+        comes after all (a goodbye behind Vapi's `ended`), and plays as the stream did."""
+        self._ending = over
 
     def set_target_ms(self, ms: float, floor_ms: float = 0.0) -> None:
         """`ms`: depth to hold before (re)starting; `floor_ms`: the low-water mark to keep

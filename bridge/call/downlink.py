@@ -52,7 +52,10 @@ underrun); `playout_stats` is this call's share of the sink's counters.
 Ending the call ourselves (`ctl end`, a stop signal, the visitor gone) `end`s it with
 `cut`: what is queued fades out at once, and what still arrives is counted, not played. A
 call Vapi ends (after the assistant's goodbye, sent whole or ahead of time) is not cut: what
-is queued plays out (`bridge.call.tail`).
+is queued plays out (`bridge.call.tail`). Speech that still arrives after Vapi's `ended`
+(a goodbye streamed behind it: nothing orders the two) resumes the stream (`end_stream(False)`:
+steered against jitter as before, not played as stragglers), and `speech_at` keeps the
+socket open for it (`bridge.call.watchdog`).
 """
 
 from __future__ import annotations
@@ -107,6 +110,8 @@ class Downlink:
         self._realigned_said = 0  # the codec's realignments already logged
         self._tail: _Tail | None = None  # after user-interrupted: the cut reply's tail
         self._last_arrival: float | None = None
+        self._ending = False  # `end`ed uncut: a goodbye may still arrive (Vapi's `ended`
+        self.speech_at = 0.0  # ahead of it): when speech last arrived since (monotonic)
 
     def on_audio(self, data: bytes, longest: int = 0) -> None:
         """`data`: what the socket read in one go; `longest`: the bytes of the longest frame
@@ -119,6 +124,11 @@ class Downlink:
             return
         arrived, last = self.clock(), self._last_arrival
         self._last_arrival = arrived
+        if self._ending and (int(samples.max()) > QUIET_PEAK or int(samples.min()) < -QUIET_PEAK):
+            if not self.speech_at:  # speech after Vapi's `ended`: the stream goes on, its
+                self.sink.end_stream(False)  # queue steered, until the socket closes
+                self._flushed = False  # and what the resampler holds is pushed out then
+            self.speech_at = arrived
         jitter = self.jitter
         if jitter is not None:  # before the tail: a dropped chunk arrived too
             n = len(samples)
@@ -182,10 +192,12 @@ class Downlink:
             if dropped >= CUT_LOGGED_MS:
                 log.info("call %s: ending; %.1f s of the assistant's audio cut", label,
                          dropped / 1000)
-        elif not self._cut and not self._flushed:  # the held last ms of what plays out
-            self._flushed = True
-            if len(tail := self._resampler.flush()):
-                self.sink.capture_frame(tail)
+        elif not self._cut:
+            self._ending = True  # what still arrives plays, its speech watched (`speech_at`)
+            if not self._flushed:  # the held last ms of what plays out
+                self._flushed = True
+                if len(tail := self._resampler.flush()):
+                    self.sink.capture_frame(tail)
         if label and self.codec.realigned > self._realigned_said:  # said once per call
             self._realigned_said = self.codec.realigned
             log.info("call %s: the assistant's audio came a byte off its samples %d time(s) "

@@ -154,11 +154,11 @@ class Call:
 
     interruptions = property(lambda self: self.barge_in.interruptions, doc="barge-ins")
 
-    async def send_command(self, command: dict[str, Any]) -> None:
-        """On the call socket, as it is (`commands.send` picks the path and words errors)."""
+    async def send_command(self, command: dict[str, Any], confirm: bool = True) -> None:
+        """On the call socket (`commands.send` picks the path); `confirm`: `CallSocket`'s."""
         if self._socket is None or self.done:
             raise NetworkError("no call in progress")
-        await self._socket.send_command(command)
+        await self._socket.send_command(command, confirm=confirm)
 
     async def end(self) -> None:
         """Ask Vapi to end the call, wait briefly for it, then close our side."""
@@ -168,7 +168,7 @@ class Call:
         self.downlink.end(cut=not self.vapi.ended.is_set(), label=self.short_id)  # ours: cut
         self.vapi.end_sent = True  # (on a dead socket it goes nowhere: see `summarise`)
         with contextlib.suppress(Exception):
-            await self.send_command(messages.end_call(self.profile.call.end_command))
+            await self.send_command(messages.end_call(self.profile.call.end_command), False)
         await wait_any(self.vapi.ended, self._closed, timeout=self.profile.call.end_timeout_seconds)
         await self._socket.close()
 
@@ -243,7 +243,7 @@ class Call:
     async def _watch_socket(self) -> None:  # `watchdog`: a link that carries nothing
         assert self._socket is not None and self.info is not None
         lost = await watch(self._socket, self.api, self.info.id, self.vapi.ended,
-                           self.profile.call.end_timeout_seconds, self.short_id)
+                           self.profile.call.end_timeout_seconds, self.short_id, self.downlink)
         if lost and self.state is CallState.IN_CALL:
             self._lost(lost)
             self.vapi.watch_lost = self.ended_reason == CONNECTION_LOST  # `end_if_lost`

@@ -16,13 +16,18 @@ of nothing at all (longer than Vapi's own default silence timeout, 30 s, would l
 call), or when Vapi ends, cannot be asked or says anything else, the connection is lost.
 
 After Vapi's `status-update` ended, the socket is Vapi's to close; one still open
-`end_timeout_seconds` later is closed from here, as after our own `end-call`."""
+`end_timeout_seconds` later is closed from here, as after our own `end-call` — unless the
+assistant's speech still arrives: nothing orders `ended` after the goodbye's audio, and a
+goodbye streamed in real time behind it lost all but its first ~2 s to the close. The socket
+stays open while speech (above -50 dBFS, not the near-silence Vapi streams all call long)
+arrived within `GOODBYE_PAUSE_S`, for at most `GOODBYE_MAX_S` more."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
+from typing import Protocol
 
 from bridge.call.summary import OUTCOME_TIMEOUT_S
 from bridge.inert import inert
@@ -36,10 +41,19 @@ PROBE_AFTER_S = 2.0  # 100 of Vapi's 20 ms chunks missing: no jitter is that lon
 PONG_TIMEOUT_S = 6.0  # a pong goes out as soon as the ping is read; a link that stalls
 # (a Wi-Fi roam, a congested uplink) and comes back within 2 + 6 s keeps its call
 LIVE = ("queued", "ringing", "in-progress", "forwarding")
+GOODBYE_PAUSE_S = 1.0  # longer than a pause between a goodbye's sentences
+GOODBYE_MAX_S = 10.0  # beyond end_timeout_seconds: a server that talks on (background sound
+# streamed after `ended`) is not waited on longer
+
+
+class Speech(Protocol):
+    """When the assistant's speech last arrived after the call's end (`Downlink`)."""
+
+    speech_at: float
 
 
 async def watch(socket: CallSocket, api: VapiApi, call_id: str, ended: asyncio.Event,
-                end_timeout_s: float, label: str) -> str | None:
+                end_timeout_s: float, label: str, speech: Speech) -> str | None:
     """Returns why the connection is lost, or None once Vapi has ended the call and left
     the socket open `end_timeout_s` (the caller closes it either way). No task of its own:
     it sleeps in the caller's until something could be due."""
@@ -48,6 +62,7 @@ async def watch(socket: CallSocket, api: VapiApi, call_id: str, ended: asyncio.E
         await socket.quiet(PROBE_AFTER_S, since, until=ended)
         if ended.is_set():
             await asyncio.sleep(end_timeout_s)
+            await _goodbye(speech, label)
             return None
         mark = socket.last_message
         if not await socket.answers(PONG_TIMEOUT_S):
@@ -73,3 +88,17 @@ async def watch(socket: CallSocket, api: VapiApi, call_id: str, ended: asyncio.E
         log.info("call %s: nothing received for %.0f s, but Vapi says the call is %s: "
                  "going on", label, quiet, status)
         since = asked = time.monotonic()
+
+
+async def _goodbye(speech: Speech, label: str) -> None:
+    """While the assistant's speech still arrives after Vapi's `ended` (module docstring)."""
+    start = time.monotonic()
+    while (left := speech.speech_at + GOODBYE_PAUSE_S - time.monotonic()) > 0:
+        if time.monotonic() - start >= GOODBYE_MAX_S:
+            log.info("call %s: the assistant still talks %.0f s after the call ended: "
+                     "closing", label, GOODBYE_MAX_S)
+            return
+        await asyncio.sleep(min(left, start + GOODBYE_MAX_S - time.monotonic()))
+    if time.monotonic() - start > 0.1:
+        log.info("call %s: the assistant's speech went on %.1f s after the call ended; "
+                 "played before closing", label, time.monotonic() - start)

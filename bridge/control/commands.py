@@ -215,6 +215,13 @@ async def do_call(host: Host, req: Request) -> Answer:
                 if loop.time() - failed > CAUSE_WAIT_S:
                     raise
             await asyncio.sleep(0.05)
+        # the wait is over: what is known now answers, not "still connecting" (a call that
+        # failed in its last 3 s, its cause not out yet, was taken for one being placed)
+        if (late := refusals.get_nowait()) is not None:
+            raise Refused(_why(late))
+        call = host.call
+        if call is not None and call is not before and (answer := _placed(call)):
+            return answer
     return {"message": "call requested (still connecting)", "call": None}
 
 

@@ -86,6 +86,9 @@ FAULTS: dict[str, tuple[str, str]] = {
     ),
     "end-close": ("CODE", "after 'ended', close with 1000, 1001, 1005 (no code) or 1006 (abort), "
                   "or 0: leave the socket open"),
+    "ended-first": ("[MS]", "a line that ends the call (a goodbye) has its status-update ended "
+                    "sent MS ms (default 0) after its speech-update started, ahead of its "
+                    "audio, which goes on at the downlink's pace; the close follows it"),
     "monitor-in-create": ("", "the 201 response of POST /call includes 'monitor'"),
     "listen-swap": ("", "listen socket: channel 0 = assistant, channel 1 = customer"),
     "listen-no-start": ("", "listen socket: no {\"type\": \"start\"} text frame first"),

@@ -111,6 +111,16 @@ class Voice:
             self.s.emit(ev.speech_update("started", "assistant", utt.turn))
             if utt.meta.get("source"):
                 self.s.emit(ev.speech_started(utt.text, utt.turn, utt.meta["source"]))
+        if utt.after and utt.after != "transfer" and \
+                (early := self.s.rec.faults.get("ended-first")) is not None:
+            self.s.spawn(self._ended_first(utt.after, early.number() / 1000.0))
+
+    async def _ended_first(self, reason: str, delay: float) -> None:
+        """Fault `ended-first`: Vapi's `ended` ahead of the goodbye's audio (nothing in the
+        protocol orders them); the call ends, and the socket closes, once it is sent."""
+        await asyncio.sleep(delay)
+        if not self.s.ended:
+            self.s.emit(ev.status_update("ended", reason))
 
     def utterance_progress(self, utt: Utterance) -> None:
         if utt.silent or utt.done or utt.pos - utt.last_partial_pos < int(0.48 * self.rate):

@@ -1,0 +1,55 @@
+"""A goodbye whose `status-update` ended comes ahead of its audio, the audio in real time
+(simulator fault `ended-first`: nothing in the protocol orders them), plays whole: the
+bridge keeps the socket Vapi left open while the assistant's speech still arrives, past
+`call.end_timeout_seconds`, and plays it as the call's audio played (the playout steered
+against jitter, not as the stream's last words). Before, it closed the socket 2 s after
+`ended`: of 2.9 s of speech the visitor heard 1.4 s. Over loopback, the `file:` speaker clocked like
+a device; what it played is compared with what the simulator sent (speech blocks, and the
+speech lost or gaps inserted, `tests/rig/heard.py`). About 9 s."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import yaml
+
+from bridge.sim.speech import Synth
+from tests.e2e.conftest import ProfileBuilder, run_bridge
+from tests.e2e.replies import compare, the_reply
+from tests.rig.heard import heard as played
+from tests.rig.signals import read_wav, wav_bytes
+
+GOODBYE = "Thank you for visiting. Someone will be with you shortly. Goodbye."
+RATE = 16000
+
+
+def test_a_goodbye_sent_after_its_ended_plays_whole(start_sim, profiles: ProfileBuilder,
+                                                     tmp_path: Path) -> None:
+    script = tmp_path / "script.yaml"
+    script.write_text(yaml.safe_dump([{"say": GOODBYE, "endCall": True}]))
+    sim = start_sim(assistant=f"script:{script}", faults=("ended-first",))
+    out = tmp_path / "speaker.wav"
+    profile = profiles.write(sim.base_url, assistant={"overrides": {}},
+                             call={"max_duration_seconds": 15},
+                             audio={"output": f"file:{out}", "device_rate": RATE})
+    result = run_bridge("run", "--profile", str(profile), timeout=30)
+    assert result.returncode == 0, result.stderr
+    call = sim.only_call()
+    kinds = [(e["event"].get("type"), e["event"].get("status")) for e in call["eventsSent"]]
+    assert ("status-update", "ended") in kinds, kinds
+    # the line as the simulator speaks it (what it sent stops where the socket closed)
+    goodbye = the_reply(asyncio.run(Synth().speak(GOODBYE, RATE)), RATE)
+    sent = the_reply(wav_bytes(sim.get_bytes(f"/_sim/calls/{call['id']}/downlink.wav")), RATE)
+    heard, rate = read_wav(out)
+    assert rate == RATE
+    _, said_s, heard_s = compare(goodbye, heard.ravel(), RATE)
+    sent_s = compare(goodbye, sent, RATE)[2]
+    report = played(goodbye, heard.ravel(), RATE)
+    print(f"\ngoodbye: {said_s:.2f} s of speech, {sent_s:.2f} s sent before the socket "
+          f"closed, {heard_s:.2f} s heard, {report.lost_ms:.0f} ms lost, gaps {report.gaps}")
+    assert said_s > 2.5, "a goodbye longer than call.end_timeout_seconds (2 s)"
+    assert heard_s >= 0.98 * said_s, f"only {heard_s:.2f} of {said_s:.2f} s heard"
+    assert report.lost_ms < 20, f"speech lost at {report.losses}"
+    # played as the call's audio was (steered): no gap a listener would hear
+    assert sum(ms for _, ms in report.gaps) < 40, report.gaps
