@@ -28,10 +28,11 @@ underrun. The counters go on over streams: a call's share is a difference
 
 Speech is never dropped. Audio arriving faster than real time (a whole reply at once) is
 queued whole in a preallocated ring of `capacity_ms` (90 s) and played at the device's
-pace. The delay bound (`max_ms` beyond the target) is kept only in near-silence: while the
-queue is longer, near-silence at its head 800 ms past speech and 50 ms before the next is
-skipped (pauses under 850 ms stay whole; no word is cut). Only a full ring (a stalled
-device) loses arriving audio. Every sample dropped is counted, as silence or as speech.
+pace; what is further ahead than the ring holds waits in its sink (`BufferedSink`). The
+delay bound (`max_ms` beyond the target) is kept only in near-silence: while the queue is
+longer, near-silence at its head 800 ms past speech and 50 ms before the next is skipped
+(pauses under 850 ms stay whole; no word is cut). Audio written to a full ring is lost.
+Every sample dropped is counted, as silence or as speech.
 """
 
 from __future__ import annotations
@@ -89,7 +90,7 @@ class PlayoutBuffer(PlayoutTaps):
         n = len(samples)
         if n == 0:
             return
-        free = self._cap - (self._ring.w - self._ring.r)
+        free = self.room
         if n > free:  # consumer stalled: keep the newest audio that fits
             lost = samples[: n - free]
             self._overflow += len(lost)
@@ -101,6 +102,11 @@ class PlayoutBuffer(PlayoutTaps):
                 return
         self._runs.note(self._ring.w, samples)
         self._ring.put(samples)  # fits: never overwrites what is unread
+
+    @property
+    def room(self) -> int:
+        """Samples `write` takes now without dropping any (producer side)."""
+        return self._cap - (self._ring.w - self._ring.r)
 
     def watch_queued_end(self) -> None:
         """Note the end of what is queued now: `queued_end_heard` then says when the first
@@ -129,9 +135,8 @@ class PlayoutBuffer(PlayoutTaps):
         self._ending = False  # last: a consumer that sees it sees the request too
 
     def end_stream(self, over: bool = True) -> None:
-        """No more audio is coming for this stream: what is queued (and any straggler)
-        plays out now, and its running dry is the end, not an underrun. `over` False: it
-        comes after all (a goodbye behind Vapi's `ended`), and plays as the stream did."""
+        """No more audio comes: what is queued (and any straggler) plays out, its running
+        dry the end, no underrun. `over` False: more came (a goodbye behind `ended`)."""
         self._ending = over
 
     def set_target_ms(self, ms: float, floor_ms: float = 0.0) -> None:
