@@ -98,6 +98,8 @@ class CallSummary:
                 f"({self.playout.underruns} in all), {self._dropped()}, "
                 f"{plural(self.interruptions, 'interruption')}{self._device_counts()}"
                 f"{self._heard_gap()}"
+                + (f"; {plural(self.malformed, 'message')} from Vapi ignored (malformed or "
+                   f"oversized)" if self.malformed else "")
                 + (f"; recording {'incomplete' if self.recording_started else 'not started'} "
                    f"({self.recording_error})" if self.recording_error else ""))
 

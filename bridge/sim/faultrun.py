@@ -7,7 +7,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from bridge.sim.events import MALFORMED_FRAMES
-from bridge.sim.hostile import HOSTILE_FRAMES
+from bridge.sim.hostile import HOSTILE_FRAMES, OVERSIZED
 
 if TYPE_CHECKING:
     from bridge.sim.port import CallPort
@@ -91,7 +91,7 @@ async def _malformed(s: CallPort, period: float) -> None:
 
 async def _hostile(s: CallPort, at: float) -> None:
     await asyncio.sleep(at)
-    for frame in HOSTILE_FRAMES:
+    for frame in (OVERSIZED, *HOSTILE_FRAMES):
         if s.ended:
             return
         s.outbox.raw(frame)

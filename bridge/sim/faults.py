@@ -39,7 +39,7 @@ FAULTS: dict[str, tuple[str, str]] = {
         "[SECONDS]",
         "at SECONDS (default 0.5), frames a hostile server could send: forged log lines, "
         "ANSI escapes, lone surrogates, huge numbers, wrong types, nesting 5000 deep, NaN, "
-        "a megabyte of escaped quotes never closed",
+        "a megabyte of escaped quotes never closed; first, a text frame over 1 MiB",
     ),
     "echo-secrets": (
         "[SECONDS]",

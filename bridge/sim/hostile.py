@@ -5,7 +5,8 @@ Each frame is raw text (not built with ``json.dumps``, which cannot even produce
 5,000 deep): forged log lines after a newline, a journald ``<3>`` priority, ANSI escapes,
 a bidi override, a transcript ending in an escaped lone surrogate, numbers of thousands of
 digits, the wrong type in every field, nesting far past any stack, NaN where JSON has
-no such value, and a megabyte of escaped quotes never closed. Tests look for the
+no such value, a megabyte of escaped quotes never closed, and (first) a text frame over
+the client's 1 MiB limit. Tests look for the
 word ``FORGED`` to find where the text ended up.
 """
 
@@ -21,6 +22,13 @@ ANSI = "\x1b[2J\x1b[31mFORGED red\x1b[0m"
 HOSTILE_ID = "../../../tmp/FORGED-id\n<0>FORGED" + ANSI
 SURROGATE_LINE = "Your table is ready \\ud83c"  # JSON text: an escaped lone surrogate
 BACKSLASH_LINE = "Saved in C:\\new\\x1b[2J, then a line\nbreak"
+
+
+# sent first: a conversation-update over the client's 1 MiB text limit (a long call's whole
+# history could grow so), dropped unread; dropped first, it hid every malformed frame after
+# it below warning level
+OVERSIZED = ('{"type":"conversation-update","messages":[{"role":"assistant","message":"'
+             + "FORGED " * 160_000 + '"}]}')
 
 
 def _frame(**fields: object) -> str:

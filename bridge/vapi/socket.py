@@ -167,10 +167,8 @@ class CallSocket:
                 self.last_message = time.monotonic()
                 audio = isinstance(message, bytes)
                 if len(message) > (MAX_AUDIO if audio else MAX_USEFUL):
-                    self.malformed += 1
-                    log.log(logging.WARNING if audio else logging.DEBUG,
-                            "call %s: dropped an oversized %s message (%d bytes)", self.label,
-                            "binary (audio)" if audio else "text", len(message))
+                    self._dropped(f"an oversized {'binary (audio)' if audio else 'text'} "
+                                  f"message ({len(message)} bytes)")
                 elif audio:
                     batch.add(message)
                 else:
@@ -185,11 +183,16 @@ class CallSocket:
         if not isinstance(event, messages.MalformedEvent):
             on_event(event)
             return
-        self.malformed += 1  # the first is worth a warning; a stream of them is not
+        self._dropped(f"a malformed message ({event.reason})")
+
+    def _dropped(self, what: str) -> None:
+        """A message not used, counted (the summary says how many): the first is worth a
+        warning, whatever its kind (an oversized one first hid the rest at debug level);
+        a stream of them is not."""
+        self.malformed += 1
         first = self.malformed == 1
-        log.log(logging.WARNING if first else logging.DEBUG,
-                "call %s: ignored a malformed message (%s)%s", self.label, event.reason,
-                "; the call goes on, more are logged with -v" if first else "")
+        log.log(logging.WARNING if first else logging.DEBUG, "call %s: ignored %s%s",
+                self.label, what, "; the call goes on, more are logged with -v" if first else "")
 
     async def quiet(self, limit_s: float = SILENCE_TIMEOUT_S, since: float = 0.0,
                     until: asyncio.Event | None = None) -> float:

@@ -95,10 +95,17 @@ def test_hostile_server_text_is_printed_inert(results: dict, journal: bool,
             assert match and int(match.group(1)) >= 4, f"not a safe journal line: {line!r}"
         else:
             assert LOG_LINE.match(line), f"not a log line: {line!r}"
-    # the first dropped frame is said once, at warning level, even without -v
-    assert result.err.count("ignored a malformed message (nested 5001 deep, more than 64); "
-                            "the call goes on") == 1, result.err
+    # the first dropped frame is said once, at warning level, even without -v, whatever its
+    # kind (an oversized one, first, hid every malformed one after it at debug level), and
+    # the summary counts them all
+    assert result.err.count("ignored an oversized text message (1120077 bytes); the call "
+                            "goes on, more are logged with -v") == 1, result.err
+    assert result.err.count("the call goes on") == 1, "the malformed ones after it: -v only"
+    ignored = re.search(r"; (\d+) messages from Vapi ignored \(malformed or oversized\)",
+                        result.out)
+    assert ignored and int(ignored[1]) >= 4, result.out  # oversized, two too deep, quotes
     if verbose:
+        assert "ignored a malformed message (nested 5001 deep, more than 64)" in result.err
         assert "ignored a malformed message (nested 5000 deep, more than 64)" in result.err
         assert "in-progress\\n12:00:00 ERROR   vapi-bridge: FORGED log line\\n<3>FORGED" \
             in result.err, "the forged status was logged, inert"
