@@ -75,6 +75,22 @@ def test_nesting_within_bounds_still_parses() -> None:
     assert safejson.nesting('{"a": "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[", "b": [1]}') == 2
 
 
+@pytest.mark.parametrize("extra", [0, 100], ids=["brackets-nested", "more-in-a-string"])
+def test_the_depth_bound_holds_at_its_edge_however_many_brackets_a_message_has(
+        extra: int) -> None:
+    """64 levels parse and 65 do not, whether the message has only its nesting's brackets
+    (counting them bounds the depth without the scan) or many more inside a string."""
+    pad = '{"s": "' + "[{" * extra + '", "v": '
+    for depth, parses in ((safejson.MAX_DEPTH, True), (safejson.MAX_DEPTH + 1, False)):
+        text = pad + "[" * (depth - 1) + "]" * (depth - 1) + "}"
+        try:
+            safejson.loads(text)
+            parsed = True
+        except safejson.UnsafeJson:
+            parsed = False
+        assert parsed is parses, (depth, extra)
+
+
 def test_a_transcript_ending_in_a_lone_surrogate_keeps_the_line() -> None:
     event = messages.parse_event('{"type":"transcript","role":"assistant",'
                                  '"transcriptType":"final","transcript":"Welcome! \\ud83c"}')
