@@ -176,7 +176,7 @@ class Daemon:
         while not self.stopping.is_set():
             mode = self.profile.service.mode
             if mode == "standby":
-                self._set_state("waiting for trigger")
+                self._set_state(self.spending.standby_state())
                 self.events.publish(events.STANDBY)
                 if not await self.wake.wait(self.idle.waiting(self._wait_for(self._trigger))):
                     break

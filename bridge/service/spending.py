@@ -208,6 +208,16 @@ class SpendingGuard:
             self.store.retry()
         return self.say_if_reached()
 
+    def standby_state(self) -> str:
+        """The daemon's state as standby waits: with calls refused, why (up to the fix, which
+        the log has), dated: a limit reached lifts at midnight, unseen until a call is asked
+        for. A plain "waiting" hid a kiosk that would refuse every visitor."""
+        refused = self.recheck()
+        if refused is None:
+            return "waiting for trigger"
+        return (f"waiting for trigger; on {self.today().isoformat()}, calls refused: "
+                f"{refused.split('; ')[0]}")
+
     def snapshot(self) -> dict[str, Any]:
         c, t = self.profile().call, self.totals()
         return {"day": t.day, "minutes": round(t.minutes, 2), "cost": round(t.cost, 4),

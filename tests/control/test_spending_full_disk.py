@@ -11,6 +11,7 @@ test takes about 5 s (one call of 2 s against the simulator, or none)."""
 from __future__ import annotations
 
 import json
+import re
 import resource
 import subprocess
 import sys
@@ -57,8 +58,13 @@ def test_the_limit_holds_while_the_disk_is_full_and_the_file_catches_up(
     assert daemon.ctl("call").returncode == 0
     sim.wait_streaming(100)  # 2 s of call: $0.0017, over the limit
     assert daemon.ctl("end").returncode == 0
-    wait_for(lambda: json.loads(daemon.ok("--json", "status"))["state"] ==
-             "waiting for trigger", 15, "the call's end")
+    wait_for(lambda: json.loads(daemon.ok("--json", "status"))["state"].startswith(
+             "waiting for trigger"), 15, "the call's end")
+    # the state (systemd's STATUS= line, ctl status) says the kiosk refuses calls, dated
+    said = json.loads(daemon.ok("--json", "status"))["state"]
+    assert re.fullmatch(r"waiting for trigger; on \d{4}-\d\d-\d\d, calls refused: spending "
+                        r"limit reached: today's calls have cost \$0\.00\d+, at or over "
+                        r"call\.max_daily_cost \(\$0\.001\)", said), said
 
     refused = daemon.ctl("call")
     assert refused.returncode == 1, (refused.stdout, refused.stderr)
