@@ -69,7 +69,7 @@ class DayStore:
             file = day_totals.load(path, self.today())
             self.unreadable = None
         except Unreadable as exc:
-            file = Totals(self.today())
+            file = Totals(self.today(), open=exc.open)  # (a power cut's call: still ended)
             self.unreadable = exc
             if not self.limited() and self._said != path:  # (a limit: `spending.py` says it)
                 self._said = path

@@ -82,11 +82,13 @@ def _open_calls(value: object) -> list[OpenCall]:
 
 class Unreadable(Exception):
     """The day's file is there but holds no totals this daemon can read: `why`, and `fix`
-    (what the operator does about it)."""
+    (what the operator does about it); `open`, the open calls it names all the same (a
+    power cut's call, in a file dated after a clock that booted behind: still ended)."""
 
-    def __init__(self, path: Path, why: str, fix: str) -> None:
+    def __init__(self, path: Path, why: str, fix: str, open: list[OpenCall] | None = None
+                 ) -> None:
         super().__init__(f"{path}: {why}")
-        self.path, self.why, self.fix = path, why, fix
+        self.path, self.why, self.fix, self.open = path, why, fix, open or []
 
 
 def _user() -> str:
@@ -133,27 +135,28 @@ def load(path: Path, today: str) -> Totals:
         raise Unreadable(path, f"not JSON: {str(exc)[:80]}", fix) from exc
     if not isinstance(data, dict) or not _is_day(data.get("day")):
         raise Unreadable(path, "not the daemon's totals (no \"day\")", fix)
+    open_calls = _open_calls(data.get("open"))
     if data["day"] > today:  # (ISO dates: as strings, in their order)
         raise Unreadable(path, f"they are for {data['day']}, after today by this machine's "
                                f"clock ({today})", "set the clock (timedatectl), or remove "
-                               "the file to count today from zero")
+                               "the file to count today from zero", open_calls)
     if data["day"] != today:  # another day's: today starts at zero, its open calls still
-        return Totals(today, open=_open_calls(data.get("open")))  # to look at (a power cut
-        # before midnight: the call is ended, and counted, after it)
+        return Totals(today, open=open_calls)  # to look at (a power cut before midnight:
+        # the call is ended, and counted, after it)
     calls = data.get("calls", 0)
     minutes, cost = number(data.get("minutes", 0)), number(data.get("cost", 0))
     if minutes is None or cost is None or not isinstance(calls, int) or isinstance(calls, bool) \
             or calls < 0:
-        raise Unreadable(path, "minutes, cost or calls not a number ≥ 0", fix)
-    return Totals(today, minutes, cost, calls, _open_calls(data.get("open")))
+        raise Unreadable(path, "minutes, cost or calls not a number ≥ 0", fix, open_calls)
+    return Totals(today, minutes, cost, calls, open_calls)
 
 
 def read(path: Path, today: str) -> Totals:
     """`load`, an unreadable file as zero (for its open calls alone)."""
     try:
         return load(path, today)
-    except Unreadable:
-        return Totals(today)
+    except Unreadable as exc:
+        return Totals(today, open=exc.open)
 
 
 def set_aside(path: Path) -> Path:

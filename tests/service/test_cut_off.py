@@ -246,3 +246,45 @@ def test_a_call_a_power_cut_left_in_progress_is_ended_at_the_next_start(
     assert "cut off when the daemon last stopped, is counted now" in said, said
     assert call["id"] not in said, "a call id is a secret"
     assert totals()["calls"] == 1 and totals()["cost"] == pytest.approx(billed(sim), abs=1e-6)
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("limit", [None, 5.0])
+def test_a_power_cut_call_is_ended_when_the_clock_boots_behind_its_day(
+        start_sim, profiles: ProfileBuilder, tmp_path: Path, limit: float | None) -> None:
+    """A Raspberry Pi has no clock: after a power cut it may start on the day before the
+    totals file's (a call placed just after midnight, the clock restored from before it).
+    That file is unreadable as today's, but the call it names as open is still the power
+    cut's, billed on: it is ended at the start all the same, a limit set or not. Before,
+    the open calls of such a file were dropped with it, and the call was never ended (Vapi
+    billed it until it noticed). About 5 s each."""
+    sim = start_sim(assistant="echo", faults=("power-cut=60",))
+    call_section: dict[str, Any] = {"max_duration_seconds": 120}
+    if limit is not None:
+        call_section["max_daily_cost"] = limit
+    profile = profiles.write(sim.base_url, call=call_section)
+    state = tmp_path / "state"
+    file = state / "vapi-bridge" / "spending-kiosk.json"
+    proc = daemon(profile, state, tmp_path / "first.log")
+    try:
+        sim.wait_streaming(50)
+        until(lambda: file.exists() and json.loads(file.read_text()).get("open"),
+              what="the call on the open list")
+    finally:
+        proc.kill()  # the power cut
+        proc.wait(timeout=15)
+    assert sim.only_call()["status"] == "in-progress", "Vapi bills the call on"
+    # the kiosk starts again with its clock on the day before the file's
+    file.write_text(json.dumps({**json.loads(file.read_text()), "day": "2999-01-01"}))
+    standby = ProfileBuilder(tmp_path / "b")
+    (tmp_path / "b").mkdir()
+    again = daemon(standby.write(sim.base_url, call=call_section, service={"mode": "standby"}),
+                   state, tmp_path / "again.log")
+    try:
+        until(lambda: all_ended(sim), what="the power cut's call ended at the start")
+    finally:
+        again.terminate()
+        again.wait(timeout=15)
+    said = (tmp_path / "again.log").read_text()
+    assert "left in progress when the daemon last stopped: ended through its controlUrl" \
+        in said, said
