@@ -154,11 +154,11 @@ class Call:
 
     interruptions = property(lambda self: self.barge_in.interruptions, doc="barge-ins")
 
-    async def send_command(self, command: dict[str, Any], confirm: bool = True) -> None:
-        """On the call socket (`commands.send` picks the path); `confirm`: `CallSocket`'s."""
+    async def send_command(self, command: dict[str, Any]) -> None:
+        """On the call socket, as it is (`commands.send` picks the path and words errors)."""
         if self._socket is None or self.done:
             raise NetworkError("no call in progress")
-        await self._socket.send_command(command, confirm=confirm)
+        await self._socket.send_command(command)
 
     async def end(self) -> None:
         """Ask Vapi to end the call, wait briefly for it, then close our side."""
@@ -168,7 +168,7 @@ class Call:
         self.downlink.end(cut=not self.vapi.ended.is_set(), label=self.short_id)  # ours: cut
         self.vapi.end_sent = True  # (on a dead socket it goes nowhere: see `summarise`)
         with contextlib.suppress(Exception):
-            await self.send_command(messages.end_call(self.profile.call.end_command), False)
+            await self.send_command(messages.end_call(self.profile.call.end_command))
         await wait_any(self.vapi.ended, self._closed, timeout=self.profile.call.end_timeout_seconds)
         await self._socket.close()
 

@@ -23,7 +23,7 @@ from bridge.vapi import messages
 from bridge.vapi.api import VapiApi, check_plaintext, response_message
 from bridge.vapi.callinfo import CallInfo
 from bridge.vapi.net import DEADLINE_FACTOR, http_client, read_answer, untrusted
-from bridge.vapi.socket import SEND_TIMEOUT_S, LinkDied, LinkDown
+from bridge.vapi.socket import SEND_TIMEOUT_S, LinkDown
 
 log = logging.getLogger("bridge.control")  # the log category users know these lines by
 
@@ -108,8 +108,7 @@ class CallCommands:
         except NetworkError:
             raise Refused(f"no call in progress (call {self._label} is over)") from None
         except (ConnectionClosed, LinkDown) as exc:
-            why = "is closed" if isinstance(exc, ConnectionClosed) else \
-                "went silent as it was sent" if isinstance(exc, LinkDied) else "carries nothing"
+            why = "is closed" if isinstance(exc, ConnectionClosed) else "carries nothing"
             log.info("call %s: the call socket %s: %s goes by the controlUrl", self._label,
                      why, command.get("type"))
             return False

@@ -49,18 +49,11 @@ MAX_AUDIO = 4 * 2**20  # a binary frame: a reply sent whole, 131 s of pcm at 16 
 OPEN_TIMEOUT_S = 10.0
 CLOSE_TIMEOUT_S = 1.0
 PONG_GRACE_S = 1.0  # a ping unanswered this long, nothing else either: the link is down
-STALE_S = 0.3  # nothing received this long (Vapi's chunks come ~50 ms apart): the link is
-# pinged, and given `PONG_GRACE_S` to answer, before a command and after one
 
 
 class LinkDown(ConnectionError):
     """The link carries nothing and a ping to it went unanswered: a command sent now would
     sit in the socket's buffer, never read (the call may go on at Vapi all the same)."""
-
-
-class LinkDied(LinkDown):
-    """A command was written, and nothing has come on the link since, not even a pong: it
-    went into a dead socket's buffer (or, the link dying as Vapi read it, reached Vapi)."""
 
 
 class CallSocket:
@@ -121,31 +114,13 @@ class CallSocket:
         return self.pinged is not None and self.last_message <= self.pinged and \
             time.monotonic() - self.pinged >= PONG_GRACE_S
 
-    async def send_command(self, command: dict[str, Any], *, confirm: bool = True) -> None:
-        """Raises `LinkDown` while the link is `down` (nothing sent), as `send` does else.
-        `confirm`: also when it has carried nothing `STALE_S` and a ping gets no answer
-        within `PONG_GRACE_S` (nothing sent), or when nothing comes after the command, not
-        even that answer (`LinkDied`: it went into a dead socket). A link dead for less than
-        the watchdog's 2 s took a `say` into its buffer, and it was reported sent."""
-        if self.down or (confirm and not await self._alive()):
+    async def send_command(self, command: dict[str, Any]) -> None:
+        """Raises `LinkDown` (nothing sent) while the link is `down`, as `send` does else."""
+        if self.down:
             raise LinkDown(f"call {self.label}: the call socket carries nothing, and no "
                            f"answer to a ping")
-        sent = time.monotonic()
         await self.send(messages.encode(command))
         log.debug("call %s: sent %s", self.label, command.get("type"))
-        if confirm and not await self._alive(sent):
-            raise LinkDied(f"call {self.label}: the call socket carried nothing after the "
-                           f"{command.get('type')}, and no answer to a ping")
-
-    async def _alive(self, since: float = 0.0) -> bool:
-        """Whether anything arrives after `since` within `STALE_S` (Vapi streams audio all
-        call long), or else a ping is answered within `PONG_GRACE_S`; `since` 0: whether
-        something arrived in the last `STALE_S`, or the ping is answered."""
-        deadline = max(since, self.last_message) + STALE_S
-        while self.last_message <= since and (left := deadline - time.monotonic()) > 0:
-            await asyncio.sleep(min(0.02, left))
-        fresh = self.last_message > since and time.monotonic() - self.last_message <= STALE_S
-        return fresh or await self.answers(PONG_GRACE_S)
 
     async def receive(self, on_audio: Callable[[bytes, int], None],
                       on_event: Callable[[messages.Event], None]) -> None:
