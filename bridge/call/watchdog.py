@@ -42,8 +42,8 @@ PONG_TIMEOUT_S = 6.0  # a pong goes out as soon as the ping is read; a link that
 # (a Wi-Fi roam, a congested uplink) and comes back within 2 + 6 s keeps its call
 LIVE = ("queued", "ringing", "in-progress", "forwarding")
 GOODBYE_PAUSE_S = 1.0  # longer than a pause between a goodbye's sentences
-GOODBYE_MAX_S = 10.0  # beyond end_timeout_seconds: a server that talks on (background sound
-# streamed after `ended`) is not waited on longer
+GOODBYE_MAX_S = 6.0  # beyond end_timeout_seconds: a server that talks on (background sound
+# streamed after `ended`) is not waited on longer; a goodbye is a sentence or two
 
 
 class Speech(Protocol):
@@ -62,7 +62,7 @@ async def watch(socket: CallSocket, api: VapiApi, call_id: str, ended: asyncio.E
         await socket.quiet(PROBE_AFTER_S, since, until=ended)
         if ended.is_set():
             await asyncio.sleep(end_timeout_s)
-            await _goodbye(speech, label)
+            await _goodbye(speech, label, end_timeout_s)
             return None
         mark = socket.last_message
         if not await socket.answers(PONG_TIMEOUT_S):
@@ -90,15 +90,16 @@ async def watch(socket: CallSocket, api: VapiApi, call_id: str, ended: asyncio.E
         since = asked = time.monotonic()
 
 
-async def _goodbye(speech: Speech, label: str) -> None:
-    """While the assistant's speech still arrives after Vapi's `ended` (module docstring)."""
+async def _goodbye(speech: Speech, label: str, waited_s: float) -> None:
+    """While the assistant's speech still arrives after Vapi's `ended` (module docstring),
+    `waited_s` after it."""
     start = time.monotonic()
     while (left := speech.speech_at + GOODBYE_PAUSE_S - time.monotonic()) > 0:
         if time.monotonic() - start >= GOODBYE_MAX_S:
             log.info("call %s: the assistant still talks %.0f s after the call ended: "
-                     "closing", label, GOODBYE_MAX_S)
+                     "closing", label, waited_s + GOODBYE_MAX_S)
             return
         await asyncio.sleep(min(left, start + GOODBYE_MAX_S - time.monotonic()))
     if time.monotonic() - start > 0.1:
         log.info("call %s: the assistant's speech went on %.1f s after the call ended; "
-                 "played before closing", label, time.monotonic() - start)
+                 "played before closing", label, waited_s + time.monotonic() - start)
