@@ -6,7 +6,8 @@ the microphone's rate, in the uplink task, before resampling to the wire.
 
 - `gate` (the default, `echo_gate.py`): attenuates the microphone while it holds only the
   assistant's echo, measured from the far end; a visitor talking over the assistant
-  opens it. No dependencies.
+  opens it; what it held back while attenuating (`echo_lookback.py`, 40 ms) passes with
+  them, so their word is not cut at its soft start. No dependencies.
 - `aec` (`aec.py`): WebRTC echo cancellation (livekit, extra `[aec]`). Full duplex once
   converged, but it holds a visitor back in the assistant's first seconds (README).
 """
@@ -22,6 +23,7 @@ import numpy as np
 from bridge.audio.aec import WebRtcAec
 from bridge.audio.base import AudioSink, AudioSource
 from bridge.audio.echo_gate import EchoGate
+from bridge.audio.echo_lookback import LookBack
 from bridge.audio.resample import Resampler
 
 log = logging.getLogger("bridge.echo")
@@ -35,7 +37,9 @@ class EchoControl(Protocol):
         ...
 
     def near(self, samples: np.ndarray) -> np.ndarray:
-        """The microphone's samples since the last call, returned cleaned."""
+        """The microphone's samples since the last call, returned cleaned: the same
+        count, or, with a look-back, fewer while it holds some back and more as it lets
+        them go."""
         ...
 
 
@@ -43,7 +47,7 @@ def make_echo_control(mode: str, rate: int, delay_ms: float = 0.0) -> EchoContro
     if mode == "off":
         return None
     if mode == "gate":
-        return EchoGate(rate)
+        return LookBack(EchoGate(rate))
     if mode == "aec":
         return WebRtcAec(rate, delay_ms)
     raise ValueError(f"unknown echo mode {mode!r}")

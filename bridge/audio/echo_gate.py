@@ -136,7 +136,7 @@ class EchoGate:
         self._hold = int(arate * hold_ms / 1000)
         self._quiet_for = 1 << 30  # analysis samples since echo was last expected
         self._ramp = max(1, int(rate * ramp_ms / 1000))
-        self._gain = 1.0
+        self.gain = 1.0
         # when to measure the path (`_measure`)
         self._lags = self.path.window + self.path.max_lag  # the far end a measurement reads
         self._min_far = self.path.min_energy
@@ -154,13 +154,13 @@ class EchoGate:
         if len(samples) == 0:
             return samples
         n = self._mic.push(samples)
-        target = self._decide(n) if n else self._gain
-        if target == self._gain:  # no ramp: one multiply (or none)
+        target = self._decide(n) if n else self.gain
+        if target == self.gain:  # no ramp: one multiply (or none)
             return samples if target == 1.0 else (samples * np.float32(target)).astype(np.int16)
         gain = np.full(len(samples), target, dtype=np.float32)
         k = min(self._ramp, len(samples))
-        gain[:k] = np.linspace(self._gain, target, k, dtype=np.float32)
-        self._gain = target
+        gain[:k] = np.linspace(self.gain, target, k, dtype=np.float32)
+        self.gain = target
         return (samples * gain).astype(np.int16)  # |gain| <= 1: no clipping
 
     def _decide(self, n: int) -> float:
@@ -202,7 +202,7 @@ class EchoGate:
             self._open_for -= n
             return 1.0
         self._open_for = self._heard = 0  # held out, or the whole window is echo again
-        if echo or (self._gain < 1.0 and self._quiet_for < self._release):
+        if echo or (self.gain < 1.0 and self._quiet_for < self._release):
             return self._atten  # the echo, or a pause in it
         return 1.0
 

@@ -133,7 +133,7 @@ class Uplink:
         if self._captured_until is None:  # nothing captured yet: the gate's silence, as
             # if captured (the device's latency estimate), so its first block follows on
             return time.monotonic() - (FRAME_MS + self.source.latency_ms) / 1000.0
-        held_ms = self._resampler.held_ms + self._framer.buffered_ms + FRAME_MS
+        held_ms = self._held_ms() + FRAME_MS
         return self._captured_until - held_ms / 1000.0
 
     def mute(self, muted: bool) -> None:
@@ -255,8 +255,13 @@ class Uplink:
         reads only what is due: no backlog, and its clock may be a test's: now)."""
         if self._captured_until is None or not self._on_capture:
             return time.monotonic()
-        return self._captured_until - (self._resampler.held_ms
-                                       + self._framer.buffered_ms) / 1000
+        return self._captured_until - self._held_ms() / 1000
+
+    def _held_ms(self) -> float:
+        """What was captured and has not left yet: the echo control's look-back (held
+        while it attenuates the echo), the resampler's and the framer's."""
+        echo = getattr(self._echo, "held_ms", 0.0) if self._far_end is not None else 0.0
+        return echo + self._resampler.held_ms + self._framer.buffered_ms
 
     def _frame(self) -> bytes:
         # a backlog (the loop held up) leaves up to 2 s after it was captured, past the sound

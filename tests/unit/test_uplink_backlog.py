@@ -77,7 +77,7 @@ def test_the_echo_gate_takes_a_held_up_backlog_a_frame_at_a_time(
     held up 1 s while the visitor talks over part of it. The gate decided once for the
     whole backlog: the visitor at its start (beyond the gate's 0.5 s of history) was cut
     30 dB with the echo, and one at its end let all the echo before them through."""
-    from bridge.audio.echo_gate import EchoGate
+    from bridge.audio.echo import make_echo_control
 
     device = EventfdDevice()
     fd = device.frame_wake(FRAME)
@@ -113,7 +113,7 @@ def test_the_echo_gate_takes_a_held_up_backlog_a_frame_at_a_time(
             if k == 50 + 75:
                 raise Stop
 
-        uplink = Uplink(device, PcmS16leCodec(), RATE, send, echo=EchoGate(RATE),
+        uplink = Uplink(device, PcmS16leCodec(), RATE, send, echo=make_echo_control("gate", RATE),
                         far_end=far_end)
         with pytest.raises(Stop):
             await uplink.run()
