@@ -102,7 +102,7 @@ def start_web() -> Iterator[Callable[..., WebDaemon]]:
             try:
                 answer = daemon.get("/state")
                 seen[0] = f"{answer.status_code} {answer.text[:200]}"
-                return answer.json().get("state") == "waiting for trigger"
+                return str(answer.json().get("state")).startswith("waiting for trigger")
             except (httpx.HTTPError, ValueError) as exc:
                 seen[0] = repr(exc)
                 return False
