@@ -269,6 +269,11 @@ class Uplink:
         # is still to be judged (not on every frame of the call)
         watch = self._own_sound is not None or self._unmuted_at != -math.inf
         began = self._began() if watch else 0.0
+        # the cadence's silence while the echo control's look-back holds what was captured
+        # (the gate closing): not recorded, whose sent leg is the captured audio on its
+        # clock (recorded, it sat on the frame before, and the leg slipped 20 ms each time)
+        filler = self._framer.buffered_ms < FRAME_MS and self._far_end is not None \
+            and getattr(self._echo, "held_ms", 0.0) > 0
         frame = self._framer.pop()
         if self._own_sound is not None:
             if began < self._own_sound():
@@ -279,7 +284,7 @@ class Uplink:
             frame = self._silence
         else:
             self._unmuted_at = -math.inf  # what was captured under the mute has left
-        if self._tap is not None:
+        if self._tap is not None and not filler:
             self._tap(frame)
         self._frames_sent += 1
         return self.codec.encode(frame)
