@@ -150,9 +150,10 @@ class AudioSink(Protocol):
         playback starts afresh once `start_ms` are queued."""
         ...
 
-    def end_stream(self, over: bool = True) -> None:
-        """A call's audio is over: what is queued plays out, its end no underrun. `over`
-        False: more came after all, played as the stream was (steered, gaps counted)."""
+    def end_stream(self, over: bool = True, *, maybe: bool = False) -> None:
+        """A call's audio is over: what is queued plays out, its end no underrun. `maybe`:
+        more may come (Vapi's `ended`): only speech plays out so, near-silence is steered.
+        `over` False: more came after all, played as the stream was (steered, gaps counted)."""
         ...
 
     def close(self) -> None: ...

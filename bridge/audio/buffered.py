@@ -96,8 +96,8 @@ class BufferedSink(Backend):
         self._drop_held()
         self.buffer.begin_stream(start_ms)
 
-    def end_stream(self, over: bool = True) -> None:
-        self.buffer.end_stream(over)
+    def end_stream(self, over: bool = True, *, maybe: bool = False) -> None:
+        self.buffer.end_stream(over, maybe=maybe)
 
     def playout_stats(self) -> PlayoutStats:
         """The playout buffer's counters; its depth counts what is held here too."""

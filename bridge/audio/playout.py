@@ -5,7 +5,6 @@ output device callback, or a clocked file writer) share a `SampleRing` without a
 side advances only its own counter (the producer never overwrites what is unread); a flush
 is a request the consumer carries out on its next pull, with a fade so the cut does not
 click. The consumer allocates nothing: it copies into the block and preallocated rings.
-
 Every edge is a whole fade (`fade_ms`, `fades.py`), wherever the blocks fall.
 
 Playback starts once the target depth (`start_ms`, then what the jitter estimate asks
@@ -23,8 +22,10 @@ The buffer outlives calls (a sink outlives them in `standby` and `loop` modes), 
 is a stream: `begin_stream` drops whatever an earlier one left and starts again from the
 start depth with a fresh low-water history; `end_stream` plays out what is queued (no
 refill to the target, no held-back silence), its running dry being the end, not an
-underrun. The counters go on over streams: a call's share is a difference
-(`PlayoutStats.since`).
+underrun. With `maybe` (Vapi's `ended`, its socket open: a goodbye may stream behind it)
+that waits until nothing came for the target's time (a goodbye behind `ended` began on the
+47 ms then queued, and ran dry in its first words: a 52 ms gap). The counters go on over
+streams: a call's share is a difference.
 
 Speech is never dropped. Audio arriving faster than real time (a whole reply at once) is
 queued whole in a preallocated ring of `capacity_ms` (90 s) and played at the device's
@@ -67,7 +68,7 @@ class PlayoutBuffer(PlayoutTaps):
         self._flush_to = 0  # this and the four below: producer-owned
         self._overflow = 0
         self._overflow_speech = 0
-        self._ending = False  # `end_stream`: play out what is queued, uncounted
+        self._ending = 0  # `end_stream`: 1 maybe (`ended`), 2 over: play out, uncounted
         self._stream_seq, self._discard_to = 0, 0  # `begin_stream`'s request
         # consumer-owned
         self._playing = self._dry_in_speech = False
@@ -84,6 +85,7 @@ class PlayoutBuffer(PlayoutTaps):
         self._watch, self._watch_seq, self._watch_done = 0, 0, 0
         self._watch_heard = 0.0
         self._c0 = self._c1 = 0  # consumer: the ring span the latest block copied out
+        self._seen_w = self._idle = 0  # consumer: the last write seen, samples pulled since
 
     # ---- producer side (event loop) -------------------------------------------------
     def write(self, samples: np.ndarray) -> None:
@@ -110,15 +112,13 @@ class PlayoutBuffer(PlayoutTaps):
 
     def watch_queued_end(self) -> None:
         """Note the end of what is queued now: `queued_end_heard` then says when the first
-        sample queued after it is heard (or would be), everything before it played or
-        dropped."""
+        sample queued after it is heard (or would be), all before it played or dropped."""
         self._watch = self._ring.w
         self._watch_seq += 1
 
     @property
     def queued_end_heard(self) -> float | None:
-        """For the latest `watch_queued_end`: the time (monotonic), or None until the
-        consumer gets there."""
+        """For the latest `watch_queued_end`: when (monotonic); None until it is reached."""
         return self._watch_heard if self._watch_done == self._watch_seq else None
 
     def flush(self) -> None:
@@ -132,12 +132,13 @@ class PlayoutBuffer(PlayoutTaps):
         self.set_target_ms(start_ms)
         self._discard_to = self._ring.w
         self._stream_seq += 1
-        self._ending = False  # last: a consumer that sees it sees the request too
+        self._ending = 0  # last: a consumer that sees it sees the request too
 
-    def end_stream(self, over: bool = True) -> None:
+    def end_stream(self, over: bool = True, *, maybe: bool = False) -> None:
         """No more audio comes: what is queued (and any straggler) plays out, its running
-        dry the end, no underrun. `over` False: more came (a goodbye behind `ended`)."""
-        self._ending = over
+        dry the end, no underrun. `maybe`: more may (Vapi's `ended`): it plays out so once
+        nothing came for the target's time. `over` False: more came (a goodbye behind it)."""
+        self._ending = (1 if maybe else 2) if over else 0
 
     def set_target_ms(self, ms: float, floor_ms: float = 0.0) -> None:
         """`ms`: depth to hold before (re)starting; `floor_ms`: the low-water mark to keep
@@ -167,10 +168,13 @@ class PlayoutBuffer(PlayoutTaps):
             self._cut(out, seq, flush_to)
             return
         w = self._ring.w
+        self._idle = 0 if w != self._seen_w else self._idle + want  # nothing came (`maybe`)
+        self._seen_w = w
         depth = w - self._ring.r
         if not self._playing:
-            need = 1 if ending else self.target_samples  # the stream over: what is left
-            if self._dry_in_speech and not ending:  # speech ran dry: on once the lateness
+            over = ending > 1 or (ending > 0 and self._idle >= self.target_samples)
+            need = 1 if over else self.target_samples  # the stream over: what is left
+            if self._dry_in_speech and ending < 2:  # speech ran dry: on once the lateness
                 need = min(need, want + self.floor_samples)  # seen and a block are queued
             if depth < need or depth == 0:
                 out[:] = 0
@@ -185,7 +189,7 @@ class PlayoutBuffer(PlayoutTaps):
                 self._ring.r += drop
                 self._dropped += drop
                 depth -= drop
-        elif not ending:
+        elif ending < 2:
             depth = self._steer(out, want, depth)
             if depth < 0:
                 return
@@ -193,12 +197,11 @@ class PlayoutBuffer(PlayoutTaps):
         self._copy_out(out if n == want else out[:n], n)
         if self._fades.fading_in:
             self._fades.fade_in(out[:n])
-        if n < want:
-            if not ending:  # the stream's end running out is no underrun
-                if self._ran_dry_loud(out[:n]):
-                    self._audible_underruns += 1
-                    self._dry_in_speech = True
-                self._underruns += 1
+        if n < want:  # the stream's end running out is no underrun (`maybe`: one may be)
+            if ending < 2 and self._ran_dry_loud(out[:n]):
+                self._audible_underruns += not ending
+                self._dry_in_speech = True
+            self._underruns += not ending
             out[n:] = 0
             self._fades.fade_out(out, max(0, n - self._fade), n, self._ring)
             self._playing = False
@@ -286,14 +289,11 @@ class PlayoutBuffer(PlayoutTaps):
         per_ms = self.sample_rate / 1000.0
         overflow, overflow_speech = self._overflow, self._overflow_speech
         return PlayoutStats(
-            underruns=self._underruns,
-            audible_underruns=self._audible_underruns,
+            underruns=self._underruns, audible_underruns=self._audible_underruns,
             silence_dropped_ms=(self._dropped + overflow - overflow_speech) / per_ms,
             speech_dropped_ms=overflow_speech / per_ms,
-            stretched_ms=self._stretched / per_ms,
-            overflow_ms=overflow / per_ms,
-            flushes=self._flushes_done,
-            flushed_ms=self._flushed / per_ms,
+            stretched_ms=self._stretched / per_ms, overflow_ms=overflow / per_ms,
+            flushes=self._flushes_done, flushed_ms=self._flushed / per_ms,
             played_ms=(self._ring.r - self._discarded) / per_ms,
             depth_ms=self.depth_ms,
         )

@@ -141,6 +141,14 @@ class PolyphaseFIR:
         self._n = self._history
         self._buf[: self._n] = 0.0
 
+    def state(self) -> tuple[np.ndarray, int]:
+        """The input it holds, for `restore` (a flush that leaves the stream as it was)."""
+        return self._buf[:self._n].copy(), self._n
+
+    def restore(self, state: tuple[np.ndarray, int]) -> None:
+        held, self._n = state
+        self._buf[:self._n] = held
+
 
 def _to_int16(x: np.ndarray) -> np.ndarray:
     """Rounded to the nearest, saturated (clobbers `x`)."""
@@ -176,6 +184,13 @@ class TwoStageFIR:
     def clear(self) -> None:
         self._first.clear()
         self._second.clear()
+
+    def state(self) -> tuple[tuple[np.ndarray, int], tuple[np.ndarray, int]]:
+        return self._first.state(), self._second.state()
+
+    def restore(self, state: tuple[tuple[np.ndarray, int], tuple[np.ndarray, int]]) -> None:
+        self._first.restore(state[0])
+        self._second.restore(state[1])
 
 
 def short_band(low: int) -> tuple[float, float]:

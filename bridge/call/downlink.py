@@ -52,10 +52,13 @@ underrun); `playout_stats` is this call's share of the sink's counters.
 Ending the call ourselves (`ctl end`, a stop signal, the visitor gone) `end`s it with
 `cut`: what is queued fades out at once, and what still arrives is counted, not played. A
 call Vapi ends (after the assistant's goodbye, sent whole or ahead of time) is not cut: what
-is queued plays out (`bridge.call.tail`). Speech that still arrives after Vapi's `ended`
-(a goodbye streamed behind it: nothing orders the two) resumes the stream (`end_stream(False)`:
-steered against jitter as before, not played as stragglers), and `speech_at` keeps the
-socket open for it (`bridge.call.watchdog`).
+is queued plays out (`bridge.call.tail`). Vapi's `ended` with the socket open is a `maybe`
+end (nothing orders it after the goodbye's audio): the queue keeps its target until nothing
+comes for that long (the goodbye's first 47 ms, played out at once, began it on too little:
+a 52 ms gap under load), and the resampler's held ms are given without silence fed into its
+stream (3.7 ms of it went into the goodbye at 48 kHz). Speech that still arrives after it
+resumes the stream (`end_stream(False)`: steered against jitter as before, not played as
+stragglers), and `speech_at` keeps the socket open for it (`bridge.call.watchdog`).
 """
 
 from __future__ import annotations
@@ -127,7 +130,6 @@ class Downlink:
         if self._ending and (int(samples.max()) > QUIET_PEAK or int(samples.min()) < -QUIET_PEAK):
             if not self.speech_at:  # speech after Vapi's `ended`: the stream goes on, its
                 self.sink.end_stream(False)  # queue steered, until the socket closes
-                self._flushed = False  # and what the resampler holds is pushed out then
             self.speech_at = arrived
         jitter = self.jitter
         if jitter is not None:  # before the tail: a dropped chunk arrived too
@@ -150,6 +152,7 @@ class Downlink:
             if self._tail.dropped:  # out of the flush's silence, maybe mid-word (the tail
                 samples = _fade_in(samples, self.wire_rate)  # cut at its bound): a click
             self._tail = None  # over: its first pause
+        self._flushed = False  # what the resampler holds of it: pushed out at the end
         out = self._resampler.process(apply_gain(samples, self._gain))
         if len(out):
             self.sink.capture_frame(out)
@@ -182,10 +185,12 @@ class Downlink:
             self._tail.over()
             self._tail = None
 
-    def end(self, *, cut: bool = False, label: str = "") -> None:
+    def end(self, *, cut: bool = False, label: str = "", maybe: bool = False) -> None:
         """The call's audio is over (the socket closed, or the call is being ended). `cut`:
         we end the call ourselves, so the assistant stops now, mid-word or not (faded), and
-        nothing that still arrives is played; else what is queued plays out (a goodbye)."""
+        nothing that still arrives is played; else what is queued plays out (a goodbye).
+        `maybe`: Vapi's `ended`, its socket open: more may come, so the playout keeps its
+        target until nothing comes for that long (`PlayoutBuffer.end_stream`)."""
         if cut and not self._cut:
             self._cut = True
             dropped = self.barge_in()
@@ -202,7 +207,7 @@ class Downlink:
             self._realigned_said = self.codec.realigned
             log.info("call %s: the assistant's audio came a byte off its samples %d time(s) "
                      "(a reply cut mid-sample) and was realigned", label, self.codec.realigned)
-        self.sink.end_stream()
+        self.sink.end_stream(maybe=maybe)
 
     def playout_stats(self) -> PlayoutStats:
         """This call's share of the speaker's playout counters, and its depth now."""

@@ -261,7 +261,7 @@ class Call:
         if isinstance(event, messages.StatusUpdate):
             if self.vapi.update(event, self.short_id, VISITOR_LEFT if self.turns.left else None):
                 self.ended_reason = event.ended_reason or self.ended_reason or "ended"
-                self.downlink.end()
+                self.downlink.end(maybe=True)  # the socket open: a goodbye may follow
         elif self.barge_in.on_event(event, self.short_id):
             pass
         elif self.recorder:

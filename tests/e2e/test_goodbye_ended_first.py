@@ -2,10 +2,12 @@
 (simulator fault `ended-first`: nothing in the protocol orders them), plays whole: the
 bridge keeps the socket Vapi left open while the assistant's speech still arrives, past
 `call.end_timeout_seconds`, and plays it as the call's audio played (the playout steered
-against jitter, not as the stream's last words). Before, it closed the socket 2 s after
-`ended`: of 2.9 s of speech the visitor heard 1.4 s. Over loopback, the `file:` speaker clocked like
-a device; what it played is compared with what the simulator sent (speech blocks, and the
-speech lost or gaps inserted, `tests/rig/heard.py`). About 9 s."""
+against jitter and started at its target, not played out as the stream's last words: the
+goodbye's first 47 ms came ahead of `ended`, and playing them out began the line on too
+little). Before, it closed the socket 2 s after `ended`: of 2.9 s of speech the visitor
+heard 1.4 s. Over loopback, the `file:` speaker clocked like a device; what it played is
+compared with what the simulator sent (speech blocks, and the speech lost or gaps inserted,
+`tests/rig/heard.py`). About 9 s."""
 
 from __future__ import annotations
 
@@ -47,13 +49,14 @@ def test_a_goodbye_sent_after_its_ended_plays_whole(start_sim, profiles: Profile
     sent_s = compare(goodbye, sent, RATE)[2]
     report = played(goodbye, heard.ravel(), RATE)
     print(f"\ngoodbye: {said_s:.2f} s of speech, {sent_s:.2f} s sent before the socket "
-          f"closed, {heard_s:.2f} s heard, {report.lost_ms:.0f} ms lost, gaps {report.gaps}")
+          f"closed, {heard_s:.2f} s heard, {report.lost_ms:.0f} ms lost "
+          f"{report.losses}, gaps {report.gaps}")
     assert said_s > 2.5, "a goodbye longer than call.end_timeout_seconds (2 s)"
-    # (a loaded machine's real-time playout may open a gap or two early in the line: the
-    # measure is what the close took, 1.4 s of it before)
+    # (seconds of speech are counted in 10 ms blocks: ±0.08 s with nothing lost, as in what
+    # the simulator sent; the close took 1.4 s of it before)
     assert heard_s >= 0.95 * said_s, f"only {heard_s:.2f} of {said_s:.2f} s heard"
-    # (under three CPU hogs, 1 run in 4 lost 80 ms where `ended` came: the playout's end
-    # and its resumption race; the close took 1400 ms)
-    assert report.lost_ms < 150, f"speech lost at {report.losses}"
-    # played as the call's audio was (steered): played as stragglers, 80 ms were lost
-    assert sum(ms for _, ms in report.gaps) < 120, report.gaps
+    assert report.lost_ms < 20, f"speech lost at {report.losses}"
+    # played as the call's audio was (steered, started at the target: `ended` is no end
+    # while audio comes): under three CPU hogs it began on 47 ms and ran dry, a 52 ms gap
+    # 0.06 s into the line (1 run in 5; 42-77 ms at 0.12-0.16 s seen at load 3.5)
+    assert sum(ms for _, ms in report.gaps) < 40, report.gaps

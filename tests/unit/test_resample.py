@@ -156,3 +156,23 @@ def test_the_uplinks_minimum_phase_filter_answers_at_once_with_the_same_band(a: 
     assert level_db(y, 0.9 * nyq, b) > -1.0
     y, _ = feed(Resampler(a, b, minimum_phase=True), tone(nyq + 50, a))
     assert level_db(y, nyq - 50, b) < -85.0
+
+
+@pytest.mark.parametrize(("a", "b"), [(16000, 48000), (8000, 48000), (16000, 44100),
+                                      (48000, 16000)])
+def test_a_flush_mid_stream_inserts_nothing_in_what_follows(a: int, b: int) -> None:
+    """Vapi's `ended` flushes the downlink's resampler (the stream's last ms pushed out),
+    but a goodbye may stream behind it: the silence the flush fed the filter put a gap into
+    that speech (3.7 ms at 16 → 48 kHz)."""
+    x = tone(440, a)
+    whole, _ = feed(Resampler(a, b), x)
+    res = Resampler(a, b)
+    head, _ = feed(res, x[:a // 5])
+    tail, owed = res.flush().astype(float), round(res.held_ms * b / 1000)
+    again = res.flush()
+    rest, _ = feed(res, x[a // 5:])
+    got = np.concatenate([head, tail, again, rest])
+    assert len(got) == len(whole), "nothing inserted"
+    n = len(head) + len(tail)
+    assert np.array_equal(got[n:], whole[n:]), "what follows goes on where it stood"
+    assert len(tail) == owed and not len(again), "the filter's delay, pushed out once"
