@@ -260,8 +260,11 @@ class Uplink:
     def _held_ms(self) -> float:
         """What was captured and has not left yet: the echo control's look-back (held
         while it attenuates the echo), the resampler's and the framer's."""
-        echo = getattr(self._echo, "held_ms", 0.0) if self._far_end is not None else 0.0
-        return echo + self._resampler.held_ms + self._framer.buffered_ms
+        return self._echo_held_ms() + self._resampler.held_ms + self._framer.buffered_ms
+
+    def _echo_held_ms(self) -> float:
+        """What the echo control's look-back holds (the gate attenuating)."""
+        return getattr(self._echo, "held_ms", 0.0) if self._far_end is not None else 0.0
 
     def _frame(self) -> bytes:
         # a backlog (the loop held up) leaves up to 2 s after it was captured, past the sound
@@ -272,8 +275,8 @@ class Uplink:
         # the cadence's silence while the echo control's look-back holds what was captured
         # (the gate closing): not recorded, whose sent leg is the captured audio on its
         # clock (recorded, it sat on the frame before, and the leg slipped 20 ms each time)
-        filler = self._framer.buffered_ms < FRAME_MS and self._far_end is not None \
-            and getattr(self._echo, "held_ms", 0.0) > 0
+        tap = self._tap if self._tap is None or self._framer.buffered_ms >= FRAME_MS \
+            or not self._echo_held_ms() else None
         frame = self._framer.pop()
         if self._own_sound is not None:
             if began < self._own_sound():
@@ -284,7 +287,7 @@ class Uplink:
             frame = self._silence
         else:
             self._unmuted_at = -math.inf  # what was captured under the mute has left
-        if self._tap is not None and not filler:
-            self._tap(frame)
+        if tap is not None:
+            tap(frame)
         self._frames_sent += 1
         return self.codec.encode(frame)

@@ -41,7 +41,6 @@ from bridge.profile.fields import file_path
 from bridge.profile.statedir import save_fix
 from bridge.service import day_totals
 from bridge.service.day_store import room
-from bridge.service.day_totals import Unreadable
 from bridge.service.logsetup import colour_wanted
 from bridge.service.spending import SPENDING_EXIT, SpendingGuard, dollars, limited
 from bridge.words import plural
@@ -118,7 +117,7 @@ def _spending(profile: Profile) -> list[Item]:
     if not limited(profile):  # the totals are kept all the same: an unreadable file is said
         try:
             day_totals.load(guard.path, guard.store.today())
-        except Unreadable as bad:
+        except day_totals.Unreadable as bad:
             return [Item(True, "spending totals readable", f"{bad.path} cannot be read "
                          f"({bad.why}): run counts today from zero, no limit being set, and "
                          f"keeps the file renamed — {bad.fix}", warn=True)]
