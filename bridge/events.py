@@ -163,6 +163,9 @@ class EventBus:
         self.state: KioskEvent | None = None  # the latest of STATE_KINDS
         self.mutes: dict[str, KioskEvent] = {}  # who is muted in this call: its `muted`
         self.failure: KioskEvent | None = None  # the latest `error`, until a call `ended`
+        # calls refused at an operator's request (`ctl call`, POST /call), told to them
+        # alone: no `error` event (no offline line), by cause, for the metrics
+        self.refused: collections.Counter[str] = collections.Counter()
         self._recent: collections.deque[KioskEvent] = collections.deque(maxlen=RECENT)
 
     def publish(self, kind: str, **fields: object) -> KioskEvent:

@@ -106,7 +106,7 @@ class Daemon:
             return f"the daemon is in {self.profile.service.mode} mode, not standby"
         if (self.call is not None and not self.call.done) or self._trigger.is_set():
             return "a call is already in progress"
-        if cause in ("ctl", "http") and (refusal := self.spending.recheck()):
+        if cause in ("ctl", "http") and (refusal := self.spending.asked()):
             return refusal  # an operator's request: told, not chimed and apologised for
         self._cause = cause
         self._trigger.set()

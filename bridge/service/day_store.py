@@ -23,11 +23,15 @@ operator) by the next write."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
 import tempfile
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 from bridge.profile.statedir import save_fix
@@ -36,6 +40,7 @@ from bridge.service.day_totals import MAX_FILE_BYTES, MAX_OPEN, Totals, Unreadab
 from bridge.words import plural
 
 log = logging.getLogger("bridge.spending")
+_WRITER = ThreadPoolExecutor(1, thread_name_prefix="day-totals")  # (`write_soon`)
 
 
 def joined(file: Totals, kept: Totals, counted: set[str]) -> Totals:
@@ -62,8 +67,13 @@ class DayStore:
         self._kept: Totals | None = None  # the totals the file could not take
         self._kept_in: Path | None = None  # the file they were for
         self._counted: set[str] = set()  # calls taken off the open list the file still has
+        self._pending: tuple[Path, Totals, Future[None]] | None = None  # (`write_soon`)
 
     def read(self) -> Totals:
+        if self._pending is not None and not self._pending[2].done():  # (being written)
+            totals = self._pending[1]
+            return replace(totals, open=list(totals.open))
+        self.settle()
         path = self.path()
         try:
             file = day_totals.load(path, self.today())
@@ -80,21 +90,59 @@ class DayStore:
             return file
         return joined(file, self._kept, self._counted)
 
-    def write(self, totals: Totals, *, durable: bool = True) -> bool:
+    def write(self, totals: Totals) -> bool:
         """`totals` saved (True), else kept in memory, the trouble said once."""
+        self.settle()
         path = self.path()
+        if not self._may_write(path, totals):
+            return False
+        try:
+            day_totals.write(path, totals)
+        except OSError as exc:
+            return self._written(path, totals, exc)
+        return self._written(path, totals, None)
+
+    def write_soon(self, totals: Totals) -> None:
+        """`write`, its file's I/O in a worker thread (for the write made as a call's audio
+        starts: an fsync takes ms, tens on an SD card, and the call's start waits for none).
+        Until it is done, a read gives `totals` and a write waits for it."""
+        self.settle()
+        path = self.path()
+        if self._may_write(path, totals):
+            self._pending = (path, totals, _WRITER.submit(day_totals.write, path, totals,
+                                                          sync_dir=True))
+            self._pending[2].add_done_callback(partial(self._done, asyncio.get_running_loop()))
+
+    def _done(self, loop: asyncio.AbstractEventLoop, _: object) -> None:  # (worker thread)
+        with contextlib.suppress(RuntimeError):  # (the loop closed meanwhile)
+            loop.call_soon_threadsafe(self.settle, False)
+
+    def settle(self, wait: bool = True) -> None:
+        """The write in the worker thread, if any (and done, or `wait`), its outcome taken."""
+        if self._pending is not None and (wait or self._pending[2].done()):
+            (path, totals, future), self._pending = self._pending, None
+            exc = future.exception()
+            self._written(path, totals, exc if isinstance(exc, OSError) else None)
+            if exc is not None and not isinstance(exc, OSError):
+                raise exc
+
+    def _may_write(self, path: Path, totals: Totals) -> bool:
+        """Whether `path` may be written over (an unreadable file: not under a limit, kept
+        in memory instead; else set aside first)."""
         try:
             day_totals.load(path, totals.day)
         except Unreadable as exc:
             if self.limited():  # never written over: kept, unread, for the operator
                 self._keep(path, totals)
                 return False
-            with contextlib.suppress(OSError):  # (else written over below, if it can be)
+            with contextlib.suppress(OSError):  # (else written over, if it can be)
                 log.warning("spending totals %s cannot be read (%s): kept as %s, today counted "
                             "from zero", path, exc.why, day_totals.set_aside(path))
-        try:
-            day_totals.write(path, totals, durable=durable)
-        except OSError as exc:
+        return True
+
+    def _written(self, path: Path, totals: Totals, exc: OSError | None) -> bool:
+        """A write's outcome: saved (True), or `totals` kept in memory, the trouble said."""
+        if exc is not None:
             self._keep(path, totals)
             if self.failed is None:
                 log.warning("cannot save the spending totals to %s (%s): today's calls are "

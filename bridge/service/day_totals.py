@@ -2,17 +2,19 @@
 that are not counted yet (up now, cut off with the daemon, or ended before Vapi said what
 they cost), in one small JSON file, `spending-<profile>.json` in the state directory.
 
-One write both adds a call and takes it off the open list (a temporary file renamed over
-the old), so a crash between the two can never count a call twice. The file is readable by
-the daemon's user alone: an open call's id is a bearer secret while the call lasts. A file
-from another day counts as zero (its open calls are kept: counted today, once Vapi says what
-they cost, and one a power cut left in progress still ended). One that exists but cannot
-be read as totals (garbage, cut short, a field of the wrong type, no permission, a directory
-in its place) is `Unreadable`: what was spent today is then unknown (`day_store.py`)."""
+One write both adds a call and takes it off the open list (a temporary file on the disk
+before it is renamed over the old: a crash or a power cut leaves the old file or the new,
+never half or none of one), so a crash between the two can never count a call twice. The
+file is readable by the daemon's user alone: an open call's id is a bearer secret while the
+call lasts. A file from another day counts as zero (its open calls are kept: counted today,
+once Vapi says what they cost, and one a power cut left in progress still ended). One that
+exists but cannot be read as totals (garbage, cut short, empty, a field of the wrong type,
+no permission, a directory in its place) is `Unreadable`: what was spent today is then
+unknown (`day_store.py`)."""
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import datetime as dt
 import json
 import logging
@@ -167,27 +169,17 @@ def set_aside(path: Path) -> Path:
     return copy
 
 
-def write(path: Path, totals: Totals, *, durable: bool = True) -> None:
-    """`durable=False` skips the fsync (for a write on the event loop as a call's audio
-    starts: the kernel still writes it back within seconds). OSError as is (the old file
-    kept whole): `day_store.py` keeps what could not be saved."""
-    replace_text(path, json.dumps(asdict(totals)) + "\n", private=True, durable=durable)
-
-
-def sync_soon(path: Path) -> None:
-    """`path` (written with `durable=False`) and its directory put on the disk in a worker
-    thread, the event loop not held: a power cut seconds into a call keeps its entry."""
-    def sync() -> None:
-        for target, flags in ((path, os.O_RDONLY), (path.parent, os.O_RDONLY | os.O_DIRECTORY)):
-            try:
-                fd = os.open(target, flags)
-            except OSError:
-                return
+def write(path: Path, totals: Totals, *, sync_dir: bool = False) -> None:
+    """The file written whole (a temporary file, on the disk before it is renamed over the
+    old: a power cut leaves the old file or the new, never an empty one); `sync_dir`: the
+    rename on the disk too, before it returns (a failure there ignored: the file is written,
+    a power cut would leave the old one). OSError as is (the old file kept whole):
+    `day_store.py` keeps what could not be saved."""
+    replace_text(path, json.dumps(asdict(totals)) + "\n", private=True)
+    if sync_dir:
+        with contextlib.suppress(OSError):
+            fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
             try:
                 os.fsync(fd)
-            except OSError:
-                pass
             finally:
                 os.close(fd)
-
-    asyncio.get_running_loop().run_in_executor(None, sync)

@@ -31,7 +31,6 @@ from bridge.errors import ExitCode
 from bridge.events import EventBus, KioskEvent
 from bridge.profile import Profile
 from bridge.profile.statedir import save_fix, state_file
-from bridge.service import day_totals
 from bridge.service.cut_off import Settler
 from bridge.service.day_store import DayStore
 from bridge.service.day_totals import OpenCall, Totals, number
@@ -91,6 +90,7 @@ class SpendingGuard:
 
     async def aclose(self) -> None:
         await self.settler.aclose()
+        self.store.settle()  # the write as the last call opened, if not done yet
         if self._lock is not None:
             self._lock.close()
 
@@ -120,8 +120,7 @@ class SpendingGuard:
             return
         totals = self.totals()
         totals.opened(OpenCall(info.id))
-        if self.store.write(totals, durable=False):  # as the call's audio starts
-            day_totals.sync_soon(self.path)  # (a power cut: the next start ends it)
+        self.store.write_soon(totals)  # as the call's audio starts: not waited for
         self._live = info.id
 
     def _on_event(self, event: KioskEvent) -> None:
@@ -200,6 +199,14 @@ class SpendingGuard:
         self.bus.publish(events.ERROR, message=self.refused, cause=CAUSE,
                          exit=int(SPENDING_EXIT))
         return SPENDING_EXIT
+
+    def asked(self) -> str | None:
+        """An operator's request for a call (`ctl call`, POST /call): `recheck`, a refusal
+        told to them alone (no event, no offline line) and counted (`EventBus.refused`)."""
+        refused = self.recheck()
+        if refused is not None:
+            self.bus.refused[CAUSE] += 1
+        return refused
 
     def recheck(self) -> str | None:
         """`say_if_reached`, the totals saved first if they are not (a limit set): a full

@@ -4,9 +4,10 @@ own), kept from the kiosk's events and, at each scrape, the daemon's snapshot.
 Counted from `ended` events: calls by Vapi's ended reason and the outcome, their duration
 and cost, and (from that call's summary) audible underruns, speech dropped and device
 reopens; `turn` events feed the heard-gap histogram, `error` events count calls that could
-not be placed by cause (network, vapi, refused, payment, spending-limit, device). Label values come
-from the network: bounded in length and in number (beyond `MAX_LABELS` they count as
-"other").
+not be placed by cause (network, vapi, refused, payment, spending-limit, device), and so do
+calls an operator asked for (`ctl call`, POST /call) that the spending limit refused at once
+(`EventBus.refused`: no event). Label values come from the network: bounded in length and
+in number (beyond `MAX_LABELS` they count as "other").
 """
 
 from __future__ import annotations
@@ -130,6 +131,7 @@ class KioskMetrics:
         for cause in ERROR_CAUSES:
             self.errors.labels(self._causes(cause, "other"))
         self._counted: CallSummary | None = None
+        self._refused: dict[str, int] = {}  # of `EventBus.refused`, counted so far
         if self._profile and (at := last_ok.read(self._profile)) is not None:
             self.last_ok.set(at)  # across a restart
         if host.events.state is not None:
@@ -179,5 +181,9 @@ class KioskMetrics:
         call = self.host.call
         self.live.set(1 if call is not None and not call.done and call.info is not None
                       else 0)
+        for cause, count in self.host.events.refused.items():  # (no event of their own)
+            if (new := count - self._refused.get(cause, 0)) > 0:
+                self.errors.labels(self._causes(cause, "other")).inc(new)
+                self._refused[cause] = count
         encode, content_type = choose_encoder(accept)
         return encode(self.registry), content_type

@@ -6,15 +6,28 @@ from __future__ import annotations
 
 import json
 import re
+import signal
+import subprocess
+import tempfile
 from pathlib import Path
 from typing import Any
 
+import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 import bridge
 from bridge.events import EventBus
 from tests.e2e.conftest import KEY, visitor_wav
-from tests.web.conftest import EventTap, ProfileBuilder, free_port, wait_for, web_profile
+from tests.web.conftest import (
+    ROOT,
+    EventTap,
+    ProfileBuilder,
+    bridge_cmd,
+    bridge_env,
+    free_port,
+    wait_for,
+    web_profile,
+)
 
 
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -218,3 +231,46 @@ def test_names_follow_prometheus_conventions_and_no_created_series() -> None:
         if family.type == "histogram":
             assert family.name.endswith("_seconds"), family.name
             assert names <= {family.name + x for x in ("_bucket", "_count", "_sum")}, names
+
+
+def test_every_call_the_spending_limit_refuses_is_counted_once(
+        start_sim, profiles: ProfileBuilder, start_web, tmp_path: Path) -> None:
+    """A call asked for at the limit by the kiosk page (POST /call) or `ctl call` is refused
+    at once, without an `error` event (no offline line for an operator's request): before,
+    `vapi_bridge_call_errors_total{cause="spending-limit"}` stayed at 0 for them, and an
+    alert on it missed a kiosk refusing its visitors. A visitor's trigger (SIGUSR1) is
+    refused as the call is placed, with its event: counted once, not twice."""
+    sim = start_sim(assistant="echo")
+    port = free_port()
+    short = tempfile.TemporaryDirectory(prefix="vbm-")  # (a Unix socket's path is short)
+    sock = Path(short.name) / "ctl.sock"
+    profile = web_profile(profiles, sim, port, call={"max_daily_minutes": 0})
+    data = yaml.safe_load(profile.read_text())
+    data["service"]["control_socket"] = str(sock)
+    profile.write_text(yaml.safe_dump(data))
+    daemon = start_web(profile, port, STATE_DIRECTORY=str(tmp_path / "state"))
+
+    def refused() -> float:
+        got = samples(daemon.get("/metrics").text)
+        return got[("vapi_bridge_call_errors_total", (("cause", "spending-limit"),))]
+
+    assert refused() == 0
+    assert daemon.post("/call").status_code == 409
+    assert refused() == 1, "the kiosk page's call, refused"
+    ctl = subprocess.run(bridge_cmd("ctl", "--socket", str(sock), "call"), cwd=ROOT,
+                         env=bridge_env(), capture_output=True, text=True, timeout=30)
+    assert ctl.returncode == 1 and "spending limit reached" in ctl.stderr, ctl.stderr
+    assert refused() == 2, "ctl call, refused"
+    tap = EventTap(daemon.base + "/events")
+    wait_for(lambda: any(e["event"] == "standby" for e in events_of(tap)), 20, "the replay")
+    daemon.proc.send_signal(signal.SIGUSR1)  # a visitor's trigger
+    error = wait_for(lambda: next((e for e in events_of(tap) if e["event"] == "error"), None),
+                     20, "its refusal")
+    wait_for(lambda: any(e["event"] == "standby" and e["seq"] > error["seq"]
+                         for e in events_of(tap)), 20, "standby again")
+    tap.close()
+    assert refused() == 3, "the visitor's trigger, refused once"
+    assert [e["cause"] for e in events_of(tap) if e["event"] == "error"] == ["spending-limit"]
+    assert sim.calls() == []
+    assert daemon.stop() == 0
+    short.cleanup()
