@@ -41,6 +41,12 @@ END_AFTER_S = 1.0  # after the visitor has spoken, the call is ended
 def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PulseRig]:
     require_rig()  # skipped locally without PulseAudio, a failure under CI
     with PulseRig(rate=RATE, tmpdir=tmp_path_factory.mktemp("echo-rig")) as r:
+        # the harness (the visitor's player) starts now, not at the first call's visitor:
+        # started mid-call, its PortAudio re-initialisation and two new streams on the rig's
+        # sound server held up the simulator's thread (frames reached it up to 68 ms after
+        # the bridge sent them) and the bridge's capture callbacks, a 30-90 ms "uplink gap"
+        # ~9.2 s into that call that the bridge never sent
+        r.activate_in_process()
         yield r
 
 
