@@ -32,10 +32,11 @@ from bridge.cli.check_api import key_accepted, key_present, network, placeholder
 from bridge.cli.check_item import Item, line
 from bridge.cli.check_kiosk import kiosk_items
 from bridge.control.paths import client_candidates, prepare_directory, socket_path
-from bridge.control.server import is_live
+from bridge.control.server import is_live, their_profile
 from bridge.errors import BridgeError, ExitCode
 from bridge.events import EventBus
 from bridge.extras import install_command
+from bridge.inert import printable
 from bridge.profile import Profile, load_profile
 from bridge.profile.fields import file_path
 from bridge.profile.statedir import save_fix
@@ -77,6 +78,12 @@ async def _running(profile: Profile) -> list[Item]:
             break
     else:
         return []
+    if (them := await their_profile(path)) not in (None, profile.name):  # another kiosk's
+        return [Item(False, "control socket", f"{path} is the one the daemon of profile "
+                     f"{printable(them)[:64]!r} answers on: `run` would stop at once — give "
+                     f"this profile ({profile.name}) a service.control_socket of its own, or "
+                     f"leave it unset (the default socket is named after the profile)",
+                     ExitCode.PROFILE)]
     return [Item(True, "daemon", f"one is running with this profile now (its control socket "
                  f"{path} answers): `run` is refused while it runs; `vapi-bridge ctl "
                  f"--socket {path} status` shows it", warn=True)]
@@ -232,7 +239,7 @@ async def run_check(name: str, overrides: list[str], beep: bool,
     items += [Item(True, "profile", warning, warn=True) for warning in profile.warnings]
     running = await _running(profile)
     items += _extras(profile) + _paths(profile) + running
-    items += await kiosk_items(profile, bool(running))  # its port held by it: no fault
+    items += await kiosk_items(profile, any(item.ok for item in running))  # its port: no fault
     reached = await network(profile)
     present, key = key_present(profile)
     items += [*reached, present]

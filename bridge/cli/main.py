@@ -46,7 +46,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from bridge.web import serve_http
 
     profile = load_profile(args.profile, args.set)
-    setup_logging(_level(args, profile.log.level))
+    setup_logging(_level(args, profile.log.level), pinned=args.verbose or args.quiet)
     for line in profile.warning_lines():
         log.warning("%s", line)
     daemon = Daemon(profile, reload_from=args.profile, overrides=args.set, fault=args.fault,

@@ -38,6 +38,7 @@ from bridge.control.paths import client_candidates, prepare_directory, socket_pa
 from bridge.control.request import MAX_LINE, Answer, error
 from bridge.errors import ProfileError
 from bridge.events import EventBus
+from bridge.inert import printable
 from bridge.profile import Profile
 from bridge.vapi import safejson
 
@@ -89,6 +90,22 @@ async def is_live(path: Path) -> bool:
     with contextlib.suppress(Exception):
         await writer.wait_closed()
     return True
+
+
+async def their_profile(path: Path) -> str | None:
+    """The profile of the daemon answering on `path` (its `status`), None if it says none."""
+    try:
+        async with asyncio.timeout(2):
+            reader, writer = await asyncio.open_unix_connection(str(path), limit=MAX_LINE)
+            try:
+                writer.write(b'{"cmd": "status"}\n')
+                answer = _parse(await reader.readline())
+            finally:
+                writer.close()
+    except (OSError, TimeoutError, ValueError):
+        return None
+    name = answer.get("profile") if isinstance(answer, dict) else None
+    return name if isinstance(name, str) else None
 
 
 def _user(uid: int) -> str:
@@ -262,6 +279,12 @@ async def serve_control(host: Host, profile: Profile) -> AsyncIterator[ControlSe
                               f"same devices — stop it first (systemctl stop "
                               f"vapi-bridge@{profile.name}), or use `vapi-bridge ctl "
                               f"--socket {other}`")
+    if await is_live(server.path) and (them := await their_profile(server.path)) not in (
+            None, profile.name):  # another kiosk's: stopping it is not the fix
+        raise SocketInUse(f"the control socket {server.path} is the one the daemon of profile "
+                          f"{printable(them)[:64]!r} answers on — give this profile "
+                          f"({profile.name}) a service.control_socket of its own, or leave it "
+                          f"unset (the default socket is named after the profile)")
     await server.start()
     try:
         yield server

@@ -114,7 +114,14 @@ class TerminalFormatter(InertFormatter):
         return f"\r\033[K{line}" if self.clear else line
 
 
-def setup_logging(level: str = "info") -> None:
+_NOISY = ("websockets", "httpx", "httpcore", "asyncio", "aiohttp.access")
+_pinned = False  # the level came from -v/-q: the profile's log.level does not move it
+
+
+def setup_logging(level: str = "info", *, pinned: bool = False) -> None:
+    """`pinned`: the level was given on the command line, and a reload keeps it."""
+    global _pinned
+    _pinned = pinned
     root = logging.getLogger()
     for handler in list(root.handlers):
         root.removeHandler(handler)
@@ -126,6 +133,19 @@ def setup_logging(level: str = "info") -> None:
         handler.setFormatter(TerminalFormatter(colour=colour_wanted(sys.stderr),
                                                clear=live_terminal(sys.stderr)))
     root.addHandler(handler)
+    _set_level(level)
+
+
+def _set_level(level: str) -> None:
+    root = logging.getLogger()
     root.setLevel(level.upper())
-    for noisy in ("websockets", "httpx", "httpcore", "asyncio", "aiohttp.access"):
+    for noisy in _NOISY:
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+
+
+def profile_level(level: str) -> bool:
+    """A reloaded profile's `log.level` taken on; False when the level was given with -v/-q
+    on the command line, which it keeps until a restart."""
+    if not _pinned:
+        _set_level(level)
+    return not _pinned

@@ -5,9 +5,10 @@ waits for it to end; in `once` mode it is ignored, as the daemon exits after its
 profile that no longer loads is refused: the old one is kept, and every STATUS= line says
 so until a reload succeeds. So is one that turns a running daemon to `once` mode (it would
 wait, placing no call, and take no reload after: a restart does that). What the daemon
-opened once, its control socket and the kiosk screen's address, changes only with a
-restart: a reload that moves them says so, and the daemon keeps them. Each reload ends
-with READY=1, as the sd_notify protocol asks."""
+opened once, its control socket and the kiosk screen's address and token, changes only
+with a restart: a reload that moves them says so, and the daemon keeps them. A new
+`log.level` is taken at once, unless -v/-q on the command line set the level. Each reload
+ends with READY=1, as the sd_notify protocol asks."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import logging
 from bridge.call import wiring
 from bridge.errors import BridgeError
 from bridge.profile import Profile, load_profile
+from bridge.service.logsetup import profile_level
 from bridge.service.notify import Notifier
 from bridge.vapi.api import VapiApi
 
@@ -55,10 +57,17 @@ class Reloads:
         for what, was, now in (  # (no socket is named by the profile: by its name)
                 ("service.control_socket", old.service.control_socket or f"the one named "
                  f"{old.name}.sock", new.service.control_socket or f"the one named "
-                 f"{new.name}.sock"), ("http.listen", old.http.listen, new.http.listen)):
+                 f"{new.name}.sock"), ("http.listen", old.http.listen, new.http.listen),
+                ("http.token_env", old.http.token_env, new.http.token_env)):
             if was != now:
                 log.warning("reload: %s changed to %s, which takes a restart: the daemon keeps "
                             "%s until then", what, now or "off", was or "it off")
+        if new.log.level != old.log.level:  # taken at once (the reload's own lines too)
+            if profile_level(new.log.level):
+                log.info("reload: log.level is now %s", new.log.level)
+            else:
+                log.warning("reload: log.level %s is not taken: -v/-q on the command line "
+                            "sets the level until a restart", new.log.level)
         return False
 
     def due(self) -> bool:

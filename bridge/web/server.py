@@ -25,6 +25,7 @@ from bridge.profile.listen import bind_cause, split_listen
 from bridge.web import scrub, sse
 from bridge.web.access import Access, cookie_name
 from bridge.web.guard import Guard, Throttle
+from bridge.web.holder import holder
 from bridge.web.host import WebHost
 from bridge.web.metrics import KioskMetrics
 
@@ -80,6 +81,7 @@ class WebServer:
         self._listener: asyncio.AbstractServer | None = None
         self._retry: asyncio.Task[None] | None = None
         self._refused: str | None = None  # why it is not listening yet (the OS's words)
+        self._holder: str | None = None  # another kiosk's screen held the port (`holder`)
         self._unlisten = host.events.listen(self.metrics.on_event)
 
     def app(self) -> web.Application:
@@ -111,11 +113,19 @@ class WebServer:
                 raise ProfileError(f"http.listen: cannot listen on {self.address}:"
                                    f"{self.port}: {bind_cause(exc)} — choose another "
                                    f"port or address") from None
-            log.warning("http.listen: cannot listen on %s:%d: %s — the kiosk runs without "
-                        "its screen and metrics, trying again every %d s (free the port or "
-                        "choose another)", self.address, self.port, bind_cause(exc),
-                        RETRY_LISTEN_S)
             self._refused = bind_cause(exc)
+            if exc.errno == errno.EADDRINUSE and (other := await holder(self.address,
+                                                                        self.port)):
+                self._holder = other
+                fix = (f"give this profile ({self.host.snapshot().get('profile')}) an "
+                       f"http.listen of its own: once that port is free this kiosk takes it, "
+                       f"and a browser opened for the other shows this one")
+                self._refused += f" ({other})"
+            else:
+                fix = "free the port or choose another"
+            log.warning("http.listen: cannot listen on %s:%d: %s — the kiosk runs without "
+                        "its screen and metrics, trying again every %d s (%s)", self.address,
+                        self.port, self._refused, RETRY_LISTEN_S, fix)
             self._retry = asyncio.create_task(self._listen_later())
 
     @property
@@ -147,6 +157,10 @@ class WebServer:
             self.guard.factory(self._runner.server), self.address, self.port,
             backlog=128)  # as aiohttp's own sites
         self._refused = None
+        if self._holder:  # the port another kiosk's screen had: its browser shows this one
+            log.warning("http: the kiosk screen is at %s now, on the port %s held: a "
+                        "browser opened for that kiosk shows this one", self.url, self._holder)
+            return
         log.info("http: the kiosk screen is at %s", self.url)
 
     async def _listen_later(self) -> None:
@@ -156,7 +170,8 @@ class WebServer:
                 await self._listen()
                 return
             except OSError as exc:
-                self._refused = bind_cause(exc)
+                self._refused = bind_cause(exc) + (f" ({self._holder})" if self._holder
+                                                   else "")
                 log.debug("http.listen: still cannot listen: %s", self._refused)
 
     async def stop(self) -> None:

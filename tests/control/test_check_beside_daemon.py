@@ -37,6 +37,19 @@ def test_check_says_when_a_daemon_already_runs_the_profile(
             in beside.stdout), beside.stdout
     assert (f" ✓ kiosk screen (http.listen {listen}) available — held by the daemon running "
             "with this profile" in beside.stdout), beside.stdout
+
+    # another kiosk's profile given the same socket and port (a copied profile): its `run`
+    # would stop at once (exit 2) and serve no screen. Before, check took the first kiosk's
+    # daemon for its own: "! daemon — one is running with this profile", the port "✓ held
+    # by the daemon running with this profile", exit 0 (fleet probe)
+    lobby = control_profile(profiles, sim, short_dir / "ctl.sock", name="lobby",
+                            http={"listen": listen})
+    copied = run_bridge("check", "--profile", str(lobby))
+    assert copied.returncode == 2, copied.stdout
+    assert (f" ✗ control socket — {short_dir / 'ctl.sock'} is the one the daemon of profile "
+            f"'kiosk' answers on: `run` would stop at once — give this profile (lobby) a "
+            f"service.control_socket of its own" in copied.stdout), copied.stdout
+    assert f" ✗ kiosk screen (http.listen {listen}) available" in copied.stdout, copied.stdout
     assert daemon.stop() == 0
 
 

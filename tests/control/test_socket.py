@@ -118,13 +118,17 @@ def test_socket_mode_stale_replaced_live_refused_removed_on_exit(
     assert typo["kind"] == "usage" and "did you mean 'trigger_response'?" in typo["error"]
     assert "takes no fields" in _raw(sock, b'{"cmd": "end", "now": true}\n')["error"]
 
-    # a second daemon on the same socket refuses to start, and leaves the first alone
+    # a second daemon on the same socket refuses to start, and leaves the first alone; a
+    # kiosk of another profile is told to move its own socket, not to stop the first one
+    # (fleet probe: two kiosks given one service.control_socket were told "stop it first")
     other = control_profile(profiles, sim, sock, name="other")
     second = subprocess.run(bridge_cmd("run", "--profile", str(other)), capture_output=True,
                             text=True, env=bridge_env(), cwd=ROOT, timeout=20)
     assert second.returncode == 2, second.stderr
-    assert (f"vapi-bridge: another vapi-bridge daemon is already running with the control "
-            f"socket {sock}") in second.stderr
+    assert second.stderr == (
+        f"vapi-bridge: the control socket {sock} is the one the daemon of profile 'kiosk' "
+        f"answers on — give this profile (other) a service.control_socket of its own, or "
+        f"leave it unset (the default socket is named after the profile)\n")
     assert daemon.ctl("status").returncode == 0
 
     assert daemon.stop() == 0, daemon.err

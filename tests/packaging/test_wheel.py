@@ -4,6 +4,7 @@ directory, with no checkout — the path docs/kiosk-install.md takes."""
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -59,6 +60,26 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Installed]:
     home = base / "home"
     (home / "run").mkdir(parents=True)
     yield Installed(wheel, venv, home)
+
+
+def test_a_release_is_versioned_where_the_program_says_it(tmp_path: Path) -> None:
+    """The version lives in one place: a wheel built after `bridge.__version__` was bumped
+    carries that version. pyproject.toml held a second copy, so a bump of one left the
+    other: a 0.1.1 wheel whose `--version`, /metrics `build_info` and User-Agent said 0.1.0
+    (an operator upgrading a fleet could not tell which kiosks run the new build)."""
+    src = tmp_path / "src"
+    src.mkdir()
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
+        shutil.copy(ROOT / name, src / name)
+    shutil.copytree(ROOT / "bridge", src / "bridge",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    init = src / "bridge" / "__init__.py"
+    init.write_text(re.sub(r'^__version__ = ".*"$', '__version__ = "9.9.9"', init.read_text(),
+                           count=1, flags=re.M))
+    _check([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q",
+            "-w", str(tmp_path / "dist"), str(src)])
+    wheels = [p.name for p in (tmp_path / "dist").glob("*.whl")]
+    assert len(wheels) == 1 and wheels[0].startswith("vapi_bridge-9.9.9-"), wheels
 
 
 def test_the_wheel_carries_licence_metadata_profile_and_units(installed: Installed) -> None:
