@@ -41,25 +41,35 @@ def calling_api(profile: Profile) -> VapiApi:
     return make_api(profile)
 
 
-async def learn_assistant(api: VapiApi, profile: Profile) -> None:
+async def learn_assistant(api: VapiApi, profile: Profile) -> AuthError | None:
     """For a dashboard assistant (`assistant.id`): its clientMessages, kept by `api` for the
-    barge-in rule of the calls that name it (`BargeIn`). In the background, once per API
-    client; a failure leaves Vapi's default list assumed, as before."""
-    if not profile.assistant.id:
-        return
+    barge-in rule of the calls that name it (`BargeIn`); without one, outside `once` mode,
+    the key alone is tried (`check_key`). In the background, once per API client. Returns
+    Vapi's refusal of the key or of this client (401, 403: a kiosk that would refuse every
+    visitor, `bridge.service.key_check`); any other failure leaves Vapi's default list
+    assumed, as before — a network down at boot is no bad key."""
+    once = profile.service.mode == "once"  # there the call's own refusal comes next
+    if not profile.assistant.id and once:
+        return None
     try:
         async with asyncio.timeout(LEARN_TIMEOUT_S):
-            await api.get_assistant(str(profile.assistant.id))
-    except (ApiRequestError, AuthError, ProfileError) as exc:  # said now, not at a
-        # visitor's first call (ProfileError: a proxy that wants a login)
-        once = profile.service.mode == "once"  # there the call's own refusal comes next
+            if profile.assistant.id:
+                await api.get_assistant(str(profile.assistant.id))
+            else:
+                await api.check_key()
+    except AuthError as exc:  # an answer from Vapi (or a proxy's 403), not the network
+        return exc
+    except (ApiRequestError, ProfileError) as exc:  # said now, not at a visitor's first
+        # call (ProfileError: a proxy that wants a login)
+        what = f"assistant.id {str(profile.assistant.id)[:64]}" if profile.assistant.id \
+            else "the key check"
         log.log(logging.DEBUG if once else logging.WARNING,
-                "%s: assistant.id %s: %s; calls will be refused until it is fixed "
-                "(vapi-bridge check names the fix)", profile.origin,
-                str(profile.assistant.id)[:64], exc)
+                "%s: %s: %s; calls will be refused until it is fixed (vapi-bridge check "
+                "names the fix)", profile.origin, what, exc)
     except Exception as exc:  # the call goes on; `check` names a bad id
-        log.debug("the assistant's clientMessages were not read (%s): Vapi's default "
-                  "list is assumed", exc.__class__.__name__)
+        log.debug("the key was not checked at start (%s): the first call tries it; Vapi's "
+                  "default clientMessages are assumed", exc.__class__.__name__)
+    return None
 
 
 def open_audio(profile: Profile) -> tuple[AudioSource, AudioSink]:

@@ -4,9 +4,9 @@ Modes (`service.mode`): `once` places one call and exits; `standby` places a cal
 call`, SIGUSR1 or the wake word (`standby.py`), then waits again, devices idle (`idle.py`);
 `loop` calls again after `loop_delay_seconds`, backing off (up to `max_backoff_seconds`)
 while calls fail. SIGHUP reloads the profile between calls (a broken one is refused; in
-`once` mode ignored); SIGINT/SIGTERM end the call and the daemon. The control socket and
-HTTP server are hooks (`control`, `web`; `control.commands.Host`). Under systemd: READY=1
-once the profile is loaded and the devices open, STATUS=, the watchdog, STOPPING=1."""
+`once` mode ignored); SIGINT/SIGTERM end the call and the daemon; a key Vapi refuses, exit 3
+(`key_check.py`). Hooks: the control socket and HTTP server (`control`, `web`). Under
+systemd: READY=1 once the profile is loaded and the devices open, STATUS=, the watchdog."""
 
 from __future__ import annotations
 
@@ -34,6 +34,7 @@ from bridge.profile import Profile
 from bridge.service import kiosk_events, on_event
 from bridge.service.idle import IdleDevices
 from bridge.service.jobs import Jobs
+from bridge.service.key_check import KeyCheck
 from bridge.service.notify import Notifier, stop_status, watchdog_loop
 from bridge.service.placing import CallWatcher, EventHook, place_call, waits_for_devices
 from bridge.service.progress import call_status, count_down, loop_delay
@@ -76,12 +77,11 @@ class Daemon:
         self.call: Call | None = None
         self.transcript: deque[tuple[str, str]] = deque(maxlen=10)
         self.last_summary: CallSummary | None = None
-        self.state = "starting"
+        self.state, self._cause = "starting", "start"  # _cause: what triggered the next call
         self.notifier = Notifier()
         self.events = EventBus()  # the kiosk's events (`bridge.events`)
         self.sounds = KioskSounds(self)  # chime, tone, offline line (`sounds:`)
         self.spending = SpendingGuard(lambda: self.profile, self.events, lambda: self.api)
-        self._cause = "start"  # what triggered the next call
         self._injected_audio = audio
         self.source: AudioSource | None = None
         self.sink: AudioSink | None = None
@@ -90,6 +90,7 @@ class Daemon:
         self._trigger, self._calling = asyncio.Event(), False  # _calling: until its goodbye played
         self.reloads = Reloads(reload_from, overrides or [], self.notifier)  # SIGHUP
         self.jobs = Jobs()  # work in the background (`jobs.py`)
+        self.key = KeyCheck(self.stopping, lambda: self._calling, lambda: self.api)
         self.wake = WakeWord(self, self._open_audio)  # trigger.wake_word (service/standby.py)
         self.idle = IdleDevices(self, lambda: self.wake.detector is not None, self._close_audio)
 
@@ -129,7 +130,7 @@ class Daemon:
                 self._close_audio()
             self.jobs.retire(self.api)  # no call uses it: reloads wait for calls
             self.api, self.profile = api, new
-            self.jobs.start(wiring.learn_assistant(api, new))
+            self.key.start(self.jobs, api, new)  # a key refused: exit 3 (key_check.py)
             self.spending.settler.kick()  # calls not counted yet, asked through the new API
             self.spending.say_if_reached()  # a limit lowered to what today has used
             self.reloads.applied.set()
@@ -139,14 +140,13 @@ class Daemon:
         self.notifier.ready()  # a reload always ends with READY=1 (sd_notify protocol)
         self._set_state(self.state, again=True)
 
-
     # ---- run ---------------------------------------------------------------------------
     async def run(self) -> int:
         install_signals(self)
         watchdog: asyncio.Task[None] | None = None
         try:
             self.api = wiring.calling_api(self.profile)
-            self.jobs.start(wiring.learn_assistant(self.api, self.profile))
+            self.key.start(self.jobs, self.api, self.profile)  # refused: exit 3
             if self.profile.record.path:  # a recording that cannot be made: exit 2 now
                 check_destination(self.profile.record.path, self.profile.name)
             self._open_audio(at_start=True)
@@ -173,7 +173,7 @@ class Daemon:
 
     async def _modes(self) -> int:
         failures = 0
-        while not self.stopping.is_set():
+        while not self.stopping.is_set() and self.key.refused is None:  # (once: its call's)
             mode = self.profile.service.mode
             if mode == "standby":
                 self._set_state(self.spending.standby_state())
@@ -194,7 +194,7 @@ class Daemon:
             elif mode == "loop" and not self.stopping.is_set():
                 await count_down(loop_delay(self.profile.service, failures), self._set_state,
                                  partial(self._wait_for, self.stopping), self.stopping)
-        return ExitCode.OK
+        return self.key.outcome()  # OK, or Vapi's refusal of the key raised: exit 3
 
     async def _until_spending_allows(self) -> None:
         """Loop mode at a spending limit: no call, chime or offline line until one is allowed
