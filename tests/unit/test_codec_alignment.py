@@ -103,3 +103,20 @@ def test_a_reply_that_opens_with_silence_after_a_barge_in_is_heard_without_noise
     # at most the first word's quietest samples read off (a few, under -36 dBFS): no noise
     loud = np.flatnonzero(off > 1000)
     assert len(loud) == 0 and codec.realigned == 1, (len(loud), loud[:5], int(off.max()))
+
+
+def test_roughness_is_the_mean_absolute_difference_exactly() -> None:
+    """The alignment check's figure (computed without a float mean, for CPU) is the plain
+    formula's, bit for bit, at both byte offsets, full-scale swings included."""
+    from bridge.audio.codec import _roughness
+
+    rng = np.random.default_rng(16)
+    chunks = [rng.integers(-32768, 32768, int(rng.integers(17, 2000)) * 2 + 1)
+              .astype("<i2").tobytes() for _ in range(300)]
+    chunks += [np.array([-32768, 32767] * 200, dtype="<i2").tobytes() + b"\x7f",
+               speech()[:3200].tobytes()]
+    for data in chunks:
+        count = (len(data) - 1) >> 1
+        for offset in (0, 1):
+            x = np.frombuffer(data, dtype="<i2", count=count, offset=offset).astype(np.int64)
+            assert _roughness(data, offset, count) == float(np.abs(np.diff(x)).mean())
