@@ -92,6 +92,10 @@ class DeviceSource(DeviceStream):
     def resume(self) -> None:
         if self.paused:
             self._ring.take()  # captured before the pause: not live, never sent
+            # nor is its clock: until the new stream's first block is marked, nothing is
+            # captured (a read before it gave the time of the last call's last sample, and
+            # the recording of a standby kiosk's next call began that long before the call)
+            self._ring.origin = self.captured_until = None
             self._last = None
         super().resume()
 

@@ -8,7 +8,9 @@ it (`pactl list`, by the daemon's process id), not of the bridge."""
 
 from __future__ import annotations
 
+import json
 import subprocess
+import sys
 import time
 import wave
 from pathlib import Path
@@ -115,3 +117,53 @@ def test_a_standby_kiosk_holds_no_device_between_calls_and_calls_with_both(
 def loudest_db(x: np.ndarray, rate: int = 16000) -> float:
     return max((rms_db(x[i:i + rate]) for i in range(0, max(1, len(x) - rate), rate // 4)),
                default=-120.0)
+
+
+# A DeviceSource as the daemon holds it through standby (bridge/service/idle.py): open,
+# paused while the kiosk waits, resumed for the next call. Run in a child process on the
+# rig's devices; prints, for each read in the 300 ms after the resume, when the device
+# says the newest sample read was captured, relative to the resume (null: not yet known).
+RESUMED = """
+import json, sys, time
+from bridge.audio.devices import DeviceSource
+src = DeviceSource(sys.argv[1], 16000)
+src.start()
+deadline = time.monotonic() + 5
+while not len(src.read(0)) or src.captured_until is None:
+    assert time.monotonic() < deadline, "the microphone never delivered"
+    time.sleep(0.01)
+src.read(0)
+src.pause()
+time.sleep(float(sys.argv[2]))
+resumed = time.monotonic()
+src.resume()
+stamps = []
+while time.monotonic() < resumed + 0.3:
+    src.read(0)
+    at = src.captured_until
+    stamps.append(None if at is None else round(at - resumed, 4))
+    time.sleep(0.001)
+src.close()
+print(json.dumps(stamps))
+"""
+
+
+def test_a_resumed_microphone_claims_no_capture_from_before_its_pause(
+        rig: PulseRig, tmp_path: Path) -> None:
+    """Between two calls of a standby kiosk the microphone is closed; its capture clock
+    kept the last call's last block, so the next call's first frames, read before the
+    reopened stream's first block, were stamped as captured when the last call ended: the
+    recording of that call began with as much silence on both legs as the kiosk had
+    waited (4 s of 17 in 2 of 20 calls on this rig; a wait over 10 s, a clock jump)."""
+    gap = 0.6
+    out = subprocess.run([sys.executable, "-c", RESUMED, rig.mic_device, str(gap)],
+                         env=rig_env(rig), cwd=ROOT, capture_output=True, text=True,
+                         timeout=30)
+    assert out.returncode == 0, out.stderr[-2000:]
+    stamps = json.loads(out.stdout.splitlines()[-1])
+    known = [s for s in stamps if s is not None]
+    print(f"\n{len(stamps)} reads: {stamps.count(None)} before the first block, then "
+          f"{known[:1]} s after the resume")
+    assert known, "the reopened microphone never delivered a block"
+    assert min(known) > -0.25, (f"a read after the resume said its samples were captured "
+                                f"{-min(known):.2f} s before it (the pause lasted {gap} s)")
