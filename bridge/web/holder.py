@@ -2,15 +2,31 @@
 kiosk on the same box (a profile copied with its port) answers `/state` with its profile,
 or a 401 in its own realm when it asks for a token. Two kiosks given one port take turns
 on it: whichever restarts last finds it taken, and a browser opened for one shows the
-other's screen, whose Call button calls from the other's microphone and speaker."""
+other's screen, whose Call button calls from the other's microphone and speaker.
+
+Whatever answers is any process at all: its answer is read bounded (`MAX_STATE_BYTES`: a
+kiosk's `/state` is a few hundred bytes) and parsed as the network's JSON is (an endless
+body held 1.1 GB at start-up; 200,000 `[` raised RecursionError and the daemon exited)."""
 
 from __future__ import annotations
 
 import aiohttp
 
 from bridge.inert import printable
+from bridge.vapi import safejson
 
 ASK_TIMEOUT_S = 2.0
+MAX_STATE_BYTES = 16384
+
+
+async def _body(answer: aiohttp.ClientResponse) -> bytes | None:
+    """The answer's body, None when it is longer than `MAX_STATE_BYTES`."""
+    body = b""
+    while chunk := await answer.content.read(MAX_STATE_BYTES + 1 - len(body)):
+        body += chunk
+        if len(body) > MAX_STATE_BYTES:
+            return None
+    return body
 
 
 async def holder(address: str, port: int) -> str | None:
@@ -25,8 +41,9 @@ async def holder(address: str, port: int) -> str | None:
             if answer.status == 401 and 'realm="vapi-bridge"' in answer.headers.get(
                     "WWW-Authenticate", ""):
                 return "the kiosk screen of another vapi-bridge"
-            state = await answer.json(content_type=None) if answer.status == 200 else None
-    except (aiohttp.ClientError, TimeoutError, ValueError, UnicodeDecodeError):
+            body = await _body(answer) if answer.status == 200 else None
+            state = None if body is None else safejson.loads(body, max_bytes=MAX_STATE_BYTES)
+    except (aiohttp.ClientError, TimeoutError, ValueError):
         return None
     name = state.get("profile") if isinstance(state, dict) else None
     if not isinstance(name, str) or not name:

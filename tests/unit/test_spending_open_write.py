@@ -57,8 +57,9 @@ def test_the_write_as_a_call_opens_is_crash_safe_and_off_the_event_loop(
 
     async def call() -> None:
         guard.opened(CallInfo(CALL, "ws://x", None, None, {}))
-        # returned at once, the fsync still held: what is being written is read meanwhile
-        assert not release.is_set()
+        # returned at once, the fsync still held (on the event loop, it returned only after
+        # `release.wait` gave up, the file written): what is being written is read meanwhile
+        assert held.wait(2) and seen == [], f"the call's start waited for the disk: {seen}"
         assert guard.snapshot()["uncounted"] == 1, "the call up is on the open list"
         await asyncio.sleep(0.05)
         threading.Timer(0.1, release.set).start()

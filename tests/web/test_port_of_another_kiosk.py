@@ -6,9 +6,11 @@ second's screen: its Call button called from the other desk (fleet probe)."""
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import socket
 import subprocess
+import threading
 
 import httpx
 
@@ -51,3 +53,58 @@ def test_a_port_another_kiosk_holds_is_named_and_taking_it_over_is_said(
             f"the kiosk screen of profile 'frontdesk' held: a browser opened for that kiosk "
             f"shows this one" in said), said
     assert "Traceback" not in said and proc.returncode == 0, said
+
+
+class _Squatter:
+    """Something else on the port: `/state` answered 200 with `BODY`, 64 MiB of `[` (any
+    process at all may hold a port); how much of it went out before the asker hung up."""
+
+    BODY = 64 << 20
+
+    def __init__(self) -> None:
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = int(self.sock.getsockname()[1])
+        self.sent = 0
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        conn, _ = self.sock.accept()
+        with conn:
+            conn.recv(65536)
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                         b"Content-Length: %d\r\n\r\n" % self.BODY)
+            chunk = b"[" * (1 << 20)
+            with contextlib.suppress(OSError):  # (the asker hung up)
+                while self.sent < self.BODY:
+                    self.sent += conn.send(chunk[:self.BODY - self.sent])
+
+
+def test_a_port_held_by_a_hostile_server_is_asked_bounded_and_never_stops_the_kiosk(
+        profiles: ProfileBuilder, start_sim) -> None:
+    """Whatever holds the port is asked who it is: its answer is read bounded and parsed as
+    the network's JSON. Before, a `/state` of nested brackets stopped the kiosk at start
+    ("internal error: RecursionError", exit 1, under systemd a restart loop placing no call),
+    and an endless one was read whole into memory for 2 s (1.1 GB at its peak). ~3 s."""
+    squatter = _Squatter()
+    sim = start_sim()
+    proc = subprocess.Popen(bridge_cmd("run", "--profile", str(web_profile(
+                                profiles, sim, squatter.port, name="lobby"))),
+                            cwd=ROOT, env=bridge_env(), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    err = StderrLines(proc)
+    try:
+        wait_for(lambda: err.has("cannot listen") or proc.poll() is not None, 30,
+                 "the kiosk's word on the taken port")
+        squatter.thread.join(10)
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+    said = err.join()
+    assert (f"WARNING http.listen: cannot listen on 127.0.0.1:{squatter.port}: Address "
+            f"already in use — the kiosk runs without its screen and metrics, trying again "
+            f"every 5 s (free the port or choose another)" in said), said
+    assert "Traceback" not in said and "internal error" not in said, said
+    assert proc.returncode == 0, said
+    assert squatter.sent < squatter.BODY // 4, f"{squatter.sent >> 20} MiB read of its answer"
