@@ -80,7 +80,7 @@ async def _running(profile: Profile) -> list[Item]:
         return []
     if (them := await their_profile(path)) not in (None, profile.name):  # another kiosk's
         return [Item(False, "control socket", f"{path} is the one the daemon of profile "
-                     f"{printable(them)[:64]!r} answers on: `run` would stop at once — give "
+                     f"'{printable(them, 64)}' answers on: `run` would stop at once — give "
                      f"this profile ({profile.name}) a service.control_socket of its own, or "
                      f"leave it unset (the default socket is named after the profile)",
                      ExitCode.PROFILE)]

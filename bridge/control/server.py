@@ -282,7 +282,7 @@ async def serve_control(host: Host, profile: Profile) -> AsyncIterator[ControlSe
     if await is_live(server.path) and (them := await their_profile(server.path)) not in (
             None, profile.name):  # another kiosk's: stopping it is not the fix
         raise SocketInUse(f"the control socket {server.path} is the one the daemon of profile "
-                          f"{printable(them)[:64]!r} answers on — give this profile "
+                          f"'{printable(them, 64)}' answers on — give this profile "
                           f"({profile.name}) a service.control_socket of its own, or leave it "
                           f"unset (the default socket is named after the profile)")
     await server.start()

@@ -48,4 +48,4 @@ async def holder(address: str, port: int) -> str | None:
     name = state.get("profile") if isinstance(state, dict) else None
     if not isinstance(name, str) or not name:
         return None
-    return f"the kiosk screen of profile {printable(name)[:64]!r}"
+    return f"the kiosk screen of profile '{printable(name, 64)}'"
