@@ -39,6 +39,7 @@ from bridge.service.notify import Notifier, stop_status, watchdog_loop
 from bridge.service.placing import CallWatcher, EventHook, place_call, waits_for_devices
 from bridge.service.progress import call_status, count_down, loop_delay
 from bridge.service.reload import Reloads
+from bridge.service.screen import Screen
 from bridge.service.signals import install_signals
 from bridge.service.snapshot import snapshot
 from bridge.service.sounds import KioskSounds
@@ -71,9 +72,9 @@ class Daemon:
                  control: ControlSocket | None = None, stop: asyncio.Event | None = None,
                  web: ControlSocket | None = None) -> None:
         self.profile = profile
-        self.fault, self.hooks, self.view = fault, hooks or [], view
+        self.fault, self.hooks, self.view, self._injected_audio = fault, hooks or [], view, audio
         self.control, self.web = control, web  # the control socket; the HTTP server
-        self.served: list[object] = []  # what they serve (the HTTP server's state: status)
+        self.http = Screen(lambda: self._set_state(self.state, again=True))  # what is served
         self.call: Call | None = None
         self.transcript: deque[tuple[str, str]] = deque(maxlen=10)
         self.last_summary: CallSummary | None = None
@@ -82,7 +83,6 @@ class Daemon:
         self.events = EventBus()  # the kiosk's events (`bridge.events`)
         self.sounds = KioskSounds(self)  # chime, tone, offline line (`sounds:`)
         self.spending = SpendingGuard(lambda: self.profile, self.events, lambda: self.api)
-        self._injected_audio = audio
         self.source: AudioSource | None = None
         self.sink: AudioSink | None = None
         self.api: VapiApi | None = None
@@ -98,7 +98,7 @@ class Daemon:
     def snapshot(self) -> dict[str, Any]:
         return snapshot(self.profile, self.state + self.reloads.note, self.source, self.sink,
                         self.call, self.transcript, self.last_summary, self.spending.snapshot(),
-                        self.wake.status(), self.served, self.events.failure)
+                        self.wake.status(), self.http.served, self.events.failure)
 
     def request_call(self, cause: str = "ctl") -> str | None:
         """Start a call in standby mode (`cause`: ctl, signal, wake-word, http). Returns
@@ -153,7 +153,7 @@ class Daemon:
             async with contextlib.AsyncExitStack() as servers:  # before READY: ctl works then
                 await servers.enter_async_context(on_event.running(self))
                 for serve in filter(None, (self.control, self.web)):  # the lock first
-                    self.served.append(await servers.enter_async_context(serve(self, self.profile)))
+                    self.http.add(await servers.enter_async_context(serve(self, self.profile)))
                 self.notifier.ready()
                 self.spending.start()  # an earlier daemon's calls (holding the lock)
                 self.spending.say_if_reached()  # a limit reached already: said now
@@ -278,7 +278,7 @@ class Daemon:
         """The state, and systemd's STATUS= line when it changed (or `again`)."""
         if state != self.state or again:
             self.state = state
-            self.notifier.status(f"{self.profile.name}: {state}{self.reloads.note}")
+            self.notifier.status(f"{self.profile.name}: {state}{self.http.note}{self.reloads.note}")
 
     async def _wait_for(self, event: asyncio.Event, timeout: float | None = None) -> bool:
         """Wait for `event` (or the timeout); False when the daemon is stopping instead."""

@@ -13,6 +13,7 @@ import hashlib
 import logging
 import re
 import socket
+from collections.abc import Callable
 from importlib import resources
 from typing import Any
 
@@ -82,6 +83,7 @@ class WebServer:
         self._retry: asyncio.Task[None] | None = None
         self._refused: str | None = None  # why it is not listening yet (the OS's words)
         self._holder: str | None = None  # another kiosk's screen held the port (`holder`)
+        self._watchers: list[Callable[[], None]] = []  # told as `serving()` moves
         self._unlisten = host.events.listen(self.metrics.on_event)
 
     def app(self) -> web.Application:
@@ -139,6 +141,15 @@ class WebServer:
                 "url": self.url if self._listener else None,
                 "error": self._refused, "retrySeconds": RETRY_LISTEN_S}
 
+    def watch(self, changed: Callable[[], None]) -> None:
+        """`changed()` called as the retried address is served, or refused for another
+        cause (systemd's STATUS= line says it: `bridge.service.screen`)."""
+        self._watchers.append(changed)
+
+    def _changed(self) -> None:
+        for changed in self._watchers:
+            changed()
+
     @property
     def url(self) -> str:
         """Where a browser finds the screen: on this machine, for an address that is every
@@ -166,13 +177,18 @@ class WebServer:
     async def _listen_later(self) -> None:
         while True:
             await asyncio.sleep(RETRY_LISTEN_S)
+            before = self._refused
             try:
                 await self._listen()
-                return
             except OSError as exc:
                 self._refused = bind_cause(exc) + (f" ({self._holder})" if self._holder
                                                    else "")
                 log.debug("http.listen: still cannot listen: %s", self._refused)
+                if self._refused != before:
+                    self._changed()
+                continue
+            self._changed()
+            return
 
     async def stop(self) -> None:
         self.stopping.set()  # ends the event streams

@@ -48,13 +48,14 @@ def test_the_call_button_places_a_call_whose_words_show_while_the_assistant_spea
         start_sim, profiles: ProfileBuilder, start_web, browser, tmp_path: Path) -> None:
     sim = start_sim(assistant="echo")
     port = free_port()
-    daemon = start_web(web_profile(profiles, sim, port, first=GREETING), port)
+    daemon = start_web(web_profile(profiles, sim, port, first=GREETING, name="lobby"), port)
     problems: list[str] = []  # script errors, CSP refusals (the inline script is hashed)
     page = browser.new_page(viewport={"width": 1280, "height": 720})
     page.on("pageerror", lambda exc: problems.append(str(exc)))
     page.on("console", lambda msg: problems.append(msg.text) if msg.type == "error" else None)
     page.goto(daemon.base + "/")
     expect(page.locator("#state")).to_have_text("Ready")
+    expect(page).to_have_title("lobby")  # not "Front desk" for every kiosk: tabs told apart
     expect(page.locator("#button")).to_have_text("Call")
     assert sim.calls() == [], "nothing is placed before the button is pressed"
     page.evaluate(RECORD_CAPTIONS)

@@ -2,7 +2,10 @@
 The second took calls without its screen, told to "free the port or choose another", with
 nothing naming the kiosk that held it; when the first stopped (an upgrade's restart) the
 second took the port without a word above info, and the first kiosk's browser showed the
-second's screen: its Call button called from the other desk (fleet probe)."""
+second's screen: its Call button called from the other desk (fleet probe). And systemd's
+STATUS= line (`systemctl status`) said "waiting for trigger" alone all the while the
+second's screen was not served (operator probe): it says so now, and is sent again, plain,
+as the screen comes up. About 8 s (the web server's 5 s retry)."""
 
 from __future__ import annotations
 
@@ -11,39 +14,51 @@ import signal
 import socket
 import subprocess
 import threading
+from pathlib import Path
 
 import httpx
 
 from tests.control.conftest import wait_for
 from tests.e2e.conftest import ROOT, ProfileBuilder, StderrLines, bridge_cmd, bridge_env
+from tests.faults.harness import Notify
 from tests.web.conftest import web_profile
 
 
 def test_a_port_another_kiosk_holds_is_named_and_taking_it_over_is_said(
-        profiles: ProfileBuilder, start_sim, start_web) -> None:
+        profiles: ProfileBuilder, start_sim, start_web, tmp_path: Path) -> None:
     sim = start_sim()
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = int(probe.getsockname()[1])
     first = start_web(web_profile(profiles, sim, port, name="frontdesk"), port)
+    notify = Notify(tmp_path)
     proc = subprocess.Popen(bridge_cmd("run", "--profile",
                                        str(web_profile(profiles, sim, port, name="lobby"))),
-                            cwd=ROOT, env=bridge_env(), stdout=subprocess.PIPE,
+                            cwd=ROOT, env=bridge_env(NOTIFY_SOCKET=str(notify.path)),
+                            stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     err = StderrLines(proc)
     try:
         wait_for(lambda: err.has("cannot listen") or proc.poll() is not None, 30,
                  "the second kiosk's word on the taken port")
+        dark = (f"STATUS=lobby: waiting for trigger; kiosk screen not served on 127.0.0.1:"
+                f"{port}: Address already in use (the kiosk screen of profile 'frontdesk')")
+        notify.wait_for(dark, timeout=30)
         first.proc.send_signal(signal.SIGTERM)  # the first one restarts (an upgrade)
         assert first.proc.wait(timeout=30) == 0
         wait_for(lambda: err.has("the kiosk screen is at") or proc.poll() is not None, 30,
                  "the second kiosk on the freed port")
         state = httpx.get(f"http://127.0.0.1:{port}/state", timeout=5).json()
         assert state["profile"] == "lobby"
+        # the screen up, the plain state is sent again (no state change of the daemon's)
+        notify.wait_for("STATUS=lobby: waiting for trigger", count=2, timeout=10)
+        statuses = [m for m in notify.messages if m.startswith("STATUS=")]
+        assert statuses[-2:] == [dark, "STATUS=lobby: waiting for trigger"], statuses
     finally:
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)
+        notify.close()
     said = err.join()
     assert (f"WARNING http.listen: cannot listen on 127.0.0.1:{port}: Address already in use "
             f"(the kiosk screen of profile 'frontdesk') — the kiosk runs without its screen "
