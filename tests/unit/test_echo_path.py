@@ -90,3 +90,26 @@ def test_a_path_that_steps_is_found_as_soon_as_the_whole_search_finds_it() -> No
     settled = [(t, w) for t, w, at in after if at >= whole_at + 0.2]
     assert settled and all(t is not None and w is not None and t.lag == w.lag == new_lag
                            for t, w in settled if w is not None and w.rho2 > 0.5)
+
+
+def test_a_measurement_holds_nothing_of_the_ones_before() -> None:
+    """The far end's spectrum is kept between measurements (and made in one transform with
+    the microphone's when the far end moved): a short window (the gate's 40 ms check) is
+    measured exactly as by an estimator that never measured anything else, whether the far
+    end moved since the last measurement or not, and whatever window that one had."""
+    far_end = syllables(2.0, 3)
+    far, mic = History(int(1.5 * RATE), energy=True), History(int(0.5 * RATE), energy=True)
+    kept, check = EchoPathEstimator(RATE), int(0.04 * RATE)
+    measured = 0
+    for t in range(0, len(far_end) - TICK + 1, TICK):
+        far.append(far_end[t:t + TICK])
+        mic.append(np.roll(far_end, 240)[t:t + TICK] * 0.25)  # 30 ms, 12 dB down
+        if t % (2 * TICK):  # the far end moved since the last: the short window first
+            got = kept.measure(far, mic, check, lock=False)
+        else:  # the whole window, then the short one (its far spectrum kept)
+            kept.measure(far, mic, lock=False)
+            got = kept.measure(far, mic, check, lock=False)
+        fresh = EchoPathEstimator(RATE).measure(far, mic, check, lock=False)
+        assert got == fresh
+        measured += got is not None
+    assert measured > 50
