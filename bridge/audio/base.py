@@ -195,6 +195,14 @@ def sounding(sink: AudioSink) -> bool:
     return sink.buffer.depth_ms > 0 or (overlay is not None and overlay.busy)
 
 
+def audible(sink: AudioSink) -> bool:
+    """Whether the speaker still has something a microphone could hear: speech queued (not
+    only the near-silence a reply ends with, or Vapi streams between utterances: that would
+    hold the wake word deaf for as long as it takes to play), or one of the kiosk's sounds."""
+    overlay = sink.buffer.overlay
+    return sink.buffer.speech_queued or (overlay is not None and overlay.busy)
+
+
 def level_dbfs(samples: np.ndarray) -> float:
     if len(samples) == 0:
         return -120.0

@@ -29,7 +29,7 @@ from typing import Protocol
 
 from bridge import events
 from bridge.aio import beside
-from bridge.audio.base import ECHO_TAIL_S, AudioSink, AudioSource, sounding
+from bridge.audio.base import ECHO_TAIL_S, AudioSink, AudioSource, audible
 from bridge.audio.resample import Resampler
 from bridge.audio.wakeword import RATE, ModelError, WakeWordDetector
 from bridge.errors import BridgeError, ProfileError
@@ -154,11 +154,13 @@ class WakeWord:
             await asyncio.sleep(READ_EVERY_S)
 
     def _speaker_heard(self, now: float) -> bool:
-        """Whether the microphone may hold the kiosk's own speaker: it has something to play
-        (queued audio, one of the kiosk's sounds), or played its last of it less than both
-        devices' latency and `ECHO_TAIL_S` ago."""
+        """Whether the microphone may hold the kiosk's own speaker: it has something audible
+        to play (queued speech, one of the kiosk's sounds), or played its last of it less
+        than both devices' latency and `ECHO_TAIL_S` ago. The near-silence queued after a
+        goodbye is no reason to stay deaf: the word said 0.5 s after it was heard half the
+        time, the trailing quiet's 0.3 s counted as speaker."""
         sink, source = self._host.sink, self._host.source
-        if sink is not None and sounding(sink):
+        if sink is not None and audible(sink):
             latency = sink.latency_ms + (source.latency_ms if source is not None else 0.0)
             self._speaker_until = now + latency / 1000 + ECHO_TAIL_S
         return now < self._speaker_until
