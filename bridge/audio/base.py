@@ -145,9 +145,10 @@ class AudioSink(Protocol):
         the least to keep queued while playing."""
         ...
 
-    def begin_stream(self, start_ms: float) -> None:
+    def begin_stream(self, start_ms: float, gain: float = 1.0) -> None:
         """A call's audio starts: nothing an earlier call left queued is played, and
-        playback starts afresh once `start_ms` are queued."""
+        playback starts afresh once `start_ms` are queued. `gain`: the call's output gain,
+        applied before the sink (its speech is told from near-silence as Vapi sent it)."""
         ...
 
     def end_stream(self, over: bool = True, *, maybe: bool = False) -> None:

@@ -92,9 +92,9 @@ class BufferedSink(Backend):
     def set_playout_target(self, ms: float, floor_ms: float = 0.0) -> None:
         self.buffer.set_target_ms(ms, floor_ms)
 
-    def begin_stream(self, start_ms: float) -> None:
+    def begin_stream(self, start_ms: float, gain: float = 1.0) -> None:
         self._drop_held()
-        self.buffer.begin_stream(start_ms)
+        self.buffer.begin_stream(start_ms, gain)
 
     def end_stream(self, over: bool = True, *, maybe: bool = False) -> None:
         self.buffer.end_stream(over, maybe=maybe)

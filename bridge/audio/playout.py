@@ -47,7 +47,7 @@ from bridge.audio.lowwater import LowWater
 from bridge.audio.playout_taps import PlayoutTaps
 from bridge.audio.playout_types import PlayoutSettings, PlayoutStats
 from bridge.audio.ring import SampleRing
-from bridge.audio.speechruns import QUIET_PEAK, SpeechRuns, loud_count
+from bridge.audio.speechruns import QUIET_PEAK, SpeechRuns
 
 __all__ = ["QUIET_PEAK", "PlayoutBuffer", "PlayoutSettings", "PlayoutStats"]
 
@@ -65,9 +65,8 @@ class PlayoutBuffer(PlayoutTaps):
         self.target_samples, self.floor_samples = int(s.start_ms * per_ms), 0  # producer's
         self._max_samples = int(s.max_ms * per_ms)
         self._runs = SpeechRuns(sample_rate)
-        self._flush_to = 0  # this and the four below: producer-owned
-        self._overflow = 0
-        self._overflow_speech = 0
+        self._flush_to = 0  # this and the three below: producer-owned
+        self._overflow = self._overflow_speech = 0
         self._ending = 0  # `end_stream`: 1 maybe (`ended`), 2 over: play out, uncounted
         self._stream_seq, self._discard_to = 0, 0  # `begin_stream`'s request
         # consumer-owned
@@ -82,8 +81,7 @@ class PlayoutBuffer(PlayoutTaps):
         self._low = LowWater(int(1.5 * sample_rate))  # consumer's; period in samples played
         # `watch_queued_end`: the producer sets _watch then bumps _watch_seq; the consumer
         # answers with _watch_heard, then sets _watch_done to the seq it answered
-        self._watch, self._watch_seq, self._watch_done = 0, 0, 0
-        self._watch_heard = 0.0
+        self._watch, self._watch_seq, self._watch_done, self._watch_heard = 0, 0, 0, 0.0
         self._c0 = self._c1 = 0  # consumer: the ring span the latest block copied out
         self._seen_w = self._idle = 0  # consumer: the last write seen, samples pulled since
 
@@ -96,7 +94,7 @@ class PlayoutBuffer(PlayoutTaps):
         if n > free:  # consumer stalled: keep the newest audio that fits
             lost = samples[: n - free]
             self._overflow += len(lost)
-            if loud_count(lost):
+            if self._runs.loud.count(lost):
                 self._overflow_speech += len(lost)
             samples = samples[n - free:] if free > 0 else samples[:0]
             n = len(samples)
@@ -125,11 +123,13 @@ class PlayoutBuffer(PlayoutTaps):
         """Drop everything queued so far (barge-in). Takes effect on the next pull."""
         self._flush_to = self._ring.w
 
-    def begin_stream(self, start_ms: float) -> None:
-        """A new stream (a call): nothing queued before it is ever played (the next pull
-        drops it, fading out what was playing; not counted as a flush), and playback
-        starts again once `start_ms` are queued, with no floor and no low-water history."""
+    def begin_stream(self, start_ms: float, gain: float = 1.0) -> None:
+        """A new stream (a call): nothing queued before it is ever played (the next pull drops it,
+        fading out what was playing; not counted as a flush), and playback starts again once
+        `start_ms` are queued, with no floor and no low-water history. `gain`: its audio is
+        written that much louder than sent (speech is told as sent)."""
         self.set_target_ms(start_ms)
+        self._runs.set_gain(gain)  # before the stream's first write
         self._discard_to = self._ring.w
         self._stream_seq += 1
         self._ending = 0  # last: a consumer that sees it sees the request too
@@ -213,7 +213,7 @@ class PlayoutBuffer(PlayoutTaps):
         if not len(part):
             part = self._tail[:min(self._fade, self._ring.r)]
             self._ring.copy_out(self._ring.r - len(part), part)
-        return bool(len(part)) and max(int(part.max()), -int(part.min())) >= QUIET_PEAK
+        return bool(len(part)) and max(int(part.max()), -int(part.min())) >= self._runs.loud.peak
 
     def _cut(self, out: np.ndarray, seq: int, flush_to: int) -> None:
         """Carry out a new stream (`seq`) and a flush (`flush_to`): drop what is queued

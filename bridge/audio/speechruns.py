@@ -1,12 +1,13 @@
 """Where the speech lies in a queued sample stream, so the playout buffer can drop only
 near-silence.
 
-The producer notes each write: its loud samples (|x| >= `QUIET_PEAK`, about -40 dBFS)
-make runs, and loud samples closer than `after + before` apart belong to the same run (a
-pause between words or sentences is part of the reply). The consumer asks how much of what
-lies ahead of its read position is near-silence at least `after` past the end of speech
-and `before` ahead of the next — what it may drop without touching a word or the rhythm
-of a reply: a pause shorter than 850 ms is never shortened, a longer one keeps 850 ms.
+The producer notes each write: its loud samples (|x| >= `QUIET_PEAK`, about -40 dBFS, as
+Vapi sent them: `set_gain` says how much louder they are written) make runs, and loud
+samples closer than `after + before` apart belong to the same run (a pause between words
+or sentences is part of the reply). The consumer asks how much of what lies ahead of its
+read position is near-silence at least `after` past the end of speech and `before` ahead
+of the next — what it may drop without touching a word or the rhythm of a reply: a pause
+shorter than 850 ms is never shortened, a longer one keeps 850 ms.
 
 Like the sample ring it is single-producer / single-consumer without a lock: runs live in
 preallocated lists, the producer advances only `_n` (after writing the run), the consumer
@@ -20,20 +21,24 @@ from __future__ import annotations
 import numpy as np
 
 QUIET_PEAK = 330  # about -40 dBFS: Vapi's between-utterance near-silence is far below it
-# |x| >= QUIET_PEAK in one comparison: x + QUIET_PEAK − 1, wrapped to uint16, lies above
-# 2·(QUIET_PEAK − 1) exactly for the loud samples (−32768 included). 0-d arrays: a Python
-# int costs a ufunc call more than the 960 comparisons do.
-_SHIFT = np.array(QUIET_PEAK - 1, dtype=np.uint16)
-_QUIET_SPAN = np.array(2 * (QUIET_PEAK - 1), dtype=np.uint16)
 
 
-def loud_mask(samples: np.ndarray) -> np.ndarray:
-    """Which of the int16 `samples` are loud (|x| >= QUIET_PEAK)."""
-    return np.greater(samples.view(np.uint16) + _SHIFT, _QUIET_SPAN)
+class Loudness:
+    """|x| >= `peak` in one comparison: x + peak − 1, wrapped to uint16, lies above
+    2·(peak − 1) exactly for the loud samples (−32768 included; 1 <= peak <= 32767). 0-d
+    arrays: a Python int costs a ufunc call more than the 960 comparisons do."""
 
+    def __init__(self, peak: int = QUIET_PEAK) -> None:
+        self.peak = peak
+        self._shift = np.array(peak - 1, dtype=np.uint16)
+        self._span = np.array(2 * (peak - 1), dtype=np.uint16)
 
-def loud_count(samples: np.ndarray) -> int:
-    return int(np.count_nonzero(loud_mask(samples)))
+    def mask(self, samples: np.ndarray) -> np.ndarray:
+        """Which of the int16 `samples` are loud (|x| >= peak)."""
+        return np.greater(samples.view(np.uint16) + self._shift, self._span)
+
+    def count(self, samples: np.ndarray) -> int:
+        return int(np.count_nonzero(self.mask(samples)))
 
 
 class SpeechRuns:
@@ -47,26 +52,36 @@ class SpeechRuns:
         self._end = [0] * slots
         self._n = 0  # runs begun: written by the producer only
         self._i = 0  # the first run the consumer has not passed: written by the consumer only
+        self.loud = Loudness()  # the producer's (the consumer reads its `peak`)
+
+    def set_gain(self, gain: float) -> None:
+        """What is noted from now on comes `gain` times as loud as Vapi sent it (the
+        profile's output gain): loud is `QUIET_PEAK` as sent, so a reply played 36 dB down
+        on an amplified speaker is speech, not near-silence (producer side)."""
+        peak = min(32767, max(1, round(QUIET_PEAK * gain)))
+        if peak != self.loud.peak:
+            self.loud = Loudness(peak)
 
     # ---- producer -------------------------------------------------------------------
     def note(self, pos: int, samples: np.ndarray) -> None:
         """`samples` were queued at stream position `pos` (call before publishing them)."""
         n = len(samples)
+        loud = self.loud
         if 0 < n < self.gap:  # no pause of `gap` fits inside: one run at most
-            if abs(int(samples[0])) >= QUIET_PEAK and abs(int(samples[-1])) >= QUIET_PEAK:
+            if abs(int(samples[0])) >= loud.peak and abs(int(samples[-1])) >= loud.peak:
                 self._add(pos, pos + n)  # loud at both ends: the run is the whole write
                 return
-            mask = loud_mask(samples)
+            mask = loud.mask(samples)
             first = int(mask.argmax())
             if mask[first]:
                 self._add(pos + first, pos + len(mask) - int(mask[::-1].argmax()))
             return
-        loud = np.flatnonzero(loud_mask(samples))
-        if len(loud) == 0:
+        at = np.flatnonzero(loud.mask(samples))
+        if len(at) == 0:
             return
-        breaks = np.flatnonzero(np.diff(loud) >= self.gap)
-        starts = np.concatenate((loud[:1], loud[breaks + 1])) + pos
-        ends = np.concatenate((loud[breaks], loud[-1:])) + pos + 1
+        breaks = np.flatnonzero(np.diff(at) >= self.gap)
+        starts = np.concatenate((at[:1], at[breaks + 1])) + pos
+        ends = np.concatenate((at[breaks], at[-1:])) + pos + 1
         for s, e in zip(starts.tolist(), ends.tolist(), strict=True):
             self._add(s, e)
 

@@ -104,7 +104,7 @@ class Downlink:
         self.jitter = JitterEstimator(wire_rate) if adaptive else None
         self.target_ms = start_ms
         self.floor_ms = FIRST_FLOOR_MS if adaptive else 0.0
-        sink.begin_stream(start_ms)
+        sink.begin_stream(start_ms, gain)  # speech told as sent: at -36 dB it is still speech
         sink.set_playout_target(start_ms, self.floor_ms)
         self._base = sink.playout_stats()  # counted before this call: not its share
         self._cut = False

@@ -15,6 +15,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pytest
 
+from bridge.audio.codec import codec_for
+from bridge.audio.files import ClockedSink
+from bridge.call.downlink import Downlink
 from bridge.events import EventBus
 from bridge.profile import Profile, parse_profile
 from bridge.service.standby import WakeWord
@@ -97,3 +100,47 @@ def test_the_word_places_a_call_only_while_the_speaker_is_silent(espeak_ng: None
     asyncio.run(main())
     heard = speaker in ("silent", "near-silence queued")
     assert host.causes == (["wake-word"] if heard else [])
+
+
+GOODBYE = "Goodbye. To talk again, say: okay nabu."
+
+
+def test_a_goodbye_queued_at_a_low_output_gain_still_holds_the_word(espeak_ng: None) -> None:
+    """A kiosk on an amplified speaker plays Vapi's audio at `audio.output_gain_db: -36`:
+    the goodbye it queues (Vapi's level, -6 dBFS peak) is all under -40 dBFS there, yet the
+    room hears it as loud as any kiosk's. Queued through the real downlink onto a real
+    playout buffer (not pulled: it stays queued), it holds the wake word deaf as at 0 dB:
+    the microphone hearing it places no call (it did at -36 dB: near-silence, not speech)."""
+    goodbye = espeak(GOODBYE, RATE, voice="en", speed=120, peak_db=-6.0)
+    sink = ClockedSink(RATE)
+    Downlink(codec_for("pcm_s16le"), RATE, sink, gain=10 ** (-36 / 20)).on_audio(
+        goodbye.tobytes())
+    assert sink.buffer.depth_ms > 0
+    said = np.concatenate([silence(500, RATE), goodbye, silence(700, RATE)])
+    host = Host(parse_profile(STANDBY + "trigger:\n  wake_word: okay_nabu\n"), Mic(said),
+                Speaker())
+    host.sink = sink  # type: ignore[assignment]
+    asyncio.run(_listen_to(host, said))
+    assert host.causes == []
+
+
+def test_the_goodbye_alone_places_a_call(espeak_ng: None) -> None:
+    """The premise of the test above: with nothing queued, the detector hears the word in
+    the goodbye the microphone picks up."""
+    said = np.concatenate([silence(500, RATE), espeak(GOODBYE, RATE, voice="en", speed=120,
+                                                      peak_db=-6.0), silence(700, RATE)])
+    host = Host(parse_profile(STANDBY + "trigger:\n  wake_word: okay_nabu\n"), Mic(said),
+                Speaker())
+    asyncio.run(_listen_to(host, said))
+    assert host.causes == ["wake-word"]
+
+
+async def _listen_to(host: Host, said: np.ndarray) -> None:
+    wake = WakeWord(host, open_audio=lambda: None)
+    heard = asyncio.get_running_loop().create_future()
+    waiting = asyncio.create_task(wake.wait(heard))
+    while host.source.at < len(said):  # all of it read, on the loop's own clock
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(0.2)  # the detector's last look
+    heard.set_result(False)
+    await waiting
