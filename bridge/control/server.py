@@ -279,8 +279,8 @@ async def serve_control(host: Host, profile: Profile) -> AsyncIterator[ControlSe
                               f"same devices — stop it first (systemctl stop "
                               f"vapi-bridge@{profile.name}), or use `vapi-bridge ctl "
                               f"--socket {other}`")
-    if await is_live(server.path) and (them := await their_profile(server.path)) not in (
-            None, profile.name):  # another kiosk's: stopping it is not the fix
+    if (them := await their_profile(server.path)) not in (None, profile.name):  # another
+        # kiosk's (a name: it answered): stopping it is not the fix
         raise SocketInUse(f"the control socket {server.path} is the one the daemon of profile "
                           f"'{printable(them, 64)}' answers on — give this profile "
                           f"({profile.name}) a service.control_socket of its own, or leave it "

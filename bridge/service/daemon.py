@@ -186,7 +186,7 @@ class Daemon:
             code = await self.spending.refuse() or await self._call_once()  # refused: 3
             self._cause, self._calling = "loop", False
             if mode == "once" or self.key.refused is not None:  # refused as it was placed:
-                return code if mode == "once" else self.key.outcome()  # exit 3 now, no wait
+                return self.key.outcome(code)  # exit 3 now, no wait (once: never refused)
             failures = failures + 1 if code != ExitCode.OK else 0
             self._apply_reload()
             if mode == "loop" and code == SPENDING_EXIT:  # no retries: nothing changes soon

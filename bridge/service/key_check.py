@@ -46,8 +46,8 @@ class KeyCheck:
         if not self._busy():
             self._stopping.set()
 
-    def outcome(self) -> int:
-        """As the daemon's modes end: exit 0, or the refusal raised (its line, code 3)."""
+    def outcome(self, code: int = ExitCode.OK) -> int:
+        """As the daemon's modes end: `code`, or the refusal raised (its line, code 3)."""
         if self.refused is not None:
             raise self.refused
-        return ExitCode.OK
+        return code

@@ -81,23 +81,11 @@ def test_the_word_places_a_call_only_while_the_speaker_is_silent(espeak_ng: None
     said = np.concatenate([silence(500, RATE), espeak("okay nabu", RATE, voice="en",
                                                       speed=120, peak_db=None),
                            silence(700, RATE)])
-    host = Host(parse_profile(STANDBY + "trigger:\n  wake_word: okay_nabu\n"), Mic(said),
-                Speaker())
+    host = _host(said)
     host.sink.buffer.overlay.busy = speaker == "a kiosk sound"
     host.sink.buffer.depth_ms = 800.0 if speaker.endswith("queued") else 0.0
     host.sink.buffer.speech_queued = speaker == "assistant audio queued"
-
-    async def main() -> None:
-        wake = WakeWord(host, open_audio=lambda: None)
-        heard = asyncio.get_running_loop().create_future()
-        waiting = asyncio.create_task(wake.wait(heard))
-        while host.source.at < len(said):  # all of it read, on the loop's own clock
-            await asyncio.sleep(0.05)
-        await asyncio.sleep(0.2)  # the detector's last look
-        heard.set_result(False)
-        await waiting
-
-    asyncio.run(main())
+    asyncio.run(_listen_to(host, said))
     heard = speaker in ("silent", "near-silence queued")
     assert host.causes == (["wake-word"] if heard else [])
 
@@ -117,8 +105,7 @@ def test_a_goodbye_queued_at_a_low_output_gain_still_holds_the_word(espeak_ng: N
         goodbye.tobytes())
     assert sink.buffer.depth_ms > 0
     said = np.concatenate([silence(500, RATE), goodbye, silence(700, RATE)])
-    host = Host(parse_profile(STANDBY + "trigger:\n  wake_word: okay_nabu\n"), Mic(said),
-                Speaker())
+    host = _host(said)
     host.sink = sink  # type: ignore[assignment]
     asyncio.run(_listen_to(host, said))
     assert host.causes == []
@@ -129,10 +116,15 @@ def test_the_goodbye_alone_places_a_call(espeak_ng: None) -> None:
     the goodbye the microphone picks up."""
     said = np.concatenate([silence(500, RATE), espeak(GOODBYE, RATE, voice="en", speed=120,
                                                       peak_db=-6.0), silence(700, RATE)])
-    host = Host(parse_profile(STANDBY + "trigger:\n  wake_word: okay_nabu\n"), Mic(said),
-                Speaker())
+    host = _host(said)
     asyncio.run(_listen_to(host, said))
     assert host.causes == ["wake-word"]
+
+
+def _host(said: np.ndarray) -> Host:
+    """A standby kiosk listening for okay_nabu, its microphone hearing `said`."""
+    return Host(parse_profile(STANDBY + "trigger:\n  wake_word: okay_nabu\n"), Mic(said),
+                Speaker())
 
 
 async def _listen_to(host: Host, said: np.ndarray) -> None:
