@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import struct
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,6 +16,7 @@ from bridge.sim.calls import CallRecord
 
 log = logging.getLogger("bridge.sim.outbox")
 MAX_QUEUED = 1500  # about a minute of audio chunks
+CLOSE_WAIT_S = 5.0  # for the client's Close, after ours
 
 
 @dataclass
@@ -109,15 +111,24 @@ class Outbox:
             rec.fault_frames_sent.append({"at": rec.since_connect(), "raw": item.data})
 
     async def _close(self, code: int) -> None:
+        """Vapi's close once the call is over. 1006 drops the TCP connection. Otherwise a
+        Close frame goes out (1005: one without a status code) and the connection is
+        closed as RFC 6455 §7.1.1 has a server do it, once the client's Close has come
+        back (the session's read loop sees it), or after `CLOSE_WAIT_S` without one.
+        (aiohttp's own `close()`, called beside a pending `receive()`, closed the TCP
+        connection at once: the client's next uplink frame drew a reset, which threw away
+        what its kernel held unread, the end of a goodbye sent whole, on a loaded machine.)"""
         if code == 1006:
             self.abort(1006)
             return
-        if code == 1005:  # a close frame without a status code
-            await self.ws.send_frame(b"", WSMsgType.CLOSE)
-            self.rec.close_code = 1005
-            await asyncio.sleep(0.2)
-            if self.request.transport is not None:
-                self.request.transport.close()
-            return
         self.rec.close_code = code
-        await self.ws.close(code=code)
+        await self.ws.send_frame(b"" if code == 1005 else struct.pack("!H", code),
+                                 WSMsgType.CLOSE)
+        asyncio.get_running_loop().call_later(CLOSE_WAIT_S, self._drop_unanswered)
+
+    def _drop_unanswered(self) -> None:
+        transport = self.request.transport
+        if transport is not None and not transport.is_closing():
+            log.info("call %s: no Close came back within %.0f s: dropping the connection",
+                     self.rec.id, CLOSE_WAIT_S)
+            transport.abort()
