@@ -140,6 +140,15 @@ class AudioSink(Protocol):
         """Barge-in: drop what is queued; the output fades out within one block."""
         ...
 
+    def queued_mark(self) -> int:
+        """A point after all that is queued now, in `played_samples`' count."""
+        ...
+
+    def clear_before(self, mark: int) -> None:
+        """Drop what was queued before `mark` (`queued_mark`), not what came after it; the
+        output fades out within one block, if it was playing any of it."""
+        ...
+
     def set_playout_target(self, ms: float, floor_ms: float = 0.0) -> None:
         """From measured jitter: how much audio to hold before (re)starting playback, and
         the least to keep queued while playing."""

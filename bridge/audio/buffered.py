@@ -89,6 +89,22 @@ class BufferedSink(Backend):
         self._drop_held()
         self.buffer.flush()
 
+    def queued_mark(self) -> int:
+        return self.buffer.written + self._held_n
+
+    def clear_before(self, mark: int) -> None:
+        excess = mark - self.buffer.written  # of it still held here (oldest first)
+        while self._held and excess > 0:
+            head = self._held[0]
+            cut = min(len(head), excess)
+            if cut == len(head):
+                self._held.popleft()
+            else:
+                self._held[0] = head[cut:]
+            self._held_n -= cut
+            excess -= cut
+        self.buffer.flush(mark)
+
     def set_playout_target(self, ms: float, floor_ms: float = 0.0) -> None:
         self.buffer.set_target_ms(ms, floor_ms)
 

@@ -1,11 +1,11 @@
 """The playout buffer between the downlink and the speaker.
 
-One producer (the event loop, writing decoded assistant audio) and one consumer (the
-output device callback, or a clocked file writer) share a `SampleRing` without a lock: each
-side advances only its own counter (the producer never overwrites what is unread); a flush
-is a request the consumer carries out on its next pull, with a fade so the cut does not
-click. The consumer allocates nothing: it copies into the block and preallocated rings.
-Every edge is a whole fade (`fade_ms`, `fades.py`), wherever the blocks fall.
+One producer (the event loop, writing decoded assistant audio) and one consumer (the output
+device callback, or a clocked file writer) share a `SampleRing` without a lock: each side
+advances only its own counter (the producer never overwrites what is unread); a flush (of
+all, or of what came before a point) is a request the consumer carries out on its next pull,
+faded so the cut does not click. The consumer allocates nothing: it copies into the block
+and preallocated rings. Every edge is a whole fade (`fade_ms`, `fades.py`).
 
 Playback starts once the target depth (`start_ms`, then what the jitter estimate asks
 for) is queued, and again so after near-silence ran dry; speech that ran dry goes on once
@@ -119,9 +119,9 @@ class PlayoutBuffer(PlayoutTaps):
         """For the latest `watch_queued_end`: when (monotonic); None until it is reached."""
         return self._watch_heard if self._watch_done == self._watch_seq else None
 
-    def flush(self) -> None:
-        """Drop everything queued so far (barge-in). Takes effect on the next pull."""
-        self._flush_to = self._ring.w
+    def flush(self, before: int = 1 << 62) -> None:
+        """Drop what is queued (barge-in), or only what was before a `written` count."""
+        self._flush_to = max(self._flush_to, min(before, self._ring.w))
 
     def begin_stream(self, start_ms: float, gain: float = 1.0) -> None:
         """A new stream (a call): nothing queued before it is ever played (the next pull drops it,

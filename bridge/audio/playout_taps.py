@@ -14,6 +14,12 @@ from bridge.audio.ring import SampleRing
 
 class PlayoutTaps:
     sample_rate: int
+    _ring: SampleRing  # the playout queue (`PlayoutBuffer`'s)
+
+    @property
+    def written(self) -> int:
+        """Samples ever queued, counted as `played_samples` counts those played."""
+        return self._ring.w
 
     def _init_taps(self) -> None:
         self.reference: SampleRing | None = None

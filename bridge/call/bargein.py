@@ -35,6 +35,12 @@ visitor's speech-update stopped, as recorded); without turns while the visitor i
 speaking, or after a `model-output` with a `turnId` not seen before since the cut (a new
 reply's: it took 474 ms of a quick answer's start); else one while they speak (they have
 just cut it) may be the cut reply's own, reordered behind `user-interrupted`.
+
+A reply Vapi sent ahead of real time can still be playing after its `speech-update
+stopped`: the visitor's speech start then (no `user-interrupted`: to Vapi the assistant is
+silent, and it answers them) notes what is queued (`queued_mark`), and the next reply's
+start drops what of it is left (an 8 s line sent whole played on over the visitor, and the
+answer came 6.8 s after it was sent).
 """
 
 from __future__ import annotations
@@ -85,6 +91,9 @@ class BargeIn:
         self._since_cut = 2
         self._clock: Callable[[], float] = downlink.clock  # the downlink's: one clock
         self._label = ""  # the call's, for a held user-interrupted made good later
+        # what was queued (`queued_mark`) when the visitor began speaking over a reply Vapi
+        # had said stopped, still playing (sent ahead of real time): dropped at the next
+        self._stale: int | None = None
 
     def announce(self, label: str) -> None:
         """As the call starts (the rule taken again: the assistant's clientMessages may have
@@ -104,6 +113,9 @@ class BargeIn:
         if isinstance(event, messages.SpeechUpdate) and event.role == "user":
             self._visitor_speaking = event.status == "started"
             if self._visitor_speaking:
+                if not self.assistant_speaking and self._stale is None and \
+                        self.sink.buffer.speech_queued:  # a reply Vapi said was over
+                    self._stale = self.sink.queued_mark()
                 self._visitor_started()
         if self.rule.is_barge_in(event):
             self._barge_in(event)
@@ -141,6 +153,18 @@ class BargeIn:
         if by_turn or fresh or not self._visitor_speaking:
             self._since_cut += 1
             self.downlink.next_reply()
+            self._drop_stale()
+
+    def _drop_stale(self) -> None:
+        """A new reply: what the speaker still had queued of the reply before when the
+        visitor began speaking after Vapi said it stopped is dropped (Vapi took their
+        speech for a turn of its own, not an interruption, and answers it)."""
+        mark, self._stale = self._stale, None
+        if mark is not None and (left := mark - self.sink.played_samples) > 0:
+            self.sink.clear_before(mark)
+            log.info("call %s: the visitor spoke over the end of a reply Vapi had sent ahead "
+                     "of real time, and Vapi answered them; dropped the %.0f ms of it still "
+                     "queued", self._label, left * 1000 / self.sink.sample_rate)
 
     def _reply_stopped(self) -> None:
         """The assistant's speech-update stopped: a user-interrupted held as the reply played
@@ -220,6 +244,7 @@ class BargeIn:
             self._stops_on_cut = not self.assistant_speaking and \
                 self._cut_at - self._stopped_at <= CONFIRM_S
             self._ids.cut()
+        self._stale = None  # all of it goes
         dropped = self.downlink.barge_in(tail_of=label if cut else "")
         if not self.assistant_speaking:
             log.debug("call %s: visitor started speaking; flushed %.0f ms of playout",

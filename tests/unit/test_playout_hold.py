@@ -66,3 +66,28 @@ def test_a_barge_in_drops_what_waited_beyond_the_ring_too() -> None:
         sink.buffer.read_into(block)
         after.append(block.copy())
     assert not np.any(np.concatenate(after)), "the cut reply played on after the barge-in"
+
+
+def test_dropping_what_came_before_a_mark_keeps_what_came_after_it() -> None:
+    """A reply Vapi said was over, still queued as its answer arrives (`BargeIn`): only the
+    old reply is dropped — in the ring, and beyond it, waiting — and the answer plays whole
+    from its first sample."""
+    block = np.zeros(RATE // 50, np.int16)
+    for old_s in (0.3, 2.0):  # with the answer, within the ring's 0.8 s; beyond it
+        sink = ClockedSink(RATE, playout=RING)  # pulled by hand
+        sink.begin_stream(60)
+        sink.capture_frame(reply(old_s))
+        mark = sink.queued_mark()
+        answer = (np.arange(RATE * 3 // 10) % 97 * 100 - 4800).astype(np.int16)  # unlike it
+        sink.capture_frame(answer)
+        sink.clear_before(mark)
+        heard = []
+        for _ in range(60):
+            sink.playout_stats()  # moves in what waits beyond the ring, as the loop does
+            sink.buffer.read_into(block)
+            heard.append(block.copy())
+        got = np.concatenate(heard)
+        at = int(np.flatnonzero(got)[0])  # the flush's fade: nothing had played
+        assert np.array_equal(got[at:at + len(answer)], answer), \
+            f"{old_s} s old reply: the answer did not play whole after the drop"
+        assert sink.playout_stats().depth_ms == 0
