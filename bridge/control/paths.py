@@ -3,7 +3,8 @@
 The daemon binds, in order: `service.control_socket` (relative to the profile's
 directory); `$RUNTIME_DIRECTORY/<profile>.sock` (systemd; the first of several
 ':'-separated paths); `$XDG_RUNTIME_DIR/vapi-bridge/<profile>.sock`;
-`/tmp/vapi-bridge-<uid>/<profile>.sock` (a 0700 directory this user owns).
+`$TMPDIR/vapi-bridge-<uid>/<profile>.sock` (`/tmp` when TMPDIR is unset; a 0700 directory
+this user owns).
 
 `ctl`, run from an operator's shell, has no `$RUNTIME_DIRECTORY`: it looks in the same
 places plus `/run/vapi-bridge` (the system unit's RuntimeDirectory) and takes the first
@@ -27,8 +28,9 @@ SYSTEM_RUNTIME_DIR = Path("/run/vapi-bridge")
 MAX_PATH_BYTES = 107  # sun_path is 108 bytes with the terminating NUL
 
 
-def tmp_dir() -> Path:
-    return Path(f"/tmp/vapi-bridge-{os.getuid()}")
+def tmp_dir(env: Mapping[str, str] | None = None) -> Path:
+    env = os.environ if env is None else env
+    return Path(env.get("TMPDIR") or "/tmp") / f"vapi-bridge-{os.getuid()}"
 
 
 def _first(value: str | None) -> Path | None:
@@ -59,7 +61,7 @@ def default_dirs(env: Mapping[str, str] | None = None, *, for_client: bool = Fal
     xdg = _first(env.get("XDG_RUNTIME_DIR"))
     if xdg is not None:
         dirs.append(xdg / "vapi-bridge")
-    dirs.append(tmp_dir())
+    dirs.append(tmp_dir(env))
     return dirs
 
 

@@ -241,7 +241,7 @@ class ServiceSettings:
         Str(), "the `vapi-bridge ctl` socket (mode 0600); default "
                "$RUNTIME_DIRECTORY/PROFILE.sock under systemd, else "
                "$XDG_RUNTIME_DIR/vapi-bridge/PROFILE.sock, else "
-               "/tmp/vapi-bridge-UID/PROFILE.sock; a relative path is relative to the "
+               "$TMPDIR/vapi-bridge-UID/PROFILE.sock (TMPDIR: /tmp when unset); a relative path is relative to the "
                "profile's directory")
     on_event: str | None = key(
         Str(), "a command run for each kiosk event (docs/events.md), one at a time, in order, "

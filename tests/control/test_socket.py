@@ -42,6 +42,8 @@ def test_socket_paths_follow_systemd_then_xdg_then_tmp(tmp_path: Path) -> None:
     assert socket_path(profile, {"XDG_RUNTIME_DIR": "/run/user/7"}) == \
         Path("/run/user/7/vapi-bridge/desk.sock")
     assert socket_path(profile, {}) == Path(f"/tmp/vapi-bridge-{os.getuid()}/desk.sock")
+    assert socket_path(profile, {"TMPDIR": "/var/tmp/t"}) == \
+        Path(f"/var/tmp/t/vapi-bridge-{os.getuid()}/desk.sock")  # as ssh-agent's, TMPDIR's
     # ctl, from a shell without RUNTIME_DIRECTORY, also looks where the system unit puts it
     assert Path("/run/vapi-bridge") in default_dirs({}, for_client=True)
     explicit = parse_profile("assistant: {id: x}\nservice: {control_socket: ctl/s.sock}\n",

@@ -124,8 +124,10 @@ def bridge_env(**extra: str) -> dict[str, str]:
     directory (what a daemon keeps across restarts stays out of the user's home) unless
     the test names one."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("VAPI_", "PULSE_"))}
-    env.update({"VAPI_API_KEY": KEY, "PYTHONUNBUFFERED": "1",
-                "XDG_RUNTIME_DIR": runtime_dir()})
+    run = runtime_dir()  # TMPDIR too: a kiosk's own daemon (`run -p kiosk` in a shell,
+    # its socket in /tmp/vapi-bridge-UID) is not taken for one of these tests' profiles
+    env.update({"VAPI_API_KEY": KEY, "PYTHONUNBUFFERED": "1", "XDG_RUNTIME_DIR": run,
+                "TMPDIR": run})
     if "XDG_STATE_HOME" not in env:
         env["XDG_STATE_HOME"] = os.path.join(_runtime_dirs(), "state")
     env.update(extra)
