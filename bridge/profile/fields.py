@@ -56,6 +56,8 @@ class Field:
             if self.optional:
                 return self.default
             raise Invalid("must be set")
+        if isinstance(value, str) and "\0" in value:  # no path, name or URL holds one
+            raise Invalid("holds a NUL character (\\0 in a quoted value): remove it")
         return self.check(value)
 
     def parse_null(self) -> Any:

@@ -59,7 +59,8 @@ class ApiSettings:
                                  "connect (at most 10 s); a whole answer within 3 times this "
                                  "(a long one: while it comes at 32 KiB/s or more)")
     retry_attempts: int = key(Int(default=5, lo=1, hi=20),
-                              "429 / 5xx / timeouts are retried this many times in all")
+                              "tries in all, the first included, of a request met by 429 / "
+                              "5xx / timeouts")
     retry_max_delay_seconds: float = key(Num(default=30.0, lo=1, hi=600),
                                          "ceiling of the exponential backoff (with jitter)")
     create_within_seconds: float = key(Num(default=20.0, lo=1, hi=600),
@@ -241,8 +242,8 @@ class ServiceSettings:
         Str(), "the `vapi-bridge ctl` socket (mode 0600); default "
                "$RUNTIME_DIRECTORY/PROFILE.sock under systemd, else "
                "$XDG_RUNTIME_DIR/vapi-bridge/PROFILE.sock, else "
-               "$TMPDIR/vapi-bridge-UID/PROFILE.sock (TMPDIR: /tmp when unset); a relative path is relative to the "
-               "profile's directory")
+               "$TMPDIR/vapi-bridge-UID/PROFILE.sock (TMPDIR: /tmp when unset); a "
+               "relative path is relative to the profile's directory")
     on_event: str | None = key(
         Str(), "a command run for each kiosk event (docs/events.md), one at a time, in order, "
                "the event in environment variables (VAPI_BRIDGE_EVENT=in-call, "

@@ -17,6 +17,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -182,8 +183,9 @@ def write_profile(path: Path, base_url: str, **sections: dict[str, Any]) -> Path
 
 def rig_env(rig: PulseRig, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("VAPI_", "PULSE_"))}
-    env.update(rig.env)
-    env.update({"VAPI_API_KEY": KEY, "PYTHONUNBUFFERED": "1"})
+    env.update(rig.env)  # its XDG_RUNTIME_DIR, TMPDIR too: a kiosk's own daemon is not ours
+    env.update({"VAPI_API_KEY": KEY, "PYTHONUNBUFFERED": "1",
+                "TMPDIR": rig.env.get("XDG_RUNTIME_DIR", tempfile.gettempdir())})
     env.update(extra)
     return env
 

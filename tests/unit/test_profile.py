@@ -355,3 +355,14 @@ def test_another_files_first_line_is_never_echoed(text: str) -> None:
     error = error_of(text)
     assert error == ("kiosk.yaml:1: a key that is no section name — is this a vapi-bridge "
                      "profile? (vapi-bridge init NAME writes one)"), error
+
+
+@pytest.mark.parametrize("key", ["sounds.offline", "record.path", "audio.output",
+                                 "api.key_file", "service.control_socket"])
+def test_a_nul_character_in_a_value_is_a_profile_error_naming_the_key(key: str) -> None:
+    # a quoted "\0" reached open() as an internal error (sounds.*, exit 1), or passed
+    # `check` as a recording directory that can be written ("rec\0x")
+    section, name = key.split(".")
+    value = '"file:a\\0b.wav"' if key == "audio.output" else '"a\\0b.wav"'
+    assert error_of(f"{GOOD}{section}:\n  {name}: {value}\n") == (
+        f"kiosk.yaml:4: {key}: holds a NUL character (\\0 in a quoted value): remove it")

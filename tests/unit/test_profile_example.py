@@ -21,7 +21,7 @@ EXAMPLE = ROOT / "config" / "frontdesk.yaml"
 def test_the_example_is_rendered_from_the_declarations() -> None:
     assert EXAMPLE.read_text(encoding="utf-8") == render(), (
         "config/frontdesk.yaml differs from the key declarations; regenerate it: "
-        "python -m bridge.profile.example > config/frontdesk.yaml")
+        ".venv/bin/python -m bridge.profile.example > config/frontdesk.yaml")
 
 
 def test_every_key_is_shown_with_its_help() -> None:
