@@ -63,6 +63,11 @@ class NetworkError(BridgeError):
     exit_code = ExitCode.NETWORK
 
 
+class InTheWay(NetworkError):
+    """Something between the kiosk and Vapi answered for it (a captive portal's login page,
+    a redirect, 511): the network's to mend, not the profile's."""
+
+
 class VapiFailing(NetworkError):
     """Vapi was reached but kept failing (5xx, 429) through the retries: its side, not the
     network (the `error` event's cause `vapi`, not `network`)."""

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import Protocol
 
 from bridge.call.state import VapiStatus
@@ -66,25 +67,29 @@ async def abandon(commands: CallCommands, settings: CallSettings, label: str) ->
     return STOPPED_CONNECTING
 
 
-async def end_lost(commands: CallCommands, settings: CallSettings, label: str) -> None:
+async def end_lost(commands: CallCommands, settings: CallSettings, label: str) -> bool:
     """Ask Vapi to end a call whose socket was lost while Vapi says it goes on."""
-    await _end(commands, settings, label,
-               "ended through its controlUrl, so that Vapi stops billing it",
-               "could not be ended through its controlUrl either ({why}): Vapi bills it "
-               "until it notices the lost connection, or its maxDurationSeconds runs out")
+    return await _end(commands, settings, label,
+                      "ended through its controlUrl, so that Vapi stops billing it",
+                      "could not be ended through its controlUrl either ({why}): asked "
+                      "again every 30 s while the daemon runs")
+
+
+LEFT = "left in progress when the daemon last stopped"
+LOST = "lost with its link and still in progress now that Vapi answers"
 
 
 async def end_left(commands: CallCommands, settings: CallSettings, label: str,
-                   again: bool = False) -> bool:
-    """Ask Vapi to end a call an earlier daemon on this profile was in when it stopped
-    without ending it (a power cut, a frozen kiosk), which Vapi says goes on; whether it
-    was accepted (a failure said at warning level the first time, not `again`)."""
+                   again: bool = False, why: str = LEFT) -> bool:
+    """Ask Vapi to end a call nobody is on, which Vapi says goes on: one an earlier daemon
+    on this profile was in when it stopped without ending it (a power cut, a frozen
+    kiosk), or (`LOST`) one this daemon lost with a link too dead to end it then; whether
+    it was accepted (a failure said at warning level the first time, not `again`)."""
     return await _end(commands, settings, label,
-                      "left in progress when the daemon last stopped: ended through its "
-                      "controlUrl, so that Vapi stops billing it",
-                      "left in progress when the daemon last stopped, could not be ended "
-                      "through its controlUrl ({why}): asked again every 30 s while the "
-                      "daemon runs", logging.DEBUG if again else logging.WARNING)
+                      f"{why}: ended through its controlUrl, so that Vapi stops billing it",
+                      f"{why}, could not be ended through its controlUrl ({{why}}): asked "
+                      "again every 30 s while the daemon runs",
+                      logging.DEBUG if again else logging.WARNING)
 
 
 class Lost(Protocol):
@@ -98,13 +103,20 @@ class Lost(Protocol):
     vapi: VapiStatus
 
 
-async def end_if_lost(call: Lost) -> None:
+async def end_if_lost(call: Lost, unsettled: Callable[[str], None] = lambda _: None) -> None:
     """A call the watchdog found lost, its summary given (the daemon runs this in the
     background): asked of Vapi (`GET /call/{id}`), and ended through its controlUrl while
     Vapi says it is in progress. The call's secrets, learnt again by the look, are let go
-    after it. Any other call: nothing."""
+    after it. A call Vapi could not be asked about, or not told to end (the network is
+    down: it goes on billing once the link is back, if Vapi never saw it go, as when the
+    kiosk's address changed), is handed to `unsettled` (the spending settler, which asks
+    every 30 s and ends it then). Any other call: nothing."""
     info, label = call.info, call.short_id
-    if not call.vapi.watch_lost or info is None:
+    if info is None or not (call.vapi.watch_lost or call.vapi.left_open):
+        return
+    settled = False
+    if call.vapi.left_open:  # asked, and told to end, by the summary already (1006)
+        unsettled(info.id)
         return
     try:
         try:
@@ -112,13 +124,15 @@ async def end_if_lost(call: Lost) -> None:
                 status = (await call.api.get_call(info.id, attempts=1)).raw.get("status")
         except Exception as exc:
             log.warning("call %s: Vapi could not be asked whether the lost call goes on (%s): "
-                        "if it does, Vapi bills it until it notices the lost connection, or "
-                        "its maxDurationSeconds runs out", label,
-                        str(exc) or exc.__class__.__name__)
+                        "asked again every 30 s while the daemon runs, and ended if it does",
+                        label, str(exc) or exc.__class__.__name__)
             return
-        if status == "in-progress":  # not "forwarding": a transfer goes on
+        settled = status != "in-progress"  # not "forwarding": a transfer goes on
+        if not settled:
             log.warning("call %s: Vapi says the lost call is still %s", label,
                         inert(str(status), 40))
-            await end_lost(call.commands, call.profile.call, label)
+            settled = await end_lost(call.commands, call.profile.call, label)
     finally:
         info.release_secrets()
+        if not settled:
+            unsettled(info.id)

@@ -42,13 +42,16 @@ class VapiStatus:
     last status it gave (None before the first), and whether it has ended the call; and
     the code it closed the call socket with when it did so unsaid (no status-update ended,
     a code other than 1000: the summary asks Vapi how the call ended); and whether the
-    watchdog found the link lost (`watch_lost`: Vapi may not have noticed, and goes on)."""
+    watchdog found the link lost (`watch_lost`: Vapi may not have noticed, and goes on); and
+    whether a call whose socket closed unsaid may be billed still, Vapi not asked or not
+    told to end it (`left_open`: the daemon's spending settler asks again)."""
 
     def __init__(self) -> None:
         self.status: str | None = None
         self.ended = asyncio.Event()
         self.closed_unsaid: int | None = None
         self.watch_lost = False
+        self.left_open = False
         self.end_sent = False  # we asked for the end (end-call)
 
     def update(self, event: StatusUpdate, label: str, ours: str | None = None) -> bool:

@@ -172,7 +172,7 @@ class Finished(Protocol):
     def interruptions(self) -> int: ...
 
 
-async def summarise(call: Finished, end_lost: Callable[[], Awaitable[None]]) -> CallSummary:
+async def summarise(call: Finished, end_lost: Callable[[], Awaitable[bool]]) -> CallSummary:
     """The call's summary: its outcome read from Vapi (unless the connection was lost, when
     Vapi cannot have it yet), a device failure taking precedence, and its counters.
     `end_lost` ends, through the controlUrl, a call lost while Vapi says it goes on."""
@@ -181,8 +181,8 @@ async def summarise(call: Finished, end_lost: Callable[[], Awaitable[None]]) -> 
     cost: float | None = None
     if call.info is not None and reason == CONNECTION_LOST and \
             call.vapi.closed_unsaid is not None:
-        reason, cost = await ended_unsaid(call.api, call.info, call.vapi.closed_unsaid,
-                                          call.short_id, end_lost)
+        reason, cost, call.vapi.left_open = await ended_unsaid(
+            call.api, call.info, call.vapi.closed_unsaid, call.short_id, end_lost)
     elif call.info is not None and reason != CONNECTION_LOST:
         reason, cost = await read_outcome(call.api, call.info, reason, call.short_id,
                                           end_lost if call.vapi.end_sent and
@@ -214,7 +214,7 @@ async def summarise(call: Finished, end_lost: Callable[[], Awaitable[None]]) -> 
 
 
 async def read_outcome(api: VapiApi, info: CallInfo, reason: str, label: str,
-                       end_lost: Callable[[], Awaitable[None]] | None = None
+                       end_lost: Callable[[], Awaitable[bool]] | None = None
                        ) -> tuple[str, float | None]:
     """The ended call's reason and cost from `GET /call/{id}`; `reason` (and no cost) when
     Vapi cannot say. `end_lost`: our end-call met no `ended` (a link dead before the
@@ -240,32 +240,34 @@ async def final_call(api: VapiApi, info: CallInfo) -> dict[str, Any]:
 
 
 async def ended_unsaid(api: VapiApi, info: CallInfo, code: int, label: str,
-                       end_lost: Callable[[], Awaitable[None]]) -> tuple[str, float | None]:
+                       end_lost: Callable[[], Awaitable[bool]]
+                       ) -> tuple[str, float | None, bool]:
     """Vapi closed the socket (`code`, not 1000) without a `status-update` ended: lost, unless
     `GET /call/{id}` says the call ended — Vapi often closes with 1005 or 1006 after ending
     it, and a call's `clientMessages` may leave `status-update` out. One Vapi says is in
-    progress is ended (`end_lost`): lost, Vapi would bill it until it noticed."""
+    progress is ended (`end_lost`): lost, Vapi would bill it until it noticed. The third
+    value: Vapi may bill it still (not asked, or not told to end it: `VapiStatus.left_open`)."""
     try:
         final = await final_call(api, info)
     except Exception as exc:
         log.warning("call %s: connection lost (socket closed with code %d; Vapi could not "
                     "say whether the call had ended: %s)", label, code,
                     str(exc) or exc.__class__.__name__)
-        return CONNECTION_LOST, None
+        return CONNECTION_LOST, None, True
     if final.get("status") != "ended":
         log.warning("call %s: connection lost (socket closed with code %d; Vapi says the "
                     "call is %s)", label, code, inert(str(final.get("status")), 40))
-        if final.get("status") == "in-progress":  # not "forwarding": a transfer goes on
+        # not "forwarding": a transfer goes on
+        return CONNECTION_LOST, None, final.get("status") == "in-progress" and not \
             await end_lost()
-        return CONNECTION_LOST, None
     reason, cost = outcome(final, "ended")
     if reason == CUSTOMER_ENDED:  # not us (we had not asked): Vapi ended it on losing us
         log.warning("call %s: connection lost (socket closed with code %d; Vapi then ended "
                     "the call as %s)", label, code, reason)
-        return CONNECTION_LOST, cost
+        return CONNECTION_LOST, cost, False
     log.info("call %s: Vapi had ended the call (%s); its socket closed with code %d",
              label, reason, code)
-    return reason, cost
+    return reason, cost, False
 
 
 class DeviceShare:

@@ -34,7 +34,7 @@ from collections.abc import Callable
 from typing import Any
 
 from bridge import redact
-from bridge.call.abandon import end_left
+from bridge.call.abandon import LEFT, LOST, end_left
 from bridge.call.lifecycle import control_key
 from bridge.call.summary import outcome
 from bridge.errors import NetworkError, NotFound
@@ -83,6 +83,7 @@ class Settler:
         self._left: set[str] = set()  # on the list as the daemon started: an earlier one's
         self._ended: set[str] = set()  # of those, ended through the controlUrl by the last look
         self._tried: set[str] = set()  # of those, asked to end at least once (said once)
+        self._lost: set[str] = set()  # this daemon's, lost and not ended then (`lost`)
         self._task: asyncio.Task[None] | None = None
         self._wake, self._looked = asyncio.Event(), asyncio.Event()
         self._told: set[str] = set()  # calls whose wait was said
@@ -98,6 +99,12 @@ class Settler:
         Looked at now."""
         self._left = {entry.id for entry in self.pending()} if alone else set()
         self.kick()
+
+    def lost(self, call_id: str) -> None:
+        """A call of this daemon's that was lost with its link, and that Vapi could not be
+        asked about or told to end (`bridge.call.abandon.end_if_lost`): ended through its
+        controlUrl when a look finds it in progress (nobody is on it)."""
+        self._lost.add(call_id)
 
     def kick(self) -> None:
         """Look now (in the background) if any call is left to count."""
@@ -163,7 +170,7 @@ class Settler:
                 redact.release_call(info.id)  # (what `get_call` registered of it)
                 self._say(call_id, "Vapi answered with another call")
                 return None
-            if info.raw.get("status") == "in-progress" and call_id in self._left:
+            if info.raw.get("status") == "in-progress" and call_id in self._left | self._lost:
                 await self._end_left(api, info, label)  # not "forwarding": a transfer
             return info.raw
         except NotFound as exc:
@@ -193,10 +200,11 @@ class Settler:
         commands.info = info
         again = info.id in self._tried
         self._tried.add(info.id)
-        log.log(logging.DEBUG if again else logging.WARNING, "call %s, left in progress when "
-                "the daemon last stopped (a power cut, or a kiosk that froze): Vapi bills it "
-                "until it is ended", label)
-        if await end_left(commands, profile.call, label, again):
+        lost = info.id in self._lost
+        log.log(logging.DEBUG if again else logging.WARNING, "call %s, %s: Vapi bills it "
+                "until it is ended", label, LOST if lost else
+                f"{LEFT} (a power cut, or a kiosk that froze)")
+        if await end_left(commands, profile.call, label, again, LOST if lost else LEFT):
             self._ended.add(info.id)  # looked at again soon, to count it
 
     def _say(self, call_id: str, why: str) -> None:

@@ -255,7 +255,7 @@ class Daemon:
                             cost=summary.cost, exit=int(summary.exit_code))
         self._set_state(f"call ended: {summary.ended_reason}")
         print(summary.line(), file=sys.stdout, flush=True)
-        self.jobs.ending(end_if_lost(call))  # the offline line not held back for it
+        self.jobs.ending(end_if_lost(call, self.spending.settler.lost))  # (offline line first)
         log.debug("uplink: %s; playout: %s", summary.uplink, summary.playout)
         if summary.exit_code == ExitCode.AUDIO:
             self._close_audio()  # reopened (or reported missing) before the next call

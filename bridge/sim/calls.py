@@ -153,6 +153,8 @@ class CallRecord:
     downlink_chunk_sizes: list[int] = field(default_factory=list)
     downlink_markers: list[dict[str, Any]] = field(default_factory=list)
     control_log: list[dict[str, Any]] = field(default_factory=list)
+    control_down: int = 0  # controlUrl requests seen, for fault control-down=N
+    lookups: int = 0  # GET /call/{id} seen, for fault lookup-500=N
     handoffs: list[dict[str, Any]] = field(default_factory=list)
     session: LiveCall | None = None
     ended_event: asyncio.Event = field(default_factory=asyncio.Event)

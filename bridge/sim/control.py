@@ -43,6 +43,17 @@ async def control_handler(request: web.Request) -> web.Response:
     slow = rec.faults.get("control-slow") if rec is not None else None
     if slow is not None:
         await asyncio.sleep(slow.number() / 1000.0)
+    down = rec.faults.get("control-down") if rec is not None else None
+    if rec is not None and down is not None:
+        rec.control_down += 1
+        if down.arg is None or rec.control_down <= down.number():
+            rec.control_log.append({"at": rec.since_connect(), "message": {},
+                                    "problem": None, "dropped": "control-down"})
+            log.info("call %s: control request dropped (control-down)", rec.id)
+            await asyncio.sleep(ctx_of(request).config.http_hang_seconds)
+            assert request.transport is not None
+            request.transport.abort()  # nothing answered, nothing done
+            return web.Response(status=204)
     if rec is None or not rec.options.control_enabled:
         return _no_call("not found")
     if rec.options.control_auth and not bearer_ok(request, ctx_of(request).config.public_key):

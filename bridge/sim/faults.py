@@ -15,11 +15,17 @@ FAULTS: dict[str, tuple[str, str]] = {
     "http-429": ("[N]", "POST /call answers 429 'Rate limit exceeded', no Retry-After"),
     "http-500": ("[N]", "POST /call answers 500"),
     "http-hang": ("[N]", "POST /call is held open (http_hang_seconds), then 524"),
+    "http-portal": ("[N]", "POST /call answers 200 with an HTML page, as a Wi-Fi login page "
+                    "(captive portal) does for any request"),
+    "http-302": ("[N]", "POST /call answers 302 to a login page (a captive portal)"),
+    "list-hang": ("", "GET /call (the list) is held open (http_hang_seconds), then 524: with "
+                  "created-hang or http-hang, a link that died as the call was created"),
     "created-hang": ("[N]", "POST /call creates the call, then holds the answer "
                      "(http_hang_seconds) and answers 524: the answer comes too late"),
     "created-drop": ("[N]", "POST /call creates the call, then drops the connection unanswered"),
     "created-500": ("[N]", "POST /call creates the call, then answers 500"),
     "list-500": ("", "GET /call (the list) answers 500"),
+    "lookup-500": ("[N]", "GET /call/{id} answers 500 (the call's first N lookups, or all)"),
     "list-400": ("", "GET /call (the list) answers 400, as a Vapi whose list query changed"),
     "created-hostile-id": ("", "POST /call creates the call and answers 201 with an id no call "
                            "has: a path (../), a newline, a journal priority, ANSI escapes"),
@@ -95,6 +101,9 @@ FAULTS: dict[str, tuple[str, str]] = {
     "listen-encoding": ("NAME", "listen socket: the start frame announces encoding NAME"),
     "control-slow": ("MS", "every controlUrl request is answered MS ms late (on top of the "
                      "usual 0.2-0.3 s), as from a loaded Vapi"),
+    "control-down": ("[N]", "the controlUrl is unreachable for the first N requests (or all): "
+                     "each is held (http_hang_seconds), not acted on, and its connection "
+                     "aborted, as over a link that died"),
     "say-late": ("[MS]", "a controlUrl say is accepted (200) and spoken MS ms later "
                  "(default: a random 0.3-10 s)"),
     "say-lost": ("[N]", "a controlUrl say is accepted (200) and never spoken (the first N, "
@@ -122,7 +131,7 @@ NEEDS_ARG = {
 TEXT_ARG = {"listen-encoding"}  # a word, not a number
 REASON_ARG = re.compile(r"[a-z0-9][a-z0-9.-]{0,159}(@[0-9]+(\.[0-9]+)?)?")  # vapi-error
 HTTP_FAULTS = ("http-400", "http-401", "http-402", "http-403", "http-429", "http-500",
-               "http-hang")
+               "http-hang", "http-portal", "http-302")
 CREATED_FAULTS = ("created-hang", "created-drop", "created-500")  # after the call exists
 
 

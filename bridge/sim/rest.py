@@ -25,6 +25,9 @@ INVALID_KEY = (
     "key, or vice versa."
 )
 CONCURRENCY_LIMIT = 10
+PORTAL_PAGE = ("<!DOCTYPE html>\n<html><head><title>Guest Wi-Fi</title></head><body><h1>Welcome"
+               "</h1><form method=post>Accept the terms <button>Connect</button></form>"
+               "</body></html>\n")
 
 
 def unauthorized() -> web.Response:
@@ -86,6 +89,10 @@ async def _http_fault(ctx: SimContext, faults: list[tuple[str, Fault]]) -> web.R
     if fault.name == "http-hang":
         await asyncio.sleep(ctx.config.http_hang_seconds)
         return web.Response(status=524, text="error code: 524")
+    if fault.name == "http-portal":
+        return web.Response(text=PORTAL_PAGE, content_type="text/html")
+    if fault.name == "http-302":
+        raise web.HTTPFound("http://login.guest-wifi.example/portal?continue=api")
     return _fault_response(int(fault.name.split("-")[1]))
 
 
@@ -192,6 +199,10 @@ async def get_call(request: web.Request) -> web.Response:
     rec = find_call(request)
     if rec is None:
         return json_error(404, "Call not found", "Not Found")
+    if (down := rec.faults.get("lookup-500")) is not None:
+        rec.lookups += 1
+        if down.arg is None or rec.lookups <= down.number():
+            return _fault_response(500)
     return web.json_response(rec.call_object(for_get=True))
 
 
@@ -203,6 +214,9 @@ async def list_calls(request: web.Request) -> web.Response:
         return unauthorized()
     if "list-500" in ctx.faults:
         return _fault_response(500)
+    if "list-hang" in ctx.faults:
+        await asyncio.sleep(ctx.config.http_hang_seconds)
+        return web.Response(status=524, text="error code: 524")
     if "list-400" in ctx.faults:
         return json_error(400, ["limit must not be greater than 100"], "Bad Request")
     query, errors = parse_list_query(request.query)

@@ -11,6 +11,7 @@ import asyncio
 import logging
 import secrets
 import time
+from functools import partial
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -23,7 +24,7 @@ from bridge.retry import RetryPolicy
 from bridge.vapi import connect_errors, safejson
 from bridge.vapi.callinfo import CallInfo
 from bridge.vapi.created import find_created, marked_name
-from bridge.vapi.failures import Failure, gave_up
+from bridge.vapi.failures import Failure, gave_up, in_the_way
 from bridge.vapi.net import (
     DEADLINE_FACTOR,
     Answer,
@@ -164,7 +165,8 @@ class VapiApi:
             if outcome.maybe_processed:
                 await asyncio.sleep(delay)  # let a slow create land before looking
                 delay = 0.0
-                found = await find_created(self.list_calls, sent, since, outcome.text)
+                look = partial(self.list_calls, until=until)  # (its retries bounded too)
+                found = await find_created(look, sent, since, outcome.text)
                 if found is not None:
                     log.warning("POST /call: %s, but Vapi had created the call: using it",
                                 outcome.text)
@@ -192,9 +194,12 @@ class VapiApi:
                                    "the call lookup", attempts=attempts)
         return CallInfo.from_body(data, "GET /call/{id}")
 
-    async def list_calls(self, what: str, **params: Any) -> list[Any]:
-        """GET /call with the schema's filters (createdAtGt, limit, ...)."""
-        items = (await self._request("GET", "/call", what, params=params)).get("items")
+    async def list_calls(self, what: str, *, until: float | None = None,
+                         **params: Any) -> list[Any]:
+        """GET /call with the schema's filters (createdAtGt, limit, ...); no retry starts at
+        or after `until` (monotonic), as for the create it looks for."""
+        items = (await self._request("GET", "/call", what, params=params,
+                                     until=until)).get("items")
         if not isinstance(items, list):
             raise ApiRequestError("GET /call: the answer was not a list of calls — is "
                                   "api.base_url a Vapi API?")
@@ -216,7 +221,7 @@ class VapiApi:
         await self._request("GET", "/call", "the key check", attempts=1, params={"limit": 1})
 
     async def _request(self, method: str, path: str, what: str, *, attempts: int | None = None,
-                       **kwargs: Any) -> dict[str, Any]:
+                       until: float | None = None, **kwargs: Any) -> dict[str, Any]:
         total = attempts or self.retry.attempts
         last = Failure("")
         for attempt in range(1, total + 1):
@@ -224,9 +229,11 @@ class VapiApi:
             if isinstance(outcome, dict):
                 return outcome
             last = outcome
+            delay = self.retry.delay(attempt, outcome.rate_limited)
+            if until is not None and time.monotonic() + delay >= until:
+                total = attempt  # a visitor waits: a dead link is said within the bound
             if attempt == total:
                 break
-            delay = self.retry.delay(attempt, outcome.rate_limited)
             log.warning("%s %s: %s; retrying in %.1f s (attempt %d of %d)",
                         method, path, outcome.text, delay, attempt + 1, total)
             await asyncio.sleep(delay)
@@ -253,6 +260,8 @@ class VapiApi:
                            maybe_processed=True)
         except httpx.TransportError as exc:
             return Failure(f"connection lost ({exc.__class__.__name__})", maybe_processed=True)
+        if (portal := in_the_way(answer, method, path)) is not None:
+            raise portal
         if answer.status < 300:
             if answer.cut:  # too large, or undecodable: not Vapi's answer
                 raise ApiRequestError(f"{method} {path}: the answer was {answer.cut} — is "

@@ -4,9 +4,15 @@ request are spent: Vapi's side failing (it answered 5xx or 429) or the network's
 from __future__ import annotations
 
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
-from bridge.errors import NetworkError, VapiFailing
+from bridge.errors import InTheWay, NetworkError, VapiFailing
+from bridge.inert import inert
+from bridge.vapi.net import Answer
 from bridge.words import plural
+
+IN_THE_WAY_FIX = ("a Wi-Fi login page (captive portal) or a proxy answered instead of Vapi: "
+                  "log the kiosk's network in (open any web page on it), or check api.base_url")
 
 
 @dataclass(frozen=True)
@@ -31,3 +37,20 @@ def gave_up(host: str, what: str, last: Failure, total: int,
     cause, _, fix = last.text.partition(" — ")  # a cause that says its own fix keeps it
     return NetworkError(f"could not reach Vapi at {host} ({what}): {cause} after {tried} — "
                         f"{fix or 'check the network and api.base_url'}")
+
+
+def in_the_way(answer: Answer, method: str, path: str) -> InTheWay | None:
+    """An answer Vapi's API never gives, which a captive portal or a proxy between us does:
+    a redirect (3xx), 511 Network Authentication Required, or a web page where JSON was
+    due. Not retried (the same page comes back) and no profile error: the kiosk stays up,
+    and the next call goes through once the network is logged in."""
+    status = answer.status
+    if 300 <= status < 400 or status == 511:
+        host = urlsplit(answer.location).hostname if answer.location else None
+        where = f" to {inert(host, 80)}" if host else ""
+        what = "redirected" if status != 511 else "a network login is required"
+        return InTheWay(f"{method} {path}: {what} (HTTP {status}){where} — {IN_THE_WAY_FIX}")
+    if status < 300 and answer.body.lstrip()[:1] == b"<":  # JSON never starts with '<'
+        return InTheWay(f"{method} {path}: the answer was a web page, not Vapi's JSON — "
+                        f"{IN_THE_WAY_FIX}")
+    return None

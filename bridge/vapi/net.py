@@ -53,6 +53,7 @@ class Answer:
     reason: str
     body: bytes
     cut: str = ""  # why `body` is not the whole body ("larger than 16 MiB"); "" when it is
+    location: str = ""  # a redirect's Location header, as sent (server text)
 
 
 async def read_answer(client: httpx.AsyncClient, method: str, url: str, *, cap: int,
@@ -70,7 +71,7 @@ async def read_answer(client: httpx.AsyncClient, method: str, url: str, *, cap: 
         body, cut = await _body(response, cap if response.status_code < 300 else ERROR_CAP,
                                 received)
         return Answer(response.request, response.status_code, response.reason_phrase,
-                      body, cut)
+                      body, cut, response.headers.get("Location", ""))
 
 
 async def _body(response: httpx.Response, limit: int, received: Callable[[], None]
