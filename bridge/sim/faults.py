@@ -90,8 +90,8 @@ FAULTS: dict[str, tuple[str, str]] = {
         "conversation-update carries 'messages' (spec) instead of 'conversation'; "
         "events carry timestamp and call",
     ),
-    "end-close": ("CODE", "after 'ended', close with 1000, 1001, 1005 (no code) or 1006 (abort), "
-                  "or 0: leave the socket open"),
+    "end-close": ("CODE", "after 'ended', close with 1000, 1001, 1005 (no code) or 1006 (abort, "
+                  "once what was sent has left for the kernel), or 0: leave the socket open"),
     "ended-first": ("[MS]", "a line that ends the call (a goodbye) has its status-update ended "
                     "sent MS ms (default 0) after its speech-update started, ahead of its "
                     "audio, which goes on at the downlink's pace; the close follows it"),

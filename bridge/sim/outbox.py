@@ -111,20 +111,33 @@ class Outbox:
             rec.fault_frames_sent.append({"at": rec.since_connect(), "raw": item.data})
 
     async def _close(self, code: int) -> None:
-        """Vapi's close once the call is over. 1006 drops the TCP connection. Otherwise a
+        """Vapi's close once the call is over. 1006 drops the TCP connection, once what was
+        sent has left for the kernel (aborted over unwritten audio, the end of a goodbye sent
+        whole never left, whatever the client did). Otherwise a
         Close frame goes out (1005: one without a status code) and the connection is
         closed as RFC 6455 §7.1.1 has a server do it, once the client's Close has come
         back (the session's read loop sees it), or after `CLOSE_WAIT_S` without one.
         (aiohttp's own `close()`, called beside a pending `receive()`, closed the TCP
-        connection at once: the client's next uplink frame drew a reset, which threw away
-        what its kernel held unread, the end of a goodbye sent whole, on a loaded machine.)"""
+        connection at once: the client's next uplink frames drew a reset, then a failed send,
+        on which its transport closed with what its kernel still held unread, the end of
+        a goodbye sent whole, on a loaded machine.)"""
         if code == 1006:
+            await self._flushed()
             self.abort(1006)
             return
         self.rec.close_code = code
         await self.ws.send_frame(b"" if code == 1005 else struct.pack("!H", code),
                                  WSMsgType.CLOSE)
         asyncio.get_running_loop().call_later(CLOSE_WAIT_S, self._drop_unanswered)
+
+    async def _flushed(self) -> None:
+        """Until what was sent has left the process (the kernel holds it, or the client
+        has it), `CLOSE_WAIT_S` at most: a server aborts after its writes, not over them."""
+        transport = self.request.transport
+        deadline = time.monotonic() + CLOSE_WAIT_S
+        while transport is not None and transport.get_write_buffer_size() \
+                and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
 
     def _drop_unanswered(self) -> None:
         transport = self.request.transport

@@ -11,6 +11,9 @@ retry (`bridge.retry.SOCKET_CONNECT`), bounded, kept alive, and never able to ha
   keepalive (a ping every 5 s, 10 s for its pong) ended calls whose pong queued behind a
   slow link's backlog after a stall, while audio flowed again.
 - A send blocked `SEND_TIMEOUT_S` raises `TimeoutError`: the connection is gone.
+- Nothing is sent once Vapi has closed its side, and the receive buffer is wide
+  (`bridge.vapi.tcp`): an abortive close (1006) right after a goodbye sent whole lost its
+  last seconds on a loaded kiosk.
 - Text frames arrive parsed (`messages.parse_event`, which never raises); what cannot be
   used (too big, or not a message) is dropped and counted (`malformed`), the first with a
   warning.
@@ -36,7 +39,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 from bridge import USER_AGENT
 from bridge.errors import NetworkError, ProfileError
 from bridge.retry import SOCKET_CONNECT
-from bridge.vapi import connect_errors, messages
+from bridge.vapi import connect_errors, messages, tcp
 from bridge.vapi.net import untrusted, ws_options
 
 log = logging.getLogger("bridge.call")  # the log category users know these lines by
@@ -66,6 +69,7 @@ class CallSocket:
         self.last_message = time.monotonic()
         self.last_size = 0  # bytes of the text message being handed over (`receive`)
         self.pinged: float | None = None  # when an unanswered ping went out (`answers`)
+        self._shut = tcp.PeerShut(ws.transport)
 
     @classmethod
     async def open(cls, url: str, label: str) -> CallSocket:
@@ -77,6 +81,7 @@ class CallSocket:
                                    max_size=MAX_MESSAGE, ping_interval=None,
                                    close_timeout=CLOSE_TIMEOUT_S,
                                    open_timeout=OPEN_TIMEOUT_S, **ws_options(url))
+                tcp.receive_buffer(ws.transport)
                 return cls(ws, label)
             except (OSError, InvalidHandshake, TimeoutError) as exc:
                 refusal = untrusted(exc, "the call socket")
@@ -101,6 +106,8 @@ class CallSocket:
         it to drain): with an empty write buffer the frame goes straight to the socket, so
         the timeout (a timer per 20 ms frame) is set only when there is a backlog."""
         transport = self._ws.transport
+        if transport is not None and not transport.is_closing() and self._shut():
+            return  # Vapi closed its side: a write would lose what it sent (`bridge.vapi.tcp`)
         if transport is not None and not transport.is_closing() \
                 and not transport.get_write_buffer_size():
             await self._ws.send(data)
