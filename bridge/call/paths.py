@@ -12,6 +12,7 @@ from bridge.audio.base import AudioSink, AudioSource, own_sound_until
 from bridge.audio.codec import codec_for
 from bridge.audio.echo import echo_path
 from bridge.call.downlink import Downlink
+from bridge.call.looplag import LoopLag
 from bridge.call.recording import Recorder
 from bridge.call.uplink import Uplink
 from bridge.profile.model import Profile
@@ -26,7 +27,8 @@ def build_paths(profile: Profile, source: AudioSource, sink: AudioSink,
                     gain=10 ** (audio.input_gain_db / 20),
                     tap=recorder.on_uplink if recorder else None, echo=echo, far_end=far_end,
                     own_sound=functools.partial(own_sound_until, source, sink)
-                    if source.is_device and sink.is_device else None)
+                    if source.is_device and sink.is_device else None,
+                    lag=LoopLag(audio.echo if echo is not None else "off"))
     downlink = Downlink(codec_for(wire.format), wire.sample_rate, sink,
                         gain=10 ** (audio.output_gain_db / 20),
                         bounds_ms=(audio.playout_min_ms, audio.playout_max_ms),

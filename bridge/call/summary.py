@@ -12,6 +12,7 @@ from bridge import redact
 from bridge.audio.base import AudioSink, AudioSource, DeviceStats
 from bridge.audio.playout import PlayoutStats
 from bridge.call.downlink import Downlink
+from bridge.call.looplag import LoopLagStats
 from bridge.call.recording import Recorder
 from bridge.call.state import VapiStatus
 from bridge.call.turns import VISITOR_LEFT, Turns, percentile
@@ -63,6 +64,7 @@ class CallSummary:
     recording_error: str | None = None  # the recording stopped early: path and cause
     recording_started: bool = True  # False: it could not start (no file was left)
     heard_gaps_ms: list[float] = field(default_factory=list)  # per answered turn (`turns`)
+    loop: LoopLagStats = field(default_factory=LoopLagStats)  # the event loop's lateness
 
     @property
     def connection_lost(self) -> bool:
@@ -97,7 +99,7 @@ class CallSummary:
                 f"{plural(self.playout.audible_underruns, 'audible underrun')} "
                 f"({self.playout.underruns} in all), {self._dropped()}, "
                 f"{plural(self.interruptions, 'interruption')}{self._device_counts()}"
-                f"{self._heard_gap()}"
+                f"{self._heard_gap()}{self.loop.clause()}"
                 + (f"; {plural(self.malformed, 'message')} from Vapi ignored (malformed or "
                    f"oversized)" if self.malformed else "")
                 + (f"; recording {'incomplete' if self.recording_started else 'not started'} "
@@ -210,7 +212,7 @@ async def summarise(call: Finished, end_lost: Callable[[], Awaitable[bool]]) -> 
         device_error=call.device_error,
         recording_error=call.recorder.failure if call.recorder else None,
         recording_started=call.recorder is None or call.recorder.transcript_path is not None,
-        heard_gaps_ms=list(call.turns.gaps_ms))
+        heard_gaps_ms=list(call.turns.gaps_ms), loop=call.uplink.lag.report(call.short_id))
 
 
 async def read_outcome(api: VapiApi, info: CallInfo, reason: str, label: str,

@@ -46,6 +46,7 @@ from bridge.audio.echo import EchoControl
 from bridge.audio.framing import Framer
 from bridge.audio.pacing import FrameGate, Pacer, Sleep
 from bridge.audio.resample import Resampler
+from bridge.call.looplag import LoopLag
 
 log = logging.getLogger("bridge.uplink")
 
@@ -81,8 +82,9 @@ class Uplink:
                  clock: Callable[[], float] | None = None, sleep: Sleep = asyncio.sleep,
                  echo: EchoControl | None = None,
                  far_end: Callable[[], np.ndarray] | None = None,
-                 own_sound: Callable[[], float] | None = None) -> None:
+                 own_sound: Callable[[], float] | None = None, lag: LoopLag | None = None) -> None:
         self.source = source
+        self.lag = lag or LoopLag()  # how late the loop got to each frame: fed per frame
         self.codec = codec
         self.wire_rate = wire_rate
         self._send = send
@@ -146,6 +148,7 @@ class Uplink:
     async def run(self) -> None:
         dev_rate = self.source.sample_rate
         self._started = time.monotonic()
+        self.lag.start()
         fd = self.source.frame_wake(dev_rate * FRAME_MS // 1000)
         if fd is not None:
             try:
@@ -156,6 +159,7 @@ class Uplink:
         self._pacer.start()
         while True:
             tick = await self._pacer.tick()
+            self.lag.note(tick.lateness)
             if tick.restarted:  # the loop stalled: the missed ticks are skipped, no burst
                 owed_total = 0
                 continue
@@ -223,6 +227,9 @@ class Uplink:
         # tick, would count a stall between the two as captured time no sample filled)
         if stamp is None:
             stamp = at if at is not None else time.monotonic()
+        elif skip_empty and self._captured_until is not None:  # capture-driven, not the
+            # first read: how long ago the oldest sample read was captured (`LoopLag`)
+            self.lag.note(time.monotonic() - stamp + len(captured) / self.source.sample_rate)
         first, self._captured_until = self._captured_until is None, stamp
         if self._echo is not None and self._far_end is not None:
             captured = self._echo_control(self._echo, self._far_end(), captured)

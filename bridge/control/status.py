@@ -25,7 +25,8 @@ def lines(a: dict[str, Any]) -> list[str]:
         muted = [k for k, key in (("mic", "micMuted"), ("assistant", "assistantMuted"),
                                   ("customer", "customerMuted")) if call[key]]
         out.append(f"call {call['id']}: {call['status']}, {_clock(call['elapsedSeconds'])}"
-                   + (f", muted: {', '.join(muted)}" if muted else ""))
+                   + (f", muted: {', '.join(muted)}" if muted else "")
+                   + (f"; {call['cpuBehind']}" if call.get("cpuBehind") else ""))
     elif a.get("lastError"):  # none placed since: the last summary is older news
         failed = a["lastError"]
         out.append(f"no call in progress; the last could not be placed (at "

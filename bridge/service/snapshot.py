@@ -46,6 +46,7 @@ def _device(part: AudioSource | AudioSink | None, spec: str | int) -> str:
 
 def _call(call: Call, elapsed_s: float) -> dict[str, Any]:
     controls = call.commands.sent_controls  # what this daemon asked Vapi to mute
+    lag = call.uplink.lag.stats()  # the CPU keeping up so far (the summary's words)
     return {
         "id": call.short_id, "status": call.status, "live": not call.done,
         "callId": call.info.id if call.info is not None and call.done else None,
@@ -54,6 +55,7 @@ def _call(call: Call, elapsed_s: float) -> dict[str, Any]:
         "assistantMuted": controls.get("assistant", False),
         "customerMuted": controls.get("customer", False),
         "interruptions": call.interruptions,
+        "cpuBehind": lag.words() if lag.fell_behind else None,
     }
 
 

@@ -2,12 +2,12 @@
 own), kept from the kiosk's events and, at each scrape, the daemon's snapshot.
 
 Counted from `ended` events: calls by Vapi's ended reason and the outcome, their duration
-and cost, and (from that call's summary) audible underruns, speech dropped and device
-reopens; `turn` events feed the heard-gap histogram, `error` events count calls that could
-not be placed by cause (network, vapi, refused, payment, spending-limit, device), and so do
-calls an operator asked for (`ctl call`, POST /call) that the spending limit refused at once
-(`EventBus.refused`: no event). Label values come from the network: bounded in length and
-in number (beyond `MAX_LABELS` they count as "other").
+and cost, and (from that call's summary) audible underruns, speech dropped, device reopens
+and whether the CPU kept up; `turn` events feed the heard-gap histogram, `error` events
+count calls that could not be placed by cause (network, vapi, refused, payment,
+spending-limit, device), and so do calls an operator asked for (`ctl call`, POST /call) that
+the spending limit refused at once (`EventBus.refused`: no event). Label values come from the
+network: bounded in length and in number (beyond `MAX_LABELS` they count as "other").
 """
 
 from __future__ import annotations
@@ -109,6 +109,12 @@ class KioskMetrics:
                                       "speech the playout dropped, over all calls", registry=r)
         self.reopens = Counter("vapi_bridge_device_reopens", "Audio devices reopened after "
                                "failing, over all calls", registry=r)
+        self.cpu_behind = Counter("vapi_bridge_calls_cpu_behind", "Calls the CPU could not "
+                                  "keep up with (other load, a CPU quota, a core too slow: "
+                                  "the journal says which)", registry=r)
+        self.loop_late = Counter("vapi_bridge_loop_late_seconds", "How late the event loop "
+                                 "got to the calls' audio, hold-ups of 50 ms or more, over "
+                                 "all calls", registry=r)
         self.heard_gap = Histogram("vapi_bridge_heard_gap_seconds", "From the end of the "
                                    "visitor's speech to the first audible sample of the "
                                    "answer, per assistant turn", buckets=GAP_BUCKETS,
@@ -174,6 +180,8 @@ class KioskMetrics:
             self.speech_dropped.inc(max(0.0, summary.playout.speech_dropped_ms) / 1000)
             if summary.devices is not None:
                 self.reopens.inc(summary.devices.reopens)
+            self.cpu_behind.inc(summary.loop.fell_behind)
+            self.loop_late.inc(summary.loop.late_ms / 1000)
 
     def exposition(self, accept: str = "") -> tuple[bytes, str]:
         """The metrics in the format the scraper's Accept header asks for (Prometheus text

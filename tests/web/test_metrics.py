@@ -92,6 +92,10 @@ def test_metrics_after_a_call_and_no_secret_anywhere(
     assert after[("vapi_bridge_audible_underruns_total", ())] == int(underruns.group(1))
     assert round(after[("vapi_bridge_speech_dropped_seconds_total", ())] * 1000) == \
         int(dropped.group(1))
+    # whether the CPU kept up, as the summary said (a call that kept up: 0, still a series)
+    assert after[("vapi_bridge_calls_cpu_behind_total", ())] == \
+        ("the CPU could not keep up" in summary), summary
+    assert after[("vapi_bridge_loop_late_seconds_total", ())] >= 0
     turns = [e for e in events_of(tap) if e["event"] == "turn"]
     assert len(turns) == 1, "the visitor spoke once and was answered"
     assert after[("vapi_bridge_heard_gap_seconds_count", ())] == 1
