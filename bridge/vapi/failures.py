@@ -46,7 +46,10 @@ def in_the_way(answer: Answer, method: str, path: str) -> InTheWay | None:
     and the next call goes through once the network is logged in."""
     status = answer.status
     if 300 <= status < 400 or status == 511:
-        host = urlsplit(answer.location).hostname if answer.location else None
+        try:  # server text: a Location urlsplit cannot take is no host to name
+            host = urlsplit(answer.location).hostname if answer.location else None
+        except ValueError:
+            host = None
         where = f" to {inert(host, 80)}" if host else ""
         what = "redirected" if status != 511 else "a network login is required"
         return InTheWay(f"{method} {path}: {what} (HTTP {status}){where} — {IN_THE_WAY_FIX}")

@@ -100,7 +100,8 @@ class CallSocket:
                            f"ends a call whose socket never connects)")
 
     async def send(self, data: bytes | str) -> None:
-        """Raises `ConnectionClosed`, or `TimeoutError` when the socket does not take it.
+        """Raises `ConnectionClosed`, or `TimeoutError` when the socket does not take it;
+        once Vapi has closed its side, sends nothing and returns (the reader takes the rest).
 
         A send can block only while the transport holds unsent data (websockets waits for
         it to drain): with an empty write buffer the frame goes straight to the socket, so
