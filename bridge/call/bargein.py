@@ -40,7 +40,9 @@ A reply Vapi sent ahead of real time can still be playing after its `speech-upda
 stopped`: the visitor's speech start then (no `user-interrupted`: to Vapi the assistant is
 silent, and it answers them) notes what is queued (`queued_mark`), and the next reply's
 start drops what of it is left (an 8 s line sent whole played on over the visitor, and the
-answer came 6.8 s after it was sent).
+answer came 6.8 s after it was sent). Only what arrived until `STALE_GRACE_S` after that
+reply's `stopped` is its own: an answer sent whole before its own `started`, with the
+visitor's "uh" between, was dropped with it (43 ms of 1.5 s heard).
 """
 
 from __future__ import annotations
@@ -58,6 +60,9 @@ from bridge.vapi.interruptions import BargeInRule
 log = logging.getLogger("bridge.call")
 HELD_S = 1.0  # a user-interrupted without turnId waits this long for the visitor's speech
 CONFIRM_S = 0.5  # one held in a reply under way: for the reply's stop (Vapi's cut) this long
+# audio arriving this long after a reply's `stopped` is still that reply's (the simulator's
+# came up to 0.45 s after it); Vapi's answer to a visitor who spoke after the stop comes later
+STALE_GRACE_S = 0.8
 
 
 class BargeIn:
@@ -160,6 +165,8 @@ class BargeIn:
         visitor began speaking after Vapi said it stopped is dropped (Vapi took their
         speech for a turn of its own, not an interruption, and answers it)."""
         mark, self._stale = self._stale, None
+        if mark is not None and self.downlink.reply_end is not None:  # not what came after
+            mark = min(mark, self.downlink.reply_end)  # the old reply: this one's, maybe
         if mark is not None and (left := mark - self.sink.played_samples) > 0:
             self.sink.clear_before(mark)
             log.info("call %s: the visitor spoke over the end of a reply Vapi had sent ahead "
@@ -173,6 +180,7 @@ class BargeIn:
         `HELD_S`, still makes it good (`_visitor_started`)."""
         now, held = self._clock(), self._held
         self._stopped_at = now
+        self.downlink.reply_over(STALE_GRACE_S)
         self._stops_on_cut |= now - self._cut_at <= CONFIRM_S
         if held is not None and self._held_in_reply and self.assistant_speaking and (
                 now - held <= CONFIRM_S or (self._held_heard and now - held <= HELD_S)):

@@ -113,6 +113,8 @@ class Downlink:
         self._realigned_said = 0  # the codec's realignments already logged
         self._tail: _Tail | None = None  # after user-interrupted: the cut reply's tail
         self._last_arrival: float | None = None
+        self._reply_until: float | None = None  # `reply_over`: what arrives until then is its
+        self.reply_end: int | None = None  # ... and the queue's mark as the next audio came
         self._ending = False  # `end`ed uncut: a goodbye may still arrive (Vapi's `ended`
         self.speech_at = 0.0  # ahead of it): when speech last arrived since (monotonic)
 
@@ -127,6 +129,8 @@ class Downlink:
             return
         arrived, last = self.clock(), self._last_arrival
         self._last_arrival = arrived
+        if self._reply_until is not None and arrived > self._reply_until:
+            self.reply_end, self._reply_until = self.sink.queued_mark(), None
         if self._ending and (int(samples.max()) > QUIET_PEAK or int(samples.min()) < -QUIET_PEAK):
             if not self.speech_at:  # speech after Vapi's `ended`: the stream goes on, its
                 self.sink.end_stream(False)  # queue steered, until the socket closes
@@ -177,6 +181,11 @@ class Downlink:
         the rest of the cut reply played on, 500 ms of it)."""
         chunk = self.jitter.chunk_ms if self.jitter is not None else 0.0
         return min(TAIL_GAP_MAX_MS, max(TAIL_GAP_MS, chunk + 50.0))
+
+    def reply_over(self, grace_s: float) -> None:
+        """The assistant's `speech-update stopped`: what arrives within `grace_s` is still
+        that reply's; `reply_end` marks where what came later begins (None until then)."""
+        self._reply_until, self.reply_end = self.clock() + grace_s, None
 
     def next_reply(self) -> None:
         """The assistant's next reply has begun (its `speech-update started`, `BargeIn`):
