@@ -15,6 +15,13 @@ def plural(n: int, noun: str, many: str | None = None) -> str:
 ROLE_NAMES = {"assistant": "assistant", "user": "visitor"}  # Vapi's roles, as people read them
 
 
+def speaker(role: str) -> str:
+    """Who said a transcript line, as people read it: a role Vapi's schema does not give
+    (`ClientMessageTranscript.role`: assistant, user) in brackets, so that no server text
+    (a role "visitor") passes for one of the parties. `role` printable already (`inert`)."""
+    return ROLE_NAMES.get(role) or f"[{role or '?'}]"
+
+
 def not_a_file(path: Path) -> str | None:
     """What `path` is when it exists and is no regular file ("a directory", "a character
     device", …), in words; None for a regular file, or a path that is not there."""

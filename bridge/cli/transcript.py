@@ -15,7 +15,7 @@ from bridge.profile import Profile
 from bridge.service.logsetup import under_journal
 from bridge.service.placing import CallWatcher, EventHook
 from bridge.vapi import messages
-from bridge.words import ROLE_NAMES
+from bridge.words import speaker
 
 log = logging.getLogger("bridge")
 
@@ -54,8 +54,8 @@ def _lines(event: messages.Event, *, partials: bool) -> list[str]:
         return [f"transfer: {printable(event.destination or '?')} "
                 f"{printable(event.to)}".rstrip()]
     if isinstance(event, messages.Transcript) and event.text and (event.final or partials):
-        who = ROLE_NAMES.get(event.role) or f"[{printable(event.role or '?', 20)}]"
-        return [f"{who}: {printable(event.text)}{'' if event.final else ' …'}"]
+        return [f"{speaker(printable(event.role, 20))}: {printable(event.text)}"
+                f"{'' if event.final else ' …'}"]
     return []
 
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from bridge.words import ROLE_NAMES, plural
+from bridge.inert import printable
+from bridge.words import plural, speaker
 
 
 def _clock(seconds: float) -> str:
@@ -64,5 +65,5 @@ def lines(a: dict[str, Any]) -> list[str]:
                    f"({pl['underruns']} in all), dropped {pl['speechDroppedMs']} ms "
                    f"of speech and {pl['silenceDroppedMs']} ms of silence")
     for item in a["transcript"]:
-        out.append(f"  {ROLE_NAMES.get(item['role'], item['role'])}: {item['text']}")
+        out.append(f"  {speaker(printable(item['role'], 20))}: {item['text']}")
     return out

@@ -271,8 +271,8 @@ class Daemon:
         self.events.publish(events.IN_CALL, call=call.short_id)
 
     def _remember(self, event: messages.Event) -> None:
-        if isinstance(event, messages.Transcript) and event.final:
-            self.transcript.append((event.role, event.text))
+        if isinstance(event, messages.Transcript) and event.final and event.text:
+            self.transcript.append((event.role, event.text))  # (a final with no text: none)
 
     def _set_state(self, state: str, *, again: bool = False) -> None:
         """The state, and systemd's STATUS= line when it changed (or `again`)."""

@@ -82,6 +82,9 @@ def transfer_update(destination: Any) -> Event:
     return {"type": "transfer-update", "destination": destination}
 
 
+FINAL_TYPE = 'transcript[transcriptType="final"]'
+
+
 def allowed(event: Event, client_messages: list[str] | None) -> bool:
     """Apply ``clientMessages`` (validated against the schema's enum on create); None is
     the schema's default list, which leaves out the opt-in ``assistant.speechStarted``."""
@@ -89,9 +92,14 @@ def allowed(event: Event, client_messages: list[str] | None) -> bool:
     return event.get("type") in wanted
 
 
-def decorate(event: Event, call_id: str, *, spec_shapes: bool, wrapped: bool) -> Event:
-    """Fault variants: add timestamp/call (spec shapes) and/or wrap as a webhook message."""
+def decorate(event: Event, call_id: str, *, spec_shapes: bool, wrapped: bool,
+             bracketed: bool = False) -> Event:
+    """Fault variants: add timestamp/call (spec shapes) and/or wrap as a webhook message;
+    a final transcript typed as the schema's other form (`bracketed`), which
+    `ClientMessageTranscript.type` allows: ``transcript[transcriptType="final"]``."""
     out = dict(event)
+    if bracketed and out.get("type") == "transcript" and out.get("transcriptType") == "final":
+        out["type"] = FINAL_TYPE
     if spec_shapes:
         out["timestamp"] = int(time.time() * 1000)
         out["call"] = {"id": call_id, "type": "vapi.websocketCall"}

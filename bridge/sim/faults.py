@@ -85,6 +85,8 @@ FAULTS: dict[str, tuple[str, str]] = {
     "jitter": ("MS", "each downlink chunk is delayed by a random 0..MS ms (same average rate)"),
     "hang": ("MS", "the assistant takes MS ms before each reply and sends 'hang' meanwhile"),
     "wrapped-events": ("", 'server events are wrapped as {"message": {...}} (webhook shape)'),
+    "bracketed-finals": ("", 'final transcripts come typed transcript[transcriptType="final"] '
+                         "(the schema's other ClientMessageTranscript type)"),
     "spec-shapes": (
         "",
         "conversation-update carries 'messages' (spec) instead of 'conversation'; "

@@ -86,14 +86,10 @@ class CallSession:
             return
         if event.get("type") == "status-update" and event.get("status") == "ended":
             self.ended_sent = True
-        self.outbox.event(
-            ev.decorate(
-                event,
-                self.rec.id,
-                spec_shapes="spec-shapes" in self.rec.faults,
-                wrapped="wrapped-events" in self.rec.faults,
-            )
-        )
+        faults = self.rec.faults
+        self.outbox.event(ev.decorate(event, self.rec.id, spec_shapes="spec-shapes" in faults,
+                                      wrapped="wrapped-events" in faults,
+                                      bracketed="bracketed-finals" in faults))
 
     def emit_conversation(self) -> None:
         self.emit(ev.conversation_update(self.rec.conversation, "spec-shapes" in self.rec.faults))

@@ -88,7 +88,7 @@ def _event(text: str) -> ListenEvent:
     return ListenEvent(str(data.get("type", "unknown")), data)
 
 
-def _connect_error(exc: Exception, url: str) -> Exception:
+def _connect_error(exc: Exception, url: str, key_sent: bool = False) -> Exception:
     refusal = untrusted(exc, "the listenUrl")
     if refusal is not None:
         return refusal
@@ -96,6 +96,9 @@ def _connect_error(exc: Exception, url: str) -> Exception:
         return ProfileError(connect_errors.proxy_login(url))
     if isinstance(exc, InvalidStatus):
         status = exc.response.status_code
+        if status == 401 and key_sent:
+            return AuthError("the listenUrl refused the public key sent (401): set "
+                             "VAPI_PUBLIC_KEY to the account's PUBLIC key (not the private one)")
         if status == 401:
             return AuthError("the listenUrl refused this client (401): it needs the public key "
                              "(listen authentication is on) — use --auth and VAPI_PUBLIC_KEY")
@@ -139,9 +142,9 @@ async def listen(url: str, *, public_key: str | None = None, channels: int | Non
                            ping_interval=10, ping_timeout=20, close_timeout=1,
                            **ws_options(url))
     except (OSError, TimeoutError, InvalidStatus, InvalidURI) as exc:
-        raise _connect_error(exc, url) from None
+        raise _connect_error(exc, url, bool(public_key)) from None
     except Exception as exc:  # other handshake failures
-        raise _connect_error(exc, url) from None
+        raise _connect_error(exc, url, bool(public_key)) from None
     n_channels = int(channels) if channels is not None else None  # 2.0 taken as 2
     sample_rate = int(rate) if rate is not None else None
     labels = None

@@ -28,6 +28,7 @@ MAX_TEXT = 4000  # a transcript, printed
 MAX_EXACT = 32_768  # a transcript kept exactly (about half an hour of speech)
 MAX_TURN = 2**31
 MAX_TOOL_CALLS = 16  # of one tool-calls message
+FINAL = 'transcript[transcriptType="final"]'  # the schema's other type: a final transcript
 TRANSFER_TARGETS = ("number", "sipUri", "assistantName", "stepName")  # by destination type
 
 
@@ -161,7 +162,7 @@ def _typed(data: dict[str, Any]) -> Event:
         said = data.get("transcript")
         said = redact.mask(said) if isinstance(said, str) else ""
         return Transcript(kind, data, role=_str(data.get("role")),
-                          final=data.get("transcriptType") == "final",
+                          final=data.get("transcriptType") == "final" or kind == FINAL,
                           text=inert(said, MAX_TEXT), exact=said[:MAX_EXACT],
                           cut=len(said) > MAX_EXACT)
     if kind == "assistant.speechStarted":

@@ -162,6 +162,11 @@ def test_listen_auth_and_errors(start_sim, profiles: ProfileBuilder, tmp_path: P
             with pytest.raises(AuthError, match="needs the public key"):
                 async for _ in listen(url):
                     pass
+            # a key sent and refused: not told to send one (it was), but which key to set
+            with pytest.raises(AuthError, match=r"refused the public key sent \(401\): set "
+                               "VAPI_PUBLIC_KEY to the account's PUBLIC key"):
+                async for _ in listen(url, public_key="sim-private-key"):
+                    pass
             async for item in call.listen(auth=True):
                 assert isinstance(item, ListenEvent) and item.type == "start"
                 break
