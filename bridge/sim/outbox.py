@@ -126,8 +126,7 @@ class Outbox:
             self.abort(1006)
             return
         self.rec.close_code = code
-        await self.ws.send_frame(b"" if code == 1005 else struct.pack("!H", code),
-                                 WSMsgType.CLOSE)
+        await self._send_close(b"" if code == 1005 else struct.pack("!H", code))
         asyncio.get_running_loop().call_later(CLOSE_WAIT_S, self._drop_unanswered)
 
     async def _flushed(self) -> None:
@@ -138,6 +137,16 @@ class Outbox:
         while transport is not None and transport.get_write_buffer_size() \
                 and time.monotonic() < deadline:
             await asyncio.sleep(0.01)
+
+    async def _send_close(self, payload: bytes) -> None:
+        """A Close frame, and nothing else (aiohttp's `close()` also closes TCP at once)."""
+        send = getattr(self.ws, "send_frame", None)  # aiohttp 3.11 on
+        if send is not None:
+            await send(payload, WSMsgType.CLOSE)
+            return
+        writer = self.ws._writer  # older aiohttp (the dependency floor, 3.9): its writer's
+        assert writer is not None
+        await writer._send_frame(payload, WSMsgType.CLOSE)
 
     def _drop_unanswered(self) -> None:
         transport = self.request.transport
