@@ -12,9 +12,12 @@ talk, Geigel-style, with a measured echo return) when it is `margin_db` louder t
 and above the noise floor, unless the far end at some other lag explains its newest
 `check_ms` (the path moved: an underrun, a lost block). The gate then opens at once and
 holds `hold_ms` per frame heard, up to `hangover_ms`, or until the whole measuring window
-is echo again. While echo is expected and no visitor is heard, the microphone is
-attenuated by `attenuation_db` (also through pauses in the echo shorter than
-`release_ms`); with nothing to expect it passes untouched.
+is echo again; from the `confirm`-th frame heard (the visitor is present) each frame heard
+holds the whole hangover, and only a window the far end explains almost wholly closes it
+(a word's weak consonants under loud echo; not the echo after the visitor stops). While
+echo is expected and no visitor is heard, the microphone is attenuated by `attenuation_db`
+(also through pauses in the echo shorter than `release_ms`); with nothing to expect it
+passes untouched.
 
 From the assistant's first word: the echo cannot reach the microphone before the far end
 has played, and its first 10-20 ms are already explained by the far end (the microphone
@@ -32,83 +35,24 @@ import functools
 import logging
 
 import numpy as np
-from numpy.lib.stride_tricks import as_strided
 
+from bridge.audio.echo_analysis import Analysis as _Analysis
 from bridge.audio.echo_path import EchoPathEstimator, History, PathMeasurement
 
 log = logging.getLogger("bridge.echo")
-
-ANALYSIS_RATE = 8000  # about: the device rate divided by a whole number
-# the analysis band's edge, as a share of the device rate's Nyquist frequency, at most: the
-# echo's top octave is where a device's and a sound server's resamplers roll off and shift
-# phase, so at 8 kHz the whole band matched the far end only 32-58 % on the rig, and the
-# assistant's first word reached Vapi as the visitor (13 runs of 14); to 2.4 kHz, 82-99 %
-MAX_BAND = 0.6
-
-
-class _Analysis:
-    """One stream at the analysis rate: low-passed (a windowed-sinc FIR, ~1 ms of delay at
-    48 kHz and at 8 kHz; `MAX_BAND`), decimated by an integer `k`, pre-emphasised, kept as
-    history.
-
-    The FIR and the pre-emphasis (`a[i] - 0.9 a[i-1]` on the decimated stream) are one
-    filter on the device-rate input, evaluated only at the kept outputs: a matrix-vector
-    product over overlapping windows of a preallocated buffer, no per-block arrays but
-    the output."""
-
-    def __init__(self, rate: int, keep_s: float, energy: bool = False) -> None:
-        self.k = k = max(1, round(rate / ANALYSIS_RATE))
-        self.rate = rate // k
-        self.history = History(int(keep_s * self.rate), energy)
-        # Hamming (-53 dB sidelobes), passband to 0.4 of the analysis rate, stopband from 0.6
-        # (at 8 kHz, k = 1: to MAX_BAND of the Nyquist frequency)
-        n = int(np.ceil(3.3 * rate / (0.2 * self.rate))) | 1
-        t = np.arange(n) - (n - 1) / 2
-        band = min(1 / k, MAX_BAND)  # the analysis Nyquist frequency, or below it
-        taps = np.sinc(t * band) * np.hamming(n)
-        taps = taps / taps.sum() / 32768.0  # symmetric
-        g = np.zeros(n + k)  # y[i] = sum g[j] u[i k - j]: the FIR, less 0.9 of it a step back
-        g[:n] += taps
-        g[k:] -= 0.9 * taps
-        self._g = g[::-1].astype(np.float32)  # against a window, oldest input first
-        self._held = len(g) - 1  # inputs the next output reaches back over
-        self._x = np.zeros(self._held + rate // 10, dtype=np.float32)  # held, then the block
-        self._skip = 0  # inputs to skip before the next kept output
-        self._windows: dict[tuple[int, int], np.ndarray] = {}
-
-    def push(self, samples: np.ndarray) -> int:
-        m, h, k = len(samples), self._held, self.k
-        if h + m > len(self._x):
-            self._x = np.concatenate((self._x[:h], np.zeros(m, dtype=np.float32)))
-            self._windows.clear()
-        x = self._x
-        x[h:h + m] = samples
-        rows = max(0, (m - self._skip + k - 1) // k)  # outputs ending in this block
-        if rows:
-            key = (self._skip, rows)
-            windows = self._windows.get(key)
-            if windows is None:  # a view of x: made once per block size and phase
-                if len(self._windows) > 64:
-                    self._windows.clear()
-                windows = self._windows[key] = as_strided(
-                    x[self._skip:], shape=(rows, h + 1), strides=(k * x.itemsize, x.itemsize),
-                    writeable=False)
-            self.history.append(np.dot(windows, self._g))
-        x[:h] = x[m:m + h]
-        self._skip = (self._skip - m) % k
-        return rows
+__all__ = ["EchoGate", "_Analysis"]
 
 
 class EchoGate:
     """Half-duplex gate driven by a measured echo path, with double-talk pass-through."""
 
     def __init__(self, rate: int, *, attenuation_db: float = 30.0, margin_db: float = 4.0,
-                 hangover_ms: float = 200.0, hold_ms: float = 50.0, release_ms: float = 250.0,
+                 hangover_ms: float = 300.0, hold_ms: float = 50.0, release_ms: float = 250.0,
                  floor_dbfs: float = -60.0, echo_floor_dbfs: float = -75.0,
                  tail_db_per_10ms: float = 1.0,
                  noise_margin_db: float = 10.0, noise_rise_db_per_s: float = 3.0,
                  ramp_ms: float = 2.0, check_ms: float = 40.0,
-                 unlocked_every: int = 4) -> None:
+                 unlocked_every: int = 4, confirm: int = 2) -> None:
         self.rate = rate
         self._far = _Analysis(rate, 1.5, energy=True)  # the longest lag, the window and the tail
         self._mic = _Analysis(rate, 0.5, energy=True)
@@ -128,10 +72,13 @@ class EchoGate:
         self._noise = -1.0  # the microphone's floor (minimum statistics); < 0: not yet seen
         self._open_for = 0  # analysis samples the gate stays open without a new visitor frame
         self._heard = 0  # visitor frames heard since the gate last closed
+        self._confirm = confirm  # as many, checked: the visitor is present (`_present`)
+        self._checked = 0  # of them, frames the far end at no lag explained (a lock held)
         self._ticks = 0
         self._check = int(arate * check_ms / 1000)
         self._check_rho2 = 0.6  # the newest check_ms this much explained: echo
         self._echo_only = 0.8  # the whole window this much explained: the visitor stopped
+        self._present_echo_only = 0.95  # as much, while the visitor is present (`_present`)
         self._explained = self.path.lock_rho2  # less may be chance (a short onset), not echo
         self._hold = int(arate * hold_ms / 1000)
         self._quiet_for = 1 << 30  # analysis samples since echo was last expected
@@ -185,8 +132,10 @@ class EchoGate:
         echo = bool(expected.max() * self._margin > max(self._echo_floor, noise))
         self._quiet_for = 0 if echo else self._quiet_for + n
         heard = int(np.count_nonzero((p_mic > self._margin * expected) & (p_mic > floor)))
-        if heard and self.path.lag is not None and self._far_explains_newest():
-            heard = 0  # the path moved (an underrun, a lost block): echo, not the visitor
+        if heard and self.path.lag is not None:
+            if self._far_explains_newest():
+                heard = 0  # the path moved (an underrun, a lost block): echo, not the visitor
+            self._checked += heard
         if heard:  # the visitor
             if self._open_for <= 0 and log.isEnabledFor(logging.DEBUG):
                 log.debug("echo gate: visitor heard (mic %s dB, echo expected %s dB, path "
@@ -194,25 +143,43 @@ class EchoGate:
                           np.round(10 * np.log10(expected + 1e-12)), self.path.lag,
                           self.path.ratio, now)
             # each frame heard holds the gate open longer, up to the hangover: a lone frame
-            # (a glitch in the echo path) opens it only briefly
+            # (a glitch in the echo path) opens it only briefly; once `confirm` are heard,
+            # each holds the whole hangover (`_present`)
             self._heard += heard
-            self._open_for = max(self._open_for, min(self._hangover, self._heard * self._hold))
+            self._open_for = max(self._open_for, self._hangover if self._present() else
+                                 min(self._hangover, self._heard * self._hold))
             return 1.0
-        if self._open_for > 0 and not (now is not None and now.rho2 >= self._echo_only):
+        echo_only = self._present_echo_only if self._present() else self._echo_only
+        if self._open_for > 0 and not (now is not None and now.rho2 >= echo_only):
             self._open_for -= n
             return 1.0
-        self._open_for = self._heard = 0  # held out, or the whole window is echo again
+        self._open_for = self._heard = self._checked = 0  # held out, or the window is echo
         if echo or (self.gain < 1.0 and self._quiet_for < self._release):
             return self._atten  # the echo, or a pause in it
         return 1.0
+
+    def _present(self) -> bool:
+        """Whether the visitor is judged present: `confirm` frames heard since the gate
+        opened that the far end at no lag explained (checked with a path locked: without
+        one, an echo path appearing mid-line is heard until a window explains it). Their
+        word then holds it open the hangover after its last frame heard unless the window
+        is `_present_echo_only` explained: under loud echo a word's weak unvoiced
+        consonants ("-cuse" of "excuse", 100-250 ms in) are quieter than the echo, so
+        neither heard nor unexplained enough (the window 0.8-0.87 explained), and closing
+        on `_echo_only` cut them 12-36 dB (4 runs of 4 on the rig at -6 dB / 40 ms); never
+        closing on the window let the echo after the visitor stopped through for the
+        whole hangover (-4 dB, tests/unit/test_uplink_backlog.py)."""
+        return self._checked >= self._confirm
 
     def _measure(self, p_mic: np.ndarray) -> bool:
         """Whether to measure the echo path this tick (a search over every lag is three
         8192-point FFTs, most of the gate's CPU; with the path locked and the gate closed,
         `EchoPathEstimator.track` mostly looks only near the lock). Never while the far
         end has been silent over every lag (the measurement would find nothing). Once
-        locked: every tick while the gate is open (it closes on a measurement), else every
-        other tick (enough to follow the path).
+        locked: every tick while the gate is open and no visitor is `_present` yet (it
+        may close on any measurement), else every other tick (enough to follow the path;
+        a present visitor's gate closes only on a window almost wholly echo, a tick late
+        at most).
         Before: every tick from the far end's onset until its echo must have arrived (a
         window and the longest lag); while the last measurement explained an eighth of
         the microphone or more; when the newest frame is 3 dB louder than a tick
@@ -227,7 +194,7 @@ class EchoGate:
             self._far_silent_at = self._mic.history.count
             return False
         if self.path.lag is not None:
-            return self._open_for > 0 or self._ticks % 2 == 0
+            return (self._open_for > 0 and not self._present()) or self._ticks % 2 == 0
         return (changed or self._rho2 >= self._suspect
                 or self._mic.history.count - self._far_silent_at <= self._lags
                 or self._ticks % self._unlocked_every == 0)

@@ -88,12 +88,14 @@ def assistant_started(sim: Any) -> bool:
 
 def run_call(rig: PulseRig, start_sim: Any, profiles: ProfileBuilder, tmp: Path, name: str,
              lines: list[dict[str, Any]], visitor: np.ndarray | None,
-             device_rate: int | None = None, wire: str = "pcm_s16le") -> dict[str, Any]:
+             device_rate: int | None = None, wire: str = "pcm_s16le",
+             after_s: float = 0.1, speech: str = "auto") -> dict[str, Any]:
     """One call with the profile defaults; the visitor, if any, starts as the assistant's
-    first word reaches the speaker."""
+    first word reaches the speaker (`after_s` from its first frame sent: the playout
+    buffer and the speaker's latency), or later; `speech`: the simulator's voice."""
     script = tmp / f"{name}-script.yaml"
     script.write_text(yaml.safe_dump(lines))
-    sim = start_sim(assistant=f"script:{script}", vad_threshold_dbfs=-3.0)
+    sim = start_sim(assistant=f"script:{script}", vad_threshold_dbfs=-3.0, speech=speech)
     profile = profiles.write(
         sim.base_url, name=name, assistant={"overrides": {"maxDurationSeconds": 22}},
         audio={"input": rig.mic_device, "output": rig.speaker_device,
@@ -106,7 +108,7 @@ def run_call(rig: PulseRig, start_sim: Any, profiles: ProfileBuilder, tmp: Path,
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and not assistant_started(sim):
             time.sleep(0.01)
-        time.sleep(0.1)  # the playout buffer and the speaker's latency
+        time.sleep(after_s)
         assert visitor is not None
         played.append(rig.play_into_mic(visitor, 48000))
 
