@@ -55,9 +55,11 @@ CONVERSATION = [(0.5, speech("assistant", "started", 0)), (1.4, speech("user", "
 
 def call(tail_s: float, extra: Sequence[tuple[float, Event]],
          conversation: Sequence[tuple[float, Event]] = CONVERSATION,
-         replies: Sequence[tuple[float, float]] = ()) -> np.ndarray:
+         replies: Sequence[tuple[float, float]] = (),
+         whole_from: float = SECONDS) -> np.ndarray:
     """The first reply sent until `tail_s` after the cut, then the answer (or `replies`);
-    the events at their times. Returns what the speaker played (at SPEAKER Hz)."""
+    the events at their times; from `whole_from` on, the rest sent at once. Returns what
+    the speaker played (at SPEAKER Hz)."""
     audio = tone_over(SECONDS, replies or [(0.5, CUT + tail_s), ANSWER])
     now = [0.0]
     sink = ClockedSink(SPEAKER)
@@ -70,7 +72,8 @@ def call(tail_s: float, extra: Sequence[tuple[float, Event]],
     block, played, sent = np.empty(SPEAKER // 50, np.int16), [], 0
     for t, kind, event in timeline:
         now[0] = t
-        if kind == 0 and (due := min(len(audio), int(t * WIRE))) > sent:
+        due = len(audio) if t >= whole_from else min(len(audio), int(t * WIRE))
+        if kind == 0 and due > sent:
             down.on_audio(encode(audio[sent:due]))
             sent = due
         elif kind == 1:
