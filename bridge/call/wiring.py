@@ -16,7 +16,14 @@ from bridge.audio import device_stream
 from bridge.audio.base import AudioSink, AudioSource
 from bridge.call.backends import open_sink, open_source
 from bridge.call.recording import Recorder
-from bridge.errors import ApiRequestError, AudioDeviceError, AuthError, InTheWay, ProfileError
+from bridge.errors import (
+    ApiRequestError,
+    AudioDeviceError,
+    AuthError,
+    InTheWay,
+    NetworkError,
+    ProfileError,
+)
 from bridge.profile import Profile, api_key
 from bridge.profile.key_origin import key_fix
 from bridge.retry import RetryPolicy
@@ -68,6 +75,11 @@ async def learn_assistant(api: VapiApi, profile: Profile) -> AuthError | None:
                 "names the fix)", profile.origin, what, exc)
     except InTheWay as exc:  # a captive portal at boot: no profile error, but worth a line
         log.warning("%s; the first call tries Vapi again", exc)
+    except (NetworkError, TimeoutError) as exc:  # the network down at boot: no bad key, but
+        # an operator looking finds "waiting for trigger" and no hint until a visitor tries
+        log.log(logging.DEBUG if once else logging.WARNING, "Vapi was not reached as the "
+                "daemon started (the first call tries again): %s",
+                str(exc) or f"no answer within {LEARN_TIMEOUT_S:.0f} s")
     except Exception as exc:  # the call goes on; `check` names a bad id
         log.debug("the key was not checked at start (%s): the first call tries it; Vapi's "
                   "default clientMessages are assumed", exc.__class__.__name__)
