@@ -28,7 +28,13 @@ from bridge.audio.base import AudioSink, AudioSource, level_dbfs, show_dbfs
 from bridge.call.backends import describe, open_sink, open_source
 from bridge.call.destination import expand_path, record_fix, unwritable
 from bridge.call.wiring import close_audio, record_template, start_audio
-from bridge.cli.check_api import key_accepted, key_present, network, placeholder
+from bridge.cli.check_api import (
+    key_accepted,
+    key_present,
+    network,
+    placeholder,
+    public_key_present,
+)
 from bridge.cli.check_item import Item, line
 from bridge.cli.check_kiosk import kiosk_items
 from bridge.control.paths import client_candidates, prepare_directory, socket_path
@@ -242,7 +248,7 @@ async def run_check(name: str, overrides: list[str], beep: bool,
     items += await kiosk_items(profile, any(item.ok for item in running))  # its port: no fault
     reached = await network(profile)
     present, key = key_present(profile)
-    items += [*reached, present]
+    items += [*reached, present, *public_key_present(profile)]
     if key is not None and all(i.ok for i in reached):  # the key is local: always listed
         items += await key_accepted(profile, key)
     items += placeholder(profile) + _spending(profile)

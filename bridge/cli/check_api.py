@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 from bridge.cli.check_item import Item
 from bridge.errors import ApiRequestError, BridgeError, ExitCode
 from bridge.inert import inert
-from bridge.profile import Profile, api_key
+from bridge.profile import Profile, api_key, public_key
 from bridge.profile.key_origin import key_fix
 from bridge.redact import scrub_urls
 from bridge.vapi.api import VapiApi, is_loopback
@@ -89,6 +89,22 @@ def key_present(profile: Profile) -> tuple[Item, str | None]:
         return Item(True, "API key present"), api_key(profile)
     except BridgeError as exc:
         return Item(False, "API key present", str(exc), exc.exit_code), None
+
+
+def public_key_present(profile: Profile) -> list[Item]:
+    """With `call.control_auth`, each call asks Vapi to require the PUBLIC key on its
+    listenUrl and controlUrl: without it here, the daemon's controlUrl commands fail."""
+    if not profile.call.control_auth:
+        return []
+    what = "public key present (call.control_auth)"
+    try:
+        found = public_key(profile)
+    except BridgeError as exc:
+        return [Item(False, what, str(exc), exc.exit_code)]
+    return [Item(True, what)] if found else [Item(
+        True, what, f"none: calls ask Vapi to require it, so commands by the controlUrl and "
+        f"`listen` fail — set {profile.api.public_key_env}, api.public_key_file or the "
+        f"credential vapi-public-key", warn=True)]
 
 
 async def key_accepted(profile: Profile, key: str) -> list[Item]:

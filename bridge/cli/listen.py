@@ -23,10 +23,11 @@ from bridge import redact
 from bridge.audio.files import WavWriter
 from bridge.call.destination import open_private, unwritable
 from bridge.call.recording_writer import cause
+from bridge.cli.listen_args import listen_key
 from bridge.cli.listen_verify import correlate
 from bridge.control.client import find_socket, load_if_here, request
 from bridge.errors import AudioFileError, BridgeError, ExitCode, NetworkError, Refused, UsageError
-from bridge.profile import Profile, load_profile, public_key
+from bridge.profile import Profile, load_profile
 from bridge.vapi.listen import AudioChunk, check_listen_url, listen
 
 log = logging.getLogger("bridge.listen")
@@ -86,18 +87,6 @@ async def resolve(args: argparse.Namespace, profile: Profile | None) -> Target:
                           f"monitorPlan.listenEnabled off?)")
         return Target(info.listen_url, profile.api.allow_plaintext, args.call_id[-8:])
     return _ask_daemon(args)
-
-
-def _key(args: argparse.Namespace, profile: Profile | None, target: Target) -> str | None:
-    default = bool(profile.call.control_auth) if profile else bool(target.monitor.get("auth"))
-    wanted = args.auth if args.auth is not None else default
-    if not wanted:
-        return None
-    key = public_key(profile) if profile else os.environ.get("VAPI_PUBLIC_KEY")
-    if not key:
-        raise UsageError("--auth needs the PUBLIC key: set VAPI_PUBLIC_KEY (or the profile's "
-                         "api.public_key_env / api.public_key_file)")
-    return key
 
 
 def mix_to_mono(samples: np.ndarray) -> np.ndarray:
@@ -240,7 +229,7 @@ async def run_listen(args: argparse.Namespace) -> int:
     if args.verify and not target.monitor.get("recording"):
         raise UsageError("--verify compares with the daemon's own recording of the call: set "
                          "record.path in the daemon's profile")
-    key = _key(args, profile, target)
+    key = listen_key(args, profile, bool(target.monitor.get("auth")))
     s = Session()
     if args.out != "-":
         s.out = Path(args.out or f"listen-{datetime.now():%Y%m%dT%H%M%S}.wav")

@@ -2,7 +2,9 @@
 
 Where the listenUrl comes from: `--url`; or `--call-id` (`GET /call/{id}` with the
 profile's API settings); or, with neither, the daemon's current call, asked over its
-control socket (`--profile`/`--socket`), which needs no API key in this shell.
+control socket (`--profile`/`--socket`), which needs no private API key in this shell;
+the PUBLIC key still, where the call's listen stream wants it (`call.control_auth`): the
+daemon does not hand it out, so set VAPI_PUBLIC_KEY here.
 
 Exit codes:
   0  done (and, with --verify, verified)
@@ -23,10 +25,16 @@ Exit codes:
 from __future__ import annotations
 
 import argparse
+import os
+from typing import TYPE_CHECKING
 
 from bridge.cli.parsing import seconds
+from bridge.errors import UsageError
 from bridge.vapi.callinfo import is_call_id
 from bridge.vapi.listen_format import CHANNELS, CHANNELS_READ, RATES, RATES_READ
+
+if TYPE_CHECKING:
+    from bridge.profile import Profile
 
 
 def _call_id(text: str) -> str:
@@ -88,3 +96,30 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="on the daemon's own call: report which channel is which "
                              "(needs record.path in the daemon's profile)")
     parser.add_argument("--no-events", action="store_true", help="do not print text frames")
+
+
+def listen_key(args: argparse.Namespace, profile: Profile | None, daemon_auth: bool
+               ) -> str | None:
+    """The PUBLIC key to send, or None: --auth/--no-auth, else the profile's
+    `call.control_auth` (else the daemon's, `daemon_auth`). Missing where it is wanted: one
+    line naming where to set it."""
+    default = bool(profile.call.control_auth) if profile else daemon_auth
+    wanted = args.auth if args.auth is not None else default
+    if not wanted:
+        return None
+    from bridge.profile import public_key  # here: the loader is slow to import (numpy)
+
+    key = public_key(profile) if profile else os.environ.get("VAPI_PUBLIC_KEY")
+    if key:
+        return key
+    where = "VAPI_PUBLIC_KEY" if profile is None else \
+        f"{profile.api.public_key_env} (or the profile's api.public_key_file)"
+    if args.auth:
+        raise UsageError(f"--auth needs the PUBLIC key: set {where}")
+    if args.url or args.call_id:
+        raise UsageError(f"call.control_auth is on ({profile.origin if profile else '?'}), so "
+                         f"the listen stream wants the PUBLIC key: set {where}, or give "
+                         f"--no-auth for a call that asked for none")
+    raise UsageError(f"the daemon's call wants the PUBLIC key on its listen stream "
+                     f"(call.control_auth is on), which the daemon does not hand out: set "
+                     f"{where} in this shell (no private key is needed)")

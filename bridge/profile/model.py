@@ -25,6 +25,9 @@ from bridge.profile.sections import (
 )
 
 WIRE_RATES = {"pcm_s16le": 16000, "mulaw": 8000}
+# what `call.control_auth` asks Vapi for on each call (assistantOverrides.monitorPlan): the
+# listenUrl and the controlUrl then want `Authorization: Bearer <PUBLIC key>` (the schema)
+MONITOR_AUTH = ("listenAuthenticationEnabled", "controlAuthenticationEnabled")
 
 # keys people try that must never be in a profile, with what to do instead
 FORBIDDEN = {
@@ -102,6 +105,9 @@ class Profile:
         overrides = dict(self.assistant.overrides)
         if self.call.max_duration_seconds is not None:
             overrides["maxDurationSeconds"] = self.call.max_duration_seconds
+        plan = overrides.get("monitorPlan", {})
+        if self.call.control_auth and isinstance(plan, dict):  # keys written there win
+            overrides["monitorPlan"] = {**dict.fromkeys(MONITOR_AUTH, True), **plan}
         if overrides:
             body["assistantOverrides"] = overrides
         if self.call.name:
@@ -133,8 +139,8 @@ DEPRECATED: dict[str, str] = {
     for section, cls in SECTIONS.items() for f in fields(cls) if f.metadata["deprecated"]
 }
 
-__all__ = ["DEPRECATED", "FORBIDDEN", "GONE_FROM_VAPI", "PLACEHOLDER_ID", "SECTIONS", "SPEC",
-           "WIRE_RATES",
+__all__ = ["DEPRECATED", "FORBIDDEN", "GONE_FROM_VAPI", "MONITOR_AUTH", "PLACEHOLDER_ID",
+           "SECTIONS", "SPEC", "WIRE_RATES",
            "ApiSettings", "AssistantSettings", "AudioSettings", "CallSettings", "HttpSettings",
            "LogSettings", "Profile", "RecordSettings", "ServiceSettings", "SoundSettings",
            "TranscriptSettings",

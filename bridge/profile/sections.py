@@ -120,7 +120,10 @@ class CallSettings:
     commands_via: str = key(Choice(default="socket", choices=("socket", "control-url")),
                             "socket, or control-url (POST to the call's controlUrl)")
     control_auth: bool = key(Bool(default=False),
-                             "controlUrl/listenUrl need the PUBLIC key (monitorPlan)")
+                             "true: ask Vapi (monitorPlan) to require the PUBLIC key on the "
+                             "call's controlUrl and listenUrl (its live audio), and send it; "
+                             "false: whoever holds them may use them, unless the assistant "
+                             "says otherwise")
     end_when_visitor_leaves_seconds: float = key(
         Num(default=60.0, lo=0, hi=3600),
         "end the call (ended reason visitor-left) when neither the visitor nor the assistant "

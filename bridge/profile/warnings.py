@@ -6,11 +6,16 @@ from __future__ import annotations
 from typing import Any
 
 from bridge.profile.audiofiles import output_warning
-from bridge.profile.model import DEPRECATED
+from bridge.profile.model import DEPRECATED, MONITOR_AUTH
 from bridge.profile.yamlnodes import OVERRIDDEN, Lines
 from bridge.vapi.interruptions import INTERRUPTED
 
 NAME_KEPT = 30  # of call.name (bridge.vapi.created.marked_name)
+# what a monitorPlan key turned off leaves open (MONITOR_AUTH's order)
+LEFT_OPEN = ("the call's live audio (monitor.listenUrl) is not protected: anyone holding its "
+             "URL hears the visitor, with no key",
+             "the call's controlUrl is not protected: anyone holding its URL can steer the "
+             "call, with no key")
 
 
 def profile_warnings(data: dict[str, Any], built: dict[str, dict[str, Any]], lines: Lines
@@ -44,4 +49,29 @@ def profile_warnings(data: dict[str, Any], built: dict[str, dict[str, Any]], lin
                      f"{mode} mode — set service.mode: standby")
     if (named := output_warning(built["audio"])) is not None:
         found.append(named)
-    return tuple(found)
+    return tuple(found + monitor_warnings(built))
+
+
+def monitor_warnings(built: dict[str, dict[str, Any]]) -> list[str]:
+    """Where the profile's monitorPlan and `call.control_auth` disagree: authentication
+    turned off that control_auth asks for (the overrides are sent as written, and win), or
+    turned on where the bridge sends no public key."""
+    written: dict[str, tuple[str, Any]] = {}  # key -> (where, value); overrides win
+    for part in ("inline", "overrides"):
+        plan = (built["assistant"][part] or {}).get("monitorPlan")
+        if isinstance(plan, dict):
+            written |= {k: (f"assistant.{part}.monitorPlan.{k}", plan[k])
+                        for k in MONITOR_AUTH if k in plan}
+    asked = built["call"]["control_auth"]
+    found = []
+    for k, left_open in zip(MONITOR_AUTH, LEFT_OPEN, strict=True):
+        where, value = written.get(k, ("", None))
+        if asked and value is False and where.startswith("assistant.overrides"):
+            found.append(f"{where}: false, with call.control_auth on: {left_open} — remove "
+                         f"it (the bridge then asks Vapi to require the PUBLIC key)")
+        elif not asked and value is True:
+            refused = ("`vapi-bridge listen` is refused (401) unless given --auth"
+                       if k.startswith("listen") else "its controlUrl commands are refused (401)")
+            found.append(f"{where} is on but call.control_auth is off: the bridge sends no "
+                         f"PUBLIC key, so {refused} — set call.control_auth: true")
+    return found
