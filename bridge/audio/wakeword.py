@@ -13,9 +13,10 @@ other model is its JSON file (microWakeWord's format, the .tflite beside it).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
+if TYPE_CHECKING:  # (the profile checks a model's name: `ctl` loads it, without numpy)
+    import numpy as np
 
 BUNDLED = ("okay_nabu", "hey_jarvis", "alexa", "hey_mycroft")
 RATE = 16000  # what the models are trained on

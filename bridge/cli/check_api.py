@@ -15,9 +15,10 @@ from bridge.inert import inert
 from bridge.profile import Profile, api_key, public_key
 from bridge.profile.key_origin import key_fix
 from bridge.redact import scrub_urls
-from bridge.vapi.api import VapiApi, is_loopback
+from bridge.vapi.api import VapiApi
 from bridge.vapi.interruptions import INTERRUPTED
 from bridge.vapi.net import proxy_for
+from bridge.vapi.plaintext import is_loopback
 
 
 def _ranges_in_no_proxy() -> list[Item]:

@@ -1,11 +1,13 @@
 """`check`'s items for the kiosk's own parts, each what `run` would refuse at start: the
 `service.on_event` command, the HTTP server's extra, token and address (bound and closed
-at once, as `run` would bind it), the wake word's extra (the profile's loader already
-refuses a missing one) and the sounds' files (likewise)."""
+at once, as `run` would bind it; a port in use, who holds it: another kiosk is named), the
+wake word's extra (the profile's loader already refuses a missing one) and the sounds'
+files (likewise)."""
 
 from __future__ import annotations
 
 import asyncio
+import errno
 import importlib
 
 from bridge.cli.check_item import Item
@@ -17,6 +19,10 @@ from bridge.service.on_event import command_line
 from bridge.web.hook import read_token
 
 
+class InUse(ProfileError):
+    """The address is in use: another process listens on it."""
+
+
 async def bindable(listen: str) -> None:
     """Binds `http.listen` as the kiosk screen's server does (asyncio's `create_server`, so
     the same addresses and options) and closes it; a ProfileError in `run`'s words if not."""
@@ -25,9 +31,9 @@ async def bindable(listen: str) -> None:
         server = await asyncio.get_running_loop().create_server(
             asyncio.Protocol, address, port, start_serving=False)
     except OSError as exc:
-        raise ProfileError(f"http.listen: cannot listen on {address}:{port}: "
-                           f"{bind_cause(exc)} — choose another port or address"
-                           ) from None
+        error = InUse if exc.errno == errno.EADDRINUSE else ProfileError
+        raise error(f"http.listen: cannot listen on {address}:{port}: {bind_cause(exc)} — "
+                    f"choose another port or address") from None
     server.close()
     await server.wait_closed()
 
@@ -48,19 +54,17 @@ async def kiosk_items(profile: Profile, running: bool = False) -> list[Item]:
         try:
             for module in ("aiohttp", "prometheus_client"):
                 importlib.import_module(module)
-            read_token(profile.http)
+            token = read_token(profile.http)
+            try:
+                await bindable(profile.http.listen)
+            except InUse as exc:
+                items.append(await _in_use(profile, what, exc, running, token))
+                return items
             if running:
-                try:
-                    await bindable(profile.http.listen)
-                except BridgeError:  # in use: by that daemon, as it should be
-                    items.append(Item(True, what, "held by the daemon running with this "
-                                      "profile"))
-                    return items
                 items.append(Item(True, what, "free: the daemon running with this profile "
                                   "listens elsewhere (a reload does not move http.listen; a "
                                   "restart does)", warn=True))
                 return items
-            await bindable(profile.http.listen)
             items.append(Item(True, what, "aiohttp, prometheus-client"))
         except ImportError as exc:
             items.append(Item(False, what, missing_extra(
@@ -69,3 +73,31 @@ async def kiosk_items(profile: Profile, running: bool = False) -> list[Item]:
         except BridgeError as exc:
             items.append(Item(False, what, str(exc), exc.exit_code))
     return items
+
+
+async def _in_use(profile: Profile, what: str, exc: InUse, running: bool,
+                  token: str | None) -> Item:
+    """Who holds the port: the daemon running with this profile (asked with its token),
+    another kiosk (named, as `run` names it: a profile copied with its port), or something
+    else."""
+    from bridge.web.holder import ANOTHER, described, holding_profile  # (aiohttp: above)
+
+    address, port = split_listen(str(profile.http.listen))
+    name = await holding_profile(address, port, token if running else None)
+    if running and name == profile.name:  # by that daemon, as it should be
+        return Item(True, what, "held by the daemon running with this profile")
+    if name is None:
+        also = "; not by the daemon running with this profile (it does not answer there " \
+            "as its screen): its `ctl status` says whether it serves one" \
+            if running else ""
+        return Item(False, what, f"{exc}{also}", exc.exit_code)
+    where = f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
+    if running and name == ANOTHER:  # (asked with this profile's token)
+        return Item(False, what, f"http.listen: cannot listen on {where}: Address already in "
+                    f"use (a vapi-bridge screen that refuses {profile.http.token_env}'s "
+                    f"token: the daemon running with this profile was given another, or "
+                    f"another kiosk holds the port)", exc.exit_code)
+    return Item(False, what, f"http.listen: cannot listen on {where}: Address already in use "
+                f"({described(name)}) — give this profile ({profile.name}) an http.listen "
+                f"of its own: `run` would take calls without its screen, and a browser "
+                f"opened for one kiosk would show the other's", exc.exit_code)

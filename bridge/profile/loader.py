@@ -36,7 +36,7 @@ from bridge.profile.yamlnodes import (
     load_with_lines,
     read_text,
 )
-from bridge.vapi.api import check_plaintext
+from bridge.vapi.plaintext import check_plaintext
 
 log = logging.getLogger("bridge.profile")
 

@@ -9,9 +9,8 @@ The kiosk's own sections (trigger, http, sounds) are declared the same way in
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from bridge.audio.playout import PlayoutSettings
 from bridge.profile.fields import (
     Bool,
     Choice,
@@ -27,6 +26,9 @@ from bridge.profile.fields import (
     Url,
     key,
 )
+
+if TYPE_CHECKING:
+    from bridge.audio.playout_types import PlayoutSettings
 
 PLACEHOLDER_ID = "00000000-0000-0000-0000-000000000000"  # the example's assistant.id
 SILENCE_FIX = ("set Silence Timeout on the assistant in the Vapi dashboard (Advanced, "
@@ -201,6 +203,8 @@ class AudioSettings:
 
     @property
     def playout(self) -> PlayoutSettings:
+        from bridge.audio.playout_types import PlayoutSettings  # (numpy: not for `ctl`)
+
         return PlayoutSettings(start_ms=self.playout_start_ms, max_ms=self.playout_max_ms)
 
 

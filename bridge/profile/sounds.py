@@ -11,7 +11,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from bridge.audio.files import why_not_pcm16
+from bridge.audio.wavinfo import why_not_pcm16
 from bridge.errors import ProfileError
 from bridge.profile.fields import Field, Invalid
 

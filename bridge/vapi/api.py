@@ -29,10 +29,10 @@ from bridge.vapi.net import (
     DEADLINE_FACTOR,
     Answer,
     http_client,
-    is_loopback,
     read_answer,
     untrusted,
 )
+from bridge.vapi.plaintext import check_plaintext
 
 log = logging.getLogger("bridge.api")
 MAX_BODY = 16 * 2**20  # a long call's object (messages, artifact) stays far below this:
@@ -41,13 +41,6 @@ MAX_BODY = 16 * 2**20  # a long call's object (messages, artifact) stays far bel
 # failures before the request left: it cannot have been processed
 NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.ProxyError,
             httpx.UnsupportedProtocol)
-
-
-def check_plaintext(url: str, allow_plaintext: bool, what: str) -> None:
-    scheme = urlsplit(url).scheme
-    if scheme in ("http", "ws") and not allow_plaintext and not is_loopback(url):
-        raise ProfileError(f"{what} uses unencrypted {scheme}:// to a non-loopback host; use "
-                           f"https/wss, or set api.allow_plaintext: true if you really mean it")
 
 
 def response_message(body: bytes, reason: str) -> str:

@@ -20,9 +20,10 @@ from websockets.exceptions import ConnectionClosed
 from bridge import USER_AGENT, redact
 from bridge.errors import NetworkError, Refused
 from bridge.vapi import messages
-from bridge.vapi.api import VapiApi, check_plaintext, response_message
+from bridge.vapi.api import VapiApi, response_message
 from bridge.vapi.callinfo import CallInfo
 from bridge.vapi.net import DEADLINE_FACTOR, http_client, read_answer, untrusted
+from bridge.vapi.plaintext import check_plaintext
 from bridge.vapi.socket import SEND_TIMEOUT_S, LinkDown
 
 log = logging.getLogger("bridge.control")  # the log category users know these lines by

@@ -35,9 +35,9 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus, InvalidURI
 from bridge import USER_AGENT, redact
 from bridge.errors import AuthError, NetworkError, ProfileError, Refused, UsageError
 from bridge.vapi import connect_errors, safejson
-from bridge.vapi.api import check_plaintext
 from bridge.vapi.listen_format import Frames, announced, check_override
 from bridge.vapi.net import untrusted, ws_options
+from bridge.vapi.plaintext import check_plaintext
 
 log = logging.getLogger("bridge.listen")
 

@@ -16,7 +16,6 @@
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import os
 import ssl
 from collections.abc import Callable
@@ -178,17 +177,6 @@ def http_client(**kwargs: Any) -> httpx.AsyncClient:
 
 PROXY_VARIABLES = ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY")
 _VARIABLE_OF = {"https://": "https", "http://": "http", "all://": "all"}
-
-
-def is_loopback(url: str) -> bool:
-    """`url`'s host is this machine: 127.0.0.0/8, ::1 or localhost."""
-    host = urlsplit(url).hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _environment_proxy(url: str) -> tuple[str, str] | EllipsisType | None:

@@ -12,12 +12,14 @@ vectorised pass (numpy) so a megabyte costs milliseconds, not a Python loop.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
+if TYPE_CHECKING:  # imported at the first deep text: the profile's loader (`ctl`) does without
+    import numpy as np
 
 MAX_BYTES = 2**20
 MAX_DEPTH = 64
@@ -28,9 +30,6 @@ MAX_DEPTH = 64
 # megabyte of escaped quotes held 58 MB of the engine's backtrack states for a moment
 _STRING = re.compile(r'"[^"\\]*+(?:\\.[^"\\]*+)*+"?', re.S)
 _NOT_BRACKET = re.compile(r"[^\[\]{}]+")
-_STEP = np.zeros(256, dtype=np.int32)
-_STEP[[ord("["), ord("{")]] = 1
-_STEP[[ord("]"), ord("}")]] = -1
 
 
 class UnsafeJson(ValueError):
@@ -58,12 +57,25 @@ def _integer(text: str) -> int | float:
     return int(text) if len(text.lstrip("-")) <= 18 else _finite(text)
 
 
+@functools.cache
+def _steps() -> np.ndarray:
+    """Each byte's step in depth: +1 for an opening bracket, -1 for a closing one."""
+    import numpy as np
+
+    step = np.zeros(256, dtype=np.int32)
+    step[[ord("["), ord("{")]] = 1
+    step[[ord("]"), ord("}")]] = -1
+    return step
+
+
 def nesting(text: str) -> int:
     """How deep the brackets of a JSON text go (strings ignored)."""
     brackets = _NOT_BRACKET.sub("", _STRING.sub("", text))
     if not brackets:
         return 0
-    steps = _STEP[np.frombuffer(brackets.encode("ascii"), dtype=np.uint8)]
+    import numpy as np
+
+    steps = _steps()[np.frombuffer(brackets.encode("ascii"), dtype=np.uint8)]
     return int(np.cumsum(steps).max())
 
 

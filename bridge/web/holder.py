@@ -29,23 +29,40 @@ async def _body(answer: aiohttp.ClientResponse) -> bytes | None:
     return body
 
 
+ANOTHER = ""  # a vapi-bridge whose screen wants a token: its profile not told
+
+
 async def holder(address: str, port: int) -> str | None:
     """'the kiosk screen of profile X' (or of another vapi-bridge, when it wants a token) at
     `address:port`, None when something else holds it or nothing answers in time."""
+    name = await holding_profile(address, port)
+    return None if name is None else described(name)
+
+
+def described(name: str) -> str:
+    """What `holding_profile`'s answer is, for a message."""
+    return "the kiosk screen of another vapi-bridge" if name == ANOTHER else \
+        f"the kiosk screen of profile '{printable(name, 64)}'"
+
+
+async def holding_profile(address: str, port: int, token: str | None = None) -> str | None:
+    """The profile of the vapi-bridge kiosk screen at `address:port` (asked with `token`,
+    if any, as its Bearer), `ANOTHER` when one answers that wants a token it was not given,
+    None when something else holds the port or nothing answers in time."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
     host = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "::1"}.get(address, address)
     where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     try:
         async with aiohttp.ClientSession(
                 timeout=aiohttp.ClientTimeout(total=ASK_TIMEOUT_S)) as session, \
-                session.get(f"http://{where}/state", allow_redirects=False) as answer:
+                session.get(f"http://{where}/state", allow_redirects=False,
+                            headers=headers) as answer:
             if answer.status == 401 and 'realm="vapi-bridge"' in answer.headers.get(
                     "WWW-Authenticate", ""):
-                return "the kiosk screen of another vapi-bridge"
+                return ANOTHER
             body = await _body(answer) if answer.status == 200 else None
             state = None if body is None else safejson.loads(body, max_bytes=MAX_STATE_BYTES)
     except (aiohttp.ClientError, TimeoutError, ValueError):
         return None
     name = state.get("profile") if isinstance(state, dict) else None
-    if not isinstance(name, str) or not name:
-        return None
-    return f"the kiosk screen of profile '{printable(name, 64)}'"
+    return name if isinstance(name, str) and name else None

@@ -7,7 +7,9 @@ and whether the CPU kept up; `turn` events feed the heard-gap histogram, `error`
 count calls that could not be placed by cause (network, vapi, refused, payment,
 spending-limit, device), and so do calls an operator asked for (`ctl call`, POST /call) that
 the spending limit refused at once (`EventBus.refused`: no event). Label values come from the
-network: bounded in length and in number (beyond `MAX_LABELS` they count as "other").
+network: bounded in length and in number (beyond `MAX_LABELS` they count as "other"). The
+known label values are series from the start, at 0 (Prometheus' advice for labelled
+counters): the error causes, and the calls' usual endings (`ENDINGS`).
 """
 
 from __future__ import annotations
@@ -57,6 +59,13 @@ COMMON_REASONS = frozenset((
 # `increase()`/`rate()` read the first failure after a (re)start as no increase at all
 ERROR_CAUSES = ("network", "vapi", "refused", "payment", events.SPENDING_LIMIT, "device",
                 "other")
+# (reason, outcome) of the calls' usual endings: each a series from the start, at 0, as the
+# error causes, so `increase()`/`rate()` and a `sum by (outcome)` see a fresh daemon's first
+# ending of each kind. A common reason with the outcome the summary gives it; a device that
+# failed ends the call with its own words as the reason ("other")
+ENDINGS = (*((reason, "not placed" if reason == "stopped" else
+              CallSummary(call_id="", ended_reason=reason, duration_s=0.0).outcome)
+             for reason in sorted(COMMON_REASONS)), ("other", "device-failed"))
 REASON_SHAPE = re.compile(r"[a-z0-9][a-z0-9.-]*")  # Vapi's: a masked id, a space is not one
 
 
@@ -136,6 +145,8 @@ class KioskMetrics:
         self._outcomes, self._causes = _Labels(), _Labels()
         for cause in ERROR_CAUSES:
             self.errors.labels(self._causes(cause, "other"))
+        for reason, outcome in ENDINGS:
+            self.calls.labels(reason, outcome)  # (labels of our own: none of the 40 taken)
         self._counted: CallSummary | None = None
         self._refused: dict[str, int] = {}  # of `EventBus.refused`, counted so far
         if self._profile and (at := last_ok.read(self._profile)) is not None:

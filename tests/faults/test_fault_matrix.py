@@ -207,6 +207,10 @@ class LoopCase:
 LOOP: dict[str, LoopCase] = {
     "loop-http-401": LoopCase("http-401", "Vapi rejected the API key (401)", carries_on=False,
                               code=3, recorded=False),
+    # a front end blocking this client (Cloudflare's 1010): every call would be refused
+    # the same way, so the daemon stops as for a refused key (exit 3), not trying each 30 s
+    "loop-http-403": LoopCase("http-403", "Vapi's front end blocked this client (403: error "
+                              "code: 1010)", carries_on=False, code=3, recorded=False),
     "loop-http-429": LoopCase("http-429", "HTTP 429 rate limited after 2 attempts",
                               recorded=False),
     "loop-http-500": LoopCase("http-500", "HTTP 500 after 2 attempts", recorded=False),

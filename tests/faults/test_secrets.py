@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from bridge.errors import ProfileError
-from bridge.vapi.api import check_plaintext
+from bridge.vapi.plaintext import check_plaintext
 from tests.faults.harness import (
     Daemon,
     Result,

@@ -52,7 +52,8 @@ def test_metrics_after_a_call_and_no_secret_anywhere(
     daemon = start_web(profile, port, STATE_DIRECTORY=state)
     before = samples(daemon.get("/metrics").text)
     assert before[("vapi_bridge_state", (("vapi_bridge_state", "standby"),))] == 1
-    assert not any(name == "vapi_bridge_calls_total" for name, _ in before)
+    assert before[("vapi_bridge_calls_total", (("outcome", "ok"),
+                                               ("reason", "exceeded-max-duration")))] == 0
     tap = EventTap(daemon.base + "/events?level=1")
     wait_for(lambda: any(e["event"] == "standby" for e in events_of(tap)), 20, "the replay")
 
@@ -182,7 +183,7 @@ def test_odd_ended_reasons_never_hide_the_common_ones() -> None:
         Host.events.publish("ended", reason=reason, outcome="ok", seconds=1.0)
     got = samples(metrics.exposition()[0].decode())
     counted = {dict(labels)["reason"]: value for (name, labels), value in got.items()
-               if name == "vapi_bridge_calls_total"}
+               if name == "vapi_bridge_calls_total" and value}  # (the usual ones: at 0)
     for reason in ("customer-ended-call", "silence-timed-out", "connection-lost"):
         assert counted.get(reason) == 1, counted
     assert counted["other"] == 6, counted  # the masked one, and 5 past the 40
@@ -216,6 +217,29 @@ def test_every_error_cause_is_a_series_from_the_start() -> None:
     assert got[("vapi_bridge_call_errors_total", (("cause", "network"),))] == 1
 
 
+def test_the_usual_endings_are_series_from_the_start() -> None:
+    """Before, `vapi_bridge_calls_total` had no series until a call ended that way: on a
+    fresh daemon `sum by (outcome) (increase(vapi_bridge_calls_total[1h]))` was empty, and
+    the first lost call after a (re)start was born at 1, no increase for `increase()`. Each
+    common reason is there at 0 with the outcome the call's summary gives it, and each
+    outcome has a series."""
+    Host, metrics = metrics_on_a_bus()
+    got = samples(metrics.exposition()[0].decode())
+    calls = {(dict(labels)["reason"], dict(labels)["outcome"]): value
+             for (name, labels), value in got.items() if name == "vapi_bridge_calls_total"}
+    assert set(calls.values()) == {0.0}, calls
+    for ending in (("customer-ended-call", "ok"), ("connection-lost", "connection-lost"),
+                   ("worker-shutdown", "vapi-failed"), ("other", "device-failed"),
+                   ("stopped", "not placed"), ("silence-timed-out", "ok")):
+        assert ending in calls, calls
+    Host.events.publish("ended", reason="connection-lost", outcome="connection-lost",
+                        seconds=80.0)
+    got = samples(metrics.exposition()[0].decode())
+    assert got[("vapi_bridge_calls_total", (("outcome", "connection-lost"),
+                                            ("reason", "connection-lost")))] == 1
+    assert len([n for n, _ in got if n == "vapi_bridge_calls_total"]) == len(calls)
+
+
 def test_names_follow_prometheus_conventions_and_no_created_series() -> None:
     """Every counter and histogram also exported a `_created` series (prometheus-client's
     default: the Unix time it was made, one more series per label set, 14 on a fresh
@@ -231,7 +255,7 @@ def test_names_follow_prometheus_conventions_and_no_created_series() -> None:
         assert family.name.startswith("vapi_bridge_"), family.name
         names = {s.name for s in family.samples}
         if family.type == "counter":
-            assert names <= {family.name + "_total"}, names  # (labelled: none until used)
+            assert names == {family.name + "_total"}, names  # (labelled: known ones at 0)
         if family.type == "histogram":
             assert family.name.endswith("_seconds"), family.name
             assert names <= {family.name + x for x in ("_bucket", "_count", "_sum")}, names

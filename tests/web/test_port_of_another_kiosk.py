@@ -5,7 +5,8 @@ second took the port without a word above info, and the first kiosk's browser sh
 second's screen: its Call button called from the other desk (fleet probe). And systemd's
 STATUS= line (`systemctl status`) said "waiting for trigger" alone all the while the
 second's screen was not served (operator probe): it says so now, and is sent again, plain,
-as the screen comes up. About 8 s (the web server's 5 s retry)."""
+as the screen comes up; `check` names that kiosk too. About 8 s (the web server's 5 s retry),
+and 2-3 s for the two checks."""
 
 from __future__ import annotations
 
@@ -19,7 +20,14 @@ from pathlib import Path
 import httpx
 
 from tests.control.conftest import wait_for
-from tests.e2e.conftest import ROOT, ProfileBuilder, StderrLines, bridge_cmd, bridge_env
+from tests.e2e.conftest import (
+    ROOT,
+    ProfileBuilder,
+    StderrLines,
+    bridge_cmd,
+    bridge_env,
+    run_bridge,
+)
 from tests.faults.harness import Notify
 from tests.web.conftest import web_profile
 
@@ -32,11 +40,10 @@ def test_a_port_another_kiosk_holds_is_named_and_taking_it_over_is_said(
         port = int(probe.getsockname()[1])
     first = start_web(web_profile(profiles, sim, port, name="frontdesk"), port)
     notify = Notify(tmp_path)
-    proc = subprocess.Popen(bridge_cmd("run", "--profile",
-                                       str(web_profile(profiles, sim, port, name="lobby"))),
-                            cwd=ROOT, env=bridge_env(NOTIFY_SOCKET=str(notify.path)),
-                            stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    lobby = web_profile(profiles, sim, port, name="lobby")
+    env = bridge_env(NOTIFY_SOCKET=str(notify.path))
+    proc = subprocess.Popen(bridge_cmd("run", "--profile", str(lobby)), cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     err = StderrLines(proc)
     try:
         wait_for(lambda: err.has("cannot listen") or proc.poll() is not None, 30,
@@ -44,6 +51,12 @@ def test_a_port_another_kiosk_holds_is_named_and_taking_it_over_is_said(
         dark = (f"STATUS=lobby: waiting for trigger; kiosk screen not served on 127.0.0.1:"
                 f"{port}: Address already in use (the kiosk screen of profile 'frontdesk')")
         notify.wait_for(dark, timeout=30)
+        # `check` said "Address already in use — choose another port or address" as for any
+        # program, and beside the lobby's own daemon (running without its screen) "✓ held by
+        # the daemon running with this profile" (smallfix helper): it names the kiosk
+        alone = run_bridge("check", "-p", str(lobby))
+        beside = run_bridge("check", "-p", str(lobby), XDG_RUNTIME_DIR=env["XDG_RUNTIME_DIR"],
+                            TMPDIR=env["TMPDIR"])  # (where it finds the lobby's socket)
         first.proc.send_signal(signal.SIGTERM)  # the first one restarts (an upgrade)
         assert first.proc.wait(timeout=30) == 0
         wait_for(lambda: err.has("the kiosk screen is at") or proc.poll() is not None, 30,
@@ -68,6 +81,12 @@ def test_a_port_another_kiosk_holds_is_named_and_taking_it_over_is_said(
             f"the kiosk screen of profile 'frontdesk' held: a browser opened for that kiosk "
             f"shows this one" in said), said
     assert "Traceback" not in said and proc.returncode == 0, said
+    named = (f" ✗ kiosk screen (http.listen 127.0.0.1:{port}) available — http.listen: "
+             f"cannot listen on 127.0.0.1:{port}: Address already in use (the kiosk screen "
+             f"of profile 'frontdesk') — give this profile (lobby) an http.listen of its own")
+    assert alone.returncode == 2 and named in alone.stdout, alone.stdout
+    assert " ! daemon — one is running with this profile now" in beside.stdout, beside.stdout
+    assert beside.returncode == 2 and named in beside.stdout, beside.stdout
 
 
 class _Squatter:
