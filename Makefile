@@ -41,6 +41,9 @@ SERIAL_DIST ?= -n 3 --dist loadgroup
 # often with the lanes side by side. Three failures in a row fail the suite; each rerun
 # is shown in pytest's summary (R).
 SERIAL_RERUNS := --reruns 2 -rR
+# As root beside a kiosk's system unit, the tests get a /run/vapi-bridge of their own
+# (tests/isolated.sh): profile names such as frontdesk and kiosk meet the unit's socket.
+ISOLATED := sh tests/isolated.sh
 # the slowest tests of each stage, printed after it: where CI's 20 minutes go
 DURATIONS := --durations=15
 # The parallel phase's tests start daemons, listeners and simulators as processes on the
@@ -125,11 +128,11 @@ venvs: deps
 test-floors: deps $(FLOORS_STAMP)
 	@echo "dependency floors:"; sed 's/^/  /' $(FLOORS_VENV)/floors.txt
 ifdef ARGS
-	$(FLOORS_VENV)/bin/pytest -q -p no:cacheprovider $(ARGS)
+	$(ISOLATED) $(FLOORS_VENV)/bin/pytest -q -p no:cacheprovider $(ARGS)
 else
-	$(FLOORS_VENV)/bin/pytest -q -p no:cacheprovider $(PARALLEL_RERUNS) -n $(PYTEST_WORKERS) \
+	$(ISOLATED) $(FLOORS_VENV)/bin/pytest -q -p no:cacheprovider $(PARALLEL_RERUNS) -n $(PYTEST_WORKERS) \
 	  $(SERIAL_TESTS:%=--deselect=%) $(FLOORS_PARALLEL)
-	$(FLOORS_VENV)/bin/pytest -q -p no:cacheprovider $(SERIAL_RERUNS) $(SERIAL_DIST) \
+	$(ISOLATED) $(FLOORS_VENV)/bin/pytest -q -p no:cacheprovider $(SERIAL_RERUNS) $(SERIAL_DIST) \
 	  $(FLOORS_SERIAL)
 endif
 
@@ -142,11 +145,11 @@ test: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports
 ifdef ARGS
-	$(VENV)/bin/pytest -q $(ARGS)
+	$(ISOLATED) $(VENV)/bin/pytest -q $(ARGS)
 else
-	$(VENV)/bin/pytest -q $(PARALLEL_RERUNS) $(SHOW_RERUNS) $(DURATIONS) -n $(PYTEST_WORKERS) \
+	$(ISOLATED) $(VENV)/bin/pytest -q $(PARALLEL_RERUNS) $(SHOW_RERUNS) $(DURATIONS) -n $(PYTEST_WORKERS) \
 	  $(SERIAL_TESTS:%=--deselect=%)
-	$(VENV)/bin/pytest -q $(SERIAL_RERUNS) $(SHOW_RERUNS) $(DURATIONS) $(SERIAL_DIST) $(SERIAL_TESTS)
+	$(ISOLATED) $(VENV)/bin/pytest -q $(SERIAL_RERUNS) $(SHOW_RERUNS) $(DURATIONS) $(SERIAL_DIST) $(SERIAL_TESTS)
 endif
 
 lint: venv

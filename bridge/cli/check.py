@@ -21,6 +21,7 @@ import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -38,7 +39,7 @@ from bridge.cli.check_api import (
 from bridge.cli.check_item import Item, line
 from bridge.cli.check_kiosk import kiosk_items
 from bridge.control.paths import client_candidates, prepare_directory, socket_path
-from bridge.control.server import is_live, their_profile
+from bridge.control.server import is_live, their_status
 from bridge.errors import BridgeError, ExitCode
 from bridge.events import EventBus
 from bridge.extras import install_command
@@ -75,24 +76,26 @@ def _extras(profile: Profile) -> list[Item]:
     return [Item(True, what, "livekit")]
 
 
-async def _running(profile: Profile) -> list[Item]:
+async def _running(profile: Profile) -> tuple[list[Item], dict[str, Any]]:
     """A daemon already serving this profile, its control socket looked for where `ctl`
     looks: the system unit's is in /run/vapi-bridge, which a `run` from a shell (no
-    $RUNTIME_DIRECTORY) would not bind, nor be refused by."""
+    $RUNTIME_DIRECTORY) would not bind, nor be refused by; and its status ({} when it
+    does not say: another user's)."""
     for path in client_candidates(profile):
         if await is_live(path):
             break
     else:
-        return []
-    if (them := await their_profile(path)) not in (None, profile.name):  # another kiosk's
+        return [], {}
+    status = await their_status(path)
+    if (them := status.get("profile")) not in (None, profile.name):  # another kiosk's
         return [Item(False, "control socket", f"{path} is the one the daemon of profile "
                      f"'{printable(them, 64)}' answers on: `run` would stop at once — give "
                      f"this profile ({profile.name}) a service.control_socket of its own, or "
                      f"leave it unset (the default socket is named after the profile)",
-                     ExitCode.PROFILE)]
+                     ExitCode.PROFILE)], {}
     return [Item(True, "daemon", f"one is running with this profile now (its control socket "
                  f"{path} answers): `run` is refused while it runs; `vapi-bridge ctl "
-                 f"--socket {path} status` shows it", warn=True)]
+                 f"--socket {path} status` shows it", warn=True)], status
 
 
 def _paths(profile: Profile) -> list[Item]:
@@ -243,9 +246,10 @@ async def run_check(name: str, overrides: list[str], beep: bool,
         return _report([Item(False, "profile valid", str(exc), exc.exit_code)], as_json, out)
     items = [Item(True, "profile valid", profile.origin)]
     items += [Item(True, "profile", warning, warn=True) for warning in profile.warnings]
-    running = await _running(profile)
+    running, theirs = await _running(profile)
     items += _extras(profile) + _paths(profile) + running
-    items += await kiosk_items(profile, any(item.ok for item in running))  # its port: no fault
+    items += await kiosk_items(profile, any(item.ok for item in running),  # its port: no fault
+                               theirs.get("http"))  # unless it says it cannot listen
     reached = await network(profile)
     present, key = key_present(profile)
     items += [*reached, present, *public_key_present(profile)]

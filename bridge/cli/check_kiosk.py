@@ -9,10 +9,12 @@ from __future__ import annotations
 import asyncio
 import errno
 import importlib
+from typing import Any
 
 from bridge.cli.check_item import Item
 from bridge.errors import BridgeError, ExitCode, ProfileError
 from bridge.extras import missing_extra
+from bridge.inert import printable
 from bridge.profile import Profile
 from bridge.profile.listen import bind_cause, split_listen
 from bridge.service.on_event import command_line
@@ -38,9 +40,11 @@ async def bindable(listen: str) -> None:
     await server.wait_closed()
 
 
-async def kiosk_items(profile: Profile, running: bool = False) -> list[Item]:
+async def kiosk_items(profile: Profile, running: bool = False, theirs: Any = None
+                      ) -> list[Item]:
     """`check`'s item for each kiosk part the profile turns on; `running`: a daemon serves
-    this profile now, and holds its port (no fault) unless it listens elsewhere."""
+    this profile now, and holds its port (no fault) unless it listens elsewhere or says
+    (`theirs`: its status's `http`) that it cannot listen."""
     items: list[Item] = []
     if profile.service.on_event:
         what = "service.on_event runnable"
@@ -55,10 +59,17 @@ async def kiosk_items(profile: Profile, running: bool = False) -> list[Item]:
             for module in ("aiohttp", "prometheus_client"):
                 importlib.import_module(module)
             token = read_token(profile.http)
+            unserved = running and isinstance(theirs, dict) and theirs.get("served") is False
             try:
                 await bindable(profile.http.listen)
             except InUse as exc:
-                items.append(await _in_use(profile, what, exc, running, token))
+                items.append(await _in_use(profile, what, exc, running, token, unserved))
+                return items
+            if unserved:  # the port is free now: the daemon takes it at its next try
+                where, why = (printable(str(theirs.get(k)), 200) for k in ("listen", "error"))
+                items.append(Item(True, what, f"NOT served: the daemon running with this "
+                                  f"profile could not listen on {where}: {why} — it tries "
+                                  f"again every 5 s, and the port is free now", warn=True))
                 return items
             if running:
                 items.append(Item(True, what, "free: the daemon running with this profile "
@@ -76,7 +87,7 @@ async def kiosk_items(profile: Profile, running: bool = False) -> list[Item]:
 
 
 async def _in_use(profile: Profile, what: str, exc: InUse, running: bool,
-                  token: str | None) -> Item:
+                  token: str | None, unserved: bool = False) -> Item:
     """Who holds the port: the daemon running with this profile (asked with its token),
     another kiosk (named, as `run` names it: a profile copied with its port), or something
     else."""
@@ -87,9 +98,10 @@ async def _in_use(profile: Profile, what: str, exc: InUse, running: bool,
     if running and name == profile.name:  # by that daemon, as it should be
         return Item(True, what, "held by the daemon running with this profile")
     if name is None:
-        also = "; not by the daemon running with this profile (it does not answer there " \
-            "as its screen): its `ctl status` says whether it serves one" \
-            if running else ""
+        also = "" if not running else "; not by the daemon running with this profile, which " \
+            "cannot listen there (it tries again every 5 s)" if unserved else "; not by the " \
+            "daemon running with this profile (it does not answer there as its screen): its " \
+            "`ctl status` says whether it serves one"
         return Item(False, what, f"{exc}{also}", exc.exit_code)
     where = f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
     if running and name == ANOTHER:  # (asked with this profile's token)

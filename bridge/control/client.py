@@ -136,6 +136,8 @@ def _connect(path: Path, req: dict[str, Any], timeout: float) -> socket.socket:
     except PermissionError:
         sock.close()
         raise Refused(f"permission denied on {path} — run this as the daemon's user") from None
+    except (BrokenPipeError, ConnectionResetError):  # the daemon answered and closed before
+        return sock  # reading (a peer of another uid, root too): its answer is read next
     except OSError:  # no answer in time, another socket error: in words
         with _in_words(path, timeout, sock):
             raise

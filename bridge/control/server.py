@@ -92,8 +92,8 @@ async def is_live(path: Path) -> bool:
     return True
 
 
-async def their_profile(path: Path) -> str | None:
-    """The profile of the daemon answering on `path` (its `status`), None if it says none."""
+async def their_status(path: Path) -> dict[str, Any]:
+    """The `status` answer of the daemon answering on `path`; {} if none (or a refusal)."""
     try:
         async with asyncio.timeout(2):
             reader, writer = await asyncio.open_unix_connection(str(path), limit=MAX_LINE)
@@ -103,8 +103,13 @@ async def their_profile(path: Path) -> str | None:
             finally:
                 writer.close()
     except (OSError, TimeoutError, ValueError):
-        return None
-    name = answer.get("profile") if isinstance(answer, dict) else None
+        return {}
+    return answer if isinstance(answer, dict) else {}
+
+
+async def their_profile(path: Path) -> str | None:
+    """The profile of the daemon answering on `path` (its `status`), None if it says none."""
+    name = (await their_status(path)).get("profile")
     return name if isinstance(name, str) else None
 
 

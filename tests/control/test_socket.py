@@ -168,6 +168,39 @@ def test_a_peer_of_another_uid_is_refused(short_dir: Path) -> None:
     assert not (short_dir / "uid.sock").exists()
 
 
+def test_ctl_of_another_uid_reads_the_refusal_every_time(short_dir: Path) -> None:
+    """`ctl` as another user (root, as `sudo vapi-bridge ctl …` is) gets the daemon's refusal
+    and its fix, exit 1, every time: the daemon answers and closes at once, and before, a
+    `ctl` that sent its request after that close said only 'the control socket … failed:
+    Broken pipe', exit 5 (4 runs of 5 against the system unit's daemon)."""
+    from bridge.control.server import ControlServer, _user
+
+    path = short_dir / "uid.sock"
+    user = _user(os.getuid() + 1)
+
+    async def scenario() -> list[subprocess.CompletedProcess[str]]:
+        server = ControlServer(respond=None, path=path,  # type: ignore[arg-type]
+                               allowed_uid=os.getuid() + 1)
+        await server.start()
+        try:
+            runs = []
+            for _ in range(4):
+                proc = await asyncio.create_subprocess_exec(
+                    *bridge_cmd("ctl", "--socket", str(path), "status"), cwd=ROOT,
+                    env=bridge_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                out, err = await proc.communicate()
+                runs.append(subprocess.CompletedProcess(
+                    [], proc.returncode or 0, out.decode(), err.decode()))
+            return runs
+        finally:
+            await server.stop()
+
+    for run in asyncio.run(scenario()):
+        assert (run.returncode, run.stderr) == (
+            1, f"vapi-bridge ctl: refused: uid {os.getuid()} is not this daemon's user ({user})"
+               f" — run ctl as that user: sudo -u {user} vapi-bridge ctl …\n"), run.stderr
+
+
 @pytest.mark.parametrize("argv", [["ctl", "--socket", "x", "handoff"],
                                   ["ctl", "--socket", "x", "add-message", "hi", "--role", "bot"],
                                   ["ctl", "--socket", "x", "fly"]])

@@ -29,9 +29,9 @@ def test_a_taken_port_leaves_the_kiosk_taking_calls_and_is_served_once_free(
     holder = socket.create_server(("127.0.0.1", 0))  # another process's server on the port
     port = int(holder.getsockname()[1])
     env = bridge_env()
-    proc = subprocess.Popen(bridge_cmd("run", "--profile", str(web_profile(profiles, sim, port))),
-                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+    profile = web_profile(profiles, sim, port)
+    proc = subprocess.Popen(bridge_cmd("run", "--profile", str(profile)), cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     err = StderrLines(proc)
     try:
         wait_for(lambda: err.has("cannot listen") or proc.poll() is not None, 30,
@@ -45,6 +45,18 @@ def test_a_taken_port_leaves_the_kiosk_taking_calls_and_is_served_once_free(
         down = [line for line in status.stdout.splitlines() if "kiosk screen" in line]
         assert down == [f"kiosk screen and /metrics NOT served: cannot listen on 127.0.0.1:"
                         f"{port}: Address already in use — trying again every 5 s"], status.stdout
+
+        # `check` beside it says the port is not the daemon's, not "held by the daemon" (it
+        # took the port held for the daemon's own: ✓ "held by the daemon running with this
+        # profile", while another process's server answered on it)
+        check = subprocess.run(bridge_cmd("check", "--profile", str(profile)), cwd=ROOT,
+                               env=env, capture_output=True, text=True, timeout=60)
+        screen = [line for line in check.stdout.splitlines() if "kiosk screen" in line]
+        assert screen == [f" ✗ kiosk screen (http.listen 127.0.0.1:{port}) available — "
+                          f"http.listen: cannot listen on 127.0.0.1:{port}: Address already in "
+                          f"use — choose another port or address; not by the daemon running "
+                          f"with this profile, which cannot listen there (it tries again every "
+                          f"5 s)"], check.stdout
 
         # the kiosk still takes a visitor's call
         ctl = subprocess.run(bridge_cmd("ctl", "call", "--profile", "kiosk"), cwd=ROOT,
