@@ -67,15 +67,20 @@ async def abandon(commands: CallCommands, settings: CallSettings, label: str) ->
     return STOPPED_CONNECTING
 
 
+LEFT = "left in progress when the daemon last stopped"
+# by the spending settler (`bridge.service.cut_off`): a daemon in `once` mode (`run`) exits
+# after its call, so the next start is when it is asked again there
+AGAIN = "every 30 s while the daemon runs, and at its next start"
+
+
 async def end_lost(commands: CallCommands, settings: CallSettings, label: str) -> bool:
     """Ask Vapi to end a call whose socket was lost while Vapi says it goes on."""
     return await _end(commands, settings, label,
                       "ended through its controlUrl, so that Vapi stops billing it",
                       "could not be ended through its controlUrl either ({why}): asked "
-                      "again every 30 s while the daemon runs")
+                      f"again {AGAIN}")
 
 
-LEFT = "left in progress when the daemon last stopped"
 LOST = "lost with its link and still in progress now that Vapi answers"
 
 
@@ -88,7 +93,7 @@ async def end_left(commands: CallCommands, settings: CallSettings, label: str,
     return await _end(commands, settings, label,
                       f"{why}: ended through its controlUrl, so that Vapi stops billing it",
                       f"{why}, could not be ended through its controlUrl ({{why}}): asked "
-                      "again every 30 s while the daemon runs",
+                      f"again {AGAIN}",
                       logging.DEBUG if again else logging.WARNING)
 
 
@@ -124,8 +129,8 @@ async def end_if_lost(call: Lost, unsettled: Callable[[str], None] = lambda _: N
                 status = (await call.api.get_call(info.id, attempts=1)).raw.get("status")
         except Exception as exc:
             log.warning("call %s: Vapi could not be asked whether the lost call goes on (%s): "
-                        "asked again every 30 s while the daemon runs, and ended if it does",
-                        label, str(exc) or exc.__class__.__name__)
+                        "asked again %s, and ended if it does", label,
+                        str(exc) or exc.__class__.__name__, AGAIN)
             return
         settled = status != "in-progress"  # not "forwarding": a transfer goes on
         if not settled:

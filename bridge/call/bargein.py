@@ -42,7 +42,9 @@ silent, and it answers them) notes what is queued (`queued_mark`), and the next 
 start drops what of it is left (an 8 s line sent whole played on over the visitor, and the
 answer came 6.8 s after it was sent). Only what arrived until `STALE_GRACE_S` after that
 reply's `stopped` is its own: an answer sent whole before its own `started`, with the
-visitor's "uh" between, was dropped with it (43 ms of 1.5 s heard).
+visitor's "uh" between, was dropped with it (43 ms of 1.5 s heard); and before any reply
+was said stopped nothing is (the greeting's audio before its `started`, with a visitor's
+"hello?" between, was dropped whole: 43 ms of it heard).
 """
 
 from __future__ import annotations
@@ -119,6 +121,7 @@ class BargeIn:
             self._visitor_speaking = event.status == "started"
             if self._visitor_speaking:
                 if not self.assistant_speaking and self._stale is None and \
+                        self._stopped_at >= 0 and \
                         self.sink.buffer.speech_queued:  # a reply Vapi said was over
                     self._stale = self.sink.queued_mark()
                 self._visitor_started()

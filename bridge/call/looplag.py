@@ -15,7 +15,9 @@ starved whole (its callbacks late too) reads audio captured that long ago. On a 
 the null device) it is the tick's own lateness. The call's lowest delay is its on time (the
 device's latency; it may creep up 1 ms a second, so a stream reopened with more latency is
 not late for the rest of the call); a run of wake-ups `LATE_MS` or more behind it is one
-hold-up, as long as its worst.
+hold-up, as long as its worst. A frame's send that waited (the socket draining a backlog: a
+Wi-Fi link stalled for seconds) makes the wake-ups after it as late: that is the network's,
+not counted (`timing`).
 
 The summary says the CPU could not keep up only when that cost the call something: hold-ups
 together at least `WARN_MS` and `WARN_SHARE` of the call. Measured on a 2-core VM, the
@@ -35,6 +37,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -111,6 +114,7 @@ class LoopLag:
         self._worst = 0.0  # the hold-up under way: its worst lateness so far (0: none)
         self._times: tuple[float, float] | None = None
         self._started: float | None = None
+        self._excused = 0.0  # a send that waited this long (`timing`): the network's delay
 
     def start(self) -> None:
         """The call's audio begins (on the loop's thread: its scheduler figures)."""
@@ -121,10 +125,27 @@ class LoopLag:
         on time). Per frame: a few float operations, nothing else."""
         self._floor = min(self._floor + CREEP_S, delay)
         late = delay - self._floor
+        if late < LATE_MS / 1000:
+            self._excused = 0.0  # caught up
+        late -= self._excused
         if late >= LATE_MS / 1000:
             self._worst = max(self._worst, late)
         elif self._worst:
             self._close()
+
+    def timing(self, send: Callable[[bytes], Awaitable[None]],
+               clock: Callable[[], float]) -> Callable[[bytes], Awaitable[None]]:
+        """`send`, timed: one that waited (the socket draining a backlog, a link stalled for
+        seconds) delays the wake-ups after it by as much, and that is the network's delay,
+        not the loop's (a Wi-Fi stall was said as the CPU not keeping up)."""
+        async def timed(frame: bytes) -> None:
+            start = clock()
+            try:
+                await send(frame)
+            finally:
+                if (took := clock() - start) >= LATE_MS / 1000:
+                    self._excused = max(self._excused, took)
+        return timed
 
     def _close(self) -> None:
         self.holdups += 1

@@ -87,7 +87,7 @@ class Uplink:
         self.lag = lag or LoopLag()  # how late the loop got to each frame: fed per frame
         self.codec = codec
         self.wire_rate = wire_rate
-        self._send = send
+        self._send = self.lag.timing(send, clock or time.monotonic)  # a send's wait: no lag
         self._gain = gain
         self._tap = tap
         self._pacer = Pacer(FRAME_MS / 1000, MAX_LATE_MS / 1000, clock=clock, sleep=sleep)

@@ -154,8 +154,12 @@ class Settler:
                 self._count(entry.id, body)
             elif status != "ended" and entry.id not in self._tried:  # (its end said it)
                 self._say(entry.id, f"Vapi says it is still {inert(str(status), 40)}")
+        still = self.read().open
+        ids = {entry.id for entry in still}  # one off the list is never asked about again:
+        self._lost &= ids  # counted, or the oldest of more than the list keeps; over a
+        self._tried &= ids  # daemon's life on a flaky link, a set that only grew
         live = self.live()
-        return any(entry.id != live for entry in self.read().open)
+        return any(entry.id != live for entry in still)
 
     async def _ask(self, call_id: str) -> dict[str, Any] | None:
         api = self.api()

@@ -122,7 +122,7 @@ def test_a_lost_call_too_dead_to_end_then_is_ended_once_vapi_answers(
     wait_for(lambda: _status(sim, first) == "ended", 10, "the lost call to be ended")
     ended = next(c for c in sim.calls() if c["id"] == first)
     assert ended["endedReason"] == "customer-ended-call", ended["endedReason"]
-    daemon.ok("end")
+    daemon.ctl("end")  # (the second call may be lost already: the fault is every call's)
     daemon.stop()
     assert "lost with its link and still in progress now that Vapi answers: ended" \
         in daemon.err, daemon.err
@@ -147,5 +147,21 @@ def test_a_socket_reset_vapi_could_not_be_asked_about_is_ended_once_it_answers(
     wait_for(lambda: _status(sim, first) == "ended", 10, "the lost call to be ended")
     ended = next(c for c in sim.calls() if c["id"] == first)
     assert ended["endedReason"] == "customer-ended-call", ended["endedReason"]
-    daemon.ok("end")
+    daemon.ctl("end")  # (the second call may be lost already: the fault is every call's)
     daemon.stop()
+
+
+@pytest.mark.timeout(60)
+def test_a_lost_call_run_once_could_not_end_is_not_said_to_be_asked_again_meanwhile(
+        start_sim, profiles: ProfileBuilder, tmp_path: Path) -> None:
+    """`vapi-bridge run` (once mode) exits after its call: a lost call it could not end is
+    not asked about again every 30 s (it was said to be, and went on in progress while
+    nothing ran), but at the profile's next start. ~6 s."""
+    sim = start_sim(assistant="echo", faults=("ws-close-1006=1@60", "control-down"))
+    profile = profiles.write(sim.base_url, name="oncelost",
+                             call={"max_duration_seconds": 60, "end_timeout_seconds": 0.5})
+    result = run_bridge("run", "--profile", str(profile), XDG_STATE_HOME=str(tmp_path / "s"))
+    assert result.returncode == 5, result.stderr
+    said = [line for line in result.stderr.splitlines()
+            if "could not be ended through its controlUrl" in line]
+    assert said and all("at its next start" in line for line in said), result.stderr

@@ -24,3 +24,16 @@ def test_an_answer_whose_audio_came_before_its_start_is_not_dropped_as_the_old_r
     played = call(0.0, [], conversation, replies=[OLD, ANSWER], whole_from=ANSWER[0])
     heard = loud_ms(played, ANSWER[0] - 0.1, SECONDS)
     assert heard >= 1100, f"the answer heard {heard:.0f} ms of its 1500"
+
+
+def test_the_greeting_whose_audio_came_before_its_start_is_not_dropped() -> None:
+    # the call's first reply: no reply was said stopped before it, so nothing queued is an
+    # old one's; a visitor's "hello?" between its audio and its `started` dropped it whole
+    greeting = (0.5, 3.0)
+    conversation = [(0.52, speech("user", "started", 0)), (0.58, speech("user", "stopped", 0)),
+                    (0.6, speech("assistant", "started", 0)),
+                    (0.62, speech("assistant", "stopped", 0))]
+    played = call(0.0, [], conversation, replies=[greeting], whole_from=greeting[0])
+    alone = call(0.0, [], conversation[2:], replies=[greeting], whole_from=greeting[0])
+    heard, whole = loud_ms(played, 0.0, SECONDS), loud_ms(alone, 0.0, SECONDS)
+    assert heard >= whole - 20, f"the greeting heard {heard:.0f} ms of its {whole:.0f}"
