@@ -35,6 +35,15 @@ from bridge.vapi.net import (
 from bridge.vapi.plaintext import check_plaintext
 
 log = logging.getLogger("bridge.api")
+
+
+def shown_path(path: str) -> str:
+    """`path` as words may carry it: `/call/{id}`, never a call's id."""
+    head, call, rest = path.partition("/call/")
+    if head or not call:
+        return path
+    _, slash, tail = rest.partition("/")
+    return "/call/{id}" + slash + tail
 MAX_BODY = 16 * 2**20  # a long call's object (messages, artifact) stays far below this:
 # a 2xx body is read no further (`net.read_answer`), an error body 64 KiB at most
 
@@ -228,14 +237,15 @@ class VapiApi:
             if attempt == total:
                 break
             log.warning("%s %s: %s; retrying in %.1f s (attempt %d of %d)",
-                        method, path, outcome.text, delay, attempt + 1, total)
+                        method, shown_path(path), outcome.text, delay, attempt + 1, total)
             await asyncio.sleep(delay)
         raise gave_up(self.host, what, last, total)
 
     async def _attempt(self, method: str, path: str, what: str,
                        **kwargs: Any) -> dict[str, Any] | Failure:
         """One request: its JSON body, or why not (refusals raise: they need a person)."""
-        try:
+        shown = shown_path(path)  # in words: a call's id is a secret while it runs, and an
+        try:  # error's text outlives the masking (the error event, lastError)
             answer = await read_answer(self._client, method, path, cap=MAX_BODY,
                                        deadline=self.deadline, **kwargs)
         except NOT_SENT as exc:
@@ -253,21 +263,21 @@ class VapiApi:
                            maybe_processed=True)
         except httpx.TransportError as exc:
             return Failure(f"connection lost ({exc.__class__.__name__})", maybe_processed=True)
-        if (portal := in_the_way(answer, method, path)) is not None:
+        if (portal := in_the_way(answer, method, shown)) is not None:
             raise portal
         if answer.status < 300:
             if answer.cut:  # too large, or undecodable: not Vapi's answer
-                raise ApiRequestError(f"{method} {path}: the answer was {answer.cut} — is "
+                raise ApiRequestError(f"{method} {shown}: the answer was {answer.cut} — is "
                                       f"api.base_url a Vapi API?")
             try:
                 body = safejson.loads(answer.body, max_bytes=MAX_BODY)
             except ValueError:
-                raise ApiRequestError(f"{method} {path}: the answer was not JSON — is "
+                raise ApiRequestError(f"{method} {shown}: the answer was not JSON — is "
                                       f"api.base_url a Vapi API?") from None
             if isinstance(body, list):
                 return {"items": body}
             if not isinstance(body, dict):
-                raise ApiRequestError(f"{method} {path}: unexpected answer shape")
+                raise ApiRequestError(f"{method} {shown}: unexpected answer shape")
             return body
         refusal = _refusal(answer, what, self.key_fix)
         if refusal is not None:

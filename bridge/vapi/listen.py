@@ -97,8 +97,10 @@ def _connect_error(exc: Exception, url: str, key_sent: bool = False) -> Exceptio
     if isinstance(exc, InvalidStatus):
         status = exc.response.status_code
         if status == 401 and key_sent:
-            return AuthError("the listenUrl refused the public key sent (401): set "
-                             "VAPI_PUBLIC_KEY to the account's PUBLIC key (not the private one)")
+            return AuthError("the listenUrl refused the public key sent (401): set the "
+                             "account's PUBLIC key (not the private one) where it was read: "
+                             "VAPI_PUBLIC_KEY, or the profile's api.public_key_env or "
+                             "api.public_key_file")
         if status == 401:
             return AuthError("the listenUrl refused this client (401): it needs the public key "
                              "(listen authentication is on) — use --auth and VAPI_PUBLIC_KEY")

@@ -163,8 +163,9 @@ def test_listen_auth_and_errors(start_sim, profiles: ProfileBuilder, tmp_path: P
                 async for _ in listen(url):
                     pass
             # a key sent and refused: not told to send one (it was), but which key to set
-            with pytest.raises(AuthError, match=r"refused the public key sent \(401\): set "
-                               "VAPI_PUBLIC_KEY to the account's PUBLIC key"):
+            with pytest.raises(AuthError, match=r"refused the public key sent \(401\): set the "
+                               "account's PUBLIC key .* VAPI_PUBLIC_KEY, or the profile's "
+                               "api.public_key_env"):
                 async for _ in listen(url, public_key="sim-private-key"):
                     pass
             async for item in call.listen(auth=True):
