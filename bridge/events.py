@@ -50,10 +50,13 @@ TURN = "turn"  # one per assistant turn: heard_gap_ms (visitor's end → first s
 TOOL_CALL = "tool-call"  # the assistant called a client-side tool: name, arguments (JSON), id
 TRANSFER = "transfer"  # Vapi is transferring the call: destination (number, sip, …), to
 COST = "cost"  # a call's cost known only after its `ended` (Vapi said it late): call, cost
+LINK_STALLED = "link-stalled"  # nothing from Vapi, a ping unanswered: call, seconds
+LINK_RESTORED = "link-restored"  # Vapi's side carries again: call, seconds (the stall's)
 
 KINDS = (STANDBY, TRIGGERED, CONNECTING, IN_CALL, ASSISTANT_SPEAKING, ASSISTANT_SILENT,
          VISITOR_SPEAKING, VISITOR_SILENT, INTERRUPTED, MUTED, UNMUTED, HANG, TRANSCRIPT,
-         CAPTION, ENDED, ERROR, LOST, TURN, TOOL_CALL, TRANSFER, COST)
+         CAPTION, ENDED, ERROR, LOST, TURN, TOOL_CALL, TRANSFER, COST, LINK_STALLED,
+         LINK_RESTORED)
 STATE_KINDS = frozenset({STANDBY, TRIGGERED, CONNECTING, IN_CALL, ENDED})
 
 SPENDING_LIMIT = "spending-limit"  # an ERROR's cause: the daily limit refused a call
@@ -162,6 +165,7 @@ class EventBus:
         self._seq = 0
         self.state: KioskEvent | None = None  # the latest of STATE_KINDS
         self.mutes: dict[str, KioskEvent] = {}  # who is muted in this call: its `muted`
+        self.stalled: KioskEvent | None = None  # the call's link stalled now: `link-stalled`
         self.failure: KioskEvent | None = None  # the latest `error`, until a call `ended`
         # calls refused at an operator's request (`ctl call`, POST /call), told to them
         # alone: no `error` event (no offline line), by cause, for the metrics
@@ -176,6 +180,9 @@ class EventBus:
             self.state = event
             if kind != IN_CALL:  # a call begins or ends: none of its mutes holds
                 self.mutes.clear()
+            self.stalled = None  # nor its link's stall
+        elif kind in (LINK_STALLED, LINK_RESTORED):
+            self.stalled = event if kind == LINK_STALLED else None
         elif kind in (MUTED, UNMUTED):
             who = str(event.fields.get("who"))
             if kind == MUTED:
@@ -204,7 +211,7 @@ class EventBus:
                   keep: Callable[[KioskEvent], bool] | None = None,
                   since: int | None = None) -> Iterator[Subscription]:
         """A subscription for the duration of the block, starting with the latest state (and
-        the mutes in force in the call), or
+        the mutes in force in the call, and its link's stall while it lasts), or
         (`since`: the last seq a client had, an event stream's Last-Event-ID) with what came
         after it, when the last `RECENT` events still hold all of that; only the events
         `keep` says yes to (all by default) are queued for it."""
@@ -217,6 +224,8 @@ class EventBus:
             sub.put(self.state)
             for muted in self.mutes.values():  # (a screen started mid-call shows them)
                 sub.put(muted)
+            if self.stalled is not None:  # and a link stalled now
+                sub.put(self.stalled)
         self._subs.add(sub)
         try:
             yield sub

@@ -27,7 +27,7 @@ import logging
 from collections.abc import Callable
 from typing import Protocol
 
-from bridge.call.state import VapiStatus
+from bridge.call.state import ASKED_AGAIN, VapiStatus
 from bridge.call.summary import OUTCOME_TIMEOUT_S
 from bridge.errors import BridgeError
 from bridge.inert import inert
@@ -68,9 +68,7 @@ async def abandon(commands: CallCommands, settings: CallSettings, label: str) ->
 
 
 LEFT = "left in progress when the daemon last stopped"
-# by the spending settler (`bridge.service.cut_off`): a daemon in `once` mode (`run`) exits
-# after its call, so the next start is when it is asked again there
-AGAIN = "every 30 s while the daemon runs, and at its next start"
+AGAIN = ASKED_AGAIN  # by the spending settler (`bridge.service.cut_off`)
 
 
 async def end_lost(commands: CallCommands, settings: CallSettings, label: str) -> bool:

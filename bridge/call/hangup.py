@@ -11,7 +11,9 @@ import asyncio
 import contextlib
 
 from bridge.call.lifecycle import Call, ensure_live
-from bridge.call.state import CallState
+from bridge.call.state import ASKED_AGAIN, CallState
+from bridge.call.summary import OUTCOME_TIMEOUT_S
+from bridge.call.watchdog import LOST_AFTER_S
 from bridge.errors import Refused
 
 POLL_S = 0.05  # how often the setup's end is looked for
@@ -37,9 +39,40 @@ async def hang_up(call: Call | None) -> str:
             raise Refused(f"the call is still {doing} {bound:g} s after it was asked to "
                           f"stop; see the daemon's log")
     call = ensure_live(call)
+    stalled = call.stalled_s
     await call.end()
     await asyncio.sleep(0)  # let the call's own tasks see the close
+    if not call.vapi.ended.is_set():  # Vapi did not confirm it: its look says more
+        return await _unconfirmed(call, stalled)
     return f"call {call.short_id} ended ({reason_of(call)})"
+
+
+async def _unconfirmed(call: Call, stalled: float | None) -> str:
+    """The answer to an end Vapi did not confirm (a dead link: the end-call went nowhere),
+    once the summary has asked Vapi about the call and, if it goes on, ended it through
+    its controlUrl; one Vapi could not be asked about or told to end goes to the daemon's
+    spending settler (`end_if_lost`), and the operator is told."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(OUTCOME_TIMEOUT_S + 1.0):
+            while call.summary is None:
+                await asyncio.sleep(POLL_S)
+    if call.summary is not None and not call.vapi.left_open:
+        return f"call {call.short_id} ended ({reason_of(call)})"
+    why = "Vapi did not answer the end" if stalled is None else \
+        f"the link to Vapi had carried nothing for {stalled:.0f} s"
+    return (f"call {call.short_id} ended here, not yet at Vapi: {why}, and Vapi could not "
+            f"be asked or told to end it — it may bill the call until it is; the daemon "
+            f"asks again {ASKED_AGAIN} (and before its next call), and ends it through its "
+            f"controlUrl once Vapi answers (see its log)")
+
+
+def stall_note(call: Call) -> str:
+    """What an operator is told beside a command Vapi accepted while the call's link is
+    stalled (by the controlUrl): Vapi has it, but nothing it says reaches the kiosk."""
+    stalled = call.stalled_s
+    return "" if stalled is None else f"; but the link is stalled (nothing from Vapi for " \
+        f"{stalled:.0f} s): the call is lost unless it carries again within " \
+        f"{LOST_AFTER_S:.0f} s of the last"
 
 
 def reason_of(call: Call) -> str:

@@ -21,7 +21,6 @@ import asyncio
 import contextlib
 import functools
 import logging
-import time
 import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -33,6 +32,7 @@ from bridge.audio.base import AudioSink, AudioSource
 from bridge.audio.playout import PlayoutStats
 from bridge.call.abandon import end_lost
 from bridge.call.bargein import BargeIn
+from bridge.call.clock import CallClock
 from bridge.call.eventqueue import EventQueue
 from bridge.call.paths import build_paths
 from bridge.call.recording import Recorder
@@ -50,24 +50,6 @@ from bridge.vapi.commands import CallCommands
 from bridge.vapi.socket import CallSocket
 
 log = logging.getLogger("bridge.call")
-
-
-class CallClock:
-    """A call's length: from its socket's opening (IN_CALL) to its close (ENDED), or to now
-    while it lasts (monotonic) — what `ctl status`, the state line and the summary say."""
-
-    def __init__(self) -> None:
-        self.started = self.stopped = 0.0
-
-    def start(self) -> None:
-        self.started = time.monotonic()
-
-    def stop(self) -> None:
-        self.stopped = self.stopped or time.monotonic()
-
-    @property
-    def elapsed_s(self) -> float:
-        return (self.stopped or time.monotonic()) - self.started if self.started else 0.0
 
 
 class Call:
@@ -147,12 +129,12 @@ class Call:
 
     elapsed_s = property(lambda self: self.clock.elapsed_s, doc="`CallClock.elapsed_s`")
 
-    @property
-    def malformed(self) -> int:
-        """Server messages dropped: unparseable, or too big to read."""
-        return self._socket.malformed if self._socket else 0
+    malformed = property(lambda self: self._socket.malformed if self._socket else 0,
+                         doc="server messages dropped: unparseable, or too big to read")
 
     interruptions = property(lambda self: self.barge_in.interruptions, doc="barge-ins")
+    stalled_s = property(lambda self: None if self._socket is None or self.done else
+                         self._socket.stalled_s, doc="`CallSocket.stalled_s` while the call is up")
 
     async def send_command(self, command: dict[str, Any]) -> None:
         """On the call socket, as it is (`commands.send` picks the path and words errors)."""

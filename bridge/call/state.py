@@ -37,6 +37,11 @@ class CallState(enum.Enum):
         return self in (CallState.ENDING, CallState.ENDED)
 
 
+# when the daemon's spending settler asks again about a call left open (`left_open`): a
+# daemon in `once` mode (`run`) exits after its call, so its next start asks there
+ASKED_AGAIN = "every 30 s while the daemon runs, and at its next start"
+
+
 class VapiStatus:
     """What Vapi says of the call in its `status-update`s, apart from `CallState`: the
     last status it gave (None before the first), and whether it has ended the call; and

@@ -14,7 +14,7 @@ from bridge.audio.playout import PlayoutStats
 from bridge.call.downlink import Downlink
 from bridge.call.looplag import LoopLagStats
 from bridge.call.recording import Recorder
-from bridge.call.state import VapiStatus
+from bridge.call.state import ASKED_AGAIN, VapiStatus
 from bridge.call.turns import VISITOR_LEFT, Turns, percentile
 from bridge.call.uplink import Uplink, UplinkStats
 from bridge.errors import ExitCode
@@ -186,9 +186,9 @@ async def summarise(call: Finished, end_lost: Callable[[], Awaitable[bool]]) -> 
         reason, cost, call.vapi.left_open = await ended_unsaid(
             call.api, call.info, call.vapi.closed_unsaid, call.short_id, end_lost)
     elif call.info is not None and reason != CONNECTION_LOST:
-        reason, cost = await read_outcome(call.api, call.info, reason, call.short_id,
-                                          end_lost if call.vapi.end_sent and
-                                          not call.vapi.ended.is_set() else None)
+        reason, cost, call.vapi.left_open = await read_outcome(
+            call.api, call.info, reason, call.short_id,
+            end_lost if call.vapi.end_sent and not call.vapi.ended.is_set() else None)
     if call.turns.left:  # ended by us for silence: Vapi's reason would say who hung up
         reason = VISITOR_LEFT
     if reason.endswith("transport-never-connected"):  # our side did not connect: not a
@@ -217,22 +217,26 @@ async def summarise(call: Finished, end_lost: Callable[[], Awaitable[bool]]) -> 
 
 async def read_outcome(api: VapiApi, info: CallInfo, reason: str, label: str,
                        end_lost: Callable[[], Awaitable[bool]] | None = None
-                       ) -> tuple[str, float | None]:
+                       ) -> tuple[str, float | None, bool]:
     """The ended call's reason and cost from `GET /call/{id}`; `reason` (and no cost) when
     Vapi cannot say. `end_lost`: our end-call met no `ended` (a link dead before the
-    watchdog saw it: the end-call went nowhere), so a call Vapi says is in progress is
-    ended through its controlUrl."""
+    watchdog saw it, or as `ctl end` was asked: the end-call went nowhere), so a call Vapi
+    says is in progress is ended through its controlUrl. The third value: such a call may
+    be billed still (Vapi not asked, or not told to end it: `VapiStatus.left_open`)."""
     try:
         final = await final_call(api, info)
     except Exception as exc:
-        log.warning("call %s: could not read the call's outcome (%s)", label,
-                    str(exc) or exc.__class__.__name__)
-        return reason, None
+        log.warning("call %s: could not read the call's outcome (%s)%s", label,
+                    str(exc) or exc.__class__.__name__, "" if end_lost is None else
+                    f"; Vapi never confirmed the end: asked again {ASKED_AGAIN}, and ended "
+                    f"through its controlUrl if it goes on")
+        return reason, None, end_lost is not None
+    left = False
     if end_lost is not None and final.get("status") == "in-progress":
         log.warning("call %s: Vapi says the call is still in progress: the end-call asked "
                     "on its socket did not reach it", label)
-        await end_lost()
-    return outcome(final, reason)
+        left = not await end_lost()
+    return (*outcome(final, reason), left)
 
 
 async def final_call(api: VapiApi, info: CallInfo) -> dict[str, Any]:

@@ -40,6 +40,7 @@ MAX_SILENCE_S = 60.0
 PROBE_AFTER_S = 2.0  # 100 of Vapi's 20 ms chunks missing: no jitter is that long
 PONG_TIMEOUT_S = 6.0  # a pong goes out as soon as the ping is read; a link that stalls
 # (a Wi-Fi roam, a congested uplink) and comes back within 2 + 6 s keeps its call
+LOST_AFTER_S = PROBE_AFTER_S + PONG_TIMEOUT_S  # of nothing at all, ping unanswered: lost
 LIVE = ("queued", "ringing", "in-progress", "forwarding")
 GOODBYE_PAUSE_S = 1.0  # longer than a pause between a goodbye's sentences
 GOODBYE_MAX_S = 6.0  # beyond end_timeout_seconds: a server that talks on (background sound

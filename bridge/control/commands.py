@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from bridge import events, redact
-from bridge.call.hangup import hang_up, reason_of
+from bridge.call.hangup import hang_up, reason_of, stall_note
 from bridge.call.lifecycle import Call, ensure_live
 from bridge.call.state import CallState
 from bridge.control import status
@@ -71,8 +71,8 @@ def command(name: str) -> Callable[[Handler], Handler]:
 async def _vapi(host: Host, command: dict[str, Any], what: str) -> Answer:
     call = ensure_live(host.call)
     via = await call.commands.send(command)
-    return {"message": f"call {call.short_id}: {what} ({via})", "call": call.short_id,
-            "via": via, "sent": command}
+    message = f"call {call.short_id}: {what} ({via}){stall_note(call)}"  # (a dead link)
+    return {"message": message, "call": call.short_id, "via": via, "sent": command}
 
 
 def vapi(name: str) -> Callable[[Callable[[Request], tuple[dict[str, Any], str]]], Handler]:

@@ -27,7 +27,12 @@ def lines(a: dict[str, Any]) -> list[str]:
                                   ("customer", "customerMuted")) if call[key]]
         out.append(f"call {call['id']}: {call['status']}, {_clock(call['elapsedSeconds'])}"
                    + (f", muted: {', '.join(muted)}" if muted else "")
-                   + (f"; {call['cpuBehind']}" if call.get("cpuBehind") else ""))
+                   + (f"; {call['cpuBehind']}" if call.get("cpuBehind") else "")
+                   + (f"; link stalled: nothing from Vapi for {call['stalledSeconds']:.0f} s, "
+                      f"no answer to a ping (the call is lost if nothing comes within "
+                      f"{call['lostAfterSeconds']:.0f} s of the last)"
+                      if call.get("link") == "stalled"
+                      else ""))
     elif a.get("lastError"):  # none placed since: the last summary is older news
         failed = a["lastError"]
         out.append(f"no call in progress; the last could not be placed (at "

@@ -229,7 +229,7 @@ class Daemon:
         self.transcript.clear()  # `ctl status` shows this call's lines, not the last one's
         self._set_state("calling")
         self.events.publish(events.CONNECTING)
-        status = asyncio.create_task(call_status(call, self._set_state))
+        status = asyncio.create_task(call_status(call, self._set_state, self.events.publish))
         hooks = [*(self.view.hooks(p) if self.view else []), self._remember, *self.hooks,
                  kiosk_events.publisher(self.events)]
         watchers = self.view.watchers(call) if self.view else []

@@ -4,15 +4,19 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import time
 from collections.abc import Awaitable, Callable
 
+from bridge import events
 from bridge.call.lifecycle import Call
 from bridge.call.state import CallState
 from bridge.profile.sections import ServiceSettings
 from bridge.retry import RetryPolicy
 from bridge.words import plural
+
+log = logging.getLogger("bridge.call")
 
 STATUS_EVERY_S = 1.0  # how often the state (and systemd's STATUS=) is brought up to date
 TICK_PAST_S = 0.05  # in a call: how long after each whole second of its clock
@@ -20,27 +24,59 @@ CALL_PHASES = {CallState.CREATING: "calling", CallState.CONNECTING: "connecting"
                CallState.ENDING: "ending the call"}
 
 SetState = Callable[[str], None]
+Publish = Callable[..., object]  # `EventBus.publish`
 
 
 def in_call_line(call: Call, elapsed_s: float | None = None) -> str | None:
     """`in call MM:SS, N audible underruns` while the call is up (None before and after),
-    its clock `elapsed_s` (default: `call.elapsed_s` now) in whole seconds."""
+    its clock `elapsed_s` (default: `call.elapsed_s` now) in whole seconds; `, link
+    stalled N s` while nothing comes from Vapi (`Call.stalled_s`)."""
     if call.state is not CallState.IN_CALL or call.vapi.status not in (None, "in-progress"):
         return None
     elapsed = int(call.elapsed_s if elapsed_s is None else elapsed_s)
     under = call.downlink.playout_stats().audible_underruns
-    return f"in call {elapsed // 60:02d}:{elapsed % 60:02d}, {plural(under, 'audible underrun')}"
+    stalled = call.stalled_s
+    return f"in call {elapsed // 60:02d}:{elapsed % 60:02d}, " \
+           f"{plural(under, 'audible underrun')}" + \
+        ("" if stalled is None else f", link stalled {stalled:.0f} s")
 
 
-async def call_status(call: Call, set_state: SetState) -> None:
+class LinkNews:
+    """`link-stalled` and `link-restored` as the call's link stalls and carries again,
+    looked at on the state line's own wake-ups (once a second): nothing is woken for it."""
+
+    def __init__(self, call: Call, publish: Publish) -> None:
+        self.call, self.publish = call, publish
+        self.since: float | None = None  # when the stall's quiet began (monotonic)
+
+    def look(self) -> None:
+        stalled, call = self.call.stalled_s, self.call
+        if stalled is not None and self.since is None:
+            self.since = time.monotonic() - stalled
+            log.warning("call %s: the link to Vapi carries nothing: nothing received for %.0f "
+                        "s, and no answer to a ping (the call is kept if it comes back)",
+                        call.short_id, stalled)
+            self.publish(events.LINK_STALLED, call=call.short_id, seconds=round(stalled, 1))
+        elif stalled is None and self.since is not None and not call.done:
+            took, self.since = time.monotonic() - self.since, None
+            log.info("call %s: the link to Vapi carries again, after about %.0f s",
+                     call.short_id, took)
+            self.publish(events.LINK_RESTORED, call=call.short_id, seconds=round(took, 1))
+
+
+async def call_status(call: Call, set_state: SetState, publish: Publish | None = None) -> None:
     """Keep the state current through the whole call (`ctl status` renders the in-call
-    line afresh: `bridge.service.snapshot`). In the call, the line is renewed just past
-    each whole second of the call's clock, so it counts every second even when the loop
-    runs late: a plain 1 s sleep drifts by each wake-up's lateness, and its clock would
-    jump a second (00:04, 00:06) whenever the drift crossed a second."""
+    line afresh: `bridge.service.snapshot`), and say when its link stalls (`LinkNews`,
+    with `publish`). In the call, the line is renewed just past each whole second of the
+    call's clock, so it counts every second even when the loop runs late: a plain 1 s
+    sleep drifts by each wake-up's lateness, and its clock would jump a second (00:04,
+    00:06) whenever the drift crossed a second."""
+    news = LinkNews(call, publish) if publish is not None else None
     while not call.done:
         line = in_call_line(call)
         set_state(line or CALL_PHASES.get(call.state, call.status))
+        if news is not None:
+            news.look()
         wait = STATUS_EVERY_S
         if line is not None:
             wait += TICK_PAST_S - call.elapsed_s % STATUS_EVERY_S

@@ -20,6 +20,7 @@ from typing import Any, Protocol, runtime_checkable
 from bridge.audio.base import AudioSink, AudioSource
 from bridge.call.lifecycle import Call
 from bridge.call.summary import CallSummary
+from bridge.call.watchdog import LOST_AFTER_S
 from bridge.events import SPENDING_LIMIT, KioskEvent
 from bridge.profile import Profile
 from bridge.service.progress import in_call_line
@@ -47,6 +48,7 @@ def _device(part: AudioSource | AudioSink | None, spec: str | int) -> str:
 def _call(call: Call, elapsed_s: float) -> dict[str, Any]:
     controls = call.commands.sent_controls  # what this daemon asked Vapi to mute
     lag = call.uplink.lag.stats()  # the CPU keeping up so far (the summary's words)
+    stalled = call.stalled_s  # the link carries nothing (None: it carries, or the call is over)
     return {
         "id": call.short_id, "status": call.status, "live": not call.done,
         "callId": call.info.id if call.info is not None and call.done else None,
@@ -56,6 +58,9 @@ def _call(call: Call, elapsed_s: float) -> dict[str, Any]:
         "customerMuted": controls.get("customer", False),
         "interruptions": call.interruptions,
         "cpuBehind": lag.words() if lag.fell_behind else None,
+        "link": None if call.done else "ok" if stalled is None else "stalled",
+        "stalledSeconds": None if stalled is None else round(stalled, 1),
+        "lostAfterSeconds": LOST_AFTER_S,  # of nothing, a ping unanswered (`watchdog`)
     }
 
 

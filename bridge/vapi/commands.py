@@ -19,6 +19,7 @@ from websockets.exceptions import ConnectionClosed
 
 from bridge import USER_AGENT, redact
 from bridge.errors import NetworkError, Refused
+from bridge.inert import inert
 from bridge.vapi import messages
 from bridge.vapi.api import VapiApi, response_message
 from bridge.vapi.callinfo import CallInfo
@@ -148,8 +149,12 @@ class CallCommands:
 
     async def post_control(self, command: dict[str, Any]) -> None:
         """POST `command` to the controlUrl, whatever the call's state."""
-        url = await self.control_url()
-        kind = command.get("type", "?")
+        kind = name_of(command)
+        try:
+            url = await self.control_url()
+        except NetworkError as exc:  # (the lookup's own words name the cause and the fix)
+            raise exc.__class__(f"call {self._label}: {kind} not sent: Vapi could not be "
+                                f"asked for the call's controlUrl: {exc}") from None
         deadline = DEADLINE_FACTOR * self._timeout
         try:  # a 2xx is all it takes: its body is not read
             async with http_client(timeout=self._timeout) as client:
@@ -157,21 +162,33 @@ class CallCommands:
                                            content=json.dumps(command), headers=self.headers())
         except httpx.TimeoutException:
             raise NetworkError(f"call {self._label}: the controlUrl did not answer {kind} "
-                               f"within {self._timeout:.0f} s") from None
+                               f"within {self._timeout:.0f} s: {UNSURE}") from None
         except TimeoutError:
             raise NetworkError(f"call {self._label}: the controlUrl's answer to {kind} took "
-                               f"longer than {deadline:g} s") from None
+                               f"longer than {deadline:g} s: {UNSURE}") from None
         except httpx.TransportError as exc:
             refusal = untrusted(exc, "the controlUrl")
             if refusal is not None:
                 raise refusal from None
-            raise NetworkError(f"call {self._label}: cannot reach the controlUrl "
-                               f"({exc.__class__.__name__})") from None
+            raise NetworkError(f"call {self._label}: cannot reach the controlUrl for {kind} "
+                               f"({exc.__class__.__name__}): not done — check the kiosk's "
+                               f"network, then try again") from None
         if answer.status < 300:
             log.info("call %s: %s accepted by the controlUrl", self._label, kind)
             return
         detail = response_message(answer.body, answer.reason)
         raise _refusal(kind, answer.status, redact.scrub_urls(detail))
+
+
+UNSURE = ("Vapi may or may not have taken it — the network to Vapi is slow or down: check "
+          "the call (`ctl status`) before trying again")
+
+
+def name_of(command: dict[str, Any]) -> str:
+    """What an operator calls `command`: its type, or a control's own name (`mute-assistant`,
+    not `control`), inert."""
+    name = command.get("control") if command.get("type") == "control" else command.get("type")
+    return inert(str(name or "?"), 40)
 
 
 def _refusal(kind: str, status: int, detail: str) -> Refused | NetworkError:

@@ -122,6 +122,12 @@ class CallSocket:
         return self.pinged is not None and self.last_message <= self.pinged and \
             time.monotonic() - self.pinged >= PONG_GRACE_S
 
+    @property
+    def stalled_s(self) -> float | None:
+        """While the link is `down`: the seconds nothing has arrived (else None). Read from
+        the watchdog's own marks: nothing is woken for it."""
+        return time.monotonic() - self.last_message if self.down else None
+
     async def send_command(self, command: dict[str, Any]) -> None:
         """Raises `LinkDown` (nothing sent) while the link is `down`, as `send` does else."""
         if self.down:

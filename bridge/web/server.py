@@ -66,7 +66,8 @@ def public_state(snapshot: dict[str, Any]) -> dict[str, Any]:
             "call": None if not call else {
                 "id": call.get("id"), "live": call.get("live"), "status": call.get("status"),
                 "elapsedSeconds": call.get("elapsedSeconds"),
-                "endedReason": call.get("endedReason")}}
+                "endedReason": call.get("endedReason"), "link": call.get("link"),
+                "stalledSeconds": call.get("stalledSeconds")}}
 
 
 class WebServer:

@@ -104,6 +104,23 @@ def test_a_subscriber_that_starts_mid_call_learns_the_mutes_in_force() -> None:
         assert [e.kind for e in _drain(after)] == [events.ENDED]
 
 
+def test_a_screen_that_starts_while_the_link_is_stalled_learns_it() -> None:
+    """A screen opened (or reconnected) during a stall says "Connection problem" at once;
+    not once the link carries again, nor after the call (a lost call's stall ends with it)."""
+    bus = EventBus()
+    bus.publish(events.IN_CALL, call="1a2b3c4d")
+    bus.publish(events.LINK_STALLED, call="1a2b3c4d", seconds=3.2)
+    with bus.subscribe() as late:
+        assert [e.kind for e in _drain(late)] == [events.IN_CALL, events.LINK_STALLED]
+    bus.publish(events.LINK_RESTORED, call="1a2b3c4d", seconds=4.0)
+    with bus.subscribe() as after:
+        assert [e.kind for e in _drain(after)] == [events.IN_CALL]
+    bus.publish(events.LINK_STALLED, call="1a2b3c4d", seconds=3.0)
+    bus.publish(events.ENDED, reason="connection-lost", outcome="connection-lost")
+    with bus.subscribe() as ended:
+        assert [e.kind for e in _drain(ended)] == [events.ENDED]
+
+
 def test_a_client_that_comes_back_gets_what_it_missed_not_the_state_again() -> None:
     """An event stream cut a moment (a proxy, a flaky link) comes back with the last seq it
     had (Last-Event-ID): the captions said meanwhile were lost, and the state sent again

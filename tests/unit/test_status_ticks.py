@@ -43,6 +43,7 @@ class _Call:
     status: str = "in-progress"
     vapi: _Vapi = field(default_factory=_Vapi)
     downlink: _Downlink = field(default_factory=_Downlink)
+    stalled_s: float | None = None  # the link carries
 
     @property
     def elapsed_s(self) -> float:
