@@ -97,6 +97,11 @@ async def _in_use(profile: Profile, what: str, exc: InUse, running: bool,
     name = await holding_profile(address, port, token if running else None)
     if running and name == profile.name:  # by that daemon, as it should be
         return Item(True, what, "held by the daemon running with this profile")
+    if name == profile.name:  # its daemon, whose socket is out of this user's reach
+        return Item(True, what, f"held by the kiosk screen of this profile ({profile.name}): "
+                    f"a daemon running with it whose control socket this user does not "
+                    f"reach (another user's, as the system unit's): check as its user",
+                    warn=True)
     if name is None:
         also = "" if not running else "; not by the daemon running with this profile, which " \
             "cannot listen there (it tries again every 5 s)" if unserved else "; not by the " \

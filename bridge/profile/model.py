@@ -105,7 +105,8 @@ class Profile:
         overrides = dict(self.assistant.overrides)
         if self.call.max_duration_seconds is not None:
             overrides["maxDurationSeconds"] = self.call.max_duration_seconds
-        plan = overrides.get("monitorPlan", {})
+        plan = overrides.get("monitorPlan")
+        plan = {} if plan is None else plan  # `monitorPlan:` with its keys commented out
         if self.call.control_auth and isinstance(plan, dict):  # keys written there win
             overrides["monitorPlan"] = {**dict.fromkeys(MONITOR_AUTH, True), **plan}
         if overrides:

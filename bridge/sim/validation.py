@@ -177,11 +177,11 @@ def call_options(body: dict[str, Any], config: SimConfig) -> CallOptions:
         part = body.get(key)
         if isinstance(part, dict):
             for k, v in part.items():
-                if k == "monitorPlan" and isinstance(v, dict):
-                    merged["monitorPlan"] = {**merged.get("monitorPlan", {}), **v}
+                if k == "monitorPlan":  # null: as if absent (class-validator's @IsOptional)
+                    merged[k] = {**(merged.get(k) or {}), **(v or {})}
                 else:
                     merged[k] = v
-    plan = merged.get("monitorPlan", {})
+    plan = merged.get("monitorPlan") or {}
     return CallOptions(
         first_message=merged.get("firstMessage"),
         first_message_mode=merged.get("firstMessageMode", "assistant-speaks-first"),

@@ -80,6 +80,16 @@ def test_what_the_schema_has_is_accepted_and_the_201_carries_the_limits(
     assert report["options"]["clientMessages"] == ["status-update", "assistant.speechStarted"]
 
 
+def test_a_null_monitor_plan_is_taken_as_absent(client: httpx.Client) -> None:
+    """`monitorPlan: null` (a profile's `monitorPlan:` with its keys commented out): Vapi's
+    validators take it as absent, the simulator answered 500 (its options crashed on it)."""
+    body = {**ws_body(monitorPlan=None), "assistantId": "echo"}
+    r = client.post("/call", json=body, headers=AUTH)
+    assert r.status_code == 201, r.text
+    report = client.get(f"/_sim/calls/{r.json()['id']}", headers={"User-Agent": UA}).json()
+    assert report["options"]["listenAuthenticationEnabled"] is False, report["options"]
+
+
 def test_an_unknown_assistant_id_cannot_start_a_call(client: httpx.Client) -> None:
     body = {**ws_body(), "assistantId": NIL}
     assert refused(client, body) == [
