@@ -1,11 +1,12 @@
 """Watching a device stream for the whole call and reopening it when it fails.
 
-The event loop looks at the stream every `POLL_S`: the stream's finished callback fired,
-PortAudio says it is no longer active, the callback raised, or no callback came for
-`STALL_S` (the device hangs). The stream is then closed and reopened on a worker thread,
-waiting `DEVICE_REOPEN`'s delay before each attempt, up to its `attempts` in a row; a
-stream that runs `SETTLE_S` after a reopen starts a new series. When a series fails,
-`run()` raises `AudioDeviceError` and the call ends with that reason. Overflows and
+The event loop looks at the stream every `POLL_S`, on the grid the call's other pollers share
+(`bridge.aio.sleep_on_grid`: both devices and the turns in one wake-up): the stream's
+finished callback fired, PortAudio says it is no longer active, the callback raised, or no
+callback came for `STALL_S` (the device hangs). The stream is then closed and reopened on a
+worker thread, waiting `DEVICE_REOPEN`'s delay before each attempt, up to its `attempts` in
+a row; a stream that runs `SETTLE_S` after a reopen starts a new series. When a series
+fails, `run()` raises `AudioDeviceError` and the call ends with that reason. Overflows and
 underflows are logged at most every `XRUN_REPORT_S`.
 """
 
@@ -19,6 +20,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol, TypeVar
 
+from bridge.aio import POLL_GRID_S, sleep_on_grid
 from bridge.audio.base import DeviceStats
 from bridge.errors import AudioDeviceError
 from bridge.retry import DEVICE_REOPEN
@@ -26,7 +28,8 @@ from bridge.words import plural
 
 log = logging.getLogger("bridge.devices")
 
-POLL_S = 0.1  # how often the event loop looks at a stream's health
+POLL_S = POLL_GRID_S  # how often the event loop looks at a stream's health (on the grid:
+# both devices in one wake-up, not 10 a second each at unrelated phases)
 STALL_S = 2.0  # no callback for this long: the device hangs
 REOPEN = DEVICE_REOPEN
 REOPEN_ATTEMPTS = REOPEN.attempts  # in a row
@@ -117,7 +120,7 @@ class StreamSupervisor:
         self.restart_stall_clock()
         xruns, reported_at = s.xruns, time.monotonic()
         while True:
-            await asyncio.sleep(POLL_S)
+            await sleep_on_grid(POLL_S)
             why = self.problem()
             if why is not None:
                 await self._recover(why)

@@ -29,7 +29,6 @@ call bills until `maxDurationSeconds`.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -39,6 +38,7 @@ from typing import Protocol
 import numpy as np
 
 from bridge import events
+from bridge.aio import POLL_GRID_S, sleep_on_grid
 from bridge.audio.base import AudioSink
 from bridge.audio.ring import SampleRing
 from bridge.call.recording import Recorder
@@ -47,8 +47,9 @@ from bridge.vapi import messages
 log = logging.getLogger("bridge.call")
 
 AUDIBLE = 328  # |sample| from here is sound (-40 dBFS); Vapi's "silence" is a few LSB
-POLL_S = 0.25  # how often the played audio is looked at: the times come from its marks, so
-# this sets only how soon a turn is reported (4 loop wake-ups a second, not 20)
+POLL_S = 2 * POLL_GRID_S  # how often the played audio is looked at: the times come from
+# its marks, so this sets only how soon a turn is reported (0.25 s before; on the devices'
+# grid now: no wake-up of its own)
 RING_S = 2.0  # played audio awaiting a look: far more than a poll's worth
 TURN_EVENT = events.TURN  # the kiosk event: heard_gap_ms, turn
 VISITOR_LEFT = "visitor-left"  # the ended reason of a call ended for silence
@@ -114,7 +115,7 @@ class Turns:
         self._heard = self._clock()  # the call is up: count from here
         try:
             while True:
-                await asyncio.sleep(POLL_S)
+                await sleep_on_grid(POLL_S)
                 self._look(ring)
                 quiet = self._clock() - self._heard
                 if self.leave_after_s and not self._speaking and quiet >= self.leave_after_s:
