@@ -50,6 +50,11 @@ class DeviceSource(DeviceStream):
         self._wake_count = 0  # samples since the last wake-up (callback only)
 
     def _new_stream(self, gen: int) -> Any:
+        # (the last stream shut) a new stream's samples follow the last one's in the ring
+        # after a gap (a reopen): undated until its first block is marked, not dated by the
+        # old clock, which put them that gap early (the gap read as the loop running late:
+        # "the CPU could not keep up", 309 ms, after a microphone reopened mid-call)
+        self._ring.origin = None
         return self._sd.InputStream(
             device=self.device, samplerate=self.sample_rate, channels=1, dtype="int16",
             latency=self._latency, blocksize=self._blocksize, callback=self._callback,
@@ -61,6 +66,11 @@ class DeviceSource(DeviceStream):
             if status.input_overflow:
                 self.stats.input_overflows += 1
             self._ring.put(indata[:, 0])
+            # PortAudio's capture time of the block, when it has a usable one: marked before
+            # the loop is woken, so its read finds the block dated by its own stream
+            at = stream_monotonic(time_info, time_info.inputBufferAdcTime)
+            if at is not None:
+                self._ring.mark(at, self._ring.w - frames)
             every = self._wake_every
             if every:
                 self._wake_count += frames
@@ -70,10 +80,6 @@ class DeviceSource(DeviceStream):
                         os.eventfd_write(self._wake_fd, 1)
                     except OSError:  # cannot happen short of 2⁶⁴ unread wake-ups
                         pass
-            # PortAudio's capture time of the block, when it has a usable one
-            at = stream_monotonic(time_info, time_info.inputBufferAdcTime)
-            if at is not None:
-                self._ring.mark(at, self._ring.w - frames)
         except Exception as exc:
             self._failed_in_callback(exc)
             raise self._sd.CallbackAbort from None
