@@ -32,38 +32,46 @@ async def hang_up(call: Call | None) -> str:
             async with asyncio.timeout(bound):
                 while call.state not in (CallState.IN_CALL, CallState.ENDED):
                     await asyncio.sleep(POLL_S)  # until it is over, or came up first
-        if call.state is CallState.ENDED:
-            return _ended(call)
+        if call.state is CallState.ENDED:  # the earlier end's answer, the same words
+            return await _unconfirmed(call) if _unconfirmed_end(call) else _ended(call)
         if call.state is not CallState.IN_CALL:
             doing = "ending" if call.state is CallState.ENDING else "being set up"
             raise Refused(f"the call is still {doing} {bound:g} s after it was asked to "
                           f"stop; see the daemon's log")
     call = ensure_live(call)
-    stalled = call.stalled_s
+    call.vapi.end_stalled = call.stalled_s
     await call.end()
     await asyncio.sleep(0)  # let the call's own tasks see the close
     if not call.vapi.ended.is_set():  # Vapi did not confirm it: its look says more
-        return await _unconfirmed(call, stalled)
+        return await _unconfirmed(call)
     return f"call {call.short_id} ended ({reason_of(call)})"
 
 
-async def _unconfirmed(call: Call, stalled: float | None) -> str:
+def _unconfirmed_end(call: Call) -> bool:
+    """An end asked of a call that was up (end-call sent) met no `ended` from Vapi."""
+    return bool(call.clock.started) and call.vapi.end_sent and not call.vapi.ended.is_set()
+
+
+async def _unconfirmed(call: Call) -> str:
     """The answer to an end Vapi did not confirm (a dead link: the end-call went nowhere),
     once the summary has asked Vapi about the call and, if it goes on, ended it through
     its controlUrl; one Vapi could not be asked about or told to end goes to the daemon's
-    spending settler (`end_if_lost`), and the operator is told."""
+    spending settler (`end_if_lost`), and the operator is told. The summary's look takes
+    `OUTCOME_TIMEOUT_S` at most, its end through the controlUrl `end_timeout_seconds`."""
     with contextlib.suppress(TimeoutError):
-        async with asyncio.timeout(OUTCOME_TIMEOUT_S + 1.0):
+        async with asyncio.timeout(OUTCOME_TIMEOUT_S + call.profile.call.end_timeout_seconds
+                                   + 1.0):
             while call.summary is None:
                 await asyncio.sleep(POLL_S)
     if call.summary is not None and not call.vapi.left_open:
         return f"call {call.short_id} ended ({reason_of(call)})"
+    stalled = call.vapi.end_stalled
     why = "Vapi did not answer the end" if stalled is None else \
         f"the link to Vapi had carried nothing for {stalled:.0f} s"
     return (f"call {call.short_id} ended here, not yet at Vapi: {why}, and Vapi could not "
-            f"be asked or told to end it — it may bill the call until it is; the daemon "
-            f"asks again {ASKED_AGAIN} (and before its next call), and ends it through its "
-            f"controlUrl once Vapi answers (see its log)")
+            f"be asked or told to end it — it may bill the call until it is; it is asked "
+            f"about again {ASKED_AGAIN} (and before the next call), and ended through its "
+            f"controlUrl once Vapi answers (see the daemon's log)")
 
 
 def stall_note(call: Call) -> str:

@@ -58,6 +58,7 @@ class VapiStatus:
         self.watch_lost = False
         self.left_open = False
         self.end_sent = False  # we asked for the end (end-call)
+        self.end_stalled: float | None = None  # the link's stall then (`hangup`), if any
 
     def update(self, event: StatusUpdate, label: str, ours: str | None = None) -> bool:
         """Take a status update; True when it says the call has ended. `ours`: the reason
