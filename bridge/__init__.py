@@ -7,5 +7,8 @@ import os
 # only wake and spin beside the audio callbacks on a kiosk's few cores.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-__version__ = "0.1.0"
+try:  # written by the build from git (setuptools-scm, pyproject.toml)
+    from bridge._version import __version__
+except ImportError:  # a source tree never built or installed (PYTHONPATH=. from a copy)
+    __version__ = "0+unknown"
 USER_AGENT = f"vapi-bridge/{__version__}"

@@ -1,4 +1,5 @@
-"""How to install an optional extra (`sim`, `aec`) into the copy of vapi-bridge that runs.
+"""How to install an optional extra (`sim`, `aec`) into the copy of vapi-bridge that runs,
+and how to name that copy's program in a hint (`program`).
 
 `pip install 'vapi-bridge[sim]'` only works where the package comes from an index. pip
 records where an installed copy came from (PEP 610 `direct_url.json`): a checkout, a wheel
@@ -9,7 +10,9 @@ extra lands in the environment that needs it.
 from __future__ import annotations
 
 import json
+import os
 import shlex
+import shutil
 import sys
 from importlib import metadata
 from pathlib import Path
@@ -73,3 +76,21 @@ def missing_extra(extra: str, what: str, module: str | None) -> str:
     """The message for an ImportError of an extra's module."""
     missing = f" ({module} is missing)" if module else ""
     return f"{what} needs the [{extra}] extra{missing} — run: {install_command(extra)}"
+
+
+def installed_exe() -> str:
+    """This installation's `vapi-bridge` script (beside the interpreter, as in a venv)."""
+    beside = Path(sys.executable).parent / "vapi-bridge"
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return str(beside.absolute())
+    found = shutil.which("vapi-bridge")
+    return str(Path(found).absolute()) if found else f"{sys.executable} -m bridge"
+
+
+def program() -> str:
+    """`installed_exe`, quoted, for a command line a hint gives: an absolute path, which
+    works where the bare name does not (/opt/vapi-bridge/venv/bin is on no one's PATH, the
+    service user's and sudo's included)."""
+    exe = installed_exe()
+    return shlex.quote(exe) if Path(exe).is_file() else shlex.join([sys.executable, "-m",
+                                                                     "bridge"])

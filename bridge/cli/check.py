@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shlex
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -42,7 +43,7 @@ from bridge.control.paths import client_candidates, prepare_directory, socket_pa
 from bridge.control.server import is_live, their_status
 from bridge.errors import BridgeError, ExitCode
 from bridge.events import EventBus
-from bridge.extras import install_command
+from bridge.extras import install_command, program
 from bridge.inert import printable
 from bridge.profile import Profile, load_profile
 from bridge.profile.fields import file_path
@@ -93,9 +94,12 @@ async def _running(profile: Profile) -> tuple[list[Item], dict[str, Any]]:
                      f"this profile ({profile.name}) a service.control_socket of its own, or "
                      f"leave it unset (the default socket is named after the profile)",
                      ExitCode.PROFILE)], {}
+    # ctl as the daemon's user, which it says when it refuses this one (root too)
+    ctl = status.get("ctl") if status.get("kind") == "refused" else None
+    ctl = printable(ctl, 300) if isinstance(ctl, str) else f"{program()} ctl"
     return [Item(True, "daemon", f"one is running with this profile now (its control socket "
-                 f"{path} answers): `run` is refused while it runs; `vapi-bridge ctl "
-                 f"--socket {path} status` shows it", warn=True)], status
+                 f"{path} answers): `run` is refused while it runs; `{ctl} --socket "
+                 f"{shlex.quote(str(path))} status` shows it", warn=True)], status
 
 
 def _paths(profile: Profile) -> list[Item]:

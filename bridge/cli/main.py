@@ -43,12 +43,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     from bridge.control.server import serve_control
     from bridge.profile import load_profile
     from bridge.service.daemon import Daemon
-    from bridge.web import serve_http
+    from bridge.web import require_http, serve_http
 
     profile = load_profile(args.profile, args.set)
     setup_logging(_level(args, profile.log.level), pinned=args.verbose or args.quiet)
     for line in profile.warning_lines():
         log.warning("%s", line)
+    require_http(profile)  # before anything is opened, bound or logged as started
     daemon = Daemon(profile, reload_from=args.profile, overrides=args.set, fault=args.fault,
                     view=TerminalView(), control=serve_control, web=serve_http)
     return asyncio.run(daemon.run())

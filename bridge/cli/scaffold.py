@@ -11,12 +11,12 @@ from __future__ import annotations
 import os
 import re
 import shlex
-import shutil
 import sys
 from importlib import resources
 from pathlib import Path
 
 from bridge.errors import UsageError
+from bridge.extras import installed_exe
 from bridge.profile import example
 
 SHIPPED_EXE = "/opt/vapi-bridge/venv/bin/vapi-bridge"
@@ -91,15 +91,6 @@ def init(name_or_path: str, force: bool = False) -> str:
     given = str(path) if os.sep in name_or_path else name_or_path  # what --profile finds
     return (f"wrote {path}: set assistant.id, and audio.input/output (see `vapi-bridge "
             f"devices`); then: vapi-bridge check --profile {given}")
-
-
-def installed_exe() -> str:
-    """This installation's `vapi-bridge` script (beside the interpreter, as in a venv)."""
-    beside = Path(sys.executable).parent / "vapi-bridge"
-    if beside.is_file() and os.access(beside, os.X_OK):
-        return str(beside.absolute())
-    found = shutil.which("vapi-bridge")
-    return str(Path(found).absolute()) if found else f"{sys.executable} -m bridge"
 
 
 def unit_text(user: bool) -> str:

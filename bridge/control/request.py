@@ -10,11 +10,14 @@ one of `usage`, `refused`, `network`, `internal` (the `ctl` exit codes 2, 1, 5, 
 from __future__ import annotations
 
 import difflib
+import pwd
+import shlex
 from collections.abc import Collection
 from typing import Any
 
 from bridge import redact
 from bridge.errors import BridgeError, ExitCode, Refused, UsageError
+from bridge.extras import program
 
 Answer = dict[str, Any]
 MAX_LINE = 64 * 1024  # the longest request line the daemon reads
@@ -86,6 +89,25 @@ class Request:
 
 def error(message: str, kind: str) -> Answer:
     return {"ok": False, "error": redact.scrub_urls(message), "kind": kind}
+
+
+def user_name(uid: int) -> str:
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return f"uid {uid}"
+
+
+def refusal(uid: int | None, allowed_uid: int) -> Answer:
+    """The answer to a peer of another uid (root too, docs/control.md): the fix is `ctl` as
+    the daemon's user through this installation's program by its path (the service user's
+    PATH has no venv), also given alone as `ctl` (`check` beside the daemon shows it)."""
+    name = user_name(allowed_uid)
+    as_user = f"#{allowed_uid}" if name == f"uid {allowed_uid}" else name  # sudo's #UID
+    ctl = f"sudo -u {shlex.quote(as_user)} {program()} ctl"
+    answer = error(f"refused: uid {uid} is not this daemon's user ({name}) — run ctl as that "
+                   f"user: {ctl} …", "refused")
+    return answer | {"ctl": ctl}
 
 
 def kind_of(exc: BridgeError) -> str:

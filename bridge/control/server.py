@@ -23,7 +23,6 @@ import errno
 import json
 import logging
 import os
-import pwd
 import socket
 import stat
 import struct
@@ -35,8 +34,8 @@ from typing import Any
 from bridge.control import stream
 from bridge.control.commands import Host, handle
 from bridge.control.paths import client_candidates, prepare_directory, socket_path
-from bridge.control.request import MAX_LINE, Answer, error
-from bridge.errors import ProfileError
+from bridge.control.request import MAX_LINE, Answer, error, refusal
+from bridge.errors import BridgeError, ProfileError
 from bridge.events import EventBus
 from bridge.inert import printable
 from bridge.profile import Profile
@@ -93,16 +92,16 @@ async def is_live(path: Path) -> bool:
 
 
 async def their_status(path: Path) -> dict[str, Any]:
-    """The `status` answer of the daemon answering on `path`; {} if none (or a refusal)."""
+    """The `status` answer of the daemon answering on `path` (a refusal's too: it names the
+    `ctl` that would be answered); {} if none. Through `ctl`'s own client: a daemon that
+    refuses this uid answers and closes before the request is sent, and an asyncio stream
+    then lost the answer with the broken pipe (1 in 2 `check`s beside another user's daemon
+    missed the refusal's `ctl`)."""
+    from bridge.control.client import request
+
     try:
-        async with asyncio.timeout(2):
-            reader, writer = await asyncio.open_unix_connection(str(path), limit=MAX_LINE)
-            try:
-                writer.write(b'{"cmd": "status"}\n')
-                answer = _parse(await reader.readline())
-            finally:
-                writer.close()
-    except (OSError, TimeoutError, ValueError):
+        answer = await asyncio.to_thread(request, path, {"cmd": "status"}, 2.0)
+    except (BridgeError, OSError, ValueError):
         return {}
     return answer if isinstance(answer, dict) else {}
 
@@ -111,13 +110,6 @@ async def their_profile(path: Path) -> str | None:
     """The profile of the daemon answering on `path` (its `status`), None if it says none."""
     name = (await their_status(path)).get("profile")
     return name if isinstance(name, str) else None
-
-
-def _user(uid: int) -> str:
-    try:
-        return pwd.getpwuid(uid).pw_name
-    except KeyError:
-        return f"uid {uid}"
 
 
 class ControlServer:
@@ -208,10 +200,7 @@ class ControlServer:
             uid = peer_uid(sock) if sock is not None else None
             if uid != self.allowed_uid:  # root too (docs/control.md): the fix is said
                 log.warning("control socket: refused a peer with uid %s", uid)
-                writer.write(_answer_line(error(
-                    f"refused: uid {uid} is not this daemon's user ({_user(self.allowed_uid)})"
-                    f" — run ctl as that user: sudo -u {_user(self.allowed_uid)} vapi-bridge "
-                    f"ctl …", "refused")))
+                writer.write(_answer_line(refusal(uid, self.allowed_uid)))
                 await writer.drain()
                 return
             await self._requests(reader, writer)

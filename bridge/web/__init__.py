@@ -5,6 +5,6 @@ socket's `Host`, and the last call's summary for the metrics).
 Off unless `http.listen` is set; aiohttp and prometheus-client come with the [http] extra.
 """
 
-from bridge.web.hook import serve_http
+from bridge.web.hook import require_http, serve_http
 
-__all__ = ["serve_http"]
+__all__ = ["require_http", "serve_http"]

@@ -6,12 +6,16 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 
 from bridge.errors import ProfileError, UsageError
 from bridge.extras import missing_extra
 from bridge.profile import Profile
 from bridge.profile.kiosk import HttpSettings
 from bridge.web.host import WebHost
+
+if TYPE_CHECKING:  # aiohttp: the [http] extra
+    from bridge.web.server import WebServer
 
 MIN_TOKEN = 16
 
@@ -28,6 +32,24 @@ def read_token(settings: HttpSettings) -> str | None:
     return token
 
 
+def _server() -> type[WebServer]:
+    try:
+        from bridge.web.server import WebServer
+    except ImportError as exc:
+        raise UsageError(missing_extra("http", "http.listen (the kiosk screen and metrics)",
+                                       exc.name)) from None
+    return WebServer
+
+
+def require_http(profile: Profile) -> None:
+    """What `serve_http` would refuse (the [http] extra missing, the token), said by `run`
+    before the daemon opens, binds or logs anything: before, the control socket was bound
+    and logged, the devices opened, and then the daemon exited 2."""
+    if profile.http.listen:
+        read_token(profile.http)
+        _server()
+
+
 @contextlib.asynccontextmanager
 async def serve_http(host: WebHost, profile: Profile) -> AsyncIterator[object]:
     """Serve the kiosk screen, /events and /metrics for the duration of the block (nothing
@@ -37,12 +59,7 @@ async def serve_http(host: WebHost, profile: Profile) -> AsyncIterator[object]:
         yield None
         return
     token = read_token(settings)
-    try:
-        from bridge.web.server import WebServer
-    except ImportError as exc:
-        raise UsageError(missing_extra("http", "http.listen (the kiosk screen and metrics)",
-                                       exc.name)) from None
-    server = WebServer(host, settings.listen, token)
+    server = _server()(host, settings.listen, token)
     await server.start()
     try:
         yield server

@@ -3,6 +3,7 @@ its own, its socket in a short private directory)."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import secrets
 import shutil
@@ -14,7 +15,7 @@ import pytest
 
 from bridge.control.paths import SYSTEM_RUNTIME_DIR
 from tests.control.conftest import control_profile, wait_for
-from tests.e2e.conftest import ROOT, ProfileBuilder, bridge_cmd, run_bridge
+from tests.e2e.conftest import ROOT, ProfileBuilder, bridge_cmd, bridge_env, run_bridge
 
 
 def test_check_says_when_a_daemon_already_runs_the_profile(
@@ -51,6 +52,44 @@ def test_check_says_when_a_daemon_already_runs_the_profile(
             f"service.control_socket of its own" in copied.stdout), copied.stdout
     assert f" ✗ kiosk screen (http.listen {listen}) available" in copied.stdout, copied.stdout
     assert daemon.stop() == 0
+
+
+def test_check_beside_another_users_daemon_names_the_ctl_that_it_answers(
+        start_sim, profiles: ProfileBuilder, short_dir: Path) -> None:
+    """The system unit's daemon answers its own user only: root's `check` beside it said
+    "`vapi-bridge ctl --socket … status` shows it", which the daemon refuses for root (and
+    which is on no PATH under /opt). It now gives the command the daemon answers: ctl as
+    the daemon's user, through the installed program's path. (A daemon of another uid:
+    the control socket's own test double, allowed_uid.)"""
+    from bridge.control.server import ControlServer
+    from tests.control.test_socket import _runs_ctl_as
+
+    sim = start_sim(assistant="echo")
+    sock = short_dir / "ctl.sock"
+    profile = control_profile(profiles, sim, sock)
+
+    async def scenario() -> subprocess.CompletedProcess[str]:
+        server = ControlServer(respond=None, path=sock,  # type: ignore[arg-type]
+                               allowed_uid=os.getuid() + 1)
+        await server.start()
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *bridge_cmd("check", "--profile", str(profile)), cwd=ROOT, env=bridge_env(),
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            out, err = await proc.communicate()
+            return subprocess.CompletedProcess([], proc.returncode or 0, out.decode(),
+                                               err.decode())
+        finally:
+            await server.stop()
+
+    beside = asyncio.run(scenario())
+    said = next((row for row in beside.stdout.splitlines() if " daemon — " in row), "")
+    assert said.startswith(f" ! daemon — one is running with this profile now (its control "
+                           f"socket {sock} answers): `run` is refused while it runs; `"), said
+    ctl, _, rest = said.partition("`run` is refused while it runs; `")[2].partition(
+        " --socket ")
+    assert rest == f"{sock} status` shows it", said
+    _runs_ctl_as(os.getuid() + 1, ctl)
 
 
 def test_ctl_without_a_profile_skips_sockets_a_crash_left_behind(

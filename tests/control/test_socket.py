@@ -6,6 +6,8 @@ import asyncio
 import contextlib
 import json
 import os
+import pwd
+import shlex
 import socket
 import stat
 import subprocess
@@ -159,12 +161,10 @@ def test_a_peer_of_another_uid_is_refused(short_dir: Path) -> None:
             await server.stop()
 
     answer = asyncio.run(scenario())
-    from bridge.control.server import _user
-    user = _user(os.getuid() + 1)  # its name, or "uid N"
-    assert answer == {"ok": False, "kind": "refused",
+    user, ctl = _runs_ctl_as(os.getuid() + 1, answer.get("ctl", ""))
+    assert answer == {"ok": False, "kind": "refused", "ctl": ctl,
                       "error": f"refused: uid {os.getuid()} is not this daemon's user "
-                               f"({user}) — run ctl as that user: sudo -u {user} vapi-bridge "
-                               f"ctl …"}, answer
+                               f"({user}) — run ctl as that user: {ctl} …"}, answer
     assert not (short_dir / "uid.sock").exists()
 
 
@@ -173,10 +173,9 @@ def test_ctl_of_another_uid_reads_the_refusal_every_time(short_dir: Path) -> Non
     and its fix, exit 1, every time: the daemon answers and closes at once, and before, a
     `ctl` that sent its request after that close said only 'the control socket … failed:
     Broken pipe', exit 5 (4 runs of 5 against the system unit's daemon)."""
-    from bridge.control.server import ControlServer, _user
+    from bridge.control.server import ControlServer
 
     path = short_dir / "uid.sock"
-    user = _user(os.getuid() + 1)
 
     async def scenario() -> list[subprocess.CompletedProcess[str]]:
         server = ControlServer(respond=None, path=path,  # type: ignore[arg-type]
@@ -196,9 +195,31 @@ def test_ctl_of_another_uid_reads_the_refusal_every_time(short_dir: Path) -> Non
             await server.stop()
 
     for run in asyncio.run(scenario()):
+        hint = run.stderr.rpartition(" — run ctl as that user: ")[2].removesuffix(" …\n")
+        user, ctl = _runs_ctl_as(os.getuid() + 1, hint)
         assert (run.returncode, run.stderr) == (
             1, f"vapi-bridge ctl: refused: uid {os.getuid()} is not this daemon's user ({user})"
-               f" — run ctl as that user: sudo -u {user} vapi-bridge ctl …\n"), run.stderr
+               f" — run ctl as that user: {ctl} …\n"), run.stderr
+
+
+def _runs_ctl_as(uid: int, ctl: str) -> tuple[str, str]:
+    """The refusal's fix names the daemon's user (sudo's #UID where it has no name) and its
+    program by a path that runs where the program is on no PATH: the install guide's
+    /opt/vapi-bridge/venv/bin, on neither the service user's PATH nor sudo's. Before, it
+    said `sudo -u vapi-bridge vapi-bridge ctl …`: "command not found"."""
+    try:
+        user = pwd.getpwuid(uid).pw_name
+    except KeyError:
+        user = f"uid {uid}"
+    argv = shlex.split(ctl)
+    assert argv[:3] == ["sudo", "-u", f"#{uid}" if user == f"uid {uid}" else user], ctl
+    try:
+        ran = subprocess.run([*argv[3:], "--help"], capture_output=True, text=True,
+                             timeout=30, env={"PATH": "/nonexistent"}, cwd="/")
+    except FileNotFoundError:
+        raise AssertionError(f"{ctl}: not found where the program is on no PATH") from None
+    assert ran.returncode == 0 and ran.stdout.startswith("usage: vapi-bridge ctl"), ctl
+    return user, ctl
 
 
 @pytest.mark.parametrize("argv", [["ctl", "--socket", "x", "handoff"],

@@ -3,8 +3,8 @@ directory, with no checkout — the path docs/kiosk-install.md takes."""
 
 from __future__ import annotations
 
+import fcntl
 import os
-import re
 import shlex
 import shutil
 import subprocess
@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from packaging.version import Version
 
 from tests.e2e.conftest import KEY, ROOT
 
@@ -51,8 +52,13 @@ def _check(cmd: list[str], **kwargs: object) -> None:
 def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Installed]:
     base = tmp_path_factory.mktemp("wheel")
     dist = base / "dist"
-    _check([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(dist),
-            str(ROOT)])
+    # pip builds in the checkout's build/: one build at a time (each xdist worker that runs
+    # a test of this module builds: two at once failed, "File exists: build/bdist…")
+    (ROOT / "build").mkdir(exist_ok=True)
+    with open(ROOT / "build" / ".wheel.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        _check([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(dist),
+                str(ROOT)])
     wheel = next(dist.glob("vapi_bridge-*.whl"))
     venv = base / "venv"
     _check([sys.executable, "-m", "venv", str(venv)])
@@ -62,24 +68,59 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Installed]:
     yield Installed(wheel, venv, home)
 
 
-def test_a_release_is_versioned_where_the_program_says_it(tmp_path: Path) -> None:
-    """The version lives in one place: a wheel built after `bridge.__version__` was bumped
-    carries that version. pyproject.toml held a second copy, so a bump of one left the
-    other: a 0.1.1 wheel whose `--version`, /metrics `build_info` and User-Agent said 0.1.0
-    (an operator upgrading a fleet could not tell which kiosks run the new build)."""
+def _version(wheel: Path) -> Version:
+    return Version(wheel.name.split("-")[1])
+
+
+def _commit_of(version: Version) -> str:
+    """The commit a development build names: +g<hash>, +g<hash>.d<date> if it was dirty."""
+    assert version.local is not None and version.local.startswith("g"), version
+    return version.local.split(".")[0][1:]
+
+
+@pytest.mark.skipif(not (ROOT / ".git").exists(), reason="a copy without git: version 0.1.0")
+def test_each_commit_builds_a_version_that_a_plain_install_upgrades_to(
+        installed: Installed, tmp_path: Path) -> None:
+    """Every build was version 0.1.0: `pip install NEW.whl` over an older build answered
+    "already installed with the same version" and kept the old code, and `--version` could
+    not tell two builds apart. The version now comes from git: each commit's build names
+    the commit and sorts above the one before, and the plain install upgrades. (4-6 s.)"""
+    old = _version(installed.wheel)
+    head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True,
+                          text=True, check=True).stdout.strip()
+    assert old > Version("0.1.0") and head.startswith(_commit_of(old)), old
+    assert installed.run("--version").stdout == f"vapi-bridge {old}\n"
+
+    # the next commit: this checkout's files (as they are, committed or not) on its history
     src = tmp_path / "src"
-    src.mkdir()
+    _check(["git", "clone", "-q", str(ROOT), str(src)])
     for name in ("pyproject.toml", "README.md", "LICENSE"):
         shutil.copy(ROOT / name, src / name)
+    shutil.rmtree(src / "bridge")
     shutil.copytree(ROOT / "bridge", src / "bridge",
-                    ignore=shutil.ignore_patterns("__pycache__"))
-    init = src / "bridge" / "__init__.py"
-    init.write_text(re.sub(r'^__version__ = ".*"$', '__version__ = "9.9.9"', init.read_text(),
-                           count=1, flags=re.M))
+                    ignore=shutil.ignore_patterns("__pycache__", "_version.py"))
+    _check(["git", "-C", str(src), "add", "-A"])
+    _check(["git", "-C", str(src), "-c", "user.name=t", "-c", "user.email=t@example.com",
+            "commit", "-q", "--allow-empty", "-m", "the next build"])
     _check([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q",
             "-w", str(tmp_path / "dist"), str(src)])
-    wheels = [p.name for p in (tmp_path / "dist").glob("*.whl")]
-    assert len(wheels) == 1 and wheels[0].startswith("vapi_bridge-9.9.9-"), wheels
+    new_wheel = next((tmp_path / "dist").glob("vapi_bridge-*.whl"))
+    new = _version(new_wheel)
+    next_head = subprocess.run(["git", "-C", str(src), "rev-parse", "HEAD"],
+                               capture_output=True, text=True, check=True).stdout.strip()
+    assert new > old and next_head.startswith(_commit_of(new)), (old, new)
+
+    # the guide's upgrade, in a venv of its own (--no-deps: only the package's version
+    # decides whether pip installs it; the dependencies are the other tests' business)
+    venv = tmp_path / "venv"
+    _check([sys.executable, "-m", "venv", "--without-pip", str(venv)])
+    python = venv / "bin" / "python"
+    pip = [sys.executable, "-m", "pip", "--python", str(python), "install", "-q", "--no-deps"]
+    said = [str(python), "-c", "import bridge; print(bridge.__version__)"]  # its --version
+    _check([*pip, str(installed.wheel)])
+    assert subprocess.run(said, capture_output=True, text=True, cwd=tmp_path).stdout == f"{old}\n"
+    _check([*pip, str(new_wheel)])
+    assert subprocess.run(said, capture_output=True, text=True, cwd=tmp_path).stdout == f"{new}\n"
 
 
 def test_the_wheel_carries_licence_metadata_profile_and_units(installed: Installed) -> None:
