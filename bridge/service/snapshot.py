@@ -19,6 +19,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from bridge.audio.base import AudioSink, AudioSource
 from bridge.call.lifecycle import Call
+from bridge.call.state import CallState
 from bridge.call.summary import CallSummary
 from bridge.call.watchdog import LOST_AFTER_S
 from bridge.events import SPENDING_LIMIT, KioskEvent
@@ -58,7 +59,8 @@ def _call(call: Call, elapsed_s: float) -> dict[str, Any]:
         "customerMuted": controls.get("customer", False),
         "interruptions": call.interruptions,
         "cpuBehind": lag.words() if lag.fell_behind else None,
-        "link": None if call.done else "ok" if stalled is None else "stalled",
+        "link": "stalled" if stalled is not None else  # (null while being placed: no link
+        "ok" if call.state is CallState.IN_CALL and not call.done else None,  # yet)
         "stalledSeconds": None if stalled is None else round(stalled, 1),
         "lostAfterSeconds": LOST_AFTER_S,  # of nothing, a ping unanswered (`watchdog`)
     }

@@ -51,6 +51,7 @@ def test_end_while_the_call_is_being_placed_stops_it(start_sim, profiles: Profil
 
     call = wait_for(placing, 10, f"the call to be {status}")
     assert call["live"] is True, "status says the call is live: an End is for it"
+    assert call["link"] is None, "no link to Vapi yet: neither ok nor stalled"
 
     first = subprocess.Popen(bridge_cmd("ctl", "--socket", str(daemon.socket), "end"),
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,

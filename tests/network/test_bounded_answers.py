@@ -278,7 +278,8 @@ def test_a_control_url_answer_is_bounded_alike(answer: str) -> None:
                 else:
                     with pytest.raises(NetworkError, match=rf"^call \S+: the controlUrl's "
                                                            rf"answer to say took longer than "
-                                                           rf"{DEADLINE:g} s$"):
+                                                           rf"{DEADLINE:g} s: Vapi may or may "
+                                                           rf"not have taken it — "):
                         await commands.send({"type": "say", "content": "hello"})
             return server
 
