@@ -28,6 +28,7 @@ from tests.e2e.conftest import (  # noqa: F401 - fixtures re-exported for this d
     profiles,
     start_sim,
 )
+from tests.network.relay import Relay
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
@@ -164,38 +165,9 @@ def browser() -> Iterator[Any]:
         chromium.close()
 
 
-class StreamCutter:
+class StreamCutter(Relay):
     """A TCP relay in front of the daemon (`port`) whose `cut()` drops every connection
     through it, as a proxy or a flaky link does to a page's event stream."""
-
-    def __init__(self, target: int) -> None:
-        self.target = target
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port = int(self.listener.getsockname()[1])
-        self._open: list[socket.socket] = []
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                client, _ = self.listener.accept()
-                upstream = socket.create_connection(("127.0.0.1", self.target))
-            except OSError:
-                return
-            self._open += [client, upstream]
-            for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
-
-    @staticmethod
-    def _pump(a: socket.socket, b: socket.socket) -> None:
-        try:
-            while data := a.recv(65536):
-                b.sendall(data)
-        except OSError:
-            pass
-        for s in (a, b):
-            with contextlib.suppress(OSError):
-                s.shutdown(socket.SHUT_RDWR)
 
     def cut(self) -> None:
         for s in self._open:
@@ -205,4 +177,4 @@ class StreamCutter:
 
     def close(self) -> None:
         self.cut()
-        self.listener.close()
+        super().close()
