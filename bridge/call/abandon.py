@@ -68,7 +68,6 @@ async def abandon(commands: CallCommands, settings: CallSettings, label: str) ->
 
 
 LEFT = "left in progress when the daemon last stopped"
-AGAIN = ASKED_AGAIN  # by the spending settler (`bridge.service.cut_off`)
 
 
 async def end_lost(commands: CallCommands, settings: CallSettings, label: str) -> bool:
@@ -76,7 +75,7 @@ async def end_lost(commands: CallCommands, settings: CallSettings, label: str) -
     return await _end(commands, settings, label,
                       "ended through its controlUrl, so that Vapi stops billing it",
                       "could not be ended through its controlUrl either ({why}): asked "
-                      f"again {AGAIN}")
+                      f"again {ASKED_AGAIN}")
 
 
 LOST = "lost with its link and still in progress now that Vapi answers"
@@ -91,7 +90,7 @@ async def end_left(commands: CallCommands, settings: CallSettings, label: str,
     return await _end(commands, settings, label,
                       f"{why}: ended through its controlUrl, so that Vapi stops billing it",
                       f"{why}, could not be ended through its controlUrl ({{why}}): asked "
-                      f"again {AGAIN}",
+                      f"again {ASKED_AGAIN}",
                       logging.DEBUG if again else logging.WARNING)
 
 
@@ -128,7 +127,7 @@ async def end_if_lost(call: Lost, unsettled: Callable[[str], None] = lambda _: N
         except Exception as exc:
             log.warning("call %s: Vapi could not be asked whether the lost call goes on (%s): "
                         "asked again %s, and ended if it does", label,
-                        str(exc) or exc.__class__.__name__, AGAIN)
+                        str(exc) or exc.__class__.__name__, ASKED_AGAIN)
             return
         settled = status != "in-progress"  # not "forwarding": a transfer goes on
         if not settled:

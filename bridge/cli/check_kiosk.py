@@ -102,12 +102,14 @@ async def _in_use(profile: Profile, what: str, exc: InUse, running: bool,
                     f"a daemon running with it whose control socket this user does not "
                     f"reach (another user's, as the system unit's): check as its user",
                     warn=True)
+    if name is None and not running:
+        return Item(False, what, str(exc), exc.exit_code)
     if name is None:
-        also = "" if not running else "; not by the daemon running with this profile, which " \
-            "cannot listen there (it tries again every 5 s)" if unserved else "; not by the " \
-            "daemon running with this profile (it does not answer there as its screen): its " \
-            "`ctl status` says whether it serves one"
-        return Item(False, what, f"{exc}{also}", exc.exit_code)
+        why = ", which cannot listen there (it tries again every 5 s)" if unserved else \
+            " (it does not answer there as its screen): its `ctl status` says whether it " \
+            "serves one"
+        return Item(False, what, f"{exc}; not by the daemon running with this profile{why}",
+                    exc.exit_code)
     where = f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
     if running and name == ANOTHER:  # (asked with this profile's token)
         return Item(False, what, f"http.listen: cannot listen on {where}: Address already in "
