@@ -54,7 +54,9 @@ async def sleep_on_grid(period: float) -> None:
     loop: each on its own `asyncio.sleep`, they woke it 24 times a second in a call, about
     14 of them a wake-up of their own besides the audio's (benchmarks/process_cpu.py)."""
     loop = asyncio.get_running_loop()
-    due = (math.floor(loop.time() / period + 0.5) + 1) * period  # the same float for all
+    # (periods 0.1 and 0.2 may give floats a rounding apart for one instant: asyncio runs
+    # every timer due within its clock's resolution in the same pass)
+    due = (math.floor(loop.time() / period + 0.5) + 1) * period
     fut = loop.create_future()
     handle = loop.call_at(due, _wake, fut)
     try:

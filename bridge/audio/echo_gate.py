@@ -36,11 +36,10 @@ import logging
 
 import numpy as np
 
-from bridge.audio.echo_analysis import Analysis as _Analysis
+from bridge.audio.echo_analysis import Analysis
 from bridge.audio.echo_path import EchoPathEstimator, History, PathMeasurement
 
 log = logging.getLogger("bridge.echo")
-__all__ = ["EchoGate", "_Analysis"]
 
 
 class EchoGate:
@@ -54,8 +53,8 @@ class EchoGate:
                  ramp_ms: float = 2.0, check_ms: float = 40.0,
                  unlocked_every: int = 4, confirm: int = 2) -> None:
         self.rate = rate
-        self._far = _Analysis(rate, 1.5, energy=True)  # the longest lag, the window and the tail
-        self._mic = _Analysis(rate, 0.5, energy=True)
+        self._far = Analysis(rate, 1.5, energy=True)  # the longest lag, the window and the tail
+        self._mic = Analysis(rate, 0.5, energy=True)
         arate = self._mic.rate
         self._frame = arate // 100  # 10 ms
         self.path = EchoPathEstimator(arate)

@@ -105,7 +105,7 @@ class Lost(Protocol):
     vapi: VapiStatus
 
 
-async def end_if_lost(call: Lost, unsettled: Callable[[str], None] = lambda _: None) -> None:
+async def end_if_lost(call: Lost, unsettled: Callable[[str], None]) -> None:
     """A call the watchdog found lost, its summary given (the daemon runs this in the
     background): asked of Vapi (`GET /call/{id}`), and ended through its controlUrl while
     Vapi says it is in progress. The call's secrets, learnt again by the look, are let go
@@ -116,10 +116,10 @@ async def end_if_lost(call: Lost, unsettled: Callable[[str], None] = lambda _: N
     info, label = call.info, call.short_id
     if info is None or not (call.vapi.watch_lost or call.vapi.left_open):
         return
-    settled = False
     if call.vapi.left_open:  # asked, and told to end, by the summary already (1006)
         unsettled(info.id)
         return
+    settled = False
     try:
         try:
             async with asyncio.timeout(OUTCOME_TIMEOUT_S):

@@ -46,6 +46,7 @@ from bridge.words import plural
 log = logging.getLogger("bridge.call")
 
 LATE_MS = 50  # a wake-up this late: the loop held up past the uplink's 40 ms grace
+LATE_S = LATE_MS / 1000
 WARN_MS = 300  # hold-ups this long together: not a one-off (a GC, a first call's setup:
 # ~170 ms), and a visitor hears it (one long starvation is as bad as many short ones)
 WARN_SHARE = 0.01  # ... and this much of the call: the machine's everyday load (0.45 % at
@@ -125,10 +126,10 @@ class LoopLag:
         on time). Per frame: a few float operations, nothing else."""
         self._floor = min(self._floor + CREEP_S, delay)
         late = delay - self._floor
-        if late < LATE_MS / 1000:
+        if late < LATE_S:
             self._excused = 0.0  # caught up
         late -= self._excused
-        if late >= LATE_MS / 1000:
+        if late >= LATE_S:
             self._worst = max(self._worst, late)
         elif self._worst:
             self._close()
@@ -143,7 +144,7 @@ class LoopLag:
             try:
                 await send(frame)
             finally:
-                if (took := clock() - start) >= LATE_MS / 1000:
+                if (took := clock() - start) >= LATE_S:
                     self._excused = max(self._excused, took)
         return timed
 

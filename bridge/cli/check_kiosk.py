@@ -40,8 +40,8 @@ async def bindable(listen: str) -> None:
     await server.wait_closed()
 
 
-async def kiosk_items(profile: Profile, running: bool = False, theirs: Any = None
-                      ) -> list[Item]:
+async def kiosk_items(profile: Profile, running: bool = False,
+                      theirs: dict[str, Any] | None = None) -> list[Item]:
     """`check`'s item for each kiosk part the profile turns on; `running`: a daemon serves
     this profile now, and holds its port (no fault) unless it listens elsewhere or says
     (`theirs`: its status's `http`) that it cannot listen."""
@@ -60,16 +60,17 @@ async def kiosk_items(profile: Profile, running: bool = False, theirs: Any = Non
                 importlib.import_module(module)
             token = read_token(profile.http)
             unserved = running and isinstance(theirs, dict) and theirs.get("served") is False
+            again = _retried(theirs) if unserved else ""
             try:
                 await bindable(profile.http.listen)
             except InUse as exc:
-                items.append(await _in_use(profile, what, exc, running, token, unserved))
+                items.append(await _in_use(profile, what, exc, running, token, again))
                 return items
-            if unserved:  # the port is free now: the daemon takes it at its next try
+            if unserved and theirs is not None:  # the port is free now: taken at its next try
                 where, why = (printable(str(theirs.get(k)), 200) for k in ("listen", "error"))
                 items.append(Item(True, what, f"NOT served: the daemon running with this "
-                                  f"profile could not listen on {where}: {why} — it tries "
-                                  f"again every 5 s, and the port is free now", warn=True))
+                                  f"profile could not listen on {where}: {why} — {again}, "
+                                  f"and the port is free now", warn=True))
                 return items
             if running:
                 items.append(Item(True, what, "free: the daemon running with this profile "
@@ -87,7 +88,7 @@ async def kiosk_items(profile: Profile, running: bool = False, theirs: Any = Non
 
 
 async def _in_use(profile: Profile, what: str, exc: InUse, running: bool,
-                  token: str | None, unserved: bool = False) -> Item:
+                  token: str | None, again: str = "") -> Item:
     """Who holds the port: the daemon running with this profile (asked with its token),
     another kiosk (named, as `run` names it: a profile copied with its port), or something
     else."""
@@ -105,7 +106,7 @@ async def _in_use(profile: Profile, what: str, exc: InUse, running: bool,
     if name is None and not running:
         return Item(False, what, str(exc), exc.exit_code)
     if name is None:
-        why = ", which cannot listen there (it tries again every 5 s)" if unserved else \
+        why = f", which cannot listen there ({again})" if again else \
             " (it does not answer there as its screen): its `ctl status` says whether it " \
             "serves one"
         return Item(False, what, f"{exc}; not by the daemon running with this profile{why}",
@@ -120,3 +121,10 @@ async def _in_use(profile: Profile, what: str, exc: InUse, running: bool,
                 f"({described(name)}) — give this profile ({profile.name}) an http.listen "
                 f"of its own: `run` would take calls without its screen, and a browser "
                 f"opened for one kiosk would show the other's", exc.exit_code)
+
+
+def _retried(theirs: dict[str, Any] | None) -> str:
+    """How often the daemon tries its port again, as its status says (`retrySeconds`)."""
+    every = (theirs or {}).get("retrySeconds")
+    return f"it tries again every {every:g} s" if isinstance(every, int | float) and \
+        not isinstance(every, bool) else "it tries again"

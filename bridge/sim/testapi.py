@@ -64,6 +64,7 @@ def report(rec: CallRecord) -> dict[str, Any]:
             "assistantSpeaking": bool(session and session.mouth.speaking),
         },
         "controlRequests": rec.control_log,
+        "lookups": rec.lookups,  # GET /call/{id} seen (fault lookup-500=N)
         "handoffs": rec.handoffs,
         "connectedMonotonic": rec.connected_mono,
         "endedMonotonic": rec.ended_mono,

@@ -119,8 +119,8 @@ class CallCommands:
                                f"command within {SEND_TIMEOUT_S:.0f} s") from None
 
     def _note(self, command: dict[str, Any]) -> None:
-        name = command.get("control") if command.get("type") == "control" else None
-        if isinstance(name, str) and name.endswith(("-assistant", "-customer")):
+        name = name_of(command) if command.get("type") == "control" else ""
+        if name.endswith(("-assistant", "-customer")):
             party = name.removeprefix("un").removeprefix("mute-")
             self.sent_controls[party] = not name.startswith("un")
 

@@ -107,12 +107,12 @@ class CallSocket:
         it to drain): with an empty write buffer the frame goes straight to the socket, so
         the timeout (a timer per 20 ms frame) is set only when there is a backlog."""
         transport = self._ws.transport
-        if transport is not None and not transport.is_closing() and self._shut():
-            return  # Vapi closed its side: a write would lose what it sent (`bridge.vapi.tcp`)
-        if transport is not None and not transport.is_closing() \
-                and not transport.get_write_buffer_size():
-            await self._ws.send(data)
-            return
+        if transport is not None and not transport.is_closing():
+            if self._shut():  # Vapi closed its side: a write would lose what it sent (`tcp`)
+                return
+            if not transport.get_write_buffer_size():
+                await self._ws.send(data)
+                return
         async with asyncio.timeout(SEND_TIMEOUT_S):
             await self._ws.send(data)
 
