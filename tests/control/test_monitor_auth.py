@@ -95,6 +95,21 @@ def test_a_monitor_plan_that_undoes_control_auth_is_warned_about() -> None:
         "assistantOverrides", {})
 
 
+def test_authentication_the_bridge_sends_no_key_for_is_warned_about() -> None:
+    """The assistant asks for the PUBLIC key on its URLs while call.control_auth is off: the
+    bridge sends none, so its own `listen` and controlUrl commands are refused (401)."""
+    p = parse_profile("assistant:\n  id: echo\n  overrides:\n    monitorPlan:\n"
+                      "      listenAuthenticationEnabled: true\n"
+                      "      controlAuthenticationEnabled: true\n")
+    assert [w for w in p.warnings if "control_auth is off" in w] == [
+        "assistant.overrides.monitorPlan.listenAuthenticationEnabled is on but call.control_auth "
+        "is off: the bridge sends no PUBLIC key, so `vapi-bridge listen` is refused (401) "
+        "unless given --auth — set call.control_auth: true",
+        "assistant.overrides.monitorPlan.controlAuthenticationEnabled is on but "
+        "call.control_auth is off: the bridge sends no PUBLIC key, so its controlUrl commands "
+        "are refused (401) — set call.control_auth: true"]
+
+
 def test_check_says_when_the_public_key_control_auth_needs_is_missing(
         monkeypatch: pytest.MonkeyPatch) -> None:
     from bridge.cli.check_api import public_key_present

@@ -142,7 +142,9 @@ def test_a_socket_reset_vapi_could_not_be_asked_about_is_ended_once_it_answers(
     first = wait_for(lambda: sim.calls(), 10, "the call")[0]["id"]
     wait_for(lambda: json.loads(daemon.ok("--json", "status"))["call"]["status"] == "ended",
              15, "the call to be lost")
-    time.sleep(1.0)  # the daemon's own look after the summary (one 500 more)
+    # the daemon's own look after the summary's (the fault's third 500): not sooner
+    wait_for(lambda: next(c for c in sim.calls() if c["id"] == first)["lookups"] >= 3, 10,
+             "the daemon's look after the summary's")
     assert daemon.ctl("call").returncode == 0  # the next visitor: open calls looked at
     wait_for(lambda: _status(sim, first) == "ended", 10, "the lost call to be ended")
     ended = next(c for c in sim.calls() if c["id"] == first)

@@ -7,7 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bridge.audio.echo_gate import EchoGate, _Analysis
+from bridge.audio.echo_analysis import Analysis
+from bridge.audio.echo_gate import EchoGate
 
 RATE = 48000
 BLOCK = RATE // 50
@@ -140,7 +141,7 @@ def test_echo_removed_does_not_depend_on_block_sizes() -> None:
 
 @pytest.mark.parametrize("rate", [8000, 16000, 44100, 48000])
 def test_analysis_keeps_speech_band_and_rejects_aliases(rate: int) -> None:
-    a, b = _Analysis(rate, 1.0), _Analysis(rate, 1.0)
+    a, b = Analysis(rate, 1.0), Analysis(rate, 1.0)
     t = np.arange(rate) / rate
     tone = (8000 * np.sin(2 * np.pi * 1000 * t)).astype(np.int16)
     alias = (8000 * np.sin(2 * np.pi * (a.rate - 1000) * t)).astype(np.int16)

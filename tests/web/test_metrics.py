@@ -302,3 +302,22 @@ def test_every_call_the_spending_limit_refuses_is_counted_once(
     assert sim.calls() == []
     assert daemon.stop() == 0
     short.cleanup()
+
+
+def test_a_call_the_cpu_could_not_keep_up_with_is_counted() -> None:
+    """`calls_cpu_behind` and `loop_late_seconds` follow the summary's lateness: a call whose
+    loop ran 600 ms late in 10 s (the summary says the CPU could not keep up) counts one and
+    0.6 s; a later call that kept up adds nothing (the e2e call keeps up: 0 either way)."""
+    from bridge.call.looplag import LoopLagStats
+    from bridge.call.summary import CallSummary
+
+    Host, metrics = metrics_on_a_bus()
+    behind = LoopLagStats(holdups=3, late_ms=600.0, max_late_ms=310.0, seconds=10.0)
+    assert behind.fell_behind
+    for loop in (behind, LoopLagStats(holdups=1, late_ms=60.0, seconds=10.0)):
+        Host.last_summary = CallSummary(call_id="c", ended_reason="customer-ended-call",
+                                        duration_s=10.0, loop=loop)
+        Host.events.publish("ended", reason="customer-ended-call", outcome="ok", seconds=10.0)
+    got = samples(metrics.exposition()[0].decode())
+    assert got[("vapi_bridge_calls_cpu_behind_total", ())] == 1
+    assert round(got[("vapi_bridge_loop_late_seconds_total", ())], 3) == 0.66

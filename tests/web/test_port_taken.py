@@ -92,3 +92,24 @@ def test_a_taken_port_leaves_the_kiosk_taking_calls_and_is_served_once_free(
     assert "Traceback" not in said, said
     assert proc.returncode == 0, said
     assert said.count("the kiosk screen is at") == 1, said
+
+
+def test_check_says_the_screen_is_not_served_though_its_port_is_free_now() -> None:
+    """`check` beside a daemon whose screen could not listen, the port free by now (the
+    other program gone): the screen comes at the daemon's next try, which `check` says, with
+    how often it tries (its status's `retrySeconds`), not "held by the daemon"."""
+    import asyncio
+
+    from bridge.cli.check_kiosk import kiosk_items
+    from bridge.profile import parse_profile
+
+    with socket.create_server(("127.0.0.1", 0)) as probe:
+        port = int(probe.getsockname()[1])
+    profile = parse_profile(f"assistant: {{id: echo}}\nhttp: {{listen: '127.0.0.1:{port}'}}\n")
+    theirs = {"listen": f"127.0.0.1:{port}", "served": False, "retrySeconds": 5.0,
+              "error": "Address already in use"}
+    (item,) = asyncio.run(kiosk_items(profile, running=True, theirs=theirs))
+    assert (item.ok, item.warn) == (True, True), item
+    assert item.detail == (f"NOT served: the daemon running with this profile could not "
+                           f"listen on 127.0.0.1:{port}: Address already in use — it tries "
+                           f"again every 5 s, and the port is free now"), item.detail
