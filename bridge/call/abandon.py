@@ -23,6 +23,7 @@ settler (`bridge.service.cut_off`), with `end_left`."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from typing import Protocol
@@ -36,20 +37,35 @@ from bridge.profile.sections import CallSettings
 from bridge.vapi import messages
 from bridge.vapi.api import VapiApi
 from bridge.vapi.callinfo import CallInfo
-from bridge.vapi.commands import CallCommands
+from bridge.vapi.commands import CallCommands, ControlRefused
 
 log = logging.getLogger("bridge.call")
 
 STOPPED_CONNECTING = "stopped-while-connecting"
+# a 4xx to an end-call: the call may be over at Vapi (its answer for a call it no longer runs
+# is 400) while its own look still says in progress (after an `ended` said late): Vapi is
+# asked again, every `LOOK_EVERY_S`, for `LOOK_AGAIN_S` at most
+OVER = (400, 404, 409, 410)
+LOOK_AGAIN_S = 3.0
+LOOK_EVERY_S = 0.5
 
 
 async def _end(commands: CallCommands, settings: CallSettings, label: str, done: str,
-               failed: str, level: int = logging.WARNING) -> bool:
+               failed: str, level: int = logging.WARNING, look_again: bool = True) -> bool:
     """`end-call` through the controlUrl, within `end_timeout_seconds`; `done` said once
-    it is accepted, else `failed` (with why, at `level`). Whether it was accepted."""
+    it is accepted, else `failed` (with why, at `level`). Whether it was accepted, or (a
+    call that was in progress: `look_again`) refused as over and said ended when Vapi is
+    asked again."""
     try:
         async with asyncio.timeout(settings.end_timeout_seconds):
             await commands.post_control(messages.end_call())  # (`hangup`: the socket's alone)
+    except ControlRefused as exc:
+        if look_again and exc.status in OVER and await ended_after_all(commands):
+            log.info("call %s: Vapi had ended it already: its controlUrl answered %d to the "
+                     "end-call, and Vapi, asked again, says it ended", label, exc.status)
+            return True
+        log.log(level, "call %s: %s", label, failed.format(why=exc))
+        return False
     except (BridgeError, TimeoutError) as exc:
         why = str(exc) or f"no answer within {settings.end_timeout_seconds:g} s"
         log.log(level, "call %s: %s", label, failed.format(why=why))
@@ -58,12 +74,30 @@ async def _end(commands: CallCommands, settings: CallSettings, label: str, done:
     return True
 
 
+async def ended_after_all(commands: CallCommands) -> bool:
+    """Whether Vapi, asked again (`GET /call/{id}`), says the call ended: after a refused
+    end-call, which alone does not say so (400 is also Vapi's answer to a bad command)."""
+    info = commands.info
+    if info is None:
+        return False
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(LOOK_AGAIN_S):
+            while True:
+                await asyncio.sleep(LOOK_EVERY_S)
+                with contextlib.suppress(BridgeError):  # (one look failed: the next one)
+                    if (await commands.api.get_call(info.id, attempts=1)).raw.get(
+                            "status") == "ended":
+                        return True
+    return False
+
+
 async def abandon(commands: CallCommands, settings: CallSettings, label: str) -> str:
     """Ask Vapi to end a call stopped while connecting; the call's ended reason."""
     await _end(commands, settings, label,
                "stopped before its socket connected: ended through its controlUrl",
                "stopped before its socket connected, and could not be ended through its "
-               "controlUrl ({why}): Vapi ends it on its own, about 20 s after it was created")
+               "controlUrl ({why}): Vapi ends it on its own, about 20 s after it was created",
+               look_again=False)  # (a 400 there: not connected yet, as often as over)
     return STOPPED_CONNECTING
 
 

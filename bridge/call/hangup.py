@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from typing import Any
 
+from bridge.call.abandon import LOOK_AGAIN_S
 from bridge.call.lifecycle import Call, ensure_live
 from bridge.call.state import ASKED_AGAIN, CallState
-from bridge.call.summary import OUTCOME_TIMEOUT_S
+from bridge.call.summary import CONNECTION_LOST, OUTCOME_TIMEOUT_S
 from bridge.call.watchdog import LOST_AFTER_S
-from bridge.errors import Refused
+from bridge.errors import NetworkError, Refused
 
 POLL_S = 0.05  # how often the setup's end is looked for
 SETTLE_S = 15.0  # bound, beyond call.end_timeout_seconds: a stop or an end takes no longer
@@ -27,7 +29,7 @@ async def hang_up(call: Call | None) -> str:
     if call is not None and (call.state.setting_up or call.state is CallState.ENDING):
         if call.state.setting_up:
             call.stop_setup.set()
-        bound = SETTLE_S + call.profile.call.end_timeout_seconds
+        bound = settle_wait(call.profile.call.end_timeout_seconds)
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(bound):
                 while call.state not in (CallState.IN_CALL, CallState.ENDED):
@@ -47,6 +49,23 @@ async def hang_up(call: Call | None) -> str:
     return f"call {call.short_id} ended ({reason_of(call)})"
 
 
+def settle_wait(end_timeout: float) -> float:
+    """The longest an end waits for the call to be over here: an earlier end's or a
+    setup's stop (this end's own, `Call.end`: a send, `end_timeout`, a close, is shorter)."""
+    return SETTLE_S + end_timeout
+
+
+def summary_wait(end_timeout: float) -> float:
+    """The longest an end Vapi did not confirm waits, then, for the summary's word."""
+    return OUTCOME_TIMEOUT_S + end_timeout + LOOK_AGAIN_S + 1.0
+
+
+def longest_answer(end_timeout: float) -> float:
+    """The longest `hang_up` takes to answer, with `call.end_timeout_seconds` at
+    `end_timeout`; `ctl end` waits longer by default (`control.client.END_TIMEOUT_S`)."""
+    return settle_wait(end_timeout) + summary_wait(end_timeout)
+
+
 def _unconfirmed_end(call: Call) -> bool:
     """An end asked of a call that was up (end-call sent) met no `ended` from Vapi."""
     return bool(call.clock.started) and call.vapi.end_sent and not call.vapi.ended.is_set()
@@ -57,10 +76,11 @@ async def _unconfirmed(call: Call) -> str:
     once the summary has asked Vapi about the call and, if it goes on, ended it through
     its controlUrl; one Vapi could not be asked about or told to end goes to the daemon's
     spending settler (`end_if_lost`), and the operator is told. The summary's look takes
-    `OUTCOME_TIMEOUT_S` at most, its end through the controlUrl `end_timeout_seconds`."""
+    `OUTCOME_TIMEOUT_S` at most, its end through the controlUrl `end_timeout_seconds`, and
+    a look again after a refused end (Vapi may have ended the call, its look said late)
+    `LOOK_AGAIN_S`."""
     with contextlib.suppress(TimeoutError):
-        async with asyncio.timeout(OUTCOME_TIMEOUT_S + call.profile.call.end_timeout_seconds
-                                   + 1.0):
+        async with asyncio.timeout(summary_wait(call.profile.call.end_timeout_seconds)):
             while call.summary is None:
                 await asyncio.sleep(POLL_S)
     if call.summary is not None and not call.vapi.left_open:
@@ -81,6 +101,27 @@ def stall_note(call: Call) -> str:
     return "" if stalled is None else f"; but the link is stalled (nothing from Vapi for " \
         f"{stalled:.0f} s): the call is lost unless it carries again within " \
         f"{LOST_AFTER_S:.0f} s of the last"
+
+
+async def send_noted(call: Call, command: dict[str, Any]) -> str:
+    """`call.commands.send`: the path it took; a `NetworkError` (on a dead link) says too
+    whether the call is kept, or was lost and what then happens to it (`down_note`)."""
+    try:
+        return await call.commands.send(command)
+    except NetworkError as exc:
+        raise exc.__class__(f"{exc}{down_note(call)}") from None
+
+
+def down_note(call: Call) -> str:
+    """What an operator is told beside a command that failed on a link carrying nothing
+    (`CallCommands.post_control`'s bound): the call is kept if the link comes back in time,
+    or it was lost meanwhile, and what then happens to it ("" for any other call)."""
+    if call.stalled_s is not None:
+        return stall_note(call).replace("; but the link", "; the link", 1)
+    if call.ended_reason != CONNECTION_LOST:
+        return ""
+    return ("; the call was lost meanwhile (connection-lost): Vapi is asked about it, and it "
+            "is ended through its controlUrl once Vapi answers (see the daemon's log)")
 
 
 def reason_of(call: Call) -> str:

@@ -39,7 +39,7 @@ from bridge.call.recording import Recorder
 from bridge.call.state import CallState, VapiStatus, shown
 from bridge.call.summary import CONNECTION_LOST, CallSummary, DeviceShare, summarise
 from bridge.call.turns import VISITOR_LEFT, Turns
-from bridge.call.watchdog import watch
+from bridge.call.watchdog import down_wait, watch
 from bridge.errors import AudioDeviceError, NetworkError, ProfileError, Refused
 from bridge.profile import public_key
 from bridge.profile.model import Profile
@@ -77,7 +77,8 @@ class Call:
         self.commands = CallCommands(api, lambda c: me.send_command(c),
             via=profile.call.commands_via, public_key=control_key(profile),
             allow_plaintext=profile.api.allow_plaintext, timeout=profile.api.timeout_seconds,
-            check=lambda: ensure_live(me), sent=lambda c: me.barge_in.after_command(c, me.short_id))
+            check=lambda: ensure_live(me), sent=lambda c: me.barge_in.after_command(c, me.short_id),
+            down_wait=lambda: down_wait(me.stalled_s, profile.api.timeout_seconds))
         self._socket: CallSocket | None = None
         self._events = EventQueue()
         self.events = self._events.events  # every server event, until the call is over

@@ -47,6 +47,23 @@ GOODBYE_MAX_S = 6.0  # beyond end_timeout_seconds: a server that talks on (backg
 # streamed after `ended`) is not waited on longer; a goodbye is a sentence or two
 
 
+DOWN_MIN_S = 2.0  # a controlUrl answers in 0.2-0.3 s, a lookup about as fast
+DOWN_PAST_S = 1.0  # past the watch's verdict (its ping's timeout): the call lost by then
+
+
+def down_wait(stalled: float | None, timeout: float) -> float | None:
+    """How long a command by the controlUrl may take while the call's link carries nothing
+    (`stalled` s; None: it carries, and requests take their own timeouts and retries): the
+    time left before the call is found lost (`LOST_AFTER_S` after its last message, and
+    `DOWN_PAST_S`), for then the link is lost or kept and the answer can say which,
+    `DOWN_MIN_S` at least; never longer than one request's own `timeout`
+    (`api.timeout_seconds`). Before, a `say` on a dead link waited for the controlUrl's
+    lookup, retried: ~21 s."""
+    if stalled is None:
+        return None
+    return min(timeout, max(DOWN_MIN_S, LOST_AFTER_S + DOWN_PAST_S - stalled))
+
+
 class Speech(Protocol):
     """When the assistant's speech last arrived after the call's end (`Downlink`)."""
 

@@ -22,7 +22,7 @@ from typing import Any
 from bridge.cli import ctl_events
 from bridge.cli.parsing import seconds
 from bridge.control import status
-from bridge.control.client import DEFAULT_TIMEOUT_S, find_socket, request, stream
+from bridge.control.client import DEFAULT_TIMEOUT_S, END_TIMEOUT_S, find_socket, request, stream
 from bridge.control.request import error, kind_of
 from bridge.errors import BridgeError, ExitCode, UsageError
 
@@ -111,13 +111,14 @@ def _where(parser: argparse.ArgumentParser, *, top: bool) -> None:
                         "(events: JSON lines, even on a terminal)", **opt)
     parser.add_argument("--timeout", type=seconds,
                         help=f"seconds to wait for the answer (default "
-                             f"{DEFAULT_TIMEOUT_S:.0f})", **opt)
+                             f"{DEFAULT_TIMEOUT_S:.0f}; for end {END_TIMEOUT_S:.0f}: the "
+                             f"daemon's longest answer to it)", **opt)
 
 
 def configure(parser: argparse.ArgumentParser,
               common: argparse.ArgumentParser | None = None) -> None:
     _where(parser, top=True)
-    parser.set_defaults(timeout=DEFAULT_TIMEOUT_S)
+    parser.set_defaults(timeout=None)  # (`timeout_of`: the command's own)
     shared = argparse.ArgumentParser(add_help=False)
     _where(shared, top=False)
     parents = [shared, *([common] if common else [])]
@@ -143,6 +144,13 @@ def _check_destination(text: str, extension: str | None) -> None:
         raise UsageError(f"transfer: {exc}") from None
 
 
+def timeout_of(args: argparse.Namespace) -> float:
+    """`--timeout`, or the command's default: `end` waits for the daemon's longest answer."""
+    if args.timeout is not None:
+        return float(args.timeout)
+    return END_TIMEOUT_S if args.ctl_command == "end" else DEFAULT_TIMEOUT_S
+
+
 def run(args: argparse.Namespace) -> int:
     lines: Iterator[bytes] | None = None
     try:
@@ -152,9 +160,9 @@ def run(args: argparse.Namespace) -> int:
             _check_destination(args.destination, args.extension)
         path = find_socket(args.profile, args.socket)
         if args.ctl_command == "events":  # a stream: the answer, then event lines
-            answer, lines = stream(path, build_request(args), timeout=args.timeout)
+            answer, lines = stream(path, build_request(args), timeout=timeout_of(args))
         else:
-            answer = request(path, build_request(args), timeout=args.timeout)
+            answer = request(path, build_request(args), timeout=timeout_of(args))
     except BridgeError as exc:  # no daemon, a bad --profile, …: under --json, an answer too
         if not args.json:
             raise

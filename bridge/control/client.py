@@ -29,6 +29,10 @@ if TYPE_CHECKING:
     from bridge.profile.model import Profile
 
 DEFAULT_TIMEOUT_S = 30.0
+# `ctl end`'s: beyond the daemon's longest answer to an end, 84 s with the largest
+# `call.end_timeout_seconds` (30 s: `bridge.call.hangup.longest_answer`); before, a 30 s
+# wait here ran out first and said the daemon did not answer
+END_TIMEOUT_S = 90.0
 MAX_ANSWER = 1024 * 1024  # bytes of one line read from the daemon
 
 

@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from bridge import events, redact
-from bridge.call.hangup import hang_up, reason_of, stall_note
+from bridge.call.hangup import hang_up, reason_of, send_noted, stall_note
 from bridge.call.lifecycle import Call, ensure_live
 from bridge.call.state import CallState
 from bridge.control import status
@@ -70,7 +70,7 @@ def command(name: str) -> Callable[[Handler], Handler]:
 
 async def _vapi(host: Host, command: dict[str, Any], what: str) -> Answer:
     call = ensure_live(host.call)
-    via = await call.commands.send(command)
+    via = await send_noted(call, command)
     message = f"call {call.short_id}: {what} ({via}){stall_note(call)}"  # (a dead link)
     return {"message": message, "call": call.short_id, "via": via, "sent": command}
 

@@ -97,6 +97,9 @@ FAULTS: dict[str, tuple[str, str]] = {
     "ended-first": ("[MS]", "a line that ends the call (a goodbye) has its status-update ended "
                     "sent MS ms (default 0) after its speech-update started, ahead of its "
                     "audio, which goes on at the downlink's pace; the close follows it"),
+    "ended-slow": ("MS", "Vapi ends the call (its controlUrl answers 400 from then on) but "
+                   "says so MS ms late: the status-update ended and the close, and GET "
+                   "/call/{id}, which says in-progress until then"),
     "monitor-in-create": ("", "the 201 response of POST /call includes 'monitor'"),
     "listen-swap": ("", "listen socket: channel 0 = assistant, channel 1 = customer"),
     "listen-no-start": ("", "listen socket: no {\"type\": \"start\"} text frame first"),
@@ -128,6 +131,7 @@ NEEDS_ARG = {
     "jitter",
     "hang",
     "end-close",
+    "ended-slow",
     "vapi-error",
 }
 TEXT_ARG = {"listen-encoding"}  # a word, not a number

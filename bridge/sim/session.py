@@ -209,11 +209,20 @@ class CallSession:
     def end(self, reason: str, *, notify: bool = True) -> None:
         if self.ended:
             return
-        self.ended = True
-        self.rec.mark_ended(reason)
-        log.info("call %s: ended (%s)", self.rec.id, self.rec.masked(reason, self.cfg))
+        self.ended = True  # (the controlUrl refuses the call from now on: 400)
         if self.pump is not None:
             self.pump.stop()
+        slow = self.rec.faults.get("ended-slow") if notify else None
+        if slow is not None:  # a timer, not a task: the socket's close cancels those
+            asyncio.get_running_loop().call_later(slow.number() / 1000.0, self._said_ended,
+                                                  reason)
+            return
+        self._said_ended(reason, notify)
+
+    def _said_ended(self, reason: str, notify: bool = True) -> None:
+        """The end said: in the call's record (`GET /call/{id}`), and to the client."""
+        self.rec.mark_ended(reason)
+        log.info("call %s: ended (%s)", self.rec.id, self.rec.masked(reason, self.cfg))
         if notify and not self.outbox.dead:
             self.emit(ev.status_update("ended", reason))
             code = int(fault.number()) if (fault := self.rec.faults.get("end-close")) else 1000

@@ -9,6 +9,7 @@ seconds later or never. 4xx is a refusal; Vapi answers 400 (not 404) once the ca
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -45,13 +46,16 @@ class CallCommands:
     is down: then, as when it is closed, the command goes by the controlUrl); `check`
     raises `Refused` when the call cannot take commands now; `public_key` gives the key for
     an authenticated controlUrl (None: `call.control_auth` off), read when a POST needs it;
-    `sent` is told of each command delivered (a `say` to the controlUrl as it is POSTed).
-    `info` is the call's, set once it is created."""
+    `sent` is told of each command delivered (a `say` to the controlUrl as it is POSTed);
+    `down_wait` bounds a command by the controlUrl while the call's link carries nothing
+    (None while it carries: a request's own timeout and retries then). `info` is the
+    call's, set once it is created."""
 
     def __init__(self, api: VapiApi, send_socket: SocketSend, *, via: str,
                  public_key: Callable[[], str] | None, allow_plaintext: bool,
                  timeout: float, check: Callable[[], None] = _no_check,
-                 sent: Callable[[dict[str, Any]], None] | None = None) -> None:
+                 sent: Callable[[dict[str, Any]], None] | None = None,
+                 down_wait: Callable[[], float | None] = lambda: None) -> None:
         self.api = api
         self.info: CallInfo | None = None
         self.sent_controls: dict[str, bool] = {}  # "assistant"/"customer" → muted
@@ -62,6 +66,7 @@ class CallCommands:
         self._timeout = timeout
         self._check = check
         self._sent = sent  # told of each command delivered (the call acts on its own side)
+        self._down_wait = down_wait
         self._control_url: str | None = None
 
     @property
@@ -89,7 +94,7 @@ class CallCommands:
             early = command.get("type") == "say"  # Vapi may speak it before the POST's
             if early:  # answer is back: told first, or its start would be cut
                 self._tell(command)
-            await self.post_control(command)
+            await self.post_control(command, within=self._down_wait())
             if not early:  # a mute Vapi refused: nothing done on our side either
                 self._tell(command)
         else:
@@ -124,13 +129,13 @@ class CallCommands:
             party = name.removeprefix("un").removeprefix("mute-")
             self.sent_controls[party] = not name.startswith("un")
 
-    async def control_url(self) -> str:
+    async def control_url(self, attempts: int = 2) -> str:
         if self._control_url:
             return self._control_url
         assert self.info is not None
         url = self.info.control_url
         if not url:
-            url = (await self.api.get_call(self.info.id, attempts=2)).control_url
+            url = (await self.api.get_call(self.info.id, attempts=attempts)).control_url
         if not url:
             raise Refused(f"Vapi gave no controlUrl for call {self._label} (is the "
                           f"assistant's monitorPlan.controlEnabled off?)")
@@ -147,22 +152,32 @@ class CallCommands:
             headers["Authorization"] = f"Bearer {key}"
         return headers
 
-    async def post_control(self, command: dict[str, Any]) -> None:
-        """POST `command` to the controlUrl, whatever the call's state."""
+    async def post_control(self, command: dict[str, Any], within: float | None = None) -> None:
+        """POST `command` to the controlUrl, whatever the call's state; `within`: seconds
+        for it all, the controlUrl's lookup (one attempt then) and the POST (a link that
+        carries nothing: its answer comes when the call is lost or kept, not retries later)."""
         kind = name_of(command)
+        ends = asyncio.get_running_loop().time() + (within or 0.0)
         try:
-            url = await self.control_url()
+            async with asyncio.timeout_at(None if within is None else ends):
+                url = await self.control_url(attempts=2 if within is None else 1)
         except NetworkError as exc:  # (the lookup's own words name the cause and the fix)
             raise exc.__class__(f"call {self._label}: {kind} not sent: Vapi could not be "
                                 f"asked for the call's controlUrl: {exc}") from None
-        deadline = DEADLINE_FACTOR * self._timeout
+        except TimeoutError:
+            raise NetworkError(f"call {self._label}: {kind} not sent: Vapi could not be asked "
+                               f"for the call's controlUrl: no answer within {within:.1f} s"
+                               ) from None
+        timeout = self._timeout if within is None else \
+            round(min(self._timeout, max(0.5, ends - asyncio.get_running_loop().time())), 1)
+        deadline = DEADLINE_FACTOR * self._timeout if within is None else timeout
         try:  # a 2xx is all it takes: its body is not read
-            async with http_client(timeout=self._timeout) as client:
+            async with http_client(timeout=timeout) as client:
                 answer = await read_answer(client, "POST", url, cap=0, deadline=deadline,
                                            content=json.dumps(command), headers=self.headers())
         except httpx.TimeoutException:
             raise NetworkError(f"call {self._label}: the controlUrl did not answer {kind} "
-                               f"within {self._timeout:.0f} s: {UNSURE}") from None
+                               f"within {timeout:g} s: {UNSURE}") from None
         except TimeoutError:
             raise NetworkError(f"call {self._label}: the controlUrl's answer to {kind} took "
                                f"longer than {deadline:g} s: {UNSURE}") from None
@@ -191,14 +206,24 @@ def name_of(command: dict[str, Any]) -> str:
     return inert(str(name or "?"), 40)
 
 
+class ControlRefused(Refused):
+    """The controlUrl answered `status` (4xx) to a command: 400 is Vapi's answer for a bad
+    command and for a call it no longer runs alike, so only a look at the call tells which."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
 def _refusal(kind: str, status: int, detail: str) -> Refused | NetworkError:
     if status == 401:
-        return Refused(f"the controlUrl refused {kind} (401 {detail}) — it needs the public "
-                       f"key: set call.control_auth: true and VAPI_PUBLIC_KEY")
+        return ControlRefused(f"the controlUrl refused {kind} (401 {detail}) — it needs the "
+                              f"public key: set call.control_auth: true and VAPI_PUBLIC_KEY",
+                              status)
     if status in (400, 404, 409, 410):
         # Vapi answers 400 for a call it no longer runs as well as for a bad command
-        return Refused(f"the controlUrl refused {kind} ({status}: {detail}) — the call may "
-                       f"have ended, or Vapi does not take this command")
+        return ControlRefused(f"the controlUrl refused {kind} ({status}: {detail}) — the "
+                              f"call may have ended, or Vapi does not take this command", status)
     if 400 <= status < 500:
-        return Refused(f"the controlUrl refused {kind} ({status}): {detail}")
+        return ControlRefused(f"the controlUrl refused {kind} ({status}): {detail}", status)
     return NetworkError(f"the controlUrl failed on {kind} (HTTP {status})")

@@ -63,7 +63,8 @@ async def read_answer(client: httpx.AsyncClient, method: str, url: str, *, cap: 
     `SLOW_LINK_BYTES_S` received), `TimeoutError`; httpx's errors as they come. The cap
     counts decoded bytes, a compressed body's included (`body_decode`)."""
     ends = asyncio.get_running_loop().time() + deadline
-    async with asyncio.timeout(ends) as timer, client.stream(method, url, **kwargs) as response:
+    async with asyncio.timeout_at(ends) as timer, \
+            client.stream(method, url, **kwargs) as response:
         def received() -> None:
             timer.reschedule(ends + response.num_bytes_downloaded / SLOW_LINK_BYTES_S)
 

@@ -133,6 +133,17 @@ def trickle(status: int) -> Answer:
     return answer
 
 
+def trickled_head(status: int) -> Answer:
+    """The status line, then a byte of a header every TRICKLE_S, until the client lets go."""
+    async def answer(exchange: Exchange, reader: Reader, writer: Writer) -> bool:
+        writer.write(f"HTTP/1.1 {status} X\r\nX-Pad: ".encode())
+        while not (reader.at_eof() or writer.is_closing()):
+            await send(exchange, writer, b"x", 1)
+            await asyncio.sleep(TRICKLE_S)
+        return False
+    return answer
+
+
 def steady(status: int, body: bytes, seconds: float) -> Answer:
     """`body` sent evenly over `seconds`: a long answer on a slow but working link."""
     async def answer(exchange: Exchange, _: Reader, writer: Writer) -> bool:
@@ -310,3 +321,21 @@ def test_a_long_answer_on_a_slow_link_still_comes_whole() -> None:
     info = asyncio.run(go())
     assert info.raw["pad"] == pad
     info.release_secrets()
+
+
+def test_an_answer_whose_head_trickles_ends_at_the_deadline() -> None:
+    """The deadline counts from the request, not from the body's first byte: an answer
+    whose headers come a byte at a time, each read well within the per-read timeout, ends
+    there. Before, `read_answer` set it as a delay of the loop's whole clock (`timeout`,
+    not `timeout_at`): until a body byte came, nothing but the guard ended it."""
+    async def go() -> None:
+        routes = {("GET", f"/call/{CALL_ID}"): trickled_head(200)}
+        async with RawServer(routes) as server, asyncio.timeout(GUARD), \
+                VapiApi(server.url, "private-key", timeout=1.0) as api:
+            started = asyncio.get_running_loop().time()
+            with pytest.raises(NetworkError, match=r"the call lookup\): (the answer took "
+                                                   r"longer than 3 s|timed out)"):
+                await api.get_call(CALL_ID, attempts=1)
+            assert asyncio.get_running_loop().time() - started < DEADLINE_FACTOR + 2
+
+    asyncio.run(go())

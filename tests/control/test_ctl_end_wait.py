@@ -1,0 +1,27 @@
+"""`ctl end` waits for the daemon's answer however long the daemon may take to give it: an
+end Vapi did not confirm is answered once the summary has looked at the call and, if need
+be, ended it through the controlUrl (and looked again after a 400). With
+`call.end_timeout_seconds: 30` that is up to 84 s; `ctl` waited 30 s and then said the
+daemon did not answer (exit 5) instead of the daemon's answer."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+
+from bridge.call.hangup import longest_answer
+from bridge.cli.ctl import timeout_of
+from bridge.cli.main import build_parser
+from bridge.profile.sections import CallSettings
+
+
+def _args(*argv: str) -> argparse.Namespace:
+    return build_parser().parse_args(["ctl", "--socket", "/nonexistent", *argv])
+
+
+def test_ctl_end_waits_longer_than_the_daemons_longest_end_answer() -> None:
+    spec = next(f for f in dataclasses.fields(CallSettings)
+                if f.name == "end_timeout_seconds").metadata["spec"]
+    assert timeout_of(_args("end")) > longest_answer(spec.hi) > 60
+    assert timeout_of(_args("say", "hi")) == 30  # the others: as before
+    assert timeout_of(_args("end", "--timeout", "5")) == 5  # and a --timeout is a --timeout
