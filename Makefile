@@ -42,7 +42,8 @@ SERIAL_DIST ?= -n 3 --dist loadgroup
 # is shown in pytest's summary (R).
 SERIAL_RERUNS := --reruns 2 -rR
 # As root beside a kiosk's system unit, the tests get a /run/vapi-bridge of their own
-# (tests/isolated.sh): profile names such as frontdesk and kiosk meet the unit's socket.
+# (tests/isolated.sh), or none run and it says why: profile names such as frontdesk and
+# kiosk meet the unit's socket.
 ISOLATED := sh tests/isolated.sh
 # the slowest tests of each stage, printed after it: where CI's 20 minutes go
 DURATIONS := --durations=15

@@ -36,6 +36,7 @@ from typing import Any
 
 from bridge.audio.base import AudioSink, AudioSource
 from bridge.call.lifecycle import Call, ensure_live
+from bridge.call.state import SCRIPT_FOLLOW_UP
 from bridge.call.summary import CallSummary
 from bridge.call.tail import play_out
 from bridge.call.wiring import calling_api, close_audio, make_recorder, start_audio
@@ -194,6 +195,7 @@ async def open_call(profile: str | Profile, *, overrides: str | list[str] | None
     try:
         source, sink = start_audio(p, audio)
         call = Call(p, api, source, sink, recorder=make_recorder(p) if record else None)
+        call.vapi.follow_up = SCRIPT_FOLLOW_UP  # no daemon's settler asks again after it
         try:
             await call.start()
             yield CallHandle(call)

@@ -28,7 +28,7 @@ import logging
 from collections.abc import Callable
 from typing import Protocol
 
-from bridge.call.state import ASKED_AGAIN, VapiStatus
+from bridge.call.state import ASKED_AGAIN, DAEMON_FOLLOW_UP, VapiStatus
 from bridge.call.summary import OUTCOME_TIMEOUT_S
 from bridge.errors import BridgeError
 from bridge.inert import inert
@@ -104,12 +104,13 @@ async def abandon(commands: CallCommands, settings: CallSettings, label: str) ->
 LEFT = "left in progress when the daemon last stopped"
 
 
-async def end_lost(commands: CallCommands, settings: CallSettings, label: str) -> bool:
-    """Ask Vapi to end a call whose socket was lost while Vapi says it goes on."""
+async def end_lost(commands: CallCommands, settings: CallSettings, label: str,
+                   follow_up: str = DAEMON_FOLLOW_UP) -> bool:
+    """Ask Vapi to end a call whose socket was lost while Vapi says it goes on; `follow_up`
+    what becomes of it if it cannot be (`VapiStatus.follow_up`)."""
     return await _end(commands, settings, label,
                       "ended through its controlUrl, so that Vapi stops billing it",
-                      "could not be ended through its controlUrl either ({why}): asked "
-                      f"again {ASKED_AGAIN}")
+                      "could not be ended through its controlUrl either ({why}): " + follow_up)
 
 
 LOST = "lost with its link and still in progress now that Vapi answers"

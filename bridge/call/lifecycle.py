@@ -172,7 +172,7 @@ class Call:
                 await self.recorder.aclose(connected=self._socket is not None)
         try:
             summary = self.summary = await summarise(self, functools.partial(
-                end_lost, self.commands, self.profile.call, self.short_id))
+                end_lost, self.commands, self.profile.call, self.short_id, self.vapi.follow_up))
             if self.recorder is not None and self.info is not None:  # a slow disk: off the loop
                 await asyncio.to_thread(self.recorder.note_end, self.info.id, summary.ended_reason)
         finally:

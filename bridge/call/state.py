@@ -40,6 +40,11 @@ class CallState(enum.Enum):
 # when the daemon's spending settler asks again about a call left open (`left_open`): a
 # daemon in `once` mode (`run`) exits after its call, so its next start asks there
 ASKED_AGAIN = "every 30 s while the daemon runs, and at its next start"
+# what becomes of a call Vapi never confirmed ended (`VapiStatus.follow_up`): the daemon's; and a
+# script's (`bridge.client`), which no settler follows: none runs once its call is closed
+DAEMON_FOLLOW_UP = f"asked again {ASKED_AGAIN}, and ended through its controlUrl if it goes on"
+SCRIPT_FOLLOW_UP = ("Vapi may bill it until Vapi ends it, and nothing asks again once this "
+                    "script's call is closed: Vapi's dashboard shows whether it goes on")
 
 
 class VapiStatus:
@@ -57,6 +62,7 @@ class VapiStatus:
         self.closed_unsaid: int | None = None
         self.watch_lost = False
         self.left_open = False
+        self.follow_up = DAEMON_FOLLOW_UP  # what becomes of it then (a script's: bridge.client)
         self.end_sent = False  # we asked for the end (end-call)
         self.end_stalled: float | None = None  # the link's stall then (`hangup`), if any
 

@@ -14,7 +14,7 @@ from bridge.audio.playout import PlayoutStats
 from bridge.call.downlink import Downlink
 from bridge.call.looplag import LoopLagStats
 from bridge.call.recording import Recorder
-from bridge.call.state import ASKED_AGAIN, VapiStatus
+from bridge.call.state import VapiStatus
 from bridge.call.turns import VISITOR_LEFT, Turns, percentile
 from bridge.call.uplink import Uplink, UplinkStats
 from bridge.errors import ExitCode
@@ -187,7 +187,7 @@ async def summarise(call: Finished, end_lost: Callable[[], Awaitable[bool]]) -> 
             call.api, call.info, call.vapi.closed_unsaid, call.short_id, end_lost)
     elif call.info is not None and reason != CONNECTION_LOST:
         reason, cost, call.vapi.left_open = await read_outcome(
-            call.api, call.info, reason, call.short_id,
+            call.api, call.info, reason, call.short_id, call.vapi.follow_up,
             end_lost if call.vapi.end_sent and not call.vapi.ended.is_set() else None)
     if call.turns.left:  # ended by us for silence: Vapi's reason would say who hung up
         reason = VISITOR_LEFT
@@ -215,21 +215,21 @@ async def summarise(call: Finished, end_lost: Callable[[], Awaitable[bool]]) -> 
         heard_gaps_ms=list(call.turns.gaps_ms), loop=call.uplink.lag.report(call.short_id))
 
 
-async def read_outcome(api: VapiApi, info: CallInfo, reason: str, label: str,
+async def read_outcome(api: VapiApi, info: CallInfo, reason: str, label: str, follow_up: str,
                        end_lost: Callable[[], Awaitable[bool]] | None = None
                        ) -> tuple[str, float | None, bool]:
     """The ended call's reason and cost from `GET /call/{id}`; `reason` (and no cost) when
     Vapi cannot say. `end_lost`: our end-call met no `ended` (a link dead before the
     watchdog saw it, or as `ctl end` was asked: the end-call went nowhere), so a call Vapi
     says is in progress is ended through its controlUrl. The third value: such a call may
-    be billed still (Vapi not asked, or not told to end it: `VapiStatus.left_open`)."""
+    be billed still (Vapi not asked, or not told to end it: `VapiStatus.left_open`), and
+    `follow_up` says what becomes of it (`VapiStatus.follow_up`: the daemon's, a script's)."""
     try:
         final = await final_call(api, info)
     except Exception as exc:
         log.warning("call %s: could not read the call's outcome (%s)%s", label,
                     str(exc) or exc.__class__.__name__, "" if end_lost is None else
-                    f"; Vapi never confirmed the end: asked again {ASKED_AGAIN}, and ended "
-                    f"through its controlUrl if it goes on")
+                    f"; Vapi never confirmed the end: {follow_up}")
         return reason, None, end_lost is not None
     left = False
     if end_lost is not None and final.get("status") == "in-progress":

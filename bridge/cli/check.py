@@ -40,10 +40,10 @@ from bridge.cli.check_api import (
 from bridge.cli.check_item import Item, line
 from bridge.cli.check_kiosk import kiosk_items
 from bridge.control.paths import client_candidates, prepare_directory, socket_path
-from bridge.control.server import is_live, their_status
+from bridge.control.peers import ctl_command, is_live, their_status
 from bridge.errors import BridgeError, ExitCode
 from bridge.events import EventBus
-from bridge.extras import install_command, program
+from bridge.extras import install_command
 from bridge.inert import printable
 from bridge.profile import Profile, load_profile
 from bridge.profile.fields import file_path
@@ -94,9 +94,7 @@ async def _running(profile: Profile) -> tuple[list[Item], dict[str, Any]]:
                      f"this profile ({profile.name}) a service.control_socket of its own, or "
                      f"leave it unset (the default socket is named after the profile)",
                      ExitCode.PROFILE)], {}
-    # ctl as the daemon's user, which it says when it refuses this one (root too)
-    ctl = status.get("ctl") if status.get("kind") == "refused" else None
-    ctl = printable(ctl, 300) if isinstance(ctl, str) else f"{program()} ctl"
+    ctl = ctl_command(status)  # as the daemon's user when it refuses this one (root too)
     return [Item(True, "daemon", f"one is running with this profile now (its control socket "
                  f"{path} answers): `run` is refused while it runs; `{ctl} --socket "
                  f"{shlex.quote(str(path))} status` shows it", warn=True)], status

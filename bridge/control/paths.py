@@ -3,12 +3,17 @@
 The daemon binds, in order: `service.control_socket` (relative to the profile's
 directory); `$RUNTIME_DIRECTORY/<profile>.sock` (systemd; the first of several
 ':'-separated paths); `$XDG_RUNTIME_DIR/vapi-bridge/<profile>.sock`;
-`$TMPDIR/vapi-bridge-<uid>/<profile>.sock` (`/tmp` when TMPDIR is unset; a 0700 directory
-this user owns).
+`/tmp/vapi-bridge-<uid>/<profile>.sock` (a 0700 directory this user owns). Not under
+$TMPDIR, as tmux's /tmp/tmux-UID is not: a login shell's TMPDIR (pam_tmpdir's
+/tmp/user/UID), sudo's reset environment, cron's and a `nohup` from elsewhere differ, and a
+daemon and a `ctl` that saw two did not find each other (nor a second `run` the first).
 
 `ctl`, run from an operator's shell, has no `$RUNTIME_DIRECTORY`: it looks in the same
-places plus `/run/vapi-bridge` (the system unit's RuntimeDirectory) and takes the first
-socket that answers (`bridge.control.client.find_socket`: one a killed daemon left is none).
+places plus `/run/vapi-bridge` (the system unit's RuntimeDirectory) and
+`$TMPDIR/vapi-bridge-<uid>` (where versions before this one bound, and, with
+`$XDG_RUNTIME_DIR` set, the only /tmp place looked in: the tests' daemons meet no kiosk's
+there), and takes the first socket that answers (`bridge.control.client.find_socket`: one
+a killed daemon left is none).
 """
 
 from __future__ import annotations
@@ -28,8 +33,13 @@ SYSTEM_RUNTIME_DIR = Path("/run/vapi-bridge")
 MAX_PATH_BYTES = 107  # sun_path is 108 bytes with the terminating NUL
 
 
-def tmp_dir(env: Mapping[str, str] | None = None) -> Path:
-    env = os.environ if env is None else env
+def tmp_dir() -> Path:
+    """The daemon's directory without $RUNTIME_DIRECTORY or $XDG_RUNTIME_DIR: not TMPDIR's."""
+    return Path("/tmp") / f"vapi-bridge-{os.getuid()}"
+
+
+def env_tmp_dir(env: Mapping[str, str]) -> Path:
+    """$TMPDIR's (/tmp when unset): where a daemon of an earlier version bound."""
     return Path(env.get("TMPDIR") or "/tmp") / f"vapi-bridge-{os.getuid()}"
 
 
@@ -61,7 +71,10 @@ def default_dirs(env: Mapping[str, str] | None = None, *, for_client: bool = Fal
     xdg = _first(env.get("XDG_RUNTIME_DIR"))
     if xdg is not None:
         dirs.append(xdg / "vapi-bridge")
-    dirs.append(tmp_dir(env))
+    else:
+        dirs.append(tmp_dir())
+    if for_client and env_tmp_dir(env) not in dirs:
+        dirs.append(env_tmp_dir(env))
     return dirs
 
 

@@ -34,8 +34,9 @@ from typing import Any
 from bridge.control import stream
 from bridge.control.commands import Host, handle
 from bridge.control.paths import client_candidates, prepare_directory, socket_path
+from bridge.control.peers import ctl_hint, is_live, their_profile
 from bridge.control.request import MAX_LINE, Answer, error, refusal
-from bridge.errors import BridgeError, ProfileError
+from bridge.errors import ProfileError
 from bridge.events import EventBus
 from bridge.inert import printable
 from bridge.profile import Profile
@@ -75,41 +76,6 @@ def _parse(line: bytes) -> Any:
 
 def _answer_line(answer: dict[str, Any]) -> bytes:
     return (json.dumps(answer, separators=(",", ":"), default=str) + "\n").encode()
-
-
-async def is_live(path: Path) -> bool:
-    try:
-        async with asyncio.timeout(2):
-            _, writer = await asyncio.open_unix_connection(str(path))
-    except (ConnectionRefusedError, FileNotFoundError, TimeoutError):
-        return False
-    except OSError:
-        return False
-    writer.close()
-    with contextlib.suppress(Exception):
-        await writer.wait_closed()
-    return True
-
-
-async def their_status(path: Path) -> dict[str, Any]:
-    """The `status` answer of the daemon answering on `path` (a refusal's too: it names the
-    `ctl` that would be answered); {} if none. Through `ctl`'s own client: a daemon that
-    refuses this uid answers and closes before the request is sent, and an asyncio stream
-    then lost the answer with the broken pipe (1 in 2 `check`s beside another user's daemon
-    missed the refusal's `ctl`)."""
-    from bridge.control.client import request
-
-    try:
-        answer = await asyncio.to_thread(request, path, {"cmd": "status"}, 2.0)
-    except (BridgeError, OSError, ValueError):
-        return {}
-    return answer if isinstance(answer, dict) else {}
-
-
-async def their_profile(path: Path) -> str | None:
-    """The profile of the daemon answering on `path` (its `status`), None if it says none."""
-    name = (await their_status(path)).get("profile")
-    return name if isinstance(name, str) else None
 
 
 class ControlServer:
@@ -162,8 +128,8 @@ class ControlServer:
                                f"(set service.control_socket elsewhere)")
         if await is_live(self.path):
             raise SocketInUse(f"another vapi-bridge daemon is already running with the control "
-                              f"socket {self.path} — stop it first (`vapi-bridge ctl --socket "
-                              f"{self.path} status` shows it)")
+                              f"socket {self.path} — stop it first (`{await ctl_hint(self.path)}"
+                              f" status` shows it)")
         log.info("removing a stale control socket %s", self.path)
         with contextlib.suppress(FileNotFoundError):
             self.path.unlink()
@@ -271,8 +237,7 @@ async def serve_control(host: Host, profile: Profile) -> AsyncIterator[ControlSe
             raise SocketInUse(f"a vapi-bridge daemon is already running this profile (its "
                               f"control socket {other} answers); a second would open the "
                               f"same devices — stop it first (systemctl stop "
-                              f"vapi-bridge@{profile.name}), or use `vapi-bridge ctl "
-                              f"--socket {other}`")
+                              f"vapi-bridge@{profile.name}), or use `{await ctl_hint(other)}`")
     if (them := await their_profile(server.path)) not in (None, profile.name):  # another
         # kiosk's (a name: it answered): stopping it is not the fix
         raise SocketInUse(f"the control socket {server.path} is the one the daemon of profile "

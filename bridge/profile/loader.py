@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from bridge.errors import ProfileError
+from bridge.inert import inert
 from bridge.profile.audiofiles import file_problem
 from bridge.profile.fields import Invalid, file_path, suggest
 from bridge.profile.fields import Mapping as MappingField
@@ -138,14 +139,13 @@ def _apply_override(data: dict[str, Any], item: str) -> str:
 
 def _err(origin: str, lines: Lines, path: str, message: str) -> ProfileError:
     line = lines.get(path) or lines.get(path.rsplit(".", 1)[0]) or 0
+    shown = inert(path, 80)  # a key is the file's text: a NUL, an ESC [ shown escaped
     if line == OVERRIDDEN:  # point at the override, not at a line of the file
-        return ProfileError(f"--set {path}: {message}")
-    where = f"{origin}:{line}" if line else origin
-    return ProfileError(f"{where}: {path}: {message}")
+        return ProfileError(f"--set {shown}: {message}")
+    return ProfileError(f"{f'{origin}:{line}' if line else origin}: {shown}: {message}")
 
 
-def _build(data: dict[str, Any], lines: Lines, origin: str, name: str,
-           directory: Path) -> Profile:
+def _build(data: dict[str, Any], lines: Lines, origin: str, name: str, directory: Path) -> Profile:
     for section in data:
         if section not in SPEC and not re.fullmatch(r"[A-Za-z_][\w-]{0,39}", str(section)):
             # not a misspelt section: another file (its first key may be a secret's line)

@@ -249,8 +249,8 @@ class ServiceSettings:
         Str(), "the `vapi-bridge ctl` socket (mode 0600); default "
                "$RUNTIME_DIRECTORY/PROFILE.sock under systemd, else "
                "$XDG_RUNTIME_DIR/vapi-bridge/PROFILE.sock, else "
-               "$TMPDIR/vapi-bridge-UID/PROFILE.sock (TMPDIR: /tmp when unset); a "
-               "relative path is relative to the profile's directory")
+               "/tmp/vapi-bridge-UID/PROFILE.sock (not under $TMPDIR: a ctl with another "
+               "TMPDIR finds it); a relative path is relative to the profile's directory")
     on_event: str | None = key(
         Str(), "a command run for each kiosk event (docs/events.md), one at a time, in order, "
                "the event in environment variables (VAPI_BRIDGE_EVENT=in-call, "

@@ -3,7 +3,8 @@ own), kept from the kiosk's events and, at each scrape, the daemon's snapshot.
 
 Counted from `ended` events: calls by Vapi's ended reason and the outcome, their duration
 and cost, and (from that call's summary) audible underruns, speech dropped, device reopens
-and whether the CPU kept up; `turn` events feed the heard-gap histogram, `error` events
+and whether the CPU kept up; `link-stalled` events count the calls' link stalls, `turn`
+events feed the heard-gap histogram, `error` events
 count calls that could not be placed by cause (network, vapi, refused, payment,
 spending-limit, device), and so do calls an operator asked for (`ctl call`, POST /call) that
 the spending limit refused at once (`EventBus.refused`: no event). Label values come from the
@@ -47,13 +48,17 @@ MAX_GAP_S = 600.0
 
 
 # the reasons a kiosk's calls mostly end with: always a series of their own, however many
-# odd ones came before (the first 40 of those once took every label for good)
+# odd ones came before (the first 40 of those once took every label for good). The bridge's
+# own: "stopped" (not placed), "remote-closed" (Vapi closed the socket and GET /call said
+# nothing) and UNSAID (bridge.call: no reason said at all; "unknown" was once listed, which
+# no call ends with: a series that could never count)
+UNSAID = "ended"
 COMMON_REASONS = frozenset((
     "customer-ended-call", "assistant-ended-call", "assistant-said-end-call-phrase",
     "assistant-ended-call-after-message-spoken", "assistant-ended-call-with-hangup-task",
     "assistant-forwarded-call", "exceeded-max-duration", "silence-timed-out",
     "manually-canceled", "phone-call-provider-closed-websocket", "worker-shutdown",
-    CONNECTION_LOST, VISITOR_LEFT, STOPPED_CONNECTING, "stopped", "unknown"))
+    CONNECTION_LOST, VISITOR_LEFT, STOPPED_CONNECTING, "stopped", "remote-closed", UNSAID))
 # every cause an `error` event has (bridge/service/kiosk_events.py, the spending guard):
 # each a series from the start, at 0. A series born at 1 has no sample before it, so
 # `increase()`/`rate()` read the first failure after a (re)start as no increase at all
@@ -124,6 +129,9 @@ class KioskMetrics:
         self.loop_late = Counter("vapi_bridge_loop_late_seconds", "How late the event loop "
                                  "got to the calls' audio, hold-ups of 50 ms or more, over "
                                  "all calls", registry=r)
+        self.link_stalls = Counter("vapi_bridge_link_stalls", "Times a call's link to Vapi "
+                                   "stalled (nothing received, a ping unanswered: the "
+                                   "link-stalled event), over all calls", registry=r)
         self.heard_gap = Histogram("vapi_bridge_heard_gap_seconds", "From the end of the "
                                    "visitor's speech to the first audible sample of the "
                                    "answer, per assistant turn", buckets=GAP_BUCKETS,
@@ -165,6 +173,8 @@ class KioskMetrics:
             self.cost.inc(_dollars(f.get("cost")))
         elif event.kind == events.ERROR:
             self.errors.labels(self._causes(f.get("cause"), "other")).inc()
+        elif event.kind == events.LINK_STALLED:
+            self.link_stalls.inc()
         elif event.kind == events.TURN:
             gap = f.get("heard_gap_ms")
             if isinstance(gap, int | float) and not isinstance(gap, bool) \
@@ -173,7 +183,7 @@ class KioskMetrics:
 
     def _ended(self, event: KioskEvent) -> None:
         f = event.fields
-        self.calls.labels(self._reasons(f.get("reason"), "unknown"),
+        self.calls.labels(self._reasons(f.get("reason"), UNSAID),
                           self._outcomes(f.get("outcome"), "unknown")).inc()
         seconds, cost = f.get("seconds"), f.get("cost")
         if not isinstance(seconds, int | float) or isinstance(seconds, bool):

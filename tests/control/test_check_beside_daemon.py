@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from bridge.control.paths import SYSTEM_RUNTIME_DIR
+from bridge.extras import program
 from tests.control.conftest import control_profile, wait_for
 from tests.e2e.conftest import ROOT, ProfileBuilder, bridge_cmd, bridge_env, run_bridge
 
@@ -143,7 +144,7 @@ def test_check_finds_the_system_units_daemon(
         assert second.stderr.strip().splitlines()[-1] == (
             f"vapi-bridge: a vapi-bridge daemon is already running this profile (its control "
             f"socket {sock} answers); a second would open the same devices — stop it first "
-            f"(systemctl stop vapi-bridge@{name}), or use `vapi-bridge ctl --socket {sock}`")
+            f"(systemctl stop vapi-bridge@{name}), or use `{program()} ctl --socket {sock}`")
         assert daemon.stop() == 0
     finally:
         if made:

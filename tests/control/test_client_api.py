@@ -237,3 +237,29 @@ def test_the_api_refuses_what_ctl_refuses_before_sending_it(
                        "add_message: role 'robot' is not one of system, user, assistant"]
     sent = [m.get("type") for _, m in received(sim.calls()[0])]
     assert "say" not in sent and "add-message" not in sent, sent
+
+
+def test_a_script_is_not_promised_a_daemon_that_asks_again(
+        start_sim, profiles: ProfileBuilder, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """A script's call whose end Vapi never confirmed, nor could be asked about: the warning
+    said "asked again every 30 s while the daemon runs, and at its next start", to a script
+    that has no daemon, and nothing asks again once its call is closed. It says so, and
+    where to look."""
+    sim = start_sim(assistant="echo", faults=("ws-drop=0.2", "lookup-500"))
+    monkeypatch.setenv("VAPI_API_KEY", KEY)
+    profile = profiles.write(sim.base_url, call={"end_timeout_seconds": 0.3})
+
+    async def scenario() -> None:
+        async with open_call(str(profile)) as call:
+            await asyncio.sleep(0.5)  # the link dead (ws-drop), not yet found lost
+        assert call.summary is not None
+
+    with caplog.at_level("WARNING", logger="bridge"):
+        asyncio.run(scenario())
+    said = [r.getMessage() for r in caplog.records if "could not read the call's outcome"
+            in r.getMessage()]
+    assert len(said) == 1, [r.getMessage() for r in caplog.records]
+    assert said[0].endswith("; Vapi never confirmed the end: Vapi may bill it until Vapi "
+                            "ends it, and nothing asks again once this script's call is "
+                            "closed: Vapi's dashboard shows whether it goes on"), said

@@ -7,6 +7,7 @@ import contextlib
 import json
 import os
 import pwd
+import secrets
 import shlex
 import socket
 import stat
@@ -44,8 +45,12 @@ def test_socket_paths_follow_systemd_then_xdg_then_tmp(tmp_path: Path) -> None:
     assert socket_path(profile, {"XDG_RUNTIME_DIR": "/run/user/7"}) == \
         Path("/run/user/7/vapi-bridge/desk.sock")
     assert socket_path(profile, {}) == Path(f"/tmp/vapi-bridge-{os.getuid()}/desk.sock")
+    # not TMPDIR's (as tmux's): ctl also looks there, where earlier versions bound
     assert socket_path(profile, {"TMPDIR": "/var/tmp/t"}) == \
-        Path(f"/var/tmp/t/vapi-bridge-{os.getuid()}/desk.sock")  # as ssh-agent's, TMPDIR's
+        Path(f"/tmp/vapi-bridge-{os.getuid()}/desk.sock")
+    assert client_candidates(profile, env={"TMPDIR": "/var/tmp/t"})[-2:] == [
+        Path(f"/tmp/vapi-bridge-{os.getuid()}/desk.sock"),
+        Path(f"/var/tmp/t/vapi-bridge-{os.getuid()}/desk.sock")]
     # ctl, from a shell without RUNTIME_DIRECTORY, also looks where the system unit puts it
     assert Path("/run/vapi-bridge") in default_dirs({}, for_client=True)
     explicit = parse_profile("assistant: {id: x}\nservice: {control_socket: ctl/s.sock}\n",
@@ -200,6 +205,81 @@ def test_ctl_of_another_uid_reads_the_refusal_every_time(short_dir: Path) -> Non
         assert (run.returncode, run.stderr) == (
             1, f"vapi-bridge ctl: refused: uid {os.getuid()} is not this daemon's user ({user})"
                f" — run ctl as that user: {ctl} …\n"), run.stderr
+
+
+def test_ctl_and_run_find_a_daemon_started_with_another_tmpdir(
+        start_sim, profiles: ProfileBuilder, short_dir: Path, start_daemon) -> None:
+    """Without XDG_RUNTIME_DIR (cron, su, a serial console), the daemon bound
+    $TMPDIR/vapi-bridge-UID/: a `ctl` whose TMPDIR differed (a login shell's pam_tmpdir,
+    sudo's reset environment) said "no vapi-bridge daemon is running for profile …" (exit
+    5), and a second `run` started beside the first, on the same devices. Both bind and
+    look in /tmp/vapi-bridge-UID now, whatever TMPDIR says."""
+    sim = start_sim(assistant="echo")
+    name = f"t{os.getpid()}-{secrets.token_hex(3)}"  # /tmp is shared: runs never meet
+    profile = profiles.write(sim.base_url, name=name, service={"mode": "standby"})
+    sock = Path(f"/tmp/vapi-bridge-{os.getuid()}/{name}.sock")
+    no_xdg = {"XDG_RUNTIME_DIR": ""}
+    daemon = start_daemon(profile, wait=False, TMPDIR=str(short_dir / "a"), **no_xdg)
+    wait_for(sock.exists, 15, "the control socket")
+    other = bridge_env(TMPDIR=str(short_dir / "b"), **no_xdg)
+    found = subprocess.run(bridge_cmd("ctl", "-p", str(profile), "status"), env=other,
+                           capture_output=True, text=True, cwd=ROOT, timeout=30)
+    assert found.returncode == 0, found.stderr
+    assert found.stdout.startswith(f"profile {name} (standby mode)"), found.stdout
+    second = subprocess.run(bridge_cmd("run", "-p", str(profile)), env=other,
+                            capture_output=True, text=True, cwd=ROOT, timeout=30)
+    assert second.returncode == 2, second.stderr
+    assert f"another vapi-bridge daemon is already running with the control socket {sock}" \
+        in second.stderr, second.stderr
+    assert daemon.stop() == 0
+
+
+def test_run_beside_another_users_daemon_names_the_ctl_that_it_answers(
+        start_sim, profiles: ProfileBuilder, short_dir: Path) -> None:
+    """root's `run -p frontdesk` beside the system unit's daemon (user vapi-bridge) was
+    refused with "or use `vapi-bridge ctl --socket …`": that daemon refuses root's ctl (and
+    the bare name is on no PATH under /opt). Both refusals now give the ctl it answers: a
+    daemon where `ctl` looks (the unit's socket, from a shell: a real `run`) and one on the
+    socket this daemon would bind (the server's own refusal). (A daemon of another uid: the
+    control socket's test double, allowed_uid.)"""
+    from bridge.control.server import ControlServer, SocketInUse
+
+    sim = start_sim(assistant="echo")
+    unit_sock = short_dir / "vapi-bridge" / "kiosk.sock"  # where ctl looks: XDG_RUNTIME_DIR
+    own_sock = short_dir / "own.sock"
+    profile = profiles.write(sim.base_url, service={"mode": "standby"})  # the default socket
+    env = {"RUNTIME_DIRECTORY": str(short_dir / "run"), "XDG_RUNTIME_DIR": str(short_dir)}
+
+    async def scenario() -> tuple[str, str]:
+        servers = [ControlServer(respond=None, path=path,  # type: ignore[arg-type]
+                                 allowed_uid=os.getuid() + 1) for path in (unit_sock, own_sock)]
+        for server in servers:
+            await server.start()
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *bridge_cmd("run", "--profile", str(profile)), cwd=ROOT,
+                env=bridge_env(**env), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            _, err = await proc.communicate()
+            assert proc.returncode == 2, err
+            second = ControlServer(respond=None, path=own_sock)  # type: ignore[arg-type]
+            with pytest.raises(SocketInUse) as refused:
+                await second.start()
+            return err.decode().strip().splitlines()[-1], str(refused.value)
+        finally:
+            for server in servers:
+                await server.stop()
+
+    beside_unit, beside_own = asyncio.run(scenario())
+    assert beside_unit.startswith("vapi-bridge: a vapi-bridge daemon is already running this "
+                                  f"profile (its control socket {unit_sock} answers)"), beside_unit
+    ctl, _, rest = beside_unit.partition(", or use `")[2].partition(" --socket ")
+    assert rest == f"{unit_sock}`", beside_unit
+    _runs_ctl_as(os.getuid() + 1, ctl)
+    assert beside_own.startswith("another vapi-bridge daemon is already running with the "
+                                 f"control socket {own_sock}"), beside_own
+    ctl, _, rest = beside_own.partition("stop it first (`")[2].partition(" --socket ")
+    assert rest == f"{own_sock} status` shows it)", beside_own
+    _runs_ctl_as(os.getuid() + 1, ctl)
 
 
 def _runs_ctl_as(uid: int, ctl: str) -> tuple[str, str]:

@@ -63,6 +63,15 @@ def test_each_error_class_names_line_key_and_fix(text: str, expected: str) -> No
     assert "\n" not in message
 
 
+def test_a_control_character_in_a_key_is_shown_escaped() -> None:
+    """A key is the file's text: a NUL or a terminal escape in an unknown key was printed
+    raw in the error line (the NUL a hole in the line, ESC [31m the rest of it red)."""
+    said = error_of('assistant:\n  id: a\naudio:\n  "in\\0put": null\n')
+    assert said == "kiosk.yaml:4: audio.in\\x00put: unknown key (did you mean 'input'?)"
+    said = error_of('assistant:\n  id: a\naudio:\n  "x\\e[31my": 1\n')
+    assert said.startswith("kiosk.yaml:4: audio.x\\x1b[31my: unknown key; valid keys: "), said
+
+
 def test_keys_vapi_no_longer_accepts() -> None:
     gone = error_of(GOOD + "  overrides:\n    silenceTimeoutSeconds: 20\n")
     assert gone.startswith("kiosk.yaml:4: assistant.overrides.silenceTimeoutSeconds: Vapi's "

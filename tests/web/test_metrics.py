@@ -321,3 +321,32 @@ def test_a_call_the_cpu_could_not_keep_up_with_is_counted() -> None:
     got = samples(metrics.exposition()[0].decode())
     assert got[("vapi_bridge_calls_cpu_behind_total", ())] == 1
     assert round(got[("vapi_bridge_loop_late_seconds_total", ())], 3) == 0.66
+
+
+def test_link_stalls_are_counted_from_zero() -> None:
+    """A call's link stalling (nothing from Vapi, a ping unanswered: the `link-stalled`
+    event the kiosk screen shows) had no series: a fleet could not see a kiosk whose
+    Wi-Fi drops out mid-call. It counts each stall, at 0 from the start."""
+    Host, metrics = metrics_on_a_bus()
+    assert samples(metrics.exposition()[0].decode())[("vapi_bridge_link_stalls_total", ())] == 0
+    for kind in ("link-stalled", "link-restored", "link-stalled"):
+        Host.events.publish(kind, call="1a2b3c4d", seconds=8.0)
+    got = samples(metrics.exposition()[0].decode())
+    assert got[("vapi_bridge_link_stalls_total", ())] == 2
+
+
+def test_the_bridges_own_endings_are_series_that_can_count() -> None:
+    """`{reason="unknown",outcome="ok"}` was a series from the start that nothing could
+    count (no call ends with that reason), while a call that ended with no reason said
+    ("ended") or on a socket Vapi closed ("remote-closed") was born at 1, unseen by
+    `increase()`. Those two are the series now."""
+    Host, metrics = metrics_on_a_bus()
+    got = samples(metrics.exposition()[0].decode())
+    calls = {(dict(labels)["reason"], dict(labels)["outcome"]): value
+             for (name, labels), value in got.items() if name == "vapi_bridge_calls_total"}
+    assert "unknown" not in {reason for reason, _ in calls}, calls
+    assert calls[("ended", "ok")] == calls[("remote-closed", "ok")] == 0, calls
+    Host.events.publish("ended", reason="ended", outcome="ok", seconds=30.0)
+    Host.events.publish("ended", outcome="ok", seconds=30.0)  # (none in the event: the same)
+    got = samples(metrics.exposition()[0].decode())
+    assert got[("vapi_bridge_calls_total", (("outcome", "ok"), ("reason", "ended")))] == 2
