@@ -45,6 +45,9 @@ ASKED_AGAIN = "every 30 s while the daemon runs, and at its next start"
 DAEMON_FOLLOW_UP = f"asked again {ASKED_AGAIN}, and ended through its controlUrl if it goes on"
 SCRIPT_FOLLOW_UP = ("Vapi may bill it until Vapi ends it, and nothing asks again once this "
                     "script's call is closed: Vapi's dashboard shows whether it goes on")
+# Vapi's statuses of a call it has not ended: what it says of the call then (its cost) is
+# so far, not final
+GOING_ON = ("scheduled", "queued", "ringing", "in-progress", "forwarding")
 
 
 class VapiStatus:

@@ -14,7 +14,7 @@ from bridge.audio.playout import PlayoutStats
 from bridge.call.downlink import Downlink
 from bridge.call.looplag import LoopLagStats
 from bridge.call.recording import Recorder
-from bridge.call.state import VapiStatus
+from bridge.call.state import GOING_ON, VapiStatus
 from bridge.call.turns import VISITOR_LEFT, Turns, percentile
 from bridge.call.uplink import Uplink, UplinkStats
 from bridge.errors import ExitCode
@@ -65,6 +65,7 @@ class CallSummary:
     recording_started: bool = True  # False: it could not start (no file was left)
     heard_gaps_ms: list[float] = field(default_factory=list)  # per answered turn (`turns`)
     loop: LoopLagStats = field(default_factory=LoopLagStats)  # the event loop's lateness
+    left_open: bool = False  # Vapi may run the call still (`VapiStatus.left_open`)
 
     @property
     def connection_lost(self) -> bool:
@@ -87,11 +88,10 @@ class CallSummary:
 
     def line(self) -> str:
         cost = f", cost ${self.cost:.4f}" if self.cost is not None else ""
-        # the full id: the call is over, so it no longer opens anything (see call.py); but a
-        # lost one Vapi may run on (ended through its controlUrl only if it could be) by its
-        # tail: the recording's JSONL has the whole id
-        shown = self.call_id if self.ended_reason != CONNECTION_LOST else \
-            f"…{self.call_id[-8:]}"
+        # the full id: the call is over, so it opens nothing (see call.py); but one Vapi may
+        # run on (lost, or its end never had: `left_open`) by its tail (the JSONL has it all)
+        shown = self.call_id if self.ended_reason != CONNECTION_LOST and not self.left_open \
+            else f"…{self.call_id[-8:]}"
         return (f"call {shown} ended: {self.ended_reason} after "
                 f"{self.duration_s:.1f} s{cost}; sent {self.uplink.sent_seconds:.1f} s"
                 f"{self._mic_dropped()}, "
@@ -209,7 +209,7 @@ async def summarise(call: Finished, end_lost: Callable[[], Awaitable[bool]]) -> 
         playout=call.playout_at_close or call.downlink.playout_stats(),
         received_s=call.downlink.received_seconds, malformed=call.malformed,
         interruptions=call.interruptions, devices=call.devices.share(),
-        device_error=call.device_error,
+        device_error=call.device_error, left_open=call.vapi.left_open,
         recording_error=call.recorder.failure if call.recorder else None,
         recording_started=call.recorder is None or call.recorder.transcript_path is not None,
         heard_gaps_ms=list(call.turns.gaps_ms), loop=call.uplink.lag.report(call.short_id))
@@ -236,7 +236,8 @@ async def read_outcome(api: VapiApi, info: CallInfo, reason: str, label: str, fo
         log.warning("call %s: Vapi says the call is still in progress: the end-call asked "
                     "on its socket did not reach it", label)
         left = not await end_lost()
-    return (*outcome(final, reason), left)
+    reason, cost = outcome(final, reason)  # going on: its cost so far (the settler's to read)
+    return reason, None if final.get("status") in GOING_ON else cost, left
 
 
 async def final_call(api: VapiApi, info: CallInfo) -> dict[str, Any]:

@@ -107,13 +107,16 @@ def test_an_end_on_a_dead_link_vapi_cannot_be_asked_about_is_settled(
         start_daemon) -> None:
     """The call socket goes dead 0.5 s in (Vapi keeps the call in progress, 60 s here) and
     the operator ends the call with `ctl end`; the summary's look at the call then fails
-    (500 twice). Before, nothing asked again: the call stayed billed until Vapi noticed or
-    maxDurationSeconds ran out, and `ctl end` said "ended". Now `ctl end` says it ended here
+    (500 twice), and so does the settler's first (500). Before, nothing asked again: the
+    call stayed billed until Vapi noticed or maxDurationSeconds ran out, and `ctl end` said
+    "ended". Now `ctl end` says it ended here
     but not at Vapi, and the daemon's spending settler ends it once Vapi answers (here: the
     next call's look); a second `end` asked while the first is under way gets the same
     answer (it said "ended"). A `say` just before, which the controlUrl takes, is answered
     "say sent (control-url)" and, now, that the link is stalled."""
-    sim = start_sim(assistant="echo", faults=("ws-drop=0.5@60", "lookup-500=2",
+    # (the summary's look: 2 lookups; the settler's own look as the call ends: a third.
+    # Answered, that look ended the call before `ctl end` had answered, now and then)
+    sim = start_sim(assistant="echo", faults=("ws-drop=0.5@60", "lookup-500=3",
                                               "monitor-in-create"))
     profile = control_profile(profiles, sim, short_dir / "ctl.sock", name="deadend",
                               call={"end_timeout_seconds": 0.5})
@@ -142,6 +145,9 @@ def test_an_end_on_a_dead_link_vapi_cannot_be_asked_about_is_settled(
     assert "not yet at Vapi" in end.stdout and "every 30 s" in end.stdout, end.stdout
     assert again["message"] == end.stdout.strip(), "an end under way: the same answer"
     assert re.search(r"carried nothing for [3-8] s", end.stdout), end.stdout
+    # Vapi ran the call on after its summary: the journal names it by its tail alone
+    assert first not in daemon.out + daemon.err and f"call …{first[-8:]} ended" in daemon.out, \
+        daemon.out
 
 
 def test_a_mute_the_controlurl_does_not_answer_names_the_mute(

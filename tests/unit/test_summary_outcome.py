@@ -77,3 +77,6 @@ def test_a_lost_call_is_named_by_its_tail_in_the_summary() -> None:
     assert call_id not in lost.line()
     done = CallSummary(call_id=call_id, ended_reason="customer-ended-call", duration_s=9.5)
     assert done.line().startswith(f"call {call_id} ended: customer-ended-call")
+    # ended by us on a dead link, Vapi not told (`ctl end`; the settler ends it later)
+    left = CallSummary(call_id=call_id, ended_reason="ended", duration_s=6.0, left_open=True)
+    assert left.line().startswith("call …9a3c1f07 ended: ended after 6.0 s"), left.line()
