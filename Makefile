@@ -8,6 +8,15 @@
 #                 every dependency at exactly its declared floor (pyproject.toml), in a
 #                 second venv
 SHELL := /bin/bash
+# Python writes its bytecode caches here even where the environment says not to: the venvs
+# are installed --no-compile (below), so with PYTHONDONTWRITEBYTECODE set every process
+# compiled every module it imported from source, every time: each `vapi-bridge` process the
+# tests start (importing bridge, numpy, websockets, httpx: 1.5 s of CPU instead of 0.6 s),
+# each xdist worker's collection (19 s instead of 6 s; pytest's assertion rewriting was not
+# cached either). 2026-12-06, on this machine beside other helpers, 36 tests of the CLI,
+# control and init at -n 2: 148-170 s and 67-77 s of CPU; with the caches 76-109 s and
+# 36-40 s. The caches land in __pycache__ (git ignores them) and in the venvs.
+unexport PYTHONDONTWRITEBYTECODE
 PYTHON ?= python3
 VENV ?= .venv
 STAMP := $(VENV)/.installed
@@ -96,7 +105,8 @@ apt-install:
 	fi
 
 # --no-compile: pip would byte-compile every module it installs (scipy's thousands; about
-# 12 s of CPU a venv); Python compiles the few the tests import when they first do.
+# 12 s of CPU a venv); Python compiles the few the tests import when they first do (and keeps
+# them: PYTHONDONTWRITEBYTECODE is not passed on, above).
 # flock: an editable install writes vapi_bridge.egg-info into the tree; `make venvs` builds
 # both venvs at once, so the two editable installs take turns (the floors' dependencies,
 # installed first on their own, do not wait).
