@@ -10,10 +10,11 @@ daemon and a `ctl` that saw two did not find each other (nor a second `run` the 
 
 `ctl`, run from an operator's shell, has no `$RUNTIME_DIRECTORY`: it looks in the same
 places plus `/run/vapi-bridge` (the system unit's RuntimeDirectory) and
-`$TMPDIR/vapi-bridge-<uid>` (where versions before this one bound, and, with
-`$XDG_RUNTIME_DIR` set, the only /tmp place looked in: the tests' daemons meet no kiosk's
-there), and takes the first socket that answers (`bridge.control.client.find_socket`: one
-a killed daemon left is none).
+`$TMPDIR/vapi-bridge-<uid>` (where versions before this one bound), and takes the first
+socket that answers (`bridge.control.client.find_socket`: one a killed daemon left is
+none). It looks in `/tmp/vapi-bridge-<uid>` with `$XDG_RUNTIME_DIR` set too: a login
+shell's (pam_systemd's, beside pam_tmpdir's TMPDIR) did not find a daemon started without
+it (cron, sudo, a console), and its `run` started a second one on the same devices.
 """
 
 from __future__ import annotations
@@ -71,11 +72,21 @@ def default_dirs(env: Mapping[str, str] | None = None, *, for_client: bool = Fal
     xdg = _first(env.get("XDG_RUNTIME_DIR"))
     if xdg is not None:
         dirs.append(xdg / "vapi-bridge")
-    else:
-        dirs.append(tmp_dir())
+    if xdg is None or (for_client and _not_squatted(tmp_dir())):  # (a daemon started
+        dirs.append(tmp_dir())  # without it: cron, sudo, a console)
     if for_client and env_tmp_dir(env) not in dirs:
         dirs.append(env_tmp_dir(env))
     return dirs
+
+
+def _not_squatted(directory: Path) -> bool:
+    """`ctl` looks in /tmp/vapi-bridge-UID only if this user owns it (or it is absent):
+    another user who made it first would answer this user's commands (the daemon refuses
+    it: `prepare_directory`)."""
+    try:
+        return directory.lstat().st_uid == os.getuid()
+    except OSError:
+        return True
 
 
 def socket_path(profile: Profile, env: Mapping[str, str] | None = None) -> Path:
@@ -97,9 +108,16 @@ def client_candidates(profile: Profile | None, name: str | None = None,
 
 
 def discover(env: Mapping[str, str] | None = None) -> list[Path]:
-    """Every live-looking socket in the default directories (for `ctl` without --profile)."""
+    """Every live-looking socket in the default directories (for `ctl` without --profile).
+    With $XDG_RUNTIME_DIR set, not /tmp/vapi-bridge-UID's: a login session's `ctl` picks
+    among its own daemons, the system unit's and $TMPDIR's; one started without it (cron,
+    a console) is found by its name (`client_candidates`)."""
+    env = os.environ if env is None else env
+    dirs = default_dirs(env, for_client=True)
+    if _first(env.get("XDG_RUNTIME_DIR")) is not None:
+        dirs = [d for d in dirs if d != tmp_dir()]
     found: list[Path] = []
-    for directory in default_dirs(env, for_client=True):
+    for directory in dirs:
         try:
             entries = sorted(directory.glob("*.sock"))
         except OSError:

@@ -31,12 +31,15 @@ import time
 from collections.abc import Iterator
 
 DEBOUNCE_S = 0.5  # presses closer together than this, or while one is handled, are one
+# beyond ctl's own longest wait (`ctl end`: 90 s, for an end Vapi is slow to confirm):
+# ctl answers first, with its exit code, rather than this script dying with a traceback
+CTL_TIMEOUT_S = 120
 
 
 def ctl(ctl_args: list[str], *command: str) -> subprocess.CompletedProcess[str]:
     bridge = shlex.split(os.environ.get("VAPI_BRIDGE_CMD", "vapi-bridge"))
     return subprocess.run([*bridge, "ctl", *ctl_args, *command], capture_output=True,
-                          text=True, timeout=60)
+                          text=True, timeout=CTL_TIMEOUT_S)
 
 
 def in_call(ctl_args: list[str]) -> bool:

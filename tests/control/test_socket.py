@@ -17,7 +17,14 @@ from pathlib import Path
 
 import pytest
 
-from bridge.control.paths import client_candidates, default_dirs, socket_path
+from bridge.control.paths import (
+    client_candidates,
+    default_dirs,
+    discover,
+    prepare_directory,
+    socket_path,
+    tmp_dir,
+)
 from bridge.profile import parse_profile
 from tests.control.conftest import control_profile, wait_for
 from tests.e2e.conftest import ROOT, ProfileBuilder, bridge_cmd, bridge_env
@@ -57,6 +64,21 @@ def test_socket_paths_follow_systemd_then_xdg_then_tmp(tmp_path: Path) -> None:
                              origin=str(tmp_path / "desk.yaml"), directory=tmp_path)
     assert socket_path(explicit, env) == tmp_path / "ctl/s.sock"
     assert client_candidates(explicit) == [tmp_path / "ctl/s.sock"]
+
+
+def test_ctl_with_no_profile_picks_among_its_sessions_daemons(tmp_path: Path) -> None:
+    """`ctl` with no profile, from a session with XDG_RUNTIME_DIR, does not take a daemon in
+    /tmp/vapi-bridge-UID (started without it, by cron or a console; found by its name) for
+    its session's one, nor report "several daemons" beside it; without XDG it does."""
+    sock = tmp_dir() / f"t{os.getpid()}-{secrets.token_hex(3)}.sock"  # /tmp is shared
+    prepare_directory(sock)
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.bind(str(sock))
+        try:
+            assert sock not in discover({"XDG_RUNTIME_DIR": str(tmp_path)})
+            assert sock in discover({})
+        finally:
+            sock.unlink()
 
 
 def test_no_daemon_is_a_clear_error(short_dir: Path) -> None:
@@ -213,7 +235,9 @@ def test_ctl_and_run_find_a_daemon_started_with_another_tmpdir(
     $TMPDIR/vapi-bridge-UID/: a `ctl` whose TMPDIR differed (a login shell's pam_tmpdir,
     sudo's reset environment) said "no vapi-bridge daemon is running for profile …" (exit
     5), and a second `run` started beside the first, on the same devices. Both bind and
-    look in /tmp/vapi-bridge-UID now, whatever TMPDIR says."""
+    look in /tmp/vapi-bridge-UID now, whatever TMPDIR says; and so does a login shell's
+    (pam_systemd's XDG_RUNTIME_DIR beside pam_tmpdir's TMPDIR), which looked in its own
+    two places only: its `ctl` said exit 5 still, and its `run` started a second daemon."""
     sim = start_sim(assistant="echo")
     name = f"t{os.getpid()}-{secrets.token_hex(3)}"  # /tmp is shared: runs never meet
     profile = profiles.write(sim.base_url, name=name, service={"mode": "standby"})
@@ -221,16 +245,21 @@ def test_ctl_and_run_find_a_daemon_started_with_another_tmpdir(
     no_xdg = {"XDG_RUNTIME_DIR": ""}
     daemon = start_daemon(profile, wait=False, TMPDIR=str(short_dir / "a"), **no_xdg)
     wait_for(sock.exists, 15, "the control socket")
-    other = bridge_env(TMPDIR=str(short_dir / "b"), **no_xdg)
-    found = subprocess.run(bridge_cmd("ctl", "-p", str(profile), "status"), env=other,
-                           capture_output=True, text=True, cwd=ROOT, timeout=30)
-    assert found.returncode == 0, found.stderr
-    assert found.stdout.startswith(f"profile {name} (standby mode)"), found.stdout
-    second = subprocess.run(bridge_cmd("run", "-p", str(profile)), env=other,
-                            capture_output=True, text=True, cwd=ROOT, timeout=30)
-    assert second.returncode == 2, second.stderr
-    assert f"another vapi-bridge daemon is already running with the control socket {sock}" \
-        in second.stderr, second.stderr
+    xdg = short_dir / "xdg"
+    xdg.mkdir(mode=0o700)
+    beside = f"another vapi-bridge daemon is already running with the control socket {sock}"
+    elsewhere = f"a vapi-bridge daemon is already running this profile (its control socket " \
+        f"{sock} answers)"  # (a login shell's `run` binds under its XDG_RUNTIME_DIR)
+    for xdg_env, said in (({}, beside), ({"XDG_RUNTIME_DIR": str(xdg)}, elsewhere)):
+        other = bridge_env(TMPDIR=str(short_dir / "b"), **{**no_xdg, **xdg_env})
+        found = subprocess.run(bridge_cmd("ctl", "-p", str(profile), "status"), env=other,
+                               capture_output=True, text=True, cwd=ROOT, timeout=30)
+        assert found.returncode == 0, found.stderr
+        assert found.stdout.startswith(f"profile {name} (standby mode)"), found.stdout
+        second = subprocess.run(bridge_cmd("run", "-p", str(profile)), env=other,
+                                capture_output=True, text=True, cwd=ROOT, timeout=30)
+        assert second.returncode == 2, second.stderr
+        assert said in second.stderr, second.stderr
     assert daemon.stop() == 0
 
 
