@@ -74,11 +74,7 @@ class Call:
         self.barge_in = BargeIn(profile.create_body(), self.downlink, sink, api.client_messages)
         self.devices = DeviceShare(source, sink)
         self.turns = Turns(sink, recorder, profile.call.end_when_visitor_leaves_seconds)
-        self.commands = CallCommands(api, lambda c: me.send_command(c),
-            via=profile.call.commands_via, public_key=control_key(profile),
-            allow_plaintext=profile.api.allow_plaintext, timeout=profile.api.timeout_seconds,
-            check=lambda: ensure_live(me), sent=lambda c: me.barge_in.after_command(c, me.short_id),
-            down_wait=lambda: down_wait(me.stalled_s, profile.api.timeout_seconds))
+        self.commands = call_commands(me, api, profile)
         self._socket: CallSocket | None = None
         self._events = EventQueue()
         self.events = self._events.events  # every server event, until the call is over
@@ -252,6 +248,15 @@ class Call:
         if isinstance(event, messages.UnknownEvent):
             log.debug("call %s: %s", self.short_id, event.type)
         self._events.push(event, self._socket.last_size if self._socket else 0)
+
+
+def call_commands(me: Call, api: VapiApi, profile: Profile) -> CallCommands:
+    """The call's `commands` (`me`: the call, through its weak proxy)."""
+    return CallCommands(api, lambda c: me.send_command(c),
+        via=profile.call.commands_via, public_key=control_key(profile),
+        allow_plaintext=profile.api.allow_plaintext, timeout=profile.api.timeout_seconds,
+        check=lambda: ensure_live(me), sent=lambda c: me.barge_in.after_command(c, me.short_id),
+        down_wait=lambda: down_wait(me.stalled_s, profile.api.timeout_seconds))
 
 
 def ensure_live(call: Call | None) -> Call:

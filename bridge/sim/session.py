@@ -23,6 +23,7 @@ from bridge.sim.downlink import DownlinkPump
 from bridge.sim.faultrun import start_socket_faults
 from bridge.sim.history import RollingAudio
 from bridge.sim.interrupts import Interruptions
+from bridge.sim.limits import enforce_limits
 from bridge.sim.mouth import Bed
 from bridge.sim.outbox import Outbox
 from bridge.sim.vad import EnergyVad, OnsetDetector, VadEvent
@@ -132,7 +133,7 @@ class CallSession:
             self.outbox.run(),
             self.pump.run(),
             self.voice.run(),
-            self._timers(),
+            enforce_limits(self),
             self._startup(),
         ):
             self.spawn(coro)
@@ -191,20 +192,6 @@ class CallSession:
         if not self.assistant.owns_status:
             self.emit(ev.status_update("in-progress"))
         await self.assistant.start(self)
-
-    async def _timers(self) -> None:
-        opts, rec = self.rec.options, self.rec
-        assert rec.connected_mono is not None
-        while not self.ended:
-            await asyncio.sleep(0.05)
-            now = time.monotonic()
-            if now - rec.connected_mono >= opts.max_duration:
-                self.end("exceeded-max-duration")
-            elif (
-                not self.blackholed
-                and now - (self.last_uplink_mono or rec.connected_mono) >= opts.silence_timeout
-            ):
-                self.end("silence-timed-out")
 
     def end(self, reason: str, *, notify: bool = True) -> None:
         if self.ended:
