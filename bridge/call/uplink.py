@@ -85,9 +85,9 @@ class Uplink:
                  own_sound: Callable[[], float] | None = None, lag: LoopLag | None = None) -> None:
         self.source = source
         self.lag = lag or LoopLag()  # how late the loop got to each frame: fed per frame
-        self.codec = codec
-        self.wire_rate = wire_rate
-        self._send = self.lag.timing(send, clock or time.monotonic)  # a send's wait: no lag
+        self.codec, self.wire_rate = codec, wire_rate
+        self._clock = clock or time.monotonic  # what the device stamps captures on
+        self._send = self.lag.timing(send, self._clock)  # a send's wait: no lag
         self._gain = gain
         self._tap = tap
         self._pacer = Pacer(FRAME_MS / 1000, MAX_LATE_MS / 1000, clock=clock, sleep=sleep)
@@ -113,7 +113,7 @@ class Uplink:
         # when the newest sample read was captured; None until the device's first block
         # (frames the gate sent before it are silence, sent as they leave)
         self._captured_until: float | None = None
-        self._started = 0.0  # when `run` began (time.monotonic()): the call's audio from here
+        self._started = 0.0  # when `run` began (its clock): the call's audio from here
         self._stale_dropped = 0  # what the first read's backlog cut: the microphone before the
         # call (from the devices' opening), old by then, not audio the call fell behind on
 
@@ -129,12 +129,12 @@ class Uplink:
                                                self._gate.max_lateness) * 1000)
 
     def frame_captured_at(self) -> float:
-        """When (time.monotonic()) the start of the latest frame sent was captured: the
+        """When (the uplink's clock) the start of the latest frame sent was captured: the
         device's capture time of the newest sample read, less what the resampler and the
         framer still hold and the frame itself."""
         if self._captured_until is None:  # nothing captured yet: the gate's silence, as
             # if captured (the device's latency estimate), so its first block follows on
-            return time.monotonic() - (FRAME_MS + self.source.latency_ms) / 1000.0
+            return self._clock() - (FRAME_MS + self.source.latency_ms) / 1000.0
         held_ms = self._held_ms() + FRAME_MS
         return self._captured_until - held_ms / 1000.0
 
@@ -142,12 +142,12 @@ class Uplink:
         """Local microphone mute: the cadence goes on, with silence. What was captured while
         muted stays silence when it leaves after the unmute (a backlog: the loop held up)."""
         if self.muted and not muted:
-            self._unmuted_at = time.monotonic()
+            self._unmuted_at = self._clock()
         self.muted = muted
 
     async def run(self) -> None:
         dev_rate = self.source.sample_rate
-        self._started = time.monotonic()
+        self._started = self._clock()
         self.lag.start()
         fd = self.source.frame_wake(dev_rate * FRAME_MS // 1000)
         if fd is not None:
@@ -226,10 +226,10 @@ class Uplink:
         # (the deadline itself: a second clock read here, less the lateness measured at the
         # tick, would count a stall between the two as captured time no sample filled)
         if stamp is None:
-            stamp = at if at is not None else time.monotonic()
+            stamp = at if at is not None else self._clock()
         elif skip_empty and self._captured_until is not None:  # capture-driven, not the
             # first read: how long ago the oldest sample read was captured (`LoopLag`)
-            self.lag.note(time.monotonic() - stamp + len(captured) / self.source.sample_rate)
+            self.lag.note(self._clock() - stamp + len(captured) / self.source.sample_rate)
         first, self._captured_until = self._captured_until is None, stamp
         if self._echo is not None and self._far_end is not None:
             captured = self._echo_control(self._echo, self._far_end(), captured)
@@ -261,7 +261,7 @@ class Uplink:
         """When the next frame's audio began, by the capture's clock (the timer's schedule
         reads only what is due: no backlog, and its clock may be a test's: now)."""
         if self._captured_until is None or not self._on_capture:
-            return time.monotonic()
+            return self._clock()
         return self._captured_until - self._held_ms() / 1000
 
     def _held_ms(self) -> float:

@@ -2,7 +2,8 @@
 a device that captures 20 ms blocks at 48 kHz: a click captured anywhere in the first 95 %
 of a block is in the wire frame that block completes, the one the uplink sends on that
 block's capture (test_uplink_pacing holds that it does). Judged on sample positions, not
-on when frames left, so a busy machine cannot move the verdict. What the resampler holds
+on when frames left (and the captures run on a virtual clock, so none is late), so a busy
+machine cannot move the verdict. What the resampler holds
 back is what decides it: with a linear-phase filter the last 3.6 ms (16 kHz wire) or 7.1 ms
 (8 kHz) of every block waited a whole block for the next capture, the p95 of mic → wire."""
 
@@ -17,7 +18,7 @@ import pytest
 
 from bridge.audio.codec import MulawCodec, PcmS16leCodec
 from bridge.call.uplink import Uplink
-from tests.unit.scripted_capture import EventfdDevice
+from tests.unit.scripted_capture import EventfdDevice, run_virtual
 
 DEVICE = 48000
 BLOCK = DEVICE // 50
@@ -71,7 +72,7 @@ def test_a_sound_leaves_with_the_frame_of_the_block_that_captured_it(codec, wire
         # so frame j is the one capture j completed
         assert uplink.stats.silence_frames == 0, "every frame left on a capture"
 
-    asyncio.run(main())
+    run_virtual(main())  # the captures on the script's clock: none late, whatever the load
     device.close()
     per_frame = wire_rate // 50
     wire = np.concatenate(frames)
