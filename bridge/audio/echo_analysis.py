@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from bridge.audio.echo_path import History
+from bridge.audio.echo_history import History
 
 ANALYSIS_RATE = 8000  # about: the device rate divided by a whole number
 # the analysis band's edge, as a share of the device rate's Nyquist frequency, at most: the

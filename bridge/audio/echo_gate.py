@@ -37,7 +37,8 @@ import logging
 import numpy as np
 
 from bridge.audio.echo_analysis import Analysis
-from bridge.audio.echo_path import EchoPathEstimator, History, PathMeasurement
+from bridge.audio.echo_history import History
+from bridge.audio.echo_path import EchoPathEstimator, PathMeasurement
 
 log = logging.getLogger("bridge.echo")
 
@@ -51,7 +52,7 @@ class EchoGate:
                  tail_db_per_10ms: float = 1.0,
                  noise_margin_db: float = 10.0, noise_rise_db_per_s: float = 3.0,
                  ramp_ms: float = 2.0, check_ms: float = 40.0,
-                 unlocked_every: int = 4, confirm: int = 2) -> None:
+                 unlocked_every: int = 4, unlocked_max: int = 16, confirm: int = 2) -> None:
         self.rate = rate
         self._far = Analysis(rate, 1.5, energy=True)  # the longest lag, the window and the tail
         self._mic = Analysis(rate, 0.5, energy=True)
@@ -90,7 +91,10 @@ class EchoGate:
         self._rho2 = 0.0  # what the last measurement explained
         self._suspect = 0.25 * self.path.lock_rho2
         self._mic_level = self._mic_window = 0.0  # the last tick's loudest frame, window
-        self._unlocked_every = unlocked_every
+        # before a lock, ticks from a measurement to the next one nothing else calls for:
+        # `unlocked_every`, twice as long after each that explained under `_suspect`
+        self._unlocked_every, self._unlocked_max = unlocked_every, unlocked_max
+        self._gap, self._measured_at = unlocked_every, 0
 
     def far(self, samples: np.ndarray) -> None:
         if len(samples):
@@ -120,6 +124,9 @@ class EchoGate:
             now = (self.path.measure(self._far.history, mic) if self._open_for > 0
                    else self.path.track(self._far.history, mic))
             self._rho2 = 0.0 if now is None else now.rho2
+            self._measured_at = self._ticks
+            self._gap = (self._unlocked_every if self._rho2 >= self._suspect
+                         else min(2 * self._gap, self._unlocked_max))
         lag, ratio = self.path.lag, self.path.ratio
         if self.path.refuted(self._far.history, mic, self.path.window * self._echo_floor):
             log.debug("echo gate: path lag %s ratio %.4f dropped: no echo came", lag, ratio)
@@ -183,7 +190,10 @@ class EchoGate:
         window and the longest lag); while the last measurement explained an eighth of
         the microphone or more; when the newest frame is 3 dB louder than a tick
         ago (a new sound: maybe the first echo) or the window 3 dB louder or quieter (a
-        loud sound leaving it may leave only echo); else every `unlocked_every` ticks."""
+        loud sound leaving it may leave only echo); else `unlocked_every` ticks after the
+        last measurement, twice as long after each that explained less than `_suspect`, up
+        to `unlocked_max` ticks (with no acoustic path, a headset or the rig, these were
+        most of the call's measurements)."""
         self._ticks += 1
         level, window = float(p_mic.max()), self._mic.history.energy(self.path.window)
         changed = (level > 2.0 * self._mic_level
@@ -191,12 +201,13 @@ class EchoGate:
         self._mic_level, self._mic_window = level, window
         if self._far.history.energy(self._lags) < self._min_far:
             self._far_silent_at = self._mic.history.count
+            self._gap = self._unlocked_every
             return False
         if self.path.lag is not None:
             return (self._open_for > 0 and not self._present()) or self._ticks % 2 == 0
         return (changed or self._rho2 >= self._suspect
                 or self._mic.history.count - self._far_silent_at <= self._lags
-                or self._ticks % self._unlocked_every == 0)
+                or self._ticks - self._measured_at >= self._gap)
 
     def _far_explains_newest(self) -> bool:
         """Whether the far end, at any lag, explains the newest `check_ms` of microphone."""

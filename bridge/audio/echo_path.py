@@ -30,10 +30,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from bridge.audio.echo_history import History
 from bridge.audio.echo_taps import PAIR_MS, fit
 
 NEAR_MS = 5.0  # a locked path is followed this far each way with no FFT (`track`)
-FULL_EVERY = 4  # and searched over every lag every this many measurements
+# and searched over every lag every this many measurements, twice as many after each such
+# search that left the lock where it was, up to `FULL_MAX`
+FULL_EVERY, FULL_MAX = 4, 16
 # a locked path's second is searched for at most once this often, twice as long after each
 # search that found none (a visitor talking, one path), up to `SEARCH_GAP_MAX_MS`
 SEARCH_GAP_MS, SEARCH_GAP_MAX_MS = 60.0, 960.0
@@ -45,80 +48,6 @@ class PathMeasurement:
     lag: int  # far index minus microphone index of the best lag
     gain2: float  # least-squares power gain at that lag (the echo the lag explains)
     rho2: float  # share of the microphone's energy the far end explains there
-
-
-class History:
-    """The newest `size` float32 samples of a stream and its cumulative count; with
-    `energy`, also the running sum of their squares (float64), so the energy of any span
-    is a difference of two sums instead of a pass over the span.
-
-    Kept in a buffer twice as long, appended at its end and moved back to the front once
-    it is full (one copy per `size` samples, not per append), so the newest samples are
-    always one contiguous slice: `span` returns a view of them when it can.
-    """
-
-    def __init__(self, size: int, energy: bool = False) -> None:
-        self.size = size
-        self._buf = np.zeros(2 * size, dtype=np.float32)
-        self._end = size  # _buf[_end - size:_end] holds the newest `size` samples
-        # _cum[j] - _cum[i]: the energy of _buf[i:j]
-        self._cum = np.zeros(2 * size + 1) if energy else None
-        self.count = 0  # samples appended so far; buf[-1] is sample count - 1
-
-    @property
-    def buf(self) -> np.ndarray:
-        return self._buf[self._end - self.size:self._end]
-
-    def append(self, x: np.ndarray) -> None:
-        n = len(x)
-        if n == 0:
-            return
-        size, cum, e = self.size, self._cum, self._end
-        if n >= size:
-            x, m, e = x[-size:], size, 0
-        else:
-            m = n
-            if e + m > len(self._buf):  # full: the newest `size` samples back to the front
-                start = e - size
-                self._buf[:size] = self._buf[start:e]
-                if cum is not None:
-                    cum[:size + 1] = cum[start:e + 1] - cum[start]
-                e = size
-        self._buf[e:e + m] = x
-        if cum is not None:
-            if e == 0:
-                cum[0] = 0.0
-            part = cum[e + 1:e + m + 1]  # np.cumsum's sums, without its wrapper's cost
-            np.add.accumulate(np.square(self._buf[e:e + m], dtype=np.float64), out=part)
-            part += cum[e]
-        self._end = e + m
-        self.count += n
-
-    def span(self, start: int, stop: int) -> np.ndarray:
-        """Samples [start, stop) by cumulative index: zeros where not (or no longer) held.
-        A view into the history where it holds them all (read it, do not keep it)."""
-        first = self.count - self.size
-        if start >= first and stop <= self.count and stop >= start:
-            e = self._end
-            return self._buf[e - (self.count - start):e - (self.count - stop)]
-        out = np.zeros(max(0, stop - start), dtype=np.float32)
-        lo, hi = max(start, first), min(stop, self.count)
-        if hi > lo:
-            b = self._end - self.size
-            out[lo - start:hi - start] = self._buf[b + lo - first:b + hi - first]
-        return out
-
-    def energy(self, length: int) -> float:
-        """The energy of the newest `length` samples (`energy` and `length <= size`)."""
-        assert self._cum is not None and length <= self.size
-        return float(self._cum[self._end] - self._cum[self._end - length])
-
-    def energies(self, length: int, w: int) -> np.ndarray:
-        """The energy under each `w`-sample window of the newest `length` samples (float64,
-        `length - w + 1` windows, oldest first). Needs `energy` and `length <= size`."""
-        assert self._cum is not None and w <= length <= self.size
-        c = self._cum[self._end - length:self._end + 1]
-        return c[w:] - c[:-w]
 
 
 class EchoPathEstimator:
@@ -133,6 +62,7 @@ class EchoPathEstimator:
         self.lag: int | None = None  # the locked echo path
         self.ratio = 0.0  # microphone / far energy at the locked lag (reverb, noise included)
         self.locks = 0
+        self.searches = 0  # measurements over every lag (FFTs: most of the gate's CPU)
         # (lag, microphone count) where a confident measurement first found a lag: it is
         # locked once found again a whole window later, on new data (a real echo path
         # stays; a chance match — a visitor whose voice resembles the assistant's, at one
@@ -145,7 +75,7 @@ class EchoPathEstimator:
         self._both = np.zeros((2, self._nfft), dtype=np.float32)  # far end, microphone
         self._near = max(1, round(rate * NEAR_MS / 1000))  # lags `track()` looks at, each way
         self._pair = round(rate * PAIR_MS / 1000)  # a second path is looked for this near
-        self._tracked = 0
+        self._tracked, self._full = 0, FULL_EVERY  # since the last whole search; apart
         self._gap = self._gap_min = round(rate * SEARCH_GAP_MS / 1000)
         self._gap_max = round(rate * SEARCH_GAP_MAX_MS / 1000)
         self._searched_at = -self._gap_max  # microphone count at the last search for a pair
@@ -174,6 +104,7 @@ class EchoPathEstimator:
         # every window length, kept while the far end has not moved): a shorter window is
         # the estimator's with its older samples zero, so its lags start `window - w` later
         off = self.window - w
+        self.searches += 1
         spectrum, far_spectrum = self._spectra(far, x)
         r = np.fft.irfft(np.conj(spectrum) * far_spectrum, self._nfft)[off:off + len(e_f)]
         return self._best(r, e_f, e_m, far.count - m_end - self.max_lag, m_end, lock,
@@ -182,15 +113,19 @@ class EchoPathEstimator:
     def track(self, far: History, mic: History) -> PathMeasurement | None:
         """`measure()` for a locked path, at a fraction of its cost: most times only the
         lags within `NEAR_MS` of the lock are correlated (dot products, no FFT); the whole
-        range is searched every `FULL_EVERY` times, and whenever the lags near the lock
-        explain less than the lock needs (the path moved: an underrun, a lost block), so
-        a measurement finds what `measure()` would wherever the lock still holds."""
+        range is searched every `FULL_EVERY` to `FULL_MAX` times, and whenever the lags
+        near the lock explain less than the lock needs (the path moved: an underrun, a lost
+        block), so a measurement finds what `measure()` would wherever the lock still holds."""
         self._tracked += 1
-        if self.lag is not None and self._tracked % FULL_EVERY:
+        if self.lag is not None and self._tracked < self._full:
             near = self._measure_near(far, mic, self.lag)
             if near is not None and near.rho2 >= self.lock_rho2:
                 return near
-        return self.measure(far, mic, held=True)
+        lag, self._tracked = self.lag, 0
+        found = self.measure(far, mic, held=True)
+        self._full = (min(2 * self._full, FULL_MAX) if lag is not None and self.lag == lag
+                      else FULL_EVERY)
+        return found
 
     def _measure_near(self, far: History, mic: History, lag: int) -> PathMeasurement | None:
         """The best lag within `NEAR_MS` of `lag`, or None when the microphone, or the far
@@ -205,7 +140,7 @@ class EchoPathEstimator:
         lo, hi = max(0, k0 - s), min(self.max_lag, k0 + s)
         if hi < lo:
             return None
-        e_f = far.energies(w + self.max_lag, w)[lo:hi + 1]
+        e_f = far.energies(w + self.max_lag, w, lo, hi + 1)
         if float(e_f.max()) < self.min_energy:
             return None
         first = far.count - w - self.max_lag + lo  # far index under x[0] at lag index lo
