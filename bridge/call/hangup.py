@@ -94,11 +94,12 @@ async def _unconfirmed(call: Call) -> str:
             f"controlUrl once Vapi answers (see the daemon's log)")
 
 
-def stall_note(call: Call) -> str:
+def stall_note(call: Call, lead: str = "; but the link") -> str:
     """What an operator is told beside a command Vapi accepted while the call's link is
-    stalled (by the controlUrl): Vapi has it, but nothing it says reaches the kiosk."""
+    stalled (by the controlUrl): Vapi has it, but nothing it says reaches the kiosk; `lead`
+    joins it to what it follows."""
     stalled = call.stalled_s
-    return "" if stalled is None else f"; but the link is stalled (nothing from Vapi for " \
+    return "" if stalled is None else f"{lead} is stalled (nothing from Vapi for " \
         f"{stalled:.0f} s): the call is lost unless it carries again within " \
         f"{LOST_AFTER_S:.0f} s of the last"
 
@@ -117,7 +118,7 @@ def down_note(call: Call) -> str:
     (`CallCommands.post_control`'s bound): the call is kept if the link comes back in time,
     or it was lost meanwhile, and what then happens to it ("" for any other call)."""
     if call.stalled_s is not None:
-        return stall_note(call).replace("; but the link", "; the link", 1)
+        return stall_note(call, "; the link")
     if call.ended_reason != CONNECTION_LOST:
         return ""
     return ("; the call was lost meanwhile (connection-lost): Vapi is asked about it, and it "
