@@ -84,7 +84,7 @@ FLOORS_SERIAL := 'tests/e2e/test_call_path.py::test_echo_call_round_trip[pcm_s16
 DEBS := libportaudio2 pulseaudio pulseaudio-utils libasound2-plugins espeak-ng sox systemd libseccomp2 \
   chromium
 
-.PHONY: demo test test-floors venvs deps demo-deps apt-install venv demo-venv lint bench clean
+.PHONY: demo test test-parallel test-serial test-floors test-floors-parallel test-floors-serial venvs deps demo-deps apt-install venv demo-venv lint bench clean
 
 deps:
 	@$(MAKE) --no-print-directory apt-install PKGS="$(DEBS)"
@@ -143,15 +143,22 @@ venvs: deps
 	@$(MAKE) --no-print-directory -j2 $(STAMP) $(FLOORS_STAMP)
 
 test-floors: deps $(FLOORS_STAMP)
-	@echo "dependency floors:"; sed 's/^/  /' $(FLOORS_VENV)/floors.txt
 ifdef ARGS
 	$(ISOLATED) $(FLOORS_VENV)/bin/pytest -q -p no:cacheprovider $(ARGS)
 else
+	@$(MAKE) --no-print-directory test-floors-parallel
+	@$(MAKE) --no-print-directory test-floors-serial
+endif
+
+# test-floors' two phases by name (.ci/run runs the first beside test-serial)
+test-floors-parallel: deps $(FLOORS_STAMP)
+	@echo "dependency floors:"; sed 's/^/  /' $(FLOORS_VENV)/floors.txt
 	$(ISOLATED) $(FLOORS_VENV)/bin/pytest -q -p no:cacheprovider $(PARALLEL_RERUNS) -n $(PYTEST_WORKERS) \
 	  $(SERIAL_TESTS:%=--deselect=%) $(FLOORS_SKIP:%=--deselect=%) $(FLOORS_PARALLEL)
+
+test-floors-serial: deps $(FLOORS_STAMP)
 	$(ISOLATED) $(FLOORS_VENV)/bin/pytest -q -p no:cacheprovider $(SERIAL_RERUNS) $(SERIAL_DIST) \
 	  $(FLOORS_SERIAL)
-endif
 
 demo-venv: demo-deps $(DEMO_STAMP)
 
@@ -159,15 +166,25 @@ demo: demo-venv
 	$(VENV)/bin/vapi-bridge demo $(ARGS)
 
 test: venv
+ifdef ARGS
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports
-ifdef ARGS
 	$(ISOLATED) $(VENV)/bin/pytest -q $(ARGS)
 else
+	@$(MAKE) --no-print-directory test-parallel
+	@$(MAKE) --no-print-directory test-serial
+endif
+
+# make test's two phases by name: the lint and the tests that mostly wait on processes and
+# sockets, on PYTEST_WORKERS processes; then the real-time audio tests in their lanes
+test-parallel: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
 	$(ISOLATED) $(VENV)/bin/pytest -q $(PARALLEL_RERUNS) $(SHOW_RERUNS) $(DURATIONS) -n $(PYTEST_WORKERS) \
 	  $(SERIAL_TESTS:%=--deselect=%)
+
+test-serial: venv
 	$(ISOLATED) $(VENV)/bin/pytest -q $(SERIAL_RERUNS) $(SHOW_RERUNS) $(DURATIONS) $(SERIAL_DIST) $(SERIAL_TESTS)
-endif
 
 lint: venv
 	$(VENV)/bin/ruff check .
