@@ -28,7 +28,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.e2e.conftest import KEY, SimHandle
+from tests.e2e.conftest import KEY, SimHandle, environ
 from tests.rig.pulse import PulseRig
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -182,7 +182,7 @@ def write_profile(path: Path, base_url: str, **sections: dict[str, Any]) -> Path
 
 
 def rig_env(rig: PulseRig, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("VAPI_", "PULSE_"))}
+    env = {k: v for k, v in environ().items() if not k.startswith(("VAPI_", "PULSE_"))}
     env.update(rig.env)  # its XDG_RUNTIME_DIR, TMPDIR too: a kiosk's own daemon is not ours
     env.update({"VAPI_API_KEY": KEY, "PYTHONUNBUFFERED": "1",
                 "TMPDIR": rig.env.get("XDG_RUNTIME_DIR", tempfile.gettempdir())})

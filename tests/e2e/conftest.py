@@ -118,12 +118,25 @@ def runtime_dir() -> str:
     return tempfile.mkdtemp(prefix="r-", dir=_runtime_dirs())
 
 
+def environ() -> dict[str, str]:
+    """A copy of os.environ that a thread can take: the fault matrix builds its processes'
+    environments in threads while pytest's own thread sets and deletes PYTEST_CURRENT_TEST,
+    and a key deleted between the copy's listing and its read raised KeyError (a CI
+    rehearsal's once-mode case failed so, and its rerun met the same failed future)."""
+    for _ in range(50):
+        try:
+            return dict(os.environ)
+        except KeyError:
+            continue
+    return dict(os.environ)
+
+
 def bridge_env(**extra: str) -> dict[str, str]:
     """The environment of a bridge process: the simulator's key, a runtime dir of its own
     so control sockets of runs in parallel never meet, and this test process's state
     directory (what a daemon keeps across restarts stays out of the user's home) unless
     the test names one."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("VAPI_", "PULSE_"))}
+    env = {k: v for k, v in environ().items() if not k.startswith(("VAPI_", "PULSE_"))}
     run = runtime_dir()  # TMPDIR too: a kiosk's own daemon (`run -p kiosk` in a shell,
     # its socket in /tmp/vapi-bridge-UID) is not taken for one of these tests' profiles
     env.update({"VAPI_API_KEY": KEY, "PYTHONUNBUFFERED": "1", "XDG_RUNTIME_DIR": run,
