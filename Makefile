@@ -150,7 +150,7 @@ else
 	@$(MAKE) --no-print-directory test-floors-serial
 endif
 
-# test-floors' two phases by name (.ci/run runs the first beside test-serial)
+# test-floors' two phases by name
 test-floors-parallel: deps $(FLOORS_STAMP)
 	@echo "dependency floors:"; sed 's/^/  /' $(FLOORS_VENV)/floors.txt
 	$(ISOLATED) $(FLOORS_VENV)/bin/pytest -q -p no:cacheprovider $(PARALLEL_RERUNS) -n $(PYTEST_WORKERS) \
