@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from scipy.signal import resample_poly
 
 from bridge.audio.echo_gate import EchoGate
 from bridge.sim.vad import EnergyVad
@@ -30,6 +29,10 @@ def through(paths: list[tuple[int, float]], visitor: np.ndarray | None = None,
             line: str = LINE) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(far, microphone, echo gated) for echo `paths`: (delay in 48 kHz samples, gain dB),
     and the `visitor` (added to the microphone from its start)."""
+    # imported here: scipy.signal costs 2 s of CPU to import, which every xdist worker's
+    # collection of the whole suite paid
+    from scipy.signal import resample_poly
+
     far = np.concatenate((np.zeros(RATE // 2), espeak(line, RATE, speed=170, peak_db=-3.0),
                           np.zeros(RATE // 2)))
     up = resample_poly(far, 3, 1)
