@@ -28,7 +28,8 @@ from bridge.errors import BridgeError, NetworkError, NoDaemon, Refused, UsageErr
 if TYPE_CHECKING:
     from bridge.profile.model import Profile
 
-DEFAULT_TIMEOUT_S = 30.0
+DEFAULT_TIMEOUT_S = 30.0  # beyond the daemon's longest answer to a command by the
+# controlUrl, 25 s (`bridge.vapi.commands.ANSWER_WITHIN_S`), whatever api.timeout_seconds
 # `ctl end`'s: beyond the daemon's longest answer to an end, 84 s with the largest
 # `call.end_timeout_seconds` (30 s: `bridge.call.hangup.longest_answer`); before, a 30 s
 # wait here ran out first and said the daemon did not answer

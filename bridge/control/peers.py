@@ -1,13 +1,16 @@
 """Another daemon's control socket, seen from a daemon about to bind its own or from
 `check`: whether one answers there, what its `status` says, and the `ctl` that it answers
 for whoever typed the command (a hint that works: as the daemon's user when it refuses
-this one, root included; through this installation's program by its path)."""
+this one, root included; through this installation's program by its path), and what stops
+it (its systemd unit, or its process)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import shlex
+import socket
+import struct
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -15,6 +18,8 @@ from typing import Any
 from bridge.errors import BridgeError
 from bridge.extras import program
 from bridge.inert import printable
+
+UCRED = struct.Struct("3i")  # struct ucred: pid, uid, gid
 
 
 async def is_live(path: Path) -> bool:
@@ -61,3 +66,54 @@ def ctl_command(status: Mapping[str, Any]) -> str:
 async def ctl_hint(path: Path) -> str:
     """`CTL --socket PATH`, a command that the daemon answering on `path` answers."""
     return f"{ctl_command(await their_status(path))} --socket {shlex.quote(str(path))}"
+
+
+async def peer_pid(path: Path) -> int | None:
+    """The process that listens on `path` (SO_PEERCRED); None when none answers."""
+    try:
+        async with asyncio.timeout(2):
+            _, writer = await asyncio.open_unix_connection(str(path))
+    except (OSError, TimeoutError):
+        return None
+    try:
+        raw = writer.get_extra_info("socket").getsockopt(socket.SOL_SOCKET,
+                                                         socket.SO_PEERCRED, UCRED.size)
+        pid: int | None = UCRED.unpack(raw)[0] or None
+    except (OSError, AttributeError, struct.error):
+        pid = None
+    writer.close()
+    with contextlib.suppress(Exception):
+        await writer.wait_closed()
+    return pid
+
+
+def unit_stop(cgroup: str) -> str | None:
+    """`systemctl stop UNIT` for the vapi-bridge unit that a process runs in, by its
+    /proc/PID/cgroup (v2's `0::` line or v1's `name=systemd`; `systemctl --user` for a
+    user's unit); None outside one (a shell, cron, a container, another program's unit)."""
+    for line in cgroup.splitlines():
+        _, _, rest = line.partition(":")
+        controllers, _, where = rest.partition(":")
+        if controllers not in ("", "name=systemd"):
+            continue
+        *parents, unit = where.strip().split("/")
+        if unit.startswith("vapi-bridge") and unit.endswith(".service"):
+            user = any(p.startswith("user@") and p.endswith(".service") for p in parents)
+            return f"systemctl {'--user ' if user else ''}stop " \
+                f"{shlex.quote(printable(unit, 200))}"
+    return None
+
+
+async def stop_hint(path: Path) -> str | None:
+    """What stops the daemon answering on `path`: `systemctl stop UNIT` when systemd runs
+    it, else `kill PID` (a daemon started from a shell: there is no unit to stop, and
+    before, the refusal said `systemctl stop vapi-bridge@NAME` all the same); None when it
+    cannot be told."""
+    pid = await peer_pid(path)
+    if pid is None:
+        return None
+    try:
+        cgroup = Path(f"/proc/{pid}/cgroup").read_text(errors="replace")
+    except OSError:
+        cgroup = ""
+    return unit_stop(cgroup) or f"kill {pid}: its process, not a systemd unit"

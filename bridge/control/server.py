@@ -34,7 +34,7 @@ from typing import Any
 from bridge.control import stream
 from bridge.control.commands import Host, handle
 from bridge.control.paths import client_candidates, prepare_directory, socket_path
-from bridge.control.peers import ctl_hint, is_live, their_profile
+from bridge.control.peers import ctl_hint, is_live, stop_hint, their_profile
 from bridge.control.request import MAX_LINE, Answer, error, refusal
 from bridge.errors import ProfileError
 from bridge.events import EventBus
@@ -234,10 +234,11 @@ async def serve_control(host: Host, profile: Profile) -> AsyncIterator[ControlSe
     server = ControlServer(partial(handle, host), socket_path(profile), events=host.events)
     for other in client_candidates(profile):  # the system unit's, from a shell: not its own
         if other != server.path and await is_live(other):
+            how = await stop_hint(other)
             raise SocketInUse(f"a vapi-bridge daemon is already running this profile (its "
                               f"control socket {other} answers); a second would open the "
-                              f"same devices — stop it first (systemctl stop "
-                              f"vapi-bridge@{profile.name}), or use `{await ctl_hint(other)}`")
+                              f"same devices — stop it first{f' ({how})' if how else ''}, "
+                              f"or use `{await ctl_hint(other)}`")
     if (them := await their_profile(server.path)) not in (None, profile.name):  # another
         # kiosk's (a name: it answered): stopping it is not the fix
         raise SocketInUse(f"the control socket {server.path} is the one the daemon of profile "

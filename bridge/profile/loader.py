@@ -31,12 +31,7 @@ from bridge.profile.model import (
 )
 from bridge.profile.sounds import resolve_sounds
 from bridge.profile.warnings import profile_warnings
-from bridge.profile.yamlnodes import (
-    OVERRIDDEN,
-    Lines,
-    load_with_lines,
-    read_text,
-)
+from bridge.profile.yamlnodes import OVERRIDDEN, Lines, load_with_lines, read_text
 from bridge.vapi.plaintext import check_plaintext
 
 log = logging.getLogger("bridge.profile")
@@ -98,6 +93,7 @@ def _apply_override(data: dict[str, Any], item: str) -> str:
                  if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.]*", item) else "--set with no '='")
         raise ProfileError(f"{given}: expected SECTION.KEY=VALUE, e.g. "
                            f"--set audio.input=null")
+    shown = inert(key, 80)  # the operator's text, a pasted ESC [ too: escaped, as in a file
     section, field_name = key.split(".", 1)
     nested = field_name.split(".")
     inside = len(nested) > 1 and isinstance(SPEC.get(section, {}).get(nested[0]), MappingField)
@@ -106,29 +102,29 @@ def _apply_override(data: dict[str, Any], item: str) -> str:
     except (yaml.YAMLError, ValueError, TypeError) as exc:  # [2026-13-45]: a date, no day
         problem = getattr(exc, "problem", None) or "not a YAML value"
         secret = section == "api"  # api.key_env holding the key itself: never echoed
-        shown = "" if secret else f" in {raw!r}"
+        where = "" if secret else f" in {raw!r}"
         quoted = json.dumps(raw) if "'" not in raw and not secret else '"./a b"'
-        raise ProfileError(f"--set {key}: {problem}{shown} — quote the whole value for "
-                           f"the shell and for YAML, e.g. --set '{key}={quoted}'") from None
+        raise ProfileError(f"--set {shown}: {problem}{where} — quote the whole value for "
+                           f"the shell and for YAML, e.g. --set '{shown}={quoted}'") from None
     if data.get(section) is None:  # absent, or only commented keys under it
         data[section] = {}
     target = data[section]
     if not isinstance(target, dict):
-        raise ProfileError(f"--set {key}: {section} is not a section")
+        raise ProfileError(f"--set {shown}: {inert(section, 40)} is not a section")
     field_name, *inner = field_name.split(".")
     if "" in (field_name, *inner):
-        raise ProfileError(f"--set {key}: a key name is empty; expected SECTION.KEY=VALUE")
+        raise ProfileError(f"--set {shown}: a key name is empty; expected SECTION.KEY=VALUE")
     if inner and field_name in SPEC.get(section, {}):  # inside a mapping: overrides.KEY=…
         if not isinstance(SPEC[section][field_name], MappingField):
-            raise ProfileError(f"--set {key}: {section}.{field_name} is not a mapping; give "
-                               f"--set {section}.{field_name}=VALUE")
+            raise ProfileError(f"--set {shown}: {section}.{field_name} is not a mapping; "
+                               f"give --set {section}.{field_name}=VALUE")  # (known names)
         path = section
         for part in (field_name, *inner[:-1]):
             path = f"{path}.{part}"
             if target.get(part) is None:
                 target[part] = {}
             elif not isinstance(target[part], dict):
-                raise ProfileError(f"--set {key}: {path} is not a mapping")
+                raise ProfileError(f"--set {shown}: {inert(path, 80)} is not a mapping")
             target = target[part]
         field_name = inner[-1]
     elif inner:  # an unknown section or key: the profile's check names it, with a hint
@@ -147,9 +143,9 @@ def _err(origin: str, lines: Lines, path: str, message: str) -> ProfileError:
 
 def _build(data: dict[str, Any], lines: Lines, origin: str, name: str, directory: Path) -> Profile:
     for section in data:
-        if section not in SPEC and not re.fullmatch(r"[A-Za-z_][\w-]{0,39}", str(section)):
-            # not a misspelt section: another file (its first key may be a secret's line)
-            line = lines.get(section) or 0
+        line = lines.get(section) or 0  # (OVERRIDDEN: a --set's, named as typed, escaped)
+        if section not in SPEC and not re.fullmatch(r"[A-Za-z_][\w-]{0,39}", str(section)) \
+                and line != OVERRIDDEN:  # another file (its first key may be a secret's line)
             raise ProfileError(f"{origin}{f':{line}' if line else ''}: a key that is no "
                                f"section name — is this a vapi-bridge profile? (vapi-bridge "
                                f"init NAME writes one)")

@@ -30,6 +30,12 @@ from bridge.vapi.socket import SEND_TIMEOUT_S, LinkDown
 
 log = logging.getLogger("bridge.control")  # the log category users know these lines by
 
+# An operator's command by the controlUrl (`send`: its lookup and POST) is answered within
+# this, whatever `api.timeout_seconds` (a POST's whole answer may take 3 times it): `ctl`
+# waits 30 s (`bridge.control.client.DEFAULT_TIMEOUT_S`). Before, a slow controlUrl kept
+# the answer past it: ctl said the daemon did not answer, and the command landed later.
+ANSWER_WITHIN_S = 25.0
+
 SocketSend = Callable[[dict[str, Any]], Awaitable[None]]
 
 
@@ -94,7 +100,9 @@ class CallCommands:
             early = command.get("type") == "say"  # Vapi may speak it before the POST's
             if early:  # answer is back: told first, or its start would be cut
                 self._tell(command)
-            await self.post_control(command, within=self._down_wait())
+            down = self._down_wait()  # (a link that carries nothing: one lookup, no retry)
+            await self.post_control(command, within=down or ANSWER_WITHIN_S,
+                                    attempts=None if down else 2)
             if not early:  # a mute Vapi refused: nothing done on our side either
                 self._tell(command)
         else:
@@ -152,15 +160,19 @@ class CallCommands:
             headers["Authorization"] = f"Bearer {key}"
         return headers
 
-    async def post_control(self, command: dict[str, Any], within: float | None = None) -> None:
+    async def post_control(self, command: dict[str, Any], within: float | None = None,
+                           attempts: int | None = None) -> None:
         """POST `command` to the controlUrl, whatever the call's state; `within`: seconds
-        for it all, the controlUrl's lookup (one attempt then) and the POST (a link that
-        carries nothing: its answer comes when the call is lost or kept, not retries later)."""
+        for it all, the controlUrl's lookup (`attempts` of it: by default two, one within
+        `within`) and the POST (None: each its own timeouts). A link that carries nothing:
+        its answer comes when the call is lost or kept, not retries later; an operator's
+        command (`send`): within `ANSWER_WITHIN_S`, before `ctl` stops waiting."""
         kind = name_of(command)
-        ends = asyncio.get_running_loop().time() + (within or 0.0)
+        loop = asyncio.get_running_loop()
+        ends = None if within is None else loop.time() + within
         try:
-            async with asyncio.timeout_at(None if within is None else ends):
-                url = await self.control_url(attempts=2 if within is None else 1)
+            async with asyncio.timeout_at(ends):
+                url = await self.control_url(attempts or (2 if within is None else 1))
         except NetworkError as exc:  # (the lookup's own words name the cause and the fix)
             raise exc.__class__(f"call {self._label}: {kind} not sent: Vapi could not be "
                                 f"asked for the call's controlUrl: {exc}") from None
@@ -168,9 +180,10 @@ class CallCommands:
             raise NetworkError(f"call {self._label}: {kind} not sent: Vapi could not be asked "
                                f"for the call's controlUrl: no answer within {within:.1f} s"
                                ) from None
-        timeout = self._timeout if within is None else \
-            round(min(self._timeout, max(0.5, ends - asyncio.get_running_loop().time())), 1)
-        deadline = DEADLINE_FACTOR * self._timeout if within is None else timeout
+        deadline = DEADLINE_FACTOR * self._timeout
+        if ends is not None:  # what is left of `within`, half a second at least
+            deadline = round(min(deadline, max(0.5, ends - loop.time())), 1)
+        timeout = min(self._timeout, deadline)
         try:  # a 2xx is all it takes: its body is not read
             async with http_client(timeout=timeout) as client:
                 answer = await read_answer(client, "POST", url, cap=0, deadline=deadline,

@@ -144,7 +144,8 @@ def test_check_finds_the_system_units_daemon(
         assert second.stderr.strip().splitlines()[-1] == (
             f"vapi-bridge: a vapi-bridge daemon is already running this profile (its control "
             f"socket {sock} answers); a second would open the same devices — stop it first "
-            f"(systemctl stop vapi-bridge@{name}), or use `{program()} ctl --socket {sock}`")
+            f"(kill {daemon.proc.pid}: its process, not a systemd unit), or use "
+            f"`{program()} ctl --socket {sock}`")  # (a test's daemon: no unit to stop)
         assert daemon.stop() == 0
     finally:
         if made:

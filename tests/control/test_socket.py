@@ -260,7 +260,27 @@ def test_ctl_and_run_find_a_daemon_started_with_another_tmpdir(
                                 capture_output=True, text=True, cwd=ROOT, timeout=30)
         assert second.returncode == 2, second.stderr
         assert said in second.stderr, second.stderr
+        assert "systemctl" not in second.stderr, second.stderr  # it runs in no unit, and
+        if said == elsewhere:  # what stops it is named: before, `systemctl stop vapi-bridge@…`
+            assert f"stop it first (kill {daemon.proc.pid}: its process, not a systemd " \
+                f"unit), or use `" in second.stderr, second.stderr
     assert daemon.stop() == 0
+
+
+@pytest.mark.parametrize(("cgroup", "stop"), [
+    ("0::/system.slice/system-vapi\\x2dbridge.slice/vapi-bridge@frontdesk.service\n",
+     "systemctl stop vapi-bridge@frontdesk.service"),
+    ("1:name=systemd:/user.slice/user-1000.slice/user@1000.service/app.slice/"
+     "vapi-bridge@lobby.service\n0::/\n", "systemctl --user stop vapi-bridge@lobby.service"),
+    ("0::/user.slice/user-0.slice/session-3.scope\n", None),  # a login shell's
+    ("0::/system.slice/cron.service\n", None),  # another program's unit: not ours to stop
+    ("0::/\n4:memory:/docker/0123\n", None),  # a container's
+])
+def test_a_daemon_run_by_systemd_is_stopped_through_its_unit(cgroup: str,
+                                                              stop: str | None) -> None:
+    from bridge.control.peers import unit_stop
+
+    assert unit_stop(cgroup) == stop
 
 
 def test_run_beside_another_users_daemon_names_the_ctl_that_it_answers(

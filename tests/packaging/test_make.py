@@ -16,9 +16,11 @@ pytestmark = pytest.mark.skipif(shutil.which("make") is None, reason="make not f
 
 
 def dry_run(target: str, venv: Path) -> str:
-    # a plain shell's make: under `make test` the outer make's variables would add
-    # "Entering directory" lines and its flags
-    env = {k: v for k, v in os.environ.items() if k not in ("MAKELEVEL", "MAKEFLAGS", "MFLAGS")}
+    # a plain shell's make, whoever runs the test: under `make test ARGS=…` the outer make
+    # exports its command line's variables (ARGS reached this make: `vapi-bridge demo
+    # tests/…`), its flags and level (its "Entering directory" lines); a caller's VENV,
+    # PYTHON or PYTEST_WORKERS would change the plan too. Only where make and its tools are.
+    env = {k: os.environ[k] for k in ("PATH", "HOME", "LANG") if k in os.environ}
     result = subprocess.run(["make", "-n", target, f"VENV={venv}"], cwd=ROOT, env=env,
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr

@@ -72,6 +72,23 @@ def test_a_control_character_in_a_key_is_shown_escaped() -> None:
     assert said.startswith("kiosk.yaml:4: audio.x\\x1b[31my: unknown key; valid keys: "), said
 
 
+@pytest.mark.parametrize(("item", "expected"), [
+    ("assistant.overrides.\x1b[2J=[", "--set assistant.overrides.\\x1b[2J: "),  # not YAML
+    ("audio.\x1b[31m.=1", "--set audio.\\x1b[31m.: a key name is empty"),
+    ("audio.input.\x1b]0;x\x07=1",
+     "--set audio.input.\\x1b]0;x\\x07: audio.input is not a mapping"),
+    # (a section name no profile has: it was "kiosk.yaml:-1: … is this a vapi-bridge profile?")
+    ("\x1b[31maudio.x=1", "--set \\x1b[31maudio: unknown section"),
+])
+def test_a_control_character_in_a_set_key_is_shown_escaped(item: str, expected: str) -> None:
+    """The KEY of a `--set` is the operator's text, as a file's keys are (above): a pasted
+    terminal escape was printed raw in the error line (ESC [2J cleared the screen)."""
+    with pytest.raises(ProfileError) as err:
+        parse_profile(GOOD, origin="kiosk.yaml", overrides=[item])
+    assert str(err.value).startswith(expected), str(err.value)
+    assert "\x1b" not in str(err.value) and "\x07" not in str(err.value)
+
+
 def test_keys_vapi_no_longer_accepts() -> None:
     gone = error_of(GOOD + "  overrides:\n    silenceTimeoutSeconds: 20\n")
     assert gone.startswith("kiosk.yaml:4: assistant.overrides.silenceTimeoutSeconds: Vapi's "
