@@ -29,7 +29,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from bridge.call.state import ASKED_AGAIN, DAEMON_FOLLOW_UP, VapiStatus
-from bridge.call.summary import OUTCOME_TIMEOUT_S
+from bridge.call.summary import OUTCOME_TIMEOUT_S, STOPPED_CONNECTING
 from bridge.errors import BridgeError
 from bridge.inert import inert
 from bridge.profile import Profile
@@ -41,7 +41,6 @@ from bridge.vapi.commands import CallCommands, ControlRefused
 
 log = logging.getLogger("bridge.call")
 
-STOPPED_CONNECTING = "stopped-while-connecting"
 # a 4xx to an end-call: the call may be over at Vapi (its answer for a call it no longer runs
 # is 400) while its own look still says in progress (after an `ended` said late): Vapi is
 # asked again, every `LOOK_EVERY_S`, for `LOOK_AGAIN_S` at most

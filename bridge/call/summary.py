@@ -25,7 +25,7 @@ from bridge.words import plural
 
 log = logging.getLogger("bridge.call")
 
-CONNECTION_LOST = "connection-lost"
+CONNECTION_LOST, STOPPED_CONNECTING = "connection-lost", "stopped-while-connecting"
 # Vapi's reasons for a call that failed on its side (`endedReason` in its schema): once in
 # progress (its worker died, a provider failed: `call.in-progress.error-…`, and the older
 # `pipeline-error-…`), or at the start (`call.start.error-…`; an assistant missing, invalid,
@@ -89,9 +89,9 @@ class CallSummary:
     def line(self) -> str:
         cost = f", cost ${self.cost:.4f}" if self.cost is not None else ""
         # the full id: the call is over, so it opens nothing (see call.py); but one Vapi may
-        # run on (lost, or its end never had: `left_open`) by its tail (the JSONL has it all)
-        shown = self.call_id if self.ended_reason != CONNECTION_LOST and not self.left_open \
-            else f"…{self.call_id[-8:]}"
+        # run on (lost; stopped while connecting: queued ~20 s; its end never had) by its tail
+        shown = self.call_id if self.ended_reason not in (CONNECTION_LOST, STOPPED_CONNECTING) \
+            and not self.left_open else f"…{self.call_id[-8:]}"
         return (f"call {shown} ended: {self.ended_reason} after "
                 f"{self.duration_s:.1f} s{cost}; sent {self.uplink.sent_seconds:.1f} s"
                 f"{self._mic_dropped()}, "

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import ssl
 from urllib.parse import urlsplit
 
@@ -16,6 +17,7 @@ from bridge.profile import Profile, api_key, public_key
 from bridge.profile.key_origin import key_fix
 from bridge.redact import scrub_urls
 from bridge.vapi.api import VapiApi
+from bridge.vapi.connect_errors import describe
 from bridge.vapi.interruptions import INTERRUPTED
 from bridge.vapi.net import proxy_for
 from bridge.vapi.plaintext import is_loopback
@@ -39,7 +41,8 @@ async def network(profile: Profile) -> list[Item]:
         notes = _ranges_in_no_proxy()  # a host meant to bypass it may not
         down = await _unreachable(where)
         if down:
-            return [*notes, Item(False, f"proxy {where} ({variable}) reachable",
+            named = "" if where == "a proxy" else f" {where}"  # no host to name
+            return [*notes, Item(False, f"proxy{named} ({variable}) reachable",
                                  f"{down}; check the proxy, or {variable} (NO_PROXY for "
                                  f"hosts to reach directly)", ExitCode.NETWORK)]
         return [*notes, Item(True, f"API host {host} reached through the proxy {where} "
@@ -60,24 +63,40 @@ async def network(profile: Profile) -> list[Item]:
                 asyncio.open_connection(host, port, ssl=ctx, server_hostname=host), 10)
             writer.close()
             items.append(Item(True, f"TLS to {host} verifies"))
-        except (OSError, TimeoutError, ssl.SSLError) as exc:
-            items.append(Item(False, f"TLS to {host} verifies", f"{exc}; check the clock, "
-                              f"a proxy, or ca-certificates", ExitCode.NETWORK))
+        except (OSError, TimeoutError) as exc:
+            items.append(_tls_failed(host, port, exc))
     elif not is_loopback(profile.api.base_url):
         items.append(Item(True, f"plain {url.scheme}:// to {host} (api.allow_plaintext)"))
     return items
 
 
+def _tls_failed(host: str, port: int, exc: OSError | TimeoutError) -> Item:
+    """The TLS item of a connection that failed: the handshake (a certificate, a server
+    answering without TLS), or before it, the connection itself (refused, timed out: no
+    matter of clocks or CAs)."""
+    if not isinstance(exc, ssl.SSLError):
+        return Item(False, f"API host {host} reachable", f"{describe(exc, f'{host}:{port}')}; "
+                    f"check the network (a firewall?) and api.base_url", ExitCode.NETWORK)
+    if exc.reason == "WRONG_VERSION_NUMBER":
+        return Item(False, f"TLS to {host} verifies", "it answered in plain text, not TLS "
+                    "(WRONG_VERSION_NUMBER): a server without TLS takes http:// in "
+                    "api.base_url", ExitCode.NETWORK)
+    return Item(False, f"TLS to {host} verifies", f"{exc}; check the clock, a proxy, or "
+                f"ca-certificates", ExitCode.NETWORK)
+
+
 async def _unreachable(where: str) -> str | None:
     """Why the proxy at `where` (host:port) takes no connection, or None when it does."""
     host, _, port = where.rpartition(":")
-    if not host or not port.isdigit():
-        return None  # a proxy URL shown as "a proxy": the client says what it makes of it
+    if not host or not port.isdigit():  # "a proxy": a URL with no host ("http://")
+        return "its URL names no host one can read (http://HOST:PORT)"
     try:
         _, writer = await asyncio.wait_for(asyncio.open_connection(host.strip("[]"),
                                                                    int(port)), 10)
     except TimeoutError:
         return "no answer within 10 s"
+    except socket.gaierror as exc:  # its errno is the resolver's (-2), no strerror's
+        return f"cannot resolve {host} ({exc.strerror or exc})"
     except OSError as exc:  # asyncio words a refusal "Connect call failed (addr)"
         return os.strerror(exc.errno) if exc.errno else exc.__class__.__name__
     writer.close()

@@ -17,6 +17,7 @@ import logging
 
 from bridge.call import wiring
 from bridge.errors import BridgeError
+from bridge.inert import printable
 from bridge.profile import Profile, load_profile
 from bridge.service.logsetup import profile_level
 from bridge.service.notify import Notifier
@@ -24,7 +25,11 @@ from bridge.vapi.api import VapiApi
 
 log = logging.getLogger("bridge.daemon")
 
-FAILED_NOTE = " (reload failed: the old profile is kept; see the journal)"
+
+def failed_note(why: str) -> str:
+    """Said in every STATUS= line (`ctl status`, `systemctl status`) until a reload succeeds:
+    with its cause, as a daemon in a terminal has no journal to look in."""
+    return f" (reload failed: the old profile is kept — {printable(why, 200)})"
 
 
 class Reloads:
@@ -52,7 +57,7 @@ class Reloads:
             log.error("reload refused, keeping the old profile: service.mode once places one "
                       "call and exits, which a running daemon does not turn into; restart it "
                       "(systemctl restart) to run the profile in once mode")
-            self.note = FAILED_NOTE
+            self.note = failed_note("service.mode once takes a restart")
             return True
         for what, was, now in (  # (no socket is named by the profile: by its name)
                 ("service.control_socket", old.service.control_socket or f"the one named "
@@ -85,7 +90,7 @@ class Reloads:
             api = wiring.calling_api(new)
         except BridgeError as exc:
             log.error("reload failed, keeping the old profile: %s", exc)
-            self.note = FAILED_NOTE
+            self.note = failed_note(str(exc))
             return None
         self.note = ""
         return new, api

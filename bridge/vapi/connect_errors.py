@@ -126,7 +126,7 @@ def describe(exc: BaseException, host: str, proxy: tuple[str, str] | None = None
             return (f"TLS: {host}'s certificate does not verify ({e.verify_message}) — check "
                     f"the clock, a proxy, or ca-certificates")
         if isinstance(e, ssl.SSLError):
-            return f"TLS handshake with {host} failed ({e.reason or e})"
+            return _handshake(host, str(e.reason or e), proxy, setting)
     text = str(exc).strip()
     if proxy is not None and "proxy" in exc.__class__.__name__.lower():  # it answered: no
         return (f"the proxy {proxy[1]} ({proxy[0]}) would not connect to {host} "
@@ -136,8 +136,18 @@ def describe(exc: BaseException, host: str, proxy: tuple[str, str] | None = None
         return (f"TLS: {host}'s certificate does not verify — check the clock, a proxy, or "
                 f"ca-certificates")
     if "SSL" in text or "TLS" in text:
-        return f"TLS handshake with {host} failed ({text[:120]})"
+        return _handshake(host, text[:120], proxy, setting)
     return f"cannot connect to {host} ({exc.__class__.__name__}{': ' + text[:120] if text else ''})"
+
+
+def _handshake(host: str, reason: str, proxy: tuple[str, str] | None, setting: str) -> str:
+    """A failed TLS handshake; one answered in plain text (OpenSSL's WRONG_VERSION_NUMBER)
+    is a plain-http server where https:// was written (the simulator, a local mock)."""
+    if proxy is None and "WRONG_VERSION_NUMBER" in reason.upper().replace(" ", "_"):
+        return (f"TLS handshake with {host} failed: it answered in plain text, not TLS "
+                f"(WRONG_VERSION_NUMBER) — a server without TLS takes http:// (ws:// for a "
+                f"socket) in {setting}")
+    return f"TLS handshake with {host} failed ({reason})"
 
 
 def _socket_failure(e: BaseException) -> tuple[str, str] | None:

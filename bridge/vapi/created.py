@@ -38,6 +38,12 @@ def marked_name(name: object, marker: str) -> str:
     return base[: NAME_MAX - len(suffix)] + suffix
 
 
+# what the visitor's next try needs: a call created unseen ends by itself (Vapi ends a call
+# nobody connects to, `…-transport-never-connected`, about 20 s after it was created)
+RETRY_FIX = ("check the network and api.base_url, then try again (a call created unseen ends "
+             "by itself within about 20 s)")
+
+
 def _iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
@@ -70,9 +76,10 @@ async def find_created(list_calls: ListCalls, sent: list[str], since: float,
         why = str(exc).split(" — ")[0]  # (not a refusal's fix: that is for POST /call)
         raise NetworkError(f"POST /call: {failure}, and Vapi could not be asked whether the "
                            f"call was created ({why}); not trying again, so as not to create "
-                           f"a second call") from None
+                           f"a second call — {RETRY_FIX}") from None
     raise NetworkError(f"POST /call: {failure}, and the calls created since could not all be "
-                       f"listed; not trying again, so as not to create a second call")
+                       f"listed; not trying again, so as not to create a second call — "
+                       f"{RETRY_FIX}")
 
 
 def _usable(found: list[dict[str, Any]]) -> dict[str, Any] | None:

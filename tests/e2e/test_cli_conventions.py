@@ -302,6 +302,11 @@ def test_tls_failure_is_named(start_sim, profiles: ProfileBuilder) -> None:
     result = run_bridge("run", "-p", str(profile))
     assert result.returncode == 5
     assert "TLS handshake with 127.0.0.1:" in result.stderr, result.stderr
+    # a plain-http server under https://: the line says so, not only OpenSSL's code
+    assert result.stderr.strip().splitlines()[-1].endswith(
+        "failed: it answered in plain text, not TLS (WRONG_VERSION_NUMBER) after 1 attempt "
+        "— a server without TLS takes http:// (ws:// for a socket) in api.base_url"), \
+        result.stderr
 
 
 def test_summary_words_agree_with_their_numbers(start_sim, profiles: ProfileBuilder) -> None:

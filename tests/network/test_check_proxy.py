@@ -93,3 +93,22 @@ def test_a_proxy_that_takes_no_connection_is_the_failed_check(
     assert f" ✗ proxy 127.0.0.1:{port} (HTTPS_PROXY) reachable — Connection refused; check " \
            f"the proxy, or HTTPS_PROXY (NO_PROXY for hosts to reach directly)" in lines, lines
     assert not any("API key accepted" in line for line in lines), lines
+
+
+@pytest.mark.parametrize(("proxy", "said"), [
+    ("http://proxy.invalid:3128", "proxy proxy.invalid:3128 (HTTPS_PROXY) reachable — cannot "
+     "resolve proxy.invalid (Name or service not known)"),
+    ("http://", "proxy (HTTPS_PROXY) reachable — its URL names no host one can read "
+     "(http://HOST:PORT)")])
+def test_a_proxy_that_cannot_be_found_is_said_in_words(short_dir: Path, proxy: str,
+                                                       said: str) -> None:
+    """A proxy's name the resolver does not know read "Unknown error -2"; a proxy URL with
+    no host was "✓ API host … reached through the proxy a proxy", then the key blamed."""
+    profile = write_profile(short_dir, f"https://{NAME}")
+    checked = run("check", "--profile", str(profile),
+                  env=proxy_env(None, None, HTTPS_PROXY=proxy, https_proxy=proxy))
+    assert checked.returncode == 5, checked.stdout + checked.stderr
+    lines = checked.stdout.splitlines()
+    assert f" ✗ {said}; check the proxy, or HTTPS_PROXY (NO_PROXY for hosts to reach " \
+           f"directly)" in lines, lines
+    assert not any("reached through" in line or "Unknown error" in line for line in lines)

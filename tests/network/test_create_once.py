@@ -79,7 +79,9 @@ def test_when_the_lookup_fails_too_nothing_is_sent_again(lookup: str) -> None:
     config = SimConfig(port=0, api_key=KEY, faults=(lookup,))
     with run_in_thread(config) as sim:
         with pytest.raises(NetworkError, match="not trying again, so as not to create a "
-                                               "second call"):
+                                               "second call — check the network and "
+                                               r"api.base_url, then try again \(a call "
+                                               "created unseen ends by itself"):
             create(sim, "created-500")
         assert sim.simulator is not None
         assert len(sim.simulator.ctx.calls.calls) == 1, "one POST: no second call"

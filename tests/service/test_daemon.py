@@ -191,9 +191,11 @@ def test_sighup_with_a_broken_profile_keeps_the_old_one(start_sim, profiles: Pro
         profile.write_text(yaml.safe_dump(broken))
         proc.send_signal(signal.SIGHUP)
         notify.wait_for("READY=1", count=2)
-        # `systemctl status` says so, not only the journal
+        # `systemctl status` says so, and why (a daemon in a terminal has no journal)
         notify.wait_for("STATUS=kiosk: waiting for trigger (reload failed: the old profile "
-                        "is kept; see the journal)")
+                        "is kept — ")
+        said = [m for m in notify.messages if "reload failed" in m][-1]
+        assert said.endswith(": audio.outptu: unknown key (did you mean 'output'?))"), said
         call_and_wait(1)
         data = yaml.safe_load(good)
         data["call"]["name"] = "second"
