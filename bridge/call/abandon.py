@@ -29,7 +29,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from bridge.call.state import ASKED_AGAIN, DAEMON_FOLLOW_UP, VapiStatus
-from bridge.call.summary import OUTCOME_TIMEOUT_S, STOPPED_CONNECTING
+from bridge.call.summary import CONNECTION_LOST, OUTCOME_TIMEOUT_S, STOPPED_CONNECTING
 from bridge.errors import BridgeError
 from bridge.inert import inert
 from bridge.profile import Profile
@@ -113,13 +113,17 @@ async def end_lost(commands: CallCommands, settings: CallSettings, label: str,
 
 
 LOST = "lost with its link and still in progress now that Vapi answers"
+# one whose end Vapi did not confirm on a link that carried on (Vapi slow to say it ended:
+# said "lost with its link", which it was not)
+UNCONFIRMED = "ended here with no word from Vapi that it ended, and still in progress when asked"
 
 
 async def end_left(commands: CallCommands, settings: CallSettings, label: str,
                    again: bool = False, why: str = LEFT) -> bool:
     """Ask Vapi to end a call nobody is on, which Vapi says goes on: one an earlier daemon
     on this profile was in when it stopped without ending it (a power cut, a frozen
-    kiosk), or (`LOST`) one this daemon lost with a link too dead to end it then; whether
+    kiosk), or (`LOST`) one this daemon lost with a link too dead to end it then, or
+    (`UNCONFIRMED`) one whose end Vapi did not confirm and then said went on; whether
     it was accepted (a failure said at warning level the first time, not `again`)."""
     return await _end(commands, settings, label,
                       f"{why}: ended through its controlUrl, so that Vapi stops billing it",
@@ -137,21 +141,24 @@ class Lost(Protocol):
     info: CallInfo | None
     short_id: str
     vapi: VapiStatus
+    ended_reason: str | None
 
 
-async def end_if_lost(call: Lost, unsettled: Callable[[str], None]) -> None:
+async def end_if_lost(call: Lost, unsettled: Callable[[str, bool], None]) -> None:
     """A call the watchdog found lost, its summary given (the daemon runs this in the
     background): asked of Vapi (`GET /call/{id}`), and ended through its controlUrl while
     Vapi says it is in progress. The call's secrets, learnt again by the look, are let go
     after it. A call Vapi could not be asked about, or not told to end (the network is
     down: it goes on billing once the link is back, if Vapi never saw it go, as when the
     kiosk's address changed), is handed to `unsettled` (the spending settler, which asks
-    every 30 s and ends it then). Any other call: nothing."""
+    every 30 s and ends it then), with whether the call was lost with its link (not: an
+    end Vapi did not confirm, the summary's look then saying it went on). Any other
+    call: nothing."""
     info, label = call.info, call.short_id
     if info is None or not (call.vapi.watch_lost or call.vapi.left_open):
         return
     if call.vapi.left_open:  # asked, and told to end, by the summary already (1006)
-        unsettled(info.id)
+        unsettled(info.id, call.ended_reason == CONNECTION_LOST)
         return
     settled = False
     try:
@@ -171,4 +178,4 @@ async def end_if_lost(call: Lost, unsettled: Callable[[str], None]) -> None:
     finally:
         info.release_secrets()
         if not settled:
-            unsettled(info.id)
+            unsettled(info.id, True)

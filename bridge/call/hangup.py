@@ -86,12 +86,14 @@ async def _unconfirmed(call: Call) -> str:
     if call.summary is not None and not call.vapi.left_open:
         return f"call {call.short_id} ended ({reason_of(call)})"
     stalled = call.vapi.end_stalled
-    why = "Vapi did not answer the end" if stalled is None else \
+    why = "Vapi did not confirm the end" if stalled is None else \
         f"the link to Vapi had carried nothing for {stalled:.0f} s"
-    return (f"call {call.short_id} ended here, not yet at Vapi: {why}, and Vapi could not "
-            f"be asked or told to end it — it may bill the call until it is; it is asked "
-            f"about again {ASKED_AGAIN} (and before the next call), and ended through its "
-            f"controlUrl once Vapi answers (see the daemon's log)")
+    # (not "could not be asked or told": Vapi slow to say it ended was asked, said it went
+    # on, and refused the end through the controlUrl as over)
+    return (f"call {call.short_id} ended here, not yet at Vapi: {why}, and Vapi did not say "
+            f"it ended when asked, nor take the end through its controlUrl — it may bill the "
+            f"call until it does; it is asked about again {ASKED_AGAIN} (and before the next "
+            f"call), and ended through its controlUrl if it goes on (see the daemon's log)")
 
 
 def stall_note(call: Call, lead: str = "; but the link") -> str:

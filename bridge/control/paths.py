@@ -72,17 +72,22 @@ def default_dirs(env: Mapping[str, str] | None = None, *, for_client: bool = Fal
     xdg = _first(env.get("XDG_RUNTIME_DIR"))
     if xdg is not None:
         dirs.append(xdg / "vapi-bridge")
-    if xdg is None or (for_client and _not_squatted(tmp_dir())):  # (a daemon started
-        dirs.append(tmp_dir())  # without it: cron, sudo, a console)
-    if for_client and env_tmp_dir(env) not in dirs:
-        dirs.append(env_tmp_dir(env))
+    if xdg is None or for_client:  # (for `ctl`: a daemon started without it: cron, sudo,
+        dirs.append(tmp_dir())  # a console)
+    if for_client:
+        shared = (tmp_dir(), env_tmp_dir(env))
+        if shared[1] not in dirs:
+            dirs.append(shared[1])
+        dirs = [d for d in dirs if d not in shared or _not_squatted(d)]
     return dirs
 
 
 def _not_squatted(directory: Path) -> bool:
-    """`ctl` looks in /tmp/vapi-bridge-UID only if this user owns it (or it is absent):
-    another user who made it first would answer this user's commands (the daemon refuses
-    it: `prepare_directory`)."""
+    """`ctl` (and `run`, asking whether a daemon runs) looks in /tmp/vapi-bridge-UID and
+    $TMPDIR/vapi-bridge-UID only if this user owns them (or they are absent): another user
+    who made one first would answer this user's commands, and be taken for a daemon
+    already running (the daemon refuses the directory: `prepare_directory`). Before, with
+    TMPDIR unset, /tmp/vapi-bridge-UID came back as $TMPDIR's, looked in whoever owned it."""
     try:
         return directory.lstat().st_uid == os.getuid()
     except OSError:
@@ -109,13 +114,19 @@ def client_candidates(profile: Profile | None, name: str | None = None,
 
 def discover(env: Mapping[str, str] | None = None) -> list[Path]:
     """Every live-looking socket in the default directories (for `ctl` without --profile).
-    With $XDG_RUNTIME_DIR set, not /tmp/vapi-bridge-UID's: a login session's `ctl` picks
-    among its own daemons, the system unit's and $TMPDIR's; one started without it (cron,
-    a console) is found by its name (`client_candidates`)."""
+    With $XDG_RUNTIME_DIR set, /tmp/vapi-bridge-UID's only when the others hold none: a
+    login session's `ctl` picks among its own daemons, the system unit's and $TMPDIR's
+    (not one started without XDG, by cron or a console, beside them: "several daemons"),
+    and finds that one when it is the only one (a plain login shell, whose TMPDIR is
+    unset, said "no control socket in …" naming the directory that held it)."""
     env = os.environ if env is None else env
     dirs = default_dirs(env, for_client=True)
-    if _first(env.get("XDG_RUNTIME_DIR")) is not None:
-        dirs = [d for d in dirs if d != tmp_dir()]
+    if _first(env.get("XDG_RUNTIME_DIR")) is None or tmp_dir() not in dirs:
+        return _sockets(dirs)
+    return _sockets([d for d in dirs if d != tmp_dir()]) or _sockets([tmp_dir()])
+
+
+def _sockets(dirs: list[Path]) -> list[Path]:
     found: list[Path] = []
     for directory in dirs:
         try:

@@ -34,7 +34,7 @@ from collections.abc import Callable
 from typing import Any
 
 from bridge import redact
-from bridge.call.abandon import LEFT, LOST, end_left
+from bridge.call.abandon import LEFT, LOST, UNCONFIRMED, end_left
 from bridge.call.lifecycle import control_key
 from bridge.call.summary import outcome
 from bridge.errors import NetworkError, NotFound
@@ -84,6 +84,7 @@ class Settler:
         self._ended: set[str] = set()  # of those, ended through the controlUrl by the last look
         self._tried: set[str] = set()  # of those, asked to end at least once (said once)
         self._lost: set[str] = set()  # this daemon's, lost and not ended then (`lost`)
+        self._unconfirmed: set[str] = set()  # of those, not lost with the link: an end unsaid
         self._task: asyncio.Task[None] | None = None
         self._wake, self._looked = asyncio.Event(), asyncio.Event()
         self._told: set[str] = set()  # calls whose wait was said
@@ -100,11 +101,14 @@ class Settler:
         self._left = {entry.id for entry in self.pending()} if alone else set()
         self.kick()
 
-    def lost(self, call_id: str) -> None:
-        """A call of this daemon's that was lost with its link, and that Vapi could not be
-        asked about or told to end (`bridge.call.abandon.end_if_lost`): ended through its
-        controlUrl when a look finds it in progress (nobody is on it)."""
+    def lost(self, call_id: str, link: bool = True) -> None:
+        """A call of this daemon's that was lost with its `link` (or whose end Vapi did not
+        confirm), and that Vapi could not be asked about or told to end
+        (`bridge.call.abandon.end_if_lost`): ended through its controlUrl when a look finds
+        it in progress (nobody is on it)."""
         self._lost.add(call_id)
+        if not link:
+            self._unconfirmed.add(call_id)
 
     def kick(self) -> None:
         """Look now (in the background) if any call is left to count."""
@@ -157,6 +161,7 @@ class Settler:
         still = self.read().open
         ids = {entry.id for entry in still}  # one off the list is never asked about again:
         self._lost &= ids  # counted, or the oldest of more than the list keeps; over a
+        self._unconfirmed &= ids
         self._tried &= ids  # daemon's life on a flaky link, a set that only grew
         live = self.live()
         return any(entry.id != live for entry in still)
@@ -204,11 +209,12 @@ class Settler:
         commands.info = info
         again = info.id in self._tried
         self._tried.add(info.id)
-        lost = info.id in self._lost
+        why = (UNCONFIRMED if info.id in self._unconfirmed else LOST) \
+            if info.id in self._lost else LEFT
         log.log(logging.DEBUG if again else logging.WARNING, "call %s, %s: Vapi bills it "
-                "until it is ended", label, LOST if lost else
+                "until it is ended", label, why if why != LEFT else
                 f"{LEFT} (a power cut, or a kiosk that froze)")
-        if await end_left(commands, profile.call, label, again, LOST if lost else LEFT):
+        if await end_left(commands, profile.call, label, again, why):
             self._ended.add(info.id)  # looked at again soon, to count it
 
     def _say(self, call_id: str, why: str) -> None:

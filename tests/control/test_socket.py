@@ -17,7 +17,9 @@ from pathlib import Path
 
 import pytest
 
+from bridge.control import paths
 from bridge.control.paths import (
+    SYSTEM_RUNTIME_DIR,
     client_candidates,
     default_dirs,
     discover,
@@ -66,19 +68,51 @@ def test_socket_paths_follow_systemd_then_xdg_then_tmp(tmp_path: Path) -> None:
     assert client_candidates(explicit) == [tmp_path / "ctl/s.sock"]
 
 
-def test_ctl_with_no_profile_picks_among_its_sessions_daemons(tmp_path: Path) -> None:
+def test_ctl_with_no_profile_picks_among_its_sessions_daemons(
+        short_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """`ctl` with no profile, from a session with XDG_RUNTIME_DIR, does not take a daemon in
-    /tmp/vapi-bridge-UID (started without it, by cron or a console; found by its name) for
-    its session's one, nor report "several daemons" beside it; without XDG it does."""
+    /tmp/vapi-bridge-UID (started without it, by cron or a console) for its session's one,
+    nor report "several daemons" beside it; without XDG it does, and so does a session
+    whose own places hold no daemon (a plain login shell: its TMPDIR unset, it said "no
+    control socket in …, /tmp/vapi-bridge-UID" beside the one it held)."""
     sock = tmp_dir() / f"t{os.getpid()}-{secrets.token_hex(3)}.sock"  # /tmp is shared
     prepare_directory(sock)
+    # (the system unit's place, where a test beside this one may run a daemon: empty here)
+    monkeypatch.setattr(paths, "SYSTEM_RUNTIME_DIR", short_dir / "run")
+    own = short_dir / "vapi-bridge" / "kiosk.sock"
+    own.parent.mkdir()
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
         s.bind(str(sock))
         try:
-            assert sock not in discover({"XDG_RUNTIME_DIR": str(tmp_path)})
+            session = {"XDG_RUNTIME_DIR": str(short_dir), "TMPDIR": str(short_dir / "t")}
+            assert sock in discover({"XDG_RUNTIME_DIR": str(short_dir)})
+            assert sock in discover(session)
             assert sock in discover({})
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as mine:
+                mine.bind(str(own))
+                assert own in discover(session) and sock not in discover(session)
+                assert sock not in discover({"XDG_RUNTIME_DIR": str(short_dir)})
         finally:
             sock.unlink()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="gives a directory to another user")
+def test_ctl_never_looks_in_a_directory_of_its_name_another_user_made(short_dir: Path) -> None:
+    """$TMPDIR/vapi-bridge-UID (and /tmp/vapi-bridge-UID: $TMPDIR's too while TMPDIR is
+    unset, a plain login shell's) made first by another user: `ctl -p kiosk say …` sent the
+    text to whatever listened there and printed its answer (exit 0), and `run` was refused
+    as "already running" beside it. Neither looks there now (the daemon refuses to bind
+    there: `prepare_directory`)."""
+    squatted = short_dir / f"vapi-bridge-{os.getuid()}"
+    squatted.mkdir(mode=0o700)
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.bind(str(squatted / "kiosk.sock"))
+        s.listen()
+        os.chown(squatted, 65534, 65534)
+        env = {"XDG_RUNTIME_DIR": str(short_dir / "x"), "TMPDIR": str(short_dir)}
+        assert squatted not in default_dirs(env, for_client=True)
+        assert squatted / "kiosk.sock" not in client_candidates(None, "kiosk", env)
+        assert squatted / "kiosk.sock" not in discover(env)
 
 
 def test_no_daemon_is_a_clear_error(short_dir: Path) -> None:
@@ -264,6 +298,16 @@ def test_ctl_and_run_find_a_daemon_started_with_another_tmpdir(
         if said == elsewhere:  # what stops it is named: before, `systemctl stop vapi-bridge@…`
             assert f"stop it first (kill {daemon.proc.pid}: its process, not a systemd " \
                 f"unit), or use `" in second.stderr, second.stderr
+    # a plain login shell (XDG_RUNTIME_DIR, no TMPDIR) with no --profile: exit 5 before,
+    # "no vapi-bridge daemon found (no control socket in …, /tmp/vapi-bridge-UID)"
+    # (a test beside this one may run a daemon in the system unit's place, looked in first)
+    units = list(SYSTEM_RUNTIME_DIR.glob("*.sock"))
+    login = bridge_env(TMPDIR="", XDG_RUNTIME_DIR=str(xdg))
+    found = subprocess.run(bridge_cmd("ctl", "status"), env=login, capture_output=True,
+                           text=True, cwd=ROOT, timeout=30)
+    units += SYSTEM_RUNTIME_DIR.glob("*.sock")
+    assert found.returncode == 0, found.stderr
+    assert units or found.stdout.startswith(f"profile {name} (standby mode)"), found.stdout
     assert daemon.stop() == 0
 
 
