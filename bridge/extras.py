@@ -14,9 +14,14 @@ import os
 import shlex
 import shutil
 import sys
-from importlib import metadata
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
+
+if TYPE_CHECKING:  # imported where a hint needs it: importlib.metadata (email, zipfile,
+    # csv) cost each start of `ctl`, `--version` and every command that loads no websockets
+    # (whose version module imports it) 20-45 ms of CPU (tests/unit/test_start_imports.py)
+    from importlib import metadata
 
 DIST = "vapi-bridge"
 
@@ -33,6 +38,8 @@ def _origin(dist: metadata.Distribution) -> dict[str, object] | None:
 def requirement(extra: str) -> tuple[str, bool]:
     """The pip requirement that installs `extra` from where this copy came from, and
     whether it is an editable install (`pip install -e`)."""
+    from importlib import metadata
+
     for dist in metadata.distributions(name=DIST):
         origin = _origin(dist)
         if origin and origin.get("url"):

@@ -13,7 +13,14 @@ import sys
 from collections.abc import Callable
 
 from bridge import __version__
-from bridge.cli.parsing import BOTH_LEVELS, Parser, global_options, levels_conflict, split_sim
+from bridge.cli.parsing import (
+    BOTH_LEVELS,
+    ModuleDoc,
+    Parser,
+    global_options,
+    levels_conflict,
+    split_sim,
+)
 from bridge.cli.stdout import StdoutError, checked_stdout, reader_left
 from bridge.cli.text import (
     CHECK_EXITS,
@@ -124,19 +131,7 @@ def cmd_unit(args: argparse.Namespace) -> int:
 NATIVE_STDERR_COMMANDS = ("run", "demo", "check", "devices", "listen")
 
 
-def _doc(module: str) -> str | None:
-    """A module's docstring, read without importing it (that would load PortAudio)."""
-    import ast
-    import importlib.util
-
-    spec = importlib.util.find_spec(module)
-    if spec is None or spec.origin is None:
-        return None
-    with open(spec.origin, encoding="utf-8") as f:
-        return ast.get_docstring(ast.parse(f.read()))
-
-
-def _sub(sub: argparse._SubParsersAction, name: str, help_text: str, doc: str | None,
+def _sub(sub: argparse._SubParsersAction, name: str, help_text: str, doc: str | ModuleDoc,
          epilog: str | None = None, **kwargs: object) -> argparse.ArgumentParser:
     """A command whose --help has a description (the module's docstring) and exit codes."""
     return sub.add_parser(name, help=help_text, description=doc or help_text, epilog=epilog,
@@ -166,7 +161,7 @@ def build_parser() -> Parser:
     run.set_defaults(func=cmd_run)
 
     demo = _sub(sub, "demo", "try it with no account: a call to the built-in simulator",
-                _doc("bridge.cli.demo"), DEMO_EXITS, parents=[common])
+                ModuleDoc("bridge.cli.demo"), DEMO_EXITS, parents=[common])
     demo.add_argument("--headless", action="store_true",
                       help="speak a WAV into the call instead of using the microphone")
     demo.add_argument("--out", default="out/demo-reply.wav",
@@ -182,7 +177,7 @@ def build_parser() -> Parser:
     sim.set_defaults(func=lambda args: run_sim(args.sim_args))
 
     check = _sub(sub, "check", "check a profile, the API key, the network and the devices",
-                 _doc("bridge.cli.check"), CHECK_EXITS, parents=[common])
+                 ModuleDoc("bridge.cli.check"), CHECK_EXITS, parents=[common])
     check.add_argument("--profile", "-p", required=True, help=PROFILE_HELP)
     check.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                        help=SET_HELP)

@@ -37,13 +37,3 @@ def test_ctl_with_a_profile_imports_no_audio_or_http_library(tmp_path: Path) -> 
         done.stderr, done.stderr
     assert heavy == [], f"ctl -p imported {heavy}"
 
-
-def test_the_daemon_starts_without_httpx_command_line() -> None:
-    """httpx imports its command line (rich, click, pygments) wherever those are installed
-    (the test venv has them, for import-linter): 0.1 s of CPU at every start of the daemon,
-    which never uses it."""
-    code = ("import sys; import bridge.cli.main, bridge.service.daemon, httpx; "
-            "print([m for m in ('rich', 'click', 'pygments') if m in sys.modules])")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=60, env=bridge_env(), cwd=ROOT)
-    assert done.stdout.strip() == "[]", done.stdout + done.stderr

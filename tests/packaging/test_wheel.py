@@ -9,6 +9,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import tempfile
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -48,24 +49,53 @@ def _check(cmd: list[str], **kwargs: object) -> None:
     assert result.returncode == 0, f"{shlex.join(cmd)}:\n{result.stdout}\n{result.stderr}"
 
 
+def _session_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A directory of this session's that every xdist worker shares (their base temp
+    directories' parent), else this run's own base temp directory."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
 @pytest.fixture(scope="module")
-def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Installed]:
-    base = tmp_path_factory.mktemp("wheel")
-    dist = base / "dist"
-    # pip builds in the checkout's build/: one build at a time (each xdist worker that runs
-    # a test of this module builds: two at once failed, "File exists: build/bdist…")
-    (ROOT / "build").mkdir(exist_ok=True)
-    with open(ROOT / "build" / ".wheel.lock", "w") as lock:
+def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """The wheel and a fresh venv with it installed, made once a session by the first worker
+    that needs them (the others wait for it, then use them). Each worker that ran a test of
+    this module made its own before: 3 in a CI run, 25-38 s each, most of it CPU (pip's
+    build environment, the venv's pip, numpy and the rest unpacked). --no-compile: Python
+    compiles what the tests import, as the Makefile's venvs do."""
+    shared = _session_dir(tmp_path_factory) / "wheel"
+    shared.mkdir(exist_ok=True)
+    dist, venv = shared / "dist", shared / "venv"
+    with open(shared / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        _check([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(dist),
-                str(ROOT)])
-    wheel = next(dist.glob("vapi_bridge-*.whl"))
-    venv = base / "venv"
-    _check([sys.executable, "-m", "venv", str(venv)])
-    _check([str(venv / "bin" / "python"), "-m", "pip", "install", "-q", str(wheel)])
-    home = base / "home"
-    (home / "run").mkdir(parents=True)
-    yield Installed(wheel, venv, home)
+        if not (shared / ".installed").exists():
+            shutil.rmtree(dist, ignore_errors=True)  # what a build that failed left
+            shutil.rmtree(venv, ignore_errors=True)
+            # pip builds in the checkout's build/: one build at a time (two at once failed,
+            # "File exists: build/bdist…")
+            (ROOT / "build").mkdir(exist_ok=True)
+            with open(ROOT / "build" / ".wheel.lock", "w") as build_lock:
+                fcntl.flock(build_lock, fcntl.LOCK_EX)
+                _check([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w",
+                        str(dist), str(ROOT)])
+            wheel = next(dist.glob("vapi_bridge-*.whl"))
+            _check([sys.executable, "-m", "venv", str(venv)])
+            _check([str(venv / "bin" / "python"), "-m", "pip", "install", "-q",
+                    "--no-compile", str(wheel)])
+            (shared / ".installed").touch()
+    return next(dist.glob("vapi_bridge-*.whl")), venv
+
+
+@pytest.fixture
+def installed(built: tuple[Path, Path]) -> Iterator[Installed]:
+    """The session's wheel and venv, and a working directory (not the checkout) of the
+    test's own, short: its run/vapi-bridge/NAME.sock must fit a Unix socket's path."""
+    home = Path(tempfile.mkdtemp(prefix="vbw-", dir="/tmp"))
+    (home / "run").mkdir()
+    try:
+        yield Installed(*built, home)
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
 
 
 def _version(wheel: Path) -> Version:
