@@ -24,6 +24,7 @@ class BridgeError(Exception):
     """An error with a one-line, user-facing message and an exit code."""
 
     exit_code: ExitCode = ExitCode.FAILURE
+    program = "vapi-bridge"  # what its line starts with (`ctl`'s usage errors: "vapi-bridge ctl")
 
     def __init__(self, message: str) -> None:
         super().__init__(message)

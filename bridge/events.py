@@ -63,6 +63,8 @@ SPENDING_LIMIT = "spending-limit"  # an ERROR's cause: the daily limit refused a
 
 MAX_FIELD = 4000  # characters of one string field
 QUEUE_SIZE = 256  # events a subscriber may fall behind by
+LINES = 5  # a call's last final transcripts: replayed to a screen opened mid-call, and
+# what `ctl status` shows
 RECENT = 256  # events kept for a client that comes back (an event stream's Last-Event-ID)
 
 Value = str | int | float | bool | None
@@ -167,6 +169,8 @@ class EventBus:
         self.mutes: dict[str, KioskEvent] = {}  # who is muted in this call: its `muted`
         self.stalled: KioskEvent | None = None  # the call's link stalled now: `link-stalled`
         self.failure: KioskEvent | None = None  # the latest `error`, until a call `ended`
+        # this call's last final lines (`transcript`), until the next call or standby
+        self.lines: collections.deque[KioskEvent] = collections.deque(maxlen=LINES)
         # calls refused at an operator's request (`ctl call`, POST /call), told to them
         # alone: no `error` event (no offline line), by cause, for the metrics
         self.refused: collections.Counter[str] = collections.Counter()
@@ -180,7 +184,11 @@ class EventBus:
             self.state = event
             if kind != IN_CALL:  # a call begins or ends: none of its mutes holds
                 self.mutes.clear()
+            if kind not in (IN_CALL, ENDED):  # a call begins, or the kiosk waits: its lines
+                self.lines.clear()  # are no longer the screen's
             self.stalled = None  # nor its link's stall
+        elif kind == TRANSCRIPT and fields.get("final") is True:
+            self.lines.append(event)
         elif kind in (LINK_STALLED, LINK_RESTORED):
             self.stalled = event if kind == LINK_STALLED else None
         elif kind in (MUTED, UNMUTED):
@@ -209,9 +217,10 @@ class EventBus:
     @contextlib.contextmanager
     def subscribe(self, size: int = QUEUE_SIZE, *, replay_state: bool = True,
                   keep: Callable[[KioskEvent], bool] | None = None,
-                  since: int | None = None) -> Iterator[Subscription]:
+                  since: int | None = None, lines: bool = False) -> Iterator[Subscription]:
         """A subscription for the duration of the block, starting with the latest state (and
-        the mutes in force in the call, and its link's stall while it lasts), or
+        the mutes in force in the call, and its link's stall while it lasts; with `lines`,
+        the call's last `LINES` final transcripts: a screen opened mid-call), or
         (`since`: the last seq a client had, an event stream's Last-Event-ID) with what came
         after it, when the last `RECENT` events still hold all of that; only the events
         `keep` says yes to (all by default) are queued for it."""
@@ -226,6 +235,8 @@ class EventBus:
                 sub.put(muted)
             if self.stalled is not None:  # and a link stalled now
                 sub.put(self.stalled)
+            for line in self.lines if lines else ():
+                sub.put(line)
         self._subs.add(sub)
         try:
             yield sub

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shlex
 import socket
 import ssl
 from urllib.parse import urlsplit
@@ -14,12 +15,12 @@ from bridge.cli.check_item import Item
 from bridge.errors import ApiRequestError, BridgeError, ExitCode
 from bridge.inert import inert
 from bridge.profile import Profile, api_key, public_key
-from bridge.profile.key_origin import key_fix
+from bridge.profile.key_origin import exposed_key_file, key_fix
 from bridge.redact import scrub_urls
 from bridge.vapi.api import VapiApi
 from bridge.vapi.connect_errors import describe
 from bridge.vapi.interruptions import INTERRUPTED
-from bridge.vapi.net import proxy_for
+from bridge.vapi.net import http_client, proxy_for
 from bridge.vapi.plaintext import is_loopback
 
 
@@ -33,6 +34,10 @@ def _ranges_in_no_proxy() -> list[Item]:
 
 
 async def network(profile: Profile) -> list[Item]:
+    try:  # the client `run` makes: a proxy it cannot use (SOCKS without its packages, a URL
+        await http_client().aclose()  # that does not parse) is refused there, whatever host
+    except BridgeError as exc:
+        return [Item(False, "proxy settings usable", str(exc), exc.exit_code)]
     url = urlsplit(profile.api.base_url)
     host, port = url.hostname or "", url.port or (443 if url.scheme == "https" else 80)
     proxied = proxy_for(profile.api.base_url)
@@ -104,11 +109,16 @@ async def _unreachable(where: str) -> str | None:
 
 
 def key_present(profile: Profile) -> tuple[Item, str | None]:
-    """The key found (environment, key file, credential): local, so always listed."""
+    """The key found (environment, key file, credential): local, so always listed; a key
+    file other users may read is a warning, with its chmod."""
     try:
-        return Item(True, "API key present"), api_key(profile)
+        key = api_key(profile)
     except BridgeError as exc:
         return Item(False, "API key present", str(exc), exc.exit_code), None
+    exposed = exposed_key_file(profile)  # the loader's warning, where the checklist is read
+    return (Item(True, "API key present", f"its file {exposed} (api.key_file) is readable by "
+                 f"other users — run: chmod 600 {shlex.quote(str(exposed))}", warn=True)
+            if exposed else Item(True, "API key present")), key
 
 
 def public_key_present(profile: Profile) -> list[Item]:

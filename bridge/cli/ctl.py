@@ -164,6 +164,8 @@ def run(args: argparse.Namespace) -> int:
         else:
             answer = request(path, build_request(args), timeout=timeout_of(args))
     except BridgeError as exc:  # no daemon, a bad --profile, …: under --json, an answer too
+        if isinstance(exc, UsageError):  # said as argparse's and the daemon's refusals are
+            exc.program = "vapi-bridge ctl"
         if not args.json:
             raise
         print(json.dumps(error(str(exc), kind_of(exc)), indent=2))

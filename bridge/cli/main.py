@@ -260,7 +260,7 @@ def _main(argv: list[str]) -> int:
                 return int(func(args))
         return int(func(args))
     except BridgeError as exc:  # a user error: its message says it all, never a traceback
-        print(f"{_err_prefix()}vapi-bridge: {_masked(str(exc))}", file=sys.stderr)
+        print(f"{_err_prefix()}{exc.program}: {_masked(str(exc))}", file=sys.stderr)
         return int(exc.exit_code)
     except StdoutError:
         raise

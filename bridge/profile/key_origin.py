@@ -7,6 +7,7 @@ VAPI_API_KEY whatever `api.key_env` said. Follows `loader.resolve_secret`'s orde
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
 from bridge.profile.loader import CREDENTIAL_NAME
@@ -20,9 +21,26 @@ def key_fix(profile: Profile) -> str:
     if os.environ.get(name, "").strip():
         return f"{lead} the environment variable {name}, where this key came from"
     if profile.api.key_file:
-        path = Path(profile.api.key_file).expanduser()
-        path = path if path.is_absolute() else profile.directory / path
-        return f"{lead} {path} (api.key_file), where this key came from"
+        return f"{lead} {_key_file(profile)} (api.key_file), where this key came from"
     return (f"{lead} the file the unit's LoadCredential={CREDENTIAL_NAME}: line names "
             f"(/etc/vapi-bridge/credentials/{profile.name}.key in the shipped unit), where "
             f"this key came from, then restart the unit: a reload keeps the old copy")
+
+
+def _key_file(profile: Profile) -> Path:
+    path = Path(str(profile.api.key_file)).expanduser()
+    return path if path.is_absolute() else profile.directory / path
+
+
+def exposed_key_file(profile: Profile) -> Path | None:
+    """`api.key_file` when the key in use is read from it and other users may read it too
+    (the loader's warning: group or others), else None. Not a systemd credential: systemd
+    hands the service a copy of its own."""
+    if os.environ.get(profile.api.key_env, "").strip() or not profile.api.key_file:
+        return None
+    path = _key_file(profile)
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return None
+    return path if mode & (stat.S_IRGRP | stat.S_IROTH) else None

@@ -56,7 +56,6 @@ class CallView(Protocol):
     given to the daemon, so the service layer knows nothing of terminals."""
 
     def hooks(self, profile: Profile) -> list[EventHook]: ...
-
     def watchers(self, call: Call) -> list[CallWatcher]: ...
 
 
@@ -183,7 +182,8 @@ class Daemon:
             self.events.publish(events.TRIGGERED, cause=self._cause)
             self._trigger.clear()  # from here a request is for the next call (see _cut_tail)
             self._calling = True
-            code = await self.spending.refuse() or await self._call_once()  # refused: 3
+            code = await self.spending.refuse() or (  # refused: 3; stopped meanwhile: none
+                ExitCode.OK if self.stopping.is_set() else await self._call_once())
             self._cause, self._calling = "loop", False
             if mode == "once" or self.key.refused is not None:  # refused as it was placed:
                 return self.key.outcome(code)  # exit 3 now, no wait (once: never refused)

@@ -11,6 +11,7 @@ from typing import Any, Protocol
 
 from bridge.call.lifecycle import Call
 from bridge.errors import ExitCode
+from bridge.profile import Profile
 
 log = logging.getLogger("bridge.daemon")
 
@@ -20,6 +21,7 @@ class Signalled(Protocol):
 
     call: Call | None
     stopping: asyncio.Event
+    profile: Profile
 
     def request_reload(self) -> None: ...
 
@@ -37,7 +39,11 @@ def install_signals(daemon: Signalled) -> None:
                 if call.info is not None:  # the JSONL's last line, with what is known now
                     call.recorder.note_end(call.info.id, call.ended_reason or "exited-at-once")
             os._exit(ExitCode.SIGINT if signum == signal.SIGINT else ExitCode.SIGTERM)
-        log.info("%s: stopping", signal.Signals(signum).name)
+        # `once` and `loop` place a call as they start: before the first, the one stopping
+        # learns that none was (standby waits for a visitor: nothing to say)
+        unplaced = daemon.call is None and daemon.profile.service.mode != "standby"
+        log.info("%s: stopping%s", signal.Signals(signum).name,
+                 " — no call was placed" if unplaced else "")
         daemon.stopping.set()
 
     def call() -> None:

@@ -22,11 +22,11 @@ from bridge.call.lifecycle import Call
 from bridge.call.state import CallState
 from bridge.call.summary import CallSummary
 from bridge.call.watchdog import LOST_AFTER_S
-from bridge.events import SPENDING_LIMIT, KioskEvent
+from bridge.events import LINES, SPENDING_LIMIT, KioskEvent
 from bridge.profile import Profile
 from bridge.service.progress import in_call_line
 
-TRANSCRIPT_LINES = 5
+TRANSCRIPT_LINES = LINES  # (as many as a screen opened mid-call is given: bridge.events)
 
 
 @runtime_checkable

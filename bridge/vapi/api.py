@@ -1,8 +1,10 @@
 """Vapi's REST API: create a call, read a call, with Vapi's errors mapped to ours.
 
-400/401/402/403 are never retried: they need a person. 429, 5xx, timeouts and refused
-connections are retried with bounded exponential backoff and full jitter — but a create
-whose answer was lost is first looked for (`bridge/vapi/created.py`): never two calls.
+400/401/402/403 are never retried: they need a person; nor a TLS handshake answered in
+plain text (https:// to a plain-http server: the same at every attempt). 429, 5xx,
+timeouts, names not resolved and refused connections are retried with bounded exponential
+backoff and full jitter — but a create whose answer was lost is first looked for
+(`bridge/vapi/created.py`): never two calls.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from urllib.parse import quote, urlsplit
 import httpx
 
 from bridge import USER_AGENT, redact
-from bridge.errors import ApiRequestError, AuthError, NotFound, ProfileError
+from bridge.errors import ApiRequestError, AuthError, NetworkError, NotFound, ProfileError
 from bridge.inert import inert
 from bridge.retry import RetryPolicy
 from bridge.vapi import connect_errors, safejson
@@ -254,8 +256,12 @@ class VapiApi:
                 raise refusal from None
             if connect_errors.proxy_login_refused(exc):  # a login fails at every attempt
                 raise ProfileError(connect_errors.proxy_login(self.base_url)) from None
-            return Failure(connect_errors.describe(exc, self.host,
-                                                   connect_errors.proxy_for(self.base_url)))
+            cause = connect_errors.describe(exc, self.host,
+                                            connect_errors.proxy_for(self.base_url))
+            if connect_errors.answered_in_plain_text(exc):  # and so does this (none was sent)
+                raise NetworkError(f"could not reach Vapi at {self.host} ({what}): {cause}"
+                                   ) from None
+            return Failure(cause)
         except httpx.TimeoutException:
             return Failure("timed out", maybe_processed=True)
         except TimeoutError:  # the answer kept coming, too slowly to finish

@@ -109,6 +109,14 @@ def _shown(proxy_url: str) -> str:
     return f"{host}:{port}" if port else host
 
 
+def answered_in_plain_text(exc: BaseException) -> bool:
+    """The TLS handshake was answered in plain text (OpenSSL's WRONG_VERSION_NUMBER): a
+    plain-http server under https://, the same at every attempt (no retry can help, unlike
+    a name not resolved yet or a refusal while a kiosk's network comes up at boot)."""
+    return any((isinstance(e, ssl.SSLError) and e.reason == "WRONG_VERSION_NUMBER")
+               or "WRONG_VERSION_NUMBER" in str(e) for e in _chain(exc))
+
+
 def describe(exc: BaseException, host: str, proxy: tuple[str, str] | None = None, *,
              setting: str = "api.base_url") -> str:
     """One phrase for why connecting to `host` failed, with what to check; through `proxy`

@@ -2,10 +2,11 @@
 (`data: {"event": …}`, `id:` its seq). A client that reads slowly loses its oldest events
 (a `lost` event says how many), never slows the daemon; one that stops reading is dropped
 after `WRITE_TIMEOUT_S`. A browser that comes back (`Last-Event-ID`) gets what it missed
-first, when the bus still holds it, else the state as any new stream. `?level=1` adds
-`{"event": "level", "db": …}` (the microphone's level in dBFS) five times a second while a
-call is live: the screen's meter, and nothing computed when no page asks. When the daemon
-stops, what it published before is sent, then the stream ends."""
+first, when the bus still holds it, else the state as any new stream, with the call's
+last final lines (a page opened mid-call shows what was said, as `ctl status` has it).
+`?level=1` adds `{"event": "level", "db": …}` (the microphone's level in dBFS) five times
+a second while a call is live: the screen's meter, and nothing computed when no page
+asks. When the daemon stops, what it published before is sent, then the stream ends."""
 
 from __future__ import annotations
 
@@ -62,7 +63,7 @@ async def stream(request: web.Request, host: WebHost, stopping: asyncio.Event
 
     tick = LEVEL_EVERY_S if levels else KEEPALIVE_S
     stop = asyncio.ensure_future(stopping.wait())
-    with host.events.subscribe(since=_last_id(request)) as sub:
+    with host.events.subscribe(since=_last_id(request), lines=True) as sub:
         pending = asyncio.ensure_future(sub.get())
         try:
             await send(f"retry: {RETRY_MS}\n\n".encode())

@@ -82,3 +82,14 @@ def test_a_timeout_that_is_no_length_of_time_is_a_usage_error(tmp_path: Path,
     assert result.stderr.splitlines()[-1] == (
         f"vapi-bridge ctl: error: argument --timeout: '{value}' is not a number of seconds "
         f"above 0 and below 1000000")
+
+
+def test_a_usage_error_ctl_finds_itself_is_said_as_its_other_usage_errors(
+        tmp_path: Path) -> None:
+    """`ctl transfer 555` (tests/e2e/test_cli_messages.py) and this said `vapi-bridge: …`
+    where argparse's errors say `vapi-bridge ctl …: error:` and the daemon's refusals
+    `vapi-bridge ctl: …`; a problem of the machine (no daemon) keeps `vapi-bridge:`, as
+    every command's."""
+    result = ctl(tmp_path, "--socket", str(tmp_path / "gone.sock"), "-p", "kiosk", "status")
+    assert (result.returncode, result.stdout) == (2, ""), result.stderr
+    assert result.stderr == "vapi-bridge ctl: give --profile or --socket, not both\n"

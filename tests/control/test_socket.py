@@ -434,7 +434,7 @@ def test_a_long_text_in_any_script_reaches_the_daemon_or_is_a_usage_error(
     too_long = daemon.ctl("add-message", "受付へようこそ。" * 5000)
     assert too_long.returncode == 2, too_long.stderr
     assert too_long.stderr.strip() == (
-        "vapi-bridge: the request is 117 KiB; the control socket takes 64 KiB at most (a "
+        "vapi-bridge ctl: the request is 117 KiB; the control socket takes 64 KiB at most (a "
         "text of about 63,000 ASCII characters, a third of that in most other scripts)")
     assert daemon.ctl("status").returncode == 0
     assert daemon.stop() == 0, daemon.err

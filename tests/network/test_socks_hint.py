@@ -28,3 +28,20 @@ def test_the_socks_hint_names_the_variable_set_and_the_venvs_pip(short_dir: Path
     assert (f"— run: {shlex.quote(sys.executable)} -m pip install 'httpx[socks]' "
             f"python-socks, or use an HTTP proxy") in last, last
     assert "Traceback" not in result.stderr
+
+
+def test_check_says_what_run_says_of_a_socks_proxy_without_its_packages(
+        short_dir: Path) -> None:
+    """With the SOCKS proxy down, `check` said "✗ proxy 127.0.0.1:9 (ALL_PROXY) reachable —
+    Connection refused" (exit 5): the operator starts the proxy, and `run` then refuses
+    anyway, exit 2, for the missing packages. It says run's line now, and its exit code."""
+    profile = write_profile(short_dir, "https://api.vapi.invalid")
+    env = proxy_env(None, None, ALL_PROXY="socks5://127.0.0.1:9")
+    del env["all_proxy"]  # (empty, it would unset ALL_PROXY: urllib's rule)
+    result = run("check", "--profile", str(profile), env=env)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert (f" ✗ proxy settings usable — ALL_PROXY names a SOCKS proxy, which needs "
+            f"httpx[socks] and python-socks — run: {shlex.quote(sys.executable)} -m pip "
+            f"install 'httpx[socks]' python-socks, or use an HTTP proxy") in result.stdout, \
+        result.stdout
+    assert "Connection refused" not in result.stdout

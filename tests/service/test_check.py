@@ -256,3 +256,17 @@ def test_check_fails_when_the_spending_guard_would_refuse_the_call(
     unlimited = run_bridge("check", "--profile", str(profiles.write(sim.base_url, name="free")),
                            **env)
     assert "spending guard" not in unlimited.stdout, "no limit set: no line"
+
+
+def test_check_marks_a_key_file_others_may_read_with_its_fix(profiles: ProfileBuilder) -> None:
+    """The key file readable by others: `run` and `check` log a warning on stderr, but the
+    checklist said `✓ API key present`, and `ready: all checks passed`. The item is a
+    warning now, naming the file and the chmod (no network needed: the key is local)."""
+    key_file = profiles.directory / "vapi key"
+    key_file.write_text("sim-private-key\n")
+    key_file.chmod(0o644)
+    profile = profiles.write("http://127.0.0.1:9", api={"key_file": str(key_file)})
+    result = run_bridge("check", "--profile", str(profile), VAPI_API_KEY="")
+    assert (f" ! API key present — its file {key_file} (api.key_file) is readable by other "
+            f"users — run: chmod 600 '{key_file}'\n") in result.stdout, result.stdout
+    assert "sim-private-key" not in result.stdout + result.stderr

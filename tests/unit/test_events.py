@@ -121,6 +121,32 @@ def test_a_screen_that_starts_while_the_link_is_stalled_learns_it() -> None:
         assert [e.kind for e in _drain(ended)] == [events.ENDED]
 
 
+def test_a_screen_that_starts_mid_call_is_given_the_calls_last_final_lines() -> None:
+    """The kiosk screen's stream (`lines`): the call's last 5 final lines after the state,
+    as `ctl status` has them (no partial; `ctl events`, without `lines`, none of them); kept
+    after its `ended`, gone once the kiosk waits again or the next call begins."""
+    bus = EventBus()
+    bus.publish(events.TRANSCRIPT, role="visitor", text="an earlier call's", final=True)
+    bus.publish(events.CONNECTING)
+    bus.publish(events.IN_CALL, call="1a2b3c4d")
+    for n in range(7):
+        bus.publish(events.TRANSCRIPT, role="assistant", text=f"line {n}", final=True)
+        bus.publish(events.TRANSCRIPT, role="assistant", text=f"line {n + 1} bei", final=False)
+    with bus.subscribe(lines=True) as screen, bus.subscribe() as script:
+        assert [(e.kind, e.fields.get("text")) for e in _drain(screen)] == [
+            (events.IN_CALL, None), *((events.TRANSCRIPT, f"line {n}") for n in range(2, 7))]
+        assert [e.kind for e in _drain(script)] == [events.IN_CALL]
+    bus.publish(events.ENDED, reason="customer-ended-call", outcome="ok")
+    with bus.subscribe(lines=True) as ended:
+        assert len(_drain(ended)) == 1 + 5
+    for waits in (events.STANDBY, events.TRIGGERED):
+        bus.publish(events.IN_CALL, call="1a2b3c4d")
+        bus.publish(events.TRANSCRIPT, role="visitor", text="hello", final=True)
+        bus.publish(waits)
+        with bus.subscribe(lines=True) as later:
+            assert [e.kind for e in _drain(later)] == [waits]
+
+
 def test_a_client_that_comes_back_gets_what_it_missed_not_the_state_again() -> None:
     """An event stream cut a moment (a proxy, a flaky link) comes back with the last seq it
     had (Last-Event-ID): the captions said meanwhile were lost, and the state sent again

@@ -275,14 +275,14 @@ def test_a_reconnect_does_not_keep_the_last_visitor_on_the_screen(
     after the call now, on the page's own clock."""
     sim = start_sim(assistant="echo")
     port = free_port()
-    profile = web_profile(profiles, sim, port, first=GREETING)
+    profile = web_profile(profiles, sim, port, first=SHORT)
     web = start_web(profile, port)
     relay = StreamCutter(port)
     page = browser.new_page(viewport={"width": 1280, "height": 720})
     page.clock.install()
     page.goto(f"http://127.0.0.1:{relay.port}/")
-    page.locator("#button").click()
-    expect(page.locator("#captions p.assistant")).to_have_count(1, timeout=30000)
+    page.locator("#button").click()  # (a line said whole: one End cut short leaves at once)
+    expect(page.locator("#captions p.assistant:not(.live)")).to_have_count(1, timeout=30000)
     assert web.post("/end").status_code == 200
     page.wait_for_function("() => state === 'standby'", timeout=20000)
     page.clock.fast_forward(12000)
@@ -334,3 +334,34 @@ def test_a_double_tap_on_call_is_one_press(start_sim, profiles: ProfileBuilder, 
     expect(page.locator("#captions p.assistant")).to_have_count(1, timeout=30000)
     assert [u.rsplit("/", 1)[1] for u in asked] == ["call"], asked
     assert not sim.calls()[0].get("endedReason"), "the second tap ended the call"
+
+
+def test_a_page_opened_mid_call_shows_its_lines_and_a_line_cut_by_end_leaves(
+        start_sim, profiles: ProfileBuilder, start_web, browser, tmp_path: Path) -> None:
+    """A screen opened (or reloaded) mid-call showed none of what had been said, though
+    `ctl status` had it: it is given the call's last final lines (shown once, however
+    often a stream gives them). And End pressed while
+    the assistant spoke left its cut line (the echo's "(echo") on the screen, in the
+    largest type, for the 20 s the lines stay: a line the end cut short leaves at once."""
+    script = tmp_path / "two.yaml"
+    script.write_text(f'- "{SHORT}"\n- say: "{GREETING}"\n  wait: false\n  delay: 0.5\n')
+    sim = start_sim(assistant=f"script:{script}")
+    port = free_port()
+    web = start_web(profiles.write(sim.base_url, service={"mode": "standby"},
+                                   assistant={"id": "echo", "overrides": {}},
+                                   http={"listen": f"127.0.0.1:{port}"}), port)
+    first = open_page(browser, web.base + "/")
+    first.locator("#button").click()
+    said = first.locator("#captions p.assistant:not(.live)")
+    expect(said).to_have_text([SHORT], timeout=30000)  # the first line, final
+    second = open_page(browser, web.base + "/")  # opened mid-call
+    expect(second.locator("#state")).to_have_text("In call")
+    expect(second.locator("#captions p.assistant").first).to_have_text(SHORT)
+    second.evaluate("connect()")  # a second stream (as a stream opened again after one the
+    # browser gave up on): every event twice, the lines given again; each line shown once
+    cut = first.locator("#captions p.assistant.live")
+    expect(cut).to_have_text(re.compile(r"^Welcome to \S"), timeout=30000)  # being said
+    assert web.post("/end").status_code == 200
+    for page in (first, second):
+        expect(page.locator("#state")).to_have_text("Call ended")
+        expect(page.locator("#captions p")).to_have_text([SHORT])  # once, and nothing cut
