@@ -14,7 +14,9 @@ places plus `/run/vapi-bridge` (the system unit's RuntimeDirectory) and
 socket that answers (`bridge.control.client.find_socket`: one a killed daemon left is
 none). It looks in `/tmp/vapi-bridge-<uid>` with `$XDG_RUNTIME_DIR` set too: a login
 shell's (pam_systemd's, beside pam_tmpdir's TMPDIR) did not find a daemon started without
-it (cron, sudo, a console), and its `run` started a second one on the same devices.
+it (cron, sudo, a console), and its `run` started a second one on the same devices; and,
+with `$XDG_RUNTIME_DIR` unset, in `/run/user/<uid>/vapi-bridge` (a login session's, where
+pam_systemd puts it) when this user owns `/run/user/<uid>`: the same, the other way round.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ if TYPE_CHECKING:  # `ctl` finds a socket without loading the profile machinery
     from bridge.profile.model import Profile
 
 SYSTEM_RUNTIME_DIR = Path("/run/vapi-bridge")
+USER_RUNTIME_ROOT = Path("/run/user")  # pam_systemd's $XDG_RUNTIME_DIR is /run/user/UID
 MAX_PATH_BYTES = 107  # sun_path is 108 bytes with the terminating NUL
 
 
@@ -72,6 +75,9 @@ def default_dirs(env: Mapping[str, str] | None = None, *, for_client: bool = Fal
     xdg = _first(env.get("XDG_RUNTIME_DIR"))
     if xdg is not None:
         dirs.append(xdg / "vapi-bridge")
+    elif for_client and _owned(session := USER_RUNTIME_ROOT / str(os.getuid())):
+        dirs.append(session / "vapi-bridge")  # a login session's daemon, seen from cron,
+        # sudo or a console (no XDG): `ctl` did not find it, and `run` started a second one
     if xdg is None or for_client:  # (for `ctl`: a daemon started without it: cron, sudo,
         dirs.append(tmp_dir())  # a console)
     if for_client:
@@ -92,6 +98,15 @@ def _not_squatted(directory: Path) -> bool:
         return directory.lstat().st_uid == os.getuid()
     except OSError:
         return True
+
+
+def _owned(directory: Path) -> bool:
+    """A directory (not a symlink) that this user owns."""
+    try:
+        info = directory.lstat()
+    except OSError:
+        return False
+    return stat.S_ISDIR(info.st_mode) and info.st_uid == os.getuid()
 
 
 def socket_path(profile: Profile, env: Mapping[str, str] | None = None) -> Path:

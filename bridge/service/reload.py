@@ -19,6 +19,7 @@ from bridge.call import wiring
 from bridge.errors import BridgeError
 from bridge.inert import printable
 from bridge.profile import Profile, load_profile
+from bridge.redact import scrub_urls
 from bridge.service.logsetup import profile_level
 from bridge.service.notify import Notifier
 from bridge.vapi.api import VapiApi
@@ -28,8 +29,9 @@ log = logging.getLogger("bridge.daemon")
 
 def failed_note(why: str) -> str:
     """Said in every STATUS= line (`ctl status`, `systemctl status`) until a reload succeeds:
-    with its cause, as a daemon in a terminal has no journal to look in."""
-    return f" (reload failed: the old profile is kept — {printable(why, 200)})"
+    with its cause, as a daemon in a terminal has no journal to look in; as masked as the
+    journal's line (a URL shortened to its host: `systemctl status` is anyone's to read)."""
+    return f" (reload failed: the old profile is kept — {printable(scrub_urls(why), 200)})"
 
 
 class Reloads:

@@ -96,6 +96,28 @@ def test_ctl_with_no_profile_picks_among_its_sessions_daemons(
             sock.unlink()
 
 
+def test_ctl_and_run_without_xdg_find_a_login_sessions_daemon(
+        short_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A daemon started in a login session binds in $XDG_RUNTIME_DIR/vapi-bridge
+    (/run/user/UID, pam_systemd's); `ctl` from cron, sudo or a console (no XDG) said "no
+    vapi-bridge daemon found", and `run` there (the same candidates) started a second daemon
+    on the same devices. They look in /run/user/UID/vapi-bridge, when this user owns it."""
+    monkeypatch.setattr(paths, "USER_RUNTIME_ROOT", short_dir, raising=False)
+    monkeypatch.setattr(paths, "SYSTEM_RUNTIME_DIR", short_dir / "run")  # (a test's unit)
+    session = short_dir / str(os.getuid())
+    session.mkdir(mode=0o700)
+    sock = session / "vapi-bridge" / "kiosk.sock"
+    sock.parent.mkdir()
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.bind(str(sock))
+        s.listen()
+        assert sock in client_candidates(None, "kiosk", {})
+        assert sock in discover({"TMPDIR": str(short_dir / "t")})
+        if os.geteuid() == 0:  # another user's /run/user/UID: not looked in
+            os.chown(session, 65534, 65534)
+            assert sock not in client_candidates(None, "kiosk", {})
+
+
 @pytest.mark.skipif(os.geteuid() != 0, reason="gives a directory to another user")
 def test_ctl_never_looks_in_a_directory_of_its_name_another_user_made(short_dir: Path) -> None:
     """$TMPDIR/vapi-bridge-UID (and /tmp/vapi-bridge-UID: $TMPDIR's too while TMPDIR is
