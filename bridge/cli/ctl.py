@@ -151,6 +151,13 @@ def timeout_of(args: argparse.Namespace) -> float:
     return END_TIMEOUT_S if args.ctl_command == "end" else DEFAULT_TIMEOUT_S
 
 
+# a status answer this ctl cannot render (a field missing or of another type): a daemon of
+# another version, still running after an upgrade. Before, "internal error: KeyError('mode')"
+UNREAD_STATUS = ("the daemon's status is not in the shape this ctl reads (a daemon of another "
+                 "vapi-bridge version, still running after an upgrade? restart it); "
+                 "`ctl status --json` shows it as it came")
+
+
 def run(args: argparse.Namespace) -> int:
     lines: Iterator[bytes] | None = None
     try:
@@ -173,7 +180,12 @@ def run(args: argparse.Namespace) -> int:
     if lines is not None and answer.get("ok"):  # a break mid-stream: a line on stderr
         return ctl_events.follow(lines, as_json=args.json)
     if args.ctl_command == "status" and answer.get("ok"):
-        answer.setdefault("message", "\n".join(status.lines(answer)))  # rendered here
+        try:
+            answer.setdefault("message", "\n".join(status.lines(answer)))  # rendered here
+        except (KeyError, TypeError, ValueError, AttributeError):  # not this version's shape
+            if not args.json:  # (--json: the answer as it came)
+                print(f"vapi-bridge ctl: {UNREAD_STATUS}", file=sys.stderr)
+                return ExitCode.FAILURE
     if args.json:
         print(json.dumps(answer, indent=2))
     if answer.get("ok"):

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import socket
 import subprocess
+import threading
 import uuid
 from pathlib import Path
 
@@ -93,3 +94,34 @@ def test_a_usage_error_ctl_finds_itself_is_said_as_its_other_usage_errors(
     result = ctl(tmp_path, "--socket", str(tmp_path / "gone.sock"), "-p", "kiosk", "status")
     assert (result.returncode, result.stdout) == (2, ""), result.stderr
     assert result.stderr == "vapi-bridge ctl: give --profile or --socket, not both\n"
+
+
+def test_a_status_of_another_shape_is_said_not_an_internal_error(short_dir: Path) -> None:
+    """A daemon of another version (still running after an upgrade) answers `status`
+    without a field this ctl renders: before, "internal error: KeyError('mode')"."""
+    path = short_dir / "old.sock"
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(str(path))
+    server.listen(2)
+
+    def answer() -> None:
+        for _ in range(2):  # without --json, then with it
+            conn, _ = server.accept()
+            with conn:
+                conn.recv(65536)
+                conn.sendall(b'{"ok": true, "profile": "lobby", "state": "idle"}\n')
+
+    worker = threading.Thread(target=answer, daemon=True)
+    worker.start()
+    try:
+        plain = ctl(short_dir, "--socket", str(path), "status")
+        assert plain.returncode == 1 and plain.stdout == "", plain
+        assert plain.stderr.startswith("vapi-bridge ctl: the daemon's status is not in the "
+                                       "shape this ctl reads"), plain.stderr
+        assert "internal error" not in plain.stderr and "Traceback" not in plain.stderr
+        as_json = ctl(short_dir, "--socket", str(path), "--json", "status")
+        assert as_json.returncode == 0, as_json
+        assert json.loads(as_json.stdout)["profile"] == "lobby"
+    finally:
+        server.close()
+        worker.join(5)
