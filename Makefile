@@ -30,7 +30,9 @@ FLOORS_STAMP := $(FLOORS_VENV)/.installed
 # 5 on 2 cores (2026-12-05, this stage alone on an idle 2-core machine: 277 s with 3, the
 # processes' CPU 78 % of one core; 226 s with 4, 104 %; 180 s with 5, 122 %, one rerun;
 # 2026-12-07: 4 took 631 s of a CI rehearsal's 20:28, its processes now compiling no
-# module twice: Python's bytecode caches, below).
+# module twice: Python's bytecode caches, below; later that day, with each vapi-bridge
+# process's start 0.15 s of CPU cheaper and the wheel built once a session, 5 took 408 s,
+# the machine 56-86 % busy, of a rehearsal's 16:10).
 SERIAL_TESTS := tests/rig tests/devices tests/echo tests/e2e/test_fast_delivery.py \
   tests/e2e/test_recording.py tests/e2e/test_barge_in.py \
   tests/e2e/test_call_path.py::test_echo_call_round_trip \
