@@ -18,7 +18,7 @@ from bridge.profile import Profile, api_key, public_key
 from bridge.profile.key_origin import exposed_key_file, key_fix
 from bridge.redact import scrub_urls
 from bridge.vapi.api import VapiApi
-from bridge.vapi.connect_errors import describe
+from bridge.vapi.connect_errors import answered_in_plain_text, describe
 from bridge.vapi.interruptions import INTERRUPTED
 from bridge.vapi.net import http_client, proxy_for
 from bridge.vapi.plaintext import is_loopback
@@ -82,7 +82,7 @@ def _tls_failed(host: str, port: int, exc: OSError | TimeoutError) -> Item:
     if not isinstance(exc, ssl.SSLError):
         return Item(False, f"API host {host} reachable", f"{describe(exc, f'{host}:{port}')}; "
                     f"check the network (a firewall?) and api.base_url", ExitCode.NETWORK)
-    if exc.reason == "WRONG_VERSION_NUMBER":
+    if answered_in_plain_text(exc):
         return Item(False, f"TLS to {host} verifies", "it answered in plain text, not TLS "
                     "(WRONG_VERSION_NUMBER): a server without TLS takes http:// in "
                     "api.base_url", ExitCode.NETWORK)

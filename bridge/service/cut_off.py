@@ -83,8 +83,8 @@ class Settler:
         self._left: set[str] = set()  # on the list as the daemon started: an earlier one's
         self._ended: set[str] = set()  # of those, ended through the controlUrl by the last look
         self._tried: set[str] = set()  # of those, asked to end at least once (said once)
-        self._lost: set[str] = set()  # this daemon's, lost and not ended then (`lost`)
-        self._unconfirmed: set[str] = set()  # of those, not lost with the link: an end unsaid
+        self._lost: dict[str, str] = {}  # this daemon's, lost and not ended then (`lost`):
+        # why, as said when it is ended (LOST, or UNCONFIRMED: an end Vapi did not confirm)
         self._task: asyncio.Task[None] | None = None
         self._wake, self._looked = asyncio.Event(), asyncio.Event()
         self._told: set[str] = set()  # calls whose wait was said
@@ -106,9 +106,7 @@ class Settler:
         confirm), and that Vapi could not be asked about or told to end
         (`bridge.call.abandon.end_if_lost`): ended through its controlUrl when a look finds
         it in progress (nobody is on it)."""
-        self._lost.add(call_id)
-        if not link:
-            self._unconfirmed.add(call_id)
+        self._lost[call_id] = LOST if link else UNCONFIRMED
 
     def kick(self) -> None:
         """Look now (in the background) if any call is left to count."""
@@ -160,9 +158,10 @@ class Settler:
                 self._say(entry.id, f"Vapi says it is still {inert(str(status), 40)}")
         still = self.read().open
         ids = {entry.id for entry in still}  # one off the list is never asked about again:
-        self._lost &= ids  # counted, or the oldest of more than the list keeps; over a
-        self._unconfirmed &= ids
-        self._tried &= ids  # daemon's life on a flaky link, a set that only grew
+        # counted, or the oldest of more than the list keeps; over a daemon's life on a
+        # flaky link, these only grew
+        self._lost = {k: why for k, why in self._lost.items() if k in ids}
+        self._tried &= ids
         live = self.live()
         return any(entry.id != live for entry in still)
 
@@ -179,7 +178,8 @@ class Settler:
                 redact.release_call(info.id)  # (what `get_call` registered of it)
                 self._say(call_id, "Vapi answered with another call")
                 return None
-            if info.raw.get("status") == "in-progress" and call_id in self._left | self._lost:
+            ours = call_id in self._left or call_id in self._lost
+            if info.raw.get("status") == "in-progress" and ours:
                 await self._end_left(api, info, label)  # not "forwarding": a transfer
             return info.raw
         except NotFound as exc:
@@ -209,8 +209,7 @@ class Settler:
         commands.info = info
         again = info.id in self._tried
         self._tried.add(info.id)
-        why = (UNCONFIRMED if info.id in self._unconfirmed else LOST) \
-            if info.id in self._lost else LEFT
+        why = self._lost.get(info.id, LEFT)
         log.log(logging.DEBUG if again else logging.WARNING, "call %s, %s: Vapi bills it "
                 "until it is ended", label, why if why != LEFT else
                 f"{LEFT} (a power cut, or a kiosk that froze)")
