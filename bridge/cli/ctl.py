@@ -179,9 +179,9 @@ def run(args: argparse.Namespace) -> int:
         return int(exc.exit_code)
     if lines is not None and answer.get("ok"):  # a break mid-stream: a line on stderr
         return ctl_events.follow(lines, as_json=args.json)
-    if args.ctl_command == "status" and answer.get("ok"):
-        try:
-            answer.setdefault("message", "\n".join(status.lines(answer)))  # rendered here
+    if args.ctl_command == "status" and answer.get("ok") and "message" not in answer:
+        try:  # (every daemon but a few early ones renders its own: printed as it came)
+            answer["message"] = "\n".join(status.lines(answer))
         except (KeyError, TypeError, ValueError, AttributeError):  # not this version's shape
             if not args.json:  # (--json: the answer as it came)
                 print(f"vapi-bridge ctl: {UNREAD_STATUS}", file=sys.stderr)

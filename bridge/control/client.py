@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bridge.control.paths import client_candidates, default_dirs, discover
+from bridge.control.paths import answers, client_candidates, default_dirs, discover
 from bridge.control.request import MAX_LINE
 from bridge.errors import BridgeError, NetworkError, NoDaemon, Refused, UsageError
 
@@ -61,7 +61,7 @@ def find_socket(profile: str | None = None, socket_path: str | None = None) -> P
         candidates = client_candidates(loaded, name)
         present = [path for path in candidates if os.path.lexists(path)]
         for path in present:  # one a crash left behind does not hide a live one after it
-            if len(present) == 1 or _answers(path):
+            if len(present) == 1 or answers(path):
                 return path
         if present:  # none answers: the request says the first is stale
             return present[0]
@@ -69,7 +69,7 @@ def find_socket(profile: str | None = None, socket_path: str | None = None) -> P
                        f"socket at {', '.join(map(str, candidates))})")
     found = discover()
     if len(found) > 1:  # sockets a crash left behind (RuntimeDirectoryPreserve) are no daemon
-        live = [path for path in found if _answers(path)]
+        live = [path for path in found if answers(path)]
         if not live:
             raise NoDaemon(f"no vapi-bridge daemon is running (nothing answers on "
                            f"{', '.join(map(str, found))}: sockets left by daemons that "
@@ -83,20 +83,6 @@ def find_socket(profile: str | None = None, socket_path: str | None = None) -> P
                        f"--profile or --socket")
     raise UsageError(f"several daemons are running ({', '.join(map(str, found))}); choose one "
                      f"with --profile or --socket")
-
-
-def _answers(path: Path) -> bool:
-    """A daemon accepts connections there (refused: a socket file nothing listens on; any
-    other error, such as another user's socket, is left for the request to say)."""
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
-        probe.settimeout(0.5)
-        try:
-            probe.connect(str(path))
-        except (ConnectionRefusedError, FileNotFoundError):
-            return False
-        except OSError:
-            return True
-    return True
 
 
 @contextlib.contextmanager

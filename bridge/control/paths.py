@@ -22,6 +22,7 @@ pam_systemd puts it) when this user owns `/run/user/<uid>`: the same, the other 
 from __future__ import annotations
 
 import os
+import socket
 import stat
 from collections.abc import Mapping
 from pathlib import Path
@@ -133,12 +134,31 @@ def discover(env: Mapping[str, str] | None = None) -> list[Path]:
     login session's `ctl` picks among its own daemons, the system unit's and $TMPDIR's
     (not one started without XDG, by cron or a console, beside them: "several daemons"),
     and finds that one when it is the only one (a plain login shell, whose TMPDIR is
-    unset, said "no control socket in …" naming the directory that held it)."""
+    unset, said "no control socket in …" naming the directory that held it). A socket that
+    a crash left in the session's places (nothing answers on it) holds no daemon: beside
+    it, /tmp/vapi-bridge-UID's are listed too (`find_socket` keeps those that answer)."""
     env = os.environ if env is None else env
     dirs = default_dirs(env, for_client=True)
     if _first(env.get("XDG_RUNTIME_DIR")) is None or tmp_dir() not in dirs:
         return _sockets(dirs)
-    return _sockets([d for d in dirs if d != tmp_dir()]) or _sockets([tmp_dir()])
+    own = _sockets([d for d in dirs if d != tmp_dir()])
+    if any(answers(path) for path in own):
+        return own
+    return own + [path for path in _sockets([tmp_dir()]) if path not in own]
+
+
+def answers(path: Path) -> bool:
+    """A daemon accepts connections there (refused: a socket file nothing listens on; any
+    other error, such as another user's socket, is left for the request to say)."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        probe.settimeout(0.5)
+        try:
+            probe.connect(str(path))
+        except (ConnectionRefusedError, FileNotFoundError):
+            return False
+        except OSError:
+            return True
+    return True
 
 
 def _sockets(dirs: list[Path]) -> list[Path]:

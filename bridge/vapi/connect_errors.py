@@ -150,8 +150,16 @@ def describe(exc: BaseException, host: str, proxy: tuple[str, str] | None = None
 
 def _handshake(host: str, reason: str, proxy: tuple[str, str] | None, setting: str) -> str:
     """A failed TLS handshake; one answered in plain text (OpenSSL's WRONG_VERSION_NUMBER)
-    is a plain-http server where https:// was written (the simulator, a local mock)."""
-    if proxy is None and "WRONG_VERSION_NUMBER" in reason.upper().replace(" ", "_"):
+    is a plain-http server where https:// was written (the simulator, a local mock), or,
+    through a proxy written https://, the proxy itself: a plain one, as most are (it was
+    said as `host`'s handshake, and the fix for `host` looked for)."""
+    plain = "WRONG_VERSION_NUMBER" in reason.upper().replace(" ", "_")
+    if plain and proxy is not None and os.environ.get(proxy[0], "").strip().lower(
+            ).startswith("https://"):
+        return (f"TLS handshake with the proxy {proxy[1]} ({proxy[0]}) failed: it answered in "
+                f"plain text, not TLS (WRONG_VERSION_NUMBER) — a proxy without TLS takes "
+                f"http://, not https://, in {proxy[0]}")
+    if plain and proxy is None:
         return (f"TLS handshake with {host} failed: it answered in plain text, not TLS "
                 f"(WRONG_VERSION_NUMBER) — a server without TLS takes http:// (ws:// for a "
                 f"socket) in {setting}")

@@ -5,11 +5,13 @@ code as without --json (5 no daemon, 2 usage)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import subprocess
 import threading
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -96,25 +98,35 @@ def test_a_usage_error_ctl_finds_itself_is_said_as_its_other_usage_errors(
     assert result.stderr == "vapi-bridge ctl: give --profile or --socket, not both\n"
 
 
+@contextlib.contextmanager
+def old_daemon(path: Path, answer: dict[str, object], times: int) -> Iterator[None]:
+    """A daemon of another version on `path`: `answer` to the next `times` requests."""
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(str(path))
+    server.listen(times)
+
+    def serve() -> None:
+        for _ in range(times):
+            conn, _ = server.accept()
+            with conn:
+                conn.recv(65536)
+                conn.sendall(json.dumps(answer).encode() + b"\n")
+
+    worker = threading.Thread(target=serve, daemon=True)
+    worker.start()
+    try:
+        yield
+    finally:
+        server.close()
+        worker.join(5)
+
+
 def test_a_status_of_another_shape_is_said_not_an_internal_error(short_dir: Path) -> None:
     """A daemon of another version (still running after an upgrade) answers `status`
     without a field this ctl renders: before, "internal error: KeyError('mode')"."""
     path = short_dir / "old.sock"
-    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    server.bind(str(path))
-    server.listen(2)
-
-    def answer() -> None:
-        for _ in range(2):  # without --json, then with it
-            conn, _ = server.accept()
-            with conn:
-                conn.recv(65536)
-                conn.sendall(b'{"ok": true, "profile": "lobby", "state": "idle"}\n')
-
-    worker = threading.Thread(target=answer, daemon=True)
-    worker.start()
-    try:
-        plain = ctl(short_dir, "--socket", str(path), "status")
+    with old_daemon(path, {"ok": True, "profile": "lobby", "state": "idle"}, 2):
+        plain = ctl(short_dir, "--socket", str(path), "status")  # without --json, then with
         assert plain.returncode == 1 and plain.stdout == "", plain
         assert plain.stderr.startswith("vapi-bridge ctl: the daemon's status is not in the "
                                        "shape this ctl reads"), plain.stderr
@@ -122,6 +134,14 @@ def test_a_status_of_another_shape_is_said_not_an_internal_error(short_dir: Path
         as_json = ctl(short_dir, "--socket", str(path), "--json", "status")
         assert as_json.returncode == 0, as_json
         assert json.loads(as_json.stdout)["profile"] == "lobby"
-    finally:
-        server.close()
-        worker.join(5)
+
+
+def test_a_status_of_another_shape_with_its_own_lines_is_printed(short_dir: Path) -> None:
+    """Every daemon renders its status into `message` (bridge.control.commands.do_status):
+    one of another version, whose fields this ctl cannot render, answered with its own
+    lines, which ctl rendered again all the same (and failed: "not in the shape", exit 1)."""
+    path = short_dir / "old.sock"
+    said = "profile lobby (standby mode): waiting for trigger\nno call yet"
+    with old_daemon(path, {"ok": True, "message": said, "profile": "lobby"}, 1):
+        plain = ctl(short_dir, "--socket", str(path), "status")
+    assert (plain.returncode, plain.stdout, plain.stderr) == (0, said + "\n", ""), plain

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from bridge.sim import SimHandle
+from bridge.sim import SimConfig, SimHandle, run_in_thread
 from tests.faults.harness import write_profile
 from tests.network.conftest import proxy_env, run, sim_with_cert
 from tests.network.connect_proxy import ConnectProxy
@@ -112,3 +112,19 @@ def test_a_proxy_that_cannot_be_found_is_said_in_words(short_dir: Path, proxy: s
     assert f" ✗ {said}; check the proxy, or HTTPS_PROXY (NO_PROXY for hosts to reach " \
            f"directly)" in lines, lines
     assert not any("reached through" in line or "Unknown error" in line for line in lines)
+
+
+def test_a_plain_proxy_written_https_is_named_not_the_api_host(short_dir: Path) -> None:
+    """HTTPS_PROXY=https://… for a proxy without TLS (most are: the scheme is how the
+    bridge reaches the proxy, not the API) said "TLS handshake with api.vapi-sim.invalid
+    failed (WRONG_VERSION_NUMBER)": the API host's, whose fix was looked for there."""
+    profile = write_profile(short_dir, f"https://{NAME}")
+    with run_in_thread(SimConfig(port=0)) as plain:  # an HTTP server: a 400 to TLS's hello
+        written = plain.base_url.replace("http://", "https://")
+        checked = run("check", "--profile", str(profile),
+                      env=proxy_env(None, None, HTTPS_PROXY=written, https_proxy=written))
+    assert checked.returncode == 5, checked.stdout + checked.stderr
+    where = written.removeprefix("https://").rstrip("/")
+    assert f"TLS handshake with the proxy {where} (HTTPS_PROXY) failed: it answered in " \
+           f"plain text, not TLS (WRONG_VERSION_NUMBER) — a proxy without TLS takes " \
+           f"http://, not https://, in HTTPS_PROXY" in checked.stdout, checked.stdout

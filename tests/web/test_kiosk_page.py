@@ -365,3 +365,40 @@ def test_a_page_opened_mid_call_shows_its_lines_and_a_line_cut_by_end_leaves(
     for page in (first, second):
         expect(page.locator("#state")).to_have_text("Call ended")
         expect(page.locator("#captions p")).to_have_text([SHORT])  # once, and nothing cut
+
+
+FINALS = [("visitor", "v1"), ("assistant", "a2"), ("visitor", "v3"), ("assistant", "a4"),
+          ("visitor", "v5")]
+A_NEW_STREAM = """(finals) => {
+  const ev = (o) => onMessage({data: JSON.stringify(o)});
+  const replay = () => {  // what a new stream starts with (EventBus.subscribe(lines=True))
+    ev({event: "in-call", seq: 10, at: 100});
+    finals.forEach(([role, text], i) =>
+      ev({event: "transcript", seq: 11 + i, at: 101 + i, role, text, final: true}));
+  };
+  const screen = () => [...captions.querySelectorAll("p")].map((p) => p.textContent);
+  replay();
+  ev({event: "caption", seq: 16, at: 106, text: "a6 being said"});  // both speak at once
+  ev({event: "transcript", seq: 17, at: 107, role: "visitor", text: "v7 half", final: false});
+  const before = screen();
+  replay();
+  return [before, screen()];
+}"""
+
+
+def test_a_new_stream_mid_call_does_not_bring_back_a_line_the_screen_let_go(
+        browser: Any) -> None:
+    """The screen keeps 6 lines, the live ones with them: the 5 final lines a new stream
+    starts with (a stream the browser gave up on, or one back after more than the 256
+    events kept) may hold one it no longer shows. That one came back last, in place of the
+    visitor's words being said ("v1" where "v7 half" was). The page alone, its events given
+    by hand: no daemon."""
+    html = (Path(__file__).resolve().parents[2] / "bridge/web/kiosk.html").read_text()
+    page = browser.new_page()
+    try:
+        page.set_content(html)  # (its stream and state, asked of about:blank, never come)
+        before, after = page.evaluate(A_NEW_STREAM, FINALS)
+        assert before == ["a2", "v3", "a4", "v5", "a6 being said", "v7 half"], before
+        assert after == before, after
+    finally:
+        page.close()
