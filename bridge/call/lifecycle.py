@@ -237,6 +237,9 @@ class Call:
 
     def _on_event(self, event: messages.Event) -> None:
         self.turns.on_event(event)  # heard gaps, and who was heard last
+        if isinstance(event, messages.TransferUpdate):  # named if the transfer fails
+            self.vapi.transfer = event.to if event.to.startswith("sip") else \
+                " ".join(filter(None, (event.destination, event.to)))
         if isinstance(event, messages.StatusUpdate):
             if self.vapi.update(event, self.short_id, VISITOR_LEFT if self.turns.left else None):
                 self.ended_reason = event.ended_reason or self.ended_reason or "ended"

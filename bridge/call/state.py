@@ -68,6 +68,7 @@ class VapiStatus:
         self.follow_up = DAEMON_FOLLOW_UP  # what becomes of it then (a script's: bridge.client)
         self.end_sent = False  # we asked for the end (end-call)
         self.end_stalled: float | None = None  # the link's stall then (`hangup`), if any
+        self.transfer: str | None = None  # where Vapi said it transfers the call (inert)
 
     def update(self, event: StatusUpdate, label: str, ours: str | None = None) -> bool:
         """Take a status update; True when it says the call has ended. `ours`: the reason

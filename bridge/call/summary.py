@@ -12,6 +12,7 @@ from bridge import redact
 from bridge.audio.base import AudioSink, AudioSource, DeviceStats
 from bridge.audio.playout import PlayoutStats
 from bridge.call.downlink import Downlink
+from bridge.call.ended_words import explain, failed_on_vapis_side
 from bridge.call.looplag import LoopLagStats
 from bridge.call.recording import Recorder
 from bridge.call.state import GOING_ON, VapiStatus
@@ -26,21 +27,6 @@ from bridge.words import plural
 log = logging.getLogger("bridge.call")
 
 CONNECTION_LOST, STOPPED_CONNECTING = "connection-lost", "stopped-while-connecting"
-# Vapi's reasons for a call that failed on its side (`endedReason` in its schema): once in
-# progress (its worker died, a provider failed: `call.in-progress.error-…`, and the older
-# `pipeline-error-…`), or at the start (`call.start.error-…`; an assistant missing, invalid,
-# or not returned by its server). To the visitor, as to `connection-lost`, the call dropped
-# or never came: exit 5, the offline line, `loop` backs off. Also a socket Vapi says closed
-# mid-call (`phone-call-provider-closed-websocket`: "call dropped mid-conversation" in its
-# docs), any other `call.start.` reason (`call.start.assistant-version-error-validation`),
-# and a call a telephony provider failed to connect or disconnected
-FAILED_ON_VAPIS_SIDE = (
-    "call.in-progress.error-", "pipeline-error-", "call.start.", "call-start-error-",
-    "assistant-request-failed", "assistant-request-returned-", "assistant-not-found",
-    "assistant-not-valid", "assistant-join-timed-out", "worker-shutdown",
-    "phone-call-provider-closed-websocket", "twilio-failed-to-connect-call",
-    "vonage-failed-to-connect-call", "vonage-disconnected", "call.ringing.error-")
-NO_CUSTOMER_AUDIO = "did-not-receive-customer-audio"  # the kiosk's side, not Vapi's
 EXIT_CODES = {"ok": ExitCode.OK, "connection-lost": ExitCode.NETWORK,
               "vapi-failed": ExitCode.NETWORK, "device-failed": ExitCode.AUDIO}
 CUSTOMER_ENDED = "customer-ended-call"  # Vapi's reason when the client's side ends the call
@@ -134,10 +120,6 @@ class CallSummary:
                 f"{plural(d.output_underflows, 'output underflow')}, {reopens}")
 
 
-def failed_on_vapis_side(reason: str) -> bool:
-    return reason.startswith(FAILED_ON_VAPIS_SIDE)
-
-
 def outcome(body: dict[str, Any], reason: str) -> tuple[str, float | None]:
     """The ended reason and cost of `GET /call/{id}`: server text, so inert and bounded, and
     only of the right types."""
@@ -191,18 +173,7 @@ async def summarise(call: Finished, end_lost: Callable[[], Awaitable[bool]]) -> 
             end_lost if call.vapi.end_sent and not call.vapi.ended.is_set() else None)
     if call.turns.left:  # ended by us for silence: Vapi's reason would say who hung up
         reason = VISITOR_LEFT
-    if reason.endswith("transport-never-connected"):  # our side did not connect: not a
-        # provider's or the assistant's failure, whatever the reason's name
-        log.warning("call %s: Vapi ended the call because its socket never connected (%s)",
-                    call.short_id, reason)
-    elif reason.endswith(NO_CUSTOMER_AUDIO):  # Vapi's docs: network, microphone, or gone
-        log.warning("call %s: Vapi ended the call because it heard no audio from the kiosk "
-                    "(%s): see the summary's microphone counters, `vapi-bridge devices` and "
-                    "the network", call.short_id, reason)
-    elif failed_on_vapis_side(reason):
-        log.warning("call %s: the call failed on Vapi's side (%s): the call's logs in Vapi's "
-                    "dashboard name the cause (a provider's key, quota or outage, the "
-                    "assistant's configuration)", call.short_id, reason)
+    explain(call.short_id, reason, call.vapi.transfer)
     return CallSummary(
         call_id=call.info.id if call.info else "", ended_reason=call.device_error or reason,
         duration_s=duration, cost=cost, uplink=call.uplink.stats,

@@ -165,8 +165,16 @@ def _control(s: CallPort, control: str) -> None:
         )
 
 
+TRANSFER_FAILED = "call.in-progress.error-transfer-failed"  # Vapi's reason (its docs)
+
+
 async def do_transfer(s: CallPort, destination: Any) -> None:
     s.emit(ev.transfer_update(destination))
+    if (fault := s.rec.faults.get("transfer-fails")) is not None:  # the destination did
+        await asyncio.sleep(0.3)  # not take it: Vapi's default fallbackPlan ends the call
+        log.info("call %s: fault transfer-fails: the transfer failed", s.rec.id)
+        s.end(fault.arg or TRANSFER_FAILED)
+        return
     s.rec.status = "forwarding"
     s.emit(ev.status_update("forwarding"))
     await asyncio.sleep(0.3)

@@ -116,6 +116,10 @@ FAULTS: dict[str, tuple[str, str]] = {
     "vapi-error": ("REASON[@SECONDS]", "Vapi ends the call with REASON at SECONDS (default 1), "
                    "as when its side fails (e.g. pipeline-error-openai-llm-failed): "
                    "status-update ended, then close 1000"),
+    "transfer-fails": ("[REASON]", "a transfer (the client's, or a script's line) fails: "
+                       "transfer-update, then Vapi ends the call with REASON (default "
+                       "call.in-progress.error-transfer-failed; e.g. call.forwarding.operator-"
+                       "busy), as its default fallbackPlan does: status-update ended, close 1000"),
 }
 
 NEEDS_ARG = {
@@ -136,6 +140,7 @@ NEEDS_ARG = {
 }
 TEXT_ARG = {"listen-encoding"}  # a word, not a number
 REASON_ARG = re.compile(r"[a-z0-9][a-z0-9.-]{0,159}(@[0-9]+(\.[0-9]+)?)?")  # vapi-error
+REASON_FAULTS = ("vapi-error", "transfer-fails")  # an endedReason (transfer-fails: no @)
 HTTP_FAULTS = ("http-400", "http-401", "http-402", "http-403", "http-429", "http-500",
                "http-hang", "http-portal", "http-302")
 CREATED_FAULTS = ("created-hang", "created-drop", "created-500")  # after the call exists
@@ -175,8 +180,9 @@ def parse_fault(text: str) -> Fault:
     fault = Fault(name, arg.strip() or None)
     if name in TEXT_ARG:
         return fault
-    if name == "vapi-error":
-        if not REASON_ARG.fullmatch(fault.arg or ""):
+    if name in REASON_FAULTS:
+        arg_ok = fault.arg is None or bool(REASON_ARG.fullmatch(fault.arg))
+        if not arg_ok or (name == "transfer-fails" and "@" in (fault.arg or "")):
             raise ValueError(f"bad argument for {name}: {arg!r} (syntax {FAULTS[name][0]})")
         return fault
     try:
