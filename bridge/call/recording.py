@@ -41,7 +41,7 @@ from bridge.audio.resample import Resampler
 from bridge.audio.ring import SampleRing
 from bridge.audio.timeline import Leg, settle
 from bridge.call.destination import SUFFIXES, check_destination, claim, expand_path
-from bridge.call.recording_writer import RecordingWriter, append, cause
+from bridge.call.recording_writer import GONE, KEPT, RecordingWriter, append, cause
 from bridge.call.tail import play_out
 from bridge.inert import inert_json
 from bridge.vapi import messages
@@ -209,8 +209,8 @@ class Recorder:
         """Stop recording (both files), say so once, keep what was written."""
         if self.failure is None:
             self.failure = f"{path}: {why}"
-            log.warning("recording stopped: cannot write %s (%s); the call goes on, what was "
-                        "recorded so far is kept", path, why)
+            log.warning("recording stopped: cannot write %s (%s)%s", path, why,
+                        "" if why.startswith(GONE) else KEPT)  # (GONE: as the call ended)
         if self._files is not None:
             self._files.end()  # what is queued is still written; aclose() waits for it
 

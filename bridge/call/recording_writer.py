@@ -11,7 +11,9 @@ The queue is bounded by the audio it holds (`backlog_s`); a disk that falls that
 cannot keep up, and `audio()` refuses, for the recorder to stop the recording. When a write
 fails, the thread writes nothing more (`WavWriter` has cut the WAV back to its last whole
 write, with a header that agrees), closes both files, and `error` names the file and why,
-for the recorder to report from the event loop (this thread never logs). A call that ends
+for the recorder to report from the event loop (this thread never logs). So does a file
+deleted during the call (its directory removed): the writes went into a file no name holds,
+and the recording was said "finished" under a name that named nothing. A call that ends
 before it connected leaves no file: `remove_if_empty`, once the thread is done.
 """
 
@@ -49,6 +51,19 @@ def append(path: Path, line: str) -> str | None:
     return None
 
 
+GONE = "deleted during the call"  # the file, or its directory: what it held is lost
+KEPT = "; the call goes on, what was recorded so far is kept"  # said of any other failure
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    """The file a path names now (device, inode), or None when it names none."""
+    try:
+        info = path.stat()
+    except OSError:
+        return None
+    return info.st_dev, info.st_ino
+
+
 def _holds_nothing(path: Path) -> bool:
     """A regular file (no link, no FIFO or device of the owner's) with no sample or line."""
     info = path.lstat()
@@ -81,6 +96,8 @@ class RecordingWriter:
                     if _holds_nothing(path):
                         path.unlink()
             raise
+        # the files written: a path that names another, or none, at the end lost them
+        self._identities = {path: _identity(path) for path in (wav_path, transcript_path)}
         self._queue: queue.SimpleQueue[np.ndarray | str | None] = queue.SimpleQueue()
         self._queued = 0  # samples handed over: written by the event loop only
         self._done = 0  # samples written (or dropped after an error): by the thread only
@@ -187,6 +204,10 @@ class RecordingWriter:
             self._failed(exc, self.transcript_path)
 
     def _close(self) -> None:
+        for path, identity in self._identities.items():  # written into a file no name holds
+            if self.error is None and _identity(path) != identity:  # (`rm -r` of the
+                self.error = (path, f"{GONE}, with all it held: the file or its directory "
+                                    f"was removed")  # directory, a cleaner): not "finished"
         self._wav.close()  # a failure goes to _failed
         try:
             self._jsonl.close()

@@ -77,6 +77,8 @@ async def learn_assistant(api: VapiApi, profile: Profile) -> AuthError | None:
         log.warning("%s; the first call tries Vapi again", exc)
     except (NetworkError, TimeoutError) as exc:  # the network down at boot: no bad key, but
         # an operator looking finds "waiting for trigger" and no hint until a visitor tries
+        if api.closed:  # the daemon stopping (its own line says why) cut the request: no
+            return None  # network to blame (a second `run` of a profile warned of one)
         log.log(logging.DEBUG if once else logging.WARNING, "Vapi was not reached as the "
                 "daemon started (the first call tries again): %s",
                 str(exc) or f"no answer within {LEARN_TIMEOUT_S:.0f} s")

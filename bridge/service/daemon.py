@@ -124,7 +124,7 @@ class Daemon:
         if read is not None and self.reloads.refused(self.profile, read[0]):
             self.jobs.start(read[1].aclose())
         elif read is not None:
-            new, api = read
+            new, api = self.reloads.kept(self.profile, read[0]), read[1]
             if new.wire != self.profile.wire or new.audio != self.profile.audio:
                 self._close_audio()
             self.jobs.retire(self.api)  # no call uses it: reloads wait for calls

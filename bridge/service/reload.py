@@ -6,7 +6,10 @@ profile that no longer loads is refused: the old one is kept, and every STATUS= 
 so until a reload succeeds. So is one that turns a running daemon to `once` mode (it would
 wait, placing no call, and take no reload after: a restart does that). What the daemon
 opened once, its control socket and the kiosk screen's address and token, changes only
-with a restart: a reload that moves them says so, and the daemon keeps them. A new
+with a restart: a reload that moves them says so, and the daemon keeps them (the profile it
+runs keeps them too, so the next reload is compared with what is open: a reload again said
+nothing of a move still not made, and one back to the open address warned that the daemon
+kept the address the first had only named). A new
 `log.level` is taken at once, unless -v/-q on the command line set the level. Each reload
 ends with READY=1, as the sd_notify protocol asks."""
 
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import replace
 
 from bridge.call import wiring
 from bridge.errors import BridgeError
@@ -76,6 +80,15 @@ class Reloads:
                 log.warning("reload: log.level %s is not taken: -v/-q on the command line "
                             "sets the level until a restart", new.log.level)
         return False
+
+    @staticmethod
+    def kept(old: Profile, new: Profile) -> Profile:
+        """`new` as the daemon runs it: with the control socket and the kiosk screen's address
+        and token it opened at start (`old`'s), which only a restart changes."""
+        return replace(new, service=replace(new.service,
+                                            control_socket=old.service.control_socket),
+                       http=replace(new.http, listen=old.http.listen,
+                                    token_env=old.http.token_env))
 
     def due(self) -> bool:
         """A reload is pending (and the profile has a file to read again): taken now."""

@@ -38,7 +38,11 @@ def install_signals(daemon: Signalled) -> None:
                 call.recorder.freeze()  # no WAV write left half done
                 if call.info is not None:  # the JSONL's last line, with what is known now
                     call.recorder.note_end(call.info.id, call.ended_reason or "exited-at-once")
-            os._exit(ExitCode.SIGINT if signum == signal.SIGINT else ExitCode.SIGTERM)
+            code = ExitCode.SIGINT if signum == signal.SIGINT else ExitCode.SIGTERM
+            # said: the journal had "call … ended" and then nothing, no summary, no reason
+            log.warning("%s again while stopping: exiting at once, without the call's summary "
+                        "(exit %d)", signal.Signals(signum).name, code)
+            os._exit(code)
         # `once` and `loop` place a call as they start: before the first, the one stopping
         # learns that none was (standby waits for a visitor: nothing to say)
         unplaced = daemon.call is None and daemon.profile.service.mode != "standby"

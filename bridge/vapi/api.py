@@ -140,6 +140,11 @@ class VapiApi:
         await self._client.aclose()
 
     @property
+    def closed(self) -> bool:
+        """`aclose()` was called: a request cut by it failed for that, not for the network."""
+        return self._client.is_closed
+
+    @property
     def host(self) -> str:
         return urlsplit(self.base_url).netloc
 

@@ -193,6 +193,8 @@ def check_files(case: SignalCase, d: Any, result: Result) -> None:
     if case.code == 0:
         assert "recording finished" in result.err, "the recording was closed properly"
     else:  # exited at once: the JSONL still ends with the call's line
+        assert f"{case.signals[-1].name} again while stopping: exiting at once, without the " \
+            f"call's summary (exit {case.code})" in result.err, result.err  # (was silent)
         assert rec.ended is not None and len(str(rec.ended["callId"])) > 8, rec.ended
     print(f"  recording: {rec.seconds:.2f} s, {len(rec.transcript)} transcript lines")
 

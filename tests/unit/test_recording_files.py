@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
+import shutil
 import subprocess
 import sys
 import wave
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from bridge.call.recording import Recorder
 from bridge.vapi.messages import MAX_EXACT, parse_event
@@ -93,3 +96,29 @@ def test_the_transcript_is_kept_exactly_and_the_file_stays_inert(tmp_path: Path)
     assert long.transcript_path is not None
     kept = next(json.loads(x) for x in long.transcript_path.read_text().splitlines())
     assert kept["text"] == ("word " * 10_000)[:MAX_EXACT] and kept["cut"] is True
+
+
+def test_a_recording_deleted_during_the_call_is_not_said_finished(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """The recordings' directory removed mid-call (an `rm -r`, a cleaner): the writes went
+    into files no name held, and the log said "recording finished: PATH (7.9 s …)" of a path
+    naming nothing, the summary no word of it; the JSONL's end line then failed as "cannot
+    write … what was recorded so far is kept". Now: one warning that it was deleted, and
+    the summary's `recording incomplete (PATH: deleted during the call …)`."""
+    directory = tmp_path / "recordings"
+    recorder = Recorder(str(directory / "{call_id}"), "kiosk", RATE)
+    recorder.check()
+    recorder.open("call-1")
+    for _ in range(40):
+        recorder.on_uplink(np.full(FRAME, 100, dtype=np.int16))
+    shutil.rmtree(directory)
+    with caplog.at_level(logging.INFO, logger="bridge.record"):
+        asyncio.run(recorder.aclose())
+        recorder.note_end("call-1", "customer-ended-call")
+    said = [r.getMessage() for r in caplog.records]
+    assert not [line for line in said if line.startswith("recording finished")], said
+    assert recorder.failure == f"{directory / 'call-1.wav'}: deleted during the call, with " \
+        "all it held: the file or its directory was removed", recorder.failure
+    assert [line for line in said if "deleted during the call" in line and
+            "kept" not in line], said
+    assert not directory.exists(), "no file made again for the end line alone"
