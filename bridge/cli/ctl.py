@@ -19,12 +19,14 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
+from bridge import __version__
 from bridge.cli import ctl_events
 from bridge.cli.parsing import seconds
 from bridge.control import status
 from bridge.control.client import DEFAULT_TIMEOUT_S, END_TIMEOUT_S, find_socket, request, stream
 from bridge.control.request import error, kind_of
 from bridge.errors import BridgeError, ExitCode, UsageError
+from bridge.inert import printable
 
 EXIT_FOR_KIND = {"usage": ExitCode.PROFILE, "refused": ExitCode.FAILURE,
                  "network": ExitCode.NETWORK, "internal": ExitCode.FAILURE}
@@ -158,6 +160,14 @@ UNREAD_STATUS = ("the daemon's status is not in the shape this ctl reads (a daem
                  "`ctl status --json` shows it as it came")
 
 
+def _say_other_version(running: object) -> None:
+    """A daemon left running after an upgrade runs the old code (and may load the new
+    one's modules into it): said, on stderr, when its version is not the one installed."""
+    if isinstance(running, str) and running != __version__:
+        print(f"vapi-bridge ctl: the daemon runs vapi-bridge {printable(running, 60)}, and "
+              f"{__version__} is installed: restart the daemon to run it", file=sys.stderr)
+
+
 def run(args: argparse.Namespace) -> int:
     lines: Iterator[bytes] | None = None
     try:
@@ -191,6 +201,8 @@ def run(args: argparse.Namespace) -> int:
     if answer.get("ok"):
         if not args.json:
             print(answer.get("message", "ok"))
+            if args.ctl_command == "status":
+                _say_other_version(answer.get("version"))
         return ExitCode.OK
     if not args.json:
         print(f"vapi-bridge ctl: {answer.get('error', 'refused')}", file=sys.stderr)

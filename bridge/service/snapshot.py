@@ -17,6 +17,7 @@ import contextlib
 from collections.abc import Iterable
 from typing import Any, Protocol, runtime_checkable
 
+from bridge import __version__
 from bridge.audio.base import AudioSink, AudioSource
 from bridge.call.lifecycle import Call
 from bridge.call.state import CallState
@@ -81,6 +82,7 @@ def snapshot(profile: Profile, state: str, source: AudioSource | None,
     state = (in_call_line(call, elapsed) if call is not None else None) or state
     return {
         "profile": profile.name, "mode": profile.service.mode, "state": state,
+        "version": __version__,  # the code this daemon runs (ctl says when another is installed)
         "wire": {"format": profile.wire.format, "sampleRate": profile.wire.sample_rate},
         "devices": {"input": _device(source, profile.audio.input),
                     "output": _device(sink, profile.audio.output)},

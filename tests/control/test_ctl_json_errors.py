@@ -145,3 +145,19 @@ def test_a_status_of_another_shape_with_its_own_lines_is_printed(short_dir: Path
     with old_daemon(path, {"ok": True, "message": said, "profile": "lobby"}, 1):
         plain = ctl(short_dir, "--socket", str(path), "status")
     assert (plain.returncode, plain.stdout, plain.stderr) == (0, said + "\n", ""), plain
+
+
+def test_a_daemon_left_running_after_an_upgrade_is_said_to_need_a_restart(
+        short_dir: Path) -> None:
+    """After `pip install` of a new build, a daemon still running runs the old code: its
+    status said nothing of it (only /metrics' build_info carried a version)."""
+    path = short_dir / "old.sock"
+    said = "profile lobby (standby mode): waiting for trigger\nno call yet"
+    with old_daemon(path, {"ok": True, "message": said, "version": "0.0.1\x1b[31m"}, 2):
+        plain = ctl(short_dir, "--socket", str(path), "status")
+        as_json = ctl(short_dir, "--socket", str(path), "--json", "status")
+    assert (plain.returncode, plain.stdout) == (0, said + "\n"), plain
+    assert plain.stderr.startswith("vapi-bridge ctl: the daemon runs vapi-bridge "
+                                   "0.0.1\\x1b[31m, and "), plain.stderr
+    assert plain.stderr.rstrip().endswith("is installed: restart the daemon to run it")
+    assert as_json.returncode == 0 and json.loads(as_json.stdout)["version"] == "0.0.1\x1b[31m"
