@@ -40,7 +40,7 @@ from bridge.cli.check_api import (
 from bridge.cli.check_item import Item, line
 from bridge.cli.check_kiosk import kiosk_items
 from bridge.control.paths import client_candidates, prepare_directory, socket_path
-from bridge.control.peers import ctl_command, is_live, their_status
+from bridge.control.peers import ctl_command, probe
 from bridge.errors import BridgeError, ExitCode
 from bridge.events import EventBus
 from bridge.extras import install_command
@@ -83,11 +83,11 @@ async def _running(profile: Profile) -> tuple[list[Item], dict[str, Any]]:
     $RUNTIME_DIRECTORY) would not bind, nor be refused by; and its status ({} when it
     does not say: another user's)."""
     for path in client_candidates(profile):
-        if await is_live(path):
+        if (peer := await probe(path)) is not None:
             break
     else:
         return [], {}
-    status = await their_status(path)
+    status = peer.status
     if (them := status.get("profile")) not in (None, profile.name):  # another kiosk's
         return [Item(False, "control socket", f"{path} is the one the daemon of profile "
                      f"'{printable(them, 64)}' answers on: `run` would stop at once — give "

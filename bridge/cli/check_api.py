@@ -16,6 +16,7 @@ from bridge.errors import ApiRequestError, BridgeError, ExitCode
 from bridge.inert import inert
 from bridge.profile import Profile, api_key, public_key
 from bridge.profile.key_origin import exposed_key_file, key_fix
+from bridge.profile.listen import host_port
 from bridge.redact import scrub_urls
 from bridge.vapi.api import VapiApi
 from bridge.vapi.connect_errors import answered_in_plain_text, describe
@@ -35,7 +36,8 @@ def _ranges_in_no_proxy() -> list[Item]:
 
 async def network(profile: Profile) -> list[Item]:
     try:  # the client `run` makes: a proxy it cannot use (SOCKS without its packages, a URL
-        await http_client().aclose()  # that does not parse) is refused there, whatever host
+        # that does not parse) is refused there, whatever host
+        await http_client(profile.api.base_url).aclose()
     except BridgeError as exc:
         return [Item(False, "proxy settings usable", str(exc), exc.exit_code)]
     url = urlsplit(profile.api.base_url)
@@ -80,7 +82,7 @@ def _tls_failed(host: str, port: int, exc: OSError | TimeoutError) -> Item:
     answering without TLS), or before it, the connection itself (refused, timed out: no
     matter of clocks or CAs)."""
     if not isinstance(exc, ssl.SSLError):
-        return Item(False, f"API host {host} reachable", f"{describe(exc, f'{host}:{port}')}; "
+        return Item(False, f"API host {host} reachable", f"{describe(exc, host_port(host, port))}; "
                     f"check the network (a firewall?) and api.base_url", ExitCode.NETWORK)
     if answered_in_plain_text(exc):
         return Item(False, f"TLS to {host} verifies", "it answered in plain text, not TLS "

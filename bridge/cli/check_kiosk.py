@@ -16,7 +16,7 @@ from bridge.errors import BridgeError, ExitCode, ProfileError
 from bridge.extras import missing_extra
 from bridge.inert import printable
 from bridge.profile import Profile
-from bridge.profile.listen import bind_cause, split_listen
+from bridge.profile.listen import bind_cause, host_port, split_listen
 from bridge.service.on_event import command_line
 from bridge.web.hook import read_token
 
@@ -34,8 +34,8 @@ async def bindable(listen: str) -> None:
             asyncio.Protocol, address, port, start_serving=False)
     except OSError as exc:
         error = InUse if exc.errno == errno.EADDRINUSE else ProfileError
-        raise error(f"http.listen: cannot listen on {address}:{port}: {bind_cause(exc)} — "
-                    f"choose another port or address") from None
+        raise error(f"http.listen: cannot listen on {host_port(address, port)}: "
+                    f"{bind_cause(exc)} — choose another port or address") from None
     server.close()
     await server.wait_closed()
 
@@ -111,7 +111,7 @@ async def _in_use(profile: Profile, what: str, exc: InUse, running: bool,
             "serves one"
         return Item(False, what, f"{exc}; not by the daemon running with this profile{why}",
                     exc.exit_code)
-    where = f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
+    where = host_port(address, port)
     if running and name == ANOTHER:  # (asked with this profile's token)
         return Item(False, what, f"http.listen: cannot listen on {where}: Address already in "
                     f"use (a vapi-bridge screen that refuses {profile.http.token_env}'s "

@@ -85,28 +85,23 @@ def default_dirs(env: Mapping[str, str] | None = None, *, for_client: bool = Fal
         shared = (tmp_dir(), env_tmp_dir(env))
         if shared[1] not in dirs:
             dirs.append(shared[1])
-        dirs = [d for d in dirs if d not in shared or _not_squatted(d)]
+        # `ctl` (and `run`, asking whether a daemon runs) looks in /tmp/vapi-bridge-UID and
+        # $TMPDIR/vapi-bridge-UID only if this user owns them (or they are absent): another
+        # user who made one first would answer this user's commands, and be taken for a
+        # daemon already running (the daemon refuses the directory: `prepare_directory`).
+        # Before, with TMPDIR unset, /tmp/vapi-bridge-UID came back as $TMPDIR's, looked in
+        # whoever owned it.
+        dirs = [d for d in dirs if d not in shared or _owned(d, absent=True)]
     return dirs
 
 
-def _not_squatted(directory: Path) -> bool:
-    """`ctl` (and `run`, asking whether a daemon runs) looks in /tmp/vapi-bridge-UID and
-    $TMPDIR/vapi-bridge-UID only if this user owns them (or they are absent): another user
-    who made one first would answer this user's commands, and be taken for a daemon
-    already running (the daemon refuses the directory: `prepare_directory`). Before, with
-    TMPDIR unset, /tmp/vapi-bridge-UID came back as $TMPDIR's, looked in whoever owned it."""
-    try:
-        return directory.lstat().st_uid == os.getuid()
-    except OSError:
-        return True
-
-
-def _owned(directory: Path) -> bool:
-    """A directory (not a symlink) that this user owns."""
+def _owned(directory: Path, *, absent: bool = False) -> bool:
+    """A directory (not a symlink) that this user owns; `absent`: the answer when there is
+    none (or it cannot be seen)."""
     try:
         info = directory.lstat()
     except OSError:
-        return False
+        return absent
     return stat.S_ISDIR(info.st_mode) and info.st_uid == os.getuid()
 
 

@@ -8,51 +8,77 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import shlex
 import socket
 import struct
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bridge.errors import BridgeError
 from bridge.extras import program
 from bridge.inert import printable
 
 UCRED = struct.Struct("3i")  # struct ucred: pid, uid, gid
 
 
-async def is_live(path: Path) -> bool:
-    try:
-        async with asyncio.timeout(2):
-            _, writer = await asyncio.open_unix_connection(str(path))
-    except (OSError, TimeoutError):  # refused, gone, another user's directory
-        return False
-    writer.close()
-    with contextlib.suppress(Exception):
-        await writer.wait_closed()
-    return True
+STATUS = b'{"cmd": "status"}\n'
+MAX_STATUS = 1024 * 1024  # bytes of a `status` answer read
 
 
-async def their_status(path: Path) -> dict[str, Any]:
-    """The `status` answer of the daemon answering on `path` (a refusal's too: it names the
-    `ctl` that would be answered); {} if none. Through `ctl`'s own client: a daemon that
-    refuses this uid answers and closes before the request is sent, and an asyncio stream
-    then lost the answer with the broken pipe (1 in 2 `check`s beside another user's daemon
-    missed the refusal's `ctl`)."""
-    from bridge.control.client import request
+@dataclass(frozen=True)
+class Peer:
+    """The daemon answering on a control socket: its process (SO_PEERCRED; None when it
+    cannot be told) and its `status` answer (a refusal's too: it names the `ctl` that would
+    be answered; {} when it gives none that reads)."""
 
-    try:
-        answer = await asyncio.to_thread(request, path, {"cmd": "status"}, 2.0)
-    except (BridgeError, OSError, ValueError):
-        return {}
-    return answer if isinstance(answer, dict) else {}
+    pid: int | None
+    status: dict[str, Any]
+
+    @property
+    def profile(self) -> str | None:
+        """The profile it runs, as its status says; None when it says none."""
+        name = self.status.get("profile")
+        return name if isinstance(name, str) else None
 
 
-async def their_profile(path: Path) -> str | None:
-    """The profile of the daemon answering on `path` (its `status`), None if it says none."""
-    name = (await their_status(path)).get("profile")
-    return name if isinstance(name, str) else None
+async def probe(path: Path, timeout: float = 2.0) -> Peer | None:
+    """The daemon answering on `path`, asked once (one connection: its pid and its
+    `status`), or None when nothing takes the connection (refused, gone, another user's
+    directory, no answer in time). Before, `run`'s refusal beside a daemon connected three
+    times: to see that one answers, to learn its pid, to ask its status."""
+    return await asyncio.to_thread(_probe, path, timeout)
+
+
+def _probe(path: Path, timeout: float) -> Peer | None:
+    """A blocking socket, as `ctl`'s: a daemon that refuses this uid answers and closes
+    before the request is sent, and an asyncio stream then lost the answer with the broken
+    pipe (1 in 2 `check`s beside another user's daemon missed the refusal's `ctl`)."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(timeout)
+        try:
+            sock.connect(str(path))
+        except OSError:
+            return None
+        try:
+            raw = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, UCRED.size)
+            pid: int | None = UCRED.unpack(raw)[0] or None
+        except (OSError, struct.error):
+            pid = None
+        data = b""
+        try:
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                sock.sendall(STATUS)  # (its refusal is read all the same)
+            while not data.endswith(b"\n") and len(data) < MAX_STATUS:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+            answer = json.loads(data)
+        except (OSError, ValueError, RecursionError):  # (nested past the stack: no answer)
+            answer = {}
+    return Peer(pid, answer if isinstance(answer, dict) else {})
 
 
 def ctl_command(status: Mapping[str, Any]) -> str:
@@ -63,28 +89,9 @@ def ctl_command(status: Mapping[str, Any]) -> str:
     return printable(ctl, 300) if isinstance(ctl, str) else f"{program()} ctl"
 
 
-async def ctl_hint(path: Path) -> str:
-    """`CTL --socket PATH`, a command that the daemon answering on `path` answers."""
-    return f"{ctl_command(await their_status(path))} --socket {shlex.quote(str(path))}"
-
-
-async def peer_pid(path: Path) -> int | None:
-    """The process that listens on `path` (SO_PEERCRED); None when none answers."""
-    try:
-        async with asyncio.timeout(2):
-            _, writer = await asyncio.open_unix_connection(str(path))
-    except (OSError, TimeoutError):
-        return None
-    try:
-        raw = writer.get_extra_info("socket").getsockopt(socket.SOL_SOCKET,
-                                                         socket.SO_PEERCRED, UCRED.size)
-        pid: int | None = UCRED.unpack(raw)[0] or None
-    except (OSError, AttributeError, struct.error):
-        pid = None
-    writer.close()
-    with contextlib.suppress(Exception):
-        await writer.wait_closed()
-    return pid
+def ctl_hint(path: Path, peer: Peer) -> str:
+    """`CTL --socket PATH`, a command that `peer`, the daemon answering on `path`, answers."""
+    return f"{ctl_command(peer.status)} --socket {shlex.quote(str(path))}"
 
 
 def unit_stop(cgroup: str) -> str | None:
@@ -104,16 +111,14 @@ def unit_stop(cgroup: str) -> str | None:
     return None
 
 
-async def stop_hint(path: Path) -> str | None:
-    """What stops the daemon answering on `path`: `systemctl stop UNIT` when systemd runs
-    it, else `kill PID` (a daemon started from a shell: there is no unit to stop, and
-    before, the refusal said `systemctl stop vapi-bridge@NAME` all the same); None when it
-    cannot be told."""
-    pid = await peer_pid(path)
-    if pid is None:
+def stop_hint(peer: Peer) -> str | None:
+    """What stops `peer`: `systemctl stop UNIT` when systemd runs it, else `kill PID` (a
+    daemon started from a shell: there is no unit to stop, and before, the refusal said
+    `systemctl stop vapi-bridge@NAME` all the same); None when it cannot be told."""
+    if peer.pid is None:
         return None
     try:
-        cgroup = Path(f"/proc/{pid}/cgroup").read_text(errors="replace")
+        cgroup = Path(f"/proc/{peer.pid}/cgroup").read_text(errors="replace")
     except OSError:
         cgroup = ""
-    return unit_stop(cgroup) or f"kill {pid}: its process, not a systemd unit"
+    return unit_stop(cgroup) or f"kill {peer.pid}: its process, not a systemd unit"

@@ -34,7 +34,7 @@ from typing import Any
 from bridge.control import stream
 from bridge.control.commands import Host, handle
 from bridge.control.paths import client_candidates, prepare_directory, socket_path
-from bridge.control.peers import ctl_hint, is_live, stop_hint, their_profile
+from bridge.control.peers import Peer, ctl_hint, probe, stop_hint
 from bridge.control.request import MAX_LINE, Answer, error, refusal
 from bridge.errors import ProfileError
 from bridge.events import EventBus
@@ -80,8 +80,9 @@ def _answer_line(answer: dict[str, Any]) -> bytes:
 
 class ControlServer:
     def __init__(self, respond: Respond, path: Path, *, allowed_uid: int | None = None,
-                 events: EventBus | None = None) -> None:
+                 events: EventBus | None = None, profile: str | None = None) -> None:
         self.respond = respond
+        self.profile = profile  # the profile it serves: another's daemon on `path` is told
         self.events = events  # for `events` streams (`bridge.control.stream`), if given
         self._closing = asyncio.Event()  # set on stop: streams write out what is queued
         self.path = path
@@ -126,13 +127,24 @@ class ControlServer:
         if not stat.S_ISSOCK(info.st_mode):
             raise ProfileError(f"{self.path} exists and is not a socket; refusing to replace it "
                                f"(set service.control_socket elsewhere)")
-        if await is_live(self.path):
-            raise SocketInUse(f"another vapi-bridge daemon is already running with the control "
-                              f"socket {self.path} — stop it first (`{await ctl_hint(self.path)}"
-                              f" status` shows it)")
+        peer = await probe(self.path)
+        if peer is not None:
+            raise self._in_use(peer)
         log.info("removing a stale control socket %s", self.path)
         with contextlib.suppress(FileNotFoundError):
             self.path.unlink()
+
+    def _in_use(self, peer: Peer) -> SocketInUse:
+        if self.profile is not None and peer.profile not in (None, self.profile):  # another
+            # kiosk's (a name: it answered): stopping it is not the fix
+            return SocketInUse(f"the control socket {self.path} is the one the daemon of "
+                               f"profile '{printable(peer.profile, 64)}' answers on — give "
+                               f"this profile ({self.profile}) a service.control_socket of "
+                               f"its own, or leave it unset (the default socket is named "
+                               f"after the profile)")
+        return SocketInUse(f"another vapi-bridge daemon is already running with the control "
+                           f"socket {self.path} — stop it first (`{ctl_hint(self.path, peer)}"
+                           f" status` shows it)")
 
     async def stop(self) -> None:
         if self._server is not None:
@@ -231,20 +243,15 @@ class ControlServer:
 async def serve_control(host: Host, profile: Profile) -> AsyncIterator[ControlServer]:
     """Run the host's control socket, at the profile's `paths.socket_path`, for the
     duration of the block."""
-    server = ControlServer(partial(handle, host), socket_path(profile), events=host.events)
+    server = ControlServer(partial(handle, host), socket_path(profile), events=host.events,
+                           profile=profile.name)
     for other in client_candidates(profile):  # the system unit's, from a shell: not its own
-        if other != server.path and await is_live(other):
-            how = await stop_hint(other)
+        if other != server.path and (peer := await probe(other)) is not None:
+            how = stop_hint(peer)
             raise SocketInUse(f"a vapi-bridge daemon is already running this profile (its "
                               f"control socket {other} answers); a second would open the "
                               f"same devices — stop it first{f' ({how})' if how else ''}, "
-                              f"or use `{await ctl_hint(other)}`")
-    if (them := await their_profile(server.path)) not in (None, profile.name):  # another
-        # kiosk's (a name: it answered): stopping it is not the fix
-        raise SocketInUse(f"the control socket {server.path} is the one the daemon of profile "
-                          f"'{printable(them, 64)}' answers on — give this profile "
-                          f"({profile.name}) a service.control_socket of its own, or leave it "
-                          f"unset (the default socket is named after the profile)")
+                              f"or use `{ctl_hint(other, peer)}`")
     await server.start()
     try:
         yield server

@@ -11,8 +11,9 @@ from bridge.audio import wakeword
 from bridge.errors import ProfileError
 from bridge.extras import missing_extra
 from bridge.profile.fields import Invalid, Num, Str, key, suggest
-from bridge.profile.listen import Listen, is_loopback, split_listen
+from bridge.profile.listen import Listen, split_listen
 from bridge.profile.sounds import Sound
+from bridge.vapi.plaintext import is_loopback_host
 
 
 @dataclass(frozen=True)
@@ -72,7 +73,8 @@ class HttpSettings:
         example="VAPI_BRIDGE_HTTP_TOKEN", commented=True)
 
     def __post_init__(self) -> None:
-        if self.listen and not self.token_env and not is_loopback(split_listen(self.listen)[0]):
+        if self.listen and not self.token_env and \
+                not is_loopback_host(split_listen(self.listen)[0]):
             raise ProfileError(
                 f"http.token_env: required when http.listen is not a loopback address "
                 f"({self.listen}) — set http.token_env to the name of an environment variable "

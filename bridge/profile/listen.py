@@ -1,16 +1,13 @@
-"""`http.listen`: HOST:PORT, checked when the profile is read; whether a host is loopback
-(the only addresses the kiosk's HTTP server may bind without a token)."""
+"""`http.listen`: HOST:PORT, checked when the profile is read, and written back
+(`host_port`)."""
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import socket
 from typing import Any
 
 from bridge.profile.fields import Invalid, Str
-
-LOOPBACK_NAMES = ("localhost",)
 
 
 def split_listen(text: str) -> tuple[str, int]:
@@ -27,14 +24,9 @@ def split_listen(text: str) -> tuple[str, int]:
     return host, int(port)
 
 
-def is_loopback(host: str) -> bool:
-    """Only this machine can reach it: 127.0.0.0/8, ::1, localhost."""
-    if host.lower() in LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False  # a host name: whatever it resolves to, not assumed private
+def host_port(host: str, port: int) -> str:
+    """`host:port` as `http.listen` is written: an IPv6 address in brackets (`[::1]:8080`)."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 class Listen(Str):

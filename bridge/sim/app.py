@@ -7,6 +7,7 @@ import contextlib
 import logging
 import ssl
 import threading
+from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import Any
 
@@ -19,8 +20,28 @@ from bridge.sim.context import SIM_KEY, SimContext
 log = logging.getLogger("bridge.sim")
 
 
+@web.middleware
+async def client_gone(request: web.Request,
+                      handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+                      ) -> web.StreamResponse:
+    """A client that resets (or closes) its connection while its request is read, a POST's
+    body half sent, is one line in the log: aiohttp logged the handler's
+    ConnectionResetError as an error, with its traceback. The answer goes nowhere (aiohttp
+    drops a response it cannot write)."""
+    try:
+        return await handler(request)
+    except ConnectionResetError as exc:
+        if request.transport is not None and not request.transport.is_closing():
+            raise  # not this request's client: an error of the simulator's own
+        route = request.match_info.route.resource
+        where = route.canonical if route is not None else "?"  # no call id
+        log.info("%s %s: the client went away before its request was read (%s)",
+                 request.method, where, exc.strerror or exc)
+        return web.Response(status=499)  # nginx's "client closed request"
+
+
 def build_app(ctx: SimContext) -> web.Application:
-    app = web.Application(client_max_size=1 << 20)
+    app = web.Application(client_max_size=1 << 20, middlewares=[client_gone])
     app[SIM_KEY] = ctx
     app.router.add_post("/call", rest.create_call)
     app.router.add_get("/call", rest.list_calls)

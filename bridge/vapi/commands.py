@@ -185,7 +185,7 @@ class CallCommands:
             deadline = round(min(deadline, max(0.5, ends - loop.time())), 1)
         timeout = min(self._timeout, deadline)
         try:  # a 2xx is all it takes: its body is not read
-            async with http_client(timeout=timeout) as client:
+            async with http_client(url, timeout=timeout) as client:
                 answer = await read_answer(client, "POST", url, cap=0, deadline=deadline,
                                            content=json.dumps(command), headers=self.headers())
         except httpx.TimeoutException:

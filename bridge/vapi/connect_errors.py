@@ -122,6 +122,7 @@ def describe(exc: BaseException, host: str, proxy: tuple[str, str] | None = None
     """One phrase for why connecting to `host` failed, with what to check; through `proxy`
     (`proxy_for`), a failure to reach the proxy names the proxy, not `host`. `setting` is
     where the host came from (a name that does not resolve: check the name there)."""
+    plain = answered_in_plain_text(exc)
     for e in _chain(exc):
         failure = _socket_failure(e)
         if failure is not None and proxy is not None:
@@ -134,7 +135,7 @@ def describe(exc: BaseException, host: str, proxy: tuple[str, str] | None = None
             return (f"TLS: {host}'s certificate does not verify ({e.verify_message}) — check "
                     f"the clock, a proxy, or ca-certificates")
         if isinstance(e, ssl.SSLError):
-            return _handshake(host, str(e.reason or e), proxy, setting)
+            return _handshake(host, str(e.reason or e), proxy, setting, plain)
     text = str(exc).strip()
     if proxy is not None and "proxy" in exc.__class__.__name__.lower():  # it answered: no
         return (f"the proxy {proxy[1]} ({proxy[0]}) would not connect to {host} "
@@ -144,16 +145,17 @@ def describe(exc: BaseException, host: str, proxy: tuple[str, str] | None = None
         return (f"TLS: {host}'s certificate does not verify — check the clock, a proxy, or "
                 f"ca-certificates")
     if "SSL" in text or "TLS" in text:
-        return _handshake(host, text[:120], proxy, setting)
+        return _handshake(host, text[:120], proxy, setting, plain)
     return f"cannot connect to {host} ({exc.__class__.__name__}{': ' + text[:120] if text else ''})"
 
 
-def _handshake(host: str, reason: str, proxy: tuple[str, str] | None, setting: str) -> str:
-    """A failed TLS handshake; one answered in plain text (OpenSSL's WRONG_VERSION_NUMBER)
-    is a plain-http server where https:// was written (the simulator, a local mock), or,
-    through a proxy written https://, the proxy itself: a plain one, as most are (it was
-    said as `host`'s handshake, and the fix for `host` looked for)."""
-    plain = "WRONG_VERSION_NUMBER" in reason.upper().replace(" ", "_")
+def _handshake(host: str, reason: str, proxy: tuple[str, str] | None, setting: str,
+               plain: bool) -> str:
+    """A failed TLS handshake; one answered in plain text (`plain`: OpenSSL's
+    WRONG_VERSION_NUMBER, the `reason` of the ssl.SSLError that httpx and websockets chain
+    to their own) is a plain-http server where https:// was written (the simulator, a
+    local mock), or, through a proxy written https://, the proxy itself: a plain one, as
+    most are (it was said as `host`'s handshake, and the fix for `host` looked for)."""
     if plain and proxy is not None and os.environ.get(proxy[0], "").strip().lower(
             ).startswith("https://"):
         return (f"TLS handshake with the proxy {proxy[1]} ({proxy[0]}) failed: it answered in "

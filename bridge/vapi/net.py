@@ -10,7 +10,8 @@
 - Trust is the system's store (OpenSSL's default paths, e.g. Debian's ca-certificates),
   which honours `SSL_CERT_FILE` and `SSL_CERT_DIR`; certifi's bundle is used only where the
   system has none at all. One stdlib context serves both libraries, so a private CA added
-  to the system (or named by `SSL_CERT_FILE`) works for every connection alike.
+  to the system (or named by `SSL_CERT_FILE`) works for every connection alike. A client
+  for plain http:// (the simulator on loopback) reads the store only at a first handshake.
 """
 
 from __future__ import annotations
@@ -117,7 +118,10 @@ _CONTEXTS: dict[tuple[str | None, str | None], ssl.SSLContext] = {}
 
 
 def _new_tls_context() -> ssl.SSLContext:
-    context = ssl.create_default_context()
+    return _with_certifi_if_no_system_store(ssl.create_default_context())
+
+
+def _with_certifi_if_no_system_store(context: ssl.SSLContext) -> ssl.SSLContext:
     paths = ssl.get_default_verify_paths()
     has_system = any(p and os.path.exists(p) for p in (paths.cafile, paths.capath))
     if not has_system:
@@ -125,6 +129,38 @@ def _new_tls_context() -> ssl.SSLContext:
 
         context.load_verify_locations(certifi.where())
     return context
+
+
+class _TrustAtFirstHandshake(ssl.SSLContext):
+    """A verifying client context that reads the trust store at its first TLS handshake,
+    for a client meant to reach plain http:// only (the simulator, a local mock on
+    loopback): reading the store was 30-40 ms of CPU at every `run`'s start here for
+    nothing. Should such a client reach https:// after all, it verifies all the same."""
+
+    _loaded = False
+
+    def _load(self) -> None:
+        if not self._loaded:
+            self._loaded = True
+            self.load_default_certs()
+            _with_certifi_if_no_system_store(self)
+
+    def wrap_socket(self, *args: Any, **kwargs: Any) -> ssl.SSLSocket:
+        self._load()
+        return super().wrap_socket(*args, **kwargs)
+
+    def wrap_bio(self, *args: Any, **kwargs: Any) -> ssl.SSLObject:
+        self._load()
+        return super().wrap_bio(*args, **kwargs)
+
+
+def _needs_tls(url: str | None) -> bool:
+    """Whether a client reaching `url` may make a TLS handshake at once: an https:// or
+    wss:// URL, one reached through a proxy (whose own URL may be https://), or a URL not
+    known (None)."""
+    if url is None or urlsplit(url).scheme not in ("http", "ws"):
+        return True
+    return _environment_proxy(url) is not None
 
 
 # OpenSSL's X509_V_ERR_CERT_NOT_YET_VALID and X509_V_ERR_CERT_HAS_EXPIRED: "trust the CA"
@@ -156,13 +192,15 @@ def untrusted(exc: BaseException, what: str) -> NetworkError | None:
     return None
 
 
-def http_client(**kwargs: Any) -> httpx.AsyncClient:
+def http_client(reaching: str | None = None, **kwargs: Any) -> httpx.AsyncClient:
     """An httpx client that honours the environment's proxies and the system's trust, and
-    asks for the encodings `read_answer` decodes."""
+    asks for the encodings `read_answer` decodes. `reaching`: the URL it is for (its
+    `base_url` when given); the trust store is read now only when that needs TLS."""
     headers = {"Accept-Encoding": ACCEPT_ENCODING, **kwargs.pop("headers", {})}
+    url = reaching or kwargs.get("base_url")
+    verify = tls_context() if _needs_tls(url) else _TrustAtFirstHandshake(ssl.PROTOCOL_TLS_CLIENT)
     try:
-        return httpx.AsyncClient(verify=tls_context(), trust_env=True, headers=headers,
-                                 **kwargs)
+        return httpx.AsyncClient(verify=verify, trust_env=True, headers=headers, **kwargs)
     except ImportError:  # a socks:// proxy in the environment, without httpx's extra
         raise ProfileError(f"{socks_variables()} names a SOCKS proxy, which needs "
                            f"httpx[socks] and python-socks — run: "

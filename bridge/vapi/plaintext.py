@@ -12,13 +12,18 @@ from bridge.errors import ProfileError
 
 def is_loopback(url: str) -> bool:
     """`url`'s host is this machine: 127.0.0.0/8, ::1 or localhost."""
-    host = urlsplit(url).hostname or ""
-    if host == "localhost":
+    return is_loopback_host(urlsplit(url).hostname or "")
+
+
+def is_loopback_host(host: str) -> bool:
+    """Only this machine can reach it: 127.0.0.0/8, ::1, localhost (an address, without
+    brackets, or a name)."""
+    if host.lower() == "localhost":
         return True
     try:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
-        return False
+        return False  # a host name: whatever it resolves to, not assumed private
 
 
 def check_plaintext(url: str, allow_plaintext: bool, what: str) -> None:

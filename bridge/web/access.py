@@ -28,7 +28,7 @@ from urllib.parse import unquote, urlencode, urlsplit
 from aiohttp import web
 
 from bridge.inert import inert
-from bridge.profile.listen import is_loopback
+from bridge.vapi.plaintext import is_loopback_host
 from bridge.web.guard import Guard, Throttle
 
 log = logging.getLogger("bridge.web")
@@ -110,7 +110,7 @@ class Access:
         """None when the request may be served, else the answer refusing it (or the redirect
         that turns `?token=` into a cookie)."""
         if self.token is None:
-            if not is_loopback(host_name(request.host)):
+            if not is_loopback_host(host_name(request.host)):
                 return _refuse(403, "this server answers only to a loopback host name "
                                     "(127.0.0.1, localhost, [::1])")
         elif "token" in request.query:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import aiohttp
 
 from bridge.inert import printable
+from bridge.profile.listen import host_port
 from bridge.vapi import safejson
 
 ASK_TIMEOUT_S = 2.0
@@ -51,7 +52,7 @@ async def holding_profile(address: str, port: int, token: str | None = None) -> 
     None when something else holds the port or nothing answers in time."""
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     host = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "::1"}.get(address, address)
-    where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    where = host_port(host, port)
     try:
         async with aiohttp.ClientSession(
                 timeout=aiohttp.ClientTimeout(total=ASK_TIMEOUT_S)) as session, \

@@ -22,7 +22,7 @@ from aiohttp import web
 from bridge.call.hangup import hang_up
 from bridge.errors import BridgeError, ProfileError
 from bridge.inert import printable
-from bridge.profile.listen import bind_cause, split_listen
+from bridge.profile.listen import bind_cause, host_port, split_listen
 from bridge.web import scrub, sse
 from bridge.web.access import Access, cookie_name
 from bridge.web.guard import Guard, Throttle
@@ -113,9 +113,9 @@ class WebServer:
             if not retried(exc):
                 await self._runner.cleanup()
                 self._unlisten()
-                raise ProfileError(f"http.listen: cannot listen on {self.address}:"
-                                   f"{self.port}: {bind_cause(exc)} — choose another "
-                                   f"port or address") from None
+                raise ProfileError(f"http.listen: cannot listen on {self._where}: "
+                                   f"{bind_cause(exc)} — choose another port or "
+                                   f"address") from None
             self._refused = bind_cause(exc)
             if exc.errno == errno.EADDRINUSE and (other := await holder(self.address,
                                                                         self.port)):
@@ -126,15 +126,14 @@ class WebServer:
                 self._refused += f" ({other})"
             else:
                 fix = "free the port or choose another"
-            log.warning("http.listen: cannot listen on %s:%d: %s — the kiosk runs without "
-                        "its screen and metrics, trying again every %d s (%s)", self.address,
-                        self.port, self._refused, RETRY_LISTEN_S, fix)
+            log.warning("http.listen: cannot listen on %s: %s — the kiosk runs without its "
+                        "screen and metrics, trying again every %d s (%s)", self._where,
+                        self._refused, RETRY_LISTEN_S, fix)
             self._retry = asyncio.create_task(self._listen_later())
 
     @property
-    def _where(self) -> str:  # host:port, an IPv6 address bracketed
-        return f"[{self.address}]:{self.port}" if ":" in self.address else \
-            f"{self.address}:{self.port}"
+    def _where(self) -> str:
+        return host_port(self.address, self.port)
 
     def serving(self) -> dict[str, Any]:
         """For `ctl status`: where the screen and /metrics are served, or why not yet."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import pwd
 import secrets
@@ -376,13 +377,16 @@ def test_a_daemon_run_by_systemd_is_stopped_through_its_unit(cgroup: str,
 
 
 def test_run_beside_another_users_daemon_names_the_ctl_that_it_answers(
-        start_sim, profiles: ProfileBuilder, short_dir: Path) -> None:
+        start_sim, profiles: ProfileBuilder, short_dir: Path,
+        caplog: pytest.LogCaptureFixture) -> None:
     """root's `run -p frontdesk` beside the system unit's daemon (user vapi-bridge) was
     refused with "or use `vapi-bridge ctl --socket …`": that daemon refuses root's ctl (and
     the bare name is on no PATH under /opt). Both refusals now give the ctl it answers: a
     daemon where `ctl` looks (the unit's socket, from a shell: a real `run`) and one on the
     socket this daemon would bind (the server's own refusal). (A daemon of another uid: the
-    control socket's test double, allowed_uid.)"""
+    control socket's test double, allowed_uid.) Each asks the other daemon once (one
+    connection, each logged by it as a refused peer): `run` connected 3 times, to see that
+    it answers, for its pid, for its status; the server's own refusal twice."""
     from bridge.control.server import ControlServer, SocketInUse
 
     sim = start_sim(assistant="echo")
@@ -390,6 +394,10 @@ def test_run_beside_another_users_daemon_names_the_ctl_that_it_answers(
     own_sock = short_dir / "own.sock"
     profile = profiles.write(sim.base_url, service={"mode": "standby"})  # the default socket
     env = {"RUNTIME_DIRECTORY": str(short_dir / "run"), "XDG_RUNTIME_DIR": str(short_dir)}
+
+    def asked() -> int:  # the connections the two daemons have refused so far
+        return sum(r.getMessage().startswith("control socket: refused a peer")
+                   for r in caplog.records)
 
     async def scenario() -> tuple[str, str]:
         servers = [ControlServer(respond=None, path=path,  # type: ignore[arg-type]
@@ -402,15 +410,18 @@ def test_run_beside_another_users_daemon_names_the_ctl_that_it_answers(
                 env=bridge_env(**env), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
             _, err = await proc.communicate()
             assert proc.returncode == 2, err
+            assert asked() == 1
             second = ControlServer(respond=None, path=own_sock)  # type: ignore[arg-type]
             with pytest.raises(SocketInUse) as refused:
                 await second.start()
+            assert asked() == 2
             return err.decode().strip().splitlines()[-1], str(refused.value)
         finally:
             for server in servers:
                 await server.stop()
 
-    beside_unit, beside_own = asyncio.run(scenario())
+    with caplog.at_level(logging.WARNING, "bridge.control"):
+        beside_unit, beside_own = asyncio.run(scenario())
     assert beside_unit.startswith("vapi-bridge: a vapi-bridge daemon is already running this "
                                   f"profile (its control socket {unit_sock} answers)"), beside_unit
     ctl, _, rest = beside_unit.partition(", or use `")[2].partition(" --socket ")

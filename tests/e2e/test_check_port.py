@@ -5,7 +5,10 @@ process, the simulator and a real listening socket."""
 
 from __future__ import annotations
 
+import asyncio
 import socket
+
+import pytest
 
 from tests.e2e.conftest import ProfileBuilder, run_bridge
 
@@ -45,3 +48,16 @@ def test_check_passes_a_free_port_and_leaves_it_free(start_sim,
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as again:
         again.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         again.bind(("127.0.0.1", int(listen.rsplit(":", 1)[1])))  # check let it go
+
+
+def test_a_taken_ipv6_port_is_named_as_http_listen_writes_it() -> None:
+    """`[::1]:PORT` taken: `check` said "cannot listen on ::1:PORT", an address and port
+    that read as neither (and that `http.listen` refuses: IPv6 goes in brackets)."""
+    from bridge.cli.check_kiosk import InUse, bindable
+
+    with socket.create_server(("::1", 0), family=socket.AF_INET6) as held:
+        listen = f"[::1]:{held.getsockname()[1]}"
+        with pytest.raises(InUse) as taken:
+            asyncio.run(bindable(listen))
+    assert str(taken.value) == f"http.listen: cannot listen on {listen}: Address already " \
+        f"in use — choose another port or address"

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import http.client
 import json
+import logging
 import re
+import socket
+import struct
 import time
 import urllib.error
 import urllib.request
@@ -273,3 +276,29 @@ def test_transport_never_connected(client: httpx.Client) -> None:
                                 "Sec-WebSocket-Version": "13",
                                 "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="})
         assert r.status_code == 410
+
+
+@pytest.mark.parametrize("reset", [True, False], ids=["reset", "closed"])
+def test_a_client_gone_mid_post_is_one_line_in_the_log(
+        sim: SimHandle, reset: bool, caplog: pytest.LogCaptureFixture) -> None:
+    """A client that resets (or closes) its connection with a POST's body half sent: the
+    simulator logged aiohttp's 'Error handling request' and a traceback of 20 lines."""
+    head = (f"POST /call HTTP/1.1\r\nHost: x\r\nUser-Agent: {UA}\r\nAuthorization: "
+            f"{AUTH['Authorization']}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: 1000\r\nExpect: 100-continue\r\n\r\n")
+    with caplog.at_level(logging.INFO):
+        with socket.create_connection(("127.0.0.1", sim.port), timeout=5) as client:
+            client.sendall(head.encode())
+            assert client.recv(100).startswith(b"HTTP/1.1 100 Continue")  # read the body,
+            client.sendall(b'{"assistantId": ')  # it says: half of it comes
+            if reset:
+                client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and not [r for r in caplog.records
+                                                   if "POST" in r.getMessage()
+                                                   or r.name == "aiohttp.server"]:
+            time.sleep(0.02)
+    said = [r for r in caplog.records if r.name.startswith(("aiohttp", "bridge.sim"))]
+    assert [(r.levelname, r.getMessage(), r.exc_info) for r in said] == [
+        ("INFO", "POST /call: the client went away before its request was read ("
+         + ("Connection reset by peer)" if reset else "Connection lost)"), None)], said
