@@ -122,17 +122,25 @@ apt-install:
 # both venvs at once, so the two editable installs take turns (the floors' dependencies,
 # installed first on their own, do not wait).
 EDITABLE_LOCK := mkdir -p out && flock out/.editable.lock
+# setuptools ends every editable install with a 10-line warning ("Editable installation.
+# ... Please be careful with folders in your working directory with the same name as your
+# package"), which pip shows: nothing a user of this checkout can act on (bridge/ is the
+# package), and the first thing `make demo` printed. Only that warning is silenced (a
+# UserWarning whose text starts so, in pip and its build backend); pip's own warnings and
+# errors still show. The install stays editable: the stamps follow pyproject.toml only,
+# so a copied install would run stale code after a `git pull`.
+QUIET_EDITABLE := PYTHONWARNINGS='ignore:Editable installation.:UserWarning'
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
-	$(EDITABLE_LOCK) $(VENV)/bin/pip install -q -e '.[test]' --no-compile
+	$(EDITABLE_LOCK) $(QUIET_EDITABLE) $(VENV)/bin/pip install -q -e '.[test]' --no-compile
 	touch $@ $(DEMO_STAMP)
 
 # the demo's venv: the package and its [sim] extra (a full test venv serves too)
 $(DEMO_STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
-	$(VENV)/bin/pip install -q -e '.[sim]'
+	$(QUIET_EDITABLE) $(VENV)/bin/pip install -q -e '.[sim]'
 	touch $@
 
 venv: deps $(STAMP)
@@ -142,7 +150,7 @@ $(FLOORS_STAMP): pyproject.toml .ci/floors.py
 	$(FLOORS_VENV)/bin/pip install -q --upgrade pip
 	$(PYTHON) .ci/floors.py > $(FLOORS_VENV)/floors.txt
 	$(FLOORS_VENV)/bin/pip install -q --no-compile -r $(FLOORS_VENV)/floors.txt
-	$(EDITABLE_LOCK) $(FLOORS_VENV)/bin/pip install -q --no-compile \
+	$(EDITABLE_LOCK) $(QUIET_EDITABLE) $(FLOORS_VENV)/bin/pip install -q --no-compile \
 	  -c $(FLOORS_VENV)/floors.txt -e '.[test]'
 	touch $@
 
@@ -162,11 +170,11 @@ endif
 test-floors-parallel: deps $(FLOORS_STAMP)
 	@echo "dependency floors:"; sed 's/^/  /' $(FLOORS_VENV)/floors.txt
 	$(ISOLATED) $(FLOORS_VENV)/bin/pytest -q -p no:cacheprovider $(PARALLEL_RERUNS) -n $(PYTEST_WORKERS) \
-	  $(SERIAL_TESTS:%=--deselect=%) $(FLOORS_SKIP:%=--deselect=%) $(FLOORS_PARALLEL)
+	  $(SERIAL_TESTS:%=--deselect=%) $(FLOORS_SKIP:%=--deselect=%) $(FLOORS_PARALLEL) $(ARGS)
 
 test-floors-serial: deps $(FLOORS_STAMP)
 	$(ISOLATED) $(FLOORS_VENV)/bin/pytest -q -p no:cacheprovider $(SERIAL_RERUNS) $(SERIAL_DIST) \
-	  $(FLOORS_SERIAL)
+	  $(FLOORS_SERIAL) $(ARGS)
 
 demo-venv: demo-deps $(DEMO_STAMP)
 
@@ -184,15 +192,20 @@ else
 endif
 
 # make test's two phases by name: the lint and the tests that mostly wait on processes and
-# sockets, on PYTEST_WORKERS processes; then the real-time audio tests in their lanes
+# sockets, on PYTEST_WORKERS processes; then the real-time audio tests in their lanes.
+# ARGS (here and in test-floors-parallel/-serial): more pytest arguments for the phase, after
+# its own: -x, --lf, -k EXPR narrow it; a path narrows test-parallel to its tests, and adds
+# its tests to the phases that name theirs (`make test ARGS=PATH` runs a path alone).
+# Before, the phases took no ARGS: `make test-parallel ARGS=-x` ran the whole phase.
 test-parallel: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports
 	$(ISOLATED) $(VENV)/bin/pytest -q $(PARALLEL_RERUNS) $(SHOW_RERUNS) $(DURATIONS) -n $(PYTEST_WORKERS) \
-	  $(SERIAL_TESTS:%=--deselect=%)
+	  $(SERIAL_TESTS:%=--deselect=%) $(ARGS)
 
 test-serial: venv
-	$(ISOLATED) $(VENV)/bin/pytest -q $(SERIAL_RERUNS) $(SHOW_RERUNS) $(DURATIONS) $(SERIAL_DIST) $(SERIAL_TESTS)
+	$(ISOLATED) $(VENV)/bin/pytest -q $(SERIAL_RERUNS) $(SHOW_RERUNS) $(DURATIONS) $(SERIAL_DIST) $(SERIAL_TESTS) \
+	  $(ARGS)
 
 lint: venv
 	$(VENV)/bin/ruff check .

@@ -84,3 +84,30 @@ def inert_json(value: Any) -> str:
     is U+FFFD."""
     text = _SURROGATE.sub("\ufffd", json.dumps(value, ensure_ascii=False))
     return _UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+def shortened(text: str, limit: int) -> str:
+    """`text` (already inert) as one printable line of at most `limit` characters: a longer
+    one loses its middle (…), not its end, where a message says its fix. A message `cause —
+    fix` keeps the fix whole (up to half the room) and the cause's start and end (the
+    setting, and why: `api.key_file: cannot read … x.key: No such file or directory`)."""
+    text = printable(text)
+    cause, dash, fix = text.rpartition(" — ")
+    if len(text) <= limit or not dash or len(fix) > limit // 2:
+        return _middle(text, limit)
+    return _middle(cause, limit - len(dash) - len(fix)) + dash + fix
+
+
+def _middle(text: str, limit: int) -> str:
+    """Escaped `text` cut to `limit` characters with its middle left out, never inside one
+    of its escapes (read from the start, as `_cut` reads them)."""
+    if len(text) <= limit:
+        return text
+    start = (limit - 1) * 3 // 5  # a little more of the start: it names what failed
+    end = len(text) - (limit - 1 - start)
+    for match in _ESCAPE.finditer(text):
+        if match.start() < start < match.end():
+            start = match.start()
+        if match.start() < end < match.end():
+            end = match.end()
+    return text[:start] + ELLIPSIS + text[end:]

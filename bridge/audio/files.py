@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import struct
 import threading
 import wave
@@ -23,6 +24,7 @@ import numpy as np
 
 from bridge.audio.base import Backend, level_dbfs
 from bridge.audio.buffered import BufferedSink
+from bridge.audio.claim import Busy, claim
 from bridge.audio.pacing import Pacer
 from bridge.audio.playout import PlayoutBuffer, PlayoutSettings
 from bridge.audio.resample import resample_all
@@ -228,13 +230,21 @@ class ClockedSink(BufferedSink):
         self._block_s = block_ms / 1000.0
         self.buffer = PlayoutBuffer(sample_rate, playout)
         self._writer: WavWriter | None = None
+        self._claim: int | None = None  # the file's lock (bridge.audio.claim)
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
         if self.path is not None:
             try:
+                self._claim = claim(self.path)
                 self._writer = WavWriter(self.path, self.sample_rate)
+            except Busy:
+                raise AudioFileError(f"output file {self.path} is being written by another "
+                                     f"process (a daemon whose profile names the same file?)"
+                                     f" — give each its own file: two writers leave neither "
+                                     f"a valid WAV") from None
             except OSError as exc:
+                self._let_go()
                 raise AudioFileError(f"cannot write output file {self.path}: "
                                        f"{exc.strerror} — give audio.output a file:PATH in "
                                        f"a directory you may write") from None
@@ -265,3 +275,10 @@ class ClockedSink(BufferedSink):
                 self.buffer.read_into(rest)
                 self._writer.write(rest)
             self._writer.close()
+        self._let_go()
+
+    def _let_go(self) -> None:
+        if self._claim is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._claim)
+            self._claim = None

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from bridge.audio.base import AudioSink, AudioSource, level_dbfs, show_dbfs
+from bridge.audio.claim import held
 from bridge.call.backends import describe, open_sink, open_source
 from bridge.call.destination import expand_path, record_fix, unwritable
 from bridge.call.wiring import close_audio, record_template, start_audio
@@ -157,7 +158,7 @@ def _spending(profile: Profile) -> list[Item]:
     return [Item(True, what, "used today: " + ", ".join(used) + pending)]
 
 
-async def _devices(profile: Profile, beep: bool) -> list[Item]:
+async def _devices(profile: Profile, beep: bool, ours: bool) -> list[Item]:
     items: list[Item] = []
     rate = profile.wire.sample_rate
     out = profile.audio.output
@@ -166,7 +167,7 @@ async def _devices(profile: Profile, beep: bool) -> list[Item]:
                                ("output", open_sink, out)):
         what = f"{kind} device {describe(spec)}"
         if kind == "output" and out_file is not None:
-            items.append(_output_file(what, out_file))
+            items.append(_output_file(what, out_file, ours))
             continue  # opening it would empty a file a run may have written
         try:
             dev = opener(profile.audio, rate)
@@ -185,10 +186,11 @@ async def _devices(profile: Profile, beep: bool) -> list[Item]:
     return items
 
 
-def _output_file(what: str, path: Path) -> Item:
+def _output_file(what: str, path: Path, ours: bool) -> Item:
     """A file output is written when a call runs (its directory exists: the profile
     would not load otherwise): it must be a file there, in a directory this user can
-    write."""
+    write, and not one another daemon writes (`run` is refused: bridge.audio.claim),
+    unless that is the daemon running this profile."""
     problem = (f"{path} is a directory" if path.is_dir() else
                unwritable(path.parent) or
                (f"{path} is read-only" if path.exists() and not os.access(path, os.W_OK)
@@ -196,6 +198,13 @@ def _output_file(what: str, path: Path) -> Item:
     if problem:
         return Item(False, f"{what} can be written", f"{problem} — give audio.output a "
                     f"file:PATH in a directory you may write", ExitCode.AUDIO)
+    if held(path):
+        return (Item(True, f"{what} can be written", f"{path}, written by the daemon "
+                     f"running with this profile") if ours else
+                Item(False, f"{what} can be written", f"{path} is being written by another "
+                     f"process now (a daemon whose profile names the same file?): `run` "
+                     f"would be refused, as two writers leave neither a valid WAV — give "
+                     f"this profile a file:PATH of its own", ExitCode.PROFILE))
     return Item(True, f"{what} can be written", str(path))
 
 
@@ -258,7 +267,7 @@ async def run_check(name: str, overrides: list[str], beep: bool,
     if key is not None and all(i.ok for i in reached):  # the key is local: always listed
         items += await key_accepted(profile, key)
     items += placeholder(profile) + _spending(profile)
-    items += await _devices(profile, beep)
+    items += await _devices(profile, beep, any(item.ok for item in running))
     return _report(items, as_json, out)
 
 

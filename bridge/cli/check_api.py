@@ -14,8 +14,9 @@ from urllib.parse import urlsplit
 from bridge.cli.check_item import Item
 from bridge.errors import ApiRequestError, BridgeError, ExitCode
 from bridge.inert import inert
-from bridge.profile import Profile, api_key, public_key
-from bridge.profile.key_origin import exposed_key_file, key_fix
+from bridge.profile import Profile
+from bridge.profile.key_origin import key_fix
+from bridge.profile.keys import Secret, api_secret, public_secret
 from bridge.profile.listen import host_port
 from bridge.redact import scrub_urls
 from bridge.vapi.api import VapiApi
@@ -114,13 +115,18 @@ def key_present(profile: Profile) -> tuple[Item, str | None]:
     """The key found (environment, key file, credential): local, so always listed; a key
     file other users may read is a warning, with its chmod."""
     try:
-        key = api_key(profile)
+        found = api_secret(profile)  # (its file's exposure said here, not logged as well)
     except BridgeError as exc:
         return Item(False, "API key present", str(exc), exc.exit_code), None
-    exposed = exposed_key_file(profile)  # the loader's warning, where the checklist is read
-    return (Item(True, "API key present", f"its file {exposed} (api.key_file) is readable by "
-                 f"other users — run: chmod 600 {shlex.quote(str(exposed))}", warn=True)
-            if exposed else Item(True, "API key present")), key
+    return _present("API key present", found), found.value
+
+
+def _present(what: str, found: Secret) -> Item:
+    """A key found: a warning with the chmod when other users may read its file."""
+    if found.exposed is None:
+        return Item(True, what)
+    return Item(True, what, f"its file {found.exposed} ({found.setting}) is readable by other "
+                f"users — run: chmod 600 {shlex.quote(str(found.exposed))}", warn=True)
 
 
 def public_key_present(profile: Profile) -> list[Item]:
@@ -130,10 +136,10 @@ def public_key_present(profile: Profile) -> list[Item]:
         return []
     what = "public key present (call.control_auth)"
     try:
-        found = public_key(profile)
+        found = public_secret(profile)
     except BridgeError as exc:
         return [Item(False, what, str(exc), exc.exit_code)]
-    return [Item(True, what)] if found else [Item(
+    return [_present(what, found)] if found else [Item(
         True, what, f"none: calls ask Vapi to require it, so commands by the controlUrl and "
         f"`listen` fail — set {profile.api.public_key_env}, api.public_key_file or the "
         f"credential vapi-public-key", warn=True)]

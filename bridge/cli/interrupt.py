@@ -3,24 +3,52 @@ while its modules load (a fraction of a second at each start, before a command c
 KeyboardInterrupt). `bridge.cli.main` imports this first of its own modules: SIGINT exits
 130 at once while the rest loads and the command line is parsed, and is KeyboardInterrupt
 again from there (`loaded`); `run` turns a KeyboardInterrupt anywhere in a command into
-exit 130."""
+exit 130. `vapi-bridge run` is the exception: a first Ctrl-C before its daemon takes the
+signal (its first second or two: the modules, the profile) says what the daemon says then,
+`SIGINT: stopping — no call was placed`, and exits 0 as the daemon does (README, "Exit
+codes"); before, it exited 130 saying nothing, and a user could not tell whether a call had
+gone out."""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import signal
+import sys
+import time
 from collections.abc import Callable  # (these two are loaded with Python itself: no delay)
 from types import FrameType
 
 SIGINT_EXIT = 130  # bridge.errors.ExitCode.SIGINT, whose module (enum) is not loaded yet
+#: what a command's first Ctrl-C says before the command takes the signal, and its code
+EARLY = {"run": ("SIGINT: stopping — no call was placed", 0)}
+
+
+def early_stop(command: str | None) -> int:
+    """The exit code of a Ctrl-C before `command` takes it, its line (if any) said on
+    stderr, as the daemon's log line reads in a terminal."""
+    said, code = EARLY.get(command or "", ("", SIGINT_EXIT))
+    if said:
+        try:  # Python's stderr: fd 2 is a pipe while `run` catches C libraries' lines
+            fd = sys.stderr.fileno()
+        except (AttributeError, ValueError, OSError):
+            fd = 2
+        with contextlib.suppress(OSError):  # written at once: nothing buffered is flushed
+            os.write(fd, f"{time.strftime('%H:%M:%S')} INFO    {said}\n".encode())
+    return code
+
+
+def _command() -> str | None:
+    """The command on the command line: the first word that is no option (those before it,
+    -v, -q, --version, --help, take no value)."""
+    return next((word for word in sys.argv[1:] if not word.startswith("-")), None)
 
 
 def _exit(signum: int, frame: FrameType | None) -> None:
     # at once: an exception raised through the imports under way can leave one of
     # importlib's module locks held, and the process hung (one run in a CI rehearsal); as
     # they load, nothing is written yet that an exit would have to flush
-    os._exit(SIGINT_EXIT)
+    os._exit(early_stop(_command()))
 
 
 def loading() -> None:

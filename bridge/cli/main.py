@@ -44,21 +44,25 @@ def _level(args: argparse.Namespace, default: str = "info") -> str:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    import asyncio  # here, not above: `ctl` and `--help` do without it
+    try:  # a Ctrl-C before the daemon takes the signal says what it would (interrupt.py)
+        import asyncio  # here, not above: `ctl` and `--help` do without it
 
-    from bridge.cli.transcript import TerminalView
-    from bridge.control.server import serve_control
-    from bridge.profile import load_profile
-    from bridge.service.daemon import Daemon
-    from bridge.web import require_http, serve_http
+        from bridge.cli.transcript import TerminalView
+        from bridge.control.server import serve_control
+        from bridge.profile import load_profile
+        from bridge.service.daemon import Daemon
+        from bridge.web import require_http, serve_http
 
-    profile = load_profile(args.profile, args.set)
-    setup_logging(_level(args, profile.log.level), pinned=args.verbose or args.quiet)
-    for line in profile.warning_lines():
-        log.warning("%s", line)
-    require_http(profile)  # before anything is opened, bound or logged as started
-    daemon = Daemon(profile, reload_from=args.profile, overrides=args.set, fault=args.fault,
-                    view=TerminalView(), control=serve_control, web=serve_http)
+        profile = load_profile(args.profile, args.set)
+        setup_logging(_level(args, profile.log.level), pinned=args.verbose or args.quiet)
+        for line in profile.warning_lines():
+            log.warning("%s", line)
+        require_http(profile)  # before anything is opened, bound or logged as started
+        daemon = Daemon(profile, reload_from=args.profile, overrides=args.set,
+                        fault=args.fault, view=TerminalView(), control=serve_control,
+                        web=serve_http)
+    except KeyboardInterrupt:
+        return interrupt.early_stop("run")
     return asyncio.run(daemon.run())
 
 

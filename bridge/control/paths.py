@@ -125,13 +125,13 @@ def client_candidates(profile: Profile | None, name: str | None = None,
 
 def discover(env: Mapping[str, str] | None = None) -> list[Path]:
     """Every live-looking socket in the default directories (for `ctl` without --profile).
-    With $XDG_RUNTIME_DIR set, /tmp/vapi-bridge-UID's only when the others hold none: a
-    login session's `ctl` picks among its own daemons, the system unit's and $TMPDIR's
-    (not one started without XDG, by cron or a console, beside them: "several daemons"),
-    and finds that one when it is the only one (a plain login shell, whose TMPDIR is
-    unset, said "no control socket in …" naming the directory that held it). A socket that
-    a crash left in the session's places (nothing answers on it) holds no daemon: beside
-    it, /tmp/vapi-bridge-UID's are listed too (`find_socket` keeps those that answer)."""
+    With $XDG_RUNTIME_DIR set, /tmp/vapi-bridge-UID's only when nothing answers in the
+    others: a login session's `ctl` picks among its own daemons, the system unit's and
+    $TMPDIR's (not one started without XDG, by cron or a console, beside them: "several
+    daemons"), and finds that one when it is the only one (a plain login shell, whose
+    TMPDIR is unset, said "no control socket in …" naming the directory that held it) —
+    also beside sockets a crash left there (a system daemon's in /run/vapi-bridge, kept by
+    RuntimeDirectoryPreserve: before, `ctl status` took that one and said "stale socket")."""
     env = os.environ if env is None else env
     dirs = default_dirs(env, for_client=True)
     if _first(env.get("XDG_RUNTIME_DIR")) is None or tmp_dir() not in dirs:

@@ -2,15 +2,14 @@
 change. Listing every place a key may live ("env VAPI_API_KEY, api.key_file or the systemd
 credential") left an operator guessing which one held the rejected key — under systemd the
 credential, unless a drop-in's `Environment=` set the variable first — and named
-VAPI_API_KEY whatever `api.key_env` said. Follows `loader.resolve_secret`'s order."""
+VAPI_API_KEY whatever `api.key_env` said. Follows `keys.read_secret`'s order."""
 
 from __future__ import annotations
 
 import os
-import stat
 from pathlib import Path
 
-from bridge.profile.loader import CREDENTIAL_NAME
+from bridge.profile.keys import CREDENTIAL_NAME
 from bridge.profile.model import Profile
 
 
@@ -30,17 +29,3 @@ def key_fix(profile: Profile) -> str:
 def _key_file(profile: Profile) -> Path:
     path = Path(str(profile.api.key_file)).expanduser()
     return path if path.is_absolute() else profile.directory / path
-
-
-def exposed_key_file(profile: Profile) -> Path | None:
-    """`api.key_file` when the key in use is read from it and other users may read it too
-    (the loader's warning: group or others), else None. Not a systemd credential: systemd
-    hands the service a copy of its own."""
-    if os.environ.get(profile.api.key_env, "").strip() or not profile.api.key_file:
-        return None
-    path = _key_file(profile)
-    try:
-        mode = path.stat().st_mode
-    except OSError:
-        return None
-    return path if mode & (stat.S_IRGRP | stat.S_IROTH) else None

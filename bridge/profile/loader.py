@@ -1,4 +1,4 @@
-"""Find, read and validate a profile; resolve its secrets.
+"""Find, read and validate a profile (its secrets: `bridge.profile.keys`).
 
 Every error is one `ProfileError` line: `file:line: key.path: what is wrong — the fix`.
 """
@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
-import stat
 from pathlib import Path
 from typing import Any
 
@@ -36,8 +34,6 @@ from bridge.vapi.plaintext import check_plaintext
 
 log = logging.getLogger("bridge.profile")
 
-CREDENTIAL_NAME = "vapi-api-key"
-PUBLIC_CREDENTIAL_NAME = "vapi-public-key"
 
 
 def load_profile(name_or_path: str, overrides: list[str] | None = None) -> Profile:
@@ -234,63 +230,3 @@ def _cross_checks(built: dict[str, dict[str, Any]], lines: Lines, origin: str) -
     except ProfileError as exc:
         raise _err(origin, lines, "api.base_url", str(exc).removeprefix("api.base_url ")
                    ) from None
-
-
-KEY_FILE_FIX = ("fix the path (a relative one is relative to the profile's directory) or "
-                "the file's permissions")
-
-
-def _read_secret_file(path: Path, what: str, setting: str, fix: str = KEY_FILE_FIX) -> str:
-    try:
-        mode = path.stat().st_mode
-        text = path.read_text(encoding="utf-8").strip()
-    except OSError as exc:
-        raise ProfileError(f"{setting}: cannot read the {what} file {path}: {exc.strerror} — "
-                           f"{fix}") from None
-    if mode & (stat.S_IRGRP | stat.S_IROTH) and not str(path).startswith(
-            os.environ.get("CREDENTIALS_DIRECTORY", "\0")):
-        log.warning("the %s file %s is readable by other users; run: chmod 600 %s",
-                    what, path, path)
-    if not text:
-        raise ProfileError(f"{setting}: the {what} file {path} is empty — put the key in it")
-    return text
-
-
-def resolve_secret(env_name: str, file_name: str | None, credential: str,
-                   directory: Path, setting: str = "api.key_file") -> str | None:
-    """Env var, then key file, then `$CREDENTIALS_DIRECTORY/<credential>` (systemd)."""
-    value = os.environ.get(env_name, "").strip()
-    if value:
-        return value
-    if file_name:
-        path = Path(file_name).expanduser()
-        if not path.is_absolute():
-            path = directory / path
-        return _read_secret_file(path, "key", setting)
-    creds = os.environ.get("CREDENTIALS_DIRECTORY")
-    if creds and (Path(creds) / credential).is_file():
-        return _read_secret_file(Path(creds) / credential, "credential",
-                                 f"systemd credential {credential}",
-                                 "check the unit's LoadCredential= line")
-    return None
-
-
-def api_key(profile: Profile) -> str:
-    key = resolve_secret(profile.api.key_env, profile.api.key_file, CREDENTIAL_NAME,
-                         profile.directory)
-    if not key:
-        name = profile.api.key_env
-        if name in os.environ:  # set, but to nothing (or blanks): not the same as unset
-            raise ProfileError(f"the environment variable {name} is set but empty — put the "
-                               f"Vapi API key in it, or unset it and use api.key_file in "
-                               f"{profile.origin} or a systemd credential named "
-                               f"{CREDENTIAL_NAME}")
-        raise ProfileError(f"no Vapi API key: set the environment variable {name}, or "
-                           f"api.key_file in {profile.origin}, or a systemd credential named "
-                           f"{CREDENTIAL_NAME}")
-    return key
-
-
-def public_key(profile: Profile) -> str | None:
-    return resolve_secret(profile.api.public_key_env, profile.api.public_key_file,
-                          PUBLIC_CREDENTIAL_NAME, profile.directory, "api.public_key_file")

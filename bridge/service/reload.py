@@ -21,7 +21,7 @@ from dataclasses import replace
 
 from bridge.call import wiring
 from bridge.errors import BridgeError
-from bridge.inert import printable
+from bridge.inert import shortened
 from bridge.profile import Profile, load_profile
 from bridge.redact import scrub_urls
 from bridge.service.logsetup import profile_level
@@ -34,8 +34,10 @@ log = logging.getLogger("bridge.daemon")
 def failed_note(why: str) -> str:
     """Said in every STATUS= line (`ctl status`, `systemctl status`) until a reload succeeds:
     with its cause, as a daemon in a terminal has no journal to look in; as masked as the
-    journal's line (a URL shortened to its host: `systemctl status` is anyone's to read)."""
-    return f" (reload failed: the old profile is kept — {printable(scrub_urls(why), 200)})"
+    journal's line (a URL shortened to its host: `systemctl status` is anyone's to read);
+    a long one loses its middle, keeping its cause and its fix (cut at 200 characters, it
+    lost the fix: `… or the file's permissions`)."""
+    return f" (reload failed: the old profile is kept — {shortened(scrub_urls(why), 200)})"
 
 
 class Reloads:

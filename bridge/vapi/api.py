@@ -26,7 +26,7 @@ from bridge.retry import RetryPolicy
 from bridge.vapi import connect_errors, safejson
 from bridge.vapi.callinfo import CallInfo
 from bridge.vapi.created import find_created, marked_name
-from bridge.vapi.failures import Failure, gave_up, in_the_way
+from bridge.vapi.failures import Failure, gave_up, in_the_way, unreachable
 from bridge.vapi.net import (
     DEADLINE_FACTOR,
     Answer,
@@ -264,8 +264,7 @@ class VapiApi:
             cause = connect_errors.describe(exc, self.host,
                                             connect_errors.proxy_for(self.base_url))
             if connect_errors.answered_in_plain_text(exc):  # and so does this (none was sent)
-                raise NetworkError(f"could not reach Vapi at {self.host} ({what}): {cause}"
-                                   ) from None
+                raise NetworkError(f"{unreachable(self.host, what)}: {cause}") from None
             return Failure(cause)
         except httpx.TimeoutException:
             return Failure("timed out", maybe_processed=True)

@@ -15,6 +15,19 @@ IN_THE_WAY_FIX = ("a Wi-Fi login page (captive portal) or a proxy answered inste
                   "log the kiosk's network in (open any web page on it), or check api.base_url")
 
 
+#: What each request was for, in the words after "could not reach Vapi at HOST" (and "Vapi
+#: at HOST kept failing"): "could not reach Vapi at HOST (the call)" read as a riddle
+PURPOSES = {"the call": "to create the call", "the call lookup": "to look up the call",
+            "the check for a created call": "to look for the call it created",
+            "the assistant lookup": "to look up the assistant",
+            "the key check": "to check the API key"}
+
+
+def unreachable(host: str, what: str) -> str:
+    """"could not reach Vapi at HOST to create the call": `what` as `_request` names it."""
+    return f"could not reach Vapi at {host} {PURPOSES.get(what, f'for {what}')}"
+
+
 @dataclass(frozen=True)
 class Failure:
     """One attempt that got no usable answer."""
@@ -32,10 +45,11 @@ def gave_up(host: str, what: str, last: Failure, total: int,
     tried = plural(total, "attempt") + (f" in {within:.0f} s (api.create_within_seconds)"
                                         if within is not None else "")
     if last.answered:  # Vapi answered (5xx, 429): its side failed, not the network
-        return VapiFailing(f"Vapi at {host} kept failing ({what}): {last.text} after {tried} "
-                           f"— the fault is on Vapi's side, not the network; try again later")
+        return VapiFailing(f"Vapi at {host} kept failing {PURPOSES.get(what, f'for {what}')}"
+                           f": {last.text} after {tried} — the fault is on Vapi's side, not "
+                           f"the network; try again later")
     cause, _, fix = last.text.partition(" — ")  # a cause that says its own fix keeps it
-    return NetworkError(f"could not reach Vapi at {host} ({what}): {cause} after {tried} — "
+    return NetworkError(f"{unreachable(host, what)}: {cause} after {tried} — "
                         f"{fix or 'check the network and api.base_url'}")
 
 

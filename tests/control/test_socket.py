@@ -91,7 +91,7 @@ def test_ctl_with_no_profile_picks_among_its_sessions_daemons(
             assert sock in discover({})
             with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as mine:
                 mine.bind(str(own))
-                mine.listen()
+                mine.listen()  # a daemon (one nothing answers on is left by a crash)
                 assert own in discover(session) and sock not in discover(session)
                 assert sock not in discover({"XDG_RUNTIME_DIR": str(short_dir)})
         finally:

@@ -4,10 +4,16 @@ on is no daemon, whether `ctl` is given the profile or looks for one."""
 
 from __future__ import annotations
 
+import os
+import secrets
 import socket
 import subprocess
 from pathlib import Path
 
+import pytest
+
+from bridge.control import paths
+from bridge.control.paths import discover, prepare_directory, tmp_dir
 from tests.e2e.conftest import ROOT, ProfileBuilder, bridge_cmd, bridge_env
 
 
@@ -49,3 +55,26 @@ def test_ctl_with_a_profile_finds_the_live_daemon_past_a_dead_socket(
     assert found.returncode == 0, found.stderr
     assert found.stdout.startswith("profile kiosk (standby mode)"), found.stdout
     assert daemon.stop() == 0
+
+
+def test_ctl_with_no_profile_looks_past_a_dead_socket_for_the_live_daemon(
+        short_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A system daemon that crashed left its socket in /run/vapi-bridge; the kiosk now runs
+    from a console, without XDG_RUNTIME_DIR, its socket in /tmp/vapi-bridge-UID. A login
+    shell's `ctl status` (XDG_RUNTIME_DIR set: /tmp/vapi-bridge-UID only when its own
+    places hold nothing) took the dead one and said "stale socket"; it finds the live one.
+    (/run/vapi-bridge is the test's own directory here: other tests' daemons bind the real
+    one; /tmp is shared, so the live socket has a name of its own.)"""
+    monkeypatch.setattr(paths, "SYSTEM_RUNTIME_DIR", short_dir / "run")
+    dead = dead_socket(short_dir / "run" / "kiosk.sock")
+    live = tmp_dir() / f"t{os.getpid()}-{secrets.token_hex(3)}.sock"
+    prepare_directory(live)
+    session = {"XDG_RUNTIME_DIR": str(short_dir / "x"), "TMPDIR": str(short_dir / "t")}
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as daemon:
+        daemon.bind(str(live))
+        daemon.listen()
+        try:
+            found = discover(session)
+        finally:
+            live.unlink()
+    assert dead in found and live in found, found  # `ctl` then asks which answers

@@ -306,8 +306,8 @@ def test_tls_failure_is_named_and_not_retried(start_sim, profiles: ProfileBuilde
     assert "retrying" not in result.stderr, result.stderr
     # a plain-http server under https://: the line says so, not only OpenSSL's code
     assert result.stderr.strip().splitlines()[-1] == (
-        f"vapi-bridge: could not reach Vapi at {host} (the call): TLS handshake with "
-        f"{host} failed: it answered in plain text, not TLS "
+        f"vapi-bridge: could not reach Vapi at {host} to create the call: TLS handshake "
+        f"with {host} failed: it answered in plain text, not TLS "
         f"(WRONG_VERSION_NUMBER) — a server without TLS takes http:// (ws:// for a socket) "
         f"in api.base_url"), result.stderr
 

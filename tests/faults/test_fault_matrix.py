@@ -76,8 +76,8 @@ CASES: dict[str, Case] = {
     "http-402": Case("http-402", 3, "Vapi refused the call for billing (402)", call=False),
     "http-429-exhausted": Case("http-429", 5, "HTTP 429 rate limited after 2 attempts",
                                call=False),
-    "http-500-exhausted": Case("http-500", 5, "kept failing (the call): HTTP 500 after 2 "
-                               "attempts — the fault is on Vapi's side, not the network",
+    "http-500-exhausted": Case("http-500", 5, "kept failing to create the call: HTTP 500 "
+                               "after 2 attempts — the fault is on Vapi's side, not the network",
                                call=False),
     "http-500-transient": Case("http-500=1", 0,
                                "HTTP 500; retrying (Vapi lists no call it created)",
@@ -92,8 +92,8 @@ CASES: dict[str, Case] = {
     "created-500-lookup-fails": Case("created-500", 5, "and Vapi could not be asked whether the "
                                      "call was created", call=False,
                                      sim={"faults": ("list-500",)}),
-    "http-hang": Case("http-hang", 5, "(the call): timed out after 2 attempts", call=False,
-                      profile=FAST_FAIL),
+    "http-hang": Case("http-hang", 5, "to create the call: timed out after 2 attempts",
+                      call=False, profile=FAST_FAIL),
     "connection-refused": Case(None, 5, "(nothing listens there) after 2 attempts",
                                call=False,
                                base_url=REFUSED),

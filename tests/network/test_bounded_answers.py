@@ -265,7 +265,8 @@ def test_a_trickled_created_answer_ends_at_the_deadline_and_is_looked_for() -> N
     """Past the deadline the create may have happened: the lookup runs, as on a timeout."""
     server = create_call({("POST", "/call"): trickle(201), ("GET", "/call"): fixed(200, b"[]")},
                          attempts=1, error=NetworkError,
-                         match=rf"^could not reach Vapi at 127.0.0.1:\d+ \(the call\): the "
+                         match=rf"^could not reach Vapi at 127.0.0.1:\d+ to create the call: "
+                               rf"the "
                                rf"answer took longer than {DEADLINE:g} s after 1 attempt — ")
     assert server.asked() == [("POST", "/call"), ("GET", "/call")]
     assert 1 <= server.exchanges[0].sent <= TRICKLED_MAX
@@ -333,7 +334,7 @@ def test_an_answer_whose_head_trickles_ends_at_the_deadline() -> None:
         async with RawServer(routes) as server, asyncio.timeout(GUARD), \
                 VapiApi(server.url, "private-key", timeout=1.0) as api:
             started = asyncio.get_running_loop().time()
-            with pytest.raises(NetworkError, match=r"the call lookup\): (the answer took "
+            with pytest.raises(NetworkError, match=r"to look up the call: (the answer took "
                                                    r"longer than 3 s|timed out)"):
                 await api.get_call(CALL_ID, attempts=1)
             assert asyncio.get_running_loop().time() - started < DEADLINE_FACTOR + 2

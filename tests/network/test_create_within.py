@@ -41,7 +41,7 @@ def test_a_failing_vapi_is_given_up_on_within_the_bound(
     retried = re.findall(r"POST /call: .*retrying", result.stderr)
     assert 1 <= len(retried) < RETRIES - 1, result.stderr  # cut short: not all 5 attempts
     last = result.stderr.strip().splitlines()[-1]
-    assert re.search(r"kept failing \(the call\): .* after \d attempts in \d+ s "
+    assert re.search(r"kept failing to create the call: .* after \d attempts in \d+ s "
                      r"\(api\.create_within_seconds\) — the fault is on Vapi's side", last), last
 
 

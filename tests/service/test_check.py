@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import json
 import sys
 from pathlib import Path
@@ -39,7 +40,8 @@ def test_check_shows_each_failure_with_its_fix(start_sim, profiles: ProfileBuild
     down = profiles.write("http://127.0.0.1:9", name="down")
     unreachable = run_bridge("check", "--profile", str(down))
     assert unreachable.returncode == 5
-    assert ("✗ API key accepted — could not reach Vapi at 127.0.0.1:9" in unreachable.stdout
+    assert ("✗ API key accepted — could not reach Vapi at 127.0.0.1:9 to check the API key: "
+            in unreachable.stdout
             and "check the network and api.base_url" in unreachable.stdout)
     for result in (wrong_key, missing, unreachable):
         assert "Traceback" not in result.stderr
@@ -269,4 +271,34 @@ def test_check_marks_a_key_file_others_may_read_with_its_fix(profiles: ProfileBu
     result = run_bridge("check", "--profile", str(profile), VAPI_API_KEY="")
     assert (f" ! API key present — its file {key_file} (api.key_file) is readable by other "
             f"users — run: chmod 600 '{key_file}'\n") in result.stdout, result.stdout
+    # said once: the loader's warning (run's) was printed above the checklist too
+    assert "readable by other users" not in result.stderr, result.stderr
     assert "sim-private-key" not in result.stdout + result.stderr
+
+
+def test_an_output_file_another_daemon_writes_is_refused(profiles: ProfileBuilder) -> None:
+    """Two profiles naming the same `file:` output (a copied profile): the second daemon's
+    start emptied the first's WAV, then both wrote over each other's audio and header, and
+    `check` said "✓ can be written". The first writer's file is its own now: `check` fails
+    it (exit 2, as `run` exits) and `run` is refused before writing a byte. (The first
+    writer is this test, holding the file's lock as a writing daemon does; no network.)"""
+    shared = profiles.directory / "shared.wav"
+    profile = profiles.write("http://127.0.0.1:9", name="copy",
+                             audio={"output": f"file:{shared}"})
+    heard = b"RIFF" + bytes(range(256)) * 8  # the first daemon's call, being written
+    with shared.open("wb") as first:
+        fcntl.flock(first, fcntl.LOCK_EX)
+        first.write(heard)
+        first.flush()
+        checked = run_bridge("check", "--profile", str(profile))
+        ran = run_bridge("run", "--profile", str(profile))
+    assert shared.read_bytes() == heard, "the first writer's file was emptied"
+    assert checked.returncode == 5, checked.stdout  # (the dead API's, first; then the file)
+    assert (f" ✗ output device file:{shared} can be written — {shared} is being written by "
+            f"another process now (a daemon whose profile names the same file?): `run` would "
+            f"be refused") in checked.stdout, checked.stdout
+    assert ran.returncode == 2, ran.stderr
+    assert ran.stderr.strip().splitlines()[-1] == (
+        f"vapi-bridge: output file {shared} is being written by another process (a daemon "
+        f"whose profile names the same file?) — give each its own file: two writers leave "
+        f"neither a valid WAV"), ran.stderr
