@@ -44,8 +44,25 @@ def lane(nodeid: str) -> str:
     return "rest" if path.startswith(RIGS) else "clock"
 
 
+# Modules whose one module-scoped fixture runs all of the module's cases a few at a time
+# (tests/faults/harness.py `selected_params`): each xdist worker given any of their tests
+# ran that fixture, and with it every case up to the last of its own (its subset could not
+# be known). Split across two workers, the fault matrix's 48 cases ran 70-80 times, ~40 s
+# of CPU more in the parallel phase, which the CPU bounds. `make test`'s parallel phase
+# (--dist load) sends each of these modules whole to one worker.
+WHOLE_MODULES = ("tests/faults/test_fault_matrix.py", "tests/faults/test_signals.py",
+                 "tests/faults/test_hostile_text.py")  # (its 4 runs, whichever test asks)
+
+
+def whole_module(nodeid: str) -> str | None:
+    path = nodeid.split("::", 1)[0]
+    return path if path in WHOLE_MODULES else None
+
+
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    if config.getvalue("dist") == "load":
+        return _whole_modules(config, log)
     if config.getvalue("dist") != "loadgroup":
         return None
     try:
@@ -60,3 +77,22 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
             return lane(nodeid)
 
     return Lanes(config, log)
+
+
+def _whole_modules(config: pytest.Config, log: Any) -> Any:
+    """xdist's load scheduling, but a chunk that reaches into a WHOLE_MODULES module takes
+    the rest of it too (chunks are taken in order, so none starts inside one)."""
+    try:
+        from xdist.scheduler import LoadScheduling
+    except ImportError:
+        return None
+
+    class WholeModules(LoadScheduling):
+        def _send_tests(self, node: Any, num: int) -> None:
+            ids, pending = self.collection, self.pending
+            while 0 < num < len(pending) and whole_module(ids[pending[num - 1]]) is not None \
+                    and whole_module(ids[pending[num]]) == whole_module(ids[pending[num - 1]]):
+                num += 1
+            super()._send_tests(node, num)
+
+    return WholeModules(config, log)

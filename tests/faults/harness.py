@@ -32,6 +32,7 @@ import pytest
 import yaml
 
 from bridge.sim import SimConfig, run_in_thread
+from tests.conftest import WHOLE_MODULES
 from tests.e2e.conftest import ROOT, bridge_cmd, bridge_env
 
 KEY = "sim-private-key"
@@ -342,7 +343,10 @@ def assert_clean(result: Result, *, verbose: bool = False) -> None:
 
 # ---- running cases in parallel --------------------------------------------------------------
 def selected_params(request: pytest.FixtureRequest, name: str) -> list[Any]:
-    """The values of parameter `name` among the items of this module that will run."""
+    """The values of parameter `name` among the items of this module that will run (under
+    xdist, all of them: tests/conftest.py sends a WHOLE_MODULES module to one worker)."""
+    module = request.node.nodeid.split("::", 1)[0]
+    assert module in WHOLE_MODULES, f"add {module} to tests/conftest.py's WHOLE_MODULES"
     found: list[Any] = []
     for item in request.session.items:
         callspec = getattr(item, "callspec", None)
