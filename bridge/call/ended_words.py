@@ -54,7 +54,9 @@ SIP_REFUSAL = re.compile(r"outbound-sip-(\d{3})-([a-z-]+)$")
 
 
 def failed_on_vapis_side(reason: str) -> bool:
-    return reason.startswith(FAILED_ON_VAPIS_SIDE)
+    """Vapi's side failed: not a transfer that failed (the destination did not take the
+    call: neither the kiosk's link nor Vapi is at fault, so no exit 5, no `loop` backoff)."""
+    return reason.startswith(FAILED_ON_VAPIS_SIDE) and reason not in TRANSFER_FAILED
 
 
 def transfer_failure(reason: str, transferring: bool) -> str | None:

@@ -60,3 +60,12 @@ def test_a_transfer_that_fails_is_named_as_one(
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert any(said in line for line in warnings), warnings
     assert not any("provider's key" in line for line in warnings), warnings
+
+
+def test_a_failed_transfer_is_not_a_failure_of_vapi_or_the_link() -> None:
+    """Its reason starts `call.in-progress.error-` like a provider's failure, and counted as
+    one: exit 5 (network) in `once` mode, `loop` backing off before the next visitor."""
+    from bridge.call.ended_words import TRANSFER_FAILED, failed_on_vapis_side
+
+    assert not any(failed_on_vapis_side(reason) for reason in TRANSFER_FAILED)
+    assert failed_on_vapis_side("call.in-progress.error-vapifault-openai-llm-failed")
