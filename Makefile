@@ -136,7 +136,9 @@ EDITABLE_LOCK := mkdir -p out && flock out/.editable.lock
 # UserWarning whose text starts so, in pip and its build backend); pip's own warnings and
 # errors still show. The install stays editable: the stamps follow pyproject.toml only,
 # so a copied install would run stale code after a `git pull`.
-QUIET_EDITABLE := PYTHONWARNINGS='ignore:Editable installation.:UserWarning'
+# (through env: after flock, a bare NAME=VALUE would be the command flock runs, and the
+# install failed, exit 69: flock: failed to execute PYTHONWARNINGS=...)
+QUIET_EDITABLE := env PYTHONWARNINGS='ignore:Editable installation.:UserWarning'
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip

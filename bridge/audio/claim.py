@@ -11,6 +11,7 @@ import contextlib
 import errno
 import fcntl
 import os
+import stat
 from pathlib import Path
 
 
@@ -23,6 +24,8 @@ def claim(path: Path) -> int:
     writer's, once the lock is held); `Busy` when another holds it. Close it to let go."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o666)
     try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):  # /dev/null, a FIFO, /dev/stdout: the
+            return fd  # owner's plumbing, no WAV to spoil (two daemons on /dev/null: refused)
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         os.close(fd)
@@ -34,8 +37,12 @@ def claim(path: Path) -> int:
 
 
 def held(path: Path) -> bool:
-    """Another process writes `path` now (looked at without writing, nor waiting)."""
+    """Another process writes `path` now (looked at without writing, nor waiting); never for
+    what is no regular file (`claim` locks none: a FIFO is not opened, which would be one
+    more reader of it)."""
     try:
+        if not stat.S_ISREG(path.stat().st_mode):
+            return False
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError:
         return False

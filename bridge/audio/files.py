@@ -274,7 +274,10 @@ class ClockedSink(BufferedSink):
                 self.buffer.target_samples = 0
                 self.buffer.read_into(rest)
                 self._writer.write(rest)
-            self._writer.close()
+            try:
+                self._writer.close()
+            finally:  # the lock goes with the file, whatever its close says
+                self._let_go()
         self._let_go()
 
     def _let_go(self) -> None:

@@ -162,8 +162,14 @@ UNREAD_STATUS = ("the daemon's status is not in the shape this ctl reads (a daem
 
 def _say_other_version(running: object) -> None:
     """A daemon left running after an upgrade runs the old code (and may load the new
-    one's modules into it): said, on stderr, when its version is not the one installed."""
-    if isinstance(running, str) and running != __version__:
+    one's modules into it): said, on stderr, when its version is not the one installed, or
+    when it names none: every daemon since the status carried it names its own (one before
+    it was said nothing of, at the very upgrade this line is for)."""
+    if running is None:
+        print(f"vapi-bridge ctl: the daemon runs a vapi-bridge older than {__version__} (its "
+              f"status names no version): restart the daemon to run {__version__}",
+              file=sys.stderr)
+    elif isinstance(running, str) and running != __version__:
         print(f"vapi-bridge ctl: the daemon runs vapi-bridge {printable(running, 60)}, and "
               f"{__version__} is installed: restart the daemon to run it", file=sys.stderr)
 

@@ -10,6 +10,7 @@ import signal
 from typing import Any, Protocol
 
 from bridge.call.lifecycle import Call
+from bridge.call.summary import CallSummary
 from bridge.errors import ExitCode
 from bridge.profile import Profile
 
@@ -20,6 +21,7 @@ class Signalled(Protocol):
     """What the signals act on (`bridge.service.daemon.Daemon`)."""
 
     call: Call | None
+    last_summary: CallSummary | None
     stopping: asyncio.Event
     profile: Profile
 
@@ -40,8 +42,9 @@ def install_signals(daemon: Signalled) -> None:
                     call.recorder.note_end(call.info.id, call.ended_reason or "exited-at-once")
             code = ExitCode.SIGINT if signum == signal.SIGINT else ExitCode.SIGTERM
             # said: the journal had "call … ended" and then nothing, no summary, no reason
-            log.warning("%s again while stopping: exiting at once, without the call's summary "
-                        "(exit %d)", signal.Signals(signum).name, code)
+            log.warning("%s again while stopping: exiting at once%s (exit %d)",
+                        signal.Signals(signum).name, ", without the call's summary"
+                        if _unsummed(daemon) else "", code)
             os._exit(code)
         # `once` and `loop` place a call as they start: before the first, the one stopping
         # learns that none was (standby waits for a visitor: nothing to say)
@@ -61,3 +64,13 @@ def install_signals(daemon: Signalled) -> None:
     }
     for signum, (fn, *args) in handlers.items():
         loop.add_signal_handler(signum, fn, *args)
+
+
+def _unsummed(daemon: Signalled) -> bool:
+    """A call was placed whose summary is not printed yet (before, a second signal said
+    "without the call's summary" when no call had been placed, or its summary had been
+    printed long before)."""
+    call, last = daemon.call, daemon.last_summary
+    if call is None:
+        return False
+    return call.info is None or last is None or last.call_id != call.info.id

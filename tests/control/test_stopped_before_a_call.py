@@ -65,3 +65,23 @@ def test_sigint_as_run_starts_says_no_call_was_placed(kind: str, name: str,
     assert result.returncode == 0, (result.returncode, result.stderr)
     assert re.fullmatch(r"\d\d:\d\d:\d\d INFO    SIGINT: stopping — no call was placed\n",
                         result.stderr), result.stderr
+
+
+def test_a_second_signal_before_any_call_says_no_summary_is_lost(
+        profiles: ProfileBuilder, short_dir: Path, start_daemon, tmp_path: Path) -> None:
+    """A second signal while stopping exits at once; with no call placed there is no
+    summary to lose, yet it said "exiting at once, without the call's summary". (Two
+    signals of two kinds, sent back to back, so that neither is lost: the one handled second
+    comes while the first stops.)"""
+    sock = short_dir / "ctl.sock"
+    profile = profiles.write("http://127.0.0.1:9", call={"max_daily_minutes": 0},
+                             service={"mode": "loop", "control_socket": str(sock)})
+    daemon = start_daemon(profile, STATE_DIRECTORY=str(tmp_path))
+    daemon.proc.send_signal(signal.SIGINT)
+    daemon.proc.send_signal(signal.SIGTERM)
+    _, err = daemon.proc.communicate(timeout=20)
+    second = re.search(r"WARNING (SIGINT|SIGTERM) again while stopping: exiting at once "
+                       r"\(exit (\d+)\)\n", err)  # (either may be handled first)
+    assert second is not None, err
+    assert daemon.proc.returncode == int(second[2]) == {"SIGINT": 130, "SIGTERM": 143}[
+        second[1]], err

@@ -72,5 +72,30 @@ def test_an_editable_install_shows_no_setuptools_folder_warning(tmp_path: Path) 
 def test_each_phase_takes_args(phase: str, tmp_path: Path) -> None:
     """`make test-parallel ARGS=-x` ran the whole phase: the phases took no ARGS."""
     plan = dry_run(phase, tmp_path / "venv", "ARGS=-x --lf", f"FLOORS_VENV={tmp_path / 'f'}")
-    runs = [line for line in plan.replace("\\\n", " ").splitlines() if "bin/pytest -q" in line]
+    runs = [line for line in plan.replace("\\\n", " ").splitlines()
+            if "bin/pytest -q" in line and "--collect-only" not in line]  # (the warm-up's)
     assert len(runs) == 1 and runs[0].split()[-2:] == ["-x", "--lf"], runs
+
+
+@pytest.mark.skipif(shutil.which("flock") is None, reason="flock not found")
+@pytest.mark.parametrize("stamp", ["VENV/.installed", "VENV/.demo", "FLOORS/.installed"])
+def test_each_editable_install_runs_with_its_warning_filter(stamp: str, tmp_path: Path) -> None:
+    """The plan's commands run (make, not make -n), with a pip that only notes how it was
+    called: `flock LOCK PYTHONWARNINGS=… pip` made flock run a command named
+    `PYTHONWARNINGS=…`, and `make venv` failed on a fresh checkout (exit 69)."""
+    venv, floors = tmp_path / "venv", tmp_path / "floors"
+    for where in (venv, floors):
+        (where / "bin").mkdir(parents=True)
+        pip = where / "bin" / "pip"
+        pip.write_text(f'#!/bin/sh\necho "$PYTHONWARNINGS|$*" >> {tmp_path / "pip.log"}\n')
+        pip.chmod(0o755)
+    target = stamp.replace("VENV", str(venv)).replace("FLOORS", str(floors))
+    env = {k: os.environ[k] for k in ("PATH", "HOME", "LANG") if k in os.environ}
+    result = subprocess.run(["make", target, f"VENV={venv}", f"FLOORS_VENV={floors}",
+                             "PYTHON=true"], cwd=ROOT, env=env, capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    editable = [line for line in (tmp_path / "pip.log").read_text().splitlines()
+                if " -e " in line]
+    assert len(editable) == 1 and editable[0].startswith("ignore:Editable installation."), \
+        editable
