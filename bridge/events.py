@@ -63,8 +63,9 @@ SPENDING_LIMIT = "spending-limit"  # an ERROR's cause: the daily limit refused a
 
 MAX_FIELD = 4000  # characters of one string field
 QUEUE_SIZE = 256  # events a subscriber may fall behind by
-LINES = 5  # a call's last final transcripts: replayed to a screen opened mid-call, and
-# what `ctl status` shows
+LINES = 5  # a call's last final transcripts: replayed to a screen opened mid-call (`ctl
+# status` shows as many, from the daemon's own store: kept until the next call, not only
+# until the kiosk waits again, and with Vapi's role names)
 RECENT = 256  # events kept for a client that comes back (an event stream's Last-Event-ID)
 
 Value = str | int | float | bool | None

@@ -267,18 +267,17 @@ class ClockedSink(BufferedSink):
         if self._task is not None:
             self._task.cancel()
             self._task = None
-        if self._writer is not None:
-            # play out what is still queued, so the file ends where the audio did
-            rest = np.zeros(int(self.buffer.depth_ms * self.sample_rate / 1000), np.int16)
-            with contextlib.suppress(Exception):
-                self.buffer.target_samples = 0
-                self.buffer.read_into(rest)
-                self._writer.write(rest)
-            try:
+        try:
+            if self._writer is not None:
+                # play out what is still queued, so the file ends where the audio did
+                rest = np.zeros(int(self.buffer.depth_ms * self.sample_rate / 1000), np.int16)
+                with contextlib.suppress(Exception):
+                    self.buffer.target_samples = 0
+                    self.buffer.read_into(rest)
+                    self._writer.write(rest)
                 self._writer.close()
-            finally:  # the lock goes with the file, whatever its close says
-                self._let_go()
-        self._let_go()
+        finally:  # the lock goes with the file, whatever its close says
+            self._let_go()
 
     def _let_go(self) -> None:
         if self._claim is not None:

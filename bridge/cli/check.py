@@ -258,16 +258,17 @@ async def run_check(name: str, overrides: list[str], beep: bool,
     items = [Item(True, "profile valid", profile.origin)]
     items += [Item(True, "profile", warning, warn=True) for warning in profile.warnings]
     running, theirs = await _running(profile)
+    ours = any(item.ok for item in running)  # this profile's daemon runs: its port, its file
     items += _extras(profile) + _paths(profile) + running
-    items += await kiosk_items(profile, any(item.ok for item in running),  # its port: no fault
-                               theirs.get("http"))  # unless it says it cannot listen
+    items += await kiosk_items(profile, ours, theirs.get("http"))  # (no fault, unless it
+    # says it cannot listen)
     reached = await network(profile)
     present, key = key_present(profile)
     items += [*reached, present, *public_key_present(profile)]
     if key is not None and all(i.ok for i in reached):  # the key is local: always listed
         items += await key_accepted(profile, key)
     items += placeholder(profile) + _spending(profile)
-    items += await _devices(profile, beep, any(item.ok for item in running))
+    items += await _devices(profile, beep, ours)
     return _report(items, as_json, out)
 
 

@@ -138,6 +138,8 @@ NATIVE_STDERR_COMMANDS = ("run", "demo", "check", "devices", "listen")
 def _sub(sub: argparse._SubParsersAction, name: str, help_text: str, doc: str | ModuleDoc,
          epilog: str | None = None, **kwargs: object) -> argparse.ArgumentParser:
     """A command whose --help has a description (the module's docstring) and exit codes."""
+    if isinstance(doc, ModuleDoc):  # (read for --help only)
+        doc = ModuleDoc(doc.module, help_text)
     return sub.add_parser(name, help=help_text, description=doc or help_text, epilog=epilog,
                           formatter_class=argparse.RawDescriptionHelpFormatter, **kwargs)
 

@@ -36,16 +36,17 @@ class ModuleDoc:
     cost every command, `run` and `ctl` included, 10 ms of CPU at each start)."""
 
     module: str
+    fallback: str = ""  # said when the module has no docstring (the command's help line)
 
-    def read(self) -> str | None:
+    def read(self) -> str:
         import ast
         import importlib.util
 
         spec = importlib.util.find_spec(self.module)
         if spec is None or spec.origin is None:
-            return None
+            return self.fallback
         with open(spec.origin, encoding="utf-8") as f:
-            return ast.get_docstring(ast.parse(f.read()))
+            return ast.get_docstring(ast.parse(f.read())) or self.fallback
 
 
 class Parser(argparse.ArgumentParser):

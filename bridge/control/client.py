@@ -102,7 +102,7 @@ def _in_words(path: Path, timeout: float, sock: socket.socket | None = None) -> 
         raise NoDaemon(f"the control socket {path} failed: {exc.strerror or exc}") from None
 
 
-def _connect(path: Path, req: dict[str, Any], timeout: float) -> socket.socket:
+def connect(path: Path, req: dict[str, Any], timeout: float) -> socket.socket:
     """A socket to the daemon with `req` sent (NoDaemon, Refused as `request` says)."""
     try:
         line = (json.dumps(req, ensure_ascii=False) + "\n").encode()
@@ -147,7 +147,7 @@ def _parse_answer(path: Path, data: bytes) -> dict[str, Any]:
         raise NoDaemon(f"the daemon at {path} closed the connection without an answer")
     try:
         answer = json.loads(data)
-    except ValueError:
+    except (ValueError, RecursionError):  # (nested past the stack: no answer either)
         raise NoDaemon(f"{path} did not answer with JSON — is it a vapi-bridge socket?"
                        ) from None
     if not isinstance(answer, dict):
@@ -157,10 +157,14 @@ def _parse_answer(path: Path, data: bytes) -> dict[str, Any]:
 
 def request(path: Path, req: dict[str, Any], timeout: float = DEFAULT_TIMEOUT_S
             ) -> dict[str, Any]:
-    sock = _connect(path, req, timeout)
+    return read_answer(path, connect(path, req, timeout), timeout)
+
+
+def read_answer(path: Path, sock: socket.socket, timeout: float) -> dict[str, Any]:
+    """The daemon's one-line answer on `sock` (closed after), read up to MAX_ANSWER bytes."""
     data = b""
     with _in_words(path, timeout), sock:
-        while not data.endswith(b"\n"):
+        while not data.endswith(b"\n") and len(data) < MAX_ANSWER:
             chunk = sock.recv(65536)
             if not chunk:
                 break
@@ -174,7 +178,7 @@ def stream(path: Path, req: dict[str, Any], timeout: float = DEFAULT_TIMEOUT_S
     (each a JSON line, newline included) until the daemon closes the stream. The answer
     comes within `timeout`; the lines take as long as they take. A connection that breaks
     mid-stream raises `NoDaemon` from the iterator."""
-    sock = _connect(path, req, timeout)
+    sock = connect(path, req, timeout)
     reader = sock.makefile("rb")
     with _in_words(path, timeout, sock):
         first = reader.readline(MAX_ANSWER)

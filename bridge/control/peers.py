@@ -7,8 +7,6 @@ it (its systemd unit, or its process)."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import json
 import shlex
 import socket
 import struct
@@ -17,14 +15,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bridge.control.client import connect, read_answer
+from bridge.errors import BridgeError
 from bridge.extras import program
 from bridge.inert import printable
 
 UCRED = struct.Struct("3i")  # struct ucred: pid, uid, gid
 
 
-STATUS = b'{"cmd": "status"}\n'
-MAX_STATUS = 1024 * 1024  # bytes of a `status` answer read
 
 
 @dataclass(frozen=True)
@@ -52,33 +50,23 @@ async def probe(path: Path, timeout: float = 2.0) -> Peer | None:
 
 
 def _probe(path: Path, timeout: float) -> Peer | None:
-    """A blocking socket, as `ctl`'s: a daemon that refuses this uid answers and closes
-    before the request is sent, and an asyncio stream then lost the answer with the broken
-    pipe (1 in 2 `check`s beside another user's daemon missed the refusal's `ctl`)."""
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-        sock.settimeout(timeout)
-        try:
-            sock.connect(str(path))
-        except OSError:
-            return None
-        try:
-            raw = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, UCRED.size)
-            pid: int | None = UCRED.unpack(raw)[0] or None
-        except (OSError, struct.error):
-            pid = None
-        data = b""
-        try:
-            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-                sock.sendall(STATUS)  # (its refusal is read all the same)
-            while not data.endswith(b"\n") and len(data) < MAX_STATUS:
-                chunk = sock.recv(65536)
-                if not chunk:
-                    break
-                data += chunk
-            answer = json.loads(data)
-        except (OSError, ValueError, RecursionError):  # (nested past the stack: no answer)
-            answer = {}
-    return Peer(pid, answer if isinstance(answer, dict) else {})
+    """Through `ctl`'s own client (blocking: a daemon that refuses this uid answers and
+    closes before the request is sent, and an asyncio stream then lost the answer with the
+    broken pipe: 1 in 2 `check`s beside another user's daemon missed the refusal's `ctl`)."""
+    try:
+        sock = connect(path, {"cmd": "status"}, timeout)
+    except BridgeError:  # refused, gone, another user's directory, no answer in time
+        return None
+    try:
+        raw = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, UCRED.size)
+        pid: int | None = UCRED.unpack(raw)[0] or None
+    except (OSError, struct.error):
+        pid = None
+    try:
+        answer = read_answer(path, sock, timeout)
+    except BridgeError:  # closed without one, no JSON, no answer in time
+        answer = {}
+    return Peer(pid, answer)
 
 
 def ctl_command(status: Mapping[str, Any]) -> str:

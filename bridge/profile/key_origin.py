@@ -7,9 +7,8 @@ VAPI_API_KEY whatever `api.key_env` said. Follows `keys.read_secret`'s order."""
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
-from bridge.profile.keys import CREDENTIAL_NAME
+from bridge.profile.keys import CREDENTIAL_NAME, key_path
 from bridge.profile.model import Profile
 
 
@@ -20,12 +19,9 @@ def key_fix(profile: Profile) -> str:
     if os.environ.get(name, "").strip():
         return f"{lead} the environment variable {name}, where this key came from"
     if profile.api.key_file:
-        return f"{lead} {_key_file(profile)} (api.key_file), where this key came from"
+        return (f"{lead} {key_path(profile.api.key_file, profile.directory)} (api.key_file), "
+                f"where this key came from")
     return (f"{lead} the file the unit's LoadCredential={CREDENTIAL_NAME}: line names "
             f"(/etc/vapi-bridge/credentials/{profile.name}.key in the shipped unit), where "
             f"this key came from, then restart the unit: a reload keeps the old copy")
 
-
-def _key_file(profile: Profile) -> Path:
-    path = Path(str(profile.api.key_file)).expanduser()
-    return path if path.is_absolute() else profile.directory / path

@@ -57,6 +57,12 @@ def _read_secret_file(path: Path, what: str, setting: str, fix: str = KEY_FILE_F
     return Secret(text, path if _exposed(path, mode) else None, setting)
 
 
+def key_path(file_name: str, directory: Path) -> Path:
+    """A key file's path: `~` expanded, a relative one relative to the profile's directory."""
+    path = Path(file_name).expanduser()
+    return path if path.is_absolute() else directory / path
+
+
 def read_secret(env_name: str, file_name: str | None, credential: str, directory: Path,
                 setting: str = "api.key_file") -> Secret | None:
     """Env var, then key file, then `$CREDENTIALS_DIRECTORY/<credential>` (systemd)."""
@@ -64,10 +70,7 @@ def read_secret(env_name: str, file_name: str | None, credential: str, directory
     if value:
         return Secret(value)
     if file_name:
-        path = Path(file_name).expanduser()
-        if not path.is_absolute():
-            path = directory / path
-        return _read_secret_file(path, "key", setting)
+        return _read_secret_file(key_path(file_name, directory), "key", setting)
     creds = os.environ.get("CREDENTIALS_DIRECTORY")
     if creds and (Path(creds) / credential).is_file():
         return _read_secret_file(Path(creds) / credential, "credential",

@@ -75,7 +75,7 @@ class Daemon:
         self.control, self.web = control, web  # the control socket; the HTTP server
         self.http = Screen(lambda: self._set_state(self.state, again=True))  # what is served
         self.call: Call | None = None
-        self.transcript: deque[tuple[str, str]] = deque(maxlen=10)
+        self.transcript: deque[tuple[str, str]] = deque(maxlen=events.LINES)  # ctl status
         self.last_summary: CallSummary | None = None
         self.state, self._cause = "starting", "start"  # _cause: what triggered the next call
         self.notifier = Notifier()

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import replace
+from typing import Any
 
 from bridge.call import wiring
 from bridge.errors import BridgeError
@@ -38,6 +39,20 @@ def failed_note(why: str) -> str:
     a long one loses its middle, keeping its cause and its fix (cut at 200 characters, it
     lost the fix: `… or the file's permissions`)."""
     return f" (reload failed: the old profile is kept — {shortened(scrub_urls(why), 200)})"
+
+
+# what the daemon opened once (its control socket, the kiosk screen's address and token):
+# a reload that moves one says so, and the daemon keeps it until a restart
+RESTART_ONLY = (("service", "control_socket"), ("http", "listen"), ("http", "token_env"))
+
+
+def _named(profile: Profile, section: str, key: str) -> Any:
+    """A RESTART_ONLY setting as the warning names it (no socket named: by the profile's
+    name)."""
+    value = getattr(getattr(profile, section), key)
+    if (section, key) == ("service", "control_socket") and not value:
+        return f"the one named {profile.name}.sock"
+    return value
 
 
 class Reloads:
@@ -67,14 +82,11 @@ class Reloads:
                       "(systemctl restart) to run the profile in once mode")
             self.note = failed_note("service.mode once takes a restart")
             return True
-        for what, was, now in (  # (no socket is named by the profile: by its name)
-                ("service.control_socket", old.service.control_socket or f"the one named "
-                 f"{old.name}.sock", new.service.control_socket or f"the one named "
-                 f"{new.name}.sock"), ("http.listen", old.http.listen, new.http.listen),
-                ("http.token_env", old.http.token_env, new.http.token_env)):
+        for section, key in RESTART_ONLY:
+            was, now = _named(old, section, key), _named(new, section, key)
             if was != now:
-                log.warning("reload: %s changed to %s, which takes a restart: the daemon keeps "
-                            "%s until then", what, now or "off", was or "it off")
+                log.warning("reload: %s.%s changed to %s, which takes a restart: the daemon "
+                            "keeps %s until then", section, key, now or "off", was or "it off")
         if new.log.level != old.log.level:  # taken at once (the reload's own lines too)
             if profile_level(new.log.level):
                 log.info("reload: log.level is now %s", new.log.level)
@@ -85,12 +97,13 @@ class Reloads:
 
     @staticmethod
     def kept(old: Profile, new: Profile) -> Profile:
-        """`new` as the daemon runs it: with the control socket and the kiosk screen's address
-        and token it opened at start (`old`'s), which only a restart changes."""
-        return replace(new, service=replace(new.service,
-                                            control_socket=old.service.control_socket),
-                       http=replace(new.http, listen=old.http.listen,
-                                    token_env=old.http.token_env))
+        """`new` as the daemon runs it: with what it opened at start (`old`'s RESTART_ONLY
+        settings), which only a restart changes."""
+        kept: dict[str, dict[str, Any]] = {}
+        for section, key in RESTART_ONLY:
+            kept.setdefault(section, {})[key] = getattr(getattr(old, section), key)
+        return replace(new, **{section: replace(getattr(new, section), **keys)
+                               for section, keys in kept.items()})
 
     def due(self) -> bool:
         """A reload is pending (and the profile has a file to read again): taken now."""

@@ -73,4 +73,4 @@ def _unsummed(daemon: Signalled) -> bool:
     call, last = daemon.call, daemon.last_summary
     if call is None:
         return False
-    return call.info is None or last is None or last.call_id != call.info.id
+    return call.info is not None and (last is None or last.call_id != call.info.id)

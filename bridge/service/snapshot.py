@@ -23,11 +23,9 @@ from bridge.call.lifecycle import Call
 from bridge.call.state import CallState
 from bridge.call.summary import CallSummary
 from bridge.call.watchdog import LOST_AFTER_S
-from bridge.events import LINES, SPENDING_LIMIT, KioskEvent
+from bridge.events import SPENDING_LIMIT, KioskEvent
 from bridge.profile import Profile
 from bridge.service.progress import in_call_line
-
-TRANSCRIPT_LINES = LINES  # (as many as a screen opened mid-call is given: bridge.events)
 
 
 @runtime_checkable
@@ -93,7 +91,7 @@ def snapshot(profile: Profile, state: str, source: AudioSource | None,
             "speechDroppedMs": round(playout.speech_dropped_ms),
             "silenceDroppedMs": round(playout.silence_dropped_ms)},
         "transcript": [{"role": r, "text": t}
-                       for r, t in list(transcript)[-TRANSCRIPT_LINES:]],
+                       for r, t in transcript],
         "lastCall": last_summary.line() if last_summary else None,
         # the last call that could not be placed, since the last one that was (its `error`
         # event; a spending limit's refusal is `spending.refused`)

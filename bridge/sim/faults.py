@@ -139,8 +139,9 @@ NEEDS_ARG = {
     "vapi-error",
 }
 TEXT_ARG = {"listen-encoding"}  # a word, not a number
-REASON_ARG = re.compile(r"[a-z0-9][a-z0-9.-]{0,159}(@[0-9]+(\.[0-9]+)?)?")  # vapi-error
-REASON_FAULTS = ("vapi-error", "transfer-fails")  # an endedReason (transfer-fails: no @)
+REASON = r"[a-z0-9][a-z0-9.-]{0,159}"  # an endedReason
+REASON_ARGS = {"vapi-error": re.compile(REASON + r"(@[0-9]+(\.[0-9]+)?)?"),
+               "transfer-fails": re.compile(REASON)}
 HTTP_FAULTS = ("http-400", "http-401", "http-402", "http-403", "http-429", "http-500",
                "http-hang", "http-portal", "http-302")
 CREATED_FAULTS = ("created-hang", "created-drop", "created-500")  # after the call exists
@@ -180,9 +181,8 @@ def parse_fault(text: str) -> Fault:
     fault = Fault(name, arg.strip() or None)
     if name in TEXT_ARG:
         return fault
-    if name in REASON_FAULTS:
-        arg_ok = fault.arg is None or bool(REASON_ARG.fullmatch(fault.arg))
-        if not arg_ok or (name == "transfer-fails" and "@" in (fault.arg or "")):
+    if name in REASON_ARGS:
+        if fault.arg is not None and not REASON_ARGS[name].fullmatch(fault.arg):
             raise ValueError(f"bad argument for {name}: {arg!r} (syntax {FAULTS[name][0]})")
         return fault
     try:

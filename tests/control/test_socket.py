@@ -98,31 +98,6 @@ def test_ctl_with_no_profile_picks_among_its_sessions_daemons(
             sock.unlink()
 
 
-def test_a_socket_a_crash_left_in_the_session_does_not_hide_a_daemon_in_tmp(
-        short_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """`ctl` with no profile from a login session whose own place holds a socket a killed
-    daemon left (nothing answers on it), beside a daemon started without XDG (cron, a
-    console) in /tmp/vapi-bridge-UID: it was sent to the dead socket ("no daemon"), the
-    live one never looked at; now both are listed (`find_socket` takes the one that
-    answers)."""
-    monkeypatch.setattr(paths, "SYSTEM_RUNTIME_DIR", short_dir / "run")  # (a test's unit)
-    dead = short_dir / "vapi-bridge" / "kiosk.sock"
-    dead.parent.mkdir()
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as crashed:
-        crashed.bind(str(dead))  # closed, the file left: nothing listens
-    sock = tmp_dir() / f"t{os.getpid()}-{secrets.token_hex(3)}.sock"  # /tmp is shared
-    prepare_directory(sock)
-    session = {"XDG_RUNTIME_DIR": str(short_dir), "TMPDIR": str(short_dir / "t")}
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as live:
-        live.bind(str(sock))
-        live.listen()
-        try:
-            found = discover(session)
-            assert dead in found and sock in found, found
-        finally:
-            sock.unlink()
-
-
 def test_ctl_and_run_without_xdg_find_a_login_sessions_daemon(
         short_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A daemon started in a login session binds in $XDG_RUNTIME_DIR/vapi-bridge

@@ -16,6 +16,7 @@ import logging
 import pytest
 
 from bridge.client import open_call
+from bridge.errors import ExitCode
 from tests.e2e.conftest import KEY, ProfileBuilder
 
 
@@ -47,25 +48,21 @@ def test_a_transfer_that_fails_is_named_as_one(
     monkeypatch.setenv("VAPI_API_KEY", KEY)
     profile = profiles.write(sim.base_url, call={"max_duration_seconds": 20})
 
-    async def scenario() -> str:
+    async def scenario() -> tuple[str, ExitCode]:
         async with open_call(str(profile)) as call:
             assert await call.transfer(destination) == "socket"
             async for _ in call.events():  # until Vapi ends the call
                 pass
         assert call.summary is not None
-        return call.summary.ended_reason
+        return call.summary.ended_reason, call.summary.exit_code
 
     with caplog.at_level(logging.INFO, logger="bridge"):
-        assert asyncio.run(scenario()) == reason
+        ended, code = asyncio.run(scenario())
+    assert ended == reason
+    # no failure of Vapi or the link (exit 5, `loop` backing off) but a SIP refusal's, whose
+    # reason says a transfer only when one is under way, which the outcome does not know
+    assert code == (ExitCode.NETWORK if "outbound-sip-" in reason else ExitCode.OK), code
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert any(said in line for line in warnings), warnings
     assert not any("provider's key" in line for line in warnings), warnings
 
-
-def test_a_failed_transfer_is_not_a_failure_of_vapi_or_the_link() -> None:
-    """Its reason starts `call.in-progress.error-` like a provider's failure, and counted as
-    one: exit 5 (network) in `once` mode, `loop` backing off before the next visitor."""
-    from bridge.call.ended_words import TRANSFER_FAILED, failed_on_vapis_side
-
-    assert not any(failed_on_vapis_side(reason) for reason in TRANSFER_FAILED)
-    assert failed_on_vapis_side("call.in-progress.error-vapifault-openai-llm-failed")

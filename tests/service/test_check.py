@@ -280,7 +280,8 @@ def test_an_output_file_another_daemon_writes_is_refused(profiles: ProfileBuilde
     """Two profiles naming the same `file:` output (a copied profile): the second daemon's
     start emptied the first's WAV, then both wrote over each other's audio and header, and
     `check` said "✓ can be written". The first writer's file is its own now: `check` fails
-    it (exit 2, as `run` exits) and `run` is refused before writing a byte. (The first
+    it (its code 2, as `run` exits; the whole check exits 5 here, the dead API's failure
+    coming first) and `run` is refused before writing a byte. (The first
     writer is this test, holding the file's lock as a writing daemon does; no network.)"""
     shared = profiles.directory / "shared.wav"
     profile = profiles.write("http://127.0.0.1:9", name="copy",
