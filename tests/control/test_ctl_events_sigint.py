@@ -2,7 +2,8 @@
 streaming with its stdout watcher thread running (stdout a pipe) — exits 130 with nothing
 on stderr: no traceback, no other exit code (a process killed by the signal reads -2).
 Through a standby daemon and the simulator, 15 runs, the signal at moments spread over
-the command's start and its stream."""
+the command's start and its stream. A Ctrl-C that Python itself drops while it starts
+(`_lost_in_python`) is followed by a second, as a user would press it."""
 
 from __future__ import annotations
 
@@ -36,6 +37,16 @@ def _before_the_cli(code: int, err: str) -> bool:
                for path, source in frames)
 
 
+def _lost_in_python(err: str) -> bool:
+    """The signal came while Python itself started and Python dropped it: raised in one of
+    importlib's weakref callbacks ("Exception ignored in"), or in a `.pth` line (`site`
+    says "Error processing line" and goes on; an editable install's `.pth` imports
+    pathlib). The command then runs as if no Ctrl-C came; a second one stops it. One run
+    in about 300 here, none in vapi-bridge's own code."""
+    return ("KeyboardInterrupt" in err and f'File "{OURS}' not in err
+            and ("Exception ignored in" in err or "Error processing line" in err))
+
+
 def test_ctrl_c_at_any_moment_exits_130_silently(start_sim, profiles: ProfileBuilder,
                                                  short_dir: Path, start_daemon) -> None:
     """On a loaded machine Python's own start may outlast every early moment: those runs
@@ -52,7 +63,16 @@ def test_ctrl_c_at_any_moment_exits_130_silently(start_sim, profiles: ProfileBui
         first = proc.stdout.readline() if streaming else ""  # the daemon's state
         time.sleep(delay)
         proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=20)
+        try:
+            _, err = proc.communicate(timeout=10)
+        except subprocess.TimeoutExpired:  # the first Ctrl-C was lost: as a user would
+            proc.send_signal(signal.SIGINT)
+            _, err = proc.communicate(timeout=10)
+            if not streaming and _lost_in_python(err) and proc.returncode == 130:
+                continue
+            wrong.append(f"SIGINT {delay:.2f} s after {'its first line' if streaming else 'start'}"
+                         f" did not stop it: stderr {err[-300:]!r}")
+            continue
         if streaming:
             assert first, f"no stream: exit {proc.returncode}, stderr {err[-300:]!r}"
         if not (not streaming and _before_the_cli(proc.returncode, err)) and (
