@@ -20,6 +20,7 @@ import collections
 import contextlib
 import json
 import logging
+import secrets
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
@@ -66,6 +67,8 @@ QUEUE_SIZE = 256  # events a subscriber may fall behind by
 LINES = 5  # a call's last final transcripts: replayed to a screen opened mid-call (`ctl
 # status` shows as many, from the daemon's own store: kept until the next call, not only
 # until the kiosk waits again, and with Vapi's role names)
+LINES_KEPT_S = 20.0  # and for this long after the call ended (as long as the screen keeps
+# them: kiosk.html's CLEAR_AFTER_MS): loop mode's next call may be minutes away
 RECENT = 256  # events kept for a client that comes back (an event stream's Last-Event-ID)
 
 Value = str | int | float | bool | None
@@ -166,6 +169,9 @@ class EventBus:
         self._subs: set[Subscription] = set()
         self._listeners: list[Listener] = []
         self._seq = 0
+        # this bus's own, beside its seqs where a client keeps one (an event stream's id):
+        # a daemon started again counts from 1 again, and its 5 is not the last one's
+        self.run = secrets.token_hex(4)
         self.state: KioskEvent | None = None  # the latest of STATE_KINDS
         self.mutes: dict[str, KioskEvent] = {}  # who is muted in this call: its `muted`
         self.stalled: KioskEvent | None = None  # the call's link stalled now: `link-stalled`
@@ -221,7 +227,9 @@ class EventBus:
                   since: int | None = None, lines: bool = False) -> Iterator[Subscription]:
         """A subscription for the duration of the block, starting with the latest state (and
         the mutes in force in the call, and its link's stall while it lasts; with `lines`,
-        the call's last `LINES` final transcripts: a screen opened mid-call), or
+        the call's last `LINES` final transcripts: a screen opened mid-call, or
+        `LINES_KEPT_S` after it, and the `error` of a call that could not be placed, while
+        the state is the one it ended: "connecting" for a loop's backoff), or
         (`since`: the last seq a client had, an event stream's Last-Event-ID) with what came
         after it, when the last `RECENT` events still hold all of that; only the events
         `keep` says yes to (all by default) are queued for it."""
@@ -236,14 +244,22 @@ class EventBus:
                 sub.put(muted)
             if self.stalled is not None:  # and a link stalled now
                 sub.put(self.stalled)
-            for line in self.lines if lines else ():
+            for line in self.lines if lines and self._lines_kept() else ():
                 sub.put(line)
+            failed = self.failure
+            if lines and failed is not None and failed.seq > self.state.seq:  # the call
+                sub.put(failed)  # could not be placed, the next try a backoff away (loop)
         self._subs.add(sub)
         try:
             yield sub
         finally:
             sub.closed = True
             self._subs.discard(sub)
+
+    def _lines_kept(self) -> bool:
+        """The call's lines are still the screen's: the call is on, or ended a moment ago."""
+        state = self.state
+        return state is None or state.kind != ENDED or time.time() - state.at < LINES_KEPT_S
 
     def _after(self, since: int | None) -> list[KioskEvent] | None:
         """The events after seq `since`, or None when they are not all kept (or `since` is

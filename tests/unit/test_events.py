@@ -4,6 +4,7 @@ a new subscriber starts from, and a publisher that never waits for a subscriber.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import re
 
@@ -145,6 +146,39 @@ def test_a_screen_that_starts_mid_call_is_given_the_calls_last_final_lines() -> 
         bus.publish(waits)
         with bus.subscribe(lines=True) as later:
             assert [e.kind for e in _drain(later)] == [waits]
+
+
+def test_a_screen_opened_long_after_the_call_ended_is_not_given_its_lines() -> None:
+    """In loop mode the kiosk stays `ended` until its next call, minutes away while calls
+    fail (the backoff, up to `max_backoff_seconds`): a screen opened (or its stream opened
+    again) then was given the last visitor's words, which the screen lets go of 20 s after
+    the call. They are given only within those 20 s."""
+    bus = EventBus()
+    bus.publish(events.IN_CALL, call="1a2b3c4d")
+    bus.publish(events.TRANSCRIPT, role="visitor", text="my room number is 12", final=True)
+    ended = bus.publish(events.ENDED, reason="customer-ended-call", outcome="ok")
+    with bus.subscribe(lines=True) as soon:
+        assert [e.kind for e in _drain(soon)] == [events.ENDED, events.TRANSCRIPT]
+    bus.state = dataclasses.replace(ended, at=ended.at - 60)  # a minute on
+    with bus.subscribe(lines=True) as later:
+        assert [e.kind for e in _drain(later)] == [events.ENDED]
+
+
+def test_a_screen_opened_after_a_call_failed_to_be_placed_learns_it() -> None:
+    """Loop mode after a call that could not be placed (Vapi down): the kiosk's state stays
+    `connecting` until its next try, up to 5 minutes away, and a screen opened (or reloaded)
+    meanwhile said "Connecting…" and offered End. The screen's stream is given the error
+    after the state; not once the kiosk has moved on (waits, calls again)."""
+    bus = EventBus()
+    bus.publish(events.TRIGGERED, cause="loop")
+    bus.publish(events.CONNECTING)
+    bus.publish(events.ERROR, message="Vapi is failing (503)", cause="vapi", exit=5)
+    with bus.subscribe(lines=True) as screen, bus.subscribe() as script:
+        assert [e.kind for e in _drain(screen)] == [events.CONNECTING, events.ERROR]
+        assert [e.kind for e in _drain(script)] == [events.CONNECTING]
+    bus.publish(events.TRIGGERED, cause="loop")
+    with bus.subscribe(lines=True) as next_try:
+        assert [e.kind for e in _drain(next_try)] == [events.TRIGGERED]
 
 
 def test_a_client_that_comes_back_gets_what_it_missed_not_the_state_again() -> None:
