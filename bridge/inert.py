@@ -93,9 +93,10 @@ def shortened(text: str, limit: int) -> str:
     setting, and why: `api.key_file: cannot read … x.key: No such file or directory`)."""
     text = printable(text)
     cause, dash, fix = text.rpartition(" — ")
-    if len(text) <= limit or not dash or len(fix) > limit // 2:
+    room = limit - len(dash) - len(fix)  # the cause's (none at all: the whole cut instead)
+    if len(text) <= limit or not dash or len(fix) > limit // 2 or room < 0:
         return _middle(text, limit)
-    return _middle(cause, limit - len(dash) - len(fix)) + dash + fix
+    return _middle(cause, room) + dash + fix
 
 
 def _middle(text: str, limit: int) -> str:
@@ -103,6 +104,8 @@ def _middle(text: str, limit: int) -> str:
     of its escapes (read from the start, as `_cut` reads them)."""
     if len(text) <= limit:
         return text
+    if limit <= 0:  # (no room even for the ellipsis)
+        return ""
     start = (limit - 1) * 3 // 5  # a little more of the start: it names what failed
     end = len(text) - (limit - 1 - start)
     for match in _ESCAPE.finditer(text):

@@ -3,7 +3,9 @@
 wrote over the other's audio and header, leaving no valid WAV of either call. So a writer
 holds an advisory lock (flock) on the file from its open to its close; a second one is
 refused as it starts (`Busy`: exit 2, naming the file), and `check` says so first. Not a
-warning: going on would only destroy the first's file."""
+warning: going on would only destroy the first's file. `listen --out` takes the same lock
+(`bridge.cli.listen_out`); a recording needs none: its files are made new, never opened
+if there (`bridge.call.destination.new_stem`)."""
 
 from __future__ import annotations
 

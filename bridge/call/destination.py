@@ -2,7 +2,7 @@
 the call is created, so no call is placed only to fail to record. Directories made for it
 are 0700 and its files 0600 whatever the umask: a file's name may hold a live call's full
 id. A call's files are new: a stem another call's files already hold (a path without
-`{call_id}`, two calls started in one second) gets `-2`, `-3`… (`claim`), so no recording
+`{call_id}`, two calls started in one second) gets `-2`, `-3`… (`new_stem`), so no recording
 is overwritten or appended to."""
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ def open_private(path: Path, flags: int) -> int:
     return fd
 
 
-def claim(stem: Path) -> Path:
+def new_stem(stem: Path) -> Path:
     """A stem whose files (`SUFFIXES`) are no regular files yet, made now, empty and 0600:
     `stem` itself, else `stem-2`, `stem-3`… (A FIFO or a device already there, such as a
     pipe to another program, is the owner's plumbing: used as it is.) An `OSError` if they

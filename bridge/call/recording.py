@@ -21,7 +21,7 @@ rewritten with every write: the file is valid even if the process dies (`freeze(
 it exits at once); `aclose()` waits (at most `CLOSE_WAIT_S`, off the loop) for the writes.
 
 A recording never ends a call. Its destination is checked before the call is created
-(`destination.check_destination`: exit 2), its files are new (`destination.claim`); if
+(`destination.check_destination`: exit 2), its files are new (`destination.new_stem`); if
 they cannot be started, or the call never connected, none is left; if writing fails later
 (a full disk, `BACKLOG_S` behind) it stops with one warning, what was written kept valid."""
 
@@ -40,7 +40,7 @@ from bridge.audio.base import AudioSink
 from bridge.audio.resample import Resampler
 from bridge.audio.ring import SampleRing
 from bridge.audio.timeline import Leg, settle
-from bridge.call.destination import SUFFIXES, check_destination, claim, expand_path
+from bridge.call.destination import SUFFIXES, check_destination, expand_path, new_stem
 from bridge.call.recording_writer import GONE, KEPT, RecordingWriter, append, cause
 from bridge.call.tail import play_out
 from bridge.inert import inert_json
@@ -88,7 +88,7 @@ class Recorder:
                            started=datetime.now(UTC))
         self._t0 = self._clock()
         try:
-            stem = claim(stem)  # STEM-2… when another call's files have the name
+            stem = new_stem(stem)  # STEM-2… when another call's files have the name
             self.wav_path, self.transcript_path = (stem.with_name(stem.name + suffix)
                                                    for suffix in SUFFIXES)
             self._files = RecordingWriter(self.wav_path, self.transcript_path, self.rate,

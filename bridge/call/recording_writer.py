@@ -13,8 +13,10 @@ fails, the thread writes nothing more (`WavWriter` has cut the WAV back to its l
 write, with a header that agrees), closes both files, and `error` names the file and why,
 for the recorder to report from the event loop (this thread never logs). So does a file
 deleted during the call (its directory removed): the writes went into a file no name holds,
-and the recording was said "finished" under a name that named nothing. A call that ends
-before it connected leaves no file: `remove_if_empty`, once the thread is done.
+and the recording was said "finished" under a name that named nothing (or, when a write
+then failed, a full disk, "what was recorded so far is kept" of a file no longer there). A
+call that ends before it connected leaves no file: `remove_if_empty`, once the thread is
+done.
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ def append(path: Path, line: str) -> str | None:
 
 GONE = "deleted during the call"  # the file, or its directory: what it held is lost
 KEPT = "; the call goes on, what was recorded so far is kept"  # said of any other failure
+DELETED = f"{GONE}, with all it held: the file or its directory was removed"
 
 
 def _identity(path: Path) -> tuple[int, int] | None:
@@ -71,7 +74,7 @@ def _holds_nothing(path: Path) -> bool:
 
 
 class RecordingWriter:
-    """Opens both files now, as `destination.claim` made them (empty, 0600), writes the
+    """Opens both files now, as `destination.new_stem` made them (empty, 0600), writes the
     WAV's header and starts the writer thread. If that fails (a disk already full), both
     files are removed if they are regular files with nothing in them, and the `OSError`
     raised."""
@@ -203,11 +206,17 @@ class RecordingWriter:
         except OSError as exc:
             self._failed(exc, self.transcript_path)
 
+    def _gone(self) -> Path | None:
+        """The first of the files written into one no name holds now (`rm -r` of the
+        directory, a cleaner): what it held is lost, whatever else failed."""
+        identities = getattr(self, "_identities", {})  # (none yet: the header's write)
+        return next((path for path, identity in identities.items()
+                     if _identity(path) != identity), None)
+
     def _close(self) -> None:
-        for path, identity in self._identities.items():  # written into a file no name holds
-            if self.error is None and _identity(path) != identity:  # (`rm -r` of the
-                self.error = (path, f"{GONE}, with all it held: the file or its directory "
-                                    f"was removed")  # directory, a cleaner): not "finished"
+        gone = self._gone() if self.error is None else None
+        if gone is not None:  # not "finished"
+            self.error = (gone, DELETED)
         self._wav.close()  # a failure goes to _failed
         try:
             self._jsonl.close()
@@ -216,8 +225,10 @@ class RecordingWriter:
 
     def _failed(self, exc: OSError, path: Path) -> None:
         """A write failed: write nothing more, keep what was written, close both files."""
-        if self.error is None:
-            self.error = (path, cause(exc))
+        if self.error is None:  # a file deleted first: the failure is no "kept" of it
+            gone = self._gone()
+            self.error = (path, cause(exc)) if gone is None else (
+                gone, f"{DELETED}; then writing failed: {cause(exc)}")
         self._wav.close()  # after a failed write: only lets go of the file
         with contextlib.suppress(OSError):
             self._jsonl.close()

@@ -20,10 +20,11 @@ from bridge.profile.keys import Secret, api_secret, public_secret
 from bridge.profile.listen import host_port
 from bridge.redact import scrub_urls
 from bridge.vapi.api import VapiApi
-from bridge.vapi.connect_errors import answered_in_plain_text, describe
+from bridge.vapi.connect_errors import describe, plain_text_code
 from bridge.vapi.interruptions import INTERRUPTED
-from bridge.vapi.net import http_client, proxy_for
+from bridge.vapi.net import http_client
 from bridge.vapi.plaintext import is_loopback
+from bridge.vapi.proxies import UNREADABLE, proxy_for
 
 
 def _ranges_in_no_proxy() -> list[Item]:
@@ -45,11 +46,11 @@ async def network(profile: Profile) -> list[Item]:
     host, port = url.hostname or "", url.port or (443 if url.scheme == "https" else 80)
     proxied = proxy_for(profile.api.base_url)
     if proxied is not None:  # the proxy resolves the host, and TLS runs through its tunnel
-        where, variable = proxied
+        variable, where = proxied
         notes = _ranges_in_no_proxy()  # a host meant to bypass it may not
         down = await _unreachable(where)
         if down:
-            named = "" if where == "a proxy" else f" {where}"  # no host to name
+            named = "" if where == UNREADABLE else f" {where}"  # no host to name
             return [*notes, Item(False, f"proxy{named} ({variable}) reachable",
                                  f"{down}; check the proxy, or {variable} (NO_PROXY for "
                                  f"hosts to reach directly)", ExitCode.NETWORK)]
@@ -85,10 +86,11 @@ def _tls_failed(host: str, port: int, exc: OSError | TimeoutError) -> Item:
     if not isinstance(exc, ssl.SSLError):
         return Item(False, f"API host {host} reachable", f"{describe(exc, host_port(host, port))}; "
                     f"check the network (a firewall?) and api.base_url", ExitCode.NETWORK)
-    if answered_in_plain_text(exc):
-        return Item(False, f"TLS to {host} verifies", "it answered in plain text, not TLS "
-                    "(WRONG_VERSION_NUMBER): a server without TLS takes http:// in "
-                    "api.base_url", ExitCode.NETWORK)
+    plain = plain_text_code(exc)
+    if plain is not None:
+        return Item(False, f"TLS to {host} verifies", f"it answered in plain text, not TLS "
+                    f"({plain}): a server without TLS takes http:// in api.base_url",
+                    ExitCode.NETWORK)
     return Item(False, f"TLS to {host} verifies", f"{exc}; check the clock, a proxy, or "
                 f"ca-certificates", ExitCode.NETWORK)
 

@@ -8,7 +8,6 @@ import contextlib
 import json
 import logging
 import math
-import os
 import signal
 import sys
 import time
@@ -20,13 +19,11 @@ from typing import Any
 import numpy as np
 
 from bridge import redact
-from bridge.audio.files import WavWriter
-from bridge.call.destination import open_private, unwritable
-from bridge.call.recording_writer import cause
 from bridge.cli.listen_args import listen_key
+from bridge.cli.listen_out import OutFile, check_out
 from bridge.cli.listen_verify import correlate
 from bridge.control.client import find_socket, load_if_here, request
-from bridge.errors import AudioFileError, BridgeError, ExitCode, NetworkError, Refused, UsageError
+from bridge.errors import BridgeError, ExitCode, NetworkError, Refused, UsageError
 from bridge.profile import Profile, load_profile
 from bridge.vapi.listen import AudioChunk, check_listen_url, listen
 
@@ -134,7 +131,7 @@ class Player:
 
 @dataclass
 class Session:
-    writer: WavWriter | None = None
+    writer: OutFile | None = None
     out: Path | None = None
     player: Player | None = None
     kept: list[np.ndarray] = field(default_factory=list)
@@ -157,7 +154,7 @@ async def _consume(args: argparse.Namespace, target: Target, key: str | None,
             s.first_audio = time.monotonic()
             s.rate, s.channels, s.labels = item.rate, item.channels, item.labels
             if s.out is not None:
-                s.writer = _open_out(s.out, item.rate, item.channels)
+                s.writer = OutFile(s.out, item.rate, item.channels)
                 print(f"writing {s.out}", file=sys.stderr, flush=True)
             _say_when_joined(target, s.first_audio)
             if args.play:
@@ -189,33 +186,6 @@ def _say_when_joined(target: Target, first_audio: float) -> None:
               f"listen stream", file=sys.stderr, flush=True)
 
 
-def _open_out(out: Path, rate: int, channels: int) -> WavWriter:
-    """The --out WAV, 0600 as a recording; a disk that fills (now, or as it is written)
-    ends listen with one line, exit 2, what was written kept as a valid WAV."""
-    def failed(exc: OSError, path: Path) -> None:
-        raise AudioFileError(f"--out {path}: cannot write it ({cause(exc)}); what was "
-                             f"written is kept, a valid WAV") from None
-    try:
-        os.close(open_private(out, os.O_WRONLY | os.O_TRUNC))
-        return WavWriter(out, rate, channels=channels, on_error=failed)
-    except OSError as exc:
-        with contextlib.suppress(OSError):  # not even a header: no file, not a broken one
-            if out.is_file() and not out.stat().st_size:
-                out.unlink()
-        raise AudioFileError(f"--out {out}: cannot write it ({cause(exc)})") from None
-
-
-def _check_out(out: Path) -> None:
-    """An --out that could not be written is a usage error before joining the call, not a
-    failure once its audio comes."""
-    problem = f"{out} is a directory" if out.is_dir() else \
-        f"there is no directory {out.parent}" if not out.parent.is_dir() else \
-        unwritable(out.parent)  # (not made for it, as curl -o and arecord make none)
-    if problem:
-        raise UsageError(f"--out {out}: {problem} — give a file in a writable directory, "
-                         f"or --out - to write none")
-
-
 def _check_play(spec: str) -> None:
     """The --play speaker found before joining the call, in the words of the option."""
     from bridge.audio.device_lookup import find_device
@@ -233,7 +203,7 @@ async def run_listen(args: argparse.Namespace) -> int:
     s = Session()
     if args.out != "-":
         s.out = Path(args.out or f"listen-{datetime.now():%Y%m%dT%H%M%S}.wav")
-        _check_out(s.out)
+        check_out(s.out)
     if args.play:
         _check_play(args.play)
     print(f"listening to call {target.call or '(from URL)'}", file=sys.stderr, flush=True)

@@ -13,10 +13,12 @@ same for `events`: the first answer, then the event lines as they come.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import socket
 import stat
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -67,9 +69,10 @@ def find_socket(profile: str | None = None, socket_path: str | None = None) -> P
             return present[0]
         raise NoDaemon(f"no vapi-bridge daemon is running for profile {name} (no control "
                        f"socket at {', '.join(map(str, candidates))})")
-    found = discover()
+    answering = functools.cache(answers)  # each socket asked once: `discover` may have
+    found = discover(answering=answering)  # (before: twice, and a connection each time)
     if len(found) > 1:  # sockets a crash left behind (RuntimeDirectoryPreserve) are no daemon
-        live = [path for path in found if answers(path)]
+        live = [path for path in found if answering(path)]
         if not live:
             raise NoDaemon(f"no vapi-bridge daemon is running (nothing answers on "
                            f"{', '.join(map(str, found))}: sockets left by daemons that "
@@ -157,14 +160,25 @@ def _parse_answer(path: Path, data: bytes) -> dict[str, Any]:
 
 def request(path: Path, req: dict[str, Any], timeout: float = DEFAULT_TIMEOUT_S
             ) -> dict[str, Any]:
-    return read_answer(path, connect(path, req, timeout), timeout)
+    """`req`'s answer, the whole exchange within `timeout` s."""
+    deadline = time.monotonic() + timeout
+    return read_answer(path, connect(path, req, timeout), timeout, deadline)
 
 
-def read_answer(path: Path, sock: socket.socket, timeout: float) -> dict[str, Any]:
-    """The daemon's one-line answer on `sock` (closed after), read up to MAX_ANSWER bytes."""
+def read_answer(path: Path, sock: socket.socket, timeout: float,
+                deadline: float | None = None) -> dict[str, Any]:
+    """The daemon's one-line answer on `sock` (closed after), read up to MAX_ANSWER bytes,
+    whole by `deadline` (time.monotonic(); `timeout` s from now when None) — not within
+    `timeout` of each read: a daemon trickling a byte at a time held the reader for as
+    long as it kept trickling (`ctl`, and a `run` or `check` probing a socket)."""
+    deadline = time.monotonic() + timeout if deadline is None else deadline
     data = b""
     with _in_words(path, timeout), sock:
         while not data.endswith(b"\n") and len(data) < MAX_ANSWER:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError
+            sock.settimeout(left)
             chunk = sock.recv(65536)
             if not chunk:
                 break

@@ -24,7 +24,7 @@ from __future__ import annotations
 import os
 import socket
 import stat
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -123,7 +123,8 @@ def client_candidates(profile: Profile | None, name: str | None = None,
     return []
 
 
-def discover(env: Mapping[str, str] | None = None) -> list[Path]:
+def discover(env: Mapping[str, str] | None = None,
+             answering: Callable[[Path], bool] | None = None) -> list[Path]:
     """Every live-looking socket in the default directories (for `ctl` without --profile).
     With $XDG_RUNTIME_DIR set, /tmp/vapi-bridge-UID's only when nothing answers in the
     others: a login session's `ctl` picks among its own daemons, the system unit's and
@@ -131,15 +132,18 @@ def discover(env: Mapping[str, str] | None = None) -> list[Path]:
     daemons"), and finds that one when it is the only one (a plain login shell, whose
     TMPDIR is unset, said "no control socket in …" naming the directory that held it) —
     also beside sockets a crash left there (a system daemon's in /run/vapi-bridge, kept by
-    RuntimeDirectoryPreserve: before, `ctl status` took that one and said "stale socket")."""
+    RuntimeDirectoryPreserve: before, `ctl status` took that one and said "stale socket").
+    `answering`: `answers`, or the caller's own (`find_socket`'s asks each socket once)."""
+    answering = answers if answering is None else answering
     env = os.environ if env is None else env
     dirs = default_dirs(env, for_client=True)
     if _first(env.get("XDG_RUNTIME_DIR")) is None or tmp_dir() not in dirs:
         return _sockets(dirs)
     own = _sockets([d for d in dirs if d != tmp_dir()])
-    if any(answers(path) for path in own):
+    others = [path for path in _sockets([tmp_dir()]) if path not in own]
+    if not others or any(answering(path) for path in own):  # (none to choose: none asked)
         return own
-    return own + [path for path in _sockets([tmp_dir()]) if path not in own]
+    return own + others
 
 
 def answers(path: Path) -> bool:

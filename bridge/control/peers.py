@@ -10,6 +10,7 @@ import asyncio
 import shlex
 import socket
 import struct
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,8 +22,6 @@ from bridge.extras import program
 from bridge.inert import printable
 
 UCRED = struct.Struct("3i")  # struct ucred: pid, uid, gid
-
-
 
 
 @dataclass(frozen=True)
@@ -43,9 +42,10 @@ class Peer:
 
 async def probe(path: Path, timeout: float = 2.0) -> Peer | None:
     """The daemon answering on `path`, asked once (one connection: its pid and its
-    `status`), or None when nothing takes the connection (refused, gone, another user's
-    directory, no answer in time). Before, `run`'s refusal beside a daemon connected three
-    times: to see that one answers, to learn its pid, to ask its status."""
+    `status`, all within `timeout` s), or None when nothing takes the connection (refused,
+    gone, another user's directory, no answer in time). Before, `run`'s refusal beside a
+    daemon connected three times: to see that one answers, to learn its pid, to ask its
+    status."""
     return await asyncio.to_thread(_probe, path, timeout)
 
 
@@ -53,6 +53,7 @@ def _probe(path: Path, timeout: float) -> Peer | None:
     """Through `ctl`'s own client (blocking: a daemon that refuses this uid answers and
     closes before the request is sent, and an asyncio stream then lost the answer with the
     broken pipe: 1 in 2 `check`s beside another user's daemon missed the refusal's `ctl`)."""
+    deadline = time.monotonic() + timeout  # the whole probe's, not each read's
     try:
         sock = connect(path, {"cmd": "status"}, timeout)
     except BridgeError:  # refused, gone, another user's directory, no answer in time
@@ -63,7 +64,7 @@ def _probe(path: Path, timeout: float) -> Peer | None:
     except (OSError, struct.error):
         pid = None
     try:
-        answer = read_answer(path, sock, timeout)
+        answer = read_answer(path, sock, timeout, deadline)
     except BridgeError:  # closed without one, no JSON, no answer in time
         answer = {}
     return Peer(pid, answer)

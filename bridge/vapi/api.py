@@ -35,6 +35,7 @@ from bridge.vapi.net import (
     untrusted,
 )
 from bridge.vapi.plaintext import check_plaintext
+from bridge.vapi.proxies import proxy_for
 
 log = logging.getLogger("bridge.api")
 
@@ -262,7 +263,7 @@ class VapiApi:
             if connect_errors.proxy_login_refused(exc):  # a login fails at every attempt
                 raise ProfileError(connect_errors.proxy_login(self.base_url)) from None
             cause = connect_errors.describe(exc, self.host,
-                                            connect_errors.proxy_for(self.base_url))
+                                            proxy_for(self.base_url))
             if connect_errors.answered_in_plain_text(exc):  # and so does this (none was sent)
                 raise NetworkError(f"{unreachable(self.host, what)}: {cause}") from None
             return Failure(cause)

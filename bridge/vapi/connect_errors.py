@@ -9,8 +9,8 @@ import errno
 import os
 import socket
 import ssl
-import urllib.request
-from urllib.parse import urlsplit
+
+from bridge.vapi.proxies import UNREADABLE, environment_proxy, no_proxy_entry, shown
 
 _UNREACHABLE = {errno.ENETUNREACH: "the network is unreachable",
                 errno.EHOSTUNREACH: "no route to the host"}
@@ -23,43 +23,6 @@ def _chain(exc: BaseException) -> list[BaseException]:
         seen.append(cur)
         cur = cur.__cause__ or cur.__context__
     return seen
-
-
-def proxy_for(url: str) -> tuple[str, str] | None:
-    """The proxy the environment names for `url`, as (variable, its host:port), as curl and
-    httpx read them (HTTPS_PROXY / HTTP_PROXY by scheme, then ALL_PROXY; not for a NO_PROXY
-    host); None when the connection is direct."""
-    named = _proxy_url(url)
-    return None if named is None else (named[0], _shown(named[1]))
-
-
-def _proxy_url(url: str) -> tuple[str, str] | None:
-    """(variable, the proxy URL as written, login and all) for `url`, as `proxy_for`."""
-    parts = urlsplit(url)
-    proxies = urllib.request.getproxies_environment()
-    # httpx's NO_PROXY: a `*` anywhere bypasses all; an entry may carry a scheme
-    bypass = [entry.strip().split("://")[-1] for entry in proxies.get("no", "").split(",")]
-    if "*" in bypass or urllib.request.proxy_bypass_environment(
-            parts.hostname or "", {**proxies, "no": ",".join(bypass)}):
-        return None
-    scheme = {"wss": "https", "ws": "http"}.get(parts.scheme, parts.scheme)
-    for key in (scheme, "all"):
-        if proxies.get(key):
-            return variable_of(key), proxies[key]
-    return None
-
-
-def variable_of(key: str) -> str:
-    """The environment variable that names the proxy in effect for `key` (https, http,
-    all), as spelled there: the uppercase one when it holds that proxy, else the one that
-    does (a lowercase one set apart is the one read: curl, urllib and httpx read it first)."""
-    upper = f"{key.upper()}_PROXY"
-    value = urllib.request.getproxies_environment().get(key)
-    if not value or os.environ.get(upper) == value:
-        return upper
-    spelled = [f"{key}_proxy", *sorted(os.environ)]  # the lowercase one first
-    return next((name for name in spelled if name.lower() == upper.lower()
-                 and os.environ.get(name) == value), upper)
 
 
 def proxy_login_refused(exc: BaseException) -> bool:
@@ -77,8 +40,9 @@ def proxy_login(url: str) -> str:
     """One line for a proxy's 407 on the way to `url`: it wants a login (none given) or
     refused the one in its variable — the proxy named by host:port, never its password. A
     login fails the same way at every attempt: this is said at once, not retried."""
-    named = _proxy_url(url)
-    variable, proxy = (named[0], _shown(named[1])) if named else ("HTTPS_PROXY", "")
+    named = environment_proxy(url)
+    named = named if isinstance(named, tuple) else None
+    variable, proxy = (named[0], shown(named[1])) if named else ("HTTPS_PROXY", "")
     given = named is not None and "@" in named[1]
     where = f"the proxy {proxy} ({variable})" if proxy else "the proxy"
     fix = (f"put the proxy's user and password in {variable}, "
@@ -91,30 +55,36 @@ def proxy_login(url: str) -> str:
             f"has none — {fix}")
 
 
-UNREADABLE = "(a proxy URL with no host one can read)"
+# The words OpenSSL has for a TLS handshake answered in plain text (an "HTTP/1.1 400 …"
+# read as a record header): up to 3.1 WRONG_VERSION_NUMBER; from 3.2 (Debian 13, newer
+# Raspberry Pi OS) the record layer's own error (often PACKET_LENGTH_TOO_LONG) is followed
+# by RECORD_LAYER_FAILURE, the last one, which is what Python reports — "[SSL:
+# RECORD_LAYER_FAILURE] record layer failure" where its tables know the code (3.13+),
+# "[SSL] record layer failure" where they do not (3.11, 3.12). urllib3 reads both the same
+# way (urllib3 #3271). It is a failure of the connection's first record here (a failed
+# connect): a TLS server's records read as TLS.
+_PLAIN_TEXT = {"WRONG_VERSION_NUMBER": "WRONG_VERSION_NUMBER",
+               "wrong version number": "WRONG_VERSION_NUMBER",
+               "RECORD_LAYER_FAILURE": "RECORD_LAYER_FAILURE",
+               "record layer failure": "RECORD_LAYER_FAILURE"}
 
 
-def _shown(proxy_url: str) -> str:
-    """The proxy's host:port, never its user or password (a URL that does not parse into a
-    host is shown as such, not as it is)."""
-    try:
-        parts = urlsplit(proxy_url if "://" in proxy_url else "//" + proxy_url)
-        host, port = parts.hostname, parts.port
-    except ValueError:
-        host = port = None
-    if not host or ("@" in proxy_url and "@" not in parts.netloc):  # an @ past the host:
-        # the "host" read is part of a password
-        return UNREADABLE
-    host = f"[{host}]" if ":" in host else host
-    return f"{host}:{port}" if port else host
+def plain_text_code(exc: BaseException) -> str | None:
+    """OpenSSL's code for a TLS handshake answered in plain text (WRONG_VERSION_NUMBER, or
+    from OpenSSL 3.2 RECORD_LAYER_FAILURE), from `exc` or what it chains; else None."""
+    for e in _chain(exc):
+        said = f"{getattr(e, 'reason', None) or ''} {e}"
+        code = next((code for words, code in _PLAIN_TEXT.items() if words in said), None)
+        if code is not None:
+            return code
+    return None
 
 
 def answered_in_plain_text(exc: BaseException) -> bool:
-    """The TLS handshake was answered in plain text (OpenSSL's WRONG_VERSION_NUMBER): a
-    plain-http server under https://, the same at every attempt (no retry can help, unlike
-    a name not resolved yet or a refusal while a kiosk's network comes up at boot)."""
-    return any((isinstance(e, ssl.SSLError) and e.reason == "WRONG_VERSION_NUMBER")
-               or "WRONG_VERSION_NUMBER" in str(e) for e in _chain(exc))
+    """The TLS handshake was answered in plain text (`plain_text_code`): a plain-http
+    server under https://, the same at every attempt (no retry can help, unlike a name not
+    resolved yet or a refusal while a kiosk's network comes up at boot)."""
+    return plain_text_code(exc) is not None
 
 
 def describe(exc: BaseException, host: str, proxy: tuple[str, str] | None = None, *,
@@ -122,12 +92,12 @@ def describe(exc: BaseException, host: str, proxy: tuple[str, str] | None = None
     """One phrase for why connecting to `host` failed, with what to check; through `proxy`
     (`proxy_for`), a failure to reach the proxy names the proxy, not `host`. `setting` is
     where the host came from (a name that does not resolve: check the name there)."""
-    plain = answered_in_plain_text(exc)
+    plain = plain_text_code(exc)
     for e in _chain(exc):
         failure = _socket_failure(e)
         if failure is not None and proxy is not None:
             return (f"the proxy {proxy[1]} ({proxy[0]}): {_via_proxy(*failure, proxy[1])} — "
-                    f"check {proxy[0]}, or add {host.rsplit(':', 1)[0]} to NO_PROXY to "
+                    f"check {proxy[0]}, or add {no_proxy_entry(host)} to NO_PROXY to "
                     f"connect directly")
         if failure is not None:
             return _direct(*failure, host, setting)
@@ -135,7 +105,8 @@ def describe(exc: BaseException, host: str, proxy: tuple[str, str] | None = None
             return (f"TLS: {host}'s certificate does not verify ({e.verify_message}) — check "
                     f"the clock, a proxy, or ca-certificates")
         if isinstance(e, ssl.SSLError):
-            return _handshake(host, str(e.reason or e), proxy, setting, plain)
+            return _handshake(host, str(getattr(e, "reason", None) or e), proxy, setting,
+                              plain)
     text = str(exc).strip()
     if proxy is not None and "proxy" in exc.__class__.__name__.lower():  # it answered: no
         return (f"the proxy {proxy[1]} ({proxy[0]}) would not connect to {host} "
@@ -150,20 +121,20 @@ def describe(exc: BaseException, host: str, proxy: tuple[str, str] | None = None
 
 
 def _handshake(host: str, reason: str, proxy: tuple[str, str] | None, setting: str,
-               plain: bool) -> str:
-    """A failed TLS handshake; one answered in plain text (`plain`: OpenSSL's
-    WRONG_VERSION_NUMBER, the `reason` of the ssl.SSLError that httpx and websockets chain
-    to their own) is a plain-http server where https:// was written (the simulator, a
+               plain: str | None) -> str:
+    """A failed TLS handshake; one answered in plain text (`plain`: OpenSSL's code for it,
+    `plain_text_code`, from the ssl.SSLError that httpx and websockets chain to their
+    own) is a plain-http server where https:// was written (the simulator, a
     local mock), or, through a proxy written https://, the proxy itself: a plain one, as
     most are (it was said as `host`'s handshake, and the fix for `host` looked for)."""
     if plain and proxy is not None and os.environ.get(proxy[0], "").strip().lower(
             ).startswith("https://"):
         return (f"TLS handshake with the proxy {proxy[1]} ({proxy[0]}) failed: it answered in "
-                f"plain text, not TLS (WRONG_VERSION_NUMBER) — a proxy without TLS takes "
+                f"plain text, not TLS ({plain}) — a proxy without TLS takes "
                 f"http://, not https://, in {proxy[0]}")
     if plain and proxy is None:
         return (f"TLS handshake with {host} failed: it answered in plain text, not TLS "
-                f"(WRONG_VERSION_NUMBER) — a server without TLS takes http:// (ws:// for a "
+                f"({plain}) — a server without TLS takes http:// (ws:// for a "
                 f"socket) in {setting}")
     return f"TLS handshake with {host} failed ({reason})"
 

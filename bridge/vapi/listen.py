@@ -38,6 +38,7 @@ from bridge.vapi import connect_errors, safejson
 from bridge.vapi.listen_format import Frames, announced, check_override
 from bridge.vapi.net import untrusted, ws_options
 from bridge.vapi.plaintext import check_plaintext
+from bridge.vapi.proxies import proxy_for
 
 log = logging.getLogger("bridge.listen")
 
@@ -115,7 +116,7 @@ def _connect_error(exc: Exception, url: str, key_sent: bool = False) -> Exceptio
     if isinstance(exc, InvalidURI):
         return UsageError("that is not a usable listen URL (ws:// or wss://)")
     host = urlsplit(url).netloc.rpartition("@")[2]  # the host only: the path is a secret
-    cause = connect_errors.describe(exc, host, connect_errors.proxy_for(url),
+    cause = connect_errors.describe(exc, host, proxy_for(url),
                                     setting="the listen URL")
     return NetworkError(f"cannot open the listen socket: {cause}")
 

@@ -22,7 +22,6 @@ import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from types import EllipsisType
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -31,8 +30,9 @@ import httpx
 from bridge import redact
 from bridge.errors import NetworkError, ProfileError
 from bridge.extras import pip_install
+from bridge.inert import inert
 from bridge.vapi.body_decode import ACCEPT_ENCODING, BodyDecoder, Undecodable
-from bridge.vapi.connect_errors import variable_of
+from bridge.vapi.proxies import PROXY_VARIABLES, environment_proxy, unreadable_no_proxy
 
 ERROR_CAP = 64 * 2**10  # an error answer is read for its message, 300 characters of it
 # A whole exchange (connect, send, every read) ends within this many times the configured
@@ -160,7 +160,7 @@ def _needs_tls(url: str | None) -> bool:
     known (None)."""
     if url is None or urlsplit(url).scheme not in ("http", "ws"):
         return True
-    return _environment_proxy(url) is not None
+    return environment_proxy(url) is not None
 
 
 # OpenSSL's X509_V_ERR_CERT_NOT_YET_VALID and X509_V_ERR_CERT_HAS_EXPIRED: "trust the CA"
@@ -208,61 +208,15 @@ def http_client(reaching: str | None = None, **kwargs: Any) -> httpx.AsyncClient
                            f"proxy (http://host:port)") from None
     except (ValueError, httpx.InvalidURL) as exc:  # a proxy URL it cannot read (its text
         # may hold a password: the variables are named, never their values)
+        if unread := unreadable_no_proxy():  # (NO_PROXY holds no password: shown)
+            raise ProfileError(f"NO_PROXY: the entry {inert(unread[0], 60)} is one the HTTP "
+                               f"client cannot read — write an IPv6 address without "
+                               f"brackets (::1); a range is not read at all: list the hosts "
+                               f"to reach directly") from None
         raise ProfileError(f"a proxy variable ({'/'.join(PROXY_VARIABLES)} or NO_PROXY) does "
                            f"not parse as a URL ({exc.__class__.__name__}) — check its host "
                            f"and port, and %-encode special characters in a user or "
                            f"password") from None
-
-
-PROXY_VARIABLES = ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY")
-_VARIABLE_OF = {"https://": "https", "http://": "http", "all://": "all"}
-
-
-def _environment_proxy(url: str) -> tuple[str, str] | EllipsisType | None:
-    """The proxy the environment names for `url` (ws:// and wss:// as http:// and
-    https://), as (the variable, the proxy's URL), or None to go direct; `...` when httpx's
-    table cannot be read (the libraries then choose on their own).
-
-    httpx (`trust_env`) builds a table of URL patterns from the environment — HTTPS_PROXY,
-    HTTP_PROXY and ALL_PROXY (`https://`, `http://`, `all://`), each NO_PROXY entry a
-    pattern that goes direct (`*` none at all) — and the most specific pattern matching a
-    URL decides. This builds that table with httpx's own functions and asks it the same
-    question, so `check`, the REST client and the sockets agree (tests/unit/
-    test_proxy_choice.py holds it to the client's choice)."""
-    try:  # httpx's own table, not a public API
-        from httpx._utils import URLPattern, get_environment_proxies
-    except ImportError:
-        return ...
-    scheme = urlsplit(url).scheme
-    try:
-        target = httpx.URL(url).copy_with(scheme={"ws": "http", "wss": "https"}.get(
-            scheme, scheme))
-        table = {URLPattern(key): proxy for key, proxy in get_environment_proxies().items()}
-    except (ValueError, httpx.InvalidURL):
-        return ...  # the client itself refuses it, with its own line (`http_client`)
-    for pattern in sorted(table):  # httpx's order: the most specific first
-        if pattern.matches(target):
-            proxy = table[pattern]
-            key = _VARIABLE_OF.get(pattern.pattern)  # as spelled in the environment
-            return None if proxy is None else (
-                variable_of(key) if key else "NO_PROXY", proxy)
-    return None
-
-
-def proxy_for(url: str) -> tuple[str, str] | None:
-    """The proxy a connection to `url` goes through, as its `host:port` (never its
-    credentials) and the variable naming it; None when it goes direct."""
-    chosen = _environment_proxy(url)
-    if not isinstance(chosen, tuple):
-        return None
-    variable, proxy = chosen
-    try:
-        parts = httpx.URL(proxy)
-        port = parts.port or (443 if parts.scheme == "https" else 1080
-                              if parts.scheme.startswith("socks") else 80)
-        return f"{parts.host}:{port}" if parts.host else "a proxy", variable
-    except (ValueError, httpx.InvalidURL):
-        return "a proxy", variable
 
 
 def socks_variables() -> str:
@@ -277,7 +231,7 @@ def ws_options(url: str) -> dict[str, Any]:
     wss://, and the proxy the REST client would take (websockets' own lookup skips
     ALL_PROXY and reads NO_PROXY otherwise)."""
     options: dict[str, Any] = {"ssl": tls_context()} if urlsplit(url).scheme == "wss" else {}
-    chosen = _environment_proxy(url)
+    chosen = environment_proxy(url)
     if chosen is not ...:
         options["proxy"] = chosen[1] if chosen else None
     return options

@@ -28,7 +28,9 @@ def test_check_says_when_a_daemon_already_runs_the_profile(
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         listen = f"127.0.0.1:{probe.getsockname()[1]}"
-    profile = control_profile(profiles, sim, short_dir / "ctl.sock", http={"listen": listen})
+    wav = short_dir / "out.wav"  # a file: output, written (and locked) by the daemon
+    profile = control_profile(profiles, sim, short_dir / "ctl.sock", http={"listen": listen},
+                              audio={"output": f"file:{wav}"})
     alone = run_bridge("check", "--profile", str(profile))
     assert alone.returncode == 0 and " ! daemon" not in alone.stdout, alone.stdout
     daemon = start_daemon(profile)
@@ -39,19 +41,23 @@ def test_check_says_when_a_daemon_already_runs_the_profile(
             in beside.stdout), beside.stdout
     assert (f" ✓ kiosk screen (http.listen {listen}) available — held by the daemon running "
             "with this profile" in beside.stdout), beside.stdout
+    assert f"can be written — {wav}, written by the daemon running with this profile" \
+        in beside.stdout, beside.stdout  # its own file: not "another process"
 
     # another kiosk's profile given the same socket and port (a copied profile): its `run`
     # would stop at once (exit 2) and serve no screen. Before, check took the first kiosk's
     # daemon for its own: "! daemon — one is running with this profile", the port "✓ held
     # by the daemon running with this profile", exit 0 (fleet probe)
     lobby = control_profile(profiles, sim, short_dir / "ctl.sock", name="lobby",
-                            http={"listen": listen})
+                            http={"listen": listen}, audio={"output": f"file:{wav}"})
     copied = run_bridge("check", "--profile", str(lobby))
     assert copied.returncode == 2, copied.stdout
     assert (f" ✗ control socket — {short_dir / 'ctl.sock'} is the one the daemon of profile "
             f"'kiosk' answers on: `run` would stop at once — give this profile (lobby) a "
             f"service.control_socket of its own" in copied.stdout), copied.stdout
     assert f" ✗ kiosk screen (http.listen {listen}) available" in copied.stdout, copied.stdout
+    assert f"can be written — {wav} is being written by another process now" \
+        in copied.stdout, copied.stdout
     assert daemon.stop() == 0
 
 

@@ -7,6 +7,7 @@ import functools
 import json
 import os
 import shutil
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -27,6 +28,9 @@ from tests.rig.signals import write_wav
 
 ROOT = Path(__file__).resolve().parents[2]
 KEY = "sim-private-key"
+# OpenSSL's code for a TLS handshake answered in plain text: RECORD_LAYER_FAILURE from 3.2
+PLAIN_TLS = ("WRONG_VERSION_NUMBER" if ssl.OPENSSL_VERSION_INFO < (3, 2)
+             else "RECORD_LAYER_FAILURE")
 
 
 @dataclass

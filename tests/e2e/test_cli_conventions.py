@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from tests.e2e.conftest import (
+    PLAIN_TLS,
     ROOT,
     ProfileBuilder,
     bridge_cmd,
@@ -308,7 +309,7 @@ def test_tls_failure_is_named_and_not_retried(start_sim, profiles: ProfileBuilde
     assert result.stderr.strip().splitlines()[-1] == (
         f"vapi-bridge: could not reach Vapi at {host} to create the call: TLS handshake "
         f"with {host} failed: it answered in plain text, not TLS "
-        f"(WRONG_VERSION_NUMBER) — a server without TLS takes http:// (ws:// for a socket) "
+        f"({PLAIN_TLS}) — a server without TLS takes http:// (ws:// for a socket) "
         f"in api.base_url"), result.stderr
 
 

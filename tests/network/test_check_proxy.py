@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from bridge.sim import SimConfig, SimHandle, run_in_thread
+from tests.e2e.conftest import PLAIN_TLS
 from tests.faults.harness import write_profile
 from tests.network.conftest import proxy_env, run, sim_with_cert
 from tests.network.connect_proxy import ConnectProxy
@@ -126,5 +127,5 @@ def test_a_plain_proxy_written_https_is_named_not_the_api_host(short_dir: Path) 
     assert checked.returncode == 5, checked.stdout + checked.stderr
     where = written.removeprefix("https://").rstrip("/")
     assert f"TLS handshake with the proxy {where} (HTTPS_PROXY) failed: it answered in " \
-           f"plain text, not TLS (WRONG_VERSION_NUMBER) — a proxy without TLS takes " \
+           f"plain text, not TLS ({PLAIN_TLS}) — a proxy without TLS takes " \
            f"http://, not https://, in HTTPS_PROXY" in checked.stdout, checked.stdout

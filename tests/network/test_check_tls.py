@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from bridge.sim import SimConfig, run_in_thread
+from tests.e2e.conftest import PLAIN_TLS
 from tests.faults.harness import write_profile
 from tests.network.conftest import proxy_env, run
 
@@ -28,7 +29,7 @@ def test_a_plain_http_server_under_https_is_named(short_dir: Path) -> None:
     with run_in_thread(SimConfig(port=0)) as sim:  # plain HTTP
         lines = _check(short_dir, sim.base_url.replace("http://", "https://"))
     assert " ✗ TLS to 127.0.0.1 verifies — it answered in plain text, not TLS " \
-           "(WRONG_VERSION_NUMBER): a server without TLS takes http:// in api.base_url" \
+           f"({PLAIN_TLS}): a server without TLS takes http:// in api.base_url" \
            in lines, lines
 
 

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from bridge.call.summary import outcome
 from bridge.cli.transcript import transcript_printer
-from bridge.inert import inert, is_inert, printable
+from bridge.inert import inert, is_inert, printable, shortened
 from bridge.service.logsetup import JournalFormatter, TerminalFormatter
 from bridge.vapi import messages, safejson
 from bridge.vapi.api import response_message
@@ -247,3 +247,14 @@ def test_a_megabyte_of_escaped_quotes_costs_no_memory_to_measure() -> None:
     grown = float(subprocess.run([sys.executable, "-c", probe], capture_output=True,
                                  text=True, check=True).stdout)
     assert grown < 8, f"{grown:.1f} MB more at the peak"
+
+
+@given(st.text(max_size=60) | st.builds("{} — {}".format, st.text(max_size=40),
+                                        st.text(max_size=12)), st.integers(0, 40))
+def test_a_shortened_line_fits_its_room_at_any_limit(text: str, limit: int) -> None:
+    """`shortened` keeps to `limit`: at 0, or with a `cause — fix` whose fix fills all but
+    the dash, the cause's room came out 0 or less, and it was kept almost whole
+    ("abcdefghi… — fix" for 6 characters)."""
+    out = shortened(inert(text), limit)
+    assert len(out) <= limit and is_inert(out), out
+    assert shortened("abcdefghij — fix", 6) == " — fix"

@@ -122,3 +122,33 @@ def test_a_recording_deleted_during_the_call_is_not_said_finished(
     assert [line for line in said if "deleted during the call" in line and
             "kept" not in line], said
     assert not directory.exists(), "no file made again for the end line alone"
+
+
+def test_a_recording_deleted_then_failing_to_write_is_not_said_kept(tmp_path: Path) -> None:
+    """Deleted mid-call, then a write failed (a full disk; RLIMIT_FSIZE stands for it): the
+    warning said "cannot write PATH (File too large); … what was recorded so far is kept"
+    of a file no longer there. Now it says the file was deleted, and the write's failure."""
+    directory = tmp_path / "recordings"
+    script = (f"import asyncio, logging, resource, shutil, sys; import numpy as np; "
+              f"logging.basicConfig(stream=sys.stdout); "
+              f"from bridge.call.recording import Recorder; "
+              f"r = Recorder({str(directory / '{call_id}')!r}, 'kiosk', {RATE}); r.check(); "
+              f"r.open('call-1'); shutil.rmtree({str(directory)!r}); "
+              f"resource.setrlimit(resource.RLIMIT_FSIZE, "
+              f"(0, resource.getrlimit(resource.RLIMIT_FSIZE)[1])); "
+              f"[r.on_uplink(np.full({FRAME}, 100, dtype=np.int16)) for _ in range(40)]; "
+              f"asyncio.run(r.aclose()); print('failure:', r.failure)")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=60, preexec_fn=_no_file_size_signal)
+    assert done.returncode == 0, done.stderr
+    wav = directory / "call-1.wav"
+    assert f"failure: {wav}: deleted during the call, with all it held: the file or its " \
+           f"directory was removed; then writing failed: File too large" in done.stdout, \
+        done.stdout
+    assert "recording stopped" in done.stdout and "kept" not in done.stdout, done.stdout
+
+
+def _no_file_size_signal() -> None:
+    import signal
+
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails, EFBIG

@@ -5,6 +5,7 @@ controlUrl command or a call's socket is opened while that loop feeds the speake
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ssl
 from pathlib import Path
 
@@ -40,45 +41,51 @@ def test_a_ca_named_in_ssl_cert_file_gets_a_context_that_trusts_it(
     assert tls_context() is private
 
 
-def _context(client: httpx.AsyncClient) -> ssl.SSLContext:
-    """The context an httpx client verifies with (its pool's: httpx keeps it nowhere else)."""
-    return client._transport._pool._ssl_context  # type: ignore[attr-defined,no-any-return]
+async def _answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    with contextlib.suppress(OSError, asyncio.IncompleteReadError):
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n")
+        await writer.drain()
+    writer.close()
 
 
 def test_a_client_for_plain_http_reads_the_trust_store_only_if_it_meets_tls(
         monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """`run` with the demo's profile (http:// to the simulator on loopback) read the system's
     trust store at start all the same: 30-40 ms of CPU here for a context never used. A
-    client for https://, or one through a proxy, still reads it at once (not mid-call); one
-    for http:// at its first handshake, should it ever make one, and verifies as any."""
+    client for https:// still reads it at once (not mid-call); one for http:// at its first
+    handshake, should it ever make one, and verifies as any. Seen from outside: a CA named
+    (SSL_CERT_FILE) after both clients are made is trusted by the http:// client only — the
+    other's store was read before it was named."""
     for name in (*PROXY_VARIABLES, "NO_PROXY", "SSL_CERT_FILE", "SSL_CERT_DIR"):
         monkeypatch.delenv(name, raising=False)
         monkeypatch.delenv(name.lower(), raising=False)
-    plain = _context(http_client(base_url="http://127.0.0.1:8099"))
-    assert plain.cert_store_stats()["x509_ca"] == 0
-    assert _context(http_client(base_url="https://api.vapi.ai")).cert_store_stats()["x509_ca"]
-    monkeypatch.setenv("HTTP_PROXY", "https://proxy.example:3128")
-    assert _context(http_client(base_url="http://sim.example:8099")).cert_store_stats()[
-        "x509_ca"]
-    monkeypatch.delenv("HTTP_PROXY")
-
     ours, theirs = trustme.CA(), trustme.CA()
     ours.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
-    monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "ca.pem"))
 
-    async def handshake(ca: trustme.CA) -> None:
-        server_side = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        ca.issue_cert("127.0.0.1").configure_cert(server_side)
-        server = await asyncio.start_server(lambda _r, w: w.close(), "127.0.0.1", 0,
-                                            ssl=server_side)
+    async def scenario() -> None:
+        urls = []
+        servers = []
+        for ca in (ours, theirs):
+            server_side = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            ca.issue_cert("127.0.0.1").configure_cert(server_side)
+            servers.append(await asyncio.start_server(_answer, "127.0.0.1", 0,
+                                                      ssl=server_side))
+            urls.append(f"https://127.0.0.1:{servers[-1].sockets[0].getsockname()[1]}/")
+        trusted, untrusted = urls
+        plain = http_client(base_url="http://127.0.0.1:8099")
+        secure = http_client(base_url="https://api.vapi.ai")
+        monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "ca.pem"))  # named after them
         try:
-            port = server.sockets[0].getsockname()[1]
-            _, writer = await asyncio.open_connection("127.0.0.1", port, ssl=plain,
-                                                      server_hostname="127.0.0.1")
-            writer.close()
+            assert (await plain.get(trusted)).status_code == 204  # its store read now
+            for client, url in ((plain, untrusted), (secure, trusted)):
+                with pytest.raises(httpx.TransportError) as refused:
+                    await client.get(url)
+                assert "CERTIFICATE_VERIFY_FAILED" in str(refused.value), url
         finally:
-            server.close()
+            for client in (plain, secure):
+                await client.aclose()
+            for server in servers:
+                server.close()
 
-    asyncio.run(handshake(ours))  # its store read now, SSL_CERT_FILE's CA in it
-    with pytest.raises(ssl.SSLCertVerificationError):
-        asyncio.run(handshake(theirs))
+    asyncio.run(scenario())
