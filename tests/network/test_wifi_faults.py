@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import select
 import time
 import urllib.request
 from pathlib import Path
@@ -16,7 +18,7 @@ from bridge.errors import NetworkError
 from bridge.retry import RetryPolicy
 from bridge.sim import SimConfig, run_in_thread
 from bridge.vapi.api import VapiApi
-from tests.control.conftest import control_profile, wait_for
+from tests.control.conftest import Daemon, control_profile, wait_for
 from tests.control.conftest import start_daemon as start_daemon  # the fixture
 from tests.e2e.conftest import KEY, ProfileBuilder, SimHandle, run_bridge
 from tests.network.test_create_once import BODY
@@ -104,7 +106,8 @@ def test_a_lost_call_too_dead_to_end_then_is_ended_once_vapi_answers(
     out (with a NAT that changed, it never sees a reset). Now the daemon's next look at
     its calls not counted yet (every 30 s, and before the next call) ends it."""
     sim = start_sim(assistant="echo", faults=("ws-drop=1@60", "control-down=1"))
-    profile = control_profile(profiles, sim, short_dir / "ctl.sock", name="lostlink")
+    profile = control_profile(profiles, sim, short_dir / "ctl.sock", name="lostlink",
+                              call={"end_timeout_seconds": 0.5})  # (2 s by default)
     daemon = start_daemon(profile, XDG_STATE_HOME=str(tmp_path / "state"))
     assert daemon.ctl("call").returncode == 0
     first = wait_for(lambda: sim.calls(), 10, "the call")[0]["id"]
@@ -116,7 +119,9 @@ def test_a_lost_call_too_dead_to_end_then_is_ended_once_vapi_answers(
     wait_for(lambda: any(r.get("dropped") for r in sim.calls()[0]["controlRequests"]), 10,
              "the end through the controlUrl (dropped)")
     assert _status(sim, first) == "in-progress"
-    time.sleep(2.5)  # the end's own wait (call.end_timeout_seconds, 2 s) runs out
+    # the end's own wait (call.end_timeout_seconds) runs out: the call is then the daemon's
+    # to ask about again (in the same turn of its loop as this warning)
+    said = read_err_until(daemon, "could not be ended through its controlUrl either", 15)
     second = daemon.ctl("call")  # the next visitor: the daemon looks at its open calls
     assert second.returncode == 0, second.stderr
     wait_for(lambda: _status(sim, first) == "ended", 10, "the lost call to be ended")
@@ -124,8 +129,24 @@ def test_a_lost_call_too_dead_to_end_then_is_ended_once_vapi_answers(
     assert ended["endedReason"] == "customer-ended-call", ended["endedReason"]
     daemon.ctl("end")  # (the second call may be lost already: the fault is every call's)
     daemon.stop()
+    daemon.err = said + daemon.err
     assert "lost with its link and still in progress now that Vapi answers: ended" \
         in daemon.err, daemon.err
+
+
+def read_err_until(daemon: Daemon, words: str, timeout: float) -> str:
+    """The daemon's stderr up to and including the line with `words` (read off its pipe:
+    `Daemon.stop` collects the rest)."""
+    assert daemon.proc.stderr is not None
+    fd, got = daemon.proc.stderr.fileno(), b""
+    deadline = time.monotonic() + timeout
+    while words.encode() not in got:
+        left = deadline - time.monotonic()
+        assert left > 0 and daemon.proc.poll() is None, \
+            f"{words!r} not on the daemon's stderr within {timeout} s:\n{got!r}"
+        if select.select([fd], [], [], left)[0]:
+            got += os.read(fd, 65536)
+    return got.decode(errors="replace")
 
 
 @pytest.mark.timeout(60)

@@ -4,8 +4,12 @@ loop together, not each on its own timer. Each on its own, they woke it 24 times
 (two devices at 10 Hz, the turns at 4 Hz), ~14 of them wake-ups of their own besides the
 audio's on the rig (benchmarks/process_cpu.py), CPU a kiosk's small core pays all day.
 
-Counted on a real event loop whose selector counts the times it blocked (each one a
-wake-up); the pollers start at different moments, as a call starts them. ~1.5 s."""
+Counted on a real event loop whose selector counts the times it would have blocked (each one
+a wake-up); the pollers start at different moments, as a call starts them. The loop's clock
+is its own (`VirtualClockLoop`): a select that would block moves it on to the next timer
+instead, so the count is exact whatever else the machine is doing (on the wall clock a
+loaded machine's late wake-up could skip a grid point), and it takes no real time (was
+~1.5 s of sleeping)."""
 
 from __future__ import annotations
 
@@ -22,14 +26,31 @@ WINDOW_S = 1.0
 
 
 class CountingSelector(selectors.DefaultSelector):  # type: ignore[misc,valid-type]
-    """Counts the selects that may block: the loop had nothing ready and slept."""
+    """Counts the selects that may block: the loop had nothing ready and would sleep. It
+    never sleeps: the virtual clock `now` moves on by the timeout instead (the time to the
+    loop's next timer; nothing here waits on a file)."""
 
     blocked = 0
+    now = 1000.0
 
     def select(self, timeout: float | None = None) -> list:  # type: ignore[type-arg]
         if timeout is None or timeout > 0:
             self.blocked += 1
-        return super().select(timeout)
+            assert timeout is not None, "a loop with no timer would wait for ever"
+            self.now += timeout
+        return super().select(0)
+
+
+class VirtualClockLoop(asyncio.SelectorEventLoop):
+    """An event loop on its selector's virtual clock: timers fire in order, at their
+    exact times, with no real time passing."""
+
+    def __init__(self, selector: CountingSelector) -> None:
+        super().__init__(selector)
+        self.counting = selector
+
+    def time(self) -> float:
+        return self.counting.now
 
 
 @dataclass
@@ -95,7 +116,7 @@ async def pollers_for_a_while(selector: CountingSelector) -> tuple[int, list[int
 
 def test_the_pollers_of_a_call_wake_the_loop_together() -> None:
     selector = CountingSelector()
-    loop = asyncio.SelectorEventLoop(selector)
+    loop = VirtualClockLoop(selector)
     try:
         wakes, looked = loop.run_until_complete(pollers_for_a_while(selector))
     finally:
