@@ -38,9 +38,15 @@ just cut it) may be the cut reply's own, reordered behind `user-interrupted`.
 
 A reply Vapi sent ahead of real time can still be playing after its `speech-update
 stopped`: the visitor's speech start then (no `user-interrupted`: to Vapi the assistant is
-silent, and it answers them) notes what is queued (`queued_mark`), and the next reply's
-start drops what of it is left (an 8 s line sent whole played on over the visitor, and the
-answer came 6.8 s after it was sent). Only what arrived until `STALE_GRACE_S` after that
+silent, and it answers them) notes what is queued (`queued_mark`), and their first words
+(a user `transcript`, partial or final: Vapi's transcriber sends partials about every 0.48
+s) or else the next reply's start drops what of it is left (an 8 s line sent whole played
+on over the visitor, and the answer came 6.8 s after it was sent; at the answer's start, it
+still played over them for all they said and Vapi's time to answer: 3 s of a greeting sent
+at 6x). So does the reply's `stopped` while they speak (begun as Vapi sent its last, too
+short yet for Vapi to cut a line under way), dropped at the next reply's start only: their
+words may be a backchannel Vapi lets pass (at 3x, the rest of an 8 s greeting played over
+them and held the answer 2.1 s behind it). Only what arrived until `STALE_GRACE_S` after that
 reply's `stopped` is its own: an answer sent whole before its own `started`, with the
 visitor's "uh" between, was dropped with it (43 ms of 1.5 s heard); and before any reply
 was said stopped nothing is (the greeting's audio before its `started`, with a visitor's
@@ -101,6 +107,7 @@ class BargeIn:
         # what was queued (`queued_mark`) when the visitor began speaking over a reply Vapi
         # had said stopped, still playing (sent ahead of real time): dropped at the next
         self._stale: int | None = None
+        self._stale_turn = False  # ... they began after it: their first words drop it
 
     def announce(self, label: str) -> None:
         """As the call starts (the rule taken again: the assistant's clientMessages may have
@@ -117,13 +124,18 @@ class BargeIn:
         if isinstance(event, messages.UnknownEvent) and event.type == "model-output":
             self._ids.output(event.raw.get("turnId"))
             return False  # (the recorder's too)
+        if isinstance(event, messages.Transcript) and event.role == "user" and \
+                self._stale_turn and event.text.strip():  # words: a turn Vapi answers
+            self._drop_stale()
+            return False  # (the recorder's too)
         if isinstance(event, messages.SpeechUpdate) and event.role == "user":
             self._visitor_speaking = event.status == "started"
             if self._visitor_speaking:
-                if not self.assistant_speaking and self._stale is None and \
-                        self._stopped_at >= 0 and \
+                if not self.assistant_speaking and self._stopped_at >= 0 and \
                         self.sink.buffer.speech_queued:  # a reply Vapi said was over
-                    self._stale = self.sink.queued_mark()
+                    if self._stale is None:  # (else marked at its stop, as they spoke)
+                        self._stale = self.sink.queued_mark()
+                    self._stale_turn = True
                 self._visitor_started()
         if self.rule.is_barge_in(event):
             self._barge_in(event)
@@ -164,16 +176,17 @@ class BargeIn:
             self._drop_stale()
 
     def _drop_stale(self) -> None:
-        """A new reply: what the speaker still had queued of the reply before when the
-        visitor began speaking after Vapi said it stopped is dropped (Vapi took their
-        speech for a turn of its own, not an interruption, and answers it)."""
-        mark, self._stale = self._stale, None
+        """A new reply, or the visitor's words: what the speaker still had queued of the
+        reply before when the visitor began speaking after Vapi said it stopped (or as it
+        did) is dropped (Vapi took their speech for a turn of its own, not an
+        interruption, and answers it)."""
+        mark, self._stale, self._stale_turn = self._stale, None, False
         if mark is not None and self.downlink.reply_end is not None:  # not what came after
             mark = min(mark, self.downlink.reply_end)  # the old reply: this one's, maybe
         if mark is not None and (left := mark - self.sink.played_samples) > 0:
             self.sink.clear_before(mark)
             log.info("call %s: the visitor spoke over the end of a reply Vapi had sent ahead "
-                     "of real time, and Vapi answered them; dropped the %.0f ms of it still "
+                     "of real time, a turn Vapi answers; dropped the %.0f ms of it still "
                      "queued", self._label, left * 1000 / self.sink.sample_rate)
 
     def _reply_stopped(self) -> None:
@@ -184,6 +197,9 @@ class BargeIn:
         now, held = self._clock(), self._held
         self._stopped_at = now
         self.downlink.reply_over(STALE_GRACE_S)
+        if self._visitor_speaking and self.assistant_speaking and self._since_cut and \
+                self._stale is None and self.sink.buffer.speech_queued:  # they began as
+            self._stale = self.sink.queued_mark()  # Vapi sent its last: its answer drops it
         self._stops_on_cut |= now - self._cut_at <= CONFIRM_S
         if held is not None and self._held_in_reply and self.assistant_speaking and (
                 now - held <= CONFIRM_S or (self._held_heard and now - held <= HELD_S)):
@@ -255,7 +271,7 @@ class BargeIn:
             self._stops_on_cut = not self.assistant_speaking and \
                 self._cut_at - self._stopped_at <= CONFIRM_S
             self._ids.cut()
-        self._stale = None  # all of it goes
+        self._stale, self._stale_turn = None, False  # all of it goes
         dropped = self.downlink.barge_in(tail_of=label if cut else "")
         if not self.assistant_speaking:
             log.debug("call %s: visitor started speaking; flushed %.0f ms of playout",

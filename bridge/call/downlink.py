@@ -34,15 +34,17 @@ reply follows (the visitor's turn lies between) — at the assistant's next repl
 visitor is not speaking or after a `model-output` with a new `turnId`: else one while they
 are may be the cut reply's own, reordered behind the event, and let the rest of its tail
 play over them, 160 ms of it with simulator fault `stale-started`), or after `TAIL_MAX_MS`
-of it (a server that talks on regardless). A second `user-interrupted` while a tail comes
-keeps that tail (its gap counted from the later event). A barge-in on the fallback signal
-(the visitor's speech start) or on a command drops no tail: Vapi may go on with the line,
-or start the next one at once. A dropped chunk still arrived, so the jitter estimate takes
-it: kept from it, its time would read as the next chunk's lateness (the floor and the
-target raised for the window's 8 s, the next answer held back by as much). What arrives
-after a dropped tail fades in (`FADE_IN_MS`): it may begin mid-word (a tail cut at its
-bound), out of the flush's silence, a click else. The log line counts the speech dropped,
-not the near-silence the tail takes before it ends.
+of it and as long since the event (a server that talks on regardless; a tail sent faster
+than real time packs more speech into the time Vapi takes to stop: of a greeting sent at
+6x, 0.5 s played on over the visitor after the first 1 s). A second `user-interrupted`
+while a tail comes keeps that tail (its gap counted from the later event). A barge-in on
+the fallback signal (the visitor's speech start) or on a command drops no tail: Vapi may go
+on with the line, or start the next one at once. A dropped chunk still arrived, so the
+jitter estimate takes it: kept from it, its time would read as the next chunk's lateness
+(the floor and the target raised for the window's 8 s, the next answer held back by as
+much). What arrives after a dropped tail fades in (`FADE_IN_MS`): it may begin mid-word (a
+tail cut at its bound), out of the flush's silence, a click else. The log line counts the
+speech dropped, not the near-silence the tail takes before it ends.
 
 The sink outlives the call in `standby` and `loop` modes: a downlink begins a new stream
 on it (nothing a call before left queued is played, the playout target starts again at
@@ -80,7 +82,7 @@ CUT_LOGGED_MS = 300.0  # less cut at our end is the usual queue, not speech wort
 TAIL_GAP_MS = 150.0  # an arrival pause this long ends the cut reply's tail (chunks p50 50 ms)
 TAIL_GAP_MAX_MS = 400.0  # longer chunks: a pause is a chunk's time and 50 ms, at most this
 TAIL_QUIET_MS = 150.0  # so does this much near-silence (longer than a pause between words)
-TAIL_MAX_MS = 1000.0  # and at most this much of it is dropped
+TAIL_MAX_MS = 1000.0  # and at most this much of it is dropped (once as long has passed)
 QUIET_PEAK = 100  # -50 dBFS: near-silence, as between replies
 FADE_IN_MS = 5  # what plays after a dropped tail starts with this fade
 
@@ -255,8 +257,9 @@ class _Tail:
         gap = (now - since) * 1000 >= self.gap_ms
         quiet = int(samples.max()) <= QUIET_PEAK and int(samples.min()) >= -QUIET_PEAK
         self.quiet = self.quiet + len(samples) if quiet else 0
-        if gap or self.quiet * 1000 >= TAIL_QUIET_MS * rate or \
-                (self.dropped + len(samples)) * 1000 > TAIL_MAX_MS * rate:
+        if gap or self.quiet * 1000 >= TAIL_QUIET_MS * rate or (
+                (self.dropped + len(samples)) * 1000 > TAIL_MAX_MS * rate
+                and (now - self.since) * 1000 > TAIL_MAX_MS):
             self.over()
             return False
         self.dropped += len(samples)

@@ -5,7 +5,9 @@ sends what is due, so faults that move send instants (jitter, stalls) keep the a
 rate. ``vapi`` chunking: an instant about every 50 ms, chunk sizes scaled from the
 170-750 bytes seen for 8 kHz µ-law (x byte-rate/8000), never a frame multiple, odd byte
 counts allowed; a backlog larger than one chunk goes out as back-to-back chunks.
-``frames`` chunking: exact 20 ms frames every 20 ms.
+``frames`` chunking: exact 20 ms frames every 20 ms. Fault ``no-bed``: a chunk that holds
+no sample of an utterance (the near-silence between replies) is not sent at all, as from a
+server that streams only speech; the stream's clock goes on as if it were.
 
 ``speed`` makes speech faster than real time, as a TTS engine produces it: while the
 assistant has speech to send, the stream runs ahead of real time by ``speed - 1`` seconds
@@ -58,6 +60,10 @@ class DownlinkPump:
         self.lead = 0.0  # bytes sent ahead of real time (faster-than-real-time speech)
         self.hold_until = 0.0  # loop time: nothing is sent before (interrupt-tail's @HOLD)
         self._pending = b""
+        self._at = 0  # wire bytes produced so far (the next chunk's first byte)
+        self._no_bed = "no-bed" in faults
+        self._skipping, self._carry = False, b""  # `no-bed`: between utterances
+        mouth.track_spoken = self._no_bed
         self._running = True
         scale = fmt.byte_rate / 8000.0
         self.min_chunk = max(2, int(170 * scale))
@@ -81,6 +87,18 @@ class DownlinkPump:
                 markers.append(m)
             self._pending += encode(samples, self.fmt)
         chunk, self._pending = self._pending[:size], self._pending[size:]
+        start, self._at = self._at, self._at + size
+        if not self._no_bed:
+            return chunk, markers
+        if not markers and not self.mouth.spoke_in(start // bps, -(-self._at // bps)):
+            # near-silence, not sent (`no-bed`) but for what keeps the stream whole samples:
+            # the rest of one the speech sent began, and (`_carry`) the start of one it
+            # ends in, sent before the speech that goes on with it
+            head = b"" if self._skipping else chunk[:-start % bps]
+            self._skipping, self._carry = True, chunk[size - self._at % bps:size]
+            return head, markers
+        if self._skipping:
+            self._skipping, chunk = False, self._carry + chunk
         return chunk, markers
 
     def _interval(self) -> float:
@@ -175,11 +193,13 @@ class DownlinkPump:
             tiny: list[bytes] = []  # tiny-frames: written together, as a flood arrives
             for size in self._sizes(due - sent):
                 chunk, markers = self._produce(size)
+                sent += size
+                if not chunk:  # `no-bed`: near-silence, not sent
+                    continue
                 if "tiny-frames" in self.faults:
                     tiny.append(chunk)
                 else:
                     self.outbox.audio(chunk, markers)
-                sent += size
             if tiny:
                 self.outbox.frames(tiny)
             nominal_t = max(nominal_t, now - 0.2)  # don't try to replay a long pause

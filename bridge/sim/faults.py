@@ -57,6 +57,9 @@ FAULTS: dict[str, tuple[str, str]] = {
         "",
         "every downlink binary frame has an odd length, even with --chunking frames",
     ),
+    "no-bed": ("", "no downlink audio between utterances: a chunk holding none of the "
+               "assistant's speech is not sent (a server that streams only speech, not "
+               "Vapi's near-silence)"),
     "tiny-frames": ("", "every downlink binary frame is 1-7 bytes (with --downlink-speed whole: "
                     "a flood of tens of thousands of messages)"),
     "stall": ("MS[@SECONDS]", "downlink stalls MS ms at SECONDS (default 2), then catches up"),
@@ -73,6 +76,8 @@ FAULTS: dict[str, tuple[str, str]] = {
                        "the interrupted line is sent before it stops (an audio path lagging "
                        "the events); @HOLD: the downlink holds its audio HOLD ms before the "
                        "event, sent right after it"),
+    "user-partials": ("[MS]", "while the visitor speaks, a user transcript partial every MS "
+                      "ms (default 480) of their speech, as Vapi's transcriber sends them"),
     "interrupt-no-turnid": ("", "user-interrupted carries no turnId (optional in the schema)"),
     "interrupt-unsaid": ("", "the interrupted line is cut with no user-interrupted sent"),
     "interrupt-twice": ("[MS]", "a second user-interrupted, without turnId, MS ms (default 300) "

@@ -16,6 +16,10 @@ after `user-interrupted`, as from a server whose audio path lags its events; the
 protocol orders nothing between the two. ``interrupt-tail=MS@HOLD``: the downlink sends
 nothing for HOLD ms before the event, and what it held goes right after it (then the MS
 ms): a pause in the audio that the event arrives in.
+
+Fault ``user-partials[=MS]``: while the visitor speaks, a user `transcript` partial every
+MS ms (default 480) of their utterance, as Vapi's transcriber sends them (cumulative, about
+every 0.48 s, seen); without it the partial comes only with the final, at the end.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import asyncio
 from typing import TYPE_CHECKING
 
 from bridge.sim import disorder
+from bridge.sim import events as ev
 
 if TYPE_CHECKING:
     from bridge.sim.faults import Fault
@@ -37,16 +42,23 @@ class Interruptions:
         self.window = window
         self.decided = True  # no utterance under way
         self.over_assistant = False
+        partials = session.rec.faults.get("user-partials")
+        self.partial = int(session.rate * partials.number(480.0) / 1000) if partials else 0
+        self.partials = 0  # said for the utterance under way
 
     def started(self) -> None:
         """The VAD heard an onset."""
-        self.decided = False
+        self.decided, self.partials = False, 0
         self.over_assistant = self.s.mouth.busy
         if self.window <= 0:
             self._decide()
 
     def progress(self, voiced: int) -> None:
         """The utterance under way has lasted ``voiced`` samples so far."""
+        if self.partial and voiced >= (self.partials + 1) * self.partial:
+            self.partials = voiced // self.partial
+            text = f"(speech {voiced / self.s.rate:.1f} s)"
+            self.s.emit(ev.transcript("user", "partial", text))
         if not self.decided and voiced >= self.window:
             self._decide()
 

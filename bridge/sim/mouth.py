@@ -91,6 +91,10 @@ class Mouth:
         self.current: Utterance | None = None
         self.muted = False
         self.stream_pos = 0  # samples produced so far
+        # stream spans (start, end) of the utterances' samples produced, oldest first: what
+        # a server that sends no near-silence (fault `no-bed`) sends (`spoke_in`)
+        self.spoken: deque[tuple[int, int]] = deque()
+        self.track_spoken = False  # set by the downlink pump that asks
 
     @property
     def speaking(self) -> bool:
@@ -130,6 +134,21 @@ class Mouth:
             self.listener.utterance_ended(cur, True)
         return cur
 
+    def _spoke(self, start: int, end: int) -> None:
+        spans = self.spoken
+        if spans and spans[-1][1] == start:
+            spans[-1] = (spans[-1][0], end)
+        else:
+            spans.append((start, end))
+
+    def spoke_in(self, start: int, end: int) -> bool:
+        """Whether any utterance sample lies in stream samples [start, end); spans ending
+        before `start` are forgotten (ask in stream order)."""
+        spans = self.spoken
+        while spans and spans[0][1] <= start:
+            spans.popleft()
+        return bool(spans) and spans[0][0] < end
+
     def take(self, n: int) -> tuple[np.ndarray, list[Marker]]:
         """The next n samples of the downlink, with any bed markers."""
         parts: list[np.ndarray] = []
@@ -155,6 +174,8 @@ class Mouth:
                     chunk, _ = Bed.render(self.bed, pos, k)
                 else:
                     chunk = cur.pcm[cur.pos : cur.pos + k]
+                    if self.track_spoken:
+                        self._spoke(pos, pos + k)
                 cur.pos += k
                 self.listener.utterance_progress(cur)
                 if cur.done and self.current is cur:

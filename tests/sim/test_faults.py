@@ -6,6 +6,7 @@ import asyncio
 import json
 import time
 
+import httpx
 import numpy as np
 
 from tests.sim.conftest import (
@@ -233,5 +234,45 @@ def test_monitor_in_create_variant() -> None:
         async with simulator() as sim:
             call = await create_call(sim, params=fault("monitor-in-create"))
             assert set(call["monitor"]) == {"listenUrl", "controlUrl"}
+
+    run(body())
+
+
+def test_no_bed_sends_the_speech_alone() -> None:
+    """`no-bed`: the greeting's audio, whole and in whole samples, and nothing after it."""
+    async def body() -> None:
+        async with simulator(faults=("no-bed",)) as sim:
+            call = await create_call(sim, ws_body(firstMessage="Hello there."))
+            peer = await Peer.open(call["transport"]["websocketCallUrl"])
+            await peer.wait_event("speech-update", role="assistant", status="stopped")
+            await asyncio.sleep(0.6)
+            sent = len(peer.audio)
+            await asyncio.sleep(0.5)
+            assert len(peer.audio) == sent, "nothing between utterances"
+            await peer.close()
+            async with httpx.AsyncClient(base_url=sim.base_url, timeout=10) as c:
+                said = (await c.get(f"/_sim/calls/{call['id']}/downlink.wav")).content
+            got = bytes(peer.audio)
+            assert 0.5 < len(got) / 32000 < 3.0 and len(got) % 2 == 0, len(got)
+            at = said.find(got)  # one piece of the stream, in whole samples
+            assert at > 0 and (at - said.find(b"data") - 8) % 2 == 0, at
+            loud = np.abs(peer.received()[:800].astype(np.int32)) >= 330
+            assert loud.any(), "speech from its first 50 ms: no near-silence before it"
+
+    run(body())
+
+
+def test_user_partials_come_while_the_visitor_speaks() -> None:
+    async def body() -> None:
+        async with simulator(faults=("user-partials",)) as sim:
+            _, peer = await open_call(sim, ws_body(firstMessage=""))
+            peer.speak(voiced(1.6))
+            final = await peer.wait_event("transcript", role="user", transcriptType="final")
+            k = peer.events.index(final)
+            partials = [t for e, t in zip(peer.events[:k], peer.event_times[:k], strict=True)
+                        if e.get("type") == "transcript" and e.get("role") == "user"]
+            assert len(partials) >= 3, partials  # at 0.48, 0.96, 1.44 s, and with the final
+            assert partials[0] < peer.event_times[k] - 1.0, "the first long before the end"
+            await peer.close()
 
     run(body())

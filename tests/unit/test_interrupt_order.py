@@ -18,7 +18,7 @@ server without `turn`s lost 474 ms of a quick answer; a repeat before the visito
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import cache
 
 import numpy as np
@@ -56,10 +56,12 @@ CONVERSATION = [(0.5, speech("assistant", "started", 0)), (1.4, speech("user", "
 def call(tail_s: float, extra: Sequence[tuple[float, Event]],
          conversation: Sequence[tuple[float, Event]] = CONVERSATION,
          replies: Sequence[tuple[float, float]] = (),
-         whole_from: float = SECONDS) -> np.ndarray:
+         whole_from: float = SECONDS,
+         sent_by: Callable[[float], float] | None = None) -> np.ndarray:
     """The first reply sent until `tail_s` after the cut, then the answer (or `replies`);
-    the events at their times; from `whole_from` on, the rest sent at once. Returns what
-    the speaker played (at SPEAKER Hz)."""
+    the events at their times; from `whole_from` on, the rest sent at once (`sent_by`: the
+    seconds of audio sent by each time, instead). Returns what the speaker played (at
+    SPEAKER Hz)."""
     audio = tone_over(SECONDS, replies or [(0.5, CUT + tail_s), ANSWER])
     now = [0.0]
     sink = ClockedSink(SPEAKER)
@@ -72,7 +74,8 @@ def call(tail_s: float, extra: Sequence[tuple[float, Event]],
     block, played, sent = np.empty(SPEAKER // 50, np.int16), [], 0
     for t, kind, event in timeline:
         now[0] = t
-        due = len(audio) if t >= whole_from else min(len(audio), int(t * WIRE))
+        due = len(audio) if t >= whole_from else min(len(audio), int(
+            (t if sent_by is None else sent_by(t)) * WIRE))
         if kind == 0 and due > sent:
             down.on_audio(encode(audio[sent:due]))
             sent = due
@@ -381,3 +384,20 @@ def test_a_second_cut_naming_a_reused_turn_id_cuts() -> None:
     assert heard == 0, f"{heard:.0f} ms of the reply played on after user-interrupted"
     played = call(0.0, [(3.5, interrupted("turn-0"))], conversation[:-3], [(0.5, CUT), second])
     assert loud_ms(played, 3.6, SECONDS) > 500, "said again late, it cut the next reply"
+
+
+def test_a_tail_sent_faster_than_real_time_is_dropped_whole() -> None:
+    """The cut reply's audio goes on 200 ms after `user-interrupted`, sent at 6x real time
+    (a server whose audio path lags its events, its speech produced faster than real time):
+    1.2 s of the reply, more than `TAIL_MAX_MS` of audio but all in 200 ms. Traced with the
+    simulator (`interrupt-tail=200`, `--downlink-speed 6`): the first 1 s was dropped and
+    the rest, 0.2 s and more, played on over the visitor."""
+    conversation = [(0.5, speech("assistant", "started", 0)), (1.4, speech("user", "started", 0)),
+                    (CUT, interrupted("turn-0")), (CUT + 0.2, speech("assistant", "stopped", 0))]
+
+    def sent_by(t: float) -> float:  # the reply ends 1.2 s of audio past the cut
+        return t if t < CUT else CUT + 6 * (t - CUT) if t < CUT + 0.2 else t + 1.0
+
+    played = call(0.0, [], conversation, replies=[(0.5, CUT + 1.2)], sent_by=sent_by)
+    over = loud_ms(played, CUT + 0.1, SECONDS)
+    assert over == 0, f"{over:.0f} ms of the cut reply played after user-interrupted"
