@@ -121,6 +121,8 @@ class Voice:
         await asyncio.sleep(delay)
         if not self.s.ended:
             self.s.emit(ev.status_update("ended", reason))
+            self.s.rec.mark_ended(reason)  # GET /call/{id} says it too (it said the
+            # client's close, customer-ended-call, and the bridge's summary printed that)
 
     def utterance_progress(self, utt: Utterance) -> None:
         if utt.silent or utt.done or utt.pos - utt.last_partial_pos < int(0.48 * self.rate):

@@ -40,6 +40,9 @@ def test_a_goodbye_sent_after_its_ended_plays_whole(start_sim, profiles: Profile
     call = sim.only_call()
     kinds = [(e["event"].get("type"), e["event"].get("status")) for e in call["eventsSent"]]
     assert ("status-update", "ended") in kinds, kinds
+    # the summary gives Vapi's reason, as its record (GET /call/{id}) has it
+    assert "assistant-ended-call" in result.stdout + result.stderr, result.stdout
+    assert "customer-ended-call" not in result.stdout + result.stderr, result.stdout
     # the line as the simulator speaks it (what it sent stops where the socket closed)
     goodbye = the_reply(asyncio.run(Synth().speak(GOODBYE, RATE)), RATE)
     sent = the_reply(wav_bytes(sim.get_bytes(f"/_sim/calls/{call['id']}/downlink.wav")), RATE)

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import asyncio
 
-from tests.sim.conftest import Peer, create_call, get_json, run, sim_report, simulator, ws_body
+from tests.sim.conftest import (
+    Peer,
+    create_call,
+    get_json,
+    open_call,
+    run,
+    sim_report,
+    simulator,
+    ws_body,
+)
 
 
 def test_silence_timeout_without_uplink_frames() -> None:
@@ -81,5 +90,23 @@ def test_never_connected_from_the_config_timeout() -> None:
             assert got["endedReason"] == \
                 "call.in-progress.error-vapifault-transport-never-connected"
             assert "startedAt" not in got
+
+    run(body())
+
+
+def test_an_ended_sent_ahead_of_the_goodbye_is_the_calls_record_too() -> None:
+    """Fault `ended-first`: the `ended` Vapi sends ahead of a goodbye's audio is what its
+    record says from then on (GET /call/{id}), not the client's close that followed it
+    (customer-ended-call: a bridge's summary printed that beside its log's reason)."""
+    async def body() -> None:
+        async with simulator(speech="tones", faults=("ended-first",)) as sim:
+            call, peer = await open_call(sim)
+            await peer.send_json({"type": "say", "content": "Goodbye.",
+                                  "endCallAfterSpoken": True})
+            ended = await peer.wait_event("status-update", status="ended")
+            await peer.close()  # at once, as a client does on `ended`
+            got = await get_json(sim, f"/call/{call['id']}", auth=True)
+            assert (got["status"], got["endedReason"]) == ("ended", ended["endedReason"])
+            assert ended["endedReason"] == "assistant-ended-call-after-message-spoken"
 
     run(body())
