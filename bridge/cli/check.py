@@ -1,8 +1,10 @@
 """`vapi-bridge check`: is this kiosk ready? A checklist with the fix for each ✗.
 
-Profile valid (its warnings shown with !, not failing); the extras it needs installed
-(`audio.echo: aec` needs livekit, unless a file:/null device turns echo control off;
-`http.listen` aiohttp and prometheus-client and its token;
+Profile valid (its warnings shown with !, not failing; so is what the call would send Vapi
+that Vapi's published schema refuses with 400: a key it lacks, with the one likely meant,
+a value of the wrong type); the extras it needs installed (`audio.echo: aec` needs
+livekit, unless a file:/null device turns echo control off; `http.listen` aiohttp and
+prometheus-client and its token;
 `service.on_event` a program that runs); the recording directory and the control socket's
 directory writable; API host resolves and, for https, TLS verifies (or, behind a proxy the
 environment names, is reached through it); API key present (always listed) and accepted (a
@@ -40,6 +42,7 @@ from bridge.cli.check_api import (
 )
 from bridge.cli.check_item import Item, line
 from bridge.cli.check_kiosk import kiosk_items
+from bridge.cli.check_schema import schema_items
 from bridge.control.paths import client_candidates, prepare_directory, socket_path
 from bridge.control.peers import ctl_command, probe
 from bridge.errors import BridgeError, ExitCode
@@ -257,6 +260,7 @@ async def run_check(name: str, overrides: list[str], beep: bool,
         return _report([Item(False, "profile valid", str(exc), exc.exit_code)], as_json, out)
     items = [Item(True, "profile valid", profile.origin)]
     items += [Item(True, "profile", warning, warn=True) for warning in profile.warnings]
+    items += schema_items(profile)  # what Vapi's schema would refuse with 400
     running, theirs = await _running(profile)
     ours = any(item.ok for item in running)  # this profile's daemon runs: its port, its file
     items += _extras(profile) + _paths(profile) + running

@@ -110,6 +110,10 @@ def _apply_override(data: dict[str, Any], item: str) -> str:
     field_name, *inner = field_name.split(".")
     if "" in (field_name, *inner):
         raise ProfileError(f"--set {shown}: a key name is empty; expected SECTION.KEY=VALUE")
+    if inside and (indexed := [p for p in inner if "[" in p]):  # messages[0]: no key name
+        whole = inert(key.split(indexed[0])[0] + indexed[0].split("[")[0], 80)
+        raise ProfileError(f"--set {shown}: a list's item cannot be set by its index — give "
+                           f"the whole list, as YAML: --set '{whole}=[…]'")
     if inner and field_name in SPEC.get(section, {}):  # inside a mapping: overrides.KEY=…
         if not isinstance(SPEC[section][field_name], MappingField):
             raise ProfileError(f"--set {shown}: {section}.{field_name} is not a mapping; "

@@ -85,8 +85,8 @@ class AssistantSettings:
     overrides: dict[str, Any] = key(  # noqa: RUF009 (key() is a dataclasses.field)
         Mapping(default={}),
         "assistantOverrides, passed to Vapi as written; Vapi refuses keys its schema lacks "
-        "(400 \"should not exist\") — clientMessages: [..., assistant.speechStarted] opts in "
-        "to caption events",
+        "(400 \"should not exist\"; vapi-bridge check warns of them) — clientMessages: [..., "
+        "assistant.speechStarted] opts in to caption events",
         block="variableValues:\n"
               "  desk: Front desk, ground floor\n"
               "# firstMessage: \"Hello! How can I help?\"\n"

@@ -52,6 +52,11 @@ def defaults(name: str) -> tuple[str, ...]:
     return tuple(_data()["defaults"][name])
 
 
+def committed() -> str:
+    """The date of the schema these names come from (e.g. ``2026-08-18``)."""
+    return str(_data()["source"]["committed"])
+
+
 def source() -> str:
     meta = _data()["source"]
     return f"{meta['url']} (of {meta['committed']}, extracted {meta['extracted']})"

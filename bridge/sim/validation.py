@@ -14,6 +14,7 @@ from typing import Any
 from bridge.sim import schema, schema_deep
 from bridge.sim.calls import CallOptions
 from bridge.sim.config import SimConfig
+from bridge.sim.variables import render, variable_values
 from bridge.sim.wirecodec import DEFAULT_RATES, FORMATS, WireFormat
 
 SOURCES = ("assistantId", "assistant", "squadId", "squad", "workflowId", "workflow")
@@ -53,6 +54,7 @@ def _check_client_messages(cm: Any, where: str) -> list[str]:
 def _check_assistant_fields(obj: dict[str, Any], where: str, strict: bool) -> list[str]:
     component = "AssistantOverrides" if where == "assistantOverrides" else "CreateAssistantDTO"
     errors = unknown_keys(obj, component, where)
+    obj = {k: v for k, v in obj.items() if v is not None}  # null: not given (@IsOptional)
     if "firstMessage" in obj and not isinstance(obj["firstMessage"], str):
         errors.append(f"{where}.firstMessage must be a string")
     if "firstMessageMode" in obj and obj["firstMessageMode"] not in FIRST_MESSAGE_MODES:
@@ -177,13 +179,18 @@ def call_options(body: dict[str, Any], config: SimConfig) -> CallOptions:
         part = body.get(key)
         if isinstance(part, dict):
             for k, v in part.items():
+                if v is None:  # not given (@IsOptional): an inline value stays
+                    continue
                 if k == "monitorPlan":  # null: as if absent (class-validator's @IsOptional)
                     merged[k] = {**(merged.get(k) or {}), **(v or {})}
                 else:
                     merged[k] = v
     plan = merged.get("monitorPlan") or {}
+    values, first = variable_values(body), merged.get("firstMessage")
+    if first is None and values:  # the stored assistant's (--first-message) is filled too
+        first = config.first_message
     return CallOptions(
-        first_message=merged.get("firstMessage"),
+        first_message=render(first, values),
         first_message_mode=merged.get("firstMessageMode", "assistant-speaks-first"),
         first_message_interruptions=merged.get("firstMessageInterruptionsEnabled", False),
         max_duration=float(merged.get("maxDurationSeconds", config.default_max_duration)),
@@ -216,5 +223,5 @@ def system_prompt(body: dict[str, Any], kind: str) -> str:
                 and m.get("role") == "system"
                 and isinstance(m.get("content"), str)
             ):
-                return m["content"]
+                return render(m["content"], variable_values(body)) or ""
     return f"You are the vapi-bridge simulator's {kind} assistant."

@@ -97,6 +97,29 @@ def test_check_fails_what_run_would_fail_on(start_sim, profiles: ProfileBuilder,
     assert "Traceback" not in result.stderr + other.stderr
 
 
+def test_check_warns_of_what_vapi_would_refuse_in_the_overrides(
+        start_sim, profiles: ProfileBuilder) -> None:
+    """A typo in an override's key, or a clientMessages entry Vapi has no such type of:
+    check said "ready: all checks passed" and `run` was then refused with 400 (devwalk
+    helper). Now a warning names each as the profile has it, and the one meant."""
+    sim = start_sim(assistant="echo")
+    profile = profiles.write(sim.base_url, assistant={"id": "echo", "overrides": {
+        "firstMesageInterruptionsEnabled": True,
+        "clientMessages": ["transcript", "user-interupted"]}})
+    result = run_bridge("check", "--profile", str(profile))
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert any(line.startswith(
+        " ! what the call sends Vapi — assistant.overrides: firstMesageInterruptionsEnabled is "
+        "no key Vapi takes (did you mean 'firstMessageInterruptionsEnabled'?): Vapi refuses "
+        "the call with 400") for line in lines), lines
+    assert (" ! what the call sends Vapi — assistant.overrides.clientMessages: "
+            "'user-interupted' is no message type Vapi sends (did you mean "
+            "'user-interrupted'?)") in lines
+    assert lines[-1] == "ready: all checks passed (3 warnings)"  # and the profile's own
+    assert "Traceback" not in result.stderr
+
+
 def test_check_finds_the_assistant_and_a_writable_recording_directory(
         start_sim, profiles: ProfileBuilder, tmp_path: Path) -> None:
     sim = start_sim(assistant="echo")

@@ -187,6 +187,17 @@ def test_null_is_a_missing_optional_field_as_to_vapi(client: httpx.Client) -> No
     body = {**ws_body(), "assistantOverrides": {"firstMessage": "", "voicemailMessage": None,
                                                 "endCallMessage": None}}
     assert post(client, body).status_code == 201
+    # the fields the simulator reads itself too: `--set assistant.overrides.firstMessage=`
+    # (null) was a 400 "must be a string" (devwalk helper); an inline value stays
+    nulls = dict.fromkeys(("firstMessage", "firstMessageMode", "maxDurationSeconds",
+                           "firstMessageInterruptionsEnabled", "clientMessages"))
+    body = {"assistant": {"firstMessage": "Hi there", "model": {
+        "provider": "openai", "model": "gpt-4o-mini"}}, "assistantOverrides": nulls,
+        "transport": {"provider": "vapi.websocket"}}
+    created = post(client, body)
+    assert created.status_code == 201, created.text
+    rep = client.get(f"/_sim/calls/{created.json()['id']}").json()
+    assert rep["options"]["firstMessage"] == "Hi there"
 
 
 def test_inline_assistant_is_accepted(client: httpx.Client) -> None:
@@ -197,6 +208,22 @@ def test_inline_assistant_is_accepted(client: httpx.Client) -> None:
     call = post(client, body).json()
     got = client.get(f"/call/{call['id']}", headers=AUTH).json()
     assert got["messages"][0]["message"] == "Be brief."
+
+
+def test_variable_values_fill_the_first_message_and_the_prompt(client: httpx.Client) -> None:
+    """As Vapi does: a developer's `Hello {{desk}}` was spoken and transcribed as written
+    (devwalk helper). A name no value reached is left as written, so it shows."""
+    body = {"assistant": {"firstMessage": "Hello {{desk}}, {{ visitor.name }}! {{missing}}",
+                          "model": {"provider": "openai", "model": "gpt-4o-mini", "messages": [
+                              {"role": "system", "content": "You work at {{desk}}."}]}},
+            "assistantOverrides": {"variableValues": {"desk": "Front desk",
+                                                      "visitor": {"name": "Ms Lee"}}},
+            "transport": {"provider": "vapi.websocket"}}
+    call = post(client, body).json()
+    rep = client.get(f"/_sim/calls/{call['id']}").json()
+    assert rep["options"]["firstMessage"] == "Hello Front desk, Ms Lee! {{missing}}"
+    got = client.get(f"/call/{call['id']}", headers=AUTH).json()
+    assert got["messages"][0]["message"] == "You work at Front desk."
 
 
 def test_sim_report_redacts_authorization(client: httpx.Client) -> None:

@@ -275,10 +275,14 @@ def test_an_override_sets_one_key_inside_the_assistant_overrides() -> None:
     ("assistant.overrides.firstMessage.x=1", "--set assistant.overrides.firstMessage.x: "
                                              "assistant.overrides.firstMessage is not a "
                                              "mapping"),
+    # a list item by index was sent to Vapi as a key named "messages[0]" (devwalk helper)
+    ("assistant.overrides.model.messages[0].content=x", "--set assistant.overrides.model."
+     "messages[0].content: a list's item cannot be set by its index — give the whole list, "
+     "as YAML: --set 'assistant.overrides.model.messages=[…]'"),
 ])
 def test_a_nested_override_is_checked_as_a_flat_one(item: str, expected: str) -> None:
-    """A typo in the section or key gets the usual hint; an empty key name, or a key inside
-    a value that is not a mapping, is refused rather than sent to Vapi."""
+    """A typo in the section or key gets the usual hint; an empty key name, a key inside
+    a value that is not a mapping, or a list's item, is refused rather than sent to Vapi."""
     with pytest.raises(ProfileError) as err:
         parse_profile(GOOD + "  overrides: {firstMessage: Hi}\n", origin="kiosk.yaml",
                       overrides=[item])

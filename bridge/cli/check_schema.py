@@ -1,0 +1,90 @@
+"""`check`'s look at the assistant the profile sends Vapi: the POST /call body
+(`assistant.id` or `assistant.inline`, `assistant.overrides`, the call's own settings)
+against the copy of Vapi's published schema the simulator holds (`bridge/sim`'s
+validation, the checks that make it answer 400 as Vapi does). A key the schema lacks (a
+typo: `firstMesage`), a value of the wrong type or outside its range, a `clientMessages`
+entry that is no message type: each is one warning with the fix, since Vapi refuses the
+call with 400 and `run` would learn it only then. Warnings, not failures: a key Vapi added
+after that copy's date is not known here.
+"""
+
+from __future__ import annotations
+
+import re
+
+from bridge.cli.check_item import Item
+from bridge.inert import inert
+from bridge.profile import Profile
+from bridge.profile.fields import suggest
+from bridge.sim import schema  # the simulator's copy of Vapi's schema (no aiohttp needed)
+from bridge.sim.config import SimConfig
+from bridge.sim.validation import validate_body
+
+SHOWN = 5  # problems listed one by one; the rest counted
+WHAT = "what the call sends Vapi"
+# the body's names for the profile's keys (the transport's come from wire.*, always valid)
+KEYS = (("assistantOverrides", "assistant.overrides"), ("assistant", "assistant.inline"))
+UNKNOWN = re.compile(r"(?:(?P<where>.+)\.)?property (?P<key>.+) should not exist")
+NESTED = re.compile(r"\((assistantOverrides|assistant)\.")
+ENUM_MISS = re.compile(r"(?P<where>.+)\.each value in (?P<field>\w+) must be one of the "
+                       r"following values: .*")
+
+
+def schema_items(profile: Profile) -> list[Item]:
+    """One warning per problem Vapi's schema finds in what `run` would send (none: [])."""
+    errors = validate_body(profile.create_body(), SimConfig(strict_limits=True))
+    if not errors:
+        return []
+    found = [_worded(error, profile) for error in errors]
+    tail = (f"Vapi refuses the call with 400 — fix the profile (Vapi's published schema of "
+            f"{schema.committed()}; a key added since is not known here)")
+    items = [Item(True, WHAT, f"{problem}: {tail}" if n == 0 else problem, warn=True)
+             for n, problem in enumerate(found[:SHOWN])]
+    if len(found) > SHOWN:
+        items.append(Item(True, WHAT, f"and {len(found) - SHOWN} more", warn=True))
+    return items
+
+
+def _profile_path(where: str) -> str:
+    for body, key in KEYS:
+        if where == body or where.startswith(f"{body}."):
+            return key + where[len(body):]
+    return where
+
+
+def _worded(error: str, profile: Profile) -> str:
+    """Vapi's (NestJS's) wording, with the profile's key names and a likely fix."""
+    if (unknown := UNKNOWN.fullmatch(error)) is not None:
+        where, key = unknown["where"] or "", unknown["key"]
+        meant = suggest(key, sorted(_keys_at(where)))
+        hint = f" (did you mean '{meant}'?)" if meant else ""
+        return f"{_profile_path(where) or 'the call'}: {inert(key, 80)} is no key Vapi takes{hint}"
+    if (miss := ENUM_MISS.fullmatch(error)) is not None:
+        values = schema.enum("clientMessages") if miss["field"] == "clientMessages" else ()
+        listed = _listed(profile, miss["where"], miss["field"])
+        wrong = [v for v in listed if v not in values] if values else []
+        if wrong:
+            hints = [f"'{m}'" for m in (suggest(str(w), values) for w in wrong) if m]
+            shown = ", ".join(f"'{inert(str(w), 40)}'" for w in wrong)
+            return (f"{_profile_path(miss['where'])}.{miss['field']}: {shown} "
+                    f"{'is' if len(wrong) == 1 else 'are'} no message type Vapi sends"
+                    + (f" (did you mean {', '.join(hints)}?)" if hints else ""))
+    first, _, rest = error.partition(" ")
+    rest = NESTED.sub(lambda m: f"({_profile_path(m[1])}.", rest)  # "… shapes (assistant.x …"
+    return inert(f"{_profile_path(first)} {rest}", 300)
+
+
+def _keys_at(where: str) -> frozenset[str]:
+    """The keys Vapi takes where an unknown one was found, for the levels the schema's key
+    lists cover (deeper ones: none, so no guess)."""
+    component = {"assistantOverrides": "AssistantOverrides", "assistant": "CreateAssistantDTO",
+                 "assistantOverrides.monitorPlan": "MonitorPlan",
+                 "assistant.monitorPlan": "MonitorPlan"}.get(where)
+    return schema.keys(component) if component else frozenset()
+
+
+def _listed(profile: Profile, where: str, field: str) -> list[object]:
+    part = {"assistantOverrides": profile.assistant.overrides,
+            "assistant": profile.assistant.inline}.get(where) or {}
+    value = part.get(field) if isinstance(part, dict) else None
+    return list(value) if isinstance(value, list) else []
