@@ -86,7 +86,8 @@ def _refusal(answer: Answer, what: str, key_fix: str = KEY_FIX) -> Exception | N
         return ProfileError(connect_errors.proxy_login(str(answer.request.url)))
     if status == 400:
         return ApiRequestError(f"Vapi refused {what} (400 Bad Request): {text} — fix the "
-                               f"assistant/overrides in the profile or the --set that gave them")
+                               f"assistant/overrides in the profile or the --set that gave them "
+                               f"(`vapi-bridge check` names each in the profile's keys)")
     if status == 401:
         return AuthError(f"Vapi rejected the API key (401): {text} — {key_fix}")
     if status == 402:
