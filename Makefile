@@ -228,7 +228,7 @@ lint: venv
 # commands its figures come from. pipecat_path.py is Pipecat's half of pipeline_cpu.py, run
 # by it in Pipecat's own venv (made once in out/pipecat-venv, about 40 s).
 BENCHES := resample pipeline_cpu device_floors redact echo recording_loop bargein jitter latency soak \
-  wake_word process_cpu wake_cost echo_visitor
+  wake_word process_cpu wake_cost echo_visitor parse_cost
 BENCH_ARGS_redact := --calls 2000
 BENCH_ARGS_recording_loop := --seconds 3
 BENCH_ARGS_bargein := --runs 1
@@ -240,6 +240,7 @@ BENCH_ARGS_process_cpu := --seconds 6 --strace-seconds 3
 BENCH_ARGS_wake_cost := --reps 100
 BENCH_ARGS_device_floors := --seconds 2 --rounds 1 --warmup 1
 BENCH_ARGS_echo_visitor := --phrases 2 --rooms 1
+BENCH_ARGS_parse_cost := --runs 5
 
 bench: venv
 	@for b in benchmarks/*.py; do n=$$(basename $$b .py); \

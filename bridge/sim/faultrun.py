@@ -6,6 +6,7 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING
 
+from bridge.sim import longcall
 from bridge.sim.events import MALFORMED_FRAMES
 from bridge.sim.hostile import HOSTILE_FRAMES, OVERSIZED
 
@@ -28,6 +29,8 @@ def start_socket_faults(s: CallPort) -> None:
         s.spawn(_malformed(s, f.number(1.0) or 1.0))
     if (f := faults.get("hostile-text")) is not None:
         s.spawn(_hostile(s, f.number(0.5)))
+    if (f := faults.get("long-history")) is not None:
+        s.spawn(_long_history(s, f.number(), f.at(0.0)))
     if (f := faults.get("echo-secrets")) is not None:
         s.spawn(_echo_secrets(s, f.number(0.5)))
     if (f := faults.get("vapi-error")) is not None and f.arg:
@@ -96,6 +99,17 @@ async def _hostile(s: CallPort, at: float) -> None:
             return
         s.outbox.raw(frame)
         await asyncio.sleep(0.02)
+
+
+async def _long_history(s: CallPort, kib: float, period: float) -> None:
+    """`long-history=KIB[@SECONDS]`: the earlier turns made at once, off the loop (~0.2 s
+    for a megabyte), then (`period` > 0) a conversation-update every `period` s too (a busy
+    call's turns, each a frame of KIB KiB and more), whoever is speaking."""
+    await asyncio.to_thread(longcall.earlier, kib)
+    while period > 0 and not s.ended:
+        await asyncio.sleep(period)
+        if not s.ended:
+            s.emit_conversation()
 
 
 def echoed_secrets(s: CallPort) -> str:

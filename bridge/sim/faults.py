@@ -53,6 +53,12 @@ FAULTS: dict[str, tuple[str, str]] = {
         "call's id and URLs and the private key (a proxy's error page, a model repeating "
         "its prompt)",
     ),
+    "long-history": (
+        "KIB[@SECONDS]",
+        "every conversation-update carries KIB KiB of earlier turns (a long call's: Vapi "
+        "sends the whole conversation each time), a turn more each time; @SECONDS: one is "
+        "also sent every SECONDS, whoever is speaking",
+    ),
     "odd-binary": (
         "",
         "every downlink binary frame has an odd length, even with --chunking frames",
@@ -128,6 +134,7 @@ FAULTS: dict[str, tuple[str, str]] = {
 }
 
 NEEDS_ARG = {
+    "long-history",
     "control-slow",
     "listen-encoding",
     "connect-delay",

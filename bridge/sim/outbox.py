@@ -44,7 +44,9 @@ class Outbox:
         a client reads them back to back, with no pause between (`tiny-frames`)."""
         self._put(_Item("frames", chunks))
 
-    def event(self, event: dict[str, Any], record: dict[str, Any] | None = None) -> None:
+    def event(self, event: dict[str, Any] | str, record: dict[str, Any] | None = None) -> None:
+        """`event`: a dict, or its JSON text already made (then `record` is what the call's
+        record keeps of it)."""
         self._put(_Item("event", (event, record if record is not None else event)))
 
     def raw(self, text: str) -> None:
@@ -104,7 +106,7 @@ class Outbox:
             rec.downlink_chunk_sizes.extend(map(len, item.data))
         elif item.kind == "event":
             event, record = item.data
-            await self.ws.send_str(json.dumps(event))
+            await self.ws.send_str(event if isinstance(event, str) else json.dumps(event))
             rec.events_sent.append({"at": rec.since_connect(), "event": record})
         else:
             await self.ws.send_str(item.data)

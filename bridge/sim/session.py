@@ -15,6 +15,7 @@ import numpy as np
 from aiohttp import WSMsgType, web
 
 from bridge.sim import events as ev
+from bridge.sim import longcall
 from bridge.sim.assistants import make_assistant
 from bridge.sim.calls import CallRecord
 from bridge.sim.commands import handle_text, run
@@ -61,6 +62,7 @@ class CallSession:
         self.pump: DownlinkPump | None = None
         self.customer_muted = False
         self.user_turn = 0
+        self.history_turns = 0  # long-history: conversation-updates sent so far
         self.ended = self.ended_sent = self.blackholed = False
         self.unblackhole = asyncio.Event()
         self.linger_s = 0.0
@@ -93,7 +95,12 @@ class CallSession:
                                       bracketed="bracketed-finals" in faults))
 
     def emit_conversation(self) -> None:
-        self.emit(ev.conversation_update(self.rec.conversation, "spec-shapes" in self.rec.faults))
+        event = ev.conversation_update(self.rec.conversation, "spec-shapes" in self.rec.faults)
+        if (f := self.rec.faults.get("long-history")) is None:
+            self.emit(event)
+        elif not self.ended_sent and ev.allowed(event, self.rec.options.client_messages):
+            self.history_turns += 1  # each one a turn longer than the last
+            self.outbox.event(*longcall.padded(event, f.number(), self.history_turns))
 
     def command(self, msg: dict[str, Any], via: str = "socket") -> None:
         """Run a validated client command (``via`` "socket" or "control")."""

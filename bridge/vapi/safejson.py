@@ -1,21 +1,34 @@
-"""JSON from the network, bounded: size and nesting are checked before parsing, so no
-input can exhaust the stack (the decoder recurses once per level) or raise anything but
-`UnsafeJson`, a `ValueError`. `NaN` and `Infinity`, which Python's json would take, are
-not JSON and are refused too, as is a number too large for a float (`1e999`, which would
-become infinity): printed again, each would be a number no JSON reader takes. An integer
-of more than 18 digits is a float (so none is too large to compare or convert).
+"""JSON from the network, bounded: size and nesting are checked, so no input can exhaust
+the stack (the decoder recurses once per level) or raise anything but `UnsafeJson`, a
+`ValueError`. `NaN` and `Infinity`, which Python's json would take, are not JSON and are
+refused too, as is a number too large for a float (`1e999`, which would become infinity):
+printed again, each would be a number no JSON reader takes. An integer of more than 18
+digits is a float (so none is too large to compare or convert).
 
 Vapi's messages nest about ten levels deep; `MAX_DEPTH` leaves room for tool-call
-arguments. The depth is read from the text itself, string literals removed, with one
-vectorised pass (numpy) so a megabyte costs milliseconds, not a Python loop.
+arguments. The text is parsed first: CPython's decoder counts its levels against the
+recursion limit and raises `RecursionError` past it (a megabyte of `[`: at once), and the
+value is then walked level by level, without recursion, for the bound. The depth used to
+be read from the text before parsing, its string literals removed by a regular expression
+that held the GIL for its whole run. A long call's `conversation-update` (Vapi sends the
+whole conversation each turn, up to the socket's 1 MiB) then kept the speaker's and the
+microphone's PortAudio callbacks (Python: they need the GIL) waiting behind 12.5 ms of
+the loop's CPU, 29-41 ms of wall time on a loaded machine, and on the rig the speaker
+underflowed; now 3 ms, 8-12 ms (benchmarks/parse_cost.py, docs/performance.md). Parsing
+hands the GIL over at each number it converts (the `parse_int`/`parse_float` hooks are
+Python), and the walk is Python too. The text's own depth (`nesting`, vectorised) is
+still read where the decoder's guard is too lax to trust (a recursion limit raised past
+`DECODER_SAFE_LIMIT`) and to say how deep a refused text is.
 """
 
 from __future__ import annotations
 
 import functools
+import gc
 import json
 import math
 import re
+import sys
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # imported at the first deep text: the profile's loader (`ctl`) does without
@@ -23,6 +36,16 @@ if TYPE_CHECKING:  # imported at the first deep text: the profile's loader (`ctl
 
 MAX_BYTES = 2**20
 MAX_DEPTH = 64
+# the decoder's recursion is guarded by the interpreter's recursion limit: up to this (the
+# default is 1000) its C frames fit any thread's stack (20,000 levels took 3.3 MB); past it
+# (raised by a script that imports the client) the text's depth is checked first, as before
+DECODER_SAFE_LIMIT = 10_000
+_CONTAINERS = (dict, list)
+# a text this long is parsed with the cyclic collector paused: the objects it makes (a
+# megabyte: ~10,000 lists and dicts) set off a dozen young collections mid-parse, and now
+# and then a full one over the whole heap (46-55 ms with 150,000 objects), each holding the
+# GIL throughout; paused, the young ones come once, after it
+GC_PAUSE_CHARS = 64 * 1024
 
 # a string literal; its closing quote optional, so that a quote never closed (`"\\"\\"…`)
 # is one match to the end rather than a failed search from each quote inside it, which
@@ -79,22 +102,59 @@ def nesting(text: str) -> int:
     return int(np.cumsum(steps).max())
 
 
+def deeper(value: Any, limit: int) -> bool:
+    """Whether a parsed JSON value nests past `limit` levels (as `nesting` counts them), read
+    one level at a time: no recursion, and it stops at the level past the limit."""
+    level = [value] if type(value) in _CONTAINERS else []
+    for _ in range(limit):
+        if not level:
+            return False
+        level = [c for v in level for c in (v.values() if type(v) is dict else v)
+                 if type(c) in _CONTAINERS]
+    return bool(level)
+
+
+def _decode(text: str) -> Any:
+    return json.loads(text, parse_constant=_not_json, parse_float=_finite, parse_int=_integer)
+
+
+def _decode_paused(text: str) -> Any:
+    """`_decode` with the cyclic collector paused (if it runs: a program may have stopped
+    it itself)."""
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        return _decode(text)
+    finally:
+        if paused:
+            gc.enable()
+
+
+def _too_deep(text: str, max_depth: int) -> UnsafeJson:
+    return UnsafeJson(f"nested {nesting(text)} deep, more than {max_depth}")
+
+
 def loads(data: str | bytes | bytearray, *, max_bytes: int = MAX_BYTES,
           max_depth: int = MAX_DEPTH) -> Any:
     """Parse JSON text within the bounds; raises only `UnsafeJson`."""
     if len(data) > max_bytes:
         raise UnsafeJson(f"{len(data)} bytes, more than {max_bytes}")
+    text = ""
     try:
         text = data if isinstance(data, str) else bytes(data).decode("utf-8")
         # no deeper than it has opening brackets (in strings too): Vapi's usual message has
-        # a few dozen, and the scan (~35 us each, 13 % of a transcript flood's parsing) is
-        # then not needed
-        opened = text.count("[") + text.count("{")
-        if opened > max_depth and (depth := nesting(text)) > max_depth:
-            raise UnsafeJson(f"nested {depth} deep, more than {max_depth}")
-        return json.loads(text, parse_constant=_not_json, parse_float=_finite,
-                          parse_int=_integer)
+        # a few dozen, and the walk is then not needed
+        deep = text.count("[") + text.count("{") > max_depth
+        if deep and sys.getrecursionlimit() > DECODER_SAFE_LIMIT and \
+                nesting(text) > max_depth:
+            raise _too_deep(text, max_depth)
+        value = _decode(text) if len(text) < GC_PAUSE_CHARS else _decode_paused(text)
     except UnsafeJson:
         raise
-    except (ValueError, RecursionError, MemoryError) as exc:  # UnicodeDecodeError is one
+    except RecursionError:  # the decoder's own guard: nested past the recursion limit
+        raise _too_deep(text, max_depth) from None
+    except (ValueError, MemoryError) as exc:  # UnicodeDecodeError is one
         raise UnsafeJson(f"invalid JSON ({exc.__class__.__name__})") from None
+    if deep and deeper(value, max_depth):
+        raise _too_deep(text, max_depth)
+    return value

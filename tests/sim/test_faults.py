@@ -276,3 +276,28 @@ def test_user_partials_come_while_the_visitor_speaks() -> None:
             await peer.close()
 
     run(body())
+
+
+def test_long_history_sends_a_long_calls_conversation_updates() -> None:
+    """`long-history=KIB@S`: each conversation-update carries KIB KiB of earlier turns in
+    Vapi's two shapes, a turn more each time, one every S s too; the record keeps its size."""
+    async def body() -> None:
+        async with simulator() as sim:
+            call = await create_call(sim, params=fault("long-history=200@0.2"))
+            peer = await Peer.open(call["transport"]["websocketCallUrl"])
+            await wait_until(lambda: len(peer.find("conversation-update")) >= 2, 8)
+            first, second = peer.find("conversation-update")[:2]
+            assert len(second["messages"]) == len(first["messages"]) + 1
+            assert len(first["messagesOpenAIFormatted"]) == len(first["messages"])
+            assert {"role", "message", "time", "secondsFromStart"} <= set(first["messages"][0])
+            sizes = [len(t) for t in peer.texts if '"conversation-update"' in t[:40]]
+            assert 200 * 1024 <= sizes[0] < sizes[1] < 220 * 1024
+            await peer.send_json({"type": "end-call"})
+            await peer.wait_event("status-update", status="ended")
+            rep = await sim_report(sim, call["id"])
+            kept = [e["event"] for e in rep["eventsSent"]
+                    if e["event"]["type"] == "conversation-update"]
+            assert kept[0] == {"type": "conversation-update", "longHistoryBytes": sizes[0]}
+            await peer.close()
+
+    run(body())
