@@ -52,8 +52,11 @@ class OutFile:
                                  f"written is kept, a valid WAV") from None
         self._lock: int | None = None
         try:
-            os.close(open_private(out, os.O_WRONLY))  # made 0600; not emptied: not ours yet
+            # made 0600 if missing; neither emptied nor made private while not ours: a
+            # daemon's output another user reads was left 0600 by a listen refused on it
+            os.close(os.open(out, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600))
             self._lock = claim(out)
+            os.close(open_private(out, os.O_WRONLY))  # ours now: 0600, as a recording
             self._wav = WavWriter(out, rate, channels=channels, on_error=failed)
         except Busy:
             raise AudioFileError(busy(out)) from None

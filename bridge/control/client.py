@@ -190,18 +190,30 @@ def stream(path: Path, req: dict[str, Any], timeout: float = DEFAULT_TIMEOUT_S
            ) -> tuple[dict[str, Any], Iterator[bytes]]:
     """A streaming request (`events`): the daemon's first answer, and its lines after it
     (each a JSON line, newline included) until the daemon closes the stream. The answer
-    comes within `timeout`; the lines take as long as they take. A connection that breaks
+    comes within `timeout` (whole, as `request`'s: a trickle held `ctl events` for as long
+    as it lasted); the lines take as long as they take. A connection that breaks
     mid-stream raises `NoDaemon` from the iterator."""
+    deadline = time.monotonic() + timeout
     sock = connect(path, req, timeout)
-    reader = sock.makefile("rb")
+    first = bytearray()  # a byte at a time (a short line): what follows is the lines'
     with _in_words(path, timeout, sock):
-        first = reader.readline(MAX_ANSWER)
+        while not first.endswith(b"\n") and len(first) < MAX_ANSWER:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError
+            sock.settimeout(left)
+            if not (byte := sock.recv(1)):
+                break
+            first += byte
+    reader = sock.makefile("rb")
     try:
-        answer = _parse_answer(path, first)
+        answer = _parse_answer(path, bytes(first))
     except BridgeError:
+        reader.close()
         sock.close()
         raise
     if not answer.get("ok"):  # refused: nothing follows
+        reader.close()
         sock.close()
         return answer, iter(())
     sock.settimeout(None)

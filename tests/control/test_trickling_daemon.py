@@ -1,7 +1,8 @@
 """Something on a control socket that answers a byte at a time, never a whole line, holds
 neither `run`/`check`'s probe nor a `ctl` request past its timeout: the timeout was each
 read's, so a byte every 0.2 s kept the 2 s probe (and `ctl`'s 30 s) waiting for as long as
-the trickle lasted."""
+the trickle lasted. `ctl events` too: its first answer was read with the same per-read
+timeout."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from bridge.control.client import request
+from bridge.control.client import request, stream
 from bridge.control.peers import probe
 from bridge.errors import NetworkError
 
@@ -66,3 +67,10 @@ def test_a_trickling_socket_holds_neither_the_probe_nor_ctl(trickling: Path) -> 
     with pytest.raises(NetworkError, match="did not answer within 1 s"):
         request(trickling, {"cmd": "status"}, timeout=1.0)
     assert time.monotonic() - start < TRICKLE_S / 2
+
+
+def test_a_trickling_socket_does_not_hold_ctl_events(trickling: Path) -> None:
+    start = time.monotonic()
+    with pytest.raises(NetworkError, match="did not answer within 1 s"):
+        stream(trickling, {"cmd": "events"}, timeout=1.0)
+    assert time.monotonic() - start < TRICKLE_S / 2, "ctl events waited for the trickle"

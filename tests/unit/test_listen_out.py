@@ -51,6 +51,11 @@ def test_a_daemons_output_file_is_not_a_listens(tmp_path: Path) -> None:
         try:
             with pytest.raises(UsageError, match=BUSY):
                 check_out(tmp_path / "out.wav")
+            (tmp_path / "out.wav").chmod(0o644)  # its owner's: read by another user's player
+            with pytest.raises(AudioFileError, match=BUSY):  # (a race lost: at first audio)
+                OutFile(tmp_path / "out.wav", 8000, 1)
+            mode = (tmp_path / "out.wav").stat().st_mode & 0o777
+            assert mode == 0o644, f"a refused listen made the daemon's file {mode:o}"
         finally:
             sink.close()
 

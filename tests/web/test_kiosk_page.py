@@ -482,3 +482,33 @@ def test_in_loop_mode_the_last_visitor_leaves_and_a_failed_call_offers_no_end(
         assert page.evaluate("button.hidden"), "End offered with no call being placed"
     finally:
         page.close()
+
+
+def test_a_call_the_screen_did_not_see_begin_does_not_show_the_last_visitors_lines(
+        browser: Any) -> None:
+    """The screen's stream is cut (Wi-Fi, a relay, the daemon restarted) after one
+    visitor's call, and comes back with the next call under way: a new stream gives its
+    state (`in-call`, another call) and that call's lines, not the `connecting` that clears
+    the screen. The last visitor's words stayed beside the new visitor's for the whole
+    call (the 20 s after it ended were cancelled by the new state). The page alone."""
+    page = browser.new_page()
+    try:
+        page.clock.install()
+        page.set_content(KIOSK_HTML.read_text())
+        page.evaluate("() => { mode = 'loop'; connected = true; }")
+        first = [{"event": "connecting"}, {"event": "in-call", "call": "1a2b3c4d"},
+                 {"event": "transcript", "role": "visitor", "final": True,
+                  "text": "I am here to see Dr Jones about my test results"}]
+        page.evaluate(GIVE, first)
+        page.evaluate(GIVE, [{"event": "in-call", "call": "1a2b3c4d"}])  # (a new stream:
+        assert len(page.evaluate(SCREEN)) == 1, "the same call keeps its lines"  # its own)
+        for gone in ([], [{"event": "ended", "reason": "customer-ended-call"}]):
+            page.evaluate(GIVE, [*first, *gone])
+            page.evaluate(GIVE, [  # the next call, as a new stream gives it
+                {"event": "in-call", "call": "5e6f7a8b", "seq": 7, "at": 2000},
+                {"event": "transcript", "role": "visitor", "final": True,
+                 "text": "Where are the lifts?", "seq": 9, "at": 2001}])
+            assert page.evaluate(SCREEN) == ["visitor: Where are the lifts?"], \
+                f"after {gone or 'no ended'}"
+    finally:
+        page.close()
