@@ -16,7 +16,7 @@ from bridge.cli.check_item import Item
 from bridge.inert import inert
 from bridge.profile import Profile
 from bridge.profile.fields import suggest
-from bridge.sim import schema  # the simulator's copy of Vapi's schema (no aiohttp needed)
+from bridge.sim import schema, schema_deep  # the simulator's copy: no aiohttp needed
 from bridge.sim.config import SimConfig
 from bridge.sim.validation import validate_body
 
@@ -56,7 +56,7 @@ def _worded(error: str, profile: Profile) -> str:
     """Vapi's (NestJS's) wording, with the profile's key names and a likely fix."""
     if (unknown := UNKNOWN.fullmatch(error)) is not None:
         where, key = unknown["where"] or "", unknown["key"]
-        meant = suggest(key, sorted(_keys_at(where)))
+        meant = suggest(key, sorted(_keys_at(where, profile)))
         hint = f" (did you mean '{meant}'?)" if meant else ""
         return f"{_profile_path(where) or 'the call'}: {inert(key, 80)} is no key Vapi takes{hint}"
     if (miss := ENUM_MISS.fullmatch(error)) is not None:
@@ -74,13 +74,16 @@ def _worded(error: str, profile: Profile) -> str:
     return inert(f"{_profile_path(first)} {rest}", 300)
 
 
-def _keys_at(where: str) -> frozenset[str]:
-    """The keys Vapi takes where an unknown one was found, for the levels the schema's key
-    lists cover (deeper ones: none, so no guess)."""
+def _keys_at(where: str, profile: Profile) -> frozenset[str]:
+    """The keys Vapi takes where an unknown one was found: the top levels' key lists, else
+    the whole schema's at that path for the shape written there (a voice's by its provider;
+    none where the shape is not told, so no guess)."""
     component = {"assistantOverrides": "AssistantOverrides", "assistant": "CreateAssistantDTO",
                  "assistantOverrides.monitorPlan": "MonitorPlan",
                  "assistant.monitorPlan": "MonitorPlan"}.get(where)
-    return schema.keys(component) if component else frozenset()
+    if component:
+        return schema.keys(component)
+    return schema_deep.keys_at(profile.create_body(), where) if where else frozenset()
 
 
 def _listed(profile: Profile, where: str, field: str) -> list[object]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 import sys
 from functools import cache
 from pathlib import Path
@@ -63,6 +64,20 @@ def _branches(value: Any, options: list[dict[str, Any]]) -> list[dict[str, Any]]
     return options
 
 
+def _unknown_kind(value: Any, options: list[dict[str, Any]], path: str) -> list[str]:
+    """A `type` or `provider` that every branch names and none has: that field, with all
+    the values the branches take (the first branch's own error said `voice.provider must
+    be one of the following values: azure` of an `elevenlabs` voice, whose name is 11labs)."""
+    for field in ("type", "provider"):
+        kinds = [b.get("properties", {}).get(field, {}).get("enum") for b in options]
+        if isinstance(value, dict) and field in value and kinds and all(kinds):
+            allowed = list(dict.fromkeys(k for kind in kinds for k in kind))
+            return [] if value[field] in allowed else [
+                f"{_name(path, field)} must be one of the following values: "
+                + ", ".join(map(str, allowed))]
+    return []
+
+
 def check(value: Any, schema: dict[str, Any], path: str = "") -> list[str]:
     """What Vapi would refuse in `value` against `schema` (empty: nothing)."""
     schema = _deref(schema)
@@ -72,8 +87,10 @@ def check(value: Any, schema: dict[str, Any], path: str = "") -> list[str]:
         return errors + (check(value, rest, path) if rest.keys() & {"properties", "enum",
                                                                      "type"} else [])
     if "oneOf" in schema or "anyOf" in schema:
-        options = _branches(value, [_deref(b) for b in schema.get("oneOf")
-                                    or schema.get("anyOf") or []])
+        every = [_deref(b) for b in schema.get("oneOf") or schema.get("anyOf") or []]
+        if unknown := _unknown_kind(value, every, path):
+            return unknown
+        options = _branches(value, every)
         results = [check(value, b, path) for b in options]
         if not results or any(not r for r in results):
             return []
@@ -137,6 +154,46 @@ def _inside(value: Any, schema: dict[str, Any], path: str) -> list[str]:
                 # to Vapi's validators (@IsOptional), a required one is checked as given
                 errors += check(item, properties[key], _name(path, key))
     return errors
+
+
+def _settled(schema: dict[str, Any], value: Any) -> dict[str, Any]:
+    """`schema` as it applies to `value`: its allOf parts' properties joined, the branch of
+    a oneOf its `type` or `provider` picks (none: {}, no guess)."""
+    schema = _deref(schema)
+    if "allOf" in schema:
+        joined = {k: v for k, v in schema.items() if k != "allOf"}
+        properties = dict(joined.get("properties") or {})
+        for part in schema["allOf"]:
+            settled = _settled(part, value)
+            properties.update(settled.get("properties") or {})
+            joined.setdefault("items", settled.get("items"))
+        return {**joined, "properties": properties}
+    if "oneOf" in schema or "anyOf" in schema:
+        every = [_deref(b) for b in schema.get("oneOf") or schema.get("anyOf") or []]
+        options = _branches(value, every)
+        return _settled(options[0], value) if len(options) == 1 else {}
+    return schema
+
+
+def keys_at(body: Any, path: str) -> frozenset[str]:
+    """The keys `CreateCallDTO` takes at `path` of `body` (`assistantOverrides.voice`,
+    `assistant.model.tools[0]`), for the shape the value there has; none where it cannot
+    tell (a oneOf whose value names no branch)."""
+    schema, value = _settled({"$ref": f"#/components/schemas/{ROOT}"}, body), body
+    for part in re.findall(r"\[\d+\]|[^.\[\]]+", path):
+        if part.startswith("["):
+            items, index = schema.get("items"), int(part[1:-1])
+            if not isinstance(value, list) or index >= len(value) or \
+                    not isinstance(items, dict):
+                return frozenset()
+            schema, value = items, value[index]
+        else:
+            properties = schema.get("properties") or {}
+            if not isinstance(value, dict) or part not in properties:
+                return frozenset()
+            schema, value = properties[part], value.get(part)
+        schema = _settled(schema, value)
+    return frozenset(schema.get("properties") or ())
 
 
 def component_errors(value: Any, name: str, path: str) -> list[str]:

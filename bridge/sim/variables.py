@@ -26,6 +26,8 @@ def variable_values(body: dict[str, Any]) -> dict[str, Any]:
 
 
 def _shown(value: Any) -> str:
+    if value is None:  # Liquid's nil: nothing (`desk:` left empty, or `--set …desk=`)
+        return ""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):

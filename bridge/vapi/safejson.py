@@ -18,7 +18,8 @@ underflowed; now 3 ms, 8-12 ms (benchmarks/parse_cost.py, docs/performance.md). 
 hands the GIL over at each number it converts (the `parse_int`/`parse_float` hooks are
 Python), and the walk is Python too. The text's own depth (`nesting`, vectorised) is
 still read where the decoder's guard is too lax to trust (a recursion limit raised past
-`DECODER_SAFE_LIMIT`) and to say how deep a refused text is.
+`DECODER_SAFE_LIMIT`, or a thread other than the main one, whose stack may be small) and
+to say how deep a refused text is.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import json
 import math
 import re
 import sys
+import threading
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # imported at the first deep text: the profile's loader (`ctl`) does without
@@ -37,8 +39,11 @@ if TYPE_CHECKING:  # imported at the first deep text: the profile's loader (`ctl
 MAX_BYTES = 2**20
 MAX_DEPTH = 64
 # the decoder's recursion is guarded by the interpreter's recursion limit: up to this (the
-# default is 1000) its C frames fit any thread's stack (20,000 levels took 3.3 MB); past it
-# (raised by a script that imports the client) the text's depth is checked first, as before
+# default is 1000) its C frames fit the main thread's stack (20,000 levels took 3.3 MB);
+# past it (raised by a script that imports the client) the text's depth is checked first,
+# as before. So it is on any other thread: its stack may be far smaller (musl's default is
+# 128 KiB, threading.stack_size() as small as 32 KiB), and 990 levels overran 128 KiB (a
+# segfault, on a server's text); the event loop of `run` and of a script is the main one's
 DECODER_SAFE_LIMIT = 10_000
 _CONTAINERS = (dict, list)
 # a text this long is parsed with the cyclic collector paused: the objects it makes (a
@@ -122,8 +127,8 @@ def _decode_paused(text: str) -> Any:
     """`_decode` with the cyclic collector paused (if it runs: a program may have stopped
     it itself)."""
     paused = gc.isenabled()
-    gc.disable()
-    try:
+    try:  # (disabled inside: a SIGINT's KeyboardInterrupt right after it leaves it on)
+        gc.disable()
         return _decode(text)
     finally:
         if paused:
@@ -132,6 +137,25 @@ def _decode_paused(text: str) -> Any:
 
 def _too_deep(text: str, max_depth: int) -> UnsafeJson:
     return UnsafeJson(f"nested {nesting(text)} deep, more than {max_depth}")
+
+
+def _past_the_stack(text: str, max_depth: int) -> UnsafeJson:
+    """The refusal for the decoder's RecursionError: too deep for the bound, or (parsed
+    where the stack is nearly used up, or under a recursion limit a program lowered) for
+    the room left, when the text is within the bound or its depth cannot be read here."""
+    try:
+        depth = nesting(text)
+    except (RecursionError, MemoryError):
+        return UnsafeJson("nested past the recursion limit")
+    if depth > max_depth:
+        return UnsafeJson(f"nested {depth} deep, more than {max_depth}")
+    return UnsafeJson(f"nested {depth} deep, past the recursion limit where it was parsed")
+
+
+def _decoder_unguarded() -> bool:
+    """Whether the decoder's own guard may let it overrun this thread's stack."""
+    return sys.getrecursionlimit() > DECODER_SAFE_LIMIT or \
+        threading.get_ident() != threading.main_thread().ident
 
 
 def loads(data: str | bytes | bytearray, *, max_bytes: int = MAX_BYTES,
@@ -145,16 +169,21 @@ def loads(data: str | bytes | bytearray, *, max_bytes: int = MAX_BYTES,
         # no deeper than it has opening brackets (in strings too): Vapi's usual message has
         # a few dozen, and the walk is then not needed
         deep = text.count("[") + text.count("{") > max_depth
-        if deep and sys.getrecursionlimit() > DECODER_SAFE_LIMIT and \
-                nesting(text) > max_depth:
+        if deep and _decoder_unguarded() and nesting(text) > max_depth:
             raise _too_deep(text, max_depth)
         value = _decode(text) if len(text) < GC_PAUSE_CHARS else _decode_paused(text)
+        # (inside the try: deep in a stack, the walk's frames and the count's may raise
+        # RecursionError too)
+        if deep and deeper(value, max_depth):
+            raise _too_deep(text, max_depth)
     except UnsafeJson:
         raise
     except RecursionError:  # the decoder's own guard: nested past the recursion limit
-        raise _too_deep(text, max_depth) from None
+        try:
+            refused = _past_the_stack(text, max_depth)
+        except RecursionError:  # no room left for even that call
+            refused = UnsafeJson("nested past the recursion limit")
+        raise refused from None
     except (ValueError, MemoryError) as exc:  # UnicodeDecodeError is one
         raise UnsafeJson(f"invalid JSON ({exc.__class__.__name__})") from None
-    if deep and deeper(value, max_depth):
-        raise _too_deep(text, max_depth)
     return value

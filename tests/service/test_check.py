@@ -120,6 +120,26 @@ def test_check_warns_of_what_vapi_would_refuse_in_the_overrides(
     assert "Traceback" not in result.stderr
 
 
+def test_check_names_the_key_meant_inside_a_voice_a_model_or_a_plan() -> None:
+    """A typo one level down (`voice.stabilty`, a tool's `sever`): the warning named no key
+    meant, as if any guess were one; the key meant is read off the schema's shape for what
+    is written there (an 11labs voice's keys)."""
+    from bridge.cli.check_schema import schema_items
+    from bridge.profile import parse_profile
+
+    text = ("assistant:\n  inline:\n    model: {provider: openai, model: gpt-4o, tools: "
+            "[{type: function, function: {name: x}, sever: {url: 'https://x'}}]}\n"
+            "    voice: {provider: 11labs, voiceId: burt, stabilty: 0.5}\n"
+            "    startSpeakingPlan: {waitSecond: 0.4}\n")
+    details = [item.detail.partition(": Vapi refuses")[0]
+               for item in schema_items(parse_profile(text, origin="kiosk.yaml"))]
+    assert sorted(details) == [
+        "assistant.inline.model.tools[0]: sever is no key Vapi takes (did you mean 'server'?)",
+        "assistant.inline.startSpeakingPlan: waitSecond is no key Vapi takes (did you mean "
+        "'waitSeconds'?)",
+        "assistant.inline.voice: stabilty is no key Vapi takes (did you mean 'stability'?)"]
+
+
 def test_check_finds_the_assistant_and_a_writable_recording_directory(
         start_sim, profiles: ProfileBuilder, tmp_path: Path) -> None:
     sim = start_sim(assistant="echo")

@@ -212,12 +212,15 @@ def test_inline_assistant_is_accepted(client: httpx.Client) -> None:
 
 def test_variable_values_fill_the_first_message_and_the_prompt(client: httpx.Client) -> None:
     """As Vapi does: a developer's `Hello {{desk}}` was spoken and transcribed as written
-    (devwalk helper). A name no value reached is left as written, so it shows."""
-    body = {"assistant": {"firstMessage": "Hello {{desk}}, {{ visitor.name }}! {{missing}}",
+    (devwalk helper). A name no value reached is left as written, so it shows; one given
+    as null (`desk:` left empty) is nothing, as Liquid's nil (it was spoken as "None")."""
+    body = {"assistant": {"firstMessage": "Hello {{desk}}, {{ visitor.name }}! {{missing}}"
+                                          "{{ unset }}",
                           "model": {"provider": "openai", "model": "gpt-4o-mini", "messages": [
                               {"role": "system", "content": "You work at {{desk}}."}]}},
             "assistantOverrides": {"variableValues": {"desk": "Front desk",
-                                                      "visitor": {"name": "Ms Lee"}}},
+                                                      "visitor": {"name": "Ms Lee"},
+                                                      "unset": None}},
             "transport": {"provider": "vapi.websocket"}}
     call = post(client, body).json()
     rep = client.get(f"/_sim/calls/{call['id']}").json()

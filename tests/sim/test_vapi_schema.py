@@ -62,6 +62,16 @@ def test_keys_and_values_outside_the_schema_are_refused(client: httpx.Client, bo
     assert any(m.startswith(expected) for m in messages), messages
 
 
+def test_a_provider_no_shape_has_is_named_with_those_there_are(client: httpx.Client) -> None:
+    """A voice's `provider: elevenlabs` (its name is 11labs): the 400, and `vapi-bridge
+    check` with it, said `voice.provider must be one of the following values: azure`, the
+    first shape's own error; now the field with every provider the schema has."""
+    messages = refused(client, ws_body(voice={"provider": "elevenlabs", "voiceId": "burt"}))
+    assert len(messages) == 1, messages
+    start = "assistantOverrides.voice.provider must be one of the following values: azure, "
+    assert messages[0].startswith(start) and ", 11labs, " in messages[0], messages
+
+
 def test_what_the_schema_has_is_accepted_and_the_201_carries_the_limits(
         client: httpx.Client) -> None:
     body = {**ws_body(firstMessage="", variableValues={"desk": "Front"},

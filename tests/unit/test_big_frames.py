@@ -106,3 +106,59 @@ def test_a_raised_recursion_limit_still_finds_nesting_past_the_stack() -> None:
                           timeout=60)
     assert done.returncode == 0, done.stderr[-500:]
     assert done.stdout.strip() == "nested 150000 deep, more than 64"
+
+
+def test_a_thread_with_a_small_stack_has_the_depth_read_before_parsing() -> None:
+    """Off the main thread the stack may be small (musl's default is 128 KiB, and
+    threading.stack_size sets any from 32 KiB): the decoder, trusted up to the recursion
+    limit, overran it on a server's text 990 levels deep (a segfault)."""
+    code = ("import threading\nfrom bridge.vapi import safejson\nsafejson.nesting('[]')\n"
+            "threading.stack_size(128 * 1024)\n"
+            "def parse():\n    try:\n        safejson.loads('[' * 990 + ']' * 990)\n"
+            "    except safejson.UnsafeJson as exc:\n        print(exc)\n"
+            "thread = threading.Thread(target=parse)\nthread.start()\nthread.join()\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, (done.returncode, done.stderr[-500:])
+    assert done.stdout.strip() == "nested 990 deep, more than 64"
+
+
+def _with_room(room: int, work: Callable[[], object]) -> object:
+    """`work()` called with about `room` frames left under the recursion limit."""
+    depth, frame = 0, sys._getframe()
+    while frame is not None:
+        depth, frame = depth + 1, frame.f_back
+
+    def down(n: int) -> object:
+        return work() if n <= 0 else down(n - 1)
+    return down(sys.getrecursionlimit() - depth - room)
+
+
+def _nest(n: int) -> int:
+    return 0 if n == 0 else _nest(n - 1)
+
+
+def test_parsed_with_the_stack_nearly_used_up_a_text_is_refused_never_raised() -> None:
+    """A parse where the recursion limit is close (a program deep in its own recursion, or
+    one that lowered the limit) is refused with UnsafeJson, as `loads` promises: the depth
+    count that words the refusal, and the walk after parsing, raised RecursionError past it
+    where the decoder had room; and a text within the bound is not called too deep for it."""
+    safejson.nesting("[]")  # numpy imported: the count's own frames only
+    first = next(room for room in range(1, 50)
+                 if _try(lambda room=room: _with_room(room, lambda: _nest(4))))
+    for room in range(first, first + 40):
+        for text, depth in (("[" * 70 + "]" * 70, 70), ('{"a": [[[1]]]}', 4)):
+            try:
+                _with_room(room, lambda text=text: safejson.loads(text))
+            except safejson.UnsafeJson as exc:
+                assert depth > safejson.MAX_DEPTH or "more than" not in str(exc), exc
+            except RecursionError:
+                pytest.fail(f"RecursionError with {room} frames left, {depth} deep")
+
+
+def _try(work: Callable[[], object]) -> bool:
+    try:
+        work()
+    except RecursionError:
+        return False
+    return True
