@@ -50,7 +50,8 @@ them and held the answer 2.1 s behind it). Only what arrived until `STALE_GRACE_
 reply's `stopped` is its own: an answer sent whole before its own `started`, with the
 visitor's "uh" between, was dropped with it (43 ms of 1.5 s heard); and before any reply
 was said stopped nothing is (the greeting's audio before its `started`, with a visitor's
-"hello?" between, was dropped whole: 43 ms of it heard).
+"hello?" between, was dropped whole: 43 ms of it heard). The operator's `say` the visitor
+may not interrupt (`Says`) is kept from all of it, and from the fallback signal.
 """
 
 from __future__ import annotations
@@ -61,6 +62,7 @@ from typing import Any
 
 from bridge.audio.base import AudioSink
 from bridge.call.downlink import Downlink
+from bridge.call.says import Says
 from bridge.call.turn_ids import Named, TurnIds
 from bridge.vapi import messages
 from bridge.vapi.interruptions import BargeInRule
@@ -108,6 +110,7 @@ class BargeIn:
         # had said stopped, still playing (sent ahead of real time): dropped at the next
         self._stale: int | None = None
         self._stale_turn = False  # ... they began after it: their first words drop it
+        self.says = Says()  # the operator's says: one the visitor may not interrupt is kept
 
     def announce(self, label: str) -> None:
         """As the call starts (the rule taken again: the assistant's clientMessages may have
@@ -132,13 +135,14 @@ class BargeIn:
             self._visitor_speaking = event.status == "started"
             if self._visitor_speaking:
                 if not self.assistant_speaking and self._stopped_at >= 0 and \
-                        self.sink.buffer.speech_queued:  # a reply Vapi said was over
+                        self.sink.buffer.speech_queued and not self.says.unbroken:
                     if self._stale is None:  # (else marked at its stop, as they spoke)
                         self._stale = self.sink.queued_mark()
                     self._stale_turn = True
                 self._visitor_started()
         if self.rule.is_barge_in(event):
-            self._barge_in(event)
+            if not (self.says.unbroken and isinstance(event, messages.SpeechUpdate)):
+                self._barge_in(event)  # (the fallback signal: Vapi does not cut that say)
         elif isinstance(event, messages.SpeechUpdate) and event.role == "assistant":
             self._assistant(event.status == "started", event.turn)
         else:
@@ -166,6 +170,7 @@ class BargeIn:
         if not new:
             return
         self._ids.reply_began()
+        self.says.reply_began(self._clock())
         self._assistant_started_at = self.sink.played_samples
         self._visitor_since_reply = False
         if self._held_in_reply:  # held in the reply before: none of this one's
@@ -197,9 +202,9 @@ class BargeIn:
         now, held = self._clock(), self._held
         self._stopped_at = now
         self.downlink.reply_over(STALE_GRACE_S)
-        if self._visitor_speaking and self.assistant_speaking and self._since_cut and \
-                self._stale is None and self.sink.buffer.speech_queued:  # they began as
-            self._stale = self.sink.queued_mark()  # Vapi sent its last: its answer drops it
+        if self._visitor_speaking and self.assistant_speaking and self._since_cut and not \
+                self.says.unbroken and self._stale is None and self.sink.buffer.speech_queued:
+            self._stale = self.sink.queued_mark()  # began as Vapi sent its last: dropped
         self._stops_on_cut |= now - self._cut_at <= CONFIRM_S
         if held is not None and self._held_in_reply and self.assistant_speaking and (
                 now - held <= CONFIRM_S or (self._held_heard and now - held <= HELD_S)):
@@ -212,6 +217,7 @@ class BargeIn:
         sent faster than real time seconds of the old line would play on. `mute-assistant`
         also keeps what still arrives off the speaker until `unmute-assistant`."""
         kind, control = command.get("type"), command.get("control")
+        self.says.sent(command, self._clock())
         if kind == "control" and control in ("mute-assistant", "unmute-assistant"):
             self.downlink.muted = control == "mute-assistant"
             if not self.downlink.muted:

@@ -19,6 +19,10 @@ target taking it too).
 On barge-in the queued audio is dropped (the sink fades it out), the resampler forgets its
 history, and a sample split across the cut decodes as silence: played after the refill,
 that one sample of the cut reply would ring through the resampler as a click.
+While the assistant is muted what arrives is decoded but not played: skipped undecoded,
+an odd byte count kept the s16le stream a byte off after the unmute, full-scale noise
+wherever the decoder's check cannot tell (0.36 s of a 2900 Hz tone); what plays first after
+the unmute fades in (it resumes mid-word).
 
 After `user-interrupted`, speech that still arrives without a pause is the cut reply's
 tail, and is dropped too: nothing in the protocol orders the event before the audio Vapi
@@ -111,6 +115,7 @@ class Downlink:
         self._base = sink.playout_stats()  # counted before this call: not its share
         self._cut = False
         self.muted = False  # `mute-assistant` sent: what still arrives is not played
+        self._unmuted_fade = False  # what plays first after it fades in
         self._flushed = False  # the resampler's tail pushed out (the stream is over)
         self._realigned_said = 0  # the codec's realignments already logged
         self._tail: _Tail | None = None  # after user-interrupted: the cut reply's tail
@@ -124,7 +129,7 @@ class Downlink:
         """`data`: what the socket read in one go; `longest`: the bytes of the longest frame
         in it (0: one frame), the chunk the jitter estimate allows for."""
         self.bytes_received += len(data)
-        if self._cut or self.muted:
+        if self._cut:
             return
         samples = self.codec.decode(data)
         if len(samples) == 0:
@@ -158,6 +163,11 @@ class Downlink:
             if self._tail.dropped:  # out of the flush's silence, maybe mid-word (the tail
                 samples = _fade_in(samples, self.wire_rate)  # cut at its bound): a click
             self._tail = None  # over: its first pause
+        if self.muted:  # decoded all the same: the stream's byte alignment is kept exact
+            self._unmuted_fade = True
+            return
+        if self._unmuted_fade:  # it comes back mid-word, out of the mute's silence
+            self._unmuted_fade, samples = False, _fade_in(samples, self.wire_rate)
         self._flushed = False  # what the resampler holds of it: pushed out at the end
         out = self._resampler.process(apply_gain(samples, self._gain))
         if len(out):

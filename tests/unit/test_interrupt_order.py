@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from functools import cache
+from typing import Any
 
 import numpy as np
 import pytest
@@ -57,20 +58,24 @@ def call(tail_s: float, extra: Sequence[tuple[float, Event]],
          conversation: Sequence[tuple[float, Event]] = CONVERSATION,
          replies: Sequence[tuple[float, float]] = (),
          whole_from: float = SECONDS,
-         sent_by: Callable[[float], float] | None = None) -> np.ndarray:
+         sent_by: Callable[[float], float] | None = None,
+         commands: Sequence[tuple[float, dict[str, Any]]] = (),
+         create_body: dict[str, Any] | None = None) -> np.ndarray:
     """The first reply sent until `tail_s` after the cut, then the answer (or `replies`);
     the events at their times; from `whole_from` on, the rest sent at once (`sent_by`: the
-    seconds of audio sent by each time, instead). Returns what the speaker played (at
-    SPEAKER Hz)."""
+    seconds of audio sent by each time, instead); `commands` Vapi took (the kiosk's own:
+    `BargeIn.after_command`) at theirs; `create_body`: the call's (its clientMessages).
+    Returns what the speaker played (at SPEAKER Hz)."""
     audio = tone_over(SECONDS, replies or [(0.5, CUT + tail_s), ANSWER])
     now = [0.0]
     sink = ClockedSink(SPEAKER)
     down = Downlink(codec_for("mulaw"), WIRE, sink, clock=lambda: now[0])
-    bargein = BargeIn({}, down, sink)
+    bargein = BargeIn(create_body or {}, down, sink)
     encode = codec_for("mulaw").encode
     timeline = sorted([(0.05 * k, 0, None) for k in range(1, int(SECONDS / 0.05))]
                       + [(0.007 + 0.02 * k, 1, None) for k in range(int(SECONDS / 0.02) - 1)]
-                      + [(t, 2, e) for t, e in [*conversation, *extra]], key=lambda x: x[:2])
+                      + [(t, 2, e) for t, e in [*conversation, *extra]]
+                      + [(t, 3, c) for t, c in commands], key=lambda x: x[:2])
     block, played, sent = np.empty(SPEAKER // 50, np.int16), [], 0
     for t, kind, event in timeline:
         now[0] = t
@@ -82,6 +87,8 @@ def call(tail_s: float, extra: Sequence[tuple[float, Event]],
         elif kind == 1:
             sink.buffer.read_into(block)
             played.append(block.copy())
+        elif kind == 3:
+            bargein.after_command(event, "test")
         elif event is not None:
             bargein.on_event(event, "test")
     return np.concatenate(played)
