@@ -180,7 +180,7 @@ def test_keys_vapi_dropped_are_not_sent_and_unknown_overrides_are_vapis_400(
     assert refused.stderr.strip().splitlines()[-1] == (
         "vapi-bridge: Vapi refused the call (400 Bad Request): assistantOverrides.property "
         "silenceTimeout should not exist — fix the assistant/overrides in the profile or the "
-        "--set that gave them")
+        "--set that gave them (`vapi-bridge check` names each in the profile's keys)")
     assert len(sim.calls()) == 1
 
 
