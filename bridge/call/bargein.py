@@ -201,6 +201,7 @@ class BargeIn:
         `HELD_S`, still makes it good (`_visitor_started`)."""
         now, held = self._clock(), self._held
         self._stopped_at = now
+        self.says.reply_stopped(now)
         self.downlink.reply_over(STALE_GRACE_S)
         if self._visitor_speaking and self.assistant_speaking and self._since_cut and not \
                 self.says.unbroken and self._stale is None and self.sink.buffer.speech_queued:
@@ -219,7 +220,7 @@ class BargeIn:
         kind, control = command.get("type"), command.get("control")
         self.says.sent(command, self._clock())
         if kind == "control" and control in ("mute-assistant", "unmute-assistant"):
-            self.downlink.muted = control == "mute-assistant"
+            self.downlink.mute(control == "mute-assistant")
             if not self.downlink.muted:
                 return
         elif not (kind == "say" and command.get("interruptAssistantEnabled")):

@@ -164,14 +164,26 @@ class Downlink:
                 samples = _fade_in(samples, self.wire_rate)  # cut at its bound): a click
             self._tail = None  # over: its first pause
         if self.muted:  # decoded all the same: the stream's byte alignment is kept exact
-            self._unmuted_fade = True
             return
-        if self._unmuted_fade:  # it comes back mid-word, out of the mute's silence
-            self._unmuted_fade, samples = False, _fade_in(samples, self.wire_rate)
+        if self._unmuted_fade:  # it comes back mid-word, out of the mute's silence: at its
+            samples = self._faded_back(samples)  # first sound (Vapi's own silence first)
         self._flushed = False  # what the resampler holds of it: pushed out at the end
         out = self._resampler.process(apply_gain(samples, self._gain))
         if len(out):
             self.sink.capture_frame(out)
+
+    def mute(self, on: bool) -> None:
+        """`mute-assistant` (True) or `unmute-assistant`: what plays first after it fades in
+        at its first sound, whether anything arrived while muted or not."""
+        self.muted = on
+        self._unmuted_fade |= on
+
+    def _faded_back(self, samples: np.ndarray) -> np.ndarray:
+        loud = np.flatnonzero((samples > QUIET_PEAK) | (samples < -QUIET_PEAK))
+        if not len(loud):
+            return samples  # Vapi's own silence, still in flight: the fade waits for sound
+        self._unmuted_fade, at = False, int(loud[0])
+        return np.concatenate((samples[:at], _fade_in(samples[at:], self.wire_rate)))
 
     def barge_in(self, *, tail_of: str = "") -> float:
         """Silence the speaker now. Returns how many ms of queued audio were dropped.

@@ -19,7 +19,7 @@ import httpx
 from websockets.exceptions import ConnectionClosed
 
 from bridge import USER_AGENT, redact
-from bridge.errors import NetworkError, Refused
+from bridge.errors import NetworkError, ProfileError, Refused
 from bridge.inert import inert
 from bridge.vapi import messages
 from bridge.vapi.api import VapiApi, response_message
@@ -52,7 +52,8 @@ class CallCommands:
     is down: then, as when it is closed, the command goes by the controlUrl); `check`
     raises `Refused` when the call cannot take commands now; `public_key` gives the key for
     an authenticated controlUrl (None: `call.control_auth` off), read when a POST needs it;
-    `sent` is told of each command delivered (a `say` to the controlUrl as it is POSTed);
+    `sent` is told of each command delivered (a `say` to the controlUrl as it is POSTed;
+    `refused`, of such a say Vapi refused or the POST never reached);
     `down_wait` bounds a command by the controlUrl while the call's link carries nothing
     (None while it carries: a request's own timeout and retries then). `info` is the
     call's, set once it is created."""
@@ -61,6 +62,7 @@ class CallCommands:
                  public_key: Callable[[], str] | None, allow_plaintext: bool,
                  timeout: float, check: Callable[[], None] = _no_check,
                  sent: Callable[[dict[str, Any]], None] | None = None,
+                 refused: Callable[[dict[str, Any]], None] | None = None,
                  down_wait: Callable[[], float | None] = lambda: None) -> None:
         self.api = api
         self.info: CallInfo | None = None
@@ -72,6 +74,7 @@ class CallCommands:
         self._timeout = timeout
         self._check = check
         self._sent = sent  # told of each command delivered (the call acts on its own side)
+        self._refused = refused  # ... and of a say told early that was not done after all
         self._down_wait = down_wait
         self._control_url: str | None = None
 
@@ -101,8 +104,13 @@ class CallCommands:
             if early:  # answer is back: told first, or its start would be cut
                 self._tell(command)
             down = self._down_wait()  # (a link that carries nothing: one lookup, no retry)
-            await self.post_control(command, within=down or ANSWER_WITHIN_S,
-                                    attempts=None if down else 2)
+            try:
+                await self.post_control(command, within=down or ANSWER_WITHIN_S,
+                                        attempts=None if down else 2)
+            except (Refused, NetworkError, ProfileError) as exc:  # (a plain http:// URL)
+                if early and self._refused is not None and UNSURE not in str(exc):
+                    self._refused(command)  # not done: no reply will speak it
+                raise
             if not early:  # a mute Vapi refused: nothing done on our side either
                 self._tell(command)
         else:

@@ -87,6 +87,8 @@ def call(tail_s: float, extra: Sequence[tuple[float, Event]],
         elif kind == 1:
             sink.buffer.read_into(block)
             played.append(block.copy())
+        elif kind == 3 and callable(event):  # the kiosk's own step (a say withdrawn)
+            event(bargein)
         elif kind == 3:
             bargein.after_command(event, "test")
         elif event is not None:

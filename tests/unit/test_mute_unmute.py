@@ -27,10 +27,13 @@ MUTE, UNMUTE, SECONDS = 1.0, 2.0, 3.0
 BEFORE_HZ, AFTER_HZ = 2900, 2300  # the reply sent before the mute, and after the unmute
 
 
-def _played(seed: int) -> np.ndarray:
+def _played(seed: int, quiet_s: float = 0.0) -> np.ndarray:
+    """What the speaker played; `quiet_s`: Vapi's own silence while muted, and this long
+    after the unmute (in flight as it was sent)."""
     t = np.arange(int(SECONDS * SPEED * RATE)) / RATE
     hz = np.where(t < MUTE * SPEED + 0.1, BEFORE_HZ, AFTER_HZ)
-    wire = (8000 * np.sin(2 * np.pi * hz * t)).astype("<i2").tobytes()
+    quiet = quiet_s > 0 and (t >= MUTE * SPEED + 0.1) & (t < (UNMUTE + quiet_s) * SPEED)
+    wire = (np.where(quiet, 0, 8000) * np.sin(2 * np.pi * hz * t)).astype("<i2").tobytes()
     now, rng = [0.0], np.random.default_rng(seed)
     sink = ClockedSink(RATE)
     down = Downlink(codec_for("pcm_s16le"), RATE, sink, clock=lambda: now[0])
@@ -67,3 +70,12 @@ def test_after_an_unmute_the_assistant_is_heard_clean_and_faded_in() -> None:
         assert not tone_blocks(unmuted, BEFORE_HZ).any(), "what was queued before the mute"
         first = np.flatnonzero(unmuted)[0]
         assert np.abs(unmuted[first:first + 8]).max() < 3000, "it fades in, no click"
+
+
+def test_after_an_unmute_vapis_silence_in_flight_first_the_sound_still_fades_in() -> None:
+    """Vapi sends silence while it mutes the assistant, and some is still in flight as the
+    unmute goes out: the fade waited for none of it, and the sound came back with a click."""
+    unmuted = _played(0, quiet_s=0.1)[int(UNMUTE * RATE):]
+    first = np.flatnonzero(unmuted)[0]
+    assert first >= 0.05 * RATE, "the silence in flight played first"
+    assert np.abs(unmuted[first:first + 8]).max() < 3000, "it fades in, no click"

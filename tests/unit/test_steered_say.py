@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from bridge.call.says import Says
 from bridge.vapi import messages
 from tests.unit.test_interrupt_order import ANSWER, SECONDS, call, loud_ms, speech
 from tests.unit.test_stale_reply_mark import user_words
@@ -30,11 +31,15 @@ def _sent_by(t: float) -> float:  # the line whole at 0.5 s, the answer in real 
 
 
 def _heard(interruptions: bool, visitor: bool = True,
-           body: dict[str, Any] | None = None) -> tuple[float, float]:
-    """ms of the said line heard loud, and of the answer after it."""
+           body: dict[str, Any] | None = None, refused: bool = False) -> tuple[float, float]:
+    """ms of the said line heard loud, and of the answer after it (`refused`: Vapi refused
+    the say, told as it was POSTed: the line is then the model's own reply)."""
     command = messages.say("Please wait here.", interruptions=interruptions)
+    steps: list[tuple[float, Any]] = [(0.45, command)]
+    if refused:
+        steps.append((0.46, lambda bargein: bargein.says.withdrawn(command)))
     played = call(0.0, [], [*SAID, *(YEAH if visitor else []), *ANSWERED],
-                  replies=[SAY, ANSWER], sent_by=_sent_by, commands=[(0.45, command)],
+                  replies=[SAY, ANSWER], sent_by=_sent_by, commands=steps,
                   create_body=body)
     said = loud_ms(played, 0.0, SAY[1] + 0.2)
     return said, loud_ms(played, 0.0, SECONDS) - said
@@ -56,3 +61,22 @@ def test_a_say_the_visitor_may_interrupt_stops_at_their_words() -> None:
     (said, _), (whole, _) = _heard(True), _heard(True, visitor=False)
     assert said <= whole - 500, f"the said line heard {said:.0f} loud ms of {whole:.0f}, " \
         "past the visitor's words"
+
+
+def test_a_say_vapi_refused_leaves_the_next_reply_to_the_visitor() -> None:
+    """A say POSTed to the controlUrl is told as it is sent (Vapi may speak it before its
+    answer); refused (a 4xx, a POST that never reached it), the model's next reply was taken
+    for it and the visitor could not cut it (`CallCommands`' `refused`)."""
+    (said, _), (whole, _) = _heard(False, refused=True), _heard(False, False, refused=True)
+    assert said <= whole - 500, f"the reply heard {said:.0f} loud ms of {whole:.0f}, " \
+        "past the visitor's words"
+
+
+def test_a_say_waiting_behind_a_long_line_is_still_awaited_when_it_ends() -> None:
+    """A say sent during a 15 s line waits for it (no `interruptAssistantEnabled`): its 12 s
+    count from the line's end, or it was forgotten and played as one the visitor may cut."""
+    says = Says()
+    says.sent(messages.say("Please wait here.", interruptions=False), 1.0)
+    says.reply_stopped(15.0)
+    says.reply_began(15.5)
+    assert says.unbroken
