@@ -6,6 +6,7 @@ socket the test owns as NOTIFY_SOCKET (the way systemd runs the unit's ExecStart
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import signal
@@ -111,7 +112,10 @@ def test_status_stays_current_through_a_call_and_the_loop_pause(
                 if m.startswith("STATUS=desk: ")]
     clock = [m for m in statuses if m.startswith("in call 00:0")]
     seconds = sorted({int(m[len("in call 00:0")]) for m in clock})
-    assert seconds == list(range(seconds[0], seconds[-1] + 1)) and len(seconds) >= 3, statuses
+    # each second's line, or the next one's when the loop woke late on a loaded machine (00:00,
+    # 00:02, 00:03 seen in a CI run): never a value held on
+    steps = [b - a for a, b in itertools.pairwise(seconds)]
+    assert all(1 <= step <= 2 for step in steps) and len(seconds) >= 3, statuses
     assert all(m.endswith("0 audible underruns") for m in clock), clock
     ended = statuses.index("call ended: exceeded-max-duration")
     assert statuses[ended + 1:ended + 4] == ["next call in 3 s", "next call in 2 s",
