@@ -38,6 +38,13 @@ def claim(path: Path) -> int:
     return fd
 
 
+def release(fd: int | None) -> None:
+    """Let go of a `claim` (None: none held); the writer then sets its descriptor to None."""
+    if fd is not None:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+
+
 def held(path: Path) -> bool:
     """Another process writes `path` now (looked at without writing, nor waiting); never for
     what is no regular file (`claim` locks none: a FIFO is not opened, which would be one

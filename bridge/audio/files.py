@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import struct
 import threading
 import wave
@@ -24,7 +23,7 @@ import numpy as np
 
 from bridge.audio.base import Backend, level_dbfs
 from bridge.audio.buffered import BufferedSink
-from bridge.audio.claim import Busy, claim
+from bridge.audio.claim import Busy, claim, release
 from bridge.audio.pacing import Pacer
 from bridge.audio.playout import PlayoutBuffer, PlayoutSettings
 from bridge.audio.resample import resample_all
@@ -280,7 +279,5 @@ class ClockedSink(BufferedSink):
             self._let_go()
 
     def _let_go(self) -> None:
-        if self._claim is not None:
-            with contextlib.suppress(OSError):
-                os.close(self._claim)
-            self._claim = None
+        release(self._claim)
+        self._claim = None

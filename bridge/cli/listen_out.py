@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bridge.audio.claim import Busy, claim, held
+from bridge.audio.claim import Busy, claim, held, release
 from bridge.audio.files import WavWriter
 from bridge.call.destination import open_private, unwritable
 from bridge.call.recording_writer import cause
@@ -77,7 +77,5 @@ class OutFile:
             self._let_go()
 
     def _let_go(self) -> None:
-        if self._lock is not None:
-            with contextlib.suppress(OSError):
-                os.close(self._lock)
-            self._lock = None
+        release(self._lock)
+        self._lock = None
