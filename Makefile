@@ -228,7 +228,7 @@ lint: venv
 # commands its figures come from. pipecat_path.py is Pipecat's half of pipeline_cpu.py, run
 # by it in Pipecat's own venv (made once in out/pipecat-venv, about 40 s).
 BENCHES := resample pipeline_cpu device_floors redact echo recording_loop bargein jitter latency soak \
-  wake_word process_cpu wake_cost echo_visitor parse_cost
+  wake_word wake_accuracy process_cpu wake_cost echo_visitor parse_cost
 BENCH_ARGS_redact := --calls 2000
 BENCH_ARGS_recording_loop := --seconds 3
 BENCH_ARGS_bargein := --runs 1
@@ -236,6 +236,7 @@ BENCH_ARGS_jitter := --only jitter --seconds 6
 BENCH_ARGS_latency := --calls 1 --chunking frames --beeps 12
 BENCH_ARGS_soak := --calls 10
 BENCH_ARGS_wake_word := --seconds 3
+BENCH_ARGS_wake_accuracy := --voices 1
 BENCH_ARGS_process_cpu := --seconds 6 --strace-seconds 3
 BENCH_ARGS_wake_cost := --reps 100
 BENCH_ARGS_device_floors := --seconds 2 --rounds 1 --warmup 1

@@ -51,6 +51,8 @@ def lines(a: dict[str, Any]) -> list[str]:
     if wake:
         out.append(f"wake word {wake['word']!r}: " + (
             "listening" if wake["listening"] else
+            "not listening while the kiosk's speaker plays (say it again once it stops)"
+            if wake.get("heldBySpeaker") else
             "not listening now (only in standby between calls, with the microphone open)"))
     if (a.get("spending") or {}).get("refused"):
         out.append(str(a["spending"]["refused"]))

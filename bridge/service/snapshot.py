@@ -98,6 +98,6 @@ def snapshot(profile: Profile, state: str, source: AudioSource | None,
         "lastError": None if failure is None or failure.fields.get("cause") == SPENDING_LIMIT
         else {"at": failure.at, **failure.fields},
         "spending": spending,  # today's totals, limits, why a call was refused (spending.py)
-        "wakeWord": wake_word,  # {word, listening} or None (standby.py)
+        "wakeWord": wake_word,  # {word, listening, heldBySpeaker} or None (standby.py)
         "http": next((s.serving() for s in served if isinstance(s, Serving)), None),
     }

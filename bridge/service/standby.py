@@ -4,7 +4,8 @@ listen on its open microphone and place a call when the visitor says the word.
 Only while it waits: `WakeWord.wait()` wraps the daemon's standby wait. Every 40 ms it reads
 what the microphone captured (the daemon's own `source`, never reopened), resamples it to
 16 kHz (`bridge.audio.resample`) and feeds the detector (`bridge.audio.wakeword`); nothing
-is kept, sent or recorded. On the word it asks the daemon for a call (cause `wake-word`).
+is kept, sent or recorded. On the word it asks the daemon for a call (cause `wake-word`); one a
+spending limit refuses is logged as such (the limit itself is said once, at error level).
 
 Not while the kiosk's own speaker plays (a goodbye Vapi sent ahead of real time, still
 playing out after the call; the kiosk's sounds) and for `ECHO_TAIL_S` after it has been
@@ -34,6 +35,7 @@ from bridge.audio.resample import Resampler
 from bridge.audio.wakeword import RATE, ModelError, WakeWordDetector
 from bridge.errors import BridgeError, ProfileError
 from bridge.events import EventBus, KioskEvent
+from bridge.inert import printable
 from bridge.profile import Profile
 
 log = logging.getLogger("bridge.wake")
@@ -87,19 +89,22 @@ class WakeWord:
         self._drain: asyncio.Task[None] | None = None
         self._deaf = False  # the microphone could not be opened (said once)
         self.listening = False  # the microphone is being read for the word right now
+        self.held = False  # ... but ignored: the kiosk's own speaker plays (`_speaker_heard`)
         self._speaker_until = 0.0  # loop time until which the microphone holds the speaker
+        self._asked = False  # the wake word asked for the call being placed now
         host.events.listen(self._on_event)
 
     async def wait(self, trigger: Awaitable[bool]) -> bool:
         """Await the standby wait `trigger` (True: a call is wanted), listening meanwhile."""
         self._stop_draining()
+        self._asked = False
         wanted = False
         try:
             async with beside(self._listen(), "wake-word"):
                 wanted = await trigger
             return wanted
         finally:
-            self.listening = False
+            self.listening = self.held = False
             if wanted and self.detector is not None and self._host.source is not None:
                 self._drain = asyncio.create_task(self._drain_until_call(self._host.source),
                                                   name="wake-word-handover")
@@ -119,7 +124,7 @@ class WakeWord:
             self._follow_reload()
             detector = self.detector
             if detector is None or not self._microphone():
-                source, self.listening = None, False
+                source, self.listening, self.held = None, False, False
                 await asyncio.sleep(IDLE_S)
                 continue
             assert self._host.source is not None
@@ -140,12 +145,14 @@ class WakeWord:
                 heard = source.read(due)
                 if self._speaker_heard(clock()):  # dropped: the kiosk's own speaker
                     detector.skip(len(heard) * RATE // source.sample_rate)
-                    deaf = True
+                    deaf = self.held = True
+                    self.listening = False
                     await asyncio.sleep(READ_EVERY_S)
                     continue
                 if deaf:
                     detector.reset()  # afresh, not joined to what came before the speaker
-                    deaf = False
+                    deaf = self.held = False
+                    self.listening = True
                 prob = detector.feed(resampler.process(heard))
                 if prob is not None:
                     self._heard(detector.name, prob)
@@ -166,11 +173,14 @@ class WakeWord:
         return now < self._speaker_until
 
     def status(self) -> dict[str, object] | None:
-        """For `ctl status`: the word, and whether it is being listened for right now
-        (standby between calls, the microphone open); None without a wake word."""
+        """For `ctl status`: the word, whether it is being listened for right now (standby
+        between calls, the microphone open, the kiosk's speaker silent) and whether the
+        speaker is why not (a word said now is not heard: said "listening" before, while a
+        goodbye played out); None without a wake word."""
         if self.detector is None:
             return None
-        return {"word": self.detector.name, "listening": self.listening}
+        return {"word": self.detector.name, "listening": self.listening,
+                "heldBySpeaker": self.held}
 
     def _heard(self, name: str, prob: float) -> None:
         refused = self._host.request_call("wake-word")
@@ -178,6 +188,7 @@ class WakeWord:
             log.info("wake word %r heard (probability %.2f), but %s", name, prob, refused)
         else:
             log.info("wake word %r heard (probability %.2f): placing a call", name, prob)
+            self._asked = True
 
     def _microphone(self) -> bool:
         """The daemon's microphone is open (reopened here if a failed call closed it)."""
@@ -217,6 +228,11 @@ class WakeWord:
     def _on_event(self, event: KioskEvent) -> None:
         if event.kind in CALL_UP:
             self._stop_draining()
+            if self._asked and event.fields.get("cause") == events.SPENDING_LIMIT:
+                # the log said "placing a call", then nothing (the limit is said once)
+                why = str(event.fields.get("message") or "").split("; ")[0]
+                log.info("no call placed for the wake word: %s", printable(why, 200))
+            self._asked = False
 
     def _stop_draining(self) -> None:
         if self._drain is not None:

@@ -3,12 +3,13 @@ talk again, say: Okay nabu."), Vapi sends it whole and ends the call, and the ki
 speaker plays it out after the call, while the daemon is back in standby listening for the
 word. Through the rig's acoustic echo path (the speaker's monitor looped into the
 microphone at -6 dB) the microphone hears it. Before, that placed a second call nobody
-asked for; now the detector ignores the microphone while the speaker plays. A visitor who
-says the word afterwards still places a call.
+asked for; now the detector ignores the microphone while the speaker plays, and `ctl status` says
+so (it said "listening"). A visitor who says the word afterwards still places a call.
 """
 
 from __future__ import annotations
 
+import json
 import subprocess
 import time
 from pathlib import Path
@@ -57,12 +58,14 @@ def test_the_assistant_saying_the_wake_word_places_no_call(rig: PulseRig, start_
         deadline = time.monotonic() + 20
         while log.read_text().count(LISTENING) < 2 and time.monotonic() < deadline:
             time.sleep(0.05)  # the call is over: standby, the goodbye playing out
+        during = wake_status(sock, env)  # the word said now is not heard: not "listening"
         call = sim.calls()[0]
         goodbye_s = len(wav_bytes(sim.get_bytes(f"/_sim/calls/{call['id']}/downlink.wav")))
         time.sleep(goodbye_s / RATE + 2.0)  # all of it played, and heard by the microphone
         played, played_rate, _ = rig.stop_speaker_recording()
         own = sim.calls()
         text = log.read_text()
+        after_goodbye = wake_status(sock, env)
 
         rig.play_into_mic(said(*WAKE), RATE)  # the visitor says it
         rig.wait_mic_idle()
@@ -78,6 +81,16 @@ def test_the_assistant_saying_the_wake_word_places_no_call(rig: PulseRig, start_
     assert len(own) == 1 and WOKE not in text, f"the kiosk woke itself:\n{text[-3000:]}"
     assert len(after) == 2 and text_after.count(WOKE) == 1, \
         "the visitor's wake word was not heard after the goodbye"
+    # `ctl status` said "listening" while the goodbye played and a word was ignored
+    assert during == {"word": "Okay Nabu", "listening": False, "heldBySpeaker": True}, during
+    assert after_goodbye == {"word": "Okay Nabu", "listening": True,
+                             "heldBySpeaker": False}, after_goodbye
+
+
+def wake_status(sock: Path, env: dict[str, str]) -> dict[str, object]:
+    out = subprocess.run(bridge("ctl", "--socket", str(sock), "--json", "status"), env=env,
+                         cwd=ROOT, check=True, capture_output=True, text=True, timeout=20)
+    return json.loads(out.stdout)["wakeWord"]
 
 
 def calls_within_n(sim, n: int, seconds: float) -> list[dict[str, object]]:

@@ -65,3 +65,37 @@ def test_a_wake_word_in_the_microphone_places_one_call(espeak_ng: None, start_si
     assert rms_db(up[: RATE // 4]) < -60, "the call's audio starts with the wake word"
     voiced = [rms_db(up[i:i + RATE // 10]) > -40 for i in range(0, len(up), RATE // 10)]
     assert sum(voiced) * 0.1 >= 0.7 * len(after) / RATE, "the visitor's line was not sent"
+
+
+def test_a_wake_word_refused_by_the_spending_limit_says_so(espeak_ng: None, start_sim,
+                                                            profiles: ProfileBuilder,
+                                                            tmp_path: Path) -> None:
+    """A kiosk at its daily limit: the word logged "placing a call", then nothing (the limit
+    is said once, at start), and whoever reads the journal looked for a call that never
+    came. Now the next line says why none was placed."""
+    mic = tmp_path / "visitor.wav"
+    # (the file plays from the daemon's start: its first second may go by before it listens)
+    write_wav(mic, np.concatenate([silence(1000, RATE), espeak("okay nabu", RATE, voice="en",
+                                                                speed=120, peak_db=None),
+                                   silence(300, RATE)]), RATE)
+    sim = start_sim(assistant="echo")
+    profile = profiles.write(sim.base_url, name="limited", service={"mode": "standby"},
+                             trigger={"wake_word": "okay_nabu"},
+                             call={"max_daily_minutes": 0}, audio={"input": f"file:{mic}"})
+    log = tmp_path / "bridge.log"
+    with open(log, "w") as err:
+        proc = subprocess.Popen(bridge_cmd("run", "--profile", str(profile)), cwd=ROOT,
+                                env=bridge_env(), stdout=subprocess.DEVNULL, stderr=err,
+                                text=True)
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and proc.poll() is None and \
+                log.read_text().count("listening for the wake word") < 2:
+            time.sleep(0.05)  # heard, refused, and listening again
+        text = log.read_text()
+    finally:
+        terminate(proc, 20)
+    assert sim.calls() == [], text
+    heard = text.index("wake word 'Okay Nabu' heard (probability 0.")
+    assert ("no call placed for the wake word: spending limit reached: today's calls have "
+            "lasted 0.00 min, at or over call.max_daily_minutes (0)\n") in text[heard:], text
