@@ -25,6 +25,7 @@ CPU figures on a shared, loaded machine are indicative only; compare within a co
 
 from __future__ import annotations
 
+import argparse
 import time
 from collections.abc import Callable
 from typing import Protocol
@@ -234,4 +235,8 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    # no options (as benchmarks/echo.py): --help shows what is measured instead of running
+    # it all, and anything else is refused
+    argparse.ArgumentParser(description=__doc__,
+                            formatter_class=argparse.RawDescriptionHelpFormatter).parse_args()
     main()

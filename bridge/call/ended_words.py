@@ -48,9 +48,12 @@ TRANSFER_FAILED = {
     "call.in-progress.error-warm-transfer-microphone-timeout":
         "the destination's audio timed out during the warm transfer: check its audio path",
     "call.forwarding.operator-busy": "the destination was busy",
+    "call.forwarding.no-answer": "the destination did not answer",
 }
 # a SIP destination's refusal, as Vapi names it (`…-outbound-sip-480-temporarily-unavailable`)
 SIP_REFUSAL = re.compile(r"outbound-sip-(\d{3})-([a-z-]+)$")
+# an outbound SIP leg that never connected: on a websocket call, only a transfer's
+SIP_NOT_CONNECTED = "call.in-progress.error-sip-outbound-call-failed-to-connect"
 
 
 def failed_on_vapis_side(reason: str) -> bool:
@@ -64,6 +67,9 @@ def transfer_failure(reason: str, transferring: bool) -> str | None:
     transfer under way, a SIP destination refused it); else None."""
     if reason in TRANSFER_FAILED:
         return TRANSFER_FAILED[reason]
+    if transferring and reason == SIP_NOT_CONNECTED:
+        return ("Vapi could not connect the SIP call to the destination: check the SIP trunk "
+                "and the destination")
     sip = SIP_REFUSAL.search(reason) if transferring else None
     if sip is not None:
         return (f"the SIP destination answered {sip[1]} {sip[2].replace('-', ' ')}: check "

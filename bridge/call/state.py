@@ -18,7 +18,11 @@ from bridge.vapi.messages import StatusUpdate
 log = logging.getLogger("bridge.call")
 # where each of Vapi's statuses lies in a call's life: one arriving after a later one
 # (duplicated, reordered) is stale; forwarding may turn back to in-progress
-STAGE = {"queued": 0, "ringing": 1, "in-progress": 2, "forwarding": 2, "ended": 3}
+STAGE = {"scheduled": 0, "queued": 0, "ringing": 1, "in-progress": 2, "forwarding": 2,
+         "ended": 3}
+# the schema's other statuses (`ServerMessageStatusUpdate.status`): a call's record, not its
+# life (a lookup or a deletion that failed): logged, never shown for the call's status
+RECORD_ONLY = ("not-found", "deletion-failed")
 
 
 class CallState(enum.Enum):
@@ -61,6 +65,7 @@ class VapiStatus:
 
     def __init__(self) -> None:
         self.status: str | None = None
+        self._stage = -1  # the life stage (`STAGE`) of the latest status taken
         self.ended = asyncio.Event()
         self.closed_unsaid: int | None = None
         self.watch_lost = False
@@ -71,11 +76,20 @@ class VapiStatus:
         self.transfer: str | None = None  # where Vapi said it transfers the call (inert)
 
     def update(self, event: StatusUpdate, label: str, ours: str | None = None) -> bool:
-        """Take a status update; True when it says the call has ended. `ours`: the reason
+        """Take a status update; True when it says the call has ended. A stale one (of an
+        earlier stage of the call's life, any after `ended`) is ignored, as is one of the
+        call's record (`RECORD_ONLY`); one not Vapi's today is taken as it comes, but does
+        not make a stale one good after it (it ranked below every stage: a `ringing`
+        after it was shown for the rest of the call). `ours`: the reason
         the kiosk ended the call for (`visitor-left`), said beside Vapi's in the log line,
         which otherwise reads as if the visitor had hung up."""
-        if STAGE.get(event.status, 9) < STAGE.get(self.status or "", -1):
+        if (self.ended.is_set() and event.status != "ended") or \
+                STAGE.get(event.status, self._stage) < self._stage:
             log.debug("call %s: %s after %s: stale, ignored", label, event.status, self.status)
+            return False
+        if event.status in RECORD_ONLY:
+            log.info("call %s: Vapi says %s (the call's record): the call goes on", label,
+                     event.status)
             return False
         if event.status and event.status != self.status:
             reason = event.ended_reason
@@ -83,6 +97,7 @@ class VapiStatus:
                 reason += f": the kiosk ended it, {ours}"
             log.info("call %s: %s", label, event.status + (f" ({reason})" if reason else ""))
         self.status = event.status or self.status
+        self._stage = STAGE.get(event.status, self._stage)  # (one not Vapi's today: unranked)
         if event.status != "ended":
             return False
         self.ended.set()

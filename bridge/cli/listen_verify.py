@@ -144,6 +144,13 @@ def decide(matches: list[ChannelMatch], legs: dict[str, np.ndarray]) -> Report:
         return Report(matches, None, f"inconclusive: what this bridge {silent_legs[0]} was "
                                      f"silent during the listen; speak (or play a file) and "
                                      f"retry")
+    if quiet := [m for m in matches if m.silent]:  # (the legs' check spans ±WINDOW_S more)
+        return Report(matches, None, f"inconclusive: channel {quiet[0].channel} of the "
+                                     f"listen stream carried no sound "
+                                     f"({show_dbfs(quiet[0].level_db, 'digital zero')}): "
+                                     f"nobody spoke on it while it listened; listen while "
+                                     f"both the visitor (or a file: input) and the assistant "
+                                     f"speak, and retry")
     a, b = matches
     straight = a.corr["sent"] + b.corr["received"]
     crossed = a.corr["received"] + b.corr["sent"]

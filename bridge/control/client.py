@@ -68,7 +68,9 @@ def find_socket(profile: str | None = None, socket_path: str | None = None) -> P
         if present:  # none answers: the request says the first is stale
             return present[0]
         raise NoDaemon(f"no vapi-bridge daemon is running for profile {name} (no control "
-                       f"socket at {', '.join(map(str, candidates))})")
+                       f"socket at {', '.join(map(str, candidates))}) — start it (vapi-bridge "
+                       f"run --profile {name}, or systemctl start vapi-bridge@{name}), or give "
+                       f"--socket PATH, from the `control socket:` line of its log")
     answering = functools.cache(answers)  # each socket asked once: `discover` may have
     found = discover(answering=answering)  # (before: twice, and a connection each time)
     if len(found) > 1:  # sockets a crash left behind (RuntimeDirectoryPreserve) are no daemon

@@ -85,11 +85,17 @@ def transfer_update(destination: Any) -> Event:
 FINAL_TYPE = 'transcript[transcriptType="final"]'
 
 
+# a message type whose `clientMessages` value differs: the enum has `language-changed`, the
+# message (ClientMessageLanguageChangeDetected) is typed `language-change-detected`
+ENUM_VALUE = {"language-change-detected": "language-changed"}
+
+
 def allowed(event: Event, client_messages: list[str] | None) -> bool:
     """Apply ``clientMessages`` (validated against the schema's enum on create); None is
     the schema's default list, which leaves out the opt-in ``assistant.speechStarted``."""
     wanted = schema.defaults("clientMessages") if client_messages is None else client_messages
-    return event.get("type") in wanted
+    kind = event.get("type")
+    return ENUM_VALUE.get(kind, kind) in wanted if isinstance(kind, str) else False
 
 
 def decorate(event: Event, call_id: str, *, spec_shapes: bool, wrapped: bool,

@@ -6,7 +6,7 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING
 
-from bridge.sim import longcall
+from bridge.sim import longcall, variants
 from bridge.sim.events import MALFORMED_FRAMES
 from bridge.sim.hostile import HOSTILE_FRAMES, OVERSIZED
 
@@ -31,6 +31,8 @@ def start_socket_faults(s: CallPort) -> None:
         s.spawn(_hostile(s, f.number(0.5)))
     if (f := faults.get("long-history")) is not None:
         s.spawn(_long_history(s, f.number(), f.at(0.0)))
+    if (f := faults.get("schema-variants")) is not None:
+        s.spawn(variants.send_variants(s, f.number(0.5)))
     if (f := faults.get("echo-secrets")) is not None:
         s.spawn(_echo_secrets(s, f.number(0.5)))
     if (f := faults.get("vapi-error")) is not None and f.arg:

@@ -47,6 +47,13 @@ FAULTS: dict[str, tuple[str, str]] = {
         "ANSI escapes, lone surrogates, huge numbers, wrong types, nesting 5000 deep, NaN, "
         "a megabyte of escaped quotes never closed; first, a text frame over 1 MiB",
     ),
+    "schema-variants": (
+        "[SECONDS]",
+        "at SECONDS (default 0.5), every message type clientMessages can ask for, in every "
+        "shape Vapi's schema allows: each status, optional fields left out or null, objects "
+        "and arrays where strings were seen, captions with timing, transfers to an "
+        "assistant or a workflow step, a filtered transcript, unicode, 42,500-character texts",
+    ),
     "echo-secrets": (
         "[SECONDS]",
         "at SECONDS (default 0.5), a transcript, a status and the ended reason echo the "

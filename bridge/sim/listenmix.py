@@ -4,6 +4,13 @@ The downlink (continuous while connected) is the clock. Uplink samples are place
 clock by position (the first uplink frame is taken to end "now"), so uplink jitter leaves
 holes instead of shifting the customer channel. Output lags the downlink by up to
 ``DELAY_S`` so that uplink frames arriving a little late still land in place.
+
+An uplink that runs behind real time (a client whose timer restarted after its loop
+stalled: each stall's time is never sent) stays in place until it is ``DELAY_S`` behind;
+from then on every frame that comes a little late leaves a hole of a few ms, and what
+follows moves that much later. The hub keeps where it put each hole (`holes`, in stream
+samples) and where each listener joined (`joined`), so a test can take the holes out and
+compare what a listener wrote with the uplink sample for sample.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ import soxr
 
 DELAY_S = 0.2
 MAX_AHEAD_S = 2.0
+MAX_HOLES = 10_000  # holes kept for the test API; later ones are only counted
 
 
 class ListenHub:
@@ -28,6 +36,14 @@ class ListenHub:
         self._left = np.zeros(0, dtype=np.int16)  # uplink from position _left_pos on
         self._left_pos: int | None = None
         self.emitted = 0  # stereo frames emitted so far
+        # silence put on the customer channel after the uplink began, where it had nothing:
+        # [stream position, samples], merged when adjacent; the uplink's audio dropped
+        # because it ran too far ahead; each listener's first stream position
+        self.holes: list[list[int]] = []
+        self.holes_lost = 0
+        self.dropped_ahead = 0
+        self.joined: list[int] = []
+        self._up_start: int | None = None
         self.delay = int(out_rate * DELAY_S)
         self.closed = False
 
@@ -47,6 +63,7 @@ class ListenHub:
         if self.closed:
             q.put_nowait(None)
         self.listeners.add(q)
+        self.joined.append(self.emitted)
         return q
 
     def remove(self, q: asyncio.Queue[bytes | None]) -> None:
@@ -56,11 +73,13 @@ class ListenHub:
         up = self._resample(self._up, samples)
         if self._left_pos is None:
             self._left_pos = max(0, self.emitted + len(self._right) - len(up))
+            self._up_start = self._left_pos
         self._left = np.concatenate([self._left, up])
         ahead = self._left_pos + len(self._left) - (self.emitted + len(self._right))
         excess = ahead - int(self.out_rate * MAX_AHEAD_S)
         if excess > 0:  # the client runs fast: drop the oldest uplink audio
             self._left, self._left_pos = self._left[excess:], self._left_pos + excess
+            self.dropped_ahead += excess
 
     def push_downlink(self, samples: np.ndarray) -> None:
         self._right = np.concatenate([self._right, self._resample(self._down, samples)])
@@ -73,12 +92,17 @@ class ListenHub:
         right, self._right = self._right[:n], self._right[n:]
         left = np.zeros(n, dtype=np.int16)
         if self._left_pos is not None:
+            end = self.emitted + n
             a = max(self._left_pos, self.emitted)
-            b = min(self._left_pos + len(self._left), self.emitted + n)
+            b = min(self._left_pos + len(self._left), end)
             if b > a:
                 left[a - self.emitted : b - self.emitted] = self._left[
                     a - self._left_pos : b - self._left_pos
                 ]
+                self._hole(self.emitted, a)
+                self._hole(b, end)
+            else:
+                self._hole(self.emitted, end)
             cut = max(0, self.emitted + n - self._left_pos)
             self._left, self._left_pos = self._left[cut:], self._left_pos + cut
         self.emitted += n
@@ -90,6 +114,20 @@ class ListenHub:
         for q in list(self.listeners):
             with contextlib.suppress(asyncio.QueueFull):
                 q.put_nowait(data)
+
+    def _hole(self, lo: int, hi: int) -> None:
+        """Customer positions [lo, hi) left silent by the mix (before the uplink's first
+        sample it is not a hole: nothing had been sent yet)."""
+        assert self._up_start is not None
+        lo = max(lo, self._up_start)
+        if hi <= lo:
+            return
+        if self.holes and self.holes[-1][0] + self.holes[-1][1] == lo:
+            self.holes[-1][1] += hi - lo
+        elif len(self.holes) < MAX_HOLES:
+            self.holes.append([lo, hi - lo])
+        else:
+            self.holes_lost += 1
 
     def close(self) -> None:
         if self.closed:

@@ -29,7 +29,9 @@ OBJECTS = {
     "AudioFormat": "transport.audioFormat",
     "Assistant": "GET /assistant/{id}",
 }
-ENUMS = {"clientMessages": ("CreateAssistantDTO", "clientMessages")}
+ENUMS = {"clientMessages": ("CreateAssistantDTO", "clientMessages"),
+         "status": ("ServerMessageStatusUpdate", "status"),
+         "endedReason": ("ServerMessageStatusUpdate", "endedReason")}
 
 
 @cache
@@ -43,7 +45,8 @@ def keys(component: str) -> frozenset[str]:
 
 
 def enum(name: str) -> tuple[str, ...]:
-    """An enum's values, e.g. ``clientMessages``."""
+    """An enum's values: ``clientMessages``, and a status-update's ``status`` and
+    ``endedReason``."""
     return tuple(_data()["enums"][name])
 
 
@@ -68,7 +71,7 @@ def extract(schema: dict[str, Any], commit: str, committed: str) -> dict[str, An
     default_values: dict[str, list[str]] = {}
     for name, (component, prop) in ENUMS.items():
         spec = comps[component]["properties"][prop]
-        enums[name] = list(spec["items"]["enum"])
+        enums[name] = list(spec["items"]["enum"] if "items" in spec else spec["enum"])
         default_values[name] = list(spec.get("example", []))
     return {
         "source": {

@@ -63,6 +63,14 @@ def report(rec: CallRecord) -> dict[str, Any]:
             "customerMuted": bool(session and session.customer_muted),
             "assistantSpeaking": bool(session and session.mouth.speaking),
         },
+        # where the listen mix left the customer silent (its uplink late), in the stream's
+        # samples, and where each listener's stream began (`bridge.sim.listenmix`)
+        "listen": {
+            "holes": rec.listen.holes,
+            "holesNotKept": rec.listen.holes_lost,
+            "droppedAhead": rec.listen.dropped_ahead,
+            "joined": rec.listen.joined,
+        },
         "controlRequests": rec.control_log,
         "lookups": rec.lookups,  # GET /call/{id} seen (fault lookup-500=N)
         "handoffs": rec.handoffs,

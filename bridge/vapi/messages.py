@@ -22,6 +22,7 @@ from bridge import redact
 from bridge.inert import inert
 from bridge.vapi import safejson
 from bridge.vapi.destinations import transfer_destination
+from bridge.vapi.transfer_update import transfer_target
 
 MAX_WORD = 160  # a type, status, role or ended reason (Vapi's longest reason is 121)
 MAX_TEXT = 4000  # a transcript, printed
@@ -29,7 +30,6 @@ MAX_EXACT = 32_768  # a transcript kept exactly (about half an hour of speech)
 MAX_TURN = 2**31
 MAX_TOOL_CALLS = 16  # of one tool-calls message
 FINAL = 'transcript[transcriptType="final"]'  # the schema's other type: a final transcript
-TRANSFER_TARGETS = ("number", "sipUri", "assistantName", "stepName")  # by destination type
 
 
 @dataclass(frozen=True)
@@ -103,7 +103,8 @@ class ToolCalls(Event):
 @dataclass(frozen=True)
 class TransferUpdate(Event):
     """`transfer-update`: Vapi is transferring the call. `destination`: its type (number,
-    sip, assistant, step, …); `to`: the number, SIP URI, assistant or step name."""
+    sip, assistant, step, …); `to`: the number, SIP URI, assistant or step name
+    (`bridge.vapi.transfer_update`: a workflow's step has no `destination`)."""
 
     destination: str = ""
     to: str = ""
@@ -174,10 +175,8 @@ def _typed(data: dict[str, Any]) -> Event:
     if kind == "tool-calls":
         return ToolCalls(kind, data, calls=_tool_calls(data))
     if kind == "transfer-update":
-        dest = data.get("destination")
-        dest = dest if isinstance(dest, dict) else {}
-        to = next((dest[k] for k in TRANSFER_TARGETS if isinstance(dest.get(k), str)), "")
-        return TransferUpdate(kind, data, destination=_str(dest.get("type")), to=_str(to))
+        destination, to = transfer_target(data)
+        return TransferUpdate(kind, data, destination=_str(destination), to=_str(to))
     return UnknownEvent(kind, data)
 
 

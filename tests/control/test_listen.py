@@ -114,35 +114,43 @@ def test_listen_records_both_legs_and_verify_tells_which_is_which(
     up, down = (np.asarray(soxr.resample(_mono(sim.get_bytes(
         f"/_sim/calls/{call['id']}/{leg}.wav")), call_rate, rate), dtype=np.int16)
         for leg in ("uplink", "downlink"))
-    stalls = call["uplink"]["maxGapMs"] > 150  # a loaded machine: the listen mix has holes
+    # The listen mix places the customer on the assistant's clock, and an uplink running
+    # late gets holes of silence there, what follows moved later by as much: on a loaded
+    # machine the daemon's `file:` microphone keeps the time of each loop stall over 60 ms
+    # off the wire (`Uplink.run`: its schedule restarts), 0.05-0.49 s behind by the end of
+    # this call in 9 runs on a loaded machine (-0.01 s idle), and past the mix's 200 ms every
+    # late frame leaves a hole of a few ms. 0.5 s blocks each aligned on its own scored
+    # those 0.85-0.94 (a 0.9 bound: 0.893 in a rehearsal). The simulator says where it put
+    # the holes, in the stream's samples: taken out, the customer channel is the uplink
+    # sample for sample, as the assistant's is the downlink, each at one lag. A listen that
+    # loses or repeats one 60 ms chunk of the visitor's words scores 0.57-0.79 (the blocks
+    # passed 11 such cases of 12, 0.92-1.00).
+    mix = ended["listen"]
+    assert mix["joined"] and not mix["holesNotKept"] and not mix["droppedAhead"], mix
     for channel, leg, name in ((customer, up, "customer/uplink"),
                                (1 - customer, down, "assistant/downlink")):
-        lag, corr = align_and_correlate(audio[:, channel], leg, rate)
-        blocks = blockwise_corr(audio[:, channel], leg, rate, lag)
-        print(f"{name}: channel {channel} correlates {corr:.3f} at {lag:.2f} s into the leg "
-              f"(per 0.5 s block: {blocks:.3f}; uplink max gap {call['uplink']['maxGapMs']} ms)")
-        assert blocks >= 0.9, name
-        assert corr >= 0.9 or stalls, name
+        x, holes = audio[:, channel], (0, 0)
+        if channel == customer:
+            x, holes = without_holes(x, mix["holes"], mix["joined"][0])
+        lag, corr = align_and_correlate(x, leg, rate)
+        print(f"{name}: channel {channel} correlates {corr:.4f} at {lag:.3f} s into the leg "
+              f"({holes[0]} hole(s) of {holes[1] / rate * 1000:.0f} ms taken out; uplink "
+              f"max gap {ended['uplink']['maxGapMs']} ms)")
+        assert corr >= 0.98, name
 
 
-def blockwise_corr(x: np.ndarray, leg: np.ndarray, rate: int, lag_s: float) -> float:
-    """Energy-weighted mean correlation of x's 0.5 s blocks, each aligned on its own within
-    ±0.5 s of the global lag: a late uplink frame leaves a hole in the live mix and shifts
-    what follows, which one global alignment would count as a mismatch."""
-    n, near = rate // 2, rate // 2
-    scores, weights = [], []
-    for start in range(0, len(x) - n + 1, n):
-        block = x[start:start + n]
-        energy = float(np.sum(block.astype(np.float64) ** 2))
-        if energy < n * 100.0 ** 2:  # below about -50 dBFS: pauses, near-silence
-            continue
-        at = start + round(lag_s * rate)
-        lo = max(0, at - near)
-        _, corr = align_and_correlate(block, leg[lo:at + n + near], rate)
-        scores.append(corr)
-        weights.append(energy)
-    assert scores, "no audible block"
-    return float(np.average(scores, weights=weights))
+def without_holes(x: np.ndarray, holes: list[list[int]], joined: int
+                  ) -> tuple[np.ndarray, tuple[int, int]]:
+    """`x` (a listener's customer channel, its first sample the stream's `joined`) without
+    the silence the mix put where the uplink was late; (how many holes, samples) taken."""
+    keep = np.ones(len(x), dtype=bool)
+    count = total = 0
+    for pos, n in holes:
+        lo, hi = max(0, pos - joined), min(len(x), pos + n - joined)
+        if hi > lo:
+            keep[lo:hi] = False
+            count, total = count + 1, total + hi - lo
+    return x[keep], (count, total)
 
 
 def test_listen_auth_and_errors(start_sim, profiles: ProfileBuilder, tmp_path: Path,

@@ -27,6 +27,13 @@ from tests.e2e.conftest import KEY, ProfileBuilder
     ("transfer-fails=call.forwarding.operator-busy", "sip:desk@pbx.example.com",
      "call.forwarding.operator-busy", "the transfer to sip:desk@pbx.example.com failed "
      "(call.forwarding.operator-busy): the destination was busy"),
+    ("transfer-fails=call.forwarding.no-answer", "+1 (555) 123-4567",
+     "call.forwarding.no-answer", "the transfer to number +15551234567 failed "
+     "(call.forwarding.no-answer): the destination did not answer"),
+    ("transfer-fails=call.in-progress.error-sip-outbound-call-failed-to-connect",
+     "sip:desk@pbx.example.com", "call.in-progress.error-sip-outbound-call-failed-to-connect",
+     "the transfer to sip:desk@pbx.example.com failed (call.in-progress.error-sip-outbound-"
+     "call-failed-to-connect): Vapi could not connect the SIP call to the destination"),
     ("transfer-fails=call.in-progress.error-providerfault-outbound-sip-480-temporarily-"
      "unavailable", "sip:desk@pbx.example.com",
      "call.in-progress.error-providerfault-outbound-sip-480-temporarily-unavailable",
@@ -61,7 +68,8 @@ def test_a_transfer_that_fails_is_named_as_one(
     assert ended == reason
     # no failure of Vapi or the link (exit 5, `loop` backing off) but a SIP refusal's, whose
     # reason says a transfer only when one is under way, which the outcome does not know
-    assert code == (ExitCode.NETWORK if "outbound-sip-" in reason else ExitCode.OK), code
+    assert code == (ExitCode.NETWORK if "outbound-sip-" in reason or "sip-outbound-" in reason
+                    else ExitCode.OK), code
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert any(said in line for line in warnings), warnings
     assert not any("provider's key" in line for line in warnings), warnings

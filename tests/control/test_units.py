@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import uuid
+
 import numpy as np
 import pytest
 
 from bridge.cli.ctl import COMMANDS, build_request
 from bridge.cli.listen import mix_to_mono
-from bridge.cli.listen_verify import best_lag, blockwise
+from bridge.cli.listen_verify import ChannelMatch, best_lag, blockwise, decide
 from bridge.cli.main import build_parser
+from bridge.control.client import find_socket
 from bridge.control.commands import HANDLERS
 from bridge.control.request import FIELDS
+from bridge.errors import NoDaemon
 
 
 @pytest.mark.parametrize(("argv", "request_"), [
@@ -67,3 +71,32 @@ def test_verify_finds_a_shifted_copy_only_near_where_it_should_be() -> None:
     assert r < 0.1
     r, lag = blockwise(x, y, 32000 - 800, 16000, 16000)  # hint 50 ms off
     assert r == pytest.approx(1.0) and lag == pytest.approx(0.05)
+
+
+def test_verify_names_a_listen_channel_that_stayed_silent() -> None:
+    """Joined after the visitor's words: the sent leg is not silent within the search window
+    (±1 s), but the listen stream's visitor channel carried nothing; the verdict says so
+    rather than a pairing score of 0.00 that names no cause."""
+    rng = np.random.default_rng(2)
+    speech = (rng.standard_normal(16000 * 2) * 3000).astype(np.int16)
+    legs = {"sent": np.concatenate([speech[:8000], np.zeros(16000 * 3, np.int16)]),
+            "received": speech}
+    matches = [ChannelMatch(0, None, {"sent": 0.0, "received": 0.0}, {"sent": 0, "received": 0},
+                            -109.0),
+               ChannelMatch(1, None, {"sent": 0.02, "received": 1.0},
+                            {"sent": 0, "received": 0}, -22.0)]
+    report = decide(matches, legs)
+    assert report.mapping is None
+    assert report.note.startswith("inconclusive: channel 0 of the listen stream carried no "
+                                  "sound (-109 dBFS): nobody spoke on it")
+
+
+def test_ctl_for_a_profile_no_daemon_runs_says_how_to_start_it() -> None:
+    """The cause alone ("no control socket at …") left the operator to guess the fix."""
+    name = f"nosuch-{uuid.uuid4().hex[:8]}"
+    with pytest.raises(NoDaemon) as caught:
+        find_socket(name)
+    assert str(caught.value).endswith(
+        f" — start it (vapi-bridge run --profile {name}, or systemctl start "
+        f"vapi-bridge@{name}), or give --socket PATH, from the `control socket:` line of its "
+        f"log")

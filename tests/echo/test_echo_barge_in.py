@@ -8,12 +8,18 @@ its echo alone: `ECHO_ONLY`).
 The visitor must reach what the simulator received within 300 ms of their onset, and
 with the visitor silent — a whole call, and the second line of the visitor's call — the
 echo reaching the simulator must be at least 25 dB below what the loops put into the
-microphone.
+microphone (recorded at the microphone, as the paths actually ran).
 
 Everything is measured on the audio's own clocks: the visitor's onset is where what the
 harness played lands in the simulator's received audio (cross-correlation), its arrival
-the first 10 ms there that carries the visitor; the echo is compared through the
-simulator's own record of what it sent, aligned with what it received. The simulator's
+the first 10 ms there that carries the visitor; the echo is compared with what reached the
+microphone (the rig records it), aligned with what the simulator received. Not with what the
+simulator sent through the loops' nominal gains: a loaded sound server moves a loop's delay,
+and two -9 dB paths 15 ms apart that met added up 3 dB louder than their powers' sum (the
+gate at its 30 dB measured 27.0 dB, 1 run of 4). What still fails under load is the echo
+control's own: bursts of whole echo let through while the speaker underflows (12.8 dB, 20-140
+ms bursts, 0.08-0.74 s of a call, in 2 calls of 8 beside a CPU hog; 30.2-30.7 dB without
+them). The simulator's
 voice detector is set out of reach, so the assistant never stops: the test sees the echo
 control alone, not barge-in handling.
 """
@@ -113,6 +119,7 @@ def run_call(rig: PulseRig, start_sim: Any, profiles: ProfileBuilder, tmp: Path,
         played.append(rig.play_into_mic(visitor, 48000))
 
     rig.start_speaker_recording()
+    rig.start_mic_recording()
     proc = subprocess.Popen(bridge_cmd("run", "--profile", str(profile)), cwd=ROOT,
                             env=rig_env(rig), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
@@ -128,11 +135,13 @@ def run_call(rig: PulseRig, start_sim: Any, profiles: ProfileBuilder, tmp: Path,
         thread.join(5)
         rig.wait_mic_idle()
     speaker, speaker_rate, speaker_t0 = rig.stop_speaker_recording()
+    mic = resample(rig.stop_mic_recording(), rig.rate, WIRE_RATES[wire])
     assert proc.returncode == 0, err
     assert "echo control: gate" in err, "the default echo control is the gate"
     up, down = call_audio(sim, name, err, WIRE_RATES[wire])
     first_word = speaker_t0 + int(np.argmax(np.abs(speaker) > 1000)) / speaker_rate
     return {"up": up.astype(np.float64), "down": down.astype(np.float64),
+            "mic": mic.astype(np.float64),
             "visitor_from_first_word": played[0] - first_word if played else None}
 
 
@@ -153,18 +162,17 @@ def arrival_ms(up: np.ndarray, visitor: np.ndarray, rate: int) -> tuple[float, i
     return (int(np.argmax(heard)) + 1) * 10.0, onset
 
 
-def echo_down_db(up: np.ndarray, down: np.ndarray, gain_db: float,
-                 span: tuple[int, int] | None = None) -> float:
-    """How far below what the loop put into the microphone (what the simulator sent,
-    through the loop's gain) the echo in the received audio is, over `span` of the
-    received audio (default: all of it)."""
+def echo_down_db(up: np.ndarray, mic: np.ndarray, span: tuple[int, int] | None = None
+                 ) -> float:
+    """How far below what reached the microphone (`mic`, the rig's recording at the wire
+    rate) the echo in the received audio is, over `span` of the received audio (default:
+    all of it)."""
     lo, hi = span or (0, len(up))
     part = np.zeros_like(up)
     part[lo:hi] = up[lo:hi]  # the visitor, if any, is outside the span
-    lag = align(down, part)  # the round trip: sent → played → looped → captured → received
-    lo = max(lo, lag)
-    sent = down[max(0, lo - lag):max(0, hi - lag)]
-    into_mic = float(np.sum(sent ** 2)) * 10 ** (gain_db / 10)
+    lag = align(mic, part)  # captured → echo control → sent → received
+    lo, hi = max(lo, lag), min(hi, len(mic) + lag)
+    into_mic = float(np.sum(mic[lo - lag:hi - lag] ** 2))
     received = float(np.sum(up[lo:hi] ** 2))
     assert into_mic > 0, "the assistant spoke in the span"
     return 10 * np.log10(into_mic / max(received, 1.0))
@@ -192,11 +200,9 @@ def test_visitor_is_heard_over_the_assistant_from_its_first_word(
         silent = None if not loops else run_call(
             rig, start_sim, profiles, tmp_path, f"{path}-silent",
             [{**lines[0], "endCall": True}], None, device_rate, wire)
-    gain_db = (10 * np.log10(sum(10 ** (g / 10) for g, _ in loops))  # the paths' sum
-               if loops else -np.inf)  # (none: no acoustic path)
     if talked is None:
         assert silent is not None
-        whole = echo_down_db(silent["up"], silent["down"], gain_db)
+        whole = echo_down_db(silent["up"], silent["mic"])
         report = f"\n{path}: echo with the visitor silent {whole:.1f} dB down (whole call)"
         print(report)
         assert whole >= ECHO_DOWN_DB, report
@@ -206,10 +212,10 @@ def test_visitor_is_heard_over_the_assistant_from_its_first_word(
     report = (f"\n{path}: visitor began {offset * 1000:+.0f} ms from the assistant's first "
               f"word at the speaker; reached the simulator {took:.0f} ms after their onset")
     if silent is not None:
-        whole = echo_down_db(silent["up"], silent["down"], gain_db)
+        whole = echo_down_db(silent["up"], silent["mic"])
         # the second line of the visitor's call: after the double talk
         after = onset + len(resample(visitor, 48000, rate)) + rate
-        second = echo_down_db(talked["up"], talked["down"], gain_db, (after, len(talked["up"])))
+        second = echo_down_db(talked["up"], talked["mic"], (after, len(talked["up"])))
         report += (f"; echo with the visitor silent {whole:.1f} dB down (whole call), "
                    f"{second:.1f} dB down (the line after the double talk)")
     print(report)

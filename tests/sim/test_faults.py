@@ -301,3 +301,40 @@ def test_long_history_sends_a_long_calls_conversation_updates() -> None:
             await peer.close()
 
     run(body())
+
+
+def test_schema_variants_cover_the_schema_and_follow_client_messages() -> None:
+    """`schema-variants`: every status of the schema's enum but `ended` and every type
+    `clientMessages` can ask for, each valid JSON; the call's list selects them (the
+    default list leaves out `metadata`, `language-changed`, `tool-calls-result`), and
+    `language-changed` selects the `language-change-detected` message."""
+    from bridge.sim import schema
+    from bridge.sim.events import ENUM_VALUE
+    from bridge.sim.variants import catalogue
+
+    sent = catalogue()
+    statuses = {e["status"] for e in sent if e["type"] == "status-update"}
+    assert statuses == set(schema.enum("status")) - {"ended"}
+    types = {ENUM_VALUE.get(e["type"], e["type"]) for e in sent}
+    assert set(schema.enum("clientMessages")) - types == {"user-interrupted"}
+    assert all(json.loads(json.dumps(e)) == e for e in sent)
+
+    async def body() -> None:
+        async with simulator() as sim:
+            for listed, expected in ((None, {"metadata": 0, "language-change-detected": 0,
+                                             "hang": 1, "assistant.speechStarted": 0}),
+                                     (["language-changed", "metadata"],
+                                      {"metadata": 1, "language-change-detected": 1,
+                                       "hang": 0, "status-update": 0})):
+                overrides = {} if listed is None else {"clientMessages": listed}
+                call = await create_call(sim, ws_body(firstMessage="", **overrides),
+                                         params=fault("schema-variants=0"))
+                peer = await Peer.open(call["transport"]["websocketCallUrl"])
+                # after the others in the catalogue: the one of each list sent last
+                last = "function-call" if listed is None else "language-change-detected"
+                await peer.wait_event(last, 5)
+                got = {kind: len(peer.find(kind)) for kind in expected}
+                assert got == expected, (listed, got)
+                await peer.close()
+
+    run(body())

@@ -45,8 +45,28 @@ def test_a_stale_status_does_not_take_the_call_back() -> None:
     assert update(vapi, "ended", "assistant-ended-call")
     assert not update(vapi, "in-progress")
     assert shown(CallState.ENDED, vapi) == "ended"
-    update(vapi, "some-new-status")  # not Vapi's today: taken as it comes
-    assert vapi.status == "some-new-status"
+    assert not update(vapi, "some-new-status")  # not even one not Vapi's today
+    assert vapi.status == "ended"
+
+
+def test_a_status_outside_the_calls_life_does_not_make_a_stale_one_good() -> None:
+    """One not Vapi's today ranked below every stage: a `ringing` after it was taken, and
+    `ctl status` said "ringing" for the rest of the call; so after one of a call's record
+    (`not-found`, `deletion-failed`: in the schema's enum), which is not shown at all."""
+    for other in ("some-new-status", "not-found", "deletion-failed"):
+        vapi = VapiStatus()
+        update(vapi, "in-progress")
+        assert not update(vapi, other)
+        assert shown(CallState.IN_CALL, vapi) == (other if other.startswith("some") else
+                                                  "in-progress")
+        for stale in ("scheduled", "queued", "ringing"):
+            assert not update(vapi, stale)
+        assert vapi.status in ("in-progress", other), (other, vapi.status)
+        update(vapi, "forwarding")
+        assert shown(CallState.IN_CALL, vapi) == "forwarding"
+        assert update(vapi, "ended", "assistant-ended-call")
+        assert not update(vapi, other)  # nothing takes an ended call back
+        assert shown(CallState.ENDED, vapi) == "ended"
 
 
 def test_phases() -> None:

@@ -1,6 +1,7 @@
 """The rig's in-process side: what the harness plays into the virtual microphone and what
 it records from the virtual speaker's monitor, with monotonic timestamps taken from
-PortAudio's DAC/ADC times."""
+PortAudio's DAC/ADC times; and, on demand, what reaches the microphone (the mic sink's
+monitor: the clips and the echo paths as they actually ran)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from .daemon import RigError
-from .topology import HARNESS_MIC_IN, HARNESS_SPEAKER_MONITOR
+from .topology import HARNESS_MIC_IN, HARNESS_MIC_MONITOR, HARNESS_SPEAKER_MONITOR
 
 # Harness stream buffering. Timestamps do not depend on it (they come from PortAudio's DAC/ADC
 # times), so it is generous: with ~8 ms ("low") or 30 ms the harness's own mic player underflowed
@@ -68,6 +69,8 @@ class Harness:
         self._rec_first_frame: int | None = None
         self._out: Any = None
         self._in: Any = None
+        self._mic: Any = None  # the mic sink's monitor: opened by the first start_mic()
+        self._mic_chunks: list[np.ndarray] | None = None
 
     def open(self) -> None:
         import sounddevice as sd
@@ -95,13 +98,13 @@ class Harness:
             time.sleep(0.01)
 
     def close(self) -> None:
-        for s in (self._out, self._in):
+        for s in (self._out, self._in, self._mic):
             if s is not None:
                 with contextlib.suppress(Exception):
                     s.abort()
                 with contextlib.suppress(Exception):
                     s.close()
-        self._out = self._in = None
+        self._out = self._in = self._mic = None
         with self._lock:
             for c in self._clips:
                 c.started.set()
@@ -201,3 +204,29 @@ class Harness:
         # (adc_time - frame_index / rate); the median over the recording is robust to jitter.
         t0 = statistics.median(t - f / self.rate for f, t in ests)
         return data, self.rate, t0 + first / self.rate
+
+    # -- microphone recorder (no timestamps: aligned with what it is compared to)
+
+    def _mic_cb(self, indata: np.ndarray, frames: int, time_info: Any, status: Any) -> None:
+        with self._lock:
+            if self._mic_chunks is not None:
+                self._mic_chunks.append(indata[:, 0].copy())
+
+    def start_mic(self) -> None:
+        import sounddevice as sd
+
+        if self._mic is None:
+            self._mic = sd.InputStream(device=HARNESS_MIC_MONITOR, callback=self._mic_cb,
+                                       samplerate=self.rate, channels=1, dtype="int16",
+                                       blocksize=self.block, latency=HARNESS_LATENCY_S)
+            self._mic.start()
+        with self._lock:
+            self._mic_chunks = []
+
+    def stop_mic(self) -> np.ndarray:
+        time.sleep(HARNESS_LATENCY_S)  # what reached the microphone until now, captured
+        with self._lock:
+            chunks, self._mic_chunks = self._mic_chunks, None
+        if not chunks:
+            raise RigError("the microphone's monitor delivered no audio")
+        return np.concatenate(chunks)

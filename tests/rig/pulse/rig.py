@@ -233,6 +233,18 @@ class PulseRig:
             raise RigError("start_speaker_recording() was not called")
         return self._harness.stop_recording()
 
+    def start_mic_recording(self) -> None:
+        """Start capturing what reaches the virtual microphone (the mic sink's monitor:
+        clips played into it and the echo paths, as they actually ran: a loaded sound server
+        moves a path's delay, and two paths that meet add up to 3 dB more than apart)."""
+        self.harness.start_mic()
+
+    def stop_mic_recording(self) -> np.ndarray:
+        """Stop capturing; mono int16 samples at the rig's rate."""
+        if self._harness is None:
+            raise RigError("start_mic_recording() was not called")
+        return self._harness.stop_mic()
+
     @property
     def harness_xruns(self) -> dict[str, int]:
         """Under/overflows seen by the harness's own streams (should stay 0)."""

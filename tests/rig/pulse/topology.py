@@ -29,6 +29,7 @@ MIC_SOURCE = "vb_mic"  # remap source on vb_mic_in.monitor: the virtual micropho
 # Harness-only ALSA devices (visible in-process after activate_in_process(), not in rig.env).
 HARNESS_MIC_IN = "rig_mic_in"
 HARNESS_SPEAKER_MONITOR = "rig_speaker_monitor"
+HARNESS_MIC_MONITOR = "rig_mic_monitor"  # what reaches the microphone: clips and echo paths
 LOOPBACK_MIN_MS = 20
 
 
@@ -98,6 +99,8 @@ def write_config(base: Path, run: Path, rate: int) -> Config:
         f'server "{server}"; device "{MIC_SINK}" }} }}\n'
         f"pcm.{HARNESS_SPEAKER_MONITOR} {{ type asym; capture.pcm {{ type pulse; "
         f'server "{server}"; device "{SPEAKER_SINK}.monitor" }} }}\n'
+        f"pcm.{HARNESS_MIC_MONITOR} {{ type asym; capture.pcm {{ type pulse; "
+        f'server "{server}"; device "{MIC_SINK}.monitor" }} }}\n'
     )
     env = {
         "PULSE_SERVER": server,
