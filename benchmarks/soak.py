@@ -133,7 +133,7 @@ class SoakDaemon(Daemon):
         self._specs = [f for f, w in FAULTS if w > 0]
         self._weights = [w for _, w in FAULTS if w > 0]
 
-    async def _call_once(self) -> int:
+    async def call_once(self) -> int:
         self.fault = self.rng.choices(self._specs, self._weights)[0]
         assistant = self.profile.assistant
         overrides = {**assistant.overrides, "maxDurationSeconds": self.rng.choice((1, 2))}
@@ -141,7 +141,7 @@ class SoakDaemon(Daemon):
             self.profile, assistant=dataclasses.replace(assistant, overrides=overrides))
         before, self.tap.last = self.last_summary, ""
         started = time.monotonic()
-        code = await super()._call_once()
+        code = await super().call_once()
         if self.last_summary is not before and self.last_summary is not None:
             outcome = self.last_summary.ended_reason
         else:

@@ -2,7 +2,7 @@
 
 Used by every place that tries again — REST requests (`vapi/api.py`), opening the call
 socket (`vapi/socket.py`), reopening a lost audio device (`audio/device_health.py`) and the
-daemon's loop backoff (`service/daemon.py`) — so a reader learns one rule: exponential
+daemon's loop backoff (`service/progress.py`) — so a reader learns one rule: exponential
 backoff from `base_delay`, capped at `max_delay`, with full jitter (a wait drawn from the
 upper half of the step) unless `jitter` is off, and `rate_limit_delay` as the base when
 the other side said it is overloaded (429).

@@ -1,6 +1,6 @@
 """A call's parts built from a profile: the API client, the audio backends and the
 recorder. The one place (with `backends`) where the call layer reads a `Profile`; the
-daemon (`bridge/service/daemon.py`) composes them into modes."""
+daemon (`bridge/service/daemon.py`, each call in `one_call.py`) composes them into modes."""
 
 from __future__ import annotations
 

@@ -159,6 +159,11 @@ def global_options(parser: argparse.ArgumentParser, *, top: bool) -> None:
                         help="warnings and errors only (not with -v)", **default)
 
 
+def log_level(args: argparse.Namespace, default: str = "info") -> str:
+    """The log level -v/-q chose, else the command's `default`."""
+    return "debug" if args.verbose else "warning" if args.quiet else default
+
+
 def levels_conflict(before: list[str]) -> bool:
     """Both -v and -q among the options before `sim` (parsed by hand)."""
     return any(a in VERBOSE for a in before) and any(a in QUIET for a in before)

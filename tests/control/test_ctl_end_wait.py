@@ -12,8 +12,8 @@ import dataclasses
 from pathlib import Path
 
 from bridge.call.hangup import longest_answer
+from bridge.cli.arguments import build_parser
 from bridge.cli.ctl import timeout_of
-from bridge.cli.main import build_parser
 from bridge.control.client import END_TIMEOUT_S
 from bridge.profile.sections import CallSettings
 

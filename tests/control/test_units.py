@@ -7,10 +7,10 @@ import uuid
 import numpy as np
 import pytest
 
+from bridge.cli.arguments import build_parser
 from bridge.cli.ctl import COMMANDS, build_request
 from bridge.cli.listen import mix_to_mono
 from bridge.cli.listen_verify import ChannelMatch, best_lag, blockwise, decide
-from bridge.cli.main import build_parser
 from bridge.control.client import find_socket
 from bridge.control.commands import HANDLERS
 from bridge.control.request import FIELDS

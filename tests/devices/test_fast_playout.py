@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 import yaml
 
-from bridge.call.recording import SLACK_S
+from bridge.call.recording_legs import SLACK_S
 from tests.devices.conftest import (
     require_espeak,
     running_bridge,

@@ -1,6 +1,6 @@
 """SIGTERM, SIGINT and SIGHUP at each moment of a call's lifecycle, on the real process.
 
-The documented behaviour (README, "Exit codes"; bridge/daemon.py):
+The documented behaviour (README, "Exit codes"; bridge/service/signals.py):
 
 - a first SIGINT/SIGTERM ends the call cleanly (end-call, a short wait for Vapi's `ended`,
   the recording finalized) and the daemon: exit 0;

@@ -37,7 +37,7 @@ def test_a_refusal_that_comes_while_a_call_is_considered_exits_3_at_once(
     learn = wiring.learn_assistant
 
     async def answered_while_calling(api: VapiApi, profile: object) -> AuthError | None:
-        while not daemons[0]._calling:  # Vapi's answer is slower than the daemon's start
+        while not daemons[0].modes.calling:  # Vapi's answer is slower than the daemon's start
             await asyncio.sleep(0.001)
         return await learn(api, profile)  # type: ignore[arg-type]
 

@@ -42,6 +42,6 @@ def test_the_call_path_leaves_httpx_command_line_client_unloaded() -> None:
 
 
 def test_a_ctl_command_leaves_importlib_metadata_unloaded() -> None:
-    code = ("from bridge.cli.main import build_parser; "
+    code = ("from bridge.cli.arguments import build_parser; "
             "build_parser().parse_args(['ctl', '--socket', 's', 'status'])")
     assert loaded(code, ("importlib.metadata",)) == []

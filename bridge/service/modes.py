@@ -1,0 +1,119 @@
+"""The daemon's mode (`service.mode`), run as a loop until it stops, and the call asked for
+that standby waits for.
+
+`once` places one call and exits; `standby` places a call on `ctl call`, SIGUSR1, the kiosk
+screen or the wake word (`standby.py`), then waits again, devices idle (`idle.py`); `loop`
+calls again after `loop_delay_seconds`, backing off (up to `max_backoff_seconds`) while
+calls fail, and at a spending limit places none until one is allowed. A reload asked for
+during a call is applied once it is over; a key Vapi refuses ends the loop (exit 3,
+`key_check.py`)."""
+
+from __future__ import annotations
+
+import asyncio
+from functools import partial
+from typing import Protocol
+
+from bridge import events
+from bridge.aio import wait_any
+from bridge.call.lifecycle import Call
+from bridge.errors import ExitCode
+from bridge.events import EventBus
+from bridge.profile import Profile
+from bridge.service.idle import IdleDevices
+from bridge.service.key_check import KeyCheck
+from bridge.service.progress import count_down, loop_delay
+from bridge.service.reload import Reloads
+from bridge.service.spending import SPENDING_EXIT, SpendingGuard, paused_state
+from bridge.service.standby import WakeWord
+
+SPENDING_POLL_S = 10.0  # loop mode at a spending limit: how often it looks again
+
+
+class ModesHost(Protocol):
+    """What of the daemon the modes use (`bridge.service.daemon.Daemon`)."""
+
+    profile: Profile
+    call: Call | None
+    stopping: asyncio.Event
+    events: EventBus
+    spending: SpendingGuard
+    key: KeyCheck
+    reloads: Reloads
+    wake: WakeWord
+    idle: IdleDevices
+
+    async def call_once(self) -> int: ...
+
+    def apply_reload(self) -> None: ...
+
+    def set_state(self, state: str, *, again: bool = False) -> None: ...
+
+
+class Modes:
+    """The daemon's loop of calls (`run`), and the request for one that standby waits for
+    (`request`)."""
+
+    def __init__(self, host: ModesHost) -> None:
+        self._host = host
+        self.wanted = asyncio.Event()  # a call asked for (standby)
+        self.cause = "start"  # what triggered the next call
+        self.calling = False  # a call placed: until its goodbye played
+
+    def request(self, cause: str = "ctl") -> str | None:
+        """Start a call in standby mode (`cause`: ctl, signal, wake-word, http). Returns
+        why not, or None when accepted."""
+        host = self._host
+        if host.profile.service.mode != "standby":
+            return f"the daemon is in {host.profile.service.mode} mode, not standby"
+        if (host.call is not None and not host.call.done) or self.wanted.is_set():
+            return "a call is already in progress"
+        if cause in ("ctl", "http") and (refusal := host.spending.asked()):
+            return refusal  # an operator's request: told, not chimed and apologised for
+        self.cause = cause
+        self.wanted.set()
+        return None
+
+    async def run(self) -> int:
+        host = self._host
+        failures = 0
+        while not host.stopping.is_set() and host.key.refused is None:  # (once: its call's)
+            mode = host.profile.service.mode
+            if mode == "standby":
+                host.set_state(host.spending.standby_state())
+                host.events.publish(events.STANDBY)
+                if not await host.wake.wait(host.idle.waiting(self._wait_for(self.wanted))):
+                    break
+            host.events.publish(events.TRIGGERED, cause=self.cause)
+            self.wanted.clear()  # from here a request is for the next call (`Daemon.cut_tail`)
+            self.calling = True
+            code = await host.spending.refuse() or (  # refused: 3; stopped meanwhile: none
+                ExitCode.OK if host.stopping.is_set() else await host.call_once())
+            self.cause, self.calling = "loop", False
+            if mode == "once" or host.key.refused is not None:  # refused as it was placed:
+                return host.key.outcome(code)  # exit 3 now, no wait (once: never refused)
+            failures = failures + 1 if code != ExitCode.OK else 0
+            host.apply_reload()
+            if mode == "loop" and code == SPENDING_EXIT:  # no retries: nothing changes soon
+                await self._until_spending_allows()
+            elif mode == "loop" and not host.stopping.is_set():
+                await count_down(loop_delay(host.profile.service, failures), host.set_state,
+                                 partial(self._wait_for, host.stopping), host.stopping)
+        return host.key.outcome()  # OK, or Vapi's refusal of the key raised: exit 3
+
+    async def _until_spending_allows(self) -> None:
+        """Loop mode at a spending limit: no call, chime or offline line until one is allowed
+        (tomorrow, a higher limit, no totals file), looked at each reload or SPENDING_POLL_S."""
+        host = self._host
+        host.set_state(paused_state(host.spending.refused))
+        while host.spending.recheck():
+            host.reloads.applied.clear()
+            if not await self._wait_for(host.reloads.applied, SPENDING_POLL_S):
+                return
+        self.wanted.clear()  # a request made meanwhile (a reload to standby) is stale
+
+    async def _wait_for(self, event: asyncio.Event, timeout: float | None = None) -> bool:
+        """Wait for `event` (or the timeout); False when the daemon is stopping instead."""
+        stopping = self._host.stopping
+        await wait_any(*{stopping, event}, timeout=timeout)
+        return not stopping.is_set()
