@@ -1,97 +1,114 @@
-"""What parsing one of Vapi's text frames costs the call: the event loop's time, and how long
+"""What parsing one of Vapi's text frames costs the call: how long the event loop is held
+(the uplink's frames, the playout's writes and the watchdog wait behind it), and how long
 another Python thread (a PortAudio callback: the speaker's, the microphone's) is kept from
 running meanwhile, since it needs the GIL.
 
 The frame is a long call's `conversation-update` (the simulator's `long-history` fault: Vapi
-sends the whole conversation each turn, in two shapes, times included), at each size. A
-thread wakes every millisecond, as a callback would, and notes how late it ran; the parse
-runs on the main thread meanwhile. For each size, the least and the median over the runs
-of: the parse's CPU time and wall time, the thread's worst lateness (wall time: what the
-machine's load makes of it too), and the most CPU the parse spent between two of the
-thread's runs (the work the thread waited behind, whatever the load):
+sends the whole conversation each turn, in two shapes, times included), at each size, read
+as the call socket reads it. On the loop a task wakes every millisecond and notes how late
+it ran; a thread does the same, as a device callback would. For each size, the least and
+the median over the runs of: the loop's worst lateness (`loop held`), the thread's
+(`thread held off`), the parse's wall time, and the loop thread's CPU over it:
 
-- now: `safejson.loads` (parse, then a walk of the value for the depth bound);
-- before: the depth read from the text first (string literals removed by a regular
-  expression, which holds the GIL for its whole run), then the same parse (re-enacted here).
+- off loop: `offloop.parse_event`, what the call socket does now: a frame of 64 KiB or
+  more parsed on a thread of its own, awaited;
+- on loop: `messages.parse_event` on the loop's thread, as before.
 
-    .venv/bin/python benchmarks/parse_cost.py [--runs 15] [--sizes 64,256,512,1000]
+Lateness is wall time: what the machine's load makes of it too (the load average is
+printed first).
+
+    .venv/bin/python benchmarks/parse_cost.py [--runs 15] [--sizes 64,256,1000]
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import asyncio
 import os
 import statistics
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from bridge.sim.longcall import padded
-from bridge.vapi import messages, safejson
+from bridge.vapi import messages, offloop
 
-
-def before(text: str) -> Any:
-    """The old check: the text's depth (regex, numpy), then the parse."""
-    if text.count("[") + text.count("{") > safejson.MAX_DEPTH:
-        safejson.nesting(text)
-    return json.loads(text, parse_constant=safejson._not_json, parse_float=safejson._finite,
-                      parse_int=safejson._integer)
+TICK_S = 0.001
 
 
 def frame(kib: int) -> str:
     return padded({"type": "conversation-update", "conversation": []}, kib, 1)[0]
 
 
-def once(parse: Callable[[str], Any], text: str) -> tuple[float, float, float, float]:
-    """(the parse's CPU time, its wall time, the ticking thread's worst lateness, the most
-    CPU the parse spent between two of its runs), in ms."""
-    parser = time.pthread_getcpuclockid(threading.get_ident())
-    stop, late, behind = threading.Event(), [0.0], [0.0]
+async def on_loop(text: str) -> Any:
+    return messages.parse_event(text)
+
+
+async def once(parse: Callable[[str], Awaitable[Any]], text: str
+               ) -> tuple[float, float, float, float]:
+    """(the loop's worst lateness, the ticking thread's, the parse's wall time, the loop
+    thread's CPU over it), in ms."""
+    stop, late = threading.Event(), {"loop": 0.0, "thread": 0.0}
 
     def tick() -> None:
-        due, last = time.perf_counter(), time.clock_gettime(parser)
+        due = time.perf_counter()
         while not stop.is_set():
-            due += 0.001
+            due += TICK_S
             time.sleep(max(0.0, due - time.perf_counter()))
-            now, cpu = time.perf_counter(), time.clock_gettime(parser)
-            late[0], behind[0] = max(late[0], now - due), max(behind[0], cpu - last)
-            due, last = max(due, now), cpu  # late once, not again for each tick missed
+            now = time.perf_counter()
+            late["thread"] = max(late["thread"], now - due)
+            due = max(due, now)  # late once, not again for each tick missed
+
+    async def loop_tick() -> None:
+        due = time.perf_counter()
+        while not stop.is_set():
+            due += TICK_S
+            await asyncio.sleep(max(0.0, due - time.perf_counter()))
+            now = time.perf_counter()
+            late["loop"] = max(late["loop"], now - due)
+            due = max(due, now)
 
     ticker = threading.Thread(target=tick)
     ticker.start()
-    time.sleep(0.02)
-    late[0] = behind[0] = 0.0
+    looper = asyncio.create_task(loop_tick())
+    await asyncio.sleep(0.02)
+    late["loop"] = late["thread"] = 0.0
     start, cpu = time.perf_counter(), time.thread_time()
-    parse(text)
+    event = await parse(text)
     took, cpu = time.perf_counter() - start, time.thread_time() - cpu
-    time.sleep(0.005)
+    await asyncio.sleep(0.005)
     stop.set()
+    await looper
     ticker.join()
-    return cpu * 1000, took * 1000, late[0] * 1000, behind[0] * 1000
+    assert isinstance(event, messages.UnknownEvent), event
+    return late["loop"] * 1000, late["thread"] * 1000, took * 1000, cpu * 1000
+
+
+async def measure(args: argparse.Namespace) -> None:
+    print(f"load average {os.getloadavg()[0]:.1f}; {args.runs} runs each, interleaved; ms: "
+          "least / median")
+    print(f"{'frame':>12}  {'':8}  {'loop held':>13}  {'thread held off':>15}  "
+          f"{'parse wall':>13}  {'loop CPU':>13}")
+    for kib in map(int, args.sizes.split(",")):
+        text = frame(kib)
+        got: dict[str, list[tuple[float, float, float, float]]] = {
+            "off loop": [], "on loop": []}
+        for _ in range(args.runs):
+            got["off loop"].append(await once(offloop.parse_event, text))
+            got["on loop"].append(await once(on_loop, text))
+        for name, runs in got.items():
+            print(f"{len(text) / 1024:8.0f} KiB  {name:8}", *(
+                f"{min(x):5.1f} / {statistics.median(x):5.1f}".rjust(w)
+                for x, w in zip(zip(*runs, strict=True), (13, 15, 13, 13), strict=True)),
+                sep="  ")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--runs", type=int, default=15)
-    ap.add_argument("--sizes", default="64,256,512,1000", help="KiB, comma-separated")
-    args = ap.parse_args()
-    print(f"load average {os.getloadavg()[0]:.1f}; {args.runs} runs each, interleaved; ms: "
-          "least / median")
-    print(f"{'frame':>12}  {'':6}  {'loop CPU':>13}  {'loop wall':>13}  "
-          f"{'thread held off':>15}  {'... behind CPU':>14}")
-    for kib in map(int, args.sizes.split(",")):
-        text = frame(kib)
-        assert isinstance(messages.parse_event(text), messages.UnknownEvent)
-        got: dict[str, list[tuple[float, float, float, float]]] = {"now": [], "before": []}
-        for _ in range(args.runs):
-            got["now"].append(once(safejson.loads, text))
-            got["before"].append(once(before, text))
-        for name, runs in got.items():
-            print(f"{len(text) / 1024:8.0f} KiB  {name:6}", *(
-                f"{min(x):5.1f} / {statistics.median(x):5.1f}".rjust(w)
-                for x, w in zip(zip(*runs, strict=True), (13, 13, 15, 14), strict=True)), sep="  ")
+    ap.add_argument("--sizes", default="64,256,1000", help="KiB, comma-separated")
+    asyncio.run(measure(ap.parse_args()))
 
 
 if __name__ == "__main__":

@@ -54,6 +54,16 @@ class ApiRequestError(BridgeError):
     exit_code = ExitCode.PROFILE
 
 
+class BodyRefused(ApiRequestError):
+    """400: Vapi refused the request's body. `said`: its validator's lines one by one (paths
+    in the body's own names: `assistantOverrides.property x should not exist`), for the
+    caller that built the body to say them in the names the user wrote."""
+
+    def __init__(self, message: str, *, what: str = "", said: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.what, self.said = what, said
+
+
 class NotFound(ApiRequestError):
     """404 to a lookup: Vapi has no such thing (another key or base URL)."""
 

@@ -45,6 +45,7 @@ HANG = "hang"  # Vapi says the assistant is stalled
 TRANSCRIPT = "transcript"  # role, text, final (partials too: a consumer may skip them)
 CAPTION = "caption"  # the assistant's whole turn text as its audio starts (speechStarted)
 ENDED = "ended"  # reason, outcome, exit
+BACKOFF = "backoff"  # loop mode, calls failing: waiting to call again (seconds, failures, cause)
 ERROR = "error"  # message: one line; cause where one is known (SPENDING_LIMIT, …)
 LOST = "lost"  # this subscriber fell behind: count events were dropped for it
 TURN = "turn"  # one per assistant turn: heard_gap_ms (visitor's end → first sound heard)
@@ -57,8 +58,11 @@ LINK_RESTORED = "link-restored"  # Vapi's side carries again: call, seconds (the
 KINDS = (STANDBY, TRIGGERED, CONNECTING, IN_CALL, ASSISTANT_SPEAKING, ASSISTANT_SILENT,
          VISITOR_SPEAKING, VISITOR_SILENT, INTERRUPTED, MUTED, UNMUTED, HANG, TRANSCRIPT,
          CAPTION, ENDED, ERROR, LOST, TURN, TOOL_CALL, TRANSFER, COST, LINK_STALLED,
-         LINK_RESTORED)
-STATE_KINDS = frozenset({STANDBY, TRIGGERED, CONNECTING, IN_CALL, ENDED})
+         LINK_RESTORED, BACKOFF)
+STATE_KINDS = frozenset({STANDBY, TRIGGERED, CONNECTING, IN_CALL, ENDED, BACKOFF})
+# the states after a call, until the kiosk waits or calls again: its lines stay the screen's
+# for LINES_KEPT_S (`backoff` follows an `ended` when the call failed)
+AFTER_CALL = (ENDED, BACKOFF)
 
 SPENDING_LIMIT = "spending-limit"  # an ERROR's cause: the daily limit refused a call
 
@@ -173,7 +177,7 @@ class EventBus:
         # a daemon started again counts from 1 again, and its 5 is not the last one's
         self.run = secrets.token_hex(4)
         self.state: KioskEvent | None = None  # the latest of STATE_KINDS
-        self.mutes: dict[str, KioskEvent] = {}  # who is muted in this call: its `muted`
+        self.mutes: dict[str, KioskEvent] = {}  # who/via is muted in this call: its `muted`
         self.stalled: KioskEvent | None = None  # the call's link stalled now: `link-stalled`
         self.failure: KioskEvent | None = None  # the latest `error`, until a call `ended`
         # this call's last final lines (`transcript`), until the next call or standby
@@ -191,15 +195,16 @@ class EventBus:
             self.state = event
             if kind != IN_CALL:  # a call begins or ends: none of its mutes holds
                 self.mutes.clear()
-            if kind not in (IN_CALL, ENDED):  # a call begins, or the kiosk waits: its lines
-                self.lines.clear()  # are no longer the screen's
+            if kind not in (IN_CALL, *AFTER_CALL):  # a call begins, or the kiosk waits:
+                self.lines.clear()  # its lines are no longer the screen's
             self.stalled = None  # nor its link's stall
         elif kind == TRANSCRIPT and fields.get("final") is True:
             self.lines.append(event)
         elif kind in (LINK_STALLED, LINK_RESTORED):
             self.stalled = event if kind == LINK_STALLED else None
-        elif kind in (MUTED, UNMUTED):
-            who = str(event.fields.get("who"))
+        elif kind in (MUTED, UNMUTED):  # per who and via: the visitor muted both at the
+            # microphone and by Vapi, one unmute left the other replayed as none in force
+            who = f"{event.fields.get('who')}/{event.fields.get('via')}"
             if kind == MUTED:
                 self.mutes[who] = event
             else:
@@ -229,7 +234,7 @@ class EventBus:
         the mutes in force in the call, and its link's stall while it lasts; with `lines`,
         the call's last `LINES` final transcripts: a screen opened mid-call, or
         `LINES_KEPT_S` after it, and the `error` of a call that could not be placed, while
-        the state is the one it ended: "connecting" for a loop's backoff), or
+        the state is the one it ended: "connecting", until a loop's `backoff`), or
         (`since`: the last seq a client had, an event stream's Last-Event-ID) with what came
         after it, when the last `RECENT` events still hold all of that; only the events
         `keep` says yes to (all by default) are queued for it."""
@@ -259,7 +264,8 @@ class EventBus:
     def _lines_kept(self) -> bool:
         """The call's lines are still the screen's: the call is on, or ended a moment ago."""
         state = self.state
-        return state is None or state.kind != ENDED or time.time() - state.at < LINES_KEPT_S
+        return state is None or state.kind not in AFTER_CALL or \
+            time.time() - state.at < LINES_KEPT_S
 
     def _after(self, since: int | None) -> list[KioskEvent] | None:
         """The events after seq `since`, or None when they are not all kept (or `since` is

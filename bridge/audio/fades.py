@@ -14,6 +14,19 @@ import numpy as np
 
 from bridge.audio.ring import SampleRing
 
+FADE_IN_MS = 5  # audio that comes back mid-word (after a dropped tail, an unmute) fades in
+
+
+def fade_in(out: np.ndarray, rate: int) -> np.ndarray:
+    """`out` (a copy) starting with a `FADE_IN_MS` fade: not a step out of silence (a click).
+    For a block built on the loop (the wire's), not the callback's (`Fades`)."""
+    n = min(len(out), rate * FADE_IN_MS // 1000)
+    if n == 0:
+        return out
+    out = out.copy()
+    out[:n] = (out[:n] * (np.arange(1, n + 1) / n)).astype(out.dtype)
+    return out
+
 
 class Fades:
     def __init__(self, length: int) -> None:

@@ -111,6 +111,7 @@ class BargeIn:
         self._stale: int | None = None
         self._stale_turn = False  # ... they began after it: their first words drop it
         self.says = Says()  # the operator's says: one the visitor may not interrupt is kept
+        self._cut_by: Mapping[str, Any] | None = None  # the say that cut the reply last
 
     def announce(self, label: str) -> None:
         """As the call starts (the rule taken again: the assistant's clientMessages may have
@@ -214,9 +215,10 @@ class BargeIn:
 
     def after_command(self, command: Mapping[str, Any], label: str) -> None:
         """A command Vapi took that silences the assistant: what the kiosk has queued of it
-        goes too (faded), as at a barge-in; Vapi sends no event for it, and with audio
-        sent faster than real time seconds of the old line would play on. `mute-assistant`
-        also keeps what still arrives off the speaker until `unmute-assistant`."""
+        goes (faded), as at a barge-in (no event comes for it; sent ahead of real time,
+        seconds of the old line played on). `mute-assistant` keeps what still arrives off
+        the speaker until `unmute-assistant`; a say cutting a reply Vapi still sends, what
+        it sends until it has the say (by the controlUrl: 0.76 s of it heard at 3x)."""
         kind, control = command.get("type"), command.get("control")
         self.says.sent(command, self._clock())
         if kind == "control" and control in ("mute-assistant", "unmute-assistant"):
@@ -225,10 +227,18 @@ class BargeIn:
                 return
         elif not (kind == "say" and command.get("interruptAssistantEnabled")):
             return
-        dropped = self.downlink.barge_in()
+        cut = kind == "say" and self.assistant_speaking
+        self._cut_by = command if cut else None
+        dropped = self.downlink.cut_reply(label) if cut else self.downlink.barge_in()
         log.info("call %s: %s; dropped %.0f ms of the assistant's audio still queued", label,
                  "assistant muted" if kind == "control" else "say interrupts the assistant",
                  dropped)
+
+    def withdrawn(self, command: Mapping[str, Any]) -> None:
+        """A say Vapi did not take (`CallCommands`' refused): no reply speaks it, nor cuts."""
+        self.says.withdrawn(command)
+        if self._cut_by is command:  # the reply it was to cut goes on
+            self._cut_by = self.downlink.uncut()
 
     def _visitor_started(self) -> None:
         """The visitor's speech start: a user-interrupted held just before it is theirs; but

@@ -43,7 +43,12 @@ than real time packs more speech into the time Vapi takes to stop: of a greeting
 6x, 0.5 s played on over the visitor after the first 1 s). A second `user-interrupted`
 while a tail comes keeps that tail (its gap counted from the later event). A barge-in on
 the fallback signal (the visitor's speech start) or on a command drops no tail: Vapi may go
-on with the line, or start the next one at once. A dropped chunk still arrived, so the
+on with the line, or start the next one at once. But a `say` with `interruptAssistantEnabled`
+sent while Vapi sends a reply (`cut_reply`) drops what still comes of it, no pause ending
+that, until Vapi says the reply stopped (then as a tail) or the said line begins, 1 s at
+most: Vapi has the say 0.2-0.3 s after it left by the controlUrl, and at 3x the visitor
+heard 0.76 s of the cut reply after the cut (1.8 s with the say 0.6 s late), then the say.
+A dropped chunk still arrived, so the
 jitter estimate takes it: kept from it, its time would read as the next chunk's lateness
 (the floor and the target raised for the window's 8 s, the next answer held back by as
 much). What arrives after a dropped tail fades in (`FADE_IN_MS`): it may begin mid-word (a
@@ -77,18 +82,14 @@ import numpy as np
 
 from bridge.audio.base import AudioSink, apply_gain
 from bridge.audio.codec import Codec
+from bridge.audio.fades import fade_in
 from bridge.audio.jitter import JitterEstimator, target_ms
 from bridge.audio.playout import PlayoutStats
 from bridge.audio.resample import Resampler
+from bridge.call.cut_tail import QUIET_PEAK, TAIL_GAP_MAX_MS, TAIL_GAP_MS, CutTail
 
 FIRST_FLOOR_MS = 50.0  # the lateness kept covered until the jitter window is full
 CUT_LOGGED_MS = 300.0  # less cut at our end is the usual queue, not speech worth a line
-TAIL_GAP_MS = 150.0  # an arrival pause this long ends the cut reply's tail (chunks p50 50 ms)
-TAIL_GAP_MAX_MS = 400.0  # longer chunks: a pause is a chunk's time and 50 ms, at most this
-TAIL_QUIET_MS = 150.0  # so does this much near-silence (longer than a pause between words)
-TAIL_MAX_MS = 1000.0  # and at most this much of it is dropped (once as long has passed)
-QUIET_PEAK = 100  # -50 dBFS: near-silence, as between replies
-FADE_IN_MS = 5  # what plays after a dropped tail starts with this fade
 
 log = logging.getLogger("bridge.call")
 
@@ -118,7 +119,7 @@ class Downlink:
         self._unmuted_fade = False  # what plays first after it fades in
         self._flushed = False  # the resampler's tail pushed out (the stream is over)
         self._realigned_said = 0  # the codec's realignments already logged
-        self._tail: _Tail | None = None  # after user-interrupted: the cut reply's tail
+        self._tail: CutTail | None = None  # after user-interrupted: the cut reply's tail
         self._last_arrival: float | None = None
         self._reply_until: float | None = None  # `reply_over`: what arrives until then is its
         self.reply_end: int | None = None  # ... and the queue's mark as the next audio came
@@ -161,7 +162,7 @@ class Downlink:
             if self._tail.drops(samples, arrived, last):
                 return
             if self._tail.dropped:  # out of the flush's silence, maybe mid-word (the tail
-                samples = _fade_in(samples, self.wire_rate)  # cut at its bound): a click
+                samples = fade_in(samples, self.wire_rate)  # cut at its bound): a click
             self._tail = None  # over: its first pause
         if self.muted:  # decoded all the same: the stream's byte alignment is kept exact
             return
@@ -183,7 +184,7 @@ class Downlink:
         if not len(loud):
             return samples  # Vapi's own silence, still in flight: the fade waits for sound
         self._unmuted_fade, at = False, int(loud[0])
-        return np.concatenate((samples[:at], _fade_in(samples[at:], self.wire_rate)))
+        return np.concatenate((samples[:at], fade_in(samples[at:], self.wire_rate)))
 
     def barge_in(self, *, tail_of: str = "") -> float:
         """Silence the speaker now. Returns how many ms of queued audio were dropped.
@@ -196,8 +197,26 @@ class Downlink:
         if tail_of and self._tail is not None:  # cut again as its tail comes: one tail
             self._tail.since = self.clock()
         elif tail_of:
-            self._tail = _Tail(tail_of, self.wire_rate, self.clock(), self._tail_gap_ms())
+            self._tail = CutTail(tail_of, self.wire_rate, self.clock(), self._tail_gap_ms())
         return dropped
+
+    def cut_reply(self, label: str) -> float:
+        """A command that cuts the reply Vapi is sending (a `say` with
+        `interruptAssistantEnabled`): `barge_in`, and what still arrives of the reply is
+        dropped, no pause ending it, until Vapi says it stopped (`reply_over`: then as a
+        tail after `user-interrupted`) or the next reply begins, for `TAIL_MAX_MS` at most
+        (a say Vapi speaks late or never: the reply plays on, faded in)."""
+        dropped = self.barge_in(tail_of=label)
+        assert self._tail is not None
+        self._tail.held = True
+        return dropped
+
+    def uncut(self) -> None:
+        """The command `cut_reply` was for was not done after all (Vapi refused it): None."""
+        if self._tail is not None and self._tail.held:
+            self._tail.held = False
+            self._tail.over()
+            self._tail = None
 
     def _tail_gap_ms(self) -> float:
         """The arrival pause that ends a tail: a server sending chunks longer than Vapi's
@@ -210,6 +229,8 @@ class Downlink:
         """The assistant's `speech-update stopped`: what arrives within `grace_s` is still
         that reply's; `reply_end` marks where what came later begins (None until then)."""
         self._reply_until, self.reply_end = self.clock() + grace_s, None
+        if self._tail is not None and self._tail.held:  # Vapi's cut: what was in flight
+            self._tail.held, self._tail.since = False, self.clock()  # ends at its pause
 
     def next_reply(self) -> None:
         """The assistant's next reply has begun (its `speech-update started`, `BargeIn`):
@@ -249,47 +270,3 @@ class Downlink:
     @property
     def received_seconds(self) -> float:
         return self.bytes_received / self.codec.bytes_per_sample / self.wire_rate
-
-
-
-def _fade_in(out: np.ndarray, rate: int) -> np.ndarray:
-    n = min(len(out), rate * FADE_IN_MS // 1000)
-    if n == 0:
-        return out
-    out = out.copy()
-    out[:n] = (out[:n] * (np.arange(1, n + 1) / n)).astype(out.dtype)
-    return out
-
-
-class _Tail:
-    """What arrives of a reply Vapi has cut (`Downlink`: dropped until its first pause)."""
-
-    def __init__(self, label: str, rate: int, since: float,
-                 gap_ms: float = TAIL_GAP_MS) -> None:
-        self.label, self.rate, self.gap_ms = label, rate, gap_ms
-        self.since = since  # the event: a pause before it is none of the tail's
-        # wire samples: dropped, near-silent in a row, dropped that were not near-silent
-        self.dropped = self.quiet = self.speech = 0
-
-    def drops(self, samples: np.ndarray, now: float, last: float | None) -> bool:
-        """Whether `samples`, arrived at `now` (the one before at `last`), are the tail;
-        False for the chunk that ends it (what was dropped is logged: `over`)."""
-        rate = self.rate
-        since = self.since if last is None else max(last, self.since)
-        gap = (now - since) * 1000 >= self.gap_ms
-        quiet = int(samples.max()) <= QUIET_PEAK and int(samples.min()) >= -QUIET_PEAK
-        self.quiet = self.quiet + len(samples) if quiet else 0
-        if gap or self.quiet * 1000 >= TAIL_QUIET_MS * rate or (
-                (self.dropped + len(samples)) * 1000 > TAIL_MAX_MS * rate
-                and (now - self.since) * 1000 > TAIL_MAX_MS):
-            self.over()
-            return False
-        self.dropped += len(samples)
-        self.speech += 0 if quiet else len(samples)
-        return True
-
-    def over(self) -> None:
-        if self.speech:  # near-silence after the cut is no part of the reply worth a line
-            log.info("call %s: dropped %.0f ms of the interrupted reply that arrived after "
-                     "user-interrupted", self.label,
-                     self.speech * 1000 / self.rate)

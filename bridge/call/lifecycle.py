@@ -259,7 +259,7 @@ def call_commands(me: Call, api: VapiApi, profile: Profile) -> CallCommands:
         via=profile.call.commands_via, public_key=control_key(profile),
         allow_plaintext=profile.api.allow_plaintext, timeout=profile.api.timeout_seconds,
         check=lambda: ensure_live(me), sent=lambda c: me.barge_in.after_command(c, me.short_id),
-        refused=lambda c: me.barge_in.says.withdrawn(c),
+        refused=lambda c: me.barge_in.withdrawn(c),
         down_wait=lambda: down_wait(me.stalled_s, profile.api.timeout_seconds))
 
 

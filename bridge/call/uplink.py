@@ -43,6 +43,7 @@ import numpy as np
 from bridge.audio.base import AudioSource, FrameTap, apply_gain
 from bridge.audio.codec import Codec
 from bridge.audio.echo import EchoControl
+from bridge.audio.fades import fade_in
 from bridge.audio.framing import Framer
 from bridge.audio.pacing import FrameGate, Pacer, Sleep
 from bridge.audio.resample import Resampler
@@ -103,7 +104,7 @@ class Uplink:
                               keep_ms=MAX_BACKLOG_MS)
         self._silence = np.zeros(self._framer.frame_samples, dtype=np.int16)
         self.muted = False
-        self._unmuted_at = -math.inf  # audio captured before it is silence (`_frame`)
+        self._unmuted_at, self._unmuted_fade = -math.inf, False  # captured before: silence
         self._on_capture = False  # capture-driven (`_run_on_capture`): a monotonic clock
         # the kiosk's sound (the chime, the connecting tone) began before the call: no echo
         # control has its start, and its echo reached Vapi as the visitor talking. Until it
@@ -130,8 +131,7 @@ class Uplink:
 
     def frame_captured_at(self) -> float:
         """When (the uplink's clock) the start of the latest frame sent was captured: the
-        device's capture time of the newest sample read, less what the resampler and the
-        framer still hold and the frame itself."""
+        newest sample read's capture time, less what is held (`_held_ms`) and the frame."""
         if self._captured_until is None:  # nothing captured yet: the gate's silence, as
             # if captured (the device's latency estimate), so its first block follows on
             return self._clock() - (FRAME_MS + self.source.latency_ms) / 1000.0
@@ -142,7 +142,7 @@ class Uplink:
         """Local microphone mute: the cadence goes on, with silence. What was captured while
         muted stays silence when it leaves after the unmute (a backlog: the loop held up)."""
         if self.muted and not muted:
-            self._unmuted_at = self._clock()
+            self._unmuted_at, self._unmuted_fade = self._clock(), True
         self.muted = muted
 
     async def run(self) -> None:
@@ -258,8 +258,7 @@ class Uplink:
         return np.concatenate(out)
 
     def _began(self) -> float:
-        """When the next frame's audio began, by the capture's clock (the timer's schedule
-        reads only what is due: no backlog, and its clock may be a test's: now)."""
+        """When the next frame's audio began, by the capture's clock (the timer's: now)."""
         if self._captured_until is None or not self._on_capture:
             return self._clock()
         return self._captured_until - self._held_ms() / 1000
@@ -269,8 +268,7 @@ class Uplink:
         while it attenuates the echo), the resampler's and the framer's."""
         return self._echo_held_ms() + self._resampler.held_ms + self._framer.buffered_ms
 
-    def _echo_held_ms(self) -> float:
-        """What the echo control's look-back holds (the gate attenuating)."""
+    def _echo_held_ms(self) -> float:  # what the echo control's look-back holds
         return getattr(self._echo, "held_ms", 0.0) if self._far_end is not None else 0.0
 
     def _frame(self) -> bytes:
@@ -292,8 +290,10 @@ class Uplink:
                 self._own_sound = None  # over: never again this call
         if self.muted or began < self._unmuted_at:
             frame = self._silence
-        else:
-            self._unmuted_at = -math.inf  # what was captured under the mute has left
+        elif self._unmuted_fade:  # what was captured under the mute has left: what follows
+            # comes back mid-word, a step out of the silence (a click): faded in
+            frame, self._unmuted_fade = fade_in(frame, self.wire_rate), False
+            self._unmuted_at = -math.inf
         if tap is not None:
             tap(frame)
         self._frames_sent += 1

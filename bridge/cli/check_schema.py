@@ -4,8 +4,9 @@ against the copy of Vapi's published schema the simulator holds (`bridge/sim`'s
 validation, the checks that make it answer 400 as Vapi does). A key the schema lacks (a
 typo: `firstMesage`), a value of the wrong type or outside its range, a `clientMessages`
 entry that is no message type: each is one warning with the fix, since Vapi refuses the
-call with 400 and `run` would learn it only then. Warnings, not failures: a key Vapi added
-after that copy's date is not known here.
+call with 400 and `run` would learn it only then; every key the schema lacks is named at
+once, at any depth (Vapi's validator names the deeper ones only once the upper ones are
+fixed). Warnings, not failures: a key Vapi added after that copy's date is not known here.
 """
 
 from __future__ import annotations
@@ -32,9 +33,14 @@ ENUM_MISS = re.compile(r"(?P<where>.+)\.each value in (?P<field>\w+) must be one
 
 def schema_items(profile: Profile) -> list[Item]:
     """One warning per problem Vapi's schema finds in what `run` would send (none: [])."""
-    errors = validate_body(profile.create_body(), SimConfig(strict_limits=True))
+    body = profile.create_body()
+    errors = validate_body(body, SimConfig(strict_limits=True))
     if not errors:
         return []
+    # the keys Vapi lacks deeper down (a voice's, a tool's), which its validator (and the
+    # simulator's) names only once those above are fixed: all of them in one look
+    errors += [e for e in schema_deep.body_errors(body) if UNKNOWN.fullmatch(e)
+               and e not in errors]
     found = [_worded(error, profile) for error in errors]
     tail = (f"Vapi refuses the call with 400 — fix the profile (Vapi's published schema of "
             f"{schema.committed()}; a key added since is not known here)")

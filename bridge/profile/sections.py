@@ -195,9 +195,11 @@ class AudioSettings:
         Choice(default="gate", choices=("off", "gate", "aec")),
         "keep the assistant's voice out of the microphone: gate (measures the echo path from "
         "what the speaker played; attenuates the mic 30 dB while it holds only echo, passes "
-        "a visitor talking over the assistant at once, from its first word; "
-        "bridge/audio/echo_gate.py); aec (WebRTC echo cancellation, needs the extra aec: "
-        "without it, the error names the pip command for this copy; removes more echo "
+        "a visitor talking over the assistant at once, from its first word, when they are "
+        "louder at the mic than its echo: one 15 dB or more under it passes only in its "
+        "pauses, and interrupts late or not at all; bridge/audio/echo_gate.py); aec "
+        "(WebRTC echo cancellation, needs the extra aec: without it, the error names the "
+        "pip command for this copy; removes more echo "
         "but holds back a visitor who interrupts in its first seconds); off (headsets). "
         "Only with a real microphone and speaker.")
 

@@ -59,6 +59,7 @@ class Modes:
         self.wanted = asyncio.Event()  # a call asked for (standby)
         self.cause = "start"  # what triggered the next call
         self.calling = False  # a call placed: until its goodbye played
+        self._over: Call | None = None  # the daemon's call when this one began being placed
 
     def request(self, cause: str = "ctl") -> str | None:
         """Start a call in standby mode (`cause`: ctl, signal, wake-word, http). Returns
@@ -66,7 +67,8 @@ class Modes:
         host = self._host
         if host.profile.service.mode != "standby":
             return f"the daemon is in {host.profile.service.mode} mode, not standby"
-        if (host.call is not None and not host.call.done) or self.wanted.is_set():
+        if (host.call is not None and not host.call.done) or self.wanted.is_set() or (
+                self.calling and host.call is self._over):  # taken, not yet made (below)
             return "a call is already in progress"
         if cause in ("ctl", "http") and (refusal := host.spending.asked()):
             return refusal  # an operator's request: told, not chimed and apologised for
@@ -85,8 +87,12 @@ class Modes:
                 if not await host.wake.wait(host.idle.waiting(self._wait_for(self.wanted))):
                     break
             host.events.publish(events.TRIGGERED, cause=self.cause)
-            self.wanted.clear()  # from here a request is for the next call (`Daemon.cut_tail`)
-            self.calling = True
+            # from here a request is for the next call (it fades this one's goodbye:
+            # `Daemon.cut_tail`), but not before this one is made: the spending guard may
+            # wait 1.5 s for an earlier call's cost first, and a second tap of the screen's
+            # button then was taken, and placed a second call once this one ended
+            self.wanted.clear()
+            self.calling, self._over = True, host.call
             code = await host.spending.refuse() or (  # refused: 3; stopped meanwhile: none
                 ExitCode.OK if host.stopping.is_set() else await host.call_once())
             self.cause, self.calling = "loop", False
@@ -98,7 +104,8 @@ class Modes:
                 await self._until_spending_allows()
             elif mode == "loop" and not host.stopping.is_set():
                 await count_down(loop_delay(host.profile.service, failures), host.set_state,
-                                 partial(self._wait_for, host.stopping), host.stopping)
+                                 partial(self._wait_for, host.stopping), host.stopping,
+                                 host.events, failures)
         return host.key.outcome()  # OK, or Vapi's refusal of the key raised: exit 3
 
     async def _until_spending_allows(self) -> None:

@@ -94,10 +94,19 @@ def loop_delay(svc: ServiceSettings, failures: int) -> float:
 
 async def count_down(delay: float, set_state: SetState,
                      wait: Callable[[float], Awaitable[object]],
-                     stopping: asyncio.Event) -> None:
+                     stopping: asyncio.Event, bus: events.EventBus, failures: int) -> None:
     """Wait `delay` seconds (`wait(timeout)` returns early on a stop), the state saying
-    how long is left."""
+    how long is left. After `failures` calls failed in a row, a back-off: the kiosk's state
+    is `backoff` meanwhile (on `bus`: not `connecting`, as a call that could not be placed
+    left it, nor `ended`), and the state line says why it waits."""
+    why = ""
+    if failures:
+        failed = bus.failure  # the try's `error`, if it could not be placed (cleared by
+        # an `ended`: a call placed that failed)
+        bus.publish(events.BACKOFF, seconds=round(delay, 1), failures=failures,
+                    cause=None if failed is None else failed.fields.get("cause"))
+        why = f" (backing off after {plural(failures, 'failed call')})"
     end = time.monotonic() + delay
     while not stopping.is_set() and (left := end - time.monotonic()) > 0:
-        set_state(f"next call in {math.ceil(left):.0f} s")
+        set_state(f"next call in {math.ceil(left):.0f} s{why}")
         await wait(min(left, STATUS_EVERY_S))

@@ -103,8 +103,9 @@ def run(s: CallPort, msg: dict[str, Any], via: str = "socket") -> None:
     if kind in ("end-call", "hangup"):
         s.end("customer-ended-call")
     elif kind == "say":
-        if msg.get("interruptAssistantEnabled") and s.mouth.busy:
-            s.voice.interrupt()
+        if msg.get("interruptAssistantEnabled") and s.mouth.busy:  # "replace existing
+            s.voice.interrupt(only_interruptible=False)  # assistant speech" (the schema):
+            # a line the visitor may not cut too (the first message, a say)
         s.say(
             str(msg.get("content", msg.get("message"))),
             from_model=False,

@@ -71,10 +71,11 @@ class Voice:
             SpeakRequest(text, pcm, from_model, interruptible, after, silent, self.epoch, meta)
         )
 
-    def interrupt(self) -> None:
-        """Barge-in: stop the current line and drop the queued ones."""
+    def interrupt(self, *, only_interruptible: bool = True) -> None:
+        """Barge-in: stop the current line and drop the queued ones (`only_interruptible`:
+        not a line the visitor may not interrupt, nor those queued after it)."""
         self.epoch += 1
-        self.mouth.interrupt()
+        self.mouth.interrupt(only_interruptible=only_interruptible)
 
     async def run(self) -> None:
         s = self.s

@@ -21,7 +21,6 @@ import httpx
 
 from bridge import USER_AGENT, redact
 from bridge.errors import ApiRequestError, AuthError, NetworkError, NotFound, ProfileError
-from bridge.inert import inert
 from bridge.retry import RetryPolicy
 from bridge.vapi import connect_errors, safejson
 from bridge.vapi.callinfo import CallInfo
@@ -36,6 +35,7 @@ from bridge.vapi.net import (
 )
 from bridge.vapi.plaintext import check_plaintext
 from bridge.vapi.proxies import proxy_for
+from bridge.vapi.said import MAX_BODY, body_refused, response_message
 
 log = logging.getLogger("bridge.api")
 
@@ -47,32 +47,9 @@ def shown_path(path: str) -> str:
         return path
     _, slash, tail = rest.partition("/")
     return "/call/{id}" + slash + tail
-MAX_BODY = 16 * 2**20  # a long call's object (messages, artifact) stays far below this:
-# a 2xx body is read no further (`net.read_answer`), an error body 64 KiB at most
-
 # failures before the request left: it cannot have been processed
 NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.ProxyError,
             httpx.UnsupportedProtocol)
-
-
-def response_message(body: bytes, reason: str) -> str:
-    """Vapi's error text from an answer's body: NestJS `message` (joined when a list), or
-    the text, or the status line's reason when there is none."""
-    try:
-        parsed = safejson.loads(body, max_bytes=MAX_BODY)
-    except ValueError:
-        return _said(body.decode("utf-8", "replace").strip() or reason)
-    if isinstance(parsed, dict):
-        msg = parsed.get("message", parsed.get("error", ""))
-        if isinstance(msg, list):
-            return _said("; ".join(str(m) for m in msg[:20]))
-        return _said(str(msg))
-    return _said(str(parsed))
-
-
-def _said(text: str) -> str:
-    """Server text, its echoed secrets masked before the cut that could split one."""
-    return inert(redact.mask(text[:MAX_BODY]), 300)
 
 
 KEY_FIX = ("use the PRIVATE API key (env VAPI_API_KEY, api.key_file or the systemd "
@@ -85,9 +62,7 @@ def _refusal(answer: Answer, what: str, key_fix: str = KEY_FIX) -> Exception | N
     if status == 407:  # a proxy forwarding a plain http:// request wants its login
         return ProfileError(connect_errors.proxy_login(str(answer.request.url)))
     if status == 400:
-        return ApiRequestError(f"Vapi refused {what} (400 Bad Request): {text} — fix the "
-                               f"assistant/overrides in the profile or the --set that gave them "
-                               f"(`vapi-bridge check` names each in the profile's keys)")
+        return body_refused(what, answer.body, answer.reason)
     if status == 401:
         return AuthError(f"Vapi rejected the API key (401): {text} — {key_fix}")
     if status == 402:

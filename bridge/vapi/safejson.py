@@ -18,8 +18,9 @@ underflowed; now 3 ms, 8-12 ms (benchmarks/parse_cost.py, docs/performance.md). 
 hands the GIL over at each number it converts (the `parse_int`/`parse_float` hooks are
 Python), and the walk is Python too. The text's own depth (`nesting`, vectorised) is
 still read where the decoder's guard is too lax to trust (a recursion limit raised past
-`DECODER_SAFE_LIMIT`, or a thread other than the main one, whose stack may be small) and
-to say how deep a refused text is.
+`DECODER_SAFE_LIMIT`, or a thread other than the main one, whose stack may be small, but
+one started with `ROOMY_STACK` that says so: `trust_this_thread`, the call socket's parser
+thread, `bridge.vapi.offloop`) and to say how deep a refused text is.
 """
 
 from __future__ import annotations
@@ -45,6 +46,9 @@ MAX_DEPTH = 64
 # 128 KiB, threading.stack_size() as small as 32 KiB), and 990 levels overran 128 KiB (a
 # segfault, on a server's text); the event loop of `run` and of a script is the main one's
 DECODER_SAFE_LIMIT = 10_000
+ROOMY_STACK = 8 * 2**20  # a thread's stack as the main thread's usually is (ulimit -s)
+_THREAD = threading.local()  # `roomy`: a thread started with ROOMY_STACK (its own flag:
+# an ident may be a later thread's once this one has ended)
 _CONTAINERS = (dict, list)
 # a text this long is parsed with the cyclic collector paused: the objects it makes (a
 # megabyte: ~10,000 lists and dicts) set off a dozen young collections mid-parse, and now
@@ -152,10 +156,18 @@ def _past_the_stack(text: str, max_depth: int) -> UnsafeJson:
     return UnsafeJson(f"nested {depth} deep, past the recursion limit where it was parsed")
 
 
+def trust_this_thread() -> None:
+    """Trust the decoder's guard on the calling thread as on the main one: to be called
+    only from a thread started with a stack of at least `ROOMY_STACK` bytes
+    (`bridge.vapi.offloop`'s), where the recursion limit's levels fit as they do there."""
+    _THREAD.roomy = True
+
+
 def _decoder_unguarded() -> bool:
     """Whether the decoder's own guard may let it overrun this thread's stack."""
-    return sys.getrecursionlimit() > DECODER_SAFE_LIMIT or \
+    return sys.getrecursionlimit() > DECODER_SAFE_LIMIT or (
         threading.get_ident() != threading.main_thread().ident
+        and not getattr(_THREAD, "roomy", False))
 
 
 def loads(data: str | bytes | bytearray, *, max_bytes: int = MAX_BYTES,

@@ -14,7 +14,8 @@ retry (`bridge.retry.SOCKET_CONNECT`), bounded, kept alive, and never able to ha
 - Nothing is sent once Vapi has closed its side, and the receive buffer is wide
   (`bridge.vapi.tcp`): an abortive close (1006) right after a goodbye sent whole lost its
   last seconds on a loaded kiosk.
-- Text frames arrive parsed (`messages.parse_event`, which never raises); what cannot be
+- Text frames arrive parsed (`messages.parse_event`, which never raises; one of 64 KiB or
+  more on a thread of its own, `offloop`, the loop running meanwhile); what cannot be
   used (too big, or not a message) is dropped and counted (`malformed`), the first with a
   warning.
 - Binary frames read back to back (one read off the socket; websockets hands them over
@@ -39,7 +40,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 from bridge import USER_AGENT
 from bridge.errors import NetworkError, ProfileError
 from bridge.retry import SOCKET_CONNECT
-from bridge.vapi import connect_errors, messages, tcp
+from bridge.vapi import connect_errors, messages, offloop, tcp
 from bridge.vapi.net import untrusted, ws_options
 
 log = logging.getLogger("bridge.call")  # the log category users know these lines by
@@ -162,13 +163,13 @@ class CallSocket:
                     batch.add(message)
                 else:
                     batch.flush()
-                    self._parse(message, on_event)
+                    await self._parse(message, on_event)
         except ConnectionClosed:
             pass
 
-    def _parse(self, text: str, on_event: Callable[[messages.Event], None]) -> None:
+    async def _parse(self, text: str, on_event: Callable[[messages.Event], None]) -> None:
+        event = await offloop.parse_event(text)  # a big one off the loop's thread
         self.last_size = len(text)
-        event = messages.parse_event(text)
         if not isinstance(event, messages.MalformedEvent):
             on_event(event)
             return

@@ -39,7 +39,7 @@ from bridge.web import last_ok, scrub
 from bridge.web.host import WebHost
 
 STATES = ["starting", events.STANDBY, events.TRIGGERED, events.CONNECTING, events.IN_CALL,
-          events.ENDED]
+          events.ENDED, events.BACKOFF]
 DURATION_BUCKETS = (5, 15, 30, 60, 120, 300, 600, 1200, 3600)
 GAP_BUCKETS = (0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 3.0, 5.0, 10.0)
 MAX_LABELS = 40  # distinct values of one label before the rest count as "other"

@@ -181,8 +181,8 @@ CASES: dict[str, Case] = {
                                "id of 55 characters that is not a call id — is api.base_url "
                                "a Vapi API?", call=False, never="\x1b"),
     # what Vapi's schema and account refuse, as the simulator now does
-    "schema-unknown-override": Case(None, 2, "assistantOverrides.property silenceTimeout "
-                                    "should not exist", call=False, profile={"assistant": {
+    "schema-unknown-override": Case(None, 2, "assistant.overrides.silenceTimeout is no key "
+                                    "Vapi takes", call=False, profile={"assistant": {
                                         "overrides": {"silenceTimeout": 30}}}),
     "unknown-assistant": Case(None, 2, "Couldn't Get Assistant. `assistantId` "
                               "3f1c9a52-8d2e-4b7a-9c11-5e0d2a7b6f43 Does Not Exist.",

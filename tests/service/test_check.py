@@ -140,6 +140,22 @@ def test_check_names_the_key_meant_inside_a_voice_a_model_or_a_plan() -> None:
         "assistant.inline.voice: stabilty is no key Vapi takes (did you mean 'stability'?)"]
 
 
+def test_check_names_every_key_vapi_lacks_at_once() -> None:
+    """A typo at the top of the overrides and one inside its voice: Vapi's validator (the
+    simulator's too) names the deeper one only once the upper one is fixed, and so did
+    `check`, which asks the same checks: a second round of check, run and 400 for it."""
+    from bridge.cli.check_schema import schema_items
+    from bridge.profile import parse_profile
+
+    text = ("assistant:\n  id: echo\n  overrides:\n    silenceTimeout: 30\n"
+            "    voice: {provider: 11labs, voiceId: burt, stabilty: 0.5}\n")
+    details = [item.detail.partition(": Vapi refuses")[0]
+               for item in schema_items(parse_profile(text, origin="kiosk.yaml"))]
+    assert details == [
+        "assistant.overrides: silenceTimeout is no key Vapi takes",
+        "assistant.overrides.voice: stabilty is no key Vapi takes (did you mean 'stability'?)"]
+
+
 def test_check_finds_the_assistant_and_a_writable_recording_directory(
         start_sim, profiles: ProfileBuilder, tmp_path: Path) -> None:
     sim = start_sim(assistant="echo")

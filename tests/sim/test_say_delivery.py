@@ -125,3 +125,28 @@ def test_speech_started_is_sent_only_when_opted_in_and_not_for_control_say() -> 
             await plain.close()
 
     run(body())
+
+
+def test_a_say_interrupting_the_assistant_replaces_a_line_the_visitor_may_not_cut() -> None:
+    """`interruptAssistantEnabled`: "whether the message should replace existing assistant
+    speech" (the schema). The simulator let a line the visitor may not interrupt (here a
+    say with `interruptionsEnabled: false`; the first message alike) play on, the say
+    after it: 3x delivery sent seconds of it more, heard after the operator's cut."""
+    async def body() -> None:
+        async with simulator(speech="tones") as sim:
+            _, peer, _ = await open_call_with_control(sim)
+            await peer.send_json({"type": "say", "content": " ".join(["Please wait."] * 20),
+                                  "interruptionsEnabled": False})
+            await peer.wait_event("speech-update", role="assistant", status="started")
+            await peer.send_json({"type": "say", "content": "Sorry to cut in.",
+                                  "interruptAssistantEnabled": True})
+            await peer.wait_event("transcript", transcriptType="final",
+                                  transcript="Sorry to cut in.", timeout=10)
+            finals = [e["transcript"] for e in peer.find("transcript", transcriptType="final")]
+            assert " ".join(["Please wait."] * 20) not in finals, "the long line was cut"
+            turns = [(e["status"], e["turn"]) for e in
+                     peer.find("speech-update", role="assistant")]
+            assert turns[:3] == [("started", 0), ("stopped", 0), ("started", 1)], turns
+            await peer.close()
+
+    run(body())

@@ -105,6 +105,20 @@ def test_a_subscriber_that_starts_mid_call_learns_the_mutes_in_force() -> None:
         assert [e.kind for e in _drain(after)] == [events.ENDED]
 
 
+def test_a_visitor_muted_twice_stays_muted_after_one_unmute() -> None:
+    """Muted at the microphone (`ctl mute-mic`) and by Vapi (`mute-customer`), then unmuted
+    at the microphone: Vapi still does not hear them, and a screen started then said
+    nothing of it (the mutes were kept by who alone)."""
+    bus = EventBus()
+    bus.publish(events.IN_CALL, call="1a2b3c4d")
+    bus.publish(events.MUTED, who="visitor", via="vapi")
+    bus.publish(events.MUTED, who="visitor", via="mic")
+    bus.publish(events.UNMUTED, who="visitor", via="mic")
+    with bus.subscribe() as late:
+        assert [(e.kind, e.fields.get("via")) for e in _drain(late)] == [
+            (events.IN_CALL, None), (events.MUTED, "vapi")]
+
+
 def test_a_screen_that_starts_while_the_link_is_stalled_learns_it() -> None:
     """A screen opened (or reconnected) during a stall says "Connection problem" at once;
     not once the link carries again, nor after the call (a lost call's stall ends with it)."""

@@ -179,7 +179,9 @@ def test_a_long_stall_restarts_the_schedule_instead_of_a_burst(tmp_path: Path) -
 def test_mute_sends_silence_on_the_same_cadence_and_unmute_is_live_audio(
         tmp_path: Path) -> None:
     """Muted frames are silence, not paused audio: unmuting sends what the microphone hears
-    now, not what it heard while muted."""
+    now, not what it heard while muted, faded in over its first 5 ms: it comes back
+    mid-word, and stepped out of the silence at once (0 to 12801 here, -8 dBFS), a click
+    in what Vapi hears and in the recordings."""
     t = SimTime()
 
     def toggle(uplink: Uplink, n: int) -> None:
@@ -188,9 +190,16 @@ def test_mute_sends_silence_on_the_same_cadence_and_unmute_is_live_audio(
 
     _, sent = run_uplink(ramp_source(tmp_path), 60, t, toggle)
     assert [round(f.at / 0.020) for f in sent] == list(range(1, 61))
+    fade = RATE * 5 // 1000
     for k, frame in enumerate(sent, 1):
         if 21 <= k <= 40:
             assert not frame.samples.any(), f"frame {k} is sent while muted: silence"
+        elif k == 41:
+            live = ramp((k - 1) * FRAME)
+            assert np.array_equal(frame.samples[fade:], live[fade:]), "live audio"
+            steps = np.abs(np.diff(frame.samples[:fade + 1].astype(np.int64)))
+            assert frame.samples[0] <= live[0] / fade + 1 and steps.max() <= live[fade] / fade \
+                + 2, f"stepped out of the silence to {frame.samples[0]}: a click"
         else:
             assert np.array_equal(frame.samples, ramp((k - 1) * FRAME)), f"frame {k}"
 

@@ -512,3 +512,65 @@ def test_a_call_the_screen_did_not_see_begin_does_not_show_the_last_visitors_lin
                 f"after {gone or 'no ended'}"
     finally:
         page.close()
+
+
+MIC = "() => [getComputedStyle($('mic')).visibility, $('mic').textContent.trim()]"
+
+
+def test_a_muted_visitor_is_told_so_until_every_mute_is_lifted(browser: Any) -> None:
+    """Muted (by Vapi, `ctl mute-customer`, or at the kiosk, `ctl mute-mic`), the visitor
+    spoke on to a screen that said nothing of it, its meter moving with their voice. It
+    says so now while either mute holds, and no more once the call is over."""
+    page = browser.new_page()
+    try:
+        page.set_content(KIOSK_HTML.read_text())
+        mute = [{"event": "in-call", "call": "1a2b3c4d"},
+                {"event": "muted", "who": "visitor", "via": "vapi"},
+                {"event": "muted", "who": "visitor", "via": "mic"},
+                {"event": "unmuted", "who": "visitor", "via": "mic"}]
+        page.evaluate(GIVE, mute)
+        assert page.evaluate(MIC) == ["visible", "Microphone off"]
+        page.evaluate(GIVE, [{"event": "muted", "who": "assistant", "via": "vapi"},
+                             {"event": "unmuted", "who": "visitor", "via": "vapi"}])
+        assert page.evaluate(MIC) == ["hidden", "Mic"]
+        page.evaluate(GIVE, [*mute[1:2], {"event": "ended", "reason": "customer-ended-call",
+                                          "outcome": "ok"}])
+        assert page.evaluate(MIC) == ["hidden", "Mic"]
+    finally:
+        page.close()
+
+
+def test_the_screen_says_what_failed_and_when_the_next_try_is(browser: Any) -> None:
+    """Loop mode while calls fail (`backoff`, up to 5 minutes): the screen keeps what went
+    wrong and counts down to the next try; a screen opened meanwhile says it too."""
+    page = browser.new_page()
+    try:
+        page.clock.install(time=990)
+        page.clock.pause_at(1000)  # its time moves only as run_for moves it
+        page.set_content(KIOSK_HTML.read_text())
+        page.evaluate("() => { mode = 'loop'; connected = true; }")
+        give = """(events) => events.forEach((o, i) =>
+          onMessage({data: JSON.stringify({seq: 100 + i, at: 1000, ...o})}))"""
+        page.evaluate(give, [
+            {"event": "triggered", "cause": "loop"}, {"event": "connecting"},
+            {"event": "error", "cause": "vapi", "message": "Vapi is failing (503)", "exit": 5},
+            {"event": "backoff", "seconds": 30, "failures": 1, "cause": "vapi"}])
+        assert page.evaluate("$('state').textContent") == \
+            "The service is not available right now"
+        assert page.evaluate("$('detail').textContent") == "Trying again in 30 s"
+        assert page.evaluate("button.hidden"), "no End: no call is being placed"
+        page.clock.run_for(10_000)
+        assert page.evaluate("$('detail').textContent") == "Trying again in 20 s"
+        page.evaluate(give, [{"event": "triggered", "cause": "loop"}])
+        page.clock.run_for(2000)
+        assert page.evaluate("$('state').textContent") == "Calling…"
+        assert page.evaluate("$('detail').textContent") == "", "the count-down stopped"
+
+        page.clock.run_for(10_000)  # a screen opened during the next wait: the state alone
+        page.evaluate("() => { state = null; errorShown = false; say(''); }")
+        page.evaluate(give, [{"event": "backoff", "seconds": 30, "failures": 3,
+                              "cause": "network", "at": 1012}])  # 10 s before: 20 left
+        assert page.evaluate("$('state').textContent") == "Could not connect"
+        assert page.evaluate("$('detail').textContent") == "Trying again in 20 s"
+    finally:
+        page.close()

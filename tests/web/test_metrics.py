@@ -4,6 +4,7 @@ metrics) holds the call's full id (which every URL of the call contains) or the 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import signal
@@ -16,7 +17,9 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 import bridge
+from bridge import events
 from bridge.events import EventBus
+from bridge.service.progress import count_down
 from tests.e2e.conftest import KEY, visitor_wav
 from tests.web.conftest import (
     ROOT,
@@ -350,3 +353,46 @@ def test_the_bridges_own_endings_are_series_that_can_count() -> None:
     Host.events.publish("ended", outcome="ok", seconds=30.0)  # (none in the event: the same)
     got = samples(metrics.exposition()[0].decode())
     assert got[("vapi_bridge_calls_total", (("outcome", "ok"), ("reason", "ended")))] == 2
+
+
+def state_of(metrics: Any) -> dict[str, float]:
+    got = samples(metrics.exposition()[0].decode())
+    return {dict(labels)["vapi_bridge_state"]: value for (name, labels), value in got.items()
+            if name == "vapi_bridge_state"}
+
+
+def test_the_wait_after_failed_calls_is_backoff_on_the_metric_and_the_state_line() -> None:
+    """Loop mode while calls fail: a call that could not be placed (Vapi down, failing)
+    left the kiosk's state `connecting` for the whole back-off (up to 5 minutes), and
+    `vapi_bridge_state` with it: a dashboard could not tell a kiosk waiting to try again
+    from one placing a call. The count-down publishes `backoff` (the wait, the failures in a
+    row, the last error's cause); the state line (`ctl status`, STATUS=) says it backs off;
+    the state names dashboards know stay."""
+    host, metrics = metrics_on_a_bus()
+    bus = host.events
+    bus.publish(events.TRIGGERED, cause="loop")
+    bus.publish(events.CONNECTING)
+    bus.publish(events.ERROR, message="Vapi is failing (503)", cause="vapi", exit=5)
+    assert state_of(metrics)["connecting"] == 1  # (as before: the call was being placed)
+    lines: list[str] = []
+
+    async def wait(delay: float) -> None:
+        await asyncio.sleep(min(delay, 0.01))
+
+    asyncio.run(count_down(0.3, lines.append, wait, asyncio.Event(), bus, failures=2))
+    assert bus.state is not None and bus.state.kind == events.BACKOFF
+    assert {k: bus.state.fields[k] for k in ("seconds", "failures", "cause")} == {
+        "seconds": 0.3, "failures": 2, "cause": "vapi"}
+    shown = state_of(metrics)
+    assert shown["backoff"] == 1 and shown["connecting"] == 0, shown
+    assert {"starting", "standby", "triggered", "connecting", "in-call", "ended"} <= set(shown)
+    assert lines[0] == "next call in 1 s (backing off after 2 failed calls)", lines
+    with bus.subscribe(lines=True) as screen:  # a screen opened during the wait
+        first = screen.get_nowait()
+        assert first is not None and first.kind == events.BACKOFF
+
+    bus.publish(events.TRIGGERED, cause="loop")
+    lines.clear()
+    asyncio.run(count_down(0.05, lines.append, wait, asyncio.Event(), bus, 0))  # a call went
+    assert bus.state.kind == events.TRIGGERED, "the usual pause after a call is no backoff"
+    assert set(lines) == {"next call in 1 s"}
