@@ -7,7 +7,8 @@ ms, and with `stall` one write in every 3 s blocks for 500 ms, as an SD card doe
 controller erases. Printed per case: the time the recorder's tap takes on the event loop
 per tick (median, 99th percentile, worst), the uplink's worst lateness after a deadline,
 how many times it had to restart its schedule (a stall over 60 ms), the seconds of audio
-the WAV holds against the seconds the uplink sent, and how long `close()` held the loop.
+the WAV holds against the seconds the uplink sent, and how long `aclose()` took (the
+writer thread draining; the playout's tail first).
 
     .venv/bin/python benchmarks/recording_loop.py [--seconds 10]
 """
@@ -105,7 +106,7 @@ async def one_case(seconds: float, delay_ms: float, stall: bool) -> dict[str, fl
             await asyncio.gather(task, return_exceptions=True)
             sink.close()
             t = time.perf_counter()
-            recorder.close()
+            await recorder.aclose()
             closing = time.perf_counter() - t
             assert recorder.wav_path is not None
             with wave.open(str(recorder.wav_path), "rb") as w:
@@ -124,8 +125,8 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=10.0)
     args = ap.parse_args()
     print(f"{'disk':34} {'tap on the loop per tick, ms':>30} {'uplink worst':>13} "
-          f"{'restarts':>9} {'WAV s / sent s':>15}")
-    print(f"{'':34} {'median':>10}{'p99':>10}{'worst':>10} {'late, ms':>13}")
+          f"{'restarts':>9} {'WAV s / sent s':>15} {'aclose':>10}")
+    print(f"{'':34} {'median':>10}{'p99':>10}{'worst':>10} {'late, ms':>13} {'':>25} {'ms':>10}")
     for name, delay, stall in CASES:
         r = asyncio.run(one_case(args.seconds, delay, stall))
         print(f"{name:34} {r['p50']:10.3f}{r['p99']:10.2f}{r['max']:10.1f} {r['late']:13.1f} "
