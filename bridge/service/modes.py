@@ -95,7 +95,9 @@ class Modes:
             self.calling, self._over = True, host.call
             code = await host.spending.refuse() or (  # refused: 3; stopped meanwhile: none
                 ExitCode.OK if host.stopping.is_set() else await host.call_once())
-            self.cause, self.calling = "loop", False
+            self.calling = False
+            if not self.wanted.is_set():  # (a request taken as this call ended keeps its
+                self.cause = "loop"  # cause: it said `loop` on a standby kiosk's next call)
             if mode == "once" or host.key.refused is not None:  # refused as it was placed:
                 return host.key.outcome(code)  # exit 3 now, no wait (once: never refused)
             failures = failures + 1 if code != ExitCode.OK else 0

@@ -154,7 +154,7 @@ class CallRecord:
     downlink_markers: list[dict[str, Any]] = field(default_factory=list)
     control_log: list[dict[str, Any]] = field(default_factory=list)
     control_down: int = 0  # controlUrl requests seen, for fault control-down=N
-    lookups: int = 0  # GET /call/{id} seen, for fault lookup-500=N
+    lookups: int = 0  # GET /call/{id} seen (fault lookup-500=N counts them)
     handoffs: list[dict[str, Any]] = field(default_factory=list)
     session: LiveCall | None = None
     ended_event: asyncio.Event = field(default_factory=asyncio.Event)

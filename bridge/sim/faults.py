@@ -26,6 +26,9 @@ FAULTS: dict[str, tuple[str, str]] = {
     "created-500": ("[N]", "POST /call creates the call, then answers 500"),
     "list-500": ("", "GET /call (the list) answers 500"),
     "lookup-500": ("[N]", "GET /call/{id} answers 500 (the call's first N lookups, or all)"),
+    "lookup-slow": ("MS", "GET /call/{id} of the call is answered MS ms late, as from a "
+                    "loaded Vapi (a client that asks what an earlier call cost before the "
+                    "next one waits for it)"),
     "list-400": ("", "GET /call (the list) answers 400, as a Vapi whose list query changed"),
     "created-hostile-id": ("", "POST /call creates the call and answers 201 with an id no call "
                            "has: a path (../), a newline, a journal priority, ANSI escapes"),
@@ -143,6 +146,7 @@ FAULTS: dict[str, tuple[str, str]] = {
 NEEDS_ARG = {
     "long-history",
     "control-slow",
+    "lookup-slow",
     "listen-encoding",
     "connect-delay",
     "ws-close-1006",

@@ -199,10 +199,12 @@ async def get_call(request: web.Request) -> web.Response:
     rec = find_call(request)
     if rec is None:
         return json_error(404, "Call not found", "Not Found")
-    if (down := rec.faults.get("lookup-500")) is not None:
-        rec.lookups += 1
-        if down.arg is None or rec.lookups <= down.number():
-            return _fault_response(500)
+    rec.lookups += 1
+    if (slow := rec.faults.get("lookup-slow")) is not None:
+        await asyncio.sleep(slow.number() / 1000)
+    if (down := rec.faults.get("lookup-500")) is not None and (
+            down.arg is None or rec.lookups <= down.number()):
+        return _fault_response(500)
     return web.json_response(rec.call_object(for_get=True))
 
 

@@ -72,7 +72,7 @@ def report(rec: CallRecord) -> dict[str, Any]:
             "joined": rec.listen.joined,
         },
         "controlRequests": rec.control_log,
-        "lookups": rec.lookups,  # GET /call/{id} seen (fault lookup-500=N)
+        "lookups": rec.lookups,  # GET /call/{id} seen (fault lookup-500=N counts them)
         "handoffs": rec.handoffs,
         "connectedMonotonic": rec.connected_mono,
         "endedMonotonic": rec.ended_mono,
