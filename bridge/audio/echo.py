@@ -28,6 +28,13 @@ from bridge.audio.resample import Resampler
 
 log = logging.getLogger("bridge.echo")
 
+LATE_MS = 80  # the far end taken at once: the loop this late (blocks of 20 ms)
+
+
+def _xruns(stream: AudioSource | AudioSink) -> int:
+    """A device's underflows or overflows so far (0 for any other backend)."""
+    return int(getattr(stream, "xruns", 0))
+
 
 class EchoControl(Protocol):
     rate: int
@@ -68,9 +75,20 @@ def echo_path(mode: str, source: AudioSource, sink: AudioSink
     control = make_echo_control(mode, source.sample_rate, delay_ms)
     ring = buffer.enable_reference()
     resampler = Resampler(sink.sample_rate, source.sample_rate)
+    unsure = getattr(control, "mark_unsure", None)
+    late = sink.sample_rate * LATE_MS // 1000
+    xruns = [_xruns(source) + _xruns(sink)]
 
     def far_end() -> np.ndarray:
-        return resampler.process(ring.take())
+        played = ring.take()
+        if unsure is not None:  # the echo may have moved (`echo_unsure`)
+            now = _xruns(source) + _xruns(sink)
+            if now != xruns[0]:
+                xruns[0] = now
+                unsure("an underflow or overflow")
+            if len(played) > late:
+                unsure("the loop ran late", len(played) / sink.sample_rate)
+        return resampler.process(played)
 
     log.info("echo control: %s%s", mode, f" (stream delay {delay_ms:.0f} ms)" if mode == "aec"
              else "")

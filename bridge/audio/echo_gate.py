@@ -26,7 +26,9 @@ from the first word is not explained by the far end at any lag, so they open the
 with no acoustic path as with one, and are never learned as echo. A lock whose echo does
 not come is dropped (`EchoPathEstimator.refuted`): a chance lock on a visitor repeating
 the assistant's word would otherwise hold them under the far end's level (a steady tone's:
-for good). The gain is applied at the device rate, ramped over `ramp_ms`.
+for good). The gain is applied at the device rate, ramped over `ramp_ms`. Where the echo
+is in doubt (a speaker underflow, a late loop, a step in the played timeline:
+`echo_unsure`), the gate expects it anywhere near the path for a while.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ import numpy as np
 from bridge.audio.echo_analysis import Analysis
 from bridge.audio.echo_history import History
 from bridge.audio.echo_path import EchoPathEstimator, PathMeasurement
+from bridge.audio.echo_unsure import Unsure
 
 log = logging.getLogger("bridge.echo")
 
@@ -59,6 +62,7 @@ class EchoGate:
         arate = self._mic.rate
         self._frame = arate // 100  # 10 ms
         self.path = EchoPathEstimator(arate)
+        self.unsure = Unsure(arate)
         self._atten = 10 ** (-attenuation_db / 20)
         self._margin = 10 ** (margin_db / 10)
         self._hangover = int(arate * hangover_ms / 1000)
@@ -100,6 +104,11 @@ class EchoGate:
         if len(samples):
             self._far.push(samples)
 
+    def mark_unsure(self, why: str, late_s: float = 0.0) -> None:
+        """The echo may have moved (an underflow, an overflow, a loop `late_s` late)."""
+        self.unsure.mark(self._mic.history.count, self.path.locks, why,
+                         late=int(late_s * self._mic.rate))
+
     def near(self, samples: np.ndarray) -> np.ndarray:
         if len(samples) == 0:
             return samples
@@ -117,6 +126,7 @@ class EchoGate:
         """The gain for the newest `n` analysis samples of microphone."""
         mic = self._mic.history
         start = mic.count - n
+        self.unsure.follow(self._far.history.count, mic.count, self.path.locks)
         grid = _grid(n, self._frame, self._back, self._tail)
         p_mic = self._power(mic, start, grid)
         now = None
@@ -223,7 +233,10 @@ class EchoGate:
         out = grid.zeros
         far = self._far.history
         if self.path.lag is not None:
+            self.unsure.path = (self.path.lag, self.path.ratio)
             out = self.path.ratio * self._far_peak(far, start + self.path.lag, grid)
+        if self.unsure.active(self._mic.history.count, self.path.locks):
+            out = np.maximum(out, self.unsure.expected(far, start, grid.n))
         if now is not None and now.rho2 * self._unnoised() >= self._explained:
             out = np.maximum(out, now.gain2 * self._far_peak(far, start + now.lag, grid))
         return out

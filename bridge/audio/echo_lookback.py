@@ -45,6 +45,9 @@ class LookBack:
     def far(self, samples: np.ndarray) -> None:
         self.gate.far(samples)
 
+    def mark_unsure(self, why: str, late_s: float = 0.0) -> None:
+        self.gate.mark_unsure(why, late_s)
+
     def near(self, samples: np.ndarray) -> np.ndarray:
         was = self.gate.gain
         out = self.gate.near(samples)
