@@ -45,14 +45,12 @@ from bridge.errors import (
     ApiRequestError,
     AudioDeviceError,
     AuthError,
-    BodyRefused,
     BridgeError,
     NetworkError,
     ProfileError,
     Refused,
 )
 from bridge.profile import Profile, load_profile, public_key
-from bridge.profile.refusals import in_profile_keys
 from bridge.vapi import messages
 from bridge.vapi.listen import AudioChunk, ListenEvent, listen
 from bridge.vapi.messages import (
@@ -199,10 +197,7 @@ async def open_call(profile: str | Profile, *, overrides: str | list[str] | None
         call = Call(p, api, source, sink, recorder=make_recorder(p) if record else None)
         call.vapi.follow_up = SCRIPT_FOLLOW_UP  # no daemon's settler asks again after it
         try:
-            try:
-                await call.start()
-            except BodyRefused as exc:  # Vapi's 400 in the profile's keys
-                raise in_profile_keys(p, exc) from None
+            await call.start()  # Vapi's 400 said in the profile's keys (`create_call`)
             yield CallHandle(call)
         finally:
             await call.close()

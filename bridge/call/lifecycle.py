@@ -40,6 +40,7 @@ from bridge.call.state import CallState, VapiStatus, shown
 from bridge.call.summary import CONNECTION_LOST, CallSummary, DeviceShare, summarise
 from bridge.call.turns import VISITOR_LEFT, Turns
 from bridge.call.watchdog import down_wait, watch
+from bridge.call.wiring import create_call
 from bridge.errors import AudioDeviceError, NetworkError, ProfileError, Refused
 from bridge.profile import public_key
 from bridge.profile.model import Profile
@@ -93,8 +94,7 @@ class Call:
     async def start(self) -> None:
         if self.recorder is not None:
             self.recorder.check()  # before a call exists: a bad record.path costs nothing
-        self.info = self.commands.info = await self.api.create_call(
-            self.profile.create_body(), fault=self.fault)
+        self.info = self.commands.info = await create_call(self.api, self.profile, self.fault)
         log.info("call %s created (%s %d Hz)", self.short_id, self.profile.wire.format,
                  self.profile.wire.sample_rate)
         self.barge_in.announce(self.short_id)

@@ -20,14 +20,17 @@ from bridge.errors import (
     ApiRequestError,
     AudioDeviceError,
     AuthError,
+    BodyRefused,
     InTheWay,
     NetworkError,
     ProfileError,
 )
 from bridge.profile import Profile, api_key
 from bridge.profile.key_origin import key_fix
+from bridge.profile.refusals import in_profile_keys
 from bridge.retry import RetryPolicy
 from bridge.vapi.api import VapiApi
+from bridge.vapi.callinfo import CallInfo
 
 log = logging.getLogger("bridge.run")
 LEARN_TIMEOUT_S = 10.0
@@ -46,6 +49,15 @@ def calling_api(profile: Profile) -> VapiApi:
     example's placeholder is refused first (exit 2), before Vapi is asked."""
     profile.refuse_placeholder()
     return make_api(profile)
+
+
+async def create_call(api: VapiApi, profile: Profile, fault: str | None = None) -> CallInfo:
+    """POST /call with the profile's body; Vapi's 400 to it said in the profile's keys (the
+    ones the user wrote), not the body's, for the daemon and a script alike."""
+    try:
+        return await api.create_call(profile.create_body(), fault=fault)
+    except BodyRefused as exc:
+        raise in_profile_keys(profile, exc) from None
 
 
 async def learn_assistant(api: VapiApi, profile: Profile) -> AuthError | None:

@@ -17,16 +17,13 @@ from bridge.cli.check_item import Item
 from bridge.inert import inert
 from bridge.profile import Profile
 from bridge.profile.fields import suggest
+from bridge.profile.refusals import NESTED, UNKNOWN, profile_key  # `run`'s words: one map
 from bridge.sim import schema, schema_deep  # the simulator's copy: no aiohttp needed
 from bridge.sim.config import SimConfig
 from bridge.sim.validation import validate_body
 
 SHOWN = 5  # problems listed one by one; the rest counted
 WHAT = "what the call sends Vapi"
-# the body's names for the profile's keys (the transport's come from wire.*, always valid)
-KEYS = (("assistantOverrides", "assistant.overrides"), ("assistant", "assistant.inline"))
-UNKNOWN = re.compile(r"(?:(?P<where>.+)\.)?property (?P<key>.+) should not exist")
-NESTED = re.compile(r"\((assistantOverrides|assistant)\.")
 ENUM_MISS = re.compile(r"(?P<where>.+)\.each value in (?P<field>\w+) must be one of the "
                        r"following values: .*")
 
@@ -51,20 +48,14 @@ def schema_items(profile: Profile) -> list[Item]:
     return items
 
 
-def _profile_path(where: str) -> str:
-    for body, key in KEYS:
-        if where == body or where.startswith(f"{body}."):
-            return key + where[len(body):]
-    return where
-
-
 def _worded(error: str, profile: Profile) -> str:
     """Vapi's (NestJS's) wording, with the profile's key names and a likely fix."""
     if (unknown := UNKNOWN.fullmatch(error)) is not None:
         where, key = unknown["where"] or "", unknown["key"]
         meant = suggest(key, sorted(_keys_at(where, profile)))
         hint = f" (did you mean '{meant}'?)" if meant else ""
-        return f"{_profile_path(where) or 'the call'}: {inert(key, 80)} is no key Vapi takes{hint}"
+        return (f"{profile_key(profile, where) or 'the call'}: {inert(key, 80)} is no key "
+                f"Vapi takes{hint}")
     if (miss := ENUM_MISS.fullmatch(error)) is not None:
         values = schema.enum("clientMessages") if miss["field"] == "clientMessages" else ()
         listed = _listed(profile, miss["where"], miss["field"])
@@ -72,12 +63,12 @@ def _worded(error: str, profile: Profile) -> str:
         if wrong:
             hints = [f"'{m}'" for m in (suggest(str(w), values) for w in wrong) if m]
             shown = ", ".join(f"'{inert(str(w), 40)}'" for w in wrong)
-            return (f"{_profile_path(miss['where'])}.{miss['field']}: {shown} "
+            return (f"{profile_key(profile, miss['where'] + '.' + miss['field'])}: {shown} "
                     f"{'is' if len(wrong) == 1 else 'are'} no message type Vapi sends"
                     + (f" (did you mean {', '.join(hints)}?)" if hints else ""))
     first, _, rest = error.partition(" ")
-    rest = NESTED.sub(lambda m: f"({_profile_path(m[1])}.", rest)  # "… shapes (assistant.x …"
-    return inert(f"{_profile_path(first)} {rest}", 300)
+    rest = NESTED.sub(lambda m: profile_key(profile, m[0]), rest)  # "… shapes (assistant.x …"
+    return inert(f"{profile_key(profile, first)} {rest}", 300)
 
 
 def _keys_at(where: str, profile: Profile) -> frozenset[str]:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 
 from bridge.errors import ApiRequestError, BodyRefused
-from bridge.inert import inert
+from bridge.inert import inert, printable
 from bridge.profile.model import MONITOR_AUTH, Profile
 
 # the body's fields the profile writes whole, and the profile keys that write them
@@ -27,6 +27,9 @@ UNKNOWN = re.compile(r"(?:(?P<where>\S+)\.)?property (?P<key>.+) should not exis
 EACH = re.compile(r"(?P<where>\S+)\.each value in (?P<field>\S+) (?P<rest>.*)")
 # a path in parentheses: "… matches none of its 2 allowed shapes (assistant.voice.x …)"
 NESTED = re.compile(r"(?<=\()(?:assistantOverrides|assistant)(?:\.[\w$-]+|\[\d+\])+")
+SECTIONS = ("assistant", "call", "wire")
+SHOWN = 5  # the validator's lines said one by one (Vapi lists up to 20); the rest counted
+LINE_CHARS = 200  # each line's share of the one line: bounded, some 1.9 kB in all
 FIX = "(`vapi-bridge check` names the key meant, and each key Vapi's schema lacks at once)"
 FIX_OTHER = "(`vapi-bridge check` names each in the profile's keys)"
 
@@ -49,37 +52,58 @@ def profile_key(profile: Profile, path: str) -> str:
     return f"{PARTS[head]}.{rest}" if rest else PARTS[head]
 
 
-def worded(profile: Profile, line: str) -> tuple[str, bool]:
-    """One line of Vapi's validator in the profile's keys, and whether it is a key Vapi
-    lacks."""
+def worded(profile: Profile, line: str) -> tuple[str, str, bool]:
+    """One line of Vapi's validator in the profile's keys; the profile key it names ("" where
+    it names none: the line is kept as Vapi said it); and whether it is a key Vapi lacks."""
     if (unknown := UNKNOWN.fullmatch(line)) is not None:
         where = unknown["where"]
-        key = f"{profile_key(profile, where)}.{unknown['key']}" if where else \
-            f"the call's {unknown['key']}"
-        return f"{key} is no key Vapi takes", True
+        if not where:
+            return f"the call's {unknown['key']} is no key Vapi takes", "", True
+        key = f"{profile_key(profile, where)}.{unknown['key']}"
+        return f"{key} is no key Vapi takes", key, True
     if (each := EACH.fullmatch(line)) is not None:
-        field = profile_key(profile, f"{each['where']}.{each['field']}")
-        return f"each value in {field} {each['rest']}", False
+        key = profile_key(profile, f"{each['where']}.{each['field']}")
+        return f"each value in {key} {each['rest']}", key, False
     first, _, rest = line.partition(" ")
+    key = ""
     if first in FIELDS or first.partition(".")[0] in PARTS:
-        line = f"{profile_key(profile, first)} {rest}"
-    return NESTED.sub(lambda m: profile_key(profile, m[0]), line), False
+        key = profile_key(profile, first)
+        line = f"{key} {rest}"
+    elif (nested := NESTED.search(line)) is not None:
+        key = profile_key(profile, nested[0])
+    return NESTED.sub(lambda m: profile_key(profile, m[0]), line), key, False
+
+
+def place(profile: Profile, key: str) -> str:
+    """Where `key` was written: the `--set` that gave its section, or the profile's file."""
+    section = ".".join(key.split(".")[:2]) if key.split(".")[0] in SECTIONS else ""
+    return f"the --set that gave {section}" if section in profile.overridden else \
+        inert(profile.origin, 200)
 
 
 def in_profile_keys(profile: Profile, refused: BodyRefused) -> ApiRequestError:
     """The refusal said in the profile's keys, and where to fix them (the profile, or the
-    `--set` that gave their section); as it was when Vapi listed nothing."""
+    `--set` that gave their section: each key's own when they differ); the first `SHOWN`
+    lines, the rest counted; as it was when Vapi listed nothing."""
     if not refused.said:
         return refused
     said = [worded(profile, line) for line in refused.said]
-    keys = [w.split(" ")[0] for w, _ in said]
-    section = next((".".join(k.split(".")[:2]) for k in keys
-                    if k.split(".")[0] in ("assistant", "call", "wire")), "")
-    place = f"the --set that gave {section}" if section in profile.overridden else \
-        inert(profile.origin, 200)
+    shown = "; ".join(printable(w, LINE_CHARS) for w, _, _ in said[:SHOWN])
+    if len(said) > SHOWN:
+        shown += f"; and {len(said) - SHOWN} more"
+    places: dict[str, list[str]] = {}
+    for _, key, _ in said:  # in Vapi's order; a line naming no key names no place
+        if key:
+            places.setdefault(place(profile, key), []).append(key)
     them = "it" if len(said) == 1 else "them"
-    lacking = any(unknown for _, unknown in said)
-    fix = f"correct or remove {them} in {place} {FIX}" if lacking else \
-        f"fix {them} in {place} {FIX_OTHER}"
-    return ApiRequestError(f"Vapi refused {refused.what} (400 Bad Request): "
-                           f"{'; '.join(w for w, _ in said)} — {fix}")
+    where = next(iter(places), inert(profile.origin, 200)) if len(places) < 2 else \
+        " and in ".join(f"{p} ({_listed(keys)})" for p, keys in places.items())
+    fix = f"correct or remove {them} in {where} {FIX}" if any(u for _, _, u in said) else \
+        f"fix {them} in {where} {FIX_OTHER}"
+    return ApiRequestError(f"Vapi refused {refused.what} (400 Bad Request): {shown} — {fix}")
+
+
+def _listed(keys: list[str]) -> str:
+    named = list(dict.fromkeys(printable(k, 80) for k in keys))
+    more = f", and {len(named) - SHOWN} more" if len(named) > SHOWN else ""
+    return ", ".join(named[:SHOWN]) + more

@@ -13,9 +13,8 @@ from bridge.call.abandon import abandon
 from bridge.call.lifecycle import Call
 from bridge.call.state import CallState
 from bridge.call.summary import CallSummary
-from bridge.errors import AudioDeviceError, AudioFileError, BodyRefused
+from bridge.errors import AudioDeviceError, AudioFileError
 from bridge.profile import Profile
-from bridge.profile.refusals import in_profile_keys
 from bridge.vapi import messages
 
 log = logging.getLogger("bridge.run")
@@ -43,10 +42,7 @@ async def place_call(call: Call, stop: asyncio.Event, hooks: list[EventHook],
                 call.ended_reason = await abandon(call.commands, call.profile.call,
                                                   call.short_id)
         else:
-            try:
-                starter.result()
-            except BodyRefused as exc:  # Vapi's 400 in the profile's keys, not the body's
-                raise in_profile_keys(call.profile, exc) from None
+            starter.result()
             if started is not None:
                 started(call)
             watcher = asyncio.create_task(_dispatch(call, hooks))

@@ -134,8 +134,8 @@ class WakeWord:
                 source.read(0)  # what was captured before: not live, never heard
                 detector.reset()
                 detector.rearm()  # a word said as the last call ended counts
-                started, owed, deaf = clock(), 0, False
-                self.listening = True
+                started, owed = clock(), 0
+                self.listening, self.held = True, False
                 log.info("listening for the wake word %r", detector.name)
             else:
                 assert resampler is not None
@@ -145,14 +145,12 @@ class WakeWord:
                 heard = source.read(due)
                 if self._speaker_heard(clock()):  # dropped: the kiosk's own speaker
                     detector.skip(len(heard) * RATE // source.sample_rate)
-                    deaf = self.held = True
-                    self.listening = False
+                    self.listening, self.held = False, True
                     await asyncio.sleep(READ_EVERY_S)
                     continue
-                if deaf:
+                if self.held:
                     detector.reset()  # afresh, not joined to what came before the speaker
-                    deaf = self.held = False
-                    self.listening = True
+                    self.listening, self.held = True, False
                 prob = detector.feed(resampler.process(heard))
                 if prob is not None:
                     self._heard(detector.name, prob)

@@ -362,3 +362,19 @@ def test_an_output_file_another_daemon_writes_is_refused(profiles: ProfileBuilde
         f"vapi-bridge: output file {shared} is being written by another process (a daemon "
         f"whose profile names the same file?) — give each its own file: two writers leave "
         f"neither a valid WAV"), ran.stderr
+
+
+def test_check_and_run_name_the_same_profile_key_for_a_line_of_vapis() -> None:
+    """`check` and `run` each mapped the body's fields to the profile's keys, and differed:
+    check said `assistant.overrides.maxDurationSeconds` and `transport.audioFormat.sampleRate`
+    where run said `call.max_duration_seconds` and `wire.sample_rate`. One map now."""
+    from bridge.cli.check_schema import _worded
+    from bridge.profile import parse_profile
+
+    profile = parse_profile("assistant:\n  id: echo\ncall:\n  max_duration_seconds: 20\n",
+                            origin="kiosk.yaml")
+    assert [_worded(line, profile) for line in (
+        "assistantOverrides.maxDurationSeconds must not be less than 10",
+        "transport.audioFormat.sampleRate must not be less than 4000")] == [
+        "call.max_duration_seconds must not be less than 10",
+        "wire.sample_rate must not be less than 4000"]

@@ -165,6 +165,8 @@ def test_loop_calls_again_and_backs_off_when_calls_fail(start_sim, profiles: Pro
     finally:
         _, err = finish(proc)
     assert proc.returncode == 0, "a stop during the backoff is a clean end"
+    assert any(m.startswith("STATUS=failing: next call in ") and " s (backing off after 1 "
+               "failed call)" in m for m in notify.messages), "the wait after a failed call says so"
     assert err.count("kept failing") >= 3 and "not the network" in err, err
     assert "could not reach Vapi" not in err, "an HTTP 500 is not the network's fault"
     assert "Traceback" not in err

@@ -136,3 +136,29 @@ async def _listen_to(host: Host, said: np.ndarray) -> None:
     await asyncio.sleep(0.2)  # the detector's last look
     heard.set_result(False)
     await waiting
+
+
+def test_a_microphone_reopened_as_the_speaker_stops_is_not_said_held() -> None:
+    """The speaker held the word (a kiosk sound), and the microphone was reopened just as
+    its hold ended: the new microphone was listened to, but `ctl status` went on saying
+    `heldBySpeaker: true` beside `listening: true` until the next hold or the next wait."""
+    host = _host(silence(3000, RATE))
+    host.sink.buffer.overlay.busy = True
+
+    async def run() -> dict[str, object] | None:
+        wake = WakeWord(host, open_audio=lambda: None)
+        done = asyncio.get_running_loop().create_future()
+        waiting = asyncio.create_task(wake.wait(done))
+        while not wake.held:
+            await asyncio.sleep(0.01)
+        host.sink.buffer.overlay.busy = False
+        wake._speaker_until = 0.0  # its echo tail over, as the device comes back
+        host.source = Mic(silence(3000, RATE))  # reopened: a new source
+        await asyncio.sleep(0.2)  # a few reads of it
+        shown = wake.status()
+        done.set_result(False)
+        await waiting
+        return shown
+
+    assert asyncio.run(run()) == {"word": "Okay Nabu", "listening": True,
+                                  "heldBySpeaker": False}

@@ -574,3 +574,27 @@ def test_the_screen_says_what_failed_and_when_the_next_try_is(browser: Any) -> N
         assert page.evaluate("$('detail').textContent") == "Trying again in 20 s"
     finally:
         page.close()
+
+
+def test_a_screen_opened_while_calls_fail_lets_the_last_visitor_go(browser: Any) -> None:
+    """A screen opened (or reloaded) in loop mode's wait after a failed call is given the
+    wait (`backoff`) and then the last call's lines: they stayed until the next try, up to
+    5 minutes of the last visitor's words on a kiosk screen. They leave 20 s on now, as
+    after `ended`; the count-down goes on. The page alone, on its own clock."""
+    page = browser.new_page()
+    try:
+        page.clock.install()
+        page.set_content(KIOSK_HTML.read_text())
+        page.evaluate("() => { mode = 'loop'; connected = true; }")
+        page.evaluate(GIVE, [
+            {"event": "backoff", "seconds": 300, "failures": 2, "cause": "network",
+             "at": None},  # (its count-down from now)
+            {"event": "transcript", "role": "visitor", "final": True,
+             "text": "I am here to see Dr Jones about my test results"}])
+        assert page.evaluate(SCREEN) != []
+        page.clock.run_for(21000)
+        assert page.evaluate(SCREEN) == []
+        assert page.evaluate("$('state').textContent") == "Could not connect"
+        assert page.evaluate("$('detail').textContent") == "Trying again in 279 s"
+    finally:
+        page.close()
