@@ -25,6 +25,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bridge.audio.base import AudioSink  # noqa: E402
 from bridge.audio.files import WavSource  # noqa: E402
 from bridge.events import EventBus  # noqa: E402
 from bridge.profile import Profile, parse_profile  # noqa: E402
@@ -42,6 +43,7 @@ class Host:
     def __init__(self, profile: Profile, source: WavSource) -> None:
         self.profile = profile
         self.source: WavSource | None = source
+        self.sink: AudioSink | None = None  # no speaker: nothing of its own to hear
         self.events = EventBus()
         self.calls = 0
 
