@@ -18,12 +18,14 @@ Lateness is wall time: what the machine's load makes of it too (the load average
 printed first).
 
     .venv/bin/python benchmarks/parse_cost.py [--runs 15] [--sizes 64,256,1000]
+        [--shape conversation|objects|strings]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import statistics
 import threading
@@ -37,8 +39,15 @@ from bridge.vapi import messages, offloop
 TICK_S = 0.001
 
 
-def frame(kib: int) -> str:
-    return padded({"type": "conversation-update", "conversation": []}, kib, 1)[0]
+def frame(kib: int, shape: str = "conversation") -> str:
+    """`conversation`: the long call's; `objects`: short objects and strings, no number in
+    them (a hostile frame; the decoder runs no number hook); `strings`: an array of bare
+    strings (no object either)."""
+    if shape == "conversation":
+        return padded({"type": "conversation-update", "conversation": []}, kib, 1)[0]
+    unit: Any = {"role": "user", "content": "ok", "name": "a"} if shape == "objects" else "ok"
+    units = kib * 1024 // (len(json.dumps(unit)) + 2)
+    return json.dumps({"type": "conversation-update", "messagesOpenAIFormatted": [unit] * units})
 
 
 async def on_loop(text: str) -> Any:
@@ -91,7 +100,7 @@ async def measure(args: argparse.Namespace) -> None:
     print(f"{'frame':>12}  {'':8}  {'loop held':>13}  {'thread held off':>15}  "
           f"{'parse wall':>13}  {'loop CPU':>13}")
     for kib in map(int, args.sizes.split(",")):
-        text = frame(kib)
+        text = frame(kib, args.shape)
         got: dict[str, list[tuple[float, float, float, float]]] = {
             "off loop": [], "on loop": []}
         for _ in range(args.runs):
@@ -108,6 +117,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--runs", type=int, default=15)
     ap.add_argument("--sizes", default="64,256,1000", help="KiB, comma-separated")
+    ap.add_argument("--shape", default="conversation",
+                    choices=("conversation", "objects", "strings"), help=frame.__doc__)
     asyncio.run(measure(ap.parse_args()))
 
 

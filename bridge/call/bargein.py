@@ -237,8 +237,9 @@ class BargeIn:
     def withdrawn(self, command: Mapping[str, Any]) -> None:
         """A say Vapi did not take (`CallCommands`' refused): no reply speaks it, nor cuts."""
         self.says.withdrawn(command)
-        if self._cut_by is command:  # the reply it was to cut goes on
-            self._cut_by = self.downlink.uncut()
+        if self._cut_by is command:  # the reply it was to cut goes on (but the visitor's
+            self._cut_by = None  # cut of it)
+            self.downlink.uncut()
 
     def _visitor_started(self) -> None:
         """The visitor's speech start: a user-interrupted held just before it is theirs; but
@@ -260,8 +261,7 @@ class BargeIn:
                 log.debug("call %s: user-interrupted again for the same turn", label)
                 return  # plays now may be the next one
             if named is Named.BEFORE:
-                log.debug("call %s: user-interrupted for a reply before the one playing",
-                          label)
+                log.debug("call %s: user-interrupted for a reply before the one playing", label)
                 return
             if named is Named.UNKNOWN and self._since_cut <= 1 and not self._heard_over():
                 # a cut just before, no visitor heard over the reply: maybe that one late

@@ -45,15 +45,17 @@ while a tail comes keeps that tail (its gap counted from the later event). A bar
 the fallback signal (the visitor's speech start) or on a command drops no tail: Vapi may go
 on with the line, or start the next one at once. But a `say` with `interruptAssistantEnabled`
 sent while Vapi sends a reply (`cut_reply`) drops what still comes of it, no pause ending
-that, until Vapi says the reply stopped (then as a tail) or the said line begins, 1 s at
-most: Vapi has the say 0.2-0.3 s after it left by the controlUrl, and at 3x the visitor
-heard 0.76 s of the cut reply after the cut (1.8 s with the say 0.6 s late), then the say.
-A dropped chunk still arrived, so the
-jitter estimate takes it: kept from it, its time would read as the next chunk's lateness
-(the floor and the target raised for the window's 8 s, the next answer held back by as
-much). What arrives after a dropped tail fades in (`FADE_IN_MS`): it may begin mid-word (a
-tail cut at its bound), out of the flush's silence, a click else. The log line counts the
-speech dropped, not the near-silence the tail takes before it ends.
+that, until Vapi says the reply stopped (then until its first near-silent chunk: the said
+line's audio may come before its `started`, and 150 ms of near-silence was not there to end
+it: 0.9 s of the said line dropped) or the said line begins, 1 s at most (a say refused
+drops nothing, but a tail the visitor cut too, which ends at its pause): Vapi has the say
+0.2-0.3 s after it left by the controlUrl, and at 3x the visitor heard 0.76 s of the cut
+reply after the cut (1.8 s with the say 0.6 s late), then the say. A dropped chunk still
+arrived, so the jitter estimate takes it: kept from it, its time would read as the next
+chunk's lateness (the floor and the target raised for the window's 8 s, the next answer
+held back by as much). What arrives after a dropped tail fades in (`FADE_IN_MS`): it may
+begin mid-word (a tail cut at its bound), out of the flush's silence, a click else. The log
+line counts the speech dropped, not the near-silence the tail takes before it ends.
 
 The sink outlives the call in `standby` and `loop` modes: a downlink begins a new stream
 on it (nothing a call before left queued is played, the playout target starts again at
@@ -195,7 +197,7 @@ class Downlink:
         self._resampler.reset()
         self.codec.drop_split()
         if tail_of and self._tail is not None:  # cut again as its tail comes: one tail
-            self._tail.since = self.clock()
+            self._tail.recut(self.clock())
         elif tail_of:
             self._tail = CutTail(tail_of, self.wire_rate, self.clock(), self._tail_gap_ms())
         return dropped
@@ -206,15 +208,21 @@ class Downlink:
         dropped, no pause ending it, until Vapi says it stopped (`reply_over`: then as a
         tail after `user-interrupted`) or the next reply begins, for `TAIL_MAX_MS` at most
         (a say Vapi speaks late or never: the reply plays on, faded in)."""
-        dropped = self.barge_in(tail_of=label)
-        assert self._tail is not None
-        self._tail.held = True
+        dropped = self.barge_in()
+        if self._tail is not None:  # the visitor's, still coming: held now
+            self._tail.recut(self.clock(), held=True)
+        else:
+            self._tail = CutTail(label, self.wire_rate, self.clock(), self._tail_gap_ms(),
+                                 held=True)
         return dropped
 
     def uncut(self) -> None:
-        """The command `cut_reply` was for was not done after all (Vapi refused it): None."""
+        """The command `cut_reply` was for was not done after all (Vapi refused it): the
+        tail goes, unless the visitor cut the reply too: then it ends at its pause."""
         if self._tail is not None and self._tail.held:
-            self._tail.held = False
+            if self._tail.visitor:
+                self._tail.release(self.clock())
+                return
             self._tail.over()
             self._tail = None
 
@@ -230,7 +238,7 @@ class Downlink:
         that reply's; `reply_end` marks where what came later begins (None until then)."""
         self._reply_until, self.reply_end = self.clock() + grace_s, None
         if self._tail is not None and self._tail.held:  # Vapi's cut: what was in flight
-            self._tail.held, self._tail.since = False, self.clock()  # ends at its pause
+            self._tail.release(self.clock(), stopped=True)  # ends at its first quiet
 
     def next_reply(self) -> None:
         """The assistant's next reply has begun (its `speech-update started`, `BargeIn`):

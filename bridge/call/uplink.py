@@ -104,7 +104,7 @@ class Uplink:
                               keep_ms=MAX_BACKLOG_MS)
         self._silence = np.zeros(self._framer.frame_samples, dtype=np.int16)
         self.muted = False
-        self._unmuted_at, self._unmuted_fade = -math.inf, False  # captured before: silence
+        self._unmuted_at = -math.inf  # captured before: silence; after: faded in (not -inf)
         self._on_capture = False  # capture-driven (`_run_on_capture`): a monotonic clock
         # the kiosk's sound (the chime, the connecting tone) began before the call: no echo
         # control has its start, and its echo reached Vapi as the visitor talking. Until it
@@ -142,7 +142,7 @@ class Uplink:
         """Local microphone mute: the cadence goes on, with silence. What was captured while
         muted stays silence when it leaves after the unmute (a backlog: the loop held up)."""
         if self.muted and not muted:
-            self._unmuted_at, self._unmuted_fade = self._clock(), True
+            self._unmuted_at = self._clock()
         self.muted = muted
 
     async def run(self) -> None:
@@ -290,10 +290,9 @@ class Uplink:
                 self._own_sound = None  # over: never again this call
         if self.muted or began < self._unmuted_at:
             frame = self._silence
-        elif self._unmuted_fade:  # what was captured under the mute has left: what follows
-            # comes back mid-word, a step out of the silence (a click): faded in
-            frame, self._unmuted_fade = fade_in(frame, self.wire_rate), False
-            self._unmuted_at = -math.inf
+        elif self._unmuted_at != -math.inf:  # what was captured under the mute has left:
+            # what follows comes back mid-word, a step out of the silence (a click): faded in
+            frame, self._unmuted_at = fade_in(frame, self.wire_rate), -math.inf
         if tap is not None:
             tap(frame)
         self._frames_sent += 1

@@ -102,6 +102,8 @@ def catalogue(turn_id: str = "0f6c9a1e-7d2b-4c3a-9e8f-1a2b3c4d5e6f") -> list[Eve
         # speech-update: with and without its optional turn
         {"type": "speech-update", "status": "started", "role": "user"},
         {"type": "speech-update", "status": "stopped", "role": "user", "turn": 7},
+        {"type": "speech-update", "status": "started", "role": "assistant", "turn": 7},
+        {"type": "speech-update", "status": "stopped", "role": "assistant"},
         # conversation-update: the schema's required list alone, both lists, the seen one
         {"type": "conversation-update", "messagesOpenAIFormatted": openai},
         {"type": "conversation-update", "messages": history, "messagesOpenAIFormatted": openai},
@@ -150,9 +152,10 @@ def catalogue(turn_id: str = "0f6c9a1e-7d2b-4c3a-9e8f-1a2b3c4d5e6f") -> list[Eve
 async def send_variants(s: CallPort, at: float, gap: float = 0.005) -> None:
     """At `at` s into the call, every message of the catalogue, `gap` s apart."""
     await asyncio.sleep(at)
+    events = catalogue()
     log.info("call %s: fault schema-variants: %d messages of Vapi's schema", s.rec.id,
-             len(catalogue()))
-    for event in catalogue():
+             len(events))
+    for event in events:
         if s.ended:
             return
         s.emit(event)

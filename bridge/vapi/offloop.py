@@ -4,9 +4,13 @@ A long call's `conversation-update` (Vapi sends the whole conversation each turn
 socket's 1 MiB) took ~21 ms of the loop thread's CPU to parse (the decoder ~14 ms, the
 depth walk ~4 ms, the bracket count and the rest), and all that time the loop ran nothing
 else: the uplink's frames, the playout's writes, the watchdog waited behind it. Parsed here
-the loop runs between the parser's turns at the GIL (the decoder hands it over at each
-number it converts: its hooks are Python), held ~5 ms at most (the interpreter's switch
-interval) rather than the whole parse (benchmarks/parse_cost.py, docs/performance.md).
+the loop runs between the parser's turns at the GIL, which the decoder hands over only where
+it runs Python: at each number it converts (its hooks) and, on this thread, at each object
+(`safejson.share_the_gil`, at no measurable cost: a megabyte of objects with no number held
+the loop 28-32 ms else, 9-11 ms now), so the loop waits about the interpreter's switch
+interval (5 ms) and a busy machine's share, not the whole parse (a megabyte's: 34-57 ms at
+load 6-9). An array of bare strings has no such point: held as on the loop (a megabyte,
+15-20 ms) (benchmarks/parse_cost.py, docs/performance.md).
 
 The reader awaits the parse, so events keep their order, and the audio read after the
 frame waits for it as it did before. Frames under `OFF_LOOP_CHARS` parse on the loop: a
@@ -32,14 +36,15 @@ _pool: ThreadPoolExecutor | None = None
 
 
 def _start() -> ThreadPoolExecutor:
-    """The parser's thread, started now with a roomy stack (the stack size is the process's
-    setting for threads started next: set for this one alone)."""
-    pool = ThreadPoolExecutor(1, thread_name_prefix="vapi-parse")
+    """The parser's thread, sharing the GIL at each object, started now with a roomy stack
+    (the stack size is the process's setting for threads started next: set for this one
+    alone); where that cannot be set, started at its first parse, not trusted."""
+    pool = ThreadPoolExecutor(1, thread_name_prefix="vapi-parse",
+                              initializer=safejson.share_the_gil)
     try:
         before = threading.stack_size(safejson.ROOMY_STACK)
     except (ValueError, RuntimeError):  # a platform that cannot set it: the thread is not
-        pool.submit(lambda: None).result()  # trusted (the depth read first, as elsewhere)
-        return pool
+        return pool  # trusted (the depth read first, as elsewhere)
     try:
         pool.submit(safejson.trust_this_thread).result()
     finally:

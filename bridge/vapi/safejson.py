@@ -16,11 +16,13 @@ microphone's PortAudio callbacks (Python: they need the GIL) waiting behind 12.5
 the loop's CPU, 29-41 ms of wall time on a loaded machine, and on the rig the speaker
 underflowed; now 3 ms, 8-12 ms (benchmarks/parse_cost.py, docs/performance.md). Parsing
 hands the GIL over at each number it converts (the `parse_int`/`parse_float` hooks are
-Python), and the walk is Python too. The text's own depth (`nesting`, vectorised) is
-still read where the decoder's guard is too lax to trust (a recursion limit raised past
-`DECODER_SAFE_LIMIT`, or a thread other than the main one, whose stack may be small, but
-one started with `ROOMY_STACK` that says so: `trust_this_thread`, the call socket's parser
-thread, `bridge.vapi.offloop`) and to say how deep a refused text is.
+Python), and on a thread that asks for it (`share_the_gil`) at each object too (an
+`object_hook`: a text without numbers had no such point), and the walk is Python too. The
+text's own depth (`nesting`, vectorised) is still read where the decoder's guard is too lax
+to trust (a recursion limit raised past `DECODER_SAFE_LIMIT`, or a thread other than the
+main one, whose stack may be small, but one started with `ROOMY_STACK` that says so:
+`trust_this_thread`, the call socket's parser thread, `bridge.vapi.offloop`) and to say how
+deep a refused text is.
 """
 
 from __future__ import annotations
@@ -123,7 +125,16 @@ def deeper(value: Any, limit: int) -> bool:
     return bool(level)
 
 
+def _object(made: dict[str, Any]) -> dict[str, Any]:
+    """A JSON object, as the decoder made it; a Python function, so that the decoder hands
+    the GIL over at each object too (a text without numbers had no other such point)."""
+    return made
+
+
 def _decode(text: str) -> Any:
+    if getattr(_THREAD, "sharing", False):
+        return json.loads(text, parse_constant=_not_json, parse_float=_finite,
+                          parse_int=_integer, object_hook=_object)
     return json.loads(text, parse_constant=_not_json, parse_float=_finite, parse_int=_integer)
 
 
@@ -161,6 +172,13 @@ def trust_this_thread() -> None:
     only from a thread started with a stack of at least `ROOMY_STACK` bytes
     (`bridge.vapi.offloop`'s), where the recursion limit's levels fit as they do there."""
     _THREAD.roomy = True
+
+
+def share_the_gil() -> None:
+    """Parse on the calling thread so that another (the event loop's) gets the GIL between
+    any two objects as well as numbers (`bridge.vapi.offloop`'s parser thread; no cost
+    measured, docs/performance.md)."""
+    _THREAD.sharing = True
 
 
 def _decoder_unguarded() -> bool:

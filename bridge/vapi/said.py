@@ -30,7 +30,11 @@ def _messages(body: bytes) -> list[str] | None:
 def response_message(body: bytes, reason: str) -> str:
     """Vapi's error text from an answer's body: NestJS `message` (joined when a list), or
     the text, or the status line's reason when there is none."""
-    lines = _messages(body)
+    return _text(body, reason, _messages(body))
+
+
+def _text(body: bytes, reason: str, lines: list[str] | None) -> str:
+    """`response_message`, the body's `_messages` read already."""
     if lines is None:
         return _said(body.decode("utf-8", "replace").strip() or reason)
     return _said("; ".join(lines))
@@ -43,8 +47,9 @@ def _said(text: str) -> str:
 
 def body_refused(what: str, body: bytes, reason: str) -> BodyRefused:
     """The error for a 400: Vapi's words, and its validator's lines one by one."""
-    text = response_message(body, reason)
-    lines = tuple(_said(line) for line in _messages(body) or () if line.strip())
+    said = _messages(body)  # (parsed once: up to a 64 KiB body)
+    text = _text(body, reason, said)
+    lines = tuple(_said(line) for line in said or () if line.strip())
     return BodyRefused(f"Vapi refused {what} (400 Bad Request): {text} — fix the "
                        f"assistant/overrides in the profile or the --set that gave them "
                        f"(`vapi-bridge check` names each in the profile's keys)",

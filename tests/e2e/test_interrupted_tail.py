@@ -80,9 +80,11 @@ def test_the_interrupted_reply_stops_though_its_audio_goes_on_arriving(
     assert report.voiced_ms - report.lost_ms <= 40, \
         f"{report.voiced_ms - report.lost_ms:.0f} ms of the cut greeting played"
     # the log says how much of the reply was dropped: the fault's, not the near-silence
-    # after it too (a chunk either side)
+    # after it too (a chunk either side: 346-461 ms in about 20 runs, idle and loaded, the same
+    # on the code before the say-cut changes; the bound was +80, at 450 ms)
     said = re.findall(r"dropped (\d+) ms of the interrupted reply", result.stderr)
-    assert said and 100 < int(said[0]) <= HOLD_MS + TAIL_MS + 80, said
+    print(f"the log: dropped {said} ms of the interrupted reply")
+    assert said and 100 < int(said[0]) <= HOLD_MS + TAIL_MS + 120, said
     # the answer after it plays whole: dropping the tail ended in time
     reply = down[int((started[1]["at"] - 0.1) * RATE):int((stopped[1]["at"] + 0.1) * RATE)]
     answer = heard(resample(reply, RATE, rate), played, rate)

@@ -20,7 +20,7 @@ from bridge.audio.files import ClockedSink
 from bridge.call.bargein import BargeIn
 from bridge.call.downlink import Downlink
 from bridge.vapi import messages
-from tests.unit.test_interrupt_order import speech
+from tests.unit.test_interrupt_order import interrupted, speech
 
 WIRE, SPEAKER = 8000, 16000
 REPLY, SAID, ANSWER = 300.0, 500.0, 700.0  # each line's tone
@@ -29,9 +29,13 @@ SENT_AT, SECONDS = 1.5, 8.0
 
 
 def heard(act_after: float | None, *, sent_at: float = SENT_AT, refused: bool = False,
-          speed: float = 3.0) -> np.ndarray:
+          speed: float = 3.0, started_late: float = 0.0,
+          visitor_cut: float | None = None) -> np.ndarray:
     """What the speaker played: the reply from 0.5 s, the say sent at `sent_at` and acted on
-    `act_after` later (None: never), the visitor's turn at 4.6-5.2 s, the answer at 5.5 s."""
+    `act_after` later (None: never), the visitor's turn at 4.6-5.2 s, the answer at 5.5 s.
+    `started_late`: the said line's `speech-update started` comes that long after its first
+    audio (Vapi sends audio before it); `visitor_cut`: the visitor's user-interrupted comes
+    then, and Vapi's audio path lags it: the reply goes on 0.5 s more, then stops."""
     now = [0.0]
     sink = ClockedSink(SPEAKER)
     down = Downlink(codec_for("mulaw"), WIRE, sink, clock=lambda: now[0])
@@ -45,12 +49,16 @@ def heard(act_after: float | None, *, sent_at: float = SENT_AT, refused: bool = 
     steps = [(sent_at, "sent"), (4.6, "user started"), (5.2, "user stopped"), (5.5, "answer")]
     steps += [] if act_after is None else [(sent_at + act_after, "say")]
     steps += [(sent_at + 0.3, "refused")] if refused else []
+    steps += [] if visitor_cut is None else [(visitor_cut, "cut"), (visitor_cut + 0.5, "stop")]
+    late: list[tuple[float, messages.Event]] = []  # a started still to come
     timeline = sorted([(0.05 * k, 0, "") for k in range(1, int(SECONDS / 0.05))]
                       + [(0.007 + 0.02 * k, 1, "") for k in range(int(SECONDS / 0.02) - 1)]
                       + [(t, 2, what) for t, what in steps])
     block, played = np.empty(SPEAKER // 50, np.int16), []
     for t, kind, what in timeline:
         now[0] = t
+        while late and late[0][0] <= t:
+            bargein.on_event(late.pop(0)[1], "test")
         if kind == 1:
             sink.buffer.read_into(block)
             played.append(block.copy())
@@ -60,11 +68,14 @@ def heard(act_after: float | None, *, sent_at: float = SENT_AT, refused: bool = 
                 bargein.after_command(say, "test")
             elif what == "refused":
                 bargein.withdrawn(say)
-            elif what == "say":  # Vapi cuts the reply under way, then speaks the say
-                if line is not None:
+            elif what == "cut":
+                bargein.on_event(interrupted(f"turn-{turn}"), "test")
+            elif what == "say" or (what == "stop" and line is not None):  # Vapi cuts the
+                if line is not None:  # reply under way (then speaks the say)
                     bargein.on_event(speech("assistant", "stopped", turn), "test")
                     turn, line = turn + 1, None
-                queue.insert(0, (SAID, t + 0.15))
+                if what == "say":
+                    queue.insert(0, (SAID, t + 0.15))
             elif what == "answer":
                 queue.append((ANSWER, t))
             else:
@@ -77,7 +88,10 @@ def heard(act_after: float | None, *, sent_at: float = SENT_AT, refused: bool = 
             if line is None and queue and queue[0][1] <= t:
                 line = [queue.pop(0)[0], 0, 0]
                 line[2] = int(LENGTHS[line[0]] * WIRE)
-                bargein.on_event(speech("assistant", "started", turn), "test")
+                if line[0] == SAID and started_late:
+                    late.append((t + started_late, speech("assistant", "started", turn)))
+                else:
+                    bargein.on_event(speech("assistant", "started", turn), "test")
             n = due - produced if line is None else min(due - produced, line[2] - line[1])
             if line is None:  # Vapi's near-silence between lines
                 out.append((np.arange(n) % 3 - 1).astype(np.int16))
@@ -129,3 +143,29 @@ def test_a_say_vapi_refused_lets_the_reply_go_on() -> None:
     where it resumes."""
     played = heard(None, refused=True)
     assert tone_ms(played, REPLY, SENT_AT + 0.35) >= 2500, "the reply goes on"
+
+
+@pytest.mark.parametrize("started_late", [0.1, 0.25, 0.3])
+def test_the_said_line_is_heard_whole_when_its_started_comes_after_its_audio(
+        started_late: float, caplog: pytest.LogCaptureFixture) -> None:
+    """Vapi sends a line's audio before its `speech-update started`: the cut reply's tail,
+    released by Vapi's stop, ends in the near-silence before the said line (it dropped the
+    said line's first 0.9 s, waiting for 150 ms of near-silence that was 140)."""
+    caplog.set_level("INFO", "bridge.call")
+    played = heard(0.25, started_late=started_late)
+    assert tone_ms(played, REPLY, SENT_AT + 0.03) == 0
+    assert tone_ms(played, SAID) >= 1980, "the said line is heard whole"
+    assert tone_ms(played, ANSWER) >= 1480
+    assert "interrupted reply that arrived after the say that cut it" in caplog.text
+
+
+def test_a_refused_say_keeps_the_visitors_own_cut(caplog: pytest.LogCaptureFixture) -> None:
+    """The visitor cut the reply (user-interrupted), then an operator's say that would cut it
+    too is refused: what still arrives of the reply is dropped as the visitor's tail (the
+    refusal dropped that tail, and the rest of the reply in flight played on)."""
+    caplog.set_level("INFO", "bridge.call")
+    played = heard(None, sent_at=1.5, refused=True, visitor_cut=1.45)
+    assert "interrupted reply that arrived after user-interrupted" in caplog.text
+    after = tone_ms(played, REPLY, 1.5)
+    assert after == 0, f"{after} ms of the reply the visitor cut heard"
+    assert tone_ms(played, ANSWER) >= 1480
