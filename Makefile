@@ -230,11 +230,11 @@ lint: venv
 BENCHES := resample pipeline_cpu device_floors redact echo recording_loop bargein jitter latency soak \
   wake_word wake_accuracy process_cpu wake_cost echo_visitor parse_cost
 BENCH_ARGS_redact := --calls 2000
-BENCH_ARGS_recording_loop := --seconds 3
+BENCH_ARGS_recording_loop := --seconds 2
 BENCH_ARGS_bargein := --runs 1
-BENCH_ARGS_jitter := --only jitter --seconds 6
+BENCH_ARGS_jitter := --only jitter --seconds 4
 BENCH_ARGS_latency := --calls 1 --chunking frames --beeps 12
-BENCH_ARGS_soak := --calls 10
+BENCH_ARGS_soak := --calls 6
 BENCH_ARGS_wake_word := --seconds 3
 BENCH_ARGS_wake_accuracy := --voices 1
 BENCH_ARGS_process_cpu := --seconds 6 --strace-seconds 3
