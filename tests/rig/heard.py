@@ -193,3 +193,15 @@ def heard(sent: np.ndarray, played: np.ndarray, rate: int, *, window_ms: float =
     else:
         lose(missed)  # nothing of it heard at all
     return out
+
+
+def heard_after_ms(out: np.ndarray, visitor: np.ndarray, at: int, rate: int) -> float:
+    """ms from the visitor's onset (`out[at]`) to the first 10 ms of their speech that `out`
+    (an echo control's output) kept within 10 dB; inf when none was."""
+    f = rate // 100
+    for k in range(len(visitor) // f):
+        v = visitor[k * f:(k + 1) * f].astype(np.float64)
+        o = out[at + k * f:at + (k + 1) * f].astype(np.float64)
+        if np.dot(v, v) > 1e4 * f and np.dot(o, v) / np.dot(v, v) >= 10 ** (-10 / 20):
+            return (k + 1) * 10.0
+    return float("inf")

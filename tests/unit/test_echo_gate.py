@@ -9,6 +9,7 @@ import pytest
 
 from bridge.audio.echo_analysis import Analysis
 from bridge.audio.echo_gate import EchoGate
+from tests.rig.heard import heard_after_ms
 
 RATE = 48000
 BLOCK = RATE // 50
@@ -54,17 +55,6 @@ def energy(x: np.ndarray) -> float:
     return float(np.sum(x.astype(np.float64) ** 2))
 
 
-def heard_after_ms(out: np.ndarray, visitor: np.ndarray, at: int) -> float:
-    """ms from the visitor's onset to the first 10 ms of their speech kept within 10 dB."""
-    f = RATE // 100
-    for k in range(len(visitor) // f):
-        v = visitor[k * f:(k + 1) * f].astype(np.float64)
-        o = out[at + k * f:at + (k + 1) * f].astype(np.float64)
-        if np.dot(v, v) > 1e4 * f and np.dot(o, v) / np.dot(v, v) >= 10 ** (-10 / 20):
-            return (k + 1) * 10.0
-    return float("inf")
-
-
 FAR = np.concatenate((np.zeros(RATE // 2, np.int16), speechlike(6.0, seed=1)))
 VISITOR = speechlike(2.0, seed=2)
 FIRST_WORD = RATE // 2
@@ -82,7 +72,7 @@ def test_with_no_acoustic_path_the_visitor_passes_untouched() -> None:
     at = FIRST_WORD + RATE // 20
     mic = room(FAR, None, 0, VISITOR, at)
     out = run(EchoGate(RATE), FAR, mic)
-    assert heard_after_ms(out, VISITOR, at) <= 20
+    assert heard_after_ms(out, VISITOR, at, RATE) <= 20
     n = len(out)
     np.testing.assert_array_equal(out[at:min(n, at + len(VISITOR))],
                                   mic[at:min(n, at + len(VISITOR))])
@@ -95,7 +85,7 @@ def test_a_visitor_over_the_assistant_is_heard_at_once(gain_db: float, offset_ms
     at = FIRST_WORD + int(offset_ms * RATE / 1000)
     mic = room(FAR, gain_db, 100, VISITOR, at)
     out = run(EchoGate(RATE), FAR, mic)
-    assert heard_after_ms(out, VISITOR, at) <= 150
+    assert heard_after_ms(out, VISITOR, at, RATE) <= 150
 
 
 def test_double_talk_is_not_learned_as_echo() -> None:

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from bridge.audio.echo_gate import EchoGate
-from tests.unit.test_echo_gate import RATE, energy, heard_after_ms, room, run, speechlike
+from tests.rig.heard import heard_after_ms
+from tests.unit.test_echo_gate import RATE, energy, room, run, speechlike
 
 
 def tone(seconds: float, hz: float = 440.0, peak: float = 12000.0) -> np.ndarray:
@@ -32,7 +33,7 @@ def test_a_visitor_repeating_the_assistant_is_heard_over_the_next_tone() -> None
     mic = room(far, None, 0, visitor, at)
     said_again = int(1.1 * RATE)
     mic[said_again:said_again + len(word)] = word
-    took = heard_after_ms(run(EchoGate(RATE), far, mic), visitor, at)
+    took = heard_after_ms(run(EchoGate(RATE), far, mic), visitor, at, RATE)
     assert took <= 20, f"the visitor over the tone was heard after {took} ms"
 
 
@@ -46,6 +47,6 @@ def test_a_tone_echo_is_held_down_and_a_visitor_over_it_heard(hz: float) -> None
     visitor = speechlike(2.0, seed=2)
     at = int(2.5 * RATE)
     took = heard_after_ms(run(EchoGate(RATE), far, room(far, -10.0, 30, visitor, at)),
-                          visitor, at)
+                          visitor, at, RATE)
     # as over speech (test_echo_gate): their syllable's rise must clear the echo first
     assert took <= 150, f"the visitor over the tone's echo was heard after {took} ms"

@@ -17,6 +17,7 @@ import pytest
 
 from bridge.audio.echo_gate import EchoGate
 from bridge.sim.vad import EnergyVad
+from tests.rig.heard import heard_after_ms
 from tests.rig.signals import espeak
 
 RATE = 16000
@@ -87,17 +88,6 @@ def test_the_echo_is_held_down_through_speaker_underflows(paths: list[tuple[int,
     assert not starts, f"the echo alone started the visitor's speech at {starts} s; {report}"
 
 
-def heard_after_ms(out: np.ndarray, visitor: np.ndarray, at: int) -> float:
-    """ms from the visitor's onset to the first 10 ms of their speech kept within 10 dB."""
-    f = RATE // 100
-    for k in range(len(visitor) // f):
-        v = visitor[k * f:(k + 1) * f].astype(np.float64)
-        o = out[at + k * f:at + (k + 1) * f].astype(np.float64)
-        if np.dot(v, v) > 1e4 * f and np.dot(o, v) / np.dot(v, v) >= 10 ** (-10 / 20):
-            return (k + 1) * 10.0
-    return float("inf")
-
-
 @pytest.mark.usefixtures("espeak_ng")
 def test_a_visitor_after_the_underflows_is_heard_as_soon_as_without_them() -> None:
     """The gate errs towards attenuating only while it cannot be sure where the echo is:
@@ -109,5 +99,5 @@ def test_a_visitor_after_the_underflows_is_heard_as_soon_as_without_them() -> No
     took = {}
     for name, underflows in (("none", []), ("underflows", UNDERFLOWS)):
         _, out = through([(1923, -6.0)], underflows, visitor, at)
-        took[name] = heard_after_ms(out, visitor, int(at * RATE))
+        took[name] = heard_after_ms(out, visitor, int(at * RATE), RATE)
     assert took["underflows"] <= took["none"] + 10, took
