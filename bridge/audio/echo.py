@@ -28,12 +28,13 @@ from bridge.audio.resample import Resampler
 
 log = logging.getLogger("bridge.echo")
 
-LATE_MS = 80  # the far end taken at once: the loop this late (blocks of 20 ms)
+LATE_BLOCKS = 4  # the far end taken at once: the loop this many device blocks late
 
 
 def _xruns(stream: AudioSource | AudioSink) -> int:
     """A device's underflows or overflows so far (0 for any other backend)."""
-    return int(getattr(stream, "xruns", 0))
+    stats = stream.device_stats
+    return 0 if stats is None else stats.input_overflows + stats.output_underflows
 
 
 class EchoControl(Protocol):
@@ -60,7 +61,7 @@ def make_echo_control(mode: str, rate: int, delay_ms: float = 0.0) -> EchoContro
     raise ValueError(f"unknown echo mode {mode!r}")
 
 
-def echo_path(mode: str, source: AudioSource, sink: AudioSink
+def echo_path(mode: str, source: AudioSource, sink: AudioSink, block_ms: int = 20
               ) -> tuple[EchoControl | None, Callable[[], np.ndarray] | None]:
     """The echo control for a source/sink pair and the function giving it the far end.
 
@@ -76,15 +77,16 @@ def echo_path(mode: str, source: AudioSource, sink: AudioSink
     ring = buffer.enable_reference()
     resampler = Resampler(sink.sample_rate, source.sample_rate)
     unsure = getattr(control, "mark_unsure", None)
-    late = sink.sample_rate * LATE_MS // 1000
-    xruns = [_xruns(source) + _xruns(sink)]
+    late = sink.sample_rate * LATE_BLOCKS * block_ms // 1000  # (a block comes whole)
+    xruns = _xruns(source) + _xruns(sink)
 
     def far_end() -> np.ndarray:
+        nonlocal xruns
         played = ring.take()
         if unsure is not None:  # the echo may have moved (`echo_unsure`)
             now = _xruns(source) + _xruns(sink)
-            if now != xruns[0]:
-                xruns[0] = now
+            if now != xruns:
+                xruns = now
                 unsure("an underflow or overflow")
             if len(played) > late:
                 unsure("the loop ran late", len(played) / sink.sample_rate)

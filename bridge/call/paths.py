@@ -22,7 +22,7 @@ def build_paths(profile: Profile, source: AudioSource, sink: AudioSink,
                 send: Callable[[bytes], Awaitable[None]], recorder: Recorder | None = None
                 ) -> tuple[Uplink, Downlink]:
     wire, audio = profile.wire, profile.audio
-    echo, far_end = echo_path(audio.echo, source, sink)
+    echo, far_end = echo_path(audio.echo, source, sink, audio.block_ms)
     uplink = Uplink(source, codec_for(wire.format), wire.sample_rate, send,
                     gain=10 ** (audio.input_gain_db / 20),
                     tap=recorder.on_uplink if recorder else None, echo=echo, far_end=far_end,
