@@ -27,7 +27,6 @@ UNKNOWN = re.compile(r"(?:(?P<where>\S+)\.)?property (?P<key>.+) should not exis
 EACH = re.compile(r"(?P<where>\S+)\.each value in (?P<field>\S+) (?P<rest>.*)")
 # a path in parentheses: "… matches none of its 2 allowed shapes (assistant.voice.x …)"
 NESTED = re.compile(r"(?<=\()(?:assistantOverrides|assistant)(?:\.[\w$-]+|\[\d+\])+")
-SECTIONS = ("assistant", "call", "wire")
 SHOWN = 5  # the validator's lines said one by one (Vapi lists up to 20); the rest counted
 LINE_CHARS = 200  # each line's share of the one line: bounded, some 1.9 kB in all
 FIX = "(`vapi-bridge check` names the key meant, and each key Vapi's schema lacks at once)"
@@ -75,10 +74,13 @@ def worded(profile: Profile, line: str) -> tuple[str, str, bool]:
 
 
 def place(profile: Profile, key: str) -> str:
-    """Where `key` was written: the `--set` that gave its section, or the profile's file."""
-    section = ".".join(key.split(".")[:2]) if key.split(".")[0] in SECTIONS else ""
-    return f"the --set that gave {section}" if section in profile.overridden else \
-        inert(profile.origin, 200)
+    """Where `key` was written: the `--set` that gave it or a section holding it (the
+    longest such key: `--set assistant.overrides.clientMessages=…` as well as
+    `--set assistant.overrides={…}`), or the profile's file."""
+    parts = key.split(".")
+    given = next((k for n in range(len(parts), 0, -1)
+                  if (k := ".".join(parts[:n])) in profile.overridden), None)
+    return f"the --set that gave {given}" if given else inert(profile.origin, 200)
 
 
 def in_profile_keys(profile: Profile, refused: BodyRefused) -> ApiRequestError:

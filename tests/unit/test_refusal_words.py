@@ -54,6 +54,17 @@ def test_a_key_given_by_set_points_to_the_set_whatever_vapi_said_of_it() -> None
         "assistant.overrides (`vapi-bridge check` names each in the profile's keys)")
 
 
+def test_a_key_given_by_its_own_set_points_to_that_set() -> None:
+    """`--set assistant.overrides.clientMessages=[…]` (the key itself, not its section) was
+    sent to the profile's file: only a section's --set was looked for."""
+    assert refused("assistantOverrides.each value in clientMessages must be one of the "
+                   "following values: transcript",
+                   overrides=["assistant.overrides.clientMessages=[transcrpt]"]).endswith(
+        "must be one of the following values: transcript — fix it in the --set that gave "
+        "assistant.overrides.clientMessages (`vapi-bridge check` names each in the profile's "
+        "keys)")
+
+
 def test_keys_from_different_places_are_each_fixed_where_they_were_written() -> None:
     assert refused("assistantOverrides.each value in clientMessages must be one of the "
                    "following values: transcript",
