@@ -188,18 +188,19 @@ class Downlink:
         self._unmuted_fade, at = False, int(loud[0])
         return np.concatenate((samples[:at], fade_in(samples[at:], self.wire_rate)))
 
-    def barge_in(self, *, tail_of: str = "") -> float:
+    def barge_in(self, *, tail_of: str = "", held: bool = False) -> float:
         """Silence the speaker now. Returns how many ms of queued audio were dropped.
         `tail_of` (the call's label; on `user-interrupted`): also drop the cut reply's tail
-        as it arrives, logged once it is over."""
+        as it arrives, logged once it is over; `held` (`cut_reply`): no pause ends it."""
         dropped = self.sink.playout_stats().depth_ms
         self.sink.clear_buffer()
         self._resampler.reset()
         self.codec.drop_split()
         if tail_of and self._tail is not None:  # cut again as its tail comes: one tail
-            self._tail.recut(self.clock())
+            self._tail.recut(self.clock(), held=held)
         elif tail_of:
-            self._tail = CutTail(tail_of, self.wire_rate, self.clock(), self._tail_gap_ms())
+            self._tail = CutTail(tail_of, self.wire_rate, self.clock(), self._tail_gap_ms(),
+                                 held=held)
         return dropped
 
     def cut_reply(self, label: str) -> float:
@@ -208,13 +209,7 @@ class Downlink:
         dropped, no pause ending it, until Vapi says it stopped (`reply_over`: then as a
         tail after `user-interrupted`) or the next reply begins, for `TAIL_MAX_MS` at most
         (a say Vapi speaks late or never: the reply plays on, faded in)."""
-        dropped = self.barge_in()
-        if self._tail is not None:  # the visitor's, still coming: held now
-            self._tail.recut(self.clock(), held=True)
-        else:
-            self._tail = CutTail(label, self.wire_rate, self.clock(), self._tail_gap_ms(),
-                                 held=True)
-        return dropped
+        return self.barge_in(tail_of=label, held=True)  # (the visitor's, still coming: held)
 
     def uncut(self) -> None:
         """The command `cut_reply` was for was not done after all (Vapi refused it): the
