@@ -87,6 +87,7 @@ class Modes:
                 if not await host.wake.wait(host.idle.waiting(self._wait_for(self.wanted))):
                     break
             host.events.publish(events.TRIGGERED, cause=self.cause)
+            self.cause = "loop"  # the next call's, unless a request (taken as this one ends)
             # from here a request is for the next call (it fades this one's goodbye:
             # `Daemon.cut_tail`), but not before this one is made: the spending guard may
             # wait 1.5 s for an earlier call's cost first, and a second tap of the screen's
@@ -96,8 +97,6 @@ class Modes:
             code = await host.spending.refuse() or (  # refused: 3; stopped meanwhile: none
                 ExitCode.OK if host.stopping.is_set() else await host.call_once())
             self.calling = False
-            if not self.wanted.is_set():  # (a request taken as this call ended keeps its
-                self.cause = "loop"  # cause: it said `loop` on a standby kiosk's next call)
             if mode == "once" or host.key.refused is not None:  # refused as it was placed:
                 return host.key.outcome(code)  # exit 3 now, no wait (once: never refused)
             failures = failures + 1 if code != ExitCode.OK else 0
