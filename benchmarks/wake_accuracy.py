@@ -128,12 +128,12 @@ def main() -> int:
           f"(at 0.7 in brackets); SNR in dB")
     print(f"{'noise':<8}" + "".join(f"{snr:>9}" for snr in SNRS))
     cutoff = WakeWordDetector(args.model).threshold
+    words = [said(WORD[0], v, s) for v, s in trials]  # (each spoken once, not per SNR)
     for kind in ("white", "pink", "babble"):
         row = []
         for snr in SNRS:
-            peaks = np.array([peak(mixed(said(WORD[0], v, s),
-                                         noise(kind, len(said(WORD[0], v, s)), rng, crowd),
-                                         snr), args.model) for v, s in trials])
+            peaks = np.array([peak(mixed(w, noise(kind, len(w), rng, crowd), snr), args.model)
+                              for w in words])
             row.append(f"{int((peaks > cutoff).sum())} ({int((peaks > 0.7).sum())})")
         print(f"{kind:<8}" + "".join(f"{r:>9}" for r in row))
 
