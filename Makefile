@@ -87,9 +87,13 @@ FLOORS_PARALLEL := tests/unit tests/network tests/e2e/test_call_path.py tests/we
 # phase; test_link_stalls keeps the floors' ping and pong; nor the answers to an end Vapi
 # says late or a say on a dead link, ~30 s: the bridge's own timing over the same calls)
 # nor the property test of every message field (the bridge's own parsing and the standard
-# library's json; at hypothesis's floor 48 s of CPU, five times as much as at its newest)
+# library's json; at hypothesis's floor 48 s of CPU, five times as much as at its newest),
+# nor the playout buffer's stateful property test (its own ring arithmetic on plain numpy
+# arrays; 17 s of the phase's tests), nor the echo tests' own judge of re-timed speech
+# (tests/rig/retiming: the tests' helper, no dependency of the bridge's; 42 s) (2026-12-07)
 FLOORS_SKIP := tests/network/test_dead_link.py tests/network/test_end_answers.py \
-  tests/unit/test_hostile_text.py::test_every_field_of_every_type_may_hold_anything
+  tests/unit/test_hostile_text.py::test_every_field_of_every_type_may_hold_anything \
+  tests/unit/test_playout_stateful.py tests/unit/test_retiming.py
 # (the real-time round trip at two of its four settings: the FIR with websockets and numpy
 # at their floors, and soxr at its floor on a 44.1 kHz device)
 FLOORS_SERIAL := 'tests/e2e/test_call_path.py::test_echo_call_round_trip[pcm_s16le-16000-48000]' \
