@@ -102,6 +102,11 @@ class Refused(BridgeError):
     exit_code = ExitCode.FAILURE
 
 
+class NoCall(Refused):
+    """A command for the call, with none in progress: none yet, or the last one is over
+    (the control socket adds how a call starts in the daemon's mode: `control.no_call`)."""
+
+
 class NoDaemon(BridgeError):
     """Nothing answers on the control socket."""
 

@@ -46,6 +46,7 @@ TRANSCRIPT = "transcript"  # role, text, final (partials too: a consumer may ski
 CAPTION = "caption"  # the assistant's whole turn text as its audio starts (speechStarted)
 ENDED = "ended"  # reason, outcome, exit
 BACKOFF = "backoff"  # loop mode, calls failing: waiting to call again (seconds, failures, cause)
+PAUSED = "paused"  # loop mode: no call until the spending limit allows one (cause)
 ERROR = "error"  # message: one line; cause where one is known (SPENDING_LIMIT, …)
 LOST = "lost"  # this subscriber fell behind: count events were dropped for it
 TURN = "turn"  # one per assistant turn: heard_gap_ms (visitor's end → first sound heard)
@@ -58,8 +59,8 @@ LINK_RESTORED = "link-restored"  # Vapi's side carries again: call, seconds (the
 KINDS = (STANDBY, TRIGGERED, CONNECTING, IN_CALL, ASSISTANT_SPEAKING, ASSISTANT_SILENT,
          VISITOR_SPEAKING, VISITOR_SILENT, INTERRUPTED, MUTED, UNMUTED, HANG, TRANSCRIPT,
          CAPTION, ENDED, ERROR, LOST, TURN, TOOL_CALL, TRANSFER, COST, LINK_STALLED,
-         LINK_RESTORED, BACKOFF)
-STATE_KINDS = frozenset({STANDBY, TRIGGERED, CONNECTING, IN_CALL, ENDED, BACKOFF})
+         LINK_RESTORED, BACKOFF, PAUSED)
+STATE_KINDS = frozenset({STANDBY, TRIGGERED, CONNECTING, IN_CALL, ENDED, BACKOFF, PAUSED})
 # the states after a call, until the kiosk waits or calls again: its lines stay the screen's
 # for LINES_KEPT_S (`backoff` follows an `ended` when the call failed)
 AFTER_CALL = (ENDED, BACKOFF)

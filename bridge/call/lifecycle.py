@@ -41,7 +41,7 @@ from bridge.call.summary import CONNECTION_LOST, CallSummary, DeviceShare, summa
 from bridge.call.turns import VISITOR_LEFT, Turns
 from bridge.call.watchdog import down_wait, watch
 from bridge.call.wiring import create_call
-from bridge.errors import AudioDeviceError, NetworkError, ProfileError, Refused
+from bridge.errors import AudioDeviceError, NetworkError, NoCall, ProfileError, Refused
 from bridge.profile import public_key
 from bridge.profile.model import Profile
 from bridge.vapi import messages
@@ -266,10 +266,10 @@ def call_commands(me: Call, api: VapiApi, profile: Profile) -> CallCommands:
 def ensure_live(call: Call | None) -> Call:
     """The call, if commands can go to it now; else a one-line refusal."""
     if call is None:
-        raise Refused("no call in progress")
+        raise NoCall("no call in progress")
     if call.state.over or call.vapi.ended.is_set():  # done: ENDED
         reason = call.ended_reason or call.status
-        raise Refused(f"no call in progress (call {call.short_id} ended: {reason})")
+        raise NoCall(f"no call in progress (call {call.short_id} ended: {reason})")
     if call.info is None or call.state.setting_up:
         raise Refused("the call is still being set up; try again in a moment")
     return call

@@ -37,6 +37,8 @@ DEFAULT_TIMEOUT_S = 30.0  # beyond the daemon's longest answer to a command by t
 # wait here ran out first and said the daemon did not answer
 END_TIMEOUT_S = 90.0
 MAX_ANSWER = 1024 * 1024  # bytes of one line read from the daemon
+START = "start it (vapi-bridge run --profile NAME, or systemctl start vapi-bridge@NAME)"
+SEE_LOG = "see the daemon's log (journalctl -u vapi-bridge@NAME)"
 
 
 def load_if_here(profile_arg: str) -> Profile | None:
@@ -99,12 +101,13 @@ def _in_words(path: Path, timeout: float, sock: socket.socket | None = None) -> 
     except TimeoutError:
         if sock is not None:
             sock.close()
-        raise NetworkError(f"the daemon at {path} did not answer within {timeout:.0f} s"
-                           ) from None
+        raise NetworkError(f"the daemon at {path} did not answer within {timeout:.0f} s — "
+                           f"{SEE_LOG} for what holds it") from None
     except OSError as exc:
         if sock is not None:
             sock.close()
-        raise NoDaemon(f"the control socket {path} failed: {exc.strerror or exc}") from None
+        raise NoDaemon(f"the control socket {path} failed: {exc.strerror or exc} — "
+                       f"{SEE_LOG}") from None
 
 
 def connect(path: Path, req: dict[str, Any], timeout: float) -> socket.socket:
@@ -125,10 +128,12 @@ def connect(path: Path, req: dict[str, Any], timeout: float) -> socket.socket:
         sock.sendall(line)
     except (FileNotFoundError, ConnectionRefusedError):
         sock.close()
-        state = ("no socket there" if not os.path.lexists(path)
-                 else "a stale socket: the daemon is gone" if _is_socket(path)
-                 else "that is no socket: check --socket or --profile")
-        raise NoDaemon(f"no vapi-bridge daemon is running at {path} ({state})") from None
+        why, fix = (("no socket there", f" — {START}, or give --socket the path its log names")
+                    if not os.path.lexists(path) else
+                    ("a stale socket: the daemon is gone", f" — {START}: it replaces the socket")
+                    if _is_socket(path) else
+                    ("that is no socket: check --socket or --profile", ""))
+        raise NoDaemon(f"no vapi-bridge daemon is running at {path} ({why}){fix}") from None
     except PermissionError:
         sock.close()
         raise Refused(f"permission denied on {path} — run this as the daemon's user") from None
@@ -149,14 +154,15 @@ def _is_socket(path: Path) -> bool:
 
 def _parse_answer(path: Path, data: bytes) -> dict[str, Any]:
     if not data.strip():
-        raise NoDaemon(f"the daemon at {path} closed the connection without an answer")
+        raise NoDaemon(f"the daemon at {path} closed the connection without an answer — "
+                       f"{SEE_LOG}")
     try:
         answer = json.loads(data)
     except (ValueError, RecursionError):  # (nested past the stack: no answer either)
         raise NoDaemon(f"{path} did not answer with JSON — is it a vapi-bridge socket?"
                        ) from None
     if not isinstance(answer, dict):
-        raise NoDaemon(f"{path} gave an unexpected answer")
+        raise NoDaemon(f"{path} gave an unexpected answer — is it a vapi-bridge socket?")
     return answer
 
 

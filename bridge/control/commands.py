@@ -20,7 +20,7 @@ from bridge import events, redact
 from bridge.call.hangup import hang_up, reason_of, send_noted, stall_note
 from bridge.call.lifecycle import Call, ensure_live
 from bridge.call.state import CallState
-from bridge.control import status
+from bridge.control import no_call, status
 from bridge.control.request import Answer, Request, error, kind_of, unknown_field
 from bridge.errors import BridgeError, Refused, UsageError
 from bridge.events import EventBus
@@ -293,8 +293,8 @@ async def handle(host: Host, request: Any) -> Answer:
             host.events.publish(kind, who=who, via="mic" if request["cmd"].endswith("-mic")
                                 else "vapi")
         return answer
-    except BridgeError as exc:
-        return error(str(exc), kind_of(exc))
+    except BridgeError as exc:  # (no call: with how one starts)
+        return error(no_call.worded(exc, host.snapshot), kind_of(exc))
     except Exception as exc:
         log.exception("control command %s failed", request["cmd"])
         return error(f"internal error: {exc!r}", "internal")

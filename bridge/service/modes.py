@@ -65,8 +65,10 @@ class Modes:
         """Start a call in standby mode (`cause`: ctl, signal, wake-word, http). Returns
         why not, or None when accepted."""
         host = self._host
-        if host.profile.service.mode != "standby":
-            return f"the daemon is in {host.profile.service.mode} mode, not standby"
+        if (mode := host.profile.service.mode) != "standby":  # (and the fix: it said no more)
+            return (f"the daemon is in {mode} mode, not standby: it places its calls on its "
+                    f"own; for calls on request set service.mode: standby in its profile and "
+                    f"{'reload' if mode == 'loop' else 'restart'} the daemon")
         if (host.call is not None and not host.call.done) or self.wanted.is_set() or (
                 self.calling and host.call is self._over):  # taken, not yet made (below)
             return "a call is already in progress"
@@ -111,9 +113,12 @@ class Modes:
 
     async def _until_spending_allows(self) -> None:
         """Loop mode at a spending limit: no call, chime or offline line until one is allowed
-        (tomorrow, a higher limit, no totals file), looked at each reload or SPENDING_POLL_S."""
+        (tomorrow, a higher limit, no totals file), looked at each reload or SPENDING_POLL_S.
+        The kiosk's state is `paused` meanwhile: it stayed `triggered` (`ctl events`, the
+        metric, a screen opened later), as if a call were on its way until midnight."""
         host = self._host
         host.set_state(paused_state(host.spending.refused))
+        host.events.publish(events.PAUSED, cause=events.SPENDING_LIMIT)
         while host.spending.recheck():
             host.reloads.applied.clear()
             if not await self._wait_for(host.reloads.applied, SPENDING_POLL_S):

@@ -19,7 +19,7 @@ import httpx
 from websockets.exceptions import ConnectionClosed
 
 from bridge import USER_AGENT, redact
-from bridge.errors import NetworkError, ProfileError, Refused
+from bridge.errors import NetworkError, NoCall, ProfileError, Refused
 from bridge.inert import inert
 from bridge.vapi import messages
 from bridge.vapi.api import VapiApi, response_message
@@ -92,7 +92,7 @@ class CallCommands:
         try:
             return await self._send(command)
         except ReferenceError:  # the call itself let go (its callbacks are weak): over
-            raise Refused(f"no call in progress (call {self._label} is over)") from None
+            raise NoCall(f"no call in progress (call {self._label} is over)") from None
 
     async def _send(self, command: dict[str, Any]) -> str:
         self._check()
@@ -129,7 +129,7 @@ class CallCommands:
             await self._send_socket(command)
             return True
         except NetworkError:
-            raise Refused(f"no call in progress (call {self._label} is over)") from None
+            raise NoCall(f"no call in progress (call {self._label} is over)") from None
         except (ConnectionClosed, LinkDown) as exc:
             why = "is closed" if isinstance(exc, ConnectionClosed) else "carries nothing"
             log.info("call %s: the call socket %s: %s goes by the controlUrl", self._label,

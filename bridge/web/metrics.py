@@ -39,7 +39,7 @@ from bridge.web import last_ok, scrub
 from bridge.web.host import WebHost
 
 STATES = ["starting", events.STANDBY, events.TRIGGERED, events.CONNECTING, events.IN_CALL,
-          events.ENDED, events.BACKOFF]
+          events.ENDED, events.BACKOFF, events.PAUSED]
 DURATION_BUCKETS = (5, 15, 30, 60, 120, 300, 600, 1200, 3600)
 GAP_BUCKETS = (0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 3.0, 5.0, 10.0)
 MAX_LABELS = 40  # distinct values of one label before the rest count as "other"
@@ -138,17 +138,16 @@ class KioskMetrics:
                                    registry=r)
         self.errors = Counter("vapi_bridge_call_errors", "Calls that could not be placed, by "
                               "cause", ["cause"], registry=r)
-        self.last_ok = Gauge("vapi_bridge_last_ok_call_end_timestamp_seconds", "When the "
-                             "last call that ended normally ended (unix time)", registry=r)
+        self.last_ok = last_ok.LastOk(str(host.snapshot().get("profile") or ""))
+        r.register(self.last_ok)  # (no series before the first good call: `last_ok`)
         self.state = Enum("vapi_bridge_state", "The kiosk's state (its latest state event)",
                           states=STATES, registry=r)
         self.live = Gauge("vapi_bridge_call_in_progress", "1 while a call is live",
                           registry=r)
-        self._profile = str(host.snapshot().get("profile") or "")
         Info("vapi_bridge_build", "This vapi-bridge, and the profile it runs (several kiosks "
              "on one host: join on it)", registry=r).info(
             {"version": __version__, "python": platform.python_version(),
-             "profile": self._profile})
+             "profile": self.last_ok.profile_name})
         self._reasons = _Labels(COMMON_REASONS, REASON_SHAPE)
         self._outcomes, self._causes = _Labels(), _Labels()
         for cause in ERROR_CAUSES:
@@ -157,8 +156,6 @@ class KioskMetrics:
             self.calls.labels(reason, outcome)  # (labels of our own: none of the 40 taken)
         self._counted: CallSummary | None = None
         self._refused: dict[str, int] = {}  # of `EventBus.refused`, counted so far
-        if self._profile and (at := last_ok.read(self._profile)) is not None:
-            self.last_ok.set(at)  # across a restart
         if host.events.state is not None:
             self.on_event(host.events.state)
 
@@ -191,9 +188,7 @@ class KioskMetrics:
         self.duration.observe(max(0.0, seconds))
         self.cost.inc(_dollars(cost))
         if f.get("outcome") == "ok" and seconds > 0:  # (a call stopped before it was up: 0)
-            self.last_ok.set(event.at)
-            if self._profile:
-                last_ok.write(self._profile, event.at)
+            self.last_ok.ended(event.at)
         summary = self.host.last_summary
         if summary is not None and summary is not self._counted:
             self._counted = summary

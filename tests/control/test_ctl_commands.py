@@ -88,7 +88,8 @@ def test_commands_over_the_call_socket(start_sim, profiles: ProfileBuilder, shor
     refused = daemon.ctl("say", "anyone there?")
     assert refused.returncode == 1
     assert refused.stderr.strip() == (f"vapi-bridge ctl: no call in progress (call "
-                                      f"{call_id[-8:]} ended: assistant-forwarded-call)")
+                                      f"{call_id[-8:]} ended: assistant-forwarded-call) — "
+                                      f"start one with `vapi-bridge ctl call`")
     wait_for(lambda: "waiting for trigger" in daemon.ok("status"), 10, "standby again")
     ended = json.loads(daemon.ok("--json", "status"))
     assert ended["call"]["callId"] == call_id, "once over, the full id is given, for support"

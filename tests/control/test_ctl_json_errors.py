@@ -74,7 +74,9 @@ def test_without_json_it_stays_one_line_on_stderr(tmp_path: Path, command: str) 
     assert result.returncode == 5
     assert result.stdout == ""
     assert result.stderr == (f"vapi-bridge: no vapi-bridge daemon is running at {gone} "
-                             f"(no socket there)\n")
+                             f"(no socket there) — start it (vapi-bridge run --profile NAME, "
+                             f"or systemctl start vapi-bridge@NAME), or give --socket the "
+                             f"path its log names\n")  # (the fix: none, before)
 
 
 @pytest.mark.parametrize("value", ["-3", "0", "nan", "soon"])

@@ -145,8 +145,9 @@ def test_no_daemon_is_a_clear_error(short_dir: Path) -> None:
                                        "status"), capture_output=True, text=True, env=env,
                             cwd=ROOT, timeout=20)
     assert result.returncode == 5
-    assert result.stderr.strip() == (f"vapi-bridge: no vapi-bridge daemon is running at "
-                                     f"{short_dir / 'none.sock'} (no socket there)")
+    assert result.stderr.strip().startswith(f"vapi-bridge: no vapi-bridge daemon is running "
+                                            f"at {short_dir / 'none.sock'} (no socket there)"
+                                            f" — start it (")
     # a stale socket file (its daemon died) says so
     stale = short_dir / "stale.sock"
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -155,7 +156,8 @@ def test_no_daemon_is_a_clear_error(short_dir: Path) -> None:
     result = subprocess.run(bridge_cmd("ctl", "--socket", str(stale), "say", "hi"),
                             capture_output=True, text=True, env=env, cwd=ROOT, timeout=20)
     assert result.returncode == 5
-    assert "the daemon is gone" in result.stderr
+    assert "the daemon is gone) — start it (vapi-bridge run --profile NAME, or systemctl " \
+        "start vapi-bridge@NAME): it replaces the socket" in result.stderr  # (no fix, before)
     # an argument whose bytes are no UTF-8 (a Latin-1 terminal): sent escaped, no crash
     latin = subprocess.run([*bridge_cmd("ctl", "--socket", str(stale), "say"), b"caf\xe9"],
                            capture_output=True, text=True, env=env, cwd=ROOT, timeout=20)
@@ -179,10 +181,12 @@ def test_socket_mode_stale_replaced_live_refused_removed_on_exit(
     assert "profile kiosk (standby mode): waiting for trigger" in status
     assert "wire pcm_s16le 16000 Hz" in status
 
-    # a command needing a call, with none in progress
+    # a command needing a call, with none in progress: and how one starts (it said no
+    # more before)
     refused = daemon.ctl("say", "hello")
     assert refused.returncode == 1
-    assert refused.stderr.strip() == "vapi-bridge ctl: no call in progress"
+    assert refused.stderr.strip() == ("vapi-bridge ctl: no call in progress — start one with "
+                                      "`vapi-bridge ctl call`")
 
     # bad requests are answered, not fatal
     assert _raw(sock, b"not json\n") == {"ok": False, "error": "the request is not valid JSON",
@@ -464,7 +468,9 @@ def test_a_long_text_in_any_script_reaches_the_daemon_or_is_a_usage_error(
     wait_for(lambda: daemon.ctl("status").returncode == 0, 10, "the daemon to answer")
     fits = daemon.ctl("say", "受付へようこそ。" * 2500)  # 20,000 characters: 60 KB in UTF-8
     assert (fits.returncode, fits.stderr.strip()) == (1, "vapi-bridge ctl: no call in "
-                                                         "progress"), "read and answered"
+                                                         "progress — start one with "
+                                                         "`vapi-bridge ctl call`"), \
+        "read and answered"
     too_long = daemon.ctl("add-message", "受付へようこそ。" * 5000)
     assert too_long.returncode == 2, too_long.stderr
     assert too_long.stderr.strip() == (

@@ -64,8 +64,10 @@ def test_a_trickling_socket_holds_neither_the_probe_nor_ctl(trickling: Path) -> 
     assert peer is not None and peer.status == {}, "it took the connection; no answer"
 
     start = time.monotonic()
-    with pytest.raises(NetworkError, match="did not answer within 1 s"):
+    with pytest.raises(NetworkError, match="did not answer within 1 s") as late:
         request(trickling, {"cmd": "status"}, timeout=1.0)
+    assert str(late.value).endswith("— see the daemon's log (journalctl -u vapi-bridge@NAME) "
+                                    "for what holds it"), "the fix: none, before"
     assert time.monotonic() - start < TRICKLE_S / 2
 
 

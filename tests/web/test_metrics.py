@@ -396,3 +396,21 @@ def test_the_wait_after_failed_calls_is_backoff_on_the_metric_and_the_state_line
     asyncio.run(count_down(0.05, lines.append, wait, asyncio.Event(), bus, 0))  # a call went
     assert bus.state.kind == events.TRIGGERED, "the usual pause after a call is no backoff"
     assert set(lines) == {"next call in 1 s"}
+
+
+def test_the_last_good_call_has_no_series_until_one_ended() -> None:
+    """A new profile (no call yet) read `vapi_bridge_last_ok_call_end_timestamp_seconds 0`:
+    `time() - …` said 56 years and the README's alert fired on a kiosk just installed.
+    Prometheus' way for a time not known yet is no series; a call stopped before it was up
+    (0 s) is no good call either."""
+    Host, metrics = metrics_on_a_bus()
+    name = "vapi_bridge_last_ok_call_end_timestamp_seconds"
+    assert name not in metrics.exposition()[0].decode()
+    Host.events.publish("ended", reason="stopped-while-connecting", outcome="ok", seconds=0.0)
+    assert name not in metrics.exposition()[0].decode()
+    ended = Host.events.publish("ended", reason="customer-ended-call", outcome="ok",
+                                seconds=12.0)
+    for accept in ("", "application/openmetrics-text; version=1.0.0"):
+        text = metrics.exposition(accept)[0].decode()
+        assert f"# TYPE {name} gauge" in text, text
+    assert samples(metrics.exposition()[0].decode())[(name, ())] == ended.at
