@@ -49,6 +49,7 @@ from bridge.errors import (
     NetworkError,
     ProfileError,
     Refused,
+    Unsure,
 )
 from bridge.profile import Profile, load_profile, public_key
 from bridge.vapi import messages
@@ -69,8 +70,8 @@ from bridge.vapi.messages import (
 __all__ = ["ApiRequestError", "AssistantSpeechStarted", "AudioChunk", "AudioDeviceError",
            "AuthError", "BridgeError", "CallHandle", "Event", "Hang", "ListenEvent",
            "NetworkError", "Profile", "ProfileError", "Refused", "SpeechUpdate", "StatusUpdate",
-           "ToolCalls", "Transcript", "TransferUpdate", "UnknownEvent", "UserInterrupted",
-           "listen", "open_call"]
+           "ToolCalls", "Transcript", "TransferUpdate", "UnknownEvent", "Unsure",
+           "UserInterrupted", "listen", "open_call"]
 
 
 def _words(text: str, what: str) -> str:
@@ -108,7 +109,8 @@ class CallHandle:
 
     async def send(self, command: dict[str, Any]) -> str:
         """Any client command (see `bridge.vapi.messages`); returns "socket" or
-        "control-url". Raises `Refused` when the call is over or Vapi says 4xx."""
+        "control-url". Raises `Refused` when the call is over or Vapi says 4xx, `Unsure`
+        (a `NetworkError`) when the controlUrl's answer did not come in time."""
         return await self.call.commands.send(command)
 
     async def say(self, text: str, *, end_after: bool = False, interruptions: bool = True,

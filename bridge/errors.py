@@ -84,6 +84,12 @@ class VapiFailing(NetworkError):
     network (the `error` event's cause `vapi`, not `network`)."""
 
 
+class Unsure(NetworkError):
+    """A command went out but its answer did not come in time (a timeout): Vapi may or may
+    not have acted on it. Told apart from a refusal by its type, never by its words (a
+    refusal's carries the server's text, which may quote anything)."""
+
+
 class AudioDeviceError(BridgeError):
     exit_code = ExitCode.AUDIO
 

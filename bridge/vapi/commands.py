@@ -19,7 +19,7 @@ import httpx
 from websockets.exceptions import ConnectionClosed
 
 from bridge import USER_AGENT, redact
-from bridge.errors import NetworkError, NoCall, ProfileError, Refused
+from bridge.errors import NetworkError, NoCall, ProfileError, Refused, Unsure
 from bridge.inert import inert
 from bridge.vapi import messages
 from bridge.vapi.api import VapiApi, response_message
@@ -53,7 +53,8 @@ class CallCommands:
     raises `Refused` when the call cannot take commands now; `public_key` gives the key for
     an authenticated controlUrl (None: `call.control_auth` off), read when a POST needs it;
     `sent` is told of each command delivered (a `say` to the controlUrl as it is POSTed;
-    `refused`, of such a say Vapi refused or the POST never reached);
+    `refused`, of such a say Vapi refused or the POST never reached: not of one `Unsure`,
+    whose answer did not come, told by its type, not its words, which quote the server's);
     `down_wait` bounds a command by the controlUrl while the call's link carries nothing
     (None while it carries: a request's own timeout and retries then). `info` is the
     call's, set once it is created."""
@@ -88,7 +89,7 @@ class CallCommands:
     async def send(self, command: dict[str, Any]) -> str:
         """Deliver `command` to the call; returns the path used ("socket" or
         "control-url"). Raises `Refused` (the call is over, or Vapi said 4xx) or
-        `NetworkError`."""
+        `NetworkError` (`Unsure`: sent, its answer not had in time)."""
         try:
             return await self._send(command)
         except ReferenceError:  # the call itself let go (its callbacks are weak): over
@@ -108,7 +109,7 @@ class CallCommands:
                 await self.post_control(command, within=down or ANSWER_WITHIN_S,
                                         attempts=None if down else 2)
             except (Refused, NetworkError, ProfileError) as exc:  # (a plain http:// URL)
-                if early and self._refused is not None and UNSURE not in str(exc):
+                if early and self._refused is not None and not isinstance(exc, Unsure):
                     self._refused(command)  # not done: no reply will speak it
                 raise
             if not early:  # a mute Vapi refused: nothing done on our side either
@@ -197,11 +198,11 @@ class CallCommands:
                 answer = await read_answer(client, "POST", url, cap=0, deadline=deadline,
                                            content=json.dumps(command), headers=self.headers())
         except httpx.TimeoutException:
-            raise NetworkError(f"call {self._label}: the controlUrl did not answer {kind} "
-                               f"within {timeout:g} s: {UNSURE}") from None
+            raise Unsure(f"call {self._label}: the controlUrl did not answer {kind} "
+                         f"within {timeout:g} s: {UNSURE}") from None
         except TimeoutError:
-            raise NetworkError(f"call {self._label}: the controlUrl's answer to {kind} took "
-                               f"longer than {deadline:g} s: {UNSURE}") from None
+            raise Unsure(f"call {self._label}: the controlUrl's answer to {kind} took "
+                         f"longer than {deadline:g} s: {UNSURE}") from None
         except httpx.TransportError as exc:
             refusal = untrusted(exc, "the controlUrl")
             if refusal is not None:
