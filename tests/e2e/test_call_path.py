@@ -22,6 +22,8 @@ from tests.rig.signals import align_and_correlate, espeak, read_wav, resample, w
 ROOT = Path(__file__).resolve().parents[2]
 LINE = "I have an appointment at two o'clock with Doctor Lee"
 GAP_IN_WORD_MS = 60.0
+# a call that only has to go through: 2 s (call.max_duration_seconds cannot go under 10)
+SHORT_CALL = {"firstMessage": "", "maxDurationSeconds": 2}
 
 CASES = [
     ("pcm_s16le", 16000, 16000),
@@ -152,7 +154,7 @@ def test_rest_errors_are_one_line_with_exit_code(start_sim, profiles: ProfileBui
 def test_transient_500_is_retried_then_the_call_goes_through(start_sim,
                                                              profiles: ProfileBuilder) -> None:
     sim = start_sim(assistant="echo")
-    profile = profiles.write(sim.base_url, call={"max_duration_seconds": 10})
+    profile = profiles.write(sim.base_url, assistant={"overrides": SHORT_CALL})
     result = run_bridge("run", "--profile", str(profile), "--fault", "http-500=1")
     assert result.returncode == 0, result.stderr
     assert "HTTP 500; retrying (Vapi lists no call it created)" in result.stderr
@@ -165,13 +167,13 @@ def test_keys_vapi_dropped_are_not_sent_and_unknown_overrides_are_vapis_400(
     call.silence_timeout_seconds is no longer sent (a warning says so), and an override the
     schema lacks ends in one line quoting Vapi's validator, before any call exists."""
     sim = start_sim(assistant="echo")
-    profile = profiles.write(sim.base_url, call={"max_duration_seconds": 10,
-                                                 "silence_timeout_seconds": 30})
+    profile = profiles.write(sim.base_url, assistant={"overrides": SHORT_CALL},
+                             call={"silence_timeout_seconds": 30})
     result = run_bridge("run", "--profile", str(profile))
     assert result.returncode == 0, result.stderr
     assert "call.silence_timeout_seconds is ignored" in result.stderr
     body = sim.only_call()["createBody"]
-    assert body["assistantOverrides"] == {"firstMessage": "", "maxDurationSeconds": 10}
+    assert body["assistantOverrides"] == SHORT_CALL
 
     # named as the profile has it (Vapi names the body's `assistantOverrides`), where to fix
     # it, and that `check` names the key meant and every key Vapi lacks (a deeper one, the

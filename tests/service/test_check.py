@@ -11,12 +11,19 @@ from pathlib import Path
 from tests.e2e.conftest import ROOT, ProfileBuilder, run_bridge
 
 
-def test_check_passes_against_the_simulator(start_sim, profiles: ProfileBuilder) -> None:
+def test_check_passes_against_the_simulator(start_sim, profiles: ProfileBuilder,
+                                           tmp_path: Path) -> None:
+    """Each item passed: the assistant found and a recording directory that can be made
+    (checked, not created) among them."""
     sim = start_sim(assistant="echo")
-    result = run_bridge("check", "--profile", str(profiles.write(sim.base_url)))
+    profile = profiles.write(sim.base_url, record={"path": str(tmp_path / "rec/{call_id}")})
+    result = run_bridge("check", "--profile", str(profile))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "✓ API key accepted" in result.stdout
     assert "✓ input device null opens" in result.stdout
+    assert " ✓ assistant 'echo' found — 'vapi-bridge-sim echo'" in result.stdout
+    assert f" ✓ recordings can be written in {tmp_path / 'rec'}" in result.stdout
+    assert not (tmp_path / "rec").exists()  # checked, not created
     assert result.stdout.strip().endswith("ready: all checks passed")
 
 
@@ -154,17 +161,6 @@ def test_check_names_every_key_vapi_lacks_at_once() -> None:
     assert details == [
         "assistant.overrides: silenceTimeout is no key Vapi takes",
         "assistant.overrides.voice: stabilty is no key Vapi takes (did you mean 'stability'?)"]
-
-
-def test_check_finds_the_assistant_and_a_writable_recording_directory(
-        start_sim, profiles: ProfileBuilder, tmp_path: Path) -> None:
-    sim = start_sim(assistant="echo")
-    profile = profiles.write(sim.base_url, record={"path": str(tmp_path / "rec/{call_id}")})
-    result = run_bridge("check", "--profile", str(profile))
-    assert result.returncode == 0, result.stdout
-    assert " ✓ assistant 'echo' found — 'vapi-bridge-sim echo'" in result.stdout
-    assert f" ✓ recordings can be written in {tmp_path / 'rec'}" in result.stdout
-    assert not (tmp_path / "rec").exists()  # checked, not created
 
 
 def test_check_warns_on_mulaw_at_16k_and_deprecated_keys_without_failing(
