@@ -16,15 +16,17 @@ from tests.e2e.conftest import ProfileBuilder, run_bridge
 def test_check_says_the_kiosk_screens_port_is_taken(start_sim,
                                                     profiles: ProfileBuilder) -> None:
     sim = start_sim(assistant="echo")
-    profile = str(profiles.write(sim.base_url))
+    # a call of 1 s (the simulator's default: 60 s; call.max_duration_seconds: 10 at least)
+    profile = str(profiles.write(sim.base_url, assistant={
+        "id": "echo", "overrides": {"firstMessage": "", "maxDurationSeconds": 1}}))
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as held:
         held.bind(("127.0.0.1", 0))
         held.listen()
         listen = f"127.0.0.1:{held.getsockname()[1]}"
         checked = run_bridge("check", "-p", profile, "--set", f"http.listen={listen}")
-        ran = run_bridge("run", "-p", profile, "--set", f"http.listen={listen}",
-                         "--set", "call.max_duration_seconds=10")  # (a whole call: 60 s)
+        ran = run_bridge("run", "-p", profile, "--set", f"http.listen={listen}")
     assert ran.returncode == 0, ran.stderr  # the call was placed, the screen left out
+    assert "ended: exceeded-max-duration" in ran.stdout, ran.stdout
     warning = next(line for line in ran.stderr.splitlines() if "cannot listen" in line)
     assert f"http.listen: cannot listen on {listen}: Address already in use — the kiosk " \
         f"runs without its screen and metrics" in warning, warning

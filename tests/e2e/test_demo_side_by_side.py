@@ -26,30 +26,10 @@ def _socket_of(proc: subprocess.Popen[str]) -> str:
     raise AssertionError(f"no control socket line; exit {proc.wait()}")
 
 
-def test_two_demos_side_by_side(tmp_path: Path) -> None:
-    env = bridge_env()
-    first = _demo(env, tmp_path / "a.wav")
-    try:
-        sock = _socket_of(first)
-        second = subprocess.run(bridge_cmd("demo", "--headless", "--out",
-                                           str(tmp_path / "b.wav")), cwd=ROOT, env=env,
-                                capture_output=True, text=True, timeout=90)
-        _, err = first.communicate(timeout=90)
-    finally:
-        if first.poll() is None:
-            first.kill()
-            first.communicate()
-    assert second.returncode == 0, second.stderr
-    assert "already running" not in second.stderr, second.stderr
-    assert first.returncode == 0, err
-    theirs = [line.split("control socket: ", 1)[1] for line in second.stderr.splitlines()
-              if "control socket: " in line]
-    assert theirs and theirs[0] != sock, "a socket of its own"
-    assert (tmp_path / "a.wav").stat().st_size > 10000
-    assert (tmp_path / "b.wav").stat().st_size > 10000
-
-
-def test_a_demo_beside_run_with_the_demo_profile(start_sim, tmp_path: Path) -> None:
+def test_two_demos_side_by_side_and_beside_run_with_the_demo_profile(
+        start_sim, tmp_path: Path) -> None:
+    """The run's daemon (demo.sock), a demo beside it, and a second demo beside both: one
+    test, one run of each demo fewer than two tests (a demo is a ~10 s real-time call)."""
     sim = start_sim(assistant="echo")
     env = bridge_env()
     daemon = subprocess.Popen(bridge_cmd(
@@ -58,18 +38,34 @@ def test_a_demo_beside_run_with_the_demo_profile(start_sim, tmp_path: Path) -> N
         "--set", "service.mode=standby"), cwd=ROOT, env=env, stdout=subprocess.PIPE,
         stderr=subprocess.PIPE, text=True)
     try:
-        sock = Path(_socket_of(daemon))
-        assert sock.name == "demo.sock"
-        wait_for(sock.exists, 10, "the daemon's socket")
-        demo = subprocess.run(bridge_cmd("demo", "--headless", "--out",
-                                         str(tmp_path / "a.wav")), cwd=ROOT, env=env,
-                              capture_output=True, text=True, timeout=90)
+        run_sock = Path(_socket_of(daemon))
+        assert run_sock.name == "demo.sock"
+        wait_for(run_sock.exists, 10, "the daemon's socket")
+        first = _demo(env, tmp_path / "a.wav")
+        try:
+            sock = _socket_of(first)
+            second = subprocess.run(bridge_cmd("demo", "--headless", "--out",
+                                               str(tmp_path / "b.wav")), cwd=ROOT, env=env,
+                                    capture_output=True, text=True, timeout=90)
+            _, err = first.communicate(timeout=90)
+        finally:
+            if first.poll() is None:
+                first.kill()
+                first.communicate()
         status = subprocess.run(bridge_cmd("ctl", "-p", "demo", "status"), cwd=ROOT, env=env,
                                 capture_output=True, text=True, timeout=30)
     finally:
         daemon.send_signal(signal.SIGTERM)
         daemon.communicate(timeout=20)
-    assert demo.returncode == 0, demo.stderr
-    assert "already running" not in demo.stderr, demo.stderr
+    assert second.returncode == 0, second.stderr
+    assert "already running" not in second.stderr, second.stderr
+    assert first.returncode == 0, err
+    assert "already running" not in err, err
+    theirs = [line.split("control socket: ", 1)[1] for line in second.stderr.splitlines()
+              if "control socket: " in line]
+    assert theirs and theirs[0] not in (sock, str(run_sock)), "a socket of its own"
+    assert sock != str(run_sock), "a socket of its own"
+    assert (tmp_path / "a.wav").stat().st_size > 10000
+    assert (tmp_path / "b.wav").stat().st_size > 10000
     assert status.returncode == 0 and "waiting for trigger" in status.stdout, \
         "ctl -p demo still reaches the run's daemon: " + status.stdout + status.stderr
