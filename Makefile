@@ -90,10 +90,11 @@ FLOORS_PARALLEL := tests/unit tests/network tests/e2e/test_call_path.py tests/we
 # library's json; at hypothesis's floor 48 s of CPU, five times as much as at its newest),
 # nor the playout buffer's stateful property test (its own ring arithmetic on plain numpy
 # arrays; 17 s of the phase's tests), nor the echo tests' own judge of re-timed speech
-# (tests/rig/retiming: the tests' helper, no dependency of the bridge's; 42 s) (2026-12-07)
+# (tests/rig/retiming: the tests' helper, no dependency of the bridge's; 42 s) nor of a reply
+# followed piece by piece (tests/rig/heard.followed) (2026-12-07)
 FLOORS_SKIP := tests/network/test_dead_link.py tests/network/test_end_answers.py \
   tests/unit/test_hostile_text.py::test_every_field_of_every_type_may_hold_anything \
-  tests/unit/test_playout_stateful.py tests/unit/test_retiming.py
+  tests/unit/test_playout_stateful.py tests/unit/test_retiming.py tests/unit/test_followed.py
 # (the real-time round trip at two of its four settings: the FIR with websockets and numpy
 # at their floors, and soxr at its floor on a 44.1 kHz device)
 FLOORS_SERIAL := 'tests/e2e/test_call_path.py::test_echo_call_round_trip[pcm_s16le-16000-48000]' \

@@ -19,6 +19,7 @@ speech.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -28,6 +29,8 @@ from tests.rig.signals import align
 
 PIECE_MS = 2.5  # what is looked for where windows were missed
 AUDIBLE_DB = -40.0  # a piece above this is speech, not the near-silence between words
+QUIETER_DB = 6.0  # `followed`: a piece found this much quieter than sent was faded
+ANCHOR_PIECES = 10  # `followed` starts from this many pieces in a row at the global lag
 
 
 @dataclass
@@ -205,3 +208,80 @@ def heard_after_ms(out: np.ndarray, visitor: np.ndarray, at: int, rate: int) -> 
         if np.dot(v, v) > 1e4 * f and np.dot(o, v) / np.dot(v, v) >= 10 ** (-10 / 20):
             return (k + 1) * 10.0
     return float("inf")
+
+
+@dataclass
+class Followed:
+    """`followed`: what of the sent audio the recording holds, piece by piece, in order."""
+
+    voiced_ms: float = 0.0
+    lost: list[tuple[float, float]] = field(default_factory=list)  # (at s, ms): not found,
+    # or found more than `QUIETER_DB` down (faded)
+    moves: list[tuple[float, float]] = field(default_factory=list)  # (at s, ms) re-timed
+    start: int = 0  # where the first piece found was played (samples)
+    end: int = 0  # where the last piece found ends (samples)
+
+    @property
+    def gaps(self) -> list[tuple[float, float]]:
+        """The silences inserted (a playout or a sound server running dry)."""
+        return [(at, ms) for at, ms in self.moves if ms > 0]
+
+    def unexplained_ms(self, block_ms: float) -> float:
+        """ms lost beyond up to a block at each gap (a sound server's rewind as it ran dry)."""
+        lost = dict(self.lost)
+        for at, _ in self.gaps:
+            budget = block_ms
+            for t in sorted(t for t in lost if at - 2 * block_ms / 1000 <= t <= at):
+                take = min(budget, lost[t])
+                lost[t] -= take
+                budget -= take
+        return sum(lost.values())
+
+
+def followed(sent: np.ndarray, played: np.ndarray, rate: int, *, piece_ms: float = 10.0,
+             back_ms: float = 20.0, ahead_ms: float = 300.0, min_corr: float = 0.9) -> Followed:
+    """Each audible `piece_ms` of `sent`, looked for in `played` next to the one before:
+    at its place, else up to `ahead_ms` later (silence inserted before it: a playout or a
+    sound server running dry) or `back_ms` earlier (a sound server's rewind after running
+    dry takes up to a device block with it), never further back (played out of order).
+    Followed both ways from the piece found where one global alignment puts the whole.
+    Unlike that alignment alone, any number of short gaps (a loaded machine's sound
+    server) leave all of it found; a piece not found, or found faded, is lost."""
+    x, y = sent.astype(np.float64), played.astype(np.float64)
+    p, tol = max(1, int(rate * piece_ms / 1000)), max(1, rate // 1000)
+    back, ahead = int(rate * back_ms / 1000), int(rate * ahead_ms / 1000)
+    starts = [s for s in range(0, len(x) - p + 1, p) if _level_db(x[s:s + p]) >= AUDIBLE_DB]
+    out = Followed()
+    if not starts:
+        return out
+    anchor = align(x, y)  # the longest stretch played in one piece: from its first
+    at = [_find(x, y, s, p, anchor - tol, anchor + tol, min_corr) is not None for s in starts]
+    run = min(ANCHOR_PIECES, len(starts))  # pieces in a row found there (not one by chance)
+    first = next((k for k in range(len(starts) - run + 1) if all(at[k:k + run])), None)
+    if first is None:
+        out.voiced_ms, out.lost = piece_ms * len(starts), [(s / rate, piece_ms) for s in starts]
+        return out
+    lags: dict[int, int] = {}
+
+    def follow(order: list[int], lag: int, later: int, earlier: int) -> None:
+        for s in order:
+            found = _find(x, y, s, p, lag - tol, lag + tol, min_corr)
+            if found is None:
+                found = _find(x, y, s, p, lag - earlier, lag + later, min_corr)
+            if found is None:
+                out.lost.append((s / rate, piece_ms))
+                continue
+            if _level_db(y[s + found:s + found + p]) < _level_db(x[s:s + p]) - QUIETER_DB:
+                out.lost.append((s / rate, piece_ms))  # there, but faded
+            lags[s], lag = found, found
+
+    follow(starts[first:], anchor, ahead, back)  # on: gaps move the lag later
+    follow(starts[first - 1::-1] if first else [], anchor, back, ahead)  # back: earlier
+    out.voiced_ms = piece_ms * len(starts)
+    out.lost.sort()
+    done = sorted(lags)
+    out.moves = [(s / rate, 1000 * (lags[s] - lags[r]) / rate)
+                 for r, s in itertools.pairwise(done) if abs(lags[s] - lags[r]) > tol]
+    if done:
+        out.start, out.end = lags[done[0]] + done[0], lags[done[-1]] + done[-1] + p
+    return out

@@ -30,7 +30,7 @@ from bridge.profile.sounds import bundled
 from tests.devices.conftest import require_rig
 from tests.e2e.conftest import ProfileBuilder, bridge_cmd, bridge_env
 from tests.e2e.replies import LINE, the_reply
-from tests.rig.heard import Heard
+from tests.rig.heard import Heard, followed
 from tests.rig.heard import heard as heard_of
 from tests.rig.pulse import PulseRig
 from tests.rig.signals import align, align_and_correlate, resample, wav_bytes
@@ -39,6 +39,7 @@ from tests.rig.signals import tone as sine
 ROOT = Path(__file__).resolve().parents[2]
 RATE = 48000  # the virtual devices' and the bridge's device rate
 WIRE = 16000
+BLOCK_MS = 20  # the bridge's device block (960 frames at 48 kHz)
 GREETING = "Welcome to the front desk."
 # the assistant stalls 1 s before its greeting (Vapi's `hang`), then ends the call
 SCRIPT = [{"say": GREETING, "wait": False, "hang": True, "delay": 1.0},
@@ -134,7 +135,14 @@ def test_a_call_dropped_with_a_reply_queued_says_offline_after_the_reply(
     """A reply sent whole (Vapi may send ahead of real time), the call's socket aborted a
     second in: the reply plays out whole, then the offline line, not over it (it began
     as the call ended, mixed over the reply's last 5 s, and the speaker closed as it ended,
-    the reply's end unheard)."""
+    the reply's end unheard).
+
+    The reply is followed piece by piece (`followed`), not by one global correlation: on
+    a loaded machine the sound server inserts 10-140 ms of silence where the daemon's
+    device callback ran late (ALSA's 'underrun occurred'), 1-6 times a call with a CPU hog
+    beside it, and one such gap mid-reply scored the whole 0.34-0.88 (0.59 in a CI
+    rehearsal) though nothing was lost. Lost speech still fails it: a flush, a cut or
+    faded end, the offline line over the reply, pieces out of order."""
     script = tmp_path / "script.yaml"
     script.write_text(yaml.safe_dump([{"say": LINE, "wait": False}]))
     sim = start_sim(assistant=f"script:{script}", downlink_speed=float("inf"),
@@ -146,14 +154,19 @@ def test_a_call_dropped_with_a_reply_queued_says_offline_after_the_reply(
     said = wav_bytes(sim.get_bytes(f"/_sim/calls/{call['id']}/downlink.wav"))
     reply = resample(the_reply(said, WIRE), WIRE, RATE)
     line = sound("offline")
-    reply_at, reply_corr = align_and_correlate(reply, heard, RATE)
+    got = followed(reply, heard, RATE)
+    lost = got.unexplained_ms(BLOCK_MS)
     line_at, line_corr = align_and_correlate(line, heard, RATE)
     whole = played_whole(line, heard)
-    print(f"\nreply at {reply_at:.2f} s ({len(reply) / RATE:.2f} s, correlation "
-          f"{reply_corr:.3f}), offline line at {line_at:.2f} s (correlation {line_corr:.3f}; "
-          f"{whole.voiced_ms:.0f} ms voiced, {whole.lost_ms:.0f} ms lost)")
-    assert reply_corr >= 0.9, "the reply was heard whole"
-    assert line_at >= reply_at + len(reply) / RATE - 0.03, "the offline line after the reply"
+    print(f"\nreply from {got.start / RATE:.2f} to {got.end / RATE:.2f} s ({len(reply) / RATE:.2f}"
+          f" s sent): {lost:.0f} of {got.voiced_ms:.0f} ms lost ({len(got.lost)} pieces not found"
+          f", the first at {got.lost[0][0] if got.lost else 0:.2f} s; gaps inserted "
+          f"{[(round(at, 2), round(ms)) for at, ms in got.gaps]}); offline line at "
+          f"{line_at:.2f} s (correlation "
+          f"{line_corr:.3f}; {whole.voiced_ms:.0f} ms voiced, {whole.lost_ms:.0f} ms lost)")
+    voiced, reply_end = got.voiced_ms, got.end / RATE
+    assert voiced > 6000 and lost <= 20, "the reply was heard whole"
+    assert line_at >= reply_end - 0.03, "the offline line after the reply"
     assert whole.voiced_ms > 3000 and whole.lost_ms <= 20, "the offline line, whole"
 
 
