@@ -10,7 +10,8 @@ stalled: each stall's time is never sent) stays in place until it is ``DELAY_S``
 from then on every frame that comes a little late leaves a hole of a few ms, and what
 follows moves that much later. The hub keeps where it put each hole (`holes`, in stream
 samples) and where each listener joined (`joined`), so a test can take the holes out and
-compare what a listener wrote with the uplink sample for sample.
+compare what a listener wrote with the uplink sample for sample; and how much it emitted
+(`emitted`), so a test can tell a listener that stopped early from one that heard it all.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ class ListenHub:
         self._right = np.zeros(0, dtype=np.int16)  # downlink not yet emitted
         self._left = np.zeros(0, dtype=np.int16)  # uplink from position _left_pos on
         self._left_pos: int | None = None
-        self.emitted = 0  # stereo frames emitted so far
+        self.emitted = 0  # stereo frames emitted so far (none after close)
         # silence put on the customer channel after the uplink began, where it had nothing:
         # [stream position, samples], merged when adjacent; the uplink's audio dropped
         # because it ran too far ahead; each listener's first stream position
@@ -82,6 +83,8 @@ class ListenHub:
             self.dropped_ahead += excess
 
     def push_downlink(self, samples: np.ndarray) -> None:
+        if self.closed:  # the listeners were told the end: `emitted` is what they were given
+            return
         self._right = np.concatenate([self._right, self._resample(self._down, samples)])
         left_end = self.emitted if self._left_pos is None else self._left_pos + len(self._left)
         n = max(len(self._right) - self.delay, min(len(self._right), left_end - self.emitted))

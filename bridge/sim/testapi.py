@@ -64,8 +64,11 @@ def report(rec: CallRecord) -> dict[str, Any]:
             "assistantSpeaking": bool(session and session.mouth.speaking),
         },
         # where the listen mix left the customer silent (its uplink late), in the stream's
-        # samples, and where each listener's stream began (`bridge.sim.listenmix`)
+        # samples, where each listener's stream began, and how many samples it emitted in
+        # all: a listener that joined at `j` and stayed to the end was given `emitted - j`
+        # (`bridge.sim.listenmix`)
         "listen": {
+            "emitted": rec.listen.emitted,
             "holes": rec.listen.holes,
             "holesNotKept": rec.listen.holes_lost,
             "droppedAhead": rec.listen.dropped_ahead,

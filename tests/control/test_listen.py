@@ -20,6 +20,7 @@ import soxr
 from tests.control.conftest import control_profile, finals, wait_for
 from tests.e2e.conftest import KEY, ROOT, ProfileBuilder, bridge_cmd, bridge_env
 from tests.rig.signals import align_and_correlate, espeak, silence, write_wav
+from tests.sim.listen_mix import assert_heard_to_the_end, without_holes
 
 LINE = "An appointment with Doctor Lee"
 HEAD_MS = 9000  # the silence before the visitor speaks
@@ -127,6 +128,9 @@ def test_listen_records_both_legs_and_verify_tells_which_is_which(
     # passed 11 such cases of 12, 0.92-1.00).
     mix = ended["listen"]
     assert mix["joined"] and not mix["holesNotKept"] and not mix["droppedAhead"], mix
+    # and to the call's end: a listener cut short still correlates, and its start still
+    # tells when it joined (the call's length less what it got, within a second)
+    assert_heard_to_the_end(len(audio), mix, rate)
     for channel, leg, name in ((customer, up, "customer/uplink"),
                                (1 - customer, down, "assistant/downlink")):
         x, holes = audio[:, channel], (0, 0)
@@ -137,20 +141,6 @@ def test_listen_records_both_legs_and_verify_tells_which_is_which(
               f"({holes[0]} hole(s) of {holes[1] / rate * 1000:.0f} ms taken out; uplink "
               f"max gap {ended['uplink']['maxGapMs']} ms)")
         assert corr >= 0.98, name
-
-
-def without_holes(x: np.ndarray, holes: list[list[int]], joined: int
-                  ) -> tuple[np.ndarray, tuple[int, int]]:
-    """`x` (a listener's customer channel, its first sample the stream's `joined`) without
-    the silence the mix put where the uplink was late; (how many holes, samples) taken."""
-    keep = np.ones(len(x), dtype=bool)
-    count = total = 0
-    for pos, n in holes:
-        lo, hi = max(0, pos - joined), min(len(x), pos + n - joined)
-        if hi > lo:
-            keep[lo:hi] = False
-            count, total = count + 1, total + hi - lo
-    return x[keep], (count, total)
 
 
 def test_listen_auth_and_errors(start_sim, profiles: ProfileBuilder, tmp_path: Path,

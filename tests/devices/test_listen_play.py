@@ -34,6 +34,7 @@ from tests.rig.signals import (
     silence,
     write_wav,
 )
+from tests.sim.listen_mix import assert_heard_to_the_end
 
 ROOT = Path(__file__).resolve().parents[2]
 LISTEN_JOINS_S = 6  # the visitor's silence before their words
@@ -98,6 +99,7 @@ def test_listen_plays_both_parties_on_a_speaker(rig: PulseRig, start_sim: Any,
     played = listen_err.strip().splitlines()[-1]
     received, wav_rate = read_stereo(tmp_path / "listen.wav")
     assert wav_rate == 16000
+    assert_heard_to_the_end(len(received), sim.calls()[0]["listen"], wav_rate)
     mixed = (received.astype(np.int32).sum(axis=1) // 2).astype(np.int16)
     reference = resample(mixed[:-16000], 16000, rate)  # its last second may not be played
     # each voiced 250 ms piece at its own lag: the player skips a little silence to keep up
@@ -159,3 +161,5 @@ def test_a_listener_starved_of_the_cpu_says_its_speaker_ran_dry(rig: PulseRig, s
     played = listen_err.strip().splitlines()[-1]
     print(f"\n{played}")
     assert "the speaker ran dry" in played or "gap(s)" in played, played
+    received, wav_rate = read_stereo(tmp_path / "listen.wav")  # and not a word lost
+    assert_heard_to_the_end(len(received), sim.calls()[0]["listen"], wav_rate)

@@ -26,6 +26,7 @@ from tests.sim.conftest import (
     voiced,
     ws_body,
 )
+from tests.sim.listen_mix import assert_heard_to_the_end
 
 
 class Listener:
@@ -85,6 +86,8 @@ def test_listen_streams_both_legs_on_the_documented_channels(swap: bool) -> None
             assert up_score > 0.9 and down_score > 0.9
             assert down_lag > up_lag + len(voice16)
             assert abs(len(left) - len(right)) == 0
+            mix = (await sim_report(sim, call["id"]))["listen"]
+            assert_heard_to_the_end(len(left), mix, 16000)
             await peer.close()
 
     run(body())

@@ -10,9 +10,11 @@ import itertools
 import os
 import re
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 from playwright.sync_api import expect
 
 from tests.web.conftest import (
@@ -425,6 +427,29 @@ GIVE = """(events) => events.forEach((o, i) =>
 SCREEN = "() => [...captions.querySelectorAll('p')].map((p) => p.className + ': ' + p.textContent)"
 
 
+@pytest.fixture
+def loop_page(browser: Any) -> Iterator[Callable[..., Any]]:
+    """The kiosk page alone (no daemon: its stream and state, asked of about:blank, never
+    come), in loop mode, connected, on Playwright's clock (installed at `time`; paused at
+    `pause_at`, its time then moves only as `clock.run_for` moves it); its events are
+    given by hand (GIVE)."""
+    pages: list[Any] = []
+
+    def open_loop_page(time: float | None = None, pause_at: float | None = None) -> Any:
+        page = browser.new_page()
+        pages.append(page)
+        page.clock.install(**({} if time is None else {"time": time}))
+        if pause_at is not None:
+            page.clock.pause_at(pause_at)
+        page.set_content(KIOSK_HTML.read_text())
+        page.evaluate("() => { mode = 'loop'; connected = true; }")
+        return page
+
+    yield open_loop_page
+    for page in pages:
+        page.close()
+
+
 def test_the_assistants_goodbye_stays_when_its_final_line_never_comes(browser: Any) -> None:
     """Vapi ends the call once the assistant's goodbye is spoken, and nothing orders the
     goodbye's final transcript before its `status-update ended` (no recorded call of
@@ -450,38 +475,32 @@ def test_the_assistants_goodbye_stays_when_its_final_line_never_comes(browser: A
 
 
 def test_in_loop_mode_the_last_visitor_leaves_and_a_failed_call_offers_no_end(
-        browser: Any) -> None:
+        loop_page: Callable[..., Any]) -> None:
     """Loop mode: no `standby` comes between calls, only the wait (`loop_delay_seconds`,
     or the backoff while calls fail: up to 5 minutes). The last visitor's words stayed
     on the screen until the next call, however far away; they leave 20 s after the call
     now, as in standby mode. And a call that could not be placed (Vapi down) left the
     screen "connecting", End offered (and refused, "no call in progress", if pressed)
     until the next try."""
-    page = browser.new_page()
-    try:
-        page.clock.install()
-        page.set_content(KIOSK_HTML.read_text())
-        page.evaluate("() => { mode = 'loop'; connected = true; }")
-        page.evaluate(GIVE, [
-            {"event": "triggered", "cause": "loop"}, {"event": "connecting"},
-            {"event": "in-call", "call": "1a2b3c4d"},
-            {"event": "transcript", "role": "visitor", "final": True,
-             "text": "I am here to see Dr Jones about my test results"},
-            {"event": "ended", "reason": "connection-lost", "outcome": "connection-lost"}])
-        page.clock.run_for(19000)
-        assert page.evaluate(SCREEN) != []
-        page.clock.run_for(2000)
-        assert page.evaluate(SCREEN) == []
-        assert page.evaluate("$('state').textContent") == "Call ended"
-        page.evaluate(GIVE, [
-            {"event": "triggered", "cause": "loop"}, {"event": "connecting"},
-            {"event": "error", "cause": "vapi", "message": "Vapi is failing (503)",
-             "exit": 5}])
-        assert page.evaluate("$('state').textContent") == "The service is not available " \
-                                                          "right now"
-        assert page.evaluate("button.hidden"), "End offered with no call being placed"
-    finally:
-        page.close()
+    page = loop_page()
+    page.evaluate(GIVE, [
+        {"event": "triggered", "cause": "loop"}, {"event": "connecting"},
+        {"event": "in-call", "call": "1a2b3c4d"},
+        {"event": "transcript", "role": "visitor", "final": True,
+         "text": "I am here to see Dr Jones about my test results"},
+        {"event": "ended", "reason": "connection-lost", "outcome": "connection-lost"}])
+    page.clock.run_for(19000)
+    assert page.evaluate(SCREEN) != []
+    page.clock.run_for(2000)
+    assert page.evaluate(SCREEN) == []
+    assert page.evaluate("$('state').textContent") == "Call ended"
+    page.evaluate(GIVE, [
+        {"event": "triggered", "cause": "loop"}, {"event": "connecting"},
+        {"event": "error", "cause": "vapi", "message": "Vapi is failing (503)",
+         "exit": 5}])
+    assert page.evaluate("$('state').textContent") == "The service is not available " \
+                                                      "right now"
+    assert page.evaluate("button.hidden"), "End offered with no call being placed"
 
 
 def test_loop_mode_held_back_by_the_spending_limit_says_calls_are_paused(
@@ -512,33 +531,27 @@ def test_loop_mode_held_back_by_the_spending_limit_says_calls_are_paused(
 
 
 def test_a_call_the_screen_did_not_see_begin_does_not_show_the_last_visitors_lines(
-        browser: Any) -> None:
+        loop_page: Callable[..., Any]) -> None:
     """The screen's stream is cut (Wi-Fi, a relay, the daemon restarted) after one
     visitor's call, and comes back with the next call under way: a new stream gives its
     state (`in-call`, another call) and that call's lines, not the `connecting` that clears
     the screen. The last visitor's words stayed beside the new visitor's for the whole
     call (the 20 s after it ended were cancelled by the new state). The page alone."""
-    page = browser.new_page()
-    try:
-        page.clock.install()
-        page.set_content(KIOSK_HTML.read_text())
-        page.evaluate("() => { mode = 'loop'; connected = true; }")
-        first = [{"event": "connecting"}, {"event": "in-call", "call": "1a2b3c4d"},
-                 {"event": "transcript", "role": "visitor", "final": True,
-                  "text": "I am here to see Dr Jones about my test results"}]
-        page.evaluate(GIVE, first)
-        page.evaluate(GIVE, [{"event": "in-call", "call": "1a2b3c4d"}])  # (a new stream:
-        assert len(page.evaluate(SCREEN)) == 1, "the same call keeps its lines"  # its own)
-        for gone in ([], [{"event": "ended", "reason": "customer-ended-call"}]):
-            page.evaluate(GIVE, [*first, *gone])
-            page.evaluate(GIVE, [  # the next call, as a new stream gives it
-                {"event": "in-call", "call": "5e6f7a8b", "seq": 7, "at": 2000},
-                {"event": "transcript", "role": "visitor", "final": True,
-                 "text": "Where are the lifts?", "seq": 9, "at": 2001}])
-            assert page.evaluate(SCREEN) == ["visitor: Where are the lifts?"], \
-                f"after {gone or 'no ended'}"
-    finally:
-        page.close()
+    page = loop_page()
+    first = [{"event": "connecting"}, {"event": "in-call", "call": "1a2b3c4d"},
+             {"event": "transcript", "role": "visitor", "final": True,
+              "text": "I am here to see Dr Jones about my test results"}]
+    page.evaluate(GIVE, first)
+    page.evaluate(GIVE, [{"event": "in-call", "call": "1a2b3c4d"}])  # (a new stream:
+    assert len(page.evaluate(SCREEN)) == 1, "the same call keeps its lines"  # its own)
+    for gone in ([], [{"event": "ended", "reason": "customer-ended-call"}]):
+        page.evaluate(GIVE, [*first, *gone])
+        page.evaluate(GIVE, [  # the next call, as a new stream gives it
+            {"event": "in-call", "call": "5e6f7a8b", "seq": 7, "at": 2000},
+            {"event": "transcript", "role": "visitor", "final": True,
+             "text": "Where are the lifts?", "seq": 9, "at": 2001}])
+        assert page.evaluate(SCREEN) == ["visitor: Where are the lifts?"], \
+            f"after {gone or 'no ended'}"
 
 
 MIC = "() => [getComputedStyle($('mic')).visibility, $('mic').textContent.trim()]"
@@ -567,61 +580,50 @@ def test_a_muted_visitor_is_told_so_until_every_mute_is_lifted(browser: Any) -> 
         page.close()
 
 
-def test_the_screen_says_what_failed_and_when_the_next_try_is(browser: Any) -> None:
+def test_the_screen_says_what_failed_and_when_the_next_try_is(
+        loop_page: Callable[..., Any]) -> None:
     """Loop mode while calls fail (`backoff`, up to 5 minutes): the screen keeps what went
     wrong and counts down to the next try; a screen opened meanwhile says it too."""
-    page = browser.new_page()
-    try:
-        page.clock.install(time=990)
-        page.clock.pause_at(1000)  # its time moves only as run_for moves it
-        page.set_content(KIOSK_HTML.read_text())
-        page.evaluate("() => { mode = 'loop'; connected = true; }")
-        give = """(events) => events.forEach((o, i) =>
-          onMessage({data: JSON.stringify({seq: 100 + i, at: 1000, ...o})}))"""
-        page.evaluate(give, [
-            {"event": "triggered", "cause": "loop"}, {"event": "connecting"},
-            {"event": "error", "cause": "vapi", "message": "Vapi is failing (503)", "exit": 5},
-            {"event": "backoff", "seconds": 30, "failures": 1, "cause": "vapi"}])
-        assert page.evaluate("$('state').textContent") == \
-            "The service is not available right now"
-        assert page.evaluate("$('detail').textContent") == "Trying again in 30 s"
-        assert page.evaluate("button.hidden"), "no End: no call is being placed"
-        page.clock.run_for(10_000)
-        assert page.evaluate("$('detail').textContent") == "Trying again in 20 s"
-        page.evaluate(give, [{"event": "triggered", "cause": "loop"}])
-        page.clock.run_for(2000)
-        assert page.evaluate("$('state').textContent") == "Calling…"
-        assert page.evaluate("$('detail').textContent") == "", "the count-down stopped"
+    page = loop_page(time=990, pause_at=1000)  # its time moves only as run_for moves it
+    give = """(events) => events.forEach((o, i) =>
+      onMessage({data: JSON.stringify({seq: 100 + i, at: 1000, ...o})}))"""
+    page.evaluate(give, [
+        {"event": "triggered", "cause": "loop"}, {"event": "connecting"},
+        {"event": "error", "cause": "vapi", "message": "Vapi is failing (503)", "exit": 5},
+        {"event": "backoff", "seconds": 30, "failures": 1, "cause": "vapi"}])
+    assert page.evaluate("$('state').textContent") == \
+        "The service is not available right now"
+    assert page.evaluate("$('detail').textContent") == "Trying again in 30 s"
+    assert page.evaluate("button.hidden"), "no End: no call is being placed"
+    page.clock.run_for(10_000)
+    assert page.evaluate("$('detail').textContent") == "Trying again in 20 s"
+    page.evaluate(give, [{"event": "triggered", "cause": "loop"}])
+    page.clock.run_for(2000)
+    assert page.evaluate("$('state').textContent") == "Calling…"
+    assert page.evaluate("$('detail').textContent") == "", "the count-down stopped"
 
-        page.clock.run_for(10_000)  # a screen opened during the next wait: the state alone
-        page.evaluate("() => { state = null; errorShown = false; say(''); }")
-        page.evaluate(give, [{"event": "backoff", "seconds": 30, "failures": 3,
-                              "cause": "network", "at": 1012}])  # 10 s before: 20 left
-        assert page.evaluate("$('state').textContent") == "Could not connect"
-        assert page.evaluate("$('detail').textContent") == "Trying again in 20 s"
-    finally:
-        page.close()
+    page.clock.run_for(10_000)  # a screen opened during the next wait: the state alone
+    page.evaluate("() => { state = null; errorShown = false; say(''); }")
+    page.evaluate(give, [{"event": "backoff", "seconds": 30, "failures": 3,
+                          "cause": "network", "at": 1012}])  # 10 s before: 20 left
+    assert page.evaluate("$('state').textContent") == "Could not connect"
+    assert page.evaluate("$('detail').textContent") == "Trying again in 20 s"
 
 
-def test_a_screen_opened_while_calls_fail_lets_the_last_visitor_go(browser: Any) -> None:
+def test_a_screen_opened_while_calls_fail_lets_the_last_visitor_go(
+        loop_page: Callable[..., Any]) -> None:
     """A screen opened (or reloaded) in loop mode's wait after a failed call is given the
     wait (`backoff`) and then the last call's lines: they stayed until the next try, up to
     5 minutes of the last visitor's words on a kiosk screen. They leave 20 s on now, as
     after `ended`; the count-down goes on. The page alone, on its own clock."""
-    page = browser.new_page()
-    try:
-        page.clock.install()
-        page.set_content(KIOSK_HTML.read_text())
-        page.evaluate("() => { mode = 'loop'; connected = true; }")
-        page.evaluate(GIVE, [
-            {"event": "backoff", "seconds": 300, "failures": 2, "cause": "network",
-             "at": None},  # (its count-down from now)
-            {"event": "transcript", "role": "visitor", "final": True,
-             "text": "I am here to see Dr Jones about my test results"}])
-        assert page.evaluate(SCREEN) != []
-        page.clock.run_for(21000)
-        assert page.evaluate(SCREEN) == []
-        assert page.evaluate("$('state').textContent") == "Could not connect"
-        assert page.evaluate("$('detail').textContent") == "Trying again in 279 s"
-    finally:
-        page.close()
+    page = loop_page()
+    page.evaluate(GIVE, [
+        {"event": "backoff", "seconds": 300, "failures": 2, "cause": "network",
+         "at": None},  # (its count-down from now)
+        {"event": "transcript", "role": "visitor", "final": True,
+         "text": "I am here to see Dr Jones about my test results"}])
+    assert page.evaluate(SCREEN) != []
+    page.clock.run_for(21000)
+    assert page.evaluate(SCREEN) == []
+    assert page.evaluate("$('state').textContent") == "Could not connect"
+    assert page.evaluate("$('detail').textContent") == "Trying again in 279 s"

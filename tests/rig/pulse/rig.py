@@ -247,9 +247,11 @@ class PulseRig:
 
     @property
     def harness_xruns(self) -> dict[str, int]:
-        """Under/overflows seen by the harness's own streams (should stay 0)."""
+        """Under/overflows seen by the harness's own streams (should stay 0): its mic
+        player's, its speaker monitor recorder's and its microphone monitor recorder's."""
         h = self._harness
-        return {"mic_underflows": h.underflows, "monitor_overflows": h.overflows} if h else {}
+        return {"mic_underflows": h.underflows, "monitor_overflows": h.overflows,
+                "mic_monitor_overflows": h.mic_overflows} if h else {}
 
     # ------------------------------------------------------------------ echo path
 
