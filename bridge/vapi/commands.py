@@ -197,6 +197,10 @@ class CallCommands:
             async with http_client(url, timeout=timeout) as client:
                 answer = await read_answer(client, "POST", url, cap=0, deadline=deadline,
                                            content=json.dumps(command), headers=self.headers())
+        except (httpx.ConnectTimeout, httpx.PoolTimeout):  # nothing went out: not done
+            raise NetworkError(f"call {self._label}: cannot reach the controlUrl for {kind} "
+                               f"(no connection within {timeout:g} s): not done — check the "
+                               f"kiosk's network, then try again") from None
         except httpx.TimeoutException:
             raise Unsure(f"call {self._label}: the controlUrl did not answer {kind} "
                          f"within {timeout:g} s: {UNSURE}") from None

@@ -20,7 +20,7 @@ from typing import Any
 from aiohttp import web
 
 from bridge.call.hangup import hang_up
-from bridge.errors import BridgeError, ProfileError
+from bridge.errors import BridgeError, NoCall, ProfileError
 from bridge.inert import printable
 from bridge.profile.listen import bind_cause, host_port, split_listen
 from bridge.web import scrub, sse
@@ -236,6 +236,8 @@ class WebServer:
         """As `ctl end`: the call is asked to end, and the answer waits for it."""
         try:
             message = await hang_up(self.host.call)
+        except NoCall:  # (not which call ended how: a visitor reads it)
+            return web.json_response({"ok": False, "error": "no call in progress"}, status=409)
         except BridgeError as exc:
             return web.json_response({"ok": False, "error": printable(str(exc), 300)}, status=409)
         return web.json_response({"ok": True, "message": message})

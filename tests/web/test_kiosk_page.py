@@ -526,6 +526,15 @@ def test_loop_mode_held_back_by_the_spending_limit_says_calls_are_paused(
             assert page.evaluate("[$('state').textContent, $('detail').textContent]") == \
                 ["Calls are paused for today", ""], f"opened after: {opened}"
             assert page.evaluate("button.hidden")
+        page.evaluate(GIVE, [{"event": "triggered", "cause": "loop"}])  # the limit lifted
+        assert page.evaluate("$('state').textContent") == "Calling…"
+        # the daemon restarted at the limit within a call's 20 s: its new stream gives
+        # `paused` alone, and the last visitor's lines leave as after `standby` (they stayed
+        # until midnight: nothing let them go)
+        page.evaluate(GIVE, [{"event": "in-call", "call": "1a2b3c4d"}, {
+            "event": "transcript", "role": "visitor", "final": True, "text": "Hello"}])
+        page.evaluate(GIVE, [{"event": "paused", "cause": "spending-limit"}])
+        assert page.evaluate("clearTimer !== null"), "the last visitor's lines are let go"
     finally:
         page.close()
 
