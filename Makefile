@@ -32,9 +32,7 @@ FLOORS_STAMP := $(FLOORS_VENV)/.installed
 # 2026-12-07: 4 took 631 s of a CI rehearsal's 20:28, its processes now compiling no
 # module twice: Python's bytecode caches, below; later that day, with each vapi-bridge
 # process's start 0.15 s of CPU cheaper and the wheel built once a session, 5 took 408 s,
-# the machine 56-86 % busy, of a rehearsal's 16:10; 2026-12-07 again, the suite grown to
-# 1788 tests, 5 took 504-512 s, the machine 83 % busy, of rehearsals' 18:26-18:36 and CI's
-# 19:18: 6 fill more of it).
+# the machine 56-86 % busy, of a rehearsal's 16:10).
 SERIAL_TESTS := tests/rig tests/devices tests/echo tests/e2e/test_fast_delivery.py \
   tests/e2e/test_recording.py tests/e2e/test_barge_in.py \
   tests/e2e/test_call_path.py::test_echo_call_round_trip \
@@ -44,7 +42,7 @@ SERIAL_TESTS := tests/rig tests/devices tests/echo tests/e2e/test_fast_delivery.
   tests/control/test_check_beside_daemon.py::test_check_finds_the_system_units_daemon
 # (the last: its daemon binds in /run/vapi-bridge, the unit's, where every `ctl` with no
 # profile looks: beside it another test's ctl found "several daemons", 2 runs in 4 at -n 2)
-PYTEST_WORKERS ?= 6
+PYTEST_WORKERS ?= 5
 # The serial tests run in three lanes side by side (tests/conftest.py chooses each test's),
 # each one test at a time: the rig modules that time real-time audio beside an echo path or
 # a fast reply in one, the other rig modules in the second, the `file:` devices' real-time
