@@ -4,7 +4,7 @@
 #   make test   — the whole test suite (lint included), with the test stack: a private
 #                 PulseAudio, sox, espeak-ng, systemd's tools, chromium and Playwright,
 #                 livekit, hypothesis, ruff
-#   make test-floors — the unit, network, call-path, device-listing and echo-rig tests with
+#   make test-floors — the unit, network, call-path, device-listing and echo (AEC) tests with
 #                 every dependency at exactly its declared floor (pyproject.toml), in a
 #                 second venv
 SHELL := /bin/bash
@@ -96,10 +96,12 @@ FLOORS_SKIP := tests/network/test_dead_link.py tests/network/test_end_answers.py
   tests/unit/test_hostile_text.py::test_every_field_of_every_type_may_hold_anything \
   tests/unit/test_playout_stateful.py tests/unit/test_retiming.py tests/unit/test_followed.py
 # (the real-time round trip at two of its four settings: the FIR with websockets and numpy
-# at their floors, and soxr at its floor on a 44.1 kHz device)
+# at their floors, and soxr at its floor on a 44.1 kHz device; livekit's AEC at its floor is
+# tests/unit/test_aec_unit.py's, in the parallel phase: the echo rig's two real-time calls,
+# which held this phase at 36 s, run in `make test`)
 FLOORS_SERIAL := 'tests/e2e/test_call_path.py::test_echo_call_round_trip[pcm_s16le-16000-48000]' \
   'tests/e2e/test_call_path.py::test_echo_call_round_trip[mulaw-8000-44100]' \
-  tests/devices/test_devices_cli.py tests/echo/test_echo_rig.py
+  tests/devices/test_devices_cli.py
 # chromium: the kiosk screen's browser tests (tests/web, Playwright drives Debian's build;
 # about 115 MB, some 25 s of apt on a fresh machine)
 DEBS := libportaudio2 pulseaudio pulseaudio-utils libasound2-plugins espeak-ng sox systemd libseccomp2 \
