@@ -172,8 +172,12 @@ $(FLOORS_STAMP): pyproject.toml .ci/floors.py
 	touch $@
 
 # CI's set-up: both venvs at once (pip mostly waits on downloads; they share pip's cache)
-venvs: deps
-	@$(MAKE) --no-print-directory -j2 $(STAMP) $(FLOORS_STAMP)
+# and the Debian packages beside them (apt mostly waits on downloads too: chromium alone is
+# ~115 MB; no venv's install needs one of them, only python3-venv where Python lacks
+# ensurepip, installed first): on a fresh machine the packages came first, then the venvs
+venvs:
+	@$(MAKE) --no-print-directory apt-install PKGS=
+	@$(MAKE) --no-print-directory -j3 deps $(STAMP) $(FLOORS_STAMP)
 
 test-floors: deps $(FLOORS_STAMP)
 ifdef ARGS
