@@ -36,7 +36,7 @@ from tests.devices.conftest import (
     write_profile,
 )
 from tests.e2e.conftest import SimHandle
-from tests.rig.heard import Heard, heard
+from tests.rig.heard import Heard, heard, server_glitches, unexplained_losses
 from tests.rig.pulse import PulseRig
 from tests.rig.signals import espeak, resample, wav_bytes
 
@@ -121,26 +121,6 @@ def line_heard(sim: SimHandle, call: dict[str, Any], turn: int, recording: np.nd
     return report
 
 
-# Silence the sound server inserts below the device (the bridge's stream ran dry inside
-# PulseAudio: the ALSA pulse plugin tells PortAudio nothing) comes back at full level, and
-# its rewind at the end can take up to a device block of speech with it; a flush drops all
-# the playout holds (at least its 60 ms start depth, inside a sentence) and a playout that
-# runs dry fades back in.
-SERVER_LOSS_MS = BLOCK_MS
-
-
-def server_glitches(report: Heard) -> list[tuple[float, float]]:
-    """The gaps (at s, ms) that came back at full level: the sound server's."""
-    return [g for g, faded in zip(report.gaps, report.faded_in, strict=True) if not faded]
-
-
-def unexplained_losses(report: Heard) -> list[tuple[float, float]]:
-    """Speech lost other than up to a block at a gap of the sound server's."""
-    glitches = {round(at, 3) for at, _ in server_glitches(report)}
-    return [(at, ms) for at, ms in report.losses
-            if not (ms <= SERVER_LOSS_MS and round(at, 3) in glitches)]
-
-
 def assert_played_whole(report: Heard, bp: BridgeProcess, call: dict[str, Any],
                         turn: int, rig: PulseRig) -> None:
     """Nothing of line `turn` lost: none where the visitor started speaking (a flush), nor
@@ -153,7 +133,7 @@ def assert_played_whole(report: Heard, bp: BridgeProcess, call: dict[str, Any],
     context = (f"{summary['line']}; the sound server's gaps {glitches}; "
                f"the rig's own xruns {rig.harness_xruns}")
     assert report.voiced_ms > 3000
-    lost = unexplained_losses(report)
+    lost = unexplained_losses(report, BLOCK_MS)
     start = events(call, "speech-update", role="assistant", status="started", turn=turn)[0]
     for spoke in events(call, "speech-update", role="user", status="started"):
         at = spoke["at"] - start["at"] + 0.1  # in the excerpt, which starts 0.1 s early

@@ -52,6 +52,25 @@ class Heard:
         return sum(ms for at, ms in self.losses if start_s <= at < end_s)
 
 
+
+# Silence the sound server inserts below the device (the bridge's stream ran dry inside
+# PulseAudio: the ALSA pulse plugin tells PortAudio nothing) comes back at full level, and
+# its rewind at the end can take up to a device block of speech with it; a flush drops all
+# the playout holds (at least its 60 ms start depth, inside a sentence) and a playout that
+# runs dry fades back in.
+def server_glitches(report: Heard) -> list[tuple[float, float]]:
+    """The gaps (at s, ms) that came back at full level: the sound server's."""
+    return [g for g, faded in zip(report.gaps, report.faded_in, strict=True) if not faded]
+
+
+def unexplained_losses(report: Heard, block_ms: float) -> list[tuple[float, float]]:
+    """Speech lost other than up to a device block (`block_ms`) at a gap of the sound
+    server's."""
+    glitches = {round(at, 3) for at, _ in server_glitches(report)}
+    return [(at, ms) for at, ms in report.losses
+            if not (ms <= block_ms and round(at, 3) in glitches)]
+
+
 def _level_db(x: np.ndarray) -> float:
     return float(10 * np.log10(np.mean(x * x) / 32768.0**2 + 1e-12))
 

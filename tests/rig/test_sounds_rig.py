@@ -30,7 +30,7 @@ from bridge.profile.sounds import bundled
 from tests.devices.conftest import require_rig
 from tests.e2e.conftest import ProfileBuilder, bridge_cmd, bridge_env
 from tests.e2e.replies import LINE, the_reply
-from tests.rig.heard import Heard, followed
+from tests.rig.heard import Heard, followed, unexplained_losses
 from tests.rig.heard import heard as heard_of
 from tests.rig.pulse import PulseRig
 from tests.rig.signals import align, align_and_correlate, resample, wav_bytes
@@ -124,7 +124,8 @@ def test_the_offline_line_is_heard_when_a_call_cannot_be_placed_or_drops(
           f"{level_db(played):.1f} dBFS vs {level_db(line):.1f} dBFS); recording "
           f"{len(heard) / RATE:.2f} s")
     assert chime_corr >= 0.9, "the chime was heard"
-    assert whole.voiced_ms > 3000 and whole.lost_ms <= 20, \
+    unexplained = sum(ms for _, ms in unexplained_losses(whole, BLOCK_MS))
+    assert whole.voiced_ms > 3000 and unexplained <= 20, \
         "the offline line was heard, whole, before the daemon exited"
     assert line_at >= chime_at + len(chime) / RATE - 0.03, "after the chime, not over it"
     assert abs(level_db(played) - level_db(line)) < 2.0, "at its own level"
@@ -167,7 +168,10 @@ def test_a_call_dropped_with_a_reply_queued_says_offline_after_the_reply(
     voiced, reply_end = got.voiced_ms, got.end / RATE
     assert voiced > 6000 and lost <= 20, "the reply was heard whole"
     assert line_at >= reply_end - 0.03, "the offline line after the reply"
-    assert whole.voiced_ms > 3000 and whole.lost_ms <= 20, "the offline line, whole"
+    unexplained = sum(ms for _, ms in unexplained_losses(whole, BLOCK_MS))
+    assert whole.voiced_ms > 3000 and unexplained <= 20, \
+        f"the offline line, whole (lost {whole.losses}, the sound server's gaps at full level " \
+        f"excused a block each: {whole.gaps})"
 
 
 def greeting_timing(rig: PulseRig, start_sim: Any, profiles: ProfileBuilder, tmp: Path,
