@@ -138,7 +138,8 @@ class KioskMetrics:
                                    registry=r)
         self.errors = Counter("vapi_bridge_call_errors", "Calls that could not be placed, by "
                               "cause", ["cause"], registry=r)
-        self.last_ok = last_ok.LastOk(str(host.snapshot().get("profile") or ""))
+        profile = str(host.snapshot().get("profile") or "")
+        self.last_ok = last_ok.LastOk(profile)
         r.register(self.last_ok)  # (no series before the first good call: `last_ok`)
         self.state = Enum("vapi_bridge_state", "The kiosk's state (its latest state event)",
                           states=STATES, registry=r)
@@ -147,7 +148,7 @@ class KioskMetrics:
         Info("vapi_bridge_build", "This vapi-bridge, and the profile it runs (several kiosks "
              "on one host: join on it)", registry=r).info(
             {"version": __version__, "python": platform.python_version(),
-             "profile": self.last_ok.profile_name})
+             "profile": profile})
         self._reasons = _Labels(COMMON_REASONS, REASON_SHAPE)
         self._outcomes, self._causes = _Labels(), _Labels()
         for cause in ERROR_CAUSES:
